@@ -1,0 +1,26 @@
+/*
+ * Logging for TensorFuse processes (node, worker, stub, pool, CLI): leveled lines on stderr,
+ * each prefixed with the component name and pid. The level comes from TFUSE_LOG
+ * (error|warn|info|debug), default warn for libraries loaded into user programs (the stub)
+ * and info for daemons, set by tf_log_init.
+ */
+#ifndef TFUSE_COMMON_LOG_H
+#define TFUSE_COMMON_LOG_H
+
+enum tf_log_level { TF_LOG_ERROR, TF_LOG_WARN, TF_LOG_INFO, TF_LOG_DEBUG };
+
+void tf_log_init(const char *component, enum tf_log_level default_level);
+void tf_log_set_level(enum tf_log_level level);
+int tf_log_enabled(enum tf_log_level level);
+void tf_log(enum tf_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define tf_error(...) tf_log(TF_LOG_ERROR, __VA_ARGS__)
+#define tf_warn(...) tf_log(TF_LOG_WARN, __VA_ARGS__)
+#define tf_info(...) tf_log(TF_LOG_INFO, __VA_ARGS__)
+#define tf_debug(...) \
+    do { if (tf_log_enabled(TF_LOG_DEBUG)) tf_log(TF_LOG_DEBUG, __VA_ARGS__); } while (0)
+
+/* Parses "error", "warn", "info" or "debug"; returns -1 for anything else. */
+int tf_log_parse_level(const char *name);
+
+#endif

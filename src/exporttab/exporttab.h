@@ -1,0 +1,45 @@
+/*
+ * The CUDA runtime's private driver interface: the export tables that cudart asks for with
+ * cuGetExportTable (CUDART_INTERFACE, TOOLS_RUNTIME_CALLBACK_HOOKS, TOOLS_TLS,
+ * CONTEXT_LOCAL_STORAGE, CONTEXT_CHECKS, INTEGRITY_CHECK), context-local storage, and the
+ * HMAC-MD2 integrity answer (facts: ../shared/docs/cuda-driver-shim.md §3).
+ *
+ * Any libcuda-shaped library that wants nvcc-built programs to run on it links this module:
+ * softgpu (so cudart programs run on it directly) and the TensorFuse stub. It knows nothing of
+ * either; it reaches the driver only through the functions given to exporttab_init().
+ */
+#ifndef TFUSE_EXPORTTAB_H
+#define TFUSE_EXPORTTAB_H
+
+#include <cuda.h>
+
+struct exporttab_driver {
+    /* What the driver reports: the integrity hash covers these values. */
+    CUresult (*driver_get_version)(int *version);
+    CUresult (*device_get_count)(int *count);
+    CUresult (*device_get_uuid)(CUuuid *uuid, CUdevice dev);
+    CUresult (*device_get_attribute)(int *value, CUdevice_attribute attr, CUdevice dev);
+    /* The device's primary context handle without retaining or activating it. */
+    CUresult (*primary_ctx_handle)(CUcontext *ctx, CUdevice dev);
+    /* The calling thread's current context (NULL when none). */
+    CUresult (*ctx_get_current)(CUcontext *ctx);
+};
+
+/* Called once by the driver before it answers cuGetExportTable. */
+void exporttab_init(const struct exporttab_driver *drv);
+
+/* The body of cuGetExportTable: fills *table for a known id, else CUDA_ERROR_INVALID_VALUE
+ * with *table = NULL. Tables are static: the same address for every call. */
+CUresult exporttab_get(const void **table, const CUuuid *id);
+
+/* The driver calls this when a context is destroyed or a primary context is reset: every
+ * context-local value stored on it is removed and its destructor called (cudart relies on it
+ * to re-initialise after cudaDeviceReset). */
+void exporttab_context_destroyed(CUcontext ctx);
+
+/* HMAC-MD2 as RFC 2104 over RFC 1319 MD2 (exposed for tests against the RFC vectors). */
+void exporttab_md2(const void *msg, size_t len, unsigned char out[16]);
+void exporttab_hmac_md2(const unsigned char key[16], const void *msg, size_t len,
+                        unsigned char out[16]);
+
+#endif

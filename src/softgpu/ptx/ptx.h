@@ -1,0 +1,120 @@
+/*
+ * The PTX interpreter: softgpu's execution engine. Owns parsing PTX text into a pre-decoded
+ * form, the per-kernel metadata the driver reports (parameter layout, shared/local sizes), and
+ * running a grid of thread blocks on a pool of host threads. It knows nothing of contexts,
+ * streams or the CUDA API: the driver (src/softgpu/*.c) allocates module globals, builds the
+ * parameter buffer and calls ptx_launch_run() from the stream that owns the launch.
+ *
+ * Every function that can fail writes a one-line reason into err (when err is not NULL), e.g.
+ * "line 42: unknown instruction 'foo.bar'"; nothing is printed.
+ */
+#ifndef SOFTGPU_PTX_H
+#define SOFTGPU_PTX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../devmem.h"
+
+typedef struct ptx_module ptx_module;
+typedef struct ptx_kernel ptx_kernel;
+typedef struct ptx_pool ptx_pool;
+
+/* ---- modules ------------------------------------------------------------------------------ */
+
+/* Parses and pre-decodes PTX text (len bytes; need not be NUL-terminated; trailing NULs are
+ * ignored). Rejects any instruction, directive or operand form it cannot execute, naming it and
+ * its line. Returns NULL on error. A module is immutable after parsing and may be shared by
+ * several contexts and launched concurrently. */
+ptx_module *ptx_module_parse(const char *text, size_t len, char *err, size_t errlen);
+void ptx_module_free(ptx_module *m);
+
+/* .target sm_XX (e.g. 80) and .version (e.g. 90 for 9.0) of the module. */
+int ptx_module_target_sm(const ptx_module *m);
+int ptx_module_ptx_version(const ptx_module *m);
+
+int ptx_module_kernel_count(const ptx_module *m);
+const ptx_kernel *ptx_module_kernel(const ptx_module *m, int index);
+const ptx_kernel *ptx_module_find_kernel(const ptx_module *m, const char *name);
+
+/* Module-scope variables in .global and .const space (what cuModuleGetGlobal finds). The
+ * driver allocates `size` bytes of device memory for each, aligned to `align`, initialises it
+ * from `init` (init_size bytes; the rest zero) and passes the addresses to every launch in
+ * index order. .shared variables are not listed here: they are part of a kernel's static
+ * shared memory. */
+enum ptx_space { PTX_SPACE_GLOBAL = 1, PTX_SPACE_CONST = 2 };
+struct ptx_global_info {
+    const char *name;
+    enum ptx_space space;
+    size_t size;
+    size_t align;
+    const void *init; /* NULL: zero-initialised */
+    size_t init_size;
+};
+int ptx_module_global_count(const ptx_module *m);
+const struct ptx_global_info *ptx_module_global(const ptx_module *m, int index);
+int ptx_module_find_global(const ptx_module *m, const char *name); /* index or -1 */
+
+/* ---- kernels ------------------------------------------------------------------------------ */
+
+const char *ptx_kernel_name(const ptx_kernel *k);
+
+/* Parameter layout from the .entry signature (docs: cuda-driver-shim.md §7.1). */
+int ptx_kernel_param_count(const ptx_kernel *k);
+void ptx_kernel_param(const ptx_kernel *k, int index, size_t *offset, size_t *size);
+size_t ptx_kernel_param_bytes(const ptx_kernel *k); /* end of the last parameter */
+
+struct ptx_kernel_attrs {
+    size_t static_shared_bytes; /* .shared declarations, kernel- and module-scope it uses */
+    size_t local_bytes;         /* .local per thread */
+    int num_regs;               /* registers declared (an estimate of hardware registers) */
+    int max_threads_per_block;  /* .maxntid product, else 1024 */
+    int reqntid[3];             /* .reqntid, or 0 */
+    int uses_grid_sync;         /* reads %envreg / grid-sync workspace (cooperative kernels) */
+};
+void ptx_kernel_get_attrs(const ptx_kernel *k, struct ptx_kernel_attrs *out);
+
+/* ---- execution ---------------------------------------------------------------------------- */
+
+/* A pool of host threads that run thread blocks (the device's "SMs"). nthreads <= 0 means one
+ * per online CPU. Thread-safe: several launches may share a pool. */
+ptx_pool *ptx_pool_create(int nthreads);
+int ptx_pool_size(const ptx_pool *p);
+void ptx_pool_destroy(ptx_pool *p);
+
+enum ptx_status {
+    PTX_OK = 0,
+    PTX_ERR_ILLEGAL_ADDRESS, /* an access outside the address space */
+    PTX_ERR_MISALIGNED,      /* an access not aligned to its size */
+    PTX_ERR_TRAP,            /* trap / __trap() / brkpt */
+    PTX_ERR_ASSERT,          /* __assertfail: the message went to the printf sink */
+    PTX_ERR_INVALID_CONFIG,  /* block too large, shared memory over the limit, ... */
+    PTX_ERR_LAUNCH_FAILED,   /* anything else that stops a kernel (e.g. deadlocked barrier) */
+};
+
+struct ptx_launch {
+    const ptx_kernel *kernel;
+    const uint64_t *global_addrs; /* device address of each module global, by index */
+    const void *params;           /* the packed parameter buffer */
+    size_t param_bytes;
+    unsigned grid[3], block[3];
+    size_t dynamic_shared_bytes;
+    size_t max_shared_bytes;      /* per-block limit (static + dynamic) */
+    int cooperative;              /* all blocks co-resident: grid-wide sync must work */
+    uint64_t grid_sync_workspace; /* device address of >= 64 zeroed bytes for %envreg-based
+                                     grid sync; 0 when not cooperative */
+    const struct sg_addr_space *mem;
+    ptx_pool *pool;
+    int num_sms;                  /* reported by %nsmid; %smid is the running host thread */
+    /* Device printf and assertion messages, in the order they were produced per thread;
+     * called from pool threads, serialised by the interpreter. */
+    void (*print)(void *opaque, const char *text, size_t len);
+    void *print_opaque;
+};
+
+/* Runs the whole grid and returns when every block has finished or the kernel has failed
+ * (in which case remaining blocks are abandoned). err names the failing instruction, block and
+ * thread, e.g. "ld.global.u32 at line 57: address 0x10 not mapped (block 3,0,0 thread 17,0,0)". */
+enum ptx_status ptx_launch_run(const struct ptx_launch *l, char *err, size_t errlen);
+
+#endif
