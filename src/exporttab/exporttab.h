@@ -23,6 +23,10 @@ struct exporttab_driver {
     CUresult (*primary_ctx_handle)(CUcontext *ctx, CUdevice dev);
     /* The calling thread's current context (NULL when none). */
     CUresult (*ctx_get_current)(CUcontext *ctx);
+    /* Optional (NULL allowed): load a fat binary (a __fatBinC_Wrapper_t or a raw fatbin
+     * container) as a module, for CUDART_INTERFACE's legacy module slots 1, 6 and 8, which
+     * CUDA 13 cudart does not use. NULL makes those slots answer CUDA_ERROR_NOT_SUPPORTED. */
+    CUresult (*module_load_data)(CUmodule *module, const void *image);
 };
 
 /* Called once by the driver before it answers cuGetExportTable. */
@@ -31,6 +35,9 @@ void exporttab_init(const struct exporttab_driver *drv);
 /* The body of cuGetExportTable: fills *table for a known id, else CUDA_ERROR_INVALID_VALUE
  * with *table = NULL. Tables are static: the same address for every call. */
 CUresult exporttab_get(const void **table, const CUuuid *id);
+
+/* The table's name for a known id ("CUDART_INTERFACE", ...), else NULL: for drivers' logs. */
+const char *exporttab_name(const CUuuid *id);
 
 /* The driver calls this when a context is destroyed or a primary context is reset: every
  * context-local value stored on it is removed and its destructor called (cudart relies on it

@@ -40,7 +40,7 @@ enum fatbin_image_kind {
 enum fatbin_image_kind fatbin_image_kind(const void *image, size_t avail);
 
 /* For an image known only by its address (what cuModuleLoadData and cuLibraryLoadData receive):
- * follows a wrapper to its container and returns the bytes that make up the code, *data/*size,
+ * follows a wrapper to its container and returns the bytes that make up the code, *data and *size,
  * which a caller may copy (to send it to another process) and later parse with a known size.
  * PTX: the text including its NUL; ELF: up to the end of the last header or section. Trusts the
  * memory to be mapped, as the driver must; still rejects absurd sizes. */

@@ -19,7 +19,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define MAX_SEEDS 256
-#define MAX_INPUT (1u << 20)
+#define FUZZ_MAX_INPUT (1u << 20)
 
 static uint8_t *seeds[MAX_SEEDS];
 static size_t seed_len[MAX_SEEDS];
@@ -42,8 +42,8 @@ static void add_seed_file(const char *path)
             fclose(f);
         return;
     }
-    uint8_t *buf = malloc(MAX_INPUT);
-    size_t n = fread(buf, 1, MAX_INPUT, f);
+    uint8_t *buf = malloc(FUZZ_MAX_INPUT);
+    size_t n = fread(buf, 1, FUZZ_MAX_INPUT, f);
     fclose(f);
     seeds[nseeds] = buf;
     seed_len[nseeds++] = n;
@@ -96,7 +96,7 @@ static size_t mutate(uint8_t *buf, size_t len)
             }
             break;
         case 3: /* insert random bytes */
-            if (len + 16 < MAX_INPUT) {
+            if (len + 16 < FUZZ_MAX_INPUT) {
                 size_t at = len ? rng() % len : 0, n = 1 + rng() % 16;
                 memmove(buf + at + n, buf + at, len - at);
                 for (size_t i = 0; i < n; i++)
@@ -110,8 +110,8 @@ static size_t mutate(uint8_t *buf, size_t len)
                 if (seed_len[o]) {
                     size_t from = rng() % seed_len[o], at = rng() % len;
                     size_t n = seed_len[o] - from;
-                    if (at + n > MAX_INPUT)
-                        n = MAX_INPUT - at;
+                    if (at + n > FUZZ_MAX_INPUT)
+                        n = FUZZ_MAX_INPUT - at;
                     memcpy(buf + at, seeds[o] + from, n);
                     if (at + n > len)
                         len = at + n;
@@ -139,7 +139,7 @@ int main(int argc, char **argv)
         else
             add_seed_path(argv[i]);
     }
-    uint8_t *buf = malloc(MAX_INPUT);
+    uint8_t *buf = malloc(FUZZ_MAX_INPUT);
     for (int s = 0; s < nseeds; s++)
         LLVMFuzzerTestOneInput(seeds[s], seed_len[s]);
     for (long r = 0; r < runs; r++) {

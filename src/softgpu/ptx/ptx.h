@@ -2,7 +2,7 @@
  * The PTX interpreter: softgpu's execution engine. Owns parsing PTX text into a pre-decoded
  * form, the per-kernel metadata the driver reports (parameter layout, shared/local sizes), and
  * running a grid of thread blocks on a pool of host threads. It knows nothing of contexts,
- * streams or the CUDA API: the driver (src/softgpu/*.c) allocates module globals, builds the
+ * streams or the CUDA API: the driver (the C files in src/softgpu) allocates module globals, builds the
  * parameter buffer and calls ptx_launch_run() from the stream that owns the launch.
  *
  * Every function that can fail writes a one-line reason into err (when err is not NULL), e.g.
@@ -80,6 +80,9 @@ void ptx_kernel_get_attrs(const ptx_kernel *k, struct ptx_kernel_attrs *out);
  * per online CPU. Thread-safe: several launches may share a pool. */
 ptx_pool *ptx_pool_create(int nthreads);
 int ptx_pool_size(const ptx_pool *p);
+/* Thread-instructions (instructions times active lanes) executed by all launches on this pool
+ * so far; for benchmarks (instructions per second). */
+uint64_t ptx_pool_instructions(const ptx_pool *p);
 void ptx_pool_destroy(ptx_pool *p);
 
 enum ptx_status {
@@ -110,6 +113,12 @@ struct ptx_launch {
      * called from pool threads, serialised by the interpreter. */
     void (*print)(void *opaque, const char *text, size_t len);
     void *print_opaque;
+    /* The device heap behind device-side malloc()/free(), called from pool threads (must be
+     * thread-safe). heap_alloc returns a device address or 0 when the heap is exhausted; when
+     * heap_alloc is NULL, device malloc() returns NULL, as with an exhausted heap. */
+    uint64_t (*heap_alloc)(void *opaque, uint64_t size);
+    void (*heap_free)(void *opaque, uint64_t addr);
+    void *heap_opaque;
 };
 
 /* Runs the whole grid and returns when every block has finished or the kernel has failed

@@ -1,0 +1,312 @@
+/*
+ * bench_forwarding: the forwarding path against the direct path, side by side in one run.
+ *
+ * The same measurements run in three child processes, each driving a driver-API table loaded by
+ * src/backend's loader: "direct" (softgpu in-process), "shm" (our libcuda.so.1 talking to a
+ * `tfuse node` over a unix socket + shared-memory rings) and "tcp" (the same over TCP loopback).
+ * Measured: synchronous round trip (cuCtxSynchronize on an idle context, back to back), launch
+ * rate of an empty kernel (pipelined, one synchronize at the end), 64 MiB copy bandwidth from
+ * and to pageable and page-locked memory, and plain socket ping-pong baselines (unix, TCP).
+ * Prints a table of ratios and writes $TFUSE_BENCH_DIR/forwarding.json (default build/bench).
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "backend.h"
+#include "harness.h"
+
+#define SYNC_ITERS 20000
+#define LAUNCHES 5000
+#define COPY_BYTES (64u << 20)
+#define COPY_REPS 4
+#define PING_ITERS 20000
+
+static const char empty_ptx[] =
+    ".version 7.0\n.target sm_50\n.address_size 64\n"
+    ".visible .entry empty()\n{\n  ret;\n}\n";
+
+struct results {
+    int ok;
+    double sync_us;          /* mean cuCtxSynchronize round trip */
+    double launches_per_s;
+    double h2d_pageable, d2h_pageable, h2d_pinned, d2h_pinned;   /* GB/s */
+    char error[200];
+};
+
+typedef CUresult (*host_alloc_fn)(void **, size_t);
+typedef CUresult (*host_free_fn)(void *);
+
+static void *proc(struct tf_backend *be, const char *name, int version)
+{
+    CUresult (*getproc)(const char *, void **, int, cuuint64_t, CUdriverProcAddressQueryResult *) =
+        (CUresult(*)(const char *, void **, int, cuuint64_t, CUdriverProcAddressQueryResult *))
+            dlsym(be->dl, "cuGetProcAddress_v2");
+    void *fn = NULL;
+    if (!getproc || getproc(name, &fn, version, 0, NULL) != CUDA_SUCCESS)
+        return NULL;
+    return fn;
+}
+
+static double copy_gbps(struct tf_backend *be, CUdeviceptr d, void *h, int to_device)
+{
+    /* One untimed copy first: fresh pages cost a fault each, far more than the copy itself
+     * on these VMs, and every path pays that only once. */
+    if ((to_device ? be->cuMemcpyHtoD_v2(d, h, COPY_BYTES) : be->cuMemcpyDtoH_v2(h, d, COPY_BYTES)) !=
+        CUDA_SUCCESS)
+        return -1;
+    double t0 = now_seconds();
+    for (int i = 0; i < COPY_REPS; i++) {
+        CUresult r = to_device ? be->cuMemcpyHtoD_v2(d, h, COPY_BYTES)
+                               : be->cuMemcpyDtoH_v2(h, d, COPY_BYTES);
+        if (r != CUDA_SUCCESS)
+            return -1;
+    }
+    return (double)COPY_BYTES * COPY_REPS / (now_seconds() - t0) / 1e9;
+}
+
+#define TRY(call, what)                                                                        \
+    do {                                                                                       \
+        CUresult r_ = (call);                                                                  \
+        if (r_ != CUDA_SUCCESS) {                                                              \
+            snprintf(res->error, sizeof res->error, "%s failed: %d", what, (int)r_);           \
+            return;                                                                            \
+        }                                                                                      \
+    } while (0)
+
+static void measure(struct tf_backend *be, struct results *res)
+{
+    CUcontext ctx;
+    CUmodule mod;
+    CUfunction fn;
+    TRY(be->cuDevicePrimaryCtxRetain(&ctx, 0), "cuDevicePrimaryCtxRetain");
+    TRY(be->cuCtxSetCurrent(ctx), "cuCtxSetCurrent");
+    TRY(be->cuModuleLoadData(&mod, empty_ptx), "cuModuleLoadData");
+    TRY(be->cuModuleGetFunction(&fn, mod, "empty"), "cuModuleGetFunction");
+    TRY(be->cuCtxSynchronize(), "cuCtxSynchronize");
+    for (int i = 0; i < 1000; i++)   /* warm up the spin path */
+        be->cuCtxSynchronize();
+    double t0 = now_seconds();
+    for (int i = 0; i < SYNC_ITERS; i++)
+        TRY(be->cuCtxSynchronize(), "cuCtxSynchronize");
+    res->sync_us = (now_seconds() - t0) / SYNC_ITERS * 1e6;
+
+    t0 = now_seconds();
+    for (int i = 0; i < LAUNCHES; i++)
+        TRY(be->cuLaunchKernel(fn, 1, 1, 1, 1, 1, 1, 0, NULL, NULL, NULL), "cuLaunchKernel");
+    TRY(be->cuCtxSynchronize(), "cuCtxSynchronize");
+    res->launches_per_s = LAUNCHES / (now_seconds() - t0);
+
+    CUdeviceptr d;
+    TRY(be->cuMemAlloc_v2(&d, COPY_BYTES), "cuMemAlloc");
+    void *pageable = malloc(COPY_BYTES);
+    memset(pageable, 1, COPY_BYTES);
+    res->h2d_pageable = copy_gbps(be, d, pageable, 1);
+    res->d2h_pageable = copy_gbps(be, d, pageable, 0);
+    free(pageable);
+    host_alloc_fn halloc = (host_alloc_fn)proc(be, "cuMemAllocHost", 3020);
+    host_free_fn hfree = (host_free_fn)proc(be, "cuMemFreeHost", 2000);
+    void *pinned = NULL;
+    if (!halloc || !hfree || halloc(&pinned, COPY_BYTES) != CUDA_SUCCESS) {
+        snprintf(res->error, sizeof res->error, "cuMemAllocHost failed");
+        return;
+    }
+    memset(pinned, 2, COPY_BYTES);
+    res->h2d_pinned = copy_gbps(be, d, pinned, 1);
+    res->d2h_pinned = copy_gbps(be, d, pinned, 0);
+    hfree(pinned);
+    be->cuMemFree_v2(d);
+    res->ok = res->h2d_pageable > 0 && res->d2h_pageable > 0 && res->h2d_pinned > 0 &&
+              res->d2h_pinned > 0;
+    if (!res->ok)
+        snprintf(res->error, sizeof res->error, "a copy failed");
+}
+
+/* Runs measure() in a child with `lib` as its driver (connect: TFUSE_CONNECT or NULL). */
+static int run_mode(const char *lib, const char *connect, struct results *out)
+{
+    int pfd[2];
+    if (pipe(pfd) != 0)
+        return -1;
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(pfd[0]);
+        struct results res;
+        memset(&res, 0, sizeof res);
+        if (connect)
+            setenv("TFUSE_CONNECT", connect, 1);
+        struct tf_backend be;
+        char err[512];
+        if (tf_backend_load(&be, lib, err, sizeof err) != 0)
+            snprintf(res.error, sizeof res.error, "%.190s", err);
+        else
+            measure(&be, &res);
+        if (write(pfd[1], &res, sizeof res) != (ssize_t)sizeof res)
+            _exit(1);
+        _exit(0);
+    }
+    close(pfd[1]);
+    memset(out, 0, sizeof *out);
+    ssize_t n = read(pfd[0], out, sizeof *out);
+    close(pfd[0]);
+    waitpid(pid, NULL, 0);
+    return n == (ssize_t)sizeof *out ? 0 : -1;
+}
+
+/* ---- plain socket ping-pong baselines ---- */
+
+static double ping_pong(int a, int b)
+{
+    pid_t pid = fork();
+    char msg[64] = {0};
+    if (pid == 0) {
+        close(a);
+        for (int i = 0; i < PING_ITERS + 100; i++)
+            if (read(b, msg, sizeof msg) != (ssize_t)sizeof msg ||
+                write(b, msg, sizeof msg) != (ssize_t)sizeof msg)
+                _exit(1);
+        _exit(0);
+    }
+    close(b);
+    double t0 = 0;
+    for (int i = 0; i < PING_ITERS + 100; i++) {
+        if (i == 100)
+            t0 = now_seconds();
+        if (write(a, msg, sizeof msg) != (ssize_t)sizeof msg ||
+            read(a, msg, sizeof msg) != (ssize_t)sizeof msg)
+            break;
+    }
+    double us = (now_seconds() - t0) / PING_ITERS * 1e6;
+    close(a);
+    waitpid(pid, NULL, 0);
+    return us;
+}
+
+static double unix_ping_pong(void)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0)
+        return -1;
+    return ping_pong(sv[0], sv[1]);
+}
+
+static double tcp_ping_pong(void)
+{
+    int l = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof sa;
+    if (l < 0 || bind(l, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(l, 1) != 0 ||
+        getsockname(l, (struct sockaddr *)&sa, &len) != 0)
+        return -1;
+    int c = socket(AF_INET, SOCK_STREAM, 0);
+    if (connect(c, (struct sockaddr *)&sa, sizeof sa) != 0)
+        return -1;
+    int s = accept(l, NULL, NULL);
+    close(l);
+    setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    return ping_pong(c, s);
+}
+
+/* ---- report ---- */
+
+static void print_row(const char *what, const char *unit, double direct, double shm, double tcp,
+                      int higher_better)
+{
+    double rs = higher_better ? shm / direct : direct / shm;
+    double rt = higher_better ? tcp / direct : direct / tcp;
+    printf("%-34s %12.2f %12.2f %12.2f %8.2f %8.2f  %s\n", what, direct, shm, tcp, rs, rt, unit);
+}
+
+static void json_mode(FILE *f, const char *name, const struct results *r, int last)
+{
+    fprintf(f,
+            "    \"%s\": {\"ok\": %s, \"sync_round_trip_us\": %.3f, \"empty_launches_per_s\": %.1f,"
+            " \"h2d_pageable_gbps\": %.3f, \"d2h_pageable_gbps\": %.3f, \"h2d_pinned_gbps\": %.3f,"
+            " \"d2h_pinned_gbps\": %.3f}%s\n",
+            name, r->ok ? "true" : "false", r->sync_us, r->launches_per_s, r->h2d_pageable,
+            r->d2h_pageable, r->h2d_pinned, r->d2h_pinned, last ? "" : ",");
+}
+
+static void write_json(const struct results *d, const struct results *s, const struct results *t,
+                       double unix_pp, double tcp_pp)
+{
+    const char *dir = getenv("TFUSE_BENCH_DIR");
+    char path[4096];
+    snprintf(path, sizeof path, "%s/forwarding.json", dir && *dir ? dir : TFUSE_BUILD_DIR "/bench");
+    if (!(dir && *dir))
+        mkdir(TFUSE_BUILD_DIR "/bench", 0755);
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        fprintf(stderr, "bench_forwarding: cannot write %s: %s\n", path, strerror(errno));
+        return;
+    }
+    fprintf(f, "{\n  \"benchmark\": \"forwarding\",\n  \"modes\": {\n");
+    json_mode(f, "direct", d, 0);
+    json_mode(f, "shm", s, 0);
+    json_mode(f, "tcp", t, 1);
+    fprintf(f, "  },\n  \"baselines\": {\"unix_ping_pong_us\": %.3f, \"tcp_ping_pong_us\": %.3f},\n",
+            unix_pp, tcp_pp);
+    fprintf(f,
+            "  \"ratios\": {\"shm_sync_us\": %.3f, \"launch_rate_shm_vs_direct\": %.3f,"
+            " \"launch_rate_tcp_vs_direct\": %.3f, \"h2d_pinned_shm_vs_direct\": %.3f,"
+            " \"d2h_pinned_shm_vs_direct\": %.3f, \"tcp_rtt_vs_tcp_ping_pong\": %.3f},\n",
+            s->sync_us, s->launches_per_s / d->launches_per_s,
+            t->launches_per_s / d->launches_per_s, s->h2d_pinned / d->h2d_pinned,
+            s->d2h_pinned / d->d2h_pinned, t->sync_us / tcp_pp);
+    fprintf(f,
+            "  \"aims\": {\"shm_round_trip_under_2us\": %s, \"launch_rate_80pct\": %s,"
+            " \"pinned_copy_80pct\": %s, \"tcp_within_1_5x_ping_pong\": %s}\n}\n",
+            s->sync_us < 2.0 ? "true" : "false",
+            s->launches_per_s >= 0.8 * d->launches_per_s ? "true" : "false",
+            s->h2d_pinned >= 0.8 * d->h2d_pinned && s->d2h_pinned >= 0.8 * d->d2h_pinned ? "true"
+                                                                                      : "false",
+            t->sync_us <= 1.5 * tcp_pp ? "true" : "false");
+    fclose(f);
+    printf("\nwrote %s\n", path);
+}
+
+int main(void)
+{
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    struct node_proc node;
+    if (node_start(&node, NULL) != 0) {
+        fprintf(stderr, "bench_forwarding: cannot start tfuse node\n");
+        return 1;
+    }
+    const char *softgpu = TFUSE_BUILD_DIR "/lib/libtfuse-softgpu.so";
+    const char *stub = TFUSE_BUILD_DIR "/lib/tfuse/libcuda.so.1";
+    struct results d, s, t;
+    int e = run_mode(softgpu, NULL, &d) | run_mode(stub, node.unix_addr, &s) |
+            run_mode(stub, node.tcp_addr, &t);
+    node_stop(&node);
+    double upp = unix_ping_pong(), tpp = tcp_ping_pong();
+    if (e || !d.ok || !s.ok || !t.ok) {
+        fprintf(stderr, "bench_forwarding: a mode failed: direct '%s' shm '%s' tcp '%s'\n",
+                d.error, s.error, t.error);
+        return 1;
+    }
+    printf("%-34s %12s %12s %12s %8s %8s\n", "measure", "direct", "shm", "tcp", "shm/dir",
+           "tcp/dir");
+    print_row("sync round trip (lower better)", "us", d.sync_us, s.sync_us, t.sync_us, 0);
+    print_row("empty kernel launches", "launch/s", d.launches_per_s, s.launches_per_s,
+              t.launches_per_s, 1);
+    print_row("64 MiB HtoD pageable", "GB/s", d.h2d_pageable, s.h2d_pageable, t.h2d_pageable, 1);
+    print_row("64 MiB DtoH pageable", "GB/s", d.d2h_pageable, s.d2h_pageable, t.d2h_pageable, 1);
+    print_row("64 MiB HtoD page-locked", "GB/s", d.h2d_pinned, s.h2d_pinned, t.h2d_pinned, 1);
+    print_row("64 MiB DtoH page-locked", "GB/s", d.d2h_pinned, s.d2h_pinned, t.d2h_pinned, 1);
+    printf("\nbaselines: unix socket ping-pong %.2f us, TCP loopback ping-pong %.2f us\n", upp, tpp);
+    printf("shm round trip %.2f us (aim < 2 us); TCP round trip / TCP ping-pong = %.2f (aim <= 1.5)\n",
+           s.sync_us, t.sync_us / tpp);
+    write_json(&d, &s, &t, upp, tpp);
+    return 0;
+}

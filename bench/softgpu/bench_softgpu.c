@@ -1,0 +1,381 @@
+/*
+ * bench_softgpu: throughput of softgpu's PTX interpreter, in thread-instructions per second,
+ * on a compute-bound kernel (an FMA loop) and a memory-bound one (a streaming saxpy), with
+ * 1..N host threads (SOFTGPU_THREADS, one child process per thread count, since softgpu reads
+ * it at cuInit). The direct path is the same loop compiled natively in C on one host thread;
+ * the table gives the interpreter's rate per host thread, its speed-up over one host thread,
+ * and how many times slower than native code it is. Writes $TFUSE_BENCH_DIR/softgpu.json
+ * (default build/bench/softgpu.json).
+ *
+ * The kernels are hand-written PTX so that the instruction count of every thread is known
+ * exactly (counts below, next to the code): rates are counted, not estimated.
+ *
+ * May call: the CUDA driver API (softgpu), libc, POSIX.
+ */
+#include <cuda.h>
+#include <errno.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+/* fma_loop: 12 instructions before the loop, 11 per iteration (8 fma + add + setp + bra),
+ * 6 after it (3 adds, cvt, mad, st) and ret = 19 + 11 * iters per thread. */
+#define FMA_PRO 12
+#define FMA_PER_ITER 11
+#define FMA_EPI 7
+/* saxpy_stream: 13 before the loop (incl. the guard), 10 per iteration, ret = 14 + 10 * iters
+ * for every thread when n is a multiple of the thread count. */
+#define SAXPY_PRO 13
+#define SAXPY_PER_ITER 10
+#define SAXPY_EPI 1
+
+static const char bench_ptx[] =
+    ".version 7.0\n.target sm_80\n.address_size 64\n"
+    ".visible .entry fma_loop(.param .u64 out, .param .u32 iters)\n{\n"
+    " .reg .f32 %f<12>; .reg .u32 %r<8>; .reg .u64 %rd<4>; .reg .pred %p;\n"
+    " ld.param.u64 %rd1, [out];\n ld.param.u32 %r1, [iters];\n"
+    " mov.u32 %r2, %tid.x;\n mov.u32 %r3, %ctaid.x;\n mov.u32 %r4, %ntid.x;\n"
+    " mad.lo.u32 %r2, %r3, %r4, %r2;\n cvt.rn.f32.u32 %f1, %r2;\n"
+    " mul.f32 %f1, %f1, 0f33800000;\n"          /* x = id * 2^-24: in [0, 1) */
+    " mov.f32 %f2, 0f3F800000;\n mov.f32 %f3, 0f40000000;\n"
+    " mov.f32 %f4, 0f40400000;\n mov.u32 %r5, 0;\n" /* 12 */
+    "LOOP:\n"
+    " fma.rn.f32 %f2, %f2, 0f3F7FF972, %f1;\n fma.rn.f32 %f3, %f3, 0f3F7FF972, %f1;\n"
+    " fma.rn.f32 %f4, %f4, 0f3F7FF972, %f1;\n fma.rn.f32 %f2, %f2, 0f3F7FF972, %f1;\n"
+    " fma.rn.f32 %f3, %f3, 0f3F7FF972, %f1;\n fma.rn.f32 %f4, %f4, 0f3F7FF972, %f1;\n"
+    " fma.rn.f32 %f2, %f2, 0f3F7FF972, %f1;\n fma.rn.f32 %f3, %f3, 0f3F7FF972, %f1;\n"
+    " add.u32 %r5, %r5, 1;\n setp.lt.u32 %p, %r5, %r1;\n @%p bra LOOP;\n" /* 11 */
+    " add.f32 %f2, %f2, %f3;\n add.f32 %f2, %f2, %f4;\n add.f32 %f2, %f2, %f1;\n"
+    " cvt.u64.u32 %rd2, %r2;\n mad.lo.u64 %rd3, %rd2, 4, %rd1;\n"
+    " st.global.f32 [%rd3], %f2;\n ret;\n}\n" /* 7 */
+    ".visible .entry saxpy_stream(.param .u64 x, .param .u64 y, .param .f32 a, .param .u32 n)\n{\n"
+    " .reg .f32 %f<4>; .reg .u32 %r<8>; .reg .u64 %rd<8>; .reg .pred %p;\n"
+    " ld.param.u64 %rd1, [x];\n ld.param.u64 %rd2, [y];\n ld.param.f32 %f3, [a];\n"
+    " ld.param.u32 %r1, [n];\n mov.u32 %r2, %tid.x;\n mov.u32 %r3, %ctaid.x;\n"
+    " mov.u32 %r4, %ntid.x;\n mad.lo.u32 %r2, %r3, %r4, %r2;\n mov.u32 %r5, %nctaid.x;\n"
+    " mul.lo.u32 %r6, %r4, %r5;\n setp.ge.u32 %p, %r2, %r1;\n @%p bra DONE;\n"
+    " mov.u32 %r7, 0;\n" /* 13 */
+    "SLOOP:\n"
+    " mul.wide.u32 %rd3, %r2, 4;\n add.s64 %rd4, %rd1, %rd3;\n add.s64 %rd5, %rd2, %rd3;\n"
+    " ld.global.f32 %f1, [%rd4];\n ld.global.f32 %f2, [%rd5];\n"
+    " fma.rn.f32 %f2, %f1, %f3, %f2;\n st.global.f32 [%rd5], %f2;\n"
+    " add.u32 %r2, %r2, %r6;\n setp.lt.u32 %p, %r2, %r1;\n @%p bra SLOOP;\n" /* 10 */
+    "DONE:\n ret;\n}\n";
+
+enum { BLOCKS = 64, THREADS = 256, NTHREADS = BLOCKS * THREADS, REPEATS = 3 };
+
+struct result {
+    int ok;
+    double seconds;           /* best of REPEATS */
+    double thread_instructions;
+    char err[160];
+};
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+#define TRY(call)                                                                            \
+    do {                                                                                     \
+        CUresult rc_ = (call);                                                               \
+        if (rc_ != CUDA_SUCCESS) {                                                           \
+            const char *name_ = "?";                                                         \
+            cuGetErrorName(rc_, &name_);                                                     \
+            snprintf(r->err, sizeof r->err, "%s -> %s", #call, name_);                     \
+            return;                                                                          \
+        }                                                                                    \
+    } while (0)
+
+static void time_launch(CUfunction f, void **params, struct result *r)
+{
+    r->seconds = 1e30;
+    for (int i = 0; i < REPEATS; i++) {
+        double t0 = now();
+        TRY(cuLaunchKernel(f, BLOCKS, 1, 1, THREADS, 1, 1, 0, NULL, params, NULL));
+        TRY(cuCtxSynchronize());
+        double t = now() - t0;
+        if (t < r->seconds)
+            r->seconds = t;
+    }
+    r->ok = 1;
+}
+
+/* Sizes the work so one launch takes about target seconds (measured on a small launch). */
+static unsigned scale_iters(CUfunction f, void **params, unsigned *iters, unsigned max_iters,
+                            struct result *r)
+{
+    double target = 0.25;
+    *iters = 16;
+    time_launch(f, params, r);
+    if (!r->ok)
+        return 0;
+    double per_iter = r->seconds / *iters;
+    double want = per_iter > 0 ? target / per_iter : max_iters;
+    *iters = want > max_iters ? max_iters : want < 16 ? 16 : (unsigned)want;
+    r->ok = 0;
+    return *iters;
+}
+
+/* What fma_loop stores for thread id: the benchmark checks that it measured real work. */
+static float fma_loop_ref(unsigned id, unsigned iters)
+{
+    uint32_t bits = 0x3F7FF972u;
+    float c, x = (float)id * 0x1p-24f, a = 1, b = 2, d = 3;
+    memcpy(&c, &bits, sizeof c);
+    for (unsigned i = 0; i < iters; i++) {
+        a = fmaf(a, c, x), b = fmaf(b, c, x), d = fmaf(d, c, x);
+        a = fmaf(a, c, x), b = fmaf(b, c, x), d = fmaf(d, c, x);
+        a = fmaf(a, c, x), b = fmaf(b, c, x);
+    }
+    return a + b + d + x;
+}
+
+static void bench_fma(CUmodule mod, struct result *r)
+{
+    CUfunction f;
+    CUdeviceptr out;
+    unsigned iters = 16;
+    TRY(cuModuleGetFunction(&f, mod, "fma_loop"));
+    TRY(cuMemAlloc(&out, NTHREADS * sizeof(float)));
+    void *params[] = {&out, &iters};
+    if (!scale_iters(f, params, &iters, 1u << 16, r))
+        return;
+    time_launch(f, params, r);
+    r->thread_instructions = (double)NTHREADS * (FMA_PRO + FMA_EPI + (double)FMA_PER_ITER * iters);
+    float got[NTHREADS];
+    TRY(cuMemcpyDtoH(got, out, sizeof got));
+    cuMemFree(out);
+    static const unsigned probe[] = {0, 1, 31, 4097, NTHREADS - 1};
+    for (size_t i = 0; i < sizeof probe / sizeof probe[0]; i++)
+        if (got[probe[i]] != fma_loop_ref(probe[i], iters)) {
+            snprintf(r->err, sizeof r->err, "fma_loop thread %u computed %.9g, expected %.9g",
+                     probe[i], got[probe[i]], fma_loop_ref(probe[i], iters));
+            r->ok = 0;
+        }
+}
+
+static void bench_saxpy(CUmodule mod, struct result *r)
+{
+    CUfunction f;
+    CUdeviceptr x, y;
+    unsigned iters = 16, n;
+    float a = 0.5f;
+    TRY(cuModuleGetFunction(&f, mod, "saxpy_stream"));
+    n = NTHREADS * iters;
+    TRY(cuMemAlloc(&x, (size_t)NTHREADS * 512 * sizeof(float)));
+    TRY(cuMemAlloc(&y, (size_t)NTHREADS * 512 * sizeof(float)));
+    TRY(cuMemsetD32(x, 0x3f800000, (size_t)NTHREADS * 512));
+    TRY(cuMemsetD32(y, 0, (size_t)NTHREADS * 512));
+    void *params[] = {&x, &y, &a, &n};
+    if (!scale_iters(f, params, &iters, 512, r)) /* at most 64 MiB streamed per launch */
+        return;
+    n = NTHREADS * iters;
+    time_launch(f, params, r);
+    r->thread_instructions = (double)NTHREADS * (SAXPY_PRO + SAXPY_EPI + (double)SAXPY_PER_ITER * iters);
+    /* x = 1, y = 0: y[i] is 0.5 per launch that covered i (REPEATS sizing launches covered the
+     * first NTHREADS * 16 elements, REPEATS timed ones covered n). */
+    float probe[3];
+    size_t at[3] = {0, (size_t)NTHREADS * 16 - 1, (size_t)n - 1};
+    float want[3] = {REPEATS, REPEATS, 0.5f * REPEATS};
+    if (n == NTHREADS * 16)
+        want[2] = REPEATS;
+    for (int i = 0; i < 3; i++) {
+        TRY(cuMemcpyDtoH(&probe[i], y + at[i] * sizeof(float), sizeof(float)));
+        if (probe[i] != want[i]) {
+            snprintf(r->err, sizeof r->err, "saxpy_stream y[%zu] = %g, expected %g", at[i],
+                     probe[i], want[i]);
+            r->ok = 0;
+        }
+    }
+    cuMemFree(x);
+    cuMemFree(y);
+}
+
+/* Child process: SOFTGPU_THREADS is already set; runs both kernels, writes results to fd. */
+static void child(int fd)
+{
+    struct result res[2];
+    memset(res, 0, sizeof res);
+    struct result *r = &res[0];
+    CUdevice dev;
+    CUcontext ctx;
+    CUmodule mod;
+    if (cuInit(0) != CUDA_SUCCESS || cuDeviceGet(&dev, 0) != CUDA_SUCCESS ||
+        cuCtxCreate(&ctx, NULL, 0, dev) != CUDA_SUCCESS) {
+        snprintf(r->err, sizeof r->err, "cannot initialise softgpu");
+    } else if (cuModuleLoadData(&mod, bench_ptx) != CUDA_SUCCESS) {
+        snprintf(r->err, sizeof r->err, "softgpu rejected the benchmark PTX");
+    } else {
+        bench_fma(mod, &res[0]);
+        bench_saxpy(mod, &res[1]);
+    }
+    if (write(fd, res, sizeof res) != (ssize_t)sizeof res)
+        _exit(3);
+    _exit(0);
+}
+
+static int run_child(int threads, struct result res[2])
+{
+    int p[2];
+    if (pipe(p) != 0)
+        return -1;
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        char buf[16];
+        snprintf(buf, sizeof buf, "%d", threads);
+        setenv("SOFTGPU_THREADS", buf, 1);
+        close(p[0]);
+        child(p[1]);
+    }
+    close(p[1]);
+    ssize_t got = read(p[0], res, 2 * sizeof *res);
+    close(p[0]);
+    int status;
+    waitpid(pid, &status, 0);
+    if (got != (ssize_t)(2 * sizeof *res) || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        memset(res, 0, 2 * sizeof *res);
+        snprintf(res[0].err, sizeof res[0].err, "benchmark child failed (status 0x%x)", status);
+        res[1] = res[0];
+    }
+    return 0;
+}
+
+/* ---- the direct path: the same loops in native C, one host thread ---------------------- */
+
+static double native_fma_rate(void)
+{
+    unsigned iters = 4096, n = 1024;
+    volatile float sink = 0;
+    double t0 = now();
+    for (unsigned t = 0; t < n; t++) {
+        float x = (float)t * 0x1p-24f, a = 1, b = 2, c = 3;
+        for (unsigned i = 0; i < iters; i++) {
+            a = __builtin_fmaf(a, 0.9999f, x), b = __builtin_fmaf(b, 0.9999f, x);
+            c = __builtin_fmaf(c, 0.9999f, x), a = __builtin_fmaf(a, 0.9999f, x);
+            b = __builtin_fmaf(b, 0.9999f, x), c = __builtin_fmaf(c, 0.9999f, x);
+            a = __builtin_fmaf(a, 0.9999f, x), b = __builtin_fmaf(b, 0.9999f, x);
+        }
+        sink += a + b + c;
+    }
+    double t = now() - t0;
+    return (double)n * (FMA_PRO + FMA_EPI + (double)FMA_PER_ITER * iters) / t;
+}
+
+static double native_saxpy_rate(void)
+{
+    size_t n = (size_t)NTHREADS * 256;
+    float *x = malloc(n * sizeof *x), *y = malloc(n * sizeof *y);
+    if (!x || !y) {
+        free(x);
+        free(y);
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++)
+        x[i] = 1, y[i] = 0;
+    double best = 1e30;
+    for (int rep = 0; rep < REPEATS; rep++) {
+        double t0 = now();
+        for (size_t i = 0; i < n; i++)
+            y[i] = __builtin_fmaf(x[i], 0.5f, y[i]);
+        double t = now() - t0;
+        best = t < best ? t : best;
+    }
+    volatile float sink = y[n / 2];
+    (void)sink;
+    free(x);
+    free(y);
+    return (double)NTHREADS * (SAXPY_PRO + SAXPY_EPI + (double)SAXPY_PER_ITER * 256) / best;
+}
+
+/* ---- report ------------------------------------------------------------------------------- */
+
+static const char *kernel_names[2] = {"fma_loop (compute)", "saxpy_stream (memory)"};
+static const char *kernel_ids[2] = {"fma_loop", "saxpy_stream"};
+
+static void write_json(int nruns, const int *threads, struct result (*res)[2],
+                       const double *native)
+{
+    const char *dir = getenv("TFUSE_BENCH_DIR");
+    char path[4096];
+    if (!dir)
+        dir = "build/bench";
+    mkdir(dir, 0755);
+    snprintf(path, sizeof path, "%s/softgpu.json", dir);
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        fprintf(stderr, "bench_softgpu: cannot write %s: %s\n", path, strerror(errno));
+        return;
+    }
+    fprintf(f, "{\n  \"bench\": \"softgpu\",\n  \"grid\": [%d, %d],\n  \"results\": [\n",
+            BLOCKS, THREADS);
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i < nruns; i++) {
+            struct result *r = &res[i][k];
+            double rate = r->ok ? r->thread_instructions / r->seconds : 0;
+            double base = res[0][k].ok ? res[0][k].thread_instructions / res[0][k].seconds : 0;
+            fprintf(f,
+                    "    {\"kernel\": \"%s\", \"host_threads\": %d, \"ok\": %s, "
+                    "\"thread_instructions\": %.0f, \"seconds\": %.6f, "
+                    "\"thread_instructions_per_s\": %.0f, \"per_host_thread\": %.0f, "
+                    "\"speedup\": %.3f, \"native_per_s\": %.0f, \"slowdown_vs_native\": %.2f}%s\n",
+                    kernel_ids[k], threads[i], r->ok ? "true" : "false", r->thread_instructions,
+                    r->ok ? r->seconds : 0, rate, rate / threads[i], base > 0 ? rate / base : 0,
+                    native[k], rate > 0 ? native[k] / (rate / threads[i]) : 0,
+                    k == 1 && i == nruns - 1 ? "" : ",");
+        }
+    fprintf(f, "  ]\n}\n");
+    fclose(f);
+    printf("\nwrote %s\n", path);
+}
+
+int main(void)
+{
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    int threads[8], nruns = 0, failed = 0;
+    for (int t = 1; t <= (cpus > 1 ? cpus : 1) && nruns < 7; t *= 2)
+        threads[nruns++] = t;
+    if (threads[nruns - 1] != cpus && cpus > 1 && nruns < 8)
+        threads[nruns++] = (int)cpus;
+    struct result res[8][2];
+    double native[2] = {native_fma_rate(), native_saxpy_rate()};
+    for (int i = 0; i < nruns; i++)
+        run_child(threads[i], res[i]);
+
+    printf("softgpu PTX interpreter: %d blocks x %d threads; thread-instructions counted from the "
+           "PTX; best of %d launches\n", BLOCKS, THREADS, REPEATS);
+    printf("direct path = the same loop in native C on one host thread\n\n");
+    printf("%-22s %7s %9s %12s %16s %9s %13s %10s\n", "kernel", "threads", "launch s",
+           "M instr/s", "M/s per thread", "speed-up", "native M/s", "slowdown");
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i < nruns; i++) {
+            struct result *r = &res[i][k];
+            if (!r->ok) {
+                printf("%-22s %7d FAILED: %s\n", kernel_names[k], threads[i], r->err);
+                failed = 1;
+                continue;
+            }
+            double rate = r->thread_instructions / r->seconds;
+            double base = res[0][k].ok ? res[0][k].thread_instructions / res[0][k].seconds : 0;
+            printf("%-22s %7d %9.3f %12.1f %16.1f %8.2fx %13.1f %9.1fx\n", kernel_names[k],
+                   threads[i], r->seconds, rate / 1e6, rate / threads[i] / 1e6,
+                   base > 0 ? rate / base : 0, native[k] / 1e6, native[k] / (rate / threads[i]));
+        }
+    if (res[0][0].ok) {
+        double one = res[0][0].thread_instructions / res[0][0].seconds;
+        printf("\naim: >= 200 M thread-instructions/s per host thread (compute, 1 thread): %.1f M/s, "
+               "%s\n", one / 1e6, one >= 200e6 ? "met" : "NOT met");
+    }
+    write_json(nruns, threads, res, native);
+    return failed;
+}

@@ -1,0 +1,431 @@
+/*
+ * The export tables that CUDA 13 cudart asks a driver for with cuGetExportTable, with their
+ * slot layouts and size words (facts: shared/docs/cuda-driver-shim.md §3). Owns the static
+ * tables, the driver callbacks given to exporttab_init, the TOOLS hook buffers and the
+ * INTEGRITY_CHECK answer. Calls only the driver callbacks, cls.c, md2.c, libc and pthreads.
+ *
+ * Slots whose meaning is unknown hold a function that reports the call once on stderr and
+ * answers CUDA_ERROR_NOT_SUPPORTED: cudart 13.0 never calls them, and if a future one does the
+ * message names the slot instead of leaving a NULL to jump through.
+ */
+#include "exporttab.h"
+
+#include "cls.h"
+#include "md2.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static struct exporttab_driver drv;
+static _Atomic int drv_ready;
+
+void exporttab_init(const struct exporttab_driver *d)
+{
+    if (!d)
+        return;
+    drv = *d;
+    atomic_store_explicit(&drv_ready, 1, memory_order_release);
+}
+
+static const struct exporttab_driver *driver(void)
+{
+    return atomic_load_explicit(&drv_ready, memory_order_acquire) ? &drv : NULL;
+}
+
+/* ---- slots of unknown meaning ------------------------------------------------------------ */
+
+#define UNKNOWN_SLOT(table, slot)                                                              \
+    static CUresult unknown_##table##_##slot(void)                                             \
+    {                                                                                          \
+        static _Atomic int said;                                                               \
+        if (!atomic_exchange(&said, 1))                                                        \
+            fprintf(stderr, "exporttab: unknown slot %d of %s called; answering "             \
+                            "CUDA_ERROR_NOT_SUPPORTED\n", slot, #table);                       \
+        return CUDA_ERROR_NOT_SUPPORTED;                                                       \
+    }
+
+UNKNOWN_SLOT(CUDART_INTERFACE, 3)
+UNKNOWN_SLOT(CUDART_INTERFACE, 4)
+UNKNOWN_SLOT(CUDART_INTERFACE, 5)
+UNKNOWN_SLOT(CUDART_INTERFACE, 9)
+UNKNOWN_SLOT(CUDART_INTERFACE, 10)
+UNKNOWN_SLOT(CUDART_INTERFACE, 11)
+UNKNOWN_SLOT(TOOLS_RUNTIME_CALLBACK_HOOKS, 1)
+UNKNOWN_SLOT(TOOLS_RUNTIME_CALLBACK_HOOKS, 3)
+UNKNOWN_SLOT(TOOLS_RUNTIME_CALLBACK_HOOKS, 4)
+UNKNOWN_SLOT(TOOLS_RUNTIME_CALLBACK_HOOKS, 5)
+UNKNOWN_SLOT(TOOLS_TLS, 1)
+UNKNOWN_SLOT(TOOLS_TLS, 2)
+UNKNOWN_SLOT(TOOLS_TLS, 3)
+UNKNOWN_SLOT(CONTEXT_CHECKS, 1)
+UNKNOWN_SLOT(INTEGRITY_CHECK, 2)
+
+#define SLOT(fn) ((void *)(fn))
+#define SIZE_WORD(nslots) ((void *)(uintptr_t)((nslots) * sizeof(void *)))
+
+/* ---- CUDART_INTERFACE -------------------------------------------------------------------- */
+
+static CUresult load_fatbin(CUmodule *out, const void *image)
+{
+    const struct exporttab_driver *d = driver();
+    if (!out || !image)
+        return CUDA_ERROR_INVALID_VALUE;
+    if (!d || !d->module_load_data)
+        return CUDA_ERROR_NOT_SUPPORTED;
+    return d->module_load_data(out, image);
+}
+
+static CUresult get_module_from_cubin(CUmodule *out, const void *wrapper)
+{
+    return load_fatbin(out, wrapper);
+}
+
+static CUresult get_primary_context(CUcontext *out, CUdevice dev)
+{
+    const struct exporttab_driver *d = driver();
+    if (!out)
+        return CUDA_ERROR_INVALID_VALUE;
+    if (!d || !d->primary_ctx_handle)
+        return CUDA_ERROR_NOT_INITIALIZED;
+    return d->primary_ctx_handle(out, dev);
+}
+
+/* The extra arguments' meaning is unknown; only the all-default form is served. */
+static CUresult get_module_from_cubin_ext1(CUmodule *out, const void *wrapper, void *a3,
+                                           void *a4, unsigned a5)
+{
+    if (a3 || a4 || a5)
+        return CUDA_ERROR_NOT_SUPPORTED;
+    return load_fatbin(out, wrapper);
+}
+
+static void cudart_fn7(size_t unused)
+{
+    (void)unused;
+}
+
+/* Note the swapped order: a raw fatbin container first, then the output. */
+static CUresult get_module_from_cubin_ext2(const void *fatbin, CUmodule *out, void *a3,
+                                           void *a4, unsigned a5)
+{
+    if (a3 || a4 || a5)
+        return CUDA_ERROR_NOT_SUPPORTED;
+    return load_fatbin(out, fatbin);
+}
+
+/* The real driver loads its PTX compiler here; ours needs nothing loaded. */
+static CUresult load_compilers(void)
+{
+    return CUDA_SUCCESS;
+}
+
+static void *cudart_interface[13] = {
+    SIZE_WORD(13),
+    SLOT(get_module_from_cubin),
+    SLOT(get_primary_context),
+    SLOT(unknown_CUDART_INTERFACE_3),
+    SLOT(unknown_CUDART_INTERFACE_4),
+    SLOT(unknown_CUDART_INTERFACE_5),
+    SLOT(get_module_from_cubin_ext1),
+    SLOT(cudart_fn7),
+    SLOT(get_module_from_cubin_ext2),
+    SLOT(unknown_CUDART_INTERFACE_9),
+    SLOT(unknown_CUDART_INTERFACE_10),
+    SLOT(unknown_CUDART_INTERFACE_11),
+    SLOT(load_compilers),
+};
+
+/* ---- TOOLS_RUNTIME_CALLBACK_HOOKS and TOOLS_TLS ------------------------------------------ */
+
+/* All-zero buffers mean "no profiling tool attached". cudart needs the counts to be at least
+ * 600 and 14 (smaller ones crash it); the buffers are larger than the counts in case the
+ * elements are wider than 4 bytes. */
+#define HOOKS_BUFFER1_COUNT 1024
+#define HOOKS_BUFFER2_COUNT 14
+static uint64_t hooks_buffer1[HOOKS_BUFFER1_COUNT];
+static uint64_t hooks_buffer2[64];
+
+static void hooks_get_buffer1(void **ptr, size_t *count)
+{
+    if (ptr)
+        *ptr = hooks_buffer1;
+    if (count)
+        *count = HOOKS_BUFFER1_COUNT;
+}
+
+static void hooks_get_buffer2(void **ptr, size_t *count)
+{
+    if (ptr)
+        *ptr = hooks_buffer2;
+    if (count)
+        *count = HOOKS_BUFFER2_COUNT;
+}
+
+static void *tools_hooks[7] = {
+    SIZE_WORD(7),
+    SLOT(unknown_TOOLS_RUNTIME_CALLBACK_HOOKS_1),
+    SLOT(hooks_get_buffer1),
+    SLOT(unknown_TOOLS_RUNTIME_CALLBACK_HOOKS_3),
+    SLOT(unknown_TOOLS_RUNTIME_CALLBACK_HOOKS_4),
+    SLOT(unknown_TOOLS_RUNTIME_CALLBACK_HOOKS_5),
+    SLOT(hooks_get_buffer2),
+};
+
+static void *tools_tls[4] = {
+    SIZE_WORD(4),
+    SLOT(unknown_TOOLS_TLS_1),
+    SLOT(unknown_TOOLS_TLS_2),
+    SLOT(unknown_TOOLS_TLS_3),
+};
+
+/* ---- CONTEXT_LOCAL_STORAGE_INTERFACE_V0301 (no size word) ---------------------------------- */
+
+/* NULL and (CUcontext)-1 both mean the calling thread's current context. */
+static CUresult resolve_ctx(CUcontext *ctx)
+{
+    if (*ctx && *ctx != (CUcontext)(intptr_t)-1)
+        return CUDA_SUCCESS;
+    const struct exporttab_driver *d = driver();
+    if (!d || !d->ctx_get_current)
+        return CUDA_ERROR_NOT_INITIALIZED;
+    CUcontext cur = NULL;
+    CUresult rc = d->ctx_get_current(&cur);
+    if (rc != CUDA_SUCCESS)
+        return rc;
+    if (!cur)
+        return CUDA_ERROR_INVALID_CONTEXT;
+    *ctx = cur;
+    return CUDA_SUCCESS;
+}
+
+static CUresult cls_slot_put(CUcontext ctx, void *key, void *value, cls_dtor_fn dtor)
+{
+    CUresult rc = resolve_ctx(&ctx);
+    return rc == CUDA_SUCCESS ? cls_put(ctx, key, value, dtor) : rc;
+}
+
+static CUresult cls_slot_delete(CUcontext ctx, void *key)
+{
+    CUresult rc = resolve_ctx(&ctx);
+    return rc == CUDA_SUCCESS ? cls_delete(ctx, key) : rc;
+}
+
+static CUresult cls_slot_get(void **value, CUcontext ctx, void *key)
+{
+    if (!value)
+        return CUDA_ERROR_INVALID_VALUE;
+    CUresult rc = resolve_ctx(&ctx);
+    return rc == CUDA_SUCCESS ? cls_get(value, ctx, key) : rc;
+}
+
+static void *context_local_storage[4] = {
+    SLOT(cls_slot_put),
+    SLOT(cls_slot_delete),
+    SLOT(cls_slot_get),
+    NULL,
+};
+
+void exporttab_context_destroyed(CUcontext ctx)
+{
+    if (ctx)
+        cls_context_destroyed(ctx);
+}
+
+/* ---- CONTEXT_CHECKS ---------------------------------------------------------------------- */
+
+/* cudart asks before bring-up and synchronize; 0 in *flags means "nothing special". */
+static CUresult context_check(CUcontext ctx, uint32_t *flags, const void **unused)
+{
+    (void)ctx;
+    (void)unused;
+    if (flags)
+        *flags = 0;
+    return CUDA_SUCCESS;
+}
+
+static uint32_t context_checks_fn3(void)
+{
+    return 0;
+}
+
+static void *context_checks[4] = {
+    SIZE_WORD(4),
+    SLOT(unknown_CONTEXT_CHECKS_1),
+    SLOT(context_check),
+    SLOT(context_checks_fn3),
+};
+
+/* ---- INTEGRITY_CHECK --------------------------------------------------------------------- */
+
+static const unsigned char integrity_key[16] = {
+    0x14, 0x6a, 0xdd, 0xae, 0x53, 0xa9, 0xa7, 0x52,
+    0xaa, 0x08, 0x41, 0x36, 0x0b, 0xf5, 0x5a, 0x9f,
+};
+
+static void *integrity_table[3];
+
+/* The 48-byte record that opens the hashed message (§3.6), packed as cudart lays it out. */
+struct __attribute__((packed)) integrity_header {
+    uint32_t driver_version;
+    uint32_t query_version;
+    uint32_t pid;
+    uint32_t thread_low;
+    uint64_t cudart_interface;
+    uint64_t integrity_table;
+    uint64_t integrity_fn;
+    uint64_t unix_seconds;
+};
+_Static_assert(sizeof(struct integrity_header) == 48, "integrity header is 48 bytes");
+
+/* One 28-byte record per device; the handle of device i is i (as cuDeviceGet returns). */
+struct __attribute__((packed)) integrity_device {
+    unsigned char uuid[16];
+    int32_t pci_domain;
+    int32_t pci_bus;
+    int32_t pci_device;
+};
+_Static_assert(sizeof(struct integrity_device) == 28, "integrity device record is 28 bytes");
+
+static CUresult integrity_device_record(const struct exporttab_driver *d, int dev,
+                                        struct integrity_device *rec)
+{
+    CUuuid uuid;
+    int domain, bus, device;
+    CUresult rc;
+
+    if ((rc = d->device_get_uuid(&uuid, dev)) != CUDA_SUCCESS ||
+        (rc = d->device_get_attribute(&domain, CU_DEVICE_ATTRIBUTE_PCI_DOMAIN_ID, dev)) ||
+        (rc = d->device_get_attribute(&bus, CU_DEVICE_ATTRIBUTE_PCI_BUS_ID, dev)) ||
+        (rc = d->device_get_attribute(&device, CU_DEVICE_ATTRIBUTE_PCI_DEVICE_ID, dev)))
+        return rc;
+    memcpy(rec->uuid, uuid.bytes, sizeof(rec->uuid));
+    rec->pci_domain = domain;
+    rec->pci_bus = bus;
+    rec->pci_device = device;
+    return CUDA_SUCCESS;
+}
+
+static CUresult integrity_hmac(uint32_t version, uint64_t unix_seconds, uint64_t result[2])
+{
+    const struct exporttab_driver *d = driver();
+    if (!d || !d->driver_get_version || !d->device_get_count || !d->device_get_uuid ||
+        !d->device_get_attribute)
+        return CUDA_ERROR_NOT_INITIALIZED;
+
+    int driver_version = 0, count = 0;
+    CUresult rc;
+    if ((rc = d->driver_get_version(&driver_version)) != CUDA_SUCCESS ||
+        (rc = d->device_get_count(&count)) != CUDA_SUCCESS)
+        return rc;
+
+    struct integrity_header h = {
+        .driver_version = (uint32_t)driver_version,
+        .query_version = version,
+        .pid = (uint32_t)getpid(),
+        .thread_low = (uint32_t)(uintptr_t)pthread_self(),
+        .cudart_interface = (uint64_t)(uintptr_t)cudart_interface,
+        .integrity_table = (uint64_t)(uintptr_t)integrity_table,
+        .integrity_fn = (uint64_t)(uintptr_t)integrity_table[1],
+        .unix_seconds = unix_seconds,
+    };
+    struct hmac_md2_ctx hmac;
+    hmac_md2_init(&hmac, integrity_key);
+    hmac_md2_update(&hmac, &h, sizeof(h));
+    for (int dev = 0; dev < count; dev++) {
+        struct integrity_device rec;
+        if ((rc = integrity_device_record(d, dev, &rec)) != CUDA_SUCCESS)
+            return rc;
+        hmac_md2_update(&hmac, &rec, sizeof(rec));
+    }
+    unsigned char digest[MD2_DIGEST];
+    hmac_md2_final(&hmac, digest);
+    memcpy(result, digest, sizeof(digest));
+    return CUDA_SUCCESS;
+}
+
+/* cudart asks three times (versions ending in 0, 1, 2); only the third answer is verified,
+ * the first two are the constants every known driver gives. */
+static CUresult integrity_check(uint32_t version, uint64_t unix_seconds, uint64_t result[2])
+{
+    if (!result)
+        return CUDA_ERROR_INVALID_VALUE;
+    switch (version % 10) {
+    case 0:
+        result[0] = 0x3341181C03CB675Cull;
+        result[1] = 0x8ED383AA1F4CD1E8ull;
+        return CUDA_SUCCESS;
+    case 1:
+        result[0] = 0x1841181C03CB675Cull;
+        result[1] = 0x8ED383AA1F4CD1E8ull;
+        return CUDA_SUCCESS;
+    case 2:
+        return integrity_hmac(version, unix_seconds, result);
+    default:
+        return CUDA_ERROR_NOT_SUPPORTED;
+    }
+}
+
+static void *integrity_table[3] = {
+    SIZE_WORD(3),
+    SLOT(integrity_check),
+    SLOT(unknown_INTEGRITY_CHECK_2),
+};
+
+/* ---- cuGetExportTable -------------------------------------------------------------------- */
+
+struct known_table {
+    const char *name;
+    unsigned char uuid[16];
+    void **table;
+};
+
+static const struct known_table known_tables[] = {
+    { "CUDART_INTERFACE",
+      { 0x6b, 0xd5, 0xfb, 0x6c, 0x5b, 0xf4, 0xe7, 0x4a, 0x89, 0x87, 0xd9, 0x39, 0x12, 0xfd, 0x9d, 0xf9 },
+      cudart_interface },
+    { "TOOLS_RUNTIME_CALLBACK_HOOKS",
+      { 0xa0, 0x94, 0x79, 0x8c, 0x2e, 0x74, 0x2e, 0x74, 0x93, 0xf2, 0x08, 0x00, 0x20, 0x0c, 0x0a, 0x66 },
+      tools_hooks },
+    { "TOOLS_TLS",
+      { 0x42, 0xd8, 0x5a, 0x81, 0x23, 0xf6, 0xcb, 0x47, 0x82, 0x98, 0xf6, 0xe7, 0x8a, 0x3a, 0xec, 0xdc },
+      tools_tls },
+    { "CONTEXT_LOCAL_STORAGE_INTERFACE_V0301",
+      { 0xc6, 0x93, 0x33, 0x6e, 0x11, 0x21, 0xdf, 0x11, 0xa8, 0xc3, 0x68, 0xf3, 0x55, 0xd8, 0x95, 0x93 },
+      context_local_storage },
+    { "CONTEXT_CHECKS",
+      { 0x26, 0x3e, 0x88, 0x60, 0x7c, 0xd2, 0x61, 0x43, 0x92, 0xf6, 0xbb, 0xd5, 0x00, 0x6d, 0xfa, 0x7e },
+      context_checks },
+    { "INTEGRITY_CHECK",
+      { 0xd4, 0x08, 0x20, 0x55, 0xbd, 0xe6, 0x70, 0x4b, 0x8d, 0x34, 0xba, 0x12, 0x3c, 0x66, 0xe1, 0xf2 },
+      integrity_table },
+};
+
+static const struct known_table *find_table(const CUuuid *id)
+{
+    if (!id)
+        return NULL;
+    for (size_t i = 0; i < sizeof(known_tables) / sizeof(known_tables[0]); i++)
+        if (memcmp(known_tables[i].uuid, id->bytes, 16) == 0)
+            return &known_tables[i];
+    return NULL;
+}
+
+CUresult exporttab_get(const void **table, const CUuuid *id)
+{
+    if (!table)
+        return CUDA_ERROR_INVALID_VALUE;
+    const struct known_table *t = find_table(id);
+    *table = t ? (const void *)t->table : NULL;
+    return t ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
+}
+
+const char *exporttab_name(const CUuuid *id)
+{
+    const struct known_table *t = find_table(id);
+    return t ? t->name : NULL;
+}

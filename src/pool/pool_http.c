@@ -1,0 +1,405 @@
+/*
+ * HTTP routes of the pool (see pool_http.h and docs/pool-api.md). Request bodies are collected
+ * into a per-request buffer (declared Content-Length over the limit is refused before reading
+ * it; a body that turns out larger is drained and refused), then decoded strictly and handed
+ * to the service. Calls pool_svc, pool_req, libmicrohttpd, jansson and libc.
+ */
+#include "pool_http.h"
+
+#include <arpa/inet.h>
+#include <jansson.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pool_req.h"
+
+struct pool_http {
+    struct MHD_Daemon *daemon;
+    struct pool_svc *svc;
+    uint16_t port;
+};
+
+struct request {
+    char *body;
+    size_t len;
+    bool too_large;
+};
+
+/* ---- responses ---------------------------------------------------------------------------- */
+
+static enum MHD_Result send_text(struct MHD_Connection *c, unsigned status, const char *type,
+                                 const char *text)
+{
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(strlen(text), (void *)text, MHD_RESPMEM_MUST_COPY);
+    if (!r)
+        return MHD_NO;
+    MHD_add_response_header(r, "Content-Type", type);
+    enum MHD_Result ret = MHD_queue_response(c, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+/* Sends (and releases) a JSON value. */
+static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, json_t *v)
+{
+    char *text = v ? json_dumps(v, JSON_COMPACT) : NULL;
+    json_decref(v);
+    if (!text)
+        return send_text(c, 500, "application/json",
+                         "{\"error\":\"internal\",\"message\":\"out of memory\"}");
+    enum MHD_Result ret = send_text(c, status, "application/json", text);
+    free(text);
+    return ret;
+}
+
+static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, const char *reason,
+                                  const char *message)
+{
+    return send_json(c, status, json_pack("{s:s, s:s}", "error", reason, "message", message));
+}
+
+static enum MHD_Result send_pool_error(struct MHD_Connection *c, const struct pool_error *e)
+{
+    return send_error(c, (unsigned)e->status, pool_fail_reason_name(e->reason), e->message);
+}
+
+static enum MHD_Result send_empty(struct MHD_Connection *c, unsigned status)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    if (!r)
+        return MHD_NO;
+    enum MHD_Result ret = MHD_queue_response(c, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+/* ---- routing ------------------------------------------------------------------------------ */
+
+struct route_ctx {
+    struct pool_http *h;
+    struct MHD_Connection *c;
+    const char *method;
+    const char *body;
+    size_t len;
+    const char *seg[6];                 /* path segments after /api/v1 */
+    int nseg;
+};
+
+static bool is(const struct route_ctx *r, const char *method)
+{
+    return strcmp(r->method, method) == 0;
+}
+
+static enum MHD_Result bad_method(struct route_ctx *r)
+{
+    return send_error(r->c, 405, "invalid", "method not allowed on this path");
+}
+
+static enum MHD_Result bad_body(struct route_ctx *r, const char *msg)
+{
+    pool_svc_count_failure(r->h->svc, POOL_FAIL_INVALID);
+    return send_error(r->c, 400, "invalid", msg);
+}
+
+static enum MHD_Result route_allocations(struct route_ctx *r)
+{
+    struct pool_svc *svc = r->h->svc;
+    struct pool_error e = {0};
+    char err[512];
+    if (r->nseg == 1 && is(r, "POST")) {
+        struct pool_alloc_req req;
+        if (pool_req_decode_alloc(r->body, r->len, &req, err, sizeof err))
+            return bad_body(r, err);
+        json_t *out;
+        int rc = pool_svc_allocate(svc, &req, &out, &e);
+        return rc < 0 ? send_pool_error(r->c, &e) : send_json(r->c, (unsigned)rc, out);
+    }
+    if (r->nseg == 1 && is(r, "GET")) {
+        const char *tenant = MHD_lookup_connection_value(r->c, MHD_GET_ARGUMENT_KIND, "tenant");
+        return send_json(r->c, 200, pool_svc_allocations_json(svc, tenant));
+    }
+    if (r->nseg == 1)
+        return bad_method(r);
+    if (r->nseg != 2)
+        return send_error(r->c, 404, "invalid", "no such path");
+    if (is(r, "GET")) {
+        json_t *a = pool_svc_allocation_json(svc, r->seg[1]);
+        return a ? send_json(r->c, 200, a) : send_error(r->c, 404, "invalid", "no such allocation");
+    }
+    if (is(r, "DELETE"))
+        return pool_svc_release(svc, r->seg[1], &e) ? send_pool_error(r->c, &e)
+                                                    : send_empty(r->c, 204);
+    return bad_method(r);
+}
+
+static enum MHD_Result route_nodes(struct route_ctx *r)
+{
+    struct pool_svc *svc = r->h->svc;
+    struct pool_error e = {0};
+    char err[512];
+    if (r->nseg == 1 && is(r, "POST")) {
+        struct pool_node *n = calloc(1, sizeof *n);
+        if (!n)
+            return send_error(r->c, 500, "internal", "out of memory");
+        int rc = pool_req_decode_node(r->body, r->len, n, err, sizeof err);
+        if (rc == 0)
+            rc = pool_svc_register_node(svc, n, &e);
+        json_t *view = rc > 0 ? pool_svc_node_json(svc, n->name) : NULL;
+        free(n);
+        if (rc == -1 && !e.status)
+            return send_error(r->c, 400, "invalid", err);
+        return rc < 0 ? send_pool_error(r->c, &e) : send_json(r->c, (unsigned)rc, view);
+    }
+    if (r->nseg == 1)
+        return is(r, "GET") ? send_json(r->c, 200, pool_svc_nodes_json(svc)) : bad_method(r);
+    if (r->nseg == 3 && strcmp(r->seg[2], "vgpus") == 0) {
+        if (!is(r, "GET"))
+            return bad_method(r);
+        json_t *v = pool_svc_node_vgpus_json(svc, r->seg[1]);
+        return v ? send_json(r->c, 200, v) : send_error(r->c, 404, "invalid", "no such node");
+    }
+    if (r->nseg == 3 && strcmp(r->seg[2], "heartbeat") == 0) {
+        if (!is(r, "POST"))
+            return bad_method(r);
+        struct pool_heartbeat hb;
+        if (pool_req_decode_heartbeat(r->body, r->len, &hb, err, sizeof err))
+            return send_error(r->c, 400, "invalid", err);
+        return pool_svc_heartbeat(svc, r->seg[1], &hb, &e) ? send_pool_error(r->c, &e)
+                                                          : send_empty(r->c, 204);
+    }
+    if (r->nseg != 2)
+        return send_error(r->c, 404, "invalid", "no such path");
+    if (is(r, "GET")) {
+        json_t *n = pool_svc_node_json(svc, r->seg[1]);
+        return n ? send_json(r->c, 200, n) : send_error(r->c, 404, "invalid", "no such node");
+    }
+    if (is(r, "DELETE"))
+        return pool_svc_remove_node(svc, r->seg[1], &e) ? send_pool_error(r->c, &e)
+                                                        : send_empty(r->c, 204);
+    return bad_method(r);
+}
+
+static enum MHD_Result route_quotas(struct route_ctx *r)
+{
+    struct pool_svc *svc = r->h->svc;
+    struct pool_error e = {0};
+    char err[512];
+    if (r->nseg == 1)
+        return is(r, "GET") ? send_json(r->c, 200, pool_svc_quotas_json(svc)) : bad_method(r);
+    if (r->nseg != 2)
+        return send_error(r->c, 404, "invalid", "no such path");
+    if (is(r, "GET")) {
+        json_t *q = pool_svc_quota_json(svc, r->seg[1]);
+        return q ? send_json(r->c, 200, q)
+                 : send_error(r->c, 404, "invalid", "tenant has no quota and no allocations");
+    }
+    if (!is(r, "PUT"))
+        return bad_method(r);
+    if (!pool_valid_name(r->seg[1], POOL_NAME_MAX))
+        return send_error(r->c, 400, "invalid", "tenant names are 1-63 characters");
+    struct pool_quota q = {0};
+    snprintf(q.tenant, sizeof q.tenant, "%s", r->seg[1]);
+    if (pool_req_decode_quota(r->body, r->len, &q, err, sizeof err))
+        return send_error(r->c, 400, "invalid", err);
+    if (pool_svc_set_quota(svc, &q, &e))
+        return send_pool_error(r->c, &e);
+    return send_json(r->c, 200, pool_svc_quota_json(svc, r->seg[1]));
+}
+
+static enum MHD_Result route_pools(struct route_ctx *r)
+{
+    struct pool_svc *svc = r->h->svc;
+    struct pool_error e = {0};
+    char err[512];
+    if (r->nseg != 2)
+        return send_error(r->c, 404, "invalid", "no such path");
+    if (!pool_valid_name(r->seg[1], POOL_NAME_MAX))
+        return send_error(r->c, 400, "invalid", "pool names are 1-63 characters");
+    if (is(r, "GET"))
+        return send_json(r->c, 200, pool_svc_pool_json(svc, r->seg[1]));
+    if (!is(r, "PUT"))
+        return bad_method(r);
+    struct pool_def d = pool_svc_pool(svc, r->seg[1]);
+    if (pool_req_decode_pool(r->body, r->len, &d, err, sizeof err))
+        return send_error(r->c, 400, "invalid", err);
+    if (pool_svc_set_pool(svc, &d, &e))
+        return send_pool_error(r->c, &e);
+    return send_json(r->c, 200, pool_svc_pool_json(svc, r->seg[1]));
+}
+
+/* Splits "/api/v1/a/b/c" into segments; each must be a valid name. */
+static int split_path(struct route_ctx *r, char *path)
+{
+    const char *prefix = "/api/v1/";
+    if (strncmp(path, prefix, strlen(prefix)) != 0)
+        return -1;
+    char *save = NULL;
+    for (char *s = strtok_r(path + strlen(prefix), "/", &save); s; s = strtok_r(NULL, "/", &save)) {
+        if (r->nseg == (int)(sizeof r->seg / sizeof *r->seg) || !pool_valid_name(s, POOL_KEY_MAX))
+            return -2;
+        r->seg[r->nseg++] = s;
+    }
+    return r->nseg ? 0 : -1;
+}
+
+static enum MHD_Result route(struct route_ctx *r, const char *url)
+{
+    if (strcmp(url, "/metrics") == 0) {
+        if (!is(r, "GET"))
+            return bad_method(r);
+        char *text = pool_svc_metrics(r->h->svc);
+        if (!text)
+            return send_error(r->c, 500, "internal", "out of memory");
+        enum MHD_Result ret = send_text(r->c, 200, "text/plain; version=0.0.4", text);
+        free(text);
+        return ret;
+    }
+    if (strcmp(url, "/healthz") == 0)
+        return send_json(r->c, 200, json_pack("{s:s}", "status", "ok"));
+    char path[1024];
+    if (strlen(url) >= sizeof path)
+        return send_error(r->c, 414, "invalid", "path too long");
+    strcpy(path, url);
+    int rc = split_path(r, path);
+    if (rc == -2)
+        return send_error(r->c, 400, "invalid", "path segments must be names of [A-Za-z0-9._:-]");
+    if (rc < 0)
+        return send_error(r->c, 404, "invalid", "no such path");
+    if (strcmp(r->seg[0], "allocations") == 0)
+        return route_allocations(r);
+    if (strcmp(r->seg[0], "nodes") == 0)
+        return route_nodes(r);
+    if (strcmp(r->seg[0], "quotas") == 0)
+        return route_quotas(r);
+    if (strcmp(r->seg[0], "pools") == 0)
+        return route_pools(r);
+    return send_error(r->c, 404, "invalid", "no such path");
+}
+
+/* ---- libmicrohttpd glue ------------------------------------------------------------------- */
+
+static bool append(struct request *req, const char *data, size_t n)
+{
+    if (req->too_large || req->len + n > POOL_BODY_MAX) {
+        req->too_large = true;
+        return true; /* keep draining; answered with 413 at the end */
+    }
+    char *b = realloc(req->body, req->len + n + 1);
+    if (!b)
+        return false;
+    memcpy(b + req->len, data, n);
+    req->body = b;
+    req->len += n;
+    req->body[req->len] = '\0';
+    return true;
+}
+
+static bool declared_too_large(struct MHD_Connection *c)
+{
+    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    return cl && strtoull(cl, NULL, 10) > POOL_BODY_MAX;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version, const char *upload,
+                                  size_t *upload_size, void **con_cls)
+{
+    struct pool_http *h = cls;
+    struct request *req = *con_cls;
+    if (!req) {
+        if (declared_too_large(c)) {
+            pool_svc_count_failure(h->svc, POOL_FAIL_INVALID);
+            return send_error(c, 413, "invalid", "request body too large");
+        }
+        req = calloc(1, sizeof *req);
+        if (!req)
+            return MHD_NO;
+        *con_cls = req;
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        bool ok = append(req, upload, *upload_size);
+        *upload_size = 0;
+        return ok ? MHD_YES : MHD_NO;
+    }
+    if (req->too_large) {
+        pool_svc_count_failure(h->svc, POOL_FAIL_INVALID);
+        return send_error(c, 413, "invalid", "request body too large");
+    }
+    struct route_ctx r = {.h = h, .c = c, .method = method, .body = req->body ? req->body : "",
+                          .len = req->len};
+    return route(&r, url);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode code)
+{
+    struct request *req = *con_cls;
+    if (req) {
+        free(req->body);
+        free(req);
+        *con_cls = NULL;
+    }
+}
+
+static int resolve(const char *host, uint16_t port, struct sockaddr_in *sa, char *err,
+                   size_t errlen)
+{
+    memset(sa, 0, sizeof *sa);
+    sa->sin_family = AF_INET;
+    sa->sin_port = htons(port);
+    if (inet_pton(AF_INET, host, &sa->sin_addr) == 1)
+        return 0;
+    struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM}, *res = NULL;
+    if (getaddrinfo(host, NULL, &hints, &res) != 0 || !res) {
+        snprintf(err, errlen, "cannot resolve listen host '%s'", host);
+        return -1;
+    }
+    sa->sin_addr = ((struct sockaddr_in *)res->ai_addr)->sin_addr;
+    freeaddrinfo(res);
+    return 0;
+}
+
+struct pool_http *pool_http_start(struct pool_svc *svc, const char *host, uint16_t port, char *err,
+                                  size_t errlen)
+{
+    struct sockaddr_in sa;
+    if (resolve(host, port, &sa, err, errlen))
+        return NULL;
+    struct pool_http *h = calloc(1, sizeof *h);
+    if (!h) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    h->svc = svc;
+    h->daemon = MHD_start_daemon(
+        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD, port, NULL, NULL,
+        on_request, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)512, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_NOTIFY_COMPLETED,
+        on_completed, h, MHD_OPTION_END);
+    if (!h->daemon) {
+        snprintf(err, errlen, "cannot listen on %s:%u", host, (unsigned)port);
+        free(h);
+        return NULL;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    h->port = info ? info->port : port;
+    return h;
+}
+
+uint16_t pool_http_port(const struct pool_http *h)
+{
+    return h->port;
+}
+
+void pool_http_stop(struct pool_http *h)
+{
+    if (!h)
+        return;
+    MHD_stop_daemon(h->daemon);
+    free(h);
+}

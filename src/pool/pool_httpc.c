@@ -1,0 +1,94 @@
+/*
+ * Blocking HTTP/JSON client (see pool_httpc.h): one curl easy handle per request, which is
+ * simple and thread-safe; connection reuse is not worth its shared state at the pool's request
+ * rates. Calls libcurl and libc.
+ */
+#include "pool_httpc.h"
+
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+static void init_curl(void)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+void pool_httpc_global_init(void)
+{
+    pthread_once(&once, init_curl);
+}
+
+struct sink {
+    char *buf;
+    size_t len;
+    int overflow;
+};
+
+static size_t on_data(char *ptr, size_t size, size_t nmemb, void *arg)
+{
+    struct sink *s = arg;
+    size_t n = size * nmemb;
+    if (s->len + n > POOL_HTTPC_RESPONSE_MAX) {
+        s->overflow = 1;
+        return 0; /* makes curl fail the transfer */
+    }
+    char *b = realloc(s->buf, s->len + n + 1);
+    if (!b)
+        return 0;
+    memcpy(b + s->len, ptr, n);
+    s->buf = b;
+    s->len += n;
+    s->buf[s->len] = '\0';
+    return n;
+}
+
+int pool_http_request(const char *method, const char *url, const char *json_body, long timeout_ms,
+                      struct pool_http_response *resp, char *err, size_t errlen)
+{
+    pool_httpc_global_init();
+    memset(resp, 0, sizeof *resp);
+    CURL *c = curl_easy_init();
+    if (!c) {
+        snprintf(err, errlen, "cannot create an HTTP client");
+        return -1;
+    }
+    struct sink s = {0};
+    struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: application/json");
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms < 5000 ? timeout_ms : 5000);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &s);
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    if (json_body) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, json_body);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(json_body));
+    }
+    CURLcode rc = curl_easy_perform(c);
+    int ret = 0;
+    if (rc != CURLE_OK) {
+        snprintf(err, errlen, "%s %s: %s", method, url,
+                 s.overflow ? "response too large" : curl_easy_strerror(rc));
+        free(s.buf);
+        ret = -1;
+    } else {
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);
+        resp->body = s.buf ? s.buf : strdup("");
+        resp->len = s.len;
+        if (!resp->body) {
+            snprintf(err, errlen, "out of memory");
+            ret = -1;
+        }
+    }
+    curl_slist_free_all(hdr);
+    curl_easy_cleanup(c);
+    return ret;
+}

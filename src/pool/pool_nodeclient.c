@@ -1,0 +1,105 @@
+/*
+ * Client of the node daemon's vGPU API (see pool_nodeclient.h and docs/node-api.md).
+ * Calls pool_httpc, jansson and libc.
+ */
+#include "pool_nodeclient.h"
+
+#include "pool_httpc.h"
+#include "pool_req.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The node's error message when it sent one, else the raw status. */
+static void node_error(const struct pool_http_response *r, const char *what, char *err,
+                       size_t errlen)
+{
+    json_t *o = json_loadb(r->body, r->len, 0, NULL);
+    const char *msg = json_string_value(json_object_get(o, "message"));
+    snprintf(err, errlen, "node %s failed with HTTP %ld%s%.200s", what, r->status,
+             msg ? ": " : "", msg ? msg : "");
+    json_decref(o);
+}
+
+static int copy_field(json_t *o, const char *field, char *dst, size_t cap, char *err,
+                      size_t errlen)
+{
+    const char *s = json_string_value(json_object_get(o, field));
+    if (!s || strlen(s) == 0 || strlen(s) >= cap) {
+        snprintf(err, errlen, "node answer lacks a valid '%s'", field);
+        return -1;
+    }
+    memcpy(dst, s, strlen(s) + 1);
+    return 0;
+}
+
+static int parse_created(const struct pool_http_response *r, const char *device,
+                         struct pool_alloc_dev *out, char *err, size_t errlen)
+{
+    json_t *o = json_loadb(r->body, r->len, 0, NULL);
+    int rc = -1;
+    const char *dev = json_string_value(json_object_get(o, "device"));
+    if (!json_is_object(o))
+        snprintf(err, errlen, "node answer is not a JSON object");
+    else if (dev && strcmp(dev, device) != 0)
+        snprintf(err, errlen, "node created the vGPU on %.80s instead of %s", dev, device);
+    else if (copy_field(o, "id", out->vgpu_id, sizeof out->vgpu_id, err, errlen) == 0 &&
+             copy_field(o, "token", out->token, sizeof out->token, err, errlen) == 0 &&
+             copy_field(o, "connect", out->connect, sizeof out->connect, err, errlen) == 0)
+        rc = pool_valid_name(out->vgpu_id, sizeof out->vgpu_id) ? 0 : -1;
+    if (rc && !err[0])
+        snprintf(err, errlen, "node answer has an invalid vGPU id");
+    json_decref(o);
+    return rc;
+}
+
+int pool_node_create_vgpu(const char *address, const struct pool_vgpu_spec *spec,
+                          long timeout_ms, struct pool_alloc_dev *out, char *err, size_t errlen)
+{
+    json_t *body = json_pack("{s:s, s:I, s:f, s:f, s:s, s:s}", "device", spec->device,
+                             "vram_bytes", (json_int_t)spec->vram_bytes, "compute_request_pct",
+                             spec->compute_request_pct, "compute_limit_pct",
+                             spec->compute_limit_pct, "qos", pool_qos_name(spec->qos),
+                             "idempotency_key", spec->idempotency_key);
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    if (!text) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    char url[POOL_ADDR_MAX + 32];
+    snprintf(url, sizeof url, "%s/api/v1/vgpus", address);
+    struct pool_http_response r;
+    err[0] = '\0';
+    int rc = pool_http_request("POST", url, text, timeout_ms, &r, err, errlen);
+    free(text);
+    if (rc)
+        return -1;
+    if (r.status == 201 || r.status == 200)
+        rc = parse_created(&r, spec->device, out, err, errlen);
+    else {
+        node_error(&r, "vGPU create", err, errlen);
+        rc = -1;
+    }
+    free(r.body);
+    return rc;
+}
+
+int pool_node_delete_vgpu(const char *address, const char *vgpu_id, long timeout_ms, char *err,
+                          size_t errlen)
+{
+    char url[POOL_ADDR_MAX + POOL_UUID_MAX + 32];
+    snprintf(url, sizeof url, "%s/api/v1/vgpus/%s", address, vgpu_id);
+    struct pool_http_response r;
+    if (pool_http_request("DELETE", url, NULL, timeout_ms, &r, err, errlen))
+        return -1;
+    int rc = 0;
+    if (r.status != 204 && r.status != 200 && r.status != 404) {
+        node_error(&r, "vGPU delete", err, errlen);
+        rc = -1;
+    }
+    free(r.body);
+    return rc;
+}

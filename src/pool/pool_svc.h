@@ -1,0 +1,78 @@
+/*
+ * The pool service: the inventory, quotas, allocations and store behind one writer lock, and the
+ * operations the HTTP layer (and the benchmark) call. Every operation either succeeds and is
+ * durable, or fails with a struct pool_error (HTTP status, failure reason, message) and changes
+ * nothing. Calls pool_inv, pool_place, pool_quota, pool_store, pool_nodeclient, jansson, pthreads.
+ *
+ * Locking: check + place + quota + book + persist happen under svc->lock, so no device or quota
+ * is double-booked; the slow part (asking the node to create the vGPUs) runs outside it, with the
+ * allocation booked as "pending", and is committed or rolled back under the lock afterwards.
+ */
+#ifndef TFUSE_POOL_SVC_H
+#define TFUSE_POOL_SVC_H
+
+#include <jansson.h>
+
+#include "pool_model.h"
+#include "pool_req.h"
+#include "pool_store.h"
+
+struct pool_config {
+    const char *db_path;
+    double heartbeat_timeout_s;        /* a node silent this long is unhealthy (default 15) */
+    double oversub;                    /* default TFLOPs oversubscription of pools (>= 1) */
+    enum pool_strategy strategy;       /* default strategy of pools */
+    long node_timeout_ms;              /* per node API call (default 10000) */
+    enum pool_store_sync sync;
+    bool nodeless;                     /* simulation: book and persist, never call nodes */
+    bool health_thread;                /* check heartbeats in the background */
+};
+
+struct pool_error {
+    int status;                        /* HTTP status */
+    enum pool_fail_reason reason;
+    char message[512];
+};
+
+struct pool_svc;
+
+struct pool_svc *pool_svc_open(const struct pool_config *cfg, char *err, size_t errlen);
+void pool_svc_close(struct pool_svc *svc);
+
+/* Returns 201 for a new node, 200 for a re-registration, -1 on error. */
+int pool_svc_register_node(struct pool_svc *svc, const struct pool_node *n, struct pool_error *e);
+int pool_svc_heartbeat(struct pool_svc *svc, const char *node, const struct pool_heartbeat *hb,
+                       struct pool_error *e);
+/* Removes a node; its allocations are released. */
+int pool_svc_remove_node(struct pool_svc *svc, const char *node, struct pool_error *e);
+
+/* Returns 201 (new allocation) or 200 (idempotent replay) with *result set; -1 on error. */
+int pool_svc_allocate(struct pool_svc *svc, const struct pool_alloc_req *req, json_t **result,
+                      struct pool_error *e);
+int pool_svc_release(struct pool_svc *svc, const char *id, struct pool_error *e);
+
+int pool_svc_set_quota(struct pool_svc *svc, const struct pool_quota *limits, struct pool_error *e);
+int pool_svc_set_pool(struct pool_svc *svc, const struct pool_def *def, struct pool_error *e);
+struct pool_def pool_svc_pool(struct pool_svc *svc, const char *name);
+
+/* Read views (new references; NULL for an unknown id/tenant/pool). */
+json_t *pool_svc_nodes_json(struct pool_svc *svc);
+json_t *pool_svc_node_json(struct pool_svc *svc, const char *name);
+json_t *pool_svc_allocations_json(struct pool_svc *svc, const char *tenant);
+/* The vGPUs the pool expects on a node, for the node's reconciliation (node-api.md). */
+json_t *pool_svc_node_vgpus_json(struct pool_svc *svc, const char *node);
+json_t *pool_svc_allocation_json(struct pool_svc *svc, const char *id);
+json_t *pool_svc_quotas_json(struct pool_svc *svc);
+json_t *pool_svc_quota_json(struct pool_svc *svc, const char *tenant);
+json_t *pool_svc_pool_json(struct pool_svc *svc, const char *name);
+
+/* Marks nodes silent for longer than the heartbeat timeout unhealthy (the background thread
+ * calls this; tests may too). Returns how many nodes changed state. */
+int pool_svc_check_health(struct pool_svc *svc, double now);
+
+/* Prometheus text exposition (malloc'd). */
+char *pool_svc_metrics(struct pool_svc *svc);
+/* Records a request rejected before it reached the service (bad JSON) in the failure metric. */
+void pool_svc_count_failure(struct pool_svc *svc, enum pool_fail_reason reason);
+
+#endif

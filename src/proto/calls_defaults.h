@@ -1,0 +1,30 @@
+/* Gives every calls.def entry macro that the includer did not define an empty expansion.
+ * Include right before calls.def; include calls_undef.h right after it. No include guard:
+ * it is meant to be included once per expansion. */
+#ifndef TF_CALL
+#define TF_CALL(sym, base, ver, mode, ...)
+#endif
+#ifndef TF_CUSTOM
+#define TF_CUSTOM(sym, base, ver, mode)
+#endif
+#ifndef TF_LOCAL
+#define TF_LOCAL(sym, base, ver)
+#endif
+#ifndef TF_INTERNAL
+#define TF_INTERNAL(sym, mode, ...)
+#endif
+#ifndef TF_UNSUPPORTED
+#define TF_UNSUPPORTED(sym, base, ver)
+#endif
+#ifndef TF_BACKEND
+#define TF_BACKEND(sym, base, ver)
+#endif
+
+/* cuda.h maps these names to their newest ABI with #define; calls.def lists each ABI under its
+ * own exported name, so the plain names must mean the old symbols while it is expanded. */
+#undef cuDeviceGetUuid
+#undef cuEventElapsedTime
+#undef cuGetProcAddress
+#undef cuDevicePrimaryCtxRelease
+#undef cuDevicePrimaryCtxReset
+#undef cuDevicePrimaryCtxSetFlags

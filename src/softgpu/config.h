@@ -1,0 +1,25 @@
+/*
+ * softgpu configuration shared by the driver library and the NVML library (both must report
+ * the same devices): environment parsing and the stable per-index device UUID. Calls libc only.
+ */
+#ifndef SOFTGPU_CONFIG_H
+#define SOFTGPU_CONFIG_H
+
+#include <stdint.h>
+
+struct sg_config {
+    int ndev, sms, threads, log_level;
+    uint64_t mem_bytes;
+};
+
+/* Reads SOFTGPU_DEVICES, SOFTGPU_SMS, SOFTGPU_MEMORY, SOFTGPU_THREADS and SOFTGPU_LOG;
+ * malformed values are reported through warn (may be NULL) and replaced by defaults. */
+void sg_config_load(struct sg_config *c, void (*warn)(const char *msg));
+/* "4GiB", "512MiB", "123" ...; 0 for a malformed string. */
+uint64_t sg_parse_bytes(const char *s);
+void sg_device_uuid(unsigned char out[16], int ordinal);
+
+#define SG_MAX_DEVICES 16
+#define SG_PCI_BUS_BASE 0x41
+
+#endif

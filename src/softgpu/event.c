@@ -1,0 +1,305 @@
+/*
+ * Events: creation flags, record (a work item that stamps CLOCK_MONOTONIC when the stream
+ * reaches it), query, synchronize, elapsed time, destroy, and cuStreamWaitEvent (a work item
+ * that blocks its stream until the event's last record has executed). Every record bumps a
+ * generation, so waiters and queries refer to the record that was current when they were made.
+ * Calls stream.c, context.c and graph.c (records and waits inside a stream capture).
+ */
+#include <stdlib.h>
+
+#include "softgpu.h"
+
+static void event_retain(struct sg_event *e) { atomic_fetch_add(&e->refs, 1); }
+
+void sg_event_release(struct sg_event *e)
+{
+    if (atomic_fetch_sub(&e->refs, 1) != 1)
+        return;
+    pthread_mutex_destroy(&e->lock);
+    pthread_cond_destroy(&e->cond);
+    free(e->cap_nodes);
+    free(e);
+}
+
+struct record_work {
+    struct sg_work base;
+    struct sg_event *event;
+    uint64_t gen;   /* 0: in a graph, each launch records anew */
+};
+
+static CUresult record_exec(struct sg_ctx *c, struct sg_stream *s, struct sg_work *w)
+{
+    (void)c, (void)s;
+    struct record_work *rw = (struct record_work *)w;
+    struct sg_event *e = rw->event;
+    pthread_mutex_lock(&e->lock);
+    uint64_t gen = rw->gen ? rw->gen : e->gen;
+    if (gen >= e->done_gen) {
+        e->done_gen = gen;
+        e->time_ms = sg_now_ms();
+    }
+    pthread_cond_broadcast(&e->cond);
+    pthread_mutex_unlock(&e->lock);
+    return CUDA_SUCCESS;
+}
+
+static void record_destroy(struct sg_work *w)
+{
+    sg_event_release(((struct record_work *)w)->event);
+    free(w);
+}
+
+static struct sg_work *record_clone(const struct sg_work *w)
+{
+    const struct record_work *rw = (const struct record_work *)w;
+    struct record_work *n = malloc(sizeof *n);
+    if (!n)
+        return NULL;
+    *n = *rw;
+    n->gen = 0;
+    event_retain(n->event);
+    return &n->base;
+}
+
+struct sg_work *sg_work_event_record_new(struct sg_event *e, uint64_t gen)
+{
+    struct record_work *w = calloc(1, sizeof *w);
+    if (!w)
+        return NULL;
+    w->base.kind = SG_W_EVENT_RECORD;
+    w->base.exec = record_exec;
+    w->base.destroy = record_destroy;
+    w->base.clone = record_clone;
+    event_retain(e);
+    w->event = e;
+    w->gen = gen;
+    return &w->base;
+}
+
+struct event_wait_work {
+    struct sg_work base;
+    struct sg_event *event;
+    uint64_t gen;   /* 0: in a graph, wait for the record current at launch */
+};
+
+static CUresult event_wait_exec(struct sg_ctx *c, struct sg_stream *s, struct sg_work *w)
+{
+    (void)c, (void)s;
+    struct event_wait_work *ew = (struct event_wait_work *)w;
+    struct sg_event *e = ew->event;
+    pthread_mutex_lock(&e->lock);
+    uint64_t target = ew->gen ? ew->gen : e->gen;
+    while (e->done_gen < target)
+        pthread_cond_wait(&e->cond, &e->lock);
+    pthread_mutex_unlock(&e->lock);
+    return CUDA_SUCCESS;
+}
+
+static void event_wait_destroy(struct sg_work *w)
+{
+    sg_event_release(((struct event_wait_work *)w)->event);
+    free(w);
+}
+
+static struct sg_work *event_wait_clone(const struct sg_work *w)
+{
+    struct event_wait_work *n = malloc(sizeof *n);
+    if (!n)
+        return NULL;
+    *n = *(const struct event_wait_work *)w;
+    n->gen = 0;
+    event_retain(n->event);
+    return &n->base;
+}
+
+struct sg_work *sg_work_event_wait_new(struct sg_event *e, uint64_t gen)
+{
+    struct event_wait_work *w = calloc(1, sizeof *w);
+    if (!w)
+        return NULL;
+    w->base.kind = SG_W_EVENT_WAIT;
+    w->base.exec = event_wait_exec;
+    w->base.destroy = event_wait_destroy;
+    w->base.clone = event_wait_clone;
+    event_retain(e);
+    w->event = e;
+    w->gen = gen;
+    return &w->base;
+}
+
+CUresult sg_event_wait_submit(struct sg_stream *s, struct sg_event *e)
+{
+    pthread_mutex_lock(&e->lock);
+    uint64_t gen = e->gen, done = e->done_gen;
+    pthread_mutex_unlock(&e->lock);
+    if (s->capture)
+        return sg_stream_submit(s, sg_work_event_wait_new(e, 0));
+    if (done >= gen) /* never recorded, or its record already ran */
+        return CUDA_SUCCESS;
+    return sg_stream_submit(s, sg_work_event_wait_new(e, gen));
+}
+
+/* ---- entry points ---------------------------------------------------------------------------- */
+
+static CUresult event_lookup(CUevent h, struct sg_event **out)
+{
+    CUresult r = sg_check_init();
+    if (r)
+        return r;
+    if (!sg_handle_is(h, SG_K_EVENT))
+        return CUDA_ERROR_INVALID_HANDLE;
+    *out = (struct sg_event *)h;
+    return CUDA_SUCCESS;
+}
+
+CUresult cuEventCreate(CUevent *phEvent, unsigned int Flags)
+{
+    if (!phEvent)
+        return CUDA_ERROR_INVALID_VALUE;
+    if (Flags & ~(unsigned)(CU_EVENT_BLOCKING_SYNC | CU_EVENT_DISABLE_TIMING | CU_EVENT_INTERPROCESS))
+        return CUDA_ERROR_INVALID_VALUE;
+    if ((Flags & CU_EVENT_INTERPROCESS) && !(Flags & CU_EVENT_DISABLE_TIMING))
+        return CUDA_ERROR_INVALID_VALUE;
+    struct sg_ctx *c;
+    CUresult r = sg_ctx_get(&c);
+    if (r)
+        return r;
+    struct sg_event *e = calloc(1, sizeof *e);
+    if (!e)
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    e->ctx = c;
+    e->flags = Flags;
+    atomic_store(&e->refs, 1);
+    pthread_mutex_init(&e->lock, NULL);
+    pthread_cond_init(&e->cond, NULL);
+    sg_handle_add(e, SG_K_EVENT);
+    *phEvent = (CUevent)e;
+    return CUDA_SUCCESS;
+}
+
+CUresult cuEventRecordWithFlags(CUevent hEvent, CUstream hStream, unsigned int flags)
+{
+    struct sg_event *e;
+    CUresult r = event_lookup(hEvent, &e);
+    if (r)
+        return r;
+    if (flags & ~(unsigned)CU_EVENT_RECORD_EXTERNAL)
+        return CUDA_ERROR_INVALID_VALUE;
+    struct sg_stream *s;
+    r = sg_stream_resolve(hStream, &s);
+    if (r)
+        return r;
+    if (s->ctx != e->ctx)
+        return CUDA_ERROR_INVALID_HANDLE;
+    if (s->capture)
+        return sg_capture_event_record(s, e);
+    pthread_mutex_lock(&e->lock);
+    uint64_t gen = ++e->gen;
+    e->recorded = 1;
+    free(e->cap_nodes); /* a record outside capture replaces a captured one */
+    e->cap_nodes = NULL;
+    e->cap_nnodes = 0;
+    e->cap_graph = NULL;
+    pthread_mutex_unlock(&e->lock);
+    return sg_stream_submit(s, sg_work_event_record_new(e, gen));
+}
+
+CUresult cuEventRecord(CUevent hEvent, CUstream hStream)
+{
+    return cuEventRecordWithFlags(hEvent, hStream, 0);
+}
+
+CUresult cuEventQuery(CUevent hEvent)
+{
+    struct sg_event *e;
+    CUresult r = event_lookup(hEvent, &e);
+    if (r)
+        return r;
+    int sticky = atomic_load(&e->ctx->sticky);
+    if (sticky)
+        return (CUresult)sticky;
+    pthread_mutex_lock(&e->lock);
+    int done = e->done_gen >= e->gen;
+    pthread_mutex_unlock(&e->lock);
+    return done ? CUDA_SUCCESS : CUDA_ERROR_NOT_READY;
+}
+
+CUresult cuEventSynchronize(CUevent hEvent)
+{
+    struct sg_event *e;
+    CUresult r = event_lookup(hEvent, &e);
+    if (r)
+        return r;
+    pthread_mutex_lock(&e->lock);
+    uint64_t target = e->gen;
+    while (e->done_gen < target)
+        pthread_cond_wait(&e->cond, &e->lock);
+    pthread_mutex_unlock(&e->lock);
+    sg_ctx_flush_print(e->ctx);
+    int sticky = atomic_load(&e->ctx->sticky);
+    return (CUresult)sticky;
+}
+
+static CUresult elapsed(float *ms, CUevent hStart, CUevent hEnd)
+{
+    if (!ms)
+        return CUDA_ERROR_INVALID_VALUE;
+    struct sg_event *a, *b;
+    CUresult r = event_lookup(hStart, &a);
+    if (!r)
+        r = event_lookup(hEnd, &b);
+    if (r)
+        return r;
+    if ((a->flags | b->flags) & CU_EVENT_DISABLE_TIMING)
+        return CUDA_ERROR_INVALID_HANDLE;
+    pthread_mutex_lock(&a->lock);
+    int a_rec = a->recorded, a_done = a->done_gen >= a->gen;
+    double ta = a->time_ms;
+    pthread_mutex_unlock(&a->lock);
+    pthread_mutex_lock(&b->lock);
+    int b_rec = b->recorded, b_done = b->done_gen >= b->gen;
+    double tb = b->time_ms;
+    pthread_mutex_unlock(&b->lock);
+    if (!a_rec || !b_rec)
+        return CUDA_ERROR_INVALID_HANDLE;
+    if (!a_done || !b_done)
+        return CUDA_ERROR_NOT_READY;
+    *ms = (float)(tb - ta);
+    return CUDA_SUCCESS;
+}
+
+CUresult cuEventElapsedTime_v2(float *pMilliseconds, CUevent hStart, CUevent hEnd)
+{
+    return elapsed(pMilliseconds, hStart, hEnd);
+}
+
+CUresult cuEventDestroy_v2(CUevent hEvent)
+{
+    struct sg_event *e;
+    CUresult r = event_lookup(hEvent, &e);
+    if (r)
+        return r;
+    sg_handle_del(e);
+    sg_event_release(e); /* pending records and waits hold their own references */
+    return CUDA_SUCCESS;
+}
+
+CUresult cuStreamWaitEvent(CUstream hStream, CUevent hEvent, unsigned int Flags)
+{
+    struct sg_event *e;
+    CUresult r = event_lookup(hEvent, &e);
+    if (r)
+        return r;
+    if (Flags & ~(unsigned)CU_EVENT_WAIT_EXTERNAL)
+        return CUDA_ERROR_INVALID_VALUE;
+    struct sg_stream *s;
+    r = sg_stream_resolve(hStream, &s);
+    if (r)
+        return r;
+    pthread_mutex_lock(&e->lock);
+    int captured = e->cap_graph != NULL;
+    pthread_mutex_unlock(&e->lock);
+    if (captured || s->capture)
+        return sg_capture_event_wait(s, e);
+    return sg_event_wait_submit(s, e);
+}

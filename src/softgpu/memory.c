@@ -1,0 +1,590 @@
+/*
+ * softgpu's address space (devmem.h): one reserved range of host virtual memory in which every
+ * device allocation, page-locked host allocation, managed allocation and VMM reservation of
+ * the process lives, with the per-page accessibility map the PTX interpreter reads. Also the
+ * allocation entry points (cuMemAlloc, cuMemAllocPitch, cuMemFree, cuMemGetInfo,
+ * cuMemGetAddressRange, cuMemAllocHost, cuMemHostAlloc, cuMemFreeHost, cuMemHostGetDevicePointer,
+ * cuMemHostGetFlags, cuMemHostRegister/Unregister, cuMemAllocManaged, cuMemAdvise,
+ * cuMemPrefetchAsync). Calls context.c (current context), vmm.c (unmapping reservations) and
+ * shm_stats.c (NVML usage).
+ *
+ * Freed pages are zero-filled with MADV_DONTNEED and marked inaccessible but stay mapped, so a
+ * kernel racing a free reads zeros instead of faulting.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "softgpu.h"
+
+#define SG_SPAN ((uint64_t)192 << 30) /* 64 GiB per device budget + VMM reservations */
+
+static pthread_mutex_t mem_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint8_t *page_map;            /* writable view of sg.as.pages */
+static struct sg_region *regions;    /* sorted by start */
+static size_t nregions, cap_regions;
+
+struct registered {
+    uint64_t base, size;
+    unsigned flags;
+    struct sg_ctx *ctx;
+};
+static pthread_rwlock_t reg_lock = PTHREAD_RWLOCK_INITIALIZER;
+static struct registered *registered;
+static size_t nregistered;
+
+static uint64_t round_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
+
+static int check_registered(const struct sg_addr_space *as, uint64_t addr, uint64_t len)
+{
+    (void)as;
+    int ok = 0;
+    pthread_rwlock_rdlock(&reg_lock);
+    for (size_t i = 0; i < nregistered && !ok; i++)
+        ok = addr >= registered[i].base && addr + len <= registered[i].base + registered[i].size
+             && addr + len > addr;
+    pthread_rwlock_unlock(&reg_lock);
+    return ok;
+}
+
+CUresult sg_mem_init(void)
+{
+    void *base = mmap(NULL, SG_SPAN, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (base == MAP_FAILED) {
+        sg_log(SG_LOG_ERROR, "cannot reserve %llu GiB of address space for device memory",
+               (unsigned long long)(SG_SPAN >> 30));
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    }
+    size_t npages = SG_SPAN >> SG_PAGE_SHIFT;
+    void *map = mmap(NULL, npages, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (map == MAP_FAILED) {
+        munmap(base, SG_SPAN);
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    }
+    page_map = map;
+    sg.as.base = (uint64_t)(uintptr_t)base;
+    sg.as.limit = sg.as.base + SG_SPAN;
+    sg.as.pages = page_map;
+    sg.as.check_extra = check_registered;
+    return CUDA_SUCCESS;
+}
+
+void sg_mem_set_access(uint64_t addr, uint64_t len, int accessible)
+{
+    uint64_t first = (addr - sg.as.base) >> SG_PAGE_SHIFT;
+    uint64_t last = (addr + len - 1 - sg.as.base) >> SG_PAGE_SHIFT;
+    memset(page_map + first, accessible ? 1 : 0, last - first + 1);
+}
+
+int sg_mem_ok(uint64_t addr, uint64_t len)
+{
+    if (len == 0)
+        return 1;
+    return sg_addr_ok(&sg.as, addr, len);
+}
+
+/* ---- region table (mem_lock held) ----------------------------------------------------------- */
+
+static ssize_t region_index(uint64_t addr)
+{
+    size_t lo = 0, hi = nregions;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (regions[mid].start + regions[mid].span <= addr)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo < nregions && regions[lo].start <= addr && addr < regions[lo].start + regions[lo].span)
+        return (ssize_t)lo;
+    return -1;
+}
+
+/* First fit: the gaps between regions, in address order. Returns 0 when out of space. */
+static uint64_t find_gap(uint64_t span, uint64_t align, size_t *pos)
+{
+    uint64_t cursor = sg.as.base;
+    for (size_t i = 0; i <= nregions; i++) {
+        uint64_t start = round_up(cursor, align);
+        uint64_t end = i < nregions ? regions[i].start : sg.as.limit;
+        if (start + span <= end && start + span > start) {
+            *pos = i;
+            return start;
+        }
+        if (i < nregions)
+            cursor = regions[i].start + regions[i].span;
+    }
+    return 0;
+}
+
+static int region_insert(size_t pos, const struct sg_region *r)
+{
+    if (nregions == cap_regions) {
+        size_t ncap = cap_regions ? cap_regions * 2 : 256;
+        struct sg_region *n = realloc(regions, ncap * sizeof *n);
+        if (!n)
+            return -1;
+        regions = n;
+        cap_regions = ncap;
+    }
+    memmove(&regions[pos + 1], &regions[pos], (nregions - pos) * sizeof *regions);
+    regions[pos] = *r;
+    nregions++;
+    return 0;
+}
+
+static void region_remove(size_t pos)
+{
+    memmove(&regions[pos], &regions[pos + 1], (nregions - pos - 1) * sizeof *regions);
+    nregions--;
+}
+
+static int counts_as_device(enum sg_region_kind k) { return k == SG_R_DEVICE || k == SG_R_MANAGED; }
+
+/* ---- allocation ------------------------------------------------------------------------------ */
+
+CUresult sg_mem_alloc(struct sg_ctx *ctx, uint64_t size, uint64_t align, enum sg_region_kind kind,
+                      unsigned flags, uint64_t *out)
+{
+    if (size == 0)
+        return CUDA_ERROR_INVALID_VALUE;
+    if (size > SG_SPAN)
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    if (align < SG_PAGE_SIZE)
+        align = SG_PAGE_SIZE;
+    uint64_t bytes = round_up(size, SG_PAGE_SIZE);
+    struct sg_device *d = ctx->dev;
+    if (counts_as_device(kind)) {
+        uint64_t used = atomic_fetch_add(&d->mem_used, bytes) + bytes;
+        if (used > d->mem_total) {
+            atomic_fetch_sub(&d->mem_used, bytes);
+            return CUDA_ERROR_OUT_OF_MEMORY;
+        }
+    }
+    pthread_mutex_lock(&mem_lock);
+    size_t pos;
+    /* one guard page after each allocation turns an overrun into an illegal address */
+    uint64_t start = find_gap(bytes + SG_PAGE_SIZE, align, &pos);
+    struct sg_region r = {.start = start, .size = size, .span = bytes + SG_PAGE_SIZE, .kind = kind,
+                          .ctx = ctx, .device = d->ordinal, .flags = flags};
+    if (!start || mprotect((void *)(uintptr_t)start, bytes, PROT_READ | PROT_WRITE) != 0
+        || region_insert(pos, &r) != 0) {
+        pthread_mutex_unlock(&mem_lock);
+        if (counts_as_device(kind))
+            atomic_fetch_sub(&d->mem_used, bytes);
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    }
+    sg_mem_set_access(start, bytes, 1);
+    pthread_mutex_unlock(&mem_lock);
+    if (counts_as_device(kind))
+        sg_shm_update(d->ordinal);
+    *out = start;
+    return CUDA_SUCCESS;
+}
+
+/* mem_lock held. Zeroes the pages and forgets the region at pos. */
+static void region_release(size_t pos)
+{
+    struct sg_region r = regions[pos];
+    uint64_t bytes = r.span - SG_PAGE_SIZE;
+    if (r.kind == SG_R_RESERVED) {
+        sg_vmm_unmap_reserved(r.start, r.span);
+        bytes = 0;
+    } else {
+        sg_mem_set_access(r.start, bytes, 0);
+        madvise((void *)(uintptr_t)r.start, bytes, MADV_DONTNEED);
+    }
+    region_remove(pos);
+    if (counts_as_device(r.kind)) {
+        atomic_fetch_sub(&sg.dev[r.device].mem_used, bytes);
+        if (r.pool)
+            sg_mempool_note_free(r.pool, bytes);
+    }
+}
+
+CUresult sg_mem_free(uint64_t addr, enum sg_region_kind kind)
+{
+    pthread_mutex_lock(&mem_lock);
+    ssize_t i = region_index(addr);
+    if (i < 0 || regions[i].start != addr || (kind && regions[i].kind != kind)
+        || regions[i].kind == SG_R_RESERVED) {
+        pthread_mutex_unlock(&mem_lock);
+        return CUDA_ERROR_INVALID_VALUE;
+    }
+    int dev = regions[i].device;
+    region_release((size_t)i);
+    pthread_mutex_unlock(&mem_lock);
+    sg_shm_update(dev);
+    return CUDA_SUCCESS;
+}
+
+void sg_mem_free_ctx(struct sg_ctx *ctx)
+{
+    pthread_mutex_lock(&mem_lock);
+    for (size_t i = nregions; i-- > 0;)
+        if (regions[i].ctx == ctx)
+            region_release(i);
+    pthread_mutex_unlock(&mem_lock);
+    pthread_rwlock_wrlock(&reg_lock);
+    size_t j = 0;
+    for (size_t i = 0; i < nregistered; i++)
+        if (registered[i].ctx != ctx)
+            registered[j++] = registered[i];
+    nregistered = j;
+    pthread_rwlock_unlock(&reg_lock);
+    sg_shm_update(ctx->dev->ordinal);
+}
+
+int sg_mem_find(uint64_t addr, struct sg_region *out)
+{
+    pthread_mutex_lock(&mem_lock);
+    ssize_t i = region_index(addr);
+    /* the guard page belongs to no allocation */
+    int found = i >= 0 && (regions[i].kind == SG_R_RESERVED
+                           || addr < regions[i].start + round_up(regions[i].size, SG_PAGE_SIZE));
+    if (found)
+        *out = regions[i];
+    pthread_mutex_unlock(&mem_lock);
+    return found ? 0 : -1;
+}
+
+CUresult sg_mem_reserve_va(uint64_t span, uint64_t align, uint64_t fixed, struct sg_region *r)
+{
+    pthread_mutex_lock(&mem_lock);
+    size_t pos = 0;
+    uint64_t start = 0;
+    if (fixed) {
+        /* honour the hint when that range is free, as the driver does; else place anywhere */
+        if (fixed >= sg.as.base && fixed + span <= sg.as.limit && fixed % align == 0) {
+            while (pos < nregions && regions[pos].start + regions[pos].span <= fixed)
+                pos++;
+            if (pos == nregions || regions[pos].start >= fixed + span)
+                start = fixed;
+        }
+    }
+    if (!start)
+        start = find_gap(span, align, &pos);
+    r->start = start;
+    r->span = span;
+    r->size = span;
+    r->kind = SG_R_RESERVED;
+    if (!start || region_insert(pos, r) != 0) {
+        pthread_mutex_unlock(&mem_lock);
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    }
+    pthread_mutex_unlock(&mem_lock);
+    return CUDA_SUCCESS;
+}
+
+void sg_mem_release_va(uint64_t start)
+{
+    pthread_mutex_lock(&mem_lock);
+    ssize_t i = region_index(start);
+    if (i >= 0 && regions[i].start == start && regions[i].kind == SG_R_RESERVED)
+        region_release((size_t)i);
+    pthread_mutex_unlock(&mem_lock);
+}
+
+int sg_mem_registered_find(uint64_t addr, uint64_t *base, uint64_t *size, unsigned *flags)
+{
+    int found = -1;
+    pthread_rwlock_rdlock(&reg_lock);
+    for (size_t i = 0; i < nregistered; i++) {
+        if (addr >= registered[i].base && addr < registered[i].base + registered[i].size) {
+            *base = registered[i].base;
+            *size = registered[i].size;
+            *flags = registered[i].flags;
+            found = 0;
+            break;
+        }
+    }
+    pthread_rwlock_unlock(&reg_lock);
+    return found;
+}
+
+/* ---- device memory entry points ------------------------------------------------------------ */
+
+CUresult cuMemAlloc_v2(CUdeviceptr *dptr, size_t bytesize)
+{
+    if (!dptr)
+        return CUDA_ERROR_INVALID_VALUE;
+    struct sg_ctx *c;
+    CUresult r = sg_ctx_get(&c);
+    if (r)
+        return r;
+    uint64_t p;
+    r = sg_mem_alloc(c, bytesize, SG_PAGE_SIZE, SG_R_DEVICE, 0, &p);
+    if (!r)
+        *dptr = p;
+    return r;
+}
+
+CUresult cuMemAllocPitch_v2(CUdeviceptr *dptr, size_t *pPitch, size_t WidthInBytes, size_t Height,
+                            unsigned int ElementSizeBytes)
+{
+    if (!dptr || !pPitch || !WidthInBytes || !Height)
+        return CUDA_ERROR_INVALID_VALUE;
+    if (ElementSizeBytes != 4 && ElementSizeBytes != 8 && ElementSizeBytes != 16)
+        return CUDA_ERROR_INVALID_VALUE;
+    size_t pitch = (size_t)round_up(WidthInBytes, 512); /* texture pitch alignment of sm_80 */
+    if (Height > SIZE_MAX / pitch)
+        return CUDA_ERROR_INVALID_VALUE;
+    CUresult r = cuMemAlloc_v2(dptr, pitch * Height);
+    if (!r)
+        *pPitch = pitch;
+    return r;
+}
+
+CUresult cuMemFree_v2(CUdeviceptr dptr)
+{
+    struct sg_ctx *c;
+    CUresult r = sg_ctx_get(&c);
+    if (r)
+        return r;
+    if (!dptr)
+        return CUDA_SUCCESS;
+    struct sg_region reg;
+    if (sg_mem_find(dptr, &reg) != 0 || reg.start != dptr
+        || (reg.kind != SG_R_DEVICE && reg.kind != SG_R_MANAGED))
+        return CUDA_ERROR_INVALID_VALUE;
+    /* cuMemFree synchronises with the device: pending work may still use the memory */
+    sg_ctx_synchronize(reg.ctx);
+    return sg_mem_free(dptr, 0);
+}
+
+CUresult cuMemGetInfo_v2(size_t *free_bytes, size_t *total)
+{
+    struct sg_ctx *c;
+    CUresult r = sg_ctx_get(&c);
+    if (r)
+        return r;
+    if (!free_bytes || !total)
+        return CUDA_ERROR_INVALID_VALUE;
+    uint64_t used = atomic_load(&c->dev->mem_used);
+    *total = c->dev->mem_total;
+    *free_bytes = used >= c->dev->mem_total ? 0 : c->dev->mem_total - used;
+    return CUDA_SUCCESS;
+}
+
+CUresult cuMemGetAddressRange_v2(CUdeviceptr *pbase, size_t *psize, CUdeviceptr dptr)
+{
+    struct sg_ctx *c;
+    CUresult r = sg_ctx_get(&c);
+    if (r)
+        return r;
+    struct sg_region reg;
+    if (sg_mem_find(dptr, &reg) == 0 && reg.kind != SG_R_RESERVED) {
+        if (pbase)
+            *pbase = reg.start;
+        if (psize)
+            *psize = reg.size;
+        return CUDA_SUCCESS;
+    }
+    uint64_t base, size;
+    int dev;
+    if (sg_vmm_find_mapping(dptr, &base, &size, &dev) == 0) {
+        if (pbase)
+            *pbase = base;
+        if (psize)
+            *psize = size;
+        return CUDA_SUCCESS;
+    }
+    return CUDA_ERROR_NOT_FOUND;
+}
+
+CUresult cuMemAllocManaged(CUdeviceptr *dptr, size_t bytesize, unsigned int flags)
+{
+    if (!dptr)
+        return CUDA_ERROR_INVALID_VALUE;
+    if (flags != CU_MEM_ATTACH_GLOBAL && flags != CU_MEM_ATTACH_HOST)
+        return CUDA_ERROR_INVALID_VALUE;
+    struct sg_ctx *c;
+    CUresult r = sg_ctx_get(&c);
+    if (r)
+        return r;
+    uint64_t p;
+    r = sg_mem_alloc(c, bytesize, SG_PAGE_SIZE, SG_R_MANAGED, flags, &p);
+    if (!r)
+        *dptr = p;
+    return r;
+}
+
+static CUresult check_managed_range(CUdeviceptr p, size_t count)
+{
+    struct sg_region reg;
+    if (!count || sg_mem_find(p, &reg) != 0 || reg.kind != SG_R_MANAGED
+        || p + count > reg.start + reg.size)
+        return CUDA_ERROR_INVALID_VALUE;
+    return CUDA_SUCCESS;
+}
+
+/* Host and device share the same pages, so migration hints have nothing to move. */
+CUresult cuMemAdvise_v2(CUdeviceptr devPtr, size_t count, CUmem_advise advice,
+                        CUmemLocation location)
+{
+    struct sg_ctx *c;
+    CUresult r = sg_ctx_get(&c);
+    if (r)
+        return r;
+    if (advice < CU_MEM_ADVISE_SET_READ_MOSTLY || advice > CU_MEM_ADVISE_UNSET_ACCESSED_BY)
+        return CUDA_ERROR_INVALID_VALUE;
+    (void)location;
+    return check_managed_range(devPtr, count);
+}
+
+CUresult cuMemPrefetchAsync_v2(CUdeviceptr devPtr, size_t count, CUmemLocation location,
+                               unsigned int flags, CUstream hStream)
+{
+    struct sg_stream *s;
+    CUresult r = sg_stream_resolve(hStream, &s);
+    if (r)
+        return r;
+    if (flags)
+        return CUDA_ERROR_INVALID_VALUE;
+    if (location.type == CU_MEM_LOCATION_TYPE_DEVICE && sg_device_check(location.id))
+        return CUDA_ERROR_INVALID_DEVICE;
+    return check_managed_range(devPtr, count);
+}
+
+/* ---- page-locked host memory ---------------------------------------------------------------- */
+
+CUresult cuMemHostAlloc(void **pp, size_t bytesize, unsigned int Flags)
+{
+    if (!pp)
+        return CUDA_ERROR_INVALID_VALUE;
+    if (Flags & ~(unsigned)(CU_MEMHOSTALLOC_PORTABLE | CU_MEMHOSTALLOC_DEVICEMAP
+                            | CU_MEMHOSTALLOC_WRITECOMBINED))
+        return CUDA_ERROR_INVALID_VALUE;
+    struct sg_ctx *c;
+    CUresult r = sg_ctx_get(&c);
+    if (r)
+        return r;
+    uint64_t p;
+    r = sg_mem_alloc(c, bytesize, SG_PAGE_SIZE, SG_R_HOST, Flags, &p);
+    if (!r)
+        *pp = (void *)(uintptr_t)p;
+    return r;
+}
+
+CUresult cuMemAllocHost_v2(void **pp, size_t bytesize) { return cuMemHostAlloc(pp, bytesize, 0); }
+
+CUresult cuMemFreeHost(void *p)
+{
+    struct sg_ctx *c;
+    CUresult r = sg_ctx_get(&c);
+    if (r)
+        return r;
+    struct sg_region reg;
+    uint64_t a = (uint64_t)(uintptr_t)p;
+    if (!p || sg_mem_find(a, &reg) != 0 || reg.start != a || reg.kind != SG_R_HOST)
+        return CUDA_ERROR_INVALID_VALUE;
+    sg_ctx_synchronize(reg.ctx);
+    return sg_mem_free(a, SG_R_HOST);
+}
+
+CUresult cuMemHostGetDevicePointer_v2(CUdeviceptr *pdptr, void *p, unsigned int Flags)
+{
+    if (!pdptr || Flags)
+        return CUDA_ERROR_INVALID_VALUE;
+    struct sg_ctx *c;
+    CUresult r = sg_ctx_get(&c);
+    if (r)
+        return r;
+    uint64_t a = (uint64_t)(uintptr_t)p, base, size;
+    unsigned flags;
+    struct sg_region reg;
+    /* unified addressing: the device sees page-locked memory at its host address */
+    if ((sg_mem_find(a, &reg) == 0 && reg.kind == SG_R_HOST)
+        || sg_mem_registered_find(a, &base, &size, &flags) == 0) {
+        *pdptr = a;
+        return CUDA_SUCCESS;
+    }
+    return CUDA_ERROR_INVALID_VALUE;
+}
+
+CUresult cuMemHostGetFlags(unsigned int *pFlags, void *p)
+{
+    if (!pFlags)
+        return CUDA_ERROR_INVALID_VALUE;
+    struct sg_ctx *c;
+    CUresult r = sg_ctx_get(&c);
+    if (r)
+        return r;
+    uint64_t a = (uint64_t)(uintptr_t)p, base, size;
+    unsigned flags;
+    struct sg_region reg;
+    if (sg_mem_find(a, &reg) == 0 && reg.kind == SG_R_HOST) {
+        *pFlags = reg.flags | CU_MEMHOSTALLOC_DEVICEMAP; /* UVA: always mapped */
+        return CUDA_SUCCESS;
+    }
+    if (sg_mem_registered_find(a, &base, &size, &flags) == 0) {
+        *pFlags = flags | CU_MEMHOSTREGISTER_DEVICEMAP;
+        return CUDA_SUCCESS;
+    }
+    return CUDA_ERROR_INVALID_VALUE;
+}
+
+CUresult cuMemHostRegister_v2(void *p, size_t bytesize, unsigned int Flags)
+{
+    struct sg_ctx *c;
+    CUresult r = sg_ctx_get(&c);
+    if (r)
+        return r;
+    if (!p || !bytesize)
+        return CUDA_ERROR_INVALID_VALUE;
+    if (Flags & ~(unsigned)(CU_MEMHOSTREGISTER_PORTABLE | CU_MEMHOSTREGISTER_DEVICEMAP
+                            | CU_MEMHOSTREGISTER_IOMEMORY | CU_MEMHOSTREGISTER_READ_ONLY))
+        return CUDA_ERROR_INVALID_VALUE;
+    if (Flags & CU_MEMHOSTREGISTER_IOMEMORY)
+        return CUDA_ERROR_NOT_SUPPORTED;
+    uint64_t a = (uint64_t)(uintptr_t)p;
+    if (a + bytesize < a)
+        return CUDA_ERROR_INVALID_VALUE;
+    if (a < sg.as.limit && a + bytesize > sg.as.base)
+        return CUDA_ERROR_HOST_MEMORY_ALREADY_REGISTERED; /* already page-locked by us */
+    pthread_rwlock_wrlock(&reg_lock);
+    for (size_t i = 0; i < nregistered; i++) {
+        if (a < registered[i].base + registered[i].size && registered[i].base < a + bytesize) {
+            pthread_rwlock_unlock(&reg_lock);
+            return CUDA_ERROR_HOST_MEMORY_ALREADY_REGISTERED;
+        }
+    }
+    struct registered *n = realloc(registered, (nregistered + 1) * sizeof *n);
+    if (!n) {
+        pthread_rwlock_unlock(&reg_lock);
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    }
+    registered = n;
+    registered[nregistered++] = (struct registered){a, bytesize, Flags, c};
+    pthread_rwlock_unlock(&reg_lock);
+    return CUDA_SUCCESS;
+}
+
+CUresult cuMemHostUnregister(void *p)
+{
+    struct sg_ctx *c;
+    CUresult r = sg_ctx_get(&c);
+    if (r)
+        return r;
+    uint64_t a = (uint64_t)(uintptr_t)p;
+    pthread_rwlock_wrlock(&reg_lock);
+    for (size_t i = 0; i < nregistered; i++) {
+        if (registered[i].base == a) {
+            registered[i] = registered[--nregistered];
+            pthread_rwlock_unlock(&reg_lock);
+            return CUDA_SUCCESS;
+        }
+    }
+    pthread_rwlock_unlock(&reg_lock);
+    return CUDA_ERROR_HOST_MEMORY_NOT_REGISTERED;
+}
+
+void sg_mem_tag_pool(uint64_t addr, struct sg_mempool *pool)
+{
+    pthread_mutex_lock(&mem_lock);
+    ssize_t i = region_index(addr);
+    if (i >= 0 && regions[i].start == addr)
+        regions[i].pool = pool;
+    pthread_mutex_unlock(&mem_lock);
+}

@@ -1,0 +1,275 @@
+/*
+ * Stream-ordered allocation: memory pools (default and created), cuMemAllocAsync,
+ * cuMemAllocFromPoolAsync, cuMemFreeAsync and pool attributes. Allocation happens when the
+ * call is made (memory that exists early is always safe to use later in stream order); the
+ * free is a work item that runs when the stream reaches it. Pools cache nothing, so the
+ * reserved figures equal the used ones and cuMemPoolTrimTo has nothing to release.
+ * Calls memory.c, stream.c and context.c.
+ */
+#include <stdlib.h>
+
+#include "softgpu.h"
+
+void sg_mempool_init_device(struct sg_device *d)
+{
+    struct sg_mempool *p = calloc(1, sizeof *p);
+    if (!p)
+        abort(); /* at init, without a few bytes nothing else would work either */
+    p->device = d->ordinal;
+    p->is_default = 1;
+    d->default_pool = d->current_pool = p;
+    sg_handle_add(p, SG_K_POOL);
+}
+
+static void note_alloc(struct sg_mempool *p, uint64_t bytes)
+{
+    uint64_t used = atomic_fetch_add(&p->used, bytes) + bytes;
+    uint64_t high = atomic_load(&p->used_high);
+    while (used > high && !atomic_compare_exchange_weak(&p->used_high, &high, used))
+        ;
+    high = atomic_load(&p->reserved_high);
+    while (used > high && !atomic_compare_exchange_weak(&p->reserved_high, &high, used))
+        ;
+}
+
+void sg_mempool_note_free(struct sg_mempool *p, uint64_t bytes)
+{
+    atomic_fetch_sub(&p->used, bytes);
+}
+
+static CUresult pool_lookup(CUmemoryPool h, struct sg_mempool **out)
+{
+    CUresult r = sg_check_init();
+    if (r)
+        return r;
+    if (!sg_handle_is(h, SG_K_POOL))
+        return CUDA_ERROR_INVALID_VALUE;
+    *out = (struct sg_mempool *)h;
+    return CUDA_SUCCESS;
+}
+
+static CUresult alloc_from(struct sg_mempool *p, CUdeviceptr *dptr, size_t bytes, CUstream h)
+{
+    if (!dptr || !bytes)
+        return CUDA_ERROR_INVALID_VALUE;
+    struct sg_stream *s;
+    CUresult r = sg_stream_resolve(h, &s);
+    if (r)
+        return r;
+    if (s->ctx->dev->ordinal != p->device)
+        return CUDA_ERROR_INVALID_VALUE;
+    uint64_t addr;
+    r = sg_mem_alloc(s->ctx, bytes, SG_PAGE_SIZE, SG_R_DEVICE, 0, &addr);
+    if (r)
+        return r;
+    sg_mem_tag_pool(addr, p);
+    note_alloc(p, (bytes + SG_PAGE_SIZE - 1) / SG_PAGE_SIZE * SG_PAGE_SIZE);
+    *dptr = addr;
+    return CUDA_SUCCESS;
+}
+
+CUresult cuMemAllocAsync(CUdeviceptr *dptr, size_t bytesize, CUstream hStream)
+{
+    struct sg_ctx *c;
+    CUresult r = sg_ctx_get(&c);
+    return r ? r : alloc_from(c->dev->current_pool, dptr, bytesize, hStream);
+}
+
+CUresult cuMemAllocFromPoolAsync(CUdeviceptr *dptr, size_t bytesize, CUmemoryPool pool,
+                                 CUstream hStream)
+{
+    struct sg_mempool *p;
+    CUresult r = pool_lookup(pool, &p);
+    return r ? r : alloc_from(p, dptr, bytesize, hStream);
+}
+
+struct free_work {
+    struct sg_work base;
+    uint64_t addr;
+};
+
+static CUresult free_exec(struct sg_ctx *c, struct sg_stream *s, struct sg_work *w)
+{
+    (void)c, (void)s;
+    return sg_mem_free(((struct free_work *)w)->addr, SG_R_DEVICE);
+}
+
+CUresult cuMemFreeAsync(CUdeviceptr dptr, CUstream hStream)
+{
+    struct sg_stream *s;
+    CUresult r = sg_stream_resolve(hStream, &s);
+    if (r)
+        return r;
+    struct sg_region reg;
+    if (sg_mem_find(dptr, &reg) != 0 || reg.start != dptr || reg.kind != SG_R_DEVICE)
+        return CUDA_ERROR_INVALID_VALUE;
+    struct free_work *w = calloc(1, sizeof *w);
+    if (!w)
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    w->base.kind = SG_W_FREE;
+    w->base.exec = free_exec;
+    w->addr = dptr;
+    return sg_stream_submit(s, &w->base);
+}
+
+CUresult cuMemPoolCreate(CUmemoryPool *pool, const CUmemPoolProps *props)
+{
+    if (!pool || !props)
+        return CUDA_ERROR_INVALID_VALUE;
+    CUresult r = sg_check_init();
+    if (r)
+        return r;
+    if (props->allocType != CU_MEM_ALLOCATION_TYPE_PINNED
+        || props->location.type != CU_MEM_LOCATION_TYPE_DEVICE)
+        return CUDA_ERROR_INVALID_VALUE;
+    if (sg_device_check(props->location.id))
+        return CUDA_ERROR_INVALID_DEVICE;
+    if (props->handleTypes != CU_MEM_HANDLE_TYPE_NONE)
+        return CUDA_ERROR_NOT_SUPPORTED; /* no shareable pools */
+    struct sg_mempool *p = calloc(1, sizeof *p);
+    if (!p)
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    p->device = props->location.id;
+    sg_handle_add(p, SG_K_POOL);
+    *pool = (CUmemoryPool)p;
+    return CUDA_SUCCESS;
+}
+
+CUresult cuMemPoolDestroy(CUmemoryPool pool)
+{
+    struct sg_mempool *p;
+    CUresult r = pool_lookup(pool, &p);
+    if (r)
+        return r;
+    if (p->is_default)
+        return CUDA_ERROR_INVALID_VALUE;
+    struct sg_device *d = &sg.dev[p->device];
+    if (d->current_pool == p)
+        d->current_pool = d->default_pool;
+    sg_handle_del(p);
+    /* Allocations still out keep a pointer for accounting; the pool struct is small, so it is
+     * kept rather than risk a use after free when they are released. */
+    p->is_default = 0;
+    return CUDA_SUCCESS;
+}
+
+CUresult cuDeviceGetDefaultMemPool(CUmemoryPool *pool_out, CUdevice dev)
+{
+    if (!pool_out)
+        return CUDA_ERROR_INVALID_VALUE;
+    CUresult r = sg_device_check(dev);
+    if (!r)
+        *pool_out = (CUmemoryPool)sg.dev[dev].default_pool;
+    return r;
+}
+
+CUresult cuDeviceGetMemPool(CUmemoryPool *pool, CUdevice dev)
+{
+    if (!pool)
+        return CUDA_ERROR_INVALID_VALUE;
+    CUresult r = sg_device_check(dev);
+    if (!r)
+        *pool = (CUmemoryPool)sg.dev[dev].current_pool;
+    return r;
+}
+
+CUresult cuDeviceSetMemPool(CUdevice dev, CUmemoryPool pool)
+{
+    struct sg_mempool *p;
+    CUresult r = sg_device_check(dev);
+    if (!r)
+        r = pool_lookup(pool, &p);
+    if (r)
+        return r;
+    if (p->device != dev)
+        return CUDA_ERROR_INVALID_DEVICE;
+    sg.dev[dev].current_pool = p;
+    return CUDA_SUCCESS;
+}
+
+CUresult cuMemPoolTrimTo(CUmemoryPool pool, size_t minBytesToKeep)
+{
+    (void)minBytesToKeep;
+    struct sg_mempool *p;
+    return pool_lookup(pool, &p);
+}
+
+CUresult cuMemPoolSetAttribute(CUmemoryPool pool, CUmemPool_attribute attr, void *value)
+{
+    struct sg_mempool *p;
+    CUresult r = pool_lookup(pool, &p);
+    if (r)
+        return r;
+    if (!value)
+        return CUDA_ERROR_INVALID_VALUE;
+    switch (attr) {
+    case CU_MEMPOOL_ATTR_REUSE_FOLLOW_EVENT_DEPENDENCIES:
+    case CU_MEMPOOL_ATTR_REUSE_ALLOW_OPPORTUNISTIC:
+    case CU_MEMPOOL_ATTR_REUSE_ALLOW_INTERNAL_DEPENDENCIES:
+        p->reuse_flags[attr - 1] = *(int *)value;
+        return CUDA_SUCCESS;
+    case CU_MEMPOOL_ATTR_RELEASE_THRESHOLD:
+        p->release_threshold = *(cuuint64_t *)value;
+        return CUDA_SUCCESS;
+    case CU_MEMPOOL_ATTR_RESERVED_MEM_HIGH:
+    case CU_MEMPOOL_ATTR_USED_MEM_HIGH:
+        if (*(cuuint64_t *)value != 0)
+            return CUDA_ERROR_INVALID_VALUE; /* the high-water marks can only be reset */
+        atomic_store(attr == CU_MEMPOOL_ATTR_USED_MEM_HIGH ? &p->used_high : &p->reserved_high,
+                     atomic_load(&p->used));
+        return CUDA_SUCCESS;
+    default:
+        return CUDA_ERROR_INVALID_VALUE;
+    }
+}
+
+CUresult cuMemPoolGetAttribute(CUmemoryPool pool, CUmemPool_attribute attr, void *value)
+{
+    struct sg_mempool *p;
+    CUresult r = pool_lookup(pool, &p);
+    if (r)
+        return r;
+    if (!value)
+        return CUDA_ERROR_INVALID_VALUE;
+    switch (attr) {
+    case CU_MEMPOOL_ATTR_REUSE_FOLLOW_EVENT_DEPENDENCIES:
+    case CU_MEMPOOL_ATTR_REUSE_ALLOW_OPPORTUNISTIC:
+    case CU_MEMPOOL_ATTR_REUSE_ALLOW_INTERNAL_DEPENDENCIES:
+        *(int *)value = p->reuse_flags[attr - 1];
+        return CUDA_SUCCESS;
+    case CU_MEMPOOL_ATTR_RELEASE_THRESHOLD: *(cuuint64_t *)value = p->release_threshold; break;
+    case CU_MEMPOOL_ATTR_RESERVED_MEM_CURRENT:
+    case CU_MEMPOOL_ATTR_USED_MEM_CURRENT: *(cuuint64_t *)value = atomic_load(&p->used); break;
+    case CU_MEMPOOL_ATTR_RESERVED_MEM_HIGH: *(cuuint64_t *)value = atomic_load(&p->reserved_high); break;
+    case CU_MEMPOOL_ATTR_USED_MEM_HIGH: *(cuuint64_t *)value = atomic_load(&p->used_high); break;
+    default: return CUDA_ERROR_INVALID_VALUE;
+    }
+    return CUDA_SUCCESS;
+}
+
+CUresult cuMemPoolSetAccess(CUmemoryPool pool, const CUmemAccessDesc *map, size_t count)
+{
+    struct sg_mempool *p;
+    CUresult r = pool_lookup(pool, &p);
+    if (r)
+        return r;
+    if (!map && count)
+        return CUDA_ERROR_INVALID_VALUE;
+    for (size_t i = 0; i < count; i++)
+        if (map[i].location.type != CU_MEM_LOCATION_TYPE_DEVICE || sg_device_check(map[i].location.id))
+            return CUDA_ERROR_INVALID_DEVICE;
+    return CUDA_SUCCESS; /* every device already reaches every pool: one address space */
+}
+
+CUresult cuMemPoolGetAccess(CUmemAccess_flags *flags, CUmemoryPool memPool, CUmemLocation *location)
+{
+    struct sg_mempool *p;
+    CUresult r = pool_lookup(memPool, &p);
+    if (r)
+        return r;
+    if (!flags || !location || location->type != CU_MEM_LOCATION_TYPE_DEVICE
+        || sg_device_check(location->id))
+        return CUDA_ERROR_INVALID_VALUE;
+    *flags = CU_MEM_ACCESS_FLAGS_PROT_READWRITE;
+    return CUDA_SUCCESS;
+}

@@ -1,0 +1,365 @@
+/*
+ * softgpu's private header: the objects behind every CUDA driver handle (devices, contexts,
+ * streams, events, modules, libraries, memory regions, pools, graphs) and the internal calls
+ * the per-concern files (init.c, context.c, memory.c, stream.c, ...) make of each other.
+ *
+ * softgpu is a CPU implementation of the CUDA driver API. It may call libc, pthreads, the PTX
+ * interpreter (ptx/ptx.h), the fat-binary reader (src/fatbin) and the export-table module
+ * (src/exporttab). It knows nothing of TensorFuse.
+ *
+ * Locking order (outer first): sg_mem lock -> ctx->lock -> stream->lock -> event->lock.
+ * Stream workers never take ctx->lock while holding their own stream lock.
+ */
+#ifndef SOFTGPU_H
+#define SOFTGPU_H
+
+#include <cuda.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "devmem.h"
+#include "ptx/ptx.h"
+
+#define SG_DRIVER_VERSION 13000
+#define SG_CTX_STACK_MAX 32
+#define SG_DEVICE_NAME "softgpu (CPU reference GPU)"
+#define SG_SHARED_DEFAULT (48u * 1024u)      /* per-block shared memory without opt-in */
+#define SG_SHARED_OPTIN (163u * 1024u)       /* cuFuncSetAttribute opt-in maximum */
+#define SG_SHARED_PER_SM (164u * 1024u)
+#define SG_MAX_PARAM_BYTES 32764u
+#define SG_GRANULARITY ((size_t)2 << 20)     /* VMM allocation granularity: 2 MiB, as on A100 */
+
+/* ---- logging (init.c) ------------------------------------------------------------------- */
+
+enum sg_log_level { SG_LOG_ERROR, SG_LOG_WARN, SG_LOG_INFO, SG_LOG_DEBUG };
+void sg_log(enum sg_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* ---- handle registry (init.c) -------------------------------------------------------------
+ * Every handle given to the application is registered with its kind, so that a stale or
+ * forged handle is answered CUDA_ERROR_INVALID_HANDLE instead of being dereferenced. */
+
+enum sg_kind {
+    SG_K_CTX = 1, SG_K_STREAM, SG_K_EVENT, SG_K_MODULE, SG_K_FUNC, SG_K_LIBRARY, SG_K_KERNEL,
+    SG_K_POOL, SG_K_GRAPH, SG_K_NODE, SG_K_EXEC,
+};
+void sg_handle_add(const void *h, enum sg_kind kind);
+void sg_handle_del(const void *h);
+int sg_handle_is(const void *h, enum sg_kind kind);
+
+/* ---- process state (init.c) --------------------------------------------------------------- */
+
+struct sg_ctx;
+struct sg_mempool;
+
+struct sg_device {
+    int ordinal;
+    uint64_t mem_total;
+    _Atomic uint64_t mem_used;
+    CUuuid uuid;
+    struct sg_ctx *primary;           /* exists from cuInit on; its state says if it is active */
+    struct sg_mempool *default_pool;
+    struct sg_mempool *current_pool;
+    _Atomic uint64_t busy_ns;         /* kernel time, for NVML utilization */
+};
+
+struct sg_global {
+    int ndev, sms, threads;
+    uint64_t mem_bytes;
+    struct sg_device dev[SG_MAX_DEVICES];
+    struct sg_addr_space as;
+    ptx_pool *pool;
+};
+extern struct sg_global sg;
+
+/* Returns the result of the one-time initialisation (CUDA_ERROR_NOT_INITIALIZED before cuInit). */
+CUresult sg_check_init(void);
+CUresult sg_device_check(CUdevice dev);
+double sg_now_ms(void);
+uint64_t sg_now_ns(void);
+
+/* ---- thread state (context.c) --------------------------------------------------------------- */
+
+struct sg_tls {
+    struct sg_ctx *stack[SG_CTX_STACK_MAX];
+    int depth;
+    int ptds;   /* > 0 while inside a _ptds/_ptsz entry point: NULL stream = per-thread stream */
+};
+extern __thread struct sg_tls sg_tls;
+
+/* ---- contexts (context.c) ------------------------------------------------------------------ */
+
+struct sg_stream;
+
+struct sg_ctx {
+    struct sg_device *dev;
+    int is_primary;
+    int active;                 /* created ctx: always; primary: retained at least once */
+    int retains;                /* primary only */
+    unsigned flags;
+    unsigned generation;        /* bumped on destroy / primary reset: invalidates TLS caches */
+    _Atomic int sticky;         /* CUresult that every call returns until destroy/reset */
+    size_t limits[CU_LIMIT_MAX];
+    pthread_mutex_t lock;       /* streams list, modules list */
+    struct sg_stream *null_stream;
+    struct sg_stream *streams;  /* every other stream, linked by next_in_ctx */
+    struct sg_module *modules;  /* modules loaded in this ctx (cuModuleLoad + library instances) */
+    pthread_mutex_t print_lock;
+    char *print_buf;
+    size_t print_len, print_cap;
+    int print_overflow;
+};
+
+/* Current context of the calling thread, checked: INVALID_CONTEXT when none or inactive,
+ * the sticky error when the context has one. */
+CUresult sg_ctx_get(struct sg_ctx **out);
+/* Resolves an explicit ctx argument (NULL = current), with the same checks. */
+CUresult sg_ctx_resolve(CUcontext h, struct sg_ctx **out);
+void sg_ctx_set_sticky(struct sg_ctx *ctx, CUresult err);
+void sg_ctx_print(struct sg_ctx *ctx, const char *text, size_t len);
+void sg_ctx_flush_print(struct sg_ctx *ctx);
+CUresult sg_ctx_synchronize(struct sg_ctx *ctx);
+CUresult sg_primary_ctx_handle(CUcontext *ctx, CUdevice dev);
+void sg_ctx_init_device(struct sg_device *d);
+
+/* ---- memory (memory.c) ---------------------------------------------------------------------- */
+
+enum sg_region_kind {
+    SG_R_DEVICE = 1,   /* cuMemAlloc, pools, module globals */
+    SG_R_HOST,         /* cuMemAllocHost / cuMemHostAlloc: page-locked host memory, in the range */
+    SG_R_MANAGED,      /* cuMemAllocManaged */
+    SG_R_RESERVED,     /* cuMemAddressReserve: VA only, mapped piecewise by cuMemMap */
+};
+
+struct sg_region {
+    uint64_t start;    /* first byte */
+    uint64_t size;     /* bytes asked for */
+    uint64_t span;     /* bytes owned in the range (page multiple, includes the guard page) */
+    enum sg_region_kind kind;
+    struct sg_ctx *ctx;
+    int device;
+    unsigned flags;    /* cuMemHostAlloc flags, managed attach flags */
+    struct sg_mempool *pool;   /* allocated by cuMemAllocAsync from this pool */
+};
+
+CUresult sg_mem_init(void);
+/* Allocates `size` bytes of kind in the range for ctx. The bytes are zero. */
+CUresult sg_mem_alloc(struct sg_ctx *ctx, uint64_t size, uint64_t align, enum sg_region_kind kind,
+                      unsigned flags, uint64_t *out);
+/* Frees the region that starts at addr (kind must match when kind != 0). */
+CUresult sg_mem_free(uint64_t addr, enum sg_region_kind kind);
+/* Frees everything ctx owns (context destroy / primary reset). */
+void sg_mem_free_ctx(struct sg_ctx *ctx);
+/* Copies out the region containing addr; 0 when found. */
+int sg_mem_find(uint64_t addr, struct sg_region *out);
+/* True when [addr, addr+len) is device-accessible (allocations, mapped VMM, registered host). */
+int sg_mem_ok(uint64_t addr, uint64_t len);
+void sg_mem_set_access(uint64_t addr, uint64_t len, int accessible);
+/* Finds the first gap of `span` bytes aligned to align and records a region there. */
+CUresult sg_mem_reserve_va(uint64_t span, uint64_t align, uint64_t fixed, struct sg_region *r);
+void sg_mem_release_va(uint64_t start);
+void sg_mem_tag_pool(uint64_t addr, struct sg_mempool *pool);
+/* Registered host memory (cuMemHostRegister), answered through as.check_extra. */
+int sg_mem_registered_find(uint64_t addr, uint64_t *base, uint64_t *size, unsigned *flags);
+
+/* ---- VMM (vmm.c) ---------------------------------------------------------------------------- */
+/* Looks up the VMM mapping that holds addr: 0 when found (for pointer attributes). */
+int sg_vmm_find_mapping(uint64_t addr, uint64_t *base, uint64_t *size, int *device);
+void sg_vmm_unmap_reserved(uint64_t start, uint64_t span);
+
+/* ---- work, streams, events (stream.c, event.c) --------------------------------------------
+ * A unit of device work. Streams run it in FIFO order on their worker thread; graphs keep it
+ * as a node and run it on every launch; stream capture turns a submission into a node. */
+
+enum sg_work_kind {
+    SG_W_NOP = 0, SG_W_KERNEL, SG_W_COPY, SG_W_MEMSET, SG_W_HOST, SG_W_CALLBACK,
+    SG_W_EVENT_RECORD, SG_W_WAIT, SG_W_GRAPH, SG_W_FREE, SG_W_EVENT_WAIT,
+};
+
+struct sg_work {
+    enum sg_work_kind kind;
+    CUresult (*exec)(struct sg_ctx *ctx, struct sg_stream *s, struct sg_work *w);
+    void (*destroy)(struct sg_work *w);
+    struct sg_work *(*clone)(const struct sg_work *w); /* NULL: cannot be put in a graph */
+    struct sg_work *next;        /* stream FIFO link */
+    uint64_t seq;                /* position in the stream */
+};
+
+struct sg_graph;
+
+struct sg_stream {
+    struct sg_ctx *ctx;
+    unsigned flags;
+    int priority;
+    int is_null;                 /* the context's legacy default stream */
+    int is_per_thread;
+    unsigned long long id;
+    _Atomic int refs;
+    pthread_mutex_t lock;
+    pthread_cond_t work_cond;    /* signalled on submit and stop */
+    pthread_cond_t done_cond;    /* broadcast when completed advances */
+    struct sg_work *head, *tail;
+    uint64_t enqueued, completed;
+    CUresult error;              /* first asynchronous error since the last synchronize */
+    int stopping;
+    pthread_t thread;
+    struct sg_stream *next_in_ctx;
+    /* stream capture */
+    struct sg_graph *capture;
+    CUstreamCaptureMode capture_mode;
+    unsigned long long capture_id;
+    struct sg_graph_node **cap_deps;
+    size_t cap_ndeps;
+    CUresult capture_error;
+};
+
+CUresult sg_stream_create(struct sg_ctx *ctx, unsigned flags, int priority, int is_null,
+                          struct sg_stream **out);
+void sg_stream_release(struct sg_stream *s);  /* drop a reference */
+void sg_stream_retain(struct sg_stream *s);
+/* Stops the worker after the queued work, unlinks from ctx, drops the ctx's reference. */
+void sg_stream_destroy(struct sg_stream *s);
+/* Resolves a CUstream argument (NULL, CU_STREAM_LEGACY, CU_STREAM_PER_THREAD, handles) in
+ * the current context, or the context of the stream handle. */
+CUresult sg_stream_resolve(CUstream h, struct sg_stream **out);
+/* Hands work to the stream (or to its capture graph). Takes ownership of w even on error. */
+CUresult sg_stream_submit(struct sg_stream *s, struct sg_work *w);
+/* Waits until everything submitted so far has run; returns and clears the stream's error,
+ * or the context's sticky error. Flushes device printf. */
+CUresult sg_stream_sync(struct sg_stream *s);
+/* Waits without clearing errors (used before synchronous copies). */
+CUresult sg_stream_drain(struct sg_stream *s);
+int sg_stream_idle(struct sg_stream *s);
+/* Work that waits until stream `other` has completed `seq`. */
+struct sg_work *sg_work_wait_new(struct sg_stream *other, uint64_t seq);
+struct sg_work *sg_work_nop_new(void);
+void sg_work_free(struct sg_work *w);
+
+struct sg_event {
+    struct sg_ctx *ctx;
+    unsigned flags;
+    _Atomic int refs;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int recorded;               /* ever recorded */
+    uint64_t gen;               /* bumped on every record */
+    uint64_t done_gen;          /* gen of the last record that has executed */
+    struct sg_stream *stream;   /* stream of the last record (referenced) */
+    uint64_t seq;
+    double time_ms;
+    /* capture: the nodes an in-capture record stood for */
+    struct sg_graph *cap_graph;
+    struct sg_graph_node **cap_nodes;
+    size_t cap_nnodes;
+};
+void sg_event_release(struct sg_event *e);
+/* Makes stream s wait for event e's last record (or nothing when never recorded). */
+CUresult sg_event_wait_submit(struct sg_stream *s, struct sg_event *e);
+struct sg_work *sg_work_event_record_new(struct sg_event *e, uint64_t gen);
+struct sg_work *sg_work_event_wait_new(struct sg_event *e, uint64_t gen);
+
+/* ---- modules, libraries, functions (module.c, library.c) ---------------------------------- */
+
+struct sg_library;
+
+struct sg_func {
+    struct sg_module *module;
+    const ptx_kernel *kernel;
+    int max_dynamic_shared;     /* CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES */
+    int preferred_carveout;
+    int non_portable_cluster;
+    int cluster_dims[3];
+    CUfunc_cache cache_config;
+};
+
+struct sg_module {
+    struct sg_ctx *ctx;
+    ptx_module *ptx;
+    int owns_ptx;               /* cuModuleLoad*: yes; a library instance shares its library's */
+    struct sg_library *library; /* NULL for cuModuleLoad* modules */
+    uint64_t *global_addrs;
+    int nglobals;
+    struct sg_func *funcs;
+    int nfuncs;
+    struct sg_module *next_in_ctx;
+};
+
+struct sg_kernel_handle {
+    struct sg_library *library;
+    int index;
+    /* attributes set with cuKernelSetAttribute, applied to every instance */
+    int max_dynamic_shared;
+    int preferred_carveout;
+};
+
+struct sg_library {
+    ptx_module *ptx;
+    struct sg_kernel_handle *kernels;
+    int nkernels;
+    pthread_mutex_t lock;
+    struct sg_module **instances;   /* one per context that used it */
+    struct sg_ctx **instance_ctx;
+    unsigned *instance_gen;
+    int ninstances, cap;
+};
+
+/* Parses an image of any kind (PTX text, fat binary, wrapper, cubin) into a PTX module. */
+CUresult sg_image_to_ptx(const void *image, ptx_module **out);
+CUresult sg_module_instantiate(struct sg_ctx *ctx, ptx_module *ptx, struct sg_library *lib,
+                               struct sg_module **out);
+void sg_module_destroy(struct sg_module *m);
+void sg_module_unlink(struct sg_module *m);
+CUresult sg_module_global(struct sg_module *m, const char *name, CUdeviceptr *dptr, size_t *bytes);
+CUresult sg_func_attribute(const ptx_module *m, const ptx_kernel *k, int max_dyn, int carveout,
+                           CUfunction_attribute a, int *v);
+CUresult sg_func_attribute_check(const ptx_kernel *k, CUfunction_attribute a, int value);
+CUresult sg_param_info(const ptx_kernel *k, size_t index, size_t *offset, size_t *size);
+char *sg_read_file(const char *path, size_t *len);
+/* Accepts a CUfunction or a CUkernel (instantiated in the current context). */
+CUresult sg_func_resolve(CUfunction h, struct sg_func **out);
+CUresult sg_library_instance(struct sg_library *lib, struct sg_ctx *ctx, struct sg_module **out);
+void sg_library_forget_ctx(struct sg_ctx *ctx);
+
+/* ---- launches (launch.c) --------------------------------------------------------------------- */
+
+struct sg_launch_cfg {
+    unsigned grid[3], block[3];
+    unsigned shared;
+    int cooperative;
+};
+/* Builds kernel work from launch arguments (validated; params copied). */
+CUresult sg_kernel_work_new(struct sg_func *f, const struct sg_launch_cfg *cfg, void **params,
+                            void **extra, struct sg_work **out);
+
+/* ---- copies (copy.c) ------------------------------------------------------------------------ */
+struct sg_work *sg_copy_work_new(uint64_t dst, uint64_t src, size_t bytes);
+CUresult sg_copy3d_work_new(const CUDA_MEMCPY3D *p, struct sg_work **out);
+struct sg_work *sg_memset_work_new(uint64_t dst, size_t pitch, unsigned value, unsigned elem,
+                                   size_t width, size_t height);
+
+/* ---- host callbacks (stream.c) --------------------------------------------------------------- */
+struct sg_work *sg_host_work_new(CUhostFn fn, void *user);
+
+/* ---- graphs (graph.c) ------------------------------------------------------------------------ */
+CUresult sg_capture_add(struct sg_stream *s, struct sg_work *w);
+CUresult sg_capture_event_record(struct sg_stream *s, struct sg_event *e);
+CUresult sg_capture_event_wait(struct sg_stream *s, struct sg_event *e);
+
+/* ---- stream-ordered allocation (mempool.c) -------------------------------------------------- */
+struct sg_mempool {
+    int device;
+    int is_default;
+    _Atomic uint64_t used, used_high, reserved_high;
+    uint64_t release_threshold;
+    int reuse_flags[3];
+};
+void sg_mempool_init_device(struct sg_device *d);
+void sg_mempool_note_free(struct sg_mempool *p, uint64_t bytes);
+
+/* ---- cross-process stats for NVML (shm_stats.c) --------------------------------------------- */
+void sg_shm_update(int device);   /* republish this process's memory use of device */
+void sg_shm_note_busy(int device, uint64_t ns, int is_copy);
+
+#endif

@@ -1,0 +1,298 @@
+/*
+ * The stub's connection to its worker (TFUSE_CONNECT = unix:PATH | tcp:HOST:PORT, TFUSE_TOKEN)
+ * and the call transaction of every forwarded entry point (see stub.h).
+ *
+ * One connection per process, opened at the first call that needs the device and kept until
+ * exit. A broken connection (the node died, a malformed reply) is final: every later call
+ * returns CUDA_ERROR_DEVICE_UNAVAILABLE, promptly, as a lost GPU would.
+ * May call: src/transport, src/proto, src/common/log.h.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "stub.h"
+#include "transport.h"
+
+struct tfs_session_info tfs_info;
+
+static struct {
+    pthread_mutex_t lock;       /* one call at a time on the connection */
+    struct tf_conn *conn;
+    int state;                  /* 0 not tried, 1 connected, -1 failed for good */
+    CUresult failure;           /* what every call returns once state is -1 */
+    uint64_t seq;
+    struct tfp_writer w;
+    struct tfp_device_info *devices;
+    uint8_t *device_known;
+    pid_t pid;                  /* the process that owns the connection */
+} g = {.lock = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP};
+
+static void fail_session(CUresult why, const char *reason)
+{
+    if (g.state != -1)
+        tf_error("connection to the TensorFuse node lost: %s", reason);
+    g.state = -1;
+    g.failure = why;
+    if (g.conn) {
+        tf_conn_close(g.conn);
+        g.conn = NULL;
+    }
+}
+
+static CUresult connect_locked(void)
+{
+    if (g.state == 1 && g.pid == getpid())
+        return CUDA_SUCCESS;
+    if (g.state == 1) {
+        /* A forked child must not share its parent's connection (nor its contexts). */
+        tf_conn_abandon(g.conn);
+        g.conn = NULL;
+        g.state = -1;
+        g.failure = CUDA_ERROR_NOT_INITIALIZED;
+    }
+    if (g.state == -1)
+        return g.failure;
+    tf_log_init("stub", TF_LOG_WARN);
+    const char *addr = getenv("TFUSE_CONNECT");
+    if (!addr || !*addr) {
+        tf_error("TFUSE_CONNECT is not set (unix:PATH or tcp:HOST:PORT): no device");
+        g.state = -1;
+        g.failure = CUDA_ERROR_NO_DEVICE;
+        return g.failure;
+    }
+    struct tf_client_opts opts = {.token = getenv("TFUSE_TOKEN")};
+    char err[512];
+    int e = tf_connect(addr, &opts, &g.conn, err, sizeof err);
+    if (e != TF_OK) {
+        tf_error("cannot connect to %s: %s", addr, err);
+        g.state = -1;
+        g.failure = CUDA_ERROR_NO_DEVICE;
+        return g.failure;
+    }
+    g.state = 1;
+    g.pid = getpid();
+    tfp_writer_init(&g.w);
+    return CUDA_SUCCESS;
+}
+
+CUresult tfs_begin(struct tfs_call *c, uint32_t id)
+{
+    pthread_mutex_lock(&g.lock);
+    CUresult r = connect_locked();
+    if (r != CUDA_SUCCESS) {
+        pthread_mutex_unlock(&g.lock);
+        return r;
+    }
+    tfp_writer_reset(&g.w);
+    c->w = &g.w;
+    c->id = id;
+    c->mode = tfp_call_mode(id);
+    c->bad = 0;
+    tfp_put_u64(&g.w, (uint64_t)(uintptr_t)tfs_current_ctx());
+    return CUDA_SUCCESS;
+}
+
+static void deliver_printf(struct tfs_call *c, uint32_t n)
+{
+    char chunk[4096];
+    while (n && !c->bad) {
+        uint32_t k = n < sizeof chunk ? n : (uint32_t)sizeof chunk;
+        if (tf_recv_payload(g.conn, chunk, k) != TF_OK) {
+            c->bad = 1;
+            break;
+        }
+        fwrite(chunk, 1, k, stdout);
+        n -= k;
+    }
+    fflush(stdout);
+}
+
+CUresult tfs_transact(struct tfs_call *c)
+{
+    if (g.w.failed)
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    struct iovec iov[TFP_MAX_SEGS];
+    int n = tfp_iov(&g.w, iov, TFP_MAX_SEGS);
+    int async = c->mode == TFP_ASYNC;
+    uint64_t id = ++g.seq;
+    int e = tf_send(g.conn, c->id, async ? TFP_FLAG_ASYNC : 0, id, iov, n);
+    if (e != TF_OK) {
+        c->bad = 1;
+        fail_session(CUDA_ERROR_DEVICE_UNAVAILABLE, tf_conn_error(g.conn));
+        return g.failure;
+    }
+    if (async)
+        return CUDA_SUCCESS;
+    struct tf_frame_header h;
+    e = tf_recv_header(g.conn, &h, -1);
+    if (e != TF_OK || h.type != TFP_REPLY || h.id != id || h.length < 8) {
+        c->bad = 1;
+        fail_session(CUDA_ERROR_DEVICE_UNAVAILABLE,
+                     e != TF_OK ? tf_conn_error(g.conn) : "unexpected reply frame");
+        return g.failure;
+    }
+    int32_t result = 0;
+    uint32_t printed = 0;
+    tfs_get(c, &result, sizeof result);
+    tfs_get(c, &printed, sizeof printed);
+    if (!c->bad && printed > tf_recv_remaining(g.conn))
+        c->bad = 1;
+    deliver_printf(c, printed);
+    if (c->bad) {
+        fail_session(CUDA_ERROR_DEVICE_UNAVAILABLE, "malformed reply");
+        return g.failure;
+    }
+    return (CUresult)result;
+}
+
+void tfs_get(struct tfs_call *c, void *dst, size_t n)
+{
+    if (!c->bad && n > tf_recv_remaining(g.conn))
+        c->bad = 1;
+    if (!c->bad && n && tf_recv_payload(g.conn, dst, n) != TF_OK)
+        c->bad = 1;
+    if (c->bad && dst)
+        memset(dst, 0, n);
+}
+
+CUresult tfs_end(struct tfs_call *c, CUresult r)
+{
+    if (c->bad && g.state == 1)
+        fail_session(CUDA_ERROR_DEVICE_UNAVAILABLE, "malformed reply");
+    if (c->bad)
+        r = g.failure;
+    pthread_mutex_unlock(&g.lock);
+    return r;
+}
+
+/* ---- the session snapshot ---- */
+
+static CUresult load_snapshot(void)
+{
+    int version = 0, count = 0;
+    CUresult r = tfi_session_info(&version, &count);
+    if (r != CUDA_SUCCESS)
+        return r;
+    if (count < 0 || count > 64)
+        return CUDA_ERROR_INVALID_DEVICE;
+    struct tfp_device_info *devs = calloc((size_t)count + 1, sizeof *devs);
+    uint8_t *known = calloc((size_t)count + 1, 1);
+    if (!devs || !known) {
+        free(devs);
+        free(known);
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    }
+    g.devices = devs;
+    g.device_known = known;
+    tfs_info.driver_version = version;
+    tfs_info.device_count = count;
+    return CUDA_SUCCESS;
+}
+
+CUresult tfs_ensure_session(void)
+{
+    static pthread_mutex_t once = PTHREAD_MUTEX_INITIALIZER;
+    static int loaded;
+    static CUresult result;
+    pthread_mutex_lock(&once);
+    if (!loaded) {
+        result = load_snapshot();
+        loaded = result == CUDA_SUCCESS || result == CUDA_ERROR_NO_DEVICE ||
+                 result == CUDA_ERROR_DEVICE_UNAVAILABLE;
+    }
+    CUresult r = result;
+    pthread_mutex_unlock(&once);
+    return r;
+}
+
+const struct tfp_device_info *tfs_device(CUdevice dev)
+{
+    if (tfs_ensure_session() != CUDA_SUCCESS || dev < 0 || dev >= tfs_info.device_count)
+        return NULL;
+    pthread_mutex_lock(&g.lock);
+    int known = g.device_known[dev];
+    pthread_mutex_unlock(&g.lock);
+    if (!known) {
+        struct tfp_device_info *d = malloc(sizeof *d);
+        if (!d || tfi_device_info(dev, d) != CUDA_SUCCESS) {
+            free(d);
+            return NULL;
+        }
+        pthread_mutex_lock(&g.lock);
+        g.devices[dev] = *d;
+        g.device_known[dev] = 1;
+        pthread_mutex_unlock(&g.lock);
+        free(d);
+    }
+    return &g.devices[dev];
+}
+
+/* ---- bulk arguments and shared regions ---- */
+
+#define REGION_BIT (1ull << 63)
+
+void tfs_put_in(struct tfs_call *c, const void *p, size_t len)
+{
+    uint64_t id, off;
+    if (len && tf_region_find(g.conn, p, len, &id, &off)) {
+        tfp_put_u64(c->w, (uint64_t)len | REGION_BIT);
+        tfp_put_u64(c->w, id);
+        tfp_put_u64(c->w, off);
+        return;
+    }
+    tfp_put_u64(c->w, (uint64_t)len);
+    tfp_put_ref(c->w, p, len);
+}
+
+int tfs_put_out(struct tfs_call *c, void *p, size_t len)
+{
+    uint64_t id, off;
+    if (len && tf_region_find(g.conn, p, len, &id, &off)) {
+        tfp_put_u64(c->w, 1);
+        tfp_put_u64(c->w, id);
+        tfp_put_u64(c->w, off);
+        return 1;
+    }
+    tfp_put_u64(c->w, 0);
+    return 0;
+}
+
+void *tfs_region_alloc(size_t bytes, uint64_t *id)
+{
+    void *p = NULL;
+    pthread_mutex_lock(&g.lock);
+    struct tf_conn_info info;
+    if (connect_locked() == CUDA_SUCCESS) {
+        tf_conn_get_info(g.conn, &info);
+        if (info.transport == TF_TRANSPORT_SHM && tf_region_create(g.conn, bytes, id, &p) != TF_OK)
+            p = NULL;
+    }
+    pthread_mutex_unlock(&g.lock);
+    return p;
+}
+
+void tfs_region_free(uint64_t id)
+{
+    pthread_mutex_lock(&g.lock);
+    if (g.state == 1)
+        tf_region_release(g.conn, id);
+    pthread_mutex_unlock(&g.lock);
+}
+
+CUresult tfs_send_fd(int fd, uint64_t *tag)
+{
+    static uint64_t next_tag = 1;
+    pthread_mutex_lock(&g.lock);
+    CUresult r = connect_locked();
+    if (r == CUDA_SUCCESS) {
+        *tag = next_tag++;
+        if (tf_conn_send_fd(g.conn, *tag, fd) != TF_OK)
+            r = CUDA_ERROR_NOT_SUPPORTED;   /* TCP: no fd passing to another host */
+    }
+    pthread_mutex_unlock(&g.lock);
+    return r;
+}

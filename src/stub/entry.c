@@ -1,0 +1,131 @@
+/*
+ * The stub's entry points for every calls.def TF_CALL and TF_INTERNAL entry, expanded from the
+ * table: check the arguments a driver would refuse, encode, send (pipelined calls are not
+ * waited for), decode the outputs. Each definition of a driver name is checked by the compiler
+ * against its prototype in cuda.h. TF_UNSUPPORTED entries get an entry that says so.
+ *
+ * Reply outputs are read in the worker's order: bulk buffers (OBUF) first, then the others.
+ * May call: conn.c (the transaction), local.c (the stub's record of device allocations).
+ */
+#include <string.h>
+
+#include "stub.h"
+
+/* ---- arguments the driver would refuse before doing anything ---- */
+#define TFS_PRE(a) TFS_PRE_##a
+#define TFS_PRE_VOID()
+#define TFS_PRE_IN(T, n)
+#define TFS_PRE_OUT(T, n) if (!n) return CUDA_ERROR_INVALID_VALUE;
+#define TFS_PRE_OUTOPT(T, n) T n##_ignored; if (!n) n = &n##_ignored;
+#define TFS_PRE_HIN(K, T, n)
+#define TFS_PRE_HOUT(K, T, n) if (!n) return CUDA_ERROR_INVALID_VALUE;
+#define TFS_PRE_HDEL(K, T, n)
+#define TFS_PRE_DPTR(n, b)
+#define TFS_PRE_DPOUT(n, b) if (!n) return CUDA_ERROR_INVALID_VALUE;
+#define TFS_PRE_DPFREE(n)
+#define TFS_PRE_IBUF(T, n, b) if (!n && (b) != 0) return CUDA_ERROR_INVALID_VALUE;
+#define TFS_PRE_OBUF(T, n, b) if (!n && (b) != 0) return CUDA_ERROR_INVALID_VALUE; int n##_shared;
+#define TFS_PRE_ISTR(n) if (!n || strlen(n) >= TFP_MAX_STRING) return CUDA_ERROR_INVALID_VALUE;
+
+/* ---- request ---- */
+#define TFS_ENC(a) TFS_ENC_##a
+#define TFS_ENC_VOID()
+#define TFS_ENC_IN(T, n) tfp_put(c.w, &n, sizeof n);
+#define TFS_ENC_OUT(T, n)
+#define TFS_ENC_OUTOPT(T, n)
+#define TFS_ENC_HIN(K, T, n) tfp_put_u64(c.w, (uint64_t)(uintptr_t)n);
+#define TFS_ENC_HOUT(K, T, n)
+#define TFS_ENC_HDEL(K, T, n) tfp_put_u64(c.w, (uint64_t)(uintptr_t)n);
+#define TFS_ENC_DPTR(n, b) tfp_put_u64(c.w, (uint64_t)n);
+#define TFS_ENC_DPOUT(n, b)
+#define TFS_ENC_DPFREE(n) tfp_put_u64(c.w, (uint64_t)n);
+#define TFS_ENC_IBUF(T, n, b) tfs_put_in(&c, n, (size_t)(b));
+#define TFS_ENC_OBUF(T, n, b) n##_shared = tfs_put_out(&c, n, (size_t)(b));
+#define TFS_ENC_ISTR(n) tfp_put_str(c.w, n);
+
+/* ---- reply: bulk outputs first ---- */
+#define TFS_BULK(a) TFS_BULK_##a
+#define TFS_BULK_VOID()
+#define TFS_BULK_IN(T, n)
+#define TFS_BULK_OUT(T, n)
+#define TFS_BULK_OUTOPT(T, n)
+#define TFS_BULK_HIN(K, T, n)
+#define TFS_BULK_HOUT(K, T, n)
+#define TFS_BULK_HDEL(K, T, n)
+#define TFS_BULK_DPTR(n, b)
+#define TFS_BULK_DPOUT(n, b)
+#define TFS_BULK_DPFREE(n)
+#define TFS_BULK_IBUF(T, n, b)
+#define TFS_BULK_OBUF(T, n, b) if (!n##_shared) tfs_get(&c, n, (size_t)(b));
+#define TFS_BULK_ISTR(n)
+
+#define TFS_DEC(a) TFS_DEC_##a
+#define TFS_DEC_VOID()
+#define TFS_DEC_IN(T, n)
+#define TFS_DEC_OUT(T, n) tfs_get(&c, n, sizeof *n);
+#define TFS_DEC_OUTOPT(T, n) tfs_get(&c, n, sizeof *n);
+#define TFS_DEC_HIN(K, T, n)
+#define TFS_DEC_HOUT(K, T, n) *n = (T)(uintptr_t)tfs_get_u64(&c);
+#define TFS_DEC_HDEL(K, T, n)
+#define TFS_DEC_DPTR(n, b)
+#define TFS_DEC_DPOUT(n, b) *n = (CUdeviceptr)tfs_get_u64(&c);
+#define TFS_DEC_DPFREE(n)
+#define TFS_DEC_IBUF(T, n, b)
+#define TFS_DEC_OBUF(T, n, b)
+#define TFS_DEC_ISTR(n)
+
+/* ---- after success: the stub's record of device allocations (for unified copies) ---- */
+#define TFS_POST(a) TFS_POST_##a
+#define TFS_POST_VOID()
+#define TFS_POST_IN(T, n)
+#define TFS_POST_OUT(T, n)
+#define TFS_POST_OUTOPT(T, n)
+#define TFS_POST_HIN(K, T, n)
+#define TFS_POST_HOUT(K, T, n)
+#define TFS_POST_HDEL(K, T, n)
+#define TFS_POST_DPTR(n, b)
+#define TFS_POST_DPOUT(n, b) tfs_dev_add(*n, (size_t)(b));
+#define TFS_POST_DPFREE(n) tfs_dev_del(n); tfs_managed_forget(n);
+#define TFS_POST_IBUF(T, n, b)
+#define TFS_POST_OBUF(T, n, b)
+#define TFS_POST_ISTR(n)
+
+#define TFS_ENTRY(sym, ...)                                                                    \
+    CUresult CUDAAPI sym(TFP_PARAMS(__VA_ARGS__))                                              \
+    {                                                                                          \
+        struct tfs_call c;                                                                     \
+        TF_FOREACH(TFS_PRE, __VA_ARGS__)                                                       \
+        CUresult r = tfs_begin(&c, TFP_ID_##sym);                                              \
+        if (r != CUDA_SUCCESS)                                                                 \
+            return r;                                                                          \
+        TF_FOREACH(TFS_ENC, __VA_ARGS__)                                                       \
+        r = tfs_transact(&c);                                                                  \
+        if (r == CUDA_SUCCESS) {                                                               \
+            TF_FOREACH(TFS_BULK, __VA_ARGS__)                                                  \
+            TF_FOREACH(TFS_DEC, __VA_ARGS__)                                                   \
+        }                                                                                      \
+        r = tfs_end(&c, r);                                                                    \
+        if (r == CUDA_SUCCESS) {                                                               \
+            TF_FOREACH(TFS_POST, __VA_ARGS__)                                                  \
+        }                                                                                      \
+        return r;                                                                              \
+    }
+
+#define TF_CALL(sym, base, ver, mode, ...) TFS_ENTRY(sym, __VA_ARGS__)
+#define TF_INTERNAL(sym, mode, ...) TFS_ENTRY(sym, __VA_ARGS__)
+#include "calls_defaults.h"
+#include "calls.def"
+#include "calls_undef.h"
+
+/* Known calls not forwarded yet. They are reached only through cuGetProcAddress or by name
+ * and take no arguments here: the C ABI lets a caller pass arguments a callee ignores. */
+#define TF_UNSUPPORTED(sym, base, ver)                                                         \
+    CUresult tfs_unsupported_##sym(void);                                                      \
+    CUresult tfs_unsupported_##sym(void)                                                       \
+    {                                                                                          \
+        tfs_unsupported(#sym);                                                                 \
+        return CUDA_ERROR_NOT_SUPPORTED;                                                       \
+    }
+#include "calls_defaults.h"
+#include "calls.def"
+#include "calls_undef.h"

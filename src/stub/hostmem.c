@@ -1,0 +1,475 @@
+/*
+ * Page-locked host memory and unified copies in the stub (calls.def TF_LOCAL entries).
+ *
+ * cuMemHostAlloc / cuMemAllocHost memory is the program's own memory. On the same host (shm
+ * transport) it is a shared region the worker maps too, so a copy from or to it moves the bytes
+ * once, in place; over TCP it is ordinary page-aligned memory whose bytes travel with the copy.
+ * cuMemHostRegister'ed memory stays the program's pageable memory (copies carry its bytes).
+ * Mapped page-locked memory (CU_MEMHOSTALLOC_DEVICEMAP) and managed memory are a memfd the
+ * worker maps at the same address and registers with its backend (same host only; over TCP
+ * they answer CUDA_ERROR_NOT_SUPPORTED). Pointer attributes come from the stub's records.
+ * May call: conn.c, entry.c.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "stub.h"
+
+struct host_block {
+    void *p;
+    size_t size;
+    uint64_t region;     /* 0: plain memory */
+    unsigned flags;      /* as given to cuMemHostAlloc */
+    int fd;              /* >= 0: a memfd the worker maps at the same address */
+    CUdeviceptr dptr;    /* the device's address of it (mapped memory) */
+    int managed;
+    struct host_block *next;
+};
+
+static struct host_block *blocks;
+static pthread_mutex_t blocks_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* ---- memory the worker maps at the same address ---- */
+
+/* A fresh shared mapping at an address picked in a range that processes rarely use, so that
+ * the worker can map it at the same address (MAP_FIXED_NOREPLACE on both sides). */
+static void *shared_map(size_t bytes, int *fd_out)
+{
+    static uint64_t counter;
+    int fd = memfd_create("tfuse-host", MFD_CLOEXEC);
+    if (fd < 0 || ftruncate(fd, (off_t)bytes) != 0) {
+        if (fd >= 0)
+            close(fd);
+        return NULL;
+    }
+    for (int attempt = 0; attempt < 16; attempt++) {
+        uint64_t x = (uint64_t)getpid() * 0x9e3779b97f4a7c15ULL + __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED) * 0xbf58476d1ce4e5b9ULL;
+        uint64_t hint = 0x500000000000ull + ((x >> 20) % 0x100000ull) * (1ull << 24);
+        void *p = mmap((void *)(uintptr_t)hint, bytes, PROT_READ | PROT_WRITE,
+                       MAP_SHARED | MAP_FIXED_NOREPLACE, fd, 0);
+        if (p != MAP_FAILED && (uint64_t)(uintptr_t)p == hint) {
+            *fd_out = fd;
+            return p;
+        }
+        if (p != MAP_FAILED)
+            munmap(p, bytes);
+    }
+    close(fd);
+    return NULL;
+}
+
+/* Maps b (already shared_map'ed) in the worker; kind 0 mapped host memory, 1 managed. */
+static CUresult share_with_worker(struct host_block *b, unsigned kind)
+{
+    uint64_t tag = 0;
+    CUresult r = tfs_send_fd(b->fd, &tag);
+    if (r == CUDA_SUCCESS)
+        r = tfi_map_host(tag, (uint64_t)(uintptr_t)b->p, b->size, kind, &b->dptr);
+    return r;
+}
+
+static void release_shared(struct host_block *b)
+{
+    munmap(b->p, b->size);
+    close(b->fd);
+}
+
+static void add_block(struct host_block *b)
+{
+    pthread_mutex_lock(&blocks_lock);
+    b->next = blocks;
+    blocks = b;
+    pthread_mutex_unlock(&blocks_lock);
+}
+
+/* The block containing [p, p+len), or NULL; with unlink, removed from the list (p its start). */
+static struct host_block *find_block(const void *p, size_t len, int unlink)
+{
+    pthread_mutex_lock(&blocks_lock);
+    struct host_block **at = &blocks;
+    while (*at && !((const char *)p >= (char *)(*at)->p &&
+                    (const char *)p + len <= (char *)(*at)->p + (*at)->size))
+        at = &(*at)->next;
+    struct host_block *b = *at;
+    if (b && unlink) {
+        if (b->p == p)
+            *at = b->next;
+        else
+            b = NULL;
+    }
+    pthread_mutex_unlock(&blocks_lock);
+    return b;
+}
+
+static CUresult mapped_alloc(void **pp, size_t bytesize, unsigned int Flags)
+{
+    struct host_block *b = calloc(1, sizeof *b);
+    if (!b)
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    b->size = bytesize;
+    b->flags = Flags;
+    b->p = shared_map(bytesize, &b->fd);
+    CUresult r = b->p ? share_with_worker(b, 0) : CUDA_ERROR_OUT_OF_MEMORY;
+    if (r != CUDA_SUCCESS) {
+        if (b->p)
+            release_shared(b);
+        free(b);
+        if (r == CUDA_ERROR_NOT_SUPPORTED)
+            tfs_unsupported("mapped page-locked memory over this connection");
+        return r;
+    }
+    add_block(b);
+    *pp = b->p;
+    return CUDA_SUCCESS;
+}
+
+CUresult CUDAAPI cuMemHostAlloc(void **pp, size_t bytesize, unsigned int Flags)
+{
+    if (!pp || bytesize == 0)
+        return CUDA_ERROR_INVALID_VALUE;
+    if (Flags & CU_MEMHOSTALLOC_DEVICEMAP)
+        return mapped_alloc(pp, bytesize, Flags);
+    struct host_block *b = calloc(1, sizeof *b);
+    if (!b)
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    b->size = bytesize;
+    b->flags = Flags;
+    b->fd = -1;
+    b->p = tfs_region_alloc(bytesize, &b->region);
+    if (!b->p) {
+        b->region = 0;
+        if (posix_memalign(&b->p, 4096, bytesize) != 0) {
+            free(b);
+            return CUDA_ERROR_OUT_OF_MEMORY;
+        }
+    }
+    pthread_mutex_lock(&blocks_lock);
+    b->next = blocks;
+    blocks = b;
+    pthread_mutex_unlock(&blocks_lock);
+    *pp = b->p;
+    return CUDA_SUCCESS;
+}
+
+CUresult CUDAAPI cuMemAllocHost_v2(void **pp, size_t bytesize)
+{
+    return cuMemHostAlloc(pp, bytesize, 0);
+}
+
+CUresult CUDAAPI cuMemFreeHost(void *p)
+{
+    pthread_mutex_lock(&blocks_lock);
+    struct host_block **at = &blocks;
+    while (*at && (*at)->p != p)
+        at = &(*at)->next;
+    struct host_block *b = *at;
+    if (b)
+        *at = b->next;
+    pthread_mutex_unlock(&blocks_lock);
+    if (!b)
+        return CUDA_ERROR_INVALID_VALUE;
+    if (b->region || b->fd >= 0)
+        cuCtxSynchronize();   /* pipelined work may still use it: drain first, as cudaFreeHost does */
+    if (b->region) {
+        tfs_region_free(b->region);
+    } else if (b->fd >= 0) {
+        tfi_unmap_host((uint64_t)(uintptr_t)b->p);
+        release_shared(b);
+    } else {
+        free(b->p);
+    }
+    free(b);
+    return CUDA_SUCCESS;
+}
+
+CUresult CUDAAPI cuMemHostGetDevicePointer_v2(CUdeviceptr *pdptr, void *p, unsigned int Flags)
+{
+    if (!pdptr || Flags)
+        return CUDA_ERROR_INVALID_VALUE;
+    struct host_block *b = find_block(p, 1, 0);
+    if (!b || b->fd < 0)
+        return CUDA_ERROR_INVALID_VALUE;
+    *pdptr = b->dptr + (CUdeviceptr)((char *)p - (char *)b->p);
+    return CUDA_SUCCESS;
+}
+
+CUresult CUDAAPI cuMemAllocManaged(CUdeviceptr *dptr, size_t bytesize, unsigned int flags)
+{
+    if (!dptr || bytesize == 0 || (flags != CU_MEM_ATTACH_GLOBAL && flags != CU_MEM_ATTACH_HOST))
+        return CUDA_ERROR_INVALID_VALUE;
+    struct host_block *b = calloc(1, sizeof *b);
+    if (!b)
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    b->size = bytesize;
+    b->managed = 1;
+    b->p = shared_map(bytesize, &b->fd);
+    CUresult r = b->p ? share_with_worker(b, 1) : CUDA_ERROR_OUT_OF_MEMORY;
+    if (r != CUDA_SUCCESS) {
+        if (b->p)
+            release_shared(b);
+        free(b);
+        if (r == CUDA_ERROR_NOT_SUPPORTED)
+            tfs_unsupported("managed memory over this connection");
+        return r;
+    }
+    add_block(b);
+    *dptr = b->dptr;
+    tfs_dev_add(b->dptr, bytesize);
+    return CUDA_SUCCESS;
+}
+
+void tfs_managed_forget(CUdeviceptr p)
+{
+    struct host_block *b = find_block((void *)(uintptr_t)p, 1, 1);
+    if (b) {   /* the worker released its side with the cuMemFree */
+        release_shared(b);
+        free(b);
+    }
+}
+
+/* ---- pointer attributes, from what the stub knows of the session's memory ---- */
+
+static CUresult pointer_attribute(void *data, CUpointer_attribute attr, CUdeviceptr ptr, int strict)
+{
+    const struct host_block *b = find_block((void *)(uintptr_t)ptr, 1, 0);
+    int device = tfs_dev_contains(ptr, 1) && !(b && b->managed);
+    int managed = b && b->managed;
+    int host = b && !b->managed;
+    if (strict && !device && !managed && !host)
+        return CUDA_ERROR_INVALID_VALUE;
+    switch (attr) {
+    case CU_POINTER_ATTRIBUTE_CONTEXT:
+        *(CUcontext *)data = device || managed || host ? tfs_current_ctx() : NULL;
+        return CUDA_SUCCESS;
+    case CU_POINTER_ATTRIBUTE_MEMORY_TYPE:
+        *(unsigned *)data = device || managed ? CU_MEMORYTYPE_DEVICE : host ? CU_MEMORYTYPE_HOST : 0;
+        return CUDA_SUCCESS;
+    case CU_POINTER_ATTRIBUTE_DEVICE_POINTER:
+        if (strict && host && b->fd < 0)
+            return CUDA_ERROR_INVALID_VALUE;
+        *(CUdeviceptr *)data = host ? (b->fd >= 0 ? b->dptr + (ptr - (CUdeviceptr)(uintptr_t)b->p) : 0)
+                                    : device || managed ? ptr : 0;
+        return CUDA_SUCCESS;
+    case CU_POINTER_ATTRIBUTE_HOST_POINTER:
+        if (strict && device)
+            return CUDA_ERROR_INVALID_VALUE;
+        *(void **)data = host || managed ? (void *)(uintptr_t)ptr : NULL;
+        return CUDA_SUCCESS;
+    case CU_POINTER_ATTRIBUTE_IS_MANAGED:
+        *(unsigned *)data = (unsigned)managed;   /* a bool in cuda.h's table, 4 bytes written */
+        return CUDA_SUCCESS;
+    case CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL:
+        *(int *)data = 0;                          /* a session sees one device: ordinal 0 */
+        return device || managed || host || !strict ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
+    default:
+        tfs_unsupported("cuPointerGetAttribute for this attribute");
+        return CUDA_ERROR_NOT_SUPPORTED;
+    }
+}
+
+CUresult CUDAAPI cuPointerGetAttribute(void *data, CUpointer_attribute attribute, CUdeviceptr ptr)
+{
+    if (!data)
+        return CUDA_ERROR_INVALID_VALUE;
+    return pointer_attribute(data, attribute, ptr, 1);
+}
+
+CUresult CUDAAPI cuPointerGetAttributes(unsigned int numAttributes,
+                                        CUpointer_attribute *attributes, void **data,
+                                        CUdeviceptr ptr)
+{
+    if (!attributes || !data)
+        return CUDA_ERROR_INVALID_VALUE;
+    for (unsigned i = 0; i < numAttributes; i++) {
+        if (!data[i])
+            return CUDA_ERROR_INVALID_VALUE;
+        CUresult r = pointer_attribute(data[i], attributes[i], ptr, 0);
+        if (r != CUDA_SUCCESS)
+            return r;
+    }
+    return CUDA_SUCCESS;
+}
+
+CUresult CUDAAPI cuMemHostGetFlags(unsigned int *pFlags, void *p)
+{
+    if (!pFlags)
+        return CUDA_ERROR_INVALID_VALUE;
+    pthread_mutex_lock(&blocks_lock);
+    struct host_block *b = blocks;
+    while (b && !((char *)p >= (char *)b->p && (char *)p < (char *)b->p + b->size))
+        b = b->next;
+    if (b)
+        *pFlags = b->flags;
+    pthread_mutex_unlock(&blocks_lock);
+    return b ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
+}
+
+/* ---- registered host memory ---- */
+
+struct registered {
+    void *p;
+    size_t size;
+    struct registered *next;
+};
+static struct registered *registered;
+
+CUresult CUDAAPI cuMemHostRegister_v2(void *p, size_t bytesize, unsigned int Flags)
+{
+    if (!p || bytesize == 0)
+        return CUDA_ERROR_INVALID_VALUE;
+    if (Flags & (CU_MEMHOSTREGISTER_DEVICEMAP | CU_MEMHOSTREGISTER_IOMEMORY)) {
+        tfs_unsupported("cuMemHostRegister with DEVICEMAP or IOMEMORY");
+        return CUDA_ERROR_NOT_SUPPORTED;
+    }
+    struct registered *r = malloc(sizeof *r);
+    if (!r)
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    pthread_mutex_lock(&blocks_lock);
+    for (struct registered *q = registered; q; q = q->next)
+        if ((char *)p < (char *)q->p + q->size && (char *)q->p < (char *)p + bytesize) {
+            pthread_mutex_unlock(&blocks_lock);
+            free(r);
+            return CUDA_ERROR_HOST_MEMORY_ALREADY_REGISTERED;
+        }
+    *r = (struct registered){p, bytesize, registered};
+    registered = r;
+    pthread_mutex_unlock(&blocks_lock);
+    return CUDA_SUCCESS;
+}
+
+CUresult CUDAAPI cuMemHostUnregister(void *p)
+{
+    pthread_mutex_lock(&blocks_lock);
+    struct registered **at = &registered;
+    while (*at && (*at)->p != p)
+        at = &(*at)->next;
+    struct registered *r = *at;
+    if (r)
+        *at = r->next;
+    pthread_mutex_unlock(&blocks_lock);
+    free(r);
+    return r ? CUDA_SUCCESS : CUDA_ERROR_HOST_MEMORY_NOT_REGISTERED;
+}
+
+/* ---- unified copies: the side of each pointer is known from the session's allocations ---- */
+
+CUresult CUDAAPI cuMemcpy(CUdeviceptr dst, CUdeviceptr src, size_t ByteCount)
+{
+    int dst_dev = tfs_dev_contains(dst, ByteCount), src_dev = tfs_dev_contains(src, ByteCount);
+    if (dst_dev && src_dev)
+        return cuMemcpyDtoD_v2(dst, src, ByteCount);
+    if (dst_dev)
+        return cuMemcpyHtoD_v2(dst, (const void *)(uintptr_t)src, ByteCount);
+    if (src_dev)
+        return cuMemcpyDtoH_v2((void *)(uintptr_t)dst, src, ByteCount);
+    if (ByteCount)
+        memmove((void *)(uintptr_t)dst, (const void *)(uintptr_t)src, ByteCount);
+    return CUDA_SUCCESS;
+}
+
+CUresult CUDAAPI cuMemcpyAsync(CUdeviceptr dst, CUdeviceptr src, size_t ByteCount, CUstream hStream)
+{
+    int dst_dev = tfs_dev_contains(dst, ByteCount), src_dev = tfs_dev_contains(src, ByteCount);
+    if (dst_dev && src_dev)
+        return cuMemcpyDtoDAsync_v2(dst, src, ByteCount, hStream);
+    if (dst_dev)
+        return cuMemcpyHtoDAsync_v2(dst, (const void *)(uintptr_t)src, ByteCount, hStream);
+    if (src_dev)
+        return cuMemcpyDtoHAsync_v2((void *)(uintptr_t)dst, src, ByteCount, hStream);
+    /* host to host is ordered after the stream's work, as the driver would */
+    CUresult r = cuStreamSynchronize(hStream);
+    if (r == CUDA_SUCCESS && ByteCount)
+        memmove((void *)(uintptr_t)dst, (const void *)(uintptr_t)src, ByteCount);
+    return r;
+}
+
+/* ---- 2D copies, row by row ---- */
+
+static CUresult copy_row(const CUDA_MEMCPY2D *c, size_t row, CUstream s, int async)
+{
+    size_t so = c->srcY * c->srcPitch + c->srcXInBytes + row * c->srcPitch;
+    size_t dso = c->dstY * c->dstPitch + c->dstXInBytes + row * c->dstPitch;
+    size_t n = c->WidthInBytes;
+    int src_dev = c->srcMemoryType == CU_MEMORYTYPE_DEVICE ||
+                  (c->srcMemoryType == CU_MEMORYTYPE_UNIFIED && tfs_dev_contains(c->srcDevice, 1));
+    int dst_dev = c->dstMemoryType == CU_MEMORYTYPE_DEVICE ||
+                  (c->dstMemoryType == CU_MEMORYTYPE_UNIFIED && tfs_dev_contains(c->dstDevice, 1));
+    CUdeviceptr sd = (c->srcMemoryType == CU_MEMORYTYPE_HOST ? (CUdeviceptr)(uintptr_t)c->srcHost
+                                                             : c->srcDevice) + so;
+    CUdeviceptr dd = (c->dstMemoryType == CU_MEMORYTYPE_HOST ? (CUdeviceptr)(uintptr_t)c->dstHost
+                                                             : c->dstDevice) + dso;
+    if (src_dev && dst_dev)
+        return async ? cuMemcpyDtoDAsync_v2(dd, sd, n, s) : cuMemcpyDtoD_v2(dd, sd, n);
+    if (dst_dev)
+        return async ? cuMemcpyHtoDAsync_v2(dd, (const void *)(uintptr_t)sd, n, s)
+                     : cuMemcpyHtoD_v2(dd, (const void *)(uintptr_t)sd, n);
+    if (src_dev)
+        return async ? cuMemcpyDtoHAsync_v2((void *)(uintptr_t)dd, sd, n, s)
+                     : cuMemcpyDtoH_v2((void *)(uintptr_t)dd, sd, n);
+    memmove((void *)(uintptr_t)dd, (const void *)(uintptr_t)sd, n);
+    return CUDA_SUCCESS;
+}
+
+static CUresult copy_2d(const CUDA_MEMCPY2D *c, CUstream s, int async)
+{
+    if (!c)
+        return CUDA_ERROR_INVALID_VALUE;
+    if (c->srcMemoryType == CU_MEMORYTYPE_ARRAY || c->dstMemoryType == CU_MEMORYTYPE_ARRAY) {
+        tfs_unsupported("cuMemcpy2D with CUDA arrays");
+        return CUDA_ERROR_NOT_SUPPORTED;
+    }
+    if ((c->Height > 1 && (c->srcPitch < c->WidthInBytes || c->dstPitch < c->WidthInBytes)))
+        return CUDA_ERROR_INVALID_VALUE;
+    for (size_t row = 0; row < c->Height; row++) {
+        CUresult r = copy_row(c, row, s, async);
+        if (r != CUDA_SUCCESS)
+            return r;
+    }
+    return CUDA_SUCCESS;
+}
+
+CUresult CUDAAPI cuMemcpy2D_v2(const CUDA_MEMCPY2D *pCopy)
+{
+    return copy_2d(pCopy, NULL, 0);
+}
+
+CUresult CUDAAPI cuMemcpy2DUnaligned_v2(const CUDA_MEMCPY2D *pCopy)
+{
+    return copy_2d(pCopy, NULL, 0);
+}
+
+CUresult CUDAAPI cuMemcpy2DAsync_v2(const CUDA_MEMCPY2D *pCopy, CUstream hStream)
+{
+    return copy_2d(pCopy, hStream, 1);
+}
+
+/* ---- host functions on streams ---- */
+
+/* The function must run after everything queued on the stream before it and before anything
+ * queued after it: the stub waits for the stream, then runs it in the calling thread. (The call
+ * therefore returns after the function has run, which CUDA allows but does not require.) */
+CUresult CUDAAPI cuLaunchHostFunc(CUstream hStream, CUhostFn fn, void *userData)
+{
+    if (!fn)
+        return CUDA_ERROR_INVALID_VALUE;
+    CUresult r = cuStreamSynchronize(hStream);
+    if (r == CUDA_SUCCESS)
+        fn(userData);
+    return r;
+}
+
+CUresult CUDAAPI cuStreamAddCallback(CUstream hStream, CUstreamCallback callback, void *userData,
+                                     unsigned int flags)
+{
+    if (!callback || flags != 0)
+        return CUDA_ERROR_INVALID_VALUE;
+    CUresult status = cuStreamSynchronize(hStream);
+    if (status == CUDA_ERROR_DEVICE_UNAVAILABLE || status == CUDA_ERROR_INVALID_HANDLE)
+        return status;
+    callback(hStream, status, userData);   /* the callback learns the stream's error */
+    return CUDA_SUCCESS;
+}

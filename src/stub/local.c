@@ -1,0 +1,341 @@
+/*
+ * What the stub answers inside the program's process (calls.def TF_LOCAL): driver version and
+ * device queries from the session snapshot, the per-thread current-context stack, error names,
+ * cudart's export tables (src/exporttab), and the stub's record of device allocations.
+ * May call: conn.c (snapshot, internal requests), src/exporttab, src/worker/session.c's ranges.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "exporttab.h"
+#include "log.h"
+#include "session.h"
+#include "stub.h"
+
+/* ---- driver and devices ---- */
+
+CUresult CUDAAPI cuDriverGetVersion(int *driverVersion)
+{
+    if (!driverVersion)
+        return CUDA_ERROR_INVALID_VALUE;
+    CUresult r = tfs_ensure_session();
+    if (r == CUDA_SUCCESS)
+        *driverVersion = tfs_info.driver_version;
+    return r;
+}
+
+CUresult CUDAAPI cuDeviceGetCount(int *count)
+{
+    if (!count)
+        return CUDA_ERROR_INVALID_VALUE;
+    CUresult r = tfs_ensure_session();
+    if (r == CUDA_SUCCESS)
+        *count = tfs_info.device_count;
+    return r;
+}
+
+CUresult CUDAAPI cuDeviceGet(CUdevice *device, int ordinal)
+{
+    if (!device)
+        return CUDA_ERROR_INVALID_VALUE;
+    CUresult r = tfs_ensure_session();
+    if (r != CUDA_SUCCESS)
+        return r;
+    if (ordinal < 0 || ordinal >= tfs_info.device_count)
+        return CUDA_ERROR_INVALID_DEVICE;
+    *device = ordinal;
+    return CUDA_SUCCESS;
+}
+
+/* The cached description of dev, or the reason there is none. */
+static CUresult device(CUdevice dev, const struct tfp_device_info **out)
+{
+    CUresult r = tfs_ensure_session();
+    if (r != CUDA_SUCCESS)
+        return r;
+    *out = tfs_device(dev);
+    return *out ? CUDA_SUCCESS : CUDA_ERROR_INVALID_DEVICE;
+}
+
+CUresult CUDAAPI cuDeviceGetName(char *name, int len, CUdevice dev)
+{
+    const struct tfp_device_info *d;
+    if (!name || len <= 0)
+        return CUDA_ERROR_INVALID_VALUE;
+    CUresult r = device(dev, &d);
+    if (r == CUDA_SUCCESS)
+        snprintf(name, (size_t)len, "%s", d->name);
+    return r;
+}
+
+CUresult CUDAAPI cuDeviceGetUuid_v2(CUuuid *uuid, CUdevice dev)
+{
+    const struct tfp_device_info *d;
+    if (!uuid)
+        return CUDA_ERROR_INVALID_VALUE;
+    CUresult r = device(dev, &d);
+    if (r == CUDA_SUCCESS)
+        *uuid = d->uuid;
+    return r;
+}
+
+CUresult CUDAAPI cuDeviceGetUuid(CUuuid *uuid, CUdevice dev)
+{
+    return cuDeviceGetUuid_v2(uuid, dev);
+}
+
+CUresult CUDAAPI cuDeviceTotalMem_v2(size_t *bytes, CUdevice dev)
+{
+    const struct tfp_device_info *d;
+    if (!bytes)
+        return CUDA_ERROR_INVALID_VALUE;
+    CUresult r = device(dev, &d);
+    if (r == CUDA_SUCCESS)
+        *bytes = d->total_mem;
+    return r;
+}
+
+CUresult CUDAAPI cuDeviceGetAttribute(int *pi, CUdevice_attribute attrib, CUdevice dev)
+{
+    const struct tfp_device_info *d;
+    if (!pi)
+        return CUDA_ERROR_INVALID_VALUE;
+    CUresult r = device(dev, &d);
+    if (r != CUDA_SUCCESS)
+        return r;
+    if ((int)attrib <= 0 || (int)attrib >= TFP_ATTR_COUNT || !d->attr_ok[attrib])
+        return CUDA_ERROR_INVALID_VALUE;
+    *pi = d->attr[attrib];
+    return CUDA_SUCCESS;
+}
+
+CUresult CUDAAPI cuDeviceComputeCapability(int *major, int *minor, CUdevice dev)
+{
+    if (!major || !minor)
+        return CUDA_ERROR_INVALID_VALUE;
+    CUresult r = cuDeviceGetAttribute(major, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, dev);
+    return r == CUDA_SUCCESS
+               ? cuDeviceGetAttribute(minor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, dev)
+               : r;
+}
+
+CUresult CUDAAPI cuDeviceGetPCIBusId(char *pciBusId, int len, CUdevice dev)
+{
+    const struct tfp_device_info *d;
+    if (!pciBusId || len <= 0)
+        return CUDA_ERROR_INVALID_VALUE;
+    CUresult r = device(dev, &d);
+    if (r == CUDA_SUCCESS)
+        snprintf(pciBusId, (size_t)len, "%04x:%02x:%02x.0",
+                 d->attr[CU_DEVICE_ATTRIBUTE_PCI_DOMAIN_ID], d->attr[CU_DEVICE_ATTRIBUTE_PCI_BUS_ID],
+                 d->attr[CU_DEVICE_ATTRIBUTE_PCI_DEVICE_ID]);
+    return r;
+}
+
+/* ---- error names (the table is softgpu's data file: every CUresult of cuda.h) ---- */
+
+static const struct {
+    CUresult code;
+    const char *name, *text;
+} errors[] = {
+#define SG_ERROR(name, text) {name, #name, text},
+#include "../softgpu/errors.def"
+#undef SG_ERROR
+};
+
+CUresult CUDAAPI cuGetErrorName(CUresult error, const char **pStr)
+{
+    if (!pStr)
+        return CUDA_ERROR_INVALID_VALUE;
+    for (size_t i = 0; i < sizeof errors / sizeof errors[0]; i++)
+        if (errors[i].code == error) {
+            *pStr = errors[i].name;
+            return CUDA_SUCCESS;
+        }
+    *pStr = NULL;
+    return CUDA_ERROR_INVALID_VALUE;
+}
+
+CUresult CUDAAPI cuGetErrorString(CUresult error, const char **pStr)
+{
+    if (!pStr)
+        return CUDA_ERROR_INVALID_VALUE;
+    for (size_t i = 0; i < sizeof errors / sizeof errors[0]; i++)
+        if (errors[i].code == error) {
+            *pStr = errors[i].text;
+            return CUDA_SUCCESS;
+        }
+    *pStr = NULL;
+    return CUDA_ERROR_INVALID_VALUE;
+}
+
+/* ---- current context: a stack per program thread ---- */
+
+#define CTX_STACK_MAX 64
+static __thread CUcontext ctx_stack[CTX_STACK_MAX];
+static __thread int ctx_depth;
+
+CUcontext tfs_current_ctx(void)
+{
+    return ctx_depth ? ctx_stack[ctx_depth - 1] : NULL;
+}
+
+void tfs_forget_ctx(CUcontext ctx)
+{
+    int j = 0;
+    for (int i = 0; i < ctx_depth; i++)
+        if (ctx_stack[i] != ctx)
+            ctx_stack[j++] = ctx_stack[i];
+    ctx_depth = j;
+}
+
+void tfs_push_ctx(CUcontext ctx);
+void tfs_push_ctx(CUcontext ctx)
+{
+    if (ctx_depth < CTX_STACK_MAX)
+        ctx_stack[ctx_depth++] = ctx;
+}
+
+CUresult CUDAAPI cuCtxGetCurrent(CUcontext *pctx)
+{
+    if (!pctx)
+        return CUDA_ERROR_INVALID_VALUE;
+    *pctx = tfs_current_ctx();
+    return CUDA_SUCCESS;
+}
+
+CUresult CUDAAPI cuCtxSetCurrent(CUcontext ctx)
+{
+    /* The worker checks the context at the next call that needs it: cudart sets the primary
+     * context current before it is retained (docs/cuda-driver-shim.md §2.2). */
+    if (ctx_depth)
+        ctx_stack[ctx_depth - 1] = ctx;
+    else if (ctx)
+        ctx_stack[ctx_depth++] = ctx;
+    if (!ctx && ctx_depth == 1)
+        ctx_depth = 0;
+    return CUDA_SUCCESS;
+}
+
+CUresult CUDAAPI cuCtxPushCurrent_v2(CUcontext ctx)
+{
+    if (!ctx)
+        return CUDA_ERROR_INVALID_CONTEXT;
+    if (ctx_depth == CTX_STACK_MAX)
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    ctx_stack[ctx_depth++] = ctx;
+    return CUDA_SUCCESS;
+}
+
+CUresult CUDAAPI cuCtxPopCurrent_v2(CUcontext *pctx)
+{
+    if (!ctx_depth)
+        return CUDA_ERROR_INVALID_CONTEXT;
+    CUcontext top = ctx_stack[--ctx_depth];
+    if (pctx)
+        *pctx = top;
+    return CUDA_SUCCESS;
+}
+
+/* ---- primary contexts and export tables ---- */
+
+#define MAX_DEVICES 64
+static CUcontext primary[MAX_DEVICES];
+static pthread_mutex_t primary_lock = PTHREAD_MUTEX_INITIALIZER;
+
+CUresult tfs_primary_ctx(CUcontext *ctx, CUdevice dev)
+{
+    if (dev < 0 || dev >= MAX_DEVICES)
+        return CUDA_ERROR_INVALID_DEVICE;
+    pthread_mutex_lock(&primary_lock);
+    CUresult r = CUDA_SUCCESS;
+    if (!primary[dev])
+        r = tfi_primary_ctx_handle(&primary[dev], dev);
+    *ctx = primary[dev];
+    pthread_mutex_unlock(&primary_lock);
+    return r;
+}
+
+static CUresult export_primary(CUcontext *ctx, CUdevice dev)
+{
+    return tfs_primary_ctx(ctx, dev);
+}
+
+static void init_exporttab(void)
+{
+    static const struct exporttab_driver drv = {
+        .driver_get_version = cuDriverGetVersion,
+        .device_get_count = cuDeviceGetCount,
+        .device_get_uuid = cuDeviceGetUuid_v2,
+        .device_get_attribute = cuDeviceGetAttribute,
+        .primary_ctx_handle = export_primary,
+        .ctx_get_current = cuCtxGetCurrent,
+    };
+    exporttab_init(&drv);
+}
+
+CUresult CUDAAPI cuGetExportTable(const void **ppExportTable, const CUuuid *pExportTableId)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    if (!ppExportTable || !pExportTableId)
+        return CUDA_ERROR_INVALID_VALUE;
+    pthread_once(&once, init_exporttab);
+    return exporttab_get(ppExportTable, pExportTableId);
+}
+
+/* ---- the stub's record of device allocations ---- */
+
+static struct tfw_ranges dev_ranges;
+static pthread_mutex_t dev_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void tfs_dev_add(CUdeviceptr p, size_t size)
+{
+    pthread_mutex_lock(&dev_lock);
+    if (p && tfw_ranges_add(&dev_ranges, p, size) != 0)
+        tf_warn("out of memory recording a device allocation");
+    pthread_mutex_unlock(&dev_lock);
+}
+
+void tfs_dev_del(CUdeviceptr p)
+{
+    pthread_mutex_lock(&dev_lock);
+    tfw_ranges_del(&dev_ranges, p);
+    pthread_mutex_unlock(&dev_lock);
+}
+
+int tfs_dev_contains(CUdeviceptr p, size_t len)
+{
+    pthread_mutex_lock(&dev_lock);
+    int in = tfw_ranges_contains(&dev_ranges, p, len ? len : 1);
+    pthread_mutex_unlock(&dev_lock);
+    return in;
+}
+
+/* ---- unsupported calls: said once per name ---- */
+
+void tfs_unsupported(const char *name)
+{
+    static const char *said[256];
+    static int nsaid;
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    pthread_mutex_lock(&lock);
+    int known = 0;
+    for (int i = 0; i < nsaid && !known; i++)
+        known = said[i] == name || strcmp(said[i], name) == 0;
+    if (!known && nsaid < 256)
+        said[nsaid++] = name;
+    pthread_mutex_unlock(&lock);
+    if (!known)
+        tf_warn("%s is not supported by TensorFuse yet: CUDA_ERROR_NOT_SUPPORTED", name);
+}
+
+/* ---- for our libnvidia-ml.so.1 (exported, not part of NVIDIA's driver API) ---- */
+
+CUresult tfuse_mem_info(CUdevice dev, size_t *freeBytes, size_t *totalBytes);
+CUresult tfuse_mem_info(CUdevice dev, size_t *freeBytes, size_t *totalBytes)
+{
+    if (!freeBytes || !totalBytes)
+        return CUDA_ERROR_INVALID_VALUE;
+    return tfi_mem_info(dev, freeBytes, totalBytes);
+}

@@ -1,0 +1,98 @@
+/*
+ * Inside the stub (our libcuda.so.1): the one connection of the process to its worker, the
+ * call transaction every entry point uses, and the local state answered without the worker.
+ * Private to src/stub.
+ */
+#ifndef TFUSE_STUB_H
+#define TFUSE_STUB_H
+
+#include <stdint.h>
+
+#include <cuda.h>
+
+#include "params.h"
+#include "proto.h"
+
+/* Older ABIs the stub also exports, which cuda.h declares only under their newest names. */
+CUresult CUDAAPI cuDeviceGetUuid(CUuuid *uuid, CUdevice dev);
+CUresult CUDAAPI cuCtxCreate_v2(CUcontext *pctx, unsigned int flags, CUdevice dev);
+CUresult CUDAAPI cuEventElapsedTime(float *pMilliseconds, CUevent hStart, CUevent hEnd);
+CUresult CUDAAPI cuDevicePrimaryCtxRelease(CUdevice dev);
+CUresult CUDAAPI cuDevicePrimaryCtxReset(CUdevice dev);
+CUresult CUDAAPI cuDevicePrimaryCtxSetFlags(CUdevice dev, unsigned int flags);
+CUresult CUDAAPI cuGetProcAddress(const char *symbol, void **pfn, int cudaVersion,
+                                  cuuint64_t flags);
+
+/* One forwarded call in progress. The stub holds its call lock from tfs_begin to tfs_end, so
+ * calls from several program threads are serialised on the connection. */
+struct tfs_call {
+    struct tfp_writer *w;     /* the request being built (after tfs_begin) */
+    uint32_t id;
+    enum tfp_mode mode;
+    int bad;                  /* the reply could not be read: the connection is dropped */
+};
+
+/* Locks, connects if needed and starts a request carrying the thread's current context.
+ * On failure the lock is not held and the error is returned. */
+CUresult tfs_begin(struct tfs_call *c, uint32_t id);
+/* Sends the request; for a call with a reply, waits for it, writes any device printf output
+ * to stdout and returns the call's result (the outputs follow, read with tfs_get). */
+CUresult tfs_transact(struct tfs_call *c);
+/* Reads n bytes of the reply's outputs into dst (dst NULL: skip them). */
+void tfs_get(struct tfs_call *c, void *dst, size_t n);
+static inline uint64_t tfs_get_u64(struct tfs_call *c) { uint64_t v = 0; tfs_get(c, &v, sizeof v); return v; }
+/* Encodes a buffer the call reads: by reference when it lies in a shared region (the worker
+ * reads it in place), else its bytes. */
+void tfs_put_in(struct tfs_call *c, const void *p, size_t len);
+/* Encodes a buffer the call writes: returns 1 when it lies in a shared region (the worker
+ * writes it in place; nothing comes back in the reply), else 0. */
+int tfs_put_out(struct tfs_call *c, void *p, size_t len);
+/* Page-locked host memory shared with the worker (shm transport only; NULL otherwise). */
+void *tfs_region_alloc(size_t bytes, uint64_t *id);
+void tfs_region_free(uint64_t id);
+
+/* Passes fd to the worker under a fresh tag (same host only: NOT_SUPPORTED over TCP). */
+CUresult tfs_send_fd(int fd, uint64_t *tag);
+/* Forgets a managed allocation's client mapping once the worker freed it. */
+void tfs_managed_forget(CUdeviceptr p);
+
+/* Unlocks; returns r, or the connection error when the reply was unreadable. */
+CUresult tfs_end(struct tfs_call *c, CUresult r);
+
+/* Connects (once) and loads the session snapshot. CUDA_SUCCESS or why not. */
+CUresult tfs_ensure_session(void);
+
+/* The session snapshot: backend driver version, devices (filled by tfs_ensure_session). */
+struct tfs_session_info {
+    int driver_version;
+    int device_count;
+};
+extern struct tfs_session_info tfs_info;
+/* A device's cached description (fetched on first use); NULL for a bad ordinal. */
+const struct tfp_device_info *tfs_device(CUdevice dev);
+
+/* The calling thread's current context (the top of its context stack). */
+CUcontext tfs_current_ctx(void);
+/* Forgets ctx in the calling thread's stack (after cuCtxDestroy). */
+void tfs_forget_ctx(CUcontext ctx);
+/* The primary context handle of dev, fetched once (CUDART_INTERFACE slot 2). */
+CUresult tfs_primary_ctx(CUcontext *ctx, CUdevice dev);
+
+/* Device allocations of this session as the stub saw them (to route unified copies). */
+void tfs_dev_add(CUdeviceptr p, size_t size);
+void tfs_dev_del(CUdeviceptr p);
+int tfs_dev_contains(CUdeviceptr p, size_t len);
+
+/* Logs "NAME is not supported by TensorFuse yet" once per name. */
+void tfs_unsupported(const char *name);
+
+/* TensorFuse's own requests (entry.c, expanded from calls.def TF_INTERNAL entries). */
+#define TF_INTERNAL(sym, mode, ...) CUresult sym(TFP_PARAMS(__VA_ARGS__));
+#include "calls_defaults.h"
+#include "calls.def"
+#include "calls_undef.h"
+
+/* The address returned by cuGetProcAddress for (name, version); NULL when unknown. */
+void *tfs_lookup(const char *name, int version);
+
+#endif

@@ -1,0 +1,423 @@
+/*
+ * How connections come to exist: the client's tf_connect (socket, optional shm rings, hello,
+ * welcome), listeners, and the server's side of the handshake (read and check the hello, map
+ * the client's rings, accept or reject). Calls sock.c, region.c (memfd helpers), shmring.c,
+ * wire.c, conn.c and src/common/log.h.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "log.h"
+
+#define HANDSHAKE_FIXED 40u
+#define DEFAULT_TIMEOUT_MS 10000
+#define STREAM_RBUF 65536
+
+struct tf_listener {
+    int fd;
+    struct tf_addr addr;
+    pid_t owner;                       /* only the creating process unlinks the socket path */
+    char bound[300];
+};
+
+static void put_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void put_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (!err || !errlen)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+static uint64_t round_ring(size_t want)
+{
+    uint64_t r = RING_BYTES_MIN;
+    if (want == 0)
+        want = TF_RING_BYTES_DEFAULT;
+    while (r < want && r < RING_BYTES_MAX)
+        r <<= 1;
+    return r;
+}
+
+static bool valid_ring_size(uint64_t r)
+{
+    return r >= RING_BYTES_MIN && r <= RING_BYTES_MAX && (r & (r - 1)) == 0;
+}
+
+/* Points the rings of c at its mapped shared block: the client produces requests and consumes
+ * responses, the server the opposite. */
+static void attach_rings(struct tf_conn *c)
+{
+    uint64_t size = c->shm->ring_bytes;
+    uint8_t *base = (uint8_t *)c->shm;
+    uint8_t *req = base + SHM_DATA_OFFSET, *resp = req + size;
+    if (c->is_server) {
+        ring_attach(&c->in, &c->shm->req, req, size, false, c->max_spin_ns);
+        ring_attach(&c->out, &c->shm->resp, resp, size, true, c->max_spin_ns);
+    } else {
+        ring_attach(&c->out, &c->shm->req, req, size, true, c->max_spin_ns);
+        ring_attach(&c->in, &c->shm->resp, resp, size, false, c->max_spin_ns);
+    }
+}
+
+static int become_ready(struct tf_conn *c)
+{
+    if (c->transport == TF_TRANSPORT_STREAM) {
+        c->rbuf_cap = STREAM_RBUF;
+        if (!(c->rbuf = malloc(c->rbuf_cap)))
+            return TF_ERR_NOMEM;
+    }
+    c->handshaken = true;
+    return TF_OK;
+}
+
+/* ---- Client ---- */
+
+static int client_make_rings(struct tf_conn *c, size_t want, char *err, size_t errlen)
+{
+    uint64_t ring = round_ring(want);
+    size_t len = SHM_DATA_OFFSET + 2 * ring;
+    void *map;
+    int rc = memfd_sealed("tfuse-rings", len, &c->shm_fd, &map);
+    if (rc) {
+        put_err(err, errlen, "cannot create shared-memory rings of %zu bytes: %s", len,
+                strerror(errno));
+        return rc;
+    }
+    c->shm = map;
+    c->shm_len = len;
+    c->shm->magic = SHM_MAGIC;
+    c->shm->version = TFUSE_PROTOCOL_VERSION;
+    c->shm->ring_bytes = ring;
+    attach_rings(c);
+    return TF_OK;
+}
+
+static int client_send_hello(struct tf_conn *c, const struct tf_client_opts *o, uint64_t ring)
+{
+    struct tf_hello h = {.version = TFUSE_PROTOCOL_VERSION, .transport = o->transport,
+                         .pid = (int32_t)getpid(), .ring_bytes = ring,
+                         .max_frame = c->max_frame};
+    snprintf(h.token, sizeof h.token, "%s", o->token ? o->token : "");
+    gethostname(h.hostname, sizeof h.hostname - 1);
+    uint8_t buf[TF_HELLO_MAX_SIZE];
+    int n = tf_hello_encode(&h, buf, sizeof buf);
+    if (n < 0)
+        return n;
+    struct iovec v = {buf, (size_t)n};
+    return sock_write_all(c, &v, 1, c->shm_fd);
+}
+
+static int read_welcome(struct tf_conn *c, int64_t deadline, struct tf_welcome *w)
+{
+    uint8_t buf[TF_WELCOME_MAX_SIZE];
+    int rc = sock_read_exact(c, buf, HANDSHAKE_FIXED, deadline, NULL);
+    if (rc)
+        return rc;
+    size_t rlen = (size_t)buf[32] | (size_t)buf[33] << 8;
+    if (rlen > TF_REASON_MAX)
+        return conn_fail(c, TF_ERR_PROTOCOL, "handshake reply with a %zu-byte reason", rlen);
+    if ((rc = sock_read_exact(c, buf + HANDSHAKE_FIXED, rlen, deadline, NULL)))
+        return rc;
+    char why[160];
+    if (tf_welcome_decode(buf, HANDSHAKE_FIXED + rlen, w, why, sizeof why))
+        return conn_fail(c, TF_ERR_PROTOCOL, "bad handshake reply: %s", why);
+    return TF_OK;
+}
+
+static int client_handshake(struct tf_conn *c, struct tf_client_opts *o, char *err, size_t errlen)
+{
+    uint64_t ring = 0;
+    if (o->transport == TF_TRANSPORT_AUTO)
+        o->transport = c->is_unix ? TF_TRANSPORT_SHM : TF_TRANSPORT_STREAM;
+    if (o->transport == TF_TRANSPORT_SHM && c->is_unix) {
+        int rc = client_make_rings(c, o->ring_bytes, err, errlen);
+        if (rc)
+            return rc;
+        ring = c->shm->ring_bytes;
+    }
+    int64_t deadline = deadline_after(o->timeout_ms);
+    struct tf_welcome w;
+    int rc = client_send_hello(c, o, ring);
+    if (rc == TF_OK)
+        rc = read_welcome(c, deadline, &w);
+    if (rc) {
+        put_err(err, errlen, "handshake with %s failed: %s", c->peer,
+                rc == TF_ERR_TIMEOUT ? "no reply in time" : c->err);
+        return rc;
+    }
+    if (!w.accepted) {
+        put_err(err, errlen, "%s", w.reason);
+        return w.version != TFUSE_PROTOCOL_VERSION ? TF_ERR_VERSION : TF_ERR_REJECTED;
+    }
+    if ((w.transport == TF_TRANSPORT_SHM) != (c->shm != NULL) || w.max_frame == 0 ||
+        w.max_frame > c->max_frame) {
+        put_err(err, errlen, "server answered with inconsistent terms (transport %u, max %llu)",
+                w.transport, (unsigned long long)w.max_frame);
+        return TF_ERR_PROTOCOL;
+    }
+    c->transport = w.transport;
+    c->session_id = w.session_id;
+    c->max_frame = w.max_frame;
+    if (c->shm_fd >= 0) {   /* the server has its own mapping now */
+        close(c->shm_fd);
+        c->shm_fd = -1;
+    }
+    return become_ready(c);
+}
+
+int tf_connect(const char *address, const struct tf_client_opts *opts, struct tf_conn **out,
+               char *err, size_t errlen)
+{
+    if (!out)
+        return TF_ERR_INVALID;
+    *out = NULL;
+    struct tf_client_opts o = opts ? *opts : (struct tf_client_opts){0};
+    if (o.timeout_ms <= 0)
+        o.timeout_ms = DEFAULT_TIMEOUT_MS;
+    if (o.token && strlen(o.token) > TF_TOKEN_MAX) {
+        put_err(err, errlen, "session token longer than %u bytes", TF_TOKEN_MAX);
+        return TF_ERR_INVALID;
+    }
+    if (o.transport > TF_TRANSPORT_STREAM) {
+        put_err(err, errlen, "unknown transport %u", (unsigned)o.transport);
+        return TF_ERR_INVALID;
+    }
+    struct tf_addr a;
+    int rc = tf_addr_parse(address, &a, err, errlen);
+    if (rc)
+        return rc;
+    int fd = sock_connect(&a, o.timeout_ms, err, errlen);
+    if (fd < 0)
+        return fd;
+    struct tf_conn *c = conn_new(fd, a.kind == TF_ADDR_UNIX, false);
+    if (!c) {
+        close(fd);
+        return TF_ERR_NOMEM;
+    }
+    if (o.max_frame)
+        c->max_frame = o.max_frame;
+    tf_addr_format(&a, c->peer, sizeof c->peer);
+    rc = client_handshake(c, &o, err, errlen);
+    if (rc) {
+        tf_conn_abandon(c);
+        return rc;
+    }
+    *out = c;
+    return TF_OK;
+}
+
+/* ---- Listeners ---- */
+
+int tf_listen(const char *address, struct tf_listener **out, char *err, size_t errlen)
+{
+    if (!out)
+        return TF_ERR_INVALID;
+    *out = NULL;
+    struct tf_listener *l = calloc(1, sizeof *l);
+    if (!l)
+        return TF_ERR_NOMEM;
+    int rc = tf_addr_parse(address, &l->addr, err, errlen);
+    if (rc == TF_OK)
+        rc = l->fd = sock_listen(&l->addr, l->bound, sizeof l->bound, err, errlen);
+    if (rc < 0) {
+        free(l);
+        return rc;
+    }
+    l->owner = getpid();
+    *out = l;
+    return TF_OK;
+}
+
+int tf_listener_fd(const struct tf_listener *l) { return l ? l->fd : -1; }
+
+const char *tf_listener_address(const struct tf_listener *l) { return l ? l->bound : ""; }
+
+int tf_listener_accept(struct tf_listener *l, struct tf_conn **out)
+{
+    if (!l || !out)
+        return TF_ERR_INVALID;
+    *out = NULL;
+    int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR || errno == ECONNABORTED)
+            return TF_ERR_AGAIN;
+        tf_warn("transport: accept on %s: %s", l->bound, strerror(errno));
+        return TF_ERR_SYS;
+    }
+    bool is_unix = l->addr.kind == TF_ADDR_UNIX;
+    if (!is_unix)
+        sock_tune_tcp(fd);
+    struct tf_conn *c = conn_new(fd, is_unix, true);
+    if (!c) {
+        close(fd);
+        return TF_ERR_NOMEM;
+    }
+    sock_describe_peer(c);
+    *out = c;
+    return TF_OK;
+}
+
+void tf_listener_close(struct tf_listener *l)
+{
+    if (!l)
+        return;
+    close(l->fd);
+    if (l->addr.kind == TF_ADDR_UNIX && l->owner == getpid())
+        unlink(l->addr.path);
+    free(l);
+}
+
+/* ---- Server side of the handshake ---- */
+
+static void send_welcome(struct tf_conn *c, const struct tf_welcome *w)
+{
+    uint8_t buf[TF_WELCOME_MAX_SIZE];
+    int n = tf_welcome_encode(w, buf, sizeof buf);
+    if (n < 0)
+        return;
+    struct iovec v = {buf, (size_t)n};
+    sock_write_all(c, &v, 1, -1);
+}
+
+/* Tells the client why, then marks the connection dead with the same reason. */
+static int refuse(struct tf_conn *c, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int refuse(struct tf_conn *c, int code, const char *fmt, ...)
+{
+    struct tf_welcome w = {.version = TFUSE_PROTOCOL_VERSION, .accepted = 0};
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(w.reason, sizeof w.reason, fmt, ap);
+    va_end(ap);
+    if (!c->dead)
+        send_welcome(c, &w);
+    return conn_fail(c, code, "handshake refused: %s", w.reason);
+}
+
+static int read_hello(struct tf_conn *c, int64_t deadline, struct tf_hello *h, int *fd)
+{
+    uint8_t buf[TF_HELLO_MAX_SIZE];
+    int rc = sock_read_exact(c, buf, HANDSHAKE_FIXED, deadline, fd);
+    if (rc)
+        return rc == TF_ERR_TIMEOUT ? conn_fail(c, rc, "no handshake within the timeout") : rc;
+    size_t tlen = (size_t)buf[32] | (size_t)buf[33] << 8;
+    size_t hlen = (size_t)buf[34] | (size_t)buf[35] << 8;
+    char why[160];
+    uint32_t magic = (uint32_t)buf[0] | (uint32_t)buf[1] << 8 | (uint32_t)buf[2] << 16 |
+                     (uint32_t)buf[3] << 24;
+    if (magic != TF_HELLO_MAGIC)
+        return refuse(c, TF_ERR_PROTOCOL, "not a TensorFuse handshake (magic 0x%08x)", magic);
+    if (tlen > TF_TOKEN_MAX || hlen > TF_HOSTNAME_MAX)
+        return refuse(c, TF_ERR_PROTOCOL, "handshake field too long (token %zu, host %zu)", tlen,
+                      hlen);
+    rc = sock_read_exact(c, buf + HANDSHAKE_FIXED, tlen + hlen, deadline, fd);
+    if (rc)
+        return rc == TF_ERR_TIMEOUT ? conn_fail(c, rc, "handshake incomplete") : rc;
+    if (tf_hello_decode(buf, HANDSHAKE_FIXED + tlen + hlen, h, why, sizeof why))
+        return refuse(c, TF_ERR_PROTOCOL, "%s", why);
+    return TF_OK;
+}
+
+static int server_map_rings(struct tf_conn *c, const struct tf_hello *h, int fd)
+{
+    if (fd < 0)
+        return refuse(c, TF_ERR_PROTOCOL, "shared-memory transport asked for, but no memfd sent");
+    if (!valid_ring_size(h->ring_bytes))
+        return refuse(c, TF_ERR_PROTOCOL, "ring size %llu is not a power of two in [%u, %u]",
+                      (unsigned long long)h->ring_bytes, RING_BYTES_MIN, RING_BYTES_MAX);
+    char why[160];
+    void *map;
+    size_t len = SHM_DATA_OFFSET + 2 * h->ring_bytes;
+    if (memfd_check_and_map(fd, len, &c->shm_len, &map, why, sizeof why))
+        return refuse(c, TF_ERR_PROTOCOL, "shared-memory rings unusable: %s", why);
+    c->shm = map;
+    if (c->shm->magic != SHM_MAGIC || c->shm->version != TFUSE_PROTOCOL_VERSION ||
+        c->shm->ring_bytes != h->ring_bytes)
+        return refuse(c, TF_ERR_PROTOCOL, "shared-memory rings carry a bad header");
+    attach_rings(c);
+    if (c->in.pos != 0 || c->out.pos != 0 || c->in.peer_seen != 0 || c->out.peer_seen != 0)
+        return refuse(c, TF_ERR_PROTOCOL, "shared-memory rings are not fresh");
+    c->transport = TF_TRANSPORT_SHM;
+    return TF_OK;
+}
+
+int tf_server_handshake(struct tf_conn *c, const struct tf_server_opts *opts,
+                        struct tf_hello *hello)
+{
+    if (!c || !hello || !c->is_server || c->handshaken)
+        return TF_ERR_INVALID;
+    if (c->dead)
+        return c->err_code;
+    struct tf_server_opts o = opts ? *opts : (struct tf_server_opts){0};
+    int fd = -1;
+    int rc = read_hello(c, deadline_after(o.timeout_ms > 0 ? o.timeout_ms : DEFAULT_TIMEOUT_MS),
+                        hello, &fd);
+    if (rc == TF_OK && hello->version != TFUSE_PROTOCOL_VERSION)
+        rc = refuse(c, TF_ERR_VERSION,
+                    "protocol version mismatch: client speaks version %u, this node speaks "
+                    "version %u (tfuse %s)", hello->version, TFUSE_PROTOCOL_VERSION,
+                    TFUSE_VERSION_STRING);
+    bool want_shm = hello->transport != TF_TRANSPORT_STREAM;
+    if (rc == TF_OK && c->is_unix && want_shm)
+        rc = server_map_rings(c, hello, fd);
+    else if (rc == TF_OK)
+        c->transport = TF_TRANSPORT_STREAM;
+    if (fd >= 0)
+        close(fd);   /* mapped (or refused): the fd itself is no longer needed */
+    if (rc)
+        return rc;
+    uint64_t limit = o.max_frame ? o.max_frame : TF_FRAME_MAX_DEFAULT;
+    c->max_frame = hello->max_frame && hello->max_frame < limit ? hello->max_frame : limit;
+    if (!c->is_unix)
+        c->peer_pid = hello->pid;   /* informational: not a pid on this host */
+    return TF_OK;
+}
+
+int tf_server_accept(struct tf_conn *c, uint64_t session_id)
+{
+    if (!c || !c->is_server || c->handshaken || c->transport == 0)
+        return TF_ERR_STATE;
+    if (c->dead)
+        return c->err_code;
+    struct tf_welcome w = {.version = TFUSE_PROTOCOL_VERSION, .accepted = 1,
+                           .transport = c->transport, .session_id = session_id,
+                           .max_frame = c->max_frame};
+    uint8_t buf[TF_WELCOME_MAX_SIZE];
+    int n = tf_welcome_encode(&w, buf, sizeof buf);
+    struct iovec v = {buf, (size_t)n};
+    int rc = sock_write_all(c, &v, 1, -1);
+    if (rc)
+        return rc;
+    c->session_id = session_id;
+    tf_info("transport: session %llu accepted from %s over %s", (unsigned long long)session_id,
+            c->peer, c->transport == TF_TRANSPORT_SHM ? "shared memory" : "stream");
+    return become_ready(c);
+}
+
+int tf_server_reject(struct tf_conn *c, const char *reason)
+{
+    if (!c || !c->is_server || c->handshaken || c->transport == 0)
+        return TF_ERR_STATE;
+    if (c->dead)
+        return c->err_code;
+    struct tf_welcome w = {.version = TFUSE_PROTOCOL_VERSION, .accepted = 0};
+    snprintf(w.reason, sizeof w.reason, "%s", reason ? reason : "rejected");
+    send_welcome(c, &w);
+    tf_info("transport: rejected %s: %s", c->peer, w.reason);
+    c->dead = true;
+    c->err_code = TF_ERR_REJECTED;
+    snprintf(c->err, sizeof c->err, "rejected: %.200s", w.reason);
+    return TF_OK;
+}

@@ -1,0 +1,133 @@
+/*
+ * The compute controller's math (see vgpu_ctrl.h for the algorithm).
+ *
+ * Owns: share allocation and the PI feedback. May call: libc math.
+ */
+#include "vgpu_ctrl.h"
+#include "vgpu_parse.h"
+
+#include <math.h>
+
+/* Burst weights per QoS class: a critical vGPU takes idle capacity 8x as fast as a low one. */
+static const double qos_weight[VGPU_QOS_COUNT] = {1.0, 2.0, 4.0, 8.0};
+
+void vgpu_ctrl_default_params(struct vgpu_ctrl_params *p)
+{
+    p->capacity = 1.0;
+    p->kp = 0.25;
+    p->ki = 0.08;
+    p->integral_max = 1.5;
+    p->headroom = 0.25;
+    p->min_step = 0.02;
+    p->bucket_periods = 1.5;
+}
+
+static double clamp(double v, double lo, double hi)
+{
+    return v < lo ? lo : v > hi ? hi : v;
+}
+
+static int qos_of(const struct vgpu_ctrl_tenant *t)
+{
+    return t->qos >= 0 && t->qos < VGPU_QOS_COUNT ? t->qos : VGPU_QOS_LOW;
+}
+
+static void compute_demand(struct vgpu_ctrl_tenant *t, const struct vgpu_ctrl_params *p)
+{
+    if (t->hungry)
+        t->demand = t->limit;
+    else
+        t->demand = fmin(t->limit, t->used * (1.0 + p->headroom) + (t->used > 0 ? p->min_step : 0));
+}
+
+/* Step 2: guarantees, class by class from critical down; returns the capacity left. */
+static double grant_requests(struct vgpu_ctrl_tenant *t, size_t n, double left)
+{
+    for (int q = VGPU_QOS_CRITICAL; q >= VGPU_QOS_LOW; q--) {
+        double want = 0;
+        for (size_t i = 0; i < n; i++)
+            if (!t[i].unlimited && qos_of(&t[i]) == q)
+                want += fmin(t[i].request, t[i].demand);
+        if (want <= 0)
+            continue;
+        double scale = want <= left ? 1.0 : left / want;
+        for (size_t i = 0; i < n; i++)
+            if (!t[i].unlimited && qos_of(&t[i]) == q)
+                t[i].target = fmin(t[i].request, t[i].demand) * scale;
+        left -= want * scale;
+    }
+    return left > 0 ? left : 0;
+}
+
+/* Step 3: water-fill the idle capacity over unmet demand, by QoS weight x request. */
+static void share_idle(struct vgpu_ctrl_tenant *t, size_t n, double left)
+{
+    for (size_t round = 0; round <= n && left > 1e-9; round++) {
+        double weights = 0;
+        for (size_t i = 0; i < n; i++)
+            if (!t[i].unlimited && t[i].demand - t[i].target > 1e-9)
+                weights += qos_weight[qos_of(&t[i])] * fmax(t[i].request, 1e-4);
+        if (weights <= 0)
+            return;
+        double given = 0;
+        for (size_t i = 0; i < n; i++) {
+            double gap = t[i].demand - t[i].target;
+            if (t[i].unlimited || gap <= 1e-9)
+                continue;
+            double share = left * qos_weight[qos_of(&t[i])] * fmax(t[i].request, 1e-4) / weights;
+            double add = fmin(share, gap);
+            t[i].target += add;
+            given += add;
+        }
+        left -= given;
+    }
+}
+
+void vgpu_ctrl_allocate(struct vgpu_ctrl_tenant *t, size_t n, double capacity,
+                        const struct vgpu_ctrl_params *p)
+{
+    double unlimited_use = 0;
+    for (size_t i = 0; i < n; i++) {
+        t[i].target = 0;
+        if (t[i].unlimited) {
+            t[i].demand = t[i].used;
+            t[i].target = t[i].used;
+            unlimited_use += t[i].used;
+        } else {
+            compute_demand(&t[i], p);
+        }
+    }
+    double left = grant_requests(t, n, capacity);
+    share_idle(t, n, fmax(0, left - unlimited_use));
+}
+
+/* Step 4: the PI correction for one controlled vGPU; returns the commanded share. */
+static double feedback(struct vgpu_ctrl_tenant *t, const struct vgpu_ctrl_params *p)
+{
+    double e = t->target - t->used;
+    if (t->hungry || e < 0) {
+        t->integral = clamp(t->integral + e, -p->integral_max, p->integral_max);
+        return clamp(t->target + p->kp * e + p->ki * t->integral, 0, fmin(1.0, 2 * t->limit));
+    }
+    /* Not held back and not over target: the bucket is not what limits it, so there is no
+     * error to integrate. Let the integral fade, and keep at least its request in the bucket
+     * so that it can start at once when it becomes busy again. */
+    t->integral *= 0.5;
+    return fmax(t->target + p->ki * t->integral, fmin(t->request, t->limit));
+}
+
+void vgpu_ctrl_step(struct vgpu_ctrl_tenant *t, size_t n, int64_t period_ns,
+                    const struct vgpu_ctrl_params *p)
+{
+    vgpu_ctrl_allocate(t, n, p->capacity, p);
+    for (size_t i = 0; i < n; i++) {
+        if (t[i].unlimited) {
+            t[i].command = 1.0;
+            t[i].grant_ns = t[i].cap_ns = 0;
+            continue;
+        }
+        t[i].command = feedback(&t[i], p);
+        t[i].grant_ns = (int64_t)llround(t[i].command * (double)period_ns);
+        t[i].cap_ns = (int64_t)llround(t[i].command * (double)period_ns * p->bucket_periods);
+    }
+}

@@ -1,0 +1,161 @@
+/*
+ * The vGPU memory ledger (see vgpu_mem.h).
+ *
+ * Two words change on every reserve: the slot's `mem_used` (the limit check, one CAS) and the
+ * process's entry `bytes` (what the reaper refunds). A process may be killed between the two,
+ * so they are ordered such that a death there can only leave bytes charged, never refund bytes
+ * twice or let the ledger go below what live processes hold:
+ *   reserve: entry.pending = n; CAS used += n (limit check); entry.bytes += n; entry.pending = 0
+ *   release: entry.pending = n; entry.bytes -= n; used -= n; entry.pending = 0
+ * A reaper that finds pending != 0 cannot know on which side of the middle step the process
+ * died, leaves that amount charged, and reports it.
+ *
+ * Owns: ledger arithmetic and the per-process table. May call: C11 atomics.
+ */
+#include "vgpu_mem.h"
+
+#include <errno.h>
+
+static int slot_live(const struct vgpu_slot *s)
+{
+    return atomic_load_explicit(&((struct vgpu_slot *)s)->state, memory_order_acquire) == VGPU_SLOT_LIVE;
+}
+
+static struct vgpu_proc_entry *find_entry(struct vgpu_slot *s, pid_t pid)
+{
+    for (int i = 0; i < VGPU_MAX_PROCS; i++)
+        if (atomic_load(&s->procs[i].pid) == (int32_t)pid)
+            return &s->procs[i];
+    return NULL;
+}
+
+int vgpu_mem_attach(struct vgpu_slot *s, pid_t pid, struct vgpu_mem_client *c)
+{
+    if (!s || !c || pid <= 0)
+        return -EINVAL;
+    if (!slot_live(s))
+        return -ENODEV;
+    if (find_entry(s, pid))
+        return -EBUSY;
+    for (int i = 0; i < VGPU_MAX_PROCS; i++) {
+        struct vgpu_proc_entry *e = &s->procs[i];
+        int32_t expect = 0;
+        if (!atomic_compare_exchange_strong(&e->pid, &expect, (int32_t)pid))
+            continue;
+        atomic_store(&e->bytes, 0);
+        atomic_store(&e->pending, 0);
+        /* Re-check after claiming: vgpu_region_collect may be freeing the slot right now; it
+         * either saw our entry (and left the slot DELETED) or we see its state change here. */
+        if (!slot_live(s)) {
+            atomic_store(&e->pid, 0);
+            return -ENODEV;
+        }
+        c->slot = s;
+        c->entry = e;
+        c->generation = s->generation;
+        return 0;
+    }
+    return -ENOSPC;
+}
+
+static void note_peak(struct vgpu_slot *s, uint64_t used)
+{
+    uint64_t peak = atomic_load_explicit(&s->mem_peak, memory_order_relaxed);
+    while (used > peak &&
+           !atomic_compare_exchange_weak_explicit(&s->mem_peak, &peak, used, memory_order_relaxed,
+                                                  memory_order_relaxed))
+        ;
+}
+
+int vgpu_mem_reserve(struct vgpu_mem_client *c, uint64_t bytes)
+{
+    if (!c || !c->slot || bytes == 0)
+        return -EINVAL;
+    struct vgpu_slot *s = c->slot;
+    if (!slot_live(s))
+        return -ENODEV;
+    atomic_store(&c->entry->pending, bytes);
+    uint64_t used = atomic_load(&s->mem_used);
+    for (;;) {
+        if (bytes > s->mem_limit || used > s->mem_limit - bytes) {
+            atomic_store(&c->entry->pending, 0);
+            atomic_fetch_add_explicit(&s->mem_denied, 1, memory_order_relaxed);
+            return -ENOMEM;
+        }
+        if (atomic_compare_exchange_weak(&s->mem_used, &used, used + bytes))
+            break;
+    }
+    atomic_fetch_add(&c->entry->bytes, bytes);
+    atomic_store(&c->entry->pending, 0);
+    note_peak(s, used + bytes);
+    return 0;
+}
+
+int vgpu_mem_release(struct vgpu_mem_client *c, uint64_t bytes)
+{
+    if (!c || !c->slot || bytes == 0)
+        return -EINVAL;
+    struct vgpu_proc_entry *e = c->entry;
+    /* Only this process writes its entry's bytes, so check-then-subtract does not race. */
+    if (atomic_load(&e->bytes) < bytes)
+        return -EINVAL;
+    atomic_store(&e->pending, bytes);
+    atomic_fetch_sub(&e->bytes, bytes);
+    atomic_fetch_sub(&c->slot->mem_used, bytes);
+    atomic_store(&e->pending, 0);
+    return 0;
+}
+
+uint64_t vgpu_mem_detach(struct vgpu_mem_client *c)
+{
+    if (!c || !c->slot)
+        return 0;
+    uint64_t held = atomic_load(&c->entry->bytes);
+    if (held)
+        vgpu_mem_release(c, held);
+    atomic_store(&c->entry->pid, 0);
+    c->slot = NULL;
+    c->entry = NULL;
+    return held;
+}
+
+uint64_t vgpu_mem_reap(struct vgpu_slot *s, pid_t pid, uint64_t *in_flight)
+{
+    if (in_flight)
+        *in_flight = 0;
+    if (!s || pid <= 0)
+        return 0;
+    struct vgpu_proc_entry *e = find_entry(s, pid);
+    if (!e)
+        return 0;
+    uint64_t held = atomic_exchange(&e->bytes, 0);
+    uint64_t pending = atomic_exchange(&e->pending, 0);
+    if (held)
+        atomic_fetch_sub(&s->mem_used, held);
+    if (in_flight)
+        *in_flight = pending;
+    atomic_store(&e->pid, 0);
+    return held;
+}
+
+uint64_t vgpu_mem_used(const struct vgpu_slot *s)
+{
+    return atomic_load(&((struct vgpu_slot *)s)->mem_used);
+}
+
+uint64_t vgpu_mem_limit(const struct vgpu_slot *s)
+{
+    return s->mem_limit;
+}
+
+uint64_t vgpu_mem_free(const struct vgpu_slot *s)
+{
+    uint64_t used = vgpu_mem_used(s);
+    return used >= s->mem_limit ? 0 : s->mem_limit - used;
+}
+
+uint64_t vgpu_mem_held_by(const struct vgpu_slot *s, pid_t pid)
+{
+    struct vgpu_proc_entry *e = find_entry((struct vgpu_slot *)s, pid);
+    return e ? atomic_load(&e->bytes) : 0;
+}

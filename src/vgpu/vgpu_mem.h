@@ -1,0 +1,56 @@
+/*
+ * The memory ledger of a vGPU, shared by every process attached to it. A worker charges every
+ * device allocation to the ledger before making it and refunds it after freeing it; the ledger
+ * never lets `used` pass the limit, not by one byte, however many processes race (a CAS loop on
+ * one word). Each attached process also has an entry in the slot's process table, so that when
+ * a process dies the node refunds exactly the bytes it held (vgpu_mem_reap).
+ *
+ * Owns: the ledger protocol. May call: vgpu_region, C11 atomics.
+ */
+#ifndef TFUSE_VGPU_MEM_H
+#define TFUSE_VGPU_MEM_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "vgpu_region.h"
+
+/* A process's attachment to one vGPU's ledger (local memory; one per process per vGPU). */
+struct vgpu_mem_client {
+    struct vgpu_slot *slot;
+    struct vgpu_proc_entry *entry;
+    uint64_t generation; /* the slot's generation at attach: a reused slot is not ours */
+};
+
+/* Attaches process pid (normally getpid()) to the vGPU in slot s: claims a process-table entry.
+ * Returns 0, -ENODEV (no live vGPU there), -EBUSY (pid already attached: attach once per
+ * process and share the client) or -ENOSPC (VGPU_MAX_PROCS processes attached already). */
+int vgpu_mem_attach(struct vgpu_slot *s, pid_t pid, struct vgpu_mem_client *c);
+
+/* Charges bytes to the ledger. Returns 0, -ENOMEM when used + bytes would pass the limit (then
+ * nothing changes), -ENODEV when the vGPU was deleted, -EINVAL for 0 bytes. */
+int vgpu_mem_reserve(struct vgpu_mem_client *c, uint64_t bytes);
+
+/* Refunds bytes this process reserved earlier. Returns 0, or -EINVAL when the process does not
+ * hold that many (a double free in the caller: nothing changes, so the ledger stays exact). */
+int vgpu_mem_release(struct vgpu_mem_client *c, uint64_t bytes);
+
+/* Refunds whatever this process still holds and frees its entry (a clean exit). Returns the
+ * bytes refunded. */
+uint64_t vgpu_mem_detach(struct vgpu_mem_client *c);
+
+/* Given a process known to be dead (the node reaped it), refunds exactly the bytes its entry
+ * holds and frees the entry. If the process died inside reserve or release, in the two
+ * instructions between the ledger update and its entry update, the ambiguous amount is left
+ * charged (never refunded twice) and reported in *in_flight (may be NULL). Returns the bytes
+ * refunded, or 0 when pid had no entry. */
+uint64_t vgpu_mem_reap(struct vgpu_slot *s, pid_t pid, uint64_t *in_flight);
+
+/* The views cuMemGetInfo and cuDeviceTotalMem report: total = limit, free = limit - used. */
+uint64_t vgpu_mem_used(const struct vgpu_slot *s);
+uint64_t vgpu_mem_limit(const struct vgpu_slot *s);
+uint64_t vgpu_mem_free(const struct vgpu_slot *s);
+/* Bytes held by pid according to its entry (0 when not attached). */
+uint64_t vgpu_mem_held_by(const struct vgpu_slot *s, pid_t pid);
+
+#endif

@@ -1,0 +1,173 @@
+/*
+ * The worker's decoders and dispatch, expanded from calls.def: for every TF_CALL one handler
+ * that decodes the request, checks every handle and device range against the session,
+ * calls the backend, records what the call created or destroyed, and encodes the outputs.
+ * TF_INTERNAL entries are decoded the same way and call tfw_<name>; TF_CUSTOM entries point at
+ * the hand-written handlers of custom.c.
+ *
+ * Reply outputs: every OBUF (bulk) in calls.def order first, then the other outputs in order
+ * (the stub's entry decodes in the same two passes).
+ * May call: the backend table, session.c, proto.
+ */
+#include <stdint.h>
+#include <string.h>
+
+#include "worker_int.h"
+
+/* ---- 1. locals ---- */
+#define TFW_DECL(a) TFW_DECL_##a
+#define TFW_DECL_VOID()
+#define TFW_DECL_IN(T, n) T n;
+#define TFW_DECL_OUT(T, n) T n##_v; memset(&n##_v, 0, sizeof n##_v); T *n = &n##_v;
+#define TFW_DECL_OUTOPT(T, n) TFW_DECL_OUT(T, n)
+#define TFW_DECL_HIN(K, T, n) T n;
+#define TFW_DECL_HOUT(K, T, n) T n##_v = 0; T *n = &n##_v;
+#define TFW_DECL_HDEL(K, T, n) T n;
+#define TFW_DECL_DPTR(n, b) CUdeviceptr n;
+#define TFW_DECL_DPOUT(n, b) CUdeviceptr n##_v = 0; CUdeviceptr *n = &n##_v;
+#define TFW_DECL_DPFREE(n) CUdeviceptr n;
+#define TFW_DECL_IBUF(T, n, b) T n; uint64_t n##_len; int n##_shared;
+#define TFW_DECL_OBUF(T, n, b) T n = NULL; uint64_t n##_rid = 0, n##_roff = 0; int n##_shared;
+#define TFW_DECL_ISTR(n) const char *n;
+
+/* ---- 2. decode the request ---- */
+#define TFW_DEC(a) TFW_DEC_##a
+#define TFW_DEC_VOID()
+#define TFW_DEC_IN(T, n) tfp_get(in, &n, sizeof n);
+#define TFW_DEC_OUT(T, n)
+#define TFW_DEC_OUTOPT(T, n)
+#define TFW_DEC_HIN(K, T, n) n = (T)(uintptr_t)tfp_get_u64(in);
+#define TFW_DEC_HOUT(K, T, n)
+#define TFW_DEC_HDEL(K, T, n) n = (T)(uintptr_t)tfp_get_u64(in);
+#define TFW_DEC_DPTR(n, b) n = (CUdeviceptr)tfp_get_u64(in);
+#define TFW_DEC_DPOUT(n, b)
+#define TFW_DEC_DPFREE(n) n = (CUdeviceptr)tfp_get_u64(in);
+#define TFW_DEC_IBUF(T, n, b) n = (T)tfw_get_in(s, in, &n##_len, &n##_shared);
+#define TFW_DEC_OBUF(T, n, b) n##_shared = tfw_get_out(s, in, &n##_rid, &n##_roff);
+#define TFW_DEC_ISTR(n) n = tfp_get_str(in);
+
+/* ---- 3. check against the session; reserve bulk outputs ---- */
+#define TFW_CHECK(a) TFW_CHECK_##a
+#define TFW_CHECK_VOID()
+#define TFW_CHECK_IN(T, n)
+#define TFW_CHECK_OUT(T, n)
+#define TFW_CHECK_OUTOPT(T, n)
+#define TFW_CHECK_HIN(K, T, n) \
+    if ((r = tfw_check_handle(s, TFW_K_##K, (uint64_t)(uintptr_t)n)) != CUDA_SUCCESS) return r;
+#define TFW_CHECK_HOUT(K, T, n)
+#define TFW_CHECK_HDEL(K, T, n) \
+    if (!n) return CUDA_ERROR_INVALID_HANDLE; \
+    if ((r = tfw_check_handle(s, TFW_K_##K, (uint64_t)(uintptr_t)n)) != CUDA_SUCCESS) return r;
+#define TFW_CHECK_DPTR(n, b) \
+    if ((r = tfw_check_range(s, n, (uint64_t)(b))) != CUDA_SUCCESS) return r;
+#define TFW_CHECK_DPOUT(n, b)
+#define TFW_CHECK_DPFREE(n) \
+    if (n && !tfw_ranges_is_base(&s->allocs, n)) return CUDA_ERROR_INVALID_VALUE; \
+    if (n && tfw_ranges_is_base(&s->hostmaps, n)) return tfw_release_hostmap(s, n);
+#define TFW_CHECK_IBUF(T, n, b) \
+    if (n##_len != (uint64_t)(b)) return tfw_malformed(s, call, "buffer length disagrees");
+#define TFW_CHECK_OBUF(T, n, b) \
+    if ((uint64_t)(b) > s->max_frame) return CUDA_ERROR_INVALID_VALUE; \
+    n = tfw_out_buffer(s, out, n##_shared, n##_rid, n##_roff, (uint64_t)(b)); \
+    if (s->malformed) return CUDA_ERROR_INVALID_VALUE; \
+    if (!n && (b) != 0) return CUDA_ERROR_OUT_OF_MEMORY;
+#define TFW_CHECK_ISTR(n)
+
+/* ---- 4. the call's arguments ---- */
+#define TFW_PASS(a) TFW_PASS_##a
+#define TFW_PASS_VOID()
+#define TFW_PASS_IN(T, n) n
+#define TFW_PASS_OUT(T, n) n
+#define TFW_PASS_OUTOPT(T, n) n
+#define TFW_PASS_HIN(K, T, n) n
+#define TFW_PASS_HOUT(K, T, n) n
+#define TFW_PASS_HDEL(K, T, n) n
+#define TFW_PASS_DPTR(n, b) n
+#define TFW_PASS_DPOUT(n, b) n
+#define TFW_PASS_DPFREE(n) n
+#define TFW_PASS_IBUF(T, n, b) n
+#define TFW_PASS_OBUF(T, n, b) n
+#define TFW_PASS_ISTR(n) n
+
+/* ---- 5. after success: record what was created, forget what was destroyed ---- */
+#define TFW_POST(a) TFW_POST_##a
+#define TFW_POST_VOID()
+#define TFW_POST_IN(T, n)
+#define TFW_POST_OUT(T, n)
+#define TFW_POST_OUTOPT(T, n)
+#define TFW_POST_HIN(K, T, n) TFW_POST_HIN_##K(n)
+#define TFW_POST_HIN_CTX(n)
+#define TFW_POST_HIN_STREAM(n) s->last_stream = n;
+#define TFW_POST_HIN_EVENT(n)
+#define TFW_POST_HIN_MOD(n)
+#define TFW_POST_HIN_FUNC(n)
+#define TFW_POST_HIN_LIB(n)
+#define TFW_POST_HIN_KERN(n)
+#define TFW_POST_HIN_POOL(n)
+#define TFW_POST_HOUT(K, T, n) tfw_record_handle(s, TFW_K_##K, (uint64_t)(uintptr_t)*n);
+#define TFW_POST_HDEL(K, T, n) tfw_handles_del(&s->handles, (uint64_t)(uintptr_t)n);
+#define TFW_POST_DPTR(n, b)
+#define TFW_POST_DPOUT(n, b) tfw_record_alloc(s, *n, (uint64_t)(b));
+#define TFW_POST_DPFREE(n) tfw_ranges_del(&s->allocs, n);
+/* Inline bytes live in the request buffer, which the next request reuses. */
+#define TFW_POST_IBUF(T, n, b) if (!n##_shared) s->sync_after = 1;
+#define TFW_POST_OBUF(T, n, b)
+#define TFW_POST_ISTR(n)
+
+/* ---- 6. outputs other than bulk buffers (those were reserved in step 3) ---- */
+#define TFW_REPLY(a) TFW_REPLY_##a
+#define TFW_REPLY_VOID()
+#define TFW_REPLY_IN(T, n)
+#define TFW_REPLY_OUT(T, n) tfp_put(out, n, sizeof *n);
+#define TFW_REPLY_OUTOPT(T, n) tfp_put(out, n, sizeof *n);
+#define TFW_REPLY_HIN(K, T, n)
+#define TFW_REPLY_HOUT(K, T, n) tfp_put_u64(out, (uint64_t)(uintptr_t)*n);
+#define TFW_REPLY_HDEL(K, T, n)
+#define TFW_REPLY_DPTR(n, b)
+#define TFW_REPLY_DPOUT(n, b) tfp_put_u64(out, (uint64_t)*n);
+#define TFW_REPLY_DPFREE(n)
+#define TFW_REPLY_IBUF(T, n, b)
+#define TFW_REPLY_OBUF(T, n, b)
+#define TFW_REPLY_ISTR(n)
+
+#define TFW_HANDLER(name, callee, available, ...)                                              \
+    static CUresult tfw_h_##name(struct tfw_session *s, struct tfp_reader *in,                 \
+                                 struct tfp_writer *out)                                       \
+    {                                                                                          \
+        static const char call[] = #name;                                                      \
+        CUresult r = CUDA_SUCCESS;                                                             \
+        (void)call;                                                                            \
+        TF_FOREACH(TFW_DECL, __VA_ARGS__)                                                      \
+        TF_FOREACH(TFW_DEC, __VA_ARGS__)                                                       \
+        if (!tfp_reader_done(in))                                                              \
+            return tfw_malformed(s, call, "arguments do not match the call");                  \
+        if (!(available))                                                                      \
+            return CUDA_ERROR_NOT_SUPPORTED;                                                   \
+        TF_FOREACH(TFW_CHECK, __VA_ARGS__)                                                     \
+        r = callee(TF_FOREACH_COMMA(TFW_PASS, __VA_ARGS__));                                   \
+        if (r != CUDA_SUCCESS)                                                                 \
+            return r;                                                                          \
+        TF_FOREACH(TFW_POST, __VA_ARGS__)                                                      \
+        TF_FOREACH(TFW_REPLY, __VA_ARGS__)                                                     \
+        return r;                                                                              \
+    }
+
+#define TF_CALL(sym, base, ver, mode, ...) TFW_HANDLER(sym, s->be.sym, s->be.sym, __VA_ARGS__)
+#define TF_INTERNAL(sym, mode, ...) TFW_HANDLER(sym, tfw_##sym, 1, __VA_ARGS__)
+#include "calls_defaults.h"
+#include "calls.def"
+#include "calls_undef.h"
+
+static const tfw_handler handlers[TFP_CALL_COUNT] = {
+#define TF_CALL(sym, base, ver, mode, ...) [TFP_ID_##sym] = tfw_h_##sym,
+#define TF_INTERNAL(sym, mode, ...) [TFP_ID_##sym] = tfw_h_##sym,
+#define TF_CUSTOM(sym, base, ver, mode) [TFP_ID_##sym] = tfw_custom_##sym,
+#include "calls_defaults.h"
+#include "calls.def"
+#include "calls_undef.h"
+};
+
+tfw_handler tfw_handler_for(uint32_t id)
+{
+    return id < TFP_CALL_COUNT ? handlers[id] : NULL;
+}

@@ -1,0 +1,87 @@
+/*
+ * Managed and mapped page-locked memory for same-host sessions: the client passes a memfd
+ * (tf_conn_send_fd) and the worker maps it at the very address the client uses, then registers
+ * it with the backend as device-mapped host memory. Kernels (in the worker's backend) and the
+ * program then share the bytes; with unified addressing the device address is the host address.
+ * A mapping never replaces anything of the worker's (MAP_FIXED_NOREPLACE): a clash is refused
+ * and the stub reports NOT_SUPPORTED.
+ * May call: src/transport (fd passing), the backend table.
+ */
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "worker_int.h"
+
+#define USER_TOP (1ull << 47)
+
+CUresult tfw_tfi_map_host(uint64_t tag, uint64_t addr, uint64_t bytes, unsigned int kind,
+                          CUdeviceptr *dptr)
+{
+    struct tfw_session *s = tfw_self;
+    int fd = -1;
+    if (tf_conn_take_fd(s->conn, tag, &fd) != TF_OK)
+        return CUDA_ERROR_INVALID_VALUE;
+    if (kind > 1 || bytes == 0 || (addr & 4095) || addr == 0 || addr >= USER_TOP ||
+        bytes > USER_TOP - addr || !s->be.cuMemHostRegister_v2 ||
+        !s->be.cuMemHostGetDevicePointer_v2) {
+        close(fd);
+        return !s->be.cuMemHostRegister_v2 ? CUDA_ERROR_NOT_SUPPORTED : CUDA_ERROR_INVALID_VALUE;
+    }
+    void *p = mmap((void *)(uintptr_t)addr, bytes, PROT_READ | PROT_WRITE,
+                   MAP_SHARED | MAP_FIXED_NOREPLACE, fd, 0);
+    close(fd);
+    if (p == MAP_FAILED || (uint64_t)(uintptr_t)p != addr) {
+        if (p != MAP_FAILED)
+            munmap(p, bytes);
+        tf_debug("cannot map client memory at 0x%llx: %s", (unsigned long long)addr,
+                 strerror(errno));
+        return CUDA_ERROR_NOT_SUPPORTED;
+    }
+    CUresult r = s->be.cuMemHostRegister_v2(p, bytes, CU_MEMHOSTREGISTER_DEVICEMAP |
+                                                          CU_MEMHOSTREGISTER_PORTABLE);
+    if (r == CUDA_SUCCESS)
+        r = s->be.cuMemHostGetDevicePointer_v2(dptr, p, 0);
+    if (r == CUDA_SUCCESS && kind == 1 && *dptr != addr)
+        r = CUDA_ERROR_NOT_SUPPORTED;   /* managed memory needs one address for both */
+    if (r == CUDA_SUCCESS && tfw_ranges_add(&s->hostmaps, addr, bytes) != 0)
+        r = CUDA_ERROR_OUT_OF_MEMORY;
+    if (r != CUDA_SUCCESS) {
+        if (s->be.cuMemHostUnregister)
+            s->be.cuMemHostUnregister(p);
+        munmap(p, bytes);
+        return r;
+    }
+    tfw_record_alloc(s, *dptr, bytes);
+    if (*dptr != addr)
+        tfw_record_alloc(s, addr, bytes);
+    return CUDA_SUCCESS;
+}
+
+CUresult tfw_release_hostmap(struct tfw_session *s, uint64_t addr)
+{
+    if (!addr || !tfw_ranges_is_base(&s->hostmaps, addr))
+        return CUDA_ERROR_INVALID_VALUE;
+    uint64_t bytes = 0;
+    for (size_t i = 0; i < s->hostmaps.n; i++)
+        if (s->hostmaps.v[i].base == addr)
+            bytes = s->hostmaps.v[i].size;
+    CUdeviceptr dptr = 0;
+    if (s->be.cuMemHostGetDevicePointer_v2 &&
+        s->be.cuMemHostGetDevicePointer_v2(&dptr, (void *)(uintptr_t)addr, 0) == CUDA_SUCCESS &&
+        dptr != addr)
+        tfw_ranges_del(&s->allocs, dptr);
+    if (s->be.cuMemHostUnregister)
+        s->be.cuMemHostUnregister((void *)(uintptr_t)addr);
+    munmap((void *)(uintptr_t)addr, bytes);
+    tfw_ranges_del(&s->hostmaps, addr);
+    tfw_ranges_del(&s->allocs, addr);
+    return CUDA_SUCCESS;
+}
+
+CUresult tfw_tfi_unmap_host(uint64_t addr)
+{
+    return tfw_release_hostmap(tfw_self, addr);
+}

@@ -1,0 +1,177 @@
+/*
+ * The session's handle set and allocation ranges (see session.h).
+ * May call: libc only.
+ */
+#include "session.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define TFW_TOMBSTONE UINT64_MAX
+
+static size_t slot_of(uint64_t key, size_t cap)
+{
+    /* Handles are pointers: their low bits are alignment, so mix before masking. */
+    key ^= key >> 33;
+    key *= 0xff51afd7ed558ccdULL;
+    key ^= key >> 33;
+    return (size_t)key & (cap - 1);
+}
+
+static int handles_grow(struct tfw_handles *h)
+{
+    size_t cap = h->cap ? h->cap * 2 : 64;
+    uint64_t *keys = calloc(cap, sizeof *keys);
+    uint8_t *kinds = calloc(cap, 1);
+    if (!keys || !kinds) {
+        free(keys);
+        free(kinds);
+        return -1;
+    }
+    for (size_t i = 0; i < h->cap; i++) {
+        uint64_t k = h->keys[i];
+        if (k == 0 || k == TFW_TOMBSTONE)
+            continue;
+        size_t j = slot_of(k, cap);
+        while (keys[j])
+            j = (j + 1) & (cap - 1);
+        keys[j] = k;
+        kinds[j] = h->kinds[i];
+    }
+    free(h->keys);
+    free(h->kinds);
+    h->keys = keys;
+    h->kinds = kinds;
+    h->cap = cap;
+    h->used = h->live;
+    return 0;
+}
+
+static size_t find_slot(const struct tfw_handles *h, uint64_t key)
+{
+    size_t i = slot_of(key, h->cap);
+    while (h->keys[i]) {
+        if (h->keys[i] == key)
+            return i;
+        i = (i + 1) & (h->cap - 1);
+    }
+    return SIZE_MAX;
+}
+
+int tfw_handles_add(struct tfw_handles *h, uint64_t key, enum tfw_kind kind)
+{
+    if (key == 0 || key == TFW_TOMBSTONE)
+        return -1;
+    if (h->cap && find_slot(h, key) != SIZE_MAX) {
+        h->kinds[find_slot(h, key)] = (uint8_t)kind;
+        return 0;
+    }
+    if ((h->used + 1) * 4 >= h->cap * 3 && handles_grow(h) != 0)
+        return -1;
+    size_t i = slot_of(key, h->cap);
+    while (h->keys[i] && h->keys[i] != TFW_TOMBSTONE)
+        i = (i + 1) & (h->cap - 1);
+    if (h->keys[i] == 0)
+        h->used++;
+    h->keys[i] = key;
+    h->kinds[i] = (uint8_t)kind;
+    h->live++;
+    return 0;
+}
+
+enum tfw_kind tfw_handles_kind(const struct tfw_handles *h, uint64_t key)
+{
+    if (!h->cap || key == 0 || key == TFW_TOMBSTONE)
+        return TFW_K_NONE;
+    size_t i = find_slot(h, key);
+    return i == SIZE_MAX ? TFW_K_NONE : (enum tfw_kind)h->kinds[i];
+}
+
+void tfw_handles_del(struct tfw_handles *h, uint64_t key)
+{
+    if (!h->cap || key == 0 || key == TFW_TOMBSTONE)
+        return;
+    size_t i = find_slot(h, key);
+    if (i == SIZE_MAX)
+        return;
+    h->keys[i] = TFW_TOMBSTONE;
+    h->kinds[i] = TFW_K_NONE;
+    h->live--;
+}
+
+void tfw_handles_free(struct tfw_handles *h)
+{
+    free(h->keys);
+    free(h->kinds);
+    memset(h, 0, sizeof *h);
+}
+
+/* Index of the last range with base <= addr, or -1. */
+static long floor_index(const struct tfw_ranges *r, uint64_t addr)
+{
+    long lo = 0, hi = (long)r->n - 1, best = -1;
+    while (lo <= hi) {
+        long mid = lo + (hi - lo) / 2;
+        if (r->v[mid].base <= addr) {
+            best = mid;
+            lo = mid + 1;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    return best;
+}
+
+int tfw_ranges_add(struct tfw_ranges *r, uint64_t base, uint64_t size)
+{
+    if (size == 0)
+        size = 1;
+    long i = floor_index(r, base);
+    if (i >= 0 && r->v[i].base == base) {
+        r->v[i].size = size;
+        return 0;
+    }
+    if (r->n == r->cap) {
+        size_t cap = r->cap ? r->cap * 2 : 64;
+        struct tfw_range *v = realloc(r->v, cap * sizeof *v);
+        if (!v)
+            return -1;
+        r->v = v;
+        r->cap = cap;
+    }
+    size_t at = (size_t)(i + 1);
+    memmove(&r->v[at + 1], &r->v[at], (r->n - at) * sizeof *r->v);
+    r->v[at] = (struct tfw_range){base, size};
+    r->n++;
+    return 0;
+}
+
+int tfw_ranges_contains(const struct tfw_ranges *r, uint64_t addr, uint64_t len)
+{
+    long i = floor_index(r, addr);
+    if (i < 0)
+        return 0;
+    uint64_t end = r->v[i].base + r->v[i].size;
+    return addr < end && len <= end - addr;
+}
+
+int tfw_ranges_is_base(const struct tfw_ranges *r, uint64_t base)
+{
+    long i = floor_index(r, base);
+    return i >= 0 && r->v[i].base == base;
+}
+
+void tfw_ranges_del(struct tfw_ranges *r, uint64_t base)
+{
+    long i = floor_index(r, base);
+    if (i < 0 || r->v[i].base != base)
+        return;
+    memmove(&r->v[i], &r->v[i + 1], (r->n - (size_t)i - 1) * sizeof *r->v);
+    r->n--;
+}
+
+void tfw_ranges_free(struct tfw_ranges *r)
+{
+    free(r->v);
+    memset(r, 0, sizeof *r);
+}

@@ -1,0 +1,58 @@
+/*
+ * A worker session's record of what belongs to it: every handle the client was given (contexts,
+ * streams, events, modules, functions, libraries, kernels) and every device allocation as a
+ * byte range. Calls naming anything else are refused before they reach the backend, which is
+ * what keeps one tenant from touching another's objects through a guessed handle or pointer.
+ *
+ * Owns: the handle set (open addressing, u64 -> kind) and the allocation ranges (sorted array).
+ * May call: libc only. Not thread-safe: one worker thread per session.
+ */
+#ifndef TFUSE_WORKER_SESSION_H
+#define TFUSE_WORKER_SESSION_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum tfw_kind {
+    TFW_K_NONE = 0,
+    TFW_K_CTX,
+    TFW_K_STREAM,
+    TFW_K_EVENT,
+    TFW_K_MOD,
+    TFW_K_FUNC,
+    TFW_K_LIB,
+    TFW_K_KERN,
+    TFW_K_POOL,
+};
+
+struct tfw_handles {
+    uint64_t *keys;       /* 0 = empty slot, TFW_TOMBSTONE = deleted */
+    uint8_t *kinds;
+    size_t cap, used, live;
+};
+
+struct tfw_range {
+    uint64_t base, size;
+};
+
+struct tfw_ranges {
+    struct tfw_range *v;  /* sorted by base, non-overlapping */
+    size_t n, cap;
+};
+
+int tfw_handles_add(struct tfw_handles *h, uint64_t key, enum tfw_kind kind);
+enum tfw_kind tfw_handles_kind(const struct tfw_handles *h, uint64_t key);
+void tfw_handles_del(struct tfw_handles *h, uint64_t key);
+void tfw_handles_free(struct tfw_handles *h);
+
+/* Records [base, base+size); an existing range with the same base is replaced (a module global
+ * looked up twice). Returns 0, or -1 when out of memory. size 0 is recorded as 1 byte. */
+int tfw_ranges_add(struct tfw_ranges *r, uint64_t base, uint64_t size);
+/* 1 when [addr, addr+len) lies inside one recorded range. */
+int tfw_ranges_contains(const struct tfw_ranges *r, uint64_t addr, uint64_t len);
+/* 1 when a range starts exactly at base. */
+int tfw_ranges_is_base(const struct tfw_ranges *r, uint64_t base);
+void tfw_ranges_del(struct tfw_ranges *r, uint64_t base);
+void tfw_ranges_free(struct tfw_ranges *r);
+
+#endif

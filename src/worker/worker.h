@@ -1,0 +1,29 @@
+/*
+ * The worker: serves one session (one client connection) by executing its calls on a backend.
+ * The node forks one worker process per accepted connection (DESIGN.md: a crash or sticky error
+ * in one tenant cannot touch another, and everything a session held goes when its process
+ * exits), and calls tfw_serve in the child.
+ *
+ * Owns: the session (handles, allocations, held asynchronous errors, printf capture), the
+ * request loop, the handlers. May call: src/transport, src/backend, src/proto, src/fatbin,
+ * src/common.
+ */
+#ifndef TFUSE_WORKER_H
+#define TFUSE_WORKER_H
+
+#include "transport.h"
+
+struct tfw_opts {
+    const char *backend_path;   /* library to load (tf_backend_resolve's answer) */
+    const char *token;          /* required session token; NULL or "" accepts any */
+    const char *cache_dir;      /* module image cache folder; NULL: no cache */
+    int capture_stdout;         /* 1: fd 1 becomes a memfd whose bytes go back with replies */
+};
+
+/* Shakes hands on an accepted connection (checks the token, loads the backend, accepts or
+ * rejects with a reason), then serves requests until the client goes away or sends a
+ * malformed frame. Closes the connection. Returns 0 when the client ended the session
+ * normally, 1 otherwise. Must run in a process of its own (it changes fd 1). */
+int tfw_serve(struct tf_conn *conn, const struct tfw_opts *opts);
+
+#endif

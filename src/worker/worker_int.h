@@ -1,0 +1,94 @@
+/*
+ * Inside the worker: the session state every handler sees, and the helpers handlers share.
+ * Private to src/worker.
+ */
+#ifndef TFUSE_WORKER_INT_H
+#define TFUSE_WORKER_INT_H
+
+#include <stdint.h>
+
+#include "backend.h"
+#include "params.h"
+#include "proto.h"
+#include "session.h"
+#include "transport.h"
+
+struct tfw_session {
+    struct tf_backend be;
+    struct tf_conn *conn;
+    struct tfw_handles handles;
+    struct tfw_ranges allocs;
+    CUcontext current;         /* the worker thread's current context (mirrors the client's) */
+    CUresult held;             /* first error of a pipelined call, reported at the next sync */
+    int out_fd;                /* memfd behind fd 1: device printf output, -1 when not captured */
+    int malformed;             /* the request could not be decoded: the session ends */
+    char reason[256];
+    uint64_t max_frame;
+    const char *cache_dir;     /* module image cache (NULL: no cache) */
+    uint8_t *rx;               /* current request payload */
+    size_t rx_cap;
+    struct tfp_writer out;     /* reply outputs of the current request */
+    uint8_t *bulk;             /* reply space for bulk outputs, kept between requests: page */
+    size_t bulk_cap;           /*   faults on fresh memory cost more than the copy on VMs */
+    struct tfw_ranges hostmaps; /* client memfds mapped here at the client's addresses */
+    CUstream last_stream;      /* the stream the current request named */
+    int sync_after;            /* the request's bytes must be consumed before the next one */
+};
+
+/* The session whose request is being handled (internal calls reach it through this). */
+extern __thread struct tfw_session *tfw_self;
+
+typedef CUresult (*tfw_handler)(struct tfw_session *s, struct tfp_reader *in,
+                                struct tfp_writer *out);
+
+/* Marks the request malformed (the session is closed after it with this reason). */
+CUresult tfw_malformed(struct tfw_session *s, const char *call, const char *what);
+/* CUDA_SUCCESS when h names an object of kind k that belongs to the session (NULL and the
+ * special stream handles always do; a CUkernel is accepted where a CUfunction is). */
+CUresult tfw_check_handle(struct tfw_session *s, enum tfw_kind k, uint64_t h);
+/* CUDA_SUCCESS when [p, p+len) lies inside one of the session's allocations (len 0: any p). */
+CUresult tfw_check_range(struct tfw_session *s, uint64_t p, uint64_t len);
+void tfw_record_handle(struct tfw_session *s, enum tfw_kind k, uint64_t h);
+void tfw_record_alloc(struct tfw_session *s, uint64_t base, uint64_t size);
+/* An IBUF argument: u64 length word (bit 63: the bytes are in shared region u64 id at u64
+ * offset) then the bytes inline. Returns where the bytes are in this process (NULL and the
+ * request marked malformed when the region range is bad). */
+const void *tfw_get_in(struct tfw_session *s, struct tfp_reader *in, uint64_t *len, int *shared);
+/* An OBUF argument: u64 0 (the bytes go back in the reply) or 1, u64 id, u64 offset (the
+ * call writes into the client's shared region). Returns 1 for a region. */
+int tfw_get_out(struct tfw_session *s, struct tfp_reader *in, uint64_t *id, uint64_t *off);
+/* Where to write `len` bytes of an OBUF: the region, or reply space. NULL: out of memory. */
+void *tfw_out_buffer(struct tfw_session *s, struct tfp_writer *out, int shared, uint64_t id,
+                     uint64_t off, uint64_t len);
+
+/* Decodes and executes one request payload (context word + arguments) of call `id`: the
+ * outputs are in s->out. Marks s->malformed when the request cannot be decoded. */
+CUresult tfw_handle_request(struct tfw_session *s, uint32_t id, const void *payload, size_t len);
+
+/* Releases a mapping made by tfi_map_host (also when the client frees managed memory with
+ * cuMemFree). */
+CUresult tfw_release_hostmap(struct tfw_session *s, uint64_t addr);
+
+/* The handler for a call id (NULL when unknown). */
+tfw_handler tfw_handler_for(uint32_t id);
+
+/* Hand-written handlers (custom.c), named by calls.def TF_CUSTOM entries. */
+#define TF_CUSTOM(sym, base, ver, mode) \
+    CUresult tfw_custom_##sym(struct tfw_session *s, struct tfp_reader *in, struct tfp_writer *out);
+#include "calls_defaults.h"
+#include "calls.def"
+#include "calls_undef.h"
+
+/* Internal calls (internal.c), named by calls.def TF_INTERNAL entries. */
+#define TF_INTERNAL(sym, mode, ...) CUresult tfw_##sym(TFP_PARAMS(__VA_ARGS__));
+#include "calls_defaults.h"
+#include "calls.def"
+#include "calls_undef.h"
+
+/* Module images: cache in the node's state folder keyed by SHA-256 (modcache.c). */
+/* The cached image with this hash and size (malloc'd, verified) or NULL. */
+void *tfw_cache_get(const char *dir, const uint8_t hash[32], uint64_t size);
+/* Stores an image the caller has verified against its hash (no-op when present). */
+void tfw_cache_put(const char *dir, const uint8_t hash[32], const void *data, uint64_t size);
+
+#endif

@@ -1,0 +1,189 @@
+/*
+ * Unit tests of the forwarding pieces that need no device: the byte writer and reader,
+ * call ids and modes from calls.def, SHA-256 against FIPS 180-4 vectors, the worker's handle
+ * set and allocation ranges, and the worker's decoders refusing malformed requests.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "proto.h"
+#include "session.h"
+#include "worker_int.h"
+
+static void writer_gathers_and_reader_bounds(void **state)
+{
+    (void)state;
+    struct tfp_writer w;
+    tfp_writer_init(&w);
+    static uint8_t big[100000];
+    for (size_t i = 0; i < sizeof big; i++)
+        big[i] = (uint8_t)i;
+    tfp_put_u32(&w, 7);
+    tfp_put_ref(&w, big, sizeof big);   /* referenced, not copied */
+    tfp_put_str(&w, "vadd");
+    tfp_put_u64(&w, 42);
+    assert_false(w.failed);
+    struct iovec iov[8];
+    int n = tfp_iov(&w, iov, 8);
+    assert_int_equal(n, 3);
+    assert_ptr_equal(iov[1].iov_base, big);
+    size_t total = 0;
+    uint8_t *flat = malloc(w.total);
+    for (int i = 0; i < n; i++) {
+        memcpy(flat + total, iov[i].iov_base, iov[i].iov_len);
+        total += iov[i].iov_len;
+    }
+    assert_int_equal(total, w.total);
+    struct tfp_reader r;
+    tfp_reader_init(&r, flat, total);
+    assert_int_equal(tfp_get_u32(&r), 7);
+    const uint8_t *b = tfp_get_ref(&r, sizeof big);
+    assert_memory_equal(b, big, sizeof big);
+    assert_string_equal(tfp_get_str(&r), "vadd");
+    assert_int_equal(tfp_get_u64(&r), 42);
+    assert_true(tfp_reader_done(&r));
+    /* reading past the end marks the reader bad and zero-fills */
+    uint64_t v = 99;
+    tfp_get(&r, &v, sizeof v);
+    assert_true(r.bad);
+    assert_int_equal(v, 0);
+    free(flat);
+    tfp_writer_free(&w);
+}
+
+static void strings_are_checked(void **state)
+{
+    (void)state;
+    uint8_t msg[16];
+    struct tfp_reader r;
+    uint32_t len = 5;
+    memcpy(msg, &len, 4);
+    memcpy(msg + 4, "ab\0cd", 5);         /* NUL inside */
+    tfp_reader_init(&r, msg, 9);
+    assert_null(tfp_get_str(&r));
+    memcpy(msg + 4, "abcde", 5);          /* no NUL */
+    tfp_reader_init(&r, msg, 9);
+    assert_null(tfp_get_str(&r));
+    len = 1000;                           /* longer than the message */
+    memcpy(msg, &len, 4);
+    tfp_reader_init(&r, msg, 9);
+    assert_null(tfp_get_str(&r));
+}
+
+static void call_table_is_consistent(void **state)
+{
+    (void)state;
+    assert_string_equal(tfp_call_name(TFP_ID_cuMemAlloc_v2), "cuMemAlloc_v2");
+    assert_int_equal(tfp_call_mode(TFP_ID_cuLaunchKernel), TFP_ASYNC);
+    assert_int_equal(tfp_call_mode(TFP_ID_cuCtxSynchronize), TFP_SYNCPT);
+    assert_int_equal(tfp_call_mode(TFP_ID_cuMemcpyDtoHAsync_v2), TFP_STREAMPT);
+    assert_null(tfp_call_name(0));
+    assert_null(tfp_call_name(TFP_CALL_COUNT));
+    for (uint32_t id = 1; id < TFP_CALL_COUNT; id++) {
+        assert_non_null(tfp_call_name(id));
+        assert_non_null(tfw_handler_for(id));
+    }
+}
+
+static void sha256_vectors(void **state)
+{
+    (void)state;
+    static const uint8_t abc[32] = {
+        0xba, 0x78, 0x16, 0xbf, 0x8f, 0x01, 0xcf, 0xea, 0x41, 0x41, 0x40, 0xde, 0x5d, 0xae, 0x22, 0x23,
+        0xb0, 0x03, 0x61, 0xa3, 0x96, 0x17, 0x7a, 0x9c, 0xb4, 0x10, 0xff, 0x61, 0xf2, 0x00, 0x15, 0xad};
+    static const uint8_t empty[32] = {
+        0xe3, 0xb0, 0xc4, 0x42, 0x98, 0xfc, 0x1c, 0x14, 0x9a, 0xfb, 0xf4, 0xc8, 0x99, 0x6f, 0xb9, 0x24,
+        0x27, 0xae, 0x41, 0xe4, 0x64, 0x9b, 0x93, 0x4c, 0xa4, 0x95, 0x99, 0x1b, 0x78, 0x52, 0xb8, 0x55};
+    static const uint8_t two_blocks[32] = {
+        0x24, 0x8d, 0x6a, 0x61, 0xd2, 0x06, 0x38, 0xb8, 0xe5, 0xc0, 0x26, 0x93, 0x0c, 0x3e, 0x60, 0x39,
+        0xa3, 0x3c, 0xe4, 0x59, 0x64, 0xff, 0x21, 0x67, 0xf6, 0xec, 0xed, 0xd4, 0x19, 0xdb, 0x06, 0xc1};
+    uint8_t out[32];
+    tfp_sha256("abc", 3, out);
+    assert_memory_equal(out, abc, 32);
+    tfp_sha256("", 0, out);
+    assert_memory_equal(out, empty, 32);
+    const char *m = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+    tfp_sha256(m, strlen(m), out);
+    assert_memory_equal(out, two_blocks, 32);
+}
+
+static void handles_and_ranges(void **state)
+{
+    (void)state;
+    struct tfw_handles h = {0};
+    for (uint64_t i = 1; i <= 1000; i++)
+        assert_int_equal(tfw_handles_add(&h, i * 64, TFW_K_STREAM), 0);
+    assert_int_equal(tfw_handles_kind(&h, 64 * 500), TFW_K_STREAM);
+    assert_int_equal(tfw_handles_kind(&h, 64 * 500 + 1), TFW_K_NONE);
+    tfw_handles_del(&h, 64 * 500);
+    assert_int_equal(tfw_handles_kind(&h, 64 * 500), TFW_K_NONE);
+    assert_int_equal(tfw_handles_kind(&h, 64 * 501), TFW_K_STREAM);
+    tfw_handles_free(&h);
+
+    struct tfw_ranges r = {0};
+    assert_int_equal(tfw_ranges_add(&r, 0x2000, 0x100), 0);
+    assert_int_equal(tfw_ranges_add(&r, 0x1000, 0x100), 0);
+    assert_true(tfw_ranges_contains(&r, 0x1000, 0x100));
+    assert_true(tfw_ranges_contains(&r, 0x10ff, 1));
+    assert_false(tfw_ranges_contains(&r, 0x10ff, 2));      /* runs past the end */
+    assert_false(tfw_ranges_contains(&r, 0x1800, 1));      /* between ranges */
+    assert_false(tfw_ranges_contains(&r, 0xfff, 1));
+    assert_false(tfw_ranges_contains(&r, 0x2000, UINT64_MAX)); /* no wrap-around */
+    assert_true(tfw_ranges_is_base(&r, 0x2000));
+    assert_false(tfw_ranges_is_base(&r, 0x2001));
+    tfw_ranges_del(&r, 0x1000);
+    assert_false(tfw_ranges_contains(&r, 0x1000, 1));
+    tfw_ranges_free(&r);
+}
+
+/* The worker's decoders against requests that lie: the session is marked malformed (and
+ * would be closed) and nothing reaches the (empty) backend. */
+static void malformed_requests_are_refused(void **state)
+{
+    (void)state;
+    struct tfw_session s;
+    memset(&s, 0, sizeof s);
+    s.out_fd = -1;
+    s.max_frame = 1 << 20;
+    tfp_writer_init(&s.out);
+    tfw_self = &s;
+    uint8_t req[64] = {0};
+    /* cuMemAlloc_v2 wants a size_t after the context word: give it 3 bytes */
+    assert_int_not_equal(tfw_handle_request(&s, TFP_ID_cuMemAlloc_v2, req, 11), CUDA_SUCCESS);
+    assert_true(s.malformed);
+    s.malformed = 0;
+    /* unknown call id */
+    tfw_handle_request(&s, TFP_CALL_COUNT + 5, req, 8);
+    assert_true(s.malformed);
+    s.malformed = 0;
+    /* a well-formed call on a backend without the entry: not supported, not malformed */
+    assert_int_equal(tfw_handle_request(&s, TFP_ID_cuMemAlloc_v2, req, 16),
+                     CUDA_ERROR_NOT_SUPPORTED);
+    assert_false(s.malformed);
+    /* a context the session does not own */
+    uint64_t ctx = 0x1234000;
+    memcpy(req, &ctx, 8);
+    assert_int_equal(tfw_handle_request(&s, TFP_ID_cuMemAlloc_v2, req, 16),
+                     CUDA_ERROR_INVALID_CONTEXT);
+    tfp_writer_free(&s.out);
+    tfw_self = NULL;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(writer_gathers_and_reader_bounds),
+        cmocka_unit_test(strings_are_checked),
+        cmocka_unit_test(call_table_is_consistent),
+        cmocka_unit_test(sha256_vectors),
+        cmocka_unit_test(handles_and_ranges),
+        cmocka_unit_test(malformed_requests_are_refused),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,263 @@
+/*
+ * Tests of the compute token bucket and the controller loop on a real region
+ * (src/vgpu/vgpu_compute.c): pre-debit and settlement, refill ceilings, sleeping acquirers
+ * (near-zero CPU while blocked, in a thread and in another process), deadlines, deletion
+ * waking sleepers, the cost of the unlimited path, and a short real run in which a limited
+ * tenant gets measurably less device time than an unlimited one.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "vgpu_compute.h"
+#include "vgpu_region.h"
+
+#define MS 1000000ull
+
+static struct vgpu_region *region;
+
+static int setup(void **state)
+{
+    struct vgpu_device_desc dev = {.memory = 1ull << 30};
+    char err[256];
+    if (vgpu_region_create(NULL, &dev, 8, &region, err, sizeof err) != 0) {
+        print_error("%s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    vgpu_region_close(region);
+    return 0;
+}
+
+static struct vgpu_slot *make_vgpu(uint32_t request_bp, uint32_t limit_bp, int qos)
+{
+    struct vgpu_spec spec = {.mem_limit = 1 << 20, .request_bp = request_bp, .limit_bp = limit_bp, .qos = qos};
+    char err[256];
+    int slot = vgpu_create(region, &spec, err, sizeof err);
+    if (slot < 0)
+        fail_msg("create: %s", err);
+    return vgpu_slot_at(region, slot);
+}
+
+static void drop_vgpu(struct vgpu_slot *s)
+{
+    vgpu_delete(region, (int)s->index);
+}
+
+static uint64_t thread_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void test_debit_and_settle(void **state)
+{
+    struct vgpu_slot *s = make_vgpu(2000, 0, VGPU_QOS_MEDIUM);
+    assert_int_equal(s->limit_bp, 2000); /* the limit defaults to the request */
+    assert_int_equal(s->compute_unlimited, 0);
+    vgpu_compute_refill(s, 1000, 5000);
+    assert_int_equal(vgpu_compute_acquire(s, 600, 0), 0);
+    assert_true(s->tokens_ns == 400);
+    assert_int_equal(vgpu_compute_acquire(s, 600, 0), 0); /* positive balance: may overdraw */
+    assert_true(s->tokens_ns == -200);
+    assert_int_equal(vgpu_compute_acquire(s, 1, vgpu_clock_ns() + 1 * MS), -ETIMEDOUT);
+    vgpu_compute_charge(s, 500, 600); /* it ran shorter than estimated: 100 back */
+    assert_true(s->tokens_ns == -100);
+    assert_true(s->busy_ns == 500 && s->launches == 1);
+    vgpu_compute_refill(s, 1000, 500); /* the ceiling holds */
+    assert_true(s->tokens_ns == 500);
+    vgpu_compute_refill(s, 1000, 200); /* a bucket above a new, lower ceiling keeps its balance */
+    assert_true(s->tokens_ns == 500);
+    drop_vgpu(s);
+}
+
+struct sleeper {
+    struct vgpu_slot *slot;
+    uint64_t deadline;
+    int rc;
+    uint64_t cpu_ns, woke_at;
+};
+
+static void *sleeper_main(void *arg)
+{
+    struct sleeper *sl = arg;
+    uint64_t cpu0 = thread_cpu_ns();
+    sl->rc = vgpu_compute_acquire(sl->slot, 0, sl->deadline);
+    sl->cpu_ns = thread_cpu_ns() - cpu0;
+    sl->woke_at = vgpu_clock_ns();
+    return NULL;
+}
+
+static void test_acquire_sleeps_and_wakes_on_refill(void **state)
+{
+    struct vgpu_slot *s = make_vgpu(3000, 0, VGPU_QOS_MEDIUM);
+    struct sleeper sl = {.slot = s, .deadline = vgpu_clock_ns() + 3000 * MS};
+    pthread_t th;
+    pthread_create(&th, NULL, sleeper_main, &sl);
+    usleep(300 * 1000);
+    assert_int_equal(atomic_load(&s->waiters), 1);
+    assert_int_equal(atomic_load(&s->throttled), 1);
+    uint64_t refill_at = vgpu_clock_ns();
+    vgpu_compute_refill(s, 2 * MS, 4 * MS);
+    pthread_join(th, NULL);
+    print_message("woke %.3f ms after the refill, used %.3f ms of CPU in 300 ms asleep\n",
+                  (double)(sl.woke_at - refill_at) / 1e6, sl.cpu_ns / 1e6);
+    assert_int_equal(sl.rc, 0);
+    assert_true(sl.woke_at >= refill_at && sl.woke_at - refill_at < 500 * MS);
+    assert_true(sl.cpu_ns < 10 * MS); /* asleep, not spinning */
+    assert_int_equal(atomic_load(&s->waiters), 0);
+    drop_vgpu(s);
+}
+
+static void test_deadline_and_delete(void **state)
+{
+    struct vgpu_slot *s = make_vgpu(3000, 5000, VGPU_QOS_LOW);
+    uint64_t t0 = vgpu_clock_ns();
+    assert_int_equal(vgpu_compute_acquire(s, 0, t0 + 50 * MS), -ETIMEDOUT);
+    assert_true(vgpu_clock_ns() - t0 >= 50 * MS);
+
+    struct sleeper sl = {.slot = s, .deadline = 0}; /* no deadline: only deletion ends it */
+    pthread_t th;
+    pthread_create(&th, NULL, sleeper_main, &sl);
+    usleep(100 * 1000);
+    assert_int_equal(vgpu_delete(region, (int)s->index), 0);
+    pthread_join(th, NULL);
+    assert_int_equal(sl.rc, -ENODEV);
+    assert_int_equal(vgpu_compute_acquire(s, 0, 0), -ENODEV);
+}
+
+static void test_sleeper_in_another_process(void **state)
+{
+    struct vgpu_slot *s = make_vgpu(1000, 0, VGPU_QOS_HIGH);
+    pid_t child = fork();
+    assert_true(child >= 0);
+    if (child == 0)
+        _exit(vgpu_compute_acquire(s, 0, vgpu_clock_ns() + 3000 * MS) == 0 ? 0 : 1);
+    while (atomic_load(&s->waiters) == 0)
+        usleep(1000);
+    usleep(300 * 1000);
+    vgpu_compute_refill(s, 1 * MS, 1 * MS);
+    int status;
+    struct rusage ru;
+    assert_int_equal(wait4(child, &status, 0, &ru), child);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    double cpu_ms = ru.ru_utime.tv_sec * 1e3 + ru.ru_utime.tv_usec / 1e3 + ru.ru_stime.tv_sec * 1e3 +
+                    ru.ru_stime.tv_usec / 1e3;
+    print_message("child blocked >= 300 ms using %.2f ms of CPU\n", cpu_ms);
+    assert_true(cpu_ms < 50); /* includes the child's start and exit */
+    drop_vgpu(s);
+}
+
+static void test_unlimited_path_cost(void **state)
+{
+    struct vgpu_slot *s = make_vgpu(0, 0, VGPU_QOS_MEDIUM);
+    assert_int_equal(s->compute_unlimited, 1);
+    enum { N = 5000000 };
+    uint64_t t0 = vgpu_clock_ns();
+    for (int i = 0; i < N; i++) {
+        if (vgpu_compute_acquire(s, 1000, 0) != 0)
+            fail();
+        vgpu_compute_charge(s, 1000, 1000);
+    }
+    double ns = (double)(vgpu_clock_ns() - t0) / N;
+    print_message("unlimited acquire+charge: %.1f ns per launch\n", ns);
+    assert_true(s->tokens_ns == 0);          /* the bucket is never touched */
+    assert_true(s->busy_ns == 1000ull * N); /* but the usage is counted */
+    /* A kernel launch costs microseconds; the limiter's share must be noise next to it. */
+    assert_true(ns < 250.0);
+    drop_vgpu(s);
+}
+
+/* ---- a short real run on the emulated device ---- */
+
+struct tenant {
+    struct vgpu_slot *slot;
+    uint64_t until;
+    uint64_t kernel_ns;
+};
+
+static void busy_for(uint64_t ns)
+{
+    uint64_t end = vgpu_clock_ns() + ns;
+    while (vgpu_clock_ns() < end)
+        ;
+}
+
+static void *tenant_main(void *arg)
+{
+    struct tenant *t = arg;
+    while (vgpu_clock_ns() < t->until) {
+        if (vgpu_compute_acquire(t->slot, 0, t->until) != 0)
+            break;
+        vgpu_emu_device_lock(region);
+        uint64_t start = vgpu_clock_ns();
+        busy_for(t->kernel_ns);
+        uint64_t took = vgpu_clock_ns() - start;
+        vgpu_emu_device_unlock(region);
+        vgpu_compute_charge(t->slot, took, 0);
+    }
+    return NULL;
+}
+
+static void test_limited_gets_less_than_unlimited(void **state)
+{
+    struct vgpu_slot *limited = make_vgpu(2000, 2000, VGPU_QOS_MEDIUM);
+    struct vgpu_slot *unlimited = make_vgpu(0, 0, VGPU_QOS_MEDIUM);
+    struct vgpu_controller ctl;
+    uint64_t t0 = vgpu_clock_ns();
+    vgpu_controller_init(&ctl, region, NULL, t0);
+    struct tenant a = {limited, t0 + 1500 * MS, 500000}, b = {unlimited, t0 + 1500 * MS, 500000};
+    pthread_t ta, tb;
+    pthread_create(&ta, NULL, tenant_main, &a);
+    pthread_create(&tb, NULL, tenant_main, &b);
+    uint64_t b0a = 0, b0b = 0, mark = t0 + 500 * MS;
+    for (uint64_t next = t0 + 10 * MS; next < a.until; next += 10 * MS) {
+        struct timespec ts = {.tv_sec = (time_t)(next / 1000000000ull), .tv_nsec = (long)(next % 1000000000ull)};
+        clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
+        if (next >= mark && !b0a) {
+            b0a = limited->busy_ns;
+            b0b = unlimited->busy_ns;
+        }
+        vgpu_controller_tick(&ctl, vgpu_clock_ns());
+    }
+    pthread_join(ta, NULL);
+    pthread_join(tb, NULL);
+    double span = (double)(a.until - mark);
+    double sa = (double)(limited->busy_ns - b0a) / span, sb = (double)(unlimited->busy_ns - b0b) / span;
+    print_message("limited (20%%) %.1f%%, unlimited %.1f%% of the last second\n", 100 * sa, 100 * sb);
+    /* Loose bounds: two threads on a shared 2-core machine, one second. The bench measures
+     * the precise shares over 20 s. */
+    assert_true(sa > 0.10 && sa < 0.30);
+    assert_true(sb > 2 * sa);
+    drop_vgpu(limited);
+    drop_vgpu(unlimited);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_debit_and_settle),
+        cmocka_unit_test(test_acquire_sleeps_and_wakes_on_refill),
+        cmocka_unit_test(test_deadline_and_delete),
+        cmocka_unit_test(test_sleeper_in_another_process),
+        cmocka_unit_test(test_unlimited_path_cost),
+        cmocka_unit_test(test_limited_gets_less_than_unlimited),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
