@@ -250,7 +250,17 @@ static void write_json(const struct results *d, const struct results *s, const s
         fprintf(stderr, "bench_forwarding: cannot write %s: %s\n", path, strerror(errno));
         return;
     }
-    fprintf(f, "{\n  \"benchmark\": \"forwarding\",\n  \"modes\": {\n");
+    double load[3] = {0, 0, 0};
+    FILE *la = fopen("/proc/loadavg", "r");
+    if (!la || fscanf(la, "%lf %lf %lf", &load[0], &load[1], &load[2]) != 3)
+        load[0] = -1;
+    if (la)
+        fclose(la);
+    fprintf(f, "{\n  \"benchmark\": \"forwarding\",\n");
+    /* Spin-then-sleep waiting is only as fast as the cores are free: record how busy they were. */
+    fprintf(f, "  \"machine\": {\"cpus\": %ld, \"load_average_1min\": %.2f},\n",
+            sysconf(_SC_NPROCESSORS_ONLN), load[0]);
+    fprintf(f, "  \"modes\": {\n");
     json_mode(f, "direct", d, 0);
     json_mode(f, "shm", s, 0);
     json_mode(f, "tcp", t, 1);
@@ -304,7 +314,15 @@ int main(void)
     print_row("64 MiB DtoH pageable", "GB/s", d.d2h_pageable, s.d2h_pageable, t.d2h_pageable, 1);
     print_row("64 MiB HtoD page-locked", "GB/s", d.h2d_pinned, s.h2d_pinned, t.h2d_pinned, 1);
     print_row("64 MiB DtoH page-locked", "GB/s", d.d2h_pinned, s.d2h_pinned, t.d2h_pinned, 1);
-    printf("\nbaselines: unix socket ping-pong %.2f us, TCP loopback ping-pong %.2f us\n", upp, tpp);
+    FILE *la = fopen("/proc/loadavg", "r");
+    char load[64] = "?";
+    if (la && fgets(load, sizeof load, la))
+        load[strcspn(load, " ")] = '\0';
+    if (la)
+        fclose(la);
+    printf("\n(%ld CPUs, load average %s: spinning waiters need free cores)\n",
+           sysconf(_SC_NPROCESSORS_ONLN), load);
+    printf("baselines: unix socket ping-pong %.2f us, TCP loopback ping-pong %.2f us\n", upp, tpp);
     printf("shm round trip %.2f us (aim < 2 us); TCP round trip / TCP ping-pong = %.2f (aim <= 1.5)\n",
            s.sync_us, t.sync_us / tpp);
     write_json(&d, &s, &t, upp, tpp);

@@ -237,13 +237,16 @@ static void print_nodes(json_t *v)
     json_t *n, *d;
     json_array_foreach(json_object_get(v, "nodes"), i, n) {
         double cap = 0, used = 0, mem = 0, mused = 0;
-        const char *model = "-";
+        char model[80] = "-";
         json_array_foreach(json_object_get(n, "devices"), k, d) {
             cap += num(d, "capacity_tflops");
             used += num(d, "allocated_tflops");
             mem += num(d, "memory_bytes");
             mused += num(d, "allocated_vram");
-            model = str(d, "model");
+            if (k == 0)
+                snprintf(model, sizeof model, "%s", str(d, "model"));
+            else if (strcmp(model, str(d, "model")) != 0 && !strchr(model, '+'))
+                strncat(model, "+", sizeof model - strlen(model) - 1); /* mixed models */
         }
         printf("%-20s %-8s %-10s %-14s %5zu %5.0f(%5.1f) %7.1f(%5.1f)\n", str(n, "name"),
                json_is_true(json_object_get(n, "healthy")) ? "healthy" : "LOST", str(n, "pool"),

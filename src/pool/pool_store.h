@@ -9,7 +9,6 @@
 #define TFUSE_POOL_STORE_H
 
 #include "pool_model.h"
-#include "pool_req.h"
 
 struct pool_store;
 

@@ -49,6 +49,25 @@ enum tfp_call {
 #define TFP_MAX_PARAM_BYTES 32764u /* the driver's limit on a kernel's parameter buffer */
 #define TFP_MAX_IMAGE (512u << 20) /* largest module image a request may carry */
 
+/* Saturating arithmetic for the byte counts calls.def derives from arguments: a product or sum
+ * that would wrap becomes UINT64_MAX, which no allocation contains, so the range check refuses
+ * it instead of checking a small wrapped length. */
+static inline uint64_t tfp_mul(uint64_t a, uint64_t b)
+{
+    uint64_t r;
+    return __builtin_mul_overflow(a, b, &r) ? UINT64_MAX : r;
+}
+static inline uint64_t tfp_add(uint64_t a, uint64_t b)
+{
+    uint64_t r;
+    return __builtin_add_overflow(a, b, &r) ? UINT64_MAX : r;
+}
+/* Bytes spanned by `height` rows of `width` bytes, `pitch` apart. */
+static inline uint64_t tfp_span2d(uint64_t pitch, uint64_t width, uint64_t height)
+{
+    return height ? tfp_add(tfp_mul(pitch, height - 1), width) : 0;
+}
+
 /* Mode and name of a call id (NULL / TFP_SYNC for an unknown id). */
 enum tfp_mode tfp_call_mode(uint32_t id);
 const char *tfp_call_name(uint32_t id);

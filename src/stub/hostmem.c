@@ -473,3 +473,16 @@ CUresult CUDAAPI cuStreamAddCallback(CUstream hStream, CUstreamCallback callback
     callback(hStream, status, userData);   /* the callback learns the stream's error */
     return CUDA_SUCCESS;
 }
+
+/* ---- graphs: node handles are not forwarded, only their number ---- */
+
+CUresult CUDAAPI cuGraphGetNodes(CUgraph hGraph, CUgraphNode *nodes, size_t *numNodes)
+{
+    if (!numNodes)
+        return CUDA_ERROR_INVALID_VALUE;
+    if (nodes) {
+        tfs_unsupported("cuGraphGetNodes with a node array");
+        return CUDA_ERROR_NOT_SUPPORTED;
+    }
+    return tfi_graph_node_count(hGraph, numNodes);
+}

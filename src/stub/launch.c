@@ -188,3 +188,18 @@ CUresult CUDAAPI cuLaunchKernelEx(const CUlaunchConfig *config, CUfunction f, vo
     };
     return launch(TFP_ID_cuLaunchKernelEx, &a);
 }
+
+CUresult CUDAAPI cuLaunchCooperativeKernel(CUfunction f, unsigned int gridDimX,
+                                           unsigned int gridDimY, unsigned int gridDimZ,
+                                           unsigned int blockDimX, unsigned int blockDimY,
+                                           unsigned int blockDimZ, unsigned int sharedMemBytes,
+                                           CUstream hStream, void **kernelParams)
+{
+    CUlaunchAttribute coop = {.id = CU_LAUNCH_ATTRIBUTE_COOPERATIVE, .value.cooperative = 1};
+    struct launch_args a = {
+        .f = f, .grid = {gridDimX, gridDimY, gridDimZ}, .block = {blockDimX, blockDimY, blockDimZ},
+        .shmem = sharedMemBytes, .stream = hStream, .params = kernelParams,
+        .nattrs = 1, .attrs = &coop,
+    };
+    return launch(TFP_ID_cuLaunchKernelEx, &a);
+}

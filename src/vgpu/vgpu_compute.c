@@ -142,7 +142,10 @@ int vgpu_controller_tick(struct vgpu_controller *c, uint64_t now_ns)
         tenants[n] = c->slots[i].tenant;
         index[n++] = (int)i;
     }
-    vgpu_ctrl_step(tenants, n, (int64_t)period, &c->params);
+    /* Usage is measured over the real period, but a late tick (a stalled node) must not hand out
+     * a long period's worth of tokens at once: grants cover at most VGPU_MAX_GRANT_PERIOD_NS. */
+    uint64_t grant_period = period < VGPU_MAX_GRANT_PERIOD_NS ? period : VGPU_MAX_GRANT_PERIOD_NS;
+    vgpu_ctrl_step(tenants, n, (int64_t)grant_period, &c->params);
     for (size_t k = 0; k < n; k++) {
         c->slots[index[k]].tenant = tenants[k];
         if (!tenants[k].unlimited)

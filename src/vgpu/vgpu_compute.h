@@ -25,7 +25,8 @@
 #include "vgpu_ctrl.h"
 #include "vgpu_region.h"
 
-#define VGPU_DEFAULT_PERIOD_NS 10000000ull /* 10 ms */
+#define VGPU_DEFAULT_PERIOD_NS 10000000ull     /* 10 ms */
+#define VGPU_MAX_GRANT_PERIOD_NS 100000000ull  /* a tick never grants more than 100 ms of tokens */
 
 /* Waits until the bucket is positive, then takes est_ns. deadline_ns: CLOCK_MONOTONIC time (as
  * vgpu_now_ns) after which to give up, 0 for none. Returns 0, -ETIMEDOUT, -ENODEV (the vGPU was

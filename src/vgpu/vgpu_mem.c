@@ -159,3 +159,28 @@ uint64_t vgpu_mem_held_by(const struct vgpu_slot *s, pid_t pid)
     struct vgpu_proc_entry *e = find_entry((struct vgpu_slot *)s, pid);
     return e ? atomic_load(&e->bytes) : 0;
 }
+
+uint64_t vgpu_region_reap(struct vgpu_region *r, pid_t pid, uint64_t *in_flight)
+{
+    uint64_t total = 0, ambiguous = 0;
+    for (uint32_t i = 0; r && i < r->hdr->nslots; i++) {
+        uint64_t pending = 0;
+        total += vgpu_mem_reap(&r->slots[i], pid, &pending);
+        ambiguous += pending;
+    }
+    if (r)
+        vgpu_region_collect(r);
+    if (in_flight)
+        *in_flight = ambiguous;
+    return total;
+}
+
+int vgpu_mem_attach_token(struct vgpu_region *r, const char *token, pid_t pid,
+                          struct vgpu_mem_client *c)
+{
+    int slot = vgpu_find_token(r, token);
+    if (slot < 0)
+        return -ENOENT;
+    int rc = vgpu_mem_attach(vgpu_slot_at(r, slot), pid, c);
+    return rc == 0 ? slot : rc;
+}

@@ -46,6 +46,16 @@ uint64_t vgpu_mem_detach(struct vgpu_mem_client *c);
  * refunded, or 0 when pid had no entry. */
 uint64_t vgpu_mem_reap(struct vgpu_slot *s, pid_t pid, uint64_t *in_flight);
 
+/* The node's reaper for a whole region: given a dead process, refunds its bytes on every vGPU
+ * of the region (one process may use several), then frees deleted vGPUs that it was the last
+ * process of. Returns the bytes refunded; *in_flight (may be NULL) sums the ambiguous amounts. */
+uint64_t vgpu_region_reap(struct vgpu_region *r, pid_t pid, uint64_t *in_flight);
+
+/* A worker's entry point: finds the LIVE vGPU holding token and attaches pid to its ledger.
+ * Returns the slot index, or -ENOENT (no such token), or an error of vgpu_mem_attach. */
+int vgpu_mem_attach_token(struct vgpu_region *r, const char *token, pid_t pid,
+                          struct vgpu_mem_client *c);
+
 /* The views cuMemGetInfo and cuDeviceTotalMem report: total = limit, free = limit - used. */
 uint64_t vgpu_mem_used(const struct vgpu_slot *s);
 uint64_t vgpu_mem_limit(const struct vgpu_slot *s);

@@ -108,6 +108,7 @@ static int check_header(const struct vgpu_region_header *h, size_t file_size, ch
 {
     if (h->magic != VGPU_REGION_MAGIC)
         return fail(err, errlen, "not a vGPU region (bad magic 0x%08x)", h->magic);
+    atomic_thread_fence(memory_order_acquire); /* pairs with the creator's fence before magic */
     if (h->version != VGPU_REGION_VERSION)
         return fail(err, errlen, "vGPU region version %u, this build speaks %u", h->version, VGPU_REGION_VERSION);
     if (h->header_size != sizeof *h || h->slot_size != sizeof(struct vgpu_slot))

@@ -143,7 +143,8 @@ int vgpu_region_unlink(const char *name);
 
 /* Creates a vGPU: validates the spec, checks the device-wide memory sum (unless the region
  * allows oversubscription), claims a free slot and fills in a fresh token. Returns the slot
- * index, or -1 with a message in err. */
+ * index, or -1 with a message in err. The memory sum and the slot claim are atomic, but the
+ * unique-id check is not: the node creates and deletes vGPUs from one control thread. */
 int vgpu_create(struct vgpu_region *r, const struct vgpu_spec *spec, char *err, size_t errlen);
 /* Deletes a vGPU: it stops accepting attaches, reservations and launches at once (sleepers
  * wake with -ENODEV). The slot, and its memory limit in the device sum, are freed once no

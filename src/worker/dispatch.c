@@ -36,7 +36,18 @@
 #define TFW_DEC_IN(T, n) tfp_get(in, &n, sizeof n);
 #define TFW_DEC_OUT(T, n)
 #define TFW_DEC_OUTOPT(T, n)
-#define TFW_DEC_HIN(K, T, n) n = (T)(uintptr_t)tfp_get_u64(in);
+#define TFW_DEC_HIN(K, T, n) n = (T)(uintptr_t)tfp_get_u64(in); TFW_NOTE_##K(n)
+/* The stream a request names is known before any check (capture-aware checks need it). */
+#define TFW_NOTE_STREAM(n) s->last_stream = n;
+#define TFW_NOTE_CTX(n)
+#define TFW_NOTE_EVENT(n)
+#define TFW_NOTE_MOD(n)
+#define TFW_NOTE_FUNC(n)
+#define TFW_NOTE_LIB(n)
+#define TFW_NOTE_KERN(n)
+#define TFW_NOTE_POOL(n)
+#define TFW_NOTE_GRAPH(n)
+#define TFW_NOTE_GEXEC(n)
 #define TFW_DEC_HOUT(K, T, n)
 #define TFW_DEC_HDEL(K, T, n) n = (T)(uintptr_t)tfp_get_u64(in);
 #define TFW_DEC_DPTR(n, b) n = (CUdeviceptr)tfp_get_u64(in);
@@ -65,9 +76,13 @@
     if (n && !tfw_ranges_is_base(&s->allocs, n)) return CUDA_ERROR_INVALID_VALUE; \
     if (n && tfw_ranges_is_base(&s->hostmaps, n)) return tfw_release_hostmap(s, n);
 #define TFW_CHECK_IBUF(T, n, b) \
-    if (n##_len != (uint64_t)(b)) return tfw_malformed(s, call, "buffer length disagrees");
+    if (n##_len != (uint64_t)(b)) return tfw_malformed(s, call, "buffer length disagrees"); \
+    if (!n##_shared && call_mode == TFP_ASYNC && tfw_capturing(s)) \
+        return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
 #define TFW_CHECK_OBUF(T, n, b) \
     if ((uint64_t)(b) > s->max_frame) return CUDA_ERROR_INVALID_VALUE; \
+    if (!n##_shared && call_mode == TFP_STREAMPT && tfw_capturing(s)) \
+        return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED; \
     n = tfw_out_buffer(s, out, n##_shared, n##_rid, n##_roff, (uint64_t)(b)); \
     if (s->malformed) return CUDA_ERROR_INVALID_VALUE; \
     if (!n && (b) != 0) return CUDA_ERROR_OUT_OF_MEMORY;
@@ -104,6 +119,8 @@
 #define TFW_POST_HIN_LIB(n)
 #define TFW_POST_HIN_KERN(n)
 #define TFW_POST_HIN_POOL(n)
+#define TFW_POST_HIN_GRAPH(n)
+#define TFW_POST_HIN_GEXEC(n)
 #define TFW_POST_HOUT(K, T, n) tfw_record_handle(s, TFW_K_##K, (uint64_t)(uintptr_t)*n);
 #define TFW_POST_HDEL(K, T, n) tfw_handles_del(&s->handles, (uint64_t)(uintptr_t)n);
 #define TFW_POST_DPTR(n, b)
@@ -130,20 +147,22 @@
 #define TFW_REPLY_OBUF(T, n, b)
 #define TFW_REPLY_ISTR(n)
 
-#define TFW_HANDLER(name, callee, available, ...)                                              \
+#define TFW_HANDLER(name, mode_, callee, available, ...)                                       \
     static CUresult tfw_h_##name(struct tfw_session *s, struct tfp_reader *in,                 \
                                  struct tfp_writer *out)                                       \
     {                                                                                          \
         static const char call[] = #name;                                                      \
+        const enum tfp_mode call_mode = mode_;                                                      \
         CUresult r = CUDA_SUCCESS;                                                             \
         (void)call;                                                                            \
+        (void)call_mode;                                                                          \
         TF_FOREACH(TFW_DECL, __VA_ARGS__)                                                      \
         TF_FOREACH(TFW_DEC, __VA_ARGS__)                                                       \
         if (!tfp_reader_done(in))                                                              \
             return tfw_malformed(s, call, "arguments do not match the call");                  \
+        TF_FOREACH(TFW_CHECK, __VA_ARGS__)                                                     \
         if (!(available))                                                                      \
             return CUDA_ERROR_NOT_SUPPORTED;                                                   \
-        TF_FOREACH(TFW_CHECK, __VA_ARGS__)                                                     \
         r = callee(TF_FOREACH_COMMA(TFW_PASS, __VA_ARGS__));                                   \
         if (r != CUDA_SUCCESS)                                                                 \
             return r;                                                                          \
@@ -152,8 +171,9 @@
         return r;                                                                              \
     }
 
-#define TF_CALL(sym, base, ver, mode, ...) TFW_HANDLER(sym, s->be.sym, s->be.sym, __VA_ARGS__)
-#define TF_INTERNAL(sym, mode, ...) TFW_HANDLER(sym, tfw_##sym, 1, __VA_ARGS__)
+#define TF_CALL(sym, base, ver, mode, ...) \
+    TFW_HANDLER(sym, TFP_##mode, s->be.sym, s->be.sym, __VA_ARGS__)
+#define TF_INTERNAL(sym, mode, ...) TFW_HANDLER(sym, TFP_##mode, tfw_##sym, 1, __VA_ARGS__)
 #include "calls_defaults.h"
 #include "calls.def"
 #include "calls_undef.h"

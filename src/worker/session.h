@@ -23,6 +23,8 @@ enum tfw_kind {
     TFW_K_LIB,
     TFW_K_KERN,
     TFW_K_POOL,
+    TFW_K_GRAPH,
+    TFW_K_GEXEC,
 };
 
 struct tfw_handles {

@@ -115,7 +115,23 @@ void *tfw_out_buffer(struct tfw_session *s, struct tfp_writer *out, int shared, 
     return p;
 }
 
+int tfw_capturing(struct tfw_session *s)
+{
+    CUstreamCaptureStatus st = CU_STREAM_CAPTURE_STATUS_NONE;
+    return s->be.cuStreamIsCapturing &&
+           s->be.cuStreamIsCapturing(s->last_stream, &st) == CUDA_SUCCESS &&
+           st != CU_STREAM_CAPTURE_STATUS_NONE;
+}
+
 /* ---- internal calls ---- */
+
+CUresult tfw_tfi_graph_node_count(CUgraph hGraph, size_t *numNodes)
+{
+    struct tfw_session *s = tfw_self;
+    *numNodes = 0;
+    return s->be.cuGraphGetNodes ? s->be.cuGraphGetNodes(hGraph, NULL, numNodes)
+                                 : CUDA_ERROR_NOT_SUPPORTED;
+}
 
 CUresult tfw_tfi_primary_ctx_handle(CUcontext *pctx, CUdevice dev)
 {
@@ -282,6 +298,7 @@ static CUresult enter_context(struct tfw_session *s, uint64_t ctx)
 {
     if ((uint64_t)(uintptr_t)s->current == ctx)
         return CUDA_SUCCESS;
+    s->idle = 0;   /* another context: its state is not known to be idle */
     CUresult r = tfw_check_handle(s, TFW_K_CTX, ctx);
     if (r != CUDA_SUCCESS)
         return r;
@@ -289,6 +306,19 @@ static CUresult enter_context(struct tfw_session *s, uint64_t ctx)
     if (r == CUDA_SUCCESS)
         s->current = (CUcontext)(uintptr_t)ctx;
     return r;
+}
+
+/* cuCtxSynchronize(), or cuCtxSynchronize_v2(NULL or the current context), well formed. */
+static int is_current_ctx_sync(const struct tfw_session *s, uint32_t id, const void *payload,
+                               size_t len)
+{
+    if (id == TFP_ID_cuCtxSynchronize)
+        return len == 8;
+    if (id != TFP_ID_cuCtxSynchronize_v2 || len != 16)
+        return 0;
+    uint64_t ctx;
+    memcpy(&ctx, (const uint8_t *)payload + 8, sizeof ctx);
+    return ctx == 0 || ctx == (uint64_t)(uintptr_t)s->current;
 }
 
 CUresult tfw_handle_request(struct tfw_session *s, uint32_t id, const void *payload, size_t len)
@@ -304,7 +334,14 @@ CUresult tfw_handle_request(struct tfw_session *s, uint32_t id, const void *payl
     CUresult r = enter_context(s, ctx);
     if (r != CUDA_SUCCESS)
         return r;
-    return fn(s, &in, &s->out);
+    /* Synchronizing a context that nothing was queued on since its last clean synchronize
+     * cannot wait, print or fail: answer without the backend (a busy session's common case). */
+    int ctx_sync = is_current_ctx_sync(s, id, payload, len);
+    if (ctx_sync && s->idle && s->held == CUDA_SUCCESS)
+        return CUDA_SUCCESS;
+    r = fn(s, &in, &s->out);
+    s->idle = ctx_sync && r == CUDA_SUCCESS;
+    return r;
 }
 
 static int send_reply(struct tfw_session *s, const struct tf_frame_header *h, CUresult r)
@@ -348,7 +385,7 @@ static int serve_one(struct tfw_session *s)
     /* A pipelined copy reading the request buffer, or an asynchronous copy into reply space,
      * must finish before that memory is reused or sent. */
     if (r == CUDA_SUCCESS && ((mode == TFP_ASYNC && s->sync_after) || mode == TFP_STREAMPT) &&
-        s->be.cuStreamSynchronize)
+        s->be.cuStreamSynchronize && !tfw_capturing(s))
         r = s->be.cuStreamSynchronize(s->last_stream);
     if (h.flags & TFP_FLAG_ASYNC) {
         if (r != CUDA_SUCCESS && s->held == CUDA_SUCCESS)

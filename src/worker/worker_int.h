@@ -32,6 +32,7 @@ struct tfw_session {
     size_t bulk_cap;           /*   faults on fresh memory cost more than the copy on VMs */
     struct tfw_ranges hostmaps; /* client memfds mapped here at the client's addresses */
     CUstream last_stream;      /* the stream the current request named */
+    int idle;                  /* nothing was queued since `current` last synchronized cleanly */
     int sync_after;            /* the request's bytes must be consumed before the next one */
 };
 
@@ -68,6 +69,9 @@ CUresult tfw_handle_request(struct tfw_session *s, uint32_t id, const void *payl
 /* Releases a mapping made by tfi_map_host (also when the client frees managed memory with
  * cuMemFree). */
 CUresult tfw_release_hostmap(struct tfw_session *s, uint64_t addr);
+
+/* 1 when the stream of the current request (last_stream) is capturing a graph. */
+int tfw_capturing(struct tfw_session *s);
 
 /* The handler for a call id (NULL when unknown). */
 tfw_handler tfw_handler_for(uint32_t id);

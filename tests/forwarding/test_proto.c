@@ -175,6 +175,41 @@ static void malformed_requests_are_refused(void **state)
     tfw_self = NULL;
 }
 
+/* Byte counts derived from arguments saturate: a count whose byte size wraps around is refused
+ * by the range check, not checked as the small wrapped number. */
+static void wrapped_sizes_are_refused(void **state)
+{
+    (void)state;
+    struct tfw_session s;
+    memset(&s, 0, sizeof s);
+    s.out_fd = -1;
+    s.max_frame = 1 << 20;
+    tfp_writer_init(&s.out);
+    tfw_self = &s;
+    assert_int_equal(tfw_ranges_add(&s.allocs, 0x100000, 4096), 0);
+    uint8_t req[28] = {0};           /* context, dstDevice, ui, N */
+    uint64_t dst = 0x100000, n = (1ull << 62) + 1;   /* n * 4 wraps to 4 */
+    memcpy(req + 8, &dst, 8);
+    memcpy(req + 20, &n, 8);
+    assert_int_equal(tfw_handle_request(&s, TFP_ID_cuMemsetD32_v2, req, sizeof req),
+                     CUDA_ERROR_INVALID_VALUE);
+    n = 1024;                        /* exactly the allocation: passes the checks */
+    memcpy(req + 20, &n, 8);
+    assert_int_equal(tfw_handle_request(&s, TFP_ID_cuMemsetD32_v2, req, sizeof req),
+                     CUDA_ERROR_NOT_SUPPORTED);
+    n = 1025;                        /* one element past it */
+    memcpy(req + 20, &n, 8);
+    assert_int_equal(tfw_handle_request(&s, TFP_ID_cuMemsetD32_v2, req, sizeof req),
+                     CUDA_ERROR_INVALID_VALUE);
+    assert_false(s.malformed);
+    assert_int_equal(tfp_span2d(UINT64_MAX / 2, 8, 3), UINT64_MAX);
+    assert_int_equal(tfp_span2d(256, 8, 3), 520);
+    assert_int_equal(tfp_span2d(256, 8, 0), 0);
+    tfw_ranges_free(&s.allocs);
+    tfp_writer_free(&s.out);
+    tfw_self = NULL;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -184,6 +219,7 @@ int main(void)
         cmocka_unit_test(sha256_vectors),
         cmocka_unit_test(handles_and_ranges),
         cmocka_unit_test(malformed_requests_are_refused),
+        cmocka_unit_test(wrapped_sizes_are_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,12 +4,16 @@
  * Feeds LLVMFuzzerTestOneInput every seed file named on the command line (files, or folders of
  * files), then a fixed number of mutations of them: byte flips, truncations, insertions, splices
  * and "interesting" integers written at random offsets (what breaks length fields). The random
- * generator is seeded from --seed so a failure is repeatable: the input being run is kept in
- * fuzz-crash-input.bin (in the working folder) until the run ends cleanly.
+ * generator is seeded from --seed so a failure is repeatable, and a crash (a fatal signal,
+ * including a sanitizer's abort) writes the input that caused it to fuzz-crash-input.bin in the
+ * working folder before the process dies.
  *
  *   fuzz_x [--runs N] [--seed S] SEED_PATH...
  */
 #include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +29,22 @@ static uint8_t *seeds[MAX_SEEDS];
 static size_t seed_len[MAX_SEEDS];
 static int nseeds;
 static uint64_t rng_state;
+static const uint8_t *current_input;
+static volatile size_t current_len;
+
+/* Async-signal-safe: only open/write/close, then die with the original signal. */
+static void save_crashing_input(int sig)
+{
+    int fd = open("fuzz-crash-input.bin", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd >= 0 && current_input) {
+        ssize_t w = write(fd, current_input, current_len);
+        (void)w;
+    }
+    if (fd >= 0)
+        close(fd);
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
 
 static uint64_t rng(void)
 {
@@ -140,8 +160,18 @@ int main(int argc, char **argv)
             add_seed_path(argv[i]);
     }
     uint8_t *buf = malloc(FUZZ_MAX_INPUT);
-    for (int s = 0; s < nseeds; s++)
+#ifdef __SANITIZE_ADDRESS__
+    const int fatal[] = {SIGABRT}; /* ASan reports faults itself, then aborts */
+#else
+    const int fatal[] = {SIGSEGV, SIGBUS, SIGABRT, SIGFPE, SIGILL};
+#endif
+    for (size_t i = 0; i < sizeof fatal / sizeof *fatal; i++)
+        signal(fatal[i], save_crashing_input);
+    for (int s = 0; s < nseeds; s++) {
+        current_input = seeds[s];
+        current_len = seed_len[s];
         LLVMFuzzerTestOneInput(seeds[s], seed_len[s]);
+    }
     for (long r = 0; r < runs; r++) {
         size_t len = 0;
         if (nseeds) {
@@ -154,14 +184,10 @@ int main(int argc, char **argv)
                 buf[i] = (uint8_t)rng();
         }
         len = mutate(buf, len);
-        FILE *f = fopen("fuzz-crash-input.bin", "wb");
-        if (f) {
-            fwrite(buf, 1, len, f);
-            fclose(f);
-        }
+        current_input = buf;
+        current_len = len;
         LLVMFuzzerTestOneInput(buf, len);
     }
-    remove("fuzz-crash-input.bin");
     printf("fuzz: %d seeds, %ld mutated inputs, no crash\n", nseeds, runs);
     for (int s = 0; s < nseeds; s++)
         free(seeds[s]);

@@ -301,6 +301,31 @@ static int case_streams_events(void)
     return rc;
 }
 
+/* Hundreds of launches queued back to back on one stream, one synchronize: each adds 1 to y,
+ * so any lost, duplicated or reordered-overlapping launch shows in the result. */
+static int case_many_launches(void)
+{
+    int n = kt_randi(1000, 4000), launches = kt_randi(200, 400);
+    float alpha = 1, *ones = kt_host(4 * n), *got = kt_host(4 * n), *want = kt_host(4 * n);
+    for (int i = 0; i < n; i++)
+        ones[i] = 1, want[i] = (float)launches;
+    CUdeviceptr dx = kt_upload(ones, 4 * n), dy = kt_alloc(4 * n);
+    CUfunction f = kt_func("vector", "saxpy");
+    CUstream s;
+    if (!f || !dy)
+        return 1;
+    KT_CHECK(cuMemsetD32(dy, 0, n));
+    KT_CHECK(cuStreamCreate(&s, CU_STREAM_DEFAULT));
+    void *params[] = {&n, &alpha, &dx, &dy};
+    for (int k = 0; k < launches; k++)
+        KT_CHECK(cuLaunchKernel(f, 4, 1, 1, 128, 1, 1, 0, s, params, NULL));
+    KT_CHECK(cuStreamSynchronize(s));
+    KT_CHECK(cuStreamDestroy(s));
+    if (kt_download(got, dy, 4 * n))
+        return 1;
+    return kt_expect_f32("y", got, want, n, 0, 0);
+}
+
 /* ---- fat binaries (tests/fatbin/data, built by nvcc from tests/fatbin/vadd.cu) -------------- */
 
 static void *read_fatbin(const char *name)
@@ -430,6 +455,7 @@ const struct kt_case kt_cases_special[] = {
     {"dyn_shared_optin", "dynshared", case_dyn_shared_optin},
     {"launch_config_errors", "vector", case_launch_config_errors},
     {"streams_events", "vector", case_streams_events},
+    {"many_launches", "vector", case_many_launches},
     {"fatbin_zstd", "fatbin", case_fatbin_zstd},
     {"fatbin_lz4_wrapper", "fatbin", case_fatbin_lz4_wrapper},
     {"fatbin_library_wrapper", "fatbin", case_fatbin_library_wrapper},

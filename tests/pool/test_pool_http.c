@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -177,6 +179,37 @@ static void hostile_requests_get_4xx_with_message(void **state)
     v = http(env->url, "GET", "/api/v1/quotas", NULL, &status);
     assert_int_equal(json_array_size(json_object_get(v, "quotas")), 0);
     json_decref(v);
+}
+
+/* A chunked upload has no Content-Length to refuse up front: the pool must drain it and still
+ * answer 413. Sent over a raw socket because the client library always declares a length. */
+static void chunked_huge_body_is_refused(void **state)
+{
+    struct env *env = *state;
+    int port = atoi(strrchr(env->url, ':') + 1);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    const char *head = "POST /api/v1/allocations HTTP/1.1\r\nHost: x\r\n"
+                       "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n";
+    assert_true(write(fd, head, strlen(head)) == (ssize_t)strlen(head));
+    char chunk[8192 + 16];
+    memset(chunk, 'a', sizeof chunk);
+    int n = snprintf(chunk, 16, "2000\r\n");
+    chunk[n] = 'a';
+    memcpy(chunk + n + 8192, "\r\n", 2);
+    for (int i = 0; i < 16; i++) /* 128 KiB */
+        assert_true(write(fd, chunk, (size_t)n + 8192 + 2) > 0);
+    assert_true(write(fd, "0\r\n\r\n", 5) == 5);
+    char resp[512] = "";
+    ssize_t got = read(fd, resp, sizeof resp - 1);
+    close(fd);
+    assert_true(got > 12);
+    assert_non_null(strstr(resp, " 413 "));
+    long status; /* still serving */
+    json_decref(http(env->url, "GET", "/healthz", NULL, &status));
+    assert_int_equal(status, 200);
 }
 
 struct worker {
@@ -445,6 +478,7 @@ int main(void)
     pool_httpc_global_init();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(hostile_requests_get_4xx_with_message, setup, teardown),
+        cmocka_unit_test_setup_teardown(chunked_huge_body_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(concurrent_clients_never_double_book, setup, teardown),
         cmocka_unit_test_setup_teardown(metrics_reflect_activity, setup, teardown),
         cmocka_unit_test(process_restart_keeps_state),

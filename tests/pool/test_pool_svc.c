@@ -138,6 +138,12 @@ static void quota_edges(void **state)
     assert_true(json_num_at(view, "used", "tflops") == 15);
     assert_true(json_num_at(view, "used", "vgpus") == 2);
     json_decref(view);
+    /* percent requests are charged in TFLOPs of the card they land on: 10% of 100 = 10 > 5 left */
+    struct pool_alloc_req pct = request("alice", 0, GiB / 4, 1, NULL);
+    pct.compute_request_pct = 10;
+    assert_int_equal(allocate(svc, &pct, NULL, &e), 403);
+    pct.compute_request_pct = 5;
+    assert_int_equal(allocate(svc, &pct, NULL, &e), 201);
     pool_svc_close(svc);
 }
 
@@ -207,6 +213,8 @@ static void restart_keeps_everything(void **state)
     json_t *a = pool_svc_allocation_json(svc, ids[0]);
     assert_non_null(a);
     assert_string_equal(json_string_value(json_object_get(a, "status")), "active");
+    /* no strategy in the request: the pool's default (set above) was used */
+    assert_string_equal(json_string_value(json_object_get(a, "strategy")), "LowLoadFirst");
     json_decref(a);
     assert_null(pool_svc_allocation_json(svc, ids[2]));
     json_t *qv = pool_svc_quota_json(svc, "t");

@@ -394,6 +394,25 @@ static void test_mma(void **state)
     tdev_free(m);
 }
 
+static void test_half_atomics(void **state)
+{
+    (void)state;
+    ptx_module *m = tdev_load(&D, "half.ptx");
+    uint16_t *h2 = tdev_alloc(&D, 4), *b2 = tdev_alloc(&D, 4);
+    float *cmp = tdev_alloc(&D, 16 * 4);
+    void *args[] = {&h2, &b2, &cmp};
+    assert_int_equal(tdev_launch(&D, m, "half_atomics", 2, 16, 0, args), PTX_OK);
+    assert_true(from_h(h2[0]) == 32.0f && from_h(h2[1]) == 16.0f);
+    assert_true(from_bf(b2[0]) == 64.0f && from_bf(b2[1]) == 8.0f);
+    for (int t = 0; t < 16; t++) {
+        float lt = (t < 5 ? 10.0f : 0.0f) + (3.0f < (float)t ? 1.0f : 0.0f);
+        float gt = (t > 5 && 3.0f > (float)t) ? 100.0f : 0.0f;
+        if (cmp[t] != lt + gt)
+            fail_msg("half compare t=%d: got %g want %g", t, cmp[t], lt + gt);
+    }
+    tdev_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -404,6 +423,7 @@ int main(void)
         cmocka_unit_test(test_fops),
         cmocka_unit_test(test_half),
         cmocka_unit_test(test_mma),
+        cmocka_unit_test(test_half_atomics),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

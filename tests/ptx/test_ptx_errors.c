@@ -245,6 +245,38 @@ static void test_launch_validation(void **state)
     tdev_free(m);
 }
 
+static void test_rounding_modes(void **state)
+{
+    (void)state;
+    uint32_t *out = tdev_alloc(&D, 16 * 4);
+    void *args[] = {&out};
+    /* 1/3 in each direction: rz and rm agree for positive values, rp is one ulp above */
+    expect_run(".reg .f32 %f<12>;\n.reg .f64 %fd<4>;\n.reg .b64 %rd<3>;\n.reg .b32 %r<4>;\n"
+               "ld.param.u64 %rd1, [p];\nmov.f64 %fd1, 0d3FD5555555555555;\n"
+               "cvt.rn.f32.f64 %f1, %fd1;\ncvt.rz.f32.f64 %f2, %fd1;\ncvt.rm.f32.f64 %f3, %fd1;\n"
+               "cvt.rp.f32.f64 %f4, %fd1;\nmov.f32 %f5, 0f3F800000;\nmov.f32 %f6, 0f40400000;\n"
+               "div.rn.f32 %f7, %f5, %f6;\nadd.rz.f32 %f8, %f7, 0f32000000;\n"
+               "add.rp.f32 %f9, %f7, 0f32000000;\nmul.rm.f32 %f10, %f7, 0fBF800001;\n"
+               "cvt.rzi.f32.f32 %f11, 0fC0700000;\n"
+               "st.global.f32 [%rd1], %f1;\nst.global.f32 [%rd1+4], %f2;\nst.global.f32 [%rd1+8], %f3;\n"
+               "st.global.f32 [%rd1+12], %f4;\nst.global.f32 [%rd1+16], %f7;\nst.global.f32 [%rd1+20], %f8;\n"
+               "st.global.f32 [%rd1+24], %f9;\nst.global.f32 [%rd1+28], %f10;\nst.global.f32 [%rd1+32], %f11;\n"
+               "cvt.rn.sat.f32.f32 %f1, 0f40000000;\nst.global.f32 [%rd1+36], %f1;\n"
+               "cvt.rn.satfinite.bf16x2.f32 %r1, %f6, %f5;\nst.global.u32 [%rd1+40], %r1;\nret;",
+               ".param .u64 p", 1, args, PTX_OK, NULL);
+    assert_int_equal(out[0], 0x3EAAAAABu); /* round to nearest */
+    assert_int_equal(out[1], 0x3EAAAAAAu); /* toward zero */
+    assert_int_equal(out[2], 0x3EAAAAAAu); /* down */
+    assert_int_equal(out[3], 0x3EAAAAABu); /* up */
+    assert_int_equal(out[4], 0x3EAAAAABu);
+    assert_int_equal(out[5], 0x3EAAAAABu); /* + a quarter ulp, truncated */
+    assert_int_equal(out[6], 0x3EAAAAACu); /* + a quarter ulp, rounded up */
+    assert_int_equal(out[7], 0xBEAAAAADu); /* -(x + 1.33 ulp) rounded down: 2 ulps */
+    assert_int_equal(out[8], 0xC0400000u); /* -3.75 truncated to -3 */
+    assert_int_equal(out[9], 0x3F800000u); /* saturated to 1 */
+    assert_int_equal(out[10], 0x40403F80u); /* {bf16(3), bf16(1)} */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -254,6 +286,7 @@ int main(void)
         cmocka_unit_test(test_scheduling),
         cmocka_unit_test(test_runaway_recursion),
         cmocka_unit_test(test_launch_validation),
+        cmocka_unit_test(test_rounding_modes),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -223,6 +223,16 @@ void echo_server_stop(struct echo_server *srv)
     pthread_mutex_destroy(&srv->lock);
 }
 
+int echo_server_last(struct echo_server *srv, char *error, size_t len)
+{
+    pthread_mutex_lock(&srv->lock);
+    int code = srv->last_code;
+    if (error && len)
+        snprintf(error, len, "%s", srv->last_error);
+    pthread_mutex_unlock(&srv->lock);
+    return code;
+}
+
 int echo_server_wait_ended(struct echo_server *srv, int count, int timeout_ms)
 {
     struct timespec start;

@@ -52,6 +52,9 @@ void echo_server_stop(struct echo_server *srv);
 /* Waits up to timeout_ms until `count` sessions have ended; returns 1 if they did. */
 int echo_server_wait_ended(struct echo_server *srv, int count, int timeout_ms);
 
+/* How the last session ended: returns its tf_err and copies its error text (under the lock). */
+int echo_server_last(struct echo_server *srv, char *error, size_t len);
+
 /* Test helpers. */
 double elapsed_ms_since(const struct timespec *start);
 void fill_pattern(uint8_t *buf, size_t len, uint32_t seed);

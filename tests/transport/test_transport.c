@@ -159,7 +159,7 @@ static void roundtrip_over(const char *listen, enum tf_transport_kind kind,
     echo_roundtrips(c, 2000, 100000);   /* many frames wrap the 64 KiB ring */
     tf_conn_close(c);
     assert_true(echo_server_wait_ended(&srv, 1, 5000));
-    assert_int_equal(srv.last_code, TF_ERR_CLOSED);
+    assert_int_equal(echo_server_last(&srv, NULL, 0), TF_ERR_CLOSED);
     assert_int_equal(srv.last_hello.pid, getpid());
     echo_server_stop(&srv);
 }

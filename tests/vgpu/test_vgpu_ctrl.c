@@ -21,7 +21,7 @@
 #define PERIOD_NS 10000000ll
 #define SEC_NS 1000000000ll
 #define MAX_T 8
-#define MAX_SECONDS 40
+#define MAX_SECONDS 40 /* per-second accounting slots */
 
 struct sim_tenant {
     double request, limit;
@@ -177,18 +177,22 @@ static void test_limits_below_capacity_hold(void **state)
 static void test_bursts_when_alone(void **state)
 {
     /* Request 20%, limit 60%: alone on the device it gets its limit, not more. Then a second
-     * tenant arrives (request 50%, limit 50%) and the first falls back towards its request. */
+     * tenant arrives (request 70%, limit 70%): the first falls back to the 30% left, which is
+     * above its request; when the second leaves, the first bursts to its limit again. */
     struct sim_tenant t[2] = {
         {.request = 0.2, .limit = 0.6, .qos = VGPU_QOS_MEDIUM, .kernel_ns = 1000000},
-        {.request = 0.5, .limit = 0.5, .qos = VGPU_QOS_MEDIUM, .kernel_ns = 1000000, .active_from = 10},
+        {.request = 0.7, .limit = 0.7, .qos = VGPU_QOS_MEDIUM, .kernel_ns = 1000000,
+         .active_from = 8, .active_to = 16},
     };
-    simulate(t, 2, 20);
-    double alone = share(&t[0], 1, 10);
-    double shared0 = share(&t[0], 11, 20), shared1 = share(&t[1], 11, 20);
-    print_message("burst alone %.2f; then %.2f + %.2f\n", alone, shared0, shared1);
+    simulate(t, 2, 24);
+    double alone = share(&t[0], 1, 8);
+    double shared0 = share(&t[0], 9, 16), shared1 = share(&t[1], 9, 16);
+    double again = share(&t[0], 17, 24);
+    print_message("burst alone %.2f; shared %.2f + %.2f; alone again %.2f\n", alone, shared0, shared1, again);
     assert_true(fabs(alone - 60.0) < 2.0);
-    assert_true(fabs(shared1 - 50.0) < 2.0);   /* the newcomer gets its full request/limit */
-    assert_true(fabs(shared0 - 50.0) < 2.5);   /* and the first keeps the idle rest */
+    assert_true(fabs(shared1 - 70.0) < 2.0); /* the newcomer gets its full request */
+    assert_true(fabs(shared0 - 30.0) < 2.0); /* the first keeps the idle rest */
+    assert_true(fabs(again - 60.0) < 2.0);
 }
 
 static void test_request_guaranteed_under_contention(void **state)

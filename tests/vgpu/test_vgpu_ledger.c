@@ -301,12 +301,39 @@ static void test_reaper_refunds_killed_process(void **state)
     vgpu_region_close(r);
 }
 
+static void test_region_reap_and_token_attach(void **state)
+{
+    /* One dead process that held memory on two vGPUs, one of them deleted meanwhile. */
+    struct vgpu_region *r = make_region(GiB, 0);
+    char err[256];
+    int a = create(r, 10 * MiB, err, sizeof err), b = create(r, 20 * MiB, err, sizeof err);
+    struct vgpu_mem_client ca, cb, other;
+    const pid_t dead = 424242, alive = 434343;
+    assert_int_equal(vgpu_mem_attach_token(r, vgpu_slot_at(r, a)->token, dead, &ca), a);
+    assert_int_equal(vgpu_mem_attach_token(r, vgpu_slot_at(r, b)->token, dead, &cb), b);
+    assert_int_equal(vgpu_mem_attach_token(r, vgpu_slot_at(r, b)->token, alive, &other), b);
+    assert_int_equal(vgpu_mem_attach_token(r, "0123456789abcdef0123456789abcdef", dead, &ca), -ENOENT);
+    assert_int_equal(vgpu_mem_reserve(&ca, 4 * MiB), 0);
+    assert_int_equal(vgpu_mem_reserve(&cb, 6 * MiB), 0);
+    assert_int_equal(vgpu_mem_reserve(&other, 1 * MiB), 0);
+    assert_int_equal(vgpu_delete(r, a), 0);
+    assert_int_equal(vgpu_region_collect(r), 0); /* still attached */
+    uint64_t in_flight = 1;
+    assert_true(vgpu_region_reap(r, dead, &in_flight) == 10 * MiB);
+    assert_true(in_flight == 0);
+    assert_int_equal(atomic_load(&vgpu_slot_at(r, a)->state), VGPU_SLOT_FREE); /* collected */
+    assert_true(vgpu_mem_used(vgpu_slot_at(r, b)) == 1 * MiB);
+    assert_true(r->hdr->mem_limit_sum == 20 * MiB);
+    vgpu_region_close(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_device_sum_and_tokens), cmocka_unit_test(test_open_checks),
         cmocka_unit_test(test_limit_and_release),     cmocka_unit_test(test_process_table_full),
         cmocka_unit_test(test_racing_processes),      cmocka_unit_test(test_reaper_refunds_killed_process),
+        cmocka_unit_test(test_region_reap_and_token_attach),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

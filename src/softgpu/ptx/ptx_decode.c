@@ -186,7 +186,8 @@ static int apply_modifier(ptx_insn *in, const char *m, int *ntypes, int types[4]
     if ((v = parse_space(m)) >= 0) { in->space = (uint8_t)v; return 0; }
     if (!strcmp(m, "v2") || !strcmp(m, "v4") || !strcmp(m, "v8")) { in->vec = (uint8_t)(m[1] - '0'); return 0; }
     if (!strcmp(m, "ftz")) { in->flags |= F_FTZ; return 0; }
-    if (!strcmp(m, "sat") || !strcmp(m, "satfinite")) { in->flags |= F_SAT; return 0; }
+    if (!strcmp(m, "sat")) { in->flags |= F_SAT; return 0; }
+    if (!strcmp(m, "satfinite")) { in->flags |= F_SATFINITE; return 0; }
     if (!strcmp(m, "hi")) { in->flags |= F_HI; return 0; }
     if (!strcmp(m, "lo")) return 0;
     if (!strcmp(m, "wide")) { in->flags |= F_WIDE; return 0; }
@@ -287,6 +288,7 @@ int ptx_decode_opcode(ptx_insn *in, const char *opcode, char *err, size_t errlen
     in->type2 = (uint8_t)types[1];
     in->ntypes = (uint8_t)ntypes;
     in->bits = (uint8_t)(ptx_type_bits(types[0]) > 255 ? 0 : ptx_type_bits(types[0]));
+    in->bits2 = (uint8_t)(ptx_type_bits(types[1]) > 255 ? 0 : ptx_type_bits(types[1]));
     for (int i = 0; i < 4; i++)
         in->types[i] = (uint8_t)types[i];
     in->itype = in->type;
@@ -374,6 +376,10 @@ int ptx_decode_check(ptx_insn *in, char *err, size_t errlen)
             check_values(in, 1, err, errlen))
             return -1;
         in->exec = arith_exec(in);
+        if (in->flags & (F_XORSIGN | F_ABS)) {
+            snprintf(err, errlen, "'%s': .xorsign/.abs are not supported", in->name);
+            return -1;
+        }
         if (in->exec == ptx_x_int && in->op >= OP_FMA) {
             snprintf(err, errlen, "'%s' needs a floating-point type", in->name);
             return -1;
@@ -404,9 +410,9 @@ int ptx_decode_check(ptx_insn *in, char *err, size_t errlen)
             snprintf(err, errlen, "'%s': missing comparison", in->name);
             return -1;
         }
-        if (in->op == OP_SET && (in->type2 == T_F16X2 || in->type2 == T_BF16X2 ||
-                                 in->type == T_F16X2 || in->type == T_BF16X2)) {
-            snprintf(err, errlen, "'%s': packed set is not supported", in->name);
+        if (in->op == OP_SET && (in->type == T_F16X2 || in->type == T_BF16X2) &&
+            in->type2 != T_F16X2 && in->type2 != T_BF16X2) {
+            snprintf(err, errlen, "'%s': packed result needs packed operands", in->name);
             return -1;
         }
         in->exec = ptx_x_setp;

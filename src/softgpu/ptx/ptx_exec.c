@@ -225,6 +225,41 @@ int ptx_block_init(ptx_block *b, ptx_run *run, unsigned linear_id, int smid)
     return 0;
 }
 
+/* Makes a finished block (of the same launch) the block linear_id without reallocating:
+ * fresh warps at the entry, zeroed shared memory. Register and local contents are left as
+ * they are, which PTX allows (they are undefined until written). */
+int ptx_block_reset(ptx_block *b, unsigned linear_id)
+{
+    const struct ptx_launch *l = b->l;
+    b->ctaid[0] = linear_id % l->grid[0];
+    b->ctaid[1] = (linear_id / l->grid[0]) % l->grid[1];
+    b->ctaid[2] = linear_id / (l->grid[0] * l->grid[1]);
+    memset(b->shared, 0, b->shared_size);
+    memset(b->bar_arrived, 0, sizeof b->bar_arrived);
+    memset(b->bar_expected, 0, sizeof b->bar_expected);
+    memset(b->bar_red, 0, sizeof b->bar_red);
+    b->live_warps = b->nwarps;
+    for (int i = 0; i < b->nwarps; i++) {
+        ptx_warp *w = &b->warps[i];
+        while (w->nframes > 1)
+            pop_frame(w);
+        if (w->nframes != 1)
+            return -1;
+        ptx_frame *f = ptx_top(w);
+        f->pc = 0;
+        f->diverged = 0;
+        f->done = 0;
+        f->lanes = w->exists;
+        w->exited = ~w->exists;
+        w->waiting = 0;
+        w->failed = 0;
+        w->red_dst = UINT32_MAX;
+        w->stack_top = f->local_base + f->fn->depot_bytes;
+        memset(w->carry, 0, sizeof w->carry);
+    }
+    return 0;
+}
+
 void ptx_block_free(ptx_block *b)
 {
     for (int i = 0; b->warps && i < b->nwarps; i++) {

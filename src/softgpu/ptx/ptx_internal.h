@@ -113,6 +113,7 @@ enum ptx_space_code { SP_GENERIC = 0, SP_GLOBAL, SP_SHARED, SP_LOCAL, SP_CONST, 
 #define F_ABS 0x1000u
 #define F_XORSIGN 0x2000u
 #define F_ADD 0x4000u      /* SIMD video .add: sum the element results */
+#define F_SATFINITE 0x8000u /* cvt .satfinite: clamp to the largest finite value */
 
 enum ptx_rnd { RND_NONE = 0, RND_RN, RND_RZ, RND_RM, RND_RP, RND_RNI, RND_RZI, RND_RMI, RND_RPI,
                RND_RNA };
@@ -128,6 +129,7 @@ typedef struct ptx_insn {
     uint8_t itype;     /* type used to read immediate operands */
     uint8_t types[4];  /* every type modifier in order (mma: d, a, b, c) */
     uint8_t bits;      /* ptx_type_bits(type), cached for the hot paths */
+    uint8_t bits2;     /* ptx_type_bits(type2) */
     uint8_t ntypes;
     uint8_t cmp;       /* compare op, or mode (shfl, vote, atom op, bool op, ...) */
     uint8_t boolop;    /* setp/set .and/.or/.xor */
@@ -339,6 +341,7 @@ void ptx_fail(ptx_warp *w, const ptx_insn *in, int lane, enum ptx_status st, con
     __attribute__((format(printf, 5, 6)));
 int ptx_block_run(ptx_block *b, int slice, uint64_t *insns); /* 1 done, 0 yielded, -1 failed */
 int ptx_block_init(ptx_block *b, ptx_run *run, unsigned linear_id, int smid);
+int ptx_block_reset(ptx_block *b, unsigned linear_id); /* reuse a finished block */
 void ptx_block_free(ptx_block *b);
 
 /* Operand access for lane loops: value = p[lane & m]. */

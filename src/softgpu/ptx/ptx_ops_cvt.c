@@ -75,6 +75,11 @@ static uint64_t write_float(int t, double x, int rnd, int flags)
         x = 0;
     if (flags & F_SAT)
         x = isnan(x) ? 0.0 : x < 0 ? 0.0 : x > 1 ? 1.0 : x;
+    if ((flags & F_SATFINITE) && !isnan(x)) {
+        double mx = t == T_F16 ? 65504.0 : t == T_BF16 ? 3.3895313892515355e38
+                  : t == T_F32 ? 3.4028234663852886e38 : INFINITY;
+        x = x > mx ? mx : x < -mx ? -mx : x;
+    }
     switch (t) {
     case T_F16: return ptx_f2h((float)x, rnd);
     case T_BF16: return ptx_f2bf((float)x, rnd);
@@ -181,7 +186,7 @@ void ptx_x_cvt(ptx_warp *w, const ptx_insn *in, uint32_t mask)
         });
         return;
     }
-    int dbits = ptx_type_bits(in->type), sbits = ptx_type_bits(in->type2);
+    int dbits = in->bits, sbits = in->bits2;
     /* the most frequent forms get a loop of their own */
     if (!in->flags && !in->rnd && !is_float_scalar(in->type) && !is_float_scalar(in->type2)) {
         if (ptx_type_is_signed(in->type2) && dbits > sbits)
@@ -248,6 +253,30 @@ static int combine(int op, int r, int c)
     }
 }
 
+/* Integer compares of 32- or 64-bit values without a predicate combination: one loop per
+ * comparison instead of a switch per lane. Returns 0 for the forms it does not handle. */
+static int setp_int_fast(const ptx_insn *in, uint64_t *D, ptx_src S1, ptx_src S2, uint32_t mask)
+{
+    int sgn = ptx_type_is_signed(in->type), b64 = in->bits == 64;
+#define ICMP(T, op) PTX_FOR_LANES(mask, { D[L] = (T)V(1) op (T)V(2); })
+#define BOTH(op)                                                                                \
+    do {                                                                                        \
+        if (b64) { if (sgn) ICMP(int64_t, op); else ICMP(uint64_t, op); }                       \
+        else { if (sgn) ICMP(int32_t, op); else ICMP(uint32_t, op); }                           \
+    } while (0)
+    switch (in->cmp) {
+    case CMP_EQ: BOTH(==); return 1;
+    case CMP_NE: BOTH(!=); return 1;
+    case CMP_LT: BOTH(<); return 1;
+    case CMP_LE: BOTH(<=); return 1;
+    case CMP_GT: BOTH(>); return 1;
+    case CMP_GE: BOTH(>=); return 1;
+    default: return 0;
+    }
+#undef BOTH
+#undef ICMP
+}
+
 void ptx_x_setp(ptx_warp *w, const ptx_insn *in, uint32_t mask)
 {
     uint64_t *D = ptx_dst(w, in->o[0].reg);
@@ -270,7 +299,7 @@ void ptx_x_setp(ptx_warp *w, const ptx_insn *in, uint32_t mask)
     ptx_src S3 = in->nops > 3 ? ptx_get_src(w, in, 3) : S1;
     int has_c = in->nops > 3, cneg = has_c && in->o[3].neg;
     uint64_t *Q = in->o[0].nvec ? ptx_dst(w, in->o[0].vec[0]) : NULL;
-    if (in->type == T_F16X2 || in->type == T_BF16X2) {
+    if (in->op == OP_SETP && (in->type == T_F16X2 || in->type == T_BF16X2)) {
         /* packed compare: p from the low halves, q from the high halves */
         ptx_insn half = *in;
         half.type = in->type == T_F16X2 ? T_F16 : T_BF16;
@@ -287,6 +316,23 @@ void ptx_x_setp(ptx_warp *w, const ptx_insn *in, uint32_t mask)
         });
         return;
     }
+    if (in->op == OP_SET && (in->type2 == T_F16X2 || in->type2 == T_BF16X2)) {
+        /* packed set: each half is all ones (integer destination) or 1.0 (packed float) */
+        ptx_insn half = *in;
+        half.type = in->type2 == T_F16X2 ? T_F16 : T_BF16;
+        uint64_t one = in->type == T_F16X2 ? 0x3C00 : in->type == T_BF16X2 ? 0x3F80 : 0xFFFF;
+        PTX_FOR_LANES(mask, {
+            uint64_t r = 0;
+            for (int h = 0; h < 2; h++) {
+                int t = compare(&half, V(1) >> (16 * h) & 0xffff, V(2) >> (16 * h) & 0xffff);
+                if (has_c)
+                    t = combine(in->boolop, t, (V(3) != 0) ^ cneg);
+                r |= (t ? one : 0) << (16 * h);
+            }
+            D[L] = r;
+        });
+        return;
+    }
     if (in->op == OP_SET) {
         /* set: the comparison type is the second type; the first is the destination */
         ptx_insn cmp = *in;
@@ -299,12 +345,20 @@ void ptx_x_setp(ptx_warp *w, const ptx_insn *in, uint32_t mask)
         });
         return;
     }
-    if (!has_c && !Q && !ptx_type_is_float(in->type) && in->type != T_PRED) {
-        int bits = ptx_type_bits(in->type);
-        if (bits == 32 && ptx_type_is_signed(in->type) && in->cmp == CMP_LT) {
-            PTX_FOR_LANES(mask, { D[L] = (int32_t)V(1) < (int32_t)V(2); });
-            return;
+    if (!has_c && !Q && (in->bits == 32 || in->bits == 64) && in->type != T_PRED &&
+        !ptx_type_is_float(in->type) && setp_int_fast(in, D, S1, S2, mask))
+        return;
+    if (!has_c && !Q && in->type == T_F32 && in->cmp <= CMP_GE) {
+#define FCMP(op) PTX_FOR_LANES(mask, { D[L] = ptx_as_f32(V(1)) op ptx_as_f32(V(2)); })
+        switch (in->cmp) {
+        case CMP_EQ: FCMP(==); return;
+        case CMP_LT: FCMP(<); return;
+        case CMP_LE: FCMP(<=); return;
+        case CMP_GT: FCMP(>); return;
+        case CMP_GE: FCMP(>=); return;
+        default: break; /* ne is true only for ordered operands: the general path */
         }
+#undef FCMP
     }
     PTX_FOR_LANES(mask, {
         int r = compare(in, V(1), V(2));
@@ -324,7 +378,7 @@ void ptx_x_setp(ptx_warp *w, const ptx_insn *in, uint32_t mask)
 
 static void mov_vector(ptx_warp *w, const ptx_insn *in, uint32_t mask)
 {
-    int bits = ptx_type_bits(in->type);
+    int bits = in->bits;
     const ptx_operand *d = &in->o[0], *s = &in->o[1];
     ptx_frame *f = ptx_top(w);
     if (s->kind == OK_VEC) { /* pack */
@@ -371,7 +425,7 @@ void ptx_x_mov(ptx_warp *w, const ptx_insn *in, uint32_t mask)
     uint64_t *D = ptx_dst(w, in->o[0].reg);
     SRC(1);
     if (in->op == OP_MOV) {
-        uint64_t wm = in->type == T_PRED ? 1 : ptx_wmask(ptx_type_bits(in->type));
+        uint64_t wm = in->type == T_PRED ? 1 : ptx_wmask(in->bits);
         PTX_FOR_LANES(mask, { D[L] = V(1) & wm; });
         return;
     }

@@ -192,7 +192,7 @@ static void int_unary_minmax(ptx_warp *w, const ptx_insn *in, uint32_t mask, int
 
 void ptx_x_int(ptx_warp *w, const ptx_insn *in, uint32_t mask)
 {
-    int bits = ptx_type_bits(in->type);
+    int bits = in->bits;
     int sgn = ptx_type_is_signed(in->type);
     if (bits > 64 || bits < 8) {
         ptx_fail(w, in, __builtin_ctz(mask), PTX_ERR_LAUNCH_FAILED, "unsupported type");
@@ -339,7 +339,7 @@ void ptx_x_bits(ptx_warp *w, const ptx_insn *in, uint32_t mask)
         PTX_FOR_LANES(mask, { D[L] = vsimd(in, (uint32_t)V(1), (uint32_t)V(2), (uint32_t)V(3)); });
         return;
     }
-    int bits = in->type == T_PRED ? 1 : ptx_type_bits(in->type);
+    int bits = in->type == T_PRED ? 1 : in->bits;
     int sgn = ptx_type_is_signed(in->type);
     uint64_t wm = in->type == T_PRED ? 1 : ptx_wmask(bits);
     SRC(1);

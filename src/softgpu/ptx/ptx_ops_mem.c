@@ -334,7 +334,7 @@ void ptx_x_atom(ptx_warp *w, const ptx_insn *in, uint32_t mask)
         ptx_fail(w, in, __builtin_ctz(mask), PTX_ERR_LAUNCH_FAILED, "bad atomic operands");
         return;
     }
-    int bits = ptx_type_bits(in->type);
+    int bits = in->bits;
     if (bits != 16 && bits != 32 && bits != 64) {
         ptx_fail(w, in, __builtin_ctz(mask), PTX_ERR_LAUNCH_FAILED, "unsupported atomic type");
         return;

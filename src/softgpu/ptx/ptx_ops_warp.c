@@ -61,7 +61,7 @@ static void do_vote(ptx_warp *w, const ptx_insn *in, uint32_t mask)
 static void do_match(ptx_warp *w, const ptx_insn *in, uint32_t mask)
 {
     ptx_src A = ptx_get_src(w, in, 1);
-    uint64_t wm = ptx_wmask(ptx_type_bits(in->type));
+    uint64_t wm = ptx_wmask(in->bits);
     uint64_t *D = ptx_dst(w, in->o[0].reg);
     uint64_t *P = in->o[0].nvec ? ptx_dst(w, in->o[0].vec[0]) : NULL;
     uint32_t same[PTX_WARP];

@@ -31,31 +31,51 @@ struct ptx_pool {
     ptx_job *head;
     int stop;
     atomic_ullong insns;
+    /* One cooperative launch at a time: two of them could each hold some pool threads while
+     * waiting at a grid barrier for blocks that need the threads the other one holds. */
+    pthread_mutex_t coop;
 };
 
+static void fail_oom(ptx_run *run, unsigned id)
+{
+    int exp = 0;
+    if (atomic_compare_exchange_strong(&run->failed, &exp, 1)) {
+        pthread_mutex_lock(&run->lock);
+        run->status = PTX_ERR_LAUNCH_FAILED;
+        snprintf(run->err, sizeof run->err, "out of memory for block %u", id);
+        pthread_mutex_unlock(&run->lock);
+    }
+}
+
+/* Takes blocks from the launch's counter until none are left; one block's state is allocated
+ * once and reset for every following block. */
 static void run_blocks(ptx_pool *p, ptx_job *job, int smid)
 {
     ptx_run *run = job->run;
     ptx_block b;
+    int have = 0;
     uint64_t insns = 0;
     for (;;) {
         unsigned id = atomic_fetch_add(&run->next_block, 1);
         if (id >= run->nblocks || atomic_load(&run->failed))
             break;
-        if (ptx_block_init(&b, run, id, smid) < 0) {
+        if (have && ptx_block_reset(&b, id) < 0) {
             ptx_block_free(&b);
-            int exp = 0;
-            if (atomic_compare_exchange_strong(&run->failed, &exp, 1)) {
-                pthread_mutex_lock(&run->lock);
-                run->status = PTX_ERR_LAUNCH_FAILED;
-                snprintf(run->err, sizeof run->err, "out of memory for block %u", id);
-                pthread_mutex_unlock(&run->lock);
-            }
-            break;
+            have = 0;
         }
-        ptx_block_run(&b, SLICE_NORMAL, &insns);
-        ptx_block_free(&b);
+        if (!have) {
+            if (ptx_block_init(&b, run, id, smid) < 0) {
+                ptx_block_free(&b);
+                fail_oom(run, id);
+                break;
+            }
+            have = 1;
+        }
+        if (ptx_block_run(&b, SLICE_NORMAL, &insns) < 0)
+            break;
     }
+    if (have)
+        ptx_block_free(&b);
     atomic_fetch_add(&run->insns, insns);
     atomic_fetch_add(&p->insns, insns);
 }
@@ -74,15 +94,8 @@ static void run_cooperative(ptx_pool *p, ptx_job *job, int share, int smid)
         if (ptx_block_init(&blocks[i], run, (unsigned)share + (unsigned)i * (unsigned)job->nshares,
                            smid) < 0)
             ok = 0;
-    if (!ok) {
-        int exp = 0;
-        if (atomic_compare_exchange_strong(&run->failed, &exp, 1)) {
-            pthread_mutex_lock(&run->lock);
-            run->status = PTX_ERR_LAUNCH_FAILED;
-            snprintf(run->err, sizeof run->err, "out of memory for cooperative blocks");
-            pthread_mutex_unlock(&run->lock);
-        }
-    }
+    if (!ok)
+        fail_oom(run, (unsigned)share);
     int left = ok ? nb : 0;
     while (left > 0 && !atomic_load(&run->failed)) {
         for (int i = 0; i < nb; i++) {
@@ -168,6 +181,7 @@ ptx_pool *ptx_pool_create(int nthreads)
         return NULL;
     }
     pthread_mutex_init(&p->mu, NULL);
+    pthread_mutex_init(&p->coop, NULL);
     pthread_cond_init(&p->cv, NULL);
     pthread_mutex_lock(&p->mu);
     for (int i = 0; i < nthreads; i++) {
@@ -201,6 +215,7 @@ void ptx_pool_destroy(ptx_pool *p)
     for (int i = 0; i < p->n; i++)
         pthread_join(p->threads[i], NULL);
     pthread_mutex_destroy(&p->mu);
+    pthread_mutex_destroy(&p->coop);
     pthread_cond_destroy(&p->cv);
     free(p->threads);
     free(p);
@@ -269,6 +284,8 @@ enum ptx_status ptx_launch_run(const struct ptx_launch *l, char *err, size_t err
     job.run = &run;
     job.nshares = (int)(run.nblocks < (unsigned)p->n ? run.nblocks : (unsigned)p->n);
     pthread_cond_init(&job.done, NULL);
+    if (l->cooperative)
+        pthread_mutex_lock(&p->coop);
     pthread_mutex_lock(&p->mu);
     ptx_job **tail = &p->head;
     while (*tail)
@@ -279,6 +296,8 @@ enum ptx_status ptx_launch_run(const struct ptx_launch *l, char *err, size_t err
              (!l->cooperative || job.participants >= job.nshares)))
         pthread_cond_wait(&job.done, &p->mu);
     pthread_mutex_unlock(&p->mu);
+    if (l->cooperative)
+        pthread_mutex_unlock(&p->coop);
     pthread_cond_destroy(&job.done);
     pthread_mutex_destroy(&run.lock);
     if (atomic_load(&run.failed)) {

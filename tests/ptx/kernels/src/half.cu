@@ -20,3 +20,14 @@ extern "C" __global__ void halfops(const float *in, float *out, int n)
     o[6] = __half2float(__hmax(a, b)) + (__hlt(a, b) ? 1000.0f : 0.0f);
     o[7] = __bfloat162float(__hfma(c, d, c));
 }
+
+// packed half atomics and comparisons
+extern "C" __global__ void half_atomics(__half2 *h2, __nv_bfloat162 *b2, float *cmp)
+{
+    atomicAdd(h2, __halves2half2(__float2half(1.0f), __float2half(0.5f)));
+    atomicAdd(b2, __floats2bfloat162_rn(2.0f, 0.25f));
+    __half2 x = __halves2half2(__float2half(threadIdx.x * 1.0f), __float2half(3.0f));
+    __half2 y = __halves2half2(__float2half(5.0f), __float2half(threadIdx.x * 1.0f));
+    __half2 lt = __hlt2(x, y);
+    cmp[threadIdx.x] = __low2float(lt) * 10 + __high2float(lt) + (__hbgt2(x, y) ? 100.0f : 0.0f);
+}
