@@ -18,10 +18,9 @@
  *   bench_isolation [--seconds S] [--kernel-us K] [--kernel queue|busy] [--depth D]
  *   (defaults: 20 s per scenario, 1000 us kernels, queue mode, depth 8)
  *
- * Owns: this benchmark. May call: src/vgpu, libpng (png_plot.c).
+ * Owns: this benchmark. May call: src/vgpu, libpng (png_plot.c), bench/common.
  */
 #include <errno.h>
-#include <libgen.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -29,11 +28,11 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_common.h"
 #include "png_plot.h"
 #include "vgpu_compute.h"
 #include "vgpu_region.h"
@@ -194,6 +193,52 @@ static int tenant_loop(struct vgpu_region *r, struct vgpu_slot *s, uint64_t kern
     }
 }
 
+/* One vGPU per tenant of the scenario, at its request/limit/QoS; 0, or -1 after saying why. */
+static int create_tenant_vgpus(struct scenario *sc, struct vgpu_region *r)
+{
+    char err[256];
+    for (int i = 0; i < sc->n; i++) {
+        struct vgpu_spec spec = {.id = sc->t[i].name, .mem_limit = 1ull << 30,
+                                 .request_bp = sc->t[i].request_bp, .limit_bp = sc->t[i].limit_bp,
+                                 .qos = sc->t[i].qos};
+        sc->slot[i] = vgpu_create(r, &spec, err, sizeof err);
+        if (sc->slot[i] < 0) {
+            fprintf(stderr, "bench_isolation: %s\n", err);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Records each tenant's share of the device over the last SAMPLE_NS, for the plot. */
+static void sample_shares(struct scenario *sc, struct vgpu_region *r, double at_s,
+                          uint64_t *last_busy)
+{
+    sc->sample_t[sc->nsamples] = at_s;
+    for (int i = 0; i < sc->n; i++) {
+        uint64_t b = vgpu_slot_at(r, sc->slot[i])->busy_ns;
+        sc->sample_share[i][sc->nsamples] = 100.0 * (double)(b - last_busy[i]) / SAMPLE_NS;
+        last_busy[i] = b;
+    }
+    sc->nsamples++;
+}
+
+/* Each tenant's share over the span_ns after warm-up, their mean error against the limits and
+ * the device's total busy share. */
+static void measured_shares(struct scenario *sc, struct vgpu_region *r,
+                            const uint64_t *busy_at_warmup, double span_ns)
+{
+    sc->mae = 0;
+    sc->device_busy = 0;
+    for (int i = 0; i < sc->n; i++) {
+        uint64_t b = vgpu_slot_at(r, sc->slot[i])->busy_ns;
+        sc->share[i] = 100.0 * (double)(b - busy_at_warmup[i]) / span_ns;
+        sc->mae += fabs(sc->share[i] - sc->t[i].limit_bp / 100.0);
+        sc->device_busy += sc->share[i];
+    }
+    sc->mae /= sc->n;
+}
+
 static int run_scenario(struct scenario *sc, double seconds, uint64_t kernel_ns)
 {
     struct vgpu_device_desc dev = {.index = 0, .uuid = "softgpu-emulated", .memory = 16ull << 30};
@@ -203,16 +248,9 @@ static int run_scenario(struct scenario *sc, double seconds, uint64_t kernel_ns)
         fprintf(stderr, "bench_isolation: %s\n", err);
         return -1;
     }
-    for (int i = 0; i < sc->n; i++) {
-        struct vgpu_spec spec = {.id = sc->t[i].name, .mem_limit = 1ull << 30,
-                                 .request_bp = sc->t[i].request_bp, .limit_bp = sc->t[i].limit_bp,
-                                 .qos = sc->t[i].qos};
-        sc->slot[i] = vgpu_create(r, &spec, err, sizeof err);
-        if (sc->slot[i] < 0) {
-            fprintf(stderr, "bench_isolation: %s\n", err);
-            vgpu_region_close(r);
-            return -1;
-        }
+    if (create_tenant_vgpus(sc, r) != 0) {
+        vgpu_region_close(r);
+        return -1;
     }
     atomic_store(&shared->late_ns, 0);
     atomic_store(&shared->late_max_ns, 0);
@@ -241,13 +279,7 @@ static int run_scenario(struct scenario *sc, double seconds, uint64_t kernel_ns)
             warmed = 1;
         }
         if (tick >= next_sample && sc->nsamples < MAX_SAMPLES) {
-            sc->sample_t[sc->nsamples] = (double)(tick - start) / SEC;
-            for (int i = 0; i < sc->n; i++) {
-                uint64_t b = vgpu_slot_at(r, sc->slot[i])->busy_ns;
-                sc->sample_share[i][sc->nsamples] = 100.0 * (double)(b - last_busy[i]) / SAMPLE_NS;
-                last_busy[i] = b;
-            }
-            sc->nsamples++;
+            sample_shares(sc, r, (double)(tick - start) / SEC, last_busy);
             next_sample += SAMPLE_NS;
         }
     }
@@ -259,16 +291,7 @@ static int run_scenario(struct scenario *sc, double seconds, uint64_t kernel_ns)
     }
     /* Kernels still running at `stop` are charged after it; count what they ran inside the window
      * only approximately (at most one kernel per tenant), which the long window makes small. */
-    double span = (double)(stop - start - warmup);
-    sc->mae = 0;
-    sc->device_busy = 0;
-    for (int i = 0; i < sc->n; i++) {
-        uint64_t b = vgpu_slot_at(r, sc->slot[i])->busy_ns;
-        sc->share[i] = 100.0 * (double)(b - busy_at_warmup[i]) / span;
-        sc->mae += fabs(sc->share[i] - sc->t[i].limit_bp / 100.0);
-        sc->device_busy += sc->share[i];
-    }
-    sc->mae /= sc->n;
+    measured_shares(sc, r, busy_at_warmup, (double)(stop - start - warmup));
     uint64_t wakeups = atomic_load(&shared->wakeups);
     sc->late_mean_ms = wakeups ? (double)atomic_load(&shared->late_ns) / (double)wakeups / 1e6 : 0;
     sc->late_max_ms = (double)atomic_load(&shared->late_max_ns) / 1e6;
@@ -359,22 +382,6 @@ static int run_overhead(struct overhead *o, uint64_t kernel_ns, int pairs)
 }
 
 /* ---- output ---- */
-
-static void out_path(char *path, size_t len, const char *file)
-{
-    const char *dir = getenv("TFUSE_BENCH_DIR");
-    if (dir && *dir) {
-        snprintf(path, len, "%s/%s", dir, file);
-        return;
-    }
-    char exe[4096];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    exe[n > 0 ? n : 0] = 0;
-    char bench[4200];
-    snprintf(bench, sizeof bench, "%s/../bench", dirname(exe));
-    mkdir(bench, 0755);
-    snprintf(path, len, "%s/%s", bench, file);
-}
 
 static const uint32_t colors[MAX_TENANTS] = {0x1f77b4, 0xd62728, 0x2ca02c, 0x9467bd};
 
@@ -467,6 +474,48 @@ static int parse_args(int argc, char **argv, double *seconds, uint64_t *kernel_n
     return 0;
 }
 
+/* Prints each tenant's share against its limit and the scenario's MAE; returns the sum of the
+ * tenants' absolute errors (for the MAE over all scenarios). */
+static double print_scenario(const struct scenario *sc)
+{
+    double err_sum = 0;
+    for (int i = 0; i < sc->n; i++) {
+        double limit = sc->t[i].limit_bp / 100.0;
+        printf("%-10s %-7s %9.2f %9.2f %+9.2f\n", sc->name, sc->t[i].name, limit, sc->share[i],
+               sc->share[i] - limit);
+        err_sum += fabs(sc->share[i] - limit);
+    }
+    printf("%-10s %-7s %29s %.2f points\n", sc->name, "MAE", "", sc->mae);
+    if (kernel_mode == KERNEL_QUEUE)
+        printf("%-10s device busy %.1f%%; tenants woke for kernel ends %.3f ms late on average, "
+               "%.1f ms at worst (queue: %d kernels)\n",
+               "", sc->device_busy, sc->late_mean_ms, sc->late_max_ms, queue_depth);
+    return err_sum;
+}
+
+/* isolation.json and isolation.png; 0, or 1 after saying which could not be written. */
+static int write_outputs(double seconds, uint64_t kernel_ns, double mae_all,
+                         const struct overhead *o)
+{
+    char path[4400];
+    bench_output_path(path, sizeof path, "isolation.json");
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        perror(path);
+        return 1;
+    }
+    write_json(f, seconds, kernel_ns, mae_all, o);
+    fclose(f);
+    printf("wrote %s\n", path);
+    bench_output_path(path, sizeof path, "isolation.png");
+    if (write_plot(seconds, path) != 0) {
+        fprintf(stderr, "bench_isolation: cannot write %s\n", path);
+        return 1;
+    }
+    printf("wrote %s\n", path);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     double seconds = 20;
@@ -499,18 +548,8 @@ int main(int argc, char **argv)
             fprintf(stderr, "bench_isolation: scenario %s failed\n", sc->name);
             return 1;
         }
-        for (int i = 0; i < sc->n; i++) {
-            double limit = sc->t[i].limit_bp / 100.0;
-            printf("%-10s %-7s %9.2f %9.2f %+9.2f\n", sc->name, sc->t[i].name, limit, sc->share[i],
-                   sc->share[i] - limit);
-            mae_sum += fabs(sc->share[i] - limit);
-            mae_n++;
-        }
-        printf("%-10s %-7s %29s %.2f points\n", sc->name, "MAE", "", sc->mae);
-        if (kernel_mode == KERNEL_QUEUE)
-            printf("%-10s device busy %.1f%%; tenants woke for kernel ends %.3f ms late on average, "
-                   "%.1f ms at worst (queue: %d kernels)\n",
-                   "", sc->device_busy, sc->late_mean_ms, sc->late_max_ms, queue_depth);
+        mae_sum += print_scenario(sc);
+        mae_n += sc->n;
     }
     double mae_all = mae_sum / mae_n;
     printf("all        MAE  %.2f percentage points (aim: < 2; other systems measure 15-20)\n\n", mae_all);
@@ -525,21 +564,5 @@ int main(int argc, char **argv)
            "  alternating kernel by kernel); its own work: %.1f ns per launch, %.3f%% of a 20 us kernel\n",
            o.cost_pct, o.path_ns, 100.0 * o.path_ns / (double)o.kernel_ns);
 
-    char path[4400];
-    out_path(path, sizeof path, "isolation.json");
-    FILE *f = fopen(path, "w");
-    if (!f) {
-        perror(path);
-        return 1;
-    }
-    write_json(f, seconds, kernel_ns, mae_all, &o);
-    fclose(f);
-    printf("wrote %s\n", path);
-    out_path(path, sizeof path, "isolation.png");
-    if (write_plot(seconds, path) != 0) {
-        fprintf(stderr, "bench_isolation: cannot write %s\n", path);
-        return 1;
-    }
-    printf("wrote %s\n", path);
-    return 0;
+    return write_outputs(seconds, kernel_ns, mae_all, &o);
 }

@@ -6,19 +6,22 @@
  * stranded at the end (on GPUs that cannot take a typical request: 25% of the card and 16 GiB).
  * Then a smaller run of the same requests through the HTTP API, for the ratio HTTP / library.
  * Writes $TFUSE_BENCH_DIR/pool.json (default build/bench next to build/bin).
+ *
+ * Owns: this benchmark. May call: src/pool (including its service internals), bench/common.
  */
 #include <jansson.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_common.h"
 #include "pool_http.h"
 #include "pool_httpc.h"
 #include "pool_place.h"
+#include "pool_store.h"
 #include "pool_svc.h"
 #include "pool_svc_int.h" /* the bench times placement alone on the live inventory */
 
@@ -47,19 +50,9 @@ static uint64_t rnd(void)
     return rng_state;
 }
 
-static void cleanup_db(const char *db)
-{
-    char p[300];
-    unlink(db);
-    snprintf(p, sizeof p, "%s-wal", db);
-    unlink(p);
-    snprintf(p, sizeof p, "%s-shm", db);
-    unlink(p);
-}
-
 static struct pool_svc *build_cluster(const char *db, enum pool_strategy s)
 {
-    cleanup_db(db);
+    pool_store_remove_files(db);
     struct pool_config cfg = {.db_path = db, .nodeless = true, .strategy = s,
                               .heartbeat_timeout_s = 3600, .sync = POOL_SYNC_NORMAL};
     char err[256];
@@ -110,21 +103,6 @@ static void make_request(struct pool_alloc_req *r)
         strcpy(r->model, models[rnd() % NMODELS].model);
     r->strategy = -1;
     r->qos = (enum pool_qos)(rnd() % POOL_QOS_COUNT);
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double pct_of(double *v, int n, double p)
-{
-    if (n == 0)
-        return 0;
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    int i = (int)(p / 100 * (n - 1) + 0.5);
-    return v[i];
 }
 
 /* Free TFLOPs on GPUs that cannot take a typical request, as a share of all free TFLOPs. */
@@ -187,18 +165,6 @@ static double cpu_now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-static double loadavg(void)
-{
-    double l = -1;
-    FILE *f = fopen("/proc/loadavg", "r");
-    if (f) {
-        if (fscanf(f, "%lf", &l) != 1)
-            l = -1;
-        fclose(f);
-    }
-    return l;
-}
-
 static double booked_tflops(json_t *alloc)
 {
     double t = 0;
@@ -256,14 +222,14 @@ static void run_ops(struct pool_svc *svc, int ops, double *lat, double *rel_lat,
         }
     }
     r->ops_per_s = ops / (pool_now() - t_start);
-    r->cpu_p50 = pct_of(cpu, nlat, 50) * 1e3;
-    r->cpu_p99 = pct_of(cpu, nlat, 99) * 1e3;
-    r->place_p50 = pct_of(place, nlat, 50) * 1e3;
-    r->place_p99 = pct_of(place, nlat, 99) * 1e3;
-    r->p50 = pct_of(lat, nlat, 50) * 1e3;
-    r->p99 = pct_of(lat, nlat, 99) * 1e3;
-    r->rel_p50 = pct_of(rel_lat, nrel, 50) * 1e3;
-    r->rel_p99 = pct_of(rel_lat, nrel, 99) * 1e3;
+    r->cpu_p50 = bench_percentile(cpu, nlat, 50) * 1e3;
+    r->cpu_p99 = bench_percentile(cpu, nlat, 99) * 1e3;
+    r->place_p50 = bench_percentile(place, nlat, 50) * 1e3;
+    r->place_p99 = bench_percentile(place, nlat, 99) * 1e3;
+    r->p50 = bench_percentile(lat, nlat, 50) * 1e3;
+    r->p99 = bench_percentile(lat, nlat, 99) * 1e3;
+    r->rel_p50 = bench_percentile(rel_lat, nrel, 50) * 1e3;
+    r->rel_p99 = bench_percentile(rel_lat, nrel, 99) * 1e3;
 }
 
 /* The same workload through the HTTP API (client-observed latency, one connection per call). */
@@ -320,33 +286,110 @@ static void run_http(struct result *r)
             r->releases++;
         }
     }
-    r->p50 = pct_of(lat, nlat, 50) * 1e3;
-    r->p99 = pct_of(lat, nlat, 99) * 1e3;
+    r->p50 = bench_percentile(lat, nlat, 50) * 1e3;
+    r->p99 = bench_percentile(lat, nlat, 99) * 1e3;
     free(lat);
     free(ids);
     pool_http_stop(h);
     pool_svc_close(svc);
-    cleanup_db(db);
+    pool_store_remove_files(db);
 }
 
-static void output_path(char *path, size_t len)
+/* Sample buffers: one strategy's (refilled per strategy) and all strategies' pooled. */
+struct samples {
+    double *lat, *rel, *place, *cpu;   /* OPS each */
+    double *all, *cpu_all;             /* OPS * POOL_STRATEGY_COUNT each */
+    int nall, ncpu;
+};
+
+/* The same workload against a fresh cluster placed by strategy s; adds its allocation
+ * latencies to the pooled samples. */
+static void run_strategy(enum pool_strategy s, double capacity, struct samples *sm,
+                         struct live *live, struct result *r)
 {
-    const char *dir = getenv("TFUSE_BENCH_DIR");
-    char exe[PATH_MAX];
-    ssize_t n;
-    if (dir && dir[0]) {
-        snprintf(path, len, "%s/pool.json", dir);
-    } else if ((n = readlink("/proc/self/exe", exe, sizeof exe - 1)) > 0) {
-        exe[n] = '\0';
-        char *slash = strrchr(exe, '/');
-        *slash = '\0'; /* build/bin */
-        snprintf(path, len, "%s/../bench", exe);
-        if (access(path, F_OK) != 0 && mkdir(path, 0755) != 0)
-            perror("bench_pool: mkdir");
-        strncat(path, "/pool.json", len - strlen(path) - 1);
-    } else {
-        snprintf(path, len, "pool.json");
+    const char *db = "/tmp/tfuse-bench-pool.db";
+    rng_state = 0x9e3779b97f4a7c15ull; /* the same workload for every strategy */
+    struct pool_svc *svc = build_cluster(db, s);
+    memset(r, 0, sizeof *r);
+    live->n = 0;
+    live->booked = 0;
+    live->capacity = capacity;
+    run_ops(svc, OPS, sm->lat, sm->rel, sm->place, sm->cpu, r, live);
+    memcpy(sm->cpu_all + sm->ncpu, sm->cpu, (size_t)r->ok * sizeof *sm->cpu);
+    sm->ncpu += r->ok;
+    memcpy(sm->all + sm->nall, sm->lat, (size_t)r->ok * sizeof *sm->lat);
+    sm->nall += r->ok;
+    r->stranded = stranded_share(svc, &r->free_share);
+    pool_svc_close(svc);
+    pool_store_remove_files(db);
+}
+
+static double cluster_capacity(void)
+{
+    double capacity = 0;
+    for (int i = 0; i < NODES; i++) {
+        int m = i % 10 < 4 ? 0 : i % 10 < 7 ? 1 : i % 10 < 9 ? 2 : 3;
+        capacity += GPUS_PER_NODE * models[m].tflops;
     }
+    return capacity;
+}
+
+static void print_strategy_header(void)
+{
+    printf("pool: %d GPUs on %d nodes (H100/A100/L40S/L4), %d allocate/release ops per strategy,\n"
+           "library path: placement + quota + booking + SQLite WAL (synchronous=NORMAL)\n\n",
+           NODES * GPUS_PER_NODE, NODES, OPS);
+    printf("%-22s %8s %9s %9s %9s %9s %9s %9s %9s %6s %6s %6s %9s\n", "strategy", "ops/s",
+           "place p50", "place p99", "alloc p50", "alloc p99", "cpu p99", "rel p50", "rel p99",
+           "ok", "refused", "free%", "stranded%");
+}
+
+static void print_strategy_row(const char *name, const struct result *r)
+{
+    printf("%-22s %8.0f %7.3fms %7.3fms %7.3fms %7.3fms %7.3fms %7.3fms %7.3fms %6d %6d %5.1f%% "
+           "%8.1f%%\n", name, r->ops_per_s, r->place_p50, r->place_p99, r->p50, r->p99,
+           r->cpu_p99, r->rel_p50, r->rel_p99, r->ok, r->refused, 100 * r->free_share,
+           100 * r->stranded);
+}
+
+static json_t *strategy_json(const struct result *r)
+{
+    return json_pack("{s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:i, s:i, s:i, s:f, s:f}",
+                     "cpu_p50_ms", r->cpu_p50, "cpu_p99_ms", r->cpu_p99,
+                     "placement_p50_ms", r->place_p50, "placement_p99_ms", r->place_p99,
+                     "p50_ms", r->p50, "p99_ms", r->p99, "release_p50_ms", r->rel_p50,
+                     "release_p99_ms", r->rel_p99, "ops_per_s", r->ops_per_s,
+                     "allocations", r->ok, "refused", r->refused, "releases", r->releases,
+                     "free_share", r->free_share, "stranded_share", r->stranded);
+}
+
+/* Library latency (all strategies pooled) against the same requests through the HTTP API. */
+static void print_library_vs_http(double p50, double p99, double cpu_p50, double cpu_p99,
+                                  const struct result *http)
+{
+    printf("\n%-34s %9s %9s %s\n", "path", "p50", "p99", "ratio p50 vs library");
+    printf("%-34s %8.3fms %8.3fms %6.2fx\n", "library (all strategies)", p50, p99, 1.0);
+    char http_label[64];
+    snprintf(http_label, sizeof http_label, "HTTP (CompactFirst, %d ops)", HTTP_OPS);
+    printf("%-34s %8.3fms %8.3fms %6.2fx\n", http_label, http->p50, http->p99,
+           p50 > 0 ? http->p50 / p50 : 0);
+    printf("%-34s %8.3fms %8.3fms   (thread CPU time, excludes preemption)\n",
+           "library, CPU time", cpu_p50, cpu_p99);
+}
+
+/* Writes (and releases) the report; 0, or -1 after saying why. */
+static int write_json(json_t *out)
+{
+    char path[PATH_MAX + 32];
+    bench_output_path(path, sizeof path, "pool.json");
+    int rc = json_dump_file(out, path, JSON_INDENT(2) | JSON_SORT_KEYS);
+    json_decref(out);
+    if (rc != 0) {
+        fprintf(stderr, "bench_pool: cannot write %s\n", path);
+        return -1;
+    }
+    printf("wrote %s\n", path);
+    return 0;
 }
 
 int main(void)
@@ -358,72 +401,33 @@ int main(void)
         HTTP_OPS = OPS < DEFAULT_HTTP_OPS ? OPS : DEFAULT_HTTP_OPS;
     }
     pool_httpc_global_init();
-    const char *db = "/tmp/tfuse-bench-pool.db";
-    double *lat = malloc(OPS * sizeof *lat), *rel = malloc(OPS * sizeof *rel);
-    double *all = malloc(OPS * POOL_STRATEGY_COUNT * sizeof *all), *place = malloc(OPS * sizeof *place);
-    double *cpu = malloc(OPS * sizeof *cpu), *cpu_all = malloc(OPS * POOL_STRATEGY_COUNT * sizeof *cpu_all);
-    int ncpu = 0;
-    double load_before = loadavg();
+    struct samples sm = {
+        .lat = malloc(OPS * sizeof(double)), .rel = malloc(OPS * sizeof(double)),
+        .place = malloc(OPS * sizeof(double)), .cpu = malloc(OPS * sizeof(double)),
+        .all = malloc(OPS * POOL_STRATEGY_COUNT * sizeof(double)),
+        .cpu_all = malloc(OPS * POOL_STRATEGY_COUNT * sizeof(double)),
+    };
+    double load_before = bench_loadavg();
     struct live live = {malloc((size_t)OPS * POOL_UUID_MAX), malloc(OPS * sizeof(double)), 0, 0, 0};
-    double capacity = 0;
-    for (int i = 0; i < NODES; i++) {
-        int m = i % 10 < 4 ? 0 : i % 10 < 7 ? 1 : i % 10 < 9 ? 2 : 3;
-        capacity += GPUS_PER_NODE * models[m].tflops;
-    }
+    double capacity = cluster_capacity();
     struct result res[POOL_STRATEGY_COUNT];
-    int nall = 0;
     json_t *strategies = json_object();
-    printf("pool: %d GPUs on %d nodes (H100/A100/L40S/L4), %d allocate/release ops per strategy,\n"
-           "library path: placement + quota + booking + SQLite WAL (synchronous=NORMAL)\n\n",
-           NODES * GPUS_PER_NODE, NODES, OPS);
-    printf("%-22s %8s %9s %9s %9s %9s %9s %9s %9s %6s %6s %6s %9s\n", "strategy", "ops/s",
-           "place p50", "place p99", "alloc p50", "alloc p99", "cpu p99", "rel p50", "rel p99",
-           "ok", "refused", "free%", "stranded%");
+    print_strategy_header();
     for (int s = 0; s < POOL_STRATEGY_COUNT; s++) {
-        rng_state = 0x9e3779b97f4a7c15ull; /* the same workload for every strategy */
-        struct pool_svc *svc = build_cluster(db, (enum pool_strategy)s);
-        struct result *r = &res[s];
-        memset(r, 0, sizeof *r);
-        live.n = 0;
-        live.booked = 0;
-        live.capacity = capacity;
-        run_ops(svc, OPS, lat, rel, place, cpu, r, &live);
-        memcpy(cpu_all + ncpu, cpu, (size_t)r->ok * sizeof *cpu);
-        ncpu += r->ok;
-        memcpy(all + nall, lat, (size_t)r->ok * sizeof *lat);
-        nall += r->ok;
-        r->stranded = stranded_share(svc, &r->free_share);
-        pool_svc_close(svc);
-        cleanup_db(db);
+        run_strategy((enum pool_strategy)s, capacity, &sm, &live, &res[s]);
         const char *name = pool_strategy_name((enum pool_strategy)s);
-        printf("%-22s %8.0f %7.3fms %7.3fms %7.3fms %7.3fms %7.3fms %7.3fms %7.3fms %6d %6d %5.1f%% %8.1f%%\n",
-               name, r->ops_per_s, r->place_p50, r->place_p99, r->p50, r->p99, r->cpu_p99,
-               r->rel_p50, r->rel_p99, r->ok, r->refused, 100 * r->free_share, 100 * r->stranded);
-        json_object_set_new(
-            strategies, name,
-            json_pack("{s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:i, s:i, s:i, s:f, s:f}",
-                      "cpu_p50_ms", r->cpu_p50, "cpu_p99_ms", r->cpu_p99,
-                      "placement_p50_ms", r->place_p50, "placement_p99_ms", r->place_p99,
-                      "p50_ms", r->p50, "p99_ms", r->p99, "release_p50_ms", r->rel_p50,
-                      "release_p99_ms",
-                      r->rel_p99, "ops_per_s", r->ops_per_s, "allocations", r->ok, "refused",
-                      r->refused, "releases", r->releases, "free_share", r->free_share,
-                      "stranded_share", r->stranded));
+        print_strategy_row(name, &res[s]);
+        json_object_set_new(strategies, name, strategy_json(&res[s]));
     }
-    double p50 = pct_of(all, nall, 50) * 1e3, p99 = pct_of(all, nall, 99) * 1e3;
-    double cpu_p50 = pct_of(cpu_all, ncpu, 50) * 1e3, cpu_p99 = pct_of(cpu_all, ncpu, 99) * 1e3;
-    double load_after = loadavg();
+    double p50 = bench_percentile(sm.all, sm.nall, 50) * 1e3;
+    double p99 = bench_percentile(sm.all, sm.nall, 99) * 1e3;
+    double cpu_p50 = bench_percentile(sm.cpu_all, sm.ncpu, 50) * 1e3;
+    double cpu_p99 = bench_percentile(sm.cpu_all, sm.ncpu, 99) * 1e3;
+    double load_after = bench_loadavg();
     struct result http = {0};
     rng_state = 0x9e3779b97f4a7c15ull;
     run_http(&http);
-    printf("\n%-34s %9s %9s %s\n", "path", "p50", "p99", "ratio p50 vs library");
-    printf("%-34s %8.3fms %8.3fms %6.2fx\n", "library (all strategies)", p50, p99, 1.0);
-    char http_label[64];
-    snprintf(http_label, sizeof http_label, "HTTP (CompactFirst, %d ops)", HTTP_OPS);
-    printf("%-34s %8.3fms %8.3fms %6.2fx\n", http_label, http.p50, http.p99,
-           p50 > 0 ? http.p50 / p50 : 0);
-    printf("%-34s %8.3fms %8.3fms   (thread CPU time, excludes preemption)\n",
-           "library, CPU time", cpu_p50, cpu_p99);
+    print_library_vs_http(p50, p99, cpu_p50, cpu_p99, &http);
     printf("\nload average %.1f before, %.1f after on %ld CPUs (wall-clock tails include "
            "preemption)\n", load_before, load_after, sysconf(_SC_NPROCESSORS_ONLN));
     printf("aim: p99 < 1 ms per placement: wall %s, CPU time %s\n", p99 < 1.0 ? "met" : "NOT met",
@@ -436,21 +440,15 @@ int main(void)
                             "loadavg_after", load_after, "strategies",
                             strategies, "http", "ops", HTTP_OPS, "p50_ms", http.p50, "p99_ms",
                             http.p99, "ratio_p50_vs_library", p50 > 0 ? http.p50 / p50 : 0);
-    char path[PATH_MAX + 32];
-    output_path(path, sizeof path);
-    if (json_dump_file(out, path, JSON_INDENT(2) | JSON_SORT_KEYS) != 0) {
-        fprintf(stderr, "bench_pool: cannot write %s\n", path);
+    if (write_json(out) != 0)
         return 1;
-    }
-    printf("wrote %s\n", path);
-    json_decref(out);
-    free(lat);
-    free(rel);
-    free(all);
+    free(sm.lat);
+    free(sm.rel);
+    free(sm.all);
     free(live.ids);
     free(live.tflops);
-    free(place);
-    free(cpu);
-    free(cpu_all);
+    free(sm.place);
+    free(sm.cpu);
+    free(sm.cpu_all);
     return 0;
 }

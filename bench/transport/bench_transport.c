@@ -9,9 +9,10 @@
  * over shm and TCP (sent, read by the server into its own buffer, acknowledged).
  * Prints a table with ratios against the plain-socket baselines and writes transport.json into
  * $TFUSE_BENCH_DIR (set by scripts/run-benches) or build/bench next to build/bin.
+ *
+ * Owns: this benchmark. May call: the public transport API (transport.h), bench/common, libc.
  */
 #include <errno.h>
-#include <libgen.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -21,12 +22,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_common.h"
 #include "transport.h"
 
 #define MSG 64
@@ -41,12 +42,6 @@ static double now_us(void)
     return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
 struct latency {
     double p50, p99, mean;
 };
@@ -56,8 +51,8 @@ static struct latency summarize(double *s, int n)
     double sum = 0;
     for (int i = 0; i < n; i++)
         sum += s[i];
-    qsort(s, (size_t)n, sizeof *s, cmp_double);
-    return (struct latency){s[n / 2], s[(int)(n * 0.99)], sum / n};
+    double p50 = bench_percentile(s, n, 50), p99 = bench_percentile(s, n, 99);
+    return (struct latency){p50, p99, sum / n};
 }
 
 /* ---- the server process ---- */
@@ -181,27 +176,47 @@ static struct tf_conn *open_conn(const char *addr, enum tf_transport_kind kind)
     return c;
 }
 
-static struct latency tf_pingpong(struct tf_conn *c, int n, int idle_us)
+/* Times n round trips (after n/10 untimed ones that warm up both sides), each after idle_us of
+ * sleep when that is non-zero. round_trip exits the bench when the path fails. */
+static struct latency time_round_trips(int n, int idle_us, void (*round_trip)(void *arg, int i),
+                                       void *arg)
 {
-    uint8_t msg[MSG] = {1}, back[MSG];
-    struct iovec v = {msg, MSG};
     double *s = malloc(sizeof *s * (size_t)n);
-    for (int i = -n / 10; i < n; i++) {   /* the first tenth warms up */
+    for (int i = -n / 10; i < n; i++) {
         if (idle_us)
             usleep((useconds_t)idle_us);
         double t0 = now_us();
-        struct tf_frame_header h;
-        if (tf_send(c, T_PING, 0, (uint64_t)i, &v, 1) || tf_recv_header(c, &h, -1) ||
-            tf_recv_payload(c, back, h.length)) {
-            fprintf(stderr, "bench: ping failed: %s\n", tf_conn_error(c));
-            exit(1);
-        }
+        round_trip(arg, i);
         if (i >= 0)
             s[i] = now_us() - t0;
     }
     struct latency l = summarize(s, n);
     free(s);
     return l;
+}
+
+/* A ping's buffers live outside the timed call, so only the round trip itself is timed. */
+struct tf_ping {
+    struct tf_conn *c;
+    uint8_t msg[MSG], back[MSG];
+};
+
+static void tf_round_trip(void *arg, int i)
+{
+    struct tf_ping *p = arg;
+    struct iovec v = {p->msg, MSG};
+    struct tf_frame_header h;
+    if (tf_send(p->c, T_PING, 0, (uint64_t)i, &v, 1) || tf_recv_header(p->c, &h, -1) ||
+        tf_recv_payload(p->c, p->back, h.length)) {
+        fprintf(stderr, "bench: ping failed: %s\n", tf_conn_error(p->c));
+        exit(1);
+    }
+}
+
+static struct latency tf_pingpong(struct tf_conn *c, int n, int idle_us)
+{
+    struct tf_ping p = {.c = c, .msg = {1}};
+    return time_round_trips(n, idle_us, tf_round_trip, &p);
 }
 
 static int raw_connect(int family, const char *path, int port)
@@ -225,25 +240,28 @@ static int raw_connect(int family, const char *path, int port)
     return fd;
 }
 
+struct raw_ping {
+    int fd;
+    char buf[MSG];
+};
+
+static void raw_round_trip(void *arg, int i)
+{
+    (void)i;
+    struct raw_ping *p = arg;
+    ssize_t got = 0, r;
+    if (write(p->fd, p->buf, MSG) != MSG)
+        exit(1);
+    while (got < MSG && (r = read(p->fd, p->buf + got, MSG - (size_t)got)) > 0)
+        got += r;
+    if (got < MSG)
+        exit(1);
+}
+
 static struct latency raw_pingpong(int fd, int n)
 {
-    char buf[MSG] = {1};
-    double *s = malloc(sizeof *s * (size_t)n);
-    for (int i = -n / 10; i < n; i++) {
-        double t0 = now_us();
-        ssize_t got = 0, r;
-        if (write(fd, buf, MSG) != MSG)
-            exit(1);
-        while (got < MSG && (r = read(fd, buf + got, MSG - (size_t)got)) > 0)
-            got += r;
-        if (got < MSG)
-            exit(1);
-        if (i >= 0)
-            s[i] = now_us() - t0;
-    }
-    struct latency l = summarize(s, n);
-    free(s);
-    return l;
+    struct raw_ping p = {.fd = fd, .buf = {1}};
+    return time_round_trips(n, 0, raw_round_trip, &p);
 }
 
 /* MiB/s for 64 MiB frames: send, the server reads the payload into its buffer, acks. */
@@ -265,40 +283,99 @@ static double bandwidth(struct tf_conn *c, const uint8_t *data, int reps)
     return best;
 }
 
-/* The 1-minute load average: spin-based latency depends on free cores, so say how busy we were. */
-static double load_average(void)
-{
-    double l = -1;
-    FILE *f = fopen("/proc/loadavg", "r");
-    if (f) {
-        if (fscanf(f, "%lf", &l) != 1)
-            l = -1;
-        fclose(f);
-    }
-    return l;
-}
-
 static char json_path[4096];
 
 static FILE *open_json(void)
 {
-    char path[4096];
-    const char *dir = getenv("TFUSE_BENCH_DIR");
-    if (dir && *dir) {
-        snprintf(path, sizeof path, "%s/transport.json", dir);
-    } else {
-        char exe[4096];
-        ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-        exe[n > 0 ? n : 0] = 0;
-        snprintf(path, sizeof path, "%s/../bench", dirname(exe));
-        mkdir(path, 0755);
-        strncat(path, "/transport.json", sizeof path - strlen(path) - 1);
-    }
-    FILE *f = fopen(path, "w");
+    bench_output_path(json_path, sizeof json_path, "transport.json");
+    FILE *f = fopen(json_path, "w");
     if (!f)
-        perror(path);
-    snprintf(json_path, sizeof json_path, "%s", path);
+        perror(json_path);
     return f;
+}
+
+/* Everything one run measures. */
+struct results {
+    struct latency shm_busy, shm_idle, unix_stream, tcp, raw_unix, raw_tcp;
+    double bw_shm, bw_tcp;   /* MiB/s */
+};
+
+static void measure(const struct endpoints *ep, int n, int n_idle, int reps, struct results *r)
+{
+    struct tf_conn *c = open_conn(ep->tf_unix, TF_TRANSPORT_SHM);
+    r->shm_busy = tf_pingpong(c, n, 0);
+    r->shm_idle = tf_pingpong(c, n_idle, 2000);
+    uint8_t *data = malloc(BULK);
+    memset(data, 7, BULK);
+    r->bw_shm = bandwidth(c, data, reps);
+    tf_conn_close(c);
+
+    c = open_conn(ep->tf_unix, TF_TRANSPORT_STREAM);
+    r->unix_stream = tf_pingpong(c, n, 0);
+    tf_conn_close(c);
+
+    c = open_conn(ep->tf_tcp, TF_TRANSPORT_STREAM);
+    r->tcp = tf_pingpong(c, n, 0);
+    r->bw_tcp = bandwidth(c, data, reps);
+    tf_conn_close(c);
+    free(data);
+
+    int fd = raw_connect(AF_UNIX, ep->raw_unix, 0);
+    r->raw_unix = raw_pingpong(fd, n);
+    close(fd);
+    fd = raw_connect(AF_INET, NULL, ep->raw_tcp_port);
+    r->raw_tcp = raw_pingpong(fd, n);
+    close(fd);
+}
+
+/* Prints the table (each path against its plain-socket baseline) and writes transport.json. */
+static void report(const struct results *r, int n, int n_idle, int reps)
+{
+    struct row {
+        const char *name;
+        struct latency l;
+        const struct latency *base;
+        const char *base_name;
+    } rows[] = {
+        {"shm rings, busy (back to back)", r->shm_busy, &r->raw_unix, "unix socket"},
+        {"shm rings, after 2 ms idle", r->shm_idle, &r->raw_unix, "unix socket"},
+        {"unix stream (our frames)", r->unix_stream, &r->raw_unix, "unix socket"},
+        {"plain unix socket ping-pong", r->raw_unix, &r->raw_unix, "unix socket"},
+        {"tcp loopback (our frames)", r->tcp, &r->raw_tcp, "plain tcp"},
+        {"plain tcp socket ping-pong", r->raw_tcp, &r->raw_tcp, "plain tcp"},
+    };
+    /* Spin-based latency depends on free cores, so say how busy the host was. */
+    double load = bench_loadavg();
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    printf("transport round trip, %d-byte message (%d samples; idle row %d); %ld CPUs, load %.2f\n",
+           MSG, n, n_idle, cpus, load);
+    printf("%-34s %10s %10s %10s  %s\n", "path", "p50 us", "p99 us", "mean us", "ratio (p50)");
+    FILE *js = open_json();
+    if (js)
+        fprintf(js, "{\n  \"bench\": \"transport\",\n  \"message_bytes\": %d,\n  \"cpus\": %ld,\n"
+                    "  \"load_average_1min\": %.2f,\n  \"round_trip\": [\n", MSG, cpus, load);
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        double ratio = rows[i].l.p50 / rows[i].base->p50;
+        printf("%-34s %10.2f %10.2f %10.2f  %.2fx %s\n", rows[i].name, rows[i].l.p50, rows[i].l.p99,
+               rows[i].l.mean, ratio, rows[i].base_name);
+        if (js)
+            fprintf(js, "    {\"path\": \"%s\", \"p50_us\": %.3f, \"p99_us\": %.3f, \"mean_us\": %.3f, "
+                        "\"ratio_vs\": \"%s\", \"ratio\": %.3f}%s\n", rows[i].name, rows[i].l.p50,
+                    rows[i].l.p99, rows[i].l.mean, rows[i].base_name, ratio,
+                    i + 1 < sizeof rows / sizeof rows[0] ? "," : "");
+    }
+    printf("\nbandwidth, 64 MiB frames (best of %d)\n", reps);
+    printf("%-34s %10.0f MiB/s  %.2fx tcp\n", "shm rings", r->bw_shm, r->bw_shm / r->bw_tcp);
+    printf("%-34s %10.0f MiB/s  1.00x tcp\n", "tcp loopback", r->bw_tcp);
+    printf("aim: shm busy round trip under 2 us -> %s (%.2f us)\n",
+           r->shm_busy.p50 < 2.0 ? "met" : "NOT met", r->shm_busy.p50);
+    if (js) {
+        fprintf(js, "  ],\n  \"bandwidth_mib_s\": {\"shm\": %.1f, \"tcp\": %.1f},\n", r->bw_shm,
+                r->bw_tcp);
+        fprintf(js, "  \"aim_shm_busy_under_2us\": %s\n}\n", r->shm_busy.p50 < 2.0 ? "true" : "false");
+        fclose(js);
+        printf("wrote %s\n", json_path);
+    }
 }
 
 int main(int argc, char **argv)
@@ -321,78 +398,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench: server did not start\n");
         return 1;
     }
-
-    struct tf_conn *c = open_conn(ep.tf_unix, TF_TRANSPORT_SHM);
-    struct latency shm_busy = tf_pingpong(c, n, 0);
-    struct latency shm_idle = tf_pingpong(c, n_idle, 2000);
-    uint8_t *data = malloc(BULK);
-    memset(data, 7, BULK);
-    double bw_shm = bandwidth(c, data, reps);
-    tf_conn_close(c);
-
-    c = open_conn(ep.tf_unix, TF_TRANSPORT_STREAM);
-    struct latency unix_stream = tf_pingpong(c, n, 0);
-    tf_conn_close(c);
-
-    c = open_conn(ep.tf_tcp, TF_TRANSPORT_STREAM);
-    struct latency tcp = tf_pingpong(c, n, 0);
-    double bw_tcp = bandwidth(c, data, reps);
-    tf_conn_close(c);
-    free(data);
-
-    int fd = raw_connect(AF_UNIX, ep.raw_unix, 0);
-    struct latency raw_unix = raw_pingpong(fd, n);
-    close(fd);
-    fd = raw_connect(AF_INET, NULL, ep.raw_tcp_port);
-    struct latency raw_tcp = raw_pingpong(fd, n);
-    close(fd);
+    struct results r;
+    measure(&ep, n, n_idle, reps, &r);
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
     unlink(ep.raw_unix);
     unlink(ep.tf_unix + 5);
-
-    struct row {
-        const char *name;
-        struct latency l;
-        const struct latency *base;
-        const char *base_name;
-    } rows[] = {
-        {"shm rings, busy (back to back)", shm_busy, &raw_unix, "unix socket"},
-        {"shm rings, after 2 ms idle", shm_idle, &raw_unix, "unix socket"},
-        {"unix stream (our frames)", unix_stream, &raw_unix, "unix socket"},
-        {"plain unix socket ping-pong", raw_unix, &raw_unix, "unix socket"},
-        {"tcp loopback (our frames)", tcp, &raw_tcp, "plain tcp"},
-        {"plain tcp socket ping-pong", raw_tcp, &raw_tcp, "plain tcp"},
-    };
-    double load = load_average();
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    printf("transport round trip, %d-byte message (%d samples; idle row %d); %ld CPUs, load %.2f\n",
-           MSG, n, n_idle, cpus, load);
-    printf("%-34s %10s %10s %10s  %s\n", "path", "p50 us", "p99 us", "mean us", "ratio (p50)");
-    FILE *js = open_json();
-    if (js)
-        fprintf(js, "{\n  \"bench\": \"transport\",\n  \"message_bytes\": %d,\n  \"cpus\": %ld,\n"
-                    "  \"load_average_1min\": %.2f,\n  \"round_trip\": [\n", MSG, cpus, load);
-    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
-        double ratio = rows[i].l.p50 / rows[i].base->p50;
-        printf("%-34s %10.2f %10.2f %10.2f  %.2fx %s\n", rows[i].name, rows[i].l.p50, rows[i].l.p99,
-               rows[i].l.mean, ratio, rows[i].base_name);
-        if (js)
-            fprintf(js, "    {\"path\": \"%s\", \"p50_us\": %.3f, \"p99_us\": %.3f, \"mean_us\": %.3f, "
-                        "\"ratio_vs\": \"%s\", \"ratio\": %.3f}%s\n", rows[i].name, rows[i].l.p50,
-                    rows[i].l.p99, rows[i].l.mean, rows[i].base_name, ratio,
-                    i + 1 < sizeof rows / sizeof rows[0] ? "," : "");
-    }
-    printf("\nbandwidth, 64 MiB frames (best of %d)\n", reps);
-    printf("%-34s %10.0f MiB/s  %.2fx tcp\n", "shm rings", bw_shm, bw_shm / bw_tcp);
-    printf("%-34s %10.0f MiB/s  1.00x tcp\n", "tcp loopback", bw_tcp);
-    printf("aim: shm busy round trip under 2 us -> %s (%.2f us)\n",
-           shm_busy.p50 < 2.0 ? "met" : "NOT met", shm_busy.p50);
-    if (js) {
-        fprintf(js, "  ],\n  \"bandwidth_mib_s\": {\"shm\": %.1f, \"tcp\": %.1f},\n", bw_shm, bw_tcp);
-        fprintf(js, "  \"aim_shm_busy_under_2us\": %s\n}\n", shm_busy.p50 < 2.0 ? "true" : "false");
-        fclose(js);
-        printf("wrote %s\n", json_path);
-    }
+    report(&r, n, n_idle, reps);
     return 0;
 }

@@ -97,43 +97,63 @@ static int split_listen(const char *listen, char *host, size_t hostlen, uint16_t
     return 0;
 }
 
-static int serve(int argc, char **argv)
+/* Tells whoever started us (tests, scripts) where we listen, once we do. */
+static void write_ready_file(const char *path, const char *host, unsigned port)
+{
+    FILE *f = fopen(path, "w");
+    if (f) {
+        fprintf(f, "http://%s:%u\n", host, port);
+        fclose(f);
+    }
+}
+
+/* Reads serve's options into cfg; 0, or usage()'s exit status after saying what is wrong. */
+static int serve_options(int argc, char **argv, struct pool_config *cfg, const char **listen,
+                         const char **ready)
 {
     static const struct option opts[] = {
         {"listen", required_argument, 0, 'l'}, {"db", required_argument, 0, 'd'},
         {"heartbeat-timeout", required_argument, 0, 'h'}, {"oversub", required_argument, 0, 'o'},
         {"strategy", required_argument, 0, 's'}, {"ready-file", required_argument, 0, 'r'},
         {0, 0, 0, 0}};
-    struct pool_config cfg = {.heartbeat_timeout_s = 15, .oversub = 1, .health_thread = true,
-                              .sync = POOL_SYNC_FULL};
-    const char *listen = NULL, *ready = NULL;
     int c;
     char *end;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
-        case 'l': listen = optarg; break;
-        case 'd': cfg.db_path = optarg; break;
+        case 'l': *listen = optarg; break;
+        case 'd': cfg->db_path = optarg; break;
         case 'h':
-            cfg.heartbeat_timeout_s = strtod(optarg, &end);
-            if (*end || !(cfg.heartbeat_timeout_s > 0 && cfg.heartbeat_timeout_s <= 86400))
+            cfg->heartbeat_timeout_s = strtod(optarg, &end);
+            if (*end || !(cfg->heartbeat_timeout_s > 0 && cfg->heartbeat_timeout_s <= 86400))
                 return usage("--heartbeat-timeout must be seconds in (0, 86400]");
             break;
         case 'o':
-            cfg.oversub = strtod(optarg, &end);
-            if (*end || !(cfg.oversub >= 1 && cfg.oversub <= 100))
+            cfg->oversub = strtod(optarg, &end);
+            if (*end || !(cfg->oversub >= 1 && cfg->oversub <= 100))
                 return usage("--oversub must be a ratio in [1, 100]");
             break;
         case 's': {
             int s = pool_strategy_parse(optarg);
             if (s < 0)
                 return usage("unknown --strategy");
-            cfg.strategy = (enum pool_strategy)s;
+            cfg->strategy = (enum pool_strategy)s;
             break;
         }
-        case 'r': ready = optarg; break;
+        case 'r': *ready = optarg; break;
         default: return usage(NULL);
         }
     }
+    return 0;
+}
+
+static int serve(int argc, char **argv)
+{
+    struct pool_config cfg = {.heartbeat_timeout_s = 15, .oversub = 1, .health_thread = true,
+                              .sync = POOL_SYNC_FULL};
+    const char *listen = NULL, *ready = NULL;
+    int rc = serve_options(argc, argv, &cfg, &listen, &ready);
+    if (rc)
+        return rc;
     char host[256];
     uint16_t port;
     if (!listen || !cfg.db_path || split_listen(listen, host, sizeof host, &port))
@@ -161,18 +181,14 @@ static int serve(int argc, char **argv)
     printf("tfuse pool: listening on http://%s:%u (db %s)\n", host, pool_http_port(http),
            cfg.db_path);
     fflush(stdout);
-    if (ready) {
-        FILE *f = fopen(ready, "w");
-        if (f) {
-            fprintf(f, "http://%s:%u\n", host, pool_http_port(http));
-            fclose(f);
-        }
-    }
+    if (ready)
+        write_ready_file(ready, host, pool_http_port(http));
     int sig;
     sigwait(&stop, &sig);
     tf_info("pool: signal %d, stopping", sig);
     pool_http_stop(http);
     pool_svc_close(svc);
+    pool_httpc_global_cleanup();
     return 0;
 }
 

@@ -94,6 +94,18 @@ static bool is(const struct route_ctx *r, const char *method)
     return strcmp(r->method, method) == 0;
 }
 
+/* 200 with the object v, or 404 with `missing` when there is no such thing (v is NULL). */
+static enum MHD_Result send_found(struct MHD_Connection *c, json_t *v, const char *missing)
+{
+    return v ? send_json(c, 200, v) : send_error(c, 404, "invalid", missing);
+}
+
+/* The answer to a change with no body: 204 when the service call (rc) succeeded, else its error. */
+static enum MHD_Result send_done(struct MHD_Connection *c, int rc, const struct pool_error *e)
+{
+    return rc ? send_pool_error(c, e) : send_empty(c, 204);
+}
+
 static enum MHD_Result bad_method(struct route_ctx *r)
 {
     return send_error(r->c, 405, "invalid", "method not allowed on this path");
@@ -128,11 +140,10 @@ static enum MHD_Result route_allocations(struct route_ctx *r)
         return send_error(r->c, 404, "invalid", "no such path");
     if (is(r, "GET")) {
         json_t *a = pool_svc_allocation_json(svc, r->seg[1]);
-        return a ? send_json(r->c, 200, a) : send_error(r->c, 404, "invalid", "no such allocation");
+        return send_found(r->c, a, "no such allocation");
     }
     if (is(r, "DELETE"))
-        return pool_svc_release(svc, r->seg[1], &e) ? send_pool_error(r->c, &e)
-                                                    : send_empty(r->c, 204);
+        return send_done(r->c, pool_svc_release(svc, r->seg[1], &e), &e);
     return bad_method(r);
 }
 
@@ -160,7 +171,7 @@ static enum MHD_Result route_nodes(struct route_ctx *r)
         if (!is(r, "GET"))
             return bad_method(r);
         json_t *v = pool_svc_node_vgpus_json(svc, r->seg[1]);
-        return v ? send_json(r->c, 200, v) : send_error(r->c, 404, "invalid", "no such node");
+        return send_found(r->c, v, "no such node");
     }
     if (r->nseg == 3 && strcmp(r->seg[2], "heartbeat") == 0) {
         if (!is(r, "POST"))
@@ -168,18 +179,16 @@ static enum MHD_Result route_nodes(struct route_ctx *r)
         struct pool_heartbeat hb;
         if (pool_req_decode_heartbeat(r->body, r->len, &hb, err, sizeof err))
             return send_error(r->c, 400, "invalid", err);
-        return pool_svc_heartbeat(svc, r->seg[1], &hb, &e) ? send_pool_error(r->c, &e)
-                                                          : send_empty(r->c, 204);
+        return send_done(r->c, pool_svc_heartbeat(svc, r->seg[1], &hb, &e), &e);
     }
     if (r->nseg != 2)
         return send_error(r->c, 404, "invalid", "no such path");
     if (is(r, "GET")) {
         json_t *n = pool_svc_node_json(svc, r->seg[1]);
-        return n ? send_json(r->c, 200, n) : send_error(r->c, 404, "invalid", "no such node");
+        return send_found(r->c, n, "no such node");
     }
     if (is(r, "DELETE"))
-        return pool_svc_remove_node(svc, r->seg[1], &e) ? send_pool_error(r->c, &e)
-                                                        : send_empty(r->c, 204);
+        return send_done(r->c, pool_svc_remove_node(svc, r->seg[1], &e), &e);
     return bad_method(r);
 }
 
@@ -194,8 +203,7 @@ static enum MHD_Result route_quotas(struct route_ctx *r)
         return send_error(r->c, 404, "invalid", "no such path");
     if (is(r, "GET")) {
         json_t *q = pool_svc_quota_json(svc, r->seg[1]);
-        return q ? send_json(r->c, 200, q)
-                 : send_error(r->c, 404, "invalid", "tenant has no quota and no allocations");
+        return send_found(r->c, q, "tenant has no quota and no allocations");
     }
     if (!is(r, "PUT"))
         return bad_method(r);

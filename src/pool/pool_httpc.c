@@ -1,17 +1,60 @@
 /*
- * Blocking HTTP/JSON client (see pool_httpc.h): one curl easy handle per request, which is
- * simple and thread-safe; connection reuse is not worth its shared state at the pool's request
- * rates. Calls libcurl and libc.
+ * Blocking HTTP/JSON client (see pool_httpc.h). Easy handles are kept in a small shared stack
+ * between requests so that their connections are reused (keep-alive): a new TCP connection per
+ * call costs more than the pool's whole allocation path. A handle is used by one thread at a
+ * time (popped under the mutex) and reset before each request. Calls libcurl and libc.
  */
 #include "pool_httpc.h"
 
 #include <curl/curl.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#define IDLE_HANDLES 32
+
 static pthread_once_t once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t idle_lock = PTHREAD_MUTEX_INITIALIZER;
+static CURL *idle[IDLE_HANDLES];
+static int nidle;
+
+static CURL *take_handle(void)
+{
+    CURL *c = NULL;
+    pthread_mutex_lock(&idle_lock);
+    if (nidle > 0)
+        c = idle[--nidle];
+    pthread_mutex_unlock(&idle_lock);
+    if (c)
+        curl_easy_reset(c); /* options go, live connections stay */
+    else
+        c = curl_easy_init();
+    return c;
+}
+
+static void give_back(CURL *c, bool reusable)
+{
+    if (reusable) {
+        pthread_mutex_lock(&idle_lock);
+        if (nidle < IDLE_HANDLES) {
+            idle[nidle++] = c;
+            c = NULL;
+        }
+        pthread_mutex_unlock(&idle_lock);
+    }
+    if (c)
+        curl_easy_cleanup(c);
+}
+
+void pool_httpc_global_cleanup(void)
+{
+    pthread_mutex_lock(&idle_lock);
+    while (nidle > 0)
+        curl_easy_cleanup(idle[--nidle]);
+    pthread_mutex_unlock(&idle_lock);
+}
 
 static void init_curl(void)
 {
@@ -52,7 +95,7 @@ int pool_http_request(const char *method, const char *url, const char *json_body
 {
     pool_httpc_global_init();
     memset(resp, 0, sizeof *resp);
-    CURL *c = curl_easy_init();
+    CURL *c = take_handle();
     if (!c) {
         snprintf(err, errlen, "cannot create an HTTP client");
         return -1;
@@ -89,6 +132,6 @@ int pool_http_request(const char *method, const char *url, const char *json_body
         }
     }
     curl_slist_free_all(hdr);
-    curl_easy_cleanup(c);
+    give_back(c, rc == CURLE_OK);
     return ret;
 }

@@ -1,7 +1,8 @@
 /*
  * A minimal blocking HTTP/JSON client over libcurl, shared by the node client (pool -> node)
- * and the operator CLI (tfuse pool ... --pool URL). Responses are capped in size so a hostile
- * server cannot exhaust memory. Calls libcurl and libc.
+ * and the operator CLI (tfuse pool ... --pool URL). Connections are kept alive between calls;
+ * responses are capped in size so a hostile server cannot exhaust memory. Calls libcurl and
+ * libc.
  */
 #ifndef TFUSE_POOL_HTTPC_H
 #define TFUSE_POOL_HTTPC_H
@@ -18,6 +19,8 @@ struct pool_http_response {
 
 /* Call once per process before threads start (curl_global_init is not thread-safe). */
 void pool_httpc_global_init(void);
+/* Closes the kept-alive connections (optional, at exit). */
+void pool_httpc_global_cleanup(void);
 
 /* Sends method url with an optional JSON body. Returns 0 when a response came (whatever its
  * status), -1 with a message in err when the exchange itself failed (connect, timeout, size). */

@@ -6,12 +6,14 @@
 #include "pool_store.h"
 
 #include <jansson.h>
+#include <limits.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 /* Migration i brings the schema from version i to i+1. Never edit one that shipped: append. */
 static const char *const migrations[] = {
@@ -248,6 +250,16 @@ void pool_store_close(struct pool_store *st)
         sqlite3_finalize(st->stmt[i]);
     sqlite3_close(st->db);
     free(st);
+}
+
+void pool_store_remove_files(const char *path)
+{
+    char companion[PATH_MAX + 8];
+    unlink(path);
+    snprintf(companion, sizeof companion, "%s-wal", path);
+    unlink(companion);
+    snprintf(companion, sizeof companion, "%s-shm", path);
+    unlink(companion);
 }
 
 int pool_store_schema_version(struct pool_store *st)

@@ -17,6 +17,9 @@ enum pool_store_sync { POOL_SYNC_NORMAL, POOL_SYNC_FULL };
 struct pool_store *pool_store_open(const char *path, enum pool_store_sync sync, char *err,
                                    size_t errlen);
 void pool_store_close(struct pool_store *st);
+/* Deletes the database file at path with its WAL and shared-memory companions (path-wal,
+ * path-shm); missing files are fine. For tests and benches that start from an empty store. */
+void pool_store_remove_files(const char *path);
 int pool_store_schema_version(struct pool_store *st);
 const char *pool_store_error(struct pool_store *st);
 

@@ -21,6 +21,27 @@ static const struct {
 #include "calls_undef.h"
 };
 
+static const char *const table_text[] = {
+#define TF_CALL(sym, base, ver, mode, ...) #sym " " #base " " #ver " " #mode " " #__VA_ARGS__,
+#define TF_CUSTOM(sym, base, ver, mode) #sym " " #base " " #ver " " #mode,
+#define TF_INTERNAL(sym, mode, ...) #sym " " #mode " " #__VA_ARGS__,
+#include "calls_defaults.h"
+#include "calls.def"
+#include "calls_undef.h"
+};
+
+uint64_t tfp_table_hash(void)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (size_t i = 0; i < sizeof table_text / sizeof table_text[0]; i++)
+        for (const char *p = table_text[i]; ; p++) {
+            h = (h ^ (uint8_t)*p) * 0x100000001b3ULL;
+            if (!*p)
+                break;
+        }
+    return h;
+}
+
 enum tfp_mode tfp_call_mode(uint32_t id)
 {
     return id < TFP_CALL_COUNT ? call_table[id].mode : TFP_SYNC;

@@ -68,6 +68,10 @@ static inline uint64_t tfp_span2d(uint64_t pitch, uint64_t width, uint64_t heigh
     return height ? tfp_add(tfp_mul(pitch, height - 1), width) : 0;
 }
 
+/* FNV-1a of every calls.def entry as written (names, modes, arguments): both ends of a session
+ * must have been built from the same table. */
+uint64_t tfp_table_hash(void);
+
 /* Mode and name of a call id (NULL / TFP_SYNC for an unknown id). */
 enum tfp_mode tfp_call_mode(uint32_t id);
 const char *tfp_call_name(uint32_t id);

@@ -244,3 +244,57 @@ CUresult cuStreamGetCaptureInfo_v3(CUstream hStream, CUstreamCaptureStatus *capt
     return capture_info(hStream, captureStatus_out, id_out, graph_out, dependencies_out,
                         edgeData_out, numDependencies_out);
 }
+
+/* Replaces (CU_STREAM_SET_CAPTURE_DEPENDENCIES) or extends (ADD) the set of nodes the next
+ * captured work depends on. */
+static CUresult update_deps(CUstream hStream, CUgraphNode *deps, size_t n, unsigned flags)
+{
+    struct sg_stream *s;
+    CUresult r = sg_stream_resolve(hStream, &s);
+    if (r)
+        return r;
+    if (!s->capture)
+        return CUDA_ERROR_ILLEGAL_STATE;
+    if ((n && !deps) || (flags != CU_STREAM_ADD_CAPTURE_DEPENDENCIES
+                         && flags != CU_STREAM_SET_CAPTURE_DEPENDENCIES))
+        return CUDA_ERROR_INVALID_VALUE;
+    for (size_t i = 0; i < n; i++)
+        if (!sg_handle_is(deps[i], SG_K_NODE)
+            || ((struct sg_graph_node *)deps[i])->graph != s->capture)
+            return CUDA_ERROR_INVALID_VALUE;
+    size_t keep = flags == CU_STREAM_ADD_CAPTURE_DEPENDENCIES ? s->cap_ndeps : 0;
+    struct sg_graph_node **u = malloc((keep + n ? keep + n : 1) * sizeof *u);
+    if (!u)
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    size_t k = 0;
+    for (size_t i = 0; i < keep; i++)
+        u[k++] = s->cap_deps[i];
+    for (size_t i = 0; i < n; i++) {
+        size_t j = 0;
+        while (j < k && u[j] != (struct sg_graph_node *)deps[i])
+            j++;
+        if (j == k)
+            u[k++] = (struct sg_graph_node *)deps[i];
+    }
+    free(s->cap_deps);
+    s->cap_deps = u;
+    s->cap_ndeps = k;
+    return CUDA_SUCCESS;
+}
+
+#undef cuStreamUpdateCaptureDependencies /* the 11.3 ABI, without edge data */
+CUresult cuStreamUpdateCaptureDependencies(CUstream hStream, CUgraphNode *dependencies,
+                                           size_t numDependencies, unsigned int flags);
+CUresult cuStreamUpdateCaptureDependencies(CUstream hStream, CUgraphNode *dependencies,
+                                           size_t numDependencies, unsigned int flags)
+{
+    return update_deps(hStream, dependencies, numDependencies, flags);
+}
+
+CUresult cuStreamUpdateCaptureDependencies_v2(CUstream hStream, CUgraphNode *dependencies,
+                                              const CUgraphEdgeData *dependencyData,
+                                              size_t numDependencies, unsigned int flags)
+{
+    (void)dependencyData; /* only default edges exist */
+    return update_deps(hStream, dependencies, numDependencies, flags);
+}

@@ -23,6 +23,8 @@ struct copy_work {
     struct sg_work base;
     struct rect dst, src;
     size_t width, height, depth;
+    void *staging;       /* a snapshot of a pageable source, taken when the call was made */
+    size_t staging_len;
 };
 
 /* Bytes from the first to one past the last byte the rectangle touches. */
@@ -83,12 +85,29 @@ static CUresult copy_exec(struct sg_ctx *ctx, struct sg_stream *s, struct sg_wor
     return r;
 }
 
+static void copy_destroy(struct sg_work *w)
+{
+    free(((struct copy_work *)w)->staging);
+    free(w);
+}
+
 static struct sg_work *copy_clone(const struct sg_work *w)
 {
+    const struct copy_work *c = (const struct copy_work *)w;
     struct copy_work *n = malloc(sizeof *n);
-    if (n)
-        *n = *(const struct copy_work *)w;
-    return n ? &n->base : NULL;
+    if (!n)
+        return NULL;
+    *n = *c;
+    if (c->staging) {
+        n->staging = malloc(c->staging_len);
+        if (!n->staging) {
+            free(n);
+            return NULL;
+        }
+        memcpy(n->staging, c->staging, c->staging_len);
+        n->src.addr = (uint64_t)(uintptr_t)n->staging;
+    }
+    return &n->base;
 }
 
 static struct copy_work *copy_new(void)
@@ -98,6 +117,7 @@ static struct copy_work *copy_new(void)
         w->base.kind = SG_W_COPY;
         w->base.exec = copy_exec;
         w->base.clone = copy_clone;
+        w->base.destroy = copy_destroy;
     }
     return w;
 }
@@ -216,6 +236,9 @@ static CUresult run_sync(struct sg_work *w)
     return r;
 }
 
+/* Pageable host memory follows the driver's rules for asynchronous copies: a pageable
+ * source is snapshotted before the call returns (the caller may reuse it at once), and a copy
+ * into pageable memory completes before the call returns. */
 static CUresult run_async(struct sg_work *w, CUstream h)
 {
     struct sg_stream *s;
@@ -223,6 +246,26 @@ static CUresult run_async(struct sg_work *w, CUstream h)
     if (r) {
         sg_work_free(w);
         return r;
+    }
+    struct copy_work *c = w->kind == SG_W_COPY ? (struct copy_work *)w : NULL;
+    if (c && !s->capture && !c->dst.is_device) {
+        r = sg_stream_drain(s);
+        if (!r)
+            r = w->exec(s->ctx, s, w);
+        sg_work_free(w);
+        return r;
+    }
+    uint64_t extent;
+    if (c && !c->src.is_device && rect_extent(&c->src, c->width, c->height, c->depth, &extent) == 0
+        && extent) {
+        c->staging = malloc(extent);
+        if (!c->staging) {
+            sg_work_free(w);
+            return CUDA_ERROR_OUT_OF_MEMORY;
+        }
+        memcpy(c->staging, (const void *)(uintptr_t)c->src.addr, extent);
+        c->staging_len = extent;
+        c->src.addr = (uint64_t)(uintptr_t)c->staging;
     }
     return sg_stream_submit(s, w);
 }

@@ -2,8 +2,9 @@
  * CUDA graphs: graphs of nodes that each hold one work item (kernel, memcpy, memset, host
  * function, event record/wait) or nothing (empty nodes), edges, cloning, instantiation (a
  * topological order of cloned work items), launch (one stream work item that runs the
- * executable graph's items in that order), and updating an executable graph's kernel nodes.
- * Stream capture (capture.c) builds graphs through sg_graph_add_work().
+ * executable graph's items in that order), and updating an executable graph's kernel nodes
+ * (graph_exec.c). Structure queries and edits (roots, dependencies, removing edges and nodes)
+ * are here too. Stream capture (capture.c) builds graphs through sg_graph_add_work().
  * Calls stream.c, launch.c, copy.c, event.c, module.c and context.c.
  */
 #include <stdlib.h>
@@ -426,4 +427,171 @@ CUresult cuGraphClone(CUgraph *phGraphClone, CUgraph originalGraph)
     }
     *phGraphClone = (CUgraph)c;
     return CUDA_SUCCESS;
+}
+
+/* ---- structure queries and edits ------------------------------------------------------------ */
+
+static CUresult node_list_out(struct sg_graph_node *const *list, size_t n, CUgraphNode *out,
+                              CUgraphEdgeData *edges, size_t *count)
+{
+    if (!count)
+        return CUDA_ERROR_INVALID_VALUE;
+    if (out)
+        for (size_t i = 0; i < n && i < *count; i++) {
+            out[i] = (CUgraphNode)list[i];
+            if (edges)
+                memset(&edges[i], 0, sizeof edges[i]);
+        }
+    if (!out || *count > n)
+        *count = n;
+    return CUDA_SUCCESS;
+}
+
+CUresult cuGraphGetRootNodes(CUgraph hGraph, CUgraphNode *rootNodes, size_t *numRootNodes)
+{
+    struct sg_graph *g;
+    CUresult r = graph_lookup(hGraph, &g);
+    if (r)
+        return r;
+    struct sg_graph_node **roots = malloc((g->n ? g->n : 1) * sizeof *roots);
+    if (!roots)
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    size_t k = 0;
+    for (size_t i = 0; i < g->n; i++)
+        if (!g->nodes[i]->ndeps)
+            roots[k++] = g->nodes[i];
+    r = node_list_out(roots, k, rootNodes, NULL, numRootNodes);
+    free(roots);
+    return r;
+}
+
+CUresult cuGraphNodeGetDependencies_v2(CUgraphNode hNode, CUgraphNode *dependencies,
+                                       CUgraphEdgeData *edgeData, size_t *numDependencies)
+{
+    struct sg_graph_node *n;
+    CUresult r = node_lookup(hNode, &n);
+    return r ? r : node_list_out(n->deps, n->ndeps, dependencies, edgeData, numDependencies);
+}
+
+CUresult cuGraphNodeGetDependentNodes_v2(CUgraphNode hNode, CUgraphNode *dependentNodes,
+                                         CUgraphEdgeData *edgeData, size_t *numDependentNodes)
+{
+    struct sg_graph_node *n;
+    CUresult r = node_lookup(hNode, &n);
+    if (r)
+        return r;
+    struct sg_graph *g = n->graph;
+    struct sg_graph_node **outs = malloc((g->n ? g->n : 1) * sizeof *outs);
+    if (!outs)
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    size_t k = 0;
+    for (size_t i = 0; i < g->n; i++)
+        for (size_t j = 0; j < g->nodes[i]->ndeps; j++)
+            if (g->nodes[i]->deps[j] == n) {
+                outs[k++] = g->nodes[i];
+                break;
+            }
+    r = node_list_out(outs, k, dependentNodes, edgeData, numDependentNodes);
+    free(outs);
+    return r;
+}
+
+static void remove_dep(struct sg_graph_node *n, const struct sg_graph_node *dep)
+{
+    for (size_t i = 0; i < n->ndeps; i++)
+        if (n->deps[i] == dep) {
+            n->deps[i] = n->deps[--n->ndeps];
+            return;
+        }
+}
+
+CUresult cuGraphRemoveDependencies_v2(CUgraph hGraph, const CUgraphNode *from, const CUgraphNode *to,
+                                      const CUgraphEdgeData *edgeData, size_t numDependencies)
+{
+    (void)edgeData; /* only default edges exist */
+    struct sg_graph *g;
+    CUresult r = graph_lookup(hGraph, &g);
+    if (!r && numDependencies && (!from || !to))
+        r = CUDA_ERROR_INVALID_VALUE;
+    if (!r)
+        r = check_deps(g, from, numDependencies);
+    if (!r)
+        r = check_deps(g, to, numDependencies);
+    if (r)
+        return r;
+    for (size_t i = 0; i < numDependencies; i++) {
+        struct sg_graph_node *t = (struct sg_graph_node *)to[i];
+        size_t j = 0;
+        while (j < t->ndeps && t->deps[j] != (struct sg_graph_node *)from[i])
+            j++;
+        if (j == t->ndeps)
+            return CUDA_ERROR_INVALID_VALUE; /* no such edge */
+    }
+    for (size_t i = 0; i < numDependencies; i++)
+        remove_dep((struct sg_graph_node *)to[i], (struct sg_graph_node *)from[i]);
+    return CUDA_SUCCESS;
+}
+
+CUresult cuGraphDestroyNode(CUgraphNode hNode)
+{
+    struct sg_graph_node *n;
+    CUresult r = node_lookup(hNode, &n);
+    if (r)
+        return r;
+    struct sg_graph *g = n->graph;
+    for (size_t i = 0; i < g->n; i++)
+        remove_dep(g->nodes[i], n);
+    for (size_t i = 0; i < g->n; i++)
+        if (g->nodes[i] == n) {
+            memmove(&g->nodes[i], &g->nodes[i + 1], (g->n - i - 1) * sizeof *g->nodes);
+            g->n--;
+            break;
+        }
+    node_free(n);
+    return CUDA_SUCCESS;
+}
+
+CUresult cuGraphKernelNodeSetParams_v2(CUgraphNode hNode, const CUDA_KERNEL_NODE_PARAMS *nodeParams)
+{
+    struct sg_graph_node *n;
+    CUresult r = node_lookup(hNode, &n);
+    if (!r && n->type != CU_GRAPH_NODE_TYPE_KERNEL)
+        r = CUDA_ERROR_INVALID_VALUE;
+    struct sg_work *w = NULL;
+    if (!r)
+        r = kernel_work_from(nodeParams, &w);
+    if (r)
+        return r;
+    sg_work_free(n->work);
+    n->work = w;
+    return CUDA_SUCCESS;
+}
+
+/* The 10.0 ABIs of the dependency queries and edits, without edge data. */
+#undef cuGraphNodeGetDependencies
+#undef cuGraphNodeGetDependentNodes
+#undef cuGraphRemoveDependencies
+CUresult cuGraphNodeGetDependencies(CUgraphNode hNode, CUgraphNode *dependencies,
+                                    size_t *numDependencies);
+CUresult cuGraphNodeGetDependentNodes(CUgraphNode hNode, CUgraphNode *dependentNodes,
+                                      size_t *numDependentNodes);
+CUresult cuGraphRemoveDependencies(CUgraph hGraph, const CUgraphNode *from, const CUgraphNode *to,
+                                   size_t numDependencies);
+
+CUresult cuGraphNodeGetDependencies(CUgraphNode hNode, CUgraphNode *dependencies,
+                                    size_t *numDependencies)
+{
+    return cuGraphNodeGetDependencies_v2(hNode, dependencies, NULL, numDependencies);
+}
+
+CUresult cuGraphNodeGetDependentNodes(CUgraphNode hNode, CUgraphNode *dependentNodes,
+                                      size_t *numDependentNodes)
+{
+    return cuGraphNodeGetDependentNodes_v2(hNode, dependentNodes, NULL, numDependentNodes);
+}
+
+CUresult cuGraphRemoveDependencies(CUgraph hGraph, const CUgraphNode *from, const CUgraphNode *to,
+                                   size_t numDependencies)
+{
+    return cuGraphRemoveDependencies_v2(hGraph, from, to, NULL, numDependencies);
 }

@@ -76,10 +76,12 @@ static CUresult kernel_exec(struct sg_ctx *ctx, struct sg_stream *s, struct sg_w
     memcpy(l.grid, k->cfg.grid, sizeof l.grid);
     memcpy(l.block, k->cfg.block, sizeof l.block);
     char err[512] = "";
+    sg_log(SG_LOG_DEBUG, "launch %s grid %ux%ux%u block %ux%ux%u shared %u%s",
+           ptx_kernel_name(k->func->kernel), l.grid[0], l.grid[1], l.grid[2], l.block[0],
+           l.block[1], l.block[2], k->cfg.shared, k->cfg.cooperative ? " cooperative" : "");
     uint64_t t0 = sg_now_ns();
     enum ptx_status st = ptx_launch_run(&l, err, sizeof err);
     uint64_t spent = sg_now_ns() - t0;
-    atomic_fetch_add(&ctx->dev->busy_ns, spent);
     sg_shm_note_busy(ctx->dev->ordinal, spent, 0);
     if (workspace)
         sg_mem_free(workspace, SG_R_DEVICE);

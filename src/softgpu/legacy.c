@@ -2,7 +2,7 @@
  * The older ABIs that NVIDIA's libcuda.so.1 still exports under the un-suffixed names, where
  * their signature is the same as (or a subset of) the current one. The 32-bit-pointer forms
  * (cuMemAlloc with unsigned int, ...) are not exported: softgpu's addresses do not fit in 32
- * bits. Calls the current implementations only.
+ * bits. Also the profiler control calls. Calls the current implementations only.
  */
 #include "softgpu.h"
 
@@ -51,4 +51,19 @@ CUresult cuEventElapsedTime(float *pMilliseconds, CUevent hStart, CUevent hEnd)
 CUresult cuMemHostRegister(void *p, size_t bytesize, unsigned int Flags)
 {
     return cuMemHostRegister_v2(p, bytesize, Flags);
+}
+
+/* The profiler control API (cudaProfiler.h): there is no profiler to start or stop, so these
+ * succeed and change nothing, as on a driver with no profiling tool attached. */
+CUresult cuProfilerStart(void);
+CUresult cuProfilerStop(void);
+CUresult cuProfilerStart(void)
+{
+    struct sg_ctx *c;
+    return sg_ctx_get(&c);
+}
+CUresult cuProfilerStop(void)
+{
+    struct sg_ctx *c;
+    return sg_ctx_get(&c);
 }

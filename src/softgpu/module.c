@@ -33,6 +33,8 @@ static CUresult parse_ptx(const char *text, size_t len, ptx_module **out)
         ptx_module_free(m);
         return CUDA_ERROR_NO_BINARY_FOR_GPU;
     }
+    sg_log(SG_LOG_DEBUG, "loaded PTX (sm_%d, %d kernels, %d globals)", ptx_module_target_sm(m),
+           ptx_module_kernel_count(m), ptx_module_global_count(m));
     *out = m;
     return CUDA_SUCCESS;
 }

@@ -7,8 +7,8 @@
  * interpreter (ptx/ptx.h), the fat-binary reader (src/fatbin) and the export-table module
  * (src/exporttab). It knows nothing of TensorFuse.
  *
- * Locking order (outer first): sg_mem lock -> ctx->lock -> stream->lock -> event->lock.
- * Stream workers never take ctx->lock while holding their own stream lock.
+ * Locking order (outer first): memory.c's region lock -> vmm.c's mapping lock; and
+ * ctx->lock -> stream->lock -> event->lock. Stream workers hold no lock while they run work.
  */
 #ifndef SOFTGPU_H
 #define SOFTGPU_H
@@ -62,7 +62,6 @@ struct sg_device {
     struct sg_ctx *primary;           /* exists from cuInit on; its state says if it is active */
     struct sg_mempool *default_pool;
     struct sg_mempool *current_pool;
-    _Atomic uint64_t busy_ns;         /* kernel time, for NVML utilization */
 };
 
 struct sg_global {
@@ -203,9 +202,11 @@ struct sg_stream {
     struct sg_work *head, *tail;
     uint64_t enqueued, completed;
     CUresult error;              /* first asynchronous error since the last synchronize */
-    int stopping;
+    int stopping;                /* destroy asked the worker to finish the FIFO and exit */
+    int exited;                  /* the worker is gone: nothing more will run */
     pthread_t thread;
     struct sg_stream *next_in_ctx;
+    CUstreamAttrValue attrs[CU_LAUNCH_ATTRIBUTE_MEM_SYNC_DOMAIN + 1]; /* cuStreamSetAttribute */
     /* stream capture */
     struct sg_graph *capture;
     CUstreamCaptureMode capture_mode;

@@ -62,7 +62,7 @@ static CUresult wait_exec(struct sg_ctx *c, struct sg_stream *s, struct sg_work 
     struct wait_work *ww = (struct wait_work *)w;
     struct sg_stream *o = ww->other;
     pthread_mutex_lock(&o->lock);
-    while (o->completed < ww->seq && o->stopping < 2) /* 2: worker gone */
+    while (o->completed < ww->seq && !o->exited)
         pthread_cond_wait(&o->done_cond, &o->lock);
     pthread_mutex_unlock(&o->lock);
     return CUDA_SUCCESS;
@@ -153,8 +153,11 @@ static void *stream_main(void *arg)
     for (;;) {
         while (!s->head && !s->stopping)
             pthread_cond_wait(&s->work_cond, &s->lock);
-        if (!s->head)
+        if (!s->head) {
+            s->exited = 1;
+            pthread_cond_broadcast(&s->done_cond);
             break;
+        }
         struct sg_work *w = s->head;
         s->head = w->next;
         if (!s->head)
@@ -242,18 +245,20 @@ void sg_stream_destroy(struct sg_stream *s)
     pthread_cond_signal(&s->work_cond);
     pthread_mutex_unlock(&s->lock);
     pthread_join(s->thread, NULL);
-    pthread_mutex_lock(&s->lock);
-    s->stopping = 2;
-    pthread_cond_broadcast(&s->done_cond);
-    pthread_mutex_unlock(&s->lock);
     sg_stream_release(s);
 }
 
 /* ---- submission ------------------------------------------------------------------------------ */
 
-static void enqueue_locked(struct sg_stream *s, struct sg_work *w)
+/* Returns -1 (and frees w) when the stream's worker has already exited. */
+static int enqueue_locked(struct sg_stream *s, struct sg_work *w)
 {
     pthread_mutex_lock(&s->lock);
+    if (s->exited) {
+        pthread_mutex_unlock(&s->lock);
+        sg_work_free(w);
+        return -1;
+    }
     w->next = NULL;
     w->seq = ++s->enqueued;
     if (s->tail)
@@ -263,6 +268,7 @@ static void enqueue_locked(struct sg_stream *s, struct sg_work *w)
     s->tail = w;
     pthread_cond_signal(&s->work_cond);
     pthread_mutex_unlock(&s->lock);
+    return 0;
 }
 
 /* ctx->lock held: a wait on `other` for everything it has been given so far, if not done. */
@@ -275,7 +281,7 @@ static void wait_for_stream(struct sg_stream *s, struct sg_stream *other)
         return;
     struct sg_work *w = sg_work_wait_new(other, target);
     if (w)
-        enqueue_locked(s, w);
+        (void)enqueue_locked(s, w); /* s being destroyed: nothing left to order */
 }
 
 CUresult sg_stream_submit(struct sg_stream *s, struct sg_work *w)
@@ -297,9 +303,9 @@ CUresult sg_stream_submit(struct sg_stream *s, struct sg_work *w)
             wait_for_stream(s, c->null_stream);
         }
     }
-    enqueue_locked(s, w);
+    int gone = enqueue_locked(s, w);
     pthread_mutex_unlock(&c->lock);
-    return CUDA_SUCCESS;
+    return gone ? CUDA_ERROR_INVALID_HANDLE : CUDA_SUCCESS;
 }
 
 CUresult sg_stream_drain(struct sg_stream *s)
@@ -307,11 +313,13 @@ CUresult sg_stream_drain(struct sg_stream *s)
     if (s->capture)
         return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
     CUresult r = sg_stream_submit(s, sg_work_nop_new());
+    if (r == CUDA_ERROR_INVALID_HANDLE)
+        return CUDA_SUCCESS; /* destroyed meanwhile: its destroy ran everything it held */
     if (r)
         return r;
     pthread_mutex_lock(&s->lock);
     uint64_t target = s->enqueued;
-    while (s->completed < target)
+    while (s->completed < target && !s->exited)
         pthread_cond_wait(&s->done_cond, &s->lock);
     pthread_mutex_unlock(&s->lock);
     return CUDA_SUCCESS;
@@ -347,6 +355,35 @@ struct per_thread_entry {
     struct sg_stream *stream;
 };
 static __thread struct per_thread_entry per_thread[8];
+static pthread_key_t per_thread_key;
+static pthread_once_t per_thread_once = PTHREAD_ONCE_INIT;
+
+/* Thread exit: the thread's per-thread streams go with it (their queued work runs first).
+ * A stream is only destroyed here if its context still lists it; a context teardown that
+ * got there first has taken the list and destroys it itself. */
+static void per_thread_exit(void *unused)
+{
+    (void)unused;
+    for (int i = 0; i < 8; i++) {
+        struct per_thread_entry *e = &per_thread[i];
+        if (!e->ctx || !sg_handle_is(e->ctx, SG_K_CTX) || e->ctx->generation != e->generation)
+            continue;
+        int listed = 0;
+        pthread_mutex_lock(&e->ctx->lock);
+        for (struct sg_stream **p = &e->ctx->streams; *p; p = &(*p)->next_in_ctx)
+            if (*p == e->stream) {
+                *p = e->stream->next_in_ctx;
+                listed = 1;
+                break;
+            }
+        pthread_mutex_unlock(&e->ctx->lock);
+        if (listed)
+            sg_stream_destroy(e->stream);
+        e->ctx = NULL;
+    }
+}
+
+static void per_thread_key_make(void) { pthread_key_create(&per_thread_key, per_thread_exit); }
 
 static CUresult per_thread_stream(struct sg_ctx *c, struct sg_stream **out)
 {
@@ -362,6 +399,8 @@ static CUresult per_thread_stream(struct sg_ctx *c, struct sg_stream **out)
     if (r)
         return r;
     s->is_per_thread = 1;
+    pthread_once(&per_thread_once, per_thread_key_make);
+    pthread_setspecific(per_thread_key, (void *)1); /* any non-NULL value arms the destructor */
     int slot = 0;
     for (int i = 0; i < 8; i++)
         if (!per_thread[i].ctx || !sg_handle_is(per_thread[i].stream, SG_K_STREAM)) {
@@ -575,4 +614,71 @@ CUresult cuStreamAttachMemAsync(CUstream hStream, CUdeviceptr dptr, size_t lengt
         && flags != CU_MEM_ATTACH_SINGLE)
         return CUDA_ERROR_INVALID_VALUE;
     return CUDA_SUCCESS; /* host and device share the pages: visibility needs no work */
+}
+
+/* ---- stream attributes ------------------------------------------------------------------------
+ * Scheduling hints with no effect on a CPU (L2 access policy, synchronisation policy, memory
+ * synchronisation domains) are kept and reported back; the priority is the stream's own. */
+
+static int stream_attr_known(CUstreamAttrID attr)
+{
+    return attr == CU_LAUNCH_ATTRIBUTE_ACCESS_POLICY_WINDOW
+           || attr == CU_LAUNCH_ATTRIBUTE_SYNCHRONIZATION_POLICY
+           || attr == CU_LAUNCH_ATTRIBUTE_PRIORITY || attr == CU_LAUNCH_ATTRIBUTE_MEM_SYNC_DOMAIN_MAP
+           || attr == CU_LAUNCH_ATTRIBUTE_MEM_SYNC_DOMAIN;
+}
+
+CUresult cuStreamGetAttribute(CUstream hStream, CUstreamAttrID attr, CUstreamAttrValue *value_out)
+{
+    struct sg_stream *s;
+    CUresult r = sg_stream_resolve(hStream, &s);
+    if (r)
+        return r;
+    if (!value_out || !stream_attr_known(attr))
+        return CUDA_ERROR_INVALID_VALUE;
+    pthread_mutex_lock(&s->lock);
+    *value_out = s->attrs[attr];
+    if (attr == CU_LAUNCH_ATTRIBUTE_PRIORITY)
+        value_out->priority = s->priority;
+    pthread_mutex_unlock(&s->lock);
+    return CUDA_SUCCESS;
+}
+
+CUresult cuStreamSetAttribute(CUstream hStream, CUstreamAttrID attr, const CUstreamAttrValue *value)
+{
+    struct sg_stream *s;
+    CUresult r = sg_stream_resolve(hStream, &s);
+    if (r)
+        return r;
+    if (!value || !stream_attr_known(attr))
+        return CUDA_ERROR_INVALID_VALUE;
+    if (attr == CU_LAUNCH_ATTRIBUTE_ACCESS_POLICY_WINDOW
+        && (value->accessPolicyWindow.hitRatio < 0.0f || value->accessPolicyWindow.hitRatio > 1.0f))
+        return CUDA_ERROR_INVALID_VALUE;
+    pthread_mutex_lock(&s->lock);
+    s->attrs[attr] = *value;
+    if (attr == CU_LAUNCH_ATTRIBUTE_PRIORITY)
+        s->priority = value->priority > 0 ? 0 : value->priority < -5 ? -5 : value->priority;
+    pthread_mutex_unlock(&s->lock);
+    return CUDA_SUCCESS;
+}
+
+CUresult cuStreamCopyAttributes(CUstream dst, CUstream src)
+{
+    struct sg_stream *d, *s;
+    CUresult r = sg_stream_resolve(dst, &d);
+    if (!r)
+        r = sg_stream_resolve(src, &s);
+    if (r)
+        return r;
+    CUstreamAttrValue copy[CU_LAUNCH_ATTRIBUTE_MEM_SYNC_DOMAIN + 1];
+    pthread_mutex_lock(&s->lock);
+    memcpy(copy, s->attrs, sizeof copy);
+    int prio = s->priority;
+    pthread_mutex_unlock(&s->lock);
+    pthread_mutex_lock(&d->lock);
+    memcpy(d->attrs, copy, sizeof copy);
+    d->priority = prio;
+    pthread_mutex_unlock(&d->lock);
+    return CUDA_SUCCESS;
 }

@@ -43,6 +43,8 @@ static void fail_session(CUresult why, const char *reason)
     }
 }
 
+static CUresult first_exchange(void);
+
 static CUresult connect_locked(void)
 {
     if (g.state == 1 && g.pid == getpid())
@@ -76,6 +78,35 @@ static CUresult connect_locked(void)
     g.state = 1;
     g.pid = getpid();
     tfp_writer_init(&g.w);
+    return first_exchange();
+}
+
+/* The session's first request (lock held): the call tables must match; the answer is the
+ * backend's version and device count, kept for the snapshot. */
+static CUresult first_exchange(void)
+{
+    struct tfs_call c = {.w = &g.w, .id = TFP_ID_tfi_session_info, .mode = TFP_SYNC};
+    tfp_writer_reset(&g.w);
+    tfp_put_u64(&g.w, 0);
+    tfp_put_u64(&g.w, tfp_table_hash());
+    CUresult r = tfs_transact(&c);
+    int version = 0, count = 0;
+    if (r == CUDA_SUCCESS) {
+        tfs_get(&c, &version, sizeof version);
+        tfs_get(&c, &count, sizeof count);
+    }
+    if (c.bad)
+        r = CUDA_ERROR_DEVICE_UNAVAILABLE;
+    if (r == CUDA_SUCCESS && (count < 0 || count > 64))
+        r = CUDA_ERROR_INVALID_DEVICE;
+    if (r != CUDA_SUCCESS) {
+        if (r == CUDA_ERROR_SYSTEM_DRIVER_MISMATCH)
+            tf_error("the node was built from another version of TensorFuse's call table");
+        fail_session(r, "session refused");
+        return r;
+    }
+    tfs_info.driver_version = version;
+    tfs_info.device_count = count;
     return CUDA_SUCCESS;
 }
 
@@ -173,12 +204,12 @@ CUresult tfs_end(struct tfs_call *c, CUresult r)
 
 static CUresult load_snapshot(void)
 {
-    int version = 0, count = 0;
-    CUresult r = tfi_session_info(&version, &count);
+    pthread_mutex_lock(&g.lock);
+    CUresult r = connect_locked();   /* fills tfs_info */
+    int count = tfs_info.device_count;
+    pthread_mutex_unlock(&g.lock);
     if (r != CUDA_SUCCESS)
         return r;
-    if (count < 0 || count > 64)
-        return CUDA_ERROR_INVALID_DEVICE;
     struct tfp_device_info *devs = calloc((size_t)count + 1, sizeof *devs);
     uint8_t *known = calloc((size_t)count + 1, 1);
     if (!devs || !known) {
@@ -188,8 +219,6 @@ static CUresult load_snapshot(void)
     }
     g.devices = devs;
     g.device_known = known;
-    tfs_info.driver_version = version;
-    tfs_info.device_count = count;
     return CUDA_SUCCESS;
 }
 

@@ -1,9 +1,8 @@
 /*
- * The stub's hand-written encoders (calls.def TF_CUSTOM) and the local calls built on other
- * entries: contexts (which also change the thread's local context stack), module and library
- * images (sized with fatbin_locate, named by SHA-256, sent only when the node lacks them),
- * kernel launches (parameters packed with the layout learnt once per function), page-locked
- * host memory (a shared region on the same host) and unified copies.
+ * The stub's hand-written encoders (calls.def TF_CUSTOM) for contexts (which also change the
+ * thread's local context stack and drop context-local storage) and for module and library
+ * images (sized with fatbin_locate, named by SHA-256, sent only when the node lacks them).
+ * Launches are in launch.c, host memory and copies in hostmem.c.
  * Wire layouts: docs/forwarding.md. May call: conn.c, entry.c, src/fatbin, src/exporttab.
  */
 #include <pthread.h>

@@ -1,5 +1,7 @@
 /*
- * Page-locked host memory and unified copies in the stub (calls.def TF_LOCAL entries).
+ * Host memory and the calls built on other entries, in the stub (calls.def TF_LOCAL entries):
+ * page-locked, registered, mapped and managed memory, pointer attributes, unified and 2D copies
+ * (row by row), host functions on streams, and a graph's node count.
  *
  * cuMemHostAlloc / cuMemAllocHost memory is the program's own memory. On the same host (shm
  * transport) it is a shared region the worker maps too, so a copy from or to it moves the bytes

@@ -120,7 +120,7 @@ int conn_check_peer(struct tf_conn *c, const char **why)
     return TF_OK;
 }
 
-static int check_usable(struct tf_conn *c)
+int conn_check_usable(struct tf_conn *c)
 {
     if (!c)
         return TF_ERR_INVALID;
@@ -155,7 +155,7 @@ void tf_conn_get_info(const struct tf_conn *c, struct tf_conn_info *info)
 int tf_send(struct tf_conn *c, uint32_t type, uint32_t flags, uint64_t id,
             const struct iovec *iov, int iovcnt)
 {
-    int rc = check_usable(c);
+    int rc = conn_check_usable(c);
     if (rc)
         return rc;
     if (type == 0 || type >= TF_FRAME_TYPE_RESERVED_MIN || iovcnt < 0 || (iovcnt > 0 && !iov))
@@ -202,7 +202,7 @@ static int wait_frame_start(struct tf_conn *c, int64_t deadline)
 
 int tf_recv_header(struct tf_conn *c, struct tf_frame_header *hdr, int timeout_ms)
 {
-    int rc = check_usable(c);
+    int rc = conn_check_usable(c);
     if (rc || !hdr)
         return rc ? rc : TF_ERR_INVALID;
     if (c->frame_open && c->payload_left > 0) {
@@ -238,7 +238,7 @@ int tf_recv_header(struct tf_conn *c, struct tf_frame_header *hdr, int timeout_m
 
 int tf_recv_payload(struct tf_conn *c, void *dst, uint64_t len)
 {
-    int rc = check_usable(c);
+    int rc = conn_check_usable(c);
     if (rc)
         return rc;
     if (!c->frame_open || len > c->payload_left)
@@ -277,7 +277,7 @@ int tf_recv(struct tf_conn *c, struct tf_frame_header *hdr, const void **payload
 
 int tf_poll(struct tf_conn *c, int timeout_ms)
 {
-    int rc = check_usable(c);
+    int rc = conn_check_usable(c);
     if (rc)
         return rc;
     if (c->frame_open && c->payload_left > 0)

@@ -114,6 +114,8 @@ struct tf_conn *conn_new(int fd, bool is_unix, bool is_server);
 int conn_fail(struct tf_conn *c, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 int conn_check_peer(struct tf_conn *c, const char **why);
+/* TF_OK for a live, handshaken connection; else TF_ERR_INVALID, TF_ERR_STATE or its error. */
+int conn_check_usable(struct tf_conn *c);
 int64_t now_ns(void);
 int64_t deadline_after(int timeout_ms);
 

@@ -78,12 +78,9 @@ int memfd_check_and_map(int fd, size_t bytes, size_t *len_out, void **map_out, c
 
 static int fd_passing_ok(struct tf_conn *c)
 {
-    if (!c)
-        return TF_ERR_INVALID;
-    if (c->dead)
-        return c->err_code;
-    if (!c->handshaken)
-        return TF_ERR_STATE;
+    int rc = conn_check_usable(c);
+    if (rc)
+        return rc;
     /* Only with shm is the unix socket free of frames, so records cannot interleave with them. */
     return c->is_unix && c->transport == TF_TRANSPORT_SHM ? TF_OK : TF_ERR_NOT_SUPPORTED;
 }

@@ -85,17 +85,29 @@ static int connect_unix(const struct tf_addr *a, char *err, size_t errlen)
     return fd;
 }
 
-static int connect_tcp(const struct tf_addr *a, int timeout_ms, char *err, size_t errlen)
+/* Resolves a TCP address (flags: getaddrinfo's ai_flags, e.g. AI_PASSIVE to listen). */
+static int resolve_tcp(const struct tf_addr *a, int flags, struct addrinfo **res, char *err,
+                       size_t errlen)
 {
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res, *ai;
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = flags};
     char port[8];
     snprintf(port, sizeof port, "%u", (unsigned)a->port);
-    int gai = getaddrinfo(a->host, port, &hints, &res);
+    int gai = getaddrinfo(a->host, port, &hints, res);
     if (gai) {
         if (err && errlen)
             snprintf(err, errlen, "cannot resolve %s: %s", a->host, gai_strerror(gai));
         return TF_ERR_INVALID;
     }
+    return TF_OK;
+}
+
+static int connect_tcp(const struct tf_addr *a, int timeout_ms, char *err, size_t errlen)
+{
+    struct addrinfo *res, *ai;
+    int rc = resolve_tcp(a, 0, &res, err, errlen);
+    if (rc)
+        return rc;
     int fd = -1, last = ECONNREFUSED;
     for (ai = res; ai; ai = ai->ai_next) {
         fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -186,16 +198,10 @@ static void format_sockaddr(const struct sockaddr *sa, char *buf, size_t len)
 static int listen_tcp(const struct tf_addr *a, char *bound, size_t boundlen, char *err,
                       size_t errlen)
 {
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_PASSIVE}, *res;
-    char port[8];
-    snprintf(port, sizeof port, "%u", (unsigned)a->port);
-    int gai = getaddrinfo(a->host, port, &hints, &res);
-    if (gai) {
-        if (err && errlen)
-            snprintf(err, errlen, "cannot resolve %s: %s", a->host, gai_strerror(gai));
-        return TF_ERR_INVALID;
-    }
+    struct addrinfo *res;
+    int rc = resolve_tcp(a, AI_PASSIVE, &res, err, errlen);
+    if (rc)
+        return rc;
     int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0), one = 1;
     if (fd >= 0)
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
@@ -371,6 +377,26 @@ int sock_read_exact(struct tf_conn *c, void *buf, size_t len, int64_t deadline, 
     return TF_OK;
 }
 
+/* One recv() into buf. Stores the byte count in *got (0 when interrupted or when it had to wait
+ * for the socket to become readable: the caller simply tries again); a closed peer, a socket
+ * error or the deadline passing is returned as an error. */
+static int recv_or_wait(struct tf_conn *c, void *buf, size_t len, int64_t deadline, size_t *got)
+{
+    *got = 0;
+    ssize_t n = recv(c->fd, buf, len, 0);
+    if (n > 0) {
+        *got = (size_t)n;
+        return TF_OK;
+    }
+    if (n == 0)
+        return conn_fail(c, TF_ERR_CLOSED, "peer %s closed the connection", c->peer);
+    if (errno == EINTR)
+        return TF_OK;
+    if (errno != EAGAIN && errno != EWOULDBLOCK)
+        return io_error(c, "recv", errno);
+    return sock_wait(c, POLLIN, deadline);
+}
+
 /* Reads whatever is available into the stream buffer; waits (until deadline) if nothing is. */
 static int stream_fill(struct tf_conn *c, int64_t deadline)
 {
@@ -380,20 +406,14 @@ static int stream_fill(struct tf_conn *c, int64_t deadline)
         c->rbuf_pos = 0;
     }
     for (;;) {
-        ssize_t n = recv(c->fd, c->rbuf + c->rbuf_len, c->rbuf_cap - c->rbuf_len, 0);
-        if (n > 0) {
-            c->rbuf_len += (size_t)n;
-            return TF_OK;
-        }
-        if (n == 0)
-            return conn_fail(c, TF_ERR_CLOSED, "peer %s closed the connection", c->peer);
-        if (errno == EINTR)
-            continue;
-        if (errno != EAGAIN && errno != EWOULDBLOCK)
-            return io_error(c, "recv", errno);
-        int rc = sock_wait(c, POLLIN, deadline);
+        size_t got;
+        int rc = recv_or_wait(c, c->rbuf + c->rbuf_len, c->rbuf_cap - c->rbuf_len, deadline, &got);
         if (rc)
             return rc;
+        if (got > 0) {
+            c->rbuf_len += got;
+            return TF_OK;
+        }
     }
 }
 
@@ -421,21 +441,12 @@ int stream_read(struct tf_conn *c, void *dst, uint64_t len, int64_t deadline)
         }
         if (out && len >= c->rbuf_cap / 2) {
             /* Bulk payload: straight from the socket into the caller's memory. */
-            ssize_t n = recv(c->fd, out, len, 0);
-            if (n > 0) {
-                out += n;
-                len -= (uint64_t)n;
-                continue;
-            }
-            if (n == 0)
-                return conn_fail(c, TF_ERR_CLOSED, "peer %s closed the connection", c->peer);
-            if (errno == EINTR)
-                continue;
-            if (errno != EAGAIN && errno != EWOULDBLOCK)
-                return io_error(c, "recv", errno);
-            int rc = sock_wait(c, POLLIN, deadline);
+            size_t got;
+            int rc = recv_or_wait(c, out, (size_t)len, deadline, &got);
             if (rc)
                 return rc;
+            out += got;
+            len -= got;
             continue;
         }
         int rc = stream_fill(c, deadline);

@@ -4,26 +4,15 @@
  * Owns: pure string-to-number conversion with error messages. May call: libc only.
  */
 #include "vgpu_parse.h"
+#include "vgpu_err.h"
 
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
 
 /* Reads a non-negative decimal number (digits with an optional fraction, no sign, no exponent,
  * no hex: strtod would accept "inf", "0x10" and "1e3", none of which is a size). */
@@ -72,38 +61,38 @@ static const struct size_unit size_units[] = {
 int vgpu_parse_size(const char *text, uint64_t *bytes, char *err, size_t errlen)
 {
     if (!text || !*text)
-        return fail(err, errlen, "empty size (expected e.g. 2GiB or 512MiB)");
+        return vgpu_fail(err, errlen, "empty size (expected e.g. 2GiB or 512MiB)");
     double number;
     const char *unit;
     if (read_decimal(text, &number, &unit) != 0)
-        return fail(err, errlen, "invalid size '%s' (expected a number and a unit, e.g. 2GiB)", text);
+        return vgpu_fail(err, errlen, "invalid size '%s' (expected a number and a unit, e.g. 2GiB)", text);
     for (size_t i = 0; i < sizeof size_units / sizeof size_units[0]; i++) {
         if (strcasecmp(unit, size_units[i].name) != 0)
             continue;
         double total = number * (double)size_units[i].factor;
         if (total >= 18446744073709551615.0)
-            return fail(err, errlen, "size '%s' is too large", text);
+            return vgpu_fail(err, errlen, "size '%s' is too large", text);
         if (total != floor(total))
-            return fail(err, errlen, "size '%s' is not a whole number of bytes", text);
+            return vgpu_fail(err, errlen, "size '%s' is not a whole number of bytes", text);
         if (total < 1)
-            return fail(err, errlen, "size '%s' is zero", text);
+            return vgpu_fail(err, errlen, "size '%s' is zero", text);
         *bytes = (uint64_t)total;
         return 0;
     }
-    return fail(err, errlen, "unknown unit '%s' in size '%s' (use B, KiB, MiB, GiB, TiB, kB, MB, GB, TB)",
-                unit, text);
+    return vgpu_fail(err, errlen, "unknown unit '%s' in size '%s' (use B, KiB, MiB, GiB, TiB, kB, MB, GB, TB)",
+                     unit, text);
 }
 
 /* Converts a fraction of the device (0 < f <= 1) to basis points, rounding to nearest. */
 static int fraction_to_bp(double f, const char *text, uint32_t *bp, char *err, size_t errlen)
 {
     if (f <= 0)
-        return fail(err, errlen, "compute share '%s' must be above zero", text);
+        return vgpu_fail(err, errlen, "compute share '%s' must be above zero", text);
     if (f > 1.0 + 1e-12)
-        return fail(err, errlen, "compute share '%s' is more than the whole device (100%%)", text);
+        return vgpu_fail(err, errlen, "compute share '%s' is more than the whole device (100%%)", text);
     uint32_t v = (uint32_t)lround(f * VGPU_BP_FULL);
     if (v == 0)
-        return fail(err, errlen, "compute share '%s' is below the 0.01%% resolution", text);
+        return vgpu_fail(err, errlen, "compute share '%s' is below the 0.01%% resolution", text);
     *bp = v;
     return 0;
 }
@@ -111,16 +100,16 @@ static int fraction_to_bp(double f, const char *text, uint32_t *bp, char *err, s
 int vgpu_parse_percent(const char *text, uint32_t *bp, char *err, size_t errlen)
 {
     if (!text || !*text)
-        return fail(err, errlen, "empty compute share (expected e.g. 30%%)");
+        return vgpu_fail(err, errlen, "empty compute share (expected e.g. 30%%)");
     double number;
     const char *rest;
     if (read_decimal(text, &number, &rest) != 0)
-        return fail(err, errlen, "invalid compute share '%s' (expected e.g. 30%% or 0.3)", text);
+        return vgpu_fail(err, errlen, "invalid compute share '%s' (expected e.g. 30%% or 0.3)", text);
     if (strcmp(rest, "%") == 0)
         return fraction_to_bp(number / 100.0, text, bp, err, errlen);
     if (*rest == 0)
         return fraction_to_bp(number, text, bp, err, errlen);
-    return fail(err, errlen, "invalid compute share '%s' (expected e.g. 30%% or 0.3)", text);
+    return vgpu_fail(err, errlen, "invalid compute share '%s' (expected e.g. 30%% or 0.3)", text);
 }
 
 int vgpu_parse_compute(const char *text, double device_tflops, uint32_t *bp, char *err,
@@ -131,9 +120,9 @@ int vgpu_parse_compute(const char *text, double device_tflops, uint32_t *bp, cha
     if (text && read_decimal(text, &number, &rest) == 0 &&
         (strcasecmp(rest, "tflops") == 0 || strcasecmp(rest, "tf") == 0)) {
         if (device_tflops <= 0)
-            return fail(err, errlen, "compute '%s' is in TFLOPs but the device has no rating; use a percent", text);
+            return vgpu_fail(err, errlen, "compute '%s' is in TFLOPs but the device has no rating; use a percent", text);
         if (number > device_tflops * (1.0 + 1e-9))
-            return fail(err, errlen, "compute '%s' is more than the device's %.2f TFLOPs", text, device_tflops);
+            return vgpu_fail(err, errlen, "compute '%s' is more than the device's %.2f TFLOPs", text, device_tflops);
         return fraction_to_bp(number / device_tflops, text, bp, err, errlen);
     }
     return vgpu_parse_percent(text, bp, err, errlen);

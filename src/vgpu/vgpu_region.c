@@ -7,10 +7,10 @@
  */
 #include "vgpu_region.h"
 #include "vgpu_futex.h"
+#include "vgpu_err.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,17 +18,6 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
 
 size_t vgpu_region_size(uint32_t nslots)
 {
@@ -46,11 +35,11 @@ static int map_region(int fd, size_t size, struct vgpu_region **out, char *err, 
 {
     void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (p == MAP_FAILED)
-        return fail(err, errlen, "cannot map vGPU region: %s", strerror(errno));
+        return vgpu_fail(err, errlen, "cannot map vGPU region: %s", strerror(errno));
     struct vgpu_region *r = calloc(1, sizeof *r);
     if (!r) {
         munmap(p, size);
-        return fail(err, errlen, "out of memory");
+        return vgpu_fail(err, errlen, "out of memory");
     }
     r->hdr = p;
     r->slots = slots_of(p);
@@ -64,20 +53,20 @@ int vgpu_region_create(const char *name, const struct vgpu_device_desc *dev, uin
                        struct vgpu_region **out, char *err, size_t errlen)
 {
     if (!dev || dev->memory == 0)
-        return fail(err, errlen, "vGPU region: the device's memory size is required");
+        return vgpu_fail(err, errlen, "vGPU region: the device's memory size is required");
     if (nslots == 0 || nslots > VGPU_MAX_SLOTS)
-        return fail(err, errlen, "vGPU region: %u slots requested, 1..%d allowed", nslots, VGPU_MAX_SLOTS);
+        return vgpu_fail(err, errlen, "vGPU region: %u slots requested, 1..%d allowed", nslots, VGPU_MAX_SLOTS);
     int fd = name ? shm_open(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600)
                   : memfd_create("tfuse-vgpu", MFD_CLOEXEC);
     if (fd < 0)
-        return fail(err, errlen, "cannot create vGPU region %s: %s", name ? name : "(memfd)", strerror(errno));
+        return vgpu_fail(err, errlen, "cannot create vGPU region %s: %s", name ? name : "(memfd)", strerror(errno));
     size_t size = vgpu_region_size(nslots);
     if (ftruncate(fd, (off_t)size) != 0) {
         int e = errno;
         close(fd);
         if (name)
             shm_unlink(name);
-        return fail(err, errlen, "cannot size vGPU region: %s", strerror(e));
+        return vgpu_fail(err, errlen, "cannot size vGPU region: %s", strerror(e));
     }
     if (map_region(fd, size, out, err, errlen) != 0) {
         close(fd);
@@ -107,15 +96,15 @@ int vgpu_region_create(const char *name, const struct vgpu_device_desc *dev, uin
 static int check_header(const struct vgpu_region_header *h, size_t file_size, char *err, size_t errlen)
 {
     if (h->magic != VGPU_REGION_MAGIC)
-        return fail(err, errlen, "not a vGPU region (bad magic 0x%08x)", h->magic);
+        return vgpu_fail(err, errlen, "not a vGPU region (bad magic 0x%08x)", h->magic);
     atomic_thread_fence(memory_order_acquire); /* pairs with the creator's fence before magic */
     if (h->version != VGPU_REGION_VERSION)
-        return fail(err, errlen, "vGPU region version %u, this build speaks %u", h->version, VGPU_REGION_VERSION);
+        return vgpu_fail(err, errlen, "vGPU region version %u, this build speaks %u", h->version, VGPU_REGION_VERSION);
     if (h->header_size != sizeof *h || h->slot_size != sizeof(struct vgpu_slot))
-        return fail(err, errlen, "vGPU region layout mismatch (header %u/%zu, slot %u/%zu bytes)",
-                    h->header_size, sizeof *h, h->slot_size, sizeof(struct vgpu_slot));
+        return vgpu_fail(err, errlen, "vGPU region layout mismatch (header %u/%zu, slot %u/%zu bytes)",
+                         h->header_size, sizeof *h, h->slot_size, sizeof(struct vgpu_slot));
     if (h->nslots == 0 || h->nslots > VGPU_MAX_SLOTS || vgpu_region_size(h->nslots) > file_size)
-        return fail(err, errlen, "vGPU region is truncated or has a bad slot count (%u)", h->nslots);
+        return vgpu_fail(err, errlen, "vGPU region is truncated or has a bad slot count (%u)", h->nslots);
     return 0;
 }
 
@@ -124,12 +113,12 @@ int vgpu_region_open(const char *name, int fd, struct vgpu_region **out, char *e
     int own = fd >= 0 ? fcntl(fd, F_DUPFD_CLOEXEC, 0)
                       : (name ? shm_open(name, O_RDWR | O_CLOEXEC, 0) : -1);
     if (own < 0)
-        return fail(err, errlen, "cannot open vGPU region %s: %s", name ? name : "(fd)",
-                    name || fd >= 0 ? strerror(errno) : "no name and no fd");
+        return vgpu_fail(err, errlen, "cannot open vGPU region %s: %s", name ? name : "(fd)",
+                         name || fd >= 0 ? strerror(errno) : "no name and no fd");
     struct stat st;
     if (fstat(own, &st) != 0 || (size_t)st.st_size < sizeof(struct vgpu_region_header)) {
         close(own);
-        return fail(err, errlen, "vGPU region is too small to be one");
+        return vgpu_fail(err, errlen, "vGPU region is too small to be one");
     }
     if (map_region(own, (size_t)st.st_size, out, err, errlen) != 0) {
         close(own);
@@ -187,16 +176,16 @@ static int charge_device_sum(struct vgpu_region_header *h, uint64_t limit, char 
     uint64_t sum = atomic_load(&h->mem_limit_sum);
     for (;;) {
         if (limit > UINT64_MAX - sum)
-            return fail(err, errlen, "memory limits overflow");
+            return vgpu_fail(err, errlen, "memory limits overflow");
         if (!(h->flags & VGPU_REGION_OVERSUBSCRIBE) && sum + limit > h->device_mem) {
             char want[32], have[32], free_[32];
             vgpu_format_size(limit, want, sizeof want);
             vgpu_format_size(h->device_mem, have, sizeof have);
             vgpu_format_size(h->device_mem - sum, free_, sizeof free_);
-            return fail(err, errlen,
-                        "device %u has %s, of which %s is not yet promised to vGPUs; a %s vGPU "
-                        "does not fit (the node does not oversubscribe memory unless told to)",
-                        h->device_index, have, free_, want);
+            return vgpu_fail(err, errlen,
+                             "device %u has %s, of which %s is not yet promised to vGPUs; a %s vGPU "
+                             "does not fit (the node does not oversubscribe memory unless told to)",
+                             h->device_index, have, free_, want);
         }
         if (atomic_compare_exchange_weak(&h->mem_limit_sum, &sum, sum + limit))
             return 0;
@@ -206,18 +195,18 @@ static int charge_device_sum(struct vgpu_region_header *h, uint64_t limit, char 
 static int validate_spec(const struct vgpu_spec *spec, char *err, size_t errlen)
 {
     if (spec->mem_limit == 0)
-        return fail(err, errlen, "a vGPU needs a memory limit above zero");
+        return vgpu_fail(err, errlen, "a vGPU needs a memory limit above zero");
     if (spec->qos < 0 || spec->qos >= VGPU_QOS_COUNT)
-        return fail(err, errlen, "unknown QoS class %d", spec->qos);
+        return vgpu_fail(err, errlen, "unknown QoS class %d", spec->qos);
     if (spec->request_bp > VGPU_BP_FULL || spec->limit_bp > VGPU_BP_FULL)
-        return fail(err, errlen, "compute request and limit are at most 100%% of the device");
+        return vgpu_fail(err, errlen, "compute request and limit are at most 100%% of the device");
     if (spec->limit_bp && spec->limit_bp < spec->request_bp)
-        return fail(err, errlen, "compute limit (%.2f%%) is below the request (%.2f%%)",
-                    spec->limit_bp / 100.0, spec->request_bp / 100.0);
+        return vgpu_fail(err, errlen, "compute limit (%.2f%%) is below the request (%.2f%%)",
+                         spec->limit_bp / 100.0, spec->request_bp / 100.0);
     if (spec->request_bp == 0 && spec->limit_bp != 0)
-        return fail(err, errlen, "a compute limit needs a compute request");
+        return vgpu_fail(err, errlen, "a compute limit needs a compute request");
     if (spec->id && strlen(spec->id) >= VGPU_ID_MAX)
-        return fail(err, errlen, "vGPU id is longer than %d characters", VGPU_ID_MAX - 1);
+        return vgpu_fail(err, errlen, "vGPU id is longer than %d characters", VGPU_ID_MAX - 1);
     return 0;
 }
 
@@ -249,15 +238,15 @@ static void fill_slot(struct vgpu_slot *s, const struct vgpu_spec *spec, const c
 int vgpu_create(struct vgpu_region *r, const struct vgpu_spec *spec, char *err, size_t errlen)
 {
     if (!r || !spec)
-        return fail(err, errlen, "no region or no spec");
+        return vgpu_fail(err, errlen, "no region or no spec");
     if (validate_spec(spec, err, errlen) != 0)
         return -1;
     if (spec->id && vgpu_find_id(r, spec->id) >= 0)
-        return fail(err, errlen, "a vGPU named '%s' already exists", spec->id);
+        return vgpu_fail(err, errlen, "a vGPU named '%s' already exists", spec->id);
     char token[VGPU_TOKEN_MAX];
     int rc = vgpu_random_token(token);
     if (rc != 0)
-        return fail(err, errlen, "cannot draw a random token: %s", strerror(-rc));
+        return vgpu_fail(err, errlen, "cannot draw a random token: %s", strerror(-rc));
     if (charge_device_sum(r->hdr, spec->mem_limit, err, errlen) != 0)
         return -1;
     for (uint32_t i = 0; i < r->hdr->nslots; i++) {
@@ -270,8 +259,8 @@ int vgpu_create(struct vgpu_region *r, const struct vgpu_spec *spec, char *err, 
         return (int)i;
     }
     atomic_fetch_sub(&r->hdr->mem_limit_sum, spec->mem_limit);
-    return fail(err, errlen, "device %u already has %u vGPUs, the most this region holds",
-                r->hdr->device_index, r->hdr->nslots);
+    return vgpu_fail(err, errlen, "device %u already has %u vGPUs, the most this region holds",
+                     r->hdr->device_index, r->hdr->nslots);
 }
 
 struct vgpu_slot *vgpu_slot_at(const struct vgpu_region *r, int slot)

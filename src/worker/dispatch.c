@@ -41,10 +41,11 @@
 #define TFW_NOTE_STREAM(n) s->last_stream = n;
 #define TFW_NOTE_CTX(n)
 #define TFW_NOTE_EVENT(n)
-#define TFW_NOTE_MOD(n)
+/* What a request creates from a module or library is forgotten with it. */
+#define TFW_NOTE_MOD(n) s->last_parent = (uint64_t)(uintptr_t)n;
 #define TFW_NOTE_FUNC(n)
-#define TFW_NOTE_LIB(n)
-#define TFW_NOTE_KERN(n)
+#define TFW_NOTE_LIB(n) s->last_parent = (uint64_t)(uintptr_t)n;
+#define TFW_NOTE_KERN(n) s->last_parent = (uint64_t)(uintptr_t)n;
 #define TFW_NOTE_POOL(n)
 #define TFW_NOTE_GRAPH(n)
 #define TFW_NOTE_GEXEC(n)
@@ -122,7 +123,8 @@
 #define TFW_POST_HIN_GRAPH(n)
 #define TFW_POST_HIN_GEXEC(n)
 #define TFW_POST_HOUT(K, T, n) tfw_record_handle(s, TFW_K_##K, (uint64_t)(uintptr_t)*n);
-#define TFW_POST_HDEL(K, T, n) tfw_handles_del(&s->handles, (uint64_t)(uintptr_t)n);
+#define TFW_POST_HDEL(K, T, n) \
+    tfw_handles_del_tree(&s->handles, (uint64_t)(uintptr_t)n, &s->allocs);
 #define TFW_POST_DPTR(n, b)
 #define TFW_POST_DPOUT(n, b) tfw_record_alloc(s, *n, (uint64_t)(b));
 #define TFW_POST_DPFREE(n) tfw_ranges_del(&s->allocs, n);

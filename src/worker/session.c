@@ -23,9 +23,11 @@ static int handles_grow(struct tfw_handles *h)
     size_t cap = h->cap ? h->cap * 2 : 64;
     uint64_t *keys = calloc(cap, sizeof *keys);
     uint8_t *kinds = calloc(cap, 1);
-    if (!keys || !kinds) {
+    uint64_t *parents = calloc(cap, sizeof *parents);
+    if (!keys || !kinds || !parents) {
         free(keys);
         free(kinds);
+        free(parents);
         return -1;
     }
     for (size_t i = 0; i < h->cap; i++) {
@@ -37,11 +39,14 @@ static int handles_grow(struct tfw_handles *h)
             j = (j + 1) & (cap - 1);
         keys[j] = k;
         kinds[j] = h->kinds[i];
+        parents[j] = h->parents[i];
     }
     free(h->keys);
     free(h->kinds);
+    free(h->parents);
     h->keys = keys;
     h->kinds = kinds;
+    h->parents = parents;
     h->cap = cap;
     h->used = h->live;
     return 0;
@@ -60,10 +65,17 @@ static size_t find_slot(const struct tfw_handles *h, uint64_t key)
 
 int tfw_handles_add(struct tfw_handles *h, uint64_t key, enum tfw_kind kind)
 {
+    return tfw_handles_add_child(h, key, kind, 0);
+}
+
+int tfw_handles_add_child(struct tfw_handles *h, uint64_t key, enum tfw_kind kind, uint64_t parent)
+{
     if (key == 0 || key == TFW_TOMBSTONE)
         return -1;
     if (h->cap && find_slot(h, key) != SIZE_MAX) {
-        h->kinds[find_slot(h, key)] = (uint8_t)kind;
+        size_t i = find_slot(h, key);
+        h->kinds[i] = (uint8_t)kind;
+        h->parents[i] = parent;
         return 0;
     }
     if ((h->used + 1) * 4 >= h->cap * 3 && handles_grow(h) != 0)
@@ -75,6 +87,7 @@ int tfw_handles_add(struct tfw_handles *h, uint64_t key, enum tfw_kind kind)
         h->used++;
     h->keys[i] = key;
     h->kinds[i] = (uint8_t)kind;
+    h->parents[i] = parent;
     h->live++;
     return 0;
 }
@@ -99,10 +112,28 @@ void tfw_handles_del(struct tfw_handles *h, uint64_t key)
     h->live--;
 }
 
+void tfw_handles_del_tree(struct tfw_handles *h, uint64_t key, struct tfw_ranges *r)
+{
+    tfw_handles_del(h, key);
+    if (r) {   /* module globals */
+        size_t j = 0;
+        for (size_t i = 0; i < r->n; i++)
+            if (r->v[i].parent != key)
+                r->v[j++] = r->v[i];
+        r->n = j;
+    }
+    for (size_t i = 0; i < h->cap; i++) {
+        uint64_t k = h->keys[i];
+        if (k != 0 && k != TFW_TOMBSTONE && h->parents[i] == key)
+            tfw_handles_del_tree(h, k, r);   /* depth: library -> module -> function */
+    }
+}
+
 void tfw_handles_free(struct tfw_handles *h)
 {
     free(h->keys);
     free(h->kinds);
+    free(h->parents);
     memset(h, 0, sizeof *h);
 }
 
@@ -124,11 +155,17 @@ static long floor_index(const struct tfw_ranges *r, uint64_t addr)
 
 int tfw_ranges_add(struct tfw_ranges *r, uint64_t base, uint64_t size)
 {
+    return tfw_ranges_add_child(r, base, size, 0);
+}
+
+int tfw_ranges_add_child(struct tfw_ranges *r, uint64_t base, uint64_t size, uint64_t parent)
+{
     if (size == 0)
         size = 1;
     long i = floor_index(r, base);
     if (i >= 0 && r->v[i].base == base) {
         r->v[i].size = size;
+        r->v[i].parent = parent;
         return 0;
     }
     if (r->n == r->cap) {
@@ -141,7 +178,7 @@ int tfw_ranges_add(struct tfw_ranges *r, uint64_t base, uint64_t size)
     }
     size_t at = (size_t)(i + 1);
     memmove(&r->v[at + 1], &r->v[at], (r->n - at) * sizeof *r->v);
-    r->v[at] = (struct tfw_range){base, size};
+    r->v[at] = (struct tfw_range){base, size, parent};
     r->n++;
     return 0;
 }

@@ -27,14 +27,18 @@ enum tfw_kind {
     TFW_K_GEXEC,
 };
 
+struct tfw_ranges;
+
 struct tfw_handles {
     uint64_t *keys;       /* 0 = empty slot, TFW_TOMBSTONE = deleted */
     uint8_t *kinds;
+    uint64_t *parents;    /* the module or library a function, kernel or module came from */
     size_t cap, used, live;
 };
 
 struct tfw_range {
     uint64_t base, size;
+    uint64_t parent;      /* a module global's module or library, else 0 */
 };
 
 struct tfw_ranges {
@@ -43,6 +47,11 @@ struct tfw_ranges {
 };
 
 int tfw_handles_add(struct tfw_handles *h, uint64_t key, enum tfw_kind kind);
+/* As tfw_handles_add, remembering the object it came from (0: none). */
+int tfw_handles_add_child(struct tfw_handles *h, uint64_t key, enum tfw_kind kind, uint64_t parent);
+/* Forgets key and, recursively, every handle that came from it; the ranges that came from any
+ * of them are removed from r (module globals) when r is not NULL. */
+void tfw_handles_del_tree(struct tfw_handles *h, uint64_t key, struct tfw_ranges *r);
 enum tfw_kind tfw_handles_kind(const struct tfw_handles *h, uint64_t key);
 void tfw_handles_del(struct tfw_handles *h, uint64_t key);
 void tfw_handles_free(struct tfw_handles *h);
@@ -50,6 +59,7 @@ void tfw_handles_free(struct tfw_handles *h);
 /* Records [base, base+size); an existing range with the same base is replaced (a module global
  * looked up twice). Returns 0, or -1 when out of memory. size 0 is recorded as 1 byte. */
 int tfw_ranges_add(struct tfw_ranges *r, uint64_t base, uint64_t size);
+int tfw_ranges_add_child(struct tfw_ranges *r, uint64_t base, uint64_t size, uint64_t parent);
 /* 1 when [addr, addr+len) lies inside one recorded range. */
 int tfw_ranges_contains(const struct tfw_ranges *r, uint64_t addr, uint64_t len);
 /* 1 when a range starts exactly at base. */

@@ -51,13 +51,13 @@ CUresult tfw_check_range(struct tfw_session *s, uint64_t p, uint64_t len)
 
 void tfw_record_handle(struct tfw_session *s, enum tfw_kind k, uint64_t h)
 {
-    if (h && tfw_handles_add(&s->handles, h, k) != 0)
+    if (h && tfw_handles_add_child(&s->handles, h, k, s->last_parent) != 0)
         tf_error("out of memory recording a handle: the session will refuse it");
 }
 
 void tfw_record_alloc(struct tfw_session *s, uint64_t base, uint64_t size)
 {
-    if (base && tfw_ranges_add(&s->allocs, base, size) != 0)
+    if (base && tfw_ranges_add_child(&s->allocs, base, size, s->last_parent) != 0)
         tf_error("out of memory recording an allocation: the session will refuse it");
 }
 
@@ -149,9 +149,14 @@ CUresult tfw_tfi_primary_ctx_handle(CUcontext *pctx, CUdevice dev)
     return fn ? fn(pctx, dev) : CUDA_ERROR_NOT_SUPPORTED;
 }
 
-CUresult tfw_tfi_session_info(int *driverVersion, int *deviceCount)
+CUresult tfw_tfi_session_info(uint64_t tableHash, int *driverVersion, int *deviceCount)
 {
     struct tfw_session *s = tfw_self;
+    if (tableHash != tfp_table_hash()) {
+        tf_error("client built from another call table (hash %016llx, ours %016llx): refused",
+                 (unsigned long long)tableHash, (unsigned long long)tfp_table_hash());
+        return CUDA_ERROR_SYSTEM_DRIVER_MISMATCH;
+    }
     *driverVersion = s->be.driver_version;
     return s->be.cuDeviceGetCount ? s->be.cuDeviceGetCount(deviceCount) : CUDA_ERROR_NOT_SUPPORTED;
 }
@@ -377,6 +382,7 @@ static int serve_one(struct tfw_session *s)
         return -1;
     tfp_writer_reset(&s->out);
     s->last_stream = NULL;
+    s->last_parent = 0;
     s->sync_after = 0;
     CUresult r = tfw_handle_request(s, h.type, s->rx, h.length);
     if (s->malformed)

@@ -32,6 +32,7 @@ struct tfw_session {
     size_t bulk_cap;           /*   faults on fresh memory cost more than the copy on VMs */
     struct tfw_ranges hostmaps; /* client memfds mapped here at the client's addresses */
     CUstream last_stream;      /* the stream the current request named */
+    uint64_t last_parent;      /* the module or library the current request named */
     int idle;                  /* nothing was queued since `current` last synchronized cleanly */
     int sync_after;            /* the request's bytes must be consumed before the next one */
 };
@@ -49,6 +50,8 @@ CUresult tfw_malformed(struct tfw_session *s, const char *call, const char *what
 CUresult tfw_check_handle(struct tfw_session *s, enum tfw_kind k, uint64_t h);
 /* CUDA_SUCCESS when [p, p+len) lies inside one of the session's allocations (len 0: any p). */
 CUresult tfw_check_range(struct tfw_session *s, uint64_t p, uint64_t len);
+/* Record what a call created; it came from s->last_parent (a module or library the request
+ * named, forgotten with it) or from nothing. */
 void tfw_record_handle(struct tfw_session *s, enum tfw_kind k, uint64_t h);
 void tfw_record_alloc(struct tfw_session *s, uint64_t base, uint64_t size);
 /* An IBUF argument: u64 length word (bit 63: the bytes are in shared region u64 id at u64

@@ -16,6 +16,8 @@ mkdir -p "$out"
         -o "$out/sass_only_80_90.fatbin" "$src"
 "$nvcc" -gencode arch=compute_75,code=compute_75 -gencode arch=compute_80,code=compute_80 \
         -gencode arch=compute_90,code='[sm_90,compute_90]' -fatbin -o "$out/multi_ptx.fatbin" "$src"
+"$nvcc" -gencode arch=compute_100,code=sm_100 -gencode arch=compute_120,code='[sm_120,compute_120]' \
+        -fatbin -o "$out/blackwell.fatbin" "$src"          # sm_100+ ELF entries: 112-byte headers
 "$nvcc" -arch=compute_90 -fatbin -o "$out/ptx_only_90.fatbin" "$src"
 "$nvcc" -arch=sm_80 -cubin -o "$out/vadd_sm80.cubin" "$src"
 "$nvcc" -arch=sm_80 -ptx -o "$out/vadd.ptx" "$src"

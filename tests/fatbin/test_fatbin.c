@@ -338,6 +338,34 @@ static void test_select(void **state)
     free(p90.bytes);
 }
 
+/* sm_100+ cubins carry 112-byte entry headers (an extra blob skipped via header_size). */
+static void test_blackwell_entries(void **state)
+{
+    (void)state;
+    struct blob b = load("blackwell.fatbin");
+    struct fatbin_entry v[4];
+    size_t n;
+    char err[256];
+    assert_int_equal(list(&b, v, 4, &n, err), FATBIN_OK);
+    assert_int_equal(n, 3);
+    assert_int_equal(v[0].kind, FATBIN_ENTRY_ELF);
+    assert_int_equal(v[0].arch, 100);
+    assert_int_equal(v[1].arch, 120);
+    assert_int_equal(v[2].kind, FATBIN_ENTRY_PTX);
+    assert_int_equal(v[2].arch, 120);
+    for (int i = 0; i < 2; i++) { /* the payload starts after the long header: a real ELF */
+        uint8_t *elf;
+        size_t len;
+        assert_int_equal(fatbin_entry_bytes(&v[i], &elf, &len, err, sizeof err), FATBIN_OK);
+        assert_memory_equal(elf, "\x7f" "ELF", 4);
+        assert_int_equal((get32(elf + 48) >> 8) & 0xff, v[i].arch);
+        free(elf);
+    }
+    expect_ptx_target(&b, 120, ".target sm_120");
+    expect_nocode(b.bytes, b.size, 90, "SASS for sm_100, sm_120");
+    free(b.bytes);
+}
+
 /* ---- hostile input ------------------------------------------------------------------------ */
 
 /* Every prefix of a real image is either rejected cleanly or (a prefix that ends between two
@@ -465,7 +493,8 @@ int main(void)
         cmocka_unit_test(test_kinds),          cmocka_unit_test(test_locate),
         cmocka_unit_test(test_host_object_wrapper),
         cmocka_unit_test(test_compression_variants), cmocka_unit_test(test_concatenated),
-        cmocka_unit_test(test_select),         cmocka_unit_test(test_truncations),
+        cmocka_unit_test(test_select),         cmocka_unit_test(test_blackwell_entries),
+        cmocka_unit_test(test_truncations),
         cmocka_unit_test(test_corrupt_fields), cmocka_unit_test(test_bad_arguments),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

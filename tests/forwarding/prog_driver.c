@@ -6,7 +6,8 @@
  * and prints one line per step; it exits 0 only when all of them are right.
  * Modes (argv[1]): "all" (default), "loop N" (launch/sync N times then sleep: for fault tests),
  * "hold BYTES" (allocate, print "held 0xPTR", then wait to be killed), "meminfo" (print free
- * bytes), "probe 0xPTR" (try to read another session's device pointer: must be refused).
+ * bytes), "probe 0xPTR" (try to read another session's device pointer: must be refused),
+ * "fault" (a kernel writes through a bad pointer: the sticky error stays in this session).
  */
 #include <cuda.h>
 #include <stdio.h>
@@ -231,12 +232,30 @@ static void test_managed(struct env *e, int n)
     CHECK(cuMemFree(m));
 }
 
-static void test_launch_rate(struct env *e, int n)
+/* Pipelined launches are all executed, in order: c += a, `count` times, then one sync. */
+static void test_launch_rate(struct env *e, int count)
 {
-    for (int i = 0; i < n; i++)
+    enum { N = 256 };
+    float ones[N], out[N];
+    for (int i = 0; i < N; i++)
+        ones[i] = 1.0f;
+    CUdeviceptr a, c;
+    CHECK(cuMemAlloc(&a, sizeof ones));
+    CHECK(cuMemAlloc(&c, sizeof ones));
+    CHECK(cuMemcpyHtoD(a, ones, sizeof ones));
+    CHECK(cuMemsetD32(c, 0, N));
+    for (int i = 0; i < count; i++) {
         CHECK(cuLaunchKernel(e->empty, 1, 1, 1, 1, 1, 1, 0, NULL, NULL, NULL));
+        launch_vadd(e, a, c, c, N, NULL);
+    }
     CHECK(cuCtxSynchronize());
-    expect(1, "pipelined launches");
+    CHECK(cuMemcpyDtoH(out, c, sizeof out));
+    int ok = 1;
+    for (int i = 0; i < N; i++)
+        ok &= out[i] == (float)count;
+    expect(ok, "pipelined launches");
+    CHECK(cuMemFree(a));
+    CHECK(cuMemFree(c));
 }
 
 int main(int argc, char **argv)
@@ -265,6 +284,16 @@ int main(int argc, char **argv)
         printf("probe read %d write %d\n", (int)r, (int)w);
         return r == CUDA_ERROR_INVALID_VALUE && w == CUDA_ERROR_INVALID_VALUE ? 0 : 1;
     }
+    if (strcmp(mode, "fault") == 0) {
+        CUdeviceptr c;
+        CHECK(cuMemAlloc(&c, 4096));
+        launch_vadd(&e, c, c, (CUdeviceptr)0x1000, 1, NULL);   /* stores to address 0x1000 */
+        CUresult sync = cuCtxSynchronize();
+        CUdeviceptr more;
+        CUresult after = cuMemAlloc(&more, 4096);
+        printf("fault: synchronize %d, next call %d\n", (int)sync, (int)after);
+        return sync == CUDA_ERROR_ILLEGAL_ADDRESS && after == CUDA_ERROR_ILLEGAL_ADDRESS ? 0 : 1;
+    }
     if (strcmp(mode, "meminfo") == 0) {
         size_t free_b = 0, total_b = 0;
         CHECK(cuMemGetInfo(&free_b, &total_b));
@@ -289,6 +318,9 @@ int main(int argc, char **argv)
     test_managed(&e, 1000);
     test_launch_rate(&e, 200);
     CHECK(cuModuleUnload(e.mod));
+    int regs = 0;   /* the worker forgot the module's functions with it */
+    expect(cuFuncGetAttribute(&regs, CU_FUNC_ATTRIBUTE_NUM_REGS, e.vadd) == CUDA_ERROR_INVALID_HANDLE,
+           "function of an unloaded module refused");
     CHECK(cuCtxDestroy(e.ctx));
     printf("%s\n", failures ? "prog_driver: FAILED" : "prog_driver: OK");
     return failures ? 1 : 0;

@@ -148,6 +148,30 @@ static void other_sessions_memory_is_refused(void **state)
     fclose(f);
 }
 
+/* A tenant's kernel faults: the sticky error stays in its session; a busy neighbour carries on. */
+static void sticky_error_stays_in_its_session(void **state)
+{
+    (void)state;
+    char *hold[] = {PROG, "hold", "1048576", NULL};
+    int out;
+    pid_t neighbour = spawn_program(node.unix_addr, "t0k", hold, &out);
+    assert_true(neighbour > 0);
+    assert_true(wait_for_output(out, "held 0x", 30));
+    char *fault[] = {PROG, "fault", NULL};
+    struct run_result r;
+    assert_int_equal(run_program(node.tcp_addr, "t0k", fault, 60, &r), 0);
+    fprintf(stderr, "%s", r.out);
+    assert_int_equal(r.status, 0);
+    usleep(100000);
+    assert_int_equal(kill(neighbour, 0), 0);   /* still launching and synchronizing */
+    int status;
+    assert_int_equal(waitpid(neighbour, &status, WNOHANG), 0);
+    kill(neighbour, SIGKILL);
+    waitpid(neighbour, NULL, 0);
+    close(out);
+    expect_ok_run(node.unix_addr);
+}
+
 /* The first session stored its module image in the node's cache, named by its SHA-256. */
 static void module_images_are_cached_by_hash(void **state)
 {
@@ -282,6 +306,7 @@ int main(void)
         cmocka_unit_test(oversized_frame_closes_the_session),
         cmocka_unit_test(killed_client_frees_its_session),
         cmocka_unit_test(other_sessions_memory_is_refused),
+        cmocka_unit_test(sticky_error_stays_in_its_session),
         cmocka_unit_test(module_images_are_cached_by_hash),
         cmocka_unit_test(killed_node_fails_client_promptly),
     };

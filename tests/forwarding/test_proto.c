@@ -124,6 +124,20 @@ static void handles_and_ranges(void **state)
     tfw_handles_del(&h, 64 * 500);
     assert_int_equal(tfw_handles_kind(&h, 64 * 500), TFW_K_NONE);
     assert_int_equal(tfw_handles_kind(&h, 64 * 501), TFW_K_STREAM);
+    /* library -> module -> function, and a global of the module: forgotten together */
+    struct tfw_ranges g = {0};
+    assert_int_equal(tfw_handles_add(&h, 0xa000, TFW_K_LIB), 0);
+    assert_int_equal(tfw_handles_add_child(&h, 0xb000, TFW_K_MOD, 0xa000), 0);
+    assert_int_equal(tfw_handles_add_child(&h, 0xc000, TFW_K_FUNC, 0xb000), 0);
+    assert_int_equal(tfw_ranges_add_child(&g, 0x9000, 64, 0xb000), 0);
+    assert_int_equal(tfw_ranges_add(&g, 0x8000, 64), 0);
+    tfw_handles_del_tree(&h, 0xa000, &g);
+    assert_int_equal(tfw_handles_kind(&h, 0xb000), TFW_K_NONE);
+    assert_int_equal(tfw_handles_kind(&h, 0xc000), TFW_K_NONE);
+    assert_false(tfw_ranges_contains(&g, 0x9000, 1));
+    assert_true(tfw_ranges_contains(&g, 0x8000, 1));
+    assert_int_equal(tfw_handles_kind(&h, 64 * 501), TFW_K_STREAM);
+    tfw_ranges_free(&g);
     tfw_handles_free(&h);
 
     struct tfw_ranges r = {0};
@@ -202,6 +216,17 @@ static void wrapped_sizes_are_refused(void **state)
     assert_int_equal(tfw_handle_request(&s, TFP_ID_cuMemsetD32_v2, req, sizeof req),
                      CUDA_ERROR_INVALID_VALUE);
     assert_false(s.malformed);
+    /* a client built from another call table is refused at its first request */
+    uint8_t hello[16] = {0};
+    uint64_t hash = tfp_table_hash() ^ 1;
+    memcpy(hello + 8, &hash, 8);
+    assert_int_equal(tfw_handle_request(&s, TFP_ID_tfi_session_info, hello, sizeof hello),
+                     CUDA_ERROR_SYSTEM_DRIVER_MISMATCH);
+    hash = tfp_table_hash();
+    memcpy(hello + 8, &hash, 8);
+    assert_int_equal(tfw_handle_request(&s, TFP_ID_tfi_session_info, hello, sizeof hello),
+                     CUDA_ERROR_NOT_SUPPORTED);   /* matches; this backend has no devices */
+    assert_int_equal(TFP_ID_tfi_session_info, 1); /* its id never moves */
     assert_int_equal(tfp_span2d(UINT64_MAX / 2, 8, 3), UINT64_MAX);
     assert_int_equal(tfp_span2d(256, 8, 3), 520);
     assert_int_equal(tfp_span2d(256, 8, 0), 0);

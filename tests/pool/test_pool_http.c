@@ -21,6 +21,7 @@
 #include "fake_node.h"
 #include "pool_http.h"
 #include "pool_httpc.h"
+#include "pool_store.h"
 #include "pool_svc.h"
 
 #define GiB (1ull << 30)
@@ -32,16 +33,6 @@ struct env {
     char url[64];
     struct fake_node *nodes[2];
 };
-
-static void remove_db_files(const char *db)
-{
-    char p[300];
-    unlink(db);
-    snprintf(p, sizeof p, "%s-wal", db);
-    unlink(p);
-    snprintf(p, sizeof p, "%s-shm", db);
-    unlink(p);
-}
 
 static struct fake_node *start_node(const char *name, int ngpu)
 {
@@ -59,7 +50,7 @@ static int setup(void **state)
 {
     struct env *env = calloc(1, sizeof *env);
     snprintf(env->db, sizeof env->db, "/tmp/tfuse-test-pool-http-%d.db", getpid());
-    remove_db_files(env->db);
+    pool_store_remove_files(env->db);
     struct pool_config cfg = {.db_path = env->db, .heartbeat_timeout_s = 60, .health_thread = true};
     char err[256];
     env->svc = pool_svc_open(&cfg, err, sizeof err);
@@ -83,7 +74,7 @@ static int teardown(void **state)
     pool_svc_close(env->svc);
     fake_node_stop(env->nodes[0]);
     fake_node_stop(env->nodes[1]);
-    remove_db_files(env->db);
+    pool_store_remove_files(env->db);
     free(env);
     return 0;
 }
@@ -410,7 +401,7 @@ static void process_restart_keeps_state(void **state)
     (void)state;
     char db[256], url[128];
     snprintf(db, sizeof db, "/tmp/tfuse-test-pool-restart-%d.db", getpid());
-    remove_db_files(db);
+    pool_store_remove_files(db);
     struct fake_node *fn = start_node("node1", 2);
     pid_t pid = spawn_pool(db, url, sizeof url);
     assert_int_equal(fake_node_register(fn, url, NULL, NULL), 201);
@@ -468,7 +459,7 @@ static void process_restart_keeps_state(void **state)
     waitpid(pid, &wstatus, 0);
     assert_true(WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0);
     fake_node_stop(fn);
-    remove_db_files(db);
+    pool_store_remove_files(db);
     snprintf(path, sizeof path, "%s.url", db);
     unlink(path);
 }

@@ -16,6 +16,7 @@
 
 #include "fake_node.h"
 #include "pool_httpc.h"
+#include "pool_store.h"
 #include "pool_svc.h"
 
 #define GiB (1ull << 30)
@@ -33,12 +34,7 @@ static int make_db(void **state)
 static int remove_db(void **state)
 {
     (void)state;
-    char p[300];
-    unlink(db_path);
-    snprintf(p, sizeof p, "%s-wal", db_path);
-    unlink(p);
-    snprintf(p, sizeof p, "%s-shm", db_path);
-    unlink(p);
+    pool_store_remove_files(db_path);
     return 0;
 }
 

@@ -413,6 +413,31 @@ static void test_half_atomics(void **state)
     tdev_free(m);
 }
 
+static void test_mathfn(void **state)
+{
+    (void)state;
+    ptx_module *m = tdev_load(&D, "basic.ptx");
+    enum { N = 24 };
+    double *x = tdev_alloc(&D, N * 8), *out = tdev_alloc(&D, N * 8 * 8);
+    for (int i = 0; i < N; i++)
+        x[i] = (i % 2 ? -1.0 : 1.0) * pow(10.0, (double)(i % 12) - 2.0) * (1.0 + i * 0.137);
+    int n = N;
+    void *args[] = {&x, &out, &n};
+    assert_int_equal(tdev_launch(&D, m, "mathfn", 1, 32, 0, args), PTX_OK);
+    for (int i = 0; i < N; i++) {
+        double v = x[i];
+        float f = (float)v;
+        double ref[8] = {sin(v), cos(v), exp(v * 1e-9), pow(fabs(v) + 1.0, 0.37), atan2(v, 3.0),
+                         sinf(f), expf(f * 1e-9f), cbrt(v)};
+        double tol[8] = {1e-15, 1e-15, 1e-15, 1e-15, 1e-15, 4e-7, 4e-7, 1e-15};
+        for (int k = 0; k < 8; k++)
+            if (fabs(out[i * 8 + k] - ref[k]) > tol[k] * (1.0 + fabs(ref[k])))
+                fail_msg("mathfn[%d] op %d: x=%.17g got %.17g want %.17g", i, k, v,
+                         out[i * 8 + k], ref[k]);
+    }
+    tdev_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -421,6 +446,7 @@ int main(void)
         cmocka_unit_test(test_intops),
         cmocka_unit_test(test_cvtops),
         cmocka_unit_test(test_fops),
+        cmocka_unit_test(test_mathfn),
         cmocka_unit_test(test_half),
         cmocka_unit_test(test_mma),
         cmocka_unit_test(test_half_atomics),

@@ -130,6 +130,20 @@ static void test_explicit_graph(void **state)
     CU_ERR(cuGraphInstantiate(&bad, g2, 0), CUDA_ERROR_INVALID_VALUE);
     CU_ERR(cuGraphAddDependencies(g2, &nodes2[0], &k, NULL, 1), CUDA_ERROR_INVALID_VALUE);
 
+    /* changing the graph's node affects executable graphs made afterwards only */
+    kval = 20;
+    CU_OK(cuGraphKernelNodeSetParams(k, &kp));
+    CUgraphExec x2;
+    CU_OK(cuGraphInstantiate(&x2, g, 0));
+    CU_OK(cuGraphLaunch(x2, s));
+    CU_OK(cuStreamSynchronize(s));
+    assert_int_equal(host[0], 21);
+    CU_OK(cuGraphLaunch(x, s));
+    CU_OK(cuStreamSynchronize(s));
+    assert_int_equal(host[0], 11);
+    CU_ERR(cuGraphKernelNodeSetParams(cp, &kp), CUDA_ERROR_INVALID_VALUE);
+    CU_OK(cuGraphExecDestroy(x2));
+
     CU_OK(cuGraphExecDestroy(x));
     CU_ERR(cuGraphLaunch(x, s), CUDA_ERROR_INVALID_VALUE);
     CU_OK(cuGraphDestroy(g2));
@@ -281,6 +295,76 @@ static void test_capture_fork_join(void **state)
     CU_OK(cuModuleUnload(m));
 }
 
+/* roots, dependencies in both directions, removing an edge and a node */
+static void test_graph_structure(void **state)
+{
+    (void)state;
+    CUgraph g;
+    CU_OK(cuGraphCreate(&g, 0));
+    CUgraphNode a, b, c;
+    CU_OK(cuGraphAddEmptyNode(&a, g, NULL, 0));
+    CU_OK(cuGraphAddEmptyNode(&b, g, &a, 1));
+    CUgraphNode ab[2] = {a, b};
+    CU_OK(cuGraphAddEmptyNode(&c, g, ab, 2));
+    size_t n = 0;
+    CUgraphNode out[4];
+    CU_OK(cuGraphGetRootNodes(g, NULL, &n));
+    assert_int_equal(n, 1);
+    n = 4;
+    CU_OK(cuGraphNodeGetDependencies(c, out, NULL, &n));
+    assert_int_equal(n, 2);
+    n = 4;
+    CU_OK(cuGraphNodeGetDependentNodes(a, out, NULL, &n));
+    assert_int_equal(n, 2);
+    CU_OK(cuGraphRemoveDependencies(g, &a, &c, NULL, 1));
+    CU_ERR(cuGraphRemoveDependencies(g, &a, &c, NULL, 1), CUDA_ERROR_INVALID_VALUE);
+    n = 4;
+    CU_OK(cuGraphNodeGetDependentNodes(a, out, NULL, &n));
+    assert_int_equal(n, 1);
+    assert_ptr_equal(out[0], b);
+    CU_OK(cuGraphDestroyNode(b));
+    CU_OK(cuGraphGetRootNodes(g, NULL, &n));
+    assert_int_equal(n, 2); /* a, and c which lost its only dependency */
+    CU_OK(cuGraphGetNodes(g, NULL, &n));
+    assert_int_equal(n, 2);
+    CUgraphNodeType t;
+    CU_ERR(cuGraphNodeGetType(b, &t), CUDA_ERROR_INVALID_VALUE);
+    CU_OK(cuGraphDestroy(g));
+}
+
+/* cuStreamUpdateCaptureDependencies: the next node depends on exactly the nodes given */
+static void test_capture_update_dependencies(void **state)
+{
+    (void)state;
+    CUstream s;
+    CU_OK(cuStreamCreate(&s, CU_STREAM_NON_BLOCKING));
+    CUdeviceptr d;
+    CU_OK(cuMemAlloc(&d, 64));
+    CU_OK(cuStreamBeginCapture(s, CU_STREAM_CAPTURE_MODE_THREAD_LOCAL));
+    CU_OK(cuMemsetD8Async(d, 1, 64, s));
+    CUstreamCaptureStatus st;
+    const CUgraphNode *deps;
+    size_t ndeps;
+    CU_OK(cuStreamGetCaptureInfo(s, &st, NULL, NULL, &deps, NULL, &ndeps));
+    CUgraphNode first = deps[0];
+    CU_OK(cuMemsetD8Async(d, 2, 64, s));
+    /* the third node should follow only the first, in parallel with the second */
+    CU_OK(cuStreamUpdateCaptureDependencies(s, &first, NULL, 1, CU_STREAM_SET_CAPTURE_DEPENDENCIES));
+    CU_OK(cuMemsetD8Async(d, 3, 32, s));
+    CUgraph g;
+    CU_OK(cuStreamEndCapture(s, &g));
+    size_t n = 0;
+    CUgraphNode out[4];
+    n = 4;
+    CU_OK(cuGraphNodeGetDependentNodes(first, out, NULL, &n));
+    assert_int_equal(n, 2);
+    CU_ERR(cuStreamUpdateCaptureDependencies(s, &first, NULL, 1, CU_STREAM_SET_CAPTURE_DEPENDENCIES),
+           CUDA_ERROR_ILLEGAL_STATE);
+    CU_OK(cuGraphDestroy(g));
+    CU_OK(cuMemFree(d));
+    CU_OK(cuStreamDestroy(s));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -288,6 +372,8 @@ int main(void)
         cmocka_unit_test(test_event_nodes),
         cmocka_unit_test(test_capture_single_stream),
         cmocka_unit_test(test_capture_fork_join),
+        cmocka_unit_test(test_graph_structure),
+        cmocka_unit_test(test_capture_update_dependencies),
     };
     return cmocka_run_group_tests(tests, sg_setup_primary, sg_teardown_primary);
 }

@@ -352,6 +352,43 @@ static void test_cooperative(void **state)
     CU_OK(cuModuleUnload(m));
 }
 
+/* Kernels read and write page-locked host memory: allocated by cuMemHostAlloc (inside
+ * softgpu's range) and registered with cuMemHostRegister (answered outside it). */
+static void test_mapped_host_memory(void **state)
+{
+    (void)state;
+    CUmodule m;
+    CU_OK(cuModuleLoadData(&m, ptx_add_one));
+    CUfunction f = get(m, "add_one");
+    unsigned *pinned;
+    CU_OK(cuMemHostAlloc((void **)&pinned, 64 * 4, CU_MEMHOSTALLOC_DEVICEMAP));
+    for (unsigned i = 0; i < 64; i++)
+        pinned[i] = i;
+    CUdeviceptr dp;
+    CU_OK(cuMemHostGetDevicePointer(&dp, pinned, 0));
+    unsigned n = 64;
+    void *p1[] = {&dp, &n};
+    CU_OK(cuLaunchKernel(f, 1, 1, 1, 64, 1, 1, 0, NULL, p1, NULL));
+    CU_OK(cuCtxSynchronize());
+    for (unsigned i = 0; i < 64; i++)
+        assert_int_equal(pinned[i], i + 1);
+    unsigned *plain = aligned_alloc(4096, 4096);
+    for (unsigned i = 0; i < 64; i++)
+        plain[i] = 10 * i;
+    CU_OK(cuMemHostRegister(plain, 4096, CU_MEMHOSTREGISTER_DEVICEMAP));
+    CUdeviceptr rp;
+    CU_OK(cuMemHostGetDevicePointer(&rp, plain, 0));
+    void *p2[] = {&rp, &n};
+    CU_OK(cuLaunchKernel(f, 1, 1, 1, 64, 1, 1, 0, NULL, p2, NULL));
+    CU_OK(cuCtxSynchronize());
+    for (unsigned i = 0; i < 64; i++)
+        assert_int_equal(plain[i], 10 * i + 1);
+    CU_OK(cuMemHostUnregister(plain));
+    free(plain);
+    CU_OK(cuMemFreeHost(pinned));
+    CU_OK(cuModuleUnload(m));
+}
+
 /* Device printf reaches fd 1 at the next synchronising call, not before. */
 static void test_printf_at_sync(void **state)
 {
@@ -445,7 +482,8 @@ int main(void)
         cmocka_unit_test(test_struct_param_and_big_grid),
         cmocka_unit_test(test_globals),
         cmocka_unit_test(test_dynamic_shared),
-        /*COOP*/ cmocka_unit_test(test_cooperative),
+        cmocka_unit_test(test_cooperative),
+        cmocka_unit_test(test_mapped_host_memory),
         cmocka_unit_test(test_printf_at_sync),
         cmocka_unit_test(test_sticky_illegal_address),
         cmocka_unit_test(test_trap_and_primary_reset),

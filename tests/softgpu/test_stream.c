@@ -107,7 +107,8 @@ static void test_fifo_order(void **state)
     CU_OK(cuStreamDestroy(s));
 }
 
-/* An async copy lands after the host function queued before it. */
+/* Async copies between page-locked memory and the device run in stream order, after the host
+ * function queued before them. */
 static void test_copy_ordering(void **state)
 {
     (void)state;
@@ -117,14 +118,16 @@ static void test_copy_ordering(void **state)
     CU_OK(cuMemAlloc(&d, 4096));
     CU_OK(cuMemsetD32(d, 1, 1024));
     struct gate g = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
-    unsigned host[1024];
+    unsigned *host, *out;
+    CU_OK(cuMemAllocHost((void **)&host, 4096));
+    CU_OK(cuMemAllocHost((void **)&out, 4096));
     for (int i = 0; i < 1024; i++)
         host[i] = 7;
-    unsigned out[1024] = {0};
+    memset(out, 0, 4096);
     CU_OK(cuLaunchHostFunc(s, gate_wait, &g));
-    CU_OK(cuMemcpyHtoDAsync(d, host, sizeof host, s));
+    CU_OK(cuMemcpyHtoDAsync(d, host, 4096, s));
     CU_OK(cuMemsetD32Async(d, 9, 512, s));
-    CU_OK(cuMemcpyDtoHAsync(out, d, sizeof out, s));
+    CU_OK(cuMemcpyDtoHAsync(out, d, 4096, s));
     usleep(10000);
     assert_int_equal(out[0], 0); /* nothing ran: the gate holds the stream */
     gate_open(&g);
@@ -135,6 +138,33 @@ static void test_copy_ordering(void **state)
     /* errors found when the call is made are returned by the call */
     CU_ERR(cuMemcpyHtoDAsync(0x40, host, 4, s), CUDA_ERROR_INVALID_VALUE);
     CU_ERR(cuMemcpyHtoDAsync(d, host, 4, (CUstream)0x999), CUDA_ERROR_INVALID_HANDLE);
+    CU_OK(cuMemFreeHost(host));
+    CU_OK(cuMemFreeHost(out));
+    CU_OK(cuMemFree(d));
+    CU_OK(cuStreamDestroy(s));
+}
+
+/* Pageable memory: the source of an async copy is taken when the call is made; a copy into
+ * pageable memory is complete when the call returns. */
+static void test_pageable_async_copies(void **state)
+{
+    (void)state;
+    CUstream s;
+    CU_OK(cuStreamCreate(&s, CU_STREAM_NON_BLOCKING));
+    CUdeviceptr d;
+    CU_OK(cuMemAlloc(&d, 64));
+    struct gate g = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+    unsigned src[16], dst[16];
+    for (int i = 0; i < 16; i++)
+        src[i] = 100 + i;
+    CU_OK(cuLaunchHostFunc(s, gate_wait, &g));
+    CU_OK(cuMemcpyHtoDAsync(d, src, sizeof src, s));
+    memset(src, 0, sizeof src); /* allowed right away for pageable memory */
+    gate_open(&g);
+    memset(dst, 0, sizeof dst);
+    CU_OK(cuMemcpyDtoHAsync(dst, d, sizeof dst, s));
+    assert_int_equal(dst[0], 100); /* no synchronize needed */
+    assert_int_equal(dst[15], 115);
     CU_OK(cuMemFree(d));
     CU_OK(cuStreamDestroy(s));
 }
@@ -212,6 +242,68 @@ static void test_per_thread_stream(void **state)
     CU_ERR(cuStreamDestroy(CU_STREAM_PER_THREAD), CUDA_ERROR_INVALID_HANDLE);
 }
 
+struct thread_arg {
+    CUcontext ctx;
+    host_func_fn ptsz;
+    struct tag *tag;
+    CUresult result;
+};
+
+static void *per_thread_user(void *p)
+{
+    struct thread_arg *a = p;
+    a->result = cuCtxSetCurrent(a->ctx);
+    if (!a->result)
+        a->result = a->ptsz(NULL, record, a->tag);
+    if (!a->result)
+        a->result = cuStreamSynchronize(CU_STREAM_PER_THREAD);
+    return NULL; /* the thread's per-thread stream is destroyed as it exits */
+}
+
+static void test_per_thread_stream_other_threads(void **state)
+{
+    (void)state;
+    struct thread_arg a;
+    CU_OK(cuGetProcAddress("cuLaunchHostFunc", (void **)&a.ptsz, 13000,
+                           CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM, NULL));
+    CU_OK(cuCtxGetCurrent(&a.ctx));
+    struct log log = {0};
+    struct tag t = {&log, 9};
+    a.tag = &t;
+    for (int i = 0; i < 4; i++) {
+        pthread_t th;
+        pthread_create(&th, NULL, per_thread_user, &a);
+        pthread_join(th, NULL);
+        CU_OK(a.result);
+    }
+    assert_int_equal(atomic_load(&log.n), 4);
+    CU_OK(cuCtxSynchronize());
+}
+
+static void test_stream_attributes(void **state)
+{
+    (void)state;
+    CUstream a, b;
+    CU_OK(cuStreamCreateWithPriority(&a, 0, -2));
+    CU_OK(cuStreamCreate(&b, 0));
+    CUstreamAttrValue v;
+    memset(&v, 0, sizeof v);
+    CU_OK(cuStreamGetAttribute(a, CU_LAUNCH_ATTRIBUTE_PRIORITY, &v));
+    assert_int_equal(v.priority, -2);
+    v.syncPolicy = CU_SYNC_POLICY_BLOCKING_SYNC;
+    CU_OK(cuStreamSetAttribute(a, CU_LAUNCH_ATTRIBUTE_SYNCHRONIZATION_POLICY, &v));
+    CU_OK(cuStreamCopyAttributes(b, a));
+    memset(&v, 0, sizeof v);
+    CU_OK(cuStreamGetAttribute(b, CU_LAUNCH_ATTRIBUTE_SYNCHRONIZATION_POLICY, &v));
+    assert_int_equal(v.syncPolicy, CU_SYNC_POLICY_BLOCKING_SYNC);
+    int prio;
+    CU_OK(cuStreamGetPriority(b, &prio));
+    assert_int_equal(prio, -2);
+    CU_ERR(cuStreamGetAttribute(a, CU_LAUNCH_ATTRIBUTE_COOPERATIVE, &v), CUDA_ERROR_INVALID_VALUE);
+    CU_OK(cuStreamDestroy(a));
+    CU_OK(cuStreamDestroy(b));
+}
+
 static void test_events(void **state)
 {
     (void)state;
@@ -279,9 +371,12 @@ int main(void)
         cmocka_unit_test(test_stream_basics),
         cmocka_unit_test(test_fifo_order),
         cmocka_unit_test(test_copy_ordering),
+        cmocka_unit_test(test_pageable_async_copies),
         cmocka_unit_test(test_callbacks),
         cmocka_unit_test(test_legacy_stream_semantics),
         cmocka_unit_test(test_per_thread_stream),
+        cmocka_unit_test(test_per_thread_stream_other_threads),
+        cmocka_unit_test(test_stream_attributes),
         cmocka_unit_test(test_events),
         cmocka_unit_test(test_stream_wait_event),
     };

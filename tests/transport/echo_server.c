@@ -1,5 +1,6 @@
 /* The transport tests' in-process server; see echo_server.h. Uses only the public transport API. */
 #include "echo_server.h"
+#include "transport_test_util.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -8,24 +9,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-double elapsed_ms_since(const struct timespec *start)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (double)(now.tv_sec - start->tv_sec) * 1e3 + (double)(now.tv_nsec - start->tv_nsec) / 1e6;
-}
-
-void fill_pattern(uint8_t *buf, size_t len, uint32_t seed)
-{
-    uint32_t x = seed * 2654435761u + 1;
-    for (size_t i = 0; i < len; i++) {
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        buf[i] = (uint8_t)x;
-    }
-}
 
 struct session_arg {
     struct echo_server *srv;

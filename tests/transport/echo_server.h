@@ -55,8 +55,4 @@ int echo_server_wait_ended(struct echo_server *srv, int count, int timeout_ms);
 /* How the last session ended: returns its tf_err and copies its error text (under the lock). */
 int echo_server_last(struct echo_server *srv, char *error, size_t len);
 
-/* Test helpers. */
-double elapsed_ms_since(const struct timespec *start);
-void fill_pattern(uint8_t *buf, size_t len, uint32_t seed);
-
 #endif

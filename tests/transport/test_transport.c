@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "echo_server.h"
+#include "transport_test_util.h"
 #include "transport.h"
 
 static char sock_path[108];
@@ -26,18 +27,6 @@ static const char *unix_address(void)
     snprintf(sock_path, sizeof sock_path, "/tmp/tfuse-test-%d.sock", (int)getpid());
     snprintf(addr, sizeof addr, "unix:%s", sock_path);
     return addr;
-}
-
-static struct tf_conn *connect_or_fail(const char *addr, enum tf_transport_kind kind, size_t ring)
-{
-    struct tf_client_opts o = {.token = "tok", .transport = kind, .ring_bytes = ring};
-    struct tf_conn *c = NULL;
-    char err[256] = "";
-    int rc = tf_connect(addr, &o, &c, err, sizeof err);
-    if (rc)
-        fprintf(stderr, "connect %s: %s (%s)\n", addr, tf_err_str(rc), err);
-    assert_int_equal(rc, TF_OK);
-    return c;
 }
 
 /* ---- codecs ---- */

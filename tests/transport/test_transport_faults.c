@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "echo_server.h"
+#include "transport_test_util.h"
 #include "internal.h"
 
 static const char *unix_address(const char *tag)
@@ -31,18 +32,6 @@ static const char *unix_address(const char *tag)
     static char addr[128];
     snprintf(addr, sizeof addr, "unix:/tmp/tfuse-fault-%s-%d.sock", tag, (int)getpid());
     return addr;
-}
-
-static struct tf_conn *connect_or_fail(const char *addr, enum tf_transport_kind kind, size_t ring)
-{
-    struct tf_client_opts o = {.token = "tok", .transport = kind, .ring_bytes = ring};
-    struct tf_conn *c = NULL;
-    char err[256] = "";
-    int rc = tf_connect(addr, &o, &c, err, sizeof err);
-    if (rc)
-        fprintf(stderr, "connect %s: %s (%s)\n", addr, tf_err_str(rc), err);
-    assert_int_equal(rc, TF_OK);
-    return c;
 }
 
 /* A plain socket to the server's address, for speaking a broken protocol on purpose. */
@@ -293,6 +282,22 @@ static void test_handshake_silence_and_hangup(void **state)
     echo_server_stop(&srv);
 }
 
+/* The parent's half of a forked-child test: waits for the child's ready byte on the pipe
+ * (closing both ends), lets it settle for settle_ms so it is mid-work, then SIGKILLs it.
+ * Returns when it was killed (CLOCK_MONOTONIC). */
+static struct timespec kill_child_when_ready(pid_t pid, int ready[2], int settle_ms)
+{
+    close(ready[1]);
+    char r;
+    assert_int_equal(read(ready[0], &r, 1), 1);
+    close(ready[0]);
+    usleep((useconds_t)settle_ms * 1000);
+    struct timespec killed;
+    clock_gettime(CLOCK_MONOTONIC, &killed);
+    kill(pid, SIGKILL);
+    return killed;
+}
+
 /* The client process dies while the server is in the middle of receiving a frame. */
 static void client_killed_mid_frame(const char *listen)
 {
@@ -316,14 +321,7 @@ static void client_killed_mid_frame(const char *listen)
         for (;;)   /* 64 MiB frames, endlessly: the server is nearly always mid-frame */
             tf_send(c, T_SINK, 0, 0, v, 64);
     }
-    close(ready[1]);
-    char r;
-    assert_int_equal(read(ready[0], &r, 1), 1);
-    close(ready[0]);
-    usleep(100 * 1000);
-    struct timespec killed;
-    clock_gettime(CLOCK_MONOTONIC, &killed);
-    kill(pid, SIGKILL);
+    struct timespec killed = kill_child_when_ready(pid, ready, 100);
     assert_true(echo_server_wait_ended(&srv, 1, 1000));
     double ms = elapsed_ms_since(&killed);
     waitpid(pid, NULL, 0);
@@ -353,14 +351,7 @@ static void test_client_killed_between_calls(void **state)
         for (;;)
             pause();
     }
-    close(ready[1]);
-    char r;
-    assert_int_equal(read(ready[0], &r, 1), 1);
-    close(ready[0]);
-    usleep(200 * 1000);
-    struct timespec killed;
-    clock_gettime(CLOCK_MONOTONIC, &killed);
-    kill(pid, SIGKILL);
+    struct timespec killed = kill_child_when_ready(pid, ready, 200);
     assert_true(echo_server_wait_ended(&srv, 1, 3000));
     double ms = elapsed_ms_since(&killed);
     waitpid(pid, NULL, 0);
@@ -448,7 +439,7 @@ static void server_killed_mid_call(const char *listen, int only_poll)
     struct timespec seen;
     clock_gettime(CLOCK_MONOTONIC, &seen);
     pthread_join(t, NULL);   /* k.at is written by that thread: read it after the join */
-    double ms = (double)(seen.tv_sec - k.at.tv_sec) * 1e3 + (double)(seen.tv_nsec - k.at.tv_nsec) / 1e6;
+    double ms = ms_between(&k.at, &seen);
     waitpid(pid, NULL, 0);
     if (!strncmp(listen, "unix:", 5))
         unlink(listen + 5);   /* the killed server could not remove its socket file */
@@ -487,8 +478,7 @@ static void test_close_wakes_peer(void **state)
     clock_gettime(CLOCK_MONOTONIC, &seen);
     assert_true(echo_server_wait_ended(&srv, 1, 5000));
     pthread_mutex_lock(&srv.lock);
-    double gap = (double)(seen.tv_sec - srv.last_closed_at.tv_sec) * 1e3 +
-                 (double)(seen.tv_nsec - srv.last_closed_at.tv_nsec) / 1e6;
+    double gap = ms_between(&srv.last_closed_at, &seen);
     pthread_mutex_unlock(&srv.lock);
     fprintf(stderr, "  the client saw the close %.2f ms after it happened\n", gap);
     assert_true(gap < 50);

@@ -119,6 +119,9 @@ struct ptx_launch {
     uint64_t (*heap_alloc)(void *opaque, uint64_t size);
     void (*heap_free)(void *opaque, uint64_t addr);
     void *heap_opaque;
+    /* Watchdog: when non-zero, a pool thread that has executed this many thread-instructions
+     * for the launch stops it with PTX_ERR_LAUNCH_FAILED ("instruction limit"). 0: no limit. */
+    uint64_t max_thread_instructions;
 };
 
 /* Runs the whole grid and returns when every block has finished or the kernel has failed

@@ -376,6 +376,10 @@ int ptx_decode_check(ptx_insn *in, char *err, size_t errlen)
             check_values(in, 1, err, errlen))
             return -1;
         in->exec = arith_exec(in);
+        if ((in->flags & F_WIDE) && in->bits > 32) {
+            snprintf(err, errlen, "'%s': .wide needs a 16- or 32-bit type", in->name);
+            return -1;
+        }
         if (in->flags & (F_XORSIGN | F_ABS)) {
             snprintf(err, errlen, "'%s': .xorsign/.abs are not supported", in->name);
             return -1;
@@ -462,6 +466,12 @@ int ptx_decode_check(ptx_insn *in, char *err, size_t errlen)
     case OP_LD: case OP_ST: case OP_ISSPACEP: case OP_ATOM: case OP_RED:
         if (in->op != OP_ISSPACEP && needs_type(in, err, errlen))
             return -1;
+        if (in->nops < 2 ||
+            ((in->op == OP_ATOM || in->op == OP_ISSPACEP) && in->o[0].kind != OK_REG) ||
+            (in->op == OP_LD && in->o[0].kind != OK_REG && in->o[0].kind != OK_VEC)) {
+            snprintf(err, errlen, "'%s': bad operands", in->name);
+            return -1;
+        }
         in->exec = (in->op == OP_ATOM || in->op == OP_RED) ? ptx_x_atom : ptx_x_mem;
         return 0;
     case OP_SHFL: case OP_VOTE: case OP_MATCH: case OP_ACTIVEMASK: case OP_REDUX:
@@ -485,8 +495,27 @@ int ptx_decode_check(ptx_insn *in, char *err, size_t errlen)
     case OP_MEMBAR: case OP_NOP: case OP_NANOSLEEP: case OP_BAR_WARP:
         in->exec = ptx_x_misc;
         return 0;
-    case OP_BRA: case OP_CALL: case OP_RET: case OP_EXIT: case OP_BAR: case OP_BAR_ARRIVE:
-    case OP_BAR_RED: case OP_TRAP:
+    case OP_BAR: case OP_BAR_ARRIVE:
+        if (in->nops < 1 || in->nops > 2 || !is_value(&in->o[0]) ||
+            (in->nops == 2 && !is_value(&in->o[1]))) {
+            snprintf(err, errlen, "'%s' takes a barrier id and an optional count", in->name);
+            return -1;
+        }
+        in->exec = NULL;
+        return 0;
+    case OP_BAR_RED:
+        if (in->nops < 3 || in->nops > 4 || in->o[0].kind != OK_REG || !in->cmp) {
+            snprintf(err, errlen, "'%s': bad operands", in->name);
+            return -1;
+        }
+        for (int i = 1; i < in->nops; i++)
+            if (!is_value(&in->o[i])) {
+                snprintf(err, errlen, "'%s': bad operands", in->name);
+                return -1;
+            }
+        in->exec = NULL;
+        return 0;
+    case OP_BRA: case OP_CALL: case OP_RET: case OP_EXIT: case OP_TRAP:
         in->exec = NULL;
         return 0;
     default:

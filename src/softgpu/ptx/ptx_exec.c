@@ -686,7 +686,7 @@ static int run_warp(ptx_warp *w, int budget, uint64_t *thread_insns)
         const ptx_insn *in = &f->fn->code[pc];
         uint32_t emask = in->guard == UINT32_MAX ? mask : guard_mask(w, in, mask);
         executed++;
-        tinsns += (uint64_t)__builtin_popcount(emask);
+        tinsns += emask == 0xffffffffu ? 32u : (uint64_t)__builtin_popcount(emask);
         if (in->exec) {
             if (emask)
                 in->exec(w, in, emask);
@@ -726,6 +726,12 @@ int ptx_block_run(ptx_block *b, int slice, uint64_t *insns)
                 progressed = 1;
             if (w->failed)
                 return -1;
+            if (b->l->max_thread_instructions && *insns > b->l->max_thread_instructions) {
+                ptx_fail(w, NULL, 0, PTX_ERR_LAUNCH_FAILED,
+                         "instruction limit of %llu thread-instructions exceeded",
+                         (unsigned long long)b->l->max_thread_instructions);
+                return -1;
+            }
         }
         if (!alive)
             return 1;

@@ -341,7 +341,8 @@ void ptx_x_setp(ptx_warp *w, const ptx_insn *in, uint32_t mask)
             int r = compare(&cmp, V(1), V(2));
             if (has_c)
                 r = combine(in->boolop, r, (V(3) != 0) ^ cneg);
-            D[L] = in->type == T_F32 ? (r ? 0x3f800000u : 0) : (r ? 0xffffffffu : 0);
+            D[L] = !r ? 0 : in->type == T_F32 ? 0x3f800000u : in->type == T_F16 ? 0x3C00u
+                 : in->type == T_BF16 ? 0x3F80u : ptx_wmask(in->bits);
         });
         return;
     }

@@ -146,12 +146,14 @@ __attribute__((target("fma"))) static void fma_full_hw(uint64_t *D, ptx_src a, p
 }
 static int have_hw_fma(void)
 {
-    static int cached = -1;
-    if (cached < 0) {
+    static atomic_int cached = -1; /* pool threads may race here; they all store the same */
+    int v = atomic_load_explicit(&cached, memory_order_relaxed);
+    if (v < 0) {
         __builtin_cpu_init();
-        cached = __builtin_cpu_supports("fma") ? 1 : 0;
+        v = __builtin_cpu_supports("fma") ? 1 : 0;
+        atomic_store_explicit(&cached, v, memory_order_relaxed);
     }
-    return cached;
+    return v;
 }
 #else
 static void fma_full_hw(uint64_t *D, ptx_src a, ptx_src b, ptx_src c)

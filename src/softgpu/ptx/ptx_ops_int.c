@@ -84,6 +84,19 @@ static void int_mul(ptx_warp *w, const ptx_insn *in, uint32_t mask, int bits, in
         });
         return;
     }
+    if (mad && (in->flags & (F_CC | F_CARRYIN))) {
+        /* mad.lo.cc / madc.hi.cc ...: the product half plus c plus carry-in, carry out */
+        int hi = (in->flags & F_HI) != 0;
+        PTX_FOR_LANES(mask, {
+            uint64_t p = hi ? mul_hi(V(1), V(2), bits, sgn) : V(1) * V(2);
+            unsigned __int128 r = (unsigned __int128)(p & wm) + (V(3) & wm) +
+                                  ((in->flags & F_CARRYIN) ? w->carry[L] : 0);
+            D[L] = (uint64_t)r & wm;
+            if (in->flags & F_CC)
+                w->carry[L] = (uint8_t)((r >> bits) & 1);
+        });
+        return;
+    }
     if (in->flags & F_HI) {
         PTX_FOR_LANES(mask, {
             uint64_t p = mul_hi(V(1), V(2), bits, sgn);
@@ -99,17 +112,7 @@ static void int_mul(ptx_warp *w, const ptx_insn *in, uint32_t mask, int bits, in
         PTX_FOR_LANES(mask, { D[L] = (V(1) * V(2)) & wm; });
         return;
     }
-    if (!(in->flags & (F_CC | F_CARRYIN))) {
-        PTX_FOR_LANES(mask, { D[L] = (V(1) * V(2) + V(3)) & wm; });
-        return;
-    }
-    PTX_FOR_LANES(mask, {
-        unsigned __int128 r = (unsigned __int128)((V(1) * V(2)) & wm) + (V(3) & wm) +
-                              ((in->flags & F_CARRYIN) ? w->carry[L] : 0);
-        D[L] = (uint64_t)r & wm;
-        if (in->flags & F_CC)
-            w->carry[L] = (uint8_t)((r >> bits) & 1);
-    });
+    PTX_FOR_LANES(mask, { D[L] = (V(1) * V(2) + V(3)) & wm; });
 }
 
 static void int_divrem(ptx_warp *w, const ptx_insn *in, uint32_t mask, int bits, int sgn)
@@ -148,7 +151,7 @@ static void int_unary_minmax(ptx_warp *w, const ptx_insn *in, uint32_t mask, int
     case OP_ABS:
         PTX_FOR_LANES(mask, {
             int64_t a = ptx_sext(V(1), bits);
-            D[L] = (uint64_t)(a < 0 ? -a : a) & wm;
+            D[L] = (a < 0 ? 0 - (uint64_t)a : (uint64_t)a) & wm;
         });
         return;
     case OP_NEG:
@@ -178,7 +181,7 @@ static void int_unary_minmax(ptx_warp *w, const ptx_insn *in, uint32_t mask, int
             uint64_t d;
             if (sgn) {
                 int64_t a = ptx_sext(V(1), bits), b = ptx_sext(V(2), bits);
-                d = (uint64_t)(a > b ? a - b : b - a);
+                d = a > b ? (uint64_t)a - (uint64_t)b : (uint64_t)b - (uint64_t)a;
             } else {
                 uint64_t a = V(1) & wm, b = V(2) & wm;
                 d = a > b ? a - b : b - a;

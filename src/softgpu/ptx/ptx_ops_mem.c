@@ -190,10 +190,13 @@ static void do_ld_st(ptx_warp *w, const ptx_insn *in, uint32_t mask)
         }
         for (unsigned i = 0; i < nv; i++) {
             if (st) {
-                uint64_t v = vo->kind == OK_IMM ? vo->imm
-                           : regs[i] == UINT32_MAX - 1 ? vo->vimm[i]
-                           : vo->kind == OK_REG || vo->kind == OK_VEC
-                               ? f->regs[(size_t)regs[i] * PTX_WARP + L] : 0;
+                uint64_t v = 0;
+                if (vo->kind == OK_IMM)
+                    v = vo->imm;
+                else if (vo->kind == OK_VEC && regs[i] == UINT32_MAX - 1)
+                    v = vo->vimm[i];
+                else if ((vo->kind == OK_REG || vo->kind == OK_VEC) && regs[i] < UINT32_MAX - 1)
+                    v = f->regs[(size_t)regs[i] * PTX_WARP + L];
                 if (vo->kind == OK_SREG || vo->kind == OK_SYM) {
                     ptx_src s = ptx_get_src(w, in, 1);
                     v = s.p[L & s.m];

@@ -138,7 +138,7 @@ int ptx_parse_literal(const char *s, size_t n, int neg, int t, uint64_t *out)
     if (errno || *end)
         return -1;
     if (neg)
-        v = (uint64_t)(-(int64_t)v);
+        v = 0 - v; /* two's complement, also for the most negative value */
     if (is_float_t) {
         double d = neg ? (double)(int64_t)v : (double)v;
         if (t == T_F64)

@@ -273,10 +273,26 @@ int pz_var_decl(parser *P, int global_scope, int is_extern)
 /* ".reg .type %name<N>, %other;" */
 int pz_reg_decl(parser *P)
 {
+    /* ".reg.b32 r;" (no blank, as inline asm is sometimes written) carries the type along */
+    int glued = 0;
+    if (pz_tok(P)->n > 5 && pz_tok(P)->s[4] == '.') {
+        char b[16];
+        size_t k = pz_tok(P)->n - 5 < sizeof b - 1 ? pz_tok(P)->n - 5 : sizeof b - 1;
+        memcpy(b, pz_tok(P)->s + 5, k);
+        b[k] = 0;
+        glued = ptx_type_from_name(b);
+        if (!glued)
+            return pz_err(P, "unknown register type '.%s'", b);
+    }
     pz_next(P);
     struct decl_attrs a;
-    if (pz_decl_attrs(P, &a) < 0)
+    if (glued) {
+        memset(&a, 0, sizeof a);
+        a.type = glued;
+        a.vec = 1;
+    } else if (pz_decl_attrs(P, &a) < 0) {
         return -1;
+    }
     if (a.vec != 1)
         return pz_err(P, "vector registers are not supported");
     for (;;) {

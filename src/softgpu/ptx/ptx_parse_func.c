@@ -499,7 +499,8 @@ static int parse_body(parser *P)
             pz_next(P);
             continue;
         }
-        if (ptx_tok_is(t, ".reg")) {
+        if (ptx_tok_is(t, ".reg") || (t->kind == TK_IDENT && t->n > 5 &&
+                                      memcmp(t->s, ".reg.", 5) == 0)) {
             if (pz_reg_decl(P) < 0)
                 return -1;
         } else if (ptx_tok_is(t, ".local") || ptx_tok_is(t, ".shared") ||

@@ -155,7 +155,8 @@ static void *worker(void *arg)
         else
             run_blocks(p, job, smid);
         pthread_mutex_lock(&p->mu);
-        if (!job->exhausted)
+        /* a cooperative job leaves the queue only when its last share is handed out */
+        if (!job->exhausted && share < 0)
             unlink_job(p, job);
         if (--job->active == 0 && (share < 0 || job->participants >= job->nshares))
             pthread_cond_broadcast(&job->done);

@@ -2,13 +2,14 @@
 """Regenerates entrypoints.def (the one list of softgpu's driver entry points) from the list of
 implemented symbols and the toolkit's cudaTypedefs.h, which gives each ABI's version number and
 the signature of its per-thread-stream variant. Run by hand after implementing a function:
-  tools/gen_entrypoints.py /usr/local/cuda/include/cudaTypedefs.h symbols.txt > entrypoints.def
+  tools/gen_entrypoints.py /usr/local/cuda/include/cudaTypedefs.h \
+      /usr/local/cuda/include/cudaProfilerTypedefs.h symbols.txt > entrypoints.def
 (symbols.txt: one exported name per line, e.g. from `nm -D --defined-only`)."""
 import re, sys
 from collections import defaultdict
 
-typedefs = open(sys.argv[1]).read()
-symbols = sorted(set(l.strip() for l in open(sys.argv[2]) if l.strip().startswith('cu')))
+typedefs = ''.join(open(path).read() for path in sys.argv[1:-1])
+symbols = sorted(set(l.strip() for l in open(sys.argv[-1]) if l.strip().startswith('cu')))
 pfn = re.findall(r'PFN_(\w+?)_v(\d+)(_ptds|_ptsz)?\)\((.*?)\);', typedefs)
 versions, pt = defaultdict(set), defaultdict(dict)
 for base, ver, suffix, params in pfn:

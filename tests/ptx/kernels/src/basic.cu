@@ -58,3 +58,15 @@ extern "C" __global__ void fops(const float *f, const double *d, float *of, doub
     p[5] = y - w; p[6] = 1.0 / w; p[7] = (double)x; p[8] = y > w ? y : w; p[9] = floor(y);
     p[10] = copysign(y, w); p[11] = fabs(w); p[12] = rint(y); p[13] = y < w; p[14] = -y; p[15] = (double)(int)y;
 }
+
+// libdevice math (the large-argument trig reductions use mad.cc/madc carry chains)
+extern "C" __global__ void mathfn(const double *x, double *out, int n)
+{
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    double v = x[i];
+    float f = (float)v;
+    double *o = out + i * 8;
+    o[0] = sin(v); o[1] = cos(v); o[2] = exp(v * 1e-9); o[3] = pow(fabs(v) + 1.0, 0.37);
+    o[4] = atan2(v, 3.0); o[5] = sinf(f); o[6] = expf(f * 1e-9f); o[7] = cbrt(v);
+}
