@@ -260,11 +260,11 @@ static double native_fma_rate(void)
     double t0 = now();
     for (unsigned t = 0; t < n; t++) {
         float x = (float)t * 0x1p-24f, a = 1, b = 2, c = 3;
+        /* a*k + x rather than fmaf(): without -mfma, fmaf() is a libm call, not an instruction */
         for (unsigned i = 0; i < iters; i++) {
-            a = __builtin_fmaf(a, 0.9999f, x), b = __builtin_fmaf(b, 0.9999f, x);
-            c = __builtin_fmaf(c, 0.9999f, x), a = __builtin_fmaf(a, 0.9999f, x);
-            b = __builtin_fmaf(b, 0.9999f, x), c = __builtin_fmaf(c, 0.9999f, x);
-            a = __builtin_fmaf(a, 0.9999f, x), b = __builtin_fmaf(b, 0.9999f, x);
+            a = a * 0.9999f + x, b = b * 0.9999f + x, c = c * 0.9999f + x;
+            a = a * 0.9999f + x, b = b * 0.9999f + x, c = c * 0.9999f + x;
+            a = a * 0.9999f + x, b = b * 0.9999f + x;
         }
         sink += a + b + c;
     }
@@ -287,7 +287,7 @@ static double native_saxpy_rate(void)
     for (int rep = 0; rep < REPEATS; rep++) {
         double t0 = now();
         for (size_t i = 0; i < n; i++)
-            y[i] = __builtin_fmaf(x[i], 0.5f, y[i]);
+            y[i] = x[i] * 0.5f + y[i];
         double t = now() - t0;
         best = t < best ? t : best;
     }

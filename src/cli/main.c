@@ -1,18 +1,24 @@
 /*
  * build/bin/tfuse: the TensorFuse command line.
  *   tfuse node ...   serve CUDA sessions (src/node)
- *   tfuse run  ...   run an unmodified CUDA program against a node
+ *   tfuse run  ...   run an unmodified CUDA program against a node (on an ephemeral vGPU with
+ *                    --vram/--compute, created and deleted through the node's API)
+ *   tfuse vgpu ...   create, list and delete a node's vGPUs (nodeapi.c)
  *   tfuse pool ...   the pool manager (src/pool, when built)
- * Owns: subcommand dispatch and `run`. May call: src/node, src/pool, src/common.
+ * Owns: subcommand dispatch and `run`. May call: src/node, src/pool, nodeapi.c, src/common.
  */
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "node.h"
+#include "nodeapi.h"
+#include "vgpu_parse.h"
 #include "tfuse/version.h"
 
 #ifdef TFUSE_HAVE_POOL
@@ -25,8 +31,13 @@ static void usage(FILE *f)
             "usage: tfuse <command> [options]\n"
             "  node --backend soft|nvidia --listen unix:PATH|tcp:HOST:PORT [...]\n"
             "                           serve CUDA sessions on this machine's device\n"
-            "  run --connect ADDR [--token T] -- PROGRAM [ARGS...]\n"
-            "                           run a CUDA program on a node's device\n"
+            "  run --connect ADDR [--token T | --vgpu TOKEN] -- PROGRAM [ARGS...]\n"
+            "  run [--connect ADDR] --api ADDR --vram SIZE [--compute PCT] [--compute-limit PCT]\n"
+            "      [--qos CLASS] [--gpus 1] -- PROGRAM [ARGS...]\n"
+            "                           run a CUDA program on a node's device; with --vram on\n"
+            "                           an ephemeral vGPU deleted afterwards\n"
+            "  vgpu create|list|delete --node ADDR ...\n"
+            "                           manage a node's vGPUs (tfuse vgpu --help)\n"
 #ifdef TFUSE_HAVE_POOL
             "  pool ...                 the pool manager (tfuse pool --help)\n"
 #endif
@@ -48,32 +59,110 @@ static int stub_dir(char *out, size_t len)
     return (size_t)snprintf(out, len, "%s/../lib/tfuse", exe) < len ? 0 : -1;
 }
 
-static int run_main(int argc, char **argv)
+struct run_opts {
+    const char *connect, *token, *api, *vram, *compute, *limit, *qos, *gpus;
+};
+
+static int parse_run(int argc, char **argv, struct run_opts *o, int *prog)
 {
-    const char *connect = NULL, *token = NULL;
     int i = 1;
     for (; i < argc; i++) {
-        if (strcmp(argv[i], "--") == 0) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--") == 0) {
             i++;
             break;
         }
-        if (strcmp(argv[i], "--connect") == 0 && i + 1 < argc) {
-            connect = argv[++i];
-        } else if (strcmp(argv[i], "--token") == 0 && i + 1 < argc) {
-            token = argv[++i];
-        } else if (strcmp(argv[i], "--help") == 0) {
+        const char **slot = strcmp(a, "--connect") == 0 ? &o->connect
+                            : strcmp(a, "--token") == 0 || strcmp(a, "--vgpu") == 0 ? &o->token
+                            : strcmp(a, "--api") == 0 ? &o->api
+                            : strcmp(a, "--vram") == 0 ? &o->vram
+                            : strcmp(a, "--compute") == 0 ? &o->compute
+                            : strcmp(a, "--compute-limit") == 0 ? &o->limit
+                            : strcmp(a, "--qos") == 0 ? &o->qos
+                            : strcmp(a, "--gpus") == 0 ? &o->gpus : NULL;
+        if (slot && v) {
+            *slot = v;
+            i++;
+        } else if (strcmp(a, "--help") == 0) {
             usage(stdout);
-            return 0;
+            exit(0);
         } else {
-            fprintf(stderr, "tfuse run: unexpected argument '%s'\n", argv[i]);
+            fprintf(stderr, "tfuse run: unexpected argument '%s'\n", a);
             usage(stderr);
-            return 2;
+            return -1;
         }
     }
-    if (!connect || i >= argc) {
-        fprintf(stderr, "tfuse run: need --connect ADDR and -- PROGRAM\n");
-        return 2;
+    *prog = i;
+    if (o->gpus && strcmp(o->gpus, "1") != 0) {
+        fprintf(stderr, "tfuse run: --gpus %s: one vGPU per program is all that is supported "
+                        "yet\n", o->gpus);
+        return -1;
     }
+    if (!o->vram && (o->compute || o->limit || o->qos)) {
+        fprintf(stderr, "tfuse run: --compute, --compute-limit and --qos need --vram\n");
+        return -1;
+    }
+    if (o->vram && o->token) {
+        fprintf(stderr, "tfuse run: --vram creates a vGPU, --vgpu/--token joins one: not both\n");
+        return -1;
+    }
+    if (o->vram && !o->api && !(o->api = getenv("TFUSE_NODE_API"))) {
+        fprintf(stderr, "tfuse run: --vram needs the node's API address (--api ADDR or "
+                        "$TFUSE_NODE_API)\n");
+        return -1;
+    }
+    return 0;
+}
+
+/* Creates the ephemeral vGPU: fills id, token and (when not given) the connect address. */
+static int create_vgpu(struct run_opts *o, char *id, char *token, char *connect, size_t len)
+{
+    json_t *body = json_object();
+    char err[512];
+    uint64_t bytes;
+    if (vgpu_parse_size(o->vram, &bytes, err, sizeof err) != 0) {
+        fprintf(stderr, "tfuse run: --vram: %s\n", err);
+        json_decref(body);
+        return -1;
+    }
+    json_object_set_new(body, "vram_bytes", json_integer((json_int_t)bytes));
+    if (o->compute)
+        json_object_set_new(body, "compute_request", json_string(o->compute));
+    if (o->limit)
+        json_object_set_new(body, "compute_limit", json_string(o->limit));
+    if (o->qos)
+        json_object_set_new(body, "qos", json_string(o->qos));
+    json_t *reply = NULL;
+    int status = nodeapi_call(o->api, "POST", "/api/v1/vgpus", body, &reply, err, sizeof err);
+    json_decref(body);
+    if (status != 201) {
+        fprintf(stderr, "tfuse run: cannot create the vGPU: %s\n",
+                status ? nodeapi_message(reply, "the node refused") : err);
+        json_decref(reply);
+        return -1;
+    }
+    snprintf(id, len, "%s", json_string_value(json_object_get(reply, "id")));
+    snprintf(token, len, "%s", json_string_value(json_object_get(reply, "token")));
+    const char *c = json_string_value(json_object_get(reply, "connect"));
+    snprintf(connect, len, "%s", o->connect ? o->connect : c ? c : "");
+    json_decref(reply);
+    return 0;
+}
+
+static void delete_vgpu(const char *api, const char *id)
+{
+    char path[512], err[512];
+    json_t *reply = NULL;
+    snprintf(path, sizeof path, "/api/v1/vgpus/%s", id);
+    int status = nodeapi_call(api, "DELETE", path, NULL, &reply, err, sizeof err);
+    if (status != 204 && status != 404)
+        fprintf(stderr, "tfuse run: could not delete vGPU %s: %s\n", id,
+                status ? nodeapi_message(reply, "the node refused") : err);
+    json_decref(reply);
+}
+
+static int exec_program(const char *connect, const char *token, char **argv)
+{
     char dir[PATH_MAX], path[2 * PATH_MAX];
     if (stub_dir(dir, sizeof dir) != 0) {
         fprintf(stderr, "tfuse run: cannot find TensorFuse's library folder\n");
@@ -85,9 +174,47 @@ static int run_main(int argc, char **argv)
     setenv("TFUSE_CONNECT", connect, 1);
     if (token)
         setenv("TFUSE_TOKEN", token, 1);
-    execvp(argv[i], &argv[i]);
-    fprintf(stderr, "tfuse run: cannot run %s: %s\n", argv[i], strerror(errno));
+    execvp(argv[0], argv);
+    fprintf(stderr, "tfuse run: cannot run %s: %s\n", argv[0], strerror(errno));
     return 127;
+}
+
+static int run_main(int argc, char **argv)
+{
+    struct run_opts o = {0};
+    int prog;
+    if (parse_run(argc, argv, &o, &prog) != 0)
+        return 2;
+    if ((!o.connect && !o.vram) || prog >= argc) {
+        fprintf(stderr, "tfuse run: need --connect ADDR (or --vram with --api) and -- PROGRAM\n");
+        return 2;
+    }
+    if (!o.vram)
+        return exec_program(o.connect, o.token, &argv[prog]);
+    char id[256], token[256], connect[512];
+    if (create_vgpu(&o, id, token, connect, sizeof id) != 0)
+        return 2;
+    /* The program runs as our child so that the vGPU is deleted when it ends; ^C reaches the
+     * program (same process group) and we wait for it. */
+    signal(SIGINT, SIG_IGN);
+    signal(SIGTERM, SIG_IGN);
+    pid_t pid = fork();
+    if (pid == 0) {
+        signal(SIGINT, SIG_DFL);
+        signal(SIGTERM, SIG_DFL);
+        _exit(exec_program(connect, token, &argv[prog]));
+    }
+    int status = 0, rc;
+    if (pid < 0) {
+        fprintf(stderr, "tfuse run: fork: %s\n", strerror(errno));
+        rc = 2;
+    } else {
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+            ;
+        rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    }
+    delete_vgpu(o.api, id);
+    return rc;
 }
 
 int main(int argc, char **argv)
@@ -101,6 +228,8 @@ int main(int argc, char **argv)
         return tfuse_node_main(argc - 1, argv + 1);
     if (strcmp(cmd, "run") == 0)
         return run_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "vgpu") == 0)
+        return tfuse_vgpu_main(argc - 1, argv + 1);
 #ifdef TFUSE_HAVE_POOL
     if (strcmp(cmd, "pool") == 0)
         return tfuse_pool_main(argc - 1, argv + 1);

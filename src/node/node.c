@@ -1,6 +1,7 @@
 /*
  * `tfuse node` (see node.h): options, listeners, the accept loop, worker processes.
- * May call: src/transport, src/worker, src/backend, src/common/log.h.
+ * With --api it also owns the node's vGPUs (vgpus.c) and serves the control API (api.c).
+ * May call: src/transport, src/worker, src/backend, src/vgpu, vgpus.c, api.c, src/common/log.h.
  */
 #include "node.h"
 
@@ -17,9 +18,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "api.h"
 #include "backend.h"
 #include "log.h"
 #include "transport.h"
+#include "vgpu_parse.h"
+#include "vgpus.h"
+#include "enforce.h"
 #include "worker.h"
 
 #define MAX_LISTEN 8
@@ -31,6 +36,12 @@ struct node {
     const char *token;
     char cache_dir[PATH_MAX];
     int sessions;
+    const char *api[NODE_API_MAX];
+    int napi;
+    int oversubscribe, allow_unlimited;
+    uint64_t ctx_overhead;
+    struct node_vgpus vgpus;   /* used when napi > 0 */
+    struct node_api api_servers;
 };
 
 static volatile sig_atomic_t stopping;
@@ -45,7 +56,12 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: tfuse node --backend soft|nvidia|PATH --listen unix:PATH|tcp:HOST:PORT\n"
                "                  [--listen ADDR ...] [--token TOKEN] [--state DIR]\n"
-               "Serves CUDA sessions: one worker process per client connection.\n");
+               "                  [--api unix:PATH|tcp:HOST:PORT ...] [--oversubscribe]\n"
+               "                  [--allow-unlimited] [--ctx-overhead SIZE]\n"
+               "Serves CUDA sessions: one worker process per client connection.\n"
+               "With --api the node owns vGPUs (tfuse vgpu create) and a session must present a\n"
+               "vGPU's token, unless --allow-unlimited (then any other session gets the whole\n"
+               "device, still checked against --token).\n");
 }
 
 static int make_dirs(const char *path)
@@ -68,8 +84,11 @@ static int parse_args(struct node *n, int argc, char **argv)
     static const struct option opts[] = {
         {"backend", required_argument, 0, 'b'}, {"listen", required_argument, 0, 'l'},
         {"token", required_argument, 0, 't'},   {"state", required_argument, 0, 's'},
+        {"api", required_argument, 0, 'a'},     {"oversubscribe", no_argument, 0, 'O'},
+        {"allow-unlimited", no_argument, 0, 'U'}, {"ctx-overhead", required_argument, 0, 'C'},
         {"help", no_argument, 0, 'h'},          {0, 0, 0, 0},
     };
+    char err[512];
     const char *backend = "soft", *state = NULL, *listen[MAX_LISTEN];
     int nlisten = 0, c;
     optind = 1;
@@ -85,6 +104,23 @@ static int parse_args(struct node *n, int argc, char **argv)
             }
             listen[nlisten++] = optarg;
             break;
+        case 'a':
+            if (n->napi == NODE_API_MAX) {
+                fprintf(stderr, "tfuse node: at most %d --api addresses\n", NODE_API_MAX);
+                return -1;
+            }
+            n->api[n->napi++] = optarg;
+            break;
+        case 'O': n->oversubscribe = 1; break;
+        case 'U': n->allow_unlimited = 1; break;
+        case 'C':
+            if (strcmp(optarg, "0") == 0) {
+                n->ctx_overhead = 0;
+            } else if (vgpu_parse_size(optarg, &n->ctx_overhead, err, sizeof err) != 0) {
+                fprintf(stderr, "tfuse node: --ctx-overhead: %s\n", err);
+                return -1;
+            }
+            break;
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); return -1;
         }
@@ -93,7 +129,6 @@ static int parse_args(struct node *n, int argc, char **argv)
         usage(stderr);
         return -1;
     }
-    char err[512];
     if (tf_backend_resolve(backend, n->backend, sizeof n->backend, err, sizeof err) != 0) {
         fprintf(stderr, "tfuse node: %s\n", err);
         return -1;
@@ -137,6 +172,10 @@ static void run_worker(struct node *n, struct tf_conn *conn)
         .token = n->token,
         .cache_dir = n->cache_dir[0] ? n->cache_dir : NULL,
         .capture_stdout = 1,
+        .regions = n->napi ? n->vgpus.regions : NULL,
+        .nregions = n->napi ? n->vgpus.ndev : 0,
+        .allow_unlimited = n->allow_unlimited,
+        .ctx_overhead = n->ctx_overhead,
     };
     int rc = tfw_serve(conn, &o);
     fflush(stderr);
@@ -161,12 +200,38 @@ static void accept_ready(struct node *n, struct tf_listener *l)
     }
 }
 
+/* Probes the devices, creates their vGPU regions, starts the controller and the API. */
+static int start_vgpus(struct node *n)
+{
+    char err[512];
+    const char *connect = tf_listener_address(n->listeners[0]);
+    if (node_vgpus_init(&n->vgpus, n->backend, n->oversubscribe, connect, err, sizeof err) != 0) {
+        fprintf(stderr, "tfuse node: %s\n", err);
+        return -1;
+    }
+    if (node_vgpus_start(&n->vgpus) != 0) {
+        fprintf(stderr, "tfuse node: cannot start the vGPU controller thread\n");
+        return -1;
+    }
+    for (int i = 0; i < n->napi; i++) {
+        if (node_api_start(&n->api_servers, &n->vgpus, n->api[i], err, sizeof err) != 0) {
+            fprintf(stderr, "tfuse node: %s\n", err);
+            return -1;
+        }
+        printf("tfuse node: control API on %s\n", n->api[i]);
+    }
+    printf("tfuse node: %d device(s) with vGPUs\n", n->vgpus.ndev);
+    return 0;
+}
+
 static void reap(struct node *n)
 {
     int status;
     pid_t pid;
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
         n->sessions--;
+        if (n->napi)
+            node_vgpus_reap(&n->vgpus, pid);
         if (WIFSIGNALED(status))
             tf_warn("worker %d killed by signal %d", (int)pid, WTERMSIG(status));
         else
@@ -179,7 +244,10 @@ int tfuse_node_main(int argc, char **argv)
     tf_log_init("node", TF_LOG_INFO);
     struct node n;
     memset(&n, 0, sizeof n);
+    n.ctx_overhead = TFW_DEFAULT_CTX_OVERHEAD;
     if (parse_args(&n, argc, argv) != 0)
+        return 2;
+    if (n.napi && start_vgpus(&n) != 0)
         return 2;
     struct sigaction sa = {.sa_handler = on_stop};
     sigaction(SIGINT, &sa, NULL);
@@ -206,5 +274,9 @@ int tfuse_node_main(int argc, char **argv)
     tf_info("stopping (%d sessions end with the node)", n.sessions);
     for (int i = 0; i < n.nlisteners; i++)
         tf_listener_close(n.listeners[i]);
+    if (n.napi) {
+        node_api_stop(&n.api_servers);
+        node_vgpus_stop(&n.vgpus);
+    }
     return 0;
 }

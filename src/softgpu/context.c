@@ -2,7 +2,7 @@
  * Contexts: primary contexts (one per device, a handle that exists before it is retained, as
  * cudart expects) and created contexts, the per-thread current-context stack, limits, sticky
  * errors, device printf buffering, and context teardown (streams, modules, memory, export-table
- * context-local storage). Calls stream.c, module.c/library.c, memory.c and exporttab.
+ * context-local storage). Calls stream.c, module.c/library.c, heap.c, memory.c and exporttab.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,6 +79,7 @@ static void ctx_teardown(struct sg_ctx *c)
         m = next;
     }
     sg_library_forget_ctx(c);
+    sg_heap_destroy(c);
     sg_mem_free_ctx(c);
     sg_ctx_flush_print(c);
 #ifdef SG_HAVE_EXPORTTAB
@@ -114,7 +115,8 @@ static struct sg_ctx *tls_top(void)
     return sg_tls.depth ? sg_tls.stack[sg_tls.depth - 1] : NULL;
 }
 
-CUresult sg_ctx_resolve(CUcontext h, struct sg_ctx **out)
+/* Queries that work even when the context holds a sticky error. */
+static CUresult ctx_lookup(CUcontext h, struct sg_ctx **out)
 {
     CUresult r = sg_check_init();
     if (r)
@@ -122,6 +124,16 @@ CUresult sg_ctx_resolve(CUcontext h, struct sg_ctx **out)
     struct sg_ctx *c = h ? (struct sg_ctx *)h : tls_top();
     if (!c || !sg_handle_is(c, SG_K_CTX) || !c->active)
         return CUDA_ERROR_INVALID_CONTEXT;
+    *out = c;
+    return CUDA_SUCCESS;
+}
+
+CUresult sg_ctx_resolve(CUcontext h, struct sg_ctx **out)
+{
+    struct sg_ctx *c;
+    CUresult r = ctx_lookup(h, &c);
+    if (r)
+        return r;
     int sticky = atomic_load(&c->sticky);
     if (sticky)
         return (CUresult)sticky;
@@ -370,19 +382,6 @@ CUresult cuCtxGetCurrent(CUcontext *pctx)
     return CUDA_SUCCESS;
 }
 
-/* Queries that work even when the context holds a sticky error. */
-static CUresult ctx_lookup(CUcontext h, struct sg_ctx **out)
-{
-    CUresult r = sg_check_init();
-    if (r)
-        return r;
-    struct sg_ctx *c = h ? (struct sg_ctx *)h : tls_top();
-    if (!c || !sg_handle_is(c, SG_K_CTX) || !c->active)
-        return CUDA_ERROR_INVALID_CONTEXT;
-    *out = c;
-    return CUDA_SUCCESS;
-}
-
 CUresult cuCtxGetDevice(CUdevice *device)
 {
     if (!device)
@@ -479,6 +478,8 @@ CUresult cuCtxSetLimit(CUlimit limit, size_t value)
     case CU_LIMIT_MALLOC_HEAP_SIZE:
         if (value == 0 || value > ((size_t)1 << 32))
             return CUDA_ERROR_INVALID_VALUE;
+        if (limit == CU_LIMIT_MALLOC_HEAP_SIZE)
+            return sg_heap_set_limit(c, value);
         break;
     case CU_LIMIT_DEV_RUNTIME_SYNC_DEPTH:
     case CU_LIMIT_DEV_RUNTIME_PENDING_LAUNCH_COUNT:

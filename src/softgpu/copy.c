@@ -425,10 +425,7 @@ static CUresult memset_exec(struct sg_ctx *ctx, struct sg_stream *s, struct sg_w
 
 static struct sg_work *memset_clone(const struct sg_work *w)
 {
-    struct memset_work *n = malloc(sizeof *n);
-    if (n)
-        *n = *(const struct memset_work *)w;
-    return n ? &n->base : NULL;
+    return sg_work_dup(w, sizeof(struct memset_work));
 }
 
 struct sg_work *sg_memset_work_new(uint64_t dst, size_t pitch, unsigned value, unsigned elem,

@@ -262,30 +262,34 @@ CUresult cuGraphAddEmptyNode(CUgraphNode *phGraphNode, CUgraph hGraph,
     return add_node(phGraphNode, hGraph, dependencies, numDependencies, NULL, CUDA_SUCCESS);
 }
 
-CUresult cuGraphAddEventRecordNode(CUgraphNode *phGraphNode, CUgraph hGraph,
-                                   const CUgraphNode *dependencies, size_t numDependencies,
-                                   CUevent event)
+/* Event record and wait nodes differ only in the work item they hold. */
+static CUresult add_event_node(CUgraphNode *phGraphNode, CUgraph hGraph,
+                               const CUgraphNode *dependencies, size_t numDependencies,
+                               CUevent event, struct sg_work *(*make)(struct sg_event *, uint64_t))
 {
     struct sg_work *w = NULL;
     CUresult r = sg_handle_is(event, SG_K_EVENT) ? CUDA_SUCCESS : CUDA_ERROR_INVALID_HANDLE;
     if (!r) {
-        w = sg_work_event_record_new((struct sg_event *)event, 0);
+        w = make((struct sg_event *)event, 0);
         r = w ? CUDA_SUCCESS : CUDA_ERROR_OUT_OF_MEMORY;
     }
     return add_node(phGraphNode, hGraph, dependencies, numDependencies, w, r);
+}
+
+CUresult cuGraphAddEventRecordNode(CUgraphNode *phGraphNode, CUgraph hGraph,
+                                   const CUgraphNode *dependencies, size_t numDependencies,
+                                   CUevent event)
+{
+    return add_event_node(phGraphNode, hGraph, dependencies, numDependencies, event,
+                          sg_work_event_record_new);
 }
 
 CUresult cuGraphAddEventWaitNode(CUgraphNode *phGraphNode, CUgraph hGraph,
                                  const CUgraphNode *dependencies, size_t numDependencies,
                                  CUevent event)
 {
-    struct sg_work *w = NULL;
-    CUresult r = sg_handle_is(event, SG_K_EVENT) ? CUDA_SUCCESS : CUDA_ERROR_INVALID_HANDLE;
-    if (!r) {
-        w = sg_work_event_wait_new((struct sg_event *)event, 0);
-        r = w ? CUDA_SUCCESS : CUDA_ERROR_OUT_OF_MEMORY;
-    }
-    return add_node(phGraphNode, hGraph, dependencies, numDependencies, w, r);
+    return add_event_node(phGraphNode, hGraph, dependencies, numDependencies, event,
+                          sg_work_event_wait_new);
 }
 
 CUresult cuGraphNodeGetType(CUgraphNode hNode, CUgraphNodeType *type)

@@ -3,7 +3,7 @@
  * the configuration, packs the parameter buffer from kernelParams (PTX layout) or `extra`,
  * and queues a work item that runs the grid on the PTX interpreter's thread pool. Interpreter
  * failures become CUDA errors; the ones that corrupt a hardware context are sticky.
- * Calls module.c (function resolution), stream.c, memory.c and the PTX interpreter.
+ * Calls module.c (function resolution), stream.c, memory.c, heap.c and the PTX interpreter.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +52,13 @@ static CUresult kernel_exec(struct sg_ctx *ctx, struct sg_stream *s, struct sg_w
                ptx_kernel_name(k->func->kernel));
         return CUDA_ERROR_NOT_SUPPORTED;
     }
+    struct ptx_kernel_attrs attrs;
+    ptx_kernel_get_attrs(k->func->kernel, &attrs);
+    if (attrs.uses_heap) {
+        CUresult r = sg_heap_ensure(ctx); /* fixes CU_LIMIT_MALLOC_HEAP_SIZE from now on */
+        if (r)
+            return r;
+    }
     uint64_t workspace = 0;
     if (k->cfg.cooperative) {
         CUresult r = sg_mem_alloc(ctx, 64, SG_PAGE_SIZE, SG_R_DEVICE, 0, &workspace);
@@ -72,6 +79,9 @@ static CUresult kernel_exec(struct sg_ctx *ctx, struct sg_stream *s, struct sg_w
         .num_sms = sg.sms,
         .print = print_sink,
         .print_opaque = ctx,
+        .heap_alloc = sg_heap_alloc,
+        .heap_free = sg_heap_free,
+        .heap_opaque = ctx,
     };
     memcpy(l.grid, k->cfg.grid, sizeof l.grid);
     memcpy(l.block, k->cfg.block, sizeof l.block);
@@ -91,10 +101,7 @@ static CUresult kernel_exec(struct sg_ctx *ctx, struct sg_stream *s, struct sg_w
 static struct sg_work *kernel_clone(const struct sg_work *w)
 {
     const struct kernel_work *k = (const struct kernel_work *)w;
-    struct kernel_work *n = malloc(sizeof *n + k->param_bytes);
-    if (n)
-        memcpy(n, k, sizeof *n + k->param_bytes);
-    return n ? &n->base : NULL;
+    return sg_work_dup(w, sizeof *k + k->param_bytes);
 }
 
 static CUresult check_config(struct sg_func *f, const struct sg_launch_cfg *c, size_t *max_shared)

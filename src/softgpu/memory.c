@@ -305,16 +305,22 @@ int sg_mem_registered_find(uint64_t addr, uint64_t *base, uint64_t *size, unsign
 
 /* ---- device memory entry points ------------------------------------------------------------ */
 
+/* What cuMemAlloc, cuMemAllocManaged and cuMemHostAlloc share once their arguments are
+ * checked: page-aligned memory of `kind` in the current context. */
+static CUresult alloc_in_current(uint64_t bytesize, enum sg_region_kind kind, unsigned flags,
+                                 uint64_t *out)
+{
+    struct sg_ctx *c;
+    CUresult r = sg_ctx_get(&c);
+    return r ? r : sg_mem_alloc(c, bytesize, SG_PAGE_SIZE, kind, flags, out);
+}
+
 CUresult cuMemAlloc_v2(CUdeviceptr *dptr, size_t bytesize)
 {
     if (!dptr)
         return CUDA_ERROR_INVALID_VALUE;
-    struct sg_ctx *c;
-    CUresult r = sg_ctx_get(&c);
-    if (r)
-        return r;
     uint64_t p;
-    r = sg_mem_alloc(c, bytesize, SG_PAGE_SIZE, SG_R_DEVICE, 0, &p);
+    CUresult r = alloc_in_current(bytesize, SG_R_DEVICE, 0, &p);
     if (!r)
         *dptr = p;
     return r;
@@ -399,12 +405,8 @@ CUresult cuMemAllocManaged(CUdeviceptr *dptr, size_t bytesize, unsigned int flag
         return CUDA_ERROR_INVALID_VALUE;
     if (flags != CU_MEM_ATTACH_GLOBAL && flags != CU_MEM_ATTACH_HOST)
         return CUDA_ERROR_INVALID_VALUE;
-    struct sg_ctx *c;
-    CUresult r = sg_ctx_get(&c);
-    if (r)
-        return r;
     uint64_t p;
-    r = sg_mem_alloc(c, bytesize, SG_PAGE_SIZE, SG_R_MANAGED, flags, &p);
+    CUresult r = alloc_in_current(bytesize, SG_R_MANAGED, flags, &p);
     if (!r)
         *dptr = p;
     return r;
@@ -456,12 +458,8 @@ CUresult cuMemHostAlloc(void **pp, size_t bytesize, unsigned int Flags)
     if (Flags & ~(unsigned)(CU_MEMHOSTALLOC_PORTABLE | CU_MEMHOSTALLOC_DEVICEMAP
                             | CU_MEMHOSTALLOC_WRITECOMBINED))
         return CUDA_ERROR_INVALID_VALUE;
-    struct sg_ctx *c;
-    CUresult r = sg_ctx_get(&c);
-    if (r)
-        return r;
     uint64_t p;
-    r = sg_mem_alloc(c, bytesize, SG_PAGE_SIZE, SG_R_HOST, Flags, &p);
+    CUresult r = alloc_in_current(bytesize, SG_R_HOST, Flags, &p);
     if (!r)
         *pp = (void *)(uintptr_t)p;
     return r;

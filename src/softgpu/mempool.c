@@ -194,14 +194,19 @@ CUresult cuMemPoolTrimTo(CUmemoryPool pool, size_t minBytesToKeep)
     return pool_lookup(pool, &p);
 }
 
+/* The checks both attribute calls make: a live pool and a value to read or write. */
+static CUresult pool_attr_lookup(CUmemoryPool pool, const void *value, struct sg_mempool **p)
+{
+    CUresult r = pool_lookup(pool, p);
+    return r ? r : value ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
+}
+
 CUresult cuMemPoolSetAttribute(CUmemoryPool pool, CUmemPool_attribute attr, void *value)
 {
     struct sg_mempool *p;
-    CUresult r = pool_lookup(pool, &p);
+    CUresult r = pool_attr_lookup(pool, value, &p);
     if (r)
         return r;
-    if (!value)
-        return CUDA_ERROR_INVALID_VALUE;
     switch (attr) {
     case CU_MEMPOOL_ATTR_REUSE_FOLLOW_EVENT_DEPENDENCIES:
     case CU_MEMPOOL_ATTR_REUSE_ALLOW_OPPORTUNISTIC:
@@ -226,11 +231,9 @@ CUresult cuMemPoolSetAttribute(CUmemoryPool pool, CUmemPool_attribute attr, void
 CUresult cuMemPoolGetAttribute(CUmemoryPool pool, CUmemPool_attribute attr, void *value)
 {
     struct sg_mempool *p;
-    CUresult r = pool_lookup(pool, &p);
+    CUresult r = pool_attr_lookup(pool, value, &p);
     if (r)
         return r;
-    if (!value)
-        return CUDA_ERROR_INVALID_VALUE;
     switch (attr) {
     case CU_MEMPOOL_ATTR_REUSE_FOLLOW_EVENT_DEPENDENCIES:
     case CU_MEMPOOL_ATTR_REUSE_ALLOW_OPPORTUNISTIC:

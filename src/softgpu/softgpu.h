@@ -109,6 +109,7 @@ struct sg_ctx {
     char *print_buf;
     size_t print_len, print_cap;
     int print_overflow;
+    struct sg_heap *heap;       /* device malloc heap (heap.c); NULL until a kernel needs it */
 };
 
 /* Current context of the calling thread, checked: INVALID_CONTEXT when none or inactive,
@@ -122,6 +123,17 @@ void sg_ctx_flush_print(struct sg_ctx *ctx);
 CUresult sg_ctx_synchronize(struct sg_ctx *ctx);
 CUresult sg_primary_ctx_handle(CUcontext *ctx, CUdevice dev);
 void sg_ctx_init_device(struct sg_device *d);
+
+/* ---- device heap (heap.c) ------------------------------------------------------------------ */
+
+/* Creates ctx's device heap (CU_LIMIT_MALLOC_HEAP_SIZE bytes) unless it exists. */
+CUresult sg_heap_ensure(struct sg_ctx *ctx);
+/* cuCtxSetLimit(CU_LIMIT_MALLOC_HEAP_SIZE): INVALID_VALUE once the heap exists. */
+CUresult sg_heap_set_limit(struct sg_ctx *ctx, size_t bytes);
+void sg_heap_destroy(struct sg_ctx *ctx);
+/* The heap_alloc / heap_free hooks of struct ptx_launch; opaque is the context. */
+uint64_t sg_heap_alloc(void *opaque, uint64_t size);
+void sg_heap_free(void *opaque, uint64_t addr);
 
 /* ---- memory (memory.c) ---------------------------------------------------------------------- */
 
@@ -185,6 +197,9 @@ struct sg_work {
     struct sg_work *next;        /* stream FIFO link */
     uint64_t seq;                /* position in the stream */
 };
+
+/* A byte copy of a work item whose struct (base first) is `bytes` long; for clone hooks. */
+struct sg_work *sg_work_dup(const struct sg_work *w, size_t bytes);
 
 struct sg_graph;
 

@@ -31,13 +31,15 @@ static CUresult nop_exec(struct sg_ctx *c, struct sg_stream *s, struct sg_work *
     return CUDA_SUCCESS;
 }
 
-static struct sg_work *nop_clone(const struct sg_work *w)
+struct sg_work *sg_work_dup(const struct sg_work *w, size_t bytes)
 {
-    struct sg_work *n = malloc(sizeof *n);
+    struct sg_work *n = malloc(bytes);
     if (n)
-        *n = *w;
+        memcpy(n, w, bytes);
     return n;
 }
+
+static struct sg_work *nop_clone(const struct sg_work *w) { return sg_work_dup(w, sizeof *w); }
 
 struct sg_work *sg_work_nop_new(void)
 {
@@ -104,10 +106,7 @@ static CUresult host_exec(struct sg_ctx *c, struct sg_stream *s, struct sg_work 
 
 static struct sg_work *host_clone(const struct sg_work *w)
 {
-    struct host_work *n = malloc(sizeof *n);
-    if (n)
-        *n = *(const struct host_work *)w;
-    return n ? &n->base : NULL;
+    return sg_work_dup(w, sizeof(struct host_work));
 }
 
 struct sg_work *sg_host_work_new(CUhostFn fn, void *user)
@@ -465,64 +464,56 @@ CUresult cuStreamCreate(CUstream *phStream, unsigned int Flags)
     return cuStreamCreateWithPriority(phStream, Flags, 0);
 }
 
+/* The checks every cuStreamGet* query makes: a valid stream and somewhere to write. */
+static CUresult stream_for_query(CUstream h, const void *out, struct sg_stream **s)
+{
+    CUresult r = sg_stream_resolve(h, s);
+    return r ? r : out ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
+}
+
 CUresult cuStreamGetPriority(CUstream hStream, int *priority)
 {
     struct sg_stream *s;
-    CUresult r = sg_stream_resolve(hStream, &s);
-    if (r)
-        return r;
-    if (!priority)
-        return CUDA_ERROR_INVALID_VALUE;
-    *priority = s->priority;
-    return CUDA_SUCCESS;
+    CUresult r = stream_for_query(hStream, priority, &s);
+    if (!r)
+        *priority = s->priority;
+    return r;
 }
 
 CUresult cuStreamGetFlags(CUstream hStream, unsigned int *flags)
 {
     struct sg_stream *s;
-    CUresult r = sg_stream_resolve(hStream, &s);
-    if (r)
-        return r;
-    if (!flags)
-        return CUDA_ERROR_INVALID_VALUE;
-    *flags = s->flags;
-    return CUDA_SUCCESS;
+    CUresult r = stream_for_query(hStream, flags, &s);
+    if (!r)
+        *flags = s->flags;
+    return r;
 }
 
 CUresult cuStreamGetId(CUstream hStream, unsigned long long *streamId)
 {
     struct sg_stream *s;
-    CUresult r = sg_stream_resolve(hStream, &s);
-    if (r)
-        return r;
-    if (!streamId)
-        return CUDA_ERROR_INVALID_VALUE;
-    *streamId = s->id;
-    return CUDA_SUCCESS;
+    CUresult r = stream_for_query(hStream, streamId, &s);
+    if (!r)
+        *streamId = s->id;
+    return r;
 }
 
 CUresult cuStreamGetCtx(CUstream hStream, CUcontext *pctx)
 {
     struct sg_stream *s;
-    CUresult r = sg_stream_resolve(hStream, &s);
-    if (r)
-        return r;
-    if (!pctx)
-        return CUDA_ERROR_INVALID_VALUE;
-    *pctx = (CUcontext)s->ctx;
-    return CUDA_SUCCESS;
+    CUresult r = stream_for_query(hStream, pctx, &s);
+    if (!r)
+        *pctx = (CUcontext)s->ctx;
+    return r;
 }
 
 CUresult cuStreamGetDevice(CUstream hStream, CUdevice *device)
 {
     struct sg_stream *s;
-    CUresult r = sg_stream_resolve(hStream, &s);
-    if (r)
-        return r;
-    if (!device)
-        return CUDA_ERROR_INVALID_VALUE;
-    *device = s->ctx->dev->ordinal;
-    return CUDA_SUCCESS;
+    CUresult r = stream_for_query(hStream, device, &s);
+    if (!r)
+        *device = s->ctx->dev->ordinal;
+    return r;
 }
 
 CUresult cuStreamQuery(CUstream hStream)

@@ -12,7 +12,9 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "enforce.h"
 #include "log.h"
+#include "vgpu_mem.h"
 #include "worker_int.h"
 
 __thread struct tfw_session *tfw_self;
@@ -336,7 +338,9 @@ CUresult tfw_handle_request(struct tfw_session *s, uint32_t id, const void *payl
     uint64_t ctx = tfp_get_u64(&in);
     if (in.bad)
         return tfw_malformed(s, tfp_call_name(id), "no context word");
-    CUresult r = enter_context(s, ctx);
+    CUresult r = tfw_limits_check(s);   /* a deleted vGPU ends the session's device work */
+    if (r == CUDA_SUCCESS)
+        r = enter_context(s, ctx);
     if (r != CUDA_SUCCESS)
         return r;
     /* Synchronizing a context that nothing was queued on since its last clean synchronize
@@ -408,6 +412,19 @@ static int serve_one(struct tfw_session *s)
     return send_reply(s, &h, r);
 }
 
+/* The slot of the live vGPU whose token the client presented (and its region), or -1. */
+static int find_vgpu(const struct tfw_opts *o, const char *token, struct vgpu_region **region)
+{
+    for (int i = 0; token && *token && i < o->nregions; i++) {
+        int slot = vgpu_find_token(o->regions[i], token);
+        if (slot >= 0) {
+            *region = o->regions[i];
+            return slot;
+        }
+    }
+    return -1;
+}
+
 static int handshake(struct tfw_session *s, const struct tfw_opts *o)
 {
     struct tf_hello hello;
@@ -418,7 +435,15 @@ static int handshake(struct tfw_session *s, const struct tfw_opts *o)
                tf_conn_error(s->conn));
         return -1;
     }
-    if (o->token && *o->token && strcmp(o->token, hello.token) != 0) {
+    struct vgpu_region *region = NULL;
+    int slot = find_vgpu(o, hello.token, &region);
+    if (slot < 0 && o->nregions > 0 && !o->allow_unlimited) {
+        tf_warn("rejected client pid %d from %s: no vGPU has its token", hello.pid,
+                hello.hostname);
+        tf_server_reject(s->conn, "unknown vGPU token (create a vGPU first: tfuse vgpu create)");
+        return -1;
+    }
+    if (slot < 0 && o->token && *o->token && strcmp(o->token, hello.token) != 0) {
         tf_warn("rejected client pid %d from %s: bad token", hello.pid, hello.hostname);
         tf_server_reject(s->conn, "bad session token");
         return -1;
@@ -426,6 +451,11 @@ static int handshake(struct tfw_session *s, const struct tfw_opts *o)
     char err[512];
     if (tf_backend_load(&s->be, o->backend_path, err, sizeof err) != 0) {
         tf_error("%s", err);
+        tf_server_reject(s->conn, err);
+        return -1;
+    }
+    if (slot >= 0 && tfw_limits_attach(s, region, slot, o->ctx_overhead, err, sizeof err) != 0) {
+        tf_warn("rejected client pid %d: %s", hello.pid, err);
         tf_server_reject(s->conn, err);
         return -1;
     }
@@ -467,6 +497,7 @@ int tfw_serve(struct tf_conn *conn, const struct tfw_opts *opts)
             tf_warn("session %d closed: %s", (int)getpid(), s->reason);
         }
     }
+    tfw_limits_end(s);
     tf_conn_close(conn);
     tfw_self = NULL;
     tfp_writer_free(&s->out);

@@ -13,11 +13,21 @@
 
 #include "transport.h"
 
+struct vgpu_region;
+
 struct tfw_opts {
     const char *backend_path;   /* library to load (tf_backend_resolve's answer) */
     const char *token;          /* required session token; NULL or "" accepts any */
     const char *cache_dir;      /* module image cache folder; NULL: no cache */
     int capture_stdout;         /* 1: fd 1 becomes a memfd whose bytes go back with replies */
+    /* vGPUs (the node's per-device regions, inherited across fork). A client whose token is a
+     * live vGPU's token is attached to it (enforce.h). Any other client is served the whole
+     * device only when nregions == 0 (a node without vGPUs) or allow_unlimited is set, and
+     * then `token` still applies; otherwise it is rejected. */
+    struct vgpu_region *const *regions;
+    int nregions;
+    int allow_unlimited;
+    unsigned long long ctx_overhead; /* bytes charged per attached session */
 };
 
 /* Shakes hands on an accepted connection (checks the token, loads the backend, accepts or

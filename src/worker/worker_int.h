@@ -35,6 +35,7 @@ struct tfw_session {
     uint64_t last_parent;      /* the module or library the current request named */
     int idle;                  /* nothing was queued since `current` last synchronized cleanly */
     int sync_after;            /* the request's bytes must be consumed before the next one */
+    struct tfw_limits *lim;    /* the vGPU the session is attached to (enforce.c), or NULL */
 };
 
 /* The session whose request is being handled (internal calls reach it through this). */

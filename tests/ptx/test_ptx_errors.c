@@ -55,6 +55,14 @@ static void test_parse_errors(void **state)
                        "undefined function 'g'");
     expect_parse_error("\x01\x02\xff garbage", "line 1");
     expect_parse_error("", "missing .version");
+    /* known gaps fail the load, naming the instruction */
+    expect_parse_error(HDR ".entry k()\n{\n.reg .b32 %r<9>;\n"
+                       "ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%r1, %r2, %r3, %r4}, [%r5];\n}\n",
+                       "unknown instruction 'ldmatrix.sync.aligned.m8n8.x4.shared.b16'");
+    expect_parse_error(HDR ".entry k()\n{\n.reg .b32 %r<9>;\n"
+                       "mma.sync.aligned.m16n8k16.row.col.s32.s8.s8.s32 {%r1, %r2, %r3, %r4}, "
+                       "{%r5, %r6}, {%r7}, {%r1, %r2, %r3, %r4};\n}\n",
+                       "matrix shape or type not supported");
 }
 
 static void expect_run(const char *body, const char *params, unsigned bx, void **args,
@@ -218,6 +226,45 @@ static void test_scheduling(void **state)
         assert_int_equal(out[t], 77);
 }
 
+/* barrier.sync with a thread count counts whole warps, each once: a warp whose lanes arrive
+ * in two divergent groups is counted when its last lane arrives, not once per group. */
+static void test_barrier_counts(void **state)
+{
+    (void)state;
+    uint32_t *out = tdev_alloc(&D, 64 * 4);
+    void *args[] = {&out};
+    /* lanes 0-15 arrive first; lanes 16-31 arrive only after a long loop and a store to v */
+    expect_run(".shared .align 4 .u32 v;\n.reg .b32 %r<8>;\n.reg .pred %p<4>;\n.reg .b64 %rd<4>;\n"
+               "ld.param.u64 %rd1, [p];\nmov.u32 %r1, %tid.x;\nsetp.lt.u32 %p1, %r1, 16;\n"
+               "setp.lt.u32 %p2, %r1, 32;\n@%p1 bra $L_early;\n@!%p2 bra $L_other;\n"
+               "bra $L_late;\n$L_early:\nbarrier.sync 1, 64;\nbra $L_read;\n"
+               "$L_late:\nmov.u32 %r3, 0;\n$L_spin:\nadd.u32 %r3, %r3, 1;\n"
+               "setp.lt.u32 %p3, %r3, 20000;\n@%p3 bra $L_spin;\nst.shared.u32 [v], 5;\n"
+               "barrier.sync 1, 64;\nbra $L_read;\n$L_other:\nbarrier.sync 1, 64;\n"
+               "$L_read:\nld.shared.u32 %r2, [v];\nmul.wide.u32 %rd2, %r1, 4;\n"
+               "add.s64 %rd3, %rd1, %rd2;\nst.global.u32 [%rd3], %r2;\nret;",
+               ".param .u64 p", 64, args, PTX_OK, NULL);
+    for (int t = 0; t < 64; t++)
+        assert_int_equal(out[t], 5);
+    /* 48 threads, 44 of them live: two warps arrive, which is 64 threads' worth */
+    memset(out, 0, 64 * 4);
+    expect_run(".shared .align 4 .u32 s[48];\n.reg .b32 %r<8>;\n.reg .pred %p<2>;\n"
+               ".reg .b64 %rd<6>;\nld.param.u64 %rd1, [p];\nmov.u32 %r1, %tid.x;\n"
+               "setp.ge.u32 %p1, %r1, 44;\n@%p1 exit;\nmov.u64 %rd4, s;\n"
+               "mul.wide.u32 %rd2, %r1, 4;\nadd.s64 %rd5, %rd4, %rd2;\nadd.u32 %r2, %r1, 1;\n"
+               "st.shared.u32 [%rd5], %r2;\nbar.sync 1, 64;\nadd.u32 %r3, %r1, 16;\n"
+               "rem.u32 %r3, %r3, 48;\nmul.wide.u32 %rd3, %r3, 4;\nadd.s64 %rd5, %rd4, %rd3;\n"
+               "ld.shared.u32 %r4, [%rd5];\nadd.s64 %rd3, %rd1, %rd2;\nst.global.u32 [%rd3], %r4;\n"
+               "ret;",
+               ".param .u64 p", 48, args, PTX_OK, NULL);
+    for (uint32_t t = 0; t < 44; t++) {
+        uint32_t src = (t + 16) % 48;
+        assert_int_equal(out[t], src < 44 ? src + 1 : 0);
+    }
+    /* a count above the block's warps can never complete */
+    expect_run("bar.sync 1, 96;\nret;", "", 48, NULL, PTX_ERR_LAUNCH_FAILED, "thread count");
+}
+
 static void test_runaway_recursion(void **state)
 {
     (void)state;
@@ -284,6 +331,7 @@ int main(void)
         cmocka_unit_test(test_bad_accesses),
         cmocka_unit_test(test_hand_semantics),
         cmocka_unit_test(test_scheduling),
+        cmocka_unit_test(test_barrier_counts),
         cmocka_unit_test(test_runaway_recursion),
         cmocka_unit_test(test_launch_validation),
         cmocka_unit_test(test_rounding_modes),

@@ -2,8 +2,8 @@
  * The PTX interpreter: softgpu's execution engine. Owns parsing PTX text into a pre-decoded
  * form, the per-kernel metadata the driver reports (parameter layout, shared/local sizes), and
  * running a grid of thread blocks on a pool of host threads. It knows nothing of contexts,
- * streams or the CUDA API: the driver (the C files in src/softgpu) allocates module globals, builds the
- * parameter buffer and calls ptx_launch_run() from the stream that owns the launch.
+ * streams or the CUDA API: the driver (the C files in src/softgpu) allocates module globals,
+ * builds the parameter buffer and calls ptx_launch_run() from the stream that owns the launch.
  *
  * Every function that can fail writes a one-line reason into err (when err is not NULL), e.g.
  * "line 42: unknown instruction 'foo.bar'"; nothing is printed.
@@ -71,6 +71,7 @@ struct ptx_kernel_attrs {
     int max_threads_per_block;  /* .maxntid product, else 1024 */
     int reqntid[3];             /* .reqntid, or 0 */
     int uses_grid_sync;         /* reads %envreg / grid-sync workspace (cooperative kernels) */
+    int uses_heap;              /* may call device malloc()/free() (directly or via calls) */
 };
 void ptx_kernel_get_attrs(const ptx_kernel *k, struct ptx_kernel_attrs *out);
 

@@ -489,9 +489,28 @@ int ptx_decode_check(ptx_insn *in, char *err, size_t errlen)
             return in->ntypes != 3 ? (snprintf(err, errlen, "'%s' needs three types", in->name), -1) : -1;
         in->exec = ptx_x_bits;
         return 0;
-    case OP_MMA: case OP_WMMA_LOAD: case OP_WMMA_STORE: case OP_WMMA_MMA:
+    case OP_MMA: case OP_WMMA_LOAD: case OP_WMMA_STORE: case OP_WMMA_MMA: {
+        /* the shapes and types ptx_mma.c implements; anything else fails the load here */
+        int ok;
+        if (in->op == OP_MMA)
+            ok = (in->cmp == 1 || in->cmp == 2) && in->ntypes == 4 &&
+                 (in->types[1] == T_F16 || in->types[1] == T_BF16) &&
+                 in->types[2] == in->types[1] && in->nops == 4;
+        else if (in->op == OP_WMMA_MMA)
+            ok = in->cmp == 3 && in->nops == 4 &&
+                 (in->ntypes == 2 || (in->ntypes == 4 && (in->types[1] == T_F16 ||
+                                                         in->types[1] == T_BF16)));
+        else
+            ok = in->cmp == 3 && in->nops >= 2 &&
+                 (in->type == T_F16 || in->type == T_BF16 || in->type == T_F32);
+        if (!ok) {
+            snprintf(err, errlen, "'%s': matrix shape or type not supported (mma m16n8k16/"
+                     "m16n8k8 and wmma m16n16k16 with f16/bf16 inputs)", in->name);
+            return -1;
+        }
         in->exec = ptx_x_mma;
         return 0;
+    }
     case OP_MEMBAR: case OP_NOP: case OP_NANOSLEEP: case OP_BAR_WARP:
         in->exec = ptx_x_misc;
         return 0;

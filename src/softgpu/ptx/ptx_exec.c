@@ -252,6 +252,7 @@ int ptx_block_reset(ptx_block *b, unsigned linear_id)
         f->lanes = w->exists;
         w->exited = ~w->exists;
         w->waiting = 0;
+        memset(w->bar_lanes, 0, sizeof w->bar_lanes);
         w->failed = 0;
         w->red_dst = UINT32_MAX;
         w->stack_top = f->local_base + f->fn->depot_bytes;
@@ -276,12 +277,15 @@ void ptx_block_free(ptx_block *b)
 
 /* ---- barriers ----------------------------------------------------------------------------- */
 
-static int block_exited_threads(ptx_block *b)
+/* Barriers work per warp (PTX ISA, barrier{.cta}): a warp is counted at barrier id once every
+ * one of its non-exited threads has arrived, however many separate (divergent) arrivals that
+ * took. Without a thread count all non-exited threads of the CTA must arrive; with one, the
+ * count is in whole warps, so an arrived warp counts for PTX_WARP threads even when some of its
+ * lanes have exited or do not exist (the last warp of a block that is not a multiple of 32). */
+static int warp_arrived(const ptx_warp *w, int id)
 {
-    int n = 0;
-    for (int i = 0; i < b->nwarps; i++)
-        n += __builtin_popcount(b->warps[i].exited & b->warps[i].exists);
-    return n;
+    uint32_t live = ~w->exited;
+    return w->bar_lanes[id] && (w->bar_lanes[id] & live) == live;
 }
 
 /* Releases barrier id when enough threads arrived. */
@@ -289,14 +293,24 @@ static void check_barrier(ptx_block *b, int id)
 {
     if (b->bar_arrived[id] == 0)
         return;
-    int expected = b->bar_expected[id];
+    int expected = b->bar_expected[id], arrived = 0, exited = 0;
+    for (int i = 0; i < b->nwarps; i++) {
+        const ptx_warp *w = &b->warps[i];
+        exited += __builtin_popcount(w->exited & w->exists);
+        if (warp_arrived(w, id))
+            arrived += expected > 0 ? PTX_WARP : __builtin_popcount(~w->exited);
+    }
     if (expected <= 0)
-        expected = b->nthreads - block_exited_threads(b);
-    if (b->bar_arrived[id] < expected)
+        expected = b->nthreads - exited;
+    if (arrived < expected)
         return;
     uint32_t red = b->bar_red[id];
     for (int i = 0; i < b->nwarps; i++) {
         ptx_warp *w = &b->warps[i];
+        if (!warp_arrived(w, id))
+            continue; /* lanes of a warp still arriving stay recorded for the next phase */
+        b->bar_arrived[id] -= __builtin_popcount(w->bar_lanes[id]);
+        w->bar_lanes[id] = 0;
         if (!w->waiting || w->wait_barrier != id)
             continue;
         if (w->red_dst != UINT32_MAX) {
@@ -308,7 +322,6 @@ static void check_barrier(ptx_block *b, int id)
         }
         w->waiting = 0;
     }
-    b->bar_arrived[id] = 0;
     b->bar_expected[id] = 0;
     b->bar_red[id] = 0;
 }
@@ -349,10 +362,6 @@ static int do_barrier(ptx_warp *w, const ptx_insn *in, uint32_t mask)
         }
         b->bar_expected[id] = (int)c;
     }
-    /* the hardware counts whole warps: a partially-arrived warp counts for all its threads */
-    int arriving = __builtin_popcount(mask);
-    if (has_count)
-        arriving = PTX_WARP;
     if (in->op == OP_BAR_RED) {
         const ptx_operand *p = &in->o[in->nops - 1];
         int kind = in->cmp;
@@ -369,11 +378,13 @@ static int do_barrier(ptx_warp *w, const ptx_insn *in, uint32_t mask)
             else
                 b->bar_red[id] |= (uint32_t)t;
         }
+        /* divergent lanes of one warp may arrive separately: the result goes to all of them */
+        w->red_lanes = w->red_dst == UINT32_MAX ? mask : w->red_lanes | mask;
         w->red_dst = in->o[0].reg;
-        w->red_lanes = mask;
         w->red_frame = w->nframes - 1;
     }
-    b->bar_arrived[id] += arriving;
+    b->bar_arrived[id] += __builtin_popcount(mask & ~w->bar_lanes[id]);
+    w->bar_lanes[id] |= mask;
     int wait = in->op != OP_BAR_ARRIVE;
     if (wait) {
         w->waiting |= mask;

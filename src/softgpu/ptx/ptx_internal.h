@@ -234,6 +234,7 @@ struct ptx_kernel {
     size_t dyn_offset;  /* where dynamic shared memory starts in a block's shared window */
     size_t max_local;   /* depot of the entry plus an allowance for calls */
     int uses_grid_sync;
+    int uses_heap;
     int has_calls;
 };
 
@@ -282,12 +283,15 @@ typedef struct ptx_frame {
 
 struct ptx_block;
 
+#define PTX_NBARRIERS 16
+
 typedef struct ptx_warp {
     struct ptx_block *blk;
     int id;
     uint32_t exists;    /* lanes that map to a thread of the block */
     uint32_t exited;
     uint32_t waiting;   /* lanes parked at a barrier */
+    uint32_t bar_lanes[PTX_NBARRIERS]; /* per barrier id: lanes that arrived in its current phase */
     int wait_barrier;
     ptx_frame *frames;
     int nframes, cap_frames;
@@ -301,8 +305,6 @@ typedef struct ptx_warp {
     int red_frame;
 } ptx_warp;
 
-#define PTX_NBARRIERS 16
-
 typedef struct ptx_block {
     const struct ptx_launch *l;
     struct ptx_run *run;
@@ -313,7 +315,7 @@ typedef struct ptx_block {
     size_t shared_size;
     uint8_t *local;       /* nthreads lanes-worth of local stack, per warp lane contiguous */
     size_t local_per_thread;
-    int bar_arrived[PTX_NBARRIERS]; /* threads arrived */
+    int bar_arrived[PTX_NBARRIERS]; /* lanes recorded in the warps' bar_lanes */
     int bar_expected[PTX_NBARRIERS];
     uint32_t bar_red[PTX_NBARRIERS]; /* bar.red accumulator */
     int bar_red_kind[PTX_NBARRIERS];

@@ -148,4 +148,5 @@ void ptx_kernel_get_attrs(const ptx_kernel *k, struct ptx_kernel_attrs *out)
     for (int i = 0; i < 3; i++)
         out->reqntid[i] = k->fn->reqntid[i];
     out->uses_grid_sync = k->uses_grid_sync;
+    out->uses_heap = k->uses_heap;
 }

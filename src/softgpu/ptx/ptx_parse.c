@@ -434,15 +434,31 @@ static int stack_needs(ptx_module *m, size_t *need, int *recursive)
     return 0;
 }
 
+/* True when fn calls device malloc() or free() directly. */
+static int calls_heap(const ptx_module *m, const ptx_func *fn)
+{
+    for (uint32_t pc = 0; pc < fn->ncode; pc++) {
+        const ptx_insn *in = &fn->code[pc];
+        if (in->op != OP_CALL || in->o[0].kind != OK_FUNC)
+            continue;
+        int b = m->funcs[in->o[0].imm]->builtin;
+        if (b == BUILTIN_MALLOC || b == BUILTIN_FREE)
+            return 1;
+    }
+    return 0;
+}
+
 static int build_kernels(parser *P)
 {
     ptx_module *m = P->m;
-    int n = 0, any_calls = 0, any_envreg = 0;
+    int n = 0, any_calls = 0, any_envreg = 0, any_heap = 0;
     for (int i = 0; i < m->nfuncs; i++) {
         ptx_func *fn = m->funcs[i];
         n += fn->is_entry && fn->defined;
         if (!fn->is_entry && fn->defined && uses_envreg(fn))
             any_envreg = 1;
+        if (!fn->is_entry && fn->defined && calls_heap(m, fn))
+            any_heap = 1;
         for (uint32_t pc = 0; pc < fn->ncode; pc++)
             if (fn->code[pc].op == OP_CALL) {
                 any_calls = 1;
@@ -474,6 +490,7 @@ static int build_kernels(parser *P)
             calls |= fn->code[pc].op == OP_CALL;
         K->has_calls = calls || any_calls;
         K->uses_grid_sync = uses_envreg(fn) || any_envreg;
+        K->uses_heap = calls_heap(m, fn) || (K->has_calls && any_heap);
         K->max_local = need[i] + (recursive && K->has_calls ? RECURSION_STACK_ALLOWANCE : 0);
         if (K->max_local > ((size_t)1 << 24))
             return pz_err(P, "kernel '%s' needs more than 16 MiB of local memory per thread",

@@ -78,6 +78,12 @@ struct decl_attrs {
 };
 int pz_decl_attrs(parser *P, struct decl_attrs *a);
 int pz_dims(parser *P, uint64_t *count, int *is_array);
+/* Bytes of one element of a declaration with attributes a (vector width included). */
+size_t pz_elem_bytes(const struct decl_attrs *a);
+/* Reads a declared name and its dimensions ("x[4][2]"); `what` names it in the error
+ * ("variable", "parameter"). *name points into the source text (*n bytes). */
+int pz_decl_name(parser *P, const char *what, const char **name, size_t *n, uint64_t *count,
+                 int *is_array);
 int pz_var_decl(parser *P, int global_scope, int is_extern); /* .global/.const/.shared/... */
 int pz_reg_decl(parser *P);
 

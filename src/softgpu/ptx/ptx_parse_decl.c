@@ -192,6 +192,22 @@ static int add_shared(parser *P, int global_scope, const char *name, size_t n, s
 }
 
 
+size_t pz_elem_bytes(const struct decl_attrs *a)
+{
+    return (size_t)(a->type == T_PRED ? 1 : ptx_type_bits(a->type) / 8) * (size_t)a->vec;
+}
+
+int pz_decl_name(parser *P, const char *what, const char **name, size_t *n, uint64_t *count,
+                 int *is_array)
+{
+    if (pz_tok(P)->kind != TK_IDENT)
+        return pz_err(P, "expected a %s name", what);
+    *name = pz_tok(P)->s;
+    *n = pz_tok(P)->n;
+    pz_next(P);
+    return pz_dims(P, count, is_array);
+}
+
 /* A declaration in .global/.const/.shared/.local/.param space (the space token is current). */
 int pz_var_decl(parser *P, int global_scope, int is_extern)
 {
@@ -204,16 +220,13 @@ int pz_var_decl(parser *P, int global_scope, int is_extern)
     struct decl_attrs a;
     if (pz_decl_attrs(P, &a) < 0)
         return -1;
-    size_t elem = (size_t)(a.type == T_PRED ? 1 : ptx_type_bits(a.type) / 8) * (size_t)a.vec;
+    size_t elem = pz_elem_bytes(&a);
     for (;;) {
-        if (pz_tok(P)->kind != TK_IDENT)
-            return pz_err(P, "expected a variable name");
-        const char *name = pz_tok(P)->s;
-        size_t n = pz_tok(P)->n;
-        pz_next(P);
+        const char *name;
+        size_t n;
         uint64_t count;
         int is_array;
-        if (pz_dims(P, &count, &is_array) < 0)
+        if (pz_decl_name(P, "variable", &name, &n, &count, &is_array) < 0)
             return -1;
         uint8_t *init = NULL;
         size_t ninit = 0, cap = 0;

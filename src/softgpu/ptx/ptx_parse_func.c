@@ -339,17 +339,13 @@ static int parse_signature(parser *P, ptx_param_decl **out, int *nout, size_t *b
         struct decl_attrs a;
         if (pz_decl_attrs(P, &a) < 0)
             return -1;
-        if (pz_tok(P)->kind != TK_IDENT)
-            return pz_err(P, "expected a parameter name");
-        const char *name = pz_tok(P)->s;
-        size_t n = pz_tok(P)->n;
-        pz_next(P);
+        const char *name;
+        size_t n;
         uint64_t count;
         int is_array;
-        if (pz_dims(P, &count, &is_array) < 0)
+        if (pz_decl_name(P, "parameter", &name, &n, &count, &is_array) < 0)
             return -1;
-        size_t elem = (size_t)(a.type == T_PRED ? 1 : ptx_type_bits(a.type) / 8) * (size_t)a.vec;
-        size_t size = (size_t)count * elem;
+        size_t size = (size_t)count * pz_elem_bytes(&a);
         if (size == 0)
             return pz_err(P, "unsized parameter");
         if (is_reg && fparam)

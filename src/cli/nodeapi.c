@@ -1,0 +1,238 @@
+/*
+ * The node API client and `tfuse vgpu create|list|delete` (see nodeapi.h).
+ * May call: libcurl, jansson, src/vgpu (parsing and formatting of quantities).
+ */
+#include "nodeapi.h"
+
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vgpu_parse.h"
+
+struct buf {
+    char *data;
+    size_t len;
+};
+
+static size_t on_data(char *p, size_t size, size_t n, void *arg)
+{
+    struct buf *b = arg;
+    size_t add = size * n;
+    char *nd = realloc(b->data, b->len + add + 1);
+    if (!nd)
+        return 0;
+    memcpy(nd + b->len, p, add);
+    b->data = nd;
+    b->len += add;
+    b->data[b->len] = '\0';
+    return add;
+}
+
+int nodeapi_call(const char *addr, const char *method, const char *path, json_t *body,
+                 json_t **reply, char *err, size_t errlen)
+{
+    char url[1024];
+    const char *sock = NULL;
+    *reply = NULL;
+    if (strncmp(addr, "unix:", 5) == 0) {
+        sock = addr + 5;
+        snprintf(url, sizeof url, "http://localhost%s", path);
+    } else if (strncmp(addr, "tcp:", 4) == 0) {
+        snprintf(url, sizeof url, "http://%s%s", addr + 4, path);
+    } else if (strncmp(addr, "http://", 7) == 0) {
+        snprintf(url, sizeof url, "%s%s", addr, path);
+    } else {
+        snprintf(err, errlen, "node API address must be unix:PATH, tcp:HOST:PORT or http://..., "
+                              "not '%s'", addr);
+        return 0;
+    }
+    CURL *c = curl_easy_init();
+    if (!c) {
+        snprintf(err, errlen, "cannot start libcurl");
+        return 0;
+    }
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    struct buf b = {0};
+    struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: application/json");
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    if (sock)
+        curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, sock);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
+    if (text)
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, text);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
+    CURLcode rc = curl_easy_perform(c);
+    long status = 0;
+    if (rc == CURLE_OK)
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    else
+        snprintf(err, errlen, "cannot reach the node API at %s: %s", addr,
+                 curl_easy_strerror(rc));
+    if (b.len)
+        *reply = json_loadb(b.data, b.len, 0, NULL);
+    curl_slist_free_all(hdr);
+    curl_easy_cleanup(c);
+    free(text);
+    free(b.data);
+    return (int)status;
+}
+
+const char *nodeapi_message(json_t *reply, const char *fallback)
+{
+    json_t *m = json_object_get(reply, "message");
+    return json_is_string(m) ? json_string_value(m) : fallback;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: tfuse vgpu create --node ADDR --vram SIZE [--compute PCT|TFLOPs]\n"
+               "                         [--compute-limit PCT|TFLOPs] [--qos CLASS] [--id ID]\n"
+               "                         [--device UUID] [--json]\n"
+               "       tfuse vgpu list --node ADDR [--json]\n"
+               "       tfuse vgpu delete --node ADDR [--json] ID\n"
+               "ADDR is the node's --api address (unix:PATH, tcp:HOST:PORT); $TFUSE_NODE_API\n"
+               "is used when --node is not given.\n");
+}
+
+static void print_vgpu(json_t *v)
+{
+    char size[64];
+    vgpu_format_size((uint64_t)json_integer_value(json_object_get(v, "vram_bytes")), size,
+                     sizeof size);
+    json_t *req = json_object_get(v, "compute_request_pct");
+    json_t *lim = json_object_get(v, "compute_limit_pct");
+    char compute[64] = "unlimited";
+    if (json_is_number(req))
+        snprintf(compute, sizeof compute, "%.2f%%..%.2f%%", json_number_value(req),
+                 json_number_value(lim));
+    printf("%-16s %-8s %10s %12lld %-16s %-8s %s\n", json_string_value(json_object_get(v, "id")),
+           json_string_value(json_object_get(v, "state")), size,
+           (long long)json_integer_value(json_object_get(v, "used_bytes")), compute,
+           json_string_value(json_object_get(v, "qos")),
+           json_string_value(json_object_get(v, "device")));
+}
+
+/* Adds --compute/--compute-limit as strings: the node converts TFLOPs with its device rating. */
+static int build_create(json_t *body, const char *vram, const char *compute, const char *limit,
+                        const char *qos, const char *id, const char *device)
+{
+    char err[256];
+    uint64_t bytes;
+    if (!vram || vgpu_parse_size(vram, &bytes, err, sizeof err) != 0) {
+        fprintf(stderr, "tfuse: --vram: %s\n", vram ? err : "required (e.g. --vram 2GiB)");
+        return -1;
+    }
+    if (qos && vgpu_qos_parse(qos) < 0) {
+        fprintf(stderr, "tfuse: --qos must be low, medium, high or critical\n");
+        return -1;
+    }
+    json_object_set_new(body, "vram_bytes", json_integer((json_int_t)bytes));
+    if (compute)
+        json_object_set_new(body, "compute_request", json_string(compute));
+    if (limit)
+        json_object_set_new(body, "compute_limit", json_string(limit));
+    if (limit && !compute) {
+        fprintf(stderr, "tfuse: --compute-limit needs --compute (the request)\n");
+        return -1;
+    }
+    if (qos)
+        json_object_set_new(body, "qos", json_string(qos));
+    if (id)
+        json_object_set_new(body, "id", json_string(id));
+    if (device)
+        json_object_set_new(body, "device", json_string(device));
+    return 0;
+}
+
+int tfuse_vgpu_main(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "--help") == 0) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    const char *cmd = argv[1], *node = getenv("TFUSE_NODE_API"), *vram = NULL, *compute = NULL,
+               *limit = NULL, *qos = NULL, *id = NULL, *device = NULL, *target = NULL;
+    int as_json = 0;
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        const char **slot = strcmp(a, "--node") == 0 ? &node
+                            : strcmp(a, "--vram") == 0 ? &vram
+                            : strcmp(a, "--compute") == 0 ? &compute
+                            : strcmp(a, "--compute-limit") == 0 ? &limit
+                            : strcmp(a, "--qos") == 0 ? &qos
+                            : strcmp(a, "--id") == 0 ? &id
+                            : strcmp(a, "--device") == 0 ? &device : NULL;
+        if (slot && v) {
+            *slot = v;
+            i++;
+        } else if (strcmp(a, "--json") == 0) {
+            as_json = 1;
+        } else if (a[0] != '-' && !target) {
+            target = a;
+        } else {
+            fprintf(stderr, "tfuse vgpu: unexpected argument '%s'\n", a);
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (!node) {
+        fprintf(stderr, "tfuse vgpu: need --node ADDR (the node's --api address)\n");
+        return 2;
+    }
+    json_t *body = NULL, *reply = NULL;
+    char path[512], err[512];
+    const char *method;
+    int want;
+    if (strcmp(cmd, "create") == 0 && !target) {
+        body = json_object();
+        if (build_create(body, vram, compute, limit, qos, id, device) != 0) {
+            json_decref(body);
+            return 2;
+        }
+        method = "POST", want = 201;
+        snprintf(path, sizeof path, "/api/v1/vgpus");
+    } else if (strcmp(cmd, "list") == 0 && !target) {
+        method = "GET", want = 200;
+        snprintf(path, sizeof path, "/api/v1/vgpus");
+    } else if (strcmp(cmd, "delete") == 0 && target) {
+        method = "DELETE", want = 204;
+        snprintf(path, sizeof path, "/api/v1/vgpus/%s", target);
+    } else {
+        usage(stderr);
+        return 2;
+    }
+    int status = nodeapi_call(node, method, path, body, &reply, err, sizeof err);
+    json_decref(body);
+    if (status == 0 || (status != want && !(want == 201 && status == 200))) {
+        fprintf(stderr, "tfuse vgpu %s: %s\n", cmd,
+                status ? nodeapi_message(reply, "the node refused") : err);
+        json_decref(reply);
+        return 1;
+    }
+    if (as_json && reply) {
+        char *text = json_dumps(reply, JSON_INDENT(2));
+        printf("%s\n", text);
+        free(text);
+    } else if (strcmp(cmd, "create") == 0) {
+        printf("id %s\ntoken %s\nconnect %s\n",
+               json_string_value(json_object_get(reply, "id")),
+               json_string_value(json_object_get(reply, "token")),
+               json_string_value(json_object_get(reply, "connect")));
+    } else if (strcmp(cmd, "list") == 0) {
+        printf("%-16s %-8s %10s %12s %-16s %-8s %s\n", "ID", "STATE", "VRAM", "USED", "COMPUTE",
+               "QOS", "DEVICE");
+        json_t *arr = json_object_get(reply, "vgpus"), *v;
+        size_t i;
+        json_array_foreach(arr, i, v)
+            print_vgpu(v);
+    } else if (!as_json) {
+        printf("deleted %s\n", target);
+    }
+    json_decref(reply);
+    return 0;
+}

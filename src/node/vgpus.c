@@ -1,0 +1,412 @@
+/*
+ * The node's vGPUs (see vgpus.h): device probe, regions, controller thread, reaper refunds and
+ * the create/list/delete operations behind the control API.
+ * May call: src/vgpu, src/backend, jansson, src/common/log.h.
+ */
+#include "vgpus.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "backend.h"
+#include "log.h"
+#include "vgpu_mem.h"
+#include "vgpu_parse.h"
+
+#define CONTROL_PERIOD_NS 10000000L /* 10 ms */
+
+/* ---- device probe (in a child: the node itself never initializes the driver) ---- */
+
+static void format_uuid(const CUuuid *u, char *out, size_t len)
+{
+    const unsigned char *b = (const unsigned char *)u->bytes;
+    snprintf(out, len,
+             "GPU-%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+             b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12],
+             b[13], b[14], b[15]);
+}
+
+static void probe_child(int fd, const char *backend_path)
+{
+    struct tf_backend be;
+    char err[512];
+    int n = 0;
+    if (tf_backend_load(&be, backend_path, err, sizeof err) != 0 || !be.cuDeviceGetCount ||
+        be.cuDeviceGetCount(&n) != CUDA_SUCCESS)
+        n = -1;
+    if (n > NODE_MAX_DEVICES)
+        n = NODE_MAX_DEVICES;
+    if (write(fd, &n, sizeof n) != sizeof n)
+        _exit(1);
+    for (int i = 0; i < n; i++) {
+        struct node_device d;
+        memset(&d, 0, sizeof d);
+        size_t total = 0;
+        CUuuid u;
+        memset(&u, 0, sizeof u);
+        be.cuDeviceGetName(d.name, sizeof d.name, i);
+        be.cuDeviceTotalMem_v2(&total, i);
+        if (be.cuDeviceGetUuid_v2)
+            be.cuDeviceGetUuid_v2(&u, i);
+        d.memory = total;
+        format_uuid(&u, d.uuid, sizeof d.uuid);
+        if (write(fd, &d, sizeof d) != sizeof d)
+            _exit(1);
+    }
+    _exit(0);
+}
+
+static int read_all(int fd, void *buf, size_t len)
+{
+    size_t got = 0;
+    while (got < len) {
+        ssize_t r = read(fd, (char *)buf + got, len - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return -1;
+        got += (size_t)r;
+    }
+    return 0;
+}
+
+static int probe_devices(struct node_vgpus *v, const char *backend_path, char *err, size_t len)
+{
+    int p[2];
+    if (pipe(p) != 0) {
+        snprintf(err, len, "pipe: %s", strerror(errno));
+        return -1;
+    }
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(p[0]);
+        probe_child(p[1], backend_path);
+    }
+    close(p[1]);
+    int n = -1, rc = -1;
+    if (pid > 0 && read_all(p[0], &n, sizeof n) == 0 && n >= 0) {
+        rc = 0;
+        for (int i = 0; i < n && rc == 0; i++)
+            rc = read_all(p[0], &v->dev[i], sizeof v->dev[i]);
+        v->ndev = rc == 0 ? n : 0;
+    }
+    close(p[0]);
+    if (pid > 0)
+        waitpid(pid, NULL, 0);
+    if (rc != 0)
+        snprintf(err, len, "cannot list the backend's devices (%s)", backend_path);
+    return rc;
+}
+
+/* ---- lifecycle ---- */
+
+int node_vgpus_init(struct node_vgpus *v, const char *backend_path, int oversubscribe,
+                    const char *connect, char *err, size_t errlen)
+{
+    memset(v, 0, sizeof *v);
+    pthread_mutex_init(&v->lock, NULL);
+    snprintf(v->connect, sizeof v->connect, "%s", connect ? connect : "");
+    if (probe_devices(v, backend_path, err, errlen) != 0)
+        return -1;
+    uint64_t now = vgpu_clock_ns();
+    for (int i = 0; i < v->ndev; i++) {
+        struct vgpu_device_desc d = {
+            .index = (uint32_t)i, .uuid = v->dev[i].uuid, .memory = v->dev[i].memory,
+            .tflops = v->dev[i].tflops, .flags = oversubscribe ? VGPU_REGION_OVERSUBSCRIBE : 0,
+        };
+        if (vgpu_region_create(NULL, &d, VGPU_MAX_SLOTS, &v->regions[i], err, errlen) != 0)
+            return -1;
+        vgpu_controller_init(&v->ctrl[i], v->regions[i], NULL, now);
+    }
+    return 0;
+}
+
+static void *controller_main(void *arg)
+{
+    struct node_vgpus *v = arg;
+    struct timespec next;
+    clock_gettime(CLOCK_MONOTONIC, &next);
+    while (__atomic_load_n(&v->running, __ATOMIC_ACQUIRE)) {
+        next.tv_nsec += CONTROL_PERIOD_NS;
+        if (next.tv_nsec >= 1000000000L) {
+            next.tv_nsec -= 1000000000L;
+            next.tv_sec++;
+        }
+        while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL) == EINTR)
+            ;
+        uint64_t now = vgpu_clock_ns();
+        pthread_mutex_lock(&v->lock);
+        for (int i = 0; i < v->ndev; i++)
+            vgpu_controller_tick(&v->ctrl[i], now);
+        pthread_mutex_unlock(&v->lock);
+    }
+    return NULL;
+}
+
+int node_vgpus_start(struct node_vgpus *v)
+{
+    v->running = 1;
+    if (pthread_create(&v->thread, NULL, controller_main, v) != 0) {
+        v->running = 0;
+        return -1;
+    }
+    return 0;
+}
+
+void node_vgpus_stop(struct node_vgpus *v)
+{
+    if (v->running) {
+        __atomic_store_n(&v->running, 0, __ATOMIC_RELEASE);
+        pthread_join(v->thread, NULL);
+    }
+    for (int i = 0; i < v->ndev; i++)
+        if (v->regions[i])
+            vgpu_region_close(v->regions[i]);
+    pthread_mutex_destroy(&v->lock);
+}
+
+void node_vgpus_reap(struct node_vgpus *v, pid_t pid)
+{
+    pthread_mutex_lock(&v->lock);
+    for (int i = 0; i < v->ndev; i++) {
+        uint64_t in_flight = 0;
+        uint64_t back = vgpu_region_reap(v->regions[i], pid, &in_flight);
+        if (back || in_flight)
+            tf_info("worker %d: refunded %llu bytes on device %d%s", (int)pid,
+                    (unsigned long long)back, i,
+                    in_flight ? " (it died inside an allocation: that one stays charged)" : "");
+    }
+    pthread_mutex_unlock(&v->lock);
+}
+
+/* ---- API operations ---- */
+
+static int fail(json_t **reply, int status, const char *reason, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int fail(json_t **reply, int status, const char *reason, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    *reply = json_pack("{s:s, s:s}", "error", reason, "message", msg);
+    return status;
+}
+
+/* The device a body names: "device" as a uuid or an index, absent = device 0. -1 if unknown. */
+static int body_device(struct node_vgpus *v, json_t *body)
+{
+    json_t *d = json_object_get(body, "device");
+    if (!d)
+        return v->ndev > 0 ? 0 : -1;
+    if (json_is_integer(d))
+        return json_integer_value(d) >= 0 && json_integer_value(d) < v->ndev
+                   ? (int)json_integer_value(d) : -1;
+    for (int i = 0; json_is_string(d) && i < v->ndev; i++)
+        if (strcmp(json_string_value(d), v->dev[i].uuid) == 0)
+            return i;
+    return -1;
+}
+
+/* A compute share: a number (percent) under num_key, or a string under str_key ("30%", "0.3",
+ * "12TFLOPs"). *bp = 0 when both are absent. */
+static int body_compute(json_t *body, const char *num_key, const char *str_key, double tflops,
+                        uint32_t *bp, char *err, size_t len)
+{
+    json_t *n = json_object_get(body, num_key), *s = json_object_get(body, str_key);
+    *bp = 0;
+    if (n && s) {
+        snprintf(err, len, "give %s or %s, not both", num_key, str_key);
+        return -1;
+    }
+    if (n) {
+        double pct = json_number_value(n);
+        if (!json_is_number(n) || !(pct > 0 && pct <= 100)) {
+            snprintf(err, len, "%s must be a number in (0, 100]", num_key);
+            return -1;
+        }
+        *bp = (uint32_t)(pct * 100 + 0.5);
+        if (*bp == 0)
+            *bp = 1;
+        return 0;
+    }
+    if (s) {
+        if (!json_is_string(s)) {
+            snprintf(err, len, "%s must be a string such as \"30%%\"", str_key);
+            return -1;
+        }
+        return vgpu_parse_compute(json_string_value(s), tflops, bp, err, len);
+    }
+    return 0;
+}
+
+static int body_memory(json_t *body, uint64_t *bytes, char *err, size_t len)
+{
+    json_t *n = json_object_get(body, "vram_bytes"), *s = json_object_get(body, "vram");
+    if (n && s) {
+        snprintf(err, len, "give vram_bytes or vram, not both");
+        return -1;
+    }
+    if (n) {
+        if (!json_is_integer(n) || json_integer_value(n) <= 0) {
+            snprintf(err, len, "vram_bytes must be a positive integer");
+            return -1;
+        }
+        *bytes = (uint64_t)json_integer_value(n);
+        return 0;
+    }
+    if (s && json_is_string(s))
+        return vgpu_parse_size(json_string_value(s), bytes, err, len);
+    snprintf(err, len, "vram_bytes (or vram, e.g. \"2GiB\") is required");
+    return -1;
+}
+
+static json_t *describe(struct node_vgpus *v, int dev, int slot, int with_token)
+{
+    struct vgpu_slot *s = vgpu_slot_at(v->regions[dev], slot);
+    uint32_t st = atomic_load(&s->state);
+    int procs = 0;
+    for (int i = 0; i < VGPU_MAX_PROCS; i++)
+        procs += atomic_load(&s->procs[i].pid) != 0;
+    json_t *o = json_pack(
+        "{s:s, s:s, s:i, s:I, s:I, s:I, s:s, s:s, s:I, s:I, s:i}", "id", s->id, "device",
+        v->dev[dev].uuid, "device_index", dev, "vram_bytes", (json_int_t)s->mem_limit,
+        "used_bytes", (json_int_t)vgpu_mem_used(s), "peak_bytes",
+        (json_int_t)atomic_load(&s->mem_peak), "qos", vgpu_qos_name((int)s->qos), "state",
+        st == VGPU_SLOT_LIVE ? "live" : "deleted", "busy_ns", (json_int_t)atomic_load(&s->busy_ns),
+        "launches", (json_int_t)atomic_load(&s->launches), "processes", procs);
+    if (s->compute_unlimited) {
+        json_object_set_new(o, "compute_request_pct", json_null());
+        json_object_set_new(o, "compute_limit_pct", json_null());
+    } else {
+        json_object_set_new(o, "compute_request_pct", json_real(s->request_bp / 100.0));
+        json_object_set_new(o, "compute_limit_pct", json_real(s->limit_bp / 100.0));
+    }
+    json_object_set_new(o, "connect", json_string(v->connect));
+    if (with_token)
+        json_object_set_new(o, "token", json_string(s->token));
+    return o;
+}
+
+/* The slot created earlier with this idempotency key, or -1. */
+static int find_idem(struct node_vgpus *v, const char *key, int *dev)
+{
+    for (int d = 0; d < v->ndev; d++)
+        for (int i = 0; i < VGPU_MAX_SLOTS; i++)
+            if (v->idem[d][i][0] && strcmp(v->idem[d][i], key) == 0 &&
+                atomic_load(&v->regions[d]->slots[i].state) == VGPU_SLOT_LIVE) {
+                *dev = d;
+                return i;
+            }
+    return -1;
+}
+
+static int create_locked(struct node_vgpus *v, json_t *body, json_t **reply)
+{
+    char err[256];
+    if (!json_is_object(body))
+        return fail(reply, 400, "bad_request", "the body must be a JSON object");
+    json_t *key = json_object_get(body, "idempotency_key"), *id = json_object_get(body, "id");
+    json_t *qos = json_object_get(body, "qos");
+    if ((key && (!json_is_string(key) || strlen(json_string_value(key)) >= 80)) ||
+        (id && !json_is_string(id)) || (qos && !json_is_string(qos)))
+        return fail(reply, 400, "bad_request", "idempotency_key, id and qos must be strings");
+    int dev = -1, slot;
+    if (key && (slot = find_idem(v, json_string_value(key), &dev)) >= 0) {
+        *reply = describe(v, dev, slot, 1);
+        return 200;
+    }
+    dev = body_device(v, body);
+    if (dev < 0)
+        return fail(reply, 400, "unknown_device", "no such device on this node");
+    struct vgpu_spec spec = {.id = id ? json_string_value(id) : NULL, .qos = VGPU_QOS_MEDIUM};
+    if (qos && (spec.qos = vgpu_qos_parse(json_string_value(qos))) < 0)
+        return fail(reply, 400, "bad_request", "qos must be low, medium, high or critical");
+    if (body_memory(body, &spec.mem_limit, err, sizeof err) != 0 ||
+        body_compute(body, "compute_request_pct", "compute_request", v->dev[dev].tflops,
+                     &spec.request_bp, err, sizeof err) != 0 ||
+        body_compute(body, "compute_limit_pct", "compute_limit", v->dev[dev].tflops,
+                     &spec.limit_bp, err, sizeof err) != 0)
+        return fail(reply, 400, "bad_request", "%s", err);
+    if (spec.limit_bp && !spec.request_bp)
+        return fail(reply, 400, "bad_request", "a compute limit needs a compute request");
+    if (spec.mem_limit > v->dev[dev].memory &&
+        !(v->regions[dev]->hdr->flags & VGPU_REGION_OVERSUBSCRIBE))
+        return fail(reply, 409, "insufficient_memory", "%llu bytes asked, the device has %llu",
+                    (unsigned long long)spec.mem_limit, (unsigned long long)v->dev[dev].memory);
+    slot = vgpu_create(v->regions[dev], &spec, err, sizeof err);
+    if (slot < 0) {
+        int clash = strstr(err, "exceed") || strstr(err, "already") || strstr(err, "memory");
+        return fail(reply, clash ? 409 : 400, clash ? "conflict" : "bad_request", "%s", err);
+    }
+    snprintf(v->idem[dev][slot], sizeof v->idem[dev][slot], "%s",
+             key ? json_string_value(key) : "");
+    tf_info("created vGPU %s on device %d", v->regions[dev]->slots[slot].id, dev);
+    *reply = describe(v, dev, slot, 1);
+    return 201;
+}
+
+int node_vgpus_create(struct node_vgpus *v, json_t *body, json_t **reply)
+{
+    pthread_mutex_lock(&v->lock);
+    int status = create_locked(v, body, reply);
+    pthread_mutex_unlock(&v->lock);
+    return status;
+}
+
+int node_vgpus_list(struct node_vgpus *v, json_t **reply)
+{
+    json_t *arr = json_array();
+    pthread_mutex_lock(&v->lock);
+    for (int d = 0; d < v->ndev; d++)
+        for (int i = 0; i < VGPU_MAX_SLOTS; i++) {
+            uint32_t st = atomic_load(&v->regions[d]->slots[i].state);
+            if (st == VGPU_SLOT_LIVE || st == VGPU_SLOT_DELETED)
+                json_array_append_new(arr, describe(v, d, i, 0));
+        }
+    pthread_mutex_unlock(&v->lock);
+    *reply = json_pack("{s:o}", "vgpus", arr);
+    return 200;
+}
+
+int node_vgpus_delete(struct node_vgpus *v, const char *id, json_t **reply)
+{
+    pthread_mutex_lock(&v->lock);
+    int found = 0;
+    for (int d = 0; d < v->ndev && !found; d++) {
+        int slot = vgpu_find_id(v->regions[d], id);
+        if (slot >= 0 && vgpu_delete(v->regions[d], slot) == 0) {
+            v->idem[d][slot][0] = '\0';
+            found = 1;
+            tf_info("deleted vGPU %s on device %d", id, d);
+        }
+    }
+    pthread_mutex_unlock(&v->lock);
+    if (!found)
+        return fail(reply, 404, "not_found", "no vGPU named '%s'", id);
+    *reply = NULL;
+    return 204;
+}
+
+int node_vgpus_devices(struct node_vgpus *v, json_t **reply)
+{
+    json_t *arr = json_array();
+    for (int d = 0; d < v->ndev; d++) {
+        struct vgpu_region_header *h = v->regions[d]->hdr;
+        json_array_append_new(
+            arr, json_pack("{s:i, s:s, s:s, s:I, s:f, s:I}", "index", d, "uuid", v->dev[d].uuid,
+                           "model", v->dev[d].name, "memory_bytes", (json_int_t)v->dev[d].memory,
+                           "tflops_fp16", v->dev[d].tflops, "memory_limit_sum",
+                           (json_int_t)atomic_load(&h->mem_limit_sum)));
+    }
+    *reply = json_pack("{s:o}", "devices", arr);
+    return 200;
+}

@@ -1,0 +1,62 @@
+/*
+ * The node's vGPUs: one vGPU region per device of the backend (an anonymous memfd mapped before
+ * workers are forked, so every worker inherits it and nothing is left in /dev/shm to go stale
+ * after a crash), the controller thread that refills the compute buckets every 10 ms, the
+ * reaper's refunds for dead workers, and the create/list/delete operations the control API
+ * (api.c) exposes. Every mutation and every controller tick run under one mutex.
+ *
+ * Owns: struct node_vgpus. May call: src/vgpu, src/backend (the device probe, in a child
+ * process so that the node never initializes the driver it forks workers from), jansson.
+ */
+#ifndef TFUSE_NODE_VGPUS_H
+#define TFUSE_NODE_VGPUS_H
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "vgpu_compute.h"
+#include "vgpu_region.h"
+
+#define NODE_MAX_DEVICES 16
+
+struct node_device {
+    char name[128];
+    char uuid[VGPU_UUID_MAX];
+    uint64_t memory;
+    double tflops;
+};
+
+struct node_vgpus {
+    int ndev;
+    struct node_device dev[NODE_MAX_DEVICES];
+    struct vgpu_region *regions[NODE_MAX_DEVICES];
+    struct vgpu_controller ctrl[NODE_MAX_DEVICES];
+    char idem[NODE_MAX_DEVICES][VGPU_MAX_SLOTS][80]; /* idempotency key of each slot's create */
+    char connect[300];          /* the session address given back to creators */
+    pthread_mutex_t lock;
+    pthread_t thread;
+    int running;
+};
+
+/* Probes the backend's devices (in a child process) and creates their regions. oversubscribe:
+ * let the sum of memory limits pass device memory. Returns 0 or -1 with err. */
+int node_vgpus_init(struct node_vgpus *v, const char *backend_path, int oversubscribe,
+                    const char *connect, char *err, size_t errlen);
+/* Starts the controller thread (10 ms period). */
+int node_vgpus_start(struct node_vgpus *v);
+void node_vgpus_stop(struct node_vgpus *v);
+
+/* A worker process died: refund what it held on every vGPU, free deleted vGPUs it was the last
+ * user of. */
+void node_vgpus_reap(struct node_vgpus *v, pid_t pid);
+
+/* The API's operations. Each returns an HTTP status and sets *reply (a new JSON object: the
+ * answer, or {"error":..., "message":...}). Nothing is changed when the status is not 2xx. */
+int node_vgpus_create(struct node_vgpus *v, json_t *body, json_t **reply);
+int node_vgpus_list(struct node_vgpus *v, json_t **reply);
+int node_vgpus_delete(struct node_vgpus *v, const char *id, json_t **reply);
+int node_vgpus_devices(struct node_vgpus *v, json_t **reply);
+
+#endif

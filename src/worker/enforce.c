@@ -1,0 +1,481 @@
+/*
+ * vGPU enforcement in the worker (see enforce.h): wrappers installed in the session's backend
+ * table around the calls that take device memory, the calls that report it, and the calls that
+ * launch work on the device.
+ *
+ * Memory is reserved on the shared ledger before the backend allocates and released if the
+ * backend fails, so N processes of one vGPU racing can never pass the limit (the ledger's CAS
+ * decides). Sizes are remembered per pointer so a free refunds exactly what was charged.
+ *
+ * Compute: a launch first waits for tokens (vgpu_compute_acquire sleeps on a futex), then is
+ * bracketed by two events on its stream; the elapsed time is charged once the end event has
+ * completed, found by the next launches (non-blocking queries) or, when too many launches are
+ * in flight, by waiting for the oldest one. The pipeline is never serialised: a launch waits
+ * only for a launch LIMITS_INFLIGHT places ahead of it.
+ *
+ * Owns: struct tfw_limits. May call: src/vgpu, the backend table (the saved originals),
+ * src/common/log.h.
+ */
+#include "enforce.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "vgpu_compute.h"
+#include "vgpu_mem.h"
+#include "worker_int.h"
+
+#define LIMITS_INFLIGHT 64 /* launches measured but not yet charged */
+#define LIMITS_SPARE 16    /* event pairs kept for reuse */
+#define PITCH_ALIGN 512    /* the largest pitch alignment a device uses (textureAlignment) */
+#define KEY_EMPTY 0
+#define KEY_GONE 1         /* a deleted entry; no device allocation starts at address 1 */
+
+struct timing {
+    CUcontext ctx;
+    CUevent start, end;
+};
+
+struct tfw_limits {
+    struct vgpu_slot *slot;
+    uint64_t generation;
+    struct vgpu_mem_client mem;
+    struct tf_backend orig;            /* the backend's entries before interposition */
+    struct { uint64_t ptr, bytes; } *sizes; /* open addressing, linear probing */
+    size_t cap, used;
+    struct timing inflight[LIMITS_INFLIGHT]; /* a ring, oldest at head */
+    unsigned head, count;
+    struct timing spare[LIMITS_SPARE];
+    unsigned nspare;
+};
+
+static struct tfw_limits *lim(void)
+{
+    return tfw_self->lim;
+}
+
+/* ---- allocation sizes ---- */
+
+static size_t probe(uint64_t ptr, size_t cap)
+{
+    return (size_t)((ptr >> 8) * 0x9E3779B97F4A7C15ull) & (cap - 1);
+}
+
+static int sizes_grow(struct tfw_limits *L)
+{
+    size_t cap = L->cap ? L->cap * 2 : 256;
+    void *old = L->sizes;
+    size_t oldcap = L->cap;
+    L->sizes = calloc(cap, sizeof L->sizes[0]);
+    if (!L->sizes) {
+        L->sizes = old;
+        return -1;
+    }
+    L->cap = cap;
+    L->used = 0;
+    struct { uint64_t ptr, bytes; } *o = old;
+    for (size_t i = 0; i < oldcap; i++) {
+        if (o[i].ptr <= KEY_GONE)
+            continue;
+        size_t j = probe(o[i].ptr, cap);
+        while (L->sizes[j].ptr != KEY_EMPTY)
+            j = (j + 1) & (cap - 1);
+        L->sizes[j].ptr = o[i].ptr;
+        L->sizes[j].bytes = o[i].bytes;
+        L->used++;
+    }
+    free(old);
+    return 0;
+}
+
+static int sizes_put(struct tfw_limits *L, uint64_t ptr, uint64_t bytes)
+{
+    if ((L->used + 1) * 2 > L->cap && sizes_grow(L) != 0)
+        return -1;
+    size_t j = probe(ptr, L->cap);
+    while (L->sizes[j].ptr > KEY_GONE && L->sizes[j].ptr != ptr)
+        j = (j + 1) & (L->cap - 1);
+    if (L->sizes[j].ptr != ptr)
+        L->used++;
+    L->sizes[j].ptr = ptr;
+    L->sizes[j].bytes = bytes;
+    return 0;
+}
+
+/* Removes ptr and returns the bytes charged for it (0 when unknown). */
+static uint64_t sizes_take(struct tfw_limits *L, uint64_t ptr)
+{
+    if (!L->cap || ptr <= KEY_GONE)
+        return 0;
+    for (size_t j = probe(ptr, L->cap), n = 0; n < L->cap; j = (j + 1) & (L->cap - 1), n++) {
+        if (L->sizes[j].ptr == KEY_EMPTY)
+            return 0;
+        if (L->sizes[j].ptr == ptr) {
+            L->sizes[j].ptr = KEY_GONE;   /* stays counted in `used` until the next grow */
+            return L->sizes[j].bytes;
+        }
+    }
+    return 0;
+}
+
+/* ---- memory ---- */
+
+static CUresult reserve(struct tfw_limits *L, uint64_t bytes)
+{
+    if (bytes == 0)
+        return CUDA_SUCCESS;
+    int rc = vgpu_mem_reserve(&L->mem, bytes);
+    if (rc == -ENOMEM)
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    return rc == 0 ? CUDA_SUCCESS : CUDA_ERROR_DEVICE_UNAVAILABLE;
+}
+
+static void release(struct tfw_limits *L, uint64_t bytes)
+{
+    if (bytes && vgpu_mem_release(&L->mem, bytes) != 0)
+        tf_error("vGPU ledger refused a refund of %llu bytes (accounting bug)",
+                 (unsigned long long)bytes);
+}
+
+/* After the backend answered an allocation that was charged `bytes` up front. */
+static CUresult settle(struct tfw_limits *L, CUresult r, CUdeviceptr p, uint64_t bytes)
+{
+    if (r != CUDA_SUCCESS) {
+        release(L, bytes);
+        return r;
+    }
+    if (sizes_put(L, (uint64_t)p, bytes) != 0)
+        tf_error("out of memory remembering an allocation: its refund will come at exit");
+    return r;
+}
+
+static CUresult w_mem_alloc(CUdeviceptr *dptr, size_t bytes)
+{
+    struct tfw_limits *L = lim();
+    CUresult r = reserve(L, bytes);
+    if (r != CUDA_SUCCESS)
+        return r;
+    return settle(L, L->orig.cuMemAlloc_v2(dptr, bytes), dptr ? *dptr : 0, bytes);
+}
+
+static CUresult w_mem_alloc_async(CUdeviceptr *dptr, size_t bytes, CUstream st)
+{
+    struct tfw_limits *L = lim();
+    CUresult r = reserve(L, bytes);
+    if (r != CUDA_SUCCESS)
+        return r;
+    return settle(L, L->orig.cuMemAllocAsync(dptr, bytes, st), dptr ? *dptr : 0, bytes);
+}
+
+static CUresult w_mem_alloc_pool(CUdeviceptr *dptr, size_t bytes, CUmemoryPool pool, CUstream st)
+{
+    struct tfw_limits *L = lim();
+    CUresult r = reserve(L, bytes);
+    if (r != CUDA_SUCCESS)
+        return r;
+    return settle(L, L->orig.cuMemAllocFromPoolAsync(dptr, bytes, pool, st), dptr ? *dptr : 0,
+                  bytes);
+}
+
+/* The pitch is the device's choice: charge the most it can be before, settle after. */
+static CUresult w_mem_alloc_pitch(CUdeviceptr *dptr, size_t *pitch, size_t width, size_t height,
+                                  unsigned elem)
+{
+    struct tfw_limits *L = lim();
+    uint64_t row = ((uint64_t)width + PITCH_ALIGN - 1) / PITCH_ALIGN * PITCH_ALIGN;
+    if (row < width || (height && row > UINT64_MAX / height))
+        return CUDA_ERROR_INVALID_VALUE;
+    uint64_t est = row * height;
+    CUresult r = reserve(L, est);
+    if (r != CUDA_SUCCESS)
+        return r;
+    r = L->orig.cuMemAllocPitch_v2(dptr, pitch, width, height, elem);
+    if (r != CUDA_SUCCESS) {
+        release(L, est);
+        return r;
+    }
+    uint64_t actual = (uint64_t)*pitch * height;
+    if (actual < est) {
+        release(L, est - actual);
+    } else if (actual > est && (r = reserve(L, actual - est)) != CUDA_SUCCESS) {
+        L->orig.cuMemFree_v2(*dptr);
+        release(L, est);
+        return r;
+    }
+    return settle(L, CUDA_SUCCESS, *dptr, actual);
+}
+
+static CUresult w_mem_free(CUdeviceptr p)
+{
+    struct tfw_limits *L = lim();
+    CUresult r = L->orig.cuMemFree_v2(p);
+    if (r == CUDA_SUCCESS)
+        release(L, sizes_take(L, (uint64_t)p));
+    return r;
+}
+
+static CUresult w_mem_free_async(CUdeviceptr p, CUstream st)
+{
+    struct tfw_limits *L = lim();
+    CUresult r = L->orig.cuMemFreeAsync(p, st);
+    if (r == CUDA_SUCCESS)
+        release(L, sizes_take(L, (uint64_t)p));
+    return r;
+}
+
+/* ---- the vGPU's memory view ---- */
+
+static CUresult w_mem_get_info(size_t *freeb, size_t *total)
+{
+    struct tfw_limits *L = lim();
+    size_t dev_free = 0, dev_total = 0;
+    CUresult r = L->orig.cuMemGetInfo_v2(&dev_free, &dev_total);
+    if (r != CUDA_SUCCESS)
+        return r;
+    uint64_t vfree = vgpu_mem_free(L->slot);
+    if (freeb)
+        *freeb = vfree < dev_free ? (size_t)vfree : dev_free;
+    if (total)
+        *total = (size_t)vgpu_mem_limit(L->slot);
+    return r;
+}
+
+static CUresult w_device_total_mem(size_t *bytes, CUdevice dev)
+{
+    struct tfw_limits *L = lim();
+    CUresult r = L->orig.cuDeviceTotalMem_v2(bytes, dev);
+    if (r == CUDA_SUCCESS && bytes)
+        *bytes = (size_t)vgpu_mem_limit(L->slot);
+    return r;
+}
+
+/* A session sees one device: its vGPU's (device 0 of the session, see tfw_limits_attach). */
+static CUresult w_device_count(int *count)
+{
+    CUresult r = lim()->orig.cuDeviceGetCount(count);
+    if (r == CUDA_SUCCESS && *count > 1)
+        *count = 1;
+    return r;
+}
+
+/* ---- compute ---- */
+
+static void timing_recycle(struct tfw_limits *L, struct timing t)
+{
+    if (L->nspare < LIMITS_SPARE) {
+        L->spare[L->nspare++] = t;
+        return;
+    }
+    L->orig.cuEventDestroy_v2(t.start);
+    L->orig.cuEventDestroy_v2(t.end);
+}
+
+/* Charges the oldest launch in flight if it finished (wait: block until it has). Returns 1 when
+ * one was charged. */
+static int collect_one(struct tfw_limits *L, int wait)
+{
+    if (!L->count)
+        return 0;
+    struct timing *t = &L->inflight[L->head];
+    CUresult r = wait ? L->orig.cuEventSynchronize(t->end) : L->orig.cuEventQuery(t->end);
+    if (r == CUDA_ERROR_NOT_READY)
+        return 0;
+    float ms = 0;
+    if (r == CUDA_SUCCESS && L->orig.cuEventElapsedTime(&ms, t->start, t->end) == CUDA_SUCCESS &&
+        ms > 0)
+        vgpu_compute_charge(L->slot, (uint64_t)((double)ms * 1e6), 0);
+    timing_recycle(L, *t);
+    L->head = (L->head + 1) % LIMITS_INFLIGHT;
+    L->count--;
+    return 1;
+}
+
+static int capturing(struct tfw_limits *L, CUstream st)
+{
+    CUstreamCaptureStatus cs = CU_STREAM_CAPTURE_STATUS_NONE;
+    return L->orig.cuStreamIsCapturing && L->orig.cuStreamIsCapturing(st, &cs) == CUDA_SUCCESS &&
+           cs != CU_STREAM_CAPTURE_STATUS_NONE;
+}
+
+/* Before a launch on st: waits for tokens and records the start event. *t->start == NULL when
+ * the launch is not measured (stream capture: the graph's launch will be). */
+static CUresult launch_begin(struct tfw_limits *L, CUstream st, struct timing *t)
+{
+    memset(t, 0, sizeof *t);
+    if (capturing(L, st))
+        return CUDA_SUCCESS;
+    while (collect_one(L, 0))
+        ;
+    if (L->count == LIMITS_INFLIGHT)
+        collect_one(L, 1);
+    int rc;
+    while ((rc = vgpu_compute_acquire(L->slot, 0, 0)) == -EINTR)
+        ;
+    if (rc != 0)
+        return CUDA_ERROR_DEVICE_UNAVAILABLE;
+    CUcontext ctx = tfw_self->current;
+    for (unsigned i = 0; i < L->nspare; i++) {
+        if (L->spare[i].ctx == ctx) {
+            *t = L->spare[i];
+            L->spare[i] = L->spare[--L->nspare];
+            break;
+        }
+    }
+    if (!t->start) {
+        t->ctx = ctx;
+        if (L->orig.cuEventCreate(&t->start, CU_EVENT_DEFAULT) != CUDA_SUCCESS ||
+            L->orig.cuEventCreate(&t->end, CU_EVENT_DEFAULT) != CUDA_SUCCESS) {
+            tf_warn("cannot create timing events: this launch is not charged");
+            if (t->start)
+                L->orig.cuEventDestroy_v2(t->start);
+            memset(t, 0, sizeof *t);
+            return CUDA_SUCCESS;
+        }
+    }
+    if (L->orig.cuEventRecord(t->start, st) != CUDA_SUCCESS) {
+        timing_recycle(L, *t);
+        memset(t, 0, sizeof *t);
+    }
+    return CUDA_SUCCESS;
+}
+
+static CUresult launch_end(struct tfw_limits *L, CUstream st, struct timing *t, CUresult r)
+{
+    if (!t->start)
+        return r;
+    if (r != CUDA_SUCCESS || L->orig.cuEventRecord(t->end, st) != CUDA_SUCCESS) {
+        timing_recycle(L, *t);
+        return r;
+    }
+    L->inflight[(L->head + L->count) % LIMITS_INFLIGHT] = *t;
+    L->count++;
+    return r;
+}
+
+static CUresult w_launch(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx,
+                         unsigned by, unsigned bz, unsigned shmem, CUstream st, void **params,
+                         void **extra)
+{
+    struct tfw_limits *L = lim();
+    struct timing t;
+    CUresult r = launch_begin(L, st, &t);
+    if (r != CUDA_SUCCESS)
+        return r;
+    r = L->orig.cuLaunchKernel(f, gx, gy, gz, bx, by, bz, shmem, st, params, extra);
+    return launch_end(L, st, &t, r);
+}
+
+static CUresult w_launch_ex(const CUlaunchConfig *cfg, CUfunction f, void **params, void **extra)
+{
+    struct tfw_limits *L = lim();
+    CUstream st = cfg ? cfg->hStream : NULL;
+    struct timing t;
+    CUresult r = launch_begin(L, st, &t);
+    if (r != CUDA_SUCCESS)
+        return r;
+    r = L->orig.cuLaunchKernelEx(cfg, f, params, extra);
+    return launch_end(L, st, &t, r);
+}
+
+static CUresult w_graph_launch(CUgraphExec g, CUstream st)
+{
+    struct tfw_limits *L = lim();
+    struct timing t;
+    CUresult r = launch_begin(L, st, &t);
+    if (r != CUDA_SUCCESS)
+        return r;
+    r = L->orig.cuGraphLaunch(g, st);
+    return launch_end(L, st, &t, r);
+}
+
+/* ---- attachment ---- */
+
+static void install(struct tf_backend *be)
+{
+#define WRAP(sym, fn) if (be->sym) be->sym = fn
+    WRAP(cuMemAlloc_v2, w_mem_alloc);
+    WRAP(cuMemAllocPitch_v2, w_mem_alloc_pitch);
+    WRAP(cuMemAllocAsync, w_mem_alloc_async);
+    WRAP(cuMemAllocFromPoolAsync, w_mem_alloc_pool);
+    WRAP(cuMemFree_v2, w_mem_free);
+    WRAP(cuMemFreeAsync, w_mem_free_async);
+    WRAP(cuMemGetInfo_v2, w_mem_get_info);
+    WRAP(cuDeviceTotalMem_v2, w_device_total_mem);
+    WRAP(cuDeviceGetCount, w_device_count);
+    WRAP(cuLaunchKernel, w_launch);
+    WRAP(cuLaunchKernelEx, w_launch_ex);
+    WRAP(cuGraphLaunch, w_graph_launch);
+#undef WRAP
+}
+
+int tfw_limits_attach(struct tfw_session *s, struct vgpu_region *r, int slot,
+                      uint64_t ctx_overhead, char *err, size_t errlen)
+{
+    struct vgpu_slot *vs = vgpu_slot_at(r, slot);
+    if (!vs) {
+        snprintf(err, errlen, "no vGPU slot %d", slot);
+        return -1;
+    }
+    if (r->hdr->device_index != 0) {
+        /* Sessions see their vGPU as device 0 and calls name devices by index: mapping a
+         * physical device other than 0 to the session's device 0 is not implemented yet. */
+        snprintf(err, errlen, "vGPUs on device %u are not supported yet (device 0 only)",
+                 r->hdr->device_index);
+        return -1;
+    }
+    struct tfw_limits *L = calloc(1, sizeof *L);
+    if (!L) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    int rc = vgpu_mem_attach(vs, getpid(), &L->mem);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot attach to vGPU %s: %s", vs->id,
+                 rc == -ENODEV ? "it was deleted" : rc == -ENOSPC ? "too many processes"
+                                                                  : strerror(-rc));
+        free(L);
+        return -1;
+    }
+    if (ctx_overhead && vgpu_mem_reserve(&L->mem, ctx_overhead) != 0) {
+        snprintf(err, errlen, "vGPU %s has no room for a context (%llu bytes)", vs->id,
+                 (unsigned long long)ctx_overhead);
+        vgpu_mem_detach(&L->mem);
+        free(L);
+        return -1;
+    }
+    L->slot = vs;
+    L->generation = L->mem.generation;
+    L->orig = s->be;
+    install(&s->be);
+    s->lim = L;
+    return 0;
+}
+
+CUresult tfw_limits_check(const struct tfw_session *s)
+{
+    const struct tfw_limits *L = s->lim;
+    if (!L)
+        return CUDA_SUCCESS;
+    uint32_t st = atomic_load_explicit(&L->slot->state, memory_order_relaxed);
+    return st == VGPU_SLOT_LIVE && L->slot->generation == L->generation
+               ? CUDA_SUCCESS
+               : CUDA_ERROR_DEVICE_UNAVAILABLE;
+}
+
+void tfw_limits_end(struct tfw_session *s)
+{
+    struct tfw_limits *L = s->lim;
+    if (!L)
+        return;
+    if (tfw_limits_check(s) == CUDA_SUCCESS)
+        while (collect_one(L, 1))
+            ;
+    vgpu_mem_detach(&L->mem);
+    free(L->sizes);
+    free(L);
+    s->lim = NULL;
+}

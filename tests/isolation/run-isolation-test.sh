@@ -1,0 +1,300 @@
+#!/usr/bin/env bash
+# End-to-end isolation tests (issue 4): a real `tfuse node --api` on softgpu, vGPUs created over
+# HTTP, programs run through `tfuse run` (stub -> worker -> softgpu).
+#
+#   run-isolation-test.sh CASE BUILD_DIR SOURCE_DIR
+#
+# CASE: api overlimit race killed meminfo cudart compute qos deleted (see each function).
+# The node and every program are stopped on every exit path.
+set -u
+
+case_name=$1 build=$2 src=$3
+tfuse=$build/bin/tfuse
+prog=$build/tests/isolation/prog_iso
+work=$(mktemp -d "${TMPDIR:-/tmp}/iso-test.XXXXXX")
+api=unix:$work/api.sock
+sess=unix:$work/s.sock
+node_pid=
+pids=()
+MiB=$((1 << 20))
+OVERHEAD=$((32 * MiB))   # the node's default --ctx-overhead
+
+cleanup() {
+    for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
+    if [ -n "$node_pid" ]; then
+        kill -TERM "$node_pid" 2>/dev/null
+        for _ in $(seq 30); do kill -0 "$node_pid" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$node_pid" 2>/dev/null
+    fi
+    wait 2>/dev/null
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+fail() {
+    echo "FAIL: $*" >&2
+    echo "--- node log" >&2
+    tail -30 "$work/node.log" >&2
+    exit 1
+}
+
+start_node() {
+    "$tfuse" node --backend soft --listen "$sess" --api "$api" "$@" >"$work/node.log" 2>&1 &
+    node_pid=$!
+    for _ in $(seq 100); do
+        [ -S "$work/api.sock" ] && [ -S "$work/s.sock" ] && return 0
+        sleep 0.05
+    done
+    fail "node did not start"
+}
+
+# http METHOD PATH [BODY] -> prints "STATUS BODY"
+http() {
+    local out
+    out=$(curl -s --unix-socket "$work/api.sock" -X "$1" -w '\n%{http_code}' \
+          ${3:+-H 'Content-Type: application/json' --data-binary "$3"} "http://node$2")
+    echo "$(echo "$out" | tail -1) $(echo "$out" | sed '$d')"
+}
+
+create() {   # create BODY -> prints the reply; fails the test unless 201
+    local r
+    r=$(http POST /api/v1/vgpus "$1")
+    [ "${r%% *}" = 201 ] || fail "create $1 answered $r"
+    echo "${r#* }"
+}
+
+field() { jq -r "$1"; }
+vgpu_field() {   # vgpu_field ID FIELD
+    http GET /api/v1/vgpus | cut -d' ' -f2- | jq -r ".vgpus[] | select(.id == \"$1\") | .$2"
+}
+
+run_on() {   # run_on TOKEN ARGS... (prog_iso through tfuse run on that vGPU)
+    local tok=$1
+    shift
+    timeout 60 "$tfuse" run --connect "$sess" --vgpu "$tok" -- "$prog" "$@"
+}
+
+case_api() {
+    start_node
+    local r dev
+    r=$(http GET /api/v1/devices)
+    [ "${r%% *}" = 200 ] || fail "devices: $r"
+    dev=$(echo "${r#* }" | jq -r '.devices[0].memory_bytes')
+    expect_status() {   # expect_status CODE METHOD PATH [BODY]
+        local want=$1
+        shift
+        r=$(http "$@")
+        [ "${r%% *}" = "$want" ] || fail "$* answered $r, expected $want"
+        echo "${r#* }" | jq -e . >/dev/null 2>&1 || [ "$want" = 204 ] ||
+            fail "$* answered a body that is not JSON: $r"
+    }
+    expect_status 400 POST /api/v1/vgpus 'not json'
+    expect_status 400 POST /api/v1/vgpus '[1,2]'
+    expect_status 400 POST /api/v1/vgpus '{"compute_request_pct": 10}'
+    expect_status 400 POST /api/v1/vgpus '{"vram":"1GiB","qos":"urgent"}'
+    expect_status 400 POST /api/v1/vgpus '{"vram":"1GiB","compute_request_pct":150}'
+    expect_status 400 POST /api/v1/vgpus '{"vram":"1GiB","compute_limit":"30%"}'
+    expect_status 400 POST /api/v1/vgpus '{"vram":"1GiB","device":"GPU-nope"}'
+    expect_status 409 POST /api/v1/vgpus "{\"vram_bytes\": $((dev + 1))}"
+    expect_status 405 PUT /api/v1/vgpus
+    expect_status 404 GET /api/v1/nothing
+    # a refused request changed nothing
+    [ "$(http GET /api/v1/vgpus | cut -d' ' -f2- | jq '.vgpus | length')" = 0 ] ||
+        fail "a refused create left a vGPU behind"
+    local a b
+    a=$(create "{\"vram_bytes\": $((dev / 2)), \"id\": \"half\", \"idempotency_key\": \"k/0\"}")
+    [ "$(echo "$a" | field .id)" = half ] || fail "create: $a"
+    [ "$(echo "$a" | field .token | wc -c)" -gt 16 ] || fail "no token: $a"
+    [ "$(echo "$a" | field .connect)" = "$sess" ] || fail "connect: $a"
+    b=$(http POST /api/v1/vgpus "{\"vram_bytes\": $((dev / 2)), \"idempotency_key\": \"k/0\"}")
+    [ "${b%% *}" = 200 ] && [ "$(echo "${b#* }" | field .token)" = "$(echo "$a" | field .token)" ] ||
+        fail "idempotent replay: $b"
+    # the sum of limits may not pass the device's memory
+    expect_status 409 POST /api/v1/vgpus "{\"vram_bytes\": $((dev / 2 + 1))}"
+    expect_status 201 POST /api/v1/vgpus "{\"vram_bytes\": $((dev / 2)), \"id\": \"other\"}"
+    expect_status 400 POST /api/v1/vgpus '{"vram":"1MiB","id":"half"}' 2>/dev/null ||
+        expect_status 409 POST /api/v1/vgpus '{"vram":"1MiB","id":"half"}'
+    expect_status 204 DELETE /api/v1/vgpus/other
+    expect_status 404 DELETE /api/v1/vgpus/other
+    # the CLI
+    "$tfuse" vgpu list --node "$api" | grep -q '^half ' || fail "tfuse vgpu list"
+    local c
+    c=$("$tfuse" vgpu create --node "$api" --vram 64MiB --compute 25% --compute-limit 50% \
+        --qos high --id cli --json) || fail "tfuse vgpu create"
+    [ "$(echo "$c" | field .compute_limit_pct)" = 50 ] || fail "cli create: $c"
+    "$tfuse" vgpu create --node "$api" --vram 64MiB --qos nope 2>/dev/null &&
+        fail "bad qos accepted by the CLI"
+    "$tfuse" vgpu delete --node "$api" cli | grep -q 'deleted cli' || fail "tfuse vgpu delete"
+    "$tfuse" vgpu delete --node "$api" cli 2>/dev/null && fail "deleting twice succeeded"
+    # a session without a vGPU token is refused by a node with vGPUs
+    timeout 30 "$tfuse" run --connect "$sess" --token nope -- "$prog" meminfo 2>/dev/null &&
+        fail "a session with an unknown token was served"
+    return 0
+}
+
+case_overlimit() {
+    start_node
+    local v tok
+    v=$(create '{"vram":"128MiB"}')
+    tok=$(echo "$v" | field .token)
+    run_on "$tok" overlimit $((100 * MiB)) >"$work/out" 2>&1 || fail "$(cat "$work/out")"
+    grep -q 'over limit refused' "$work/out" && grep -q 'other work ok' "$work/out" ||
+        fail "$(cat "$work/out")"
+}
+
+case_race() {
+    start_node
+    local n=8 chunk=$((4 * MiB)) extra=40 v tok id total=0
+    local limit=$((n * OVERHEAD + extra * chunk))
+    v=$(create "{\"vram_bytes\": $limit, \"id\": \"race\"}")
+    tok=$(echo "$v" | field .token)
+    mkfifo "$work/go"
+    exec 7<>"$work/go"
+    for i in $(seq $n); do
+        timeout 60 "$tfuse" run --connect "$sess" --vgpu "$tok" -- "$prog" grab $chunk \
+            <"$work/go" >"$work/out.$i" 2>&1 &
+        pids+=($!)
+    done
+    for i in $(seq $n); do
+        for _ in $(seq 600); do grep -q '^got' "$work/out.$i" 2>/dev/null && break; sleep 0.05; done
+        grep -q '^got' "$work/out.$i" || fail "process $i: $(cat "$work/out.$i")"
+        total=$((total + $(sed -n 's/^got //p' "$work/out.$i")))
+    done
+    local used
+    used=$(vgpu_field race used_bytes)
+    [ "$used" -le "$limit" ] || fail "ledger $used passed the limit $limit"
+    # every process took what was left: together exactly what fits, not one chunk more
+    [ "$total" = "$extra" ] || fail "the processes got $total chunks of $chunk, $extra fit"
+    [ "$used" = "$limit" ] || fail "ledger $used, expected exactly $limit"
+    exec 7>&-
+    wait "${pids[@]}" 2>/dev/null
+    pids=()
+    for _ in $(seq 100); do [ "$(vgpu_field race used_bytes)" = 0 ] && break; sleep 0.05; done
+    [ "$(vgpu_field race used_bytes)" = 0 ] || fail "memory not returned after the processes ended"
+    echo "8 processes: $total chunks, ledger peaked at exactly the limit"
+}
+
+case_killed() {
+    start_node
+    local v tok out free_before free_after
+    v=$(create '{"vram":"512MiB","id":"k"}')
+    tok=$(echo "$v" | field .token)
+    # A holds 200 MiB; its client is killed with SIGKILL (the worker sees the peer vanish)
+    run_on "$tok" hold $((200 * MiB)) >"$work/a" 2>&1 &
+    pids+=($!)
+    for _ in $(seq 200); do grep -q held "$work/a" && break; sleep 0.05; done
+    grep -q held "$work/a" || fail "hold: $(cat "$work/a")"
+    free_before=$(run_on "$tok" meminfo | sed -n 's/^free \([0-9]*\).*/\1/p')
+    [ "$free_before" = $((512 * MiB - 2 * OVERHEAD - 200 * MiB)) ] ||
+        fail "second client sees free $free_before while A holds 200 MiB"
+    pkill -KILL -P "${pids[0]}" 2>/dev/null   # the program under timeout
+    kill -KILL "${pids[0]}" 2>/dev/null
+    for _ in $(seq 100); do [ "$(vgpu_field k used_bytes)" = 0 ] && break; sleep 0.05; done
+    free_after=$(run_on "$tok" meminfo | sed -n 's/^free \([0-9]*\).*/\1/p')
+    [ "$free_after" = $((512 * MiB - OVERHEAD)) ] || fail "after the kill free is $free_after"
+    # B holds 100 MiB and its WORKER is killed: the node's reaper refunds
+    run_on "$tok" hold $((100 * MiB)) >"$work/b" 2>&1 &
+    pids+=($!)
+    for _ in $(seq 200); do grep -q held "$work/b" && break; sleep 0.05; done
+    [ "$(vgpu_field k used_bytes)" = $((OVERHEAD + 100 * MiB)) ] || fail "B not charged"
+    local worker
+    worker=$(pgrep -P "$node_pid" | head -1)
+    [ -n "$worker" ] || fail "no worker process"
+    kill -KILL "$worker"
+    for _ in $(seq 100); do [ "$(vgpu_field k used_bytes)" = 0 ] && break; sleep 0.05; done
+    [ "$(vgpu_field k used_bytes)" = 0 ] || fail "reaper did not refund: $(vgpu_field k used_bytes)"
+    echo "killed client and killed worker both returned their memory"
+}
+
+case_meminfo() {
+    start_node
+    local out
+    out=$(timeout 60 "$tfuse" run --api "$api" --vram 256MiB --compute 50% -- "$prog" meminfo) ||
+        fail "meminfo: $out"
+    [ "$out" = "free $((256 * MiB - OVERHEAD)) total $((256 * MiB)) devtotal $((256 * MiB))" ] ||
+        fail "memory view: $out"
+    # the ephemeral vGPU is gone afterwards
+    [ "$(http GET /api/v1/vgpus | cut -d' ' -f2- | jq '.vgpus | length')" = 0 ] ||
+        fail "tfuse run left its vGPU behind"
+    # exit status is the program's
+    timeout 60 "$tfuse" run --api "$api" --vram 64MiB -- "$prog" nosuchmode 2>/dev/null
+    [ $? = 2 ] || fail "tfuse run did not pass the program's exit status on"
+}
+
+case_cudart() {
+    local bin=$build/tests/isolation/vram_view
+    [ -x "$bin" ] || { echo "SKIPPED: $bin not built (needs nvcc)"; exit 77; }
+    start_node
+    local out
+    out=$(timeout 60 "$tfuse" run --api "$api" --vram 384MiB -- "$bin" 2>&1) || fail "$out"
+    echo "$out"
+    echo "$out" | grep -q "^total $((384 * MiB))\$" || fail "cudart total: $out"
+    echo "$out" | grep -q '^over limit: out of memory$' || fail "cudart over limit: $out"
+}
+
+spin_share() {   # spin_share ID SECONDS -> busy share in percent of wall time
+    echo "$(vgpu_field "$1" busy_ns) $2" | awk '{printf "%.1f", $1 / ($2 * 1e9) * 100}'
+}
+
+case_compute() {
+    start_node
+    local lim free_tok lim_tok s_lim s_free
+    lim_tok=$(create '{"vram":"256MiB","id":"lim","compute_request":"20%"}' | field .token)
+    free_tok=$(create '{"vram":"256MiB","id":"free"}' | field .token)
+    run_on "$lim_tok" spin 4 100000 >"$work/lim" 2>&1 &
+    pids+=($!)
+    run_on "$free_tok" spin 4 100000 >"$work/free" 2>&1 &
+    pids+=($!)
+    wait "${pids[@]}" || fail "spin: $(cat "$work/lim" "$work/free")"
+    pids=()
+    s_lim=$(spin_share lim 4)
+    s_free=$(spin_share free 4)
+    echo "limited (20%) tenant: ${s_lim}% of the time, unlimited: ${s_free}%"
+    awk -v l="$s_lim" -v f="$s_free" 'BEGIN { exit !(l > 8 && l < 30 && f > 2 * l) }' ||
+        fail "limited ${s_lim}%, unlimited ${s_free}%"
+}
+
+case_qos() {
+    start_node
+    local low crit s_low s_crit
+    low=$(create '{"vram":"256MiB","id":"low","compute_request":"10%","compute_limit":"100%","qos":"low"}' | field .token)
+    crit=$(create '{"vram":"256MiB","id":"crit","compute_request":"60%","compute_limit":"100%","qos":"critical"}' | field .token)
+    run_on "$low" spin 4 100000 >"$work/low" 2>&1 &
+    pids+=($!)
+    run_on "$crit" spin 4 100000 >"$work/crit" 2>&1 &
+    pids+=($!)
+    wait "${pids[@]}" || fail "spin: $(cat "$work/low" "$work/crit")"
+    pids=()
+    s_low=$(spin_share low 4)
+    s_crit=$(spin_share crit 4)
+    echo "low-QoS tenant: ${s_low}%, critical: ${s_crit}%"
+    awk -v l="$s_low" -v c="$s_crit" 'BEGIN { exit !(c > 1.5 * l && c > 40) }' ||
+        fail "critical ${s_crit}% did not come before low ${s_low}%"
+}
+
+case_deleted() {
+    start_node
+    local tok rc
+    tok=$(create '{"vram":"256MiB","id":"gone"}' | field .token)
+    run_on "$tok" spin 20 100000 >"$work/out" 2>&1 &
+    pids+=($!)
+    sleep 1.5
+    [ "$(http DELETE /api/v1/vgpus/gone | cut -d' ' -f1)" = 204 ] || fail "delete"
+    wait "${pids[0]}"
+    rc=$?
+    pids=()
+    [ $rc != 0 ] && [ $rc != 124 ] || fail "the program went on after its vGPU was deleted ($rc)"
+    grep -q 'CUDA_ERROR_DEVICE_UNAVAILABLE' "$work/out" || fail "no clear error: $(cat "$work/out")"
+    for _ in $(seq 100); do
+        [ "$(http GET /api/v1/vgpus | cut -d' ' -f2- | jq '.vgpus | length')" = 0 ] && break
+        sleep 0.05
+    done
+    [ "$(http GET /api/v1/vgpus | cut -d' ' -f2- | jq '.vgpus | length')" = 0 ] ||
+        fail "the deleted vGPU was not freed after its session ended"
+    timeout 30 "$tfuse" run --connect "$sess" --vgpu "$tok" -- "$prog" meminfo 2>/dev/null &&
+        fail "a deleted vGPU's token still connects"
+    return 0
+}
+
+"case_$case_name" || exit 1
+echo "isolation_$case_name: OK"
