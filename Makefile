@@ -3,8 +3,10 @@ BUILD      ?= build
 ASAN_BUILD ?= build-asan
 CTEST_ARGS ?=
 JOBS       ?= $(shell nproc)
+PREFIX     ?= /usr/local
+DESTDIR    ?=
 
-.PHONY: all deps configure test asan bench demo clean
+.PHONY: all deps configure test asan bench demo install clean
 all: configure
 	cmake --build $(BUILD) -j $(JOBS)
 
@@ -28,6 +30,9 @@ bench: all
 
 demo: all
 	scripts/demo $(BUILD)
+
+install: all
+	DESTDIR=$(DESTDIR) cmake --install $(BUILD) --prefix $(PREFIX)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

@@ -516,8 +516,15 @@ static int write_outputs(double seconds, uint64_t kernel_ns, double mae_all,
     return 0;
 }
 
+int isolation_real_main(int argc, char **argv);   /* real.c */
+
 int main(int argc, char **argv)
 {
+    if (argc < 2 || strcmp(argv[1], "--emulated") != 0)
+        return isolation_real_main(argc, argv);
+    argv[1] = argv[0];   /* the emulated mode's options follow --emulated */
+    argc--;
+    argv++;
     double seconds = 20;
     uint64_t kernel_ns = 1000 * 1000;
     if (parse_args(argc, argv, &seconds, &kernel_ns) != 0) {

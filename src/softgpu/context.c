@@ -99,9 +99,7 @@ void sg_ctx_init_device(struct sg_device *d)
 
 CUresult sg_primary_ctx_handle(CUcontext *ctx, CUdevice dev)
 {
-    if (!ctx)
-        return CUDA_ERROR_INVALID_VALUE;
-    CUresult r = sg_device_check(dev);
+    CUresult r = sg_device_arg(dev, ctx != NULL);
     if (r)
         return r;
     *ctx = (CUcontext)sg.dev[dev].primary;
@@ -235,9 +233,7 @@ CUresult sg_ctx_synchronize(struct sg_ctx *ctx)
 
 static CUresult ctx_create(CUcontext *pctx, unsigned flags, CUdevice dev)
 {
-    if (!pctx)
-        return CUDA_ERROR_INVALID_VALUE;
-    CUresult r = sg_device_check(dev);
+    CUresult r = sg_device_arg(dev, pctx != NULL);
     if (r)
         return r;
     if (flags & ~(unsigned)(CU_CTX_FLAGS_MASK | CU_CTX_COREDUMP_ENABLE | CU_CTX_USER_COREDUMP_ENABLE
@@ -578,9 +574,7 @@ CUresult cuCtxDisablePeerAccess(CUcontext peerContext)
 
 CUresult cuDevicePrimaryCtxRetain(CUcontext *pctx, CUdevice dev)
 {
-    if (!pctx)
-        return CUDA_ERROR_INVALID_VALUE;
-    CUresult r = sg_device_check(dev);
+    CUresult r = sg_device_arg(dev, pctx != NULL);
     if (r)
         return r;
     struct sg_ctx *c = sg.dev[dev].primary;
@@ -644,9 +638,7 @@ CUresult cuDevicePrimaryCtxSetFlags_v2(CUdevice dev, unsigned int flags)
 
 CUresult cuDevicePrimaryCtxGetState(CUdevice dev, unsigned int *flags, int *active)
 {
-    if (!flags || !active)
-        return CUDA_ERROR_INVALID_VALUE;
-    CUresult r = sg_device_check(dev);
+    CUresult r = sg_device_arg(dev, flags && active);
     if (r)
         return r;
     pthread_mutex_lock(&primary_lock);

@@ -112,14 +112,7 @@ static struct sg_work *copy_clone(const struct sg_work *w)
 
 static struct copy_work *copy_new(void)
 {
-    struct copy_work *w = calloc(1, sizeof *w);
-    if (w) {
-        w->base.kind = SG_W_COPY;
-        w->base.exec = copy_exec;
-        w->base.clone = copy_clone;
-        w->base.destroy = copy_destroy;
-    }
-    return w;
+    return sg_work_new(sizeof(struct copy_work), SG_W_COPY, copy_exec, copy_clone, copy_destroy);
 }
 
 /* A unified address is "device" when it lies in softgpu's range or in registered memory. */
@@ -431,12 +424,9 @@ static struct sg_work *memset_clone(const struct sg_work *w)
 struct sg_work *sg_memset_work_new(uint64_t dst, size_t pitch, unsigned value, unsigned elem,
                                    size_t width, size_t height)
 {
-    struct memset_work *w = calloc(1, sizeof *w);
+    struct memset_work *w = sg_work_new(sizeof *w, SG_W_MEMSET, memset_exec, memset_clone, NULL);
     if (!w)
         return NULL;
-    w->base.kind = SG_W_MEMSET;
-    w->base.exec = memset_exec;
-    w->base.clone = memset_clone;
     w->dst = dst;
     w->pitch = pitch;
     w->value = value;

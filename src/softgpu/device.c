@@ -23,9 +23,7 @@ CUresult cuDeviceGetCount(int *count)
 
 CUresult cuDeviceGet(CUdevice *device, int ordinal)
 {
-    if (!device)
-        return CUDA_ERROR_INVALID_VALUE;
-    CUresult r = sg_device_check(ordinal);
+    CUresult r = sg_device_arg(ordinal, device != NULL);
     if (r)
         return r;
     *device = ordinal;
@@ -34,9 +32,7 @@ CUresult cuDeviceGet(CUdevice *device, int ordinal)
 
 CUresult cuDeviceGetName(char *name, int len, CUdevice dev)
 {
-    if (!name || len <= 0)
-        return CUDA_ERROR_INVALID_VALUE;
-    CUresult r = sg_device_check(dev);
+    CUresult r = sg_device_arg(dev, name && len > 0);
     if (r)
         return r;
     snprintf(name, (size_t)len, "%s", SG_DEVICE_NAME);
@@ -45,9 +41,7 @@ CUresult cuDeviceGetName(char *name, int len, CUdevice dev)
 
 CUresult cuDeviceTotalMem_v2(size_t *bytes, CUdevice dev)
 {
-    if (!bytes)
-        return CUDA_ERROR_INVALID_VALUE;
-    CUresult r = sg_device_check(dev);
+    CUresult r = sg_device_arg(dev, bytes != NULL);
     if (r)
         return r;
     *bytes = sg.dev[dev].mem_total;
@@ -56,9 +50,7 @@ CUresult cuDeviceTotalMem_v2(size_t *bytes, CUdevice dev)
 
 CUresult cuDeviceGetUuid_v2(CUuuid *uuid, CUdevice dev)
 {
-    if (!uuid)
-        return CUDA_ERROR_INVALID_VALUE;
-    CUresult r = sg_device_check(dev);
+    CUresult r = sg_device_arg(dev, uuid != NULL);
     if (r)
         return r;
     *uuid = sg.dev[dev].uuid;
@@ -67,9 +59,7 @@ CUresult cuDeviceGetUuid_v2(CUuuid *uuid, CUdevice dev)
 
 CUresult cuDeviceGetPCIBusId(char *pciBusId, int len, CUdevice dev)
 {
-    if (!pciBusId || len <= 0)
-        return CUDA_ERROR_INVALID_VALUE;
-    CUresult r = sg_device_check(dev);
+    CUresult r = sg_device_arg(dev, pciBusId && len > 0);
     if (r)
         return r;
     snprintf(pciBusId, (size_t)len, "%08x:%02x:%02x.0", 0, SG_PCI_BUS_BASE + dev, 0);
@@ -101,9 +91,7 @@ CUresult cuDeviceGetByPCIBusId(CUdevice *dev, const char *pciBusId)
 
 CUresult cuDeviceComputeCapability(int *major, int *minor, CUdevice dev)
 {
-    if (!major || !minor)
-        return CUDA_ERROR_INVALID_VALUE;
-    CUresult r = sg_device_check(dev);
+    CUresult r = sg_device_arg(dev, major && minor);
     if (r)
         return r;
     *major = 8;
@@ -113,9 +101,7 @@ CUresult cuDeviceComputeCapability(int *major, int *minor, CUdevice dev)
 
 CUresult cuDeviceCanAccessPeer(int *canAccessPeer, CUdevice dev, CUdevice peerDev)
 {
-    if (!canAccessPeer)
-        return CUDA_ERROR_INVALID_VALUE;
-    CUresult r = sg_device_check(dev);
+    CUresult r = sg_device_arg(dev, canAccessPeer != NULL);
     if (!r)
         r = sg_device_check(peerDev);
     if (r)
@@ -128,9 +114,7 @@ CUresult cuDeviceCanAccessPeer(int *canAccessPeer, CUdevice dev, CUdevice peerDe
 CUresult cuDeviceGetP2PAttribute(int *value, CUdevice_P2PAttribute attrib, CUdevice src,
                                  CUdevice dst)
 {
-    if (!value)
-        return CUDA_ERROR_INVALID_VALUE;
-    CUresult r = sg_device_check(src);
+    CUresult r = sg_device_arg(src, value != NULL);
     if (!r)
         r = sg_device_check(dst);
     if (r)
@@ -307,9 +291,7 @@ static int attribute_value(CUdevice_attribute a, CUdevice dev, int *v)
 
 CUresult cuDeviceGetAttribute(int *pi, CUdevice_attribute attrib, CUdevice dev)
 {
-    if (!pi)
-        return CUDA_ERROR_INVALID_VALUE;
-    CUresult r = sg_device_check(dev);
+    CUresult r = sg_device_arg(dev, pi != NULL);
     if (r)
         return r;
     if (attribute_value(attrib, dev, pi) != 0)

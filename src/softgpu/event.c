@@ -63,13 +63,10 @@ static struct sg_work *record_clone(const struct sg_work *w)
 
 struct sg_work *sg_work_event_record_new(struct sg_event *e, uint64_t gen)
 {
-    struct record_work *w = calloc(1, sizeof *w);
+    struct record_work *w = sg_work_new(sizeof *w, SG_W_EVENT_RECORD, record_exec, record_clone,
+                                        record_destroy);
     if (!w)
         return NULL;
-    w->base.kind = SG_W_EVENT_RECORD;
-    w->base.exec = record_exec;
-    w->base.destroy = record_destroy;
-    w->base.clone = record_clone;
     event_retain(e);
     w->event = e;
     w->gen = gen;
@@ -114,13 +111,10 @@ static struct sg_work *event_wait_clone(const struct sg_work *w)
 
 struct sg_work *sg_work_event_wait_new(struct sg_event *e, uint64_t gen)
 {
-    struct event_wait_work *w = calloc(1, sizeof *w);
+    struct event_wait_work *w = sg_work_new(sizeof *w, SG_W_EVENT_WAIT, event_wait_exec,
+                                            event_wait_clone, event_wait_destroy);
     if (!w)
         return NULL;
-    w->base.kind = SG_W_EVENT_WAIT;
-    w->base.exec = event_wait_exec;
-    w->base.destroy = event_wait_destroy;
-    w->base.clone = event_wait_clone;
     event_retain(e);
     w->event = e;
     w->gen = gen;
@@ -177,16 +171,24 @@ CUresult cuEventCreate(CUevent *phEvent, unsigned int Flags)
     return CUDA_SUCCESS;
 }
 
+/* The checks of an event operation on a stream (record, wait), in the driver's order: the
+ * event, flags within `allowed`, the stream. */
+static CUresult event_on_stream(CUevent hEvent, CUstream hStream, unsigned flags,
+                                unsigned allowed, struct sg_event **e, struct sg_stream **s)
+{
+    CUresult r = event_lookup(hEvent, e);
+    if (r)
+        return r;
+    if (flags & ~allowed)
+        return CUDA_ERROR_INVALID_VALUE;
+    return sg_stream_resolve(hStream, s);
+}
+
 CUresult cuEventRecordWithFlags(CUevent hEvent, CUstream hStream, unsigned int flags)
 {
     struct sg_event *e;
-    CUresult r = event_lookup(hEvent, &e);
-    if (r)
-        return r;
-    if (flags & ~(unsigned)CU_EVENT_RECORD_EXTERNAL)
-        return CUDA_ERROR_INVALID_VALUE;
     struct sg_stream *s;
-    r = sg_stream_resolve(hStream, &s);
+    CUresult r = event_on_stream(hEvent, hStream, flags, CU_EVENT_RECORD_EXTERNAL, &e, &s);
     if (r)
         return r;
     if (s->ctx != e->ctx)
@@ -287,13 +289,8 @@ CUresult cuEventDestroy_v2(CUevent hEvent)
 CUresult cuStreamWaitEvent(CUstream hStream, CUevent hEvent, unsigned int Flags)
 {
     struct sg_event *e;
-    CUresult r = event_lookup(hEvent, &e);
-    if (r)
-        return r;
-    if (Flags & ~(unsigned)CU_EVENT_WAIT_EXTERNAL)
-        return CUDA_ERROR_INVALID_VALUE;
     struct sg_stream *s;
-    r = sg_stream_resolve(hStream, &s);
+    CUresult r = event_on_stream(hEvent, hStream, Flags, CU_EVENT_WAIT_EXTERNAL, &e, &s);
     if (r)
         return r;
     pthread_mutex_lock(&e->lock);

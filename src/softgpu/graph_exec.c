@@ -208,9 +208,12 @@ static void graph_work_destroy(struct sg_work *w)
     free(gw);
 }
 
+static struct sg_work *graph_work_clone(const struct sg_work *w);
+
 static struct graph_work *graph_work_alloc(size_t n)
 {
-    struct graph_work *gw = calloc(1, sizeof *gw);
+    struct graph_work *gw = sg_work_new(sizeof *gw, SG_W_GRAPH, graph_exec_run, graph_work_clone,
+                                        graph_work_destroy);
     if (!gw)
         return NULL;
     gw->items = calloc(n ? n : 1, sizeof *gw->items);
@@ -219,9 +222,6 @@ static struct graph_work *graph_work_alloc(size_t n)
         return NULL;
     }
     gw->n = n;
-    gw->base.kind = SG_W_GRAPH;
-    gw->base.exec = graph_exec_run;
-    gw->base.destroy = graph_work_destroy;
     return gw;
 }
 
@@ -231,7 +231,6 @@ static struct sg_work *graph_work_clone(const struct sg_work *w)
     struct graph_work *gw = graph_work_alloc(src->n);
     if (!gw)
         return NULL;
-    gw->base.clone = graph_work_clone;
     for (size_t i = 0; i < src->n; i++)
         if (src->items[i] && !(gw->items[i] = src->items[i]->clone(src->items[i]))) {
             graph_work_destroy(&gw->base);
@@ -253,7 +252,6 @@ CUresult cuGraphLaunch(CUgraphExec hGraphExec, CUstream hStream)
     struct graph_work *gw = graph_work_alloc(x->n);
     if (!gw)
         return CUDA_ERROR_OUT_OF_MEMORY;
-    gw->base.clone = graph_work_clone;
     pthread_mutex_lock(&x->lock);
     for (size_t i = 0; i < x->n; i++) {
         struct sg_work *src = x->works[x->order[i]];

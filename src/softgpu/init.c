@@ -216,6 +216,11 @@ CUresult sg_device_check(CUdevice dev)
     return dev >= 0 && dev < sg.ndev ? CUDA_SUCCESS : CUDA_ERROR_INVALID_DEVICE;
 }
 
+CUresult sg_device_arg(CUdevice dev, int args_ok)
+{
+    return args_ok ? sg_device_check(dev) : CUDA_ERROR_INVALID_VALUE;
+}
+
 CUresult cuInit(unsigned int flags)
 {
     if (flags != 0)

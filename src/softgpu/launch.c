@@ -191,7 +191,8 @@ CUresult sg_kernel_work_new(struct sg_func *f, const struct sg_launch_cfg *cfg, 
     size_t bytes = ptx_kernel_param_bytes(f->kernel);
     if (bytes > SG_MAX_PARAM_BYTES)
         return CUDA_ERROR_INVALID_VALUE;
-    struct kernel_work *w = calloc(1, sizeof *w + bytes);
+    struct kernel_work *w = sg_work_new(sizeof *w + bytes, SG_W_KERNEL, kernel_exec, kernel_clone,
+                                        NULL);
     if (!w)
         return CUDA_ERROR_OUT_OF_MEMORY;
     r = pack_params(f->kernel, params, extra, w->params, bytes);
@@ -199,9 +200,6 @@ CUresult sg_kernel_work_new(struct sg_func *f, const struct sg_launch_cfg *cfg, 
         free(w);
         return r;
     }
-    w->base.kind = SG_W_KERNEL;
-    w->base.exec = kernel_exec;
-    w->base.clone = kernel_clone;
     w->func = f;
     w->cfg = *cfg;
     w->max_shared = max_shared;
@@ -225,7 +223,16 @@ static CUresult launch(CUfunction h, const struct sg_launch_cfg *cfg, CUstream h
         return CUDA_ERROR_INVALID_HANDLE; /* a function of another context */
     struct sg_work *w;
     r = sg_kernel_work_new(f, cfg, params, extra, &w);
-    return r ? r : sg_stream_submit(s, w);
+    if (r)
+        return r;
+    struct ptx_kernel_attrs a;
+    ptx_kernel_get_attrs(f->kernel, &a);
+    /* the heap size is fixed from the launch on, not from when the stream gets to the kernel */
+    if (a.uses_heap && (r = sg_heap_ensure(s->ctx))) {
+        sg_work_free(w);
+        return r;
+    }
+    return sg_stream_submit(s, w);
 }
 
 CUresult cuLaunchKernel(CUfunction f, unsigned int gx, unsigned int gy, unsigned int gz,

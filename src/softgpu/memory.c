@@ -481,46 +481,45 @@ CUresult cuMemFreeHost(void *p)
     return sg_mem_free(a, SG_R_HOST);
 }
 
-CUresult cuMemHostGetDevicePointer_v2(CUdeviceptr *pdptr, void *p, unsigned int Flags)
+/* Looks p up as page-locked host memory (cuMemHostAlloc'd or cuMemHostRegister'ed) in the
+ * current context; *flags: what cuMemHostGetFlags reports for it. */
+static CUresult pinned_host_flags(void *p, unsigned *flags)
 {
-    if (!pdptr || Flags)
-        return CUDA_ERROR_INVALID_VALUE;
     struct sg_ctx *c;
     CUresult r = sg_ctx_get(&c);
     if (r)
         return r;
     uint64_t a = (uint64_t)(uintptr_t)p, base, size;
-    unsigned flags;
+    unsigned reg_flags;
     struct sg_region reg;
-    /* unified addressing: the device sees page-locked memory at its host address */
-    if ((sg_mem_find(a, &reg) == 0 && reg.kind == SG_R_HOST)
-        || sg_mem_registered_find(a, &base, &size, &flags) == 0) {
-        *pdptr = a;
+    if (sg_mem_find(a, &reg) == 0 && reg.kind == SG_R_HOST) {
+        *flags = reg.flags | CU_MEMHOSTALLOC_DEVICEMAP; /* UVA: always mapped */
+        return CUDA_SUCCESS;
+    }
+    if (sg_mem_registered_find(a, &base, &size, &reg_flags) == 0) {
+        *flags = reg_flags | CU_MEMHOSTREGISTER_DEVICEMAP;
         return CUDA_SUCCESS;
     }
     return CUDA_ERROR_INVALID_VALUE;
+}
+
+CUresult cuMemHostGetDevicePointer_v2(CUdeviceptr *pdptr, void *p, unsigned int Flags)
+{
+    if (!pdptr || Flags)
+        return CUDA_ERROR_INVALID_VALUE;
+    unsigned flags;
+    CUresult r = pinned_host_flags(p, &flags);
+    /* unified addressing: the device sees page-locked memory at its host address */
+    if (!r)
+        *pdptr = (CUdeviceptr)(uintptr_t)p;
+    return r;
 }
 
 CUresult cuMemHostGetFlags(unsigned int *pFlags, void *p)
 {
     if (!pFlags)
         return CUDA_ERROR_INVALID_VALUE;
-    struct sg_ctx *c;
-    CUresult r = sg_ctx_get(&c);
-    if (r)
-        return r;
-    uint64_t a = (uint64_t)(uintptr_t)p, base, size;
-    unsigned flags;
-    struct sg_region reg;
-    if (sg_mem_find(a, &reg) == 0 && reg.kind == SG_R_HOST) {
-        *pFlags = reg.flags | CU_MEMHOSTALLOC_DEVICEMAP; /* UVA: always mapped */
-        return CUDA_SUCCESS;
-    }
-    if (sg_mem_registered_find(a, &base, &size, &flags) == 0) {
-        *pFlags = flags | CU_MEMHOSTREGISTER_DEVICEMAP;
-        return CUDA_SUCCESS;
-    }
-    return CUDA_ERROR_INVALID_VALUE;
+    return pinned_host_flags(p, pFlags);
 }
 
 CUresult cuMemHostRegister_v2(void *p, size_t bytesize, unsigned int Flags)

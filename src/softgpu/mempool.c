@@ -103,11 +103,9 @@ CUresult cuMemFreeAsync(CUdeviceptr dptr, CUstream hStream)
     struct sg_region reg;
     if (sg_mem_find(dptr, &reg) != 0 || reg.start != dptr || reg.kind != SG_R_DEVICE)
         return CUDA_ERROR_INVALID_VALUE;
-    struct free_work *w = calloc(1, sizeof *w);
+    struct free_work *w = sg_work_new(sizeof *w, SG_W_FREE, free_exec, NULL, NULL);
     if (!w)
         return CUDA_ERROR_OUT_OF_MEMORY;
-    w->base.kind = SG_W_FREE;
-    w->base.exec = free_exec;
     w->addr = dptr;
     return sg_stream_submit(s, &w->base);
 }
@@ -153,25 +151,21 @@ CUresult cuMemPoolDestroy(CUmemoryPool pool)
     return CUDA_SUCCESS;
 }
 
-CUresult cuDeviceGetDefaultMemPool(CUmemoryPool *pool_out, CUdevice dev)
+/* The device's default pool, or the one cuDeviceSetMemPool made current. */
+static CUresult device_pool(CUmemoryPool *out, CUdevice dev, int current)
 {
-    if (!pool_out)
-        return CUDA_ERROR_INVALID_VALUE;
-    CUresult r = sg_device_check(dev);
+    CUresult r = sg_device_arg(dev, out != NULL);
     if (!r)
-        *pool_out = (CUmemoryPool)sg.dev[dev].default_pool;
+        *out = (CUmemoryPool)(current ? sg.dev[dev].current_pool : sg.dev[dev].default_pool);
     return r;
 }
 
-CUresult cuDeviceGetMemPool(CUmemoryPool *pool, CUdevice dev)
+CUresult cuDeviceGetDefaultMemPool(CUmemoryPool *pool_out, CUdevice dev)
 {
-    if (!pool)
-        return CUDA_ERROR_INVALID_VALUE;
-    CUresult r = sg_device_check(dev);
-    if (!r)
-        *pool = (CUmemoryPool)sg.dev[dev].current_pool;
-    return r;
+    return device_pool(pool_out, dev, 0);
 }
+
+CUresult cuDeviceGetMemPool(CUmemoryPool *pool, CUdevice dev) { return device_pool(pool, dev, 1); }
 
 CUresult cuDeviceSetMemPool(CUdevice dev, CUmemoryPool pool)
 {

@@ -7,8 +7,9 @@
  * interpreter (ptx/ptx.h), the fat-binary reader (src/fatbin) and the export-table module
  * (src/exporttab). It knows nothing of TensorFuse.
  *
- * Locking order (outer first): memory.c's region lock -> vmm.c's mapping lock; and
- * ctx->lock -> stream->lock -> event->lock. Stream workers hold no lock while they run work.
+ * Locking order (outer first): heap.c's creation lock -> memory.c's region lock -> vmm.c's
+ * mapping lock; and ctx->lock -> stream->lock -> event->lock. Stream workers hold no lock
+ * while they run work; a heap's own lock (device malloc/free) is a leaf.
  */
 #ifndef SOFTGPU_H
 #define SOFTGPU_H
@@ -76,6 +77,9 @@ extern struct sg_global sg;
 /* Returns the result of the one-time initialisation (CUDA_ERROR_NOT_INITIALIZED before cuInit). */
 CUresult sg_check_init(void);
 CUresult sg_device_check(CUdevice dev);
+/* The usual first lines of a device query: INVALID_VALUE unless args_ok (the output pointers
+ * are there), then sg_device_check(dev). */
+CUresult sg_device_arg(CUdevice dev, int args_ok);
 double sg_now_ms(void);
 uint64_t sg_now_ns(void);
 
@@ -198,6 +202,12 @@ struct sg_work {
     uint64_t seq;                /* position in the stream */
 };
 
+typedef CUresult (*sg_work_exec_fn)(struct sg_ctx *ctx, struct sg_stream *s, struct sg_work *w);
+/* A zeroed work item whose struct (base first) is `bytes` long, with its hooks set (clone and
+ * destroy may be NULL); NULL when out of memory. */
+void *sg_work_new(size_t bytes, enum sg_work_kind kind, sg_work_exec_fn exec,
+                  struct sg_work *(*clone)(const struct sg_work *w),
+                  void (*destroy)(struct sg_work *w));
 /* A byte copy of a work item whose struct (base first) is `bytes` long; for clone hooks. */
 struct sg_work *sg_work_dup(const struct sg_work *w, size_t bytes);
 

@@ -31,6 +31,20 @@ static CUresult nop_exec(struct sg_ctx *c, struct sg_stream *s, struct sg_work *
     return CUDA_SUCCESS;
 }
 
+void *sg_work_new(size_t bytes, enum sg_work_kind kind, sg_work_exec_fn exec,
+                  struct sg_work *(*clone)(const struct sg_work *w),
+                  void (*destroy)(struct sg_work *w))
+{
+    struct sg_work *w = calloc(1, bytes);
+    if (w) {
+        w->kind = kind;
+        w->exec = exec;
+        w->clone = clone;
+        w->destroy = destroy;
+    }
+    return w;
+}
+
 struct sg_work *sg_work_dup(const struct sg_work *w, size_t bytes)
 {
     struct sg_work *n = malloc(bytes);
@@ -43,13 +57,7 @@ static struct sg_work *nop_clone(const struct sg_work *w) { return sg_work_dup(w
 
 struct sg_work *sg_work_nop_new(void)
 {
-    struct sg_work *w = calloc(1, sizeof *w);
-    if (w) {
-        w->kind = SG_W_NOP;
-        w->exec = nop_exec;
-        w->clone = nop_clone;
-    }
-    return w;
+    return sg_work_new(sizeof(struct sg_work), SG_W_NOP, nop_exec, nop_clone, NULL);
 }
 
 struct wait_work {
@@ -78,61 +86,54 @@ static void wait_destroy(struct sg_work *w)
 
 struct sg_work *sg_work_wait_new(struct sg_stream *other, uint64_t seq)
 {
-    struct wait_work *w = calloc(1, sizeof *w);
+    struct wait_work *w = sg_work_new(sizeof *w, SG_W_WAIT, wait_exec, NULL, wait_destroy);
     if (!w)
         return NULL;
-    w->base.kind = SG_W_WAIT;
-    w->base.exec = wait_exec;
-    w->base.destroy = wait_destroy;
     sg_stream_retain(other);
     w->other = other;
     w->seq = seq;
     return &w->base;
 }
 
-struct host_work {
+/* A host function (cuLaunchHostFunc, graph host nodes) or a stream callback, with its
+ * user argument. */
+struct fn_work {
     struct sg_work base;
-    CUhostFn fn;
+    union {
+        CUhostFn host;
+        CUstreamCallback callback;
+    } fn;
     void *user;
 };
 
 static CUresult host_exec(struct sg_ctx *c, struct sg_stream *s, struct sg_work *w)
 {
     (void)c, (void)s;
-    struct host_work *h = (struct host_work *)w;
-    h->fn(h->user);
+    struct fn_work *h = (struct fn_work *)w;
+    h->fn.host(h->user);
     return CUDA_SUCCESS;
 }
 
 static struct sg_work *host_clone(const struct sg_work *w)
 {
-    return sg_work_dup(w, sizeof(struct host_work));
+    return sg_work_dup(w, sizeof(struct fn_work));
 }
 
 struct sg_work *sg_host_work_new(CUhostFn fn, void *user)
 {
-    struct host_work *w = calloc(1, sizeof *w);
+    struct fn_work *w = sg_work_new(sizeof *w, SG_W_HOST, host_exec, host_clone, NULL);
     if (!w)
         return NULL;
-    w->base.kind = SG_W_HOST;
-    w->base.exec = host_exec;
-    w->base.clone = host_clone;
-    w->fn = fn;
+    w->fn.host = fn;
     w->user = user;
     return &w->base;
 }
 
-struct callback_work {
-    struct sg_work base;
-    CUstreamCallback fn;
-    void *user;
-};
-
 static CUresult callback_exec(struct sg_ctx *c, struct sg_stream *s, struct sg_work *w)
 {
-    struct callback_work *cb = (struct callback_work *)w;
+    struct fn_work *cb = (struct fn_work *)w;
     CUresult status = (CUresult)atomic_load(&c->sticky);
-    cb->fn(s->is_null ? NULL : (CUstream)s, status, cb->user);
+    cb->fn.callback(s->is_null ? NULL : (CUstream)s, status, cb->user);
     return CUDA_SUCCESS;
 }
 
@@ -516,14 +517,19 @@ CUresult cuStreamGetDevice(CUstream hStream, CUdevice *device)
     return r;
 }
 
+/* A stream for an operation that a stream capture cannot record. */
+static CUresult stream_not_capturing(CUstream h, struct sg_stream **s)
+{
+    CUresult r = sg_stream_resolve(h, s);
+    return r ? r : (*s)->capture ? CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED : CUDA_SUCCESS;
+}
+
 CUresult cuStreamQuery(CUstream hStream)
 {
     struct sg_stream *s;
-    CUresult r = sg_stream_resolve(hStream, &s);
+    CUresult r = stream_not_capturing(hStream, &s);
     if (r)
         return r;
-    if (s->capture)
-        return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
     if (!sg_stream_idle(s))
         return CUDA_ERROR_NOT_READY;
     /* the legacy stream is only idle when every blocking stream is */
@@ -576,17 +582,13 @@ CUresult cuStreamAddCallback(CUstream hStream, CUstreamCallback callback, void *
     if (!callback || flags)
         return CUDA_ERROR_INVALID_VALUE;
     struct sg_stream *s;
-    CUresult r = sg_stream_resolve(hStream, &s);
+    CUresult r = stream_not_capturing(hStream, &s);
     if (r)
         return r;
-    if (s->capture)
-        return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
-    struct callback_work *w = calloc(1, sizeof *w);
+    struct fn_work *w = sg_work_new(sizeof *w, SG_W_CALLBACK, callback_exec, NULL, NULL);
     if (!w)
         return CUDA_ERROR_OUT_OF_MEMORY;
-    w->base.kind = SG_W_CALLBACK;
-    w->base.exec = callback_exec;
-    w->fn = callback;
+    w->fn.callback = callback;
     w->user = userData;
     return sg_stream_submit(s, &w->base);
 }

@@ -57,8 +57,12 @@ static void phys_unref(struct phys *p)
     free(p);
 }
 
+/* Validates allocation properties once the driver is initialised. */
 static CUresult check_prop(const CUmemAllocationProp *prop)
 {
+    CUresult r = sg_check_init();
+    if (r)
+        return r;
     if (!prop || prop->type != CU_MEM_ALLOCATION_TYPE_PINNED
         || prop->location.type != CU_MEM_LOCATION_TYPE_DEVICE)
         return CUDA_ERROR_INVALID_VALUE;
@@ -72,9 +76,7 @@ CUresult cuMemGetAllocationGranularity(size_t *granularity, const CUmemAllocatio
 {
     if (!granularity)
         return CUDA_ERROR_INVALID_VALUE;
-    CUresult r = sg_check_init();
-    if (!r)
-        r = check_prop(prop);
+    CUresult r = check_prop(prop);
     if (r)
         return r;
     if (option != CU_MEM_ALLOC_GRANULARITY_MINIMUM && option != CU_MEM_ALLOC_GRANULARITY_RECOMMENDED)
@@ -88,9 +90,7 @@ CUresult cuMemCreate(CUmemGenericAllocationHandle *handle, size_t size,
 {
     if (!handle || flags || !size || size % SG_GRANULARITY)
         return CUDA_ERROR_INVALID_VALUE;
-    CUresult r = sg_check_init();
-    if (!r)
-        r = check_prop(prop);
+    CUresult r = check_prop(prop);
     if (r)
         return r;
     struct sg_device *d = &sg.dev[prop->location.id];
@@ -219,20 +219,25 @@ static void unmap_one(struct mapping **pm)
     free(m);
 }
 
+/* True when [ptr, ptr+size) is exactly covered by whole mappings (caller holds vmm_lock). */
+static int whole_mappings_cover(uint64_t ptr, uint64_t size)
+{
+    uint64_t covered = 0;
+    for (struct mapping *m = mappings; m; m = m->next)
+        if (m->addr >= ptr && m->addr + m->size <= ptr + size)
+            covered += m->size;
+        else if (m->addr < ptr + size && ptr < m->addr + m->size)
+            return 0; /* a partial overlap */
+    return size && covered == size;
+}
+
 CUresult cuMemUnmap(CUdeviceptr ptr, size_t size)
 {
     CUresult r = sg_check_init();
     if (r)
         return r;
     pthread_mutex_lock(&vmm_lock);
-    /* the range must be exactly covered by whole mappings */
-    uint64_t covered = 0;
-    for (struct mapping *m = mappings; m; m = m->next)
-        if (m->addr >= ptr && m->addr + m->size <= ptr + size)
-            covered += m->size;
-        else if (m->addr < ptr + size && ptr < m->addr + m->size)
-            covered = UINT64_MAX / 2; /* a partial overlap */
-    if (!size || covered != size) {
+    if (!whole_mappings_cover(ptr, size)) {
         pthread_mutex_unlock(&vmm_lock);
         return CUDA_ERROR_INVALID_VALUE;
     }
@@ -287,11 +292,7 @@ CUresult cuMemSetAccess(CUdeviceptr ptr, size_t size, const CUmemAccessDesc *des
             return CUDA_ERROR_INVALID_VALUE;
     }
     pthread_mutex_lock(&vmm_lock);
-    uint64_t covered = 0;
-    for (struct mapping *m = mappings; m; m = m->next)
-        if (m->addr >= ptr && m->addr + m->size <= ptr + size)
-            covered += m->size;
-    if (covered != size) {
+    if (!whole_mappings_cover(ptr, size)) {
         pthread_mutex_unlock(&vmm_lock);
         return CUDA_ERROR_INVALID_VALUE; /* every byte must be mapped */
     }

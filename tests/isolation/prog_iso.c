@@ -4,11 +4,11 @@
  *   meminfo                 print "free F total T devtotal D" (cuMemGetInfo, cuDeviceTotalMem)
  *   overlimit BYTES         allocate BYTES (must fail with CUDA_ERROR_OUT_OF_MEMORY), then
  *                           allocate 1 MiB, run a kernel and check its result: "other work ok"
- *   grab CHUNK              allocate CHUNK-byte blocks until refused; print "got N", then wait
- *                           for a line on stdin (the racing test counts what all got)
- *   hold BYTES              allocate BYTES, print "held", sleep until killed
- *   spin SECONDS ITERS      launch a compute-bound kernel (ITERS loop steps per thread) and
- *                           synchronize, repeatedly for SECONDS; print "launches N"
+ *   grab CHUNK              print "ready", wait for a byte on stdin, allocate CHUNK-byte blocks
+ *                           until refused, print "got N", wait for a second byte
+ *   hold BYTES              allocate BYTES, print "held pid PID", sleep until killed
+ *   spin SECONDS ITERS [DEPTH]  launch DEPTH (1) compute-bound kernels (ITERS loop steps per
+ *                           thread) and synchronize, repeatedly for SECONDS; print "launches N"
  * Exits 0 when the mode's checks passed.
  * Owns: nothing. May call: the CUDA driver API (our stub through tfuse run).
  */
@@ -73,10 +73,13 @@ static void setup(void)
     CHECK(cuModuleGetFunction(&spin_fn, mod, "spin"));
 }
 
-static void spin_once(CUdeviceptr out, unsigned iters)
+/* depth kernels back to back, then one synchronize (several in flight keep the device busy
+ * across the round trips, as a real training loop does). */
+static void spin_batch(CUdeviceptr out, unsigned iters, int depth)
 {
     void *args[] = {&out, &iters};
-    CHECK(cuLaunchKernel(spin_fn, 1, 1, 1, 32, 1, 1, 0, NULL, args, NULL));
+    for (int i = 0; i < depth; i++)
+        CHECK(cuLaunchKernel(spin_fn, 1, 1, 1, 32, 1, 1, 0, NULL, args, NULL));
     CHECK(cuCtxSynchronize());
 }
 
@@ -97,7 +100,7 @@ static int mode_overlimit(unsigned long long bytes)
     }
     printf("over limit refused\n");
     CHECK(cuMemAlloc(&small, 1u << 20));
-    spin_once(small, 10);
+    spin_batch(small, 10, 1);
     unsigned got[32];
     CHECK(cuMemcpyDtoH(got, small, sizeof got));
     for (int i = 0; i < 32; i++)
@@ -110,11 +113,19 @@ static int mode_overlimit(unsigned long long bytes)
     return 0;
 }
 
+/* Attaches first (the context is charged), says "ready", and waits for one byte on stdin so
+ * that all racing processes start allocating together; then takes CHUNK blocks until refused,
+ * says "got N" and waits for a second byte. */
 static int mode_grab(unsigned long long chunk)
 {
     unsigned long n = 0;
     CUdeviceptr p;
     CUresult r;
+    char go;
+    printf("ready\n");
+    fflush(stdout);
+    if (read(0, &go, 1) != 1)
+        return 1;
     while ((r = cuMemAlloc(&p, (size_t)chunk)) == CUDA_SUCCESS)
         n++;
     if (r != CUDA_ERROR_OUT_OF_MEMORY) {
@@ -123,21 +134,18 @@ static int mode_grab(unsigned long long chunk)
     }
     printf("got %lu\n", n);
     fflush(stdout);
-    char line[16];
-    if (!fgets(line, sizeof line, stdin))
-        return 0;
-    return 0;
+    return read(0, &go, 1) == 1 ? 0 : 1;   /* a second byte (or EOF): end */
 }
 
-static int mode_spin(double seconds, unsigned iters)
+static int mode_spin(double seconds, unsigned iters, int depth)
 {
     CUdeviceptr out;
     CHECK(cuMemAlloc(&out, 32 * sizeof(unsigned)));
     unsigned long n = 0;
     double end = now() + seconds;
     while (now() < end) {
-        spin_once(out, iters);
-        n++;
+        spin_batch(out, iters, depth);
+        n += (unsigned long)depth;
     }
     printf("launches %lu\n", n);
     return 0;
@@ -161,13 +169,16 @@ int main(int argc, char **argv)
     if (strcmp(mode, "hold") == 0 && argc > 2) {
         CUdeviceptr p;
         CHECK(cuMemAlloc(&p, (size_t)strtoull(argv[2], NULL, 0)));
-        printf("held\n");
+        printf("held pid %d\n", (int)getpid());
         fflush(stdout);
         for (;;)
             pause();
     }
-    if (strcmp(mode, "spin") == 0 && argc > 3)
-        return mode_spin(atof(argv[2]), (unsigned)strtoul(argv[3], NULL, 0));
-    fprintf(stderr, "usage: prog_iso meminfo|overlimit B|grab CHUNK|hold B|spin S ITERS\n");
+    if (strcmp(mode, "spin") == 0 && argc > 3) {
+        int depth = argc > 4 ? atoi(argv[4]) : 1;
+        return mode_spin(atof(argv[2]), (unsigned)strtoul(argv[3], NULL, 0),
+                         depth >= 1 && depth <= 64 ? depth : 1);
+    }
+    fprintf(stderr, "usage: prog_iso meminfo|overlimit B|grab CHUNK|hold B|spin S ITERS [DEPTH]\n");
     return 2;
 }

@@ -112,9 +112,8 @@ case_api() {
     # the sum of limits may not pass the device's memory
     expect_status 409 POST /api/v1/vgpus "{\"vram_bytes\": $((dev / 2 + 1))}"
     expect_status 201 POST /api/v1/vgpus "{\"vram_bytes\": $((dev / 2)), \"id\": \"other\"}"
-    expect_status 400 POST /api/v1/vgpus '{"vram":"1MiB","id":"half"}' 2>/dev/null ||
-        expect_status 409 POST /api/v1/vgpus '{"vram":"1MiB","id":"half"}'
     expect_status 204 DELETE /api/v1/vgpus/other
+    expect_status 409 POST /api/v1/vgpus '{"vram":"1MiB","id":"half"}'   # the id is taken
     expect_status 404 DELETE /api/v1/vgpus/other
     # the CLI
     "$tfuse" vgpu list --node "$api" | grep -q '^half ' || fail "tfuse vgpu list"
@@ -148,13 +147,20 @@ case_race() {
     local limit=$((n * OVERHEAD + extra * chunk))
     v=$(create "{\"vram_bytes\": $limit, \"id\": \"race\"}")
     tok=$(echo "$v" | field .token)
-    mkfifo "$work/go"
-    exec 7<>"$work/go"
-    for i in $(seq $n); do
+    local fds=()
+    for i in $(seq $n); do   # one fifo each: a first byte says go, a second one says end
+        mkfifo "$work/go.$i"
+        exec {fd}<>"$work/go.$i"
+        fds+=("$fd")
         timeout 60 "$tfuse" run --connect "$sess" --vgpu "$tok" -- "$prog" grab $chunk \
-            <"$work/go" >"$work/out.$i" 2>&1 &
+            <"$work/go.$i" >"$work/out.$i" 2>&1 &
         pids+=($!)
     done
+    for i in $(seq $n); do   # every process attached (its context charged) before the race
+        for _ in $(seq 600); do grep -q '^ready' "$work/out.$i" 2>/dev/null && break; sleep 0.05; done
+        grep -q '^ready' "$work/out.$i" || fail "process $i: $(cat "$work/out.$i")"
+    done
+    for fd in "${fds[@]}"; do printf g >&"$fd"; done
     for i in $(seq $n); do
         for _ in $(seq 600); do grep -q '^got' "$work/out.$i" 2>/dev/null && break; sleep 0.05; done
         grep -q '^got' "$work/out.$i" || fail "process $i: $(cat "$work/out.$i")"
@@ -166,7 +172,7 @@ case_race() {
     # every process took what was left: together exactly what fits, not one chunk more
     [ "$total" = "$extra" ] || fail "the processes got $total chunks of $chunk, $extra fit"
     [ "$used" = "$limit" ] || fail "ledger $used, expected exactly $limit"
-    exec 7>&-
+    for fd in "${fds[@]}"; do printf e >&"$fd"; done   # end
     wait "${pids[@]}" 2>/dev/null
     pids=()
     for _ in $(seq 100); do [ "$(vgpu_field race used_bytes)" = 0 ] && break; sleep 0.05; done
@@ -187,8 +193,7 @@ case_killed() {
     free_before=$(run_on "$tok" meminfo | sed -n 's/^free \([0-9]*\).*/\1/p')
     [ "$free_before" = $((512 * MiB - 2 * OVERHEAD - 200 * MiB)) ] ||
         fail "second client sees free $free_before while A holds 200 MiB"
-    pkill -KILL -P "${pids[0]}" 2>/dev/null   # the program under timeout
-    kill -KILL "${pids[0]}" 2>/dev/null
+    kill -KILL "$(sed -n 's/^held pid //p' "$work/a")"
     for _ in $(seq 100); do [ "$(vgpu_field k used_bytes)" = 0 ] && break; sleep 0.05; done
     free_after=$(run_on "$tok" meminfo | sed -n 's/^free \([0-9]*\).*/\1/p')
     [ "$free_after" = $((512 * MiB - OVERHEAD)) ] || fail "after the kill free is $free_after"
@@ -213,7 +218,11 @@ case_meminfo() {
         fail "meminfo: $out"
     [ "$out" = "free $((256 * MiB - OVERHEAD)) total $((256 * MiB)) devtotal $((256 * MiB))" ] ||
         fail "memory view: $out"
-    # the ephemeral vGPU is gone afterwards
+    # the ephemeral vGPU is gone afterwards (freed once its worker has ended)
+    for _ in $(seq 100); do
+        [ "$(http GET /api/v1/vgpus | cut -d' ' -f2- | jq '.vgpus | length')" = 0 ] && break
+        sleep 0.05
+    done
     [ "$(http GET /api/v1/vgpus | cut -d' ' -f2- | jq '.vgpus | length')" = 0 ] ||
         fail "tfuse run left its vGPU behind"
     # exit status is the program's

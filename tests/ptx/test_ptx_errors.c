@@ -199,29 +199,42 @@ static void test_hand_semantics(void **state)
     }
 }
 
+/* Runs a 1-block kernel of `threads` threads writing one u32 per thread to out: `decls`, then
+ * %rd1 = out and %r1 = %tid.x, then `body`, which leaves its result in %r2 and falls through to
+ * the store of out[%tid.x] (or branches to $L_done to store nothing). */
+static void run_per_thread(const char *decls, const char *body, unsigned threads, uint32_t *out)
+{
+    char text[4096];
+    void *args[] = {&out};
+    snprintf(text, sizeof text,
+             "%s\n.reg .b32 %%r<8>;\n.reg .pred %%p<4>;\n.reg .b64 %%rd<6>;\n"
+             "ld.param.u64 %%rd1, [p];\nmov.u32 %%r1, %%tid.x;\n%s\n"
+             "mul.wide.u32 %%rd2, %%r1, 4;\nadd.s64 %%rd3, %%rd1, %%rd2;\n"
+             "st.global.u32 [%%rd3], %%r2;\n$L_done:\nret;",
+             decls, body);
+    expect_run(text, ".param .u64 p", threads, args, PTX_OK, NULL);
+}
+
 static void test_scheduling(void **state)
 {
     (void)state;
     uint32_t *out = tdev_alloc(&D, 64 * 4);
-    void *args[] = {&out};
     /* warp 0 spins on a shared flag that warp 1 sets after a long loop: needs time slicing */
-    expect_run(".shared .align 4 .u32 flag;\n.reg .b32 %r<8>;\n.reg .pred %p<4>;\n.reg .b64 %rd<4>;\n"
-               "ld.param.u64 %rd1, [p];\nmov.u32 %r1, %tid.x;\nsetp.lt.u32 %p1, %r1, 32;\n"
-               "@%p1 bra $L_wait;\nmov.u32 %r2, 0;\n$L_loop:\nadd.u32 %r2, %r2, 1;\n"
-               "setp.lt.u32 %p2, %r2, 20000;\n@%p2 bra $L_loop;\nst.volatile.shared.u32 [flag], %r2;\n"
-               "bra $L_done;\n$L_wait:\nld.volatile.shared.u32 %r3, [flag];\nsetp.eq.u32 %p3, %r3, 0;\n"
-               "@%p3 bra $L_wait;\nmul.wide.u32 %rd2, %r1, 4;\nadd.s64 %rd3, %rd1, %rd2;\n"
-               "st.global.u32 [%rd3], %r3;\n$L_done:\nret;",
-               ".param .u64 p", 64, args, PTX_OK, NULL);
+    run_per_thread(".shared .align 4 .u32 flag;",
+                   "setp.lt.u32 %p1, %r1, 32;\n@%p1 bra $L_wait;\nmov.u32 %r2, 0;\n$L_loop:\n"
+                   "add.u32 %r2, %r2, 1;\nsetp.lt.u32 %p2, %r2, 20000;\n@%p2 bra $L_loop;\n"
+                   "st.volatile.shared.u32 [flag], %r2;\nbra $L_done;\n$L_wait:\n"
+                   "ld.volatile.shared.u32 %r2, [flag];\nsetp.eq.u32 %p3, %r2, 0;\n"
+                   "@%p3 bra $L_wait;",
+                   64, out);
     for (int t = 0; t < 32; t++)
         assert_int_equal(out[t], 20000);
     /* producer/consumer with named barriers: warp 1 arrives, warp 0 syncs */
-    expect_run(".shared .align 4 .u32 v;\n.reg .b32 %r<8>;\n.reg .pred %p<4>;\n.reg .b64 %rd<4>;\n"
-               "ld.param.u64 %rd1, [p];\nmov.u32 %r1, %tid.x;\nsetp.lt.u32 %p1, %r1, 32;\n"
-               "@%p1 bra $L_cons;\nst.shared.u32 [v], 77;\nbar.arrive 3, 64;\nbra $L_done;\n"
-               "$L_cons:\nbar.sync 3, 64;\nld.shared.u32 %r2, [v];\nmul.wide.u32 %rd2, %r1, 4;\n"
-               "add.s64 %rd3, %rd1, %rd2;\nst.global.u32 [%rd3], %r2;\n$L_done:\nret;",
-               ".param .u64 p", 64, args, PTX_OK, NULL);
+    run_per_thread(".shared .align 4 .u32 v;",
+                   "setp.lt.u32 %p1, %r1, 32;\n@%p1 bra $L_cons;\nst.shared.u32 [v], 77;\n"
+                   "bar.arrive 3, 64;\nbra $L_done;\n$L_cons:\nbar.sync 3, 64;\n"
+                   "ld.shared.u32 %r2, [v];",
+                   64, out);
     for (int t = 0; t < 32; t++)
         assert_int_equal(out[t], 77);
 }
@@ -232,31 +245,26 @@ static void test_barrier_counts(void **state)
 {
     (void)state;
     uint32_t *out = tdev_alloc(&D, 64 * 4);
-    void *args[] = {&out};
     /* lanes 0-15 arrive first; lanes 16-31 arrive only after a long loop and a store to v */
-    expect_run(".shared .align 4 .u32 v;\n.reg .b32 %r<8>;\n.reg .pred %p<4>;\n.reg .b64 %rd<4>;\n"
-               "ld.param.u64 %rd1, [p];\nmov.u32 %r1, %tid.x;\nsetp.lt.u32 %p1, %r1, 16;\n"
-               "setp.lt.u32 %p2, %r1, 32;\n@%p1 bra $L_early;\n@!%p2 bra $L_other;\n"
-               "bra $L_late;\n$L_early:\nbarrier.sync 1, 64;\nbra $L_read;\n"
-               "$L_late:\nmov.u32 %r3, 0;\n$L_spin:\nadd.u32 %r3, %r3, 1;\n"
-               "setp.lt.u32 %p3, %r3, 20000;\n@%p3 bra $L_spin;\nst.shared.u32 [v], 5;\n"
-               "barrier.sync 1, 64;\nbra $L_read;\n$L_other:\nbarrier.sync 1, 64;\n"
-               "$L_read:\nld.shared.u32 %r2, [v];\nmul.wide.u32 %rd2, %r1, 4;\n"
-               "add.s64 %rd3, %rd1, %rd2;\nst.global.u32 [%rd3], %r2;\nret;",
-               ".param .u64 p", 64, args, PTX_OK, NULL);
+    run_per_thread(".shared .align 4 .u32 v;",
+                   "setp.lt.u32 %p1, %r1, 16;\nsetp.lt.u32 %p2, %r1, 32;\n@%p1 bra $L_early;\n"
+                   "@!%p2 bra $L_other;\nbra $L_late;\n$L_early:\nbarrier.sync 1, 64;\n"
+                   "bra $L_read;\n$L_late:\nmov.u32 %r3, 0;\n$L_spin:\nadd.u32 %r3, %r3, 1;\n"
+                   "setp.lt.u32 %p3, %r3, 20000;\n@%p3 bra $L_spin;\nst.shared.u32 [v], 5;\n"
+                   "barrier.sync 1, 64;\nbra $L_read;\n$L_other:\nbarrier.sync 1, 64;\n"
+                   "$L_read:\nld.shared.u32 %r2, [v];",
+                   64, out);
     for (int t = 0; t < 64; t++)
         assert_int_equal(out[t], 5);
     /* 48 threads, 44 of them live: two warps arrive, which is 64 threads' worth */
     memset(out, 0, 64 * 4);
-    expect_run(".shared .align 4 .u32 s[48];\n.reg .b32 %r<8>;\n.reg .pred %p<2>;\n"
-               ".reg .b64 %rd<6>;\nld.param.u64 %rd1, [p];\nmov.u32 %r1, %tid.x;\n"
-               "setp.ge.u32 %p1, %r1, 44;\n@%p1 exit;\nmov.u64 %rd4, s;\n"
-               "mul.wide.u32 %rd2, %r1, 4;\nadd.s64 %rd5, %rd4, %rd2;\nadd.u32 %r2, %r1, 1;\n"
-               "st.shared.u32 [%rd5], %r2;\nbar.sync 1, 64;\nadd.u32 %r3, %r1, 16;\n"
-               "rem.u32 %r3, %r3, 48;\nmul.wide.u32 %rd3, %r3, 4;\nadd.s64 %rd5, %rd4, %rd3;\n"
-               "ld.shared.u32 %r4, [%rd5];\nadd.s64 %rd3, %rd1, %rd2;\nst.global.u32 [%rd3], %r4;\n"
-               "ret;",
-               ".param .u64 p", 48, args, PTX_OK, NULL);
+    run_per_thread(".shared .align 4 .u32 s[48];",
+                   "setp.ge.u32 %p1, %r1, 44;\n@%p1 exit;\nmov.u64 %rd4, s;\n"
+                   "mul.wide.u32 %rd2, %r1, 4;\nadd.s64 %rd5, %rd4, %rd2;\nadd.u32 %r2, %r1, 1;\n"
+                   "st.shared.u32 [%rd5], %r2;\nbar.sync 1, 64;\nadd.u32 %r3, %r1, 16;\n"
+                   "rem.u32 %r3, %r3, 48;\nmul.wide.u32 %rd3, %r3, 4;\nadd.s64 %rd5, %rd4, %rd3;\n"
+                   "ld.shared.u32 %r2, [%rd5];",
+                   48, out);
     for (uint32_t t = 0; t < 44; t++) {
         uint32_t src = (t + 16) % 48;
         assert_int_equal(out[t], src < 44 ? src + 1 : 0);

@@ -100,11 +100,15 @@ static void test_limit_get_set(void **state)
     CU_OK(cuLaunchKernel(plain, 1, 1, 1, 1, 1, 1, 0, NULL, params, NULL));
     CU_OK(cuCtxSynchronize());
     CU_OK(cuCtxSetLimit(CU_LIMIT_MALLOC_HEAP_SIZE, 2u << 20));
-    /* after a malloc kernel has run, the heap size is fixed */
-    uint64_t p;
-    run_rt(fx, 1, 1, 64, 1, &p);
-    assert_true(p > 1);
+    /* once a malloc kernel has been launched (even before it runs), the heap size is fixed */
+    uint64_t size = 64, p = 0;
+    unsigned do_free = 1;
+    void *rt_params[] = {&fx->out, &size, &do_free};
+    CU_OK(cuLaunchKernel(fx->rt, 1, 1, 1, 1, 1, 1, 0, NULL, rt_params, NULL));
     CU_ERR(cuCtxSetLimit(CU_LIMIT_MALLOC_HEAP_SIZE, 4u << 20), CUDA_ERROR_INVALID_VALUE);
+    CU_OK(cuCtxSynchronize());
+    CU_OK(cuMemcpyDtoH(&p, fx->out, sizeof p));
+    assert_true(p > 1);
     CU_OK(cuCtxGetLimit(&v, CU_LIMIT_MALLOC_HEAP_SIZE));
     assert_int_equal(v, 2u << 20);
 }

@@ -64,13 +64,19 @@ static void test_nvml_devices(void **state)
                      NVML_ERROR_INVALID_ARGUMENT);
 }
 
+/* NVML's handle of device 0 and a new CUDA context on it (current), as a process would have. */
+static void open_device_and_context(nvmlDevice_t *dev, CUcontext *c)
+{
+    assert_int_equal(nvmlDeviceGetHandleByIndex_v2(0, dev), NVML_SUCCESS);
+    CU_OK(cuCtxCreate(c, NULL, 0, 0));
+}
+
 static void test_nvml_memory_and_processes(void **state)
 {
     (void)state;
     nvmlDevice_t dev;
-    assert_int_equal(nvmlDeviceGetHandleByIndex_v2(0, &dev), NVML_SUCCESS);
     CUcontext c;
-    CU_OK(cuCtxCreate(&c, NULL, 0, 0));
+    open_device_and_context(&dev, &c);
     CUdeviceptr p;
     CU_OK(cuMemAlloc(&p, 32 << 20));
     nvmlMemory_t mem;
@@ -104,9 +110,8 @@ static void test_nvml_utilization(void **state)
 {
     (void)state;
     nvmlDevice_t dev;
-    assert_int_equal(nvmlDeviceGetHandleByIndex_v2(0, &dev), NVML_SUCCESS);
     CUcontext c;
-    CU_OK(cuCtxCreate(&c, NULL, 0, 0));
+    open_device_and_context(&dev, &c);
     CUmodule m;
     CU_OK(cuModuleLoadData(&m, ptx));
     CUfunction f;
