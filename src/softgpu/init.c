@@ -1,8 +1,9 @@
 /*
  * softgpu process state: configuration from the environment (SOFTGPU_DEVICES, SOFTGPU_SMS,
- * SOFTGPU_MEMORY, SOFTGPU_THREADS, SOFTGPU_LOG), logging, the handle registry, cuInit and
- * cuDriverGetVersion. Calls memory.c (address-space setup), context.c and mempool.c (per-device
- * setup), the PTX interpreter (thread pool) and exporttab (registration of our entry points).
+ * SOFTGPU_MEMORY, SOFTGPU_THREADS, SOFTGPU_LOG), logging, the handle registry, device-ordinal
+ * checks, cuInit and cuDriverGetVersion. Calls memory.c (address-space setup), context.c and
+ * mempool.c (per-device setup), the PTX interpreter (thread pool) and exporttab (registration
+ * of our entry points).
  */
 #include <errno.h>
 #include <stdarg.h>

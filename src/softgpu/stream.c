@@ -1,5 +1,6 @@
 /*
- * Streams: each stream is a FIFO of sg_work executed in order by one worker thread. Implements
+ * Streams: each stream is a FIFO of sg_work executed in order by one worker thread (the
+ * constructor and byte-copy helpers every kind of work item uses live here too). Implements
  * the legacy default stream's implicit synchronisation with blocking streams, the per-thread
  * default stream, host functions and callbacks, and the stream entry points (cuStreamCreate*,
  * cuStreamGet*, cuStreamQuery, cuStreamSynchronize, cuStreamDestroy, cuStreamAddCallback,

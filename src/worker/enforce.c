@@ -38,6 +38,7 @@
 struct timing {
     CUcontext ctx;
     CUevent start, end;
+    uint64_t est_ns;   /* what acquire took from the bucket up front */
 };
 
 struct tfw_limits {
@@ -51,6 +52,7 @@ struct tfw_limits {
     unsigned head, count;
     struct timing spare[LIMITS_SPARE];
     unsigned nspare;
+    uint64_t avg_ns;   /* recent kernel time (EWMA, 1/8): each launch's up-front estimate */
 };
 
 static struct tfw_limits *lim(void)
@@ -285,9 +287,12 @@ static int collect_one(struct tfw_limits *L, int wait)
     if (r == CUDA_ERROR_NOT_READY)
         return 0;
     float ms = 0;
+    uint64_t ns = 0;
     if (r == CUDA_SUCCESS && L->orig.cuEventElapsedTime(&ms, t->start, t->end) == CUDA_SUCCESS &&
         ms > 0)
-        vgpu_compute_charge(L->slot, (uint64_t)((double)ms * 1e6), 0);
+        ns = (uint64_t)((double)ms * 1e6);
+    vgpu_compute_charge(L->slot, ns, t->est_ns);
+    L->avg_ns = L->avg_ns ? L->avg_ns - L->avg_ns / 8 + ns / 8 : ns;
     timing_recycle(L, *t);
     L->head = (L->head + 1) % LIMITS_INFLIGHT;
     L->count--;
@@ -301,8 +306,10 @@ static int capturing(struct tfw_limits *L, CUstream st)
            cs != CU_STREAM_CAPTURE_STATUS_NONE;
 }
 
-/* Before a launch on st: waits for tokens and records the start event. *t->start == NULL when
- * the launch is not measured (stream capture: the graph's launch will be). */
+/* Before a launch on st: waits for tokens, takes the launch's estimated cost (the session's
+ * recent kernel time) so that launches queued before the first ones are charged cannot all pass
+ * on one positive balance, and records the start event. t->start == NULL when the launch is not
+ * measured (stream capture: the graph's launch will be). */
 static CUresult launch_begin(struct tfw_limits *L, CUstream st, struct timing *t)
 {
     memset(t, 0, sizeof *t);
@@ -313,7 +320,8 @@ static CUresult launch_begin(struct tfw_limits *L, CUstream st, struct timing *t
     if (L->count == LIMITS_INFLIGHT)
         collect_one(L, 1);
     int rc;
-    while ((rc = vgpu_compute_acquire(L->slot, 0, 0)) == -EINTR)
+    uint64_t est = L->slot->compute_unlimited ? 0 : L->avg_ns;
+    while ((rc = vgpu_compute_acquire(L->slot, est, 0)) == -EINTR)
         ;
     if (rc != 0)
         return CUDA_ERROR_DEVICE_UNAVAILABLE;
@@ -333,13 +341,17 @@ static CUresult launch_begin(struct tfw_limits *L, CUstream st, struct timing *t
             if (t->start)
                 L->orig.cuEventDestroy_v2(t->start);
             memset(t, 0, sizeof *t);
+            vgpu_compute_charge(L->slot, 0, est);
             return CUDA_SUCCESS;
         }
     }
     if (L->orig.cuEventRecord(t->start, st) != CUDA_SUCCESS) {
         timing_recycle(L, *t);
         memset(t, 0, sizeof *t);
+        vgpu_compute_charge(L->slot, 0, est);   /* give the estimate back: nothing is timed */
+        return CUDA_SUCCESS;
     }
+    t->est_ns = est;
     return CUDA_SUCCESS;
 }
 
@@ -348,6 +360,7 @@ static CUresult launch_end(struct tfw_limits *L, CUstream st, struct timing *t, 
     if (!t->start)
         return r;
     if (r != CUDA_SUCCESS || L->orig.cuEventRecord(t->end, st) != CUDA_SUCCESS) {
+        vgpu_compute_charge(L->slot, 0, t->est_ns);   /* not run (or not timed): refund */
         timing_recycle(L, *t);
         return r;
     }

@@ -234,7 +234,14 @@ case_cudart() {
     local bin=$build/tests/isolation/vram_view
     [ -x "$bin" ] || { echo "SKIPPED: $bin not built (needs nvcc)"; exit 77; }
     start_node
-    local out
+    # An instrumented stub needs its sanitizer runtimes loaded before the uninstrumented program
+    # (as tests/cuda/run-cuda-test does); cudart's own leaks are not ours to report.
+    local libs out
+    libs=$(ldd "$build/lib/tfuse/libcuda.so.1" 2>/dev/null | awk '/lib(asan|ubsan)\.so/ {print $3}' | paste -sd: -)
+    if [ -n "$libs" ]; then
+        export LD_PRELOAD="$libs${LD_PRELOAD:+:$LD_PRELOAD}"
+        export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
+    fi
     out=$(timeout 60 "$tfuse" run --api "$api" --vram 384MiB -- "$bin" 2>&1) || fail "$out"
     echo "$out"
     echo "$out" | grep -q "^total $((384 * MiB))\$" || fail "cudart total: $out"
@@ -268,16 +275,16 @@ case_qos() {
     local low crit s_low s_crit
     low=$(create '{"vram":"256MiB","id":"low","compute_request":"10%","compute_limit":"100%","qos":"low"}' | field .token)
     crit=$(create '{"vram":"256MiB","id":"crit","compute_request":"60%","compute_limit":"100%","qos":"critical"}' | field .token)
-    run_on "$low" spin 4 100000 >"$work/low" 2>&1 &
+    run_on "$low" spin 4 100000 4 >"$work/low" 2>&1 &
     pids+=($!)
-    run_on "$crit" spin 4 100000 >"$work/crit" 2>&1 &
+    run_on "$crit" spin 4 100000 4 >"$work/crit" 2>&1 &
     pids+=($!)
     wait "${pids[@]}" || fail "spin: $(cat "$work/low" "$work/crit")"
     pids=()
     s_low=$(spin_share low 4)
     s_crit=$(spin_share crit 4)
     echo "low-QoS tenant: ${s_low}%, critical: ${s_crit}%"
-    awk -v l="$s_low" -v c="$s_crit" 'BEGIN { exit !(c > 1.5 * l && c > 40) }' ||
+    awk -v l="$s_low" -v c="$s_crit" 'BEGIN { exit !(c > 1.5 * l && c > 20) }' ||
         fail "critical ${s_crit}% did not come before low ${s_low}%"
 }
 
