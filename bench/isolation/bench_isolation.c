@@ -8,7 +8,9 @@
  * isolation.json and isolation.png (share over time), and measures the throughput of an
  * unlimited vGPU through the limiter against no limiter at all, in the same run.
  *
- * KERNELS ARE EMULATED until the worker calls this library. By default (queue mode) the device
+ * This file is the EMULATED mode (`bench_isolation --emulated ...`); the default, real mode
+ * (real tenants through tfuse node/run, see real.c) is dispatched from main.
+ * In emulated mode KERNELS ARE EMULATED. By default (queue mode) the device
  * is a timeline in shared memory that runs kernels back to back, one at a time; each tenant keeps
  * up to --depth kernels in flight and charges each when it ends, as the worker will with events.
  * --kernel busy runs a CPU busy loop under the region's device lock instead. Everything else

@@ -5,7 +5,9 @@
  *                    --vram/--compute, created and deleted through the node's API)
  *   tfuse vgpu ...   create, list and delete a node's vGPUs (nodeapi.c)
  *   tfuse pool ...   the pool manager (src/pool, when built)
- * Owns: subcommand dispatch and `run`. May call: src/node, src/pool, nodeapi.c, src/common.
+ *   tfuse run --pool allocates through the pool manager (poolrun.c)
+ * Owns: subcommand dispatch and `run`. May call: src/node, src/pool, nodeapi.c, poolrun.c,
+ * src/common.
  */
 #include <errno.h>
 #include <limits.h>
@@ -18,6 +20,7 @@
 
 #include "node.h"
 #include "nodeapi.h"
+#include "poolrun.h"
 #include "vgpu_parse.h"
 #include "tfuse/version.h"
 
@@ -34,6 +37,9 @@ static void usage(FILE *f)
             "  run --connect ADDR [--token T | --vgpu TOKEN] -- PROGRAM [ARGS...]\n"
             "  run [--connect ADDR] --api ADDR --vram SIZE [--compute PCT] [--compute-limit PCT]\n"
             "      [--qos CLASS] [--gpus 1] -- PROGRAM [ARGS...]\n"
+            "  run --pool URL --vram SIZE (--tflops N | --compute PCT) [--compute-limit PCT]\n"
+            "      [--tflops-limit N] [--qos CLASS] [--tenant T] [--model M] [--gpus 1]\n"
+            "      [--strategy S] -- PROGRAM [ARGS...]\n"
             "                           run a CUDA program on a node's device; with --vram on\n"
             "                           an ephemeral vGPU deleted afterwards\n"
             "  vgpu create|list|delete --node ADDR ...\n"
@@ -179,6 +185,54 @@ static int exec_program(const char *connect, const char *token, char **argv)
     return 127;
 }
 
+static volatile sig_atomic_t child_pid;
+
+static void forward_signal(int sig)
+{
+    if (child_pid > 0)
+        kill((pid_t)child_pid, sig);
+}
+
+/* The program runs as our child so that what was created for it is deleted when it ends: ^C
+ * reaches the program (same process group) and we wait for it; SIGTERM/SIGHUP sent to us are
+ * passed on to it. */
+int cli_run_child(const char *connect, const char *token, char **argv)
+{
+    /* Blocked across fork: a SIGTERM that arrives before the handler knows the child's pid
+     * stays pending and is forwarded once it does, instead of killing us holding a vGPU. */
+    sigset_t fwd, old;
+    sigemptyset(&fwd);
+    sigaddset(&fwd, SIGTERM);
+    sigaddset(&fwd, SIGHUP);
+    sigprocmask(SIG_BLOCK, &fwd, &old);
+    signal(SIGINT, SIG_IGN);
+    pid_t pid = fork();
+    if (pid == 0) {
+        signal(SIGINT, SIG_DFL);
+        sigprocmask(SIG_SETMASK, &old, NULL);
+        _exit(exec_program(connect, token, argv));
+    }
+    struct sigaction sa = {.sa_handler = forward_signal};
+    sigemptyset(&sa.sa_mask);
+    child_pid = pid;
+    if (pid > 0) {
+        sigaction(SIGTERM, &sa, NULL);
+        sigaction(SIGHUP, &sa, NULL);
+    }
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    if (pid < 0) {
+        fprintf(stderr, "tfuse run: fork: %s\n", strerror(errno));
+        return 2;
+    }
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    signal(SIGTERM, SIG_IGN);   /* let the caller release what it holds */
+    signal(SIGHUP, SIG_IGN);
+    child_pid = 0;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
 static int run_main(int argc, char **argv)
 {
     struct run_opts o = {0};
@@ -194,25 +248,7 @@ static int run_main(int argc, char **argv)
     char id[256], token[256], connect[512];
     if (create_vgpu(&o, id, token, connect, sizeof id) != 0)
         return 2;
-    /* The program runs as our child so that the vGPU is deleted when it ends; ^C reaches the
-     * program (same process group) and we wait for it. */
-    signal(SIGINT, SIG_IGN);
-    signal(SIGTERM, SIG_IGN);
-    pid_t pid = fork();
-    if (pid == 0) {
-        signal(SIGINT, SIG_DFL);
-        signal(SIGTERM, SIG_DFL);
-        _exit(exec_program(connect, token, &argv[prog]));
-    }
-    int status = 0, rc;
-    if (pid < 0) {
-        fprintf(stderr, "tfuse run: fork: %s\n", strerror(errno));
-        rc = 2;
-    } else {
-        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-            ;
-        rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    }
+    int rc = cli_run_child(connect, token, &argv[prog]);
     delete_vgpu(o.api, id);
     return rc;
 }
@@ -226,6 +262,8 @@ int main(int argc, char **argv)
     const char *cmd = argv[1];
     if (strcmp(cmd, "node") == 0)
         return tfuse_node_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "run") == 0 && poolrun_wanted(argc - 1, argv + 1))
+        return poolrun_main(argc - 1, argv + 1);
     if (strcmp(cmd, "run") == 0)
         return run_main(argc - 1, argv + 1);
     if (strcmp(cmd, "vgpu") == 0)

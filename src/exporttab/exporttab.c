@@ -380,37 +380,29 @@ static void *integrity_table[3] = {
 
 struct known_table {
     const char *name;
-    unsigned char uuid[16];
+    const char *uuid_hex; /* the 16 UUID bytes in memory order, as lowercase hex */
     void **table;
 };
 
 static const struct known_table known_tables[] = {
-    { "CUDART_INTERFACE",
-      { 0x6b, 0xd5, 0xfb, 0x6c, 0x5b, 0xf4, 0xe7, 0x4a, 0x89, 0x87, 0xd9, 0x39, 0x12, 0xfd, 0x9d, 0xf9 },
-      cudart_interface },
-    { "TOOLS_RUNTIME_CALLBACK_HOOKS",
-      { 0xa0, 0x94, 0x79, 0x8c, 0x2e, 0x74, 0x2e, 0x74, 0x93, 0xf2, 0x08, 0x00, 0x20, 0x0c, 0x0a, 0x66 },
-      tools_hooks },
-    { "TOOLS_TLS",
-      { 0x42, 0xd8, 0x5a, 0x81, 0x23, 0xf6, 0xcb, 0x47, 0x82, 0x98, 0xf6, 0xe7, 0x8a, 0x3a, 0xec, 0xdc },
-      tools_tls },
-    { "CONTEXT_LOCAL_STORAGE_INTERFACE_V0301",
-      { 0xc6, 0x93, 0x33, 0x6e, 0x11, 0x21, 0xdf, 0x11, 0xa8, 0xc3, 0x68, 0xf3, 0x55, 0xd8, 0x95, 0x93 },
+    { "CUDART_INTERFACE", "6bd5fb6c5bf4e74a8987d93912fd9df9", cudart_interface },
+    { "TOOLS_RUNTIME_CALLBACK_HOOKS", "a094798c2e742e7493f20800200c0a66", tools_hooks },
+    { "TOOLS_TLS", "42d85a8123f6cb478298f6e78a3aecdc", tools_tls },
+    { "CONTEXT_LOCAL_STORAGE_INTERFACE_V0301", "c693336e1121df11a8c368f355d89593",
       context_local_storage },
-    { "CONTEXT_CHECKS",
-      { 0x26, 0x3e, 0x88, 0x60, 0x7c, 0xd2, 0x61, 0x43, 0x92, 0xf6, 0xbb, 0xd5, 0x00, 0x6d, 0xfa, 0x7e },
-      context_checks },
-    { "INTEGRITY_CHECK",
-      { 0xd4, 0x08, 0x20, 0x55, 0xbd, 0xe6, 0x70, 0x4b, 0x8d, 0x34, 0xba, 0x12, 0x3c, 0x66, 0xe1, 0xf2 },
-      integrity_table },
+    { "CONTEXT_CHECKS", "263e88607cd2614392f6bbd5006dfa7e", context_checks },
+    { "INTEGRITY_CHECK", "d4082055bde6704b8d34ba123c66e1f2", integrity_table },
 };
 
 static const struct known_table *find_table(const CUuuid *id)
 {
     if (!id)
         return NULL;
+    char hex[33];
+    for (int i = 0; i < 16; i++)
+        snprintf(hex + 2 * i, 3, "%02x", (unsigned char)id->bytes[i]);
     for (size_t i = 0; i < sizeof(known_tables) / sizeof(known_tables[0]); i++)
-        if (memcmp(known_tables[i].uuid, id->bytes, 16) == 0)
+        if (strcmp(known_tables[i].uuid_hex, hex) == 0)
             return &known_tables[i];
     return NULL;
 }

@@ -152,16 +152,30 @@ static int elf_extent(const uint8_t *p, size_t avail, size_t *size, char *err, s
     return FATBIN_OK;
 }
 
+/* The checks both header kinds (container, entry) start with: the fixed min bytes are there,
+ * and the size the header declares for itself (a 16- or 32-bit field at offset `field`) covers
+ * them and fits in avail. `what` names the header in the error. */
+static int header_size_at(const uint8_t *p, size_t avail, size_t min, size_t field, int wide,
+                          const char *what, uint32_t *header_size, char *err, size_t errlen)
+{
+    if (avail < min)
+        return fail(FATBIN_EFORMAT, err, errlen, "%s header truncated (%zu bytes)", what, avail);
+    *header_size = wide ? rd32(p + field) : rd16(p + field);
+    if (*header_size < min || *header_size > avail)
+        return fail(FATBIN_EFORMAT, err, errlen, "%s header size %u is invalid", what,
+                    *header_size);
+    return FATBIN_OK;
+}
+
 static int container_extent(const uint8_t *p, size_t avail, size_t *size, char *err,
                             size_t errlen)
 {
-    if (avail < CONTAINER_HEADER_BYTES)
-        return fail(FATBIN_EFORMAT, err, errlen, "fat binary header truncated (%zu bytes)", avail);
-    uint16_t header_size = rd16(p + 6);
+    uint32_t header_size = 0;
+    int rc = header_size_at(p, avail, CONTAINER_HEADER_BYTES, 6, 0, "fat binary", &header_size,
+                            err, errlen);
+    if (rc != FATBIN_OK)
+        return rc;
     uint64_t files_size = rd64(p + 8);
-    if (header_size < CONTAINER_HEADER_BYTES || header_size > avail)
-        return fail(FATBIN_EFORMAT, err, errlen, "fat binary header size %u is invalid",
-                    header_size);
     if (files_size > avail - header_size)
         return fail(files_size > MAX_IMAGE_BYTES ? FATBIN_ETOOBIG : FATBIN_EFORMAT, err, errlen,
                     "fat binary declares %llu bytes of entries, only %zu available",
@@ -218,18 +232,16 @@ int fatbin_locate(const void *image, const void **data, size_t *size, char *err,
 static int parse_entry(const uint8_t *p, size_t avail, struct fatbin_entry *e, size_t *step,
                        char *err, size_t errlen)
 {
-    if (avail < ENTRY_HEADER_MIN_BYTES)
-        return fail(FATBIN_EFORMAT, err, errlen, "fat binary entry header truncated (%zu bytes)",
-                    avail);
+    uint32_t header_size = 0;
+    int rc = header_size_at(p, avail, ENTRY_HEADER_MIN_BYTES, 4, 1, "fat binary entry",
+                            &header_size, err, errlen);
+    if (rc != FATBIN_OK)
+        return rc;
     uint16_t kind = rd16(p);
-    uint32_t header_size = rd32(p + 4);
     uint64_t payload_size = rd64(p + 8);
     uint32_t compressed_size = rd32(p + 16);
     uint64_t flags = rd64(p + 40);
     uint64_t uncompressed_size = rd64(p + 56);
-    if (header_size < ENTRY_HEADER_MIN_BYTES || header_size > avail)
-        return fail(FATBIN_EFORMAT, err, errlen, "fat binary entry header size %u is invalid",
-                    header_size);
     if (payload_size > avail - header_size)
         return fail(FATBIN_EFORMAT, err, errlen,
                     "fat binary entry payload of %llu bytes passes the end of the container",

@@ -1,7 +1,9 @@
 /*
  * `tfuse node` (see node.h): options, listeners, the accept loop, worker processes.
  * With --api it also owns the node's vGPUs (vgpus.c) and serves the control API (api.c).
- * May call: src/transport, src/worker, src/backend, src/vgpu, vgpus.c, api.c, src/common/log.h.
+ * With --pool it registers with the pool manager and sends heartbeats (poolreg.c).
+ * May call: src/transport, src/worker, src/backend, src/vgpu, vgpus.c, api.c, poolreg.c,
+ * src/common/log.h.
  */
 #include "node.h"
 
@@ -21,6 +23,7 @@
 #include "api.h"
 #include "backend.h"
 #include "log.h"
+#include "poolreg.h"
 #include "transport.h"
 #include "vgpu_parse.h"
 #include "vgpus.h"
@@ -42,6 +45,8 @@ struct node {
     uint64_t ctx_overhead;
     struct node_vgpus vgpus;   /* used when napi > 0 */
     struct node_api api_servers;
+    struct node_poolreg_opts pool;  /* pool.pool_url != NULL: register with a pool manager */
+    struct node_poolreg *poolreg;
 };
 
 static volatile sig_atomic_t stopping;
@@ -58,10 +63,15 @@ static void usage(FILE *f)
                "                  [--listen ADDR ...] [--token TOKEN] [--state DIR]\n"
                "                  [--api unix:PATH|tcp:HOST:PORT ...] [--oversubscribe]\n"
                "                  [--allow-unlimited] [--ctx-overhead SIZE]\n"
+               "                  [--pool URL [--node-name NAME] [--advertise tcp:HOST:PORT]\n"
+               "                   [--heartbeat-interval S]]\n"
                "Serves CUDA sessions: one worker process per client connection.\n"
                "With --api the node owns vGPUs (tfuse vgpu create) and a session must present a\n"
                "vGPU's token, unless --allow-unlimited (then any other session gets the whole\n"
-               "device, still checked against --token).\n");
+               "device, still checked against --token).\n"
+               "With --pool (needs --api) the node registers its devices with the pool manager\n"
+               "at URL and sends heartbeats; the pool calls the first tcp --api address unless\n"
+               "--advertise names another.\n");
 }
 
 static int make_dirs(const char *path)
@@ -86,6 +96,9 @@ static int parse_args(struct node *n, int argc, char **argv)
         {"token", required_argument, 0, 't'},   {"state", required_argument, 0, 's'},
         {"api", required_argument, 0, 'a'},     {"oversubscribe", no_argument, 0, 'O'},
         {"allow-unlimited", no_argument, 0, 'U'}, {"ctx-overhead", required_argument, 0, 'C'},
+        {"pool", required_argument, 0, 'P'},    {"node-name", required_argument, 0, 'N'},
+        {"advertise", required_argument, 0, 'A'},
+        {"heartbeat-interval", required_argument, 0, 'H'},
         {"help", no_argument, 0, 'h'},          {0, 0, 0, 0},
     };
     char err[512];
@@ -121,12 +134,33 @@ static int parse_args(struct node *n, int argc, char **argv)
                 return -1;
             }
             break;
+        case 'P': n->pool.pool_url = optarg; break;
+        case 'N': n->pool.name = optarg; break;
+        case 'A': n->pool.advertise = optarg; break;
+        case 'H': {
+            char *end;
+            n->pool.interval_s = strtod(optarg, &end);
+            if (*end || !(n->pool.interval_s >= 0.05 && n->pool.interval_s <= 3600)) {
+                fprintf(stderr, "tfuse node: --heartbeat-interval takes seconds (0.05-3600)\n");
+                return -1;
+            }
+            break;
+        }
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); return -1;
         }
     }
     if (optind != argc || nlisten == 0) {
         usage(stderr);
+        return -1;
+    }
+    if (!n->pool.pool_url && (n->pool.name || n->pool.advertise || n->pool.interval_s > 0)) {
+        fprintf(stderr, "tfuse node: --node-name, --advertise and --heartbeat-interval go "
+                        "with --pool\n");
+        return -1;
+    }
+    if (n->pool.pool_url && n->napi == 0) {
+        fprintf(stderr, "tfuse node: --pool needs --api (the pool creates vGPUs through it)\n");
         return -1;
     }
     if (tf_backend_resolve(backend, n->backend, sizeof n->backend, err, sizeof err) != 0) {
@@ -221,6 +255,15 @@ static int start_vgpus(struct node *n)
         printf("tfuse node: control API on %s\n", n->api[i]);
     }
     printf("tfuse node: %d device(s) with vGPUs\n", n->vgpus.ndev);
+    if (n->pool.pool_url) {
+        n->pool.api = n->api;
+        n->pool.napi = n->napi;
+        if (node_poolreg_start(&n->poolreg, &n->pool, &n->vgpus, err, sizeof err) != 0) {
+            fprintf(stderr, "tfuse node: %s\n", err);
+            return -1;
+        }
+        printf("tfuse node: registering with the pool %s\n", n->pool.pool_url);
+    }
     return 0;
 }
 
@@ -275,6 +318,7 @@ int tfuse_node_main(int argc, char **argv)
     for (int i = 0; i < n.nlisteners; i++)
         tf_listener_close(n.listeners[i]);
     if (n.napi) {
+        node_poolreg_stop(n.poolreg);
         node_api_stop(&n.api_servers);
         node_vgpus_stop(&n.vgpus);
     }

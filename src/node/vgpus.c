@@ -16,6 +16,7 @@
 
 #include "backend.h"
 #include "log.h"
+#include "poolreg.h"
 #include "vgpu_mem.h"
 #include "vgpu_parse.h"
 
@@ -114,6 +115,8 @@ int node_vgpus_init(struct node_vgpus *v, const char *backend_path, int oversubs
     snprintf(v->connect, sizeof v->connect, "%s", connect ? connect : "");
     if (probe_devices(v, backend_path, err, errlen) != 0)
         return -1;
+    for (int i = 0; i < v->ndev; i++)   /* what "--compute 12TFLOPs" and the pool count in */
+        v->dev[i].tflops = node_device_tflops(v->dev[i].name);
     uint64_t now = vgpu_clock_ns();
     for (int i = 0; i < v->ndev; i++) {
         struct vgpu_device_desc d = {

@@ -7,7 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "enforce.h"
+#include "fatbin.h"
 #include "log.h"
+#include "ptxglobals.h"
 #include "worker_int.h"
 
 #define NEED_BACKEND(fn) \
@@ -63,7 +66,8 @@ CUresult tfw_custom_cuDevicePrimaryCtxReset_v2(struct tfw_session *s, struct tfp
 enum { IMAGE_MODULE = 0, IMAGE_LIBRARY = 1 };
 enum { IMAGE_LOADED = 0, IMAGE_SEND_BYTES = 1 };
 
-static CUresult load_image(struct tfw_session *s, unsigned what, const void *image, uint64_t *h)
+static CUresult load_image_uncharged(struct tfw_session *s, unsigned what, const void *image,
+                                     uint64_t *h)
 {
     CUresult r;
     if (what == IMAGE_MODULE) {
@@ -81,6 +85,41 @@ static CUresult load_image(struct tfw_session *s, unsigned what, const void *ima
         if (r == CUDA_SUCCESS)
             tfw_record_handle(s, TFW_K_LIB, *h);
     }
+    return r;
+}
+
+/* The device memory an image's __device__/__constant__ variables take, read from its PTX (the
+ * driver API cannot list a module's globals). An image with no PTX (cubins only) or PTX the
+ * scanner cannot read is charged nothing: see docs/vgpu.md. */
+static uint64_t image_globals_bytes(const void *image, uint64_t size)
+{
+    char *ptx = NULL, err[160];
+    size_t len = 0;
+    uint64_t bytes = 0;
+    if (fatbin_select_ptx(image, (size_t)size, ~0u, &ptx, &len, err, sizeof err) != 0)
+        return 0;
+    if (tfw_ptx_globals_bytes(ptx, len, &bytes) != 0) {
+        tf_warn("cannot size the globals of a module's PTX: they are not charged");
+        bytes = 0;
+    }
+    free(ptx);
+    return bytes;
+}
+
+/* Loads an image, its globals charged to the session's vGPU first (refunded on unload, see
+ * enforce.c): a module whose globals do not fit fails with CUDA_ERROR_OUT_OF_MEMORY. */
+static CUresult load_image(struct tfw_session *s, unsigned what, const void *image, uint64_t size,
+                           uint64_t *h)
+{
+    uint64_t globals = s->lim ? image_globals_bytes(image, size) : 0;
+    CUresult r = tfw_limits_reserve(s, globals);
+    if (r != CUDA_SUCCESS)
+        return r;
+    r = load_image_uncharged(s, what, image, h);
+    if (r == CUDA_SUCCESS)
+        tfw_limits_remember(s, TFW_LIMITS_HANDLE_KEY(*h), globals);
+    else
+        tfw_limits_release(s, globals);
     return r;
 }
 
@@ -119,7 +158,7 @@ static CUresult image_request(struct tfw_session *s, struct tfp_reader *in, stru
         }
     }
     uint64_t h = 0;
-    CUresult r = load_image(s, what, owned, &h);
+    CUresult r = load_image(s, what, owned, size, &h);
     free(owned);   /* no BINARY_IS_PRESERVED option was given: the driver kept a copy */
     if (r != CUDA_SUCCESS)
         return r;

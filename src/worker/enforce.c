@@ -19,9 +19,11 @@
 #include "enforce.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -31,6 +33,7 @@
 
 #define LIMITS_INFLIGHT 64 /* launches measured but not yet charged */
 #define LIMITS_SPARE 16    /* event pairs kept for reuse */
+#define PROGRESS_POLL_NS 2000000ull /* how often running kernels are charged (5 per period) */
 #define PITCH_ALIGN 512    /* the largest pitch alignment a device uses (textureAlignment) */
 #define KEY_EMPTY 0
 #define KEY_GONE 1         /* a deleted entry; no device allocation starts at address 1 */
@@ -39,6 +42,10 @@ struct timing {
     CUcontext ctx;
     CUevent start, end;
     uint64_t est_ns;   /* what acquire took from the bucket up front */
+    /* Written by the progress thread (under mu): */
+    uint64_t run_since_ns;  /* wall time its start event was seen complete, 0 before */
+    uint64_t charged_ns;    /* charged while it ran; settled against the events at collection */
+    int ended;              /* its end event was seen complete: no more progress charges */
 };
 
 struct tfw_limits {
@@ -53,6 +60,14 @@ struct tfw_limits {
     struct timing spare[LIMITS_SPARE];
     unsigned nspare;
     uint64_t avg_ns;   /* recent kernel time (EWMA, 1/8): each launch's up-front estimate */
+    /* A limited vGPU's progress thread charges kernels while they run, so that a kernel far
+     * longer than the controller's period shows up as usage period by period rather than all
+     * at its end (the controller would see idle periods and grant ahead). mu guards the ring
+     * against it; the session thread alone adds and removes entries. */
+    pthread_mutex_t mu;
+    pthread_t progress;
+    int has_progress;
+    _Atomic int stop;
 };
 
 static struct tfw_limits *lim(void)
@@ -229,6 +244,48 @@ static CUresult w_mem_free_async(CUdeviceptr p, CUstream st)
     return r;
 }
 
+/* Module and library unloads refund the globals charged when they were loaded (custom.c). */
+static CUresult w_module_unload(CUmodule m)
+{
+    struct tfw_limits *L = lim();
+    CUresult r = L->orig.cuModuleUnload(m);
+    if (r == CUDA_SUCCESS)
+        release(L, sizes_take(L, TFW_LIMITS_HANDLE_KEY((uintptr_t)m)));
+    return r;
+}
+
+static CUresult w_library_unload(CUlibrary l)
+{
+    struct tfw_limits *L = lim();
+    CUresult r = L->orig.cuLibraryUnload(l);
+    if (r == CUDA_SUCCESS)
+        release(L, sizes_take(L, TFW_LIMITS_HANDLE_KEY((uintptr_t)l)));
+    return r;
+}
+
+CUresult tfw_limits_reserve(struct tfw_session *s, uint64_t bytes)
+{
+    return s->lim ? reserve(s->lim, bytes) : CUDA_SUCCESS;
+}
+
+void tfw_limits_remember(struct tfw_session *s, uint64_t key, uint64_t bytes)
+{
+    if (s->lim && bytes && sizes_put(s->lim, key, bytes) != 0)
+        tf_error("out of memory remembering a charge: its refund will come at exit");
+}
+
+void tfw_limits_release(struct tfw_session *s, uint64_t bytes)
+{
+    if (s->lim)
+        release(s->lim, bytes);
+}
+
+void tfw_limits_refund(struct tfw_session *s, uint64_t key)
+{
+    if (s->lim)
+        release(s->lim, sizes_take(s->lim, key));
+}
+
 /* ---- the vGPU's memory view ---- */
 
 static CUresult w_mem_get_info(size_t *freeb, size_t *total)
@@ -268,6 +325,8 @@ static CUresult w_device_count(int *count)
 
 static void timing_recycle(struct tfw_limits *L, struct timing t)
 {
+    t.run_since_ns = t.charged_ns = 0;
+    t.ended = 0;
     if (L->nspare < LIMITS_SPARE) {
         L->spare[L->nspare++] = t;
         return;
@@ -277,12 +336,13 @@ static void timing_recycle(struct tfw_limits *L, struct timing t)
 }
 
 /* Charges the oldest launch in flight if it finished (wait: block until it has). Returns 1 when
- * one was charged. */
+ * one was charged. What the progress thread charged while it ran is settled against the
+ * events' measure. Never holds mu while it waits, so the progress thread goes on meanwhile. */
 static int collect_one(struct tfw_limits *L, int wait)
 {
     if (!L->count)
         return 0;
-    struct timing *t = &L->inflight[L->head];
+    struct timing *t = &L->inflight[L->head];   /* only this thread removes it */
     CUresult r = wait ? L->orig.cuEventSynchronize(t->end) : L->orig.cuEventQuery(t->end);
     if (r == CUDA_ERROR_NOT_READY)
         return 0;
@@ -291,12 +351,74 @@ static int collect_one(struct tfw_limits *L, int wait)
     if (r == CUDA_SUCCESS && L->orig.cuEventElapsedTime(&ms, t->start, t->end) == CUDA_SUCCESS &&
         ms > 0)
         ns = (uint64_t)((double)ms * 1e6);
-    vgpu_compute_charge(L->slot, ns, t->est_ns);
+    pthread_mutex_lock(&L->mu);
+    uint64_t charged = t->charged_ns;
+    if (ns >= charged) {
+        vgpu_compute_charge(L->slot, ns - charged, t->est_ns);
+    } else {   /* polled wall time ran past the kernel: give the difference back */
+        vgpu_compute_charge(L->slot, 0, t->est_ns + (charged - ns));
+        atomic_fetch_sub_explicit(&L->slot->busy_ns, charged - ns, memory_order_relaxed);
+    }
     L->avg_ns = L->avg_ns ? L->avg_ns - L->avg_ns / 8 + ns / 8 : ns;
-    timing_recycle(L, *t);
+    struct timing done = *t;
     L->head = (L->head + 1) % LIMITS_INFLIGHT;
     L->count--;
+    pthread_mutex_unlock(&L->mu);
+    timing_recycle(L, done);
     return 1;
+}
+
+static uint64_t wall_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* One pass of the progress thread: finds the launch now running (the first in the ring whose
+ * end has not completed; it runs once its start event has) and charges its time so far.
+ * Event queries are thread-safe and take no context. */
+static void progress_pass(struct tfw_limits *L)
+{
+    if (atomic_load_explicit(&L->slot->state, memory_order_relaxed) != VGPU_SLOT_LIVE ||
+        L->slot->generation != L->generation)
+        return;   /* deleted (the slot may serve another vGPU next): charge nothing more */
+    pthread_mutex_lock(&L->mu);
+    uint64_t now = wall_ns();
+    for (unsigned k = 0; k < L->count; k++) {
+        struct timing *t = &L->inflight[(L->head + k) % LIMITS_INFLIGHT];
+        if (t->ended)
+            continue;
+        if (L->orig.cuEventQuery(t->end) != CUDA_ERROR_NOT_READY) {
+            t->ended = 1;
+            continue;
+        }
+        if (!t->run_since_ns) {
+            if (L->orig.cuEventQuery(t->start) != CUDA_SUCCESS)
+                break;   /* queued behind other work: not running yet */
+            t->run_since_ns = now;
+        }
+        uint64_t ran = now - t->run_since_ns;
+        if (ran > t->charged_ns) {   /* usage and tokens only: not a launch of its own */
+            uint64_t d = ran - t->charged_ns;
+            atomic_fetch_add_explicit(&L->slot->busy_ns, d, memory_order_relaxed);
+            atomic_fetch_sub(&L->slot->tokens_ns, (int64_t)d);
+            t->charged_ns = ran;
+        }
+        break;   /* a stream runs one kernel at a time; later ones wait their turn */
+    }
+    pthread_mutex_unlock(&L->mu);
+}
+
+static void *progress_main(void *arg)
+{
+    struct tfw_limits *L = arg;
+    struct timespec poll = {0, (long)PROGRESS_POLL_NS};
+    while (!atomic_load_explicit(&L->stop, memory_order_relaxed)) {
+        nanosleep(&poll, NULL);
+        progress_pass(L);
+    }
+    return NULL;
 }
 
 static int capturing(struct tfw_limits *L, CUstream st)
@@ -364,8 +486,10 @@ static CUresult launch_end(struct tfw_limits *L, CUstream st, struct timing *t, 
         timing_recycle(L, *t);
         return r;
     }
+    pthread_mutex_lock(&L->mu);
     L->inflight[(L->head + L->count) % LIMITS_INFLIGHT] = *t;
     L->count++;
+    pthread_mutex_unlock(&L->mu);
     return r;
 }
 
@@ -416,6 +540,8 @@ static void install(struct tf_backend *be)
     WRAP(cuMemAllocFromPoolAsync, w_mem_alloc_pool);
     WRAP(cuMemFree_v2, w_mem_free);
     WRAP(cuMemFreeAsync, w_mem_free_async);
+    WRAP(cuModuleUnload, w_module_unload);
+    WRAP(cuLibraryUnload, w_library_unload);
     WRAP(cuMemGetInfo_v2, w_mem_get_info);
     WRAP(cuDeviceTotalMem_v2, w_device_total_mem);
     WRAP(cuDeviceGetCount, w_device_count);
@@ -463,6 +589,13 @@ int tfw_limits_attach(struct tfw_session *s, struct vgpu_region *r, int slot,
     L->slot = vs;
     L->generation = L->mem.generation;
     L->orig = s->be;
+    pthread_mutex_init(&L->mu, NULL);
+    /* An unlimited vGPU pays nothing: its kernels are charged at the end, as usage only. */
+    if (!vs->compute_unlimited && L->orig.cuEventQuery) {
+        L->has_progress = pthread_create(&L->progress, NULL, progress_main, L) == 0;
+        if (!L->has_progress)
+            tf_warn("no progress thread: long kernels are charged when they end");
+    }
     install(&s->be);
     s->lim = L;
     return 0;
@@ -484,9 +617,14 @@ void tfw_limits_end(struct tfw_session *s)
     struct tfw_limits *L = s->lim;
     if (!L)
         return;
+    if (L->has_progress) {
+        atomic_store(&L->stop, 1);
+        pthread_join(L->progress, NULL);
+    }
     if (tfw_limits_check(s) == CUDA_SUCCESS)
         while (collect_one(L, 1))
             ;
+    pthread_mutex_destroy(&L->mu);
     vgpu_mem_detach(&L->mem);
     free(L->sizes);
     free(L);

@@ -38,6 +38,17 @@ int tfw_limits_attach(struct tfw_session *s, struct vgpu_region *r, int slot,
  * CUDA_ERROR_DEVICE_UNAVAILABLE once the vGPU was deleted. One atomic load. */
 CUresult tfw_limits_check(const struct tfw_session *s);
 
+/* Memory charged outside the allocation wrappers (managed memory mapped by hostmap.c, module
+ * globals loaded by custom.c): reserve before the backend call, then remember it under a key
+ * (the address, or TFW_LIMITS_HANDLE_KEY of a module/library handle) or release it if the call
+ * failed. refund(key) gives back what was remembered under key. All are no-ops returning
+ * CUDA_SUCCESS for a session without a vGPU. */
+#define TFW_LIMITS_HANDLE_KEY(h) ((uint64_t)(h) | (1ull << 63)) /* never a device address */
+CUresult tfw_limits_reserve(struct tfw_session *s, uint64_t bytes);
+void tfw_limits_remember(struct tfw_session *s, uint64_t key, uint64_t bytes);
+void tfw_limits_release(struct tfw_session *s, uint64_t bytes);
+void tfw_limits_refund(struct tfw_session *s, uint64_t key);
+
 /* Charges launches that have finished (called between requests is not needed: launches collect
  * what finished before them; the session end collects the rest). */
 void tfw_limits_end(struct tfw_session *s);

@@ -12,6 +12,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "enforce.h"
 #include "log.h"
 #include "worker_int.h"
 
@@ -30,17 +31,25 @@ CUresult tfw_tfi_map_host(uint64_t tag, uint64_t addr, uint64_t bytes, unsigned 
         close(fd);
         return !s->be.cuMemHostRegister_v2 ? CUDA_ERROR_NOT_SUPPORTED : CUDA_ERROR_INVALID_VALUE;
     }
+    /* Managed memory is device memory to the tenant: charged to its vGPU before it exists. */
+    uint64_t charge = kind == 1 ? bytes : 0;
+    CUresult r = tfw_limits_reserve(s, charge);
+    if (r != CUDA_SUCCESS) {
+        close(fd);
+        return r;
+    }
     void *p = mmap((void *)(uintptr_t)addr, bytes, PROT_READ | PROT_WRITE,
                    MAP_SHARED | MAP_FIXED_NOREPLACE, fd, 0);
     close(fd);
     if (p == MAP_FAILED || (uint64_t)(uintptr_t)p != addr) {
+        tfw_limits_release(s, charge);
         if (p != MAP_FAILED)
             munmap(p, bytes);
         tf_debug("cannot map client memory at 0x%llx: %s", (unsigned long long)addr,
                  strerror(errno));
         return CUDA_ERROR_NOT_SUPPORTED;
     }
-    CUresult r = s->be.cuMemHostRegister_v2(p, bytes, CU_MEMHOSTREGISTER_DEVICEMAP |
+    r = s->be.cuMemHostRegister_v2(p, bytes, CU_MEMHOSTREGISTER_DEVICEMAP |
                                                           CU_MEMHOSTREGISTER_PORTABLE);
     if (r == CUDA_SUCCESS)
         r = s->be.cuMemHostGetDevicePointer_v2(dptr, p, 0);
@@ -52,8 +61,10 @@ CUresult tfw_tfi_map_host(uint64_t tag, uint64_t addr, uint64_t bytes, unsigned 
         if (s->be.cuMemHostUnregister)
             s->be.cuMemHostUnregister(p);
         munmap(p, bytes);
+        tfw_limits_release(s, charge);
         return r;
     }
+    tfw_limits_remember(s, addr, charge);
     tfw_record_alloc(s, *dptr, bytes);
     if (*dptr != addr)
         tfw_record_alloc(s, addr, bytes);
@@ -76,6 +87,7 @@ CUresult tfw_release_hostmap(struct tfw_session *s, uint64_t addr)
     if (s->be.cuMemHostUnregister)
         s->be.cuMemHostUnregister((void *)(uintptr_t)addr);
     munmap((void *)(uintptr_t)addr, bytes);
+    tfw_limits_refund(s, addr);   /* managed memory's charge; nothing for page-locked */
     tfw_ranges_del(&s->hostmaps, addr);
     tfw_ranges_del(&s->allocs, addr);
     return CUDA_SUCCESS;

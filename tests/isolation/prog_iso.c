@@ -2,15 +2,21 @@
  * A driver-API program for the isolation tests and bench/isolation, run through `tfuse run` on
  * a vGPU. Modes (argv[1]):
  *   meminfo                 print "free F total T devtotal D" (cuMemGetInfo, cuDeviceTotalMem)
+ *   nvml                    print "nvml total T free F" (NVML's memory info, our libnvidia-ml)
  *   overlimit BYTES         allocate BYTES (must fail with CUDA_ERROR_OUT_OF_MEMORY), then
  *                           allocate 1 MiB, run a kernel and check its result: "other work ok"
  *   grab CHUNK              print "ready", wait for a byte on stdin, allocate CHUNK-byte blocks
  *                           until refused, print "got N", wait for a second byte
  *   hold BYTES              allocate BYTES, print "held pid PID", sleep until killed
+ *   managed BYTES OVER      cuMemAllocManaged BYTES: print "managed F1 F2 F3" (free before, while
+ *                           held, after cuMemFree); then OVER bytes must fail with OOM
+ *   globals BYTES OVER      load a PTX module with BYTES of .global and .const variables:
+ *                           print "globals F1 F2 F3" (free before, loaded, unloaded); then a
+ *                           module with OVER bytes of globals must fail with OOM
  *   spin SECONDS ITERS [DEPTH]  launch DEPTH (1) compute-bound kernels (ITERS loop steps per
  *                           thread) and synchronize, repeatedly for SECONDS; print "launches N"
  * Exits 0 when the mode's checks passed.
- * Owns: nothing. May call: the CUDA driver API (our stub through tfuse run).
+ * Owns: nothing. May call: the CUDA driver API (our stub through tfuse run), NVML.
  */
 #include <cuda.h>
 #include <stdio.h>
@@ -18,6 +24,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "tfuse/nvml.h"
 
 static const char ptx[] =
     ".version 7.0\n"
@@ -137,6 +145,88 @@ static int mode_grab(unsigned long long chunk)
     return read(0, &go, 1) == 1 ? 0 : 1;   /* a second byte (or EOF): end */
 }
 
+static size_t free_now(void)
+{
+    size_t freeb, total;
+    CHECK(cuMemGetInfo(&freeb, &total));
+    return freeb;
+}
+
+static int mode_managed(unsigned long long bytes, unsigned long long over)
+{
+    CUdeviceptr p, q;
+    size_t f1 = free_now();
+    CHECK(cuMemAllocManaged(&p, (size_t)bytes, CU_MEM_ATTACH_GLOBAL));
+    memset((void *)(uintptr_t)p, 7, (size_t)bytes);   /* the program's view of it works */
+    size_t f2 = free_now();
+    CHECK(cuMemFree(p));
+    size_t f3 = free_now();
+    printf("managed %zu %zu %zu\n", f1, f2, f3);
+    CUresult r = cuMemAllocManaged(&q, (size_t)over, CU_MEM_ATTACH_GLOBAL);
+    if (r != CUDA_ERROR_OUT_OF_MEMORY) {
+        fprintf(stderr, "FAIL managed allocation over the limit answered %d, not OOM\n", (int)r);
+        return 1;
+    }
+    printf("managed over limit refused, free %zu\n", free_now());
+    return 0;
+}
+
+/* A module with BYTES of globals: 3/4 in a .global array (with an initialiser elsewhere), the
+ * rest as .const, plus a kernel that uses ld.global so the scanner must skip instructions. */
+static CUresult load_globals(unsigned long long bytes, CUmodule *mod)
+{
+    unsigned long long g = bytes / 4 * 3, c = bytes - g;
+    char *text = malloc(4096);
+    if (!text)
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    snprintf(text, 4096,
+             ".version 7.0\n.target sm_50\n.address_size 64\n"
+             "// a comment with .global .b8 fake[999999];\n"
+             ".visible .global .align 4 .u32 small[2] = {1, 2};\n"
+             ".visible .global .align 8 .b8 big[%llu];\n"
+             ".const .align 4 .b8 cbig[%llu];\n"
+             ".extern .global .align 4 .u32 elsewhere[1000];\n"
+             ".visible .entry touch(.param .u64 out)\n{\n"
+             "  .reg .b32 %%r<2>;\n  .reg .b64 %%rd<3>;\n"
+             "  ld.param.u64 %%rd1, [out];\n  mov.u64 %%rd2, small;\n"
+             "  ld.global.u32 %%r1, [%%rd2+4];\n  cvta.to.global.u64 %%rd1, %%rd1;\n"
+             "  st.global.u32 [%%rd1], %%r1;\n  ret;\n}\n",
+             g - 8, c);
+    CUresult r = cuModuleLoadData(mod, text);
+    free(text);
+    return r;
+}
+
+static int mode_globals(unsigned long long bytes, unsigned long long over)
+{
+    CUmodule mod, big;
+    CUfunction f;
+    CUdeviceptr out;
+    CHECK(cuMemAlloc(&out, 4));
+    size_t f1 = free_now();
+    CHECK(load_globals(bytes, &mod));
+    size_t f2 = free_now();
+    CHECK(cuModuleGetFunction(&f, mod, "touch"));   /* the module works */
+    void *args[] = {&out};
+    CHECK(cuLaunchKernel(f, 1, 1, 1, 1, 1, 1, 0, NULL, args, NULL));
+    unsigned got = 0;
+    CHECK(cuMemcpyDtoH(&got, out, sizeof got));
+    if (got != 2) {
+        fprintf(stderr, "FAIL the module's initialised global read %u, not 2\n", got);
+        return 1;
+    }
+    CHECK(cuModuleUnload(mod));
+    size_t f3 = free_now();
+    printf("globals %zu %zu %zu\n", f1, f2, f3);
+    CUresult r = load_globals(over, &big);
+    if (r != CUDA_ERROR_OUT_OF_MEMORY) {
+        fprintf(stderr, "FAIL a module over the limit answered %d, not OOM\n", (int)r);
+        return 1;
+    }
+    printf("globals over limit refused, free %zu\n", free_now());
+    return 0;
+}
+
 static int mode_spin(double seconds, unsigned iters, int depth)
 {
     CUdeviceptr out;
@@ -162,6 +252,18 @@ int main(int argc, char **argv)
         printf("free %zu total %zu devtotal %zu\n", freeb, total, devtotal);
         return 0;
     }
+    if (strcmp(mode, "nvml") == 0) {
+        nvmlDevice_t d;
+        nvmlMemory_t m;
+        if (nvmlInit_v2() != NVML_SUCCESS || nvmlDeviceGetHandleByIndex_v2(0, &d) != NVML_SUCCESS ||
+            nvmlDeviceGetMemoryInfo(d, &m) != NVML_SUCCESS) {
+            fprintf(stderr, "FAIL nvml memory info\n");
+            return 1;
+        }
+        printf("nvml total %llu free %llu\n", (unsigned long long)m.total,
+               (unsigned long long)m.free);
+        return 0;
+    }
     if (strcmp(mode, "overlimit") == 0 && argc > 2)
         return mode_overlimit(strtoull(argv[2], NULL, 0));
     if (strcmp(mode, "grab") == 0 && argc > 2)
@@ -174,11 +276,15 @@ int main(int argc, char **argv)
         for (;;)
             pause();
     }
+    if (strcmp(mode, "managed") == 0 && argc > 3)
+        return mode_managed(strtoull(argv[2], NULL, 0), strtoull(argv[3], NULL, 0));
+    if (strcmp(mode, "globals") == 0 && argc > 3)
+        return mode_globals(strtoull(argv[2], NULL, 0), strtoull(argv[3], NULL, 0));
     if (strcmp(mode, "spin") == 0 && argc > 3) {
         int depth = argc > 4 ? atoi(argv[4]) : 1;
         return mode_spin(atof(argv[2]), (unsigned)strtoul(argv[3], NULL, 0),
                          depth >= 1 && depth <= 64 ? depth : 1);
     }
-    fprintf(stderr, "usage: prog_iso meminfo|overlimit B|grab CHUNK|hold B|spin S ITERS [DEPTH]\n");
+    fprintf(stderr, "usage: prog_iso meminfo|nvml|overlimit B|grab CHUNK|hold B|spin S ITERS [DEPTH]\n");
     return 2;
 }

@@ -4,7 +4,7 @@
 #
 #   run-isolation-test.sh CASE BUILD_DIR SOURCE_DIR
 #
-# CASE: api overlimit race killed meminfo cudart compute qos deleted (see each function).
+# CASE: api overlimit race killed meminfo cudart compute qos deleted managed globals longkern (see each function).
 # The node and every program are stopped on every exit path.
 set -u
 
@@ -203,7 +203,7 @@ case_killed() {
     for _ in $(seq 200); do grep -q held "$work/b" && break; sleep 0.05; done
     [ "$(vgpu_field k used_bytes)" = $((OVERHEAD + 100 * MiB)) ] || fail "B not charged"
     local worker
-    worker=$(pgrep -P "$node_pid" | head -1)
+    worker=$(pgrep -n -P "$node_pid")  # the newest child: B's worker, not one still exiting
     [ -n "$worker" ] || fail "no worker process"
     kill -KILL "$worker"
     for _ in $(seq 100); do [ "$(vgpu_field k used_bytes)" = 0 ] && break; sleep 0.05; done
@@ -218,7 +218,13 @@ case_meminfo() {
         fail "meminfo: $out"
     [ "$out" = "free $((256 * MiB - OVERHEAD)) total $((256 * MiB)) devtotal $((256 * MiB))" ] ||
         fail "memory view: $out"
-    # the ephemeral vGPU is gone afterwards (freed once its worker has ended)
+    # NVML's memory info through our libnvidia-ml: the same view
+    out=$(timeout 60 "$tfuse" run --api "$api" --vram 192MiB -- "$prog" nvml) || fail "nvml: $out"
+    case "$out" in
+        "nvml total $((192 * MiB)) free "*) ;;
+        *) fail "NVML view: $out" ;;
+    esac
+    # the ephemeral vGPUs are gone afterwards (freed once their workers have ended)
     for _ in $(seq 100); do
         [ "$(http GET /api/v1/vgpus | cut -d' ' -f2- | jq '.vgpus | length')" = 0 ] && break
         sleep 0.05
@@ -286,6 +292,46 @@ case_qos() {
     echo "low-QoS tenant: ${s_low}%, critical: ${s_crit}%"
     awk -v l="$s_low" -v c="$s_crit" 'BEGIN { exit !(c > 1.5 * l && c > 20) }' ||
         fail "critical ${s_crit}% did not come before low ${s_low}%"
+}
+
+case_managed() {
+    start_node
+    local tok out f0=$((128 * MiB - OVERHEAD))
+    tok=$(create '{"vram":"128MiB","id":"m"}' | field .token)
+    out=$(run_on "$tok" managed $((40 * MiB)) $((100 * MiB)) 2>&1) || fail "$out"
+    echo "$out"
+    echo "$out" | grep -qx "managed $f0 $((f0 - 40 * MiB)) $f0" || fail "managed charge: $out"
+    echo "$out" | grep -qx "managed over limit refused, free $f0" || fail "managed over: $out"
+    for _ in $(seq 100); do [ "$(vgpu_field m used_bytes)" = 0 ] && break; sleep 0.05; done
+    [ "$(vgpu_field m used_bytes)" = 0 ] || fail "ledger not empty after the session"
+}
+
+case_globals() {
+    start_node
+    local tok out f0
+    tok=$(create '{"vram":"128MiB","id":"g"}' | field .token)
+    # a 4-byte output buffer, then a module holding exactly 8 MiB of variables
+    f0=$((128 * MiB - OVERHEAD - 4))
+    out=$(run_on "$tok" globals $((8 * MiB)) $((100 * MiB)) 2>&1) || fail "$out"
+    echo "$out"
+    echo "$out" | grep -qx "globals $f0 $((f0 - 8 * MiB)) $f0" || fail "globals charge: $out"
+    echo "$out" | grep -qx "globals over limit refused, free $f0" || fail "globals over: $out"
+}
+
+# Kernels far longer than the controller's 10 ms period: a tenant limited to 20% must stay near
+# 20% although each kernel is charged only when it ends. ITERS is sized for ~100 ms kernels on
+# softgpu (printed: the mean kernel length, from busy time and launches).
+case_longkern() {
+    start_node
+    local tok s_lim kern iters=${LONGKERN_ITERS:-2000000} secs=6
+    tok=$(create '{"vram":"256MiB","id":"long","compute_request":"20%"}' | field .token)
+    run_on "$tok" spin $secs $iters >"$work/long" 2>&1 || fail "spin: $(cat "$work/long")"
+    s_lim=$(spin_share long $secs)
+    kern=$(awk -v b="$(vgpu_field long busy_ns)" -v n="$(sed -n 's/^launches //p' "$work/long")" \
+           'BEGIN { printf "%.0f", b / n / 1e6 }')
+    echo "20% tenant with ${kern} ms kernels: ${s_lim}% of the time"
+    awk -v k="$kern" 'BEGIN { exit !(k >= 40) }' || fail "kernels of ${kern} ms are not long"
+    awk -v l="$s_lim" 'BEGIN { exit !(l > 15 && l < 24) }' || fail "limited to 20%, used ${s_lim}%"
 }
 
 case_deleted() {

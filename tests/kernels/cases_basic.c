@@ -6,6 +6,7 @@
  *
  * May call: the harness (harness.h), the CUDA driver API, libc, libm.
  */
+#include "divergence_ref.h"
 #include "harness.h"
 
 #include <limits.h>
@@ -13,34 +14,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CEIL_DIV(a, b) (((a) + (b) - 1) / (b))
-
-static float *rand_floats(int n, float lo, float hi)
-{
-    float *v = kt_host(sizeof(float) * (size_t)n);
-    for (int i = 0; v && i < n; i++)
-        v[i] = kt_randf(lo, hi);
-    return v;
-}
-
-static int32_t *rand_ints(int n, int lo, int hi)
-{
-    int32_t *v = kt_host(sizeof(int32_t) * (size_t)n);
-    for (int i = 0; v && i < n; i++)
-        v[i] = kt_randi(lo, hi);
-    return v;
-}
-
 /* ---- vector.cu ---------------------------------------------------------------------------- */
 
 static int case_vec_add(void)
 {
     int n = kt_randi(1000, 50000);
-    float *a = rand_floats(n, -10, 10), *b = rand_floats(n, -10, 10), *c = kt_host(4 * n),
+    float *a = kt_rand_floats(n, -10, 10), *b = kt_rand_floats(n, -10, 10), *c = kt_host(4 * n),
           *want = kt_host(4 * n);
     CUdeviceptr da = kt_upload(a, 4 * n), db = kt_upload(b, 4 * n), dc = kt_alloc(4 * n);
     void *params[] = {&da, &db, &dc, &n};
-    if (!dc || kt_run(kt_func("vector", "vec_add"), CEIL_DIV(n, 256), 256, 0, params) ||
+    if (!dc || kt_run(kt_func("vector", "vec_add"), KT_CEIL_DIV(n, 256), 256, 0, params) ||
         kt_download(c, dc, 4 * n))
         return 1;
     for (int i = 0; i < n; i++)
@@ -52,7 +35,7 @@ static int case_saxpy(void)
 {
     int n = kt_randi(5000, 60000);
     float alpha = kt_randf(-3, 3);
-    float *x = rand_floats(n, -5, 5), *y = rand_floats(n, -5, 5), *got = kt_host(4 * n);
+    float *x = kt_rand_floats(n, -5, 5), *y = kt_rand_floats(n, -5, 5), *got = kt_host(4 * n);
     CUdeviceptr dx = kt_upload(x, 4 * n), dy = kt_upload(y, 4 * n);
     void *params[] = {&n, &alpha, &dx, &dy};
     if (!dy || kt_run(kt_func("vector", "saxpy"), 16, 128, 0, params) ||
@@ -67,7 +50,8 @@ static int case_saxpy(void)
 static int case_vec_add_large_grid(void)
 {
     int blocks = kt_randi(65536, 80000), n = blocks * 32 - kt_randi(0, 31);
-    float *a = rand_floats(n, -10, 10), *c = kt_host(4 * (size_t)n), *want = kt_host(4 * (size_t)n);
+    float *a = kt_rand_floats(n, -10, 10), *c = kt_host(4 * (size_t)n),
+          *want = kt_host(4 * (size_t)n);
     CUdeviceptr da = kt_upload(a, 4 * (size_t)n), dc = kt_alloc(4 * (size_t)n);
     void *params[] = {&da, &da, &dc, &n};
     if (!dc || kt_run(kt_func("vector", "vec_add"), blocks, 32, 0, params) ||
@@ -84,7 +68,7 @@ static int case_saxpy_extra_params(void)
 {
     int n = kt_randi(1000, 20000);
     float alpha = kt_randf(-3, 3);
-    float *x = rand_floats(n, -5, 5), *y = rand_floats(n, -5, 5), *got = kt_host(4 * n);
+    float *x = kt_rand_floats(n, -5, 5), *y = kt_rand_floats(n, -5, 5), *got = kt_host(4 * n);
     CUdeviceptr dx = kt_upload(x, 4 * n), dy = kt_upload(y, 4 * n);
     CUfunction f = kt_func("vector", "saxpy");
     if (!f || !dy)
@@ -110,12 +94,14 @@ static int case_fused_elementwise(void)
 {
     int n = kt_randi(1000, 40000);
     float scale = kt_randf(0.5f, 4);
-    float *a = rand_floats(n, -10, 10), *b = rand_floats(n, -10, 10), *c = rand_floats(n, -10, 10);
+    float *a = kt_rand_floats(n, -10, 10), *b = kt_rand_floats(n, -10, 10),
+          *c = kt_rand_floats(n, -10, 10);
     float *got = kt_host(4 * n), *want = kt_host(4 * n);
     CUdeviceptr da = kt_upload(a, 4 * n), db = kt_upload(b, 4 * n), dc = kt_upload(c, 4 * n),
                 dout = kt_alloc(4 * n);
     void *params[] = {&da, &db, &dc, &dout, &scale, &n};
-    if (!dout || kt_run(kt_func("vector", "fused_elementwise"), CEIL_DIV(n, 128), 128, 0, params) ||
+    if (!dout ||
+        kt_run(kt_func("vector", "fused_elementwise"), KT_CEIL_DIV(n, 128), 128, 0, params) ||
         kt_download(got, dout, 4 * n))
         return 1;
     for (int i = 0; i < n; i++) {
@@ -131,14 +117,14 @@ static int case_fused_elementwise(void)
 static int case_matmul_tiled(void)
 {
     int M = kt_randi(17, 80), N = kt_randi(17, 80), K = kt_randi(17, 80);
-    float *A = rand_floats(M * K, -1, 1), *B = rand_floats(K * N, -1, 1);
+    float *A = kt_rand_floats(M * K, -1, 1), *B = kt_rand_floats(K * N, -1, 1);
     float *got = kt_host(4 * M * N), *want = kt_host(4 * M * N);
     CUdeviceptr dA = kt_upload(A, 4 * M * K), dB = kt_upload(B, 4 * K * N), dC = kt_alloc(4 * M * N);
     void *params[] = {&dA, &dB, &dC, &M, &N, &K};
     CUfunction f = kt_func("matmul", "matmul_tiled");
     if (!f || !dC)
         return 1;
-    KT_CHECK(kt_launch(f, CEIL_DIV(N, 16), CEIL_DIV(M, 16), 1, 16, 16, 1, 0, params));
+    KT_CHECK(kt_launch(f, KT_CEIL_DIV(N, 16), KT_CEIL_DIV(M, 16), 1, 16, 16, 1, 0, params));
     if (kt_download(got, dC, 4 * M * N))
         return 1;
     for (int r = 0; r < M; r++)
@@ -157,7 +143,7 @@ static int case_reduce_shfl(void)
 {
     enum { GRID = 32, BLOCK = 256 };
     int n = kt_randi(10000, 100000);
-    float *in = rand_floats(n, -1, 1), got[GRID], want[GRID];
+    float *in = kt_rand_floats(n, -1, 1), got[GRID], want[GRID];
     double sums[GRID] = {0};
     CUdeviceptr din = kt_upload(in, 4 * n), dpart = kt_alloc(sizeof got);
     void *params[] = {&din, &dpart, &n};
@@ -174,12 +160,12 @@ static int case_reduce_shfl(void)
 static int case_reduce_atomic(void)
 {
     int n = kt_randi(1000, 60000);
-    int32_t *in = rand_ints(n, -1000, 100000), init[2] = {0, INT_MIN}, got[2];
+    int32_t *in = kt_rand_ints(n, -1000, 100000), init[2] = {0, INT_MIN}, got[2];
     uint64_t zero = 0, got64, want64 = 0;
     CUdeviceptr din = kt_upload(in, 4 * n), dsum = kt_upload(&init[0], 4),
                 dmax = kt_upload(&init[1], 4), dsum64 = kt_upload(&zero, 8);
     void *params[] = {&din, &n, &dsum, &dmax, &dsum64};
-    if (!dsum64 || kt_run(kt_func("reduce", "reduce_atomic"), CEIL_DIV(n, 256), 256, 0, params) ||
+    if (!dsum64 || kt_run(kt_func("reduce", "reduce_atomic"), KT_CEIL_DIV(n, 256), 256, 0, params) ||
         kt_download(&got[0], dsum, 4) || kt_download(&got[1], dmax, 4) ||
         kt_download(&got64, dsum64, 8))
         return 1;
@@ -197,7 +183,7 @@ static int case_reduce_last_block(void)
 {
     enum { BLOCK = 256 };
     int n = kt_randi(10000, 200000), grid = kt_randi(2, 48), got, want = 0;
-    int32_t *in = rand_ints(n, -1000, 1000);
+    int32_t *in = kt_rand_ints(n, -1000, 1000);
     CUdeviceptr din = kt_upload(in, 4 * n), dpart = kt_alloc(4 * grid), dres = kt_alloc(4);
     void *params[] = {&din, &n, &dpart, &dres};
     CUfunction f = kt_func("reduce", "reduce_last_block");
@@ -218,11 +204,11 @@ static int case_reduce_last_block(void)
 static int scan_case(const char *kernel, int block, int inclusive)
 {
     int n = kt_randi(3000, 30000);
-    int32_t *in = rand_ints(n, -100, 100), *got = kt_host(4 * n), *want = kt_host(4 * n);
+    int32_t *in = kt_rand_ints(n, -100, 100), *got = kt_host(4 * n), *want = kt_host(4 * n);
     CUdeviceptr din = kt_upload(in, 4 * n), dout = kt_alloc(4 * n);
     void *params[] = {&din, &dout, &n};
     unsigned shmem = inclusive ? 0 : 2 * block * 4;
-    if (!dout || kt_run(kt_func("scan", kernel), CEIL_DIV(n, block), block, shmem, params) ||
+    if (!dout || kt_run(kt_func("scan", kernel), KT_CEIL_DIV(n, block), block, shmem, params) ||
         kt_download(got, dout, 4 * n))
         return 1;
     for (int base = 0; base < n; base += block) {
@@ -263,13 +249,14 @@ static int case_histogram_shared(void)
 static int case_transpose_padded(void)
 {
     int w = kt_randi(33, 150), h = kt_randi(33, 150);
-    float *in = rand_floats(w * h, -100, 100), *got = kt_host(4 * w * h), *want = kt_host(4 * w * h);
+    float *in = kt_rand_floats(w * h, -100, 100), *got = kt_host(4 * w * h),
+          *want = kt_host(4 * w * h);
     CUdeviceptr din = kt_upload(in, 4 * w * h), dout = kt_alloc(4 * w * h);
     void *params[] = {&din, &dout, &w, &h};
     CUfunction f = kt_func("transpose", "transpose_padded");
     if (!f || !dout)
         return 1;
-    KT_CHECK(kt_launch(f, CEIL_DIV(w, 32), CEIL_DIV(h, 32), 1, 32, 8, 1, 0, params));
+    KT_CHECK(kt_launch(f, KT_CEIL_DIV(w, 32), KT_CEIL_DIV(h, 32), 1, 32, 8, 1, 0, params));
     if (kt_download(got, dout, 4 * w * h))
         return 1;
     for (int y = 0; y < h; y++)
@@ -311,7 +298,7 @@ static int case_grid2d(void)
     CUfunction f = kt_func("grids", "grid2d");
     if (!f || !d)
         return 1;
-    KT_CHECK(kt_launch(f, CEIL_DIV(w, 16), CEIL_DIV(h, 8), 1, 16, 8, 1, 0, params));
+    KT_CHECK(kt_launch(f, KT_CEIL_DIV(w, 16), KT_CEIL_DIV(h, 8), 1, 16, 8, 1, 0, params));
     if (kt_download(got, d, 4 * w * h))
         return 1;
     for (int y = 0; y < h; y++)
@@ -324,7 +311,7 @@ static int case_grid3d(void)
 {
     int nx = kt_randi(5, 40), ny = kt_randi(5, 40), nz = kt_randi(5, 40);
     int total = nx * ny * nz;
-    unsigned gx = CEIL_DIV(nx, 8), gy = CEIL_DIV(ny, 4), gz = CEIL_DIV(nz, 2);
+    unsigned gx = KT_CEIL_DIV(nx, 8), gy = KT_CEIL_DIV(ny, 4), gz = KT_CEIL_DIV(nz, 2);
     uint32_t *got = kt_host(4 * total), *want = kt_host(4 * total);
     CUdeviceptr d = kt_alloc(4 * total);
     void *params[] = {&d, &nx, &ny, &nz};
@@ -346,11 +333,11 @@ static int case_dyn_shared_reverse(void)
 {
     static const int blocks[] = {64, 128, 256, 512};
     int block = blocks[kt_rand() % 4], n = kt_randi(1000, 20000);
-    int32_t *in = rand_ints(n, -1000000, 1000000), *got = kt_host(4 * n), *want = kt_host(4 * n);
+    int32_t *in = kt_rand_ints(n, -1000000, 1000000), *got = kt_host(4 * n), *want = kt_host(4 * n);
     CUdeviceptr din = kt_upload(in, 4 * n), dout = kt_alloc(4 * n);
     void *params[] = {&din, &dout, &n};
     if (!dout ||
-        kt_run(kt_func("dynshared", "dyn_shared_reverse"), CEIL_DIV(n, block), block, block * 4,
+        kt_run(kt_func("dynshared", "dyn_shared_reverse"), KT_CEIL_DIV(n, block), block, block * 4,
                params) ||
         kt_download(got, dout, 4 * n))
         return 1;
@@ -366,40 +353,25 @@ static int case_dyn_shared_reverse(void)
 static int case_divergent_loops(void)
 {
     int n = kt_randi(2000, 20000);
-    int32_t *trips = rand_ints(n, 0, 40), *got = kt_host(4 * n), *want = kt_host(4 * n);
+    int32_t *trips = kt_rand_ints(n, 0, 40), *got = kt_host(4 * n), *want = kt_host(4 * n);
     CUdeviceptr dt = kt_upload(trips, 4 * n), dout = kt_alloc(4 * n);
     void *params[] = {&dt, &dout, &n};
-    if (!dout || kt_run(kt_func("divergence", "divergent_loops"), CEIL_DIV(n, 128), 128, 0, params) ||
+    if (!dout ||
+        kt_run(kt_func("divergence", "divergent_loops"), KT_CEIL_DIV(n, 128), 128, 0, params) ||
         kt_download(got, dout, 4 * n))
         return 1;
-    for (int i = 0; i < n; i++) {
-        int acc = 0, v = i, steps = 0;
-        for (int k = 0; k < trips[i]; k++)
-            acc += k * (i & 7);
-        for (;;) {
-            steps++;
-            if (v % 5 == 0)
-                break;
-            if (v & 1) {
-                v += 3;
-                continue;
-            }
-            v = v / 2 + 1;
-            if (steps > 50)
-                break;
-        }
-        want[i] = acc * 64 + steps;
-    }
+    for (int i = 0; i < n; i++)
+        want[i] = kt_divergent_loops_value(i, trips[i]);
     return kt_expect_i32("out", got, want, n);
 }
 
 static int case_early_exit(void)
 {
     int n = kt_randi(2000, 20000);
-    int32_t *in = rand_ints(n, -50, 1000), *got = kt_host(4 * n), *want = kt_host(4 * n);
+    int32_t *in = kt_rand_ints(n, -50, 1000), *got = kt_host(4 * n), *want = kt_host(4 * n);
     CUdeviceptr din = kt_upload(in, 4 * n), dout = kt_alloc(4 * n);
     void *params[] = {&din, &dout, &n};
-    if (!dout || kt_run(kt_func("divergence", "early_exit"), CEIL_DIV(n, 96), 96, 0, params) ||
+    if (!dout || kt_run(kt_func("divergence", "early_exit"), KT_CEIL_DIV(n, 96), 96, 0, params) ||
         kt_download(got, dout, 4 * n))
         return 1;
     for (int i = 0; i < n; i++)
@@ -441,7 +413,7 @@ static int case_struct_param(void)
     if (rc != CUDA_ERROR_INVALID_VALUE)
         return kt_fail("cuFuncGetParamInfo past the last parameter -> %s, expected "
                        "CUDA_ERROR_INVALID_VALUE", kt_result_name(rc));
-    if (!dout || kt_run(f, CEIL_DIV(n, 64), 64, 0, params) ||
+    if (!dout || kt_run(f, KT_CEIL_DIV(n, 64), 64, 0, params) ||
         kt_download(got, dout, 8 * n))
         return 1;
     for (int i = 0; i < n; i++) {
@@ -454,12 +426,12 @@ static int case_struct_param(void)
 static int case_device_func(void)
 {
     int n = kt_randi(500, 5000);
-    float *x = rand_floats(n, -4, 4), *y = kt_host(4 * n), *ywant = kt_host(4 * n);
-    int32_t *seeds = rand_ints(n, 1, 100000), *steps = kt_host(4 * n), *swant = kt_host(4 * n);
+    float *x = kt_rand_floats(n, -4, 4), *y = kt_host(4 * n), *ywant = kt_host(4 * n);
+    int32_t *seeds = kt_rand_ints(n, 1, 100000), *steps = kt_host(4 * n), *swant = kt_host(4 * n);
     CUdeviceptr dx = kt_upload(x, 4 * n), dy = kt_alloc(4 * n), ds = kt_upload(seeds, 4 * n),
                 dsteps = kt_alloc(4 * n);
     void *params[] = {&dx, &dy, &ds, &dsteps, &n};
-    if (!dsteps || kt_run(kt_func("params", "device_func"), CEIL_DIV(n, 128), 128, 0, params) ||
+    if (!dsteps || kt_run(kt_func("params", "device_func"), KT_CEIL_DIV(n, 128), 128, 0, params) ||
         kt_download(y, dy, 4 * n) || kt_download(steps, dsteps, 4 * n))
         return 1;
     for (int i = 0; i < n; i++) {
@@ -480,14 +452,14 @@ static int case_device_func(void)
 static int case_atomics_misc(void)
 {
     int n = kt_randi(100, 20000);
-    int32_t *in = rand_ints(n, -10000, 10000), init[3] = {INT_MAX, 0, 0}, slots[16];
+    int32_t *in = kt_rand_ints(n, -10000, 10000), init[3] = {INT_MAX, 0, 0}, slots[16];
     uint32_t or_got;
     int32_t min_got, cas_got;
     CUdeviceptr din = kt_upload(in, 4 * n), dmin = kt_upload(&init[0], 4),
                 dor = kt_upload(&init[1], 4), dcas = kt_upload(&init[2], 4),
                 dslots = kt_alloc(sizeof slots);
     void *params[] = {&din, &n, &dmin, &dor, &dcas, &dslots};
-    if (!dslots || kt_run(kt_func("misc", "atomics_misc"), CEIL_DIV(n, 256), 256, 0, params) ||
+    if (!dslots || kt_run(kt_func("misc", "atomics_misc"), KT_CEIL_DIV(n, 256), 256, 0, params) ||
         kt_download(&min_got, dmin, 4) || kt_download(&or_got, dor, 4) ||
         kt_download(&cas_got, dcas, 4) || kt_download(slots, dslots, sizeof slots))
         return 1;
@@ -509,10 +481,10 @@ static int case_atomics_misc(void)
 static int case_local_array(void)
 {
     int n = kt_randi(500, 10000);
-    int32_t *in = rand_ints(n, -1000, 1000), *got = kt_host(4 * n), *want = kt_host(4 * n);
+    int32_t *in = kt_rand_ints(n, -1000, 1000), *got = kt_host(4 * n), *want = kt_host(4 * n);
     CUdeviceptr din = kt_upload(in, 4 * n), dout = kt_alloc(4 * n);
     void *params[] = {&din, &dout, &n};
-    if (!dout || kt_run(kt_func("misc", "local_array"), CEIL_DIV(n, 128), 128, 0, params) ||
+    if (!dout || kt_run(kt_func("misc", "local_array"), KT_CEIL_DIV(n, 128), 128, 0, params) ||
         kt_download(got, dout, 4 * n))
         return 1;
     for (int i = 0; i < n; i++) {
@@ -529,7 +501,7 @@ static int case_local_array(void)
 static int case_constant_poly(void)
 {
     int n = kt_randi(500, 10000);
-    float coeffs[8], *x = rand_floats(n, -1, 1), *got = kt_host(4 * n), *want = kt_host(4 * n);
+    float coeffs[8], *x = kt_rand_floats(n, -1, 1), *got = kt_host(4 * n), *want = kt_host(4 * n);
     for (int k = 0; k < 8; k++)
         coeffs[k] = kt_randf(-2, 2);
     CUmodule mod = kt_module("misc");
@@ -544,7 +516,7 @@ static int case_constant_poly(void)
     KT_CHECK(cuModuleGetGlobal(&dcalls, &size, mod, "calls"));
     void *params[] = {&dx, &dy, &n};
     uint32_t calls, calls_want = (uint32_t)n;
-    if (kt_run(kt_func("misc", "constant_poly"), CEIL_DIV(n, 128), 128, 0, params) ||
+    if (kt_run(kt_func("misc", "constant_poly"), KT_CEIL_DIV(n, 128), 128, 0, params) ||
         kt_download(got, dy, 4 * n) || kt_download(&calls, dcalls, 4))
         return 1;
     for (int i = 0; i < n; i++) {
@@ -558,29 +530,29 @@ static int case_constant_poly(void)
 }
 
 const struct kt_case kt_cases_basic[] = {
-    {"vec_add", "vector", case_vec_add},
-    {"saxpy", "vector", case_saxpy},
-    {"fused_elementwise", "vector", case_fused_elementwise},
-    {"vec_add_large_grid", "vector", case_vec_add_large_grid},
-    {"saxpy_extra_params", "vector", case_saxpy_extra_params},
-    {"matmul_tiled", "matmul", case_matmul_tiled},
-    {"reduce_shfl", "reduce", case_reduce_shfl},
-    {"reduce_atomic", "reduce", case_reduce_atomic},
-    {"reduce_last_block", "reduce", case_reduce_last_block},
-    {"scan_inclusive", "scan", case_scan_inclusive},
-    {"scan_exclusive", "scan", case_scan_exclusive},
-    {"histogram_shared", "histogram", case_histogram_shared},
-    {"transpose_padded", "transpose", case_transpose_padded},
-    {"bitonic_sort", "bitonic", case_bitonic_sort},
-    {"grid2d", "grids", case_grid2d},
-    {"grid3d", "grids", case_grid3d},
-    {"dyn_shared_reverse", "dynshared", case_dyn_shared_reverse},
-    {"divergent_loops", "divergence", case_divergent_loops},
-    {"early_exit", "divergence", case_early_exit},
-    {"struct_param", "params", case_struct_param},
-    {"device_func", "params", case_device_func},
-    {"atomics_misc", "misc", case_atomics_misc},
-    {"local_array", "misc", case_local_array},
-    {"constant_poly", "misc", case_constant_poly},
+    KT_CASE(vec_add, "vector"),
+    KT_CASE(saxpy, "vector"),
+    KT_CASE(fused_elementwise, "vector"),
+    KT_CASE(vec_add_large_grid, "vector"),
+    KT_CASE(saxpy_extra_params, "vector"),
+    KT_CASE(matmul_tiled, "matmul"),
+    KT_CASE(reduce_shfl, "reduce"),
+    KT_CASE(reduce_atomic, "reduce"),
+    KT_CASE(reduce_last_block, "reduce"),
+    KT_CASE(scan_inclusive, "scan"),
+    KT_CASE(scan_exclusive, "scan"),
+    KT_CASE(histogram_shared, "histogram"),
+    KT_CASE(transpose_padded, "transpose"),
+    KT_CASE(bitonic_sort, "bitonic"),
+    KT_CASE(grid2d, "grids"),
+    KT_CASE(grid3d, "grids"),
+    KT_CASE(dyn_shared_reverse, "dynshared"),
+    KT_CASE(divergent_loops, "divergence"),
+    KT_CASE(early_exit, "divergence"),
+    KT_CASE(struct_param, "params"),
+    KT_CASE(device_func, "params"),
+    KT_CASE(atomics_misc, "misc"),
+    KT_CASE(local_array, "misc"),
+    KT_CASE(constant_poly, "misc"),
 };
 const int kt_ncases_basic = sizeof kt_cases_basic / sizeof kt_cases_basic[0];

@@ -15,8 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CEIL_DIV(a, b) (((a) + (b) - 1) / (b))
-
 /* ---- memops.cu, cpasync.cu, redux.cu ------------------------------------------------------ */
 
 static int case_vec4_scale(void)
@@ -28,7 +26,7 @@ static int case_vec4_scale(void)
         in[i] = (float)kt_randi(-8, 8);
     CUdeviceptr din = kt_upload(in, 4 * n), dout = kt_alloc(4 * n), dt = kt_upload(&total, 4);
     void *params[] = {&din, &dout, &dt, &n4};
-    if (!dt || kt_run(kt_func("memops", "vec4_scale"), CEIL_DIV(n4, 128), 128, 0, params) ||
+    if (!dt || kt_run(kt_func("memops", "vec4_scale"), KT_CEIL_DIV(n4, 128), 128, 0, params) ||
         kt_download(got, dout, 4 * n) || kt_download(&tgot, dt, 4))
         return 1;
     for (int i = 0; i < n4; i++)
@@ -153,7 +151,7 @@ static int case_convert_round(void)
     CUdeviceptr dx = kt_upload(x, 4 * n), dd = kt_upload(d, 8 * n), dk = kt_upload(k, 4 * n),
                 di = kt_alloc(32 * n), df = kt_alloc(32 * n);
     void *params[] = {&dx, &dd, &dk, &di, &df, &n};
-    if (!df || kt_run(kt_func("conv", "convert_round"), CEIL_DIV(n, 128), 128, 0, params) ||
+    if (!df || kt_run(kt_func("conv", "convert_round"), KT_CEIL_DIV(n, 128), 128, 0, params) ||
         kt_download(igot, di, 32 * n) || kt_download(fgot, df, 32 * n))
         return 1;
     for (int i = 0; i < n; i++)
@@ -212,7 +210,7 @@ static int case_simd_ops(void)
         a[i] = kt_rand(), b[i] = kt_rand() >> (kt_rand() % 4 * 8);
     CUdeviceptr da = kt_upload(a, 4 * n), db = kt_upload(b, 4 * n), dout = kt_alloc(48 * n);
     void *params[] = {&da, &db, &dout, &n};
-    if (!dout || kt_run(kt_func("simd", "simd_ops"), CEIL_DIV(n, 128), 128, 0, params) ||
+    if (!dout || kt_run(kt_func("simd", "simd_ops"), KT_CEIL_DIV(n, 128), 128, 0, params) ||
         kt_download(got, dout, 48 * n))
         return 1;
     for (int i = 0; i < n; i++)
@@ -233,7 +231,7 @@ static int case_math_double(void)
         x[i] = kt_randd(0.1, 10);
     CUdeviceptr dx = kt_upload(x, 8 * n), dout = kt_alloc(64 * n);
     void *params[] = {&dx, &dout, &n};
-    if (!dout || kt_run(kt_func("mathx", "math_double"), CEIL_DIV(n, 128), 128, 0, params) ||
+    if (!dout || kt_run(kt_func("mathx", "math_double"), KT_CEIL_DIV(n, 128), 128, 0, params) ||
         kt_download(got, dout, 64 * n))
         return 1;
     for (int i = 0; i < n; i++) {
@@ -258,7 +256,7 @@ static int case_math_float_more(void)
         x[i] = kt_randf(0.1f, 10), y[i] = kt_randf(-5, 5);
     CUdeviceptr dx = kt_upload(x, 4 * n), dy = kt_upload(y, 4 * n), dout = kt_alloc(32 * n);
     void *params[] = {&dx, &dy, &dout, &n};
-    if (!dout || kt_run(kt_func("mathx", "math_float_more"), CEIL_DIV(n, 128), 128, 0, params) ||
+    if (!dout || kt_run(kt_func("mathx", "math_float_more"), KT_CEIL_DIV(n, 128), 128, 0, params) ||
         kt_download(got, dout, 32 * n))
         return 1;
     for (int i = 0; i < n; i++) {
@@ -286,7 +284,7 @@ static int case_heap_sum(void)
     }
     CUdeviceptr dc = kt_upload(counts, 4 * n), dout = kt_alloc(4 * n);
     void *params[] = {&dc, &dout, &n};
-    if (!dout || kt_run(kt_func("heap", "heap_sum"), CEIL_DIV(n, 64), 64, 0, params) ||
+    if (!dout || kt_run(kt_func("heap", "heap_sum"), KT_CEIL_DIV(n, 64), 64, 0, params) ||
         kt_download(got, dout, 4 * n))
         return 1;
     return kt_expect_i32("sum (-1: malloc returned NULL)", got, want, n);
@@ -308,8 +306,9 @@ static int case_template_kernels(void)
                 ddo = kt_alloc(8 * n);
     void *ip[] = {&dio, &di, &ia, &ib, &n}, *dp[] = {&ddo, &dd, &da, &db, &n};
     /* the Itanium-mangled names of axpb<int> and axpb<double> */
-    if (!ddo || kt_run(kt_func("cxx", "_Z4axpbIiEvPT_PKS0_S0_S0_i"), CEIL_DIV(n, 128), 128, 0, ip) ||
-        kt_run(kt_func("cxx", "_Z4axpbIdEvPT_PKS0_S0_S0_i"), CEIL_DIV(n, 128), 128, 0, dp) ||
+    if (!ddo ||
+        kt_run(kt_func("cxx", "_Z4axpbIiEvPT_PKS0_S0_S0_i"), KT_CEIL_DIV(n, 128), 128, 0, ip) ||
+        kt_run(kt_func("cxx", "_Z4axpbIdEvPT_PKS0_S0_S0_i"), KT_CEIL_DIV(n, 128), 128, 0, dp) ||
         kt_download(iout, dio, 4 * n) || kt_download(dout, ddo, 8 * n))
         return 1;
     /* a * x + b in double may be contracted into one fma on the device */
@@ -327,7 +326,7 @@ static int case_recursion(void)
         in[i] = kt_randi(0, 1000), want[i] = fib(in[i] % 16);
     CUdeviceptr din = kt_upload(in, 4 * n), dout = kt_alloc(4 * n);
     void *params[] = {&din, &dout, &n};
-    if (!dout || kt_run(kt_func("cxx", "recursion"), CEIL_DIV(n, 64), 64, 0, params) ||
+    if (!dout || kt_run(kt_func("cxx", "recursion"), KT_CEIL_DIV(n, 64), 64, 0, params) ||
         kt_download(got, dout, 4 * n))
         return 1;
     return kt_expect_i32("fib", got, want, n);
@@ -345,23 +344,23 @@ static int case_function_pointers(void)
     }
     CUdeviceptr din = kt_upload(in, 4 * n), dout = kt_alloc(4 * n);
     void *params[] = {&din, &dout, &n};
-    if (!dout || kt_run(kt_func("fnptr", "function_pointers"), CEIL_DIV(n, 64), 64, 0, params) ||
+    if (!dout || kt_run(kt_func("fnptr", "function_pointers"), KT_CEIL_DIV(n, 64), 64, 0, params) ||
         kt_download(got, dout, 4 * n))
         return 1;
     return kt_expect_i32("op(v)", got, want, n);
 }
 
 const struct kt_case kt_cases_extra[] = {
-    {"template_kernels", "cxx", case_template_kernels},
-    {"recursion", "cxx", case_recursion},
-    {"function_pointers", "fnptr", case_function_pointers},
-    {"vec4_scale", "memops", case_vec4_scale},
-    {"cp_async_reverse", "cpasync", case_cp_async_reverse},
-    {"warp_reduce_match", "redux", case_warp_reduce_match},
-    {"convert_round", "conv", case_convert_round},
-    {"simd_ops", "simd", case_simd_ops},
-    {"math_double", "mathx", case_math_double},
-    {"math_float_more", "mathx", case_math_float_more},
-    {"heap_sum", "heap", case_heap_sum},
+    KT_CASE(template_kernels, "cxx"),
+    KT_CASE(recursion, "cxx"),
+    KT_CASE(function_pointers, "fnptr"),
+    KT_CASE(vec4_scale, "memops"),
+    KT_CASE(cp_async_reverse, "cpasync"),
+    KT_CASE(warp_reduce_match, "redux"),
+    KT_CASE(convert_round, "conv"),
+    KT_CASE(simd_ops, "simd"),
+    KT_CASE(math_double, "mathx"),
+    KT_CASE(math_float_more, "mathx"),
+    KT_CASE(heap_sum, "heap"),
 };
 const int kt_ncases_extra = sizeof kt_cases_extra / sizeof kt_cases_extra[0];

@@ -11,34 +11,17 @@
 #include <math.h>
 #include <string.h>
 
-#define CEIL_DIV(a, b) (((a) + (b) - 1) / (b))
-
-static float *rand_floats(int n, float lo, float hi)
-{
-    float *v = kt_host(sizeof(float) * (size_t)n);
-    for (int i = 0; v && i < n; i++)
-        v[i] = kt_randf(lo, hi);
-    return v;
-}
-
 /* ---- fp64.cu ------------------------------------------------------------------------------ */
-
-static double *rand_doubles(int n, double lo, double hi)
-{
-    double *v = kt_host(sizeof(double) * (size_t)n);
-    for (int i = 0; v && i < n; i++)
-        v[i] = kt_randd(lo, hi);
-    return v;
-}
 
 static int case_daxpy(void)
 {
     int n = kt_randi(1000, 40000);
-    double alpha = kt_randd(-3, 3), *x = rand_doubles(n, -1e3, 1e3), *y = rand_doubles(n, -1e3, 1e3);
+    double alpha = kt_randd(-3, 3), *x = kt_rand_doubles(n, -1e3, 1e3),
+           *y = kt_rand_doubles(n, -1e3, 1e3);
     double *got = kt_host(8 * n);
     CUdeviceptr dx = kt_upload(x, 8 * n), dy = kt_upload(y, 8 * n);
     void *params[] = {&n, &alpha, &dx, &dy};
-    if (!dy || kt_run(kt_func("fp64", "daxpy"), CEIL_DIV(n, 128), 128, 0, params) ||
+    if (!dy || kt_run(kt_func("fp64", "daxpy"), KT_CEIL_DIV(n, 128), 128, 0, params) ||
         kt_download(got, dy, 8 * n))
         return 1;
     for (int i = 0; i < n; i++)
@@ -49,7 +32,7 @@ static int case_daxpy(void)
 static int case_ddot(void)
 {
     int n = kt_randi(10000, 100000);
-    double *x = rand_doubles(n, -1, 1), *y = rand_doubles(n, -1, 1), zero = 0, got, want = 0;
+    double *x = kt_rand_doubles(n, -1, 1), *y = kt_rand_doubles(n, -1, 1), zero = 0, got, want = 0;
     CUdeviceptr dx = kt_upload(x, 8 * n), dy = kt_upload(y, 8 * n), dr = kt_upload(&zero, 8);
     void *params[] = {&n, &dx, &dy, &dr};
     if (!dr || kt_run(kt_func("fp64", "ddot"), 24, 256, 0, params) || kt_download(&got, dr, 8))
@@ -82,13 +65,13 @@ static uint16_t half_bits(float f)
 static int case_half_ops(void)
 {
     int n = kt_randi(1000, 20000);
-    float *a = rand_floats(n, -8, 8), *b = rand_floats(n, -8, 8), *c = rand_floats(n, -8, 8);
+    float *a = kt_rand_floats(n, -8, 8), *b = kt_rand_floats(n, -8, 8), *c = kt_rand_floats(n, -8, 8);
     float *out = kt_host(4 * n), *out2 = kt_host(4 * n), *w = kt_host(4 * n), *w2 = kt_host(4 * n);
     uint16_t *bits = kt_host(2 * n), *wbits = kt_host(2 * n);
     CUdeviceptr da = kt_upload(a, 4 * n), db = kt_upload(b, 4 * n), dc = kt_upload(c, 4 * n),
                 dout = kt_alloc(4 * n), dout2 = kt_alloc(4 * n), dbits = kt_alloc(2 * n);
     void *params[] = {&da, &db, &dc, &dout, &dout2, &dbits, &n};
-    if (!dbits || kt_run(kt_func("fp16", "half_ops"), CEIL_DIV(n, 128), 128, 0, params) ||
+    if (!dbits || kt_run(kt_func("fp16", "half_ops"), KT_CEIL_DIV(n, 128), 128, 0, params) ||
         kt_download(out, dout, 4 * n) || kt_download(out2, dout2, 4 * n) ||
         kt_download(bits, dbits, 2 * n))
         return 1;
@@ -124,13 +107,13 @@ static float bf(float f)
 static int case_bf16_ops(void)
 {
     int n = kt_randi(1000, 20000);
-    float *a = rand_floats(n, -50, 50), *b = rand_floats(n, -50, 50);
+    float *a = kt_rand_floats(n, -50, 50), *b = kt_rand_floats(n, -50, 50);
     float *out = kt_host(4 * n), *w = kt_host(4 * n);
     uint16_t *bits = kt_host(2 * n), *wbits = kt_host(2 * n);
     CUdeviceptr da = kt_upload(a, 4 * n), db = kt_upload(b, 4 * n), dout = kt_alloc(4 * n),
                 dbits = kt_alloc(2 * n);
     void *params[] = {&da, &db, &dout, &dbits, &n};
-    if (!dbits || kt_run(kt_func("fp16", "bf16_ops"), CEIL_DIV(n, 128), 128, 0, params) ||
+    if (!dbits || kt_run(kt_func("fp16", "bf16_ops"), KT_CEIL_DIV(n, 128), 128, 0, params) ||
         kt_download(out, dout, 4 * n) || kt_download(bits, dbits, 2 * n))
         return 1;
     for (int i = 0; i < n; i++) {
@@ -209,7 +192,7 @@ static int case_int_bits(void)
     a[0] = 0; /* clz(0) and popc(0) */
     CUdeviceptr da = kt_upload(a, 4 * n), db = kt_upload(b, 4 * n), dout = kt_alloc(40 * n);
     void *params[] = {&da, &db, &dout, &n};
-    if (!dout || kt_run(kt_func("intops", "int_bits"), CEIL_DIV(n, 128), 128, 0, params) ||
+    if (!dout || kt_run(kt_func("intops", "int_bits"), KT_CEIL_DIV(n, 128), 128, 0, params) ||
         kt_download(got, dout, 40 * n))
         return 1;
     for (int i = 0; i < n; i++)
@@ -233,7 +216,7 @@ static int case_int64_div(void)
     }
     CUdeviceptr da = kt_upload(a, 8 * n), db = kt_upload(b, 8 * n), dout = kt_alloc(48 * n);
     void *params[] = {&da, &db, &dout, &n};
-    if (!dout || kt_run(kt_func("intops", "int64_div"), CEIL_DIV(n, 128), 128, 0, params) ||
+    if (!dout || kt_run(kt_func("intops", "int64_div"), KT_CEIL_DIV(n, 128), 128, 0, params) ||
         kt_download(got, dout, 48 * n))
         return 1;
     for (int i = 0; i < n; i++) {
@@ -269,10 +252,10 @@ static int check_math(const char *const *names, int nf, const float *x, const fl
 static int case_math_precise(void)
 {
     int n = kt_randi(1000, 10000);
-    float *x = rand_floats(n, 0.01f, 10), *got = kt_host(32 * n), *want = kt_host(32 * n);
+    float *x = kt_rand_floats(n, 0.01f, 10), *got = kt_host(32 * n), *want = kt_host(32 * n);
     CUdeviceptr dx = kt_upload(x, 4 * n), dout = kt_alloc(32 * n);
     void *params[] = {&dx, &dout, &n};
-    if (!dout || kt_run(kt_func("mathf", "math_precise"), CEIL_DIV(n, 128), 128, 0, params) ||
+    if (!dout || kt_run(kt_func("mathf", "math_precise"), KT_CEIL_DIV(n, 128), 128, 0, params) ||
         kt_download(got, dout, 32 * n))
         return 1;
     for (int i = 0; i < n; i++) {
@@ -294,10 +277,10 @@ static int case_math_precise(void)
 static int case_math_fast(void)
 {
     int n = kt_randi(1000, 10000);
-    float *x = rand_floats(n, 0.01f, 10), *got = kt_host(20 * n);
+    float *x = kt_rand_floats(n, 0.01f, 10), *got = kt_host(20 * n);
     CUdeviceptr dx = kt_upload(x, 4 * n), dout = kt_alloc(20 * n);
     void *params[] = {&dx, &dout, &n};
-    if (!dout || kt_run(kt_func("mathf", "math_fast"), CEIL_DIV(n, 128), 128, 0, params) ||
+    if (!dout || kt_run(kt_func("mathf", "math_fast"), KT_CEIL_DIV(n, 128), 128, 0, params) ||
         kt_download(got, dout, 20 * n))
         return 1;
     static const char *names[] = {"__expf", "__logf", "__sinf", "__cosf", "__fdividef"};
@@ -377,7 +360,7 @@ static int case_mma_sync_tile(void)
 static int case_warp_vote(void)
 {
     enum { BLOCK = 128 };
-    int n = kt_randi(500, 5000), total = CEIL_DIV(n, BLOCK) * BLOCK;
+    int n = kt_randi(500, 5000), total = KT_CEIL_DIV(n, BLOCK) * BLOCK;
     int32_t *in = kt_host(4 * n), *votes = kt_host(4 * n), *wvotes = kt_host(4 * n);
     uint32_t *ballots = kt_host(8 * n), *wballots = kt_host(8 * n);
     for (int i = 0; i < n; i++) { /* per warp: mixed, all >= 0, all > 0 */
@@ -462,18 +445,18 @@ static int case_shfl_variants(void)
 }
 
 const struct kt_case kt_cases_numeric[] = {
-    {"daxpy", "fp64", case_daxpy},
-    {"ddot", "fp64", case_ddot},
-    {"half_ops", "fp16", case_half_ops},
-    {"bf16_ops", "fp16", case_bf16_ops},
-    {"int_bits", "intops", case_int_bits},
-    {"int64_div", "intops", case_int64_div},
-    {"math_precise", "mathf", case_math_precise},
-    {"math_fast", "mathf", case_math_fast},
-    {"wmma_gemm", "wmma", case_wmma_gemm},
-    {"mma_sync_tile", "mma", case_mma_sync_tile},
-    {"warp_vote", "warp", case_warp_vote},
-    {"shfl_variants", "warp", case_shfl_variants},
-    {"block_vote", "warp", case_block_vote},
+    KT_CASE(daxpy, "fp64"),
+    KT_CASE(ddot, "fp64"),
+    KT_CASE(half_ops, "fp16"),
+    KT_CASE(bf16_ops, "fp16"),
+    KT_CASE(int_bits, "intops"),
+    KT_CASE(int64_div, "intops"),
+    KT_CASE(math_precise, "mathf"),
+    KT_CASE(math_fast, "mathf"),
+    KT_CASE(wmma_gemm, "wmma"),
+    KT_CASE(mma_sync_tile, "mma"),
+    KT_CASE(warp_vote, "warp"),
+    KT_CASE(shfl_variants, "warp"),
+    KT_CASE(block_vote, "warp"),
 };
 const int kt_ncases_numeric = sizeof kt_cases_numeric / sizeof kt_cases_numeric[0];

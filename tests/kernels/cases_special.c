@@ -447,18 +447,18 @@ static int case_fatbin_sass_only(void)
 }
 
 const struct kt_case kt_cases_special[] = {
-    {"coop_grid_sync", "coop", case_coop_grid_sync},
-    {"printf_kernel", "printf", case_printf_kernel},
-    {"printf_formats", "printf", case_printf_formats},
-    {"assert_kernel", "assert", case_assert_kernel},
-    {"oob_write", "oob", case_oob_write},
-    {"dyn_shared_optin", "dynshared", case_dyn_shared_optin},
-    {"launch_config_errors", "vector", case_launch_config_errors},
-    {"streams_events", "vector", case_streams_events},
-    {"many_launches", "vector", case_many_launches},
-    {"fatbin_zstd", "fatbin", case_fatbin_zstd},
-    {"fatbin_lz4_wrapper", "fatbin", case_fatbin_lz4_wrapper},
-    {"fatbin_library_wrapper", "fatbin", case_fatbin_library_wrapper},
-    {"fatbin_sass_only", "fatbin", case_fatbin_sass_only},
+    KT_CASE(coop_grid_sync, "coop"),
+    KT_CASE(printf_kernel, "printf"),
+    KT_CASE(printf_formats, "printf"),
+    KT_CASE(assert_kernel, "assert"),
+    KT_CASE(oob_write, "oob"),
+    KT_CASE(dyn_shared_optin, "dynshared"),
+    KT_CASE(launch_config_errors, "vector"),
+    KT_CASE(streams_events, "vector"),
+    KT_CASE(many_launches, "vector"),
+    KT_CASE(fatbin_zstd, "fatbin"),
+    KT_CASE(fatbin_lz4_wrapper, "fatbin"),
+    KT_CASE(fatbin_library_wrapper, "fatbin"),
+    KT_CASE(fatbin_sass_only, "fatbin"),
 };
 const int kt_ncases_special = sizeof kt_cases_special / sizeof kt_cases_special[0];

@@ -1,8 +1,10 @@
 // Corpus: double precision. daxpy, and a dot product: per-block tree reduction in shared
 // memory, then one double atomicAdd per block.
+#include "kt_device.cuh"
+
 extern "C" __global__ void daxpy(int n, double alpha, const double *x, double *y)
 {
-    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    int i = kt_global_index();
     if (i < n)
         y[i] = fma(alpha, x[i], y[i]);
 }
@@ -11,15 +13,9 @@ extern "C" __global__ void ddot(int n, const double *x, const double *y, double 
 {
     __shared__ double s[256];
     double v = 0.0;
-    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += blockDim.x * gridDim.x)
+    for (int i = kt_global_index(); i < n; i += blockDim.x * gridDim.x)
         v += x[i] * y[i];
-    s[threadIdx.x] = v;
-    __syncthreads();
-    for (int half = blockDim.x / 2; half > 0; half >>= 1) {
-        if (threadIdx.x < half)
-            s[threadIdx.x] += s[threadIdx.x + half];
-        __syncthreads();
-    }
+    double sum = kt_block_sum(s, v);
     if (threadIdx.x == 0)
-        atomicAdd(result, s[0]);
+        atomicAdd(result, sum);
 }

@@ -95,6 +95,20 @@ void *kt_host(size_t bytes)
     return p;
 }
 
+/* kt_rand_floats and friends: one body for each element type and its draw function. */
+#define DEFINE_RAND_ARRAY(fn, type, bound, draw)                                                 \
+    type *fn(int n, bound lo, bound hi)                                                          \
+    {                                                                                            \
+        type *v = kt_host(sizeof(type) * (size_t)n);                                             \
+        for (int i = 0; v && i < n; i++)                                                         \
+            v[i] = draw(lo, hi);                                                                 \
+        return v;                                                                                \
+    }
+
+DEFINE_RAND_ARRAY(kt_rand_floats, float, float, kt_randf)
+DEFINE_RAND_ARRAY(kt_rand_doubles, double, double, kt_randd)
+DEFINE_RAND_ARRAY(kt_rand_ints, int32_t, int, kt_randi)
+
 /* ---- device ------------------------------------------------------------------------------ */
 
 static char *read_file(const char *path, size_t *len)

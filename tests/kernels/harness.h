@@ -22,6 +22,8 @@ struct kt_case {
     const char *module; /* tests/kernels/<module>.cu */
     int (*run)(void);   /* 0 = pass */
 };
+/* A table row for case_NAME (named NAME) checking tests/kernels/MODULE.cu. */
+#define KT_CASE(name, module) {#name, module, case_##name}
 
 #define KT_MAX_CASES 64
 extern const struct kt_case kt_cases_basic[], kt_cases_numeric[], kt_cases_special[],
@@ -51,6 +53,12 @@ float kt_randf(float lo, float hi);      /* uniform in [lo, hi) */
 double kt_randd(double lo, double hi);
 int kt_randi(int lo, int hi);            /* uniform in [lo, hi] */
 void *kt_host(size_t bytes);             /* zeroed host memory freed when the case ends */
+/* n uniform random values in kt_host memory (NULL if that fails); bounds as kt_randf and friends */
+float *kt_rand_floats(int n, float lo, float hi);
+double *kt_rand_doubles(int n, double lo, double hi);
+int32_t *kt_rand_ints(int n, int lo, int hi);
+
+#define KT_CEIL_DIV(a, b) (((a) + (b) - 1) / (b)) /* blocks needed to cover a with blocks of b */
 
 /* ---- device ------------------------------------------------------------------------------ */
 

@@ -1,10 +1,12 @@
 // Corpus: reductions. reduce_shfl: warp shuffles + shared memory, one partial sum per block.
 // reduce_atomic: integer sum and maximum with global atomics (exact, order independent).
+#include "kt_device.cuh"
+
 extern "C" __global__ void reduce_shfl(const float *in, float *partial, int n)
 {
     __shared__ float warp_sums[32];
     float v = 0.0f;
-    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += blockDim.x * gridDim.x)
+    for (int i = kt_global_index(); i < n; i += blockDim.x * gridDim.x)
         v += in[i];
     for (int off = 16; off > 0; off >>= 1)
         v += __shfl_down_sync(0xffffffffu, v, off);
@@ -24,7 +26,7 @@ extern "C" __global__ void reduce_shfl(const float *in, float *partial, int n)
 extern "C" __global__ void reduce_atomic(const int *in, int n, int *sum, int *max_out,
                                          unsigned long long *sum64)
 {
-    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    int i = kt_global_index();
     if (i >= n)
         return;
     atomicAdd(sum, in[i]);
@@ -41,17 +43,11 @@ extern "C" __global__ void reduce_last_block(const int *in, int n, int *partial,
     __shared__ int s[256];
     __shared__ bool is_last;
     int v = 0;
-    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += blockDim.x * gridDim.x)
+    for (int i = kt_global_index(); i < n; i += blockDim.x * gridDim.x)
         v += in[i];
-    s[threadIdx.x] = v;
-    __syncthreads();
-    for (int half = blockDim.x / 2; half > 0; half >>= 1) {
-        if (threadIdx.x < half)
-            s[threadIdx.x] += s[threadIdx.x + half];
-        __syncthreads();
-    }
+    int sum = kt_block_sum(s, v);
     if (threadIdx.x == 0) {
-        partial[blockIdx.x] = s[0];
+        partial[blockIdx.x] = sum;
         __threadfence();
         unsigned ticket = atomicInc(&blocks_done, gridDim.x);
         is_last = ticket == gridDim.x - 1;

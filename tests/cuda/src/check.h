@@ -1,13 +1,15 @@
 /*
  * Shared by the CUDA test programs: CHECK() turns any runtime error into a one-line diagnosis
  * on stderr and exit status 1, so a program exits 0 only when every call and every
- * verification succeeded.
+ * verification succeeded; run_on_two_threads() for the programs that use the device from two
+ * host threads at once.
  */
 #ifndef TFUSE_CUDA_TEST_CHECK_H
 #define TFUSE_CUDA_TEST_CHECK_H
 
 #include <cstdio>
 #include <cstdlib>
+#include <pthread.h>
 #include <cuda_runtime.h>
 
 #define CHECK(call)                                                                          \
@@ -30,5 +32,16 @@
         fputc('\n', stderr);                                                                 \
         exit(1);                                                                             \
     } while (0)
+
+/* Runs work(here) on the calling thread while a second host thread runs work(there); returns
+ * when both are done. */
+static inline void run_on_two_threads(void *(*work)(void *), void *here, void *there)
+{
+    pthread_t t;
+    if (pthread_create(&t, NULL, work, there) != 0)
+        FAIL("pthread_create");
+    work(here);
+    pthread_join(t, NULL);
+}
 
 #endif

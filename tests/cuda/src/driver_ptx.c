@@ -83,14 +83,48 @@ static void check_param_layout(CUfunction f)
     }
 }
 
+/* Loads the PTX into the current context, checks g_magic's size and initial value (returned
+ * in *magic) and saxpy's parameter layout. */
+static CUmodule load_module(CUfunction *f, unsigned *magic)
+{
+    CUmodule mod;
+    CUdeviceptr dmagic;
+    size_t magic_size = 0;
+    CHECK(cuModuleLoadData(&mod, ptx));
+    CHECK(cuModuleGetFunction(f, mod, "saxpy"));
+    check_param_layout(*f);
+    CHECK(cuModuleGetGlobal(&dmagic, &magic_size, mod, "g_magic"));
+    CHECK(cuMemcpyDtoH(magic, dmagic, sizeof(*magic)));
+    if (magic_size != 4 || *magic != 1234) {
+        fprintf(stderr, "g_magic: size %zu value %u\n", magic_size, *magic);
+        exit(1);
+    }
+    return mod;
+}
+
+/* y += 2 x with one pointer per parameter, then y += 0.5 x with the parameters packed in one
+ * `extra` buffer; waits for both. */
+static void launch_both_ways(CUfunction f, CUdeviceptr dy, CUdeviceptr dx)
+{
+    float a = 2.0f;
+    unsigned n = N;
+    void *params[] = { &dy, &dx, &a, &n };
+    CHECK(cuLaunchKernel(f, (N + 127) / 128, 1, 1, 128, 1, 1, 0, NULL, params, NULL));
+
+    struct { CUdeviceptr y, x; float a; unsigned n; } packed = { dy, dx, 0.5f, N };
+    size_t packed_size = sizeof(packed);
+    void *extra[] = { CU_LAUNCH_PARAM_BUFFER_POINTER, &packed, CU_LAUNCH_PARAM_BUFFER_SIZE,
+                      &packed_size, CU_LAUNCH_PARAM_END };
+    CHECK(cuLaunchKernel(f, (N + 127) / 128, 1, 1, 128, 1, 1, 0, NULL, NULL, extra));
+    CHECK(cuCtxSynchronize());
+}
+
 int main(void)
 {
     CUdevice dev;
     CUcontext ctx;
-    CUmodule mod;
     CUfunction f;
-    CUdeviceptr dx, dy, dmagic;
-    size_t magic_size = 0;
+    CUdeviceptr dx, dy;
     unsigned magic = 0;
     static float x[N], y[N];
     int count = 0;
@@ -100,15 +134,7 @@ int main(void)
     CHECK(cuDeviceGet(&dev, 0));
     CHECK(cuDevicePrimaryCtxRetain(&ctx, dev));
     CHECK(cuCtxSetCurrent(ctx));
-    CHECK(cuModuleLoadData(&mod, ptx));
-    CHECK(cuModuleGetFunction(&f, mod, "saxpy"));
-    check_param_layout(f);
-    CHECK(cuModuleGetGlobal(&dmagic, &magic_size, mod, "g_magic"));
-    CHECK(cuMemcpyDtoH(&magic, dmagic, sizeof(magic)));
-    if (magic_size != 4 || magic != 1234) {
-        fprintf(stderr, "g_magic: size %zu value %u\n", magic_size, magic);
-        return 1;
-    }
+    CUmodule mod = load_module(&f, &magic);
 
     for (int i = 0; i < N; i++) {
         x[i] = (float)i;
@@ -118,20 +144,7 @@ int main(void)
     CHECK(cuMemAlloc(&dy, sizeof(y)));
     CHECK(cuMemcpyHtoD(dx, x, sizeof(x)));
     CHECK(cuMemcpyHtoD(dy, y, sizeof(y)));
-
-    /* First launch: one pointer per parameter. */
-    float a = 2.0f;
-    unsigned n = N;
-    void *params[] = { &dy, &dx, &a, &n };
-    CHECK(cuLaunchKernel(f, (N + 127) / 128, 1, 1, 128, 1, 1, 0, NULL, params, NULL));
-
-    /* Second launch: the parameters packed in one buffer (y += 0.5 x). */
-    struct { CUdeviceptr y, x; float a; unsigned n; } packed = { dy, dx, 0.5f, N };
-    size_t packed_size = sizeof(packed);
-    void *extra[] = { CU_LAUNCH_PARAM_BUFFER_POINTER, &packed, CU_LAUNCH_PARAM_BUFFER_SIZE,
-                      &packed_size, CU_LAUNCH_PARAM_END };
-    CHECK(cuLaunchKernel(f, (N + 127) / 128, 1, 1, 128, 1, 1, 0, NULL, NULL, extra));
-    CHECK(cuCtxSynchronize());
+    launch_both_ways(f, dy, dx);
     CHECK(cuMemcpyDtoH(y, dy, sizeof(y)));
     for (int i = 0; i < N; i++) {
         float want = 1.0f + 2.0f * (float)i + 0.5f * (float)i;

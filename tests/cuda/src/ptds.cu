@@ -1,7 +1,6 @@
 // ptds: built with --default-stream per-thread, so cudart calls the driver's per-thread
 // default-stream entry points (_ptds/_ptsz). Two host threads each use "the" default stream;
 // each thread's work and copies must stay in its own order.
-#include <pthread.h>
 #include "check.h"
 
 __global__ void affine(int *p, int n, int a, int b)
@@ -43,12 +42,8 @@ static void *work(void *arg)
 int main()
 {
     struct job a = { 1, 0 }, b = { 100000, 0 };
-    pthread_t t;
     CHECK(cudaFree(0));
-    if (pthread_create(&t, NULL, work, &b) != 0)
-        FAIL("pthread_create");
-    work(&a);
-    pthread_join(t, NULL);
+    run_on_two_threads(work, &a, &b);
     if (!a.ok || !b.ok)
         FAIL("main thread %s, second thread %s", a.ok ? "ok" : "wrong", b.ok ? "ok" : "wrong");
     printf("ptds: OK 2 host threads on per-thread default streams\n");

@@ -1,6 +1,5 @@
 // threads: a second host thread uses the device (its own stream and buffers) while the main
 // thread does the same; both results are checked.
-#include <pthread.h>
 #include "check.h"
 
 __global__ void iota_times(int *p, int n, int k)
@@ -43,12 +42,8 @@ static void *work(void *arg)
 int main()
 {
     struct job mine = { 3, 0 }, other = { 7, 0 };
-    pthread_t t;
     CHECK(cudaFree(0)); /* the main thread's context exists before the second thread starts */
-    if (pthread_create(&t, NULL, work, &other) != 0)
-        FAIL("pthread_create");
-    work(&mine);
-    pthread_join(t, NULL);
+    run_on_two_threads(work, &mine, &other);
     if (!mine.ok || !other.ok)
         FAIL("main thread %s, second thread %s", mine.ok ? "ok" : "wrong", other.ok ? "ok" : "wrong");
     int dev = -1;

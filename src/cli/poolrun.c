@@ -1,0 +1,257 @@
+/*
+ * `tfuse run --pool URL` (see poolrun.h): POST an allocation to the pool manager with an
+ * idempotency key (a POST retried after a lost answer cannot allocate twice), run the program
+ * on the answer's connect address and token exactly as `tfuse run --connect ADDR --vgpu TOKEN`
+ * does, and DELETE the allocation afterwards, also when the program fails or is killed.
+ * May call: nodeapi.h (HTTP/JSON client), src/vgpu (size parsing), main.c's cli_run_child.
+ */
+#include "poolrun.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "nodeapi.h"
+#include "vgpu_parse.h"
+
+#define ATTEMPTS 3
+
+struct pool_opts {
+    const char *pool, *vram, *tflops, *tflops_limit, *compute, *limit, *qos, *tenant, *gpus,
+        *model, *strategy;
+};
+
+static volatile sig_atomic_t interrupted;
+
+static void on_interrupt(int sig)
+{
+    interrupted = sig;
+}
+
+int poolrun_wanted(int argc, char **argv)
+{
+    for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+        if (strcmp(argv[i], "--pool") == 0)
+            return 1;
+    return 0;
+}
+
+static int parse(int argc, char **argv, struct pool_opts *o, int *prog)
+{
+    int i = 1;
+    for (; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--") == 0) {
+            i++;
+            break;
+        }
+        const char **slot = strcmp(a, "--pool") == 0 ? &o->pool
+                            : strcmp(a, "--vram") == 0 ? &o->vram
+                            : strcmp(a, "--tflops") == 0 ? &o->tflops
+                            : strcmp(a, "--tflops-limit") == 0 ? &o->tflops_limit
+                            : strcmp(a, "--compute") == 0 ? &o->compute
+                            : strcmp(a, "--compute-limit") == 0 ? &o->limit
+                            : strcmp(a, "--qos") == 0 ? &o->qos
+                            : strcmp(a, "--tenant") == 0 ? &o->tenant
+                            : strcmp(a, "--gpus") == 0 ? &o->gpus
+                            : strcmp(a, "--model") == 0 ? &o->model
+                            : strcmp(a, "--strategy") == 0 ? &o->strategy : NULL;
+        if (!slot || !v) {
+            fprintf(stderr, "tfuse run --pool: unexpected argument '%s'%s\n", a,
+                    slot ? " (needs a value)" : "");
+            return -1;
+        }
+        *slot = v;
+        i++;
+    }
+    *prog = i;
+    if (i >= argc || !o->vram || !o->tflops == !o->compute) {
+        fprintf(stderr, "tfuse run --pool: need --vram SIZE, exactly one of --tflops N and "
+                        "--compute PCT, and -- PROGRAM\n");
+        return -1;
+    }
+    if ((o->tflops_limit && !o->tflops) || (o->limit && !o->compute)) {
+        fprintf(stderr, "tfuse run --pool: --tflops-limit goes with --tflops, --compute-limit "
+                        "with --compute\n");
+        return -1;
+    }
+    if (o->gpus && strcmp(o->gpus, "1") != 0) {
+        fprintf(stderr, "tfuse run --pool: --gpus %s: one vGPU per program is all that is "
+                        "supported yet\n", o->gpus);
+        return -1;
+    }
+    return 0;
+}
+
+/* "20", "20%": a percent in (0, 100]; "12.5": TFLOPs when pct is 0. */
+static int parse_number(const char *flag, const char *text, int pct, double *out)
+{
+    char *end;
+    double x = strtod(text, &end);
+    if (pct && *end == '%')
+        end++;
+    if (end == text || *end || !(x > 0) || (pct && x > 100) || x > 1e9) {
+        fprintf(stderr, "tfuse run --pool: %s '%s': expected %s\n", flag, text,
+                pct ? "a percent in (0, 100], e.g. 20%" : "a positive number of TFLOPs");
+        return -1;
+    }
+    *out = x;
+    return 0;
+}
+
+static json_t *request_body(const struct pool_opts *o, const char *key)
+{
+    uint64_t vram;
+    char err[256];
+    double x;
+    if (vgpu_parse_size(o->vram, &vram, err, sizeof err) != 0) {
+        fprintf(stderr, "tfuse run --pool: --vram: %s\n", err);
+        return NULL;
+    }
+    const char *tenant = o->tenant ? o->tenant : getenv("TFUSE_TENANT");
+    json_t *b = json_pack("{s:s, s:I, s:s}", "tenant", tenant ? tenant : "default",
+                          "vram_request", (json_int_t)vram, "idempotency_key", key);
+    struct { const char *flag, *text, *field; int pct; } nums[] = {
+        {"--tflops", o->tflops, "tflops_request", 0},
+        {"--tflops-limit", o->tflops_limit, "tflops_limit", 0},
+        {"--compute", o->compute, "compute_request_pct", 1},
+        {"--compute-limit", o->limit, "compute_limit_pct", 1},
+    };
+    for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) {
+        if (!nums[i].text)
+            continue;
+        if (parse_number(nums[i].flag, nums[i].text, nums[i].pct, &x) != 0) {
+            json_decref(b);
+            return NULL;
+        }
+        json_object_set_new(b, nums[i].field, json_real(x));
+    }
+    if (o->qos)
+        json_object_set_new(b, "qos", json_string(o->qos));
+    if (o->model)
+        json_object_set_new(b, "model", json_string(o->model));
+    if (o->strategy)
+        json_object_set_new(b, "strategy", json_string(o->strategy));
+    return b;
+}
+
+/* Unique per run: host, pid and the time; only characters the pool accepts in keys. */
+static void make_key(char *key, size_t len)
+{
+    char host[64] = "host";
+    gethostname(host, sizeof host - 1);
+    host[sizeof host - 1] = '\0';
+    for (char *p = host; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9')))
+            *p = '-';
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    snprintf(key, len, "run-%s-%d-%lld%09ld", host, (int)getpid(), (long long)ts.tv_sec,
+             ts.tv_nsec);
+}
+
+/* POSTs the allocation, retrying (same key) while the pool is unreachable or still busy with
+ * the first attempt. Returns the answer or NULL (after saying why). */
+static json_t *allocate(const char *pool, json_t *body)
+{
+    char err[512] = "";
+    json_t *reply = NULL;
+    int status = 0;
+    for (int attempt = 0; attempt < ATTEMPTS && !interrupted; attempt++) {
+        if (attempt)
+            sleep(1);
+        json_decref(reply);
+        status = nodeapi_call(pool, "POST", "/api/v1/allocations", body, &reply, err, sizeof err);
+        if (status != 0 && status != 409 && status < 500)
+            break;
+        const char *reason = json_string_value(json_object_get(reply, "error"));
+        if (status == 409 && !(reason && strcmp(reason, "conflict") == 0))
+            break;   /* no_capacity: a retry would not change the answer */
+    }
+    if ((status == 200 || status == 201) && json_is_array(json_object_get(reply, "devices")) &&
+        json_array_size(json_object_get(reply, "devices")) == 1)
+        return reply;
+    if (status == 200 || status == 201)
+        fprintf(stderr, "tfuse run --pool: the pool's answer has no single device\n");
+    else if (status)
+        fprintf(stderr, "tfuse run --pool: the pool refused the allocation (HTTP %d): %s\n",
+                status, nodeapi_message(reply, "no message"));
+    else
+        fprintf(stderr, "tfuse run --pool: %s\n",
+                interrupted ? "interrupted" : err[0] ? err : "cannot reach the pool");
+    json_decref(reply);
+    return NULL;
+}
+
+static void release(const char *pool, const char *id)
+{
+    char path[256], err[512] = "";
+    snprintf(path, sizeof path, "/api/v1/allocations/%s", id);
+    int status = 0;
+    for (int attempt = 0; attempt < ATTEMPTS; attempt++) {
+        if (attempt)
+            sleep(1);
+        json_t *reply = NULL;
+        status = nodeapi_call(pool, "DELETE", path, NULL, &reply, err, sizeof err);
+        json_decref(reply);
+        if (status == 204 || status == 200 || status == 404)
+            return;
+        if (status != 0 && status != 409 && status < 500)
+            break;
+    }
+    fprintf(stderr, "tfuse run --pool: could not release allocation %s (%s); release it with "
+                    "`tfuse pool release %s --pool %s`\n", id,
+            status ? "the pool refused" : err, id, pool);
+}
+
+static int run_allocated(const char *pool, json_t *alloc, char **argv)
+{
+    json_t *dev = json_array_get(json_object_get(alloc, "devices"), 0);
+    const char *id = json_string_value(json_object_get(alloc, "id"));
+    const char *connect = json_string_value(json_object_get(dev, "connect"));
+    const char *token = json_string_value(json_object_get(dev, "token"));
+    if (!id)
+        return 2;
+    int rc = 2;
+    if (!connect || !token)
+        fprintf(stderr, "tfuse run --pool: the pool's answer lacks a connect address or token\n");
+    else if (interrupted)
+        rc = 128 + interrupted;
+    else {
+        fprintf(stderr, "tfuse run: allocation %s on node %s (%s)\n", id,
+                json_string_value(json_object_get(alloc, "node")), connect);
+        rc = cli_run_child(connect, token, argv);
+    }
+    release(pool, id);
+    return rc;
+}
+
+int poolrun_main(int argc, char **argv)
+{
+    struct pool_opts o = {0};
+    int prog;
+    if (parse(argc, argv, &o, &prog) != 0)
+        return 2;
+    char key[128];
+    make_key(key, sizeof key);
+    json_t *body = request_body(&o, key);
+    if (!body)
+        return 2;
+    /* Until the program runs, a SIGTERM/SIGHUP/^C only marks the run interrupted, so that an
+     * allocation made meanwhile is released rather than leaked. */
+    struct sigaction sa = {.sa_handler = on_interrupt};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    json_t *alloc = allocate(o.pool, body);
+    json_decref(body);
+    if (!alloc)
+        return 2;
+    int rc = run_allocated(o.pool, alloc, &argv[prog]);
+    json_decref(alloc);
+    return rc;
+}

@@ -1,0 +1,326 @@
+/*
+ * The node's registration and heartbeat thread (see poolreg.h and docs/node-api.md).
+ * May call: vgpus.h, discover.h, libcurl, jansson, src/common/log.h.
+ */
+#include "poolreg.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "discover.h"
+#include "log.h"
+#include "vgpu_mem.h"
+
+#define NAME_MAX_LEN 63
+#define HTTP_TIMEOUT_S 5L
+
+struct node_poolreg {
+    char pool_url[512];
+    char name[NAME_MAX_LEN + 1];
+    char address[320];           /* http://HOST:PORT */
+    double interval_s;
+    struct node_vgpus *v;
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    int stopping;
+    int registered;
+    int pool_down;               /* last call failed: log only state changes, not every retry */
+    uint64_t last_busy_ns[NODE_MAX_DEVICES];
+    struct timespec last_sample;
+};
+
+double node_device_tflops(const char *model)
+{
+    if (strcmp(model, TFD_SOFTGPU_NAME) == 0)
+        return tfd_softgpu_tflops(tfd_softgpu_sms());
+    return tfd_tflops_lookup(model);
+}
+
+/* Pool names are [A-Za-z0-9._:-]{1,63}: NVML model names ("NVIDIA H100 80GB HBM3") have
+ * spaces and parentheses, so every other character becomes '-' (runs collapsed, ends trimmed). */
+static void pool_name(const char *in, char *out, size_t cap)
+{
+    size_t n = 0;
+    for (const char *p = in; *p && n + 1 < cap; p++) {
+        int ok = (*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+                 (*p >= '0' && *p <= '9') || *p == '.' || *p == '_' || *p == ':' || *p == '-';
+        if (ok)
+            out[n++] = *p;
+        else if (n > 0 && out[n - 1] != '-')
+            out[n++] = '-';
+    }
+    while (n > 0 && out[n - 1] == '-')
+        n--;
+    out[n] = '\0';
+    if (n == 0)
+        snprintf(out, cap, "unknown");
+}
+
+static size_t discard(char *p, size_t size, size_t n, void *arg)
+{
+    (void)p, (void)arg;
+    return size * n;
+}
+
+/* POSTs body to pool_url + path. Returns the HTTP status, 0 when the pool was unreachable. */
+static long post_json(struct node_poolreg *r, const char *path, json_t *body, char *err,
+                      size_t errlen)
+{
+    char url[700];
+    snprintf(url, sizeof url, "%s%s", r->pool_url, path);
+    char *text = json_dumps(body, JSON_COMPACT);
+    CURL *c = curl_easy_init();
+    long status = 0;
+    if (!text || !c) {
+        snprintf(err, errlen, "out of memory");
+        free(text);
+        if (c)
+            curl_easy_cleanup(c);
+        return 0;
+    }
+    struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: application/json");
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, text);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, HTTP_TIMEOUT_S);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);   /* we are a thread of a daemon */
+    CURLcode rc = curl_easy_perform(c);
+    if (rc == CURLE_OK)
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    else
+        snprintf(err, errlen, "%s", curl_easy_strerror(rc));
+    curl_slist_free_all(hdr);
+    curl_easy_cleanup(c);
+    free(text);
+    return status;
+}
+
+static json_t *register_body(struct node_poolreg *r)
+{
+    json_t *devs = json_array();
+    for (int i = 0; i < r->v->ndev; i++) {
+        const struct node_device *d = &r->v->dev[i];
+        char model[NAME_MAX_LEN + 1];
+        pool_name(d->name, model, sizeof model);
+        json_array_append_new(devs, json_pack("{s:s, s:s, s:I, s:f}", "uuid", d->uuid, "model",
+                                              model, "memory_bytes", (json_int_t)d->memory,
+                                              "tflops_fp16", d->tflops));
+    }
+    return json_pack("{s:s, s:s, s:o}", "name", r->name, "address", r->address, "devices", devs);
+}
+
+/* Memory in use (sum of the live vGPUs' allocations) and kernel-time utilization since the
+ * last sample, per device, read under the vGPU lock (no I/O while it is held). */
+static json_t *heartbeat_body(struct node_poolreg *r)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    double wall_ns = (double)(now.tv_sec - r->last_sample.tv_sec) * 1e9 +
+                     (double)(now.tv_nsec - r->last_sample.tv_nsec);
+    int first = r->last_sample.tv_sec == 0 && r->last_sample.tv_nsec == 0;
+    r->last_sample = now;
+    json_t *devs = json_array();
+    pthread_mutex_lock(&r->v->lock);
+    for (int d = 0; d < r->v->ndev; d++) {
+        uint64_t used = 0, busy = 0;
+        for (int i = 0; i < VGPU_MAX_SLOTS; i++) {
+            struct vgpu_slot *s = vgpu_slot_at(r->v->regions[d], i);
+            if (atomic_load(&s->state) == VGPU_SLOT_FREE)
+                continue;
+            used += vgpu_mem_used(s);
+            busy += atomic_load(&s->busy_ns);
+        }
+        /* busy_ns of a freed slot leaves the sum: a drop reads as idle, not negative. */
+        double util = 0;
+        if (!first && wall_ns > 0 && busy > r->last_busy_ns[d])
+            util = fmin(100.0, (double)(busy - r->last_busy_ns[d]) / wall_ns * 100.0);
+        r->last_busy_ns[d] = busy;
+        json_array_append_new(devs, json_pack("{s:s, s:I, s:f}", "uuid", r->v->dev[d].uuid,
+                                              "used_bytes", (json_int_t)used, "util_pct", util));
+    }
+    pthread_mutex_unlock(&r->v->lock);
+    return json_pack("{s:o}", "devices", devs);
+}
+
+static void note_failure(struct node_poolreg *r, const char *what, long status, const char *err)
+{
+    if (r->pool_down)
+        return;
+    r->pool_down = 1;
+    if (status)
+        tf_warn("pool %s: %s answered HTTP %ld (retrying)", r->pool_url, what, status);
+    else
+        tf_warn("pool %s: %s failed: %s (retrying)", r->pool_url, what, err);
+}
+
+/* One step: register when not registered, else heartbeat. */
+static void step(struct node_poolreg *r)
+{
+    char err[256] = "", path[128];
+    json_t *body = r->registered ? heartbeat_body(r) : register_body(r);
+    if (!body)
+        return;
+    snprintf(path, sizeof path, "/api/v1/nodes/%s/heartbeat", r->name);
+    long status = post_json(r, r->registered ? path : "/api/v1/nodes", body, err, sizeof err);
+    json_decref(body);
+    if (!r->registered) {
+        if (status == 200 || status == 201) {
+            r->registered = 1;
+            r->pool_down = 0;
+            tf_info("registered with the pool %s as %s (%d device(s))", r->pool_url, r->name,
+                    r->v->ndev);
+        } else {
+            note_failure(r, "registration", status, err);
+        }
+    } else if (status == 204 || status == 200) {
+        if (r->pool_down)
+            tf_info("pool %s answers heartbeats again", r->pool_url);
+        r->pool_down = 0;
+    } else if (status == 404) {
+        tf_warn("pool %s forgot node %s: registering again", r->pool_url, r->name);
+        r->registered = 0;
+    } else {
+        note_failure(r, "heartbeat", status, err);
+    }
+}
+
+static void *poolreg_main(void *arg)
+{
+    struct node_poolreg *r = arg;
+    pthread_mutex_lock(&r->lock);
+    while (!r->stopping) {
+        pthread_mutex_unlock(&r->lock);
+        int was = r->registered;
+        step(r);
+        pthread_mutex_lock(&r->lock);
+        if (r->registered != was && r->registered)
+            continue;   /* registered just now: the first heartbeat follows at once */
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        double s = r->interval_s;
+        until.tv_sec += (time_t)s;
+        until.tv_nsec += (long)((s - floor(s)) * 1e9);
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_nsec -= 1000000000L;
+            until.tv_sec++;
+        }
+        while (!r->stopping &&
+               pthread_cond_timedwait(&r->wake, &r->lock, &until) != ETIMEDOUT)
+            ;
+    }
+    pthread_mutex_unlock(&r->lock);
+    return NULL;
+}
+
+/* The base URL the pool calls: --advertise, else the first tcp --api (which must name a host
+ * the pool can reach: a wildcard address cannot be advertised). */
+static int pick_address(struct node_poolreg *r, const struct node_poolreg_opts *o, char *err,
+                        size_t errlen)
+{
+    const char *a = o->advertise;
+    for (int i = 0; !a && i < o->napi; i++)
+        if (strncmp(o->api[i], "tcp:", 4) == 0)
+            a = o->api[i];
+    if (!a) {
+        snprintf(err, errlen, "--pool needs a tcp --api address the pool can call "
+                              "(or --advertise tcp:HOST:PORT)");
+        return -1;
+    }
+    if (strncmp(a, "tcp:", 4) != 0 || !strrchr(a + 4, ':') || strlen(a) > 300) {
+        snprintf(err, errlen, "--advertise takes tcp:HOST:PORT, not '%s'", a);
+        return -1;
+    }
+    const char *host = a + 4;
+    if (strncmp(host, "0.0.0.0:", 8) == 0 || strncmp(host, "[::]:", 5) == 0 || host[0] == ':') {
+        snprintf(err, errlen, "%s listens on every address: tell the pool which one with "
+                              "--advertise tcp:HOST:PORT", a);
+        return -1;
+    }
+    snprintf(r->address, sizeof r->address, "http://%s", host);
+    return 0;
+}
+
+static int pick_name(struct node_poolreg *r, const char *name, char *err, size_t errlen)
+{
+    char host[256] = "";
+    if (!name) {
+        if (gethostname(host, sizeof host - 1) != 0)
+            snprintf(host, sizeof host, "node");
+        pool_name(host, r->name, sizeof r->name);
+        return 0;
+    }
+    pool_name(name, r->name, sizeof r->name);
+    if (strcmp(r->name, name) != 0) {
+        snprintf(err, errlen, "--node-name '%s': 1-63 characters of [A-Za-z0-9._:-]", name);
+        return -1;
+    }
+    return 0;
+}
+
+int node_poolreg_start(struct node_poolreg **out, const struct node_poolreg_opts *o,
+                       struct node_vgpus *v, char *err, size_t errlen)
+{
+    *out = NULL;
+    size_t ulen = strlen(o->pool_url);
+    if ((strncmp(o->pool_url, "http://", 7) != 0 && strncmp(o->pool_url, "https://", 8) != 0) ||
+        ulen >= 500) {
+        snprintf(err, errlen, "--pool takes the pool's base URL (http://HOST:PORT), not '%s'",
+                 o->pool_url);
+        return -1;
+    }
+    if (v->ndev == 0) {
+        snprintf(err, errlen, "--pool: the backend has no device to register");
+        return -1;
+    }
+    struct node_poolreg *r = calloc(1, sizeof *r);
+    if (!r) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    memcpy(r->pool_url, o->pool_url, ulen + 1);
+    while (ulen > 0 && r->pool_url[ulen - 1] == '/')
+        r->pool_url[--ulen] = '\0';
+    r->v = v;
+    r->interval_s = o->interval_s > 0 ? o->interval_s : 3.0;
+    if (pick_address(r, o, err, errlen) != 0 || pick_name(r, o->name, err, errlen) != 0) {
+        free(r);
+        return -1;
+    }
+    curl_global_init(CURL_GLOBAL_DEFAULT);   /* before the thread: it is not thread-safe */
+    pthread_mutex_init(&r->lock, NULL);
+    pthread_cond_init(&r->wake, NULL);
+    if (pthread_create(&r->thread, NULL, poolreg_main, r) != 0) {
+        snprintf(err, errlen, "cannot start the pool registration thread");
+        pthread_mutex_destroy(&r->lock);
+        pthread_cond_destroy(&r->wake);
+        free(r);
+        return -1;
+    }
+    *out = r;
+    return 0;
+}
+
+void node_poolreg_stop(struct node_poolreg *r)
+{
+    if (!r)
+        return;
+    pthread_mutex_lock(&r->lock);
+    r->stopping = 1;
+    pthread_cond_signal(&r->wake);
+    pthread_mutex_unlock(&r->lock);
+    pthread_join(r->thread, NULL);   /* an HTTP call in flight ends within HTTP_TIMEOUT_S */
+    pthread_mutex_destroy(&r->lock);
+    pthread_cond_destroy(&r->wake);
+    free(r);
+}

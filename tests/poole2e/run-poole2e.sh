@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# End to end through the pool (issue 6): `tfuse pool serve`, two `tfuse node --backend soft
+# --pool` nodes, and `tfuse run --pool` running CUDA programs on vGPUs the pool placed.
+#
+#   run-poole2e.sh BUILD_DIR SOURCE_DIR
+#
+# Checks: both nodes register and stay healthy; a program runs on a 256 MiB / 20% vGPU and sees
+# its limit; the allocation and the node's vGPU are gone afterwards; two concurrent runs land on
+# two nodes with LowLoadFirst and on one with CompactFirst; a killed node goes unhealthy at the
+# pool while the other stays healthy. Everything started is killed on every exit path.
+set -u
+
+build=$1
+tfuse=$build/bin/tfuse
+iso=$build/tests/isolation/prog_iso
+vadd=$build/tests/cuda/vadd
+work=$(mktemp -d "${TMPDIR:-/tmp}/poole2e.XXXXXX")
+pids=()
+MiB=$((1 << 20))
+
+cleanup() {
+    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
+    for p in "${pids[@]}"; do
+        for _ in $(seq 30); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$p" 2>/dev/null
+    done
+    wait 2>/dev/null
+    rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+fail() {
+    echo "FAIL: $*" >&2
+    for f in pool node-a node-b; do
+        echo "--- $f log" >&2
+        tail -20 "$work/$f.log" >&2 2>/dev/null
+    done
+    exit 1
+}
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+get() { curl -sf --max-time 5 "$url$1"; }
+
+# wait_for SECONDS WHAT CMD...: polls CMD every 0.1 s.
+wait_for() {
+    local secs=$1 what=$2
+    shift 2
+    for _ in $(seq $((secs * 10))); do
+        "$@" && return 0
+        sleep 0.1
+    done
+    fail "timed out waiting for $what"
+}
+
+healthy_count() { get /api/v1/nodes | jq '[.nodes[] | select(.healthy)] | length'; }
+nodes_healthy() { [ "$(healthy_count)" = "$1" ]; }
+node_health() { get "/api/v1/nodes/$1" | jq -r .healthy; }
+live_allocs() {
+    get /api/v1/allocations | jq '[.allocations[] | select(.status != "released")] | length'
+}
+allocs_are() { [ "$(live_allocs)" = "$1" ]; }
+node_vgpus() { curl -sf --max-time 5 "http://127.0.0.1:$1/api/v1/vgpus" | jq '.vgpus | length'; }
+
+start_node() {   # start_node NAME API_PORT
+    "$tfuse" node --backend soft --listen "unix:$work/$1.sock" --api "tcp:127.0.0.1:$2" \
+        --pool "$url" --node-name "$1" --heartbeat-interval 0.3 >"$work/$1.log" 2>&1 &
+    pids+=($!)
+    eval "pid_${1//-/_}=$!"
+}
+
+# ---- the pool and two nodes
+"$tfuse" pool serve --listen 127.0.0.1:0 --db "$work/pool.db" --heartbeat-timeout 3 \
+    --ready-file "$work/pool.url" >"$work/pool.log" 2>&1 &
+pids+=($!)
+wait_for 10 "the pool to listen" test -s "$work/pool.url"
+url=$(head -1 "$work/pool.url")
+port_a=$(free_port)
+port_b=$(free_port)
+start_node node-a "$port_a"
+start_node node-b "$port_b"
+wait_for 15 "both nodes healthy at the pool" nodes_healthy 2
+model=$(get /api/v1/nodes/node-a | jq -r '.devices[0].model')
+tflops=$(get /api/v1/nodes/node-a | jq -r '.devices[0].tflops_fp16')
+addr=$(get /api/v1/nodes/node-a | jq -r .address)
+[ "$addr" = "http://127.0.0.1:$port_a" ] || fail "node-a registered address $addr"
+awk -v t="$tflops" 'BEGIN { exit !(t > 0) }' || fail "node-a's device has no TFLOPs rating"
+echo "pool $url; nodes registered (model $model, $tflops TFLOPs)"
+
+# ---- one program through the pool
+out=$(timeout 60 "$tfuse" run --pool "$url" --vram 256MiB --compute 20% --tenant e2e \
+      -- "$iso" meminfo 2>"$work/run1.err") || fail "tfuse run --pool failed: $out $(cat "$work/run1.err")"
+echo "meminfo: $out"
+total=$(echo "$out" | awk '{ print $4 }')
+[ "$total" = $((256 * MiB)) ] || fail "the program saw $total bytes, not the vGPU's 256 MiB"
+if [ -x "$vadd" ]; then
+    out=$(timeout 60 "$tfuse" run --pool "$url" --vram 256MiB --compute 20% --tenant e2e \
+          -- "$vadd" 2>"$work/run2.err") || fail "vadd through the pool: $out $(cat "$work/run2.err")"
+    [ "$out" = "vadd: OK 1048576 elements" ] || fail "vadd printed '$out'"
+    echo "$out"
+else
+    echo "note: $vadd not built (no nvcc): the driver-API program alone ran"
+fi
+allocs_are 0 || fail "allocations left after the runs: $(get /api/v1/allocations)"
+[ "$(node_vgpus "$port_a")" = 0 ] && [ "$(node_vgpus "$port_b")" = 0 ] ||
+    fail "a node still holds vGPUs after the runs"
+
+# ---- the program's exit status comes back, and a failed program releases too
+timeout 60 "$tfuse" run --pool "$url" --vram 64MiB --compute 10% --tenant e2e \
+    -- sh -c 'exit 7' 2>/dev/null
+rc=$?
+[ "$rc" = 7 ] || fail "exit status $rc, not the program's 7"
+allocs_are 0 || fail "a failed program's allocation was not released"
+
+# ---- two concurrent runs: where they land is the strategy's choice
+concurrent() {   # concurrent STRATEGY -> sets got to the two nodes, sorted
+    local s=$1 n1 n2
+    for i in 1 2; do
+        timeout 60 "$tfuse" run --pool "$url" --vram 128MiB --compute 20% --tenant e2e \
+            --strategy "$s" -- sh -c '"$0" meminfo >/dev/null && sleep 2' "$iso" \
+            2>"$work/c$i.err" &
+        pids+=($!)
+        eval "cpid$i=$!"
+        wait_for 20 "allocation $i ($s)" allocs_are "$i"
+    done
+    wait "$cpid1" || fail "concurrent run 1 ($s): $(cat "$work/c1.err")"
+    wait "$cpid2" || fail "concurrent run 2 ($s): $(cat "$work/c2.err")"
+    n1=$(sed -n 's/.*allocation .* on node \([^ ]*\) .*/\1/p' "$work/c1.err")
+    n2=$(sed -n 's/.*allocation .* on node \([^ ]*\) .*/\1/p' "$work/c2.err")
+    echo "$s: $n1 $n2"
+    got=$(printf '%s\n%s\n' "$n1" "$n2" | sort | tr '\n' ' ')
+}
+concurrent LowLoadFirst
+[ "$got" = "node-a node-b " ] || fail "LowLoadFirst put two runs on '$got', not one per node"
+wait_for 10 "LowLoadFirst runs released" allocs_are 0
+concurrent CompactFirst
+[ "$got" = "node-a node-a " ] || [ "$got" = "node-b node-b " ] ||
+    fail "CompactFirst spread two runs over '$got' instead of packing one GPU"
+wait_for 10 "CompactFirst runs released" allocs_are 0
+
+# ---- a node that dies goes unhealthy, the other stays healthy
+kill -KILL "$pid_node_b"
+is_unhealthy() { [ "$(node_health node-b)" = false ]; }
+wait_for 10 "node-b to be marked unhealthy" is_unhealthy
+[ "$(node_health node-a)" = true ] || fail "node-a went unhealthy too"
+# No placement on the dead node: a run still works, on node-a.
+timeout 60 "$tfuse" run --pool "$url" --vram 64MiB --compute 10% --tenant e2e \
+    -- "$iso" meminfo >/dev/null 2>"$work/run3.err" || fail "run after node-b died: $(cat "$work/run3.err")"
+grep -q "on node node-a" "$work/run3.err" || fail "placed on a dead node: $(cat "$work/run3.err")"
+echo "PASS"
