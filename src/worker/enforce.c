@@ -34,6 +34,7 @@
 #define LIMITS_INFLIGHT 64 /* launches measured but not yet charged */
 #define LIMITS_SPARE 16    /* event pairs kept for reuse */
 #define PROGRESS_POLL_NS 2000000ull /* how often running kernels are charged (5 per period) */
+#define DEBT_SLEEP_NS 20000000ll  /* a debt past 2 periods is slept off, not waited for */
 #define PITCH_ALIGN 512    /* the largest pitch alignment a device uses (textureAlignment) */
 #define KEY_EMPTY 0
 #define KEY_GONE 1         /* a deleted entry; no device allocation starts at address 1 */
@@ -176,7 +177,9 @@ static CUresult w_mem_alloc(CUdeviceptr *dptr, size_t bytes)
     CUresult r = reserve(L, bytes);
     if (r != CUDA_SUCCESS)
         return r;
-    return settle(L, L->orig.cuMemAlloc_v2(dptr, bytes), dptr ? *dptr : 0, bytes);
+    /* The call must finish before *dptr is read: argument order is unspecified in C. */
+    r = L->orig.cuMemAlloc_v2(dptr, bytes);
+    return settle(L, r, dptr ? *dptr : 0, bytes);
 }
 
 static CUresult w_mem_alloc_async(CUdeviceptr *dptr, size_t bytes, CUstream st)
@@ -185,7 +188,8 @@ static CUresult w_mem_alloc_async(CUdeviceptr *dptr, size_t bytes, CUstream st)
     CUresult r = reserve(L, bytes);
     if (r != CUDA_SUCCESS)
         return r;
-    return settle(L, L->orig.cuMemAllocAsync(dptr, bytes, st), dptr ? *dptr : 0, bytes);
+    r = L->orig.cuMemAllocAsync(dptr, bytes, st);
+    return settle(L, r, dptr ? *dptr : 0, bytes);
 }
 
 static CUresult w_mem_alloc_pool(CUdeviceptr *dptr, size_t bytes, CUmemoryPool pool, CUstream st)
@@ -194,8 +198,8 @@ static CUresult w_mem_alloc_pool(CUdeviceptr *dptr, size_t bytes, CUmemoryPool p
     CUresult r = reserve(L, bytes);
     if (r != CUDA_SUCCESS)
         return r;
-    return settle(L, L->orig.cuMemAllocFromPoolAsync(dptr, bytes, pool, st), dptr ? *dptr : 0,
-                  bytes);
+    r = L->orig.cuMemAllocFromPoolAsync(dptr, bytes, pool, st);
+    return settle(L, r, dptr ? *dptr : 0, bytes);
 }
 
 /* The pitch is the device's choice: charge the most it can be before, settle after. */
@@ -421,6 +425,29 @@ static void *progress_main(void *arg)
     return NULL;
 }
 
+/* A kernel far longer than the controller's period leaves the bucket deep in debt. Waiting for
+ * the refills inside vgpu_compute_acquire would mark the vGPU hungry for the whole repayment
+ * while its usage reads 0, and the controller's integral would wind up and grant it well past
+ * its limit (a 20% tenant with 300 ms kernels got 31%). The debt is the tenant's own: sleep it
+ * off here, at the rate the vGPU is granted at most, without registering as a waiter. Returns
+ * 0, or -1 when the vGPU was deleted meanwhile. */
+static int repay_debt(struct tfw_limits *L)
+{
+    double rate = L->slot->limit_bp / (double)VGPU_BP_FULL;
+    for (;;) {
+        int64_t tokens = atomic_load(&L->slot->tokens_ns);
+        if (tokens >= -(int64_t)DEBT_SLEEP_NS || rate <= 0)
+            return 0;
+        if (atomic_load_explicit(&L->slot->state, memory_order_relaxed) != VGPU_SLOT_LIVE)
+            return -1;
+        double wait = (double)(-tokens - (int64_t)DEBT_SLEEP_NS / 2) / rate;
+        if (wait > 50e6)
+            wait = 50e6;   /* look again: the grant may have grown, the vGPU may be gone */
+        struct timespec ts = {0, (long)wait};
+        nanosleep(&ts, NULL);
+    }
+}
+
 static int capturing(struct tfw_limits *L, CUstream st)
 {
     CUstreamCaptureStatus cs = CU_STREAM_CAPTURE_STATUS_NONE;
@@ -441,6 +468,8 @@ static CUresult launch_begin(struct tfw_limits *L, CUstream st, struct timing *t
         ;
     if (L->count == LIMITS_INFLIGHT)
         collect_one(L, 1);
+    if (!L->slot->compute_unlimited && repay_debt(L) != 0)
+        return CUDA_ERROR_DEVICE_UNAVAILABLE;
     int rc;
     uint64_t est = L->slot->compute_unlimited ? 0 : L->avg_ns;
     while ((rc = vgpu_compute_acquire(L->slot, est, 0)) == -EINTR)

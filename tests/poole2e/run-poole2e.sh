@@ -63,7 +63,12 @@ live_allocs() {
     get /api/v1/allocations | jq '[.allocations[] | select(.status != "released")] | length'
 }
 allocs_are() { [ "$(live_allocs)" = "$1" ]; }
-node_vgpus() { curl -sf --max-time 5 "http://127.0.0.1:$1/api/v1/vgpus" | jq '.vgpus | length'; }
+node_vgpus() {   # node_vgpus PORT [STATE]: how many vGPUs the node lists (in STATE)
+    curl -sf --max-time 5 "http://127.0.0.1:$1/api/v1/vgpus" |
+        jq --arg st "${2:-}" '[.vgpus[] | select($st == "" or .state == $st)] | length'
+}
+# A deleted vGPU is listed as "deleted" until its session's worker has exited and been reaped.
+nodes_empty() { [ "$(node_vgpus "$port_a")" = 0 ] && [ "$(node_vgpus "$port_b")" = 0 ]; }
 
 start_node() {   # start_node NAME API_PORT
     "$tfuse" node --backend soft --listen "unix:$work/$1.sock" --api "tcp:127.0.0.1:$2" \
@@ -105,8 +110,9 @@ else
     echo "note: $vadd not built (no nvcc): the driver-API program alone ran"
 fi
 allocs_are 0 || fail "allocations left after the runs: $(get /api/v1/allocations)"
-[ "$(node_vgpus "$port_a")" = 0 ] && [ "$(node_vgpus "$port_b")" = 0 ] ||
-    fail "a node still holds vGPUs after the runs"
+[ "$(node_vgpus "$port_a" live)" = 0 ] && [ "$(node_vgpus "$port_b" live)" = 0 ] ||
+    fail "a node still holds live vGPUs after the runs"
+wait_for 10 "the nodes to free the deleted vGPUs" nodes_empty
 
 # ---- the program's exit status comes back, and a failed program releases too
 timeout 60 "$tfuse" run --pool "$url" --vram 64MiB --compute 10% --tenant e2e \
