@@ -209,6 +209,8 @@ int cli_run_child(const char *connect, const char *token, char **argv)
     pid_t pid = fork();
     if (pid == 0) {
         signal(SIGINT, SIG_DFL);
+        signal(SIGTERM, SIG_DFL);   /* not a handler of the caller's until exec resets it */
+        signal(SIGHUP, SIG_DFL);
         sigprocmask(SIG_SETMASK, &old, NULL);
         _exit(exec_program(connect, token, argv));
     }

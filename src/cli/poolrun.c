@@ -171,17 +171,19 @@ static json_t *allocate(const char *pool, json_t *body)
         if (status == 409 && !(reason && strcmp(reason, "conflict") == 0))
             break;   /* no_capacity: a retry would not change the answer */
     }
-    if ((status == 200 || status == 201) && json_is_array(json_object_get(reply, "devices")) &&
-        json_array_size(json_object_get(reply, "devices")) == 1)
-        return reply;
     if (status == 200 || status == 201)
-        fprintf(stderr, "tfuse run --pool: the pool's answer has no single device\n");
-    else if (status)
+        return reply;   /* run_allocated checks it, and releases it whatever it holds */
+    if (status)
         fprintf(stderr, "tfuse run --pool: the pool refused the allocation (HTTP %d): %s\n",
                 status, nodeapi_message(reply, "no message"));
-    else
-        fprintf(stderr, "tfuse run --pool: %s\n",
-                interrupted ? "interrupted" : err[0] ? err : "cannot reach the pool");
+    else if (interrupted)
+        fprintf(stderr, "tfuse run --pool: interrupted\n");
+    else {   /* err says "node API ADDR: WHY" (the client is shared with `tfuse vgpu`) */
+        const char *at = strstr(err, pool), *why = err;
+        if (at && strncmp(at + strlen(pool), ": ", 2) == 0)
+            why = at + strlen(pool) + 2;
+        fprintf(stderr, "tfuse run --pool: cannot reach the pool at %s (%s)\n", pool, why);
+    }
     json_decref(reply);
     return NULL;
 }
@@ -216,8 +218,9 @@ static int run_allocated(const char *pool, json_t *alloc, char **argv)
     if (!id)
         return 2;
     int rc = 2;
-    if (!connect || !token)
-        fprintf(stderr, "tfuse run --pool: the pool's answer lacks a connect address or token\n");
+    if (json_array_size(json_object_get(alloc, "devices")) != 1 || !connect || !token)
+        fprintf(stderr, "tfuse run --pool: the pool's answer does not hold one device with a "
+                        "connect address and a token\n");
     else if (interrupted)
         rc = 128 + interrupted;
     else {
@@ -235,6 +238,16 @@ int poolrun_main(int argc, char **argv)
     int prog;
     if (parse(argc, argv, &o, &prog) != 0)
         return 2;
+    char pool[512];
+    size_t n = strlen(o.pool);
+    while (n > 1 && o.pool[n - 1] == '/')   /* the API paths are appended to it */
+        n--;
+    if (n >= sizeof pool) {
+        fprintf(stderr, "tfuse run --pool: the pool URL is too long\n");
+        return 2;
+    }
+    memcpy(pool, o.pool, n);
+    pool[n] = '\0';
     char key[128];
     make_key(key, sizeof key);
     json_t *body = request_body(&o, key);
@@ -247,11 +260,11 @@ int poolrun_main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
-    json_t *alloc = allocate(o.pool, body);
+    json_t *alloc = allocate(pool, body);
     json_decref(body);
     if (!alloc)
         return 2;
-    int rc = run_allocated(o.pool, alloc, &argv[prog]);
+    int rc = run_allocated(pool, alloc, &argv[prog]);
     json_decref(alloc);
     return rc;
 }

@@ -11,7 +11,10 @@
  * bracketed by two events on its stream; the elapsed time is charged once the end event has
  * completed, found by the next launches (non-blocking queries) or, when too many launches are
  * in flight, by waiting for the oldest one. The pipeline is never serialised: a launch waits
- * only for a launch LIMITS_INFLIGHT places ahead of it.
+ * only for a launch LIMITS_INFLIGHT places ahead of it. A limited session also runs a progress
+ * thread that charges the running launch as it runs (settled against the events afterwards),
+ * and a launch deep in debt sleeps it off outside the bucket (see repay_debt): kernels far
+ * longer than the controller's period would otherwise overshoot the limit.
  *
  * Owns: struct tfw_limits. May call: src/vgpu, the backend table (the saved originals),
  * src/common/log.h.

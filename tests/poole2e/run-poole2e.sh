@@ -4,7 +4,7 @@
 #
 #   run-poole2e.sh BUILD_DIR SOURCE_DIR
 #
-# Checks: both nodes register and stay healthy; a program runs on a 256 MiB / 20% vGPU and sees
+# Checks: both nodes, started before the pool, register once it answers and stay healthy; a program runs on a 256 MiB / 20% vGPU and sees
 # its limit; the allocation and the node's vGPU are gone afterwards; two concurrent runs land on
 # two nodes with LowLoadFirst and on one with CompactFirst; a killed node goes unhealthy at the
 # pool while the other stays healthy. Everything started is killed on every exit path.
@@ -18,13 +18,16 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/poole2e.XXXXXX")
 pids=()
 MiB=$((1 << 20))
 
-cleanup() {
+stop_all() {   # SIGTERM (a clean exit, where sanitizers report), SIGKILL after 3 s
     for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
     for p in "${pids[@]}"; do
         for _ in $(seq 30); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
         kill -KILL "$p" 2>/dev/null
     done
     wait 2>/dev/null
+}
+cleanup() {
+    stop_all
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -77,16 +80,19 @@ start_node() {   # start_node NAME API_PORT
     eval "pid_${1//-/_}=$!"
 }
 
-# ---- the pool and two nodes
-"$tfuse" pool serve --listen 127.0.0.1:0 --db "$work/pool.db" --heartbeat-timeout 3 \
-    --ready-file "$work/pool.url" >"$work/pool.log" 2>&1 &
-pids+=($!)
-wait_for 10 "the pool to listen" test -s "$work/pool.url"
-url=$(head -1 "$work/pool.url")
+# ---- two nodes, then the pool: the nodes keep retrying until it answers
+port_pool=$(free_port)
+url=http://127.0.0.1:$port_pool
 port_a=$(free_port)
 port_b=$(free_port)
 start_node node-a "$port_a"
 start_node node-b "$port_b"
+sleep 0.5
+"$tfuse" pool serve --listen "127.0.0.1:$port_pool" --db "$work/pool.db" \
+    --heartbeat-timeout 3 --ready-file "$work/pool.url" >"$work/pool.log" 2>&1 &
+pids+=($!)
+wait_for 10 "the pool to listen" test -s "$work/pool.url"
+[ "$(head -1 "$work/pool.url")" = "$url" ] || fail "the pool listens on $(cat "$work/pool.url")"
 wait_for 15 "both nodes healthy at the pool" nodes_healthy 2
 model=$(get /api/v1/nodes/node-a | jq -r '.devices[0].model')
 tflops=$(get /api/v1/nodes/node-a | jq -r '.devices[0].tflops_fp16')
@@ -120,6 +126,17 @@ timeout 60 "$tfuse" run --pool "$url" --vram 64MiB --compute 10% --tenant e2e \
 rc=$?
 [ "$rc" = 7 ] || fail "exit status $rc, not the program's 7"
 allocs_are 0 || fail "a failed program's allocation was not released"
+# SIGTERM to `tfuse run` reaches the program, and the allocation is still released.
+"$tfuse" run --pool "$url" --vram 64MiB --compute 10% --tenant e2e -- sleep 30 2>/dev/null &
+run_pid=$!
+pids+=($run_pid)
+wait_for 10 "the sleeping program's allocation" allocs_are 1
+sleep 0.3   # the program has been started once the allocation is visible; let it exec
+kill -TERM "$run_pid"
+wait "$run_pid"
+rc=$?
+[ "$rc" = 143 ] || fail "a run terminated by SIGTERM exited with $rc, not 143"
+allocs_are 0 || fail "a terminated run's allocation was not released"
 
 # ---- two concurrent runs: where they land is the strategy's choice
 concurrent() {   # concurrent STRATEGY -> sets got to the two nodes, sorted
@@ -149,6 +166,7 @@ wait_for 10 "CompactFirst runs released" allocs_are 0
 
 # ---- a node that dies goes unhealthy, the other stays healthy
 kill -KILL "$pid_node_b"
+wait "$pid_node_b" 2>/dev/null   # (reaped here: no "Killed" job notice)
 is_unhealthy() { [ "$(node_health node-b)" = false ]; }
 wait_for 10 "node-b to be marked unhealthy" is_unhealthy
 [ "$(node_health node-a)" = true ] || fail "node-a went unhealthy too"
@@ -156,4 +174,10 @@ wait_for 10 "node-b to be marked unhealthy" is_unhealthy
 timeout 60 "$tfuse" run --pool "$url" --vram 64MiB --compute 10% --tenant e2e \
     -- "$iso" meminfo >/dev/null 2>"$work/run3.err" || fail "run after node-b died: $(cat "$work/run3.err")"
 grep -q "on node node-a" "$work/run3.err" || fail "placed on a dead node: $(cat "$work/run3.err")"
+# Sanitizer builds: the pool, the nodes and every `tfuse run` must have stopped without a report.
+stop_all
+if grep -l "Sanitizer" "$work"/*.log "$work"/*.err; then
+    grep -h -A20 "Sanitizer" "$work"/*.log "$work"/*.err | head -60 >&2
+    fail "a sanitizer report (above)"
+fi
 echo "PASS"
