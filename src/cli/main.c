@@ -20,6 +20,7 @@
 
 #include "node.h"
 #include "nodeapi.h"
+#include "flags.h"
 #include "poolrun.h"
 #include "vgpu_parse.h"
 #include "tfuse/version.h"
@@ -71,32 +72,25 @@ struct run_opts {
 
 static int parse_run(int argc, char **argv, struct run_opts *o, int *prog)
 {
-    int i = 1;
-    for (; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (strcmp(a, "--") == 0) {
-            i++;
-            break;
-        }
-        const char **slot = strcmp(a, "--connect") == 0 ? &o->connect
-                            : strcmp(a, "--token") == 0 || strcmp(a, "--vgpu") == 0 ? &o->token
-                            : strcmp(a, "--api") == 0 ? &o->api
-                            : strcmp(a, "--vram") == 0 ? &o->vram
-                            : strcmp(a, "--compute") == 0 ? &o->compute
-                            : strcmp(a, "--compute-limit") == 0 ? &o->limit
-                            : strcmp(a, "--qos") == 0 ? &o->qos
-                            : strcmp(a, "--gpus") == 0 ? &o->gpus : NULL;
-        if (slot && v) {
-            *slot = v;
-            i++;
-        } else if (strcmp(a, "--help") == 0) {
-            usage(stdout);
-            exit(0);
-        } else {
-            fprintf(stderr, "tfuse run: unexpected argument '%s'\n", a);
-            usage(stderr);
-            return -1;
-        }
+    static const struct cli_flag flags[] = {
+        CLI_FLAG("--connect", struct run_opts, connect),
+        CLI_FLAG("--token", struct run_opts, token),
+        CLI_FLAG("--vgpu", struct run_opts, token),
+        CLI_FLAG("--api", struct run_opts, api),
+        CLI_FLAG("--vram", struct run_opts, vram),
+        CLI_FLAG("--compute", struct run_opts, compute),
+        CLI_FLAG("--compute-limit", struct run_opts, limit),
+        CLI_FLAG("--qos", struct run_opts, qos),
+        CLI_FLAG("--gpus", struct run_opts, gpus),
+    };
+    int i = cli_parse_flags("tfuse run", argc, argv, flags, sizeof flags / sizeof flags[0], o);
+    if (i == CLI_HELP) {
+        usage(stdout);
+        exit(0);
+    }
+    if (i < 0) {
+        usage(stderr);
+        return -1;
     }
     *prog = i;
     if (o->gpus && strcmp(o->gpus, "1") != 0) {

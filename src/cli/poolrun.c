@@ -5,6 +5,7 @@
  * does, and DELETE the allocation afterwards, also when the program fails or is killed.
  * May call: nodeapi.h (HTTP/JSON client), src/vgpu (size parsing), main.c's cli_run_child.
  */
+#include "flags.h"
 #include "poolrun.h"
 
 #include <signal.h>
@@ -41,32 +42,22 @@ int poolrun_wanted(int argc, char **argv)
 
 static int parse(int argc, char **argv, struct pool_opts *o, int *prog)
 {
-    int i = 1;
-    for (; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (strcmp(a, "--") == 0) {
-            i++;
-            break;
-        }
-        const char **slot = strcmp(a, "--pool") == 0 ? &o->pool
-                            : strcmp(a, "--vram") == 0 ? &o->vram
-                            : strcmp(a, "--tflops") == 0 ? &o->tflops
-                            : strcmp(a, "--tflops-limit") == 0 ? &o->tflops_limit
-                            : strcmp(a, "--compute") == 0 ? &o->compute
-                            : strcmp(a, "--compute-limit") == 0 ? &o->limit
-                            : strcmp(a, "--qos") == 0 ? &o->qos
-                            : strcmp(a, "--tenant") == 0 ? &o->tenant
-                            : strcmp(a, "--gpus") == 0 ? &o->gpus
-                            : strcmp(a, "--model") == 0 ? &o->model
-                            : strcmp(a, "--strategy") == 0 ? &o->strategy : NULL;
-        if (!slot || !v) {
-            fprintf(stderr, "tfuse run --pool: unexpected argument '%s'%s\n", a,
-                    slot ? " (needs a value)" : "");
-            return -1;
-        }
-        *slot = v;
-        i++;
-    }
+    static const struct cli_flag flags[] = {
+        CLI_FLAG("--pool", struct pool_opts, pool),
+        CLI_FLAG("--vram", struct pool_opts, vram),
+        CLI_FLAG("--tflops", struct pool_opts, tflops),
+        CLI_FLAG("--tflops-limit", struct pool_opts, tflops_limit),
+        CLI_FLAG("--compute", struct pool_opts, compute),
+        CLI_FLAG("--compute-limit", struct pool_opts, limit),
+        CLI_FLAG("--qos", struct pool_opts, qos),
+        CLI_FLAG("--tenant", struct pool_opts, tenant),
+        CLI_FLAG("--gpus", struct pool_opts, gpus),
+        CLI_FLAG("--model", struct pool_opts, model),
+        CLI_FLAG("--strategy", struct pool_opts, strategy),
+    };
+    int i = cli_parse_flags("tfuse run --pool", argc, argv, flags, sizeof flags / sizeof flags[0], o);
+    if (i < 0)
+        return -1;
     *prog = i;
     if (i >= argc || !o->vram || !o->tflops == !o->compute) {
         fprintf(stderr, "tfuse run --pool: need --vram SIZE, exactly one of --tflops N and "
