@@ -1,6 +1,6 @@
 /*
  * Loading a libcuda-shaped library into a struct tf_backend (see backend.h).
- * May call: dlopen/dlsym, src/common/log.h.
+ * May call: dlopen/dlsym, src/common (log.h, paths.h).
  */
 #include "backend.h"
 
@@ -12,22 +12,7 @@
 #include <unistd.h>
 
 #include "log.h"
-
-static int exe_dir(char *out, size_t outlen)
-{
-    char buf[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
-    if (n <= 0)
-        return -1;
-    buf[n] = '\0';
-    char *slash = strrchr(buf, '/');
-    if (!slash)
-        return -1;
-    *slash = '\0';
-    if ((size_t)snprintf(out, outlen, "%s", buf) >= outlen)
-        return -1;
-    return 0;
-}
+#include "paths.h"
 
 int tf_backend_resolve(const char *name, char *out, size_t outlen, char *err, size_t errlen)
 {
@@ -49,13 +34,9 @@ int tf_backend_resolve(const char *name, char *out, size_t outlen, char *err, si
             snprintf(out, outlen, "%s", env);
             return 0;
         }
-        char dir[PATH_MAX];
-        if (exe_dir(dir, sizeof dir) != 0) {
-            snprintf(err, errlen, "cannot find the tfuse executable's folder (/proc/self/exe)");
-            return -1;
-        }
-        if ((size_t)snprintf(out, outlen, "%s/../lib/libtfuse-softgpu.so", dir) >= outlen) {
-            snprintf(err, errlen, "softgpu library path too long");
+        if (tf_exe_relative("../lib/libtfuse-softgpu.so", out, outlen) != 0) {
+            snprintf(err, errlen, "cannot find softgpu next to the tfuse executable "
+                                  "(/proc/self/exe unreadable or path too long)");
             return -1;
         }
         return 0;

@@ -21,6 +21,7 @@
 #include "node.h"
 #include "nodeapi.h"
 #include "flags.h"
+#include "paths.h"
 #include "poolrun.h"
 #include "vgpu_parse.h"
 #include "tfuse/version.h"
@@ -54,16 +55,7 @@ static void usage(FILE *f)
 /* The folder of our libcuda.so.1: <dir of this executable>/../lib/tfuse. */
 static int stub_dir(char *out, size_t len)
 {
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n <= 0)
-        return -1;
-    exe[n] = '\0';
-    char *slash = strrchr(exe, '/');
-    if (!slash)
-        return -1;
-    *slash = '\0';
-    return (size_t)snprintf(out, len, "%s/../lib/tfuse", exe) < len ? 0 : -1;
+    return tf_exe_relative("../lib/tfuse", out, len);
 }
 
 struct run_opts {

@@ -15,6 +15,7 @@
 
 #define TFUSE_NVML_NO_VERSION_MACROS
 #include "tfuse/nvml.h"
+#include "paths.h"
 
 struct nvml_api {
     nvmlReturn_t (*init)(void);
@@ -86,16 +87,11 @@ static int softgpu_nvml_path(char *out, size_t outlen, char *err, size_t errlen)
             goto too_long;
         return 0;
     }
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    char *slash = n > 0 ? (exe[n] = '\0', strrchr(exe, '/')) : NULL;
-    if (!slash) {
-        set_err(err, errlen, "cannot find the running executable's folder (/proc/self/exe)");
+    if (tf_exe_relative("../lib/libtfuse-softgpu-nvml.so", out, outlen) != 0) {
+        set_err(err, errlen, "cannot find softgpu's NVML next to the running executable "
+                             "(/proc/self/exe unreadable or path too long)");
         return -1;
     }
-    *slash = '\0';
-    if ((size_t)snprintf(out, outlen, "%s/../lib/libtfuse-softgpu-nvml.so", exe) >= outlen)
-        goto too_long;
     return 0;
 too_long:
     set_err(err, errlen, "softgpu NVML library path too long");
