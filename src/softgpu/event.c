@@ -21,16 +21,18 @@ void sg_event_release(struct sg_event *e)
     free(e);
 }
 
-struct record_work {
+/* A record or a wait on an event: the event and the record generation it refers to (0 inside
+ * a graph: each launch refers to the record current at that moment). */
+struct event_work {
     struct sg_work base;
     struct sg_event *event;
-    uint64_t gen;   /* 0: in a graph, each launch records anew */
+    uint64_t gen;
 };
 
 static CUresult record_exec(struct sg_ctx *c, struct sg_stream *s, struct sg_work *w)
 {
     (void)c, (void)s;
-    struct record_work *rw = (struct record_work *)w;
+    struct event_work *rw = (struct event_work *)w;
     struct sg_event *e = rw->event;
     pthread_mutex_lock(&e->lock);
     uint64_t gen = rw->gen ? rw->gen : e->gen;
@@ -43,46 +45,10 @@ static CUresult record_exec(struct sg_ctx *c, struct sg_stream *s, struct sg_wor
     return CUDA_SUCCESS;
 }
 
-static void record_destroy(struct sg_work *w)
-{
-    sg_event_release(((struct record_work *)w)->event);
-    free(w);
-}
-
-static struct sg_work *record_clone(const struct sg_work *w)
-{
-    const struct record_work *rw = (const struct record_work *)w;
-    struct record_work *n = malloc(sizeof *n);
-    if (!n)
-        return NULL;
-    *n = *rw;
-    n->gen = 0;
-    event_retain(n->event);
-    return &n->base;
-}
-
-struct sg_work *sg_work_event_record_new(struct sg_event *e, uint64_t gen)
-{
-    struct record_work *w = sg_work_new(sizeof *w, SG_W_EVENT_RECORD, record_exec, record_clone,
-                                        record_destroy);
-    if (!w)
-        return NULL;
-    event_retain(e);
-    w->event = e;
-    w->gen = gen;
-    return &w->base;
-}
-
-struct event_wait_work {
-    struct sg_work base;
-    struct sg_event *event;
-    uint64_t gen;   /* 0: in a graph, wait for the record current at launch */
-};
-
 static CUresult event_wait_exec(struct sg_ctx *c, struct sg_stream *s, struct sg_work *w)
 {
     (void)c, (void)s;
-    struct event_wait_work *ew = (struct event_wait_work *)w;
+    struct event_work *ew = (struct event_work *)w;
     struct sg_event *e = ew->event;
     pthread_mutex_lock(&e->lock);
     uint64_t target = ew->gen ? ew->gen : e->gen;
@@ -92,33 +58,44 @@ static CUresult event_wait_exec(struct sg_ctx *c, struct sg_stream *s, struct sg
     return CUDA_SUCCESS;
 }
 
-static void event_wait_destroy(struct sg_work *w)
+static void event_work_destroy(struct sg_work *w)
 {
-    sg_event_release(((struct event_wait_work *)w)->event);
+    sg_event_release(((struct event_work *)w)->event);
     free(w);
 }
 
-static struct sg_work *event_wait_clone(const struct sg_work *w)
+/* A copy for a graph: it refers to whatever record is current when it runs. */
+static struct sg_work *event_work_clone(const struct sg_work *w)
 {
-    struct event_wait_work *n = malloc(sizeof *n);
+    struct event_work *n = (struct event_work *)sg_work_dup(w, sizeof *n);
     if (!n)
         return NULL;
-    *n = *(const struct event_wait_work *)w;
     n->gen = 0;
     event_retain(n->event);
     return &n->base;
 }
 
-struct sg_work *sg_work_event_wait_new(struct sg_event *e, uint64_t gen)
+static struct sg_work *event_work_new(enum sg_work_kind kind, sg_work_exec_fn exec,
+                                      struct sg_event *e, uint64_t gen)
 {
-    struct event_wait_work *w = sg_work_new(sizeof *w, SG_W_EVENT_WAIT, event_wait_exec,
-                                            event_wait_clone, event_wait_destroy);
+    struct event_work *w = sg_work_new(sizeof *w, kind, exec, event_work_clone,
+                                       event_work_destroy);
     if (!w)
         return NULL;
     event_retain(e);
     w->event = e;
     w->gen = gen;
     return &w->base;
+}
+
+struct sg_work *sg_work_event_record_new(struct sg_event *e, uint64_t gen)
+{
+    return event_work_new(SG_W_EVENT_RECORD, record_exec, e, gen);
+}
+
+struct sg_work *sg_work_event_wait_new(struct sg_event *e, uint64_t gen)
+{
+    return event_work_new(SG_W_EVENT_WAIT, event_wait_exec, e, gen);
 }
 
 CUresult sg_event_wait_submit(struct sg_stream *s, struct sg_event *e)

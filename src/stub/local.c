@@ -144,30 +144,28 @@ static const struct {
 #undef SG_ERROR
 };
 
-CUresult CUDAAPI cuGetErrorName(CUresult error, const char **pStr)
+/* Answers cuGetErrorName (want_text 0) and cuGetErrorString (1) from the one table. */
+static CUresult error_lookup(CUresult error, int want_text, const char **pStr)
 {
     if (!pStr)
         return CUDA_ERROR_INVALID_VALUE;
     for (size_t i = 0; i < sizeof errors / sizeof errors[0]; i++)
         if (errors[i].code == error) {
-            *pStr = errors[i].name;
+            *pStr = want_text ? errors[i].text : errors[i].name;
             return CUDA_SUCCESS;
         }
     *pStr = NULL;
     return CUDA_ERROR_INVALID_VALUE;
 }
 
+CUresult CUDAAPI cuGetErrorName(CUresult error, const char **pStr)
+{
+    return error_lookup(error, 0, pStr);
+}
+
 CUresult CUDAAPI cuGetErrorString(CUresult error, const char **pStr)
 {
-    if (!pStr)
-        return CUDA_ERROR_INVALID_VALUE;
-    for (size_t i = 0; i < sizeof errors / sizeof errors[0]; i++)
-        if (errors[i].code == error) {
-            *pStr = errors[i].text;
-            return CUDA_SUCCESS;
-        }
-    *pStr = NULL;
-    return CUDA_ERROR_INVALID_VALUE;
+    return error_lookup(error, 1, pStr);
 }
 
 /* ---- current context: a stack per program thread ---- */
