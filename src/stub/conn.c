@@ -28,8 +28,15 @@ static struct {
     struct tfp_writer w;
     struct tfp_device_info *devices;
     uint8_t *device_known;
-    pid_t pid;                  /* the process that owns the connection */
+    volatile int forked;        /* set in a fork child: the connection is the parent's */
 } g = {.lock = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP};
+
+/* Not getpid() on every call: it is a system call, and on these VMs a third of a forwarded
+ * round trip. A fork child (the only way a process inherits the connection) marks itself. */
+static void mark_forked(void)
+{
+    g.forked = 1;
+}
 
 static void fail_session(CUresult why, const char *reason)
 {
@@ -45,9 +52,14 @@ static void fail_session(CUresult why, const char *reason)
 
 static CUresult first_exchange(void);
 
+static void register_fork_handler(void)
+{
+    pthread_atfork(NULL, NULL, mark_forked);
+}
+
 static CUresult connect_locked(void)
 {
-    if (g.state == 1 && g.pid == getpid())
+    if (g.state == 1 && !g.forked)
         return CUDA_SUCCESS;
     if (g.state == 1) {
         /* A forked child must not share its parent's connection (nor its contexts). */
@@ -76,7 +88,8 @@ static CUresult connect_locked(void)
         return g.failure;
     }
     g.state = 1;
-    g.pid = getpid();
+    static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+    pthread_once(&atfork_once, register_fork_handler);
     tfp_writer_init(&g.w);
     return first_exchange();
 }

@@ -21,6 +21,7 @@ struct tfw_session {
     CUcontext current;         /* the worker thread's current context (mirrors the client's) */
     CUresult held;             /* first error of a pipelined call, reported at the next sync */
     int out_fd;                /* memfd behind fd 1: device printf output, -1 when not captured */
+    int backend_ran;           /* a backend call ran since the capture was last read */
     int malformed;             /* the request could not be decoded: the session ends */
     char reason[256];
     uint64_t max_frame;
