@@ -74,4 +74,14 @@ int fatbin_entry_bytes(const struct fatbin_entry *e, uint8_t **out, size_t *len,
 int fatbin_select_ptx(const void *image, size_t size, unsigned sm, char **ptx, size_t *len,
                       char *err, size_t errlen);
 
+/* Device memory a cubin's module-scope variables take (.nv.global, .nv.global.init and the
+ * module's constant banks; kernel parameter banks excluded): what loading it allocates. For
+ * images without PTX to read that from. 0 with *bytes, or FATBIN_EFORMAT with err. */
+int fatbin_cubin_globals_bytes(const void *cubin, size_t size, uint64_t *bytes, char *err,
+                               size_t errlen);
+/* The same for a cubin or a container of cubins: the largest over its ELF entries (the one
+ * the driver picks depends on the device). */
+int fatbin_image_globals_bytes(const void *image, size_t size, uint64_t *bytes, char *err,
+                               size_t errlen);
+
 #endif

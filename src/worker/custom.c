@@ -88,16 +88,21 @@ static CUresult load_image_uncharged(struct tfw_session *s, unsigned what, const
     return r;
 }
 
-/* The device memory an image's __device__/__constant__ variables take, read from its PTX (the
- * driver API cannot list a module's globals). An image with no PTX (cubins only) or PTX the
- * scanner cannot read is charged nothing: see docs/vgpu.md. */
+/* The device memory an image's __device__/__constant__ variables take (the driver API cannot
+ * list a module's globals): read from its PTX, or from its cubins' section tables when it has
+ * no PTX. An image neither reader understands is charged nothing, with a warning. */
 static uint64_t image_globals_bytes(const void *image, uint64_t size)
 {
     char *ptx = NULL, err[160];
     size_t len = 0;
     uint64_t bytes = 0;
-    if (fatbin_select_ptx(image, (size_t)size, ~0u, &ptx, &len, err, sizeof err) != 0)
-        return 0;
+    if (fatbin_select_ptx(image, (size_t)size, ~0u, &ptx, &len, err, sizeof err) != 0) {
+        if (fatbin_image_globals_bytes(image, (size_t)size, &bytes, err, sizeof err) != 0) {
+            tf_warn("cannot size a module's globals (%s): they are not charged", err);
+            bytes = 0;
+        }
+        return bytes;
+    }
     if (tfw_ptx_globals_bytes(ptx, len, &bytes) != 0) {
         tf_warn("cannot size the globals of a module's PTX: they are not charged");
         bytes = 0;

@@ -32,6 +32,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (fatbin_select_ptx(data, size, sms[i], &ptx, &len, err, sizeof err) == FATBIN_OK)
                 free(ptx);
         }
+        uint64_t bytes;
+        fatbin_image_globals_bytes(data, size, &bytes, err, sizeof err);
     }
     return 0;
 }

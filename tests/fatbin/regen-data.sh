@@ -22,3 +22,6 @@ mkdir -p "$out"
 "$nvcc" -arch=sm_80 -cubin -o "$out/vadd_sm80.cubin" "$src"
 "$nvcc" -arch=sm_80 -ptx -o "$out/vadd.ptx" "$src"
 "$nvcc" -arch=sm_80 -c -o "$out/vadd_host.elf" "$src"   # host object (.elf: *.o is git-ignored), holds the .nvFatBinSegment wrapper
+# SASS only, two architectures, compressed: the worker sizes its globals from the cubins
+"$nvcc" -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
+        -Xfatbin -compress-all -fatbin -o "$out/globals_sass.fatbin" "$here/globals.cu"

@@ -487,6 +487,34 @@ static void test_bad_arguments(void **state)
                      FATBIN_EFORMAT);
 }
 
+/* Module storage read from SASS: globals.cu declares 4000 + 20 bytes of __device__ and 1200
+ * of __constant__ variables; nvcc adds at most a small compiler-constant bank. A kernel's
+ * parameter bank (.nv.constant0.<kernel>) is not module storage: vadd has no globals. */
+static void test_cubin_globals(void **state)
+{
+    (void)state;
+    char err[256];
+    uint64_t bytes = 1;
+    struct blob v = load("vadd_sm80.cubin");
+    assert_int_equal(fatbin_cubin_globals_bytes(v.bytes, v.size, &bytes, err, sizeof err), 0);
+    assert_int_equal(bytes, 0);
+    struct blob g = load("globals_sass.fatbin");
+    assert_int_equal(fatbin_image_globals_bytes(g.bytes, g.size, &bytes, err, sizeof err), 0);
+    assert_true(bytes >= 4000 + 20 + 1200 && bytes <= 4000 + 20 + 1200 + 256);
+    /* every truncation of the cubin is refused or sized without reading past it */
+    for (size_t n = 0; n < v.size; n += 7) {
+        uint8_t *cut = malloc(n ? n : 1);
+        memcpy(cut, v.bytes, n);
+        int rc = fatbin_cubin_globals_bytes(cut, n, &bytes, err, sizeof err);
+        assert_true(rc == 0 || rc == FATBIN_EFORMAT);
+        free(cut);
+    }
+    assert_int_equal(fatbin_image_globals_bytes("junk", 4, &bytes, err, sizeof err),
+                     FATBIN_EFORMAT);
+    free(v.bytes);
+    free(g.bytes);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -496,6 +524,7 @@ int main(void)
         cmocka_unit_test(test_select),         cmocka_unit_test(test_blackwell_entries),
         cmocka_unit_test(test_truncations),
         cmocka_unit_test(test_corrupt_fields), cmocka_unit_test(test_bad_arguments),
+        cmocka_unit_test(test_cubin_globals),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static const char ptx[] =
@@ -232,6 +233,26 @@ static void test_managed(struct env *e, int n)
     CHECK(cuMemFree(m));
 }
 
+/* A fork child inherits the parent's connection but must not use it (two processes would
+ * interleave frames on one session): its calls fail as CUDA fails in a forked child, and the
+ * parent's session goes on untouched. */
+static void test_fork_child(struct env *e)
+{
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        CUdeviceptr p;
+        int refused = cuCtxSynchronize() == CUDA_ERROR_NOT_INITIALIZED &&
+                      cuMemAlloc(&p, 256) == CUDA_ERROR_NOT_INITIALIZED;
+        _exit(refused ? 0 : 1);
+    }
+    int status = -1;
+    expect(pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+               WEXITSTATUS(status) == 0, "fork child refused");
+    CHECK(cuLaunchKernel(e->empty, 1, 1, 1, 1, 1, 1, 0, NULL, NULL, NULL));
+    expect(cuCtxSynchronize() == CUDA_SUCCESS, "parent session after fork");
+}
+
 /* Pipelined launches are all executed, in order: c += a, `count` times, then one sync. */
 static void test_launch_rate(struct env *e, int count)
 {
@@ -317,6 +338,7 @@ int main(int argc, char **argv)
     test_refusals(&e);
     test_managed(&e, 1000);
     test_launch_rate(&e, 200);
+    test_fork_child(&e);
     CHECK(cuModuleUnload(e.mod));
     int regs = 0;   /* the worker forgot the module's functions with it */
     expect(cuFuncGetAttribute(&regs, CU_FUNC_ATTRIBUTE_NUM_REGS, e.vadd) == CUDA_ERROR_INVALID_HANDLE,

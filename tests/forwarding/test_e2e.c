@@ -54,6 +54,7 @@ static void expect_ok_run(const char *addr)
     assert_non_null(strstr(r.out, "vadd: ok"));
     assert_non_null(strstr(r.out, "stream pipeline from page-locked memory: ok"));
     assert_non_null(strstr(r.out, "copy past allocation refused: ok"));
+    assert_non_null(strstr(r.out, "fork child refused: ok"));
     assert_non_null(strstr(r.out, "prog_driver: OK"));
 }
 
