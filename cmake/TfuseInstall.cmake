@@ -69,6 +69,7 @@ install(DIRECTORY ${CMAKE_SOURCE_DIR}/docs/ DESTINATION ${TFUSE_INSTALL_DOCDIR}
         FILES_MATCHING PATTERN "*.md")
 install(FILES ${CMAKE_SOURCE_DIR}/packaging/systemd/node.env
               ${CMAKE_SOURCE_DIR}/packaging/systemd/pool.env
+              ${CMAKE_SOURCE_DIR}/packaging/systemd/node.conf
         DESTINATION ${TFUSE_INSTALL_DOCDIR}/examples OPTIONAL)
 if(EXISTS ${CMAKE_SOURCE_DIR}/deploy)
   install(DIRECTORY ${CMAKE_SOURCE_DIR}/deploy/ DESTINATION ${TFUSE_INSTALL_DOCDIR}/deploy)

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <signal.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "node.h"
@@ -23,6 +24,7 @@
 #include "flags.h"
 #include "paths.h"
 #include "poolrun.h"
+#include "view.h"
 #include "vgpu_parse.h"
 #include "tfuse/version.h"
 
@@ -36,16 +38,19 @@ static void usage(FILE *f)
             "usage: tfuse <command> [options]\n"
             "  node --backend soft|nvidia --listen unix:PATH|tcp:HOST:PORT [...]\n"
             "                           serve CUDA sessions on this machine's device\n"
-            "  run --connect ADDR [--token T | --vgpu TOKEN] -- PROGRAM [ARGS...]\n"
+            "  run --connect ADDR [--token T | --vgpu TOKEN[,TOKEN...]] -- PROGRAM [ARGS...]\n"
             "  run [--connect ADDR] --api ADDR --vram SIZE [--compute PCT] [--compute-limit PCT]\n"
-            "      [--qos CLASS] [--gpus 1] -- PROGRAM [ARGS...]\n"
+            "      [--qos CLASS] [--gpus N] -- PROGRAM [ARGS...]\n"
             "  run --pool URL --vram SIZE (--tflops N | --compute PCT) [--compute-limit PCT]\n"
-            "      [--tflops-limit N] [--qos CLASS] [--tenant T] [--model M] [--gpus 1]\n"
+            "      [--tflops-limit N] [--qos CLASS] [--tenant T] [--model M] [--gpus N]\n"
             "      [--strategy S] -- PROGRAM [ARGS...]\n"
             "                           run a CUDA program on a node's device; with --vram on\n"
             "                           an ephemeral vGPU deleted afterwards\n"
             "  vgpu create|list|delete --node ADDR ...\n"
             "                           manage a node's vGPUs (tfuse vgpu --help)\n"
+            "  ps --node ADDR [--json]  a node's devices, vGPUs and sessions, usage against limits\n"
+            "  top --node ADDR [--interval S] [--iterations N] [--json]\n"
+            "                           the same, refreshed in place\n"
 #ifdef TFUSE_HAVE_POOL
             "  pool ...                 the pool manager (tfuse pool --help)\n"
 #endif
@@ -60,7 +65,25 @@ static int stub_dir(char *out, size_t len)
 
 struct run_opts {
     const char *connect, *token, *api, *vram, *compute, *limit, *qos, *gpus;
+    int ngpus;   /* --gpus, 1 by default */
 };
+
+/* The most vGPUs one program may use (the worker's bound: one per device, 16 devices). */
+#define RUN_MAX_GPUS 16
+
+static int parse_gpus(const char *text, int *n)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(text, &end, 10);
+    if (errno || end == text || *end || v < 1 || v > RUN_MAX_GPUS) {
+        fprintf(stderr, "tfuse run: --gpus %s: expected a count from 1 to %d\n", text,
+                RUN_MAX_GPUS);
+        return -1;
+    }
+    *n = (int)v;
+    return 0;
+}
 
 static int parse_run(int argc, char **argv, struct run_opts *o, int *prog)
 {
@@ -85,9 +108,11 @@ static int parse_run(int argc, char **argv, struct run_opts *o, int *prog)
         return -1;
     }
     *prog = i;
-    if (o->gpus && strcmp(o->gpus, "1") != 0) {
-        fprintf(stderr, "tfuse run: --gpus %s: one vGPU per program is all that is supported "
-                        "yet\n", o->gpus);
+    if (o->gpus && parse_gpus(o->gpus, &o->ngpus) != 0)
+        return -1;
+    if (o->ngpus > 1 && !o->vram) {
+        fprintf(stderr, "tfuse run: --gpus needs --vram (it creates that many vGPUs); to join "
+                        "existing ones, list their tokens: --vgpu TOKEN1,TOKEN2\n");
         return -1;
     }
     if (!o->vram && (o->compute || o->limit || o->qos)) {
@@ -106,8 +131,11 @@ static int parse_run(int argc, char **argv, struct run_opts *o, int *prog)
     return 0;
 }
 
-/* Creates the ephemeral vGPU: fills id, token and (when not given) the connect address. */
-static int create_vgpu(struct run_opts *o, char *id, char *token, char *connect, size_t len)
+/* Creates one ephemeral vGPU (on `device`, a uuid, or where the node chooses when NULL): fills
+ * id (asked for when it comes non-empty), token and (when not given) the connect address. Returns 0, -1 after printing why, or the
+ * HTTP status 409 (no room on that device) with the node's message in why when why is set. */
+static int create_vgpu(struct run_opts *o, const char *device, char *id, char *token,
+                       char *connect, size_t len, char *why, size_t whylen)
 {
     json_t *body = json_object();
     char err[512];
@@ -124,9 +152,18 @@ static int create_vgpu(struct run_opts *o, char *id, char *token, char *connect,
         json_object_set_new(body, "compute_limit", json_string(o->limit));
     if (o->qos)
         json_object_set_new(body, "qos", json_string(o->qos));
+    if (device)
+        json_object_set_new(body, "device", json_string(device));
+    if (*id)
+        json_object_set_new(body, "id", json_string(id));
     json_t *reply = NULL;
     int status = nodeapi_call(o->api, "POST", "/api/v1/vgpus", body, &reply, err, sizeof err);
     json_decref(body);
+    if (status == 409 && why) {
+        snprintf(why, whylen, "%s", nodeapi_message(reply, "no room"));
+        json_decref(reply);
+        return 409;
+    }
     if (status != 201) {
         fprintf(stderr, "tfuse run: cannot create the vGPU: %s\n",
                 status ? nodeapi_message(reply, "the node refused") : err);
@@ -221,6 +258,74 @@ int cli_run_child(const char *connect, const char *token, char **argv)
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
+/* The uuids of the node's devices (GET /api/v1/devices); returns how many, -1 on error. */
+static int node_devices(const char *api, char uuids[][128], int max)
+{
+    char err[512];
+    json_t *reply = NULL;
+    int status = nodeapi_call(api, "GET", "/api/v1/devices", NULL, &reply, err, sizeof err);
+    json_t *list = json_object_get(reply, "devices");
+    if (status != 200 || !json_is_array(list)) {
+        fprintf(stderr, "tfuse run: cannot list the node's devices: %s\n",
+                status ? nodeapi_message(reply, "unexpected answer") : err);
+        json_decref(reply);
+        return -1;
+    }
+    int n = 0;
+    for (size_t i = 0; i < json_array_size(list) && n < max; i++) {
+        const char *u = json_string_value(json_object_get(json_array_get(list, i), "uuid"));
+        if (u)
+            snprintf(uuids[n++], 128, "%s", u);
+    }
+    json_decref(reply);
+    return n;
+}
+
+/* --gpus N: one ephemeral vGPU on each of N distinct devices of the node (the first N, in the
+ * node's order, that have room), the program sees them as devices 0..N-1. Every vGPU created
+ * is deleted when the program ends, and on any failure before it starts. */
+static int run_on_gang(struct run_opts *o, char **argv)
+{
+    static char uuids[RUN_MAX_GPUS * 4][128];
+    int ndev = node_devices(o->api, uuids, RUN_MAX_GPUS * 4);
+    if (ndev < 0)
+        return 2;
+    if (ndev < o->ngpus) {
+        fprintf(stderr, "tfuse run: --gpus %d: the node has %d device%s\n", o->ngpus, ndev,
+                ndev == 1 ? "" : "s");
+        return 2;
+    }
+    char ids[RUN_MAX_GPUS][256], tok[256], connect[512], first_connect[512] = "", why[512] = "";
+    char tokens[RUN_MAX_GPUS * 257] = "";
+    int made = 0, rc = 2;
+    for (int d = 0; d < ndev && made < o->ngpus; d++) {
+        /* Our own ids: a node numbers its vGPUs per device, and a DELETE names one by id. */
+        snprintf(ids[made], sizeof ids[made], "run-%d-%lld-%d", (int)getpid(),
+                 (long long)time(NULL), d);
+        int st = create_vgpu(o, uuids[d], ids[made], tok, connect, sizeof tok, why, sizeof why);
+        if (st == 409)
+            continue;   /* no room on this device: try the next one */
+        if (st != 0)
+            goto out;
+        if (!made)
+            snprintf(first_connect, sizeof first_connect, "%s", connect);
+        size_t at = strlen(tokens);
+        snprintf(tokens + at, sizeof tokens - at, "%s%s", made ? "," : "", tok);
+        made++;
+    }
+    if (made < o->ngpus) {
+        fprintf(stderr, "tfuse run: --gpus %d --vram %s: only %d of the node's %d devices have "
+                        "room%s%s%s\n", o->ngpus, o->vram, made, ndev,
+                *why ? " (the node said: " : "", why, *why ? ")" : "");
+        goto out;
+    }
+    rc = cli_run_child(first_connect, tokens, argv);
+out:
+    while (made > 0)
+        delete_vgpu(o->api, ids[--made]);
+    return rc;
+}
+
 static int run_main(int argc, char **argv)
 {
     struct run_opts o = {0};
@@ -233,8 +338,10 @@ static int run_main(int argc, char **argv)
     }
     if (!o.vram)
         return exec_program(o.connect, o.token, &argv[prog]);
-    char id[256], token[256], connect[512];
-    if (create_vgpu(&o, id, token, connect, sizeof id) != 0)
+    if (o.ngpus > 1)
+        return run_on_gang(&o, &argv[prog]);
+    char id[256] = "", token[256], connect[512];
+    if (create_vgpu(&o, NULL, id, token, connect, sizeof id, NULL, 0) != 0)
         return 2;
     int rc = cli_run_child(connect, token, &argv[prog]);
     delete_vgpu(o.api, id);
@@ -256,6 +363,10 @@ int main(int argc, char **argv)
         return run_main(argc - 1, argv + 1);
     if (strcmp(cmd, "vgpu") == 0)
         return tfuse_vgpu_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "ps") == 0)
+        return tfuse_ps_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "top") == 0)
+        return tfuse_top_main(argc - 1, argv + 1);
 #ifdef TFUSE_HAVE_POOL
     if (strcmp(cmd, "pool") == 0)
         return tfuse_pool_main(argc - 1, argv + 1);

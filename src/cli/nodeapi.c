@@ -30,6 +30,27 @@ static size_t on_data(char *p, size_t size, size_t n, void *arg)
     return add;
 }
 
+static const char *api_token;
+static int api_token_set;
+
+void nodeapi_set_token(const char *token)
+{
+    api_token = token;
+    api_token_set = 1;
+}
+
+/* "Authorization: Bearer T" onto hdr when there is a token. */
+static struct curl_slist *add_auth(struct curl_slist *hdr)
+{
+    const char *t = api_token_set ? api_token : getenv("TFUSE_NODE_TOKEN");
+    if (!t || !*t || strpbrk(t, "\r\n"))
+        return hdr; /* a header-splitting token is never sent */
+    char line[512];
+    snprintf(line, sizeof line, "Authorization: Bearer %s", t);
+    struct curl_slist *n = curl_slist_append(hdr, line);
+    return n ? n : hdr;
+}
+
 int nodeapi_call(const char *addr, const char *method, const char *path, json_t *body,
                  json_t **reply, char *err, size_t errlen)
 {
@@ -55,7 +76,7 @@ int nodeapi_call(const char *addr, const char *method, const char *path, json_t 
     }
     char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
     struct buf b = {0};
-    struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: application/json");
+    struct curl_slist *hdr = add_auth(curl_slist_append(NULL, "Content-Type: application/json"));
     curl_easy_setopt(c, CURLOPT_URL, url);
     if (sock)
         curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, sock);
@@ -82,6 +103,26 @@ int nodeapi_call(const char *addr, const char *method, const char *path, json_t 
     return (int)status;
 }
 
+int nodeapi_get(const char *addr, const char *path, json_t **reply, char *err, size_t errlen)
+{
+    int status = nodeapi_call(addr, "GET", path, NULL, reply, err, errlen);
+    if (status == 0)
+        return 0;
+    if (status == 200 && json_is_object(*reply))
+        return 200;
+    if (status == 401)
+        snprintf(err, errlen, "the node at %s refused the API token (401): pass --token or set "
+                              "TFUSE_NODE_TOKEN", addr);
+    else if (status == 200)
+        snprintf(err, errlen, "GET %s at %s: the answer is not a JSON object", path, addr);
+    else
+        snprintf(err, errlen, "GET %s at %s: HTTP %d: %s", path, addr, status,
+                 nodeapi_message(*reply, "no message"));
+    json_decref(*reply);
+    *reply = NULL;
+    return status == 200 ? 502 : status;
+}
+
 const char *nodeapi_message(json_t *reply, const char *fallback)
 {
     json_t *m = json_object_get(reply, "message");
@@ -96,7 +137,8 @@ static void usage(FILE *f)
                "       tfuse vgpu list --node ADDR [--json]\n"
                "       tfuse vgpu delete --node ADDR [--json] ID\n"
                "ADDR is the node's --api address (unix:PATH, tcp:HOST:PORT); $TFUSE_NODE_API\n"
-               "is used when --node is not given.\n");
+               "is used when --node is not given. --token T (or $TFUSE_NODE_TOKEN) is the\n"
+               "node's API token, needed for remote (tcp) calls to a node that has one.\n");
 }
 
 static void print_vgpu(json_t *v)
@@ -156,7 +198,8 @@ int tfuse_vgpu_main(int argc, char **argv)
         return argc < 2 ? 2 : 0;
     }
     const char *cmd = argv[1], *node = getenv("TFUSE_NODE_API"), *vram = NULL, *compute = NULL,
-               *limit = NULL, *qos = NULL, *id = NULL, *device = NULL, *target = NULL;
+               *limit = NULL, *qos = NULL, *id = NULL, *device = NULL, *target = NULL,
+               *token = NULL;
     int as_json = 0;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -166,7 +209,8 @@ int tfuse_vgpu_main(int argc, char **argv)
                             : strcmp(a, "--compute-limit") == 0 ? &limit
                             : strcmp(a, "--qos") == 0 ? &qos
                             : strcmp(a, "--id") == 0 ? &id
-                            : strcmp(a, "--device") == 0 ? &device : NULL;
+                            : strcmp(a, "--device") == 0 ? &device
+                            : strcmp(a, "--token") == 0 ? &token : NULL;
         if (slot && v) {
             *slot = v;
             i++;
@@ -184,6 +228,8 @@ int tfuse_vgpu_main(int argc, char **argv)
         fprintf(stderr, "tfuse vgpu: need --node ADDR (the node's --api address)\n");
         return 2;
     }
+    if (token)
+        nodeapi_set_token(token);
     json_t *body = NULL, *reply = NULL;
     char path[512], err[512];
     const char *method;
@@ -210,7 +256,10 @@ int tfuse_vgpu_main(int argc, char **argv)
     json_decref(body);
     if (status == 0 || (status != want && !(want == 201 && status == 200))) {
         fprintf(stderr, "tfuse vgpu %s: %s\n", cmd,
-                status ? nodeapi_message(reply, "the node refused") : err);
+                status == 401 ? "the node refused the API token (401): pass --token or set "
+                                "TFUSE_NODE_TOKEN"
+                : status      ? nodeapi_message(reply, "the node refused")
+                              : err);
         json_decref(reply);
         return 1;
     }

@@ -1,6 +1,7 @@
 /*
- * A small client of the node's control API (docs/node-api.md) for the CLI: `tfuse vgpu ...` and
- * the ephemeral vGPUs of `tfuse run --vram/--compute`.
+ * A small client of the node's control API (docs/node-api.md) for the CLI: `tfuse vgpu ...`,
+ * the ephemeral vGPUs of `tfuse run --vram/--compute`, and the snapshots of `tfuse ps/top`.
+ * Sends the node's bearer token (--token, $TFUSE_NODE_TOKEN) with every call.
  * Owns: HTTP requests to one node. May call: libcurl, jansson.
  */
 #ifndef TFUSE_CLI_NODEAPI_H
@@ -10,12 +11,24 @@
 #include <stddef.h>
 
 /*
+ * The bearer token sent with every API call (a node with a token refuses remote calls without
+ * it). Defaults to $TFUSE_NODE_TOKEN; NULL or "" sends none. The string is not copied.
+ */
+void nodeapi_set_token(const char *token);
+
+/*
  * Sends method path with body (may be NULL) to the node at addr ("unix:PATH",
  * "tcp:HOST:PORT" or "http://HOST:PORT"). Returns the HTTP status (0 when the node could not be
  * reached: err says why) and sets *reply to the parsed JSON answer (NULL when empty).
  */
 int nodeapi_call(const char *addr, const char *method, const char *path, json_t *body,
                  json_t **reply, char *err, size_t errlen);
+
+/*
+ * GET path and its JSON object. Returns the HTTP status (200 with *reply set; anything else with
+ * err saying why: 0 unreachable, 401 token refused, 404 route not served).
+ */
+int nodeapi_get(const char *addr, const char *path, json_t **reply, char *err, size_t errlen);
 
 /* The message of an error reply, or a fallback. */
 const char *nodeapi_message(json_t *reply, const char *fallback);

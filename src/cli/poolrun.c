@@ -2,7 +2,8 @@
  * `tfuse run --pool URL` (see poolrun.h): POST an allocation to the pool manager with an
  * idempotency key (a POST retried after a lost answer cannot allocate twice), run the program
  * on the answer's connect address and token exactly as `tfuse run --connect ADDR --vgpu TOKEN`
- * does, and DELETE the allocation afterwards, also when the program fails or is killed.
+ * does (with --gpus N, the gang's N tokens as one list: devices 0..N-1), and DELETE the
+ * allocation afterwards, also when the program fails or is killed.
  * May call: nodeapi.h (HTTP/JSON client), src/vgpu (size parsing), main.c's cli_run_child.
  */
 #include "flags.h"
@@ -19,10 +20,12 @@
 #include "vgpu_parse.h"
 
 #define ATTEMPTS 3
+#define POOL_MAX_GPUS 16   /* the pool's gang bound and the worker's vGPUs per session */
 
 struct pool_opts {
     const char *pool, *vram, *tflops, *tflops_limit, *compute, *limit, *qos, *tenant, *gpus,
         *model, *strategy;
+    int ngpus;   /* --gpus: the gang size (gpu_count), 1 when not given */
 };
 
 static volatile sig_atomic_t interrupted;
@@ -69,10 +72,15 @@ static int parse(int argc, char **argv, struct pool_opts *o, int *prog)
                         "with --compute\n");
         return -1;
     }
-    if (o->gpus && strcmp(o->gpus, "1") != 0) {
-        fprintf(stderr, "tfuse run --pool: --gpus %s: one vGPU per program is all that is "
-                        "supported yet\n", o->gpus);
-        return -1;
+    if (o->gpus) {
+        char *end;
+        long n = strtol(o->gpus, &end, 10);
+        if (end == o->gpus || *end || n < 1 || n > POOL_MAX_GPUS) {
+            fprintf(stderr, "tfuse run --pool: --gpus %s: expected a count from 1 to %d\n",
+                    o->gpus, POOL_MAX_GPUS);
+            return -1;
+        }
+        o->ngpus = (int)n;
     }
     return 0;
 }
@@ -126,6 +134,8 @@ static json_t *request_body(const struct pool_opts *o, const char *key)
         json_object_set_new(b, "model", json_string(o->model));
     if (o->strategy)
         json_object_set_new(b, "strategy", json_string(o->strategy));
+    if (o->ngpus > 1)
+        json_object_set_new(b, "gpu_count", json_integer(o->ngpus));
     return b;
 }
 
@@ -200,18 +210,53 @@ static void release(const char *pool, const char *id)
             status ? "the pool refused" : err, id, pool);
 }
 
-static int run_allocated(const char *pool, json_t *alloc, char **argv)
+/* The allocation's gang as one session: the node's connect address (every device of a gang is
+ * on one node, and a node gives one address) and the tokens in the pool's order, joined with
+ * commas (the session's device i is the gang's device i). Returns 0, or -1 after saying why. */
+static int gang_tokens(json_t *alloc, int want, const char **connect, char *tokens, size_t len)
 {
-    json_t *dev = json_array_get(json_object_get(alloc, "devices"), 0);
+    json_t *devs = json_object_get(alloc, "devices");
+    if ((int)json_array_size(devs) != want) {
+        fprintf(stderr, "tfuse run --pool: the pool's answer holds %zu devices, not %d\n",
+                json_array_size(devs), want);
+        return -1;
+    }
+    *connect = NULL;
+    tokens[0] = '\0';
+    for (int i = 0; i < want; i++) {
+        json_t *dev = json_array_get(devs, (size_t)i);
+        const char *c = json_string_value(json_object_get(dev, "connect"));
+        const char *t = json_string_value(json_object_get(dev, "token"));
+        if (!c || !t) {
+            fprintf(stderr, "tfuse run --pool: device %d of the pool's answer has no connect "
+                            "address or token\n", i);
+            return -1;
+        }
+        if (*connect && strcmp(*connect, c) != 0) {
+            fprintf(stderr, "tfuse run --pool: the gang's devices are reached at different "
+                            "addresses (%s, %s): one program connects to one node\n", *connect, c);
+            return -1;
+        }
+        *connect = c;
+        size_t at = strlen(tokens);
+        if ((size_t)snprintf(tokens + at, len - at, "%s%s", i ? "," : "", t) >= len - at) {
+            fprintf(stderr, "tfuse run --pool: the gang's tokens are too long\n");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int run_allocated(const char *pool, json_t *alloc, int ngpus, char **argv)
+{
     const char *id = json_string_value(json_object_get(alloc, "id"));
-    const char *connect = json_string_value(json_object_get(dev, "connect"));
-    const char *token = json_string_value(json_object_get(dev, "token"));
+    const char *connect = NULL;
+    char token[4096];
     if (!id)
         return 2;
     int rc = 2;
-    if (json_array_size(json_object_get(alloc, "devices")) != 1 || !connect || !token)
-        fprintf(stderr, "tfuse run --pool: the pool's answer does not hold one device with a "
-                        "connect address and a token\n");
+    if (gang_tokens(alloc, ngpus, &connect, token, sizeof token) != 0)
+        ;   /* said why; released below */
     else if (interrupted)
         rc = 128 + interrupted;
     else {
@@ -255,7 +300,7 @@ int poolrun_main(int argc, char **argv)
     json_decref(body);
     if (!alloc)
         return 2;
-    int rc = run_allocated(pool, alloc, &argv[prog]);
+    int rc = run_allocated(pool, alloc, o.ngpus > 1 ? o.ngpus : 1, &argv[prog]);
     json_decref(alloc);
     return rc;
 }

@@ -2,7 +2,8 @@
  * Logging for TensorFuse processes (node, worker, stub, pool, CLI): leveled lines on stderr,
  * each prefixed with the component name and pid. The level comes from TFUSE_LOG
  * (error|warn|info|debug), default warn for libraries loaded into user programs (the stub)
- * and info for daemons, set by tf_log_init.
+ * and info for daemons, set by tf_log_init. A daemon may send its lines to syslog instead
+ * (tf_log_use_syslog; facility daemon, levels mapped to LOG_ERR..LOG_DEBUG).
  */
 #ifndef TFUSE_COMMON_LOG_H
 #define TFUSE_COMMON_LOG_H
@@ -11,6 +12,10 @@ enum tf_log_level { TF_LOG_ERROR, TF_LOG_WARN, TF_LOG_INFO, TF_LOG_DEBUG };
 
 void tf_log_init(const char *component, enum tf_log_level default_level);
 void tf_log_set_level(enum tf_log_level level);
+enum tf_log_level tf_log_get_level(void);
+/* on: lines go to syslog(3) with the component as ident; off: back to stderr (the default). */
+void tf_log_use_syslog(int on);
+int tf_log_syslog_enabled(void);
 int tf_log_enabled(enum tf_log_level level);
 void tf_log(enum tf_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -1,10 +1,13 @@
 /*
  * The node's control API (docs/node-api.md): HTTP/JSON with libmicrohttpd on `tcp:HOST:PORT`
  * and/or `unix:PATH` (a unix socket created mode 0600: file permissions are the
- * authentication). Routes: POST/GET /api/v1/vgpus, DELETE /api/v1/vgpus/{id},
- * GET /api/v1/devices. One polling thread per listener; the operations lock the vGPU state.
+ * authentication; tcp listeners check the bearer token when the node has one). Routes:
+ * GET /healthz, GET /api/v1/version, GET /metrics, GET /api/v1/devices,
+ * GET/POST /api/v1/vgpus, GET/DELETE /api/v1/vgpus/{id}, GET /api/v1/sessions[/{id}].
+ * One polling thread per listener; the operations lock the vGPU state or the session table.
  *
- * Owns: listeners, request bodies, routing. May call: vgpus.c, libmicrohttpd, jansson.
+ * Owns: listeners, request bodies, routing, authentication, error replies.
+ * May call: vgpus.c, sessions.c, metrics.c, libmicrohttpd, jansson.
  */
 #include "api.h"
 
@@ -14,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -22,8 +26,17 @@
 #include <microhttpd.h>
 
 #include "log.h"
+#include "metrics.h"
+#include "transport.h"
+#include "tfuse/version.h"
 
 #define MAX_BODY (64u << 10)
+
+/* A token string set on the API, kept until node_api_stop (see api.h). */
+struct node_api_token {
+    struct node_api_token *next;
+    char text[];
+};
 
 struct body {
     char *data;
@@ -86,65 +99,285 @@ static int listen_tcp(const char *hostport, char *err, size_t len)
     return fd;
 }
 
-static enum MHD_Result send_json(struct MHD_Connection *c, int status, json_t *j)
+/* What a request gets back: JSON, or text (metrics). */
+struct reply {
+    int status;
+    json_t *json;
+    char *text;            /* malloc'd; wins over json */
+    const char *allow;     /* 405: the Allow header */
+    int challenge;         /* 401: WWW-Authenticate: Bearer */
+};
+
+static enum MHD_Result send_reply(struct MHD_Connection *c, struct reply *r)
 {
-    char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
-    json_decref(j);
-    struct MHD_Response *r = MHD_create_response_from_buffer(
-        text ? strlen(text) : 0, text ? text : (void *)"", text ? MHD_RESPMEM_MUST_FREE
-                                                                : MHD_RESPMEM_PERSISTENT);
+    char *text = r->text ? r->text : r->json ? json_dumps(r->json, JSON_COMPACT) : NULL;
+    json_decref(r->json);
+    struct MHD_Response *resp = MHD_create_response_from_buffer(
+        text ? strlen(text) : 0, text ? text : (void *)"",
+        text ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+    if (!resp) {
+        free(text);
+        return MHD_NO;
+    }
     if (text)
-        MHD_add_response_header(r, "Content-Type", "application/json");
-    enum MHD_Result ok = MHD_queue_response(c, (unsigned)status, r);
-    MHD_destroy_response(r);
+        MHD_add_response_header(resp, "Content-Type",
+                                r->text ? NODE_METRICS_CONTENT_TYPE : "application/json");
+    if (r->allow)
+        MHD_add_response_header(resp, "Allow", r->allow);
+    if (r->challenge)
+        MHD_add_response_header(resp, "WWW-Authenticate", "Bearer realm=\"tfuse-node\"");
+    enum MHD_Result ok = MHD_queue_response(c, (unsigned)r->status, resp);
+    MHD_destroy_response(resp);
     return ok;
 }
 
-static json_t *error_json(const char *reason, const char *msg)
+static int fail(struct reply *r, int status, const char *reason, const char *msg)
 {
-    return json_pack("{s:s, s:s}", "error", reason, "message", msg);
+    r->json = json_pack("{s:s, s:s}", "error", reason, "message", msg);
+    r->status = status;
+    return status;
 }
 
-static int route(struct node_vgpus *v, const char *method, const char *url, struct body *b,
-                 json_t **reply)
+/* ---- routes ---- */
+
+enum resource { R_NONE, R_HEALTH, R_VERSION, R_METRICS, R_DEVICES, R_VGPUS, R_VGPU,
+                R_SESSIONS, R_SESSION };
+
+static const char *const allowed[] = {
+    [R_NONE] = "", [R_HEALTH] = "GET", [R_VERSION] = "GET", [R_METRICS] = "GET",
+    [R_DEVICES] = "GET", [R_VGPUS] = "GET, POST", [R_VGPU] = "GET, DELETE",
+    [R_SESSIONS] = "GET", [R_SESSION] = "GET",
+};
+
+/* The resource a path names; *id: the {id} part of an item path. */
+static enum resource resource_of(const char *url, const char **id)
 {
-    static const char vgpus[] = "/api/v1/vgpus";
-    if (strcmp(url, "/api/v1/devices") == 0 && strcmp(method, "GET") == 0)
-        return node_vgpus_devices(v, reply);
-    if (strcmp(url, vgpus) == 0 && strcmp(method, "GET") == 0)
-        return node_vgpus_list(v, reply);
-    if (strcmp(url, vgpus) == 0 && strcmp(method, "POST") == 0) {
-        if (b->too_big) {
-            *reply = error_json("bad_request", "body too large");
-            return 413;
-        }
-        json_error_t je;
-        json_t *body = json_loadb(b->data ? b->data : "", b->len, 0, &je);
-        if (!body) {
-            char msg[300];
-            snprintf(msg, sizeof msg, "body is not JSON: %s", je.text);
-            *reply = error_json("bad_request", msg);
-            return 400;
-        }
-        int status = node_vgpus_create(v, body, reply);
-        json_decref(body);
-        return status;
-    }
+    static const char vgpus[] = "/api/v1/vgpus", sessions[] = "/api/v1/sessions";
+    if (strcmp(url, "/healthz") == 0)
+        return R_HEALTH;
+    if (strcmp(url, "/api/v1/version") == 0)
+        return R_VERSION;
+    if (strcmp(url, "/metrics") == 0)
+        return R_METRICS;
+    if (strcmp(url, "/api/v1/devices") == 0)
+        return R_DEVICES;
+    if (strcmp(url, vgpus) == 0)
+        return R_VGPUS;
+    if (strcmp(url, sessions) == 0)
+        return R_SESSIONS;
     if (strncmp(url, vgpus, sizeof vgpus - 1) == 0 && url[sizeof vgpus - 1] == '/' &&
-        strcmp(method, "DELETE") == 0)
-        return node_vgpus_delete(v, url + sizeof vgpus, reply);
-    int known = strcmp(url, vgpus) == 0 || strcmp(url, "/api/v1/devices") == 0 ||
-                strncmp(url, vgpus, sizeof vgpus - 1) == 0;
-    *reply = error_json(known ? "method_not_allowed" : "not_found",
-                        known ? "method not allowed on this route" : "no such route");
-    return known ? 405 : 404;
+        url[sizeof vgpus] && !strchr(url + sizeof vgpus, '/')) {
+        *id = url + sizeof vgpus;
+        return R_VGPU;
+    }
+    if (strncmp(url, sessions, sizeof sessions - 1) == 0 && url[sizeof sessions - 1] == '/' &&
+        url[sizeof sessions] && !strchr(url + sizeof sessions, '/')) {
+        *id = url + sizeof sessions;
+        return R_SESSION;
+    }
+    return R_NONE;
+}
+
+static int method_allowed(enum resource res, const char *method)
+{
+    const char *list = allowed[res];
+    size_t n = strlen(method);
+    for (const char *p = strstr(list, method); p; p = strstr(p + 1, method))
+        if ((p == list || p[-1] == ' ') && (p[n] == '\0' || p[n] == ','))
+            return 1;
+    return 0;
+}
+
+/* Constant time in the token's length: the header's bytes do not shorten the loop. */
+static int bearer_ok(const char *header, const char *token)
+{
+    if (!header || strncasecmp(header, "Bearer ", 7) != 0)
+        return 0;
+    const char *got = header + 7;
+    while (*got == ' ')
+        got++;
+    size_t gl = strlen(got), tl = strlen(token);
+    unsigned diff = gl != tl;
+    for (size_t i = 0; i < tl; i++)
+        diff |= (unsigned char)token[i] ^ (unsigned char)(i < gl ? got[i] : 0);
+    return diff == 0;
+}
+
+static int json_content_type(const char *ct)
+{
+    static const char json[] = "application/json";
+    if (!ct)   /* no Content-Type at all: accepted, the body is still parsed strictly */
+        return 1;
+    while (*ct == ' ')
+        ct++;
+    if (strncasecmp(ct, json, sizeof json - 1) != 0)
+        return 0;
+    char after = ct[sizeof json - 1];
+    return after == '\0' || after == ';' || after == ' ';
+}
+
+static const char *backend_name(const char *path)
+{
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    if (strstr(base, "softgpu"))
+        return "soft";
+    if (strncmp(base, "libcuda.so", 10) == 0)
+        return "nvidia";
+    return base;
+}
+
+static void health(struct node_api *a, struct reply *r)
+{
+    int draining = atomic_load(&a->draining);
+    int n = a->sessions ? node_sessions_count(a->sessions) : 0;
+    r->json = json_pack("{s:s, s:i, s:b}", "status", draining ? "draining" : "ok", "sessions", n,
+                        "draining", draining);
+    r->status = draining ? 503 : 200;
+}
+
+static void version(struct node_api *a, struct reply *r)
+{
+    r->json = json_pack("{s:s, s:i, s:s, s:i}", "version", TFUSE_VERSION_STRING, "protocol",
+                        (int)TFUSE_PROTOCOL_VERSION, "backend", a->backend,
+                        "vgpu_region_version", (int)VGPU_REGION_VERSION);
+    r->status = 200;
+}
+
+/* Each vGPU of a list answer gets its session count. */
+static void add_session_counts(struct node_api *a, json_t *list)
+{
+    size_t i;
+    json_t *g;
+    json_array_foreach(json_object_get(list, "vgpus"), i, g) {
+        int dev = (int)json_integer_value(json_object_get(g, "device_index"));
+        uint64_t gen = (uint64_t)json_integer_value(json_object_get(g, "generation"));
+        const char *id = json_string_value(json_object_get(g, "id"));
+        int n = a->sessions && id ? node_sessions_count_vgpu(a->sessions, dev, id, gen) : 0;
+        json_object_set_new(g, "sessions", json_integer(n));
+    }
+}
+
+static void list_vgpus(struct node_api *a, const char *only, struct reply *r)
+{
+    json_t *list = NULL;
+    r->status = node_vgpus_list(a->vgpus, &list);
+    add_session_counts(a, list);
+    if (!only) {
+        r->json = list;
+        return;
+    }
+    size_t i;
+    json_t *g;
+    json_array_foreach(json_object_get(list, "vgpus"), i, g) {
+        if (strcmp(json_string_value(json_object_get(g, "id")), only) == 0) {
+            r->json = json_incref(g);
+            break;
+        }
+    }
+    json_decref(list);
+    if (!r->json) {
+        char msg[200];
+        snprintf(msg, sizeof msg, "no vGPU named '%.80s'", only);
+        fail(r, 404, "not_found", msg);
+    }
+}
+
+static void create_vgpu(struct node_api *a, struct MHD_Connection *c, struct body *b,
+                        struct reply *r)
+{
+    const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
+    if (!json_content_type(ct)) {
+        fail(r, 415, "unsupported_media_type", "the body must be application/json");
+        return;
+    }
+    if (b->too_big) {
+        char msg[100];
+        snprintf(msg, sizeof msg, "body larger than %u bytes", MAX_BODY);
+        fail(r, 413, "payload_too_large", msg);
+        return;
+    }
+    json_error_t je;
+    json_t *body = json_loadb(b->data ? b->data : "", b->len, JSON_REJECT_DUPLICATES, &je);
+    if (!body) {
+        char msg[300];
+        snprintf(msg, sizeof msg, "body is not JSON: %s", je.text);
+        fail(r, 400, "bad_request", msg);
+        return;
+    }
+    r->status = node_vgpus_create(a->vgpus, body, &r->json);
+    json_decref(body);
+}
+
+static void route(struct node_api_listener *l, struct MHD_Connection *c, const char *method,
+                  const char *url, struct body *b, struct reply *r)
+{
+    struct node_api *a = l->api;
+    const char *id = NULL;
+    enum resource res = resource_of(url, &id);
+    const char *token = atomic_load(&a->token);
+    if (res != R_HEALTH && res != R_VERSION && l->tcp && token && token[0] &&
+        !bearer_ok(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization"), token)) {
+        r->challenge = 1;
+        fail(r, 401, "unauthorized", "this address needs Authorization: Bearer <api token>");
+        return;
+    }
+    if (res == R_NONE) {
+        fail(r, 404, "not_found", "no such route");
+        return;
+    }
+    if (!method_allowed(res, method)) {
+        r->allow = allowed[res];
+        fail(r, 405, "method_not_allowed", "method not allowed on this route");
+        return;
+    }
+    int post = strcmp(method, "POST") == 0, del = strcmp(method, "DELETE") == 0;
+    switch (res) {
+    case R_HEALTH: health(a, r); break;
+    case R_VERSION: version(a, r); break;
+    case R_METRICS:
+        r->text = node_metrics_render(a);
+        if (!r->text)
+            fail(r, 500, "internal", "out of memory rendering the metrics");
+        else
+            r->status = 200;
+        break;
+    case R_DEVICES: r->status = node_vgpus_devices(a->vgpus, &r->json); break;
+    case R_VGPUS:
+        if (post)
+            create_vgpu(a, c, b, r);
+        else
+            list_vgpus(a, NULL, r);
+        break;
+    case R_VGPU:
+        if (del)
+            r->status = node_vgpus_delete(a->vgpus, id, &r->json);
+        else
+            list_vgpus(a, id, r);
+        break;
+    case R_SESSIONS:
+        if (a->sessions) {
+            r->status = node_sessions_list(a->sessions, a->vgpus, &r->json);
+        } else {
+            r->json = json_pack("{s:[]}", "sessions");
+            r->status = 200;
+        }
+        break;
+    case R_SESSION:
+        if (a->sessions)
+            r->status = node_sessions_get(a->sessions, a->vgpus, id, &r->json);
+        else
+            fail(r, 404, "not_found", "no such session");
+        break;
+    case R_NONE: break;
+    }
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
-                                  const char *method, const char *version,
+                                  const char *method, const char *version_,
                                   const char *upload, size_t *upload_len, void **state)
 {
-    (void)version;
+    (void)version_;
     struct body *b = *state;
     if (!b) {
         b = calloc(1, sizeof *b);
@@ -154,8 +387,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return MHD_YES;
     }
     if (*upload_len) {
-        if (b->len + *upload_len > MAX_BODY) {
-            b->too_big = 1;
+        if (b->too_big || b->len + *upload_len > MAX_BODY) {
+            b->too_big = 1;    /* keep reading (and dropping) so that the 413 reaches the client */
         } else {
             char *nd = realloc(b->data, b->len + *upload_len + 1);
             if (!nd)
@@ -167,9 +400,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         *upload_len = 0;
         return MHD_YES;
     }
-    json_t *reply = NULL;
-    int status = route(cls, method, url, b, &reply);
-    return send_json(c, status, reply);
+    struct reply r = {.status = 500};
+    route(cls, c, method, url, b, &r);
+    return send_reply(c, &r);
 }
 
 static void on_done(void *cls, struct MHD_Connection *c, void **state,
@@ -184,26 +417,36 @@ static void on_done(void *cls, struct MHD_Connection *c, void **state,
     *state = NULL;
 }
 
-int node_api_start(struct node_api *a, struct node_vgpus *v, const char *addr, char *err,
-                   size_t len)
+int node_api_start(struct node_api *a, const struct node_api_config *cfg, const char *addr,
+                   char *err, size_t len)
 {
     if (a->n == NODE_API_MAX) {
         snprintf(err, len, "at most %d --api addresses", NODE_API_MAX);
         return -1;
     }
-    int fd;
+    if (a->n == 0 && node_api_set_token(a, cfg->token) != 0) {
+        snprintf(err, len, "the API token must be at most %d characters",
+                 NODE_API_TOKEN_MAX - 1);
+        return -1;
+    }
+    a->vgpus = cfg->vgpus;
+    a->sessions = cfg->sessions;
+    snprintf(a->backend, sizeof a->backend, "%s", backend_name(cfg->backend ? cfg->backend : ""));
+    int fd, tcp = 0;
     if (strncmp(addr, "unix:", 5) == 0)
         fd = listen_unix(addr + 5, err, len);
     else if (strncmp(addr, "tcp:", 4) == 0)
-        fd = listen_tcp(addr + 4, err, len);
+        fd = listen_tcp(addr + 4, err, len), tcp = 1;
     else {
         snprintf(err, len, "--api takes unix:PATH or tcp:HOST:PORT, not '%s'", addr);
         return -1;
     }
     if (fd < 0)
         return -1;
+    struct node_api_listener *l = &a->listeners[a->n];
+    *l = (struct node_api_listener){.api = a, .tcp = tcp};
     struct MHD_Daemon *d = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, v,
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, l,
         MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_NOTIFY_COMPLETED, on_done, NULL,
         MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_END);
     if (!d) {
@@ -211,6 +454,10 @@ int node_api_start(struct node_api *a, struct node_vgpus *v, const char *addr, c
         close(fd);
         return -1;
     }
+    const char *token = atomic_load(&a->token);
+    if (tcp && !token[0])
+        tf_warn("API on %s without a token: anyone who reaches it controls the node's vGPUs "
+                "(set --api-token or TFUSE_NODE_TOKEN)", addr);
     a->daemons[a->n] = d;
     snprintf(a->addrs[a->n], sizeof a->addrs[a->n], "%s", addr);
     a->n++;
@@ -225,4 +472,31 @@ void node_api_stop(struct node_api *a)
             unlink(a->addrs[i] + 5);
     }
     a->n = 0;
+    atomic_store(&a->token, NULL);   /* no request thread is left to read them */
+    while (a->tokens) {
+        struct node_api_token *next = a->tokens->next;
+        free(a->tokens);
+        a->tokens = next;
+    }
+    free((char *)atomic_exchange(&a->token, NULL));   /* no request thread is left to read it */
+}
+
+int node_api_set_token(struct node_api *a, const char *token)
+{
+    size_t n = token ? strlen(token) : 0;
+    if (n >= NODE_API_TOKEN_MAX)
+        return -1;
+    struct node_api_token *t = malloc(sizeof *t + n + 1);
+    if (!t)
+        return -1;
+    memcpy(t->text, token ? token : "", n + 1);
+    t->next = a->tokens;   /* set_token runs on one thread (start, reload) */
+    a->tokens = t;
+    atomic_store(&a->token, t->text);
+    return 0;
+}
+
+void node_api_set_draining(struct node_api *a, int draining)
+{
+    atomic_store(&a->draining, draining ? 1 : 0);
 }

@@ -1,9 +1,11 @@
 /*
- * `tfuse node` (see node.h): options, listeners, the accept loop, worker processes.
+ * `tfuse node` (see node.h): listeners, the accept loop, worker processes, and the daemon's
+ * life cycle: SIGTERM drains (listeners closed, running sessions get --drain-timeout, then
+ * SIGTERM, then SIGKILL), SIGHUP reloads the configuration (config.c) in the main loop.
  * With --api it also owns the node's vGPUs (vgpus.c) and serves the control API (api.c).
  * With --pool it registers with the pool manager and sends heartbeats (poolreg.c).
- * May call: src/transport, src/worker, src/backend, src/vgpu, vgpus.c, api.c, poolreg.c,
- * src/common/log.h.
+ * May call: config.c, autobackend.c, persist.c, src/transport, src/worker, src/backend, src/vgpu,
+ * vgpus.c, api.c, poolreg.c, src/common/log.h.
  */
 #include "node.h"
 
@@ -16,27 +18,41 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "api.h"
-#include "backend.h"
+#include "autobackend.h"
+#include "config.h"
+#include "persist.h"
 #include "log.h"
 #include "poolreg.h"
 #include "transport.h"
-#include "vgpu_parse.h"
 #include "vgpus.h"
 #include "enforce.h"
 #include "worker.h"
 
-#define MAX_LISTEN 8
+#define MAX_LISTEN NODE_CONFIG_LIST_MAX
+#define KILL_GRACE_S 2.0      /* after the drain: SIGTERM, this long, then SIGKILL */
 
 struct node {
+    struct node_config cfg;   /* the configuration in force (SIGHUP swaps in a new one) */
+    struct node_config *retired;  /* replaced configurations: threads may hold their strings */
+    int nretired;
+    int argc;
+    char **argv;              /* kept for reloads: flags stay the top layer */
     struct tf_listener *listeners[MAX_LISTEN];
     int nlisteners;
     char backend[PATH_MAX];
     const char *token;
+    const char *api_token;    /* bearer token of remote API clients; NULL: none */
+    pid_t *workers;           /* live worker processes, n->sessions of them */
+    int cap_workers;
+    char vgpus_file[PATH_MAX];  /* --state's vgpus.json (persist.h); "" without --state */
     char cache_dir[PATH_MAX];
     int sessions;
     const char *api[NODE_API_MAX];
@@ -45,33 +61,31 @@ struct node {
     uint64_t ctx_overhead;
     struct node_vgpus vgpus;   /* used when napi > 0 */
     struct node_api api_servers;
+    struct node_sessions session_table;  /* shared with workers (sessions.h); when napi > 0 */
+    struct tfw_stats *next_stats;        /* the entry of the worker being forked, or NULL */
     struct node_poolreg_opts pool;  /* pool.pool_url != NULL: register with a pool manager */
     struct node_poolreg *poolreg;
 };
 
-static volatile sig_atomic_t stopping;
+static volatile sig_atomic_t stop_signals, reload_requested;
 
 static void on_stop(int sig)
 {
     (void)sig;
-    stopping = 1;
+    stop_signals++;
 }
 
-static void usage(FILE *f)
+static void on_hup(int sig)
 {
-    fprintf(f, "usage: tfuse node --backend soft|nvidia|PATH --listen unix:PATH|tcp:HOST:PORT\n"
-               "                  [--listen ADDR ...] [--token TOKEN] [--state DIR]\n"
-               "                  [--api unix:PATH|tcp:HOST:PORT ...] [--oversubscribe]\n"
-               "                  [--allow-unlimited] [--ctx-overhead SIZE]\n"
-               "                  [--pool URL [--node-name NAME] [--advertise tcp:HOST:PORT]\n"
-               "                   [--heartbeat-interval S]]\n"
-               "Serves CUDA sessions: one worker process per client connection.\n"
-               "With --api the node owns vGPUs (tfuse vgpu create) and a session must present a\n"
-               "vGPU's token, unless --allow-unlimited (then any other session gets the whole\n"
-               "device, still checked against --token).\n"
-               "With --pool (needs --api) the node registers its devices with the pool manager\n"
-               "at URL and sends heartbeats; the pool calls the first tcp --api address unless\n"
-               "--advertise names another.\n");
+    (void)sig;
+    reload_requested = 1;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 static int make_dirs(const char *path)
@@ -89,90 +103,77 @@ static int make_dirs(const char *path)
     return mkdir(buf, 0700) != 0 && errno != EEXIST ? -1 : 0;
 }
 
-static int parse_args(struct node *n, int argc, char **argv)
+/* The reloadable options, from n->cfg into the fields workers and the API read. */
+static void adopt_config(struct node *n)
 {
-    static const struct option opts[] = {
-        {"backend", required_argument, 0, 'b'}, {"listen", required_argument, 0, 'l'},
-        {"token", required_argument, 0, 't'},   {"state", required_argument, 0, 's'},
-        {"api", required_argument, 0, 'a'},     {"oversubscribe", no_argument, 0, 'O'},
-        {"allow-unlimited", no_argument, 0, 'U'}, {"ctx-overhead", required_argument, 0, 'C'},
-        {"pool", required_argument, 0, 'P'},    {"node-name", required_argument, 0, 'N'},
-        {"advertise", required_argument, 0, 'A'},
-        {"heartbeat-interval", required_argument, 0, 'H'},
-        {"help", no_argument, 0, 'h'},          {0, 0, 0, 0},
-    };
-    char err[512];
-    const char *backend = "soft", *state = NULL, *listen[MAX_LISTEN];
-    int nlisten = 0, c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "b:l:t:s:h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'b': backend = optarg; break;
-        case 't': n->token = optarg; break;
-        case 's': state = optarg; break;
-        case 'l':
-            if (nlisten == MAX_LISTEN) {
-                fprintf(stderr, "tfuse node: at most %d --listen addresses\n", MAX_LISTEN);
-                return -1;
-            }
-            listen[nlisten++] = optarg;
-            break;
-        case 'a':
-            if (n->napi == NODE_API_MAX) {
-                fprintf(stderr, "tfuse node: at most %d --api addresses\n", NODE_API_MAX);
-                return -1;
-            }
-            n->api[n->napi++] = optarg;
-            break;
-        case 'O': n->oversubscribe = 1; break;
-        case 'U': n->allow_unlimited = 1; break;
-        case 'C':
-            if (strcmp(optarg, "0") == 0) {
-                n->ctx_overhead = 0;
-            } else if (vgpu_parse_size(optarg, &n->ctx_overhead, err, sizeof err) != 0) {
-                fprintf(stderr, "tfuse node: --ctx-overhead: %s\n", err);
-                return -1;
-            }
-            break;
-        case 'P': n->pool.pool_url = optarg; break;
-        case 'N': n->pool.name = optarg; break;
-        case 'A': n->pool.advertise = optarg; break;
-        case 'H': {
-            char *end;
-            n->pool.interval_s = strtod(optarg, &end);
-            if (*end || !(n->pool.interval_s >= 0.05 && n->pool.interval_s <= 3600)) {
-                fprintf(stderr, "tfuse node: --heartbeat-interval takes seconds (0.05-3600)\n");
-                return -1;
-            }
-            break;
-        }
-        case 'h': usage(stdout); exit(0);
-        default: usage(stderr); return -1;
-        }
-    }
-    if (optind != argc || nlisten == 0) {
-        usage(stderr);
+    const struct node_config *c = &n->cfg;
+    n->token = c->token;
+    n->api_token = c->api_token;
+    n->allow_unlimited = c->allow_unlimited;
+    n->ctx_overhead = c->ctx_overhead_set ? c->ctx_overhead : TFW_DEFAULT_CTX_OVERHEAD;
+    tf_log_use_syslog(c->log_syslog);
+    tf_log_set_level((enum tf_log_level)c->log_level);
+}
+
+/* api.c replaces a unix socket file unconditionally (it cannot tell a dead node's socket from a
+ * live one); refuse first when something answers there, so a second node never steals it. */
+static int check_api_socket_free(const char *addr, char *err, size_t errlen)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    if (strncmp(addr, "unix:", 5) != 0 || strlen(addr + 5) >= sizeof sa.sun_path)
+        return 0;   /* tcp: bind itself refuses a port in use; a long path: api.c says so */
+    strcpy(sa.sun_path, addr + 5);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return 0;
+    int live = connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+    close(fd);
+    if (live) {
+        snprintf(err, errlen, "--api %s is in use by a running server (another node?): stop it "
+                 "or choose another path", addr);
         return -1;
     }
-    if (!n->pool.pool_url && (n->pool.name || n->pool.advertise || n->pool.interval_s > 0)) {
-        fprintf(stderr, "tfuse node: --node-name, --advertise and --heartbeat-interval go "
-                        "with --pool\n");
+    return 0;
+}
+
+static int choose_backend(struct node *n, char *err, size_t errlen)
+{
+    char why[700];
+    if (node_backend_choose(n->cfg.backend, n->backend, sizeof n->backend, why, sizeof why, err,
+                            errlen) != 0)
         return -1;
-    }
-    if (n->pool.pool_url && n->napi == 0) {
-        fprintf(stderr, "tfuse node: --pool needs --api (the pool creates vGPUs through it)\n");
-        return -1;
-    }
-    if (tf_backend_resolve(backend, n->backend, sizeof n->backend, err, sizeof err) != 0) {
-        fprintf(stderr, "tfuse node: %s\n", err);
-        return -1;
-    }
     if (strchr(n->backend, '/') && access(n->backend, R_OK) != 0) {
-        fprintf(stderr, "tfuse node: backend library %s: %s\n", n->backend, strerror(errno));
+        snprintf(err, errlen, "backend library %.512s: %s", n->backend, strerror(errno));
         return -1;
     }
-    if (state)
-        snprintf(n->cache_dir, sizeof n->cache_dir, "%s/modules", state);
+    if (why[0])
+        tf_info("backend %s (%s)", n->backend, why);
+    return 0;
+}
+
+/* Applies a freshly loaded configuration: backend, state folder, listeners. */
+static int setup(struct node *n, char *err, size_t errlen)
+{
+    const struct node_config *c = &n->cfg;
+    adopt_config(n);
+    n->oversubscribe = c->oversubscribe;
+    if (c->napi > NODE_API_MAX) {
+        snprintf(err, errlen, "at most %d --api addresses", NODE_API_MAX);
+        return -1;
+    }
+    for (int i = 0; i < c->napi; i++)
+        n->api[n->napi++] = c->api[i];
+    n->pool.pool_url = c->pool;
+    n->pool.name = c->node_name;
+    n->pool.advertise = c->advertise;
+    n->pool.interval_s = c->heartbeat_interval;
+    if (choose_backend(n, err, errlen) != 0)
+        return -1;
+    for (int i = 0; i < n->napi; i++)
+        if (check_api_socket_free(n->api[i], err, errlen) != 0)
+            return -1;
+    if (c->state)
+        snprintf(n->cache_dir, sizeof n->cache_dir, "%s/modules", c->state);
     else
         snprintf(n->cache_dir, sizeof n->cache_dir, "/tmp/tfuse-node-%d/modules", (int)getuid());
     if (make_dirs(n->cache_dir) != 0) {
@@ -180,9 +181,10 @@ static int parse_args(struct node *n, int argc, char **argv)
                 strerror(errno));
         n->cache_dir[0] = '\0';
     }
-    for (int i = 0; i < nlisten; i++) {
-        if (tf_listen(listen[i], &n->listeners[n->nlisteners], err, sizeof err) != TF_OK) {
-            fprintf(stderr, "tfuse node: cannot listen on %s: %s\n", listen[i], err);
+    char why[512];
+    for (int i = 0; i < c->nlisten; i++) {
+        if (tf_listen(c->listen[i], &n->listeners[n->nlisteners], why, sizeof why) != TF_OK) {
+            snprintf(err, errlen, "cannot listen on %s: %s", c->listen[i], why);
             return -1;
         }
         n->nlisteners++;
@@ -200,7 +202,9 @@ static void run_worker(struct node *n, struct tf_conn *conn)
     signal(SIGTERM, SIG_DFL);
     for (int i = 0; i < n->nlisteners; i++)
         close(tf_listener_fd(n->listeners[i]));  /* the node keeps the sockets, not us */
-    tf_log_init("worker", TF_LOG_INFO);
+    enum tf_log_level level = tf_log_get_level();   /* the node's, reloads included */
+    tf_log_init("worker", level);
+    tf_log_set_level(level);
     struct tfw_opts o = {
         .backend_path = n->backend,
         .token = n->token,
@@ -210,28 +214,86 @@ static void run_worker(struct node *n, struct tf_conn *conn)
         .nregions = n->napi ? n->vgpus.ndev : 0,
         .allow_unlimited = n->allow_unlimited,
         .ctx_overhead = n->ctx_overhead,
+        .stats = n->next_stats,
     };
     int rc = tfw_serve(conn, &o);
     fflush(stderr);
     _exit(rc);
 }
 
+/* Remembers a worker (the drain signals them); n->sessions counts them. */
+static void track_worker(struct node *n, pid_t pid)
+{
+    if (n->sessions == n->cap_workers) {
+        int cap = n->cap_workers ? 2 * n->cap_workers : 64;
+        pid_t *grown = realloc(n->workers, (size_t)cap * sizeof *grown);
+        if (!grown) {   /* still counted; only a drain's SIGTERM would miss it (PDEATHSIG won't) */
+            tf_warn("out of memory tracking worker %d", (int)pid);
+            n->sessions++;
+            return;
+        }
+        n->workers = grown;
+        n->cap_workers = cap;
+    }
+    n->workers[n->sessions++] = pid;
+}
+
+static void forget_worker(struct node *n, pid_t pid)
+{
+    for (int i = 0; i < n->sessions && i < n->cap_workers; i++) {
+        if (n->workers[i] == pid) {
+            n->workers[i] = n->workers[n->sessions - 1];
+            break;
+        }
+    }
+    n->sessions--;
+}
+
 static void accept_ready(struct node *n, struct tf_listener *l)
 {
     struct tf_conn *conn;
     while (tf_listener_accept(l, &conn) == TF_OK) {
+        n->next_stats = node_sessions_claim(&n->session_table);
         pid_t pid = fork();
         if (pid == 0)
             run_worker(n, conn);
+        node_sessions_forked(&n->session_table, n->next_stats, pid);
         if (pid < 0)
             tf_error("fork failed: %s (connection dropped)", strerror(errno));
         else
-            n->sessions++;
+            track_worker(n, pid);
         if (pid < 0)
             tf_conn_close(conn);
         else
             tf_conn_abandon(conn);
     }
+}
+
+static void save_vgpus(struct node_vgpus *v, void *arg)
+{
+    struct node *n = arg;
+    char err[700];
+    if (node_persist_save_locked(v, n->vgpus_file, err, sizeof err) != 0)
+        tf_error("%s (the vGPUs will not survive a restart)", err);
+}
+
+/* With --state: the previous node's vGPUs come back, and every change is saved (persist.h). */
+static int restore_vgpus(struct node *n)
+{
+    if (!n->cfg.state)
+        return 0;
+    char err[700];
+    snprintf(n->vgpus_file, sizeof n->vgpus_file, "%.4000s/vgpus.json", n->cfg.state);
+    int restored = node_persist_restore(&n->vgpus, n->vgpus_file, err, sizeof err);
+    if (restored < 0) {
+        fprintf(stderr, "tfuse node: %s (move it aside to start without those vGPUs)\n", err);
+        return -1;
+    }
+    if (restored > 0)
+        tf_info("restored %d vGPU(s) from %s", restored, n->vgpus_file);
+    n->vgpus.changed = save_vgpus;
+    n->vgpus.changed_arg = n;
+    return 0;
 }
 
 /* Probes the devices, creates their vGPU regions, starts the controller and the API. */
@@ -243,12 +305,20 @@ static int start_vgpus(struct node *n)
         fprintf(stderr, "tfuse node: %s\n", err);
         return -1;
     }
+    if (restore_vgpus(n) != 0)
+        return -1;
     if (node_vgpus_start(&n->vgpus) != 0) {
         fprintf(stderr, "tfuse node: cannot start the vGPU controller thread\n");
         return -1;
     }
+    if (node_sessions_init(&n->session_table, NODE_SESSIONS_DEFAULT_CAP, err, sizeof err) != 0) {
+        fprintf(stderr, "tfuse node: %s\n", err);
+        return -1;
+    }
+    struct node_api_config api_cfg = {.vgpus = &n->vgpus, .sessions = &n->session_table,
+                                      .token = n->api_token, .backend = n->backend};
     for (int i = 0; i < n->napi; i++) {
-        if (node_api_start(&n->api_servers, &n->vgpus, n->api[i], err, sizeof err) != 0) {
+        if (node_api_start(&n->api_servers, &api_cfg, n->api[i], err, sizeof err) != 0) {
             fprintf(stderr, "tfuse node: %s\n", err);
             return -1;
         }
@@ -272,9 +342,10 @@ static void reap(struct node *n)
     int status;
     pid_t pid;
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-        n->sessions--;
+        forget_worker(n, pid);
         if (n->napi)
             node_vgpus_reap(&n->vgpus, pid);
+        node_sessions_reap(&n->session_table, pid);
         if (WIFSIGNALED(status))
             tf_warn("worker %d killed by signal %d", (int)pid, WTERMSIG(status));
         else
@@ -282,45 +353,197 @@ static void reap(struct node *n)
     }
 }
 
+/* SIGHUP: loads the file and the environment again (the flags stay on top). A configuration
+ * with an error is rejected whole; options that cannot change while running keep their value in
+ * force and are named in a warning. Runs in the main loop, never in the signal handler. */
+static void reload(struct node *n)
+{
+    struct node_config next;
+    char err[1024], was[1024], now[1024];
+    int rc = node_config_load(&next, n->argc, n->argv, err, sizeof err);
+    if (rc != 0) {
+        tf_error("reload rejected, the configuration in force stays: %s",
+                 rc == 1 ? "--help among the flags" : err);
+        node_config_free(&next);
+        return;
+    }
+    int applied = 0, restart = 0;
+    for (int o = 0; o < NO_COUNT; o++) {
+        node_config_format(&n->cfg, (enum node_option)o, was, sizeof was);
+        node_config_format(&next, (enum node_option)o, now, sizeof now);
+        if (strcmp(was, now) == 0)
+            continue;
+        int secret = o == NO_TOKEN || o == NO_API_TOKEN;
+        if (node_option_reloadable((enum node_option)o)) {
+            tf_info("reload: %s = %s (was %s)", node_option_name((enum node_option)o),
+                    secret ? "<new token>" : now, secret ? "<old token>" : was);
+            applied++;
+        } else {
+            tf_warn("reload: %s changed to '%s' but needs a restart; '%s' stays in force",
+                    node_option_name((enum node_option)o), secret ? "<new token>" : now,
+                    secret ? "<old token>" : was);
+            node_config_swap_option(&n->cfg, &next, (enum node_option)o);
+            restart++;
+        }
+    }
+    /* Threads (API, pool registration) and n->api may point into the old strings: they are
+     * kept until exit rather than freed. */
+    struct node_config *grown = realloc(n->retired, (size_t)(n->nretired + 1) * sizeof *grown);
+    if (!grown) {
+        tf_error("reload rejected: out of memory");
+        node_config_free(&next);
+        return;
+    }
+    n->retired = grown;
+    n->retired[n->nretired++] = n->cfg;
+    n->cfg = next;
+    adopt_config(n);
+    if (n->napi && n->api_servers.n > 0 && node_api_set_token(&n->api_servers, n->api_token) != 0)
+        tf_error("reload: the new API token was refused (too long?); the old one stays");
+    tf_info("reloaded the configuration%s%s: %d option(s) changed, %d need a restart",
+            n->cfg.config ? " from " : "", n->cfg.config ? n->cfg.config : "", applied, restart);
+}
+
+static void serve(struct node *n)
+{
+    struct pollfd pfd[MAX_LISTEN];
+    while (!stop_signals) {
+        if (reload_requested) {
+            reload_requested = 0;
+            reload(n);
+        }
+        for (int i = 0; i < n->nlisteners; i++)
+            pfd[i] = (struct pollfd){.fd = tf_listener_fd(n->listeners[i]), .events = POLLIN};
+        int ready = poll(pfd, (nfds_t)n->nlisteners, 200);
+        if (ready < 0 && errno != EINTR) {
+            tf_error("poll: %s", strerror(errno));
+            break;
+        }
+        for (int i = 0; ready > 0 && i < n->nlisteners; i++)
+            if (pfd[i].revents & POLLIN)
+                accept_ready(n, n->listeners[i]);
+        reap(n);
+    }
+}
+
+/* Reaps until no worker is left or seconds pass; a new stop signal ends the wait when
+ * stop_on_signal. Returns the number still running. */
+static int wait_workers(struct node *n, double seconds, int stop_on_signal)
+{
+    double deadline = now_s() + seconds;
+    sig_atomic_t seen = stop_signals;
+    reap(n);
+    while (n->sessions > 0 && now_s() < deadline && !(stop_on_signal && stop_signals != seen)) {
+        if (reload_requested) {   /* e.g. a longer --drain-timeout while draining */
+            reload_requested = 0;
+            double before = n->cfg.drain_timeout;
+            reload(n);
+            if (stop_on_signal)
+                deadline += n->cfg.drain_timeout - before;
+        }
+        usleep(20 * 1000);
+        reap(n);
+    }
+    return n->sessions;
+}
+
+static void signal_workers(struct node *n, int sig)
+{
+    for (int i = 0; i < n->sessions && i < n->cap_workers; i++)
+        kill(n->workers[i], sig);
+}
+
+/* SIGTERM/SIGINT: no new sessions, running ones get --drain-timeout, then SIGTERM, then
+ * SIGKILL. A second signal skips the wait. */
+static void drain(struct node *n)
+{
+    for (int i = 0; i < n->nlisteners; i++)
+        tf_listener_close(n->listeners[i]);   /* new clients fail now: nothing listens */
+    n->nlisteners = 0;
+    if (n->napi)
+        node_api_set_draining(&n->api_servers, 1);   /* /healthz answers 503 from now on */
+    int running = n->sessions;
+    tf_info("draining: listeners closed, %d session(s) running, waiting up to %g s for them "
+            "(signal again to stop them now)", running, n->cfg.drain_timeout);
+    int left = stop_signals > 1 ? n->sessions : wait_workers(n, n->cfg.drain_timeout, 1);
+    if (left > 0) {
+        tf_warn("drain: %d session(s) still running after %s: sending SIGTERM", left,
+                stop_signals > 1 ? "a second stop signal" : "the drain timeout");
+        signal_workers(n, SIGTERM);
+        if (wait_workers(n, KILL_GRACE_S, 0) > 0) {
+            tf_warn("drain: %d worker(s) ignored SIGTERM for %g s: sending SIGKILL", n->sessions,
+                    KILL_GRACE_S);
+            signal_workers(n, SIGKILL);
+            wait_workers(n, 5.0, 0);
+        }
+    }
+    tf_info("drained: %d session(s) finished on their own, %d stopped%s", running - left, left,
+            n->sessions ? " (some could not be reaped)" : "");
+}
+
+/* services: start_vgpus succeeded (the vGPU controller, API and pool threads run). */
+static void shut_down(struct node *n, int services)
+{
+    for (int i = 0; i < n->nlisteners; i++)
+        tf_listener_close(n->listeners[i]);
+    n->nlisteners = 0;
+    if (services && n->napi) {
+        tf_info("stopping pool registration, the control API and the vGPU controller");
+        node_poolreg_stop(n->poolreg);
+        node_api_stop(&n->api_servers);
+        node_vgpus_stop(&n->vgpus);
+        node_sessions_destroy(&n->session_table);
+    }
+    for (int i = 0; i < n->nretired; i++)
+        node_config_free(&n->retired[i]);
+    free(n->retired);
+    free(n->workers);
+    node_config_free(&n->cfg);
+}
+
+static void install_signals(void)
+{
+    struct sigaction stop = {.sa_handler = on_stop}, hup = {.sa_handler = on_hup};
+    sigaction(SIGINT, &stop, NULL);
+    sigaction(SIGTERM, &stop, NULL);
+    sigaction(SIGHUP, &hup, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
 int tfuse_node_main(int argc, char **argv)
 {
     tf_log_init("node", TF_LOG_INFO);
     struct node n;
     memset(&n, 0, sizeof n);
-    n.ctx_overhead = TFW_DEFAULT_CTX_OVERHEAD;
-    if (parse_args(&n, argc, argv) != 0)
+    n.argc = argc;
+    n.argv = argv;
+    char err[1024];
+    int rc = node_config_load(&n.cfg, argc, argv, err, sizeof err);
+    if (rc == 1)
+        node_config_usage(stdout);
+    else if (rc != 0)
+        fprintf(stderr, "tfuse node: %s\n", err);
+    if (rc != 0) {
+        node_config_free(&n.cfg);
+        return rc == 1 ? 0 : 2;
+    }
+    install_signals();
+    if (setup(&n, err, sizeof err) != 0) {
+        fprintf(stderr, "tfuse node: %s\n", err);
+        shut_down(&n, 0);
         return 2;
-    if (n.napi && start_vgpus(&n) != 0)
+    }
+    if (n.napi && start_vgpus(&n) != 0) {
+        shut_down(&n, 0);
         return 2;
-    struct sigaction sa = {.sa_handler = on_stop};
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    }
     for (int i = 0; i < n.nlisteners; i++)
         printf("tfuse node: listening on %s\n", tf_listener_address(n.listeners[i]));
     printf("tfuse node: backend %s\n", n.backend);
     fflush(stdout);
-    struct pollfd pfd[MAX_LISTEN];
-    while (!stopping) {
-        for (int i = 0; i < n.nlisteners; i++)
-            pfd[i] = (struct pollfd){.fd = tf_listener_fd(n.listeners[i]), .events = POLLIN};
-        int ready = poll(pfd, (nfds_t)n.nlisteners, 200);
-        if (ready < 0 && errno != EINTR) {
-            tf_error("poll: %s", strerror(errno));
-            break;
-        }
-        for (int i = 0; ready > 0 && i < n.nlisteners; i++)
-            if (pfd[i].revents & POLLIN)
-                accept_ready(&n, n.listeners[i]);
-        reap(&n);
-    }
-    tf_info("stopping (%d sessions end with the node)", n.sessions);
-    for (int i = 0; i < n.nlisteners; i++)
-        tf_listener_close(n.listeners[i]);
-    if (n.napi) {
-        node_poolreg_stop(n.poolreg);
-        node_api_stop(&n.api_servers);
-        node_vgpus_stop(&n.vgpus);
-    }
+    serve(&n);
+    drain(&n);
+    shut_down(&n, 1);
+    tf_info("node stopped");
     return 0;
 }

@@ -130,6 +130,53 @@ int node_vgpus_init(struct node_vgpus *v, const char *backend_path, int oversubs
     return 0;
 }
 
+/* Every NODE_USAGE_EVERY ticks, under the lock: one busy_ns sample per live vGPU. */
+static void sample_usage(struct node_vgpus *v, uint64_t now)
+{
+    if (++v->ticks % NODE_USAGE_EVERY != 0)
+        return;
+    for (int d = 0; d < v->ndev; d++)
+        for (int i = 0; i < VGPU_MAX_SLOTS && i < (int)v->regions[d]->hdr->nslots; i++) {
+            struct vgpu_slot *s = &v->regions[d]->slots[i];
+            struct node_usage *u = &v->usage[d][i];
+            if (atomic_load(&s->state) != VGPU_SLOT_LIVE) {
+                u->n = 0;
+                continue;
+            }
+            if (u->generation != s->generation) {
+                u->generation = s->generation;
+                u->n = u->head = 0;
+            }
+            u->at_ns[u->head] = now;
+            u->busy_ns[u->head] = atomic_load(&s->busy_ns);
+            u->head = (u->head + 1) % NODE_USAGE_SAMPLES;
+            if (u->n < NODE_USAGE_SAMPLES)
+                u->n++;
+        }
+}
+
+double node_vgpus_used_share_locked(struct node_vgpus *v, int dev, int slot)
+{
+    struct node_usage *u = &v->usage[dev][slot];
+    if (u->n < 2)
+        return 0;
+    int newest = (u->head + NODE_USAGE_SAMPLES - 1) % NODE_USAGE_SAMPLES;
+    int oldest = (u->head + NODE_USAGE_SAMPLES - u->n) % NODE_USAGE_SAMPLES;
+    uint64_t dt = u->at_ns[newest] - u->at_ns[oldest];
+    uint64_t busy = u->busy_ns[newest] - u->busy_ns[oldest];
+    return dt ? (double)busy / (double)dt : 0;
+}
+
+double node_vgpus_used_share(struct node_vgpus *v, int dev, int slot)
+{
+    if (dev < 0 || dev >= v->ndev || slot < 0 || slot >= VGPU_MAX_SLOTS)
+        return 0;
+    pthread_mutex_lock(&v->lock);
+    double share = node_vgpus_used_share_locked(v, dev, slot);
+    pthread_mutex_unlock(&v->lock);
+    return share;
+}
+
 static void *controller_main(void *arg)
 {
     struct node_vgpus *v = arg;
@@ -147,6 +194,7 @@ static void *controller_main(void *arg)
         pthread_mutex_lock(&v->lock);
         for (int i = 0; i < v->ndev; i++)
             vgpu_controller_tick(&v->ctrl[i], now);
+        sample_usage(v, now);
         pthread_mutex_unlock(&v->lock);
     }
     return NULL;
@@ -293,6 +341,11 @@ static json_t *describe(struct node_vgpus *v, int dev, int slot, int with_token)
         json_object_set_new(o, "compute_request_pct", json_real(s->request_bp / 100.0));
         json_object_set_new(o, "compute_limit_pct", json_real(s->limit_bp / 100.0));
     }
+    json_object_set_new(o, "compute_used_pct",
+                        json_real(100.0 * node_vgpus_used_share_locked(v, dev, slot)));
+    json_object_set_new(o, "throttled_seconds",
+                        json_real((double)atomic_load(&s->throttled_ns) / 1e9));
+    json_object_set_new(o, "generation", json_integer((json_int_t)s->generation));
     json_object_set_new(o, "connect", json_string(v->connect));
     if (with_token)
         json_object_set_new(o, "token", json_string(s->token));
@@ -353,6 +406,8 @@ static int create_locked(struct node_vgpus *v, json_t *body, json_t **reply)
     snprintf(v->idem[dev][slot], sizeof v->idem[dev][slot], "%s",
              key ? json_string_value(key) : "");
     tf_info("created vGPU %s on device %d", v->regions[dev]->slots[slot].id, dev);
+    if (v->changed)
+        v->changed(v, v->changed_arg);
     *reply = describe(v, dev, slot, 1);
     return 201;
 }
@@ -392,6 +447,8 @@ int node_vgpus_delete(struct node_vgpus *v, const char *id, json_t **reply)
             tf_info("deleted vGPU %s on device %d", id, d);
         }
     }
+    if (found && v->changed)
+        v->changed(v, v->changed_arg);
     pthread_mutex_unlock(&v->lock);
     if (!found)
         return fail(reply, 404, "not_found", "no vGPU named '%s'", id);

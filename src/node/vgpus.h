@@ -20,12 +20,21 @@
 #include "vgpu_region.h"
 
 #define NODE_MAX_DEVICES 16
+#define NODE_USAGE_SAMPLES 11   /* busy_ns samples 100 ms apart: about the last second */
+#define NODE_USAGE_EVERY 10     /* controller ticks between samples */
 
 struct node_device {
     char name[128];
     char uuid[VGPU_UUID_MAX];
     uint64_t memory;
     double tflops;
+};
+
+/* A vGPU's recent device time, sampled by the controller thread (compute_used_pct). */
+struct node_usage {
+    uint64_t generation;        /* the slot generation the samples belong to */
+    int n, head;
+    uint64_t at_ns[NODE_USAGE_SAMPLES], busy_ns[NODE_USAGE_SAMPLES];
 };
 
 struct node_vgpus {
@@ -35,9 +44,15 @@ struct node_vgpus {
     struct vgpu_controller ctrl[NODE_MAX_DEVICES];
     char idem[NODE_MAX_DEVICES][VGPU_MAX_SLOTS][80]; /* idempotency key of each slot's create */
     char connect[300];          /* the session address given back to creators */
+    struct node_usage usage[NODE_MAX_DEVICES][VGPU_MAX_SLOTS];
+    unsigned ticks;
     pthread_mutex_t lock;
     pthread_t thread;
     int running;
+    /* Called with lock held after a create or a delete succeeded (the node saves the vGPUs to
+     * its state folder, persist.h); NULL: nothing. */
+    void (*changed)(struct node_vgpus *v, void *arg);
+    void *changed_arg;
 };
 
 /* Probes the backend's devices (in a child process) and creates their regions. oversubscribe:
@@ -58,5 +73,10 @@ int node_vgpus_create(struct node_vgpus *v, json_t *body, json_t **reply);
 int node_vgpus_list(struct node_vgpus *v, json_t **reply);
 int node_vgpus_delete(struct node_vgpus *v, const char *id, json_t **reply);
 int node_vgpus_devices(struct node_vgpus *v, json_t **reply);
+
+/* Share of the device (0..1) the vGPU in slot `slot` of device `dev` used over about the last
+ * second. Takes the lock. */
+double node_vgpus_used_share(struct node_vgpus *v, int dev, int slot);
+double node_vgpus_used_share_locked(struct node_vgpus *v, int dev, int slot);
 
 #endif

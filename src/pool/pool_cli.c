@@ -1,7 +1,7 @@
 /*
  * `tfuse pool` commands (see tfuse_pool.h):
  *   serve --listen HOST:PORT --db PATH [--heartbeat-timeout S] [--oversub R] [--strategy S]
- *         [--ready-file PATH]
+ *         [--ready-file PATH] [--node-token TOKEN]
  *   nodes | allocations [--tenant T] | quota get TENANT | quota set TENANT [--tflops X]
  *         [--vram SIZE] [--vgpus N] | allocate ... | release ID | settings NAME [--oversub R]
  *         [--strategy S]                                            (all: --pool URL [--json])
@@ -21,12 +21,13 @@
 #include "log.h"
 #include "pool_http.h"
 #include "pool_httpc.h"
+#include "pool_nodeclient.h"
 #include "pool_svc.h"
 
 static const char usage_text[] =
     "usage: tfuse pool serve --listen HOST:PORT --db PATH [--heartbeat-timeout S] [--oversub R]\n"
     "                        [--strategy CompactFirst|LowLoadFirst|NodeCompactGPULowLoad]\n"
-    "                        [--ready-file PATH]\n"
+    "                        [--ready-file PATH] [--node-token TOKEN (else $TFUSE_NODE_TOKEN)]\n"
     "       tfuse pool nodes --pool URL [--json]\n"
     "       tfuse pool allocations --pool URL [--tenant T] [--json]\n"
     "       tfuse pool quota get TENANT --pool URL [--json]\n"
@@ -115,7 +116,7 @@ static int serve_options(int argc, char **argv, struct pool_config *cfg, const c
         {"listen", required_argument, 0, 'l'}, {"db", required_argument, 0, 'd'},
         {"heartbeat-timeout", required_argument, 0, 'h'}, {"oversub", required_argument, 0, 'o'},
         {"strategy", required_argument, 0, 's'}, {"ready-file", required_argument, 0, 'r'},
-        {0, 0, 0, 0}};
+        {"node-token", required_argument, 0, 'n'}, {0, 0, 0, 0}};
     int c;
     char *end;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -140,6 +141,7 @@ static int serve_options(int argc, char **argv, struct pool_config *cfg, const c
             break;
         }
         case 'r': *ready = optarg; break;
+        case 'n': pool_node_set_token(optarg); break;   /* else TFUSE_NODE_TOKEN */
         default: return usage(NULL);
         }
     }

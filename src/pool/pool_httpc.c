@@ -93,6 +93,13 @@ static size_t on_data(char *ptr, size_t size, size_t nmemb, void *arg)
 int pool_http_request(const char *method, const char *url, const char *json_body, long timeout_ms,
                       struct pool_http_response *resp, char *err, size_t errlen)
 {
+    return pool_http_request_auth(method, url, json_body, NULL, timeout_ms, resp, err, errlen);
+}
+
+int pool_http_request_auth(const char *method, const char *url, const char *json_body,
+                           const char *bearer, long timeout_ms, struct pool_http_response *resp,
+                           char *err, size_t errlen)
+{
     pool_httpc_global_init();
     memset(resp, 0, sizeof *resp);
     CURL *c = take_handle();
@@ -102,6 +109,16 @@ int pool_http_request(const char *method, const char *url, const char *json_body
     }
     struct sink s = {0};
     struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: application/json");
+    if (bearer && *bearer && !strpbrk(bearer, "\r\n")) {   /* never a header-splitting token */
+        size_t n = strlen(bearer) + 32;
+        char *auth = malloc(n);
+        if (auth) {
+            snprintf(auth, n, "Authorization: Bearer %s", bearer);
+            struct curl_slist *more = curl_slist_append(hdr, auth);
+            hdr = more ? more : hdr;
+            free(auth);   /* curl_slist_append copies the string */
+        }
+    }
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);

@@ -26,5 +26,9 @@ void pool_httpc_global_cleanup(void);
  * status), -1 with a message in err when the exchange itself failed (connect, timeout, size). */
 int pool_http_request(const char *method, const char *url, const char *json_body, long timeout_ms,
                       struct pool_http_response *resp, char *err, size_t errlen);
+/* The same with `Authorization: Bearer <bearer>` (bearer NULL or "": no header). */
+int pool_http_request_auth(const char *method, const char *url, const char *json_body,
+                           const char *bearer, long timeout_ms, struct pool_http_response *resp,
+                           char *err, size_t errlen);
 
 #endif

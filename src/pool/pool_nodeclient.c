@@ -12,6 +12,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+static const char *node_token;   /* NULL: TFUSE_NODE_TOKEN */
+
+void pool_node_set_token(const char *token)
+{
+    node_token = token;
+}
+
+static const char *token_for_nodes(void)
+{
+    return node_token ? node_token : getenv("TFUSE_NODE_TOKEN");
+}
+
 /* The node's error message when it sent one, else the raw status. */
 static void node_error(const struct pool_http_response *r, const char *what, char *err,
                        size_t errlen)
@@ -73,7 +85,8 @@ int pool_node_create_vgpu(const char *address, const struct pool_vgpu_spec *spec
     snprintf(url, sizeof url, "%s/api/v1/vgpus", address);
     struct pool_http_response r;
     err[0] = '\0';
-    int rc = pool_http_request("POST", url, text, timeout_ms, &r, err, errlen);
+    int rc = pool_http_request_auth("POST", url, text, token_for_nodes(), timeout_ms, &r, err,
+                                    errlen);
     free(text);
     if (rc)
         return -1;
@@ -93,7 +106,8 @@ int pool_node_delete_vgpu(const char *address, const char *vgpu_id, long timeout
     char url[POOL_ADDR_MAX + POOL_UUID_MAX + 32];
     snprintf(url, sizeof url, "%s/api/v1/vgpus/%s", address, vgpu_id);
     struct pool_http_response r;
-    if (pool_http_request("DELETE", url, NULL, timeout_ms, &r, err, errlen))
+    if (pool_http_request_auth("DELETE", url, NULL, token_for_nodes(), timeout_ms, &r, err,
+                               errlen))
         return -1;
     int rc = 0;
     if (r.status != 204 && r.status != 200 && r.status != 404) {

@@ -16,6 +16,10 @@ struct pool_vgpu_spec {
     const char *idempotency_key;
 };
 
+/* The bearer token presented to nodes (their --api-token): token, or when NULL the environment's
+ * TFUSE_NODE_TOKEN. Call before threads start (tfuse pool serve --node-token). */
+void pool_node_set_token(const char *token);
+
 /* POST {address}/api/v1/vgpus. On success fills vgpu_id/token/connect of out. */
 int pool_node_create_vgpu(const char *address, const struct pool_vgpu_spec *spec,
                           long timeout_ms, struct pool_alloc_dev *out, char *err, size_t errlen);

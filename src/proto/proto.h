@@ -48,6 +48,7 @@ enum tfp_call {
 #define TFP_MAX_PARAMS 1024u       /* kernel parameters we learn a layout for */
 #define TFP_MAX_PARAM_BYTES 32764u /* the driver's limit on a kernel's parameter buffer */
 #define TFP_MAX_IMAGE (512u << 20) /* largest module image a request may carry */
+#define TFP_MAX_GRAPH_DEPS 4096u   /* dependencies (or edges) one graph request may name */
 
 /* Saturating arithmetic for the byte counts calls.def derives from arguments: a product or sum
  * that would wrap becomes UINT64_MAX, which no allocation contains, so the range check refuses
@@ -66,6 +67,17 @@ static inline uint64_t tfp_add(uint64_t a, uint64_t b)
 static inline uint64_t tfp_span2d(uint64_t pitch, uint64_t width, uint64_t height)
 {
     return height ? tfp_add(tfp_mul(pitch, height - 1), width) : 0;
+}
+/* Bytes from a 3D copy side's base pointer to the end of the last row it touches: the side starts
+ * at (x, y, z) in slices of `rows` rows of `pitch` bytes; the copy is width x height x depth. */
+static inline uint64_t tfp_extent3d(uint64_t x, uint64_t y, uint64_t z, uint64_t pitch,
+                                    uint64_t rows, uint64_t width, uint64_t height, uint64_t depth)
+{
+    uint64_t slice = tfp_mul(pitch, rows);
+    uint64_t start = tfp_add(tfp_add(x, tfp_mul(y, pitch)), tfp_mul(z, slice));
+    if (!width || !height || !depth)
+        return start;
+    return tfp_add(start, tfp_add(tfp_mul(depth - 1, slice), tfp_span2d(pitch, width, height)));
 }
 
 /* FNV-1a of every calls.def entry as written (names, modes, arguments): both ends of a session

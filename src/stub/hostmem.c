@@ -265,7 +265,7 @@ static CUresult pointer_attribute(void *data, CUpointer_attribute attr, CUdevice
         *(unsigned *)data = (unsigned)managed;   /* a bool in cuda.h's table, 4 bytes written */
         return CUDA_SUCCESS;
     case CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL:
-        *(int *)data = 0;                          /* a session sees one device: ordinal 0 */
+        *(int *)data = tfs_dev_ordinal(ptr);       /* the device of its context */
         return device || managed || host || !strict ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
     default:
         tfs_unsupported("cuPointerGetAttribute for this attribute");
@@ -476,15 +476,13 @@ CUresult CUDAAPI cuStreamAddCallback(CUstream hStream, CUstreamCallback callback
     return CUDA_SUCCESS;
 }
 
-/* ---- graphs: node handles are not forwarded, only their number ---- */
+/* ---- graphs: the number of nodes here, the nodes themselves in graph.c ---- */
 
 CUresult CUDAAPI cuGraphGetNodes(CUgraph hGraph, CUgraphNode *nodes, size_t *numNodes)
 {
     if (!numNodes)
         return CUDA_ERROR_INVALID_VALUE;
-    if (nodes) {
-        tfs_unsupported("cuGraphGetNodes with a node array");
-        return CUDA_ERROR_NOT_SUPPORTED;
-    }
+    if (nodes)
+        return tfs_graph_nodes(hGraph, nodes, numNodes);
     return tfi_graph_node_count(hGraph, numNodes);
 }

@@ -1,7 +1,8 @@
 /*
  * Kernel launches from the stub: the parameter layout of each function is asked of the worker
  * once (tfi_param_layout, which uses the backend's cuFuncGetParamInfo) and cached; a launch
- * packs the arguments into one buffer by that layout and is pipelined (not waited for).
+ * packs the arguments into one buffer by that layout and is pipelined (not waited for). Graph
+ * kernel nodes (graph.c) encode their arguments with the same tfs_kargs_* helpers.
  * Wire layout: docs/forwarding.md. May call: conn.c, entry.c.
  */
 #include <pthread.h>
@@ -113,22 +114,52 @@ struct launch_args {
     const CUlaunchAttribute *attrs;
 };
 
+CUresult tfs_kargs_prepare(CUfunction f, void **params, void **extra, struct tfs_kargs *a)
+{
+    const struct layout *l = NULL;
+    CUresult r;
+    memset(a, 0, sizeof *a);
+    a->params = params;
+    if (params || !extra)
+        r = layout_for(f, &l);
+    else
+        r = parse_extra(extra, &a->xbuf, &a->xlen);
+    if (r != CUDA_SUCCESS)
+        return r;
+    if (l && l->count && !params)
+        return CUDA_ERROR_INVALID_VALUE;
+    a->layout = l;
+    return CUDA_SUCCESS;
+}
+
+void tfs_kargs_put(struct tfp_writer *w, const struct tfs_kargs *a)
+{
+    const struct layout *l = a->layout;
+    if (l) {
+        tfp_put_u32(w, l->count);
+        tfp_put(w, l->p, l->count * sizeof l->p[0]);
+        tfp_put_u32(w, l->bytes);
+        uint8_t *buf = tfp_reserve(w, l->bytes);   /* filled before anything else is added */
+        if (buf) {
+            memset(buf, 0, l->bytes);
+            for (uint32_t i = 0; i < l->count; i++)
+                memcpy(buf + l->p[i].offset, a->params[i], l->p[i].size);
+        }
+    } else {
+        tfp_put_u32(w, UINT32_MAX);
+        tfp_put_u32(w, (uint32_t)a->xlen);
+        tfp_put(w, a->xbuf, a->xlen);
+    }
+}
+
 static CUresult launch(uint32_t call, const struct launch_args *a)
 {
     if (!a->f)
         return CUDA_ERROR_INVALID_HANDLE;
-    const struct layout *l = NULL;
-    const void *xbuf = NULL;
-    size_t xlen = 0;
-    CUresult r;
-    if (a->params || !a->extra)
-        r = layout_for(a->f, &l);
-    else
-        r = parse_extra(a->extra, &xbuf, &xlen);
+    struct tfs_kargs args;
+    CUresult r = tfs_kargs_prepare(a->f, a->params, a->extra, &args);
     if (r != CUDA_SUCCESS)
         return r;
-    if (l && l->count && !a->params)
-        return CUDA_ERROR_INVALID_VALUE;
     struct tfs_call c;
     r = tfs_begin(&c, call);
     if (r != CUDA_SUCCESS)
@@ -144,21 +175,7 @@ static CUresult launch(uint32_t call, const struct launch_args *a)
         tfp_put_u32(c.w, a->nattrs);
         tfp_put(c.w, a->attrs, a->nattrs * sizeof *a->attrs);
     }
-    if (l) {
-        tfp_put_u32(c.w, l->count);
-        tfp_put(c.w, l->p, l->count * sizeof l->p[0]);
-        tfp_put_u32(c.w, l->bytes);
-        uint8_t *buf = tfp_reserve(c.w, l->bytes);   /* filled before anything else is added */
-        if (buf) {
-            memset(buf, 0, l->bytes);
-            for (uint32_t i = 0; i < l->count; i++)
-                memcpy(buf + l->p[i].offset, a->params[i], l->p[i].size);
-        }
-    } else {
-        tfp_put_u32(c.w, UINT32_MAX);
-        tfp_put_u32(c.w, (uint32_t)xlen);
-        tfp_put(c.w, xbuf, xlen);
-    }
+    tfs_kargs_put(c.w, &args);
     return tfs_end(&c, tfs_transact(&c));
 }
 

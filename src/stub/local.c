@@ -287,10 +287,11 @@ CUresult CUDAAPI cuGetExportTable(const void **ppExportTable, const CUuuid *pExp
 static struct tfw_ranges dev_ranges;
 static pthread_mutex_t dev_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/* Each range remembers the context it was allocated in (its `parent`): the device it is on. */
 void tfs_dev_add(CUdeviceptr p, size_t size)
 {
     pthread_mutex_lock(&dev_lock);
-    if (p && tfw_ranges_add(&dev_ranges, p, size) != 0)
+    if (p && tfw_ranges_add_child(&dev_ranges, p, size, (uint64_t)(uintptr_t)tfs_current_ctx()) != 0)
         tf_warn("out of memory recording a device allocation");
     pthread_mutex_unlock(&dev_lock);
 }
@@ -300,6 +301,20 @@ void tfs_dev_del(CUdeviceptr p)
     pthread_mutex_lock(&dev_lock);
     tfw_ranges_del(&dev_ranges, p);
     pthread_mutex_unlock(&dev_lock);
+}
+
+int tfs_dev_ordinal(CUdeviceptr p)
+{
+    if (tfs_info.device_count <= 1)
+        return 0;
+    pthread_mutex_lock(&dev_lock);
+    const struct tfw_range *r = tfw_ranges_find(&dev_ranges, p);
+    CUcontext ctx = r ? (CUcontext)(uintptr_t)r->parent : NULL;
+    pthread_mutex_unlock(&dev_lock);
+    CUdevice dev = 0;
+    if (!ctx || cuCtxGetDevice_v2(&dev, ctx) != CUDA_SUCCESS)
+        dev = 0;   /* its context is gone: the ordinal is no longer known */
+    return (int)dev;
 }
 
 int tfs_dev_contains(CUdeviceptr p, size_t len)

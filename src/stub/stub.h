@@ -22,6 +22,11 @@ CUresult CUDAAPI cuDevicePrimaryCtxReset(CUdevice dev);
 CUresult CUDAAPI cuDevicePrimaryCtxSetFlags(CUdevice dev, unsigned int flags);
 CUresult CUDAAPI cuGetProcAddress(const char *symbol, void **pfn, int cudaVersion,
                                   cuuint64_t flags);
+CUresult CUDAAPI cuGraphInstantiate_v2(CUgraphExec *phGraphExec, CUgraph hGraph,
+                                       CUgraphNode *phErrorNode, char *logBuffer, size_t bufferSize);
+#undef cuGraphAddDependencies
+CUresult CUDAAPI cuGraphAddDependencies(CUgraph hGraph, const CUgraphNode *from,
+                                        const CUgraphNode *to, size_t numDependencies);
 
 /* One forwarded call in progress. The stub holds its call lock from tfs_begin to tfs_end, so
  * calls from several program threads are serialised on the connection. */
@@ -82,6 +87,25 @@ CUresult tfs_primary_ctx(CUcontext *ctx, CUdevice dev);
 void tfs_dev_add(CUdeviceptr p, size_t size);
 void tfs_dev_del(CUdeviceptr p);
 int tfs_dev_contains(CUdeviceptr p, size_t len);
+/* The session's ordinal of the device an allocation holding p is on (0 when p is none of ours:
+ * what a one-device session always answers). */
+int tfs_dev_ordinal(CUdeviceptr p);
+
+/* A kernel's arguments ready to encode (launch.c): by the function's learnt parameter layout
+ * (asked of the worker once), or an `extra` parameter buffer. Prepare before tfs_begin (it may
+ * make a call of its own); put into the request after. Launches and graph kernel nodes share it. */
+struct tfs_kargs {
+    const void *layout;       /* the cached layout, or NULL for an `extra` buffer */
+    void **params;
+    const void *xbuf;
+    size_t xlen;
+};
+CUresult tfs_kargs_prepare(CUfunction f, void **params, void **extra, struct tfs_kargs *a);
+/* Wire form: u32 count (UINT32_MAX: `extra` buffer), count x tfp_param, u32 bytes, bytes. */
+void tfs_kargs_put(struct tfp_writer *w, const struct tfs_kargs *a);
+
+/* cuGraphGetNodes with an array (graph.c). */
+CUresult tfs_graph_nodes(CUgraph graph, CUgraphNode *nodes, size_t *numNodes);
 
 /* Logs "NAME is not supported by TensorFuse yet" once per name. */
 void tfs_unsupported(const char *name);

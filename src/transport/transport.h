@@ -49,13 +49,14 @@
 #include "tfuse/version.h"
 
 /* Bumped whenever the frame or handshake layout changes; compared exactly at handshake. */
-#define TFUSE_PROTOCOL_VERSION 1u
+#define TFUSE_PROTOCOL_VERSION 2u  /* 2: the token may be a comma-separated list of vGPU
+                                    * tokens (one session on several devices), up to 4096 bytes */
 
 #define TF_FRAME_MAGIC 0x52465446u      /* "TFFR" little-endian: every frame header */
 #define TF_HELLO_MAGIC 0x48465446u      /* "TFFH": the client's handshake */
 #define TF_WELCOME_MAGIC 0x57465446u    /* "TFFW": the server's handshake reply */
 #define TF_FRAME_HEADER_SIZE 32u        /* bytes on the wire */
-#define TF_TOKEN_MAX 128u               /* session token: opaque bytes, NUL-free string */
+#define TF_TOKEN_MAX 4096u              /* session token: opaque bytes, NUL-free string */
 #define TF_HOSTNAME_MAX 64u
 #define TF_REASON_MAX 255u              /* reject reason, bytes */
 #define TF_FRAME_MAX_DEFAULT (1ull << 30)   /* default bound on one frame's payload: 1 GiB */

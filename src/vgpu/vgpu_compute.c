@@ -59,8 +59,11 @@ int vgpu_compute_acquire(struct vgpu_slot *s, uint64_t est_ns, uint64_t deadline
             atomic_fetch_sub(&s->waiters, 1);
             return -ETIMEDOUT;
         }
+        uint64_t slept_from = vgpu_now_ns();   /* the slow path only: a sleep follows */
         int rc = vgpu_futex_wait(&s->wake_seq, seq, deadline_ns);
         atomic_fetch_sub(&s->waiters, 1);
+        atomic_fetch_add_explicit(&s->throttled_ns, vgpu_now_ns() - slept_from,
+                                  memory_order_relaxed);
         if (rc == -ETIMEDOUT)
             return try_take(s, est_ns) ? 0 : -ETIMEDOUT;
         if (rc == -EINTR)

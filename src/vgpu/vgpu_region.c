@@ -233,6 +233,7 @@ static void fill_slot(struct vgpu_slot *s, const struct vgpu_spec *spec, const c
     atomic_store(&s->throttled, 0);
     atomic_store(&s->busy_ns, 0);
     atomic_store(&s->launches, 0);
+    atomic_store(&s->throttled_ns, 0);
 }
 
 int vgpu_create(struct vgpu_region *r, const struct vgpu_spec *spec, char *err, size_t errlen)

@@ -24,7 +24,7 @@
 #include "vgpu_parse.h"
 
 #define VGPU_REGION_MAGIC 0x55504756u /* "VGPU" in memory order on little-endian */
-#define VGPU_REGION_VERSION 1u
+#define VGPU_REGION_VERSION 2u
 #define VGPU_MAX_SLOTS 64
 #define VGPU_MAX_PROCS 64   /* processes attached to one vGPU at the same time */
 #define VGPU_ID_MAX 64
@@ -79,6 +79,8 @@ struct vgpu_slot {
     uint32_t reserved1;
     _Atomic uint64_t busy_ns;   /* device time charged, cumulative */
     _Atomic uint64_t launches;  /* kernels charged, cumulative */
+    _Atomic uint64_t throttled_ns; /* time acquirers slept on an empty bucket, cumulative
+                                    * (summed over processes: two sleepers count twice) */
 
     alignas(64) struct vgpu_proc_entry procs[VGPU_MAX_PROCS];
 };

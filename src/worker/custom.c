@@ -1,7 +1,8 @@
 /*
  * Hand-written handlers for calls with irregular shapes (calls.def TF_CUSTOM): context creation
  * and destruction, primary-context reset, module/library images (sent once, cached by hash) and
- * kernel launches (parameter buffer + layout). Wire layouts: docs/forwarding.md.
+ * kernel launches (parameter buffer + layout; the decoder is shared with graph kernel nodes,
+ * kparams.h). Wire layouts: docs/forwarding.md.
  * May call: the backend table, session helpers, modcache.c.
  */
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 #include "enforce.h"
 #include "fatbin.h"
 #include "log.h"
+#include "kparams.h"
 #include "ptxglobals.h"
 #include "worker_int.h"
 
@@ -192,19 +194,10 @@ CUresult tfw_custom_cuLibraryLoadData(struct tfw_session *s, struct tfp_reader *
 
 /* ---- launches ---- */
 
-struct launch {
-    uint64_t f, stream;
-    uint32_t grid[3], block[3], shmem;
-    void *params[TFP_MAX_PARAMS];
-    void *extra[5];
-    size_t buflen;
-    int use_extra;
-};
-
 /* Common tail of both launch requests: u32 nparams (UINT32_MAX: the buffer is an `extra`
  * parameter buffer), nparams x (u32 offset, u32 size), u32 buflen, buflen bytes. */
-static CUresult read_params(struct tfw_session *s, struct tfp_reader *in, struct launch *l,
-                            const char *call)
+CUresult tfw_read_kernel_params(struct tfw_session *s, struct tfp_reader *in, struct tfw_launch *l,
+                                const char *call)
 {
     uint32_t n = tfp_get_u32(in);
     const struct tfp_param *layout = NULL;
@@ -237,7 +230,7 @@ static CUresult read_params(struct tfw_session *s, struct tfp_reader *in, struct
     return CUDA_SUCCESS;
 }
 
-static CUresult read_geometry(struct tfw_session *s, struct tfp_reader *in, struct launch *l)
+static CUresult read_geometry(struct tfw_session *s, struct tfp_reader *in, struct tfw_launch *l)
 {
     l->f = tfp_get_u64(in);
     for (int i = 0; i < 3; i++)
@@ -255,10 +248,10 @@ static CUresult read_geometry(struct tfw_session *s, struct tfp_reader *in, stru
 CUresult tfw_custom_cuLaunchKernel(struct tfw_session *s, struct tfp_reader *in,
                                    struct tfp_writer *out)
 {
-    struct launch l;
+    struct tfw_launch l;
     memset(&l, 0, sizeof l);
     CUresult geo = read_geometry(s, in, &l);
-    CUresult r = read_params(s, in, &l, "cuLaunchKernel");
+    CUresult r = tfw_read_kernel_params(s, in, &l, "cuLaunchKernel");
     if (r != CUDA_SUCCESS)
         return r;
     if (geo != CUDA_SUCCESS)
@@ -290,7 +283,7 @@ static int attribute_forwardable(CUlaunchAttributeID id)
 CUresult tfw_custom_cuLaunchKernelEx(struct tfw_session *s, struct tfp_reader *in,
                                      struct tfp_writer *out)
 {
-    struct launch l;
+    struct tfw_launch l;
     memset(&l, 0, sizeof l);
     CUresult geo = read_geometry(s, in, &l);
     uint32_t nattrs = tfp_get_u32(in);
@@ -298,7 +291,7 @@ CUresult tfw_custom_cuLaunchKernelEx(struct tfw_session *s, struct tfp_reader *i
         return tfw_malformed(s, "cuLaunchKernelEx", "too many attributes");
     CUlaunchAttribute attrs[64];
     tfp_get(in, attrs, nattrs * sizeof attrs[0]);
-    CUresult r = read_params(s, in, &l, "cuLaunchKernelEx");
+    CUresult r = tfw_read_kernel_params(s, in, &l, "cuLaunchKernelEx");
     if (r != CUDA_SUCCESS)
         return r;
     if (geo != CUDA_SUCCESS)

@@ -7,11 +7,13 @@
  *
  * Reply outputs: every OBUF (bulk) in calls.def order first, then the other outputs in order
  * (the stub's entry decodes in the same two passes).
- * May call: the backend table, session.c, proto.
+ * Bulk bytes of IBUF/OBUF arguments are counted in the session statistics (stats.h).
+ * May call: the backend table, session.c, proto, stats.c.
  */
 #include <stdint.h>
 #include <string.h>
 
+#include "stats.h"
 #include "worker_int.h"
 
 /* ---- 1. locals ---- */
@@ -49,6 +51,7 @@
 #define TFW_NOTE_POOL(n)
 #define TFW_NOTE_GRAPH(n)
 #define TFW_NOTE_GEXEC(n)
+#define TFW_NOTE_NODE(n)
 #define TFW_DEC_HOUT(K, T, n)
 #define TFW_DEC_HDEL(K, T, n) n = (T)(uintptr_t)tfp_get_u64(in);
 #define TFW_DEC_DPTR(n, b) n = (CUdeviceptr)tfp_get_u64(in);
@@ -122,6 +125,7 @@
 #define TFW_POST_HIN_POOL(n)
 #define TFW_POST_HIN_GRAPH(n)
 #define TFW_POST_HIN_GEXEC(n)
+#define TFW_POST_HIN_NODE(n)
 #define TFW_POST_HOUT(K, T, n) tfw_record_handle(s, TFW_K_##K, (uint64_t)(uintptr_t)*n);
 #define TFW_POST_HDEL(K, T, n) \
     tfw_handles_del_tree(&s->handles, (uint64_t)(uintptr_t)n, &s->allocs);
@@ -129,8 +133,8 @@
 #define TFW_POST_DPOUT(n, b) tfw_record_alloc(s, *n, (uint64_t)(b));
 #define TFW_POST_DPFREE(n) tfw_ranges_del(&s->allocs, n);
 /* Inline bytes live in the request buffer, which the next request reuses. */
-#define TFW_POST_IBUF(T, n, b) if (!n##_shared) s->sync_after = 1;
-#define TFW_POST_OBUF(T, n, b)
+#define TFW_POST_IBUF(T, n, b) if (!n##_shared) s->sync_after = 1; tfw_stats_bytes(n##_len, 0);
+#define TFW_POST_OBUF(T, n, b) tfw_stats_bytes(0, (uint64_t)(b));
 #define TFW_POST_ISTR(n)
 
 /* ---- 6. outputs other than bulk buffers (those were reserved in step 3) ---- */

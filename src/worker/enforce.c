@@ -16,6 +16,10 @@
  * and a launch deep in debt sleeps it off outside the bucket (see repay_debt): kernels far
  * longer than the controller's period would otherwise overshoot the limit.
  *
+ * A session may hold several vGPUs, one per physical device (tfuse run --gpus N): each call is
+ * charged to the vGPU of the device its context is on (the backend's current context, looked
+ * up once per context), and every charge remembers its vGPU so that its refund goes back there.
+ *
  * Owns: struct tfw_limits. May call: src/vgpu, the backend table (the saved originals),
  * src/common/log.h.
  */
@@ -42,7 +46,23 @@
 #define KEY_EMPTY 0
 #define KEY_GONE 1         /* a deleted entry; no device allocation starts at address 1 */
 
+/* One of the session's vGPUs: the ledger entry and bucket of one physical device. */
+struct tfw_vgpu {
+    struct vgpu_slot *slot;
+    uint64_t generation;
+    struct vgpu_mem_client mem;
+    CUdevice device;   /* the backend's ordinal of the vGPU's physical device */
+    uint64_t avg_ns;   /* recent kernel time (EWMA, 1/8): each launch's up-front estimate */
+};
+
+/* What a pointer or handle was charged, and to which of the session's vGPUs. */
+struct charge {
+    uint64_t key, bytes;
+    struct tfw_vgpu *v;
+};
+
 struct timing {
+    struct tfw_vgpu *v;   /* the vGPU the launch is charged to */
     CUcontext ctx;
     CUevent start, end;
     uint64_t est_ns;   /* what acquire took from the bucket up front */
@@ -53,17 +73,17 @@ struct timing {
 };
 
 struct tfw_limits {
-    struct vgpu_slot *slot;
-    uint64_t generation;
-    struct vgpu_mem_client mem;
+    struct tfw_vgpu vgpus[TFW_MAX_GPUS];
+    int nvgpus;
+    CUcontext last_ctx;                /* the context whose vGPU was looked up last, */
+    struct tfw_vgpu *last_vgpu;        /*   and that vGPU (several vGPUs only) */
     struct tf_backend orig;            /* the backend's entries before interposition */
-    struct { uint64_t ptr, bytes; } *sizes; /* open addressing, linear probing */
+    struct charge *sizes;              /* open addressing, linear probing on key */
     size_t cap, used;
     struct timing inflight[LIMITS_INFLIGHT]; /* a ring, oldest at head */
     unsigned head, count;
     struct timing spare[LIMITS_SPARE];
     unsigned nspare;
-    uint64_t avg_ns;   /* recent kernel time (EWMA, 1/8): each launch's up-front estimate */
     /* A limited vGPU's progress thread charges kernels while they run, so that a kernel far
      * longer than the controller's period shows up as usage period by period rather than all
      * at its end (the controller would see idle periods and grant ahead). mu guards the ring
@@ -89,7 +109,7 @@ static size_t probe(uint64_t ptr, size_t cap)
 static int sizes_grow(struct tfw_limits *L)
 {
     size_t cap = L->cap ? L->cap * 2 : 256;
-    void *old = L->sizes;
+    struct charge *old = L->sizes;
     size_t oldcap = L->cap;
     L->sizes = calloc(cap, sizeof L->sizes[0]);
     if (!L->sizes) {
@@ -98,78 +118,148 @@ static int sizes_grow(struct tfw_limits *L)
     }
     L->cap = cap;
     L->used = 0;
-    struct { uint64_t ptr, bytes; } *o = old;
     for (size_t i = 0; i < oldcap; i++) {
-        if (o[i].ptr <= KEY_GONE)
+        if (old[i].key <= KEY_GONE)
             continue;
-        size_t j = probe(o[i].ptr, cap);
-        while (L->sizes[j].ptr != KEY_EMPTY)
+        size_t j = probe(old[i].key, cap);
+        while (L->sizes[j].key != KEY_EMPTY)
             j = (j + 1) & (cap - 1);
-        L->sizes[j].ptr = o[i].ptr;
-        L->sizes[j].bytes = o[i].bytes;
+        L->sizes[j] = old[i];
         L->used++;
     }
     free(old);
     return 0;
 }
 
-static int sizes_put(struct tfw_limits *L, uint64_t ptr, uint64_t bytes)
+static int sizes_put(struct tfw_limits *L, uint64_t key, uint64_t bytes, struct tfw_vgpu *v)
 {
     if ((L->used + 1) * 2 > L->cap && sizes_grow(L) != 0)
         return -1;
-    size_t j = probe(ptr, L->cap);
-    while (L->sizes[j].ptr > KEY_GONE && L->sizes[j].ptr != ptr)
+    size_t j = probe(key, L->cap);
+    while (L->sizes[j].key > KEY_GONE && L->sizes[j].key != key)
         j = (j + 1) & (L->cap - 1);
-    if (L->sizes[j].ptr != ptr)
+    if (L->sizes[j].key != key)
         L->used++;
-    L->sizes[j].ptr = ptr;
-    L->sizes[j].bytes = bytes;
+    L->sizes[j] = (struct charge){key, bytes, v};
     return 0;
 }
 
-/* Removes ptr and returns the bytes charged for it (0 when unknown). */
-static uint64_t sizes_take(struct tfw_limits *L, uint64_t ptr)
+/* Removes key and returns what was charged for it (bytes 0 when unknown). */
+static struct charge sizes_take(struct tfw_limits *L, uint64_t key)
 {
-    if (!L->cap || ptr <= KEY_GONE)
-        return 0;
-    for (size_t j = probe(ptr, L->cap), n = 0; n < L->cap; j = (j + 1) & (L->cap - 1), n++) {
-        if (L->sizes[j].ptr == KEY_EMPTY)
-            return 0;
-        if (L->sizes[j].ptr == ptr) {
-            L->sizes[j].ptr = KEY_GONE;   /* stays counted in `used` until the next grow */
-            return L->sizes[j].bytes;
+    struct charge none = {0, 0, NULL};
+    if (!L->cap || key <= KEY_GONE)
+        return none;
+    for (size_t j = probe(key, L->cap), n = 0; n < L->cap; j = (j + 1) & (L->cap - 1), n++) {
+        if (L->sizes[j].key == KEY_EMPTY)
+            return none;
+        if (L->sizes[j].key == key) {
+            L->sizes[j].key = KEY_GONE;   /* stays counted in `used` until the next grow */
+            return L->sizes[j];
         }
     }
-    return 0;
+    return none;
+}
+
+/* ---- which vGPU ---- */
+
+/* The vGPU of the device the backend's current context is on (the one the request runs in).
+ * NULL when there is no current context: a charge made then (a context-independent library's
+ * globals, which each device gets a copy of where it is used) goes to every vGPU of the session.
+ * One vGPU: always it, without a lookup. */
+static struct tfw_vgpu *current_vgpu(struct tfw_limits *L)
+{
+    if (L->nvgpus == 1)
+        return &L->vgpus[0];
+    CUcontext ctx = NULL;
+    if (L->orig.cuCtxGetCurrent(&ctx) != CUDA_SUCCESS || !ctx)
+        return NULL;
+    if (ctx == L->last_ctx)
+        return L->last_vgpu;
+    CUdevice dev;
+    if (!L->orig.cuCtxGetDevice || L->orig.cuCtxGetDevice(&dev) != CUDA_SUCCESS)
+        return NULL;
+    for (int i = 0; i < L->nvgpus; i++) {
+        if (L->vgpus[i].device == dev) {
+            L->last_ctx = ctx;
+            L->last_vgpu = &L->vgpus[i];
+            return L->last_vgpu;
+        }
+    }
+    tf_error("context on device %d, which none of the session's vGPUs is on: charged to all",
+             (int)dev);
+    return NULL;
+}
+
+static struct tfw_vgpu *vgpu_of_device(struct tfw_limits *L, CUdevice dev)
+{
+    for (int i = 0; i < L->nvgpus; i++)
+        if (L->vgpus[i].device == dev)
+            return &L->vgpus[i];
+    return NULL;
 }
 
 /* ---- memory ---- */
 
-static CUresult reserve(struct tfw_limits *L, uint64_t bytes)
+static CUresult reserve_one(struct tfw_vgpu *v, uint64_t bytes)
 {
-    if (bytes == 0)
-        return CUDA_SUCCESS;
-    int rc = vgpu_mem_reserve(&L->mem, bytes);
+    int rc = vgpu_mem_reserve(&v->mem, bytes);
     if (rc == -ENOMEM)
         return CUDA_ERROR_OUT_OF_MEMORY;
     return rc == 0 ? CUDA_SUCCESS : CUDA_ERROR_DEVICE_UNAVAILABLE;
 }
 
-static void release(struct tfw_limits *L, uint64_t bytes)
+static void release_one(struct tfw_vgpu *v, uint64_t bytes)
 {
-    if (bytes && vgpu_mem_release(&L->mem, bytes) != 0)
+    if (vgpu_mem_release(&v->mem, bytes) != 0)
         tf_error("vGPU ledger refused a refund of %llu bytes (accounting bug)",
                  (unsigned long long)bytes);
 }
 
-/* After the backend answered an allocation that was charged `bytes` up front. */
-static CUresult settle(struct tfw_limits *L, CUresult r, CUdeviceptr p, uint64_t bytes)
+/* Charges bytes to v, or to every vGPU of the session when v is NULL (all or none). */
+static CUresult reserve(struct tfw_limits *L, struct tfw_vgpu *v, uint64_t bytes)
+{
+    if (bytes == 0)
+        return CUDA_SUCCESS;
+    if (v)
+        return reserve_one(v, bytes);
+    for (int i = 0; i < L->nvgpus; i++) {
+        CUresult r = reserve_one(&L->vgpus[i], bytes);
+        if (r != CUDA_SUCCESS) {
+            while (i > 0)
+                release_one(&L->vgpus[--i], bytes);
+            return r;
+        }
+    }
+    return CUDA_SUCCESS;
+}
+
+static void release(struct tfw_limits *L, struct tfw_vgpu *v, uint64_t bytes)
+{
+    if (bytes == 0)
+        return;
+    if (v)
+        release_one(v, bytes);
+    else
+        for (int i = 0; i < L->nvgpus; i++)
+            release_one(&L->vgpus[i], bytes);
+}
+
+static void refund(struct tfw_limits *L, uint64_t key)
+{
+    struct charge c = sizes_take(L, key);
+    release(L, c.v, c.bytes);
+}
+
+/* After the backend answered an allocation that was charged `bytes` to v up front. */
+static CUresult settle(struct tfw_limits *L, struct tfw_vgpu *v, CUresult r, CUdeviceptr p,
+                       uint64_t bytes)
 {
     if (r != CUDA_SUCCESS) {
-        release(L, bytes);
+        release(L, v, bytes);
         return r;
     }
-    if (sizes_put(L, (uint64_t)p, bytes) != 0)
+    if (sizes_put(L, (uint64_t)p, bytes, v) != 0)
         tf_error("out of memory remembering an allocation: its refund will come at exit");
     return r;
 }
@@ -177,32 +267,35 @@ static CUresult settle(struct tfw_limits *L, CUresult r, CUdeviceptr p, uint64_t
 static CUresult w_mem_alloc(CUdeviceptr *dptr, size_t bytes)
 {
     struct tfw_limits *L = lim();
-    CUresult r = reserve(L, bytes);
+    struct tfw_vgpu *v = current_vgpu(L);
+    CUresult r = reserve(L, v, bytes);
     if (r != CUDA_SUCCESS)
         return r;
     /* The call must finish before *dptr is read: argument order is unspecified in C. */
     r = L->orig.cuMemAlloc_v2(dptr, bytes);
-    return settle(L, r, dptr ? *dptr : 0, bytes);
+    return settle(L, v, r, dptr ? *dptr : 0, bytes);
 }
 
 static CUresult w_mem_alloc_async(CUdeviceptr *dptr, size_t bytes, CUstream st)
 {
     struct tfw_limits *L = lim();
-    CUresult r = reserve(L, bytes);
+    struct tfw_vgpu *v = current_vgpu(L);
+    CUresult r = reserve(L, v, bytes);
     if (r != CUDA_SUCCESS)
         return r;
     r = L->orig.cuMemAllocAsync(dptr, bytes, st);
-    return settle(L, r, dptr ? *dptr : 0, bytes);
+    return settle(L, v, r, dptr ? *dptr : 0, bytes);
 }
 
 static CUresult w_mem_alloc_pool(CUdeviceptr *dptr, size_t bytes, CUmemoryPool pool, CUstream st)
 {
     struct tfw_limits *L = lim();
-    CUresult r = reserve(L, bytes);
+    struct tfw_vgpu *v = current_vgpu(L);
+    CUresult r = reserve(L, v, bytes);
     if (r != CUDA_SUCCESS)
         return r;
     r = L->orig.cuMemAllocFromPoolAsync(dptr, bytes, pool, st);
-    return settle(L, r, dptr ? *dptr : 0, bytes);
+    return settle(L, v, r, dptr ? *dptr : 0, bytes);
 }
 
 /* The pitch is the device's choice: charge the most it can be before, settle after. */
@@ -210,27 +303,28 @@ static CUresult w_mem_alloc_pitch(CUdeviceptr *dptr, size_t *pitch, size_t width
                                   unsigned elem)
 {
     struct tfw_limits *L = lim();
+    struct tfw_vgpu *v = current_vgpu(L);
     uint64_t row = ((uint64_t)width + PITCH_ALIGN - 1) / PITCH_ALIGN * PITCH_ALIGN;
     if (row < width || (height && row > UINT64_MAX / height))
         return CUDA_ERROR_INVALID_VALUE;
     uint64_t est = row * height;
-    CUresult r = reserve(L, est);
+    CUresult r = reserve(L, v, est);
     if (r != CUDA_SUCCESS)
         return r;
     r = L->orig.cuMemAllocPitch_v2(dptr, pitch, width, height, elem);
     if (r != CUDA_SUCCESS) {
-        release(L, est);
+        release(L, v, est);
         return r;
     }
     uint64_t actual = (uint64_t)*pitch * height;
     if (actual < est) {
-        release(L, est - actual);
-    } else if (actual > est && (r = reserve(L, actual - est)) != CUDA_SUCCESS) {
+        release(L, v, est - actual);
+    } else if (actual > est && (r = reserve(L, v, actual - est)) != CUDA_SUCCESS) {
         L->orig.cuMemFree_v2(*dptr);
-        release(L, est);
+        release(L, v, est);
         return r;
     }
-    return settle(L, CUDA_SUCCESS, *dptr, actual);
+    return settle(L, v, CUDA_SUCCESS, *dptr, actual);
 }
 
 static CUresult w_mem_free(CUdeviceptr p)
@@ -238,7 +332,7 @@ static CUresult w_mem_free(CUdeviceptr p)
     struct tfw_limits *L = lim();
     CUresult r = L->orig.cuMemFree_v2(p);
     if (r == CUDA_SUCCESS)
-        release(L, sizes_take(L, (uint64_t)p));
+        refund(L, (uint64_t)p);
     return r;
 }
 
@@ -247,7 +341,7 @@ static CUresult w_mem_free_async(CUdeviceptr p, CUstream st)
     struct tfw_limits *L = lim();
     CUresult r = L->orig.cuMemFreeAsync(p, st);
     if (r == CUDA_SUCCESS)
-        release(L, sizes_take(L, (uint64_t)p));
+        refund(L, (uint64_t)p);
     return r;
 }
 
@@ -257,7 +351,7 @@ static CUresult w_module_unload(CUmodule m)
     struct tfw_limits *L = lim();
     CUresult r = L->orig.cuModuleUnload(m);
     if (r == CUDA_SUCCESS)
-        release(L, sizes_take(L, TFW_LIMITS_HANDLE_KEY((uintptr_t)m)));
+        refund(L, TFW_LIMITS_HANDLE_KEY((uintptr_t)m));
     return r;
 }
 
@@ -266,31 +360,55 @@ static CUresult w_library_unload(CUlibrary l)
     struct tfw_limits *L = lim();
     CUresult r = L->orig.cuLibraryUnload(l);
     if (r == CUDA_SUCCESS)
-        release(L, sizes_take(L, TFW_LIMITS_HANDLE_KEY((uintptr_t)l)));
+        refund(L, TFW_LIMITS_HANDLE_KEY((uintptr_t)l));
     return r;
+}
+
+/* A destroyed context's handle may come back for another device: forget the cached lookup
+ * whenever a context may have gone (destroyed, or a primary context released or reset). */
+static CUresult w_ctx_destroy(CUcontext ctx)
+{
+    struct tfw_limits *L = lim();
+    CUresult r = L->orig.cuCtxDestroy_v2(ctx);
+    L->last_ctx = NULL;
+    return r;
+}
+
+static CUresult w_primary_release(CUdevice dev)
+{
+    struct tfw_limits *L = lim();
+    L->last_ctx = NULL;
+    return L->orig.cuDevicePrimaryCtxRelease_v2(dev);
+}
+
+static CUresult w_primary_reset(CUdevice dev)
+{
+    struct tfw_limits *L = lim();
+    L->last_ctx = NULL;
+    return L->orig.cuDevicePrimaryCtxReset_v2(dev);
 }
 
 CUresult tfw_limits_reserve(struct tfw_session *s, uint64_t bytes)
 {
-    return s->lim ? reserve(s->lim, bytes) : CUDA_SUCCESS;
+    return s->lim ? reserve(s->lim, current_vgpu(s->lim), bytes) : CUDA_SUCCESS;
 }
 
 void tfw_limits_remember(struct tfw_session *s, uint64_t key, uint64_t bytes)
 {
-    if (s->lim && bytes && sizes_put(s->lim, key, bytes) != 0)
+    if (s->lim && bytes && sizes_put(s->lim, key, bytes, current_vgpu(s->lim)) != 0)
         tf_error("out of memory remembering a charge: its refund will come at exit");
 }
 
 void tfw_limits_release(struct tfw_session *s, uint64_t bytes)
 {
     if (s->lim)
-        release(s->lim, bytes);
+        release(s->lim, current_vgpu(s->lim), bytes);
 }
 
 void tfw_limits_refund(struct tfw_session *s, uint64_t key)
 {
     if (s->lim)
-        release(s->lim, sizes_take(s->lim, key));
+        refund(s->lim, key);
 }
 
 /* ---- the vGPU's memory view ---- */
@@ -302,29 +420,25 @@ static CUresult w_mem_get_info(size_t *freeb, size_t *total)
     CUresult r = L->orig.cuMemGetInfo_v2(&dev_free, &dev_total);
     if (r != CUDA_SUCCESS)
         return r;
-    uint64_t vfree = vgpu_mem_free(L->slot);
+    struct tfw_vgpu *v = current_vgpu(L);
+    if (!v)
+        return CUDA_ERROR_INVALID_CONTEXT;
+    uint64_t vfree = vgpu_mem_free(v->slot);
     if (freeb)
         *freeb = vfree < dev_free ? (size_t)vfree : dev_free;
     if (total)
-        *total = (size_t)vgpu_mem_limit(L->slot);
+        *total = (size_t)vgpu_mem_limit(v->slot);
     return r;
 }
 
+/* dev is the backend's ordinal: the session's ordinals were translated before (devmap.c). */
 static CUresult w_device_total_mem(size_t *bytes, CUdevice dev)
 {
     struct tfw_limits *L = lim();
     CUresult r = L->orig.cuDeviceTotalMem_v2(bytes, dev);
-    if (r == CUDA_SUCCESS && bytes)
-        *bytes = (size_t)vgpu_mem_limit(L->slot);
-    return r;
-}
-
-/* A session sees one device: its vGPU's (device 0 of the session, see tfw_limits_attach). */
-static CUresult w_device_count(int *count)
-{
-    CUresult r = lim()->orig.cuDeviceGetCount(count);
-    if (r == CUDA_SUCCESS && *count > 1)
-        *count = 1;
+    struct tfw_vgpu *v = vgpu_of_device(L, dev);
+    if (r == CUDA_SUCCESS && bytes && v)
+        *bytes = (size_t)vgpu_mem_limit(v->slot);
     return r;
 }
 
@@ -359,14 +473,15 @@ static int collect_one(struct tfw_limits *L, int wait)
         ms > 0)
         ns = (uint64_t)((double)ms * 1e6);
     pthread_mutex_lock(&L->mu);
+    struct tfw_vgpu *v = t->v;
     uint64_t charged = t->charged_ns;
     if (ns >= charged) {
-        vgpu_compute_charge(L->slot, ns - charged, t->est_ns);
+        vgpu_compute_charge(v->slot, ns - charged, t->est_ns);
     } else {   /* polled wall time ran past the kernel: give the difference back */
-        vgpu_compute_charge(L->slot, 0, t->est_ns + (charged - ns));
-        atomic_fetch_sub_explicit(&L->slot->busy_ns, charged - ns, memory_order_relaxed);
+        vgpu_compute_charge(v->slot, 0, t->est_ns + (charged - ns));
+        atomic_fetch_sub_explicit(&v->slot->busy_ns, charged - ns, memory_order_relaxed);
     }
-    L->avg_ns = L->avg_ns ? L->avg_ns - L->avg_ns / 8 + ns / 8 : ns;
+    v->avg_ns = v->avg_ns ? v->avg_ns - v->avg_ns / 8 + ns / 8 : ns;
     struct timing done = *t;
     L->head = (L->head + 1) % LIMITS_INFLIGHT;
     L->count--;
@@ -382,37 +497,45 @@ static uint64_t wall_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/* One pass of the progress thread: finds the launch now running (the first in the ring whose
- * end has not completed; it runs once its start event has) and charges its time so far.
- * Event queries are thread-safe and take no context. */
+static int vgpu_live(const struct tfw_vgpu *v)
+{
+    return atomic_load_explicit(&v->slot->state, memory_order_relaxed) == VGPU_SLOT_LIVE &&
+           v->slot->generation == v->generation;
+}
+
+/* One pass of the progress thread: finds, on each device, the launch now running (the first
+ * of that device in the ring whose end has not completed; it runs once its start event has) and
+ * charges its time so far. Event queries are thread-safe and take no context. */
 static void progress_pass(struct tfw_limits *L)
 {
-    if (atomic_load_explicit(&L->slot->state, memory_order_relaxed) != VGPU_SLOT_LIVE ||
-        L->slot->generation != L->generation)
-        return;   /* deleted (the slot may serve another vGPU next): charge nothing more */
     pthread_mutex_lock(&L->mu);
     uint64_t now = wall_ns();
+    uint32_t done = 0;   /* bit i: vGPU i's running launch was found (or none can be) */
+    for (int i = 0; i < L->nvgpus; i++)
+        if (!vgpu_live(&L->vgpus[i]))
+            done |= 1u << i;   /* deleted (the slot may serve another vGPU next): no charges */
     for (unsigned k = 0; k < L->count; k++) {
         struct timing *t = &L->inflight[(L->head + k) % LIMITS_INFLIGHT];
-        if (t->ended)
+        uint32_t bit = 1u << (t->v - L->vgpus);
+        if (t->ended || (done & bit))
             continue;
         if (L->orig.cuEventQuery(t->end) != CUDA_ERROR_NOT_READY) {
             t->ended = 1;
             continue;
         }
+        done |= bit;   /* a device runs one of the session's kernels at a time; later ones wait */
         if (!t->run_since_ns) {
             if (L->orig.cuEventQuery(t->start) != CUDA_SUCCESS)
-                break;   /* queued behind other work: not running yet */
+                continue;   /* queued behind other work: not running yet */
             t->run_since_ns = now;
         }
         uint64_t ran = now - t->run_since_ns;
         if (ran > t->charged_ns) {   /* usage and tokens only: not a launch of its own */
             uint64_t d = ran - t->charged_ns;
-            atomic_fetch_add_explicit(&L->slot->busy_ns, d, memory_order_relaxed);
-            atomic_fetch_sub(&L->slot->tokens_ns, (int64_t)d);
+            atomic_fetch_add_explicit(&t->v->slot->busy_ns, d, memory_order_relaxed);
+            atomic_fetch_sub(&t->v->slot->tokens_ns, (int64_t)d);
             t->charged_ns = ran;
         }
-        break;   /* a stream runs one kernel at a time; later ones wait their turn */
     }
     pthread_mutex_unlock(&L->mu);
 }
@@ -434,14 +557,14 @@ static void *progress_main(void *arg)
  * its limit (a 20% tenant with 300 ms kernels got 31%). The debt is the tenant's own: sleep it
  * off here, at the rate the vGPU is granted at most, without registering as a waiter. Returns
  * 0, or -1 when the vGPU was deleted meanwhile. */
-static int repay_debt(struct tfw_limits *L)
+static int repay_debt(struct tfw_vgpu *v)
 {
-    double rate = L->slot->limit_bp / (double)VGPU_BP_FULL;
+    double rate = v->slot->limit_bp / (double)VGPU_BP_FULL;
     for (;;) {
-        int64_t tokens = atomic_load(&L->slot->tokens_ns);
+        int64_t tokens = atomic_load(&v->slot->tokens_ns);
         if (tokens >= -(int64_t)DEBT_SLEEP_NS || rate <= 0)
             return 0;
-        if (atomic_load_explicit(&L->slot->state, memory_order_relaxed) != VGPU_SLOT_LIVE)
+        if (atomic_load_explicit(&v->slot->state, memory_order_relaxed) != VGPU_SLOT_LIVE)
             return -1;
         double wait = (double)(-tokens - (int64_t)DEBT_SLEEP_NS / 2) / rate;
         if (wait > 50e6)
@@ -471,11 +594,14 @@ static CUresult launch_begin(struct tfw_limits *L, CUstream st, struct timing *t
         ;
     if (L->count == LIMITS_INFLIGHT)
         collect_one(L, 1);
-    if (!L->slot->compute_unlimited && repay_debt(L) != 0)
+    struct tfw_vgpu *v = current_vgpu(L);
+    if (!v)
+        return CUDA_ERROR_INVALID_CONTEXT;
+    if (!v->slot->compute_unlimited && repay_debt(v) != 0)
         return CUDA_ERROR_DEVICE_UNAVAILABLE;
     int rc;
-    uint64_t est = L->slot->compute_unlimited ? 0 : L->avg_ns;
-    while ((rc = vgpu_compute_acquire(L->slot, est, 0)) == -EINTR)
+    uint64_t est = v->slot->compute_unlimited ? 0 : v->avg_ns;
+    while ((rc = vgpu_compute_acquire(v->slot, est, 0)) == -EINTR)
         ;
     if (rc != 0)
         return CUDA_ERROR_DEVICE_UNAVAILABLE;
@@ -495,17 +621,18 @@ static CUresult launch_begin(struct tfw_limits *L, CUstream st, struct timing *t
             if (t->start)
                 L->orig.cuEventDestroy_v2(t->start);
             memset(t, 0, sizeof *t);
-            vgpu_compute_charge(L->slot, 0, est);
+            vgpu_compute_charge(v->slot, 0, est);
             return CUDA_SUCCESS;
         }
     }
     if (L->orig.cuEventRecord(t->start, st) != CUDA_SUCCESS) {
         timing_recycle(L, *t);
         memset(t, 0, sizeof *t);
-        vgpu_compute_charge(L->slot, 0, est);   /* give the estimate back: nothing is timed */
+        vgpu_compute_charge(v->slot, 0, est);   /* give the estimate back: nothing is timed */
         return CUDA_SUCCESS;
     }
     t->est_ns = est;
+    t->v = v;
     return CUDA_SUCCESS;
 }
 
@@ -514,7 +641,7 @@ static CUresult launch_end(struct tfw_limits *L, CUstream st, struct timing *t, 
     if (!t->start)
         return r;
     if (r != CUDA_SUCCESS || L->orig.cuEventRecord(t->end, st) != CUDA_SUCCESS) {
-        vgpu_compute_charge(L->slot, 0, t->est_ns);   /* not run (or not timed): refund */
+        vgpu_compute_charge(t->v->slot, 0, t->est_ns);   /* not run (or not timed): refund */
         timing_recycle(L, *t);
         return r;
     }
@@ -576,26 +703,48 @@ static void install(struct tf_backend *be)
     WRAP(cuLibraryUnload, w_library_unload);
     WRAP(cuMemGetInfo_v2, w_mem_get_info);
     WRAP(cuDeviceTotalMem_v2, w_device_total_mem);
-    WRAP(cuDeviceGetCount, w_device_count);
+    WRAP(cuCtxDestroy_v2, w_ctx_destroy);
+    WRAP(cuDevicePrimaryCtxRelease_v2, w_primary_release);
+    WRAP(cuDevicePrimaryCtxReset_v2, w_primary_reset);
     WRAP(cuLaunchKernel, w_launch);
     WRAP(cuLaunchKernelEx, w_launch_ex);
     WRAP(cuGraphLaunch, w_graph_launch);
 #undef WRAP
 }
 
-int tfw_limits_attach(struct tfw_session *s, struct vgpu_region *r, int slot,
-                      uint64_t ctx_overhead, char *err, size_t errlen)
+/* Attaches the process to one vGPU and charges the context overhead on it. */
+static int attach_one(struct tfw_vgpu *v, struct vgpu_region *r, int slot, uint64_t ctx_overhead,
+                      char *err, size_t errlen)
 {
     struct vgpu_slot *vs = vgpu_slot_at(r, slot);
     if (!vs) {
         snprintf(err, errlen, "no vGPU slot %d", slot);
         return -1;
     }
-    if (r->hdr->device_index != 0) {
-        /* Sessions see their vGPU as device 0 and calls name devices by index: mapping a
-         * physical device other than 0 to the session's device 0 is not implemented yet. */
-        snprintf(err, errlen, "vGPUs on device %u are not supported yet (device 0 only)",
-                 r->hdr->device_index);
+    int rc = vgpu_mem_attach(vs, getpid(), &v->mem);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot attach to vGPU %s: %s", vs->id,
+                 rc == -ENODEV ? "it was deleted" : rc == -ENOSPC ? "too many processes"
+                                                                  : strerror(-rc));
+        return -1;
+    }
+    if (ctx_overhead && vgpu_mem_reserve(&v->mem, ctx_overhead) != 0) {
+        snprintf(err, errlen, "vGPU %s has no room for a context (%llu bytes)", vs->id,
+                 (unsigned long long)ctx_overhead);
+        vgpu_mem_detach(&v->mem);
+        return -1;
+    }
+    v->slot = vs;
+    v->generation = v->mem.generation;
+    v->device = (CUdevice)r->hdr->device_index;
+    return 0;
+}
+
+int tfw_limits_attach(struct tfw_session *s, struct vgpu_region *const *regions, const int *slots,
+                      int n, uint64_t ctx_overhead, char *err, size_t errlen)
+{
+    if (n < 1 || n > TFW_MAX_GPUS) {
+        snprintf(err, errlen, "a session may use 1 to %d vGPUs, not %d", TFW_MAX_GPUS, n);
         return -1;
     }
     struct tfw_limits *L = calloc(1, sizeof *L);
@@ -603,27 +752,21 @@ int tfw_limits_attach(struct tfw_session *s, struct vgpu_region *r, int slot,
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    int rc = vgpu_mem_attach(vs, getpid(), &L->mem);
-    if (rc != 0) {
-        snprintf(err, errlen, "cannot attach to vGPU %s: %s", vs->id,
-                 rc == -ENODEV ? "it was deleted" : rc == -ENOSPC ? "too many processes"
-                                                                  : strerror(-rc));
-        free(L);
-        return -1;
+    int limited = 0;
+    for (; L->nvgpus < n; L->nvgpus++) {
+        struct tfw_vgpu *v = &L->vgpus[L->nvgpus];
+        if (attach_one(v, regions[L->nvgpus], slots[L->nvgpus], ctx_overhead, err, errlen) != 0) {
+            while (L->nvgpus > 0)
+                vgpu_mem_detach(&L->vgpus[--L->nvgpus].mem);
+            free(L);
+            return -1;
+        }
+        limited |= !v->slot->compute_unlimited;
     }
-    if (ctx_overhead && vgpu_mem_reserve(&L->mem, ctx_overhead) != 0) {
-        snprintf(err, errlen, "vGPU %s has no room for a context (%llu bytes)", vs->id,
-                 (unsigned long long)ctx_overhead);
-        vgpu_mem_detach(&L->mem);
-        free(L);
-        return -1;
-    }
-    L->slot = vs;
-    L->generation = L->mem.generation;
     L->orig = s->be;
     pthread_mutex_init(&L->mu, NULL);
-    /* An unlimited vGPU pays nothing: its kernels are charged at the end, as usage only. */
-    if (!vs->compute_unlimited && L->orig.cuEventQuery) {
+    /* Unlimited vGPUs pay nothing: their kernels are charged at the end, as usage only. */
+    if (limited && L->orig.cuEventQuery) {
         L->has_progress = pthread_create(&L->progress, NULL, progress_main, L) == 0;
         if (!L->has_progress)
             tf_warn("no progress thread: long kernels are charged when they end");
@@ -638,10 +781,20 @@ CUresult tfw_limits_check(const struct tfw_session *s)
     const struct tfw_limits *L = s->lim;
     if (!L)
         return CUDA_SUCCESS;
-    uint32_t st = atomic_load_explicit(&L->slot->state, memory_order_relaxed);
-    return st == VGPU_SLOT_LIVE && L->slot->generation == L->generation
-               ? CUDA_SUCCESS
-               : CUDA_ERROR_DEVICE_UNAVAILABLE;
+    for (int i = 0; i < L->nvgpus; i++)
+        if (!vgpu_live(&L->vgpus[i]))
+            return CUDA_ERROR_DEVICE_UNAVAILABLE;
+    return CUDA_SUCCESS;
+}
+
+int tfw_limits_device(const struct tfw_session *s, int i)
+{
+    return s->lim && i >= 0 && i < s->lim->nvgpus ? (int)s->lim->vgpus[i].device : -1;
+}
+
+int tfw_limits_count(const struct tfw_session *s)
+{
+    return s->lim ? s->lim->nvgpus : 0;
 }
 
 void tfw_limits_end(struct tfw_session *s)
@@ -657,7 +810,8 @@ void tfw_limits_end(struct tfw_session *s)
         while (collect_one(L, 1))
             ;
     pthread_mutex_destroy(&L->mu);
-    vgpu_mem_detach(&L->mem);
+    for (int i = 0; i < L->nvgpus; i++)
+        vgpu_mem_detach(&L->vgpus[i].mem);
     free(L->sizes);
     free(L);
     s->lim = NULL;

@@ -7,7 +7,8 @@
  * It works by interposing on the session's backend table after the backend is loaded: the
  * generated handlers and the custom ones call s->be.cuMemAlloc_v2 and friends as before, and
  * reach the wrappers here. A session that is not attached (a node without vGPUs) keeps the
- * backend's own entries and pays nothing.
+ * backend's own entries and pays nothing. The wrappers take the backend's device ordinals:
+ * devmap.c, installed above them, translates the session's.
  *
  * Owns: the session's vGPU attachment, its allocation sizes, its launch measurements.
  * May call: src/vgpu, the backend table, src/common/log.h.
@@ -28,14 +29,24 @@ struct tfw_session;
  * unless the node passes another (tfuse node --ctx-overhead). */
 #define TFW_DEFAULT_CTX_OVERHEAD (32ull << 20)
 
-/* Attaches the session to the vGPU in slot `slot` of region r (worker process, after the backend
- * loaded): claims the process's ledger entry, charges ctx_overhead, and installs the wrappers in
- * s->be. Returns 0, or -1 with a message in err. */
-int tfw_limits_attach(struct tfw_session *s, struct vgpu_region *r, int slot,
-                      uint64_t ctx_overhead, char *err, size_t errlen);
+/* The most vGPUs one session may hold (one per physical device: tfuse run --gpus N). */
+#define TFW_MAX_GPUS 16
 
-/* CUDA_SUCCESS while the session's vGPU exists (or the session has none);
- * CUDA_ERROR_DEVICE_UNAVAILABLE once the vGPU was deleted. One atomic load. */
+/* Attaches the session to n vGPUs, vGPU i in slot slots[i] of region regions[i], each on its own
+ * physical device (worker process, after the backend loaded): claims the process's ledger entry
+ * on each, charges ctx_overhead on each (a context per device), and installs the wrappers in
+ * s->be. Calls are charged to the vGPU of their context's device. Returns 0, or -1 with a
+ * message in err (nothing stays attached). */
+int tfw_limits_attach(struct tfw_session *s, struct vgpu_region *const *regions, const int *slots,
+                      int n, uint64_t ctx_overhead, char *err, size_t errlen);
+
+/* How many vGPUs the session holds (0: none, it sees the whole node), and the backend's device
+ * ordinal of vGPU i (-1 when there is none): the session's device i. */
+int tfw_limits_count(const struct tfw_session *s);
+int tfw_limits_device(const struct tfw_session *s, int i);
+
+/* CUDA_SUCCESS while the session's vGPUs exist (or the session has none);
+ * CUDA_ERROR_DEVICE_UNAVAILABLE once one of them was deleted. One atomic load per vGPU. */
 CUresult tfw_limits_check(const struct tfw_session *s);
 
 /* Memory charged outside the allocation wrappers (managed memory mapped by hostmap.c, module

@@ -4,7 +4,8 @@
  * it with the backend as device-mapped host memory. Kernels (in the worker's backend) and the
  * program then share the bytes; with unified addressing the device address is the host address.
  * A mapping never replaces anything of the worker's (MAP_FIXED_NOREPLACE): a clash is refused
- * and the stub reports NOT_SUPPORTED.
+ * and the stub reports NOT_SUPPORTED. A mapping's range in s->hostmaps records its kind (0 mapped
+ * page-locked, 1 managed) as the range's parent (graph.c answers migration hints on managed).
  * May call: src/transport (fd passing), the backend table.
  */
 #include <errno.h>
@@ -55,7 +56,7 @@ CUresult tfw_tfi_map_host(uint64_t tag, uint64_t addr, uint64_t bytes, unsigned 
         r = s->be.cuMemHostGetDevicePointer_v2(dptr, p, 0);
     if (r == CUDA_SUCCESS && kind == 1 && *dptr != addr)
         r = CUDA_ERROR_NOT_SUPPORTED;   /* managed memory needs one address for both */
-    if (r == CUDA_SUCCESS && tfw_ranges_add(&s->hostmaps, addr, bytes) != 0)
+    if (r == CUDA_SUCCESS && tfw_ranges_add_child(&s->hostmaps, addr, bytes, kind) != 0)
         r = CUDA_ERROR_OUT_OF_MEMORY;
     if (r != CUDA_SUCCESS) {
         if (s->be.cuMemHostUnregister)

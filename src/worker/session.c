@@ -100,6 +100,14 @@ enum tfw_kind tfw_handles_kind(const struct tfw_handles *h, uint64_t key)
     return i == SIZE_MAX ? TFW_K_NONE : (enum tfw_kind)h->kinds[i];
 }
 
+uint64_t tfw_handles_parent(const struct tfw_handles *h, uint64_t key)
+{
+    if (!h->cap || key == 0 || key == TFW_TOMBSTONE)
+        return 0;
+    size_t i = find_slot(h, key);
+    return i == SIZE_MAX ? 0 : h->parents[i];
+}
+
 void tfw_handles_del(struct tfw_handles *h, uint64_t key)
 {
     if (!h->cap || key == 0 || key == TFW_TOMBSTONE)
@@ -124,7 +132,11 @@ void tfw_handles_del_tree(struct tfw_handles *h, uint64_t key, struct tfw_ranges
     }
     for (size_t i = 0; i < h->cap; i++) {
         uint64_t k = h->keys[i];
-        if (k != 0 && k != TFW_TOMBSTONE && h->parents[i] == key)
+        if (k == 0 || k == TFW_TOMBSTONE || h->parents[i] != key)
+            continue;
+        if (h->kinds[i] == TFW_K_NODE)
+            tfw_handles_del(h, k);           /* a graph's nodes have no children: no rescan */
+        else
             tfw_handles_del_tree(h, k, r);   /* depth: library -> module -> function */
     }
 }
@@ -190,6 +202,12 @@ int tfw_ranges_contains(const struct tfw_ranges *r, uint64_t addr, uint64_t len)
         return 0;
     uint64_t end = r->v[i].base + r->v[i].size;
     return addr < end && len <= end - addr;
+}
+
+const struct tfw_range *tfw_ranges_find(const struct tfw_ranges *r, uint64_t addr)
+{
+    long i = floor_index(r, addr);
+    return i >= 0 && addr - r->v[i].base < r->v[i].size ? &r->v[i] : NULL;
 }
 
 int tfw_ranges_is_base(const struct tfw_ranges *r, uint64_t base)

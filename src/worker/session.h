@@ -25,6 +25,7 @@ enum tfw_kind {
     TFW_K_POOL,
     TFW_K_GRAPH,
     TFW_K_GEXEC,
+    TFW_K_NODE,     /* a graph node: recorded as a child of its graph, forgotten with it */
 };
 
 struct tfw_ranges;
@@ -54,6 +55,8 @@ int tfw_handles_add_child(struct tfw_handles *h, uint64_t key, enum tfw_kind kin
 void tfw_handles_del_tree(struct tfw_handles *h, uint64_t key, struct tfw_ranges *r);
 enum tfw_kind tfw_handles_kind(const struct tfw_handles *h, uint64_t key);
 void tfw_handles_del(struct tfw_handles *h, uint64_t key);
+/* The object key was recorded as coming from (0: none or unknown key). */
+uint64_t tfw_handles_parent(const struct tfw_handles *h, uint64_t key);
 void tfw_handles_free(struct tfw_handles *h);
 
 /* Records [base, base+size); an existing range with the same base is replaced (a module global
@@ -62,6 +65,8 @@ int tfw_ranges_add(struct tfw_ranges *r, uint64_t base, uint64_t size);
 int tfw_ranges_add_child(struct tfw_ranges *r, uint64_t base, uint64_t size, uint64_t parent);
 /* 1 when [addr, addr+len) lies inside one recorded range. */
 int tfw_ranges_contains(const struct tfw_ranges *r, uint64_t addr, uint64_t len);
+/* The range that holds addr, or NULL. */
+const struct tfw_range *tfw_ranges_find(const struct tfw_ranges *r, uint64_t addr);
 /* 1 when a range starts exactly at base. */
 int tfw_ranges_is_base(const struct tfw_ranges *r, uint64_t base);
 void tfw_ranges_del(struct tfw_ranges *r, uint64_t base);

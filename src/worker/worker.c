@@ -12,8 +12,10 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "devmap.h"
 #include "enforce.h"
 #include "log.h"
+#include "stats.h"
 #include "vgpu_mem.h"
 #include "worker_int.h"
 
@@ -148,7 +150,11 @@ CUresult tfw_tfi_primary_ctx_handle(CUcontext *pctx, CUdevice dev)
         return CUDA_ERROR_NOT_SUPPORTED;
     typedef CUresult (*primary_fn)(CUcontext *, CUdevice);
     primary_fn fn = (primary_fn)((void *const *)table)[2];
-    return fn ? fn(pctx, dev) : CUDA_ERROR_NOT_SUPPORTED;
+    CUdevice d;
+    CUresult r = tfw_devmap_to_backend(s, dev, &d);   /* outside the table: translate here */
+    if (r != CUDA_SUCCESS)
+        return r;
+    return fn ? fn(pctx, d) : CUDA_ERROR_NOT_SUPPORTED;
 }
 
 CUresult tfw_tfi_session_info(uint64_t tableHash, int *driverVersion, int *deviceCount)
@@ -390,7 +396,9 @@ static int serve_one(struct tfw_session *s)
     s->last_stream = NULL;
     s->last_parent = 0;
     s->sync_after = 0;
+    uint64_t t0 = tfw_stats_now();
     CUresult r = tfw_handle_request(s, h.type, s->rx, h.length);
+    tfw_stats_call(h.type, (int)r, t0);
     if (s->malformed)
         return -1;
     enum tfp_mode mode = tfp_call_mode(h.type);
@@ -414,10 +422,10 @@ static int serve_one(struct tfw_session *s)
     return send_reply(s, &h, r);
 }
 
-/* The slot of the live vGPU whose token the client presented (and its region), or -1. */
+/* The slot of the live vGPU with this token (and its region), or -1. */
 static int find_vgpu(const struct tfw_opts *o, const char *token, struct vgpu_region **region)
 {
-    for (int i = 0; token && *token && i < o->nregions; i++) {
+    for (int i = 0; *token && i < o->nregions; i++) {
         int slot = vgpu_find_token(o->regions[i], token);
         if (slot >= 0) {
             *region = o->regions[i];
@@ -425,6 +433,45 @@ static int find_vgpu(const struct tfw_opts *o, const char *token, struct vgpu_re
         }
     }
     return -1;
+}
+
+/* The vGPUs a client's token names: one vGPU token, or a comma-separated list of them (one per
+ * device, in the order the session numbers its devices; docs/protocol.md). Returns how many
+ * (0: the token is no vGPU's, maybe the node's own session token), or -1 with the reason in err
+ * when only some of the list are vGPUs, or two are on one device. */
+static int find_vgpus(const struct tfw_opts *o, const char *token, struct vgpu_region **regions,
+                      int *slots, char *err, size_t errlen)
+{
+    char list[TF_TOKEN_MAX + 1];
+    snprintf(list, sizeof list, "%s", token);
+    int n = 0, found = 0;
+    for (char *save = NULL, *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        if (n == TFW_MAX_GPUS) {
+            snprintf(err, errlen, "more than %d vGPU tokens: a session uses at most %d devices",
+                     TFW_MAX_GPUS, TFW_MAX_GPUS);
+            return -1;
+        }
+        slots[n] = find_vgpu(o, t, &regions[n]);
+        found += slots[n] >= 0;
+        n++;
+    }
+    if (found == 0)
+        return 0;
+    for (int i = 0; i < n; i++) {
+        if (slots[i] < 0) {
+            snprintf(err, errlen, "vGPU token %d of %d is unknown (deleted, or never created)",
+                     i + 1, n);
+            return -1;
+        }
+        for (int j = 0; j < i; j++) {
+            if (regions[j] == regions[i]) {
+                snprintf(err, errlen, "vGPU tokens %d and %d are both on device %u: a session "
+                         "uses one vGPU per device", j + 1, i + 1, regions[i]->hdr->device_index);
+                return -1;
+            }
+        }
+    }
+    return n;
 }
 
 static int handshake(struct tfw_session *s, const struct tfw_opts *o)
@@ -437,26 +484,34 @@ static int handshake(struct tfw_session *s, const struct tfw_opts *o)
                tf_conn_error(s->conn));
         return -1;
     }
-    struct vgpu_region *region = NULL;
-    int slot = find_vgpu(o, hello.token, &region);
-    if (slot < 0 && o->nregions > 0 && !o->allow_unlimited) {
+    struct vgpu_region *regions[TFW_MAX_GPUS];
+    int slots[TFW_MAX_GPUS];
+    char err[512];
+    int nvgpus = find_vgpus(o, hello.token, regions, slots, err, sizeof err);
+    if (nvgpus < 0) {
+        tf_warn("rejected client pid %d from %s: %s", hello.pid, hello.hostname, err);
+        tf_server_reject(s->conn, err);
+        return -1;
+    }
+    if (nvgpus == 0 && o->nregions > 0 && !o->allow_unlimited) {
         tf_warn("rejected client pid %d from %s: no vGPU has its token", hello.pid,
                 hello.hostname);
         tf_server_reject(s->conn, "unknown vGPU token (create a vGPU first: tfuse vgpu create)");
         return -1;
     }
-    if (slot < 0 && o->token && *o->token && strcmp(o->token, hello.token) != 0) {
+    if (nvgpus == 0 && o->token && *o->token && strcmp(o->token, hello.token) != 0) {
         tf_warn("rejected client pid %d from %s: bad token", hello.pid, hello.hostname);
         tf_server_reject(s->conn, "bad session token");
         return -1;
     }
-    char err[512];
     if (tf_backend_load(&s->be, o->backend_path, err, sizeof err) != 0) {
         tf_error("%s", err);
         tf_server_reject(s->conn, err);
         return -1;
     }
-    if (slot >= 0 && tfw_limits_attach(s, region, slot, o->ctx_overhead, err, sizeof err) != 0) {
+    if (nvgpus > 0 &&
+        (tfw_limits_attach(s, regions, slots, nvgpus, o->ctx_overhead, err, sizeof err) != 0 ||
+         tfw_devmap_install(s, err, sizeof err) != 0)) {
         tf_warn("rejected client pid %d: %s", hello.pid, err);
         tf_server_reject(s->conn, err);
         return -1;
@@ -468,6 +523,7 @@ static int handshake(struct tfw_session *s, const struct tfw_opts *o)
     struct tf_conn_info info;
     tf_conn_get_info(s->conn, &info);
     s->max_frame = info.max_frame;
+    tfw_stats_open(o->stats, &info, nvgpus > 0 ? regions[0] : NULL, nvgpus > 0 ? slots[0] : -1);
     tf_info("session %d: client pid %d on %s (%s), transport %s", (int)getpid(), hello.pid,
             hello.hostname, info.peer, info.transport == TF_TRANSPORT_SHM ? "shm" : "stream");
     return 0;
@@ -492,6 +548,7 @@ int tfw_serve(struct tf_conn *conn, const struct tfw_opts *opts)
         int e;
         while ((e = serve_one(s)) == 0)
             ;
+        tfw_stats_close();
         if (e > 0) {
             tf_info("session %d ended: %s", (int)getpid(), s->reason);
             rc = 0;
@@ -500,6 +557,7 @@ int tfw_serve(struct tf_conn *conn, const struct tfw_opts *opts)
         }
     }
     tfw_limits_end(s);
+    tfw_devmap_end(s);
     tf_conn_close(conn);
     tfw_self = NULL;
     tfp_writer_free(&s->out);

@@ -14,6 +14,7 @@
 #include "transport.h"
 
 struct vgpu_region;
+struct tfw_stats;
 
 struct tfw_opts {
     const char *backend_path;   /* library to load (tf_backend_resolve's answer) */
@@ -28,6 +29,7 @@ struct tfw_opts {
     int nregions;
     int allow_unlimited;
     unsigned long long ctx_overhead; /* bytes charged per attached session */
+    struct tfw_stats *stats;    /* this session's entry in the node's table (stats.h), or NULL */
 };
 
 /* Shakes hands on an accepted connection (checks the token, loads the backend, accepts or

@@ -36,7 +36,8 @@ struct tfw_session {
     uint64_t last_parent;      /* the module or library the current request named */
     int idle;                  /* nothing was queued since `current` last synchronized cleanly */
     int sync_after;            /* the request's bytes must be consumed before the next one */
-    struct tfw_limits *lim;    /* the vGPU the session is attached to (enforce.c), or NULL */
+    struct tfw_limits *lim;    /* the vGPUs the session is attached to (enforce.c), or NULL */
+    struct tfw_devmap *devmap; /* session device ordinals -> backend's (devmap.c), or NULL */
 };
 
 /* The session whose request is being handled (internal calls reach it through this). */

@@ -1,0 +1,280 @@
+/*
+ * The session's device numbering (see devmap.h): wrappers in the session's backend table that
+ * translate the device ordinals of the calls that name one (device queries, primary contexts,
+ * context creation, memory pools, kernel attributes, peer queries) and of the calls that report
+ * one (the device of a context).
+ *
+ * May call: enforce.h, the saved backend entries, src/common/log.h.
+ */
+#include "devmap.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "enforce.h"
+#include "worker_int.h"
+
+struct tfw_devmap {
+    int n;
+    CUdevice dev[TFW_MAX_GPUS];   /* session ordinal i -> backend ordinal dev[i] */
+    struct tf_backend orig;       /* the entries below the translation (enforce.c's) */
+};
+
+static struct tfw_devmap *map(void)
+{
+    return tfw_self->devmap;
+}
+
+static CUresult to_backend(const struct tfw_devmap *m, CUdevice dev, CUdevice *out)
+{
+    if (dev < 0 || dev >= m->n)
+        return CUDA_ERROR_INVALID_DEVICE;
+    *out = m->dev[dev];
+    return CUDA_SUCCESS;
+}
+
+/* The session's ordinal of a backend ordinal (a context's device). */
+static CUresult to_session(const struct tfw_devmap *m, CUdevice *dev)
+{
+    for (int i = 0; i < m->n; i++) {
+        if (m->dev[i] == *dev) {
+            *dev = i;
+            return CUDA_SUCCESS;
+        }
+    }
+    return CUDA_ERROR_INVALID_DEVICE;   /* a context on a device the session does not hold */
+}
+
+CUresult tfw_devmap_to_backend(const struct tfw_session *s, CUdevice dev, CUdevice *out)
+{
+    if (!s->devmap) {
+        *out = dev;
+        return CUDA_SUCCESS;
+    }
+    return to_backend(s->devmap, dev, out);
+}
+
+/* ---- wrappers: translate, then call the entry below ---- */
+
+/* Declares `CUdevice d` as the backend ordinal of `dev`, or returns INVALID_DEVICE. */
+#define TRANSLATE(m, dev, d) \
+    CUdevice d; \
+    do { \
+        CUresult tr_ = to_backend(m, dev, &d); \
+        if (tr_ != CUDA_SUCCESS) \
+            return tr_; \
+    } while (0)
+
+static CUresult w_device_get_count(int *count)
+{
+    if (!count)
+        return CUDA_ERROR_INVALID_VALUE;
+    *count = map()->n;
+    return CUDA_SUCCESS;
+}
+
+static CUresult w_device_get_name(char *name, int len, CUdevice dev)
+{
+    struct tfw_devmap *m = map();
+    TRANSLATE(m, dev, d);
+    return m->orig.cuDeviceGetName(name, len, d);
+}
+
+static CUresult w_device_get_uuid(CUuuid *uuid, CUdevice dev)
+{
+    struct tfw_devmap *m = map();
+    TRANSLATE(m, dev, d);
+    return m->orig.cuDeviceGetUuid_v2(uuid, d);
+}
+
+static CUresult w_device_total_mem(size_t *bytes, CUdevice dev)
+{
+    struct tfw_devmap *m = map();
+    TRANSLATE(m, dev, d);
+    return m->orig.cuDeviceTotalMem_v2(bytes, d);
+}
+
+static CUresult w_device_get_attribute(int *pi, CUdevice_attribute attrib, CUdevice dev)
+{
+    struct tfw_devmap *m = map();
+    TRANSLATE(m, dev, d);
+    return m->orig.cuDeviceGetAttribute(pi, attrib, d);
+}
+
+static CUresult w_primary_retain(CUcontext *pctx, CUdevice dev)
+{
+    struct tfw_devmap *m = map();
+    TRANSLATE(m, dev, d);
+    return m->orig.cuDevicePrimaryCtxRetain(pctx, d);
+}
+
+static CUresult w_primary_release(CUdevice dev)
+{
+    struct tfw_devmap *m = map();
+    TRANSLATE(m, dev, d);
+    return m->orig.cuDevicePrimaryCtxRelease_v2(d);
+}
+
+static CUresult w_primary_reset(CUdevice dev)
+{
+    struct tfw_devmap *m = map();
+    TRANSLATE(m, dev, d);
+    return m->orig.cuDevicePrimaryCtxReset_v2(d);
+}
+
+static CUresult w_primary_get_state(CUdevice dev, unsigned *flags, int *active)
+{
+    struct tfw_devmap *m = map();
+    TRANSLATE(m, dev, d);
+    return m->orig.cuDevicePrimaryCtxGetState(d, flags, active);
+}
+
+static CUresult w_primary_set_flags(CUdevice dev, unsigned flags)
+{
+    struct tfw_devmap *m = map();
+    TRANSLATE(m, dev, d);
+    return m->orig.cuDevicePrimaryCtxSetFlags_v2(d, flags);
+}
+
+static CUresult w_ctx_create(CUcontext *pctx, unsigned flags, CUdevice dev)
+{
+    struct tfw_devmap *m = map();
+    TRANSLATE(m, dev, d);
+    return m->orig.cuCtxCreate_v2(pctx, flags, d);
+}
+
+static CUresult w_ctx_get_device(CUdevice *dev)
+{
+    struct tfw_devmap *m = map();
+    CUresult r = m->orig.cuCtxGetDevice(dev);
+    return r == CUDA_SUCCESS && dev ? to_session(m, dev) : r;
+}
+
+static CUresult w_ctx_get_device_v2(CUdevice *dev, CUcontext ctx)
+{
+    struct tfw_devmap *m = map();
+    CUresult r = m->orig.cuCtxGetDevice_v2(dev, ctx);
+    return r == CUDA_SUCCESS && dev ? to_session(m, dev) : r;
+}
+
+static CUresult w_default_mem_pool(CUmemoryPool *pool, CUdevice dev)
+{
+    struct tfw_devmap *m = map();
+    TRANSLATE(m, dev, d);
+    return m->orig.cuDeviceGetDefaultMemPool(pool, d);
+}
+
+static CUresult w_mem_pool_create(CUmemoryPool *pool, const CUmemPoolProps *props)
+{
+    struct tfw_devmap *m = map();
+    if (!props || props->location.type != CU_MEM_LOCATION_TYPE_DEVICE)
+        return m->orig.cuMemPoolCreate(pool, props);
+    CUmemPoolProps p = *props;
+    TRANSLATE(m, props->location.id, d);
+    p.location.id = d;
+    return m->orig.cuMemPoolCreate(pool, &p);
+}
+
+static CUresult w_kernel_get_attribute(int *pi, CUfunction_attribute attrib, CUkernel k,
+                                       CUdevice dev)
+{
+    struct tfw_devmap *m = map();
+    TRANSLATE(m, dev, d);
+    return m->orig.cuKernelGetAttribute(pi, attrib, k, d);
+}
+
+static CUresult w_kernel_set_attribute(CUfunction_attribute attrib, int val, CUkernel k,
+                                       CUdevice dev)
+{
+    struct tfw_devmap *m = map();
+    TRANSLATE(m, dev, d);
+    return m->orig.cuKernelSetAttribute(attrib, val, k, d);
+}
+
+static CUresult w_can_access_peer(int *can, CUdevice dev, CUdevice peer)
+{
+    struct tfw_devmap *m = map();
+    TRANSLATE(m, dev, d);
+    TRANSLATE(m, peer, p);
+    return m->orig.cuDeviceCanAccessPeer(can, d, p);
+}
+
+static CUresult w_p2p_attribute(int *value, CUdevice_P2PAttribute attrib, CUdevice src,
+                                CUdevice dst)
+{
+    struct tfw_devmap *m = map();
+    TRANSLATE(m, src, s);
+    TRANSLATE(m, dst, d);
+    return m->orig.cuDeviceGetP2PAttribute(value, attrib, s, d);
+}
+
+/* ---- installation ---- */
+
+static void install(struct tf_backend *be)
+{
+#define WRAP(sym, fn) if (be->sym) be->sym = fn
+    WRAP(cuDeviceGetCount, w_device_get_count);
+    WRAP(cuDeviceGetName, w_device_get_name);
+    WRAP(cuDeviceGetUuid_v2, w_device_get_uuid);
+    WRAP(cuDeviceTotalMem_v2, w_device_total_mem);
+    WRAP(cuDeviceGetAttribute, w_device_get_attribute);
+    WRAP(cuDevicePrimaryCtxRetain, w_primary_retain);
+    WRAP(cuDevicePrimaryCtxRelease_v2, w_primary_release);
+    WRAP(cuDevicePrimaryCtxReset_v2, w_primary_reset);
+    WRAP(cuDevicePrimaryCtxGetState, w_primary_get_state);
+    WRAP(cuDevicePrimaryCtxSetFlags_v2, w_primary_set_flags);
+    WRAP(cuCtxCreate_v2, w_ctx_create);
+    WRAP(cuCtxGetDevice, w_ctx_get_device);
+    WRAP(cuCtxGetDevice_v2, w_ctx_get_device_v2);
+    WRAP(cuDeviceGetDefaultMemPool, w_default_mem_pool);
+    WRAP(cuMemPoolCreate, w_mem_pool_create);
+    WRAP(cuKernelGetAttribute, w_kernel_get_attribute);
+    WRAP(cuKernelSetAttribute, w_kernel_set_attribute);
+    WRAP(cuDeviceCanAccessPeer, w_can_access_peer);
+    WRAP(cuDeviceGetP2PAttribute, w_p2p_attribute);
+#undef WRAP
+}
+
+int tfw_devmap_install(struct tfw_session *s, char *err, size_t errlen)
+{
+    int n = tfw_limits_count(s);
+    if (n == 0)
+        return 0;
+    struct tfw_devmap *m = calloc(1, sizeof *m);
+    if (!m) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    int count = 0;
+    if (!s->be.cuDeviceGetCount || s->be.cuDeviceGetCount(&count) != CUDA_SUCCESS)
+        count = -1;
+    m->n = n;
+    for (int i = 0; i < n; i++) {
+        m->dev[i] = tfw_limits_device(s, i);
+        if (m->dev[i] < 0 || m->dev[i] >= count) {
+            snprintf(err, errlen, "vGPU device %d is not one of the backend's %d devices",
+                     (int)m->dev[i], count);
+            free(m);
+            return -1;
+        }
+        for (int j = 0; j < i; j++) {
+            if (m->dev[j] == m->dev[i]) {
+                snprintf(err, errlen, "two of the session's vGPUs are on device %d: each must "
+                         "be on its own device", (int)m->dev[i]);
+                free(m);
+                return -1;
+            }
+        }
+    }
+    m->orig = s->be;
+    install(&s->be);
+    s->devmap = m;
+    return 0;
+}
+
+void tfw_devmap_end(struct tfw_session *s)
+{
+    free(s->devmap);
+    s->devmap = NULL;
+}
