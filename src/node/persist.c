@@ -2,8 +2,8 @@
  * vGPUs across node restarts (see persist.h). The file:
  *   {"version": 1, "vgpus": [{"device": UUID, "slot": N, "id": ..., "vram_bytes": ...,
  *     "request_bp": ..., "limit_bp": ..., "qos": "medium", "token": ..., "idempotency_key": ...}]}
- * A vGPU comes back in the slot it had: ids made from the slot number ("vgpu-3") stay unique
- * for later creates, and the gaps are filled with placeholders deleted again at the end.
+ * A vGPU comes back in the slot it had (the gaps are filled with placeholders deleted again at
+ * the end), with its id: ids are unique across the node's devices (vgpus.c).
  *
  * Owns: DIR/vgpus.json. May call: vgpus.h, src/vgpu (vgpu_create, vgpu_delete), jansson, log.h.
  */

@@ -365,6 +365,29 @@ static int find_idem(struct node_vgpus *v, const char *key, int *dev)
     return -1;
 }
 
+/* Whether a vGPU of any device, live or deleted but still held, is named id: ids are the
+ * node's, not a device's (DELETE /api/v1/vgpus/{id} must name one vGPU). */
+static int id_in_use(const struct node_vgpus *v, const char *id)
+{
+    for (int d = 0; d < v->ndev; d++)
+        for (uint32_t i = 0; i < v->regions[d]->hdr->nslots; i++) {
+            const struct vgpu_slot *s = &v->regions[d]->slots[i];
+            if (atomic_load(&s->state) != VGPU_SLOT_FREE && strcmp(s->id, id) == 0)
+                return 1;
+        }
+    return 0;
+}
+
+/* The first "vgpu-N" no vGPU of the node is named (there are fewer vGPUs than names). */
+static void next_free_id(const struct node_vgpus *v, char *out, size_t len)
+{
+    for (unsigned n = 0;; n++) {
+        snprintf(out, len, "vgpu-%u", n);
+        if (!id_in_use(v, out))
+            return;
+    }
+}
+
 static int create_locked(struct node_vgpus *v, json_t *body, json_t **reply)
 {
     char err[256];
@@ -383,7 +406,13 @@ static int create_locked(struct node_vgpus *v, json_t *body, json_t **reply)
     dev = body_device(v, body);
     if (dev < 0)
         return fail(reply, 400, "unknown_device", "no such device on this node");
-    struct vgpu_spec spec = {.id = id ? json_string_value(id) : NULL, .qos = VGPU_QOS_MEDIUM};
+    char auto_id[VGPU_ID_MAX];
+    struct vgpu_spec spec = {.id = id ? json_string_value(id) : auto_id, .qos = VGPU_QOS_MEDIUM};
+    if (!id)
+        next_free_id(v, auto_id, sizeof auto_id);
+    else if (id_in_use(v, spec.id))
+        return fail(reply, 409, "conflict", "a vGPU named '%s' already exists on this node",
+                    spec.id);
     if (qos && (spec.qos = vgpu_qos_parse(json_string_value(qos))) < 0)
         return fail(reply, 400, "bad_request", "qos must be low, medium, high or critical");
     if (body_memory(body, &spec.mem_limit, err, sizeof err) != 0 ||

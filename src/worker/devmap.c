@@ -2,7 +2,8 @@
  * The session's device numbering (see devmap.h): wrappers in the session's backend table that
  * translate the device ordinals of the calls that name one (device queries, primary contexts,
  * context creation, memory pools, kernel attributes, peer queries) and of the calls that report
- * one (the device of a context).
+ * one (the device of a context). Memory locations inside structures are translated too
+ * (cuMemPoolCreate, cuMemPoolSetAccess, cuMemPoolGetAccess; prefetch and advice in graph.c).
  *
  * May call: enforce.h, the saved backend entries, src/common/log.h.
  */
@@ -176,6 +177,42 @@ static CUresult w_mem_pool_create(CUmemoryPool *pool, const CUmemPoolProps *prop
     return m->orig.cuMemPoolCreate(pool, &p);
 }
 
+/* A location in the backend's numbering (devices translated, the others as they are). */
+static CUresult location_to_backend(const struct tfw_devmap *m, CUmemLocation *loc)
+{
+    if (loc->type != CU_MEM_LOCATION_TYPE_DEVICE)
+        return CUDA_SUCCESS;
+    return to_backend(m, loc->id, &loc->id);
+}
+
+static CUresult w_mem_pool_set_access(CUmemoryPool pool, const CUmemAccessDesc *desc, size_t count)
+{
+    struct tfw_devmap *m = map();
+    if (!desc || count == 0)   /* the backend judges an empty request */
+        return m->orig.cuMemPoolSetAccess(pool, desc, count);
+    if (count > (size_t)m->n * 4)   /* a location per device and kind at most, repeats aside */
+        return CUDA_ERROR_INVALID_VALUE;
+    CUmemAccessDesc copy[TFW_MAX_GPUS * 4];
+    for (size_t i = 0; i < count; i++) {
+        copy[i] = desc[i];
+        CUresult r = location_to_backend(m, &copy[i].location);
+        if (r != CUDA_SUCCESS)
+            return r;
+    }
+    return m->orig.cuMemPoolSetAccess(pool, copy, count);
+}
+
+static CUresult w_mem_pool_get_access(CUmemAccess_flags *flags, CUmemoryPool pool,
+                                      CUmemLocation *location)
+{
+    struct tfw_devmap *m = map();
+    if (!location)
+        return m->orig.cuMemPoolGetAccess(flags, pool, location);
+    CUmemLocation loc = *location;
+    CUresult r = location_to_backend(m, &loc);
+    return r == CUDA_SUCCESS ? m->orig.cuMemPoolGetAccess(flags, pool, &loc) : r;
+}
+
 static CUresult w_kernel_get_attribute(int *pi, CUfunction_attribute attrib, CUkernel k,
                                        CUdevice dev)
 {
@@ -231,6 +268,8 @@ static void install(struct tf_backend *be)
     WRAP(cuMemPoolCreate, w_mem_pool_create);
     WRAP(cuKernelGetAttribute, w_kernel_get_attribute);
     WRAP(cuKernelSetAttribute, w_kernel_set_attribute);
+    WRAP(cuMemPoolSetAccess, w_mem_pool_set_access);
+    WRAP(cuMemPoolGetAccess, w_mem_pool_get_access);
     WRAP(cuDeviceCanAccessPeer, w_can_access_peer);
     WRAP(cuDeviceGetP2PAttribute, w_p2p_attribute);
 #undef WRAP

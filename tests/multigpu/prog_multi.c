@@ -9,7 +9,8 @@
  *        on each device independently of the others, cuCtxGetDevice names the device, a kernel
  *        runs on each and its results are checked, each allocation's DEVICE_ORDINAL pointer
  *        attribute names its device; with two devices or more, devices 0 and 1
- *        are peers, enabling peer access works, device N is no peer. Prints "device I total T
+ *        are peers, enabling peer access works, device N is no peer, memory pools take the
+ *        session's device numbers (device N refused). Prints "device I total T
  *        free F", "peers ok" and "ok".
  *   hold BYTES0 BYTES1 ...             allocate BYTESi on device i, print "held pid PID", sleep
  *                                      until killed
@@ -161,6 +162,24 @@ static void check_peers(int n, struct dev *d)
     CHECK(cuCtxSetCurrent(d[0].ctx));
     CHECK(cuCtxEnablePeerAccess(d[1].ctx, 0));
     CHECK(cuCtxDisablePeerAccess(d[1].ctx));
+    /* Memory locations inside structures name the session's devices too. */
+    CUmemPoolProps props;
+    memset(&props, 0, sizeof props);
+    props.allocType = CU_MEM_ALLOCATION_TYPE_PINNED;
+    props.location.type = CU_MEM_LOCATION_TYPE_DEVICE;
+    props.location.id = 1;
+    CUmemoryPool pool;
+    CHECK(cuMemPoolCreate(&pool, &props));
+    CUmemAccessDesc acc = {{CU_MEM_LOCATION_TYPE_DEVICE, 0}, CU_MEM_ACCESS_FLAGS_PROT_READWRITE};
+    CHECK(cuMemPoolSetAccess(pool, &acc, 1));
+    CUmemAccess_flags flags = CU_MEM_ACCESS_FLAGS_PROT_NONE;
+    CUmemLocation loc = {CU_MEM_LOCATION_TYPE_DEVICE, 0};
+    CHECK(cuMemPoolGetAccess(&flags, pool, &loc));
+    EXPECT(flags == CU_MEM_ACCESS_FLAGS_PROT_READWRITE, "pool access flags %d", (int)flags);
+    acc.location.id = n;
+    EXPECT(cuMemPoolSetAccess(pool, &acc, 1) == CUDA_ERROR_INVALID_DEVICE,
+           "pool access for device %d accepted", n);
+    CHECK(cuMemPoolDestroy(pool));
     printf("peers ok\n");
 }
 
@@ -173,6 +192,15 @@ static int mode_check(int n, unsigned long long overhead, const unsigned long lo
         open_device(i, &d[i]);
         CHECK(cuMemAlloc(&d[i].out, 128));
     }
+    /* Device N exists on the node (2 devices, one vGPU) but not in the session. */
+    CUmemPoolProps props;
+    memset(&props, 0, sizeof props);
+    props.allocType = CU_MEM_ALLOCATION_TYPE_PINNED;
+    props.location.type = CU_MEM_LOCATION_TYPE_DEVICE;
+    props.location.id = n;
+    CUmemoryPool bad;
+    EXPECT(cuMemPoolCreate(&bad, &props) == CUDA_ERROR_INVALID_DEVICE,
+           "a pool on device %d created", n);
     if (n >= 2)
         check_peers(n, d);
     /* Filling one device leaves the others' views untouched: checked as each is filled. */

@@ -5,7 +5,7 @@
 #
 #   run-multigpu-test.sh CASE BUILD_DIR SOURCE_DIR
 #
-# CASE: driver join killed toomany refused cudart pool (see each function).
+# CASE: driver join killed toomany refused ids cudart pool (see each function).
 # The node and every program are stopped on every exit path.
 set -u
 
@@ -168,6 +168,25 @@ case_toomany() {
     out=$(timeout 60 "$tfuse" run --api "$api" --vram 64MiB --gpus x -- "$prog" check 0 1 2>&1) &&
         fail "--gpus x accepted"
     echo "$out" | grep -q 'expected a count' || fail "unclear error: $out"
+}
+
+# vGPU ids are the node's: automatic ids differ across devices, a taken id is refused on any
+# device, and DELETE by id removes exactly one vGPU.
+case_ids() {
+    start_node
+    local r a b
+    r=$(http POST /api/v1/vgpus "{\"vram_bytes\": $((64 * MiB)), \"device\": 0}")
+    [ "${r%% *}" = 201 ] || fail "create on device 0 answered $r"
+    a=$(echo "${r#* }" | jq -r .id)
+    r=$(http POST /api/v1/vgpus "{\"vram_bytes\": $((64 * MiB)), \"device\": 1}")
+    [ "${r%% *}" = 201 ] || fail "create on device 1 answered $r"
+    b=$(echo "${r#* }" | jq -r .id)
+    [ "$a" != "$b" ] || fail "two devices' vGPUs share the id $a"
+    r=$(http POST /api/v1/vgpus "{\"vram_bytes\": $((64 * MiB)), \"device\": 1, \"id\": \"$a\"}")
+    [ "${r%% *}" = 409 ] || fail "a taken id on another device answered $r"
+    [ "$(http DELETE "/api/v1/vgpus/$a" | cut -d' ' -f1)" = 204 ] || fail "delete $a"
+    [ "$(vgpus | jq -r '[.vgpus[].id] | join(",")')" = "$b" ] || fail "delete took more: $(vgpus)"
+    echo "ids $a $b: ok"
 }
 
 # The worker refuses token lists it cannot honour, with the reason.
