@@ -1,0 +1,270 @@
+/*
+ * Compute enforcement in the worker (see enforce_int.h): the launch wrappers and the charging
+ * of GPU time to the vGPU's token bucket.
+ *
+ * A launch first waits for tokens (vgpu_compute_acquire sleeps on a futex), then is bracketed
+ * by two events on its stream; the elapsed time is charged once the end event has completed,
+ * found by the next launches (non-blocking queries) or, when too many launches are in flight,
+ * by waiting for the oldest one. The pipeline is never serialised: a launch waits only for a
+ * launch LIMITS_INFLIGHT places ahead of it. A limited session also runs a progress thread
+ * that charges the running launch as it runs (settled against the events afterwards), and a
+ * launch deep in debt sleeps it off outside the bucket (see repay_debt): kernels far longer
+ * than the controller's period would otherwise overshoot the limit.
+ *
+ * Owns: the in-flight launch ring of struct tfw_limits. May call: src/vgpu, the backend table
+ * (the saved originals), src/common/log.h.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "enforce_int.h"
+#include "log.h"
+#include "vgpu_compute.h"
+static void timing_recycle(struct tfw_limits *L, struct timing t)
+{
+    t.run_since_ns = t.charged_ns = 0;
+    t.ended = 0;
+    if (L->nspare < LIMITS_SPARE) {
+        L->spare[L->nspare++] = t;
+        return;
+    }
+    L->orig.cuEventDestroy_v2(t.start);
+    L->orig.cuEventDestroy_v2(t.end);
+}
+
+/* Charges the oldest launch in flight if it finished (wait: block until it has). Returns 1 when
+ * one was charged. What the progress thread charged while it ran is settled against the
+ * events' measure. Never holds mu while it waits, so the progress thread goes on meanwhile. */
+int tfw_lim_collect_one(struct tfw_limits *L, int wait)
+{
+    if (!L->count)
+        return 0;
+    struct timing *t = &L->inflight[L->head];   /* only this thread removes it */
+    CUresult r = wait ? L->orig.cuEventSynchronize(t->end) : L->orig.cuEventQuery(t->end);
+    if (r == CUDA_ERROR_NOT_READY)
+        return 0;
+    float ms = 0;
+    uint64_t ns = 0;
+    if (r == CUDA_SUCCESS && L->orig.cuEventElapsedTime(&ms, t->start, t->end) == CUDA_SUCCESS &&
+        ms > 0)
+        ns = (uint64_t)((double)ms * 1e6);
+    pthread_mutex_lock(&L->mu);
+    struct tfw_vgpu *v = t->v;
+    uint64_t charged = t->charged_ns;
+    if (ns >= charged) {
+        vgpu_compute_charge(v->slot, ns - charged, t->est_ns);
+    } else {   /* polled wall time ran past the kernel: give the difference back */
+        vgpu_compute_charge(v->slot, 0, t->est_ns + (charged - ns));
+        atomic_fetch_sub_explicit(&v->slot->busy_ns, charged - ns, memory_order_relaxed);
+    }
+    v->avg_ns = v->avg_ns ? v->avg_ns - v->avg_ns / 8 + ns / 8 : ns;
+    struct timing done = *t;
+    L->head = (L->head + 1) % LIMITS_INFLIGHT;
+    L->count--;
+    pthread_mutex_unlock(&L->mu);
+    timing_recycle(L, done);
+    return 1;
+}
+
+static uint64_t wall_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+int tfw_lim_vgpu_live(const struct tfw_vgpu *v)
+{
+    return atomic_load_explicit(&v->slot->state, memory_order_relaxed) == VGPU_SLOT_LIVE &&
+           v->slot->generation == v->generation;
+}
+
+/* One pass of the progress thread: finds, on each device, the launch now running (the first
+ * of that device in the ring whose end has not completed; it runs once its start event has) and
+ * charges its time so far. Event queries are thread-safe and take no context. */
+static void progress_pass(struct tfw_limits *L)
+{
+    pthread_mutex_lock(&L->mu);
+    uint64_t now = wall_ns();
+    uint32_t done = 0;   /* bit i: vGPU i's running launch was found (or none can be) */
+    for (int i = 0; i < L->nvgpus; i++)
+        if (!tfw_lim_vgpu_live(&L->vgpus[i]))
+            done |= 1u << i;   /* deleted (the slot may serve another vGPU next): no charges */
+    for (unsigned k = 0; k < L->count; k++) {
+        struct timing *t = &L->inflight[(L->head + k) % LIMITS_INFLIGHT];
+        uint32_t bit = 1u << (t->v - L->vgpus);
+        if (t->ended || (done & bit))
+            continue;
+        if (L->orig.cuEventQuery(t->end) != CUDA_ERROR_NOT_READY) {
+            t->ended = 1;
+            continue;
+        }
+        done |= bit;   /* a device runs one of the session's kernels at a time; later ones wait */
+        if (!t->run_since_ns) {
+            if (L->orig.cuEventQuery(t->start) != CUDA_SUCCESS)
+                continue;   /* queued behind other work: not running yet */
+            t->run_since_ns = now;
+        }
+        uint64_t ran = now - t->run_since_ns;
+        if (ran > t->charged_ns) {   /* usage and tokens only: not a launch of its own */
+            uint64_t d = ran - t->charged_ns;
+            atomic_fetch_add_explicit(&t->v->slot->busy_ns, d, memory_order_relaxed);
+            atomic_fetch_sub(&t->v->slot->tokens_ns, (int64_t)d);
+            t->charged_ns = ran;
+        }
+    }
+    pthread_mutex_unlock(&L->mu);
+}
+
+void *tfw_lim_progress_main(void *arg)
+{
+    struct tfw_limits *L = arg;
+    struct timespec poll = {0, (long)PROGRESS_POLL_NS};
+    while (!atomic_load_explicit(&L->stop, memory_order_relaxed)) {
+        nanosleep(&poll, NULL);
+        progress_pass(L);
+    }
+    return NULL;
+}
+
+/* A kernel far longer than the controller's period leaves the bucket deep in debt. Waiting for
+ * the refills inside vgpu_compute_acquire would mark the vGPU hungry for the whole repayment
+ * while its usage reads 0, and the controller's integral would wind up and grant it well past
+ * its limit (a 20% tenant with 300 ms kernels got 31%). The debt is the tenant's own: sleep it
+ * off here, at the rate the vGPU is granted at most, without registering as a waiter. Returns
+ * 0, or -1 when the vGPU was deleted meanwhile. */
+static int repay_debt(struct tfw_vgpu *v)
+{
+    double rate = v->slot->limit_bp / (double)VGPU_BP_FULL;
+    for (;;) {
+        int64_t tokens = atomic_load(&v->slot->tokens_ns);
+        if (tokens >= -(int64_t)DEBT_SLEEP_NS || rate <= 0)
+            return 0;
+        if (atomic_load_explicit(&v->slot->state, memory_order_relaxed) != VGPU_SLOT_LIVE)
+            return -1;
+        double wait = (double)(-tokens - (int64_t)DEBT_SLEEP_NS / 2) / rate;
+        if (wait > 50e6)
+            wait = 50e6;   /* look again: the grant may have grown, the vGPU may be gone */
+        struct timespec ts = {0, (long)wait};
+        nanosleep(&ts, NULL);
+    }
+}
+
+static int capturing(struct tfw_limits *L, CUstream st)
+{
+    CUstreamCaptureStatus cs = CU_STREAM_CAPTURE_STATUS_NONE;
+    return L->orig.cuStreamIsCapturing && L->orig.cuStreamIsCapturing(st, &cs) == CUDA_SUCCESS &&
+           cs != CU_STREAM_CAPTURE_STATUS_NONE;
+}
+
+/* Before a launch on st: waits for tokens, takes the launch's estimated cost (the session's
+ * recent kernel time) so that launches queued before the first ones are charged cannot all pass
+ * on one positive balance, and records the start event. t->start == NULL when the launch is not
+ * measured (stream capture: the graph's launch will be). */
+static CUresult launch_begin(struct tfw_limits *L, CUstream st, struct timing *t)
+{
+    memset(t, 0, sizeof *t);
+    if (capturing(L, st))
+        return CUDA_SUCCESS;
+    while (tfw_lim_collect_one(L, 0))
+        ;
+    if (L->count == LIMITS_INFLIGHT)
+        tfw_lim_collect_one(L, 1);
+    struct tfw_vgpu *v = tfw_lim_current_vgpu(L);
+    if (!v)
+        return CUDA_ERROR_INVALID_CONTEXT;
+    if (!v->slot->compute_unlimited && repay_debt(v) != 0)
+        return CUDA_ERROR_DEVICE_UNAVAILABLE;
+    int rc;
+    uint64_t est = v->slot->compute_unlimited ? 0 : v->avg_ns;
+    while ((rc = vgpu_compute_acquire(v->slot, est, 0)) == -EINTR)
+        ;
+    if (rc != 0)
+        return CUDA_ERROR_DEVICE_UNAVAILABLE;
+    CUcontext ctx = tfw_self->current;
+    for (unsigned i = 0; i < L->nspare; i++) {
+        if (L->spare[i].ctx == ctx) {
+            *t = L->spare[i];
+            L->spare[i] = L->spare[--L->nspare];
+            break;
+        }
+    }
+    if (!t->start) {
+        t->ctx = ctx;
+        if (L->orig.cuEventCreate(&t->start, CU_EVENT_DEFAULT) != CUDA_SUCCESS ||
+            L->orig.cuEventCreate(&t->end, CU_EVENT_DEFAULT) != CUDA_SUCCESS) {
+            tf_warn("cannot create timing events: this launch is not charged");
+            if (t->start)
+                L->orig.cuEventDestroy_v2(t->start);
+            memset(t, 0, sizeof *t);
+            vgpu_compute_charge(v->slot, 0, est);
+            return CUDA_SUCCESS;
+        }
+    }
+    if (L->orig.cuEventRecord(t->start, st) != CUDA_SUCCESS) {
+        timing_recycle(L, *t);
+        memset(t, 0, sizeof *t);
+        vgpu_compute_charge(v->slot, 0, est);   /* give the estimate back: nothing is timed */
+        return CUDA_SUCCESS;
+    }
+    t->est_ns = est;
+    t->v = v;
+    return CUDA_SUCCESS;
+}
+
+static CUresult launch_end(struct tfw_limits *L, CUstream st, struct timing *t, CUresult r)
+{
+    if (!t->start)
+        return r;
+    if (r != CUDA_SUCCESS || L->orig.cuEventRecord(t->end, st) != CUDA_SUCCESS) {
+        vgpu_compute_charge(t->v->slot, 0, t->est_ns);   /* not run (or not timed): refund */
+        timing_recycle(L, *t);
+        return r;
+    }
+    pthread_mutex_lock(&L->mu);
+    L->inflight[(L->head + L->count) % LIMITS_INFLIGHT] = *t;
+    L->count++;
+    pthread_mutex_unlock(&L->mu);
+    return r;
+}
+
+CUresult tfw_lim_launch(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx,
+                         unsigned by, unsigned bz, unsigned shmem, CUstream st, void **params,
+                         void **extra)
+{
+    struct tfw_limits *L = lim();
+    struct timing t;
+    CUresult r = launch_begin(L, st, &t);
+    if (r != CUDA_SUCCESS)
+        return r;
+    r = L->orig.cuLaunchKernel(f, gx, gy, gz, bx, by, bz, shmem, st, params, extra);
+    return launch_end(L, st, &t, r);
+}
+
+CUresult tfw_lim_launch_ex(const CUlaunchConfig *cfg, CUfunction f, void **params, void **extra)
+{
+    struct tfw_limits *L = lim();
+    CUstream st = cfg ? cfg->hStream : NULL;
+    struct timing t;
+    CUresult r = launch_begin(L, st, &t);
+    if (r != CUDA_SUCCESS)
+        return r;
+    r = L->orig.cuLaunchKernelEx(cfg, f, params, extra);
+    return launch_end(L, st, &t, r);
+}
+
+CUresult tfw_lim_graph_launch(CUgraphExec g, CUstream st)
+{
+    struct tfw_limits *L = lim();
+    struct timing t;
+    CUresult r = launch_begin(L, st, &t);
+    if (r != CUDA_SUCCESS)
+        return r;
+    r = L->orig.cuGraphLaunch(g, st);
+    return launch_end(L, st, &t, r);
+}

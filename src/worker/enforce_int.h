@@ -1,0 +1,96 @@
+/*
+ * What the worker's two enforcement files share (private to src/worker): enforce.c charges
+ * memory and attaches sessions to their vGPUs, enforce_compute.c meters launches against the
+ * compute buckets. One struct tfw_limits per session, reached through tfw_self.
+ */
+#ifndef TFUSE_WORKER_ENFORCE_INT_H
+#define TFUSE_WORKER_ENFORCE_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "backend.h"
+#include "enforce.h"
+#include "vgpu_mem.h"
+#include "worker_int.h"
+
+#define LIMITS_INFLIGHT 64 /* launches measured but not yet charged */
+#define LIMITS_SPARE 16    /* event pairs kept for reuse */
+#define PROGRESS_POLL_NS 2000000ull /* how often running kernels are charged (5 per period) */
+#define DEBT_SLEEP_NS 20000000ll  /* a debt past 2 periods is slept off, not waited for */
+#define PITCH_ALIGN 512    /* the largest pitch alignment a device uses (textureAlignment) */
+#define KEY_EMPTY 0
+#define KEY_GONE 1         /* a deleted entry; no device allocation starts at address 1 */
+
+/* One of the session's vGPUs: the ledger entry and bucket of one physical device. */
+struct tfw_vgpu {
+    struct vgpu_slot *slot;
+    uint64_t generation;
+    struct vgpu_mem_client mem;
+    CUdevice device;   /* the backend's ordinal of the vGPU's physical device */
+    uint64_t avg_ns;   /* recent kernel time (EWMA, 1/8): each launch's up-front estimate */
+};
+
+/* What a pointer or handle was charged, and to which of the session's vGPUs. */
+struct charge {
+    uint64_t key, bytes;
+    struct tfw_vgpu *v;
+};
+
+struct timing {
+    struct tfw_vgpu *v;   /* the vGPU the launch is charged to */
+    CUcontext ctx;
+    CUevent start, end;
+    uint64_t est_ns;   /* what acquire took from the bucket up front */
+    /* Written by the progress thread (under mu): */
+    uint64_t run_since_ns;  /* wall time its start event was seen complete, 0 before */
+    uint64_t charged_ns;    /* charged while it ran; settled against the events at collection */
+    int ended;              /* its end event was seen complete: no more progress charges */
+};
+
+struct tfw_limits {
+    struct tfw_vgpu vgpus[TFW_MAX_GPUS];
+    int nvgpus;
+    CUcontext last_ctx;                /* the context whose vGPU was looked up last, */
+    struct tfw_vgpu *last_vgpu;        /*   and that vGPU (several vGPUs only) */
+    struct tf_backend orig;            /* the backend's entries before interposition */
+    struct charge *sizes;              /* open addressing, linear probing on key */
+    size_t cap, used;
+    struct timing inflight[LIMITS_INFLIGHT]; /* a ring, oldest at head */
+    unsigned head, count;
+    struct timing spare[LIMITS_SPARE];
+    unsigned nspare;
+    /* A limited vGPU's progress thread charges kernels while they run, so that a kernel far
+     * longer than the controller's period shows up as usage period by period rather than all
+     * at its end (the controller would see idle periods and grant ahead). mu guards the ring
+     * against it; the session thread alone adds and removes entries. */
+    pthread_mutex_t mu;
+    pthread_t progress;
+    int has_progress;
+    _Atomic int stop;
+};
+
+static inline struct tfw_limits *lim(void)
+{
+    return tfw_self->lim;
+}
+
+/* The vGPU of the device the backend's current context is on; NULL when there is none (a
+ * charge then goes to every vGPU of the session). enforce.c. */
+struct tfw_vgpu *tfw_lim_current_vgpu(struct tfw_limits *L);
+
+/* enforce_compute.c: the launch wrappers installed in the session's backend table, */
+CUresult tfw_lim_launch(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx,
+                        unsigned by, unsigned bz, unsigned shmem, CUstream st, void **params,
+                        void **extra);
+CUresult tfw_lim_launch_ex(const CUlaunchConfig *cfg, CUfunction f, void **params, void **extra);
+CUresult tfw_lim_graph_launch(CUgraphExec g, CUstream st);
+/* the progress thread of a limited session, */
+void *tfw_lim_progress_main(void *arg);
+/* charging the oldest launch in flight (wait: block until its end event; returns 0 when none
+ * was collected), and whether a vGPU still exists. */
+int tfw_lim_collect_one(struct tfw_limits *L, int wait);
+int tfw_lim_vgpu_live(const struct tfw_vgpu *v);
+
+#endif
