@@ -17,24 +17,10 @@
 #include <unistd.h>
 
 #include "backend.h"
+#include "paths.h"
 
 typedef int (*cu_init_fn)(unsigned);
 typedef int (*cu_count_fn)(int *);
-
-/* The library we found is one of ours (the stub's libcuda.so.1, softgpu) by its file name or
- * folder, as discover.c tells TensorFuse NVML libraries apart. */
-static int is_tensorfuse_library(void *symbol)
-{
-    Dl_info info;
-    if (!dladdr(symbol, &info) || !info.dli_fname)
-        return 0;
-    char real[PATH_MAX];
-    const char *path = realpath(info.dli_fname, real) ? real : info.dli_fname;
-    const char *base = strrchr(path, '/');
-    base = base ? base + 1 : path;
-    return strncmp(base, "libtfuse", 8) == 0 || strstr(path, "/lib/tfuse/") != NULL ||
-           strstr(path, "/lib/softgpu/") != NULL;
-}
 
 /* In the child: the probe itself. Writes "<count> <message>" to fd. */
 static void probe_child(int fd, const char *lib, int check_origin)
@@ -51,7 +37,7 @@ static void probe_child(int fd, const char *lib, int check_origin)
         snprintf(line, sizeof line, "-1 %s not loadable (%s)", lib_shown, e ? e : "dlopen failed");
     } else if (!init || !get_count) {
         snprintf(line, sizeof line, "-1 %s lacks cuInit/cuDeviceGetCount", lib_shown);
-    } else if (check_origin && is_tensorfuse_library(*(void **)&init)) {
+    } else if (check_origin && tf_is_tensorfuse_library(*(void **)&init)) {
         snprintf(line, sizeof line, "-1 %s resolved to a TensorFuse library "
                  "(a TensorFuse lib folder is on LD_LIBRARY_PATH)", lib_shown);
     } else if ((rc = init(0)) != 0) {

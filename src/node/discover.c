@@ -122,21 +122,6 @@ static int bind_api(struct tfd_nvml *nv, char *err, size_t errlen)
     return 0;
 }
 
-/* True when the library that answered is one of ours (the stub's libnvidia-ml.so.1 or
- * softgpu's), found because a TensorFuse lib folder is on LD_LIBRARY_PATH. */
-static int is_tensorfuse_library(struct tfd_nvml *nv)
-{
-    Dl_info info;
-    if (!dladdr(*(void **)&nv->api.init, &info) || !info.dli_fname)
-        return 0;
-    char real[PATH_MAX];
-    const char *path = realpath(info.dli_fname, real) ? real : info.dli_fname;
-    const char *base = strrchr(path, '/');
-    base = base ? base + 1 : path;
-    return strncmp(base, "libtfuse", 8) == 0 || strstr(path, "/lib/tfuse/") != NULL ||
-           strstr(path, "/lib/softgpu/") != NULL;
-}
-
 static const char *nvml_error(struct tfd_nvml *nv, nvmlReturn_t r)
 {
     const char *s = nv->api.error_string ? nv->api.error_string(r) : NULL;
@@ -165,7 +150,7 @@ static int load(struct tfd_nvml *nv, enum tfd_mode backend, char *err, size_t er
     }
     if (bind_api(nv, err, errlen) != 0)
         goto fail;
-    if (checked_origin && is_tensorfuse_library(nv)) {
+    if (checked_origin && tf_is_tensorfuse_library(*(void **)&nv->api.init)) {
         set_err(err, errlen, "libnvidia-ml.so.1 resolved to a TensorFuse library (a TensorFuse "
                 "lib folder is on LD_LIBRARY_PATH); refusing to discover GPUs through it");
         goto fail;

@@ -12,51 +12,9 @@ set -u
 case_name=$1 build=$2 src=$3
 tfuse=$build/bin/tfuse
 prog=$build/tests/multigpu/prog_multi
-work=$(mktemp -d "${TMPDIR:-/tmp}/multigpu-test.XXXXXX")
-api=unix:$work/api.sock
-sess=unix:$work/s.sock
-node_pid=
-pids=()
-MiB=$((1 << 20))
+. "$src/tests/lib/node-harness.sh" multigpu-test
 OVERHEAD=$((32 * MiB))   # the node's default --ctx-overhead, charged on each vGPU
 export SOFTGPU_DEVICES=2 SOFTGPU_MEMORY=1GiB
-
-cleanup() {
-    for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
-    if [ -n "$node_pid" ]; then
-        kill -TERM "$node_pid" 2>/dev/null
-        for _ in $(seq 30); do kill -0 "$node_pid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$node_pid" 2>/dev/null
-    fi
-    wait 2>/dev/null
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-fail() {
-    echo "FAIL: $*" >&2
-    echo "--- node log" >&2
-    tail -30 "$work/node.log" >&2
-    exit 1
-}
-
-start_node() {
-    "$tfuse" node --backend soft --listen "$sess" --api "$api" "$@" >"$work/node.log" 2>&1 &
-    node_pid=$!
-    for _ in $(seq 100); do
-        [ -S "$work/api.sock" ] && [ -S "$work/s.sock" ] && return 0
-        sleep 0.05
-    done
-    fail "node did not start"
-}
-
-# http METHOD PATH [BODY] -> prints "STATUS BODY"
-http() {
-    local out
-    out=$(curl -s --unix-socket "$work/api.sock" -X "$1" -w '\n%{http_code}' \
-          ${3:+-H 'Content-Type: application/json' --data-binary "$3"} "http://node$2")
-    echo "$(echo "$out" | tail -1) $(echo "$out" | sed '$d')"
-}
 
 create() {   # create BODY -> prints the token; fails the test unless 201
     local r
