@@ -352,3 +352,11 @@ CUresult tfuse_mem_info(CUdevice dev, size_t *freeBytes, size_t *totalBytes)
         return CUDA_ERROR_INVALID_VALUE;
     return tfi_mem_info(dev, freeBytes, totalBytes);
 }
+
+CUresult tfuse_vgpu_usage(CUdevice dev, unsigned *gpu_percent, unsigned long long *held);
+CUresult tfuse_vgpu_usage(CUdevice dev, unsigned *gpu_percent, unsigned long long *held)
+{
+    if (!gpu_percent || !held)
+        return CUDA_ERROR_INVALID_VALUE;
+    return tfi_vgpu_usage(dev, gpu_percent, held);
+}

@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tfuse/nvml.h"
 
@@ -26,6 +27,7 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* Exported by our libcuda.so.1 for this library (not part of NVIDIA's API). */
 CUresult tfuse_mem_info(CUdevice dev, size_t *freeBytes, size_t *totalBytes);
+CUresult tfuse_vgpu_usage(CUdevice dev, unsigned *gpu_percent, unsigned long long *held);
 
 static nvmlReturn_t from_cu(CUresult r)
 {
@@ -217,15 +219,46 @@ NVML_EXPORT nvmlReturn_t nvmlDeviceGetPciInfo_v3(nvmlDevice_t device, nvmlPciInf
     return NVML_SUCCESS;
 }
 
+/* The session's vGPU, as NVML reports a device: `gpu` is the percent of the device's time the
+ * vGPU's kernels ran since the previous ask (measured by the node's worker from kernel events;
+ * other tenants of the device are not visible). Memory-bandwidth use is not measured: `memory`
+ * is 0. A session without a vGPU is not metered: NOT_SUPPORTED. */
 NVML_EXPORT nvmlReturn_t nvmlDeviceGetUtilizationRates(nvmlDevice_t device,
                                                        nvmlUtilization_t *utilization)
 {
-    return NVML_ERROR_NOT_SUPPORTED;   /* a session does not see the device's other tenants */
+    unsigned i, pct = 0;
+    unsigned long long held = 0;
+    NEED_INIT();
+    if (!utilization || !device_index(device, &i))
+        return NVML_ERROR_INVALID_ARGUMENT;
+    nvmlReturn_t r = from_cu(tfuse_vgpu_usage((CUdevice)i, &pct, &held));
+    if (r == NVML_SUCCESS)
+        *utilization = (nvmlUtilization_t){.gpu = pct, .memory = 0};
+    return r;
 }
 
+/* The processes of this session that hold memory on the device: this process (other tenants'
+ * processes are not the session's to see). */
 NVML_EXPORT nvmlReturn_t nvmlDeviceGetComputeRunningProcesses_v3(nvmlDevice_t device,
                                                                  unsigned int *infoCount,
                                                                  nvmlProcessInfo_t *infos)
 {
-    return NVML_ERROR_NOT_SUPPORTED;
+    unsigned i, pct = 0;
+    unsigned long long held = 0;
+    NEED_INIT();
+    if (!infoCount || !device_index(device, &i))
+        return NVML_ERROR_INVALID_ARGUMENT;
+    nvmlReturn_t r = from_cu(tfuse_vgpu_usage((CUdevice)i, &pct, &held));
+    if (r != NVML_SUCCESS)
+        return r;
+    unsigned n = held > 0;
+    if (*infoCount < n || (n && !infos)) {
+        *infoCount = n;
+        return NVML_ERROR_INSUFFICIENT_SIZE;
+    }
+    *infoCount = n;
+    if (n)
+        infos[0] = (nvmlProcessInfo_t){.pid = (unsigned)getpid(), .usedGpuMemory = held,
+                                       .gpuInstanceId = ~0u, .computeInstanceId = ~0u};
+    return NVML_SUCCESS;
 }

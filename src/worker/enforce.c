@@ -397,6 +397,13 @@ static void install(struct tf_backend *be)
 #undef WRAP
 }
 
+static uint64_t monotonic_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
+}
+
 /* Attaches the process to one vGPU and charges the context overhead on it. */
 static int attach_one(struct tfw_vgpu *v, struct vgpu_region *r, int slot, uint64_t ctx_overhead,
                       char *err, size_t errlen)
@@ -422,6 +429,8 @@ static int attach_one(struct tfw_vgpu *v, struct vgpu_region *r, int slot, uint6
     v->slot = vs;
     v->generation = v->mem.generation;
     v->device = (CUdevice)r->hdr->device_index;
+    v->usage_busy_ns = atomic_load(&vs->busy_ns);
+    v->usage_wall_ns = monotonic_ns();
     return 0;
 }
 
@@ -500,4 +509,25 @@ void tfw_limits_end(struct tfw_session *s)
     free(L->sizes);
     free(L);
     s->lim = NULL;
+}
+
+CUresult tfw_limits_usage(struct tfw_session *s, int i, unsigned *pct, uint64_t *held)
+{
+    enum { MIN_WINDOW_NS = 100000000 };
+    struct tfw_limits *L = s->lim;
+    if (!L)
+        return CUDA_ERROR_NOT_SUPPORTED;
+    if (i < 0 || i >= L->nvgpus)
+        return CUDA_ERROR_INVALID_DEVICE;
+    struct tfw_vgpu *v = &L->vgpus[i];
+    uint64_t busy = atomic_load(&v->slot->busy_ns), now = monotonic_ns();
+    if (now - v->usage_wall_ns >= MIN_WINDOW_NS) {
+        uint64_t ran = busy - v->usage_busy_ns, window = now - v->usage_wall_ns;
+        v->usage_pct = ran >= window ? 100 : (unsigned)(ran * 100 / window);
+        v->usage_busy_ns = busy;
+        v->usage_wall_ns = now;
+    }
+    *pct = v->usage_pct;
+    *held = v->mem.entry ? atomic_load(&v->mem.entry->bytes) : 0;
+    return CUDA_SUCCESS;
 }

@@ -64,4 +64,9 @@ void tfw_limits_refund(struct tfw_session *s, uint64_t key);
  * what finished before them; the session end collects the rest). */
 void tfw_limits_end(struct tfw_session *s);
 
+/* Session device i's vGPU: percent of the device's time its kernels ran since the previous call
+ * (a window of at least 100 ms; a quicker call gets the last answer), and the bytes this
+ * process holds on it. CUDA_ERROR_NOT_SUPPORTED without vGPUs. */
+CUresult tfw_limits_usage(struct tfw_session *s, int i, unsigned *pct, uint64_t *held);
+
 #endif

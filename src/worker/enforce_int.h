@@ -30,6 +30,8 @@ struct tfw_vgpu {
     struct vgpu_mem_client mem;
     CUdevice device;   /* the backend's ordinal of the vGPU's physical device */
     uint64_t avg_ns;   /* recent kernel time (EWMA, 1/8): each launch's up-front estimate */
+    uint64_t usage_busy_ns, usage_wall_ns; /* the last utilization sample (tfw_limits_usage) */
+    unsigned usage_pct;
 };
 
 /* What a pointer or handle was charged, and to which of the session's vGPUs. */

@@ -226,6 +226,15 @@ CUresult tfw_tfi_param_layout(CUfunction func, unsigned int *count, void *layout
     return CUDA_ERROR_NOT_SUPPORTED;
 }
 
+CUresult tfw_tfi_vgpu_usage(CUdevice dev, unsigned int *gpuPercent,
+                            unsigned long long *heldBytes)
+{
+    uint64_t held = 0;
+    CUresult r = tfw_limits_usage(tfw_self, (int)dev, gpuPercent, &held);
+    *heldBytes = held;
+    return r;
+}
+
 CUresult tfw_tfi_mem_info(CUdevice dev, size_t *freeBytes, size_t *totalBytes)
 {
     struct tfw_session *s = tfw_self;

@@ -37,7 +37,7 @@ int main(void)
     printf("nvml memory used grows with allocations: %s\n", ok ? "ok" : "WRONG");
     printf("nvml utilization: %s\n",
            nvmlDeviceGetUtilizationRates(d, &(nvmlUtilization_t){0, 0}) == NVML_ERROR_NOT_SUPPORTED
-               ? "not supported (as documented)" : "unexpected");
+               ? "not supported without a vGPU (as documented)" : "unexpected");
     nvmlShutdown();
     return ok ? 0 : 1;
 }

@@ -13,6 +13,9 @@
  *   globals BYTES OVER      load a PTX module with BYTES of .global and .const variables:
  *                           print "globals F1 F2 F3" (free before, loaded, unloaded); then a
  *                           module with OVER bytes of globals must fail with OOM
+ *   nvmlusage               hold 16 MiB and spin kernels for 0.6 s: NVML's process list must
+ *                           show this process with what it holds, and its utilization must
+ *                           be above 0 and at most 100: print "nvml util U procs N held H"
  *   spin SECONDS ITERS [DEPTH]  launch DEPTH (1) compute-bound kernels (ITERS loop steps per
  *                           thread) and synchronize, repeatedly for SECONDS; print "launches N"
  * Exits 0 when the mode's checks passed.
@@ -227,6 +230,33 @@ static int mode_globals(unsigned long long bytes, unsigned long long over)
     return 0;
 }
 
+static int mode_nvml_usage(void)
+{
+    nvmlDevice_t d;
+    nvmlUtilization_t u;
+    nvmlProcessInfo_t procs[4];
+    unsigned n = 4;
+    CUdeviceptr held;
+    CHECK(cuMemAlloc(&held, 16u << 20));
+    if (nvmlInit_v2() != NVML_SUCCESS || nvmlDeviceGetHandleByIndex_v2(0, &d) != NVML_SUCCESS ||
+        nvmlDeviceGetUtilizationRates(d, &u) != NVML_SUCCESS) {   /* opens the window */
+        fprintf(stderr, "FAIL nvml utilization\n");
+        return 1;
+    }
+    double end = now() + 0.6;
+    while (now() < end)
+        spin_batch(held, 20000, 2);
+    if (nvmlDeviceGetUtilizationRates(d, &u) != NVML_SUCCESS ||
+        nvmlDeviceGetComputeRunningProcesses_v3(d, &n, procs) != NVML_SUCCESS) {
+        fprintf(stderr, "FAIL nvml usage\n");
+        return 1;
+    }
+    unsigned long long mine = n == 1 && procs[0].pid == (unsigned)getpid()
+                                  ? procs[0].usedGpuMemory : 0;
+    printf("nvml util %u procs %u held %llu\n", u.gpu, n, mine);
+    return u.gpu > 0 && u.gpu <= 100 && mine >= (16u << 20) ? 0 : 1;
+}
+
 static int mode_spin(double seconds, unsigned iters, int depth)
 {
     CUdeviceptr out;
@@ -264,6 +294,8 @@ int main(int argc, char **argv)
                (unsigned long long)m.free);
         return 0;
     }
+    if (strcmp(mode, "nvmlusage") == 0)
+        return mode_nvml_usage();
     if (strcmp(mode, "overlimit") == 0 && argc > 2)
         return mode_overlimit(strtoull(argv[2], NULL, 0));
     if (strcmp(mode, "grab") == 0 && argc > 2)

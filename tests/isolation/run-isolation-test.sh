@@ -182,6 +182,11 @@ case_meminfo() {
         "nvml total $((192 * MiB)) free "*) ;;
         *) fail "NVML view: $out" ;;
     esac
+    # NVML's utilization (the vGPU's share of device time) and process list (this process, with
+    # what it holds)
+    out=$(timeout 60 "$tfuse" run --api "$api" --vram 128MiB --compute 50% -- "$prog" nvmlusage) ||
+        fail "nvml usage: $out"
+    echo "$out"
     # the ephemeral vGPUs are gone afterwards (freed once their workers have ended)
     for _ in $(seq 100); do
         [ "$(http GET /api/v1/vgpus | cut -d' ' -f2- | jq '.vgpus | length')" = 0 ] && break
