@@ -3,7 +3,8 @@
  * translate the device ordinals of the calls that name one (device queries, primary contexts,
  * context creation, memory pools, kernel attributes, peer queries) and of the calls that report
  * one (the device of a context). Memory locations inside structures are translated too
- * (cuMemPoolCreate, cuMemPoolSetAccess, cuMemPoolGetAccess; prefetch and advice in graph.c).
+ * (cuMemPoolCreate, cuMemPoolSetAccess, cuMemPoolGetAccess, cuMemCreate, cuMemSetAccess,
+ * cuMemGetAllocationGranularity; prefetch and advice in graph.c).
  *
  * May call: enforce.h, the saved backend entries, src/common/log.h.
  */
@@ -185,21 +186,73 @@ static CUresult location_to_backend(const struct tfw_devmap *m, CUmemLocation *l
     return to_backend(m, loc->id, &loc->id);
 }
 
-static CUresult w_mem_pool_set_access(CUmemoryPool pool, const CUmemAccessDesc *desc, size_t count)
+#define ACCESS_MAX (TFW_MAX_GPUS * 4)   /* a location per device and kind, repeats aside */
+
+/* Copies count access descriptors into copy (ACCESS_MAX entries) with their devices in the
+ * backend's numbering. */
+static CUresult access_to_backend(const struct tfw_devmap *m, const CUmemAccessDesc *desc,
+                                  size_t count, CUmemAccessDesc *copy)
 {
-    struct tfw_devmap *m = map();
-    if (!desc || count == 0)   /* the backend judges an empty request */
-        return m->orig.cuMemPoolSetAccess(pool, desc, count);
-    if (count > (size_t)m->n * 4)   /* a location per device and kind at most, repeats aside */
+    if (count > ACCESS_MAX || count > (size_t)m->n * 4)
         return CUDA_ERROR_INVALID_VALUE;
-    CUmemAccessDesc copy[TFW_MAX_GPUS * 4];
     for (size_t i = 0; i < count; i++) {
         copy[i] = desc[i];
         CUresult r = location_to_backend(m, &copy[i].location);
         if (r != CUDA_SUCCESS)
             return r;
     }
-    return m->orig.cuMemPoolSetAccess(pool, copy, count);
+    return CUDA_SUCCESS;
+}
+
+static CUresult w_mem_pool_set_access(CUmemoryPool pool, const CUmemAccessDesc *desc, size_t count)
+{
+    struct tfw_devmap *m = map();
+    if (!desc || count == 0)   /* the backend judges an empty request */
+        return m->orig.cuMemPoolSetAccess(pool, desc, count);
+    CUmemAccessDesc copy[ACCESS_MAX];
+    CUresult r = access_to_backend(m, desc, count, copy);
+    return r == CUDA_SUCCESS ? m->orig.cuMemPoolSetAccess(pool, copy, count) : r;
+}
+
+static CUresult w_mem_set_access(CUdeviceptr ptr, size_t size, const CUmemAccessDesc *desc,
+                                 size_t count)
+{
+    struct tfw_devmap *m = map();
+    if (!desc || count == 0)
+        return m->orig.cuMemSetAccess(ptr, size, desc, count);
+    CUmemAccessDesc copy[ACCESS_MAX];
+    CUresult r = access_to_backend(m, desc, count, copy);
+    return r == CUDA_SUCCESS ? m->orig.cuMemSetAccess(ptr, size, copy, count) : r;
+}
+
+/* A physical allocation's properties in the backend's numbering, or a copy as they are. */
+static CUresult prop_to_backend(const struct tfw_devmap *m, const CUmemAllocationProp *prop,
+                                CUmemAllocationProp *copy)
+{
+    *copy = *prop;
+    return location_to_backend(m, &copy->location);
+}
+
+static CUresult w_mem_create(CUmemGenericAllocationHandle *handle, size_t size,
+                             const CUmemAllocationProp *prop, unsigned long long flags)
+{
+    struct tfw_devmap *m = map();
+    CUmemAllocationProp p;
+    if (!prop)
+        return m->orig.cuMemCreate(handle, size, prop, flags);
+    CUresult r = prop_to_backend(m, prop, &p);
+    return r == CUDA_SUCCESS ? m->orig.cuMemCreate(handle, size, &p, flags) : r;
+}
+
+static CUresult w_granularity(size_t *granularity, const CUmemAllocationProp *prop,
+                              CUmemAllocationGranularity_flags option)
+{
+    struct tfw_devmap *m = map();
+    CUmemAllocationProp p;
+    if (!prop)
+        return m->orig.cuMemGetAllocationGranularity(granularity, prop, option);
+    CUresult r = prop_to_backend(m, prop, &p);
+    return r == CUDA_SUCCESS ? m->orig.cuMemGetAllocationGranularity(granularity, &p, option) : r;
 }
 
 static CUresult w_mem_pool_get_access(CUmemAccess_flags *flags, CUmemoryPool pool,
@@ -270,6 +323,9 @@ static void install(struct tf_backend *be)
     WRAP(cuKernelSetAttribute, w_kernel_set_attribute);
     WRAP(cuMemPoolSetAccess, w_mem_pool_set_access);
     WRAP(cuMemPoolGetAccess, w_mem_pool_get_access);
+    WRAP(cuMemSetAccess, w_mem_set_access);
+    WRAP(cuMemCreate, w_mem_create);
+    WRAP(cuMemGetAllocationGranularity, w_granularity);
     WRAP(cuDeviceCanAccessPeer, w_can_access_peer);
     WRAP(cuDeviceGetP2PAttribute, w_p2p_attribute);
 #undef WRAP

@@ -52,6 +52,7 @@
 #define TFW_NOTE_GRAPH(n)
 #define TFW_NOTE_GEXEC(n)
 #define TFW_NOTE_NODE(n)
+#define TFW_NOTE_ALLOC(n)
 #define TFW_DEC_HOUT(K, T, n)
 #define TFW_DEC_HDEL(K, T, n) n = (T)(uintptr_t)tfp_get_u64(in);
 #define TFW_DEC_DPTR(n, b) n = (CUdeviceptr)tfp_get_u64(in);
@@ -126,6 +127,7 @@
 #define TFW_POST_HIN_GRAPH(n)
 #define TFW_POST_HIN_GEXEC(n)
 #define TFW_POST_HIN_NODE(n)
+#define TFW_POST_HIN_ALLOC(n)
 #define TFW_POST_HOUT(K, T, n) tfw_record_handle(s, TFW_K_##K, (uint64_t)(uintptr_t)*n);
 #define TFW_POST_HDEL(K, T, n) \
     tfw_handles_del_tree(&s->handles, (uint64_t)(uintptr_t)n, &s->allocs);

@@ -62,7 +62,7 @@ static int sizes_grow(struct tfw_limits *L)
     return 0;
 }
 
-static int sizes_put(struct tfw_limits *L, uint64_t key, uint64_t bytes, struct tfw_vgpu *v)
+int tfw_lim_sizes_put(struct tfw_limits *L, uint64_t key, uint64_t bytes, struct tfw_vgpu *v)
 {
     if ((L->used + 1) * 2 > L->cap && sizes_grow(L) != 0)
         return -1;
@@ -122,7 +122,7 @@ struct tfw_vgpu *tfw_lim_current_vgpu(struct tfw_limits *L)
     return NULL;
 }
 
-static struct tfw_vgpu *vgpu_of_device(struct tfw_limits *L, CUdevice dev)
+struct tfw_vgpu *tfw_lim_vgpu_of_device(struct tfw_limits *L, CUdevice dev)
 {
     for (int i = 0; i < L->nvgpus; i++)
         if (L->vgpus[i].device == dev)
@@ -148,7 +148,7 @@ static void release_one(struct tfw_vgpu *v, uint64_t bytes)
 }
 
 /* Charges bytes to v, or to every vGPU of the session when v is NULL (all or none). */
-static CUresult reserve(struct tfw_limits *L, struct tfw_vgpu *v, uint64_t bytes)
+CUresult tfw_lim_reserve(struct tfw_limits *L, struct tfw_vgpu *v, uint64_t bytes)
 {
     if (bytes == 0)
         return CUDA_SUCCESS;
@@ -165,7 +165,7 @@ static CUresult reserve(struct tfw_limits *L, struct tfw_vgpu *v, uint64_t bytes
     return CUDA_SUCCESS;
 }
 
-static void release(struct tfw_limits *L, struct tfw_vgpu *v, uint64_t bytes)
+void tfw_lim_release(struct tfw_limits *L, struct tfw_vgpu *v, uint64_t bytes)
 {
     if (bytes == 0)
         return;
@@ -176,10 +176,10 @@ static void release(struct tfw_limits *L, struct tfw_vgpu *v, uint64_t bytes)
             release_one(&L->vgpus[i], bytes);
 }
 
-static void refund(struct tfw_limits *L, uint64_t key)
+void tfw_lim_refund(struct tfw_limits *L, uint64_t key)
 {
     struct charge c = sizes_take(L, key);
-    release(L, c.v, c.bytes);
+    tfw_lim_release(L, c.v, c.bytes);
 }
 
 /* After the backend answered an allocation that was charged `bytes` to v up front. */
@@ -187,10 +187,10 @@ static CUresult settle(struct tfw_limits *L, struct tfw_vgpu *v, CUresult r, CUd
                        uint64_t bytes)
 {
     if (r != CUDA_SUCCESS) {
-        release(L, v, bytes);
+        tfw_lim_release(L, v, bytes);
         return r;
     }
-    if (sizes_put(L, (uint64_t)p, bytes, v) != 0)
+    if (tfw_lim_sizes_put(L, (uint64_t)p, bytes, v) != 0)
         tf_error("out of memory remembering an allocation: its refund will come at exit");
     return r;
 }
@@ -199,7 +199,7 @@ static CUresult w_mem_alloc(CUdeviceptr *dptr, size_t bytes)
 {
     struct tfw_limits *L = lim();
     struct tfw_vgpu *v = tfw_lim_current_vgpu(L);
-    CUresult r = reserve(L, v, bytes);
+    CUresult r = tfw_lim_reserve(L, v, bytes);
     if (r != CUDA_SUCCESS)
         return r;
     /* The call must finish before *dptr is read: argument order is unspecified in C. */
@@ -211,7 +211,7 @@ static CUresult w_mem_alloc_async(CUdeviceptr *dptr, size_t bytes, CUstream st)
 {
     struct tfw_limits *L = lim();
     struct tfw_vgpu *v = tfw_lim_current_vgpu(L);
-    CUresult r = reserve(L, v, bytes);
+    CUresult r = tfw_lim_reserve(L, v, bytes);
     if (r != CUDA_SUCCESS)
         return r;
     r = L->orig.cuMemAllocAsync(dptr, bytes, st);
@@ -222,7 +222,7 @@ static CUresult w_mem_alloc_pool(CUdeviceptr *dptr, size_t bytes, CUmemoryPool p
 {
     struct tfw_limits *L = lim();
     struct tfw_vgpu *v = tfw_lim_current_vgpu(L);
-    CUresult r = reserve(L, v, bytes);
+    CUresult r = tfw_lim_reserve(L, v, bytes);
     if (r != CUDA_SUCCESS)
         return r;
     r = L->orig.cuMemAllocFromPoolAsync(dptr, bytes, pool, st);
@@ -239,20 +239,20 @@ static CUresult w_mem_alloc_pitch(CUdeviceptr *dptr, size_t *pitch, size_t width
     if (row < width || (height && row > UINT64_MAX / height))
         return CUDA_ERROR_INVALID_VALUE;
     uint64_t est = row * height;
-    CUresult r = reserve(L, v, est);
+    CUresult r = tfw_lim_reserve(L, v, est);
     if (r != CUDA_SUCCESS)
         return r;
     r = L->orig.cuMemAllocPitch_v2(dptr, pitch, width, height, elem);
     if (r != CUDA_SUCCESS) {
-        release(L, v, est);
+        tfw_lim_release(L, v, est);
         return r;
     }
     uint64_t actual = (uint64_t)*pitch * height;
     if (actual < est) {
-        release(L, v, est - actual);
-    } else if (actual > est && (r = reserve(L, v, actual - est)) != CUDA_SUCCESS) {
+        tfw_lim_release(L, v, est - actual);
+    } else if (actual > est && (r = tfw_lim_reserve(L, v, actual - est)) != CUDA_SUCCESS) {
         L->orig.cuMemFree_v2(*dptr);
-        release(L, v, est);
+        tfw_lim_release(L, v, est);
         return r;
     }
     return settle(L, v, CUDA_SUCCESS, *dptr, actual);
@@ -263,7 +263,7 @@ static CUresult w_mem_free(CUdeviceptr p)
     struct tfw_limits *L = lim();
     CUresult r = L->orig.cuMemFree_v2(p);
     if (r == CUDA_SUCCESS)
-        refund(L, (uint64_t)p);
+        tfw_lim_refund(L, (uint64_t)p);
     return r;
 }
 
@@ -272,7 +272,7 @@ static CUresult w_mem_free_async(CUdeviceptr p, CUstream st)
     struct tfw_limits *L = lim();
     CUresult r = L->orig.cuMemFreeAsync(p, st);
     if (r == CUDA_SUCCESS)
-        refund(L, (uint64_t)p);
+        tfw_lim_refund(L, (uint64_t)p);
     return r;
 }
 
@@ -282,7 +282,7 @@ static CUresult w_module_unload(CUmodule m)
     struct tfw_limits *L = lim();
     CUresult r = L->orig.cuModuleUnload(m);
     if (r == CUDA_SUCCESS)
-        refund(L, TFW_LIMITS_HANDLE_KEY((uintptr_t)m));
+        tfw_lim_refund(L, TFW_LIMITS_HANDLE_KEY((uintptr_t)m));
     return r;
 }
 
@@ -291,7 +291,7 @@ static CUresult w_library_unload(CUlibrary l)
     struct tfw_limits *L = lim();
     CUresult r = L->orig.cuLibraryUnload(l);
     if (r == CUDA_SUCCESS)
-        refund(L, TFW_LIMITS_HANDLE_KEY((uintptr_t)l));
+        tfw_lim_refund(L, TFW_LIMITS_HANDLE_KEY((uintptr_t)l));
     return r;
 }
 
@@ -321,25 +321,25 @@ static CUresult w_primary_reset(CUdevice dev)
 
 CUresult tfw_limits_reserve(struct tfw_session *s, uint64_t bytes)
 {
-    return s->lim ? reserve(s->lim, tfw_lim_current_vgpu(s->lim), bytes) : CUDA_SUCCESS;
+    return s->lim ? tfw_lim_reserve(s->lim, tfw_lim_current_vgpu(s->lim), bytes) : CUDA_SUCCESS;
 }
 
 void tfw_limits_remember(struct tfw_session *s, uint64_t key, uint64_t bytes)
 {
-    if (s->lim && bytes && sizes_put(s->lim, key, bytes, tfw_lim_current_vgpu(s->lim)) != 0)
+    if (s->lim && bytes && tfw_lim_sizes_put(s->lim, key, bytes, tfw_lim_current_vgpu(s->lim)) != 0)
         tf_error("out of memory remembering a charge: its refund will come at exit");
 }
 
 void tfw_limits_release(struct tfw_session *s, uint64_t bytes)
 {
     if (s->lim)
-        release(s->lim, tfw_lim_current_vgpu(s->lim), bytes);
+        tfw_lim_release(s->lim, tfw_lim_current_vgpu(s->lim), bytes);
 }
 
 void tfw_limits_refund(struct tfw_session *s, uint64_t key)
 {
     if (s->lim)
-        refund(s->lim, key);
+        tfw_lim_refund(s->lim, key);
 }
 
 /* ---- the vGPU's memory view ---- */
@@ -367,7 +367,7 @@ static CUresult w_device_total_mem(size_t *bytes, CUdevice dev)
 {
     struct tfw_limits *L = lim();
     CUresult r = L->orig.cuDeviceTotalMem_v2(bytes, dev);
-    struct tfw_vgpu *v = vgpu_of_device(L, dev);
+    struct tfw_vgpu *v = tfw_lim_vgpu_of_device(L, dev);
     if (r == CUDA_SUCCESS && bytes && v)
         *bytes = (size_t)vgpu_mem_limit(v->slot);
     return r;
@@ -395,6 +395,7 @@ static void install(struct tf_backend *be)
     WRAP(cuLaunchKernelEx, tfw_lim_launch_ex);
     WRAP(cuGraphLaunch, tfw_lim_graph_launch);
 #undef WRAP
+    tfw_lim_vmm_install(be);
 }
 
 static uint64_t monotonic_ns(void)
@@ -506,6 +507,7 @@ void tfw_limits_end(struct tfw_session *s)
     pthread_mutex_destroy(&L->mu);
     for (int i = 0; i < L->nvgpus; i++)
         vgpu_mem_detach(&L->vgpus[i].mem);
+    tfw_lim_vmm_free(L);
     free(L->sizes);
     free(L);
     s->lim = NULL;

@@ -67,6 +67,7 @@ struct tfw_limits {
      * longer than the controller's period shows up as usage period by period rather than all
      * at its end (the controller would see idle periods and grant ahead). mu guards the ring
      * against it; the session thread alone adds and removes entries. */
+    struct tfw_vmm *vmm;               /* physical allocations and mappings (enforce_vmm.c) */
     pthread_mutex_t mu;
     pthread_t progress;
     int has_progress;
@@ -81,6 +82,19 @@ static inline struct tfw_limits *lim(void)
 /* The vGPU of the device the backend's current context is on; NULL when there is none (a
  * charge then goes to every vGPU of the session). enforce.c. */
 struct tfw_vgpu *tfw_lim_current_vgpu(struct tfw_limits *L);
+
+/* enforce.c's charging: bytes charged to v (to every vGPU of the session when v is NULL, all
+ * or none) before an allocation, released when it fails; a charge remembered under key and
+ * refunded by it; the vGPU of a backend device ordinal (NULL when none). */
+CUresult tfw_lim_reserve(struct tfw_limits *L, struct tfw_vgpu *v, uint64_t bytes);
+void tfw_lim_release(struct tfw_limits *L, struct tfw_vgpu *v, uint64_t bytes);
+int tfw_lim_sizes_put(struct tfw_limits *L, uint64_t key, uint64_t bytes, struct tfw_vgpu *v);
+void tfw_lim_refund(struct tfw_limits *L, uint64_t key);
+struct tfw_vgpu *tfw_lim_vgpu_of_device(struct tfw_limits *L, CUdevice dev);
+
+/* enforce_vmm.c: the virtual memory API's wrappers, and their state's end. */
+void tfw_lim_vmm_install(struct tf_backend *be);
+void tfw_lim_vmm_free(struct tfw_limits *L);
 
 /* enforce_compute.c: the launch wrappers installed in the session's backend table, */
 CUresult tfw_lim_launch(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx,

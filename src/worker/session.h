@@ -26,6 +26,7 @@ enum tfw_kind {
     TFW_K_GRAPH,
     TFW_K_GEXEC,
     TFW_K_NODE,     /* a graph node: recorded as a child of its graph, forgotten with it */
+    TFW_K_ALLOC,    /* a physical allocation of the virtual memory API (cuMemCreate) */
 };
 
 struct tfw_ranges;

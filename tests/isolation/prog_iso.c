@@ -16,6 +16,10 @@
  *   nvmlusage               hold 16 MiB and spin kernels for 0.6 s: NVML's process list must
  *                           show this process with what it holds, and its utilization must
  *                           be above 0 and at most 100: print "nvml util U procs N held H"
+ *   vmm                     the virtual memory API: cuMemCreate 8 MiB allocations until refused
+ *                           (exactly what the vGPU has free), map one, run a kernel on it;
+ *                           released while mapped it stays charged, unmapped it is refunded:
+ *                           print "vmm chunks N free F0 F1 F2 F3"
  *   spin SECONDS ITERS [DEPTH]  launch DEPTH (1) compute-bound kernels (ITERS loop steps per
  *                           thread) and synchronize, repeatedly for SECONDS; print "launches N"
  * Exits 0 when the mode's checks passed.
@@ -230,6 +234,54 @@ static int mode_globals(unsigned long long bytes, unsigned long long over)
     return 0;
 }
 
+/* A kernel writes `iters` into out[0..31]; true when it did. */
+static int kernel_writes(CUdeviceptr out, unsigned iters)
+{
+    unsigned got[32];
+    spin_batch(out, iters, 1);
+    CHECK(cuMemcpyDtoH(got, out, sizeof got));
+    for (int i = 0; i < 32; i++)
+        if (got[i] != iters)
+            return 0;
+    return 1;
+}
+
+static int mode_vmm(void)
+{
+    enum { MAX = 512 };
+    static CUmemGenericAllocationHandle h[MAX];
+    CUmemAllocationProp prop = {.type = CU_MEM_ALLOCATION_TYPE_PINNED,
+                                .location = {.type = CU_MEM_LOCATION_TYPE_DEVICE, .id = 0}};
+    size_t gran, chunk;
+    CHECK(cuMemGetAllocationGranularity(&gran, &prop, CU_MEM_ALLOC_GRANULARITY_MINIMUM));
+    for (chunk = gran; chunk < (8u << 20); chunk *= 2)
+        ;
+    size_t f0 = free_now();
+    int n = 0;
+    CUresult r = CUDA_SUCCESS;
+    while (n < MAX && (r = cuMemCreate(&h[n], chunk, &prop, 0)) == CUDA_SUCCESS)
+        n++;
+    size_t f1 = free_now();
+    CUdeviceptr va;
+    CHECK(cuMemAddressReserve(&va, chunk, 0, 0, 0));
+    CHECK(cuMemMap(va, chunk, 0, h[0], 0));
+    CUmemAccessDesc access = {.location = prop.location, .flags = CU_MEM_ACCESS_FLAGS_PROT_READWRITE};
+    CHECK(cuMemSetAccess(va, chunk, &access, 1));
+    int ok = kernel_writes(va, 100);
+    for (int i = 0; i < n; i++)
+        CHECK(cuMemRelease(h[i]));
+    size_t f2 = free_now();   /* h[0] is still mapped: still charged */
+    ok &= kernel_writes(va, 200);
+    CHECK(cuMemUnmap(va, chunk));
+    CHECK(cuMemAddressFree(va, chunk));
+    size_t f3 = free_now();
+    printf("vmm chunks %d free %zu %zu %zu %zu\n", n, f0, f1, f2, f3);
+    return r == CUDA_ERROR_OUT_OF_MEMORY && (size_t)n == f0 / chunk && f1 == f0 - n * chunk &&
+                   f2 == f0 - chunk && f3 == f0 && ok
+               ? 0
+               : 1;
+}
+
 static int mode_nvml_usage(void)
 {
     nvmlDevice_t d;
@@ -294,6 +346,8 @@ int main(int argc, char **argv)
                (unsigned long long)m.free);
         return 0;
     }
+    if (strcmp(mode, "vmm") == 0)
+        return mode_vmm();
     if (strcmp(mode, "nvmlusage") == 0)
         return mode_nvml_usage();
     if (strcmp(mode, "overlimit") == 0 && argc > 2)

@@ -182,6 +182,9 @@ case_meminfo() {
         "nvml total $((192 * MiB)) free "*) ;;
         *) fail "NVML view: $out" ;;
     esac
+    # the virtual memory API: physical allocations charged, refunded once released and unmapped
+    out=$(timeout 60 "$tfuse" run --api "$api" --vram 128MiB -- "$prog" vmm) || fail "vmm: $out"
+    echo "$out"
     # NVML's utilization (the vGPU's share of device time) and process list (this process, with
     # what it holds)
     out=$(timeout 60 "$tfuse" run --api "$api" --vram 128MiB --compute 50% -- "$prog" nvmlusage) ||
