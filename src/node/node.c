@@ -1,6 +1,6 @@
 /*
  * `tfuse node` (see node.h): listeners, the accept loop, worker processes, and the daemon's
- * life cycle: SIGTERM drains (listeners closed, running sessions get --drain-timeout, then
+ * life cycle: SIGTERM drains (new clients refused with a reason, running sessions get --drain-timeout, then
  * SIGTERM, then SIGKILL), SIGHUP reloads the configuration (config.c) in the main loop.
  * With --api it also owns the node's vGPUs (vgpus.c) and serves the control API (api.c).
  * With --pool it registers with the pool manager and sends heartbeats (poolreg.c).
@@ -46,6 +46,9 @@ struct node {
     int argc;
     char **argv;              /* kept for reloads: flags stay the top layer */
     struct tf_listener *listeners[MAX_LISTEN];
+    int draining;             /* SIGTERM came: new clients are refused (refuse_draining) */
+    pid_t refusers[16];       /* children telling a client so: not sessions */
+    int nrefusers;
     int nlisteners;
     char backend[PATH_MAX];
     const char *token;
@@ -249,10 +252,55 @@ static void forget_worker(struct node *n, pid_t pid)
     n->sessions--;
 }
 
+/* While draining, a new client hears why it is refused instead of finding nothing listening:
+ * a child reads its hello (one that says nothing is dropped after a second) and rejects it.
+ * The child is not a session: the drain does not wait for it. */
+static void refuse_draining(struct node *n, struct tf_conn *conn)
+{
+    if (n->nrefusers == (int)(sizeof n->refusers / sizeof n->refusers[0])) {
+        tf_conn_close(conn);   /* a burst of clients: the rest are just hung up on */
+        return;
+    }
+    pid_t pid = fork();
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        for (int i = 0; i < n->nlisteners; i++)
+            close(tf_listener_fd(n->listeners[i]));
+        struct tf_hello hello;
+        struct tf_server_opts opts = {.timeout_ms = 1000};
+        if (tf_server_handshake(conn, &opts, &hello) == TF_OK)
+            tf_server_reject(conn, "the node is draining: it accepts no new sessions");
+        tf_conn_close(conn);
+        _exit(0);
+    }
+    if (pid < 0) {
+        tf_conn_close(conn);
+        return;
+    }
+    n->refusers[n->nrefusers++] = pid;
+    tf_conn_abandon(conn);
+}
+
+/* Whether pid was a refuser (then forgotten). */
+static int reaped_refuser(struct node *n, pid_t pid)
+{
+    for (int i = 0; i < n->nrefusers; i++) {
+        if (n->refusers[i] == pid) {
+            n->refusers[i] = n->refusers[--n->nrefusers];
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static void accept_ready(struct node *n, struct tf_listener *l)
 {
     struct tf_conn *conn;
     while (tf_listener_accept(l, &conn) == TF_OK) {
+        if (n->draining) {
+            refuse_draining(n, conn);
+            continue;
+        }
         n->next_stats = node_sessions_claim(&n->session_table);
         pid_t pid = fork();
         if (pid == 0)
@@ -342,6 +390,8 @@ static void reap(struct node *n)
     int status;
     pid_t pid;
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        if (reaped_refuser(n, pid))
+            continue;
         forget_worker(n, pid);
         if (n->napi)
             node_vgpus_reap(&n->vgpus, pid);
@@ -426,6 +476,20 @@ static void serve(struct node *n)
     }
 }
 
+/* Waits up to ms for clients on the listeners and takes them (accept_ready). */
+static void accept_for(struct node *n, int ms)
+{
+    struct pollfd pfd[MAX_LISTEN];
+    for (int i = 0; i < n->nlisteners; i++)
+        pfd[i] = (struct pollfd){.fd = tf_listener_fd(n->listeners[i]), .events = POLLIN};
+    int ready = n->nlisteners ? poll(pfd, (nfds_t)n->nlisteners, ms) : 0;
+    if (!n->nlisteners)
+        usleep((useconds_t)ms * 1000);
+    for (int i = 0; ready > 0 && i < n->nlisteners; i++)
+        if (pfd[i].revents & POLLIN)
+            accept_ready(n, n->listeners[i]);
+}
+
 /* Reaps until no worker is left or seconds pass; a new stop signal ends the wait when
  * stop_on_signal. Returns the number still running. */
 static int wait_workers(struct node *n, double seconds, int stop_on_signal)
@@ -441,7 +505,7 @@ static int wait_workers(struct node *n, double seconds, int stop_on_signal)
             if (stop_on_signal)
                 deadline += n->cfg.drain_timeout - before;
         }
-        usleep(20 * 1000);
+        accept_for(n, 20);   /* refused with a reason while draining */
         reap(n);
     }
     return n->sessions;
@@ -457,13 +521,11 @@ static void signal_workers(struct node *n, int sig)
  * SIGKILL. A second signal skips the wait. */
 static void drain(struct node *n)
 {
-    for (int i = 0; i < n->nlisteners; i++)
-        tf_listener_close(n->listeners[i]);   /* new clients fail now: nothing listens */
-    n->nlisteners = 0;
+    n->draining = 1;   /* new clients are refused with a reason from now on */
     if (n->napi)
         node_api_set_draining(&n->api_servers, 1);   /* /healthz answers 503 from now on */
     int running = n->sessions;
-    tf_info("draining: listeners closed, %d session(s) running, waiting up to %g s for them "
+    tf_info("draining: new sessions refused, %d session(s) running, waiting up to %g s for them "
             "(signal again to stop them now)", running, n->cfg.drain_timeout);
     int left = stop_signals > 1 ? n->sessions : wait_workers(n, n->cfg.drain_timeout, 1);
     if (left > 0) {

@@ -144,11 +144,12 @@ case_drain() {
     wait_workers 1
     sleep 0.5
     kill -TERM "$node_pid"
-    wait_log "$work/node.log" "draining: listeners closed, 1 session\(s\) running" 5
+    wait_log "$work/node.log" "draining: new sessions refused, 1 session\(s\) running" 5
     local t0=$SECONDS
     run_client meminfo >/dev/null 2>"$work/refused.err" && fail "a session was accepted while draining"
     [ $((SECONDS - t0)) -le 5 ] || fail "the refused client took $((SECONDS - t0)) s to fail"
-    grep -q "cannot connect" "$work/refused.err" || fail "the refused client got no clear error"
+    grep -q "the node is draining" "$work/refused.err" ||
+        fail "the refused client got no clear error: $(cat "$work/refused.err")"
     kill -0 "$node_pid" 2>/dev/null || fail "the node did not wait for its session"
     [ "$(curl -s -o /dev/null -w '%{http_code}' --unix-socket "$api_path" http://node/healthz)" = 503 ] ||
         fail "healthz does not say draining"
