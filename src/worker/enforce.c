@@ -305,6 +305,33 @@ static CUresult w_ctx_destroy(CUcontext ctx)
     return r;
 }
 
+CUresult tfw_limits_context_on(struct tfw_session *s, CUdevice dev)
+{
+    struct tfw_limits *L = s->lim;
+    struct tfw_vgpu *v = L ? tfw_lim_vgpu_of_device(L, dev) : NULL;
+    if (!v || v->ctx_charged || !L->ctx_overhead)
+        return CUDA_SUCCESS;
+    CUresult r = tfw_lim_reserve(L, v, L->ctx_overhead);
+    if (r == CUDA_SUCCESS)
+        v->ctx_charged = 1;
+    else
+        tf_warn("vGPU %s has no room for a context (%llu bytes)", v->slot->id,
+                (unsigned long long)L->ctx_overhead);
+    return r;
+}
+
+static CUresult w_primary_retain(CUcontext *pctx, CUdevice dev)
+{
+    CUresult r = tfw_limits_context_on(tfw_self, dev);
+    return r == CUDA_SUCCESS ? lim()->orig.cuDevicePrimaryCtxRetain(pctx, dev) : r;
+}
+
+static CUresult w_ctx_create(CUcontext *pctx, unsigned flags, CUdevice dev)
+{
+    CUresult r = tfw_limits_context_on(tfw_self, dev);
+    return r == CUDA_SUCCESS ? lim()->orig.cuCtxCreate_v2(pctx, flags, dev) : r;
+}
+
 static CUresult w_primary_release(CUdevice dev)
 {
     struct tfw_limits *L = lim();
@@ -389,6 +416,8 @@ static void install(struct tf_backend *be)
     WRAP(cuMemGetInfo_v2, w_mem_get_info);
     WRAP(cuDeviceTotalMem_v2, w_device_total_mem);
     WRAP(cuCtxDestroy_v2, w_ctx_destroy);
+    WRAP(cuDevicePrimaryCtxRetain, w_primary_retain);
+    WRAP(cuCtxCreate_v2, w_ctx_create);
     WRAP(cuDevicePrimaryCtxRelease_v2, w_primary_release);
     WRAP(cuDevicePrimaryCtxReset_v2, w_primary_reset);
     WRAP(cuLaunchKernel, tfw_lim_launch);
@@ -405,9 +434,10 @@ static uint64_t monotonic_ns(void)
     return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
 }
 
-/* Attaches the process to one vGPU and charges the context overhead on it. */
-static int attach_one(struct tfw_vgpu *v, struct vgpu_region *r, int slot, uint64_t ctx_overhead,
-                      char *err, size_t errlen)
+/* Attaches the process to one vGPU (the context overhead is charged at the first context on
+ * its device, tfw_limits_context_on). */
+static int attach_one(struct tfw_vgpu *v, struct vgpu_region *r, int slot, char *err,
+                      size_t errlen)
 {
     struct vgpu_slot *vs = vgpu_slot_at(r, slot);
     if (!vs) {
@@ -419,12 +449,6 @@ static int attach_one(struct tfw_vgpu *v, struct vgpu_region *r, int slot, uint6
         snprintf(err, errlen, "cannot attach to vGPU %s: %s", vs->id,
                  rc == -ENODEV ? "it was deleted" : rc == -ENOSPC ? "too many processes"
                                                                   : strerror(-rc));
-        return -1;
-    }
-    if (ctx_overhead && vgpu_mem_reserve(&v->mem, ctx_overhead) != 0) {
-        snprintf(err, errlen, "vGPU %s has no room for a context (%llu bytes)", vs->id,
-                 (unsigned long long)ctx_overhead);
-        vgpu_mem_detach(&v->mem);
         return -1;
     }
     v->slot = vs;
@@ -450,7 +474,7 @@ int tfw_limits_attach(struct tfw_session *s, struct vgpu_region *const *regions,
     int limited = 0;
     for (; L->nvgpus < n; L->nvgpus++) {
         struct tfw_vgpu *v = &L->vgpus[L->nvgpus];
-        if (attach_one(v, regions[L->nvgpus], slots[L->nvgpus], ctx_overhead, err, errlen) != 0) {
+        if (attach_one(v, regions[L->nvgpus], slots[L->nvgpus], err, errlen) != 0) {
             while (L->nvgpus > 0)
                 vgpu_mem_detach(&L->vgpus[--L->nvgpus].mem);
             free(L);
@@ -459,6 +483,7 @@ int tfw_limits_attach(struct tfw_session *s, struct vgpu_region *const *regions,
         limited |= !v->slot->compute_unlimited;
     }
     L->orig = s->be;
+    L->ctx_overhead = ctx_overhead;
     pthread_mutex_init(&L->mu, NULL);
     /* Unlimited vGPUs pay nothing: their kernels are charged at the end, as usage only. */
     if (limited && L->orig.cuEventQuery) {

@@ -34,8 +34,8 @@ struct tfw_session;
 
 /* Attaches the session to n vGPUs, vGPU i in slot slots[i] of region regions[i], each on its own
  * physical device (worker process, after the backend loaded): claims the process's ledger entry
- * on each, charges ctx_overhead on each (a context per device), and installs the wrappers in
- * s->be. Calls are charged to the vGPU of their context's device. Returns 0, or -1 with a
+ * on each, and installs the wrappers in s->be; ctx_overhead is charged on a vGPU when the
+ * session makes its first context on that device (tfw_limits_context_on). Calls are charged to the vGPU of their context's device. Returns 0, or -1 with a
  * message in err (nothing stays attached). */
 int tfw_limits_attach(struct tfw_session *s, struct vgpu_region *const *regions, const int *slots,
                       int n, uint64_t ctx_overhead, char *err, size_t errlen);
@@ -68,5 +68,10 @@ void tfw_limits_end(struct tfw_session *s);
  * (a window of at least 100 ms; a quicker call gets the last answer), and the bytes this
  * process holds on it. CUDA_ERROR_NOT_SUPPORTED without vGPUs. */
 CUresult tfw_limits_usage(struct tfw_session *s, int i, unsigned *pct, uint64_t *held);
+
+/* A context is about to be made on backend device dev: the first one on a vGPU's device
+ * charges the context overhead there (held until the session ends). CUDA_ERROR_OUT_OF_MEMORY
+ * when the vGPU has no room for it; CUDA_SUCCESS without vGPUs. */
+CUresult tfw_limits_context_on(struct tfw_session *s, CUdevice dev);
 
 #endif

@@ -32,6 +32,7 @@ struct tfw_vgpu {
     uint64_t avg_ns;   /* recent kernel time (EWMA, 1/8): each launch's up-front estimate */
     uint64_t usage_busy_ns, usage_wall_ns; /* the last utilization sample (tfw_limits_usage) */
     unsigned usage_pct;
+    int ctx_charged;   /* the context overhead was charged (at the session's first context) */
 };
 
 /* What a pointer or handle was charged, and to which of the session's vGPUs. */
@@ -68,6 +69,7 @@ struct tfw_limits {
      * at its end (the controller would see idle periods and grant ahead). mu guards the ring
      * against it; the session thread alone adds and removes entries. */
     struct tfw_vmm *vmm;               /* physical allocations and mappings (enforce_vmm.c) */
+    uint64_t ctx_overhead;             /* charged per vGPU at the first context on its device */
     pthread_mutex_t mu;
     pthread_t progress;
     int has_progress;

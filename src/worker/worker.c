@@ -152,6 +152,8 @@ CUresult tfw_tfi_primary_ctx_handle(CUcontext *pctx, CUdevice dev)
     primary_fn fn = (primary_fn)((void *const *)table)[2];
     CUdevice d;
     CUresult r = tfw_devmap_to_backend(s, dev, &d);   /* outside the table: translate here */
+    if (r == CUDA_SUCCESS)
+        r = tfw_limits_context_on(s, d);                /* and charge the context here */
     if (r != CUDA_SUCCESS)
         return r;
     return fn ? fn(pctx, d) : CUDA_ERROR_NOT_SUPPORTED;

@@ -105,6 +105,16 @@ case_killed() {
     [ "$(vgpu_field hi used_bytes)" = 0 ] && [ "$(vgpu_field lo used_bytes)" = 0 ] ||
         fail "the kill did not refund both: $(vgpus)"
     echo "killed: both refunded"
+    # A session charges a vGPU's context overhead only once it opens a context on that device:
+    # holding memory on device 0 alone leaves device 1's vGPU untouched.
+    run_tokens "$HI,$LO" "$prog" hold $((30 * MiB)) >"$work/b" 2>&1 &
+    pids+=($!)
+    for _ in $(seq 200); do grep -q held "$work/b" && break; sleep 0.05; done
+    grep -q held "$work/b" || fail "hold: $(cat "$work/b")"
+    [ "$(vgpu_field hi used_bytes)" = $((OVERHEAD + 30 * MiB)) ] ||
+        fail "device 0's vGPU not charged: $(vgpus)"
+    [ "$(vgpu_field lo used_bytes)" = 0 ] || fail "an unused device was charged: $(vgpus)"
+    echo "one device used: hi $(vgpu_field hi used_bytes) lo $(vgpu_field lo used_bytes)"
 }
 
 # --gpus 3 on a 2-device node, and --gpus 2 when one device has no room: clear errors, no vGPU
