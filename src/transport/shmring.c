@@ -108,7 +108,7 @@ static int peer_lost(struct tf_conn *c, struct ring *r, bool producer, uint64_t 
     const char *why = NULL;
     if (conn_check_peer(c, &why) == TF_OK)
         return TF_OK;
-    uint64_t have;
+    uint64_t have = 0;   /* set by ring_amount; -O3 cannot see that */
     if (!producer && ring_amount(c, r, false, &have) == TF_OK && have >= need)
         return TF_OK;
     if (c->err_code)
