@@ -83,8 +83,9 @@ static int teardown(void **state)
 static json_t *http(const char *base, const char *method, const char *path, const char *body,
                     long *status)
 {
-    char url[512], err[256];
-    snprintf(url, sizeof url, "%s%s", base, path);
+    char url[1100], err[256];
+    if ((size_t)snprintf(url, sizeof url, "%s%s", base, path) >= sizeof url)
+        fail_msg("url too long: %s%s", base, path);
     struct pool_http_response r;
     if (pool_http_request(method, url, body, 10000, &r, err, sizeof err)) {
         *status = -1;
