@@ -195,16 +195,23 @@ static int setup(struct node *n, char *err, size_t errlen)
     return 0;
 }
 
-/* In the forked child: become the session's worker. Never returns. */
-static void run_worker(struct node *n, struct tf_conn *conn)
+/* In a forked child of the node (a worker or a refuser): die with the node, and leave the
+ * listening sockets to it. */
+static void child_of_node(struct node *n)
 {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() == 1)          /* the node died between fork and prctl */
         _exit(1);
+    for (int i = 0; i < n->nlisteners; i++)
+        close(tf_listener_fd(n->listeners[i]));
+}
+
+/* In the forked child: become the session's worker. Never returns. */
+static void run_worker(struct node *n, struct tf_conn *conn)
+{
+    child_of_node(n);
     signal(SIGINT, SIG_IGN);     /* a terminal's ^C goes to the node, which stops us */
     signal(SIGTERM, SIG_DFL);
-    for (int i = 0; i < n->nlisteners; i++)
-        close(tf_listener_fd(n->listeners[i]));  /* the node keeps the sockets, not us */
     enum tf_log_level level = tf_log_get_level();   /* the node's, reloads included */
     tf_log_init("worker", level);
     tf_log_set_level(level);
@@ -263,9 +270,7 @@ static void refuse_draining(struct node *n, struct tf_conn *conn)
     }
     pid_t pid = fork();
     if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        for (int i = 0; i < n->nlisteners; i++)
-            close(tf_listener_fd(n->listeners[i]));
+        child_of_node(n);
         struct tf_hello hello;
         struct tf_server_opts opts = {.timeout_ms = 1000};
         if (tf_server_handshake(conn, &opts, &hello) == TF_OK)

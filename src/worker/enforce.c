@@ -427,13 +427,6 @@ static void install(struct tf_backend *be)
     tfw_lim_vmm_install(be);
 }
 
-static uint64_t monotonic_ns(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
-}
-
 /* Attaches the process to one vGPU (the context overhead is charged at the first context on
  * its device, tfw_limits_context_on). */
 static int attach_one(struct tfw_vgpu *v, struct vgpu_region *r, int slot, char *err,
@@ -455,7 +448,7 @@ static int attach_one(struct tfw_vgpu *v, struct vgpu_region *r, int slot, char 
     v->generation = v->mem.generation;
     v->device = (CUdevice)r->hdr->device_index;
     v->usage_busy_ns = atomic_load(&vs->busy_ns);
-    v->usage_wall_ns = monotonic_ns();
+    v->usage_wall_ns = tfw_lim_wall_ns();
     return 0;
 }
 
@@ -547,7 +540,7 @@ CUresult tfw_limits_usage(struct tfw_session *s, int i, unsigned *pct, uint64_t 
     if (i < 0 || i >= L->nvgpus)
         return CUDA_ERROR_INVALID_DEVICE;
     struct tfw_vgpu *v = &L->vgpus[i];
-    uint64_t busy = atomic_load(&v->slot->busy_ns), now = monotonic_ns();
+    uint64_t busy = atomic_load(&v->slot->busy_ns), now = tfw_lim_wall_ns();
     if (now - v->usage_wall_ns >= MIN_WINDOW_NS) {
         uint64_t ran = busy - v->usage_busy_ns, window = now - v->usage_wall_ns;
         v->usage_pct = ran >= window ? 100 : (unsigned)(ran * 100 / window);

@@ -71,7 +71,7 @@ int tfw_lim_collect_one(struct tfw_limits *L, int wait)
     return 1;
 }
 
-static uint64_t wall_ns(void)
+uint64_t tfw_lim_wall_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -90,7 +90,7 @@ int tfw_lim_vgpu_live(const struct tfw_vgpu *v)
 static void progress_pass(struct tfw_limits *L)
 {
     pthread_mutex_lock(&L->mu);
-    uint64_t now = wall_ns();
+    uint64_t now = tfw_lim_wall_ns();
     uint32_t done = 0;   /* bit i: vGPU i's running launch was found (or none can be) */
     for (int i = 0; i < L->nvgpus; i++)
         if (!tfw_lim_vgpu_live(&L->vgpus[i]))

@@ -104,6 +104,8 @@ CUresult tfw_lim_launch(CUfunction f, unsigned gx, unsigned gy, unsigned gz, uns
                         void **extra);
 CUresult tfw_lim_launch_ex(const CUlaunchConfig *cfg, CUfunction f, void **params, void **extra);
 CUresult tfw_lim_graph_launch(CUgraphExec g, CUstream st);
+/* the monotonic clock in ns (launch timing and utilization samples), */
+uint64_t tfw_lim_wall_ns(void);
 /* the progress thread of a limited session, */
 void *tfw_lim_progress_main(void *arg);
 /* charging the oldest launch in flight (wait: block until its end event; returns 0 when none
