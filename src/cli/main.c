@@ -5,6 +5,7 @@
  *                    --vram/--compute, created and deleted through the node's API)
  *   tfuse vgpu ...   create, list and delete a node's vGPUs (nodeapi.c)
  *   tfuse pool ...   the pool manager (src/pool, when built)
+ *   tfuse doctor     the driver API surface: forwarded, local, refused (doctor.c)
  *   tfuse run --pool allocates through the pool manager (poolrun.c)
  * Owns: subcommand dispatch and `run`. May call: src/node, src/pool, nodeapi.c, poolrun.c,
  * src/common.
@@ -19,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "doctor.h"
 #include "node.h"
 #include "nodeapi.h"
 #include "flags.h"
@@ -54,6 +56,9 @@ static void usage(FILE *f)
 #ifdef TFUSE_HAVE_POOL
             "  pool ...                 the pool manager (tfuse pool --help)\n"
 #endif
+            "  doctor [--refused] [--json]\n"
+            "                           the CUDA driver API per family: forwarded, local or\n"
+            "                           refused through the stub; served or refused by softgpu\n"
             "  version                  print the version\n");
 }
 
@@ -371,6 +376,8 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "pool") == 0)
         return tfuse_pool_main(argc - 1, argv + 1);
 #endif
+    if (strcmp(cmd, "doctor") == 0)
+        return tfuse_doctor_main(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0) {
         printf("tfuse %s\n", TFUSE_VERSION_STRING);
         return 0;

@@ -13,9 +13,6 @@
 #ifndef TF_INTERNAL
 #define TF_INTERNAL(sym, mode, ...)
 #endif
-#ifndef TF_UNSUPPORTED
-#define TF_UNSUPPORTED(sym, base, ver)
-#endif
 #ifndef TF_BACKEND
 #define TF_BACKEND(sym, base, ver)
 #endif
@@ -29,3 +26,12 @@
 #undef cuDevicePrimaryCtxReset
 #undef cuDevicePrimaryCtxSetFlags
 #undef cuGraphAddDependencies
+#undef cuGraphInstantiate
+#undef cuMemHostRegister
+#undef cuCtxDestroy
+#undef cuCtxPushCurrent
+#undef cuCtxPopCurrent
+#undef cuStreamDestroy
+#undef cuEventDestroy
+#undef cuStreamBeginCapture
+#undef cuStreamGetCaptureInfo

@@ -3,5 +3,4 @@
 #undef TF_CUSTOM
 #undef TF_LOCAL
 #undef TF_INTERNAL
-#undef TF_UNSUPPORTED
 #undef TF_BACKEND

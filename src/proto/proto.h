@@ -68,6 +68,12 @@ static inline uint64_t tfp_span2d(uint64_t pitch, uint64_t width, uint64_t heigh
 {
     return height ? tfp_add(tfp_mul(pitch, height - 1), width) : 0;
 }
+/* The size of a memory pool attribute's value: cuuint64_t for the release threshold and the
+ * memory counters, int for the reuse policies (cuMemPoolSetAttribute/GetAttribute). */
+static inline uint64_t tfp_pool_attr_size(CUmemPool_attribute attr)
+{
+    return attr >= CU_MEMPOOL_ATTR_RELEASE_THRESHOLD ? sizeof(cuuint64_t) : sizeof(int);
+}
 /* Bytes from a 3D copy side's base pointer to the end of the last row it touches: the side starts
  * at (x, y, z) in slices of `rows` rows of `pitch` bytes; the copy is width x height x depth. */
 static inline uint64_t tfp_extent3d(uint64_t x, uint64_t y, uint64_t z, uint64_t pitch,

@@ -1,12 +1,9 @@
 /*
- * cuGetProcAddress (the 4-argument 11.3 ABI) and cuGetProcAddress_v2 (12.0), the
- * per-thread-default-stream variants (_ptds/_ptsz) of every stream-ordered entry point, and
- * cuGetExportTable. All three are driven by entrypoints.def, the one list of what softgpu
- * implements: a function absent from it is neither exported under a per-thread name nor
- * answered by cuGetProcAddress (CUDA_ERROR_NOT_FOUND).
- *
- * Symbols are named through asm labels (`__asm__("cuMemAlloc_v2")`) so that cuda.h's
- * renaming macros (cuMemAlloc -> cuMemAlloc_v2, ...) cannot touch the names in the list.
+ * cuGetProcAddress (the 4-argument 11.3 ABI) and cuGetProcAddress_v2 (12.0) over the whole
+ * driver surface of src/driverkit/driver_api.def, and cuGetExportTable. A request gets the
+ * newest ABI of the name whose version is <= the requested one; with
+ * CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM, that ABI's per-thread variant when it has one.
+ * Every exported function is answered, refused ones too (they say so when called: surface.c).
  * Calls every entry point by address, context.c (thread state) and exporttab.
  */
 #include <string.h>
@@ -16,48 +13,38 @@
 #include "exporttab.h"
 #endif
 
-/* Every listed symbol, declared under a private name bound to its real symbol. */
-#define SG_ENTRY(base, ver, sym) extern void sg_ep_##sym(void) __asm__(#sym);
-/* (arguments are pasted, never passed on: cuda.h renames some of these names with macros) */
-#define SG_ENTRY_PT(base, ver, sym, pver, ptsym, params, args) \
-    extern void sg_ep_##sym(void) __asm__(#sym);                \
-    extern void sg_ep_##ptsym(void) __asm__(#ptsym);
-#include "entrypoints.def"
-#undef SG_ENTRY
-#undef SG_ENTRY_PT
-
-/* The per-thread variants: the same call with NULL meaning the per-thread stream. */
-#define SG_ENTRY(base, ver, sym)
-#define SG_ENTRY_PT(base, ver, sym, pver, ptsym, params, args)   \
-    extern CUresult sg_call_##ptsym params __asm__(#sym);        \
-    CUresult sg_def_##ptsym params __asm__(#ptsym);              \
-    CUresult sg_def_##ptsym params                               \
-    {                                                            \
-        sg_tls.ptds++;                                           \
-        CUresult r = sg_call_##ptsym args;                       \
-        sg_tls.ptds--;                                           \
-        return r;                                                \
-    }
-#include "entrypoints.def"
-#undef SG_ENTRY
-#undef SG_ENTRY_PT
+/* Every symbol, declared under a private name bound to its real symbol (strong or weak). */
+#define CU_API(base, ver, sym, params, args) extern void sg_ep_##sym(void) __asm__(#sym);
+#define CU_API_PT(base, ver, sym, of, kind, params, args) CU_API(base, ver, sym, params, args)
+#include "driver_api.def"
+#undef CU_API
+#undef CU_API_PT
 
 struct entry {
     const char *base;
     int version;
+    const char *sym;
+    const char *of;  /* per-thread variants: the symbol it is the variant of; NULL otherwise */
     void *fn;
-    int pt_version;  /* 0: no per-thread variant */
-    void *pt_fn;
 };
 
 static const struct entry entries[] = {
-#define SG_ENTRY(base, ver, sym) {#base, ver, (void *)sg_ep_##sym, 0, NULL},
-#define SG_ENTRY_PT(base, ver, sym, pver, ptsym, params, args) \
-    {#base, ver, (void *)sg_ep_##sym, pver, (void *)sg_ep_##ptsym},
-#include "entrypoints.def"
-#undef SG_ENTRY
-#undef SG_ENTRY_PT
+#define CU_API(base, ver, sym, params, args) {#base, ver, #sym, NULL, (void *)sg_ep_##sym},
+#define CU_API_PT(base, ver, sym, of, kind, params, args) {#base, ver, #sym, #of, (void *)sg_ep_##sym},
+#include "driver_api.def"
+#undef CU_API
+#undef CU_API_PT
 };
+#define NENTRIES (sizeof entries / sizeof entries[0])
+
+/* The per-thread variant of `sym` that a caller of `version` may have, or NULL. */
+static void *per_thread_variant(const char *sym, int version)
+{
+    for (size_t i = 0; i < NENTRIES; i++)
+        if (entries[i].of && entries[i].version <= version && !strcmp(entries[i].of, sym))
+            return entries[i].fn;
+    return NULL;
+}
 
 static CUresult lookup(const char *symbol, void **pfn, int version, cuuint64_t flags,
                        CUdriverProcAddressQueryResult *status)
@@ -70,12 +57,11 @@ static CUresult lookup(const char *symbol, void **pfn, int version, cuuint64_t f
     if (flags & ~(cuuint64_t)(CU_GET_PROC_ADDRESS_LEGACY_STREAM
                               | CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM))
         return CUDA_ERROR_INVALID_VALUE;
-    int per_thread = (flags & CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM) != 0;
     const struct entry *best = NULL;
     int named = 0;
-    for (size_t i = 0; i < sizeof entries / sizeof entries[0]; i++) {
+    for (size_t i = 0; i < NENTRIES; i++) {
         const struct entry *e = &entries[i];
-        if (strcmp(e->base, symbol))
+        if (e->of || strcmp(e->base, symbol))
             continue;
         named = 1;
         if (e->version <= version && (!best || e->version > best->version))
@@ -86,7 +72,9 @@ static CUresult lookup(const char *symbol, void **pfn, int version, cuuint64_t f
             *status = CU_GET_PROC_ADDRESS_VERSION_NOT_SUFFICIENT;
         return CUDA_ERROR_NOT_FOUND;
     }
-    *pfn = per_thread && best->pt_fn && best->pt_version <= version ? best->pt_fn : best->fn;
+    void *pt = (flags & CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM)
+                   ? per_thread_variant(best->sym, version) : NULL;
+    *pfn = pt ? pt : best->fn;
     if (status)
         *status = CU_GET_PROC_ADDRESS_SUCCESS;
     return CUDA_SUCCESS;

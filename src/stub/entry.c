@@ -2,7 +2,7 @@
  * The stub's entry points for every calls.def TF_CALL and TF_INTERNAL entry, expanded from the
  * table: check the arguments a driver would refuse, encode, send (pipelined calls are not
  * waited for), decode the outputs. Each definition of a driver name is checked by the compiler
- * against its prototype in cuda.h. TF_UNSUPPORTED entries get an entry that says so.
+ * against its prototype in cuda.h.
  *
  * Reply outputs are read in the worker's order: bulk buffers (OBUF) first, then the others.
  * May call: conn.c (the transaction), local.c (the stub's record of device allocations).
@@ -15,6 +15,9 @@
 #define TFS_PRE(a) TFS_PRE_##a
 #define TFS_PRE_VOID()
 #define TFS_PRE_IN(T, n)
+#define TFS_PRE_DEV(n)
+#define TFS_PRE_IBUFOPT(T, n, b)
+#define TFS_PRE_RESDESC(n) if (!n) return CUDA_ERROR_INVALID_VALUE;
 #define TFS_PRE_OUT(T, n) if (!n) return CUDA_ERROR_INVALID_VALUE;
 #define TFS_PRE_OUTOPT(T, n) T n##_ignored; if (!n) n = &n##_ignored;
 #define TFS_PRE_HIN(K, T, n)
@@ -31,6 +34,9 @@
 #define TFS_ENC(a) TFS_ENC_##a
 #define TFS_ENC_VOID()
 #define TFS_ENC_IN(T, n) tfp_put(c.w, &n, sizeof n);
+#define TFS_ENC_DEV(n) tfp_put(c.w, &n, sizeof n);
+#define TFS_ENC_IBUFOPT(T, n, b) tfs_put_in(&c, n, n ? (size_t)(b) : 0);
+#define TFS_ENC_RESDESC(n) tfs_put_in(&c, n, sizeof *n);
 #define TFS_ENC_OUT(T, n)
 #define TFS_ENC_OUTOPT(T, n)
 #define TFS_ENC_HIN(K, T, n) tfp_put_u64(c.w, (uint64_t)(uintptr_t)n);
@@ -47,6 +53,9 @@
 #define TFS_BULK(a) TFS_BULK_##a
 #define TFS_BULK_VOID()
 #define TFS_BULK_IN(T, n)
+#define TFS_BULK_DEV(n)
+#define TFS_BULK_IBUFOPT(T, n, b)
+#define TFS_BULK_RESDESC(n)
 #define TFS_BULK_OUT(T, n)
 #define TFS_BULK_OUTOPT(T, n)
 #define TFS_BULK_HIN(K, T, n)
@@ -62,6 +71,9 @@
 #define TFS_DEC(a) TFS_DEC_##a
 #define TFS_DEC_VOID()
 #define TFS_DEC_IN(T, n)
+#define TFS_DEC_DEV(n)
+#define TFS_DEC_IBUFOPT(T, n, b)
+#define TFS_DEC_RESDESC(n)
 #define TFS_DEC_OUT(T, n) tfs_get(&c, n, sizeof *n);
 #define TFS_DEC_OUTOPT(T, n) tfs_get(&c, n, sizeof *n);
 #define TFS_DEC_HIN(K, T, n)
@@ -78,6 +90,9 @@
 #define TFS_POST(a) TFS_POST_##a
 #define TFS_POST_VOID()
 #define TFS_POST_IN(T, n)
+#define TFS_POST_DEV(n)
+#define TFS_POST_IBUFOPT(T, n, b)
+#define TFS_POST_RESDESC(n)
 #define TFS_POST_OUT(T, n)
 #define TFS_POST_OUTOPT(T, n)
 #define TFS_POST_HIN(K, T, n)
@@ -113,19 +128,6 @@
 
 #define TF_CALL(sym, base, ver, mode, ...) TFS_ENTRY(sym, __VA_ARGS__)
 #define TF_INTERNAL(sym, mode, ...) TFS_ENTRY(sym, __VA_ARGS__)
-#include "calls_defaults.h"
-#include "calls.def"
-#include "calls_undef.h"
-
-/* Known calls not forwarded yet. They are reached only through cuGetProcAddress or by name
- * and take no arguments here: the C ABI lets a caller pass arguments a callee ignores. */
-#define TF_UNSUPPORTED(sym, base, ver)                                                         \
-    CUresult tfs_unsupported_##sym(void);                                                      \
-    CUresult tfs_unsupported_##sym(void)                                                       \
-    {                                                                                          \
-        tfs_unsupported(#sym);                                                                 \
-        return CUDA_ERROR_NOT_SUPPORTED;                                                       \
-    }
 #include "calls_defaults.h"
 #include "calls.def"
 #include "calls_undef.h"

@@ -1,44 +1,46 @@
 /*
- * cuGetProcAddress for the stub: the table of every name the stub serves (calls.def TF_CALL,
- * TF_CUSTOM, TF_LOCAL and TF_UNSUPPORTED entries) with the version of its ABI. A request gets
- * the newest entry whose version is <= the requested one. Requests with
- * CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM get the same entries: the worker runs a
- * session's work on one thread, so the per-thread default stream is served as the legacy
- * default stream (stronger ordering, same results).
- * May call: the entry points of entry.c, custom.c, launch.c, local.c, hostmem.c.
+ * cuGetProcAddress for the stub over the whole driver surface of src/driverkit/driver_api.def:
+ * every name NVIDIA's driver exports, with the version of each ABI. A request gets the newest
+ * ABI whose version is <= the requested one: calls.def's definition where the stub forwards or
+ * answers the call, surface.c's refusal otherwise. Requests with
+ * CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM get the per-thread variant where the driver has
+ * one (surface.c serves it as the legacy default stream).
+ * May call: the entry points of entry.c, custom.c, launch.c, local.c, hostmem.c, surface.c.
  */
 #include <string.h>
 
 #include "stub.h"
 
-#define TF_UNSUPPORTED(sym, base, ver) CUresult tfs_unsupported_##sym(void);
-#include "calls_defaults.h"
-#include "calls.def"
-#include "calls_undef.h"
+#define CU_API(base, ver, sym, params, args) extern void tfs_ep_##sym(void) __asm__(#sym);
+#define CU_API_PT(base, ver, sym, of, kind, params, args) CU_API(base, ver, sym, params, args)
+#include "driver_api.def"
+#undef CU_API
+#undef CU_API_PT
 
 struct proc {
     const char *name;
     int version;
+    const char *sym;
+    const char *of; /* per-thread variants: the symbol it is the variant of; NULL otherwise */
     void *fn;
 };
 
 static const struct proc procs[] = {
-#define TF_CALL(sym, base, ver, mode, ...) {#base, ver, (void *)sym},
-#define TF_CUSTOM(sym, base, ver, mode) {#base, ver, (void *)sym},
-#define TF_LOCAL(sym, base, ver) {#base, ver, (void *)sym},
-#define TF_UNSUPPORTED(sym, base, ver) {#base, ver, (void *)tfs_unsupported_##sym},
-#include "calls_defaults.h"
-#include "calls.def"
-#include "calls_undef.h"
+#define CU_API(base, ver, sym, params, args) {#base, ver, #sym, NULL, (void *)tfs_ep_##sym},
+#define CU_API_PT(base, ver, sym, of, kind, params, args) {#base, ver, #sym, #of, (void *)tfs_ep_##sym},
+#include "driver_api.def"
+#undef CU_API
+#undef CU_API_PT
 };
+#define NPROCS (sizeof procs / sizeof procs[0])
 
-/* The entry for (name, version); *too_old set when the name exists only in newer versions. */
-static void *find(const char *name, int version, int *too_old)
+/* The newest ABI of `name` at `version`; *too_old set when the name exists only in newer ones. */
+static const struct proc *find(const char *name, int version, int *too_old)
 {
     const struct proc *best = NULL;
     *too_old = 0;
-    for (size_t i = 0; i < sizeof procs / sizeof procs[0]; i++) {
-        if (strcmp(procs[i].name, name) != 0)
+    for (size_t i = 0; i < NPROCS; i++) {
+        if (procs[i].of || strcmp(procs[i].name, name) != 0)
             continue;
         if (procs[i].version > version) {
             *too_old = 1;
@@ -49,13 +51,23 @@ static void *find(const char *name, int version, int *too_old)
     }
     if (best)
         *too_old = 0;
-    return best ? best->fn : NULL;
+    return best;
+}
+
+/* The per-thread variant of `sym` that a caller of `version` may have, or NULL. */
+static void *per_thread_variant(const char *sym, int version)
+{
+    for (size_t i = 0; i < NPROCS; i++)
+        if (procs[i].of && procs[i].version <= version && !strcmp(procs[i].of, sym))
+            return procs[i].fn;
+    return NULL;
 }
 
 void *tfs_lookup(const char *name, int version)
 {
     int too_old;
-    return find(name, version, &too_old);
+    const struct proc *p = find(name, version, &too_old);
+    return p ? p->fn : NULL;
 }
 
 CUresult CUDAAPI cuGetProcAddress_v2(const char *symbol, void **pfn, int cudaVersion,
@@ -64,7 +76,10 @@ CUresult CUDAAPI cuGetProcAddress_v2(const char *symbol, void **pfn, int cudaVer
     if (!symbol || !pfn)
         return CUDA_ERROR_INVALID_VALUE;
     int too_old = 0;
-    *pfn = find(symbol, cudaVersion, &too_old);
+    const struct proc *p = find(symbol, cudaVersion, &too_old);
+    void *pt = p && (flags & CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM)
+                   ? per_thread_variant(p->sym, cudaVersion) : NULL;
+    *pfn = pt ? pt : p ? p->fn : NULL;
     if (symbolStatus)
         *symbolStatus = *pfn ? CU_GET_PROC_ADDRESS_SUCCESS
                              : too_old ? CU_GET_PROC_ADDRESS_VERSION_NOT_SUFFICIENT

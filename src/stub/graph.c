@@ -351,7 +351,7 @@ static CUresult copy3d(uint32_t call, const CUDA_MEMCPY3D *p, CUstream stream, i
     if (!p)
         return CUDA_ERROR_INVALID_VALUE;
     if (p->srcMemoryType == CU_MEMORYTYPE_ARRAY || p->dstMemoryType == CU_MEMORYTYPE_ARRAY)
-        return put_error(PUT_ARRAY, "cuMemcpy3D with CUDA arrays");
+        return tfs_copy_array_3d(p, async ? stream : NULL);
     struct tfs_call c;
     CUresult r = tfs_begin(&c, call);
     if (r != CUDA_SUCCESS)

@@ -420,10 +420,8 @@ static CUresult copy_2d(const CUDA_MEMCPY2D *c, CUstream s, int async)
 {
     if (!c)
         return CUDA_ERROR_INVALID_VALUE;
-    if (c->srcMemoryType == CU_MEMORYTYPE_ARRAY || c->dstMemoryType == CU_MEMORYTYPE_ARRAY) {
-        tfs_unsupported("cuMemcpy2D with CUDA arrays");
-        return CUDA_ERROR_NOT_SUPPORTED;
-    }
+    if (c->srcMemoryType == CU_MEMORYTYPE_ARRAY || c->dstMemoryType == CU_MEMORYTYPE_ARRAY)
+        return tfs_copy_array_2d(c, async ? s : NULL);
     if ((c->Height > 1 && (c->srcPitch < c->WidthInBytes || c->dstPitch < c->WidthInBytes)))
         return CUDA_ERROR_INVALID_VALUE;
     for (size_t row = 0; row < c->Height; row++) {

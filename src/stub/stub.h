@@ -107,6 +107,10 @@ void tfs_kargs_put(struct tfp_writer *w, const struct tfs_kargs *a);
 /* cuGraphGetNodes with an array (graph.c). */
 CUresult tfs_graph_nodes(CUgraph graph, CUgraphNode *nodes, size_t *numNodes);
 
+/* 2D and 3D copies with a CUDA array on a side (arraycopy.c); synchronous with the stream. */
+CUresult tfs_copy_array_2d(const CUDA_MEMCPY2D *c, CUstream s);
+CUresult tfs_copy_array_3d(const CUDA_MEMCPY3D *c, CUstream s);
+
 /* Logs "NAME is not supported by TensorFuse yet" once per name. */
 void tfs_unsupported(const char *name);
 

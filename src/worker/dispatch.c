@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "devmap.h"
 #include "stats.h"
 #include "worker_int.h"
 
@@ -20,6 +21,9 @@
 #define TFW_DECL(a) TFW_DECL_##a
 #define TFW_DECL_VOID()
 #define TFW_DECL_IN(T, n) T n;
+#define TFW_DECL_DEV(n) CUdevice n;
+#define TFW_DECL_IBUFOPT(T, n, b) TFW_DECL_IBUF(T, n, b)
+#define TFW_DECL_RESDESC(n) TFW_DECL_IBUF(const CUDA_RESOURCE_DESC *, n, 0)
 #define TFW_DECL_OUT(T, n) T n##_v; memset(&n##_v, 0, sizeof n##_v); T *n = &n##_v;
 #define TFW_DECL_OUTOPT(T, n) TFW_DECL_OUT(T, n)
 #define TFW_DECL_HIN(K, T, n) T n;
@@ -36,6 +40,9 @@
 #define TFW_DEC(a) TFW_DEC_##a
 #define TFW_DEC_VOID()
 #define TFW_DEC_IN(T, n) tfp_get(in, &n, sizeof n);
+#define TFW_DEC_DEV(n) tfp_get(in, &n, sizeof n);
+#define TFW_DEC_IBUFOPT(T, n, b) TFW_DEC_IBUF(T, n, b) if (!n##_len) n = NULL;
+#define TFW_DEC_RESDESC(n) TFW_DEC_IBUF(const CUDA_RESOURCE_DESC *, n, 0)
 #define TFW_DEC_OUT(T, n)
 #define TFW_DEC_OUTOPT(T, n)
 #define TFW_DEC_HIN(K, T, n) n = (T)(uintptr_t)tfp_get_u64(in); TFW_NOTE_##K(n)
@@ -53,6 +60,13 @@
 #define TFW_NOTE_GEXEC(n)
 #define TFW_NOTE_NODE(n)
 #define TFW_NOTE_ALLOC(n)
+/* A level or plane of an array is forgotten with it. */
+#define TFW_NOTE_ARRAY(n) s->last_parent = (uint64_t)(uintptr_t)n;
+#define TFW_NOTE_MIPMAP(n) s->last_parent = (uint64_t)(uintptr_t)n;
+#define TFW_NOTE_TEXOBJ(n)
+#define TFW_NOTE_SURFOBJ(n)
+#define TFW_NOTE_TEXREF(n)
+#define TFW_NOTE_SURFREF(n)
 #define TFW_DEC_HOUT(K, T, n)
 #define TFW_DEC_HDEL(K, T, n) n = (T)(uintptr_t)tfp_get_u64(in);
 #define TFW_DEC_DPTR(n, b) n = (CUdeviceptr)tfp_get_u64(in);
@@ -66,6 +80,14 @@
 #define TFW_CHECK(a) TFW_CHECK_##a
 #define TFW_CHECK_VOID()
 #define TFW_CHECK_IN(T, n)
+/* The session's device ordinal becomes the backend's (src/worker/devmap.c). */
+#define TFW_CHECK_DEV(n) \
+    if ((r = tfw_devmap_to_backend(s, n, &n)) != CUDA_SUCCESS) return r;
+#define TFW_CHECK_IBUFOPT(T, n, b) if (n) { TFW_CHECK_IBUF(T, n, b) }
+/* Every array, mipmapped array and device range a resource names must be the session's. */
+#define TFW_CHECK_RESDESC(n) \
+    TFW_CHECK_IBUF(const CUDA_RESOURCE_DESC *, n, sizeof(CUDA_RESOURCE_DESC)) \
+    if ((r = tfw_check_resource(s, n)) != CUDA_SUCCESS) return r;
 #define TFW_CHECK_OUT(T, n)
 #define TFW_CHECK_OUTOPT(T, n)
 #define TFW_CHECK_HIN(K, T, n) \
@@ -97,6 +119,9 @@
 #define TFW_PASS(a) TFW_PASS_##a
 #define TFW_PASS_VOID()
 #define TFW_PASS_IN(T, n) n
+#define TFW_PASS_DEV(n) n
+#define TFW_PASS_IBUFOPT(T, n, b) n
+#define TFW_PASS_RESDESC(n) n
 #define TFW_PASS_OUT(T, n) n
 #define TFW_PASS_OUTOPT(T, n) n
 #define TFW_PASS_HIN(K, T, n) n
@@ -113,6 +138,9 @@
 #define TFW_POST(a) TFW_POST_##a
 #define TFW_POST_VOID()
 #define TFW_POST_IN(T, n)
+#define TFW_POST_DEV(n)
+#define TFW_POST_IBUFOPT(T, n, b) TFW_POST_IBUF(T, n, b)
+#define TFW_POST_RESDESC(n) TFW_POST_IBUF(T, n, 0)
 #define TFW_POST_OUT(T, n)
 #define TFW_POST_OUTOPT(T, n)
 #define TFW_POST_HIN(K, T, n) TFW_POST_HIN_##K(n)
@@ -128,6 +156,12 @@
 #define TFW_POST_HIN_GEXEC(n)
 #define TFW_POST_HIN_NODE(n)
 #define TFW_POST_HIN_ALLOC(n)
+#define TFW_POST_HIN_ARRAY(n)
+#define TFW_POST_HIN_MIPMAP(n)
+#define TFW_POST_HIN_TEXOBJ(n)
+#define TFW_POST_HIN_SURFOBJ(n)
+#define TFW_POST_HIN_TEXREF(n)
+#define TFW_POST_HIN_SURFREF(n)
 #define TFW_POST_HOUT(K, T, n) tfw_record_handle(s, TFW_K_##K, (uint64_t)(uintptr_t)*n);
 #define TFW_POST_HDEL(K, T, n) \
     tfw_handles_del_tree(&s->handles, (uint64_t)(uintptr_t)n, &s->allocs);
@@ -143,6 +177,9 @@
 #define TFW_REPLY(a) TFW_REPLY_##a
 #define TFW_REPLY_VOID()
 #define TFW_REPLY_IN(T, n)
+#define TFW_REPLY_DEV(n)
+#define TFW_REPLY_IBUFOPT(T, n, b)
+#define TFW_REPLY_RESDESC(n)
 #define TFW_REPLY_OUT(T, n) tfp_put(out, n, sizeof *n);
 #define TFW_REPLY_OUTOPT(T, n) tfp_put(out, n, sizeof *n);
 #define TFW_REPLY_HIN(K, T, n)

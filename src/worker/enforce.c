@@ -425,6 +425,7 @@ static void install(struct tf_backend *be)
     WRAP(cuGraphLaunch, tfw_lim_graph_launch);
 #undef WRAP
     tfw_lim_vmm_install(be);
+    tfw_lim_array_install(be);
 }
 
 /* Attaches the process to one vGPU (the context overhead is charged at the first context on

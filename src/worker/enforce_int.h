@@ -94,6 +94,9 @@ int tfw_lim_sizes_put(struct tfw_limits *L, uint64_t key, uint64_t bytes, struct
 void tfw_lim_refund(struct tfw_limits *L, uint64_t key);
 struct tfw_vgpu *tfw_lim_vgpu_of_device(struct tfw_limits *L, CUdevice dev);
 
+/* enforce_array.c: the wrappers that charge CUDA arrays and mipmapped arrays. */
+void tfw_lim_array_install(struct tf_backend *be);
+
 /* enforce_vmm.c: the virtual memory API's wrappers, and their state's end. */
 void tfw_lim_vmm_install(struct tf_backend *be);
 void tfw_lim_vmm_free(struct tfw_limits *L);

@@ -27,6 +27,12 @@ enum tfw_kind {
     TFW_K_GEXEC,
     TFW_K_NODE,     /* a graph node: recorded as a child of its graph, forgotten with it */
     TFW_K_ALLOC,    /* a physical allocation of the virtual memory API (cuMemCreate) */
+    TFW_K_ARRAY,    /* a CUDA array (a mipmap level or plane is a child of its array) */
+    TFW_K_MIPMAP,   /* a mipmapped array */
+    TFW_K_TEXOBJ,   /* a texture object */
+    TFW_K_SURFOBJ,  /* a surface object */
+    TFW_K_TEXREF,   /* a module's texture reference (a child of its module) */
+    TFW_K_SURFREF,  /* a module's surface reference (a child of its module) */
 };
 
 struct tfw_ranges;

@@ -53,6 +53,8 @@ CUresult tfw_malformed(struct tfw_session *s, const char *call, const char *what
 CUresult tfw_check_handle(struct tfw_session *s, enum tfw_kind k, uint64_t h);
 /* CUDA_SUCCESS when [p, p+len) lies inside one of the session's allocations (len 0: any p). */
 CUresult tfw_check_range(struct tfw_session *s, uint64_t p, uint64_t len);
+/* The arrays and device ranges a texture or surface resource names (resource.c). */
+CUresult tfw_check_resource(struct tfw_session *s, const CUDA_RESOURCE_DESC *d);
 /* Record what a call created; it came from s->last_parent (a module or library the request
  * named, forgotten with it) or from nothing. */
 void tfw_record_handle(struct tfw_session *s, enum tfw_kind k, uint64_t h);
