@@ -35,3 +35,8 @@
 #undef cuEventDestroy
 #undef cuStreamBeginCapture
 #undef cuStreamGetCaptureInfo
+#undef cuStreamWaitValue32
+#undef cuGraphExecUpdate
+#undef cuStreamWaitValue64
+#undef cuStreamWriteValue32
+#undef cuStreamWriteValue64

@@ -2,8 +2,10 @@
  * Stream capture: between cuStreamBeginCapture and cuStreamEndCapture, work submitted to a
  * stream becomes graph nodes instead of running. Each capturing stream keeps its current
  * dependency set; an event recorded in capture remembers the nodes it stood for, so another
- * stream waiting on it joins the capture (fork/join across streams). Also cuStreamIsCapturing
- * and cuStreamGetCaptureInfo (v1, v2, v3). Calls graph.c and stream.c.
+ * stream waiting on it joins the capture (fork/join across streams). Also capturing into an
+ * existing graph (cuStreamBeginCaptureToGraph), cuStreamIsCapturing, cuStreamGetCaptureInfo
+ * (v1, v2, v3), cuStreamUpdateCaptureDependencies (both ABIs) and
+ * cuThreadExchangeStreamCaptureMode. Calls graph.c and stream.c.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -112,28 +114,88 @@ CUresult sg_capture_event_wait(struct sg_stream *s, struct sg_event *e)
     return r;
 }
 
-CUresult cuStreamBeginCapture_v2(CUstream hStream, CUstreamCaptureMode mode)
+static int mode_valid(CUstreamCaptureMode mode)
 {
-    struct sg_stream *s;
-    CUresult r = sg_stream_resolve(hStream, &s);
+    return mode == CU_STREAM_CAPTURE_MODE_GLOBAL || mode == CU_STREAM_CAPTURE_MODE_THREAD_LOCAL
+           || mode == CU_STREAM_CAPTURE_MODE_RELAXED;
+}
+
+/* The checks of both begin calls: a capturable stream that is not capturing, a valid mode. */
+static CUresult begin_check(CUstream hStream, CUstreamCaptureMode mode, struct sg_stream **s)
+{
+    CUresult r = sg_stream_resolve(hStream, s);
     if (r)
         return r;
-    if (mode != CU_STREAM_CAPTURE_MODE_GLOBAL && mode != CU_STREAM_CAPTURE_MODE_THREAD_LOCAL
-        && mode != CU_STREAM_CAPTURE_MODE_RELAXED)
+    if (!mode_valid(mode))
         return CUDA_ERROR_INVALID_VALUE;
-    if (s->is_null)
+    if ((*s)->is_null)
         return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED; /* the legacy stream cannot be captured */
-    if (s->capture)
-        return CUDA_ERROR_ILLEGAL_STATE;
-    struct sg_graph *g = sg_graph_new();
-    if (!g)
-        return CUDA_ERROR_OUT_OF_MEMORY;
+    return (*s)->capture ? CUDA_ERROR_ILLEGAL_STATE : CUDA_SUCCESS;
+}
+
+static void begin(struct sg_stream *s, struct sg_graph *g, CUstreamCaptureMode mode)
+{
     g->capturing = 1;
     s->capture = g;
     s->capture_mode = mode;
     s->capture_id = atomic_fetch_add(&next_capture_id, 1);
     s->capture_error = CUDA_SUCCESS;
+}
+
+CUresult cuStreamBeginCapture_v2(CUstream hStream, CUstreamCaptureMode mode)
+{
+    struct sg_stream *s;
+    CUresult r = begin_check(hStream, mode, &s);
+    if (r)
+        return r;
+    struct sg_graph *g = sg_graph_new();
+    if (!g)
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    begin(s, g, mode);
     set_deps(s, NULL, 0);
+    return CUDA_SUCCESS;
+}
+
+CUresult cuStreamBeginCaptureToGraph(CUstream hStream, CUgraph hGraph,
+                                     const CUgraphNode *dependencies,
+                                     const CUgraphEdgeData *dependencyData, size_t numDependencies,
+                                     CUstreamCaptureMode mode)
+{
+    struct sg_stream *s;
+    struct sg_graph *g;
+    CUresult r = begin_check(hStream, mode, &s);
+    if (!r)
+        r = sg_graph_lookup(hGraph, &g);
+    if (!r && (g->capturing || (numDependencies && !dependencies)))
+        r = CUDA_ERROR_INVALID_VALUE;
+    for (size_t i = 0; !r && i < numDependencies; i++) {
+        if (dependencyData && dependencyData[i].type != CU_GRAPH_DEPENDENCY_TYPE_DEFAULT)
+            r = CUDA_ERROR_NOT_SUPPORTED; /* only default edges exist */
+        else if (!sg_handle_is(dependencies[i], SG_K_NODE)
+                 || ((struct sg_graph_node *)dependencies[i])->graph != g)
+            r = CUDA_ERROR_INVALID_VALUE;
+    }
+    if (r)
+        return r;
+    if (set_deps(s, (struct sg_graph_node *const *)dependencies, numDependencies) != 0)
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    g->capture_into = 1;
+    begin(s, g, mode);
+    return CUDA_SUCCESS;
+}
+
+static __thread CUstreamCaptureMode thread_capture_mode = CU_STREAM_CAPTURE_MODE_GLOBAL;
+
+CUresult cuThreadExchangeStreamCaptureMode(CUstreamCaptureMode *mode)
+{
+    CUresult r = sg_check_init();
+    if (r)
+        return r;
+    if (!mode || !mode_valid(*mode))
+        return CUDA_ERROR_INVALID_VALUE;
+    CUstreamCaptureMode old = thread_capture_mode;
+    thread_capture_mode = *mode;
+    *mode = old;
     return CUDA_SUCCESS;
 }
 
@@ -169,8 +231,11 @@ CUresult cuStreamEndCapture(CUstream hStream, CUgraph *phGraph)
     s->capture_id = 0;
     set_deps(s, NULL, 0);
     g->capturing = 0;
+    int into = g->capture_into; /* the caller's graph: kept, with what was captured */
+    g->capture_into = 0;
     if (err) {
-        sg_graph_free(g);
+        if (!into)
+            sg_graph_free(g);
         *phGraph = NULL;
         return CUDA_ERROR_STREAM_CAPTURE_INVALIDATED;
     }

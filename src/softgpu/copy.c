@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "array.h"
 #include "softgpu.h"
 
 #define SG_LOW_ADDR 65536u /* nothing valid lives in the first 64 KiB */
@@ -53,6 +54,16 @@ static int rect_ok(const struct rect *r, size_t width, size_t height, size_t dep
     if (r->addr < SG_LOW_ADDR)
         return 0;
     return !r->is_device || sg_mem_ok(r->addr, extent);
+}
+
+/* When a copy is made: accessible now, or in a graph allocation that exists when it runs. */
+static int rect_ok_when_made(const struct rect *r, size_t width, size_t height, size_t depth)
+{
+    uint64_t extent;
+    if (rect_ok(r, width, height, depth))
+        return 1;
+    return r->is_device && rect_extent(r, width, height, depth, &extent) == 0
+           && sg_graph_mem_covers(r->addr, extent);
 }
 
 static CUresult copy_run(const struct copy_work *c)
@@ -110,6 +121,25 @@ static struct sg_work *copy_clone(const struct sg_work *w)
     return &n->base;
 }
 
+void sg_copy_work_describe(const struct sg_work *w, CUDA_MEMCPY3D *out)
+{
+    const struct copy_work *c = (const struct copy_work *)w;
+    memset(out, 0, sizeof *out);
+    out->srcMemoryType = c->src.is_device ? CU_MEMORYTYPE_DEVICE : CU_MEMORYTYPE_HOST;
+    out->srcDevice = c->src.addr;
+    out->srcHost = (const void *)(uintptr_t)c->src.addr;
+    out->srcPitch = c->src.pitch;
+    out->srcHeight = c->src.pitch ? c->src.slice / c->src.pitch : 0;
+    out->dstMemoryType = c->dst.is_device ? CU_MEMORYTYPE_DEVICE : CU_MEMORYTYPE_HOST;
+    out->dstDevice = c->dst.addr;
+    out->dstHost = (void *)(uintptr_t)c->dst.addr;
+    out->dstPitch = c->dst.pitch;
+    out->dstHeight = c->dst.pitch ? c->dst.slice / c->dst.pitch : 0;
+    out->WidthInBytes = c->width;
+    out->Height = c->height;
+    out->Depth = c->depth;
+}
+
 static struct copy_work *copy_new(void)
 {
     return sg_work_new(sizeof(struct copy_work), SG_W_COPY, copy_exec, copy_clone, copy_destroy);
@@ -139,8 +169,10 @@ static CUresult side_from(CUmemorytype type, const void *host, CUdeviceptr dev, 
                           size_t x, size_t y, size_t z, size_t pitch, size_t height,
                           size_t width, struct rect *out)
 {
-    if (array || type == CU_MEMORYTYPE_ARRAY)
-        return CUDA_ERROR_NOT_SUPPORTED; /* CUDA arrays are not implemented by softgpu */
+    if (type == CU_MEMORYTYPE_ARRAY) { /* array.h: linear device memory underneath */
+        out->is_device = 1;
+        return sg_array_locate(array, x, y, z, &out->addr, &out->pitch, &out->slice);
+    }
     uint64_t base;
     switch (type) {
     case CU_MEMORYTYPE_HOST: base = (uint64_t)(uintptr_t)host; break;
@@ -164,8 +196,12 @@ static CUresult copy3d_new(const CUDA_MEMCPY3D *p, struct sg_work **out)
     if (!p || p->reserved0 || p->reserved1 || p->srcLOD || p->dstLOD)
         return CUDA_ERROR_INVALID_VALUE;
     size_t depth = p->Depth ? p->Depth : 1;
-    if (depth > 1 && (p->srcHeight < p->Height || p->dstHeight < p->Height))
+    if (depth > 1 && ((p->srcMemoryType != CU_MEMORYTYPE_ARRAY && p->srcHeight < p->Height) ||
+                      (p->dstMemoryType != CU_MEMORYTYPE_ARRAY && p->dstHeight < p->Height)))
         return CUDA_ERROR_INVALID_VALUE;
+    CUresult fits = sg_array_copy_check(p);
+    if (fits)
+        return fits;
     struct copy_work *w = copy_new();
     if (!w)
         return CUDA_ERROR_OUT_OF_MEMORY;
@@ -177,8 +213,8 @@ static CUresult copy3d_new(const CUDA_MEMCPY3D *p, struct sg_work **out)
     w->width = p->WidthInBytes;
     w->height = p->Height ? p->Height : 1;
     w->depth = depth;
-    if (!r && (!rect_ok(&w->src, w->width, w->height, w->depth)
-               || !rect_ok(&w->dst, w->width, w->height, w->depth)))
+    if (!r && (!rect_ok_when_made(&w->src, w->width, w->height, w->depth)
+               || !rect_ok_when_made(&w->dst, w->width, w->height, w->depth)))
         r = CUDA_ERROR_INVALID_VALUE;
     if (r) {
         free(w);
@@ -273,7 +309,8 @@ static CUresult linear(uint64_t dst, int dst_dev, uint64_t src, int src_dev, siz
         return r;
     if (n && (dst < SG_LOW_ADDR || src < SG_LOW_ADDR))
         return CUDA_ERROR_INVALID_VALUE;
-    if ((dst_dev && !sg_mem_ok(dst, n)) || (src_dev && !sg_mem_ok(src, n)))
+    if ((dst_dev && !sg_mem_ok(dst, n) && !sg_graph_mem_covers(dst, n))
+        || (src_dev && !sg_mem_ok(src, n) && !sg_graph_mem_covers(src, n)))
         return CUDA_ERROR_INVALID_VALUE;
     struct sg_work *w = sg_copy_work_new(dst, src, n);
     if (!w)
@@ -436,6 +473,13 @@ struct sg_work *sg_memset_work_new(uint64_t dst, size_t pitch, unsigned value, u
     return &w->base;
 }
 
+void sg_memset_work_describe(const struct sg_work *w, CUDA_MEMSET_NODE_PARAMS *out)
+{
+    const struct memset_work *m = (const struct memset_work *)w;
+    *out = (CUDA_MEMSET_NODE_PARAMS){.dst = m->dst, .pitch = m->pitch, .value = m->value,
+                                     .elementSize = m->elem, .width = m->width, .height = m->height};
+}
+
 static CUresult memset_make(uint64_t dst, size_t pitch, unsigned value, unsigned elem, size_t width,
                             size_t height, struct sg_work **out)
 {
@@ -451,7 +495,7 @@ static CUresult memset_make(uint64_t dst, size_t pitch, unsigned value, unsigned
         if (width > SIZE_MAX / elem || (height > 1 && height - 1 > SIZE_MAX / pitch))
             return CUDA_ERROR_INVALID_VALUE;
         uint64_t extent = (height - 1) * pitch + width * elem;
-        if (!sg_mem_ok(dst, extent))
+        if (!sg_mem_ok(dst, extent) && !sg_graph_mem_covers(dst, extent))
             return CUDA_ERROR_INVALID_VALUE;
     }
     *out = sg_memset_work_new(dst, pitch, value, elem, width, height);

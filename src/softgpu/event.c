@@ -98,6 +98,13 @@ struct sg_work *sg_work_event_wait_new(struct sg_event *e, uint64_t gen)
     return event_work_new(SG_W_EVENT_WAIT, event_wait_exec, e, gen);
 }
 
+struct sg_event *sg_work_event(const struct sg_work *w)
+{
+    if (!w || (w->kind != SG_W_EVENT_RECORD && w->kind != SG_W_EVENT_WAIT))
+        return NULL;
+    return ((const struct event_work *)w)->event;
+}
+
 CUresult sg_event_wait_submit(struct sg_stream *s, struct sg_event *e)
 {
     pthread_mutex_lock(&e->lock);
@@ -170,6 +177,8 @@ CUresult cuEventRecordWithFlags(CUevent hEvent, CUstream hStream, unsigned int f
         return r;
     if (s->ctx != e->ctx)
         return CUDA_ERROR_INVALID_HANDLE;
+    if (s->capture && (flags & CU_EVENT_RECORD_EXTERNAL)) /* an event record node */
+        return sg_stream_submit(s, sg_work_event_record_new(e, 0));
     if (s->capture)
         return sg_capture_event_record(s, e);
     pthread_mutex_lock(&e->lock);
@@ -273,6 +282,8 @@ CUresult cuStreamWaitEvent(CUstream hStream, CUevent hEvent, unsigned int Flags)
     pthread_mutex_lock(&e->lock);
     int captured = e->cap_graph != NULL;
     pthread_mutex_unlock(&e->lock);
+    if (s->capture && (Flags & CU_EVENT_WAIT_EXTERNAL)) /* an event wait node */
+        return sg_stream_submit(s, sg_work_event_wait_new(e, 0));
     if (captured || s->capture)
         return sg_capture_event_wait(s, e);
     return sg_event_wait_submit(s, e);

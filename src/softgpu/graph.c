@@ -4,18 +4,20 @@
  * topological order of cloned work items), launch (one stream work item that runs the
  * executable graph's items in that order), and updating an executable graph's kernel nodes
  * (graph_exec.c). Structure queries and edits (roots, dependencies, removing edges and nodes)
- * are here too. Stream capture (capture.c) builds graphs through sg_graph_add_work().
- * Calls stream.c, launch.c, copy.c, event.c, module.c and context.c.
+ * are here too. Stream capture (capture.c) builds graphs through sg_graph_add_work(). Other
+ * node kinds, getters and setters are in graph_nodes.c, graph_cond.c, graph_mem.c, memop.c.
+ * Calls stream.c, launch.c, copy.c, event.c, module.c, context.c and graph_nodes.c.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "graph.h"
 
+static _Atomic unsigned long long next_node_id = 1;
 
 /* ---- graphs and nodes ---------------------------------------------------------------------- */
 
-static CUresult graph_lookup(CUgraph h, struct sg_graph **out)
+CUresult sg_graph_lookup(CUgraph h, struct sg_graph **out)
 {
     CUresult r = sg_check_init();
     if (r)
@@ -26,7 +28,7 @@ static CUresult graph_lookup(CUgraph h, struct sg_graph **out)
     return CUDA_SUCCESS;
 }
 
-static CUresult node_lookup(CUgraphNode h, struct sg_graph_node **out)
+CUresult sg_node_lookup(CUgraphNode h, struct sg_graph_node **out)
 {
     CUresult r = sg_check_init();
     if (r)
@@ -56,6 +58,9 @@ static CUgraphNodeType node_type_of(const struct sg_work *w)
     case SG_W_HOST: return CU_GRAPH_NODE_TYPE_HOST;
     case SG_W_EVENT_RECORD: return CU_GRAPH_NODE_TYPE_EVENT_RECORD;
     case SG_W_EVENT_WAIT: return CU_GRAPH_NODE_TYPE_WAIT_EVENT;
+    case SG_W_MEMOP: return CU_GRAPH_NODE_TYPE_BATCH_MEM_OP;
+    case SG_W_GRAPH_ALLOC: return CU_GRAPH_NODE_TYPE_MEM_ALLOC;
+    case SG_W_GRAPH_FREE: return CU_GRAPH_NODE_TYPE_MEM_FREE;
     default: return CU_GRAPH_NODE_TYPE_EMPTY;
     }
 }
@@ -99,6 +104,7 @@ CUresult sg_graph_add_work(struct sg_graph *g, struct sg_work *w, struct sg_grap
     n->graph = g;
     n->work = w;
     n->type = node_type_of(w);
+    n->id = atomic_fetch_add(&next_node_id, 1);
     for (size_t i = 0; i < ndeps; i++) {
         if (add_dep(n, deps[i]) != 0) {
             free(n->deps);
@@ -116,6 +122,7 @@ CUresult sg_graph_add_work(struct sg_graph *g, struct sg_work *w, struct sg_grap
 static void node_free(struct sg_graph_node *n)
 {
     sg_handle_del(n);
+    sg_node_release_extras(n);
     sg_work_free(n->work);
     free(n->deps);
     free(n);
@@ -127,6 +134,10 @@ void sg_graph_free(struct sg_graph *g)
     for (size_t i = 0; i < g->n; i++)
         node_free(g->nodes[i]);
     free(g->nodes);
+    sg_user_refs_release(&g->users);
+    for (size_t i = 0; i < g->nconds; i++)
+        sg_cond_release(g->conds[i]);
+    free(g->conds);
     free(g);
 }
 
@@ -147,11 +158,13 @@ CUresult cuGraphCreate(CUgraph *phGraph, unsigned int flags)
 CUresult cuGraphDestroy(CUgraph hGraph)
 {
     struct sg_graph *g;
-    CUresult r = graph_lookup(hGraph, &g);
+    CUresult r = sg_graph_lookup(hGraph, &g);
     if (r)
         return r;
     if (g->capturing)
         return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
+    if (g->owned)
+        return CUDA_ERROR_INVALID_VALUE; /* a child graph or body: its node owns it */
     sg_graph_free(g);
     return CUDA_SUCCESS;
 }
@@ -163,19 +176,19 @@ static CUresult check_deps(struct sg_graph *g, const CUgraphNode *deps, size_t n
         return CUDA_ERROR_INVALID_VALUE;
     for (size_t i = 0; i < n; i++) {
         struct sg_graph_node *d;
-        if (node_lookup(deps[i], &d) != CUDA_SUCCESS || d->graph != g)
+        if (sg_node_lookup(deps[i], &d) != CUDA_SUCCESS || d->graph != g)
             return CUDA_ERROR_INVALID_VALUE;
     }
     return CUDA_SUCCESS;
 }
 
-static CUresult add_node(CUgraphNode *out, CUgraph hGraph, const CUgraphNode *deps, size_t ndeps,
+CUresult sg_graph_api_add(CUgraphNode *out, CUgraph hGraph, const CUgraphNode *deps, size_t ndeps,
                          struct sg_work *w, CUresult made)
 {
     struct sg_graph *g;
     CUresult r = made;
     if (!r)
-        r = out ? graph_lookup(hGraph, &g) : CUDA_ERROR_INVALID_VALUE;
+        r = out ? sg_graph_lookup(hGraph, &g) : CUDA_ERROR_INVALID_VALUE;
     if (!r)
         r = check_deps(g, deps, ndeps);
     if (r) {
@@ -189,7 +202,7 @@ static CUresult add_node(CUgraphNode *out, CUgraph hGraph, const CUgraphNode *de
     return r;
 }
 
-static CUresult kernel_work_from(const CUDA_KERNEL_NODE_PARAMS *p, struct sg_work **out)
+CUresult sg_kernel_node_work(const CUDA_KERNEL_NODE_PARAMS *p, struct sg_work **out)
 {
     if (!p)
         return CUDA_ERROR_INVALID_VALUE;
@@ -207,8 +220,8 @@ CUresult cuGraphAddKernelNode_v2(CUgraphNode *phGraphNode, CUgraph hGraph,
                                  const CUDA_KERNEL_NODE_PARAMS *nodeParams)
 {
     struct sg_work *w = NULL;
-    CUresult r = kernel_work_from(nodeParams, &w);
-    return add_node(phGraphNode, hGraph, dependencies, numDependencies, w, r);
+    CUresult r = sg_kernel_node_work(nodeParams, &w);
+    return sg_graph_api_add(phGraphNode, hGraph, dependencies, numDependencies, w, r);
 }
 
 CUresult cuGraphAddMemcpyNode(CUgraphNode *phGraphNode, CUgraph hGraph,
@@ -220,12 +233,25 @@ CUresult cuGraphAddMemcpyNode(CUgraphNode *phGraphNode, CUgraph hGraph,
     CUresult r = sg_ctx_resolve(ctx, &c);
     if (!r)
         r = sg_copy3d_work_new(copyParams, &w);
-    return add_node(phGraphNode, hGraph, dependencies, numDependencies, w, r);
+    r = sg_graph_api_add(phGraphNode, hGraph, dependencies, numDependencies, w, r);
+    if (!r) {
+        struct sg_graph_node *n = (struct sg_graph_node *)*phGraphNode;
+        n->copy = *copyParams; /* what cuGraphMemcpyNodeGetParams returns */
+        n->has_copy = 1;
+    }
+    return r;
 }
 
 CUresult cuGraphAddMemsetNode(CUgraphNode *phGraphNode, CUgraph hGraph,
                               const CUgraphNode *dependencies, size_t numDependencies,
                               const CUDA_MEMSET_NODE_PARAMS *p, CUcontext ctx)
+{
+    struct sg_work *w = NULL;
+    CUresult r = sg_memset_node_work(p, ctx, &w);
+    return sg_graph_api_add(phGraphNode, hGraph, dependencies, numDependencies, w, r);
+}
+
+CUresult sg_memset_node_work(const CUDA_MEMSET_NODE_PARAMS *p, CUcontext ctx, struct sg_work **out)
 {
     struct sg_ctx *c;
     struct sg_work *w = NULL;
@@ -234,13 +260,15 @@ CUresult cuGraphAddMemsetNode(CUgraphNode *phGraphNode, CUgraph hGraph,
                || p->dst % p->elementSize || (p->height > 1 && p->pitch < p->width * p->elementSize)))
         r = CUDA_ERROR_INVALID_VALUE;
     if (!r && p->width && p->height
-        && !sg_mem_ok(p->dst, (p->height - 1) * p->pitch + p->width * p->elementSize))
+        && !sg_mem_ok(p->dst, (p->height - 1) * p->pitch + p->width * p->elementSize)
+        && !sg_graph_mem_covers(p->dst, (p->height - 1) * p->pitch + p->width * p->elementSize))
         r = CUDA_ERROR_INVALID_VALUE;
     if (!r) {
         w = sg_memset_work_new(p->dst, p->pitch, p->value, p->elementSize, p->width, p->height);
         r = w ? CUDA_SUCCESS : CUDA_ERROR_OUT_OF_MEMORY;
     }
-    return add_node(phGraphNode, hGraph, dependencies, numDependencies, w, r);
+    *out = w;
+    return r;
 }
 
 CUresult cuGraphAddHostNode(CUgraphNode *phGraphNode, CUgraph hGraph,
@@ -253,13 +281,13 @@ CUresult cuGraphAddHostNode(CUgraphNode *phGraphNode, CUgraph hGraph,
         w = sg_host_work_new(nodeParams->fn, nodeParams->userData);
         r = w ? CUDA_SUCCESS : CUDA_ERROR_OUT_OF_MEMORY;
     }
-    return add_node(phGraphNode, hGraph, dependencies, numDependencies, w, r);
+    return sg_graph_api_add(phGraphNode, hGraph, dependencies, numDependencies, w, r);
 }
 
 CUresult cuGraphAddEmptyNode(CUgraphNode *phGraphNode, CUgraph hGraph,
                              const CUgraphNode *dependencies, size_t numDependencies)
 {
-    return add_node(phGraphNode, hGraph, dependencies, numDependencies, NULL, CUDA_SUCCESS);
+    return sg_graph_api_add(phGraphNode, hGraph, dependencies, numDependencies, NULL, CUDA_SUCCESS);
 }
 
 /* Event record and wait nodes differ only in the work item they hold. */
@@ -273,7 +301,7 @@ static CUresult add_event_node(CUgraphNode *phGraphNode, CUgraph hGraph,
         w = make((struct sg_event *)event, 0);
         r = w ? CUDA_SUCCESS : CUDA_ERROR_OUT_OF_MEMORY;
     }
-    return add_node(phGraphNode, hGraph, dependencies, numDependencies, w, r);
+    return sg_graph_api_add(phGraphNode, hGraph, dependencies, numDependencies, w, r);
 }
 
 CUresult cuGraphAddEventRecordNode(CUgraphNode *phGraphNode, CUgraph hGraph,
@@ -295,7 +323,7 @@ CUresult cuGraphAddEventWaitNode(CUgraphNode *phGraphNode, CUgraph hGraph,
 CUresult cuGraphNodeGetType(CUgraphNode hNode, CUgraphNodeType *type)
 {
     struct sg_graph_node *n;
-    CUresult r = node_lookup(hNode, &n);
+    CUresult r = sg_node_lookup(hNode, &n);
     if (!r && !type)
         r = CUDA_ERROR_INVALID_VALUE;
     if (!r)
@@ -308,7 +336,7 @@ CUresult cuGraphNodeGetType(CUgraphNode hNode, CUgraphNodeType *type)
 static CUresult add_edges(CUgraph hGraph, const CUgraphNode *from, const CUgraphNode *to, size_t n)
 {
     struct sg_graph *g;
-    CUresult r = graph_lookup(hGraph, &g);
+    CUresult r = sg_graph_lookup(hGraph, &g);
     if (r)
         return r;
     if (n && (!from || !to))
@@ -348,7 +376,7 @@ CUresult cuGraphAddDependencies_v2(CUgraph hGraph, const CUgraphNode *from, cons
 CUresult cuGraphGetNodes(CUgraph hGraph, CUgraphNode *nodes, size_t *numNodes)
 {
     struct sg_graph *g;
-    CUresult r = graph_lookup(hGraph, &g);
+    CUresult r = sg_graph_lookup(hGraph, &g);
     if (r)
         return r;
     if (!numNodes)
@@ -365,7 +393,7 @@ static CUresult get_edges(CUgraph hGraph, CUgraphNode *from, CUgraphNode *to,
                           CUgraphEdgeData *data, size_t *numEdges)
 {
     struct sg_graph *g;
-    CUresult r = graph_lookup(hGraph, &g);
+    CUresult r = sg_graph_lookup(hGraph, &g);
     if (r)
         return r;
     if (!numEdges || (!from) != (!to))
@@ -397,17 +425,11 @@ CUresult cuGraphGetEdges_v2(CUgraph hGraph, CUgraphNode *from, CUgraphNode *to,
     return get_edges(hGraph, from, to, edgeData, numEdges);
 }
 
-CUresult cuGraphClone(CUgraph *phGraphClone, CUgraph originalGraph)
+/* Copies g's nodes, edges and user object references into the empty graph c; each copy
+ * remembers its original (cuGraphNodeFindInClone). */
+CUresult sg_graph_clone_into(struct sg_graph *c, const struct sg_graph *g)
 {
-    struct sg_graph *g;
-    CUresult r = graph_lookup(originalGraph, &g);
-    if (r)
-        return r;
-    if (!phGraphClone)
-        return CUDA_ERROR_INVALID_VALUE;
-    struct sg_graph *c = sg_graph_new();
-    if (!c)
-        return CUDA_ERROR_OUT_OF_MEMORY;
+    CUresult r = sg_user_refs_copy(&c->users, &g->users);
     /* nodes keep their index, so edges map by position */
     for (size_t i = 0; !r && i < g->n; i++) {
         struct sg_graph_node *n;
@@ -416,6 +438,10 @@ CUresult cuGraphClone(CUgraph *phGraphClone, CUgraph originalGraph)
             r = CUDA_ERROR_OUT_OF_MEMORY;
         else
             r = sg_graph_add_work(c, w, NULL, 0, &n);
+        if (!r) {
+            n->origin = g->nodes[i]->id;
+            r = sg_node_clone_extras(n, g->nodes[i]);
+        }
     }
     for (size_t i = 0; !r && i < g->n; i++)
         for (size_t j = 0; j < g->nodes[i]->ndeps; j++) {
@@ -425,6 +451,23 @@ CUresult cuGraphClone(CUgraph *phGraphClone, CUgraph originalGraph)
             if (add_dep(c->nodes[i], c->nodes[k]) != 0)
                 r = CUDA_ERROR_OUT_OF_MEMORY;
         }
+    return r;
+}
+
+CUresult cuGraphClone(CUgraph *phGraphClone, CUgraph originalGraph)
+{
+    struct sg_graph *g;
+    CUresult r = sg_graph_lookup(originalGraph, &g);
+    if (r)
+        return r;
+    if (!phGraphClone)
+        return CUDA_ERROR_INVALID_VALUE;
+    if (sg_graph_has_mem_nodes(g))
+        return CUDA_ERROR_NOT_SUPPORTED; /* graphs with allocation or free nodes cannot be cloned */
+    struct sg_graph *c = sg_graph_new();
+    if (!c)
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    r = sg_graph_clone_into(c, g);
     if (r) {
         sg_graph_free(c);
         return r;
@@ -454,7 +497,7 @@ static CUresult node_list_out(struct sg_graph_node *const *list, size_t n, CUgra
 CUresult cuGraphGetRootNodes(CUgraph hGraph, CUgraphNode *rootNodes, size_t *numRootNodes)
 {
     struct sg_graph *g;
-    CUresult r = graph_lookup(hGraph, &g);
+    CUresult r = sg_graph_lookup(hGraph, &g);
     if (r)
         return r;
     struct sg_graph_node **roots = malloc((g->n ? g->n : 1) * sizeof *roots);
@@ -473,7 +516,7 @@ CUresult cuGraphNodeGetDependencies_v2(CUgraphNode hNode, CUgraphNode *dependenc
                                        CUgraphEdgeData *edgeData, size_t *numDependencies)
 {
     struct sg_graph_node *n;
-    CUresult r = node_lookup(hNode, &n);
+    CUresult r = sg_node_lookup(hNode, &n);
     return r ? r : node_list_out(n->deps, n->ndeps, dependencies, edgeData, numDependencies);
 }
 
@@ -481,7 +524,7 @@ CUresult cuGraphNodeGetDependentNodes_v2(CUgraphNode hNode, CUgraphNode *depende
                                          CUgraphEdgeData *edgeData, size_t *numDependentNodes)
 {
     struct sg_graph_node *n;
-    CUresult r = node_lookup(hNode, &n);
+    CUresult r = sg_node_lookup(hNode, &n);
     if (r)
         return r;
     struct sg_graph *g = n->graph;
@@ -514,7 +557,7 @@ CUresult cuGraphRemoveDependencies_v2(CUgraph hGraph, const CUgraphNode *from, c
 {
     (void)edgeData; /* only default edges exist */
     struct sg_graph *g;
-    CUresult r = graph_lookup(hGraph, &g);
+    CUresult r = sg_graph_lookup(hGraph, &g);
     if (!r && numDependencies && (!from || !to))
         r = CUDA_ERROR_INVALID_VALUE;
     if (!r)
@@ -539,7 +582,7 @@ CUresult cuGraphRemoveDependencies_v2(CUgraph hGraph, const CUgraphNode *from, c
 CUresult cuGraphDestroyNode(CUgraphNode hNode)
 {
     struct sg_graph_node *n;
-    CUresult r = node_lookup(hNode, &n);
+    CUresult r = sg_node_lookup(hNode, &n);
     if (r)
         return r;
     struct sg_graph *g = n->graph;
@@ -558,16 +601,15 @@ CUresult cuGraphDestroyNode(CUgraphNode hNode)
 CUresult cuGraphKernelNodeSetParams_v2(CUgraphNode hNode, const CUDA_KERNEL_NODE_PARAMS *nodeParams)
 {
     struct sg_graph_node *n;
-    CUresult r = node_lookup(hNode, &n);
+    CUresult r = sg_node_lookup(hNode, &n);
     if (!r && n->type != CU_GRAPH_NODE_TYPE_KERNEL)
         r = CUDA_ERROR_INVALID_VALUE;
     struct sg_work *w = NULL;
     if (!r)
-        r = kernel_work_from(nodeParams, &w);
+        r = sg_kernel_node_work(nodeParams, &w);
     if (r)
         return r;
-    sg_work_free(n->work);
-    n->work = w;
+    sg_node_set_work(n, w);
     return CUDA_SUCCESS;
 }
 

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "array.h"
 #include "softgpu.h"
 
 struct kernel_work {
@@ -82,6 +83,8 @@ static CUresult kernel_exec(struct sg_ctx *ctx, struct sg_stream *s, struct sg_w
         .heap_alloc = sg_heap_alloc,
         .heap_free = sg_heap_free,
         .heap_opaque = ctx,
+        .tex_lookup = sg_tex_lookup,
+        .set_conditional = sg_graph_cond_set,
     };
     memcpy(l.grid, k->cfg.grid, sizeof l.grid);
     memcpy(l.block, k->cfg.block, sizeof l.block);
@@ -102,6 +105,16 @@ static struct sg_work *kernel_clone(const struct sg_work *w)
 {
     const struct kernel_work *k = (const struct kernel_work *)w;
     return sg_work_dup(w, sizeof *k + k->param_bytes);
+}
+
+void sg_kernel_work_describe(const struct sg_work *w, struct sg_func **f, struct sg_launch_cfg *cfg,
+                             unsigned char **params, size_t *param_bytes)
+{
+    struct kernel_work *k = (struct kernel_work *)w;
+    *f = k->func;
+    *cfg = k->cfg;
+    *params = k->params;
+    *param_bytes = k->param_bytes;
 }
 
 static CUresult check_config(struct sg_func *f, const struct sg_launch_cfg *c, size_t *max_shared)

@@ -4,6 +4,8 @@
  * (cuMemAlloc with unsigned int, ...) are not exported: softgpu's addresses do not fit in 32
  * bits. Also the profiler control calls. Calls the current implementations only.
  */
+#include <cudaProfiler.h>
+
 #include "softgpu.h"
 
 #undef cuCtxDestroy
@@ -57,6 +59,15 @@ CUresult cuMemHostRegister(void *p, size_t bytesize, unsigned int Flags)
  * succeed and change nothing, as on a driver with no profiling tool attached. */
 CUresult cuProfilerStart(void);
 CUresult cuProfilerStop(void);
+CUresult cuProfilerInitialize(const char *configFile, const char *outputFile,
+                              CUoutput_mode outputMode);
+/* Deprecated: cudaProfiler.h documents CUDA_ERROR_NOT_SUPPORTED as its only answer since 12.0. */
+CUresult cuProfilerInitialize(const char *configFile, const char *outputFile,
+                              CUoutput_mode outputMode)
+{
+    (void)configFile, (void)outputFile, (void)outputMode;
+    return CUDA_ERROR_NOT_SUPPORTED;
+}
 CUresult cuProfilerStart(void)
 {
     struct sg_ctx *c;

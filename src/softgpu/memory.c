@@ -193,13 +193,15 @@ static void region_release(size_t pos)
         bytes = 0;
     } else {
         sg_mem_set_access(r.start, bytes, 0);
+        if (r.kind == SG_R_DEVICE || r.kind == SG_R_IPC)
+            sg_ipc_region_released(r.start, bytes);
         madvise((void *)(uintptr_t)r.start, bytes, MADV_DONTNEED);
     }
     region_remove(pos);
     if (counts_as_device(r.kind)) {
         atomic_fetch_sub(&sg.dev[r.device].mem_used, bytes);
         if (r.pool)
-            sg_mempool_note_free(r.pool, bytes);
+            sg_mempool_note_free(r.pool, r.start, bytes);
     }
 }
 
@@ -350,6 +352,8 @@ CUresult cuMemFree_v2(CUdeviceptr dptr)
         return r;
     if (!dptr)
         return CUDA_SUCCESS;
+    if (sg_graph_mem_owns(dptr))
+        return sg_graph_mem_free_now(c, dptr);
     struct sg_region reg;
     if (sg_mem_find(dptr, &reg) != 0 || reg.start != dptr
         || (reg.kind != SG_R_DEVICE && reg.kind != SG_R_MANAGED))
@@ -534,10 +538,15 @@ CUresult cuMemHostRegister_v2(void *p, size_t bytesize, unsigned int Flags)
                             | CU_MEMHOSTREGISTER_IOMEMORY | CU_MEMHOSTREGISTER_READ_ONLY))
         return CUDA_ERROR_INVALID_VALUE;
     if (Flags & CU_MEMHOSTREGISTER_IOMEMORY)
-        return CUDA_ERROR_NOT_SUPPORTED;
+        return CUDA_ERROR_NOT_SUPPORTED; /* no third-party PCIe BARs exist to be I/O memory */
     uint64_t a = (uint64_t)(uintptr_t)p;
     if (a + bytesize < a)
         return CUDA_ERROR_INVALID_VALUE;
+    int writable;
+    if (!sg_host_range_mapped(a, bytesize, &writable))
+        return CUDA_ERROR_INVALID_VALUE; /* unmapped */
+    if (!writable && !(Flags & CU_MEMHOSTREGISTER_READ_ONLY))
+        return CUDA_ERROR_INVALID_VALUE; /* read-only pages need CU_MEMHOSTREGISTER_READ_ONLY */
     if (a < sg.as.limit && a + bytesize > sg.as.base)
         return CUDA_ERROR_HOST_MEMORY_ALREADY_REGISTERED; /* already page-locked by us */
     pthread_rwlock_wrlock(&reg_lock);

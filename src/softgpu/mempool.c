@@ -2,9 +2,9 @@
  * Stream-ordered allocation: memory pools (default and created), cuMemAllocAsync,
  * cuMemAllocFromPoolAsync, cuMemFreeAsync and pool attributes. Allocation happens when the
  * call is made (memory that exists early is always safe to use later in stream order); the
- * free is a work item that runs when the stream reaches it. Pools cache nothing, so the
- * reserved figures equal the used ones and cuMemPoolTrimTo has nothing to release.
- * Calls memory.c, stream.c and context.c.
+ * free is a work item that runs when the stream reaches it and hands the block to the pool's
+ * cache (mempool_cache.c: reuse rules, release threshold, used/reserved figures).
+ * Calls memory.c, mempool_cache.c, stream.c and context.c.
  */
 #include <stdlib.h>
 
@@ -17,24 +17,9 @@ void sg_mempool_init_device(struct sg_device *d)
         abort(); /* at init, without a few bytes nothing else would work either */
     p->device = d->ordinal;
     p->is_default = 1;
+    p->reuse_flags[0] = p->reuse_flags[1] = p->reuse_flags[2] = 1; /* the driver's defaults */
     d->default_pool = d->current_pool = p;
     sg_handle_add(p, SG_K_POOL);
-}
-
-static void note_alloc(struct sg_mempool *p, uint64_t bytes)
-{
-    uint64_t used = atomic_fetch_add(&p->used, bytes) + bytes;
-    uint64_t high = atomic_load(&p->used_high);
-    while (used > high && !atomic_compare_exchange_weak(&p->used_high, &high, used))
-        ;
-    high = atomic_load(&p->reserved_high);
-    while (used > high && !atomic_compare_exchange_weak(&p->reserved_high, &high, used))
-        ;
-}
-
-void sg_mempool_note_free(struct sg_mempool *p, uint64_t bytes)
-{
-    atomic_fetch_sub(&p->used, bytes);
 }
 
 static CUresult pool_lookup(CUmemoryPool h, struct sg_mempool **out)
@@ -58,12 +43,17 @@ static CUresult alloc_from(struct sg_mempool *p, CUdeviceptr *dptr, size_t bytes
         return r;
     if (s->ctx->dev->ordinal != p->device)
         return CUDA_ERROR_INVALID_VALUE;
-    uint64_t addr;
-    r = sg_mem_alloc(s->ctx, bytes, SG_PAGE_SIZE, SG_R_DEVICE, 0, &addr);
-    if (r)
-        return r;
-    sg_mem_tag_pool(addr, p);
-    note_alloc(p, (bytes + SG_PAGE_SIZE - 1) / SG_PAGE_SIZE * SG_PAGE_SIZE);
+    if (s->capture) /* an allocation node of the capture graph */
+        return sg_capture_mem_alloc(s, p, bytes, dptr);
+    uint64_t rounded = (bytes + SG_PAGE_SIZE - 1) / SG_PAGE_SIZE * SG_PAGE_SIZE;
+    uint64_t addr = sg_pool_cache_take(p, s, rounded);
+    if (!addr) {
+        r = sg_mem_alloc(s->ctx, bytes, SG_PAGE_SIZE, SG_R_DEVICE, 0, &addr);
+        if (r)
+            return r;
+        sg_mem_tag_pool(addr, p);
+        sg_pool_note_alloc(p, rounded, 1);
+    }
     *dptr = addr;
     return CUDA_SUCCESS;
 }
@@ -90,8 +80,15 @@ struct free_work {
 
 static CUresult free_exec(struct sg_ctx *c, struct sg_stream *s, struct sg_work *w)
 {
-    (void)c, (void)s;
-    return sg_mem_free(((struct free_work *)w)->addr, SG_R_DEVICE);
+    (void)c;
+    uint64_t addr = ((struct free_work *)w)->addr;
+    struct sg_region reg;
+    if (sg_mem_find(addr, &reg) != 0 || reg.start != addr)
+        return CUDA_ERROR_INVALID_VALUE;
+    if (!reg.pool)
+        return sg_mem_free(addr, SG_R_DEVICE);
+    sg_pool_cache_put(reg.pool, addr, s);
+    return CUDA_SUCCESS;
 }
 
 CUresult cuMemFreeAsync(CUdeviceptr dptr, CUstream hStream)
@@ -100,6 +97,8 @@ CUresult cuMemFreeAsync(CUdeviceptr dptr, CUstream hStream)
     CUresult r = sg_stream_resolve(hStream, &s);
     if (r)
         return r;
+    if (sg_graph_mem_owns(dptr))
+        return sg_graph_mem_free_async(s, dptr);
     struct sg_region reg;
     if (sg_mem_find(dptr, &reg) != 0 || reg.start != dptr || reg.kind != SG_R_DEVICE)
         return CUDA_ERROR_INVALID_VALUE;
@@ -128,6 +127,7 @@ CUresult cuMemPoolCreate(CUmemoryPool *pool, const CUmemPoolProps *props)
     if (!p)
         return CUDA_ERROR_OUT_OF_MEMORY;
     p->device = props->location.id;
+    p->reuse_flags[0] = p->reuse_flags[1] = p->reuse_flags[2] = 1;
     sg_handle_add(p, SG_K_POOL);
     *pool = (CUmemoryPool)p;
     return CUDA_SUCCESS;
@@ -144,6 +144,7 @@ CUresult cuMemPoolDestroy(CUmemoryPool pool)
     struct sg_device *d = &sg.dev[p->device];
     if (d->current_pool == p)
         d->current_pool = d->default_pool;
+    sg_pool_cache_trim(p, 0);
     sg_handle_del(p);
     /* Allocations still out keep a pointer for accounting; the pool struct is small, so it is
      * kept rather than risk a use after free when they are released. */
@@ -183,9 +184,11 @@ CUresult cuDeviceSetMemPool(CUdevice dev, CUmemoryPool pool)
 
 CUresult cuMemPoolTrimTo(CUmemoryPool pool, size_t minBytesToKeep)
 {
-    (void)minBytesToKeep;
     struct sg_mempool *p;
-    return pool_lookup(pool, &p);
+    CUresult r = pool_lookup(pool, &p);
+    if (!r)
+        sg_pool_cache_trim(p, minBytesToKeep);
+    return r;
 }
 
 /* The checks both attribute calls make: a live pool and a value to read or write. */
@@ -214,8 +217,10 @@ CUresult cuMemPoolSetAttribute(CUmemoryPool pool, CUmemPool_attribute attr, void
     case CU_MEMPOOL_ATTR_USED_MEM_HIGH:
         if (*(cuuint64_t *)value != 0)
             return CUDA_ERROR_INVALID_VALUE; /* the high-water marks can only be reset */
-        atomic_store(attr == CU_MEMPOOL_ATTR_USED_MEM_HIGH ? &p->used_high : &p->reserved_high,
-                     atomic_load(&p->used));
+        if (attr == CU_MEMPOOL_ATTR_USED_MEM_HIGH)
+            atomic_store(&p->used_high, atomic_load(&p->used));
+        else
+            atomic_store(&p->reserved_high, atomic_load(&p->reserved));
         return CUDA_SUCCESS;
     default:
         return CUDA_ERROR_INVALID_VALUE;
@@ -235,7 +240,7 @@ CUresult cuMemPoolGetAttribute(CUmemoryPool pool, CUmemPool_attribute attr, void
         *(int *)value = p->reuse_flags[attr - 1];
         return CUDA_SUCCESS;
     case CU_MEMPOOL_ATTR_RELEASE_THRESHOLD: *(cuuint64_t *)value = p->release_threshold; break;
-    case CU_MEMPOOL_ATTR_RESERVED_MEM_CURRENT:
+    case CU_MEMPOOL_ATTR_RESERVED_MEM_CURRENT: *(cuuint64_t *)value = atomic_load(&p->reserved); break;
     case CU_MEMPOOL_ATTR_USED_MEM_CURRENT: *(cuuint64_t *)value = atomic_load(&p->used); break;
     case CU_MEMPOOL_ATTR_RESERVED_MEM_HIGH: *(cuuint64_t *)value = atomic_load(&p->reserved_high); break;
     case CU_MEMPOOL_ATTR_USED_MEM_HIGH: *(cuuint64_t *)value = atomic_load(&p->used_high); break;

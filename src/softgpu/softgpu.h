@@ -44,7 +44,8 @@ void sg_log(enum sg_log_level level, const char *fmt, ...) __attribute__((format
 
 enum sg_kind {
     SG_K_CTX = 1, SG_K_STREAM, SG_K_EVENT, SG_K_MODULE, SG_K_FUNC, SG_K_LIBRARY, SG_K_KERNEL,
-    SG_K_POOL, SG_K_GRAPH, SG_K_NODE, SG_K_EXEC,
+    SG_K_POOL, SG_K_GRAPH, SG_K_NODE, SG_K_EXEC, SG_K_USER_OBJECT, SG_K_COND,
+    SG_K_ARRAY, SG_K_MIPMAP, SG_K_TEXREF, SG_K_SURFREF, /* array.c, texref.c */
 };
 void sg_handle_add(const void *h, enum sg_kind kind);
 void sg_handle_del(const void *h);
@@ -146,6 +147,7 @@ enum sg_region_kind {
     SG_R_HOST,         /* cuMemAllocHost / cuMemHostAlloc: page-locked host memory, in the range */
     SG_R_MANAGED,      /* cuMemAllocManaged */
     SG_R_RESERVED,     /* cuMemAddressReserve: VA only, mapped piecewise by cuMemMap */
+    SG_R_IPC,          /* cuIpcOpenMemHandle: another process's device memory (ipc.c), not counted */
 };
 
 struct sg_region {
@@ -178,11 +180,24 @@ void sg_mem_release_va(uint64_t start);
 void sg_mem_tag_pool(uint64_t addr, struct sg_mempool *pool);
 /* Registered host memory (cuMemHostRegister), answered through as.check_extra. */
 int sg_mem_registered_find(uint64_t addr, uint64_t *base, uint64_t *size, unsigned *flags);
+/* True when [addr, addr+len) of host memory is mapped and readable; *writable: all of it
+ * writable too (hostreg.c). */
+int sg_host_range_mapped(uint64_t addr, uint64_t len, int *writable);
+
+/* ---- IPC (ipc.c) ----------------------------------------------------------------------------
+ * A region about to be released (memory.c, mem_lock held): if ipc.c shares its pages with
+ * another process (exported or imported), they are replaced by private zero pages. */
+void sg_ipc_region_released(uint64_t start, uint64_t bytes);
 
 /* ---- VMM (vmm.c) ---------------------------------------------------------------------------- */
 /* Looks up the VMM mapping that holds addr: 0 when found (for pointer attributes). */
 int sg_vmm_find_mapping(uint64_t addr, uint64_t *base, uint64_t *size, int *device);
 void sg_vmm_unmap_reserved(uint64_t start, uint64_t span);
+/* A new descriptor of a physical allocation's memfd (-1: no such handle, -2: dup failed). */
+int sg_vmm_phys_dup_fd(CUmemGenericAllocationHandle handle, CUmemAllocationProp *prop);
+/* A physical allocation made of an imported memfd of `size` bytes (takes the descriptor). */
+CUresult sg_vmm_phys_adopt(int fd, uint64_t size, const CUmemAllocationProp *prop,
+                           CUmemGenericAllocationHandle *handle);
 
 /* ---- work, streams, events (stream.c, event.c) --------------------------------------------
  * A unit of device work. Streams run it in FIFO order on their worker thread; graphs keep it
@@ -191,6 +206,7 @@ void sg_vmm_unmap_reserved(uint64_t start, uint64_t span);
 enum sg_work_kind {
     SG_W_NOP = 0, SG_W_KERNEL, SG_W_COPY, SG_W_MEMSET, SG_W_HOST, SG_W_CALLBACK,
     SG_W_EVENT_RECORD, SG_W_WAIT, SG_W_GRAPH, SG_W_FREE, SG_W_EVENT_WAIT,
+    SG_W_MEMOP, SG_W_GRAPH_ALLOC, SG_W_GRAPH_FREE, SG_W_CONDITIONAL,
 };
 
 struct sg_work {
@@ -285,6 +301,8 @@ void sg_event_release(struct sg_event *e);
 CUresult sg_event_wait_submit(struct sg_stream *s, struct sg_event *e);
 struct sg_work *sg_work_event_record_new(struct sg_event *e, uint64_t gen);
 struct sg_work *sg_work_event_wait_new(struct sg_event *e, uint64_t gen);
+/* The event of a record or wait work item (graph node getters); NULL for other work. */
+struct sg_event *sg_work_event(const struct sg_work *w);
 
 /* ---- modules, libraries, functions (module.c, library.c) ---------------------------------- */
 
@@ -358,31 +376,62 @@ struct sg_launch_cfg {
 /* Builds kernel work from launch arguments (validated; params copied). */
 CUresult sg_kernel_work_new(struct sg_func *f, const struct sg_launch_cfg *cfg, void **params,
                             void **extra, struct sg_work **out);
+/* What a kernel work item launches (graph node getters): its packed parameter buffer stays
+ * owned by the work item. */
+void sg_kernel_work_describe(const struct sg_work *w, struct sg_func **f, struct sg_launch_cfg *cfg,
+                             unsigned char **params, size_t *param_bytes);
+/* cudaGraphSetConditional from device code (graph_cond.c): 0, or -1 for a bad handle. */
+int sg_graph_cond_set(uint64_t handle, uint32_t value);
 
 /* ---- copies (copy.c) ------------------------------------------------------------------------ */
 struct sg_work *sg_copy_work_new(uint64_t dst, uint64_t src, size_t bytes);
 CUresult sg_copy3d_work_new(const CUDA_MEMCPY3D *p, struct sg_work **out);
 struct sg_work *sg_memset_work_new(uint64_t dst, size_t pitch, unsigned value, unsigned elem,
                                    size_t width, size_t height);
+/* The parameters of a copy / memset work item as the graph node getters return them. */
+void sg_copy_work_describe(const struct sg_work *w, CUDA_MEMCPY3D *out);
+void sg_memset_work_describe(const struct sg_work *w, CUDA_MEMSET_NODE_PARAMS *out);
 
 /* ---- host callbacks (stream.c) --------------------------------------------------------------- */
 struct sg_work *sg_host_work_new(CUhostFn fn, void *user);
+void sg_host_work_describe(const struct sg_work *w, CUhostFn *fn, void **user);
 
 /* ---- graphs (graph.c) ------------------------------------------------------------------------ */
 CUresult sg_capture_add(struct sg_stream *s, struct sg_work *w);
 CUresult sg_capture_event_record(struct sg_stream *s, struct sg_event *e);
 CUresult sg_capture_event_wait(struct sg_stream *s, struct sg_event *e);
+/* Graph-allocated memory (graph_mem.c): cuMemAllocAsync inside a capture becomes an
+ * allocation node; cuMemFreeAsync and cuMemFree of a graph allocation free it. */
+CUresult sg_capture_mem_alloc(struct sg_stream *s, struct sg_mempool *p, size_t bytes,
+                              CUdeviceptr *out);
+int sg_graph_mem_owns(uint64_t addr);
+/* True when [addr, addr+len) lies in one graph allocation's address range: copies and memsets
+ * made into graphs (capture, nodes) may name memory that exists only once the graph runs. */
+int sg_graph_mem_covers(uint64_t addr, uint64_t len);
+CUresult sg_graph_mem_free_async(struct sg_stream *s, uint64_t addr);
+CUresult sg_graph_mem_free_now(struct sg_ctx *c, uint64_t addr);
 
 /* ---- stream-ordered allocation (mempool.c) -------------------------------------------------- */
 struct sg_mempool {
     int device;
     int is_default;
     _Atomic uint64_t used, used_high, reserved_high;
+    _Atomic uint64_t reserved;   /* used + freed blocks the pool keeps for reuse (mempool_cache.c) */
     uint64_t release_threshold;
     int reuse_flags[3];
 };
 void sg_mempool_init_device(struct sg_device *d);
-void sg_mempool_note_free(struct sg_mempool *p, uint64_t bytes);
+/* A pool region at addr of `bytes` is released for good (memory.c, mem_lock held). */
+void sg_mempool_note_free(struct sg_mempool *p, uint64_t addr, uint64_t bytes);
+
+/* ---- the pools' cache of freed blocks (mempool_cache.c) ------------------------------------ */
+/* A cached block of p that stream s may reuse for `bytes` under p's reuse flags; 0 when none. */
+uint64_t sg_pool_cache_take(struct sg_mempool *p, struct sg_stream *s, uint64_t bytes);
+/* Keeps a block freed in stream s (freeing it for good above the release threshold). */
+void sg_pool_cache_put(struct sg_mempool *p, uint64_t addr, struct sg_stream *s);
+/* Releases cached blocks until p reserves at most `keep` bytes. */
+void sg_pool_cache_trim(struct sg_mempool *p, uint64_t keep);
+void sg_pool_note_alloc(struct sg_mempool *p, uint64_t bytes, int fresh);
 
 /* ---- cross-process stats for NVML (shm_stats.c) --------------------------------------------- */
 void sg_shm_update(int device);   /* republish this process's memory use of device */

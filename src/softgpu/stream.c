@@ -120,6 +120,13 @@ static struct sg_work *host_clone(const struct sg_work *w)
     return sg_work_dup(w, sizeof(struct fn_work));
 }
 
+void sg_host_work_describe(const struct sg_work *w, CUhostFn *fn, void **user)
+{
+    const struct fn_work *h = (const struct fn_work *)w;
+    *fn = h->fn.host;
+    *user = h->user;
+}
+
 struct sg_work *sg_host_work_new(CUhostFn fn, void *user)
 {
     struct fn_work *w = sg_work_new(sizeof *w, SG_W_HOST, host_exec, host_clone, NULL);

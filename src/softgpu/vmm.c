@@ -8,6 +8,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -66,8 +67,8 @@ static CUresult check_prop(const CUmemAllocationProp *prop)
     if (!prop || prop->type != CU_MEM_ALLOCATION_TYPE_PINNED
         || prop->location.type != CU_MEM_LOCATION_TYPE_DEVICE)
         return CUDA_ERROR_INVALID_VALUE;
-    if (prop->requestedHandleTypes != CU_MEM_HANDLE_TYPE_NONE)
-        return CUDA_ERROR_NOT_SUPPORTED; /* no shareable handles */
+    if (prop->requestedHandleTypes & ~(unsigned)CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR)
+        return CUDA_ERROR_NOT_SUPPORTED; /* memfds are shareable as descriptors only (vmm_share.c) */
     return sg_device_check(prop->location.id) ? CUDA_ERROR_INVALID_DEVICE : CUDA_SUCCESS;
 }
 
@@ -363,4 +364,42 @@ CUresult cuMemRetainAllocationHandle(CUmemGenericAllocationHandle *handle, void 
         }
     pthread_mutex_unlock(&vmm_lock);
     return r;
+}
+
+/* ---- shareable handles (vmm_share.c) ------------------------------------------------------- */
+
+int sg_vmm_phys_dup_fd(CUmemGenericAllocationHandle handle, CUmemAllocationProp *prop)
+{
+    int fd = -1;
+    pthread_mutex_lock(&vmm_lock);
+    struct phys *p = phys_find(handle);
+    if (p) {
+        *prop = p->prop;
+        fd = fcntl(p->fd, F_DUPFD_CLOEXEC, 0);
+    }
+    pthread_mutex_unlock(&vmm_lock);
+    return p ? (fd >= 0 ? fd : -2) : -1;
+}
+
+CUresult sg_vmm_phys_adopt(int fd, uint64_t size, const CUmemAllocationProp *prop,
+                           CUmemGenericAllocationHandle *handle)
+{
+    struct sg_device *d = &sg.dev[prop->location.id];
+    if (atomic_fetch_add(&d->mem_used, size) + size > d->mem_total) {
+        atomic_fetch_sub(&d->mem_used, size);
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    }
+    struct phys *p = calloc(1, sizeof *p);
+    if (!p) {
+        atomic_fetch_sub(&d->mem_used, size);
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    }
+    *p = (struct phys){fd, size, prop->location.id, *prop, 1, NULL};
+    pthread_mutex_lock(&vmm_lock);
+    p->next = physes;
+    physes = p;
+    pthread_mutex_unlock(&vmm_lock);
+    sg_shm_update(p->device);
+    *handle = (CUmemGenericAllocationHandle)(uintptr_t)p;
+    return CUDA_SUCCESS;
 }

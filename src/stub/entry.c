@@ -16,6 +16,7 @@
 #define TFS_PRE_VOID()
 #define TFS_PRE_IN(T, n)
 #define TFS_PRE_DEV(n)
+#define TFS_PRE_HFOUND(K, T, n) TFS_PRE_HOUT(K, T, n)
 #define TFS_PRE_IBUFOPT(T, n, b)
 #define TFS_PRE_RESDESC(n) if (!n) return CUDA_ERROR_INVALID_VALUE;
 #define TFS_PRE_OUT(T, n) if (!n) return CUDA_ERROR_INVALID_VALUE;
@@ -35,11 +36,33 @@
 #define TFS_ENC_VOID()
 #define TFS_ENC_IN(T, n) tfp_put(c.w, &n, sizeof n);
 #define TFS_ENC_DEV(n) tfp_put(c.w, &n, sizeof n);
+#define TFS_ENC_HFOUND(K, T, n)
 #define TFS_ENC_IBUFOPT(T, n, b) tfs_put_in(&c, n, n ? (size_t)(b) : 0);
 #define TFS_ENC_RESDESC(n) tfs_put_in(&c, n, sizeof *n);
 #define TFS_ENC_OUT(T, n)
 #define TFS_ENC_OUTOPT(T, n)
-#define TFS_ENC_HIN(K, T, n) tfp_put_u64(c.w, (uint64_t)(uintptr_t)n);
+#define TFS_ENC_HIN(K, T, n) tfp_put_u64(c.w, TFS_HANDLE_##K(n));
+/* A stream goes as the program means it: the NULL stream of a per-thread entry point is the
+ * per-thread stream (tfs_stream_arg). */
+#define TFS_HANDLE_STREAM(n) tfs_stream_arg(n)
+#define TFS_HANDLE(n) ((uint64_t)(uintptr_t)(n))
+#define TFS_HANDLE_CTX TFS_HANDLE
+#define TFS_HANDLE_EVENT TFS_HANDLE
+#define TFS_HANDLE_MOD TFS_HANDLE
+#define TFS_HANDLE_FUNC TFS_HANDLE
+#define TFS_HANDLE_LIB TFS_HANDLE
+#define TFS_HANDLE_KERN TFS_HANDLE
+#define TFS_HANDLE_POOL TFS_HANDLE
+#define TFS_HANDLE_ALLOC TFS_HANDLE
+#define TFS_HANDLE_GRAPH TFS_HANDLE
+#define TFS_HANDLE_GEXEC TFS_HANDLE
+#define TFS_HANDLE_NODE TFS_HANDLE
+#define TFS_HANDLE_ARRAY TFS_HANDLE
+#define TFS_HANDLE_MIPMAP TFS_HANDLE
+#define TFS_HANDLE_TEXOBJ TFS_HANDLE
+#define TFS_HANDLE_SURFOBJ TFS_HANDLE
+#define TFS_HANDLE_TEXREF TFS_HANDLE
+#define TFS_HANDLE_SURFREF TFS_HANDLE
 #define TFS_ENC_HOUT(K, T, n)
 #define TFS_ENC_HDEL(K, T, n) tfp_put_u64(c.w, (uint64_t)(uintptr_t)n);
 #define TFS_ENC_DPTR(n, b) tfp_put_u64(c.w, (uint64_t)n);
@@ -54,6 +77,7 @@
 #define TFS_BULK_VOID()
 #define TFS_BULK_IN(T, n)
 #define TFS_BULK_DEV(n)
+#define TFS_BULK_HFOUND(K, T, n)
 #define TFS_BULK_IBUFOPT(T, n, b)
 #define TFS_BULK_RESDESC(n)
 #define TFS_BULK_OUT(T, n)
@@ -72,6 +96,7 @@
 #define TFS_DEC_VOID()
 #define TFS_DEC_IN(T, n)
 #define TFS_DEC_DEV(n)
+#define TFS_DEC_HFOUND(K, T, n) TFS_DEC_HOUT(K, T, n)
 #define TFS_DEC_IBUFOPT(T, n, b)
 #define TFS_DEC_RESDESC(n)
 #define TFS_DEC_OUT(T, n) tfs_get(&c, n, sizeof *n);
@@ -91,6 +116,7 @@
 #define TFS_POST_VOID()
 #define TFS_POST_IN(T, n)
 #define TFS_POST_DEV(n)
+#define TFS_POST_HFOUND(K, T, n)
 #define TFS_POST_IBUFOPT(T, n, b)
 #define TFS_POST_RESDESC(n)
 #define TFS_POST_OUT(T, n)

@@ -4,7 +4,7 @@
  * ABI whose version is <= the requested one: calls.def's definition where the stub forwards or
  * answers the call, surface.c's refusal otherwise. Requests with
  * CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM get the per-thread variant where the driver has
- * one (surface.c serves it as the legacy default stream).
+ * one (surface.c: its NULL stream is sent as the per-thread stream).
  * May call: the entry points of entry.c, custom.c, launch.c, local.c, hostmem.c, surface.c.
  */
 #include <string.h>

@@ -356,7 +356,7 @@ static CUresult copy3d(uint32_t call, const CUDA_MEMCPY3D *p, CUstream stream, i
     CUresult r = tfs_begin(&c, call);
     if (r != CUDA_SUCCESS)
         return r;
-    tfp_put_u64(c.w, (uint64_t)(uintptr_t)stream);
+    tfp_put_u64(c.w, tfs_stream_arg(stream));
     int e = put_copy3d(&c, p);
     if (e == PUT_OK)
         return tfs_end(&c, tfs_transact(&c));
@@ -424,7 +424,7 @@ CUresult CUDAAPI cuMemPrefetchAsync_v2(CUdeviceptr devPtr, size_t count, CUmemLo
     tfp_put_u64(c.w, count);
     tfp_put(c.w, &location, sizeof location);
     tfp_put_u32(c.w, flags);
-    tfp_put_u64(c.w, (uint64_t)(uintptr_t)hStream);
+    tfp_put_u64(c.w, tfs_stream_arg(hStream));
     return tfs_end(&c, tfs_transact(&c));
 }
 

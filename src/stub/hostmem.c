@@ -6,7 +6,8 @@
  * cuMemHostAlloc / cuMemAllocHost memory is the program's own memory. On the same host (shm
  * transport) it is a shared region the worker maps too, so a copy from or to it moves the bytes
  * once, in place; over TCP it is ordinary page-aligned memory whose bytes travel with the copy.
- * cuMemHostRegister'ed memory stays the program's pageable memory (copies carry its bytes).
+ * cuMemHostRegister'ed memory stays the program's pageable memory (copies carry its bytes);
+ * with DEVICEMAP its pages move in place onto a memfd that the worker maps too (same host only).
  * Mapped page-locked memory (CU_MEMHOSTALLOC_DEVICEMAP) and managed memory are a memfd the
  * worker maps at the same address and registers with its backend (same host only; over TCP
  * they answer CUDA_ERROR_NOT_SUPPORTED). Pointer attributes come from the stub's records.
@@ -315,19 +316,79 @@ CUresult CUDAAPI cuMemHostGetFlags(unsigned int *pFlags, void *p)
 struct registered {
     void *p;
     size_t size;
+    struct host_block *mapped;   /* DEVICEMAP: the pages, now a memfd the worker maps too */
     struct registered *next;
 };
 static struct registered *registered;
+
+/* Puts the pages of [p, p+bytes) on a memfd in place (same addresses, same bytes) so that the
+ * worker can map them too. Another thread writing to these pages while they move could lose
+ * its write: registration is expected before the memory is in use, as with cudaHostRegister. */
+static struct host_block *move_to_memfd(void *p, size_t bytes)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    uintptr_t base = (uintptr_t)p & ~(uintptr_t)(page - 1);
+    size_t len = ((uintptr_t)p + bytes - base + (size_t)page - 1) & ~((size_t)page - 1);
+    struct host_block *b = calloc(1, sizeof *b);
+    int fd = memfd_create("tfuse-registered", MFD_CLOEXEC);
+    if (!b || fd < 0 || ftruncate(fd, (off_t)len) != 0 ||
+        pwrite(fd, (void *)base, len, 0) != (ssize_t)len ||
+        mmap((void *)base, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0) ==
+            MAP_FAILED) {
+        if (fd >= 0)
+            close(fd);
+        free(b);
+        return NULL;
+    }
+    *b = (struct host_block){.p = (void *)base, .size = len, .fd = fd,
+                             .flags = CU_MEMHOSTALLOC_DEVICEMAP};
+    return b;
+}
+
+/* Gives the pages back to private memory with their bytes, and forgets the memfd. */
+static void move_back_from_memfd(struct host_block *b)
+{
+    void *copy = malloc(b->size);
+    if (copy)
+        memcpy(copy, b->p, b->size);
+    if (copy && mmap(b->p, b->size, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) != MAP_FAILED)
+        memcpy(b->p, copy, b->size);
+    else
+        tf_warn("cuMemHostUnregister: the pages stay shared with the node (out of memory)");
+    free(copy);
+    close(b->fd);
+    free(b);
+}
+
+/* DEVICEMAP registration on the same host: the worker maps the pages at the same address and
+ * registers them with its driver, so kernels reach them through cuMemHostGetDevicePointer. */
+static CUresult register_mapped(void *p, size_t bytesize, struct registered *r)
+{
+    struct host_block *b = move_to_memfd(p, bytesize);
+    if (!b)
+        return CUDA_ERROR_INVALID_VALUE;   /* a range with unmapped pages, as the driver says */
+    CUresult res = share_with_worker(b, 0);
+    if (res != CUDA_SUCCESS) {
+        move_back_from_memfd(b);
+        if (res == CUDA_ERROR_NOT_SUPPORTED)
+            tfs_unsupported("cuMemHostRegister with DEVICEMAP over this connection");
+        return res;
+    }
+    r->mapped = b;
+    add_block(b);
+    return CUDA_SUCCESS;
+}
 
 CUresult CUDAAPI cuMemHostRegister_v2(void *p, size_t bytesize, unsigned int Flags)
 {
     if (!p || bytesize == 0)
         return CUDA_ERROR_INVALID_VALUE;
-    if (Flags & (CU_MEMHOSTREGISTER_DEVICEMAP | CU_MEMHOSTREGISTER_IOMEMORY)) {
-        tfs_unsupported("cuMemHostRegister with DEVICEMAP or IOMEMORY");
+    if (Flags & CU_MEMHOSTREGISTER_IOMEMORY) {
+        tfs_unsupported("cuMemHostRegister of I/O memory");
         return CUDA_ERROR_NOT_SUPPORTED;
     }
-    struct registered *r = malloc(sizeof *r);
+    struct registered *r = calloc(1, sizeof *r);
     if (!r)
         return CUDA_ERROR_OUT_OF_MEMORY;
     pthread_mutex_lock(&blocks_lock);
@@ -337,10 +398,14 @@ CUresult CUDAAPI cuMemHostRegister_v2(void *p, size_t bytesize, unsigned int Fla
             free(r);
             return CUDA_ERROR_HOST_MEMORY_ALREADY_REGISTERED;
         }
-    *r = (struct registered){p, bytesize, registered};
+    *r = (struct registered){.p = p, .size = bytesize, .next = registered};
     registered = r;
     pthread_mutex_unlock(&blocks_lock);
-    return CUDA_SUCCESS;
+    CUresult res = Flags & CU_MEMHOSTREGISTER_DEVICEMAP ? register_mapped(p, bytesize, r)
+                                                        : CUDA_SUCCESS;
+    if (res != CUDA_SUCCESS)
+        cuMemHostUnregister(p);
+    return res;
 }
 
 CUresult CUDAAPI cuMemHostUnregister(void *p)
@@ -353,6 +418,11 @@ CUresult CUDAAPI cuMemHostUnregister(void *p)
     if (r)
         *at = r->next;
     pthread_mutex_unlock(&blocks_lock);
+    if (r && r->mapped && find_block(r->mapped->p, 1, 1)) {
+        cuCtxSynchronize();   /* pipelined work may still use it */
+        tfi_unmap_host((uint64_t)(uintptr_t)r->mapped->p);
+        move_back_from_memfd(r->mapped);
+    }
     free(r);
     return r ? CUDA_SUCCESS : CUDA_ERROR_HOST_MEMORY_NOT_REGISTERED;
 }

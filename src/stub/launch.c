@@ -170,7 +170,7 @@ static CUresult launch(uint32_t call, const struct launch_args *a)
     for (int i = 0; i < 3; i++)
         tfp_put_u32(c.w, a->block[i]);
     tfp_put_u32(c.w, a->shmem);
-    tfp_put_u64(c.w, (uint64_t)(uintptr_t)a->stream);
+    tfp_put_u64(c.w, tfs_stream_arg(a->stream));
     if (call == TFP_ID_cuLaunchKernelEx) {
         tfp_put_u32(c.w, a->nattrs);
         tfp_put(c.w, a->attrs, a->nattrs * sizeof *a->attrs);

@@ -1,33 +1,38 @@
 /*
- * TensorFuse's libnvidia-ml.so.1: the NVML subset that nvidia-smi-style callers and frameworks
- * ask, answered for the device the session sees. It sits on the stub (libcuda.so.1 in the same
- * folder), so it shares the program's connection and the stub's cached device snapshot; memory
- * is what the session's worker reports (tfi_mem_info). Utilization and process lists are not
- * known to a session: NVML_ERROR_NOT_SUPPORTED.
- * May call: the stub's exported driver API, tfi_mem_info (through the driver's exported entry).
+ * The stub's NVML provider: the session's devices as a tenant sees them, for the NVML front
+ * (src/nvml/front.h), built with it as TensorFuse's libnvidia-ml.so.1. It sits on the stub
+ * (libcuda.so.1 in the same folder) and shares the program's connection and the stub's device
+ * snapshot (struct tfp_device_info, answered through cuDeviceGetName/Uuid/Attribute).
+ *
+ *   memory        the vGPU's: its limit as total, what it is charged as used (tfuse_mem_info)
+ *   utilization   the vGPU's share of the device's time since the previous ask, memory 0
+ *                 (tfuse_vgpu_usage); NOT_SUPPORTED for a session without a vGPU (not metered)
+ *   processes     this process only, with what it holds on the vGPU: a tenant never learns of
+ *                 another tenant's processes; NOT_SUPPORTED without a vGPU
+ *   identity      the physical device's name, UUID, PCI ids, compute capability, SM count,
+ *                 bus width and compute mode from the snapshot; no serial (not in the snapshot)
+ *   clocks        the device's rated clocks (CLOCK_RATE, MEMORY_CLOCK_RATE), not scaled
+ *   P-state, temperature, fan, power, energy, PCIe link: NOT_SUPPORTED (not in the snapshot)
+ *   peers         cuDeviceGetP2PAttribute between the session's devices; topology SYSTEM (a
+ *                 session's devices may sit anywhere); virtualization mode VGPU
+ *   driver        "<CUDA major>.<minor>-tfuse" (the session's CUDA driver version)
+ * May call: the stub's exported driver API and its two helpers for this library.
  */
 #include <cuda.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "tfuse/nvml.h"
-
-#define NVML_EXPORT __attribute__((visibility("default")))
-#define MAX_DEVICES 64
-
-struct nvmlDevice_st {
-    unsigned index;
-};
-
-static struct nvmlDevice_st devices[MAX_DEVICES];
-static int initialized;
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+#include "front.h"
 
 /* Exported by our libcuda.so.1 for this library (not part of NVIDIA's API). */
 CUresult tfuse_mem_info(CUdevice dev, size_t *freeBytes, size_t *totalBytes);
 CUresult tfuse_vgpu_usage(CUdevice dev, unsigned *gpu_percent, unsigned long long *held);
+
+const nvmlGpuTopologyLevel_t tfn_p_peer_level = NVML_TOPOLOGY_SYSTEM;
+const nvmlGpuVirtualizationMode_t tfn_p_virtualization = NVML_GPU_VIRTUALIZATION_MODE_VGPU;
+
+static char driver_version[NVML_SYSTEM_DRIVER_VERSION_BUFFER_SIZE] = "unknown-tfuse";
 
 static nvmlReturn_t from_cu(CUresult r)
 {
@@ -38,227 +43,146 @@ static nvmlReturn_t from_cu(CUresult r)
     case CUDA_ERROR_NOT_SUPPORTED: return NVML_ERROR_NOT_SUPPORTED;
     case CUDA_ERROR_NO_DEVICE: return NVML_ERROR_DRIVER_NOT_LOADED;
     case CUDA_ERROR_DEVICE_UNAVAILABLE: return NVML_ERROR_GPU_IS_LOST;
+    case CUDA_ERROR_OUT_OF_MEMORY: return NVML_ERROR_MEMORY;
     default: return NVML_ERROR_UNKNOWN;
     }
 }
 
-static int device_index(nvmlDevice_t d, unsigned *index)
+nvmlReturn_t tfn_p_open(void)
 {
-    if (!d || d < devices || d >= devices + MAX_DEVICES)
-        return 0;
-    *index = (unsigned)(d - devices);
-    return 1;
-}
-
-NVML_EXPORT nvmlReturn_t nvmlInit_v2(void)
-{
+    int v = 0;
     CUresult r = cuInit(0);
-    if (r == CUDA_SUCCESS) {
-        pthread_mutex_lock(&lock);
-        initialized++;
-        pthread_mutex_unlock(&lock);
-    }
+    if (r == CUDA_SUCCESS)
+        r = cuDriverGetVersion(&v);
+    if (r == CUDA_SUCCESS)
+        snprintf(driver_version, sizeof driver_version, "%d.%d-tfuse", v / 1000, (v % 1000) / 10);
     return from_cu(r);
 }
 
-NVML_EXPORT nvmlReturn_t nvmlInitWithFlags(unsigned int flags)
+void tfn_p_close(void) {}
+
+nvmlReturn_t tfn_p_count(unsigned *n)
 {
-    return nvmlInit_v2();
+    int count = 0;
+    nvmlReturn_t r = from_cu(cuDeviceGetCount(&count));
+    *n = r == NVML_SUCCESS && count > 0 ? (unsigned)count : 0;
+    return r;
 }
 
-NVML_EXPORT nvmlReturn_t nvmlShutdown(void)
-{
-    pthread_mutex_lock(&lock);
-    int was = initialized;
-    if (initialized)
-        initialized--;
-    pthread_mutex_unlock(&lock);
-    return was ? NVML_SUCCESS : NVML_ERROR_UNINITIALIZED;
-}
-
-NVML_EXPORT const char *nvmlErrorString(nvmlReturn_t result)
-{
-    switch (result) {
-    case NVML_SUCCESS: return "Success";
-    case NVML_ERROR_UNINITIALIZED: return "Uninitialized";
-    case NVML_ERROR_INVALID_ARGUMENT: return "Invalid Argument";
-    case NVML_ERROR_NOT_SUPPORTED: return "Not Supported";
-    case NVML_ERROR_INSUFFICIENT_SIZE: return "Insufficient Size";
-    case NVML_ERROR_DRIVER_NOT_LOADED: return "Driver Not Loaded";
-    case NVML_ERROR_GPU_IS_LOST: return "GPU is lost";
-    default: return "Unknown Error";
-    }
-}
-
-#define NEED_INIT() do { if (!initialized) return NVML_ERROR_UNINITIALIZED; } while (0)
-
-NVML_EXPORT nvmlReturn_t nvmlSystemGetCudaDriverVersion(int *cudaDriverVersion)
-{
-    if (!cudaDriverVersion)
-        return NVML_ERROR_INVALID_ARGUMENT;
-    return from_cu(cuDriverGetVersion(cudaDriverVersion));
-}
-
-NVML_EXPORT nvmlReturn_t nvmlSystemGetCudaDriverVersion_v2(int *cudaDriverVersion)
-{
-    return nvmlSystemGetCudaDriverVersion(cudaDriverVersion);
-}
-
-NVML_EXPORT nvmlReturn_t nvmlSystemGetDriverVersion(char *version, unsigned int length)
+/* An attribute of the snapshot, or `otherwise` when the device did not answer it. */
+static int attribute(unsigned i, CUdevice_attribute a, int otherwise)
 {
     int v = 0;
-    NEED_INIT();
-    if (!version)
-        return NVML_ERROR_INVALID_ARGUMENT;
-    nvmlReturn_t r = from_cu(cuDriverGetVersion(&v));
-    if (r != NVML_SUCCESS)
-        return r;
-    if ((unsigned)snprintf(version, length, "tfuse-%d.%d", v / 1000, (v % 1000) / 10) >= length)
-        return NVML_ERROR_INSUFFICIENT_SIZE;
-    return NVML_SUCCESS;
+    return cuDeviceGetAttribute(&v, a, (CUdevice)i) == CUDA_SUCCESS ? v : otherwise;
 }
 
-NVML_EXPORT nvmlReturn_t nvmlDeviceGetCount_v2(unsigned int *deviceCount)
+static void fill_attributes(unsigned i, struct tfn_facts *f)
 {
-    int n = 0;
-    NEED_INIT();
-    if (!deviceCount)
-        return NVML_ERROR_INVALID_ARGUMENT;
-    nvmlReturn_t r = from_cu(cuDeviceGetCount(&n));
-    if (r == NVML_SUCCESS)
-        *deviceCount = (unsigned)(n > MAX_DEVICES ? MAX_DEVICES : n);
-    return r;
+    f->pci_domain = (unsigned)attribute(i, CU_DEVICE_ATTRIBUTE_PCI_DOMAIN_ID, 0);
+    f->pci_bus = (unsigned)attribute(i, CU_DEVICE_ATTRIBUTE_PCI_BUS_ID, 0);
+    f->pci_device = (unsigned)attribute(i, CU_DEVICE_ATTRIBUTE_PCI_DEVICE_ID, 0);
+    f->pci_device_id = (unsigned)attribute(i, CU_DEVICE_ATTRIBUTE_GPU_PCI_DEVICE_ID, 0);
+    f->pci_subsystem_id = (unsigned)attribute(i, CU_DEVICE_ATTRIBUTE_GPU_PCI_SUBSYSTEM_ID, 0);
+    f->cc_major = attribute(i, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, 0);
+    f->cc_minor = attribute(i, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, 0);
+    f->sm_count = (unsigned)attribute(i, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, 0);
+    f->mem_bus_width = (unsigned)attribute(i, CU_DEVICE_ATTRIBUTE_GLOBAL_MEMORY_BUS_WIDTH, 0);
+    f->sm_clock_mhz = (unsigned)attribute(i, CU_DEVICE_ATTRIBUTE_CLOCK_RATE, 0) / 1000;
+    f->mem_clock_mhz = (unsigned)attribute(i, CU_DEVICE_ATTRIBUTE_MEMORY_CLOCK_RATE, 0) / 1000;
+    f->ecc_enabled = attribute(i, CU_DEVICE_ATTRIBUTE_ECC_ENABLED, 0);
+    f->compute_mode = (nvmlComputeMode_t)attribute(i, CU_DEVICE_ATTRIBUTE_COMPUTE_MODE, 0);
 }
 
-NVML_EXPORT nvmlReturn_t nvmlDeviceGetHandleByIndex_v2(unsigned int index, nvmlDevice_t *device)
+nvmlReturn_t tfn_p_facts(unsigned i, struct tfn_facts *f)
 {
-    unsigned n = 0;
-    nvmlReturn_t r = nvmlDeviceGetCount_v2(&n);
-    if (r != NVML_SUCCESS)
-        return r;
-    if (!device || index >= n)
-        return NVML_ERROR_INVALID_ARGUMENT;
-    devices[index].index = index;
-    *device = &devices[index];
-    return NVML_SUCCESS;
-}
-
-NVML_EXPORT nvmlReturn_t nvmlDeviceGetIndex(nvmlDevice_t device, unsigned int *index)
-{
-    NEED_INIT();
-    return index && device_index(device, index) ? NVML_SUCCESS : NVML_ERROR_INVALID_ARGUMENT;
-}
-
-NVML_EXPORT nvmlReturn_t nvmlDeviceGetName(nvmlDevice_t device, char *name, unsigned int length)
-{
-    unsigned i;
-    char buf[256];
-    NEED_INIT();
-    if (!name || !device_index(device, &i))
-        return NVML_ERROR_INVALID_ARGUMENT;
-    nvmlReturn_t r = from_cu(cuDeviceGetName(buf, sizeof buf, (CUdevice)i));
-    if (r == NVML_SUCCESS && (unsigned)snprintf(name, length, "%s", buf) >= length)
-        return NVML_ERROR_INSUFFICIENT_SIZE;
-    return r;
-}
-
-NVML_EXPORT nvmlReturn_t nvmlDeviceGetUUID(nvmlDevice_t device, char *uuid, unsigned int length)
-{
-    unsigned i;
     CUuuid u;
-    NEED_INIT();
-    if (!uuid || !device_index(device, &i))
-        return NVML_ERROR_INVALID_ARGUMENT;
-    nvmlReturn_t r = from_cu(cuDeviceGetUuid_v2(&u, (CUdevice)i));
-    if (r != NVML_SUCCESS)
-        return r;
-    const unsigned char *b = (const unsigned char *)u.bytes;
-    int n = snprintf(uuid, length,
-                     "GPU-%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-                     b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11],
-                     b[12], b[13], b[14], b[15]);
-    return n < 0 || (unsigned)n >= length ? NVML_ERROR_INSUFFICIENT_SIZE : NVML_SUCCESS;
-}
-
-NVML_EXPORT nvmlReturn_t nvmlDeviceGetMemoryInfo(nvmlDevice_t device, nvmlMemory_t *memory)
-{
-    unsigned i;
-    size_t free_b = 0, total_b = 0;
-    NEED_INIT();
-    if (!memory || !device_index(device, &i))
-        return NVML_ERROR_INVALID_ARGUMENT;
-    nvmlReturn_t r = from_cu(tfuse_mem_info((CUdevice)i, &free_b, &total_b));
-    if (r == NVML_SUCCESS) {
-        memory->total = total_b;
-        memory->free = free_b;
-        memory->used = total_b - free_b;
-    }
-    return r;
-}
-
-NVML_EXPORT nvmlReturn_t nvmlDeviceGetPciInfo_v3(nvmlDevice_t device, nvmlPciInfo_t *pci)
-{
-    unsigned i;
-    int dom = 0, bus = 0, dev = 0;
-    NEED_INIT();
-    if (!pci || !device_index(device, &i))
-        return NVML_ERROR_INVALID_ARGUMENT;
-    CUresult r = cuDeviceGetAttribute(&dom, CU_DEVICE_ATTRIBUTE_PCI_DOMAIN_ID, (CUdevice)i);
+    CUresult r = cuDeviceGetName(f->name, (int)sizeof f->name, (CUdevice)i);
     if (r == CUDA_SUCCESS)
-        r = cuDeviceGetAttribute(&bus, CU_DEVICE_ATTRIBUTE_PCI_BUS_ID, (CUdevice)i);
-    if (r == CUDA_SUCCESS)
-        r = cuDeviceGetAttribute(&dev, CU_DEVICE_ATTRIBUTE_PCI_DEVICE_ID, (CUdevice)i);
+        r = cuDeviceGetUuid_v2(&u, (CUdevice)i);
     if (r != CUDA_SUCCESS)
         return from_cu(r);
-    memset(pci, 0, sizeof *pci);
-    pci->domain = (unsigned)dom;
-    pci->bus = (unsigned)bus;
-    pci->device = (unsigned)dev;
-    snprintf(pci->busIdLegacy, sizeof pci->busIdLegacy, "%04x:%02x:%02x.0", dom & 0xffff, bus, dev);
-    snprintf(pci->busId, sizeof pci->busId, "%08x:%02x:%02x.0", (unsigned)dom, bus, dev);
+    memcpy(f->uuid, u.bytes, sizeof f->uuid);
+    f->serial[0] = 0;
+    f->pstate = NVML_PSTATE_UNKNOWN;
+    fill_attributes(i, f);
     return NVML_SUCCESS;
 }
 
-/* The session's vGPU, as NVML reports a device: `gpu` is the percent of the device's time the
- * vGPU's kernels ran since the previous ask (measured by the node's worker from kernel events;
- * other tenants of the device are not visible). Memory-bandwidth use is not measured: `memory`
- * is 0. A session without a vGPU is not metered: NOT_SUPPORTED. */
-NVML_EXPORT nvmlReturn_t nvmlDeviceGetUtilizationRates(nvmlDevice_t device,
-                                                       nvmlUtilization_t *utilization)
+const char *tfn_p_driver_version(void) { return driver_version; }
+
+nvmlReturn_t tfn_p_cuda_version(int *version)
 {
-    unsigned i, pct = 0;
-    unsigned long long held = 0;
-    NEED_INIT();
-    if (!utilization || !device_index(device, &i))
-        return NVML_ERROR_INVALID_ARGUMENT;
-    nvmlReturn_t r = from_cu(tfuse_vgpu_usage((CUdevice)i, &pct, &held));
-    if (r == NVML_SUCCESS)
-        *utilization = (nvmlUtilization_t){.gpu = pct, .memory = 0};
+    return from_cu(cuDriverGetVersion(version));
+}
+
+nvmlReturn_t tfn_p_memory(unsigned i, unsigned long long *total, unsigned long long *used)
+{
+    size_t free_b = 0, total_b = 0;
+    nvmlReturn_t r = from_cu(tfuse_mem_info((CUdevice)i, &free_b, &total_b));
+    if (r == NVML_SUCCESS) {
+        *total = total_b;
+        *used = free_b < total_b ? total_b - free_b : 0;
+    }
     return r;
 }
 
-/* The processes of this session that hold memory on the device: this process (other tenants'
- * processes are not the session's to see). */
-NVML_EXPORT nvmlReturn_t nvmlDeviceGetComputeRunningProcesses_v3(nvmlDevice_t device,
-                                                                 unsigned int *infoCount,
-                                                                 nvmlProcessInfo_t *infos)
+/* The vGPU's share of the device since the previous ask (a window of at least 100 ms, measured
+ * by the node's worker from kernel events). Memory bandwidth is not measured: 0. */
+nvmlReturn_t tfn_p_utilization(unsigned i, nvmlUtilization_t *u)
 {
-    unsigned i, pct = 0;
+    unsigned pct = 0;
     unsigned long long held = 0;
-    NEED_INIT();
-    if (!infoCount || !device_index(device, &i))
-        return NVML_ERROR_INVALID_ARGUMENT;
+    nvmlReturn_t r = from_cu(tfuse_vgpu_usage((CUdevice)i, &pct, &held));
+    if (r == NVML_SUCCESS)
+        *u = (nvmlUtilization_t){.gpu = pct, .memory = 0};
+    return r;
+}
+
+nvmlReturn_t tfn_p_processes(unsigned i, nvmlProcessInfo_t *out, unsigned cap, unsigned *n)
+{
+    unsigned pct = 0;
+    unsigned long long held = 0;
     nvmlReturn_t r = from_cu(tfuse_vgpu_usage((CUdevice)i, &pct, &held));
     if (r != NVML_SUCCESS)
         return r;
-    unsigned n = held > 0;
-    if (*infoCount < n || (n && !infos)) {
-        *infoCount = n;
-        return NVML_ERROR_INSUFFICIENT_SIZE;
+    *n = held > 0;
+    if (*n && cap)
+        out[0] = (nvmlProcessInfo_t){.pid = (unsigned)getpid(), .usedGpuMemory = held,
+                                     .gpuInstanceId = TFN_NO_MIG,
+                                     .computeInstanceId = TFN_NO_MIG};
+    return NVML_SUCCESS;
+}
+
+/* This process's sample: the vGPU's share of the device (the vGPU's only process we show). */
+nvmlReturn_t tfn_p_process_util(unsigned i, nvmlProcessUtilizationSample_t *out, unsigned cap,
+                                unsigned *n)
+{
+    unsigned pct = 0;
+    unsigned long long held = 0;
+    nvmlReturn_t r = from_cu(tfuse_vgpu_usage((CUdevice)i, &pct, &held));
+    if (r != NVML_SUCCESS)
+        return r;
+    *n = held > 0;
+    if (*n && cap)
+        out[0] = (nvmlProcessUtilizationSample_t){.pid = (unsigned)getpid(),
+                                                  .timeStamp = tfn_now_us(), .smUtil = pct};
+    return NVML_SUCCESS;
+}
+
+nvmlReturn_t tfn_p_p2p(unsigned a, unsigned b, nvmlGpuP2PCapsIndex_t index,
+                       nvmlGpuP2PStatus_t *status)
+{
+    CUdevice_P2PAttribute attr;
+    if (index == NVML_P2P_CAPS_INDEX_READ || index == NVML_P2P_CAPS_INDEX_WRITE)
+        attr = CU_DEVICE_P2P_ATTRIBUTE_ACCESS_SUPPORTED;
+    else if (index == NVML_P2P_CAPS_INDEX_ATOMICS)
+        attr = CU_DEVICE_P2P_ATTRIBUTE_NATIVE_ATOMIC_SUPPORTED;
+    else {   /* NVLink and the link kind are not known to a session */
+        *status = NVML_P2P_STATUS_NOT_SUPPORTED;
+        return NVML_SUCCESS;
     }
-    *infoCount = n;
-    if (n)
-        infos[0] = (nvmlProcessInfo_t){.pid = (unsigned)getpid(), .usedGpuMemory = held,
-                                       .gpuInstanceId = ~0u, .computeInstanceId = ~0u};
+    int v = 0;
+    CUresult r = cuDeviceGetP2PAttribute(&v, attr, (CUdevice)a, (CUdevice)b);
+    *status = r == CUDA_SUCCESS && v ? NVML_P2P_STATUS_OK : NVML_P2P_STATUS_NOT_SUPPORTED;
     return NVML_SUCCESS;
 }

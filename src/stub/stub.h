@@ -107,6 +107,14 @@ void tfs_kargs_put(struct tfp_writer *w, const struct tfs_kargs *a);
 /* cuGraphGetNodes with an array (graph.c). */
 CUresult tfs_graph_nodes(CUgraph graph, CUgraphNode *nodes, size_t *numNodes);
 
+/* > 0 while the calling thread is inside a per-thread-default-stream entry point (_ptds/_ptsz,
+ * surface.c): its NULL stream is then the per-thread stream, sent as CU_STREAM_PER_THREAD. */
+extern __thread int tfs_ptds;
+static inline uint64_t tfs_stream_arg(CUstream s)
+{
+    return (uint64_t)(uintptr_t)(s == NULL && tfs_ptds ? CU_STREAM_PER_THREAD : s);
+}
+
 /* 2D and 3D copies with a CUDA array on a side (arraycopy.c); synchronous with the stream. */
 CUresult tfs_copy_array_2d(const CUDA_MEMCPY2D *c, CUstream s);
 CUresult tfs_copy_array_3d(const CUDA_MEMCPY3D *c, CUstream s);

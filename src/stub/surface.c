@@ -7,11 +7,14 @@
  *   - a driver function nobody defines is refused: CUDA_ERROR_NOT_SUPPORTED, said once by name
  *     (docs/driver-surface.md lists each with its reason; the surface test keeps the two equal);
  *   - a per-thread-default-stream variant (<sym>_ptds/_ptsz) calls the function it is the
- *     variant of: the worker runs a session's work in order on one thread, so the per-thread
- *     default stream is served as the legacy one (stronger ordering, same results).
+ *     variant of with tfs_ptds raised, so that its NULL stream goes to the worker as
+ *     CU_STREAM_PER_THREAD: the worker's per-thread stream, which does not wait for the legacy
+ *     stream's work (all threads of one program share it: the worker runs a session on one).
  * Calls tfs_unsupported (local.c).
  */
 #include "stub.h"
+
+__thread int tfs_ptds;
 
 /* Arguments are never read, so one body fits every signature of the C calling convention; the
  * asm label keeps cuda.h's renaming macros off the symbol name. */
@@ -27,7 +30,13 @@
 #define CU_API_PT(base, ver, sym, of, kind, params, args)                                    \
     extern CUresult tfs_of_##sym params __asm__(#of);                                        \
     CUresult tfs_refuse_##sym params;                                                        \
-    CUresult tfs_refuse_##sym params { return tfs_of_##sym args; }                           \
+    CUresult tfs_refuse_##sym params                                                         \
+    {                                                                                        \
+        tfs_ptds++;                                                                          \
+        CUresult r = tfs_of_##sym args;                                                      \
+        tfs_ptds--;                                                                          \
+        return r;                                                                            \
+    }                                                                                        \
     extern CUresult tfs_weak_##sym params __asm__(#sym)                                      \
         __attribute__((weak, alias("tfs_refuse_" #sym)));
 #include "driver_api.def"

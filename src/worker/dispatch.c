@@ -22,6 +22,7 @@
 #define TFW_DECL_VOID()
 #define TFW_DECL_IN(T, n) T n;
 #define TFW_DECL_DEV(n) CUdevice n;
+#define TFW_DECL_HFOUND(K, T, n) TFW_DECL_HOUT(K, T, n)
 #define TFW_DECL_IBUFOPT(T, n, b) TFW_DECL_IBUF(T, n, b)
 #define TFW_DECL_RESDESC(n) TFW_DECL_IBUF(const CUDA_RESOURCE_DESC *, n, 0)
 #define TFW_DECL_OUT(T, n) T n##_v; memset(&n##_v, 0, sizeof n##_v); T *n = &n##_v;
@@ -41,6 +42,7 @@
 #define TFW_DEC_VOID()
 #define TFW_DEC_IN(T, n) tfp_get(in, &n, sizeof n);
 #define TFW_DEC_DEV(n) tfp_get(in, &n, sizeof n);
+#define TFW_DEC_HFOUND(K, T, n)
 #define TFW_DEC_IBUFOPT(T, n, b) TFW_DEC_IBUF(T, n, b) if (!n##_len) n = NULL;
 #define TFW_DEC_RESDESC(n) TFW_DEC_IBUF(const CUDA_RESOURCE_DESC *, n, 0)
 #define TFW_DEC_OUT(T, n)
@@ -83,6 +85,7 @@
 /* The session's device ordinal becomes the backend's (src/worker/devmap.c). */
 #define TFW_CHECK_DEV(n) \
     if ((r = tfw_devmap_to_backend(s, n, &n)) != CUDA_SUCCESS) return r;
+#define TFW_CHECK_HFOUND(K, T, n)
 #define TFW_CHECK_IBUFOPT(T, n, b) if (n) { TFW_CHECK_IBUF(T, n, b) }
 /* Every array, mipmapped array and device range a resource names must be the session's. */
 #define TFW_CHECK_RESDESC(n) \
@@ -120,6 +123,7 @@
 #define TFW_PASS_VOID()
 #define TFW_PASS_IN(T, n) n
 #define TFW_PASS_DEV(n) n
+#define TFW_PASS_HFOUND(K, T, n) n
 #define TFW_PASS_IBUFOPT(T, n, b) n
 #define TFW_PASS_RESDESC(n) n
 #define TFW_PASS_OUT(T, n) n
@@ -139,6 +143,11 @@
 #define TFW_POST_VOID()
 #define TFW_POST_IN(T, n)
 #define TFW_POST_DEV(n)
+/* A handle the call reveals (the module of a function, ...) is the session's from now on; one
+ * it holds already keeps its record (and the object it came from). */
+#define TFW_POST_HFOUND(K, T, n) \
+    if (tfw_handles_kind(&s->handles, (uint64_t)(uintptr_t)*n) == TFW_K_NONE) \
+        tfw_record_handle(s, TFW_K_##K, (uint64_t)(uintptr_t)*n);
 #define TFW_POST_IBUFOPT(T, n, b) TFW_POST_IBUF(T, n, b)
 #define TFW_POST_RESDESC(n) TFW_POST_IBUF(T, n, 0)
 #define TFW_POST_OUT(T, n)
@@ -178,6 +187,7 @@
 #define TFW_REPLY_VOID()
 #define TFW_REPLY_IN(T, n)
 #define TFW_REPLY_DEV(n)
+#define TFW_REPLY_HFOUND(K, T, n) TFW_REPLY_HOUT(K, T, n)
 #define TFW_REPLY_IBUFOPT(T, n, b)
 #define TFW_REPLY_RESDESC(n)
 #define TFW_REPLY_OUT(T, n) tfp_put(out, n, sizeof *n);

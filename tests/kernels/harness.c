@@ -387,13 +387,17 @@ static int collect(const struct kt_case **all)
         all[n++] = &kt_cases_extra[i];
     for (int i = 0; i < kt_ncases_special; i++)
         all[n++] = &kt_cases_special[i];
+    for (int i = 0; i < kt_ncases_isa; i++)
+        all[n++] = &kt_cases_isa[i];
+    for (int i = 0; i < kt_ncases_texture; i++)
+        all[n++] = &kt_cases_texture[i];
     return n;
 }
 
 int main(int argc, char **argv)
 {
-    static char *names[KT_MAX_CASES * 3], *mods[KT_MAX_CASES * 3];
-    static const struct kt_case *all[KT_MAX_CASES * 3];
+    static char *names[KT_MAX_CASES * 6], *mods[KT_MAX_CASES * 6];
+    static const struct kt_case *all[KT_MAX_CASES * 6];
     int nnames = 0, nmods = 0, list = 0;
     const char *env_seed = getenv("KT_SEED");
     uint64_t seed = env_seed ? strtoull(env_seed, NULL, 0)
@@ -405,11 +409,11 @@ int main(int argc, char **argv)
             kt_fatbin_dir = argv[++i];
         else if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc)
             seed = strtoull(argv[++i], NULL, 0);
-        else if (strcmp(argv[i], "--module") == 0 && i + 1 < argc && nmods < KT_MAX_CASES * 3)
+        else if (strcmp(argv[i], "--module") == 0 && i + 1 < argc && nmods < KT_MAX_CASES * 6)
             mods[nmods++] = argv[++i];
         else if (strcmp(argv[i], "--list") == 0)
             list = 1;
-        else if (argv[i][0] != '-' && nnames < KT_MAX_CASES * 3)
+        else if (argv[i][0] != '-' && nnames < KT_MAX_CASES * 6)
             names[nnames++] = argv[i];
         else {
             fprintf(stderr, "usage: %s --ptx-dir DIR [--fatbin-dir DIR] [--seed N] "

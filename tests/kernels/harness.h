@@ -27,8 +27,9 @@ struct kt_case {
 
 #define KT_MAX_CASES 64
 extern const struct kt_case kt_cases_basic[], kt_cases_numeric[], kt_cases_special[],
-    kt_cases_extra[];
-extern const int kt_ncases_basic, kt_ncases_numeric, kt_ncases_special, kt_ncases_extra;
+    kt_cases_extra[], kt_cases_isa[], kt_cases_texture[];
+extern const int kt_ncases_basic, kt_ncases_numeric, kt_ncases_special, kt_ncases_extra,
+    kt_ncases_isa, kt_ncases_texture;
 extern const char *kt_fatbin_dir; /* --fatbin-dir: nvcc-built fat binaries (tests/fatbin/data) */
 
 /* ---- failures ---------------------------------------------------------------------------- */

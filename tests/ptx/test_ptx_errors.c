@@ -57,12 +57,15 @@ static void test_parse_errors(void **state)
     expect_parse_error("", "missing .version");
     /* known gaps fail the load, naming the instruction */
     expect_parse_error(HDR ".entry k()\n{\n.reg .b32 %r<9>;\n"
-                       "ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%r1, %r2, %r3, %r4}, [%r5];\n}\n",
-                       "unknown instruction 'ldmatrix.sync.aligned.m8n8.x4.shared.b16'");
+                       "tcgen05.alloc.cta_group::1.sync.aligned.shared::cta.b32 [%r5], 32;\n}\n",
+                       "unknown instruction 'tcgen05.alloc.cta_group::1.sync.aligned.shared::cta.b32'");
     expect_parse_error(HDR ".entry k()\n{\n.reg .b32 %r<9>;\n"
-                       "mma.sync.aligned.m16n8k16.row.col.s32.s8.s8.s32 {%r1, %r2, %r3, %r4}, "
-                       "{%r5, %r6}, {%r7}, {%r1, %r2, %r3, %r4};\n}\n",
-                       "matrix shape or type not supported");
+                       "cp.async.bulk.tensor.1d.shared::cluster.global.mbarrier::complete_tx::bytes"
+                       " [%r1], [%r2, {%r3}], [%r4];\n}\n", "(modifier '.tensor')");
+    expect_parse_error(HDR ".entry k()\n{\n.reg .b32 %r<9>;\n"
+                       "mma.sync.aligned.m8n8k4.row.col.f32.f16.f16.f32 {%r1, %r2, %r3, %r4}, "
+                       "{%r5, %r6}, {%r7, %r8}, {%r1, %r2, %r3, %r4};\n}\n",
+                       "not supported");
 }
 
 static void expect_run(const char *body, const char *params, unsigned bx, void **args,

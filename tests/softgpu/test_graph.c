@@ -5,19 +5,9 @@
  */
 #include <stdatomic.h>
 
-#include "sg_test.h"
+#include "graph_kernels.h"
 
-static const char ptx[] =
-    ".version 8.0\n.target sm_80\n.address_size 64\n"
-    ".visible .entry add_k(.param .u64 p_data, .param .u32 p_n, .param .u32 p_k)\n"
-    "{\n"
-    "  .reg .pred %p<2>;\n  .reg .b32 %r<8>;\n  .reg .b64 %rd<5>;\n"
-    "  ld.param.u64 %rd1, [p_data];\n  ld.param.u32 %r1, [p_n];\n  ld.param.u32 %r7, [p_k];\n"
-    "  mov.u32 %r2, %ctaid.x;\n  mov.u32 %r3, %ntid.x;\n  mov.u32 %r4, %tid.x;\n"
-    "  mad.lo.s32 %r5, %r2, %r3, %r4;\n  setp.ge.u32 %p1, %r5, %r1;\n  @%p1 bra DONE;\n"
-    "  cvta.to.global.u64 %rd2, %rd1;\n  mul.wide.u32 %rd3, %r5, 4;\n  add.s64 %rd4, %rd2, %rd3;\n"
-    "  ld.global.u32 %r6, [%rd4];\n  add.s32 %r6, %r6, %r7;\n  st.global.u32 [%rd4], %r6;\n"
-    "DONE:\n  ret;\n}\n";
+static const char *const ptx = graph_ptx; /* add_k */
 
 enum { N = 256 };
 

@@ -85,7 +85,7 @@ static void test_vmm_errors(void **state)
     prop.location.id = 5;
     CU_ERR(cuMemCreate(&h, gran, &prop, 0), CUDA_ERROR_INVALID_DEVICE);
     prop = device_prop();
-    prop.requestedHandleTypes = CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR;
+    prop.requestedHandleTypes = CU_MEM_HANDLE_TYPE_FABRIC; /* POSIX fds are shareable (test_ipc) */
     CU_ERR(cuMemCreate(&h, gran, &prop, 0), CUDA_ERROR_NOT_SUPPORTED);
     prop = device_prop();
     CU_OK(cuMemCreate(&h, gran, &prop, 0));

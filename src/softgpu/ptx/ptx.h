@@ -19,6 +19,7 @@
 typedef struct ptx_module ptx_module;
 typedef struct ptx_kernel ptx_kernel;
 typedef struct ptx_pool ptx_pool;
+struct ptx_tex_desc; /* ptx_tex.h */
 
 /* ---- modules ------------------------------------------------------------------------------ */
 
@@ -50,7 +51,9 @@ struct ptx_global_info {
     size_t align;
     const void *init; /* NULL: zero-initialised */
     size_t init_size;
+    int opaque;       /* PTX_OPAQUE_*: a .texref/.surfref, an 8-byte slot holding its handle */
 };
+enum { PTX_OPAQUE_NONE = 0, PTX_OPAQUE_TEXREF, PTX_OPAQUE_SURFREF };
 int ptx_module_global_count(const ptx_module *m);
 const struct ptx_global_info *ptx_module_global(const ptx_module *m, int index);
 int ptx_module_find_global(const ptx_module *m, const char *name); /* index or -1 */
@@ -120,9 +123,17 @@ struct ptx_launch {
     uint64_t (*heap_alloc)(void *opaque, uint64_t size);
     void (*heap_free)(void *opaque, uint64_t addr);
     void *heap_opaque;
+    /* cudaGraphSetConditional(handle, value) from device code (graph conditional nodes),
+     * called from pool threads: 0, or -1 when handle names no conditional (the launch fails,
+     * as does every call when this is NULL). */
+    int (*set_conditional)(uint64_t handle, uint32_t value);
     /* Watchdog: when non-zero, a pool thread that has executed this many thread-instructions
      * for the launch stops it with PTX_ERR_LAUNCH_FAILED ("instruction limit"). 0: no limit. */
     uint64_t max_thread_instructions;
+    /* Texture and surface handles (ptx_tex.h): fills *out for `handle` and returns 0, or -1
+     * when it names no texture (no surface when `surface`). Called from pool threads; NULL
+     * when the driver has none. */
+    int (*tex_lookup)(uint64_t handle, int surface, struct ptx_tex_desc *out);
 };
 
 /* Runs the whole grid and returns when every block has finished or the kernel has failed

@@ -17,6 +17,7 @@ static const struct { const char *name; int type; int bits; } type_table[] = {
     {"s64", T_S64, 64}, {"f16", T_F16, 16}, {"f16x2", T_F16X2, 32}, {"bf16", T_BF16, 16},
     {"bf16x2", T_BF16X2, 32}, {"f32", T_F32, 32}, {"f64", T_F64, 64}, {"pred", T_PRED, 1},
     {"tf32", T_TF32, 32}, {"e4m3", T_E4M3, 8}, {"e5m2", T_E5M2, 8},
+    {"s4", T_S4, 4}, {"u4", T_U4, 4}, {"e4m3x2", T_E4M3X2, 16}, {"e5m2x2", T_E5M2X2, 16},
 };
 
 int ptx_type_from_name(const char *s)
@@ -69,7 +70,11 @@ static const struct { const char *name; int op; } op_table[] = {
     {"cp", OP_CP_ASYNC}, {"vadd4", OP_VSIMD}, {"vsub4", OP_VSIMD}, {"vabsdiff4", OP_VSIMD},
     {"vmin4", OP_VSIMD}, {"vmax4", OP_VSIMD}, {"vavrg4", OP_VSIMD}, {"vadd2", OP_VSIMD},
     {"vsub2", OP_VSIMD}, {"vabsdiff2", OP_VSIMD}, {"vmin2", OP_VSIMD}, {"vmax2", OP_VSIMD},
-    {"vavrg2", OP_VSIMD},
+    {"vavrg2", OP_VSIMD}, {"tex", OP_TEX}, {"tld4", OP_TLD4}, {"txq", OP_TXQ},
+    {"suld", OP_SULD}, {"sust", OP_SUST}, {"suq", OP_SUQ},
+    {"mbarrier", OP_MBARRIER}, {"elect", OP_ELECT}, {"setmaxnreg", OP_NOP},
+    {"ldmatrix", OP_LDMATRIX}, {"stmatrix", OP_STMATRIX}, {"bmsk", OP_BMSK},
+    {"szext", OP_SZEXT},
 };
 
 /* Modifiers that change nothing in a sequentially consistent CPU implementation. */
@@ -171,6 +176,9 @@ static int apply_modifier(ptx_insn *in, const char *m, int *ntypes, int types[4]
             types[(*ntypes)++] = t;
         return 0;
     }
+    if ((in->op >= OP_MBARRIER || in->op == OP_CP_ASYNC || in->op == OP_MMA ||
+         in->op == OP_NOP) && (ptx_async_modifier(in, m) || ptx_matrix_modifier(in, m)))
+        return 0;
     int v;
     if ((v = parse_rnd(m))) { in->rnd = (uint8_t)v; return 0; }
     if ((in->op == OP_SETP || in->op == OP_SET || in->op == OP_SLCT) && (v = parse_cmp(m))) {
@@ -200,7 +208,8 @@ static int apply_modifier(ptx_insn *in, const char *m, int *ntypes, int types[4]
     if (!strcmp(m, "NaN")) { in->flags |= F_NAN; return 0; }
     if (!strcmp(m, "abs")) { in->flags |= F_ABS; return 0; }
     if (!strcmp(m, "xorsign")) { in->flags |= F_XORSIGN; return 0; }
-    if ((in->op == OP_SHF) && (!strcmp(m, "wrap") || !strcmp(m, "clamp"))) {
+    if ((in->op == OP_SHF || in->op == OP_BMSK || in->op == OP_SZEXT) &&
+        (!strcmp(m, "wrap") || !strcmp(m, "clamp"))) {
         in->boolop = m[0] == 'w' ? 1 : 2;
         return 0;
     }
@@ -240,6 +249,8 @@ static int apply_modifier(ptx_insn *in, const char *m, int *ntypes, int types[4]
             return 0;
     }
     if (in->op == OP_VSIMD && !strcmp(m, "add")) { in->flags |= F_ADD; return 0; }
+    if (in->op >= OP_TEX && in->op <= OP_SUQ && ptx_tex_modifier(in, m))
+        return 0;
     if (in->op == OP_MEMBAR && (!strcmp(m, "proxy") || !strcmp(m, "async") ||
                                 !strcmp(m, "alias") || !strcmp(m, "mbarrier_init")))
         return 0;
@@ -292,8 +303,8 @@ int ptx_decode_opcode(ptx_insn *in, const char *opcode, char *err, size_t errlen
     for (int i = 0; i < 4; i++)
         in->types[i] = (uint8_t)types[i];
     in->itype = in->type;
-    if (in->op == OP_CVT || in->op == OP_SET)
-        in->itype = in->type2;
+    if (in->op == OP_CVT || in->op == OP_SET || in->op == OP_TEX || in->op == OP_TLD4)
+        in->itype = in->type2; /* tex: immediates are coordinates */
     return 0;
 unknown:
     snprintf(err, errlen, "unknown instruction '%s'", opcode);
@@ -432,6 +443,9 @@ int ptx_decode_check(ptx_insn *in, char *err, size_t errlen)
             snprintf(err, errlen, "'%s' needs a destination and a source type", in->name);
             return -1;
         }
+        if (in->type == T_E4M3X2 || in->type == T_E5M2X2 || in->type2 == T_E4M3X2 ||
+            in->type2 == T_E5M2X2)
+            return ptx_bitfield_check(in, err, errlen); /* the packed fp8 conversions */
         if (in->nops == 3 && (in->type == T_F16X2 || in->type == T_BF16X2)) {
             in->op = OP_CVT_PACK;
         } else if (want(in, 2, err, errlen)) {
@@ -490,7 +504,9 @@ int ptx_decode_check(ptx_insn *in, char *err, size_t errlen)
         in->exec = ptx_x_bits;
         return 0;
     case OP_MMA: case OP_WMMA_LOAD: case OP_WMMA_STORE: case OP_WMMA_MMA: {
-        /* the shapes and types ptx_mma.c implements; anything else fails the load here */
+        /* the shapes and types ptx_mma.c implements; ptx_ops_matrix.c the other mma forms */
+        if (in->op == OP_MMA && (in->cmp > 2 || (in->types[1] != T_F16 && in->types[1] != T_BF16)))
+            return ptx_matrix_check(in, err, errlen);
         int ok;
         if (in->op == OP_MMA)
             ok = (in->cmp == 1 || in->cmp == 2) && in->ntypes == 4 &&
@@ -511,6 +527,14 @@ int ptx_decode_check(ptx_insn *in, char *err, size_t errlen)
         in->exec = ptx_x_mma;
         return 0;
     }
+    case OP_TEX: case OP_TLD4: case OP_TXQ: case OP_SULD: case OP_SUST: case OP_SUQ:
+        return ptx_tex_check(in, err, errlen);
+    case OP_MBARRIER: case OP_CP_BULK: case OP_ELECT:
+        return ptx_async_check(in, err, errlen);
+    case OP_LDMATRIX: case OP_STMATRIX:
+        return ptx_matrix_check(in, err, errlen);
+    case OP_BMSK: case OP_SZEXT:
+        return ptx_bitfield_check(in, err, errlen);
     case OP_MEMBAR: case OP_NOP: case OP_NANOSLEEP: case OP_BAR_WARP:
         in->exec = ptx_x_misc;
         return 0;

@@ -88,7 +88,17 @@ static void read_sreg(ptx_warp *w, int sr, uint64_t *out)
     case SR_GLOBALTIMER_LO: v = (uint32_t)now_ns(CLOCK_REALTIME); break;
     case SR_GLOBALTIMER_HI: v = (uint32_t)(now_ns(CLOCK_REALTIME) >> 32); break;
     case SR_DYN_SMEM: v = l->dynamic_shared_bytes; break;
-    case SR_TOTAL_SMEM: v = b->shared_size; break;
+    case SR_TOTAL_SMEM: case SR_AGGR_SMEM: v = b->shared_size; break;
+    case SR_CLUSTERID_X: case SR_CLUSTERID_Y: case SR_CLUSTERID_Z:
+        v = b->ctaid[sr - SR_CLUSTERID_X];
+        break;
+    case SR_NCLUSTERID_X: case SR_NCLUSTERID_Y: case SR_NCLUSTERID_Z:
+        v = l->grid[sr - SR_NCLUSTERID_X];
+        break;
+    case SR_CLUSTER_NCTAID_X: case SR_CLUSTER_NCTAID_Y: case SR_CLUSTER_NCTAID_Z:
+    case SR_CLUSTER_NCTARANK:
+        v = 1;
+        break;
     default:
         /* %envreg1/2: the cooperative grid-sync workspace, high and low halves (what the
          * CUDA 13 cooperative_groups headers read and recombine with bfi) */
@@ -477,11 +487,35 @@ static void heap_call(ptx_warp *w, const ptx_insn *in, const ptx_func *callee, u
     }
 }
 
+/* cudaGraphSetConditional(handle, value) through the launch's hook */
+static void set_conditional_call(ptx_warp *w, const ptx_insn *in, uint32_t mask)
+{
+    ptx_frame *f = ptx_top(w);
+    const struct ptx_launch *l = w->blk->l;
+    const uint32_t *a = in->call_args + in->nret, *s = in->call_sizes + in->nret;
+    for (int L = 0; L < PTX_WARP; L++) {
+        if (!((mask >> L) & 1u))
+            continue;
+        uint64_t handle = in->ncall >= 2 ? frame_param_u64(f, a[0], s[0], L) : 0;
+        uint32_t value = in->ncall >= 2 ? (uint32_t)frame_param_u64(f, a[1], s[1], L) : 0;
+        if (in->ncall < 2 || !l->set_conditional || l->set_conditional(handle, value) != 0) {
+            ptx_fail(w, in, L, PTX_ERR_LAUNCH_FAILED,
+                     "cudaGraphSetConditional: invalid conditional handle %#llx",
+                     (unsigned long long)handle);
+            return;
+        }
+    }
+}
+
 static void builtin_call(ptx_warp *w, const ptx_insn *in, const ptx_func *callee, uint32_t mask)
 {
     ptx_frame *f = ptx_top(w);
     if (callee->builtin == BUILTIN_MALLOC || callee->builtin == BUILTIN_FREE) {
         heap_call(w, in, callee, mask);
+        return;
+    }
+    if (callee->builtin == BUILTIN_SET_CONDITIONAL) {
+        set_conditional_call(w, in, mask);
         return;
     }
     if (in->ncall < (callee->builtin == BUILTIN_VPRINTF ? 2u : 5u)) {

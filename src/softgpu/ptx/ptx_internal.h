@@ -38,6 +38,7 @@ enum ptx_type {
     T_F16, T_F16X2, T_BF16, T_BF16X2, T_F32, T_F64,
     T_PRED,
     T_TF32, T_E4M3, T_E5M2,
+    T_S4, T_U4, T_E4M3X2, T_E5M2X2, /* mma int4 operands; cvt's packed fp8 pairs */
 };
 
 int ptx_type_bits(int t);
@@ -77,7 +78,14 @@ enum ptx_sreg {
     SR_LANEID, SR_WARPID, SR_NWARPID, SR_SMID, SR_NSMID, SR_GRIDID,
     SR_LANEMASK_EQ, SR_LANEMASK_LE, SR_LANEMASK_LT, SR_LANEMASK_GE, SR_LANEMASK_GT,
     SR_CLOCK, SR_CLOCK_HI, SR_CLOCK64, SR_GLOBALTIMER, SR_GLOBALTIMER_LO, SR_GLOBALTIMER_HI,
-    SR_DYN_SMEM, SR_TOTAL_SMEM, SR_ENVREG0, /* ... SR_ENVREG0 + 31 */
+    SR_DYN_SMEM, SR_TOTAL_SMEM,
+    /* clusters of one CTA: the cluster is the CTA, so cluster ids are CTA ids */
+    SR_CLUSTERID_X, SR_CLUSTERID_Y, SR_CLUSTERID_Z, SR_NCLUSTERID_X, SR_NCLUSTERID_Y,
+    SR_NCLUSTERID_Z, SR_CLUSTER_CTAID_X, SR_CLUSTER_CTAID_Y, SR_CLUSTER_CTAID_Z,
+    SR_CLUSTER_NCTAID_X, SR_CLUSTER_NCTAID_Y, SR_CLUSTER_NCTAID_Z, SR_CLUSTER_CTARANK,
+    SR_CLUSTER_NCTARANK, SR_IS_EXPLICIT_CLUSTER,
+    SR_AGGR_SMEM, SR_ZERO, /* %pm*, %reserved_smem_offset_*, %current_graph_exec: read 0 */
+    SR_ENVREG0, /* ... SR_ENVREG0 + 31 */
     SR_COUNT = SR_ENVREG0 + 32,
 };
 
@@ -174,6 +182,10 @@ enum ptx_op {
     OP_MMA, OP_WMMA_LOAD, OP_WMMA_STORE, OP_WMMA_MMA,
     /* later additions */
     OP_CP_ASYNC, OP_VSIMD,
+    /* textures and surfaces (ptx_ops_tex.c, ptx_ops_surf.c) */
+    OP_TEX, OP_TLD4, OP_TXQ, OP_SULD, OP_SUST, OP_SUQ,
+    /* sm_80/sm_90 additions (ptx_ops_async.c, ptx_ops_matrix.c, ptx_ops_bitfield.c) */
+    OP_MBARRIER, OP_CP_BULK, OP_ELECT, OP_LDMATRIX, OP_STMATRIX, OP_BMSK, OP_SZEXT,
     OP_COUNT
 };
 
@@ -219,7 +231,8 @@ typedef struct ptx_func {
     uint32_t line;
 } ptx_func;
 
-enum { BUILTIN_NONE = 0, BUILTIN_VPRINTF, BUILTIN_ASSERTFAIL, BUILTIN_MALLOC, BUILTIN_FREE };
+enum { BUILTIN_NONE = 0, BUILTIN_VPRINTF, BUILTIN_ASSERTFAIL, BUILTIN_MALLOC, BUILTIN_FREE,
+       BUILTIN_SET_CONDITIONAL };
 
 typedef struct ptx_shared_var {
     size_t size, align;
@@ -376,6 +389,15 @@ void *ptx_translate(ptx_warp *w, const ptx_insn *in, int space, uint64_t addr, u
                     int lane, int write);
 uint64_t ptx_sym_value(ptx_warp *w, int sym_kind, uint64_t sym, int lane);
 
+/* The address of an [address] operand for lane L: base register + symbol + offset. */
+static inline uint64_t ptx_operand_addr(ptx_warp *w, const ptx_operand *o, int L)
+{
+    uint64_t a = o->imm + (o->sym_kind ? ptx_sym_value(w, o->sym_kind, o->sym, L) : 0);
+    if (o->reg != UINT32_MAX)
+        a += ptx_top(w)->regs[(size_t)o->reg * PTX_WARP + L];
+    return a;
+}
+
 /* exec families, assigned by the decoder */
 void ptx_x_int(ptx_warp *, const ptx_insn *, uint32_t);
 void ptx_x_bits(ptx_warp *, const ptx_insn *, uint32_t);
@@ -389,6 +411,23 @@ void ptx_x_atom(ptx_warp *, const ptx_insn *, uint32_t);
 void ptx_x_warp(ptx_warp *, const ptx_insn *, uint32_t);
 void ptx_x_mma(ptx_warp *, const ptx_insn *, uint32_t);
 void ptx_x_misc(ptx_warp *, const ptx_insn *, uint32_t);
+
+/* ptx_ops_tex.c: the modifiers of tex/tld4/txq/suld/sust/suq (1 when m is one of theirs) and
+ * the operand check that picks their executor (0, or -1 with err set). */
+int ptx_tex_modifier(ptx_insn *in, const char *m);
+int ptx_tex_check(ptx_insn *in, char *err, size_t errlen);
+
+/* The same pair for the sm_80/sm_90 families: mbarrier, cp.async.bulk, cp.async.mbarrier,
+ * elect, setmaxnreg (ptx_ops_async.c); ldmatrix, stmatrix and the mma shapes and types beyond
+ * ptx_mma.c's (ptx_ops_matrix.c); bmsk, szext and the packed fp8 cvt (ptx_ops_bitfield.c). */
+int ptx_async_modifier(ptx_insn *in, const char *m);
+int ptx_async_check(ptx_insn *in, char *err, size_t errlen);
+int ptx_matrix_modifier(ptx_insn *in, const char *m);
+int ptx_matrix_check(ptx_insn *in, char *err, size_t errlen);
+int ptx_bitfield_check(ptx_insn *in, char *err, size_t errlen);
+/* fp8 helpers (ptx_ops_bitfield.c): e4m3 (fn) / e5m2 bits to and from float */
+float ptx_fp8_to_f32(uint8_t v, int e5m2);
+uint8_t ptx_f32_to_fp8(float f, int e5m2, int satfinite);
 
 /* ptx_printf.c */
 int ptx_format_printf(ptx_warp *w, const ptx_insn *in, uint64_t fmt, uint64_t args, int lane,

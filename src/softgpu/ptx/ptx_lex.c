@@ -89,8 +89,12 @@ static void scan(ptx_lexer *lx, ptx_token *t)
             lx->p++;
         t->kind = TK_NUMBER;
     } else if (ident_start(c)) {
-        while (lx->p < lx->end && ident_char((unsigned char)*lx->p))
-            lx->p++;
+        /* "::" joins the parts of a qualifier (shared::cta, mbarrier::complete_tx::bytes); a
+         * single ':' ends a label */
+        while (lx->p < lx->end && (ident_char((unsigned char)*lx->p) ||
+                                   (*lx->p == ':' && lx->p + 2 < lx->end && lx->p[1] == ':' &&
+                                    ident_char((unsigned char)lx->p[2]))))
+            lx->p += *lx->p == ':' ? 2 : 1;
         t->kind = TK_IDENT;
     } else if (c == '"') {
         lx->p++;

@@ -217,13 +217,33 @@ static const struct { const char *name; int code; } sregs[] = {
     {"%clock64", SR_CLOCK64}, {"%globaltimer", SR_GLOBALTIMER},
     {"%globaltimer_lo", SR_GLOBALTIMER_LO}, {"%globaltimer_hi", SR_GLOBALTIMER_HI},
     {"%dynamic_smem_size", SR_DYN_SMEM}, {"%total_smem_size", SR_TOTAL_SMEM},
+    {"%clusterid.x", SR_CLUSTERID_X}, {"%clusterid.y", SR_CLUSTERID_Y},
+    {"%clusterid.z", SR_CLUSTERID_Z}, {"%nclusterid.x", SR_NCLUSTERID_X},
+    {"%nclusterid.y", SR_NCLUSTERID_Y}, {"%nclusterid.z", SR_NCLUSTERID_Z},
+    {"%cluster_ctaid.x", SR_CLUSTER_CTAID_X}, {"%cluster_ctaid.y", SR_CLUSTER_CTAID_Y},
+    {"%cluster_ctaid.z", SR_CLUSTER_CTAID_Z}, {"%cluster_nctaid.x", SR_CLUSTER_NCTAID_X},
+    {"%cluster_nctaid.y", SR_CLUSTER_NCTAID_Y}, {"%cluster_nctaid.z", SR_CLUSTER_NCTAID_Z},
+    {"%cluster_ctarank", SR_CLUSTER_CTARANK}, {"%cluster_nctarank", SR_CLUSTER_NCTARANK},
+    {"%is_explicit_cluster", SR_IS_EXPLICIT_CLUSTER}, {"%aggr_smem_size", SR_AGGR_SMEM},
+    {"%reserved_smem_offset_begin", SR_ZERO}, {"%reserved_smem_offset_end", SR_ZERO},
+    {"%reserved_smem_offset_cap", SR_ZERO}, {"%reserved_smem_offset_0", SR_ZERO},
+    {"%reserved_smem_offset_1", SR_ZERO}, {"%current_graph_exec", SR_ZERO},
 };
+
+/* %pm0..%pm7 and %pm0_64..%pm7_64: performance-monitoring counters, which count nothing here */
+static int is_pm_counter(const char *s, size_t n)
+{
+    return (n == 4 || (n == 7 && memcmp(s + 4, "_64", 3) == 0)) && memcmp(s, "%pm", 3) == 0 &&
+           s[3] >= '0' && s[3] <= '7';
+}
 
 int pz_find_sreg(const char *s, size_t n)
 {
     for (size_t i = 0; i < sizeof sregs / sizeof sregs[0]; i++)
         if (strlen(sregs[i].name) == n && memcmp(sregs[i].name, s, n) == 0)
             return sregs[i].code;
+    if (is_pm_counter(s, n))
+        return SR_ZERO;
     if (n > 7 && memcmp(s, "%envreg", 7) == 0) {
         int v = 0;
         for (size_t k = 7; k < n; k++) {

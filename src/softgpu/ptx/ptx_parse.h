@@ -75,6 +75,7 @@ struct decl_attrs {
     int type;
     size_t align;
     int vec;
+    int opaque; /* PTX_OPAQUE_* for .texref/.surfref (type b64: the slot of a handle) */
 };
 int pz_decl_attrs(parser *P, struct decl_attrs *a);
 int pz_dims(parser *P, uint64_t *count, int *is_array);

@@ -40,6 +40,12 @@ int pz_decl_attrs(parser *P, struct decl_attrs *a)
                 continue;
             }
         }
+        if (!a->type && (ptx_tok_is(pz_tok(P), ".texref") || ptx_tok_is(pz_tok(P), ".surfref"))) {
+            a->opaque = pz_tok(P)->s[1] == 't' ? PTX_OPAQUE_TEXREF : PTX_OPAQUE_SURFREF;
+            a->type = T_B64;
+            pz_next(P);
+            continue;
+        }
         char b[32];
         pz_tokstr(pz_tok(P), b, sizeof b);
         int t = ptx_type_from_name(b + 1);
@@ -248,6 +254,8 @@ int pz_var_decl(parser *P, int global_scope, int is_extern)
                 rc = pz_err(P, "function-scope .global/.const variables are not supported");
             else
                 rc = add_global(P, name, n, space, size, a.align, init, ninit * elem);
+            if (rc == 0)
+                P->m->globals[P->m->nglobals - 1].opaque = a.opaque;
         } else if (space == SP_SHARED) {
             rc = add_shared(P, global_scope, name, n, size, a.align,
                             is_extern || (is_array && count == 0));

@@ -48,6 +48,12 @@ static int parse_name_operand(parser *P, ptx_insn *in, int idx, ptx_operand *o)
         pz_next(P);
         return 0;
     }
+    if (n == 7 && memcmp(s, "WARP_SZ", 7) == 0) { /* the ISA's predefined constant */
+        o->kind = OK_IMM;
+        o->imm = PTX_WARP;
+        pz_next(P);
+        return 0;
+    }
     var_decl *v = pz_find_var(P, s, n);
     if (v) {
         o->kind = OK_SYM;
@@ -64,6 +70,31 @@ static int parse_name_operand(parser *P, ptx_insn *in, int idx, ptx_operand *o)
     (void)in;
     pz_next(P);
     return 0;
+}
+
+static int parse_vector(parser *P, ptx_insn *in, int idx, ptx_operand *o);
+
+/* The coordinates after the handle of a texture or surface address, kept in the address
+ * operand's vec/vimm: "{a, b}" or a single register. */
+static int parse_tex_coords(parser *P, ptx_insn *in, int idx, ptx_operand *o)
+{
+    pz_next(P); /* ',' */
+    ptx_operand c;
+    memset(&c, 0, sizeof c);
+    if (ptx_tok_punct(pz_tok(P), '{')) {
+        if (parse_vector(P, in, idx, &c) < 0)
+            return -1;
+    } else if (pz_tok(P)->kind != TK_IDENT || parse_name_operand(P, in, idx, &c) < 0 ||
+               c.kind != OK_REG) {
+        return pz_err(P, "expected texture coordinates");
+    } else {
+        c.nvec = 1;
+        c.vec[0] = c.reg;
+    }
+    o->nvec = c.nvec;
+    memcpy(o->vec, c.vec, sizeof o->vec);
+    memcpy(o->vimm, c.vimm, sizeof o->vimm);
+    return pz_expect(P, ']');
 }
 
 static int parse_address(parser *P, ptx_insn *in, int idx, ptx_operand *o)
@@ -91,6 +122,8 @@ static int parse_address(parser *P, ptx_insn *in, int idx, ptx_operand *o)
     } else {
         return pz_err(P, "bad address expression");
     }
+    if (ptx_tok_punct(pz_tok(P), ',')) /* tex/tld4/suld/sust: [handle, coordinates] */
+        return parse_tex_coords(P, in, idx, o);
     if (ptx_tok_punct(pz_tok(P), '+') || ptx_tok_punct(pz_tok(P), '-')) {
         int neg = ptx_tok_punct(pz_tok(P), '-');
         pz_next(P);
@@ -166,9 +199,11 @@ static int parse_operand(parser *P, ptx_insn *in, int idx)
         if (parse_imm_token(P, neg, in->itype, &o->imm) < 0)
             return -1;
     } else if (pz_tok(P)->kind == TK_IDENT) {
-        if (parse_name_operand(P, in, idx, o) < 0)
+        if (ptx_tok_is(pz_tok(P), "_")) /* sink: kind OK_NONE, which only a few accept */
+            pz_next(P);
+        else if (parse_name_operand(P, in, idx, o) < 0)
             return -1;
-        if (o->kind == OK_REG && ptx_tok_punct(pz_tok(P), '|')) {
+        if ((o->kind == OK_REG || o->kind == OK_NONE) && ptx_tok_punct(pz_tok(P), '|')) {
             pz_next(P);
             ptx_operand q;
             memset(&q, 0, sizeof q);
@@ -631,6 +666,8 @@ int pz_function(parser *P, int is_extern)
             f->builtin = BUILTIN_MALLOC;
         else if (!strcmp(f->name, "free"))
             f->builtin = BUILTIN_FREE;
+        else if (!strcmp(f->name, "cudaGraphSetConditional"))
+            f->builtin = BUILTIN_SET_CONDITIONAL;
         return 0;
     }
     if (!ptx_tok_punct(pz_tok(P), '{'))

@@ -1,6 +1,7 @@
 // ptds: built with --default-stream per-thread, so cudart calls the driver's per-thread
 // default-stream entry points (_ptds/_ptsz). Two host threads each use "the" default stream;
-// each thread's work and copies must stay in its own order.
+// each thread's work and copies must stay in its own order. The default stream is the
+// per-thread stream, not the legacy one.
 #include "check.h"
 
 __global__ void affine(int *p, int n, int a, int b)
@@ -43,6 +44,11 @@ int main()
 {
     struct job a = { 1, 0 }, b = { 100000, 0 };
     CHECK(cudaFree(0));
+    unsigned long long per_thread = 0, legacy = 0;   /* two streams, not one under two names */
+    CHECK(cudaStreamGetId(0, &per_thread));
+    CHECK(cudaStreamGetId(cudaStreamLegacy, &legacy));
+    if (per_thread == legacy)
+        FAIL("the default stream is the legacy stream (id %llu)", legacy);
     run_on_two_threads(work, &a, &b);
     if (!a.ok || !b.ok)
         FAIL("main thread %s, second thread %s", a.ok ? "ok" : "wrong", b.ok ? "ok" : "wrong");

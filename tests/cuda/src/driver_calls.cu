@@ -1,0 +1,213 @@
+// driver_calls: driver functions that real libraries call beyond launches and copies, through
+// the runtime and the driver API: the profiler controls, the occupancy search with a
+// block-size-to-shared-memory callback (checked against a search of our own), memory pool
+// attributes (release threshold, reserved and used memory, reuse flags), stream queries and
+// attributes, the per-thread default stream of the _ptsz entry points, stream memory
+// operations (write a value on one stream, wait for it on another), 16- and 32-bit 2D memsets
+// on a stream, device lookup by PCI bus id, context and function queries, and the launch API
+// from before CUDA 4.0.
+#include <cstring>
+#define CUDA_ENABLE_DEPRECATED   // the pre-4.0 launch API is under test
+#include <cuda.h>
+#include <cuda_profiler_api.h>
+#include "check.h"
+
+#define CU(call)                                                                             \
+    do {                                                                                     \
+        CUresult cu_err_ = (call);                                                           \
+        if (cu_err_ != CUDA_SUCCESS) {                                                       \
+            const char *n_ = "?";                                                            \
+            cuGetErrorName(cu_err_, &n_);                                                    \
+            FAIL("%s failed: %s", #call, n_);                                                \
+        }                                                                                    \
+    } while (0)
+
+__global__ void smem_kernel(int *out)
+{
+    extern __shared__ int buf[];
+    buf[threadIdx.x] = threadIdx.x;
+    __syncthreads();
+    if (threadIdx.x == 0)
+        out[blockIdx.x] = buf[blockDim.x - 1];
+}
+
+__global__ void add_one(int *p, int n)
+{
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n)
+        p[i] += 1;
+}
+
+static int callback_calls;
+static size_t smem_for(int block) { callback_calls++; return (size_t)block * 2 * sizeof(int); }
+
+static void check_occupancy(CUfunction f)
+{
+    int min_grid = 0, block = 0, sms = 0;
+    CU(cuOccupancyMaxPotentialBlockSize(&min_grid, &block, f, smem_for, 0, 0));
+    CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
+    // our own search, through the runtime's per-size occupancy
+    int best = 0, best_block = 0, best_blocks = 0;
+    for (int b = 1024; b > 0; b -= 32) {
+        int n = 0;
+        CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, smem_kernel, b, smem_for(b)));
+        if (n * b > best)
+            best = n * b, best_block = b, best_blocks = n;
+    }
+    if (!callback_calls || block != best_block || min_grid != best_blocks * sms)
+        FAIL("occupancy: block %d grid %d (callback called %d times), expected %d and %d", block,
+             min_grid, callback_calls, best_block, best_blocks * sms);
+}
+
+static void check_pool(void)
+{
+    cudaMemPool_t pool;
+    CHECK(cudaDeviceGetDefaultMemPool(&pool, 0));
+    cuuint64_t threshold = ~0ull, got = 0;
+    CHECK(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &threshold));
+    CHECK(cudaMemPoolGetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &got));
+    if (got != threshold)
+        FAIL("release threshold read back as %llu", (unsigned long long)got);
+    void *p;
+    CHECK(cudaMallocAsync(&p, 1 << 20, 0));
+    cuuint64_t used = 0, reserved = 0;
+    CHECK(cudaMemPoolGetAttribute(pool, cudaMemPoolAttrUsedMemCurrent, &used));
+    if (used < (1 << 20))
+        FAIL("pool in use %llu bytes after a 1 MiB allocation", (unsigned long long)used);
+    CHECK(cudaFreeAsync(p, 0));
+    CHECK(cudaStreamSynchronize(0));
+    CHECK(cudaMemPoolGetAttribute(pool, cudaMemPoolAttrReservedMemCurrent, &reserved));
+    CHECK(cudaMemPoolGetAttribute(pool, cudaMemPoolAttrUsedMemCurrent, &used));
+    if (reserved < (1 << 20) || used != 0)
+        FAIL("after the free: reserved %llu used %llu", (unsigned long long)reserved,
+             (unsigned long long)used);
+    int reuse = 0;
+    CHECK(cudaMemPoolSetAttribute(pool, cudaMemPoolReuseAllowOpportunistic, &reuse));
+    reuse = 1;
+    CHECK(cudaMemPoolGetAttribute(pool, cudaMemPoolReuseAllowOpportunistic, &reuse));
+    if (reuse != 0)
+        FAIL("reuse flag read back as %d", reuse);
+}
+
+static void check_streams(void)
+{
+    cudaStream_t a, b;
+    CHECK(cudaStreamCreateWithFlags(&a, cudaStreamNonBlocking));
+    CHECK(cudaStreamCreateWithFlags(&b, cudaStreamNonBlocking));
+    unsigned long long ida = 0, idb = 0;
+    CHECK(cudaStreamGetId(a, &ida));
+    CHECK(cudaStreamGetId(b, &idb));
+    if (ida == idb)
+        FAIL("two streams share the id %llu", ida);
+    CUcontext ctx, sctx;
+    CU(cuCtxGetCurrent(&ctx));
+    CU(cuStreamGetCtx((CUstream)a, &sctx));
+    if (ctx != sctx)
+        FAIL("the stream's context is not the current one");
+    // the per-thread variant's NULL stream is the per-thread stream, not the legacy one
+    typedef CUresult (*get_id_fn)(CUstream, unsigned long long *);
+    void *pt_fn = NULL;
+    CU(cuGetProcAddress("cuStreamGetId", &pt_fn, 12000,
+                        CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM, NULL));
+    unsigned long long pt_id = 0, legacy_id = 0, pt_named = 0;
+    CU(((get_id_fn)pt_fn)(NULL, &pt_id));
+    CU(cuStreamGetId(NULL, &legacy_id));
+    CU(cuStreamGetId(CU_STREAM_PER_THREAD, &pt_named));
+    if (pt_id == legacy_id || pt_id != pt_named)
+        FAIL("per-thread NULL stream %llu, legacy %llu, CU_STREAM_PER_THREAD %llu", pt_id,
+             legacy_id, pt_named);
+    unsigned long long ctx_id = 0;
+    CU(cuCtxGetId(ctx, &ctx_id));
+    cudaLaunchAttributeValue v = {}, w = {};
+    v.priority = 0;
+    CHECK(cudaStreamSetAttribute(a, cudaLaunchAttributePriority, &v));
+    CHECK(cudaStreamGetAttribute(a, cudaLaunchAttributePriority, &w));
+    // stream b waits for a word that stream a writes
+    int *flag;
+    CHECK(cudaMalloc(&flag, 2 * sizeof(int)));
+    CHECK(cudaMemset(flag, 0, 2 * sizeof(int)));
+    CU(cuStreamWaitValue32((CUstream)b, (CUdeviceptr)flag, 7, CU_STREAM_WAIT_VALUE_EQ));
+    CU(cuStreamWriteValue32((CUstream)b, (CUdeviceptr)(flag + 1), 9, 0));
+    CU(cuStreamWriteValue32((CUstream)a, (CUdeviceptr)flag, 7, 0));
+    CHECK(cudaStreamSynchronize(b));
+    int host[2];
+    CHECK(cudaMemcpy(host, flag, sizeof host, cudaMemcpyDeviceToHost));
+    if (host[0] != 7 || host[1] != 9)
+        FAIL("stream memory operations: %d %d", host[0], host[1]);
+    CHECK(cudaFree(flag));
+    CHECK(cudaStreamDestroy(a));
+    CHECK(cudaStreamDestroy(b));
+}
+
+static void check_memset2d(void)
+{
+    enum { WIDTH = 13, HEIGHT = 6 };
+    size_t pitch;
+    unsigned *d;
+    CHECK(cudaMallocPitch(&d, &pitch, WIDTH * 4, HEIGHT));
+    cudaStream_t s;
+    CHECK(cudaStreamCreate(&s));
+    CU(cuMemsetD2D32Async((CUdeviceptr)d, pitch, 0xA5A5A5A5u, WIDTH, HEIGHT, (CUstream)s));
+    CU(cuMemsetD2D16Async((CUdeviceptr)d, pitch, 0x1234, 3, HEIGHT, (CUstream)s));
+    static unsigned h[HEIGHT][WIDTH];
+    CHECK(cudaMemcpy2DAsync(h, sizeof h[0], d, pitch, WIDTH * 4, HEIGHT, cudaMemcpyDeviceToHost, s));
+    CHECK(cudaStreamSynchronize(s));
+    for (int y = 0; y < HEIGHT; y++)
+        for (int x = 0; x < WIDTH; x++) {
+            unsigned want = x == 0 ? 0x12341234u : x == 1 ? 0xA5A51234u : 0xA5A5A5A5u;
+            if (h[y][x] != want)
+                FAIL("2D memset (%d,%d): %08x, expected %08x", x, y, h[y][x], want);
+        }
+    CHECK(cudaStreamDestroy(s));
+    CHECK(cudaFree(d));
+}
+
+static void check_legacy_launch(CUfunction f)
+{
+    enum { N = 100 };
+    int *d, h[N];
+    CHECK(cudaMalloc(&d, N * sizeof(int)));
+    CHECK(cudaMemset(d, 0, N * sizeof(int)));
+    CU(cuFuncSetBlockShape(f, 64, 1, 1));
+    CU(cuFuncSetSharedSize(f, 0));
+    CU(cuParamSetv(f, 0, &d, sizeof d));
+    CU(cuParamSeti(f, sizeof d, N));
+    CU(cuParamSetSize(f, sizeof d + sizeof(int)));
+    CU(cuLaunchGrid(f, 2, 1));
+    CU(cuLaunch(f));
+    CHECK(cudaMemcpy(h, d, sizeof h, cudaMemcpyDeviceToHost));
+    for (int i = 0; i < N; i++)
+        if (h[i] != (i < 64 ? 2 : 1))
+            FAIL("pre-4.0 launches: element %d is %d", i, h[i]);
+    CHECK(cudaFree(d));
+}
+
+int main()
+{
+    CHECK(cudaFree(0));
+    CHECK(cudaProfilerStart());
+    CHECK(cudaProfilerStop());
+    CUfunction f, g;
+    CHECK(cudaGetFuncBySymbol((cudaFunction_t *)&f, (const void *)smem_kernel));
+    CHECK(cudaGetFuncBySymbol((cudaFunction_t *)&g, (const void *)add_one));
+    check_occupancy(f);
+    CUmodule mod;
+    CU(cuFuncGetModule(&mod, f));
+    unsigned nfuncs = 0;
+    CU(cuModuleGetFunctionCount(&nfuncs, mod));
+    if (nfuncs < 2)
+        FAIL("the module of smem_kernel has %u functions", nfuncs);
+    char bus[32];
+    CU(cuDeviceGetPCIBusId(bus, sizeof bus, 0));
+    CUdevice dev = -1;
+    CU(cuDeviceGetByPCIBusId(&dev, bus));
+    if (dev != 0)
+        FAIL("device of bus id %s is %d", bus, dev);
+    check_pool();
+    check_streams();
+    check_memset2d();
+    check_legacy_launch(g);
+    printf("driver_calls: OK profiler, occupancy callback, pool attributes, streams, memsets, "
+           "pre-4.0 launches\n");
+    return 0;
+}

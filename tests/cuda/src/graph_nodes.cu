@@ -1,0 +1,124 @@
+// graph_nodes: explicit graphs through the node calls libraries use after construction: a
+// graph of two kernels joined by an event record node, instantiated with parameters (upload on
+// a stream), flags read back, a kernel node disabled and enabled again in the executable graph,
+// the event node's event swapped, a kernel node attribute set and read, and the executable
+// graph updated from an edited copy (CUDA 11's and 12's cudaGraphExecUpdate). Every launch's
+// result is checked.
+#include "check.h"
+
+enum { N = 4096 };
+
+__global__ void axpb(int *p, int a, int b)
+{
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < N)
+        p[i] = p[i] * a + b;
+}
+
+static cudaGraphNode_t kernel_node(cudaGraph_t g, const cudaGraphNode_t *dep, int ndep, int **d,
+                                   int *a, int *b)
+{
+    void *args[] = {d, a, b};
+    cudaKernelNodeParams kp = {};
+    kp.func = (void *)axpb;
+    kp.gridDim = dim3(N / 256);
+    kp.blockDim = dim3(256);
+    kp.kernelParams = args;
+    cudaGraphNode_t n;
+    CHECK(cudaGraphAddKernelNode(&n, g, dep, ndep, &kp));
+    return n;
+}
+
+static void run(cudaGraphExec_t x, cudaStream_t s, int *d, int start, int want, const char *what)
+{
+    static int h[N];
+    for (int i = 0; i < N; i++)
+        h[i] = start + i;
+    CHECK(cudaMemcpy(d, h, sizeof h, cudaMemcpyHostToDevice));
+    CHECK(cudaGraphLaunch(x, s));
+    CHECK(cudaStreamSynchronize(s));
+    CHECK(cudaMemcpy(h, d, sizeof h, cudaMemcpyDeviceToHost));
+    for (int i = 0; i < N; i++) {
+        int v = start + i;
+        int expect = want == 0 ? (v * 2 + 1) * 3 - 4 : want == 1 ? v * 3 - 4 : (v * 2 + 1) * 5;
+        if (h[i] != expect)
+            FAIL("%s: element %d is %d, expected %d", what, i, h[i], expect);
+    }
+}
+
+int main()
+{
+    int *d;
+    CHECK(cudaMalloc(&d, N * sizeof(int)));
+    cudaStream_t s;
+    CHECK(cudaStreamCreate(&s));
+    cudaEvent_t e1, e2;
+    CHECK(cudaEventCreate(&e1));
+    CHECK(cudaEventCreate(&e2));
+    cudaGraph_t g;
+    CHECK(cudaGraphCreate(&g, 0));
+    int a1 = 2, b1 = 1, a2 = 3, b2 = -4;
+    cudaGraphNode_t k1 = kernel_node(g, NULL, 0, &d, &a1, &b1);
+    cudaGraphNode_t ev;
+    CHECK(cudaGraphAddEventRecordNode(&ev, g, &k1, 1, e1));
+    cudaGraphNode_t k2 = kernel_node(g, &ev, 1, &d, &a2, &b2);
+
+    cudaGraphInstantiateParams ip = {};
+    ip.flags = cudaGraphInstantiateFlagUpload;
+    ip.uploadStream = s;
+    cudaGraphExec_t x;
+    CHECK(cudaGraphInstantiateWithParams(&x, g, &ip));
+    if (ip.result_out != cudaGraphInstantiateSuccess)
+        FAIL("instantiation result %d", (int)ip.result_out);
+    unsigned long long flags = 1;
+    CHECK(cudaGraphExecGetFlags(x, &flags));
+    run(x, s, d, 0, 0, "both kernels");
+
+    CHECK(cudaGraphNodeSetEnabled(x, k1, 0));
+    unsigned enabled = 1;
+    CHECK(cudaGraphNodeGetEnabled(x, k1, &enabled));
+    if (enabled)
+        FAIL("the disabled node reads as enabled");
+    run(x, s, d, 7, 1, "first kernel disabled");
+    CHECK(cudaGraphNodeSetEnabled(x, k1, 1));
+
+    cudaEvent_t got;
+    CHECK(cudaGraphEventRecordNodeGetEvent(ev, &got));
+    if (got != e1)
+        FAIL("the event node's event changed by itself");
+    CHECK(cudaGraphExecEventRecordNodeSetEvent(x, ev, e2));
+    CHECK(cudaGraphEventRecordNodeSetEvent(ev, e2));
+    run(x, s, d, 3, 0, "event swapped");
+    if (cudaEventQuery(e2) != cudaSuccess)
+        FAIL("the swapped-in event was not recorded");
+
+    cudaKernelNodeAttrValue pri = {}, pri_got = {};
+    pri.priority = 0;
+    CHECK(cudaGraphKernelNodeSetAttribute(k2, cudaKernelNodeAttributePriority, &pri));
+    CHECK(cudaGraphKernelNodeGetAttribute(k2, cudaKernelNodeAttributePriority, &pri_got));
+
+    // an edited copy: the second kernel now multiplies by 5 and adds 0
+    cudaGraph_t g2;
+    CHECK(cudaGraphCreate(&g2, 0));
+    int a3 = 5, b3 = 0;
+    cudaGraphNode_t m1 = kernel_node(g2, NULL, 0, &d, &a1, &b1);
+    cudaGraphNode_t mev;
+    CHECK(cudaGraphAddEventRecordNode(&mev, g2, &m1, 1, e2));
+    kernel_node(g2, &mev, 1, &d, &a3, &b3);
+    cudaGraphExecUpdateResultInfo info;
+    CHECK(cudaGraphExecUpdate(x, g2, &info));
+    if (info.result != cudaGraphExecUpdateSuccess)
+        FAIL("update result %d", (int)info.result);
+    run(x, s, d, 11, 2, "updated graph");
+
+    CHECK(cudaGraphExecDestroy(x));
+    CHECK(cudaGraphDestroy(g2));
+    CHECK(cudaGraphDestroy(g));
+    CHECK(cudaEventDestroy(e1));
+    CHECK(cudaEventDestroy(e2));
+    CHECK(cudaStreamDestroy(s));
+    CHECK(cudaFree(d));
+    printf("graph_nodes: OK instantiate with upload, enable/disable, event nodes, attributes, "
+           "update\n");
+    return 0;
+}
