@@ -12,38 +12,27 @@
  * Calls sg_log only.
  */
 #include <stdatomic.h>
+#include <string.h>
 
 #include "softgpu.h"
 
-static CUresult refused(const char *name, atomic_int *said)
+/* Says once per name that softgpu does not have it (a small table of names already said). */
+static CUresult refused(const char *name)
 {
-    if (!atomic_exchange(said, 1))
-        sg_log(SG_LOG_WARN, "%s is not supported by softgpu: CUDA_ERROR_NOT_SUPPORTED", name);
+    static const char *_Atomic said[128];
+    for (int i = 0; i < 128; i++) {
+        const char *seen = atomic_load(&said[i]);
+        if (seen && (seen == name || !strcmp(seen, name)))
+            return CUDA_ERROR_NOT_SUPPORTED;
+        const char *none = NULL;
+        if (!seen && atomic_compare_exchange_strong(&said[i], &none, name))
+            break;
+    }
+    sg_log(SG_LOG_WARN, "%s is not supported by softgpu: CUDA_ERROR_NOT_SUPPORTED", name);
     return CUDA_ERROR_NOT_SUPPORTED;
 }
 
-/* sg_refuse_<sym> is the refusal itself; <sym> is a weak alias of it (the asm label keeps cuda.h's
- * renaming macros off the symbol name). Arguments are never read, so one body fits every
- * signature of the C calling convention. */
-#define CU_API(base, ver, sym, params, args)                                                 \
-    static atomic_int said_##sym;                                                            \
-    CUresult sg_refuse_##sym(void);                                                          \
-    CUresult sg_refuse_##sym(void) { return refused(#sym, &said_##sym); }                    \
-    extern CUresult sg_weak_##sym(void) __asm__(#sym)                                        \
-        __attribute__((weak, alias("sg_refuse_" #sym)));
-/* The variant calls `of` (which may itself be refused) with sg_tls.ptds raised. */
-#define CU_API_PT(base, ver, sym, of, kind, params, args)                                    \
-    extern CUresult sg_of_##sym params __asm__(#of);                                         \
-    CUresult sg_refuse_##sym params;                                                         \
-    CUresult sg_refuse_##sym params                                                          \
-    {                                                                                        \
-        sg_tls.ptds++;                                                                       \
-        CUresult r = sg_of_##sym args;                                                       \
-        sg_tls.ptds--;                                                                       \
-        return r;                                                                            \
-    }                                                                                        \
-    extern CUresult sg_weak_##sym params __asm__(#sym)                                       \
-        __attribute__((weak, alias("sg_refuse_" #sym)));
-#include "driver_api.def"
-#undef CU_API
-#undef CU_API_PT
+#define DK_REFUSE(name) refused(name)
+#define DK_PT_ENTER sg_tls.ptds++
+#define DK_PT_LEAVE sg_tls.ptds--
+#include "surface_gen.h"

@@ -13,16 +13,8 @@
 
 #include "stub.h"
 
-/* cuda.h maps these plain names to their newest ABI; here they are the old symbols. */
-#undef cuCtxDestroy
-#undef cuCtxPushCurrent
-#undef cuCtxPopCurrent
-#undef cuStreamDestroy
-#undef cuEventDestroy
-#undef cuStreamBeginCapture
-#undef cuMemHostRegister
-#undef cuGraphInstantiate
-#undef cuGraphExecUpdate
+/* The older ABIs: plain names that cuda.h maps to the newest one (stub.h's calls.def undoes
+ * those macros), declared here with their own signatures. */
 CUresult CUDAAPI cuCtxDestroy(CUcontext ctx);
 CUresult CUDAAPI cuCtxPushCurrent(CUcontext ctx);
 CUresult CUDAAPI cuCtxPopCurrent(CUcontext *pctx);

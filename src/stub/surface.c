@@ -16,29 +16,13 @@
 
 __thread int tfs_ptds;
 
-/* Arguments are never read, so one body fits every signature of the C calling convention; the
- * asm label keeps cuda.h's renaming macros off the symbol name. */
-#define CU_API(base, ver, sym, params, args)                                                 \
-    CUresult tfs_refuse_##sym(void);                                                         \
-    CUresult tfs_refuse_##sym(void)                                                          \
-    {                                                                                        \
-        tfs_unsupported(#sym);                                                               \
-        return CUDA_ERROR_NOT_SUPPORTED;                                                     \
-    }                                                                                        \
-    extern CUresult tfs_weak_##sym(void) __asm__(#sym)                                       \
-        __attribute__((weak, alias("tfs_refuse_" #sym)));
-#define CU_API_PT(base, ver, sym, of, kind, params, args)                                    \
-    extern CUresult tfs_of_##sym params __asm__(#of);                                        \
-    CUresult tfs_refuse_##sym params;                                                        \
-    CUresult tfs_refuse_##sym params                                                         \
-    {                                                                                        \
-        tfs_ptds++;                                                                          \
-        CUresult r = tfs_of_##sym args;                                                      \
-        tfs_ptds--;                                                                          \
-        return r;                                                                            \
-    }                                                                                        \
-    extern CUresult tfs_weak_##sym params __asm__(#sym)                                      \
-        __attribute__((weak, alias("tfs_refuse_" #sym)));
-#include "driver_api.def"
-#undef CU_API
-#undef CU_API_PT
+static CUresult refused(const char *name)
+{
+    tfs_unsupported(name);
+    return CUDA_ERROR_NOT_SUPPORTED;
+}
+
+#define DK_REFUSE(name) refused(name)
+#define DK_PT_ENTER tfs_ptds++
+#define DK_PT_LEAVE tfs_ptds--
+#include "surface_gen.h"

@@ -147,22 +147,22 @@ static CUresult w_mipmapped_create(CUmipmappedArray *m, const CUDA_ARRAY3D_DESCR
     return charge_created(L, est, r, r == CUDA_SUCCESS ? (uint64_t)(uintptr_t)*m : 0, actual, v);
 }
 
+/* After the backend destroyed (r) the array or mipmapped array `handle`: its refund. */
+static CUresult refund_destroyed(CUresult r, const void *handle)
+{
+    if (r == CUDA_SUCCESS)
+        tfw_lim_refund(lim(), TFW_LIMITS_HANDLE_KEY((uint64_t)(uintptr_t)handle));
+    return r;
+}
+
 static CUresult w_array_destroy(CUarray a)
 {
-    struct tfw_limits *L = lim();
-    CUresult r = L->orig.cuArrayDestroy(a);
-    if (r == CUDA_SUCCESS)
-        tfw_lim_refund(L, TFW_LIMITS_HANDLE_KEY((uint64_t)(uintptr_t)a));
-    return r;
+    return refund_destroyed(lim()->orig.cuArrayDestroy(a), a);
 }
 
 static CUresult w_mipmapped_destroy(CUmipmappedArray m)
 {
-    struct tfw_limits *L = lim();
-    CUresult r = L->orig.cuMipmappedArrayDestroy(m);
-    if (r == CUDA_SUCCESS)
-        tfw_lim_refund(L, TFW_LIMITS_HANDLE_KEY((uint64_t)(uintptr_t)m));
-    return r;
+    return refund_destroyed(lim()->orig.cuMipmappedArrayDestroy(m), m);
 }
 
 void tfw_lim_array_install(struct tf_backend *be)

@@ -178,6 +178,29 @@ static int mode_managed(unsigned long long bytes, unsigned long long over)
     return 0;
 }
 
+/* A 2D float4 array of `bytes` (rows of 4 KiB), then a 3D one `over` bytes past the limit. */
+static int mode_arrays(unsigned long long bytes, unsigned long long over)
+{
+    CUDA_ARRAY_DESCRIPTOR d = {.Width = 256, .Height = bytes / 4096,
+                               .Format = CU_AD_FORMAT_FLOAT, .NumChannels = 4};
+    CUarray a, b;
+    size_t f1 = free_now();
+    CHECK(cuArrayCreate(&a, &d));
+    size_t f2 = free_now();
+    CHECK(cuArrayDestroy(a));
+    size_t f3 = free_now();
+    printf("arrays %zu %zu %zu\n", f1, f2, f3);
+    CUDA_ARRAY3D_DESCRIPTOR d3 = {.Width = 256, .Height = 256, .Depth = over / (256 * 256 * 16),
+                                  .Format = CU_AD_FORMAT_FLOAT, .NumChannels = 4};
+    CUresult r = cuArray3DCreate(&b, &d3);
+    if (r != CUDA_ERROR_OUT_OF_MEMORY) {
+        fprintf(stderr, "FAIL an array over the limit answered %d, not OOM\n", (int)r);
+        return 1;
+    }
+    printf("arrays over limit refused, free %zu\n", free_now());
+    return 0;
+}
+
 /* A module with BYTES of globals: 3/4 in a .global array (with an initialiser elsewhere), the
  * rest as .const, plus a kernel that uses ld.global so the scanner must skip instructions. */
 static CUresult load_globals(unsigned long long bytes, CUmodule *mod)
@@ -364,6 +387,8 @@ int main(int argc, char **argv)
     }
     if (strcmp(mode, "managed") == 0 && argc > 3)
         return mode_managed(strtoull(argv[2], NULL, 0), strtoull(argv[3], NULL, 0));
+    if (strcmp(mode, "arrays") == 0 && argc > 3)
+        return mode_arrays(strtoull(argv[2], NULL, 0), strtoull(argv[3], NULL, 0));
     if (strcmp(mode, "globals") == 0 && argc > 3)
         return mode_globals(strtoull(argv[2], NULL, 0), strtoull(argv[3], NULL, 0));
     if (strcmp(mode, "spin") == 0 && argc > 3) {

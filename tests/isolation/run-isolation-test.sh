@@ -4,7 +4,7 @@
 #
 #   run-isolation-test.sh CASE BUILD_DIR SOURCE_DIR
 #
-# CASE: api overlimit race killed meminfo cudart compute qos deleted managed globals longkern (see each function).
+# CASE: api overlimit race killed meminfo cudart compute qos deleted managed globals arrays longkern (see each function).
 # The node and every program are stopped on every exit path.
 set -u
 
@@ -286,6 +286,18 @@ case_globals() {
     echo "$out"
     echo "$out" | grep -qx "globals $f0 $((f0 - 8 * MiB)) $f0" || fail "globals charge: $out"
     echo "$out" | grep -qx "globals over limit refused, free $f0" || fail "globals over: $out"
+}
+
+# CUDA arrays take device memory: charged when created (exactly what the driver says they take:
+# softgpu packs 16-byte texels without padding), refunded when destroyed, refused past the limit.
+case_arrays() {
+    start_node
+    local tok out f0=$((128 * MiB - OVERHEAD))
+    tok=$(create '{"vram":"128MiB","id":"arr"}' | field .token)
+    out=$(run_on "$tok" arrays $((24 * MiB)) $((100 * MiB)) 2>&1) || fail "$out"
+    echo "$out"
+    echo "$out" | grep -qx "arrays $f0 $((f0 - 24 * MiB)) $f0" || fail "array charge: $out"
+    echo "$out" | grep -qx "arrays over limit refused, free $f0" || fail "arrays over: $out"
 }
 
 # Kernels far longer than the controller's 10 ms period: a tenant limited to 20% must stay near
