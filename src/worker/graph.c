@@ -613,3 +613,35 @@ CUresult tfw_custom_cuMemAdvise_v2(struct tfw_session *s, struct tfp_reader *in,
     NEED_BACKEND(cuMemAdvise_v2);
     return s->be.cuMemAdvise_v2((CUdeviceptr)p, count, (CUmem_advise)advice, be_loc);
 }
+
+/* ---- a stream's capture ---- */
+
+/* The capture's dependencies become nodes of its graph, so later requests may name them. */
+CUresult tfw_tfi_capture_info(CUstream hStream, CUstreamCaptureStatus *status, cuuint64_t *id,
+                              CUgraph *graph, uint64_t capacity, uint64_t *count, void *deps,
+                              void *edges)
+{
+    struct tfw_session *s = tfw_self;
+    if (!s->be.cuStreamGetCaptureInfo_v3)
+        return CUDA_ERROR_NOT_SUPPORTED;
+    const CUgraphNode *dep = NULL;
+    const CUgraphEdgeData *edge = NULL;
+    size_t n = 0;
+    *graph = NULL;
+    CUresult r = s->be.cuStreamGetCaptureInfo_v3(hStream, status, id, graph, &dep, &edge, &n);
+    if (r != CUDA_SUCCESS)
+        return r;
+    *count = n;
+    for (uint64_t i = 0; i < n && i < capacity; i++) {
+        uint64_t key = (uint64_t)(uintptr_t)dep[i];
+        if (key && tfw_handles_add_child(&s->handles, key, TFW_K_NODE,
+                                         (uint64_t)(uintptr_t)*graph) != 0)
+            tf_error("out of memory recording a graph node: the session will refuse it");
+        memcpy((uint8_t *)deps + i * sizeof key, &key, sizeof key);
+        CUgraphEdgeData e = {0};
+        if (edge)
+            e = edge[i];
+        memcpy((uint8_t *)edges + i * sizeof e, &e, sizeof e);
+    }
+    return CUDA_SUCCESS;
+}

@@ -3,7 +3,8 @@
 // a stream), flags read back, a kernel node disabled and enabled again in the executable graph,
 // the event node's event swapped, a kernel node attribute set and read, and the executable
 // graph updated from an edited copy (CUDA 11's and 12's cudaGraphExecUpdate). Every launch's
-// result is checked.
+// result is checked. Then a capture is queried while it runs (cudaStreamGetCaptureInfo: its
+// graph and current dependency, a node the program can name).
 #include "check.h"
 
 enum { N = 4096 };
@@ -44,6 +45,34 @@ static void run(cudaGraphExec_t x, cudaStream_t s, int *d, int start, int want, 
         if (h[i] != expect)
             FAIL("%s: element %d is %d, expected %d", what, i, h[i], expect);
     }
+}
+
+static void check_capture_info(cudaStream_t s, int *d)
+{
+    CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal));
+    axpb<<<N / 256, 256, 0, s>>>(d, 1, 1);
+    CHECK_LAUNCH();
+    cudaStreamCaptureStatus st;
+    unsigned long long id = 0;
+    cudaGraph_t captured = NULL;
+    const cudaGraphNode_t *deps = NULL;
+    const cudaGraphEdgeData *edges = NULL;
+    size_t n = 0;
+    CHECK(cudaStreamGetCaptureInfo(s, &st, &id, &captured, &deps, &edges, &n));
+    if (st != cudaStreamCaptureStatusActive || !captured || n != 1 || !deps)
+        FAIL("capture info: status %d, graph %p, %zu dependencies", (int)st, (void *)captured, n);
+    cudaGraphNodeType type;
+    CHECK(cudaGraphNodeGetType(deps[0], &type));
+    if (type != cudaGraphNodeTypeKernel)
+        FAIL("the capture's dependency is a node of type %d", (int)type);
+    cudaGraph_t g;
+    CHECK(cudaStreamEndCapture(s, &g));
+    if (g != captured)
+        FAIL("the captured graph is not the one the query named");
+    CHECK(cudaStreamGetCaptureInfo(s, &st, &id, NULL, NULL, NULL, NULL));
+    if (st != cudaStreamCaptureStatusNone)
+        FAIL("status %d after the capture ended", (int)st);
+    CHECK(cudaGraphDestroy(g));
 }
 
 int main()
@@ -111,6 +140,7 @@ int main()
         FAIL("update result %d", (int)info.result);
     run(x, s, d, 11, 2, "updated graph");
 
+    check_capture_info(s, d);
     CHECK(cudaGraphExecDestroy(x));
     CHECK(cudaGraphDestroy(g2));
     CHECK(cudaGraphDestroy(g));
@@ -119,6 +149,6 @@ int main()
     CHECK(cudaStreamDestroy(s));
     CHECK(cudaFree(d));
     printf("graph_nodes: OK instantiate with upload, enable/disable, event nodes, attributes, "
-           "update\n");
+           "update, capture info\n");
     return 0;
 }
