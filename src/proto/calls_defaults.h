@@ -37,6 +37,7 @@
 #undef cuStreamGetCaptureInfo
 #undef cuStreamWaitValue32
 #undef cuGraphExecUpdate
+#undef cuIpcOpenMemHandle
 #undef cuStreamWaitValue64
 #undef cuStreamWriteValue32
 #undef cuStreamWriteValue64

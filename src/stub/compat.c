@@ -27,6 +27,7 @@ CUresult CUDAAPI cuGraphInstantiate(CUgraphExec *phGraphExec, CUgraph hGraph,
 CUresult CUDAAPI cuGraphExecUpdate(CUgraphExec hGraphExec, CUgraph hGraph,
                                    CUgraphNode *hErrorNode_out,
                                    CUgraphExecUpdateResult *updateResult_out);
+CUresult CUDAAPI cuIpcOpenMemHandle(CUdeviceptr *pdptr, CUipcMemHandle handle, unsigned int Flags);
 
 /* ---- older ABIs ---- */
 
@@ -93,6 +94,25 @@ CUresult CUDAAPI cuCtxCreate_v3(CUcontext *pctx, CUexecAffinityParam *paramsArra
     CUctxCreateParams params = {.execAffinityParams = numParams ? paramsArray : NULL,
                                 .numExecAffinityParams = numParams};
     return cuCtxCreate_v4(pctx, &params, flags, dev);
+}
+
+/* ---- IPC: the worker decides whether this session may open the handle ---- */
+
+CUresult CUDAAPI cuIpcOpenMemHandle_v2(CUdeviceptr *pdptr, CUipcMemHandle handle,
+                                       unsigned int Flags)
+{
+    if (!pdptr)
+        return CUDA_ERROR_INVALID_VALUE;
+    uint64_t size = 0;
+    CUresult r = tfi_ipc_open(handle, Flags, pdptr, &size);
+    if (r == CUDA_SUCCESS)
+        tfs_dev_add(*pdptr, (size_t)size);
+    return r;
+}
+
+CUresult CUDAAPI cuIpcOpenMemHandle(CUdeviceptr *pdptr, CUipcMemHandle handle, unsigned int Flags)
+{
+    return cuIpcOpenMemHandle_v2(pdptr, handle, Flags);
 }
 
 /* ---- devices ---- */

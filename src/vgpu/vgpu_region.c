@@ -226,6 +226,8 @@ static void fill_slot(struct vgpu_slot *s, const struct vgpu_spec *spec, const c
     else
         snprintf(s->id, sizeof s->id, "vgpu-%u", s->index);
     memcpy(s->token, token, VGPU_TOKEN_MAX);
+    for (int i = 0; i < VGPU_MAX_IPC; i++)
+        atomic_store(&s->ipc[i].pid, 0);
     atomic_store(&s->mem_used, 0);
     atomic_store(&s->mem_peak, 0);
     atomic_store(&s->mem_denied, 0);

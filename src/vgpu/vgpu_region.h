@@ -24,9 +24,11 @@
 #include "vgpu_parse.h"
 
 #define VGPU_REGION_MAGIC 0x55504756u /* "VGPU" in memory order on little-endian */
-#define VGPU_REGION_VERSION 2u
+#define VGPU_REGION_VERSION 3u
 #define VGPU_MAX_SLOTS 64
 #define VGPU_MAX_PROCS 64   /* processes attached to one vGPU at the same time */
+#define VGPU_MAX_IPC 32     /* IPC memory handles its processes have exported at once */
+#define VGPU_IPC_DIGEST 32  /* bytes of a handle's digest (SHA-256) */
 #define VGPU_ID_MAX 64
 #define VGPU_TOKEN_BYTES 16 /* random bytes; the token is their lowercase hex */
 #define VGPU_TOKEN_MAX (2 * VGPU_TOKEN_BYTES + 1)
@@ -50,6 +52,15 @@ struct vgpu_proc_entry {
     uint32_t reserved0;
     _Atomic uint64_t bytes;   /* bytes this process holds on the ledger */
     _Atomic uint64_t pending; /* bytes of a reserve or release in flight */
+};
+
+/* A memory handle (CUipcMemHandle) one of the vGPU's processes exported: only the vGPU's own
+ * processes may open it (vgpu_ipc.c). pid: the exporting worker, 0 a free entry, -1 an entry
+ * being written. */
+struct vgpu_ipc_entry {
+    _Atomic int32_t pid;
+    uint32_t reserved0;
+    uint8_t digest[VGPU_IPC_DIGEST];
 };
 
 struct vgpu_slot {
@@ -83,6 +94,7 @@ struct vgpu_slot {
                                     * (summed over processes: two sleepers count twice) */
 
     alignas(64) struct vgpu_proc_entry procs[VGPU_MAX_PROCS];
+    alignas(64) struct vgpu_ipc_entry ipc[VGPU_MAX_IPC];
 };
 
 struct vgpu_region_header {

@@ -527,6 +527,7 @@ static int handshake(struct tfw_session *s, const struct tfw_opts *o)
         tf_server_reject(s->conn, err);
         return -1;
     }
+    tfw_ipc_install(s);
     if (tf_server_accept(s->conn, (uint64_t)getpid()) != TF_OK) {
         tf_warn("accept failed: %s", tf_conn_error(s->conn));
         return -1;
@@ -567,6 +568,7 @@ int tfw_serve(struct tf_conn *conn, const struct tfw_opts *opts)
             tf_warn("session %d closed: %s", (int)getpid(), s->reason);
         }
     }
+    tfw_ipc_end(s);
     tfw_limits_end(s);
     tfw_devmap_end(s);
     tf_conn_close(conn);

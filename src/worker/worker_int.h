@@ -38,6 +38,7 @@ struct tfw_session {
     int sync_after;            /* the request's bytes must be consumed before the next one */
     struct tfw_limits *lim;    /* the vGPUs the session is attached to (enforce.c), or NULL */
     struct tfw_devmap *devmap; /* session device ordinals -> backend's (devmap.c), or NULL */
+    PFN_cuIpcGetMemHandle_v4010 ipc_orig_get; /* the backend's, below ipc.c's wrapper */
 };
 
 /* The session whose request is being handled (internal calls reach it through this). */
@@ -53,6 +54,11 @@ CUresult tfw_malformed(struct tfw_session *s, const char *call, const char *what
 CUresult tfw_check_handle(struct tfw_session *s, enum tfw_kind k, uint64_t h);
 /* CUDA_SUCCESS when [p, p+len) lies inside one of the session's allocations (len 0: any p). */
 CUresult tfw_check_range(struct tfw_session *s, uint64_t p, uint64_t len);
+/* IPC handles between the sessions of one vGPU (ipc.c): the export wrapper, installed for
+ * every session after its vGPUs are attached; the handles it exported are forgotten at its end. */
+void tfw_ipc_install(struct tfw_session *s);
+void tfw_ipc_end(struct tfw_session *s);
+
 /* The arrays and device ranges a texture or surface resource names (resource.c). */
 CUresult tfw_check_resource(struct tfw_session *s, const CUDA_RESOURCE_DESC *d);
 /* Record what a call created; it came from s->last_parent (a module or library the request

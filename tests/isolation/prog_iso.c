@@ -178,6 +178,55 @@ static int mode_managed(unsigned long long bytes, unsigned long long over)
     return 0;
 }
 
+/* Exports 1 MiB of 0x5a bytes as an IPC handle (printed in hex), waits for a line on stdin,
+ * then checks that its first word reads 0x11111111 (written by a process that opened it). */
+static int mode_ipc_export(void)
+{
+    CUdeviceptr p;
+    CUipcMemHandle h;
+    CHECK(cuMemAlloc(&p, 1 << 20));
+    CHECK(cuMemsetD8(p, 0x5a, 1 << 20));
+    CHECK(cuIpcGetMemHandle(&h, p));
+    for (size_t i = 0; i < sizeof h.reserved; i++)
+        printf("%02x", (unsigned char)h.reserved[i]);
+    printf("\n");
+    fflush(stdout);
+    char line[16];
+    if (!fgets(line, sizeof line, stdin))
+        return 1;
+    unsigned first = 0;
+    CHECK(cuMemcpyDtoH(&first, p, sizeof first));
+    printf("ipc export %s\n", first == 0x11111111u ? "written" : "untouched");
+    return 0;
+}
+
+/* Opens the handle in hex: "ipc open refused" when the node says CUDA_ERROR_NOT_PERMITTED,
+ * else writes 0x11111111 to its first word and says "ipc open ok". */
+static int mode_ipc_open(const char *hex)
+{
+    CUipcMemHandle h;
+    for (size_t i = 0; i < sizeof h.reserved; i++) {
+        unsigned v = 0;
+        if (sscanf(hex + 2 * i, "%2x", &v) != 1)
+            return 1;
+        h.reserved[i] = (char)v;
+    }
+    CUdeviceptr p;
+    CUresult r = cuIpcOpenMemHandle(&p, h, CU_IPC_MEM_LAZY_ENABLE_PEER_ACCESS);
+    if (r == CUDA_ERROR_NOT_PERMITTED) {
+        printf("ipc open refused\n");
+        return 0;
+    }
+    CHECK(r);
+    unsigned char b = 0;
+    CHECK(cuMemcpyDtoH(&b, p + 12345, 1));
+    CHECK(cuMemsetD32(p, 0x11111111u, 1));
+    CHECK(cuCtxSynchronize());
+    CHECK(cuIpcCloseMemHandle(p));
+    printf("ipc open ok 0x%02x\n", b);
+    return 0;
+}
+
 /* A 2D float4 array of `bytes` (rows of 4 KiB), then a 3D one `over` bytes past the limit. */
 static int mode_arrays(unsigned long long bytes, unsigned long long over)
 {
@@ -387,6 +436,10 @@ int main(int argc, char **argv)
     }
     if (strcmp(mode, "managed") == 0 && argc > 3)
         return mode_managed(strtoull(argv[2], NULL, 0), strtoull(argv[3], NULL, 0));
+    if (strcmp(mode, "ipcexport") == 0)
+        return mode_ipc_export();
+    if (strcmp(mode, "ipcopen") == 0 && argc > 2)
+        return mode_ipc_open(argv[2]);
     if (strcmp(mode, "arrays") == 0 && argc > 3)
         return mode_arrays(strtoull(argv[2], NULL, 0), strtoull(argv[3], NULL, 0));
     if (strcmp(mode, "globals") == 0 && argc > 3)

@@ -4,7 +4,8 @@
 #
 #   run-isolation-test.sh CASE BUILD_DIR SOURCE_DIR
 #
-# CASE: api overlimit race killed meminfo cudart compute qos deleted managed globals arrays longkern (see each function).
+# CASE: api overlimit race killed meminfo cudart compute qos deleted managed globals arrays ipc
+# longkern (see each function).
 # The node and every program are stopped on every exit path.
 set -u
 
@@ -286,6 +287,32 @@ case_globals() {
     echo "$out"
     echo "$out" | grep -qx "globals $f0 $((f0 - 8 * MiB)) $f0" || fail "globals charge: $out"
     echo "$out" | grep -qx "globals over limit refused, free $f0" || fail "globals over: $out"
+}
+
+# IPC memory handles: a process of vGPU A exports one; a process of vGPU B that learns its bytes
+# is refused (CUDA_ERROR_NOT_PERMITTED); a second process of A opens it, reads the exporter's
+# bytes and writes one word, which the exporter then sees.
+case_ipc() {
+    start_node
+    local ta tb hex i out
+    ta=$(create '{"vram":"128MiB","id":"ia"}' | field .token)
+    tb=$(create '{"vram":"128MiB","id":"ib"}' | field .token)
+    mkfifo "$work/go"
+    run_on "$ta" ipcexport <"$work/go" >"$work/export" 2>&1 &
+    local exporter=$!
+    exec 3>"$work/go"
+    for i in $(seq 600); do [ -s "$work/export" ] && break; sleep 0.05; done
+    hex=$(head -1 "$work/export")
+    [ ${#hex} = 128 ] || fail "no handle from the exporter: $(cat "$work/export")"
+    out=$(run_on "$tb" ipcopen "$hex" 2>&1) || fail "$out"
+    [ "$out" = "ipc open refused" ] || fail "another vGPU's process opened the handle: $out"
+    out=$(run_on "$ta" ipcopen "$hex" 2>&1) || fail "$out"
+    [ "$out" = "ipc open ok 0x5a" ] || fail "the exporter's own vGPU could not open it: $out"
+    echo go >&3
+    exec 3>&-
+    wait "$exporter" || fail "exporter: $(cat "$work/export")"
+    grep -qx "ipc export written" "$work/export" || fail "exporter: $(cat "$work/export")"
+    echo "refused across vGPUs, shared within one"
 }
 
 # CUDA arrays take device memory: charged when created (exactly what the driver says they take:
