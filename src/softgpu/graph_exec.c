@@ -530,7 +530,8 @@ static int list_copy(struct sg_ptr_list *dst, const struct sg_ptr_list *src)
     dst->v = malloc((src->n ? src->n : 1) * sizeof *dst->v);
     if (!dst->v)
         return -1;
-    memcpy(dst->v, src->v, src->n * sizeof *dst->v);
+    if (src->n)
+        memcpy(dst->v, src->v, src->n * sizeof *dst->v);
     dst->n = src->n;
     return 0;
 }

@@ -13,6 +13,7 @@
  * its threads, so a green context's blocks still run on every SM thread: the split is recorded
  * and reported, not enforced. Calls context.c, stream.c and ctx_extra.c (event record/wait).
  */
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,7 +25,10 @@ struct sm_range {
 
 struct CUdevResourceDesc_st {
     unsigned sm_first, sm_count;
+    struct CUdevResourceDesc_st *next;   /* every descriptor made, kept for the process's life */
 };
+
+static struct CUdevResourceDesc_st *_Atomic descriptors;
 
 struct CUgreenCtx_st {
     CUcontext ctx;
@@ -161,7 +165,9 @@ CUresult cuDevResourceGenerateDesc(CUdevResourceDesc *phDesc, CUdevResource *res
     struct CUdevResourceDesc_st *d = malloc(sizeof *d); /* descriptors live as long as the process */
     if (!d)
         return CUDA_ERROR_OUT_OF_MEMORY;
-    *d = (struct CUdevResourceDesc_st){first, count};
+    *d = (struct CUdevResourceDesc_st){first, count, atomic_load(&descriptors)};
+    while (!atomic_compare_exchange_weak(&descriptors, &d->next, d))
+        ;
     *phDesc = d;
     return CUDA_SUCCESS;
 }

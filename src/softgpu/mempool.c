@@ -7,6 +7,7 @@
  * Calls memory.c, mempool_cache.c, stream.c and context.c.
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "softgpu.h"
 
@@ -208,14 +209,14 @@ CUresult cuMemPoolSetAttribute(CUmemoryPool pool, CUmemPool_attribute attr, void
     case CU_MEMPOOL_ATTR_REUSE_FOLLOW_EVENT_DEPENDENCIES:
     case CU_MEMPOOL_ATTR_REUSE_ALLOW_OPPORTUNISTIC:
     case CU_MEMPOOL_ATTR_REUSE_ALLOW_INTERNAL_DEPENDENCIES:
-        p->reuse_flags[attr - 1] = *(int *)value;
+        memcpy(&p->reuse_flags[attr - 1], value, sizeof(int));
         return CUDA_SUCCESS;
     case CU_MEMPOOL_ATTR_RELEASE_THRESHOLD:
-        p->release_threshold = *(cuuint64_t *)value;
+        memcpy(&p->release_threshold, value, sizeof(cuuint64_t));
         return CUDA_SUCCESS;
     case CU_MEMPOOL_ATTR_RESERVED_MEM_HIGH:
     case CU_MEMPOOL_ATTR_USED_MEM_HIGH:
-        if (*(cuuint64_t *)value != 0)
+        if (memcmp(value, &(cuuint64_t){0}, sizeof(cuuint64_t)) != 0)
             return CUDA_ERROR_INVALID_VALUE; /* the high-water marks can only be reset */
         if (attr == CU_MEMPOOL_ATTR_USED_MEM_HIGH)
             atomic_store(&p->used_high, atomic_load(&p->used));
@@ -233,19 +234,22 @@ CUresult cuMemPoolGetAttribute(CUmemoryPool pool, CUmemPool_attribute attr, void
     CUresult r = pool_attr_lookup(pool, value, &p);
     if (r)
         return r;
+    /* values are written with memcpy: the caller's pointer need not be aligned */
+    cuuint64_t v;
     switch (attr) {
     case CU_MEMPOOL_ATTR_REUSE_FOLLOW_EVENT_DEPENDENCIES:
     case CU_MEMPOOL_ATTR_REUSE_ALLOW_OPPORTUNISTIC:
     case CU_MEMPOOL_ATTR_REUSE_ALLOW_INTERNAL_DEPENDENCIES:
-        *(int *)value = p->reuse_flags[attr - 1];
+        memcpy(value, &p->reuse_flags[attr - 1], sizeof(int));
         return CUDA_SUCCESS;
-    case CU_MEMPOOL_ATTR_RELEASE_THRESHOLD: *(cuuint64_t *)value = p->release_threshold; break;
-    case CU_MEMPOOL_ATTR_RESERVED_MEM_CURRENT: *(cuuint64_t *)value = atomic_load(&p->reserved); break;
-    case CU_MEMPOOL_ATTR_USED_MEM_CURRENT: *(cuuint64_t *)value = atomic_load(&p->used); break;
-    case CU_MEMPOOL_ATTR_RESERVED_MEM_HIGH: *(cuuint64_t *)value = atomic_load(&p->reserved_high); break;
-    case CU_MEMPOOL_ATTR_USED_MEM_HIGH: *(cuuint64_t *)value = atomic_load(&p->used_high); break;
+    case CU_MEMPOOL_ATTR_RELEASE_THRESHOLD: v = p->release_threshold; break;
+    case CU_MEMPOOL_ATTR_RESERVED_MEM_CURRENT: v = atomic_load(&p->reserved); break;
+    case CU_MEMPOOL_ATTR_USED_MEM_CURRENT: v = atomic_load(&p->used); break;
+    case CU_MEMPOOL_ATTR_RESERVED_MEM_HIGH: v = atomic_load(&p->reserved_high); break;
+    case CU_MEMPOOL_ATTR_USED_MEM_HIGH: v = atomic_load(&p->used_high); break;
     default: return CUDA_ERROR_INVALID_VALUE;
     }
+    memcpy(value, &v, sizeof v);
     return CUDA_SUCCESS;
 }
 

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -331,8 +332,10 @@ static struct host_block *move_to_memfd(void *p, size_t bytes)
     size_t len = ((uintptr_t)p + bytes - base + (size_t)page - 1) & ~((size_t)page - 1);
     struct host_block *b = calloc(1, sizeof *b);
     int fd = memfd_create("tfuse-registered", MFD_CLOEXEC);
+    /* The pages' bytes go through the kernel (a raw pwrite): the rest of the pages may be memory
+     * the program's allocator keeps to itself, which a sanitizer would not let us read. */
     if (!b || fd < 0 || ftruncate(fd, (off_t)len) != 0 ||
-        pwrite(fd, (void *)base, len, 0) != (ssize_t)len ||
+        syscall(SYS_pwrite64, fd, (void *)base, len, (off_t)0) != (long)len ||
         mmap((void *)base, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0) ==
             MAP_FAILED) {
         if (fd >= 0)
@@ -345,18 +348,14 @@ static struct host_block *move_to_memfd(void *p, size_t bytes)
     return b;
 }
 
-/* Gives the pages back to private memory with their bytes, and forgets the memfd. */
+/* Gives the pages back to private memory with their bytes (read back from the memfd by the
+ * kernel, as they went in), and forgets the memfd. */
 static void move_back_from_memfd(struct host_block *b)
 {
-    void *copy = malloc(b->size);
-    if (copy)
-        memcpy(copy, b->p, b->size);
-    if (copy && mmap(b->p, b->size, PROT_READ | PROT_WRITE,
-                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) != MAP_FAILED)
-        memcpy(b->p, copy, b->size);
-    else
-        tf_warn("cuMemHostUnregister: the pages stay shared with the node (out of memory)");
-    free(copy);
+    if (mmap(b->p, b->size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1,
+             0) == MAP_FAILED ||
+        syscall(SYS_pread64, b->fd, b->p, b->size, (off_t)0) != (long)b->size)
+        tf_warn("cuMemHostUnregister: the pages of %p could not be made private again", b->p);
     close(b->fd);
     free(b);
 }

@@ -17,6 +17,23 @@
 #include "stats.h"
 #include "worker_int.h"
 
+/* Inline request bytes follow whatever came before them in the frame, so a structure there may
+ * be misaligned for its type: small inline buffers (structures) are moved to the session's
+ * aligned scratch, which lives as long as the request buffer (until the next request, so an
+ * asynchronous call may still read it); larger ones are bytes to copy, which need no alignment,
+ * and a shared region's bytes stay where they are (a captured copy must read them there). */
+#define TFW_ALIGNED_IBUF 512
+static inline const void *tfw_aligned_in(struct tfw_session *s, const void *p, uint64_t len,
+                                         int shared)
+{
+    if (!p || shared || ((uintptr_t)p & 15) == 0 || len > TFW_ALIGNED_IBUF ||
+        len > sizeof s->scratch - s->scratch_used)
+        return p;
+    void *q = memcpy(s->scratch + s->scratch_used, p, len);
+    s->scratch_used += (len + 15) & ~(uint64_t)15;
+    return q;
+}
+
 /* ---- 1. locals ---- */
 #define TFW_DECL(a) TFW_DECL_##a
 #define TFW_DECL_VOID()
@@ -74,7 +91,9 @@
 #define TFW_DEC_DPTR(n, b) n = (CUdeviceptr)tfp_get_u64(in);
 #define TFW_DEC_DPOUT(n, b)
 #define TFW_DEC_DPFREE(n) n = (CUdeviceptr)tfp_get_u64(in);
-#define TFW_DEC_IBUF(T, n, b) n = (T)tfw_get_in(s, in, &n##_len, &n##_shared);
+#define TFW_DEC_IBUF(T, n, b) \
+    n = (T)tfw_get_in(s, in, &n##_len, &n##_shared); \
+    n = (T)tfw_aligned_in(s, n, n##_len, n##_shared);
 #define TFW_DEC_OBUF(T, n, b) n##_shared = tfw_get_out(s, in, &n##_rid, &n##_roff);
 #define TFW_DEC_ISTR(n) n = tfp_get_str(in);
 

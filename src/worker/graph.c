@@ -530,12 +530,12 @@ CUresult tfw_tfi_graph_nodes(CUgraph hGraph, uint64_t capacity, uint64_t *count,
 /* ---- migration hints ---- */
 
 /* 1 when [p, p+count) lies in one of the stub's managed allocations mapped here (hostmap.c
- * records a mapping's kind as its range's parent). */
+ * keeps a mapping's kind in bit 0 of its range's parent). */
 static int managed_here(const struct tfw_session *s, uint64_t p, uint64_t count)
 {
     for (size_t i = 0; i < s->hostmaps.n; i++) {
         const struct tfw_range *m = &s->hostmaps.v[i];
-        if (m->parent == 1 && p >= m->base && p - m->base < m->size &&
+        if ((m->parent & 1) && p >= m->base && p - m->base < m->size &&
             count <= m->size - (p - m->base))
             return 1;
     }

@@ -4,8 +4,10 @@
  * it with the backend as device-mapped host memory. Kernels (in the worker's backend) and the
  * program then share the bytes; with unified addressing the device address is the host address.
  * A mapping never replaces anything of the worker's (MAP_FIXED_NOREPLACE): a clash is refused
- * and the stub reports NOT_SUPPORTED. A mapping's range in s->hostmaps records its kind (0 mapped
- * page-locked, 1 managed) as the range's parent (graph.c answers migration hints on managed).
+ * and the stub reports NOT_SUPPORTED; mapped page-locked memory (not managed) then goes elsewhere
+ * and its device address differs from the program's. A mapping's range in s->hostmaps keeps as
+ * its parent the worker's address of it with its kind in bit 0 (0 mapped page-locked, 1
+ * managed; graph.c answers migration hints on managed).
  * May call: src/transport (fd passing), the backend table.
  */
 #include <errno.h>
@@ -41,11 +43,17 @@ CUresult tfw_tfi_map_host(uint64_t tag, uint64_t addr, uint64_t bytes, unsigned 
     }
     void *p = mmap((void *)(uintptr_t)addr, bytes, PROT_READ | PROT_WRITE,
                    MAP_SHARED | MAP_FIXED_NOREPLACE, fd, 0);
+    if (p != MAP_FAILED && (uint64_t)(uintptr_t)p != addr) {
+        munmap(p, bytes);
+        p = MAP_FAILED;
+    }
+    /* Mapped page-locked memory may live elsewhere here when the program's address is taken
+     * in the worker: its device address (cuMemHostGetDevicePointer) is then not its host one. */
+    if (p == MAP_FAILED && kind == 0)
+        p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     close(fd);
-    if (p == MAP_FAILED || (uint64_t)(uintptr_t)p != addr) {
+    if (p == MAP_FAILED) {
         tfw_limits_release(s, charge);
-        if (p != MAP_FAILED)
-            munmap(p, bytes);
         tf_debug("cannot map client memory at 0x%llx: %s", (unsigned long long)addr,
                  strerror(errno));
         return CUDA_ERROR_NOT_SUPPORTED;
@@ -56,7 +64,9 @@ CUresult tfw_tfi_map_host(uint64_t tag, uint64_t addr, uint64_t bytes, unsigned 
         r = s->be.cuMemHostGetDevicePointer_v2(dptr, p, 0);
     if (r == CUDA_SUCCESS && kind == 1 && *dptr != addr)
         r = CUDA_ERROR_NOT_SUPPORTED;   /* managed memory needs one address for both */
-    if (r == CUDA_SUCCESS && tfw_ranges_add_child(&s->hostmaps, addr, bytes, kind) != 0)
+    /* the range's parent: where the memory is here, with the kind in its low bit (page aligned) */
+    if (r == CUDA_SUCCESS &&
+        tfw_ranges_add_child(&s->hostmaps, addr, bytes, (uint64_t)(uintptr_t)p | kind) != 0)
         r = CUDA_ERROR_OUT_OF_MEMORY;
     if (r != CUDA_SUCCESS) {
         if (s->be.cuMemHostUnregister)
@@ -67,7 +77,7 @@ CUresult tfw_tfi_map_host(uint64_t tag, uint64_t addr, uint64_t bytes, unsigned 
     }
     tfw_limits_remember(s, addr, charge);
     tfw_record_alloc(s, *dptr, bytes);
-    if (*dptr != addr)
+    if (*dptr != addr && (uint64_t)(uintptr_t)p == addr)
         tfw_record_alloc(s, addr, bytes);
     return CUDA_SUCCESS;
 }
@@ -76,18 +86,20 @@ CUresult tfw_release_hostmap(struct tfw_session *s, uint64_t addr)
 {
     if (!addr || !tfw_ranges_is_base(&s->hostmaps, addr))
         return CUDA_ERROR_INVALID_VALUE;
-    uint64_t bytes = 0;
+    uint64_t bytes = 0, here = addr;
     for (size_t i = 0; i < s->hostmaps.n; i++)
-        if (s->hostmaps.v[i].base == addr)
+        if (s->hostmaps.v[i].base == addr) {
             bytes = s->hostmaps.v[i].size;
+            here = s->hostmaps.v[i].parent & ~(uint64_t)1;
+        }
     CUdeviceptr dptr = 0;
     if (s->be.cuMemHostGetDevicePointer_v2 &&
-        s->be.cuMemHostGetDevicePointer_v2(&dptr, (void *)(uintptr_t)addr, 0) == CUDA_SUCCESS &&
+        s->be.cuMemHostGetDevicePointer_v2(&dptr, (void *)(uintptr_t)here, 0) == CUDA_SUCCESS &&
         dptr != addr)
         tfw_ranges_del(&s->allocs, dptr);
     if (s->be.cuMemHostUnregister)
-        s->be.cuMemHostUnregister((void *)(uintptr_t)addr);
-    munmap((void *)(uintptr_t)addr, bytes);
+        s->be.cuMemHostUnregister((void *)(uintptr_t)here);
+    munmap((void *)(uintptr_t)here, bytes);
     tfw_limits_refund(s, addr);   /* managed memory's charge; nothing for page-locked */
     tfw_ranges_del(&s->hostmaps, addr);
     tfw_ranges_del(&s->allocs, addr);

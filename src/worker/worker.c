@@ -406,6 +406,7 @@ static int serve_one(struct tfw_session *s)
     tfp_writer_reset(&s->out);
     s->last_stream = NULL;
     s->last_parent = 0;
+    s->scratch_used = 0;
     s->sync_after = 0;
     uint64_t t0 = tfw_stats_now();
     CUresult r = tfw_handle_request(s, h.type, s->rx, h.length);

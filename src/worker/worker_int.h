@@ -34,6 +34,9 @@ struct tfw_session {
     struct tfw_ranges hostmaps; /* client memfds mapped here at the client's addresses */
     CUstream last_stream;      /* the stream the current request named */
     uint64_t last_parent;      /* the module or library the current request named */
+    /* The current request's small inline buffers, aligned (dispatch.c: tfw_aligned_in). */
+    _Alignas(16) unsigned char scratch[2048];
+    size_t scratch_used;
     int idle;                  /* nothing was queued since `current` last synchronized cleanly */
     int sync_after;            /* the request's bytes must be consumed before the next one */
     struct tfw_limits *lim;    /* the vGPUs the session is attached to (enforce.c), or NULL */
