@@ -38,6 +38,7 @@
 #undef cuStreamWaitValue32
 #undef cuGraphExecUpdate
 #undef cuIpcOpenMemHandle
+#undef cuCtxCreate
 #undef cuStreamWaitValue64
 #undef cuStreamWriteValue32
 #undef cuStreamWriteValue64

@@ -24,6 +24,8 @@
 #define TFP_PARAM_OBUF(T, n, b) T n
 #define TFP_PARAM_ISTR(n) const char *n
 #define TFP_PARAM_DEV(n) CUdevice n
+#define TFP_PARAM_DEVOUT(n) CUdevice *n
+#define TFP_PARAM_LOC(T, n) T n
 #define TFP_PARAM_HFOUND(K, T, n) T *n
 #define TFP_PARAM_IBUFOPT(T, n, b) T n
 #define TFP_PARAM_RESDESC(n) const CUDA_RESOURCE_DESC *n

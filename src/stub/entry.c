@@ -16,6 +16,8 @@
 #define TFS_PRE_VOID()
 #define TFS_PRE_IN(T, n)
 #define TFS_PRE_DEV(n)
+#define TFS_PRE_DEVOUT(n) TFS_PRE_OUT(CUdevice, n)
+#define TFS_PRE_LOC(T, n) if (!n) return CUDA_ERROR_INVALID_VALUE;
 #define TFS_PRE_HFOUND(K, T, n) TFS_PRE_HOUT(K, T, n)
 #define TFS_PRE_IBUFOPT(T, n, b)
 #define TFS_PRE_RESDESC(n) if (!n) return CUDA_ERROR_INVALID_VALUE;
@@ -36,6 +38,8 @@
 #define TFS_ENC_VOID()
 #define TFS_ENC_IN(T, n) tfp_put(c.w, &n, sizeof n);
 #define TFS_ENC_DEV(n) tfp_put(c.w, &n, sizeof n);
+#define TFS_ENC_DEVOUT(n)
+#define TFS_ENC_LOC(T, n) tfs_put_in(&c, n, sizeof(CUmemLocation));
 #define TFS_ENC_HFOUND(K, T, n)
 #define TFS_ENC_IBUFOPT(T, n, b) tfs_put_in(&c, n, n ? (size_t)(b) : 0);
 #define TFS_ENC_RESDESC(n) tfs_put_in(&c, n, sizeof *n);
@@ -77,6 +81,8 @@
 #define TFS_BULK_VOID()
 #define TFS_BULK_IN(T, n)
 #define TFS_BULK_DEV(n)
+#define TFS_BULK_DEVOUT(n)
+#define TFS_BULK_LOC(T, n)
 #define TFS_BULK_HFOUND(K, T, n)
 #define TFS_BULK_IBUFOPT(T, n, b)
 #define TFS_BULK_RESDESC(n)
@@ -96,6 +102,8 @@
 #define TFS_DEC_VOID()
 #define TFS_DEC_IN(T, n)
 #define TFS_DEC_DEV(n)
+#define TFS_DEC_DEVOUT(n) TFS_DEC_OUT(CUdevice, n)
+#define TFS_DEC_LOC(T, n)
 #define TFS_DEC_HFOUND(K, T, n) TFS_DEC_HOUT(K, T, n)
 #define TFS_DEC_IBUFOPT(T, n, b)
 #define TFS_DEC_RESDESC(n)
@@ -116,6 +124,8 @@
 #define TFS_POST_VOID()
 #define TFS_POST_IN(T, n)
 #define TFS_POST_DEV(n)
+#define TFS_POST_DEVOUT(n)
+#define TFS_POST_LOC(T, n)
 #define TFS_POST_HFOUND(K, T, n)
 #define TFS_POST_IBUFOPT(T, n, b)
 #define TFS_POST_RESDESC(n)

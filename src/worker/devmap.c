@@ -57,6 +57,18 @@ CUresult tfw_devmap_to_backend(const struct tfw_session *s, CUdevice dev, CUdevi
     return to_backend(s->devmap, dev, out);
 }
 
+CUresult tfw_devmap_to_session(const struct tfw_session *s, CUdevice *dev)
+{
+    return s->devmap ? to_session(s->devmap, dev) : CUDA_SUCCESS;
+}
+
+CUresult tfw_devmap_location(const struct tfw_session *s, CUmemLocation *loc)
+{
+    if (loc->type != CU_MEM_LOCATION_TYPE_DEVICE)
+        return CUDA_SUCCESS;
+    return tfw_devmap_to_backend(s, loc->id, &loc->id);
+}
+
 /* ---- wrappers: translate, then call the entry below ---- */
 
 /* Declares `CUdevice d` as the backend ordinal of `dev`, or returns INVALID_DEVICE. */

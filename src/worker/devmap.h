@@ -26,6 +26,11 @@ int tfw_devmap_install(struct tfw_session *s, char *err, size_t errlen);
 /* The backend's ordinal of the session's device dev (the same ordinal without a map), or
  * CUDA_ERROR_INVALID_DEVICE. For the calls that reach the backend outside its table. */
 CUresult tfw_devmap_to_backend(const struct tfw_session *s, CUdevice dev, CUdevice *out);
+/* The session's ordinal of a backend ordinal (unchanged without a map); INVALID_DEVICE for a
+ * device the session does not hold. */
+CUresult tfw_devmap_to_session(const struct tfw_session *s, CUdevice *dev);
+/* A location in the backend's numbering: device ids translated, other kinds as they are. */
+CUresult tfw_devmap_location(const struct tfw_session *s, CUmemLocation *loc);
 
 void tfw_devmap_end(struct tfw_session *s);
 

@@ -34,11 +34,26 @@ static inline const void *tfw_aligned_in(struct tfw_session *s, const void *p, u
     return q;
 }
 
+/* A request's location, copied to the scratch and put in the backend's numbering; NULL with *r
+ * set when it names a device the session does not hold (or the scratch is full). */
+static inline CUmemLocation *tfw_location_in(struct tfw_session *s, const void *p, CUresult *r)
+{
+    *r = CUDA_ERROR_INVALID_VALUE;
+    if (!p || sizeof s->scratch - s->scratch_used < sizeof(CUmemLocation))
+        return NULL;
+    CUmemLocation *loc = memcpy(s->scratch + s->scratch_used, p, sizeof *loc);
+    s->scratch_used += (sizeof *loc + 15) & ~(size_t)15;
+    *r = tfw_devmap_location(s, loc);
+    return *r == CUDA_SUCCESS ? loc : NULL;
+}
+
 /* ---- 1. locals ---- */
 #define TFW_DECL(a) TFW_DECL_##a
 #define TFW_DECL_VOID()
 #define TFW_DECL_IN(T, n) T n;
 #define TFW_DECL_DEV(n) CUdevice n;
+#define TFW_DECL_DEVOUT(n) TFW_DECL_OUT(CUdevice, n)
+#define TFW_DECL_LOC(T, n) TFW_DECL_IBUF(T, n, 0)
 #define TFW_DECL_HFOUND(K, T, n) TFW_DECL_HOUT(K, T, n)
 #define TFW_DECL_IBUFOPT(T, n, b) TFW_DECL_IBUF(T, n, b)
 #define TFW_DECL_RESDESC(n) TFW_DECL_IBUF(const CUDA_RESOURCE_DESC *, n, 0)
@@ -59,6 +74,8 @@ static inline const void *tfw_aligned_in(struct tfw_session *s, const void *p, u
 #define TFW_DEC_VOID()
 #define TFW_DEC_IN(T, n) tfp_get(in, &n, sizeof n);
 #define TFW_DEC_DEV(n) tfp_get(in, &n, sizeof n);
+#define TFW_DEC_DEVOUT(n)
+#define TFW_DEC_LOC(T, n) n = (T)tfw_get_in(s, in, &n##_len, &n##_shared);
 #define TFW_DEC_HFOUND(K, T, n)
 #define TFW_DEC_IBUFOPT(T, n, b) TFW_DEC_IBUF(T, n, b) if (!n##_len) n = NULL;
 #define TFW_DEC_RESDESC(n) TFW_DEC_IBUF(const CUDA_RESOURCE_DESC *, n, 0)
@@ -105,6 +122,11 @@ static inline const void *tfw_aligned_in(struct tfw_session *s, const void *p, u
 #define TFW_CHECK_DEV(n) \
     if ((r = tfw_devmap_to_backend(s, n, &n)) != CUDA_SUCCESS) return r;
 #define TFW_CHECK_HFOUND(K, T, n)
+#define TFW_CHECK_DEVOUT(n)
+/* A location's device is the session's ordinal: a copy in the backend's numbering is passed. */
+#define TFW_CHECK_LOC(T, n) \
+    if (n##_len != sizeof(CUmemLocation)) return tfw_malformed(s, call, "location size"); \
+    if (!(n = (T)tfw_location_in(s, n, &r))) return r;
 #define TFW_CHECK_IBUFOPT(T, n, b) if (n) { TFW_CHECK_IBUF(T, n, b) }
 /* Every array, mipmapped array and device range a resource names must be the session's. */
 #define TFW_CHECK_RESDESC(n) \
@@ -142,6 +164,8 @@ static inline const void *tfw_aligned_in(struct tfw_session *s, const void *p, u
 #define TFW_PASS_VOID()
 #define TFW_PASS_IN(T, n) n
 #define TFW_PASS_DEV(n) n
+#define TFW_PASS_DEVOUT(n) n
+#define TFW_PASS_LOC(T, n) n
 #define TFW_PASS_HFOUND(K, T, n) n
 #define TFW_PASS_IBUFOPT(T, n, b) n
 #define TFW_PASS_RESDESC(n) n
@@ -162,6 +186,8 @@ static inline const void *tfw_aligned_in(struct tfw_session *s, const void *p, u
 #define TFW_POST_VOID()
 #define TFW_POST_IN(T, n)
 #define TFW_POST_DEV(n)
+#define TFW_POST_DEVOUT(n)
+#define TFW_POST_LOC(T, n)
 /* A handle the call reveals (the module of a function, ...) is the session's from now on; one
  * it holds already keeps its record (and the object it came from). */
 #define TFW_POST_HFOUND(K, T, n) \
@@ -206,6 +232,11 @@ static inline const void *tfw_aligned_in(struct tfw_session *s, const void *p, u
 #define TFW_REPLY_VOID()
 #define TFW_REPLY_IN(T, n)
 #define TFW_REPLY_DEV(n)
+/* A device the backend reports goes back as the session numbers it. */
+#define TFW_REPLY_DEVOUT(n) \
+    if ((r = tfw_devmap_to_session(s, n)) != CUDA_SUCCESS) return r; \
+    tfp_put(out, n, sizeof *n);
+#define TFW_REPLY_LOC(T, n)
 #define TFW_REPLY_HFOUND(K, T, n) TFW_REPLY_HOUT(K, T, n)
 #define TFW_REPLY_IBUFOPT(T, n, b)
 #define TFW_REPLY_RESDESC(n)

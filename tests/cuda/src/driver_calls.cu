@@ -1,7 +1,8 @@
 // driver_calls: driver functions that real libraries call beyond launches and copies, through
 // the runtime and the driver API: the profiler controls, the occupancy search with a
 // block-size-to-shared-memory callback (checked against a search of our own), memory pool
-// attributes (release threshold, reserved and used memory, reuse flags), stream queries and
+// attributes (release threshold, reserved and used memory, reuse flags), pools and access by
+// location (CUDA 13), stream queries and
 // attributes, the per-thread default stream of the _ptsz entry points, stream memory
 // operations (write a value on one stream, wait for it on another), 16- and 32-bit 2D memsets
 // on a stream, device lookup by PCI bus id, context and function queries, and the launch API
@@ -87,6 +88,44 @@ static void check_pool(void)
     CHECK(cudaMemPoolGetAttribute(pool, cudaMemPoolReuseAllowOpportunistic, &reuse));
     if (reuse != 0)
         FAIL("reuse flag read back as %d", reuse);
+}
+
+// CUDA 13's pools by location, a stream's device, and a virtual-memory mapping's access.
+static void check_locations(void)
+{
+    CUmemLocation loc = {CU_MEM_LOCATION_TYPE_DEVICE, 0};
+    CUmemoryPool by_loc, cur, by_dev;
+    CU(cuMemGetDefaultMemPool(&by_loc, &loc, CU_MEM_ALLOCATION_TYPE_PINNED));
+    CU(cuDeviceGetDefaultMemPool(&by_dev, 0));
+    if (by_loc != by_dev)
+        FAIL("the default pool by location is not the device's default pool");
+    CU(cuMemSetMemPool(&loc, CU_MEM_ALLOCATION_TYPE_PINNED, by_loc));
+    CU(cuMemGetMemPool(&cur, &loc, CU_MEM_ALLOCATION_TYPE_PINNED));
+    if (cur != by_loc)
+        FAIL("the current pool is not the one just set");
+    CUdevice dev = -1;
+    CU(cuStreamGetDevice(NULL, &dev));
+    if (dev != 0)
+        FAIL("the default stream is on device %d", dev);
+    CUmemAllocationProp prop = {};
+    prop.type = CU_MEM_ALLOCATION_TYPE_PINNED;
+    prop.location = loc;
+    size_t gran = 0;
+    CU(cuMemGetAllocationGranularity(&gran, &prop, CU_MEM_ALLOC_GRANULARITY_MINIMUM));
+    CUmemGenericAllocationHandle h;
+    CUdeviceptr va;
+    CU(cuMemCreate(&h, gran, &prop, 0));
+    CU(cuMemAddressReserve(&va, gran, 0, 0, 0));
+    CU(cuMemMap(va, gran, 0, h, 0));
+    CUmemAccessDesc acc = {loc, CU_MEM_ACCESS_FLAGS_PROT_READWRITE};
+    CU(cuMemSetAccess(va, gran, &acc, 1));
+    unsigned long long flags = 0;
+    CU(cuMemGetAccess(&flags, &loc, va));
+    if (flags != CU_MEM_ACCESS_FLAGS_PROT_READWRITE)
+        FAIL("access of a read-write mapping reads %llu", flags);
+    CU(cuMemUnmap(va, gran));
+    CU(cuMemRelease(h));
+    CU(cuMemAddressFree(va, gran));
 }
 
 static void check_streams(void)
@@ -204,6 +243,7 @@ int main()
     if (dev != 0)
         FAIL("device of bus id %s is %d", bus, dev);
     check_pool();
+    check_locations();
     check_streams();
     check_memset2d();
     check_legacy_launch(g);
