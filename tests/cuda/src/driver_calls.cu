@@ -6,7 +6,8 @@
 // attributes, the per-thread default stream of the _ptsz entry points, stream memory
 // operations (write a value on one stream, wait for it on another), 16- and 32-bit 2D memsets
 // on a stream, device lookup by PCI bus id, context and function queries, and the launch API
-// from before CUDA 4.0.
+// from before CUDA 4.0, names of functions and kernels and the listings of modules and
+// libraries.
 #include <cstring>
 #define CUDA_ENABLE_DEPRECATED   // the pre-4.0 launch API is under test
 #include <cuda.h>
@@ -201,6 +202,40 @@ static void check_memset2d(void)
     CHECK(cudaFree(d));
 }
 
+static int named(const char *name, const char *want) { return name && strstr(name, want); }
+
+// Names of functions and kernels, and the listings of a module and a library (each listed one
+// usable in a later call).
+static void check_names(CUfunction f, CUmodule mod, unsigned nfuncs)
+{
+    const char *name = NULL;
+    CU(cuFuncGetName(&name, f));
+    if (!named(name, "smem_kernel"))
+        FAIL("cuFuncGetName: %s", name ? name : "(null)");
+    CUfunction fns[16];
+    unsigned n = nfuncs < 16 ? nfuncs : 16, found = 0;
+    CU(cuModuleEnumerateFunctions(fns, n, mod));
+    for (unsigned i = 0; i < n; i++) {
+        CU(cuFuncGetName(&name, fns[i]));
+        int regs = 0;
+        CU(cuFuncGetAttribute(&regs, CU_FUNC_ATTRIBUTE_NUM_REGS, fns[i]));
+        found += named(name, "add_one") || named(name, "smem_kernel");
+    }
+    if (found < 2)
+        FAIL("the module's listing misses our kernels (%u of %u found)", found, n);
+    cudaKernel_t k;
+    CHECK(cudaGetKernel(&k, smem_kernel));
+    CUlibrary lib;
+    CU(cuKernelGetLibrary(&lib, (CUkernel)k));
+    unsigned nk = 0;
+    CU(cuLibraryGetKernelCount(&nk, lib));
+    CUkernel ks[16];
+    CU(cuLibraryEnumerateKernels(ks, nk < 16 ? nk : 16, lib));
+    CU(cuKernelGetName(&name, ks[0]));
+    if (!nk || !name || !*name)
+        FAIL("library listing: %u kernels, first named %s", nk, name ? name : "(null)");
+}
+
 static void check_legacy_launch(CUfunction f)
 {
     enum { N = 100 };
@@ -236,6 +271,7 @@ int main()
     CU(cuModuleGetFunctionCount(&nfuncs, mod));
     if (nfuncs < 2)
         FAIL("the module of smem_kernel has %u functions", nfuncs);
+    check_names(f, mod, nfuncs);
     char bus[32];
     CU(cuDeviceGetPCIBusId(bus, sizeof bus, 0));
     CUdevice dev = -1;
