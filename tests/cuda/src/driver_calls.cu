@@ -2,12 +2,11 @@
 // the runtime and the driver API: the profiler controls, the occupancy search with a
 // block-size-to-shared-memory callback (checked against a search of our own), memory pool
 // attributes (release threshold, reserved and used memory, reuse flags), pools and access by
-// location (CUDA 13), stream queries and
-// attributes, the per-thread default stream of the _ptsz entry points, stream memory
-// operations (write a value on one stream, wait for it on another), 16- and 32-bit 2D memsets
-// on a stream, device lookup by PCI bus id, context and function queries, and the launch API
-// from before CUDA 4.0, names of functions and kernels and the listings of modules and
-// libraries.
+// location (CUDA 13), stream queries and attributes, the per-thread default stream of the
+// _ptsz entry points, stream memory operations (write a value on one stream, wait for it on
+// another), 16- and 32-bit 2D memsets on a stream, device lookup by PCI bus id, context and
+// function queries, names of functions and kernels, the listings of modules and libraries, and
+// the launch API from before CUDA 4.0.
 #include <cstring>
 #define CUDA_ENABLE_DEPRECATED   // the pre-4.0 launch API is under test
 #include <cuda.h>
