@@ -39,6 +39,9 @@
 #undef cuGraphExecUpdate
 #undef cuIpcOpenMemHandle
 #undef cuCtxCreate
+#undef cuLinkCreate
+#undef cuLinkAddData
+#undef cuLinkAddFile
 #undef cuStreamWaitValue64
 #undef cuStreamWriteValue32
 #undef cuStreamWriteValue64

@@ -161,12 +161,26 @@ CUresult CUDAAPI cuModuleLoadData(CUmodule *module, const void *image)
 
 /* JIT options are not forwarded (the worker's driver compiles with its defaults); the log
  * buffers they may name are reported empty rather than left stale. */
-static void clear_jit_logs(unsigned n, const CUjit_option *opts, void **vals)
+void tfs_clear_jit_logs(unsigned n, const CUjit_option *opts, void **vals)
 {
-    for (unsigned i = 0; opts && vals && i < n; i++)
-        if (opts[i] == CU_JIT_INFO_LOG_BUFFER_SIZE_BYTES ||
-            opts[i] == CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES)
-            vals[i] = (void *)0;
+    static const CUjit_option pairs[2][2] = {
+        {CU_JIT_INFO_LOG_BUFFER, CU_JIT_INFO_LOG_BUFFER_SIZE_BYTES},
+        {CU_JIT_ERROR_LOG_BUFFER, CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES}};
+    for (int k = 0; opts && vals && k < 2; k++) {
+        char *buf = NULL;
+        int size_at = -1;
+        for (unsigned i = 0; i < n; i++) {
+            if (opts[i] == pairs[k][0])
+                buf = vals[i];
+            else if (opts[i] == pairs[k][1])
+                size_at = (int)i;
+        }
+        if (size_at < 0)
+            continue;
+        if (buf && (uintptr_t)vals[size_at] > 0)
+            buf[0] = '\0';   /* an empty log, NUL-terminated as the driver writes it */
+        vals[size_at] = (void *)0;
+    }
 }
 
 CUresult CUDAAPI cuModuleLoadDataEx(CUmodule *module, const void *image, unsigned int numOptions,
@@ -178,7 +192,7 @@ CUresult CUDAAPI cuModuleLoadDataEx(CUmodule *module, const void *image, unsigne
     CUresult r = load_image(TFP_ID_cuModuleLoadDataEx, IMAGE_MODULE, image, &h);
     if (r == CUDA_SUCCESS) {
         *module = (CUmodule)(uintptr_t)h;
-        clear_jit_logs(numOptions, options, optionValues);
+        tfs_clear_jit_logs(numOptions, options, optionValues);
     }
     return r;
 }
@@ -194,7 +208,7 @@ CUresult CUDAAPI cuLibraryLoadData(CUlibrary *library, const void *code, CUjit_o
     CUresult r = load_image(TFP_ID_cuLibraryLoadData, IMAGE_LIBRARY, code, &h);
     if (r == CUDA_SUCCESS) {
         *library = (CUlibrary)(uintptr_t)h;
-        clear_jit_logs(numJitOptions, jitOptions, jitOptionsValues);
+        tfs_clear_jit_logs(numJitOptions, jitOptions, jitOptionsValues);
     }
     return r;
 }

@@ -119,6 +119,9 @@ static inline uint64_t tfs_stream_arg(CUstream s)
 CUresult tfs_copy_array_2d(const CUDA_MEMCPY2D *c, CUstream s);
 CUresult tfs_copy_array_3d(const CUDA_MEMCPY3D *c, CUstream s);
 
+/* Reports the JIT log buffers among options empty: the options are not forwarded (custom.c). */
+void tfs_clear_jit_logs(unsigned n, const CUjit_option *opts, void **vals);
+
 /* Logs "NAME is not supported by TensorFuse yet" once per name. */
 void tfs_unsupported(const char *name);
 

@@ -33,6 +33,7 @@ enum tfw_kind {
     TFW_K_SURFOBJ,  /* a surface object */
     TFW_K_TEXREF,   /* a module's texture reference (a child of its module) */
     TFW_K_SURFREF,  /* a module's surface reference (a child of its module) */
+    TFW_K_LINK,     /* a link in progress (cuLinkCreate) */
 };
 
 struct tfw_ranges;
