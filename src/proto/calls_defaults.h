@@ -40,6 +40,10 @@
 #undef cuIpcOpenMemHandle
 #undef cuCtxCreate
 #undef cuLinkCreate
+#undef cuGraphRemoveDependencies
+#undef cuGraphGetEdges
+#undef cuGraphNodeGetDependencies
+#undef cuGraphNodeGetDependentNodes
 #undef cuLinkAddData
 #undef cuLinkAddFile
 #undef cuStreamWaitValue64

@@ -190,20 +190,18 @@ CUresult CUDAAPI cuGraphExecKernelNodeSetParams_v2(CUgraphExec hGraphExec, CUgra
 /* ---- edges ---- */
 
 /* Request: u64 graph, u64 count, count x u64 from, count x u64 to, u32 has edge data, then
- * count x CUgraphEdgeData (plain bytes: ports and a type). */
-CUresult CUDAAPI cuGraphAddDependencies_v2(CUgraph hGraph, const CUgraphNode *from,
-                                           const CUgraphNode *to, const CUgraphEdgeData *edgeData,
-                                           size_t numDependencies)
+ * count x CUgraphEdgeData (plain bytes: ports and a type). Adding and removing edges alike. */
+static CUresult edges(uint32_t call, CUgraph hGraph, const CUgraphNode *from,
+                      const CUgraphNode *to, const CUgraphEdgeData *edgeData, size_t n)
 {
-    size_t n = numDependencies;
     if (n && (!from || !to))
         return CUDA_ERROR_INVALID_VALUE;
     if (n > TFP_MAX_GRAPH_DEPS) {
-        tfs_unsupported("cuGraphAddDependencies with more than 4096 edges at once");
+        tfs_unsupported("graph edges: more than 4096 at once");
         return CUDA_ERROR_NOT_SUPPORTED;
     }
     struct tfs_call c;
-    CUresult r = tfs_begin(&c, TFP_ID_cuGraphAddDependencies_v2);
+    CUresult r = tfs_begin(&c, call);
     if (r != CUDA_SUCCESS)
         return r;
     tfp_put_u64(c.w, (uint64_t)(uintptr_t)hGraph);
@@ -218,10 +216,46 @@ CUresult CUDAAPI cuGraphAddDependencies_v2(CUgraph hGraph, const CUgraphNode *fr
     return tfs_end(&c, tfs_transact(&c));
 }
 
+CUresult CUDAAPI cuGraphAddDependencies_v2(CUgraph hGraph, const CUgraphNode *from,
+                                           const CUgraphNode *to, const CUgraphEdgeData *edgeData,
+                                           size_t numDependencies)
+{
+    return edges(TFP_ID_cuGraphAddDependencies_v2, hGraph, from, to, edgeData, numDependencies);
+}
+
+CUresult CUDAAPI cuGraphRemoveDependencies_v2(CUgraph hGraph, const CUgraphNode *from,
+                                              const CUgraphNode *to,
+                                              const CUgraphEdgeData *edgeData,
+                                              size_t numDependencies)
+{
+    return edges(TFP_ID_cuGraphRemoveDependencies_v2, hGraph, from, to, edgeData,
+                 numDependencies);
+}
+
 CUresult CUDAAPI cuGraphAddDependencies(CUgraph hGraph, const CUgraphNode *from,
                                         const CUgraphNode *to, size_t numDependencies)
 {
     return cuGraphAddDependencies_v2(hGraph, from, to, NULL, numDependencies);
+}
+
+CUresult CUDAAPI cuGraphRemoveDependencies(CUgraph hGraph, const CUgraphNode *from,
+                                           const CUgraphNode *to, size_t numDependencies)
+{
+    return cuGraphRemoveDependencies_v2(hGraph, from, to, NULL, numDependencies);
+}
+
+/* A child graph node: the node header, then u64 the child graph. */
+CUresult CUDAAPI cuGraphAddChildGraphNode(CUgraphNode *phGraphNode, CUgraph hGraph,
+                                          const CUgraphNode *dependencies, size_t numDependencies,
+                                          CUgraph childGraph)
+{
+    struct tfs_call c;
+    CUresult r = node_begin(&c, TFP_ID_cuGraphAddChildGraphNode, phGraphNode, hGraph,
+                            dependencies, numDependencies);
+    if (r != CUDA_SUCCESS)
+        return r;
+    tfp_put_u64(c.w, (uint64_t)(uintptr_t)childGraph);
+    return node_finish(&c, phGraphNode);
 }
 
 /* ---- 3D copies and memcpy nodes ---- */

@@ -94,7 +94,8 @@ static inline CUmemLocation *tfw_location_in(struct tfw_session *s, const void *
 #define TFW_NOTE_POOL(n)
 #define TFW_NOTE_GRAPH(n)
 #define TFW_NOTE_GEXEC(n)
-#define TFW_NOTE_NODE(n)
+/* What a call naming a node reveals (a child graph, ...) is forgotten with the node. */
+#define TFW_NOTE_NODE(n) s->last_parent = (uint64_t)(uintptr_t)n;
 #define TFW_NOTE_ALLOC(n)
 /* A level or plane of an array is forgotten with it. */
 #define TFW_NOTE_ARRAY(n) s->last_parent = (uint64_t)(uintptr_t)n;

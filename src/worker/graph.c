@@ -455,10 +455,12 @@ CUresult tfw_custom_cuGraphExecKernelNodeSetParams_v2(struct tfw_session *s,
 
 /* ---- edges: u64 graph, u64 n, n x from, n x to, u32 has edge data, [n x CUgraphEdgeData] ---- */
 
-CUresult tfw_custom_cuGraphAddDependencies_v2(struct tfw_session *s, struct tfp_reader *in,
-                                              struct tfp_writer *out)
+typedef CUresult (*edges_fn)(CUgraph, const CUgraphNode *, const CUgraphNode *,
+                             const CUgraphEdgeData *, size_t);
+
+/* Adds or removes edges: every end must be a node of the graph. */
+static CUresult edges(struct tfw_session *s, struct tfp_reader *in, edges_fn fn, const char *call)
 {
-    static const char call[] = "cuGraphAddDependencies";
     uint64_t graph = tfp_get_u64(in);
     uint64_t n = tfp_get_u64(in);
     if (n > TFP_MAX_GRAPH_DEPS)
@@ -476,25 +478,62 @@ CUresult tfw_custom_cuGraphAddDependencies_v2(struct tfw_session *s, struct tfp_
     for (uint64_t i = 0; i < n; i++)
         if (!node_of(s, node_at(from, i), graph) || !node_of(s, node_at(to, i), graph))
             return CUDA_ERROR_INVALID_VALUE;
-    NEED_BACKEND(cuGraphAddDependencies_v2);
+    if (!fn)
+        return CUDA_ERROR_NOT_SUPPORTED;
     CUgraphNode *ends = n ? malloc(2 * n * sizeof *ends) : NULL;
-    CUgraphEdgeData *edges = has_data && n ? malloc(n * sizeof *edges) : NULL;
-    if ((n && !ends) || (has_data && n && !edges)) {
+    CUgraphEdgeData *data_copy = has_data && n ? malloc(n * sizeof *data_copy) : NULL;
+    if ((n && !ends) || (has_data && n && !data_copy)) {
         free(ends);
-        free(edges);
+        free(data_copy);
         return CUDA_ERROR_OUT_OF_MEMORY;
     }
     for (uint64_t i = 0; i < n; i++) {
         ends[i] = (CUgraphNode)(uintptr_t)node_at(from, i);
         ends[n + i] = (CUgraphNode)(uintptr_t)node_at(to, i);
     }
-    if (edges)
-        memcpy(edges, data, n * sizeof *edges);
-    r = s->be.cuGraphAddDependencies_v2((CUgraph)(uintptr_t)graph, ends, ends ? ends + n : NULL,
-                                        edges, n);
+    if (data_copy)
+        memcpy(data_copy, data, n * sizeof *data_copy);
+    r = fn((CUgraph)(uintptr_t)graph, ends, ends ? ends + n : NULL, data_copy, n);
     free(ends);
-    free(edges);
+    free(data_copy);
     return r;
+}
+
+CUresult tfw_custom_cuGraphAddDependencies_v2(struct tfw_session *s, struct tfp_reader *in,
+                                              struct tfp_writer *out)
+{
+    (void)out;
+    return edges(s, in, s->be.cuGraphAddDependencies_v2, "cuGraphAddDependencies");
+}
+
+CUresult tfw_custom_cuGraphRemoveDependencies_v2(struct tfw_session *s, struct tfp_reader *in,
+                                                 struct tfp_writer *out)
+{
+    (void)out;
+    return edges(s, in, s->be.cuGraphRemoveDependencies_v2, "cuGraphRemoveDependencies");
+}
+
+/* A child graph node: the child must be a graph of the session (the node embeds a copy). */
+CUresult tfw_custom_cuGraphAddChildGraphNode(struct tfw_session *s, struct tfp_reader *in,
+                                             struct tfp_writer *out)
+{
+    struct node_head h;
+    CUresult r = read_head(s, in, &h, "cuGraphAddChildGraphNode");
+    if (r != CUDA_SUCCESS)
+        return r;
+    uint64_t child = tfp_get_u64(in);
+    DONE_READING("cuGraphAddChildGraphNode");
+    if ((r = check_graph(s, child)) != CUDA_SUCCESS)
+        return r;
+    CUgraphNode *deps;
+    if ((r = check_head(s, &h, &deps)) != CUDA_SUCCESS)
+        return r;
+    CUgraphNode node = NULL;
+    r = s->be.cuGraphAddChildGraphNode
+            ? s->be.cuGraphAddChildGraphNode(&node, (CUgraph)(uintptr_t)h.graph, deps, h.ndeps,
+                                             (CUgraph)(uintptr_t)child)
+            : CUDA_ERROR_NOT_SUPPORTED;
+    return node_made(s, out, &h, deps, r, node);
 }
 
 /* ---- listing a graph's nodes ---- */

@@ -4,7 +4,9 @@
 // the event node's event swapped, a kernel node attribute set and read, and the executable
 // graph updated from an edited copy (CUDA 11's and 12's cudaGraphExecUpdate). Every launch's
 // result is checked. Then a capture is queried while it runs (cudaStreamGetCaptureInfo: its
-// graph and current dependency, a node the program can name).
+// graph and current dependency, a node the program can name), and a graph's structure is read
+// back (root nodes, edges, dependencies, dependents), edited (an edge removed and added again)
+// and nested (a child graph node, its embedded graph, a node found in a clone).
 #include "check.h"
 
 enum { N = 4096 };
@@ -75,6 +77,62 @@ static void check_capture_info(cudaStream_t s, int *d)
     CHECK(cudaGraphDestroy(g));
 }
 
+static void check_structure(cudaGraph_t g, cudaGraphNode_t k1, cudaGraphNode_t ev,
+                            cudaGraphNode_t k2, cudaStream_t s, int *d)
+{
+    cudaGraphNode_t nodes[4] = {};
+    size_t n = 0;
+    CHECK(cudaGraphGetRootNodes(g, NULL, &n));
+    if (n != 1)
+        FAIL("%zu root nodes, expected 1", n);
+    n = 4;
+    CHECK(cudaGraphGetRootNodes(g, nodes, &n));
+    if (n != 1 || nodes[0] != k1 || nodes[1] != NULL)
+        FAIL("root nodes: %zu, first %s", n, nodes[0] == k1 ? "k1" : "another");
+    cudaGraphNode_t from[4], to[4];
+    n = 4;
+    CHECK(cudaGraphGetEdges(g, from, to, NULL, &n));
+    if (n != 2)
+        FAIL("%zu edges, expected 2", n);
+    n = 4;
+    CHECK(cudaGraphNodeGetDependencies(k2, nodes, NULL, &n));
+    if (n != 1 || nodes[0] != ev)
+        FAIL("dependencies of the second kernel: %zu", n);
+    n = 4;
+    CHECK(cudaGraphNodeGetDependentNodes(k1, nodes, NULL, &n));
+    if (n != 1 || nodes[0] != ev)
+        FAIL("dependents of the first kernel: %zu", n);
+    CHECK(cudaGraphRemoveDependencies(g, &ev, &k2, NULL, 1));
+    n = 0;
+    CHECK(cudaGraphGetEdges(g, NULL, NULL, NULL, &n));
+    if (n != 1)
+        FAIL("%zu edges after removing one", n);
+    CHECK(cudaGraphAddDependencies(g, &ev, &k2, NULL, 1));
+
+    cudaGraph_t parent, embedded, clone;
+    CHECK(cudaGraphCreate(&parent, 0));
+    cudaGraphNode_t child;
+    CHECK(cudaGraphAddChildGraphNode(&child, parent, NULL, 0, g));
+    CHECK(cudaGraphChildGraphNodeGetGraph(child, &embedded));
+    n = 0;
+    CHECK(cudaGraphGetNodes(embedded, NULL, &n));
+    if (n != 3)
+        FAIL("the embedded graph has %zu nodes", n);
+    CHECK(cudaGraphClone(&clone, parent));
+    cudaGraphNode_t in_clone;
+    CHECK(cudaGraphNodeFindInClone(&in_clone, child, clone));
+    cudaGraphNodeType type;
+    CHECK(cudaGraphNodeGetType(in_clone, &type));
+    if (type != cudaGraphNodeTypeGraph)
+        FAIL("the clone's counterpart is of type %d", (int)type);
+    cudaGraphExec_t x;
+    CHECK(cudaGraphInstantiate(&x, clone, 0));
+    run(x, s, d, 5, 2, "a clone of a graph holding the graph");
+    CHECK(cudaGraphExecDestroy(x));
+    CHECK(cudaGraphDestroy(clone));
+    CHECK(cudaGraphDestroy(parent));
+}
+
 int main()
 {
     int *d;
@@ -133,7 +191,7 @@ int main()
     cudaGraphNode_t m1 = kernel_node(g2, NULL, 0, &d, &a1, &b1);
     cudaGraphNode_t mev;
     CHECK(cudaGraphAddEventRecordNode(&mev, g2, &m1, 1, e2));
-    kernel_node(g2, &mev, 1, &d, &a3, &b3);
+    cudaGraphNode_t m2 = kernel_node(g2, &mev, 1, &d, &a3, &b3);
     cudaGraphExecUpdateResultInfo info;
     CHECK(cudaGraphExecUpdate(x, g2, &info));
     if (info.result != cudaGraphExecUpdateSuccess)
@@ -141,6 +199,7 @@ int main()
     run(x, s, d, 11, 2, "updated graph");
 
     check_capture_info(s, d);
+    check_structure(g2, m1, mev, m2, s, d);
     CHECK(cudaGraphExecDestroy(x));
     CHECK(cudaGraphDestroy(g2));
     CHECK(cudaGraphDestroy(g));
@@ -149,6 +208,6 @@ int main()
     CHECK(cudaStreamDestroy(s));
     CHECK(cudaFree(d));
     printf("graph_nodes: OK instantiate with upload, enable/disable, event nodes, attributes, "
-           "update, capture info\n");
+           "update, capture info, structure\n");
     return 0;
 }
