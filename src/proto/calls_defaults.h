@@ -41,6 +41,13 @@
 #undef cuCtxCreate
 #undef cuLinkCreate
 #undef cuGraphRemoveDependencies
+#undef cuGraphAddKernelNode
+#undef cuGraphKernelNodeSetParams
+#undef cuGraphExecKernelNodeSetParams
+#undef cuMemAdvise
+#undef cuMemPrefetchAsync
+#undef cuMemcpy3DPeer
+#undef cuMemcpy3DPeerAsync
 #undef cuGraphGetEdges
 #undef cuGraphNodeGetDependencies
 #undef cuGraphNodeGetDependentNodes

@@ -5,8 +5,8 @@
 // location (CUDA 13), stream queries and attributes, the per-thread default stream of the
 // _ptsz entry points, stream memory operations (write a value on one stream, wait for it on
 // another), 16- and 32-bit 2D memsets on a stream, device lookup by PCI bus id, context and
-// function queries, names of functions and kernels, the listings of modules and libraries, and
-// the launch API from before CUDA 4.0.
+// function queries, names of functions and kernels, the listings of modules and libraries, the
+// launch API from before CUDA 4.0, and older ABIs composed from newer ones.
 #include <cstring>
 #define CUDA_ENABLE_DEPRECATED   // the pre-4.0 launch API is under test
 #include <cuda.h>
@@ -235,6 +235,70 @@ static void check_names(CUfunction f, CUmodule mod, unsigned nfuncs)
         FAIL("library listing: %u kernels, first named %s", nk, name ? name : "(null)");
 }
 
+// Older ABIs and compositions: device properties, the thread's capture mode, a peer 3D copy,
+// pointer attributes, and a CUDA 10 kernel node (asked for by version through cuGetProcAddress).
+static void check_compat(CUfunction add)
+{
+    CUdevprop prop;
+    int mt = 0;
+    CU(cuDeviceGetProperties(&prop, 0));
+    CU(cuDeviceGetAttribute(&mt, CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_BLOCK, 0));
+    if (prop.maxThreadsPerBlock != mt || prop.SIMDWidth != 32)
+        FAIL("device properties: %d threads per block, warp %d", prop.maxThreadsPerBlock,
+             prop.SIMDWidth);
+    CUstreamCaptureMode mode = CU_STREAM_CAPTURE_MODE_RELAXED;
+    CU(cuThreadExchangeStreamCaptureMode(&mode));
+    CUstreamCaptureMode back = mode;
+    CU(cuThreadExchangeStreamCaptureMode(&back));
+    if (mode != CU_STREAM_CAPTURE_MODE_GLOBAL || back != CU_STREAM_CAPTURE_MODE_RELAXED)
+        FAIL("capture mode exchange: %d then %d", (int)mode, (int)back);
+
+    enum { W = 64, H = 8 };
+    int *a, *b, h[H][W / 4];
+    CHECK(cudaMalloc(&a, W * H));
+    CHECK(cudaMalloc(&b, W * H));
+    CHECK(cudaMemset(a, 0x3c, W * H));
+    CHECK(cudaMemset(b, 0, W * H));
+    int one = 1;
+    CU(cuPointerSetAttribute(&one, CU_POINTER_ATTRIBUTE_SYNC_MEMOPS, (CUdeviceptr)a));
+    CUcontext ctx;
+    CU(cuCtxGetCurrent(&ctx));
+    CUDA_MEMCPY3D_PEER p = {};
+    p.srcMemoryType = p.dstMemoryType = CU_MEMORYTYPE_DEVICE;
+    p.srcDevice = (CUdeviceptr)a, p.dstDevice = (CUdeviceptr)b;
+    p.srcContext = p.dstContext = ctx;
+    p.srcPitch = p.dstPitch = W, p.srcHeight = p.dstHeight = H;
+    p.WidthInBytes = W, p.Height = H, p.Depth = 1;
+    CU(cuMemcpy3DPeer(&p));
+    CHECK(cudaMemcpy(h, b, sizeof h, cudaMemcpyDeviceToHost));
+    if (h[H - 1][W / 4 - 1] != 0x3c3c3c3c)
+        FAIL("peer 3D copy: %08x", h[H - 1][W / 4 - 1]);
+
+    typedef CUresult (*add_v1_fn)(CUgraphNode *, CUgraph, const CUgraphNode *, size_t,
+                                  const CUDA_KERNEL_NODE_PARAMS_v1 *);
+    void *fn = NULL;
+    CU(cuGetProcAddress("cuGraphAddKernelNode", &fn, 10000, CU_GET_PROC_ADDRESS_DEFAULT, NULL));
+    CUgraph g;
+    CU(cuGraphCreate(&g, 0));
+    int n = W * H / 4;
+    void *args[] = {&a, &n};
+    CUDA_KERNEL_NODE_PARAMS_v1 kp = {};
+    kp.func = add, kp.gridDimX = 1, kp.gridDimY = kp.gridDimZ = 1;
+    kp.blockDimX = 128, kp.blockDimY = kp.blockDimZ = 1, kp.kernelParams = args;
+    CUgraphNode node;
+    CU(((add_v1_fn)fn)(&node, g, NULL, 0, &kp));
+    CUgraphExec x;
+    CU(cuGraphInstantiate(&x, g, 0));
+    CU(cuGraphLaunch(x, NULL));
+    CHECK(cudaMemcpy(h, a, sizeof h, cudaMemcpyDeviceToHost));
+    if (h[0][0] != 0x3c3c3c3d || h[H - 1][W / 4 - 1] != 0x3c3c3c3d)
+        FAIL("a CUDA 10 kernel node: %08x %08x", h[0][0], h[H - 1][W / 4 - 1]);
+    CU(cuGraphExecDestroy(x));
+    CU(cuGraphDestroy(g));
+    CHECK(cudaFree(a));
+    CHECK(cudaFree(b));
+}
+
 static void check_legacy_launch(CUfunction f)
 {
     enum { N = 100 };
@@ -282,6 +346,7 @@ int main()
     check_streams();
     check_memset2d();
     check_legacy_launch(g);
+    check_compat(g);
     printf("driver_calls: OK profiler, occupancy callback, pool attributes, streams, memsets, "
            "pre-4.0 launches\n");
     return 0;
