@@ -181,3 +181,23 @@ CUresult CUDAAPI cuThreadExchangeStreamCaptureMode(CUstreamCaptureMode *mode)
     *mode = old;
     return CUDA_SUCCESS;
 }
+
+/* ---- SM splits for green contexts ---- */
+
+CUresult CUDAAPI cuDevSmResourceSplitByCount(CUdevResource *result, unsigned int *nbGroups,
+                                             const CUdevResource *input, CUdevResource *remaining,
+                                             unsigned int useFlags, unsigned int minCount)
+{
+    if (!nbGroups || !input)
+        return CUDA_ERROR_INVALID_VALUE;
+    unsigned made = 0;
+    CUdevResource rest;
+    CUresult r = tfi_sm_split(result ? *nbGroups : 0, input, useFlags, minCount, &made, &rest,
+                              result);
+    if (r == CUDA_SUCCESS) {
+        *nbGroups = made;
+        if (remaining)
+            *remaining = rest;
+    }
+    return r;
+}

@@ -332,6 +332,13 @@ static CUresult w_ctx_create(CUcontext *pctx, unsigned flags, CUdevice dev)
     return r == CUDA_SUCCESS ? lim()->orig.cuCtxCreate_v2(pctx, flags, dev) : r;
 }
 
+static CUresult w_green_create(CUgreenCtx *pctx, CUdevResourceDesc desc, CUdevice dev,
+                               unsigned flags)
+{
+    CUresult r = tfw_limits_context_on(tfw_self, dev);
+    return r == CUDA_SUCCESS ? lim()->orig.cuGreenCtxCreate(pctx, desc, dev, flags) : r;
+}
+
 static CUresult w_primary_release(CUdevice dev)
 {
     struct tfw_limits *L = lim();
@@ -418,6 +425,7 @@ static void install(struct tf_backend *be)
     WRAP(cuCtxDestroy_v2, w_ctx_destroy);
     WRAP(cuDevicePrimaryCtxRetain, w_primary_retain);
     WRAP(cuCtxCreate_v2, w_ctx_create);
+    WRAP(cuGreenCtxCreate, w_green_create);
     WRAP(cuDevicePrimaryCtxRelease_v2, w_primary_release);
     WRAP(cuDevicePrimaryCtxReset_v2, w_primary_reset);
     WRAP(cuLaunchKernel, tfw_lim_launch);

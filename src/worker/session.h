@@ -34,6 +34,8 @@ enum tfw_kind {
     TFW_K_TEXREF,   /* a module's texture reference (a child of its module) */
     TFW_K_SURFREF,  /* a module's surface reference (a child of its module) */
     TFW_K_LINK,     /* a link in progress (cuLinkCreate) */
+    TFW_K_GREEN,    /* a green context (its context and streams are its children) */
+    TFW_K_RDESC,    /* a device resource descriptor (cuDevResourceGenerateDesc) */
 };
 
 struct tfw_ranges;

@@ -6,7 +6,7 @@
 // _ptsz entry points, stream memory operations (write a value on one stream, wait for it on
 // another), 16- and 32-bit 2D memsets on a stream, device lookup by PCI bus id, context and
 // function queries, names of functions and kernels, the listings of modules and libraries, the
-// launch API from before CUDA 4.0, and older ABIs composed from newer ones.
+// launch API from before CUDA 4.0, older ABIs composed from newer ones, and green contexts.
 #include <cstring>
 #define CUDA_ENABLE_DEPRECATED   // the pre-4.0 launch API is under test
 #include <cuda.h>
@@ -299,6 +299,56 @@ static void check_compat(CUfunction add)
     CHECK(cudaFree(b));
 }
 
+// A green context on part of the device's SMs: a kernel (context-independent: a CUkernel) runs
+// on one of its streams.
+static void check_green(void)
+{
+    cudaKernel_t k;
+    CHECK(cudaGetKernel(&k, add_one));
+    CUfunction add = (CUfunction)k;
+    CUdevResource sms, groups[64], rest;
+    CU(cuDeviceGetDevResource(0, &sms, CU_DEV_RESOURCE_TYPE_SM));
+    unsigned n = 0;
+    CU(cuDevSmResourceSplitByCount(NULL, &n, &sms, NULL, 0, 2));
+    if (n < 1 || n > 64 || sms.sm.smCount < 2)
+        FAIL("SM split: %u groups of %u SMs", n, sms.sm.smCount);
+    CU(cuDevSmResourceSplitByCount(groups, &n, &sms, &rest, 0, 2));
+    CUdevResourceDesc desc;
+    CU(cuDevResourceGenerateDesc(&desc, groups, 1));
+    CUgreenCtx green;
+    CU(cuGreenCtxCreate(&green, desc, 0, CU_GREEN_CTX_DEFAULT_STREAM));
+    CUdevResource got;
+    CU(cuGreenCtxGetDevResource(green, &got, CU_DEV_RESOURCE_TYPE_SM));
+    if (got.sm.smCount != groups[0].sm.smCount)
+        FAIL("the green context has %u SMs, asked for %u", got.sm.smCount, groups[0].sm.smCount);
+    CUcontext ctx;
+    CU(cuCtxFromGreenCtx(&ctx, green));
+    CUstream st;
+    CU(cuGreenCtxStreamCreate(&st, green, CU_STREAM_NON_BLOCKING, 0));
+    CUgreenCtx of_stream = NULL;
+    CU(cuStreamGetGreenCtx(st, &of_stream));
+    if (of_stream != green)
+        FAIL("the stream's green context is not the one it was made in");
+    unsigned long long id = 0;
+    CU(cuGreenCtxGetId(green, &id));
+    CU(cuCtxPushCurrent(ctx));
+    int *d, h[64];
+    CU(cuMemAlloc((CUdeviceptr *)&d, sizeof h));
+    CU(cuMemsetD32Async((CUdeviceptr)d, 41, 64, st));
+    int n64 = 64;
+    void *args[] = {&d, &n64};
+    CU(cuLaunchKernel(add, 1, 1, 1, 64, 1, 1, 0, st, args, NULL));
+    CU(cuMemcpyDtoHAsync(h, (CUdeviceptr)d, sizeof h, st));
+    CU(cuStreamSynchronize(st));
+    if (h[0] != 42 || h[63] != 42)
+        FAIL("a kernel on a green context's stream: %d %d", h[0], h[63]);
+    CU(cuMemFree((CUdeviceptr)d));
+    CUcontext popped;
+    CU(cuCtxPopCurrent(&popped));
+    CU(cuStreamDestroy(st));
+    CU(cuGreenCtxDestroy(green));
+}
+
 static void check_legacy_launch(CUfunction f)
 {
     enum { N = 100 };
@@ -347,6 +397,7 @@ int main()
     check_memset2d();
     check_legacy_launch(g);
     check_compat(g);
+    check_green();
     printf("driver_calls: OK profiler, occupancy callback, pool attributes, streams, memsets, "
            "pre-4.0 launches\n");
     return 0;
