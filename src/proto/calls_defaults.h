@@ -42,6 +42,7 @@
 #undef cuLinkCreate
 #undef cuGraphRemoveDependencies
 #undef cuGraphAddKernelNode
+#undef cuGraphAddNode
 #undef cuGraphKernelNodeSetParams
 #undef cuGraphExecKernelNodeSetParams
 #undef cuMemAdvise

@@ -6,7 +6,8 @@
 // result is checked. Then a capture is queried while it runs (cudaStreamGetCaptureInfo: its
 // graph and current dependency, a node the program can name), and a graph's structure is read
 // back (root nodes, edges, dependencies, dependents), edited (an edge removed and added again)
-// and nested (a child graph node, its embedded graph, a node found in a clone).
+// and nested (a child graph node, its embedded graph, a node found in a clone); then the generic
+// node API.
 #include "check.h"
 
 enum { N = 4096 };
@@ -74,6 +75,41 @@ static void check_capture_info(cudaStream_t s, int *d)
     CHECK(cudaStreamGetCaptureInfo(s, &st, &id, NULL, NULL, NULL, NULL));
     if (st != cudaStreamCaptureStatusNone)
         FAIL("status %d after the capture ended", (int)st);
+    CHECK(cudaGraphDestroy(g));
+}
+
+// The generic node API (CUDA 12.2): a memset node and a kernel node added through
+// cudaGraphAddNode, the kernel's parameters changed through cudaGraphNodeSetParams.
+static void check_generic(cudaStream_t s, int *d)
+{
+    cudaGraph_t g;
+    CHECK(cudaGraphCreate(&g, 0));
+    cudaGraphNodeParams mp = {};
+    mp.type = cudaGraphNodeTypeMemset;
+    mp.memset.dst = d, mp.memset.value = 4, mp.memset.elementSize = 4;
+    mp.memset.width = N, mp.memset.height = 1, mp.memset.pitch = N * sizeof(int);
+    cudaGraphNode_t ms, kn;
+    CHECK(cudaGraphAddNode(&ms, g, NULL, NULL, 0, &mp));
+    int a = 3, b = 1;
+    void *args[] = {&d, &a, &b};
+    cudaGraphNodeParams kp = {};
+    kp.type = cudaGraphNodeTypeKernel;
+    kp.kernel.func = (void *)axpb, kp.kernel.gridDim = dim3(N / 256);
+    kp.kernel.blockDim = dim3(256), kp.kernel.kernelParams = args;
+    CHECK(cudaGraphAddNode(&kn, g, &ms, NULL, 1, &kp));
+    int a2 = 5;
+    void *args2[] = {&d, &a2, &b};
+    kp.kernel.kernelParams = args2;
+    CHECK(cudaGraphNodeSetParams(kn, &kp));
+    cudaGraphExec_t x;
+    CHECK(cudaGraphInstantiate(&x, g, 0));
+    CHECK(cudaGraphLaunch(x, s));
+    CHECK(cudaStreamSynchronize(s));
+    static int h[N];
+    CHECK(cudaMemcpy(h, d, sizeof h, cudaMemcpyDeviceToHost));
+    if (h[0] != 21 || h[N - 1] != 21)
+        FAIL("generic nodes: %d %d, expected 21", h[0], h[N - 1]);
+    CHECK(cudaGraphExecDestroy(x));
     CHECK(cudaGraphDestroy(g));
 }
 
@@ -200,6 +236,7 @@ int main()
 
     check_capture_info(s, d);
     check_structure(g2, m1, mev, m2, s, d);
+    check_generic(s, d);
     CHECK(cudaGraphExecDestroy(x));
     CHECK(cudaGraphDestroy(g2));
     CHECK(cudaGraphDestroy(g));
@@ -208,6 +245,6 @@ int main()
     CHECK(cudaStreamDestroy(s));
     CHECK(cudaFree(d));
     printf("graph_nodes: OK instantiate with upload, enable/disable, event nodes, attributes, "
-           "update, capture info, structure\n");
+           "update, capture info, structure, generic nodes\n");
     return 0;
 }

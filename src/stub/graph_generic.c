@@ -1,0 +1,123 @@
+/*
+ * The generic graph-node API of CUDA 12.2 (cuGraphAddNode[_v2], cuGraphNodeSetParams,
+ * cuGraphExecNodeSetParams) in the program's process: each node kind the stub forwards goes to
+ * its own call (kernel, memcpy, memset, empty, event record and wait, child graph), which checks
+ * what the node names as a direct call would. Edge data other than the default, a child graph
+ * moved into its node, and the kinds not forwarded (host, memory, batch memory operation,
+ * external semaphore, conditional) are refused by name.
+ * May call: graph.c and entry.c (the per-kind calls).
+ */
+#include <string.h>
+
+#include "stub.h"
+
+CUresult CUDAAPI cuGraphAddNode(CUgraphNode *phGraphNode, CUgraph hGraph,
+                                const CUgraphNode *dependencies, size_t numDependencies,
+                                CUgraphNodeParams *nodeParams);
+
+static CUresult refuse(const char *what)
+{
+    tfs_unsupported(what);
+    return CUDA_ERROR_NOT_SUPPORTED;
+}
+
+static CUDA_KERNEL_NODE_PARAMS_v2 kernel_v2(const CUDA_KERNEL_NODE_PARAMS_v3 *k)
+{
+    return (CUDA_KERNEL_NODE_PARAMS_v2){
+        .func = k->func, .gridDimX = k->gridDimX, .gridDimY = k->gridDimY,
+        .gridDimZ = k->gridDimZ, .blockDimX = k->blockDimX, .blockDimY = k->blockDimY,
+        .blockDimZ = k->blockDimZ, .sharedMemBytes = k->sharedMemBytes,
+        .kernelParams = k->kernelParams, .extra = k->extra, .kern = k->kern, .ctx = k->ctx};
+}
+
+static const char *unforwarded_kind(CUgraphNodeType t)
+{
+    switch (t) {
+    case CU_GRAPH_NODE_TYPE_HOST: return "graph host nodes";
+    case CU_GRAPH_NODE_TYPE_MEM_ALLOC: return "graph memory allocation nodes";
+    case CU_GRAPH_NODE_TYPE_MEM_FREE: return "graph memory free nodes";
+    case CU_GRAPH_NODE_TYPE_BATCH_MEM_OP: return "graph batch memory operation nodes";
+    case CU_GRAPH_NODE_TYPE_CONDITIONAL: return "graph conditional nodes";
+    default: return "graph external semaphore nodes";
+    }
+}
+
+static int default_edges(const CUgraphEdgeData *e, size_t n)
+{
+    static const CUgraphEdgeData none;
+    for (size_t i = 0; e && i < n; i++)
+        if (memcmp(&e[i], &none, sizeof none) != 0)
+            return 0;
+    return 1;
+}
+
+CUresult CUDAAPI cuGraphAddNode_v2(CUgraphNode *phGraphNode, CUgraph hGraph,
+                                   const CUgraphNode *dependencies,
+                                   const CUgraphEdgeData *dependencyData, size_t numDependencies,
+                                   CUgraphNodeParams *p)
+{
+    if (!p)
+        return CUDA_ERROR_INVALID_VALUE;
+    if (!default_edges(dependencyData, numDependencies))
+        return refuse("graph edges with port or type data");
+    const CUgraphNode *d = dependencies;
+    size_t n = numDependencies;
+    switch (p->type) {
+    case CU_GRAPH_NODE_TYPE_KERNEL: {
+        CUDA_KERNEL_NODE_PARAMS_v2 k = kernel_v2(&p->kernel);
+        return cuGraphAddKernelNode_v2(phGraphNode, hGraph, d, n, &k);
+    }
+    case CU_GRAPH_NODE_TYPE_MEMCPY:
+        return cuGraphAddMemcpyNode(phGraphNode, hGraph, d, n, &p->memcpy.copyParams,
+                                    p->memcpy.copyCtx);
+    case CU_GRAPH_NODE_TYPE_MEMSET: {
+        CUDA_MEMSET_NODE_PARAMS m = {.dst = p->memset.dst, .pitch = p->memset.pitch,
+                                     .value = p->memset.value,
+                                     .elementSize = p->memset.elementSize,
+                                     .width = p->memset.width, .height = p->memset.height};
+        return cuGraphAddMemsetNode(phGraphNode, hGraph, d, n, &m, p->memset.ctx);
+    }
+    case CU_GRAPH_NODE_TYPE_EMPTY:
+        return cuGraphAddEmptyNode(phGraphNode, hGraph, d, n);
+    case CU_GRAPH_NODE_TYPE_EVENT_RECORD:
+        return cuGraphAddEventRecordNode(phGraphNode, hGraph, d, n, p->eventRecord.event);
+    case CU_GRAPH_NODE_TYPE_WAIT_EVENT:
+        return cuGraphAddEventWaitNode(phGraphNode, hGraph, d, n, p->eventWait.event);
+    case CU_GRAPH_NODE_TYPE_GRAPH:
+        if (p->graph.ownership != CU_GRAPH_CHILD_GRAPH_OWNERSHIP_CLONE)
+            return refuse("child graphs moved into their node");
+        return cuGraphAddChildGraphNode(phGraphNode, hGraph, d, n, p->graph.graph);
+    default:
+        return refuse(unforwarded_kind(p->type));
+    }
+}
+
+CUresult CUDAAPI cuGraphAddNode(CUgraphNode *phGraphNode, CUgraph hGraph,
+                                const CUgraphNode *dependencies, size_t numDependencies,
+                                CUgraphNodeParams *nodeParams)
+{
+    return cuGraphAddNode_v2(phGraphNode, hGraph, dependencies, NULL, numDependencies,
+                             nodeParams);
+}
+
+/* Kernel nodes are the kind whose parameters change between launches: the others are refused. */
+CUresult CUDAAPI cuGraphNodeSetParams(CUgraphNode hNode, CUgraphNodeParams *p)
+{
+    if (!p)
+        return CUDA_ERROR_INVALID_VALUE;
+    if (p->type != CU_GRAPH_NODE_TYPE_KERNEL)
+        return refuse("cuGraphNodeSetParams on nodes other than kernels");
+    CUDA_KERNEL_NODE_PARAMS_v2 k = kernel_v2(&p->kernel);
+    return cuGraphKernelNodeSetParams_v2(hNode, &k);
+}
+
+CUresult CUDAAPI cuGraphExecNodeSetParams(CUgraphExec hGraphExec, CUgraphNode hNode,
+                                          CUgraphNodeParams *p)
+{
+    if (!p)
+        return CUDA_ERROR_INVALID_VALUE;
+    if (p->type != CU_GRAPH_NODE_TYPE_KERNEL)
+        return refuse("cuGraphExecNodeSetParams on nodes other than kernels");
+    CUDA_KERNEL_NODE_PARAMS_v2 k = kernel_v2(&p->kernel);
+    return cuGraphExecKernelNodeSetParams_v2(hGraphExec, hNode, &k);
+}
