@@ -267,11 +267,17 @@ static CUresult w_mem_free(CUdeviceptr p)
     return r;
 }
 
+/* A free captured into a graph frees nothing now: the graph allocates the memory again at every
+ * launch (and the driver keeps it for the next one), so what was charged when the allocation
+ * was captured stays charged for the session rather than be refunded by the capture. */
 static CUresult w_mem_free_async(CUdeviceptr p, CUstream st)
 {
     struct tfw_limits *L = lim();
+    CUstreamCaptureStatus capture = CU_STREAM_CAPTURE_STATUS_NONE;
+    if (L->orig.cuStreamIsCapturing && L->orig.cuStreamIsCapturing(st, &capture) != CUDA_SUCCESS)
+        capture = CU_STREAM_CAPTURE_STATUS_NONE;
     CUresult r = L->orig.cuMemFreeAsync(p, st);
-    if (r == CUDA_SUCCESS)
+    if (r == CUDA_SUCCESS && capture == CU_STREAM_CAPTURE_STATUS_NONE)
         tfw_lim_refund(L, (uint64_t)p);
     return r;
 }

@@ -178,6 +178,37 @@ static int mode_managed(unsigned long long bytes, unsigned long long over)
     return 0;
 }
 
+/* Captures a stream-ordered allocation of `bytes` and its free into a graph and launches it:
+ * the memory the graph uses stays charged; a second capture of `over` bytes must be refused. */
+static int mode_graph_mem(unsigned long long bytes, unsigned long long over)
+{
+    CUstream s;
+    CUgraph g, g2;
+    CUgraphExec x;
+    CUdeviceptr p, q;
+    CHECK(cuStreamCreate(&s, CU_STREAM_NON_BLOCKING));
+    size_t f1 = free_now();
+    CHECK(cuStreamBeginCapture(s, CU_STREAM_CAPTURE_MODE_GLOBAL));
+    CHECK(cuMemAllocAsync(&p, (size_t)bytes, s));
+    CHECK(cuMemsetD8Async(p, 1, (size_t)bytes, s));
+    CHECK(cuMemFreeAsync(p, s));
+    CHECK(cuStreamEndCapture(s, &g));
+    CHECK(cuGraphInstantiate(&x, g, 0));
+    CHECK(cuGraphLaunch(x, s));
+    CHECK(cuStreamSynchronize(s));
+    size_t f2 = free_now();
+    printf("graphmem %zu %zu\n", f1, f2);
+    CHECK(cuStreamBeginCapture(s, CU_STREAM_CAPTURE_MODE_GLOBAL));
+    CUresult r = cuMemAllocAsync(&q, (size_t)over, s);
+    cuStreamEndCapture(s, &g2);
+    if (r != CUDA_ERROR_OUT_OF_MEMORY) {
+        fprintf(stderr, "FAIL a captured allocation past the limit answered %d, not OOM\n", (int)r);
+        return 1;
+    }
+    printf("graphmem over limit refused\n");
+    return 0;
+}
+
 /* Exports 1 MiB of 0x5a bytes as an IPC handle (printed in hex), waits for a line on stdin,
  * then checks that its first word reads 0x11111111 (written by a process that opened it). */
 static int mode_ipc_export(void)
@@ -436,6 +467,8 @@ int main(int argc, char **argv)
     }
     if (strcmp(mode, "managed") == 0 && argc > 3)
         return mode_managed(strtoull(argv[2], NULL, 0), strtoull(argv[3], NULL, 0));
+    if (strcmp(mode, "graphmem") == 0 && argc > 3)
+        return mode_graph_mem(strtoull(argv[2], NULL, 0), strtoull(argv[3], NULL, 0));
     if (strcmp(mode, "ipcexport") == 0)
         return mode_ipc_export();
     if (strcmp(mode, "ipcopen") == 0 && argc > 2)

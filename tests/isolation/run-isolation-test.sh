@@ -5,7 +5,7 @@
 #   run-isolation-test.sh CASE BUILD_DIR SOURCE_DIR
 #
 # CASE: api overlimit race killed meminfo cudart compute qos deleted managed globals arrays ipc
-# longkern (see each function).
+# graphmem longkern (see each function).
 # The node and every program are stopped on every exit path.
 set -u
 
@@ -313,6 +313,18 @@ case_ipc() {
     wait "$exporter" || fail "exporter: $(cat "$work/export")"
     grep -qx "ipc export written" "$work/export" || fail "exporter: $(cat "$work/export")"
     echo "refused across vGPUs, shared within one"
+}
+
+# Stream-ordered memory captured into a graph (allocated and freed by the graph at each launch)
+# stays charged: a capture's free must not refund it, so a second graph cannot pass the limit.
+case_graphmem() {
+    start_node
+    local tok out f0=$((128 * MiB - OVERHEAD))
+    tok=$(create '{"vram":"128MiB","id":"gm"}' | field .token)
+    out=$(run_on "$tok" graphmem $((64 * MiB)) $((64 * MiB)) 2>&1) || fail "$out"
+    echo "$out"
+    echo "$out" | grep -qx "graphmem $f0 $((f0 - 64 * MiB))" || fail "graph memory charge: $out"
+    echo "$out" | grep -qx "graphmem over limit refused" || fail "graph memory over: $out"
 }
 
 # CUDA arrays take device memory: charged when created (exactly what the driver says they take:
