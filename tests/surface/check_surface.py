@@ -7,7 +7,9 @@ lib64/stubs/libcuda.so, and cudaTypedefs.h through scripts/gen-driver-api):
   3. every driver function of src/proto/calls.def carries the name and ABI version that
      driver_api.def gives its symbol (what the stub's cuGetProcAddress and the backend's table
      are built from);
-  4. each library's refused functions (WEAK definitions from its surface.c; per-thread variants
+  4. a forwarded call that names a device as IN(CUdevice, n) is translated by a wrapper of
+     src/worker/devmap.c (new entries use DEV/DEVOUT/LOC, translated by the worker's decoder);
+  5. each library's refused functions (WEAK definitions from its surface.c; per-thread variants
      share the fate of the function they are variants of and are not listed) are exactly those that
      docs/driver-surface.md lists, with a reason, under that library's heading.
 usage: check_surface.py SOURCE_DIR CUDA_ROOT NAME=LIB [NAME=LIB ...]"""
@@ -46,6 +48,14 @@ for sym, base, ver in re.findall(r'^TF_(?:CALL|CUSTOM|LOCAL|BACKEND)\((\w+), (\w
                                  calls, re.M):
     if abi.get(sym) != (base, int(ver)):
         fail(f'calls.def: {sym} is declared as {base} {ver}, the driver has {abi.get(sym)}')
+
+# A forwarded call that names a device by plain IN(CUdevice, ...) must be translated by a
+# wrapper of src/worker/devmap.c; new entries say DEV/DEVOUT/LOC and are translated generically.
+devmap = set(re.findall(r'WRAP\((\w+),', open(f'{src}/src/worker/devmap.c').read()))
+for sym, body in re.findall(r'^TF_CALL\((\w+),(.*?)\)\s*$(?=\s*(?:TF_|/\*|$))', calls, re.M | re.S):
+    if re.search(r'\bIN\(\s*CUdevice\b', body) and sym not in devmap:
+        fail(f'calls.def: {sym} names a device with IN(CUdevice, ...) but nothing translates it: '
+             'use DEV(n)')
 
 doc = open(f'{src}/docs/driver-surface.md').read()
 for name, path in libs.items():
