@@ -43,6 +43,7 @@
 #undef cuGraphRemoveDependencies
 #undef cuGraphAddKernelNode
 #undef cuGraphAddNode
+#undef cuMemcpyBatchAsync
 #undef cuGraphKernelNodeSetParams
 #undef cuGraphExecKernelNodeSetParams
 #undef cuMemAdvise

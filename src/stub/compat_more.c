@@ -3,12 +3,14 @@
  * kernel node without a CUkernel or context), the CUDA 8 migration hints (a device ordinal
  * where CUDA 12.2 takes a location), peer 3D copies (one address space for the session's
  * devices), multi-device cooperative launches (one launch per device's stream), the deprecated
- * device properties, and the calling thread's stream capture mode (kept per thread here: the
- * worker serves all of a program's threads on one, so the mode is the program thread's).
+ * device properties, the calling thread's stream capture mode (kept per thread here: the
+ * worker serves all of a program's threads on one, so the mode is the program thread's), SM
+ * splits for green contexts, and batched copies.
  * May call: the stub's entry points (entry.c, graph.c, hostmem.c, launch.c, local.c).
  */
 #include <string.h>
 
+#include "copybatch.h"
 #include "stub.h"
 
 CUresult CUDAAPI cuGraphAddKernelNode(CUgraphNode *phGraphNode, CUgraph hGraph,
@@ -200,4 +202,27 @@ CUresult CUDAAPI cuDevSmResourceSplitByCount(CUdevResource *result, unsigned int
             *remaining = rest;
     }
     return r;
+}
+
+/* ---- batched copies: the copies they stand for (src/driverkit/copybatch.c) ---- */
+
+static CUresult copy_async(CUdeviceptr dst, CUdeviceptr src, size_t bytes, CUstream stream)
+{
+    return cuMemcpyAsync(dst, src, bytes, stream);
+}
+
+CUresult CUDAAPI cuMemcpyBatchAsync(CUdeviceptr *dsts, CUdeviceptr *srcs, size_t *sizes,
+                                    size_t count, CUmemcpyAttributes *attrs, size_t *attrIdxs,
+                                    size_t numAttrs, size_t *failIdx, CUstream hStream)
+{
+    return dk_memcpy_batch(copy_async, dsts, srcs, sizes, count, attrs, attrIdxs, numAttrs,
+                           failIdx, hStream);
+}
+
+CUresult CUDAAPI cuMemcpyBatchAsync_v2(CUdeviceptr *dsts, CUdeviceptr *srcs, size_t *sizes,
+                                       size_t count, CUmemcpyAttributes *attrs, size_t *attrIdxs,
+                                       size_t numAttrs, CUstream hStream)
+{
+    return dk_memcpy_batch(copy_async, dsts, srcs, sizes, count, attrs, attrIdxs, numAttrs, NULL,
+                           hStream);
 }

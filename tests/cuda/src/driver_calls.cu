@@ -6,7 +6,8 @@
 // _ptsz entry points, stream memory operations (write a value on one stream, wait for it on
 // another), 16- and 32-bit 2D memsets on a stream, device lookup by PCI bus id, context and
 // function queries, names of functions and kernels, the listings of modules and libraries, the
-// launch API from before CUDA 4.0, older ABIs composed from newer ones, and green contexts.
+// launch API from before CUDA 4.0, older ABIs composed from newer ones, green contexts and
+// batched copies.
 #include <cstring>
 #define CUDA_ENABLE_DEPRECATED   // the pre-4.0 launch API is under test
 #include <cuda.h>
@@ -349,6 +350,36 @@ static void check_green(void)
     CU(cuGreenCtxDestroy(green));
 }
 
+// A batch of copies: host to device, device to device, device to host, in order on a stream.
+static void check_copy_batch(void)
+{
+    enum { N = 1000 };
+    static int in[N], out[N];
+    for (int i = 0; i < N; i++)
+        in[i] = i * 7;
+    int *a, *b;
+    CHECK(cudaMalloc(&a, sizeof in));
+    CHECK(cudaMalloc(&b, sizeof in));
+    CUdeviceptr dsts[3] = {(CUdeviceptr)a, (CUdeviceptr)b, (CUdeviceptr)out};
+    CUdeviceptr srcs[3] = {(CUdeviceptr)in, (CUdeviceptr)a, (CUdeviceptr)b};
+    size_t sizes[3] = {sizeof in, sizeof in, sizeof in}, idx = 0;
+    CUmemcpyAttributes attr = {};
+    attr.srcAccessOrder = CU_MEMCPY_SRC_ACCESS_ORDER_STREAM;
+    CUstream s;
+    CU(cuStreamCreate(&s, CU_STREAM_NON_BLOCKING));
+    CU(cuMemcpyBatchAsync(dsts, srcs, sizes, 3, &attr, &idx, 1, s));
+    CU(cuStreamSynchronize(s));
+    for (int i = 0; i < N; i++)
+        if (out[i] != i * 7)
+            FAIL("batched copies: element %d is %d", i, out[i]);
+    attr.srcAccessOrder = CU_MEMCPY_SRC_ACCESS_ORDER_INVALID;
+    if (cuMemcpyBatchAsync(dsts, srcs, sizes, 3, &attr, &idx, 1, s) != CUDA_ERROR_INVALID_VALUE)
+        FAIL("a batch with an invalid access order was accepted");
+    CU(cuStreamDestroy(s));
+    CHECK(cudaFree(a));
+    CHECK(cudaFree(b));
+}
+
 static void check_legacy_launch(CUfunction f)
 {
     enum { N = 100 };
@@ -398,6 +429,7 @@ int main()
     check_legacy_launch(g);
     check_compat(g);
     check_green();
+    check_copy_batch();
     printf("driver_calls: OK profiler, occupancy callback, pool attributes, streams, memsets, "
            "pre-4.0 launches\n");
     return 0;
