@@ -68,6 +68,13 @@ static inline uint64_t tfp_span2d(uint64_t pitch, uint64_t width, uint64_t heigh
 {
     return height ? tfp_add(tfp_mul(pitch, height - 1), width) : 0;
 }
+/* How many entries a tensor map's per-dimension arrays hold (0 past the driver's 5 dimensions,
+ * which the driver refuses: nothing past an array the caller sized for its rank is read). */
+static inline uint64_t tfp_tm_rank(uint32_t rank)
+{
+    return rank <= 5 ? rank : 0;
+}
+
 /* The size of a memory pool attribute's value: cuuint64_t for the release threshold and the
  * memory counters, int for the reuse policies (cuMemPoolSetAttribute/GetAttribute). */
 static inline uint64_t tfp_pool_attr_size(CUmemPool_attribute attr)

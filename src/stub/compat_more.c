@@ -226,3 +226,16 @@ CUresult CUDAAPI cuMemcpyBatchAsync_v2(CUdeviceptr *dsts, CUdeviceptr *srcs, siz
     return dk_memcpy_batch(copy_async, dsts, srcs, sizes, count, attrs, attrIdxs, numAttrs, NULL,
                            hStream);
 }
+
+/* ---- tensor maps: the map is read and rewritten by the backend's driver ---- */
+
+CUresult CUDAAPI cuTensorMapReplaceAddress(CUtensorMap *tensorMap, void *globalAddress)
+{
+    if (!tensorMap)
+        return CUDA_ERROR_INVALID_VALUE;
+    CUtensorMap out;
+    CUresult r = tfi_tensormap_replace(tensorMap, globalAddress, &out);
+    if (r == CUDA_SUCCESS)
+        *tensorMap = out;
+    return r;
+}

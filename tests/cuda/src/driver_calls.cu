@@ -6,8 +6,8 @@
 // _ptsz entry points, stream memory operations (write a value on one stream, wait for it on
 // another), 16- and 32-bit 2D memsets on a stream, device lookup by PCI bus id, context and
 // function queries, names of functions and kernels, the listings of modules and libraries, the
-// launch API from before CUDA 4.0, older ABIs composed from newer ones, green contexts and
-// batched copies.
+// launch API from before CUDA 4.0, older ABIs composed from newer ones, green contexts, batched
+// copies and tensor maps.
 #include <cstring>
 #define CUDA_ENABLE_DEPRECATED   // the pre-4.0 launch API is under test
 #include <cuda.h>
@@ -380,6 +380,32 @@ static void check_copy_batch(void)
     CHECK(cudaFree(b));
 }
 
+// Tensor maps: a tiled map over a device allocation, its address replaced; a rank past 5 and a
+// misaligned address refused.
+static void check_tensor_maps(void)
+{
+    float *d;
+    CHECK(cudaMalloc(&d, 64 * 32 * sizeof(float) + 64));
+    alignas(64) CUtensorMap map;
+    cuuint64_t dim[2] = {64, 32}, stride[1] = {64 * sizeof(float)};
+    cuuint32_t box[2] = {32, 8}, estride[2] = {1, 1};
+    CU(cuTensorMapEncodeTiled(&map, CU_TENSOR_MAP_DATA_TYPE_FLOAT32, 2, d, dim, stride, box, estride,
+                              CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+                              CU_TENSOR_MAP_L2_PROMOTION_L2_128B,
+                              CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE));
+    CU(cuTensorMapReplaceAddress(&map, d + 16));
+    cuuint64_t dim6[6] = {1, 1, 1, 1, 1, 1}, stride6[5] = {16, 16, 16, 16, 16};
+    cuuint32_t box6[6] = {4, 1, 1, 1, 1, 1}, es6[6] = {1, 1, 1, 1, 1, 1};
+    if (cuTensorMapEncodeTiled(&map, CU_TENSOR_MAP_DATA_TYPE_FLOAT32, 6, d, dim6, stride6, box6,
+                               es6, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_NONE,
+                               CU_TENSOR_MAP_L2_PROMOTION_NONE,
+                               CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) != CUDA_ERROR_INVALID_VALUE)
+        FAIL("a tensor map of rank 6 was encoded");
+    if (cuTensorMapReplaceAddress(&map, (char *)d + 4) != CUDA_ERROR_INVALID_VALUE)
+        FAIL("a misaligned tensor address was accepted");
+    CHECK(cudaFree(d));
+}
+
 static void check_legacy_launch(CUfunction f)
 {
     enum { N = 100 };
@@ -430,6 +456,7 @@ int main()
     check_compat(g);
     check_green();
     check_copy_batch();
+    check_tensor_maps();
     printf("driver_calls: OK profiler, occupancy callback, pool attributes, streams, memsets, "
            "pre-4.0 launches\n");
     return 0;
