@@ -43,7 +43,8 @@ variant_of = dict(re.findall(r'^CU_API_PT\(\w+, \d+, (\w+), (\w+),', checked_in,
 
 abi = {m[2]: (m[0], int(m[1])) for m in
        re.findall(r'^CU_API(?:_PT)?\((\w+), (\d+), (\w+),', checked_in, re.M)}
-calls = open(f'{src}/src/proto/calls.def').read()
+import glob
+calls = ''.join(open(f).read() for f in sorted(glob.glob(f'{src}/src/proto/calls*.def')))
 for sym, base, ver in re.findall(r'^TF_(?:CALL|CUSTOM|LOCAL|BACKEND)\((\w+), (\w+), (\d+)',
                                  calls, re.M):
     if abi.get(sym) != (base, int(ver)):
