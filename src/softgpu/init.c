@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "logs.h"
 #include "softgpu.h"
 #ifdef SG_HAVE_EXPORTTAB
 #include "exporttab.h"
@@ -31,7 +32,7 @@ static int log_level = SG_LOG_WARN;
 void sg_log(enum sg_log_level level, const char *fmt, ...)
 {
     static const char *names[] = {"error", "warn", "info", "debug"};
-    if ((int)level > log_level)
+    if ((int)level > log_level && level > SG_LOG_WARN)
         return;
     char line[1024];
     int n = snprintf(line, sizeof line, "softgpu: %s: ", names[level]);
@@ -39,6 +40,11 @@ void sg_log(enum sg_log_level level, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
     va_end(ap);
+    /* errors and warnings are the driver's log (cuLogs*), whatever goes to stderr */
+    if (level <= SG_LOG_WARN)
+        dk_logs_add(level == SG_LOG_ERROR ? CU_LOG_LEVEL_ERROR : CU_LOG_LEVEL_WARNING, line + n);
+    if ((int)level > log_level)
+        return;
     size_t len = strlen(line);
     line[len++] = '\n';
     /* one write per line so lines from several threads do not interleave */

@@ -10,6 +10,7 @@
 
 #include "exporttab.h"
 #include "log.h"
+#include "logs.h"
 #include "session.h"
 #include "stub.h"
 
@@ -339,8 +340,13 @@ void tfs_unsupported(const char *name)
     if (!known && nsaid < 256)
         said[nsaid++] = name;
     pthread_mutex_unlock(&lock);
-    if (!known)
-        tf_warn("%s is not supported by TensorFuse yet: CUDA_ERROR_NOT_SUPPORTED", name);
+    if (known)
+        return;
+    tf_warn("%s is not supported by TensorFuse yet: CUDA_ERROR_NOT_SUPPORTED", name);
+    char line[512];
+    snprintf(line, sizeof line, "%s is not supported by TensorFuse yet: CUDA_ERROR_NOT_SUPPORTED",
+             name);
+    dk_logs_add(CU_LOG_LEVEL_WARNING, line);   /* the driver's log (cuLogs*) */
 }
 
 /* ---- for our libnvidia-ml.so.1 (exported, not part of NVIDIA's driver API) ---- */

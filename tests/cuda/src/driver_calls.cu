@@ -7,7 +7,7 @@
 // another), 16- and 32-bit 2D memsets on a stream, device lookup by PCI bus id, context and
 // function queries, names of functions and kernels, the listings of modules and libraries, the
 // launch API from before CUDA 4.0, older ABIs composed from newer ones, green contexts, batched
-// copies and tensor maps.
+// copies, tensor maps and the driver's log.
 #include <cstring>
 #define CUDA_ENABLE_DEPRECATED   // the pre-4.0 launch API is under test
 #include <cuda.h>
@@ -406,6 +406,39 @@ static void check_tensor_maps(void)
     CHECK(cudaFree(d));
 }
 
+static void on_log(void *data, CUlogLevel level, char *message, size_t length)
+{
+    (void)level, (void)length;
+    if (strstr(message, "cuMulticastGetGranularity"))
+        (*(int *)data)++;
+}
+
+// The driver's log: a refused call is logged once, seen by a callback and in a dump that starts
+// at an iterator taken before it.
+static void check_logs(void)
+{
+    int seen = 0;
+    CUlogsCallbackHandle h;
+    CU(cuLogsRegisterCallback(on_log, &seen, &h));
+    CUlogIterator it;
+    CU(cuLogsCurrent(&it, 0));
+    size_t gran = 0;
+    CUmulticastObjectProp prop = {};
+    prop.numDevices = 1, prop.size = 1 << 20;
+    if (cuMulticastGetGranularity(&gran, &prop, CU_MULTICAST_GRANULARITY_MINIMUM) == CUDA_SUCCESS)
+        FAIL("multicast answered although the device has none");
+    char buf[4096];
+    size_t size = sizeof buf;
+    CU(cuLogsDumpToMemory(&it, buf, &size, 0));
+    if (seen != 1 || !strstr(buf, "cuMulticastGetGranularity") || size != strlen(buf))
+        FAIL("the log: callback saw %d, dump of %zu bytes: %s", seen, size, buf);
+    size = sizeof buf;
+    CU(cuLogsDumpToMemory(&it, buf, &size, 0));
+    if (size != 0)
+        FAIL("the iterator did not move past what was dumped: %s", buf);
+    CU(cuLogsUnregisterCallback(h));
+}
+
 static void check_legacy_launch(CUfunction f)
 {
     enum { N = 100 };
@@ -457,6 +490,7 @@ int main()
     check_green();
     check_copy_batch();
     check_tensor_maps();
+    check_logs();
     printf("driver_calls: OK profiler, occupancy callback, pool attributes, streams, memsets, "
            "pre-4.0 launches\n");
     return 0;
