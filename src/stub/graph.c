@@ -20,8 +20,8 @@
 
 /* ---- node requests ---- */
 
-static CUresult node_begin(struct tfs_call *c, uint32_t call, CUgraphNode *out, CUgraph graph,
-                           const CUgraphNode *deps, size_t ndeps)
+CUresult tfs_node_begin(struct tfs_call *c, uint32_t call, CUgraphNode *out, CUgraph graph,
+                        const CUgraphNode *deps, size_t ndeps)
 {
     if (!out || (ndeps && !deps))
         return CUDA_ERROR_INVALID_VALUE;
@@ -40,7 +40,7 @@ static CUresult node_begin(struct tfs_call *c, uint32_t call, CUgraphNode *out, 
 }
 
 /* Sends the node request; the reply is the new node's handle. */
-static CUresult node_finish(struct tfs_call *c, CUgraphNode *out)
+CUresult tfs_node_finish(struct tfs_call *c, CUgraphNode *out)
 {
     CUresult r = tfs_transact(c);
     uint64_t h = r == CUDA_SUCCESS ? tfs_get_u64(c) : 0;
@@ -54,20 +54,20 @@ CUresult CUDAAPI cuGraphAddEmptyNode(CUgraphNode *phGraphNode, CUgraph hGraph,
                                      const CUgraphNode *dependencies, size_t numDependencies)
 {
     struct tfs_call c;
-    CUresult r = node_begin(&c, TFP_ID_cuGraphAddEmptyNode, phGraphNode, hGraph, dependencies,
+    CUresult r = tfs_node_begin(&c, TFP_ID_cuGraphAddEmptyNode, phGraphNode, hGraph, dependencies,
                             numDependencies);
-    return r != CUDA_SUCCESS ? r : node_finish(&c, phGraphNode);
+    return r != CUDA_SUCCESS ? r : tfs_node_finish(&c, phGraphNode);
 }
 
 static CUresult add_event_node(uint32_t call, CUgraphNode *out, CUgraph graph,
                                const CUgraphNode *deps, size_t ndeps, CUevent event)
 {
     struct tfs_call c;
-    CUresult r = node_begin(&c, call, out, graph, deps, ndeps);
+    CUresult r = tfs_node_begin(&c, call, out, graph, deps, ndeps);
     if (r != CUDA_SUCCESS)
         return r;
     tfp_put_u64(c.w, (uint64_t)(uintptr_t)event);
-    return node_finish(&c, out);
+    return tfs_node_finish(&c, out);
 }
 
 CUresult CUDAAPI cuGraphAddEventRecordNode(CUgraphNode *phGraphNode, CUgraph hGraph,
@@ -93,7 +93,7 @@ CUresult CUDAAPI cuGraphAddMemsetNode(CUgraphNode *phGraphNode, CUgraph hGraph,
     if (!memsetParams)
         return CUDA_ERROR_INVALID_VALUE;
     struct tfs_call c;
-    CUresult r = node_begin(&c, TFP_ID_cuGraphAddMemsetNode, phGraphNode, hGraph, dependencies,
+    CUresult r = tfs_node_begin(&c, TFP_ID_cuGraphAddMemsetNode, phGraphNode, hGraph, dependencies,
                             numDependencies);
     if (r != CUDA_SUCCESS)
         return r;
@@ -105,7 +105,7 @@ CUresult CUDAAPI cuGraphAddMemsetNode(CUgraphNode *phGraphNode, CUgraph hGraph,
     tfp_put_u32(c.w, p->elementSize);
     tfp_put_u64(c.w, p->width);
     tfp_put_u64(c.w, p->height);
-    return node_finish(&c, phGraphNode);
+    return tfs_node_finish(&c, phGraphNode);
 }
 
 /* ---- kernel node parameters: the launch path's encoding ---- */
@@ -146,12 +146,12 @@ CUresult CUDAAPI cuGraphAddKernelNode_v2(CUgraphNode *phGraphNode, CUgraph hGrap
     if (r != CUDA_SUCCESS)
         return r;
     struct tfs_call c;
-    r = node_begin(&c, TFP_ID_cuGraphAddKernelNode_v2, phGraphNode, hGraph, dependencies,
+    r = tfs_node_begin(&c, TFP_ID_cuGraphAddKernelNode_v2, phGraphNode, hGraph, dependencies,
                    numDependencies);
     if (r != CUDA_SUCCESS)
         return r;
     kernel_put(c.w, nodeParams, &a);
-    return node_finish(&c, phGraphNode);
+    return tfs_node_finish(&c, phGraphNode);
 }
 
 /* Request: u64 executable graph (0 for cuGraphKernelNodeSetParams), u64 node, parameters. */
@@ -250,12 +250,12 @@ CUresult CUDAAPI cuGraphAddChildGraphNode(CUgraphNode *phGraphNode, CUgraph hGra
                                           CUgraph childGraph)
 {
     struct tfs_call c;
-    CUresult r = node_begin(&c, TFP_ID_cuGraphAddChildGraphNode, phGraphNode, hGraph,
+    CUresult r = tfs_node_begin(&c, TFP_ID_cuGraphAddChildGraphNode, phGraphNode, hGraph,
                             dependencies, numDependencies);
     if (r != CUDA_SUCCESS)
         return r;
     tfp_put_u64(c.w, (uint64_t)(uintptr_t)childGraph);
-    return node_finish(&c, phGraphNode);
+    return tfs_node_finish(&c, phGraphNode);
 }
 
 /* ---- 3D copies and memcpy nodes ---- */
@@ -344,7 +344,7 @@ CUresult CUDAAPI cuGraphAddMemcpyNode(CUgraphNode *phGraphNode, CUgraph hGraph,
     if (!copyParams)
         return CUDA_ERROR_INVALID_VALUE;
     struct tfs_call c;
-    CUresult r = node_begin(&c, TFP_ID_cuGraphAddMemcpyNode, phGraphNode, hGraph, dependencies,
+    CUresult r = tfs_node_begin(&c, TFP_ID_cuGraphAddMemcpyNode, phGraphNode, hGraph, dependencies,
                             numDependencies);
     if (r != CUDA_SUCCESS)
         return r;
@@ -356,7 +356,7 @@ CUresult CUDAAPI cuGraphAddMemcpyNode(CUgraphNode *phGraphNode, CUgraph hGraph,
                                            : "memcpy nodes on host memory that is not page-locked "
                                              "memory of this process's stub");
     }
-    return node_finish(&c, phGraphNode);
+    return tfs_node_finish(&c, phGraphNode);
 }
 
 /* A 3D copy as Depth 2D copies: slice z of a side starts (z0 + z) * height rows further. */

@@ -1,10 +1,10 @@
 /*
  * The generic graph-node API of CUDA 12.2 (cuGraphAddNode[_v2], cuGraphNodeSetParams,
  * cuGraphExecNodeSetParams) in the program's process: each node kind the stub forwards goes to
- * its own call (kernel, memcpy, memset, empty, event record and wait, child graph), which checks
- * what the node names as a direct call would. Edge data other than the default, a child graph
- * moved into its node, and the kinds not forwarded (host, memory, batch memory operation,
- * external semaphore, conditional) are refused by name.
+ * its own call (kernel, memcpy, memset, empty, event record and wait, child graph, memory
+ * allocation and free), which checks what the node names as a direct call would. Edge data other
+ * than the default, a child graph moved into its node, and the kinds not forwarded (host, batch
+ * memory operation, external semaphore, conditional) are refused by name.
  * May call: graph.c and entry.c (the per-kind calls).
  */
 #include <string.h>
@@ -34,8 +34,6 @@ static const char *unforwarded_kind(CUgraphNodeType t)
 {
     switch (t) {
     case CU_GRAPH_NODE_TYPE_HOST: return "graph host nodes";
-    case CU_GRAPH_NODE_TYPE_MEM_ALLOC: return "graph memory allocation nodes";
-    case CU_GRAPH_NODE_TYPE_MEM_FREE: return "graph memory free nodes";
     case CU_GRAPH_NODE_TYPE_BATCH_MEM_OP: return "graph batch memory operation nodes";
     case CU_GRAPH_NODE_TYPE_CONDITIONAL: return "graph conditional nodes";
     default: return "graph external semaphore nodes";
@@ -87,6 +85,17 @@ CUresult CUDAAPI cuGraphAddNode_v2(CUgraphNode *phGraphNode, CUgraph hGraph,
         if (p->graph.ownership != CU_GRAPH_CHILD_GRAPH_OWNERSHIP_CLONE)
             return refuse("child graphs moved into their node");
         return cuGraphAddChildGraphNode(phGraphNode, hGraph, d, n, p->graph.graph);
+    case CU_GRAPH_NODE_TYPE_MEM_ALLOC: {
+        CUDA_MEM_ALLOC_NODE_PARAMS a = {.poolProps = p->alloc.poolProps,
+                                        .accessDescs = p->alloc.accessDescs,
+                                        .accessDescCount = p->alloc.accessDescCount,
+                                        .bytesize = p->alloc.bytesize};
+        CUresult r = cuGraphAddMemAllocNode(phGraphNode, hGraph, d, n, &a);
+        p->alloc.dptr = a.dptr;
+        return r;
+    }
+    case CU_GRAPH_NODE_TYPE_MEM_FREE:
+        return cuGraphAddMemFreeNode(phGraphNode, hGraph, d, n, p->free.dptr);
     default:
         return refuse(unforwarded_kind(p->type));
     }

@@ -104,6 +104,12 @@ CUresult tfs_kargs_prepare(CUfunction f, void **params, void **extra, struct tfs
 /* Wire form: u32 count (UINT32_MAX: `extra` buffer), count x tfp_param, u32 bytes, bytes. */
 void tfs_kargs_put(struct tfp_writer *w, const struct tfs_kargs *a);
 
+/* Graph node requests (graph.c): the header (graph, dependencies), then the node's own fields,
+ * then tfs_node_finish sends it and takes the new node's handle. */
+CUresult tfs_node_begin(struct tfs_call *c, uint32_t call, CUgraphNode *out, CUgraph graph,
+                        const CUgraphNode *deps, size_t ndeps);
+CUresult tfs_node_finish(struct tfs_call *c, CUgraphNode *out);
+
 /* cuGraphGetNodes with an array (graph.c). */
 CUresult tfs_graph_nodes(CUgraph graph, CUgraphNode *nodes, size_t *numNodes);
 

@@ -20,21 +20,16 @@
 #include "devmap.h"
 #include "kparams.h"
 #include "log.h"
+#include "graph_int.h"
 #include "worker_int.h"
 
 #define NEED_BACKEND(fn) \
     do { if (!s->be.fn) return CUDA_ERROR_NOT_SUPPORTED; } while (0)
-#define DONE_READING(call) \
-    do { if (!tfp_reader_done(in)) return tfw_malformed(s, call, "arguments do not match"); } while (0)
+#define DONE_READING TFW_DONE_READING
 
 /* ---- node headers: u64 graph, u64 count, count x u64 dependency ---- */
 
-struct node_head {
-    uint64_t graph, ndeps;
-    const uint8_t *deps;      /* ndeps u64 in the request, unaligned */
-};
-
-static CUresult read_head(struct tfw_session *s, struct tfp_reader *in, struct node_head *h,
+CUresult tfw_node_read_head(struct tfw_session *s, struct tfp_reader *in, struct tfw_node_head *h,
                           const char *call)
 {
     h->graph = tfp_get_u64(in);
@@ -64,8 +59,8 @@ static CUresult check_graph(struct tfw_session *s, uint64_t graph)
     return graph ? tfw_check_handle(s, TFW_K_GRAPH, graph) : CUDA_ERROR_INVALID_VALUE;
 }
 
-/* Checks the header; on success *deps is a malloc'd copy of the dependencies (or NULL). */
-static CUresult check_head(struct tfw_session *s, const struct node_head *h, CUgraphNode **deps)
+CUresult tfw_node_check_head(struct tfw_session *s, const struct tfw_node_head *h,
+                             CUgraphNode **deps)
 {
     *deps = NULL;
     CUresult r = check_graph(s, h->graph);
@@ -84,8 +79,7 @@ static CUresult check_head(struct tfw_session *s, const struct node_head *h, CUg
     return CUDA_SUCCESS;
 }
 
-/* Records the node the backend made and replies with it; frees deps. */
-static CUresult node_made(struct tfw_session *s, struct tfp_writer *out, const struct node_head *h,
+CUresult tfw_node_made(struct tfw_session *s, struct tfp_writer *out, const struct tfw_node_head *h,
                           CUgraphNode *deps, CUresult r, CUgraphNode node)
 {
     free(deps);
@@ -101,26 +95,26 @@ static CUresult node_made(struct tfw_session *s, struct tfp_writer *out, const s
 CUresult tfw_custom_cuGraphAddEmptyNode(struct tfw_session *s, struct tfp_reader *in,
                                         struct tfp_writer *out)
 {
-    struct node_head h;
-    CUresult r = read_head(s, in, &h, "cuGraphAddEmptyNode");
+    struct tfw_node_head h;
+    CUresult r = tfw_node_read_head(s, in, &h, "cuGraphAddEmptyNode");
     if (r != CUDA_SUCCESS)
         return r;
     DONE_READING("cuGraphAddEmptyNode");
     CUgraphNode *deps;
-    if ((r = check_head(s, &h, &deps)) != CUDA_SUCCESS)
+    if ((r = tfw_node_check_head(s, &h, &deps)) != CUDA_SUCCESS)
         return r;
     CUgraphNode node = NULL;
     r = s->be.cuGraphAddEmptyNode
             ? s->be.cuGraphAddEmptyNode(&node, (CUgraph)(uintptr_t)h.graph, deps, h.ndeps)
             : CUDA_ERROR_NOT_SUPPORTED;
-    return node_made(s, out, &h, deps, r, node);
+    return tfw_node_made(s, out, &h, deps, r, node);
 }
 
 static CUresult event_node(struct tfw_session *s, struct tfp_reader *in, struct tfp_writer *out,
                            PFN_cuGraphAddEventRecordNode_v11010 add, const char *call)
 {
-    struct node_head h;
-    CUresult r = read_head(s, in, &h, call);
+    struct tfw_node_head h;
+    CUresult r = tfw_node_read_head(s, in, &h, call);
     if (r != CUDA_SUCCESS)
         return r;
     uint64_t event = tfp_get_u64(in);
@@ -128,12 +122,12 @@ static CUresult event_node(struct tfw_session *s, struct tfp_reader *in, struct 
     if ((r = tfw_check_handle(s, TFW_K_EVENT, event)) != CUDA_SUCCESS)
         return r;
     CUgraphNode *deps;
-    if ((r = check_head(s, &h, &deps)) != CUDA_SUCCESS)
+    if ((r = tfw_node_check_head(s, &h, &deps)) != CUDA_SUCCESS)
         return r;
     CUgraphNode node = NULL;
     r = add ? add(&node, (CUgraph)(uintptr_t)h.graph, deps, h.ndeps, (CUevent)(uintptr_t)event)
             : CUDA_ERROR_NOT_SUPPORTED;
-    return node_made(s, out, &h, deps, r, node);
+    return tfw_node_made(s, out, &h, deps, r, node);
 }
 
 CUresult tfw_custom_cuGraphAddEventRecordNode(struct tfw_session *s, struct tfp_reader *in,
@@ -154,8 +148,8 @@ CUresult tfw_custom_cuGraphAddMemsetNode(struct tfw_session *s, struct tfp_reade
                                          struct tfp_writer *out)
 {
     static const char call[] = "cuGraphAddMemsetNode";
-    struct node_head h;
-    CUresult r = read_head(s, in, &h, call);
+    struct tfw_node_head h;
+    CUresult r = tfw_node_read_head(s, in, &h, call);
     if (r != CUDA_SUCCESS)
         return r;
     uint64_t ctx = tfp_get_u64(in);
@@ -176,14 +170,14 @@ CUresult tfw_custom_cuGraphAddMemsetNode(struct tfw_session *s, struct tfp_reade
     if ((r = tfw_check_range(s, p.dst, bytes)) != CUDA_SUCCESS)
         return r;
     CUgraphNode *deps;
-    if ((r = check_head(s, &h, &deps)) != CUDA_SUCCESS)
+    if ((r = tfw_node_check_head(s, &h, &deps)) != CUDA_SUCCESS)
         return r;
     CUgraphNode node = NULL;
     r = s->be.cuGraphAddMemsetNode
             ? s->be.cuGraphAddMemsetNode(&node, (CUgraph)(uintptr_t)h.graph, deps, h.ndeps, &p,
                                          (CUcontext)(uintptr_t)ctx)
             : CUDA_ERROR_NOT_SUPPORTED;
-    return node_made(s, out, &h, deps, r, node);
+    return tfw_node_made(s, out, &h, deps, r, node);
 }
 
 /* ---- copies: each side a device pointer or a place in a shared region ---- */
@@ -279,8 +273,8 @@ CUresult tfw_custom_cuGraphAddMemcpyNode(struct tfw_session *s, struct tfp_reade
                                          struct tfp_writer *out)
 {
     static const char call[] = "cuGraphAddMemcpyNode";
-    struct node_head h;
-    CUresult r = read_head(s, in, &h, call);
+    struct tfw_node_head h;
+    CUresult r = tfw_node_read_head(s, in, &h, call);
     if (r != CUDA_SUCCESS)
         return r;
     uint64_t ctx = tfp_get_u64(in);
@@ -293,14 +287,14 @@ CUresult tfw_custom_cuGraphAddMemcpyNode(struct tfw_session *s, struct tfp_reade
     if ((r = resolve_copy(s, out, &c, &m)) != CUDA_SUCCESS)
         return r;
     CUgraphNode *deps;
-    if ((r = check_head(s, &h, &deps)) != CUDA_SUCCESS)
+    if ((r = tfw_node_check_head(s, &h, &deps)) != CUDA_SUCCESS)
         return r;
     CUgraphNode node = NULL;
     r = s->be.cuGraphAddMemcpyNode
             ? s->be.cuGraphAddMemcpyNode(&node, (CUgraph)(uintptr_t)h.graph, deps, h.ndeps, &m,
                                          (CUcontext)(uintptr_t)ctx)
             : CUDA_ERROR_NOT_SUPPORTED;
-    return node_made(s, out, &h, deps, r, node);
+    return tfw_node_made(s, out, &h, deps, r, node);
 }
 
 /* Request: u64 stream (0 for cuMemcpy3D), the copy. */
@@ -386,8 +380,8 @@ CUresult tfw_custom_cuGraphAddKernelNode_v2(struct tfw_session *s, struct tfp_re
                                             struct tfp_writer *out)
 {
     static const char call[] = "cuGraphAddKernelNode";
-    struct node_head h;
-    CUresult r = read_head(s, in, &h, call);
+    struct tfw_node_head h;
+    CUresult r = tfw_node_read_head(s, in, &h, call);
     if (r != CUDA_SUCCESS)
         return r;
     struct kernel_node *k = malloc(sizeof *k);   /* 8 KiB of argument pointers */
@@ -397,7 +391,7 @@ CUresult tfw_custom_cuGraphAddKernelNode_v2(struct tfw_session *s, struct tfp_re
     CUgraphNode *deps = NULL;
     if ((r = read_kernel(s, in, k, call)) == CUDA_SUCCESS &&
         (r = resolve_kernel(s, k, &p)) == CUDA_SUCCESS)
-        r = check_head(s, &h, &deps);
+        r = tfw_node_check_head(s, &h, &deps);
     CUgraphNode node = NULL;
     if (r == CUDA_SUCCESS)
         r = s->be.cuGraphAddKernelNode_v2
@@ -405,7 +399,7 @@ CUresult tfw_custom_cuGraphAddKernelNode_v2(struct tfw_session *s, struct tfp_re
                                                 &p)
                 : CUDA_ERROR_NOT_SUPPORTED;
     free(k);   /* the driver copied the argument values */
-    return node_made(s, out, &h, deps, r, node);
+    return tfw_node_made(s, out, &h, deps, r, node);
 }
 
 /* Request: u64 executable graph (0 for a graph's node), u64 node, the kernel node. */
@@ -517,8 +511,8 @@ CUresult tfw_custom_cuGraphRemoveDependencies_v2(struct tfw_session *s, struct t
 CUresult tfw_custom_cuGraphAddChildGraphNode(struct tfw_session *s, struct tfp_reader *in,
                                              struct tfp_writer *out)
 {
-    struct node_head h;
-    CUresult r = read_head(s, in, &h, "cuGraphAddChildGraphNode");
+    struct tfw_node_head h;
+    CUresult r = tfw_node_read_head(s, in, &h, "cuGraphAddChildGraphNode");
     if (r != CUDA_SUCCESS)
         return r;
     uint64_t child = tfp_get_u64(in);
@@ -526,14 +520,14 @@ CUresult tfw_custom_cuGraphAddChildGraphNode(struct tfw_session *s, struct tfp_r
     if ((r = check_graph(s, child)) != CUDA_SUCCESS)
         return r;
     CUgraphNode *deps;
-    if ((r = check_head(s, &h, &deps)) != CUDA_SUCCESS)
+    if ((r = tfw_node_check_head(s, &h, &deps)) != CUDA_SUCCESS)
         return r;
     CUgraphNode node = NULL;
     r = s->be.cuGraphAddChildGraphNode
             ? s->be.cuGraphAddChildGraphNode(&node, (CUgraph)(uintptr_t)h.graph, deps, h.ndeps,
                                              (CUgraph)(uintptr_t)child)
             : CUDA_ERROR_NOT_SUPPORTED;
-    return node_made(s, out, &h, deps, r, node);
+    return tfw_node_made(s, out, &h, deps, r, node);
 }
 
 /* ---- listing a graph's nodes ---- */

@@ -205,6 +205,18 @@ static int mode_graph_mem(unsigned long long bytes, unsigned long long over)
         fprintf(stderr, "FAIL a captured allocation past the limit answered %d, not OOM\n", (int)r);
         return 1;
     }
+    CUgraph g3;
+    CUgraphNode node;
+    CUDA_MEM_ALLOC_NODE_PARAMS ap = {0};
+    ap.poolProps.allocType = CU_MEM_ALLOCATION_TYPE_PINNED;
+    ap.poolProps.location.type = CU_MEM_LOCATION_TYPE_DEVICE;
+    ap.bytesize = (size_t)over;
+    CHECK(cuGraphCreate(&g3, 0));
+    r = cuGraphAddMemAllocNode(&node, g3, NULL, 0, &ap);
+    if (r != CUDA_ERROR_OUT_OF_MEMORY) {
+        fprintf(stderr, "FAIL an allocation node past the limit answered %d, not OOM\n", (int)r);
+        return 1;
+    }
     printf("graphmem over limit refused\n");
     return 0;
 }

@@ -316,7 +316,8 @@ case_ipc() {
 }
 
 # Stream-ordered memory captured into a graph (allocated and freed by the graph at each launch)
-# stays charged: a capture's free must not refund it, so a second graph cannot pass the limit.
+# stays charged: a capture's free must not refund it, so a second graph cannot pass the limit,
+# captured or made of an explicit allocation node.
 case_graphmem() {
     start_node
     local tok out f0=$((128 * MiB - OVERHEAD))

@@ -7,7 +7,7 @@
 // graph and current dependency, a node the program can name), and a graph's structure is read
 // back (root nodes, edges, dependencies, dependents), edited (an edge removed and added again)
 // and nested (a child graph node, its embedded graph, a node found in a clone); then the generic
-// node API.
+// node API and memory nodes.
 #include "check.h"
 
 enum { N = 4096 };
@@ -111,6 +111,44 @@ static void check_generic(cudaStream_t s, int *d)
         FAIL("generic nodes: %d %d, expected 21", h[0], h[N - 1]);
     CHECK(cudaGraphExecDestroy(x));
     CHECK(cudaGraphDestroy(g));
+}
+
+// Memory nodes: an allocation the graph makes, fills and copies out, then frees.
+static void check_memory_nodes(cudaStream_t s, int *d)
+{
+    cudaGraph_t g;
+    CHECK(cudaGraphCreate(&g, 0));
+    cudaMemAllocNodeParams ap = {};
+    ap.poolProps.allocType = cudaMemAllocationTypePinned;
+    ap.poolProps.location.type = cudaMemLocationTypeDevice;
+    ap.poolProps.location.id = 0;
+    ap.bytesize = N * sizeof(int);
+    cudaGraphNode_t alloc, fill, copy, release;
+    CHECK(cudaGraphAddMemAllocNode(&alloc, g, NULL, 0, &ap));
+    cudaMemsetParams mp = {};
+    mp.dst = ap.dptr, mp.value = 9, mp.elementSize = 4, mp.width = N, mp.height = 1;
+    CHECK(cudaGraphAddMemsetNode(&fill, g, &alloc, 1, &mp));
+    CHECK(cudaGraphAddMemcpyNode1D(&copy, g, &fill, 1, d, ap.dptr, N * sizeof(int),
+                                   cudaMemcpyDeviceToDevice));
+    CHECK(cudaGraphAddMemFreeNode(&release, g, &copy, 1, ap.dptr));
+    void *freed = NULL;
+    CHECK(cudaGraphMemFreeNodeGetParams(release, &freed));
+    if (freed != ap.dptr)
+        FAIL("the free node frees %p, not %p", freed, ap.dptr);
+    cudaGraphExec_t x;
+    CHECK(cudaGraphInstantiate(&x, g, 0));
+    for (int launch = 0; launch < 2; launch++) {
+        CHECK(cudaMemset(d, 0, N * sizeof(int)));
+        CHECK(cudaGraphLaunch(x, s));
+        CHECK(cudaStreamSynchronize(s));
+        static int h[N];
+        CHECK(cudaMemcpy(h, d, sizeof h, cudaMemcpyDeviceToHost));
+        if (h[0] != 9 || h[N - 1] != 9)
+            FAIL("memory nodes, launch %d: %d %d", launch, h[0], h[N - 1]);
+    }
+    CHECK(cudaGraphExecDestroy(x));
+    CHECK(cudaGraphDestroy(g));
+    CHECK(cudaDeviceGraphMemTrim(0));
 }
 
 static void check_structure(cudaGraph_t g, cudaGraphNode_t k1, cudaGraphNode_t ev,
@@ -237,6 +275,7 @@ int main()
     check_capture_info(s, d);
     check_structure(g2, m1, mev, m2, s, d);
     check_generic(s, d);
+    check_memory_nodes(s, d);
     CHECK(cudaGraphExecDestroy(x));
     CHECK(cudaGraphDestroy(g2));
     CHECK(cudaGraphDestroy(g));
@@ -245,6 +284,6 @@ int main()
     CHECK(cudaStreamDestroy(s));
     CHECK(cudaFree(d));
     printf("graph_nodes: OK instantiate with upload, enable/disable, event nodes, attributes, "
-           "update, capture info, structure, generic nodes\n");
+           "update, capture info, structure, generic nodes, memory nodes\n");
     return 0;
 }
