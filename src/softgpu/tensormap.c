@@ -107,10 +107,12 @@ CUresult cuTensorMapEncodeTiled(CUtensorMap *tensorMap, CUtensorMapDataType tens
     if (interleave == CU_TENSOR_MAP_INTERLEAVE_NONE &&
         (inner % 16 || (swizzle && inner > swizzle_span[swizzle])))
         return CUDA_ERROR_INVALID_VALUE;
-    encode_common(tensorMap, TM_TILED, tensorDataType, tensorRank, globalAddress, globalDim,
+    CUtensorMap m;
+    encode_common(&m, TM_TILED, tensorDataType, tensorRank, globalAddress, globalDim,
                   globalStrides, elementStrides, interleave, swizzle, l2Promotion, oobFill);
     for (cuuint32_t i = 0; i < tensorRank; i++)
-        tensorMap->opaque[11] |= (cuuint64_t)boxDim[i] << (9 * i);
+        m.opaque[11] |= (cuuint64_t)boxDim[i] << (9 * i);
+    memcpy(tensorMap, &m, sizeof m);   /* the caller's map need only be 64-byte aligned */
     return CUDA_SUCCESS;
 }
 
@@ -144,13 +146,15 @@ CUresult cuTensorMapEncodeIm2col(CUtensorMap *tensorMap, CUtensorMapDataType ten
                       pixelsPerColumn);
     if (r != CUDA_SUCCESS)
         return r;
-    encode_common(tensorMap, TM_IM2COL, tensorDataType, tensorRank, globalAddress, globalDim,
+    CUtensorMap m;
+    encode_common(&m, TM_IM2COL, tensorDataType, tensorRank, globalAddress, globalDim,
                   globalStrides, elementStrides, interleave, swizzle, l2Promotion, oobFill);
     for (cuuint32_t i = 0; i < tensorRank - 2; i++) {
-        tensorMap->opaque[13] |= (cuuint64_t)(uint16_t)pixelBoxLowerCorner[i] << (16 * i);
-        tensorMap->opaque[14] |= (cuuint64_t)(uint16_t)pixelBoxUpperCorner[i] << (16 * i);
+        m.opaque[13] |= (cuuint64_t)(uint16_t)pixelBoxLowerCorner[i] << (16 * i);
+        m.opaque[14] |= (cuuint64_t)(uint16_t)pixelBoxUpperCorner[i] << (16 * i);
     }
-    tensorMap->opaque[15] = channelsPerPixel | (cuuint64_t)pixelsPerColumn << 32;
+    m.opaque[15] = channelsPerPixel | (cuuint64_t)pixelsPerColumn << 32;
+    memcpy(tensorMap, &m, sizeof m);
     return CUDA_SUCCESS;
 }
 
@@ -175,27 +179,31 @@ CUresult cuTensorMapEncodeIm2colWide(CUtensorMap *tensorMap, CUtensorMapDataType
         r = CUDA_ERROR_INVALID_VALUE;
     if (r != CUDA_SUCCESS)
         return r;
-    encode_common(tensorMap, TM_IM2COL_WIDE, tensorDataType, tensorRank, globalAddress,
-                  globalDim, globalStrides, elementStrides, interleave, swizzle, l2Promotion,
-                  oobFill);
-    tensorMap->opaque[13] = (uint16_t)pixelBoxLowerCornerWidth;
-    tensorMap->opaque[14] = (uint16_t)pixelBoxUpperCornerWidth;
-    tensorMap->opaque[15] = channelsPerPixel | (cuuint64_t)pixelsPerColumn << 32 |
-                            (cuuint64_t)mode << 62;
+    CUtensorMap m;
+    encode_common(&m, TM_IM2COL_WIDE, tensorDataType, tensorRank, globalAddress, globalDim,
+                  globalStrides, elementStrides, interleave, swizzle, l2Promotion, oobFill);
+    m.opaque[13] = (uint16_t)pixelBoxLowerCornerWidth;
+    m.opaque[14] = (uint16_t)pixelBoxUpperCornerWidth;
+    m.opaque[15] = channelsPerPixel | (cuuint64_t)pixelsPerColumn << 32 | (cuuint64_t)mode << 62;
+    memcpy(tensorMap, &m, sizeof m);
     return CUDA_SUCCESS;
 }
 
 CUresult cuTensorMapReplaceAddress(CUtensorMap *tensorMap, void *globalAddress)
 {
-    if (!tensorMap || ((uintptr_t)tensorMap & 63) ||
-        (tensorMap->opaque[0] & 0xffffffffull) != TM_MAGIC)
+    CUtensorMap m;
+    if (!tensorMap || ((uintptr_t)tensorMap & 63))
         return CUDA_ERROR_INVALID_VALUE;
-    CUtensorMapInterleave il = (CUtensorMapInterleave)((tensorMap->opaque[12] >> 20) & 15);
-    CUtensorMapDataType type = (CUtensorMapDataType)((tensorMap->opaque[0] >> 48) & 0xff);
+    memcpy(&m, tensorMap, sizeof m);
+    if ((m.opaque[0] & 0xffffffffull) != TM_MAGIC)
+        return CUDA_ERROR_INVALID_VALUE;
+    CUtensorMapInterleave il = (CUtensorMapInterleave)((m.opaque[12] >> 20) & 15);
+    CUtensorMapDataType type = (CUtensorMapDataType)((m.opaque[0] >> 48) & 0xff);
     int align32 = il == CU_TENSOR_MAP_INTERLEAVE_32B || type == CU_TENSOR_MAP_DATA_TYPE_16U6_ALIGN16B ||
                   type == CU_TENSOR_MAP_DATA_TYPE_16U4_ALIGN16B;
     if ((uintptr_t)globalAddress & (align32 ? 31 : 15))
         return CUDA_ERROR_INVALID_VALUE;
-    tensorMap->opaque[1] = (cuuint64_t)(uintptr_t)globalAddress;
+    m.opaque[1] = (cuuint64_t)(uintptr_t)globalAddress;
+    memcpy(tensorMap, &m, sizeof m);
     return CUDA_SUCCESS;
 }

@@ -236,6 +236,24 @@ CUresult CUDAAPI cuTensorMapReplaceAddress(CUtensorMap *tensorMap, void *globalA
     CUtensorMap out;
     CUresult r = tfi_tensormap_replace(tensorMap, globalAddress, &out);
     if (r == CUDA_SUCCESS)
-        *tensorMap = out;
+        memcpy(tensorMap, &out, sizeof out);   /* the map need only be 64-byte aligned */
     return r;
+}
+
+/* ---- batched stream memory operations: the worker checks every word they name ---- */
+
+CUresult CUDAAPI cuStreamBatchMemOp(CUstream stream, unsigned int count,
+                                    CUstreamBatchMemOpParams *paramArray, unsigned int flags)
+{
+    if (!paramArray || !count)
+        return CUDA_ERROR_INVALID_VALUE;
+    return tfi_batch_memop(stream, count, paramArray, flags, 0);
+}
+
+CUresult CUDAAPI cuStreamBatchMemOp_v2(CUstream stream, unsigned int count,
+                                       CUstreamBatchMemOpParams *paramArray, unsigned int flags)
+{
+    if (!paramArray || !count)
+        return CUDA_ERROR_INVALID_VALUE;
+    return tfi_batch_memop(stream, count, paramArray, flags, 1);
 }

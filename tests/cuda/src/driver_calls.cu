@@ -174,6 +174,24 @@ static void check_streams(void)
     CHECK(cudaMemcpy(host, flag, sizeof host, cudaMemcpyDeviceToHost));
     if (host[0] != 7 || host[1] != 9)
         FAIL("stream memory operations: %d %d", host[0], host[1]);
+    // the same as one batch: write both words, then wait for the first
+    CUstreamBatchMemOpParams ops[3] = {};
+    ops[0].writeValue.operation = CU_STREAM_MEM_OP_WRITE_VALUE_32;
+    ops[0].writeValue.address = (CUdeviceptr)flag, ops[0].writeValue.value = 5;
+    ops[1].writeValue.operation = CU_STREAM_MEM_OP_WRITE_VALUE_32;
+    ops[1].writeValue.address = (CUdeviceptr)(flag + 1), ops[1].writeValue.value = 6;
+    ops[2].waitValue.operation = CU_STREAM_MEM_OP_WAIT_VALUE_32;
+    ops[2].waitValue.address = (CUdeviceptr)flag, ops[2].waitValue.value = 5;
+    ops[2].waitValue.flags = CU_STREAM_WAIT_VALUE_EQ;
+    CU(cuStreamBatchMemOp((CUstream)a, 3, ops, 0));
+    CU(cuStreamSynchronize((CUstream)a));
+    CHECK(cudaMemcpy(host, flag, sizeof host, cudaMemcpyDeviceToHost));
+    if (host[0] != 5 || host[1] != 6)
+        FAIL("batched stream memory operations: %d %d", host[0], host[1]);
+    ops[0].writeValue.address = 16;   /* nobody's memory */
+    if (cuStreamBatchMemOp((CUstream)a, 1, ops, 0) == CUDA_SUCCESS &&
+        cuStreamSynchronize((CUstream)a) == CUDA_SUCCESS)
+        FAIL("a batched write to address 16 was accepted");
     CHECK(cudaFree(flag));
     CHECK(cudaStreamDestroy(a));
     CHECK(cudaStreamDestroy(b));
