@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "array.h"
+#include "copy3d.h"
 
 CUresult sg_array_locate(CUarray h, size_t x, size_t y, size_t z, uint64_t *addr, size_t *pitch,
                          size_t *slice)
@@ -142,15 +143,7 @@ static CUresult peer_to_3d(const CUDA_MEMCPY3D_PEER *p, CUDA_MEMCPY3D *q)
         r = side_context(p->dstMemoryType, p->dstContext);
     if (r)
         return r;
-    *q = (CUDA_MEMCPY3D){
-        .srcXInBytes = p->srcXInBytes, .srcY = p->srcY, .srcZ = p->srcZ, .srcLOD = p->srcLOD,
-        .srcMemoryType = p->srcMemoryType, .srcHost = p->srcHost, .srcDevice = p->srcDevice,
-        .srcArray = p->srcArray, .srcPitch = p->srcPitch, .srcHeight = p->srcHeight,
-        .dstXInBytes = p->dstXInBytes, .dstY = p->dstY, .dstZ = p->dstZ, .dstLOD = p->dstLOD,
-        .dstMemoryType = p->dstMemoryType, .dstHost = p->dstHost, .dstDevice = p->dstDevice,
-        .dstArray = p->dstArray, .dstPitch = p->dstPitch, .dstHeight = p->dstHeight,
-        .WidthInBytes = p->WidthInBytes, .Height = p->Height, .Depth = p->Depth,
-    };
+    *q = dk_copy3d_of_peer(p);
     return CUDA_SUCCESS;
 }
 

@@ -10,6 +10,7 @@
  */
 #include <string.h>
 
+#include "copy3d.h"
 #include "copybatch.h"
 #include "stub.h"
 
@@ -86,23 +87,11 @@ CUresult CUDAAPI cuMemPrefetchAsync(CUdeviceptr devPtr, size_t count, CUdevice d
 
 /* ---- peer 3D copies: the session's devices share one address space ---- */
 
-static CUDA_MEMCPY3D copy3d_of(const CUDA_MEMCPY3D_PEER *p)
-{
-    return (CUDA_MEMCPY3D){
-        .srcXInBytes = p->srcXInBytes, .srcY = p->srcY, .srcZ = p->srcZ, .srcLOD = p->srcLOD,
-        .srcMemoryType = p->srcMemoryType, .srcHost = p->srcHost, .srcDevice = p->srcDevice,
-        .srcArray = p->srcArray, .srcPitch = p->srcPitch, .srcHeight = p->srcHeight,
-        .dstXInBytes = p->dstXInBytes, .dstY = p->dstY, .dstZ = p->dstZ, .dstLOD = p->dstLOD,
-        .dstMemoryType = p->dstMemoryType, .dstHost = p->dstHost, .dstDevice = p->dstDevice,
-        .dstArray = p->dstArray, .dstPitch = p->dstPitch, .dstHeight = p->dstHeight,
-        .WidthInBytes = p->WidthInBytes, .Height = p->Height, .Depth = p->Depth};
-}
-
 CUresult CUDAAPI cuMemcpy3DPeer(const CUDA_MEMCPY3D_PEER *pCopy)
 {
     if (!pCopy)
         return CUDA_ERROR_INVALID_VALUE;
-    CUDA_MEMCPY3D c = copy3d_of(pCopy);
+    CUDA_MEMCPY3D c = dk_copy3d_of_peer(pCopy);
     return cuMemcpy3D_v2(&c);
 }
 
@@ -110,7 +99,7 @@ CUresult CUDAAPI cuMemcpy3DPeerAsync(const CUDA_MEMCPY3D_PEER *pCopy, CUstream h
 {
     if (!pCopy)
         return CUDA_ERROR_INVALID_VALUE;
-    CUDA_MEMCPY3D c = copy3d_of(pCopy);
+    CUDA_MEMCPY3D c = dk_copy3d_of_peer(pCopy);
     return cuMemcpy3DAsync_v2(&c, hStream);
 }
 
