@@ -2,11 +2,13 @@
  * The generic graph-node API of CUDA 12.2 (cuGraphAddNode[_v2], cuGraphNodeSetParams,
  * cuGraphExecNodeSetParams) in the program's process: each node kind the stub forwards goes to
  * its own call (kernel, memcpy, memset, empty, event record and wait, child graph, memory
- * allocation and free), which checks what the node names as a direct call would. Edge data other
- * than the default, a child graph moved into its node, and the kinds not forwarded (host, batch
- * memory operation, external semaphore, conditional) are refused by name.
+ * allocation and free, conditional), which checks what the node names as a direct call would.
+ * Edge data other than the default, a child graph moved into its node, and the kinds not
+ * forwarded (host, batch memory operation, external semaphore) are refused by name.
  * May call: graph.c and entry.c (the per-kind calls).
  */
+#include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "stub.h"
@@ -35,9 +37,39 @@ static const char *unforwarded_kind(CUgraphNodeType t)
     switch (t) {
     case CU_GRAPH_NODE_TYPE_HOST: return "graph host nodes";
     case CU_GRAPH_NODE_TYPE_BATCH_MEM_OP: return "graph batch memory operation nodes";
-    case CU_GRAPH_NODE_TYPE_CONDITIONAL: return "graph conditional nodes";
     default: return "graph external semaphore nodes";
     }
+}
+
+/* The body graphs the driver hands out live as long as their node; the stub keeps each array
+ * for the program's life (reachable from here). */
+struct bodies {
+    struct bodies *next;
+    CUgraph graphs[];
+};
+static struct bodies *_Atomic kept_bodies;
+
+static CUresult add_conditional(CUgraphNode *out, CUgraph graph, const CUgraphNode *deps,
+                                size_t ndeps, CUDA_CONDITIONAL_NODE_PARAMS *c)
+{
+    if (!out || !c->size || c->size > 4096 || (ndeps && !deps))
+        return CUDA_ERROR_INVALID_VALUE;
+    struct bodies *b = calloc(1, sizeof *b + c->size * sizeof b->graphs[0]);
+    if (!b)
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    uint64_t node = 0;
+    CUresult r = tfi_add_conditional(graph, ndeps, deps, c->handle, (unsigned)c->type, c->size,
+                                     c->ctx, &node, b->graphs);
+    if (r != CUDA_SUCCESS) {
+        free(b);
+        return r;
+    }
+    b->next = atomic_load(&kept_bodies);
+    while (!atomic_compare_exchange_weak(&kept_bodies, &b->next, b))
+        ;
+    *out = (CUgraphNode)(uintptr_t)node;
+    c->phGraph_out = b->graphs;
+    return CUDA_SUCCESS;
 }
 
 static int default_edges(const CUgraphEdgeData *e, size_t n)
@@ -96,6 +128,8 @@ CUresult CUDAAPI cuGraphAddNode_v2(CUgraphNode *phGraphNode, CUgraph hGraph,
     }
     case CU_GRAPH_NODE_TYPE_MEM_FREE:
         return cuGraphAddMemFreeNode(phGraphNode, hGraph, d, n, p->free.dptr);
+    case CU_GRAPH_NODE_TYPE_CONDITIONAL:
+        return add_conditional(phGraphNode, hGraph, d, n, &p->conditional);
     default:
         return refuse(unforwarded_kind(p->type));
     }

@@ -7,7 +7,7 @@
 // graph and current dependency, a node the program can name), and a graph's structure is read
 // back (root nodes, edges, dependencies, dependents), edited (an edge removed and added again)
 // and nested (a child graph node, its embedded graph, a node found in a clone); then the generic
-// node API and memory nodes.
+// node API, memory nodes and a conditional WHILE node.
 #include "check.h"
 
 enum { N = 4096 };
@@ -109,6 +109,47 @@ static void check_generic(cudaStream_t s, int *d)
     CHECK(cudaMemcpy(h, d, sizeof h, cudaMemcpyDeviceToHost));
     if (h[0] != 21 || h[N - 1] != 21)
         FAIL("generic nodes: %d %d, expected 21", h[0], h[N - 1]);
+    CHECK(cudaGraphExecDestroy(x));
+    CHECK(cudaGraphDestroy(g));
+}
+
+__global__ void count_up(cudaGraphConditionalHandle h, int *counter, int limit)
+{
+    int c = ++*counter;
+    cudaGraphSetConditional(h, c < limit ? 1 : 0);
+}
+
+// A conditional WHILE node whose body kernel counts and sets the condition: 7 trips.
+static void check_conditional(cudaStream_t s, int *d)
+{
+    cudaGraph_t g;
+    CHECK(cudaGraphCreate(&g, 0));
+    cudaGraphConditionalHandle handle;
+    CHECK(cudaGraphConditionalHandleCreate(&handle, g, 1, cudaGraphCondAssignDefault));
+    cudaGraphNodeParams cp = {};
+    cp.type = cudaGraphNodeTypeConditional;
+    cp.conditional.handle = handle;
+    cp.conditional.type = cudaGraphCondTypeWhile;
+    cp.conditional.size = 1;
+    cudaGraphNode_t cond;
+    CHECK(cudaGraphAddNode(&cond, g, NULL, NULL, 0, &cp));
+    cudaGraph_t body = cp.conditional.phGraph_out[0];
+    int limit = 7;
+    void *args[] = {&handle, &d, &limit};
+    cudaKernelNodeParams kp = {};
+    kp.func = (void *)count_up, kp.gridDim = dim3(1), kp.blockDim = dim3(1);
+    kp.kernelParams = args;
+    cudaGraphNode_t k;
+    CHECK(cudaGraphAddKernelNode(&k, body, NULL, 0, &kp));
+    cudaGraphExec_t x;
+    CHECK(cudaGraphInstantiate(&x, g, 0));
+    CHECK(cudaMemset(d, 0, sizeof(int)));
+    CHECK(cudaGraphLaunch(x, s));
+    CHECK(cudaStreamSynchronize(s));
+    int count = 0;
+    CHECK(cudaMemcpy(&count, d, sizeof count, cudaMemcpyDeviceToHost));
+    if (count != limit)
+        FAIL("the WHILE body ran %d times, expected %d", count, limit);
     CHECK(cudaGraphExecDestroy(x));
     CHECK(cudaGraphDestroy(g));
 }
@@ -276,6 +317,7 @@ int main()
     check_structure(g2, m1, mev, m2, s, d);
     check_generic(s, d);
     check_memory_nodes(s, d);
+    check_conditional(s, d);
     CHECK(cudaGraphExecDestroy(x));
     CHECK(cudaGraphDestroy(g2));
     CHECK(cudaGraphDestroy(g));
@@ -284,6 +326,6 @@ int main()
     CHECK(cudaStreamDestroy(s));
     CHECK(cudaFree(d));
     printf("graph_nodes: OK instantiate with upload, enable/disable, event nodes, attributes, "
-           "update, capture info, structure, generic nodes, memory nodes\n");
+           "update, capture info, structure, generic nodes, memory nodes, conditional\n");
     return 0;
 }
