@@ -525,6 +525,11 @@ CUresult CUDAAPI cuLaunchHostFunc(CUstream hStream, CUhostFn fn, void *userData)
 {
     if (!fn)
         return CUDA_ERROR_INVALID_VALUE;
+    /* captured into a graph, it becomes a host node that runs through the callback channel */
+    CUstreamCaptureStatus capture = CU_STREAM_CAPTURE_STATUS_NONE;
+    if (cuStreamIsCapturing(hStream, &capture) == CUDA_SUCCESS &&
+        capture == CU_STREAM_CAPTURE_STATUS_ACTIVE)
+        return tfs_capture_host_func(hStream, fn, userData);
     CUresult r = cuStreamSynchronize(hStream);
     if (r == CUDA_SUCCESS)
         fn(userData);

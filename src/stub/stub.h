@@ -128,6 +128,10 @@ CUresult tfs_copy_array_3d(const CUDA_MEMCPY3D *c, CUstream s);
 /* Reports the JIT log buffers among options empty: the options are not forwarded (custom.c). */
 void tfs_clear_jit_logs(unsigned n, const CUjit_option *opts, void **vals);
 
+/* A host function launched on a capturing stream: captured as a host node run through the
+ * callback channel (callbacks.c). */
+CUresult tfs_capture_host_func(CUstream stream, CUhostFn fn, void *userData);
+
 /* Logs "NAME is not supported by TensorFuse yet" once per name. */
 void tfs_unsupported(const char *name);
 

@@ -570,6 +570,7 @@ int tfw_serve(struct tf_conn *conn, const struct tfw_opts *opts)
         }
     }
     tfw_ipc_end(s);
+    tfw_callbacks_end();
     tfw_limits_end(s);
     tfw_devmap_end(s);
     tf_conn_close(conn);

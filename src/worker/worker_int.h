@@ -62,6 +62,9 @@ CUresult tfw_check_range(struct tfw_session *s, uint64_t p, uint64_t len);
 void tfw_ipc_install(struct tfw_session *s);
 void tfw_ipc_end(struct tfw_session *s);
 
+/* Closes the host-function channel (callbacks.c). */
+void tfw_callbacks_end(void);
+
 /* The arrays and device ranges a texture or surface resource names (resource.c). */
 CUresult tfw_check_resource(struct tfw_session *s, const CUDA_RESOURCE_DESC *d);
 /* Record what a call created; it came from s->last_parent (a module or library the request
