@@ -19,7 +19,9 @@
 #define TFP_PARAM_HDEL(K, T, n) T n
 #define TFP_PARAM_DPTR(n, b) CUdeviceptr n
 #define TFP_PARAM_DPOUT(n, b) CUdeviceptr *n
+#define TFP_PARAM_DPADDR(n, b) TFP_PARAM_DPOUT(n, b)
 #define TFP_PARAM_DPFREE(n) CUdeviceptr n
+#define TFP_PARAM_DPADDRFREE(n) TFP_PARAM_DPFREE(n)
 #define TFP_PARAM_IBUF(T, n, b) T n
 #define TFP_PARAM_OBUF(T, n, b) T n
 #define TFP_PARAM_ISTR(n) const char *n

@@ -28,7 +28,9 @@
 #define TFS_PRE_HDEL(K, T, n)
 #define TFS_PRE_DPTR(n, b)
 #define TFS_PRE_DPOUT(n, b) if (!n) return CUDA_ERROR_INVALID_VALUE;
+#define TFS_PRE_DPADDR(n, b) TFS_PRE_DPOUT(n, b)
 #define TFS_PRE_DPFREE(n)
+#define TFS_PRE_DPADDRFREE(n) TFS_PRE_DPFREE(n)
 #define TFS_PRE_IBUF(T, n, b) if (!n && (b) != 0) return CUDA_ERROR_INVALID_VALUE;
 #define TFS_PRE_OBUF(T, n, b) if (!n && (b) != 0) return CUDA_ERROR_INVALID_VALUE; int n##_shared;
 #define TFS_PRE_ISTR(n) if (!n || strlen(n) >= TFP_MAX_STRING) return CUDA_ERROR_INVALID_VALUE;
@@ -74,7 +76,9 @@
 #define TFS_ENC_HDEL(K, T, n) tfp_put_u64(c.w, (uint64_t)(uintptr_t)n);
 #define TFS_ENC_DPTR(n, b) tfp_put_u64(c.w, (uint64_t)n);
 #define TFS_ENC_DPOUT(n, b)
+#define TFS_ENC_DPADDR(n, b) TFS_ENC_DPOUT(n, b)
 #define TFS_ENC_DPFREE(n) tfp_put_u64(c.w, (uint64_t)n);
+#define TFS_ENC_DPADDRFREE(n) TFS_ENC_DPFREE(n)
 #define TFS_ENC_IBUF(T, n, b) tfs_put_in(&c, n, (size_t)(b));
 #define TFS_ENC_OBUF(T, n, b) n##_shared = tfs_put_out(&c, n, (size_t)(b));
 #define TFS_ENC_ISTR(n) tfp_put_str(c.w, n);
@@ -96,7 +100,9 @@
 #define TFS_BULK_HDEL(K, T, n)
 #define TFS_BULK_DPTR(n, b)
 #define TFS_BULK_DPOUT(n, b)
+#define TFS_BULK_DPADDR(n, b) TFS_BULK_DPOUT(n, b)
 #define TFS_BULK_DPFREE(n)
+#define TFS_BULK_DPADDRFREE(n) TFS_BULK_DPFREE(n)
 #define TFS_BULK_IBUF(T, n, b)
 #define TFS_BULK_OBUF(T, n, b) if (!n##_shared) tfs_get(&c, n, (size_t)(b));
 #define TFS_BULK_ISTR(n)
@@ -117,7 +123,9 @@
 #define TFS_DEC_HDEL(K, T, n)
 #define TFS_DEC_DPTR(n, b)
 #define TFS_DEC_DPOUT(n, b) *n = (CUdeviceptr)tfs_get_u64(&c);
+#define TFS_DEC_DPADDR(n, b) TFS_DEC_DPOUT(n, b)
 #define TFS_DEC_DPFREE(n)
+#define TFS_DEC_DPADDRFREE(n) TFS_DEC_DPFREE(n)
 #define TFS_DEC_IBUF(T, n, b)
 #define TFS_DEC_OBUF(T, n, b)
 #define TFS_DEC_ISTR(n)
@@ -139,7 +147,9 @@
 #define TFS_POST_HDEL(K, T, n)
 #define TFS_POST_DPTR(n, b)
 #define TFS_POST_DPOUT(n, b) tfs_dev_add(*n, (size_t)(b));
+#define TFS_POST_DPADDR(n, b) TFS_POST_DPOUT(n, b)
 #define TFS_POST_DPFREE(n) tfs_dev_del(n); tfs_managed_forget(n);
+#define TFS_POST_DPADDRFREE(n) TFS_POST_DPFREE(n)
 #define TFS_POST_IBUF(T, n, b)
 #define TFS_POST_OBUF(T, n, b)
 #define TFS_POST_ISTR(n)

@@ -64,7 +64,9 @@ static inline CUmemLocation *tfw_location_in(struct tfw_session *s, const void *
 #define TFW_DECL_HDEL(K, T, n) T n;
 #define TFW_DECL_DPTR(n, b) CUdeviceptr n;
 #define TFW_DECL_DPOUT(n, b) CUdeviceptr n##_v = 0; CUdeviceptr *n = &n##_v;
+#define TFW_DECL_DPADDR(n, b) TFW_DECL_DPOUT(n, b)
 #define TFW_DECL_DPFREE(n) CUdeviceptr n;
+#define TFW_DECL_DPADDRFREE(n) TFW_DECL_DPFREE(n)
 #define TFW_DECL_IBUF(T, n, b) T n; uint64_t n##_len; int n##_shared;
 #define TFW_DECL_OBUF(T, n, b) T n = NULL; uint64_t n##_rid = 0, n##_roff = 0; int n##_shared;
 #define TFW_DECL_ISTR(n) const char *n;
@@ -111,7 +113,9 @@ static inline CUmemLocation *tfw_location_in(struct tfw_session *s, const void *
 #define TFW_DEC_HDEL(K, T, n) n = (T)(uintptr_t)tfp_get_u64(in);
 #define TFW_DEC_DPTR(n, b) n = (CUdeviceptr)tfp_get_u64(in);
 #define TFW_DEC_DPOUT(n, b)
+#define TFW_DEC_DPADDR(n, b) TFW_DEC_DPOUT(n, b)
 #define TFW_DEC_DPFREE(n) n = (CUdeviceptr)tfp_get_u64(in);
+#define TFW_DEC_DPADDRFREE(n) TFW_DEC_DPFREE(n)
 #define TFW_DEC_IBUF(T, n, b) \
     n = (T)tfw_get_in(s, in, &n##_len, &n##_shared); \
     n = (T)tfw_aligned_in(s, n, n##_len, n##_shared);
@@ -147,9 +151,11 @@ static inline CUmemLocation *tfw_location_in(struct tfw_session *s, const void *
 #define TFW_CHECK_DPTR(n, b) \
     if ((r = tfw_check_range(s, n, (uint64_t)(b))) != CUDA_SUCCESS) return r;
 #define TFW_CHECK_DPOUT(n, b)
+#define TFW_CHECK_DPADDR(n, b) TFW_CHECK_DPOUT(n, b)
 #define TFW_CHECK_DPFREE(n) \
     if (n && !tfw_ranges_is_base(&s->allocs, n)) return CUDA_ERROR_INVALID_VALUE; \
     if (n && tfw_ranges_is_base(&s->hostmaps, n)) return tfw_release_hostmap(s, n);
+#define TFW_CHECK_DPADDRFREE(n) TFW_CHECK_DPFREE(n)
 #define TFW_CHECK_IBUF(T, n, b) \
     if (n##_len != (uint64_t)(b)) return tfw_malformed(s, call, "buffer length disagrees"); \
     if (!n##_shared && call_mode == TFP_ASYNC && tfw_capturing(s)) \
@@ -180,7 +186,9 @@ static inline CUmemLocation *tfw_location_in(struct tfw_session *s, const void *
 #define TFW_PASS_HDEL(K, T, n) n
 #define TFW_PASS_DPTR(n, b) n
 #define TFW_PASS_DPOUT(n, b) n
+#define TFW_PASS_DPADDR(n, b) TFW_PASS_DPOUT(n, b)
 #define TFW_PASS_DPFREE(n) n
+#define TFW_PASS_DPADDRFREE(n) TFW_PASS_DPFREE(n)
 #define TFW_PASS_IBUF(T, n, b) n
 #define TFW_PASS_OBUF(T, n, b) n
 #define TFW_PASS_ISTR(n) n
@@ -228,7 +236,9 @@ static inline CUmemLocation *tfw_location_in(struct tfw_session *s, const void *
     tfw_handles_del_tree(&s->handles, (uint64_t)(uintptr_t)n, &s->allocs);
 #define TFW_POST_DPTR(n, b)
 #define TFW_POST_DPOUT(n, b) tfw_record_alloc(s, *n, (uint64_t)(b));
+#define TFW_POST_DPADDR(n, b) TFW_POST_DPOUT(n, b)
 #define TFW_POST_DPFREE(n) tfw_ranges_del(&s->allocs, n);
+#define TFW_POST_DPADDRFREE(n) TFW_POST_DPFREE(n)
 /* Inline bytes live in the request buffer, which the next request reuses. */
 #define TFW_POST_IBUF(T, n, b) if (!n##_shared) s->sync_after = 1; tfw_stats_bytes(n##_len, 0);
 #define TFW_POST_OBUF(T, n, b) tfw_stats_bytes(0, (uint64_t)(b));
@@ -254,7 +264,9 @@ static inline CUmemLocation *tfw_location_in(struct tfw_session *s, const void *
 #define TFW_REPLY_HDEL(K, T, n)
 #define TFW_REPLY_DPTR(n, b)
 #define TFW_REPLY_DPOUT(n, b) tfp_put_u64(out, (uint64_t)*n);
+#define TFW_REPLY_DPADDR(n, b) TFW_REPLY_DPOUT(n, b)
 #define TFW_REPLY_DPFREE(n)
+#define TFW_REPLY_DPADDRFREE(n) TFW_REPLY_DPFREE(n)
 #define TFW_REPLY_IBUF(T, n, b)
 #define TFW_REPLY_OBUF(T, n, b)
 #define TFW_REPLY_ISTR(n)

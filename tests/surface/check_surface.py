@@ -9,11 +9,13 @@ lib64/stubs/libcuda.so, and cudaTypedefs.h through scripts/gen-driver-api):
      are built from);
   4. a forwarded call that names a device as IN(CUdevice, n) is translated by a wrapper of
      src/worker/devmap.c (new entries use DEV/DEVOUT/LOC, translated by the worker's decoder);
-  5. each library's refused functions (WEAK definitions from its surface.c; per-thread variants
+  5. a forwarded call whose argument kinds take or give back memory (DPOUT, DPFREE,
+     HOUT/HDEL of ALLOC, ARRAY, MIPMAP) is wrapped by the vGPU ledger in src/worker/enforce*.c;
+  6. each library's refused functions (WEAK definitions from its surface.c; per-thread variants
      share the fate of the function they are variants of and are not listed) are exactly those that
      docs/driver-surface.md lists, with a reason, under that library's heading.
 usage: check_surface.py SOURCE_DIR CUDA_ROOT NAME=LIB [NAME=LIB ...]"""
-import re, subprocess, sys
+import glob, re, subprocess, sys
 
 src, cuda, libs = sys.argv[1], sys.argv[2], dict(a.split('=', 1) for a in sys.argv[3:])
 failed = False
@@ -43,7 +45,6 @@ variant_of = dict(re.findall(r'^CU_API_PT\(\w+, \d+, (\w+), (\w+),', checked_in,
 
 abi = {m[2]: (m[0], int(m[1])) for m in
        re.findall(r'^CU_API(?:_PT)?\((\w+), (\d+), (\w+),', checked_in, re.M)}
-import glob
 calls = ''.join(open(f).read() for f in sorted(glob.glob(f'{src}/src/proto/calls*.def')))
 for sym, base, ver in re.findall(r'^TF_(?:CALL|CUSTOM|LOCAL|BACKEND)\((\w+), (\w+), (\d+)',
                                  calls, re.M):
@@ -52,11 +53,31 @@ for sym, base, ver in re.findall(r'^TF_(?:CALL|CUSTOM|LOCAL|BACKEND)\((\w+), (\w
 
 # A forwarded call that names a device by plain IN(CUdevice, ...) must be translated by a
 # wrapper of src/worker/devmap.c; new entries say DEV/DEVOUT/LOC and are translated generically.
-devmap = set(re.findall(r'WRAP\((\w+),', open(f'{src}/src/worker/devmap.c').read()))
-for sym, body in re.findall(r'^TF_CALL\((\w+),(.*?)\)\s*$(?=\s*(?:TF_|/\*|$))', calls, re.M | re.S):
+def wrapped(*paths):
+    return set(re.findall(r'WRAP\((\w+),', ''.join(open(p).read() for p in paths)))
+
+
+devmap = wrapped(f'{src}/src/worker/devmap.c')
+ledger = wrapped(*glob.glob(f'{src}/src/worker/enforce*.c'))
+MEMORY = {'takes': r'\bDPOUT\(|\bHOUT\(\s*(?:ALLOC|ARRAY|MIPMAP)\b',
+          'gives back': r'\bDPFREE\(|\bHDEL\(\s*(?:ALLOC|ARRAY|MIPMAP)\b'}
+unledgered = 0
+entries = re.findall(r'^TF_CALL\((\w+),(.*?)\)\s*$(?=\s*(?:TF_|/\*|$))', calls, re.M | re.S)
+for sym, body in entries:
     if re.search(r'\bIN\(\s*CUdevice\b', body) and sym not in devmap:
         fail(f'calls.def: {sym} names a device with IN(CUdevice, ...) but nothing translates it: '
              'use DEV(n)')
+    # 5. The ledger's interception follows from the kinds: what takes or gives back memory is
+    # wrapped in src/worker/enforce*.c (or says DPADDR/DPADDRFREE/HFOUND: it takes none).
+    for what, kinds in MEMORY.items():
+        if re.search(kinds, body) and sym not in ledger:
+            unledgered += 1
+            fail(f'calls.def: {sym} {what} memory but no WRAP of src/worker/enforce*.c charges '
+                 'the vGPU for it')
+if not unledgered:
+    print(f'calls.def: {len(entries)} forwarded entries; '
+          f'{sum(any(re.search(k, b) for k in MEMORY.values()) for _, b in entries)} take or give back '
+          f'memory, all intercepted by the vGPU ledger')
 
 doc = open(f'{src}/docs/driver-surface.md').read()
 for name, path in libs.items():
