@@ -315,32 +315,30 @@ static CUresult w_p2p_attribute(int *value, CUdevice_P2PAttribute attrib, CUdevi
 
 static void install(struct tf_backend *be)
 {
-#define WRAP(sym, fn) if (be->sym) be->sym = fn
-    WRAP(cuDeviceGetCount, w_device_get_count);
-    WRAP(cuDeviceGetName, w_device_get_name);
-    WRAP(cuDeviceGetUuid_v2, w_device_get_uuid);
-    WRAP(cuDeviceTotalMem_v2, w_device_total_mem);
-    WRAP(cuDeviceGetAttribute, w_device_get_attribute);
-    WRAP(cuDevicePrimaryCtxRetain, w_primary_retain);
-    WRAP(cuDevicePrimaryCtxRelease_v2, w_primary_release);
-    WRAP(cuDevicePrimaryCtxReset_v2, w_primary_reset);
-    WRAP(cuDevicePrimaryCtxGetState, w_primary_get_state);
-    WRAP(cuDevicePrimaryCtxSetFlags_v2, w_primary_set_flags);
-    WRAP(cuCtxCreate_v2, w_ctx_create);
-    WRAP(cuCtxGetDevice, w_ctx_get_device);
-    WRAP(cuCtxGetDevice_v2, w_ctx_get_device_v2);
-    WRAP(cuDeviceGetDefaultMemPool, w_default_mem_pool);
-    WRAP(cuMemPoolCreate, w_mem_pool_create);
-    WRAP(cuKernelGetAttribute, w_kernel_get_attribute);
-    WRAP(cuKernelSetAttribute, w_kernel_set_attribute);
-    WRAP(cuMemPoolSetAccess, w_mem_pool_set_access);
-    WRAP(cuMemPoolGetAccess, w_mem_pool_get_access);
-    WRAP(cuMemSetAccess, w_mem_set_access);
-    WRAP(cuMemCreate, w_mem_create);
-    WRAP(cuMemGetAllocationGranularity, w_granularity);
-    WRAP(cuDeviceCanAccessPeer, w_can_access_peer);
-    WRAP(cuDeviceGetP2PAttribute, w_p2p_attribute);
-#undef WRAP
+    TFW_WRAP(be, cuDeviceGetCount, w_device_get_count);
+    TFW_WRAP(be, cuDeviceGetName, w_device_get_name);
+    TFW_WRAP(be, cuDeviceGetUuid_v2, w_device_get_uuid);
+    TFW_WRAP(be, cuDeviceTotalMem_v2, w_device_total_mem);
+    TFW_WRAP(be, cuDeviceGetAttribute, w_device_get_attribute);
+    TFW_WRAP(be, cuDevicePrimaryCtxRetain, w_primary_retain);
+    TFW_WRAP(be, cuDevicePrimaryCtxRelease_v2, w_primary_release);
+    TFW_WRAP(be, cuDevicePrimaryCtxReset_v2, w_primary_reset);
+    TFW_WRAP(be, cuDevicePrimaryCtxGetState, w_primary_get_state);
+    TFW_WRAP(be, cuDevicePrimaryCtxSetFlags_v2, w_primary_set_flags);
+    TFW_WRAP(be, cuCtxCreate_v2, w_ctx_create);
+    TFW_WRAP(be, cuCtxGetDevice, w_ctx_get_device);
+    TFW_WRAP(be, cuCtxGetDevice_v2, w_ctx_get_device_v2);
+    TFW_WRAP(be, cuDeviceGetDefaultMemPool, w_default_mem_pool);
+    TFW_WRAP(be, cuMemPoolCreate, w_mem_pool_create);
+    TFW_WRAP(be, cuKernelGetAttribute, w_kernel_get_attribute);
+    TFW_WRAP(be, cuKernelSetAttribute, w_kernel_set_attribute);
+    TFW_WRAP(be, cuMemPoolSetAccess, w_mem_pool_set_access);
+    TFW_WRAP(be, cuMemPoolGetAccess, w_mem_pool_get_access);
+    TFW_WRAP(be, cuMemSetAccess, w_mem_set_access);
+    TFW_WRAP(be, cuMemCreate, w_mem_create);
+    TFW_WRAP(be, cuMemGetAllocationGranularity, w_granularity);
+    TFW_WRAP(be, cuDeviceCanAccessPeer, w_can_access_peer);
+    TFW_WRAP(be, cuDeviceGetP2PAttribute, w_p2p_attribute);
 }
 
 int tfw_devmap_install(struct tfw_session *s, char *err, size_t errlen)

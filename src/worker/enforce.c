@@ -417,27 +417,25 @@ static CUresult w_device_total_mem(size_t *bytes, CUdevice dev)
 
 static void install(struct tf_backend *be)
 {
-#define WRAP(sym, fn) if (be->sym) be->sym = fn
-    WRAP(cuMemAlloc_v2, w_mem_alloc);
-    WRAP(cuMemAllocPitch_v2, w_mem_alloc_pitch);
-    WRAP(cuMemAllocAsync, w_mem_alloc_async);
-    WRAP(cuMemAllocFromPoolAsync, w_mem_alloc_pool);
-    WRAP(cuMemFree_v2, w_mem_free);
-    WRAP(cuMemFreeAsync, w_mem_free_async);
-    WRAP(cuModuleUnload, w_module_unload);
-    WRAP(cuLibraryUnload, w_library_unload);
-    WRAP(cuMemGetInfo_v2, w_mem_get_info);
-    WRAP(cuDeviceTotalMem_v2, w_device_total_mem);
-    WRAP(cuCtxDestroy_v2, w_ctx_destroy);
-    WRAP(cuDevicePrimaryCtxRetain, w_primary_retain);
-    WRAP(cuCtxCreate_v2, w_ctx_create);
-    WRAP(cuGreenCtxCreate, w_green_create);
-    WRAP(cuDevicePrimaryCtxRelease_v2, w_primary_release);
-    WRAP(cuDevicePrimaryCtxReset_v2, w_primary_reset);
-    WRAP(cuLaunchKernel, tfw_lim_launch);
-    WRAP(cuLaunchKernelEx, tfw_lim_launch_ex);
-    WRAP(cuGraphLaunch, tfw_lim_graph_launch);
-#undef WRAP
+    TFW_WRAP(be, cuMemAlloc_v2, w_mem_alloc);
+    TFW_WRAP(be, cuMemAllocPitch_v2, w_mem_alloc_pitch);
+    TFW_WRAP(be, cuMemAllocAsync, w_mem_alloc_async);
+    TFW_WRAP(be, cuMemAllocFromPoolAsync, w_mem_alloc_pool);
+    TFW_WRAP(be, cuMemFree_v2, w_mem_free);
+    TFW_WRAP(be, cuMemFreeAsync, w_mem_free_async);
+    TFW_WRAP(be, cuModuleUnload, w_module_unload);
+    TFW_WRAP(be, cuLibraryUnload, w_library_unload);
+    TFW_WRAP(be, cuMemGetInfo_v2, w_mem_get_info);
+    TFW_WRAP(be, cuDeviceTotalMem_v2, w_device_total_mem);
+    TFW_WRAP(be, cuCtxDestroy_v2, w_ctx_destroy);
+    TFW_WRAP(be, cuDevicePrimaryCtxRetain, w_primary_retain);
+    TFW_WRAP(be, cuCtxCreate_v2, w_ctx_create);
+    TFW_WRAP(be, cuGreenCtxCreate, w_green_create);
+    TFW_WRAP(be, cuDevicePrimaryCtxRelease_v2, w_primary_release);
+    TFW_WRAP(be, cuDevicePrimaryCtxReset_v2, w_primary_reset);
+    TFW_WRAP(be, cuLaunchKernel, tfw_lim_launch);
+    TFW_WRAP(be, cuLaunchKernelEx, tfw_lim_launch_ex);
+    TFW_WRAP(be, cuGraphLaunch, tfw_lim_graph_launch);
     tfw_lim_vmm_install(be);
     tfw_lim_array_install(be);
 }

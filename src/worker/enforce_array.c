@@ -167,11 +167,9 @@ static CUresult w_mipmapped_destroy(CUmipmappedArray m)
 
 void tfw_lim_array_install(struct tf_backend *be)
 {
-#define WRAP(sym, fn) if (be->sym) be->sym = fn
-    WRAP(cuArrayCreate_v2, w_array_create);
-    WRAP(cuArray3DCreate_v2, w_array3d_create);
-    WRAP(cuMipmappedArrayCreate, w_mipmapped_create);
-    WRAP(cuArrayDestroy, w_array_destroy);
-    WRAP(cuMipmappedArrayDestroy, w_mipmapped_destroy);
-#undef WRAP
+    TFW_WRAP(be, cuArrayCreate_v2, w_array_create);
+    TFW_WRAP(be, cuArray3DCreate_v2, w_array3d_create);
+    TFW_WRAP(be, cuMipmappedArrayCreate, w_mipmapped_create);
+    TFW_WRAP(be, cuArrayDestroy, w_array_destroy);
+    TFW_WRAP(be, cuMipmappedArrayDestroy, w_mipmapped_destroy);
 }

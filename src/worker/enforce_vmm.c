@@ -149,12 +149,10 @@ static CUresult w_mem_unmap(CUdeviceptr ptr, size_t size)
 
 void tfw_lim_vmm_install(struct tf_backend *be)
 {
-#define WRAP(sym, fn) if (be->sym) be->sym = fn
-    WRAP(cuMemCreate, w_mem_create);
-    WRAP(cuMemRelease, w_mem_release);
-    WRAP(cuMemMap, w_mem_map);
-    WRAP(cuMemUnmap, w_mem_unmap);
-#undef WRAP
+    TFW_WRAP(be, cuMemCreate, w_mem_create);
+    TFW_WRAP(be, cuMemRelease, w_mem_release);
+    TFW_WRAP(be, cuMemMap, w_mem_map);
+    TFW_WRAP(be, cuMemUnmap, w_mem_unmap);
 }
 
 void tfw_lim_vmm_free(struct tfw_limits *L)

@@ -56,7 +56,7 @@ void tfw_ipc_install(struct tfw_session *s)
 {
     if (s->be.cuIpcGetMemHandle) {
         s->ipc_orig_get = s->be.cuIpcGetMemHandle;
-        s->be.cuIpcGetMemHandle = w_ipc_get_mem_handle;
+        TFW_WRAP(&s->be, cuIpcGetMemHandle, w_ipc_get_mem_handle);
     }
 }
 

@@ -93,6 +93,11 @@ CUresult tfw_release_hostmap(struct tfw_session *s, uint64_t addr);
 /* 1 when the stream of the current request (last_stream) is capturing a graph. */
 int tfw_capturing(struct tfw_session *s);
 
+/* Interposes `fn` over the backend table's entry `sym` where the backend has one: how the vGPU
+ * ledger, device translation and IPC bookkeeping sit between the handlers and the driver. The
+ * surface test reads these lines to check every call that takes memory has its wrapper. */
+#define TFW_WRAP(be, sym, fn) do { if ((be)->sym) (be)->sym = (fn); } while (0)
+
 /* The handler for a call id (NULL when unknown). */
 tfw_handler tfw_handler_for(uint32_t id);
 

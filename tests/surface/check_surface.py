@@ -54,7 +54,7 @@ for sym, base, ver in re.findall(r'^TF_(?:CALL|CUSTOM|LOCAL|BACKEND)\((\w+), (\w
 # A forwarded call that names a device by plain IN(CUdevice, ...) must be translated by a
 # wrapper of src/worker/devmap.c; new entries say DEV/DEVOUT/LOC and are translated generically.
 def wrapped(*paths):
-    return set(re.findall(r'WRAP\((\w+),', ''.join(open(p).read() for p in paths)))
+    return set(re.findall(r'\bTFW_WRAP\([^,]+, (\w+),', ''.join(open(p).read() for p in paths)))
 
 
 devmap = wrapped(f'{src}/src/worker/devmap.c')
@@ -72,7 +72,7 @@ for sym, body in entries:
     for what, kinds in MEMORY.items():
         if re.search(kinds, body) and sym not in ledger:
             unledgered += 1
-            fail(f'calls.def: {sym} {what} memory but no WRAP of src/worker/enforce*.c charges '
+            fail(f'calls.def: {sym} {what} memory but no TFW_WRAP of src/worker/enforce*.c charges '
                  'the vGPU for it')
 if not unledgered:
     print(f'calls.def: {len(entries)} forwarded entries; '
