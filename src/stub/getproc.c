@@ -87,7 +87,7 @@ CUresult CUDAAPI cuGetProcAddress_v2(const char *symbol, void **pfn, int cudaVer
     return *pfn ? CUDA_SUCCESS : CUDA_ERROR_NOT_FOUND;
 }
 
-/* The CUDA 11.3 ABI: four arguments (docs/cuda-driver-shim.md §1 pitfall 1). */
+/* The CUDA 11.3 ABI: four arguments (docs/cudart-driver.md, "Binding"). */
 CUresult CUDAAPI cuGetProcAddress(const char *symbol, void **pfn, int cudaVersion, cuuint64_t flags)
 {
     return cuGetProcAddress_v2(symbol, pfn, cudaVersion, flags, NULL);

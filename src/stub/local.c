@@ -207,7 +207,8 @@ CUresult CUDAAPI cuCtxGetCurrent(CUcontext *pctx)
 CUresult CUDAAPI cuCtxSetCurrent(CUcontext ctx)
 {
     /* The worker checks the context at the next call that needs it: cudart sets the primary
-     * context current before it is retained (docs/cuda-driver-shim.md §2.2). */
+     * context current before it is retained (docs/cudart-driver.md,
+     * "Primary-context bring-up"). */
     if (ctx_depth)
         ctx_stack[ctx_depth - 1] = ctx;
     else if (ctx)

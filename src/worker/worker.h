@@ -1,7 +1,7 @@
 /*
  * The worker: serves one session (one client connection) by executing its calls on a backend.
- * The node forks one worker process per accepted connection (DESIGN.md: a crash or sticky error
- * in one tenant cannot touch another, and everything a session held goes when its process
+ * The node forks one worker process per accepted connection (docs/design.md: a crash or sticky
+ * error in one tenant cannot touch another, and everything a session held goes when its process
  * exits), and calls tfw_serve in the child.
  *
  * Owns: the session (handles, allocations, held asynchronous errors, printf capture), the

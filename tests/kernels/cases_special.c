@@ -409,8 +409,9 @@ static int run_library_vadd(CUlibrary lib)
     return kt_expect_f32("c", c, want, n, 0, 0);
 }
 
-/* What cudart 13 does (docs/cuda-driver-shim.md §5): cuLibraryLoadData on the wrapper, with
- * no context required, then cuLibraryGetKernel, and the CUkernel passed to cuLaunchKernel. */
+/* What cudart 13 does (docs/cudart-driver.md, "Loading device code"): cuLibraryLoadData on the
+ * wrapper, with no context required, then cuLibraryGetKernel, and the CUkernel passed to
+ * cuLaunchKernel. */
 static int case_fatbin_library_wrapper(void)
 {
     void *image = read_fatbin("zstd_sm80.fatbin");
