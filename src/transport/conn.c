@@ -21,16 +21,16 @@
 
 #define SMALL_IOV 16
 
-int64_t now_ns(void)
+int64_t tft_now_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-int64_t deadline_after(int timeout_ms)
+int64_t tft_deadline_after(int timeout_ms)
 {
-    return timeout_ms < 0 ? -1 : now_ns() + (int64_t)timeout_ms * 1000000;
+    return timeout_ms < 0 ? -1 : tft_now_ns() + (int64_t)timeout_ms * 1000000;
 }
 
 /* TFUSE_SPIN_US overrides the spin bound (0 disables spinning: every wait sleeps). */
@@ -46,7 +46,7 @@ static uint32_t max_spin_from_env(void)
     return (uint32_t)us * 1000;
 }
 
-struct tf_conn *conn_new(int fd, bool is_unix, bool is_server)
+struct tf_conn *tft_conn_new(int fd, bool is_unix, bool is_server)
 {
     struct tf_conn *c = calloc(1, sizeof *c);
     if (!c)
@@ -59,14 +59,14 @@ struct tf_conn *conn_new(int fd, bool is_unix, bool is_server)
     c->max_frame = TF_FRAME_MAX_DEFAULT;
     c->max_spin_ns = max_spin_from_env();
     c->next_region_id = 1;
-    c->last_liveness_ns = now_ns();
+    c->last_liveness_ns = tft_now_ns();
     snprintf(c->err, sizeof c->err, "no error");
     return c;
 }
 
 /* Records a fatal error: the first reason wins, is logged, and the peer is told at once (the
  * shm closed flag + wake-ups, and a socket shutdown) so it does not wait for a dead session. */
-int conn_fail(struct tf_conn *c, int code, const char *fmt, ...)
+int tft_conn_fail(struct tf_conn *c, int code, const char *fmt, ...)
 {
     if (c->dead)
         return c->err_code;
@@ -83,14 +83,14 @@ int conn_fail(struct tf_conn *c, int code, const char *fmt, ...)
                 c->peer[0] ? c->peer : "peer", c->err);
     if (c->shm) {
         atomic_store(&c->shm->closed[c->is_server ? 1 : 0], 1);
-        ring_wake_all(c->shm);
+        tft_ring_wake_all(c->shm);
     }
     if (c->fd >= 0)
         shutdown(c->fd, SHUT_RDWR);
     return code;
 }
 
-int conn_check_peer(struct tf_conn *c, const char **why)
+int tft_conn_check_peer(struct tf_conn *c, const char **why)
 {
     if (c->dead) {
         *why = c->err;
@@ -103,7 +103,7 @@ int conn_check_peer(struct tf_conn *c, const char **why)
     struct pollfd p = {c->fd, POLLIN, 0};
     if (poll(&p, 1, 0) > 0) {
         if (p.revents & POLLIN) {
-            int rc = ctl_drain(c, why);   /* also sees EOF behind pending records */
+            int rc = tft_ctl_drain(c, why);   /* also sees EOF behind pending records */
             if (rc)
                 return rc;
         } else if (p.revents & (POLLHUP | POLLERR | POLLNVAL)) {
@@ -120,7 +120,7 @@ int conn_check_peer(struct tf_conn *c, const char **why)
     return TF_OK;
 }
 
-int conn_check_usable(struct tf_conn *c)
+int tft_conn_check_usable(struct tf_conn *c)
 {
     if (!c)
         return TF_ERR_INVALID;
@@ -155,7 +155,7 @@ void tf_conn_get_info(const struct tf_conn *c, struct tf_conn_info *info)
 int tf_send(struct tf_conn *c, uint32_t type, uint32_t flags, uint64_t id,
             const struct iovec *iov, int iovcnt)
 {
-    int rc = conn_check_usable(c);
+    int rc = tft_conn_check_usable(c);
     if (rc)
         return rc;
     if (type == 0 || type >= TF_FRAME_TYPE_RESERVED_MIN || iovcnt < 0 || (iovcnt > 0 && !iov))
@@ -178,9 +178,9 @@ int tf_send(struct tf_conn *c, uint32_t type, uint32_t flags, uint64_t id,
     if (iovcnt > 0)
         memcpy(v + 1, iov, sizeof *v * (size_t)iovcnt);
     if (c->transport == TF_TRANSPORT_SHM)
-        rc = ring_write(c, v, iovcnt + 1, sizeof hdr + total);
+        rc = tft_ring_write(c, v, iovcnt + 1, sizeof hdr + total);
     else
-        rc = sock_write_all(c, v, iovcnt + 1, -1);
+        rc = tft_sock_write_all(c, v, iovcnt + 1, -1);
     if (v != small)
         free(v);
     return rc;
@@ -190,19 +190,20 @@ int tf_send(struct tf_conn *c, uint32_t type, uint32_t flags, uint64_t id,
 
 static int read_bytes(struct tf_conn *c, void *dst, uint64_t len, int64_t deadline)
 {
-    return c->transport == TF_TRANSPORT_SHM ? ring_read(c, dst, len, deadline)
-                                            : stream_read(c, dst, len, deadline);
+    return c->transport == TF_TRANSPORT_SHM ? tft_ring_read(c, dst, len, deadline)
+                                            : tft_stream_read(c, dst, len, deadline);
 }
 
 static int wait_frame_start(struct tf_conn *c, int64_t deadline)
 {
-    return c->transport == TF_TRANSPORT_SHM ? ring_wait_readable(c, TF_FRAME_HEADER_SIZE, deadline)
-                                            : stream_wait_readable(c, deadline);
+    if (c->transport == TF_TRANSPORT_SHM)
+        return tft_ring_wait_readable(c, TF_FRAME_HEADER_SIZE, deadline);
+    return tft_stream_wait_readable(c, deadline);
 }
 
 int tf_recv_header(struct tf_conn *c, struct tf_frame_header *hdr, int timeout_ms)
 {
-    int rc = conn_check_usable(c);
+    int rc = tft_conn_check_usable(c);
     if (rc || !hdr)
         return rc ? rc : TF_ERR_INVALID;
     if (c->frame_open && c->payload_left > 0) {
@@ -214,8 +215,8 @@ int tf_recv_header(struct tf_conn *c, struct tf_frame_header *hdr, int timeout_m
     c->frame_open = false;
     c->payload_left = 0;
     if (c->nregions)
-        regions_collect(c);   /* the previous call is done with released regions */
-    rc = wait_frame_start(c, deadline_after(timeout_ms));
+        tft_regions_collect(c);   /* the previous call is done with released regions */
+    rc = wait_frame_start(c, tft_deadline_after(timeout_ms));
     if (rc)
         return rc;
     /* A frame has begun: the rest of its header follows without a deadline (a peer that
@@ -230,7 +231,7 @@ int tf_recv_header(struct tf_conn *c, struct tf_frame_header *hdr, int timeout_m
         rc = TF_ERR_PROTOCOL;
     }
     if (rc)
-        return conn_fail(c, rc, "malformed frame: %s", why);
+        return tft_conn_fail(c, rc, "malformed frame: %s", why);
     c->frame_open = true;
     c->payload_left = hdr->length;
     return TF_OK;
@@ -238,7 +239,7 @@ int tf_recv_header(struct tf_conn *c, struct tf_frame_header *hdr, int timeout_m
 
 int tf_recv_payload(struct tf_conn *c, void *dst, uint64_t len)
 {
-    int rc = conn_check_usable(c);
+    int rc = tft_conn_check_usable(c);
     if (rc)
         return rc;
     if (!c->frame_open || len > c->payload_left)
@@ -277,18 +278,18 @@ int tf_recv(struct tf_conn *c, struct tf_frame_header *hdr, const void **payload
 
 int tf_poll(struct tf_conn *c, int timeout_ms)
 {
-    int rc = conn_check_usable(c);
+    int rc = tft_conn_check_usable(c);
     if (rc)
         return rc;
     if (c->frame_open && c->payload_left > 0)
         return 1;
-    if (c->transport == TF_TRANSPORT_SHM && ring_readable(c) > 0)
+    if (c->transport == TF_TRANSPORT_SHM && tft_ring_readable(c) > 0)
         return 1;
     if (c->transport == TF_TRANSPORT_STREAM && c->rbuf_len > c->rbuf_pos)
         return 1;
     /* Even a zero timeout goes through the wait: it is cheap and it runs the peer check when
      * one is due, so a caller that only ever polls still learns that the peer died. */
-    rc = wait_frame_start(c, deadline_after(timeout_ms));
+    rc = wait_frame_start(c, tft_deadline_after(timeout_ms));
     if (rc == TF_ERR_TIMEOUT)
         return 0;
     return rc ? rc : 1;
@@ -301,7 +302,7 @@ static void conn_free(struct tf_conn *c, bool tell_peer)
     if (c->shm) {
         if (tell_peer) {
             atomic_store(&c->shm->closed[c->is_server ? 1 : 0], 1);
-            ring_wake_all(c->shm);
+            tft_ring_wake_all(c->shm);
         }
         munmap(c->shm, c->shm_len);
     }
@@ -317,7 +318,7 @@ static void conn_free(struct tf_conn *c, bool tell_peer)
     for (size_t i = 0; i < c->nfds; i++)
         close(c->fds[i].fd);
     free(c->fds);
-    regions_free(c);
+    tft_regions_free(c);
     free(c->rbuf);
     free(c->small);
     free(c);

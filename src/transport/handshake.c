@@ -63,11 +63,11 @@ static void attach_rings(struct tf_conn *c)
     uint8_t *base = (uint8_t *)c->shm;
     uint8_t *req = base + SHM_DATA_OFFSET, *resp = req + size;
     if (c->is_server) {
-        ring_attach(&c->in, &c->shm->req, req, size, false, c->max_spin_ns);
-        ring_attach(&c->out, &c->shm->resp, resp, size, true, c->max_spin_ns);
+        tft_ring_attach(&c->in, &c->shm->req, req, size, false, c->max_spin_ns);
+        tft_ring_attach(&c->out, &c->shm->resp, resp, size, true, c->max_spin_ns);
     } else {
-        ring_attach(&c->out, &c->shm->req, req, size, true, c->max_spin_ns);
-        ring_attach(&c->in, &c->shm->resp, resp, size, false, c->max_spin_ns);
+        tft_ring_attach(&c->out, &c->shm->req, req, size, true, c->max_spin_ns);
+        tft_ring_attach(&c->in, &c->shm->resp, resp, size, false, c->max_spin_ns);
     }
 }
 
@@ -89,7 +89,7 @@ static int client_make_rings(struct tf_conn *c, size_t want, char *err, size_t e
     uint64_t ring = round_ring(want);
     size_t len = SHM_DATA_OFFSET + 2 * ring;
     void *map;
-    int rc = memfd_sealed("tfuse-rings", len, &c->shm_fd, &map);
+    int rc = tft_memfd_sealed("tfuse-rings", len, &c->shm_fd, &map);
     if (rc) {
         put_err(err, errlen, "cannot create shared-memory rings of %zu bytes: %s", len,
                 strerror(errno));
@@ -116,23 +116,23 @@ static int client_send_hello(struct tf_conn *c, const struct tf_client_opts *o, 
     if (n < 0)
         return n;
     struct iovec v = {buf, (size_t)n};
-    return sock_write_all(c, &v, 1, c->shm_fd);
+    return tft_sock_write_all(c, &v, 1, c->shm_fd);
 }
 
 static int read_welcome(struct tf_conn *c, int64_t deadline, struct tf_welcome *w)
 {
     uint8_t buf[TF_WELCOME_MAX_SIZE];
-    int rc = sock_read_exact(c, buf, HANDSHAKE_FIXED, deadline, NULL);
+    int rc = tft_sock_read_exact(c, buf, HANDSHAKE_FIXED, deadline, NULL);
     if (rc)
         return rc;
     size_t rlen = (size_t)buf[32] | (size_t)buf[33] << 8;
     if (rlen > TF_REASON_MAX)
-        return conn_fail(c, TF_ERR_PROTOCOL, "handshake reply with a %zu-byte reason", rlen);
-    if ((rc = sock_read_exact(c, buf + HANDSHAKE_FIXED, rlen, deadline, NULL)))
+        return tft_conn_fail(c, TF_ERR_PROTOCOL, "handshake reply with a %zu-byte reason", rlen);
+    if ((rc = tft_sock_read_exact(c, buf + HANDSHAKE_FIXED, rlen, deadline, NULL)))
         return rc;
     char why[160];
     if (tf_welcome_decode(buf, HANDSHAKE_FIXED + rlen, w, why, sizeof why))
-        return conn_fail(c, TF_ERR_PROTOCOL, "bad handshake reply: %s", why);
+        return tft_conn_fail(c, TF_ERR_PROTOCOL, "bad handshake reply: %s", why);
     return TF_OK;
 }
 
@@ -147,7 +147,7 @@ static int client_handshake(struct tf_conn *c, struct tf_client_opts *o, char *e
             return rc;
         ring = c->shm->ring_bytes;
     }
-    int64_t deadline = deadline_after(o->timeout_ms);
+    int64_t deadline = tft_deadline_after(o->timeout_ms);
     struct tf_welcome w;
     int rc = client_send_hello(c, o, ring);
     if (rc == TF_OK)
@@ -198,10 +198,10 @@ int tf_connect(const char *address, const struct tf_client_opts *opts, struct tf
     int rc = tf_addr_parse(address, &a, err, errlen);
     if (rc)
         return rc;
-    int fd = sock_connect(&a, o.timeout_ms, err, errlen);
+    int fd = tft_sock_connect(&a, o.timeout_ms, err, errlen);
     if (fd < 0)
         return fd;
-    struct tf_conn *c = conn_new(fd, a.kind == TF_ADDR_UNIX, false);
+    struct tf_conn *c = tft_conn_new(fd, a.kind == TF_ADDR_UNIX, false);
     if (!c) {
         close(fd);
         return TF_ERR_NOMEM;
@@ -230,7 +230,7 @@ int tf_listen(const char *address, struct tf_listener **out, char *err, size_t e
         return TF_ERR_NOMEM;
     int rc = tf_addr_parse(address, &l->addr, err, errlen);
     if (rc == TF_OK)
-        rc = l->fd = sock_listen(&l->addr, l->bound, sizeof l->bound, err, errlen);
+        rc = l->fd = tft_sock_listen(&l->addr, l->bound, sizeof l->bound, err, errlen);
     if (rc < 0) {
         free(l);
         return rc;
@@ -258,13 +258,13 @@ int tf_listener_accept(struct tf_listener *l, struct tf_conn **out)
     }
     bool is_unix = l->addr.kind == TF_ADDR_UNIX;
     if (!is_unix)
-        sock_tune_tcp(fd);
-    struct tf_conn *c = conn_new(fd, is_unix, true);
+        tft_sock_tune_tcp(fd);
+    struct tf_conn *c = tft_conn_new(fd, is_unix, true);
     if (!c) {
         close(fd);
         return TF_ERR_NOMEM;
     }
-    sock_describe_peer(c);
+    tft_sock_describe_peer(c);
     *out = c;
     return TF_OK;
 }
@@ -288,7 +288,7 @@ static void send_welcome(struct tf_conn *c, const struct tf_welcome *w)
     if (n < 0)
         return;
     struct iovec v = {buf, (size_t)n};
-    sock_write_all(c, &v, 1, -1);
+    tft_sock_write_all(c, &v, 1, -1);
 }
 
 /* Tells the client why, then marks the connection dead with the same reason. */
@@ -303,15 +303,15 @@ static int refuse(struct tf_conn *c, int code, const char *fmt, ...)
     va_end(ap);
     if (!c->dead)
         send_welcome(c, &w);
-    return conn_fail(c, code, "handshake refused: %s", w.reason);
+    return tft_conn_fail(c, code, "handshake refused: %s", w.reason);
 }
 
 static int read_hello(struct tf_conn *c, int64_t deadline, struct tf_hello *h, int *fd)
 {
     uint8_t buf[TF_HELLO_MAX_SIZE];
-    int rc = sock_read_exact(c, buf, HANDSHAKE_FIXED, deadline, fd);
+    int rc = tft_sock_read_exact(c, buf, HANDSHAKE_FIXED, deadline, fd);
     if (rc)
-        return rc == TF_ERR_TIMEOUT ? conn_fail(c, rc, "no handshake within the timeout") : rc;
+        return rc == TF_ERR_TIMEOUT ? tft_conn_fail(c, rc, "no handshake within the timeout") : rc;
     size_t tlen = (size_t)buf[32] | (size_t)buf[33] << 8;
     size_t hlen = (size_t)buf[34] | (size_t)buf[35] << 8;
     char why[160];
@@ -322,9 +322,9 @@ static int read_hello(struct tf_conn *c, int64_t deadline, struct tf_hello *h, i
     if (tlen > TF_TOKEN_MAX || hlen > TF_HOSTNAME_MAX)
         return refuse(c, TF_ERR_PROTOCOL, "handshake field too long (token %zu, host %zu)", tlen,
                       hlen);
-    rc = sock_read_exact(c, buf + HANDSHAKE_FIXED, tlen + hlen, deadline, fd);
+    rc = tft_sock_read_exact(c, buf + HANDSHAKE_FIXED, tlen + hlen, deadline, fd);
     if (rc)
-        return rc == TF_ERR_TIMEOUT ? conn_fail(c, rc, "handshake incomplete") : rc;
+        return rc == TF_ERR_TIMEOUT ? tft_conn_fail(c, rc, "handshake incomplete") : rc;
     if (tf_hello_decode(buf, HANDSHAKE_FIXED + tlen + hlen, h, why, sizeof why))
         return refuse(c, TF_ERR_PROTOCOL, "%s", why);
     return TF_OK;
@@ -340,7 +340,7 @@ static int server_map_rings(struct tf_conn *c, const struct tf_hello *h, int fd)
     char why[160];
     void *map;
     size_t len = SHM_DATA_OFFSET + 2 * h->ring_bytes;
-    if (memfd_check_and_map(fd, len, &c->shm_len, &map, why, sizeof why))
+    if (tft_memfd_check_and_map(fd, len, &c->shm_len, &map, why, sizeof why))
         return refuse(c, TF_ERR_PROTOCOL, "shared-memory rings unusable: %s", why);
     c->shm = map;
     if (c->shm->magic != SHM_MAGIC || c->shm->version != TFUSE_PROTOCOL_VERSION ||
@@ -362,8 +362,8 @@ int tf_server_handshake(struct tf_conn *c, const struct tf_server_opts *opts,
         return c->err_code;
     struct tf_server_opts o = opts ? *opts : (struct tf_server_opts){0};
     int fd = -1;
-    int rc = read_hello(c, deadline_after(o.timeout_ms > 0 ? o.timeout_ms : DEFAULT_TIMEOUT_MS),
-                        hello, &fd);
+    int64_t deadline = tft_deadline_after(o.timeout_ms > 0 ? o.timeout_ms : DEFAULT_TIMEOUT_MS);
+    int rc = read_hello(c, deadline, hello, &fd);
     if (rc == TF_OK && hello->version != TFUSE_PROTOCOL_VERSION)
         rc = refuse(c, TF_ERR_VERSION,
                     "protocol version mismatch: client speaks version %u, this node speaks "
@@ -397,7 +397,7 @@ int tf_server_accept(struct tf_conn *c, uint64_t session_id)
     uint8_t buf[TF_WELCOME_MAX_SIZE];
     int n = tf_welcome_encode(&w, buf, sizeof buf);
     struct iovec v = {buf, (size_t)n};
-    int rc = sock_write_all(c, &v, 1, -1);
+    int rc = tft_sock_write_all(c, &v, 1, -1);
     if (rc)
         return rc;
     c->session_id = session_id;

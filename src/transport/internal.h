@@ -110,42 +110,43 @@ struct tf_conn {
 };
 
 /* conn.c */
-struct tf_conn *conn_new(int fd, bool is_unix, bool is_server);
-int conn_fail(struct tf_conn *c, int code, const char *fmt, ...)
+struct tf_conn *tft_conn_new(int fd, bool is_unix, bool is_server);
+int tft_conn_fail(struct tf_conn *c, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-int conn_check_peer(struct tf_conn *c, const char **why);
+int tft_conn_check_peer(struct tf_conn *c, const char **why);
 /* TF_OK for a live, handshaken connection; else TF_ERR_INVALID, TF_ERR_STATE or its error. */
-int conn_check_usable(struct tf_conn *c);
-int64_t now_ns(void);
-int64_t deadline_after(int timeout_ms);
+int tft_conn_check_usable(struct tf_conn *c);
+int64_t tft_now_ns(void);
+int64_t tft_deadline_after(int timeout_ms);
 
 /* shmring.c */
-void ring_attach(struct ring *r, struct ring_ctl *ctl, uint8_t *data, uint64_t size,
-                 bool producer, uint32_t spin_ns);
-int ring_write(struct tf_conn *c, const struct iovec *iov, int iovcnt, uint64_t total);
-int ring_read(struct tf_conn *c, void *dst, uint64_t len, int64_t deadline);
-int ring_wait_readable(struct tf_conn *c, uint64_t need, int64_t deadline);
-uint64_t ring_readable(struct tf_conn *c);
-void ring_wake_all(struct shm_header *shm);
+void tft_ring_attach(struct ring *r, struct ring_ctl *ctl, uint8_t *data, uint64_t size,
+                     bool producer, uint32_t spin_ns);
+int tft_ring_write(struct tf_conn *c, const struct iovec *iov, int iovcnt, uint64_t total);
+int tft_ring_read(struct tf_conn *c, void *dst, uint64_t len, int64_t deadline);
+int tft_ring_wait_readable(struct tf_conn *c, uint64_t need, int64_t deadline);
+uint64_t tft_ring_readable(struct tf_conn *c);
+void tft_ring_wake_all(struct shm_header *shm);
 
 /* sock.c */
-int sock_connect(const struct tf_addr *a, int timeout_ms, char *err, size_t errlen);
-int sock_listen(const struct tf_addr *a, char *bound, size_t boundlen, char *err, size_t errlen);
-int sock_write_all(struct tf_conn *c, struct iovec *iov, int iovcnt, int fd_to_pass);
-int sock_read_exact(struct tf_conn *c, void *buf, size_t len, int64_t deadline, int *fd_out);
-int stream_read(struct tf_conn *c, void *dst, uint64_t len, int64_t deadline);
-int stream_wait_readable(struct tf_conn *c, int64_t deadline);
-void sock_describe_peer(struct tf_conn *c);
-void sock_tune_tcp(int fd);
-ssize_t sock_recv_some(int fd, void *buf, size_t len, int *fd_out);
+int tft_sock_connect(const struct tf_addr *a, int timeout_ms, char *err, size_t errlen);
+int tft_sock_listen(const struct tf_addr *a, char *bound, size_t boundlen, char *err,
+                    size_t errlen);
+int tft_sock_write_all(struct tf_conn *c, struct iovec *iov, int iovcnt, int fd_to_pass);
+int tft_sock_read_exact(struct tf_conn *c, void *buf, size_t len, int64_t deadline, int *fd_out);
+int tft_stream_read(struct tf_conn *c, void *dst, uint64_t len, int64_t deadline);
+int tft_stream_wait_readable(struct tf_conn *c, int64_t deadline);
+void tft_sock_describe_peer(struct tf_conn *c);
+void tft_sock_tune_tcp(int fd);
+ssize_t tft_sock_recv_some(int fd, void *buf, size_t len, int *fd_out);
 
 /* region.c */
-int ctl_drain(struct tf_conn *c, const char **why);
-int ctl_send(struct tf_conn *c, uint32_t kind, uint64_t tag, uint64_t size, int fd);
-void regions_free(struct tf_conn *c);
-void regions_collect(struct tf_conn *c);
-int memfd_sealed(const char *name, size_t bytes, int *fd_out, void **map_out);
-int memfd_check_and_map(int fd, size_t bytes, size_t *len_out, void **map_out, char *why,
-                        size_t whylen);
+int tft_ctl_drain(struct tf_conn *c, const char **why);
+int tft_ctl_send(struct tf_conn *c, uint32_t kind, uint64_t tag, uint64_t size, int fd);
+void tft_regions_free(struct tf_conn *c);
+void tft_regions_collect(struct tf_conn *c);
+int tft_memfd_sealed(const char *name, size_t bytes, int *fd_out, void **map_out);
+int tft_memfd_check_and_map(int fd, size_t bytes, size_t *len_out, void **map_out, char *why,
+                            size_t whylen);
 
 #endif

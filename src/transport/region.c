@@ -24,7 +24,7 @@
 #define MAX_PENDING_FDS 4096
 #define MAX_REGIONS 65536
 
-int memfd_sealed(const char *name, size_t bytes, int *fd_out, void **map_out)
+int tft_memfd_sealed(const char *name, size_t bytes, int *fd_out, void **map_out)
 {
     int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (fd < 0)
@@ -48,8 +48,8 @@ int memfd_sealed(const char *name, size_t bytes, int *fd_out, void **map_out)
     return TF_OK;
 }
 
-int memfd_check_and_map(int fd, size_t bytes, size_t *len_out, void **map_out, char *why,
-                        size_t whylen)
+int tft_memfd_check_and_map(int fd, size_t bytes, size_t *len_out, void **map_out, char *why,
+                            size_t whylen)
 {
     struct stat st;
     if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
@@ -78,14 +78,14 @@ int memfd_check_and_map(int fd, size_t bytes, size_t *len_out, void **map_out, c
 
 static int fd_passing_ok(struct tf_conn *c)
 {
-    int rc = conn_check_usable(c);
+    int rc = tft_conn_check_usable(c);
     if (rc)
         return rc;
     /* Only with shm is the unix socket free of frames, so records cannot interleave with them. */
     return c->is_unix && c->transport == TF_TRANSPORT_SHM ? TF_OK : TF_ERR_NOT_SUPPORTED;
 }
 
-int ctl_send(struct tf_conn *c, uint32_t kind, uint64_t tag, uint64_t size, int fd)
+int tft_ctl_send(struct tf_conn *c, uint32_t kind, uint64_t tag, uint64_t size, int fd)
 {
     uint8_t rec[CTL_RECORD_SIZE];
     uint32_t magic = CTL_MAGIC;
@@ -94,7 +94,7 @@ int ctl_send(struct tf_conn *c, uint32_t kind, uint64_t tag, uint64_t size, int 
     memcpy(rec + 8, &tag, 8);
     memcpy(rec + 16, &size, 8);
     struct iovec v = {rec, sizeof rec};
-    int rc = sock_write_all(c, &v, 1, fd);
+    int rc = tft_sock_write_all(c, &v, 1, fd);
     if (rc == TF_OK)   /* counted once the record is in the socket, so a drain will find it */
         atomic_fetch_add(&c->shm->ctl_sent[c->is_server ? 1 : 0], 1);
     return rc;
@@ -106,9 +106,9 @@ static int ctl_catch_up(struct tf_conn *c)
     if (atomic_load(&c->shm->ctl_sent[c->is_server ? 0 : 1]) == c->ctl_received)
         return TF_OK;
     const char *why;
-    int rc = ctl_drain(c, &why);
+    int rc = tft_ctl_drain(c, &why);
     if (rc)
-        return c->dead ? c->err_code : conn_fail(c, rc, "%s", why);
+        return c->dead ? c->err_code : tft_conn_fail(c, rc, "%s", why);
     return TF_OK;
 }
 
@@ -166,45 +166,46 @@ static int ctl_handle(struct tf_conn *c, int fd)
     int rc = TF_OK;
     char why[160];
     if (magic != CTL_MAGIC) {
-        rc = conn_fail(c, TF_ERR_PROTOCOL, "bad control record magic 0x%08x", magic);
+        rc = tft_conn_fail(c, TF_ERR_PROTOCOL, "bad control record magic 0x%08x", magic);
     } else if (kind == CTL_FD && fd >= 0) {
         if (c->nfds >= MAX_PENDING_FDS)
-            rc = conn_fail(c, TF_ERR_PROTOCOL, "peer passed more than %d unclaimed fds",
-                           MAX_PENDING_FDS);
+            rc = tft_conn_fail(c, TF_ERR_PROTOCOL, "peer passed more than %d unclaimed fds",
+                               MAX_PENDING_FDS);
         else if ((rc = push_fd(c, tag, fd)) == TF_OK)
             fd = -1;
     } else if (kind == CTL_REGION_ADD && fd >= 0) {
         void *base;
         size_t len;
         if (region_lookup(c, tag) || c->nregions >= MAX_REGIONS)
-            rc = conn_fail(c, TF_ERR_PROTOCOL, "region %llu announced twice or too many regions",
-                           (unsigned long long)tag);
-        else if (size > SIZE_MAX || memfd_check_and_map(fd, (size_t)size, &len, &base, why,
-                                                        sizeof why))
-            rc = conn_fail(c, TF_ERR_PROTOCOL, "region %llu unusable: %s",
-                           (unsigned long long)tag, size > SIZE_MAX ? "too large" : why);
+            rc = tft_conn_fail(c, TF_ERR_PROTOCOL,
+                               "region %llu announced twice or too many regions",
+                               (unsigned long long)tag);
+        else if (size > SIZE_MAX || tft_memfd_check_and_map(fd, (size_t)size, &len, &base, why,
+                                                            sizeof why))
+            rc = tft_conn_fail(c, TF_ERR_PROTOCOL, "region %llu unusable: %s",
+                               (unsigned long long)tag, size > SIZE_MAX ? "too large" : why);
         else if ((rc = region_add(c, tag, base, len)) != TF_OK)
             munmap(base, len);
     } else if (kind == CTL_REGION_RELEASE && fd < 0) {
         /* Not unmapped here: this may run inside a wait while the current call still reads
-         * the region. regions_collect unmaps it when the next frame begins. */
+         * the region. tft_regions_collect unmaps it when the next frame begins. */
         struct region *r = region_lookup(c, tag);
         if (r)
             r->released = true;
     } else {
-        rc = conn_fail(c, TF_ERR_PROTOCOL, "control record kind %u %s", kind,
-                       fd >= 0 ? "carried an unexpected fd" : "without its fd");
+        rc = tft_conn_fail(c, TF_ERR_PROTOCOL, "control record kind %u %s", kind,
+                           fd >= 0 ? "carried an unexpected fd" : "without its fd");
     }
     if (fd >= 0)
         close(fd);
     return rc;
 }
 
-int ctl_drain(struct tf_conn *c, const char **why)
+int tft_ctl_drain(struct tf_conn *c, const char **why)
 {
     for (;;) {
-        ssize_t n = sock_recv_some(c->fd, c->ctl_buf + c->ctl_have,
-                                   CTL_RECORD_SIZE - c->ctl_have, &c->ctl_fd);
+        ssize_t n = tft_sock_recv_some(c->fd, c->ctl_buf + c->ctl_have,
+                                       CTL_RECORD_SIZE - c->ctl_have, &c->ctl_fd);
         if (n == 0) {
             *why = "peer hung up";
             return TF_ERR_CLOSED;
@@ -239,7 +240,7 @@ int tf_conn_send_fd(struct tf_conn *c, uint64_t tag, int fd)
         return rc;
     if (fd < 0)
         return TF_ERR_INVALID;
-    return ctl_send(c, CTL_FD, tag, 0, fd);
+    return tft_ctl_send(c, CTL_FD, tag, 0, fd);
 }
 
 int tf_conn_take_fd(struct tf_conn *c, uint64_t tag, int *fd_out)
@@ -272,12 +273,12 @@ int tf_region_create(struct tf_conn *c, size_t bytes, uint64_t *id_out, void **p
     size_t len = (bytes + page - 1) / page * page;
     int fd;
     void *map;
-    if ((rc = memfd_sealed("tfuse-region", len, &fd, &map)))
+    if ((rc = tft_memfd_sealed("tfuse-region", len, &fd, &map)))
         return rc;
     uint64_t id = c->next_region_id++;
     rc = region_add(c, id, map, len);
     if (rc == TF_OK)
-        rc = ctl_send(c, CTL_REGION_ADD, id, len, fd);
+        rc = tft_ctl_send(c, CTL_REGION_ADD, id, len, fd);
     close(fd);   /* both mappings keep the memory alive */
     if (rc) {
         struct region *r = region_lookup(c, id);
@@ -335,10 +336,10 @@ int tf_region_release(struct tf_conn *c, uint64_t id)
         return TF_ERR_NOT_FOUND;
     region_remove(c, r);
     /* The local mapping is gone either way; a dead connection has nobody left to tell. */
-    return c->dead ? TF_OK : ctl_send(c, CTL_REGION_RELEASE, id, 0, -1);
+    return c->dead ? TF_OK : tft_ctl_send(c, CTL_REGION_RELEASE, id, 0, -1);
 }
 
-void regions_free(struct tf_conn *c)
+void tft_regions_free(struct tf_conn *c)
 {
     for (size_t i = 0; i < c->nregions; i++)
         munmap(c->regions[i].base, c->regions[i].size);
@@ -347,7 +348,7 @@ void regions_free(struct tf_conn *c)
     c->nregions = c->regions_cap = 0;
 }
 
-void regions_collect(struct tf_conn *c)
+void tft_regions_collect(struct tf_conn *c)
 {
     for (size_t i = 0; i < c->nregions;) {
         if (c->regions[i].released)

@@ -1,7 +1,7 @@
 /*
  * Shared-memory rings: single-producer single-consumer byte rings in the memfd that the client
  * creates, with adaptive spin-then-sleep waiting. Owns the ring indices, the futex protocol and
- * the spin budget. Calls conn.c for peer liveness (conn_check_peer) and error recording.
+ * the spin budget. Calls conn.c for peer liveness (tft_conn_check_peer) and error recording.
  *
  * A ring is a byte stream: frames are written back to back and a frame larger than the ring
  * simply streams through it, published chunk by chunk so the consumer copies while the producer
@@ -60,8 +60,8 @@ static void notify(_Atomic uint32_t *sleeping, _Atomic uint32_t *seq)
     }
 }
 
-void ring_attach(struct ring *r, struct ring_ctl *ctl, uint8_t *data, uint64_t size,
-                 bool producer, uint32_t spin_ns)
+void tft_ring_attach(struct ring *r, struct ring_ctl *ctl, uint8_t *data, uint64_t size,
+                     bool producer, uint32_t spin_ns)
 {
     r->ctl = ctl;
     r->data = data;
@@ -79,16 +79,18 @@ static int ring_amount(struct tf_conn *c, struct ring *r, bool producer, uint64_
         uint64_t tail = atomic_load_explicit(&r->ctl->tail, memory_order_acquire);
         uint64_t used = r->pos - tail;
         if (used > r->size)
-            return conn_fail(c, TF_ERR_PROTOCOL, "peer corrupted the ring (tail %llu, head %llu)",
-                             (unsigned long long)tail, (unsigned long long)r->pos);
+            return tft_conn_fail(c, TF_ERR_PROTOCOL,
+                                 "peer corrupted the ring (tail %llu, head %llu)",
+                                 (unsigned long long)tail, (unsigned long long)r->pos);
         r->peer_seen = tail;
         *amount = r->size - used;
     } else {
         uint64_t head = atomic_load_explicit(&r->ctl->head, memory_order_acquire);
         uint64_t avail = head - r->pos;
         if (avail > r->size)
-            return conn_fail(c, TF_ERR_PROTOCOL, "peer corrupted the ring (head %llu, tail %llu)",
-                             (unsigned long long)head, (unsigned long long)r->pos);
+            return tft_conn_fail(c, TF_ERR_PROTOCOL,
+                                 "peer corrupted the ring (head %llu, tail %llu)",
+                                 (unsigned long long)head, (unsigned long long)r->pos);
         r->peer_seen = head;
         *amount = avail;
     }
@@ -106,14 +108,14 @@ static bool peer_closed_flag(struct tf_conn *c)
 static int peer_lost(struct tf_conn *c, struct ring *r, bool producer, uint64_t need)
 {
     const char *why = NULL;
-    if (conn_check_peer(c, &why) == TF_OK)
+    if (tft_conn_check_peer(c, &why) == TF_OK)
         return TF_OK;
     uint64_t have = 0;   /* set by ring_amount; -O3 cannot see that */
     if (!producer && ring_amount(c, r, false, &have) == TF_OK && have >= need)
         return TF_OK;
     if (c->err_code)
         return c->err_code;
-    return conn_fail(c, TF_ERR_CLOSED, "%s", why);
+    return tft_conn_fail(c, TF_ERR_CLOSED, "%s", why);
 }
 
 /* Checks the peer if a check is due: TF_LIVENESS_MS since the last one on this connection
@@ -121,7 +123,7 @@ static int peer_lost(struct tf_conn *c, struct ring *r, bool producer, uint64_t 
  * raised its closed flag. */
 static int liveness_due(struct tf_conn *c, struct ring *r, bool producer, uint64_t need)
 {
-    int64_t t = now_ns();
+    int64_t t = tft_now_ns();
     if (t - c->last_liveness_ns < (int64_t)TF_LIVENESS_MS * 1000000 && !peer_closed_flag(c))
         return TF_OK;
     c->last_liveness_ns = t;
@@ -166,11 +168,11 @@ static int spin_until(struct tf_conn *c, struct ring *r, bool producer, uint64_t
         if (rc)
             return rc;
         if (have >= need) {
-            adapt_after_spin(c, r, now_ns() - start);
+            adapt_after_spin(c, r, tft_now_ns() - start);
             return 1;
         }
         if (yielding || iter % 32 == 0) {
-            int64_t t = now_ns();
+            int64_t t = tft_now_ns();
             yielding = t >= yield_from;
             if (deadline >= 0 && t >= deadline)
                 return TF_ERR_TIMEOUT;
@@ -191,12 +193,12 @@ static int ring_wait(struct tf_conn *c, struct ring *r, bool producer, uint64_t 
     if (c->dead)
         return c->err_code;
     if (producer && peer_closed_flag(c))
-        return conn_fail(c, TF_ERR_CLOSED, "peer closed the connection");
-    if (deadline >= 0 && now_ns() >= deadline) {
+        return tft_conn_fail(c, TF_ERR_CLOSED, "peer closed the connection");
+    if (deadline >= 0 && tft_now_ns() >= deadline) {
         rc = liveness_due(c, r, producer, need);
         return rc ? rc : TF_ERR_TIMEOUT;
     }
-    int64_t start = now_ns();
+    int64_t start = tft_now_ns();
     rc = spin_until(c, r, producer, need, start, deadline);
     if (rc == TF_ERR_TIMEOUT) {
         int lrc = liveness_due(c, r, producer, need);
@@ -220,7 +222,7 @@ static int ring_wait(struct tf_conn *c, struct ring *r, bool producer, uint64_t 
         }
         if ((rc = liveness_due(c, r, producer, need)))
             break;
-        int64_t t = now_ns(), slice = (int64_t)TF_LIVENESS_MS * 1000000;
+        int64_t t = tft_now_ns(), slice = (int64_t)TF_LIVENESS_MS * 1000000;
         if (deadline >= 0) {
             if (t >= deadline) {
                 rc = TF_ERR_TIMEOUT;
@@ -234,7 +236,7 @@ static int ring_wait(struct tf_conn *c, struct ring *r, bool producer, uint64_t 
     }
     atomic_store(sleeping, 0);
     if (rc == TF_OK)
-        adapt_after_sleep(c, r, now_ns() - start);
+        adapt_after_sleep(c, r, tft_now_ns() - start);
     return rc;
 }
 
@@ -257,11 +259,11 @@ static void ring_copy_out(struct ring *r, uint64_t pos, uint8_t *dst, uint64_t n
     memcpy(dst + first, r->data, n - first);
 }
 
-int ring_write(struct tf_conn *c, const struct iovec *iov, int iovcnt, uint64_t total)
+int tft_ring_write(struct tf_conn *c, const struct iovec *iov, int iovcnt, uint64_t total)
 {
     struct ring *r = &c->out;
     if (peer_closed_flag(c))   /* one load: a pipelined send to a closed peer fails at once */
-        return conn_fail(c, TF_ERR_CLOSED, "peer closed the connection");
+        return tft_conn_fail(c, TF_ERR_CLOSED, "peer closed the connection");
     uint64_t chunk_cap = r->size / 8 < RING_BYTES_MIN ? r->size : r->size / 8;
     int i = 0;
     size_t iov_off = 0;
@@ -296,7 +298,7 @@ int ring_write(struct tf_conn *c, const struct iovec *iov, int iovcnt, uint64_t 
     return TF_OK;
 }
 
-int ring_read(struct tf_conn *c, void *dst, uint64_t len, int64_t deadline)
+int tft_ring_read(struct tf_conn *c, void *dst, uint64_t len, int64_t deadline)
 {
     struct ring *r = &c->in;
     uint8_t *out = dst;
@@ -319,12 +321,12 @@ int ring_read(struct tf_conn *c, void *dst, uint64_t len, int64_t deadline)
     return TF_OK;
 }
 
-int ring_wait_readable(struct tf_conn *c, uint64_t need, int64_t deadline)
+int tft_ring_wait_readable(struct tf_conn *c, uint64_t need, int64_t deadline)
 {
     return ring_wait(c, &c->in, false, need, deadline);
 }
 
-uint64_t ring_readable(struct tf_conn *c)
+uint64_t tft_ring_readable(struct tf_conn *c)
 {
     uint64_t head = atomic_load_explicit(&c->in.ctl->head, memory_order_acquire);
     uint64_t avail = head - c->in.pos;
@@ -332,7 +334,7 @@ uint64_t ring_readable(struct tf_conn *c)
 }
 
 /* Wakes every sleeper on both rings (used when closing, so the peer notices at once). */
-void ring_wake_all(struct shm_header *shm)
+void tft_ring_wake_all(struct shm_header *shm)
 {
     struct ring_ctl *rings[2] = {&shm->req, &shm->resp};
     for (int i = 0; i < 2; i++) {

@@ -3,7 +3,7 @@
  * gather list completely (optionally passing an fd), exact reads for the handshake, and the
  * buffered reader of the stream transport. All sockets are non-blocking and every wait is a
  * poll() bounded by TF_LIVENESS_MS, so a peer that dies is noticed and nothing hangs.
- * Calls libc/Linux socket APIs and conn.c (conn_fail).
+ * Calls libc/Linux socket APIs and conn.c (tft_conn_fail).
  */
 #include "internal.h"
 
@@ -29,7 +29,7 @@ static void set_err(char *err, size_t errlen, const char *fmt, const char *a, in
         snprintf(err, errlen, fmt, a, strerror(e));
 }
 
-void sock_tune_tcp(int fd)
+void tft_sock_tune_tcp(int fd)
 {
     int one = 1, idle = 5, intvl = 2, cnt = 3;
     unsigned user_timeout_ms = 10000;
@@ -129,11 +129,11 @@ static int connect_tcp(const struct tf_addr *a, int timeout_ms, char *err, size_
         set_err(err, errlen, "cannot connect to tcp:%s: %s", a->host, last);
         return last == ECONNREFUSED || last == ETIMEDOUT ? TF_ERR_CLOSED : TF_ERR_SYS;
     }
-    sock_tune_tcp(fd);
+    tft_sock_tune_tcp(fd);
     return fd;
 }
 
-int sock_connect(const struct tf_addr *a, int timeout_ms, char *err, size_t errlen)
+int tft_sock_connect(const struct tf_addr *a, int timeout_ms, char *err, size_t errlen)
 {
     return a->kind == TF_ADDR_UNIX ? connect_unix(a, err, errlen)
                                    : connect_tcp(a, timeout_ms, err, errlen);
@@ -220,7 +220,8 @@ static int listen_tcp(const struct tf_addr *a, char *bound, size_t boundlen, cha
     return fd;
 }
 
-int sock_listen(const struct tf_addr *a, char *bound, size_t boundlen, char *err, size_t errlen)
+int tft_sock_listen(const struct tf_addr *a, char *bound, size_t boundlen, char *err,
+                    size_t errlen)
 {
     if (a->kind == TF_ADDR_UNIX) {
         tf_addr_format(a, bound, boundlen);
@@ -229,7 +230,7 @@ int sock_listen(const struct tf_addr *a, char *bound, size_t boundlen, char *err
     return listen_tcp(a, bound, boundlen, err, errlen);
 }
 
-void sock_describe_peer(struct tf_conn *c)
+void tft_sock_describe_peer(struct tf_conn *c)
 {
     if (c->is_unix) {
         struct ucred cred;
@@ -258,7 +259,7 @@ static int sock_wait(struct tf_conn *c, short events, int64_t deadline)
     for (;;) {
         int slice = TF_LIVENESS_MS;
         if (deadline >= 0) {
-            int64_t left = deadline - now_ns();
+            int64_t left = deadline - tft_now_ns();
             if (left <= 0)
                 return TF_ERR_TIMEOUT;
             if (left / 1000000 < slice)
@@ -269,7 +270,7 @@ static int sock_wait(struct tf_conn *c, short events, int64_t deadline)
         if (n > 0)
             return TF_OK;   /* readiness or HUP/ERR: the next I/O call tells which */
         if (n < 0 && errno != EINTR)
-            return conn_fail(c, TF_ERR_SYS, "poll: %s", strerror(errno));
+            return tft_conn_fail(c, TF_ERR_SYS, "poll: %s", strerror(errno));
         if (c->dead)
             return c->err_code;
     }
@@ -278,12 +279,12 @@ static int sock_wait(struct tf_conn *c, short events, int64_t deadline)
 static int io_error(struct tf_conn *c, const char *what, int e)
 {
     if (e == EPIPE || e == ECONNRESET || e == ENOTCONN || e == ETIMEDOUT)
-        return conn_fail(c, TF_ERR_CLOSED, "peer %s went away (%s: %s)", c->peer, what,
-                         strerror(e));
-    return conn_fail(c, TF_ERR_SYS, "%s: %s", what, strerror(e));
+        return tft_conn_fail(c, TF_ERR_CLOSED, "peer %s went away (%s: %s)", c->peer, what,
+                             strerror(e));
+    return tft_conn_fail(c, TF_ERR_SYS, "%s: %s", what, strerror(e));
 }
 
-int sock_write_all(struct tf_conn *c, struct iovec *iov, int iovcnt, int fd_to_pass)
+int tft_sock_write_all(struct tf_conn *c, struct iovec *iov, int iovcnt, int fd_to_pass)
 {
     char cbuf[CMSG_SPACE(sizeof(int))];
     while (iovcnt > 0 && iov->iov_len == 0) {
@@ -329,7 +330,7 @@ int sock_write_all(struct tf_conn *c, struct iovec *iov, int iovcnt, int fd_to_p
 
 /* One recvmsg; stores a passed fd (if any) in *fd_out, closing extras. Returns bytes, 0 at
  * EOF, or -errno. */
-ssize_t sock_recv_some(int fd, void *buf, size_t len, int *fd_out)
+ssize_t tft_sock_recv_some(int fd, void *buf, size_t len, int *fd_out)
 {
     char cbuf[CMSG_SPACE(4 * sizeof(int))];
     struct iovec v = {buf, len};
@@ -354,13 +355,13 @@ ssize_t sock_recv_some(int fd, void *buf, size_t len, int *fd_out)
     return n;
 }
 
-int sock_read_exact(struct tf_conn *c, void *buf, size_t len, int64_t deadline, int *fd_out)
+int tft_sock_read_exact(struct tf_conn *c, void *buf, size_t len, int64_t deadline, int *fd_out)
 {
     uint8_t *p = buf;
     while (len > 0) {
-        ssize_t n = sock_recv_some(c->fd, p, len, fd_out);
+        ssize_t n = tft_sock_recv_some(c->fd, p, len, fd_out);
         if (n == 0)
-            return conn_fail(c, TF_ERR_CLOSED, "peer %s closed the connection", c->peer);
+            return tft_conn_fail(c, TF_ERR_CLOSED, "peer %s closed the connection", c->peer);
         if (n < 0) {
             if (n == -EINTR)
                 continue;
@@ -389,7 +390,7 @@ static int recv_or_wait(struct tf_conn *c, void *buf, size_t len, int64_t deadli
         return TF_OK;
     }
     if (n == 0)
-        return conn_fail(c, TF_ERR_CLOSED, "peer %s closed the connection", c->peer);
+        return tft_conn_fail(c, TF_ERR_CLOSED, "peer %s closed the connection", c->peer);
     if (errno == EINTR)
         return TF_OK;
     if (errno != EAGAIN && errno != EWOULDBLOCK)
@@ -417,14 +418,14 @@ static int stream_fill(struct tf_conn *c, int64_t deadline)
     }
 }
 
-int stream_wait_readable(struct tf_conn *c, int64_t deadline)
+int tft_stream_wait_readable(struct tf_conn *c, int64_t deadline)
 {
     if (c->rbuf_len > c->rbuf_pos)
         return TF_OK;
     return stream_fill(c, deadline);
 }
 
-int stream_read(struct tf_conn *c, void *dst, uint64_t len, int64_t deadline)
+int tft_stream_read(struct tf_conn *c, void *dst, uint64_t len, int64_t deadline)
 {
     uint8_t *out = dst;
     while (len > 0) {

@@ -11,7 +11,8 @@ lib64/stubs/libcuda.so, and cudaTypedefs.h through scripts/gen-driver-api):
      src/worker/devmap.c (new entries use DEV/DEVOUT/LOC, translated by the worker's decoder);
   5. a forwarded call whose argument kinds take or give back memory (DPOUT, DPFREE,
      HOUT/HDEL of ALLOC, ARRAY, MIPMAP) is wrapped by the vGPU ledger in src/worker/enforce*.c;
-  6. each library's refused functions (WEAK definitions from its surface.c; per-thread variants
+  6. each library exports nothing of ours but the driver's names and tfuse_*;
+  7. each library's refused functions (WEAK definitions from its surface.c; per-thread variants
      share the fate of the function they are variants of and are not listed) are exactly those that
      docs/driver-surface.md lists, with a reason, under that library's heading.
 usage: check_surface.py SOURCE_DIR CUDA_ROOT NAME=LIB [NAME=LIB ...]"""
@@ -83,6 +84,9 @@ doc = open(f'{src}/docs/driver-surface.md').read()
 for name, path in libs.items():
     syms = dynsyms(path)
     missing = sorted(toolkit - set(syms))
+    ours = sorted(s for s in syms if not s.startswith(('cu', 'tfuse_')) and syms[s] != 'A')
+    if ours:    # the version script keeps our internals out of the program's namespace
+        fail(f'{name}: exports symbols that are neither the driver\'s nor tfuse_: {" ".join(ours[:20])}')
     if missing:
         fail(f'{name}: {len(missing)} driver functions not exported: {" ".join(missing[:20])}')
     weak = {s for s in toolkit if syms.get(s) in ('W', 'V')}
