@@ -1,6 +1,6 @@
 /*
  * The export tables that CUDA 13 cudart asks a driver for with cuGetExportTable, with their
- * slot layouts and size words (facts: shared/docs/cuda-driver-shim.md §3). Owns the static
+ * slot layouts and size words (facts: docs/export-tables.md). Owns the static
  * tables, the driver callbacks given to exporttab_init, the TOOLS hook buffers and the
  * INTEGRITY_CHECK answer. Calls only the driver callbacks, cls.c, md2.c, libc and pthreads.
  *
@@ -269,7 +269,8 @@ static const unsigned char integrity_key[16] = {
 
 static void *integrity_table[3];
 
-/* The 48-byte record that opens the hashed message (§3.6), packed as cudart lays it out. */
+/* The 48-byte record that opens the hashed message (docs/export-tables.md,
+ * "INTEGRITY_CHECK"), packed as cudart lays it out. */
 struct __attribute__((packed)) integrity_header {
     uint32_t driver_version;
     uint32_t query_version;

@@ -2,7 +2,7 @@
  * The CUDA runtime's private driver interface: the export tables that cudart asks for with
  * cuGetExportTable (CUDART_INTERFACE, TOOLS_RUNTIME_CALLBACK_HOOKS, TOOLS_TLS,
  * CONTEXT_LOCAL_STORAGE, CONTEXT_CHECKS, INTEGRITY_CHECK), context-local storage, and the
- * HMAC-MD2 integrity answer (facts: ../shared/docs/cuda-driver-shim.md §3).
+ * HMAC-MD2 integrity answer (facts: docs/export-tables.md).
  *
  * Any libcuda-shaped library that wants nvcc-built programs to run on it links this module:
  * softgpu (so cudart programs run on it directly) and the TensorFuse stub. It knows nothing of

@@ -1,7 +1,8 @@
 /*
  * Fat-binary reader: classifies device-code images, sizes images known only by their address,
  * lists container entries, decompresses them (zstd, LZ4) and picks the PTX a device can JIT.
- * Formats: shared/docs/cuda-driver-shim.md §6 (wrapper, container, entry headers) and §7 (ELF).
+ * Formats: docs/fatbin.md ("Wrapper", "Container header", "Entry header", "Compression",
+ * "Cubin ELF").
  *
  * May call: libc, libzstd, liblz4. Nothing else: this file must stay usable from the stub, the
  * worker and softgpu alike.

@@ -1,9 +1,9 @@
 /*
  * Reader for the device-code images that CUDA programs hand to the driver: nvcc's fat-binary
  * wrapper (__fatBinC_Wrapper_t), fat-binary containers, cubin ELF files and PTX text
- * (formats: ../shared/docs/cuda-driver-shim.md §6-7). It sizes images that arrive as a bare
- * pointer, lists a container's entries, decompresses them (zstd, LZ4) and picks the code a
- * device of a given SM version can run. Pure functions over bytes: no CUDA, no TensorFuse.
+ * (formats: docs/fatbin.md). It sizes images that arrive as a bare pointer, lists a
+ * container's entries, decompresses them (zstd, LZ4) and picks the code a device of a given
+ * SM version can run. Pure functions over bytes: no CUDA, no TensorFuse.
  *
  * Every decoder here treats its input as hostile: lengths are checked against the bytes
  * actually available, and a failure returns a FATBIN_E* code with a one-line reason in err.

@@ -1,7 +1,7 @@
 /*
  * The export tables as cudart sees them: ids, size words, slots that must be present, the
  * primary-context slot, CONTEXT_CHECKS, the TOOLS buffers, and the INTEGRITY_CHECK answer
- * recomputed here from the message layout of shared/docs/cuda-driver-shim.md §3.6.
+ * recomputed here from the message layout in docs/export-tables.md, "INTEGRITY_CHECK".
  */
 #include <stdarg.h>
 #include <stddef.h>

@@ -41,7 +41,7 @@ static struct blob load(const char *name)
     return b;
 }
 
-/* Entry header fields we corrupt on purpose (shared/docs/cuda-driver-shim.md §6.3). */
+/* Entry header fields we corrupt on purpose (docs/fatbin.md, "Entry header"). */
 #define CONTAINER_HDR 16
 #define ENT_HEADER_SIZE 4
 #define ENT_PAYLOAD_SIZE 8

@@ -62,7 +62,7 @@ int ptx_module_find_global(const ptx_module *m, const char *name); /* index or -
 
 const char *ptx_kernel_name(const ptx_kernel *k);
 
-/* Parameter layout from the .entry signature (docs: cuda-driver-shim.md §7.1). */
+/* Parameter layout from the .entry signature (docs/fatbin.md, "Parameter layout from PTX"). */
 int ptx_kernel_param_count(const ptx_kernel *k);
 void ptx_kernel_param(const ptx_kernel *k, int index, size_t *offset, size_t *size);
 size_t ptx_kernel_param_bytes(const ptx_kernel *k); /* end of the last parameter */
