@@ -31,7 +31,7 @@
 #include "tfuse/version.h"
 
 #ifdef TFUSE_HAVE_POOL
-int tfuse_pool_main(int argc, char **argv);
+#include "tfuse_pool.h"     /* the pool's declared in-process entry (src/pool) */
 #endif
 
 static void usage(FILE *f)

@@ -2,7 +2,8 @@
  * What the stub answers inside the program's process (calls.def TF_LOCAL): driver version and
  * device queries from the session snapshot, the per-thread current-context stack, error names,
  * cudart's export tables (src/exporttab), and the stub's record of device allocations.
- * May call: conn.c (snapshot, internal requests), src/exporttab, src/worker/session.c's ranges.
+ * May call: conn.c (snapshot, internal requests), src/exporttab, src/common/ranges.h (the
+ * device pointers it holds).
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -11,7 +12,7 @@
 #include "exporttab.h"
 #include "log.h"
 #include "logs.h"
-#include "session.h"
+#include "ranges.h"
 #include "stub.h"
 
 /* ---- driver and devices ---- */
@@ -134,41 +135,6 @@ CUresult CUDAAPI cuDeviceGetPCIBusId(char *pciBusId, int len, CUdevice dev)
     return r;
 }
 
-/* ---- error names (the table is softgpu's data file: every CUresult of cuda.h) ---- */
-
-static const struct {
-    CUresult code;
-    const char *name, *text;
-} errors[] = {
-#define SG_ERROR(name, text) {name, #name, text},
-#include "../softgpu/errors.def"
-#undef SG_ERROR
-};
-
-/* Answers cuGetErrorName (want_text 0) and cuGetErrorString (1) from the one table. */
-static CUresult error_lookup(CUresult error, int want_text, const char **pStr)
-{
-    if (!pStr)
-        return CUDA_ERROR_INVALID_VALUE;
-    for (size_t i = 0; i < sizeof errors / sizeof errors[0]; i++)
-        if (errors[i].code == error) {
-            *pStr = want_text ? errors[i].text : errors[i].name;
-            return CUDA_SUCCESS;
-        }
-    *pStr = NULL;
-    return CUDA_ERROR_INVALID_VALUE;
-}
-
-CUresult CUDAAPI cuGetErrorName(CUresult error, const char **pStr)
-{
-    return error_lookup(error, 0, pStr);
-}
-
-CUresult CUDAAPI cuGetErrorString(CUresult error, const char **pStr)
-{
-    return error_lookup(error, 1, pStr);
-}
-
 /* ---- current context: a stack per program thread ---- */
 
 #define CTX_STACK_MAX 64
@@ -286,14 +252,14 @@ CUresult CUDAAPI cuGetExportTable(const void **ppExportTable, const CUuuid *pExp
 
 /* ---- the stub's record of device allocations ---- */
 
-static struct tfw_ranges dev_ranges;
+static struct tf_ranges dev_ranges;
 static pthread_mutex_t dev_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* Each range remembers the context it was allocated in (its `parent`): the device it is on. */
 void tfs_dev_add(CUdeviceptr p, size_t size)
 {
     pthread_mutex_lock(&dev_lock);
-    if (p && tfw_ranges_add_child(&dev_ranges, p, size, (uint64_t)(uintptr_t)tfs_current_ctx()) != 0)
+    if (p && tf_ranges_add_child(&dev_ranges, p, size, (uint64_t)(uintptr_t)tfs_current_ctx()) != 0)
         tf_warn("out of memory recording a device allocation");
     pthread_mutex_unlock(&dev_lock);
 }
@@ -301,7 +267,7 @@ void tfs_dev_add(CUdeviceptr p, size_t size)
 void tfs_dev_del(CUdeviceptr p)
 {
     pthread_mutex_lock(&dev_lock);
-    tfw_ranges_del(&dev_ranges, p);
+    tf_ranges_del(&dev_ranges, p);
     pthread_mutex_unlock(&dev_lock);
 }
 
@@ -310,7 +276,7 @@ int tfs_dev_ordinal(CUdeviceptr p)
     if (tfs_info.device_count <= 1)
         return 0;
     pthread_mutex_lock(&dev_lock);
-    const struct tfw_range *r = tfw_ranges_find(&dev_ranges, p);
+    const struct tf_range *r = tf_ranges_find(&dev_ranges, p);
     CUcontext ctx = r ? (CUcontext)(uintptr_t)r->parent : NULL;
     pthread_mutex_unlock(&dev_lock);
     CUdevice dev = 0;
@@ -322,7 +288,7 @@ int tfs_dev_ordinal(CUdeviceptr p)
 int tfs_dev_contains(CUdeviceptr p, size_t len)
 {
     pthread_mutex_lock(&dev_lock);
-    int in = tfw_ranges_contains(&dev_ranges, p, len ? len : 1);
+    int in = tf_ranges_contains(&dev_ranges, p, len ? len : 1);
     pthread_mutex_unlock(&dev_lock);
     return in;
 }

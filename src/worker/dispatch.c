@@ -153,8 +153,8 @@ static inline CUmemLocation *tfw_location_in(struct tfw_session *s, const void *
 #define TFW_CHECK_DPOUT(n, b)
 #define TFW_CHECK_DPADDR(n, b) TFW_CHECK_DPOUT(n, b)
 #define TFW_CHECK_DPFREE(n) \
-    if (n && !tfw_ranges_is_base(&s->allocs, n)) return CUDA_ERROR_INVALID_VALUE; \
-    if (n && tfw_ranges_is_base(&s->hostmaps, n)) return tfw_release_hostmap(s, n);
+    if (n && !tf_ranges_is_base(&s->allocs, n)) return CUDA_ERROR_INVALID_VALUE; \
+    if (n && tf_ranges_is_base(&s->hostmaps, n)) return tfw_release_hostmap(s, n);
 #define TFW_CHECK_DPADDRFREE(n) TFW_CHECK_DPFREE(n)
 #define TFW_CHECK_IBUF(T, n, b) \
     if (n##_len != (uint64_t)(b)) return tfw_malformed(s, call, "buffer length disagrees"); \
@@ -237,7 +237,7 @@ static inline CUmemLocation *tfw_location_in(struct tfw_session *s, const void *
 #define TFW_POST_DPTR(n, b)
 #define TFW_POST_DPOUT(n, b) tfw_record_alloc(s, *n, (uint64_t)(b));
 #define TFW_POST_DPADDR(n, b) TFW_POST_DPOUT(n, b)
-#define TFW_POST_DPFREE(n) tfw_ranges_del(&s->allocs, n);
+#define TFW_POST_DPFREE(n) tf_ranges_del(&s->allocs, n);
 #define TFW_POST_DPADDRFREE(n) TFW_POST_DPFREE(n)
 /* Inline bytes live in the request buffer, which the next request reuses. */
 #define TFW_POST_IBUF(T, n, b) if (!n##_shared) s->sync_after = 1; tfw_stats_bytes(n##_len, 0);

@@ -567,7 +567,7 @@ CUresult tfw_tfi_graph_nodes(CUgraph hGraph, uint64_t capacity, uint64_t *count,
 static int managed_here(const struct tfw_session *s, uint64_t p, uint64_t count)
 {
     for (size_t i = 0; i < s->hostmaps.n; i++) {
-        const struct tfw_range *m = &s->hostmaps.v[i];
+        const struct tf_range *m = &s->hostmaps.v[i];
         if ((m->parent & 1) && p >= m->base && p - m->base < m->size &&
             count <= m->size - (p - m->base))
             return 1;

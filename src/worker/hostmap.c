@@ -66,7 +66,7 @@ CUresult tfw_tfi_map_host(uint64_t tag, uint64_t addr, uint64_t bytes, unsigned 
         r = CUDA_ERROR_NOT_SUPPORTED;   /* managed memory needs one address for both */
     /* the range's parent: where the memory is here, with the kind in its low bit (page aligned) */
     if (r == CUDA_SUCCESS &&
-        tfw_ranges_add_child(&s->hostmaps, addr, bytes, (uint64_t)(uintptr_t)p | kind) != 0)
+        tf_ranges_add_child(&s->hostmaps, addr, bytes, (uint64_t)(uintptr_t)p | kind) != 0)
         r = CUDA_ERROR_OUT_OF_MEMORY;
     if (r != CUDA_SUCCESS) {
         if (s->be.cuMemHostUnregister)
@@ -84,7 +84,7 @@ CUresult tfw_tfi_map_host(uint64_t tag, uint64_t addr, uint64_t bytes, unsigned 
 
 CUresult tfw_release_hostmap(struct tfw_session *s, uint64_t addr)
 {
-    if (!addr || !tfw_ranges_is_base(&s->hostmaps, addr))
+    if (!addr || !tf_ranges_is_base(&s->hostmaps, addr))
         return CUDA_ERROR_INVALID_VALUE;
     uint64_t bytes = 0, here = addr;
     for (size_t i = 0; i < s->hostmaps.n; i++)
@@ -96,13 +96,13 @@ CUresult tfw_release_hostmap(struct tfw_session *s, uint64_t addr)
     if (s->be.cuMemHostGetDevicePointer_v2 &&
         s->be.cuMemHostGetDevicePointer_v2(&dptr, (void *)(uintptr_t)here, 0) == CUDA_SUCCESS &&
         dptr != addr)
-        tfw_ranges_del(&s->allocs, dptr);
+        tf_ranges_del(&s->allocs, dptr);
     if (s->be.cuMemHostUnregister)
         s->be.cuMemHostUnregister((void *)(uintptr_t)here);
     munmap((void *)(uintptr_t)here, bytes);
     tfw_limits_refund(s, addr);   /* managed memory's charge; nothing for page-locked */
-    tfw_ranges_del(&s->hostmaps, addr);
-    tfw_ranges_del(&s->allocs, addr);
+    tf_ranges_del(&s->hostmaps, addr);
+    tf_ranges_del(&s->allocs, addr);
     return CUDA_SUCCESS;
 }
 

@@ -1,6 +1,6 @@
 /*
- * The session's handle set and allocation ranges (see session.h).
- * May call: libc only.
+ * The session's handle set (see session.h); its allocation ranges are src/common/ranges.c.
+ * May call: libc, src/common/ranges.h.
  */
 #include "session.h"
 
@@ -120,7 +120,7 @@ void tfw_handles_del(struct tfw_handles *h, uint64_t key)
     h->live--;
 }
 
-void tfw_handles_del_tree(struct tfw_handles *h, uint64_t key, struct tfw_ranges *r)
+void tfw_handles_del_tree(struct tfw_handles *h, uint64_t key, struct tf_ranges *r)
 {
     tfw_handles_del(h, key);
     if (r) {   /* module globals */
@@ -147,86 +147,4 @@ void tfw_handles_free(struct tfw_handles *h)
     free(h->kinds);
     free(h->parents);
     memset(h, 0, sizeof *h);
-}
-
-/* Index of the last range with base <= addr, or -1. */
-static long floor_index(const struct tfw_ranges *r, uint64_t addr)
-{
-    long lo = 0, hi = (long)r->n - 1, best = -1;
-    while (lo <= hi) {
-        long mid = lo + (hi - lo) / 2;
-        if (r->v[mid].base <= addr) {
-            best = mid;
-            lo = mid + 1;
-        } else {
-            hi = mid - 1;
-        }
-    }
-    return best;
-}
-
-int tfw_ranges_add(struct tfw_ranges *r, uint64_t base, uint64_t size)
-{
-    return tfw_ranges_add_child(r, base, size, 0);
-}
-
-int tfw_ranges_add_child(struct tfw_ranges *r, uint64_t base, uint64_t size, uint64_t parent)
-{
-    if (size == 0)
-        size = 1;
-    long i = floor_index(r, base);
-    if (i >= 0 && r->v[i].base == base) {
-        r->v[i].size = size;
-        r->v[i].parent = parent;
-        return 0;
-    }
-    if (r->n == r->cap) {
-        size_t cap = r->cap ? r->cap * 2 : 64;
-        struct tfw_range *v = realloc(r->v, cap * sizeof *v);
-        if (!v)
-            return -1;
-        r->v = v;
-        r->cap = cap;
-    }
-    size_t at = (size_t)(i + 1);
-    memmove(&r->v[at + 1], &r->v[at], (r->n - at) * sizeof *r->v);
-    r->v[at] = (struct tfw_range){base, size, parent};
-    r->n++;
-    return 0;
-}
-
-int tfw_ranges_contains(const struct tfw_ranges *r, uint64_t addr, uint64_t len)
-{
-    long i = floor_index(r, addr);
-    if (i < 0)
-        return 0;
-    uint64_t end = r->v[i].base + r->v[i].size;
-    return addr < end && len <= end - addr;
-}
-
-const struct tfw_range *tfw_ranges_find(const struct tfw_ranges *r, uint64_t addr)
-{
-    long i = floor_index(r, addr);
-    return i >= 0 && addr - r->v[i].base < r->v[i].size ? &r->v[i] : NULL;
-}
-
-int tfw_ranges_is_base(const struct tfw_ranges *r, uint64_t base)
-{
-    long i = floor_index(r, base);
-    return i >= 0 && r->v[i].base == base;
-}
-
-void tfw_ranges_del(struct tfw_ranges *r, uint64_t base)
-{
-    long i = floor_index(r, base);
-    if (i < 0 || r->v[i].base != base)
-        return;
-    memmove(&r->v[i], &r->v[i + 1], (r->n - (size_t)i - 1) * sizeof *r->v);
-    r->n--;
-}
-
-void tfw_ranges_free(struct tfw_ranges *r)
-{
-    free(r->v);
-    memset(r, 0, sizeof *r);
 }

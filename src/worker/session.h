@@ -4,7 +4,8 @@
  * byte range. Calls naming anything else are refused before they reach the backend, which is
  * what keeps one tenant from touching another's objects through a guessed handle or pointer.
  *
- * Owns: the handle set (open addressing, u64 -> kind) and the allocation ranges (sorted array).
+ * Owns: the handle set (open addressing, u64 -> kind); the allocation ranges are a struct
+ * tf_ranges (src/common/ranges.h).
  * May call: libc only. Not thread-safe: one worker thread per session.
  */
 #ifndef TFUSE_WORKER_SESSION_H
@@ -12,6 +13,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "ranges.h"
 
 enum tfw_kind {
     TFW_K_NONE = 0,
@@ -38,8 +41,6 @@ enum tfw_kind {
     TFW_K_RDESC,    /* a device resource descriptor (cuDevResourceGenerateDesc) */
 };
 
-struct tfw_ranges;
-
 struct tfw_handles {
     uint64_t *keys;       /* 0 = empty slot, TFW_TOMBSTONE = deleted */
     uint8_t *kinds;
@@ -47,39 +48,16 @@ struct tfw_handles {
     size_t cap, used, live;
 };
 
-struct tfw_range {
-    uint64_t base, size;
-    uint64_t parent;      /* a module global's module or library, else 0 */
-};
-
-struct tfw_ranges {
-    struct tfw_range *v;  /* sorted by base, non-overlapping */
-    size_t n, cap;
-};
-
 int tfw_handles_add(struct tfw_handles *h, uint64_t key, enum tfw_kind kind);
 /* As tfw_handles_add, remembering the object it came from (0: none). */
 int tfw_handles_add_child(struct tfw_handles *h, uint64_t key, enum tfw_kind kind, uint64_t parent);
 /* Forgets key and, recursively, every handle that came from it; the ranges that came from any
  * of them are removed from r (module globals) when r is not NULL. */
-void tfw_handles_del_tree(struct tfw_handles *h, uint64_t key, struct tfw_ranges *r);
+void tfw_handles_del_tree(struct tfw_handles *h, uint64_t key, struct tf_ranges *r);
 enum tfw_kind tfw_handles_kind(const struct tfw_handles *h, uint64_t key);
 void tfw_handles_del(struct tfw_handles *h, uint64_t key);
 /* The object key was recorded as coming from (0: none or unknown key). */
 uint64_t tfw_handles_parent(const struct tfw_handles *h, uint64_t key);
 void tfw_handles_free(struct tfw_handles *h);
-
-/* Records [base, base+size); an existing range with the same base is replaced (a module global
- * looked up twice). Returns 0, or -1 when out of memory. size 0 is recorded as 1 byte. */
-int tfw_ranges_add(struct tfw_ranges *r, uint64_t base, uint64_t size);
-int tfw_ranges_add_child(struct tfw_ranges *r, uint64_t base, uint64_t size, uint64_t parent);
-/* 1 when [addr, addr+len) lies inside one recorded range. */
-int tfw_ranges_contains(const struct tfw_ranges *r, uint64_t addr, uint64_t len);
-/* The range that holds addr, or NULL. */
-const struct tfw_range *tfw_ranges_find(const struct tfw_ranges *r, uint64_t addr);
-/* 1 when a range starts exactly at base. */
-int tfw_ranges_is_base(const struct tfw_ranges *r, uint64_t base);
-void tfw_ranges_del(struct tfw_ranges *r, uint64_t base);
-void tfw_ranges_free(struct tfw_ranges *r);
 
 #endif

@@ -47,7 +47,7 @@ CUresult tfw_check_handle(struct tfw_session *s, enum tfw_kind k, uint64_t h)
 
 CUresult tfw_check_range(struct tfw_session *s, uint64_t p, uint64_t len)
 {
-    if (len == 0 || tfw_ranges_contains(&s->allocs, p, len))
+    if (len == 0 || tf_ranges_contains(&s->allocs, p, len))
         return CUDA_SUCCESS;
     tf_debug("refused device range 0x%llx+%llu", (unsigned long long)p, (unsigned long long)len);
     return CUDA_ERROR_INVALID_VALUE;
@@ -61,7 +61,7 @@ void tfw_record_handle(struct tfw_session *s, enum tfw_kind k, uint64_t h)
 
 void tfw_record_alloc(struct tfw_session *s, uint64_t base, uint64_t size)
 {
-    if (base && tfw_ranges_add_child(&s->allocs, base, size, s->last_parent) != 0)
+    if (base && tf_ranges_add_child(&s->allocs, base, size, s->last_parent) != 0)
         tf_error("out of memory recording an allocation: the session will refuse it");
 }
 
@@ -577,8 +577,8 @@ int tfw_serve(struct tf_conn *conn, const struct tfw_opts *opts)
     tfw_self = NULL;
     tfp_writer_free(&s->out);
     tfw_handles_free(&s->handles);
-    tfw_ranges_free(&s->allocs);
-    tfw_ranges_free(&s->hostmaps);
+    tf_ranges_free(&s->allocs);
+    tf_ranges_free(&s->hostmaps);
     free(s->rx);
     free(s->bulk);
     /* The backend stays loaded: the process exits next, and the driver's own teardown (not

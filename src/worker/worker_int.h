@@ -17,7 +17,7 @@ struct tfw_session {
     struct tf_backend be;
     struct tf_conn *conn;
     struct tfw_handles handles;
-    struct tfw_ranges allocs;
+    struct tf_ranges allocs;
     CUcontext current;         /* the worker thread's current context (mirrors the client's) */
     CUresult held;             /* first error of a pipelined call, reported at the next sync */
     int out_fd;                /* memfd behind fd 1: device printf output, -1 when not captured */
@@ -31,7 +31,7 @@ struct tfw_session {
     struct tfp_writer out;     /* reply outputs of the current request */
     uint8_t *bulk;             /* reply space for bulk outputs, kept between requests: page */
     size_t bulk_cap;           /*   faults on fresh memory cost more than the copy on VMs */
-    struct tfw_ranges hostmaps; /* client memfds mapped here at the client's addresses */
+    struct tf_ranges hostmaps; /* client memfds mapped here at the client's addresses */
     CUstream last_stream;      /* the stream the current request named */
     uint64_t last_parent;      /* the module or library the current request named */
     /* The current request's small inline buffers, aligned (dispatch.c: tfw_aligned_in). */

@@ -19,7 +19,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     id %= TFP_CALL_COUNT + 2;
     static struct tfw_session s;
     tfw_handles_free(&s.handles);
-    tfw_ranges_free(&s.allocs);
+    tf_ranges_free(&s.allocs);
     memset(&s, 0, sizeof s);
     s.out_fd = -1;
     s.max_frame = 1 << 20;
@@ -27,12 +27,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* Some owned objects so the checks have something to compare against. */
     tfw_handles_add(&s.handles, 0x1000, TFW_K_STREAM);
     tfw_handles_add(&s.handles, 0x2000, TFW_K_FUNC);
-    tfw_ranges_add(&s.allocs, 0x100000, 4096);
+    tf_ranges_add(&s.allocs, 0x100000, 4096);
     tfw_self = &s;
     tfw_handle_request(&s, id, data + 4, size - 4);
     tfp_writer_free(&s.out);
     tfw_handles_free(&s.handles);
-    tfw_ranges_free(&s.allocs);
+    tf_ranges_free(&s.allocs);
     tfw_self = NULL;
     return 0;
 }

@@ -88,10 +88,10 @@ static int setup(void **state)
     tfw_handles_add(&s.handles, GRAPH_B, TFW_K_GRAPH);
     tfw_handles_add(&s.handles, STREAM, TFW_K_STREAM);
     tfw_handles_add(&s.handles, FUNC, TFW_K_FUNC);
-    tfw_ranges_add(&s.allocs, ALLOC, ALLOC_SIZE);
+    tf_ranges_add(&s.allocs, ALLOC, ALLOC_SIZE);
     /* the stub's managed memory as tfi_map_host records it: kind 1 in hostmaps */
-    tfw_ranges_add(&s.allocs, MANAGED, 8192);
-    tfw_ranges_add_child(&s.hostmaps, MANAGED, 8192, 1);
+    tf_ranges_add(&s.allocs, MANAGED, 8192);
+    tf_ranges_add_child(&s.hostmaps, MANAGED, 8192, 1);
     s.be.cuGraphAddEmptyNode = fake_empty;
     s.be.cuDeviceGetCount = fake_count;
     s.be.cuGraphGetNodes = fake_get_nodes;
@@ -105,8 +105,8 @@ static int teardown(void **state)
 {
     struct tfw_session *s = *state;
     tfw_handles_free(&s->handles);
-    tfw_ranges_free(&s->allocs);
-    tfw_ranges_free(&s->hostmaps);
+    tf_ranges_free(&s->allocs);
+    tf_ranges_free(&s->hostmaps);
     tfp_writer_free(&s->out);
     tfw_self = NULL;
     return 0;

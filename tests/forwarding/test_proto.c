@@ -125,35 +125,35 @@ static void handles_and_ranges(void **state)
     assert_int_equal(tfw_handles_kind(&h, 64 * 500), TFW_K_NONE);
     assert_int_equal(tfw_handles_kind(&h, 64 * 501), TFW_K_STREAM);
     /* library -> module -> function, and a global of the module: forgotten together */
-    struct tfw_ranges g = {0};
+    struct tf_ranges g = {0};
     assert_int_equal(tfw_handles_add(&h, 0xa000, TFW_K_LIB), 0);
     assert_int_equal(tfw_handles_add_child(&h, 0xb000, TFW_K_MOD, 0xa000), 0);
     assert_int_equal(tfw_handles_add_child(&h, 0xc000, TFW_K_FUNC, 0xb000), 0);
-    assert_int_equal(tfw_ranges_add_child(&g, 0x9000, 64, 0xb000), 0);
-    assert_int_equal(tfw_ranges_add(&g, 0x8000, 64), 0);
+    assert_int_equal(tf_ranges_add_child(&g, 0x9000, 64, 0xb000), 0);
+    assert_int_equal(tf_ranges_add(&g, 0x8000, 64), 0);
     tfw_handles_del_tree(&h, 0xa000, &g);
     assert_int_equal(tfw_handles_kind(&h, 0xb000), TFW_K_NONE);
     assert_int_equal(tfw_handles_kind(&h, 0xc000), TFW_K_NONE);
-    assert_false(tfw_ranges_contains(&g, 0x9000, 1));
-    assert_true(tfw_ranges_contains(&g, 0x8000, 1));
+    assert_false(tf_ranges_contains(&g, 0x9000, 1));
+    assert_true(tf_ranges_contains(&g, 0x8000, 1));
     assert_int_equal(tfw_handles_kind(&h, 64 * 501), TFW_K_STREAM);
-    tfw_ranges_free(&g);
+    tf_ranges_free(&g);
     tfw_handles_free(&h);
 
-    struct tfw_ranges r = {0};
-    assert_int_equal(tfw_ranges_add(&r, 0x2000, 0x100), 0);
-    assert_int_equal(tfw_ranges_add(&r, 0x1000, 0x100), 0);
-    assert_true(tfw_ranges_contains(&r, 0x1000, 0x100));
-    assert_true(tfw_ranges_contains(&r, 0x10ff, 1));
-    assert_false(tfw_ranges_contains(&r, 0x10ff, 2));      /* runs past the end */
-    assert_false(tfw_ranges_contains(&r, 0x1800, 1));      /* between ranges */
-    assert_false(tfw_ranges_contains(&r, 0xfff, 1));
-    assert_false(tfw_ranges_contains(&r, 0x2000, UINT64_MAX)); /* no wrap-around */
-    assert_true(tfw_ranges_is_base(&r, 0x2000));
-    assert_false(tfw_ranges_is_base(&r, 0x2001));
-    tfw_ranges_del(&r, 0x1000);
-    assert_false(tfw_ranges_contains(&r, 0x1000, 1));
-    tfw_ranges_free(&r);
+    struct tf_ranges r = {0};
+    assert_int_equal(tf_ranges_add(&r, 0x2000, 0x100), 0);
+    assert_int_equal(tf_ranges_add(&r, 0x1000, 0x100), 0);
+    assert_true(tf_ranges_contains(&r, 0x1000, 0x100));
+    assert_true(tf_ranges_contains(&r, 0x10ff, 1));
+    assert_false(tf_ranges_contains(&r, 0x10ff, 2));      /* runs past the end */
+    assert_false(tf_ranges_contains(&r, 0x1800, 1));      /* between ranges */
+    assert_false(tf_ranges_contains(&r, 0xfff, 1));
+    assert_false(tf_ranges_contains(&r, 0x2000, UINT64_MAX)); /* no wrap-around */
+    assert_true(tf_ranges_is_base(&r, 0x2000));
+    assert_false(tf_ranges_is_base(&r, 0x2001));
+    tf_ranges_del(&r, 0x1000);
+    assert_false(tf_ranges_contains(&r, 0x1000, 1));
+    tf_ranges_free(&r);
 }
 
 /* The worker's decoders against requests that lie: the session is marked malformed (and
@@ -200,7 +200,7 @@ static void wrapped_sizes_are_refused(void **state)
     s.max_frame = 1 << 20;
     tfp_writer_init(&s.out);
     tfw_self = &s;
-    assert_int_equal(tfw_ranges_add(&s.allocs, 0x100000, 4096), 0);
+    assert_int_equal(tf_ranges_add(&s.allocs, 0x100000, 4096), 0);
     uint8_t req[28] = {0};           /* context, dstDevice, ui, N */
     uint64_t dst = 0x100000, n = (1ull << 62) + 1;   /* n * 4 wraps to 4 */
     memcpy(req + 8, &dst, 8);
@@ -230,7 +230,7 @@ static void wrapped_sizes_are_refused(void **state)
     assert_int_equal(tfp_span2d(UINT64_MAX / 2, 8, 3), UINT64_MAX);
     assert_int_equal(tfp_span2d(256, 8, 3), 520);
     assert_int_equal(tfp_span2d(256, 8, 0), 0);
-    tfw_ranges_free(&s.allocs);
+    tf_ranges_free(&s.allocs);
     tfp_writer_free(&s.out);
     tfw_self = NULL;
 }
