@@ -19,7 +19,7 @@
 
 #include "bench_common.h"
 #include "pool_http.h"
-#include "pool_httpc.h"
+#include "httpc.h"
 #include "pool_place.h"
 #include "pool_store.h"
 #include "pool_svc.h"
@@ -249,7 +249,7 @@ static void run_http(struct result *r)
     int n = 0, nlat = 0;
     for (int op = 0; op < HTTP_OPS; op++) {
         char url[256];
-        struct pool_http_response resp;
+        struct tf_http_response resp;
         if (n == 0 || rnd() % 100 < 60) {
             struct pool_alloc_req q;
             make_request(&q);
@@ -262,7 +262,7 @@ static void run_http(struct result *r)
                      q.model, q.model[0] ? "\"" : "");
             snprintf(url, sizeof url, "%s/api/v1/allocations", base);
             double t0 = pool_now();
-            if (pool_http_request("POST", url, body, 10000, &resp, err, sizeof err)) {
+            if (tf_http_request("POST", url, body, 10000, NULL, &resp, err, sizeof err)) {
                 fprintf(stderr, "bench_pool: %s\n", err);
                 exit(1);
             }
@@ -280,7 +280,7 @@ static void run_http(struct result *r)
         } else {
             int victim = (int)(rnd() % (uint64_t)n);
             snprintf(url, sizeof url, "%s/api/v1/allocations/%s", base, ids[victim]);
-            if (pool_http_request("DELETE", url, NULL, 10000, &resp, err, sizeof err) == 0)
+            if (tf_http_request("DELETE", url, NULL, 10000, NULL, &resp, err, sizeof err) == 0)
                 free(resp.body);
             memcpy(ids[victim], ids[--n], POOL_UUID_MAX);
             r->releases++;
@@ -400,7 +400,7 @@ int main(void)
         OPS = atoi(ops_env);
         HTTP_OPS = OPS < DEFAULT_HTTP_OPS ? OPS : DEFAULT_HTTP_OPS;
     }
-    pool_httpc_global_init();
+    tf_http_global_init();
     struct samples sm = {
         .lat = malloc(OPS * sizeof(double)), .rel = malloc(OPS * sizeof(double)),
         .place = malloc(OPS * sizeof(double)), .cpu = malloc(OPS * sizeof(double)),

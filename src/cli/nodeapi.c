@@ -1,34 +1,15 @@
 /*
  * The node API client and `tfuse vgpu create|list|delete` (see nodeapi.h).
- * May call: libcurl, jansson, src/vgpu (parsing and formatting of quantities).
+ * May call: src/common/httpc.h, jansson, src/vgpu (parsing and formatting of quantities).
  */
 #include "nodeapi.h"
 
-#include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "httpc.h"
 #include "vgpu_parse.h"
-
-struct buf {
-    char *data;
-    size_t len;
-};
-
-static size_t on_data(char *p, size_t size, size_t n, void *arg)
-{
-    struct buf *b = arg;
-    size_t add = size * n;
-    char *nd = realloc(b->data, b->len + add + 1);
-    if (!nd)
-        return 0;
-    memcpy(nd + b->len, p, add);
-    b->data = nd;
-    b->len += add;
-    b->data[b->len] = '\0';
-    return add;
-}
 
 static const char *api_token;
 static int api_token_set;
@@ -37,18 +18,6 @@ void nodeapi_set_token(const char *token)
 {
     api_token = token;
     api_token_set = 1;
-}
-
-/* "Authorization: Bearer T" onto hdr when there is a token. */
-static struct curl_slist *add_auth(struct curl_slist *hdr)
-{
-    const char *t = api_token_set ? api_token : getenv("TFUSE_NODE_TOKEN");
-    if (!t || !*t || strpbrk(t, "\r\n"))
-        return hdr; /* a header-splitting token is never sent */
-    char line[512];
-    snprintf(line, sizeof line, "Authorization: Bearer %s", t);
-    struct curl_slist *n = curl_slist_append(hdr, line);
-    return n ? n : hdr;
 }
 
 int nodeapi_call(const char *addr, const char *method, const char *path, json_t *body,
@@ -69,38 +38,23 @@ int nodeapi_call(const char *addr, const char *method, const char *path, json_t 
                               "not '%s'", addr);
         return 0;
     }
-    CURL *c = curl_easy_init();
-    if (!c) {
-        snprintf(err, errlen, "cannot start libcurl");
+    struct tf_http_opts o = {
+        .bearer = api_token_set ? api_token : getenv("TFUSE_NODE_TOKEN"),
+        .unix_socket = sock,
+    };
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    struct tf_http_response r;
+    char why[256];
+    int rc = tf_http_request(method, url, text, 30000, &o, &r, why, sizeof why);
+    free(text);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot reach the node API at %s: %s", addr, why);
         return 0;
     }
-    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-    struct buf b = {0};
-    struct curl_slist *hdr = add_auth(curl_slist_append(NULL, "Content-Type: application/json"));
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    if (sock)
-        curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, sock);
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
-    if (text)
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, text);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
-    CURLcode rc = curl_easy_perform(c);
-    long status = 0;
-    if (rc == CURLE_OK)
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    else
-        snprintf(err, errlen, "cannot reach the node API at %s: %s", addr,
-                 curl_easy_strerror(rc));
-    if (b.len)
-        *reply = json_loadb(b.data, b.len, 0, NULL);
-    curl_slist_free_all(hdr);
-    curl_easy_cleanup(c);
-    free(text);
-    free(b.data);
-    return (int)status;
+    if (r.len)
+        *reply = json_loadb(r.body, r.len, 0, NULL);
+    free(r.body);
+    return (int)r.status;
 }
 
 int nodeapi_get(const char *addr, const char *path, json_t **reply, char *err, size_t errlen)

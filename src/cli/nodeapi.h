@@ -2,7 +2,7 @@
  * A small client of the node's control API (docs/node-api.md) for the CLI: `tfuse vgpu ...`,
  * the ephemeral vGPUs of `tfuse run --vram/--compute`, and the snapshots of `tfuse ps/top`.
  * Sends the node's bearer token (--token, $TFUSE_NODE_TOKEN) with every call.
- * Owns: HTTP requests to one node. May call: libcurl, jansson.
+ * Owns: HTTP requests to one node. May call: src/common/httpc.h, jansson.
  */
 #ifndef TFUSE_CLI_NODEAPI_H
 #define TFUSE_CLI_NODEAPI_H

@@ -1,10 +1,9 @@
 /*
  * The node's registration and heartbeat thread (see poolreg.h and docs/node-api.md).
- * May call: vgpus.h, discover.h, libcurl, jansson, src/common/log.h.
+ * May call: vgpus.h, discover.h, src/common/httpc.h, jansson, src/common/log.h.
  */
 #include "poolreg.h"
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
@@ -17,11 +16,12 @@
 #include <unistd.h>
 
 #include "discover.h"
+#include "httpc.h"
 #include "log.h"
 #include "vgpu_mem.h"
 
 #define NAME_MAX_LEN 63
-#define HTTP_TIMEOUT_S 5L
+#define HTTP_TIMEOUT_MS 5000L
 
 struct node_poolreg {
     char pool_url[512];
@@ -66,12 +66,6 @@ static void pool_name(const char *in, char *out, size_t cap)
         snprintf(out, cap, "unknown");
 }
 
-static size_t discard(char *p, size_t size, size_t n, void *arg)
-{
-    (void)p, (void)arg;
-    return size * n;
-}
-
 /* POSTs body to pool_url + path. Returns the HTTP status, 0 when the pool was unreachable. */
 static long post_json(struct node_poolreg *r, const char *path, json_t *body, char *err,
                       size_t errlen)
@@ -79,29 +73,16 @@ static long post_json(struct node_poolreg *r, const char *path, json_t *body, ch
     char url[700];
     snprintf(url, sizeof url, "%s%s", r->pool_url, path);
     char *text = json_dumps(body, JSON_COMPACT);
-    CURL *c = curl_easy_init();
-    long status = 0;
-    if (!text || !c) {
+    if (!text) {
         snprintf(err, errlen, "out of memory");
-        free(text);
-        if (c)
-            curl_easy_cleanup(c);
         return 0;
     }
-    struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: application/json");
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
-    curl_easy_setopt(c, CURLOPT_POSTFIELDS, text);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, HTTP_TIMEOUT_S);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);   /* we are a thread of a daemon */
-    CURLcode rc = curl_easy_perform(c);
-    if (rc == CURLE_OK)
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    else
-        snprintf(err, errlen, "%s", curl_easy_strerror(rc));
-    curl_slist_free_all(hdr);
-    curl_easy_cleanup(c);
+    struct tf_http_response resp;
+    long status = 0;
+    if (tf_http_request("POST", url, text, HTTP_TIMEOUT_MS, NULL, &resp, err, errlen) == 0) {
+        status = resp.status;
+        free(resp.body);   /* the pool's answer carries nothing the node uses */
+    }
     free(text);
     return status;
 }
@@ -297,7 +278,7 @@ int node_poolreg_start(struct node_poolreg **out, const struct node_poolreg_opts
         free(r);
         return -1;
     }
-    curl_global_init(CURL_GLOBAL_DEFAULT);   /* before the thread: it is not thread-safe */
+    tf_http_global_init();   /* before the thread: curl_global_init is not thread-safe */
     pthread_mutex_init(&r->lock, NULL);
     pthread_cond_init(&r->wake, NULL);
     if (pthread_create(&r->thread, NULL, poolreg_main, r) != 0) {
@@ -319,7 +300,7 @@ void node_poolreg_stop(struct node_poolreg *r)
     r->stopping = 1;
     pthread_cond_signal(&r->wake);
     pthread_mutex_unlock(&r->lock);
-    pthread_join(r->thread, NULL);   /* an HTTP call in flight ends within HTTP_TIMEOUT_S */
+    pthread_join(r->thread, NULL);   /* an HTTP call in flight ends within HTTP_TIMEOUT_MS */
     pthread_mutex_destroy(&r->lock);
     pthread_cond_destroy(&r->wake);
     free(r);

@@ -6,7 +6,7 @@
  * network call, so sessions and the control API never wait for the pool.
  *
  * Owns: the registration thread. May call: vgpus.h (device list, usage), discover.h (TFLOPs
- * ratings), libcurl, jansson, src/common/log.h.
+ * ratings), src/common/httpc.h, jansson, src/common/log.h.
  */
 #ifndef TFUSE_NODE_POOLREG_H
 #define TFUSE_NODE_POOLREG_H

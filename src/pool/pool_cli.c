@@ -6,7 +6,7 @@
  *         [--vram SIZE] [--vgpus N] | allocate ... | release ID | settings NAME [--oversub R]
  *         [--strategy S]                                            (all: --pool URL [--json])
  * Operator commands are thin HTTP clients of the API in docs/pool-api.md. Calls pool_svc,
- * pool_http, pool_httpc, jansson, getopt and the log.
+ * pool_http, src/common/httpc.h, jansson, getopt and the log.
  */
 #include "tfuse_pool.h"
 
@@ -18,9 +18,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include "httpc.h"
 #include "log.h"
 #include "pool_http.h"
-#include "pool_httpc.h"
 #include "pool_nodeclient.h"
 #include "pool_svc.h"
 
@@ -167,7 +167,7 @@ static int serve(int argc, char **argv)
     sigaddset(&stop, SIGINT);
     sigaddset(&stop, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
-    pool_httpc_global_init();
+    tf_http_global_init();
     char err[512];
     struct pool_svc *svc = pool_svc_open(&cfg, err, sizeof err);
     if (!svc) {
@@ -190,7 +190,7 @@ static int serve(int argc, char **argv)
     tf_info("pool: signal %d, stopping", sig);
     pool_http_stop(http);
     pool_svc_close(svc);
-    pool_httpc_global_cleanup();
+    tf_http_global_cleanup();
     return 0;
 }
 
@@ -209,11 +209,11 @@ static json_t *call(const struct client *cl, const char *method, const char *pat
     char url[1024], err[512];
     snprintf(url, sizeof url, "%s%s", cl->url, path);
     char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-    struct pool_http_response r;
-    int rc = pool_http_request(method, url, text, 30000, &r, err, sizeof err);
+    struct tf_http_response r;
+    int rc = tf_http_request(method, url, text, 30000, NULL, &r, err, sizeof err);
     free(text);
     if (rc) {
-        fprintf(stderr, "tfuse pool: %s\n", err);
+        fprintf(stderr, "tfuse pool: %s %s: %s\n", method, url, err);
         return NULL;
     }
     *status = r.status;

@@ -1,10 +1,10 @@
 /*
  * Client of the node daemon's vGPU API (see pool_nodeclient.h and docs/node-api.md).
- * Calls pool_httpc, jansson and libc.
+ * Calls src/common/httpc.h, jansson and libc.
  */
 #include "pool_nodeclient.h"
 
-#include "pool_httpc.h"
+#include "httpc.h"
 #include "pool_req.h"
 
 #include <jansson.h>
@@ -19,13 +19,20 @@ void pool_node_set_token(const char *token)
     node_token = token;
 }
 
-static const char *token_for_nodes(void)
+/* One call with the nodes' token; a failed exchange says which request it was in err. */
+static int node_request(const char *method, const char *url, const char *json_body,
+                        long timeout_ms, struct tf_http_response *r, char *err, size_t errlen)
 {
-    return node_token ? node_token : getenv("TFUSE_NODE_TOKEN");
+    struct tf_http_opts o = {.bearer = node_token ? node_token : getenv("TFUSE_NODE_TOKEN")};
+    char why[256];
+    if (tf_http_request(method, url, json_body, timeout_ms, &o, r, why, sizeof why) == 0)
+        return 0;
+    snprintf(err, errlen, "%s %s: %s", method, url, why);
+    return -1;
 }
 
 /* The node's error message when it sent one, else the raw status. */
-static void node_error(const struct pool_http_response *r, const char *what, char *err,
+static void node_error(const struct tf_http_response *r, const char *what, char *err,
                        size_t errlen)
 {
     json_t *o = json_loadb(r->body, r->len, 0, NULL);
@@ -47,7 +54,7 @@ static int copy_field(json_t *o, const char *field, char *dst, size_t cap, char 
     return 0;
 }
 
-static int parse_created(const struct pool_http_response *r, const char *device,
+static int parse_created(const struct tf_http_response *r, const char *device,
                          struct pool_alloc_dev *out, char *err, size_t errlen)
 {
     json_t *o = json_loadb(r->body, r->len, 0, NULL);
@@ -83,10 +90,9 @@ int pool_node_create_vgpu(const char *address, const struct pool_vgpu_spec *spec
     }
     char url[POOL_ADDR_MAX + 32];
     snprintf(url, sizeof url, "%s/api/v1/vgpus", address);
-    struct pool_http_response r;
+    struct tf_http_response r;
     err[0] = '\0';
-    int rc = pool_http_request_auth("POST", url, text, token_for_nodes(), timeout_ms, &r, err,
-                                    errlen);
+    int rc = node_request("POST", url, text, timeout_ms, &r, err, errlen);
     free(text);
     if (rc)
         return -1;
@@ -105,9 +111,8 @@ int pool_node_delete_vgpu(const char *address, const char *vgpu_id, long timeout
 {
     char url[POOL_ADDR_MAX + POOL_UUID_MAX + 32];
     snprintf(url, sizeof url, "%s/api/v1/vgpus/%s", address, vgpu_id);
-    struct pool_http_response r;
-    if (pool_http_request_auth("DELETE", url, NULL, token_for_nodes(), timeout_ms, &r, err,
-                               errlen))
+    struct tf_http_response r;
+    if (node_request("DELETE", url, NULL, timeout_ms, &r, err, errlen))
         return -1;
     int rc = 0;
     if (r.status != 204 && r.status != 200 && r.status != 404) {

@@ -1,7 +1,7 @@
 /*
  * The pool's side of the node API (docs/node-api.md): create and delete vGPUs on a node daemon
- * over HTTP/JSON. Answers from the node are validated like any outside input. Calls pool_httpc,
- * jansson and libc.
+ * over HTTP/JSON. Answers from the node are validated like any outside input. Calls
+ * src/common/httpc.h, jansson and libc.
  */
 #ifndef TFUSE_POOL_NODECLIENT_H
 #define TFUSE_POOL_NODECLIENT_H

@@ -1,6 +1,6 @@
 /*
  * TEST DOUBLE of a node daemon (see fake_node.h). Calls libmicrohttpd, jansson, the pool's HTTP
- * client (pool_httpc) and pthreads.
+ * client (src/common/httpc.h) and pthreads.
  */
 #include "fake_node.h"
 
@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pool_httpc.h"
+#include "httpc.h"
 
 #define MAX_VGPUS 4096
 
@@ -225,8 +225,8 @@ static int post(const char *url, json_t *body)
 {
     char *text = json_dumps(body, JSON_COMPACT), err[256];
     json_decref(body);
-    struct pool_http_response r;
-    int rc = pool_http_request("POST", url, text, 10000, &r, err, sizeof err);
+    struct tf_http_response r;
+    int rc = tf_http_request("POST", url, text, 10000, NULL, &r, err, sizeof err);
     free(text);
     if (rc)
         return -1;

@@ -20,7 +20,7 @@
 
 #include "fake_node.h"
 #include "pool_http.h"
-#include "pool_httpc.h"
+#include "httpc.h"
 #include "pool_store.h"
 #include "pool_svc.h"
 
@@ -86,8 +86,8 @@ static json_t *http(const char *base, const char *method, const char *path, cons
     char url[1100], err[256];
     if ((size_t)snprintf(url, sizeof url, "%s%s", base, path) >= sizeof url)
         fail_msg("url too long: %s%s", base, path);
-    struct pool_http_response r;
-    if (pool_http_request(method, url, body, 10000, &r, err, sizeof err)) {
+    struct tf_http_response r;
+    if (tf_http_request(method, url, body, 10000, NULL, &r, err, sizeof err)) {
         *status = -1;
         return NULL;
     }
@@ -335,8 +335,8 @@ static void metrics_reflect_activity(void **state)
     assert_int_equal(status, 409);
     char url[128], err[128];
     snprintf(url, sizeof url, "%s/metrics", env->url);
-    struct pool_http_response r;
-    assert_int_equal(pool_http_request("GET", url, NULL, 5000, &r, err, sizeof err), 0);
+    struct tf_http_response r;
+    assert_int_equal(tf_http_request("GET", url, NULL, 5000, NULL, &r, err, sizeof err), 0);
     assert_int_equal(r.status, 200);
     const char *t = r.body;
     assert_true(metric(t, "tfuse_pool_placements_total{strategy=\"LowLoadFirst\"}") == 5);
@@ -467,7 +467,7 @@ static void process_restart_keeps_state(void **state)
 
 int main(void)
 {
-    pool_httpc_global_init();
+    tf_http_global_init();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(hostile_requests_get_4xx_with_message, setup, teardown),
         cmocka_unit_test_setup_teardown(chunked_huge_body_is_refused, setup, teardown),

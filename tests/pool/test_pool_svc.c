@@ -15,7 +15,7 @@
 #include <sqlite3.h>
 
 #include "fake_node.h"
-#include "pool_httpc.h"
+#include "httpc.h"
 #include "pool_store.h"
 #include "pool_svc.h"
 
@@ -396,7 +396,7 @@ static void newer_schema_is_refused(void **state)
 
 int main(void)
 {
-    pool_httpc_global_init();
+    tf_http_global_init();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(quota_edges, make_db, remove_db),
         cmocka_unit_test_setup_teardown(idempotent_retries, make_db, remove_db),

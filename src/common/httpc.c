@@ -1,10 +1,12 @@
 /*
- * Blocking HTTP/JSON client (see pool_httpc.h). Easy handles are kept in a small shared stack
+ * Blocking HTTP/JSON client (see httpc.h). Easy handles are kept in a small shared stack
  * between requests so that their connections are reused (keep-alive): a new TCP connection per
  * call costs more than the pool's whole allocation path. A handle is used by one thread at a
- * time (popped under the mutex) and reset before each request. Calls libcurl and libc.
+ * time (popped under the mutex) and reset before each request. Sockets are opened close-on-exec
+ * so a kept-alive connection never outlives its process in a program it starts (the node's
+ * workers, the child of `tfuse run`). Calls libcurl and libc.
  */
-#include "pool_httpc.h"
+#include "httpc.h"
 
 #include <curl/curl.h>
 #include <pthread.h>
@@ -12,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #define IDLE_HANDLES 32
 
@@ -48,7 +51,7 @@ static void give_back(CURL *c, bool reusable)
         curl_easy_cleanup(c);
 }
 
-void pool_httpc_global_cleanup(void)
+void tf_http_global_cleanup(void)
 {
     pthread_mutex_lock(&idle_lock);
     while (nidle > 0)
@@ -61,7 +64,7 @@ static void init_curl(void)
     curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
-void pool_httpc_global_init(void)
+void tf_http_global_init(void)
 {
     pthread_once(&once, init_curl);
 }
@@ -76,7 +79,7 @@ static size_t on_data(char *ptr, size_t size, size_t nmemb, void *arg)
 {
     struct sink *s = arg;
     size_t n = size * nmemb;
-    if (s->len + n > POOL_HTTPC_RESPONSE_MAX) {
+    if (s->len + n > TF_HTTP_RESPONSE_MAX) {
         s->overflow = 1;
         return 0; /* makes curl fail the transfer */
     }
@@ -90,17 +93,37 @@ static size_t on_data(char *ptr, size_t size, size_t nmemb, void *arg)
     return n;
 }
 
-int pool_http_request(const char *method, const char *url, const char *json_body, long timeout_ms,
-                      struct pool_http_response *resp, char *err, size_t errlen)
+static curl_socket_t open_cloexec(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
 {
-    return pool_http_request_auth(method, url, json_body, NULL, timeout_ms, resp, err, errlen);
+    (void)arg, (void)purpose;
+    return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
 }
 
-int pool_http_request_auth(const char *method, const char *url, const char *json_body,
-                           const char *bearer, long timeout_ms, struct pool_http_response *resp,
-                           char *err, size_t errlen)
+/* Content-Type, and Authorization when there is a bearer token fit to send. */
+static struct curl_slist *headers(const char *bearer)
 {
-    pool_httpc_global_init();
+    struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: application/json");
+    if (!bearer || !*bearer || strpbrk(bearer, "\r\n"))   /* never a header-splitting token */
+        return hdr;
+    size_t n = strlen(bearer) + 32;
+    char *auth = malloc(n);
+    if (auth) {
+        snprintf(auth, n, "Authorization: Bearer %s", bearer);
+        struct curl_slist *more = curl_slist_append(hdr, auth);
+        hdr = more ? more : hdr;
+        free(auth);   /* curl_slist_append copies the string */
+    }
+    return hdr;
+}
+
+int tf_http_request(const char *method, const char *url, const char *json_body, long timeout_ms,
+                    const struct tf_http_opts *opts, struct tf_http_response *resp, char *err,
+                    size_t errlen)
+{
+    static const struct tf_http_opts none;
+    if (!opts)
+        opts = &none;
+    tf_http_global_init();
     memset(resp, 0, sizeof *resp);
     CURL *c = take_handle();
     if (!c) {
@@ -108,18 +131,10 @@ int pool_http_request_auth(const char *method, const char *url, const char *json
         return -1;
     }
     struct sink s = {0};
-    struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: application/json");
-    if (bearer && *bearer && !strpbrk(bearer, "\r\n")) {   /* never a header-splitting token */
-        size_t n = strlen(bearer) + 32;
-        char *auth = malloc(n);
-        if (auth) {
-            snprintf(auth, n, "Authorization: Bearer %s", bearer);
-            struct curl_slist *more = curl_slist_append(hdr, auth);
-            hdr = more ? more : hdr;
-            free(auth);   /* curl_slist_append copies the string */
-        }
-    }
+    struct curl_slist *hdr = headers(opts->bearer);
     curl_easy_setopt(c, CURLOPT_URL, url);
+    if (opts->unix_socket)
+        curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, opts->unix_socket);
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
@@ -128,6 +143,7 @@ int pool_http_request_auth(const char *method, const char *url, const char *json
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &s);
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, open_cloexec);
     if (json_body) {
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, json_body);
         curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(json_body));
@@ -135,8 +151,7 @@ int pool_http_request_auth(const char *method, const char *url, const char *json
     CURLcode rc = curl_easy_perform(c);
     int ret = 0;
     if (rc != CURLE_OK) {
-        snprintf(err, errlen, "%s %s: %s", method, url,
-                 s.overflow ? "response too large" : curl_easy_strerror(rc));
+        snprintf(err, errlen, "%s", s.overflow ? "response too large" : curl_easy_strerror(rc));
         free(s.buf);
         ret = -1;
     } else {

@@ -1,0 +1,48 @@
+/*
+ * The HTTP/JSON client of TensorFuse's processes, over libcurl: the pool calling nodes and the
+ * operator CLI calling the pool (src/pool), the node registering with the pool
+ * (src/node/poolreg.c), and the tfuse CLI calling a node's API (src/cli/nodeapi.c).
+ * Owns: blocking request/response exchanges and the connections kept alive between them.
+ * Every request: responses are capped at TF_HTTP_RESPONSE_MAX so a hostile server cannot
+ * exhaust memory; only http and https are spoken; timeouts use no signal (safe in a daemon's
+ * threads); a bearer token containing CR or LF is never sent (no header splitting).
+ * Built as its own library, tfuse_httpc, not in tfuse_common: the stub links tfuse_common and
+ * must not pull libcurl. May call: libcurl, libc.
+ */
+#ifndef TFUSE_COMMON_HTTPC_H
+#define TFUSE_COMMON_HTTPC_H
+
+#include <stddef.h>
+
+#define TF_HTTP_RESPONSE_MAX (4 * 1024 * 1024)
+
+struct tf_http_response {
+    long status;                       /* HTTP status, 0 when no response came */
+    char *body;                        /* NUL-terminated, malloc'd (may be empty), caller frees */
+    size_t len;
+};
+
+/* What a request may add; a NULL pointer (or a zeroed struct) adds nothing. */
+struct tf_http_opts {
+    const char *bearer;       /* `Authorization: Bearer <bearer>`; NULL or "": no header */
+    const char *unix_socket;  /* connect to this AF_UNIX path instead of the URL's host:port */
+};
+
+/* Call once per process before threads start (curl_global_init is not thread-safe); a
+ * request calls it too, so a single-threaded program may skip it. */
+void tf_http_global_init(void);
+/* Closes the kept-alive connections (optional, at exit). */
+void tf_http_global_cleanup(void);
+
+/*
+ * Sends method url with an optional JSON body (Content-Type: application/json) and waits at
+ * most timeout_ms for the whole exchange (connecting: at most 5 s of it). opts may be NULL.
+ * Returns 0 when a response came (whatever its status) and fills resp; -1 when the exchange
+ * itself failed (connect, timeout, size cap, memory), with only the reason in err: the caller
+ * says which request it was.
+ */
+int tf_http_request(const char *method, const char *url, const char *json_body, long timeout_ms,
+                    const struct tf_http_opts *opts, struct tf_http_response *resp, char *err,
+                    size_t errlen);
+
+#endif
