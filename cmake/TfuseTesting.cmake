@@ -2,7 +2,7 @@
 #
 #   tfuse_unit_test(NAME name SOURCES a.c b.c [LIBS lib...] [LABELS l...] [TIMEOUT s])
 #       a cmocka test executable registered with CTest (label "unit" plus LABELS).
-#   tfuse_fuzz_target(NAME name SOURCES f.c [LIBS lib...] [SEEDS dir] [RUNS n])
+#   tfuse_fuzz_target(NAME name SOURCES f.c [LIBS lib...] [SEEDS dir-or-file...] [RUNS n])
 #       a target defining LLVMFuzzerTestOneInput. It is linked with our portable driver
 #       (tests/fuzz/fuzz_main.c: seeds + seeded random mutations) and registered as a CTest
 #       smoke run (label "fuzz"). With clang, `-DTFUSE_LIBFUZZER=ON` links libFuzzer instead.
@@ -21,7 +21,7 @@ function(tfuse_unit_test)
 endfunction()
 
 function(tfuse_fuzz_target)
-  cmake_parse_arguments(T "" "NAME;SEEDS;RUNS" "SOURCES;LIBS" ${ARGN})
+  cmake_parse_arguments(T "" "NAME;RUNS" "SOURCES;LIBS;SEEDS" ${ARGN})
   if(NOT T_RUNS)
     set(T_RUNS 20000)
   endif()

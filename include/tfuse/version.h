@@ -1,4 +1,6 @@
-/* TensorFuse version and wire-protocol version: what a client and a node compare at handshake. */
+/* TensorFuse's release version, which a node reports and the handshake quotes in its errors.
+ * The wire-protocol version the two sides compare is TFUSE_PROTOCOL_VERSION
+ * (src/transport/transport.h). */
 #ifndef TFUSE_VERSION_H
 #define TFUSE_VERSION_H
 

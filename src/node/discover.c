@@ -28,6 +28,7 @@ struct nvml_api {
     nvmlReturn_t (*memory)(nvmlDevice_t, nvmlMemory_t *);
     nvmlReturn_t (*utilization)(nvmlDevice_t, nvmlUtilization_t *);
     nvmlReturn_t (*pci)(nvmlDevice_t, nvmlPciInfo_t *);
+    nvmlReturn_t (*cores)(nvmlDevice_t, unsigned int *);   /* optional */
 };
 
 struct tfd_nvml {
@@ -119,6 +120,7 @@ static int bind_api(struct tfd_nvml *nv, char *err, size_t errlen)
     BIND(memory, "nvmlDeviceGetMemoryInfo");
     BIND(utilization, "nvmlDeviceGetUtilizationRates");
     BIND(pci, "nvmlDeviceGetPciInfo_v3");
+    *(void **)&nv->api.cores = dlsym(nv->lib, "nvmlDeviceGetNumGpuCores");
     return 0;
 }
 
@@ -243,10 +245,20 @@ static int handle_at(struct tfd_nvml *nv, unsigned index, nvmlDevice_t *dev, cha
     return 0;
 }
 
-static void rate(struct tfd_device *d, enum tfd_mode backend)
+/* softgpu's SM count, from the cores its NVML reports (an sm_80 SM has 64 FP32 cores); 0 when
+ * it does not say. */
+static int softgpu_sms(struct tfd_nvml *nv, nvmlDevice_t dev)
 {
-    if (backend == TFD_MODE_SOFT && strcmp(d->name, TFD_SOFTGPU_NAME) == 0) {
-        d->fp16_tflops = tfd_softgpu_tflops(tfd_softgpu_sms());
+    unsigned cores = 0;
+    if (!nv->api.cores || nv->api.cores(dev, &cores) != NVML_SUCCESS)
+        return 0;
+    return (int)(cores / TFD_SOFTGPU_CORES_PER_SM);
+}
+
+static void rate(struct tfd_nvml *nv, nvmlDevice_t dev, struct tfd_device *d)
+{
+    if (nv->backend == TFD_MODE_SOFT && strcmp(d->name, TFD_SOFTGPU_NAME) == 0) {
+        d->fp16_tflops = tfd_softgpu_tflops(softgpu_sms(nv, dev));
         d->rating = TFD_RATING_SOFTGPU;
         return;
     }
@@ -288,7 +300,7 @@ int tfd_device_at(struct tfd_nvml *nv, unsigned index, struct tfd_device *out, c
     pci.busId[sizeof pci.busId - 1] = '\0';
     snprintf(out->pci_bus_id, sizeof out->pci_bus_id, "%s", pci.busId);
     out->memory_total = mem.total;
-    rate(out, nv->backend);
+    rate(nv, dev, out);
     return 0;
 }
 

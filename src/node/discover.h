@@ -98,10 +98,11 @@ int tfd_discover(enum tfd_mode mode, struct tfd_device *out, size_t cap, size_t 
 /* The dense FP16 tensor TFLOPs of an NVML model name: exact match first, then ignoring case
  * and a leading "NVIDIA ", "Tesla " or "GeForce ". Returns 0 when the model is unknown. */
 double tfd_tflops_lookup(const char *nvml_name);
-/* softgpu models an A100 (sm_80, 1410 MHz): the A100's per-SM rating times sms. */
+/* softgpu models an A100 (sm_80, 1410 MHz): the A100's per-SM rating times sms. softgpu's own
+ * answers give sms: its NVML's core count over TFD_SOFTGPU_CORES_PER_SM, or its driver's
+ * CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT. */
 double tfd_softgpu_tflops(int sms);
-/* The SM count softgpu uses: SOFTGPU_SMS as softgpu parses it (1..1024, default 8). */
-int tfd_softgpu_sms(void);
+#define TFD_SOFTGPU_CORES_PER_SM 64
 /* The model name softgpu's NVML reports. */
 #define TFD_SOFTGPU_NAME "softgpu (CPU reference GPU)"
 

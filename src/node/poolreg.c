@@ -39,10 +39,10 @@ struct node_poolreg {
     struct timespec last_sample;
 };
 
-double node_device_tflops(const char *model)
+double node_device_tflops(const char *model, int sms)
 {
     if (strcmp(model, TFD_SOFTGPU_NAME) == 0)
-        return tfd_softgpu_tflops(tfd_softgpu_sms());
+        return tfd_softgpu_tflops(sms);
     return tfd_tflops_lookup(model);
 }
 

@@ -33,7 +33,8 @@ int node_poolreg_start(struct node_poolreg **out, const struct node_poolreg_opts
 void node_poolreg_stop(struct node_poolreg *r);
 
 /* The dense FP16 TFLOPs rating of a device model the node's backend reports: the table of
- * discover.h, or softgpu's own rating; 0 when unknown. */
-double node_device_tflops(const char *model);
+ * discover.h, or for softgpu its rating at the SM count (sms) its driver reports; 0 when
+ * unknown. */
+double node_device_tflops(const char *model, int sms);
 
 #endif

@@ -107,19 +107,6 @@ double tfd_softgpu_tflops(int sms)
     return A100_FP16_DENSE * (double)sms / A100_SMS;
 }
 
-int tfd_softgpu_sms(void)
-{
-    /* Mirrors softgpu's own parsing (src/softgpu/config.c): out of range means the default. */
-    const char *s = getenv("SOFTGPU_SMS");
-    if (!s || !*s)
-        return 8;
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (*end || v < 1 || v > 1024)
-        return 8;
-    return (int)v;
-}
-
 const char *tfd_tflops_row(size_t i, double *tflops)
 {
     if (i >= TABLE_ROWS)

@@ -55,6 +55,8 @@ static void probe_child(int fd, const char *backend_path)
         be.cuDeviceTotalMem_v2(&total, i);
         if (be.cuDeviceGetUuid_v2)
             be.cuDeviceGetUuid_v2(&u, i);
+        if (be.cuDeviceGetAttribute)
+            be.cuDeviceGetAttribute(&d.sms, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, i);
         d.memory = total;
         format_uuid(&u, d.uuid, sizeof d.uuid);
         if (write(fd, &d, sizeof d) != sizeof d)
@@ -116,7 +118,7 @@ int node_vgpus_init(struct node_vgpus *v, const char *backend_path, int oversubs
     if (probe_devices(v, backend_path, err, errlen) != 0)
         return -1;
     for (int i = 0; i < v->ndev; i++)   /* what "--compute 12TFLOPs" and the pool count in */
-        v->dev[i].tflops = node_device_tflops(v->dev[i].name);
+        v->dev[i].tflops = node_device_tflops(v->dev[i].name, v->dev[i].sms);
     uint64_t now = vgpu_clock_ns();
     for (int i = 0; i < v->ndev; i++) {
         struct vgpu_device_desc d = {

@@ -27,6 +27,7 @@ struct node_device {
     char name[128];
     char uuid[VGPU_UUID_MAX];
     uint64_t memory;
+    int sms;                    /* CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, 0 when unknown */
     double tflops;
 };
 

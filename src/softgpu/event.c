@@ -121,13 +121,11 @@ CUresult sg_event_wait_submit(struct sg_stream *s, struct sg_event *e)
 
 static CUresult event_lookup(CUevent h, struct sg_event **out)
 {
-    CUresult r = sg_check_init();
-    if (r)
-        return r;
-    if (!sg_handle_is(h, SG_K_EVENT))
-        return CUDA_ERROR_INVALID_HANDLE;
-    *out = (struct sg_event *)h;
-    return CUDA_SUCCESS;
+    void *p;
+    CUresult r = sg_handle_get(h, SG_K_EVENT, CUDA_ERROR_INVALID_HANDLE, &p);
+    if (!r)
+        *out = p;
+    return r;
 }
 
 CUresult cuEventCreate(CUevent *phEvent, unsigned int Flags)

@@ -19,24 +19,20 @@ static _Atomic unsigned long long next_node_id = 1;
 
 CUresult sg_graph_lookup(CUgraph h, struct sg_graph **out)
 {
-    CUresult r = sg_check_init();
-    if (r)
-        return r;
-    if (!sg_handle_is(h, SG_K_GRAPH))
-        return CUDA_ERROR_INVALID_VALUE;
-    *out = (struct sg_graph *)h;
-    return CUDA_SUCCESS;
+    void *p;
+    CUresult r = sg_handle_get(h, SG_K_GRAPH, CUDA_ERROR_INVALID_VALUE, &p);
+    if (!r)
+        *out = p;
+    return r;
 }
 
 CUresult sg_node_lookup(CUgraphNode h, struct sg_graph_node **out)
 {
-    CUresult r = sg_check_init();
-    if (r)
-        return r;
-    if (!sg_handle_is(h, SG_K_NODE))
-        return CUDA_ERROR_INVALID_VALUE;
-    *out = (struct sg_graph_node *)h;
-    return CUDA_SUCCESS;
+    void *p;
+    CUresult r = sg_handle_get(h, SG_K_NODE, CUDA_ERROR_INVALID_VALUE, &p);
+    if (!r)
+        *out = p;
+    return r;
 }
 
 struct sg_graph *sg_graph_new(void)

@@ -339,13 +339,11 @@ static CUresult exec_build(struct sg_graph *g, unsigned long long flags,
 
 CUresult sg_exec_lookup(CUgraphExec h, struct sg_graph_exec **out)
 {
-    CUresult r = sg_check_init();
-    if (r)
-        return r;
-    if (!sg_handle_is(h, SG_K_EXEC))
-        return CUDA_ERROR_INVALID_VALUE;
-    *out = (struct sg_graph_exec *)h;
-    return CUDA_SUCCESS;
+    void *p;
+    CUresult r = sg_handle_get(h, SG_K_EXEC, CUDA_ERROR_INVALID_VALUE, &p);
+    if (!r)
+        *out = p;
+    return r;
 }
 
 /* A graph for device launch holds only kernel, memcpy, memset and child graph nodes of one

@@ -155,6 +155,17 @@ int sg_handle_is(const void *h, enum sg_kind kind)
     return ok;
 }
 
+CUresult sg_handle_get(const void *h, enum sg_kind kind, CUresult bad, void **out)
+{
+    CUresult r = sg_check_init();
+    if (r)
+        return r;
+    if (!sg_handle_is(h, kind))
+        return bad;
+    *out = (void *)h;
+    return CUDA_SUCCESS;
+}
+
 #ifdef SG_HAVE_EXPORTTAB
 static CUresult et_ctx_get_current(CUcontext *ctx) { return cuCtxGetCurrent(ctx); }
 static CUresult et_device_get_uuid(CUuuid *u, CUdevice d) { return cuDeviceGetUuid_v2(u, d); }

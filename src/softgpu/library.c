@@ -16,24 +16,20 @@ static size_t nlibs;
 
 static CUresult library_lookup(CUlibrary h, struct sg_library **out)
 {
-    CUresult r = sg_check_init();
-    if (r)
-        return r;
-    if (!sg_handle_is(h, SG_K_LIBRARY))
-        return CUDA_ERROR_INVALID_HANDLE;
-    *out = (struct sg_library *)h;
-    return CUDA_SUCCESS;
+    void *p;
+    CUresult r = sg_handle_get(h, SG_K_LIBRARY, CUDA_ERROR_INVALID_HANDLE, &p);
+    if (!r)
+        *out = p;
+    return r;
 }
 
 static CUresult kernel_lookup(CUkernel h, struct sg_kernel_handle **out)
 {
-    CUresult r = sg_check_init();
-    if (r)
-        return r;
-    if (!sg_handle_is(h, SG_K_KERNEL))
-        return CUDA_ERROR_INVALID_HANDLE;
-    *out = (struct sg_kernel_handle *)h;
-    return CUDA_SUCCESS;
+    void *p;
+    CUresult r = sg_handle_get(h, SG_K_KERNEL, CUDA_ERROR_INVALID_HANDLE, &p);
+    if (!r)
+        *out = p;
+    return r;
 }
 
 CUresult sg_library_instance(struct sg_library *lib, struct sg_ctx *ctx, struct sg_module **out)

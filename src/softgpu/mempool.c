@@ -25,13 +25,11 @@ void sg_mempool_init_device(struct sg_device *d)
 
 static CUresult pool_lookup(CUmemoryPool h, struct sg_mempool **out)
 {
-    CUresult r = sg_check_init();
-    if (r)
-        return r;
-    if (!sg_handle_is(h, SG_K_POOL))
-        return CUDA_ERROR_INVALID_VALUE;
-    *out = (struct sg_mempool *)h;
-    return CUDA_SUCCESS;
+    void *p;
+    CUresult r = sg_handle_get(h, SG_K_POOL, CUDA_ERROR_INVALID_VALUE, &p);
+    if (!r)
+        *out = p;
+    return r;
 }
 
 static CUresult alloc_from(struct sg_mempool *p, CUdeviceptr *dptr, size_t bytes, CUstream h)

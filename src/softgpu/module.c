@@ -326,13 +326,11 @@ CUresult cuModuleGetLoadingMode(CUmoduleLoadingMode *mode)
 
 static CUresult module_lookup(CUmodule h, struct sg_module **out)
 {
-    CUresult r = sg_check_init();
-    if (r)
-        return r;
-    if (!sg_handle_is(h, SG_K_MODULE))
-        return CUDA_ERROR_INVALID_HANDLE;
-    *out = (struct sg_module *)h;
-    return CUDA_SUCCESS;
+    void *p;
+    CUresult r = sg_handle_get(h, SG_K_MODULE, CUDA_ERROR_INVALID_HANDLE, &p);
+    if (!r)
+        *out = p;
+    return r;
 }
 
 CUresult cuModuleGetFunction(CUfunction *hfunc, CUmodule hmod, const char *name)

@@ -50,6 +50,10 @@ enum sg_kind {
 void sg_handle_add(const void *h, enum sg_kind kind);
 void sg_handle_del(const void *h);
 int sg_handle_is(const void *h, enum sg_kind kind);
+/* The lookup every handle-taking call starts with: once softgpu is initialised, h when it is a
+ * live object of `kind` (in *out), else `bad` (the driver answers INVALID_HANDLE for some kinds
+ * and INVALID_VALUE for others). */
+CUresult sg_handle_get(const void *h, enum sg_kind kind, CUresult bad, void **out);
 
 /* ---- process state (init.c) --------------------------------------------------------------- */
 

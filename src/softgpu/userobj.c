@@ -33,13 +33,11 @@ static void user_release(struct sg_user_object *o, unsigned count)
 
 static CUresult user_lookup(CUuserObject h, struct sg_user_object **out)
 {
-    CUresult r = sg_check_init();
-    if (r)
-        return r;
-    if (!sg_handle_is(h, SG_K_USER_OBJECT))
-        return CUDA_ERROR_INVALID_VALUE;
-    *out = (struct sg_user_object *)h;
-    return CUDA_SUCCESS;
+    void *p;
+    CUresult r = sg_handle_get(h, SG_K_USER_OBJECT, CUDA_ERROR_INVALID_VALUE, &p);
+    if (!r)
+        *out = p;
+    return r;
 }
 
 CUresult cuUserObjectCreate(CUuserObject *object_out, void *ptr, CUhostFn destroy,

@@ -116,13 +116,6 @@ static void test_softgpu_rating(void **state)
     assert_true(tfd_softgpu_tflops(54) == 156.0);
     assert_true(tfd_softgpu_tflops(0) == 0.0);
     assert_true(tfd_softgpu_tflops(-3) == 0.0);
-    assert_int_equal(tfd_softgpu_sms(), 8);
-    setenv("SOFTGPU_SMS", "27", 1);
-    assert_int_equal(tfd_softgpu_sms(), 27);
-    setenv("SOFTGPU_SMS", "27x", 1);  /* softgpu ignores a malformed value; so do we */
-    assert_int_equal(tfd_softgpu_sms(), 8);
-    setenv("SOFTGPU_SMS", "5000", 1);
-    assert_int_equal(tfd_softgpu_sms(), 8);
 }
 
 static void check_softgpu_device(const struct tfd_device *d, unsigned index, uint64_t mem)

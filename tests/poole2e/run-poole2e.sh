@@ -85,7 +85,8 @@ port_pool=$(free_port)
 url=http://127.0.0.1:$port_pool
 port_a=$(free_port)
 port_b=$(free_port)
-start_node node-a "$port_a"
+# node-a's softgpu has 27 SMs: its rating must be the one its driver's SM count gives.
+SOFTGPU_SMS=27 start_node node-a "$port_a"
 start_node node-b "$port_b"
 sleep 0.5
 "$tfuse" pool serve --listen "127.0.0.1:$port_pool" --db "$work/pool.db" \
@@ -98,7 +99,9 @@ model=$(get /api/v1/nodes/node-a | jq -r '.devices[0].model')
 tflops=$(get /api/v1/nodes/node-a | jq -r '.devices[0].tflops_fp16')
 addr=$(get /api/v1/nodes/node-a | jq -r .address)
 [ "$addr" = "http://127.0.0.1:$port_a" ] || fail "node-a registered address $addr"
-awk -v t="$tflops" 'BEGIN { exit !(t > 0) }' || fail "node-a's device has no TFLOPs rating"
+# 312 dense FP16 TFLOPs over the A100's 108 SMs, times 27
+awk -v t="$tflops" 'BEGIN { exit !(t > 77.99 && t < 78.01) }' ||
+    fail "node-a's 27-SM softgpu is rated $tflops TFLOPs, not 78"
 echo "pool $url; nodes registered (model $model, $tflops TFLOPs)"
 
 # ---- one program through the pool
