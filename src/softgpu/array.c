@@ -67,24 +67,20 @@ CUresult sg_format_get(CUarray_format format, unsigned channels, struct sg_forma
 
 CUresult sg_array_get(CUarray h, struct sg_array **out)
 {
-    CUresult r = sg_check_init();
-    if (r)
-        return r;
-    if (!sg_handle_is(h, SG_K_ARRAY))
-        return CUDA_ERROR_INVALID_HANDLE;
-    *out = (struct sg_array *)h;
-    return CUDA_SUCCESS;
+    void *p;
+    CUresult r = sg_handle_get(h, SG_K_ARRAY, CUDA_ERROR_INVALID_HANDLE, &p);
+    if (!r)
+        *out = p;
+    return r;
 }
 
 CUresult sg_mipmap_get(CUmipmappedArray h, struct sg_mipmap **out)
 {
-    CUresult r = sg_check_init();
-    if (r)
-        return r;
-    if (!sg_handle_is(h, SG_K_MIPMAP))
-        return CUDA_ERROR_INVALID_HANDLE;
-    *out = (struct sg_mipmap *)h;
-    return CUDA_SUCCESS;
+    void *p;
+    CUresult r = sg_handle_get(h, SG_K_MIPMAP, CUDA_ERROR_INVALID_HANDLE, &p);
+    if (!r)
+        *out = p;
+    return r;
 }
 
 void sg_array_level(const struct sg_array *a, struct ptx_tex_level *lv)

@@ -1,9 +1,9 @@
 /*
  * softgpu process state: configuration from the environment (SOFTGPU_DEVICES, SOFTGPU_SMS,
  * SOFTGPU_MEMORY, SOFTGPU_THREADS, SOFTGPU_LOG), logging, the handle registry, device-ordinal
- * checks, cuInit and cuDriverGetVersion. Calls memory.c (address-space setup), context.c and
- * mempool.c (per-device setup), the PTX interpreter (thread pool) and exporttab (registration
- * of our entry points).
+ * checks, cuInit, cuDriverGetVersion and cuGetExportTable. Calls memory.c (address-space
+ * setup), context.c and mempool.c (per-device setup), the PTX interpreter (thread pool) and
+ * exporttab (registration of our entry points, the tables themselves).
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -255,4 +255,19 @@ CUresult cuDriverGetVersion(int *version)
         return CUDA_ERROR_INVALID_VALUE;
     *version = SG_DRIVER_VERSION;
     return CUDA_SUCCESS;
+}
+
+/* cudart's private tables (src/exporttab; docs/export-tables.md). */
+CUresult cuGetExportTable(const void **ppExportTable, const CUuuid *pExportTableId)
+{
+    if (!ppExportTable || !pExportTableId)
+        return CUDA_ERROR_INVALID_VALUE;
+#ifdef SG_HAVE_EXPORTTAB
+    /* cudart asks before cuInit: make sure exporttab_init has been given our functions */
+    cuInit(0);
+    return exporttab_get(ppExportTable, pExportTableId);
+#else
+    *ppExportTable = NULL;
+    return CUDA_ERROR_NOT_SUPPORTED;
+#endif
 }

@@ -142,6 +142,5 @@ void tfs_unsupported(const char *name);
 #include "calls_undef.h"
 
 /* The address returned by cuGetProcAddress for (name, version); NULL when unknown. */
-void *tfs_lookup(const char *name, int version);
 
 #endif

@@ -3,7 +3,7 @@
  * NVIDIA's driver exports, generated from the toolkit) is exported by our libcuda.so.1. This
  * file gives each a WEAK definition, replaced at link time by the stub's own definition when
  * calls.def declares the function (forwarded: entry.c, custom.c, launch.c, graph.c; answered
- * locally: local.c, hostmem.c, getproc.c):
+ * locally: local.c, hostmem.c, and the driver kit's getproc.c, errors.c, logs.c):
  *   - a driver function nobody defines is refused: CUDA_ERROR_NOT_SUPPORTED, said once by name
  *     (docs/driver-surface.md lists each with its reason; the surface test keeps the two equal);
  *   - a per-thread-default-stream variant (<sym>_ptds/_ptsz) calls the function it is the

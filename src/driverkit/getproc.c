@@ -1,20 +1,18 @@
 /*
- * cuGetProcAddress (the 4-argument 11.3 ABI) and cuGetProcAddress_v2 (12.0) over the whole
- * driver surface of src/driverkit/driver_api.def, and cuGetExportTable. A request gets the
- * newest ABI of the name whose version is <= the requested one; with
+ * cuGetProcAddress (the four-argument 11.3 ABI) and cuGetProcAddress_v2 (12.0) over the whole
+ * driver surface of driver_api.def, for the stub and softgpu alike (both compile this file). A
+ * request gets the newest ABI of the name whose version is <= the requested one; with
  * CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM, that ABI's per-thread variant when it has one.
- * Every exported function is answered, refused ones too (they say so when called: surface.c).
- * Calls every entry point by address, context.c (thread state) and exporttab.
+ * Every exported function is answered, refused ones too: they say so when called (the weak
+ * definitions of surface_gen.h), which is how the driver treats a name it has.
+ * Calls every entry point of the library it is linked into, by address.
  */
 #include <string.h>
 
-#include "softgpu.h"
-#ifdef SG_HAVE_EXPORTTAB
-#include "exporttab.h"
-#endif
+#include <cuda.h>
 
 /* Every symbol, declared under a private name bound to its real symbol (strong or weak). */
-#define CU_API(base, ver, sym, params, args) extern void sg_ep_##sym(void) __asm__(#sym);
+#define CU_API(base, ver, sym, params, args) extern void dk_ep_##sym(void) __asm__(#sym);
 #define CU_API_PT(base, ver, sym, of, kind, params, args) CU_API(base, ver, sym, params, args)
 #include "driver_api.def"
 #undef CU_API
@@ -29,8 +27,8 @@ struct entry {
 };
 
 static const struct entry entries[] = {
-#define CU_API(base, ver, sym, params, args) {#base, ver, #sym, NULL, (void *)sg_ep_##sym},
-#define CU_API_PT(base, ver, sym, of, kind, params, args) {#base, ver, #sym, #of, (void *)sg_ep_##sym},
+#define CU_API(base, ver, sym, params, args) {#base, ver, #sym, NULL, (void *)dk_ep_##sym},
+#define CU_API_PT(base, ver, sym, of, kind, params, args) {#base, ver, #sym, #of, (void *)dk_ep_##sym},
 #include "driver_api.def"
 #undef CU_API
 #undef CU_API_PT
@@ -80,30 +78,17 @@ static CUresult lookup(const char *symbol, void **pfn, int version, cuuint64_t f
     return CUDA_SUCCESS;
 }
 
-CUresult cuGetProcAddress_v2(const char *symbol, void **pfn, int cudaVersion, cuuint64_t flags,
-                             CUdriverProcAddressQueryResult *symbolStatus)
+CUresult CUDAAPI cuGetProcAddress_v2(const char *symbol, void **pfn, int cudaVersion,
+                                     cuuint64_t flags, CUdriverProcAddressQueryResult *symbolStatus)
 {
     return lookup(symbol, pfn, cudaVersion, flags, symbolStatus);
 }
 
-/* The 11.3 ABI has no status argument: a caller of it must never see a fifth one read. */
-CUresult sg_getproc_v1(const char *symbol, void **pfn, int cudaVersion, cuuint64_t flags)
+/* The 11.3 ABI has no status argument: a caller of it must never see a fifth one read
+ * (docs/cudart-driver.md, "Binding"). cuda.h maps the plain name to _v2, hence the alias. */
+CUresult CUDAAPI dk_getproc_v1(const char *symbol, void **pfn, int cudaVersion, cuuint64_t flags)
     __asm__("cuGetProcAddress");
-CUresult sg_getproc_v1(const char *symbol, void **pfn, int cudaVersion, cuuint64_t flags)
+CUresult CUDAAPI dk_getproc_v1(const char *symbol, void **pfn, int cudaVersion, cuuint64_t flags)
 {
     return lookup(symbol, pfn, cudaVersion, flags, NULL);
-}
-
-CUresult cuGetExportTable(const void **ppExportTable, const CUuuid *pExportTableId)
-{
-    if (!ppExportTable || !pExportTableId)
-        return CUDA_ERROR_INVALID_VALUE;
-#ifdef SG_HAVE_EXPORTTAB
-    /* cudart asks before cuInit: make sure exporttab_init has been given our functions */
-    cuInit(0);
-    return exporttab_get(ppExportTable, pExportTableId);
-#else
-    *ppExportTable = NULL;
-    return CUDA_ERROR_NOT_SUPPORTED;
-#endif
 }
