@@ -4,6 +4,7 @@
  * and stops; it must never crash, read out of bounds or leak, whatever the bytes.
  */
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "worker_int.h"
@@ -33,6 +34,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     tfp_writer_free(&s.out);
     tfw_handles_free(&s.handles);
     tf_ranges_free(&s.allocs);
+    free(s.bulk);   /* a bulk reply of 64 KiB or more (what the worker frees at session end) */
+    s.bulk = NULL;
     tfw_self = NULL;
     return 0;
 }

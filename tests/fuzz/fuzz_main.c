@@ -188,6 +188,8 @@ int main(int argc, char **argv)
         current_len = len;
         LLVMFuzzerTestOneInput(buf, len);
     }
+    current_input = NULL;   /* the leak check at exit must not save a freed input */
+    current_len = 0;
     printf("fuzz: %d seeds, %ld mutated inputs, no crash\n", nseeds, runs);
     for (int s = 0; s < nseeds; s++)
         free(seeds[s]);
