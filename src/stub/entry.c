@@ -72,6 +72,8 @@
 #define TFS_HANDLE_LINK TFS_HANDLE
 #define TFS_HANDLE_GREEN TFS_HANDLE
 #define TFS_HANDLE_RDESC TFS_HANDLE
+#define TFS_HANDLE_EXTMEM TFS_HANDLE
+#define TFS_HANDLE_EXTSEM TFS_HANDLE
 #define TFS_ENC_HOUT(K, T, n)
 #define TFS_ENC_HDEL(K, T, n) tfp_put_u64(c.w, (uint64_t)(uintptr_t)n);
 #define TFS_ENC_DPTR(n, b) tfp_put_u64(c.w, (uint64_t)n);

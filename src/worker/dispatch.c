@@ -109,6 +109,9 @@ static inline CUmemLocation *tfw_location_in(struct tfw_session *s, const void *
 #define TFW_NOTE_LINK(n)
 #define TFW_NOTE_GREEN(n) s->last_parent = (uint64_t)(uintptr_t)n;
 #define TFW_NOTE_RDESC(n)
+/* A buffer or array mapped from external memory is forgotten with it. */
+#define TFW_NOTE_EXTMEM(n) s->last_parent = (uint64_t)(uintptr_t)n;
+#define TFW_NOTE_EXTSEM(n)
 #define TFW_DEC_HOUT(K, T, n)
 #define TFW_DEC_HDEL(K, T, n) n = (T)(uintptr_t)tfp_get_u64(in);
 #define TFW_DEC_DPTR(n, b) n = (CUdeviceptr)tfp_get_u64(in);
@@ -231,6 +234,8 @@ static inline CUmemLocation *tfw_location_in(struct tfw_session *s, const void *
 #define TFW_POST_HIN_LINK(n)
 #define TFW_POST_HIN_GREEN(n)
 #define TFW_POST_HIN_RDESC(n)
+#define TFW_POST_HIN_EXTMEM(n)
+#define TFW_POST_HIN_EXTSEM(n)
 #define TFW_POST_HOUT(K, T, n) tfw_record_handle(s, TFW_K_##K, (uint64_t)(uintptr_t)*n);
 #define TFW_POST_HDEL(K, T, n) \
     tfw_handles_del_tree(&s->handles, (uint64_t)(uintptr_t)n, &s->allocs);
