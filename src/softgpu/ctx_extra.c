@@ -2,7 +2,7 @@
  * The rest of the context and device surface: execution affinity, shared-memory bank
  * configuration, context-wide event record/wait, the deprecated cuCtxAttach/cuCtxDetach and
  * cuDeviceGetProperties, texture and atomic capability queries, NvSci, GPUDirect RDMA flushes,
- * asynchronous notifications, the cluster occupancy queries, cuLibraryGetUnifiedFunction and
+ * the cluster occupancy queries, cuLibraryGetUnifiedFunction and
  * the old cuCtxCreate ABI. Each answer agrees with the attributes device.c reports (an sm_80 GPU
  * without MPS, clusters, NvSci or GPUDirect RDMA). Calls the public entry points of context.c,
  * device.c, event.c, stream.c and module.c.
@@ -376,53 +376,6 @@ CUresult cuFlushGPUDirectRDMAWrites(CUflushGPUDirectRDMAWritesTarget target,
             && scope != CU_FLUSH_GPU_DIRECT_RDMA_WRITES_TO_ALL_DEVICES))
         return CUDA_ERROR_INVALID_VALUE;
     return CUDA_ERROR_NOT_SUPPORTED; /* GPU_DIRECT_RDMA_FLUSH_WRITES_OPTIONS is 0 */
-}
-
-/* ---- asynchronous notifications: softgpu never raises one, registration is kept ----------- */
-
-struct CUasyncCallbackEntry_st {
-    CUdevice device;
-    CUasyncCallback fn;
-    void *user;
-    struct CUasyncCallbackEntry_st *next;
-};
-static pthread_mutex_t notify_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct CUasyncCallbackEntry_st *notifiers;
-
-CUresult cuDeviceRegisterAsyncNotification(CUdevice device, CUasyncCallback callbackFunc,
-                                           void *userData, CUasyncCallbackHandle *callback)
-{
-    CUresult r = sg_device_arg(device, callbackFunc && callback);
-    if (r)
-        return r;
-    struct CUasyncCallbackEntry_st *e = calloc(1, sizeof *e);
-    if (!e)
-        return CUDA_ERROR_OUT_OF_MEMORY;
-    *e = (struct CUasyncCallbackEntry_st){device, callbackFunc, userData, NULL};
-    pthread_mutex_lock(&notify_lock);
-    e->next = notifiers;
-    notifiers = e;
-    pthread_mutex_unlock(&notify_lock);
-    *callback = e;
-    return CUDA_SUCCESS;
-}
-
-CUresult cuDeviceUnregisterAsyncNotification(CUdevice device, CUasyncCallbackHandle callback)
-{
-    CUresult r = sg_device_check(device);
-    if (r)
-        return r;
-    struct CUasyncCallbackEntry_st *found = NULL;
-    pthread_mutex_lock(&notify_lock);
-    for (struct CUasyncCallbackEntry_st **pp = &notifiers; *pp; pp = &(*pp)->next)
-        if (*pp == callback && (*pp)->device == device) {
-            found = *pp;
-            *pp = found->next;
-            break;
-        }
-    pthread_mutex_unlock(&notify_lock);
-    free(found);
-    return found ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
 }
 
 /* ---- clusters: CU_DEVICE_ATTRIBUTE_CLUSTER_LAUNCH is 0 (sm_80) ------------------------------ */

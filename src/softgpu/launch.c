@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "array.h"
+#include "sg_coredump.h"
 #include "softgpu.h"
 
 struct kernel_work {
@@ -98,7 +99,10 @@ static CUresult kernel_exec(struct sg_ctx *ctx, struct sg_stream *s, struct sg_w
     sg_shm_note_busy(ctx->dev->ordinal, spent, 0);
     if (workspace)
         sg_mem_free(workspace, SG_R_DEVICE);
-    return map_status(ctx, st, err);
+    CUresult r = map_status(ctx, st, err);
+    if (r && st != PTX_ERR_INVALID_CONFIG)   /* a GPU exception: the core dump, if asked for */
+        sg_coredump_fault(ctx, ptx_kernel_name(k->func->kernel), l.grid, l.block, r, err);
+    return r;
 }
 
 static struct sg_work *kernel_clone(const struct sg_work *w)

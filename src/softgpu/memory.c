@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "notify.h"
 #include "softgpu.h"
 
 #define SG_SPAN ((uint64_t)192 << 30) /* 64 GiB per device budget + VMM reservations */
@@ -159,6 +160,7 @@ CUresult sg_mem_alloc(struct sg_ctx *ctx, uint64_t size, uint64_t align, enum sg
         uint64_t used = atomic_fetch_add(&d->mem_used, bytes) + bytes;
         if (used > d->mem_total) {
             atomic_fetch_sub(&d->mem_used, bytes);
+            dk_notify_over_budget(d->ordinal, used - d->mem_total);   /* notify.h */
             return CUDA_ERROR_OUT_OF_MEMORY;
         }
     }

@@ -210,6 +210,7 @@ CUresult tfs_end(struct tfs_call *c, CUresult r)
     if (c->bad)
         r = g.failure;
     pthread_mutex_unlock(&g.lock);
+    tfs_misc_after(r);   /* core dumps and notifications (misc.c), outside the lock */
     return r;
 }
 

@@ -63,6 +63,9 @@ void tfs_managed_forget(CUdeviceptr p);
 
 /* Unlocks; returns r, or the connection error when the reply was unreadable. */
 CUresult tfs_end(struct tfs_call *c, CUresult r);
+/* After every forwarded call, outside the call lock (misc.c): a GPU exception's core dump, an
+ * over-budget notification after CUDA_ERROR_OUT_OF_MEMORY. */
+void tfs_misc_after(CUresult r);
 
 /* Connects (once) and loads the session snapshot. CUDA_SUCCESS or why not. */
 CUresult tfs_ensure_session(void);

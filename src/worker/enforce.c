@@ -135,8 +135,11 @@ struct tfw_vgpu *tfw_lim_vgpu_of_device(struct tfw_limits *L, CUdevice dev)
 static CUresult reserve_one(struct tfw_vgpu *v, uint64_t bytes)
 {
     int rc = vgpu_mem_reserve(&v->mem, bytes);
-    if (rc == -ENOMEM)
+    if (rc == -ENOMEM) {   /* over the vGPU's budget: the program's notifications (misc.c) */
+        uint64_t avail = vgpu_mem_free(v->slot);
+        tfw_note_over_budget(v->device, bytes > avail ? bytes - avail : bytes);
         return CUDA_ERROR_OUT_OF_MEMORY;
+    }
     return rc == 0 ? CUDA_SUCCESS : CUDA_ERROR_DEVICE_UNAVAILABLE;
 }
 

@@ -98,6 +98,10 @@ int tfw_capturing(struct tfw_session *s);
  * surface test reads these lines to check every call that takes memory has its wrapper. */
 #define TFW_WRAP(be, sym, fn) do { if ((be)->sym) (be)->sym = (fn); } while (0)
 
+/* An allocation the vGPU's memory limit refused on the backend's device dev, `over` bytes past
+ * the budget: counted for the program's asynchronous notifications (misc.c). */
+void tfw_note_over_budget(CUdevice dev, uint64_t over);
+
 /* The handler for a call id (NULL when unknown). */
 tfw_handler tfw_handler_for(uint32_t id);
 
