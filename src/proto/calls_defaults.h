@@ -44,6 +44,7 @@
 #undef cuGraphAddKernelNode
 #undef cuGraphAddNode
 #undef cuMemcpyBatchAsync
+#undef cuMemcpy3DBatchAsync
 #undef cuStreamBatchMemOp
 #undef cuGraphKernelNodeSetParams
 #undef cuGraphExecKernelNodeSetParams

@@ -4,9 +4,9 @@
  * the process lives, with the per-page accessibility map the PTX interpreter reads. Also the
  * allocation entry points (cuMemAlloc, cuMemAllocPitch, cuMemFree, cuMemGetInfo,
  * cuMemGetAddressRange, cuMemAllocHost, cuMemHostAlloc, cuMemFreeHost, cuMemHostGetDevicePointer,
- * cuMemHostGetFlags, cuMemHostRegister/Unregister, cuMemAllocManaged, cuMemAdvise,
- * cuMemPrefetchAsync). Calls context.c (current context), vmm.c (unmapping reservations) and
- * shm_stats.c (NVML usage).
+ * cuMemHostGetFlags, cuMemHostRegister/Unregister, cuMemAllocManaged; the hints on managed
+ * memory are memrange.c's). Calls context.c (current context), vmm.c (unmapping reservations),
+ * memrange.c (a new managed allocation has no advice) and shm_stats.c (NVML usage).
  *
  * Freed pages are zero-filled with MADV_DONTNEED and marked inaccessible but stay mapped, so a
  * kernel racing a free reads zeros instead of faulting.
@@ -413,46 +413,11 @@ CUresult cuMemAllocManaged(CUdeviceptr *dptr, size_t bytesize, unsigned int flag
         return CUDA_ERROR_INVALID_VALUE;
     uint64_t p;
     CUresult r = alloc_in_current(bytesize, SG_R_MANAGED, flags, &p);
-    if (!r)
+    if (!r) {
+        sg_advice_forget(p, bytesize);   /* advice on a freed range at this address is gone */
         *dptr = p;
+    }
     return r;
-}
-
-static CUresult check_managed_range(CUdeviceptr p, size_t count)
-{
-    struct sg_region reg;
-    if (!count || sg_mem_find(p, &reg) != 0 || reg.kind != SG_R_MANAGED
-        || p + count > reg.start + reg.size)
-        return CUDA_ERROR_INVALID_VALUE;
-    return CUDA_SUCCESS;
-}
-
-/* Host and device share the same pages, so migration hints have nothing to move. */
-CUresult cuMemAdvise_v2(CUdeviceptr devPtr, size_t count, CUmem_advise advice,
-                        CUmemLocation location)
-{
-    struct sg_ctx *c;
-    CUresult r = sg_ctx_get(&c);
-    if (r)
-        return r;
-    if (advice < CU_MEM_ADVISE_SET_READ_MOSTLY || advice > CU_MEM_ADVISE_UNSET_ACCESSED_BY)
-        return CUDA_ERROR_INVALID_VALUE;
-    (void)location;
-    return check_managed_range(devPtr, count);
-}
-
-CUresult cuMemPrefetchAsync_v2(CUdeviceptr devPtr, size_t count, CUmemLocation location,
-                               unsigned int flags, CUstream hStream)
-{
-    struct sg_stream *s;
-    CUresult r = sg_stream_resolve(hStream, &s);
-    if (r)
-        return r;
-    if (flags)
-        return CUDA_ERROR_INVALID_VALUE;
-    if (location.type == CU_MEM_LOCATION_TYPE_DEVICE && sg_device_check(location.id))
-        return CUDA_ERROR_INVALID_DEVICE;
-    return check_managed_range(devPtr, count);
 }
 
 /* ---- page-locked host memory ---------------------------------------------------------------- */

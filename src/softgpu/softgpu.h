@@ -177,6 +177,11 @@ void sg_mem_free_ctx(struct sg_ctx *ctx);
 int sg_mem_find(uint64_t addr, struct sg_region *out);
 /* True when [addr, addr+len) is device-accessible (allocations, mapped VMM, registered host). */
 int sg_mem_ok(uint64_t addr, uint64_t len);
+/* Forgets the advice and prefetch locations of a range of managed memory (memrange.c). */
+void sg_advice_forget(uint64_t p, uint64_t bytes);
+/* The longest input or output of one cuMemBatchDecompressAsync operation (decompress.c), also
+ * CU_DEVICE_ATTRIBUTE_MEM_DECOMPRESS_MAXIMUM_LENGTH. */
+#define SG_DECOMPRESS_MAX (1 << 30)
 void sg_mem_set_access(uint64_t addr, uint64_t len, int accessible);
 /* Finds the first gap of `span` bytes aligned to align and records a region there. */
 CUresult sg_mem_reserve_va(uint64_t span, uint64_t align, uint64_t fixed, struct sg_region *r);

@@ -18,6 +18,12 @@ static int is_host(CUmemorytype t, CUdeviceptr dev)
     return t == CU_MEMORYTYPE_HOST || (t == CU_MEMORYTYPE_UNIFIED && !tfs_dev_contains(dev, 1));
 }
 
+/* A host side's base: a unified side names it by its device pointer (the address itself). */
+static const void *host_base(CUmemorytype t, const void *host, CUdeviceptr dev)
+{
+    return t == CU_MEMORYTYPE_UNIFIED ? (const void *)(uintptr_t)dev : host;
+}
+
 /* The address of row `row` of slice `z` of a host side. */
 static char *host_row(const void *base, size_t x, size_t y, size_t z, size_t pitch,
                       size_t height, size_t row)
@@ -37,8 +43,10 @@ static CUresult copy_slab(const CUDA_MEMCPY3D *c, size_t z, size_t row, size_t n
     slab.Depth = 1;
     if (src_host) {
         for (size_t i = 0; i < n; i++)
-            memcpy(buf + i * w, host_row(c->srcHost, c->srcXInBytes, c->srcY, c->srcZ + z,
-                                         c->srcPitch, c->srcHeight, row + i), w);
+            memcpy(buf + i * w,
+                   host_row(host_base(c->srcMemoryType, c->srcHost, c->srcDevice),
+                            c->srcXInBytes, c->srcY, c->srcZ + z, c->srcPitch, c->srcHeight,
+                            row + i), w);
         slab.srcMemoryType = CU_MEMORYTYPE_HOST;
         slab.srcHost = NULL;
         slab.srcXInBytes = slab.srcY = slab.srcZ = 0;
@@ -59,8 +67,9 @@ static CUresult copy_slab(const CUDA_MEMCPY3D *c, size_t z, size_t row, size_t n
                                   dst_host ? bytes : 0, dst_host ? buf : NULL, s);
     if (r == CUDA_SUCCESS && dst_host)
         for (size_t i = 0; i < n; i++)
-            memcpy(host_row(c->dstHost, c->dstXInBytes, c->dstY, c->dstZ + z, c->dstPitch,
-                            c->dstHeight, row + i), buf + i * w, w);
+            memcpy(host_row(host_base(c->dstMemoryType, c->dstHost, c->dstDevice),
+                            c->dstXInBytes, c->dstY, c->dstZ + z, c->dstPitch, c->dstHeight,
+                            row + i), buf + i * w, w);
     return r;
 }
 

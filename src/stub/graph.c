@@ -413,7 +413,7 @@ CUresult CUDAAPI cuMemcpy3DAsync_v2(const CUDA_MEMCPY3D *pCopy, CUstream hStream
 /* ---- migration hints ---- */
 
 /* 1 when [p, p+count) lies in one managed allocation of this stub. */
-static int managed_range(CUdeviceptr p, size_t count)
+int tfs_managed_range(CUdeviceptr p, size_t count)
 {
     unsigned managed = 0;
     return count && cuPointerGetAttribute(&managed, CU_POINTER_ATTRIBUTE_IS_MANAGED, p) ==
@@ -424,7 +424,7 @@ static int managed_range(CUdeviceptr p, size_t count)
  * worker checks again): only managed memory migrates, to a device of the session or the host. */
 static CUresult prefetch_precheck(CUdeviceptr p, size_t count, CUmemLocation loc, unsigned flags)
 {
-    if (flags || !managed_range(p, count))
+    if (flags || !tfs_managed_range(p, count))
         return CUDA_ERROR_INVALID_VALUE;
     switch (loc.type) {
     case CU_MEM_LOCATION_TYPE_DEVICE: {

@@ -90,6 +90,8 @@ CUresult tfs_primary_ctx(CUcontext *ctx, CUdevice dev);
 void tfs_dev_add(CUdeviceptr p, size_t size);
 void tfs_dev_del(CUdeviceptr p);
 int tfs_dev_contains(CUdeviceptr p, size_t len);
+/* 1 when [p, p+count) lies in one managed allocation of this stub (graph.c). */
+int tfs_managed_range(CUdeviceptr p, size_t count);
 /* The session's ordinal of the device an allocation holding p is on (0 when p is none of ours:
  * what a one-device session always answers). */
 int tfs_dev_ordinal(CUdeviceptr p);

@@ -4,7 +4,9 @@
  * only when the handle has been released (cuMemRelease) AND every mapping of it is gone
  * (cuMemUnmap): CUDA keeps a released allocation alive while it is mapped, so refunding at
  * release would let a tenant map, release and create again past its limit. Mappings are kept
- * per session to know when the last one goes.
+ * per session to know when the last one goes. Memory bound to a multicast object or mapped
+ * into tiles of a sparse array is held by those too; their unbinding is not followed (tiles
+ * and offsets name no handle), so such an allocation stays charged until the session ends.
  *
  * Owns: the session's table of physical allocations and mappings. May call: enforce.c's
  * charge helpers (enforce_int.h), the saved backend entries, src/common/log.h.
@@ -147,12 +149,59 @@ static CUresult w_mem_unmap(CUdeviceptr ptr, size_t size)
     return r;
 }
 
+/* An allocation something holds that this ledger does not follow: never settled again. */
+static void pin(struct tfw_limits *L, uint64_t handle)
+{
+    struct vmm_alloc *a = find_alloc(L->vmm, handle);
+    if (a)
+        a->maps++;
+}
+
+static CUresult w_multicast_bind_mem(CUmemGenericAllocationHandle mcHandle, size_t mcOffset,
+                                     CUmemGenericAllocationHandle memHandle, size_t memOffset,
+                                     size_t size, unsigned long long flags)
+{
+    struct tfw_limits *L = lim();
+    CUresult r = L->orig.cuMulticastBindMem(mcHandle, mcOffset, memHandle, memOffset, size,
+                                            flags);
+    if (r == CUDA_SUCCESS)
+        pin(L, memHandle);
+    return r;
+}
+
+/* Binding by address binds the allocations mapped over [memptr, memptr+size). */
+static CUresult w_multicast_bind_addr(CUmemGenericAllocationHandle mcHandle, size_t mcOffset,
+                                      CUdeviceptr memptr, size_t size, unsigned long long flags)
+{
+    struct tfw_limits *L = lim();
+    CUresult r = L->orig.cuMulticastBindAddr(mcHandle, mcOffset, memptr, size, flags);
+    struct tfw_vmm *m = L->vmm;
+    for (size_t i = 0; r == CUDA_SUCCESS && m && i < m->nmaps; i++)
+        if (m->maps[i].ptr < memptr + size && memptr < m->maps[i].ptr + m->maps[i].size)
+            pin(L, m->maps[i].handle);
+    return r;
+}
+
+static CUresult w_map_array(CUarrayMapInfo *mapInfoList, unsigned int count, CUstream hStream)
+{
+    struct tfw_limits *L = lim();
+    CUresult r = L->orig.cuMemMapArrayAsync(mapInfoList, count, hStream);
+    for (unsigned i = 0; r == CUDA_SUCCESS && i < count; i++)
+        if (mapInfoList[i].memOperationType == CU_MEM_OPERATION_TYPE_MAP &&
+            mapInfoList[i].memHandleType == CU_MEM_HANDLE_TYPE_GENERIC)
+            pin(L, mapInfoList[i].memHandle.memHandle);
+    return r;
+}
+
 void tfw_lim_vmm_install(struct tf_backend *be)
 {
     TFW_WRAP(be, cuMemCreate, w_mem_create);
     TFW_WRAP(be, cuMemRelease, w_mem_release);
     TFW_WRAP(be, cuMemMap, w_mem_map);
     TFW_WRAP(be, cuMemUnmap, w_mem_unmap);
+    TFW_WRAP(be, cuMulticastBindMem, w_multicast_bind_mem);
+    TFW_WRAP(be, cuMulticastBindAddr, w_multicast_bind_addr);
+    TFW_WRAP(be, cuMemMapArrayAsync, w_map_array);
 }
 
 void tfw_lim_vmm_free(struct tfw_limits *L)

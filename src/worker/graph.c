@@ -562,19 +562,6 @@ CUresult tfw_tfi_graph_nodes(CUgraph hGraph, uint64_t capacity, uint64_t *count,
 
 /* ---- migration hints ---- */
 
-/* 1 when [p, p+count) lies in one of the stub's managed allocations mapped here (hostmap.c
- * keeps a mapping's kind in bit 0 of its range's parent). */
-static int managed_here(const struct tfw_session *s, uint64_t p, uint64_t count)
-{
-    for (size_t i = 0; i < s->hostmaps.n; i++) {
-        const struct tf_range *m = &s->hostmaps.v[i];
-        if ((m->parent & 1) && p >= m->base && p - m->base < m->size &&
-            count <= m->size - (p - m->base))
-            return 1;
-    }
-    return 0;
-}
-
 /* Checks a location and gives the backend's form of it (device ordinals translated). */
 static CUresult backend_location(struct tfw_session *s, const CUmemLocation *loc,
                                  CUmemLocation *be_loc)
@@ -617,8 +604,10 @@ CUresult tfw_custom_cuMemPrefetchAsync_v2(struct tfw_session *s, struct tfp_read
         r = CUDA_ERROR_INVALID_VALUE;
     if (r == CUDA_SUCCESS)
         r = backend_location(s, &loc, &be_loc);
-    if (r != CUDA_SUCCESS || managed_here(s, p, count))
-        return r;   /* one set of pages for program and device: nothing to move */
+    if (r == CUDA_SUCCESS && tfw_managed_here(s, p, count))
+        return tfw_advice_prefetched(p, count, loc);   /* nothing to move: remembered */
+    if (r != CUDA_SUCCESS)
+        return r;
     NEED_BACKEND(cuMemPrefetchAsync_v2);
     return s->be.cuMemPrefetchAsync_v2((CUdeviceptr)p, count, be_loc, flags,
                                        (CUstream)(uintptr_t)stream);
@@ -641,8 +630,10 @@ CUresult tfw_custom_cuMemAdvise_v2(struct tfw_session *s, struct tfp_reader *in,
                   advice != CU_MEM_ADVISE_UNSET_READ_MOSTLY;
     be_loc = loc;
     CUresult r = located ? backend_location(s, &loc, &be_loc) : CUDA_SUCCESS;
-    if (r != CUDA_SUCCESS || managed_here(s, p, count))
-        return r;   /* a hint about pages that never move */
+    if (r == CUDA_SUCCESS && tfw_managed_here(s, p, count))
+        return tfw_advice_apply(p, count, (CUmem_advise)advice, loc);   /* pages never move */
+    if (r != CUDA_SUCCESS)
+        return r;
     NEED_BACKEND(cuMemAdvise_v2);
     return s->be.cuMemAdvise_v2((CUdeviceptr)p, count, (CUmem_advise)advice, be_loc);
 }

@@ -101,6 +101,7 @@ CUresult tfw_release_hostmap(struct tfw_session *s, uint64_t addr)
         s->be.cuMemHostUnregister((void *)(uintptr_t)here);
     munmap((void *)(uintptr_t)here, bytes);
     tfw_limits_refund(s, addr);   /* managed memory's charge; nothing for page-locked */
+    tfw_advice_forget(addr, bytes);   /* what the hints said of it */
     tf_ranges_del(&s->hostmaps, addr);
     tf_ranges_del(&s->allocs, addr);
     return CUDA_SUCCESS;

@@ -529,6 +529,7 @@ static int handshake(struct tfw_session *s, const struct tfw_opts *o)
         return -1;
     }
     tfw_ipc_install(s);
+    tfw_memrange_install(s);
     if (tf_server_accept(s->conn, (uint64_t)getpid()) != TF_OK) {
         tf_warn("accept failed: %s", tf_conn_error(s->conn));
         return -1;

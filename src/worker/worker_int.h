@@ -90,6 +90,16 @@ CUresult tfw_handle_request(struct tfw_session *s, uint32_t id, const void *payl
  * cuMemFree). */
 CUresult tfw_release_hostmap(struct tfw_session *s, uint64_t addr);
 
+/* The stub's managed memory (memory_more.c): 1 when [p, p+count) lies in one of its
+ * allocations mapped here; the hints on it, remembered for cuMemRangeGetAttribute (device
+ * ordinals as the session numbers them); forgotten when the mapping goes. */
+int tfw_managed_here(const struct tfw_session *s, uint64_t p, uint64_t count);
+CUresult tfw_advice_apply(uint64_t p, uint64_t count, CUmem_advise advice, CUmemLocation loc);
+CUresult tfw_advice_prefetched(uint64_t p, uint64_t count, CUmemLocation loc);
+void tfw_advice_forget(uint64_t p, uint64_t count);
+/* Answers cuMemRangeGetAttribute for the stub's managed memory, the backend for the rest. */
+void tfw_memrange_install(struct tfw_session *s);
+
 /* 1 when the stream of the current request (last_stream) is capturing a graph. */
 int tfw_capturing(struct tfw_session *s);
 
