@@ -3,6 +3,8 @@
  * reaches it), query, synchronize, elapsed time, destroy, and cuStreamWaitEvent (a work item
  * that blocks its stream until the event's last record has executed). Every record bumps a
  * generation, so waiters and queries refer to the record that was current when they were made.
+ * An exported IPC event keeps its generations in a page shared with other processes
+ * (ipc_event.c): every read of them pulls the page first.
  * Calls stream.c, context.c and graph.c (records and waits inside a stream capture).
  */
 #include <stdlib.h>
@@ -15,6 +17,7 @@ void sg_event_release(struct sg_event *e)
 {
     if (atomic_fetch_sub(&e->refs, 1) != 1)
         return;
+    sg_ipc_event_forget(e);
     pthread_mutex_destroy(&e->lock);
     pthread_cond_destroy(&e->cond);
     free(e->cap_nodes);
@@ -40,9 +43,22 @@ static CUresult record_exec(struct sg_ctx *c, struct sg_stream *s, struct sg_wor
         e->done_gen = gen;
         e->time_ms = sg_now_ms();
     }
+    if (e->ipc)
+        sg_ipc_event_done(e, gen);
     pthread_cond_broadcast(&e->cond);
     pthread_mutex_unlock(&e->lock);
     return CUDA_SUCCESS;
+}
+
+/* e->lock held: until the record `target` has run (in another process for an IPC event). */
+static void wait_gen_locked(struct sg_event *e, uint64_t target)
+{
+    if (e->ipc) {
+        sg_ipc_event_wait_locked(e, target);
+        return;
+    }
+    while (e->done_gen < target)
+        pthread_cond_wait(&e->cond, &e->lock);
 }
 
 static CUresult event_wait_exec(struct sg_ctx *c, struct sg_stream *s, struct sg_work *w)
@@ -51,9 +67,9 @@ static CUresult event_wait_exec(struct sg_ctx *c, struct sg_stream *s, struct sg
     struct event_work *ew = (struct event_work *)w;
     struct sg_event *e = ew->event;
     pthread_mutex_lock(&e->lock);
+    sg_ipc_event_pull(e);
     uint64_t target = ew->gen ? ew->gen : e->gen;
-    while (e->done_gen < target)
-        pthread_cond_wait(&e->cond, &e->lock);
+    wait_gen_locked(e, target);
     pthread_mutex_unlock(&e->lock);
     return CUDA_SUCCESS;
 }
@@ -108,6 +124,7 @@ struct sg_event *sg_work_event(const struct sg_work *w)
 CUresult sg_event_wait_submit(struct sg_stream *s, struct sg_event *e)
 {
     pthread_mutex_lock(&e->lock);
+    sg_ipc_event_pull(e);
     uint64_t gen = e->gen, done = e->done_gen;
     pthread_mutex_unlock(&e->lock);
     if (s->capture)
@@ -145,6 +162,7 @@ CUresult cuEventCreate(CUevent *phEvent, unsigned int Flags)
         return CUDA_ERROR_OUT_OF_MEMORY;
     e->ctx = c;
     e->flags = Flags;
+    e->ipc_fd = -1;
     atomic_store(&e->refs, 1);
     pthread_mutex_init(&e->lock, NULL);
     pthread_cond_init(&e->cond, NULL);
@@ -180,7 +198,7 @@ CUresult cuEventRecordWithFlags(CUevent hEvent, CUstream hStream, unsigned int f
     if (s->capture)
         return sg_capture_event_record(s, e);
     pthread_mutex_lock(&e->lock);
-    uint64_t gen = ++e->gen;
+    uint64_t gen = e->ipc ? sg_ipc_event_next(e) : ++e->gen;
     e->recorded = 1;
     free(e->cap_nodes); /* a record outside capture replaces a captured one */
     e->cap_nodes = NULL;
@@ -205,6 +223,7 @@ CUresult cuEventQuery(CUevent hEvent)
     if (sticky)
         return (CUresult)sticky;
     pthread_mutex_lock(&e->lock);
+    sg_ipc_event_pull(e);
     int done = e->done_gen >= e->gen;
     pthread_mutex_unlock(&e->lock);
     return done ? CUDA_SUCCESS : CUDA_ERROR_NOT_READY;
@@ -217,9 +236,8 @@ CUresult cuEventSynchronize(CUevent hEvent)
     if (r)
         return r;
     pthread_mutex_lock(&e->lock);
-    uint64_t target = e->gen;
-    while (e->done_gen < target)
-        pthread_cond_wait(&e->cond, &e->lock);
+    sg_ipc_event_pull(e);
+    wait_gen_locked(e, e->gen);
     pthread_mutex_unlock(&e->lock);
     sg_ctx_flush_print(e->ctx);
     int sticky = atomic_load(&e->ctx->sticky);

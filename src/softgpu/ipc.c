@@ -1,6 +1,6 @@
 /*
- * CUDA IPC: cuIpcGetMemHandle, cuIpcOpenMemHandle (both ABIs), cuIpcCloseMemHandle,
- * cuIpcGetEventHandle and cuIpcOpenEventHandle.
+ * CUDA IPC memory: cuIpcGetMemHandle, cuIpcOpenMemHandle (both ABIs), cuIpcCloseMemHandle;
+ * device memory backed by a file (external memory, dma-buf ranges).
  *
  * Memory. softgpu's device memory is the process's own anonymous memory, so exporting an
  * allocation first moves its pages into a memfd: the current bytes are copied into the file
@@ -15,9 +15,10 @@
  * answers. When either side's region is released (free, close, context teardown), memory.c
  * calls sg_ipc_region_released and the shared pages are replaced by private zero pages.
  *
- * Events. softgpu's event state lives in the process that records it, and the device reports
- * CU_DEVICE_ATTRIBUTE_IPC_EVENT_SUPPORTED = 0, so the event calls return
- * CUDA_ERROR_NOT_SUPPORTED after checking their arguments, as on a GPU without IPC events.
+ * Events are ipc_event.c's. The same machinery maps external memory (extmem.c: a file at an
+ * offset, region kind SG_R_EXTERNAL) and gives dma-buf descriptors of device ranges
+ * (cuMemGetHandleForAddressRange: the range's pages move into a memfd of their own; a later IPC
+ * export of the whole allocation moves them again, after which the dma-buf no longer aliases).
  *
  * Calls memory.c and context.c.
  */
@@ -95,19 +96,21 @@ void sg_ipc_region_released(uint64_t start, uint64_t bytes)
     if (atomic_load(&nshared) == 0)
         return;
     pthread_mutex_lock(&ipc_lock);
-    for (struct shared_region **pp = &shared; *pp; pp = &(*pp)->next) {
+    for (struct shared_region **pp = &shared; *pp;) {
         struct shared_region *s = *pp;
-        if (s->start != start)
+        /* the region itself, or a dma-buf range inside it */
+        if (s->start < start || s->start >= start + bytes) {
+            pp = &s->next;
             continue;
+        }
         /* private zero pages again: the next allocation here must not alias the file */
-        mmap((void *)(uintptr_t)start, bytes, PROT_READ | PROT_WRITE,
+        mmap((void *)(uintptr_t)s->start, s->bytes, PROT_READ | PROT_WRITE,
              MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
         if (s->fd >= 0)
             close(s->fd);
         *pp = s->next;
         free(s);
         atomic_fetch_sub(&nshared, 1);
-        break;
     }
     pthread_mutex_unlock(&ipc_lock);
 }
@@ -115,16 +118,11 @@ void sg_ipc_region_released(uint64_t start, uint64_t bytes)
 /* Moves the pages of [start, start+bytes) into a new memfd mapped at the same address. */
 static CUresult share_pages(uint64_t start, uint64_t bytes, struct shared_region *out)
 {
-    char name[64];
-    out->id = random_id();
-    memfd_name(name, sizeof name, out->id);
-    int fd = memfd_create(name, MFD_CLOEXEC);
+    int fd = sg_ipc_memfd(bytes, &out->id);
     if (fd < 0)
         return CUDA_ERROR_OUT_OF_MEMORY;
     const char *src = (const char *)(uintptr_t)start;
     size_t done = 0;
-    if (ftruncate(fd, (off_t)bytes) != 0)
-        done = (size_t)-1;
     while (done < bytes) {
         ssize_t n = pwrite(fd, src + done, bytes - done, (off_t)done);
         if (n <= 0)
@@ -186,51 +184,113 @@ CUresult cuIpcGetMemHandle(CUipcMemHandle *pHandle, CUdeviceptr dptr)
     return CUDA_SUCCESS;
 }
 
-/* Opens the exporter's memfd named by w and checks it is the one the handle was made for. */
-static CUresult open_exported(const struct ipc_wire *w, int *fd_out)
+/* Opens the memfd descriptor `fd` of process `pid` and checks that it is the one named for
+ * `id` and holds at least `bytes` (ipc_event.c opens events' pages the same way). */
+CUresult sg_ipc_open_peer(int pid, int fd, uint64_t id, uint64_t bytes, int *fd_out)
 {
     char path[64], link[128], want[64], expect[96];
-    snprintf(path, sizeof path, "/proc/%d/fd/%d", (int)w->pid, (int)w->fd);
+    snprintf(path, sizeof path, "/proc/%d/fd/%d", pid, fd);
     ssize_t n = readlink(path, link, sizeof link - 1);
     if (n < 0) {
-        sg_log(SG_LOG_ERROR, "cuIpcOpenMemHandle: exporting process %d is gone or not ours",
-               (int)w->pid);
+        sg_log(SG_LOG_ERROR, "IPC: exporting process %d is gone or not ours", pid);
         return CUDA_ERROR_INVALID_HANDLE;
     }
     link[n] = 0;
-    memfd_name(want, sizeof want, w->id);
+    memfd_name(want, sizeof want, id);
     snprintf(expect, sizeof expect, "/memfd:%s (deleted)", want);
     if (strcmp(link, expect) != 0)
         return CUDA_ERROR_INVALID_HANDLE; /* freed since, descriptor reused */
-    int fd = open(path, O_RDWR | O_CLOEXEC);
+    int own = open(path, O_RDWR | O_CLOEXEC);
     struct stat st;
-    if (fd < 0 || fstat(fd, &st) != 0 || (uint64_t)st.st_size < w->bytes) {
-        if (fd >= 0)
-            close(fd);
+    if (own < 0 || fstat(own, &st) != 0 || (uint64_t)st.st_size < bytes) {
+        if (own >= 0)
+            close(own);
         return CUDA_ERROR_MAP_FAILED;
     }
-    *fd_out = fd;
+    *fd_out = own;
     return CUDA_SUCCESS;
 }
 
-/* Places the file at a new SG_R_IPC region of ctx. */
-static CUresult map_imported(struct sg_ctx *c, int fd, const struct ipc_wire *w, uint64_t *out)
+/* A new memfd of `bytes` named for a fresh random id (in *id). -1 when out of memory. */
+int sg_ipc_memfd(uint64_t bytes, uint64_t *id)
+{
+    char name[64];
+    *id = random_id();
+    memfd_name(name, sizeof name, *id);
+    int fd = memfd_create(name, MFD_CLOEXEC);
+    if (fd >= 0 && ftruncate(fd, (off_t)bytes) != 0) {
+        close(fd);
+        fd = -1;
+    }
+    return fd;
+}
+
+/* Places [offset, offset+bytes) of the file at a new region of ctx; its pages are the file's
+ * until the region is freed. */
+static CUresult map_fd(struct sg_ctx *c, int fd, uint64_t offset, uint64_t bytes,
+                       enum sg_region_kind kind, uint64_t id, uint64_t *out)
 {
     uint64_t addr;
-    CUresult r = sg_mem_alloc(c, w->bytes, SG_PAGE_SIZE, SG_R_IPC, 0, &addr);
+    CUresult r = sg_mem_alloc(c, bytes, SG_PAGE_SIZE, kind, 0, &addr);
     if (r)
         return r;
+    uint64_t len = (bytes + SG_PAGE_SIZE - 1) / SG_PAGE_SIZE * SG_PAGE_SIZE;
     struct shared_region *s = calloc(1, sizeof *s);
-    if (!s || mmap((void *)(uintptr_t)addr, w->bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
-                   fd, 0) == MAP_FAILED) {
+    if (!s || mmap((void *)(uintptr_t)addr, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
+                   fd, (off_t)offset) == MAP_FAILED) {
         free(s);
-        sg_mem_free(addr, SG_R_IPC);
+        sg_mem_free(addr, kind);
         return CUDA_ERROR_MAP_FAILED;
     }
-    *s = (struct shared_region){addr, w->bytes, w->id, -1, 1, NULL};
+    *s = (struct shared_region){addr, len, id, -1, 1, NULL};
     add_shared(s);
     *out = addr;
     return CUDA_SUCCESS;
+}
+
+static CUresult map_imported(struct sg_ctx *c, int fd, const struct ipc_wire *w, uint64_t *out)
+{
+    return map_fd(c, fd, 0, w->bytes, SG_R_IPC, w->id, out);
+}
+
+/* External memory (extmem.c): device memory freed by cuMemFree that is not the device's. */
+CUresult sg_ipc_map_fd(struct sg_ctx *c, int fd, uint64_t offset, uint64_t bytes, uint64_t *out)
+{
+    return map_fd(c, fd, offset, bytes, SG_R_EXTERNAL, 0, out);
+}
+
+/* cuMemGetHandleForAddressRange: the range's pages move into a memfd of their own (as an IPC
+ * export moves an allocation's), and the caller gets a descriptor of it. */
+CUresult sg_ipc_range_fd(uint64_t dptr, uint64_t size, int *fd_out)
+{
+    struct sg_region reg;
+    if (dptr % SG_PAGE_SIZE || size % SG_PAGE_SIZE || sg_mem_find(dptr, &reg) != 0
+        || reg.kind != SG_R_DEVICE || size > reg.start + reg.size - dptr)
+        return CUDA_ERROR_INVALID_VALUE;
+    pthread_mutex_lock(&ipc_lock);
+    int fd = -1, inside = 0;
+    for (struct shared_region *s = shared; s; s = s->next) {
+        if (s->start == dptr && s->bytes == size && s->fd >= 0)
+            fd = fcntl(s->fd, F_DUPFD_CLOEXEC, 0);
+        else if (s->start < dptr + size && dptr < s->start + s->bytes)
+            inside = 1;
+    }
+    pthread_mutex_unlock(&ipc_lock);
+    if (fd >= 0 || inside) {
+        *fd_out = fd;
+        return fd >= 0 ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE; /* overlaps another export */
+    }
+    sg_ctx_synchronize(reg.ctx); /* no kernel of ours writes while the pages move */
+    struct shared_region *s = calloc(1, sizeof *s);
+    CUresult r = s ? share_pages(dptr, size, s) : CUDA_ERROR_OUT_OF_MEMORY;
+    if (r) {
+        free(s);
+        return r;
+    }
+    fd = fcntl(s->fd, F_DUPFD_CLOEXEC, 0);
+    add_shared(s); /* kept (and released with the allocation) even if the dup failed */
+    *fd_out = fd;
+    return fd >= 0 ? CUDA_SUCCESS : CUDA_ERROR_OUT_OF_MEMORY;
 }
 
 CUresult cuIpcOpenMemHandle_v2(CUdeviceptr *pdptr, CUipcMemHandle handle, unsigned int Flags)
@@ -248,7 +308,7 @@ CUresult cuIpcOpenMemHandle_v2(CUdeviceptr *pdptr, CUipcMemHandle handle, unsign
     if (w.pid == (int32_t)getpid())
         return CUDA_ERROR_INVALID_CONTEXT; /* the driver's answer for a handle of this process */
     int fd;
-    r = open_exported(&w, &fd);
+    r = sg_ipc_open_peer(w.pid, w.fd, w.id, w.bytes, &fd);
     if (r)
         return r;
     uint64_t addr;
@@ -278,29 +338,4 @@ CUresult cuIpcCloseMemHandle(CUdeviceptr dptr)
         return CUDA_ERROR_INVALID_VALUE;
     sg_ctx_synchronize(reg.ctx);
     return sg_mem_free(dptr, SG_R_IPC); /* memory.c unmaps through sg_ipc_region_released */
-}
-
-CUresult cuIpcGetEventHandle(CUipcEventHandle *pHandle, CUevent event)
-{
-    struct sg_ctx *c;
-    CUresult r = sg_ctx_get(&c);
-    if (r)
-        return r;
-    if (!pHandle || !sg_handle_is(event, SG_K_EVENT))
-        return CUDA_ERROR_INVALID_HANDLE;
-    if (!(((struct sg_event *)event)->flags & CU_EVENT_INTERPROCESS))
-        return CUDA_ERROR_INVALID_VALUE;
-    return CUDA_ERROR_NOT_SUPPORTED; /* CU_DEVICE_ATTRIBUTE_IPC_EVENT_SUPPORTED is 0 */
-}
-
-CUresult cuIpcOpenEventHandle(CUevent *phEvent, CUipcEventHandle handle)
-{
-    (void)handle;
-    struct sg_ctx *c;
-    CUresult r = sg_ctx_get(&c);
-    if (r)
-        return r;
-    if (!phEvent)
-        return CUDA_ERROR_INVALID_VALUE;
-    return CUDA_ERROR_NOT_SUPPORTED; /* CU_DEVICE_ATTRIBUTE_IPC_EVENT_SUPPORTED is 0 */
 }

@@ -195,7 +195,7 @@ static void region_release(size_t pos)
         bytes = 0;
     } else {
         sg_mem_set_access(r.start, bytes, 0);
-        if (r.kind == SG_R_DEVICE || r.kind == SG_R_IPC)
+        if (r.kind == SG_R_DEVICE || r.kind == SG_R_IPC || r.kind == SG_R_EXTERNAL)
             sg_ipc_region_released(r.start, bytes);
         madvise((void *)(uintptr_t)r.start, bytes, MADV_DONTNEED);
     }
@@ -358,7 +358,7 @@ CUresult cuMemFree_v2(CUdeviceptr dptr)
         return sg_graph_mem_free_now(c, dptr);
     struct sg_region reg;
     if (sg_mem_find(dptr, &reg) != 0 || reg.start != dptr
-        || (reg.kind != SG_R_DEVICE && reg.kind != SG_R_MANAGED))
+        || (reg.kind != SG_R_DEVICE && reg.kind != SG_R_MANAGED && reg.kind != SG_R_EXTERNAL))
         return CUDA_ERROR_INVALID_VALUE;
     /* cuMemFree synchronises with the device: pending work may still use the memory */
     sg_ctx_synchronize(reg.ctx);

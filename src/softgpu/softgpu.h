@@ -46,6 +46,7 @@ enum sg_kind {
     SG_K_CTX = 1, SG_K_STREAM, SG_K_EVENT, SG_K_MODULE, SG_K_FUNC, SG_K_LIBRARY, SG_K_KERNEL,
     SG_K_POOL, SG_K_GRAPH, SG_K_NODE, SG_K_EXEC, SG_K_USER_OBJECT, SG_K_COND,
     SG_K_ARRAY, SG_K_MIPMAP, SG_K_TEXREF, SG_K_SURFREF, /* array.c, texref.c */
+    SG_K_EXTMEM, SG_K_EXTSEM,                            /* extmem.c */
 };
 void sg_handle_add(const void *h, enum sg_kind kind);
 void sg_handle_del(const void *h);
@@ -152,6 +153,7 @@ enum sg_region_kind {
     SG_R_MANAGED,      /* cuMemAllocManaged */
     SG_R_RESERVED,     /* cuMemAddressReserve: VA only, mapped piecewise by cuMemMap */
     SG_R_IPC,          /* cuIpcOpenMemHandle: another process's device memory (ipc.c), not counted */
+    SG_R_EXTERNAL,     /* a mapped buffer of external memory (extmem.c): a file, not counted */
 };
 
 struct sg_region {
@@ -197,6 +199,14 @@ int sg_host_range_mapped(uint64_t addr, uint64_t len, int *writable);
  * A region about to be released (memory.c, mem_lock held): if ipc.c shares its pages with
  * another process (exported or imported), they are replaced by private zero pages. */
 void sg_ipc_region_released(uint64_t start, uint64_t bytes);
+/* [offset, offset+bytes) of a file at a new SG_R_EXTERNAL region of c (freed by cuMemFree). */
+CUresult sg_ipc_map_fd(struct sg_ctx *c, int fd, uint64_t offset, uint64_t bytes, uint64_t *out);
+/* A dma-buf descriptor of [dptr, dptr+size) of one device allocation (page aligned). */
+CUresult sg_ipc_range_fd(uint64_t dptr, uint64_t size, int *fd_out);
+/* A new memfd of bytes named for a fresh random id; -1 when out of memory. */
+int sg_ipc_memfd(uint64_t bytes, uint64_t *id);
+/* Opens descriptor fd of process pid, checked to be the memfd of id holding >= bytes. */
+CUresult sg_ipc_open_peer(int pid, int fd, uint64_t id, uint64_t bytes, int *fd_out);
 
 /* ---- VMM (vmm.c) ---------------------------------------------------------------------------- */
 /* Looks up the VMM mapping that holds addr: 0 when found (for pointer attributes). */
@@ -216,6 +226,7 @@ enum sg_work_kind {
     SG_W_NOP = 0, SG_W_KERNEL, SG_W_COPY, SG_W_MEMSET, SG_W_HOST, SG_W_CALLBACK,
     SG_W_EVENT_RECORD, SG_W_WAIT, SG_W_GRAPH, SG_W_FREE, SG_W_EVENT_WAIT,
     SG_W_MEMOP, SG_W_GRAPH_ALLOC, SG_W_GRAPH_FREE, SG_W_CONDITIONAL,
+    SG_W_EXT_SIGNAL, SG_W_EXT_WAIT,   /* external semaphores (extmem.c) */
 };
 
 struct sg_work {
@@ -304,8 +315,21 @@ struct sg_event {
     struct sg_graph *cap_graph;
     struct sg_graph_node **cap_nodes;
     size_t cap_nnodes;
+    /* IPC (ipc_event.c): the shared generations once exported or opened; ipc_fd is the
+     * exporter's memfd (-1 otherwise) */
+    struct sg_ipc_event *ipc;
+    int ipc_fd;
 };
 void sg_event_release(struct sg_event *e);
+/* ipc_event.c, for event.c: e->lock held for all but done. */
+void sg_ipc_event_pull(struct sg_event *e);
+uint64_t sg_ipc_event_next(struct sg_event *e);
+void sg_ipc_event_done(struct sg_event *e, uint64_t gen);
+void sg_ipc_event_wait_locked(struct sg_event *e, uint64_t target);
+void sg_ipc_event_forget(struct sg_event *e);
+/* A signal (value: a timeline's) or a wait of an external semaphore, as stream work (for
+ * graph nodes too); NULL when h is not a live semaphore or out of memory (extmem.c). */
+struct sg_work *sg_work_extsem_new(CUexternalSemaphore h, int signal, uint64_t value);
 /* Makes stream s wait for event e's last record (or nothing when never recorded). */
 CUresult sg_event_wait_submit(struct sg_stream *s, struct sg_event *e);
 struct sg_work *sg_work_event_record_new(struct sg_event *e, uint64_t gen);

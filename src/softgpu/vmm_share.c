@@ -8,8 +8,9 @@
  * per process). Other handle types (fabric, Win32) are CUDA_ERROR_NOT_SUPPORTED, as the device
  * attributes say.
  *
- * Also cuMemGetHandleForAddressRange: CUDA_ERROR_NOT_SUPPORTED, the answer of a GPU without
- * dma-buf (CU_DEVICE_ATTRIBUTE_DMA_BUF_SUPPORTED is 0). Calls vmm.c and init.c.
+ * Also cuMemGetHandleForAddressRange: CU_MEM_RANGE_HANDLE_TYPE_DMA_BUF_FD gives a memfd that
+ * holds the range's pages (ipc.c moves them there), which another process or an external
+ * memory import maps. Calls vmm.c, ipc.c and init.c.
  */
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -79,8 +80,8 @@ CUresult cuMemGetHandleForAddressRange(void *handle, CUdeviceptr dptr, size_t si
     CUresult r = sg_check_init();
     if (r)
         return r;
-    if (!handle || !dptr || !size)
+    if (!handle || !dptr || !size || handleType != CU_MEM_RANGE_HANDLE_TYPE_DMA_BUF_FD
+        || (flags & ~(unsigned long long)CU_MEM_RANGE_FLAG_DMA_BUF_MAPPING_TYPE_PCIE))
         return CUDA_ERROR_INVALID_VALUE;
-    (void)handleType, (void)flags;
-    return CUDA_ERROR_NOT_SUPPORTED; /* no dma-buf: CU_DEVICE_ATTRIBUTE_DMA_BUF_SUPPORTED is 0 */
+    return sg_ipc_range_fd(dptr, size, (int *)handle);
 }
