@@ -268,7 +268,7 @@ static int attribute_value(CUdevice_attribute a, CUdevice dev, int *v)
     case CU_DEVICE_ATTRIBUTE_UNIFIED_FUNCTION_POINTERS: *v = 0; break;
     case CU_DEVICE_ATTRIBUTE_NUMA_CONFIG: *v = CU_DEVICE_NUMA_CONFIG_NONE; break;
     case CU_DEVICE_ATTRIBUTE_NUMA_ID: *v = -1; break;
-    case CU_DEVICE_ATTRIBUTE_MULTICAST_SUPPORTED: *v = 0; break;
+    case CU_DEVICE_ATTRIBUTE_MULTICAST_SUPPORTED: *v = sg_mcast_supported(); break;
     case CU_DEVICE_ATTRIBUTE_MPS_ENABLED: *v = 0; break;
     case CU_DEVICE_ATTRIBUTE_HOST_NUMA_ID: *v = 0; break;
     case CU_DEVICE_ATTRIBUTE_D3D12_CIG_SUPPORTED: *v = 0; break;

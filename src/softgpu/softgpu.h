@@ -217,6 +217,22 @@ int sg_vmm_phys_dup_fd(CUmemGenericAllocationHandle handle, CUmemAllocationProp 
 /* A physical allocation made of an imported memfd of `size` bytes (takes the descriptor). */
 CUresult sg_vmm_phys_adopt(int fd, uint64_t size, const CUmemAllocationProp *prop,
                            CUmemGenericAllocationHandle *handle);
+/* Multicast objects (multicast.c) bind physical allocations: a binding holds a reference to
+ * [off, off+size) of one (*device: where it lies); the allocation mapped over [addr, addr+size)
+ * and the offset of addr in it. */
+CUresult sg_vmm_phys_hold(CUmemGenericAllocationHandle h, uint64_t off, uint64_t size,
+                          int *device);
+void sg_vmm_phys_drop(CUmemGenericAllocationHandle h);
+CUresult sg_vmm_phys_at(uint64_t addr, uint64_t size, CUmemGenericAllocationHandle *h,
+                        uint64_t *off);
+/* For vmm.c: whether a handle is a multicast object; mapping one (the memory bound to
+ * [offset, offset+size) of it, mapped at ptr); releasing one (INVALID_VALUE: not one). */
+int sg_mcast_is(CUmemGenericAllocationHandle h);
+/* CU_DEVICE_ATTRIBUTE_MULTICAST_SUPPORTED: a softgpu of one device. */
+int sg_mcast_supported(void);
+CUresult sg_mcast_map(uint64_t ptr, uint64_t size, uint64_t offset,
+                      CUmemGenericAllocationHandle h);
+CUresult sg_mcast_release(CUmemGenericAllocationHandle h);
 
 /* ---- work, streams, events (stream.c, event.c) --------------------------------------------
  * A unit of device work. Streams run it in FIFO order on their worker thread; graphs keep it

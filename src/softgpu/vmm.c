@@ -4,7 +4,9 @@
  * cuMemGetAllocationPropertiesFromHandle and cuMemRetainAllocationHandle. A physical
  * allocation is a memfd; mapping it places the file's pages at the reserved address with
  * MAP_FIXED, so two mappings of one handle alias the same bytes, as on hardware. Access is
- * granted separately (cuMemSetAccess) through the page map. Calls memory.c and context.c.
+ * granted separately (cuMemSetAccess) through the page map. A multicast object's handle
+ * (multicast.c) maps as the physical memory bound to it and is released there. Calls memory.c,
+ * context.c and multicast.c.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -132,7 +134,7 @@ CUresult cuMemRelease(CUmemGenericAllocationHandle handle)
     if (p)
         phys_unref(p);
     pthread_mutex_unlock(&vmm_lock);
-    return p ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
+    return p ? CUDA_SUCCESS : sg_mcast_release(handle);
 }
 
 CUresult cuMemAddressReserve(CUdeviceptr *ptr, size_t size, size_t alignment, CUdeviceptr addr,
@@ -185,6 +187,11 @@ CUresult cuMemMap(CUdeviceptr ptr, size_t size, size_t offset, CUmemGenericAlloc
         return CUDA_ERROR_INVALID_VALUE;
     pthread_mutex_lock(&vmm_lock);
     struct phys *p = phys_find(handle);
+    if (!p) {   /* a multicast object maps what is bound to it (its lock comes first) */
+        pthread_mutex_unlock(&vmm_lock);
+        return sg_mcast_is(handle) ? sg_mcast_map(ptr, size, offset, handle)
+                                   : CUDA_ERROR_INVALID_VALUE;
+    }
     int overlap = 0;
     for (struct mapping *m = mappings; m && !overlap; m = m->next)
         overlap = ptr < m->addr + m->size && m->addr < ptr + size;
@@ -359,6 +366,48 @@ CUresult cuMemRetainAllocationHandle(CUmemGenericAllocationHandle *handle, void 
         if (a >= m->addr && a < m->addr + m->size) {
             m->phys->refs++; /* released with cuMemRelease, like the creator's handle */
             *handle = (CUmemGenericAllocationHandle)(uintptr_t)m->phys;
+            r = CUDA_SUCCESS;
+            break;
+        }
+    pthread_mutex_unlock(&vmm_lock);
+    return r;
+}
+
+/* ---- what multicast objects bind (multicast.c) --------------------------------------------- */
+
+CUresult sg_vmm_phys_hold(CUmemGenericAllocationHandle h, uint64_t off, uint64_t size,
+                          int *device)
+{
+    CUresult r = CUDA_ERROR_INVALID_VALUE;
+    pthread_mutex_lock(&vmm_lock);
+    struct phys *p = phys_find(h);
+    if (p && size && off + size >= off && off + size <= p->size) {
+        p->refs++;
+        *device = p->device;
+        r = CUDA_SUCCESS;
+    }
+    pthread_mutex_unlock(&vmm_lock);
+    return r;
+}
+
+void sg_vmm_phys_drop(CUmemGenericAllocationHandle h)
+{
+    pthread_mutex_lock(&vmm_lock);
+    struct phys *p = phys_find(h);
+    if (p)
+        phys_unref(p);
+    pthread_mutex_unlock(&vmm_lock);
+}
+
+CUresult sg_vmm_phys_at(uint64_t addr, uint64_t size, CUmemGenericAllocationHandle *h,
+                        uint64_t *off)
+{
+    CUresult r = CUDA_ERROR_INVALID_VALUE;
+    pthread_mutex_lock(&vmm_lock);
+    for (struct mapping *m = mappings; m; m = m->next)
+        if (addr >= m->addr && size <= m->size && addr - m->addr <= m->size - size) {
+            *h = (CUmemGenericAllocationHandle)(uintptr_t)m->phys;
+            *off = m->offset + (addr - m->addr);
             r = CUDA_SUCCESS;
             break;
         }

@@ -1,8 +1,9 @@
 // memory_more: batched 3D copies (both ABIs) between host, device and CUDA array sides of
 // several shapes, checked against the CPU; batched decompression of data compressed on the host
 // by zlib (raw Deflate), libsnappy and liblz4, with each operation's output size, a corrupt
-// stream (0 bytes) and refused operations (errorIndex); and what the device says of sparse
-// arrays and multicast objects, whose calls must be refused cleanly where unsupported.
+// stream (0 bytes) and refused operations (errorIndex); a multicast object bound to two
+// allocations and mapped, written through and read back through both; and sparse array
+// tiles, refused cleanly where unsupported.
 #include <cstdint>
 #include <cstring>
 #include <vector>
@@ -259,25 +260,105 @@ static void decompression(CUstream s)
     printf("memory_more: decompressed %zu bytes from Deflate, Snappy and LZ4\n", N);
 }
 
-// ---- sparse arrays and multicast objects: reported unsupported, refused cleanly ----
+// ---- multicast objects: what is written through the object's mapping is in the memory bound to
+// it (one device: the same bytes), and the other way round ----
 
-static void unsupported_objects(CUstream s)
+__global__ void fill(int *p, int n, int base)
 {
-    int sparse = -1, multicast = -1;
-    CU(cuDeviceGetAttribute(&sparse, CU_DEVICE_ATTRIBUTE_SPARSE_CUDA_ARRAY_SUPPORTED, 0));
-    CU(cuDeviceGetAttribute(&multicast, CU_DEVICE_ATTRIBUTE_MULTICAST_SUPPORTED, 0));
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n)
+        p[i] = base + i;
+}
+
+static CUdeviceptr map_va(CUmemGenericAllocationHandle h, size_t size)
+{
+    CUdeviceptr va;
+    CU(cuMemAddressReserve(&va, size, 0, 0, 0));
+    CU(cuMemMap(va, size, 0, h, 0));
+    CUmemAccessDesc acc;
+    memset(&acc, 0, sizeof acc);
+    acc.location.type = CU_MEM_LOCATION_TYPE_DEVICE, acc.location.id = 0;
+    acc.flags = CU_MEM_ACCESS_FLAGS_PROT_READWRITE;
+    CU(cuMemSetAccess(va, size, &acc, 1));
+    return va;
+}
+
+static void unmap_va(CUdeviceptr va, size_t size)
+{
+    CU(cuMemUnmap(va, size));
+    CU(cuMemAddressFree(va, size));
+}
+
+static void check_ints(CUdeviceptr p, int n, int base, const char *what)
+{
+    std::vector<int> h(n);
+    CU(cuMemcpyDtoH(h.data(), p, n * sizeof(int)));
+    for (int i = 0; i < n; i++)
+        if (h[i] != base + i)
+            FAIL("%s: element %d = %d, expected %d", what, i, h[i], base + i);
+}
+
+static void multicast(CUstream s)
+{
+    int supported = -1;
+    CU(cuDeviceGetAttribute(&supported, CU_DEVICE_ATTRIBUTE_MULTICAST_SUPPORTED, 0));
     CUmulticastObjectProp mp;
     memset(&mp, 0, sizeof mp);
-    mp.numDevices = 1, mp.size = 2 << 20;
-    mp.handleTypes = CU_MEM_HANDLE_TYPE_NONE;
-    size_t gran = 0;
-    CUresult r = cuMulticastGetGranularity(&gran, &mp, CU_MULTICAST_GRANULARITY_MINIMUM);
-    if (!multicast && r != CUDA_ERROR_NOT_SUPPORTED)
-        FAIL("multicast granularity without multicast support returned %d", (int)r);
-    CUmemGenericAllocationHandle mc = 0;
-    r = cuMulticastCreate(&mc, &mp);
-    if (!multicast && r != CUDA_ERROR_NOT_SUPPORTED)
-        FAIL("a multicast object without multicast support returned %d", (int)r);
+    mp.numDevices = 1;
+    size_t g = 0;
+    CUresult r = cuMulticastGetGranularity(&g, &mp, CU_MULTICAST_GRANULARITY_MINIMUM);
+    if (!supported) {
+        if (r != CUDA_ERROR_NOT_SUPPORTED)
+            FAIL("multicast granularity without multicast support returned %d", (int)r);
+        printf("memory_more: multicast unsupported\n");
+        return;
+    }
+    CU(r);
+    const size_t size = 2 * g;
+    const int n = (int)(size / sizeof(int)), half = n / 2;
+    mp.size = size;
+    CUmemGenericAllocationHandle mc, a, b;
+    CU(cuMulticastCreate(&mc, &mp));
+    CU(cuMulticastAddDevice(mc, 0));
+    CUmemAllocationProp ap;
+    memset(&ap, 0, sizeof ap);
+    ap.type = CU_MEM_ALLOCATION_TYPE_PINNED;
+    ap.location.type = CU_MEM_LOCATION_TYPE_DEVICE, ap.location.id = 0;
+    CU(cuMemCreate(&a, size, &ap, 0));
+    CU(cuMemCreate(&b, g, &ap, 0));
+    CUdeviceptr va_a = map_va(a, size), va_b = map_va(b, g);
+    // the object's first half is a's second half (by handle), its second half b (by address)
+    CU(cuMulticastBindMem(mc, 0, a, g, g, 0));
+    CU(cuMulticastBindAddr(mc, g, va_b, g, 0));
+    EXPECT_CU(cuMulticastBindMem(mc, 0, b, 0, g, 0), CUDA_ERROR_INVALID_VALUE);   // bound
+    EXPECT_CU(cuMulticastBindMem(mc, 4096, a, 0, g, 0), CUDA_ERROR_INVALID_VALUE);   // unaligned
+    CUdeviceptr va_mc = map_va(mc, size);
+    fill<<<n / 256, 256, 0, (cudaStream_t)s>>>((int *)va_mc, n, 1000);
+    CHECK_LAUNCH();
+    CU(cuStreamSynchronize(s));
+    check_ints(va_a + g, half, 1000, "a's bound half after writes through the object");
+    check_ints(va_b, half, 1000 + half, "b after writes through the object");
+    fill<<<half / 256, 256, 0, (cudaStream_t)s>>>((int *)va_b, half, 7);
+    CHECK_LAUNCH();
+    CU(cuStreamSynchronize(s));
+    check_ints(va_mc + g, half, 7, "the object after writes to b");
+    unmap_va(va_mc, size);
+    CU(cuMulticastUnbind(mc, 0, g, g));
+    EXPECT_CU(cuMulticastUnbind(mc, 0, g, g), CUDA_ERROR_INVALID_VALUE);   // nothing bound
+    CU(cuMemRelease(mc));
+    unmap_va(va_a, size);
+    unmap_va(va_b, g);
+    CU(cuMemRelease(a));
+    CU(cuMemRelease(b));
+    printf("memory_more: multicast object mapped over two bindings OK\n");
+}
+
+// ---- sparse arrays: reported unsupported, refused cleanly ----
+
+static void sparse_arrays(CUstream s)
+{
+    int sparse = -1;
+    CU(cuDeviceGetAttribute(&sparse, CU_DEVICE_ATTRIBUTE_SPARSE_CUDA_ARRAY_SUPPORTED, 0));
     // tiles of an array that is not sparse, backed by nothing: never a success
     CUDA_ARRAY3D_DESCRIPTOR ad;
     memset(&ad, 0, sizeof ad);
@@ -299,8 +380,7 @@ static void unsupported_objects(CUstream s)
         FAIL("mapping an unknown allocation into a dense array succeeded");
     CU(cuStreamSynchronize(s));
     CU(cuArrayDestroy(arr));
-    printf("memory_more: sparse arrays %s, multicast %s\n", sparse ? "supported" : "unsupported",
-           multicast ? "supported" : "unsupported");
+    printf("memory_more: sparse arrays %s\n", sparse ? "supported" : "unsupported");
 }
 
 int main()
@@ -311,7 +391,8 @@ int main()
     copy_batches(s);
     printf("memory_more: 3D copy batches OK (host, device, array sides)\n");
     decompression(s);
-    unsupported_objects(s);
+    multicast(s);
+    sparse_arrays(s);
     CU(cuStreamDestroy(s));
     return 0;
 }
