@@ -225,6 +225,23 @@ case_cudart() {
     echo "$out"
 }
 
+# Asynchronous notifications through a vGPU (misc_calls): an allocation past the vGPU's memory
+# limit calls the program's callback, in the program, with exactly the bytes over budget; none
+# after unregister. The rest of misc_calls (core dump written on the program's side) runs too.
+case_notify() {
+    local bin=$build/tests/cuda/misc_calls
+    [ -x "$bin" ] || { echo "SKIPPED: $bin not built (needs nvcc)"; exit 77; }
+    start_node
+    local libs out
+    libs=$(ldd "$build/lib/tfuse/libcuda.so.1" 2>/dev/null | awk '/lib(asan|ubsan)\.so/ {print $3}' | paste -sd: -)
+    [ -n "$libs" ] && export LD_PRELOAD="$libs${LD_PRELOAD:+:$LD_PRELOAD}" \
+        ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
+    out=$(MISC_CALLS_EXPECT_NOTIFY=1 timeout 60 "$tfuse" run --api "$api" --vram 256MiB -- \
+          "$bin" 2>&1) || fail "$out"
+    echo "$out" | grep -qx "misc_calls: OK" || fail "misc_calls: $out"
+    echo "over-budget notification delivered through the vGPU"
+}
+
 spin_share() {   # spin_share ID SECONDS -> busy share in percent of wall time
     echo "$(vgpu_field "$1" busy_ns) $2" | awk '{printf "%.1f", $1 / ($2 * 1e9) * 100}'
 }
