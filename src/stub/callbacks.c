@@ -4,7 +4,9 @@
  * each function the worker asks for and answers when it has returned. The worker's host node
  * is a trampoline that asks and waits (src/worker/callbacks.c), so a graph's host node runs
  * the program's own function, in order with the graph's other nodes, as the driver would run it.
- * Over TCP there is no channel: host nodes answer CUDA_ERROR_NOT_SUPPORTED there.
+ * Host node setters send a new function the same way; user objects' destructors
+ * (graph_more.c) run through the same channel. Over TCP there is no channel: host nodes and
+ * user objects answer CUDA_ERROR_NOT_SUPPORTED there.
  * May call: conn.c (fd passing), entry.c (tfi_callback_channel), graph.c (node requests).
  */
 #include <pthread.h>
@@ -35,7 +37,7 @@ static void *serve_callbacks(void *arg)
 }
 
 /* Opens the channel once; its outcome is remembered (over TCP: NOT_SUPPORTED for good). */
-static CUresult open_channel(void)
+CUresult tfs_callback_channel(void)
 {
     pthread_mutex_lock(&lock);
     if (channel_state == CUDA_ERROR_NOT_INITIALIZED) {
@@ -65,13 +67,20 @@ static CUresult open_channel(void)
     return r;
 }
 
+/* A host node's fields (add and setters): u64 the program's function, u64 its argument. */
+static void put_host(struct tfp_writer *w, const CUDA_HOST_NODE_PARAMS *p)
+{
+    tfp_put_u64(w, (uint64_t)(uintptr_t)p->fn);
+    tfp_put_u64(w, (uint64_t)(uintptr_t)p->userData);
+}
+
 CUresult CUDAAPI cuGraphAddHostNode(CUgraphNode *phGraphNode, CUgraph hGraph,
                                    const CUgraphNode *dependencies, size_t numDependencies,
                                    const CUDA_HOST_NODE_PARAMS *nodeParams)
 {
     if (!nodeParams || !nodeParams->fn)
         return CUDA_ERROR_INVALID_VALUE;
-    CUresult r = open_channel();
+    CUresult r = tfs_callback_channel();
     if (r != CUDA_SUCCESS)
         return r;
     struct tfs_call c;
@@ -79,14 +88,42 @@ CUresult CUDAAPI cuGraphAddHostNode(CUgraphNode *phGraphNode, CUgraph hGraph,
                        numDependencies);
     if (r != CUDA_SUCCESS)
         return r;
-    tfp_put_u64(c.w, (uint64_t)(uintptr_t)nodeParams->fn);
-    tfp_put_u64(c.w, (uint64_t)(uintptr_t)nodeParams->userData);
+    put_host(c.w, nodeParams);
     return tfs_node_finish(&c, phGraphNode);
+}
+
+static CUresult put_host_fields(struct tfs_call *c, const void *fields)
+{
+    put_host(c->w, fields);
+    return CUDA_SUCCESS;
+}
+
+/* The setters: the target, then the node's fields as the add sends them. */
+static CUresult set_host(uint32_t call, CUgraphExec exec, CUgraphNode node,
+                         const CUDA_HOST_NODE_PARAMS *p)
+{
+    if (!p || !p->fn)
+        return CUDA_ERROR_INVALID_VALUE;
+    CUresult r = tfs_callback_channel();
+    return r != CUDA_SUCCESS ? r : tfs_set_node(call, exec, node, put_host_fields, p);
+}
+
+CUresult CUDAAPI cuGraphHostNodeSetParams(CUgraphNode hNode, const CUDA_HOST_NODE_PARAMS *p)
+{
+    return set_host(TFP_ID_cuGraphHostNodeSetParams, NULL, hNode, p);
+}
+
+CUresult CUDAAPI cuGraphExecHostNodeSetParams(CUgraphExec hGraphExec, CUgraphNode hNode,
+                                              const CUDA_HOST_NODE_PARAMS *p)
+{
+    if (!hGraphExec)
+        return CUDA_ERROR_INVALID_VALUE;
+    return set_host(TFP_ID_cuGraphExecHostNodeSetParams, hGraphExec, hNode, p);
 }
 
 CUresult tfs_capture_host_func(CUstream stream, CUhostFn fn, void *userData)
 {
-    CUresult r = open_channel();
+    CUresult r = tfs_callback_channel();
     return r != CUDA_SUCCESS ? r
                              : tfi_capture_host_func(stream, (uint64_t)(uintptr_t)fn,
                                                      (uint64_t)(uintptr_t)userData);

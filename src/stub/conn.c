@@ -326,6 +326,14 @@ void tfs_region_free(uint64_t id)
     pthread_mutex_unlock(&g.lock);
 }
 
+void *tfs_region_ptr(uint64_t id, uint64_t off, uint64_t len)
+{
+    pthread_mutex_lock(&g.lock);
+    void *p = g.state == 1 ? tf_region_ptr(g.conn, id, off, len ? len : 1, NULL) : NULL;
+    pthread_mutex_unlock(&g.lock);
+    return p;
+}
+
 CUresult tfs_send_fd(int fd, uint64_t *tag)
 {
     static uint64_t next_tag = 1;

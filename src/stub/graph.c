@@ -86,6 +86,19 @@ CUresult CUDAAPI cuGraphAddEventWaitNode(CUgraphNode *phGraphNode, CUgraph hGrap
                           numDependencies, event);
 }
 
+/* A memset node's fields (add and both setters): u64 ctx, u64 dst, u64 pitch, u32 value,
+ * u32 element size, u64 width (elements), u64 height. */
+void tfs_put_memset(struct tfp_writer *w, CUcontext ctx, const CUDA_MEMSET_NODE_PARAMS *p)
+{
+    tfp_put_u64(w, (uint64_t)(uintptr_t)ctx);
+    tfp_put_u64(w, p->dst);
+    tfp_put_u64(w, p->pitch);
+    tfp_put_u32(w, p->value);
+    tfp_put_u32(w, p->elementSize);
+    tfp_put_u64(w, p->width);
+    tfp_put_u64(w, p->height);
+}
+
 CUresult CUDAAPI cuGraphAddMemsetNode(CUgraphNode *phGraphNode, CUgraph hGraph,
                                       const CUgraphNode *dependencies, size_t numDependencies,
                                       const CUDA_MEMSET_NODE_PARAMS *memsetParams, CUcontext ctx)
@@ -97,14 +110,7 @@ CUresult CUDAAPI cuGraphAddMemsetNode(CUgraphNode *phGraphNode, CUgraph hGraph,
                             numDependencies);
     if (r != CUDA_SUCCESS)
         return r;
-    const CUDA_MEMSET_NODE_PARAMS *p = memsetParams;
-    tfp_put_u64(c.w, (uint64_t)(uintptr_t)ctx);
-    tfp_put_u64(c.w, p->dst);
-    tfp_put_u64(c.w, p->pitch);
-    tfp_put_u32(c.w, p->value);
-    tfp_put_u32(c.w, p->elementSize);
-    tfp_put_u64(c.w, p->width);
-    tfp_put_u64(c.w, p->height);
+    tfs_put_memset(c.w, ctx, memsetParams);
     return tfs_node_finish(&c, phGraphNode);
 }
 
@@ -154,22 +160,40 @@ CUresult CUDAAPI cuGraphAddKernelNode_v2(CUgraphNode *phGraphNode, CUgraph hGrap
     return tfs_node_finish(&c, phGraphNode);
 }
 
-/* Request: u64 executable graph (0 for cuGraphKernelNodeSetParams), u64 node, parameters. */
+/* A setter's request: u64 executable graph (0: the node of a graph), u64 node, then the node's
+ * fields as its add sends them, written by put (which ends the call when it fails). */
+CUresult tfs_set_node(uint32_t call, CUgraphExec exec, CUgraphNode node, tfs_put_fields put,
+                      const void *fields)
+{
+    struct tfs_call c;
+    CUresult r = tfs_begin(&c, call);
+    if (r != CUDA_SUCCESS)
+        return r;
+    tfp_put_u64(c.w, (uint64_t)(uintptr_t)exec);
+    tfp_put_u64(c.w, (uint64_t)(uintptr_t)node);
+    r = put(&c, fields);
+    return r != CUDA_SUCCESS ? r : tfs_end(&c, tfs_transact(&c));
+}
+
+struct kernel_fields {
+    const CUDA_KERNEL_NODE_PARAMS *p;
+    const struct tfs_kargs *a;
+};
+
+static CUresult put_kernel(struct tfs_call *c, const void *fields)
+{
+    const struct kernel_fields *k = fields;
+    kernel_put(c->w, k->p, k->a);
+    return CUDA_SUCCESS;
+}
+
 static CUresult set_kernel_params(uint32_t call, CUgraphExec exec, CUgraphNode node,
                                   const CUDA_KERNEL_NODE_PARAMS *p)
 {
     struct tfs_kargs a;
     CUresult r = kernel_prepare(p, &a);
-    if (r != CUDA_SUCCESS)
-        return r;
-    struct tfs_call c;
-    r = tfs_begin(&c, call);
-    if (r != CUDA_SUCCESS)
-        return r;
-    tfp_put_u64(c.w, (uint64_t)(uintptr_t)exec);
-    tfp_put_u64(c.w, (uint64_t)(uintptr_t)node);
-    kernel_put(c.w, p, &a);
-    return tfs_end(&c, tfs_transact(&c));
+    struct kernel_fields k = {p, &a};
+    return r != CUDA_SUCCESS ? r : tfs_set_node(call, exec, node, put_kernel, &k);
 }
 
 CUresult CUDAAPI cuGraphKernelNodeSetParams_v2(CUgraphNode hNode,
@@ -337,6 +361,20 @@ static CUresult put_error(int e, const char *what)
     return CUDA_ERROR_NOT_SUPPORTED;
 }
 
+/* A memcpy node's fields (add and both setters): u64 ctx, the copy. A copy that cannot be
+ * encoded ends the call (nothing was sent) and is refused. */
+CUresult tfs_put_copy_node(struct tfs_call *c, CUcontext ctx, const CUDA_MEMCPY3D *p)
+{
+    tfp_put_u64(c->w, (uint64_t)(uintptr_t)ctx);
+    int e = put_copy3d(c, p);
+    if (e == PUT_OK)
+        return CUDA_SUCCESS;
+    tfs_end(c, CUDA_SUCCESS);
+    return put_error(e, e == PUT_ARRAY ? "memcpy nodes with CUDA arrays"
+                                       : "memcpy nodes on host memory that is not page-locked "
+                                         "memory of this process's stub");
+}
+
 CUresult CUDAAPI cuGraphAddMemcpyNode(CUgraphNode *phGraphNode, CUgraph hGraph,
                                       const CUgraphNode *dependencies, size_t numDependencies,
                                       const CUDA_MEMCPY3D *copyParams, CUcontext ctx)
@@ -348,15 +386,8 @@ CUresult CUDAAPI cuGraphAddMemcpyNode(CUgraphNode *phGraphNode, CUgraph hGraph,
                             numDependencies);
     if (r != CUDA_SUCCESS)
         return r;
-    tfp_put_u64(c.w, (uint64_t)(uintptr_t)ctx);
-    int e = put_copy3d(&c, copyParams);
-    if (e != PUT_OK) {
-        tfs_end(&c, CUDA_SUCCESS);   /* nothing was sent */
-        return put_error(e, e == PUT_ARRAY ? "memcpy nodes with CUDA arrays"
-                                           : "memcpy nodes on host memory that is not page-locked "
-                                             "memory of this process's stub");
-    }
-    return tfs_node_finish(&c, phGraphNode);
+    r = tfs_put_copy_node(&c, ctx, copyParams);
+    return r != CUDA_SUCCESS ? r : tfs_node_finish(&c, phGraphNode);
 }
 
 /* A 3D copy as Depth 2D copies: slice z of a side starts (z0 + z) * height rows further. */

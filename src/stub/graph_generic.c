@@ -2,10 +2,10 @@
  * The generic graph-node API of CUDA 12.2 (cuGraphAddNode[_v2], cuGraphNodeSetParams,
  * cuGraphExecNodeSetParams) in the program's process: each node kind the stub forwards goes to
  * its own call (kernel, memcpy, memset, empty, event record and wait, child graph, memory
- * allocation and free, conditional), which checks what the node names as a direct call would.
- * Edge data other than the default, a child graph moved into its node, and the kinds not
- * forwarded (host, batch memory operation, external semaphore) are refused by name.
- * May call: graph.c and entry.c (the per-kind calls).
+ * allocation and free, conditional, host, batch memory operation), which checks what the node
+ * names as a direct call would; the setters likewise go to each kind's setter. Edge data other
+ * than the default and a child graph moved into its node are refused by name.
+ * May call: graph.c, graph_params.c, callbacks.c and entry.c (the per-kind calls).
  */
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -32,13 +32,17 @@ static CUDA_KERNEL_NODE_PARAMS_v2 kernel_v2(const CUDA_KERNEL_NODE_PARAMS_v3 *k)
         .kernelParams = k->kernelParams, .extra = k->extra, .kern = k->kern, .ctx = k->ctx};
 }
 
-static const char *unforwarded_kind(CUgraphNodeType t)
+static CUDA_MEMSET_NODE_PARAMS memset_v1(const CUDA_MEMSET_NODE_PARAMS_v2 *m)
 {
-    switch (t) {
-    case CU_GRAPH_NODE_TYPE_HOST: return "graph host nodes";
-    case CU_GRAPH_NODE_TYPE_BATCH_MEM_OP: return "graph batch memory operation nodes";
-    default: return "graph external semaphore nodes";
-    }
+    return (CUDA_MEMSET_NODE_PARAMS){.dst = m->dst, .pitch = m->pitch, .value = m->value,
+                                     .elementSize = m->elementSize, .width = m->width,
+                                     .height = m->height};
+}
+
+static CUDA_BATCH_MEM_OP_NODE_PARAMS memop_v1(const CUDA_BATCH_MEM_OP_NODE_PARAMS_v2 *m)
+{
+    return (CUDA_BATCH_MEM_OP_NODE_PARAMS){.ctx = m->ctx, .count = m->count,
+                                           .paramArray = m->paramArray, .flags = m->flags};
 }
 
 /* The body graphs the driver hands out live as long as their node; the stub keeps each array
@@ -101,11 +105,16 @@ CUresult CUDAAPI cuGraphAddNode_v2(CUgraphNode *phGraphNode, CUgraph hGraph,
         return cuGraphAddMemcpyNode(phGraphNode, hGraph, d, n, &p->memcpy.copyParams,
                                     p->memcpy.copyCtx);
     case CU_GRAPH_NODE_TYPE_MEMSET: {
-        CUDA_MEMSET_NODE_PARAMS m = {.dst = p->memset.dst, .pitch = p->memset.pitch,
-                                     .value = p->memset.value,
-                                     .elementSize = p->memset.elementSize,
-                                     .width = p->memset.width, .height = p->memset.height};
+        CUDA_MEMSET_NODE_PARAMS m = memset_v1(&p->memset);
         return cuGraphAddMemsetNode(phGraphNode, hGraph, d, n, &m, p->memset.ctx);
+    }
+    case CU_GRAPH_NODE_TYPE_HOST: {
+        CUDA_HOST_NODE_PARAMS h = {.fn = p->host.fn, .userData = p->host.userData};
+        return cuGraphAddHostNode(phGraphNode, hGraph, d, n, &h);
+    }
+    case CU_GRAPH_NODE_TYPE_BATCH_MEM_OP: {
+        CUDA_BATCH_MEM_OP_NODE_PARAMS m = memop_v1(&p->memOp);
+        return cuGraphAddBatchMemOpNode(phGraphNode, hGraph, d, n, &m);
     }
     case CU_GRAPH_NODE_TYPE_EMPTY:
         return cuGraphAddEmptyNode(phGraphNode, hGraph, d, n);
@@ -131,7 +140,7 @@ CUresult CUDAAPI cuGraphAddNode_v2(CUgraphNode *phGraphNode, CUgraph hGraph,
     case CU_GRAPH_NODE_TYPE_CONDITIONAL:
         return add_conditional(phGraphNode, hGraph, d, n, &p->conditional);
     default:
-        return refuse(unforwarded_kind(p->type));
+        return refuse("graph nodes of this kind");
     }
 }
 
@@ -143,24 +152,60 @@ CUresult CUDAAPI cuGraphAddNode(CUgraphNode *phGraphNode, CUgraph hGraph,
                              nodeParams);
 }
 
-/* Kernel nodes are the kind whose parameters change between launches: the others are refused. */
-CUresult CUDAAPI cuGraphNodeSetParams(CUgraphNode hNode, CUgraphNodeParams *p)
+/* A graph's node (exec NULL) or an executable graph's: each kind to its own setter. */
+static CUresult set_params(CUgraphExec exec, CUgraphNode node, CUgraphNodeParams *p)
 {
     if (!p)
         return CUDA_ERROR_INVALID_VALUE;
-    if (p->type != CU_GRAPH_NODE_TYPE_KERNEL)
-        return refuse("cuGraphNodeSetParams on nodes other than kernels");
-    CUDA_KERNEL_NODE_PARAMS_v2 k = kernel_v2(&p->kernel);
-    return cuGraphKernelNodeSetParams_v2(hNode, &k);
+    switch (p->type) {
+    case CU_GRAPH_NODE_TYPE_KERNEL: {
+        CUDA_KERNEL_NODE_PARAMS_v2 k = kernel_v2(&p->kernel);
+        return exec ? cuGraphExecKernelNodeSetParams_v2(exec, node, &k)
+                    : cuGraphKernelNodeSetParams_v2(node, &k);
+    }
+    case CU_GRAPH_NODE_TYPE_MEMCPY:
+        return exec ? cuGraphExecMemcpyNodeSetParams(exec, node, &p->memcpy.copyParams,
+                                                     p->memcpy.copyCtx)
+                    : cuGraphMemcpyNodeSetParams(node, &p->memcpy.copyParams);
+    case CU_GRAPH_NODE_TYPE_MEMSET: {
+        CUDA_MEMSET_NODE_PARAMS m = memset_v1(&p->memset);
+        return exec ? cuGraphExecMemsetNodeSetParams(exec, node, &m, p->memset.ctx)
+                    : cuGraphMemsetNodeSetParams(node, &m);
+    }
+    case CU_GRAPH_NODE_TYPE_HOST: {
+        CUDA_HOST_NODE_PARAMS h = {.fn = p->host.fn, .userData = p->host.userData};
+        return exec ? cuGraphExecHostNodeSetParams(exec, node, &h)
+                    : cuGraphHostNodeSetParams(node, &h);
+    }
+    case CU_GRAPH_NODE_TYPE_EVENT_RECORD:
+        return exec ? cuGraphExecEventRecordNodeSetEvent(exec, node, p->eventRecord.event)
+                    : cuGraphEventRecordNodeSetEvent(node, p->eventRecord.event);
+    case CU_GRAPH_NODE_TYPE_WAIT_EVENT:
+        return exec ? cuGraphExecEventWaitNodeSetEvent(exec, node, p->eventWait.event)
+                    : cuGraphEventWaitNodeSetEvent(node, p->eventWait.event);
+    case CU_GRAPH_NODE_TYPE_BATCH_MEM_OP: {
+        CUDA_BATCH_MEM_OP_NODE_PARAMS m = memop_v1(&p->memOp);
+        return exec ? cuGraphExecBatchMemOpNodeSetParams(exec, node, &m)
+                    : cuGraphBatchMemOpNodeSetParams(node, &m);
+    }
+    case CU_GRAPH_NODE_TYPE_GRAPH:
+        if (exec)
+            return cuGraphExecChildGraphNodeSetParams(exec, node, p->graph.graph);
+        return refuse("cuGraphNodeSetParams on child graph nodes");
+    default:
+        return refuse("setting the parameters of this kind of graph node");
+    }
+}
+
+CUresult CUDAAPI cuGraphNodeSetParams(CUgraphNode hNode, CUgraphNodeParams *p)
+{
+    return set_params(NULL, hNode, p);
 }
 
 CUresult CUDAAPI cuGraphExecNodeSetParams(CUgraphExec hGraphExec, CUgraphNode hNode,
                                           CUgraphNodeParams *p)
 {
-    if (!p)
+    if (!hGraphExec)
         return CUDA_ERROR_INVALID_VALUE;
-    if (p->type != CU_GRAPH_NODE_TYPE_KERNEL)
-        return refuse("cuGraphExecNodeSetParams on nodes other than kernels");
-    CUDA_KERNEL_NODE_PARAMS_v2 k = kernel_v2(&p->kernel);
-    return cuGraphExecKernelNodeSetParams_v2(hGraphExec, hNode, &k);
+    return set_params(hGraphExec, hNode, p);
 }

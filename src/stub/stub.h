@@ -115,6 +115,20 @@ CUresult tfs_node_begin(struct tfs_call *c, uint32_t call, CUgraphNode *out, CUg
                         const CUgraphNode *deps, size_t ndeps);
 CUresult tfs_node_finish(struct tfs_call *c, CUgraphNode *out);
 
+/* A node kind's fields, one encoder for its add and its setters (graph.c): memset, memcpy (which
+ * ends the call and refuses what it cannot encode). */
+void tfs_put_memset(struct tfp_writer *w, CUcontext ctx, const CUDA_MEMSET_NODE_PARAMS *p);
+CUresult tfs_put_copy_node(struct tfs_call *c, CUcontext ctx, const CUDA_MEMCPY3D *p);
+/* A setter (exec NULL: of a graph's node): the target, then put(c, fields) writes the node's
+ * fields (ending the call itself when it fails), then the round trip. */
+typedef CUresult (*tfs_put_fields)(struct tfs_call *c, const void *fields);
+CUresult tfs_set_node(uint32_t call, CUgraphExec exec, CUgraphNode node, tfs_put_fields put,
+                      const void *fields);
+/* Opens the host-function channel once (callbacks.c): NOT_SUPPORTED over TCP. */
+CUresult tfs_callback_channel(void);
+/* A pointer of this process into shared region id at off (conn.c); NULL when it is none. */
+void *tfs_region_ptr(uint64_t id, uint64_t off, uint64_t len);
+
 /* cuGraphGetNodes with an array (graph.c). */
 CUresult tfs_graph_nodes(CUgraph graph, CUgraphNode *nodes, size_t *numNodes);
 

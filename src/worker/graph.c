@@ -47,8 +47,7 @@ static uint64_t node_at(const uint8_t *array, uint64_t i)
     return v;
 }
 
-/* A node handle of the session that belongs to graph (graph 0: to any of its graphs). */
-static int node_of(struct tfw_session *s, uint64_t node, uint64_t graph)
+int tfw_node_of(struct tfw_session *s, uint64_t node, uint64_t graph)
 {
     return node && tfw_handles_kind(&s->handles, node) == TFW_K_NODE &&
            (!graph || tfw_handles_parent(&s->handles, node) == graph);
@@ -67,7 +66,7 @@ CUresult tfw_node_check_head(struct tfw_session *s, const struct tfw_node_head *
     if (r != CUDA_SUCCESS)
         return r;
     for (uint64_t i = 0; i < h->ndeps; i++)
-        if (!node_of(s, node_at(h->deps, i), h->graph))
+        if (!tfw_node_of(s, node_at(h->deps, i), h->graph))
             return CUDA_ERROR_INVALID_VALUE;
     if (!h->ndeps)
         return CUDA_SUCCESS;
@@ -142,8 +141,30 @@ CUresult tfw_custom_cuGraphAddEventWaitNode(struct tfw_session *s, struct tfp_re
     return event_node(s, in, out, s->be.cuGraphAddEventWaitNode, "cuGraphAddEventWaitNode");
 }
 
-/* Request after the header: u64 ctx, u64 dst, u64 pitch, u32 value, u32 element size,
- * u64 width (elements), u64 height. */
+/* A memset node's fields (tfs_put_memset): u64 ctx, u64 dst, u64 pitch, u32 value, u32 element
+ * size, u64 width (elements), u64 height; they end the request. The context must be the
+ * session's and the whole 2D extent one of its allocations. */
+CUresult tfw_memset_node_read(struct tfw_session *s, struct tfp_reader *in, uint64_t *ctx,
+                              CUDA_MEMSET_NODE_PARAMS *p, const char *call)
+{
+    *ctx = tfp_get_u64(in);
+    memset(p, 0, sizeof *p);
+    p->dst = tfp_get_u64(in);
+    p->pitch = tfp_get_u64(in);
+    p->value = tfp_get_u32(in);
+    p->elementSize = tfp_get_u32(in);
+    p->width = tfp_get_u64(in);
+    p->height = tfp_get_u64(in);
+    DONE_READING(call);
+    CUresult r = tfw_check_handle(s, TFW_K_CTX, *ctx);
+    if (r != CUDA_SUCCESS)
+        return r;
+    if (p->elementSize != 1 && p->elementSize != 2 && p->elementSize != 4)
+        return CUDA_ERROR_INVALID_VALUE;
+    return tfw_check_range(s, p->dst, tfp_span2d(p->pitch, tfp_mul(p->width, p->elementSize),
+                                                 p->height));
+}
+
 CUresult tfw_custom_cuGraphAddMemsetNode(struct tfw_session *s, struct tfp_reader *in,
                                          struct tfp_writer *out)
 {
@@ -152,22 +173,9 @@ CUresult tfw_custom_cuGraphAddMemsetNode(struct tfw_session *s, struct tfp_reade
     CUresult r = tfw_node_read_head(s, in, &h, call);
     if (r != CUDA_SUCCESS)
         return r;
-    uint64_t ctx = tfp_get_u64(in);
+    uint64_t ctx;
     CUDA_MEMSET_NODE_PARAMS p;
-    memset(&p, 0, sizeof p);
-    p.dst = tfp_get_u64(in);
-    p.pitch = tfp_get_u64(in);
-    p.value = tfp_get_u32(in);
-    p.elementSize = tfp_get_u32(in);
-    p.width = tfp_get_u64(in);
-    p.height = tfp_get_u64(in);
-    DONE_READING(call);
-    if ((r = tfw_check_handle(s, TFW_K_CTX, ctx)) != CUDA_SUCCESS)
-        return r;
-    if (p.elementSize != 1 && p.elementSize != 2 && p.elementSize != 4)
-        return CUDA_ERROR_INVALID_VALUE;
-    uint64_t bytes = tfp_span2d(p.pitch, tfp_mul(p.width, p.elementSize), p.height);
-    if ((r = tfw_check_range(s, p.dst, bytes)) != CUDA_SUCCESS)
+    if ((r = tfw_memset_node_read(s, in, &ctx, &p, call)) != CUDA_SUCCESS)
         return r;
     CUgraphNode *deps;
     if ((r = tfw_node_check_head(s, &h, &deps)) != CUDA_SUCCESS)
@@ -268,7 +276,18 @@ static CUresult resolve_copy(struct tfw_session *s, struct tfp_writer *out, cons
     return CUDA_SUCCESS;
 }
 
-/* Request after the header: u64 ctx, the copy. */
+/* A memcpy node's fields (tfs_put_copy_node): u64 ctx, the copy; they end the request. */
+CUresult tfw_copy_node_read(struct tfw_session *s, struct tfp_reader *in, struct tfp_writer *out,
+                            uint64_t *ctx, CUDA_MEMCPY3D *m, const char *call)
+{
+    *ctx = tfp_get_u64(in);
+    struct copy c;
+    read_copy(s, in, &c);
+    DONE_READING(call);
+    CUresult r = tfw_check_handle(s, TFW_K_CTX, *ctx);
+    return r != CUDA_SUCCESS ? r : resolve_copy(s, out, &c, m);
+}
+
 CUresult tfw_custom_cuGraphAddMemcpyNode(struct tfw_session *s, struct tfp_reader *in,
                                          struct tfp_writer *out)
 {
@@ -277,14 +296,9 @@ CUresult tfw_custom_cuGraphAddMemcpyNode(struct tfw_session *s, struct tfp_reade
     CUresult r = tfw_node_read_head(s, in, &h, call);
     if (r != CUDA_SUCCESS)
         return r;
-    uint64_t ctx = tfp_get_u64(in);
-    struct copy c;
-    read_copy(s, in, &c);
-    DONE_READING(call);
-    if ((r = tfw_check_handle(s, TFW_K_CTX, ctx)) != CUDA_SUCCESS)
-        return r;
+    uint64_t ctx;
     CUDA_MEMCPY3D m;
-    if ((r = resolve_copy(s, out, &c, &m)) != CUDA_SUCCESS)
+    if ((r = tfw_copy_node_read(s, in, out, &ctx, &m, call)) != CUDA_SUCCESS)
         return r;
     CUgraphNode *deps;
     if ((r = tfw_node_check_head(s, &h, &deps)) != CUDA_SUCCESS)
@@ -402,6 +416,18 @@ CUresult tfw_custom_cuGraphAddKernelNode_v2(struct tfw_session *s, struct tfp_re
     return tfw_node_made(s, out, &h, deps, r, node);
 }
 
+/* A setter's target: an executable graph of the session for the Exec setters, none for a graph
+ * node's; the node one of the session's. */
+CUresult tfw_target_check(struct tfw_session *s, uint64_t gexec, uint64_t node, int exec)
+{
+    if (exec ? !gexec : gexec != 0)
+        return CUDA_ERROR_INVALID_VALUE;
+    CUresult r = exec ? tfw_check_handle(s, TFW_K_GEXEC, gexec) : CUDA_SUCCESS;
+    if (r == CUDA_SUCCESS && !tfw_node_of(s, node, 0))
+        r = CUDA_ERROR_INVALID_VALUE;
+    return r;
+}
+
 /* Request: u64 executable graph (0 for a graph's node), u64 node, the kernel node. */
 static CUresult set_kernel_params(struct tfw_session *s, struct tfp_reader *in, int exec,
                                   const char *call)
@@ -413,12 +439,8 @@ static CUresult set_kernel_params(struct tfw_session *s, struct tfp_reader *in, 
         return CUDA_ERROR_OUT_OF_MEMORY;
     CUDA_KERNEL_NODE_PARAMS p;
     CUresult r = read_kernel(s, in, k, call);
-    if (r == CUDA_SUCCESS && (exec ? !gexec : gexec != 0))
-        r = CUDA_ERROR_INVALID_VALUE;
-    if (r == CUDA_SUCCESS && exec)
-        r = tfw_check_handle(s, TFW_K_GEXEC, gexec);
-    if (r == CUDA_SUCCESS && !node_of(s, node, 0))
-        r = CUDA_ERROR_INVALID_VALUE;
+    if (r == CUDA_SUCCESS)
+        r = tfw_target_check(s, gexec, node, exec);
     if (r == CUDA_SUCCESS)
         r = resolve_kernel(s, k, &p);
     if (r == CUDA_SUCCESS && exec)
@@ -470,7 +492,7 @@ static CUresult edges(struct tfw_session *s, struct tfp_reader *in, edges_fn fn,
     if (r != CUDA_SUCCESS)
         return r;
     for (uint64_t i = 0; i < n; i++)
-        if (!node_of(s, node_at(from, i), graph) || !node_of(s, node_at(to, i), graph))
+        if (!tfw_node_of(s, node_at(from, i), graph) || !tfw_node_of(s, node_at(to, i), graph))
             return CUDA_ERROR_INVALID_VALUE;
     if (!fn)
         return CUDA_ERROR_NOT_SUPPORTED;

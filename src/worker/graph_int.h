@@ -26,4 +26,15 @@ CUresult tfw_node_made(struct tfw_session *s, struct tfp_writer *out,
                        const struct tfw_node_head *h, CUgraphNode *deps, CUresult r,
                        CUgraphNode node);
 
+/* A node handle of the session that belongs to graph (graph 0: to any of its graphs). */
+int tfw_node_of(struct tfw_session *s, uint64_t node, uint64_t graph);
+/* A setter's target (u64 executable graph, u64 node): exec says which kind of setter. */
+CUresult tfw_target_check(struct tfw_session *s, uint64_t gexec, uint64_t node, int exec);
+/* A node kind's fields as its add and its setters send them, ending the request, checked
+ * against the session (graph.c). */
+CUresult tfw_memset_node_read(struct tfw_session *s, struct tfp_reader *in, uint64_t *ctx,
+                              CUDA_MEMSET_NODE_PARAMS *p, const char *call);
+CUresult tfw_copy_node_read(struct tfw_session *s, struct tfp_reader *in, struct tfp_writer *out,
+                            uint64_t *ctx, CUDA_MEMCPY3D *m, const char *call);
+
 #endif

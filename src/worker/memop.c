@@ -1,8 +1,8 @@
 /*
  * Batched stream memory operations (tfi_batch_memop: cuStreamBatchMemOp, both ABIs): every wait
  * and write names a word that must lie in one of the session's allocations; flushes and
- * barriers name nothing. The operations go to the backend from a copy (the driver may write
- * their alias fields).
+ * barriers name nothing (the check is shared with batch memory operation nodes, graph_params.c).
+ * The operations go to the backend from a copy (the driver may write their alias fields).
  * May call: the session's checks (worker.c), the backend table.
  */
 #include <stdlib.h>
@@ -10,7 +10,7 @@
 
 #include "worker_int.h"
 
-static CUresult check_op(struct tfw_session *s, const CUstreamBatchMemOpParams *op)
+CUresult tfw_memop_check(struct tfw_session *s, const CUstreamBatchMemOpParams *op)
 {
     switch (op->operation) {
     case CU_STREAM_MEM_OP_WAIT_VALUE_32:
@@ -35,7 +35,7 @@ CUresult tfw_tfi_batch_memop(CUstream stream, unsigned int count,
     if (!count)
         return CUDA_ERROR_INVALID_VALUE;
     for (unsigned i = 0; i < count; i++) {
-        CUresult r = check_op(s, &ops[i]);
+        CUresult r = tfw_memop_check(s, &ops[i]);
         if (r != CUDA_SUCCESS)
             return r;
     }

@@ -64,6 +64,12 @@ void tfw_ipc_end(struct tfw_session *s);
 
 /* Closes the host-function channel (callbacks.c). */
 void tfw_callbacks_end(void);
+/* Runs the program's function fn(data) through the channel and waits for it (nothing without
+ * a channel); 1 when the channel is open (callbacks.c). */
+void tfw_callback_run(uint64_t fn, uint64_t data);
+int tfw_callback_ready(void);
+/* A wait or write of a batch memory operation names a word of the session's (memop.c). */
+CUresult tfw_memop_check(struct tfw_session *s, const CUstreamBatchMemOpParams *op);
 
 /* The arrays and device ranges a texture or surface resource names (resource.c). */
 CUresult tfw_check_resource(struct tfw_session *s, const CUDA_RESOURCE_DESC *d);
