@@ -377,6 +377,86 @@ static void *integrity_table[3] = {
     SLOT(unknown_INTEGRITY_CHECK_2),
 };
 
+/* ---- TOOLS_CONTEXT and TOOLS_MODULE (NVIDIA's libraries) ---------------------------------- */
+
+/* cuBLASLt and cuFFT ask for these two tables (docs/export-tables.md, "Tables the libraries
+ * add"). Of their many slots only TOOLS_CONTEXT's slot 4 has an established meaning; every
+ * other slot answers CUDA_ERROR_NOT_SUPPORTED and says once which slot was called. */
+static CUresult unknown_slot(const char *table, int slot)
+{
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    static struct { const char *table; int slot; } said[64];
+    static int nsaid;
+    int seen = 0;
+    pthread_mutex_lock(&lock);
+    for (int i = 0; i < nsaid && !seen; i++)
+        seen = said[i].table == table && said[i].slot == slot;
+    if (!seen && nsaid < 64) {
+        said[nsaid].table = table;
+        said[nsaid++].slot = slot;
+    }
+    pthread_mutex_unlock(&lock);
+    if (!seen)
+        fprintf(stderr, "exporttab: unknown slot %d of %s called; answering "
+                        "CUDA_ERROR_NOT_SUPPORTED\n", slot, table);
+    return CUDA_ERROR_NOT_SUPPORTED;
+}
+
+#define U(t, n) static CUresult unk_##t##_##n(void) { return unknown_slot(#t, n); }
+#define U10(t, d) U(t, d##0) U(t, d##1) U(t, d##2) U(t, d##3) U(t, d##4) U(t, d##5) \
+                  U(t, d##6) U(t, d##7) U(t, d##8) U(t, d##9)
+#define P(t, n) SLOT(unk_##t##_##n)
+#define P10(t, d) P(t, d##0), P(t, d##1), P(t, d##2), P(t, d##3), P(t, d##4), P(t, d##5), \
+                  P(t, d##6), P(t, d##7), P(t, d##8), P(t, d##9)
+
+/* TOOLS_CONTEXT: 95 slots (the size word a 13.x driver reports). */
+U(TOOLS_CONTEXT, 1) U(TOOLS_CONTEXT, 2) U(TOOLS_CONTEXT, 3) U(TOOLS_CONTEXT, 5)
+U(TOOLS_CONTEXT, 6) U(TOOLS_CONTEXT, 7) U(TOOLS_CONTEXT, 8) U(TOOLS_CONTEXT, 9)
+U10(TOOLS_CONTEXT, 1) U10(TOOLS_CONTEXT, 2) U10(TOOLS_CONTEXT, 3) U10(TOOLS_CONTEXT, 4)
+U10(TOOLS_CONTEXT, 5) U10(TOOLS_CONTEXT, 6) U10(TOOLS_CONTEXT, 7) U10(TOOLS_CONTEXT, 8)
+U(TOOLS_CONTEXT, 90) U(TOOLS_CONTEXT, 91) U(TOOLS_CONTEXT, 92) U(TOOLS_CONTEXT, 93)
+U(TOOLS_CONTEXT, 94)
+
+/* Slot 4: the context's unique id, what cuCtxGetId answers (NULL: the current context). */
+static CUresult tools_context_id(CUcontext ctx, unsigned long long *id)
+{
+    const struct exporttab_driver *d = driver();
+    if (!id)
+        return CUDA_ERROR_INVALID_VALUE;
+    if (!d || !d->ctx_get_id)
+        return CUDA_ERROR_NOT_SUPPORTED;
+    CUresult rc = resolve_ctx(&ctx);
+    return rc == CUDA_SUCCESS ? d->ctx_get_id(ctx, id) : rc;
+}
+
+static void *tools_context[95] = {
+    SIZE_WORD(95),
+    P(TOOLS_CONTEXT, 1), P(TOOLS_CONTEXT, 2), P(TOOLS_CONTEXT, 3), SLOT(tools_context_id),
+    P(TOOLS_CONTEXT, 5), P(TOOLS_CONTEXT, 6), P(TOOLS_CONTEXT, 7), P(TOOLS_CONTEXT, 8),
+    P(TOOLS_CONTEXT, 9),
+    P10(TOOLS_CONTEXT, 1), P10(TOOLS_CONTEXT, 2), P10(TOOLS_CONTEXT, 3), P10(TOOLS_CONTEXT, 4),
+    P10(TOOLS_CONTEXT, 5), P10(TOOLS_CONTEXT, 6), P10(TOOLS_CONTEXT, 7), P10(TOOLS_CONTEXT, 8),
+    P(TOOLS_CONTEXT, 90), P(TOOLS_CONTEXT, 91), P(TOOLS_CONTEXT, 92), P(TOOLS_CONTEXT, 93),
+    P(TOOLS_CONTEXT, 94),
+};
+
+/* TOOLS_MODULE: 64 slots (the highest slot public traces name is 55); none established. */
+U(TOOLS_MODULE, 1) U(TOOLS_MODULE, 2) U(TOOLS_MODULE, 3) U(TOOLS_MODULE, 4)
+U(TOOLS_MODULE, 5) U(TOOLS_MODULE, 6) U(TOOLS_MODULE, 7) U(TOOLS_MODULE, 8) U(TOOLS_MODULE, 9)
+U10(TOOLS_MODULE, 1) U10(TOOLS_MODULE, 2) U10(TOOLS_MODULE, 3) U10(TOOLS_MODULE, 4)
+U10(TOOLS_MODULE, 5) U(TOOLS_MODULE, 60) U(TOOLS_MODULE, 61) U(TOOLS_MODULE, 62)
+U(TOOLS_MODULE, 63)
+
+static void *tools_module[64] = {
+    SIZE_WORD(64),
+    P(TOOLS_MODULE, 1), P(TOOLS_MODULE, 2), P(TOOLS_MODULE, 3), P(TOOLS_MODULE, 4),
+    P(TOOLS_MODULE, 5), P(TOOLS_MODULE, 6), P(TOOLS_MODULE, 7), P(TOOLS_MODULE, 8),
+    P(TOOLS_MODULE, 9),
+    P10(TOOLS_MODULE, 1), P10(TOOLS_MODULE, 2), P10(TOOLS_MODULE, 3), P10(TOOLS_MODULE, 4),
+    P10(TOOLS_MODULE, 5),
+    P(TOOLS_MODULE, 60), P(TOOLS_MODULE, 61), P(TOOLS_MODULE, 62), P(TOOLS_MODULE, 63),
+};
+
 /* ---- cuGetExportTable -------------------------------------------------------------------- */
 
 struct known_table {
@@ -393,6 +473,8 @@ static const struct known_table known_tables[] = {
       context_local_storage },
     { "CONTEXT_CHECKS", "263e88607cd2614392f6bbd5006dfa7e", context_checks },
     { "INTEGRITY_CHECK", "d4082055bde6704b8d34ba123c66e1f2", integrity_table },
+    { "TOOLS_CONTEXT", "21318c60971432488ca641ff7324c8f2", tools_context },
+    { "TOOLS_MODULE", "6e163fbeb958444d835ce182aff1991e", tools_module },
 };
 
 static const struct known_table *find_table(const CUuuid *id)

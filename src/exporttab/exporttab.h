@@ -1,8 +1,9 @@
 /*
  * The CUDA runtime's private driver interface: the export tables that cudart asks for with
  * cuGetExportTable (CUDART_INTERFACE, TOOLS_RUNTIME_CALLBACK_HOOKS, TOOLS_TLS,
- * CONTEXT_LOCAL_STORAGE, CONTEXT_CHECKS, INTEGRITY_CHECK), context-local storage, and the
- * HMAC-MD2 integrity answer (facts: docs/export-tables.md).
+ * CONTEXT_LOCAL_STORAGE, CONTEXT_CHECKS, INTEGRITY_CHECK) and those NVIDIA's libraries add
+ * (TOOLS_CONTEXT, TOOLS_MODULE), context-local storage, and the HMAC-MD2 integrity answer
+ * (facts: docs/export-tables.md).
  *
  * Any libcuda-shaped library that wants nvcc-built programs to run on it links this module:
  * softgpu (so cudart programs run on it directly) and the TensorFuse stub. It knows nothing of
@@ -27,6 +28,8 @@ struct exporttab_driver {
      * container) as a module, for CUDART_INTERFACE's legacy module slots 1, 6 and 8, which
      * CUDA 13 cudart does not use. NULL makes those slots answer CUDA_ERROR_NOT_SUPPORTED. */
     CUresult (*module_load_data)(CUmodule *module, const void *image);
+    /* Optional: cuCtxGetId, for TOOLS_CONTEXT's slot 4 (NULL: that slot is refused). */
+    CUresult (*ctx_get_id)(CUcontext ctx, unsigned long long *id);
 };
 
 /* Called once by the driver before it answers cuGetExportTable. */

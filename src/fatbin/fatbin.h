@@ -84,4 +84,16 @@ int fatbin_cubin_globals_bytes(const void *cubin, size_t size, uint64_t *bytes, 
 int fatbin_image_globals_bytes(const void *image, size_t size, uint64_t *bytes, char *err,
                                size_t errlen);
 
+/* Kernel names (mangled) a cubin, or the cubins of a container, define: what a SASS-only image
+ * would have offered. Names not yet in *out are appended (malloc'd; fatbin_names_free). */
+struct fatbin_names {
+    char **names;
+    size_t count;
+};
+int fatbin_cubin_kernel_names(const void *cubin, size_t size, struct fatbin_names *out,
+                              char *err, size_t errlen);
+int fatbin_image_kernel_names(const void *image, size_t size, struct fatbin_names *out,
+                              char *err, size_t errlen);
+void fatbin_names_free(struct fatbin_names *l);
+
 #endif

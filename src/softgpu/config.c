@@ -50,8 +50,44 @@ static int env_int(const char *name, int def, int lo, int hi, void (*warn)(const
     return (int)v;
 }
 
+/* SOFTGPU_CC="M.m" (also "Mm" as in sm_Mm): which PTX targets softgpu accepts and picks from a
+ * fat binary, and what it reports, so that libraries choose the kernels and launch bounds of
+ * the code it runs (docs/libraries.md). The default, 8.0, is the A100 the rest of softgpu's
+ * answers describe (limits, NVML, the node's rating). */
+static void load_cc(struct sg_config *c, void (*warn)(const char *))
+{
+    c->cc_major = 8;
+    c->cc_minor = 0;
+    const char *s = getenv("SOFTGPU_CC");
+    if (!s || !*s)
+        return;
+    int major = 0, minor = 0, n = 0;
+    if (sscanf(s, "%d.%d%n", &major, &minor, &n) == 2 && !s[n] && minor >= 0 && minor <= 9) {
+        /* M.m */
+    } else if (sscanf(s, "%d%n", &major, &n) == 1 && !s[n] && major >= 10) {
+        minor = major % 10; /* 121 -> 12.1 */
+        major /= 10;
+    } else {
+        major = 0;
+    }
+    int sm = major * 10 + minor;
+    if (sm < SG_CC_MIN || sm > SG_CC_MAX) {
+        if (warn) {
+            char msg[160];
+            snprintf(msg, sizeof msg, "SOFTGPU_CC=%.20s is not a compute capability in [%d.%d, "
+                     "%d.%d] (e.g. 12.0); using 8.0", s, SG_CC_MIN / 10, SG_CC_MIN % 10,
+                     SG_CC_MAX / 10, SG_CC_MAX % 10);
+            warn(msg);
+        }
+        return;
+    }
+    c->cc_major = major;
+    c->cc_minor = minor;
+}
+
 void sg_config_load(struct sg_config *c, void (*warn)(const char *msg))
 {
+    load_cc(c, warn);
     c->log_level = 1; /* warn */
     const char *lv = getenv("SOFTGPU_LOG");
     static const char *names[] = {"error", "warn", "info", "debug"};

@@ -9,10 +9,11 @@
 
 struct sg_config {
     int ndev, sms, threads, log_level;
+    int cc_major, cc_minor; /* SOFTGPU_CC: the compute capability reported (default 8.0) */
     uint64_t mem_bytes;
 };
 
-/* Reads SOFTGPU_DEVICES, SOFTGPU_SMS, SOFTGPU_MEMORY, SOFTGPU_THREADS and SOFTGPU_LOG;
+/* Reads SOFTGPU_DEVICES, SOFTGPU_SMS, SOFTGPU_MEMORY, SOFTGPU_THREADS, SOFTGPU_CC and SOFTGPU_LOG;
  * malformed values are reported through warn (may be NULL) and replaced by defaults. */
 void sg_config_load(struct sg_config *c, void (*warn)(const char *msg));
 /* "4GiB", "512MiB", "123" ...; 0 for a malformed string. */
@@ -20,6 +21,9 @@ uint64_t sg_parse_bytes(const char *s);
 void sg_device_uuid(unsigned char out[16], int ordinal);
 
 #define SG_MAX_DEVICES 16
+/* SOFTGPU_CC bounds: the PTX targets the interpreter is written against (sm_50 .. sm_121). */
+#define SG_CC_MIN 50
+#define SG_CC_MAX 121
 #define SG_PCI_BUS_BASE 0x41
 
 #endif

@@ -184,6 +184,8 @@ static void init_once_body(void)
     sg_config_load(&cfg, config_warn); /* again, now that warnings can be shown */
     sg.ndev = cfg.ndev;
     sg.sms = cfg.sms;
+    sg.cc_major = cfg.cc_major;
+    sg.cc_minor = cfg.cc_minor;
     sg.threads = cfg.threads;
     sg.mem_bytes = cfg.mem_bytes;
     CUresult r = sg_mem_init();
@@ -210,6 +212,7 @@ static void init_once_body(void)
         .device_get_attribute = et_get_attribute,
         .primary_ctx_handle = sg_primary_ctx_handle,
         .ctx_get_current = et_ctx_get_current,
+        .ctx_get_id = cuCtxGetId,
     };
     exporttab_init(&drv);
 #endif

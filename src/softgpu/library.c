@@ -149,7 +149,7 @@ CUresult cuLibraryLoadData(CUlibrary *library, const void *code, CUjit_option *j
         return r;
     r = library_from_ptx(ptx, library);
     if (r)
-        ptx_module_free(ptx);
+        sg_ptx_release(ptx);
     return r;
 }
 
@@ -193,7 +193,7 @@ CUresult cuLibraryUnload(CUlibrary library)
     }
     for (int i = 0; i < lib->nkernels; i++)
         sg_handle_del(&lib->kernels[i]);
-    ptx_module_free(lib->ptx);
+    sg_ptx_release(lib->ptx);
     pthread_mutex_destroy(&lib->lock);
     free(lib->instances);
     free(lib->instance_ctx);
@@ -219,7 +219,7 @@ CUresult cuLibraryGetKernel(CUkernel *pKernel, CUlibrary library, const char *na
             return CUDA_SUCCESS;
         }
     }
-    return CUDA_ERROR_NOT_FOUND;
+    return sg_kernel_missing(lib->ptx, name);
 }
 
 CUresult cuLibraryGetKernelCount(unsigned int *count, CUlibrary library)

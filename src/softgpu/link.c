@@ -2,7 +2,8 @@
  * The JIT linker: cuLinkCreate, cuLinkAddData, cuLinkAddFile (each in both ABIs),
  * cuLinkComplete and cuLinkDestroy. softgpu runs PTX, so linking is done on PTX text: every
  * input is reduced to PTX (PTX as given; fat binaries and "cubins", which for softgpu are
- * containers of our own PTX, through the fat-binary reader, which picks the best PTX for sm_80)
+ * containers of our own PTX, through the fat-binary reader, which picks the best PTX for the
+ * device's SOFTGPU_CC)
  * and checked by the PTX parser when it is added (calls to functions it does not define are
  * left for the joined module to resolve). cuLinkComplete joins the inputs into one PTX
  * module: one header (the highest .version and .target of the inputs, 64-bit addresses), then
@@ -24,7 +25,8 @@
 
 #include "fatbin.h"
 
-#define LINK_SM 80 /* softgpu's device: the PTX picked from fat binaries */
+/* softgpu's device (SOFTGPU_CC): the PTX picked from fat binaries */
+#define LINK_SM sg_device_sm()
 
 struct sg_link {
     char **inputs;           /* PTX texts */
@@ -95,7 +97,7 @@ static CUresult input_to_ptx(struct sg_link *l, CUjitInputType type, const void 
         return CUDA_SUCCESS;
     }
     size_t len;
-    int fr = fatbin_select_ptx(data, size, LINK_SM, out, &len, err, sizeof err);
+    int fr = fatbin_select_ptx(data, size, (unsigned)LINK_SM, out, &len, err, sizeof err);
     if (fr == FATBIN_OK)
         return CUDA_SUCCESS;
     log_error(l, "%s: %s", name, err);

@@ -14,7 +14,6 @@
 #include "fatbin.h"
 #endif
 
-#define SG_DEVICE_SM 80
 #define SG_RESERVED_SMEM 1024 /* per-block shared memory the system keeps on sm_80 */
 
 /* ---- images -------------------------------------------------------------------------------- */
@@ -27,9 +26,9 @@ static CUresult parse_ptx(const char *text, size_t len, ptx_module **out)
         sg_log(SG_LOG_ERROR, "cannot load PTX: %s", err);
         return CUDA_ERROR_INVALID_PTX;
     }
-    if (ptx_module_target_sm(m) > SG_DEVICE_SM) {
-        sg_log(SG_LOG_ERROR, "PTX targets sm_%d; softgpu is sm_%d", ptx_module_target_sm(m),
-               SG_DEVICE_SM);
+    if (ptx_module_target_sm(m) > sg_device_sm()) {
+        sg_log(SG_LOG_ERROR, "PTX targets sm_%d; softgpu is sm_%d (SOFTGPU_CC)",
+               ptx_module_target_sm(m), sg_device_sm());
         ptx_module_free(m);
         return CUDA_ERROR_NO_BINARY_FOR_GPU;
     }
@@ -37,6 +36,95 @@ static CUresult parse_ptx(const char *text, size_t len, ptx_module **out)
            ptx_module_kernel_count(m), ptx_module_global_count(m));
     *out = m;
     return CUDA_SUCCESS;
+}
+
+#ifdef SG_HAVE_FATBIN
+/* Images without code softgpu runs (SASS only, or PTX only for newer targets) still load, as
+ * an empty module, so that a library whose fat binaries are partly SASS-only works for the
+ * kernels that have PTX; each such module is listed here with the kernel names its cubins
+ * define and the reason, and a lookup of one of them fails with CUDA_ERROR_NO_BINARY_FOR_GPU
+ * naming the kernel (nvcc's runtime reports that as "no kernel image is available"). */
+struct nocode {
+    const ptx_module *ptx;
+    struct fatbin_names names;
+    unsigned char *logged; /* per name: said once */
+    char reason[240];
+    struct nocode *next;
+};
+static pthread_mutex_t nocode_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct nocode *nocodes;
+
+static CUresult empty_module(const void *data, size_t size, const char *reason, ptx_module **out)
+{
+    char text[128], err[256] = "";
+    snprintf(text, sizeof text, ".version 7.0\n.target sm_%d\n.address_size 64\n",
+             sg_device_sm());
+    struct nocode *n = calloc(1, sizeof *n);
+    ptx_module *m = n ? ptx_module_parse(text, strlen(text), err, sizeof err) : NULL;
+    if (!m) {
+        free(n);
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    }
+    /* without names every lookup in the module answers NO_BINARY_FOR_GPU */
+    if (fatbin_image_kernel_names(data, size, &n->names, err, sizeof err) != FATBIN_OK)
+        fatbin_names_free(&n->names);
+    n->logged = calloc(n->names.count ? n->names.count : 1, 1);
+    n->ptx = m;
+    snprintf(n->reason, sizeof n->reason, "%s", reason);
+    sg_log(SG_LOG_INFO, "image with no code softgpu runs loaded empty (%zu kernels): %s",
+           n->names.count, reason);
+    pthread_mutex_lock(&nocode_lock);
+    n->next = nocodes;
+    nocodes = n;
+    pthread_mutex_unlock(&nocode_lock);
+    *out = m;
+    return CUDA_SUCCESS;
+}
+#endif
+
+CUresult sg_kernel_missing(const ptx_module *ptx, const char *name)
+{
+    CUresult r = CUDA_ERROR_NOT_FOUND;
+#ifdef SG_HAVE_FATBIN
+    pthread_mutex_lock(&nocode_lock);
+    for (struct nocode *n = nocodes; n; n = n->next) {
+        if (n->ptx != ptx)
+            continue;
+        size_t i = 0;
+        while (i < n->names.count && strcmp(n->names.names[i], name))
+            i++;
+        if (n->names.count && i == n->names.count)
+            break;
+        r = CUDA_ERROR_NO_BINARY_FOR_GPU;
+        if (!n->names.count || !n->logged[i]++)
+            sg_log(SG_LOG_ERROR, "kernel %s has no code softgpu can run: %s", name, n->reason);
+        break;
+    }
+    pthread_mutex_unlock(&nocode_lock);
+#else
+    (void)ptx;
+    (void)name;
+#endif
+    return r;
+}
+
+void sg_ptx_release(ptx_module *ptx)
+{
+#ifdef SG_HAVE_FATBIN
+    pthread_mutex_lock(&nocode_lock);
+    for (struct nocode **p = &nocodes; *p; p = &(*p)->next) {
+        if ((*p)->ptx != ptx)
+            continue;
+        struct nocode *n = *p;
+        *p = n->next;
+        fatbin_names_free(&n->names);
+        free(n->logged);
+        free(n);
+        break;
+    }
+    pthread_mutex_unlock(&nocode_lock);
+#endif
+    ptx_module_free(ptx);
 }
 
 CUresult sg_image_to_ptx(const void *image, ptx_module **out)
@@ -53,12 +141,9 @@ CUresult sg_image_to_ptx(const void *image, ptx_module **out)
     }
     char *ptx;
     size_t len;
-    int fr = fatbin_select_ptx(data, size, SG_DEVICE_SM, &ptx, &len, err, sizeof err);
-    if (fr == FATBIN_ENOCODE) {
-        sg_log(SG_LOG_ERROR, "no PTX for sm_%d in the image (softgpu cannot run SASS): %s",
-               SG_DEVICE_SM, err);
-        return CUDA_ERROR_NO_BINARY_FOR_GPU;
-    }
+    int fr = fatbin_select_ptx(data, size, (unsigned)sg_device_sm(), &ptx, &len, err, sizeof err);
+    if (fr == FATBIN_ENOCODE)
+        return empty_module(data, size, err, out);
     if (fr != FATBIN_OK) {
         sg_log(SG_LOG_ERROR, "cannot read the device-code image: %s", err);
         return fr == FATBIN_ENOMEM ? CUDA_ERROR_OUT_OF_MEMORY : CUDA_ERROR_INVALID_IMAGE;
@@ -170,7 +255,7 @@ void sg_module_destroy(struct sg_module *m)
     if (m->nglobals && m->global_addrs && m->ctx->active)
         sg_mem_free(m->global_addrs[0], SG_R_DEVICE);
     if (m->owns_ptx)
-        ptx_module_free(m->ptx);
+        sg_ptx_release(m->ptx);
     free(m->global_addrs);
     free(m->funcs);
     free(m);
@@ -228,7 +313,7 @@ static CUresult module_load(CUmodule *module, const void *image)
     struct sg_module *m;
     r = sg_module_instantiate(c, ptx, NULL, &m);
     if (r) {
-        ptx_module_free(ptx);
+        sg_ptx_release(ptx);
         return r;
     }
     *module = (CUmodule)m;
@@ -347,7 +432,7 @@ CUresult cuModuleGetFunction(CUfunction *hfunc, CUmodule hmod, const char *name)
             return CUDA_SUCCESS;
         }
     }
-    return CUDA_ERROR_NOT_FOUND;
+    return sg_kernel_missing(m->ptx, name);
 }
 
 CUresult cuModuleGetFunctionCount(unsigned int *count, CUmodule mod)
@@ -409,7 +494,7 @@ CUresult sg_func_attribute(const ptx_module *m, const ptx_kernel *k, int max_dyn
     case CU_FUNC_ATTRIBUTE_LOCAL_SIZE_BYTES: *v = (int)at.local_bytes; break;
     case CU_FUNC_ATTRIBUTE_NUM_REGS: *v = at.num_regs; break;
     case CU_FUNC_ATTRIBUTE_PTX_VERSION: *v = ptx_module_target_sm(m); break;
-    case CU_FUNC_ATTRIBUTE_BINARY_VERSION: *v = SG_DEVICE_SM; break;
+    case CU_FUNC_ATTRIBUTE_BINARY_VERSION: *v = sg_device_sm(); break;
     case CU_FUNC_ATTRIBUTE_CACHE_MODE_CA: *v = 0; break;
     case CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES: *v = max_dyn; break;
     case CU_FUNC_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT: *v = carveout; break;

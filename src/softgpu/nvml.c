@@ -73,8 +73,8 @@ nvmlReturn_t tfn_p_facts(unsigned i, struct tfn_facts *f)
     f->pci_device = 0;
     f->pci_device_id = SG_NVML_PCI_DEVICE_ID;
     f->pci_subsystem_id = SG_NVML_PCI_SUBSYSTEM_ID;
-    f->cc_major = 8;
-    f->cc_minor = 0;
+    f->cc_major = cfg.cc_major;
+    f->cc_minor = cfg.cc_minor;
     f->sm_count = (unsigned)cfg.sms;
     f->mem_bus_width = SG_NVML_BUS_WIDTH;
     f->sm_clock_mhz = SG_NVML_SM_CLOCK_MHZ;

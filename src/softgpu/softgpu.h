@@ -73,12 +73,14 @@ struct sg_device {
 
 struct sg_global {
     int ndev, sms, threads;
+    int cc_major, cc_minor; /* SOFTGPU_CC (config.c); sg_device_sm() is major * 10 + minor */
     uint64_t mem_bytes;
     struct sg_device dev[SG_MAX_DEVICES];
     struct sg_addr_space as;
     ptx_pool *pool;
 };
 extern struct sg_global sg;
+static inline int sg_device_sm(void) { return sg.cc_major * 10 + sg.cc_minor; }
 
 /* Returns the result of the one-time initialisation (CUDA_ERROR_NOT_INITIALIZED before cuInit). */
 CUresult sg_check_init(void);
@@ -398,8 +400,13 @@ struct sg_library {
     int ninstances, cap;
 };
 
-/* Parses an image of any kind (PTX text, fat binary, wrapper, cubin) into a PTX module. */
+/* Parses an image of any kind (PTX text, fat binary, wrapper, cubin) into a PTX module; an
+ * image with no code softgpu runs (SASS only) gives an empty module that remembers its kernels'
+ * names. sg_ptx_release frees either kind; sg_kernel_missing is the error for a name a module
+ * lacks: NO_BINARY_FOR_GPU (logged) for a kernel without runnable code, else NOT_FOUND. */
 CUresult sg_image_to_ptx(const void *image, ptx_module **out);
+void sg_ptx_release(ptx_module *ptx);
+CUresult sg_kernel_missing(const ptx_module *ptx, const char *name);
 CUresult sg_module_instantiate(struct sg_ctx *ctx, ptx_module *ptx, struct sg_library *lib,
                                struct sg_module **out);
 void sg_module_destroy(struct sg_module *m);

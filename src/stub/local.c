@@ -237,6 +237,7 @@ static void init_exporttab(void)
         .device_get_attribute = cuDeviceGetAttribute,
         .primary_ctx_handle = export_primary,
         .ctx_get_current = cuCtxGetCurrent,
+        .ctx_get_id = cuCtxGetId,
     };
     exporttab_init(&drv);
 }

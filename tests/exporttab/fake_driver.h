@@ -53,6 +53,17 @@ static CUresult fake_ctx_get_current(CUcontext *c)
     return CUDA_SUCCESS;
 }
 
+/* Context ids: 100 + the device of a primary context; anything else is not a context. */
+static CUresult fake_ctx_get_id(CUcontext c, unsigned long long *id)
+{
+    for (int i = 0; i < FAKE_DEVICES; i++)
+        if (c == (CUcontext)&fake_contexts[i]) {
+            *id = 100 + (unsigned long long)i;
+            return CUDA_SUCCESS;
+        }
+    return CUDA_ERROR_INVALID_CONTEXT;
+}
+
 static void fake_driver_install(void)
 {
     static const struct exporttab_driver d = {
@@ -62,6 +73,7 @@ static void fake_driver_install(void)
         .device_get_attribute = fake_device_get_attribute,
         .primary_ctx_handle = fake_primary_ctx_handle,
         .ctx_get_current = fake_ctx_get_current,
+        .ctx_get_id = fake_ctx_get_id,
     };
     exporttab_init(&d);
 }
@@ -88,5 +100,9 @@ static const unsigned char UUID_CONTEXT_CHECKS[16] = {
     0x26, 0x3e, 0x88, 0x60, 0x7c, 0xd2, 0x61, 0x43, 0x92, 0xf6, 0xbb, 0xd5, 0x00, 0x6d, 0xfa, 0x7e };
 static const unsigned char UUID_INTEGRITY[16] = {
     0xd4, 0x08, 0x20, 0x55, 0xbd, 0xe6, 0x70, 0x4b, 0x8d, 0x34, 0xba, 0x12, 0x3c, 0x66, 0xe1, 0xf2 };
+static const unsigned char UUID_TOOLS_CONTEXT[16] = {
+    0x21, 0x31, 0x8c, 0x60, 0x97, 0x14, 0x32, 0x48, 0x8c, 0xa6, 0x41, 0xff, 0x73, 0x24, 0xc8, 0xf2 };
+static const unsigned char UUID_TOOLS_MODULE[16] = {
+    0x6e, 0x16, 0x3f, 0xbe, 0xb9, 0x58, 0x44, 0x4d, 0x83, 0x5c, 0xe1, 0x82, 0xaf, 0xf1, 0x99, 0x1e };
 
 #endif

@@ -19,6 +19,7 @@ static void test_size_words_and_slots(void **state)
     static const struct { const unsigned char *uuid; uintptr_t size; int nslots; } t[] = {
         { UUID_CUDART_INTERFACE, 104, 13 }, { UUID_TOOLS_HOOKS, 56, 7 },
         { UUID_TOOLS_TLS, 32, 4 }, { UUID_CONTEXT_CHECKS, 32, 4 }, { UUID_INTEGRITY, 24, 3 },
+        { UUID_TOOLS_CONTEXT, 760, 95 }, { UUID_TOOLS_MODULE, 512, 64 },
     };
     (void)state;
     for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
@@ -189,6 +190,31 @@ static int setup(void **state)
     return 0;
 }
 
+/* The libraries' tables: TOOLS_CONTEXT slot 4 is the context id (NULL: the current context);
+ * unknown slots answer NOT_SUPPORTED instead of crashing (docs/export-tables.md, "Tables the
+ * libraries add"). */
+static void test_library_tables(void **state)
+{
+    typedef CUresult (*id_fn)(CUcontext, unsigned long long *);
+    typedef CUresult (*unknown_fn)(void);
+    const void *const *t = fake_table(UUID_TOOLS_CONTEXT);
+    unsigned long long id = 0;
+    (void)state;
+    assert_int_equal(((id_fn)t[4])((CUcontext)&fake_contexts[1], &id), CUDA_SUCCESS);
+    assert_int_equal(id, 101);
+    fake_current = (CUcontext)&fake_contexts[0];
+    assert_int_equal(((id_fn)t[4])(NULL, &id), CUDA_SUCCESS);
+    assert_int_equal(id, 100);
+    fake_current = NULL;
+    assert_int_equal(((id_fn)t[4])(NULL, &id), CUDA_ERROR_INVALID_CONTEXT);
+    assert_int_equal(((id_fn)t[4])((CUcontext)&id, &id), CUDA_ERROR_INVALID_CONTEXT);
+    assert_int_equal(((id_fn)t[4])((CUcontext)&fake_contexts[0], NULL), CUDA_ERROR_INVALID_VALUE);
+    assert_int_equal(((unknown_fn)t[51])(), CUDA_ERROR_NOT_SUPPORTED);
+    assert_int_equal(((unknown_fn)t[51])(), CUDA_ERROR_NOT_SUPPORTED); /* said once */
+    assert_int_equal(((unknown_fn)fake_table(UUID_TOOLS_MODULE)[7])(), CUDA_ERROR_NOT_SUPPORTED);
+    assert_int_equal(((unknown_fn)fake_table(UUID_TOOLS_TLS)[2])(), CUDA_ERROR_NOT_SUPPORTED);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -201,6 +227,7 @@ int main(void)
         cmocka_unit_test(test_tools_hook_buffers),
         cmocka_unit_test(test_integrity_answers),
         cmocka_unit_test(test_integrity_propagates_driver_error),
+        cmocka_unit_test(test_library_tables),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

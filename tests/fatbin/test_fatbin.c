@@ -515,6 +515,41 @@ static void test_cubin_globals(void **state)
     free(g.bytes);
 }
 
+/* Kernel names read from SASS: what a lookup in a SASS-only image is told has no code. The
+ * two cubins of sass_only_80_90 define the same kernel: listed once. all_zstd's cubin is
+ * compressed. Truncated cubins are refused or read without passing their end. */
+static void test_kernel_names(void **state)
+{
+    (void)state;
+    char err[256];
+    struct blob v = load("vadd_sm80.cubin"), two = load("sass_only_80_90.fatbin"),
+                z = load("all_zstd.fatbin");
+    struct fatbin_names l = {0};
+    assert_int_equal(fatbin_cubin_kernel_names(v.bytes, v.size, &l, err, sizeof err), 0);
+    assert_int_equal(l.count, 1);
+    assert_string_equal(l.names[0], "vadd");
+    fatbin_names_free(&l);
+    assert_int_equal(fatbin_image_kernel_names(two.bytes, two.size, &l, err, sizeof err), 0);
+    assert_int_equal(l.count, 1);
+    assert_string_equal(l.names[0], "vadd");
+    assert_int_equal(fatbin_image_kernel_names(z.bytes, z.size, &l, err, sizeof err), 0);
+    assert_int_equal(l.count, 1); /* same name again: not added */
+    fatbin_names_free(&l);
+    assert_null(l.names);
+    for (size_t n = 0; n < v.size; n += 5) {
+        uint8_t *cut = malloc(n ? n : 1);
+        memcpy(cut, v.bytes, n);
+        int rc = fatbin_cubin_kernel_names(cut, n, &l, err, sizeof err);
+        assert_true(rc == 0 || rc == FATBIN_EFORMAT);
+        fatbin_names_free(&l);
+        free(cut);
+    }
+    assert_int_equal(fatbin_image_kernel_names("junk", 4, &l, err, sizeof err), FATBIN_EFORMAT);
+    free(v.bytes);
+    free(two.bytes);
+    free(z.bytes);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -524,7 +559,7 @@ int main(void)
         cmocka_unit_test(test_select),         cmocka_unit_test(test_blackwell_entries),
         cmocka_unit_test(test_truncations),
         cmocka_unit_test(test_corrupt_fields), cmocka_unit_test(test_bad_arguments),
-        cmocka_unit_test(test_cubin_globals),
+        cmocka_unit_test(test_cubin_globals), cmocka_unit_test(test_kernel_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

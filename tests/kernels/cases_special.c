@@ -440,10 +440,16 @@ static int case_fatbin_sass_only(void)
     CUmodule m;
     if (!image)
         return 1;
-    CUresult rc = cuModuleLoadData(&m, image);
-    if (rc != CUDA_ERROR_NO_BINARY_FOR_GPU)
-        return kt_fail("loading a SASS-only fat binary -> %s, expected "
-                       "CUDA_ERROR_NO_BINARY_FOR_GPU", kt_result_name(rc));
+    /* it loads (libraries mix such images with PTX ones); its kernel has no code to run */
+    KT_CHECK(cuModuleLoadData(&m, image));
+    CUfunction f;
+    CUresult rc = cuModuleGetFunction(&f, m, "vadd");
+    CUresult rc2 = cuModuleGetFunction(&f, m, "not_there");
+    KT_CHECK(cuModuleUnload(m));
+    if (rc != CUDA_ERROR_NO_BINARY_FOR_GPU || rc2 != CUDA_ERROR_NOT_FOUND)
+        return kt_fail("a SASS-only module's kernel -> %s, a missing one -> %s; expected "
+                       "CUDA_ERROR_NO_BINARY_FOR_GPU, CUDA_ERROR_NOT_FOUND",
+                       kt_result_name(rc), kt_result_name(rc2));
     return 0;
 }
 
