@@ -22,6 +22,8 @@
 #define TFP_PARAM_DPADDR(n, b) TFP_PARAM_DPOUT(n, b)
 #define TFP_PARAM_DPFREE(n) CUdeviceptr n
 #define TFP_PARAM_DPADDRFREE(n) TFP_PARAM_DPFREE(n)
+#define TFP_PARAM_DPOUT32(n, b) CUdeviceptr_v1 *n
+#define TFP_PARAM_DPFREE32(n) CUdeviceptr_v1 n
 #define TFP_PARAM_IBUF(T, n, b) T n
 #define TFP_PARAM_OBUF(T, n, b) T n
 #define TFP_PARAM_ISTR(n) const char *n

@@ -23,6 +23,7 @@
 
 #include <cuda.h>
 
+#include "abi32.h" /* the CUDA 3.1 ABIs' types (src/driverkit) */
 #include "foreach.h"
 
 /* Expansion defaults: a user of calls.def defines the entries it needs, then includes

@@ -145,12 +145,14 @@ static struct copy_work *copy_new(void)
     return sg_work_new(sizeof(struct copy_work), SG_W_COPY, copy_exec, copy_clone, copy_destroy);
 }
 
-/* A unified address is "device" when it lies in softgpu's range or in registered memory. */
+/* A unified address is "device" when it lies in softgpu's range, its 32-bit window or
+ * registered memory. */
 static int is_device_addr(uint64_t a)
 {
     uint64_t base, size;
     unsigned flags;
-    return (a >= sg.as.base && a < sg.as.limit) || sg_mem_registered_find(a, &base, &size, &flags) == 0;
+    return (a >= sg.as.base && a < sg.as.limit) || (a >= sg.as.low_base && a < sg.as.low_limit)
+           || sg_mem_registered_find(a, &base, &size, &flags) == 0;
 }
 
 struct sg_work *sg_copy_work_new(uint64_t dst, uint64_t src, size_t bytes)

@@ -4,8 +4,8 @@
  * cuParamSetTexRef. Each function handle keeps a block shape, a dynamic shared-memory size and
  * a parameter buffer set piece by piece; a launch passes that buffer to cuLaunchKernel through
  * CU_LAUNCH_PARAM_BUFFER_POINTER (launch.c checks it against the kernel's parameter layout).
- * Texture references are not bound to launches in softgpu: cuParamSetTexRef is
- * CUDA_ERROR_NOT_SUPPORTED. Calls module.c (function resolution) and launch.c.
+ * cuParamSetTexRef checks its texture reference, which its module binds (texref.c).
+ * Calls module.c (function resolution) and launch.c.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -130,12 +130,17 @@ CUresult cuParamSetv(CUfunction hfunc, int offset, void *ptr, unsigned int numby
     return edit_state(hfunc, set_bytes, &p);
 }
 
+/* Since CUDA 3.2 a texture reference is its module's and bound by it (texref.c): the only unit
+ * is CU_PARAM_TR_DEFAULT, and naming the reference for the launch adds nothing to it. */
 CUresult cuParamSetTexRef(CUfunction hfunc, int texunit, CUtexref hTexRef)
 {
     struct sg_func *fn;
     CUresult r = sg_func_resolve(hfunc, &fn);
-    (void)texunit, (void)hTexRef;
-    return r ? r : CUDA_ERROR_NOT_SUPPORTED; /* texture references are not bound to launches */
+    if (r)
+        return r;
+    if (texunit != CU_PARAM_TR_DEFAULT)
+        return CUDA_ERROR_INVALID_VALUE;
+    return sg_handle_is(hTexRef, SG_K_TEXREF) ? CUDA_SUCCESS : CUDA_ERROR_INVALID_HANDLE;
 }
 
 static CUresult launch_legacy(CUfunction f, int gw, int gh, CUstream stream)

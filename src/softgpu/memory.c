@@ -71,11 +71,66 @@ CUresult sg_mem_init(void)
     return CUDA_SUCCESS;
 }
 
+/* ---- the 32-bit window ----------------------------------------------------------------------
+ * The CUDA 3.1 ABIs (src/driverkit/abi32.h) name device memory with 32-bit pointers, so what
+ * they allocate, and module globals (which cuModuleGetGlobal names), comes from a second,
+ * small range below 4 GiB when the platform gives one: reserved at first use, its pages
+ * accessible to kernels through sg.as.low_* as the main span's are. The main span itself is
+ * wherever mmap put it and stays as it is. */
+#define SG_LOW_SPAN ((uint64_t)512 << 20)
+#define SG_LOW_MIN ((uint64_t)16 << 20)
+static pthread_once_t low_once = PTHREAD_ONCE_INIT;
+static uint8_t *low_page_map;
+
+static void *map_low(uint64_t span)
+{
+    int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
+    void *hint = NULL;
+#ifdef MAP_32BIT
+    flags |= MAP_32BIT;            /* x86-64: the first 2 GiB */
+#else
+    hint = (void *)(uintptr_t)0x40000000; /* elsewhere a hint, checked below */
+#endif
+    void *p = mmap(hint, span, PROT_NONE, flags, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    if ((uint64_t)(uintptr_t)p + span > ((uint64_t)1 << 32)) {
+        munmap(p, span);
+        return NULL;
+    }
+    return p;
+}
+
+static void low_reserve(void)
+{
+    for (uint64_t span = SG_LOW_SPAN; span >= SG_LOW_MIN; span /= 2) {
+        void *p = map_low(span);
+        uint8_t *map = p ? calloc(span >> SG_PAGE_SHIFT, 1) : NULL;
+        if (!map) {
+            if (p)
+                munmap(p, span);
+            continue;
+        }
+        low_page_map = map;
+        sg.as.low_pages = map;
+        sg.as.low_base = (uint64_t)(uintptr_t)p;
+        __atomic_store_n(&sg.as.low_limit, sg.as.low_base + span, __ATOMIC_RELEASE);
+        return;
+    }
+    sg_log(SG_LOG_WARN, "no address range below 4 GiB: the CUDA 3.1 ABIs cannot allocate");
+}
+
 void sg_mem_set_access(uint64_t addr, uint64_t len, int accessible)
 {
-    uint64_t first = (addr - sg.as.base) >> SG_PAGE_SHIFT;
-    uint64_t last = (addr + len - 1 - sg.as.base) >> SG_PAGE_SHIFT;
-    memset(page_map + first, accessible ? 1 : 0, last - first + 1);
+    uint8_t *map = page_map;
+    uint64_t base = sg.as.base;
+    if (addr < sg.as.base || addr >= sg.as.limit) {
+        map = low_page_map;
+        base = sg.as.low_base;
+    }
+    uint64_t first = (addr - base) >> SG_PAGE_SHIFT;
+    uint64_t last = (addr + len - 1 - base) >> SG_PAGE_SHIFT;
+    memset(map + first, accessible ? 1 : 0, last - first + 1);
 }
 
 int sg_mem_ok(uint64_t addr, uint64_t len)
@@ -102,19 +157,24 @@ static ssize_t region_index(uint64_t addr)
     return -1;
 }
 
-/* First fit: the gaps between regions, in address order. Returns 0 when out of space. */
-static uint64_t find_gap(uint64_t span, uint64_t align, size_t *pos)
+/* First fit: the gaps between regions inside [lo, hi), in address order (the main span, or the
+ * 32-bit window: regions of the other range are passed over). Returns 0 when out of space. */
+static uint64_t find_gap(uint64_t lo, uint64_t hi, uint64_t span, uint64_t align, size_t *pos)
 {
-    uint64_t cursor = sg.as.base;
+    uint64_t cursor = lo;
     for (size_t i = 0; i <= nregions; i++) {
+        if (i < nregions && regions[i].start + regions[i].span <= lo)
+            continue;
         uint64_t start = round_up(cursor, align);
-        uint64_t end = i < nregions ? regions[i].start : sg.as.limit;
+        int last = i == nregions || regions[i].start >= hi;
+        uint64_t end = last ? hi : regions[i].start;
         if (start + span <= end && start + span > start) {
             *pos = i;
             return start;
         }
-        if (i < nregions)
-            cursor = regions[i].start + regions[i].span;
+        if (last)
+            return 0;
+        cursor = regions[i].start + regions[i].span;
     }
     return 0;
 }
@@ -145,12 +205,14 @@ static int counts_as_device(enum sg_region_kind k) { return k == SG_R_DEVICE || 
 
 /* ---- allocation ------------------------------------------------------------------------------ */
 
-CUresult sg_mem_alloc(struct sg_ctx *ctx, uint64_t size, uint64_t align, enum sg_region_kind kind,
-                      unsigned flags, uint64_t *out)
+/* An allocation in [lo, hi): the main span or the 32-bit window. */
+static CUresult alloc_range(struct sg_ctx *ctx, uint64_t size, uint64_t align,
+                            enum sg_region_kind kind, unsigned flags, uint64_t lo, uint64_t hi,
+                            uint64_t *out)
 {
     if (size == 0)
         return CUDA_ERROR_INVALID_VALUE;
-    if (size > SG_SPAN)
+    if (size > hi - lo)
         return CUDA_ERROR_OUT_OF_MEMORY;
     if (align < SG_PAGE_SIZE)
         align = SG_PAGE_SIZE;
@@ -167,7 +229,7 @@ CUresult sg_mem_alloc(struct sg_ctx *ctx, uint64_t size, uint64_t align, enum sg
     pthread_mutex_lock(&mem_lock);
     size_t pos;
     /* one guard page after each allocation turns an overrun into an illegal address */
-    uint64_t start = find_gap(bytes + SG_PAGE_SIZE, align, &pos);
+    uint64_t start = find_gap(lo, hi, bytes + SG_PAGE_SIZE, align, &pos);
     struct sg_region r = {.start = start, .size = size, .span = bytes + SG_PAGE_SIZE, .kind = kind,
                           .ctx = ctx, .device = d->ordinal, .flags = flags};
     if (!start || mprotect((void *)(uintptr_t)start, bytes, PROT_READ | PROT_WRITE) != 0
@@ -183,6 +245,21 @@ CUresult sg_mem_alloc(struct sg_ctx *ctx, uint64_t size, uint64_t align, enum sg
         sg_shm_update(d->ordinal);
     *out = start;
     return CUDA_SUCCESS;
+}
+
+CUresult sg_mem_alloc(struct sg_ctx *ctx, uint64_t size, uint64_t align, enum sg_region_kind kind,
+                      unsigned flags, uint64_t *out)
+{
+    return alloc_range(ctx, size, align, kind, flags, sg.as.base, sg.as.limit, out);
+}
+
+CUresult sg_mem_alloc_low(struct sg_ctx *ctx, uint64_t size, enum sg_region_kind kind,
+                          uint64_t *out)
+{
+    pthread_once(&low_once, low_reserve);
+    if (!sg.as.low_limit)
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    return alloc_range(ctx, size, SG_PAGE_SIZE, kind, 0, sg.as.low_base, sg.as.low_limit, out);
 }
 
 /* mem_lock held. Zeroes the pages and forgets the region at pos. */
@@ -268,7 +345,7 @@ CUresult sg_mem_reserve_va(uint64_t span, uint64_t align, uint64_t fixed, struct
         }
     }
     if (!start)
-        start = find_gap(span, align, &pos);
+        start = find_gap(sg.as.base, sg.as.limit, span, align, &pos);
     r->start = start;
     r->span = span;
     r->size = span;
@@ -330,17 +407,26 @@ CUresult cuMemAlloc_v2(CUdeviceptr *dptr, size_t bytesize)
     return r;
 }
 
-CUresult cuMemAllocPitch_v2(CUdeviceptr *dptr, size_t *pPitch, size_t WidthInBytes, size_t Height,
-                            unsigned int ElementSizeBytes)
+CUresult sg_mem_pitch(size_t WidthInBytes, size_t Height, unsigned ElementSizeBytes,
+                      size_t *pitch)
 {
-    if (!dptr || !pPitch || !WidthInBytes || !Height)
+    if (!WidthInBytes || !Height)
         return CUDA_ERROR_INVALID_VALUE;
     if (ElementSizeBytes != 4 && ElementSizeBytes != 8 && ElementSizeBytes != 16)
         return CUDA_ERROR_INVALID_VALUE;
-    size_t pitch = (size_t)round_up(WidthInBytes, 512); /* texture pitch alignment of sm_80 */
-    if (Height > SIZE_MAX / pitch)
+    *pitch = (size_t)round_up(WidthInBytes, 512); /* texture pitch alignment of sm_80 */
+    return Height > SIZE_MAX / *pitch ? CUDA_ERROR_INVALID_VALUE : CUDA_SUCCESS;
+}
+
+CUresult cuMemAllocPitch_v2(CUdeviceptr *dptr, size_t *pPitch, size_t WidthInBytes, size_t Height,
+                            unsigned int ElementSizeBytes)
+{
+    size_t pitch;
+    if (!dptr || !pPitch)
         return CUDA_ERROR_INVALID_VALUE;
-    CUresult r = cuMemAlloc_v2(dptr, pitch * Height);
+    CUresult r = sg_mem_pitch(WidthInBytes, Height, ElementSizeBytes, &pitch);
+    if (!r)
+        r = cuMemAlloc_v2(dptr, pitch * Height);
     if (!r)
         *pPitch = pitch;
     return r;

@@ -185,7 +185,11 @@ static CUresult alloc_globals(struct sg_module *m)
         total += g->size ? g->size : 1;
     }
     uint64_t base;
-    CUresult r = sg_mem_alloc(m->ctx, total, SG_PAGE_SIZE, SG_R_DEVICE, 0, &base);
+    /* below 4 GiB when there is room, so that the CUDA 3.1 ABI's cuModuleGetGlobal, whose
+     * pointers are 32 bits wide, can name them (src/driverkit/abi32.h) */
+    CUresult r = sg_mem_alloc_low(m->ctx, total, SG_R_DEVICE, &base);
+    if (r)
+        r = sg_mem_alloc(m->ctx, total, SG_PAGE_SIZE, SG_R_DEVICE, 0, &base);
     if (r) {
         free(offsets);
         return r;

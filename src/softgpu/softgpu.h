@@ -173,6 +173,13 @@ CUresult sg_mem_init(void);
 /* Allocates `size` bytes of kind in the range for ctx. The bytes are zero. */
 CUresult sg_mem_alloc(struct sg_ctx *ctx, uint64_t size, uint64_t align, enum sg_region_kind kind,
                       unsigned flags, uint64_t *out);
+/* The same below 4 GiB, in the 32-bit window (memory.c): for the CUDA 3.1 ABIs and module
+ * globals. CUDA_ERROR_OUT_OF_MEMORY when the window is full or the platform has none. */
+CUresult sg_mem_alloc_low(struct sg_ctx *ctx, uint64_t size, enum sg_region_kind kind,
+                          uint64_t *out);
+/* The pitch cuMemAllocPitch gives rows of WidthInBytes (checks the arguments as it does). */
+CUresult sg_mem_pitch(size_t WidthInBytes, size_t Height, unsigned ElementSizeBytes,
+                      size_t *pitch);
 /* Frees the region that starts at addr (kind must match when kind != 0). */
 CUresult sg_mem_free(uint64_t addr, enum sg_region_kind kind);
 /* Frees everything ctx owns (context destroy / primary reset). */

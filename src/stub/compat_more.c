@@ -1,7 +1,6 @@
 /*
  * More of what the stub composes from calls it forwards: the CUDA 10 kernel-node ABIs (a
- * kernel node without a CUkernel or context), the CUDA 8 migration hints (a device ordinal
- * where CUDA 12.2 takes a location), peer 3D copies (one address space for the session's
+ * kernel node without a CUkernel or context), peer 3D copies (one address space for the session's
  * devices), multi-device cooperative launches (one launch per device's stream), the deprecated
  * device properties, the calling thread's stream capture mode (kept per thread here: the
  * worker serves all of a program's threads on one, so the mode is the program thread's), SM
@@ -21,9 +20,6 @@ CUresult CUDAAPI cuGraphKernelNodeSetParams(CUgraphNode hNode,
                                             const CUDA_KERNEL_NODE_PARAMS_v1 *nodeParams);
 CUresult CUDAAPI cuGraphExecKernelNodeSetParams(CUgraphExec hGraphExec, CUgraphNode hNode,
                                                 const CUDA_KERNEL_NODE_PARAMS_v1 *nodeParams);
-CUresult CUDAAPI cuMemAdvise(CUdeviceptr devPtr, size_t count, CUmem_advise advice, CUdevice device);
-CUresult CUDAAPI cuMemPrefetchAsync(CUdeviceptr devPtr, size_t count, CUdevice dstDevice,
-                                    CUstream hStream);
 CUresult CUDAAPI cuMemcpy3DPeer(const CUDA_MEMCPY3D_PEER *pCopy);
 CUresult CUDAAPI cuMemcpy3DPeerAsync(const CUDA_MEMCPY3D_PEER *pCopy, CUstream hStream);
 
@@ -64,25 +60,6 @@ CUresult CUDAAPI cuGraphExecKernelNodeSetParams(CUgraphExec hGraphExec, CUgraphN
         return CUDA_ERROR_INVALID_VALUE;
     CUDA_KERNEL_NODE_PARAMS_v2 p = kernel_params_v2(nodeParams);
     return cuGraphExecKernelNodeSetParams_v2(hGraphExec, hNode, &p);
-}
-
-/* ---- CUDA 8's migration hints: CU_DEVICE_CPU is the host ---- */
-
-static CUmemLocation location_of(CUdevice dev)
-{
-    return dev == CU_DEVICE_CPU ? (CUmemLocation){CU_MEM_LOCATION_TYPE_HOST, 0}
-                                : (CUmemLocation){CU_MEM_LOCATION_TYPE_DEVICE, dev};
-}
-
-CUresult CUDAAPI cuMemAdvise(CUdeviceptr devPtr, size_t count, CUmem_advise advice, CUdevice device)
-{
-    return cuMemAdvise_v2(devPtr, count, advice, location_of(device));
-}
-
-CUresult CUDAAPI cuMemPrefetchAsync(CUdeviceptr devPtr, size_t count, CUdevice dstDevice,
-                                    CUstream hStream)
-{
-    return cuMemPrefetchAsync_v2(devPtr, count, location_of(dstDevice), 0, hStream);
 }
 
 /* ---- peer 3D copies: the session's devices share one address space ---- */

@@ -34,6 +34,8 @@
 #define TFS_PRE_IBUF(T, n, b) if (!n && (b) != 0) return CUDA_ERROR_INVALID_VALUE;
 #define TFS_PRE_OBUF(T, n, b) if (!n && (b) != 0) return CUDA_ERROR_INVALID_VALUE; int n##_shared;
 #define TFS_PRE_ISTR(n) if (!n || strlen(n) >= TFP_MAX_STRING) return CUDA_ERROR_INVALID_VALUE;
+#define TFS_PRE_DPOUT32(n, b) TFS_PRE_DPOUT(n, b)
+#define TFS_PRE_DPFREE32(n)
 
 /* ---- request ---- */
 #define TFS_ENC(a) TFS_ENC_##a
@@ -84,6 +86,8 @@
 #define TFS_ENC_IBUF(T, n, b) tfs_put_in(&c, n, (size_t)(b));
 #define TFS_ENC_OBUF(T, n, b) n##_shared = tfs_put_out(&c, n, (size_t)(b));
 #define TFS_ENC_ISTR(n) tfp_put_str(c.w, n);
+#define TFS_ENC_DPOUT32(n, b)
+#define TFS_ENC_DPFREE32(n) TFS_ENC_DPFREE(n)
 
 /* ---- reply: bulk outputs first ---- */
 #define TFS_BULK(a) TFS_BULK_##a
@@ -108,6 +112,8 @@
 #define TFS_BULK_IBUF(T, n, b)
 #define TFS_BULK_OBUF(T, n, b) if (!n##_shared) tfs_get(&c, n, (size_t)(b));
 #define TFS_BULK_ISTR(n)
+#define TFS_BULK_DPOUT32(n, b)
+#define TFS_BULK_DPFREE32(n)
 
 #define TFS_DEC(a) TFS_DEC_##a
 #define TFS_DEC_VOID()
@@ -131,6 +137,8 @@
 #define TFS_DEC_IBUF(T, n, b)
 #define TFS_DEC_OBUF(T, n, b)
 #define TFS_DEC_ISTR(n)
+#define TFS_DEC_DPOUT32(n, b) *n = (CUdeviceptr_v1)tfs_get_u64(&c);
+#define TFS_DEC_DPFREE32(n)
 
 /* ---- after success: the stub's record of device allocations (for unified copies) ---- */
 #define TFS_POST(a) TFS_POST_##a
@@ -155,6 +163,8 @@
 #define TFS_POST_IBUF(T, n, b)
 #define TFS_POST_OBUF(T, n, b)
 #define TFS_POST_ISTR(n)
+#define TFS_POST_DPOUT32(n, b) TFS_POST_DPOUT(n, b)
+#define TFS_POST_DPFREE32(n) TFS_POST_DPFREE(n)
 
 #define TFS_ENTRY(sym, ...)                                                                    \
     CUresult CUDAAPI sym(TFP_PARAMS(__VA_ARGS__))                                              \

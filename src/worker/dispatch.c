@@ -67,6 +67,10 @@ static inline CUmemLocation *tfw_location_in(struct tfw_session *s, const void *
 #define TFW_DECL_DPADDR(n, b) TFW_DECL_DPOUT(n, b)
 #define TFW_DECL_DPFREE(n) CUdeviceptr n;
 #define TFW_DECL_DPADDRFREE(n) TFW_DECL_DPFREE(n)
+/* The CUDA 3.1 ABIs' 32-bit pointers travel as u64 like the others: one that does not fit
+ * names nothing of the session. */
+#define TFW_DECL_DPOUT32(n, b) CUdeviceptr_v1 n##_v = 0; CUdeviceptr_v1 *n = &n##_v;
+#define TFW_DECL_DPFREE32(n) CUdeviceptr_v1 n; uint64_t n##_wire;
 #define TFW_DECL_IBUF(T, n, b) T n; uint64_t n##_len; int n##_shared;
 #define TFW_DECL_OBUF(T, n, b) T n = NULL; uint64_t n##_rid = 0, n##_roff = 0; int n##_shared;
 #define TFW_DECL_ISTR(n) const char *n;
@@ -119,6 +123,8 @@ static inline CUmemLocation *tfw_location_in(struct tfw_session *s, const void *
 #define TFW_DEC_DPADDR(n, b) TFW_DEC_DPOUT(n, b)
 #define TFW_DEC_DPFREE(n) n = (CUdeviceptr)tfp_get_u64(in);
 #define TFW_DEC_DPADDRFREE(n) TFW_DEC_DPFREE(n)
+#define TFW_DEC_DPOUT32(n, b)
+#define TFW_DEC_DPFREE32(n) n##_wire = tfp_get_u64(in); n = (CUdeviceptr_v1)n##_wire;
 #define TFW_DEC_IBUF(T, n, b) \
     n = (T)tfw_get_in(s, in, &n##_len, &n##_shared); \
     n = (T)tfw_aligned_in(s, n, n##_len, n##_shared);
@@ -159,6 +165,10 @@ static inline CUmemLocation *tfw_location_in(struct tfw_session *s, const void *
     if (n && !tf_ranges_is_base(&s->allocs, n)) return CUDA_ERROR_INVALID_VALUE; \
     if (n && tf_ranges_is_base(&s->hostmaps, n)) return tfw_release_hostmap(s, n);
 #define TFW_CHECK_DPADDRFREE(n) TFW_CHECK_DPFREE(n)
+#define TFW_CHECK_DPOUT32(n, b)
+#define TFW_CHECK_DPFREE32(n) \
+    if (n##_wire > UINT32_MAX) return CUDA_ERROR_INVALID_VALUE; \
+    TFW_CHECK_DPFREE(n)
 #define TFW_CHECK_IBUF(T, n, b) \
     if (n##_len != (uint64_t)(b)) return tfw_malformed(s, call, "buffer length disagrees"); \
     if (!n##_shared && call_mode == TFP_ASYNC && tfw_capturing(s)) \
@@ -192,6 +202,8 @@ static inline CUmemLocation *tfw_location_in(struct tfw_session *s, const void *
 #define TFW_PASS_DPADDR(n, b) TFW_PASS_DPOUT(n, b)
 #define TFW_PASS_DPFREE(n) n
 #define TFW_PASS_DPADDRFREE(n) TFW_PASS_DPFREE(n)
+#define TFW_PASS_DPOUT32(n, b) n
+#define TFW_PASS_DPFREE32(n) n
 #define TFW_PASS_IBUF(T, n, b) n
 #define TFW_PASS_OBUF(T, n, b) n
 #define TFW_PASS_ISTR(n) n
@@ -244,6 +256,8 @@ static inline CUmemLocation *tfw_location_in(struct tfw_session *s, const void *
 #define TFW_POST_DPADDR(n, b) TFW_POST_DPOUT(n, b)
 #define TFW_POST_DPFREE(n) tf_ranges_del(&s->allocs, n);
 #define TFW_POST_DPADDRFREE(n) TFW_POST_DPFREE(n)
+#define TFW_POST_DPOUT32(n, b) TFW_POST_DPOUT(n, b)
+#define TFW_POST_DPFREE32(n) TFW_POST_DPFREE(n)
 /* Inline bytes live in the request buffer, which the next request reuses. */
 #define TFW_POST_IBUF(T, n, b) if (!n##_shared) s->sync_after = 1; tfw_stats_bytes(n##_len, 0);
 #define TFW_POST_OBUF(T, n, b) tfw_stats_bytes(0, (uint64_t)(b));
@@ -272,6 +286,8 @@ static inline CUmemLocation *tfw_location_in(struct tfw_session *s, const void *
 #define TFW_REPLY_DPADDR(n, b) TFW_REPLY_DPOUT(n, b)
 #define TFW_REPLY_DPFREE(n)
 #define TFW_REPLY_DPADDRFREE(n) TFW_REPLY_DPFREE(n)
+#define TFW_REPLY_DPOUT32(n, b) TFW_REPLY_DPOUT(n, b)
+#define TFW_REPLY_DPFREE32(n)
 #define TFW_REPLY_IBUF(T, n, b)
 #define TFW_REPLY_OBUF(T, n, b)
 #define TFW_REPLY_ISTR(n)

@@ -186,8 +186,8 @@ void tfw_lim_refund(struct tfw_limits *L, uint64_t key)
 }
 
 /* After the backend answered an allocation that was charged `bytes` to v up front. */
-static CUresult settle(struct tfw_limits *L, struct tfw_vgpu *v, CUresult r, CUdeviceptr p,
-                       uint64_t bytes)
+CUresult tfw_lim_settle(struct tfw_limits *L, struct tfw_vgpu *v, CUresult r, uint64_t p,
+                        uint64_t bytes)
 {
     if (r != CUDA_SUCCESS) {
         tfw_lim_release(L, v, bytes);
@@ -207,7 +207,7 @@ static CUresult w_mem_alloc(CUdeviceptr *dptr, size_t bytes)
         return r;
     /* The call must finish before *dptr is read: argument order is unspecified in C. */
     r = L->orig.cuMemAlloc_v2(dptr, bytes);
-    return settle(L, v, r, dptr ? *dptr : 0, bytes);
+    return tfw_lim_settle(L, v, r, dptr ? *dptr : 0, bytes);
 }
 
 static CUresult w_mem_alloc_async(CUdeviceptr *dptr, size_t bytes, CUstream st)
@@ -218,7 +218,7 @@ static CUresult w_mem_alloc_async(CUdeviceptr *dptr, size_t bytes, CUstream st)
     if (r != CUDA_SUCCESS)
         return r;
     r = L->orig.cuMemAllocAsync(dptr, bytes, st);
-    return settle(L, v, r, dptr ? *dptr : 0, bytes);
+    return tfw_lim_settle(L, v, r, dptr ? *dptr : 0, bytes);
 }
 
 static CUresult w_mem_alloc_pool(CUdeviceptr *dptr, size_t bytes, CUmemoryPool pool, CUstream st)
@@ -229,36 +229,66 @@ static CUresult w_mem_alloc_pool(CUdeviceptr *dptr, size_t bytes, CUmemoryPool p
     if (r != CUDA_SUCCESS)
         return r;
     r = L->orig.cuMemAllocFromPoolAsync(dptr, bytes, pool, st);
-    return settle(L, v, r, dptr ? *dptr : 0, bytes);
+    return tfw_lim_settle(L, v, r, dptr ? *dptr : 0, bytes);
 }
 
-/* The pitch is the device's choice: charge the most it can be before, settle after. */
-static CUresult w_mem_alloc_pitch(CUdeviceptr *dptr, size_t *pitch, size_t width, size_t height,
-                                  unsigned elem)
+/* The pitch is the device's choice: charge the most it can be before, settle after. call makes
+ * the allocation (its address and pitch widened to 64 bits), undo frees it (both ABIs). */
+CUresult tfw_lim_alloc_pitched(uint64_t width, uint64_t height, void *args,
+                               CUresult (*call)(void *args, uint64_t *p, uint64_t *pitch),
+                               CUresult (*undo)(uint64_t p))
 {
     struct tfw_limits *L = lim();
     struct tfw_vgpu *v = tfw_lim_current_vgpu(L);
-    uint64_t row = ((uint64_t)width + PITCH_ALIGN - 1) / PITCH_ALIGN * PITCH_ALIGN;
+    uint64_t row = (width + PITCH_ALIGN - 1) / PITCH_ALIGN * PITCH_ALIGN;
     if (row < width || (height && row > UINT64_MAX / height))
         return CUDA_ERROR_INVALID_VALUE;
-    uint64_t est = row * height;
+    uint64_t est = row * height, p = 0, pitch = 0;
     CUresult r = tfw_lim_reserve(L, v, est);
     if (r != CUDA_SUCCESS)
         return r;
-    r = L->orig.cuMemAllocPitch_v2(dptr, pitch, width, height, elem);
+    r = call(args, &p, &pitch);
     if (r != CUDA_SUCCESS) {
         tfw_lim_release(L, v, est);
         return r;
     }
-    uint64_t actual = (uint64_t)*pitch * height;
+    uint64_t actual = pitch * height;
     if (actual < est) {
         tfw_lim_release(L, v, est - actual);
     } else if (actual > est && (r = tfw_lim_reserve(L, v, actual - est)) != CUDA_SUCCESS) {
-        L->orig.cuMemFree_v2(*dptr);
+        undo(p);
         tfw_lim_release(L, v, est);
         return r;
     }
-    return settle(L, v, CUDA_SUCCESS, *dptr, actual);
+    return tfw_lim_settle(L, v, CUDA_SUCCESS, p, actual);
+}
+
+struct pitch_args {
+    CUdeviceptr *dptr;
+    size_t *pitch, width, height;
+    unsigned elem;
+};
+
+static CUresult pitch_call(void *args, uint64_t *p, uint64_t *pitch)
+{
+    struct pitch_args *a = args;
+    CUresult r = lim()->orig.cuMemAllocPitch_v2(a->dptr, a->pitch, a->width, a->height, a->elem);
+    if (r == CUDA_SUCCESS) {
+        *p = *a->dptr;
+        *pitch = *a->pitch;
+    }
+    return r;
+}
+
+static CUresult pitch_undo(uint64_t p) { return lim()->orig.cuMemFree_v2((CUdeviceptr)p); }
+
+static CUresult w_mem_alloc_pitch(CUdeviceptr *dptr, size_t *pitch, size_t width, size_t height,
+                                  unsigned elem)
+{
+    struct pitch_args a = {dptr, pitch, width, height, elem};
+    if (!dptr || !pitch)
+        return CUDA_ERROR_INVALID_VALUE;
+    return tfw_lim_alloc_pitched(width, height, &a, pitch_call, pitch_undo);
 }
 
 static CUresult w_mem_free(CUdeviceptr p)
@@ -441,6 +471,7 @@ static void install(struct tf_backend *be)
     TFW_WRAP(be, cuGraphLaunch, tfw_lim_graph_launch);
     tfw_lim_vmm_install(be);
     tfw_lim_array_install(be);
+    tfw_lim_abi32_install(be);
 }
 
 /* Attaches the process to one vGPU (the context overhead is charged at the first context on

@@ -94,6 +94,20 @@ int tfw_lim_sizes_put(struct tfw_limits *L, uint64_t key, uint64_t bytes, struct
 void tfw_lim_refund(struct tfw_limits *L, uint64_t key);
 struct tfw_vgpu *tfw_lim_vgpu_of_device(struct tfw_limits *L, CUdevice dev);
 
+/* After the backend answered an allocation charged `bytes` to v up front: refunds the charge on
+ * failure, else remembers it under p. Returns r. */
+CUresult tfw_lim_settle(struct tfw_limits *L, struct tfw_vgpu *v, CUresult r, uint64_t p,
+                        uint64_t bytes);
+/* A pitched allocation (cuMemAllocPitch, both ABIs): charged for the widest pitch a device
+ * gives before `call` allocates, settled at the pitch it gave; `undo` frees it when the rest
+ * cannot be charged. */
+CUresult tfw_lim_alloc_pitched(uint64_t width, uint64_t height, void *args,
+                               CUresult (*call)(void *args, uint64_t *p, uint64_t *pitch),
+                               CUresult (*undo)(uint64_t p));
+
+/* enforce_abi32.c: the wrappers that charge the CUDA 3.1 ABIs' allocations. */
+void tfw_lim_abi32_install(struct tf_backend *be);
+
 /* enforce_array.c: the wrappers that charge CUDA arrays and mipmapped arrays. */
 void tfw_lim_array_install(struct tf_backend *be);
 

@@ -20,6 +20,10 @@
  *                           (exactly what the vGPU has free), map one, run a kernel on it;
  *                           released while mapped it stays charged, unmapped it is refunded:
  *                           print "vmm chunks N free F0 F1 F2 F3"
+ *   abi32 BYTES OVER        the CUDA 3.1 ABI (32-bit pointers, found by cuGetProcAddress at
+ *                           version 2000): cuMemAlloc BYTES, then cuMemAllocPitch of BYTES in
+ *                           rows of 4 KiB: print "abi32 F1 F2 F3 F4 F5" (free before, each held,
+ *                           each after its cuMemFree); then OVER bytes must fail with OOM
  *   spin SECONDS ITERS [DEPTH]  launch DEPTH (1) compute-bound kernels (ITERS loop steps per
  *                           thread) and synchronize, repeatedly for SECONDS; print "launches N"
  * Exits 0 when the mode's checks passed.
@@ -293,6 +297,44 @@ static int mode_arrays(unsigned long long bytes, unsigned long long over)
     return 0;
 }
 
+/* The CUDA 3.1 ABI's allocations, charged and refunded like the current ABI's. */
+typedef CUresult (*alloc32_fn)(unsigned *dptr, unsigned bytes);
+typedef CUresult (*pitch32_fn)(unsigned *dptr, unsigned *pitch, unsigned w, unsigned h,
+                               unsigned elem);
+typedef CUresult (*free32_fn)(unsigned dptr);
+
+static void *v1(const char *name)
+{
+    void *fn = NULL;
+    CUdriverProcAddressQueryResult q;
+    CHECK(cuGetProcAddress(name, &fn, 2000, CU_GET_PROC_ADDRESS_DEFAULT, &q));
+    return fn;
+}
+
+static int mode_abi32(unsigned long long bytes, unsigned long long over)
+{
+    alloc32_fn alloc = (alloc32_fn)v1("cuMemAlloc");
+    pitch32_fn alloc_pitch = (pitch32_fn)v1("cuMemAllocPitch");
+    free32_fn release = (free32_fn)v1("cuMemFree");
+    unsigned p, q, pitch;
+    size_t f1 = free_now();
+    CHECK(alloc(&p, (unsigned)bytes));
+    size_t f2 = free_now();
+    CHECK(release(p));
+    size_t f3 = free_now();
+    CHECK(alloc_pitch(&q, &pitch, 4096, (unsigned)(bytes / 4096), 4));
+    size_t f4 = free_now();
+    CHECK(release(q));
+    printf("abi32 %zu %zu %zu %zu %zu\n", f1, f2, f3, f4, free_now());
+    CUresult r = alloc(&p, (unsigned)over);
+    if (r != CUDA_ERROR_OUT_OF_MEMORY) {
+        fprintf(stderr, "FAIL a 32-bit allocation over the limit answered %d, not OOM\n", (int)r);
+        return 1;
+    }
+    printf("abi32 over limit refused, free %zu\n", free_now());
+    return 0;
+}
+
 /* A module with BYTES of globals: 3/4 in a .global array (with an initialiser elsewhere), the
  * rest as .const, plus a kernel that uses ld.global so the scanner must skip instructions. */
 static CUresult load_globals(unsigned long long bytes, CUmodule *mod)
@@ -487,6 +529,8 @@ int main(int argc, char **argv)
         return mode_ipc_open(argv[2]);
     if (strcmp(mode, "arrays") == 0 && argc > 3)
         return mode_arrays(strtoull(argv[2], NULL, 0), strtoull(argv[3], NULL, 0));
+    if (strcmp(mode, "abi32") == 0 && argc > 3)
+        return mode_abi32(strtoull(argv[2], NULL, 0), strtoull(argv[3], NULL, 0));
     if (strcmp(mode, "globals") == 0 && argc > 3)
         return mode_globals(strtoull(argv[2], NULL, 0), strtoull(argv[3], NULL, 0));
     if (strcmp(mode, "spin") == 0 && argc > 3) {

@@ -5,7 +5,7 @@
 #   run-isolation-test.sh CASE BUILD_DIR SOURCE_DIR
 #
 # CASE: api overlimit race killed meminfo cudart compute qos deleted managed globals arrays ipc
-# graphmem longkern (see each function).
+# graphmem longkern abi32 (see each function).
 # The node and every program are stopped on every exit path.
 set -u
 
@@ -355,6 +355,18 @@ case_arrays() {
     echo "$out"
     echo "$out" | grep -qx "arrays $f0 $((f0 - 24 * MiB)) $f0" || fail "array charge: $out"
     echo "$out" | grep -qx "arrays over limit refused, free $f0" || fail "arrays over: $out"
+}
+
+# The CUDA 3.1 ABI's allocations (32-bit pointers, forwarded as themselves to the backend's v1
+# entries) are charged and refunded exactly like the current ABI's, and refused past the limit.
+case_abi32() {
+    start_node
+    local tok out f0=$((128 * MiB - OVERHEAD)) held=$((128 * MiB - OVERHEAD - 24 * MiB))
+    tok=$(create '{"vram":"128MiB","id":"a32"}' | field .token)
+    out=$(run_on "$tok" abi32 $((24 * MiB)) $((100 * MiB)) 2>&1) || fail "$out"
+    echo "$out"
+    echo "$out" | grep -qx "abi32 $f0 $held $f0 $held $f0" || fail "32-bit charge: $out"
+    echo "$out" | grep -qx "abi32 over limit refused, free $f0" || fail "32-bit over: $out"
 }
 
 # Kernels far longer than the controller's 10 ms period: a tenant limited to 20% must stay near

@@ -182,7 +182,8 @@ static void legacy_launch_api(void **state)
     CU_OK(cuCtxSynchronize());
     CU_ERR(cuFuncSetBlockShape(f, 0, 1, 1), CUDA_ERROR_INVALID_VALUE);
     CU_ERR(cuParamSeti(f, 5000, 1), CUDA_ERROR_INVALID_VALUE);
-    CU_ERR(cuParamSetTexRef(f, CU_PARAM_TR_DEFAULT, NULL), CUDA_ERROR_NOT_SUPPORTED);
+    CU_ERR(cuParamSetTexRef(f, CU_PARAM_TR_DEFAULT, NULL), CUDA_ERROR_INVALID_HANDLE);
+    CU_ERR(cuParamSetTexRef(f, 0, NULL), CUDA_ERROR_INVALID_VALUE);
     CU_ERR(cuLaunchGrid(f, 0, 1), CUDA_ERROR_INVALID_VALUE);
     CU_OK(cuStreamDestroy(s));
     CU_OK(cuMemFree(d));

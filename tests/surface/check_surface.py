@@ -9,8 +9,9 @@ lib64/stubs/libcuda.so, and cudaTypedefs.h through scripts/gen-driver-api):
      are built from);
   4. a forwarded call that names a device as IN(CUdevice, n) is translated by a wrapper of
      src/worker/devmap.c (new entries use DEV/DEVOUT/LOC, translated by the worker's decoder);
-  5. a forwarded call whose argument kinds take or give back memory (DPOUT, DPFREE,
-     HOUT/HDEL of ALLOC, ARRAY, MIPMAP) is wrapped by the vGPU ledger in src/worker/enforce*.c;
+  5. a forwarded call whose argument kinds take or give back memory (DPOUT, DPFREE, their
+     32-bit forms, HOUT/HDEL of ALLOC, ARRAY, MIPMAP) is wrapped by the vGPU ledger in
+     src/worker/enforce*.c;
   6. each library exports nothing of ours but the driver's names and tfuse_*;
   7. each library's refused functions (WEAK definitions from its surface.c; per-thread variants
      share the fate of the function they are variants of and are not listed) are exactly those that
@@ -60,8 +61,8 @@ def wrapped(*paths):
 
 devmap = wrapped(f'{src}/src/worker/devmap.c')
 ledger = wrapped(*glob.glob(f'{src}/src/worker/enforce*.c'))
-MEMORY = {'takes': r'\bDPOUT\(|\bHOUT\(\s*(?:ALLOC|ARRAY|MIPMAP)\b',
-          'gives back': r'\bDPFREE\(|\bHDEL\(\s*(?:ALLOC|ARRAY|MIPMAP)\b'}
+MEMORY = {'takes': r'\bDPOUT(?:32)?\(|\bHOUT\(\s*(?:ALLOC|ARRAY|MIPMAP)\b',
+          'gives back': r'\bDPFREE(?:32)?\(|\bHDEL\(\s*(?:ALLOC|ARRAY|MIPMAP)\b'}
 unledgered = 0
 entries = re.findall(r'^TF_CALL\((\w+),(.*?)\)\s*$(?=\s*(?:TF_|/\*|$))', calls, re.M | re.S)
 for sym, body in entries:
