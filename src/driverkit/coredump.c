@@ -25,7 +25,7 @@
  *     context: <handle>
  *     generation-flags: 0x<CU_COREDUMP_* flags>
  * then what the library knows of the exception (softgpu: error, kernel, grid, block, address,
- * detail; see src/softgpu/coredump.c). We keep no memory images, so the SKIP_* flags only
+ * detail; see src/softgpu/kit_hooks.c). We keep no memory images, so the SKIP_* flags only
  * appear in the header. A path's %h, %p and %t become the host name, process id and time.
  * With the user trigger enabled, a FIFO is made at the pipe's path and anything written to it
  * writes a dump of the process (context "all", error "user trigger") at the file's path.
