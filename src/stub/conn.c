@@ -334,6 +334,21 @@ void *tfs_region_ptr(uint64_t id, uint64_t off, uint64_t len)
     return p;
 }
 
+CUresult tfs_take_fd(uint64_t tag, int *fd)
+{
+    pthread_mutex_lock(&g.lock);
+    CUresult r = connect_locked();
+    if (r == CUDA_SUCCESS) {
+        int rc = tf_conn_take_fd(g.conn, tag, fd);
+        if (rc == TF_ERR_NOT_SUPPORTED)
+            r = CUDA_ERROR_NOT_SUPPORTED;   /* TCP: no fd passing from another host */
+        else if (rc != TF_OK && !(tag == 0 && rc == TF_ERR_AGAIN))
+            r = CUDA_ERROR_OPERATING_SYSTEM;   /* the worker said it sent it */
+    }
+    pthread_mutex_unlock(&g.lock);
+    return r;
+}
+
 CUresult tfs_send_fd(int fd, uint64_t *tag)
 {
     static uint64_t next_tag = 1;

@@ -25,7 +25,10 @@
 #define TFS_PRE_OUTOPT(T, n) T n##_ignored; if (!n) n = &n##_ignored;
 #define TFS_PRE_HIN(K, T, n)
 #define TFS_PRE_HOUT(K, T, n) if (!n) return CUDA_ERROR_INVALID_VALUE;
-#define TFS_PRE_HDEL(K, T, n)
+/* The release of an allocation handle the program retained again (cuMemRetainAllocationHandle)
+ * is answered here while it holds extra references (share.c); the worker holds one. */
+#define TFS_PRE_HDEL(K, T, n) \
+    if (!strcmp(#K, "ALLOC") && tfs_share_release(TFS_HANDLE(n))) return CUDA_SUCCESS;
 #define TFS_PRE_DPTR(n, b)
 #define TFS_PRE_DPOUT(n, b) if (!n) return CUDA_ERROR_INVALID_VALUE;
 #define TFS_PRE_DPADDR(n, b) TFS_PRE_DPOUT(n, b)

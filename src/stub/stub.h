@@ -58,6 +58,11 @@ void tfs_region_free(uint64_t id);
 
 /* Passes fd to the worker under a fresh tag (same host only: NOT_SUPPORTED over TCP). */
 CUresult tfs_send_fd(int fd, uint64_t *tag);
+/* Takes the fd the worker sent under tag (same host only: NOT_SUPPORTED over TCP); tag 0 only
+ * asks whether descriptors pass at all. */
+CUresult tfs_take_fd(uint64_t tag, int *fd);
+/* 1 when a release of handle h is one of the program's extra retains (share.c): answered. */
+int tfs_share_release(uint64_t h);
 /* Forgets a managed allocation's client mapping once the worker freed it. */
 void tfs_managed_forget(CUdeviceptr p);
 

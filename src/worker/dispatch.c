@@ -113,8 +113,8 @@ static inline CUmemLocation *tfw_location_in(struct tfw_session *s, const void *
 #define TFW_NOTE_LINK(n)
 #define TFW_NOTE_GREEN(n) s->last_parent = (uint64_t)(uintptr_t)n;
 #define TFW_NOTE_RDESC(n)
-/* A buffer or array mapped from external memory is forgotten with it. */
-#define TFW_NOTE_EXTMEM(n) s->last_parent = (uint64_t)(uintptr_t)n;
+/* Not a parent: what is mapped from external memory outlives it (freed by cuMemFree). */
+#define TFW_NOTE_EXTMEM(n)
 #define TFW_NOTE_EXTSEM(n)
 #define TFW_DEC_HOUT(K, T, n)
 #define TFW_DEC_HDEL(K, T, n) n = (T)(uintptr_t)tfp_get_u64(in);

@@ -39,7 +39,7 @@ enum tfw_kind {
     TFW_K_LINK,     /* a link in progress (cuLinkCreate) */
     TFW_K_GREEN,    /* a green context (its context and streams are its children) */
     TFW_K_RDESC,    /* a device resource descriptor (cuDevResourceGenerateDesc) */
-    TFW_K_EXTMEM,   /* imported external memory (its mapped buffers and arrays are children) */
+    TFW_K_EXTMEM,   /* imported external memory (what is mapped from it outlives it) */
     TFW_K_EXTSEM,   /* an imported external semaphore */
 };
 

@@ -60,6 +60,13 @@ CUresult tfw_check_range(struct tfw_session *s, uint64_t p, uint64_t len);
 /* IPC handles between the sessions of one vGPU (ipc.c): the export wrapper, installed for
  * every session after its vGPUs are attached; the handles it exported are forgotten at its end. */
 void tfw_ipc_install(struct tfw_session *s);
+/* Exported descriptors (ipc.c, for share.c): publishes the file fd names in the session's vGPU;
+ * whether the session may import fd (CUDA_ERROR_NOT_PERMITTED: a backend's export that no
+ * process of its vGPUs made). */
+CUresult tfw_ipc_publish_fd(struct tfw_session *s, int fd);
+CUresult tfw_ipc_fd_permitted(struct tfw_session *s, int fd);
+/* share.c's wrappers over the backend table (called by tfw_ipc_install). */
+void tfw_share_install(struct tfw_session *s);
 void tfw_ipc_end(struct tfw_session *s);
 
 /* Closes the host-function channel (callbacks.c). */

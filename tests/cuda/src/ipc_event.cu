@@ -2,9 +2,9 @@
 // another. The producer queues on a stream: a wait for a flag in device memory
 // (cuStreamWaitValue32), a kernel that writes 7 into memory it shares by an IPC handle, and a
 // record of an interprocess event. A second process (exec'd) opens both handles, finds the
-// event NOT_READY (the producer's stream is held), tells the producer through a pipe, makes a
-// stream of its own wait on the event and copies the shared memory on that stream: it must read
-// the producer's 7, so the wait held it until the record. It then records the event itself,
+// event NOT_READY (the producer's stream is held), makes a stream of its own wait on the event
+// (that stream is then NOT_READY too), tells the producer through a pipe to release its stream,
+// and copies the shared memory on its stream: it must read the producer's 7. It then records the event itself,
 // and the producer synchronizes on that record.
 #include <cstring>
 #include <sys/wait.h>
@@ -54,12 +54,15 @@ static int consume(const char *ev_hex, const char *mem_hex, int tell)
     cudaStream_t st;
     CHECK(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking));
     CHECK(cudaStreamWaitEvent(st, ev, 0));
-    int *got;   // page-locked: a copy to pageable memory would return only once done
+    if (cudaStreamQuery(st) != cudaErrorNotReady)
+        FAIL("consumer: its stream is not held by the wait on the producer's event");
+    // The producer releases its stream now (a copy to the host may return only once done).
+    if (write(tell, "go", 2) != 2)
+        FAIL("pipe");
+    int *got;
     CHECK(cudaMallocHost(&got, sizeof *got));
     *got = 0;
     CHECK(cudaMemcpyAsync(got, shared, sizeof *got, cudaMemcpyDeviceToHost, st));
-    if (write(tell, "go", 2) != 2)   // the producer releases its stream now
-        FAIL("pipe");
     CHECK(cudaStreamSynchronize(st));
     if (*got != 7)
         FAIL("consumer: read %d behind the event, expected the producer's 7", *got);

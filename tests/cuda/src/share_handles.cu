@@ -1,0 +1,201 @@
+// share_handles: a VMM allocation exported as a file descriptor (cuMemExportToShareableHandle)
+// is imported by a second process (exec'd with the descriptor), which maps it, checks the
+// producer's bytes and adds one to each with a kernel; the producer sees the writes. Around it:
+// cuMemRetainAllocationHandle gives the allocation's handle back from its address (its extra
+// release is answered), cuMemGetAllocationPropertiesFromHandle reports what was created, a pool
+// without handle types cannot be exported. Through a node over TCP, where descriptors cannot
+// reach the node, every descriptor call answers CUDA_ERROR_NOT_SUPPORTED instead.
+#include <cstring>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <cuda.h>
+#include "check.h"
+
+#define CU(call)                                                                             \
+    do {                                                                                     \
+        CUresult cu_err_ = (call);                                                           \
+        if (cu_err_ != CUDA_SUCCESS) {                                                       \
+            const char *n_ = "?";                                                            \
+            cuGetErrorName(cu_err_, &n_);                                                    \
+            FAIL("%s failed: %s", #call, n_);                                                \
+        }                                                                                    \
+    } while (0)
+
+#define EXPECT(call, want)                                                                   \
+    do {                                                                                     \
+        CUresult e_ = (call);                                                                \
+        if (e_ != (want))                                                                    \
+            FAIL("%s gave %d, expected %d", #call, (int)e_, (int)(want));                    \
+    } while (0)
+
+__global__ void add_one(int *p, int n)
+{
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n)
+        p[i] += 1;
+}
+
+static CUmemAllocationProp shareable_prop(void)
+{
+    CUmemAllocationProp prop;
+    memset(&prop, 0, sizeof prop);
+    prop.type = CU_MEM_ALLOCATION_TYPE_PINNED;
+    prop.location.type = CU_MEM_LOCATION_TYPE_DEVICE;
+    prop.location.id = 0;
+    prop.requestedHandleTypes = CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR;
+    return prop;
+}
+
+/* Reserves and maps `bytes` of h, read-write for device 0. */
+static CUdeviceptr map_handle(CUmemGenericAllocationHandle h, size_t bytes)
+{
+    CUdeviceptr p;
+    CU(cuMemAddressReserve(&p, bytes, 0, 0, 0));
+    CU(cuMemMap(p, bytes, 0, h, 0));
+    CUmemAccessDesc a;
+    memset(&a, 0, sizeof a);
+    a.location.type = CU_MEM_LOCATION_TYPE_DEVICE;
+    a.location.id = 0;
+    a.flags = CU_MEM_ACCESS_FLAGS_PROT_READWRITE;
+    CU(cuMemSetAccess(p, bytes, &a, 1));
+    return p;
+}
+
+static int consume(int fd, size_t bytes)
+{
+    CHECK(cudaFree(0));
+    CUmemGenericAllocationHandle h;
+    CU(cuMemImportFromShareableHandle(&h, (void *)(intptr_t)fd,
+                                      CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR));
+    close(fd);   // the import keeps what it needs
+    CUdeviceptr p = map_handle(h, bytes);
+    int n = (int)(bytes / sizeof(int));
+    int *host = (int *)malloc(bytes);
+    CU(cuMemcpyDtoH(host, p, bytes));
+    for (int i = 0; i < n; i++)
+        if (host[i] != 5 * i)
+            FAIL("consumer: int %d is %d, expected %d", i, host[i], 5 * i);
+    add_one<<<(n + 255) / 256, 256>>>((int *)p, n);
+    CHECK_LAUNCH();
+    CHECK(cudaDeviceSynchronize());
+    CU(cuMemUnmap(p, bytes));
+    CU(cuMemAddressFree(p, bytes));
+    CU(cuMemRelease(h));
+    free(host);
+    return 0;
+}
+
+/* Over TCP: nothing that carries a descriptor reaches the node. */
+static void check_tcp(void)
+{
+    CUmemAllocationProp prop = shareable_prop();
+    size_t gran = 0;
+    CU(cuMemGetAllocationGranularity(&gran, &prop, CU_MEM_ALLOC_GRANULARITY_MINIMUM));
+    CUmemGenericAllocationHandle h;
+    CU(cuMemCreate(&h, gran, &prop, 0));
+    int fd = -1;
+    EXPECT(cuMemExportToShareableHandle(&fd, h, CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR, 0),
+           CUDA_ERROR_NOT_SUPPORTED);
+    int mine = memfd_create("share-tcp", 0);
+    if (mine < 0 || ftruncate(mine, 1 << 16) != 0)
+        FAIL("memfd");
+    CUDA_EXTERNAL_MEMORY_HANDLE_DESC md;
+    memset(&md, 0, sizeof md);
+    md.type = CU_EXTERNAL_MEMORY_HANDLE_TYPE_OPAQUE_FD;
+    md.handle.fd = mine;
+    md.size = 1 << 16;
+    CUexternalMemory em;
+    EXPECT(cuImportExternalMemory(&em, &md), CUDA_ERROR_NOT_SUPPORTED);
+    CUDA_EXTERNAL_SEMAPHORE_HANDLE_DESC sd;
+    memset(&sd, 0, sizeof sd);
+    sd.type = CU_EXTERNAL_SEMAPHORE_HANDLE_TYPE_OPAQUE_FD;
+    sd.handle.fd = eventfd(0, 0);
+    CUexternalSemaphore es;
+    EXPECT(cuImportExternalSemaphore(&es, &sd), CUDA_ERROR_NOT_SUPPORTED);
+    EXPECT(cuMemImportFromShareableHandle(&h, (void *)(intptr_t)mine,
+                                          CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR),
+           CUDA_ERROR_NOT_SUPPORTED);
+    CUdeviceptr d;
+    CU(cuMemAlloc(&d, 1 << 16));
+    EXPECT(cuMemGetHandleForAddressRange(&fd, d, 1 << 16, CU_MEM_RANGE_HANDLE_TYPE_DMA_BUF_FD, 0),
+           CUDA_ERROR_NOT_SUPPORTED);
+    CU(cuMemFree(d));
+    CU(cuMemRelease(h));
+    close(mine);
+    close(sd.handle.fd);
+}
+
+/* The exporter: creates, fills, exports and keeps the allocation mapped while the consumer
+ * writes to it; checks retain, properties and the pool refusal on the way. */
+static void produce(const char *self)
+{
+    CUmemAllocationProp prop = shareable_prop();
+    size_t bytes = 0;
+    CU(cuMemGetAllocationGranularity(&bytes, &prop, CU_MEM_ALLOC_GRANULARITY_MINIMUM));
+    CUmemGenericAllocationHandle h, again;
+    CU(cuMemCreate(&h, bytes, &prop, 0));
+    CUdeviceptr p = map_handle(h, bytes);
+    int n = (int)(bytes / sizeof(int));
+    int *host = (int *)malloc(bytes);
+    for (int i = 0; i < n; i++)
+        host[i] = 5 * i;
+    CU(cuMemcpyHtoD(p, host, bytes));
+    CU(cuMemRetainAllocationHandle(&again, (void *)(uintptr_t)(p + 4096)));
+    if (again != h)
+        FAIL("retain gave another handle");
+    CU(cuMemRelease(again));   // the retain's reference
+    CUmemAllocationProp got;
+    CU(cuMemGetAllocationPropertiesFromHandle(&got, h));
+    if (got.location.type != CU_MEM_LOCATION_TYPE_DEVICE || got.location.id != 0 ||
+        !(got.requestedHandleTypes & CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR))
+        FAIL("properties: location %d/%d handle types %d", (int)got.location.type,
+             got.location.id, (int)got.requestedHandleTypes);
+    int fd = -1;
+    CU(cuMemExportToShareableHandle(&fd, h, CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR, 0));
+    int keep = dup(fd);   // without close-on-exec, for the consumer
+    close(fd);
+    char fd_arg[16], bytes_arg[32];
+    snprintf(fd_arg, sizeof fd_arg, "%d", keep);
+    snprintf(bytes_arg, sizeof bytes_arg, "%zu", bytes);
+    fflush(stdout);
+    pid_t child = fork();
+    if (child == 0) {
+        execl("/proc/self/exe", self, "consume", fd_arg, bytes_arg, (char *)NULL);
+        _exit(127);
+    }
+    close(keep);
+    int status = 0;
+    if (child < 0 || waitpid(child, &status, 0) != child || !WIFEXITED(status) ||
+        WEXITSTATUS(status) != 0)
+        FAIL("the consumer failed (status %d)", status);
+    CU(cuMemcpyDtoH(host, p, bytes));
+    for (int i = 0; i < n; i++)
+        if (host[i] != 5 * i + 1)
+            FAIL("producer: int %d is %d after the consumer, expected %d", i, host[i], 5 * i + 1);
+    // a pool created without handle types is not exportable
+    CUmemoryPool pool;
+    CU(cuDeviceGetDefaultMemPool(&pool, 0));
+    EXPECT(cuMemPoolExportToShareableHandle(&fd, pool, CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR,
+                                            0), CUDA_ERROR_INVALID_VALUE);
+    CU(cuMemUnmap(p, bytes));
+    CU(cuMemAddressFree(p, bytes));
+    CU(cuMemRelease(h));
+    free(host);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 4 && !strcmp(argv[1], "consume"))
+        return consume(atoi(argv[2]), (size_t)strtoull(argv[3], NULL, 10));
+    CHECK(cudaFree(0));
+    const char *via = getenv("TFUSE_CONNECT");
+    if (via && !strncmp(via, "tcp:", 4))
+        check_tcp();
+    else
+        produce(argv[0]);
+    printf("share_handles: OK an allocation exported to a second process and written there "
+           "(descriptors refused where they cannot pass)\n");
+    return 0;
+}
