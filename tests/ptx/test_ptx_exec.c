@@ -396,6 +396,46 @@ static void test_simd_async_heap(void **state)
     tdev_free(m);
 }
 
+/* The scalar video instructions of video.ptx, written out from the PTX ISA's description. */
+static uint32_t video_ref(int k, uint32_t a, uint32_t b, uint32_t c)
+{
+    int64_t sa = (int32_t)a, sc = (int32_t)c, t;
+    uint32_t clamp = b > 32 ? 32 : b, wrap = b & 31;
+    switch (k) {
+    case 0: return (uint32_t)(((uint64_t)a >> clamp) + c);
+    case 1: return (uint32_t)((int32_t)a >> wrap);
+    case 2: return (uint32_t)((uint64_t)a << clamp);
+    case 3: t = (uint32_t)(a << wrap); return (uint32_t)(t > (int64_t)c ? t : (int64_t)c);
+    case 4:
+        t = sa + sc;
+        return (uint32_t)(t > INT32_MAX ? INT32_MAX : t < INT32_MIN ? INT32_MIN : t);
+    case 5: t = sa - sc; t = t < 0 ? 0 : t; return (uint32_t)(t < (int64_t)b ? t : (int64_t)b);
+    case 6: t = sa > sc ? sa - sc : sc - sa; return (uint32_t)(t + b);
+    default: return (uint32_t)((int64_t)a > sc ? (int64_t)a : sc);
+    }
+}
+
+static void test_video(void **state)
+{
+    (void)state;
+    ptx_module *m = tdev_load(&D, "video.ptx");
+    uint32_t *x = tdev_alloc(&D, 64 * 4), *y = tdev_alloc(&D, 64 * 4), *z = tdev_alloc(&D, 64 * 4);
+    uint32_t *out = tdev_alloc(&D, 64 * 32);
+    for (int i = 0; i < 64; i++) {
+        x[i] = 0x9f3c7a01u * (uint32_t)(i + 1) ^ (i & 4 ? 0x80000000u : 0);
+        y[i] = i < 48 ? (uint32_t)i : 0x7e5c3b71u * (uint32_t)i; /* shifts 0..47, then large */
+        z[i] = 0x12e5c3b7u * (uint32_t)(i + 3);
+    }
+    void *args[] = {&x, &y, &z, &out};
+    assert_int_equal(tdev_launch(&D, m, "video", 1, 64, 0, args), PTX_OK);
+    for (int i = 0; i < 64; i++)
+        for (int k = 0; k < 8; k++)
+            if (out[i * 8 + k] != video_ref(k, x[i], y[i], z[i]))
+                fail_msg("video[%d] op %d: got %08x want %08x", i, k, out[i * 8 + k],
+                         video_ref(k, x[i], y[i], z[i]));
+    tdev_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -412,6 +452,7 @@ int main(void)
         cmocka_unit_test(test_atomics),
         cmocka_unit_test(test_coop),
         cmocka_unit_test(test_simd_async_heap),
+        cmocka_unit_test(test_video),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -70,7 +70,9 @@ static const struct { const char *name; int op; } op_table[] = {
     {"cp", OP_CP_ASYNC}, {"vadd4", OP_VSIMD}, {"vsub4", OP_VSIMD}, {"vabsdiff4", OP_VSIMD},
     {"vmin4", OP_VSIMD}, {"vmax4", OP_VSIMD}, {"vavrg4", OP_VSIMD}, {"vadd2", OP_VSIMD},
     {"vsub2", OP_VSIMD}, {"vabsdiff2", OP_VSIMD}, {"vmin2", OP_VSIMD}, {"vmax2", OP_VSIMD},
-    {"vavrg2", OP_VSIMD}, {"tex", OP_TEX}, {"tld4", OP_TLD4}, {"txq", OP_TXQ},
+    {"vavrg2", OP_VSIMD}, {"vadd", OP_VSIMD}, {"vsub", OP_VSIMD}, {"vabsdiff", OP_VSIMD},
+    {"vmin", OP_VSIMD}, {"vmax", OP_VSIMD}, {"vshl", OP_VSIMD}, {"vshr", OP_VSIMD},
+    {"tex", OP_TEX}, {"tld4", OP_TLD4}, {"txq", OP_TXQ},
     {"suld", OP_SULD}, {"sust", OP_SUST}, {"suq", OP_SUQ},
     {"mbarrier", OP_MBARRIER}, {"elect", OP_ELECT}, {"setmaxnreg", OP_NOP},
     {"ldmatrix", OP_LDMATRIX}, {"stmatrix", OP_STMATRIX}, {"bmsk", OP_BMSK},
@@ -248,7 +250,22 @@ static int apply_modifier(ptx_insn *in, const char *m, int *ntypes, int types[4]
         if (!strcmp(m, "shared") || !strcmp(m, "shared::cta") || !strcmp(m, "global"))
             return 0;
     }
-    if (in->op == OP_VSIMD && !strcmp(m, "add")) { in->flags |= F_ADD; return 0; }
+    if (in->op == OP_VSIMD && in->boolop == 1) {
+        /* scalar video: secondary operation (rnd: VS2_*) and shift mode (space: VS_CLAMP...) */
+        static const char *const op2[] = {"add", "min", "max"};
+        for (int i = 0; i < 3; i++)
+            if (!strcmp(m, op2[i])) {
+                in->rnd = (uint8_t)(VS2_ADD + i);
+                return 0;
+            }
+        if (!strcmp(m, "clamp") || !strcmp(m, "wrap")) {
+            in->space = !strcmp(m, "clamp") ? VS_CLAMP : VS_WRAP;
+            return 0;
+        }
+    } else if (in->op == OP_VSIMD && !strcmp(m, "add")) {
+        in->flags |= F_ADD;
+        return 0;
+    }
     if (in->op >= OP_TEX && in->op <= OP_SUQ && ptx_tex_modifier(in, m))
         return 0;
     if (in->op == OP_MEMBAR && (!strcmp(m, "proxy") || !strcmp(m, "async") ||
@@ -278,11 +295,14 @@ int ptx_decode_opcode(ptx_insn *in, const char *opcode, char *err, size_t errlen
     if (!strcmp(base, "addc") || !strcmp(base, "subc") || !strcmp(base, "madc"))
         in->flags |= F_CARRYIN;
     if (in->op == OP_VSIMD) {
-        static const char *const vs[] = {"vadd", "vsub", "vabsdiff", "vmin", "vmax", "vavrg"};
-        for (int i = 0; i < 6; i++)
-            if (!strncmp(base, vs[i], strlen(vs[i])) && strlen(base) == strlen(vs[i]) + 1)
+        static const char *const vs[] = {"vadd", "vsub", "vabsdiff", "vmin", "vmax", "vavrg",
+                                         "vshl", "vshr"};
+        size_t n = strlen(base);
+        for (int i = 0; i < 8; i++)
+            if (!strncmp(base, vs[i], strlen(vs[i])) && n <= strlen(vs[i]) + 1)
                 in->cmp = (uint8_t)(VS_ADD + i);
-        in->boolop = (uint8_t)(base[strlen(base) - 1] - '0'); /* 4 or 2 elements */
+        /* 4 or 2 elements (vadd4, vadd2), or 1 for the scalar forms (vadd, vshr) */
+        in->boolop = (uint8_t)(n == strlen(vs[in->cmp - VS_ADD]) ? 1 : base[n - 1] - '0');
     }
     if (!strcmp(base, "createpolicy"))
         in->flags |= F_NAN; /* marks createpolicy: a mov of an opaque policy value */
@@ -499,8 +519,14 @@ int ptx_decode_check(ptx_insn *in, char *err, size_t errlen)
         in->exec = ptx_x_mem;
         return 0;
     case OP_VSIMD:
-        if (in->ntypes != 3 || want(in, 4, err, errlen) || check_values(in, 1, err, errlen))
-            return in->ntypes != 3 ? (snprintf(err, errlen, "'%s' needs three types", in->name), -1) : -1;
+        if (in->ntypes != 3)
+            return snprintf(err, errlen, "'%s' needs three types", in->name), -1;
+        if (in->boolop == 1 && (in->cmp == VS_SHL || in->cmp == VS_SHR) && !in->space)
+            return snprintf(err, errlen, "'%s' needs .clamp or .wrap", in->name), -1;
+        /* the scalar forms take c only with a secondary operation (no .dsel merge) */
+        if (want(in, in->boolop == 1 && !in->rnd ? 3 : 4, err, errlen) ||
+            check_values(in, 1, err, errlen))
+            return -1;
         in->exec = ptx_x_bits;
         return 0;
     case OP_MMA: case OP_WMMA_LOAD: case OP_WMMA_STORE: case OP_WMMA_MMA: {

@@ -201,7 +201,10 @@ enum { TESTP_FINITE = 1, TESTP_INFINITE, TESTP_NUMBER, TESTP_NOTANUMBER, TESTP_N
        TESTP_SUBNORMAL };
 enum { PRMT_DEFAULT = 0, PRMT_F4E, PRMT_B4E, PRMT_RC8, PRMT_ECL, PRMT_ECR, PRMT_RC16 };
 enum { SHF_L = 1, SHF_R };
-enum { VS_ADD = 1, VS_SUB, VS_ABSDIFF, VS_MIN, VS_MAX, VS_AVRG };
+enum { VS_ADD = 1, VS_SUB, VS_ABSDIFF, VS_MIN, VS_MAX, VS_AVRG, VS_SHL, VS_SHR };
+/* scalar video instructions: the secondary operation (insn.rnd), the shift mode (insn.space) */
+enum { VS2_ADD = 1, VS2_MIN, VS2_MAX };
+enum { VS_CLAMP = 1, VS_WRAP };
 
 /* ---- functions, kernels, modules ---------------------------------------------------------- */
 

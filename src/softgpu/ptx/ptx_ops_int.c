@@ -332,14 +332,56 @@ static uint64_t vsimd(const ptx_insn *in, uint32_t a, uint32_t b, uint32_t c)
     return packed;
 }
 
+/* Scalar video instructions (vadd, vshr, ...) on whole 32-bit words (no byte or half-word
+ * selection): the operation on the sign- or zero-extended operands, saturation to the
+ * destination type, then the optional secondary operation with c (PTX ISA, "Scalar Video
+ * Instructions"). */
+static uint32_t vscalar(const ptx_insn *in, uint32_t a, uint32_t b, uint32_t c)
+{
+    int sd = ptx_type_is_signed(in->types[0]);
+    int64_t x = ptx_type_is_signed(in->types[1]) ? (int32_t)a : (int64_t)a;
+    int64_t y = ptx_type_is_signed(in->types[2]) ? (int32_t)b : (int64_t)b;
+    int64_t r;
+    if (in->cmp == VS_SHL || in->cmp == VS_SHR) {
+        uint32_t n = in->space == VS_WRAP ? b & 31 : (b > 32 ? 32 : b);
+        r = in->cmp == VS_SHL ? (int64_t)((uint64_t)x << n) : x >> n; /* signed a: arithmetic */
+    } else {
+        switch (in->cmp) {
+        case VS_ADD: r = x + y; break;
+        case VS_SUB: r = x - y; break;
+        case VS_ABSDIFF: r = x > y ? x - y : y - x; break;
+        case VS_MIN: r = x < y ? x : y; break;
+        default: r = x > y ? x : y; break;
+        }
+    }
+    int64_t lo = sd ? INT32_MIN : 0, hi = sd ? INT32_MAX : (int64_t)UINT32_MAX;
+    if (in->flags & F_SAT)
+        r = r < lo ? lo : r > hi ? hi : r;
+    int64_t cv = sd ? (int32_t)c : (int64_t)c, t = sd ? (int32_t)r : (int64_t)(uint32_t)r;
+    switch (in->rnd) {
+    case VS2_ADD: r = t + cv; break;
+    case VS2_MIN: r = t < cv ? t : cv; break;
+    case VS2_MAX: r = t > cv ? t : cv; break;
+    default: break;
+    }
+    return (uint32_t)r;
+}
+
 void ptx_x_bits(ptx_warp *w, const ptx_insn *in, uint32_t mask)
 {
     if (in->op == OP_VSIMD) {
         SRC(1);
         SRC(2);
-        SRC(3);
+        ptx_src S3 = in->nops > 3 ? ptx_get_src(w, in, 3) : S1;
         uint64_t *D = ptx_dst(w, in->o[0].reg);
-        PTX_FOR_LANES(mask, { D[L] = vsimd(in, (uint32_t)V(1), (uint32_t)V(2), (uint32_t)V(3)); });
+        if (in->boolop == 1)
+            PTX_FOR_LANES(mask, {
+                D[L] = vscalar(in, (uint32_t)V(1), (uint32_t)V(2), (uint32_t)V(3));
+            });
+        else
+            PTX_FOR_LANES(mask, {
+                D[L] = vsimd(in, (uint32_t)V(1), (uint32_t)V(2), (uint32_t)V(3));
+            });
         return;
     }
     int bits = in->type == T_PRED ? 1 : in->bits;
