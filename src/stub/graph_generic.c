@@ -2,9 +2,10 @@
  * The generic graph-node API of CUDA 12.2 (cuGraphAddNode[_v2], cuGraphNodeSetParams,
  * cuGraphExecNodeSetParams) in the program's process: each node kind the stub forwards goes to
  * its own call (kernel, memcpy, memset, empty, event record and wait, child graph, memory
- * allocation and free, conditional, host, batch memory operation), which checks what the node
- * names as a direct call would; the setters likewise go to each kind's setter. Edge data other
- * than the default and a child graph moved into its node are refused by name.
+ * allocation and free, conditional, host, batch memory operation, external semaphore signal
+ * and wait), which checks what the node names as a direct call would; the setters likewise go
+ * to each kind's setter. Edge data other than the default and a child graph moved into its node
+ * are refused by name.
  * May call: graph.c, graph_params.c, callbacks.c and entry.c (the per-kind calls).
  */
 #include <stdatomic.h>
@@ -31,6 +32,9 @@ static CUDA_KERNEL_NODE_PARAMS_v2 kernel_v2(const CUDA_KERNEL_NODE_PARAMS_v3 *k)
         .blockDimZ = k->blockDimZ, .sharedMemBytes = k->sharedMemBytes,
         .kernelParams = k->kernelParams, .extra = k->extra, .kern = k->kern, .ctx = k->ctx};
 }
+
+/* The CUDA 12.2 structures of external semaphore nodes as the older ones (same fields). */
+#define SEMS(e) {(e).extSemArray, (e).paramsArray, (e).numExtSems}
 
 static CUDA_MEMSET_NODE_PARAMS memset_v1(const CUDA_MEMSET_NODE_PARAMS_v2 *m)
 {
@@ -116,6 +120,14 @@ CUresult CUDAAPI cuGraphAddNode_v2(CUgraphNode *phGraphNode, CUgraph hGraph,
         CUDA_BATCH_MEM_OP_NODE_PARAMS m = memop_v1(&p->memOp);
         return cuGraphAddBatchMemOpNode(phGraphNode, hGraph, d, n, &m);
     }
+    case CU_GRAPH_NODE_TYPE_EXT_SEMAS_SIGNAL: {
+        CUDA_EXT_SEM_SIGNAL_NODE_PARAMS e = SEMS(p->extSemSignal);
+        return cuGraphAddExternalSemaphoresSignalNode(phGraphNode, hGraph, d, n, &e);
+    }
+    case CU_GRAPH_NODE_TYPE_EXT_SEMAS_WAIT: {
+        CUDA_EXT_SEM_WAIT_NODE_PARAMS e = SEMS(p->extSemWait);
+        return cuGraphAddExternalSemaphoresWaitNode(phGraphNode, hGraph, d, n, &e);
+    }
     case CU_GRAPH_NODE_TYPE_EMPTY:
         return cuGraphAddEmptyNode(phGraphNode, hGraph, d, n);
     case CU_GRAPH_NODE_TYPE_EVENT_RECORD:
@@ -187,6 +199,16 @@ static CUresult set_params(CUgraphExec exec, CUgraphNode node, CUgraphNodeParams
         CUDA_BATCH_MEM_OP_NODE_PARAMS m = memop_v1(&p->memOp);
         return exec ? cuGraphExecBatchMemOpNodeSetParams(exec, node, &m)
                     : cuGraphBatchMemOpNodeSetParams(node, &m);
+    }
+    case CU_GRAPH_NODE_TYPE_EXT_SEMAS_SIGNAL: {
+        CUDA_EXT_SEM_SIGNAL_NODE_PARAMS e = SEMS(p->extSemSignal);
+        return exec ? cuGraphExecExternalSemaphoresSignalNodeSetParams(exec, node, &e)
+                    : cuGraphExternalSemaphoresSignalNodeSetParams(node, &e);
+    }
+    case CU_GRAPH_NODE_TYPE_EXT_SEMAS_WAIT: {
+        CUDA_EXT_SEM_WAIT_NODE_PARAMS e = SEMS(p->extSemWait);
+        return exec ? cuGraphExecExternalSemaphoresWaitNodeSetParams(exec, node, &e)
+                    : cuGraphExternalSemaphoresWaitNodeSetParams(node, &e);
     }
     case CU_GRAPH_NODE_TYPE_GRAPH:
         if (exec)

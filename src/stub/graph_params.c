@@ -1,6 +1,7 @@
 /*
- * Graph node parameters changed and read back in the program's process, and batch memory
- * operation nodes (calls_graph_more.def; the worker's half is src/worker/graph_params.c).
+ * Graph node parameters changed and read back in the program's process, batch memory
+ * operation and external semaphore nodes (calls_graph_more.def; the worker's half is
+ * src/worker/graph_params.c).
  *
  * Setters send their target (tfs_set_node) and then the node's fields through the node
  * kind's one encoder, the one its add uses (graph.c). What is read back must be valid here:
@@ -335,4 +336,154 @@ CUresult CUDAAPI cuGraphMemAllocNodeGetParams(CUgraphNode hNode,
     keep(hNode, root, descs);
     *params_out = p;
     return CUDA_SUCCESS;
+}
+
+/* ---- external semaphore nodes: u32 count, count x u64 semaphore, count x parameters ---- */
+
+_Static_assert(sizeof(CUDA_EXTERNAL_SEMAPHORE_SIGNAL_PARAMS) ==
+                   sizeof(CUDA_EXTERNAL_SEMAPHORE_WAIT_PARAMS),
+               "signal and wait parameters travel alike");
+#define SEM_PARAMS sizeof(CUDA_EXTERNAL_SEMAPHORE_SIGNAL_PARAMS)
+#define MAX_SEMS 1024
+
+/* The fields of a signal or a wait node (the two structures differ only in their types). */
+struct sems {
+    unsigned n;
+    const CUexternalSemaphore *sems;
+    const void *params;
+};
+
+static int sems_valid(const void *p, const struct sems *f)
+{
+    return p && f->n <= MAX_SEMS && (!f->n || (f->sems && f->params));
+}
+
+static CUresult put_sems(struct tfs_call *c, const void *fields)
+{
+    const struct sems *f = fields;
+    tfp_put_u32(c->w, f->n);
+    for (unsigned i = 0; i < f->n; i++)
+        tfp_put_u64(c->w, (uint64_t)(uintptr_t)f->sems[i]);
+    tfp_put(c->w, f->params, f->n * SEM_PARAMS);
+    return CUDA_SUCCESS;
+}
+
+static CUresult add_sems(uint32_t call, CUgraphNode *out, CUgraph graph, const CUgraphNode *deps,
+                         size_t ndeps, const void *p, struct sems f)
+{
+    if (!sems_valid(p, &f))
+        return CUDA_ERROR_INVALID_VALUE;
+    struct tfs_call c;
+    CUresult r = tfs_node_begin(&c, call, out, graph, deps, ndeps);
+    if (r != CUDA_SUCCESS)
+        return r;
+    put_sems(&c, &f);
+    return tfs_node_finish(&c, out);
+}
+
+static CUresult set_sems(uint32_t call, CUgraphExec exec, CUgraphNode node, const void *p,
+                         struct sems f)
+{
+    return sems_valid(p, &f) ? tfs_set_node(call, exec, node, put_sems, &f)
+                             : CUDA_ERROR_INVALID_VALUE;
+}
+
+/* A signal or a wait node's parameters as the fields both kinds send. */
+#define FIELDS(p) (p ? (struct sems){p->numExtSems, p->extSemArray, p->paramsArray} \
+                     : (struct sems){0, NULL, NULL})
+
+CUresult CUDAAPI cuGraphAddExternalSemaphoresSignalNode(
+    CUgraphNode *phGraphNode, CUgraph hGraph, const CUgraphNode *dependencies,
+    size_t numDependencies, const CUDA_EXT_SEM_SIGNAL_NODE_PARAMS *nodeParams)
+{
+    return add_sems(TFP_ID_cuGraphAddExternalSemaphoresSignalNode, phGraphNode, hGraph,
+                    dependencies, numDependencies, nodeParams, FIELDS(nodeParams));
+}
+
+CUresult CUDAAPI cuGraphAddExternalSemaphoresWaitNode(
+    CUgraphNode *phGraphNode, CUgraph hGraph, const CUgraphNode *dependencies,
+    size_t numDependencies, const CUDA_EXT_SEM_WAIT_NODE_PARAMS *nodeParams)
+{
+    return add_sems(TFP_ID_cuGraphAddExternalSemaphoresWaitNode, phGraphNode, hGraph,
+                    dependencies, numDependencies, nodeParams, FIELDS(nodeParams));
+}
+
+CUresult CUDAAPI cuGraphExternalSemaphoresSignalNodeSetParams(
+    CUgraphNode hNode, const CUDA_EXT_SEM_SIGNAL_NODE_PARAMS *nodeParams)
+{
+    return set_sems(TFP_ID_cuGraphExternalSemaphoresSignalNodeSetParams, NULL, hNode, nodeParams,
+                    FIELDS(nodeParams));
+}
+
+CUresult CUDAAPI cuGraphExternalSemaphoresWaitNodeSetParams(
+    CUgraphNode hNode, const CUDA_EXT_SEM_WAIT_NODE_PARAMS *nodeParams)
+{
+    return set_sems(TFP_ID_cuGraphExternalSemaphoresWaitNodeSetParams, NULL, hNode, nodeParams,
+                    FIELDS(nodeParams));
+}
+
+CUresult CUDAAPI cuGraphExecExternalSemaphoresSignalNodeSetParams(
+    CUgraphExec hGraphExec, CUgraphNode hNode, const CUDA_EXT_SEM_SIGNAL_NODE_PARAMS *nodeParams)
+{
+    if (!hGraphExec)
+        return CUDA_ERROR_INVALID_VALUE;
+    return set_sems(TFP_ID_cuGraphExecExternalSemaphoresSignalNodeSetParams, hGraphExec, hNode,
+                    nodeParams, FIELDS(nodeParams));
+}
+
+CUresult CUDAAPI cuGraphExecExternalSemaphoresWaitNodeSetParams(
+    CUgraphExec hGraphExec, CUgraphNode hNode, const CUDA_EXT_SEM_WAIT_NODE_PARAMS *nodeParams)
+{
+    if (!hGraphExec)
+        return CUDA_ERROR_INVALID_VALUE;
+    return set_sems(TFP_ID_cuGraphExecExternalSemaphoresWaitNodeSetParams, hGraphExec, hNode,
+                    nodeParams, FIELDS(nodeParams));
+}
+
+/* The node's semaphores and parameters in one block the stub keeps: handles, then parameters. */
+static CUresult get_sems(CUgraphNode node, unsigned wait, struct sems *f)
+{
+    unsigned cap = 4, count = 0;
+    for (;;) {
+        uint8_t *block = malloc(cap * (sizeof(uint64_t) + SEM_PARAMS));
+        if (!block)
+            return CUDA_ERROR_OUT_OF_MEMORY;
+        uint64_t root = 0, *sems = (uint64_t *)block;
+        uint8_t *params = block + cap * sizeof(uint64_t);
+        CUresult r = tfi_extsem_node_get(node, wait, cap, &count, &root, sems, params);
+        if (r == CUDA_SUCCESS && count > cap && count <= MAX_SEMS) {
+            free(block);
+            cap = count;   /* more than we had room for: ask again */
+            continue;
+        }
+        if (r != CUDA_SUCCESS) {
+            free(block);
+            return r;
+        }
+        keep(node, root, block);
+        *f = (struct sems){count < cap ? count : cap, (CUexternalSemaphore *)sems, params};
+        return CUDA_SUCCESS;
+    }
+}
+
+CUresult CUDAAPI cuGraphExternalSemaphoresSignalNodeGetParams(
+    CUgraphNode hNode, CUDA_EXT_SEM_SIGNAL_NODE_PARAMS *params_out)
+{
+    struct sems f;
+    CUresult r = params_out ? get_sems(hNode, 0, &f) : CUDA_ERROR_INVALID_VALUE;
+    if (r == CUDA_SUCCESS)
+        *params_out = (CUDA_EXT_SEM_SIGNAL_NODE_PARAMS){(CUexternalSemaphore *)f.sems,
+                                                         f.params, f.n};
+    return r;
+}
+
+CUresult CUDAAPI cuGraphExternalSemaphoresWaitNodeGetParams(
+    CUgraphNode hNode, CUDA_EXT_SEM_WAIT_NODE_PARAMS *params_out)
+{
+    struct sems f;
+    CUresult r = params_out ? get_sems(hNode, 1, &f) : CUDA_ERROR_INVALID_VALUE;
+    if (r == CUDA_SUCCESS)
+        *params_out = (CUDA_EXT_SEM_WAIT_NODE_PARAMS){(CUexternalSemaphore *)f.sems, f.params,
+                                                       f.n};
+    return r;
 }

@@ -1,7 +1,9 @@
 /*
- * What the worker's graph decoders share (graph.c, graph_mem.c): node requests start with a
- * header (u64 graph, u64 count, count x u64 dependency), read, checked against the session and
- * answered the same way.
+ * What the worker's graph decoders share (graph.c, graph_mem.c, graph_params.c, callbacks.c):
+ * node requests start with a header (u64 graph, u64 count, count x u64 dependency), read,
+ * checked against the session and answered the same way; setters start with their target
+ * (u64 executable graph, u64 node); a node kind's fields are read by one helper for its add and
+ * its setters.
  */
 #ifndef TFUSE_WORKER_GRAPH_INT_H
 #define TFUSE_WORKER_GRAPH_INT_H

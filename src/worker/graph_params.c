@@ -1,6 +1,7 @@
 /*
- * Graph node parameters changed and read back, and batch memory operation nodes (the decoders of
- * src/stub/graph_params.c; calls_graph_more.def).
+ * Graph node parameters changed and read back, batch memory operation and external semaphore
+ * nodes (the decoders of src/stub/graph_params.c; calls_graph_more.def). A semaphore a node
+ * names must be one the session imported (EXTSEM).
  *
  * A setter names its target as u64 executable graph (0: a graph's node) and u64 node, then the
  * node's fields as the node kind's add sends them, read and checked by the same helpers
@@ -334,4 +335,173 @@ CUresult tfw_tfi_graph_destroy_node(CUgraphNode node)
     struct tfw_session *s = tfw_self;
     NEED_BACKEND(cuGraphDestroyNode);
     return s->be.cuGraphDestroyNode(node);
+}
+
+/* ---- external semaphore nodes: u32 count, count x u64 semaphore, count x parameters ---- */
+
+#define MAX_SEMS 1024
+#define SEM_PARAMS sizeof(CUDA_EXTERNAL_SEMAPHORE_SIGNAL_PARAMS)
+
+struct sems {
+    unsigned n;
+    CUexternalSemaphore *sems;   /* malloc'd copies (one block: handles, then parameters) */
+    void *params;
+};
+
+/* Reads the node's fields (ending the request); every semaphore must be one the session
+ * imported. The caller frees f->sems. */
+static CUresult sems_read(struct tfw_session *s, struct tfp_reader *in, struct sems *f,
+                          const char *call)
+{
+    memset(f, 0, sizeof *f);
+    uint32_t n = tfp_get_u32(in);
+    if (n > MAX_SEMS)
+        return tfw_malformed(s, call, "too many semaphores");
+    const uint8_t *handles = tfp_get_ref(in, (size_t)n * sizeof(uint64_t));
+    const void *params = tfp_get_ref(in, (size_t)n * SEM_PARAMS);
+    TFW_DONE_READING(call);
+    uint8_t *block = n ? malloc(n * (sizeof(CUexternalSemaphore) + SEM_PARAMS)) : NULL;
+    if (n && !block)
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    *f = (struct sems){n, (CUexternalSemaphore *)block, block + n * sizeof(CUexternalSemaphore)};
+    for (uint32_t i = 0; i < n; i++) {
+        uint64_t h;
+        memcpy(&h, handles + i * sizeof h, sizeof h);
+        if (!h || tfw_handles_kind(&s->handles, h) != TFW_K_EXTSEM) {
+            free(block);
+            f->sems = NULL;
+            return CUDA_ERROR_INVALID_HANDLE;
+        }
+        f->sems[i] = (CUexternalSemaphore)(uintptr_t)h;
+    }
+    if (n)
+        memcpy(f->params, params, n * SEM_PARAMS);
+    return CUDA_SUCCESS;
+}
+
+static CUresult add_sems(struct tfw_session *s, struct tfp_reader *in, struct tfp_writer *out,
+                         int wait, const char *call)
+{
+    struct tfw_node_head h;
+    struct sems f = {0};
+    CUresult r = tfw_node_read_head(s, in, &h, call);
+    if (r == CUDA_SUCCESS)
+        r = sems_read(s, in, &f, call);
+    if (r != CUDA_SUCCESS)
+        return r;
+    CUgraphNode *deps = NULL, node = NULL;
+    CUgraph g = (CUgraph)(uintptr_t)h.graph;
+    if ((r = tfw_node_check_head(s, &h, &deps)) == CUDA_SUCCESS &&
+        !(wait ? (void *)s->be.cuGraphAddExternalSemaphoresWaitNode
+               : (void *)s->be.cuGraphAddExternalSemaphoresSignalNode))
+        r = CUDA_ERROR_NOT_SUPPORTED;
+    CUDA_EXT_SEM_SIGNAL_NODE_PARAMS sp = {f.sems, f.params, f.n};
+    CUDA_EXT_SEM_WAIT_NODE_PARAMS wp = {f.sems, f.params, f.n};
+    if (r == CUDA_SUCCESS)
+        r = wait ? s->be.cuGraphAddExternalSemaphoresWaitNode(&node, g, deps, h.ndeps, &wp)
+                 : s->be.cuGraphAddExternalSemaphoresSignalNode(&node, g, deps, h.ndeps, &sp);
+    free(f.sems);
+    return tfw_node_made(s, out, &h, deps, r, node);
+}
+
+CUresult tfw_custom_cuGraphAddExternalSemaphoresSignalNode(struct tfw_session *s,
+                                                           struct tfp_reader *in,
+                                                           struct tfp_writer *out)
+{
+    return add_sems(s, in, out, 0, "cuGraphAddExternalSemaphoresSignalNode");
+}
+
+CUresult tfw_custom_cuGraphAddExternalSemaphoresWaitNode(struct tfw_session *s,
+                                                         struct tfp_reader *in,
+                                                         struct tfp_writer *out)
+{
+    return add_sems(s, in, out, 1, "cuGraphAddExternalSemaphoresWaitNode");
+}
+
+/* The four setters: exec says which target, wait which kind of node. */
+static CUresult set_sems(struct tfw_session *s, struct tfp_reader *in, int exec, int wait,
+                         const char *call)
+{
+    uint64_t gexec = tfp_get_u64(in), node = tfp_get_u64(in);
+    struct sems f;
+    CUresult r = sems_read(s, in, &f, call);
+    if (r != CUDA_SUCCESS)
+        return r;
+    r = tfw_target_check(s, gexec, node, exec);
+    CUDA_EXT_SEM_SIGNAL_NODE_PARAMS sp = {f.sems, f.params, f.n};
+    CUDA_EXT_SEM_WAIT_NODE_PARAMS wp = {f.sems, f.params, f.n};
+    struct tf_backend *be = &s->be;
+    void *fn = exec ? (wait ? (void *)be->cuGraphExecExternalSemaphoresWaitNodeSetParams
+                            : (void *)be->cuGraphExecExternalSemaphoresSignalNodeSetParams)
+                    : (wait ? (void *)be->cuGraphExternalSemaphoresWaitNodeSetParams
+                            : (void *)be->cuGraphExternalSemaphoresSignalNodeSetParams);
+    if (r == CUDA_SUCCESS && !fn)
+        r = CUDA_ERROR_NOT_SUPPORTED;
+    if (r == CUDA_SUCCESS && exec)
+        r = wait ? be->cuGraphExecExternalSemaphoresWaitNodeSetParams(GEXEC(gexec), NODE(node),
+                                                                      &wp)
+                 : be->cuGraphExecExternalSemaphoresSignalNodeSetParams(GEXEC(gexec), NODE(node),
+                                                                        &sp);
+    else if (r == CUDA_SUCCESS)
+        r = wait ? be->cuGraphExternalSemaphoresWaitNodeSetParams(NODE(node), &wp)
+                 : be->cuGraphExternalSemaphoresSignalNodeSetParams(NODE(node), &sp);
+    free(f.sems);
+    return r;
+}
+
+CUresult tfw_custom_cuGraphExternalSemaphoresSignalNodeSetParams(struct tfw_session *s,
+                                                                 struct tfp_reader *in,
+                                                                 struct tfp_writer *out)
+{
+    return set_sems(s, in, 0, 0, "cuGraphExternalSemaphoresSignalNodeSetParams");
+}
+
+CUresult tfw_custom_cuGraphExternalSemaphoresWaitNodeSetParams(struct tfw_session *s,
+                                                               struct tfp_reader *in,
+                                                               struct tfp_writer *out)
+{
+    return set_sems(s, in, 0, 1, "cuGraphExternalSemaphoresWaitNodeSetParams");
+}
+
+CUresult tfw_custom_cuGraphExecExternalSemaphoresSignalNodeSetParams(struct tfw_session *s,
+                                                                     struct tfp_reader *in,
+                                                                     struct tfp_writer *out)
+{
+    return set_sems(s, in, 1, 0, "cuGraphExecExternalSemaphoresSignalNodeSetParams");
+}
+
+CUresult tfw_custom_cuGraphExecExternalSemaphoresWaitNodeSetParams(struct tfw_session *s,
+                                                                   struct tfp_reader *in,
+                                                                   struct tfp_writer *out)
+{
+    return set_sems(s, in, 1, 1, "cuGraphExecExternalSemaphoresWaitNodeSetParams");
+}
+
+CUresult tfw_tfi_extsem_node_get(CUgraphNode node, unsigned int wait, unsigned int capacity,
+                                 unsigned int *count, uint64_t *root, void *sems, void *params)
+{
+    struct tfw_session *s = tfw_self;
+    CUexternalSemaphore *handles;
+    const void *values;
+    CUresult r;
+    if (wait) {
+        NEED_BACKEND(cuGraphExternalSemaphoresWaitNodeGetParams);
+        CUDA_EXT_SEM_WAIT_NODE_PARAMS p;
+        r = s->be.cuGraphExternalSemaphoresWaitNodeGetParams(node, &p);
+        handles = p.extSemArray, values = p.paramsArray, *count = p.numExtSems;
+    } else {
+        NEED_BACKEND(cuGraphExternalSemaphoresSignalNodeGetParams);
+        CUDA_EXT_SEM_SIGNAL_NODE_PARAMS p;
+        r = s->be.cuGraphExternalSemaphoresSignalNodeGetParams(node, &p);
+        handles = p.extSemArray, values = p.paramsArray, *count = p.numExtSems;
+    }
+    if (r != CUDA_SUCCESS)
+        return r;
+    unsigned n = *count < capacity ? *count : capacity;
+    if (n && handles && values) {
+        memcpy(sems, handles, n * sizeof *handles);
+        memcpy(params, values, n * SEM_PARAMS);
+    }
+    *root = root_of(s, (uint64_t)(uintptr_t)node);
+    return CUDA_SUCCESS;
 }
