@@ -444,7 +444,8 @@ CUresult cuMemFree_v2(CUdeviceptr dptr)
         return sg_graph_mem_free_now(c, dptr);
     struct sg_region reg;
     if (sg_mem_find(dptr, &reg) != 0 || reg.start != dptr
-        || (reg.kind != SG_R_DEVICE && reg.kind != SG_R_MANAGED && reg.kind != SG_R_EXTERNAL))
+        || (reg.kind != SG_R_DEVICE && reg.kind != SG_R_MANAGED && reg.kind != SG_R_EXTERNAL
+            && !(reg.kind == SG_R_IPC && reg.pool))) /* an imported pool pointer: mempool_share.c */
         return CUDA_ERROR_INVALID_VALUE;
     /* cuMemFree synchronises with the device: pending work may still use the memory */
     sg_ctx_synchronize(reg.ctx);

@@ -8,6 +8,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "softgpu.h"
 
@@ -18,6 +19,7 @@ void sg_mempool_init_device(struct sg_device *d)
         abort(); /* at init, without a few bytes nothing else would work either */
     p->device = d->ordinal;
     p->is_default = 1;
+    p->share_fd = -1;
     p->reuse_flags[0] = p->reuse_flags[1] = p->reuse_flags[2] = 1; /* the driver's defaults */
     d->default_pool = d->current_pool = p;
     sg_handle_add(p, SG_K_POOL);
@@ -84,8 +86,8 @@ static CUresult free_exec(struct sg_ctx *c, struct sg_stream *s, struct sg_work 
     struct sg_region reg;
     if (sg_mem_find(addr, &reg) != 0 || reg.start != addr)
         return CUDA_ERROR_INVALID_VALUE;
-    if (!reg.pool)
-        return sg_mem_free(addr, SG_R_DEVICE);
+    if (!reg.pool || reg.kind == SG_R_IPC) /* an imported pool pointer is only unmapped */
+        return sg_mem_free(addr, reg.kind);
     sg_pool_cache_put(reg.pool, addr, s);
     return CUDA_SUCCESS;
 }
@@ -99,7 +101,8 @@ CUresult cuMemFreeAsync(CUdeviceptr dptr, CUstream hStream)
     if (sg_graph_mem_owns(dptr))
         return sg_graph_mem_free_async(s, dptr);
     struct sg_region reg;
-    if (sg_mem_find(dptr, &reg) != 0 || reg.start != dptr || reg.kind != SG_R_DEVICE)
+    if (sg_mem_find(dptr, &reg) != 0 || reg.start != dptr
+        || (reg.kind != SG_R_DEVICE && !(reg.kind == SG_R_IPC && reg.pool)))
         return CUDA_ERROR_INVALID_VALUE;
     struct free_work *w = sg_work_new(sizeof *w, SG_W_FREE, free_exec, NULL, NULL);
     if (!w)
@@ -120,12 +123,14 @@ CUresult cuMemPoolCreate(CUmemoryPool *pool, const CUmemPoolProps *props)
         return CUDA_ERROR_INVALID_VALUE;
     if (sg_device_check(props->location.id))
         return CUDA_ERROR_INVALID_DEVICE;
-    if (props->handleTypes != CU_MEM_HANDLE_TYPE_NONE)
-        return CUDA_ERROR_NOT_SUPPORTED; /* no shareable pools */
+    if (props->handleTypes & ~(unsigned)CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR)
+        return CUDA_ERROR_NOT_SUPPORTED; /* shareable by descriptors only (mempool_share.c) */
     struct sg_mempool *p = calloc(1, sizeof *p);
     if (!p)
         return CUDA_ERROR_OUT_OF_MEMORY;
     p->device = props->location.id;
+    p->handle_types = props->handleTypes;
+    p->share_fd = -1;
     p->reuse_flags[0] = p->reuse_flags[1] = p->reuse_flags[2] = 1;
     sg_handle_add(p, SG_K_POOL);
     *pool = (CUmemoryPool)p;
@@ -145,6 +150,9 @@ CUresult cuMemPoolDestroy(CUmemoryPool pool)
         d->current_pool = d->default_pool;
     sg_pool_cache_trim(p, 0);
     sg_handle_del(p);
+    if (p->share_fd >= 0) /* its export's token: imports already made keep their pools */
+        close(p->share_fd);
+    p->share_fd = -1;
     /* Allocations still out keep a pointer for accounting; the pool struct is small, so it is
      * kept rather than risk a use after free when they are released. */
     p->is_default = 0;

@@ -482,6 +482,12 @@ struct sg_mempool {
     _Atomic uint64_t reserved;   /* used + freed blocks the pool keeps for reuse (mempool_cache.c) */
     uint64_t release_threshold;
     int reuse_flags[3];
+    /* sharing (mempool_share.c): handle types it was created with; its exported token (fd -1
+     * until exported) and id; or, imported, the id of the exporter's pool it stands for */
+    unsigned handle_types;
+    int share_fd;
+    int imported;
+    uint64_t share_id;
 };
 void sg_mempool_init_device(struct sg_device *d);
 /* A pool region at addr of `bytes` is released for good (memory.c, mem_lock held). */

@@ -119,19 +119,31 @@ static void ipc_own_handle_and_bad_handles(void **state)
     assert_int_not_equal(run_child(&h), 0);
 }
 
-static void ipc_events_not_supported(void **state)
+/* An opened IPC event shares its records with the exported one (here in one process; the
+ * CUDA test ipc_event checks two). */
+static void ipc_events(void **state)
 {
     (void)state;
     int v = -1;
     CU_OK(cuDeviceGetAttribute(&v, CU_DEVICE_ATTRIBUTE_IPC_EVENT_SUPPORTED, 0));
-    assert_int_equal(v, 0);
-    CUevent e;
+    assert_int_equal(v, 1);
+    CUevent e, plain, o;
     CU_OK(cuEventCreate(&e, CU_EVENT_INTERPROCESS | CU_EVENT_DISABLE_TIMING));
+    CU_OK(cuEventCreate(&plain, CU_EVENT_DISABLE_TIMING));
     CUipcEventHandle eh;
-    CU_ERR(cuIpcGetEventHandle(&eh, e), CUDA_ERROR_NOT_SUPPORTED);
-    CUevent o;
-    CU_ERR(cuIpcOpenEventHandle(&o, eh), CUDA_ERROR_NOT_SUPPORTED);
+    CU_ERR(cuIpcGetEventHandle(&eh, plain), CUDA_ERROR_INVALID_VALUE);
+    CU_OK(cuIpcGetEventHandle(&eh, e));
+    CU_OK(cuIpcOpenEventHandle(&o, eh));
+    CU_OK(cuEventRecord(e, NULL));
+    CU_OK(cuEventSynchronize(o));
+    CU_OK(cuEventQuery(o));
+    CU_OK(cuEventRecord(o, NULL));   /* a record through the other side */
+    CU_OK(cuEventSynchronize(e));
+    memset(eh.reserved, 0x5a, sizeof eh.reserved);
+    CU_ERR(cuIpcOpenEventHandle(&o, eh), CUDA_ERROR_INVALID_HANDLE);
+    CU_OK(cuEventDestroy(o));
     CU_OK(cuEventDestroy(e));
+    CU_OK(cuEventDestroy(plain));
 }
 
 static void vmm_posix_fd_export_import(void **state)
@@ -179,9 +191,9 @@ static void vmm_posix_fd_export_import(void **state)
     CU_ERR(cuMemExportToShareableHandle(&fd, a, CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR, 0),
            CUDA_ERROR_INVALID_VALUE);
     CU_OK(cuMemRelease(a));
-    void *h = NULL;
+    int h = -1;   /* a dma-buf of memory that is no allocation */
     CU_ERR(cuMemGetHandleForAddressRange(&h, 0x1000, 4096, CU_MEM_RANGE_HANDLE_TYPE_DMA_BUF_FD, 0),
-           CUDA_ERROR_NOT_SUPPORTED);
+           CUDA_ERROR_INVALID_VALUE);
 }
 
 int main(int argc, char **argv)
@@ -195,7 +207,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(ipc_moves_bytes_between_processes, sg_setup_primary, sg_teardown_primary),
         cmocka_unit_test_setup_teardown(ipc_own_handle_and_bad_handles, sg_setup_primary, sg_teardown_primary),
-        cmocka_unit_test_setup_teardown(ipc_events_not_supported, sg_setup_primary, sg_teardown_primary),
+        cmocka_unit_test_setup_teardown(ipc_events, sg_setup_primary, sg_teardown_primary),
         cmocka_unit_test_setup_teardown(vmm_posix_fd_export_import, sg_setup_primary, sg_teardown_primary),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <cuda.h>
 #include "check.h"
+#include "hex.h"
 
 #define CU(call)                                                                             \
     do {                                                                                     \
@@ -23,21 +24,6 @@
     } while (0)
 
 __global__ void store(int *p, int v) { *p = v; }
-
-static void to_hex(const void *h, size_t n, char *out)
-{
-    for (size_t i = 0; i < n; i++)
-        sprintf(out + 2 * i, "%02x", ((const unsigned char *)h)[i]);
-}
-
-static void from_hex(const char *hex, void *h, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        unsigned v;
-        sscanf(hex + 2 * i, "%2x", &v);
-        ((unsigned char *)h)[i] = (unsigned char)v;
-    }
-}
 
 static int consume(const char *ev_hex, const char *mem_hex, int tell)
 {

@@ -3,7 +3,9 @@
 // producer's bytes and adds one to each with a kernel; the producer sees the writes. Around it:
 // cuMemRetainAllocationHandle gives the allocation's handle back from its address (its extra
 // release is answered), cuMemGetAllocationPropertiesFromHandle reports what was created, a pool
-// without handle types cannot be exported. Through a node over TCP, where descriptors cannot
+// without handle types cannot be exported. The same for a pool: exported as a descriptor with
+// the export data of one of its pointers, imported in the second process, where the pointer is
+// read, written by a kernel and freed. Through a node over TCP, where descriptors cannot
 // reach the node, every descriptor call answers CUDA_ERROR_NOT_SUPPORTED instead.
 #include <cstring>
 #include <sys/eventfd.h>
@@ -12,6 +14,7 @@
 #include <unistd.h>
 #include <cuda.h>
 #include "check.h"
+#include "hex.h"
 
 #define CU(call)                                                                             \
     do {                                                                                     \
@@ -48,6 +51,19 @@ static CUmemAllocationProp shareable_prop(void)
     return prop;
 }
 
+/* A pool of device 0 whose memory can be shared by descriptors. */
+static CUmemoryPool exportable_pool(void)
+{
+    CUmemPoolProps pp;
+    memset(&pp, 0, sizeof pp);
+    pp.allocType = CU_MEM_ALLOCATION_TYPE_PINNED;
+    pp.handleTypes = CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR;
+    pp.location.type = CU_MEM_LOCATION_TYPE_DEVICE;
+    CUmemoryPool pool;
+    CU(cuMemPoolCreate(&pool, &pp));
+    return pool;
+}
+
 /* Reserves and maps `bytes` of h, read-write for device 0. */
 static CUdeviceptr map_handle(CUmemGenericAllocationHandle h, size_t bytes)
 {
@@ -63,9 +79,34 @@ static CUdeviceptr map_handle(CUmemGenericAllocationHandle h, size_t bytes)
     return p;
 }
 
-static int consume(int fd, size_t bytes)
+/* The pool's pointer: n ints of 9 * i, each plus one when done. */
+static void consume_pool(int fd, const char *hex, int n)
+{
+    CUmemoryPool pool;
+    CU(cuMemPoolImportFromShareableHandle(&pool, (void *)(intptr_t)fd,
+                                          CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR, 0));
+    close(fd);
+    CUmemPoolPtrExportData data;
+    from_hex(hex, &data, sizeof data);
+    CUdeviceptr p;
+    CU(cuMemPoolImportPointer(&p, pool, &data));
+    int *host = (int *)malloc(n * sizeof(int));
+    CU(cuMemcpyDtoH(host, p, n * sizeof(int)));
+    for (int i = 0; i < n; i++)
+        if (host[i] != 9 * i)
+            FAIL("consumer: pool int %d is %d, expected %d", i, host[i], 9 * i);
+    add_one<<<(n + 255) / 256, 256>>>((int *)p, n);
+    CHECK_LAUNCH();
+    CHECK(cudaDeviceSynchronize());
+    CU(cuMemFree(p));
+    CU(cuMemPoolDestroy(pool));
+    free(host);
+}
+
+static int consume(int fd, size_t bytes, int pool_fd, const char *hex)
 {
     CHECK(cudaFree(0));
+    consume_pool(pool_fd, hex, 4096);
     CUmemGenericAllocationHandle h;
     CU(cuMemImportFromShareableHandle(&h, (void *)(intptr_t)fd,
                                       CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR));
@@ -122,6 +163,10 @@ static void check_tcp(void)
     EXPECT(cuMemGetHandleForAddressRange(&fd, d, 1 << 16, CU_MEM_RANGE_HANDLE_TYPE_DMA_BUF_FD, 0),
            CUDA_ERROR_NOT_SUPPORTED);
     CU(cuMemFree(d));
+    CUmemoryPool pool = exportable_pool();
+    EXPECT(cuMemPoolExportToShareableHandle(&fd, pool, CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR,
+                                            0), CUDA_ERROR_NOT_SUPPORTED);
+    CU(cuMemPoolDestroy(pool));
     CU(cuMemRelease(h));
     close(mine);
     close(sd.handle.fd);
@@ -156,16 +201,34 @@ static void produce(const char *self)
     CU(cuMemExportToShareableHandle(&fd, h, CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR, 0));
     int keep = dup(fd);   // without close-on-exec, for the consumer
     close(fd);
-    char fd_arg[16], bytes_arg[32];
+    // an exportable pool and one of its pointers
+    CUmemoryPool spool = exportable_pool();
+    CUdeviceptr q;
+    enum { PN = 4096 };
+    CU(cuMemAllocFromPoolAsync(&q, PN * sizeof(int), spool, 0));
+    static int pool_host[PN];
+    for (int i = 0; i < PN; i++)
+        pool_host[i] = 9 * i;
+    CU(cuMemcpyHtoD(q, pool_host, sizeof pool_host));
+    int pfd = -1;
+    CU(cuMemPoolExportToShareableHandle(&pfd, spool, CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR, 0));
+    int pkeep = dup(pfd);
+    close(pfd);
+    CUmemPoolPtrExportData data;
+    CU(cuMemPoolExportPointer(&data, q));
+    char fd_arg[16], bytes_arg[32], pfd_arg[16], hex[2 * sizeof data + 1];
     snprintf(fd_arg, sizeof fd_arg, "%d", keep);
     snprintf(bytes_arg, sizeof bytes_arg, "%zu", bytes);
+    snprintf(pfd_arg, sizeof pfd_arg, "%d", pkeep);
+    to_hex(&data, sizeof data, hex);
     fflush(stdout);
     pid_t child = fork();
     if (child == 0) {
-        execl("/proc/self/exe", self, "consume", fd_arg, bytes_arg, (char *)NULL);
+        execl("/proc/self/exe", self, "consume", fd_arg, bytes_arg, pfd_arg, hex, (char *)NULL);
         _exit(127);
     }
     close(keep);
+    close(pkeep);
     int status = 0;
     if (child < 0 || waitpid(child, &status, 0) != child || !WIFEXITED(status) ||
         WEXITSTATUS(status) != 0)
@@ -174,6 +237,14 @@ static void produce(const char *self)
     for (int i = 0; i < n; i++)
         if (host[i] != 5 * i + 1)
             FAIL("producer: int %d is %d after the consumer, expected %d", i, host[i], 5 * i + 1);
+    CU(cuMemcpyDtoH(pool_host, q, sizeof pool_host));
+    for (int i = 0; i < PN; i++)
+        if (pool_host[i] != 9 * i + 1)
+            FAIL("producer: pool int %d is %d after the consumer, expected %d", i, pool_host[i],
+                 9 * i + 1);
+    CU(cuMemFreeAsync(q, 0));
+    CU(cuStreamSynchronize(0));
+    CU(cuMemPoolDestroy(spool));
     // a pool created without handle types is not exportable
     CUmemoryPool pool;
     CU(cuDeviceGetDefaultMemPool(&pool, 0));
@@ -187,15 +258,16 @@ static void produce(const char *self)
 
 int main(int argc, char **argv)
 {
-    if (argc == 4 && !strcmp(argv[1], "consume"))
-        return consume(atoi(argv[2]), (size_t)strtoull(argv[3], NULL, 10));
+    if (argc == 6 && !strcmp(argv[1], "consume"))
+        return consume(atoi(argv[2]), (size_t)strtoull(argv[3], NULL, 10), atoi(argv[4]),
+                       argv[5]);
     CHECK(cudaFree(0));
     const char *via = getenv("TFUSE_CONNECT");
     if (via && !strncmp(via, "tcp:", 4))
         check_tcp();
     else
         produce(argv[0]);
-    printf("share_handles: OK an allocation exported to a second process and written there "
-           "(descriptors refused where they cannot pass)\n");
+    printf("share_handles: OK an allocation and a pool's pointer exported to a second process "
+           "and written there (descriptors refused where they cannot pass)\n");
     return 0;
 }
