@@ -225,17 +225,26 @@ static int mode_graph_mem(unsigned long long bytes, unsigned long long over)
     return 0;
 }
 
-/* Exports 1 MiB of 0x5a bytes as an IPC handle (printed in hex), waits for a line on stdin,
- * then checks that its first word reads 0x11111111 (written by a process that opened it). */
+/* Exports 1 MiB of 0x5a bytes as an IPC handle and a recorded interprocess event (each printed
+ * in hex on a line), waits for a line on stdin, then checks that the memory's first word reads
+ * 0x11111111 (written by a process that opened it). */
 static int mode_ipc_export(void)
 {
     CUdeviceptr p;
     CUipcMemHandle h;
+    CUevent e;
+    CUipcEventHandle eh;
     CHECK(cuMemAlloc(&p, 1 << 20));
     CHECK(cuMemsetD8(p, 0x5a, 1 << 20));
     CHECK(cuIpcGetMemHandle(&h, p));
+    CHECK(cuEventCreate(&e, CU_EVENT_INTERPROCESS | CU_EVENT_DISABLE_TIMING));
+    CHECK(cuEventRecord(e, NULL));
+    CHECK(cuIpcGetEventHandle(&eh, e));
     for (size_t i = 0; i < sizeof h.reserved; i++)
         printf("%02x", (unsigned char)h.reserved[i]);
+    printf("\n");
+    for (size_t i = 0; i < sizeof eh.reserved; i++)
+        printf("%02x", (unsigned char)eh.reserved[i]);
     printf("\n");
     fflush(stdout);
     char line[16];
@@ -271,6 +280,30 @@ static int mode_ipc_open(const char *hex)
     CHECK(cuCtxSynchronize());
     CHECK(cuIpcCloseMemHandle(p));
     printf("ipc open ok 0x%02x\n", b);
+    return 0;
+}
+
+/* Opens the event handle in hex: "ipc event refused" when the node says
+ * CUDA_ERROR_NOT_PERMITTED, else synchronizes on the exporter's record: "ipc event ok". */
+static int mode_ipc_event(const char *hex)
+{
+    CUipcEventHandle h;
+    for (size_t i = 0; i < sizeof h.reserved; i++) {
+        unsigned v = 0;
+        if (sscanf(hex + 2 * i, "%2x", &v) != 1)
+            return 1;
+        h.reserved[i] = (char)v;
+    }
+    CUevent e;
+    CUresult r = cuIpcOpenEventHandle(&e, h);
+    if (r == CUDA_ERROR_NOT_PERMITTED) {
+        printf("ipc event refused\n");
+        return 0;
+    }
+    CHECK(r);
+    CHECK(cuEventSynchronize(e));
+    CHECK(cuEventDestroy(e));
+    printf("ipc event ok\n");
     return 0;
 }
 
@@ -527,6 +560,8 @@ int main(int argc, char **argv)
         return mode_ipc_export();
     if (strcmp(mode, "ipcopen") == 0 && argc > 2)
         return mode_ipc_open(argv[2]);
+    if (strcmp(mode, "ipcevent") == 0 && argc > 2)
+        return mode_ipc_event(argv[2]);
     if (strcmp(mode, "arrays") == 0 && argc > 3)
         return mode_arrays(strtoull(argv[2], NULL, 0), strtoull(argv[3], NULL, 0));
     if (strcmp(mode, "abi32") == 0 && argc > 3)

@@ -308,23 +308,28 @@ case_globals() {
 
 # IPC memory handles: a process of vGPU A exports one; a process of vGPU B that learns its bytes
 # is refused (CUDA_ERROR_NOT_PERMITTED); a second process of A opens it, reads the exporter's
-# bytes and writes one word, which the exporter then sees.
+# bytes and writes one word, which the exporter then sees. The same for an IPC event handle.
 case_ipc() {
     start_node
-    local ta tb hex i out
+    local ta tb hex ehex i out
     ta=$(create '{"vram":"128MiB","id":"ia"}' | field .token)
     tb=$(create '{"vram":"128MiB","id":"ib"}' | field .token)
     mkfifo "$work/go"
     run_on "$ta" ipcexport <"$work/go" >"$work/export" 2>&1 &
     local exporter=$!
     exec 3>"$work/go"
-    for i in $(seq 600); do [ -s "$work/export" ] && break; sleep 0.05; done
+    for i in $(seq 600); do [ "$(wc -l <"$work/export")" -ge 2 ] && break; sleep 0.05; done
     hex=$(head -1 "$work/export")
+    ehex=$(sed -n 2p "$work/export")
     [ ${#hex} = 128 ] || fail "no handle from the exporter: $(cat "$work/export")"
     out=$(run_on "$tb" ipcopen "$hex" 2>&1) || fail "$out"
     [ "$out" = "ipc open refused" ] || fail "another vGPU's process opened the handle: $out"
     out=$(run_on "$ta" ipcopen "$hex" 2>&1) || fail "$out"
     [ "$out" = "ipc open ok 0x5a" ] || fail "the exporter's own vGPU could not open it: $out"
+    out=$(run_on "$tb" ipcevent "$ehex" 2>&1) || fail "$out"
+    [ "$out" = "ipc event refused" ] || fail "another vGPU's process opened the event: $out"
+    out=$(run_on "$ta" ipcevent "$ehex" 2>&1) || fail "$out"
+    [ "$out" = "ipc event ok" ] || fail "the exporter's own vGPU could not open the event: $out"
     echo go >&3
     exec 3>&-
     wait "$exporter" || fail "exporter: $(cat "$work/export")"
