@@ -93,8 +93,8 @@ CUresult CUDAAPI cuImportExternalSemaphore(CUexternalSemaphore *extSem_out,
     if (!extSem_out || !d)
         return CUDA_ERROR_INVALID_VALUE;
     CUresult r = import_fd("cuImportExternalSemaphore",
-                           d->type == CU_EXTERNAL_SEMAPHORE_HANDLE_TYPE_OPAQUE_FD
-                               || d->type == CU_EXTERNAL_SEMAPHORE_HANDLE_TYPE_TIMELINE_SEMAPHORE_FD,
+                           d->type == CU_EXTERNAL_SEMAPHORE_HANDLE_TYPE_OPAQUE_FD ||
+                           d->type == CU_EXTERNAL_SEMAPHORE_HANDLE_TYPE_TIMELINE_SEMAPHORE_FD,
                            d->type, d->handle.fd, &tag);
     return r ? r : owned(tfi_extsem_import(tag, d, extSem_out), d->handle.fd);
 }
@@ -102,8 +102,9 @@ CUresult CUDAAPI cuImportExternalSemaphore(CUexternalSemaphore *extSem_out,
 _Static_assert(sizeof(CUexternalSemaphore) == sizeof(uint64_t), "handles travel as u64");
 
 CUresult CUDAAPI cuSignalExternalSemaphoresAsync(
-    const CUexternalSemaphore *extSemArray, const CUDA_EXTERNAL_SEMAPHORE_SIGNAL_PARAMS *paramsArray,
-    unsigned int numExtSems, CUstream stream)
+    const CUexternalSemaphore *extSemArray,
+    const CUDA_EXTERNAL_SEMAPHORE_SIGNAL_PARAMS *paramsArray, unsigned int numExtSems,
+    CUstream stream)
 {
     if (numExtSems && (!extSemArray || !paramsArray))
         return CUDA_ERROR_INVALID_VALUE;

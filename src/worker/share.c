@@ -116,8 +116,8 @@ CUresult tfw_tfi_mem_export_fd(CUmemGenericAllocationHandle handle, unsigned lon
 {
     struct tfw_session *s = tfw_self;
     int fd = -1;
-    CUresult r = s->be.cuMemExportToShareableHandle(&fd, handle,
-                                                    CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR, flags);
+    CUresult r = s->be.cuMemExportToShareableHandle(
+        &fd, handle, CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR, flags);
     return r == CUDA_SUCCESS ? give_fd(s, fd, tag) : r;
 }
 

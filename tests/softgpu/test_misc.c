@@ -146,7 +146,8 @@ static void pool_locations_and_sharing(void **state)
     CU_ERR(cuMemPoolExportToShareableHandle(&fd, p, CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR, 0),
            CUDA_ERROR_INVALID_VALUE);
     CUmemoryPool imp;
-    CU_ERR(cuMemPoolImportFromShareableHandle(&imp, (void *)(intptr_t)-1, CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR, 0),
+    CU_ERR(cuMemPoolImportFromShareableHandle(&imp, (void *)(intptr_t)-1,
+                                              CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR, 0),
            CUDA_ERROR_INVALID_VALUE);   /* not a pool's descriptor */
     CUdeviceptr d;
     CU_OK(cuMemAllocFromPoolAsync(&d, 4096, p, NULL));

@@ -4,8 +4,8 @@
 // record of an interprocess event. A second process (exec'd) opens both handles, finds the
 // event NOT_READY (the producer's stream is held), makes a stream of its own wait on the event
 // (that stream is then NOT_READY too), tells the producer through a pipe to release its stream,
-// and copies the shared memory on its stream: it must read the producer's 7. It then records the event itself,
-// and the producer synchronizes on that record.
+// and copies the shared memory on its stream: it must read the producer's 7. It then records
+// the event itself, and the producer synchronizes on that record.
 #include <cstring>
 #include <sys/wait.h>
 #include <unistd.h>
