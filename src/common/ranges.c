@@ -32,10 +32,12 @@ int tf_ranges_add_child(struct tf_ranges *r, uint64_t base, uint64_t size, uint6
 {
     if (size == 0)
         size = 1;
+    static _Atomic uint64_t next_id;
     long i = floor_index(r, base);
     if (i >= 0 && r->v[i].base == base) {
         r->v[i].size = size;
         r->v[i].parent = parent;
+        r->v[i].id = ++next_id;
         return 0;
     }
     if (r->n == r->cap) {
@@ -48,7 +50,7 @@ int tf_ranges_add_child(struct tf_ranges *r, uint64_t base, uint64_t size, uint6
     }
     size_t at = (size_t)(i + 1);
     memmove(&r->v[at + 1], &r->v[at], (r->n - at) * sizeof *r->v);
-    r->v[at] = (struct tf_range){base, size, parent};
+    r->v[at] = (struct tf_range){base, size, parent, ++next_id};
     r->n++;
     return 0;
 }

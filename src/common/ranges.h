@@ -14,6 +14,7 @@
 struct tf_range {
     uint64_t base, size;
     uint64_t parent;     /* what it came from (a module global: its module), else 0 */
+    uint64_t id;         /* unique in the process (from 1), new at each add: a buffer id */
 };
 
 struct tf_ranges {

@@ -17,6 +17,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -440,17 +441,44 @@ static void *tools_context[95] = {
     P(TOOLS_CONTEXT, 94),
 };
 
-/* TOOLS_MODULE: 64 slots (the highest slot public traces name is 55); none established. */
+/* TOOLS_MODULE: 64 slots (the highest slot public traces name is 55); slot 7 established. */
 U(TOOLS_MODULE, 1) U(TOOLS_MODULE, 2) U(TOOLS_MODULE, 3) U(TOOLS_MODULE, 4)
-U(TOOLS_MODULE, 5) U(TOOLS_MODULE, 6) U(TOOLS_MODULE, 7) U(TOOLS_MODULE, 8) U(TOOLS_MODULE, 9)
+U(TOOLS_MODULE, 5) U(TOOLS_MODULE, 6) U(TOOLS_MODULE, 8) U(TOOLS_MODULE, 9)
 U10(TOOLS_MODULE, 1) U10(TOOLS_MODULE, 2) U10(TOOLS_MODULE, 3) U10(TOOLS_MODULE, 4)
 U10(TOOLS_MODULE, 5) U(TOOLS_MODULE, 60) U(TOOLS_MODULE, 61) U(TOOLS_MODULE, 62)
 U(TOOLS_MODULE, 63)
 
+/* Slot 7: calls fn(arg, f) for each function f of the module, in order, and answers 1 when
+ * it called fn at least once. cuFFT uses it, with the context current, to find the one kernel
+ * of a module it loaded, and takes only an answer of 1 as success; whether 1 is a count or a
+ * status is not established (docs/export-tables.md). */
+static CUresult tools_module_functions(CUcontext ctx, CUmodule mod,
+                                       void (*fn)(void *arg, CUfunction f), void *arg)
+{
+    const struct exporttab_driver *d = driver();
+    (void)ctx;
+    if (!mod || !fn)
+        return CUDA_ERROR_INVALID_VALUE;
+    if (!d || !d->module_function_count || !d->module_functions)
+        return CUDA_ERROR_NOT_SUPPORTED;
+    unsigned n = 0;
+    CUresult rc = d->module_function_count(&n, mod);
+    if (rc != CUDA_SUCCESS || n == 0)
+        return rc != CUDA_SUCCESS ? rc : CUDA_ERROR_NOT_FOUND;
+    CUfunction *f = calloc(n, sizeof *f);
+    if (!f)
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    rc = d->module_functions(f, n, mod);
+    for (unsigned i = 0; rc == CUDA_SUCCESS && i < n; i++)
+        fn(arg, f[i]);
+    free(f);
+    return rc != CUDA_SUCCESS ? rc : (CUresult)1;
+}
+
 static void *tools_module[64] = {
     SIZE_WORD(64),
     P(TOOLS_MODULE, 1), P(TOOLS_MODULE, 2), P(TOOLS_MODULE, 3), P(TOOLS_MODULE, 4),
-    P(TOOLS_MODULE, 5), P(TOOLS_MODULE, 6), P(TOOLS_MODULE, 7), P(TOOLS_MODULE, 8),
+    P(TOOLS_MODULE, 5), P(TOOLS_MODULE, 6), SLOT(tools_module_functions), P(TOOLS_MODULE, 8),
     P(TOOLS_MODULE, 9),
     P10(TOOLS_MODULE, 1), P10(TOOLS_MODULE, 2), P10(TOOLS_MODULE, 3), P10(TOOLS_MODULE, 4),
     P10(TOOLS_MODULE, 5),

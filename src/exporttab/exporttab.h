@@ -30,6 +30,10 @@ struct exporttab_driver {
     CUresult (*module_load_data)(CUmodule *module, const void *image);
     /* Optional: cuCtxGetId, for TOOLS_CONTEXT's slot 4 (NULL: that slot is refused). */
     CUresult (*ctx_get_id)(CUcontext ctx, unsigned long long *id);
+    /* Optional: cuModuleGetFunctionCount and cuModuleEnumerateFunctions, for TOOLS_MODULE's
+     * slot 7 (NULL: that slot is refused). */
+    CUresult (*module_function_count)(unsigned *count, CUmodule mod);
+    CUresult (*module_functions)(CUfunction *out, unsigned count, CUmodule mod);
 };
 
 /* Called once by the driver before it answers cuGetExportTable. */

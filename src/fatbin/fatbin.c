@@ -74,10 +74,15 @@ static int is_text_byte(uint8_t c)
     return (c >= 0x20 && c < 0x7f) || c == '\n' || c == '\r' || c == '\t' || c == '\f' || c == '\v';
 }
 
-/* PTX is text: we look at up to the first 64 bytes (or the first NUL) and require them all to be
- * printable or white space, with at least one that is not white space. */
+/* PTX is text: after any leading white space (generated PTX can open with many blank lines) we
+ * look at up to 64 bytes (or to the first NUL) and require them all to be printable or white
+ * space, with at least one that is not white space. */
 static int looks_like_ptx(const uint8_t *p, size_t avail)
 {
+    while (avail && is_text_byte(p[0]) && (p[0] <= 0x20)) { /* white space */
+        p++;
+        avail--;
+    }
     size_t n = avail < 64 ? avail : 64;
     int visible = 0;
     for (size_t i = 0; i < n && p[i]; i++) {
@@ -190,7 +195,10 @@ int fatbin_locate(const void *image, const void **data, size_t *size, char *err,
     const uint8_t *p = image;
     if (!p || !data || !size)
         return fail(FATBIN_EFORMAT, err, errlen, "no image");
-    switch (fatbin_image_kind(p, 4)) {
+    enum fatbin_image_kind kind = fatbin_image_kind(p, 4);
+    if (kind == FATBIN_IMAGE_UNKNOWN && is_text_byte(p[0])) /* text opening with white space */
+        kind = fatbin_image_kind(p, strnlen((const char *)p, 4096));
+    switch (kind) {
     case FATBIN_IMAGE_WRAPPER: {
         const void *container;
         memcpy(&container, p + 8, sizeof container);

@@ -213,6 +213,8 @@ static void init_once_body(void)
         .primary_ctx_handle = sg_primary_ctx_handle,
         .ctx_get_current = et_ctx_get_current,
         .ctx_get_id = cuCtxGetId,
+        .module_function_count = cuModuleGetFunctionCount,
+        .module_functions = cuModuleEnumerateFunctions,
     };
     exporttab_init(&drv);
 #endif

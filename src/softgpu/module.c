@@ -5,6 +5,7 @@
  * function attributes, parameter info and occupancy queries. Calls the PTX interpreter,
  * src/fatbin, memory.c, context.c and library.c (CUkernel handles used as CUfunction).
  */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,8 +97,14 @@ CUresult sg_kernel_missing(const ptx_module *ptx, const char *name)
         if (n->names.count && i == n->names.count)
             break;
         r = CUDA_ERROR_NO_BINARY_FOR_GPU;
-        if (!n->names.count || !n->logged[i]++)
-            sg_log(SG_LOG_ERROR, "kernel %s has no code softgpu can run: %s", name, n->reason);
+        if (n->names.count && n->logged[i]++)
+            break;
+        /* the first such kernel of the process is an error; libraries that look up all their
+         * kernels at start (cuDNN: thousands) would drown a log, so the others are info */
+        static _Atomic int said;
+        int first = atomic_fetch_add(&said, 1) == 0;
+        sg_log(first ? SG_LOG_ERROR : SG_LOG_INFO, "kernel %s has no code softgpu can run: %s%s",
+               name, n->reason, first ? " (further such kernels: SOFTGPU_LOG=info)" : "");
         break;
     }
     pthread_mutex_unlock(&nocode_lock);

@@ -269,10 +269,16 @@ static CUresult pointer_attribute(void *data, CUpointer_attribute attr, CUdevice
     case CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL:
         *(int *)data = tfs_dev_ordinal(ptr);       /* the device of its context */
         return device || managed || host || !strict ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
+    case CU_POINTER_ATTRIBUTE_BUFFER_ID: /* cuFFT asks for it of its work areas */
+        if (!device && !managed)
+            break;
+        *(unsigned long long *)data = tfs_dev_buffer_id(ptr);
+        return CUDA_SUCCESS;
     default:
-        tfs_unsupported("cuPointerGetAttribute for this attribute");
-        return CUDA_ERROR_NOT_SUPPORTED;
+        break;
     }
+    tfs_unsupported("cuPointerGetAttribute for this attribute");
+    return CUDA_ERROR_NOT_SUPPORTED;
 }
 
 CUresult CUDAAPI cuPointerGetAttribute(void *data, CUpointer_attribute attribute, CUdeviceptr ptr)

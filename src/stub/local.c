@@ -238,6 +238,8 @@ static void init_exporttab(void)
         .primary_ctx_handle = export_primary,
         .ctx_get_current = cuCtxGetCurrent,
         .ctx_get_id = cuCtxGetId,
+        .module_function_count = cuModuleGetFunctionCount,
+        .module_functions = cuModuleEnumerateFunctions,
     };
     exporttab_init(&drv);
 }
@@ -284,6 +286,15 @@ int tfs_dev_ordinal(CUdeviceptr p)
     if (!ctx || cuCtxGetDevice_v2(&dev, ctx) != CUDA_SUCCESS)
         dev = 0;   /* its context is gone: the ordinal is no longer known */
     return (int)dev;
+}
+
+uint64_t tfs_dev_buffer_id(CUdeviceptr p)
+{
+    pthread_mutex_lock(&dev_lock);
+    const struct tf_range *r = tf_ranges_find(&dev_ranges, p);
+    uint64_t id = r ? r->id : 0;
+    pthread_mutex_unlock(&dev_lock);
+    return id;
 }
 
 int tfs_dev_contains(CUdeviceptr p, size_t len)

@@ -95,6 +95,8 @@ CUresult tfs_primary_ctx(CUcontext *ctx, CUdevice dev);
 void tfs_dev_add(CUdeviceptr p, size_t size);
 void tfs_dev_del(CUdeviceptr p);
 int tfs_dev_contains(CUdeviceptr p, size_t len);
+/* The id of the device allocation holding p (CU_POINTER_ATTRIBUTE_BUFFER_ID), 0 if none. */
+uint64_t tfs_dev_buffer_id(CUdeviceptr p);
 /* 1 when [p, p+count) lies in one managed allocation of this stub (graph.c). */
 int tfs_managed_range(CUdeviceptr p, size_t count);
 /* The session's ordinal of the device an allocation holding p is on (0 when p is none of ours:

@@ -6,6 +6,7 @@
 #ifndef TFUSE_TEST_FAKE_DRIVER_H
 #define TFUSE_TEST_FAKE_DRIVER_H
 
+#include <stdint.h>
 #include <string.h>
 
 #include "exporttab.h"
@@ -64,6 +65,20 @@ static CUresult fake_ctx_get_id(CUcontext c, unsigned long long *id)
     return CUDA_ERROR_INVALID_CONTEXT;
 }
 
+/* Modules: a module handle is the address of its function count; functions are 1, 2, ... */
+static CUresult fake_module_function_count(unsigned *n, CUmodule m)
+{
+    *n = *(const unsigned *)m;
+    return CUDA_SUCCESS;
+}
+
+static CUresult fake_module_functions(CUfunction *f, unsigned n, CUmodule m)
+{
+    for (unsigned i = 0; i < n && i < *(const unsigned *)m; i++)
+        f[i] = (CUfunction)(uintptr_t)(i + 1);
+    return CUDA_SUCCESS;
+}
+
 static void fake_driver_install(void)
 {
     static const struct exporttab_driver d = {
@@ -74,6 +89,8 @@ static void fake_driver_install(void)
         .primary_ctx_handle = fake_primary_ctx_handle,
         .ctx_get_current = fake_ctx_get_current,
         .ctx_get_id = fake_ctx_get_id,
+        .module_function_count = fake_module_function_count,
+        .module_functions = fake_module_functions,
     };
     exporttab_init(&d);
 }

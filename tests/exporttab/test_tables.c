@@ -211,8 +211,31 @@ static void test_library_tables(void **state)
     assert_int_equal(((id_fn)t[4])((CUcontext)&fake_contexts[0], NULL), CUDA_ERROR_INVALID_VALUE);
     assert_int_equal(((unknown_fn)t[51])(), CUDA_ERROR_NOT_SUPPORTED);
     assert_int_equal(((unknown_fn)t[51])(), CUDA_ERROR_NOT_SUPPORTED); /* said once */
-    assert_int_equal(((unknown_fn)fake_table(UUID_TOOLS_MODULE)[7])(), CUDA_ERROR_NOT_SUPPORTED);
+    assert_int_equal(((unknown_fn)fake_table(UUID_TOOLS_MODULE)[8])(), CUDA_ERROR_NOT_SUPPORTED);
     assert_int_equal(((unknown_fn)fake_table(UUID_TOOLS_TLS)[2])(), CUDA_ERROR_NOT_SUPPORTED);
+}
+
+/* TOOLS_MODULE slot 7 calls back once per function of the module and answers 1 (what cuFFT
+ * takes for success); a module without functions is NOT_FOUND. */
+static void keep_function(void *arg, CUfunction f)
+{
+    CUfunction *seen = arg;
+    seen[(uintptr_t)f - 1] = f;
+}
+
+static void test_module_functions_slot(void **state)
+{
+    typedef CUresult (*each_fn)(CUcontext, CUmodule, void (*)(void *, CUfunction), void *);
+    each_fn each = (each_fn)fake_table(UUID_TOOLS_MODULE)[7];
+    unsigned three = 3, none = 0;
+    CUfunction seen[3] = {0};
+    (void)state;
+    assert_int_equal(each(NULL, (CUmodule)&three, keep_function, seen), 1);
+    for (uintptr_t i = 0; i < 3; i++)
+        assert_ptr_equal(seen[i], (CUfunction)(i + 1));
+    assert_int_equal(each(NULL, (CUmodule)&none, keep_function, seen), CUDA_ERROR_NOT_FOUND);
+    assert_int_equal(each(NULL, NULL, keep_function, seen), CUDA_ERROR_INVALID_VALUE);
+    assert_int_equal(each(NULL, (CUmodule)&three, NULL, seen), CUDA_ERROR_INVALID_VALUE);
 }
 
 int main(void)
@@ -228,6 +251,7 @@ int main(void)
         cmocka_unit_test(test_integrity_answers),
         cmocka_unit_test(test_integrity_propagates_driver_error),
         cmocka_unit_test(test_library_tables),
+        cmocka_unit_test(test_module_functions_slot),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

@@ -92,6 +92,16 @@ static void test_kinds(void **state)
     assert_int_equal(fatbin_image_kind("\x01\x02\x03\x04garbage", 11), FATBIN_IMAGE_UNKNOWN);
     assert_int_equal(fatbin_image_kind(fb.bytes, 3), FATBIN_IMAGE_UNKNOWN);
     assert_int_equal(fatbin_image_kind("    \n\t  ", 8), FATBIN_IMAGE_UNKNOWN);
+    /* generated PTX may open with more blank space than the 64 bytes looked at (cuDNN's) */
+    char spaced[300];
+    memset(spaced, '\n', 200);
+    memset(spaced + 1, ' ', 100);
+    snprintf(spaced + 200, 100, ".version 8.0\n.target sm_80\n.address_size 64\n");
+    assert_int_equal(fatbin_image_kind(spaced, strlen(spaced)), FATBIN_IMAGE_PTX);
+    const void *data;
+    size_t size;
+    assert_int_equal(fatbin_locate(spaced, &data, &size, NULL, 0), FATBIN_OK);
+    assert_int_equal(size, strlen(spaced) + 1);
     assert_int_equal(fatbin_image_kind(NULL, 100), FATBIN_IMAGE_UNKNOWN);
     free(fb.bytes);
     free(elf.bytes);
