@@ -33,6 +33,14 @@
         exit(1);                                                                             \
     } while (0)
 
+/* For the libraries' own status codes (cuRAND, cuFFT, cuSPARSE, cuDNN): call must give ok. */
+#define CHECK_STATUS(call, ok)                                                               \
+    do {                                                                                     \
+        auto check_st_ = (call);                                                             \
+        if (check_st_ != (ok))                                                               \
+            FAIL("%s failed: status %d", #call, (int)check_st_);                             \
+    } while (0)
+
 /* Runs work(here) on the calling thread while a second host thread runs work(there); returns
  * when both are done. */
 static inline void run_on_two_threads(void *(*work)(void *), void *here, void *there)

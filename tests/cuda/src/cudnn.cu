@@ -8,12 +8,7 @@
 
 #include "check.h"
 
-#define DNN_CHECK(call)                                                                      \
-    do {                                                                                     \
-        cudnnStatus_t st_ = (call);                                                          \
-        if (st_ != CUDNN_STATUS_SUCCESS)                                                     \
-            FAIL("%s failed: %s", #call, cudnnGetErrorString(st_));                          \
-    } while (0)
+#define DNN_CHECK(call) CHECK_STATUS(call, CUDNN_STATUS_SUCCESS)
 
 int main()
 {

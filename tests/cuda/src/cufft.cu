@@ -9,12 +9,7 @@
 
 #include "check.h"
 
-#define FFT_CHECK(call)                                                                      \
-    do {                                                                                     \
-        cufftResult st_ = (call);                                                            \
-        if (st_ != CUFFT_SUCCESS)                                                            \
-            FAIL("%s failed: cufftResult %d", #call, (int)st_);                              \
-    } while (0)
+#define FFT_CHECK(call) CHECK_STATUS(call, CUFFT_SUCCESS)
 
 int main()
 {

@@ -16,12 +16,7 @@
 
 #include "check.h"
 
-#define CURAND_CHECK(call)                                                                   \
-    do {                                                                                     \
-        curandStatus_t st_ = (call);                                                         \
-        if (st_ != CURAND_STATUS_SUCCESS)                                                    \
-            FAIL("%s failed: curandStatus %d", #call, (int)st_);                             \
-    } while (0)
+#define CURAND_CHECK(call) CHECK_STATUS(call, CURAND_STATUS_SUCCESS)
 
 static const size_t N = 4096;
 

@@ -8,12 +8,7 @@
 
 #include "check.h"
 
-#define SPARSE_CHECK(call)                                                                   \
-    do {                                                                                     \
-        cusparseStatus_t st_ = (call);                                                       \
-        if (st_ != CUSPARSE_STATUS_SUCCESS)                                                  \
-            FAIL("%s failed: %s", #call, cusparseGetErrorString(st_));                       \
-    } while (0)
+#define SPARSE_CHECK(call) CHECK_STATUS(call, CUSPARSE_STATUS_SUCCESS)
 
 template <typename T> static T *to_device(const std::vector<T> &v)
 {
