@@ -41,6 +41,8 @@ struct sg_extmem {
     uint64_t size;
 };
 
+#define EXT_MAX_BATCH 4096u /* semaphores in one call or node */
+
 struct sg_extsem {
     CUexternalSemaphoreHandleType type;
     int fd;
@@ -260,12 +262,28 @@ CUresult cuDestroyExternalSemaphore(CUexternalSemaphore extSem)
     return CUDA_SUCCESS;
 }
 
-/* A signal or a wait queued on a stream. */
+/* A signal or a wait of n semaphores, queued on a stream or held by a graph node (the node
+ * getters hand out sems and params). One allocation: the struct, n handles, n parameters. */
+typedef CUDA_EXTERNAL_SEMAPHORE_SIGNAL_PARAMS sem_params;
+_Static_assert(sizeof(CUDA_EXTERNAL_SEMAPHORE_SIGNAL_PARAMS)
+                   == sizeof(CUDA_EXTERNAL_SEMAPHORE_WAIT_PARAMS)
+               && offsetof(CUDA_EXTERNAL_SEMAPHORE_SIGNAL_PARAMS, params.fence.value)
+                      == offsetof(CUDA_EXTERNAL_SEMAPHORE_WAIT_PARAMS, params.fence.value)
+               && offsetof(CUDA_EXTERNAL_SEMAPHORE_SIGNAL_PARAMS, flags)
+                      == offsetof(CUDA_EXTERNAL_SEMAPHORE_WAIT_PARAMS, flags),
+               "signal and wait parameters share one layout where softgpu reads them");
+
 struct extsem_work {
     struct sg_work base;
-    struct sg_extsem *sem;
-    uint64_t value;
+    unsigned n;
+    sem_params *params;               /* after sems[n] */
+    CUexternalSemaphore sems[];
 };
+
+static size_t extsem_work_bytes(unsigned n)
+{
+    return sizeof(struct extsem_work) + n * (sizeof(CUexternalSemaphore) + sizeof(sem_params));
+}
 
 static void sleep_us(unsigned us)
 {
@@ -273,137 +291,144 @@ static void sleep_us(unsigned us)
     nanosleep(&ts, NULL);
 }
 
-static CUresult signal_exec(struct sg_ctx *c, struct sg_stream *st, struct sg_work *w)
+static void signal_one(struct sg_extsem *s, uint64_t value)
 {
-    (void)c, (void)st;
-    struct extsem_work *x = (struct extsem_work *)w;
-    if (x->sem->counter) {
-        atomic_store(x->sem->counter, x->value);
-        return CUDA_SUCCESS;
+    if (s->counter) {
+        atomic_store(s->counter, value);
+        return;
     }
     uint64_t one = 1;
-    while (write(x->sem->fd, &one, sizeof one) < 0 && errno == EINTR)
+    while (write(s->fd, &one, sizeof one) < 0 && errno == EINTR)
         ;
-    return CUDA_SUCCESS;
 }
 
 /* Blocks the stream until the signal: the eventfd's count is taken (back to zero), or the
  * timeline's counter reaches the value. Another process signals, so this polls the counter. */
-static CUresult wait_exec(struct sg_ctx *c, struct sg_stream *st, struct sg_work *w)
+static CUresult wait_one(struct sg_extsem *s, uint64_t value)
 {
-    (void)c, (void)st;
-    struct extsem_work *x = (struct extsem_work *)w;
     unsigned pause = 20;
-    if (x->sem->counter) {
-        while (atomic_load(x->sem->counter) < x->value) {
+    if (s->counter) {
+        while (atomic_load(s->counter) < value) {
             sleep_us(pause);
             pause = pause < 2000 ? pause * 2 : pause;
         }
         return CUDA_SUCCESS;
     }
     for (;;) {
-        struct pollfd p = {x->sem->fd, POLLIN, 0};
+        struct pollfd p = {s->fd, POLLIN, 0};
         uint64_t count;
         if (poll(&p, 1, -1) < 0 && errno != EINTR)
             return CUDA_ERROR_UNKNOWN;
-        if (read(x->sem->fd, &count, sizeof count) == (ssize_t)sizeof count)
+        if (read(s->fd, &count, sizeof count) == (ssize_t)sizeof count)
             return CUDA_SUCCESS;
         if (errno != EAGAIN && errno != EINTR)
             return CUDA_ERROR_UNKNOWN;
     }
 }
 
+/* The semaphores in order, as the driver does them. */
+static CUresult extsem_exec(struct sg_ctx *c, struct sg_stream *st, struct sg_work *w)
+{
+    (void)c, (void)st;
+    struct extsem_work *x = (struct extsem_work *)w;
+    CUresult r = CUDA_SUCCESS;
+    for (unsigned i = 0; i < x->n && !r; i++) {
+        struct sg_extsem *s = (struct sg_extsem *)x->sems[i];
+        if (w->kind == SG_W_EXT_SIGNAL)
+            signal_one(s, x->params[i].params.fence.value);
+        else
+            r = wait_one(s, x->params[i].params.fence.value);
+    }
+    return r;
+}
+
 static void extsem_work_destroy(struct sg_work *w)
 {
-    extsem_release(((struct extsem_work *)w)->sem);
+    struct extsem_work *x = (struct extsem_work *)w;
+    for (unsigned i = 0; i < x->n; i++)
+        extsem_release((struct sg_extsem *)x->sems[i]);
     free(w);
 }
 
+/* Every copy holds its own reference on each semaphore, which outlives the handle. */
 static struct sg_work *extsem_work_clone(const struct sg_work *w)
 {
-    struct extsem_work *n = (struct extsem_work *)sg_work_dup(w, sizeof *n);
-    if (n)
-        atomic_fetch_add(&n->sem->refs, 1);
-    return n ? &n->base : NULL;
+    const struct extsem_work *x = (const struct extsem_work *)w;
+    struct extsem_work *n = (struct extsem_work *)sg_work_dup(w, extsem_work_bytes(x->n));
+    if (!n)
+        return NULL;
+    n->params = (sem_params *)(n->sems + n->n);
+    for (unsigned i = 0; i < n->n; i++)
+        atomic_fetch_add(&((struct sg_extsem *)n->sems[i])->refs, 1);
+    return &n->base;
 }
 
-struct sg_work *sg_work_extsem_new(CUexternalSemaphore h, int signal, uint64_t value)
+CUresult sg_extsem_work_new(const CUexternalSemaphore *sems, const void *params, unsigned n,
+                            int signal, struct sg_work **out)
 {
-    if (!sg_handle_is(h, SG_K_EXTSEM))
-        return NULL;
-    struct extsem_work *w = sg_work_new(sizeof *w, signal ? SG_W_EXT_SIGNAL : SG_W_EXT_WAIT,
-                                        signal ? signal_exec : wait_exec, extsem_work_clone,
-                                        extsem_work_destroy);
-    if (!w)
-        return NULL;
-    w->sem = (struct sg_extsem *)h;
-    atomic_fetch_add(&w->sem->refs, 1);
-    w->value = value;
-    return &w->base;
-}
-
-/* Checks every semaphore first, then queues one work item per semaphore, in order. */
-static CUresult ext_submit(const CUexternalSemaphore *sems, const uint64_t *values,
-                           const unsigned *flags, unsigned n, CUstream stream, int signal)
-{
-    if (!sems || !values || !n)
-        return n ? CUDA_ERROR_INVALID_VALUE : CUDA_SUCCESS;
+    *out = NULL;
+    if (!n || !sems || !params || n > EXT_MAX_BATCH)
+        return CUDA_ERROR_INVALID_VALUE;
+    const sem_params *p = params;
     for (unsigned i = 0; i < n; i++) {
         if (!sg_handle_is(sems[i], SG_K_EXTSEM))
             return CUDA_ERROR_INVALID_HANDLE;
-        if (flags[i] & ~(unsigned)(CUDA_EXTERNAL_SEMAPHORE_SIGNAL_SKIP_NVSCIBUF_MEMSYNC
-                                   | CUDA_EXTERNAL_SEMAPHORE_WAIT_SKIP_NVSCIBUF_MEMSYNC))
+        if (p[i].flags & ~(unsigned)(CUDA_EXTERNAL_SEMAPHORE_SIGNAL_SKIP_NVSCIBUF_MEMSYNC
+                                     | CUDA_EXTERNAL_SEMAPHORE_WAIT_SKIP_NVSCIBUF_MEMSYNC))
             return CUDA_ERROR_INVALID_VALUE;
     }
-    struct sg_stream *s;
-    CUresult r = sg_stream_resolve(stream, &s);
-    for (unsigned i = 0; i < n && !r; i++) {
-        struct sg_work *w = sg_work_extsem_new(sems[i], signal, values[i]);
-        r = w ? sg_stream_submit(s, w) : CUDA_ERROR_OUT_OF_MEMORY;
-    }
-    return r;
+    struct extsem_work *w = sg_work_new(extsem_work_bytes(n),
+                                        signal ? SG_W_EXT_SIGNAL : SG_W_EXT_WAIT, extsem_exec,
+                                        extsem_work_clone, extsem_work_destroy);
+    if (!w)
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    w->n = n;
+    w->params = (sem_params *)(w->sems + n);
+    memcpy(w->sems, sems, n * sizeof *sems);
+    memcpy(w->params, params, n * sizeof *p);
+    for (unsigned i = 0; i < n; i++)
+        atomic_fetch_add(&((struct sg_extsem *)sems[i])->refs, 1);
+    *out = &w->base;
+    return CUDA_SUCCESS;
 }
 
-#define EXT_MAX_BATCH 4096u
+void sg_extsem_work_describe(const struct sg_work *w, CUexternalSemaphore **sems,
+                             const void **params, unsigned *n)
+{
+    struct extsem_work *x = (struct extsem_work *)w;
+    *sems = x->sems;
+    *params = x->params;
+    *n = x->n;
+}
 
-/* The fence values and flags of n signal or wait parameters (the two structs place them alike
- * but are different types: read through offsets), then ext_submit. */
-static CUresult ext_params(const CUexternalSemaphore *sems, const void *params, size_t stride,
-                           size_t value_at, size_t flags_at, unsigned n, CUstream stream,
-                           int signal)
+/* One work item for the whole call, so that a capture makes one node of it. */
+static CUresult ext_submit(const CUexternalSemaphore *sems, const void *params, unsigned n,
+                           CUstream stream, int signal)
 {
     CUresult r = sg_check_init();
-    if (r)
+    if (r || !n)
         return r;
-    if (n > EXT_MAX_BATCH || (n && !params))
-        return CUDA_ERROR_INVALID_VALUE;
-    uint64_t *v = malloc(sizeof *v * (n ? n : 1));
-    unsigned *f = malloc(sizeof *f * (n ? n : 1));
-    for (unsigned i = 0; v && f && i < n; i++) {
-        const char *p = (const char *)params + i * stride;
-        memcpy(&v[i], p + value_at, sizeof v[i]);
-        memcpy(&f[i], p + flags_at, sizeof f[i]);
+    struct sg_work *w;
+    struct sg_stream *s;
+    if ((r = sg_extsem_work_new(sems, params, n, signal, &w)) != CUDA_SUCCESS)
+        return r;
+    if ((r = sg_stream_resolve(stream, &s)) != CUDA_SUCCESS) {
+        sg_work_free(w);
+        return r;
     }
-    r = v && f ? ext_submit(sems, v, f, n, stream, signal) : CUDA_ERROR_OUT_OF_MEMORY;
-    free(v);
-    free(f);
-    return r;
+    return sg_stream_submit(s, w);
 }
 
 CUresult cuSignalExternalSemaphoresAsync(const CUexternalSemaphore *extSemArray,
                                          const CUDA_EXTERNAL_SEMAPHORE_SIGNAL_PARAMS *paramsArray,
                                          unsigned int numExtSems, CUstream stream)
 {
-    typedef CUDA_EXTERNAL_SEMAPHORE_SIGNAL_PARAMS P;
-    return ext_params(extSemArray, paramsArray, sizeof(P), offsetof(P, params.fence.value),
-                      offsetof(P, flags), numExtSems, stream, 1);
+    return ext_submit(extSemArray, paramsArray, numExtSems, stream, 1);
 }
 
 CUresult cuWaitExternalSemaphoresAsync(const CUexternalSemaphore *extSemArray,
                                        const CUDA_EXTERNAL_SEMAPHORE_WAIT_PARAMS *paramsArray,
                                        unsigned int numExtSems, CUstream stream)
 {
-    typedef CUDA_EXTERNAL_SEMAPHORE_WAIT_PARAMS P;
-    return ext_params(extSemArray, paramsArray, sizeof(P), offsetof(P, params.fence.value),
-                      offsetof(P, flags), numExtSems, stream, 0);
+    return ext_submit(extSemArray, paramsArray, numExtSems, stream, 0);
 }

@@ -5,7 +5,8 @@
  * executable graph's items in that order), and updating an executable graph's kernel nodes
  * (graph_exec.c). Structure queries and edits (roots, dependencies, removing edges and nodes)
  * are here too. Stream capture (capture.c) builds graphs through sg_graph_add_work(). Other
- * node kinds, getters and setters are in graph_nodes.c, graph_cond.c, graph_mem.c, memop.c.
+ * node kinds, getters and setters are in graph_nodes.c, graph_cond.c, graph_mem.c, memop.c
+ * and graph_extsem.c.
  * Calls stream.c, launch.c, copy.c, event.c, module.c, context.c and graph_nodes.c.
  */
 #include <stdlib.h>
@@ -57,6 +58,8 @@ static CUgraphNodeType node_type_of(const struct sg_work *w)
     case SG_W_MEMOP: return CU_GRAPH_NODE_TYPE_BATCH_MEM_OP;
     case SG_W_GRAPH_ALLOC: return CU_GRAPH_NODE_TYPE_MEM_ALLOC;
     case SG_W_GRAPH_FREE: return CU_GRAPH_NODE_TYPE_MEM_FREE;
+    case SG_W_EXT_SIGNAL: return CU_GRAPH_NODE_TYPE_EXT_SEMAS_SIGNAL;
+    case SG_W_EXT_WAIT: return CU_GRAPH_NODE_TYPE_EXT_SEMAS_WAIT;
     default: return CU_GRAPH_NODE_TYPE_EMPTY;
     }
 }

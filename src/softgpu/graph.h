@@ -2,7 +2,7 @@
  * Private structures of CUDA graphs, shared by graph.c (graphs, nodes, edges), graph_exec.c
  * (instantiation, launch, update), capture.c (stream capture), graph_nodes.c (node getters and
  * setters), graph_generic.c (cuGraphAddNode / SetParams), graph_cond.c (conditional nodes),
- * graph_mem.c (allocation and free nodes), graph_dot.c, userobj.c and memop.c.
+ * graph_mem.c (allocation and free nodes), graph_dot.c, userobj.c, memop.c and graph_extsem.c.
  * Calls nothing.
  */
 #ifndef SOFTGPU_GRAPH_H

@@ -3,8 +3,9 @@
  * node is `n<id> [label="<TYPE>\n<details>"]`, every edge `n<from> -> n<to>`; child graphs and
  * conditional bodies are `subgraph cluster_<id>_<body>` blocks whose roots hang from their
  * node by a dashed edge. Details follow the node kind (kernel name and launch shape, copy
- * extent, memset value, event handle, allocation address and size, conditional type).
- * Calls graph.c, launch.c, copy.c, event.c, graph_mem.c and memop.c.
+ * extent, memset value, event handle, allocation address and size, conditional type, each
+ * semaphore and its value). Calls graph.c, launch.c, copy.c, event.c, graph_mem.c, memop.c
+ * and extmem.c.
  */
 #include <stdio.h>
 
@@ -25,8 +26,22 @@ static const char *type_name(CUgraphNodeType t)
     case CU_GRAPH_NODE_TYPE_MEM_FREE: return "MEM_FREE";
     case CU_GRAPH_NODE_TYPE_BATCH_MEM_OP: return "BATCH_MEM_OP";
     case CU_GRAPH_NODE_TYPE_CONDITIONAL: return "CONDITIONAL";
+    case CU_GRAPH_NODE_TYPE_EXT_SEMAS_SIGNAL: return "EXT_SEMAS_SIGNAL";
+    case CU_GRAPH_NODE_TYPE_EXT_SEMAS_WAIT: return "EXT_SEMAS_WAIT";
     default: return "UNKNOWN";
     }
+}
+
+/* Each semaphore with its fence value (a timeline's; binary semaphores ignore it). */
+static void sems_details(FILE *f, const struct sg_work *w)
+{
+    CUexternalSemaphore *sems;
+    const void *params;
+    unsigned n;
+    sg_extsem_work_describe(w, &sems, &params, &n);
+    const CUDA_EXTERNAL_SEMAPHORE_SIGNAL_PARAMS *p = params; /* the wait's have its layout */
+    for (unsigned i = 0; i < n; i++)
+        fprintf(f, "\\nsemaphore %p value %llu", (void *)sems[i], p[i].params.fence.value);
 }
 
 static void node_details(FILE *f, const struct sg_graph_node *n)
@@ -71,6 +86,10 @@ static void node_details(FILE *f, const struct sg_graph_node *n)
             fprintf(f, "\\n0x%llx", (unsigned long long)d);
         break;
     }
+    case CU_GRAPH_NODE_TYPE_EXT_SEMAS_SIGNAL:
+    case CU_GRAPH_NODE_TYPE_EXT_SEMAS_WAIT:
+        sems_details(f, n->work);
+        break;
     case CU_GRAPH_NODE_TYPE_CONDITIONAL:
         fprintf(f, "\\n%s", n->cond_type == CU_GRAPH_COND_TYPE_IF ? "IF"
                             : n->cond_type == CU_GRAPH_COND_TYPE_WHILE ? "WHILE" : "SWITCH");

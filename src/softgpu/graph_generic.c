@@ -1,9 +1,8 @@
 /*
  * The generic node API: cuGraphAddNode (12.2 ABI) and cuGraphAddNode_v2 (with edge data),
  * cuGraphNodeSetParams and cuGraphExecNodeSetParams, which dispatch on CUgraphNodeParams.type
- * to each kind's constructor or setter; and the external-semaphore nodes, which softgpu has no
- * external semaphores for. Calls graph.c, graph_nodes.c, graph_cond.c, graph_mem.c, memop.c
- * and graph_exec.c.
+ * to each kind's constructor or setter. Calls graph.c, graph_nodes.c, graph_cond.c,
+ * graph_mem.c, memop.c, extmem.c (semaphore nodes' work) and graph_update.c.
  */
 #include <string.h>
 
@@ -65,8 +64,11 @@ static CUresult work_from_params(const CUgraphNodeParams *p, struct sg_work **ou
         return sg_memop_work_new(m->ctx, m->count, m->paramArray, m->flags, 1, out);
     }
     case CU_GRAPH_NODE_TYPE_EXT_SEMAS_SIGNAL:
-    case CU_GRAPH_NODE_TYPE_EXT_SEMAS_WAIT:
-        return CUDA_ERROR_NOT_SUPPORTED; /* softgpu has no external semaphores */
+    case CU_GRAPH_NODE_TYPE_EXT_SEMAS_WAIT: {
+        const CUDA_EXT_SEM_SIGNAL_NODE_PARAMS_v2 *e = &p->extSemSignal; /* extSemWait's layout */
+        return sg_extsem_work_new(e->extSemArray, e->paramsArray, e->numExtSems,
+                                  p->type == CU_GRAPH_NODE_TYPE_EXT_SEMAS_SIGNAL, out);
+    }
     default:
         return CUDA_ERROR_INVALID_VALUE;
     }
@@ -178,77 +180,4 @@ CUresult cuGraphExecNodeSetParams(CUgraphExec hGraphExec, CUgraphNode hNode,
     struct sg_work *w = NULL;
     r = work_from_params(nodeParams, &w);
     return r ? r : sg_exec_set_work(x, hNode, nodeParams->type, w);
-}
-
-/* ---- external semaphore nodes ----------------------------------------------------------------- */
-
-static CUresult no_external_semaphores(CUgraphNode hNode)
-{
-    struct sg_graph_node *n;
-    CUresult r = sg_node_lookup(hNode, &n);
-    return r ? r : CUDA_ERROR_NOT_SUPPORTED;
-}
-
-CUresult cuGraphAddExternalSemaphoresSignalNode(CUgraphNode *phGraphNode, CUgraph hGraph,
-                                                const CUgraphNode *dependencies,
-                                                size_t numDependencies,
-                                                const CUDA_EXT_SEM_SIGNAL_NODE_PARAMS *nodeParams)
-{
-    (void)phGraphNode, (void)dependencies, (void)numDependencies, (void)nodeParams;
-    struct sg_graph *g;
-    CUresult r = sg_graph_lookup(hGraph, &g);
-    return r ? r : CUDA_ERROR_NOT_SUPPORTED;
-}
-
-CUresult cuGraphAddExternalSemaphoresWaitNode(CUgraphNode *phGraphNode, CUgraph hGraph,
-                                              const CUgraphNode *dependencies,
-                                              size_t numDependencies,
-                                              const CUDA_EXT_SEM_WAIT_NODE_PARAMS *nodeParams)
-{
-    (void)phGraphNode, (void)dependencies, (void)numDependencies, (void)nodeParams;
-    struct sg_graph *g;
-    CUresult r = sg_graph_lookup(hGraph, &g);
-    return r ? r : CUDA_ERROR_NOT_SUPPORTED;
-}
-
-CUresult cuGraphExternalSemaphoresSignalNodeGetParams(CUgraphNode hNode,
-                                                      CUDA_EXT_SEM_SIGNAL_NODE_PARAMS *params_out)
-{
-    (void)params_out;
-    return no_external_semaphores(hNode);
-}
-
-CUresult cuGraphExternalSemaphoresSignalNodeSetParams(CUgraphNode hNode,
-                                                      const CUDA_EXT_SEM_SIGNAL_NODE_PARAMS *nodeParams)
-{
-    (void)nodeParams;
-    return no_external_semaphores(hNode);
-}
-
-CUresult cuGraphExternalSemaphoresWaitNodeGetParams(CUgraphNode hNode,
-                                                    CUDA_EXT_SEM_WAIT_NODE_PARAMS *params_out)
-{
-    (void)params_out;
-    return no_external_semaphores(hNode);
-}
-
-CUresult cuGraphExternalSemaphoresWaitNodeSetParams(CUgraphNode hNode,
-                                                    const CUDA_EXT_SEM_WAIT_NODE_PARAMS *nodeParams)
-{
-    (void)nodeParams;
-    return no_external_semaphores(hNode);
-}
-
-CUresult cuGraphExecExternalSemaphoresSignalNodeSetParams(CUgraphExec hGraphExec, CUgraphNode hNode,
-                                                          const CUDA_EXT_SEM_SIGNAL_NODE_PARAMS *nodeParams)
-{
-    (void)hGraphExec, (void)nodeParams;
-    return no_external_semaphores(hNode);
-}
-
-CUresult cuGraphExecExternalSemaphoresWaitNodeSetParams(CUgraphExec hGraphExec, CUgraphNode hNode,
-                                                        const CUDA_EXT_SEM_WAIT_NODE_PARAMS *nodeParams)
-{
-    (void)hGraphExec, (void)nodeParams;
-    return no_external_semaphores(hNode);
 }

@@ -2,7 +2,7 @@
  * Changing an executable graph: enabling and disabling nodes, per-node updates
  * (sg_exec_set_work, behind every cuGraphExec*SetParams), cuGraphExecChildGraphNodeSetParams
  * and cuGraphExecUpdate (both ABIs), which keep the executable graph's topology and replace
- * what its nodes run. Calls graph_exec.c, graph_nodes.c and graph_mem.c.
+ * what its nodes run. Calls graph_exec.c, graph_nodes.c, graph_mem.c and extmem.c.
  */
 #include <stdlib.h>
 
@@ -23,12 +23,27 @@ static CUresult exec_index(struct sg_graph_exec *x, CUgraphNode h, size_t *out)
     return CUDA_ERROR_INVALID_VALUE;
 }
 
+/* What an executable graph's node cannot change: an external semaphore node's number of
+ * semaphores (cuGraphExecExternalSemaphores*NodeSetParams, cuGraphExecUpdate). */
+static int fixed_params_changed(CUgraphNodeType type, const struct sg_work *was,
+                                const struct sg_work *now)
+{
+    if (type != CU_GRAPH_NODE_TYPE_EXT_SEMAS_SIGNAL && type != CU_GRAPH_NODE_TYPE_EXT_SEMAS_WAIT)
+        return 0;
+    CUexternalSemaphore *sems;
+    const void *params;
+    unsigned a, b;
+    sg_extsem_work_describe(was, &sems, &params, &a);
+    sg_extsem_work_describe(now, &sems, &params, &b);
+    return a != b;
+}
+
 CUresult sg_exec_set_work(struct sg_graph_exec *x, CUgraphNode h, CUgraphNodeType type,
                           struct sg_work *w)
 {
     size_t i;
     CUresult r = exec_index(x, h, &i);
-    if (!r && x->types[i] != type)
+    if (!r && (x->types[i] != type || fixed_params_changed(type, x->works[i], w)))
         r = CUDA_ERROR_INVALID_VALUE;
     if (r) {
         sg_work_free(w);
@@ -120,6 +135,8 @@ static CUgraphExecUpdateResult update_check(const struct sg_graph_exec *x, const
         int mem = n->type == CU_GRAPH_NODE_TYPE_MEM_ALLOC || n->type == CU_GRAPH_NODE_TYPE_MEM_FREE;
         if (mem && sg_gmem_of(n->work) != sg_gmem_of(x->works[i]))
             return CU_GRAPH_EXEC_UPDATE_ERROR_NOT_SUPPORTED; /* allocations cannot change */
+        if (fixed_params_changed(n->type, x->works[i], n->work))
+            return CU_GRAPH_EXEC_UPDATE_ERROR_PARAMETERS_CHANGED;
     }
     *bad = NULL;
     return CU_GRAPH_EXEC_UPDATE_SUCCESS;

@@ -352,9 +352,14 @@ uint64_t sg_ipc_event_next(struct sg_event *e);
 void sg_ipc_event_done(struct sg_event *e, uint64_t gen);
 void sg_ipc_event_wait_locked(struct sg_event *e, uint64_t target);
 void sg_ipc_event_forget(struct sg_event *e);
-/* A signal (value: a timeline's) or a wait of an external semaphore, as stream work (for
- * graph nodes too); NULL when h is not a live semaphore or out of memory (extmem.c). */
-struct sg_work *sg_work_extsem_new(CUexternalSemaphore h, int signal, uint64_t value);
+/* A signal or a wait of n external semaphores in order, as stream work and graph nodes'
+ * work: params are n CUDA_EXTERNAL_SEMAPHORE_SIGNAL_PARAMS or _WAIT_PARAMS (one layout);
+ * INVALID_HANDLE for a semaphore that is not live (extmem.c). Describe hands out the work's
+ * own arrays (the node getters'). */
+CUresult sg_extsem_work_new(const CUexternalSemaphore *sems, const void *params, unsigned n,
+                            int signal, struct sg_work **out);
+void sg_extsem_work_describe(const struct sg_work *w, CUexternalSemaphore **sems,
+                             const void **params, unsigned *n);
 /* Makes stream s wait for event e's last record (or nothing when never recorded). */
 CUresult sg_event_wait_submit(struct sg_stream *s, struct sg_event *e);
 struct sg_work *sg_work_event_record_new(struct sg_event *e, uint64_t gen);

@@ -310,8 +310,8 @@ static void test_generic_api(void **state)
     p.reserved0[1] = 1;
     CU_ERR(cuGraphAddNode(&en, g, NULL, 0, &p), CUDA_ERROR_INVALID_VALUE);
     memset(&p, 0, sizeof p);
-    p.type = CU_GRAPH_NODE_TYPE_EXT_SEMAS_WAIT;
-    CU_ERR(cuGraphAddNode(&en, g, NULL, 0, &p), CUDA_ERROR_NOT_SUPPORTED);
+    p.type = CU_GRAPH_NODE_TYPE_EXT_SEMAS_WAIT; /* a wait on no semaphore */
+    CU_ERR(cuGraphAddNode(&en, g, NULL, 0, &p), CUDA_ERROR_INVALID_VALUE);
     /* change the kernel's constant through the generic setter */
     k = 5;
     memset(&p, 0, sizeof p);
