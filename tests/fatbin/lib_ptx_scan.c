@@ -7,9 +7,11 @@
  * containers, PTX and SASS entries per target, containers whose selected PTX parses, SASS-only
  * containers, and the most frequent parse errors (line numbers stripped).
  *
- *   lib_ptx_scan [-sm N] [-all] [-v] lib.so ...
+ *   lib_ptx_scan [-sm N] [-all] [-v] [-dump DIR] lib.so ...
  *
- * -all parses every PTX entry instead of the selected one; -v prints each failure. Used by
+ * -all parses every PTX entry instead of the selected one; -v prints each failure; -dump
+ * writes the text of each module that fails into DIR (named by container offset and target).
+ * Used by
  * scripts/lib-ptx-report; docs/libraries.md records its numbers. Calls src/fatbin and
  * src/softgpu/ptx only.
  */
@@ -35,6 +37,7 @@ struct reason {
 struct scan {
     unsigned sm;
     int all, verbose;
+    const char *dump; /* -dump DIR: write each PTX module that fails there */
     int containers, with_ptx, sass_only, parsed, failed;
     int ptx_by_arch[MAX_ARCH], sass_by_arch[MAX_ARCH];
     struct reason reasons[MAX_REASONS];
@@ -80,6 +83,15 @@ static void try_parse(struct scan *s, const struct fatbin_entry *e, size_t where
         add_reason(s, err);
         if (s->verbose)
             printf("  container at 0x%zx, compute_%u: %s\n", where, e->arch, err);
+        char path[4096];
+        FILE *f = NULL;
+        if (s->dump && snprintf(path, sizeof path, "%s/0x%zx_compute_%u.ptx", s->dump, where,
+                                e->arch) < (int)sizeof path)
+            f = fopen(path, "w");
+        if (f) {
+            fwrite(text, 1, len, f);
+            fclose(f);
+        }
     }
     free(text);
 }
@@ -181,8 +193,10 @@ int main(int argc, char **argv)
             proto.all = 1;
         else if (!strcmp(argv[i], "-v"))
             proto.verbose = 1;
+        else if (!strcmp(argv[i], "-dump") && i + 1 < argc)
+            proto.dump = argv[++i];
         else {
-            fprintf(stderr, "usage: %s [-sm N] [-all] [-v] lib.so ...\n", argv[0]);
+            fprintf(stderr, "usage: %s [-sm N] [-all] [-v] [-dump DIR] lib.so ...\n", argv[0]);
             return 2;
         }
     }

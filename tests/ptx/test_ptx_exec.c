@@ -436,6 +436,81 @@ static void test_video(void **state)
     tdev_free(m);
 }
 
+/* The f16 bits of a small integer (exact). */
+static uint16_t h_of(int v)
+{
+    if (!v)
+        return 0;
+    unsigned a = (unsigned)(v < 0 ? -v : v), e = 31 - (unsigned)__builtin_clz(a);
+    return (uint16_t)((v < 0 ? 0x8000u : 0) | (e + 15) << 10 | ((a << (10 - e)) & 0x3ff));
+}
+
+/* One M x N x 16 tile of wmma_more.ptx (f16 products of small integers: exact in f32). */
+static void check_wmma_f16(ptx_module *m, const char *kernel, int M, int N)
+{
+    const int K = 16;
+    uint16_t *a = tdev_alloc(&D, (size_t)M * K * 2), *b = tdev_alloc(&D, (size_t)K * N * 2);
+    float *c = tdev_alloc(&D, (size_t)M * N * 4), *d = tdev_alloc(&D, (size_t)M * N * 4);
+    for (int i = 0; i < M * K; i++)
+        a[i] = h_of(i % 9 - 4);
+    for (int i = 0; i < K * N; i++)
+        b[i] = h_of((i * 5) % 7 - 3);
+    for (int i = 0; i < M * N; i++)
+        c[i] = (float)(i % 11);
+    void *args[] = {&a, &b, &c, &d};
+    assert_int_equal(tdev_launch(&D, m, kernel, 1, 32, 0, args), PTX_OK);
+    for (int r = 0; r < M; r++)
+        for (int col = 0; col < N; col++) {
+            float want = c[r * N + col];
+            for (int k = 0; k < K; k++) /* A row-major, B column-major */
+                want += (float)((r * K + k) % 9 - 4) * (float)(((col * K + k) * 5) % 7 - 3);
+            if (d[r * N + col] != want)
+                fail_msg("%s (%d,%d): got %g want %g", kernel, r, col, d[r * N + col], want);
+        }
+}
+
+static void test_wmma_shapes_pack(void **state)
+{
+    (void)state;
+    ptx_module *m = tdev_load(&D, "wmma_more.ptx");
+    check_wmma_f16(m, "wmma_32x8", 32, 8);
+    check_wmma_f16(m, "wmma_8x32", 8, 32);
+    int8_t *a = tdev_alloc(&D, 256), *b = tdev_alloc(&D, 256);
+    int32_t *c = tdev_alloc(&D, 1024), *d = tdev_alloc(&D, 1024);
+    for (int i = 0; i < 256; i++) {
+        a[i] = (int8_t)((i * 37) % 255 - 127);
+        b[i] = (int8_t)((i * 11) % 256 - 128);
+    }
+    for (int i = 0; i < 256; i++) /* column n = i / 16; the last two near the int32 limits */
+        c[i] = i >= 240 ? (i & 1 ? INT32_MAX - 5 : INT32_MIN + 5) : i * 1000 - 50000;
+    void *args[] = {&a, &b, &c, &d};
+    assert_int_equal(tdev_launch(&D, m, "wmma_s8", 1, 32, 0, args), PTX_OK);
+    for (int r = 0; r < 16; r++)
+        for (int n = 0; n < 16; n++) {
+            int64_t want = c[n * 16 + r]; /* C, D column-major; A, B row-major */
+            for (int k = 0; k < 16; k++)
+                want += (int64_t)a[r * 16 + k] * b[k * 16 + n];
+            want = want > INT32_MAX ? INT32_MAX : want < INT32_MIN ? INT32_MIN : want;
+            assert_int_equal(d[n * 16 + r], (int32_t)want);
+        }
+    int32_t *x = tdev_alloc(&D, 96 * 4);
+    uint32_t *out = tdev_alloc(&D, 64 * 4);
+    for (int i = 0; i < 96; i++)
+        x[i] = (i * 7919) % 1000 - 500 + (i % 5 == 0 ? 70000 : 0);
+    void *args2[] = {&x, &out};
+    assert_int_equal(tdev_launch(&D, m, "pack_s8", 1, 32, 0, args2), PTX_OK);
+    for (int t = 0; t < 32; t++) {
+        int32_t p = x[t], q = x[t + 32];
+        uint32_t s8p = (uint8_t)(p < -128 ? -128 : p > 127 ? 127 : p);
+        uint32_t s8q = (uint8_t)(q < -128 ? -128 : q > 127 ? 127 : q);
+        assert_int_equal(out[t], (uint32_t)x[t + 64] << 16 | s8p << 8 | s8q);
+        uint32_t u16p = (uint32_t)(p < 0 ? 0 : p > 65535 ? 65535 : p);
+        uint32_t u16q = (uint32_t)(q < 0 ? 0 : q > 65535 ? 65535 : q);
+        assert_int_equal(out[t + 32], u16p << 16 | u16q);
+    }
+    tdev_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -453,6 +528,7 @@ int main(void)
         cmocka_unit_test(test_coop),
         cmocka_unit_test(test_simd_async_heap),
         cmocka_unit_test(test_video),
+        cmocka_unit_test(test_wmma_shapes_pack),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -238,8 +238,11 @@ static int apply_modifier(ptx_insn *in, const char *m, int *ntypes, int types[4]
         if (!strcmp(m, "m16n8k16")) { in->cmp = 1; return 0; }
         if (!strcmp(m, "m16n8k8")) { in->cmp = 2; return 0; }
         if (!strcmp(m, "m16n16k16")) { in->cmp = 3; return 0; }
+        if (!strcmp(m, "m32n8k16")) { in->cmp = 4; return 0; }
+        if (!strcmp(m, "m8n32k16")) { in->cmp = 5; return 0; }
     }
     if (in->op == OP_MATCH && !strcmp(m, "all")) { in->cmp = 1; return 0; }
+    if (in->op == OP_CVT && !strcmp(m, "pack")) { in->boolop = PTX_CVT_PACK; return 0; }
     if (in->op == OP_CP_ASYNC) {
         if (!strcmp(m, "async") || !strcmp(m, "ca") || !strcmp(m, "cg"))
             return 0;
@@ -464,8 +467,8 @@ int ptx_decode_check(ptx_insn *in, char *err, size_t errlen)
             return -1;
         }
         if (in->type == T_E4M3X2 || in->type == T_E5M2X2 || in->type2 == T_E4M3X2 ||
-            in->type2 == T_E5M2X2)
-            return ptx_bitfield_check(in, err, errlen); /* the packed fp8 conversions */
+            in->type2 == T_E5M2X2 || in->boolop == PTX_CVT_PACK)
+            return ptx_bitfield_check(in, err, errlen); /* packed fp8 conversions, cvt.pack */
         if (in->nops == 3 && (in->type == T_F16X2 || in->type == T_BF16X2)) {
             in->op = OP_CVT_PACK;
         } else if (want(in, 2, err, errlen)) {
@@ -539,15 +542,19 @@ int ptx_decode_check(ptx_insn *in, char *err, size_t errlen)
                  (in->types[1] == T_F16 || in->types[1] == T_BF16) &&
                  in->types[2] == in->types[1] && in->nops == 4;
         else if (in->op == OP_WMMA_MMA)
-            ok = in->cmp == 3 && in->nops == 4 &&
-                 (in->ntypes == 2 || (in->ntypes == 4 && (in->types[1] == T_F16 ||
-                                                         in->types[1] == T_BF16)));
+            ok = in->cmp >= 3 && in->cmp <= 5 && in->nops == 4 &&
+                 (in->ntypes == 2 ? in->types[0] != T_S32
+                  : in->ntypes == 4 && (in->types[1] == T_F16 || in->types[1] == T_BF16 ||
+                                        ((in->types[1] == T_S8 || in->types[1] == T_U8) &&
+                                         in->types[0] == T_S32 && in->types[3] == T_S32)));
         else
-            ok = in->cmp == 3 && in->nops >= 2 &&
-                 (in->type == T_F16 || in->type == T_BF16 || in->type == T_F32);
+            ok = in->cmp >= 3 && in->cmp <= 5 && in->nops >= 2 && in->boolop &&
+                 (in->type == T_F16 || in->type == T_BF16 || in->type == T_F32 ||
+                  in->type == T_S8 || in->type == T_U8 || in->type == T_S32);
         if (!ok) {
             snprintf(err, errlen, "'%s': matrix shape or type not supported (mma m16n8k16/"
-                     "m16n8k8 and wmma m16n16k16 with f16/bf16 inputs)", in->name);
+                     "m16n8k8 with f16/bf16 inputs; wmma m16n16k16, m32n8k16, m8n32k16 with "
+                     "f16/bf16 or s8/u8 inputs)", in->name);
             return -1;
         }
         in->exec = ptx_x_mma;

@@ -205,6 +205,8 @@ enum { VS_ADD = 1, VS_SUB, VS_ABSDIFF, VS_MIN, VS_MAX, VS_AVRG, VS_SHL, VS_SHR }
 /* scalar video instructions: the secondary operation (insn.rnd), the shift mode (insn.space) */
 enum { VS2_ADD = 1, VS2_MIN, VS2_MAX };
 enum { VS_CLAMP = 1, VS_WRAP };
+/* cvt.pack (insn.boolop of a cvt) */
+#define PTX_CVT_PACK 1
 
 /* ---- functions, kernels, modules ---------------------------------------------------------- */
 

@@ -2,7 +2,8 @@
  * The sm_70..sm_90 bit-field and 8-bit float additions: bmsk and szext (.clamp/.wrap), the
  * e4m3/e5m2 conversion helpers (used by cvt here and by the fp8 mma of ptx_ops_matrix.c), and
  * the packed fp8 conversions cvt.rn.satfinite{.relu}.{e4m3x2,e5m2x2}.{f32,f16x2} and
- * cvt.rn{.relu}.f16x2.{e4m3x2,e5m2x2}. Owns their operand checks (called by ptx_decode.c) and
+ * cvt.rn{.relu}.f16x2.{e4m3x2,e5m2x2}, and cvt.pack.sat to 8 and 16 bits. Owns their operand
+ * checks (called by ptx_decode.c) and
  * executors. Calls libm and the operand helpers of ptx_exec.c.
  */
 #include <math.h>
@@ -140,6 +141,31 @@ static void x_cvt_fp8(ptx_warp *w, const ptx_insn *in, uint32_t mask)
     });
 }
 
+/* ---- cvt.pack ------------------------------------------------------------------------------ */
+
+/* cvt.pack.sat.{s8,u8}.s32.b32 d, a, b, c and cvt.pack.sat.{s16,u16}.s32 d, a, b: a and b
+ * saturated to the narrow type, a above b in the low 2*size bits of d, the rest of d from the
+ * low bits of c (PTX ISA, cvt.pack). */
+static void x_cvt_pack(ptx_warp *w, const ptx_insn *in, uint32_t mask)
+{
+    ptx_src A = ptx_get_src(w, in, 1), B = ptx_get_src(w, in, 2);
+    ptx_src C = in->nops > 3 ? ptx_get_src(w, in, 3) : A;
+    uint64_t *D = ptx_dst(w, in->o[0].reg);
+    int bits = ptx_type_bits(in->type), sgn = ptx_type_is_signed(in->type);
+    int64_t lo = sgn ? -((int64_t)1 << (bits - 1)) : 0;
+    int64_t hi = sgn ? ((int64_t)1 << (bits - 1)) - 1 : ((int64_t)1 << bits) - 1;
+    uint64_t m = ptx_wmask(bits);
+    PTX_FOR_LANES(mask, {
+        int64_t a = (int32_t)A.p[L & A.m], b = (int32_t)B.p[L & B.m];
+        a = a < lo ? lo : a > hi ? hi : a;
+        b = b < lo ? lo : b > hi ? hi : b;
+        uint64_t d = ((uint64_t)a & m) << bits | ((uint64_t)b & m);
+        if (in->nops > 3)
+            d |= C.p[L & C.m] << (2 * bits);
+        D[L] = d & 0xffffffffu;
+    });
+}
+
 /* ---- checks ------------------------------------------------------------------------------- */
 
 static int regs_and_values(const ptx_insn *in, int n)
@@ -162,10 +188,23 @@ static int fp8_cvt_ok(const ptx_insn *in)
     return in->type == T_F16X2 && in->rnd == RND_RN && regs_and_values(in, 2);
 }
 
+static int cvt_pack_ok(const ptx_insn *in)
+{
+    if (in->type2 != T_S32 || !(in->flags & F_SAT))
+        return 0;
+    if (in->type == T_S16 || in->type == T_U16)
+        return regs_and_values(in, 3);
+    return (in->type == T_S8 || in->type == T_U8) && in->types[2] == T_B32 &&
+           regs_and_values(in, 4);
+}
+
 int ptx_bitfield_check(ptx_insn *in, char *err, size_t errlen)
 {
     int ok;
-    if (in->op == OP_CVT) {
+    if (in->op == OP_CVT && in->boolop == PTX_CVT_PACK) {
+        ok = cvt_pack_ok(in);
+        in->exec = x_cvt_pack;
+    } else if (in->op == OP_CVT) {
         ok = fp8_cvt_ok(in);
         in->exec = x_cvt_fp8;
     } else {
