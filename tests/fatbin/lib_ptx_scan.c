@@ -11,8 +11,7 @@
  *
  * -all parses every PTX entry instead of the selected one; -v prints each failure; -dump
  * writes the text of each module that fails into DIR (named by container offset and target).
- * Used by
- * scripts/lib-ptx-report; docs/libraries.md records its numbers. Calls src/fatbin and
+ * Used by scripts/lib-ptx-report; docs/libraries.md records its numbers. Calls src/fatbin and
  * src/softgpu/ptx only.
  */
 #include <fcntl.h>
