@@ -72,6 +72,22 @@ CUresult CUDAAPI cuGraphExecUpdate(CUgraphExec hGraphExec, CUgraph hGraph,
     return r;
 }
 
+/* The backend's answer travels inside a successful reply, so a failed update keeps its result
+ * structure (which node, why): programs read it to decide whether to instantiate anew. */
+CUresult CUDAAPI cuGraphExecUpdate_v2(CUgraphExec hGraphExec, CUgraph hGraph,
+                                      CUgraphExecUpdateResultInfo *resultInfo)
+{
+    if (!resultInfo)
+        return CUDA_ERROR_INVALID_VALUE;
+    CUgraphExecUpdateResultInfo info = {0};
+    int status = CUDA_SUCCESS;
+    CUresult r = tfi_graph_exec_update(hGraphExec, hGraph, &info, &status);
+    if (r != CUDA_SUCCESS)
+        return r;
+    *resultInfo = info;
+    return (CUresult)status;
+}
+
 /* CUDA 12.0's instantiation with parameters: the flags, then an upload when asked; the result
  * says why instantiation failed as far as the error code tells. */
 CUresult CUDAAPI cuGraphInstantiateWithParams(CUgraphExec *phGraphExec, CUgraph hGraph,

@@ -456,12 +456,14 @@ static CUresult get_sems(CUgraphNode node, unsigned wait, struct sems *f)
             cap = count;   /* more than we had room for: ask again */
             continue;
         }
+        if (r == CUDA_SUCCESS && count > cap)  /* more than the worker ever sends */
+            r = CUDA_ERROR_NOT_SUPPORTED;
         if (r != CUDA_SUCCESS) {
             free(block);
             return r;
         }
         keep(node, root, block);
-        *f = (struct sems){count < cap ? count : cap, (CUexternalSemaphore *)sems, params};
+        *f = (struct sems){count, (CUexternalSemaphore *)sems, params};
         return CUDA_SUCCESS;
     }
 }

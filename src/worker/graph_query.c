@@ -1,7 +1,8 @@
 /*
  * What a graph says of itself: its root nodes and edges, a node's dependencies and dependents
  * (tfi_graph_query), and the node of a clone that stands for a node of its original
- * (tfi_node_in_clone). Every node listed becomes a node of its graph in the session, so that
+ * (tfi_node_in_clone), and an executable graph's update with its result even when it fails
+ * (tfi_graph_exec_update). Every node listed becomes a node of its graph in the session, so that
  * later requests may name it; nothing else of the graph changes.
  * May call: the session's records, the backend table.
  */
@@ -92,4 +93,16 @@ CUresult tfw_tfi_node_in_clone(CUgraphNode original, CUgraph clone, uint64_t *no
         record_node(s, *node, (uint64_t)(uintptr_t)clone);
     }
     return r;
+}
+
+/* cuGraphExecUpdate_v2 with its result returned on failure too (calls_stream.def says why). */
+CUresult tfw_tfi_graph_exec_update(CUgraphExec hGraphExec, CUgraph hGraph,
+                                   CUgraphExecUpdateResultInfo *resultInfo, int *status)
+{
+    struct tfw_session *s = tfw_self;
+    memset(resultInfo, 0, sizeof *resultInfo);
+    if (!s->be.cuGraphExecUpdate_v2)
+        return CUDA_ERROR_NOT_SUPPORTED;
+    *status = (int)s->be.cuGraphExecUpdate_v2(hGraphExec, hGraph, resultInfo);
+    return CUDA_SUCCESS;
 }
