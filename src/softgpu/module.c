@@ -81,6 +81,29 @@ static CUresult empty_module(const void *data, size_t size, const char *reason, 
     *out = m;
     return CUDA_SUCCESS;
 }
+
+/* A bare cubin is SASS and nothing else (what NVRTC's nvrtcGetCUBIN and nvJitLink without -ptx
+ * produce): unlike a fat binary of a library, which may mix SASS-only images with PTX ones and
+ * loads empty, it has nothing softgpu could ever run, so its load fails, as NVIDIA's driver
+ * fails a cubin built for another architecture; the log names its kernels. */
+static CUresult refuse_cubin(const void *data, size_t size, const char *reason)
+{
+    struct fatbin_names names = {0};
+    char err[256] = "", list[200] = "";
+    if (fatbin_image_kernel_names(data, size, &names, err, sizeof err) != FATBIN_OK)
+        fatbin_names_free(&names);
+    size_t used = 0;
+    for (size_t i = 0; i < names.count && used < sizeof list; i++) {
+        int w = snprintf(list + used, sizeof list - used, "%s%s", i ? ", " : "",
+                         names.names[i]);
+        used += w > 0 ? (size_t)w : 0;
+    }
+    sg_log(SG_LOG_ERROR, "cannot load a cubin with kernels %s: %s; SASS cannot run on softgpu, "
+           "load PTX instead (NVRTC: nvrtcGetPTX with compute_XX; nvJitLink: -ptx)",
+           names.count ? list : "(none named)", reason);
+    fatbin_names_free(&names);
+    return CUDA_ERROR_NO_BINARY_FOR_GPU;
+}
 #endif
 
 CUresult sg_kernel_missing(const ptx_module *ptx, const char *name)
@@ -149,6 +172,8 @@ CUresult sg_image_to_ptx(const void *image, ptx_module **out)
     char *ptx;
     size_t len;
     int fr = fatbin_select_ptx(data, size, (unsigned)sg_device_sm(), &ptx, &len, err, sizeof err);
+    if (fr == FATBIN_ENOCODE && fatbin_image_kind(data, size) == FATBIN_IMAGE_ELF)
+        return refuse_cubin(data, size, err);
     if (fr == FATBIN_ENOCODE)
         return empty_module(data, size, err, out);
     if (fr != FATBIN_OK) {
