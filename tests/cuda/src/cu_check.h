@@ -21,9 +21,13 @@
 
 #define EXPECT_CU(call, want)                                                                \
     do {                                                                                     \
-        CUresult e_ = (call);                                                                \
-        if (e_ != (want))                                                                    \
-            FAIL("%s returned %d, expected %d", #call, (int)e_, (int)(want));                \
+        CUresult got_ = (call);                                                              \
+        if (got_ != (want)) {                                                                \
+            const char *n_ = "?", *w_ = "?";                                                 \
+            cuGetErrorName(got_, &n_);                                                       \
+            cuGetErrorName((want), &w_);                                                     \
+            FAIL("%s: %s, expected %s", #call, n_, w_);                                      \
+        }                                                                                    \
     } while (0)
 
 #endif

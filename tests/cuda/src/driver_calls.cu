@@ -14,16 +14,7 @@
 #include <cuda.h>
 #include <cuda_profiler_api.h>
 #include "check.h"
-
-#define CU(call)                                                                             \
-    do {                                                                                     \
-        CUresult cu_err_ = (call);                                                           \
-        if (cu_err_ != CUDA_SUCCESS) {                                                       \
-            const char *n_ = "?";                                                            \
-            cuGetErrorName(cu_err_, &n_);                                                    \
-            FAIL("%s failed: %s", #call, n_);                                                \
-        }                                                                                    \
-    } while (0)
+#include "cu_check.h"
 
 __global__ void smem_kernel(int *out)
 {

@@ -13,23 +13,7 @@
 #include <unistd.h>
 #include <cuda.h>
 #include "check.h"
-
-#define CU(call)                                                                             \
-    do {                                                                                     \
-        CUresult cu_err_ = (call);                                                           \
-        if (cu_err_ != CUDA_SUCCESS) {                                                       \
-            const char *n_ = "?";                                                            \
-            cuGetErrorName(cu_err_, &n_);                                                    \
-            FAIL("%s failed: %s", #call, n_);                                                \
-        }                                                                                    \
-    } while (0)
-
-#define EXPECT(call, want)                                                                   \
-    do {                                                                                     \
-        CUresult e_ = (call);                                                                \
-        if (e_ != (want))                                                                    \
-            FAIL("%s gave %d, expected %d", #call, (int)e_, (int)(want));                    \
-    } while (0)
+#include "cu_check.h"
 
 enum { FILE_BYTES = 1 << 16, OFFSET = 4096, N = 8192 };
 
@@ -107,12 +91,12 @@ static void check_memory(void)
     // bad input
     b.offset = FILE_BYTES - 4096;
     b.size = 8192;
-    EXPECT(cuExternalMemoryGetMappedBuffer(&p, em, &b), CUDA_ERROR_INVALID_VALUE);
+    EXPECT_CU(cuExternalMemoryGetMappedBuffer(&p, em, &b), CUDA_ERROR_INVALID_VALUE);
     d.type = CU_EXTERNAL_MEMORY_HANDLE_TYPE_D3D12_HEAP;
-    EXPECT(cuImportExternalMemory(&em, &d), CUDA_ERROR_NOT_SUPPORTED);
+    EXPECT_CU(cuImportExternalMemory(&em, &d), CUDA_ERROR_NOT_SUPPORTED);
     CHECK(cudaFree((void *)p));
     CU(cuDestroyExternalMemory(em));
-    EXPECT(cuDestroyExternalMemory(em), CUDA_ERROR_INVALID_HANDLE);
+    EXPECT_CU(cuDestroyExternalMemory(em), CUDA_ERROR_INVALID_HANDLE);
     munmap(host, FILE_BYTES);
     close(fd);
 }
@@ -192,10 +176,10 @@ static void check_semaphores(void)
              (unsigned long long)*counter);
     // bad input
     CUexternalSemaphore none = (CUexternalSemaphore)0x1234;
-    EXPECT(cuSignalExternalSemaphoresAsync(&none, &sp, 1, st), CUDA_ERROR_INVALID_HANDLE);
+    EXPECT_CU(cuSignalExternalSemaphoresAsync(&none, &sp, 1, st), CUDA_ERROR_INVALID_HANDLE);
     CU(cuDestroyExternalSemaphore(bin));
     CU(cuDestroyExternalSemaphore(tl));
-    EXPECT(cuDestroyExternalSemaphore(tl), CUDA_ERROR_INVALID_HANDLE);
+    EXPECT_CU(cuDestroyExternalSemaphore(tl), CUDA_ERROR_INVALID_HANDLE);
     close(efd);
     close(tfd);
     CHECK(cudaFree(flag));
@@ -239,8 +223,8 @@ static void check_dmabuf(void)
             FAIL("after the kernel on the imported dma-buf, int %d is %d, expected %d", i,
                  host[i], want);
     }
-    EXPECT(cuMemGetHandleForAddressRange(&fd, p + 1, 4096, CU_MEM_RANGE_HANDLE_TYPE_DMA_BUF_FD,
-                                         0), CUDA_ERROR_INVALID_VALUE);
+    EXPECT_CU(cuMemGetHandleForAddressRange(&fd, p + 1, 4096, CU_MEM_RANGE_HANDLE_TYPE_DMA_BUF_FD,
+                                            0), CUDA_ERROR_INVALID_VALUE);
     CU(cuMemFree(q));
     CU(cuDestroyExternalMemory(em));
     munmap(view, 8192);

@@ -11,17 +11,8 @@
 #include <unistd.h>
 #include <cuda.h>
 #include "check.h"
+#include "cu_check.h"
 #include "hex.h"
-
-#define CU(call)                                                                             \
-    do {                                                                                     \
-        CUresult cu_err_ = (call);                                                           \
-        if (cu_err_ != CUDA_SUCCESS) {                                                       \
-            const char *n_ = "?";                                                            \
-            cuGetErrorName(cu_err_, &n_);                                                    \
-            FAIL("%s failed: %s", #call, n_);                                                \
-        }                                                                                    \
-    } while (0)
 
 __global__ void store(int *p, int v) { *p = v; }
 

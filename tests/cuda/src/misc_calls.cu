@@ -13,26 +13,7 @@
 #include <unistd.h>
 #include <cuda.h>
 #include "check.h"
-
-#define CU(call)                                                                             \
-    do {                                                                                     \
-        CUresult cu_err_ = (call);                                                           \
-        if (cu_err_ != CUDA_SUCCESS) {                                                       \
-            const char *n_ = "?";                                                            \
-            cuGetErrorName(cu_err_, &n_);                                                    \
-            FAIL("%s failed: %s", #call, n_);                                                \
-        }                                                                                    \
-    } while (0)
-#define EXPECT(call, want)                                                                   \
-    do {                                                                                     \
-        CUresult got_ = (call);                                                              \
-        if (got_ != (want)) {                                                                \
-            const char *n_ = "?", *w_ = "?";                                                 \
-            cuGetErrorName(got_, &n_);                                                       \
-            cuGetErrorName((want), &w_);                                                     \
-            FAIL("%s: %s, expected %s", #call, n_, w_);                                      \
-        }                                                                                    \
-    } while (0)
+#include "cu_check.h"
 
 static const char ptx[] =
     ".version 7.0\n.target sm_80\n.address_size 64\n"
@@ -46,19 +27,19 @@ static void check_graphics(void)
     size_t size = 0;
     CUarray arr;
     CUmipmappedArray mip;
-    EXPECT(cuGraphicsMapResources(0, NULL, 0), CUDA_SUCCESS);
-    EXPECT(cuGraphicsUnmapResources(0, NULL, 0), CUDA_SUCCESS);
-    EXPECT(cuGraphicsMapResources(1, NULL, 0), CUDA_ERROR_INVALID_VALUE);
-    EXPECT(cuGraphicsMapResources(1, &res, 0), CUDA_ERROR_INVALID_HANDLE);
-    EXPECT(cuGraphicsUnmapResources(1, &none, 0), CUDA_ERROR_INVALID_HANDLE);
-    EXPECT(cuGraphicsUnregisterResource(res), CUDA_ERROR_INVALID_HANDLE);
-    EXPECT(cuGraphicsResourceGetMappedPointer(&p, &size, res), CUDA_ERROR_INVALID_HANDLE);
-    EXPECT(cuGraphicsResourceGetMappedPointer(NULL, &size, res), CUDA_ERROR_INVALID_VALUE);
-    EXPECT(cuGraphicsSubResourceGetMappedArray(&arr, res, 0, 0), CUDA_ERROR_INVALID_HANDLE);
-    EXPECT(cuGraphicsResourceGetMappedMipmappedArray(&mip, res), CUDA_ERROR_INVALID_HANDLE);
-    EXPECT(cuGraphicsResourceSetMapFlags(res, CU_GRAPHICS_MAP_RESOURCE_FLAGS_READ_ONLY),
-           CUDA_ERROR_INVALID_HANDLE);
-    EXPECT(cuGraphicsResourceSetMapFlags(res, 77), CUDA_ERROR_INVALID_VALUE);
+    EXPECT_CU(cuGraphicsMapResources(0, NULL, 0), CUDA_SUCCESS);
+    EXPECT_CU(cuGraphicsUnmapResources(0, NULL, 0), CUDA_SUCCESS);
+    EXPECT_CU(cuGraphicsMapResources(1, NULL, 0), CUDA_ERROR_INVALID_VALUE);
+    EXPECT_CU(cuGraphicsMapResources(1, &res, 0), CUDA_ERROR_INVALID_HANDLE);
+    EXPECT_CU(cuGraphicsUnmapResources(1, &none, 0), CUDA_ERROR_INVALID_HANDLE);
+    EXPECT_CU(cuGraphicsUnregisterResource(res), CUDA_ERROR_INVALID_HANDLE);
+    EXPECT_CU(cuGraphicsResourceGetMappedPointer(&p, &size, res), CUDA_ERROR_INVALID_HANDLE);
+    EXPECT_CU(cuGraphicsResourceGetMappedPointer(NULL, &size, res), CUDA_ERROR_INVALID_VALUE);
+    EXPECT_CU(cuGraphicsSubResourceGetMappedArray(&arr, res, 0, 0), CUDA_ERROR_INVALID_HANDLE);
+    EXPECT_CU(cuGraphicsResourceGetMappedMipmappedArray(&mip, res), CUDA_ERROR_INVALID_HANDLE);
+    EXPECT_CU(cuGraphicsResourceSetMapFlags(res, CU_GRAPHICS_MAP_RESOURCE_FLAGS_READ_ONLY),
+              CUDA_ERROR_INVALID_HANDLE);
+    EXPECT_CU(cuGraphicsResourceSetMapFlags(res, 77), CUDA_ERROR_INVALID_VALUE);
     printf("graphics: every resource unknown\n");
 }
 
@@ -78,8 +59,9 @@ static void set_bool(CUcoredumpSettings a, bool v, bool global)
 
 static void check_coredump_settings(void)
 {
-    if (get_bool(CU_COREDUMP_ENABLE_ON_EXCEPTION, true) || !get_bool(CU_COREDUMP_TRIGGER_HOST, true)
-        || get_bool(CU_COREDUMP_LIGHTWEIGHT, true) || get_bool(CU_COREDUMP_ENABLE_USER_TRIGGER, true))
+    if (get_bool(CU_COREDUMP_ENABLE_ON_EXCEPTION, true)
+        || !get_bool(CU_COREDUMP_TRIGGER_HOST, true) || get_bool(CU_COREDUMP_LIGHTWEIGHT, true)
+        || get_bool(CU_COREDUMP_ENABLE_USER_TRIGGER, true))
         FAIL("core-dump defaults");
     char file[1024];
     size_t n = 0;
@@ -90,7 +72,7 @@ static void check_coredump_settings(void)
     if (strncmp(file, "core.cuda.", 10))
         FAIL("default core-dump file %s", file);
     n = 4;
-    EXPECT(cuCoredumpGetAttributeGlobal(CU_COREDUMP_FILE, file, &n), CUDA_ERROR_INVALID_VALUE);
+    EXPECT_CU(cuCoredumpGetAttributeGlobal(CU_COREDUMP_FILE, file, &n), CUDA_ERROR_INVALID_VALUE);
     // the linked pairs
     set_bool(CU_COREDUMP_TRIGGER_HOST, false, true);
     int flags = 0;
@@ -110,9 +92,9 @@ static void check_coredump_settings(void)
         FAIL("per-context ENABLE_ON_EXCEPTION");
     bool on = true;
     n = sizeof on;
-    EXPECT(cuCoredumpSetAttribute(CU_COREDUMP_ENABLE_USER_TRIGGER, &on, &n),
-           CUDA_ERROR_INVALID_VALUE);
-    EXPECT(cuCoredumpGetAttribute(CU_COREDUMP_MAX, &on, &n), CUDA_ERROR_INVALID_VALUE);
+    EXPECT_CU(cuCoredumpSetAttribute(CU_COREDUMP_ENABLE_USER_TRIGGER, &on, &n),
+              CUDA_ERROR_INVALID_VALUE);
+    EXPECT_CU(cuCoredumpGetAttribute(CU_COREDUMP_MAX, &on, &n), CUDA_ERROR_INVALID_VALUE);
     snprintf(file, sizeof file, "/tmp/tfuse-misc-core.%%p");
     n = strlen(file) + 1;
     CU(cuCoredumpSetAttribute(CU_COREDUMP_FILE, file, &n));
@@ -137,15 +119,15 @@ static void on_notify(CUasyncNotificationInfo *info, void *user, CUasyncCallback
 static void check_notifications(void)
 {
     CUasyncCallbackHandle h = NULL;
-    EXPECT(cuDeviceRegisterAsyncNotification(0, NULL, NULL, &h), CUDA_ERROR_INVALID_VALUE);
-    EXPECT(cuDeviceRegisterAsyncNotification(99, on_notify, &notified, &h),
-           CUDA_ERROR_INVALID_DEVICE);
+    EXPECT_CU(cuDeviceRegisterAsyncNotification(0, NULL, NULL, &h), CUDA_ERROR_INVALID_VALUE);
+    EXPECT_CU(cuDeviceRegisterAsyncNotification(99, on_notify, &notified, &h),
+              CUDA_ERROR_INVALID_DEVICE);
     CU(cuDeviceRegisterAsyncNotification(0, on_notify, &notified, &h));
     size_t free_b = 0, total = 0;
     CU(cuMemGetInfo(&free_b, &total));
     CUdeviceptr p = 0;
     const size_t over = (size_t)16 << 20;
-    EXPECT(cuMemAlloc(&p, free_b + over), CUDA_ERROR_OUT_OF_MEMORY);
+    EXPECT_CU(cuMemAlloc(&p, free_b + over), CUDA_ERROR_OUT_OF_MEMORY);
     for (int i = 0; i < 200 && !__atomic_load_n(&notified, __ATOMIC_SEQ_CST); i++)
         usleep(10000);
     // the device refused it (softgpu directly): exactly the bytes past its memory
@@ -154,9 +136,9 @@ static void check_notifications(void)
     if (getenv("MISC_CALLS_EXPECT_NOTIFY") && !notified)
         FAIL("no over-budget notification");
     CU(cuDeviceUnregisterAsyncNotification(0, h));
-    EXPECT(cuDeviceUnregisterAsyncNotification(0, h), CUDA_ERROR_INVALID_VALUE);
+    EXPECT_CU(cuDeviceUnregisterAsyncNotification(0, h), CUDA_ERROR_INVALID_VALUE);
     int before = notified;
-    EXPECT(cuMemAlloc(&p, free_b + over), CUDA_ERROR_OUT_OF_MEMORY);
+    EXPECT_CU(cuMemAlloc(&p, free_b + over), CUDA_ERROR_OUT_OF_MEMORY);
     usleep(100000);
     if (notified != before)
         FAIL("a callback ran after it was unregistered");
@@ -178,10 +160,10 @@ static void check_clusters(CUfunction f)
     cfg.attrs = &attr;
     cfg.numAttrs = 1;
     int v = -1;
-    EXPECT(cuOccupancyMaxActiveClusters(&v, f, NULL), CUDA_ERROR_INVALID_VALUE);
-    EXPECT(cuOccupancyMaxActiveClusters(&v, f, &cfg), CUDA_ERROR_NOT_SUPPORTED);
-    EXPECT(cuOccupancyMaxPotentialClusterSize(&v, f, &cfg), CUDA_ERROR_NOT_SUPPORTED);
-    EXPECT(cuOccupancyMaxPotentialClusterSize(&v, NULL, &cfg), CUDA_ERROR_INVALID_HANDLE);
+    EXPECT_CU(cuOccupancyMaxActiveClusters(&v, f, NULL), CUDA_ERROR_INVALID_VALUE);
+    EXPECT_CU(cuOccupancyMaxActiveClusters(&v, f, &cfg), CUDA_ERROR_NOT_SUPPORTED);
+    EXPECT_CU(cuOccupancyMaxPotentialClusterSize(&v, f, &cfg), CUDA_ERROR_NOT_SUPPORTED);
+    EXPECT_CU(cuOccupancyMaxPotentialClusterSize(&v, NULL, &cfg), CUDA_ERROR_INVALID_HANDLE);
     printf("clusters: none on compute capability 8.0\n");
 }
 
@@ -194,7 +176,7 @@ static void check_fault_dump(CUfunction f)
     CUdeviceptr bad = 0x10;
     void *args[] = {&bad};
     CU(cuLaunchKernel(f, 1, 1, 1, 32, 1, 1, 0, NULL, args, NULL));
-    EXPECT(cuCtxSynchronize(), CUDA_ERROR_ILLEGAL_ADDRESS);
+    EXPECT_CU(cuCtxSynchronize(), CUDA_ERROR_ILLEGAL_ADDRESS);
     FILE *fp = fopen(path, "r");
     if (!fp)
         FAIL("no core dump at %s", path);

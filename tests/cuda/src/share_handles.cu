@@ -14,24 +14,8 @@
 #include <unistd.h>
 #include <cuda.h>
 #include "check.h"
+#include "cu_check.h"
 #include "hex.h"
-
-#define CU(call)                                                                             \
-    do {                                                                                     \
-        CUresult cu_err_ = (call);                                                           \
-        if (cu_err_ != CUDA_SUCCESS) {                                                       \
-            const char *n_ = "?";                                                            \
-            cuGetErrorName(cu_err_, &n_);                                                    \
-            FAIL("%s failed: %s", #call, n_);                                                \
-        }                                                                                    \
-    } while (0)
-
-#define EXPECT(call, want)                                                                   \
-    do {                                                                                     \
-        CUresult e_ = (call);                                                                \
-        if (e_ != (want))                                                                    \
-            FAIL("%s gave %d, expected %d", #call, (int)e_, (int)(want));                    \
-    } while (0)
 
 __global__ void add_one(int *p, int n)
 {
@@ -137,8 +121,8 @@ static void check_tcp(void)
     CUmemGenericAllocationHandle h;
     CU(cuMemCreate(&h, gran, &prop, 0));
     int fd = -1;
-    EXPECT(cuMemExportToShareableHandle(&fd, h, CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR, 0),
-           CUDA_ERROR_NOT_SUPPORTED);
+    EXPECT_CU(cuMemExportToShareableHandle(&fd, h, CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR, 0),
+              CUDA_ERROR_NOT_SUPPORTED);
     int mine = memfd_create("share-tcp", 0);
     if (mine < 0 || ftruncate(mine, 1 << 16) != 0)
         FAIL("memfd");
@@ -148,24 +132,25 @@ static void check_tcp(void)
     md.handle.fd = mine;
     md.size = 1 << 16;
     CUexternalMemory em;
-    EXPECT(cuImportExternalMemory(&em, &md), CUDA_ERROR_NOT_SUPPORTED);
+    EXPECT_CU(cuImportExternalMemory(&em, &md), CUDA_ERROR_NOT_SUPPORTED);
     CUDA_EXTERNAL_SEMAPHORE_HANDLE_DESC sd;
     memset(&sd, 0, sizeof sd);
     sd.type = CU_EXTERNAL_SEMAPHORE_HANDLE_TYPE_OPAQUE_FD;
     sd.handle.fd = eventfd(0, 0);
     CUexternalSemaphore es;
-    EXPECT(cuImportExternalSemaphore(&es, &sd), CUDA_ERROR_NOT_SUPPORTED);
-    EXPECT(cuMemImportFromShareableHandle(&h, (void *)(intptr_t)mine,
-                                          CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR),
-           CUDA_ERROR_NOT_SUPPORTED);
+    EXPECT_CU(cuImportExternalSemaphore(&es, &sd), CUDA_ERROR_NOT_SUPPORTED);
+    EXPECT_CU(cuMemImportFromShareableHandle(&h, (void *)(intptr_t)mine,
+                                             CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR),
+              CUDA_ERROR_NOT_SUPPORTED);
     CUdeviceptr d;
     CU(cuMemAlloc(&d, 1 << 16));
-    EXPECT(cuMemGetHandleForAddressRange(&fd, d, 1 << 16, CU_MEM_RANGE_HANDLE_TYPE_DMA_BUF_FD, 0),
-           CUDA_ERROR_NOT_SUPPORTED);
+    EXPECT_CU(cuMemGetHandleForAddressRange(&fd, d, 1 << 16,
+                                            CU_MEM_RANGE_HANDLE_TYPE_DMA_BUF_FD, 0),
+              CUDA_ERROR_NOT_SUPPORTED);
     CU(cuMemFree(d));
     CUmemoryPool pool = exportable_pool();
-    EXPECT(cuMemPoolExportToShareableHandle(&fd, pool, CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR,
-                                            0), CUDA_ERROR_NOT_SUPPORTED);
+    EXPECT_CU(cuMemPoolExportToShareableHandle(&fd, pool, CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR,
+                                               0), CUDA_ERROR_NOT_SUPPORTED);
     CU(cuMemPoolDestroy(pool));
     CU(cuMemRelease(h));
     close(mine);
@@ -248,8 +233,8 @@ static void produce(const char *self)
     // a pool created without handle types is not exportable
     CUmemoryPool pool;
     CU(cuDeviceGetDefaultMemPool(&pool, 0));
-    EXPECT(cuMemPoolExportToShareableHandle(&fd, pool, CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR,
-                                            0), CUDA_ERROR_INVALID_VALUE);
+    EXPECT_CU(cuMemPoolExportToShareableHandle(&fd, pool, CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR,
+                                               0), CUDA_ERROR_INVALID_VALUE);
     CU(cuMemUnmap(p, bytes));
     CU(cuMemAddressFree(p, bytes));
     CU(cuMemRelease(h));
