@@ -336,16 +336,16 @@ static CUresult integrity_hmac(uint32_t version, uint64_t unix_seconds, uint64_t
         .unix_seconds = unix_seconds,
     };
     struct hmac_md2_ctx hmac;
-    hmac_md2_init(&hmac, integrity_key);
-    hmac_md2_update(&hmac, &h, sizeof(h));
+    exporttab_hmac_md2_init(&hmac, integrity_key);
+    exporttab_hmac_md2_update(&hmac, &h, sizeof(h));
     for (int dev = 0; dev < count; dev++) {
         struct integrity_device rec;
         if ((rc = integrity_device_record(d, dev, &rec)) != CUDA_SUCCESS)
             return rc;
-        hmac_md2_update(&hmac, &rec, sizeof(rec));
+        exporttab_hmac_md2_update(&hmac, &rec, sizeof(rec));
     }
     unsigned char digest[MD2_DIGEST];
-    hmac_md2_final(&hmac, digest);
+    exporttab_hmac_md2_final(&hmac, digest);
     memcpy(result, digest, sizeof(digest));
     return CUDA_SUCCESS;
 }

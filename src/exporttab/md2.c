@@ -51,12 +51,12 @@ static void md2_block(struct md2_ctx *c, const unsigned char block[MD2_BLOCK])
     memcpy(c->state, x, MD2_BLOCK);
 }
 
-void md2_init(struct md2_ctx *c)
+void exporttab_md2_init(struct md2_ctx *c)
 {
     memset(c, 0, sizeof(*c));
 }
 
-void md2_update(struct md2_ctx *c, const void *data, size_t len)
+void exporttab_md2_update(struct md2_ctx *c, const void *data, size_t len)
 {
     const unsigned char *p = data;
 
@@ -75,7 +75,7 @@ void md2_update(struct md2_ctx *c, const void *data, size_t len)
     }
 }
 
-void md2_final(struct md2_ctx *c, unsigned char out[MD2_DIGEST])
+void exporttab_md2_final(struct md2_ctx *c, unsigned char out[MD2_DIGEST])
 {
     /* §3.1: always pad, with n bytes of value n (1..16); §3.2: then the checksum block. */
     unsigned char pad[MD2_BLOCK];
@@ -83,9 +83,9 @@ void md2_final(struct md2_ctx *c, unsigned char out[MD2_DIGEST])
     unsigned char checksum[MD2_BLOCK];
 
     memset(pad, (int)n, n);
-    md2_update(c, pad, n);
+    exporttab_md2_update(c, pad, n);
     memcpy(checksum, c->checksum, MD2_BLOCK);
-    md2_update(c, checksum, MD2_BLOCK);
+    exporttab_md2_update(c, checksum, MD2_BLOCK);
     memcpy(out, c->state, MD2_DIGEST);
     memset(c, 0, sizeof(*c));
 }
@@ -94,12 +94,12 @@ void exporttab_md2(const void *msg, size_t len, unsigned char out[MD2_DIGEST])
 {
     struct md2_ctx c;
 
-    md2_init(&c);
-    md2_update(&c, msg, len);
-    md2_final(&c, out);
+    exporttab_md2_init(&c);
+    exporttab_md2_update(&c, msg, len);
+    exporttab_md2_final(&c, out);
 }
 
-void hmac_md2_init(struct hmac_md2_ctx *h, const unsigned char key[MD2_BLOCK])
+void exporttab_hmac_md2_init(struct hmac_md2_ctx *h, const unsigned char key[MD2_BLOCK])
 {
     unsigned char ipad[MD2_BLOCK];
 
@@ -108,25 +108,25 @@ void hmac_md2_init(struct hmac_md2_ctx *h, const unsigned char key[MD2_BLOCK])
         ipad[i] = key[i] ^ 0x36;
         h->opad[i] = key[i] ^ 0x5c;
     }
-    md2_init(&h->inner);
-    md2_update(&h->inner, ipad, MD2_BLOCK);
+    exporttab_md2_init(&h->inner);
+    exporttab_md2_update(&h->inner, ipad, MD2_BLOCK);
 }
 
-void hmac_md2_update(struct hmac_md2_ctx *h, const void *data, size_t len)
+void exporttab_hmac_md2_update(struct hmac_md2_ctx *h, const void *data, size_t len)
 {
-    md2_update(&h->inner, data, len);
+    exporttab_md2_update(&h->inner, data, len);
 }
 
-void hmac_md2_final(struct hmac_md2_ctx *h, unsigned char out[MD2_DIGEST])
+void exporttab_hmac_md2_final(struct hmac_md2_ctx *h, unsigned char out[MD2_DIGEST])
 {
     unsigned char inner_digest[MD2_DIGEST];
     struct md2_ctx outer;
 
-    md2_final(&h->inner, inner_digest);
-    md2_init(&outer);
-    md2_update(&outer, h->opad, MD2_BLOCK);
-    md2_update(&outer, inner_digest, MD2_DIGEST);
-    md2_final(&outer, out);
+    exporttab_md2_final(&h->inner, inner_digest);
+    exporttab_md2_init(&outer);
+    exporttab_md2_update(&outer, h->opad, MD2_BLOCK);
+    exporttab_md2_update(&outer, inner_digest, MD2_DIGEST);
+    exporttab_md2_final(&outer, out);
 }
 
 void exporttab_hmac_md2(const unsigned char key[MD2_BLOCK], const void *msg, size_t len,
@@ -134,7 +134,7 @@ void exporttab_hmac_md2(const unsigned char key[MD2_BLOCK], const void *msg, siz
 {
     struct hmac_md2_ctx h;
 
-    hmac_md2_init(&h, key);
-    hmac_md2_update(&h, msg, len);
-    hmac_md2_final(&h, out);
+    exporttab_hmac_md2_init(&h, key);
+    exporttab_hmac_md2_update(&h, msg, len);
+    exporttab_hmac_md2_final(&h, out);
 }

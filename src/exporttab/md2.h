@@ -22,13 +22,13 @@ struct hmac_md2_ctx {
     unsigned char opad[MD2_BLOCK];
 };
 
-void md2_init(struct md2_ctx *c);
-void md2_update(struct md2_ctx *c, const void *data, size_t len);
-void md2_final(struct md2_ctx *c, unsigned char out[MD2_DIGEST]);
+void exporttab_md2_init(struct md2_ctx *c);
+void exporttab_md2_update(struct md2_ctx *c, const void *data, size_t len);
+void exporttab_md2_final(struct md2_ctx *c, unsigned char out[MD2_DIGEST]);
 
-void hmac_md2_init(struct hmac_md2_ctx *h, const unsigned char key[MD2_BLOCK]);
-void hmac_md2_update(struct hmac_md2_ctx *h, const void *data, size_t len);
-void hmac_md2_final(struct hmac_md2_ctx *h, unsigned char out[MD2_DIGEST]);
+void exporttab_hmac_md2_init(struct hmac_md2_ctx *h, const unsigned char key[MD2_BLOCK]);
+void exporttab_hmac_md2_update(struct hmac_md2_ctx *h, const void *data, size_t len);
+void exporttab_hmac_md2_final(struct hmac_md2_ctx *h, unsigned char out[MD2_DIGEST]);
 
 /* One-shot forms (also declared in exporttab.h). */
 void exporttab_md2(const void *msg, size_t len, unsigned char out[MD2_DIGEST]);

@@ -226,7 +226,7 @@ int echo_server_wait_ended(struct echo_server *srv, int count, int timeout_ms)
         pthread_mutex_unlock(&srv->lock);
         if (ended >= count)
             return 1;
-        if (elapsed_ms_since(&start) > timeout_ms)
+        if (tt_elapsed_ms_since(&start) > timeout_ms)
             return 0;
         usleep(2000);
     }

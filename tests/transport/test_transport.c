@@ -118,7 +118,7 @@ static void echo_roundtrips(struct tf_conn *c, int count, size_t max_len)
     uint8_t *out = malloc(max_len + 1), *expect = malloc(max_len + 1);
     for (int i = 0; i < count; i++) {
         size_t len = (size_t)((i * 7919u) % (max_len + 1));
-        fill_pattern(expect, len, (uint32_t)i);
+        tt_fill_pattern(expect, len, (uint32_t)i);
         struct iovec v = {expect, len};
         assert_int_equal(tf_send(c, T_ECHO, (uint32_t)i, (uint64_t)i, &v, len ? 1 : 0), TF_OK);
         struct tf_frame_header h;
@@ -140,7 +140,7 @@ static void roundtrip_over(const char *listen, enum tf_transport_kind kind,
 {
     struct echo_server srv;
     assert_int_equal(echo_server_start(&srv, listen, "tok", 0), TF_OK);
-    struct tf_conn *c = connect_or_fail(srv.address, kind, 64 << 10);
+    struct tf_conn *c = tt_connect_or_fail(srv.address, kind, 64 << 10);
     struct tf_conn_info info;
     tf_conn_get_info(c, &info);
     assert_int_equal(info.transport, expect);
@@ -173,7 +173,7 @@ static void test_gather_send(void **state)
 {
     struct echo_server srv;
     assert_int_equal(echo_server_start(&srv, unix_address(), NULL, 0), TF_OK);
-    struct tf_conn *c = connect_or_fail(srv.address, TF_TRANSPORT_AUTO, 0);
+    struct tf_conn *c = tt_connect_or_fail(srv.address, TF_TRANSPORT_AUTO, 0);
     char a[] = "gather", b[] = "", d[] = "-list", e[3000];
     memset(e, 'x', sizeof e);
     struct iovec v[4] = {{a, 6}, {b, 0}, {d, 5}, {e, sizeof e}};
@@ -199,11 +199,11 @@ static void large_message_over(const char *listen, enum tf_transport_kind kind, 
 {
     struct echo_server srv;
     assert_int_equal(echo_server_start(&srv, listen, NULL, 0), TF_OK);
-    struct tf_conn *c = connect_or_fail(srv.address, kind, 1 << 20);   /* 1 MiB rings */
+    struct tf_conn *c = tt_connect_or_fail(srv.address, kind, 1 << 20);   /* 1 MiB rings */
     uint8_t *data = malloc(len), *back = malloc(len);
     assert_non_null(data);
     assert_non_null(back);
-    fill_pattern(data, len, 1234);
+    tt_fill_pattern(data, len, 1234);
     /* Split across two iovecs at an odd offset to exercise gather + wrap together. */
     struct iovec v[2] = {{data, 12345}, {data + 12345, len - 12345}};
     assert_int_equal(tf_send(c, T_ECHO, 0, 1, v, 2), TF_OK);
@@ -232,7 +232,7 @@ static void test_poll_and_pipeline(void **state)
 {
     struct echo_server srv;
     assert_int_equal(echo_server_start(&srv, unix_address(), NULL, 0), TF_OK);
-    struct tf_conn *c = connect_or_fail(srv.address, TF_TRANSPORT_AUTO, 64 << 10);
+    struct tf_conn *c = tt_connect_or_fail(srv.address, TF_TRANSPORT_AUTO, 64 << 10);
     assert_int_equal(tf_poll(c, 0), 0);
     uint32_t ms = 100;
     struct iovec v = {&ms, 4};
@@ -280,7 +280,7 @@ static void *client_thread(void *p)
     uint8_t *buf = malloc(200000), *expect = malloc(200000);
     for (int i = 0; i < 300; i++) {
         size_t len = (size_t)(((unsigned)(job->seed * 31 + i) * 2654435761u) % 200000);
-        fill_pattern(expect, len, (uint32_t)(job->seed * 1000 + i));
+        tt_fill_pattern(expect, len, (uint32_t)(job->seed * 1000 + i));
         struct iovec v = {expect, len};
         struct tf_frame_header h;
         if (tf_send(c, T_ECHO, 0, (uint64_t)i, &v, len ? 1 : 0) ||
@@ -321,7 +321,7 @@ static void test_fd_passing(void **state)
 {
     struct echo_server srv;
     assert_int_equal(echo_server_start(&srv, unix_address(), NULL, 0), TF_OK);
-    struct tf_conn *c = connect_or_fail(srv.address, TF_TRANSPORT_AUTO, 0);
+    struct tf_conn *c = tt_connect_or_fail(srv.address, TF_TRANSPORT_AUTO, 0);
     int pipefd[2];
     assert_int_equal(pipe(pipefd), 0);
     assert_int_equal(tf_conn_send_fd(c, 77, pipefd[1]), TF_OK);
@@ -365,13 +365,13 @@ static void test_shared_regions(void **state)
 {
     struct echo_server srv;
     assert_int_equal(echo_server_start(&srv, unix_address(), NULL, 0), TF_OK);
-    struct tf_conn *c = connect_or_fail(srv.address, TF_TRANSPORT_AUTO, 0);
+    struct tf_conn *c = tt_connect_or_fail(srv.address, TF_TRANSPORT_AUTO, 0);
     uint64_t id1, id2, sum, id, off;
     uint8_t *r1, *r2;
     assert_int_equal(tf_region_create(c, 1 << 20, &id1, (void **)&r1), TF_OK);
     assert_int_equal(tf_region_create(c, 5000, &id2, (void **)&r2), TF_OK);
     assert_true(id1 != id2);
-    fill_pattern(r1, 1 << 20, 9);
+    tt_fill_pattern(r1, 1 << 20, 9);
     uint64_t expect = 0;
     for (size_t i = 100; i < 100 + 65536; i++)
         expect += r1[i];
@@ -379,7 +379,7 @@ static void test_shared_regions(void **state)
     assert_int_equal(sum, expect);
     /* The worker wrote through its own mapping; we see it without any copy. */
     uint8_t orig[200];
-    fill_pattern(orig, 200, 9);
+    tt_fill_pattern(orig, 200, 9);
     assert_int_equal(r1[100], (uint8_t)~orig[100]);
     assert_int_equal(r1[99], orig[99]);
 
@@ -408,7 +408,7 @@ static void test_tcp_has_no_fd_passing(void **state)
 {
     struct echo_server srv;
     assert_int_equal(echo_server_start(&srv, "tcp:127.0.0.1:0", NULL, 0), TF_OK);
-    struct tf_conn *c = connect_or_fail(srv.address, TF_TRANSPORT_AUTO, 0);
+    struct tf_conn *c = tt_connect_or_fail(srv.address, TF_TRANSPORT_AUTO, 0);
     uint64_t id;
     void *p;
     assert_int_equal(tf_region_create(c, 4096, &id, &p), TF_ERR_NOT_SUPPORTED);

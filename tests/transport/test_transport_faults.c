@@ -161,7 +161,7 @@ static void test_malformed_frames_close_their_session(void **state)
 {
     struct echo_server srv;
     assert_int_equal(echo_server_start(&srv, "tcp:127.0.0.1:0", NULL, 1 << 20), TF_OK);
-    struct tf_conn *good = connect_or_fail(srv.address, TF_TRANSPORT_AUTO, 0);
+    struct tf_conn *good = tt_connect_or_fail(srv.address, TF_TRANSPORT_AUTO, 0);
     echo_once(good);
     struct tf_frame_header h = {.type = T_ECHO, .length = 10};
     bad_frame_closes_only_its_session(&srv, good, &h, 1, "magic", 0);
@@ -181,7 +181,7 @@ static void test_random_garbage_sessions(void **state)
 {
     struct echo_server srv;
     assert_int_equal(echo_server_start(&srv, "tcp:127.0.0.1:0", NULL, 1 << 20), TF_OK);
-    struct tf_conn *good = connect_or_fail(srv.address, TF_TRANSPORT_AUTO, 0);
+    struct tf_conn *good = tt_connect_or_fail(srv.address, TF_TRANSPORT_AUTO, 0);
     uint32_t x = 12345;
     for (int round = 0; round < 12; round++) {
         int fd = raw_connect(srv.address);
@@ -210,8 +210,8 @@ static void test_oversized_over_shm(void **state)
 {
     struct echo_server srv;
     assert_int_equal(echo_server_start(&srv, unix_address("big"), NULL, 1 << 20), TF_OK);
-    struct tf_conn *good = connect_or_fail(srv.address, TF_TRANSPORT_AUTO, 64 << 10);
-    struct tf_conn *bad = connect_or_fail(srv.address, TF_TRANSPORT_AUTO, 64 << 10);
+    struct tf_conn *good = tt_connect_or_fail(srv.address, TF_TRANSPORT_AUTO, 64 << 10);
+    struct tf_conn *bad = tt_connect_or_fail(srv.address, TF_TRANSPORT_AUTO, 64 << 10);
     struct tf_conn_info info;
     tf_conn_get_info(bad, &info);
     assert_int_equal(info.max_frame, 1 << 20);   /* negotiated down to the server's bound */
@@ -237,8 +237,8 @@ static void test_corrupt_ring_index(void **state)
 {
     struct echo_server srv;
     assert_int_equal(echo_server_start(&srv, unix_address("ring"), NULL, 0), TF_OK);
-    struct tf_conn *good = connect_or_fail(srv.address, TF_TRANSPORT_AUTO, 64 << 10);
-    struct tf_conn *bad = connect_or_fail(srv.address, TF_TRANSPORT_AUTO, 64 << 10);
+    struct tf_conn *good = tt_connect_or_fail(srv.address, TF_TRANSPORT_AUTO, 64 << 10);
+    struct tf_conn *bad = tt_connect_or_fail(srv.address, TF_TRANSPORT_AUTO, 64 << 10);
     echo_once(bad);
     /* A hostile client claims far more bytes than the ring holds. */
     atomic_store(&bad->shm->req.head, atomic_load(&bad->shm->req.tail) + 10 * (64 << 10));
@@ -261,7 +261,7 @@ static void test_handshake_silence_and_hangup(void **state)
     struct timespec start;
     clock_gettime(CLOCK_MONOTONIC, &start);
     assert_true(echo_server_wait_ended(&srv, 1, 5000));
-    assert_true(elapsed_ms_since(&start) < 1000);
+    assert_true(tt_elapsed_ms_since(&start) < 1000);
     assert_true(last_error_has(&srv, "no handshake"));
     char byte;
     assert_int_equal(read(fd, &byte, 1), 0);
@@ -323,7 +323,7 @@ static void client_killed_mid_frame(const char *listen)
     }
     struct timespec killed = kill_child_when_ready(pid, ready, 100);
     assert_true(echo_server_wait_ended(&srv, 1, 1000));
-    double ms = elapsed_ms_since(&killed);
+    double ms = tt_elapsed_ms_since(&killed);
     waitpid(pid, NULL, 0);
     assert_int_equal(echo_server_last(&srv, NULL, 0), TF_ERR_CLOSED);
     fprintf(stderr, "  %s: server saw the client's death after %.1f ms\n", listen, ms);
@@ -353,7 +353,7 @@ static void test_client_killed_between_calls(void **state)
     }
     struct timespec killed = kill_child_when_ready(pid, ready, 200);
     assert_true(echo_server_wait_ended(&srv, 1, 3000));
-    double ms = elapsed_ms_since(&killed);
+    double ms = tt_elapsed_ms_since(&killed);
     waitpid(pid, NULL, 0);
     fprintf(stderr, "  idle session: server saw the client's death after %.1f ms\n", ms);
     assert_int_equal(echo_server_last(&srv, NULL, 0), TF_ERR_CLOSED);
@@ -426,7 +426,7 @@ static void server_killed_mid_call(const char *listen, int only_poll)
 {
     char bound[300];
     pid_t pid = fork_mute_server(listen, bound, sizeof bound);
-    struct tf_conn *c = connect_or_fail(bound, TF_TRANSPORT_AUTO, 0);
+    struct tf_conn *c = tt_connect_or_fail(bound, TF_TRANSPORT_AUTO, 0);
     assert_int_equal(tf_send(c, T_ECHO, 0, 1, NULL, 0), TF_OK);
     struct killer k = {.pid = pid};
     pthread_t t;
@@ -439,7 +439,7 @@ static void server_killed_mid_call(const char *listen, int only_poll)
     struct timespec seen;
     clock_gettime(CLOCK_MONOTONIC, &seen);
     pthread_join(t, NULL);   /* k.at is written by that thread: read it after the join */
-    double ms = ms_between(&k.at, &seen);
+    double ms = tt_ms_between(&k.at, &seen);
     waitpid(pid, NULL, 0);
     if (!strncmp(listen, "unix:", 5))
         unlink(listen + 5);   /* the killed server could not remove its socket file */
@@ -464,7 +464,7 @@ static void test_close_wakes_peer(void **state)
 {
     struct echo_server srv;
     assert_int_equal(echo_server_start(&srv, unix_address("cw"), NULL, 0), TF_OK);
-    struct tf_conn *c = connect_or_fail(srv.address, TF_TRANSPORT_AUTO, 0);
+    struct tf_conn *c = tt_connect_or_fail(srv.address, TF_TRANSPORT_AUTO, 0);
     echo_once(c);
     /* The server closes 130 ms from now, while we sleep in the futex. Our liveness timer
      * would notice only at its next tick (200 ms after we began waiting, ~70 ms after the
@@ -478,7 +478,7 @@ static void test_close_wakes_peer(void **state)
     clock_gettime(CLOCK_MONOTONIC, &seen);
     assert_true(echo_server_wait_ended(&srv, 1, 5000));
     pthread_mutex_lock(&srv.lock);
-    double gap = ms_between(&srv.last_closed_at, &seen);
+    double gap = tt_ms_between(&srv.last_closed_at, &seen);
     pthread_mutex_unlock(&srv.lock);
     fprintf(stderr, "  the client saw the close %.2f ms after it happened\n", gap);
     assert_true(gap < 50);
@@ -504,7 +504,7 @@ static void test_idle_waiter_sleeps(void **state)
 {
     struct echo_server srv;
     assert_int_equal(echo_server_start(&srv, unix_address("idle"), NULL, 0), TF_OK);
-    struct tf_conn *c = connect_or_fail(srv.address, TF_TRANSPORT_AUTO, 0);
+    struct tf_conn *c = tt_connect_or_fail(srv.address, TF_TRANSPORT_AUTO, 0);
     for (int i = 0; i < 100; i++)   /* a busy phase first: spin budgets grow */
         echo_once(c);
     /* Idle: the client waits 1 s for a frame that never comes; the server waits for requests. */

@@ -8,7 +8,7 @@
 
 #include "transport_test_util.h"
 
-struct tf_conn *connect_or_fail(const char *addr, enum tf_transport_kind kind, size_t ring)
+struct tf_conn *tt_connect_or_fail(const char *addr, enum tf_transport_kind kind, size_t ring)
 {
     struct tf_client_opts o = {.token = "tok", .transport = kind, .ring_bytes = ring};
     struct tf_conn *c = NULL;
@@ -20,19 +20,19 @@ struct tf_conn *connect_or_fail(const char *addr, enum tf_transport_kind kind, s
     return c;
 }
 
-double ms_between(const struct timespec *from, const struct timespec *to)
+double tt_ms_between(const struct timespec *from, const struct timespec *to)
 {
     return (double)(to->tv_sec - from->tv_sec) * 1e3 + (double)(to->tv_nsec - from->tv_nsec) / 1e6;
 }
 
-double elapsed_ms_since(const struct timespec *start)
+double tt_elapsed_ms_since(const struct timespec *start)
 {
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
-    return ms_between(start, &now);
+    return tt_ms_between(start, &now);
 }
 
-void fill_pattern(uint8_t *buf, size_t len, uint32_t seed)
+void tt_fill_pattern(uint8_t *buf, size_t len, uint32_t seed)
 {
     uint32_t x = seed * 2654435761u + 1;
     for (size_t i = 0; i < len; i++) {

@@ -13,13 +13,13 @@
 #include "transport.h"
 
 /* tf_connect with token "tok"; prints the reason and fails the current test if it fails. */
-struct tf_conn *connect_or_fail(const char *addr, enum tf_transport_kind kind, size_t ring);
+struct tf_conn *tt_connect_or_fail(const char *addr, enum tf_transport_kind kind, size_t ring);
 
 /* Milliseconds from `from` to `to` (both CLOCK_MONOTONIC), and from `start` to now. */
-double ms_between(const struct timespec *from, const struct timespec *to);
-double elapsed_ms_since(const struct timespec *start);
+double tt_ms_between(const struct timespec *from, const struct timespec *to);
+double tt_elapsed_ms_since(const struct timespec *start);
 
 /* Fills buf with a xorshift sequence seeded by seed: the same seed gives the same bytes. */
-void fill_pattern(uint8_t *buf, size_t len, uint32_t seed);
+void tt_fill_pattern(uint8_t *buf, size_t len, uint32_t seed);
 
 #endif
