@@ -322,7 +322,11 @@ int main(int argc, char **argv)
         return 0;
     }
     if (strcmp(mode, "loop") == 0) {
-        /* Sync calls forever: the fault test kills the node and times the failure. */
+        /* Sync calls forever: the fault test kills the node and times the failure. It waits
+         * for the line below, so it never kills a node the program has not reached yet. */
+        CHECK(cuCtxSynchronize());
+        printf("looping\n");
+        fflush(stdout);
         for (;;) {
             CUresult r = cuCtxSynchronize();
             if (r != CUDA_SUCCESS) {
