@@ -136,9 +136,13 @@ void tfp_put_ref(struct tfp_writer *w, const void *p, size_t n)
     w->total += n;
 }
 
+/* The space returned stays put until the message is sent, whatever is written after it: a
+ * handler reserves every bulk output before the call fills them (two reservations in one reply
+ * must not move each other), so a small one goes inline only where the buffer needs no growing
+ * (growing moves it); the others get memory of their own. */
 void *tfp_reserve(struct tfp_writer *w, size_t n)
 {
-    if (n < (64u << 10))
+    if (n < (64u << 10) && w->len + n <= w->cap)
         return inline_append(w, n);
     if (w->failed || w->nowned == (int)(sizeof w->owned / sizeof w->owned[0])) {
         w->failed = 1;

@@ -138,7 +138,7 @@ struct tfp_writer {
     size_t len, cap;
     size_t total;         /* payload bytes in all segments */
     int failed;           /* out of memory or segments: the message must not be sent */
-    void *owned[4];       /* large reservations owned by the writer, freed by reset */
+    void *owned[8];       /* reservations owned by the writer, freed by reset */
     int nowned;
 };
 
@@ -151,7 +151,8 @@ void tfp_put(struct tfp_writer *w, const void *p, size_t n);
 void tfp_put_ref(struct tfp_writer *w, const void *p, size_t n);
 static inline void tfp_put_u32(struct tfp_writer *w, uint32_t v) { tfp_put(w, &v, sizeof v); }
 static inline void tfp_put_u64(struct tfp_writer *w, uint64_t v) { tfp_put(w, &v, sizeof v); }
-/* Reserves n bytes in the message and returns where to write them (NULL on failure). */
+/* Reserves n bytes in the message and returns where to write them (NULL on failure); the
+ * place does not move when more is written, until the message is sent or the writer reset. */
 void *tfp_reserve(struct tfp_writer *w, size_t n);
 /* The message as an iovec list (valid until the writer changes). Returns the count. */
 int tfp_iov(struct tfp_writer *w, struct iovec *iov, int max);

@@ -57,6 +57,45 @@ static void writer_gathers_and_reader_bounds(void **state)
     tfp_writer_free(&w);
 }
 
+/* A handler reserves every bulk output of a reply before the call writes them: a reservation
+ * must stay where it is when more is reserved or written after it. */
+static void reservations_stay_put(void **state)
+{
+    (void)state;
+    struct tfp_writer w;
+    tfp_writer_init(&w);
+    tfp_put_u32(&w, 1);
+    uint8_t *a = tfp_reserve(&w, 512), *b = tfp_reserve(&w, 4096);
+    assert_non_null(a);
+    assert_non_null(b);
+    for (int i = 0; i < 64; i++)
+        tfp_put_u64(&w, (uint64_t)i);   /* grows the inline buffer */
+    memset(a, 0xa5, 512);               /* ASan: a use after free if `a` moved */
+    memset(b, 0x5a, 4096);
+    struct iovec iov[16];
+    int n = tfp_iov(&w, iov, 16);
+    assert_true(n > 0);
+    uint8_t *flat = malloc(w.total);
+    size_t total = 0;
+    for (int i = 0; i < n; i++) {
+        memcpy(flat + total, iov[i].iov_base, iov[i].iov_len);
+        total += iov[i].iov_len;
+    }
+    struct tfp_reader r;
+    tfp_reader_init(&r, flat, total);
+    assert_int_equal(tfp_get_u32(&r), 1);
+    const uint8_t *ra = tfp_get_ref(&r, 512), *rb = tfp_get_ref(&r, 4096);
+    for (int i = 0; i < 512; i++)
+        assert_int_equal(ra[i], 0xa5);
+    for (int i = 0; i < 4096; i++)
+        assert_int_equal(rb[i], 0x5a);
+    for (int i = 0; i < 64; i++)
+        assert_int_equal(tfp_get_u64(&r), (uint64_t)i);
+    assert_true(tfp_reader_done(&r));
+    free(flat);
+    tfp_writer_free(&w);
+}
+
 static void strings_are_checked(void **state)
 {
     (void)state;
@@ -239,6 +278,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(writer_gathers_and_reader_bounds),
+        cmocka_unit_test(reservations_stay_put),
         cmocka_unit_test(strings_are_checked),
         cmocka_unit_test(call_table_is_consistent),
         cmocka_unit_test(sha256_vectors),
