@@ -85,8 +85,8 @@ static void round_pages(uint64_t p, uint64_t count, uint64_t *lo, uint64_t *hi)
 {
     *lo = p & ~(uint64_t)(DK_ADVICE_PAGE - 1);
     uint64_t end = p + count < p ? UINT64_MAX : p + count;
-    *hi = end > UINT64_MAX - DK_ADVICE_PAGE ? UINT64_MAX
-                                            : (end + DK_ADVICE_PAGE - 1) & ~(uint64_t)(DK_ADVICE_PAGE - 1);
+    const uint64_t mask = ~(uint64_t)(DK_ADVICE_PAGE - 1);
+    *hi = end > UINT64_MAX - DK_ADVICE_PAGE ? UINT64_MAX : (end + DK_ADVICE_PAGE - 1) & mask;
 }
 
 /* Rebuilds the list with e applied to every page of [lo, hi); b->lock held. */

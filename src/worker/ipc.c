@@ -1,7 +1,7 @@
 /*
  * IPC memory and event handles, and exported descriptors, between sessions of one node. A
- * handle a session exports (cuIpcGetMemHandle) is published in the ipc table of its vGPU (src/vgpu/vgpu_ipc.c); a
- * session opens a handle (tfi_ipc_open) only when one of its own vGPUs published it, so two
+ * handle a session exports (cuIpcGetMemHandle) is published in the ipc table of its vGPU
+ * (src/vgpu/vgpu_ipc.c); a session opens a handle (tfi_ipc_open) only when one of its own vGPUs published it, so two
  * processes of one vGPU share memory the way two processes share it on a GPU, while a tenant
  * of another vGPU, or a program on another node, is refused with CUDA_ERROR_NOT_PERMITTED
  * however it learnt the handle's bytes. A session without vGPUs (a node serving whole devices)

@@ -18,8 +18,11 @@
 
 #define NEED_BACKEND(fn) \
     do { if (!s->be.fn) return CUDA_ERROR_NOT_SUPPORTED; } while (0)
-#define DONE_READING(call) \
-    do { if (!tfp_reader_done(in)) return tfw_malformed(s, call, "arguments do not match"); } while (0)
+#define DONE_READING(call)                                                   \
+    do {                                                                     \
+        if (!tfp_reader_done(in))                                            \
+            return tfw_malformed(s, call, "arguments do not match");         \
+    } while (0)
 
 /* One book for the process: sessions' managed ranges never overlap, and each query is first
  * checked to be the asking session's (tfw_managed_here). */
