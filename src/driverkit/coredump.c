@@ -137,6 +137,17 @@ static int slot_of(CUcontext ctx, int make)
     return free_slot;
 }
 
+/* A destroyed context's settings go with it: a later context may get the same handle, and the
+ * slots are few. */
+void dk_coredump_forget(CUcontext ctx)
+{
+    pthread_mutex_lock(&cd.lock);
+    int i = ctx ? slot_of(ctx, 0) : -1;
+    if (i >= 0)
+        memset(&cd.ctx[i], 0, sizeof cd.ctx[i]);
+    pthread_mutex_unlock(&cd.lock);
+}
+
 /* The settings in force for ctx (NULL: the process's), into *out. Lock held. */
 static void effective(CUcontext ctx, struct settings *out)
 {

@@ -27,6 +27,8 @@ int dk_coredump_enabled(CUcontext ctx);
  * abort now (CU_COREDUMP_TRIGGER_HOST, i.e. no CU_COREDUMP_SKIP_ABORT), 0 when it should not,
  * -1 when no dump was written (disabled, already written for ctx, or the file failed). */
 int dk_coredump_write(CUcontext ctx, const char *body, size_t len);
+/* Forgets what was set for ctx; the library calls it when it destroys a context. */
+void dk_coredump_forget(CUcontext ctx);
 /* The generation flags in force for ctx (CU_COREDUMP_SKIP_*). */
 int dk_coredump_flags(CUcontext ctx);
 

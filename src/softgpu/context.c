@@ -2,12 +2,14 @@
  * Contexts: primary contexts (one per device, a handle that exists before it is retained, as
  * cudart expects) and created contexts, the per-thread current-context stack, limits, sticky
  * errors, device printf buffering, and context teardown (streams, modules, memory, export-table
- * context-local storage). Calls stream.c, module.c/library.c, heap.c, memory.c and exporttab.
+ * context-local storage, core-dump settings). Calls stream.c, module.c/library.c, heap.c,
+ * memory.c, exporttab and the driver kit's coredump.c.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "coredump.h"
 #include "softgpu.h"
 #ifdef SG_HAVE_EXPORTTAB
 #include "exporttab.h"
@@ -312,6 +314,7 @@ CUresult cuCtxDestroy_v2(CUcontext ctx)
     ctx_teardown(c);
     sg_handle_del(c);
     tls_remove(c);
+    dk_coredump_forget(ctx);
     pthread_mutex_destroy(&c->lock);
     pthread_mutex_destroy(&c->print_lock);
     free(c->print_buf);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "coredump.h"
 #include "exporttab.h"
 #include "fatbin.h"
 #include "log.h"
@@ -62,6 +63,7 @@ CUresult CUDAAPI cuCtxDestroy_v2(CUcontext ctx)
     if (r == CUDA_SUCCESS) {
         tfs_forget_ctx(ctx);
         exporttab_context_destroyed(ctx);
+        dk_coredump_forget(ctx);
     }
     return r;
 }

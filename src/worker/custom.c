@@ -32,7 +32,13 @@ CUresult tfw_custom_cuCtxCreate_v2(struct tfw_session *s, struct tfp_reader *in,
     if (r != CUDA_SUCCESS)
         return r;
     tfw_record_handle(s, TFW_K_CTX, (uint64_t)(uintptr_t)ctx);
-    s->current = ctx;   /* the backend made it current on this thread, as the stub does */
+    /* The backend pushed it on this thread's stack; the program's stack is the stub's, and the
+     * worker only ever replaces its one current context (enter_context), so the push is undone
+     * into a replacement: a stack that grew by one per create would overflow after a few dozen
+     * create/destroy rounds (cuCtxSetCurrent(NULL) pops, as the driver documents). */
+    if (s->be.cuCtxSetCurrent(NULL) == CUDA_SUCCESS)
+        s->be.cuCtxSetCurrent(ctx);
+    s->current = ctx;   /* current on this thread, as the stub makes it in the program */
     tfp_put_u64(out, (uint64_t)(uintptr_t)ctx);
     return CUDA_SUCCESS;
 }

@@ -103,6 +103,19 @@ static void check_coredump_settings(void)
     CU(cuCoredumpGetAttribute(CU_COREDUMP_FILE, back, &n));
     if (strcmp(back, file) || n != strlen(file) + 1)
         FAIL("file read back as %s", back);
+    // a destroyed context's settings go with it: a new context starts from the process's, and
+    // more contexts than the library keeps settings for can each have their own in turn
+    CUdevice dev;
+    CU(cuCtxGetDevice(&dev));
+    for (int round = 0; round < 100; round++) {
+        CUcontext fresh, popped;
+        CU(cuCtxCreate(&fresh, NULL, 0, dev));
+        if (get_bool(CU_COREDUMP_ENABLE_ON_EXCEPTION, false))
+            FAIL("a new context (round %d) has a destroyed one's setting", round);
+        set_bool(CU_COREDUMP_ENABLE_ON_EXCEPTION, true, false);
+        CU(cuCtxPopCurrent(&popped));
+        CU(cuCtxDestroy(fresh));
+    }
     printf("coredump: attributes round trip\n");
 }
 
