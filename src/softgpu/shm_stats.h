@@ -11,6 +11,8 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "devsched.h"
+
 #define SG_SHM_MAGIC 0x53475055u /* "SGPU" */
 #define SG_SHM_VERSION 1u
 #define SG_SHM_SLOTS 128
@@ -30,6 +32,7 @@ struct sg_shm_slot {
 struct sg_shm_file {
     uint32_t magic, version;
     uint64_t reserved;
+    struct sg_sched sched; /* devsched.h */
     struct sg_shm_slot slots[SG_SHM_SLOTS];
 };
 
