@@ -1,18 +1,24 @@
 /*
  * bench_isolation's real mode (the default): real tenants on a softgpu device. It starts
  * `tfuse node --backend soft --api ... --allow-unlimited`, creates vGPUs with `tfuse vgpu
- * create`, and runs each tenant as `tfuse run --vgpu TOKEN -- prog_iso spin S ITERS` (a
- * driver-API program with embedded PTX launching a compute-bound kernel and synchronizing, in
- * a loop) through the stub, a worker and softgpu. Shares come from the node's per-vGPU measured
- * GPU time (busy_ns in `tfuse vgpu list --json`, charged by the worker from events), sampled
- * every 0.5 s.
+ * create`, and runs each tenant as `tfuse run --vgpu TOKEN -- prog_iso spin S ITERS 4` (a
+ * driver-API program with embedded PTX launching 4 compute-bound kernels and synchronizing, in
+ * a loop) through the stub, a worker and softgpu.
+ *
+ * Two views of each tenant, over the same window (the first second excluded), from `tfuse ps
+ * --json` every 0.5 s: its GPU-time share (the node's busy_ns of its vGPU, charged by the
+ * worker from events) and its throughput share (its kernels per second, the node's launch
+ * count of its sessions, against the same program alone on the device: a whole-device session
+ * without vGPU or limiter, run before and after the scenario on the same node).
+ * Scenarios 20/30/50, 10/90, 25/75 and, with --hog N (default: the host's CPU count; 0: off),
+ * 20/30/50 again beside N CPU-bound processes (hog.c), which also run beside its alone runs.
  *
  * Also the limiter's cost: the same program on an unlimited vGPU (enforcement wrappers, event
  * timing, bucket fast path) against a whole-device session with no limiter, alternating runs on
  * the same node.
  *
- * Owns: real mode. May call: libc, jansson, png_plot.c, bench/common; runs build/bin/tfuse and
- * build/tests/isolation/prog_iso.
+ * Owns: real mode's runs. May call: libc, jansson, real_report.c, hog.c, bench/common; runs
+ * build/bin/tfuse and build/tests/isolation/prog_iso.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -23,43 +29,27 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "bench_common.h"
-#include "png_plot.h"
+#include "real.h"
 
-#define MAXT 4
 #define SAMPLE_S 0.5
-#define MAXS 2048
 #define ROUNDS 4 /* alternating overhead runs per side */
 
-struct tenant {
-    const char *name;
-    double limit_pct;
-    char id[64], token[80];
-    pid_t pid;
-    uint64_t busy0, busy_prev;
-    double share;
-    double series[MAXS];
-};
-
-struct rscenario {
-    const char *name;
-    int n;
-    struct tenant t[MAXT];
-    int nsamples;
-    double at[MAXS];
-    double mae;
-};
-
+#define T(n, l) {.name = (n), .limit_pct = (l)}
+/* The hog scenario (last) runs only with --hog N > 0. */
 static struct rscenario rs[] = {
-    {"20/30/50", 3, {{.name = "A", .limit_pct = 20}, {.name = "B", .limit_pct = 30},
-                     {.name = "C", .limit_pct = 50}}, 0, {0}, 0},
-    {"10/90", 2, {{.name = "D", .limit_pct = 10}, {.name = "E", .limit_pct = 90}}, 0, {0}, 0},
+    {.name = "20/30/50", .n = 3, .t = {T("A", 20), T("B", 30), T("C", 50)}},
+    {.name = "10/90", .n = 2, .t = {T("D", 10), T("E", 90)}},
+    {.name = "25/75", .n = 2, .t = {T("F", 25), T("G", 75)}},
+    {.name = "20/30/50+hog", .n = 3, .t = {T("H", 20), T("I", 30), T("J", 50)}},
 };
+#undef T
 #define NRS (int)(sizeof rs / sizeof rs[0])
 
 static char bindir[PATH_MAX], tfuse[PATH_MAX + 16], prog[PATH_MAX + 64], workdir[128];
@@ -127,6 +117,7 @@ static int start_node(void)
     snprintf(sess, sizeof sess, "unix:%s/s.sock", workdir);
     node_pid = fork();
     if (node_pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGTERM);   /* never outlives the bench */
         int null = open("/dev/null", 1);
         dup2(null, 1);
         dup2(null, 2);
@@ -164,6 +155,7 @@ static pid_t spawn_spin(const char *token, double seconds, unsigned iters, int o
     snprintf(its, sizeof its, "%u", iters);
     pid_t pid = fork();
     if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
         if (out_fd >= 0)
             dup2(out_fd, 1);
         execl(tfuse, tfuse, "run", "--connect", sess, "--vgpu", token, "--", prog, "spin", secs,
@@ -173,19 +165,48 @@ static pid_t spawn_spin(const char *token, double seconds, unsigned iters, int o
     return pid;
 }
 
-/* busy_ns of every vGPU, by id. */
-static int read_busy(struct rscenario *sc, uint64_t *busy)
+/* One look at the node: each tenant's busy_ns (its vGPU) and launches (summed over its
+ * sessions), and the launches of whole-device sessions (no vGPU), at time t. */
+struct snap {
+    double t;
+    uint64_t busy[MAXT], launches[MAXT], alone;
+    int nalone;   /* whole-device sessions seen */
+};
+
+static void snap_sessions(const struct rscenario *sc, json_t *sessions, struct snap *s)
 {
-    char *argv[] = {tfuse, "vgpu", "list", "--node", api, "--json", NULL};
+    json_t *v;
+    size_t k;
+    json_array_foreach(sessions, k, v) {
+        uint64_t n = (uint64_t)json_integer_value(json_object_get(v, "launches_total"));
+        const char *vg = json_string_value(json_object_get(v, "vgpu"));
+        if (!vg) {
+            s->alone += n;
+            s->nalone++;
+            continue;
+        }
+        for (int i = 0; sc && i < sc->n; i++)
+            if (strcmp(vg, sc->t[i].id) == 0)
+                s->launches[i] += n;
+    }
+}
+
+static int read_snap(const struct rscenario *sc, struct snap *s)
+{
+    char *argv[] = {tfuse, "ps", "--node", api, "--json", NULL};
+    memset(s, 0, sizeof *s);
+    double t0 = now_s();
     json_t *j = run_json(argv);
     if (!j)
         return -1;
+    s->t = (t0 + now_s()) / 2;   /* the node answered somewhere in between */
     json_t *v;
     size_t k;
     json_array_foreach(json_object_get(j, "vgpus"), k, v)
-        for (int i = 0; i < sc->n; i++)
+        for (int i = 0; sc && i < sc->n; i++)
             if (strcmp(json_string_value(json_object_get(v, "id")), sc->t[i].id) == 0)
-                busy[i] = (uint64_t)json_integer_value(json_object_get(v, "busy_ns"));
+                s->busy[i] = (uint64_t)json_integer_value(json_object_get(v, "busy_ns"));
+    snap_sessions(sc, json_object_get(j, "sessions"), s);
     json_decref(j);
     return 0;
 }
@@ -210,6 +231,39 @@ static void delete_vgpu(const char *id)
     json_decref(run_json(argv));
 }
 
+/* Samples the running tenants every SAMPLE_S until the scenario's end: the series for the
+ * plot, and each tenant's shares over [warm-up, last sample]. */
+static int sample_tenants(struct rscenario *sc, double start, double seconds)
+{
+    double prev = start, warm = seconds >= 10 ? 1.0 : seconds * 0.1;
+    struct snap s, s0 = {0};
+    int warmed = 0;
+    while (now_s() - start < seconds - 0.2 && sc->nsamples < MAXS) {
+        sleep_s(SAMPLE_S);
+        if (read_snap(sc, &s) != 0)
+            return -1;
+        for (int i = 0; i < sc->n; i++) {
+            struct tenant *tn = &sc->t[i];
+            tn->series[sc->nsamples] = 100.0 * (double)(s.busy[i] - tn->busy_prev) /
+                                       ((s.t - prev) * 1e9);
+            tn->busy_prev = s.busy[i];
+        }
+        if (!warmed && s.t - start >= warm) {
+            s0 = s;
+            warmed = 1;
+        } else if (warmed) {
+            for (int i = 0; i < sc->n; i++) {
+                double span = s.t - s0.t;
+                sc->t[i].share = 100.0 * (double)(s.busy[i] - s0.busy[i]) / (span * 1e9);
+                sc->t[i].rate = (double)(s.launches[i] - s0.launches[i]) / span;
+            }
+        }
+        sc->at[sc->nsamples++] = s.t - start;
+        prev = s.t;
+    }
+    return 0;
+}
+
 static int run_rscenario(struct rscenario *sc, double seconds, unsigned iters)
 {
     for (int i = 0; i < sc->n; i++) {
@@ -217,44 +271,75 @@ static int run_rscenario(struct rscenario *sc, double seconds, unsigned iters)
         if (create_vgpu(sc->t[i].id, sc->t[i].limit_pct, sc->t[i].token, sizeof sc->t[i].token))
             return -1;
     }
-    int null = open("/dev/null", 1);
+    int null = open("/dev/null", O_WRONLY);
     for (int i = 0; i < sc->n; i++)
         sc->t[i].pid = spawn_spin(sc->t[i].token, seconds, iters, null);
     close(null);
-    uint64_t busy[MAXT] = {0};
-    double start = now_s(), prev = start, warm = seconds >= 10 ? 1.0 : seconds * 0.1, tw = 0;
-    while (now_s() - start < seconds - 0.2 && sc->nsamples < MAXS) {
-        sleep_s(SAMPLE_S);
-        double t = now_s();
-        if (read_busy(sc, busy) != 0)
-            return -1;
-        int warming = tw == 0 && t - start >= warm;
-        for (int i = 0; i < sc->n; i++) {
-            struct tenant *tn = &sc->t[i];
-            tn->series[sc->nsamples] = 100.0 * (double)(busy[i] - tn->busy_prev) / ((t - prev) * 1e9);
-            tn->busy_prev = busy[i];
-            if (warming)
-                tn->busy0 = busy[i];
-            else if (tw > 0)
-                tn->share = 100.0 * (double)(busy[i] - tn->busy0) / ((t - tw) * 1e9);
-        }
-        if (warming)
-            tw = t;
-        sc->at[sc->nsamples++] = t - start;
-        prev = t;
-    }
-    int ok = 1;
+    int rc = sample_tenants(sc, now_s(), seconds);
     for (int i = 0; i < sc->n; i++) {
         int st;
+        if (rc != 0)
+            kill(sc->t[i].pid, SIGTERM);
         waitpid(sc->t[i].pid, &st, 0);
-        ok &= WIFEXITED(st) && WEXITSTATUS(st) == 0;
+        sc->t[i].pid = 0;
+        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+            rc = -1;
         delete_vgpu(sc->t[i].id);
     }
-    double err = 0;
-    for (int i = 0; i < sc->n; i++)
-        err += fabs(sc->t[i].share - sc->t[i].limit_pct);
-    sc->mae = err / sc->n;
-    return ok ? 0 : -1;
+    return rc;
+}
+
+/* The program alone on the device, as a tenant would run it but in a whole-device session (no
+ * vGPU, no limiter), sampled as the tenants are: its kernels per second, or -1. */
+static double alone_rate(double seconds, unsigned iters)
+{
+    int null = open("/dev/null", O_WRONLY);
+    double start = now_s(), warm = seconds >= 10 ? 1.0 : seconds * 0.2;
+    pid_t pid = spawn_spin("no-vgpu", seconds, iters, null);
+    close(null);
+    struct snap s0 = {0}, s1 = {0};
+    int ok = 1;
+    while (ok && (s0.nalone == 0 || s0.t - start < warm) && now_s() - start < seconds - 0.5) {
+        sleep_s(0.1);
+        ok = read_snap(NULL, &s0) == 0;
+    }
+    sleep_s(start + seconds - 0.2 - now_s());
+    ok = ok && s0.nalone == 1 && read_snap(NULL, &s1) == 0 && s1.nalone == 1;
+    int st;
+    waitpid(pid, &st, 0);
+    if (!ok || !WIFEXITED(st) || WEXITSTATUS(st) != 0 || s1.t <= s0.t)
+        return -1;
+    return (double)(s1.alone - s0.alone) / (s1.t - s0.t);
+}
+
+/* The throughput shares against the mean of the alone runs, and both MAEs. */
+static void score(struct rscenario *sc)
+{
+    sc->alone = (sc->alone_before + sc->alone_after) / 2;
+    sc->mae = sc->tput_mae = 0;
+    for (int i = 0; i < sc->n; i++) {
+        struct tenant *tn = &sc->t[i];
+        tn->tput = 100.0 * tn->rate / sc->alone;
+        sc->mae += fabs(tn->share - tn->limit_pct) / sc->n;
+        sc->tput_mae += fabs(tn->tput - tn->limit_pct) / sc->n;
+    }
+}
+
+/* One scenario with its alone runs around it, beside its hogs (if any). */
+static int measure(struct rscenario *sc, double seconds, unsigned iters)
+{
+    double each = seconds / 4 < 4 ? 4 : seconds / 4;
+    int rc = iso_hogs_start(sc->hogs);
+    if (rc == 0) {
+        sc->alone_before = alone_rate(each, iters);
+        rc = sc->alone_before > 0 ? run_rscenario(sc, seconds, iters) : -1;
+        sc->alone_after = rc == 0 ? alone_rate(each, iters) : -1;
+    }
+    iso_hogs_stop();
+    if (rc != 0 || sc->alone_after <= 0)
+        return -1;
+    score(sc);
+    return 0;
 }
 
 /* Launches a spin run managed in one go; returns its launches per second. */
@@ -275,69 +360,6 @@ static double spin_rate(const char *token, double seconds, unsigned iters)
     return (double)launches / seconds;
 }
 
-static int write_png(double seconds, const char *path)
-{
-    static const uint32_t colors[MAXT] = {0x1f77b4, 0xd62728, 0x2ca02c, 0x9467bd};
-    struct plot_canvas c;
-    if (plot_init(&c, 1000, 720) != 0)
-        return -1;
-    for (int k = 0; k < NRS; k++) {
-        struct plot_panel p = {.x0 = 90, .x1 = 960, .y0 = 40 + k * 350, .y1 = 300 + k * 350,
-                               .xmax = seconds, .ymax = 100};
-        plot_frame(&c, &p, seconds >= 10 ? 5 : 1, 20);
-        plot_text(&c, p.x0, p.y0 - 25, rs[k].name, 0x000000, 3);
-        for (int i = 0; i < rs[k].n; i++) {
-            char legend[32];
-            snprintf(legend, sizeof legend, "%s %.0f%%", rs[k].t[i].name, rs[k].t[i].limit_pct);
-            int lx = p.x1 - 150 * (rs[k].n - i);
-            plot_rect(&c, lx, p.y0 - 22, lx + 20, p.y0 - 12, colors[i]);
-            plot_text(&c, lx + 28, p.y0 - 25, legend, 0x000000, 3);
-            plot_hline_dashed(&c, &p, rs[k].t[i].limit_pct, colors[i]);
-            plot_series(&c, &p, rs[k].at, rs[k].t[i].series, rs[k].nsamples, colors[i]);
-        }
-    }
-    int rc = plot_write_png(&c, path);
-    plot_free(&c);
-    return rc;
-}
-
-static int write_outputs(double seconds, unsigned iters, double mae, double direct,
-                         double limited)
-{
-    json_t *scs = json_array();
-    for (int k = 0; k < NRS; k++) {
-        json_t *ts = json_array();
-        for (int i = 0; i < rs[k].n; i++) {
-            json_t *series = json_array();
-            for (int j = 0; j < rs[k].nsamples; j++)
-                json_array_append_new(series, json_real(rs[k].t[i].series[j]));
-            json_array_append_new(ts, json_pack("{s:s, s:f, s:f, s:o}", "name", rs[k].t[i].name,
-                                                "limit_pct", rs[k].t[i].limit_pct, "share_pct",
-                                                rs[k].t[i].share, "series_pct", series));
-        }
-        json_array_append_new(scs, json_pack("{s:s, s:f, s:f, s:o}", "name", rs[k].name,
-                                             "mae_points", rs[k].mae, "sample_s", SAMPLE_S,
-                                             "tenants", ts));
-    }
-    json_t *j = json_pack(
-        "{s:s, s:s, s:f, s:i, s:o, s:f, s:{s:f, s:f, s:f, s:f}}", "bench", "isolation", "kernels",
-        "real: prog_iso spin through tfuse run, stub, worker and softgpu; shares from the node's "
-        "measured busy_ns", "seconds", seconds, "spin_iters", (int)iters, "scenarios", scs,
-        "mae_points", mae, "unlimited_overhead", "direct_launches_per_s", direct,
-        "limiter_launches_per_s", limited, "ratio", limited / direct, "cost_pct",
-        100.0 * (1 - limited / direct));
-    char path[PATH_MAX];
-    bench_output_path(path, sizeof path, "isolation.json");
-    int rc = json_dump_file(j, path, JSON_INDENT(2));
-    json_decref(j);
-    bench_output_path(path, sizeof path, "isolation.png");
-    if (write_png(seconds, path) != 0)
-        rc = -1;
-    if (rc == 0)
-        printf("wrote isolation.json and isolation.png\n");
-    return rc;
-}
-
 static int find_programs(void)
 {
     ssize_t n = readlink("/proc/self/exe", bindir, sizeof bindir - 1);
@@ -350,83 +372,110 @@ static int find_programs(void)
     return access(tfuse, X_OK) == 0 && access(prog, X_OK) == 0 ? 0 : -1;
 }
 
+/* Ends what the bench started when it is interrupted: the hogs, the tenants, the node. */
+static void on_signal(int sig)
+{
+    iso_hogs_stop();
+    for (int k = 0; k < NRS; k++)
+        for (int i = 0; i < rs[k].n; i++)
+            if (rs[k].t[i].pid > 0)
+                kill(rs[k].t[i].pid, SIGTERM);
+    if (node_pid > 0)
+        kill(node_pid, SIGTERM);
+    _exit(128 + sig);
+}
+
+static int parse_real_args(int argc, char **argv, double *seconds, unsigned *iters, int *hogs)
+{
+    for (int i = 1; i < argc; i++) {
+        char *end = NULL;
+        if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc)
+            *seconds = strtod(argv[++i], &end);
+        else if (strcmp(argv[i], "--iters") == 0 && i + 1 < argc)
+            *iters = (unsigned)strtoul(argv[++i], &end, 10);
+        else if (strcmp(argv[i], "--hog") == 0 && i + 1 < argc)
+            *hogs = (int)strtol(argv[++i], &end, 10);
+        if (!end || *end || end == argv[i]) {
+            fprintf(stderr, "usage: bench_isolation [--seconds 2..600] [--iters N] [--hog 0..64]"
+                            "   (real tenants)\n"
+                            "       bench_isolation --emulated [options of the emulated mode]\n");
+            return -1;
+        }
+    }
+    if (!(*seconds >= 2 && *seconds <= 600) || *iters == 0 || *hogs < 0 || *hogs > 64) {
+        fprintf(stderr, "bench_isolation: --seconds 2..600, --iters > 0, --hog 0..64\n");
+        return -1;
+    }
+    return 0;
+}
+
+/* The same program on an unlimited vGPU against a whole-device session, alternating runs so
+ * that drift hits both sides alike; fills their mean kernels/s. */
+static int limiter_cost(double seconds, unsigned iters, double *direct, double *limited)
+{
+    char token[80];
+    if (create_vgpu("bench-unlimited", 0, token, sizeof token) != 0)
+        return -1;
+    double each = seconds / 8 < 2 ? 2 : seconds / 8;
+    *direct = *limited = 0;
+    for (int r = 0; r < ROUNDS; r++) {
+        *direct += spin_rate("no-vgpu", each, iters) / ROUNDS;
+        *limited += spin_rate(token, each, iters) / ROUNDS;
+    }
+    delete_vgpu("bench-unlimited");
+    printf("%-40s %12s %8s\n", "alone on the device", "launches/s", "ratio");
+    printf("%-40s %12.1f %8.4f\n", "whole-device session (no limiter)", *direct, 1.0);
+    printf("%-40s %12.1f %8.4f\n", "unlimited vGPU (limiter, event timing)", *limited,
+           *limited / *direct);
+    printf("limiter cost: %.2f%% of throughput (aim: < 2%%)\n\n",
+           100.0 * (1 - *limited / *direct));
+    return *direct > 0 && *limited > 0 ? 0 : -1;
+}
+
 int isolation_real_main(int argc, char **argv)
 {
     double seconds = 20;
     unsigned iters = 20000;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc)
-            seconds = atof(argv[++i]);
-        else if (strcmp(argv[i], "--iters") == 0 && i + 1 < argc)
-            iters = (unsigned)strtoul(argv[++i], NULL, 10);
-        else {
-            fprintf(stderr, "usage: bench_isolation [--seconds S] [--iters N]   (real tenants)\n"
-                            "       bench_isolation --emulated [options of the emulated mode]\n");
-            return 2;
-        }
-    }
-    if (!(seconds >= 2 && seconds <= 600) || iters == 0) {
-        fprintf(stderr, "bench_isolation: --seconds 2..600, --iters > 0\n");
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    int hogs = cpus > 0 && cpus <= 64 ? (int)cpus : 2;
+    if (parse_real_args(argc, argv, &seconds, &iters, &hogs) != 0)
         return 2;
-    }
     if (find_programs() != 0) {
         fprintf(stderr, "bench_isolation: needs %s and %s (build tfuse and prog_iso)\n", tfuse,
                 prog);
         return 1;
     }
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    signal(SIGHUP, on_signal);
     if (start_node() != 0) {
         fprintf(stderr, "bench_isolation: the node did not start\n");
         stop_node();
         return 1;
     }
-    printf("bench_isolation (real tenants): softgpu device, tfuse node with vGPUs, each tenant a\n"
-           "  `tfuse run` of prog_iso spinning %u-step kernels, 4 per sync; %g s per scenario, shares from\n"
-           "  the node's measured GPU time, first %s excluded.\n\n", iters, seconds,
-           seconds >= 10 ? "1 s" : "10%");
-    printf("%-10s %-7s %9s %9s %9s\n", "scenario", "tenant", "limit %", "share %", "error");
-    double mae = 0;
-    int nt = 0, rc = 0;
+    rs[NRS - 1].hogs = hogs;
+    iso_print_header(iters, seconds);
+    int rc = 0;
     for (int k = 0; k < NRS && rc == 0; k++) {
-        if (run_rscenario(&rs[k], seconds, iters) != 0) {
+        if (rs[k].hogs == 0 && k == NRS - 1)
+            break;   /* --hog 0: no loaded scenario */
+        if (rs[k].hogs)
+            printf("%-13s (beside %d CPU-bound process%s)\n", rs[k].name, rs[k].hogs,
+                   rs[k].hogs > 1 ? "es" : "");
+        if (measure(&rs[k], seconds, iters) != 0) {
             fprintf(stderr, "bench_isolation: scenario %s failed\n", rs[k].name);
             rc = 1;
             break;
         }
-        for (int i = 0; i < rs[k].n; i++) {
-            printf("%-10s %-7s %9.1f %9.2f %+9.2f\n", rs[k].name, rs[k].t[i].name,
-                   rs[k].t[i].limit_pct, rs[k].t[i].share,
-                   rs[k].t[i].share - rs[k].t[i].limit_pct);
-            mae += fabs(rs[k].t[i].share - rs[k].t[i].limit_pct);
-            nt++;
-        }
-        printf("%-10s MAE  %.2f points\n", rs[k].name, rs[k].mae);
+        iso_print_scenario(&rs[k]);
     }
     double direct = 0, limited = 0;
     if (rc == 0) {
-        mae /= nt;
-        printf("all        MAE  %.2f percentage points (aim: < 2; other systems measure 15-20)\n\n",
-               mae);
-        char token[80];
-        if (create_vgpu("bench-unlimited", 0, token, sizeof token) != 0) {
-            rc = 1;
-        } else {
-            double each = seconds / 8 < 2 ? 2 : seconds / 8;
-            for (int r = 0; r < ROUNDS; r++) {   /* alternate: drift hits both sides alike */
-                direct += spin_rate("no-vgpu", each, iters);
-                limited += spin_rate(token, each, iters);
-            }
-            delete_vgpu("bench-unlimited");
-            printf("%-40s %12s %8s\n", "alone on the device", "launches/s", "ratio");
-            printf("%-40s %12.1f %8.4f\n", "whole-device session (no limiter)", direct / ROUNDS, 1.0);
-            printf("%-40s %12.1f %8.4f\n", "unlimited vGPU (limiter, event timing)", limited / ROUNDS,
-                   limited / direct);
-            printf("limiter cost: %.2f%% of throughput (aim: < 2%%)\n\n",
-                   100.0 * (1 - limited / direct));
-            rc = direct > 0 && limited > 0 ? 0 : 1;
-        }
+        iso_print_summary(rs, NRS);
+        rc = limiter_cost(seconds, iters, &direct, &limited) != 0;
     }
     stop_node();
     if (rc == 0)
-        rc = write_outputs(seconds, iters, mae, direct / ROUNDS, limited / ROUNDS) != 0;
+        rc = iso_write_outputs(rs, NRS, seconds, iters, hogs, direct, limited) != 0;
     return rc;
 }

@@ -1,0 +1,52 @@
+/*
+ * bench_isolation's real mode, shared between its files: the scenarios and what is measured of
+ * each tenant (real.c runs them, real_report.c prints and writes them, hog.c loads the host).
+ *
+ * Owns: these declarations. May call: nothing.
+ */
+#ifndef TFUSE_BENCH_ISOLATION_REAL_H
+#define TFUSE_BENCH_ISOLATION_REAL_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#define MAXT 4
+#define MAXS 2048
+
+struct tenant {
+    const char *name;
+    double limit_pct;
+    char id[64], token[80];
+    pid_t pid;
+    uint64_t busy0, busy_prev, launches0;
+    double share;      /* GPU-time share, % of the window: the node's measured busy_ns */
+    double rate;       /* kernels per second over the same window (the node's launch count) */
+    double tput;       /* throughput share, %: rate against the program alone on the device */
+    double series[MAXS];
+};
+
+struct rscenario {
+    const char *name;
+    int n;
+    struct tenant t[MAXT];
+    int hogs;          /* CPU-bound processes beside the tenants (and beside its alone runs) */
+    int nsamples;
+    double at[MAXS];
+    double mae;        /* GPU-time shares against the limits, points */
+    double tput_mae;   /* throughput shares against the limits, points */
+    double alone_before, alone_after; /* kernels/s of the program alone, before and after */
+    double alone;      /* their mean: the reference of the throughput shares */
+};
+
+/* real_report.c */
+void iso_print_header(unsigned iters, double seconds);
+void iso_print_scenario(const struct rscenario *sc);
+void iso_print_summary(const struct rscenario *rs, int nrs);
+int iso_write_outputs(const struct rscenario *rs, int nrs, double seconds, unsigned iters,
+                      int hogs, double direct, double limited);
+
+/* hog.c: n processes spinning on a CPU each, until iso_hogs_stop (or the bench's death). */
+int iso_hogs_start(int n);
+void iso_hogs_stop(void);
+
+#endif
