@@ -1,14 +1,17 @@
 /*
- * Events: creation flags, record (a work item that stamps CLOCK_MONOTONIC when the stream
- * reaches it), query, synchronize, elapsed time, destroy, and cuStreamWaitEvent (a work item
+ * Events: creation flags, record (a work item that stamps the process's device clock when the
+ * stream reaches it: devsched.h, time waiting for the device or a host CPU left out), query,
+ * synchronize, elapsed time, destroy, and cuStreamWaitEvent (a work item
  * that blocks its stream until the event's last record has executed). Every record bumps a
  * generation, so waiters and queries refer to the record that was current when they were made.
  * An exported IPC event keeps its generations in a page shared with other processes
  * (ipc_event.c): every read of them pulls the page first.
- * Calls stream.c, context.c and graph.c (records and waits inside a stream capture).
+ * Calls stream.c, context.c, devsched.c (the clock) and graph.c (records and waits inside a
+ * stream capture).
  */
 #include <stdlib.h>
 
+#include "devsched.h"
 #include "softgpu.h"
 
 static void event_retain(struct sg_event *e) { atomic_fetch_add(&e->refs, 1); }
@@ -34,14 +37,14 @@ struct event_work {
 
 static CUresult record_exec(struct sg_ctx *c, struct sg_stream *s, struct sg_work *w)
 {
-    (void)c, (void)s;
+    (void)s;
     struct event_work *rw = (struct event_work *)w;
     struct sg_event *e = rw->event;
     pthread_mutex_lock(&e->lock);
     uint64_t gen = rw->gen ? rw->gen : e->gen;
     if (gen >= e->done_gen) {
         e->done_gen = gen;
-        e->time_ms = sg_now_ms();
+        e->time_ms = (double)sg_devsched_clock_ns(c->dev->ordinal) / 1e6;
     }
     if (e->ipc)
         sg_ipc_event_done(e, gen);

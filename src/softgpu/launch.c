@@ -2,13 +2,16 @@
  * Kernel launches: cuLaunchKernel, cuLaunchKernelEx and cuLaunchCooperativeKernel. Validates
  * the configuration, packs the parameter buffer from kernelParams (PTX layout) or `extra`,
  * and queues a work item that runs the grid on the PTX interpreter's thread pool. Interpreter
- * failures become CUDA errors; the ones that corrupt a hardware context are sticky.
- * Calls module.c (function resolution), stream.c, memory.c, heap.c and the PTX interpreter.
+ * failures become CUDA errors; the ones that corrupt a hardware context are sticky. A kernel
+ * runs when the shared device's scheduler lets this process run it (devsched.c).
+ * Calls module.c (function resolution), stream.c, memory.c, heap.c, devsched.c and the PTX
+ * interpreter.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "array.h"
+#include "devsched.h"
 #include "sg_coredump.h"
 #include "softgpu.h"
 
@@ -45,10 +48,8 @@ static CUresult map_status(struct sg_ctx *ctx, enum ptx_status st, const char *e
     return r;
 }
 
-static CUresult kernel_exec(struct sg_ctx *ctx, struct sg_stream *s, struct sg_work *w)
+static CUresult kernel_run(struct sg_ctx *ctx, struct kernel_work *k, struct sg_ds_launch *ds)
 {
-    (void)s;
-    struct kernel_work *k = (struct kernel_work *)w;
     if (!sg.pool) {
         sg_log(SG_LOG_ERROR, "no PTX interpreter thread pool: cannot run %s",
                ptx_kernel_name(k->func->kernel));
@@ -86,6 +87,8 @@ static CUresult kernel_exec(struct sg_ctx *ctx, struct sg_stream *s, struct sg_w
         .heap_opaque = ctx,
         .tex_lookup = sg_tex_lookup,
         .set_conditional = sg_graph_cond_set,
+        .sched = ds->d ? sg_devsched_hooks() : NULL,
+        .sched_opaque = ds,
     };
     memcpy(l.grid, k->cfg.grid, sizeof l.grid);
     memcpy(l.block, k->cfg.block, sizeof l.block);
@@ -93,15 +96,26 @@ static CUresult kernel_exec(struct sg_ctx *ctx, struct sg_stream *s, struct sg_w
     sg_log(SG_LOG_DEBUG, "launch %s grid %ux%ux%u block %ux%ux%u shared %u%s",
            ptx_kernel_name(k->func->kernel), l.grid[0], l.grid[1], l.grid[2], l.block[0],
            l.block[1], l.block[2], k->cfg.shared, k->cfg.cooperative ? " cooperative" : "");
-    uint64_t t0 = sg_now_ns();
     enum ptx_status st = ptx_launch_run(&l, err, sizeof err);
-    uint64_t spent = sg_now_ns() - t0;
-    sg_shm_note_busy(ctx->dev->ordinal, spent, 0);
     if (workspace)
         sg_mem_free(workspace, SG_R_DEVICE);
     CUresult r = map_status(ctx, st, err);
     if (r && st != PTX_ERR_INVALID_CONFIG)   /* a GPU exception: the core dump, if asked for */
         sg_coredump_fault(ctx, ptx_kernel_name(k->func->kernel), l.grid, l.block, r, err);
+    return r;
+}
+
+/* The kernel runs while this process may use the device; the busy window counts the time the
+ * device worked for it (not the time it waited for the device or for a host CPU). */
+static CUresult kernel_exec(struct sg_ctx *ctx, struct sg_stream *s, struct sg_work *w)
+{
+    struct sg_ds_launch ds;
+    int dev = ctx->dev->ordinal;
+    uint64_t t0 = sg_now_ns();
+    sg_devsched_begin(&ds, dev, ((struct kernel_work *)w)->cfg.cooperative);
+    CUresult r = kernel_run(ctx, (struct kernel_work *)w, &ds);
+    uint64_t busy = sg_devsched_end(&ds, sg_stream_next_is_kernel(s, w));
+    sg_shm_note_busy(dev, ds.d ? busy : sg_now_ns() - t0, 0);
     return r;
 }
 

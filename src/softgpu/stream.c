@@ -4,12 +4,13 @@
  * the legacy default stream's implicit synchronisation with blocking streams, the per-thread
  * default stream, host functions and callbacks, and the stream entry points (cuStreamCreate*,
  * cuStreamGet*, cuStreamQuery, cuStreamSynchronize, cuStreamDestroy, cuStreamAddCallback,
- * cuLaunchHostFunc, cuStreamAttachMemAsync). Calls context.c, graph.c (capture) and the work
- * items' own exec functions.
+ * cuLaunchHostFunc, cuStreamAttachMemAsync). Calls context.c, graph.c (capture), devsched.c
+ * (a skipped kernel gives the device up) and the work items' own exec functions.
  */
 #include <stdlib.h>
 #include <string.h>
 
+#include "devsched.h"
 #include "softgpu.h"
 
 static _Atomic unsigned long long next_stream_id = 1;
@@ -147,6 +148,19 @@ static CUresult callback_exec(struct sg_ctx *c, struct sg_stream *s, struct sg_w
 
 /* ---- the worker ------------------------------------------------------------------------------ */
 
+/* The item this stream thread runs (sg_stream_next_is_kernel). */
+static __thread const struct sg_work *running_item;
+
+int sg_stream_next_is_kernel(struct sg_stream *s, const struct sg_work *w)
+{
+    if (!s || w != running_item || atomic_load(&s->ctx->sticky))
+        return 0;
+    pthread_mutex_lock(&s->lock);
+    int k = s->head && s->head->kind == SG_W_KERNEL;
+    pthread_mutex_unlock(&s->lock);
+    return k;
+}
+
 /* After a sticky error only work that unblocks waiters still runs. */
 static int runs_when_broken(enum sg_work_kind k)
 {
@@ -172,8 +186,12 @@ static void *stream_main(void *arg)
             s->tail = NULL;
         pthread_mutex_unlock(&s->lock);
         CUresult r = CUDA_SUCCESS;
+        running_item = w;
         if (!atomic_load(&s->ctx->sticky) || runs_when_broken(w->kind))
             r = w->exec(s->ctx, s, w);
+        else if (w->kind == SG_W_KERNEL) /* the device may have been kept for it */
+            sg_devsched_skipped(s->ctx->dev->ordinal);
+        running_item = NULL;
         uint64_t seq = w->seq;
         sg_work_free(w);
         pthread_mutex_lock(&s->lock);

@@ -89,6 +89,20 @@ int ptx_pool_size(const ptx_pool *p);
 uint64_t ptx_pool_instructions(const ptx_pool *p);
 void ptx_pool_destroy(ptx_pool *p);
 
+/* A scheduler that decides when a launch's blocks may run (softgpu's shared device, devsched.c).
+ * Every hook gets the launch's sched_opaque and is called from pool threads, except resume.
+ * A pool thread calls enter before it takes part in a launch and, after enter returned 1, leave
+ * when it stops; next between blocks. enter or next answering 0 pauses the launch: the thread
+ * leaves without taking another block, no thread joins it until resume (called on the
+ * launching thread once no block of the launch is running) returns. Cooperative launches never
+ * pause: their threads call only enter (its answer is ignored) and leave. */
+struct ptx_sched {
+    int (*enter)(void *opaque);
+    int (*next)(void *opaque);
+    void (*leave)(void *opaque);
+    void (*resume)(void *opaque);
+};
+
 enum ptx_status {
     PTX_OK = 0,
     PTX_ERR_ILLEGAL_ADDRESS, /* an access outside the address space */
@@ -134,6 +148,9 @@ struct ptx_launch {
      * when it names no texture (no surface when `surface`). Called from pool threads; NULL
      * when the driver has none. */
     int (*tex_lookup)(uint64_t handle, int surface, struct ptx_tex_desc *out);
+    /* When blocks may run (see struct ptx_sched); NULL: whenever a pool thread is free. */
+    const struct ptx_sched *sched;
+    void *sched_opaque;
 };
 
 /* Runs the whole grid and returns when every block has finished or the kernel has failed

@@ -3,7 +3,9 @@
  * and lets the pool threads take blocks from an atomic counter until the grid is done or has
  * failed. Cooperative launches instead give each pool thread a fixed share of the blocks, all
  * resident at once and run round-robin in time slices, so that grid-wide spin-waits finish.
- * Calls the block engine (ptx_exec.c).
+ * A launch with a scheduler (struct ptx_sched) is asked before every block whether it may go
+ * on; a paused launch stays queued, skipped by the threads, until its launcher resumes it.
+ * Calls the block engine (ptx_exec.c) and the launch's scheduler hooks.
  */
 #include <stdlib.h>
 #include <unistd.h>
@@ -20,6 +22,7 @@ typedef struct ptx_job {
     int participants; /* cooperative: shares handed out */
     int nshares;
     int exhausted;    /* no more work to hand out: removed from the queue */
+    int paused;       /* its scheduler paused it: no thread joins until the launcher resumes */
     pthread_cond_t done;
 } ptx_job;
 
@@ -47,15 +50,30 @@ static void fail_oom(ptx_run *run, unsigned id)
     }
 }
 
+/* Whether the launch still has blocks to hand out (a pause is then real). */
+static int blocks_left(ptx_run *run)
+{
+    return atomic_load(&run->next_block) < run->nblocks && !atomic_load(&run->failed);
+}
+
 /* Takes blocks from the launch's counter until none are left; one block's state is allocated
- * once and reset for every following block. */
-static void run_blocks(ptx_pool *p, ptx_job *job, int smid)
+ * once and reset for every following block. Returns 1 when the scheduler paused the launch
+ * with blocks left (the scheduler is asked before each block, never with one taken). */
+static int run_blocks(ptx_pool *p, ptx_job *job, int smid)
 {
     ptx_run *run = job->run;
+    const struct ptx_sched *sc = run->l->sched;
+    void *so = run->l->sched_opaque;
+    if (sc && (!blocks_left(run) || !sc->enter(so)))
+        return blocks_left(run); /* a late thread with nothing left skips the scheduler */
     ptx_block b;
-    int have = 0;
+    int have = 0, paused = 0;
     uint64_t insns = 0;
-    for (;;) {
+    for (int first = 1;; first = 0) {
+        if (sc && !first && !sc->next(so)) {
+            paused = blocks_left(run);
+            break;
+        }
         unsigned id = atomic_fetch_add(&run->next_block, 1);
         if (id >= run->nblocks || atomic_load(&run->failed))
             break;
@@ -78,11 +96,17 @@ static void run_blocks(ptx_pool *p, ptx_job *job, int smid)
         ptx_block_free(&b);
     atomic_fetch_add(&run->insns, insns);
     atomic_fetch_add(&p->insns, insns);
+    if (sc)
+        sc->leave(so);
+    return paused;
 }
 
 static void run_cooperative(ptx_pool *p, ptx_job *job, int share, int smid)
 {
     ptx_run *run = job->run;
+    const struct ptx_sched *sc = run->l->sched;
+    if (sc)
+        sc->enter(run->l->sched_opaque); /* a grid barrier forbids pausing: the answer is moot */
     int nb = 0;
     for (unsigned id = (unsigned)share; id < run->nblocks; id += (unsigned)job->nshares)
         nb++;
@@ -116,6 +140,8 @@ static void run_cooperative(ptx_pool *p, ptx_job *job, int share, int smid)
     free(done);
     atomic_fetch_add(&run->insns, insns);
     atomic_fetch_add(&p->insns, insns);
+    if (sc)
+        sc->leave(run->l->sched_opaque);
 }
 
 static void unlink_job(ptx_pool *p, ptx_job *job)
@@ -138,6 +164,8 @@ static void *worker(void *arg)
             smid = i;
     while (!p->stop) {
         ptx_job *job = p->head;
+        while (job && job->paused)
+            job = job->next;
         if (!job) {
             pthread_cond_wait(&p->cv, &p->mu);
             continue;
@@ -150,13 +178,16 @@ static void *worker(void *arg)
                 unlink_job(p, job);
         }
         pthread_mutex_unlock(&p->mu);
+        int paused = 0;
         if (share >= 0)
             run_cooperative(p, job, share, smid);
         else
-            run_blocks(p, job, smid);
+            paused = run_blocks(p, job, smid);
         pthread_mutex_lock(&p->mu);
         /* a cooperative job leaves the queue only when its last share is handed out */
-        if (!job->exhausted && share < 0)
+        if (paused && !job->exhausted)
+            job->paused = 1;
+        else if (!job->exhausted && share < 0)
             unlink_job(p, job);
         if (--job->active == 0 && (share < 0 || job->participants >= job->nshares))
             pthread_cond_broadcast(&job->done);
@@ -294,8 +325,18 @@ enum ptx_status ptx_launch_run(const struct ptx_launch *l, char *err, size_t err
     *tail = &job;
     pthread_cond_broadcast(&p->cv);
     while (!(job.exhausted && job.active == 0 &&
-             (!l->cooperative || job.participants >= job.nshares)))
+             (!l->cooperative || job.participants >= job.nshares))) {
+        if (job.paused && job.active == 0) {
+            /* no block runs: wait (unlocked) for the scheduler, then let the threads back in */
+            pthread_mutex_unlock(&p->mu);
+            l->sched->resume(l->sched_opaque);
+            pthread_mutex_lock(&p->mu);
+            job.paused = 0;
+            pthread_cond_broadcast(&p->cv);
+            continue;
+        }
         pthread_cond_wait(&job.done, &p->mu);
+    }
     pthread_mutex_unlock(&p->mu);
     if (l->cooperative)
         pthread_mutex_unlock(&p->coop);

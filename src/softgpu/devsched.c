@@ -1,0 +1,436 @@
+/*
+ * The process side of the shared device's scheduler (devsched.h; docs/softgpu.md, "Scheduling
+ * on the shared device"): whether this process's launches may run on a device, the hooks its
+ * pool threads call between blocks, and the process's device clock that events read.
+ *
+ * Time-slicing: `held` says this process holds the device (its ticket is served). Launches
+ * between begin and end are `users`; the device is given up when they end (unless the stream's
+ * next kernel follows at once and nobody is owed the device) or, when others wait and the time
+ * slice is used, at the next kernel or block boundary: `yielding` stops the pool threads from
+ * taking blocks (`run_ok`) and the last one out (`inflight` reaching 0) gives the turn away.
+ * Paused launches and new ones queue again, and run when the device comes back.
+ * MPS: no holder; each pool thread holds an SM token while it runs blocks of a launch.
+ *
+ * Locking: each device's `mu` is a leaf, never held while sleeping for the device; the pool's
+ * own lock is never held when a hook runs. Calls devsched_shm.c, shm_map.c (the segment),
+ * init.c (logging, time).
+ */
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "shm_stats.h"
+#include "softgpu.h"
+
+#define SLICE_US_DEFAULT 4000
+
+struct sg_ds_dev {
+    _Atomic int ready;          /* set once: S, idx, mode, slice_ns are fixed */
+    struct sg_sched *S;         /* NULL: no shared segment, launches run freely */
+    int idx, mode;
+    uint64_t slice_ns, my_start;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int users;                  /* launches between begin and end */
+    int held, yielding, acquiring;
+    _Atomic int run_ok;         /* time-slicing: pool threads may take blocks */
+    _Atomic int inflight;       /* pool threads in a launch, and cooperative launches */
+    _Atomic uint32_t ticket;    /* the ticket held */
+    _Atomic uint64_t slice_end;
+    /* the device clock: time waited for the device (and since when, while waiting) and for
+     * host CPUs, the last value read */
+    uint64_t waited_ns, wait_since, cpu_ns, clock_last;
+};
+
+static struct sg_ds_dev devs[SG_MAX_DEVICES];
+static pthread_mutex_t init_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+static pthread_key_t fd_key;
+
+/* ---- set-up ------------------------------------------------------------------------------ */
+
+static void ds_at_exit(void)
+{
+    for (int i = 0; i < SG_MAX_DEVICES; i++) {
+        struct sg_ds_dev *d = &devs[i];
+        if (!atomic_load(&d->ready) || !d->S)
+            continue;
+        pthread_mutex_lock(&d->mu);
+        if (d->held)
+            sg_ds_give_turn(d->S, d->idx, atomic_load(&d->ticket));
+        d->held = 0;
+        sg_ds_unregister(d->S, d->idx);
+        pthread_mutex_unlock(&d->mu);
+    }
+}
+
+/* A forked child starts with no device of its own: the parent's entries are the parent's. */
+static void ds_after_fork_child(void)
+{
+    for (int i = 0; i < SG_MAX_DEVICES; i++) {
+        struct sg_ds_dev *d = &devs[i];
+        memset(d, 0, sizeof *d);
+        pthread_mutex_init(&d->mu, NULL);
+        pthread_cond_init(&d->cv, NULL);
+    }
+    pthread_mutex_init(&init_mu, NULL);
+}
+
+static void close_fd(void *v) { close((int)(intptr_t)v - 1); }
+
+static void ds_once(void)
+{
+    for (int i = 0; i < SG_MAX_DEVICES; i++) {
+        pthread_mutex_init(&devs[i].mu, NULL);
+        pthread_cond_init(&devs[i].cv, NULL);
+    }
+    pthread_key_create(&fd_key, close_fd);
+    pthread_atfork(NULL, NULL, ds_after_fork_child);
+    atexit(ds_at_exit);
+}
+
+/* SOFTGPU_SHARING and SOFTGPU_TIMESLICE_US; a bad value is named and the default used. */
+static void ds_config(int *mode, uint64_t *slice_ns)
+{
+    const char *s = getenv("SOFTGPU_SHARING");
+    *mode = SG_SCHED_TIMESLICE;
+    if (s && !strcmp(s, "mps"))
+        *mode = SG_SCHED_MPS;
+    else if (s && *s && strcmp(s, "timeslice"))
+        sg_log(SG_LOG_WARN, "SOFTGPU_SHARING=%.40s is neither timeslice nor mps: time-slicing", s);
+    long us = SLICE_US_DEFAULT;
+    const char *t = getenv("SOFTGPU_TIMESLICE_US");
+    if (t && *t) {
+        char *end;
+        long v = strtol(t, &end, 10);
+        if (*end || v < 100 || v > 10000000)
+            sg_log(SG_LOG_WARN, "SOFTGPU_TIMESLICE_US=%.40s is not in [100, 10000000]: %ld", t,
+                   us);
+        else
+            us = v;
+    }
+    *slice_ns = (uint64_t)us * 1000u;
+}
+
+/* The segment's attachment is changing hands (issue 12, part 1): shm_stats.c's
+ * sg_shm_device() when the library has it, else a mapping of our own through sg_shm_map().
+ * Weak references, so that this file builds and links with either. */
+struct sg_shm_file *sg_shm_device(int device) __attribute__((weak));
+struct sg_shm_file *sg_shm_map(int dev, int create) __attribute__((weak));
+
+/* The segment of device `dev`; NULL when the device is private to this process. */
+static struct sg_sched *ds_segment(int dev)
+{
+    struct sg_shm_file *f = sg_shm_device ? sg_shm_device(dev)
+                            : sg_shm_map ? sg_shm_map(dev, 1) : NULL;
+    return f ? &f->sched : NULL;
+}
+
+static void ds_setup(struct sg_ds_dev *d, int dev)
+{
+    int want;
+    ds_config(&want, &d->slice_ns);
+    d->my_start = sg_ds_start_of((int32_t)getpid());
+    d->S = d->my_start ? ds_segment(dev) : NULL;
+    if (d->S) {
+        d->idx = sg_ds_register(d->S, d->my_start, want, (unsigned)sg.threads, &d->mode);
+        if (d->idx < 0) {
+            sg_log(SG_LOG_WARN, "device %d: %d processes use it already: this one's kernels run "
+                   "outside its scheduler", dev, SG_SCHED_PROCS);
+            d->S = NULL;
+        } else if (d->mode != want) {
+            sg_log(SG_LOG_WARN, "device %d is %s by the processes using it: SOFTGPU_SHARING of "
+                   "this one does not apply", dev, d->mode == SG_SCHED_MPS ? "MPS-shared"
+                                                                            : "time-sliced");
+        }
+    } else {
+        sg_log(SG_LOG_WARN, "device %d: no shared segment: this process's kernels run outside "
+               "the device's scheduler", dev);
+    }
+    atomic_store(&d->ready, 1);
+}
+
+static struct sg_ds_dev *ds_get(int dev)
+{
+    if (dev < 0 || dev >= SG_MAX_DEVICES)
+        return NULL;
+    struct sg_ds_dev *d = &devs[dev];
+    if (!atomic_load_explicit(&d->ready, memory_order_acquire)) {
+        pthread_once(&once, ds_once);
+        pthread_mutex_lock(&init_mu);
+        if (!atomic_load(&d->ready))
+            ds_setup(d, dev);
+        pthread_mutex_unlock(&init_mu);
+    }
+    return d->S ? d : NULL;
+}
+
+/* ---- holding the device (time-slicing; d->mu held) ------------------------------------------ */
+
+static void release_locked(struct sg_ds_dev *d, uint64_t now)
+{
+    atomic_store(&d->run_ok, 0);
+    sg_ds_give_turn(d->S, d->idx, atomic_load(&d->ticket));
+    d->held = d->yielding = 0;
+    if (d->users > 0 && !d->wait_since)
+        d->wait_since = now; /* paused or waiting launches: the process waits with work */
+    pthread_cond_broadcast(&d->cv);
+}
+
+/* Stop taking blocks; the turn goes once no block of this process runs. */
+static void yield_locked(struct sg_ds_dev *d)
+{
+    if (!d->held || d->yielding)
+        return;
+    d->yielding = 1;
+    atomic_store(&d->run_ok, 0);
+    if (atomic_load(&d->inflight) == 0)
+        release_locked(d, sg_now_ns());
+}
+
+static int slice_over(struct sg_ds_dev *d, uint64_t now)
+{
+    return sg_ds_others_wait(d->S, atomic_load_explicit(&d->ticket, memory_order_relaxed))
+           && now >= atomic_load_explicit(&d->slice_end, memory_order_relaxed);
+}
+
+/* Returns holding the device, not yielding it; sleeps (unlocked) for the turn when needed. */
+static void hold_locked(struct sg_ds_dev *d)
+{
+    for (;;) {
+        if (d->held && !d->yielding)
+            return;
+        if (d->held || d->acquiring) { /* its blocks are finishing, or another thread queues */
+            pthread_cond_wait(&d->cv, &d->mu);
+            continue;
+        }
+        d->acquiring = 1;
+        if (!d->wait_since)
+            d->wait_since = sg_now_ns();
+        pthread_mutex_unlock(&d->mu);
+        int waited;
+        uint32_t t = sg_ds_take_turn(d->S, d->idx, &waited);
+        pthread_mutex_lock(&d->mu);
+        uint64_t now = sg_now_ns();
+        d->acquiring = 0;
+        d->held = 1;
+        d->waited_ns += now - d->wait_since;
+        d->wait_since = 0;
+        atomic_store(&d->ticket, t);
+        atomic_store(&d->slice_end, now + d->slice_ns);
+        atomic_store(&d->run_ok, 1);
+        pthread_cond_broadcast(&d->cv);
+    }
+}
+
+static uint64_t clock_locked(struct sg_ds_dev *d, uint64_t now)
+{
+    uint64_t off = d->waited_ns + d->cpu_ns + (d->wait_since ? now - d->wait_since : 0);
+    uint64_t v = now > off ? now - off : 0;
+    if (v < d->clock_last)
+        v = d->clock_last; /* a CPU wait is known only after it: stall, never go back */
+    d->clock_last = v;
+    return v;
+}
+
+/* The launch's episode (since it started or resumed) is over: its pool threads' average wait
+ * for a CPU leaves the clock. */
+static void fold_locked(struct sg_ds_dev *d, struct sg_ds_launch *L)
+{
+    uint32_t n = atomic_exchange(&L->rd_n, 0);
+    uint64_t sum = atomic_exchange(&L->rd_sum, 0);
+    if (n)
+        d->cpu_ns += sum / n;
+}
+
+/* ---- the launch path ---------------------------------------------------------------------- */
+
+void sg_devsched_begin(struct sg_ds_launch *L, int dev, int cooperative)
+{
+    memset(L, 0, sizeof *L);
+    L->cooperative = cooperative;
+    struct sg_ds_dev *d = ds_get(dev);
+    if (!d)
+        return;
+    L->d = d;
+    pthread_mutex_lock(&d->mu);
+    d->users++;
+    if (d->mode == SG_SCHED_TIMESLICE) {
+        if (d->held && !d->yielding && slice_over(d, sg_now_ns()))
+            yield_locked(d); /* a kernel boundary after the slice, and others wait */
+        hold_locked(d);
+        if (cooperative)
+            atomic_fetch_add(&d->inflight, 1); /* held to its end: grid barriers wait for all */
+    }
+    L->clock0 = clock_locked(d, sg_now_ns());
+    pthread_mutex_unlock(&d->mu);
+}
+
+uint64_t sg_devsched_end(struct sg_ds_launch *L, int more)
+{
+    struct sg_ds_dev *d = L->d;
+    if (!d)
+        return 0;
+    pthread_mutex_lock(&d->mu);
+    uint64_t now = sg_now_ns();
+    fold_locked(d, L);
+    d->users--;
+    if (d->mode == SG_SCHED_TIMESLICE) {
+        if (L->cooperative)
+            atomic_fetch_sub(&d->inflight, 1);
+        if (d->held && d->yielding && atomic_load(&d->inflight) == 0)
+            release_locked(d, now);
+        else if (d->held && !d->users && (!more || slice_over(d, now)))
+            release_locked(d, now);
+    }
+    uint64_t c = clock_locked(d, now);
+    pthread_mutex_unlock(&d->mu);
+    return c - L->clock0;
+}
+
+void sg_devsched_skipped(int dev)
+{
+    if (dev < 0 || dev >= SG_MAX_DEVICES || !atomic_load(&devs[dev].ready) || !devs[dev].S)
+        return;
+    struct sg_ds_dev *d = &devs[dev];
+    pthread_mutex_lock(&d->mu);
+    if (d->held && !d->users && !d->yielding)
+        release_locked(d, sg_now_ns());
+    pthread_mutex_unlock(&d->mu);
+}
+
+uint64_t sg_devsched_clock_ns(int dev)
+{
+    if (dev < 0 || dev >= SG_MAX_DEVICES || !atomic_load(&devs[dev].ready) || !devs[dev].S)
+        return sg_now_ns();
+    struct sg_ds_dev *d = &devs[dev];
+    pthread_mutex_lock(&d->mu);
+    uint64_t v = clock_locked(d, sg_now_ns());
+    pthread_mutex_unlock(&d->mu);
+    return v;
+}
+
+/* ---- pool threads ------------------------------------------------------------------------- */
+
+/* Run-queue delay is read when a thread leaves a launch it took part in for at least
+ * RD_MIN_NS (a procfs read costs about as much as an empty kernel's block): the delay since the
+ * thread's previous read goes to that launch, including the wait to be scheduled after it was
+ * woken for it. Short participations leave theirs to the thread's next long one. */
+#define RD_MIN_NS 50000u
+static __thread uint64_t rd_last, entered_at;
+static __thread int token = -1;
+static __thread unsigned token_hint;
+static _Atomic unsigned next_hint;
+
+/* This thread's time spent runnable but waiting for a CPU (/proc/thread-self/schedstat's second
+ * field), through a descriptor opened once per thread; 0 where the kernel keeps none. */
+static uint64_t run_delay(void)
+{
+    intptr_t v = (intptr_t)pthread_getspecific(fd_key);
+    if (v == 0) {
+        int fd = open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
+        v = fd >= 0 ? fd + 1 : -1;
+        pthread_setspecific(fd_key, (void *)v);
+    }
+    if (v < 0)
+        return 0;
+    char buf[96];
+    ssize_t n = pread((int)v - 1, buf, sizeof buf - 1, 0);
+    if (n <= 0)
+        return 0;
+    buf[n] = 0;
+    char *p = strchr(buf, ' ');
+    return p ? strtoull(p + 1, NULL, 10) : 0;
+}
+
+static void leave_inflight(struct sg_ds_dev *d)
+{
+    if (atomic_fetch_sub(&d->inflight, 1) == 1 && !atomic_load(&d->run_ok)) {
+        pthread_mutex_lock(&d->mu);
+        if (d->held && d->yielding && atomic_load(&d->inflight) == 0)
+            release_locked(d, sg_now_ns());
+        pthread_mutex_unlock(&d->mu);
+    }
+}
+
+static int hk_enter(void *opaque)
+{
+    struct sg_ds_launch *L = opaque;
+    struct sg_ds_dev *d = L->d;
+    if (d->mode == SG_SCHED_MPS && !L->cooperative) {
+        if (!token_hint)
+            token_hint = atomic_fetch_add(&next_hint, 1) + 1;
+        token = sg_ds_token_take(d->S, d->idx, d->my_start, token_hint, 0);
+    } else if (d->mode == SG_SCHED_TIMESLICE && !L->cooperative) {
+        if (!atomic_load(&d->run_ok))
+            return 0;
+        atomic_fetch_add(&d->inflight, 1);
+        if (!atomic_load(&d->run_ok)) { /* a yield came between: it may be waiting for us */
+            leave_inflight(d);
+            return 0;
+        }
+    }
+    entered_at = sg_now_ns();
+    if (!rd_last)
+        rd_last = run_delay() + 1; /* +1: read (a thread's first delay may be 0) */
+    return 1;
+}
+
+static int hk_next(void *opaque)
+{
+    struct sg_ds_launch *L = opaque;
+    struct sg_ds_dev *d = L->d;
+    if (d->mode == SG_SCHED_MPS) {
+        if (atomic_load_explicit(&d->S->sm_waiters, memory_order_relaxed)) {
+            /* others wait for an SM: hand this one over and queue behind them */
+            sg_ds_token_give(d->S, d->idx, token, 1);
+            token = sg_ds_token_take(d->S, d->idx, d->my_start, token_hint, 1);
+        }
+        return 1;
+    }
+    if (!atomic_load_explicit(&d->run_ok, memory_order_relaxed))
+        return 0;
+    if (slice_over(d, sg_now_ns())) {
+        pthread_mutex_lock(&d->mu);
+        yield_locked(d);
+        pthread_mutex_unlock(&d->mu);
+        return 0;
+    }
+    return 1;
+}
+
+static void hk_leave(void *opaque)
+{
+    struct sg_ds_launch *L = opaque;
+    struct sg_ds_dev *d = L->d;
+    if (sg_now_ns() - entered_at >= RD_MIN_NS) {
+        uint64_t rd = run_delay() + 1;
+        atomic_fetch_add(&L->rd_sum, rd >= rd_last ? rd - rd_last : 0);
+        atomic_fetch_add(&L->rd_n, 1);
+        rd_last = rd;
+    }
+    if (L->cooperative)
+        return;
+    if (d->mode == SG_SCHED_MPS) {
+        sg_ds_token_give(d->S, d->idx, token, 0);
+        token = -1;
+    } else {
+        leave_inflight(d);
+    }
+}
+
+/* The launching thread of a paused launch: wait for the device again. */
+static void hk_resume(void *opaque)
+{
+    struct sg_ds_launch *L = opaque;
+    struct sg_ds_dev *d = L->d;
+    pthread_mutex_lock(&d->mu);
+    fold_locked(d, L);
+    hold_locked(d);
+    pthread_mutex_unlock(&d->mu);
+}
+
+static const struct ptx_sched hooks = {hk_enter, hk_next, hk_leave, hk_resume};
+
+const struct ptx_sched *sg_devsched_hooks(void) { return &hooks; }
