@@ -61,7 +61,6 @@ UNKNOWN_SLOT(TOOLS_RUNTIME_CALLBACK_HOOKS, 3)
 UNKNOWN_SLOT(TOOLS_RUNTIME_CALLBACK_HOOKS, 4)
 UNKNOWN_SLOT(TOOLS_RUNTIME_CALLBACK_HOOKS, 5)
 UNKNOWN_SLOT(TOOLS_TLS, 1)
-UNKNOWN_SLOT(TOOLS_TLS, 2)
 UNKNOWN_SLOT(TOOLS_TLS, 3)
 UNKNOWN_SLOT(CONTEXT_CHECKS, 1)
 UNKNOWN_SLOT(INTEGRITY_CHECK, 2)
@@ -177,10 +176,26 @@ static void *tools_hooks[7] = {
     SLOT(hooks_get_buffer2),
 };
 
+/* Slot 2: the calling thread's current context. cuBLAS hands the answer to TOOLS_CONTEXT's
+ * stream slots (51, 39) as their context, and CUPTI's profiler fills a NULL `ctx` of its
+ * parameter structs with it (docs/export-tables.md). With no current context there is nothing
+ * to answer: CUDA_ERROR_INVALID_CONTEXT (our choice; cuBLAS then fails the call cleanly). */
+static CUresult resolve_ctx(CUcontext *ctx);
+
+static CUresult tools_tls_current_ctx(CUcontext *out)
+{
+    if (!out)
+        return CUDA_ERROR_INVALID_VALUE;
+    CUcontext cur = NULL;
+    CUresult rc = resolve_ctx(&cur);
+    *out = rc == CUDA_SUCCESS ? cur : NULL;
+    return rc;
+}
+
 static void *tools_tls[4] = {
     SIZE_WORD(4),
     SLOT(unknown_TOOLS_TLS_1),
-    SLOT(unknown_TOOLS_TLS_2),
+    SLOT(tools_tls_current_ctx),
     SLOT(unknown_TOOLS_TLS_3),
 };
 
@@ -380,9 +395,10 @@ static void *integrity_table[3] = {
 
 /* ---- TOOLS_CONTEXT and TOOLS_MODULE (NVIDIA's libraries) ---------------------------------- */
 
-/* cuBLASLt and cuFFT ask for these two tables (docs/export-tables.md, "Tables the libraries
- * add"). Of their many slots only TOOLS_CONTEXT's slot 4 has an established meaning; every
- * other slot answers CUDA_ERROR_NOT_SUPPORTED and says once which slot was called. */
+/* cuBLAS, cuBLASLt and cuFFT ask for these two tables (docs/export-tables.md, "Tables the
+ * libraries add"). Of their many slots TOOLS_CONTEXT's 4, 39 and 51 and TOOLS_MODULE's 7 have
+ * an established meaning; every other slot answers CUDA_ERROR_NOT_SUPPORTED and says once
+ * which slot was called. */
 static CUresult unknown_slot(const char *table, int slot)
 {
     static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -413,8 +429,13 @@ static CUresult unknown_slot(const char *table, int slot)
 /* TOOLS_CONTEXT: 95 slots (the size word a 13.x driver reports). */
 U(TOOLS_CONTEXT, 1) U(TOOLS_CONTEXT, 2) U(TOOLS_CONTEXT, 3) U(TOOLS_CONTEXT, 5)
 U(TOOLS_CONTEXT, 6) U(TOOLS_CONTEXT, 7) U(TOOLS_CONTEXT, 8) U(TOOLS_CONTEXT, 9)
-U10(TOOLS_CONTEXT, 1) U10(TOOLS_CONTEXT, 2) U10(TOOLS_CONTEXT, 3) U10(TOOLS_CONTEXT, 4)
-U10(TOOLS_CONTEXT, 5) U10(TOOLS_CONTEXT, 6) U10(TOOLS_CONTEXT, 7) U10(TOOLS_CONTEXT, 8)
+U10(TOOLS_CONTEXT, 1) U10(TOOLS_CONTEXT, 2)
+U(TOOLS_CONTEXT, 30) U(TOOLS_CONTEXT, 31) U(TOOLS_CONTEXT, 32) U(TOOLS_CONTEXT, 33)
+U(TOOLS_CONTEXT, 34) U(TOOLS_CONTEXT, 35) U(TOOLS_CONTEXT, 36) U(TOOLS_CONTEXT, 37)
+U(TOOLS_CONTEXT, 38) U10(TOOLS_CONTEXT, 4)
+U(TOOLS_CONTEXT, 50) U(TOOLS_CONTEXT, 52) U(TOOLS_CONTEXT, 53) U(TOOLS_CONTEXT, 54)
+U(TOOLS_CONTEXT, 55) U(TOOLS_CONTEXT, 56) U(TOOLS_CONTEXT, 57) U(TOOLS_CONTEXT, 58)
+U(TOOLS_CONTEXT, 59) U10(TOOLS_CONTEXT, 6) U10(TOOLS_CONTEXT, 7) U10(TOOLS_CONTEXT, 8)
 U(TOOLS_CONTEXT, 90) U(TOOLS_CONTEXT, 91) U(TOOLS_CONTEXT, 92) U(TOOLS_CONTEXT, 93)
 U(TOOLS_CONTEXT, 94)
 
@@ -430,13 +451,63 @@ static CUresult tools_context_id(CUcontext ctx, unsigned long long *id)
     return rc == CUDA_SUCCESS ? d->ctx_get_id(ctx, id) : rc;
 }
 
+/* The special stream handles (NULL, CU_STREAM_LEGACY, CU_STREAM_PER_THREAD) name a stream
+ * of the current context only; a stream slot asked about another context cannot answer. */
+static int special_stream(CUstream s)
+{
+    return s == NULL || s == CU_STREAM_LEGACY || s == CU_STREAM_PER_THREAD;
+}
+
+static CUresult stream_ctx_check(CUcontext ctx, CUstream s)
+{
+    if (!special_stream(s) || !ctx || ctx == (CUcontext)(intptr_t)-1)
+        return CUDA_SUCCESS;
+    CUcontext cur = NULL;
+    CUresult rc = resolve_ctx(&cur);
+    return rc != CUDA_SUCCESS ? rc : cur == ctx ? CUDA_SUCCESS : CUDA_ERROR_INVALID_CONTEXT;
+}
+
+/* Slot 51: the stream a runtime handle means in ctx. A NULL handle is the legacy default
+ * stream, or the thread's per-thread default stream when per_thread is set (cuBLAS sets it
+ * for cudaStreamPerThread, CUPTI's cuptiGetStreamIdEx passes its perThreadStream flag).
+ * NVIDIA's answer is an internal object that only slot 39 reads; ours is a driver handle. */
+static CUresult tools_context_stream(CUcontext ctx, CUstream stream, CUstream *out,
+                                     int per_thread)
+{
+    if (!out)
+        return CUDA_ERROR_INVALID_VALUE;
+    CUresult rc = stream_ctx_check(ctx, stream);
+    if (rc != CUDA_SUCCESS)
+        return rc;
+    *out = stream ? stream : per_thread ? CU_STREAM_PER_THREAD : CU_STREAM_LEGACY;
+    return CUDA_SUCCESS;
+}
+
+/* Slot 39: the id of a stream slot 51 answered, unique within its context (cuStreamGetId). */
+static CUresult tools_context_stream_id(CUcontext ctx, CUstream stream, unsigned long long *id)
+{
+    const struct exporttab_driver *d = driver();
+    if (!id)
+        return CUDA_ERROR_INVALID_VALUE;
+    if (!d || !d->stream_get_id)
+        return CUDA_ERROR_NOT_SUPPORTED;
+    CUresult rc = stream_ctx_check(ctx, stream);
+    return rc == CUDA_SUCCESS ? d->stream_get_id(stream, id) : rc;
+}
+
 static void *tools_context[95] = {
     SIZE_WORD(95),
     P(TOOLS_CONTEXT, 1), P(TOOLS_CONTEXT, 2), P(TOOLS_CONTEXT, 3), SLOT(tools_context_id),
     P(TOOLS_CONTEXT, 5), P(TOOLS_CONTEXT, 6), P(TOOLS_CONTEXT, 7), P(TOOLS_CONTEXT, 8),
     P(TOOLS_CONTEXT, 9),
-    P10(TOOLS_CONTEXT, 1), P10(TOOLS_CONTEXT, 2), P10(TOOLS_CONTEXT, 3), P10(TOOLS_CONTEXT, 4),
-    P10(TOOLS_CONTEXT, 5), P10(TOOLS_CONTEXT, 6), P10(TOOLS_CONTEXT, 7), P10(TOOLS_CONTEXT, 8),
+    P10(TOOLS_CONTEXT, 1), P10(TOOLS_CONTEXT, 2),
+    P(TOOLS_CONTEXT, 30), P(TOOLS_CONTEXT, 31), P(TOOLS_CONTEXT, 32), P(TOOLS_CONTEXT, 33),
+    P(TOOLS_CONTEXT, 34), P(TOOLS_CONTEXT, 35), P(TOOLS_CONTEXT, 36), P(TOOLS_CONTEXT, 37),
+    P(TOOLS_CONTEXT, 38), SLOT(tools_context_stream_id), P10(TOOLS_CONTEXT, 4),
+    P(TOOLS_CONTEXT, 50), SLOT(tools_context_stream), P(TOOLS_CONTEXT, 52),
+    P(TOOLS_CONTEXT, 53), P(TOOLS_CONTEXT, 54), P(TOOLS_CONTEXT, 55), P(TOOLS_CONTEXT, 56),
+    P(TOOLS_CONTEXT, 57), P(TOOLS_CONTEXT, 58), P(TOOLS_CONTEXT, 59),
+    P10(TOOLS_CONTEXT, 6), P10(TOOLS_CONTEXT, 7), P10(TOOLS_CONTEXT, 8),
     P(TOOLS_CONTEXT, 90), P(TOOLS_CONTEXT, 91), P(TOOLS_CONTEXT, 92), P(TOOLS_CONTEXT, 93),
     P(TOOLS_CONTEXT, 94),
 };

@@ -34,6 +34,9 @@ struct exporttab_driver {
      * slot 7 (NULL: that slot is refused). */
     CUresult (*module_function_count)(unsigned *count, CUmodule mod);
     CUresult (*module_functions)(CUfunction *out, unsigned count, CUmodule mod);
+    /* Optional: cuStreamGetId, for TOOLS_CONTEXT's slot 39 (NULL: that slot is refused). It
+     * must take CU_STREAM_LEGACY and CU_STREAM_PER_THREAD as the current context's streams. */
+    CUresult (*stream_get_id)(CUstream stream, unsigned long long *id);
 };
 
 /* Called once by the driver before it answers cuGetExportTable. */

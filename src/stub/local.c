@@ -240,6 +240,7 @@ static void init_exporttab(void)
         .ctx_get_id = cuCtxGetId,
         .module_function_count = cuModuleGetFunctionCount,
         .module_functions = cuModuleEnumerateFunctions,
+        .stream_get_id = cuStreamGetId,
     };
     exporttab_init(&drv);
 }

@@ -79,6 +79,28 @@ static CUresult fake_module_functions(CUfunction *f, unsigned n, CUmodule m)
     return CUDA_SUCCESS;
 }
 
+/* Streams: a created stream is the address of an element of fake_streams (id 10 + index);
+ * CU_STREAM_LEGACY and CU_STREAM_PER_THREAD are the current context's (ids 1000 and 2000 plus
+ * its device), which needs one; anything else is not a stream. */
+static int fake_streams[2];
+
+static CUresult fake_stream_get_id(CUstream s, unsigned long long *id)
+{
+    for (int i = 0; i < 2; i++)
+        if (s == (CUstream)&fake_streams[i]) {
+            *id = 10 + (unsigned long long)i;
+            return CUDA_SUCCESS;
+        }
+    if (s != CU_STREAM_LEGACY && s != CU_STREAM_PER_THREAD)
+        return CUDA_ERROR_INVALID_HANDLE;
+    for (int i = 0; i < FAKE_DEVICES; i++)
+        if (fake_current == (CUcontext)&fake_contexts[i]) {
+            *id = (s == CU_STREAM_LEGACY ? 1000 : 2000) + (unsigned long long)i;
+            return CUDA_SUCCESS;
+        }
+    return CUDA_ERROR_INVALID_CONTEXT;
+}
+
 static void fake_driver_install(void)
 {
     static const struct exporttab_driver d = {
@@ -91,6 +113,7 @@ static void fake_driver_install(void)
         .ctx_get_id = fake_ctx_get_id,
         .module_function_count = fake_module_function_count,
         .module_functions = fake_module_functions,
+        .stream_get_id = fake_stream_get_id,
     };
     exporttab_init(&d);
 }

@@ -209,10 +209,61 @@ static void test_library_tables(void **state)
     assert_int_equal(((id_fn)t[4])(NULL, &id), CUDA_ERROR_INVALID_CONTEXT);
     assert_int_equal(((id_fn)t[4])((CUcontext)&id, &id), CUDA_ERROR_INVALID_CONTEXT);
     assert_int_equal(((id_fn)t[4])((CUcontext)&fake_contexts[0], NULL), CUDA_ERROR_INVALID_VALUE);
-    assert_int_equal(((unknown_fn)t[51])(), CUDA_ERROR_NOT_SUPPORTED);
-    assert_int_equal(((unknown_fn)t[51])(), CUDA_ERROR_NOT_SUPPORTED); /* said once */
+    assert_int_equal(((unknown_fn)t[50])(), CUDA_ERROR_NOT_SUPPORTED);
+    assert_int_equal(((unknown_fn)t[50])(), CUDA_ERROR_NOT_SUPPORTED); /* said once */
     assert_int_equal(((unknown_fn)fake_table(UUID_TOOLS_MODULE)[8])(), CUDA_ERROR_NOT_SUPPORTED);
-    assert_int_equal(((unknown_fn)fake_table(UUID_TOOLS_TLS)[2])(), CUDA_ERROR_NOT_SUPPORTED);
+    assert_int_equal(((unknown_fn)fake_table(UUID_TOOLS_TLS)[1])(), CUDA_ERROR_NOT_SUPPORTED);
+    assert_int_equal(((unknown_fn)fake_table(UUID_TOOLS_TLS)[3])(), CUDA_ERROR_NOT_SUPPORTED);
+}
+
+/* What cuBLAS asks before a reduction to a host scalar: TOOLS_TLS slot 2 gives the current
+ * context, TOOLS_CONTEXT slot 51 the stream a runtime handle means in it (NULL: the legacy
+ * stream, or the per-thread one when asked), slot 39 that stream's id. */
+static void test_stream_slots(void **state)
+{
+    typedef CUresult (*ctx_fn)(CUcontext *);
+    typedef CUresult (*stream_fn)(CUcontext, CUstream, CUstream *, int);
+    typedef CUresult (*sid_fn)(CUcontext, CUstream, unsigned long long *);
+    const void *const *t = fake_table(UUID_TOOLS_CONTEXT);
+    ctx_fn current = (ctx_fn)fake_table(UUID_TOOLS_TLS)[2];
+    stream_fn stream = (stream_fn)t[51];
+    sid_fn stream_id = (sid_fn)t[39];
+    CUcontext ctx = (CUcontext)&fake_streams[0]; /* overwritten */
+    CUstream s = NULL;
+    unsigned long long id = 0;
+    (void)state;
+    fake_current = NULL;
+    assert_int_equal(current(&ctx), CUDA_ERROR_INVALID_CONTEXT);
+    assert_null(ctx);
+    assert_int_equal(current(NULL), CUDA_ERROR_INVALID_VALUE);
+    fake_current = (CUcontext)&fake_contexts[1];
+    assert_int_equal(current(&ctx), CUDA_SUCCESS);
+    assert_ptr_equal(ctx, &fake_contexts[1]);
+
+    const struct { CUstream in; int per_thread; CUstream out; unsigned long long id; } cases[] = {
+        { NULL, 0, CU_STREAM_LEGACY, 1001 },
+        { NULL, 1, CU_STREAM_PER_THREAD, 2001 },
+        { CU_STREAM_LEGACY, 0, CU_STREAM_LEGACY, 1001 },
+        { CU_STREAM_PER_THREAD, 1, CU_STREAM_PER_THREAD, 2001 },
+        { (CUstream)&fake_streams[1], 0, (CUstream)&fake_streams[1], 11 },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        assert_int_equal(stream(ctx, cases[i].in, &s, cases[i].per_thread), CUDA_SUCCESS);
+        assert_ptr_equal(s, cases[i].out);
+        assert_int_equal(stream_id(ctx, s, &id), CUDA_SUCCESS);
+        assert_int_equal(id, cases[i].id);
+    }
+    /* The special handles name the current context's streams: not another context's. */
+    CUcontext other = (CUcontext)&fake_contexts[0];
+    assert_int_equal(stream(other, NULL, &s, 0), CUDA_ERROR_INVALID_CONTEXT);
+    assert_int_equal(stream_id(other, CU_STREAM_LEGACY, &id), CUDA_ERROR_INVALID_CONTEXT);
+    assert_int_equal(stream(other, (CUstream)&fake_streams[0], &s, 0), CUDA_SUCCESS);
+    assert_int_equal(stream_id(other, s, &id), CUDA_SUCCESS);
+    assert_int_equal(id, 10);
+    assert_int_equal(stream_id(ctx, (CUstream)&id, &id), CUDA_ERROR_INVALID_HANDLE);
+    assert_int_equal(stream(ctx, NULL, NULL, 0), CUDA_ERROR_INVALID_VALUE);
+    assert_int_equal(stream_id(ctx, s, NULL), CUDA_ERROR_INVALID_VALUE);
+    fake_current = NULL;
 }
 
 /* TOOLS_MODULE slot 7 calls back once per function of the module and answers 1 (what cuFFT
@@ -252,6 +303,7 @@ int main(void)
         cmocka_unit_test(test_integrity_propagates_driver_error),
         cmocka_unit_test(test_library_tables),
         cmocka_unit_test(test_module_functions_slot),
+        cmocka_unit_test(test_stream_slots),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
