@@ -78,7 +78,7 @@ static struct pool_svc *build_cluster(const char *db, enum pool_strategy s)
             n->dev[g].numa = g / 4;
         }
         struct pool_error e;
-        if (pool_svc_register_node(svc, n, &e) < 0) {
+        if (pool_svc_register_node(svc, n, NULL, NULL, &e) < 0) {
             fprintf(stderr, "bench_pool: register: %s\n", e.message);
             exit(1);
         }
@@ -209,7 +209,7 @@ static void run_ops(struct pool_svc *svc, int ops, double *lat, double *rel_lat,
         } else {
             int victim = (int)(rnd() % (uint64_t)live->n);
             double t0 = pool_now();
-            if (pool_svc_release(svc, live->ids[victim], &e) != 0) {
+            if (pool_svc_release(svc, live->ids[victim], NULL, &e) != 0) {
                 fprintf(stderr, "bench_pool: release: %s\n", e.message);
                 exit(1);
             }

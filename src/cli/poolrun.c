@@ -3,8 +3,11 @@
  * idempotency key (a POST retried after a lost answer cannot allocate twice), run the program
  * on the answer's connect address and token exactly as `tfuse run --connect ADDR --vgpu TOKEN`
  * does (with --gpus N, the gang's N tokens as one list: devices 0..N-1), and DELETE the
- * allocation afterwards, also when the program fails or is killed.
- * May call: nodeapi.h (HTTP/JSON client), src/vgpu (size parsing), main.c's cli_run_child.
+ * allocation afterwards, also when the program fails or is killed. The pool's calls carry the
+ * caller's pool credential (--pool-token-file, else $TFUSE_POOL_TOKEN), never the nodes' API
+ * token.
+ * May call: nodeapi.h (HTTP/JSON client), src/vgpu (size parsing), src/common/credfile.h,
+ * main.c's cli_run_child.
  */
 #include "flags.h"
 #include "poolrun.h"
@@ -16,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "credfile.h"
 #include "nodeapi.h"
 #include "vgpu_parse.h"
 
@@ -24,7 +28,7 @@
 
 struct pool_opts {
     const char *pool, *vram, *tflops, *tflops_limit, *compute, *limit, *qos, *tenant, *gpus,
-        *model, *strategy;
+        *model, *strategy, *token_file;
     int ngpus;   /* --gpus: the gang size (gpu_count), 1 when not given */
 };
 
@@ -57,6 +61,7 @@ static int parse(int argc, char **argv, struct pool_opts *o, int *prog)
         CLI_FLAG("--gpus", struct pool_opts, gpus),
         CLI_FLAG("--model", struct pool_opts, model),
         CLI_FLAG("--strategy", struct pool_opts, strategy),
+        CLI_FLAG("--pool-token-file", struct pool_opts, token_file),
     };
     int i = cli_parse_flags("tfuse run --pool", argc, argv, flags, sizeof flags / sizeof flags[0], o);
     if (i < 0)
@@ -110,9 +115,12 @@ static json_t *request_body(const struct pool_opts *o, const char *key)
         fprintf(stderr, "tfuse run --pool: --vram: %s\n", err);
         return NULL;
     }
+    /* No tenant named: a tenant's credential allocates for that tenant (the admin's, for
+     * "default"). */
     const char *tenant = o->tenant ? o->tenant : getenv("TFUSE_TENANT");
-    json_t *b = json_pack("{s:s, s:I, s:s}", "tenant", tenant ? tenant : "default",
-                          "vram_request", (json_int_t)vram, "idempotency_key", key);
+    json_t *b = json_pack("{s:I, s:s}", "vram_request", (json_int_t)vram, "idempotency_key", key);
+    if (tenant)
+        json_object_set_new(b, "tenant", json_string(tenant));
     struct { const char *flag, *text, *field; int pct; } nums[] = {
         {"--tflops", o->tflops, "tflops_request", 0},
         {"--tflops-limit", o->tflops_limit, "tflops_limit", 0},
@@ -268,11 +276,34 @@ static int run_allocated(const char *pool, json_t *alloc, int ngpus, char **argv
     return rc;
 }
 
+/* The pool credential every call presents (the node API token is not the pool's to see). */
+static int use_pool_token(const struct pool_opts *o, char *buf, size_t len)
+{
+    char err[600];
+    bool loose;
+    if (!o->token_file) {
+        nodeapi_set_token(getenv("TFUSE_POOL_TOKEN"));
+        return 0;
+    }
+    int rc = tf_cred_read(o->token_file, buf, len, &loose, err, sizeof err);
+    if (rc <= 0) {
+        fprintf(stderr, "tfuse run --pool: --pool-token-file: %s\n",
+                rc == 0 ? "no such file" : err);
+        return -1;
+    }
+    if (loose)
+        fprintf(stderr, "tfuse run --pool: warning: %s can be read by other users\n",
+                o->token_file);
+    nodeapi_set_token(buf);
+    return 0;
+}
+
 int poolrun_main(int argc, char **argv)
 {
     struct pool_opts o = {0};
     int prog;
-    if (parse(argc, argv, &o, &prog) != 0)
+    static char token[TF_CRED_MAX];
+    if (parse(argc, argv, &o, &prog) != 0 || use_pool_token(&o, token, sizeof token) != 0)
         return 2;
     char pool[512];
     size_t n = strlen(o.pool);

@@ -66,6 +66,12 @@ static const struct option_def table[NO_COUNT] = {
                       "name at the pool (default the host name)"},
     [NO_ADVERTISE] = {"advertise", 0, "TFUSE_NODE_ADVERTISE", K_STRING, NULL, "tcp:HOST:PORT",
                       0, "API address the pool calls (default the first tcp --api)"},
+    [NO_POOL_JOIN_TOKEN] = {"pool-join-token", 0, "TFUSE_NODE_POOL_JOIN_TOKEN", K_STRING, NULL,
+                            "TOKEN", 0, "the pool's join token, which admits a new node (the "
+                            "pool then gives it a credential of its own, kept in --state)"},
+    [NO_POOL_JOIN_TOKEN_FILE] = {"pool-join-token-file", 0, "TFUSE_NODE_POOL_JOIN_TOKEN_FILE",
+                                 K_STRING, NULL, "FILE", 0,
+                                 "the join token read from FILE (kept off the command line)"},
     [NO_HEARTBEAT_INTERVAL] = {"heartbeat-interval", 0, "TFUSE_NODE_HEARTBEAT_INTERVAL",
                                K_SECONDS, NULL, "SECONDS", 0,
                                "pool heartbeat period, 0.05-3600 (default 3)"},
@@ -116,6 +122,8 @@ static char **string_slot(struct node_config *c, enum node_option o)
     case NO_POOL: return &c->pool;
     case NO_NODE_NAME: return &c->node_name;
     case NO_ADVERTISE: return &c->advertise;
+    case NO_POOL_JOIN_TOKEN: return &c->pool_join_token;
+    case NO_POOL_JOIN_TOKEN_FILE: return &c->pool_join_token_file;
     default: return NULL;
     }
 }
@@ -414,6 +422,14 @@ static int check_combination(const struct node_config *c, char *err, size_t errl
     if (!c->pool && (c->node_name || c->advertise ||
                      c->origin[NO_HEARTBEAT_INTERVAL] != NC_FROM_DEFAULT)) {
         set_err(err, errlen, "--node-name, --advertise and --heartbeat-interval go with --pool");
+        return -1;
+    }
+    if (!c->pool && (c->pool_join_token || c->pool_join_token_file)) {
+        set_err(err, errlen, "--pool-join-token and --pool-join-token-file go with --pool");
+        return -1;
+    }
+    if (c->pool_join_token && c->pool_join_token_file) {
+        set_err(err, errlen, "give --pool-join-token or --pool-join-token-file, not both");
         return -1;
     }
     if (c->pool && c->napi == 0) {

@@ -27,6 +27,7 @@ enum node_config_origin { NC_FROM_DEFAULT, NC_FROM_FILE, NC_FROM_ENV, NC_FROM_FL
 enum node_option {
     NO_CONFIG, NO_BACKEND, NO_LISTEN, NO_TOKEN, NO_STATE, NO_API, NO_API_TOKEN,
     NO_OVERSUBSCRIBE, NO_ALLOW_UNLIMITED, NO_CTX_OVERHEAD, NO_POOL, NO_NODE_NAME,
+    NO_POOL_JOIN_TOKEN, NO_POOL_JOIN_TOKEN_FILE,
     NO_ADVERTISE, NO_HEARTBEAT_INTERVAL, NO_DRAIN_TIMEOUT, NO_LOG_LEVEL, NO_LOG_SYSLOG,
     NO_COUNT
 };
@@ -48,6 +49,8 @@ struct node_config {
     char *pool;
     char *node_name;
     char *advertise;
+    char *pool_join_token;        /* admits the node to the pool; NULL: none */
+    char *pool_join_token_file;   /* the same, read from a file */
     double heartbeat_interval;    /* seconds; 0: poolreg's default */
     double drain_timeout;         /* seconds */
     int log_level;                /* enum tf_log_level */

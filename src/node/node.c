@@ -170,6 +170,9 @@ static int setup(struct node *n, char *err, size_t errlen)
     n->pool.name = c->node_name;
     n->pool.advertise = c->advertise;
     n->pool.interval_s = c->heartbeat_interval;
+    n->pool.join_token = c->pool_join_token;
+    n->pool.join_token_file = c->pool_join_token_file;
+    n->pool.state_dir = c->state;
     if (choose_backend(n, err, errlen) != 0)
         return -1;
     for (int i = 0; i < n->napi; i++)
@@ -428,7 +431,7 @@ static void reload(struct node *n)
         node_config_format(&next, (enum node_option)o, now, sizeof now);
         if (strcmp(was, now) == 0)
             continue;
-        int secret = o == NO_TOKEN || o == NO_API_TOKEN;
+        int secret = o == NO_TOKEN || o == NO_API_TOKEN || o == NO_POOL_JOIN_TOKEN;
         if (node_option_reloadable((enum node_option)o)) {
             tf_info("reload: %s = %s (was %s)", node_option_name((enum node_option)o),
                     secret ? "<new token>" : now, secret ? "<old token>" : was);

@@ -1,6 +1,7 @@
 /*
  * The node's registration and heartbeat thread (see poolreg.h and docs/node-api.md).
- * May call: vgpus.h, discover.h, src/common/httpc.h, jansson, src/common/log.h.
+ * May call: vgpus.h, discover.h, src/common/httpc.h, src/common/credfile.h, jansson,
+ * src/common/log.h.
  */
 #include "poolreg.h"
 
@@ -15,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "credfile.h"
 #include "discover.h"
 #include "httpc.h"
 #include "log.h"
@@ -35,6 +37,9 @@ struct node_poolreg {
     int stopping;
     int registered;
     int pool_down;               /* last call failed: log only state changes, not every retry */
+    char join[TF_CRED_MAX];      /* "": none */
+    char cred[TF_CRED_MAX];      /* the node's own credential at the pool; "": none yet */
+    char cred_file[4200];        /* "": kept in memory only */
     uint64_t last_busy_ns[NODE_MAX_DEVICES];
     struct timespec last_sample;
 };
@@ -66,10 +71,13 @@ static void pool_name(const char *in, char *out, size_t cap)
         snprintf(out, cap, "unknown");
 }
 
-/* POSTs body to pool_url + path. Returns the HTTP status, 0 when the pool was unreachable. */
-static long post_json(struct node_poolreg *r, const char *path, json_t *body, char *err,
-                      size_t errlen)
+/* POSTs body to pool_url + path with bearer. Returns the HTTP status, 0 when the pool was
+ * unreachable; *answer (when asked for) the parsed answer or NULL. */
+static long post_json(struct node_poolreg *r, const char *path, json_t *body, const char *bearer,
+                      json_t **answer, char *err, size_t errlen)
 {
+    if (answer)
+        *answer = NULL;
     char url[700];
     snprintf(url, sizeof url, "%s%s", r->pool_url, path);
     char *text = json_dumps(body, JSON_COMPACT);
@@ -78,10 +86,13 @@ static long post_json(struct node_poolreg *r, const char *path, json_t *body, ch
         return 0;
     }
     struct tf_http_response resp;
+    struct tf_http_opts o = {.bearer = bearer};
     long status = 0;
-    if (tf_http_request("POST", url, text, HTTP_TIMEOUT_MS, NULL, &resp, err, errlen) == 0) {
+    if (tf_http_request("POST", url, text, HTTP_TIMEOUT_MS, &o, &resp, err, errlen) == 0) {
         status = resp.status;
-        free(resp.body);   /* the pool's answer carries nothing the node uses */
+        if (answer)
+            *answer = json_loadb(resp.body, resp.len, 0, NULL);
+        free(resp.body);
     }
     free(text);
     return status;
@@ -134,46 +145,87 @@ static json_t *heartbeat_body(struct node_poolreg *r)
     return json_pack("{s:o}", "devices", devs);
 }
 
-static void note_failure(struct node_poolreg *r, const char *what, long status, const char *err)
+static void note_failure(struct node_poolreg *r, const char *what, long status, json_t *answer,
+                         const char *err)
 {
     if (r->pool_down)
         return;
     r->pool_down = 1;
+    const char *msg = json_string_value(json_object_get(answer, "message"));
     if (status)
-        tf_warn("pool %s: %s answered HTTP %ld (retrying)", r->pool_url, what, status);
+        tf_warn("pool %s: %s answered HTTP %ld%s%s (retrying)", r->pool_url, what, status,
+                msg ? ": " : "", msg ? msg : "");
     else
         tf_warn("pool %s: %s failed: %s (retrying)", r->pool_url, what, err);
+}
+
+/* Keeps the credential the pool issued: in memory, and in --state (0600) when there is one. */
+static void keep_credential(struct node_poolreg *r, json_t *answer)
+{
+    const char *cred = json_string_value(json_object_get(answer, "credential"));
+    char err[512];
+    if (!cred || strlen(cred) >= sizeof r->cred)
+        return;
+    snprintf(r->cred, sizeof r->cred, "%s", cred);
+    if (r->cred_file[0] && tf_cred_write(r->cred_file, cred, err, sizeof err) != 0)
+        tf_warn("pool credential kept in memory only: %s", err);
+}
+
+/* A registration: with the node's own credential when it has one (the pool knows it), else
+ * with the join token. A credential the pool refuses (a new pool, or the node was removed) is
+ * dropped: the next attempt presents the join token. */
+static void register_step(struct node_poolreg *r)
+{
+    char err[256] = "";
+    json_t *body = register_body(r), *answer = NULL;
+    if (!body)
+        return;
+    bool own = r->cred[0] != '\0';
+    long status = post_json(r, "/api/v1/nodes", body, own ? r->cred : r->join, &answer, err,
+                            sizeof err);
+    json_decref(body);
+    if (status == 200 || status == 201) {
+        keep_credential(r, answer);
+        r->registered = 1;
+        r->pool_down = 0;
+        tf_info("registered with the pool %s as %s (%d device(s))", r->pool_url, r->name,
+                r->v->ndev);
+    } else if (status == 401 && own && r->join[0]) {
+        tf_warn("pool %s does not know this node's credential: registering with the join token",
+                r->pool_url);
+        r->cred[0] = '\0';
+    } else {
+        note_failure(r, "registration", status, answer, err);
+    }
+    json_decref(answer);
 }
 
 /* One step: register when not registered, else heartbeat. */
 static void step(struct node_poolreg *r)
 {
+    if (!r->registered) {
+        register_step(r);
+        return;
+    }
     char err[256] = "", path[128];
-    json_t *body = r->registered ? heartbeat_body(r) : register_body(r);
+    json_t *body = heartbeat_body(r), *answer = NULL;
     if (!body)
         return;
     snprintf(path, sizeof path, "/api/v1/nodes/%s/heartbeat", r->name);
-    long status = post_json(r, r->registered ? path : "/api/v1/nodes", body, err, sizeof err);
+    long status = post_json(r, path, body, r->cred, &answer, err, sizeof err);
     json_decref(body);
-    if (!r->registered) {
-        if (status == 200 || status == 201) {
-            r->registered = 1;
-            r->pool_down = 0;
-            tf_info("registered with the pool %s as %s (%d device(s))", r->pool_url, r->name,
-                    r->v->ndev);
-        } else {
-            note_failure(r, "registration", status, err);
-        }
-    } else if (status == 204 || status == 200) {
+    if (status == 204 || status == 200) {
         if (r->pool_down)
             tf_info("pool %s answers heartbeats again", r->pool_url);
         r->pool_down = 0;
-    } else if (status == 404) {
-        tf_warn("pool %s forgot node %s: registering again", r->pool_url, r->name);
+    } else if (status == 404 || status == 401) {
+        tf_warn("pool %s forgot node %s (HTTP %ld): registering again", r->pool_url, r->name,
+                status);
         r->registered = 0;
     } else {
-        note_failure(r, "heartbeat", status, err);
+        note_failure(r, "heartbeat", status, answer, err);
     }
+    json_decref(answer);
 }
 
 static void *poolreg_main(void *arg)
@@ -249,6 +301,42 @@ static int pick_name(struct node_poolreg *r, const char *name, char *err, size_t
     return 0;
 }
 
+/* The join token (flag or file) and the credential a previous run kept in --state. */
+static int load_credentials(struct node_poolreg *r, const struct node_poolreg_opts *o,
+                            char *err, size_t errlen)
+{
+    char why[600];
+    bool loose;
+    if (o->join_token &&
+        snprintf(r->join, sizeof r->join, "%s", o->join_token) >= (int)sizeof r->join) {
+        snprintf(err, errlen, "--pool-join-token is longer than %d characters", TF_CRED_MAX - 1);
+        return -1;
+    }
+    if (o->join_token_file) {
+        int rc = tf_cred_read(o->join_token_file, r->join, sizeof r->join, &loose, why,
+                              sizeof why);
+        if (rc <= 0) {
+            snprintf(err, errlen, "--pool-join-token-file: %s", rc == 0 ? "no such file" : why);
+            return -1;
+        }
+        if (loose)
+            tf_warn("%s can be read by other users (chmod 600 it)", o->join_token_file);
+    }
+    if (o->state_dir)
+        snprintf(r->cred_file, sizeof r->cred_file, "%.4000s/pool-credential", o->state_dir);
+    if (r->cred_file[0] &&
+        tf_cred_read(r->cred_file, r->cred, sizeof r->cred, &loose, why, sizeof why) < 0) {
+        tf_warn("ignoring the saved pool credential: %s", why);
+        r->cred[0] = '\0';
+    }
+    if (!r->join[0] && !r->cred[0]) {
+        snprintf(err, errlen, "--pool needs the pool's join token: --pool-join-token-file FILE "
+                              "(the pool writes it to its --db PATH.join-token)");
+        return -1;
+    }
+    return 0;
+}
+
 int node_poolreg_start(struct node_poolreg **out, const struct node_poolreg_opts *o,
                        struct node_vgpus *v, char *err, size_t errlen)
 {
@@ -274,7 +362,8 @@ int node_poolreg_start(struct node_poolreg **out, const struct node_poolreg_opts
         r->pool_url[--ulen] = '\0';
     r->v = v;
     r->interval_s = o->interval_s > 0 ? o->interval_s : 3.0;
-    if (pick_address(r, o, err, errlen) != 0 || pick_name(r, o->name, err, errlen) != 0) {
+    if (pick_address(r, o, err, errlen) != 0 || pick_name(r, o->name, err, errlen) != 0 ||
+        load_credentials(r, o, err, errlen) != 0) {
         free(r);
         return -1;
     }

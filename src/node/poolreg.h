@@ -4,9 +4,14 @@
  * heartbeats with each device's usage; it registers again when the pool forgets the node (404)
  * and keeps retrying while the pool is unreachable. It never holds the vGPU lock across a
  * network call, so sessions and the control API never wait for the pool.
+ * Credentials (docs/pool-api.md, "Authentication"): the first registration presents the pool's
+ * join token; the pool answers with a credential of the node's own, which it keeps in
+ * --state/pool-credential (0600) and presents on every heartbeat and later registration (a
+ * node restarted without it waits until its old registration stops heartbeating).
  *
- * Owns: the registration thread. May call: vgpus.h (device list, usage), discover.h (TFLOPs
- * ratings), src/common/httpc.h, jansson, src/common/log.h.
+ * Owns: the registration thread, the node's pool credential. May call: vgpus.h (device list,
+ * usage), discover.h (TFLOPs ratings), src/common/httpc.h, src/common/credfile.h, jansson,
+ * src/common/log.h.
  */
 #ifndef TFUSE_NODE_POOLREG_H
 #define TFUSE_NODE_POOLREG_H
@@ -22,6 +27,9 @@ struct node_poolreg_opts {
     const char *const *api;   /* the node's --api addresses */
     int napi;
     double interval_s;        /* heartbeat period; <= 0: 3 s */
+    const char *join_token;   /* the pool's join token, or */
+    const char *join_token_file;   /* the file holding it; both NULL: only a saved credential */
+    const char *state_dir;    /* where the node keeps its credential; NULL: in memory only */
 };
 
 struct node_poolreg;

@@ -74,8 +74,11 @@ static void forget(struct pool_svc *svc, struct pool_alloc *a)
 {
     pool_alloc_unbook(svc, a);
     pool_map_del(&svc->allocs, a->id);
-    if (a->idempotency_key[0])
-        pool_map_del(&svc->alloc_keys, a->idempotency_key);
+    if (a->idempotency_key[0]) {
+        char key[POOL_ALLOC_KEY_MAX];
+        pool_alloc_key(a->tenant, a->idempotency_key, key);
+        pool_map_del(&svc->alloc_keys, key);
+    }
     pool_alloc_free(a);
 }
 
@@ -118,9 +121,7 @@ int pool_alloc_release_node(struct pool_svc *svc, const char *node)
     return 0;
 }
 
-static void fail_msg(struct pool_error *e, int status, enum pool_fail_reason r, const char *fmt,
-                     ...) __attribute__((format(printf, 4, 5)));
-static void fail_msg(struct pool_error *e, int status, enum pool_fail_reason r, const char *fmt, ...)
+void pool_fail(struct pool_error *e, int status, enum pool_fail_reason r, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -129,36 +130,40 @@ static void fail_msg(struct pool_error *e, int status, enum pool_fail_reason r, 
     pool_err_set(e, status, r);
 }
 
-/* An idempotency key already known: replay (1), conflict (-1) or unknown (0). */
+/* An idempotency key the tenant already used: replay (1), conflict (-1) or unknown (0). Keys
+ * are per tenant: another tenant's keys are not even looked at. */
 static int check_key(struct pool_svc *svc, const struct pool_alloc_req *req, const char *canonical,
                      json_t **result, struct pool_error *e)
 {
-    struct pool_alloc *a = pool_map_get(&svc->alloc_keys, req->idempotency_key);
+    char map_key[POOL_ALLOC_KEY_MAX];
+    pool_alloc_key(req->tenant, req->idempotency_key, map_key);
+    struct pool_alloc *a = pool_map_get(&svc->alloc_keys, map_key);
     if (a) {
         if (strcmp(a->request_json, canonical) != 0) {
-            fail_msg(e, 409, POOL_FAIL_CONFLICT,
+            pool_fail(e, 409, POOL_FAIL_CONFLICT,
                      "idempotency key '%s' was used for a different request (allocation %s)",
                      req->idempotency_key, a->id);
             return -1;
         }
         if (a->status == POOL_ALLOC_PENDING || a->releasing) {
-            fail_msg(e, 409, POOL_FAIL_CONFLICT,
+            pool_fail(e, 409, POOL_FAIL_CONFLICT,
                      "allocation %s for this idempotency key is being %s; retry", a->id,
                      a->releasing ? "released" : "created");
             return -1;
         }
-        *result = pool_view_alloc(svc, a);
+        *result = pool_view_alloc(svc, a, true);
         return 1;
     }
     char id[POOL_UUID_MAX];
     enum pool_alloc_status status;
-    int found = pool_store_find_key(svc->store, req->idempotency_key, id, sizeof id, &status);
+    int found = pool_store_find_key(svc->store, req->tenant, req->idempotency_key, id,
+                                    sizeof id, &status);
     if (found < 0) {
-        fail_msg(e, 500, POOL_FAIL_STORE, "store: %s", pool_store_error(svc->store));
+        pool_fail(e, 500, POOL_FAIL_STORE, "store: %s", pool_store_error(svc->store));
         return -1;
     }
     if (found) {
-        fail_msg(e, 409, POOL_FAIL_CONFLICT,
+        pool_fail(e, 409, POOL_FAIL_CONFLICT,
                  "idempotency key '%s' belongs to allocation %s, already released",
                  req->idempotency_key, id);
         return -1;
@@ -207,14 +212,14 @@ static int reserve(struct pool_svc *svc, const struct pool_alloc_req *req, char 
     enum pool_strategy s = req->strategy >= 0 ? (enum pool_strategy)req->strategy : def.strategy;
     struct pool_placement p;
     if (pool_place(&svc->inv, req, s, &p) != 0) {
-        fail_msg(e, 409, POOL_FAIL_NO_CAPACITY,
+        pool_fail(e, 409, POOL_FAIL_NO_CAPACITY,
                  "no healthy node in pool '%s' has %d free GPU(s)%s%s for this request",
                  req->pool, req->gpu_count, req->model[0] ? " of model " : "", req->model);
         return -1;
     }
     struct pool_alloc *a = calloc(1, sizeof *a);
     if (!a) {
-        fail_msg(e, 500, POOL_FAIL_STORE, "out of memory");
+        pool_fail(e, 500, POOL_FAIL_STORE, "out of memory");
         return -1;
     }
     fill_alloc(svc, req, svc->inv.nodes[p.slot], &p, s, a);
@@ -230,14 +235,17 @@ static int reserve(struct pool_svc *svc, const struct pool_alloc_req *req, char 
     if (pool_store_begin(svc->store) || pool_store_put_alloc(svc->store, a) ||
         pool_store_commit(svc->store)) {
         pool_store_rollback(svc->store);
-        fail_msg(e, 500, POOL_FAIL_STORE, "store: %s", pool_store_error(svc->store));
+        pool_fail(e, 500, POOL_FAIL_STORE, "store: %s", pool_store_error(svc->store));
         a->request_json = NULL;
         pool_alloc_free(a);
         return -1;
     }
     pool_map_put(&svc->allocs, a->id, a);
-    if (a->idempotency_key[0])
-        pool_map_put(&svc->alloc_keys, a->idempotency_key, a);
+    if (a->idempotency_key[0]) {
+        char key[POOL_ALLOC_KEY_MAX];
+        pool_alloc_key(a->tenant, a->idempotency_key, key);
+        pool_map_put(&svc->alloc_keys, key, a);
+    }
     pool_alloc_book(svc, a);
     *out = a;
     return 0;
@@ -273,7 +281,7 @@ static int create_vgpus(struct pool_svc *svc, const char *address, const double 
         char err[300];
         if (pool_node_create_vgpu(address, &spec, svc->cfg.node_timeout_ms, &a->dev[i], err,
                                   sizeof err)) {
-            fail_msg(e, 502, POOL_FAIL_NODE_ERROR, "node %s could not create vGPU %d of %d on %s: %s",
+            pool_fail(e, 502, POOL_FAIL_NODE_ERROR, "node %s could not create vGPU %d of %d on %s: %s",
                      a->node, i + 1, a->ndev, a->dev[i].uuid, err);
             delete_vgpus(address, a, i, svc->cfg.node_timeout_ms);
             return -1;
@@ -289,7 +297,7 @@ static int finish(struct pool_svc *svc, const struct pool_alloc *done, bool ok, 
     struct pool_alloc *a = pool_map_get(&svc->allocs, done->id);
     if (!a) { /* its node was removed meanwhile */
         if (ok)
-            fail_msg(e, 409, POOL_FAIL_CONFLICT, "node %s was removed during the allocation",
+            pool_fail(e, 409, POOL_FAIL_CONFLICT, "node %s was removed during the allocation",
                      done->node);
         return -1;
     }
@@ -299,11 +307,11 @@ static int finish(struct pool_svc *svc, const struct pool_alloc *done, bool ok, 
         a->status = POOL_ALLOC_ACTIVE;
         if (pool_store_begin(svc->store) == 0 && pool_store_put_alloc(svc->store, a) == 0 &&
             pool_store_commit(svc->store) == 0) {
-            *result = pool_view_alloc(svc, a);
+            *result = pool_view_alloc(svc, a, true);
             return 0;
         }
         pool_store_rollback(svc->store);
-        fail_msg(e, 500, POOL_FAIL_STORE, "store: %s", pool_store_error(svc->store));
+        pool_fail(e, 500, POOL_FAIL_STORE, "store: %s", pool_store_error(svc->store));
     }
     if (pool_store_begin(svc->store) || pool_store_release_alloc(svc->store, a->id, false) ||
         pool_store_commit(svc->store)) {
@@ -326,7 +334,7 @@ static int allocate_locked_part(struct pool_svc *svc, const struct pool_alloc_re
     *copy = *a;
     copy->request_json = NULL;
     if (svc->cfg.nodeless) {
-        *result = pool_view_alloc(svc, a);
+        *result = pool_view_alloc(svc, a, true);
         return 2;
     }
     struct pool_node *n = pool_inv_node(&svc->inv, a->node);
@@ -343,7 +351,7 @@ int pool_svc_allocate(struct pool_svc *svc, const struct pool_alloc_req *req, js
     *result = NULL;
     char *canonical = pool_req_canonical(req);
     if (!canonical) {
-        fail_msg(e, 500, POOL_FAIL_STORE, "out of memory");
+        pool_fail(e, 500, POOL_FAIL_STORE, "out of memory");
         return -1;
     }
     struct pool_alloc copy;
@@ -380,25 +388,30 @@ int pool_svc_allocate(struct pool_svc *svc, const struct pool_alloc_req *req, js
     return rc == 0 ? 201 : -1;
 }
 
-/* Under the lock: finds a releasable allocation and marks it releasing. */
-static struct pool_alloc *begin_release(struct pool_svc *svc, const char *id, struct pool_error *e)
+/* Under the lock: finds a releasable allocation and marks it releasing. Another tenant's
+ * allocation is as absent as one that never existed. */
+static struct pool_alloc *begin_release(struct pool_svc *svc, const char *id, const char *owner,
+                                        struct pool_error *e)
 {
     struct pool_alloc *a = pool_map_get(&svc->allocs, id);
+    if (a && owner && strcmp(a->tenant, owner) != 0)
+        a = NULL;
     if (!a)
-        fail_msg(e, 404, POOL_FAIL_INVALID, "no allocation %s", id);
+        pool_fail(e, 404, POOL_FAIL_INVALID, "no allocation %s", id);
     else if (a->status == POOL_ALLOC_PENDING || a->releasing)
-        fail_msg(e, 409, POOL_FAIL_CONFLICT, "allocation %s is being %s; retry", id,
+        pool_fail(e, 409, POOL_FAIL_CONFLICT, "allocation %s is being %s; retry", id,
                  a->releasing ? "released" : "created");
     else
         a->releasing = true;
     return e->status ? NULL : a;
 }
 
-int pool_svc_release(struct pool_svc *svc, const char *id, struct pool_error *e)
+int pool_svc_release(struct pool_svc *svc, const char *id, const char *owner,
+                     struct pool_error *e)
 {
     e->status = 0;
     pthread_mutex_lock(&svc->lock);
-    struct pool_alloc *a = begin_release(svc, id, e);
+    struct pool_alloc *a = begin_release(svc, id, owner, e);
     if (!a) {
         pthread_mutex_unlock(&svc->lock);
         return -1;
@@ -407,7 +420,7 @@ int pool_svc_release(struct pool_svc *svc, const char *id, struct pool_error *e)
     copy.request_json = NULL;
     struct pool_node *n = pool_inv_node(&svc->inv, a->node);
     char address[POOL_ADDR_MAX] = "";
-    if (n && !svc->cfg.nodeless)
+    if (n && n->credential_hash[0] && !svc->cfg.nodeless) /* never an unauthenticated node */
         snprintf(address, sizeof address, "%s", n->address);
     pthread_mutex_unlock(&svc->lock);
 
@@ -425,7 +438,7 @@ int pool_svc_release(struct pool_svc *svc, const char *id, struct pool_error *e)
               pool_store_release_alloc(svc->store, id, a->idempotency_key[0] != '\0') ||
               pool_store_commit(svc->store))) {
         pool_store_rollback(svc->store);
-        fail_msg(e, 500, POOL_FAIL_STORE, "store: %s", pool_store_error(svc->store));
+        pool_fail(e, 500, POOL_FAIL_STORE, "store: %s", pool_store_error(svc->store));
         a->releasing = false;
         rc = -1;
     } else if (a) {

@@ -1,12 +1,14 @@
 /*
  * `tfuse pool` commands (see tfuse_pool.h):
  *   serve --listen HOST:PORT --db PATH [--heartbeat-timeout S] [--oversub R] [--strategy S]
- *         [--ready-file PATH] [--node-token TOKEN]
+ *         [--ready-file PATH] [--admin-token-file F] [--join-token-file F]
+ *         [--node-token TOKEN | --node-token-file F]
  *   nodes | allocations [--tenant T] | quota get TENANT | quota set TENANT [--tflops X]
  *         [--vram SIZE] [--vgpus N] | allocate ... | release ID | settings NAME [--oversub R]
- *         [--strategy S]                                            (all: --pool URL [--json])
+ *         [--strategy S] | tenant create|rotate|delete NAME | tenant list
+ *         (all: --pool URL [--token-file F, else $TFUSE_POOL_TOKEN] [--json])
  * Operator commands are thin HTTP clients of the API in docs/pool-api.md. Calls pool_svc,
- * pool_http, src/common/httpc.h, jansson, getopt and the log.
+ * pool_http, src/common/httpc.h, src/common/credfile.h, jansson, getopt and the log.
  */
 #include "tfuse_pool.h"
 
@@ -23,11 +25,13 @@
 #include "pool_http.h"
 #include "pool_nodeclient.h"
 #include "pool_svc.h"
+#include "credfile.h"
 
 static const char usage_text[] =
     "usage: tfuse pool serve --listen HOST:PORT --db PATH [--heartbeat-timeout S] [--oversub R]\n"
     "                        [--strategy CompactFirst|LowLoadFirst|NodeCompactGPULowLoad]\n"
-    "                        [--ready-file PATH] [--node-token TOKEN (else $TFUSE_NODE_TOKEN)]\n"
+    "                        [--ready-file PATH] [--admin-token-file F] [--join-token-file F]\n"
+    "                        [--node-token-file F | --node-token T (else $TFUSE_NODE_TOKEN)]\n"
     "       tfuse pool nodes --pool URL [--json]\n"
     "       tfuse pool allocations --pool URL [--tenant T] [--json]\n"
     "       tfuse pool quota get TENANT --pool URL [--json]\n"
@@ -38,6 +42,13 @@ static const char usage_text[] =
     "                        [--strategy S] [--label KEY=VALUE]... [--key IDEMPOTENCY_KEY] [--json]\n"
     "       tfuse pool release ID --pool URL\n"
     "       tfuse pool settings NAME --pool URL [--oversub R] [--strategy S] [--json]\n"
+    "       tfuse pool tenant create NAME --pool URL [--tflops X] [--vram SIZE] [--vgpus N]\n"
+    "                        [--token-out FILE] [--json]\n"
+    "       tfuse pool tenant rotate NAME --pool URL [--token-out FILE] [--json]\n"
+    "       tfuse pool tenant delete NAME --pool URL | tfuse pool tenant list --pool URL\n"
+    "serve's credentials default to PATH.admin-token and PATH.join-token, made 0600 when absent.\n"
+    "Every command but serve presents the credential in --token-file F (else $TFUSE_POOL_TOKEN):\n"
+    "the admin's (serve writes it to PATH.admin-token) or a tenant's (tenant create prints it).\n"
     "SIZE: bytes, or a number with K, M, G, T (powers of 1024; KiB/MiB/GiB/TiB accepted).\n";
 
 static int usage(const char *msg)
@@ -109,19 +120,24 @@ static void write_ready_file(const char *path, const char *host, unsigned port)
 }
 
 /* Reads serve's options into cfg; 0, or usage()'s exit status after saying what is wrong. */
-static int serve_options(int argc, char **argv, struct pool_config *cfg, const char **listen,
-                         const char **ready)
+struct serve_files {
+    const char *listen, *ready, *admin, *join, *node_token;
+};
+
+static int serve_options(int argc, char **argv, struct pool_config *cfg, struct serve_files *f)
 {
     static const struct option opts[] = {
         {"listen", required_argument, 0, 'l'}, {"db", required_argument, 0, 'd'},
         {"heartbeat-timeout", required_argument, 0, 'h'}, {"oversub", required_argument, 0, 'o'},
         {"strategy", required_argument, 0, 's'}, {"ready-file", required_argument, 0, 'r'},
-        {"node-token", required_argument, 0, 'n'}, {0, 0, 0, 0}};
+        {"node-token", required_argument, 0, 'n'}, {"admin-token-file", required_argument, 0, 'A'},
+        {"join-token-file", required_argument, 0, 'J'},
+        {"node-token-file", required_argument, 0, 'N'}, {0, 0, 0, 0}};
     int c;
     char *end;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
-        case 'l': *listen = optarg; break;
+        case 'l': f->listen = optarg; break;
         case 'd': cfg->db_path = optarg; break;
         case 'h':
             cfg->heartbeat_timeout_s = strtod(optarg, &end);
@@ -140,11 +156,51 @@ static int serve_options(int argc, char **argv, struct pool_config *cfg, const c
             cfg->strategy = (enum pool_strategy)s;
             break;
         }
-        case 'r': *ready = optarg; break;
+        case 'r': f->ready = optarg; break;
         case 'n': pool_node_set_token(optarg); break;   /* else TFUSE_NODE_TOKEN */
+        case 'A': f->admin = optarg; break;
+        case 'J': f->join = optarg; break;
+        case 'N': f->node_token = optarg; break;
         default: return usage(NULL);
         }
     }
+    return 0;
+}
+
+/* A credential of the pool: read from path (default: the database's path + suffix), created
+ * there (0600) at first start. */
+static int load_credential(const char *path, const char *db, const char *suffix,
+                           const char *prefix, char *out)
+{
+    char def[4096], err[600];
+    if (!path) {
+        if ((size_t)snprintf(def, sizeof def, "%s%s", db, suffix) >= sizeof def) {
+            tf_error("pool: the database path is too long");
+            return -1;
+        }
+        path = def;
+    }
+    int rc = tf_cred_load_or_create(path, prefix, out, TF_CRED_MAX, err, sizeof err);
+    if (rc < 0)
+        tf_error("pool: %s", err);
+    else if (rc > 0)
+        tf_info("pool: created the credential %s (mode 0600)", path);
+    return rc < 0 ? -1 : 0;
+}
+
+/* The nodes' API token from a file (kept off the command line, where ps shows it). */
+static int load_node_token(const char *path, char *out)
+{
+    char err[600];
+    bool loose;
+    int rc = tf_cred_read(path, out, TF_CRED_MAX, &loose, err, sizeof err);
+    if (rc <= 0) {
+        tf_error("pool: --node-token-file: %s", rc == 0 ? "no such file" : err);
+        return -1;
+    }
+    if (loose)
+        tf_warn("pool: %s can be read by other users (chmod 600 it)", path);
+    pool_node_set_token(out);
     return 0;
 }
 
@@ -152,14 +208,21 @@ static int serve(int argc, char **argv)
 {
     struct pool_config cfg = {.heartbeat_timeout_s = 15, .oversub = 1, .health_thread = true,
                               .sync = POOL_SYNC_FULL};
-    const char *listen = NULL, *ready = NULL;
-    int rc = serve_options(argc, argv, &cfg, &listen, &ready);
+    struct serve_files f = {0};
+    int rc = serve_options(argc, argv, &cfg, &f);
     if (rc)
         return rc;
     char host[256];
     uint16_t port;
-    if (!listen || !cfg.db_path || split_listen(listen, host, sizeof host, &port))
+    if (!f.listen || !cfg.db_path || split_listen(f.listen, host, sizeof host, &port))
         return usage("serve needs --listen HOST:PORT and --db PATH");
+    static char admin[TF_CRED_MAX], join[TF_CRED_MAX], node_token[TF_CRED_MAX];
+    if (load_credential(f.admin, cfg.db_path, ".admin-token", "tfa-", admin) ||
+        load_credential(f.join, cfg.db_path, ".join-token", "tfj-", join) ||
+        (f.node_token && load_node_token(f.node_token, node_token)))
+        return 1;
+    cfg.admin_token = admin;
+    cfg.join_token = join;
 
     /* Block the stop signals before any thread exists, so only sigwait below receives them. */
     sigset_t stop;
@@ -183,8 +246,8 @@ static int serve(int argc, char **argv)
     printf("tfuse pool: listening on http://%s:%u (db %s)\n", host, pool_http_port(http),
            cfg.db_path);
     fflush(stdout);
-    if (ready)
-        write_ready_file(ready, host, pool_http_port(http));
+    if (f.ready)
+        write_ready_file(f.ready, host, pool_http_port(http));
     int sig;
     sigwait(&stop, &sig);
     tf_info("pool: signal %d, stopping", sig);
@@ -199,18 +262,41 @@ static int serve(int argc, char **argv)
 struct client {
     const char *url;
     bool json;
+    const char *token_file;            /* --token-file; else $TFUSE_POOL_TOKEN */
 };
+
+/* The caller's credential: --token-file, else $TFUSE_POOL_TOKEN; NULL after saying why. */
+static const char *credential(const struct client *cl, char *buf)
+{
+    char err[600];
+    bool loose;
+    if (!cl->token_file)
+        return getenv("TFUSE_POOL_TOKEN");
+    int rc = tf_cred_read(cl->token_file, buf, TF_CRED_MAX, &loose, err, sizeof err);
+    if (rc <= 0) {
+        fprintf(stderr, "tfuse pool: --token-file: %s\n", rc == 0 ? "no such file" : err);
+        return NULL;
+    }
+    if (loose)
+        fprintf(stderr, "tfuse pool: warning: %s can be read by other users (chmod 600 it)\n",
+                cl->token_file);
+    return buf;
+}
 
 /* Performs a request and parses the JSON answer; prints the error and returns NULL when it
  * failed. *status receives the HTTP status. */
 static json_t *call(const struct client *cl, const char *method, const char *path, json_t *body,
                     long *status)
 {
-    char url[1024], err[512];
+    char url[1024], err[512], token[TF_CRED_MAX];
     snprintf(url, sizeof url, "%s%s", cl->url, path);
+    const char *bearer = credential(cl, token);
+    if (cl->token_file && !bearer)
+        return NULL;
     char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
     struct tf_http_response r;
-    int rc = tf_http_request(method, url, text, 30000, NULL, &r, err, sizeof err);
+    struct tf_http_opts o = {.bearer = bearer};
+    int rc = tf_http_request(method, url, text, 30000, &o, &r, err, sizeof err);
     free(text);
     if (rc) {
         fprintf(stderr, "tfuse pool: %s %s: %s\n", method, url, err);
@@ -220,7 +306,8 @@ static json_t *call(const struct client *cl, const char *method, const char *pat
     json_t *v = r.len ? json_loadb(r.body, r.len, 0, NULL) : json_object();
     if (r.status >= 400 || !v) {
         const char *msg = json_string_value(json_object_get(v, "message"));
-        fprintf(stderr, "tfuse pool: HTTP %ld: %s\n", r.status, msg ? msg : r.body);
+        fprintf(stderr, "tfuse pool: HTTP %ld: %s%s\n", r.status, msg ? msg : r.body,
+                r.status == 401 ? " (pass --token-file F or set TFUSE_POOL_TOKEN)" : "");
         json_decref(v);
         v = NULL;
     }
@@ -315,7 +402,8 @@ static void print_quota(json_t *q)
 }
 
 /* Options every operator command takes; returns the getopt result for the others. */
-#define CLIENT_OPTS {"pool", required_argument, 0, 'P'}, {"json", no_argument, 0, 'J'}
+#define CLIENT_OPTS {"pool", required_argument, 0, 'P'}, {"json", no_argument, 0, 'J'}, \
+                    {"token-file", required_argument, 0, 'F'}
 
 static bool client_opt(int c, struct client *cl)
 {
@@ -323,7 +411,9 @@ static bool client_opt(int c, struct client *cl)
         cl->url = optarg;
     else if (c == 'J')
         cl->json = true;
-    return c == 'P' || c == 'J';
+    else if (c == 'F')
+        cl->token_file = optarg;
+    return c == 'P' || c == 'J' || c == 'F';
 }
 
 static int finish_view(const struct client *cl, json_t *v, void (*print)(json_t *))
@@ -362,6 +452,24 @@ static int cmd_list(int argc, char **argv, bool nodes)
                        nodes ? print_nodes : print_allocs);
 }
 
+/* One quota limit option (--tflops t, --vram v, --vgpus g) into limits; -1 when malformed or
+ * not a limit. */
+static int limit_opt(int c, json_t *limits)
+{
+    uint64_t v;
+    char *end;
+    if (c == 't') {
+        double t = strtod(optarg, &end);
+        json_object_set_new(limits, "max_tflops", json_real(t));
+        return *end || !(t >= 0) ? -1 : 0;
+    }
+    if (c != 'v' && c != 'g')
+        return -1;
+    int bad = c == 'v' ? parse_size(optarg, &v) : (v = strtoull(optarg, &end, 10), *end != 0);
+    json_object_set_new(limits, c == 'v' ? "max_vram" : "max_vgpus", json_integer((json_int_t)v));
+    return bad ? -1 : 0;
+}
+
 static int cmd_quota(int argc, char **argv)
 {
     static const struct option opts[] = {CLIENT_OPTS, {"tflops", required_argument, 0, 't'},
@@ -370,23 +478,9 @@ static int cmd_quota(int argc, char **argv)
     struct client cl = {0};
     json_t *limits = json_object();
     int c, bad = 0;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        uint64_t v;
-        char *end;
-        if (client_opt(c, &cl))
-            continue;
-        if (c == 't') {
-            double t = strtod(optarg, &end);
-            bad |= *end || !(t >= 0);
-            json_object_set_new(limits, "max_tflops", json_real(t));
-        } else if (c == 'v' || c == 'g') {
-            bad |= c == 'v' ? parse_size(optarg, &v) : (v = strtoull(optarg, &end, 10), *end != 0);
-            json_object_set_new(limits, c == 'v' ? "max_vram" : "max_vgpus",
-                                json_integer((json_int_t)v));
-        } else {
-            bad = 1;
-        }
-    }
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1)
+        if (!client_opt(c, &cl))
+            bad |= limit_opt(c, limits) != 0;
     const char *verb = optind < argc ? argv[optind] : NULL;
     const char *tenant = optind + 1 < argc ? argv[optind + 1] : NULL;
     bool set = verb && strcmp(verb, "set") == 0;
@@ -544,6 +638,89 @@ static int cmd_settings(int argc, char **argv)
     return finish_view(&cl, v, print_pool);
 }
 
+/* Shows a tenant's new token once: into --token-out (0600), else on stdout. */
+static int show_token(const struct client *cl, json_t *v, const char *out_file)
+{
+    const char *name = str(v, "name"), *token = json_string_value(json_object_get(v, "token"));
+    char err[600];
+    if (!token) {
+        fprintf(stderr, "tfuse pool: the answer holds no token\n");
+        return 1;
+    }
+    if (out_file && tf_cred_write(out_file, token, err, sizeof err) != 0) {
+        fprintf(stderr, "tfuse pool: %s (the token is lost: rotate it)\n", err);
+        return 1;
+    }
+    if (out_file)
+        json_object_del(v, "token");
+    if (cl->json)
+        print_json(v);
+    else if (out_file)
+        printf("tenant %s: its token is in %s (mode 0600)\n", name, out_file);
+    else
+        printf("tenant %s: its token (shown once, keep it secret):\n%s\n", name, token);
+    return 0;
+}
+
+static void print_tenants(json_t *v)
+{
+    size_t i;
+    json_t *t;
+    printf("%-32s %s\n", "TENANT", "CREATED");
+    json_array_foreach(json_object_get(v, "tenants"), i, t)
+        printf("%-32s %.0f\n", str(t, "name"), num(t, "created_unix"));
+}
+
+/* tenant create|rotate|delete NAME, tenant list: the admin's credential management. */
+static int cmd_tenant(int argc, char **argv)
+{
+    static const struct option opts[] = {CLIENT_OPTS, {"tflops", required_argument, 0, 't'},
+                                         {"vram", required_argument, 0, 'v'},
+                                         {"vgpus", required_argument, 0, 'g'},
+                                         {"token-out", required_argument, 0, 'o'}, {0, 0, 0, 0}};
+    struct client cl = {0};
+    json_t *limits = json_object();
+    const char *out_file = NULL;
+    int c, bad = 0;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (client_opt(c, &cl))
+            continue;
+        if (c == 'o')
+            out_file = optarg;
+        else
+            bad |= limit_opt(c, limits) != 0;
+    }
+    const char *verb = optind < argc ? argv[optind] : "";
+    const char *name = optind + 1 < argc ? argv[optind + 1] : NULL;
+    bool list = strcmp(verb, "list") == 0, create = strcmp(verb, "create") == 0;
+    bool rotate = strcmp(verb, "rotate") == 0, del = strcmp(verb, "delete") == 0;
+    bool args_ok = list ? optind + 1 == argc : name && optind + 2 == argc;
+    if (bad || !cl.url || !args_ok || !(list || create || rotate || del) ||
+        (!create && json_object_size(limits)) || (out_file && !create && !rotate)) {
+        json_decref(limits);
+        return usage("tenant create|rotate|delete NAME --pool URL, or tenant list --pool URL");
+    }
+    char path[256];
+    snprintf(path, sizeof path, "/api/v1/tenants%s%s%s", name ? "/" : "", name ? name : "",
+             rotate ? "/token" : "");
+    long status;
+    const char *method = list ? "GET" : del ? "DELETE" : "POST";
+    json_t *v = call(&cl, method, path, create && json_object_size(limits) ? limits : NULL,
+                     &status);
+    json_decref(limits);
+    if (!v)
+        return 1;
+    int rc = 0;
+    if (list)
+        return finish_view(&cl, v, print_tenants);
+    if (del && !cl.json)
+        printf("tenant %s deleted\n", name);
+    else if (!del)
+        rc = show_token(&cl, v, out_file);
+    json_decref(v);
+    return rc;
+}
+
 int tfuse_pool_main(int argc, char **argv)
 {
     tf_log_init("pool", TF_LOG_INFO);
@@ -565,6 +742,8 @@ int tfuse_pool_main(int argc, char **argv)
         return cmd_release(argc, argv);
     if (strcmp(cmd, "settings") == 0)
         return cmd_settings(argc, argv);
+    if (strcmp(cmd, "tenant") == 0)
+        return cmd_tenant(argc, argv);
     if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0) {
         fputs(usage_text, stdout);
         return 0;

@@ -2,7 +2,11 @@
  * HTTP routes of the pool (see pool_http.h and docs/pool-api.md). Request bodies are collected
  * into a per-request buffer (declared Content-Length over the limit is refused before reading
  * it; a body that turns out larger is drained and refused), then decoded strictly and handed
- * to the service. Calls pool_svc, pool_req, libmicrohttpd, jansson and libc.
+ * to the service. Every route but /healthz needs a bearer credential: the caller (admin,
+ * tenant, join token, node) is resolved once per request and each route says whom it serves;
+ * no credential or an unknown one is 401, a known one on a route not its own 403, and another
+ * tenant's allocation 404 like one that does not exist. Calls pool_svc, pool_req,
+ * libmicrohttpd, jansson and libc.
  */
 #include "pool_http.h"
 
@@ -13,8 +17,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "pool_req.h"
+#include "credfile.h"
 
 struct pool_http {
     struct MHD_Daemon *daemon;
@@ -87,6 +93,8 @@ struct route_ctx {
     size_t len;
     const char *seg[6];                 /* path segments after /api/v1 */
     int nseg;
+    const char *bearer;                 /* the Authorization header's token, NULL: none */
+    struct pool_caller who;
 };
 
 static bool is(const struct route_ctx *r, const char *method)
@@ -106,6 +114,39 @@ static enum MHD_Result send_done(struct MHD_Connection *c, int rc, const struct 
     return rc ? send_pool_error(c, e) : send_empty(c, 204);
 }
 
+/* No credential, or one the pool does not know: 401 with the scheme to use. A known caller on
+ * a route that is not its own: 403. */
+static enum MHD_Result deny(struct route_ctx *r)
+{
+    if (r->who.role != POOL_CALLER_NONE)
+        return send_error(r->c, 403, "forbidden", "this credential may not call this route");
+    json_t *v = json_pack("{s:s, s:s}", "error", "unauthorized", "message",
+                          "this route needs Authorization: Bearer <credential>");
+    char *text = v ? json_dumps(v, JSON_COMPACT) : NULL;
+    json_decref(v);
+    struct MHD_Response *resp =
+        text ? MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE) : NULL;
+    if (!resp) {
+        free(text);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, "Content-Type", "application/json");
+    MHD_add_response_header(resp, "WWW-Authenticate", "Bearer realm=\"tfuse-pool\"");
+    enum MHD_Result ret = MHD_queue_response(r->c, 401, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+static bool admin(const struct route_ctx *r)
+{
+    return r->who.role == POOL_CALLER_ADMIN;
+}
+
+static bool tenant(const struct route_ctx *r)
+{
+    return r->who.role == POOL_CALLER_TENANT;
+}
+
 static enum MHD_Result bad_method(struct route_ctx *r)
 {
     return send_error(r->c, 405, "invalid", "method not allowed on this path");
@@ -117,70 +158,136 @@ static enum MHD_Result bad_body(struct route_ctx *r, const char *msg)
     return send_error(r->c, 400, "invalid", msg);
 }
 
+/* The allocation's owner as the service sees it: a tenant is one, the admin sees all. */
+static const char *owner(const struct route_ctx *r)
+{
+    return tenant(r) ? r->who.name : NULL;
+}
+
+static enum MHD_Result allocate(struct route_ctx *r)
+{
+    struct pool_alloc_req req;
+    struct pool_error e = {0};
+    char err[512];
+    if (pool_req_decode_alloc(r->body, r->len, &req, err, sizeof err))
+        return bad_body(r, err);
+    if (tenant(r) && req.tenant[0] && strcmp(req.tenant, r->who.name) != 0)
+        return send_error(r->c, 403, "forbidden", "a tenant allocates for itself only");
+    if (!req.tenant[0]) /* a tenant's own; the admin's default tenant */
+        snprintf(req.tenant, sizeof req.tenant, "%s", tenant(r) ? r->who.name : "default");
+    json_t *out;
+    int rc = pool_svc_allocate(r->h->svc, &req, &out, &e);
+    return rc < 0 ? send_pool_error(r->c, &e) : send_json(r->c, (unsigned)rc, out);
+}
+
 static enum MHD_Result route_allocations(struct route_ctx *r)
 {
     struct pool_svc *svc = r->h->svc;
     struct pool_error e = {0};
-    char err[512];
-    if (r->nseg == 1 && is(r, "POST")) {
-        struct pool_alloc_req req;
-        if (pool_req_decode_alloc(r->body, r->len, &req, err, sizeof err))
-            return bad_body(r, err);
-        json_t *out;
-        int rc = pool_svc_allocate(svc, &req, &out, &e);
-        return rc < 0 ? send_pool_error(r->c, &e) : send_json(r->c, (unsigned)rc, out);
-    }
+    if (!admin(r) && !tenant(r))
+        return deny(r);
+    if (r->nseg == 1 && is(r, "POST"))
+        return allocate(r);
     if (r->nseg == 1 && is(r, "GET")) {
-        const char *tenant = MHD_lookup_connection_value(r->c, MHD_GET_ARGUMENT_KIND, "tenant");
-        return send_json(r->c, 200, pool_svc_allocations_json(svc, tenant));
+        const char *t = MHD_lookup_connection_value(r->c, MHD_GET_ARGUMENT_KIND, "tenant");
+        if (tenant(r) && t && strcmp(t, r->who.name) != 0)
+            return send_json(r->c, 200, json_pack("{s:[]}", "allocations"));
+        return send_json(r->c, 200, pool_svc_allocations_json(svc, tenant(r) ? r->who.name : t,
+                                                              tenant(r)));
     }
     if (r->nseg == 1)
         return bad_method(r);
     if (r->nseg != 2)
         return send_error(r->c, 404, "invalid", "no such path");
-    if (is(r, "GET")) {
-        json_t *a = pool_svc_allocation_json(svc, r->seg[1]);
-        return send_found(r->c, a, "no such allocation");
-    }
+    if (is(r, "GET"))
+        return send_found(r->c, pool_svc_allocation_json(svc, r->seg[1], owner(r)),
+                          "no such allocation");
     if (is(r, "DELETE"))
-        return send_done(r->c, pool_svc_release(svc, r->seg[1], &e), &e);
+        return send_done(r->c, pool_svc_release(svc, r->seg[1], owner(r), &e), &e);
     return bad_method(r);
+}
+
+/* POST /api/v1/nodes: the join token (or the admin) registers a new node; a registered node
+ * registers again with its own credential. The answer carries a credential when one was
+ * issued: the only time the pool ever shows it. */
+static enum MHD_Result register_node(struct route_ctx *r)
+{
+    struct pool_svc *svc = r->h->svc;
+    struct pool_error e = {0};
+    char err[512], cred[TF_CRED_MAX];
+    if (tenant(r))
+        return deny(r);
+    struct pool_node *n = calloc(1, sizeof *n);
+    if (!n)
+        return send_error(r->c, 500, "internal", "out of memory");
+    if (pool_req_decode_node(r->body, r->len, n, err, sizeof err)) {
+        free(n);
+        return r->who.role == POOL_CALLER_NONE ? deny(r) : send_error(r->c, 400, "invalid", err);
+    }
+    if (r->who.role == POOL_CALLER_NONE && pool_svc_node_authenticated(svc, n->name, r->bearer)) {
+        r->who.role = POOL_CALLER_NODE;
+        snprintf(r->who.name, sizeof r->who.name, "%s", n->name);
+    }
+    if (r->who.role == POOL_CALLER_NONE) {
+        free(n);
+        return deny(r);
+    }
+    int rc = pool_svc_register_node(svc, n, &r->who, cred, &e);
+    json_t *view = rc > 0 ? pool_svc_node_json(svc, n->name) : NULL;
+    free(n);
+    if (rc < 0)
+        return send_pool_error(r->c, &e);
+    if (view && cred[0])
+        json_object_set_new(view, "credential", json_string(cred));
+    return send_json(r->c, (unsigned)rc, view);
+}
+
+/* A node's own routes: its heartbeat and its expected vGPUs, with its credential. */
+static bool node_itself(struct route_ctx *r)
+{
+    if (r->who.role == POOL_CALLER_NONE &&
+        pool_svc_node_authenticated(r->h->svc, r->seg[1], r->bearer)) {
+        r->who.role = POOL_CALLER_NODE;
+        snprintf(r->who.name, sizeof r->who.name, "%s", r->seg[1]);
+    }
+    return r->who.role == POOL_CALLER_NODE && strcmp(r->who.name, r->seg[1]) == 0;
+}
+
+static enum MHD_Result route_node_own(struct route_ctx *r)
+{
+    struct pool_svc *svc = r->h->svc;
+    struct pool_error e = {0};
+    char err[512];
+    bool self = node_itself(r);
+    if (strcmp(r->seg[2], "vgpus") == 0) {
+        if (!self && !admin(r))
+            return deny(r);
+        if (!is(r, "GET"))
+            return bad_method(r);
+        return send_found(r->c, pool_svc_node_vgpus_json(svc, r->seg[1]), "no such node");
+    }
+    if (!self)
+        return deny(r);
+    if (!is(r, "POST"))
+        return bad_method(r);
+    struct pool_heartbeat hb;
+    if (pool_req_decode_heartbeat(r->body, r->len, &hb, err, sizeof err))
+        return send_error(r->c, 400, "invalid", err);
+    return send_done(r->c, pool_svc_heartbeat(svc, r->seg[1], &hb, &e), &e);
 }
 
 static enum MHD_Result route_nodes(struct route_ctx *r)
 {
     struct pool_svc *svc = r->h->svc;
     struct pool_error e = {0};
-    char err[512];
-    if (r->nseg == 1 && is(r, "POST")) {
-        struct pool_node *n = calloc(1, sizeof *n);
-        if (!n)
-            return send_error(r->c, 500, "internal", "out of memory");
-        int rc = pool_req_decode_node(r->body, r->len, n, err, sizeof err);
-        if (rc == 0)
-            rc = pool_svc_register_node(svc, n, &e);
-        json_t *view = rc > 0 ? pool_svc_node_json(svc, n->name) : NULL;
-        free(n);
-        if (rc == -1 && !e.status)
-            return send_error(r->c, 400, "invalid", err);
-        return rc < 0 ? send_pool_error(r->c, &e) : send_json(r->c, (unsigned)rc, view);
-    }
+    if (r->nseg == 1 && is(r, "POST"))
+        return register_node(r);
+    if (r->nseg == 3 && (strcmp(r->seg[2], "vgpus") == 0 || strcmp(r->seg[2], "heartbeat") == 0))
+        return route_node_own(r);
+    if (!admin(r))
+        return deny(r);
     if (r->nseg == 1)
         return is(r, "GET") ? send_json(r->c, 200, pool_svc_nodes_json(svc)) : bad_method(r);
-    if (r->nseg == 3 && strcmp(r->seg[2], "vgpus") == 0) {
-        if (!is(r, "GET"))
-            return bad_method(r);
-        json_t *v = pool_svc_node_vgpus_json(svc, r->seg[1]);
-        return send_found(r->c, v, "no such node");
-    }
-    if (r->nseg == 3 && strcmp(r->seg[2], "heartbeat") == 0) {
-        if (!is(r, "POST"))
-            return bad_method(r);
-        struct pool_heartbeat hb;
-        if (pool_req_decode_heartbeat(r->body, r->len, &hb, err, sizeof err))
-            return send_error(r->c, 400, "invalid", err);
-        return send_done(r->c, pool_svc_heartbeat(svc, r->seg[1], &hb, &e), &e);
-    }
     if (r->nseg != 2)
         return send_error(r->c, 404, "invalid", "no such path");
     if (is(r, "GET")) {
@@ -192,21 +299,33 @@ static enum MHD_Result route_nodes(struct route_ctx *r)
     return bad_method(r);
 }
 
+/* A tenant sees its own quota only: the list holds it alone, another's is 404. */
 static enum MHD_Result route_quotas(struct route_ctx *r)
 {
     struct pool_svc *svc = r->h->svc;
     struct pool_error e = {0};
     char err[512];
+    if (!admin(r) && !tenant(r))
+        return deny(r);
+    if (r->nseg == 1 && is(r, "GET") && tenant(r)) {
+        json_t *own = pool_svc_quota_json(svc, r->who.name), *list = json_array();
+        if (own)
+            json_array_append_new(list, own);
+        return send_json(r->c, 200, json_pack("{s:o}", "quotas", list));
+    }
     if (r->nseg == 1)
         return is(r, "GET") ? send_json(r->c, 200, pool_svc_quotas_json(svc)) : bad_method(r);
     if (r->nseg != 2)
         return send_error(r->c, 404, "invalid", "no such path");
     if (is(r, "GET")) {
-        json_t *q = pool_svc_quota_json(svc, r->seg[1]);
+        bool mine = admin(r) || strcmp(r->seg[1], r->who.name) == 0;
+        json_t *q = mine ? pool_svc_quota_json(svc, r->seg[1]) : NULL;
         return send_found(r->c, q, "tenant has no quota and no allocations");
     }
     if (!is(r, "PUT"))
         return bad_method(r);
+    if (!admin(r))
+        return deny(r);
     if (!pool_valid_name(r->seg[1], POOL_NAME_MAX))
         return send_error(r->c, 400, "invalid", "tenant names are 1-63 characters");
     struct pool_quota q = {0};
@@ -223,6 +342,8 @@ static enum MHD_Result route_pools(struct route_ctx *r)
     struct pool_svc *svc = r->h->svc;
     struct pool_error e = {0};
     char err[512];
+    if (!admin(r) && !tenant(r))
+        return deny(r);
     if (r->nseg != 2)
         return send_error(r->c, 404, "invalid", "no such path");
     if (!pool_valid_name(r->seg[1], POOL_NAME_MAX))
@@ -231,12 +352,72 @@ static enum MHD_Result route_pools(struct route_ctx *r)
         return send_json(r->c, 200, pool_svc_pool_json(svc, r->seg[1]));
     if (!is(r, "PUT"))
         return bad_method(r);
+    if (!admin(r))
+        return deny(r);
     struct pool_def d = pool_svc_pool(svc, r->seg[1]);
     if (pool_req_decode_pool(r->body, r->len, &d, err, sizeof err))
         return send_error(r->c, 400, "invalid", err);
     if (pool_svc_set_pool(svc, &d, &e))
         return send_pool_error(r->c, &e);
     return send_json(r->c, 200, pool_svc_pool_json(svc, r->seg[1]));
+}
+
+/* The answer that shows a tenant's new token, once. */
+static enum MHD_Result send_token(struct route_ctx *r, unsigned status, const char *name,
+                                  const char *token)
+{
+    json_t *v = pool_svc_tenant_json(r->h->svc, name);
+    if (v)
+        json_object_set_new(v, "token", json_string(token));
+    return send_json(r->c, status, v);
+}
+
+/* Tenants with credentials: the admin's alone. POST /tenants/{name} creates one (the body, if
+ * any, its quota), POST /tenants/{name}/token rotates its credential. */
+static enum MHD_Result route_tenants(struct route_ctx *r)
+{
+    struct pool_svc *svc = r->h->svc;
+    struct pool_error e = {0};
+    char err[512], token[TF_CRED_MAX];
+    if (!admin(r))
+        return deny(r);
+    if (r->nseg == 1)
+        return is(r, "GET") ? send_json(r->c, 200, pool_svc_tenants_json(svc)) : bad_method(r);
+    const char *name = r->seg[1];
+    if (r->nseg == 3 && strcmp(r->seg[2], "token") == 0) {
+        if (!is(r, "POST"))
+            return bad_method(r);
+        if (pool_svc_rotate_tenant(svc, name, token, &e))
+            return send_pool_error(r->c, &e);
+        return send_token(r, 200, name, token);
+    }
+    if (r->nseg != 2)
+        return send_error(r->c, 404, "invalid", "no such path");
+    if (is(r, "GET"))
+        return send_found(r->c, pool_svc_tenant_json(svc, name), "no such tenant");
+    if (is(r, "DELETE"))
+        return send_done(r->c, pool_svc_delete_tenant(svc, name, &e), &e);
+    if (!is(r, "POST"))
+        return bad_method(r);
+    struct pool_quota q = {0};
+    snprintf(q.tenant, sizeof q.tenant, "%s", name);
+    if (r->len && pool_req_decode_quota(r->body, r->len, &q, err, sizeof err))
+        return send_error(r->c, 400, "invalid", err);
+    if (pool_svc_create_tenant(svc, name, r->len ? &q : NULL, token, &e))
+        return send_pool_error(r->c, &e);
+    return send_token(r, 201, name, token);
+}
+
+/* The token of "Authorization: Bearer TOKEN" (scheme case-insensitive), NULL otherwise. */
+static const char *bearer_of(struct MHD_Connection *c)
+{
+    const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+    if (!h || strncasecmp(h, "Bearer ", 7) != 0)
+        return NULL;
+    h += 7;
+    while (*h == ' ')
+        h++;
+    return *h ? h : NULL;
 }
 
 /* Splits "/api/v1/a/b/c" into segments; each must be a valid name. */
@@ -256,7 +437,13 @@ static int split_path(struct route_ctx *r, char *path)
 
 static enum MHD_Result route(struct route_ctx *r, const char *url)
 {
+    if (strcmp(url, "/healthz") == 0)
+        return send_json(r->c, 200, json_pack("{s:s}", "status", "ok"));
+    r->bearer = bearer_of(r->c);
+    r->who = pool_svc_authenticate(r->h->svc, r->bearer);
     if (strcmp(url, "/metrics") == 0) {
+        if (!admin(r))
+            return deny(r);
         if (!is(r, "GET"))
             return bad_method(r);
         char *text = pool_svc_metrics(r->h->svc);
@@ -266,13 +453,18 @@ static enum MHD_Result route(struct route_ctx *r, const char *url)
         free(text);
         return ret;
     }
-    if (strcmp(url, "/healthz") == 0)
-        return send_json(r->c, 200, json_pack("{s:s}", "status", "ok"));
     char path[1024];
     if (strlen(url) >= sizeof path)
-        return send_error(r->c, 414, "invalid", "path too long");
+        return r->who.role == POOL_CALLER_NONE ? deny(r)
+                                               : send_error(r->c, 414, "invalid", "path too long");
     strcpy(path, url);
     int rc = split_path(r, path);
+    /* Nodes prove themselves on their own routes; anyone else without a credential learns
+     * nothing, not even which paths exist. */
+    bool node_route = rc == 0 && strcmp(r->seg[0], "nodes") == 0 &&
+                      ((r->nseg == 1 && is(r, "POST")) || r->nseg == 3);
+    if (r->who.role == POOL_CALLER_NONE && !node_route)
+        return deny(r);
     if (rc == -2)
         return send_error(r->c, 400, "invalid", "path segments must be names of [A-Za-z0-9._:-]");
     if (rc < 0)
@@ -285,6 +477,8 @@ static enum MHD_Result route(struct route_ctx *r, const char *url)
         return route_quotas(r);
     if (strcmp(r->seg[0], "pools") == 0)
         return route_pools(r);
+    if (strcmp(r->seg[0], "tenants") == 0)
+        return route_tenants(r);
     return send_error(r->c, 404, "invalid", "no such path");
 }
 

@@ -24,6 +24,7 @@
 #define POOL_MAX_GANG POOL_MAX_DEVICES
 #define POOL_MAX_PEERS 16    /* NVLink peers per device */
 #define POOL_MAX_VGPUS_PER_DEVICE 64
+#define POOL_HASH_HEX 65     /* SHA-256 in hex, with the NUL */
 
 enum pool_qos { POOL_QOS_LOW, POOL_QOS_MEDIUM, POOL_QOS_HIGH, POOL_QOS_CRITICAL, POOL_QOS_COUNT };
 
@@ -88,6 +89,7 @@ struct pool_node {
     char pool[POOL_NAME_MAX];
     struct pool_label labels[POOL_MAX_LABELS];
     pool_peer_list peers[POOL_MAX_DEVICES]; /* peers[i]: NVLink peers of dev[i] */
+    char credential_hash[POOL_HASH_HEX];    /* SHA-256 of its credential; "": none (not called) */
 };
 
 struct pool_alloc_req {
@@ -145,6 +147,13 @@ struct pool_quota {
     double used_tflops;
     uint64_t used_vram;
     int64_t used_vgpus;
+};
+
+/* A tenant with a credential (created by the admin); its token is kept only as a hash. */
+struct pool_tenant {
+    char name[POOL_NAME_MAX];
+    char token_hash[POOL_HASH_HEX];
+    int64_t created_unix;
 };
 
 struct pool_def {

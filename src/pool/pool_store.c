@@ -15,6 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "credfile.h"
+
 /* Migration i brings the schema from version i to i+1. Never edit one that shipped: append. */
 static const char *const migrations[] = {
     "CREATE TABLE pools(name TEXT PRIMARY KEY, oversub REAL NOT NULL, strategy TEXT NOT NULL);"
@@ -39,6 +41,16 @@ static const char *const migrations[] = {
     "  PRIMARY KEY(alloc_id, idx));"
     "CREATE TABLE quotas(tenant TEXT PRIMARY KEY, max_tflops REAL NOT NULL,"
     "  max_vram INTEGER NOT NULL, max_vgpus INTEGER NOT NULL);",
+    /* 2: authentication (docs/pool-api.md). Tenants' credentials and each node's, as SHA-256
+     * hex (the pool only verifies them); idempotency keys become per tenant, so that a key
+     * tells nothing about another tenant's requests. A node registered before this version has
+     * no credential: it must register again with the join token before the pool calls it. */
+    "CREATE TABLE tenants(name TEXT PRIMARY KEY, token_hash TEXT NOT NULL,"
+    "  created_unix INTEGER NOT NULL);"
+    "ALTER TABLE nodes ADD COLUMN credential_hash TEXT NOT NULL DEFAULT '';"
+    "DROP INDEX allocations_key;"
+    "CREATE UNIQUE INDEX allocations_key ON allocations(tenant, idempotency_key)"
+    "  WHERE idempotency_key IS NOT NULL;",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof *migrations))
 
@@ -46,7 +58,7 @@ enum stmt_id {
     S_BEGIN, S_COMMIT, S_ROLLBACK,
     S_PUT_NODE, S_DEL_DEVICES, S_PUT_DEVICE, S_DEL_NODE,
     S_PUT_ALLOC, S_DEL_ALLOC_DEVS, S_PUT_ALLOC_DEV, S_RELEASE, S_DELETE_ALLOC, S_FIND_KEY,
-    S_PUT_QUOTA, S_DEL_QUOTA, S_PUT_POOL,
+    S_PUT_QUOTA, S_DEL_QUOTA, S_PUT_POOL, S_PUT_TENANT, S_DEL_TENANT,
     S_COUNT
 };
 
@@ -54,9 +66,9 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_BEGIN] = "BEGIN IMMEDIATE",
     [S_COMMIT] = "COMMIT",
     [S_ROLLBACK] = "ROLLBACK",
-    [S_PUT_NODE] = "INSERT INTO nodes(name,address,pool,labels,registered_unix) "
-                   "VALUES(?1,?2,?3,?4,strftime('%s','now')) ON CONFLICT(name) DO UPDATE SET "
-                   "address=?2, pool=?3, labels=?4",
+    [S_PUT_NODE] = "INSERT INTO nodes(name,address,pool,labels,registered_unix,credential_hash) "
+                   "VALUES(?1,?2,?3,?4,strftime('%s','now'),?5) ON CONFLICT(name) DO UPDATE "
+                   "SET address=?2, pool=?3, labels=?4, credential_hash=?5",
     [S_DEL_DEVICES] = "DELETE FROM devices WHERE node=?1",
     [S_PUT_DEVICE] = "INSERT INTO devices(node,idx,uuid,model,memory_bytes,tflops,numa,"
                      "nvlink_peers,used_bytes,util_pct) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
@@ -70,11 +82,14 @@ static const char *const stmt_sql[S_COUNT] = {
                         "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
     [S_RELEASE] = "UPDATE allocations SET status='released' WHERE id=?1",
     [S_DELETE_ALLOC] = "DELETE FROM allocations WHERE id=?1",
-    [S_FIND_KEY] = "SELECT id, status FROM allocations WHERE idempotency_key=?1",
+    [S_FIND_KEY] = "SELECT id, status FROM allocations WHERE tenant=?1 AND idempotency_key=?2",
     [S_PUT_QUOTA] = "INSERT OR REPLACE INTO quotas(tenant,max_tflops,max_vram,max_vgpus) "
                     "VALUES(?1,?2,?3,?4)",
     [S_DEL_QUOTA] = "DELETE FROM quotas WHERE tenant=?1",
     [S_PUT_POOL] = "INSERT OR REPLACE INTO pools(name,oversub,strategy) VALUES(?1,?2,?3)",
+    [S_PUT_TENANT] = "INSERT OR REPLACE INTO tenants(name,token_hash,created_unix) "
+                     "VALUES(?1,?2,?3)",
+    [S_DEL_TENANT] = "DELETE FROM tenants WHERE name=?1",
 };
 
 struct pool_store;
@@ -215,6 +230,13 @@ struct pool_store *pool_store_open(const char *path, enum pool_store_sync sync, 
     struct pool_store *st = calloc(1, sizeof *st);
     if (!st) {
         snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    /* The store holds the vGPU tokens its tenants use: created (or tightened to) 0600 before
+     * SQLite opens it, whatever the umask; SQLite gives its -wal and -shm files the database
+     * file's mode. */
+    if (tf_cred_make_private(path, err, errlen) != 0) {
+        pool_store_close(st);
         return NULL;
     }
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
@@ -358,6 +380,7 @@ int pool_store_put_node(struct pool_store *st, const struct pool_node *n)
     bind_text(s, 2, n->address);
     bind_text(s, 3, n->pool);
     bind_text(s, 4, labels);
+    bind_text(s, 5, n->credential_hash);
     free(labels);
     if (run(st, S_PUT_NODE))
         return -1;
@@ -429,11 +452,12 @@ int pool_store_release_alloc(struct pool_store *st, const char *id, bool keep)
     return run(st, which);
 }
 
-int pool_store_find_key(struct pool_store *st, const char *key, char *id, size_t idlen,
-                        enum pool_alloc_status *status)
+int pool_store_find_key(struct pool_store *st, const char *tenant, const char *key, char *id,
+                        size_t idlen, enum pool_alloc_status *status)
 {
     sqlite3_stmt *s = st->stmt[S_FIND_KEY];
-    bind_text(s, 1, key);
+    bind_text(s, 1, tenant);
+    bind_text(s, 2, key);
     int rc = sqlite3_step(s), found = 0;
     if (rc == SQLITE_ROW) {
         snprintf(id, idlen, "%s", (const char *)sqlite3_column_text(s, 0));
@@ -471,6 +495,21 @@ int pool_store_put_pool(struct pool_store *st, const struct pool_def *d)
     sqlite3_bind_double(s, 2, d->oversub);
     bind_text(s, 3, pool_strategy_name(d->strategy));
     return run(st, S_PUT_POOL);
+}
+
+int pool_store_put_tenant(struct pool_store *st, const struct pool_tenant *t)
+{
+    sqlite3_stmt *s = st->stmt[S_PUT_TENANT];
+    bind_text(s, 1, t->name);
+    bind_text(s, 2, t->token_hash);
+    sqlite3_bind_int64(s, 3, t->created_unix);
+    return run(st, S_PUT_TENANT);
+}
+
+int pool_store_del_tenant(struct pool_store *st, const char *name)
+{
+    bind_text(st->stmt[S_DEL_TENANT], 1, name);
+    return run(st, S_DEL_TENANT);
 }
 
 /* ---- loading at start-up ------------------------------------------------------------------ */
@@ -580,6 +619,7 @@ static int node_row(struct pool_store *st, sqlite3_stmt *s, const struct pool_st
     snprintf(n->address, sizeof n->address, "%s", col_text(s, 1));
     snprintf(n->pool, sizeof n->pool, "%s", col_text(s, 2));
     parse_labels(col_text(s, 3), n->labels, &n->nlabels);
+    snprintf(n->credential_hash, sizeof n->credential_hash, "%s", col_text(s, 4));
     int rc = load_devices(st, n);
     if (rc == 0 && ld->node)
         rc = ld->node(ld->arg, n);
@@ -595,6 +635,16 @@ static int quota_row(struct pool_store *st, sqlite3_stmt *s, const struct pool_s
     q.max_vram = sqlite3_column_int64(s, 2);
     q.max_vgpus = sqlite3_column_int64(s, 3);
     return ld->quota ? ld->quota(ld->arg, &q) : 0;
+}
+
+static int tenant_row(struct pool_store *st, sqlite3_stmt *s, const struct pool_store_loader *ld)
+{
+    (void)st;
+    struct pool_tenant t = {0};
+    snprintf(t.name, sizeof t.name, "%s", col_text(s, 0));
+    snprintf(t.token_hash, sizeof t.token_hash, "%s", col_text(s, 1));
+    t.created_unix = sqlite3_column_int64(s, 2);
+    return ld->tenant ? ld->tenant(ld->arg, &t) : 0;
 }
 
 static int load_alloc_devices(struct pool_store *st, struct pool_alloc *a)
@@ -651,7 +701,10 @@ int pool_store_load(struct pool_store *st, const struct pool_store_loader *ld)
 {
     int rc = each_row(st, "SELECT name,oversub,strategy FROM pools", ld, pool_row);
     if (rc == 0)
-        rc = each_row(st, "SELECT name,address,pool,labels FROM nodes ORDER BY name", ld, node_row);
+        rc = each_row(st, "SELECT name,address,pool,labels,credential_hash FROM nodes "
+                          "ORDER BY name", ld, node_row);
+    if (rc == 0)
+        rc = each_row(st, "SELECT name,token_hash,created_unix FROM tenants", ld, tenant_row);
     if (rc == 0)
         rc = each_row(st, "SELECT tenant,max_tflops,max_vram,max_vgpus FROM quotas", ld, quota_row);
     if (rc == 0)

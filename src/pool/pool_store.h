@@ -14,6 +14,7 @@ struct pool_store;
 
 enum pool_store_sync { POOL_SYNC_NORMAL, POOL_SYNC_FULL };
 
+/* Creates the database (mode 0600 whatever the umask, an existing one is tightened to it). */
 struct pool_store *pool_store_open(const char *path, enum pool_store_sync sync, char *err,
                                    size_t errlen);
 void pool_store_close(struct pool_store *st);
@@ -34,12 +35,15 @@ int pool_store_put_alloc(struct pool_store *st, const struct pool_alloc *a);
 /* Marks an allocation released; one without idempotency key is deleted outright (nothing can
  * ask for it again), so the store does not grow with churn. */
 int pool_store_release_alloc(struct pool_store *st, const char *id, bool keep);
-/* 1 and the id/status when some allocation (any status) holds key, 0 when none, -1 on error. */
-int pool_store_find_key(struct pool_store *st, const char *key, char *id, size_t idlen,
-                        enum pool_alloc_status *status);
+/* 1 and the id/status when some allocation (any status) of tenant holds key, 0 when none, -1
+ * on error. */
+int pool_store_find_key(struct pool_store *st, const char *tenant, const char *key, char *id,
+                        size_t idlen, enum pool_alloc_status *status);
 int pool_store_put_quota(struct pool_store *st, const struct pool_quota *q);
 int pool_store_del_quota(struct pool_store *st, const char *tenant);
 int pool_store_put_pool(struct pool_store *st, const struct pool_def *d);
+int pool_store_put_tenant(struct pool_store *st, const struct pool_tenant *t);
+int pool_store_del_tenant(struct pool_store *st, const char *name);
 
 /* Reads everything back at start-up; released allocations are skipped. A callback returning
  * non-zero stops the load with that value. */
@@ -49,6 +53,7 @@ struct pool_store_loader {
     int (*node)(void *arg, const struct pool_node *n);
     int (*quota)(void *arg, const struct pool_quota *q);
     int (*alloc)(void *arg, const struct pool_alloc *a);
+    int (*tenant)(void *arg, const struct pool_tenant *t);
 };
 int pool_store_load(struct pool_store *st, const struct pool_store_loader *ld);
 

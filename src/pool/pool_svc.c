@@ -7,12 +7,14 @@
  */
 #include "pool_svc_int.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 
 #include "log.h"
+#include "credfile.h"
 
 static int load_pool(void *arg, const struct pool_def *d)
 {
@@ -27,7 +29,9 @@ static int load_node(void *arg, const struct pool_node *n)
     struct pool_node *stored = pool_inv_put_node(&svc->inv, n, err, sizeof err);
     if (!stored)
         return -1;
-    stored->healthy = true; /* a grace period: it has heartbeat_timeout_s to show up */
+    /* A grace period: it has heartbeat_timeout_s to show up. A node stored before nodes had
+     * credentials stays unhealthy (never placed on, never called) until it registers again. */
+    stored->healthy = n->credential_hash[0] != '\0';
     stored->last_heartbeat = pool_now();
     return 0;
 }
@@ -60,8 +64,11 @@ static int load_alloc(void *arg, const struct pool_alloc *a)
         pool_alloc_free(copy);
         return -1;
     }
-    if (copy->idempotency_key[0])
-        pool_map_put(&svc->alloc_keys, copy->idempotency_key, copy);
+    if (copy->idempotency_key[0]) {
+        char key[POOL_ALLOC_KEY_MAX];
+        pool_alloc_key(copy->tenant, copy->idempotency_key, key);
+        pool_map_put(&svc->alloc_keys, key, copy);
+    }
     pool_alloc_book(svc, copy);
     return 0;
 }
@@ -95,6 +102,12 @@ struct pool_svc *pool_svc_open(const struct pool_config *cfg, char *err, size_t 
     pool_quotas_init(&svc->quotas);
     pool_map_init(&svc->allocs);
     pool_map_init(&svc->alloc_keys);
+    pool_map_init(&svc->tenants);
+    if (cfg->admin_token && cfg->admin_token[0])
+        pool_auth_hash(cfg->admin_token, svc->admin_hash);
+    if (cfg->join_token && cfg->join_token[0])
+        pool_auth_hash(cfg->join_token, svc->join_hash);
+    svc->cfg.admin_token = svc->cfg.join_token = NULL;   /* only the hashes are kept */
     if (getrandom(&svc->id_prefix, sizeof svc->id_prefix, 0) != sizeof svc->id_prefix)
         svc->id_prefix = (uint32_t)(pool_now() * 1e6);
     svc->store = pool_store_open(svc->db_path, cfg->sync, err, errlen);
@@ -102,7 +115,8 @@ struct pool_svc *pool_svc_open(const struct pool_config *cfg, char *err, size_t 
         pool_svc_close(svc);
         return NULL;
     }
-    struct pool_store_loader ld = {svc, load_pool, load_node, load_quota, load_alloc};
+    struct pool_store_loader ld = {svc, load_pool, load_node, load_quota, load_alloc,
+                                   pool_tenant_load};
     if (pool_store_load(svc->store, &ld) != 0) {
         snprintf(err, errlen, "loading %s: %s", svc->db_path, pool_store_error(svc->store));
         pool_svc_close(svc);
@@ -132,6 +146,7 @@ void pool_svc_close(struct pool_svc *svc)
     pool_map_each(&svc->allocs, free_alloc_entry, NULL);
     pool_map_free(&svc->allocs);
     pool_map_free(&svc->alloc_keys);
+    pool_tenants_free(svc);
     pool_quotas_free(&svc->quotas);
     pool_inv_free(&svc->inv);
     pthread_cond_destroy(&svc->stop_cond);
@@ -149,9 +164,63 @@ static int store_error(struct pool_svc *svc, struct pool_error *e)
     return -1;
 }
 
-/* Puts the node in memory and the store as one change: whichever fails undoes the other. */
-static int register_locked(struct pool_svc *svc, const struct pool_node *n, struct pool_error *e)
+static int refuse(struct pool_error *e, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int refuse(struct pool_error *e, int status, const char *fmt, ...)
 {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->message, sizeof e->message, fmt, ap);
+    va_end(ap);
+    pool_err_set(e, status, status == 409   ? POOL_FAIL_CONFLICT
+                            : status == 500 ? POOL_FAIL_STORE
+                                            : POOL_FAIL_INVALID);
+    return -1;
+}
+
+/* A live node's name or GPUs are its own: only the node itself (proven by its credential) may
+ * register them again; a node that stopped heartbeating may be replaced. Lock held. */
+static int admit_node(struct pool_svc *svc, const struct pool_node *n,
+                      const struct pool_caller *who, bool *proven, struct pool_error *e)
+{
+    const struct pool_node *old = pool_inv_node(&svc->inv, n->name);
+    *proven = who && who->role == POOL_CALLER_NODE && strcmp(who->name, n->name) == 0 && old;
+    bool trusted = !who || who->role == POOL_CALLER_ADMIN || who->role == POOL_CALLER_JOIN;
+    if (!*proven && !trusted)
+        return refuse(e, 403, "registering a node takes the join token or its own credential");
+    if (old && !*proven && old->healthy)
+        return refuse(e, 409, "node %s is registered and heartbeating: only that node (with its "
+                              "credential) may register it again", n->name);
+    for (int i = 0; i < svc->inv.nslots; i++) {
+        struct pool_node *m = svc->inv.nodes[i];
+        if (!m || !m->healthy || strcmp(m->name, n->name) == 0)
+            continue;
+        for (int d = 0; d < n->ndev; d++)
+            if (pool_node_device(m, n->dev[d].uuid))
+                return refuse(e, 409, "GPU %s belongs to live node %s", n->dev[d].uuid,
+                              m->name);
+    }
+    if (old && !*proven)
+        tf_warn("pool: node %s registers again without its credential: it replaces the "
+                "registration that stopped heartbeating", n->name);
+    return 0;
+}
+
+/* Puts the node in memory and the store as one change: whichever fails undoes the other. */
+static int register_locked(struct pool_svc *svc, struct pool_node *n,
+                           const struct pool_caller *who, char *cred, struct pool_error *e)
+{
+    bool proven;
+    if (admit_node(svc, n, who, &proven, e) != 0)
+        return -1;
+    if (proven) {
+        memcpy(n->credential_hash, pool_inv_node(&svc->inv, n->name)->credential_hash,
+               sizeof n->credential_hash);
+    } else {
+        if (tf_cred_generate("tfn-", cred, TF_CRED_MAX) != 0)
+            return refuse(e, 500, "no randomness for node %s's credential", n->name);
+        pool_auth_hash(cred, n->credential_hash);
+    }
     struct pool_node *old = pool_inv_node(&svc->inv, n->name);
     bool existed = old != NULL;
     struct pool_node *saved = old ? malloc(sizeof *saved) : NULL;
@@ -187,11 +256,17 @@ static int register_locked(struct pool_svc *svc, const struct pool_node *n, stru
     return existed ? 200 : 201;
 }
 
-int pool_svc_register_node(struct pool_svc *svc, const struct pool_node *n, struct pool_error *e)
+int pool_svc_register_node(struct pool_svc *svc, struct pool_node *n,
+                           const struct pool_caller *who, char *cred, struct pool_error *e)
 {
+    char scratch[TF_CRED_MAX];
+    char *out = cred ? cred : scratch;
+    out[0] = '\0';
     pthread_mutex_lock(&svc->lock);
-    int rc = register_locked(svc, n, e);
+    int rc = register_locked(svc, n, who, out, e);
     pthread_mutex_unlock(&svc->lock);
+    if (rc < 0)
+        out[0] = '\0';
     if (rc > 0)
         tf_info("pool: node %s registered (%d devices, pool %s)", n->name, n->ndev, n->pool);
     return rc;

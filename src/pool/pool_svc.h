@@ -26,6 +26,18 @@ struct pool_config {
     enum pool_store_sync sync;
     bool nodeless;                     /* simulation: book and persist, never call nodes */
     bool health_thread;                /* check heartbeats in the background */
+    const char *admin_token;           /* the admin's credential; NULL: no admin */
+    const char *join_token;            /* what a new node presents to register; NULL: none */
+};
+
+/* Who is calling (docs/pool-api.md, "Authentication"): the admin, a tenant, the holder of the
+ * join token, or a registered node proven by its own credential. */
+enum pool_role { POOL_CALLER_NONE, POOL_CALLER_ADMIN, POOL_CALLER_TENANT, POOL_CALLER_JOIN,
+                 POOL_CALLER_NODE };
+
+struct pool_caller {
+    enum pool_role role;
+    char name[POOL_NAME_MAX];          /* the tenant's or the node's */
 };
 
 struct pool_error {
@@ -39,8 +51,21 @@ struct pool_svc;
 struct pool_svc *pool_svc_open(const struct pool_config *cfg, char *err, size_t errlen);
 void pool_svc_close(struct pool_svc *svc);
 
-/* Returns 201 for a new node, 200 for a re-registration, -1 on error. */
-int pool_svc_register_node(struct pool_svc *svc, const struct pool_node *n, struct pool_error *e);
+/* The caller a bearer token names (admin, join or a tenant; NONE when it names nobody), found
+ * by comparing its SHA-256 with every credential in constant time. */
+struct pool_caller pool_svc_authenticate(struct pool_svc *svc, const char *bearer);
+/* Whether bearer is the credential of the registered node `node`. */
+bool pool_svc_node_authenticated(struct pool_svc *svc, const char *node, const char *bearer);
+
+/* Registers n (its credential_hash is the service's to set). who: the join token's holder or
+ * the admin (a new node, or one replacing a registration whose node stopped heartbeating), or
+ * the node itself (NODE, proven by its credential); NULL: an in-process caller (tests,
+ * benches), trusted like the admin. A name or GPU uuid of another live node is refused (409).
+ * When a credential is issued (a new or replaced registration) it is written to cred (at least
+ * TF_CRED_MAX bytes), else cred is "". Returns 201 for a new node, 200 for a
+ * re-registration, -1 on error. */
+int pool_svc_register_node(struct pool_svc *svc, struct pool_node *n,
+                           const struct pool_caller *who, char *cred, struct pool_error *e);
 int pool_svc_heartbeat(struct pool_svc *svc, const char *node, const struct pool_heartbeat *hb,
                        struct pool_error *e);
 /* Removes a node; its allocations are released. */
@@ -49,7 +74,10 @@ int pool_svc_remove_node(struct pool_svc *svc, const char *node, struct pool_err
 /* Returns 201 (new allocation) or 200 (idempotent replay) with *result set; -1 on error. */
 int pool_svc_allocate(struct pool_svc *svc, const struct pool_alloc_req *req, json_t **result,
                       struct pool_error *e);
-int pool_svc_release(struct pool_svc *svc, const char *id, struct pool_error *e);
+/* owner: the tenant releasing its own allocation (another's is "no such allocation", 404);
+ * NULL: the admin. */
+int pool_svc_release(struct pool_svc *svc, const char *id, const char *owner,
+                     struct pool_error *e);
 
 int pool_svc_set_quota(struct pool_svc *svc, const struct pool_quota *limits, struct pool_error *e);
 int pool_svc_set_pool(struct pool_svc *svc, const struct pool_def *def, struct pool_error *e);
@@ -58,13 +86,28 @@ struct pool_def pool_svc_pool(struct pool_svc *svc, const char *name);
 /* Read views (new references; NULL for an unknown id/tenant/pool). */
 json_t *pool_svc_nodes_json(struct pool_svc *svc);
 json_t *pool_svc_node_json(struct pool_svc *svc, const char *name);
-json_t *pool_svc_allocations_json(struct pool_svc *svc, const char *tenant);
+/* tenant NULL: every tenant's. tokens: with the vGPU tokens (for the owner only). */
+json_t *pool_svc_allocations_json(struct pool_svc *svc, const char *tenant, bool tokens);
 /* The vGPUs the pool expects on a node, for the node's reconciliation (node-api.md). */
 json_t *pool_svc_node_vgpus_json(struct pool_svc *svc, const char *node);
-json_t *pool_svc_allocation_json(struct pool_svc *svc, const char *id);
+/* owner: a tenant asking for its own allocation (with its tokens; another's is NULL);
+ * NULL: the admin's view, without tokens. */
+json_t *pool_svc_allocation_json(struct pool_svc *svc, const char *id, const char *owner);
 json_t *pool_svc_quotas_json(struct pool_svc *svc);
 json_t *pool_svc_quota_json(struct pool_svc *svc, const char *tenant);
 json_t *pool_svc_pool_json(struct pool_svc *svc, const char *name);
+
+/* Tenants with credentials (pool_auth.c). Creating one (with optional limits, NULL: none)
+ * or rotating its credential writes the new token to token (TF_CRED_MAX bytes): the only
+ * time it is ever shown. Deleting revokes the credential; refused (409) while the tenant has
+ * allocations. */
+int pool_svc_create_tenant(struct pool_svc *svc, const char *name, const struct pool_quota *q,
+                           char *token, struct pool_error *e);
+int pool_svc_rotate_tenant(struct pool_svc *svc, const char *name, char *token,
+                           struct pool_error *e);
+int pool_svc_delete_tenant(struct pool_svc *svc, const char *name, struct pool_error *e);
+json_t *pool_svc_tenants_json(struct pool_svc *svc);
+json_t *pool_svc_tenant_json(struct pool_svc *svc, const char *name);
 
 /* Marks nodes silent for longer than the heartbeat timeout unhealthy (the background thread
  * calls this; tests may too). Returns how many nodes changed state. */

@@ -7,6 +7,7 @@
 #define TFUSE_POOL_SVC_INT_H
 
 #include <pthread.h>
+#include <stdio.h>
 
 #include "pool_inv.h"
 #include "pool_map.h"
@@ -33,7 +34,10 @@ struct pool_svc {
     struct pool_inv inv;
     struct pool_quotas quotas;
     struct pool_map allocs;            /* id -> struct pool_alloc (owned) */
-    struct pool_map alloc_keys;        /* idempotency key -> struct pool_alloc */
+    struct pool_map alloc_keys;        /* "tenant/key" (pool_alloc_key) -> struct pool_alloc */
+    struct pool_map tenants;           /* name -> struct pool_tenant (owned) */
+    char admin_hash[POOL_HASH_HEX];    /* "": no admin credential */
+    char join_hash[POOL_HASH_HEX];     /* "": no node can join */
     struct pool_store *store;
     uint32_t id_prefix;
     uint64_t id_counter;
@@ -50,9 +54,25 @@ static inline void pool_err_set(struct pool_error *e, int status, enum pool_fail
     e->reason = r;
 }
 
-/* Views, called with the lock held. */
+/* Sets e: status, reason and a formatted message. */
+void pool_fail(struct pool_error *e, int status, enum pool_fail_reason r, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Idempotency keys are per tenant: the key of the alloc_keys map. */
+#define POOL_ALLOC_KEY_MAX (POOL_NAME_MAX + POOL_KEY_MAX)
+static inline void pool_alloc_key(const char *tenant, const char *key, char *out)
+{
+    snprintf(out, POOL_ALLOC_KEY_MAX, "%s/%s", tenant, key);   /* no '/' in tenant names */
+}
+
+/* SHA-256 of a credential, in hex: what the pool keeps of the secrets it only verifies. */
+void pool_auth_hash(const char *token, char hex[POOL_HASH_HEX]);
+/* Whether token hashes to hex (constant time; "" never matches). */
+bool pool_auth_matches(const char *token_hash_of_caller, const char *hex);
+
+/* Views, called with the lock held. tokens: with the vGPU tokens (their owner's view). */
 json_t *pool_view_node(const struct pool_svc *svc, const struct pool_node *n);
-json_t *pool_view_alloc(const struct pool_svc *svc, const struct pool_alloc *a);
+json_t *pool_view_alloc(const struct pool_svc *svc, const struct pool_alloc *a, bool tokens);
 json_t *pool_view_quota(const struct pool_quota *q);
 
 /* Books an allocation's devices and quota (start-up load and allocation share it). */
@@ -63,6 +83,10 @@ void pool_alloc_free(struct pool_alloc *a);
 int pool_alloc_release_node(struct pool_svc *svc, const char *node);
 
 void pool_metrics_observe(struct pool_metrics_state *m, double seconds);
+
+/* Tenants at start-up and close (pool_auth.c). */
+int pool_tenant_load(void *svc, const struct pool_tenant *t);
+void pool_tenants_free(struct pool_svc *svc);
 
 int pool_health_start(struct pool_svc *svc);
 void pool_health_stop(struct pool_svc *svc);

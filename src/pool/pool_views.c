@@ -49,17 +49,19 @@ static const char *reported_status(const struct pool_svc *svc, const struct pool
     return pool_status_name(a->status);
 }
 
-json_t *pool_view_alloc(const struct pool_svc *svc, const struct pool_alloc *a)
+json_t *pool_view_alloc(const struct pool_svc *svc, const struct pool_alloc *a, bool tokens)
 {
     json_t *devs = json_array();
     for (int i = 0; i < a->ndev; i++) {
         const struct pool_alloc_dev *d = &a->dev[i];
-        json_array_append_new(
-            devs, json_pack("{s:s, s:f, s:f, s:I, s:I, s:s, s:s, s:s}", "uuid", d->uuid,
-                            "tflops_request", d->tflops, "tflops_limit", d->tflops_limit,
-                            "vram_request", (json_int_t)d->vram, "vram_limit",
-                            (json_int_t)d->vram_limit, "vgpu_id", d->vgpu_id, "token", d->token,
-                            "connect", d->connect));
+        json_t *dv = json_pack("{s:s, s:f, s:f, s:I, s:I, s:s, s:s}", "uuid", d->uuid,
+                               "tflops_request", d->tflops, "tflops_limit", d->tflops_limit,
+                               "vram_request", (json_int_t)d->vram, "vram_limit",
+                               (json_int_t)d->vram_limit, "vgpu_id", d->vgpu_id, "connect",
+                               d->connect);
+        if (dv && tokens)
+            json_object_set_new(dv, "token", json_string(d->token));
+        json_array_append_new(devs, dv);
     }
     const struct pool_node *n = pool_inv_node(&svc->inv, a->node);
     json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:s, s:s, s:I, s:o}", "id",
@@ -114,6 +116,7 @@ json_t *pool_svc_node_json(struct pool_svc *svc, const char *name)
 struct alloc_list {
     const struct pool_svc *svc;
     const char *tenant;
+    bool tokens;
     json_t *out;
 };
 
@@ -123,12 +126,12 @@ static void add_alloc(const char *key, void *value, void *arg)
     struct alloc_list *l = arg;
     const struct pool_alloc *a = value;
     if (!l->tenant || strcmp(l->tenant, a->tenant) == 0)
-        json_array_append_new(l->out, pool_view_alloc(l->svc, a));
+        json_array_append_new(l->out, pool_view_alloc(l->svc, a, l->tokens));
 }
 
-json_t *pool_svc_allocations_json(struct pool_svc *svc, const char *tenant)
+json_t *pool_svc_allocations_json(struct pool_svc *svc, const char *tenant, bool tokens)
 {
-    struct alloc_list l = {svc, tenant, json_array()};
+    struct alloc_list l = {svc, tenant, tokens, json_array()};
     pthread_mutex_lock(&svc->lock);
     pool_map_each(&svc->allocs, add_alloc, &l);
     pthread_mutex_unlock(&svc->lock);
@@ -172,11 +175,13 @@ json_t *pool_svc_node_vgpus_json(struct pool_svc *svc, const char *node)
     return json_pack("{s:o, s:o}", "vgpus", l.vgpus, "creating", l.creating);
 }
 
-json_t *pool_svc_allocation_json(struct pool_svc *svc, const char *id)
+json_t *pool_svc_allocation_json(struct pool_svc *svc, const char *id, const char *owner)
 {
     pthread_mutex_lock(&svc->lock);
     const struct pool_alloc *a = pool_map_get(&svc->allocs, id);
-    json_t *o = a ? pool_view_alloc(svc, a) : NULL;
+    if (a && owner && strcmp(a->tenant, owner) != 0)
+        a = NULL;   /* another tenant's: as absent as one that never existed */
+    json_t *o = a ? pool_view_alloc(svc, a, owner != NULL) : NULL;
     pthread_mutex_unlock(&svc->lock);
     return o;
 }

@@ -36,11 +36,15 @@ struct fake_node {
     uint64_t vram_used[16];
     int creates, deletes, create_calls, fail_at;
     bool overbooked;
+    int requests;
+    char bearers[64][160];           /* the Authorization headers of the first 64 requests */
+    char join[160], cred[160];
 };
 
 struct body {
     char buf[8192];
     size_t len;
+    bool counted;
 };
 
 static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, json_t *v)
@@ -136,6 +140,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return *con_cls ? MHD_YES : MHD_NO;
     }
     struct body *b = *con_cls;
+    if (!b->counted) {
+        b->counted = true;
+        const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+        pthread_mutex_lock(&fn->lock);
+        if (fn->requests < 64)
+            snprintf(fn->bearers[fn->requests], sizeof fn->bearers[0], "%s", auth ? auth : "");
+        fn->requests++;
+        pthread_mutex_unlock(&fn->lock);
+    }
     if (*upload_size) {
         size_t n = *upload_size < sizeof b->buf - b->len ? *upload_size : sizeof b->buf - b->len;
         memcpy(b->buf + b->len, upload, n);
@@ -221,15 +234,51 @@ int fake_node_deletes(struct fake_node *fn) { LOCKED_GET(int, fn->deletes); }
 int fake_node_live_vgpus(struct fake_node *fn) { LOCKED_GET(int, fn->creates - fn->deletes); }
 bool fake_node_overbooked(struct fake_node *fn) { LOCKED_GET(bool, fn->overbooked); }
 
-static int post(const char *url, json_t *body)
+int fake_node_requests(struct fake_node *fn) { LOCKED_GET(int, fn->requests); }
+
+int fake_node_requests_with_bearer(struct fake_node *fn, const char *token)
+{
+    char want[200];
+    snprintf(want, sizeof want, "Bearer %s", token);
+    int n = 0;
+    pthread_mutex_lock(&fn->lock);
+    for (int i = 0; i < fn->requests && i < 64; i++)
+        n += strcmp(fn->bearers[i], want) == 0;
+    pthread_mutex_unlock(&fn->lock);
+    return n;
+}
+
+void fake_node_set_join_token(struct fake_node *fn, const char *token)
+{
+    snprintf(fn->join, sizeof fn->join, "%s", token ? token : "");
+}
+
+const char *fake_node_credential(struct fake_node *fn)
+{
+    return fn->cred;
+}
+
+void fake_node_set_credential(struct fake_node *fn, const char *cred)
+{
+    snprintf(fn->cred, sizeof fn->cred, "%s", cred ? cred : "");
+}
+
+/* POSTs body with bearer; a "credential" in the answer is kept as the node's. */
+static int post(struct fake_node *fn, const char *url, json_t *body, const char *bearer)
 {
     char *text = json_dumps(body, JSON_COMPACT), err[256];
     json_decref(body);
     struct tf_http_response r;
-    int rc = tf_http_request("POST", url, text, 10000, NULL, &r, err, sizeof err);
+    struct tf_http_opts o = {.bearer = bearer};
+    int rc = tf_http_request("POST", url, text, 10000, &o, &r, err, sizeof err);
     free(text);
     if (rc)
         return -1;
+    json_t *v = json_loadb(r.body, r.len, 0, NULL);
+    const char *cred = json_string_value(json_object_get(v, "credential"));
+    if (cred && r.status < 300)
+        fake_node_set_credential(fn, cred);
+    json_decref(v);
     free(r.body);
     return (int)r.status;
 }
@@ -253,7 +302,7 @@ int fake_node_register(struct fake_node *fn, const char *pool_url, const char *p
                              devices_json(fn));
     char url[512];
     snprintf(url, sizeof url, "%s/api/v1/nodes", pool_url);
-    return post(url, body);
+    return post(fn, url, body, fn->cred[0] ? fn->cred : fn->join);
 }
 
 int fake_node_heartbeat(struct fake_node *fn, const char *pool_url)
@@ -267,5 +316,5 @@ int fake_node_heartbeat(struct fake_node *fn, const char *pool_url)
     pthread_mutex_unlock(&fn->lock);
     char url[512];
     snprintf(url, sizeof url, "%s/api/v1/nodes/%s/heartbeat", pool_url, fn->name);
-    return post(url, json_pack("{s:o}", "devices", devs));
+    return post(fn, url, json_pack("{s:o}", "devices", devs), fn->cred);
 }

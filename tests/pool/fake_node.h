@@ -33,7 +33,20 @@ int fake_node_deletes(struct fake_node *fn);     /* successful deletes so far */
 int fake_node_live_vgpus(struct fake_node *fn);
 bool fake_node_overbooked(struct fake_node *fn); /* some device got more VRAM than it has */
 
+/* Every request the pool made to this node, and whether each carried
+ * "Authorization: Bearer <token>". */
+int fake_node_requests(struct fake_node *fn);
+int fake_node_requests_with_bearer(struct fake_node *fn, const char *token);
+
+/* The pool's join token the node presents to register (NULL: none), and the credential the
+ * pool issued it (kept from the registration's answer; "" before). */
+void fake_node_set_join_token(struct fake_node *fn, const char *token);
+const char *fake_node_credential(struct fake_node *fn);
+void fake_node_set_credential(struct fake_node *fn, const char *cred);
+
 /* node -> pool: register (labels "k=v,k2=v2" or NULL; pool NULL = default) and heartbeat.
+ * Registration presents the node's credential when it has one, else the join token; the
+ * heartbeat presents the credential.
  * Return the HTTP status (or -1 when the pool could not be reached). */
 int fake_node_register(struct fake_node *fn, const char *pool_url, const char *pool,
                        const char *labels);

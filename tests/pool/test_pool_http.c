@@ -25,6 +25,8 @@
 #include "pool_svc.h"
 
 #define GiB (1ull << 30)
+#define ADMIN "test-admin-credential"
+#define JOIN "test-join-token"
 
 struct env {
     char db[256];
@@ -51,7 +53,8 @@ static int setup(void **state)
     struct env *env = calloc(1, sizeof *env);
     snprintf(env->db, sizeof env->db, "/tmp/tfuse-test-pool-http-%d.db", getpid());
     pool_store_remove_files(env->db);
-    struct pool_config cfg = {.db_path = env->db, .heartbeat_timeout_s = 60, .health_thread = true};
+    struct pool_config cfg = {.db_path = env->db, .heartbeat_timeout_s = 60, .health_thread = true,
+                              .admin_token = ADMIN, .join_token = JOIN};
     char err[256];
     env->svc = pool_svc_open(&cfg, err, sizeof err);
     assert_non_null(env->svc);
@@ -60,6 +63,8 @@ static int setup(void **state)
     snprintf(env->url, sizeof env->url, "http://127.0.0.1:%u", pool_http_port(env->http));
     env->nodes[0] = start_node("node0", 4);
     env->nodes[1] = start_node("node1", 4);
+    fake_node_set_join_token(env->nodes[0], JOIN);
+    fake_node_set_join_token(env->nodes[1], JOIN);
     assert_int_equal(fake_node_register(env->nodes[0], env->url, NULL, "zone=a"), 201);
     assert_int_equal(fake_node_register(env->nodes[1], env->url, NULL, "zone=b"), 201);
     assert_int_equal(fake_node_heartbeat(env->nodes[0], env->url), 204);
@@ -79,7 +84,8 @@ static int teardown(void **state)
     return 0;
 }
 
-/* One request; returns the parsed body (NULL when empty or not JSON) and the status. */
+/* One request as the admin; returns the parsed body (NULL when empty or not JSON) and the
+ * status. */
 static json_t *http(const char *base, const char *method, const char *path, const char *body,
                     long *status)
 {
@@ -87,7 +93,8 @@ static json_t *http(const char *base, const char *method, const char *path, cons
     if ((size_t)snprintf(url, sizeof url, "%s%s", base, path) >= sizeof url)
         fail_msg("url too long: %s%s", base, path);
     struct tf_http_response r;
-    if (tf_http_request(method, url, body, 10000, NULL, &r, err, sizeof err)) {
+    struct tf_http_opts o = {.bearer = ADMIN};
+    if (tf_http_request(method, url, body, 10000, &o, &r, err, sizeof err)) {
         *status = -1;
         return NULL;
     }
@@ -136,7 +143,7 @@ static void hostile_requests_get_4xx_with_message(void **state)
         {"POST", "/api/v1/allocations", "{\"tenant\":\"t\\u0000x\",\"vram_request\":1,\"tflops_request\":1}", 400},
         {"POST", "/api/v1/nodes", "{\"name\":\"x\",\"address\":\"file:///etc/passwd\",\"devices\":[]}", 400},
         {"POST", "/api/v1/nodes", "{\"name\":\"x\",\"address\":\"http://h:1\",\"devices\":[{\"uuid\":\"g\",\"model\":\"m\",\"memory_bytes\":-5,\"tflops_fp16\":1}]}", 400},
-        {"POST", "/api/v1/nodes/ghost/heartbeat", "{}", 404},
+        {"POST", "/api/v1/nodes/ghost/heartbeat", "{}", 403},   /* only a node heartbeats */
         {"PUT", "/api/v1/quotas/t", "{\"max_tflops\":-1}", 400},
         {"PUT", "/api/v1/pools/default", "{\"oversub_ratio\":0.5}", 400},
         {"DELETE", "/api/v1/allocations/nope", NULL, 404},
@@ -184,6 +191,7 @@ static void chunked_huge_body_is_refused(void **state)
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
     const char *head = "POST /api/v1/allocations HTTP/1.1\r\nHost: x\r\n"
+                       "Authorization: Bearer " ADMIN "\r\n"
                        "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n";
     assert_true(write(fd, head, strlen(head)) == (ssize_t)strlen(head));
     char chunk[8192 + 16];
@@ -336,7 +344,8 @@ static void metrics_reflect_activity(void **state)
     char url[128], err[128];
     snprintf(url, sizeof url, "%s/metrics", env->url);
     struct tf_http_response r;
-    assert_int_equal(tf_http_request("GET", url, NULL, 5000, NULL, &r, err, sizeof err), 0);
+    struct tf_http_opts o = {.bearer = ADMIN};
+    assert_int_equal(tf_http_request("GET", url, NULL, 5000, &o, &r, err, sizeof err), 0);
     assert_int_equal(r.status, 200);
     const char *t = r.body;
     assert_true(metric(t, "tfuse_pool_placements_total{strategy=\"LowLoadFirst\"}") == 5);
@@ -361,8 +370,12 @@ static pid_t spawn_pool(const char *db, char *url, size_t len)
     unlink(ready);
     pid_t pid = fork();
     if (pid == 0) {
+        char admin[300], join[300];
+        snprintf(admin, sizeof admin, "%s.admin", db);
+        snprintf(join, sizeof join, "%s.join", db);
         execl(TFUSE_POOL_BIN, "tfuse-pool", "serve", "--listen", "127.0.0.1:0", "--db", db,
-              "--ready-file", ready, (char *)NULL);
+              "--ready-file", ready, "--admin-token-file", admin, "--join-token-file", join,
+              (char *)NULL);
         _exit(127);
     }
     for (int i = 0; i < 200; i++) { /* up to 10 s */
@@ -383,11 +396,12 @@ static pid_t spawn_pool(const char *db, char *url, size_t len)
     return -1;
 }
 
-/* Runs the CLI binary and returns its stdout (malloc'd). */
-static char *run_cli(const char *args)
+/* Runs the CLI binary as the admin (the credential file given to spawn_pool) and returns its
+ * stdout (malloc'd). */
+static char *run_cli(const char *db, const char *args)
 {
     char cmd[1024];
-    snprintf(cmd, sizeof cmd, "%s %s", TFUSE_POOL_BIN, args);
+    snprintf(cmd, sizeof cmd, "%s %s --token-file %s.admin", TFUSE_POOL_BIN, args, db);
     FILE *p = popen(cmd, "r");
     assert_non_null(p);
     char *out = calloc(1, 65536);
@@ -403,7 +417,18 @@ static void process_restart_keeps_state(void **state)
     char db[256], url[128];
     snprintf(db, sizeof db, "/tmp/tfuse-test-pool-restart-%d.db", getpid());
     pool_store_remove_files(db);
+    char cred_file[300];
+    snprintf(cred_file, sizeof cred_file, "%s.admin", db);
+    FILE *cf = fopen(cred_file, "w");
+    assert_non_null(cf);
+    fputs(ADMIN "\n", cf);
+    fclose(cf);
+    snprintf(cred_file, sizeof cred_file, "%s.join", db);
+    cf = fopen(cred_file, "w");
+    fputs(JOIN "\n", cf);
+    fclose(cf);
     struct fake_node *fn = start_node("node1", 2);
+    fake_node_set_join_token(fn, JOIN);
     pid_t pid = spawn_pool(db, url, sizeof url);
     assert_int_equal(fake_node_register(fn, url, NULL, NULL), 201);
     long status;
@@ -439,20 +464,20 @@ static void process_restart_keeps_state(void **state)
 
     char args[512];
     snprintf(args, sizeof args, "allocations --pool %s --json", url);
-    char *out = run_cli(args);
+    char *out = run_cli(db, args);
     assert_non_null(strstr(out, id));
     free(out);
     snprintf(args, sizeof args, "nodes --pool %s", url);
-    out = run_cli(args);
+    out = run_cli(db, args);
     assert_non_null(strstr(out, "node1"));
     assert_non_null(strstr(out, "healthy"));
     free(out);
     snprintf(args, sizeof args, "settings default --pool %s --oversub 2 --strategy LowLoadFirst", url);
-    out = run_cli(args);
+    out = run_cli(db, args);
     assert_non_null(strstr(out, "oversubscription 2.00x, strategy LowLoadFirst"));
     free(out);
     snprintf(args, sizeof args, "release %s --pool %s", id, url);
-    free(run_cli(args));
+    free(run_cli(db, args));
     assert_int_equal(fake_node_live_vgpus(fn), 0);
 
     kill(pid, SIGTERM);
@@ -462,6 +487,10 @@ static void process_restart_keeps_state(void **state)
     fake_node_stop(fn);
     pool_store_remove_files(db);
     snprintf(path, sizeof path, "%s.url", db);
+    unlink(path);
+    snprintf(path, sizeof path, "%s.admin", db);
+    unlink(path);
+    snprintf(path, sizeof path, "%s.join", db);
     unlink(path);
 }
 

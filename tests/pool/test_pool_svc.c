@@ -66,7 +66,7 @@ static void add_node(struct pool_svc *svc, const char *name, const char *address
         n->dev[i].numa = 0;
     }
     struct pool_error e = {0};
-    int rc = pool_svc_register_node(svc, n, &e);
+    int rc = pool_svc_register_node(svc, n, NULL, NULL, &e);
     free(n);
     if (rc != 201 && rc != 200)
         fail_msg("register %s: %d %s", name, rc, e.message);
@@ -125,7 +125,7 @@ static void quota_edges(void **state)
     assert_non_null(strstr(e.message, "alice"));
     struct pool_alloc_req other = request("bob", 10, GiB, 1, NULL); /* quotas are per tenant */
     assert_int_equal(allocate(svc, &other, NULL, &e), 201);
-    assert_int_equal(pool_svc_release(svc, id1, &e), 0);
+    assert_int_equal(pool_svc_release(svc, id1, NULL, &e), 0);
     struct pool_alloc_req small = request("alice", 5, GiB / 2, 1, NULL);
     assert_int_equal(allocate(svc, &small, NULL, &e), 201);
     struct pool_alloc_req gang = request("alice", 1, 1, 2, NULL); /* 2 + 2 vGPUs > 3 */
@@ -154,16 +154,16 @@ static void idempotent_retries(void **state)
     assert_int_equal(allocate(svc, &r, id1, &e), 201);
     assert_int_equal(allocate(svc, &r, id2, &e), 200); /* replay: same allocation */
     assert_string_equal(id1, id2);
-    json_t *all = pool_svc_allocations_json(svc, NULL);
+    json_t *all = pool_svc_allocations_json(svc, NULL, false);
     assert_int_equal(json_array_size(json_object_get(all, "allocations")), 1);
     json_decref(all);
     struct pool_alloc_req changed = request("t", 31, GiB, 1, "job-42");
     assert_int_equal(allocate(svc, &changed, NULL, &e), 409);
     assert_int_equal(e.reason, POOL_FAIL_CONFLICT);
-    assert_int_equal(pool_svc_release(svc, id1, &e), 0);
+    assert_int_equal(pool_svc_release(svc, id1, NULL, &e), 0);
     assert_int_equal(allocate(svc, &r, NULL, &e), 409); /* a released key stays used */
     assert_non_null(strstr(e.message, "released"));
-    assert_int_equal(pool_svc_release(svc, id1, &e), -1);
+    assert_int_equal(pool_svc_release(svc, id1, NULL, &e), -1);
     assert_int_equal(e.status, 404);
     pool_svc_close(svc);
 }
@@ -187,7 +187,7 @@ static void restart_keeps_everything(void **state)
     struct pool_alloc_req plain = request("t", 20, GiB, 1, NULL);
     assert_int_equal(allocate(svc, &plain, ids[1], &e), 201);
     assert_int_equal(allocate(svc, &plain, ids[2], &e), 201);
-    assert_int_equal(pool_svc_release(svc, ids[2], &e), 0);
+    assert_int_equal(pool_svc_release(svc, ids[2], NULL, &e), 0);
     json_t *before = pool_svc_nodes_json(svc);
     pool_svc_close(svc);
 
@@ -206,13 +206,13 @@ static void restart_keeps_everything(void **state)
         }
     json_decref(before);
     json_decref(after);
-    json_t *a = pool_svc_allocation_json(svc, ids[0]);
+    json_t *a = pool_svc_allocation_json(svc, ids[0], NULL);
     assert_non_null(a);
     assert_string_equal(json_string_value(json_object_get(a, "status")), "active");
     /* no strategy in the request: the pool's default (set above) was used */
     assert_string_equal(json_string_value(json_object_get(a, "strategy")), "LowLoadFirst");
     json_decref(a);
-    assert_null(pool_svc_allocation_json(svc, ids[2]));
+    assert_null(pool_svc_allocation_json(svc, ids[2], NULL));
     json_t *qv = pool_svc_quota_json(svc, "t");
     assert_true(json_num_at(qv, "used", "tflops") == 100);
     assert_true(json_number_value(json_object_get(qv, "max_vgpus")) == 10);
@@ -243,7 +243,7 @@ static void gang_rolls_back_when_node_fails(void **state)
         n->dev[i].tflops = 100;
     }
     struct pool_error e = {0};
-    assert_int_equal(pool_svc_register_node(svc, n, &e), 201);
+    assert_int_equal(pool_svc_register_node(svc, n, NULL, NULL, &e), 201);
     free(n);
     fake_node_fail_create_at(fn, 2);
     struct pool_alloc_req r = request("t", 30, 8 * GiB, 2, "gang-1");
@@ -252,7 +252,7 @@ static void gang_rolls_back_when_node_fails(void **state)
     assert_int_equal(fake_node_creates(fn), 1); /* the first vGPU was made ... */
     assert_int_equal(fake_node_deletes(fn), 1); /* ... and deleted again */
     assert_int_equal(fake_node_live_vgpus(fn), 0);
-    json_t *all = pool_svc_allocations_json(svc, NULL);
+    json_t *all = pool_svc_allocations_json(svc, NULL, false);
     assert_int_equal(json_array_size(json_object_get(all, "allocations")), 0);
     json_decref(all);
     json_t *node = pool_svc_node_json(svc, "fn");
@@ -266,12 +266,20 @@ static void gang_rolls_back_when_node_fails(void **state)
     json_decref(qv);
     char id[POOL_UUID_MAX]; /* the same key works once the node behaves */
     assert_int_equal(allocate(svc, &r, id, &e), 201);
-    json_t *a = pool_svc_allocation_json(svc, id);
+    json_t *a = pool_svc_allocation_json(svc, id, "t"); /* the owner's view: its tokens */
     json_t *d1 = json_array_get(json_object_get(a, "devices"), 1);
     assert_non_null(strstr(json_string_value(json_object_get(d1, "token")), "token-fn-"));
     json_decref(a);
+    a = pool_svc_allocation_json(svc, id, NULL); /* the admin's view: no tokens */
+    assert_null(json_object_get(json_array_get(json_object_get(a, "devices"), 1), "token"));
+    json_decref(a);
+    assert_null(pool_svc_allocation_json(svc, id, "other")); /* another tenant: no such thing */
+    e.status = 0;
+    assert_int_equal(pool_svc_release(svc, id, "other", &e), -1);
+    assert_int_equal(e.status, 404);
     assert_int_equal(fake_node_live_vgpus(fn), 2);
-    assert_int_equal(pool_svc_release(svc, id, &e), 0);
+    assert_int_equal(fake_node_live_vgpus(fn), 2);
+    assert_int_equal(pool_svc_release(svc, id, NULL, &e), 0);
     assert_int_equal(fake_node_live_vgpus(fn), 0);
     pool_svc_close(svc);
     fake_node_stop(fn);
@@ -293,12 +301,12 @@ static void silent_node_goes_unhealthy(void **state)
     n->dev[0].memory_bytes = 80 * GiB;
     n->dev[0].tflops = 100;
     struct pool_error e = {0};
-    assert_int_equal(pool_svc_register_node(svc, n, &e), 201);
+    assert_int_equal(pool_svc_register_node(svc, n, NULL, NULL, &e), 201);
     char id[POOL_UUID_MAX];
     struct pool_alloc_req r = request("t", 10, GiB, 1, NULL);
     assert_int_equal(allocate(svc, &r, id, &e), 201);
     usleep(2200 * 1000); /* two timeouts without a heartbeat */
-    json_t *a = pool_svc_allocation_json(svc, id);
+    json_t *a = pool_svc_allocation_json(svc, id, NULL);
     assert_string_equal(json_string_value(json_object_get(a, "status")), "lost");
     json_decref(a);
     json_t *nv = pool_svc_node_json(svc, "quiet");
@@ -310,13 +318,13 @@ static void silent_node_goes_unhealthy(void **state)
     strcpy(hb.dev[0].uuid, "quiet-gpu0");
     hb.dev[0].used_bytes = GiB;
     assert_int_equal(pool_svc_heartbeat(svc, "quiet", &hb, &e), 0);
-    a = pool_svc_allocation_json(svc, id);
+    a = pool_svc_allocation_json(svc, id, NULL);
     assert_string_equal(json_string_value(json_object_get(a, "status")), "active");
     json_decref(a);
     assert_int_equal(allocate(svc, &r, NULL, &e), 201);
     /* removing the node releases what it carried */
     assert_int_equal(pool_svc_remove_node(svc, "quiet", &e), 0);
-    assert_null(pool_svc_allocation_json(svc, id));
+    assert_null(pool_svc_allocation_json(svc, id, NULL));
     assert_int_equal(pool_svc_heartbeat(svc, "quiet", &hb, &e), -1);
     assert_int_equal(e.status, 404);
     free(n);
@@ -341,7 +349,7 @@ static void reregistration_cannot_drop_booked_gpu(void **state)
     strcpy(n->dev[0].model, "H100");
     n->dev[0].memory_bytes = 80 * GiB;
     n->dev[0].tflops = 100;
-    assert_int_equal(pool_svc_register_node(svc, n, &e), -1);
+    assert_int_equal(pool_svc_register_node(svc, n, NULL, NULL, &e), -1);
     assert_int_equal(e.status, 409);
     free(n);
     pool_svc_close(svc);
@@ -373,7 +381,7 @@ static void pending_allocation_rolled_back_at_start(void **state)
     /* as if the pool died while the node was creating the vGPU */
     sql("UPDATE allocations SET status='pending'");
     svc = open_svc(true, 60);
-    assert_null(pool_svc_allocation_json(svc, id));
+    assert_null(pool_svc_allocation_json(svc, id, NULL));
     json_t *nv = pool_svc_node_json(svc, "n1");
     json_t *d0 = json_array_get(json_object_get(nv, "devices"), 0);
     assert_int_equal(json_integer_value(json_object_get(d0, "vgpus")), 0);

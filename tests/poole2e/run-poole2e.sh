@@ -8,6 +8,9 @@
 # its limit; the allocation and the node's vGPU are gone afterwards; two concurrent runs land on
 # two nodes with LowLoadFirst and on one with CompactFirst; a killed node goes unhealthy at the
 # pool while the other stays healthy. Everything started is killed on every exit path.
+# Credentials (issue 19): the nodes join with the join token and keep the credential the pool
+# gives them in --state (0600); the runs present a tenant's token (TFUSE_POOL_TOKEN), the
+# checks the admin's; nothing without a credential gets in.
 set -u
 
 build=$1
@@ -46,7 +49,7 @@ free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
-get() { curl -sf --max-time 5 "$url$1"; }
+get() { curl -sf --max-time 5 -H "Authorization: Bearer $admin" "$url$1"; }
 
 # wait_for SECONDS WHAT CMD...: polls CMD every 0.1 s.
 wait_for() {
@@ -75,11 +78,14 @@ nodes_empty() { [ "$(node_vgpus "$port_a")" = 0 ] && [ "$(node_vgpus "$port_b")"
 
 start_node() {   # start_node NAME API_PORT
     "$tfuse" node --backend soft --listen "unix:$work/$1.sock" --api "tcp:127.0.0.1:$2" \
-        --pool "$url" --node-name "$1" --heartbeat-interval 0.3 >"$work/$1.log" 2>&1 &
+        --pool "$url" --node-name "$1" --heartbeat-interval 0.3 \
+        --pool-join-token-file "$work/join.token" --state "$work/$1.state" >"$work/$1.log" 2>&1 &
     pids+=($!)
     eval "pid_${1//-/_}=$!"
 }
 
+# The join token the nodes present (the pool reads it; without the file it would make one).
+(umask 077; head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$work/join.token")
 # ---- two nodes, then the pool: the nodes keep retrying until it answers
 port_pool=$(free_port)
 url=http://127.0.0.1:$port_pool
@@ -89,12 +95,23 @@ port_b=$(free_port)
 SOFTGPU_SMS=27 start_node node-a "$port_a"
 start_node node-b "$port_b"
 sleep 0.5
-"$tfuse" pool serve --listen "127.0.0.1:$port_pool" --db "$work/pool.db" \
+"$tfuse" pool serve --listen "127.0.0.1:$port_pool" --db "$work/pool.db" --join-token-file "$work/join.token" \
     --heartbeat-timeout 3 --ready-file "$work/pool.url" >"$work/pool.log" 2>&1 &
 pids+=($!)
 wait_for 10 "the pool to listen" test -s "$work/pool.url"
 [ "$(head -1 "$work/pool.url")" = "$url" ] || fail "the pool listens on $(cat "$work/pool.url")"
+admin=$(cat "$work/pool.db.admin-token")
 wait_for 15 "both nodes healthy at the pool" nodes_healthy 2
+for n in node-a node-b; do
+    [ "$(stat -c %a "$work/$n.state/pool-credential")" = 600 ] || fail "$n's credential file"
+done
+status() { curl -s -o /dev/null -w '%{http_code}' --max-time 5 "$@"; }
+[ "$(status "$url/api/v1/allocations")" = 401 ] || fail "the pool answers without a credential"
+rogue='{"name":"rogue","address":"http://127.0.0.1:9","devices":[]}'
+[ "$(status -X POST -d "$rogue" "$url/api/v1/nodes")" = 401 ] || fail "a rogue node registered"
+TFUSE_POOL_TOKEN=$("$tfuse" pool tenant create e2e --pool "$url" \
+    --token-file "$work/pool.db.admin-token" | tail -1) || fail "tenant create"
+export TFUSE_POOL_TOKEN
 model=$(get /api/v1/nodes/node-a | jq -r '.devices[0].model')
 tflops=$(get /api/v1/nodes/node-a | jq -r '.devices[0].tflops_fp16')
 addr=$(get /api/v1/nodes/node-a | jq -r .address)
