@@ -37,6 +37,7 @@ struct node_poolreg {
     int stopping;
     int registered;
     int pool_down;               /* last call failed: log only state changes, not every retry */
+    long down_status;            /* the HTTP status of that failure (0: unreachable) */
     char join[TF_CRED_MAX];      /* "": none */
     char cred[TF_CRED_MAX];      /* the node's own credential at the pool; "": none yet */
     char cred_file[4200];        /* "": kept in memory only */
@@ -148,9 +149,10 @@ static json_t *heartbeat_body(struct node_poolreg *r)
 static void note_failure(struct node_poolreg *r, const char *what, long status, json_t *answer,
                          const char *err)
 {
-    if (r->pool_down)
-        return;
+    if (r->pool_down && r->down_status == status)
+        return;   /* a new kind of failure (unreachable, then refused) is told again */
     r->pool_down = 1;
+    r->down_status = status;
     const char *msg = json_string_value(json_object_get(answer, "message"));
     if (status)
         tf_warn("pool %s: %s answered HTTP %ld%s%s (retrying)", r->pool_url, what, status,

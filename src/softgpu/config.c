@@ -113,7 +113,9 @@ void sg_config_load(struct sg_config *c, void (*warn)(const char *msg))
 }
 
 /* A fixed namespace with the index folded in, shaped as a version-5-style UUID so that tools
- * printing "GPU-xxxxxxxx-..." show something plausible. */
+ * printing "GPU-xxxxxxxx-..." show something plausible. SOFTGPU_NAMESPACE, when set, is folded
+ * in too: the devices of separate machines have separate uuids (a pool refuses a GPU uuid that
+ * another live node registered). */
 void sg_device_uuid(unsigned char out[16], int ordinal)
 {
     static const unsigned char ns[16] = {0x53, 0x6f, 0x66, 0x74, 0x47, 0x50, 0x55, 0x2d,
@@ -121,6 +123,11 @@ void sg_device_uuid(unsigned char out[16], int ordinal)
     uint64_t h = 0xcbf29ce484222325ull;
     for (int i = 0; i < 16; i++) {
         h ^= ns[i];
+        h *= 0x100000001b3ull;
+    }
+    const char *machine = getenv("SOFTGPU_NAMESPACE");
+    for (const char *p = machine ? machine : ""; *p; p++) {
+        h ^= (unsigned char)*p;
         h *= 0x100000001b3ull;
     }
     for (int i = 0; i < 16; i++) {

@@ -93,7 +93,9 @@ port_a=$(free_port)
 port_b=$(free_port)
 # node-a's softgpu has 27 SMs: its rating must be the one its driver's SM count gives.
 SOFTGPU_SMS=27 start_node node-a "$port_a"
-start_node node-b "$port_b"
+# node-b is a machine of its own: softgpu folds SOFTGPU_NAMESPACE into its GPU uuids, and the
+# pool refuses a uuid another live node registered.
+SOFTGPU_NAMESPACE="${SOFTGPU_NAMESPACE:-poole2e}-b" start_node node-b "$port_b"
 sleep 0.5
 "$tfuse" pool serve --listen "127.0.0.1:$port_pool" --db "$work/pool.db" --join-token-file "$work/join.token" \
     --heartbeat-timeout 3 --ready-file "$work/pool.url" >"$work/pool.log" 2>&1 &
