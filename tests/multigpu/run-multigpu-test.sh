@@ -215,16 +215,23 @@ case_pool() {
     pids+=($!)
     for _ in $(seq 100); do [ -s "$work/pool.url" ] && break; sleep 0.1; done
     [ -s "$work/pool.url" ] || fail "the pool did not start: $(cat "$work/pool.log")"
+    # The pool's credentials (docs/pool-api.md): the node joins with the join token, the runs
+    # and the checks present the admin's.
+    local admin
+    admin=$(cat "$work/pool.db.admin-token")
+    local -x TFUSE_POOL_TOKEN=$admin
+    pcurl() { curl -sf -H "Authorization: Bearer $admin" "$@"; }
     "$tfuse" node --backend soft --listen "unix:$work/s.sock" --api "tcp:127.0.0.1:$port_node" \
-        --pool "$url" --node-name multi --heartbeat-interval 0.3 >"$work/node.log" 2>&1 &
+        --pool "$url" --node-name multi --heartbeat-interval 0.3 \
+        --pool-join-token-file "$work/pool.db.join-token" >"$work/node.log" 2>&1 &
     node_pid=$!
     for _ in $(seq 150); do
-        [ "$(curl -sf "$url/api/v1/nodes" | jq '[.nodes[] | select(.healthy)] | length')" = 1 ] &&
+        [ "$(pcurl "$url/api/v1/nodes" | jq '[.nodes[] | select(.healthy)] | length')" = 1 ] &&
             break
         sleep 0.1
     done
-    [ "$(curl -sf "$url/api/v1/nodes/multi" | jq '.devices | length')" = 2 ] ||
-        fail "the node did not register two devices: $(curl -sf "$url/api/v1/nodes")"
+    [ "$(pcurl "$url/api/v1/nodes/multi" | jq '.devices | length')" = 2 ] ||
+        fail "the node did not register two devices: $(pcurl "$url/api/v1/nodes")"
     out=$(timeout 60 "$tfuse" run --pool "$url" --vram 96MiB --compute 20% --gpus 2 -- \
           "$prog" check $OVERHEAD $((96 * MiB)) $((96 * MiB)) 2>&1) || fail "$out"
     echo "$out"
@@ -234,9 +241,9 @@ case_pool() {
     echo "$out"
     echo "$out" | grep -q 'refused the allocation' || fail "unclear error: $out"
     local live
-    live=$(curl -sf "$url/api/v1/allocations" |
+    live=$(pcurl "$url/api/v1/allocations" |
            jq '[.allocations[] | select(.status != "released")] | length')
-    [ "$live" = 0 ] || fail "allocations left: $(curl -sf "$url/api/v1/allocations")"
+    [ "$live" = 0 ] || fail "allocations left: $(pcurl "$url/api/v1/allocations")"
     for _ in $(seq 50); do
         [ "$(curl -sf "http://127.0.0.1:$port_node/api/v1/vgpus" | jq '.vgpus | length')" = 0 ] &&
             break
