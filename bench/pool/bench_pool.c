@@ -25,6 +25,7 @@
 #include "pool_svc.h"
 #include "pool_svc_int.h" /* the bench times placement alone on the live inventory */
 
+#define BENCH_ADMIN "bench-admin-credential"
 #define NODES 1250
 #define GPUS_PER_NODE 8
 #define DEFAULT_OPS 100000
@@ -54,6 +55,7 @@ static struct pool_svc *build_cluster(const char *db, enum pool_strategy s)
 {
     pool_store_remove_files(db);
     struct pool_config cfg = {.db_path = db, .nodeless = true, .strategy = s,
+                              .admin_token = BENCH_ADMIN,
                               .heartbeat_timeout_s = 3600, .sync = POOL_SYNC_NORMAL};
     char err[256];
     struct pool_svc *svc = pool_svc_open(&cfg, err, sizeof err);
@@ -235,6 +237,7 @@ static void run_ops(struct pool_svc *svc, int ops, double *lat, double *rel_lat,
 /* The same workload through the HTTP API (client-observed latency, one connection per call). */
 static void run_http(struct result *r)
 {
+    const struct tf_http_opts admin = {.bearer = BENCH_ADMIN}; /* every route authenticates */
     const char *db = "/tmp/tfuse-bench-pool-http.db";
     struct pool_svc *svc = build_cluster(db, POOL_STRATEGY_COMPACT_FIRST);
     char err[256], base[64];
@@ -262,7 +265,7 @@ static void run_http(struct result *r)
                      q.model, q.model[0] ? "\"" : "");
             snprintf(url, sizeof url, "%s/api/v1/allocations", base);
             double t0 = pool_now();
-            if (tf_http_request("POST", url, body, 10000, NULL, &resp, err, sizeof err)) {
+            if (tf_http_request("POST", url, body, 10000, &admin, &resp, err, sizeof err)) {
                 fprintf(stderr, "bench_pool: %s\n", err);
                 exit(1);
             }
@@ -280,7 +283,7 @@ static void run_http(struct result *r)
         } else {
             int victim = (int)(rnd() % (uint64_t)n);
             snprintf(url, sizeof url, "%s/api/v1/allocations/%s", base, ids[victim]);
-            if (tf_http_request("DELETE", url, NULL, 10000, NULL, &resp, err, sizeof err) == 0)
+            if (tf_http_request("DELETE", url, NULL, 10000, &admin, &resp, err, sizeof err) == 0)
                 free(resp.body);
             memcpy(ids[victim], ids[--n], POOL_UUID_MAX);
             r->releases++;
