@@ -42,12 +42,14 @@ static void usage(FILE *f)
             "                           serve CUDA sessions on this machine's device\n"
             "  run --connect ADDR [--token T | --vgpu TOKEN[,TOKEN...]] -- PROGRAM [ARGS...]\n"
             "  run [--connect ADDR] --api ADDR --vram SIZE [--compute PCT] [--compute-limit PCT]\n"
-            "      [--qos CLASS] [--gpus N] -- PROGRAM [ARGS...]\n"
+            "      [--qos CLASS] [--gpus N] [--lease S] -- PROGRAM [ARGS...]\n"
             "  run --pool URL --vram SIZE (--tflops N | --compute PCT) [--compute-limit PCT]\n"
             "      [--tflops-limit N] [--qos CLASS] [--tenant T] [--model M] [--gpus N]\n"
             "      [--strategy S] -- PROGRAM [ARGS...]\n"
             "                           run a CUDA program on a node's device; with --vram on\n"
-            "                           an ephemeral vGPU deleted afterwards\n"
+            "                           an ephemeral vGPU deleted afterwards (leased: renewed\n"
+            "                           while we run, --lease SECONDS, default 30; the node\n"
+            "                           deletes it when we die without deleting it)\n"
             "  vgpu create|list|delete --node ADDR ...\n"
             "                           manage a node's vGPUs (tfuse vgpu --help)\n"
             "  ps --node ADDR [--json]  a node's devices, vGPUs and sessions, usage against limits\n"
@@ -69,9 +71,27 @@ static int stub_dir(char *out, size_t len)
 }
 
 struct run_opts {
-    const char *connect, *token, *api, *vram, *compute, *limit, *qos, *gpus;
+    const char *connect, *token, *api, *vram, *compute, *limit, *qos, *gpus, *lease_text;
     int ngpus;   /* --gpus, 1 by default */
+    int lease;   /* --lease: seconds the node keeps our vGPUs once we stop renewing them */
 };
+
+#define RUN_LEASE_DEFAULT_S 30
+#define RUN_LEASE_MAX_S 86400   /* the node's bound (NODE_LEASE_MAX_S) */
+
+static int parse_lease(const char *text, int *seconds)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(text, &end, 10);
+    if (errno || end == text || *end || v < 1 || v > RUN_LEASE_MAX_S) {
+        fprintf(stderr, "tfuse run: --lease %s: expected whole seconds from 1 to %d\n", text,
+                RUN_LEASE_MAX_S);
+        return -1;
+    }
+    *seconds = (int)v;
+    return 0;
+}
 
 /* The most vGPUs one program may use (the worker's bound: one per device, 16 devices). */
 #define RUN_MAX_GPUS 16
@@ -102,6 +122,7 @@ static int parse_run(int argc, char **argv, struct run_opts *o, int *prog)
         CLI_FLAG("--compute-limit", struct run_opts, limit),
         CLI_FLAG("--qos", struct run_opts, qos),
         CLI_FLAG("--gpus", struct run_opts, gpus),
+        CLI_FLAG("--lease", struct run_opts, lease_text),
     };
     int i = cli_parse_flags("tfuse run", argc, argv, flags, sizeof flags / sizeof flags[0], o);
     if (i == CLI_HELP) {
@@ -114,6 +135,9 @@ static int parse_run(int argc, char **argv, struct run_opts *o, int *prog)
     }
     *prog = i;
     if (o->gpus && parse_gpus(o->gpus, &o->ngpus) != 0)
+        return -1;
+    o->lease = RUN_LEASE_DEFAULT_S;
+    if (o->lease_text && parse_lease(o->lease_text, &o->lease) != 0)
         return -1;
     if (o->ngpus > 1 && !o->vram) {
         fprintf(stderr, "tfuse run: --gpus needs --vram (it creates that many vGPUs); to join "
@@ -161,6 +185,8 @@ static int create_vgpu(struct run_opts *o, const char *device, char *id, char *t
         json_object_set_new(body, "device", json_string(device));
     if (*id)
         json_object_set_new(body, "id", json_string(id));
+    /* Ours while we renew it: killed (even by SIGKILL), we stop, and the node deletes it. */
+    json_object_set_new(body, "lease_seconds", json_integer(o->lease));
     json_t *reply = NULL;
     int status = nodeapi_call(o->api, "POST", "/api/v1/vgpus", body, &reply, err, sizeof err);
     json_decref(body);
@@ -187,8 +213,15 @@ static void delete_vgpu(const char *api, const char *id)
 {
     char path[512], err[512];
     json_t *reply = NULL;
-    snprintf(path, sizeof path, "/api/v1/vgpus/%s", id);
+    nodeapi_vgpu_path(path, sizeof path, id);
     int status = nodeapi_call(api, "DELETE", path, NULL, &reply, err, sizeof err);
+    /* 202: the worker of our program is still ending; wait until the memory is back, so that
+     * the next `tfuse run` finds it free. */
+    if (status == 202 && !nodeapi_wait_gone(api, path, NODEAPI_DELETE_WAIT_S))
+        fprintf(stderr, "tfuse run: vGPU %s is deleted, but its sessions still hold its memory "
+                "after %d s\n", id, NODEAPI_DELETE_WAIT_S);
+    else if (status == 202)
+        status = 204;
     if (status != 204 && status != 404)
         fprintf(stderr, "tfuse run: could not delete vGPU %s: %s\n", id,
                 status ? nodeapi_message(reply, "the node refused") : err);
@@ -221,10 +254,64 @@ static void forward_signal(int sig)
         kill((pid_t)child_pid, sig);
 }
 
+/* The vGPUs we hold leases on while the program runs. */
+struct leases {
+    const char *api;
+    char (*ids)[256];
+    int n;
+    int lost;   /* warned that the node no longer has one */
+};
+
+static void renew_leases(void *arg)
+{
+    struct leases *l = arg;
+    for (int i = 0; i < l->n; i++) {
+        char path[600], err[512];
+        json_t *reply = NULL;
+        snprintf(path, sizeof path, "/api/v1/vgpus/%s/lease", l->ids[i]);
+        int status = nodeapi_call(l->api, "POST", path, NULL, &reply, err, sizeof err);
+        if (status == 404 && !l->lost) {
+            fprintf(stderr, "tfuse run: the node no longer has vGPU %s (its lease expired?)\n",
+                    l->ids[i]);
+            l->lost = 1;
+        }
+        json_decref(reply);   /* unreachable: try again next period */
+    }
+}
+
+static double monotonic_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Waits for pid; every period seconds meanwhile calls tick(arg) (tick NULL: just waits). */
+static int wait_child(pid_t pid, void (*tick)(void *), void *arg, double period)
+{
+    int status = 0;
+    double next = monotonic_s() + period;
+    for (;;) {
+        pid_t w = waitpid(pid, &status, tick ? WNOHANG : 0);
+        if (w == pid || (w < 0 && errno != EINTR))
+            break;
+        if (w != 0)
+            continue;
+        if (monotonic_s() >= next) {
+            tick(arg);
+            next = monotonic_s() + period;
+        }
+        struct timespec ts = {0, 50000000L};
+        nanosleep(&ts, NULL);
+    }
+    return status;
+}
+
 /* The program runs as our child so that what was created for it is deleted when it ends: ^C
  * reaches the program (same process group) and we wait for it; SIGTERM/SIGHUP sent to us are
- * passed on to it. */
-int cli_run_child(const char *connect, const char *token, char **argv)
+ * passed on to it. tick(arg) runs every period seconds while it runs (tick NULL: nothing). */
+static int run_child_ticking(const char *connect, const char *token, char **argv,
+                             void (*tick)(void *), void *arg, double period)
 {
     /* Blocked across fork: a SIGTERM that arrives before the handler knows the child's pid
      * stays pending and is forwarded once it does, instead of killing us holding a vGPU. */
@@ -254,13 +341,24 @@ int cli_run_child(const char *connect, const char *token, char **argv)
         fprintf(stderr, "tfuse run: fork: %s\n", strerror(errno));
         return 2;
     }
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-        ;
+    int status = wait_child(pid, tick, arg, period);
     signal(SIGTERM, SIG_IGN);   /* let the caller release what it holds */
     signal(SIGHUP, SIG_IGN);
     child_pid = 0;
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+int cli_run_child(const char *connect, const char *token, char **argv)
+{
+    return run_child_ticking(connect, token, argv, NULL, NULL, 0);
+}
+
+/* Runs the program while renewing the leases of ids[0..n) every third of the lease. */
+static int run_leased(struct run_opts *o, const char *connect, const char *token, char **argv,
+                      char (*ids)[256], int n)
+{
+    struct leases l = {.api = o->api, .ids = ids, .n = n};
+    return run_child_ticking(connect, token, argv, renew_leases, &l, o->lease / 3.0);
 }
 
 /* The uuids of the node's devices (GET /api/v1/devices); returns how many, -1 on error. */
@@ -324,7 +422,7 @@ static int run_on_gang(struct run_opts *o, char **argv)
                 *why ? " (the node said: " : "", why, *why ? ")" : "");
         goto out;
     }
-    rc = cli_run_child(first_connect, tokens, argv);
+    rc = run_leased(o, first_connect, tokens, argv, ids, made);
 out:
     while (made > 0)
         delete_vgpu(o->api, ids[--made]);
@@ -345,11 +443,11 @@ static int run_main(int argc, char **argv)
         return exec_program(o.connect, o.token, &argv[prog]);
     if (o.ngpus > 1)
         return run_on_gang(&o, &argv[prog]);
-    char id[256] = "", token[256], connect[512];
-    if (create_vgpu(&o, NULL, id, token, connect, sizeof id, NULL, 0) != 0)
+    char id[1][256] = {""}, token[256], connect[512];
+    if (create_vgpu(&o, NULL, id[0], token, connect, sizeof id[0], NULL, 0) != 0)
         return 2;
-    int rc = cli_run_child(connect, token, &argv[prog]);
-    delete_vgpu(o.api, id);
+    int rc = run_leased(&o, connect, token, &argv[prog], id, 1);
+    delete_vgpu(o.api, id[0]);
     return rc;
 }
 

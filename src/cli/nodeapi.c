@@ -1,14 +1,17 @@
 /*
  * The node API client and `tfuse vgpu create|list|delete` (see nodeapi.h).
- * May call: src/common/httpc.h, jansson, src/vgpu (parsing and formatting of quantities).
+ * May call: src/common/httpc.h, jansson, src/vgpu (parsing and formatting of quantities, the
+ * vGPU id rule).
  */
 #include "nodeapi.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "httpc.h"
+#include "vgpu_id.h"
 #include "vgpu_parse.h"
 
 static const char *api_token;
@@ -18,6 +21,24 @@ void nodeapi_set_token(const char *token)
 {
     api_token = token;
     api_token_set = 1;
+}
+
+void nodeapi_vgpu_path(char *out, size_t len, const char *id)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t o = (size_t)snprintf(out, len, "/api/v1/vgpus/");
+    for (const unsigned char *p = (const unsigned char *)id; *p && o + 4 <= len; p++) {
+        int plain = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                    (*p >= '0' && *p <= '9') || *p == '_' || *p == '.' || *p == '-';
+        if (plain) {
+            out[o++] = (char)*p;
+        } else {
+            out[o++] = '%';
+            out[o++] = hex[*p >> 4];
+            out[o++] = hex[*p & 15];
+        }
+    }
+    out[o < len ? o : len - 1] = '\0';
 }
 
 int nodeapi_call(const char *addr, const char *method, const char *path, json_t *body,
@@ -75,6 +96,22 @@ int nodeapi_get(const char *addr, const char *path, json_t **reply, char *err, s
     json_decref(*reply);
     *reply = NULL;
     return status == 200 ? 502 : status;
+}
+
+int nodeapi_wait_gone(const char *addr, const char *path, double seconds)
+{
+    for (double waited = 0;; waited += 0.1) {
+        char err[512];
+        json_t *reply = NULL;
+        int status = nodeapi_call(addr, "GET", path, NULL, &reply, err, sizeof err);
+        json_decref(reply);
+        if (status == 404)
+            return 1;
+        if (waited >= seconds)
+            return 0;
+        struct timespec ts = {0, 100000000L};
+        nanosleep(&ts, NULL);
+    }
 }
 
 const char *nodeapi_message(json_t *reply, const char *fallback)
@@ -138,6 +175,11 @@ static int build_create(json_t *body, const char *vram, const char *compute, con
     }
     if (qos)
         json_object_set_new(body, "qos", json_string(qos));
+    char why[200];
+    if (id && vgpu_id_check(id, why, sizeof why) != 0) {
+        fprintf(stderr, "tfuse: --id: %s\n", why);
+        return -1;
+    }
     if (id)
         json_object_set_new(body, "id", json_string(id));
     if (device)
@@ -201,13 +243,21 @@ int tfuse_vgpu_main(int argc, char **argv)
         snprintf(path, sizeof path, "/api/v1/vgpus");
     } else if (strcmp(cmd, "delete") == 0 && target) {
         method = "DELETE", want = 204;
-        snprintf(path, sizeof path, "/api/v1/vgpus/%s", target);
+        nodeapi_vgpu_path(path, sizeof path, target);
     } else {
         usage(stderr);
         return 2;
     }
     int status = nodeapi_call(node, method, path, body, &reply, err, sizeof err);
     json_decref(body);
+    if (status == 202 && want == 204 && !nodeapi_wait_gone(node, path, NODEAPI_DELETE_WAIT_S)) {
+        fprintf(stderr, "tfuse vgpu delete: %s is deleted but its sessions still hold it after "
+                "%d s; its memory comes back when they end\n", target, NODEAPI_DELETE_WAIT_S);
+        json_decref(reply);
+        return 1;
+    }
+    if (status == 202 && want == 204)
+        status = 204;   /* gone now: its memory is back */
     if (status == 0 || (status != want && !(want == 201 && status == 200))) {
         fprintf(stderr, "tfuse vgpu %s: %s\n", cmd,
                 status == 401 ? "the node refused the API token (401): pass --token or set "

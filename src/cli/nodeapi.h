@@ -30,6 +30,16 @@ int nodeapi_call(const char *addr, const char *method, const char *path, json_t 
  */
 int nodeapi_get(const char *addr, const char *path, json_t **reply, char *err, size_t errlen);
 
+/* "/api/v1/vgpus/{id}" with id percent-encoded (every byte outside [A-Za-z0-9_.-]), so that an
+ * id an older node accepted ("a/b", "", a newline) can still be named and deleted. */
+void nodeapi_vgpu_path(char *out, size_t len, const char *id);
+
+/* A DELETE answered 202 (the vGPU's sessions are ending): polls GET path every 0.1 s until it
+ * answers 404, the signal that the vGPU's memory is back and its id free, or seconds pass.
+ * Returns 1 when gone. */
+#define NODEAPI_DELETE_WAIT_S 30
+int nodeapi_wait_gone(const char *addr, const char *path, double seconds);
+
 /* The message of an error reply, or a fallback. */
 const char *nodeapi_message(json_t *reply, const char *fallback);
 

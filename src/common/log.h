@@ -8,6 +8,8 @@
 #ifndef TFUSE_COMMON_LOG_H
 #define TFUSE_COMMON_LOG_H
 
+#include <stddef.h>
+
 enum tf_log_level { TF_LOG_ERROR, TF_LOG_WARN, TF_LOG_INFO, TF_LOG_DEBUG };
 
 void tf_log_init(const char *component, enum tf_log_level default_level);
@@ -24,6 +26,13 @@ void tf_log(enum tf_log_level level, const char *fmt, ...) __attribute__((format
 #define tf_info(...) tf_log(TF_LOG_INFO, __VA_ARGS__)
 #define tf_debug(...) \
     do { if (tf_log_enabled(TF_LOG_DEBUG)) tf_log(TF_LOG_DEBUG, __VA_ARGS__); } while (0)
+
+/* Copies in to out (outlen bytes, NUL included) with every byte that could break or forge a
+ * line written as \\xNN: control characters (newline, carriage return, escape, ...), DEL, bytes
+ * that are not well-formed UTF-8, and the C1 controls and line separators of Unicode. Printable
+ * ASCII and well-formed UTF-8 text pass unchanged. Truncates on a whole character or escape.
+ * Returns the length written. tf_log applies it to every message. */
+size_t tf_log_escape(const char *in, char *out, size_t outlen);
 
 /* Parses "error", "warn", "info" or "debug"; returns -1 for anything else. */
 int tf_log_parse_level(const char *name);

@@ -4,7 +4,11 @@
  * authentication; tcp listeners check the bearer token when the node has one). Routes:
  * GET /healthz, GET /api/v1/version, GET /metrics, GET /api/v1/devices,
  * GET/POST /api/v1/vgpus, GET/DELETE /api/v1/vgpus/{id}, GET /api/v1/sessions[/{id}].
- * One polling thread per listener; the operations lock the vGPU state or the session table.
+ * One daemon per listener, each with its own event-loop thread (epoll where the system has it,
+ * else poll: never select, so no FD_SETSIZE bound) and its own limits: total connections, per
+ * client address (tcp), an idle timeout, body size. The operations lock the vGPU state or the
+ * session table. Paths are matched undecoded; an {id} segment is percent-decoded on its own,
+ * so that any id, even one an older version accepted ("a/b", ""), can be named and deleted.
  *
  * Owns: listeners, request bodies, routing, authentication, error replies.
  * May call: vgpus.c, sessions.c, metrics.c, libmicrohttpd, jansson.
@@ -27,10 +31,14 @@
 
 #include "log.h"
 #include "metrics.h"
+#include "secret.h"
 #include "transport.h"
 #include "tfuse/version.h"
 
-#define MAX_BODY (64u << 10)
+#define MAX_BODY NODE_API_MAX_BODY
+/* A chunked body (no Content-Length) past MAX_BODY is read and dropped so that the 413 reaches
+ * the client, but not forever: past this many bytes the connection is closed. */
+#define MAX_DROPPED (1u << 20)
 
 /* A token string set on the API, kept until node_api_stop (see api.h). */
 struct node_api_token {
@@ -41,8 +49,21 @@ struct node_api_token {
 struct body {
     char *data;
     size_t len;
+    size_t dropped;        /* bytes past MAX_BODY read and thrown away */
     int too_big;
 };
+
+/* Whether the request declares a body larger than MAX_BODY (refused before it is read). */
+static int declared_too_big(struct MHD_Connection *c)
+{
+    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+    if (!cl)
+        return 0;
+    char *end;
+    errno = 0;
+    unsigned long long n = strtoull(cl, &end, 10);
+    return end != cl && (n > MAX_BODY || errno == ERANGE);
+}
 
 static int listen_unix(const char *path, char *err, size_t len)
 {
@@ -61,7 +82,7 @@ static int listen_unix(const char *path, char *err, size_t len)
     mode_t old = umask(0177);
     int rc = bind(fd, (struct sockaddr *)&sa, sizeof sa);
     umask(old);
-    if (rc != 0 || listen(fd, 64) != 0) {
+    if (rc != 0 || listen(fd, 512) != 0) {
         snprintf(err, len, "cannot listen on %s: %s", path, strerror(errno));
         close(fd);
         return -1;
@@ -89,7 +110,7 @@ static int listen_tcp(const char *hostport, char *err, size_t len)
     int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
     if (fd >= 0)
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 64) != 0) {
+    if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 512) != 0) {
         snprintf(err, len, "cannot listen on tcp:%s: %s", hostport, strerror(errno));
         if (fd >= 0)
             close(fd);
@@ -149,8 +170,25 @@ static const char *const allowed[] = {
     [R_SESSIONS] = "GET", [R_SESSION] = "GET",
 };
 
-/* The resource a path names; *id: the {id} part of an item path. */
-static enum resource resource_of(const char *url, const char **id)
+/* The {id} of `url` when it is `prefix` + "/" + one segment (maybe empty: an id an older
+ * version accepted), percent-decoded into out; NULL when url is not such a path. A segment that
+ * decodes to a NUL byte or does not fit names nothing (NULL). */
+static const char *item_id(const char *url, const char *prefix, char *out, size_t len)
+{
+    size_t n = strlen(prefix);
+    if (strncmp(url, prefix, n) != 0 || url[n] != '/' || strchr(url + n + 1, '/'))
+        return NULL;
+    size_t seg = strlen(url + n + 1);
+    if (seg >= len)
+        return NULL;
+    memcpy(out, url + n + 1, seg + 1);
+    size_t got = MHD_http_unescape(out);
+    return strlen(out) == got ? out : NULL;
+}
+
+/* The resource a (still percent-encoded) path names; *id: the decoded {id} of an item path,
+ * in buf. */
+static enum resource resource_of(const char *url, const char **id, char *buf, size_t len)
 {
     static const char vgpus[] = "/api/v1/vgpus", sessions[] = "/api/v1/sessions";
     if (strcmp(url, "/healthz") == 0)
@@ -165,16 +203,10 @@ static enum resource resource_of(const char *url, const char **id)
         return R_VGPUS;
     if (strcmp(url, sessions) == 0)
         return R_SESSIONS;
-    if (strncmp(url, vgpus, sizeof vgpus - 1) == 0 && url[sizeof vgpus - 1] == '/' &&
-        url[sizeof vgpus] && !strchr(url + sizeof vgpus, '/')) {
-        *id = url + sizeof vgpus;
+    if ((*id = item_id(url, vgpus, buf, len)))
         return R_VGPU;
-    }
-    if (strncmp(url, sessions, sizeof sessions - 1) == 0 && url[sizeof sessions - 1] == '/' &&
-        url[sizeof sessions] && !strchr(url + sizeof sessions, '/')) {
-        *id = url + sizeof sessions;
+    if ((*id = item_id(url, sessions, buf, len)))
         return R_SESSION;
-    }
     return R_NONE;
 }
 
@@ -188,7 +220,7 @@ static int method_allowed(enum resource res, const char *method)
     return 0;
 }
 
-/* Constant time in the token's length: the header's bytes do not shorten the loop. */
+/* tf_secret_equal: the time taken does not depend on the header's bytes. */
 static int bearer_ok(const char *header, const char *token)
 {
     if (!header || strncasecmp(header, "Bearer ", 7) != 0)
@@ -196,11 +228,7 @@ static int bearer_ok(const char *header, const char *token)
     const char *got = header + 7;
     while (*got == ' ')
         got++;
-    size_t gl = strlen(got), tl = strlen(token);
-    unsigned diff = gl != tl;
-    for (size_t i = 0; i < tl; i++)
-        diff |= (unsigned char)token[i] ^ (unsigned char)(i < gl ? got[i] : 0);
-    return diff == 0;
+    return tf_secret_equal(got, token);
 }
 
 static int json_content_type(const char *ct)
@@ -314,7 +342,8 @@ static void route(struct node_api_listener *l, struct MHD_Connection *c, const c
 {
     struct node_api *a = l->api;
     const char *id = NULL;
-    enum resource res = resource_of(url, &id);
+    char idbuf[3 * VGPU_ID_MAX + 4];   /* room for an id written %XX throughout */
+    enum resource res = resource_of(url, &id, idbuf, sizeof idbuf);
     const char *token = atomic_load(&a->token);
     if (res != R_HEALTH && res != R_VERSION && l->tcp && token && token[0] &&
         !bearer_ok(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization"), token)) {
@@ -384,11 +413,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         if (!b)
             return MHD_NO;
         *state = b;
-        return MHD_YES;
+        if (!declared_too_big(c))
+            return MHD_YES;
+        b->too_big = 1;   /* answered now: the body is never read */
+        struct reply r = {.status = 500};
+        route(cls, c, method, url, b, &r);
+        return send_reply(c, &r);
     }
     if (*upload_len) {
         if (b->too_big || b->len + *upload_len > MAX_BODY) {
-            b->too_big = 1;    /* keep reading (and dropping) so that the 413 reaches the client */
+            /* keep reading (and dropping) so that the 413 reaches the client, up to a point */
+            b->too_big = 1;
+            b->dropped += *upload_len;
+            if (b->dropped > MAX_DROPPED)
+                return MHD_NO;
         } else {
             char *nd = realloc(b->data, b->len + *upload_len + 1);
             if (!nd)
@@ -415,6 +453,37 @@ static void on_done(void *cls, struct MHD_Connection *c, void **state,
         free(b);
     }
     *state = NULL;
+}
+
+/* Paths reach the router undecoded (resource_of decodes an {id} segment on its own); the node
+ * takes no query arguments, which this leaves undecoded too. */
+static size_t keep_escaped(void *cls, struct MHD_Connection *c, char *s)
+{
+    (void)cls, (void)c;
+    return strlen(s);
+}
+
+static unsigned or_default(unsigned v, unsigned def)
+{
+    return v ? v : def;
+}
+
+/* One listener's daemon: its own event-loop thread (MHD_USE_AUTO: epoll on Linux, else poll),
+ * its own limits. A connection over a limit is closed at once by libmicrohttpd. */
+static struct MHD_Daemon *start_daemon(struct node_api_listener *l,
+                                       const struct node_api_config *cfg, int fd)
+{
+    unsigned total = l->tcp ? or_default(cfg->max_connections, NODE_API_DEFAULT_MAX_CONNECTIONS)
+                            : NODE_API_UNIX_MAX_CONNECTIONS;
+    /* a unix socket's peers have no address: there the total is the only limit (0: none) */
+    unsigned per_host = l->tcp ? or_default(cfg->max_per_host, NODE_API_DEFAULT_MAX_PER_HOST) : 0;
+    unsigned idle = or_default(cfg->idle_timeout_s, NODE_API_DEFAULT_IDLE_TIMEOUT_S);
+    return MHD_start_daemon(
+        MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, l,
+        MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_NOTIFY_COMPLETED, on_done, NULL,
+        MHD_OPTION_CONNECTION_LIMIT, total, MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_host,
+        MHD_OPTION_CONNECTION_TIMEOUT, idle, MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, NULL,
+        MHD_OPTION_END);
 }
 
 int node_api_start(struct node_api *a, const struct node_api_config *cfg, const char *addr,
@@ -445,10 +514,7 @@ int node_api_start(struct node_api *a, const struct node_api_config *cfg, const 
         return -1;
     struct node_api_listener *l = &a->listeners[a->n];
     *l = (struct node_api_listener){.api = a, .tcp = tcp};
-    struct MHD_Daemon *d = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, l,
-        MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_NOTIFY_COMPLETED, on_done, NULL,
-        MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_END);
+    struct MHD_Daemon *d = start_daemon(l, cfg, fd);
     if (!d) {
         snprintf(err, len, "cannot start the API server on %s", addr);
         close(fd);

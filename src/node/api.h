@@ -2,7 +2,9 @@
  * The node's control API over HTTP/JSON (docs/node-api.md) and its Prometheus metrics
  * (docs/metrics.md), served by libmicrohttpd on the `--api` addresses. TCP listeners require
  * `Authorization: Bearer <token>` when the node has an API token (every route but /healthz and
- * /api/v1/version); unix listeners rely on the socket's 0600 permissions.
+ * /api/v1/version); unix listeners rely on the socket's 0600 permissions. Each listener has its
+ * own libmicrohttpd daemon and event loop (epoll: no FD_SETSIZE bound) with its own connection
+ * limits, so a flood of one listener never starves another.
  *
  * Owns: the HTTP servers, routing, authentication, error replies.
  * May call: vgpus.h, sessions.h, metrics.h, libmicrohttpd, jansson.
@@ -18,6 +20,12 @@
 
 #define NODE_API_MAX 4
 #define NODE_API_TOKEN_MAX 256
+/* Listener limits (docs/node-api.md "Limits"): defaults of the --api-* options. */
+#define NODE_API_DEFAULT_MAX_CONNECTIONS 1000  /* per tcp listener, all clients together */
+#define NODE_API_DEFAULT_MAX_PER_HOST 64       /* per tcp listener and client address */
+#define NODE_API_DEFAULT_IDLE_TIMEOUT_S 30     /* a connection silent this long is closed */
+#define NODE_API_UNIX_MAX_CONNECTIONS 256      /* per unix listener (owner-only socket) */
+#define NODE_API_MAX_BODY (64u << 10)          /* a request body's bytes */
 
 struct MHD_Daemon;
 struct node_api;
@@ -29,6 +37,9 @@ struct node_api_config {
     struct node_sessions *sessions;
     const char *token;     /* bearer token for tcp listeners; NULL or "": none required */
     const char *backend;   /* the backend library path (for /api/v1/version) */
+    /* tcp listeners' limits; 0: the NODE_API_DEFAULT_* value. Unix listeners get their own
+     * daemon with NODE_API_UNIX_MAX_CONNECTIONS, so a tcp flood cannot starve them. */
+    unsigned max_connections, max_per_host, idle_timeout_s;
 };
 
 struct node_api_listener {

@@ -19,7 +19,7 @@
 #include "log.h"
 #include "vgpu_parse.h"
 
-enum kind { K_STRING, K_LIST, K_BOOL, K_SIZE, K_SECONDS, K_LEVEL };
+enum kind { K_STRING, K_LIST, K_BOOL, K_SIZE, K_SECONDS, K_LEVEL, K_COUNT };
 
 struct option_def {
     const char *name;         /* flag without dashes; also the config file key */
@@ -83,9 +83,35 @@ static const struct option_def table[NO_COUNT] = {
                       "log level"},
     [NO_LOG_SYSLOG] = {"log-syslog", 0, "TFUSE_NODE_LOG_SYSLOG", K_BOOL, "false", NULL, 1,
                        "log to syslog (facility daemon) instead of stderr"},
+    [NO_MAX_SESSIONS] = {"max-sessions", 0, "TFUSE_NODE_MAX_SESSIONS", K_COUNT, "256", "N", 0,
+                         "sessions (worker processes) at once; more are refused with a reason"},
+    [NO_MAX_SESSIONS_PER_VGPU] = {"max-sessions-per-vgpu", 0, "TFUSE_NODE_MAX_SESSIONS_PER_VGPU",
+                                  K_COUNT, "64", "N", 1, "sessions of one vGPU at once, 1-64 "
+                                  "(new sessions)"},
+    [NO_MAX_HANDSHAKES] = {"max-handshakes", 0, "TFUSE_NODE_MAX_HANDSHAKES", K_COUNT, "128", "N",
+                           0, "session connections waiting for their handshake, in all; more "
+                           "are closed at once"},
+    [NO_MAX_HANDSHAKES_PER_HOST] = {"max-handshakes-per-host", 0,
+                                    "TFUSE_NODE_MAX_HANDSHAKES_PER_HOST", K_COUNT, "32", "N", 1,
+                                    "the same, per client address (unix: per user)"},
+    [NO_HANDSHAKE_TIMEOUT] = {"handshake-timeout", 0, "TFUSE_NODE_HANDSHAKE_TIMEOUT", K_COUNT,
+                              "10", "SECONDS", 1, "a session connection without a whole "
+                              "handshake this long is closed (new connections)"},
+    [NO_API_MAX_CONNECTIONS] = {"api-max-connections", 0, "TFUSE_NODE_API_MAX_CONNECTIONS",
+                                K_COUNT, "1000", "N", 0, "connections to each tcp --api, in all"},
+    [NO_API_MAX_PER_HOST] = {"api-max-per-host", 0, "TFUSE_NODE_API_MAX_PER_HOST", K_COUNT, "64",
+                             "N", 0, "connections to each tcp --api from one client address"},
+    [NO_API_IDLE_TIMEOUT] = {"api-idle-timeout", 0, "TFUSE_NODE_API_IDLE_TIMEOUT", K_COUNT, "30",
+                             "SECONDS", 0, "an API connection silent this long is closed"},
 };
 
 static const double seconds_min[NO_COUNT] = {[NO_HEARTBEAT_INTERVAL] = 0.05};
+/* K_COUNT bounds; the minimum is 1 for every one. 64: a vGPU's process table (VGPU_MAX_PROCS). */
+static const int count_max[NO_COUNT] = {
+    [NO_MAX_SESSIONS] = 4096, [NO_MAX_SESSIONS_PER_VGPU] = 64, [NO_MAX_HANDSHAKES] = 4096,
+    [NO_MAX_HANDSHAKES_PER_HOST] = 65536, [NO_HANDSHAKE_TIMEOUT] = 3600,
+    [NO_API_MAX_CONNECTIONS] = 1000000, [NO_API_MAX_PER_HOST] = 1000000,
+    [NO_API_IDLE_TIMEOUT] = 86400};
 static const double seconds_max[NO_COUNT] = {[NO_HEARTBEAT_INTERVAL] = 3600,
                                              [NO_DRAIN_TIMEOUT] = 86400};
 
@@ -222,6 +248,15 @@ static int set_value(struct node_config *c, enum node_option o, const char *text
         *slot = v;
         return 0;
     }
+    case K_COUNT: {
+        long v = strtol(text, &end, 10);
+        if (end == text || *end || v < 1 || v > count_max[o]) {
+            set_err(err, errlen, "'%s' is not a whole number in 1-%d", text, count_max[o]);
+            return -1;
+        }
+        c->counts[o] = (int)v;
+        return 0;
+    }
     case K_LEVEL: {
         int level = tf_log_parse_level(text);
         if (level < 0) {
@@ -281,6 +316,9 @@ void node_config_format(const struct node_config *c, enum node_option o, char *o
             snprintf(out, outlen, "%g", v);
         break;
     }
+    case K_COUNT:
+        snprintf(out, outlen, "%d", c->counts[o]);
+        break;
     case K_LEVEL: {
         static const char *names[] = {"error", "warn", "info", "debug"};
         snprintf(out, outlen, "%s", names[c->log_level & 3]);
@@ -600,6 +638,9 @@ void node_config_swap_option(struct node_config *a, struct node_config *b, enum 
         break;
     case K_LEVEL:
         SWAP(int, a->log_level, b->log_level);
+        break;
+    case K_COUNT:
+        SWAP(int, a->counts[o], b->counts[o]);
         break;
     }
     SWAP(enum node_config_origin, a->origin[o], b->origin[o]);

@@ -29,6 +29,8 @@ enum node_option {
     NO_OVERSUBSCRIBE, NO_ALLOW_UNLIMITED, NO_CTX_OVERHEAD, NO_POOL, NO_NODE_NAME,
     NO_POOL_JOIN_TOKEN, NO_POOL_JOIN_TOKEN_FILE,
     NO_ADVERTISE, NO_HEARTBEAT_INTERVAL, NO_DRAIN_TIMEOUT, NO_LOG_LEVEL, NO_LOG_SYSLOG,
+    NO_MAX_SESSIONS, NO_MAX_SESSIONS_PER_VGPU, NO_MAX_HANDSHAKES, NO_MAX_HANDSHAKES_PER_HOST,
+    NO_HANDSHAKE_TIMEOUT, NO_API_MAX_CONNECTIONS, NO_API_MAX_PER_HOST, NO_API_IDLE_TIMEOUT,
     NO_COUNT
 };
 
@@ -55,6 +57,9 @@ struct node_config {
     double drain_timeout;         /* seconds */
     int log_level;                /* enum tf_log_level */
     int log_syslog;
+    /* The listener limits (NO_MAX_SESSIONS ... NO_API_IDLE_TIMEOUT: counts and whole seconds),
+     * indexed by option; the other entries are unused. */
+    int counts[NO_COUNT];
     enum node_config_origin origin[NO_COUNT];
 };
 

@@ -4,8 +4,10 @@
  * SIGTERM, then SIGKILL), SIGHUP reloads the configuration (config.c) in the main loop.
  * With --api it also owns the node's vGPUs (vgpus.c) and serves the control API (api.c).
  * With --pool it registers with the pool manager and sends heartbeats (poolreg.c).
+ * A connection becomes a worker only through the gate (gate.c): a whole hello, a token the node
+ * accepts, the session caps; until then it costs a descriptor, never a process.
  * May call: config.c, autobackend.c, persist.c, src/transport, src/worker, src/backend, src/vgpu,
- * vgpus.c, api.c, poolreg.c, src/common/log.h.
+ * vgpus.c, api.c, gate.c, poolreg.c, src/common/log.h.
  */
 #include "node.h"
 
@@ -28,6 +30,8 @@
 #include "api.h"
 #include "autobackend.h"
 #include "config.h"
+#include "fdlimit.h"
+#include "gate.h"
 #include "persist.h"
 #include "log.h"
 #include "poolreg.h"
@@ -38,6 +42,13 @@
 
 #define MAX_LISTEN NODE_CONFIG_LIST_MAX
 #define KILL_GRACE_S 2.0      /* after the drain: SIGTERM, this long, then SIGKILL */
+/* The gate's options from a configuration. */
+#define GATE_OPTS(c) {                                                                  \
+        .max_sessions = (c)->counts[NO_MAX_SESSIONS],                                   \
+        .max_per_vgpu = (c)->counts[NO_MAX_SESSIONS_PER_VGPU],                          \
+        .max_pending = (c)->counts[NO_MAX_HANDSHAKES],                                  \
+        .max_pending_per_host = (c)->counts[NO_MAX_HANDSHAKES_PER_HOST],                \
+        .handshake_timeout_s = (c)->counts[NO_HANDSHAKE_TIMEOUT]}
 
 struct node {
     struct node_config cfg;   /* the configuration in force (SIGHUP swaps in a new one) */
@@ -46,9 +57,7 @@ struct node {
     int argc;
     char **argv;              /* kept for reloads: flags stay the top layer */
     struct tf_listener *listeners[MAX_LISTEN];
-    int draining;             /* SIGTERM came: new clients are refused (refuse_draining) */
-    pid_t refusers[16];       /* children telling a client so: not sessions */
-    int nrefusers;
+    int draining;             /* SIGTERM came: new clients are refused (on_hello) */
     int nlisteners;
     char backend[PATH_MAX];
     const char *token;
@@ -66,6 +75,7 @@ struct node {
     struct node_api api_servers;
     struct node_sessions session_table;  /* shared with workers (sessions.h); when napi > 0 */
     struct tfw_stats *next_stats;        /* the entry of the worker being forked, or NULL */
+    struct node_gate gate;               /* connections before their worker (gate.h) */
     struct node_poolreg_opts pool;  /* pool.pool_url != NULL: register with a pool manager */
     struct node_poolreg *poolreg;
 };
@@ -198,7 +208,7 @@ static int setup(struct node *n, char *err, size_t errlen)
     return 0;
 }
 
-/* In a forked child of the node (a worker or a refuser): die with the node, and leave the
+/* In a forked child of the node (a worker): die with the node, and leave the
  * listening sockets to it. */
 static void child_of_node(struct node *n)
 {
@@ -210,7 +220,7 @@ static void child_of_node(struct node *n)
 }
 
 /* In the forked child: become the session's worker. Never returns. */
-static void run_worker(struct node *n, struct tf_conn *conn)
+static void run_worker(struct node *n, struct tf_conn *conn, const struct tf_hello *hello)
 {
     child_of_node(n);
     signal(SIGINT, SIG_IGN);     /* a terminal's ^C goes to the node, which stops us */
@@ -228,6 +238,7 @@ static void run_worker(struct node *n, struct tf_conn *conn)
         .allow_unlimited = n->allow_unlimited,
         .ctx_overhead = n->ctx_overhead,
         .stats = n->next_stats,
+        .hello = hello,
     };
     int rc = tfw_serve(conn, &o);
     fflush(stderr);
@@ -262,67 +273,64 @@ static void forget_worker(struct node *n, pid_t pid)
     n->sessions--;
 }
 
-/* While draining, a new client hears why it is refused instead of finding nothing listening:
- * a child reads its hello (one that says nothing is dropped after a second) and rejects it.
- * The child is not a session: the drain does not wait for it. */
-static void refuse_draining(struct node *n, struct tf_conn *conn)
+/* A client's whole hello came (gate.c): refused with a reason (draining, token, caps), or
+ * its worker is forked, which shakes hands with it and serves it. */
+static void on_hello(void *arg, struct tf_conn *conn, const struct tf_hello *hello)
 {
-    if (n->nrefusers == (int)(sizeof n->refusers / sizeof n->refusers[0])) {
-        tf_conn_close(conn);   /* a burst of clients: the rest are just hung up on */
+    struct node *n = arg;
+    struct tfw_opts who = {.token = n->token, .allow_unlimited = n->allow_unlimited,
+                           .regions = n->napi ? n->vgpus.regions : NULL,
+                           .nregions = n->napi ? n->vgpus.ndev : 0};
+    struct vgpu_region *regions[TFW_MAX_GPUS];
+    int slots[TFW_MAX_GPUS], nv = 0;
+    char err[512];
+    if (n->draining)
+        snprintf(err, sizeof err, "the node is draining: it accepts no new sessions");
+    else if ((nv = tfw_authorize(&who, hello->token, regions, slots, err, sizeof err)) >= 0 &&
+             node_gate_check_caps(&n->gate, regions, slots, nv, err, sizeof err) == 0)
+        err[0] = '\0';
+    if (err[0]) {
+        tf_warn("rejected client pid %d from %s: %s", hello->pid, hello->hostname, err);
+        tf_server_reject(conn, err);
+        tf_conn_close(conn);
         return;
     }
+    n->next_stats = node_sessions_claim(&n->session_table);
     pid_t pid = fork();
-    if (pid == 0) {
-        child_of_node(n);
-        struct tf_hello hello;
-        struct tf_server_opts opts = {.timeout_ms = 1000};
-        if (tf_server_handshake(conn, &opts, &hello) == TF_OK)
-            tf_server_reject(conn, "the node is draining: it accepts no new sessions");
-        tf_conn_close(conn);
-        _exit(0);
-    }
+    if (pid == 0)
+        run_worker(n, conn, hello);
+    node_sessions_forked(&n->session_table, n->next_stats, pid);
     if (pid < 0) {
+        tf_error("fork failed: %s (connection dropped)", strerror(errno));
         tf_conn_close(conn);
         return;
     }
-    n->refusers[n->nrefusers++] = pid;
+    track_worker(n, pid);
+    node_gate_started(&n->gate, pid, regions, slots, nv);
     tf_conn_abandon(conn);
-}
-
-/* Whether pid was a refuser (then forgotten). */
-static int reaped_refuser(struct node *n, pid_t pid)
-{
-    for (int i = 0; i < n->nrefusers; i++) {
-        if (n->refusers[i] == pid) {
-            n->refusers[i] = n->refusers[--n->nrefusers];
-            return 1;
-        }
-    }
-    return 0;
 }
 
 static void accept_ready(struct node *n, struct tf_listener *l)
 {
     struct tf_conn *conn;
-    while (tf_listener_accept(l, &conn) == TF_OK) {
-        if (n->draining) {
-            refuse_draining(n, conn);
-            continue;
-        }
-        n->next_stats = node_sessions_claim(&n->session_table);
-        pid_t pid = fork();
-        if (pid == 0)
-            run_worker(n, conn);
-        node_sessions_forked(&n->session_table, n->next_stats, pid);
-        if (pid < 0)
-            tf_error("fork failed: %s (connection dropped)", strerror(errno));
-        else
-            track_worker(n, pid);
-        if (pid < 0)
-            tf_conn_close(conn);
-        else
-            tf_conn_abandon(conn);
-    }
+    while (tf_listener_accept(l, &conn) == TF_OK)
+        node_gate_admit(&n->gate, conn);
+}
+
+/* One wait of up to ms for new clients and for the hellos of pending ones; takes what came. */
+static void poll_once(struct node *n, int ms)
+{
+    struct pollfd pfd[MAX_LISTEN + NODE_GATE_POLL_MAX];
+    for (int i = 0; i < n->nlisteners; i++)
+        pfd[i] = (struct pollfd){.fd = tf_listener_fd(n->listeners[i]), .events = POLLIN};
+    int ng = node_gate_pollfds(&n->gate, pfd + n->nlisteners, NODE_GATE_POLL_MAX, &ms);
+    int ready = poll(pfd, (nfds_t)(n->nlisteners + ng), ms);
+    if (ready < 0 && errno != EINTR)
+        tf_error("poll: %s", strerror(errno));
+    node_gate_service(&n->gate, pfd + n->nlisteners, ready > 0 ? ng : 0);
+    for (int i = 0; ready > 0 && i < n->nlisteners; i++)
+        if (pfd[i].revents & POLLIN)
+            accept_ready(n, n->listeners[i]);
 }
 
 static void save_vgpus(struct node_vgpus *v, void *arg)
@@ -367,12 +375,17 @@ static int start_vgpus(struct node *n)
         fprintf(stderr, "tfuse node: cannot start the vGPU controller thread\n");
         return -1;
     }
-    if (node_sessions_init(&n->session_table, NODE_SESSIONS_DEFAULT_CAP, err, sizeof err) != 0) {
+    if (node_sessions_init(&n->session_table, n->cfg.counts[NO_MAX_SESSIONS], err,
+                           sizeof err) != 0) {
         fprintf(stderr, "tfuse node: %s\n", err);
         return -1;
     }
-    struct node_api_config api_cfg = {.vgpus = &n->vgpus, .sessions = &n->session_table,
-                                      .token = n->api_token, .backend = n->backend};
+    struct node_api_config api_cfg = {
+        .vgpus = &n->vgpus, .sessions = &n->session_table, .token = n->api_token,
+        .backend = n->backend,
+        .max_connections = (unsigned)n->cfg.counts[NO_API_MAX_CONNECTIONS],
+        .max_per_host = (unsigned)n->cfg.counts[NO_API_MAX_PER_HOST],
+        .idle_timeout_s = (unsigned)n->cfg.counts[NO_API_IDLE_TIMEOUT]};
     for (int i = 0; i < n->napi; i++) {
         if (node_api_start(&n->api_servers, &api_cfg, n->api[i], err, sizeof err) != 0) {
             fprintf(stderr, "tfuse node: %s\n", err);
@@ -398,9 +411,8 @@ static void reap(struct node *n)
     int status;
     pid_t pid;
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-        if (reaped_refuser(n, pid))
-            continue;
         forget_worker(n, pid);
+        node_gate_ended(&n->gate, pid);
         if (n->napi)
             node_vgpus_reap(&n->vgpus, pid);
         node_sessions_reap(&n->session_table, pid);
@@ -456,6 +468,7 @@ static void reload(struct node *n)
     n->retired[n->nretired++] = n->cfg;
     n->cfg = next;
     adopt_config(n);
+    node_gate_set_opts(&n->gate, &(struct node_gate_opts)GATE_OPTS(&n->cfg));
     if (n->napi && n->api_servers.n > 0 && node_api_set_token(&n->api_servers, n->api_token) != 0)
         tf_error("reload: the new API token was refused (too long?); the old one stays");
     tf_info("reloaded the configuration%s%s: %d option(s) changed, %d need a restart",
@@ -464,38 +477,14 @@ static void reload(struct node *n)
 
 static void serve(struct node *n)
 {
-    struct pollfd pfd[MAX_LISTEN];
     while (!stop_signals) {
         if (reload_requested) {
             reload_requested = 0;
             reload(n);
         }
-        for (int i = 0; i < n->nlisteners; i++)
-            pfd[i] = (struct pollfd){.fd = tf_listener_fd(n->listeners[i]), .events = POLLIN};
-        int ready = poll(pfd, (nfds_t)n->nlisteners, 200);
-        if (ready < 0 && errno != EINTR) {
-            tf_error("poll: %s", strerror(errno));
-            break;
-        }
-        for (int i = 0; ready > 0 && i < n->nlisteners; i++)
-            if (pfd[i].revents & POLLIN)
-                accept_ready(n, n->listeners[i]);
+        poll_once(n, 200);
         reap(n);
     }
-}
-
-/* Waits up to ms for clients on the listeners and takes them (accept_ready). */
-static void accept_for(struct node *n, int ms)
-{
-    struct pollfd pfd[MAX_LISTEN];
-    for (int i = 0; i < n->nlisteners; i++)
-        pfd[i] = (struct pollfd){.fd = tf_listener_fd(n->listeners[i]), .events = POLLIN};
-    int ready = n->nlisteners ? poll(pfd, (nfds_t)n->nlisteners, ms) : 0;
-    if (!n->nlisteners)
-        usleep((useconds_t)ms * 1000);
-    for (int i = 0; ready > 0 && i < n->nlisteners; i++)
-        if (pfd[i].revents & POLLIN)
-            accept_ready(n, n->listeners[i]);
 }
 
 /* Reaps until no worker is left or seconds pass; a new stop signal ends the wait when
@@ -513,7 +502,7 @@ static int wait_workers(struct node *n, double seconds, int stop_on_signal)
             if (stop_on_signal)
                 deadline += n->cfg.drain_timeout - before;
         }
-        accept_for(n, 20);   /* refused with a reason while draining */
+        poll_once(n, 20);   /* refused with a reason while draining */
         reap(n);
     }
     return n->sessions;
@@ -564,6 +553,7 @@ static void shut_down(struct node *n, int services)
         node_vgpus_stop(&n->vgpus);
         node_sessions_destroy(&n->session_table);
     }
+    node_gate_destroy(&n->gate);
     for (int i = 0; i < n->nretired; i++)
         node_config_free(&n->retired[i]);
     free(n->retired);
@@ -598,6 +588,12 @@ int tfuse_node_main(int argc, char **argv)
         return rc == 1 ? 0 : 2;
     }
     install_signals();
+    tf_raise_fd_limit();   /* the listeners' caps, not 1024 descriptors, bound a flood */
+    if (node_gate_init(&n.gate, &(struct node_gate_opts)GATE_OPTS(&n.cfg), on_hello, &n) != 0) {
+        fprintf(stderr, "tfuse node: out of memory\n");
+        shut_down(&n, 0);
+        return 2;
+    }
     if (setup(&n, err, sizeof err) != 0) {
         fprintf(stderr, "tfuse node: %s\n", err);
         shut_down(&n, 0);

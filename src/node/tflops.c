@@ -9,6 +9,12 @@
  * datacenter and GeForce parts compare fairly (GeForce cards run FP16-accumulate at twice
  * the rate; that figure is not used here). The pool weighs TFLOPs against VRAM when placing
  * work, so the table must rank models consistently more than it must be precise.
+ *
+ * softgpu's rating is nominal: softgpu has no FP16 units (its PTX interpreter computes FP16 in
+ * software, orders of magnitude slower), so no measured rate is meant. It rates a softgpu device
+ * as the slice of an A100 its SM count models (312 x SMs / 108: 23.1 for the default 8 SMs), so
+ * that a TFLOPs request converts to the same share of the device as on the card softgpu stands
+ * in for, and the pool places TFLOPs requests on softgpu nodes the way it will on real ones.
  */
 #include <stdlib.h>
 #include <string.h>

@@ -397,9 +397,14 @@ static int create_locked(struct node_vgpus *v, json_t *body, json_t **reply)
         return fail(reply, 400, "bad_request", "the body must be a JSON object");
     json_t *key = json_object_get(body, "idempotency_key"), *id = json_object_get(body, "id");
     json_t *qos = json_object_get(body, "qos");
-    if ((key && (!json_is_string(key) || strlen(json_string_value(key)) >= 80)) ||
-        (id && !json_is_string(id)) || (qos && !json_is_string(qos)))
+    if ((key && !json_is_string(key)) || (id && !json_is_string(id)) ||
+        (qos && !json_is_string(qos)))
         return fail(reply, 400, "bad_request", "idempotency_key, id and qos must be strings");
+    if (key && strlen(json_string_value(key)) >= sizeof v->idem[0][0])
+        return fail(reply, 400, "bad_request", "idempotency_key is %zu characters long; at most "
+                    "%zu", strlen(json_string_value(key)), sizeof v->idem[0][0] - 1);
+    if (id && vgpu_id_check(json_string_value(id), err, sizeof err) != 0)
+        return fail(reply, 400, "bad_request", "%s", err);
     int dev = -1, slot;
     if (key && (slot = find_idem(v, json_string_value(key), &dev)) >= 0) {
         *reply = describe(v, dev, slot, 1);

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "fdlimit.h"
 #include "pool_req.h"
 #include "credfile.h"
 
@@ -578,11 +579,19 @@ struct pool_http *pool_http_start(struct pool_svc *svc, const char *host, uint16
         return NULL;
     }
     h->svc = svc;
+    tf_raise_fd_limit();   /* the caps below, not 1024 descriptors, bound a flood */
+    /* A thread per connection (a route may wait seconds on a node), each waiting in poll(2),
+     * never select(2): no FD_SETSIZE bound. The per-address cap keeps one client from taking
+     * the connections the nodes' heartbeats and the health check need. */
     h->daemon = MHD_start_daemon(
-        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD, port, NULL, NULL,
-        on_request, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)512, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_NOTIFY_COMPLETED,
-        on_completed, h, MHD_OPTION_END);
+        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL, port,
+        NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)POOL_HTTP_MAX_CONNECTIONS,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)POOL_HTTP_MAX_PER_HOST,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)POOL_HTTP_IDLE_TIMEOUT_S,
+        MHD_OPTION_THREAD_STACK_SIZE, (size_t)POOL_HTTP_THREAD_STACK,
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)512, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
+        h, MHD_OPTION_END);
     if (!h->daemon) {
         snprintf(err, errlen, "cannot listen on %s:%u", host, (unsigned)port);
         free(h);

@@ -1,5 +1,6 @@
 /*
- * The pool's HTTP/JSON API (docs/pool-api.md) on libmicrohttpd: one thread per connection, bodies
+ * The pool's HTTP/JSON API (docs/pool-api.md) on libmicrohttpd: one thread per connection (each
+ * polling its socket: no FD_SETSIZE bound), connections capped in all and per client, bodies
  * capped at POOL_BODY_MAX, every error answered as {"error": reason, "message": text} with the
  * right 4xx/5xx status. Calls pool_svc, pool_req, libmicrohttpd and jansson.
  */
@@ -9,6 +10,12 @@
 #include <stdint.h>
 
 #include "pool_svc.h"
+
+/* The listener's limits (docs/pool-api.md "Limits"): a connection over one is closed at once. */
+#define POOL_HTTP_MAX_CONNECTIONS 1024   /* in all */
+#define POOL_HTTP_MAX_PER_HOST 64        /* from one client address */
+#define POOL_HTTP_IDLE_TIMEOUT_S 30      /* a connection silent this long is closed */
+#define POOL_HTTP_THREAD_STACK (1u << 20)  /* per connection thread */
 
 struct pool_http;
 

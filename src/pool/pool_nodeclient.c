@@ -1,11 +1,12 @@
 /*
  * Client of the node daemon's vGPU API (see pool_nodeclient.h and docs/node-api.md).
- * Calls src/common/httpc.h, jansson and libc.
+ * Calls src/common/httpc.h, src/vgpu/vgpu_id.h (the vGPU id rule), jansson and libc.
  */
 #include "pool_nodeclient.h"
 
 #include "httpc.h"
 #include "pool_req.h"
+#include "vgpu_id.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -54,6 +55,17 @@ static int copy_field(json_t *o, const char *field, char *dst, size_t cap, char 
     return 0;
 }
 
+/* The id a node answers with follows the node's own rule (vgpu_id.h): it goes into the
+ * DELETE path, the store and the views as it is. */
+static int answer_id_ok(const char *id, char *err, size_t errlen)
+{
+    char why[200];
+    if (vgpu_id_check(id, why, sizeof why) == 0)
+        return 0;
+    snprintf(err, errlen, "node answer: %s", why);
+    return -1;
+}
+
 static int parse_created(const struct tf_http_response *r, const char *device,
                          struct pool_alloc_dev *out, char *err, size_t errlen)
 {
@@ -67,9 +79,7 @@ static int parse_created(const struct tf_http_response *r, const char *device,
     else if (copy_field(o, "id", out->vgpu_id, sizeof out->vgpu_id, err, errlen) == 0 &&
              copy_field(o, "token", out->token, sizeof out->token, err, errlen) == 0 &&
              copy_field(o, "connect", out->connect, sizeof out->connect, err, errlen) == 0)
-        rc = pool_valid_name(out->vgpu_id, sizeof out->vgpu_id) ? 0 : -1;
-    if (rc && !err[0])
-        snprintf(err, errlen, "node answer has an invalid vGPU id");
+        rc = answer_id_ok(out->vgpu_id, err, errlen);
     json_decref(o);
     return rc;
 }

@@ -21,6 +21,11 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+/* Connections the kernel completes before the server accepts them. A burst (hundreds of clients
+ * at once, or a flood the node's gate then sheds) must not leave clients retrying SYNs for
+ * seconds; the kernel caps it at net.core.somaxconn. */
+#define LISTEN_BACKLOG 1024
+
 #define IOV_BATCH 1024
 
 static void set_err(char *err, size_t errlen, const char *fmt, const char *a, int e)
@@ -167,7 +172,8 @@ static int listen_unix(const struct tf_addr *a, char *err, size_t errlen)
     struct sockaddr_un sun;
     fill_unix(a, &sun);
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof sun) < 0 || listen(fd, 128) < 0) {
+    if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof sun) < 0 ||
+        listen(fd, LISTEN_BACKLOG) < 0) {
         set_err(err, errlen, "cannot listen on unix:%s: %s", a->path, errno);
         if (fd >= 0)
             close(fd);
@@ -205,7 +211,7 @@ static int listen_tcp(const struct tf_addr *a, char *bound, size_t boundlen, cha
     int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0), one = 1;
     if (fd >= 0)
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (fd < 0 || bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, 128) < 0) {
+    if (fd < 0 || bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, LISTEN_BACKLOG) < 0) {
         set_err(err, errlen, "cannot listen on tcp:%s: %s", a->host, errno);
         if (fd >= 0)
             close(fd);

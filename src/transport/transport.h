@@ -159,6 +159,11 @@ struct tf_welcome {
 #define TF_WELCOME_MAX_SIZE (40u + TF_REASON_MAX)
 int tf_hello_encode(const struct tf_hello *h, uint8_t *buf, size_t len);
 int tf_hello_decode(const uint8_t *buf, size_t len, struct tf_hello *out, char *why, size_t whylen);
+/* How many bytes the hello that buf begins with takes in all (its fixed part names the lengths
+ * of the rest), or 0 while fewer than its fixed part are at hand. A server that waits for a
+ * whole hello before tf_server_handshake (the node: no process per silent connection) peeks at
+ * the socket with it. Garbage gives the fixed part's size: the handshake then refuses it. */
+size_t tf_hello_size(const uint8_t *buf, size_t len);
 int tf_welcome_encode(const struct tf_welcome *w, uint8_t *buf, size_t len);
 int tf_welcome_decode(const uint8_t *buf, size_t len, struct tf_welcome *out, char *why,
                       size_t whylen);
@@ -172,7 +177,8 @@ struct tf_client_opts {
     enum tf_transport_kind transport;  /* AUTO (default, 0) picks shm for unix: addresses */
     size_t ring_bytes;                 /* 0 = TF_RING_BYTES_DEFAULT; rounded up to a power of 2 */
     uint64_t max_frame;                /* 0 = TF_FRAME_MAX_DEFAULT */
-    int timeout_ms;                    /* connect + handshake; 0 = 10000 */
+    int timeout_ms;                    /* connect + handshake; 0 = $TFUSE_CONNECT_TIMEOUT_MS
+                                        * or 10000 */
 };
 
 /* Connects to "unix:PATH" or "tcp:HOST:PORT", performs the handshake and returns a ready
@@ -201,7 +207,7 @@ void tf_listener_close(struct tf_listener *l);
 
 struct tf_server_opts {
     uint64_t max_frame;                /* 0 = TF_FRAME_MAX_DEFAULT; effective = min with client */
-    int timeout_ms;                    /* to receive the hello; 0 = 10000 */
+    int timeout_ms;                    /* to receive the hello; 0 = as the client's */
 };
 
 /* Reads and validates the client's hello (and, for shm, maps the client's rings). A version

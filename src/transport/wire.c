@@ -149,6 +149,18 @@ int tf_hello_encode(const struct tf_hello *h, uint8_t *buf, size_t len)
     return (int)(HELLO_FIXED + tlen + hlen);
 }
 
+size_t tf_hello_size(const uint8_t *buf, size_t len)
+{
+    if (!buf || len < HELLO_FIXED)
+        return 0;
+    if (get32(buf) != TF_HELLO_MAGIC)
+        return HELLO_FIXED;   /* garbage: the fixed part is enough for the decoder to say so */
+    size_t tlen = get16(buf + 32), hlen = get16(buf + 34);
+    if (tlen > TF_TOKEN_MAX || hlen > TF_HOSTNAME_MAX)
+        return HELLO_FIXED;
+    return HELLO_FIXED + tlen + hlen;
+}
+
 int tf_hello_decode(const uint8_t *buf, size_t len, struct tf_hello *out, char *why, size_t whylen)
 {
     memset(out, 0, sizeof *out);

@@ -3,11 +3,13 @@
  * lifecycle (create with the device-wide memory check, delete, collect, lookups). See
  * vgpu_region.h for the layout and docs/vgpu.md for the protocol between node and workers.
  *
- * Owns: the region file/memfd and the slot state machine. May call: libc, Linux syscalls.
+ * Owns: the region file/memfd and the slot state machine. May call: libc, Linux syscalls,
+ * src/common/secret.h (token compare).
  */
 #include "vgpu_region.h"
 #include "vgpu_futex.h"
 #include "vgpu_err.h"
+#include "secret.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -327,11 +329,8 @@ int vgpu_find_token(const struct vgpu_region *r, const char *token)
         const struct vgpu_slot *s = &r->slots[i];
         if (atomic_load(&s->state) != VGPU_SLOT_LIVE)
             continue;
-        /* Compare every byte so the time taken does not tell how much of a guess was right. */
-        unsigned diff = 0;
-        for (int k = 0; k < 2 * VGPU_TOKEN_BYTES; k++)
-            diff |= (unsigned)(s->token[k] ^ token[k]);
-        if (diff == 0)
+        /* every live slot is compared, in constant time: the time taken tells nothing */
+        if (tf_secret_equal_n(token, 2 * VGPU_TOKEN_BYTES, s->token, 2 * VGPU_TOKEN_BYTES))
             found = (int)i;
     }
     return found;

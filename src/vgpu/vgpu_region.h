@@ -22,6 +22,7 @@
 #include <sys/types.h>
 
 #include "vgpu_parse.h"
+#include "vgpu_id.h"
 
 #define VGPU_REGION_MAGIC 0x55504756u /* "VGPU" in memory order on little-endian */
 #define VGPU_REGION_VERSION 3u
@@ -29,7 +30,7 @@
 #define VGPU_MAX_PROCS 64   /* processes attached to one vGPU at the same time */
 #define VGPU_MAX_IPC 32     /* IPC memory handles its processes have exported at once */
 #define VGPU_IPC_DIGEST 32  /* bytes of a handle's digest (SHA-256) */
-#define VGPU_ID_MAX 64
+#define VGPU_ID_MAX (VGPU_ID_LEN_MAX + 1) /* vgpu_id.h: the id rule */
 #define VGPU_TOKEN_BYTES 16 /* random bytes; the token is their lowercase hex */
 #define VGPU_TOKEN_MAX (2 * VGPU_TOKEN_BYTES + 1)
 #define VGPU_UUID_MAX 48

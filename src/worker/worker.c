@@ -15,6 +15,7 @@
 #include "devmap.h"
 #include "enforce.h"
 #include "log.h"
+#include "secret.h"
 #include "stats.h"
 #include "vgpu_mem.h"
 #include "worker_int.h"
@@ -486,34 +487,44 @@ static int find_vgpus(const struct tfw_opts *o, const char *token, struct vgpu_r
     return n;
 }
 
-static int handshake(struct tfw_session *s, const struct tfw_opts *o)
+int tfw_authorize(const struct tfw_opts *o, const char *token, struct vgpu_region **regions,
+                  int *slots, char *err, size_t errlen)
 {
-    struct tf_hello hello;
-    int e = tf_server_handshake(s->conn, NULL, &hello);
-    if (e != TF_OK) {
-        /* a peer that connects and leaves (a readiness probe) is not worth a warning */
-        tf_log(e == TF_ERR_CLOSED ? TF_LOG_INFO : TF_LOG_WARN, "handshake failed: %s",
-               tf_conn_error(s->conn));
+    int nvgpus = find_vgpus(o, token, regions, slots, err, errlen);
+    if (nvgpus == 0 && o->nregions > 0 && !o->allow_unlimited) {
+        snprintf(err, errlen, "unknown vGPU token (create a vGPU first: tfuse vgpu create)");
         return -1;
     }
+    if (nvgpus == 0 && o->token && *o->token && !tf_secret_equal(token, o->token)) {
+        snprintf(err, errlen, "bad session token");
+        return -1;
+    }
+    return nvgpus;
+}
+
+static int handshake(struct tfw_session *s, const struct tfw_opts *o)
+{
+    struct tf_hello own;
+    const struct tf_hello *h = o->hello;
+    if (!h) {
+        int e = tf_server_handshake(s->conn, NULL, &own);
+        if (e != TF_OK) {
+            /* a peer that connects and leaves (a readiness probe) is not worth a warning */
+            tf_log(e == TF_ERR_CLOSED ? TF_LOG_INFO : TF_LOG_WARN, "handshake failed: %s",
+                   tf_conn_error(s->conn));
+            return -1;
+        }
+        h = &own;
+    }
+    const struct tf_hello hello = *h;
     struct vgpu_region *regions[TFW_MAX_GPUS];
     int slots[TFW_MAX_GPUS];
     char err[512];
-    int nvgpus = find_vgpus(o, hello.token, regions, slots, err, sizeof err);
+    /* again after the node's check: a vGPU may have been deleted since */
+    int nvgpus = tfw_authorize(o, hello.token, regions, slots, err, sizeof err);
     if (nvgpus < 0) {
         tf_warn("rejected client pid %d from %s: %s", hello.pid, hello.hostname, err);
         tf_server_reject(s->conn, err);
-        return -1;
-    }
-    if (nvgpus == 0 && o->nregions > 0 && !o->allow_unlimited) {
-        tf_warn("rejected client pid %d from %s: no vGPU has its token", hello.pid,
-                hello.hostname);
-        tf_server_reject(s->conn, "unknown vGPU token (create a vGPU first: tfuse vgpu create)");
-        return -1;
-    }
-    if (nvgpus == 0 && o->token && *o->token && strcmp(o->token, hello.token) != 0) {
-        tf_warn("rejected client pid %d from %s: bad token", hello.pid, hello.hostname);
-        tf_server_reject(s->conn, "bad session token");
         return -1;
     }
     if (tf_backend_load(&s->be, o->backend_path, err, sizeof err) != 0) {

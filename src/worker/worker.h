@@ -30,7 +30,18 @@ struct tfw_opts {
     int allow_unlimited;
     unsigned long long ctx_overhead; /* bytes charged per attached session */
     struct tfw_stats *stats;    /* this session's entry in the node's table (stats.h), or NULL */
+    /* The client's hello when the node already read it (tf_server_handshake) and authorized
+     * it before forking this worker; NULL: the worker reads it itself. */
+    const struct tf_hello *hello;
 };
+
+/* Who a client's session token lets in: the number of vGPUs it names (regions[i], slots[i]
+ * filled; at most TFW_MAX_GPUS), 0 for a whole-device session (no vGPU token, and the node
+ * allows those: no regions or allow_unlimited, and the node's `token` matches, compared in
+ * constant time), or -1 with the reason to tell the client in err. Reads the regions only:
+ * the node calls it before fork, the worker again before it attaches. */
+int tfw_authorize(const struct tfw_opts *o, const char *token, struct vgpu_region **regions,
+                  int *slots, char *err, size_t errlen);
 
 /* Shakes hands on an accepted connection (checks the token, loads the backend, accepts or
  * rejects with a reason), then serves requests until the client goes away or sends a
