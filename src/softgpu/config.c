@@ -85,9 +85,31 @@ static void load_cc(struct sg_config *c, void (*warn)(const char *))
     c->cc_minor = minor;
 }
 
+/* SOFTGPU_NAMESPACE=[A-Za-z0-9_.-]{1,48}: the name becomes part of the shared segment's name
+ * (shm_map.c), so nothing else may pass; anything else is the default machine. */
+static void load_ns(struct sg_config *c, void (*warn)(const char *))
+{
+    c->ns[0] = 0;
+    const char *s = getenv("SOFTGPU_NAMESPACE");
+    if (!s || !*s)
+        return;
+    size_t n = strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-");
+    if (s[n] || n > SG_NS_MAX) {
+        if (warn) {
+            char msg[160];
+            snprintf(msg, sizeof msg, "SOFTGPU_NAMESPACE=%.60s is not 1 to %d of [A-Za-z0-9_.-]; "
+                     "using the default machine", s, SG_NS_MAX);
+            warn(msg);
+        }
+        return;
+    }
+    memcpy(c->ns, s, n + 1);
+}
+
 void sg_config_load(struct sg_config *c, void (*warn)(const char *msg))
 {
     load_cc(c, warn);
+    load_ns(c, warn);
     c->log_level = 1; /* warn */
     const char *lv = getenv("SOFTGPU_LOG");
     static const char *names[] = {"error", "warn", "info", "debug"};

@@ -7,13 +7,18 @@
 
 #include <stdint.h>
 
+#define SG_NS_MAX 48
+
 struct sg_config {
     int ndev, sms, threads, log_level;
     int cc_major, cc_minor; /* SOFTGPU_CC: the compute capability reported (default 8.0) */
     uint64_t mem_bytes;
+    /* SOFTGPU_NAMESPACE: names a separate machine (its own shared devices); "" is the default */
+    char ns[SG_NS_MAX + 1];
 };
 
-/* Reads SOFTGPU_DEVICES, SOFTGPU_SMS, SOFTGPU_MEMORY, SOFTGPU_THREADS, SOFTGPU_CC and SOFTGPU_LOG;
+/* Reads SOFTGPU_DEVICES, SOFTGPU_SMS, SOFTGPU_MEMORY, SOFTGPU_THREADS, SOFTGPU_CC, SOFTGPU_LOG and
+ * SOFTGPU_NAMESPACE;
  * malformed values are reported through warn (may be NULL) and replaced by defaults. */
 void sg_config_load(struct sg_config *c, void (*warn)(const char *msg));
 /* "4GiB", "512MiB", "123" ...; 0 for a malformed string. */

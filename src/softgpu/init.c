@@ -188,6 +188,7 @@ static void init_once_body(void)
     sg.cc_minor = cfg.cc_minor;
     sg.threads = cfg.threads;
     sg.mem_bytes = cfg.mem_bytes;
+    memcpy(sg.ns, cfg.ns, sizeof sg.ns);
     CUresult r = sg_mem_init();
     if (r != CUDA_SUCCESS) {
         init_result = r;
@@ -204,6 +205,7 @@ static void init_once_body(void)
         sg_ctx_init_device(d);
         sg_mempool_init_device(d);
     }
+    sg_shm_open_devices(); /* the shared devices' capacities replace mem_total */
 #ifdef SG_HAVE_EXPORTTAB
     static const struct exporttab_driver drv = {
         .driver_get_version = cuDriverGetVersion,

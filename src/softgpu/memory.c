@@ -218,13 +218,10 @@ static CUresult alloc_range(struct sg_ctx *ctx, uint64_t size, uint64_t align,
         align = SG_PAGE_SIZE;
     uint64_t bytes = round_up(size, SG_PAGE_SIZE);
     struct sg_device *d = ctx->dev;
-    if (counts_as_device(kind)) {
-        uint64_t used = atomic_fetch_add(&d->mem_used, bytes) + bytes;
-        if (used > d->mem_total) {
-            atomic_fetch_sub(&d->mem_used, bytes);
-            dk_notify_over_budget(d->ordinal, used - d->mem_total);   /* notify.h */
-            return CUDA_ERROR_OUT_OF_MEMORY;
-        }
+    uint64_t over;
+    if (counts_as_device(kind) && sg_dev_mem_reserve(d, bytes, &over) != 0) {
+        dk_notify_over_budget(d->ordinal, over);   /* notify.h */
+        return CUDA_ERROR_OUT_OF_MEMORY;
     }
     pthread_mutex_lock(&mem_lock);
     size_t pos;
@@ -236,13 +233,11 @@ static CUresult alloc_range(struct sg_ctx *ctx, uint64_t size, uint64_t align,
         || region_insert(pos, &r) != 0) {
         pthread_mutex_unlock(&mem_lock);
         if (counts_as_device(kind))
-            atomic_fetch_sub(&d->mem_used, bytes);
+            sg_dev_mem_release(d, bytes);
         return CUDA_ERROR_OUT_OF_MEMORY;
     }
     sg_mem_set_access(start, bytes, 1);
     pthread_mutex_unlock(&mem_lock);
-    if (counts_as_device(kind))
-        sg_shm_update(d->ordinal);
     *out = start;
     return CUDA_SUCCESS;
 }
@@ -278,7 +273,7 @@ static void region_release(size_t pos)
     }
     region_remove(pos);
     if (counts_as_device(r.kind)) {
-        atomic_fetch_sub(&sg.dev[r.device].mem_used, bytes);
+        sg_dev_mem_release(&sg.dev[r.device], bytes);
         if (r.pool)
             sg_mempool_note_free(r.pool, r.start, bytes);
     }
@@ -293,10 +288,8 @@ CUresult sg_mem_free(uint64_t addr, enum sg_region_kind kind)
         pthread_mutex_unlock(&mem_lock);
         return CUDA_ERROR_INVALID_VALUE;
     }
-    int dev = regions[i].device;
     region_release((size_t)i);
     pthread_mutex_unlock(&mem_lock);
-    sg_shm_update(dev);
     return CUDA_SUCCESS;
 }
 
@@ -314,7 +307,6 @@ void sg_mem_free_ctx(struct sg_ctx *ctx)
             registered[j++] = registered[i];
     nregistered = j;
     pthread_rwlock_unlock(&reg_lock);
-    sg_shm_update(ctx->dev->ordinal);
 }
 
 int sg_mem_find(uint64_t addr, struct sg_region *out)
@@ -460,7 +452,7 @@ CUresult cuMemGetInfo_v2(size_t *free_bytes, size_t *total)
         return r;
     if (!free_bytes || !total)
         return CUDA_ERROR_INVALID_VALUE;
-    uint64_t used = atomic_load(&c->dev->mem_used);
+    uint64_t used = sg_dev_mem_used(c->dev); /* every process's, as on a GPU */
     *total = c->dev->mem_total;
     *free_bytes = used >= c->dev->mem_total ? 0 : c->dev->mem_total - used;
     return CUDA_SUCCESS;

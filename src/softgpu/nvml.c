@@ -2,19 +2,22 @@
  * softgpu's NVML provider: the device's truth for the NVML front (src/nvml/front.h), built
  * with it as libtfuse-softgpu-nvml.so and lib/softgpu/libnvidia-ml.so.1. It reports the
  * devices the driver library would create (same environment, UUIDs, PCI ids and attributes)
- * and reads per-process memory and busy time from the usage files the driver processes publish
- * (shm_stats.h). Calls config.c and shm_map.c.
+ * and answers memory, processes and utilization from the shared device every driver process
+ * maps (shm_stats.h: the device-wide memory counter, one slot per live process). Calls config.c,
+ * shm_map.c and shm_charge.c.
  *
- * Facts of a CPU device: memory is the configured size; clocks are the rated clocks the driver
- * reports as attributes (1410 MHz SM, 1215 MHz memory), constant, at P0; no ECC, NVLink, PCIe
- * link, video engines or sensors (temperature, fan, power: NOT_SUPPORTED, see front_sensors.c).
- * Devices are peers of each other through host memory (read, write, atomics), as
- * cuDeviceCanAccessPeer says. A softgpu device's serial is its UUID's first 6 bytes in decimal
- * (a CPU device has no board serial; this one is stable and unique).
+ * Facts of a CPU device: memory is the shared device's capacity (its creator's SOFTGPU_MEMORY);
+ * clocks are the rated clocks the driver reports as attributes (1410 MHz SM, 1215 MHz memory),
+ * constant, at P0; no ECC, NVLink, PCIe link, video engines or sensors (temperature, fan,
+ * power: NOT_SUPPORTED, see front_sensors.c). Devices are peers of each other through host
+ * memory (read, write, atomics), as cuDeviceCanAccessPeer says. A softgpu device's serial is its
+ * UUID's first 6 bytes in decimal (a CPU device has no board serial; this one is stable and
+ * unique).
  */
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 #include "front.h"
@@ -37,7 +40,7 @@ const nvmlGpuVirtualizationMode_t tfn_p_virtualization = NVML_GPU_VIRTUALIZATION
 
 static pthread_mutex_t files_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct sg_config cfg;
-static struct sg_shm_file *files[SG_MAX_DEVICES];
+static struct sg_shm_att atts[SG_MAX_DEVICES];
 
 static uint64_t now_ns(void)
 {
@@ -52,7 +55,17 @@ nvmlReturn_t tfn_p_open(void)
     return NVML_SUCCESS;
 }
 
-void tfn_p_close(void) {}
+void tfn_p_close(void)
+{
+    pthread_mutex_lock(&files_lock);
+    for (int d = 0; d < SG_MAX_DEVICES; d++)
+        if (atts[d].f) {
+            sg_shm_detach(&atts[d], cfg.ns, d); /* after nvmlShutdown no call reads it */
+            munmap(atts[d].f, sizeof *atts[d].f);
+            atts[d].f = NULL;
+        }
+    pthread_mutex_unlock(&files_lock);
+}
 
 nvmlReturn_t tfn_p_count(unsigned *n)
 {
@@ -93,33 +106,34 @@ nvmlReturn_t tfn_p_cuda_version(int *version)
     return NVML_SUCCESS;
 }
 
-/* The usage file of a device, mapped on first use; NULL while no process has created it. */
+/* The shared device's segment, attached on first use (with the shared flock: while this
+ * library holds it, the segment outlives the driver processes); NULL while no process has
+ * created it. Dead processes' slots are reaped on every read, so that what NVML says is the
+ * device's truth as soon as a process is gone. */
 static struct sg_shm_file *usage(unsigned index)
 {
     pthread_mutex_lock(&files_lock);
-    if (!files[index])
-        files[index] = sg_shm_map((int)index, 0);
-    struct sg_shm_file *f = files[index];
+    if (!atts[index].f) {
+        char msg[512];
+        atts[index].fd = -1;
+        if (sg_shm_attach(&atts[index], cfg.ns, (int)index, cfg.mem_bytes, 0, msg,
+                          sizeof msg) != 0)
+            atts[index].f = NULL;
+    }
+    struct sg_shm_file *f = atts[index].f;
     pthread_mutex_unlock(&files_lock);
+    if (f)
+        sg_shm_reap(f);
     return f;
-}
-
-/* The pid of slot s when its process is alive, else 0. */
-static int32_t live_pid(const struct sg_shm_file *f, int s)
-{
-    int32_t pid = atomic_load(&f->slots[s].pid);
-    return sg_shm_pid_alive(pid) ? pid : 0;
 }
 
 nvmlReturn_t tfn_p_memory(unsigned i, unsigned long long *total, unsigned long long *used)
 {
-    uint64_t sum = 0;
     struct sg_shm_file *f = usage(i);
-    for (int s = 0; f && s < SG_SHM_SLOTS; s++)
-        if (live_pid(f, s))
-            sum += atomic_load(&f->slots[s].bytes);
-    *total = cfg.mem_bytes;
-    *used = sum < cfg.mem_bytes ? sum : cfg.mem_bytes;
+    *total = f ? f->capacity : cfg.mem_bytes;
+    *used = f ? sg_shm_used_bytes(f) : 0;
+    if (*used > *total)
+        *used = *total;
     return NVML_SUCCESS;
 }
 
@@ -129,7 +143,7 @@ nvmlReturn_t tfn_p_utilization(unsigned i, nvmlUtilization_t *u)
     uint64_t now = now_ns();
     struct sg_shm_file *f = usage(i);
     for (int s = 0; f && s < SG_SHM_SLOTS; s++) {
-        if (!live_pid(f, s))
+        if (!sg_shm_live_owner(f, s))
             continue;
         gpu += sg_shm_slot_util(&f->slots[s], now, 0);
         mem += sg_shm_slot_util(&f->slots[s], now, 1);
@@ -144,12 +158,12 @@ nvmlReturn_t tfn_p_processes(unsigned i, nvmlProcessInfo_t *out, unsigned cap, u
     struct sg_shm_file *f = usage(i);
     *n = 0;
     for (int s = 0; f && s < SG_SHM_SLOTS; s++) {
-        int32_t pid = live_pid(f, s);
-        if (!pid)
+        uint64_t owner = sg_shm_live_owner(f, s);
+        if (!owner)
             continue;
         if (*n < cap)
-            out[*n] = (nvmlProcessInfo_t){.pid = (unsigned)pid,
-                                          .usedGpuMemory = atomic_load(&f->slots[s].bytes),
+            out[*n] = (nvmlProcessInfo_t){.pid = (unsigned)(owner & 0x7fffffffu),
+                                          .usedGpuMemory = sg_shm_slot_bytes(f, s),
                                           .gpuInstanceId = TFN_NO_MIG,
                                           .computeInstanceId = TFN_NO_MIG};
         ++*n;
@@ -166,12 +180,12 @@ nvmlReturn_t tfn_p_process_util(unsigned i, nvmlProcessUtilizationSample_t *out,
     unsigned long long stamp = tfn_now_us();
     *n = 0;
     for (int s = 0; f && s < SG_SHM_SLOTS; s++) {
-        int32_t pid = live_pid(f, s);
-        if (!pid)
+        uint64_t owner = sg_shm_live_owner(f, s);
+        if (!owner)
             continue;
         if (*n < cap)
             out[*n] = (nvmlProcessUtilizationSample_t){
-                .pid = (unsigned)pid, .timeStamp = stamp,
+                .pid = (unsigned)(owner & 0x7fffffffu), .timeStamp = stamp,
                 .smUtil = sg_shm_slot_util(&f->slots[s], now, 0),
                 .memUtil = sg_shm_slot_util(&f->slots[s], now, 1)};
         ++*n;

@@ -63,8 +63,8 @@ struct sg_mempool;
 
 struct sg_device {
     int ordinal;
-    uint64_t mem_total;
-    _Atomic uint64_t mem_used;
+    uint64_t mem_total;        /* the shared device's capacity (its segment's SOFTGPU_MEMORY) */
+    _Atomic uint64_t mem_used; /* this process's bytes (the device's own when it is private) */
     CUuuid uuid;
     struct sg_ctx *primary;           /* exists from cuInit on; its state says if it is active */
     struct sg_mempool *default_pool;
@@ -75,6 +75,7 @@ struct sg_global {
     int ndev, sms, threads;
     int cc_major, cc_minor; /* SOFTGPU_CC (config.c); sg_device_sm() is major * 10 + minor */
     uint64_t mem_bytes;
+    char ns[SG_NS_MAX + 1]; /* SOFTGPU_NAMESPACE: which machine's shared devices (shm_stats.c) */
     struct sg_device dev[SG_MAX_DEVICES];
     struct sg_addr_space as;
     ptx_pool *pool;
@@ -510,8 +511,15 @@ void sg_pool_cache_put(struct sg_mempool *p, uint64_t addr, struct sg_stream *s)
 void sg_pool_cache_trim(struct sg_mempool *p, uint64_t keep);
 void sg_pool_note_alloc(struct sg_mempool *p, uint64_t bytes, int fresh);
 
-/* ---- cross-process stats for NVML (shm_stats.c) --------------------------------------------- */
-void sg_shm_update(int device);   /* republish this process's memory use of device */
+/* ---- the shared device (shm_stats.c, shm_stats.h) ------------------------------------------ */
+void sg_shm_open_devices(void);   /* cuInit: attach each device's segment, learn its capacity */
+void sg_shm_update(int device);   /* list this process on device (NVML), claiming its slot */
 void sg_shm_note_busy(int device, uint64_t ns, int is_copy);
+int sg_shm_my_slot(int device);                /* this process's slot there, or -1 */
+/* Device memory: every allocation that counts reserves here, against the device-wide capacity
+ * (all processes); 0, or -1 with *over = how far past the capacity it would have gone. */
+int sg_dev_mem_reserve(struct sg_device *d, uint64_t bytes, uint64_t *over);
+void sg_dev_mem_release(struct sg_device *d, uint64_t bytes);
+uint64_t sg_dev_mem_used(struct sg_device *d); /* the device's, all processes */
 
 #endif

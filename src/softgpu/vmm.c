@@ -55,8 +55,7 @@ static void phys_unref(struct phys *p)
             break;
         }
     close(p->fd);
-    atomic_fetch_sub(&sg.dev[p->device].mem_used, p->size);
-    sg_shm_update(p->device);
+    sg_dev_mem_release(&sg.dev[p->device], p->size);
     free(p);
 }
 
@@ -97,17 +96,16 @@ CUresult cuMemCreate(CUmemGenericAllocationHandle *handle, size_t size,
     if (r)
         return r;
     struct sg_device *d = &sg.dev[prop->location.id];
-    if (atomic_fetch_add(&d->mem_used, size) + size > d->mem_total) {
-        atomic_fetch_sub(&d->mem_used, size);
+    uint64_t over;
+    if (sg_dev_mem_reserve(d, size, &over) != 0)
         return CUDA_ERROR_OUT_OF_MEMORY;
-    }
     struct phys *p = calloc(1, sizeof *p);
     int fd = p ? memfd_create("softgpu-vmm", MFD_CLOEXEC) : -1;
     if (fd < 0 || ftruncate(fd, (off_t)size) != 0) {
         if (fd >= 0)
             close(fd);
         free(p);
-        atomic_fetch_sub(&d->mem_used, size);
+        sg_dev_mem_release(d, size);
         return CUDA_ERROR_OUT_OF_MEMORY;
     }
     p->fd = fd;
@@ -119,7 +117,6 @@ CUresult cuMemCreate(CUmemGenericAllocationHandle *handle, size_t size,
     p->next = physes;
     physes = p;
     pthread_mutex_unlock(&vmm_lock);
-    sg_shm_update(p->device);
     *handle = (CUmemGenericAllocationHandle)(uintptr_t)p;
     return CUDA_SUCCESS;
 }
@@ -434,13 +431,12 @@ CUresult sg_vmm_phys_adopt(int fd, uint64_t size, const CUmemAllocationProp *pro
                            CUmemGenericAllocationHandle *handle)
 {
     struct sg_device *d = &sg.dev[prop->location.id];
-    if (atomic_fetch_add(&d->mem_used, size) + size > d->mem_total) {
-        atomic_fetch_sub(&d->mem_used, size);
+    uint64_t over;
+    if (sg_dev_mem_reserve(d, size, &over) != 0)
         return CUDA_ERROR_OUT_OF_MEMORY;
-    }
     struct phys *p = calloc(1, sizeof *p);
     if (!p) {
-        atomic_fetch_sub(&d->mem_used, size);
+        sg_dev_mem_release(d, size);
         return CUDA_ERROR_OUT_OF_MEMORY;
     }
     *p = (struct phys){fd, size, prop->location.id, *prop, 1, NULL};
@@ -448,7 +444,6 @@ CUresult sg_vmm_phys_adopt(int fd, uint64_t size, const CUmemAllocationProp *pro
     p->next = physes;
     physes = p;
     pthread_mutex_unlock(&vmm_lock);
-    sg_shm_update(p->device);
     *handle = (CUmemGenericAllocationHandle)(uintptr_t)p;
     return CUDA_SUCCESS;
 }

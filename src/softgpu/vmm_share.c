@@ -4,9 +4,9 @@
  * physical allocations are memfds (vmm.c), so the exported handle is a new descriptor of that
  * file: sent to another process (SCM_RIGHTS, pidfd_getfd) or kept, it imports as a physical
  * allocation whose mappings alias the exporter's bytes, in this process or another. The
- * importer is charged for the allocation's size on its device (softgpu's device accounting is
- * per process). Other handle types (fabric, Win32) are CUDA_ERROR_NOT_SUPPORTED, as the device
- * attributes say.
+ * importer is charged for the allocation's size on its device: the shared device counts an
+ * import as memory of its own (the bytes count twice while both processes hold them). Other
+ * handle types (fabric, Win32) are CUDA_ERROR_NOT_SUPPORTED, as the device attributes say.
  *
  * Also cuMemGetHandleForAddressRange: CU_MEM_RANGE_HANDLE_TYPE_DMA_BUF_FD gives a memfd that
  * holds the range's pages (ipc.c moves them there), which another process or an external
