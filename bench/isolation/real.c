@@ -110,6 +110,14 @@ static json_t *run_json(char *const argv[])
 
 static int start_node(void)
 {
+    /* A softgpu device of the bench's own: on a machine where a program of another build holds
+     * the default segment, every process would get a private device (no shared scheduler), and
+     * other programs would share ours. The node's workers and the tenants inherit it. */
+    if (!getenv("SOFTGPU_NAMESPACE")) {
+        char ns[48];
+        snprintf(ns, sizeof ns, "bench-iso-%d", (int)getpid());
+        setenv("SOFTGPU_NAMESPACE", ns, 1);
+    }
     snprintf(workdir, sizeof workdir, "/tmp/bench-iso.XXXXXX");
     if (!mkdtemp(workdir))
         return -1;
@@ -170,7 +178,7 @@ static pid_t spawn_spin(const char *token, double seconds, unsigned iters, int o
 struct snap {
     double t;
     uint64_t busy[MAXT], launches[MAXT], alone;
-    int nalone;   /* whole-device sessions seen */
+    int nsess[MAXT], nalone;   /* sessions seen per tenant, whole-device sessions seen */
 };
 
 static void snap_sessions(const struct rscenario *sc, json_t *sessions, struct snap *s)
@@ -186,8 +194,10 @@ static void snap_sessions(const struct rscenario *sc, json_t *sessions, struct s
             continue;
         }
         for (int i = 0; sc && i < sc->n; i++)
-            if (strcmp(vg, sc->t[i].id) == 0)
+            if (strcmp(vg, sc->t[i].id) == 0) {
                 s->launches[i] += n;
+                s->nsess[i]++;
+            }
     }
 }
 
@@ -236,6 +246,8 @@ static void delete_vgpu(const char *id)
 static int sample_tenants(struct rscenario *sc, double start, double seconds)
 {
     double prev = start, warm = seconds >= 10 ? 1.0 : seconds * 0.1;
+    double lt0[MAXT] = {0};   /* a tenant's launch count is read from its first sample after */
+    uint64_t l0[MAXT] = {0};  /* warm-up that lists its session, to the last that does */
     struct snap s, s0 = {0};
     int warmed = 0;
     while (now_s() - start < seconds - 0.2 && sc->nsamples < MAXS) {
@@ -252,10 +264,17 @@ static int sample_tenants(struct rscenario *sc, double start, double seconds)
             s0 = s;
             warmed = 1;
         } else if (warmed) {
-            for (int i = 0; i < sc->n; i++) {
-                double span = s.t - s0.t;
-                sc->t[i].share = 100.0 * (double)(s.busy[i] - s0.busy[i]) / (span * 1e9);
-                sc->t[i].rate = (double)(s.launches[i] - s0.launches[i]) / span;
+            for (int i = 0; i < sc->n; i++)
+                sc->t[i].share = 100.0 * (double)(s.busy[i] - s0.busy[i]) / ((s.t - s0.t) * 1e9);
+        }
+        for (int i = 0; warmed && i < sc->n; i++) {
+            if (s.nsess[i] == 0)
+                continue;   /* not connected yet, or already gone: no count to read */
+            if (lt0[i] == 0) {
+                lt0[i] = s.t;
+                l0[i] = s.launches[i];
+            } else if (s.launches[i] >= l0[i]) {
+                sc->t[i].rate = (double)(s.launches[i] - l0[i]) / (s.t - lt0[i]);
             }
         }
         sc->at[sc->nsamples++] = s.t - start;
@@ -312,14 +331,20 @@ static double alone_rate(double seconds, unsigned iters)
     return (double)(s1.alone - s0.alone) / (s1.t - s0.t);
 }
 
-/* The throughput shares against the mean of the alone runs, and both MAEs. */
+/* The throughput shares against the mean of the alone runs, the work shares, and the MAEs. */
 static void score(struct rscenario *sc)
 {
     sc->alone = (sc->alone_before + sc->alone_after) / 2;
     sc->mae = sc->tput_mae = 0;
+    double sum = 0, limits = 0;
+    for (int i = 0; i < sc->n; i++) {
+        sum += sc->t[i].rate;
+        limits += sc->t[i].limit_pct;
+    }
     for (int i = 0; i < sc->n; i++) {
         struct tenant *tn = &sc->t[i];
         tn->tput = 100.0 * tn->rate / sc->alone;
+        tn->work = sum > 0 ? limits * tn->rate / sum : 0;   /* of what the limits add up to */
         sc->mae += fabs(tn->share - tn->limit_pct) / sc->n;
         sc->tput_mae += fabs(tn->tput - tn->limit_pct) / sc->n;
     }
