@@ -22,6 +22,8 @@ struct tenant {
     double share;      /* GPU-time share, % of the window: the node's measured busy_ns */
     double rate;       /* kernels per second over the same window (the node's launch count) */
     double tput;       /* throughput share, %: rate against the program alone on the device */
+    double work;       /* work share, %: rate against the sum of the scenario's rates (measured
+                        * at the same time, so host load falls on all alike) */
     double series[MAXS];
 };
 

@@ -24,10 +24,12 @@ void iso_print_header(unsigned iters, double seconds)
            "  `tfuse run` of prog_iso spinning %u-step kernels, 4 per sync; %g s per scenario,\n"
            "  first %s excluded. GPU time: the node's measured busy_ns. Throughput: the tenant's\n"
            "  kernels/s against the same program alone on the device (a whole-device session,\n"
-           "  no limiter), run before and after each scenario. Load average now %.1f.\n\n",
+           "  no limiter), run before and after each scenario. Work: the tenant's kernels/s\n"
+           "  against all the scenario's tenants' (same time, same host load), scaled to the\n"
+           "  sum of their limits. Load average now %.1f.\n\n",
            iters, seconds, seconds >= 10 ? "1 s" : "10%", bench_loadavg());
-    printf("%-13s %-3s %6s %10s %7s %10s %11s %7s\n", "scenario", "", "limit%", "GPU-time%",
-           "error", "kernels/s", "throughput%", "error");
+    printf("%-13s %-3s %6s %10s %7s %10s %11s %7s %6s %7s\n", "scenario", "", "limit%",
+           "GPU-time%", "error", "kernels/s", "throughput%", "error", "work%", "error");
 }
 
 /* A tenant's kernel rate against the first tenant's, and the same ratio of their limits. */
@@ -41,9 +43,9 @@ void iso_print_scenario(const struct rscenario *sc)
 {
     for (int i = 0; i < sc->n; i++) {
         const struct tenant *t = &sc->t[i];
-        printf("%-13s %-3s %6.1f %10.2f %+7.2f %10.1f %11.2f %+7.2f\n", sc->name, t->name,
-               t->limit_pct, t->share, t->share - t->limit_pct, t->rate, t->tput,
-               t->tput - t->limit_pct);
+        printf("%-13s %-3s %6.1f %10.2f %+7.2f %10.1f %11.2f %+7.2f %6.2f %+7.2f\n", sc->name,
+               t->name, t->limit_pct, t->share, t->share - t->limit_pct, t->rate, t->tput,
+               t->tput - t->limit_pct, t->work, t->work - t->limit_pct);
     }
     printf("%-13s alone %.1f kernels/s (before %.1f, after %.1f%s); MAE: GPU time %.2f, "
            "throughput %.2f\n", "", sc->alone, sc->alone_before, sc->alone_after,
@@ -59,21 +61,24 @@ void iso_print_scenario(const struct rscenario *sc)
 
 void iso_print_summary(const struct rscenario *rs, int nrs)
 {
-    int n = 0, missed = 0;
-    double gpu = 0, tput = 0;
+    int n = 0, missed = 0, wmissed = 0;
+    double gpu = 0, tput = 0, work = 0;
     for (int k = 0; k < nrs; k++) {
         if (rs[k].hogs || !rs[k].alone)
             continue;
         for (int i = 0; i < rs[k].n; i++, n++) {
-            gpu += fabs(rs[k].t[i].share - rs[k].t[i].limit_pct);
-            tput += fabs(rs[k].t[i].tput - rs[k].t[i].limit_pct);
-            missed += fabs(rs[k].t[i].tput - rs[k].t[i].limit_pct) > TPUT_AIM_POINTS;
+            const struct tenant *t = &rs[k].t[i];
+            gpu += fabs(t->share - t->limit_pct);
+            tput += fabs(t->tput - t->limit_pct);
+            work += fabs(t->work - t->limit_pct);
+            missed += fabs(t->tput - t->limit_pct) > TPUT_AIM_POINTS;
+            wmissed += fabs(t->work - t->limit_pct) > TPUT_AIM_POINTS;
         }
     }
     if (n)
-        printf("without hogs: MAE GPU time %.2f, throughput %.2f points; %d of %d tenants' "
-               "throughput more than %.0f points from the limit (aim: none)\n",
-               gpu / n, tput / n, missed, n, TPUT_AIM_POINTS);
+        printf("without hogs: MAE GPU time %.2f, throughput %.2f, work %.2f points; more than "
+               "%.0f points from the limit: throughput %d, work %d of %d tenants (aim: none)\n",
+               gpu / n, tput / n, work / n, TPUT_AIM_POINTS, missed, wmissed, n);
     for (int k = 0; k < nrs; k++) {
         if (strcmp(rs[k].name, "25/75") != 0 || !rs[k].alone)
             continue;
@@ -116,10 +121,10 @@ static json_t *tenant_json(const struct rscenario *sc, int i)
     json_t *series = json_array();
     for (int j = 0; j < sc->nsamples; j++)
         json_array_append_new(series, json_real(t->series[j]));
-    return json_pack("{s:s, s:f, s:f, s:f, s:f, s:f, s:o}", "name", t->name, "limit_pct",
+    return json_pack("{s:s, s:f, s:f, s:f, s:f, s:f, s:f, s:o}", "name", t->name, "limit_pct",
                      t->limit_pct, "share_pct", t->share, "launches_per_s", t->rate,
                      "alone_launches_per_s", sc->alone, "throughput_share_pct", t->tput,
-                     "series_pct", series);
+                     "work_share_pct", t->work, "series_pct", series);
 }
 
 static json_t *scenario_json(const struct rscenario *sc)
