@@ -125,6 +125,7 @@ static void observe_slot(struct vgpu_controller_slot *cs, struct vgpu_slot *s, u
     t->qos = (int)s->qos;
     t->unlimited = (int)s->compute_unlimited;
     t->hungry = atomic_exchange(&s->throttled, 0) || atomic_load(&s->waiters) > 0;
+    t->balance = (double)atomic_load(&s->tokens_ns) / (double)period_ns;
 }
 
 int vgpu_controller_tick(struct vgpu_controller *c, uint64_t now_ns)

@@ -20,6 +20,7 @@ void vgpu_ctrl_default_params(struct vgpu_ctrl_params *p)
     p->headroom = 0.25;
     p->min_step = 0.02;
     p->bucket_periods = 1.5;
+    p->debt_periods = 5;
 }
 
 static double clamp(double v, double lo, double hi)
@@ -32,9 +33,17 @@ static int qos_of(const struct vgpu_ctrl_tenant *t)
     return t->qos >= 0 && t->qos < VGPU_QOS_COUNT ? t->qos : VGPU_QOS_LOW;
 }
 
+/* Deep in debt: its own kernels overran what it had by more than debt_periods at its limit. */
+static int in_debt(const struct vgpu_ctrl_tenant *t, const struct vgpu_ctrl_params *p)
+{
+    return t->balance < -p->debt_periods * t->limit;
+}
+
 static void compute_demand(struct vgpu_ctrl_tenant *t, const struct vgpu_ctrl_params *p)
 {
-    if (t->hungry)
+    /* A vGPU in debt wants its limit whether or not it waits in the bucket (a worker sleeps a
+     * deep debt off outside it): the debt is repaid from its grants, which must not stop. */
+    if (t->hungry || in_debt(t, p))
         t->demand = t->limit;
     else
         t->demand = fmin(t->limit, t->used * (1.0 + p->headroom) + (t->used > 0 ? p->min_step : 0));
@@ -105,6 +114,14 @@ void vgpu_ctrl_allocate(struct vgpu_ctrl_tenant *t, size_t n, double capacity,
 static double feedback(struct vgpu_ctrl_tenant *t, const struct vgpu_ctrl_params *p)
 {
     double e = t->target - t->used;
+    if (in_debt(t, p)) {
+        /* Anti-windup: deep in debt (debt_periods at its limit), the vGPU waits on its own
+         * kernels' overrun (a kernel far longer than the period), not on a grant too small. Its
+         * usage reads 0 while it repays, then shows the whole kernel at once: neither is an
+         * error the integral should hold. Full grants repay the debt at exactly its target. */
+        t->integral *= 0.5;
+        return clamp(t->target + p->ki * t->integral, 0, fmin(1.0, 2 * t->limit));
+    }
     if (t->hungry || e < 0) {
         t->integral = clamp(t->integral + e, -p->integral_max, p->integral_max);
         return clamp(t->target + p->kp * e + p->ki * t->integral, 0, fmin(1.0, 2 * t->limit));

@@ -13,7 +13,9 @@
  *   4. Feedback: a PI controller on the measured share corrects the grant (share = target +
  *      kp*e + ki*sum(e), e = target - used) so that what a vGPU actually gets converges on its
  *      target despite kernel granularity and scheduling losses; anti-windup clamps the integral
- *      and only integrates while the bucket is binding (or the vGPU is over its target).
+ *      and only integrates while the bucket is binding (or the vGPU is over its target), and not
+ *      while the bucket is deep in debt (debt_periods at its limit): a kernel far longer than
+ *      the period overdraws it, and the wait that follows is the vGPU's own, not a short grant.
  *
  * Owns: nothing but this arithmetic. May call: libc math.
  */
@@ -30,6 +32,8 @@ struct vgpu_ctrl_params {
     double headroom;     /* a non-hungry vGPU's demand: used * (1 + headroom) + min_step */
     double min_step;
     double bucket_periods; /* bucket ceiling, in periods of grant */
+    double debt_periods;   /* anti-windup: no integration while the bucket owes more than this
+                            * many periods at the vGPU's limit */
 };
 
 struct vgpu_ctrl_tenant {
@@ -39,6 +43,8 @@ struct vgpu_ctrl_tenant {
     int unlimited;     /* outside the controller; its use only shrinks the burst capacity */
     double used;       /* measured share of the last period */
     int hungry;        /* wanted to launch and found the bucket empty in the last period */
+    double balance;    /* its bucket before the refill, in periods of the whole device
+                        * (tokens / period): below 0, its own kernels overran what it had */
     /* State carried between periods by the caller; zero it when a vGPU is (re)created. */
     double integral;
     /* Outputs. */

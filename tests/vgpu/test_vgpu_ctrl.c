@@ -22,12 +22,17 @@
 #define SEC_NS 1000000000ll
 #define MAX_T 8
 #define MAX_SECONDS 40 /* per-second accounting slots */
+#define REPAY_NS 20000000ll /* the worker's DEBT_SLEEP_NS */
 
 struct sim_tenant {
     double request, limit;
     int qos;
     int64_t kernel_ns;
     double active_from, active_to; /* seconds; active_to 0: until the end */
+    int progress; /* charge a running kernel at every tick, as the worker's progress thread
+                   * does for long kernels (else all of it when it ends) */
+    int repay;    /* sleep a debt deeper than REPAY_NS off without waiting in the bucket (not
+                   * hungry meanwhile), as the worker does */
     /* state */
     int64_t tokens, cap;
     int hungry;
@@ -51,6 +56,7 @@ static void controller(struct sim_tenant *t, int n, const struct vgpu_ctrl_param
         t[i].ctl.qos = t[i].qos;
         t[i].ctl.used = (double)t[i].busy_period / PERIOD_NS;
         t[i].ctl.hungry = t[i].hungry;
+        t[i].ctl.balance = (double)t[i].tokens / PERIOD_NS;
         ct[i] = t[i].ctl;
         t[i].busy_period = 0;
         t[i].hungry = 0;
@@ -72,11 +78,19 @@ static int pick(struct sim_tenant *t, int n, int last, int64_t now)
         if (!active(&t[i], now))
             continue;
         if (t[i].tokens <= 0)
-            t[i].hungry = 1;
+            t[i].hungry = !(t[i].repay && t[i].tokens < -REPAY_NS);
         else if (chosen < 0)
             chosen = i;
     }
     return chosen;
+}
+
+/* Charges the running kernel's time from `from` to `to` (its progress, or its end). */
+static void charge_run(struct sim_tenant *r, int64_t from, int64_t to)
+{
+    r->tokens -= to - from;
+    r->busy_period += to - from;
+    r->busy_second[(to - 1) / SEC_NS] += to - from;
 }
 
 static void simulate(struct sim_tenant *t, int n, int seconds)
@@ -84,24 +98,28 @@ static void simulate(struct sim_tenant *t, int n, int seconds)
     struct vgpu_ctrl_params p;
     vgpu_ctrl_default_params(&p);
     int64_t end = (int64_t)seconds * SEC_NS, now = 0, next_tick = PERIOD_NS, kernel_end = 0;
+    int64_t charged_to = 0; /* the running kernel is charged up to here */
     int running = -1, last = n - 1;
     while (now < end) {
         if (running >= 0 && now >= kernel_end) {
-            struct sim_tenant *r = &t[running];
-            r->tokens -= r->kernel_ns;
-            r->busy_period += r->kernel_ns;
-            r->busy_second[(kernel_end - 1) / SEC_NS] += r->kernel_ns;
+            charge_run(&t[running], charged_to, kernel_end);
             last = running;
             running = -1;
         }
         if (now >= next_tick) {
+            if (running >= 0 && t[running].progress) {
+                charge_run(&t[running], charged_to, now);
+                charged_to = now;
+            }
             controller(t, n, &p);
             next_tick += PERIOD_NS;
         }
         if (running < 0) {
             running = pick(t, n, last, now);
-            if (running >= 0)
+            if (running >= 0) {
                 kernel_end = now + t[running].kernel_ns;
+                charged_to = now;
+            }
         }
         now = running >= 0 && kernel_end < next_tick ? kernel_end : next_tick;
     }
@@ -224,6 +242,38 @@ static void test_critical_before_low(void **state)
     assert_true(low <= 42.0 && low >= 35.0);
 }
 
+/* Kernels far longer than the period (250 ms against 10 ms): the bucket goes deep into debt by
+ * the tenant's own kernel, and it then waits, hungry, while it reads 0 usage. The controller
+ * must not take that for a grant that is too small (integral windup): the tenant is held to
+ * its limit, with its usage charged as the kernel runs (the worker's progress thread) or all
+ * at its end. Beside it, a tenant of short kernels wants everything up to its 60%. */
+static void long_kernels(int progress, int repay, double *got, double *other)
+{
+    struct sim_tenant t[2] = {
+        {.request = 0.2, .limit = 0.2, .qos = VGPU_QOS_MEDIUM, .kernel_ns = 250000000,
+         .progress = progress, .repay = repay},
+        {.request = 0.6, .limit = 0.6, .qos = VGPU_QOS_MEDIUM, .kernel_ns = 1000000},
+    };
+    simulate(t, 2, 30);
+    *got = share(&t[0], 2, 30);
+    *other = share(&t[1], 2, 30);
+}
+
+static void test_long_kernels_no_windup(void **state)
+{
+    double ended, ended_other, progress, progress_other, repay, repay_other;
+    long_kernels(0, 0, &ended, &ended_other);
+    long_kernels(1, 0, &progress, &progress_other);
+    long_kernels(1, 1, &repay, &repay_other);
+    print_message("250 ms kernels at 20%%: %.2f (charged at their end), %.2f (charged as they "
+                  "run), %.2f (and debts slept off); the 60%% tenant beside them %.2f, %.2f, "
+                  "%.2f\n", ended, progress, repay, ended_other, progress_other, repay_other);
+    assert_true(fabs(progress - 20.0) < 2.0 && fabs(repay - 20.0) < 2.0);
+    /* The other never passes its limit; it cannot reach it either, because this device runs a
+     * 250 ms kernel to its end (softgpu's shared device switches within a few ms). */
+    assert_true(ended_other < 61.0 && progress_other < 61.0 && repay_other < 61.0);
+}
+
 static void test_allocate_directly(void **state)
 {
     struct vgpu_ctrl_params p;
@@ -263,6 +313,7 @@ int main(void)
         cmocka_unit_test(test_bursts_when_alone),
         cmocka_unit_test(test_request_guaranteed_under_contention),
         cmocka_unit_test(test_critical_before_low),
+        cmocka_unit_test(test_long_kernels_no_windup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
