@@ -112,12 +112,9 @@ static int start_node(void)
 {
     /* A softgpu device of the bench's own: on a machine where a program of another build holds
      * the default segment, every process would get a private device (no shared scheduler), and
-     * other programs would share ours. The node's workers and the tenants inherit it. */
-    if (!getenv("SOFTGPU_NAMESPACE")) {
-        char ns[48];
-        snprintf(ns, sizeof ns, "bench-iso-%d", (int)getpid());
-        setenv("SOFTGPU_NAMESPACE", ns, 1);
-    }
+     * other programs would share ours. The node's workers and the tenants inherit it. One
+     * name for every run: softgpu leaves a segment in /dev/shm that the next run reuses. */
+    setenv("SOFTGPU_NAMESPACE", "bench-isolation", 0);
     snprintf(workdir, sizeof workdir, "/tmp/bench-iso.XXXXXX");
     if (!mkdtemp(workdir))
         return -1;
@@ -405,8 +402,14 @@ static void on_signal(int sig)
         for (int i = 0; i < rs[k].n; i++)
             if (rs[k].t[i].pid > 0)
                 kill(rs[k].t[i].pid, SIGTERM);
-    if (node_pid > 0)
+    if (node_pid > 0) {
         kill(node_pid, SIGTERM);
+        waitpid(node_pid, NULL, 0);
+    }
+    /* the work folder holds the node's two sockets (unlink and rmdir are async-signal-safe) */
+    unlink(api + 5);   /* past "unix:" */
+    unlink(sess + 5);
+    rmdir(workdir);
     _exit(128 + sig);
 }
 
