@@ -20,6 +20,7 @@ PREFIXES = (
     'dk_', 'exporttab_', 'cls_', 'fatbin_',      # the driver kit and its parts
     'vgpu_', 'node_', 'pool_',                   # vGPU regions, node, pool
     'bench_', 'fake_node_', 'echo_server_',      # benchmark and test helper libraries
+    'tnode_',                                    # tests/security's node under test
 )
 
 
