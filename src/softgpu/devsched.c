@@ -38,15 +38,14 @@ struct sg_ds_dev {
     _Atomic int inflight;       /* pool threads in a launch, and cooperative launches */
     _Atomic uint32_t ticket;    /* the ticket held */
     _Atomic uint64_t slice_end;
-    /* the device clock: time waited for the device (and since when, while waiting) and for
-     * host CPUs, the last value read */
-    uint64_t waited_ns, wait_since, cpu_ns, clock_last;
+    /* the device clock: time waited for the device (and since when, while waiting), the last
+     * value read */
+    uint64_t waited_ns, wait_since, clock_last;
 };
 
 static struct sg_ds_dev devs[SG_MAX_DEVICES];
 static pthread_mutex_t init_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
-static pthread_key_t fd_key;
 
 /* ---- set-up ------------------------------------------------------------------------------ */
 
@@ -77,15 +76,12 @@ static void ds_after_fork_child(void)
     pthread_mutex_init(&init_mu, NULL);
 }
 
-static void close_fd(void *v) { close((int)(intptr_t)v - 1); }
-
 static void ds_once(void)
 {
     for (int i = 0; i < SG_MAX_DEVICES; i++) {
         pthread_mutex_init(&devs[i].mu, NULL);
         pthread_cond_init(&devs[i].cv, NULL);
     }
-    pthread_key_create(&fd_key, close_fd);
     pthread_atfork(NULL, NULL, ds_after_fork_child);
     atexit(ds_at_exit);
 }
@@ -226,22 +222,12 @@ static void hold_locked(struct sg_ds_dev *d)
 
 static uint64_t clock_locked(struct sg_ds_dev *d, uint64_t now)
 {
-    uint64_t off = d->waited_ns + d->cpu_ns + (d->wait_since ? now - d->wait_since : 0);
+    uint64_t off = d->waited_ns + (d->wait_since ? now - d->wait_since : 0);
     uint64_t v = now > off ? now - off : 0;
     if (v < d->clock_last)
-        v = d->clock_last; /* a CPU wait is known only after it: stall, never go back */
+        v = d->clock_last;
     d->clock_last = v;
     return v;
-}
-
-/* The launch's episode (since it started or resumed) is over: its pool threads' average wait
- * for a CPU leaves the clock. */
-static void fold_locked(struct sg_ds_dev *d, struct sg_ds_launch *L)
-{
-    uint32_t n = atomic_exchange(&L->rd_n, 0);
-    uint64_t sum = atomic_exchange(&L->rd_sum, 0);
-    if (n)
-        d->cpu_ns += sum / n;
 }
 
 /* ---- the launch path ---------------------------------------------------------------------- */
@@ -274,7 +260,6 @@ uint64_t sg_devsched_end(struct sg_ds_launch *L, int more)
         return 0;
     pthread_mutex_lock(&d->mu);
     uint64_t now = sg_now_ns();
-    fold_locked(d, L);
     d->users--;
     if (d->mode == SG_SCHED_TIMESLICE) {
         if (L->cooperative)
@@ -313,36 +298,9 @@ uint64_t sg_devsched_clock_ns(int dev)
 
 /* ---- pool threads ------------------------------------------------------------------------- */
 
-/* Run-queue delay is read when a thread leaves a launch it took part in for at least
- * RD_MIN_NS (a procfs read costs about as much as an empty kernel's block): the delay since the
- * thread's previous read goes to that launch, including the wait to be scheduled after it was
- * woken for it. Short participations leave theirs to the thread's next long one. */
-#define RD_MIN_NS 50000u
-static __thread uint64_t rd_last, entered_at;
 static __thread int token = -1;
 static __thread unsigned token_hint;
 static _Atomic unsigned next_hint;
-
-/* This thread's time spent runnable but waiting for a CPU (/proc/thread-self/schedstat's second
- * field), through a descriptor opened once per thread; 0 where the kernel keeps none. */
-static uint64_t run_delay(void)
-{
-    intptr_t v = (intptr_t)pthread_getspecific(fd_key);
-    if (v == 0) {
-        int fd = open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
-        v = fd >= 0 ? fd + 1 : -1;
-        pthread_setspecific(fd_key, (void *)v);
-    }
-    if (v < 0)
-        return 0;
-    char buf[96];
-    ssize_t n = pread((int)v - 1, buf, sizeof buf - 1, 0);
-    if (n <= 0)
-        return 0;
-    buf[n] = 0;
-    char *p = strchr(buf, ' ');
-    return p ? strtoull(p + 1, NULL, 10) : 0;
-}
 
 static void leave_inflight(struct sg_ds_dev *d)
 {
@@ -371,9 +329,6 @@ static int hk_enter(void *opaque)
             return 0;
         }
     }
-    entered_at = sg_now_ns();
-    if (!rd_last)
-        rd_last = run_delay() + 1; /* +1: read (a thread's first delay may be 0) */
     return 1;
 }
 
@@ -404,12 +359,6 @@ static void hk_leave(void *opaque)
 {
     struct sg_ds_launch *L = opaque;
     struct sg_ds_dev *d = L->d;
-    if (sg_now_ns() - entered_at >= RD_MIN_NS) {
-        uint64_t rd = run_delay() + 1;
-        atomic_fetch_add(&L->rd_sum, rd >= rd_last ? rd - rd_last : 0);
-        atomic_fetch_add(&L->rd_n, 1);
-        rd_last = rd;
-    }
     if (L->cooperative)
         return;
     if (d->mode == SG_SCHED_MPS) {
@@ -426,7 +375,6 @@ static void hk_resume(void *opaque)
     struct sg_ds_launch *L = opaque;
     struct sg_ds_dev *d = L->d;
     pthread_mutex_lock(&d->mu);
-    fold_locked(d, L);
     hold_locked(d);
     pthread_mutex_unlock(&d->mu);
 }

@@ -69,8 +69,6 @@ struct sg_ds_launch {
     struct sg_ds_dev *d;      /* NULL: this device has no scheduler (no segment) */
     int cooperative;
     uint64_t clock0;          /* the device clock once the launch could run */
-    _Atomic uint64_t rd_sum;  /* run-queue delay of its pool threads in this episode */
-    _Atomic uint32_t rd_n;    /* and how many took part */
 };
 
 /* Before a kernel runs on device `dev`: blocks until this process may run it (time-slicing: it
@@ -85,8 +83,7 @@ void sg_devsched_skipped(int dev);
 /* The hooks for struct ptx_launch.sched (sched_opaque: the struct sg_ds_launch). */
 const struct ptx_sched *sg_devsched_hooks(void);
 /* This process's clock of device `dev`, in ns: CLOCK_MONOTONIC less the time the process
- * waited for the device with work ready and its pool threads' waits for a host CPU while they
- * ran its kernels. Never goes back. */
+ * waited for the device with work ready. Never goes back. */
 uint64_t sg_devsched_clock_ns(int dev);
 
 /* ---- the shared side (devsched_shm.c), called by devsched.c -------------------------------- */
