@@ -40,6 +40,19 @@ static void put_err(char *err, size_t errlen, const char *fmt, ...)
     va_end(ap);
 }
 
+/* TFUSE_CONNECT_TIMEOUT_MS (1..3600000) overrides the 10 s default of a handshake: a host busy
+ * with other work (a test suite beside a CPU hog) may take longer to fork and start a worker.
+ * A value that is not a number in range keeps the default. */
+static int default_timeout_ms(void)
+{
+    const char *s = getenv("TFUSE_CONNECT_TIMEOUT_MS");
+    if (!s || !*s)
+        return DEFAULT_TIMEOUT_MS;
+    char *end;
+    long ms = strtol(s, &end, 10);
+    return *end || ms < 1 || ms > 3600000 ? DEFAULT_TIMEOUT_MS : (int)ms;
+}
+
 static uint64_t round_ring(size_t want)
 {
     uint64_t r = RING_BYTES_MIN;
@@ -185,7 +198,7 @@ int tf_connect(const char *address, const struct tf_client_opts *opts, struct tf
     *out = NULL;
     struct tf_client_opts o = opts ? *opts : (struct tf_client_opts){0};
     if (o.timeout_ms <= 0)
-        o.timeout_ms = DEFAULT_TIMEOUT_MS;
+        o.timeout_ms = default_timeout_ms();
     if (o.token && strlen(o.token) > TF_TOKEN_MAX) {
         put_err(err, errlen, "session token longer than %u bytes", TF_TOKEN_MAX);
         return TF_ERR_INVALID;
@@ -362,7 +375,8 @@ int tf_server_handshake(struct tf_conn *c, const struct tf_server_opts *opts,
         return c->err_code;
     struct tf_server_opts o = opts ? *opts : (struct tf_server_opts){0};
     int fd = -1;
-    int64_t deadline = tft_deadline_after(o.timeout_ms > 0 ? o.timeout_ms : DEFAULT_TIMEOUT_MS);
+    int64_t deadline = tft_deadline_after(o.timeout_ms > 0 ? o.timeout_ms
+                                                           : default_timeout_ms());
     int rc = read_hello(c, deadline, hello, &fd);
     if (rc == TF_OK && hello->version != TFUSE_PROTOCOL_VERSION)
         rc = refuse(c, TF_ERR_VERSION,

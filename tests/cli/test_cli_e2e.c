@@ -32,6 +32,8 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "../common/test_timeouts.h"
+
 static char tfuse[4096], api[256], workdir[128];
 static pid_t node_pid;
 
@@ -182,7 +184,7 @@ static int start_node(void **state)
               (char *)NULL);
         _exit(127);
     }
-    for (int i = 0; i < 200; i++) {
+    for (int i = 0; i < tt_scaled_n(200); i++) {
         struct stat st;
         if (stat(sock, &st) == 0)
             break;

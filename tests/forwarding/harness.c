@@ -13,6 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/test_timeouts.h"
+
 #define TFUSE_BIN TFUSE_BUILD_DIR "/bin/tfuse"
 
 double now_seconds(void)
@@ -71,7 +73,7 @@ int node_start(struct node_proc *n, const char *token)
         _exit(127);
     }
     close(pfd[1]);
-    double deadline = now_seconds() + 20;
+    double deadline = now_seconds() + tt_scaled_s(20);
     char line[512];
     int got = 0;
     while (got < 2 && read_line(pfd[0], line, sizeof line, deadline) >= 0) {
@@ -162,7 +164,7 @@ pid_t spawn_program(const char *addr, const char *token, char *const argv[], int
 
 int wait_for_output(int fd, const char *want, double timeout_s)
 {
-    double deadline = now_seconds() + timeout_s;
+    double deadline = now_seconds() + tt_scaled_s(timeout_s);
     char line[1024];
     while (read_line(fd, line, sizeof line, deadline) >= 0)
         if (strstr(line, want))
@@ -175,6 +177,7 @@ int run_program(const char *addr, const char *token, char *const argv[], double 
                 struct run_result *res)
 {
     memset(res, 0, sizeof *res);
+    timeout_s = tt_scaled_s(timeout_s);
     int po[2], pe[2];
     if (pipe(po) != 0 || pipe(pe) != 0)
         return -1;

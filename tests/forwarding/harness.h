@@ -29,6 +29,9 @@ struct run_result {
     double seconds;
 };
 
+/* Every timeout_s below (and the node's start) is times TFUSE_TEST_TIMEOUT_SCALE
+ * (tests/common/test_timeouts.h). */
+
 /* Runs `tfuse run --connect addr [--token t] -- argv...` and waits up to timeout_s. */
 int run_program(const char *addr, const char *token, char *const argv[], double timeout_s,
                 struct run_result *res);

@@ -15,6 +15,7 @@
 
 #include <cmocka.h>
 
+#include "../common/test_timeouts.h"
 #include "harness.h"
 #include "proto.h"
 #include "transport.h"
@@ -98,7 +99,7 @@ static void wrong_token_is_refused(void **state)
 
 static int wait_workers(int want, double timeout_s)
 {
-    double deadline = now_seconds() + timeout_s;
+    double deadline = now_seconds() + tt_scaled_s(timeout_s);
     int n;
     while ((n = node_workers(&node)) != want && now_seconds() < deadline)
         usleep(20000);
@@ -204,7 +205,8 @@ static void killed_node_fails_client_promptly(void **state)
     int status = 0;
     /* Promptly means on the peer's hang-up: the stub waits for a reply without a timeout,
      * so without the hang-up it would wait forever; 20 s is generous for a busy machine. */
-    while (waitpid(pid, &status, WNOHANG) == 0 && now_seconds() - t0 < 20)
+    double limit = tt_scaled_s(20);
+    while (waitpid(pid, &status, WNOHANG) == 0 && now_seconds() - t0 < limit)
         usleep(5000);
     double elapsed = now_seconds() - t0;
     if (kill(pid, 0) == 0) {
@@ -216,7 +218,7 @@ static void killed_node_fails_client_promptly(void **state)
     fprintf(stderr, "client failed %.3f s after the node was killed\n", elapsed);
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 3);   /* "sync failed" */
-    assert_true(elapsed < 20.0);
+    assert_true(elapsed < limit);
 }
 
 /* The session is gone when the worker closes: a receive fails instead of timing out. */

@@ -9,12 +9,13 @@ sess=unix:$work/s.sock
 node_pid=
 pids=()
 MiB=$((1 << 20))
+. "${BASH_SOURCE[0]%/*}/timeouts.sh"
 
 cleanup() {
     for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
     if [ -n "$node_pid" ]; then
         kill -TERM "$node_pid" 2>/dev/null
-        for _ in $(seq 30); do kill -0 "$node_pid" 2>/dev/null || break; sleep 0.1; done
+        for _ in $(seq "$(scaled 30)"); do kill -0 "$node_pid" 2>/dev/null || break; sleep 0.1; done
         kill -KILL "$node_pid" 2>/dev/null
     fi
     wait 2>/dev/null
@@ -33,7 +34,7 @@ fail() {
 start_node() {
     "$tfuse" node --backend soft --listen "$sess" --api "$api" "$@" >"$work/node.log" 2>&1 &
     node_pid=$!
-    for _ in $(seq 100); do
+    for _ in $(seq "$(scaled 100)"); do
         [ -S "$work/api.sock" ] && [ -S "$work/s.sock" ] && return 0
         sleep 0.05
     done

@@ -27,15 +27,17 @@ vgpus() { http GET /api/v1/vgpus | cut -d' ' -f2-; }
 vgpu_field() { vgpus | jq -r ".vgpus[] | select(.id == \"$1\") | .$2"; }
 vgpu_count() { vgpus | jq '.vgpus | length'; }
 # A program's worker detaches (and a deleted vGPU leaves the list) a moment after the program
-# exits: poll up to 5 s. settle_count N; settle_used ID...
+# exits: poll up to 5 s (scaled). settle_count N; settle_used ID...
 settle_count() {
-    for _ in $(seq 100); do [ "$(vgpu_count)" = "$1" ] && return 0; sleep 0.05; done
+    for _ in $(seq "$(scaled 100)"); do [ "$(vgpu_count)" = "$1" ] && return 0; sleep 0.05; done
     return 1
 }
 settle_used() {
     local id
-    for _ in $(seq 100); do
-        for id in "$@"; do [ "$(vgpu_field "$id" used_bytes)" = 0 ] || continue 2; done
+    for _ in $(seq "$(scaled 100)"); do
+        for id in "$@"; do
+            [ "$(vgpu_field "$id" used_bytes)" = 0 ] || { sleep 0.05; continue 2; }
+        done
         return 0
     done
     return 1
@@ -52,14 +54,14 @@ make_pair() {
 run_tokens() {   # run_tokens TOKENS PROGRAM ARGS...
     local tok=$1
     shift
-    timeout 60 "$tfuse" run --connect "$sess" --vgpu "$tok" -- "$@"
+    timeout $T60 "$tfuse" run --connect "$sess" --vgpu "$tok" -- "$@"
 }
 
 # tfuse run --gpus 2: two ephemeral vGPUs on the two devices, deleted afterwards.
 case_driver() {
     start_node
     local out
-    out=$(timeout 60 "$tfuse" run --api "$api" --vram 96MiB --gpus 2 -- \
+    out=$(timeout $T60 "$tfuse" run --api "$api" --vram 96MiB --gpus 2 -- \
           "$prog" check $OVERHEAD $((96 * MiB)) $((96 * MiB)) 2>&1) || fail "$out"
     echo "$out"
     echo "$out" | grep -q '^ok$' || fail "$out"
@@ -90,7 +92,7 @@ case_killed() {
     make_pair
     run_tokens "$HI,$LO" "$prog" hold $((100 * MiB)) $((40 * MiB)) >"$work/a" 2>&1 &
     pids+=($!)
-    for _ in $(seq 200); do grep -q held "$work/a" && break; sleep 0.05; done
+    for _ in $(seq "$(scaled 200)"); do grep -q held "$work/a" && break; sleep 0.05; done
     grep -q held "$work/a" || fail "hold: $(cat "$work/a")"
     [ "$(vgpu_field hi used_bytes)" = $((OVERHEAD + 100 * MiB)) ] ||
         fail "device 1's vGPU not charged: $(vgpus)"
@@ -98,7 +100,7 @@ case_killed() {
         fail "device 0's vGPU not charged: $(vgpus)"
     echo "held: hi $(vgpu_field hi used_bytes) lo $(vgpu_field lo used_bytes)"
     kill -KILL "$(sed -n 's/^held pid //p' "$work/a")"
-    for _ in $(seq 100); do
+    for _ in $(seq "$(scaled 100)"); do
         [ "$(vgpu_field hi used_bytes)" = 0 ] && [ "$(vgpu_field lo used_bytes)" = 0 ] && break
         sleep 0.05
     done
@@ -109,7 +111,7 @@ case_killed() {
     # holding memory on device 0 alone leaves device 1's vGPU untouched.
     run_tokens "$HI,$LO" "$prog" hold $((30 * MiB)) >"$work/b" 2>&1 &
     pids+=($!)
-    for _ in $(seq 200); do grep -q held "$work/b" && break; sleep 0.05; done
+    for _ in $(seq "$(scaled 200)"); do grep -q held "$work/b" && break; sleep 0.05; done
     grep -q held "$work/b" || fail "hold: $(cat "$work/b")"
     [ "$(vgpu_field hi used_bytes)" = $((OVERHEAD + 30 * MiB)) ] ||
         fail "device 0's vGPU not charged: $(vgpus)"
@@ -122,18 +124,18 @@ case_killed() {
 case_toomany() {
     start_node
     local out
-    out=$(timeout 60 "$tfuse" run --api "$api" --vram 64MiB --gpus 3 -- "$prog" check 0 1 2>&1) &&
+    out=$(timeout $T60 "$tfuse" run --api "$api" --vram 64MiB --gpus 3 -- "$prog" check 0 1 2>&1) &&
         fail "--gpus 3 on 2 devices ran: $out"
     echo "$out"
     echo "$out" | grep -q 'the node has 2 devices' || fail "unclear error: $out"
     settle_count 0 || fail "vGPUs left behind: $(vgpus)"
     create "{\"vram_bytes\": $((1000 * MiB)), \"id\": \"big\", \"device\": 1}" >/dev/null
-    out=$(timeout 60 "$tfuse" run --api "$api" --vram 64MiB --gpus 2 -- "$prog" check 0 1 2>&1) &&
+    out=$(timeout $T60 "$tfuse" run --api "$api" --vram 64MiB --gpus 2 -- "$prog" check 0 1 2>&1) &&
         fail "--gpus 2 with one full device ran: $out"
     echo "$out"
     echo "$out" | grep -q 'only 1 of the node.s 2 devices have room' || fail "unclear error: $out"
     settle_count 1 || fail "vGPUs left behind: $(vgpus)"
-    out=$(timeout 60 "$tfuse" run --api "$api" --vram 64MiB --gpus x -- "$prog" check 0 1 2>&1) &&
+    out=$(timeout $T60 "$tfuse" run --api "$api" --vram 64MiB --gpus x -- "$prog" check 0 1 2>&1) &&
         fail "--gpus x accepted"
     echo "$out" | grep -q 'expected a count' || fail "unclear error: $out"
 }
@@ -189,12 +191,12 @@ case_cudart() {
             "$@"
         fi
     }
-    out=$(with_san timeout 60 "$tfuse" run --connect "$sess" --vgpu "$HI,$LO" -- \
+    out=$(with_san timeout $T60 "$tfuse" run --connect "$sess" --vgpu "$HI,$LO" -- \
           "$bin" $((160 * MiB)) $((96 * MiB)) 2>&1) || fail "$out"
     echo "$out"
     echo "$out" | grep -q '^ok$' || fail "$out"
     settle_used hi lo || fail "memory not refunded: $(vgpus)"   # the --gpus run needs the room
-    out=$(with_san timeout 60 "$tfuse" run --api "$api" --vram 128MiB --gpus 2 -- \
+    out=$(with_san timeout $T60 "$tfuse" run --api "$api" --vram 128MiB --gpus 2 -- \
           "$bin" $((128 * MiB)) $((128 * MiB)) 2>&1) || fail "--gpus 2: $out"
     echo "$out" | grep -q '^ok$' || fail "--gpus 2: $out"
 }
@@ -213,7 +215,7 @@ case_pool() {
     "$tfuse" pool serve --listen "127.0.0.1:$port_pool" --db "$work/pool.db" \
         --ready-file "$work/pool.url" >"$work/pool.log" 2>&1 &
     pids+=($!)
-    for _ in $(seq 100); do [ -s "$work/pool.url" ] && break; sleep 0.1; done
+    for _ in $(seq "$(scaled 100)"); do [ -s "$work/pool.url" ] && break; sleep 0.1; done
     [ -s "$work/pool.url" ] || fail "the pool did not start: $(cat "$work/pool.log")"
     # The pool's credentials (docs/pool-api.md): the node joins with the join token, the runs
     # and the checks present the admin's.
@@ -225,18 +227,18 @@ case_pool() {
         --pool "$url" --node-name multi --heartbeat-interval 0.3 \
         --pool-join-token-file "$work/pool.db.join-token" >"$work/node.log" 2>&1 &
     node_pid=$!
-    for _ in $(seq 150); do
+    for _ in $(seq "$(scaled 150)"); do
         [ "$(pcurl "$url/api/v1/nodes" | jq '[.nodes[] | select(.healthy)] | length')" = 1 ] &&
             break
         sleep 0.1
     done
     [ "$(pcurl "$url/api/v1/nodes/multi" | jq '.devices | length')" = 2 ] ||
         fail "the node did not register two devices: $(pcurl "$url/api/v1/nodes")"
-    out=$(timeout 60 "$tfuse" run --pool "$url" --vram 96MiB --compute 20% --gpus 2 -- \
+    out=$(timeout $T60 "$tfuse" run --pool "$url" --vram 96MiB --compute 20% --gpus 2 -- \
           "$prog" check $OVERHEAD $((96 * MiB)) $((96 * MiB)) 2>&1) || fail "$out"
     echo "$out"
     echo "$out" | grep -q '^ok$' || fail "$out"
-    out=$(timeout 60 "$tfuse" run --pool "$url" --vram 96MiB --compute 20% --gpus 3 -- \
+    out=$(timeout $T60 "$tfuse" run --pool "$url" --vram 96MiB --compute 20% --gpus 3 -- \
           "$prog" check 0 1 1 1 2>&1) && fail "--gpus 3 on a 2-device node ran: $out"
     echo "$out"
     echo "$out" | grep -q 'refused the allocation' || fail "unclear error: $out"
@@ -244,7 +246,7 @@ case_pool() {
     live=$(pcurl "$url/api/v1/allocations" |
            jq '[.allocations[] | select(.status != "released")] | length')
     [ "$live" = 0 ] || fail "allocations left: $(pcurl "$url/api/v1/allocations")"
-    for _ in $(seq 50); do
+    for _ in $(seq "$(scaled 50)"); do
         [ "$(curl -sf "http://127.0.0.1:$port_node/api/v1/vgpus" | jq '.vgpus | length')" = 0 ] &&
             break
         sleep 0.1

@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/test_timeouts.h"
 #include "promparse.h"
 
 #define TOKEN "s3cret-token-for-the-test"
@@ -119,7 +120,7 @@ static struct resp http(const char *via, const char *auth, const char *method, c
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, &r);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, (long)tt_scaled_s(10));
     if (curl_easy_perform(c) == CURLE_OK)
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
     curl_slist_free_all(h);
@@ -186,7 +187,7 @@ static int start_node(void)
               api_tcp, "--api", api_unix, (char *)NULL);
         _exit(127);
     }
-    for (int i = 0; i < 300; i++) {   /* 30 s: ASan builds start slowly on 2 cores */
+    for (int i = 0; i < tt_scaled_n(300); i++) {   /* 30 s: ASan builds start slowly */
         struct resp r = http("tcp", NULL, "GET", "/healthz", 0, 0, 0);
         free(r.body);
         if (r.status == 200)
@@ -216,7 +217,7 @@ static int stop_node(void)
         return -1;
     int st = 0, rc = -1;
     kill(node_pid, SIGTERM);
-    for (int i = 0; i < 100; i++) {
+    for (int i = 0; i < tt_scaled_n(100); i++) {
         if (waitpid(node_pid, &st, WNOHANG) == node_pid) {
             rc = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
             break;
@@ -267,7 +268,7 @@ static pid_t run_prog(const char *token, char *const args[], int *out_fd)
 static int wait_exit(pid_t pid, int secs)
 {
     int st;
-    for (int i = 0; i < secs * 10; i++) {
+    for (int i = 0; i < tt_scaled_n(secs * 10); i++) {
         if (waitpid(pid, &st, WNOHANG) == pid)
             return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
         sleep_ms(100);
@@ -557,7 +558,7 @@ static void test_sessions_and_metrics(void)
     p = run_prog(token, spin, &out);
     CHECK(wait_exit(p, 60) == 0, "prog_iso spin failed");
     close(out);
-    for (int i = 0; i < 100 && sessions_now() > 0; i++)
+    for (int i = 0; i < tt_scaled_n(100) && sessions_now() > 0; i++)
         sleep_ms(100);
     CHECK(sessions_now() == 0, "sessions are gone after the programs ended");
     char *m2 = metrics();

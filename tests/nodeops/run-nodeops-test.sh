@@ -20,6 +20,7 @@ node_pid=
 pids=()
 export TFUSE_NODE_CONFIG=""   # never the machine's /etc/tfuse/node.conf
 unset TFUSE_LOG TFUSE_NODE_TOKEN TFUSE_NODE_LISTEN TFUSE_NODE_API TFUSE_NODE_BACKEND
+. "$(dirname "$0")/../lib/timeouts.sh"
 
 cleanup() {
     for p in "${pids[@]}" $node_pid; do kill -KILL "$p" 2>/dev/null; done
@@ -43,7 +44,7 @@ asan_libs=$(ldd "$build/lib/tfuse/libcuda.so.1" 2>/dev/null |
 run_client() {   # run_client ARGS... (prog_iso through tfuse run on the node)
     LD_PRELOAD="$asan_libs${LD_PRELOAD:+:$LD_PRELOAD}" \
         ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
-        timeout 60 "$tfuse" run --connect "$sess" -- "$prog" "$@"
+        timeout $T60 "$tfuse" run --connect "$sess" -- "$prog" "$@"
 }
 
 start_node() {   # start_node LOGNAME ARGS... : waits for the session socket
@@ -51,7 +52,7 @@ start_node() {   # start_node LOGNAME ARGS... : waits for the session socket
     shift
     "$tfuse" node "$@" >"$log" 2>&1 &
     node_pid=$!
-    for _ in $(seq 200); do
+    for _ in $(seq "$(scaled 200)"); do
         kill -0 "$node_pid" 2>/dev/null || fail "node exited at start"
         grep -q "listening on" "$log" && return 0
         sleep 0.05
@@ -59,8 +60,8 @@ start_node() {   # start_node LOGNAME ARGS... : waits for the session socket
     fail "node did not start"
 }
 
-wait_exit() {   # wait_exit PID SECONDS -> the exit status, or fails the test
-    local pid=$1 tenths=$(($2 * 10))
+wait_exit() {   # wait_exit PID SECONDS (scaled) -> the exit status, or fails the test
+    local pid=$1 tenths=$(($(scaled "$2") * 10))
     for _ in $(seq "$tenths"); do
         kill -0 "$pid" 2>/dev/null || break
         sleep 0.1
@@ -69,16 +70,12 @@ wait_exit() {   # wait_exit PID SECONDS -> the exit status, or fails the test
     wait "$pid"
 }
 
-wait_log() {   # wait_log FILE REGEX SECONDS
-    for _ in $(seq $(($3 * 20))); do
-        grep -Eq "$2" "$1" && return 0
-        sleep 0.05
-    done
-    fail "no '$2' in $1 after $3 s"
+wait_log() {   # wait_log FILE REGEX SECONDS (scaled)
+    wait_until "$3" grep -Eq "$2" "$1" || fail "no '$2' in $1 after $(scaled "$3") s"
 }
 
 wait_workers() {   # wait_workers N: the node has N worker children
-    for _ in $(seq 400); do
+    for _ in $(seq "$(scaled 400)"); do
         [ "$(pgrep -P "$node_pid" | wc -l)" -ge "$1" ] && return 0
         sleep 0.05
     done
@@ -147,7 +144,8 @@ case_drain() {
     wait_log "$work/node.log" "draining: new sessions refused, 1 session\(s\) running" 5
     local t0=$SECONDS
     run_client meminfo >/dev/null 2>"$work/refused.err" && fail "a session was accepted while draining"
-    [ $((SECONDS - t0)) -le 5 ] || fail "the refused client took $((SECONDS - t0)) s to fail"
+    [ $((SECONDS - t0)) -le "$(scaled 5)" ] ||
+        fail "the refused client took $((SECONDS - t0)) s to fail (not refused at once)"
     grep -q "the node is draining" "$work/refused.err" ||
         fail "the refused client got no clear error: $(cat "$work/refused.err")"
     kill -0 "$node_pid" 2>/dev/null || fail "the node did not wait for its session"
@@ -217,7 +215,7 @@ case_reload() {
     local before
     before=$(grep -c "debug: worker" "$work/node.log")
     run_client meminfo >/dev/null || fail "client after the rejected reload failed"
-    for _ in $(seq 100); do
+    for _ in $(seq "$(scaled 100)"); do
         [ "$(grep -c "debug: worker" "$work/node.log")" -gt "$before" ] && break
         sleep 0.05
     done
@@ -238,7 +236,7 @@ case_token() {
             "$sess" "$port" >"$conf"
         "$tfuse" node --config "$conf" >"$work/node.log" 2>&1 &
         node_pid=$!
-        for _ in $(seq 100); do
+        for _ in $(seq "$(scaled 100)"); do
             grep -q "listening on" "$work/node.log" && break
             kill -0 "$node_pid" 2>/dev/null || break
             sleep 0.05
@@ -281,7 +279,7 @@ case_restart() {
     kill -KILL "$node_pid"
     wait "$node_pid" 2>/dev/null
     node_pid=
-    for _ in $(seq 50); do
+    for _ in $(seq "$(scaled 50)"); do
         alive=0
         for w in $workers; do kill -0 "$w" 2>/dev/null && alive=1; done
         [ $alive = 0 ] && break
@@ -357,7 +355,7 @@ case_persist() {
     local out
     out=$(LD_PRELOAD="$asan_libs${LD_PRELOAD:+:$LD_PRELOAD}" \
           ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
-          timeout 60 "$tfuse" run --connect "$sess" --vgpu "$tok" -- "$prog" meminfo) ||
+          timeout $T60 "$tfuse" run --connect "$sess" --vgpu "$tok" -- "$prog" meminfo) ||
         fail "the saved token no longer works"
     echo "$out" | grep -q " total 134217728 " || fail "the restored vGPU's view: $out"
     r=$(http POST /api/v1/vgpus "{\"device\":\"$dev\",\"vram_bytes\":134217728,\"idempotency_key\":\"alloc-7/0\"}")

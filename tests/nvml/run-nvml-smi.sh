@@ -26,13 +26,13 @@ check() {   # check OUTPUT: prints it, compares its answers with the golden file
 export SOFTGPU_MEMORY=512MiB SOFTGPU_THREADS=2 SOFTGPU_SMS=8
 case $case_name in
 softgpu)
-    out=$(LD_LIBRARY_PATH=$build/lib/softgpu timeout 60 "$smi" --alloc 64 2>&1) ||
+    out=$(LD_LIBRARY_PATH=$build/lib/softgpu timeout $T60 "$smi" --alloc 64 2>&1) ||
         fail "nvml_smi on softgpu: $out"
     check "$out"
     ;;
 stub)
     start_node
-    out=$(NVML_SMI_EXCLUSIVE=1 timeout 60 "$tfuse" run --api "$api" --vram 192MiB --compute 50% \
+    out=$(NVML_SMI_EXCLUSIVE=1 timeout $T60 "$tfuse" run --api "$api" --vram 192MiB --compute 50% \
           -- "$smi" --alloc 64 2>&1) || fail "nvml_smi through tfuse run: $out"
     check "$out"
     ;;

@@ -18,6 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "../common/test_timeouts.h"
 #include "fake_node.h"
 #include "pool_http.h"
 #include "httpc.h"
@@ -378,7 +379,7 @@ static pid_t spawn_pool(const char *db, char *url, size_t len)
               (char *)NULL);
         _exit(127);
     }
-    for (int i = 0; i < 200; i++) { /* up to 10 s */
+    for (int i = 0; i < tt_scaled_n(200); i++) { /* up to 10 s */
         FILE *f = fopen(ready, "r");
         if (f) {
             bool got = fgets(url, (int)len, f) != NULL;

@@ -20,11 +20,12 @@ vadd=$build/tests/cuda/vadd
 work=$(mktemp -d "${TMPDIR:-/tmp}/poole2e.XXXXXX")
 pids=()
 MiB=$((1 << 20))
+. "$(dirname "$0")/../lib/timeouts.sh"
 
 stop_all() {   # SIGTERM (a clean exit, where sanitizers report), SIGKILL after 3 s
     for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
     for p in "${pids[@]}"; do
-        for _ in $(seq 30); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+        for _ in $(seq "$(scaled 30)"); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
         kill -KILL "$p" 2>/dev/null
     done
     wait 2>/dev/null
@@ -49,17 +50,13 @@ free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
-get() { curl -sf --max-time 5 -H "Authorization: Bearer $admin" "$url$1"; }
+get() { curl -sf --max-time "$(scaled 5)" -H "Authorization: Bearer $admin" "$url$1"; }
 
-# wait_for SECONDS WHAT CMD...: polls CMD every 0.1 s.
+# wait_for SECONDS WHAT CMD...: polls CMD until it succeeds, for SECONDS (scaled).
 wait_for() {
     local secs=$1 what=$2
     shift 2
-    for _ in $(seq $((secs * 10))); do
-        "$@" && return 0
-        sleep 0.1
-    done
-    fail "timed out waiting for $what"
+    wait_until "$secs" "$@" || fail "timed out waiting for $what"
 }
 
 healthy_count() { get /api/v1/nodes | jq '[.nodes[] | select(.healthy)] | length'; }
@@ -70,10 +67,10 @@ live_allocs() {
 }
 allocs_are() { [ "$(live_allocs)" = "$1" ]; }
 node_vgpus() {   # node_vgpus PORT [STATE]: how many vGPUs the node lists (in STATE)
-    curl -sf --max-time 5 "http://127.0.0.1:$1/api/v1/vgpus" |
+    curl -sf --max-time "$(scaled 5)" "http://127.0.0.1:$1/api/v1/vgpus" |
         jq --arg st "${2:-}" '[.vgpus[] | select($st == "" or .state == $st)] | length'
 }
-# A deleted vGPU is listed as "deleted" until its session's worker has exited and been reaped.
+# A deleted vGPU is listed as "deleting" until its session's worker has exited and been reaped.
 nodes_empty() { [ "$(node_vgpus "$port_a")" = 0 ] && [ "$(node_vgpus "$port_b")" = 0 ]; }
 
 start_node() {   # start_node NAME API_PORT
@@ -98,7 +95,7 @@ SOFTGPU_SMS=27 start_node node-a "$port_a"
 SOFTGPU_NAMESPACE="${SOFTGPU_NAMESPACE:-poole2e}-b" start_node node-b "$port_b"
 sleep 0.5
 "$tfuse" pool serve --listen "127.0.0.1:$port_pool" --db "$work/pool.db" --join-token-file "$work/join.token" \
-    --heartbeat-timeout 3 --ready-file "$work/pool.url" >"$work/pool.log" 2>&1 &
+    --heartbeat-timeout "$(scaled 3)" --ready-file "$work/pool.url" >"$work/pool.log" 2>&1 &
 pids+=($!)
 wait_for 10 "the pool to listen" test -s "$work/pool.url"
 [ "$(head -1 "$work/pool.url")" = "$url" ] || fail "the pool listens on $(cat "$work/pool.url")"
@@ -124,7 +121,7 @@ awk -v t="$tflops" 'BEGIN { exit !(t > 77.99 && t < 78.01) }' ||
 echo "pool $url; nodes registered (model $model, $tflops TFLOPs)"
 
 # ---- one program through the pool
-out=$(timeout 60 "$tfuse" run --pool "$url" --vram 256MiB --compute 20% --tenant e2e \
+out=$(timeout $T60 "$tfuse" run --pool "$url" --vram 256MiB --compute 20% --tenant e2e \
       -- "$iso" meminfo 2>"$work/run1.err") || fail "tfuse run --pool failed: $out $(cat "$work/run1.err")"
 echo "meminfo: $out"
 total=$(echo "$out" | awk '{ print $4 }')
@@ -135,7 +132,7 @@ if [ -x "$vadd" ]; then
     san=$(ldd "$build/lib/tfuse/libcuda.so.1" 2>/dev/null | awk '/lib(asan|ubsan)\.so/ {print $3}' | paste -sd: -)
     out=$(LD_PRELOAD="$san${LD_PRELOAD:+:$LD_PRELOAD}" \
           ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
-          timeout 60 "$tfuse" run --pool "$url" --vram 256MiB --compute 20% --tenant e2e \
+          timeout $T60 "$tfuse" run --pool "$url" --vram 256MiB --compute 20% --tenant e2e \
           -- "$vadd" 2>"$work/run2.err") || fail "vadd through the pool: $out $(cat "$work/run2.err")"
     [ "$out" = "vadd: OK 1048576 elements" ] || fail "vadd printed '$out'"
     echo "$out"
@@ -148,7 +145,7 @@ allocs_are 0 || fail "allocations left after the runs: $(get /api/v1/allocations
 wait_for 10 "the nodes to free the deleted vGPUs" nodes_empty
 
 # ---- the program's exit status comes back, and a failed program releases too
-timeout 60 "$tfuse" run --pool "$url" --vram 64MiB --compute 10% --tenant e2e \
+timeout $T60 "$tfuse" run --pool "$url" --vram 64MiB --compute 10% --tenant e2e \
     -- sh -c 'exit 7' 2>/dev/null
 rc=$?
 [ "$rc" = 7 ] || fail "exit status $rc, not the program's 7"
@@ -158,7 +155,8 @@ allocs_are 0 || fail "a failed program's allocation was not released"
 run_pid=$!
 pids+=($run_pid)
 wait_for 10 "the sleeping program's allocation" allocs_are 1
-sleep 0.3   # the program has been started once the allocation is visible; let it exec
+# the program runs (a fixed pause lost the race on a busy machine): SIGTERM must reach it
+wait_for 10 "the sleeping program to start" pgrep -x -P "$run_pid" sleep
 kill -TERM "$run_pid"
 wait "$run_pid"
 rc=$?
@@ -169,7 +167,7 @@ allocs_are 0 || fail "a terminated run's allocation was not released"
 concurrent() {   # concurrent STRATEGY -> sets got to the two nodes, sorted
     local s=$1 n1 n2
     for i in 1 2; do
-        timeout 60 "$tfuse" run --pool "$url" --vram 128MiB --compute 20% --tenant e2e \
+        timeout $T60 "$tfuse" run --pool "$url" --vram 128MiB --compute 20% --tenant e2e \
             --strategy "$s" -- sh -c '"$0" meminfo >/dev/null && sleep 2' "$iso" \
             2>"$work/c$i.err" &
         pids+=($!)
@@ -198,7 +196,7 @@ is_unhealthy() { [ "$(node_health node-b)" = false ]; }
 wait_for 10 "node-b to be marked unhealthy" is_unhealthy
 [ "$(node_health node-a)" = true ] || fail "node-a went unhealthy too"
 # No placement on the dead node: a run still works, on node-a.
-timeout 60 "$tfuse" run --pool "$url" --vram 64MiB --compute 10% --tenant e2e \
+timeout $T60 "$tfuse" run --pool "$url" --vram 64MiB --compute 10% --tenant e2e \
     -- "$iso" meminfo >/dev/null 2>"$work/run3.err" || fail "run after node-b died: $(cat "$work/run3.err")"
 grep -q "on node node-a" "$work/run3.err" || fail "placed on a dead node: $(cat "$work/run3.err")"
 # Sanitizer builds: the pool, the nodes and every `tfuse run` must have stopped without a report.

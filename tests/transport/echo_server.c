@@ -10,6 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/test_timeouts.h"
+
 struct session_arg {
     struct echo_server *srv;
     struct tf_conn *conn;
@@ -220,6 +222,7 @@ int echo_server_wait_ended(struct echo_server *srv, int count, int timeout_ms)
 {
     struct timespec start;
     clock_gettime(CLOCK_MONOTONIC, &start);
+    timeout_ms = tt_scaled_ms(timeout_ms);
     for (;;) {
         pthread_mutex_lock(&srv->lock);
         int ended = srv->ended;

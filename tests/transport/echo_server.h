@@ -49,7 +49,8 @@ struct echo_server {
 int echo_server_start(struct echo_server *srv, const char *address, const char *token,
                       uint64_t max_frame);
 void echo_server_stop(struct echo_server *srv);
-/* Waits up to timeout_ms until `count` sessions have ended; returns 1 if they did. */
+/* Waits up to timeout_ms (times TFUSE_TEST_TIMEOUT_SCALE) until `count` sessions have ended;
+ * returns 1 if they did. */
 int echo_server_wait_ended(struct echo_server *srv, int count, int timeout_ms);
 
 /* How the last session ended: returns its tf_err and copies its error text (under the lock). */
