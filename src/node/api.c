@@ -3,7 +3,8 @@
  * and/or `unix:PATH` (a unix socket created mode 0600: file permissions are the
  * authentication; tcp listeners check the bearer token when the node has one). Routes:
  * GET /healthz, GET /api/v1/version, GET /metrics, GET /api/v1/devices,
- * GET/POST /api/v1/vgpus, GET/DELETE /api/v1/vgpus/{id}, GET /api/v1/sessions[/{id}].
+ * GET/POST /api/v1/vgpus, GET/DELETE /api/v1/vgpus/{id}, POST /api/v1/vgpus/{id}/lease,
+ * GET /api/v1/sessions[/{id}].
  * One daemon per listener, each with its own event-loop thread (epoll where the system has it,
  * else poll: never select, so no FD_SETSIZE bound) and its own limits: total connections, per
  * client address (tcp), an idle timeout, body size. The operations lock the vGPU state or the
@@ -162,12 +163,12 @@ static int fail(struct reply *r, int status, const char *reason, const char *msg
 /* ---- routes ---- */
 
 enum resource { R_NONE, R_HEALTH, R_VERSION, R_METRICS, R_DEVICES, R_VGPUS, R_VGPU,
-                R_SESSIONS, R_SESSION };
+                R_SESSIONS, R_SESSION, R_VGPU_LEASE };
 
 static const char *const allowed[] = {
     [R_NONE] = "", [R_HEALTH] = "GET", [R_VERSION] = "GET", [R_METRICS] = "GET",
     [R_DEVICES] = "GET", [R_VGPUS] = "GET, POST", [R_VGPU] = "GET, DELETE",
-    [R_SESSIONS] = "GET", [R_SESSION] = "GET",
+    [R_SESSIONS] = "GET", [R_SESSION] = "GET", [R_VGPU_LEASE] = "POST",
 };
 
 /* The {id} of `url` when it is `prefix` + "/" + one segment (maybe empty: an id an older
@@ -205,6 +206,12 @@ static enum resource resource_of(const char *url, const char **id, char *buf, si
         return R_SESSIONS;
     if ((*id = item_id(url, vgpus, buf, len)))
         return R_VGPU;
+    size_t n = strlen(url);   /* /api/v1/vgpus/{id}/lease: an ephemeral vGPU's owner renews */
+    char item[1024];
+    if (n > 6 && n - 6 < sizeof item && strcmp(url + n - 6, "/lease") == 0 &&
+        snprintf(item, sizeof item, "%.*s", (int)(n - 6), url) > 0 &&
+        (*id = item_id(item, vgpus, buf, len)))
+        return R_VGPU_LEASE;
     if ((*id = item_id(url, sessions, buf, len)))
         return R_SESSION;
     return R_NONE;
@@ -384,6 +391,7 @@ static void route(struct node_api_listener *l, struct MHD_Connection *c, const c
         else
             list_vgpus(a, id, r);
         break;
+    case R_VGPU_LEASE: r->status = node_vgpus_renew(a->vgpus, id, &r->json); break;
     case R_SESSIONS:
         if (a->sessions) {
             r->status = node_sessions_list(a->sessions, a->vgpus, &r->json);

@@ -103,6 +103,12 @@ static const struct option_def table[NO_COUNT] = {
                              "N", 0, "connections to each tcp --api from one client address"},
     [NO_API_IDLE_TIMEOUT] = {"api-idle-timeout", 0, "TFUSE_NODE_API_IDLE_TIMEOUT", K_COUNT, "30",
                              "SECONDS", 0, "an API connection silent this long is closed"},
+    [NO_MODULE_CACHE_MAX] = {"module-cache-max", 0, "TFUSE_NODE_MODULE_CACHE_MAX", K_SIZE,
+                             "1GiB", "SIZE", 1, "module images cached in all, least recently "
+                             "used evicted first; 0: no cache (new sessions)"},
+    [NO_MODULE_CACHE_PER_VGPU] = {"module-cache-per-vgpu", 0, "TFUSE_NODE_MODULE_CACHE_PER_VGPU",
+                                  K_SIZE, "256MiB", "SIZE", 1, "module images cached per vGPU "
+                                  "(each vGPU sees only its own); 0: no cache (new sessions)"},
 };
 
 static const double seconds_min[NO_COUNT] = {[NO_HEARTBEAT_INTERVAL] = 0.05};
@@ -152,6 +158,15 @@ static char **string_slot(struct node_config *c, enum node_option o)
     case NO_POOL_JOIN_TOKEN_FILE: return &c->pool_join_token_file;
     default: return NULL;
     }
+}
+
+/* A size option's value and its "was set" flag. */
+static uint64_t *size_slot(struct node_config *c, enum node_option o, int **set)
+{
+    *set = o == NO_MODULE_CACHE_MAX ? &c->module_cache_max_set
+         : o == NO_MODULE_CACHE_PER_VGPU ? &c->module_cache_per_vgpu_set : &c->ctx_overhead_set;
+    return o == NO_MODULE_CACHE_MAX ? &c->module_cache_max
+         : o == NO_MODULE_CACHE_PER_VGPU ? &c->module_cache_per_vgpu : &c->ctx_overhead;
 }
 
 static char **list_slot(struct node_config *c, enum node_option o, int **count)
@@ -230,14 +245,17 @@ static int set_value(struct node_config *c, enum node_option o, const char *text
         }
         return 0;
     }
-    case K_SIZE:
+    case K_SIZE: {
+        int *set;
+        uint64_t *slot = size_slot(c, o, &set);
         if (strcmp(text, "0") == 0) {
-            c->ctx_overhead = 0;
-        } else if (vgpu_parse_size(text, &c->ctx_overhead, err, errlen) != 0) {
+            *slot = 0;
+        } else if (vgpu_parse_size(text, slot, err, errlen) != 0) {
             return -1;
         }
-        c->ctx_overhead_set = 1;
+        *set = 1;
         return 0;
+    }
     case K_SECONDS: {
         double v = strtod(text, &end), lo = seconds_min[o], hi = seconds_max[o];
         double *slot = o == NO_DRAIN_TIMEOUT ? &c->drain_timeout : &c->heartbeat_interval;
@@ -306,10 +324,13 @@ void node_config_format(const struct node_config *c, enum node_option o, char *o
         snprintf(out, outlen, "%s", v ? "true" : "false");
         break;
     }
-    case K_SIZE:
-        if (c->ctx_overhead_set)
-            snprintf(out, outlen, "%llu", (unsigned long long)c->ctx_overhead);
+    case K_SIZE: {
+        int *set;
+        uint64_t *slot = size_slot(m, o, &set);
+        if (*set)
+            snprintf(out, outlen, "%llu", (unsigned long long)*slot);
         break;
+    }
     case K_SECONDS: {
         double v = o == NO_DRAIN_TIMEOUT ? c->drain_timeout : c->heartbeat_interval;
         if (c->origin[o] != NC_FROM_DEFAULT || table[o].def)
@@ -626,10 +647,13 @@ void node_config_swap_option(struct node_config *a, struct node_config *b, enum 
         else
             SWAP(int, a->log_syslog, b->log_syslog);
         break;
-    case K_SIZE:
-        SWAP(uint64_t, a->ctx_overhead, b->ctx_overhead);
-        SWAP(int, a->ctx_overhead_set, b->ctx_overhead_set);
+    case K_SIZE: {
+        int *sa, *sb;
+        uint64_t *va = size_slot(a, o, &sa), *vb = size_slot(b, o, &sb);
+        SWAP(uint64_t, *va, *vb);
+        SWAP(int, *sa, *sb);
         break;
+    }
     case K_SECONDS:
         if (o == NO_DRAIN_TIMEOUT)
             SWAP(double, a->drain_timeout, b->drain_timeout);

@@ -29,6 +29,7 @@ enum node_option {
     NO_OVERSUBSCRIBE, NO_ALLOW_UNLIMITED, NO_CTX_OVERHEAD, NO_POOL, NO_NODE_NAME,
     NO_POOL_JOIN_TOKEN, NO_POOL_JOIN_TOKEN_FILE,
     NO_ADVERTISE, NO_HEARTBEAT_INTERVAL, NO_DRAIN_TIMEOUT, NO_LOG_LEVEL, NO_LOG_SYSLOG,
+    NO_MODULE_CACHE_MAX, NO_MODULE_CACHE_PER_VGPU,
     NO_MAX_SESSIONS, NO_MAX_SESSIONS_PER_VGPU, NO_MAX_HANDSHAKES, NO_MAX_HANDSHAKES_PER_HOST,
     NO_HANDSHAKE_TIMEOUT, NO_API_MAX_CONNECTIONS, NO_API_MAX_PER_HOST, NO_API_IDLE_TIMEOUT,
     NO_COUNT
@@ -48,6 +49,10 @@ struct node_config {
     int allow_unlimited;
     uint64_t ctx_overhead;
     int ctx_overhead_set;         /* 0: the worker's built-in default */
+    uint64_t module_cache_max;    /* bytes of module images cached in all (0: no cache) */
+    int module_cache_max_set;
+    uint64_t module_cache_per_vgpu; /* bytes cached per vGPU (tenant scope; 0: no cache) */
+    int module_cache_per_vgpu_set;
     char *pool;
     char *node_name;
     char *advertise;

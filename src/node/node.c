@@ -11,6 +11,7 @@
  */
 #include "node.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -38,6 +39,7 @@
 #include "transport.h"
 #include "vgpus.h"
 #include "enforce.h"
+#include "modcache.h"
 #include "worker.h"
 
 #define MAX_LISTEN NODE_CONFIG_LIST_MAX
@@ -66,6 +68,8 @@ struct node {
     int cap_workers;
     char vgpus_file[PATH_MAX];  /* --state's vgpus.json (persist.h); "" without --state */
     char cache_dir[PATH_MAX];
+    int cache_private;        /* cache_dir is this process's own (no --state): removed at exit */
+    int state_lock;           /* --state's node.lock, held while we run; 0: none */
     int sessions;
     const char *api[NODE_API_MAX];
     int napi;
@@ -164,6 +168,69 @@ static int choose_backend(struct node *n, char *err, size_t errlen)
     return 0;
 }
 
+/* Removes a module cache folder whole (its scopes, the node scope, the lock file). */
+static void remove_cache_dir(const char *dir)
+{
+    char path[PATH_MAX + 16];
+    tfw_cache_sweep(dir, NULL, 0);
+    snprintf(path, sizeof path, "%.3000s/" TFW_CACHE_NODE_SCOPE, dir);
+    tfw_cache_sweep(path, NULL, 0);   /* a scope holds "*.img" files: the sweep drops them */
+    rmdir(path);
+    snprintf(path, sizeof path, "%.3000s/.lock", dir);
+    unlink(path);
+    if (rmdir(dir) != 0)
+        tf_debug("cannot remove the module cache %s: %s", dir, strerror(errno));
+}
+
+/* Removes the module caches that nodes without --state left behind (their pid is gone). */
+static void remove_dead_caches(const char *parent)
+{
+    DIR *d = opendir(parent);
+    struct dirent *de;
+    while (d && (de = readdir(d))) {
+        int pid = 0;
+        char path[PATH_MAX];
+        if (sscanf(de->d_name, "modules-%d", &pid) == 1 && pid > 0 && kill(pid, 0) != 0 &&
+            errno == ESRCH) {
+            snprintf(path, sizeof path, "%.3000s/%.200s", parent, de->d_name);
+            remove_cache_dir(path);
+        }
+    }
+    if (d)
+        closedir(d);
+}
+
+/* The state folder: locked against a second node (persist.h); the module cache under it. Without
+ * --state the cache is this process's own folder, so that nodes sharing /tmp never sweep each
+ * other's tenants. */
+static int setup_state(struct node *n, char *err, size_t errlen)
+{
+    const struct node_config *c = &n->cfg;
+    char parent[PATH_MAX];
+    if (c->state) {
+        if (make_dirs(c->state) != 0) {
+            snprintf(err, errlen, "cannot create the state folder %s: %s", c->state,
+                     strerror(errno));
+            return -1;
+        }
+        if (node_persist_lock(c->state, &n->state_lock, err, errlen) != 0)
+            return -1;
+        snprintf(n->cache_dir, sizeof n->cache_dir, "%s/modules", c->state);
+    } else {
+        snprintf(parent, sizeof parent, "/tmp/tfuse-node-%d", (int)getuid());
+        snprintf(n->cache_dir, sizeof n->cache_dir, "%.3000s/modules-%d", parent, (int)getpid());
+        n->cache_private = 1;
+    }
+    if (make_dirs(n->cache_dir) != 0) {
+        tf_warn("cannot create the module cache %s: %s (caching off)", n->cache_dir,
+                strerror(errno));
+        n->cache_dir[0] = '\0';
+    } else if (!c->state) {
+        remove_dead_caches(parent);
+    }
+    return 0;
+}
+
 /* Applies a freshly loaded configuration: backend, state folder, listeners. */
 static int setup(struct node *n, char *err, size_t errlen)
 {
@@ -188,15 +255,8 @@ static int setup(struct node *n, char *err, size_t errlen)
     for (int i = 0; i < n->napi; i++)
         if (check_api_socket_free(n->api[i], err, errlen) != 0)
             return -1;
-    if (c->state)
-        snprintf(n->cache_dir, sizeof n->cache_dir, "%s/modules", c->state);
-    else
-        snprintf(n->cache_dir, sizeof n->cache_dir, "/tmp/tfuse-node-%d/modules", (int)getuid());
-    if (make_dirs(n->cache_dir) != 0) {
-        tf_warn("cannot create the module cache %s: %s (caching off)", n->cache_dir,
-                strerror(errno));
-        n->cache_dir[0] = '\0';
-    }
+    if (setup_state(n, err, errlen) != 0)
+        return -1;
     char why[512];
     for (int i = 0; i < c->nlisten; i++) {
         if (tf_listen(c->listen[i], &n->listeners[n->nlisteners], why, sizeof why) != TF_OK) {
@@ -232,6 +292,8 @@ static void run_worker(struct node *n, struct tf_conn *conn, const struct tf_hel
         .backend_path = n->backend,
         .token = n->token,
         .cache_dir = n->cache_dir[0] ? n->cache_dir : NULL,
+        .cache_max_total = n->cfg.module_cache_max,
+        .cache_max_scope = n->cfg.module_cache_per_vgpu,
         .capture_stdout = 1,
         .regions = n->napi ? n->vgpus.regions : NULL,
         .nregions = n->napi ? n->vgpus.ndev : 0,
@@ -333,19 +395,42 @@ static void poll_once(struct node *n, int ms)
             accept_ready(n, n->listeners[i]);
 }
 
-static void save_vgpus(struct node_vgpus *v, void *arg)
+/* Drops the module cache scopes of vGPUs that are gone (all but the live ones, less skip). */
+static void sweep_module_cache(struct node *n, int skip_dev, int skip_slot)
+{
+    static char keep[NODE_MAX_DEVICES * VGPU_MAX_SLOTS][TFW_CACHE_SCOPE_MAX];
+    int nkeep = 0;
+    struct node_vgpus *v = &n->vgpus;
+    for (int d = 0; d < v->ndev; d++)
+        for (int i = 0; i < VGPU_MAX_SLOTS && i < (int)v->regions[d]->hdr->nslots; i++)
+            if (atomic_load(&v->regions[d]->slots[i].state) == VGPU_SLOT_LIVE &&
+                !(d == skip_dev && i == skip_slot))
+                tfw_cache_scope_name(v->regions[d]->slots[i].token, keep[nkeep++]);
+    if (n->cache_dir[0])
+        tfw_cache_sweep(n->cache_dir, keep, nkeep);
+}
+
+/* vgpus.c's hook, lock held: a create is saved after it is made, a delete before. */
+static int save_vgpus(struct node_vgpus *v, void *arg, int skip_dev, int skip_slot, char *err,
+                      size_t errlen)
 {
     struct node *n = arg;
-    char err[700];
-    if (node_persist_save_locked(v, n->vgpus_file, err, sizeof err) != 0)
-        tf_error("%s (the vGPUs will not survive a restart)", err);
+    int rc = n->vgpus_file[0] ? node_persist_save_locked(v, n->vgpus_file, skip_dev, skip_slot,
+                                                         err, errlen) : 0;
+    if (rc == 0 && skip_dev >= 0)
+        sweep_module_cache(n, skip_dev, skip_slot);
+    return rc;
 }
 
 /* With --state: the previous node's vGPUs come back, and every change is saved (persist.h). */
 static int restore_vgpus(struct node *n)
 {
-    if (!n->cfg.state)
+    n->vgpus.changed = save_vgpus;   /* also sweeps the module cache of deleted vGPUs */
+    n->vgpus.changed_arg = n;
+    if (!n->cfg.state) {
+        sweep_module_cache(n, -1, -1);
         return 0;
+    }
     char err[700];
     snprintf(n->vgpus_file, sizeof n->vgpus_file, "%.4000s/vgpus.json", n->cfg.state);
     int restored = node_persist_restore(&n->vgpus, n->vgpus_file, err, sizeof err);
@@ -355,8 +440,7 @@ static int restore_vgpus(struct node *n)
     }
     if (restored > 0)
         tf_info("restored %d vGPU(s) from %s", restored, n->vgpus_file);
-    n->vgpus.changed = save_vgpus;
-    n->vgpus.changed_arg = n;
+    sweep_module_cache(n, -1, -1);
     return 0;
 }
 
@@ -558,6 +642,10 @@ static void shut_down(struct node *n, int services)
         node_config_free(&n->retired[i]);
     free(n->retired);
     free(n->workers);
+    if (n->cache_private && n->cache_dir[0])
+        remove_cache_dir(n->cache_dir);   /* the workers are gone: nobody reads it any more */
+    if (n->state_lock > 0)
+        close(n->state_lock);
     node_config_free(&n->cfg);
 }
 

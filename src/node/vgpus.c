@@ -6,6 +6,7 @@
 #include "vgpus.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -179,6 +180,58 @@ double node_vgpus_used_share(struct node_vgpus *v, int dev, int slot)
     return share;
 }
 
+/* ---- leases (ephemeral vGPUs) ---- */
+
+static int attached_processes(const struct vgpu_slot *s)
+{
+    int n = 0;
+    for (int i = 0; i < VGPU_MAX_PROCS; i++)
+        n += atomic_load(&s->procs[i].pid) != 0;
+    return n;
+}
+
+void node_vgpus_set_lease_locked(struct node_vgpus *v, int dev, int slot, int seconds)
+{
+    v->lease_s[dev][slot] = seconds;
+    v->lease_until_ns[dev][slot] = vgpu_clock_ns() + (uint64_t)seconds * 1000000000ull;
+}
+
+/* Saves the vGPUs without (dev, slot), then deletes it: what is on disk never names a vGPU the
+ * node no longer has, and a failed save leaves the vGPU as it was. 0, or an errno with err. */
+static int delete_saved_locked(struct node_vgpus *v, int dev, int slot, char *err, size_t len)
+{
+    int rc = v->changed ? v->changed(v, v->changed_arg, dev, slot, err, len) : 0;
+    if (rc != 0)
+        return rc;
+    vgpu_delete(v->regions[dev], slot);
+    v->idem[dev][slot][0] = '\0';
+    v->lease_s[dev][slot] = 0;
+    return 0;
+}
+
+/* Deletes every leased vGPU whose owner stopped renewing it and that no session uses (a session
+ * still attached keeps it: the owner's program may outlive the owner). Lock held. */
+static void expire_leases(struct node_vgpus *v, uint64_t now)
+{
+    for (int d = 0; d < v->ndev; d++)
+        for (int i = 0; i < VGPU_MAX_SLOTS && i < (int)v->regions[d]->hdr->nslots; i++) {
+            struct vgpu_slot *s = &v->regions[d]->slots[i];
+            if (!v->lease_s[d][i] || now < v->lease_until_ns[d][i] ||
+                atomic_load(&s->state) != VGPU_SLOT_LIVE || attached_processes(s))
+                continue;
+            char id[VGPU_ID_MAX], err[700];
+            int lease = v->lease_s[d][i];
+            snprintf(id, sizeof id, "%s", s->id);
+            if (delete_saved_locked(v, d, i, err, sizeof err) != 0) {
+                tf_warn("lease of vGPU %s expired, but it stays: %s (retrying in 5 s)", id, err);
+                v->lease_until_ns[d][i] = now + 5000000000ull;
+                continue;
+            }
+            tf_info("deleted vGPU %s on device %d: its owner stopped renewing its %d s lease",
+                    id, d, lease);
+        }
+}
+
 static void *controller_main(void *arg)
 {
     struct node_vgpus *v = arg;
@@ -197,6 +250,8 @@ static void *controller_main(void *arg)
         for (int i = 0; i < v->ndev; i++)
             vgpu_controller_tick(&v->ctrl[i], now);
         sample_usage(v, now);
+        if (v->ticks % NODE_LEASE_EVERY == 0)
+            expire_leases(v, now);
         pthread_mutex_unlock(&v->lock);
     }
     return NULL;
@@ -326,15 +381,13 @@ static json_t *describe(struct node_vgpus *v, int dev, int slot, int with_token)
 {
     struct vgpu_slot *s = vgpu_slot_at(v->regions[dev], slot);
     uint32_t st = atomic_load(&s->state);
-    int procs = 0;
-    for (int i = 0; i < VGPU_MAX_PROCS; i++)
-        procs += atomic_load(&s->procs[i].pid) != 0;
+    int procs = attached_processes(s);
     json_t *o = json_pack(
         "{s:s, s:s, s:i, s:I, s:I, s:I, s:s, s:s, s:I, s:I, s:i}", "id", s->id, "device",
         v->dev[dev].uuid, "device_index", dev, "vram_bytes", (json_int_t)s->mem_limit,
         "used_bytes", (json_int_t)vgpu_mem_used(s), "peak_bytes",
         (json_int_t)atomic_load(&s->mem_peak), "qos", vgpu_qos_name((int)s->qos), "state",
-        st == VGPU_SLOT_LIVE ? "live" : "deleted", "busy_ns", (json_int_t)atomic_load(&s->busy_ns),
+        st == VGPU_SLOT_LIVE ? "live" : "deleting", "busy_ns", (json_int_t)atomic_load(&s->busy_ns),
         "launches", (json_int_t)atomic_load(&s->launches), "processes", procs);
     if (s->compute_unlimited) {
         json_object_set_new(o, "compute_request_pct", json_null());
@@ -349,6 +402,12 @@ static json_t *describe(struct node_vgpus *v, int dev, int slot, int with_token)
                         json_real((double)atomic_load(&s->throttled_ns) / 1e9));
     json_object_set_new(o, "generation", json_integer((json_int_t)s->generation));
     json_object_set_new(o, "connect", json_string(v->connect));
+    if (v->lease_s[dev][slot] && st == VGPU_SLOT_LIVE) {
+        uint64_t now = vgpu_clock_ns(), until = v->lease_until_ns[dev][slot];
+        json_object_set_new(o, "lease_seconds", json_integer(v->lease_s[dev][slot]));
+        json_object_set_new(o, "lease_expires_in_s",
+                            json_real(until > now ? (double)(until - now) / 1e9 : 0));
+    }
     if (with_token)
         json_object_set_new(o, "token", json_string(s->token));
     return o;
@@ -390,6 +449,65 @@ static void next_free_id(const struct node_vgpus *v, char *out, size_t len)
     }
 }
 
+/* The answer to a change the state folder could not take: 507 when it is full, else 500. */
+static int persist_failed(json_t **reply, int rc, const char *err, const char *what)
+{
+    int full = rc == ENOSPC || rc == EFBIG || rc == EDQUOT;
+    return fail(reply, full ? 507 : 500, full ? "insufficient_storage" : "state_write_failed",
+                "%s (%s)", err, what);
+}
+
+/* 409 for an id in use: live, or deleted while sessions still hold it (say when it is free). */
+static int id_taken(struct node_vgpus *v, const char *id, json_t **reply)
+{
+    for (int d = 0; d < v->ndev; d++)
+        if (vgpu_find_id(v->regions[d], id) >= 0)
+            return fail(reply, 409, "conflict", "a vGPU named '%s' already exists on this node",
+                        id);
+    return fail(reply, 409, "conflict", "the vGPU named '%s' is being deleted: its sessions "
+                "still hold it; the id is free once GET /api/v1/vgpus/%s answers 404", id, id);
+}
+
+/* "lease_seconds": an integer in 1..NODE_LEASE_MAX_S; absent: no lease (*seconds = 0). */
+static int body_lease(json_t *body, int *seconds, char *err, size_t len)
+{
+    json_t *l = json_object_get(body, "lease_seconds");
+    *seconds = 0;
+    if (!l)
+        return 0;
+    if (!json_is_integer(l) || json_integer_value(l) < 1 ||
+        json_integer_value(l) > NODE_LEASE_MAX_S) {
+        snprintf(err, len, "lease_seconds must be an integer from 1 to %d", NODE_LEASE_MAX_S);
+        return -1;
+    }
+    *seconds = (int)json_integer_value(l);
+    return 0;
+}
+
+/* A create is made only once it is saved: when the state folder cannot take it, the vGPU is
+ * deleted again (no process can be attached yet: nobody has its token) and its memory promise
+ * goes back to the device. */
+static int commit_create(struct node_vgpus *v, int dev, int slot, const char *key, int lease,
+                         json_t **reply)
+{
+    snprintf(v->idem[dev][slot], sizeof v->idem[dev][slot], "%s", key);
+    if (lease)
+        node_vgpus_set_lease_locked(v, dev, slot, lease);
+    char err[700];
+    int rc = v->changed ? v->changed(v, v->changed_arg, -1, -1, err, sizeof err) : 0;
+    if (rc != 0) {
+        vgpu_delete(v->regions[dev], slot);
+        v->idem[dev][slot][0] = '\0';
+        v->lease_s[dev][slot] = 0;
+        tf_error("vGPU creation refused: %s", err);
+        return persist_failed(reply, rc, err, "the vGPU was not created");
+    }
+    tf_info("created vGPU %s on device %d%s", v->regions[dev]->slots[slot].id, dev,
+            lease ? " (leased)" : "");
+    *reply = describe(v, dev, slot, 1);
+    return 201;
+}
+
 static int create_locked(struct node_vgpus *v, json_t *body, json_t **reply)
 {
     char err[256];
@@ -418,8 +536,7 @@ static int create_locked(struct node_vgpus *v, json_t *body, json_t **reply)
     if (!id)
         next_free_id(v, auto_id, sizeof auto_id);
     else if (id_in_use(v, spec.id))
-        return fail(reply, 409, "conflict", "a vGPU named '%s' already exists on this node",
-                    spec.id);
+        return id_taken(v, spec.id, reply);
     if (qos && (spec.qos = vgpu_qos_parse(json_string_value(qos))) < 0)
         return fail(reply, 400, "bad_request", "qos must be low, medium, high or critical");
     if (body_memory(body, &spec.mem_limit, err, sizeof err) != 0 ||
@@ -430,6 +547,9 @@ static int create_locked(struct node_vgpus *v, json_t *body, json_t **reply)
         return fail(reply, 400, "bad_request", "%s", err);
     if (spec.limit_bp && !spec.request_bp)
         return fail(reply, 400, "bad_request", "a compute limit needs a compute request");
+    int lease = 0;
+    if (body_lease(body, &lease, err, sizeof err) != 0)
+        return fail(reply, 400, "bad_request", "%s", err);
     if (spec.mem_limit > v->dev[dev].memory &&
         !(v->regions[dev]->hdr->flags & VGPU_REGION_OVERSUBSCRIBE))
         return fail(reply, 409, "insufficient_memory", "%llu bytes asked, the device has %llu",
@@ -439,13 +559,7 @@ static int create_locked(struct node_vgpus *v, json_t *body, json_t **reply)
         int clash = strstr(err, "exceed") || strstr(err, "already") || strstr(err, "memory");
         return fail(reply, clash ? 409 : 400, clash ? "conflict" : "bad_request", "%s", err);
     }
-    snprintf(v->idem[dev][slot], sizeof v->idem[dev][slot], "%s",
-             key ? json_string_value(key) : "");
-    tf_info("created vGPU %s on device %d", v->regions[dev]->slots[slot].id, dev);
-    if (v->changed)
-        v->changed(v, v->changed_arg);
-    *reply = describe(v, dev, slot, 1);
-    return 201;
+    return commit_create(v, dev, slot, key ? json_string_value(key) : "", lease, reply);
 }
 
 int node_vgpus_create(struct node_vgpus *v, json_t *body, json_t **reply)
@@ -471,25 +585,102 @@ int node_vgpus_list(struct node_vgpus *v, json_t **reply)
     return 200;
 }
 
+/* Asks the workers attached to a deleted vGPU to end (only our own children: a slot's pid is
+ * a worker's, but never signal a stranger that reused a reaped pid). */
+static void end_sessions(const struct vgpu_slot *s)
+{
+    for (int i = 0; i < VGPU_MAX_PROCS; i++) {
+        pid_t pid = atomic_load(&s->procs[i].pid);
+        char path[64], stat[512];
+        snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+        FILE *f = pid > 0 ? fopen(path, "r") : NULL;
+        size_t n = f ? fread(stat, 1, sizeof stat - 1, f) : 0;
+        if (f)
+            fclose(f);
+        stat[n] = '\0';
+        const char *close_paren = strrchr(stat, ')');
+        int ppid = 0;
+        if (close_paren && sscanf(close_paren + 1, " %*c %d", &ppid) == 1 && ppid == getpid())
+            kill(pid, SIGTERM);
+    }
+}
+
+/* The slot of the vGPU named id, live or still being deleted; -1 when none. */
+static int find_any(struct node_vgpus *v, const char *id, int *dev, int *live)
+{
+    for (int d = 0; d < v->ndev; d++)
+        for (uint32_t i = 0; i < v->regions[d]->hdr->nslots; i++) {
+            uint32_t st = atomic_load(&v->regions[d]->slots[i].state);
+            if ((st == VGPU_SLOT_LIVE || st == VGPU_SLOT_DELETED) &&
+                strcmp(v->regions[d]->slots[i].id, id) == 0) {
+                *dev = d;
+                *live = st == VGPU_SLOT_LIVE;
+                return (int)i;
+            }
+        }
+    return -1;
+}
+
+#define DELETE_WAIT_MS 1500   /* how long a DELETE waits for the sessions to end: 204 */
+
 int node_vgpus_delete(struct node_vgpus *v, const char *id, json_t **reply)
 {
+    char err[700];
+    int dev = -1, live = 0;
     pthread_mutex_lock(&v->lock);
-    int found = 0;
-    for (int d = 0; d < v->ndev && !found; d++) {
-        int slot = vgpu_find_id(v->regions[d], id);
-        if (slot >= 0 && vgpu_delete(v->regions[d], slot) == 0) {
-            v->idem[d][slot][0] = '\0';
-            found = 1;
-            tf_info("deleted vGPU %s on device %d", id, d);
-        }
+    int slot = find_any(v, id, &dev, &live);
+    int rc = slot >= 0 && live ? delete_saved_locked(v, dev, slot, err, sizeof err) : 0;
+    struct vgpu_slot *s = slot >= 0 ? &v->regions[dev]->slots[slot] : NULL;
+    uint64_t generation = s ? s->generation : 0;
+    if (s && rc == 0) {
+        if (live)
+            tf_info("deleted vGPU %s on device %d", id, dev);
+        end_sessions(s);
     }
-    if (found && v->changed)
-        v->changed(v, v->changed_arg);
     pthread_mutex_unlock(&v->lock);
-    if (!found)
+    if (slot < 0)
         return fail(reply, 404, "not_found", "no vGPU named '%s'", id);
-    *reply = NULL;
-    return 204;
+    if (rc != 0)
+        return persist_failed(reply, rc, err, "the vGPU was not deleted");
+    /* The reaper (the node's main loop) frees the slot once the last worker is gone. */
+    for (int waited = 0; waited < DELETE_WAIT_MS; waited += 10) {
+        if (atomic_load(&s->state) != VGPU_SLOT_DELETED || s->generation != generation)
+            break;
+        struct timespec ts = {0, 10000000L};
+        nanosleep(&ts, NULL);
+    }
+    if (atomic_load(&s->state) != VGPU_SLOT_DELETED || s->generation != generation) {
+        *reply = NULL;
+        return 204;
+    }
+    *reply = json_pack("{s:s, s:s, s:i, s:s}", "id", id, "state", "deleting", "processes",
+                       attached_processes(s), "message",
+                       "deleted: its sessions are ending; its memory is free and its id "
+                       "reusable once GET /api/v1/vgpus/{id} answers 404");
+    return 202;
+}
+
+int node_vgpus_renew(struct node_vgpus *v, const char *id, json_t **reply)
+{
+    int status = 404;
+    pthread_mutex_lock(&v->lock);
+    for (int d = 0; d < v->ndev && status == 404; d++) {
+        int slot = vgpu_find_id(v->regions[d], id);
+        if (slot < 0)
+            continue;
+        if (!v->lease_s[d][slot]) {
+            status = fail(reply, 409, "no_lease", "vGPU '%s' has no lease to renew", id);
+            break;
+        }
+        node_vgpus_set_lease_locked(v, d, slot, v->lease_s[d][slot]);
+        *reply = json_pack("{s:s, s:i}", "id", id, "lease_seconds", v->lease_s[d][slot]);
+        status = 200;
+    }
+    pthread_mutex_unlock(&v->lock);
+    if (status == 404)
+        return fail(reply, 404, "not_found", "no live vGPU named '%s' (its lease may have "
+                    "expired)", id);
+    return status;
 }
 
 int node_vgpus_devices(struct node_vgpus *v, json_t **reply)

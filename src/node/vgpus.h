@@ -22,6 +22,8 @@
 #define NODE_MAX_DEVICES 16
 #define NODE_USAGE_SAMPLES 11   /* busy_ns samples 100 ms apart: about the last second */
 #define NODE_USAGE_EVERY 10     /* controller ticks between samples */
+#define NODE_LEASE_EVERY 50     /* controller ticks between lease checks (0.5 s) */
+#define NODE_LEASE_MAX_S 86400  /* longest lease a create may ask for, in seconds */
 
 struct node_device {
     char name[128];
@@ -44,15 +46,22 @@ struct node_vgpus {
     struct vgpu_region *regions[NODE_MAX_DEVICES];
     struct vgpu_controller ctrl[NODE_MAX_DEVICES];
     char idem[NODE_MAX_DEVICES][VGPU_MAX_SLOTS][80]; /* idempotency key of each slot's create */
+    /* Leases (ephemeral vGPUs): a vGPU created with "lease_seconds" is deleted once its owner
+     * stopped renewing it for that long and no session is attached. 0: no lease. */
+    int lease_s[NODE_MAX_DEVICES][VGPU_MAX_SLOTS];
+    uint64_t lease_until_ns[NODE_MAX_DEVICES][VGPU_MAX_SLOTS];   /* vgpu_clock_ns() */
     char connect[300];          /* the session address given back to creators */
     struct node_usage usage[NODE_MAX_DEVICES][VGPU_MAX_SLOTS];
     unsigned ticks;
     pthread_mutex_t lock;
     pthread_t thread;
     int running;
-    /* Called with lock held after a create or a delete succeeded (the node saves the vGPUs to
-     * its state folder, persist.h); NULL: nothing. */
-    void (*changed)(struct node_vgpus *v, void *arg);
+    /* Called with lock held after a create was made and before a delete is made (the node saves
+     * the vGPUs to its state folder, persist.h), with the vGPU to leave out (a delete) or -1,
+     * -1. Returns 0, or an errno with a message: the create is rolled back and the delete not
+     * made, and the API answers 507 (a full folder) or 500. NULL: nothing to save. */
+    int (*changed)(struct node_vgpus *v, void *arg, int skip_dev, int skip_slot, char *err,
+                   size_t errlen);
     void *changed_arg;
 };
 
@@ -72,7 +81,14 @@ void node_vgpus_reap(struct node_vgpus *v, pid_t pid);
  * answer, or {"error":..., "message":...}). Nothing is changed when the status is not 2xx. */
 int node_vgpus_create(struct node_vgpus *v, json_t *body, json_t **reply);
 int node_vgpus_list(struct node_vgpus *v, json_t **reply);
+/* DELETE: the vGPU stops taking sessions at once and its attached workers are asked to end
+ * (SIGTERM); 204 once its slot and memory are free (waited for briefly), else 202 with
+ * "state": "deleting" until the reaper frees it (GET answers 404 from then on). */
 int node_vgpus_delete(struct node_vgpus *v, const char *id, json_t **reply);
+/* POST /api/v1/vgpus/{id}/lease: the owner of a leased vGPU renews it for another lease. */
+int node_vgpus_renew(struct node_vgpus *v, const char *id, json_t **reply);
+/* Gives (dev, slot) a lease of seconds from now (0: none). Call with lock held. */
+void node_vgpus_set_lease_locked(struct node_vgpus *v, int dev, int slot, int seconds);
 int node_vgpus_devices(struct node_vgpus *v, json_t **reply);
 
 /* Share of the device (0..1) the vGPU in slot `slot` of device `dev` used over about the last

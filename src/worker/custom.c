@@ -1,6 +1,7 @@
 /*
  * Hand-written handlers for calls with irregular shapes (calls.def TF_CUSTOM): context creation
- * and destruction, primary-context reset, module/library images (sent once, cached by hash) and
+ * and destruction, primary-context reset, module/library images (sent once per tenant, cached by
+ * hash in the session's scope once loaded) and
  * kernel launches (parameter buffer + layout; the decoder is shared with graph kernel nodes,
  * kparams.h). Wire layouts: docs/forwarding.md.
  * May call: the backend table, session helpers, modcache.c.
@@ -161,9 +162,9 @@ static CUresult image_request(struct tfw_session *s, struct tfp_reader *in, stru
         if (!owned)
             return CUDA_ERROR_OUT_OF_MEMORY;
         memcpy(owned, bytes, size);
-        tfw_cache_put(s->cache_dir, hash, owned, size);
     } else {
-        owned = tfw_cache_get(s->cache_dir, hash, size);
+        /* Only this session's scope: another tenant's image is never found by its hash. */
+        owned = tfw_cache_get(&s->cache, hash, size);
         if (!owned) {
             tfp_put_u32(out, IMAGE_SEND_BYTES);
             tfp_put_u64(out, 0);
@@ -172,6 +173,8 @@ static CUresult image_request(struct tfw_session *s, struct tfp_reader *in, stru
     }
     uint64_t h = 0;
     CUresult r = load_image(s, what, owned, size, &h);
+    if (r == CUDA_SUCCESS && has_bytes)   /* cached only once the driver accepted it */
+        tfw_cache_put(&s->cache, hash, owned, size);
     free(owned);   /* no BINARY_IS_PRESERVED option was given: the driver kept a copy */
     if (r != CUDA_SUCCESS)
         return r;

@@ -539,6 +539,8 @@ static int handshake(struct tfw_session *s, const struct tfw_opts *o)
         tf_server_reject(s->conn, err);
         return -1;
     }
+    /* The module cache scope: the first vGPU's (one tenant), or the node's. */
+    tfw_cache_scope_name(nvgpus > 0 ? regions[0]->slots[slots[0]].token : NULL, s->cache.scope);
     tfw_ipc_install(s);
     tfw_memrange_install(s);
     if (tf_server_accept(s->conn, (uint64_t)getpid()) != TF_OK) {
@@ -563,7 +565,9 @@ int tfw_serve(struct tf_conn *conn, const struct tfw_opts *opts)
     }
     s->conn = conn;
     s->out_fd = -1;
-    s->cache_dir = opts->cache_dir;
+    s->cache.dir = opts->cache_dir;
+    s->cache.max_total = opts->cache_max_total;
+    s->cache.max_scope = opts->cache_max_scope;
     tfp_writer_init(&s->out);
     tfw_self = s;
     int rc = 1;

@@ -20,6 +20,8 @@ struct tfw_opts {
     const char *backend_path;   /* library to load (tf_backend_resolve's answer) */
     const char *token;          /* required session token; NULL or "" accepts any */
     const char *cache_dir;      /* module image cache folder; NULL: no cache */
+    unsigned long long cache_max_total;  /* its bounds (modcache.h); 0: nothing is cached */
+    unsigned long long cache_max_scope;
     int capture_stdout;         /* 1: fd 1 becomes a memfd whose bytes go back with replies */
     /* vGPUs (the node's per-device regions, inherited across fork). A client whose token is a
      * live vGPU's token is attached to it (enforce.h). Any other client is served the whole

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "backend.h"
+#include "modcache.h"
 #include "params.h"
 #include "proto.h"
 #include "session.h"
@@ -25,7 +26,7 @@ struct tfw_session {
     int malformed;             /* the request could not be decoded: the session ends */
     char reason[256];
     uint64_t max_frame;
-    const char *cache_dir;     /* module image cache (NULL: no cache) */
+    struct tfw_cache cache;    /* module image cache, this session's scope (modcache.h) */
     uint8_t *rx;               /* current request payload */
     size_t rx_cap;
     struct tfp_writer out;     /* reply outputs of the current request */
@@ -141,10 +142,5 @@ tfw_handler tfw_handler_for(uint32_t id);
 #include "calls.def"
 #include "calls_undef.h"
 
-/* Module images: cache in the node's state folder keyed by SHA-256 (modcache.c). */
-/* The cached image with this hash and size (malloc'd, verified) or NULL. */
-void *tfw_cache_get(const char *dir, const uint8_t hash[32], uint64_t size);
-/* Stores an image the caller has verified against its hash (no-op when present). */
-void tfw_cache_put(const char *dir, const uint8_t hash[32], const void *data, uint64_t size);
 
 #endif

@@ -175,13 +175,14 @@ static void sticky_error_stays_in_its_session(void **state)
 }
 
 /* The first session stored its module image in the node's cache, named by its SHA-256. */
+/* One folder per tenant (scope) under the cache: src/worker/modcache.h. */
 static void module_images_are_cached_by_hash(void **state)
 {
     (void)state;
     char cmd[512];
-    snprintf(cmd, sizeof cmd, "ls %s/state/modules/*.img >/dev/null 2>&1", node.dir);
+    snprintf(cmd, sizeof cmd, "ls %s/state/modules/*/*.img >/dev/null 2>&1", node.dir);
     assert_int_equal(system(cmd), 0);
-    snprintf(cmd, sizeof cmd, "grep -l 'visible .entry vadd' %s/state/modules/*.img >/dev/null",
+    snprintf(cmd, sizeof cmd, "grep -l 'visible .entry vadd' %s/state/modules/*/*.img >/dev/null",
              node.dir);
     assert_int_equal(system(cmd), 0);
 }
