@@ -15,7 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "devsched.h"
+#include "shm_stats.h" /* devsched.h, sg_shm_proc_start */
 
 #define POLL_NS ((uint64_t)SG_SCHED_POLL_MS * 1000000ull)
 
@@ -46,34 +46,8 @@ static void futex_wake_all(_Atomic uint32_t *word)
 
 uint64_t sg_ds_start_of(int32_t pid)
 {
-    if (pid <= 0)
-        return 0;
-    char path[64], buf[512];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return 0;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return 0;
-    buf[n] = 0;
-    /* "pid (comm) S ppid ... starttime": comm may hold spaces and ')', so parse after the last */
-    char *p = strrchr(buf, ')');
-    if (!p || p[1] != ' ')
-        return 0;
-    char state = p[2];
-    if (state == 'Z' || state == 'X' || state == 'x')
-        return 0; /* a zombie has run its last instruction: its turn and tokens are free */
-    p += 2;
-    for (int field = 3; field < 22; field++) {
-        p = strchr(p, ' ');
-        if (!p)
-            return 0;
-        p++;
-    }
-    unsigned long long start = 0;
-    return sscanf(p, "%llu", &start) == 1 ? (uint64_t)start + 1 : 0; /* +1: never 0 when alive */
+    uint64_t start;
+    return pid > 0 && sg_shm_proc_start(pid, &start) == 1 ? start + 1 : 0; /* never 0 alive */
 }
 
 static int proc_alive(const struct sg_sched_proc *e, int32_t pid)

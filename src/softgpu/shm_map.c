@@ -184,9 +184,7 @@ void sg_shm_reattach_child(struct sg_shm_att *a)
     a->fd = fd;
 }
 
-/* /proc/<pid>/stat: 1 and *start (starttime, low 32 bits) for a live process, 0 for a dead or
- * zombie one, -1 when it cannot be read for another reason. */
-static int proc_start(int32_t pid, uint32_t *start)
+int sg_shm_proc_start(int32_t pid, uint64_t *start)
 {
     char path[64], buf[1024];
     snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
@@ -210,17 +208,17 @@ static int proc_start(int32_t pid, uint32_t *start)
     unsigned long long v;
     if (!p || sscanf(p + 1, "%llu", &v) != 1)
         return -1;
-    *start = (uint32_t)v;
+    *start = v;
     return 1;
 }
 
 uint64_t sg_shm_owner_self(void)
 {
     int32_t pid = (int32_t)getpid();
-    uint32_t start = 0;
-    if (proc_start(pid, &start) != 1)
+    uint64_t start = 0;
+    if (sg_shm_proc_start(pid, &start) != 1)
         start = 0; /* no /proc: the pid alone names the process */
-    return (uint64_t)start << 32 | (uint32_t)pid;
+    return (uint64_t)(uint32_t)start << 32 | (uint32_t)pid; /* starttime's low 32 bits */
 }
 
 int sg_shm_owner_alive(uint64_t owner)
@@ -228,9 +226,9 @@ int sg_shm_owner_alive(uint64_t owner)
     int32_t pid = (int32_t)(owner & 0x7fffffffu);
     if (pid <= 0 || (kill(pid, 0) != 0 && errno == ESRCH))
         return 0;
-    uint32_t start;
-    int r = proc_start(pid, &start);
+    uint64_t start;
+    int r = sg_shm_proc_start(pid, &start);
     if (r < 0)
         return 1; /* kill says it exists and /proc cannot tell more */
-    return r == 1 && (owner >> 32 == 0 || start == (uint32_t)(owner >> 32));
+    return r == 1 && (owner >> 32 == 0 || (uint32_t)start == (uint32_t)(owner >> 32));
 }

@@ -83,6 +83,9 @@ void sg_shm_detach(struct sg_shm_att *a, const char *ns, int dev);
 void sg_shm_reattach_child(struct sg_shm_att *a);
 uint64_t sg_shm_owner_self(void);
 int sg_shm_owner_alive(uint64_t owner);
+/* /proc/<pid>/stat: 1 and *start (its starttime) for a live process, 0 for a dead or zombie
+ * one, -1 when it cannot be read for another reason. */
+int sg_shm_proc_start(int32_t pid, uint64_t *start);
 
 /* ---- shm_charge.c: the memory counter and the slots ---------------------------------------- */
 
