@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static const char *node_token;   /* NULL: TFUSE_NODE_TOKEN */
 
@@ -116,6 +117,31 @@ int pool_node_create_vgpu(const char *address, const struct pool_vgpu_spec *spec
     return rc;
 }
 
+/* After a 202 to DELETE: polls the vGPU until the node answers 404 (its memory is free, so
+ * the capacity the pool books back is really there), for at most timeout_ms. */
+static int wait_gone(const char *url, long timeout_ms, char *err, size_t errlen)
+{
+    struct timespec t0, now;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        struct tf_http_response r;
+        if (node_request("GET", url, NULL, timeout_ms, &r, err, errlen))
+            return -1;
+        long status = r.status;
+        free(r.body);
+        if (status == 404)
+            return 0;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        long ms = (now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000;
+        if (ms >= timeout_ms) {
+            snprintf(err, errlen, "vGPU still deleting after %ld ms (last answer %ld)", ms,
+                     status);
+            return -1;
+        }
+        nanosleep(&(struct timespec){0, 100 * 1000000L}, NULL);
+    }
+}
+
 int pool_node_delete_vgpu(const char *address, const char *vgpu_id, long timeout_ms, char *err,
                           size_t errlen)
 {
@@ -125,7 +151,9 @@ int pool_node_delete_vgpu(const char *address, const char *vgpu_id, long timeout
     if (node_request("DELETE", url, NULL, timeout_ms, &r, err, errlen))
         return -1;
     int rc = 0;
-    if (r.status != 204 && r.status != 200 && r.status != 404) {
+    if (r.status == 202)   /* accepted: its sessions are ending; the memory is back at 404 */
+        rc = wait_gone(url, timeout_ms, err, errlen);
+    else if (r.status != 204 && r.status != 200 && r.status != 404) {
         node_error(&r, "vGPU delete", err, errlen);
         rc = -1;
     }
