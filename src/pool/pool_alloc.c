@@ -281,8 +281,9 @@ static int create_vgpus(struct pool_svc *svc, const char *address, const double 
         char err[300];
         if (pool_node_create_vgpu(address, &spec, svc->cfg.node_timeout_ms, &a->dev[i], err,
                                   sizeof err)) {
-            pool_fail(e, 502, POOL_FAIL_NODE_ERROR, "node %s could not create vGPU %d of %d on %s: %s",
-                     a->node, i + 1, a->ndev, a->dev[i].uuid, err);
+            pool_fail(e, 502, POOL_FAIL_NODE_ERROR,
+                      "node %s could not create vGPU %d of %d on %s: %s", a->node, i + 1,
+                      a->ndev, a->dev[i].uuid, err);
             delete_vgpus(address, a, i, svc->cfg.node_timeout_ms);
             return -1;
         }

@@ -209,7 +209,8 @@ static int check_compute(struct ctx *c, struct pool_alloc_req *r)
 static int decode_alloc_fields(struct ctx *c, json_t *o, struct pool_alloc_req *r)
 {
     char qos[16] = "medium", strategy[32] = "";
-    if (only_known(c, o, "", alloc_fields) || get_str(c, o, "tenant", r->tenant, sizeof r->tenant, false, true) ||
+    if (only_known(c, o, "", alloc_fields) ||
+        get_str(c, o, "tenant", r->tenant, sizeof r->tenant, false, true) ||
         get_str(c, o, "pool", r->pool, sizeof r->pool, false, true) ||
         get_str(c, o, "model", r->model, sizeof r->model, false, true) ||
         get_int(c, o, "gpu_count", &r->gpu_count, 1, POOL_MAX_GANG) ||

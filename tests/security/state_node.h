@@ -1,8 +1,8 @@
 /*
  * Helpers of the state, module cache and ephemeral vGPU tests (issue 19): a real `tfuse node
  * --backend soft` on unix sockets in a temporary folder (its output through a pipe to its log),
- * its API over HTTP (libcurl, jansson), `tfuse run` children and bounded waits. A full state folder is simulated
- * with persist.c's test-only TFUSE_FAULT_STATE_MAX_BYTES: RLIMIT_FSIZE, the real mechanism,
+ * its API over HTTP (libcurl, jansson), `tfuse run` children and bounded waits. A full state
+ * folder is simulated with persist.c's test-only TFUSE_FAULT_STATE_MAX_BYTES: RLIMIT_FSIZE, the real mechanism,
  * also bounds the memfds of the node's vGPU regions, so a node under it cannot start.
  *
  * Owns: nothing. May call: libcurl, jansson, libc; runs tfuse.

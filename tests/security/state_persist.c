@@ -2,8 +2,8 @@
  * The node's state folder (issue 19, item 5 and the state lock, and DELETE's answer), against a
  * real `tfuse node --backend soft`:
  *   full    a state folder full past 1,500 bytes (persist.c's test-only fault injection) takes
- *           a few vGPUs; the creation that cannot be saved is refused (507 insufficient_storage), listed nowhere, its memory
- *           promise released; after a restart (no limit) exactly the vGPUs answered 201 are back
+ *           a few vGPUs; the creation that cannot be saved is refused (507
+ *           insufficient_storage), listed nowhere, its memory promise released; after a restart (no limit) exactly the vGPUs answered 201 are back
  *   delete  a delete that cannot be saved (vgpus.json.tmp is a folder) is refused and changes
  *           nothing; once it can, it is made and stays made across a restart
  *   lock    a second node on the same --state exits with an error naming the first one's pid
