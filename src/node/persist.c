@@ -72,7 +72,7 @@ static int sync_parent(const char *path)
     return rc;
 }
 
-/* Test-only fault injection (tests/security/state_persist): TFUSE_FAULT_STATE_MAX_BYTES=N makes
+/* Test-only fault injection (tests/security/state_persist.c): TFUSE_FAULT_STATE_MAX_BYTES=N makes
  * every save of more than N bytes fail as a full folder would (ENOSPC). RLIMIT_FSIZE cannot
  * stand in: it also bounds the memfds the vGPU regions live in. */
 static int fault_full(json_t *doc)

@@ -21,6 +21,7 @@ PREFIXES = (
     'vgpu_', 'node_', 'pool_',                   # vGPU regions, node, pool
     'bench_', 'fake_node_', 'echo_server_',      # benchmark and test helper libraries
     'tnode_',                                    # tests/security's node under test
+    'sn_',                                       # tests/security's state-test helpers
 )
 
 
