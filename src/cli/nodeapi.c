@@ -52,10 +52,11 @@ int nodeapi_call(const char *addr, const char *method, const char *path, json_t 
         snprintf(url, sizeof url, "http://localhost%s", path);
     } else if (strncmp(addr, "tcp:", 4) == 0) {
         snprintf(url, sizeof url, "http://%s%s", addr + 4, path);
-    } else if (strncmp(addr, "http://", 7) == 0) {
+    } else if (strncmp(addr, "http://", 7) == 0 || strncmp(addr, "https://", 8) == 0) {
         snprintf(url, sizeof url, "%s%s", addr, path);
     } else {
-        snprintf(err, errlen, "node API address must be unix:PATH, tcp:HOST:PORT or http://..., "
+        snprintf(err, errlen, "node API address must be unix:PATH, tcp:HOST:PORT, http://... "
+                              "or https://..., "
                               "not '%s'", addr);
         return 0;
     }

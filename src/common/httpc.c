@@ -7,6 +7,7 @@
  * workers, the child of `tfuse run`). Calls libcurl and libc.
  */
 #include "httpc.h"
+#include "pemfile.h"
 
 #include <curl/curl.h>
 #include <pthread.h>
@@ -18,6 +19,7 @@
 
 #define IDLE_HANDLES 32
 
+static char *ca_file;   /* --ca-file; NULL: $TFUSE_CA_FILE or the system store */
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static pthread_mutex_t idle_lock = PTHREAD_MUTEX_INITIALIZER;
 static CURL *idle[IDLE_HANDLES];
@@ -93,6 +95,44 @@ static size_t on_data(char *ptr, size_t size, size_t nmemb, void *arg)
     return n;
 }
 
+int tf_http_set_ca_file(const char *path, char *err, size_t errlen)
+{
+    char *copy = NULL;
+    if (path) {
+        if (tf_pem_check(path, "CERTIFICATE", err, errlen) != 0)
+            return -1;
+        if (!(copy = strdup(path))) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+    }
+    free(ca_file);
+    ca_file = copy;
+    return 0;
+}
+
+const char *tf_http_ca_file(void)
+{
+    const char *env = getenv("TFUSE_CA_FILE");
+    return ca_file ? ca_file : env && *env ? env : NULL;
+}
+
+/* What went wrong, with the fix when the server's certificate was not trusted: an operator
+ * reading "SSL peer certificate ... was not OK" should learn which flag answers it. */
+static void describe_failure(CURLcode rc, const char *detail, int overflow, char *err,
+                             size_t errlen)
+{
+    const char *why = overflow ? "response too large" : *detail ? detail : curl_easy_strerror(rc);
+    if (rc == CURLE_PEER_FAILED_VERIFICATION)
+        snprintf(err, errlen, "the server's TLS certificate is not trusted (%s): give the CA "
+                              "that signed it with --ca-file FILE or TFUSE_CA_FILE", why);
+    else if (rc == CURLE_SSL_CACERT_BADFILE)
+        snprintf(err, errlen, "cannot use the CA file %s (%s)",
+                 tf_http_ca_file() ? tf_http_ca_file() : "(system store)", why);
+    else
+        snprintf(err, errlen, "%s", why);
+}
+
 static curl_socket_t open_cloexec(void *arg, curlsocktype purpose, struct curl_sockaddr *a)
 {
     (void)arg, (void)purpose;
@@ -144,6 +184,13 @@ int tf_http_request(const char *method, const char *url, const char *json_body, 
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &s);
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, open_cloexec);
+    /* verification stays on (libcurl's default, said again so that no reset can lose it) */
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (tf_http_ca_file())
+        curl_easy_setopt(c, CURLOPT_CAINFO, tf_http_ca_file());
+    char detail[CURL_ERROR_SIZE] = "";
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, detail);
     if (json_body) {
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, json_body);
         curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(json_body));
@@ -151,7 +198,7 @@ int tf_http_request(const char *method, const char *url, const char *json_body, 
     CURLcode rc = curl_easy_perform(c);
     int ret = 0;
     if (rc != CURLE_OK) {
-        snprintf(err, errlen, "%s", s.overflow ? "response too large" : curl_easy_strerror(rc));
+        describe_failure(rc, detail, s.overflow, err, errlen);
         free(s.buf);
         ret = -1;
     } else {
@@ -163,6 +210,7 @@ int tf_http_request(const char *method, const char *url, const char *json_body, 
             ret = -1;
         }
     }
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, NULL);   /* detail is about to go out of scope */
     curl_slist_free_all(hdr);
     give_back(c, rc == CURLE_OK);
     return ret;

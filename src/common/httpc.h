@@ -31,6 +31,16 @@ struct tf_http_opts {
 /* Call once per process before threads start (curl_global_init is not thread-safe); a
  * request calls it too, so a single-threaded program may skip it. */
 void tf_http_global_init(void);
+/*
+ * https: the server is always verified (certificate chain and host name). Trusted are the CA
+ * bundle given here (--ca-file), else the one in $TFUSE_CA_FILE, else the system store. The
+ * file is checked now: -1 with the reason in err when it cannot be read or holds no PEM
+ * certificate. Call before threads start; NULL goes back to $TFUSE_CA_FILE / the system store.
+ */
+int tf_http_set_ca_file(const char *path, char *err, size_t errlen);
+/* The CA bundle requests trust (set above, else $TFUSE_CA_FILE); NULL: the system store. */
+const char *tf_http_ca_file(void);
+
 /* Closes the kept-alive connections (optional, at exit). */
 void tf_http_global_cleanup(void);
 

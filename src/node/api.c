@@ -32,6 +32,7 @@
 
 #include "log.h"
 #include "metrics.h"
+#include "mhdtls.h"
 #include "secret.h"
 #include "transport.h"
 #include "tfuse/version.h"
@@ -486,8 +487,12 @@ static struct MHD_Daemon *start_daemon(struct node_api_listener *l,
     /* a unix socket's peers have no address: there the total is the only limit (0: none) */
     unsigned per_host = l->tcp ? or_default(cfg->max_per_host, NODE_API_DEFAULT_MAX_PER_HOST) : 0;
     unsigned idle = or_default(cfg->idle_timeout_s, NODE_API_DEFAULT_IDLE_TIMEOUT_S);
+    struct MHD_OptionItem tls[3] = {{MHD_OPTION_END, 0, NULL}};
+    unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
+    if (l->tls)
+        flags |= tf_mhd_tls_options(tls, cfg->tls_cert, cfg->tls_key);
     return MHD_start_daemon(
-        MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, l,
+        flags, 0, NULL, NULL, on_request, l, MHD_OPTION_ARRAY, tls,
         MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_NOTIFY_COMPLETED, on_done, NULL,
         MHD_OPTION_CONNECTION_LIMIT, total, MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_host,
         MHD_OPTION_CONNECTION_TIMEOUT, idle, MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, NULL,
@@ -521,10 +526,15 @@ int node_api_start(struct node_api *a, const struct node_api_config *cfg, const 
     if (fd < 0)
         return -1;
     struct node_api_listener *l = &a->listeners[a->n];
-    *l = (struct node_api_listener){.api = a, .tcp = tcp};
+    *l = (struct node_api_listener){.api = a, .tcp = tcp, .tls = tcp && cfg->tls_cert};
+    if (l->tls && tf_mhd_tls_check(err, len) != 0) {
+        close(fd);
+        return -1;
+    }
     struct MHD_Daemon *d = start_daemon(l, cfg, fd);
     if (!d) {
-        snprintf(err, len, "cannot start the API server on %s", addr);
+        snprintf(err, len, "cannot start the API server on %s%s", addr,
+                 l->tls ? " (is --tls-key the key of --tls-cert?)" : "");
         close(fd);
         return -1;
     }

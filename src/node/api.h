@@ -40,11 +40,15 @@ struct node_api_config {
     /* tcp listeners' limits; 0: the NODE_API_DEFAULT_* value. Unix listeners get their own
      * daemon with NODE_API_UNIX_MAX_CONNECTIONS, so a tcp flood cannot starve them. */
     unsigned max_connections, max_per_host, idle_timeout_s;
+    /* PEM certificate chain and key: tcp listeners serve https (unix ones stay plain, their
+     * file permissions authenticate); NULL: http. Read once at start; not kept. */
+    const char *tls_cert, *tls_key;
 };
 
 struct node_api_listener {
     struct node_api *api;
     int tcp;               /* 1: tcp (token checked), 0: unix (file permissions) */
+    int tls;               /* 1: https */
 };
 
 struct node_api {

@@ -103,6 +103,12 @@ static const struct option_def table[NO_COUNT] = {
                              "N", 0, "connections to each tcp --api from one client address"},
     [NO_API_IDLE_TIMEOUT] = {"api-idle-timeout", 0, "TFUSE_NODE_API_IDLE_TIMEOUT", K_COUNT, "30",
                              "SECONDS", 0, "an API connection silent this long is closed"},
+    [NO_TLS_CERT] = {"tls-cert", 0, "TFUSE_NODE_TLS_CERT", K_STRING, NULL, "FILE", 0,
+                     "PEM certificate chain: every tcp --api serves https (needs --tls-key)"},
+    [NO_TLS_KEY] = {"tls-key", 0, "TFUSE_NODE_TLS_KEY", K_STRING, NULL, "FILE", 0,
+                    "PEM private key of --tls-cert"},
+    [NO_CA_FILE] = {"ca-file", 0, "TFUSE_CA_FILE", K_STRING, NULL, "FILE", 0,
+                    "PEM CA bundle trusted for an https --pool (default the system store)"},
     [NO_MODULE_CACHE_MAX] = {"module-cache-max", 0, "TFUSE_NODE_MODULE_CACHE_MAX", K_SIZE,
                              "1GiB", "SIZE", 1, "module images cached in all, least recently "
                              "used evicted first; 0: no cache (new sessions)"},
@@ -154,6 +160,9 @@ static char **string_slot(struct node_config *c, enum node_option o)
     case NO_POOL: return &c->pool;
     case NO_NODE_NAME: return &c->node_name;
     case NO_ADVERTISE: return &c->advertise;
+    case NO_TLS_CERT: return &c->tls_cert;
+    case NO_TLS_KEY: return &c->tls_key;
+    case NO_CA_FILE: return &c->ca_file;
     case NO_POOL_JOIN_TOKEN: return &c->pool_join_token;
     case NO_POOL_JOIN_TOKEN_FILE: return &c->pool_join_token_file;
     default: return NULL;

@@ -32,6 +32,7 @@ enum node_option {
     NO_MODULE_CACHE_MAX, NO_MODULE_CACHE_PER_VGPU,
     NO_MAX_SESSIONS, NO_MAX_SESSIONS_PER_VGPU, NO_MAX_HANDSHAKES, NO_MAX_HANDSHAKES_PER_HOST,
     NO_HANDSHAKE_TIMEOUT, NO_API_MAX_CONNECTIONS, NO_API_MAX_PER_HOST, NO_API_IDLE_TIMEOUT,
+    NO_TLS_CERT, NO_TLS_KEY, NO_CA_FILE,
     NO_COUNT
 };
 
@@ -45,6 +46,8 @@ struct node_config {
     char *api[NODE_CONFIG_LIST_MAX];
     int napi;
     char *api_token;              /* HTTP API bearer token for remote clients; NULL: none */
+    char *tls_cert, *tls_key;     /* PEM files: tcp --api serves https; NULL: http */
+    char *ca_file;                /* CA bundle the node trusts calling an https pool */
     int oversubscribe;
     int allow_unlimited;
     uint64_t ctx_overhead;

@@ -28,7 +28,7 @@
 struct node_poolreg {
     char pool_url[512];
     char name[NAME_MAX_LEN + 1];
-    char address[320];           /* http://HOST:PORT */
+    char address[320];           /* http(s)://HOST:PORT */
     double interval_s;
     struct node_vgpus *v;
     pthread_t thread;
@@ -282,7 +282,7 @@ static int pick_address(struct node_poolreg *r, const struct node_poolreg_opts *
                               "--advertise tcp:HOST:PORT", a);
         return -1;
     }
-    snprintf(r->address, sizeof r->address, "http://%s", host);
+    snprintf(r->address, sizeof r->address, "%s://%s", o->api_tls ? "https" : "http", host);
     return 0;
 }
 

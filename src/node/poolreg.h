@@ -24,6 +24,7 @@ struct node_poolreg_opts {
     const char *pool_url;     /* http://HOST:PORT of `tfuse pool serve` */
     const char *name;         /* node name at the pool; NULL: the host name */
     const char *advertise;    /* tcp:HOST:PORT the pool calls; NULL: the first tcp --api */
+    int api_tls;              /* the tcp --api serves https: the pool is told https:// */
     const char *const *api;   /* the node's --api addresses */
     int napi;
     double interval_s;        /* heartbeat period; <= 0: 3 s */

@@ -2,11 +2,12 @@
  * `tfuse pool` commands (see tfuse_pool.h):
  *   serve --listen HOST:PORT --db PATH [--heartbeat-timeout S] [--oversub R] [--strategy S]
  *         [--ready-file PATH] [--admin-token-file F] [--join-token-file F]
- *         [--node-token TOKEN | --node-token-file F]
+ *         [--node-token TOKEN | --node-token-file F] [--tls-cert F --tls-key F] [--ca-file F]
  *   nodes | allocations [--tenant T] | quota get TENANT | quota set TENANT [--tflops X]
  *         [--vram SIZE] [--vgpus N] | allocate ... | release ID | settings NAME [--oversub R]
  *         [--strategy S] | tenant create|rotate|delete NAME | tenant list
- *         (all: --pool URL [--token-file F, else $TFUSE_POOL_TOKEN] [--json])
+ *         (all: --pool URL [--token-file F, else $TFUSE_POOL_TOKEN] [--json]
+ *          [--ca-file F, else $TFUSE_CA_FILE, else the system store: https is verified])
  * Operator commands are thin HTTP clients of the API in docs/pool-api.md. Calls pool_svc,
  * pool_http, src/common/httpc.h, src/common/credfile.h, jansson, getopt and the log.
  */
@@ -26,12 +27,14 @@
 #include "pool_nodeclient.h"
 #include "pool_svc.h"
 #include "credfile.h"
+#include "pemfile.h"
 
 static const char usage_text[] =
     "usage: tfuse pool serve --listen HOST:PORT --db PATH [--heartbeat-timeout S] [--oversub R]\n"
     "                        [--strategy CompactFirst|LowLoadFirst|NodeCompactGPULowLoad]\n"
     "                        [--ready-file PATH] [--admin-token-file F] [--join-token-file F]\n"
     "                        [--node-token-file F | --node-token T (else $TFUSE_NODE_TOKEN)]\n"
+    "                        [--tls-cert FILE --tls-key FILE] [--ca-file FILE]\n"
     "       tfuse pool nodes --pool URL [--json]\n"
     "       tfuse pool allocations --pool URL [--tenant T] [--json]\n"
     "       tfuse pool quota get TENANT --pool URL [--json]\n"
@@ -110,18 +113,29 @@ static int split_listen(const char *listen, char *host, size_t hostlen, uint16_t
 }
 
 /* Tells whoever started us (tests, scripts) where we listen, once we do. */
-static void write_ready_file(const char *path, const char *host, unsigned port)
+static void write_ready_file(const char *path, const char *scheme, const char *host,
+                             unsigned port)
 {
     FILE *f = fopen(path, "w");
     if (f) {
-        fprintf(f, "http://%s:%u\n", host, port);
+        fprintf(f, "%s://%s:%u\n", scheme, host, port);
         fclose(f);
     }
 }
 
+/* --ca-file: checked now, so that a wrong path is said before any request. */
+static bool set_ca_file(const char *path)
+{
+    char err[600];
+    if (tf_http_set_ca_file(path, err, sizeof err) == 0)
+        return true;
+    tf_error("--ca-file: %s", err);
+    return false;
+}
+
 /* Reads serve's options into cfg; 0, or usage()'s exit status after saying what is wrong. */
 struct serve_files {
-    const char *listen, *ready, *admin, *join, *node_token;
+    const char *listen, *ready, *admin, *join, *node_token, *tls_cert, *tls_key;
 };
 
 static int serve_options(int argc, char **argv, struct pool_config *cfg, struct serve_files *f)
@@ -132,7 +146,9 @@ static int serve_options(int argc, char **argv, struct pool_config *cfg, struct 
         {"strategy", required_argument, 0, 's'}, {"ready-file", required_argument, 0, 'r'},
         {"node-token", required_argument, 0, 'n'}, {"admin-token-file", required_argument, 0, 'A'},
         {"join-token-file", required_argument, 0, 'J'},
-        {"node-token-file", required_argument, 0, 'N'}, {0, 0, 0, 0}};
+        {"node-token-file", required_argument, 0, 'N'}, {"tls-cert", required_argument, 0, 'T'},
+        {"tls-key", required_argument, 0, 'K'}, {"ca-file", required_argument, 0, 'X'},
+        {0, 0, 0, 0}};
     int c;
     char *end;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -161,6 +177,9 @@ static int serve_options(int argc, char **argv, struct pool_config *cfg, struct 
         case 'A': f->admin = optarg; break;
         case 'J': f->join = optarg; break;
         case 'N': f->node_token = optarg; break;
+        case 'T': f->tls_cert = optarg; break;
+        case 'K': f->tls_key = optarg; break;
+        case 'X': if (!set_ca_file(optarg)) return 2; break;
         default: return usage(NULL);
         }
     }
@@ -237,17 +256,21 @@ static int serve(int argc, char **argv)
         tf_error("pool: %s", err);
         return 1;
     }
-    struct pool_http *http = pool_http_start(svc, host, port, err, sizeof err);
+    struct tf_tls_pair tls;
+    struct pool_http *http = NULL;
+    if (tf_tls_pair_load(&tls, f.tls_cert, f.tls_key, err, sizeof err) == 0)
+        http = pool_http_start_tls(svc, host, port, tls.cert, tls.key, err, sizeof err);
+    tf_tls_pair_free(&tls);   /* GnuTLS holds its own copy once the daemon has started */
     if (!http) {
         tf_error("pool: %s", err);
         pool_svc_close(svc);
         return 1;
     }
-    printf("tfuse pool: listening on http://%s:%u (db %s)\n", host, pool_http_port(http),
-           cfg.db_path);
+    printf("tfuse pool: listening on %s://%s:%u (db %s)\n", f.tls_cert ? "https" : "http", host,
+           pool_http_port(http), cfg.db_path);
     fflush(stdout);
     if (f.ready)
-        write_ready_file(f.ready, host, pool_http_port(http));
+        write_ready_file(f.ready, f.tls_cert ? "https" : "http", host, pool_http_port(http));
     int sig;
     sigwait(&stop, &sig);
     tf_info("pool: signal %d, stopping", sig);
@@ -403,7 +426,8 @@ static void print_quota(json_t *q)
 
 /* Options every operator command takes; returns the getopt result for the others. */
 #define CLIENT_OPTS {"pool", required_argument, 0, 'P'}, {"json", no_argument, 0, 'J'}, \
-                    {"token-file", required_argument, 0, 'F'}
+                    {"token-file", required_argument, 0, 'F'}, \
+                    {"ca-file", required_argument, 0, 'X'}
 
 static bool client_opt(int c, struct client *cl)
 {
@@ -413,7 +437,9 @@ static bool client_opt(int c, struct client *cl)
         cl->json = true;
     else if (c == 'F')
         cl->token_file = optarg;
-    return c == 'P' || c == 'J' || c == 'F';
+    else if (c == 'X' && !set_ca_file(optarg))
+        exit(2);   /* a CA file that cannot be used is never passed over for the system store */
+    return c == 'P' || c == 'J' || c == 'F' || c == 'X';
 }
 
 static int finish_view(const struct client *cl, json_t *v, void (*print)(json_t *))

@@ -20,6 +20,7 @@
 #include <strings.h>
 
 #include "fdlimit.h"
+#include "mhdtls.h"
 #include "pool_req.h"
 #include "credfile.h"
 
@@ -570,6 +571,15 @@ static int resolve(const char *host, uint16_t port, struct sockaddr_in *sa, char
 struct pool_http *pool_http_start(struct pool_svc *svc, const char *host, uint16_t port, char *err,
                                   size_t errlen)
 {
+    return pool_http_start_tls(svc, host, port, NULL, NULL, err, errlen);
+}
+
+struct pool_http *pool_http_start_tls(struct pool_svc *svc, const char *host, uint16_t port,
+                                      const char *cert_pem, const char *key_pem, char *err,
+                                      size_t errlen)
+{
+    if (cert_pem && tf_mhd_tls_check(err, errlen) != 0)
+        return NULL;
     struct sockaddr_in sa;
     if (resolve(host, port, &sa, err, errlen))
         return NULL;
@@ -583,9 +593,12 @@ struct pool_http *pool_http_start(struct pool_svc *svc, const char *host, uint16
     /* A thread per connection (a route may wait seconds on a node), each waiting in poll(2),
      * never select(2): no FD_SETSIZE bound. The per-address cap keeps one client from taking
      * the connections the nodes' heartbeats and the health check need. */
+    struct MHD_OptionItem tls[3] = {{MHD_OPTION_END, 0, NULL}};
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+                     MHD_USE_POLL | (cert_pem ? tf_mhd_tls_options(tls, cert_pem, key_pem) : 0);
     h->daemon = MHD_start_daemon(
-        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL, port,
-        NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+        flags, port, NULL, NULL, on_request, h, MHD_OPTION_ARRAY, tls,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)POOL_HTTP_MAX_CONNECTIONS,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)POOL_HTTP_MAX_PER_HOST,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)POOL_HTTP_IDLE_TIMEOUT_S,
@@ -593,7 +606,8 @@ struct pool_http *pool_http_start(struct pool_svc *svc, const char *host, uint16
         MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)512, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
         h, MHD_OPTION_END);
     if (!h->daemon) {
-        snprintf(err, errlen, "cannot listen on %s:%u", host, (unsigned)port);
+        snprintf(err, errlen, "cannot listen on %s:%u%s", host, (unsigned)port,
+                 cert_pem ? " (or the TLS key is not the certificate's)" : "");
         free(h);
         return NULL;
     }

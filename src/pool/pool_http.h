@@ -22,6 +22,11 @@ struct pool_http;
 /* Listens on host:port (port 0: any free port). */
 struct pool_http *pool_http_start(struct pool_svc *svc, const char *host, uint16_t port, char *err,
                                   size_t errlen);
+/* The same serving https with the PEM certificate chain and key (text, not paths; read only
+ * while this runs); both NULL: http. */
+struct pool_http *pool_http_start_tls(struct pool_svc *svc, const char *host, uint16_t port,
+                                      const char *cert_pem, const char *key_pem, char *err,
+                                      size_t errlen);
 uint16_t pool_http_port(const struct pool_http *h);
 void pool_http_stop(struct pool_http *h);
 
