@@ -109,6 +109,10 @@ static const struct option_def table[NO_COUNT] = {
                     "PEM private key of --tls-cert"},
     [NO_CA_FILE] = {"ca-file", 0, "TFUSE_CA_FILE", K_STRING, NULL, "FILE", 0,
                     "PEM CA bundle trusted for an https --pool (default the system store)"},
+    [NO_POOL_NAME] = {"pool-name", 0, "TFUSE_NODE_POOL_NAME", K_STRING, NULL, "NAME", 0,
+                      "the pool (of the pool manager) the node joins (default its default)"},
+    [NO_LABEL] = {"label", 0, "TFUSE_NODE_LABELS", K_LIST, NULL, "KEY=VALUE", 0,
+                  "a label sent at registration, which allocations can ask for; repeatable"},
     [NO_MODULE_CACHE_MAX] = {"module-cache-max", 0, "TFUSE_NODE_MODULE_CACHE_MAX", K_SIZE,
                              "1GiB", "SIZE", 1, "module images cached in all, least recently "
                              "used evicted first; 0: no cache (new sessions)"},
@@ -165,6 +169,7 @@ static char **string_slot(struct node_config *c, enum node_option o)
     case NO_CA_FILE: return &c->ca_file;
     case NO_POOL_JOIN_TOKEN: return &c->pool_join_token;
     case NO_POOL_JOIN_TOKEN_FILE: return &c->pool_join_token_file;
+    case NO_POOL_NAME: return &c->pool_name;
     default: return NULL;
     }
 }
@@ -180,8 +185,8 @@ static uint64_t *size_slot(struct node_config *c, enum node_option o, int **set)
 
 static char **list_slot(struct node_config *c, enum node_option o, int **count)
 {
-    *count = o == NO_LISTEN ? &c->nlisten : &c->napi;
-    return o == NO_LISTEN ? c->listen : c->api;
+    *count = o == NO_LISTEN ? &c->nlisten : o == NO_LABEL ? &c->nlabel : &c->napi;
+    return o == NO_LISTEN ? c->listen : o == NO_LABEL ? c->label : c->api;
 }
 
 static int parse_bool(const char *text, int *out)
@@ -487,9 +492,10 @@ static int check_combination(const struct node_config *c, char *err, size_t errl
         set_err(err, errlen, "empty --backend (want auto, soft, nvidia or a library path)");
         return -1;
     }
-    if (!c->pool && (c->node_name || c->advertise ||
+    if (!c->pool && (c->node_name || c->advertise || c->pool_name || c->nlabel ||
                      c->origin[NO_HEARTBEAT_INTERVAL] != NC_FROM_DEFAULT)) {
-        set_err(err, errlen, "--node-name, --advertise and --heartbeat-interval go with --pool");
+        set_err(err, errlen, "--node-name, --advertise, --pool-name, --label and "
+                "--heartbeat-interval go with --pool");
         return -1;
     }
     if (!c->pool && (c->pool_join_token || c->pool_join_token_file)) {

@@ -33,6 +33,7 @@ enum node_option {
     NO_MAX_SESSIONS, NO_MAX_SESSIONS_PER_VGPU, NO_MAX_HANDSHAKES, NO_MAX_HANDSHAKES_PER_HOST,
     NO_HANDSHAKE_TIMEOUT, NO_API_MAX_CONNECTIONS, NO_API_MAX_PER_HOST, NO_API_IDLE_TIMEOUT,
     NO_TLS_CERT, NO_TLS_KEY, NO_CA_FILE,
+    NO_POOL_NAME, NO_LABEL,
     NO_COUNT
 };
 
@@ -61,6 +62,9 @@ struct node_config {
     char *advertise;
     char *pool_join_token;        /* admits the node to the pool; NULL: none */
     char *pool_join_token_file;   /* the same, read from a file */
+    char *pool_name;              /* the pool the node joins; NULL: the pool's default */
+    char *label[NODE_CONFIG_LIST_MAX];   /* KEY=VALUE labels sent at registration */
+    int nlabel;
     double heartbeat_interval;    /* seconds; 0: poolreg's default */
     double drain_timeout;         /* seconds */
     int log_level;                /* enum tf_log_level */

@@ -252,6 +252,9 @@ static int setup(struct node *n, char *err, size_t errlen)
     n->pool.interval_s = c->heartbeat_interval;
     n->pool.join_token = c->pool_join_token;
     n->pool.join_token_file = c->pool_join_token_file;
+    n->pool.pool_name = c->pool_name;
+    n->pool.labels = (const char *const *)c->label;
+    n->pool.nlabels = c->nlabel;
     n->pool.state_dir = c->state;
     if (choose_backend(n, err, errlen) != 0)
         return -1;

@@ -2,7 +2,8 @@
  * vGPUs across node restarts (see persist.h). The file:
  *   {"version": 1, "vgpus": [{"device": UUID, "slot": N, "id": ..., "vram_bytes": ...,
  *     "request_bp": ..., "limit_bp": ..., "qos": "medium", "token": ..., "idempotency_key": ...,
- *     "lease_seconds": N (only for a vGPU with a lease)}]}
+ *     "lease_seconds": N (only for a vGPU with a lease), "owner": "pool:NAME" (only for the
+ *     pool's vGPUs, which reconciliation may delete)}]}
  * A vGPU comes back in the slot it had (the gaps are filled with placeholders deleted again at
  * the end), with its id: ids are unique across the node's devices (vgpus.c).
  *
@@ -38,6 +39,8 @@ static json_t *slot_json(struct node_vgpus *v, int dev, int i)
                           v->idem[dev][i]);
     if (e && v->lease_s[dev][i])
         json_object_set_new(e, "lease_seconds", json_integer(v->lease_s[dev][i]));
+    if (e && v->owner[dev][i][0])
+        json_object_set_new(e, "owner", json_string(v->owner[dev][i]));
     return e;
 }
 
@@ -190,13 +193,14 @@ static json_t *entry_at(json_t *list, struct node_vgpus *v, int dev, int slot)
 static int restore_one(struct node_vgpus *v, int dev, int slot, json_t *e, char *err,
                        size_t errlen)
 {
-    const char *id = NULL, *qos = NULL, *token = NULL, *key = NULL;
+    const char *id = NULL, *qos = NULL, *token = NULL, *key = NULL, *owner = NULL;
     json_int_t vram = 0, req = 0, lim = 0, lease = 0;
-    if (json_unpack(e, "{s:s, s:I, s:I, s:I, s:s, s:s, s?s, s?I}", "id", &id, "vram_bytes",
+    if (json_unpack(e, "{s:s, s:I, s:I, s:I, s:s, s:s, s?s, s?I, s?s}", "id", &id, "vram_bytes",
                     &vram, "request_bp", &req, "limit_bp", &lim, "qos", &qos, "token", &token,
-                    "idempotency_key", &key, "lease_seconds", &lease) != 0 || vram <= 0 ||
-        req < 0 || lim < 0 || !valid_token(token) || (key && strlen(key) >= sizeof v->idem[0][0])
-        || lease < 0 || lease > NODE_LEASE_MAX_S) {
+                    "idempotency_key", &key, "lease_seconds", &lease, "owner", &owner) != 0 ||
+        vram <= 0 || req < 0 || lim < 0 || !valid_token(token) ||
+        (key && strlen(key) >= sizeof v->idem[0][0]) || lease < 0 || lease > NODE_LEASE_MAX_S ||
+        (owner && strlen(owner) >= NODE_OWNER_MAX)) {
         snprintf(err, errlen, "malformed entry");
         return -1;
     }
@@ -212,6 +216,9 @@ static int restore_one(struct node_vgpus *v, int dev, int slot, json_t *e, char 
     }
     memcpy(v->regions[dev]->slots[slot].token, token, VGPU_TOKEN_MAX);
     snprintf(v->idem[dev][slot], sizeof v->idem[dev][slot], "%s", key ? key : "");
+    /* Restored vGPUs get a fresh reconciliation grace, like a fresh lease below. */
+    snprintf(v->owner[dev][slot], sizeof v->owner[dev][slot], "%s", owner ? owner : "");
+    v->born_ns[dev][slot] = vgpu_clock_ns();
     /* The owner gets a whole lease from now to renew it: the restart was not its fault. */
     node_vgpus_set_lease_locked(v, dev, slot, (int)lease);
     return 0;

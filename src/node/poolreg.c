@@ -1,6 +1,6 @@
 /*
  * The node's registration and heartbeat thread (see poolreg.h and docs/node-api.md).
- * May call: vgpus.h, discover.h, src/common/httpc.h, src/common/credfile.h, jansson,
+ * May call: vgpus.h, discover.h, topology.h, src/common/httpc.h, src/common/credfile.h, jansson,
  * src/common/log.h.
  */
 #include "poolreg.h"
@@ -20,10 +20,16 @@
 #include "discover.h"
 #include "httpc.h"
 #include "log.h"
+#include "topology.h"
 #include "vgpu_mem.h"
 
 #define NAME_MAX_LEN 63
 #define HTTP_TIMEOUT_MS 5000L
+/* Reconciliation (node_vgpus_reconcile): every RECONCILE_EVERY-th heartbeat and after every
+ * registration. A pool vGPU younger than the grace is left alone: the pool's answer may predate
+ * a create it made since (twice the HTTP timeout covers the answer's trip). */
+#define RECONCILE_EVERY 5
+#define RECONCILE_GRACE_S (2 * HTTP_TIMEOUT_MS / 1000.0)
 
 struct node_poolreg {
     char pool_url[512];
@@ -41,6 +47,10 @@ struct node_poolreg {
     char join[TF_CRED_MAX];      /* "": none */
     char cred[TF_CRED_MAX];      /* the node's own credential at the pool; "": none yet */
     char cred_file[4200];        /* "": kept in memory only */
+    char pool_name[NAME_MAX_LEN + 1];   /* "": not sent (the pool's default) */
+    json_t *labels;              /* {"KEY": "VALUE"} of --label */
+    unsigned beats;              /* heartbeats since the last reconciliation */
+    struct node_topology topo;   /* probed once, when the thread starts */
     uint64_t last_busy_ns[NODE_MAX_DEVICES];
     struct timespec last_sample;
 };
@@ -106,11 +116,16 @@ static json_t *register_body(struct node_poolreg *r)
         const struct node_device *d = &r->v->dev[i];
         char model[NAME_MAX_LEN + 1];
         pool_name(d->name, model, sizeof model);
-        json_array_append_new(devs, json_pack("{s:s, s:s, s:I, s:f}", "uuid", d->uuid, "model",
-                                              model, "memory_bytes", (json_int_t)d->memory,
-                                              "tflops_fp16", d->tflops));
+        json_t *dev = json_pack("{s:s, s:s, s:I, s:f}", "uuid", d->uuid, "model", model,
+                                "memory_bytes", (json_int_t)d->memory, "tflops_fp16", d->tflops);
+        node_topology_json(&r->topo, r->v, i, dev);
+        json_array_append_new(devs, dev);
     }
-    return json_pack("{s:s, s:s, s:o}", "name", r->name, "address", r->address, "devices", devs);
+    json_t *b = json_pack("{s:s, s:s, s:O, s:o}", "name", r->name, "address", r->address,
+                          "labels", r->labels, "devices", devs);
+    if (b && r->pool_name[0])
+        json_object_set_new(b, "pool", json_string(r->pool_name));
+    return b;
 }
 
 /* Memory in use (sum of the live vGPUs' allocations) and kernel-time utilization since the
@@ -123,7 +138,7 @@ static json_t *heartbeat_body(struct node_poolreg *r)
                      (double)(now.tv_nsec - r->last_sample.tv_nsec);
     int first = r->last_sample.tv_sec == 0 && r->last_sample.tv_nsec == 0;
     r->last_sample = now;
-    json_t *devs = json_array();
+    json_t *devs = json_array(), *ids = json_array();
     pthread_mutex_lock(&r->v->lock);
     for (int d = 0; d < r->v->ndev; d++) {
         uint64_t used = 0, busy = 0;
@@ -131,6 +146,8 @@ static json_t *heartbeat_body(struct node_poolreg *r)
             struct vgpu_slot *s = vgpu_slot_at(r->v->regions[d], i);
             if (atomic_load(&s->state) == VGPU_SLOT_FREE)
                 continue;
+            if (atomic_load(&s->state) == VGPU_SLOT_LIVE)   /* what the pool may still use */
+                json_array_append_new(ids, json_string(s->id));
             used += vgpu_mem_used(s);
             busy += atomic_load(&s->busy_ns);
         }
@@ -143,7 +160,7 @@ static json_t *heartbeat_body(struct node_poolreg *r)
                                               "used_bytes", (json_int_t)used, "util_pct", util));
     }
     pthread_mutex_unlock(&r->v->lock);
-    return json_pack("{s:o}", "devices", devs);
+    return json_pack("{s:o, s:o}", "devices", devs, "vgpus", ids);
 }
 
 static void note_failure(struct node_poolreg *r, const char *what, long status, json_t *answer,
@@ -189,6 +206,7 @@ static void register_step(struct node_poolreg *r)
     if (status == 200 || status == 201) {
         keep_credential(r, answer);
         r->registered = 1;
+        r->beats = 0;
         r->pool_down = 0;
         tf_info("registered with the pool %s as %s (%d device(s))", r->pool_url, r->name,
                 r->v->ndev);
@@ -202,7 +220,29 @@ static void register_step(struct node_poolreg *r)
     json_decref(answer);
 }
 
-/* One step: register when not registered, else heartbeat. */
+/* Asks the pool which of its vGPUs it expects here and deletes the pool's vGPUs it forgot
+ * (a DELETE that never arrived, a pool restored from an older database). */
+static void reconcile(struct node_poolreg *r)
+{
+    char url[700], err[256];
+    snprintf(url, sizeof url, "%s/api/v1/nodes/%s/vgpus", r->pool_url, r->name);
+    struct tf_http_response resp;
+    struct tf_http_opts o = {.bearer = r->cred};
+    if (tf_http_request("GET", url, NULL, HTTP_TIMEOUT_MS, &o, &resp, err, sizeof err) != 0)
+        return;   /* the next heartbeat tells an outage */
+    json_t *a = resp.status == 200 ? json_loadb(resp.body, resp.len, 0, NULL) : NULL;
+    json_t *keep = json_object_get(a, "vgpus"), *creating = json_object_get(a, "creating");
+    if (json_is_array(keep) && json_is_array(creating))
+        node_vgpus_reconcile(r->v, keep, creating, RECONCILE_GRACE_S);
+    else
+        tf_warn("pool %s: reconciliation answered HTTP %ld without the vGPU lists", r->pool_url,
+                resp.status);
+    r->beats = 0;
+    json_decref(a);
+    free(resp.body);
+}
+
+/* One step: register when not registered, else heartbeat (and now and then reconcile). */
 static void step(struct node_poolreg *r)
 {
     if (!r->registered) {
@@ -220,6 +260,8 @@ static void step(struct node_poolreg *r)
         if (r->pool_down)
             tf_info("pool %s answers heartbeats again", r->pool_url);
         r->pool_down = 0;
+        if (r->beats++ % RECONCILE_EVERY == 0)   /* beats is 0 after a registration */
+            reconcile(r);
     } else if (status == 404 || status == 401) {
         tf_warn("pool %s forgot node %s (HTTP %ld): registering again", r->pool_url, r->name,
                 status);
@@ -233,6 +275,7 @@ static void step(struct node_poolreg *r)
 static void *poolreg_main(void *arg)
 {
     struct node_poolreg *r = arg;
+    node_topology_probe(r->v, &r->topo);   /* here: NVML's start-up never delays the node's */
     pthread_mutex_lock(&r->lock);
     while (!r->stopping) {
         pthread_mutex_unlock(&r->lock);
@@ -303,6 +346,43 @@ static int pick_name(struct node_poolreg *r, const char *name, char *err, size_t
     return 0;
 }
 
+/* --pool-name and the --label KEY=VALUE list, checked here rather than refused by the pool
+ * on every registration attempt. */
+static int pick_membership(struct node_poolreg *r, const struct node_poolreg_opts *o, char *err,
+                           size_t errlen)
+{
+    if (o->pool_name) {
+        pool_name(o->pool_name, r->pool_name, sizeof r->pool_name);
+        if (strcmp(r->pool_name, o->pool_name) != 0) {
+            snprintf(err, errlen, "--pool-name '%s': 1-63 characters of [A-Za-z0-9._:-]",
+                     o->pool_name);
+            return -1;
+        }
+    }
+    r->labels = json_object();
+    for (int i = 0; r->labels && i < o->nlabels; i++) {
+        const char *eq = strchr(o->labels[i], '=');
+        char key[NAME_MAX_LEN + 1] = "", clean[NAME_MAX_LEN + 1];
+        if (eq && eq > o->labels[i] && eq - o->labels[i] <= NAME_MAX_LEN)
+            snprintf(key, sizeof key, "%.*s", (int)(eq - o->labels[i]), o->labels[i]);
+        pool_name(key, clean, sizeof clean);
+        int ok = key[0] && strcmp(key, clean) == 0 && strlen(eq + 1) < 128;
+        for (const char *p = eq ? eq + 1 : ""; ok && *p; p++)
+            ok = *p >= 0x20 && *p < 0x7f;
+        if (!ok || json_object_get(r->labels, key)) {
+            snprintf(err, errlen, "--label '%s': want KEY=VALUE, KEY 1-63 characters of "
+                     "[A-Za-z0-9._:-] given once, VALUE printable and under 128", o->labels[i]);
+            return -1;
+        }
+        json_object_set_new(r->labels, key, json_string(eq + 1));
+    }
+    if (o->nlabels > 16) {
+        snprintf(err, errlen, "at most 16 --label");
+        return -1;
+    }
+    return r->labels ? 0 : -1;
+}
+
 /* The join token (flag or file) and the credential a previous run kept in --state. */
 static int load_credentials(struct node_poolreg *r, const struct node_poolreg_opts *o,
                             char *err, size_t errlen)
@@ -365,7 +445,8 @@ int node_poolreg_start(struct node_poolreg **out, const struct node_poolreg_opts
     r->v = v;
     r->interval_s = o->interval_s > 0 ? o->interval_s : 3.0;
     if (pick_address(r, o, err, errlen) != 0 || pick_name(r, o->name, err, errlen) != 0 ||
-        load_credentials(r, o, err, errlen) != 0) {
+        pick_membership(r, o, err, errlen) != 0 || load_credentials(r, o, err, errlen) != 0) {
+        json_decref(r->labels);
         free(r);
         return -1;
     }
@@ -376,6 +457,7 @@ int node_poolreg_start(struct node_poolreg **out, const struct node_poolreg_opts
         snprintf(err, errlen, "cannot start the pool registration thread");
         pthread_mutex_destroy(&r->lock);
         pthread_cond_destroy(&r->wake);
+        json_decref(r->labels);
         free(r);
         return -1;
     }
@@ -394,5 +476,6 @@ void node_poolreg_stop(struct node_poolreg *r)
     pthread_join(r->thread, NULL);   /* an HTTP call in flight ends within HTTP_TIMEOUT_MS */
     pthread_mutex_destroy(&r->lock);
     pthread_cond_destroy(&r->wake);
+    json_decref(r->labels);
     free(r);
 }

@@ -28,6 +28,9 @@ struct node_poolreg_opts {
     const char *const *api;   /* the node's --api addresses */
     int napi;
     double interval_s;        /* heartbeat period; <= 0: 3 s */
+    const char *pool_name;    /* --pool-name: the pool it joins; NULL: the pool's default */
+    const char *const *labels;    /* --label KEY=VALUE entries */
+    int nlabels;
     const char *join_token;   /* the pool's join token, or */
     const char *join_token_file;   /* the file holding it; both NULL: only a saved credential */
     const char *state_dir;    /* where the node keeps its credential; NULL: in memory only */

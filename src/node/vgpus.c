@@ -205,6 +205,7 @@ static int delete_saved_locked(struct node_vgpus *v, int dev, int slot, char *er
         return rc;
     vgpu_delete(v->regions[dev], slot);
     v->idem[dev][slot][0] = '\0';
+    v->owner[dev][slot][0] = '\0';
     v->lease_s[dev][slot] = 0;
     return 0;
 }
@@ -408,6 +409,8 @@ static json_t *describe(struct node_vgpus *v, int dev, int slot, int with_token)
         json_object_set_new(o, "lease_expires_in_s",
                             json_real(until > now ? (double)(until - now) / 1e9 : 0));
     }
+    if (v->owner[dev][slot][0])
+        json_object_set_new(o, "owner", json_string(v->owner[dev][slot]));
     if (with_token)
         json_object_set_new(o, "token", json_string(s->token));
     return o;
@@ -488,9 +491,11 @@ static int body_lease(json_t *body, int *seconds, char *err, size_t len)
  * deleted again (no process can be attached yet: nobody has its token) and its memory promise
  * goes back to the device. */
 static int commit_create(struct node_vgpus *v, int dev, int slot, const char *key, int lease,
-                         json_t **reply)
+                         const char *owner, json_t **reply)
 {
     snprintf(v->idem[dev][slot], sizeof v->idem[dev][slot], "%s", key);
+    snprintf(v->owner[dev][slot], sizeof v->owner[dev][slot], "%s", owner);
+    v->born_ns[dev][slot] = vgpu_clock_ns();
     if (lease)
         node_vgpus_set_lease_locked(v, dev, slot, lease);
     char err[700];
@@ -498,6 +503,7 @@ static int commit_create(struct node_vgpus *v, int dev, int slot, const char *ke
     if (rc != 0) {
         vgpu_delete(v->regions[dev], slot);
         v->idem[dev][slot][0] = '\0';
+        v->owner[dev][slot][0] = '\0';
         v->lease_s[dev][slot] = 0;
         tf_error("vGPU creation refused: %s", err);
         return persist_failed(reply, rc, err, "the vGPU was not created");
@@ -514,10 +520,14 @@ static int create_locked(struct node_vgpus *v, json_t *body, json_t **reply)
     if (!json_is_object(body))
         return fail(reply, 400, "bad_request", "the body must be a JSON object");
     json_t *key = json_object_get(body, "idempotency_key"), *id = json_object_get(body, "id");
-    json_t *qos = json_object_get(body, "qos");
+    json_t *qos = json_object_get(body, "qos"), *owner = json_object_get(body, "owner");
     if ((key && !json_is_string(key)) || (id && !json_is_string(id)) ||
-        (qos && !json_is_string(qos)))
-        return fail(reply, 400, "bad_request", "idempotency_key, id and qos must be strings");
+        (qos && !json_is_string(qos)) || (owner && !json_is_string(owner)))
+        return fail(reply, 400, "bad_request",
+                    "idempotency_key, id, qos and owner must be strings");
+    if (owner && strlen(json_string_value(owner)) >= NODE_OWNER_MAX)
+        return fail(reply, 400, "bad_request", "owner is longer than %d characters",
+                    NODE_OWNER_MAX - 1);
     if (key && strlen(json_string_value(key)) >= sizeof v->idem[0][0])
         return fail(reply, 400, "bad_request", "idempotency_key is %zu characters long; at most "
                     "%zu", strlen(json_string_value(key)), sizeof v->idem[0][0] - 1);
@@ -559,7 +569,8 @@ static int create_locked(struct node_vgpus *v, json_t *body, json_t **reply)
         int clash = strstr(err, "exceed") || strstr(err, "already") || strstr(err, "memory");
         return fail(reply, clash ? 409 : 400, clash ? "conflict" : "bad_request", "%s", err);
     }
-    return commit_create(v, dev, slot, key ? json_string_value(key) : "", lease, reply);
+    return commit_create(v, dev, slot, key ? json_string_value(key) : "", lease,
+                         owner ? json_string_value(owner) : "", reply);
 }
 
 int node_vgpus_create(struct node_vgpus *v, json_t *body, json_t **reply)
@@ -696,4 +707,60 @@ int node_vgpus_devices(struct node_vgpus *v, json_t **reply)
     }
     *reply = json_pack("{s:o}", "devices", arr);
     return 200;
+}
+
+/* Whether the idempotency key of a create begins with "ALLOC/" for an allocation the pool is
+ * creating right now (the pool's keys are "ALLOCATION/INDEX", pool_alloc.c). */
+static int being_created(const char *key, json_t *creating)
+{
+    size_t i;
+    json_t *c;
+    json_array_foreach(creating, i, c) {
+        const char *a = json_string_value(c);
+        size_t n = a ? strlen(a) : 0;
+        if (n && strncmp(key, a, n) == 0 && key[n] == '/')
+            return 1;
+    }
+    return 0;
+}
+
+static int expected(const char *id, json_t *keep)
+{
+    size_t i;
+    json_t *e;
+    json_array_foreach(keep, i, e)
+    {
+        const char *k = json_string_value(json_object_get(e, "id"));
+        if (k && strcmp(k, id) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+int node_vgpus_reconcile(struct node_vgpus *v, json_t *keep, json_t *creating, double grace_s)
+{
+    int deleted = 0;
+    uint64_t now = vgpu_clock_ns(), grace = (uint64_t)(grace_s * 1e9);
+    pthread_mutex_lock(&v->lock);
+    for (int d = 0; d < v->ndev; d++)
+        for (int i = 0; i < VGPU_MAX_SLOTS && i < (int)v->regions[d]->hdr->nslots; i++) {
+            struct vgpu_slot *s = &v->regions[d]->slots[i];
+            if (atomic_load(&s->state) != VGPU_SLOT_LIVE ||
+                strncmp(v->owner[d][i], "pool:", 5) != 0 || now - v->born_ns[d][i] < grace ||
+                expected(s->id, keep) || being_created(v->idem[d][i], creating))
+                continue;
+            char id[VGPU_ID_MAX], owner[NODE_OWNER_MAX], err[700];
+            snprintf(id, sizeof id, "%s", s->id);
+            snprintf(owner, sizeof owner, "%s", v->owner[d][i]);
+            if (delete_saved_locked(v, d, i, err, sizeof err) != 0) {
+                tf_warn("reconcile: vGPU %s stays: %s (retrying)", id, err);
+                continue;
+            }
+            end_sessions(s);
+            deleted++;
+            tf_warn("reconcile: deleted vGPU %s on device %d: %s no longer expects it", id, d,
+                    owner);
+        }
+    pthread_mutex_unlock(&v->lock);
+    return deleted;
 }

@@ -24,6 +24,7 @@
 #define NODE_USAGE_EVERY 10     /* controller ticks between samples */
 #define NODE_LEASE_EVERY 50     /* controller ticks between lease checks (0.5 s) */
 #define NODE_LEASE_MAX_S 86400  /* longest lease a create may ask for, in seconds */
+#define NODE_OWNER_MAX 80       /* "owner" of a create, with its NUL */
 
 struct node_device {
     char name[128];
@@ -50,6 +51,11 @@ struct node_vgpus {
      * stopped renewing it for that long and no session is attached. 0: no lease. */
     int lease_s[NODE_MAX_DEVICES][VGPU_MAX_SLOTS];
     uint64_t lease_until_ns[NODE_MAX_DEVICES][VGPU_MAX_SLOTS];   /* vgpu_clock_ns() */
+    /* Who made each vGPU: "pool:NAME" for the pool's (a node's reconciliation may delete those
+     * the pool forgot, never a user's), "" for one made on the node directly; and when (or
+     * when restored), so that reconciliation leaves a create in flight alone. */
+    char owner[NODE_MAX_DEVICES][VGPU_MAX_SLOTS][NODE_OWNER_MAX];
+    uint64_t born_ns[NODE_MAX_DEVICES][VGPU_MAX_SLOTS];          /* vgpu_clock_ns() */
     char connect[300];          /* the session address given back to creators */
     struct node_usage usage[NODE_MAX_DEVICES][VGPU_MAX_SLOTS];
     unsigned ticks;
@@ -90,6 +96,12 @@ int node_vgpus_renew(struct node_vgpus *v, const char *id, json_t **reply);
 /* Gives (dev, slot) a lease of seconds from now (0: none). Call with lock held. */
 void node_vgpus_set_lease_locked(struct node_vgpus *v, int dev, int slot, int seconds);
 int node_vgpus_devices(struct node_vgpus *v, json_t **reply);
+
+/* Reconciliation with the pool (poolreg.c): deletes every live vGPU whose owner begins with
+ * "pool:", that is older than grace_s, whose id is not in `keep` (a JSON array of
+ * {"id": ...}) and whose idempotency key does not begin with an allocation in `creating` (a JSON
+ * array of strings). Returns how many it deleted. */
+int node_vgpus_reconcile(struct node_vgpus *v, json_t *keep, json_t *creating, double grace_s);
 
 /* Share of the device (0..1) the vGPU in slot `slot` of device `dev` used over about the last
  * second. Takes the lock. */

@@ -266,8 +266,9 @@ static int create_vgpus(struct pool_svc *svc, const char *address, const double 
                         struct pool_alloc *a, struct pool_error *e)
 {
     for (int i = 0; i < a->ndev; i++) {
-        char key[POOL_UUID_MAX + 16];
+        char key[POOL_UUID_MAX + 16], owner[POOL_NAME_MAX + 8];
         snprintf(key, sizeof key, "%s/%d", a->id, i);
+        snprintf(owner, sizeof owner, "pool:%s", a->pool);
         double req_pct = rated[i] > 0 ? a->dev[i].tflops / rated[i] * 100 : 100;
         double lim_pct = rated[i] > 0 ? a->dev[i].tflops_limit / rated[i] * 100 : 100;
         struct pool_vgpu_spec spec = {
@@ -277,6 +278,7 @@ static int create_vgpus(struct pool_svc *svc, const char *address, const double 
             .compute_limit_pct = lim_pct > 100 ? 100 : lim_pct,
             .qos = a->qos,
             .idempotency_key = key,
+            .owner = owner,
         };
         char err[300];
         if (pool_node_create_vgpu(address, &spec, svc->cfg.node_timeout_ms, &a->dev[i], err,

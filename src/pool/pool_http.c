@@ -275,7 +275,9 @@ static enum MHD_Result route_node_own(struct route_ctx *r)
     struct pool_heartbeat hb;
     if (pool_req_decode_heartbeat(r->body, r->len, &hb, err, sizeof err))
         return send_error(r->c, 400, "invalid", err);
-    return send_done(r->c, pool_svc_heartbeat(svc, r->seg[1], &hb, &e), &e);
+    int rc = pool_svc_heartbeat(svc, r->seg[1], &hb, &e);
+    pool_req_free_heartbeat(&hb);
+    return send_done(r->c, rc, &e);
 }
 
 static enum MHD_Result route_nodes(struct route_ctx *r)

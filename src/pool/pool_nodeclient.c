@@ -88,11 +88,12 @@ static int parse_created(const struct tf_http_response *r, const char *device,
 int pool_node_create_vgpu(const char *address, const struct pool_vgpu_spec *spec,
                           long timeout_ms, struct pool_alloc_dev *out, char *err, size_t errlen)
 {
-    json_t *body = json_pack("{s:s, s:I, s:f, s:f, s:s, s:s}", "device", spec->device,
+    json_t *body = json_pack("{s:s, s:I, s:f, s:f, s:s, s:s, s:s}", "device", spec->device,
                              "vram_bytes", (json_int_t)spec->vram_bytes, "compute_request_pct",
                              spec->compute_request_pct, "compute_limit_pct",
                              spec->compute_limit_pct, "qos", pool_qos_name(spec->qos),
-                             "idempotency_key", spec->idempotency_key);
+                             "idempotency_key", spec->idempotency_key, "owner",
+                             spec->owner ? spec->owner : "pool:default");
     char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
     if (!text) {

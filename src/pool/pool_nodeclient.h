@@ -14,6 +14,7 @@ struct pool_vgpu_spec {
     double compute_request_pct, compute_limit_pct;
     enum pool_qos qos;
     const char *idempotency_key;
+    const char *owner;                 /* "pool:NAME": the node's reconciliation may delete it */
 };
 
 /* The bearer token presented to nodes (their --api-token): token, or when NULL the environment's

@@ -350,7 +350,37 @@ int pool_req_decode_node(const char *body, size_t len, struct pool_node *out, ch
     return rc;
 }
 
-static const char *const hb_fields[] = {"devices", NULL};
+static const char *const hb_fields[] = {"devices", "vgpus", NULL};
+#define HB_VGPUS_MAX (POOL_MAX_DEVICES * POOL_MAX_VGPUS_PER_DEVICE)
+
+/* "vgpus": an array of at most HB_VGPUS_MAX vGPU ids. */
+static int decode_hb_vgpus(struct ctx *c, json_t *o, struct pool_heartbeat *hb)
+{
+    json_t *v = json_object_get(o, "vgpus"), *id;
+    size_t i;
+    if (!v)
+        return 0;
+    if (!json_is_array(v) || json_array_size(v) > HB_VGPUS_MAX)
+        return fail(c, "field 'vgpus' must be an array of at most %d ids", HB_VGPUS_MAX);
+    hb->vgpus = calloc(json_array_size(v) + 1, sizeof *hb->vgpus);
+    if (!hb->vgpus)
+        return fail(c, "out of memory");
+    hb->has_vgpus = true;
+    json_array_foreach(v, i, id) {
+        const char *s = json_string_value(id);
+        if (!s || !*s || strlen(s) >= POOL_UUID_MAX)
+            return fail(c, "'vgpus' entries must be vGPU ids shorter than %d", POOL_UUID_MAX);
+        strcpy(hb->vgpus[hb->nvgpus++], s);
+    }
+    return 0;
+}
+
+void pool_req_free_heartbeat(struct pool_heartbeat *hb)
+{
+    free(hb->vgpus);
+    hb->vgpus = NULL;
+    hb->nvgpus = 0;
+}
 static const char *const hb_dev_fields[] = {"uuid", "used_bytes", "util_pct", NULL};
 
 int pool_req_decode_heartbeat(const char *body, size_t len, struct pool_heartbeat *out, char *err,
@@ -381,9 +411,12 @@ int pool_req_decode_heartbeat(const char *body, size_t len, struct pool_heartbea
             }
             hb.ndev++;
         }
-    json_decref(o);
     if (rc == 0)
-        *out = hb;
+        rc = decode_hb_vgpus(&c, o, &hb);
+    json_decref(o);
+    if (rc != 0)
+        pool_req_free_heartbeat(&hb);
+    *out = hb;
     return rc;
 }
 

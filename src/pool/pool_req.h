@@ -22,6 +22,11 @@ struct pool_heartbeat_dev {
 struct pool_heartbeat {
     int ndev;
     struct pool_heartbeat_dev dev[POOL_MAX_DEVICES];
+    /* "vgpus": the ids of every vGPU the node has (malloc'd); has_vgpus false: a node that does
+     * not report them (nothing is concluded from their absence). */
+    bool has_vgpus;
+    int nvgpus;
+    char (*vgpus)[POOL_UUID_MAX];
 };
 
 int pool_req_decode_alloc(const char *body, size_t len, struct pool_alloc_req *out, char *err,
@@ -30,6 +35,7 @@ int pool_req_decode_node(const char *body, size_t len, struct pool_node *out, ch
                          size_t errlen);
 int pool_req_decode_heartbeat(const char *body, size_t len, struct pool_heartbeat *out, char *err,
                               size_t errlen);
+void pool_req_free_heartbeat(struct pool_heartbeat *hb);
 /* Fills limits of out (tenant comes from the URL); absent limits are unlimited (-1). */
 int pool_req_decode_quota(const char *body, size_t len, struct pool_quota *out, char *err,
                           size_t errlen);

@@ -272,6 +272,41 @@ int pool_svc_register_node(struct pool_svc *svc, struct pool_node *n,
     return rc;
 }
 
+struct vgpu_check {
+    const char *node;
+    const struct pool_heartbeat *hb;
+};
+
+static bool reported(const struct pool_heartbeat *hb, const char *id)
+{
+    for (int i = 0; i < hb->nvgpus; i++)
+        if (strcmp(hb->vgpus[i], id) == 0)
+            return true;
+    return false;
+}
+
+/* An active allocation of the node whose vGPU the node no longer reports is counted missing
+ * (twice in a row: a heartbeat the node sent before a create was answered must not count). */
+static void check_alloc_vgpus(const char *key, void *value, void *arg)
+{
+    (void)key;
+    struct vgpu_check *c = arg;
+    struct pool_alloc *a = value;
+    if (strcmp(a->node, c->node) != 0 || a->status != POOL_ALLOC_ACTIVE || a->releasing)
+        return;
+    bool all = true;
+    for (int i = 0; i < a->ndev && all; i++)
+        all = reported(c->hb, a->dev[i].vgpu_id);
+    if (all) {
+        if (a->missing_beats >= 2)
+            tf_info("pool: node %s has allocation %s's vGPUs again", c->node, a->id);
+        a->missing_beats = 0;
+    } else if (++a->missing_beats == 2) {
+        tf_warn("pool: node %s no longer has a vGPU of allocation %s: reported lost (release "
+                "it)", c->node, a->id);
+    }
+}
+
 int pool_svc_heartbeat(struct pool_svc *svc, const char *name, const struct pool_heartbeat *hb,
                        struct pool_error *e)
 {
@@ -303,6 +338,9 @@ int pool_svc_heartbeat(struct pool_svc *svc, const char *name, const struct pool
             tf_info("pool: node %s is back (heartbeat)", name);
         n->healthy = true;
         n->last_heartbeat = pool_now();
+        if (hb->has_vgpus)
+            pool_map_each(&svc->allocs, check_alloc_vgpus,
+                          &(struct vgpu_check){.node = name, .hb = hb});
     }
     pthread_mutex_unlock(&svc->lock);
     return rc;

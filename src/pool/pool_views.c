@@ -44,7 +44,7 @@ json_t *pool_view_node(const struct pool_svc *svc, const struct pool_node *n)
 static const char *reported_status(const struct pool_svc *svc, const struct pool_alloc *a)
 {
     const struct pool_node *n = pool_inv_node(&svc->inv, a->node);
-    if (a->status == POOL_ALLOC_ACTIVE && (!n || !n->healthy))
+    if (a->status == POOL_ALLOC_ACTIVE && (!n || !n->healthy || a->missing_beats >= 2))
         return "lost";
     return pool_status_name(a->status);
 }
@@ -59,7 +59,8 @@ json_t *pool_view_alloc(const struct pool_svc *svc, const struct pool_alloc *a, 
                                "vram_request", (json_int_t)d->vram, "vram_limit",
                                (json_int_t)d->vram_limit, "vgpu_id", d->vgpu_id, "connect",
                                d->connect);
-        if (dv && tokens)
+        /* A vGPU its node no longer has: its token would connect to nothing. */
+        if (dv && tokens && a->missing_beats < 2)
             json_object_set_new(dv, "token", json_string(d->token));
         json_array_append_new(devs, dv);
     }

@@ -50,8 +50,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     case 2: {
         struct pool_heartbeat hb;
         if (pool_req_decode_heartbeat(body, len, &hb, err, sizeof err) == 0 &&
-            hb.ndev > POOL_MAX_DEVICES)
+            (hb.ndev > POOL_MAX_DEVICES || (hb.nvgpus > 0 && !hb.vgpus)))
             abort();
+        pool_req_free_heartbeat(&hb);   /* also after a refusal: it owns nothing then */
         break;
     }
     case 3: {
