@@ -34,6 +34,8 @@
 #include "config.h"
 #include "fdlimit.h"
 #include "gate.h"
+#include "httpc.h"
+#include "pemfile.h"
 #include "persist.h"
 #include "log.h"
 #include "poolreg.h"
@@ -247,9 +249,13 @@ static int setup(struct node *n, char *err, size_t errlen)
     n->pool.pool_url = c->pool;
     n->pool.name = c->node_name;
     n->pool.advertise = c->advertise;
+    n->pool.api_tls = c->tls_cert != NULL;
     n->pool.interval_s = c->heartbeat_interval;
     n->pool.join_token = c->pool_join_token;
     n->pool.join_token_file = c->pool_join_token_file;
+    n->pool.pool_name = c->pool_name;
+    n->pool.labels = (const char *const *)c->label;
+    n->pool.nlabels = c->nlabel;
     n->pool.state_dir = c->state;
     if (choose_backend(n, err, errlen) != 0)
         return -1;
@@ -450,6 +456,27 @@ static int restore_vgpus(struct node *n)
     return 0;
 }
 
+/* --tls-cert/--tls-key read into tls (zeroed without them) and --ca-file checked, before any
+ * listener opens, so that a wrong path stops the node with its reason. */
+static int start_tls(struct node *n, struct tf_tls_pair *tls, char *err, size_t errlen)
+{
+    const struct node_config *c = &n->cfg;
+    if (c->ca_file && tf_http_set_ca_file(c->ca_file, err, errlen) != 0) {
+        fprintf(stderr, "tfuse node: --ca-file: %s\n", err);
+        return -1;
+    }
+    if (tf_tls_pair_load(tls, c->tls_cert, c->tls_key, err, errlen) != 0) {
+        fprintf(stderr, "tfuse node: %s\n", err);
+        return -1;
+    }
+    int tcp = 0;
+    for (int i = 0; i < n->napi; i++)
+        tcp |= strncmp(n->api[i], "tcp:", 4) == 0;
+    if (tls->cert && !tcp)
+        tf_warn("--tls-cert without a tcp --api: unix sockets stay plain (nothing to encrypt)");
+    return 0;
+}
+
 /* Probes the devices, creates their vGPU regions, starts the controller and the API. */
 static int start_vgpus(struct node *n)
 {
@@ -470,7 +497,11 @@ static int start_vgpus(struct node *n)
         fprintf(stderr, "tfuse node: %s\n", err);
         return -1;
     }
+    struct tf_tls_pair tls;
+    if (start_tls(n, &tls, err, sizeof err) != 0)
+        return -1;
     struct node_api_config api_cfg = {
+        .tls_cert = tls.cert, .tls_key = tls.key,
         .vgpus = &n->vgpus, .sessions = &n->session_table, .token = n->api_token,
         .backend = n->backend,
         .max_connections = (unsigned)n->cfg.counts[NO_API_MAX_CONNECTIONS],
@@ -479,10 +510,13 @@ static int start_vgpus(struct node *n)
     for (int i = 0; i < n->napi; i++) {
         if (node_api_start(&n->api_servers, &api_cfg, n->api[i], err, sizeof err) != 0) {
             fprintf(stderr, "tfuse node: %s\n", err);
+            tf_tls_pair_free(&tls);
             return -1;
         }
-        printf("tfuse node: control API on %s\n", n->api[i]);
+        printf("tfuse node: control API on %s%s\n", n->api[i],
+               tls.cert && strncmp(n->api[i], "tcp:", 4) == 0 ? " (https)" : "");
     }
+    tf_tls_pair_free(&tls);   /* GnuTLS holds its own copy once a daemon has started */
     printf("tfuse node: %d device(s) with vGPUs\n", n->vgpus.ndev);
     if (n->pool.pool_url) {
         n->pool.api = n->api;
