@@ -4,7 +4,7 @@
 #
 #   run-poolrecon.sh BUILD_DIR SOURCE_DIR
 #
-# Checks: a node started with --pool-name gold --label zone=eu-1a --label rack=r12 shows them
+# Checks: a malformed --label stops the node at start; a node started with --pool-name gold --label zone=eu-1a --label rack=r12 shows them
 # (and each device's "numa" and "nvlink_peers") in GET /api/v1/nodes/{n}; an allocation's vGPU
 # carries owner "pool:gold" on the node; after the pool is restored from a database copied
 # before that allocation, the node deletes the vGPU the pool forgot within a bounded wait, while
@@ -78,6 +78,14 @@ port_node=$(free_port)
 url=http://127.0.0.1:$port_pool
 start_pool pool
 admin=$(cat "$work/pool.db.admin-token")
+# a malformed label is refused when the node starts, not on every registration attempt
+for bad in novalue '=v' 'k y=v'; do
+    out=$(timeout "$(scaled 30)" "$tfuse" node --backend soft --listen "unix:$work/bad.sock" \
+          --api "tcp:127.0.0.1:$(free_port)" --pool "$url" --label "$bad" \
+          --pool-join-token-file "$work/join.token" --state "$work/bad.state" 2>&1) &&
+        fail "a node started with --label '$bad'"
+    grep -qF -- "--label '$bad'" <<<"$out" || fail "--label '$bad' refused with: $out"
+done
 "$tfuse" node --backend soft --listen "unix:$work/node.sock" --api "tcp:127.0.0.1:$port_node" \
     --pool "$url" --node-name node-r --pool-name gold --label zone=eu-1a --label rack=r12 \
     --heartbeat-interval 0.2 --pool-join-token-file "$work/join.token" --state "$work/node.state" \
