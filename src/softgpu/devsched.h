@@ -51,7 +51,9 @@ struct sg_sched {
     _Atomic uint32_t sm_seq;      /* MPS: bumped when a token is given back to waiters; futex */
     _Atomic uint32_t grants;      /* time-slicing: how often the device changed hands */
     _Atomic uint32_t takeovers;   /* turns skipped or tokens taken back from dead processes */
-    uint32_t reserved[5];
+    uint32_t reserved;
+    _Atomic uint64_t given_ns;    /* CLOCK_MONOTONIC when the device was last handed to a waiter */
+    uint64_t reserved2;
     struct sg_sched_proc procs[SG_SCHED_PROCS];
     /* MPS: the entry index + 1 of the process running a block with each token; 0 free,
      * SG_SCHED_HANDOFF: given back to the waiters (only a waiter takes it while any waits) */

@@ -229,6 +229,8 @@ uint32_t sg_ds_take_turn(struct sg_sched *S, int idx, int *waited)
 void sg_ds_give_turn(struct sg_sched *S, int idx, uint32_t t)
 {
     atomic_store(&S->procs[idx].state, SG_SCHED_IDLE);
+    if (atomic_load(&S->next) != t + 1)
+        atomic_store_explicit(&S->given_ns, mono_ns(), memory_order_relaxed);
     uint32_t exp = t; /* fails only if a waiter wrongly took us for dead: then it moved on */
     atomic_compare_exchange_strong(&S->serving, &exp, t + 1);
     if (atomic_load(&S->next) != t + 1)

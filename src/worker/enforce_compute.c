@@ -12,10 +12,12 @@
  * than the controller's period would otherwise overshoot the limit.
  *
  * Owns: the in-flight launch ring of struct tfw_limits. May call: src/vgpu, the backend table
- * (the saved originals), src/common/log.h.
+ * (the saved originals, and softgpu's device clock by dlsym on its handle), src/common/log.h.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,13 +86,34 @@ int tfw_lim_vgpu_live(const struct tfw_vgpu *v)
            v->slot->generation == v->generation;
 }
 
+/* The clock a running launch's time is read on. On NVIDIA a start event completes once the
+ * context runs on the GPU, so wall time from then on is the kernel's. softgpu's completes when
+ * its stream reaches it, and the kernel may then wait for the shared device behind other
+ * processes' turns: its device clock (sg_devsched_clock_ns, docs/softgpu.md) stops while the
+ * process waits, as its events do. Charging wall time there drained a waiting tenant's tokens
+ * and throttled it below its limit (bench_isolation: a 50% tenant read 39.6%). */
+typedef uint64_t (*devclock_fn)(int dev);
+
+static devclock_fn devclock(struct tfw_limits *L)
+{
+    static _Atomic(devclock_fn) fn; /* one backend per process; progress threads race benignly */
+    static _Atomic int looked;
+    if (!atomic_load(&looked)) {
+        atomic_store(&fn, L->orig.dl ? (devclock_fn)dlsym(L->orig.dl, "sg_devsched_clock_ns")
+                                     : NULL);
+        atomic_store(&looked, 1);
+    }
+    return atomic_load(&fn);
+}
+
 /* One pass of the progress thread: finds, on each device, the launch now running (the first
  * of that device in the ring whose end has not completed; it runs once its start event has) and
  * charges its time so far. Event queries are thread-safe and take no context. */
 static void progress_pass(struct tfw_limits *L)
 {
     pthread_mutex_lock(&L->mu);
-    uint64_t now = tfw_lim_wall_ns();
+    uint64_t wall = tfw_lim_wall_ns();
+    devclock_fn clk = devclock(L);
     uint32_t done = 0;   /* bit i: vGPU i's running launch was found (or none can be) */
     for (int i = 0; i < L->nvgpus; i++)
         if (!tfw_lim_vgpu_live(&L->vgpus[i]))
@@ -105,6 +128,7 @@ static void progress_pass(struct tfw_limits *L)
             continue;
         }
         done |= bit;   /* a device runs one of the session's kernels at a time; later ones wait */
+        uint64_t now = clk ? clk((int)t->v->device) : wall;
         if (!t->run_since_ns) {
             if (L->orig.cuEventQuery(t->start) != CUDA_SUCCESS)
                 continue;   /* queued behind other work: not running yet */
