@@ -87,6 +87,7 @@ const struct ptx_sched *sg_devsched_hooks(void);
 /* This process's clock of device `dev`, in ns: CLOCK_MONOTONIC less the time the process
  * waited for the device with work ready. Never goes back. */
 uint64_t sg_devsched_clock_ns(int dev);
+uint64_t tfuse_softgpu_device_clock_ns(int dev); /* the same, exported for the worker */
 
 /* ---- the shared side (devsched_shm.c), called by devsched.c -------------------------------- */
 

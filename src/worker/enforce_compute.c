@@ -89,9 +89,9 @@ int tfw_lim_vgpu_live(const struct tfw_vgpu *v)
 /* The clock a running launch's time is read on. On NVIDIA a start event completes once the
  * context runs on the GPU, so wall time from then on is the kernel's. softgpu's completes when
  * its stream reaches it, and the kernel may then wait for the shared device behind other
- * processes' turns: its device clock (sg_devsched_clock_ns, docs/softgpu.md) stops while the
- * process waits, as its events do. Charging wall time there drained a waiting tenant's tokens
- * and throttled it below its limit (bench_isolation: a 50% tenant read 39.6%). */
+ * processes' turns: its device clock (tfuse_softgpu_device_clock_ns, docs/softgpu.md) stops
+ * while the process waits, as its events do. Charging wall time there drained a waiting
+ * tenant's tokens and throttled it below its limit (bench_isolation: a 50% tenant read 39.6%). */
 typedef uint64_t (*devclock_fn)(int dev);
 
 static devclock_fn devclock(struct tfw_limits *L)
@@ -99,8 +99,8 @@ static devclock_fn devclock(struct tfw_limits *L)
     static _Atomic(devclock_fn) fn; /* one backend per process; progress threads race benignly */
     static _Atomic int looked;
     if (!atomic_load(&looked)) {
-        atomic_store(&fn, L->orig.dl ? (devclock_fn)dlsym(L->orig.dl, "sg_devsched_clock_ns")
-                                     : NULL);
+        void *sym = L->orig.dl ? dlsym(L->orig.dl, "tfuse_softgpu_device_clock_ns") : NULL;
+        atomic_store(&fn, (devclock_fn)sym);
         atomic_store(&looked, 1);
     }
     return atomic_load(&fn);
