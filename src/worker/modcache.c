@@ -179,7 +179,8 @@ static int older(const void *a, const void *b)
  * one more file) fit. 0, or -1 when they cannot. */
 static int make_room(struct listing *l, uint64_t max_bytes, int max_files, uint64_t need)
 {
-    qsort(l->e, (size_t)l->n, sizeof *l->e, older);
+    if (l->n > 1)   /* an empty listing has no array (qsort must not get NULL) */
+        qsort(l->e, (size_t)l->n, sizeof *l->e, older);
     int kept = l->n;
     for (int i = 0; i < l->n && (l->bytes + need > max_bytes || (max_files && kept >= max_files));
          i++) {
