@@ -399,6 +399,19 @@ static void mps_blocks_of_both_run_at_once(void **state)
     assert_true(ov > 0);
 }
 
+/* Starts A (child 0) with cfg and waits, bounded, until it holds the device. */
+static pid_t start_holder(struct child_cfg *cfg)
+{
+    pid_t a = spawn(0, cfg, child_hold, 0);
+    await_ready(1);
+    send_go(1);
+    double deadline = now_s() + 30 * scale();
+    while (!shared[0].holding && now_s() < deadline)
+        usleep(2000);
+    assert_true(shared[0].holding);
+    return a;
+}
+
 /* A holds the device (or every SM) with a long kernel; B queues; A is killed mid-kernel. */
 static void death_of(const char *sharing)
 {
@@ -406,13 +419,7 @@ static void death_of(const char *sharing)
     /* 64 blocks of 5 s, a slice longer than that: A is inside its blocks, holding, when killed */
     struct child_cfg ca = {sharing, "10000000", 64, 5000000000ull, 0, 0};
     struct child_cfg cb = {sharing, NULL, 4, 1000000, 0, 0};
-    pid_t a = spawn(0, &ca, child_hold, 0);
-    await_ready(1);
-    send_go(1);
-    double deadline = now_s() + 30 * scale();
-    while (!shared[0].holding && now_s() < deadline)
-        usleep(2000);
-    assert_true(shared[0].holding);
+    pid_t a = start_holder(&ca);
     pid_t b = spawn(1, &cb, NULL, 0);
     await_ready(1);
     send_go(1);
@@ -443,13 +450,7 @@ static void events_leave_out_the_wait_for_the_device(void **state)
     /* A: 4 blocks of 300 ms on 2 threads, a slice longer than that: B waits >= 300 ms */
     struct child_cfg ca = {"timeslice", "10000000", 4, 300000000, 0, 0};
     struct child_cfg cb = {"timeslice", NULL, 1, 2000000, 0, 0};
-    pid_t a = spawn(0, &ca, child_hold, 0);
-    await_ready(1);
-    send_go(1);
-    double deadline = now_s() + 30 * scale();
-    while (!shared[0].holding && now_s() < deadline)
-        usleep(2000);
-    assert_true(shared[0].holding);
+    pid_t a = start_holder(&ca);
     pid_t b = spawn(1, &cb, NULL, 1);
     await_ready(1);
     send_go(1);
