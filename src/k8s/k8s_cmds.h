@@ -1,0 +1,10 @@
+/*
+ * The subcommands of tfuse-k8s (main.c dispatches). Each returns the process's exit status:
+ * 0 done, 1 failed (a message on stderr), 2 bad usage.
+ */
+#ifndef TFUSE_K8S_CMDS_H
+#define TFUSE_K8S_CMDS_H
+
+/* one declaration per subcommand */
+
+#endif
