@@ -140,9 +140,12 @@ static curl_socket_t open_cloexec(void *arg, curlsocktype purpose, struct curl_s
 }
 
 /* Content-Type, and Authorization when there is a bearer token fit to send. */
-static struct curl_slist *headers(const char *bearer)
+static struct curl_slist *headers(const char *bearer, const char *content_type)
 {
-    struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: application/json");
+    char ct[128] = "Content-Type: application/json";
+    if (content_type && !strpbrk(content_type, "\r\n"))
+        snprintf(ct, sizeof ct, "Content-Type: %s", content_type);
+    struct curl_slist *hdr = curl_slist_append(NULL, ct);
     if (!bearer || !*bearer || strpbrk(bearer, "\r\n"))   /* never a header-splitting token */
         return hdr;
     size_t n = strlen(bearer) + 32;
@@ -171,7 +174,7 @@ int tf_http_request(const char *method, const char *url, const char *json_body, 
         return -1;
     }
     struct sink s = {0};
-    struct curl_slist *hdr = headers(opts->bearer);
+    struct curl_slist *hdr = headers(opts->bearer, opts->content_type);
     curl_easy_setopt(c, CURLOPT_URL, url);
     if (opts->unix_socket)
         curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, opts->unix_socket);
@@ -187,8 +190,8 @@ int tf_http_request(const char *method, const char *url, const char *json_body, 
     /* verification stays on (libcurl's default, said again so that no reset can lose it) */
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
-    if (tf_http_ca_file())
-        curl_easy_setopt(c, CURLOPT_CAINFO, tf_http_ca_file());
+    if (opts->ca_file || tf_http_ca_file())
+        curl_easy_setopt(c, CURLOPT_CAINFO, opts->ca_file ? opts->ca_file : tf_http_ca_file());
     char detail[CURL_ERROR_SIZE] = "";
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, detail);
     if (json_body) {

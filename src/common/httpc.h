@@ -26,6 +26,9 @@ struct tf_http_response {
 struct tf_http_opts {
     const char *bearer;       /* `Authorization: Bearer <bearer>`; NULL or "": no header */
     const char *unix_socket;  /* connect to this AF_UNIX path instead of the URL's host:port */
+    const char *ca_file;      /* https: trust this CA bundle for this request only (a
+                               * Kubernetes API server's service-account CA) */
+    const char *content_type; /* of the body; NULL: application/json (a PATCH names its kind) */
 };
 
 /* Call once per process before threads start (curl_global_init is not thread-safe); a

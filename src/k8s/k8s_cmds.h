@@ -6,5 +6,6 @@
 #define TFUSE_K8S_CMDS_H
 
 /* one declaration per subcommand */
+int k8s_show_main(int argc, char **argv);     /* show.c */
 
 #endif

@@ -17,6 +17,7 @@ struct k8s_cmd {
 
 static const struct k8s_cmd k8s_cmds[] = {
     /* subcommands: one line each */
+    {"show", k8s_show_main, "print the ResourceSlice(s) and a CDI spec this node would publish"},
     {NULL, NULL, NULL},
 };
 

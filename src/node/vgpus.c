@@ -34,6 +34,23 @@ static void format_uuid(const CUuuid *u, char *out, size_t len)
              b[13], b[14], b[15]);
 }
 
+/* Compute capability, driver version and PCI address, for the node's devices listing. */
+static void probe_k8s_facts(struct tf_backend *be, int i, struct node_device *d)
+{
+    int dom = 0, bus = 0, slot = 0;
+    d->driver_version = be->driver_version;
+    if (!be->cuDeviceGetAttribute)
+        return;
+    be->cuDeviceGetAttribute(&d->cc_major, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, i);
+    be->cuDeviceGetAttribute(&d->cc_minor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, i);
+    if (be->cuDeviceGetAttribute(&bus, CU_DEVICE_ATTRIBUTE_PCI_BUS_ID, i) != CUDA_SUCCESS)
+        return;
+    be->cuDeviceGetAttribute(&dom, CU_DEVICE_ATTRIBUTE_PCI_DOMAIN_ID, i);
+    be->cuDeviceGetAttribute(&slot, CU_DEVICE_ATTRIBUTE_PCI_DEVICE_ID, i);
+    snprintf(d->pci_bus_id, sizeof d->pci_bus_id, "%04x:%02x:%02x.0", (unsigned)dom & 0xffff,
+             (unsigned)bus & 0xff, (unsigned)slot & 0x1f);
+}
+
 static void probe_child(int fd, const char *backend_path)
 {
     struct tf_backend be;
@@ -60,6 +77,7 @@ static void probe_child(int fd, const char *backend_path)
             be.cuDeviceGetAttribute(&d.sms, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, i);
         d.memory = total;
         format_uuid(&u, d.uuid, sizeof d.uuid);
+        probe_k8s_facts(&be, i, &d);
         if (write(fd, &d, sizeof d) != sizeof d)
             _exit(1);
     }
@@ -694,6 +712,20 @@ int node_vgpus_renew(struct node_vgpus *v, const char *id, json_t **reply)
     return status;
 }
 
+/* The facts a Kubernetes ResourceSlice publishes; absent when the backend did not say. */
+static void node_device_facts(const struct node_device *d, json_t *o)
+{
+    char cc[32];
+    if (d->cc_major > 0) {
+        snprintf(cc, sizeof cc, "%d.%d", d->cc_major, d->cc_minor);
+        json_object_set_new(o, "compute_capability", json_string(cc));
+    }
+    if (d->driver_version > 0)
+        json_object_set_new(o, "cuda_driver_version", json_integer(d->driver_version));
+    if (d->pci_bus_id[0])
+        json_object_set_new(o, "pci_bus_id", json_string(d->pci_bus_id));
+}
+
 int node_vgpus_devices(struct node_vgpus *v, json_t **reply)
 {
     json_t *arr = json_array();
@@ -704,6 +736,7 @@ int node_vgpus_devices(struct node_vgpus *v, json_t **reply)
                            "model", v->dev[d].name, "memory_bytes", (json_int_t)v->dev[d].memory,
                            "tflops_fp16", v->dev[d].tflops, "memory_limit_sum",
                            (json_int_t)atomic_load(&h->mem_limit_sum)));
+        node_device_facts(&v->dev[d], json_array_get(arr, json_array_size(arr) - 1));
     }
     *reply = json_pack("{s:o}", "devices", arr);
     return 200;

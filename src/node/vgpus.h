@@ -32,6 +32,10 @@ struct node_device {
     uint64_t memory;
     int sms;                    /* CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, 0 when unknown */
     double tflops;
+    /* what a Kubernetes ResourceSlice describes (tfuse-k8s, docs/kubernetes.md); 0/"": unknown */
+    int cc_major, cc_minor;     /* compute capability */
+    int driver_version;         /* cuDriverGetVersion: 13000 is CUDA 13.0 */
+    char pci_bus_id[24];        /* "0000:41:00.0", lower case */
 };
 
 /* A vGPU's recent device time, sampled by the controller thread (compute_used_pct). */
