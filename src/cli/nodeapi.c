@@ -45,21 +45,10 @@ int nodeapi_call(const char *addr, const char *method, const char *path, json_t 
                  json_t **reply, char *err, size_t errlen)
 {
     char url[1024];
-    const char *sock = NULL;
+    const char *sock;
     *reply = NULL;
-    if (strncmp(addr, "unix:", 5) == 0) {
-        sock = addr + 5;
-        snprintf(url, sizeof url, "http://localhost%s", path);
-    } else if (strncmp(addr, "tcp:", 4) == 0) {
-        snprintf(url, sizeof url, "http://%s%s", addr + 4, path);
-    } else if (strncmp(addr, "http://", 7) == 0 || strncmp(addr, "https://", 8) == 0) {
-        snprintf(url, sizeof url, "%s%s", addr, path);
-    } else {
-        snprintf(err, errlen, "node API address must be unix:PATH, tcp:HOST:PORT, http://... "
-                              "or https://..., "
-                              "not '%s'", addr);
+    if (tf_http_api_url(addr, path, url, sizeof url, &sock, err, errlen) != 0)
         return 0;
-    }
     struct tf_http_opts o = {
         .bearer = api_token_set ? api_token : getenv("TFUSE_NODE_TOKEN"),
         .unix_socket = sock,

@@ -95,6 +95,25 @@ static size_t on_data(char *ptr, size_t size, size_t nmemb, void *arg)
     return n;
 }
 
+int tf_http_api_url(const char *addr, const char *path, char *url, size_t len,
+                    const char **unix_socket, char *err, size_t errlen)
+{
+    *unix_socket = NULL;
+    if (strncmp(addr, "unix:", 5) == 0) {
+        *unix_socket = addr + 5;
+        snprintf(url, len, "http://localhost%s", path);
+    } else if (strncmp(addr, "tcp:", 4) == 0) {
+        snprintf(url, len, "http://%s%s", addr + 4, path);
+    } else if (strncmp(addr, "http://", 7) == 0 || strncmp(addr, "https://", 8) == 0) {
+        snprintf(url, len, "%s%s", addr, path);
+    } else {
+        snprintf(err, errlen, "an API address must be unix:PATH, tcp:HOST:PORT, http://... or "
+                              "https://..., not '%s'", addr);
+        return -1;
+    }
+    return 0;
+}
+
 int tf_http_set_ca_file(const char *path, char *err, size_t errlen)
 {
     char *copy = NULL;

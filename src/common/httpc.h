@@ -31,6 +31,14 @@ struct tf_http_opts {
     const char *content_type; /* of the body; NULL: application/json (a PATCH names its kind) */
 };
 
+/*
+ * The URL of path on a TensorFuse API address: "unix:PATH" (*unix_socket = PATH, the URL's host
+ * is localhost), "tcp:HOST:PORT" (plain http) or "http(s)://HOST:PORT". 0, or -1 with the
+ * accepted forms in err.
+ */
+int tf_http_api_url(const char *addr, const char *path, char *url, size_t len,
+                    const char **unix_socket, char *err, size_t errlen);
+
 /* Call once per process before threads start (curl_global_init is not thread-safe); a
  * request calls it too, so a single-threaded program may skip it. */
 void tf_http_global_init(void);

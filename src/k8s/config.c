@@ -154,8 +154,9 @@ void k8s_config_usage(FILE *f)
 {
     fprintf(f, "shared options (flag, else environment, else default):\n");
     for (size_t i = 0; i < NOPTS; i++)
-        fprintf(f, "  --%-17s %s ($%s%s%s)\n", opts[i].flag, opts[i].help, opts[i].env,
-                opts[i].def && *opts[i].def ? "; " : "", opts[i].def ? opts[i].def : "");
+        fprintf(f, "  --%-17s %s\n  %-19s ($%s%s%s)\n", opts[i].flag, opts[i].help, "",
+                opts[i].env, opts[i].def && *opts[i].def ? "; " : "",
+                opts[i].def ? opts[i].def : "");
 }
 
 int k8s_read_token(const char *path, char *out, size_t outlen, char *err, size_t errlen)

@@ -19,20 +19,10 @@ int k8s_node_call(const struct k8s_config *cfg, const char *method, const char *
                   const json_t *body, json_t **reply, char *err, size_t errlen)
 {
     char url[1024], token[512] = "", why[512];
-    const char *addr = cfg->node_api, *sock = NULL;
+    const char *sock;
     *reply = NULL;
-    if (strncmp(addr, "unix:", 5) == 0) {
-        sock = addr + 5;
-        snprintf(url, sizeof url, "http://localhost%s", path);
-    } else if (strncmp(addr, "tcp:", 4) == 0) {
-        snprintf(url, sizeof url, "http://%s%s", addr + 4, path);
-    } else if (strncmp(addr, "http://", 7) == 0 || strncmp(addr, "https://", 8) == 0) {
-        snprintf(url, sizeof url, "%s%s", addr, path);
-    } else {
-        snprintf(err, errlen, "the node API address must be unix:PATH, tcp:HOST:PORT or "
-                              "http(s)://HOST:PORT, not '%s'", addr);
+    if (tf_http_api_url(cfg->node_api, path, url, sizeof url, &sock, err, errlen) != 0)
         return 0;
-    }
     if (cfg->node_token_file[0] &&
         k8s_read_token(cfg->node_token_file, token, sizeof token, why, sizeof why) != 0) {
         snprintf(err, errlen, "node API token: %s", why);
@@ -44,7 +34,8 @@ int k8s_node_call(const struct k8s_config *cfg, const char *method, const char *
     int rc = tf_http_request(method, url, text, K8S_NODE_TIMEOUT_MS, &o, &r, why, sizeof why);
     free(text);
     if (rc != 0) {
-        snprintf(err, errlen, "cannot reach the TensorFuse node API at %s: %s", addr, why);
+        snprintf(err, errlen, "cannot reach the TensorFuse node API at %s: %s", cfg->node_api,
+                 why);
         return 0;
     }
     if (r.len)

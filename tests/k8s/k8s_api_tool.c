@@ -8,12 +8,14 @@
  *   version                  k8s_api_server_version
  *   get PATH                 k8s_api_get
  *   label PATH KEY VALUE     k8s_api_update setting metadata.labels[KEY] (conflicts retried)
+ *   show [OPTIONS]           `tfuse-k8s show` (k8s_show_main), the shared options given here
  * Owns: nothing. May call: tfuse_k8s_api, jansson, libc.
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "config.h"
+#include "k8s_cmds.h"
 #include "kapi.h"
 #include "slices.h"
 
@@ -99,6 +101,11 @@ int main(int argc, char **argv)
 {
     struct k8s_config cfg;
     char err[2048] = "";
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "show")) {   /* show parses every option itself */
+            memmove(argv + i, argv + i + 1, sizeof *argv * (size_t)(argc - i));
+            return k8s_show_main(argc - 1, argv);
+        }
     k8s_config_init(&cfg);
     if ((argc = k8s_config_parse(&cfg, argc, argv, err, sizeof err)) < 2) {
         fprintf(stderr, "k8s_api_tool: %s\n", argc < 0 ? err : "no command");

@@ -354,7 +354,7 @@ def cdi_check(e, uid):
 def run_program(e, spec, *args):
     """Runs prog_iso (tests/isolation) with the device's env applied as a runtime would; the
     library mount's host folder stands in for its container path."""
-    prog = os.path.join(e.build, "bin", "prog_iso")
+    prog = os.path.join(e.build, "tests", "isolation", "prog_iso")
     if not os.path.exists(prog):
         return None
     env = dict(os.environ)
@@ -448,12 +448,35 @@ def test_claim_failures(e):
     check(r.returncode == 1 and "bad claim reference" in r.stderr, "a hostile name refused")
 
 
+def test_show(e):
+    """`tfuse-k8s show --json` prints what sync publishes, and a spec the schema accepts."""
+    for ver, layout in (("1.35", "whole"), ("1.36", "shared")):
+        r = e.run("show", "--json", "--kube-version", ver, "--session-addr", e.sess)
+        out = json.loads(r.stdout) if r.returncode == 0 else {}
+        check(out.get("layout") == layout, "show --kube-version %s: layout %s" % (ver, layout))
+    published = [v for v in slices(e).values() if v["spec"]["nodeName"] == NODE][0]
+    check(out["resourceSlices"][0]["spec"]["devices"] == published["spec"]["devices"],
+          "show prints the devices sync published")
+    spec = out["cdiSpec"]
+    with open(os.path.join(HERE, "cdi-schema", "schema.json")) as f:
+        schema = json.load(f)
+    with open(os.path.join(HERE, "cdi-schema", "defs.json")) as f:
+        defs = json.load(f)
+    resolver = jsonschema.RefResolver.from_schema(schema, store={"defs.json": defs})
+    jsonschema.validate(spec, schema, resolver=resolver)
+    check("TFUSE_CONNECT=" + e.sess in spec["devices"][0]["containerEdits"]["env"],
+          "show's example CDI spec is valid and names the session address")
+    r = e.run("show", "--kube-version", "1.33")
+    check(r.returncode == 1 and "1.34" in r.stderr, "show refuses 1.33 with the reason")
+
+
 def main():
     build, tool = sys.argv[1], sys.argv[2]
     e = Env(build, tool)
     try:
         test_client(e)
         test_slices(e)
+        test_show(e)
         test_claims(e)
     finally:
         e.close()
