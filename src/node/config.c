@@ -42,7 +42,8 @@ static const struct option_def table[NO_COUNT] = {
                     "CUDA driver the workers run: auto = NVIDIA's libcuda.so.1 when it reports "
                     "a device, softgpu otherwise"},
     [NO_LISTEN] = {"listen", 'l', "TFUSE_NODE_LISTEN", K_LIST, NULL, "ADDR", 0,
-                   "session address unix:PATH or tcp:HOST:PORT; repeatable (required)"},
+                   "session address unix:PATH or tcp:HOST:PORT (TLS with --tls-cert: "
+                   "tls:HOST:PORT); repeatable (required)"},
     [NO_TOKEN] = {"token", 't', "TFUSE_NODE_SESSION_TOKEN", K_STRING, NULL, "TOKEN", 1,
                   "token every session must present (new sessions)"},
     [NO_STATE] = {"state", 's', "TFUSE_NODE_STATE", K_STRING, NULL, "DIR", 0,
@@ -104,7 +105,8 @@ static const struct option_def table[NO_COUNT] = {
     [NO_API_IDLE_TIMEOUT] = {"api-idle-timeout", 0, "TFUSE_NODE_API_IDLE_TIMEOUT", K_COUNT, "30",
                              "SECONDS", 0, "an API connection silent this long is closed"},
     [NO_TLS_CERT] = {"tls-cert", 0, "TFUSE_NODE_TLS_CERT", K_STRING, NULL, "FILE", 0,
-                     "PEM certificate chain: every tcp --api serves https (needs --tls-key)"},
+                     "PEM certificate chain: every tcp --api serves https and every tcp "
+                     "--listen TLS (needs --tls-key)"},
     [NO_TLS_KEY] = {"tls-key", 0, "TFUSE_NODE_TLS_KEY", K_STRING, NULL, "FILE", 0,
                     "PEM private key of --tls-cert"},
     [NO_CA_FILE] = {"ca-file", 0, "TFUSE_CA_FILE", K_STRING, NULL, "FILE", 0,

@@ -1,9 +1,11 @@
 /*
  * The node's session gate (see gate.h). A pending connection is polled for input; each time
- * input comes, the socket is peeked (MSG_PEEK: nothing is consumed, a passed memfd stays
- * attached) until tf_hello_size says the whole hello is there; only then does
- * tf_server_handshake run, which therefore never waits on the network and never holds up the
- * node's loop. A peer that sent part of a hello and stalls is not polled again for a moment, so
+ * input comes, tf_server_hello_ready advances it without waiting: a plain socket is peeked
+ * (nothing is consumed, a passed memfd stays attached), a TLS one shakes hands a step and reads
+ * the decrypted hello, until the whole hello is there; only then does tf_server_handshake run,
+ * which therefore never waits on the network and never holds up the node's loop. A TLS
+ * handshake that stalls is dropped at the same deadline as a silent connection. A peer that
+ * sent part of a hello and stalls is not polled again for a moment, so
  * that a socket with unread bytes cannot spin the loop.
  *
  * May call: src/transport, src/vgpu (slot generations), src/common/log.h, libc.
@@ -30,7 +32,8 @@
 struct node_gate_pending {
     struct tf_conn *conn;
     double deadline, quiet_until;
-    size_t seen;                 /* bytes the last peek found */
+    uint64_t seen;               /* bytes taken in (peeked, or read through TLS) last time */
+    short events;                /* what the connection waits for (TLS may need to write) */
     char host[HOST_KEY_MAX];     /* "tcp 10.0.0.7", "unix uid 1000" */
 };
 
@@ -161,7 +164,7 @@ void node_gate_admit(struct node_gate *g, struct tf_conn *conn)
         return;
     }
     struct node_gate_pending *p = &g->pending[g->npending++];
-    *p = (struct node_gate_pending){.conn = conn,
+    *p = (struct node_gate_pending){.conn = conn, .events = POLLIN,
                                     .deadline = now_s() + g->o.handshake_timeout_s};
     snprintf(p->host, sizeof p->host, "%s", host);
 }
@@ -183,20 +186,23 @@ int node_gate_pollfds(struct node_gate *g, struct pollfd *pfd, int cap, int *tim
             *timeout_ms = ms;
         /* a quiet entry is still listed (events 0: hang-ups are reported all the same) */
         pfd[n++] = (struct pollfd){.fd = tf_conn_fd(p->conn),
-                                   .events = p->quiet_until > now ? 0 : POLLIN};
+                                   .events = p->quiet_until > now ? 0 : p->events};
     }
     return n;
 }
 
-/* 1 when the whole hello is in the socket, 0 not yet, -1 when the peer is gone. */
+/* 1 when the whole hello has come, 0 not yet, -1 when the connection failed (the peer left,
+ * its TLS handshake failed, a plaintext client on a TLS listener). */
 static int hello_arrived(struct node_gate_pending *p, double now)
 {
-    uint8_t buf[TF_HELLO_MAX_SIZE];
-    ssize_t got = recv(tf_conn_fd(p->conn), buf, sizeof buf, MSG_PEEK | MSG_DONTWAIT);
-    if (got == 0 || (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+    uint64_t have = 0;
+    int rc = tf_server_hello_ready(p->conn, &p->events, &have);
+    if (rc < 0) {
+        tf_log(rc == TF_ERR_CLOSED ? TF_LOG_DEBUG : TF_LOG_WARN, "session connection from %s "
+               "dropped: %s", p->host, tf_conn_error(p->conn));
         return -1;
-    size_t have = got > 0 ? (size_t)got : 0, need = tf_hello_size(buf, have);
-    if (need && have >= need)
+    }
+    if (rc > 0)
         return 1;
     if (have == p->seen)    /* input was reported but nothing new can be read: rest a while */
         p->quiet_until = now + STALL_S;
@@ -236,7 +242,7 @@ void node_gate_service(struct node_gate *g, const struct pollfd *pfd, int n)
     for (int i = g->npending - 1; i >= 0; i--) {
         struct node_gate_pending *p = &g->pending[i];
         int state = 0;
-        if (i < n && (pfd[i].revents & (POLLIN | POLLHUP | POLLERR)))
+        if (i < n && (pfd[i].revents & (POLLIN | POLLOUT | POLLHUP | POLLERR)))
             state = hello_arrived(p, now);
         if (state > 0) {
             hand_over(g, take(g, i));

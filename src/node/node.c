@@ -234,6 +234,37 @@ static int setup_state(struct node *n, char *err, size_t errlen)
     return 0;
 }
 
+/* With --tls-cert/--tls-key every tcp session listener speaks TLS (its address then reads
+ * tls:HOST:PORT, and so does the connect address the vGPUs report); a --listen tls: without them
+ * stops the node, since nothing may cross it in clear. */
+static int listeners_tls(struct node *n, char *err, size_t errlen)
+{
+    const struct node_config *c = &n->cfg;
+    struct tf_tls_pair pair = {0};
+    if (c->tls_cert && tf_tls_pair_load(&pair, c->tls_cert, c->tls_key, err, errlen) != 0)
+        return -1;
+    int rc = 0;
+    for (int i = 0; i < n->nlisteners && rc == 0; i++) {
+        const char *a = tf_listener_address(n->listeners[i]);
+        if (strncmp(a, "unix:", 5) == 0)
+            continue;
+        if (!pair.cert) {
+            if (strncmp(a, "tls:", 4) == 0) {
+                snprintf(err, errlen, "--listen %s needs --tls-cert and --tls-key", a);
+                rc = -1;
+            }
+            continue;
+        }
+        char why[300];
+        if (tf_listener_set_tls(n->listeners[i], pair.cert, pair.key, why, sizeof why) != 0) {
+            snprintf(err, errlen, "TLS on %s: %s", a, why);
+            rc = -1;
+        }
+    }
+    tf_tls_pair_free(&pair);
+    return rc;
+}
+
 /* Applies a freshly loaded configuration: backend, state folder, listeners. */
 static int setup(struct node *n, char *err, size_t errlen)
 {
@@ -272,7 +303,7 @@ static int setup(struct node *n, char *err, size_t errlen)
         }
         n->nlisteners++;
     }
-    return 0;
+    return listeners_tls(n, err, errlen);
 }
 
 /* In a forked child of the node (a worker): die with the node, and leave the

@@ -209,6 +209,33 @@ static enum MHD_Result route_allocations(struct route_ctx *r)
     return bad_method(r);
 }
 
+/* POST /api/v1/placements: a dry run of an allocation (pool_svc_dry_run); a tenant asks for
+ * itself, the admin for any tenant. */
+static enum MHD_Result route_placements(struct route_ctx *r)
+{
+    if (!admin(r) && !tenant(r))
+        return deny(r);
+    if (r->nseg != 1)
+        return send_error(r->c, 404, "invalid", "no such path");
+    if (!is(r, "POST"))
+        return bad_method(r);
+    struct pool_alloc_req req;
+    char(*nodes)[POOL_NAME_MAX];
+    int nnodes;
+    char err[512];
+    if (pool_req_decode_dry_run(r->body, r->len, &req, &nodes, &nnodes, err, sizeof err))
+        return bad_body(r, err);
+    if (tenant(r) && req.tenant[0] && strcmp(req.tenant, r->who.name) != 0) {
+        free(nodes);
+        return send_error(r->c, 403, "forbidden", "a tenant asks for itself only");
+    }
+    if (!req.tenant[0])
+        snprintf(req.tenant, sizeof req.tenant, "%s", tenant(r) ? r->who.name : "default");
+    json_t *out = pool_svc_dry_run(r->h->svc, &req, nodes, nnodes);
+    free(nodes);
+    return out ? send_json(r->c, 200, out) : send_error(r->c, 500, "store", "out of memory");
+}
+
 /* POST /api/v1/nodes: the join token (or the admin) registers a new node; a registered node
  * registers again with its own credential. The answer carries a credential when one was
  * issued: the only time the pool ever shows it. */
@@ -477,6 +504,8 @@ static enum MHD_Result route(struct route_ctx *r, const char *url)
         return route_allocations(r);
     if (strcmp(r->seg[0], "nodes") == 0)
         return route_nodes(r);
+    if (strcmp(r->seg[0], "placements") == 0)
+        return route_placements(r);
     if (strcmp(r->seg[0], "quotas") == 0)
         return route_quotas(r);
     if (strcmp(r->seg[0], "pools") == 0)

@@ -106,6 +106,7 @@ struct pool_alloc_req {
     int nlabels;                     /* node labels that must all match */
     struct pool_label labels[POOL_MAX_LABELS];
     char idempotency_key[POOL_KEY_MAX];
+    char node[POOL_NAME_MAX];        /* "": any node; else only this one (a scheduler's pick) */
 };
 
 /* One vGPU of an allocation: what was booked on which device and what the node answered. */

@@ -166,7 +166,8 @@ static void scan_group(const struct pool_inv *inv, const struct pool_group *g,
                 __builtin_prefetch(&ahead->dev[k]);
         }
         const struct pool_node *n = inv->nodes[g->slots[i]];
-        if (!n || !n->healthy || !labels_match(n, req))
+        if (!n || !n->healthy || !labels_match(n, req) ||
+            (req->node[0] && strcmp(n->name, req->node) != 0))
             continue;
         struct pool_placement p;
         double score;
@@ -200,4 +201,52 @@ int pool_place(const struct pool_inv *inv, const struct pool_alloc_req *req, enu
         return -1;
     *out = best;
     return 0;
+}
+
+/* The strategy's preference for a node's pick in 0..1 (higher is chosen first), whatever the
+ * gang size: what a scheduler extender ranks nodes by. */
+static double normalised(enum pool_strategy s, double score, int gang)
+{
+    if (s == POOL_STRATEGY_NODE_COMPACT_GPU_LOW_LOAD)
+        return score;
+    double mean = score / gang;
+    return s == POOL_STRATEGY_COMPACT_FIRST ? mean : 1.0 + mean;
+}
+
+enum pool_verdict pool_place_on_node(const struct pool_inv *inv, const struct pool_node *n,
+                                     const struct pool_alloc_req *req, enum pool_strategy s,
+                                     struct pool_placement *out, double *score)
+{
+    if (strcmp(n->pool, req->pool) != 0)
+        return POOL_VERDICT_OTHER_POOL;
+    if (!n->healthy)
+        return POOL_VERDICT_UNHEALTHY;
+    if (!labels_match(n, req))
+        return POOL_VERDICT_LABELS;
+    if (req->gpu_count < 1 || req->gpu_count > POOL_MAX_GANG || (unsigned)s >= POOL_STRATEGY_COUNT)
+        return POOL_VERDICT_CAPACITY;
+    double oversub = pool_inv_pool(inv, req->pool).oversub;
+    bool model_seen = false, found = false;
+    for (int g = 0; g < inv->ngroups; g++) {
+        const struct pool_group *grp = &inv->groups[g];
+        if (strcmp(grp->pool, req->pool) != 0 || (req->model[0] && strcmp(grp->model, req->model)))
+            continue;
+        struct pool_placement p;
+        double sc;
+        bool has = false;
+        for (int i = 0; i < n->ndev && !has; i++)
+            has = n->dev[i].group == g;
+        model_seen |= has;
+        if (!has || !score_node(n, g, req, s, oversub, &p, &sc))
+            continue;
+        sc = normalised(s, sc, req->gpu_count);
+        if (!found || sc > *score + EPS) {
+            *out = p;
+            *score = sc;
+            found = true;
+        }
+    }
+    if (!model_seen)
+        return POOL_VERDICT_MODEL;
+    return found ? POOL_VERDICT_OK : POOL_VERDICT_CAPACITY;
 }

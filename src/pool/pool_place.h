@@ -8,7 +8,8 @@
  *   NodeCompactGPULowLoad  the fullest node that fits, and on it the least loaded GPUs
  *
  * Filters applied to every candidate: pool, model, node labels, node health, vGPU slots,
- * free VRAM, free TFLOPs (capacity x the pool's oversubscription ratio). A gang (gpu_count > 1)
+ * free VRAM, free TFLOPs (capacity x the pool's oversubscription ratio), and the node when
+ * the request names one (a scheduler's choice). A gang (gpu_count > 1)
  * takes distinct GPUs of one model on one node. Calls pool_inv only.
  */
 #ifndef TFUSE_POOL_PLACE_H
@@ -37,5 +38,15 @@ double pool_device_load(const struct pool_device *d, double oversub);
 /* Chooses devices for req with strategy s. Returns 0 and fills out, or -1 when nothing fits. */
 int pool_place(const struct pool_inv *inv, const struct pool_alloc_req *req, enum pool_strategy s,
                struct pool_placement *out);
+
+/* Why one node can or cannot take a request (a dry run's answer, per node). */
+enum pool_verdict { POOL_VERDICT_OK, POOL_VERDICT_OTHER_POOL, POOL_VERDICT_UNHEALTHY,
+                    POOL_VERDICT_LABELS, POOL_VERDICT_MODEL, POOL_VERDICT_CAPACITY };
+
+/* Places req on node n alone with the filters and strategy pool_place applies: OK with out
+ * and *score (the strategy's preference in 0..1, higher first), or why not. */
+enum pool_verdict pool_place_on_node(const struct pool_inv *inv, const struct pool_node *n,
+                                     const struct pool_alloc_req *req, enum pool_strategy s,
+                                     struct pool_placement *out, double *score);
 
 #endif

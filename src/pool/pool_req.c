@@ -188,7 +188,7 @@ static int get_labels(struct ctx *c, json_t *obj, struct pool_label *labels, int
 static const char *const alloc_fields[] = {
     "tenant", "pool", "model", "gpu_count", "tflops_request", "tflops_limit",
     "compute_request_pct", "compute_limit_pct", "vram_request", "vram_limit", "qos", "priority",
-    "strategy", "labels", "idempotency_key", NULL};
+    "strategy", "labels", "idempotency_key", "node", NULL};
 
 static int check_compute(struct ctx *c, struct pool_alloc_req *r)
 {
@@ -225,7 +225,8 @@ static int decode_alloc_fields(struct ctx *c, json_t *o, struct pool_alloc_req *
         get_str(c, o, "strategy", strategy, sizeof strategy, false, true) ||
         get_labels(c, o, r->labels, &r->nlabels) ||
         get_str(c, o, "idempotency_key", r->idempotency_key, sizeof r->idempotency_key, false,
-                false))
+                false) ||
+        get_str(c, o, "node", r->node, sizeof r->node, false, true))
         return -1;
     if (r->vram_request == 0)
         return fail(c, "field 'vram_request' must be greater than 0");
@@ -489,6 +490,8 @@ char *pool_req_canonical(const struct pool_alloc_req *r)
                           r->strategy, "labels", labels);
     if (!o)
         return NULL;
+    if (r->node[0]) /* only when given: keys stored before the field existed still match */
+        json_object_set_new(o, "node", json_string(r->node));
     char *s = json_dumps(o, JSON_SORT_KEYS | JSON_COMPACT);
     json_decref(o);
     return s;

@@ -113,6 +113,18 @@ json_t *pool_svc_tenant_json(struct pool_svc *svc, const char *name);
  * calls this; tests may too). Returns how many nodes changed state. */
 int pool_svc_check_health(struct pool_svc *svc, double now);
 
+/* Dry-run placement (POST /api/v1/placements, pool_dryrun.c): for each of nodes[0..nnodes)
+ * (NULL: every node of the request's pool) whether req would be placed there, the strategy's
+ * score in 0..1 and the devices, or the reason not ("unknown", "other_pool", "unhealthy",
+ * "labels", "model", "no_capacity", "quota"); "best" is the node an allocation would take.
+ * Books nothing. The body is an allocation request plus "nodes" (at most
+ * POOL_DRY_RUN_NODES_MAX names); *nodes is malloc'd (NULL when absent). */
+#define POOL_DRY_RUN_NODES_MAX 1000
+int pool_req_decode_dry_run(const char *body, size_t len, struct pool_alloc_req *req,
+                            char (**nodes)[POOL_NAME_MAX], int *nnodes, char *err, size_t errlen);
+json_t *pool_svc_dry_run(struct pool_svc *svc, const struct pool_alloc_req *req,
+                         char (*nodes)[POOL_NAME_MAX], int nnodes);
+
 /* Prometheus text exposition (malloc'd). */
 char *pool_svc_metrics(struct pool_svc *svc);
 /* Records a request rejected before it reached the service (bad JSON) in the failure metric. */

@@ -1,5 +1,6 @@
 /*
- * Transport addresses: parsing and formatting "unix:PATH" and "tcp:HOST:PORT".
+ * Transport addresses: parsing and formatting "unix:PATH", "tcp:HOST:PORT" and "tls:HOST:PORT"
+ * (TCP inside TLS).
  * Owns only the textual form; resolving and connecting live in sock.c. Calls libc only.
  */
 #include "transport.h"
@@ -81,14 +82,19 @@ int tf_addr_parse(const char *text, struct tf_addr *out, char *err, size_t errle
     }
     if (!strncmp(text, "tcp:", 4))
         return parse_tcp(text, text + 4, out, err, errlen);
-    return addr_fail(err, errlen, text, "expected unix:PATH or tcp:HOST:PORT");
+    if (!strncmp(text, "tls:", 4)) {
+        out->tls = 1;
+        return parse_tcp(text, text + 4, out, err, errlen);
+    }
+    return addr_fail(err, errlen, text, "expected unix:PATH, tcp:HOST:PORT or tls:HOST:PORT");
 }
 
 int tf_addr_format(const struct tf_addr *addr, char *buf, size_t len)
 {
     if (addr->kind == TF_ADDR_UNIX)
         return snprintf(buf, len, "unix:%s", addr->path);
+    const char *scheme = addr->tls ? "tls" : "tcp";
     if (strchr(addr->host, ':'))
-        return snprintf(buf, len, "tcp:[%s]:%u", addr->host, (unsigned)addr->port);
-    return snprintf(buf, len, "tcp:%s:%u", addr->host, (unsigned)addr->port);
+        return snprintf(buf, len, "%s:[%s]:%u", scheme, addr->host, (unsigned)addr->port);
+    return snprintf(buf, len, "%s:%s:%u", scheme, addr->host, (unsigned)addr->port);
 }

@@ -64,21 +64,19 @@ struct tf_conn *tft_conn_new(int fd, bool is_unix, bool is_server)
     return c;
 }
 
-/* Records a fatal error: the first reason wins, is logged, and the peer is told at once (the
- * shm closed flag + wake-ups, and a socket shutdown) so it does not wait for a dead session. */
-int tft_conn_fail(struct tf_conn *c, int code, const char *fmt, ...)
+/* Records a fatal error: the first reason wins, is logged when log is set, and the peer is told
+ * at once (the shm closed flag + wake-ups, and a socket shutdown) so it does not wait for a dead
+ * session. */
+static int conn_vfail(struct tf_conn *c, bool log, int code, const char *fmt, va_list ap)
 {
     if (c->dead)
         return c->err_code;
-    va_list ap;
-    va_start(ap, fmt);
     vsnprintf(c->err, sizeof c->err, fmt, ap);
-    va_end(ap);
     c->dead = true;
     c->err_code = code;
-    if (code == TF_ERR_CLOSED)
+    if (log && code == TF_ERR_CLOSED)
         tf_info("transport: session %llu: %s", (unsigned long long)c->session_id, c->err);
-    else
+    else if (log)
         tf_warn("transport: closing session %llu with %s: %s", (unsigned long long)c->session_id,
                 c->peer[0] ? c->peer : "peer", c->err);
     if (c->shm) {
@@ -88,6 +86,24 @@ int tft_conn_fail(struct tf_conn *c, int code, const char *fmt, ...)
     if (c->fd >= 0)
         shutdown(c->fd, SHUT_RDWR);
     return code;
+}
+
+int tft_conn_fail(struct tf_conn *c, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = conn_vfail(c, true, code, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+int tft_conn_fail_quietly(struct tf_conn *c, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = conn_vfail(c, false, code, fmt, ap);
+    va_end(ap);
+    return rc;
 }
 
 int tft_conn_check_peer(struct tf_conn *c, const char **why)
@@ -147,6 +163,7 @@ void tf_conn_get_info(const struct tf_conn *c, struct tf_conn_info *info)
     info->max_frame = c->max_frame;
     info->ring_bytes = c->shm ? c->out.size : 0;
     info->peer_pid = c->peer_pid;
+    info->tls = c->tls != NULL;
     snprintf(info->peer, sizeof info->peer, "%s", c->peer);
 }
 
@@ -308,6 +325,7 @@ static void conn_free(struct tf_conn *c, bool tell_peer)
     }
     if (c->shm_fd >= 0)
         close(c->shm_fd);
+    tft_tls_end(c, tell_peer);
     if (c->fd >= 0) {
         if (tell_peer)
             shutdown(c->fd, SHUT_RDWR);

@@ -7,6 +7,7 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,7 @@
 struct tf_listener {
     int fd;
     struct tf_addr addr;
+    struct tft_tls_cred *tls;          /* set: every accepted connection shakes hands in TLS */
     pid_t owner;                       /* only the creating process unlinks the socket path */
     char bound[300];
 };
@@ -84,11 +86,16 @@ static void attach_rings(struct tf_conn *c)
     }
 }
 
+static int alloc_rbuf(struct tf_conn *c)
+{
+    c->rbuf_cap = STREAM_RBUF;
+    return (c->rbuf = malloc(c->rbuf_cap)) ? TF_OK : TF_ERR_NOMEM;
+}
+
 static int become_ready(struct tf_conn *c)
 {
-    if (c->transport == TF_TRANSPORT_STREAM) {
-        c->rbuf_cap = STREAM_RBUF;
-        if (!(c->rbuf = malloc(c->rbuf_cap)))
+    if (c->transport == TF_TRANSPORT_STREAM && !c->rbuf) {   /* TLS has had one since accept */
+        if (alloc_rbuf(c))
             return TF_ERR_NOMEM;
     }
     c->handshaken = true;
@@ -222,6 +229,16 @@ int tf_connect(const char *address, const struct tf_client_opts *opts, struct tf
     if (o.max_frame)
         c->max_frame = o.max_frame;
     tf_addr_format(&a, c->peer, sizeof c->peer);
+    if (a.tls) {   /* TLS first; a failure is final: never the same bytes in clear */
+        rc = alloc_rbuf(c);
+        if (rc == TF_OK)
+            rc = tft_tls_connect(c, a.host, o.ca_file, tft_deadline_after(o.timeout_ms), err,
+                                 errlen);
+        if (rc) {
+            tf_conn_abandon(c);
+            return rc;
+        }
+    }
     rc = client_handshake(c, &o, err, errlen);
     if (rc) {
         tf_conn_abandon(c);
@@ -244,6 +261,8 @@ int tf_listen(const char *address, struct tf_listener **out, char *err, size_t e
     int rc = tf_addr_parse(address, &l->addr, err, errlen);
     if (rc == TF_OK)
         rc = l->fd = tft_sock_listen(&l->addr, l->bound, sizeof l->bound, err, errlen);
+    if (rc >= 0 && l->addr.tls)
+        memcpy(l->bound, "tls:", 4);   /* accepts nothing until tf_listener_set_tls */
     if (rc < 0) {
         free(l);
         return rc;
@@ -272,13 +291,41 @@ int tf_listener_accept(struct tf_listener *l, struct tf_conn **out)
     bool is_unix = l->addr.kind == TF_ADDR_UNIX;
     if (!is_unix)
         tft_sock_tune_tcp(fd);
+    if (l->addr.tls && !l->tls) {   /* tls: without a certificate: nothing may pass in clear */
+        tf_warn("transport: %s has no TLS certificate: connection refused", l->bound);
+        close(fd);
+        return TF_ERR_AGAIN;
+    }
     struct tf_conn *c = tft_conn_new(fd, is_unix, true);
     if (!c) {
         close(fd);
         return TF_ERR_NOMEM;
     }
     tft_sock_describe_peer(c);
+    if (l->tls && (alloc_rbuf(c) || tft_tls_accept(c, l->tls))) {
+        tf_conn_close(c);
+        return TF_ERR_NOMEM;
+    }
     *out = c;
+    return TF_OK;
+}
+
+int tf_listener_set_tls(struct tf_listener *l, const char *cert_pem, const char *key_pem,
+                        char *err, size_t errlen)
+{
+    if (!l || !cert_pem || !key_pem || l->addr.kind != TF_ADDR_TCP) {
+        put_err(err, errlen, "TLS is for tcp listeners only");
+        return TF_ERR_INVALID;
+    }
+    struct tft_tls_cred *cr;
+    int rc = tft_tls_cred_server(cert_pem, key_pem, &cr, err, errlen);
+    if (rc)
+        return rc;
+    tft_tls_cred_free(l->tls);
+    l->tls = cr;
+    l->addr.tls = 1;
+    if (!strncmp(l->bound, "tcp:", 4))
+        memcpy(l->bound, "tls:", 4);
     return TF_OK;
 }
 
@@ -289,10 +336,96 @@ void tf_listener_close(struct tf_listener *l)
     close(l->fd);
     if (l->addr.kind == TF_ADDR_UNIX && l->owner == getpid())
         unlink(l->addr.path);
+    tft_tls_cred_free(l->tls);
     free(l);
 }
 
 /* ---- Server side of the handshake ---- */
+
+/* A plain connection: how much of the hello the socket holds, by peeking. */
+static int plain_hello_ready(struct tf_conn *c, uint64_t *progress)
+{
+    uint8_t buf[TF_HELLO_MAX_SIZE];
+    ssize_t got = recv(c->fd, buf, sizeof buf, MSG_PEEK | MSG_DONTWAIT);
+    if (got == 0)
+        return tft_conn_fail_quietly(c, TF_ERR_CLOSED, "%s left before a whole handshake",
+                                     c->peer);
+    if (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+        return tft_conn_fail_quietly(c, TF_ERR_CLOSED, "%s: %s", c->peer, strerror(errno));
+    size_t have = got > 0 ? (size_t)got : 0, need = tf_hello_size(buf, have);
+    *progress = have;
+    return need && have >= need;
+}
+
+/* A TLS listener's first bytes: a TLS handshake record (0x16), or else a plaintext TensorFuse
+ * client, told in plain words what to do, or garbage. 1 TLS, 0 not known yet, or an error. */
+static int tls_first_bytes(struct tf_conn *c)
+{
+    uint8_t b[4];
+    ssize_t got = recv(c->fd, b, sizeof b, MSG_PEEK | MSG_DONTWAIT);
+    if (got <= 0)
+        return got == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+                   ? tft_conn_fail_quietly(c, TF_ERR_CLOSED, "%s left before a TLS handshake",
+                                           c->peer)
+                   : 0;
+    if (b[0] == 0x16)
+        return 1;
+    uint32_t magic = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 |
+                     (uint32_t)b[3] << 24;
+    if (got < 4 && !memcmp(b, "FTFH", (size_t)got))
+        return 0;   /* the start of a plain hello's magic: wait for the rest */
+    if (got == 4 && magic == TF_HELLO_MAGIC) {
+        struct tf_welcome w = {.version = TFUSE_PROTOCOL_VERSION, .accepted = 0};
+        snprintf(w.reason, sizeof w.reason, "this node's session listener speaks TLS: connect "
+                 "with tls:HOST:PORT (the session token just crossed the network in clear)");
+        uint8_t buf[TF_WELCOME_MAX_SIZE];
+        int n = tf_welcome_encode(&w, buf, sizeof buf);
+        if (n > 0 && send(c->fd, buf, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+            tf_debug("transport: could not tell %s: %s", c->peer, strerror(errno));
+        return tft_conn_fail_quietly(c, TF_ERR_PROTOCOL, "a plaintext client on a TLS listener "
+                                     "(told to use tls:)");
+    }
+    return tft_conn_fail_quietly(c, TF_ERR_PROTOCOL, "not a TLS handshake (first byte 0x%02x)",
+                                 b[0]);
+}
+
+/* A TLS connection: the handshake a step at a time, then the decrypted hello into rbuf. */
+static int tls_hello_ready(struct tf_conn *c, short *events, uint64_t *progress)
+{
+    int rc = 1;
+    *events = POLLIN;
+    if (!tft_tls_handshaken(c) && tft_tls_received(c) == 0)
+        rc = tls_first_bytes(c);
+    if (rc == 1)
+        rc = tft_tls_step(c);
+    while (rc == 1 && c->rbuf_len < c->rbuf_cap) {
+        ssize_t n = tft_tls_recv(c, c->rbuf + c->rbuf_len, c->rbuf_cap - c->rbuf_len);
+        if (n == TF_ERR_AGAIN)
+            break;
+        if (n < 0)
+            return (int)n;
+        c->rbuf_len += (size_t)n;
+    }
+    *progress = tft_tls_received(c);
+    if (rc < 0)
+        return rc;
+    if (rc == 0 || !tft_tls_handshaken(c)) {
+        *events = tft_tls_events(c);
+        return 0;
+    }
+    size_t need = tf_hello_size(c->rbuf, c->rbuf_len);
+    return need && c->rbuf_len >= need;
+}
+
+int tf_server_hello_ready(struct tf_conn *c, short *events, uint64_t *progress)
+{
+    if (!c || !events || !progress || !c->is_server || c->handshaken)
+        return TF_ERR_INVALID;
+    if (c->dead)
+        return c->err_code;
+    *events = POLLIN;
+    return c->tls ? tls_hello_ready(c, events, progress) : plain_hello_ready(c, progress);
+}
 
 static void send_welcome(struct tf_conn *c, const struct tf_welcome *w)
 {
@@ -330,6 +463,9 @@ static int read_hello(struct tf_conn *c, int64_t deadline, struct tf_hello *h, i
     char why[160];
     uint32_t magic = (uint32_t)buf[0] | (uint32_t)buf[1] << 8 | (uint32_t)buf[2] << 16 |
                      (uint32_t)buf[3] << 24;
+    if (magic != TF_HELLO_MAGIC && buf[0] == 0x16 && buf[1] == 0x03)
+        return refuse(c, TF_ERR_PROTOCOL, "a TLS client, but this session listener speaks "
+                      "plain TCP (a node speaks TLS with --tls-cert and --tls-key)");
     if (magic != TF_HELLO_MAGIC)
         return refuse(c, TF_ERR_PROTOCOL, "not a TensorFuse handshake (magic 0x%08x)", magic);
     if (tlen > TF_TOKEN_MAX || hlen > TF_HOSTNAME_MAX)
@@ -416,7 +552,8 @@ int tf_server_accept(struct tf_conn *c, uint64_t session_id)
         return rc;
     c->session_id = session_id;
     tf_info("transport: session %llu accepted from %s over %s", (unsigned long long)session_id,
-            c->peer, c->transport == TF_TRANSPORT_SHM ? "shared memory" : "stream");
+            c->peer, c->transport == TF_TRANSPORT_SHM ? "shared memory"
+                     : c->tls ? "TLS stream" : "stream");
     return become_ready(c);
 }
 

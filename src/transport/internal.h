@@ -107,11 +107,19 @@ struct tf_conn {
     struct region *regions;
     size_t nregions, regions_cap;
     uint64_t next_region_id;
+
+    /* tls: a TCP session to or from another host (tls.c); NULL on plain connections */
+    struct tft_tls *tls;
+    void *tls_client_cred;             /* the client's trust (gnutls credentials) */
 };
 
 /* conn.c */
 struct tf_conn *tft_conn_new(int fd, bool is_unix, bool is_server);
 int tft_conn_fail(struct tf_conn *c, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* The same without the log line: for a failure the caller reports itself (a handshake refused:
+ * the stub's error, the node's gate), so that it is said once. */
+int tft_conn_fail_quietly(struct tf_conn *c, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 int tft_conn_check_peer(struct tf_conn *c, const char **why);
 /* TF_OK for a live, handshaken connection; else TF_ERR_INVALID, TF_ERR_STATE or its error. */
@@ -139,6 +147,29 @@ int tft_stream_wait_readable(struct tf_conn *c, int64_t deadline);
 void tft_sock_describe_peer(struct tf_conn *c);
 void tft_sock_tune_tcp(int fd);
 ssize_t tft_sock_recv_some(int fd, void *buf, size_t len, int *fd_out);
+
+/* tls.c */
+struct tft_tls_cred;
+int tft_tls_cred_server(const char *cert_pem, const char *key_pem, struct tft_tls_cred **out,
+                        char *err, size_t errlen);
+void tft_tls_cred_free(struct tft_tls_cred *cr);
+/* Server: the session of an accepted connection, before its handshake. */
+int tft_tls_accept(struct tf_conn *c, struct tft_tls_cred *cred);
+/* Server: one non-blocking step of the handshake: 1 done, 0 again (poll tft_tls_events), or
+ * the error it failed the connection with. */
+int tft_tls_step(struct tf_conn *c);
+short tft_tls_events(const struct tf_conn *c);
+/* Client: the whole handshake, verifying the peer's chain and host name, until deadline. */
+int tft_tls_connect(struct tf_conn *c, const char *host, const char *ca_file, int64_t deadline,
+                    char *err, size_t errlen);
+/* Bytes, TF_ERR_AGAIN when it would block, or the error it failed the connection with. */
+ssize_t tft_tls_recv(struct tf_conn *c, void *buf, size_t len);
+ssize_t tft_tls_send(struct tf_conn *c, const void *buf, size_t len);
+size_t tft_tls_pending(const struct tf_conn *c);
+bool tft_tls_handshaken(const struct tf_conn *c);
+uint64_t tft_tls_received(const struct tf_conn *c);
+/* Frees the session; notify sends close_notify first (never in the node after its fork). */
+void tft_tls_end(struct tf_conn *c, bool notify);
 
 /* region.c */
 int tft_ctl_drain(struct tf_conn *c, const char **why);

@@ -27,6 +27,7 @@
 #define LISTEN_BACKLOG 1024
 
 #define IOV_BATCH 1024
+#define TLS_STAGE 16384   /* one TLS record's worth of plaintext */
 
 static void set_err(char *err, size_t errlen, const char *fmt, const char *a, int e)
 {
@@ -290,8 +291,58 @@ static int io_error(struct tf_conn *c, const char *what, int e)
     return tft_conn_fail(c, TF_ERR_SYS, "%s: %s", what, strerror(e));
 }
 
+/* All of buf through the TLS session, waiting (peer-death aware) while the socket is full. A
+ * send that would block is repeated with the same bytes, as GnuTLS requires. */
+static int tls_send_all(struct tf_conn *c, const uint8_t *buf, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = tft_tls_send(c, buf, len);
+        if (n == TF_ERR_AGAIN) {
+            int rc = sock_wait(c, tft_tls_events(c), -1);
+            if (rc)
+                return rc;
+            continue;
+        }
+        if (n < 0)
+            return (int)n;
+        buf += n;
+        len -= (size_t)n;
+    }
+    return TF_OK;
+}
+
+/* A frame's pieces as TLS records: small pieces (the header, arguments) are gathered so that a
+ * call costs one record and one send, large ones go straight from the caller's memory. */
+static int tls_write_all(struct tf_conn *c, const struct iovec *iov, int iovcnt)
+{
+    uint8_t stage[TLS_STAGE];
+    size_t have = 0;
+    int rc = TF_OK;
+    for (int i = 0; i < iovcnt && rc == TF_OK; i++) {
+        const uint8_t *p = iov[i].iov_base;
+        size_t len = iov[i].iov_len;
+        if (len <= sizeof stage - have) {
+            memcpy(stage + have, p, len);
+            have += len;
+            continue;
+        }
+        if (have && (rc = tls_send_all(c, stage, have)))
+            break;
+        have = 0;
+        if (len >= sizeof stage / 2) {
+            rc = tls_send_all(c, p, len);
+        } else {
+            memcpy(stage, p, len);
+            have = len;
+        }
+    }
+    return rc == TF_OK && have ? tls_send_all(c, stage, have) : rc;
+}
+
 int tft_sock_write_all(struct tf_conn *c, struct iovec *iov, int iovcnt, int fd_to_pass)
 {
+    if (c->tls)
+        return tls_write_all(c, iov, iovcnt);
     char cbuf[CMSG_SPACE(sizeof(int))];
     while (iovcnt > 0 && iov->iov_len == 0) {
         iov++;
@@ -363,6 +414,8 @@ ssize_t tft_sock_recv_some(int fd, void *buf, size_t len, int *fd_out)
 
 int tft_sock_read_exact(struct tf_conn *c, void *buf, size_t len, int64_t deadline, int *fd_out)
 {
+    if (c->tls)   /* no fds travel over TCP; the gate may have read the hello already */
+        return tft_stream_read(c, buf, len, deadline);
     uint8_t *p = buf;
     while (len > 0) {
         ssize_t n = tft_sock_recv_some(c->fd, p, len, fd_out);
@@ -390,6 +443,13 @@ int tft_sock_read_exact(struct tf_conn *c, void *buf, size_t len, int64_t deadli
 static int recv_or_wait(struct tf_conn *c, void *buf, size_t len, int64_t deadline, size_t *got)
 {
     *got = 0;
+    if (c->tls) {
+        ssize_t t = tft_tls_recv(c, buf, len);
+        if (t > 0)
+            *got = (size_t)t;
+        return t > 0 ? TF_OK : t == TF_ERR_AGAIN ? sock_wait(c, tft_tls_events(c), deadline)
+                                                 : (int)t;
+    }
     ssize_t n = recv(c->fd, buf, len, 0);
     if (n > 0) {
         *got = (size_t)n;

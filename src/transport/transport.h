@@ -7,7 +7,8 @@
  * shared regions for page-locked host memory. Knows nothing about CUDA or about what frames
  * mean: the frame `type`, `flags` and `id` are the caller's (src/proto), except the range
  * TF_FRAME_TYPE_RESERVED_MIN.. which the transport keeps for itself.
- * May call: libc, Linux syscalls (memfd, futex, SCM_RIGHTS), src/common/log.h.
+ * May call: libc, Linux syscalls (memfd, futex, SCM_RIGHTS), src/common/log.h, GnuTLS (tls.c,
+ * through dlopen: nothing links it).
  *
  * Transports
  *   shm    same host: the unix socket carries the handshake, passed fds and liveness; frames go
@@ -35,6 +36,14 @@
  *   Functions return 0 (TF_OK) or a negative enum tf_err. Connection-level failures are sticky:
  *   once a connection reports TF_ERR_CLOSED / TF_ERR_PROTOCOL / TF_ERR_TOO_LARGE every later call
  *   on it returns the same error; tf_conn_error() says why in words (and the reason is logged).
+ *
+ * TLS
+ *   tls:HOST:PORT is TCP inside TLS 1.2/1.3 (GnuTLS, loaded on first use): the client verifies
+ *   the server's chain (tf_client_opts.ca_file, $TFUSE_CA_FILE, else the system store) and its
+ *   host name, and never falls back to plain TCP; a listener speaks TLS once given a
+ *   certificate (tf_listener_set_tls). Frames, handshake and errors are the stream transport's.
+ *   A plain client on a TLS listener, or the reverse, fails at the handshake with words that
+ *   say so. The session survives fork: the process that abandons it sends no close_notify.
  *
  * Wire format: docs/protocol.md. All integers are little-endian on the wire.
  */
@@ -95,9 +104,11 @@ struct tf_addr {
     char path[108];            /* unix: socket path (sun_path size; abstract not supported) */
     char host[256];            /* tcp: host name or numeric address ("[::1]" brackets removed) */
     uint16_t port;             /* tcp: port (0 allowed for listeners: pick a free one) */
+    int tls;                   /* tcp inside TLS: written tls:HOST:PORT */
 };
 
-/* Parses "unix:PATH" or "tcp:HOST:PORT" (IPv6 as tcp:[::1]:PORT). On error returns
+/* Parses "unix:PATH", "tcp:HOST:PORT" or "tls:HOST:PORT" (IPv6 as tcp:[::1]:PORT; tls: is a TCP
+ * address with tls set, the connection then runs inside TLS: see "TLS"). On error returns
  * TF_ERR_INVALID and writes a sentence saying what is wrong into err (if err != NULL). */
 int tf_addr_parse(const char *text, struct tf_addr *out, char *err, size_t errlen);
 /* Formats back to the textual form; returns the snprintf-style length. */
@@ -179,6 +190,8 @@ struct tf_client_opts {
     uint64_t max_frame;                /* 0 = TF_FRAME_MAX_DEFAULT */
     int timeout_ms;                    /* connect + handshake; 0 = $TFUSE_CONNECT_TIMEOUT_MS
                                         * or 10000 */
+    const char *ca_file;               /* tls: the CA (PEM) the node's certificate must chain
+                                        * to; NULL = $TFUSE_CA_FILE, else the system store */
 };
 
 /* Connects to "unix:PATH" or "tcp:HOST:PORT", performs the handshake and returns a ready
@@ -204,6 +217,22 @@ const char *tf_listener_address(const struct tf_listener *l);
 int tf_listener_accept(struct tf_listener *l, struct tf_conn **out);
 /* Closes the socket; unlinks the unix socket path it created. NULL is fine. */
 void tf_listener_close(struct tf_listener *l);
+/* Makes a tcp listener speak TLS with this certificate chain and key (PEM text; both copied):
+ * every connection it accepts from then on shakes hands in TLS first, and its address reads
+ * tls:HOST:PORT. A tls: listener accepts nothing until it has them. TF_ERR_INVALID (with the
+ * reason) for a unix listener or a pair GnuTLS refuses, TF_ERR_NOT_SUPPORTED without GnuTLS. */
+int tf_listener_set_tls(struct tf_listener *l, const char *cert_pem, const char *key_pem,
+                        char *err, size_t errlen);
+
+/* For a server that must not block on one client (the node's gate): advances an accepted
+ * connection towards its whole hello without waiting. Plain connections are peeked at (nothing
+ * consumed, a passed memfd stays attached); TLS ones shake hands a step and read the decrypted
+ * hello into the connection. Returns 1 when the whole hello is there (tf_server_handshake then
+ * never waits on the network), 0 not yet: poll the fd for *events (progress: the bytes taken in
+ * so far, unchanged when nothing new could be read), or a tf_err once the connection failed
+ * (reason in tf_conn_error: a peer gone, a TLS handshake refused, a plaintext client on a TLS
+ * listener, which has then been told in plain words to use tls:). */
+int tf_server_hello_ready(struct tf_conn *c, short *events, uint64_t *progress);
 
 struct tf_server_opts {
     uint64_t max_frame;                /* 0 = TF_FRAME_MAX_DEFAULT; effective = min with client */
@@ -232,6 +261,7 @@ struct tf_conn_info {
     size_t ring_bytes;                 /* shm: size of each ring */
     pid_t peer_pid;                    /* unix: from SO_PEERCRED; tcp: the pid in the hello */
     char peer[300];                    /* peer description, e.g. "unix pid 123" or "tcp 1.2.3.4:5" */
+    int tls;                           /* 1: the session runs inside TLS */
 };
 void tf_conn_get_info(const struct tf_conn *c, struct tf_conn_info *info);
 

@@ -1,7 +1,7 @@
 /*
  * Placement properties of each strategy on crafted inventories (src/pool/pool_place.c), plus the
- * filters (model, labels, health, pool), gangs, oversubscription and capacity edges. Pure: no
- * store, no HTTP.
+ * filters (model, labels, health, pool), gangs, oversubscription and capacity edges, and the
+ * per-node verdicts of the dry run. Pure: no store, no HTTP.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -306,6 +306,60 @@ static void reregistration_keeps_bookings(void **state)
     assert_int_equal(pool_inv_node(&inv, "a")->ndev, 2);
 }
 
+/* The dry run's view of one node (pool_place_on_node): the same filters and the same choice as
+ * pool_place, a score that ranks nodes as the strategy does, and the node a request pins. */
+static void one_node_verdicts_and_pin(void **state)
+{
+    (void)state;
+    struct pool_node *a = add_node("a", "default", "H100", 2, 80 * GiB, 100, "zone=x");
+    struct pool_node *b = add_node("b", "default", "H100", 1, 80 * GiB, 100, NULL);
+    struct pool_node *c = add_node("c", "gold", "A100", 1, 40 * GiB, 50, NULL);
+    pool_device_book(&a->dev[0], 50, 40 * GiB);
+    struct pool_alloc_req r = req_tflops(10, GiB);
+    struct pool_placement p, best;
+    double sa = 0, sb = 0, sc;
+    assert_int_equal(pool_place_on_node(&inv, a, &r, POOL_STRATEGY_COMPACT_FIRST, &p, &sa),
+                     POOL_VERDICT_OK);
+    assert_int_equal(p.dev[0], 0);   /* the fuller GPU, as pool_place would take */
+    assert_int_equal(pool_place_on_node(&inv, b, &r, POOL_STRATEGY_COMPACT_FIRST, &p, &sb),
+                     POOL_VERDICT_OK);
+    assert_true(sa > sb && sa <= 1 && sb >= 0);   /* compact: the fuller node ranks first */
+    assert_int_equal(pool_place(&inv, &r, POOL_STRATEGY_COMPACT_FIRST, &best), 0);
+    assert_string_equal(inv.nodes[best.slot]->name, "a");
+    pool_device_book(&a->dev[1], 10, 10 * GiB);   /* a has no empty GPU left; b has */
+    assert_int_equal(pool_place_on_node(&inv, a, &r, POOL_STRATEGY_LOW_LOAD_FIRST, &p, &sa),
+                     POOL_VERDICT_OK);
+    assert_int_equal(pool_place_on_node(&inv, b, &r, POOL_STRATEGY_LOW_LOAD_FIRST, &p, &sb),
+                     POOL_VERDICT_OK);
+    assert_true(sb > sa);   /* low load: the empty node ranks first */
+    assert_int_equal(pool_place_on_node(&inv, c, &r, POOL_STRATEGY_COMPACT_FIRST, &p, &sc),
+                     POOL_VERDICT_OTHER_POOL);
+    strcpy(r.labels[0].key, "zone");
+    strcpy(r.labels[0].value, "y");
+    r.nlabels = 1;
+    assert_int_equal(pool_place_on_node(&inv, a, &r, POOL_STRATEGY_COMPACT_FIRST, &p, &sc),
+                     POOL_VERDICT_LABELS);
+    r.nlabels = 0;
+    strcpy(r.model, "A100");
+    assert_int_equal(pool_place_on_node(&inv, a, &r, POOL_STRATEGY_COMPACT_FIRST, &p, &sc),
+                     POOL_VERDICT_MODEL);
+    r.model[0] = '\0';
+    r.vram_request = 81 * GiB;
+    assert_int_equal(pool_place_on_node(&inv, b, &r, POOL_STRATEGY_COMPACT_FIRST, &p, &sc),
+                     POOL_VERDICT_CAPACITY);
+    b->healthy = false;
+    assert_int_equal(pool_place_on_node(&inv, b, &r, POOL_STRATEGY_COMPACT_FIRST, &p, &sc),
+                     POOL_VERDICT_UNHEALTHY);
+    b->healthy = true;
+    /* pinned to b, the request goes to b although compact placement prefers a */
+    r.vram_request = GiB;
+    strcpy(r.node, "b");
+    assert_int_equal(pool_place(&inv, &r, POOL_STRATEGY_COMPACT_FIRST, &best), 0);
+    assert_string_equal(inv.nodes[best.slot]->name, "b");
+    strcpy(r.node, "c");   /* in another pool: nothing */
+    assert_int_not_equal(pool_place(&inv, &r, POOL_STRATEGY_COMPACT_FIRST, &best), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -320,6 +374,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(capacity_edges, setup, teardown),
         cmocka_unit_test_setup_teardown(percent_requests_scale_with_card, setup, teardown),
         cmocka_unit_test_setup_teardown(reregistration_keeps_bookings, setup, teardown),
+        cmocka_unit_test_setup_teardown(one_node_verdicts_and_pin, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -17,6 +17,7 @@ set -u
 tfuse=$1
 work=$(mktemp -d "${TMPDIR:-/tmp}/sectls.XXXXXX")
 . "$(dirname "$0")/../lib/timeouts.sh"
+. "$(dirname "$0")/tls_certs.sh"
 pids=()
 cleanup() {
     for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
@@ -45,19 +46,7 @@ code() { curl -s -o /dev/null -w '%{http_code}' --max-time "$(scaled 5)" "$@"; }
 
 # ---- the certificates
 cd "$work" || exit 1
-mkca() {   # mkca NAME: a self-signed CA NAME.pem with its key NAME.key
-    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
-        -subj "/CN=tfuse test $1" -keyout "$1.key" -out "$1.pem" 2>/dev/null || fail "CA $1"
-}
-mkca ca
-mkca other
-openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=127.0.0.1 \
-    -keyout srv.key -out srv.csr 2>/dev/null || fail "server key"
-printf '%s\n' "subjectAltName=IP:127.0.0.1,DNS:localhost" "basicConstraints=CA:FALSE" \
-    "extendedKeyUsage=serverAuth" >srv.ext
-openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
-    -extfile srv.ext -out srv.pem 2>/dev/null || fail "server certificate"
-chmod 600 ./*.key
+tls_test_pki
 unset TFUSE_CA_FILE TFUSE_POOL_TOKEN TFUSE_NODE_TOKEN
 
 # ---- the pool over https
