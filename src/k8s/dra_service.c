@@ -4,7 +4,7 @@
  * types from proto/dra_v1.proto, and the v1beta1 answer leaves share_id out.
  * Owns: per-claim answers, the busy set that runs calls for one uid one at a time, the
  * checkpoint's lock. May call: grpcsrv.h, checkpoint.h, the k8s_dra_ops it is given,
- * protobuf-c (dra_v1.pb-c.h).
+ * protobuf-c (dra_v1.pb-c.h), src/common/log.h.
  */
 #include "dra_service.h"
 
@@ -15,6 +15,7 @@
 
 #include "checkpoint.h"
 #include "dra_v1.pb-c.h"
+#include "log.h"
 
 #define DRA(x) K8s__Io__Kubelet__Pkg__Apis__Dra__V1__##x
 #define DRA_INIT(x) K8S__IO__KUBELET__PKG__APIS__DRA__V1__##x##__INIT
@@ -138,6 +139,11 @@ static int prepare_one(struct k8s_dra *d, const DRA(Claim) *c, struct k8s_prepar
             if (rc < 0 && d->ops->unprepare(d->cfg, out, uerr, sizeof(uerr)) < 0)
                 snprintf(err + strlen(err), errlen - strlen(err), "; undoing it: %s", uerr);
         }
+        if (rc == 0)
+            tf_info("prepared claim %s/%s (%s): %zu device(s)", c->namespace_, c->name, c->uid,
+                    out->n_devices);
+        else
+            tf_warn("claim %s/%s (%s) not prepared: %s", c->namespace_, c->name, c->uid, err);
     }
     busy_leave(d, slot);
     return rc;
@@ -168,6 +174,10 @@ static int unprepare_one(struct k8s_dra *d, const DRA(Claim) *c, char *err, size
         rc = k8s_ckpt_del(&d->ck, c->uid, err, errlen);
         pthread_mutex_unlock(&d->mu);
     }
+    if (done && rc == 0)
+        tf_info("unprepared claim %s/%s (%s)", rec->ns, rec->name, rec->uid);
+    else if (done)
+        tf_warn("claim %s/%s (%s) not unprepared: %s", rec->ns, rec->name, rec->uid, err);
     busy_leave(d, slot);
     free(rec);
     return rc;

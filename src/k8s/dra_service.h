@@ -75,6 +75,8 @@ struct k8s_dra_plugin {
 struct k8s_dra_plugin *k8s_dra_plugin_start(const struct k8s_config *cfg,
                                             const struct k8s_dra_ops *ops, char *err,
                                             size_t errlen);
+/* Serve registration again on a fresh socket (ours was removed). 0, or -1 with err. */
+int k8s_dra_plugin_reregister(struct k8s_dra_plugin *p, char *err, size_t errlen);
 /* registration first (the kubelet drops the plugin), then the service; NULL is fine */
 void k8s_dra_plugin_stop(struct k8s_dra_plugin *p);
 

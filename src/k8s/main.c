@@ -17,6 +17,7 @@ struct k8s_cmd {
 
 static const struct k8s_cmd k8s_cmds[] = {
     /* subcommands: one line each */
+    {"dra-plugin", k8s_cmd_dra_plugin, "kubelet plugin of the DRA driver (gpu.tensorfuse.io)"},
     {"webhook", k8s_cmd_webhook, "mutating admission webhook (device-plugin path), HTTPS"},
     {"extender", k8s_cmd_extender, "kube-scheduler extender: the pool's placement, HTTPS"},
     {"show", k8s_show_main, "print the ResourceSlice(s) and a CDI spec this node would publish"},

@@ -4,7 +4,8 @@
  * are and where the DRA service listens; NotifyRegistrationStatus tells us its verdict. And
  * the plugin as a whole: both servers started and stopped in the order the kubelet needs.
  * Owns: struct k8s_registration's answer and the verdict, struct k8s_dra_plugin.
- * May call: grpcsrv.h, dra_service.h, protobuf-c (pluginregistration_v1.pb-c.h), POSIX.
+ * May call: grpcsrv.h, dra_service.h, protobuf-c (pluginregistration_v1.pb-c.h),
+ * src/common/log.h, POSIX.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -13,6 +14,7 @@
 #include <sys/stat.h>
 
 #include "dra_service.h"
+#include "log.h"
 #include "pluginregistration_v1.pb-c.h"
 
 void k8s_registration_init(struct k8s_registration *r, const char *driver,
@@ -69,10 +71,9 @@ static int notify(void *arg, const uint8_t *req, size_t req_len, uint8_t **resp,
     snprintf(r->error, sizeof(r->error), "%s", st->error ? st->error : "");
     pthread_mutex_unlock(&r->mu);
     if (st->plugin_registered)
-        fprintf(stderr, "tfuse-k8s: the kubelet registered %s\n", r->name);
+        tf_info("the kubelet registered %s", r->name);
     else
-        fprintf(stderr, "tfuse-k8s: the kubelet refused %s: %s\n", r->name,
-                st->error ? st->error : "(no reason)");
+        tf_error("the kubelet refused %s: %s", r->name, st->error ? st->error : "(no reason)");
     pluginregistration__registration_status__free_unpacked(st, NULL);
     return K8S_GRPC_OK; /* RegistrationStatusResponse is empty: no bytes */
 }
@@ -130,15 +131,30 @@ struct k8s_dra_plugin *k8s_dra_plugin_start(const struct k8s_config *cfg,
         !(p->dra_srv = k8s_grpc_server_new(p->dra_sock, err, errlen)) ||
         k8s_dra_serve(p->dra, p->dra_srv) < 0 ||
         k8s_grpc_server_start(p->dra_srv, err, errlen) < 0 ||
-        !(p->reg_srv = k8s_grpc_server_new(p->reg_sock, err, errlen)) ||
-        k8s_registration_serve(&p->reg, p->reg_srv) < 0 ||
-        k8s_grpc_server_start(p->reg_srv, err, errlen) < 0) {
+        k8s_dra_plugin_reregister(p, err, errlen) < 0) {
         if (!err[0])
             snprintf(err, errlen, "cannot register the plugin's methods");
         k8s_dra_plugin_stop(p);
         return NULL;
     }
     return p;
+}
+
+int k8s_dra_plugin_reregister(struct k8s_dra_plugin *p, char *err, size_t errlen)
+{
+    k8s_grpc_server_free(p->reg_srv);
+    pthread_mutex_lock(&p->reg.mu);
+    p->reg.notified = p->reg.registered = 0; /* the kubelet will tell us again */
+    pthread_mutex_unlock(&p->reg.mu);
+    if (!(p->reg_srv = k8s_grpc_server_new(p->reg_sock, err, errlen)))
+        return -1;
+    if (k8s_registration_serve(&p->reg, p->reg_srv) < 0 ||
+        k8s_grpc_server_start(p->reg_srv, err, errlen) < 0) {
+        k8s_grpc_server_free(p->reg_srv);
+        p->reg_srv = NULL;
+        return -1;
+    }
+    return 0;
 }
 
 void k8s_dra_plugin_stop(struct k8s_dra_plugin *p)

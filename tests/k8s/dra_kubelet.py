@@ -9,7 +9,7 @@ before the answer, unprepare after a restart and for unknown claims, a failed sa
 a corrupt checkpoint refused and kept.
 
 Usage: dra_kubelet.py TEST_DRA_SERVER PYPROTO_DIR
-The class Kubelet is also used by the end-to-end test.
+Kubelet and wait_for are also used by dra_e2e.py and grpcsrv_client.py.
 """
 import json
 import os
@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 
 import grpc
 
@@ -67,6 +68,17 @@ class Kubelet:
             claims=[pb.Claim(namespace=ns, uid=uid, name=name) for ns, name, uid in claims])
         return self._unary(sock, svc + "NodeUnprepareResources", req,
                            pb.NodeUnprepareResourcesResponse)
+
+
+def wait_for(fn, timeout=60.0):
+    """fn() until it is true or timeout seconds passed (bounded waits on a busy machine)"""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        v = fn()
+        if v:
+            return v
+        time.sleep(0.05)
+    return fn()
 
 
 failures = 0

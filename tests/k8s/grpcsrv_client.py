@@ -10,9 +10,11 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 
 import grpc
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from dra_kubelet import wait_for  # noqa: E402
 
 failures = 0
 
@@ -22,16 +24,6 @@ def check(cond, what):
     if not cond:
         failures += 1
         print("FAIL:", what, file=sys.stderr)
-
-
-def wait_for(fn, timeout=60.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        v = fn()
-        if v:
-            return v
-        time.sleep(0.05)
-    return fn()
 
 
 def main():
