@@ -476,11 +476,28 @@ static int socket_live(const char *path)
     return live;
 }
 
+static int check_folder(const char *path, char *err, size_t errlen)
+{
+    char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
+    snprintf(dir, sizeof(dir), "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (!slash)
+        return 0;
+    *slash = 0;
+    struct stat st;
+    if (stat(dir[0] ? dir : "/", &st) < 0 || !S_ISDIR(st.st_mode)) {
+        seterr(err, errlen, "cannot listen on %s: its folder %s is missing", path, dir);
+        return -1;
+    }
+    return 0;
+}
+
 static int check_path(const char *path, char *err, size_t errlen)
 {
     struct stat st;
     if (lstat(path, &st) < 0)
-        return errno == ENOENT ? 0 : (seterr(err, errlen, "%s: %s", path, strerror(errno)), -1);
+        return errno == ENOENT ? check_folder(path, err, errlen)
+                               : (seterr(err, errlen, "%s: %s", path, strerror(errno)), -1);
     if (!S_ISSOCK(st.st_mode)) {
         seterr(err, errlen, "%s exists and is not a socket; not replacing it", path);
         return -1;

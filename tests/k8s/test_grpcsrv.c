@@ -173,6 +173,8 @@ static void test_socket_file(const char *path)
     struct stat st;
     CHECK(stat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == 4);
     unlink(path);
+    s = serve("/nonexistent-folder/t.sock", err, sizeof(err)); /* bind fails after create */
+    CHECK(!s && strstr(err, "cannot listen"));
     CHECK(!k8s_grpc_server_new("", err, sizeof(err)));
     char longp[200];
     memset(longp, 'a', sizeof(longp) - 1);
