@@ -6,6 +6,7 @@
 #define TFUSE_K8S_CMDS_H
 
 /* one declaration per subcommand */
+int k8s_cmd_device_plugin(int argc, char **argv);   /* dp_main.c */
 int k8s_cmd_dra_plugin(int argc, char **argv);     /* dra_main.c */
 int k8s_cmd_webhook(int argc, char **argv);    /* webhook.c */
 int k8s_cmd_extender(int argc, char **argv);   /* ext_main.c */

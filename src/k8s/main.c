@@ -17,6 +17,7 @@ struct k8s_cmd {
 
 static const struct k8s_cmd k8s_cmds[] = {
     /* subcommands: one line each */
+    {"device-plugin", k8s_cmd_device_plugin, "kubelet device plugin (tensorfuse.io/vgpu)"},
     {"dra-plugin", k8s_cmd_dra_plugin, "kubelet plugin of the DRA driver (gpu.tensorfuse.io)"},
     {"webhook", k8s_cmd_webhook, "mutating admission webhook (device-plugin path), HTTPS"},
     {"extender", k8s_cmd_extender, "kube-scheduler extender: the pool's placement, HTTPS"},
