@@ -45,12 +45,12 @@ static void usage(FILE *f)
             "Advertises shares of each GPU of the TensorFuse node as an extended resource to the\n"
             "kubelet (device plugin API v1beta1); a pod's vGPU comes from the pool's placement\n"
             "(the scheduler extender) at Allocate.\n\n"
-            "  --device-plugin-dir DIR  the kubelet's device-plugins folder "
-            "($TFUSE_K8S_DEVICE_PLUGIN_DIR; %s)\n"
+            "  --device-plugin-dir DIR  the kubelet's device-plugins folder\n"
+            "                           ($TFUSE_K8S_DEVICE_PLUGIN_DIR; %s)\n"
             "  --socket NAME            our socket's file name in it (%s)\n"
             "  --resource-name NAME     the extended resource ($TFUSE_K8S_RESOURCE; %s)\n"
-            "  --shares-per-gpu N       shares of each GPU, 1..%d ($TFUSE_K8S_SHARES_PER_GPU; "
-            "%d)\n"
+            "  --shares-per-gpu N       shares of each GPU, 1..%d\n"
+            "                           ($TFUSE_K8S_SHARES_PER_GPU; %d)\n"
             "  --poll-interval SECONDS  how often the node is asked for its GPUs (%.0f)\n\n",
             K8S_DP_DIR_DEFAULT, K8S_DP_SOCKET_DEFAULT, K8S_DP_RESOURCE_DEFAULT, K8S_DP_SHARES_MAX,
             K8S_DP_SHARES_DEFAULT, DP_POLL_DEFAULT_S);
@@ -81,7 +81,7 @@ static int set_number(const char *flag, const char *v, double lo, double hi, dou
     return 0;
 }
 
-/* One option of ours: "--flag VALUE" or "--flag=VALUE". 0, or -1 (message printed). */
+/* One of our options (parse_args knows it is): its value. 0, or -1 (message printed). */
 static int take(struct dp_args *a, const char *flag, const char *v)
 {
     double x;
@@ -97,17 +97,16 @@ static int take(struct dp_args *a, const char *flag, const char *v)
         return set_text(a->o.socket, sizeof a->o.socket, flag, v);
     }
     if (!strcmp(flag, "--shares-per-gpu")) {
-        if (set_number(flag, v, 1, K8S_DP_SHARES_MAX, &x) != 0 || x != (unsigned)x) {
+        if (set_number(flag, v, 1, K8S_DP_SHARES_MAX, &x) != 0)
+            return -1;
+        if (x != (unsigned)x) {
             fprintf(stderr, "tfuse-k8s device-plugin: --shares-per-gpu takes a whole number\n");
             return -1;
         }
         a->shares = (unsigned)x;
         return 0;
     }
-    if (!strcmp(flag, "--poll-interval"))
-        return set_number(flag, v, 0.05, 3600, &a->poll_s);
-    fprintf(stderr, "tfuse-k8s device-plugin: unknown option '%s'\n", flag);
-    return -1;
+    return set_number(flag, v, 0.05, 3600, &a->poll_s);   /* --poll-interval */
 }
 
 /* Defaults, the environment, then argv (what k8s_config_parse left). 0, 1 help, -1 bad. */
@@ -122,11 +121,11 @@ static int parse_args(struct dp_args *a, int argc, char **argv)
              (env = getenv("TFUSE_K8S_RESOURCE")) && *env ? env : K8S_DP_RESOURCE_DEFAULT);
     a->shares = K8S_DP_SHARES_DEFAULT;
     a->poll_s = DP_POLL_DEFAULT_S;
-    double x;
-    if ((env = getenv("TFUSE_K8S_SHARES_PER_GPU")) && *env) {
-        if (set_number("TFUSE_K8S_SHARES_PER_GPU", env, 1, K8S_DP_SHARES_MAX, &x) != 0)
-            return -1;
-        a->shares = (unsigned)x;
+    if ((env = getenv("TFUSE_K8S_SHARES_PER_GPU")) && *env &&
+        take(a, "--shares-per-gpu", env) != 0) {
+        fprintf(stderr, "tfuse-k8s device-plugin: (the value came from "
+                        "$TFUSE_K8S_SHARES_PER_GPU)\n");
+        return -1;
     }
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
@@ -136,9 +135,15 @@ static int parse_args(struct dp_args *a, int argc, char **argv)
         size_t fl = eq ? (size_t)(eq - argv[i]) : strlen(argv[i]);
         snprintf(flag, sizeof flag, "%.*s", (int)(fl < sizeof flag ? fl : sizeof flag - 1),
                  argv[i]);
-        if (strncmp(flag, "--", 2) != 0 || (!eq && i + 1 >= argc)) {
+        static const char *const known[] = {"--device-plugin-dir", "--socket",
+                                            "--resource-name", "--shares-per-gpu",
+                                            "--poll-interval", NULL};
+        int k = 0;
+        while (known[k] && strcmp(known[k], flag) != 0)
+            k++;
+        if (!known[k] || (!eq && i + 1 >= argc)) {
             fprintf(stderr, "tfuse-k8s device-plugin: '%s': %s\n", argv[i],
-                    strncmp(flag, "--", 2) ? "not an option" : "needs a value");
+                    !known[k] ? "not an option of ours" : "needs a value");
             return -1;
         }
         if (take(a, flag, eq ? eq + 1 : argv[++i]) != 0)
@@ -246,9 +251,13 @@ int k8s_cmd_device_plugin(int argc, char **argv)
         return 2;
     }
     int r = parse_args(&a, argc, argv);
-    if (r != 0) {
-        usage(r > 0 ? stdout : stderr);
-        return r > 0 ? 0 : 2;
+    if (r > 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (r < 0) {
+        fprintf(stderr, "(tfuse-k8s device-plugin --help lists the options)\n");
+        return 2;
     }
     if (k8s_config_check_node(&cfg, err, sizeof err) != 0) {
         fprintf(stderr, "tfuse-k8s device-plugin: %s\n", err);
