@@ -3,7 +3,7 @@
  *   tfuse node ...   serve CUDA sessions (src/node)
  *   tfuse run  ...   run an unmodified CUDA program against a node (on an ephemeral vGPU with
  *                    --vram/--compute, created and deleted through the node's API)
- *   tfuse vgpu ...   create, list and delete a node's vGPUs (nodeapi.c)
+ *   tfuse vgpu ...   create, list, resize and delete a node's vGPUs (nodeapi.c)
  *   tfuse pool ...   the pool manager (src/pool, when built)
  *   tfuse doctor     the driver API surface: forwarded, local, refused (doctor.c)
  *   tfuse run --pool allocates through the pool manager (poolrun.c)
@@ -50,7 +50,7 @@ static void usage(FILE *f)
             "                           an ephemeral vGPU deleted afterwards (leased: renewed\n"
             "                           while we run, --lease SECONDS, default 30; the node\n"
             "                           deletes it when we die without deleting it)\n"
-            "  vgpu create|list|delete --node ADDR ...\n"
+            "  vgpu create|list|resize|delete --node ADDR ...\n"
             "                           manage a node's vGPUs (tfuse vgpu --help)\n"
             "  ps --node ADDR [--json]  a node's devices, vGPUs and sessions, usage against limits\n"
             "  top --node ADDR [--interval S] [--iterations N] [--json]\n"

@@ -1,5 +1,5 @@
 /*
- * The node API client and `tfuse vgpu create|list|delete` (see nodeapi.h).
+ * The node API client and `tfuse vgpu create|list|resize|delete` (see nodeapi.h).
  * May call: src/common/httpc.h, jansson, src/vgpu (parsing and formatting of quantities, the
  * vGPU id rule).
  */
@@ -117,6 +117,9 @@ static void usage(FILE *f)
                "                         [--device UUID] [--json]\n"
                "       tfuse vgpu list --node ADDR [--json]\n"
                "       tfuse vgpu delete --node ADDR [--json] ID\n"
+               "       tfuse vgpu resize --node ADDR ID [--memory SIZE] [--compute PCT|TFLOPs|\n"
+               "                         unlimited] [--compute-limit PCT|TFLOPs] [--qos CLASS]\n"
+               "                         [--json]   (live: running programs see it at once)\n"
                "ADDR is the node's --api address (unix:PATH, tcp:HOST:PORT); $TFUSE_NODE_API\n"
                "is used when --node is not given. --token T (or $TFUSE_NODE_TOKEN) is the\n"
                "node's API token, needed for remote (tcp) calls to a node that has one.\n");
@@ -177,6 +180,52 @@ static int build_create(json_t *body, const char *vram, const char *compute, con
     return 0;
 }
 
+/* The PATCH body of `tfuse vgpu resize`: only what was given changes. */
+static int build_resize(json_t *body, const char *vram, const char *compute, const char *limit,
+                        const char *qos)
+{
+    char err[256];
+    uint64_t bytes;
+    if (vram && vgpu_parse_size(vram, &bytes, err, sizeof err) != 0) {
+        fprintf(stderr, "tfuse: --memory: %s\n", err);
+        return -1;
+    }
+    if (qos && vgpu_qos_parse(qos) < 0) {
+        fprintf(stderr, "tfuse: --qos must be low, medium, high or critical\n");
+        return -1;
+    }
+    if (vram)
+        json_object_set_new(body, "vram_bytes", json_integer((json_int_t)bytes));
+    if (compute)
+        json_object_set_new(body, "compute_request", strcmp(compute, "unlimited") == 0
+                                                         ? json_null() : json_string(compute));
+    if (limit)
+        json_object_set_new(body, "compute_limit", json_string(limit));
+    if (qos)
+        json_object_set_new(body, "qos", json_string(qos));
+    if (json_object_size(body) == 0) {
+        fprintf(stderr, "tfuse vgpu resize: nothing to change: give --memory, --compute, "
+                "--compute-limit or --qos\n");
+        return -1;
+    }
+    return 0;
+}
+
+static void print_resized(json_t *reply)
+{
+    json_t *was = json_object_get(reply, "previous");
+    char from[32], to[32];
+    vgpu_format_size((uint64_t)json_integer_value(json_object_get(was, "vram_bytes")), from,
+                     sizeof from);
+    vgpu_format_size((uint64_t)json_integer_value(json_object_get(reply, "vram_bytes")), to,
+                     sizeof to);
+    printf("resized %s: memory %s -> %s (%lld bytes in use), qos %s -> %s\n",
+           json_string_value(json_object_get(reply, "id")), from, to,
+           (long long)json_integer_value(json_object_get(reply, "used_bytes")),
+           json_string_value(json_object_get(was, "qos")),
+           json_string_value(json_object_get(reply, "qos")));
+}
+
 int tfuse_vgpu_main(int argc, char **argv)
 {
     if (argc < 2 || strcmp(argv[1], "--help") == 0) {
@@ -190,7 +239,7 @@ int tfuse_vgpu_main(int argc, char **argv)
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         const char **slot = strcmp(a, "--node") == 0 ? &node
-                            : strcmp(a, "--vram") == 0 ? &vram
+                            : strcmp(a, "--vram") == 0 || strcmp(a, "--memory") == 0 ? &vram
                             : strcmp(a, "--compute") == 0 ? &compute
                             : strcmp(a, "--compute-limit") == 0 ? &limit
                             : strcmp(a, "--qos") == 0 ? &qos
@@ -231,6 +280,14 @@ int tfuse_vgpu_main(int argc, char **argv)
     } else if (strcmp(cmd, "list") == 0 && !target) {
         method = "GET", want = 200;
         snprintf(path, sizeof path, "/api/v1/vgpus");
+    } else if (strcmp(cmd, "resize") == 0 && target) {
+        body = json_object();
+        if (build_resize(body, vram, compute, limit, qos) != 0) {
+            json_decref(body);
+            return 2;
+        }
+        method = "PATCH", want = 200;
+        nodeapi_vgpu_path(path, sizeof path, target);
     } else if (strcmp(cmd, "delete") == 0 && target) {
         method = "DELETE", want = 204;
         nodeapi_vgpu_path(path, sizeof path, target);
@@ -273,6 +330,8 @@ int tfuse_vgpu_main(int argc, char **argv)
         size_t i;
         json_array_foreach(arr, i, v)
             print_vgpu(v);
+    } else if (strcmp(cmd, "resize") == 0) {
+        print_resized(reply);
     } else if (!as_json) {
         printf("deleted %s\n", target);
     }

@@ -43,7 +43,7 @@ int nodeapi_wait_gone(const char *addr, const char *path, double seconds);
 /* The message of an error reply, or a fallback. */
 const char *nodeapi_message(json_t *reply, const char *fallback);
 
-/* `tfuse vgpu create|list|delete ...` */
+/* `tfuse vgpu create|list|resize|delete ...` */
 int tfuse_vgpu_main(int argc, char **argv);
 
 #endif

@@ -3,7 +3,7 @@
  * and/or `unix:PATH` (a unix socket created mode 0600: file permissions are the
  * authentication; tcp listeners check the bearer token when the node has one). Routes:
  * GET /healthz, GET /api/v1/version, GET /metrics, GET /api/v1/devices,
- * GET/POST /api/v1/vgpus, GET/DELETE /api/v1/vgpus/{id}, POST /api/v1/vgpus/{id}/lease,
+ * GET/POST /api/v1/vgpus, GET/PATCH/DELETE /api/v1/vgpus/{id}, POST /api/v1/vgpus/{id}/lease,
  * GET /api/v1/sessions[/{id}].
  * One daemon per listener, each with its own event-loop thread (epoll where the system has it,
  * else poll: never select, so no FD_SETSIZE bound) and its own limits: total connections, per
@@ -168,7 +168,7 @@ enum resource { R_NONE, R_HEALTH, R_VERSION, R_METRICS, R_DEVICES, R_VGPUS, R_VG
 
 static const char *const allowed[] = {
     [R_NONE] = "", [R_HEALTH] = "GET", [R_VERSION] = "GET", [R_METRICS] = "GET",
-    [R_DEVICES] = "GET", [R_VGPUS] = "GET, POST", [R_VGPU] = "GET, DELETE",
+    [R_DEVICES] = "GET", [R_VGPUS] = "GET, POST", [R_VGPU] = "GET, PATCH, DELETE",
     [R_SESSIONS] = "GET", [R_SESSION] = "GET", [R_VGPU_LEASE] = "POST",
 };
 
@@ -319,19 +319,19 @@ static void list_vgpus(struct node_api *a, const char *only, struct reply *r)
     }
 }
 
-static void create_vgpu(struct node_api *a, struct MHD_Connection *c, struct body *b,
-                        struct reply *r)
+/* The request's JSON body (a new reference), or NULL with r answered (415, 413, 400). */
+static json_t *json_body(struct MHD_Connection *c, struct body *b, struct reply *r)
 {
     const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
     if (!json_content_type(ct)) {
         fail(r, 415, "unsupported_media_type", "the body must be application/json");
-        return;
+        return NULL;
     }
     if (b->too_big) {
         char msg[100];
         snprintf(msg, sizeof msg, "body larger than %u bytes", MAX_BODY);
         fail(r, 413, "payload_too_large", msg);
-        return;
+        return NULL;
     }
     json_error_t je;
     json_t *body = json_loadb(b->data ? b->data : "", b->len, JSON_REJECT_DUPLICATES, &je);
@@ -339,9 +339,25 @@ static void create_vgpu(struct node_api *a, struct MHD_Connection *c, struct bod
         char msg[300];
         snprintf(msg, sizeof msg, "body is not JSON: %s", je.text);
         fail(r, 400, "bad_request", msg);
-        return;
     }
-    r->status = node_vgpus_create(a->vgpus, body, &r->json);
+    return body;
+}
+
+static void create_vgpu(struct node_api *a, struct MHD_Connection *c, struct body *b,
+                        struct reply *r)
+{
+    json_t *body = json_body(c, b, r);
+    if (body)
+        r->status = node_vgpus_create(a->vgpus, body, &r->json);
+    json_decref(body);
+}
+
+static void resize_vgpu(struct node_api *a, struct MHD_Connection *c, const char *id,
+                        struct body *b, struct reply *r)
+{
+    json_t *body = json_body(c, b, r);
+    if (body)
+        r->status = node_vgpus_resize(a->vgpus, id, body, &r->json);
     json_decref(body);
 }
 
@@ -389,6 +405,8 @@ static void route(struct node_api_listener *l, struct MHD_Connection *c, const c
     case R_VGPU:
         if (del)
             r->status = node_vgpus_delete(a->vgpus, id, &r->json);
+        else if (strcmp(method, "PATCH") == 0)
+            resize_vgpu(a, c, id, b, r);
         else
             list_vgpus(a, id, r);
         break;

@@ -20,6 +20,7 @@
 #include "poolreg.h"
 #include "vgpu_mem.h"
 #include "vgpu_parse.h"
+#include "vgpus_int.h"
 
 #define CONTROL_PERIOD_NS 10000000L /* 10 ms */
 
@@ -317,14 +318,21 @@ void node_vgpus_reap(struct node_vgpus *v, pid_t pid)
 static int fail(json_t **reply, int status, const char *reason, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
-static int fail(json_t **reply, int status, const char *reason, const char *fmt, ...)
+int node_vgpus_vfail(json_t **reply, int status, const char *reason, const char *fmt,
+                     va_list ap)
 {
     char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    *reply = json_pack("{s:s, s:s}", "error", reason, "message", msg);
+    return status;
+}
+
+static int fail(json_t **reply, int status, const char *reason, const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    node_vgpus_vfail(reply, status, reason, fmt, ap);
     va_end(ap);
-    *reply = json_pack("{s:s, s:s}", "error", reason, "message", msg);
     return status;
 }
 
@@ -796,4 +804,27 @@ int node_vgpus_reconcile(struct node_vgpus *v, json_t *keep, json_t *creating, d
         }
     pthread_mutex_unlock(&v->lock);
     return deleted;
+}
+
+/* ---- shared with vgpus_resize.c (vgpus_int.h) ---- */
+
+json_t *node_vgpus_describe_locked(struct node_vgpus *v, int dev, int slot)
+{
+    return describe(v, dev, slot, 0);
+}
+
+int node_vgpus_body_compute(json_t *body, const char *num_key, const char *str_key,
+                            double tflops, uint32_t *bp, char *err, size_t len)
+{
+    return body_compute(body, num_key, str_key, tflops, bp, err, len);
+}
+
+int node_vgpus_body_memory(json_t *body, uint64_t *bytes, char *err, size_t len)
+{
+    return body_memory(body, bytes, err, len);
+}
+
+int node_vgpus_state_failed(json_t **reply, int rc, const char *err, const char *what)
+{
+    return persist_failed(reply, rc, err, what);
 }

@@ -95,6 +95,12 @@ int node_vgpus_list(struct node_vgpus *v, json_t **reply);
  * (SIGTERM); 204 once its slot and memory are free (waited for briefly), else 202 with
  * "state": "deleting" until the reaper frees it (GET answers 404 from then on). */
 int node_vgpus_delete(struct node_vgpus *v, const char *id, json_t **reply);
+/* PATCH /api/v1/vgpus/{id} (vgpus_resize.c): a live vGPU's new memory limit, compute
+ * request/limit and QoS, seen by its running sessions at once. 200 with the vGPU and its
+ * "previous" values; 409 "memory_in_use" (with used_bytes and asked_bytes) for a limit below
+ * what is in use, 409 "insufficient_memory" for one the device cannot promise; 400, 404; 507
+ * or 500 when the state folder cannot save it (then nothing changed). */
+int node_vgpus_resize(struct node_vgpus *v, const char *id, json_t *body, json_t **reply);
 /* POST /api/v1/vgpus/{id}/lease: the owner of a leased vGPU renews it for another lease. */
 int node_vgpus_renew(struct node_vgpus *v, const char *id, json_t **reply);
 /* Gives (dev, slot) a lease of seconds from now (0: none). Call with lock held. */

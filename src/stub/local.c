@@ -93,9 +93,13 @@ CUresult CUDAAPI cuDeviceTotalMem_v2(size_t *bytes, CUdevice dev)
     if (!bytes)
         return CUDA_ERROR_INVALID_VALUE;
     CUresult r = device(dev, &d);
-    if (r == CUDA_SUCCESS)
-        *bytes = d->total_mem;
-    return r;
+    if (r != CUDA_SUCCESS)
+        return r;
+    /* A vGPU's limit may change while the program runs (a live resize): ask the worker, and
+     * fall back to the session's snapshot only if it cannot say. */
+    size_t now = 0;
+    *bytes = tfi_device_total_mem(dev, &now) == CUDA_SUCCESS ? now : d->total_mem;
+    return CUDA_SUCCESS;
 }
 
 CUresult CUDAAPI cuDeviceGetAttribute(int *pi, CUdevice_attribute attrib, CUdevice dev)

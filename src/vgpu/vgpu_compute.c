@@ -39,9 +39,10 @@ static int try_take(struct vgpu_slot *s, uint64_t est_ns)
 
 int vgpu_compute_acquire(struct vgpu_slot *s, uint64_t est_ns, uint64_t deadline_ns)
 {
-    /* The unlimited fast path: one plain read of a field that is constant while the slot is
-     * LIVE. No atomics, no state check (a deleted vGPU is caught at its next memory call). */
-    if (s->compute_unlimited)
+    /* The unlimited fast path: one relaxed load (a plain mov; a live resize may flip the flag,
+     * and the next launch sees it). No state check (a deleted vGPU is caught at its next
+     * memory call). */
+    if (atomic_load_explicit(&s->compute_unlimited, memory_order_relaxed))
         return 0;
     for (;;) {
         if (!slot_live(s))
@@ -74,7 +75,7 @@ int vgpu_compute_acquire(struct vgpu_slot *s, uint64_t est_ns, uint64_t deadline
 void vgpu_compute_charge(struct vgpu_slot *s, uint64_t measured_ns, uint64_t est_ns)
 {
     atomic_fetch_add_explicit(&s->busy_ns, measured_ns, memory_order_relaxed);
-    if (s->compute_unlimited)
+    if (atomic_load_explicit(&s->compute_unlimited, memory_order_relaxed))
         return;
     atomic_fetch_add_explicit(&s->launches, 1, memory_order_relaxed);
     atomic_fetch_add(&s->tokens_ns, (int64_t)est_ns - (int64_t)measured_ns);

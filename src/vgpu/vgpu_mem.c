@@ -10,11 +10,26 @@
  * A reaper that finds pending != 0 cannot know on which side of the middle step the process
  * died, leaves that amount charged, and reports it.
  *
+ * Live resize. reserve loads the ledger word, then the admission limit, then CASes the word;
+ * the limit lives in another word, so a shrink alone could land between a reserver's look at
+ * the old limit and its CAS. A shrink therefore (1) stores the lower admission, (2) CASes the
+ * ledger word once more, checking used <= new limit and bumping an epoch kept in the word's
+ * high bits. A reservation whose CAS lands after (2) loaded the word after (2), hence the
+ * limit after (1): it checked the new limit. One whose CAS lands before (2) kept used within
+ * the limit it read, old or new, and (2) then checked used against the new one. The epoch
+ * makes (2) a change of the word that later releases cannot undo (ABA), so no CAS that
+ * expected the word from before (2) can succeed after it (65536 shrinks between a reserver's
+ * load and its CAS would wrap it). A larger limit needs nothing of this: a reserver that
+ * still checks the old limit is only stricter.
+ *
  * Owns: ledger arithmetic and the per-process table. May call: C11 atomics.
  */
 #include "vgpu_mem.h"
 
 #include <errno.h>
+
+#define USED_MASK VGPU_MEM_LIMIT_MAX
+#define EPOCH_ONE (1ull << VGPU_MEM_USED_BITS)
 
 static int slot_live(const struct vgpu_slot *s)
 {
@@ -75,19 +90,21 @@ int vgpu_mem_reserve(struct vgpu_mem_client *c, uint64_t bytes)
     if (!slot_live(s))
         return -ENODEV;
     atomic_store(&c->entry->pending, bytes);
-    uint64_t used = atomic_load(&s->mem_used);
+    uint64_t word = atomic_load(&s->mem_used);
     for (;;) {
-        if (bytes > s->mem_limit || used > s->mem_limit - bytes) {
+        /* the limit is loaded after the word (seq_cst): see the resize note at the top */
+        uint64_t limit = atomic_load(&s->mem_admit), used = word & USED_MASK;
+        if (bytes > limit || used > limit - bytes) {
             atomic_store(&c->entry->pending, 0);
             atomic_fetch_add_explicit(&s->mem_denied, 1, memory_order_relaxed);
             return -ENOMEM;
         }
-        if (atomic_compare_exchange_weak(&s->mem_used, &used, used + bytes))
+        if (atomic_compare_exchange_weak(&s->mem_used, &word, word + bytes))
             break;
     }
     atomic_fetch_add(&c->entry->bytes, bytes);
     atomic_store(&c->entry->pending, 0);
-    note_peak(s, used + bytes);
+    note_peak(s, (word & USED_MASK) + bytes);
     return 0;
 }
 
@@ -140,18 +157,45 @@ uint64_t vgpu_mem_reap(struct vgpu_slot *s, pid_t pid, uint64_t *in_flight)
 
 uint64_t vgpu_mem_used(const struct vgpu_slot *s)
 {
-    return atomic_load(&((struct vgpu_slot *)s)->mem_used);
+    return atomic_load(&((struct vgpu_slot *)s)->mem_used) & USED_MASK;
 }
 
 uint64_t vgpu_mem_limit(const struct vgpu_slot *s)
 {
-    return s->mem_limit;
+    return atomic_load(&((struct vgpu_slot *)s)->mem_limit);
 }
 
 uint64_t vgpu_mem_free(const struct vgpu_slot *s)
 {
-    uint64_t used = vgpu_mem_used(s);
-    return used >= s->mem_limit ? 0 : s->mem_limit - used;
+    /* what an allocation can get: the admission, which a resize in flight may hold lower */
+    uint64_t used = vgpu_mem_used(s), limit = vgpu_mem_limit(s);
+    uint64_t admit = atomic_load(&((struct vgpu_slot *)s)->mem_admit);
+    if (admit < limit)
+        limit = admit;
+    return used >= limit ? 0 : limit - used;
+}
+
+int vgpu_mem_lower_admit(struct vgpu_slot *s, uint64_t limit, uint64_t *used)
+{
+    uint64_t old = atomic_load(&s->mem_admit);
+    atomic_store(&s->mem_admit, limit);
+    uint64_t word = atomic_load(&s->mem_used);
+    do {
+        if ((word & USED_MASK) > limit) {
+            atomic_store(&s->mem_admit, old);
+            if (used)
+                *used = word & USED_MASK;
+            return -EBUSY;
+        }
+    } while (!atomic_compare_exchange_weak(&s->mem_used, &word, word + EPOCH_ONE));
+    if (used)
+        *used = word & USED_MASK;
+    return 0;
+}
+
+void vgpu_mem_raise_admit(struct vgpu_slot *s, uint64_t limit)
+{
+    atomic_store(&s->mem_admit, limit);
 }
 
 uint64_t vgpu_mem_held_by(const struct vgpu_slot *s, pid_t pid)

@@ -56,10 +56,18 @@ uint64_t vgpu_region_reap(struct vgpu_region *r, pid_t pid, uint64_t *in_flight)
 int vgpu_mem_attach_token(struct vgpu_region *r, const char *token, pid_t pid,
                           struct vgpu_mem_client *c);
 
-/* The views cuMemGetInfo and cuDeviceTotalMem report: total = limit, free = limit - used. */
+/* The views cuMemGetInfo and cuDeviceTotalMem report: total = limit, free = limit - used
+ * (live: a resize shows at the next call). */
 uint64_t vgpu_mem_used(const struct vgpu_slot *s);
 uint64_t vgpu_mem_limit(const struct vgpu_slot *s);
 uint64_t vgpu_mem_free(const struct vgpu_slot *s);
+/* Live resize (the node's side; vgpu_resize.c calls them under the node's lock). lower: from
+ * now on no reservation passes limit; -EBUSY (nothing changed) when more than limit is in use
+ * already. *used (may be NULL): the bytes in use when it decided. raise: lets reservations
+ * use up to limit (never lowers: a reserver still checking the old limit is stricter). */
+int vgpu_mem_lower_admit(struct vgpu_slot *s, uint64_t limit, uint64_t *used);
+void vgpu_mem_raise_admit(struct vgpu_slot *s, uint64_t limit);
+
 /* Bytes held by pid according to its entry (0 when not attached). */
 uint64_t vgpu_mem_held_by(const struct vgpu_slot *s, pid_t pid);
 

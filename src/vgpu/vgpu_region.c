@@ -173,7 +173,7 @@ int vgpu_random_token(char out[VGPU_TOKEN_MAX])
 
 /* Adds limit to the device-wide sum unless that would pass device memory (and the region does
  * not allow oversubscription). A CAS loop, so two nodes' threads cannot both squeeze in. */
-static int charge_device_sum(struct vgpu_region_header *h, uint64_t limit, char *err, size_t errlen)
+int vgpu_region_charge_sum(struct vgpu_region_header *h, uint64_t limit, char *err, size_t errlen)
 {
     uint64_t sum = atomic_load(&h->mem_limit_sum);
     for (;;) {
@@ -194,10 +194,13 @@ static int charge_device_sum(struct vgpu_region_header *h, uint64_t limit, char 
     }
 }
 
-static int validate_spec(const struct vgpu_spec *spec, char *err, size_t errlen)
+int vgpu_spec_validate(const struct vgpu_spec *spec, char *err, size_t errlen)
 {
     if (spec->mem_limit == 0)
         return vgpu_fail(err, errlen, "a vGPU needs a memory limit above zero");
+    if (spec->mem_limit > VGPU_MEM_LIMIT_MAX)
+        return vgpu_fail(err, errlen, "a vGPU's memory limit is at most %llu bytes (256 TiB)",
+                         (unsigned long long)VGPU_MEM_LIMIT_MAX);
     if (spec->qos < 0 || spec->qos >= VGPU_QOS_COUNT)
         return vgpu_fail(err, errlen, "unknown QoS class %d", spec->qos);
     if (spec->request_bp > VGPU_BP_FULL || spec->limit_bp > VGPU_BP_FULL)
@@ -222,6 +225,7 @@ static void fill_slot(struct vgpu_slot *s, const struct vgpu_spec *spec, const c
      * request must be arbitrated against the other vGPUs' requests. */
     s->compute_unlimited = spec->request_bp == 0;
     s->mem_limit = spec->mem_limit;
+    atomic_store(&s->mem_admit, spec->mem_limit);
     s->generation++;
     if (spec->id)
         snprintf(s->id, sizeof s->id, "%s", spec->id);
@@ -244,7 +248,7 @@ int vgpu_create(struct vgpu_region *r, const struct vgpu_spec *spec, char *err, 
 {
     if (!r || !spec)
         return vgpu_fail(err, errlen, "no region or no spec");
-    if (validate_spec(spec, err, errlen) != 0)
+    if (vgpu_spec_validate(spec, err, errlen) != 0)
         return -1;
     if (spec->id && vgpu_find_id(r, spec->id) >= 0)
         return vgpu_fail(err, errlen, "a vGPU named '%s' already exists", spec->id);
@@ -252,7 +256,7 @@ int vgpu_create(struct vgpu_region *r, const struct vgpu_spec *spec, char *err, 
     int rc = vgpu_random_token(token);
     if (rc != 0)
         return vgpu_fail(err, errlen, "cannot draw a random token: %s", strerror(-rc));
-    if (charge_device_sum(r->hdr, spec->mem_limit, err, errlen) != 0)
+    if (vgpu_region_charge_sum(r->hdr, spec->mem_limit, err, errlen) != 0)
         return -1;
     for (uint32_t i = 0; i < r->hdr->nslots; i++) {
         struct vgpu_slot *s = &r->slots[i];

@@ -25,7 +25,7 @@
 #include "vgpu_id.h"
 
 #define VGPU_REGION_MAGIC 0x55504756u /* "VGPU" in memory order on little-endian */
-#define VGPU_REGION_VERSION 3u
+#define VGPU_REGION_VERSION 4u
 #define VGPU_MAX_SLOTS 64
 #define VGPU_MAX_PROCS 64   /* processes attached to one vGPU at the same time */
 #define VGPU_MAX_IPC 32     /* IPC memory handles its processes have exported at once */
@@ -34,6 +34,8 @@
 #define VGPU_TOKEN_BYTES 16 /* random bytes; the token is their lowercase hex */
 #define VGPU_TOKEN_MAX (2 * VGPU_TOKEN_BYTES + 1)
 #define VGPU_UUID_MAX 48
+#define VGPU_MEM_USED_BITS 48 /* a vGPU's memory limit is below 2^48 bytes (256 TiB) */
+#define VGPU_MEM_LIMIT_MAX ((1ull << VGPU_MEM_USED_BITS) - 1)
 
 /* Region flags. */
 #define VGPU_REGION_OVERSUBSCRIBE 0x1u /* the sum of memory limits may exceed device memory */
@@ -67,18 +69,23 @@ struct vgpu_ipc_entry {
 struct vgpu_slot {
     _Atomic uint32_t state;   /* enum vgpu_slot_state */
     uint32_t index;           /* this slot's position, for messages */
-    /* Description: written while CLAIMED, read-only once LIVE (published by the state store). */
-    uint32_t qos;             /* enum vgpu_qos */
-    uint32_t compute_unlimited; /* 1: no compute limit; read without atomics on the launch path */
-    uint32_t request_bp;      /* compute request, basis points of the device */
-    uint32_t limit_bp;        /* compute limit, basis points of the device */
-    uint64_t mem_limit;       /* bytes */
+    /* Description: written while CLAIMED and published by the state store; the node may change
+     * the memory limit, compute and QoS of a LIVE vGPU (vgpu_resize.c), so they are atomics. */
+    _Atomic uint32_t qos;     /* enum vgpu_qos */
+    _Atomic uint32_t compute_unlimited; /* 1: no compute limit (one relaxed load per launch) */
+    _Atomic uint32_t request_bp; /* compute request, basis points of the device */
+    _Atomic uint32_t limit_bp;   /* compute limit, basis points of the device */
+    _Atomic uint64_t mem_limit;  /* bytes: the limit the views report and --state saves */
     uint64_t generation;      /* bumped on every create, so a stale handle can tell reuse */
     char id[VGPU_ID_MAX];
     char token[VGPU_TOKEN_MAX];
 
-    /* Memory ledger. */
+    /* Memory ledger. mem_used: bytes in the low VGPU_MEM_USED_BITS, a resize epoch above
+     * (vgpu_mem.c: a shrink bumps it so that no reservation checked against the old limit can
+     * land after it). mem_admit: the limit reservations check, below mem_limit only while a
+     * shrink is being decided, above it never. */
     alignas(64) _Atomic uint64_t mem_used;
+    _Atomic uint64_t mem_admit;
     _Atomic uint64_t mem_peak;
     _Atomic uint64_t mem_denied; /* reservations refused for lack of room */
 
@@ -166,6 +173,32 @@ int vgpu_create(struct vgpu_region *r, const struct vgpu_spec *spec, char *err, 
  * process is attached: now, or by a later vgpu_region_collect (the node calls it after
  * reaping dead workers). Returns 0, or -ENOENT when the slot holds no live vGPU. */
 int vgpu_delete(struct vgpu_region *r, int slot);
+/* Live resize (vgpu_resize.c). The current description of a LIVE slot (id left NULL). */
+int vgpu_spec_of(const struct vgpu_region *r, int slot, struct vgpu_spec *out);
+/* Changes a LIVE vGPU to `to` (its id is ignored; limit_bp 0 means the request, request 0 and
+ * limit 0 unlimited compute), in two steps so that the node can save the change and undo it
+ * when the save fails. prepare validates `to` as vgpu_create does, charges the device sum for
+ * a larger memory limit (-ENOSPC, with the device's figures in err), lowers the ledger's
+ * admission for a smaller one (-EBUSY when more is in use: *used tells how much; nothing
+ * changed), and applies compute and QoS; *from receives the old description. After it the
+ * views report the new limit, but a larger limit admits allocations only after finish.
+ * finish(keep=1) opens a larger limit to allocations and refunds the device sum of a smaller
+ * one; finish(keep=0) restores `from` (always possible: admission never passed it). Both run
+ * under the caller's lock (the node's), one resize of a region at a time. Returns 0, -EINVAL,
+ * -ENOENT (no live vGPU), -EBUSY or -ENOSPC, with a message in err. */
+int vgpu_resize_prepare(struct vgpu_region *r, int slot, const struct vgpu_spec *to,
+                        struct vgpu_spec *from, uint64_t *used, char *err, size_t errlen);
+void vgpu_resize_finish(struct vgpu_region *r, int slot, const struct vgpu_spec *from,
+                        const struct vgpu_spec *to, int keep);
+/* prepare then finish(keep=1): for callers with nothing to save (tests, benches). */
+int vgpu_resize(struct vgpu_region *r, int slot, const struct vgpu_spec *to, uint64_t *used,
+                char *err, size_t errlen);
+/* Shared with vgpu_resize.c: the checks of a description, and the device-wide memory sum
+ * (adds limit unless that passes the device and the region does not oversubscribe). */
+int vgpu_spec_validate(const struct vgpu_spec *spec, char *err, size_t errlen);
+int vgpu_region_charge_sum(struct vgpu_region_header *h, uint64_t limit, char *err,
+                           size_t errlen);
+
 /* Frees every DELETED slot that no process is attached to. Returns how many were freed. */
 int vgpu_region_collect(struct vgpu_region *r);
 /* Slot of the LIVE vGPU with this token (constant-time compare), or -1. */

@@ -511,7 +511,7 @@ int tfw_limits_attach(struct tfw_session *s, struct vgpu_region *const *regions,
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    int limited = 0;
+    int limited = 0;   /* a live resize may limit one later: tfw_lim_progress_ensure */
     for (; L->nvgpus < n; L->nvgpus++) {
         struct tfw_vgpu *v = &L->vgpus[L->nvgpus];
         if (attach_one(v, regions[L->nvgpus], slots[L->nvgpus], err, errlen) != 0) {
@@ -526,11 +526,8 @@ int tfw_limits_attach(struct tfw_session *s, struct vgpu_region *const *regions,
     L->ctx_overhead = ctx_overhead;
     pthread_mutex_init(&L->mu, NULL);
     /* Unlimited vGPUs pay nothing: their kernels are charged at the end, as usage only. */
-    if (limited && L->orig.cuEventQuery) {
-        L->has_progress = pthread_create(&L->progress, NULL, tfw_lim_progress_main, L) == 0;
-        if (!L->has_progress)
-            tf_warn("no progress thread: long kernels are charged when they end");
-    }
+    if (limited)
+        tfw_lim_progress_ensure(L);
     install(&s->be);
     s->lim = L;
     return 0;
@@ -550,6 +547,18 @@ CUresult tfw_limits_check(const struct tfw_session *s)
 int tfw_limits_device(const struct tfw_session *s, int i)
 {
     return s->lim && i >= 0 && i < s->lim->nvgpus ? (int)s->lim->vgpus[i].device : -1;
+}
+
+void tfw_lim_progress_ensure(struct tfw_limits *L)
+{
+    pthread_mutex_lock(&L->mu);
+    if (!L->has_progress && !L->progress_failed && L->orig.cuEventQuery) {
+        L->has_progress = pthread_create(&L->progress, NULL, tfw_lim_progress_main, L) == 0;
+        L->progress_failed = !L->has_progress;
+        if (!L->has_progress)
+            tf_warn("no progress thread: long kernels are charged when they end");
+    }
+    pthread_mutex_unlock(&L->mu);
 }
 
 int tfw_limits_count(const struct tfw_session *s)

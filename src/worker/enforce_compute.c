@@ -202,10 +202,13 @@ static CUresult launch_begin(struct tfw_limits *L, CUstream st, struct timing *t
     struct tfw_vgpu *v = tfw_lim_current_vgpu(L);
     if (!v)
         return CUDA_ERROR_INVALID_CONTEXT;
-    if (!v->slot->compute_unlimited && repay_debt(v) != 0)
+    int limited = !atomic_load_explicit(&v->slot->compute_unlimited, memory_order_relaxed);
+    if (limited && !L->has_progress)
+        tfw_lim_progress_ensure(L);   /* limited since the session attached (a live resize) */
+    if (limited && repay_debt(v) != 0)
         return CUDA_ERROR_DEVICE_UNAVAILABLE;
     int rc;
-    uint64_t est = v->slot->compute_unlimited ? 0 : v->avg_ns;
+    uint64_t est = limited ? v->avg_ns : 0;
     while ((rc = vgpu_compute_acquire(v->slot, est, 0)) == -EINTR)
         ;
     if (rc != 0)

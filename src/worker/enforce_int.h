@@ -73,6 +73,7 @@ struct tfw_limits {
     pthread_mutex_t mu;
     pthread_t progress;
     int has_progress;
+    int progress_failed;    /* pthread_create failed once: do not try at every launch */
     _Atomic int stop;
 };
 
@@ -125,6 +126,8 @@ CUresult tfw_lim_graph_launch(CUgraphExec g, CUstream st);
 uint64_t tfw_lim_wall_ns(void);
 /* the progress thread of a limited session, */
 void *tfw_lim_progress_main(void *arg);
+/* starts it unless it runs (a vGPU attached unlimited and made limited by a live resize) */
+void tfw_lim_progress_ensure(struct tfw_limits *L);
 /* charging the oldest launch in flight (wait: block until its end event; returns 0 when none
  * was collected), and whether a vGPU still exists. */
 int tfw_lim_collect_one(struct tfw_limits *L, int wait);

@@ -238,6 +238,13 @@ CUresult tfw_tfi_vgpu_usage(CUdevice dev, unsigned int *gpuPercent,
     return r;
 }
 
+CUresult tfw_tfi_device_total_mem(CUdevice dev, size_t *bytes)
+{
+    struct tfw_session *s = tfw_self;   /* through the wrappers: devmap, then the vGPU's view */
+    return s->be.cuDeviceTotalMem_v2 ? s->be.cuDeviceTotalMem_v2(bytes, dev)
+                                     : CUDA_ERROR_NOT_SUPPORTED;
+}
+
 CUresult tfw_tfi_mem_info(CUdevice dev, size_t *freeBytes, size_t *totalBytes)
 {
     struct tfw_session *s = tfw_self;

@@ -513,6 +513,60 @@ static int mode_spin(double seconds, unsigned iters, int depth)
     return 0;
 }
 
+/* The views a live resize must change, in one line: cuMemGetInfo, cuDeviceTotalMem, NVML. */
+static int print_view(void)
+{
+    size_t freeb, total, devtotal;
+    nvmlDevice_t d;
+    nvmlMemory_t m;
+    CHECK(cuMemGetInfo(&freeb, &total));
+    CHECK(cuDeviceTotalMem(&devtotal, 0));
+    if (nvmlDeviceGetHandleByIndex_v2(0, &d) != NVML_SUCCESS ||
+        nvmlDeviceGetMemoryInfo(d, &m) != NVML_SUCCESS) {
+        fprintf(stderr, "FAIL nvml memory info\n");
+        return 1;
+    }
+    printf("view free %zu total %zu devtotal %zu nvml %llu\n", freeb, total, devtotal,
+           (unsigned long long)m.total);
+    return 0;
+}
+
+/* A program that keeps running while its vGPU is resized: holds `hold` bytes, then obeys
+ * stdin, one command a line ("view", "alloc BYTES", "free"), answering each on stdout, until
+ * EOF. Allocations made by "alloc" are kept until "free". */
+static int mode_watch(unsigned long long hold)
+{
+    CUdeviceptr keep, extra[64];
+    int nextra = 0;
+    char line[128];
+    if (nvmlInit_v2() != NVML_SUCCESS) {
+        fprintf(stderr, "FAIL nvml init\n");
+        return 1;
+    }
+    CHECK(cuMemAlloc(&keep, (size_t)hold));
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    printf("ready\n");
+    while (fgets(line, sizeof line, stdin)) {
+        unsigned long long n;
+        if (strncmp(line, "view", 4) == 0 && print_view() != 0)
+            return 1;
+        if (sscanf(line, "alloc %llu", &n) == 1) {
+            CUresult r = nextra < 64 ? cuMemAlloc(&extra[nextra], (size_t)n)
+                                     : CUDA_ERROR_OUT_OF_MEMORY;
+            nextra += r == CUDA_SUCCESS;
+            printf("alloc %llu %s\n", n, r == CUDA_SUCCESS ? "ok"
+                                         : r == CUDA_ERROR_OUT_OF_MEMORY ? "oom" : "error");
+        }
+        if (strncmp(line, "free", 4) == 0) {
+            while (nextra > 0)
+                CHECK(cuMemFree(extra[--nextra]));
+            printf("freed\n");
+        }
+    }
+    CHECK(cuMemFree(keep));
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *mode = argc > 1 ? argv[1] : "meminfo";
@@ -538,6 +592,8 @@ int main(int argc, char **argv)
     }
     if (strcmp(mode, "vmm") == 0)
         return mode_vmm();
+    if (strcmp(mode, "watch") == 0 && argc > 2)
+        return mode_watch(strtoull(argv[2], NULL, 0));
     if (strcmp(mode, "nvmlusage") == 0)
         return mode_nvml_usage();
     if (strcmp(mode, "overlimit") == 0 && argc > 2)

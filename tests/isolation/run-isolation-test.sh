@@ -5,7 +5,7 @@
 #   run-isolation-test.sh CASE BUILD_DIR SOURCE_DIR
 #
 # CASE: api overlimit race killed meminfo cudart compute qos deleted managed globals arrays ipc
-# graphmem longkern abi32 (see each function).
+# graphmem longkern abi32 resize (see each function).
 # The node and every program are stopped on every exit path.
 set -u
 
@@ -453,6 +453,112 @@ case_deleted() {
     wait_until 10 no_vgpus || fail "the deleted vGPU was not freed after its session ended"
     timeout $T30 "$tfuse" run --connect "$sess" --vgpu "$tok" -- "$prog" meminfo 2>/dev/null &&
         fail "a deleted vGPU's token still connects"
+    return 0
+}
+
+# ---- live resize: a running program's views follow PATCH /api/v1/vgpus/{id} ----
+
+# Line $1 of the watching program's output, once it has that many (bounded wait).
+nth_line() {
+    wait_until 30 eval "[ \$(wc -l <\"$work/out\") -ge $1 ]" ||
+        fail "the program did not answer (line $1): $(cat "$work/out")"
+    sed -n "${1}p" "$work/out"
+}
+view_is() {   # view_is LINE FREE TOTAL
+    local got
+    got=$(nth_line "$1")
+    [ "$got" = "view free $2 total $3 devtotal $3 nvml $3" ] || fail "view $1: $got"
+}
+
+case_resize() {
+    start_node --state "$work/state"
+    local v tok r n=1 hold=$((16 * MiB))
+    v=$(create '{"vram":"128MiB","id":"rs","compute_request_pct":20}')
+    tok=$(echo "$v" | field .token)
+    mkfifo "$work/cmd"
+    exec {cmd}<>"$work/cmd"
+    run_on "$tok" watch $hold <"$work/cmd" >"$work/out" 2>&1 {cmd}>&- &   # ours: the only writer
+    pids+=($!)
+    [ "$(nth_line 1)" = ready ] || fail "start: $(cat "$work/out")"
+    ask() { echo "$1" >&"$cmd"; n=$((n + 1)); }
+    local used=$((OVERHEAD + hold))
+    ask view; view_is $n $((128 * MiB - used)) $((128 * MiB))
+    # grow, with compute and QoS: the running program sees the new limit at its next call
+    r=$(http PATCH /api/v1/vgpus/rs \
+        '{"vram":"256MiB","compute_request_pct":30,"compute_limit_pct":60,"qos":"high"}')
+    [ "${r%% *}" = 200 ] || fail "grow: $r"
+    [ "$(echo "${r#* }" | jq -c '[.vram_bytes, .compute_request_pct, .compute_limit_pct, .qos,
+        .previous.vram_bytes, .previous.compute_limit_pct, .previous.qos]')" = \
+      "[$((256 * MiB)),30,60,\"high\",$((128 * MiB)),20,\"medium\"]" ] || fail "grow answer: $r"
+    ask view; view_is $n $((256 * MiB - used)) $((256 * MiB))
+    ask "alloc $((150 * MiB))"   # fits only the new limit
+    [ "$(nth_line $n)" = "alloc $((150 * MiB)) ok" ] || fail "alloc after grow: $(cat "$work/out")"
+    used=$((used + 150 * MiB))
+    # below what is in use: refused with both figures; nothing lost
+    r=$(http PATCH /api/v1/vgpus/rs '{"vram":"64MiB"}')
+    [ "${r%% *}" = 409 ] || fail "shrink below usage: $r"
+    [ "$(echo "${r#* }" | jq -c '[.error, .used_bytes, .asked_bytes]')" = \
+      "[\"memory_in_use\",$used,$((64 * MiB))]" ] || fail "shrink refusal: $r"
+    echo "refused: $(echo "${r#* }" | jq -r .message)"
+    ask view; view_is $n $((256 * MiB - used)) $((256 * MiB))
+    used_is rs $used || fail "the refused shrink changed the ledger: $(vgpu_field rs used_bytes)"
+    # down to 2 MiB above what is in use: 4 MiB more no longer fits
+    r=$(http PATCH /api/v1/vgpus/rs "{\"vram_bytes\": $((used + 2 * MiB))}")
+    [ "${r%% *}" = 200 ] || fail "shrink: $r"
+    ask view; view_is $n $((2 * MiB)) $((used + 2 * MiB))
+    ask "alloc $((4 * MiB))"
+    [ "$(nth_line $n)" = "alloc $((4 * MiB)) oom" ] || fail "over the new limit: $(nth_line $n)"
+    ask free; nth_line $n >/dev/null
+    used=$((used - 150 * MiB))
+    r=$(http PATCH /api/v1/vgpus/rs '{"vram":"64MiB","compute_request":null}')
+    [ "${r%% *}" = 200 ] || fail "shrink after free: $r"
+    [ "$(echo "${r#* }" | jq -c '[.compute_request_pct, .compute_limit_pct]')" = '[null,null]' ] ||
+        fail "unlimited compute: $r"
+    ask view; view_is $n $((64 * MiB - used)) $((64 * MiB))
+    # what a PATCH refuses
+    for bad in '{}' '{"memory":"1GiB"}' '{"vram":"0"}' '{"compute_limit_pct":50}' \
+               '{"compute_request_pct":30,"compute_limit_pct":20}' '{"qos":"urgent"}' 'x'; do
+        r=$(http PATCH /api/v1/vgpus/rs "$bad")
+        [ "${r%% *}" = 400 ] || fail "PATCH $bad answered $r"
+    done
+    r=$(http PATCH /api/v1/vgpus/nope '{"vram":"64MiB"}')
+    [ "${r%% *}" = 404 ] || fail "PATCH of an unknown vGPU: $r"
+    local dev
+    dev=$(http GET /api/v1/devices | cut -d' ' -f2- | jq '.devices[0].memory_bytes')
+    r=$(http PATCH /api/v1/vgpus/rs "{\"vram_bytes\": $((dev + 1))}")
+    [ "${r%% *}" = 409 ] || fail "larger than the device: $r"
+    [ "$(vgpu_field rs vram_bytes)" = $((64 * MiB)) ] || fail "a refused PATCH changed the limit"
+    # the CLI
+    r=$("$tfuse" vgpu resize --node "$api" rs --memory 96MiB --compute 10% --compute-limit 40% \
+        --qos low) || fail "tfuse vgpu resize"
+    echo "$r" | grep -q 'resized rs: memory 64MiB -> 96MiB' || fail "CLI: $r"
+    "$tfuse" vgpu resize --node "$api" rs --memory 1MiB 2>"$work/err" && fail "CLI shrink"
+    grep -q 'in use' "$work/err" || fail "CLI refusal: $(cat "$work/err")"
+    ask view; view_is $n $((96 * MiB - used)) $((96 * MiB))
+    exec {cmd}>&-   # EOF: the program ends
+    wait "${pids[-1]}" || fail "the program failed: $(cat "$work/out")"
+    # kept across a restart (--state)
+    kill -TERM "$node_pid"
+    wait "$node_pid"
+    start_node --state "$work/state"
+    [ "$(http GET /api/v1/vgpus/rs | cut -d' ' -f2- |
+         jq -c '[.vram_bytes, .compute_request_pct, .compute_limit_pct, .qos]')" = \
+      "[$((96 * MiB)),10,40,\"low\"]" ] || fail "after restart: $(http GET /api/v1/vgpus/rs)"
+    # a change the state folder cannot take is undone (the save's fault injection: a folder
+    # "full" past the file's present size, so that a longer vram_bytes cannot be saved)
+    local size
+    size=$(stat -c %s "$work/state/vgpus.json")
+    kill -TERM "$node_pid"
+    wait "$node_pid"
+    TFUSE_FAULT_STATE_MAX_BYTES=$size start_node --state "$work/state"
+    r=$(http PATCH /api/v1/vgpus/rs '{"vram":"1GiB","qos":"critical"}')
+    [ "${r%% *}" = 507 ] || fail "a save that failed answered $r"
+    [ "$(http GET /api/v1/vgpus/rs | cut -d' ' -f2- | jq -c '[.vram_bytes, .qos]')" = \
+      "[$((96 * MiB)),\"low\"]" ] || fail "an unsaved resize stayed: $(http GET /api/v1/vgpus/rs)"
+    [ "$(http GET /api/v1/devices | cut -d' ' -f2- | jq '.devices[0].memory_limit_sum')" = \
+      $((96 * MiB)) ] || fail "an unsaved resize kept its memory promise"
+    r=$(http PATCH /api/v1/vgpus/rs '{"vram":"80MiB"}')   # as long a file: saved
+    [ "${r%% *}" = 200 ] || fail "a resize that fits the folder: $r"
     return 0
 }
 

@@ -19,6 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "ledger_racer.h"
 #include "vgpu_mem.h"
 #include "vgpu_region.h"
 
@@ -175,41 +176,27 @@ static int racer(struct vgpu_slot *s, unsigned seed)
     struct vgpu_mem_client c;
     if (vgpu_mem_attach(s, getpid(), &c) != 0)
         return 10;
-    uint64_t held[64];
-    int nheld = 0;
-    uint64_t mine = 0;
+    struct racer_state st = {.nheld = 0};
     for (int op = 0; op < OPS_PER_RACER; op++) {
         seed = seed * 1103515245u + 12345u;
         unsigned r = seed >> 8;
-        if (nheld < 64 && (r & 1)) {
-            /* Mostly chunks around 1/20 of the limit, sometimes tiny or huge. */
-            uint64_t size = (r >> 1) % 100 < 5 ? 1 + (r >> 8) % 7
-                          : (r >> 1) % 100 < 8 ? RACE_LIMIT - (r >> 8) % 3
-                                               : 1 + (r >> 4) % (RACE_LIMIT / 10);
-            int rc = vgpu_mem_reserve(&c, size);
-            if (rc == 0) {
-                held[nheld++] = size;
-                mine += size;
-            } else if (rc != -ENOMEM) {
-                return 11;
-            }
-        } else if (nheld > 0) {
-            int k = (int)((r >> 1) % (unsigned)nheld);
-            if (vgpu_mem_release(&c, held[k]) != 0)
-                return 12;
-            mine -= held[k];
-            held[k] = held[--nheld];
-        }
+        /* Mostly chunks around 1/20 of the limit, sometimes tiny or huge. */
+        uint64_t size = (r >> 1) % 100 < 5 ? 1 + (r >> 8) % 7
+                      : (r >> 1) % 100 < 8 ? RACE_LIMIT - (r >> 8) % 3
+                                           : 1 + (r >> 4) % (RACE_LIMIT / 10);
+        int rc = racer_step(&c, &st, r, size);
+        if (rc != 0)
+            return rc;
         uint64_t used = vgpu_mem_used(s);
         if (used > RACE_LIMIT)
             return 13;
-        if (vgpu_mem_held_by(s, getpid()) != mine)
+        if (vgpu_mem_held_by(s, getpid()) != st.mine)
             return 14;
-        if (used < mine) /* the ledger holds at least what this process holds */
+        if (used < st.mine) /* the ledger holds at least what this process holds */
             return 15;
     }
-    while (nheld > 0)
-        if (vgpu_mem_release(&c, held[--nheld]) != 0)
+    while (st.nheld > 0)
+        if (vgpu_mem_release(&c, st.held[--st.nheld]) != 0)
             return 16;
     return vgpu_mem_detach(&c) == 0 ? 0 : 17;
 }
