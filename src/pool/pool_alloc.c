@@ -401,9 +401,9 @@ static struct pool_alloc *begin_release(struct pool_svc *svc, const char *id, co
         a = NULL;
     if (!a)
         pool_fail(e, 404, POOL_FAIL_INVALID, "no allocation %s", id);
-    else if (a->status == POOL_ALLOC_PENDING || a->releasing)
+    else if (a->status == POOL_ALLOC_PENDING || a->releasing || a->resizing)
         pool_fail(e, 409, POOL_FAIL_CONFLICT, "allocation %s is being %s; retry", id,
-                 a->releasing ? "released" : "created");
+                 a->releasing ? "released" : a->resizing ? "resized" : "created");
     else
         a->releasing = true;
     return e->status ? NULL : a;

@@ -4,8 +4,8 @@
  *         [--ready-file PATH] [--admin-token-file F] [--join-token-file F]
  *         [--node-token TOKEN | --node-token-file F] [--tls-cert F --tls-key F] [--ca-file F]
  *   nodes | allocations [--tenant T] | quota get TENANT | quota set TENANT [--tflops X]
- *         [--vram SIZE] [--vgpus N] | allocate ... | release ID | settings NAME [--oversub R]
- *         [--strategy S] | tenant create|rotate|delete NAME | tenant list
+ *         [--vram SIZE] [--vgpus N] | allocate ... | release ID | resize ID ... | settings NAME
+ *         [--oversub R] [--strategy S] | tenant create|rotate|delete NAME | tenant list
  *         (all: --pool URL [--token-file F, else $TFUSE_POOL_TOKEN] [--json]
  *          [--ca-file F, else $TFUSE_CA_FILE, else the system store: https is verified])
  * Operator commands are thin HTTP clients of the API in docs/pool-api.md. Calls pool_svc,
@@ -44,6 +44,9 @@ static const char usage_text[] =
     "                        [--gpus N] [--model M] [--pool-name NAME] [--qos Q] [--priority N]\n"
     "                        [--strategy S] [--label KEY=VALUE]... [--key IDEMPOTENCY_KEY] [--json]\n"
     "       tfuse pool release ID --pool URL\n"
+    "       tfuse pool resize ID --pool URL [--vram SIZE] [--vram-limit SIZE] [--tflops X]\n"
+    "                        [--tflops-limit X | --compute-pct P] [--compute-limit-pct P]\n"
+    "                        [--qos Q] [--json]   (live: the programs keep running)\n"
     "       tfuse pool settings NAME --pool URL [--oversub R] [--strategy S] [--json]\n"
     "       tfuse pool tenant create NAME --pool URL [--tflops X] [--vram SIZE] [--vgpus N]\n"
     "                        [--token-out FILE] [--json]\n"
@@ -623,6 +626,34 @@ static int cmd_allocate(int argc, char **argv)
     return finish_view(&cl, v, print_json);
 }
 
+/* PATCH /api/v1/allocations/ID with allocate's compute, memory and QoS options. */
+static int cmd_resize(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        CLIENT_OPTS, {"tflops", required_argument, 0, 't'},
+        {"tflops-limit", required_argument, 0, 'T'}, {"compute-pct", required_argument, 0, 'c'},
+        {"compute-limit-pct", required_argument, 0, 'C'}, {"vram", required_argument, 0, 'v'},
+        {"vram-limit", required_argument, 0, 'V'}, {"qos", required_argument, 0, 'q'},
+        {0, 0, 0, 0}};
+    struct client cl = {0};
+    json_t *req = json_object();
+    int c, bad = 0;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1)
+        if (!client_opt(c, &cl) && alloc_opt(req, NULL, c, optarg) != 0)
+            bad = 1;
+    if (bad || !cl.url || optind + 1 != argc || !json_object_size(req)) {
+        json_decref(req);
+        return usage("resize ID --pool URL and at least one of --vram, --vram-limit, --tflops, "
+                     "--tflops-limit, --compute-pct, --compute-limit-pct, --qos");
+    }
+    char path[256];
+    snprintf(path, sizeof path, "/api/v1/allocations/%s", argv[optind]);
+    long status;
+    json_t *v = call(&cl, "PATCH", path, req, &status);
+    json_decref(req);
+    return finish_view(&cl, v, print_alloc_line);
+}
+
 static void print_pool(json_t *p)
 {
     printf("pool %s: oversubscription %.2fx, strategy %s\n", str(p, "name"),
@@ -766,6 +797,8 @@ int tfuse_pool_main(int argc, char **argv)
         return cmd_allocate(argc, argv);
     if (strcmp(cmd, "release") == 0)
         return cmd_release(argc, argv);
+    if (strcmp(cmd, "resize") == 0)
+        return cmd_resize(argc, argv);
     if (strcmp(cmd, "settings") == 0)
         return cmd_settings(argc, argv);
     if (strcmp(cmd, "tenant") == 0)

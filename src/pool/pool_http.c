@@ -182,6 +182,19 @@ static enum MHD_Result allocate(struct route_ctx *r)
     return rc < 0 ? send_pool_error(r->c, &e) : send_json(r->c, (unsigned)rc, out);
 }
 
+/* PATCH /api/v1/allocations/{id}: a live resize; a tenant resizes its own only. */
+static enum MHD_Result resize(struct route_ctx *r)
+{
+    struct pool_resize_req rq;
+    struct pool_error e = {0};
+    char err[512];
+    if (pool_req_decode_resize(r->body, r->len, &rq, err, sizeof err))
+        return bad_body(r, err);
+    json_t *out;
+    int rc = pool_svc_resize(r->h->svc, r->seg[1], owner(r), &rq, &out, &e);
+    return rc < 0 ? send_pool_error(r->c, &e) : send_json(r->c, 200, out);
+}
+
 static enum MHD_Result route_allocations(struct route_ctx *r)
 {
     struct pool_svc *svc = r->h->svc;
@@ -206,6 +219,8 @@ static enum MHD_Result route_allocations(struct route_ctx *r)
                           "no such allocation");
     if (is(r, "DELETE"))
         return send_done(r->c, pool_svc_release(svc, r->seg[1], owner(r), &e), &e);
+    if (is(r, "PATCH"))
+        return resize(r);
     return bad_method(r);
 }
 

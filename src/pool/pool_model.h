@@ -137,6 +137,7 @@ struct pool_alloc {
     struct pool_alloc_dev dev[POOL_MAX_GANG];
     char *request_json;              /* canonical request, to recognise an idempotent retry */
     bool releasing;                  /* in memory only: its vGPUs are being deleted */
+    bool resizing;                   /* in memory only: its vGPUs are being resized */
     /* In memory only: consecutive heartbeats of its node that lacked one of its vGPUs (the node
      * lost its state, or deleted it); from 2 on it reads "lost" and its tokens are withheld. */
     int missing_beats;

@@ -118,6 +118,37 @@ int pool_node_create_vgpu(const char *address, const struct pool_vgpu_spec *spec
     return rc;
 }
 
+int pool_node_resize_vgpu(const char *address, const char *vgpu_id,
+                          const struct pool_vgpu_spec *spec, long timeout_ms, int *status,
+                          char *err, size_t errlen)
+{
+    json_t *body = json_pack("{s:I, s:f, s:f, s:s}", "vram_bytes", (json_int_t)spec->vram_bytes,
+                             "compute_request_pct", spec->compute_request_pct,
+                             "compute_limit_pct", spec->compute_limit_pct, "qos",
+                             pool_qos_name(spec->qos));
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    *status = 0;
+    if (!text) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    char url[POOL_ADDR_MAX + POOL_UUID_MAX + 32];
+    snprintf(url, sizeof url, "%s/api/v1/vgpus/%s", address, vgpu_id);
+    struct tf_http_response r;
+    int rc = node_request("PATCH", url, text, timeout_ms, &r, err, errlen);
+    free(text);
+    if (rc)
+        return -1;
+    *status = (int)r.status;
+    if (r.status != 200) {
+        node_error(&r, "vGPU resize", err, errlen);
+        rc = -1;
+    }
+    free(r.body);
+    return rc;
+}
+
 /* After a 202 to DELETE: polls the vGPU until the node answers 404 (its memory is free, so
  * the capacity the pool books back is really there), for at most timeout_ms. */
 static int wait_gone(const char *url, long timeout_ms, char *err, size_t errlen)

@@ -25,6 +25,13 @@ void pool_node_set_token(const char *token);
 int pool_node_create_vgpu(const char *address, const struct pool_vgpu_spec *spec,
                           long timeout_ms, struct pool_alloc_dev *out, char *err, size_t errlen);
 
+/* PATCH {address}/api/v1/vgpus/{id} with spec's memory limit, compute and QoS (device, key and
+ * owner unused): a live resize. Returns 0, or -1 with err and *status the node's answer (409:
+ * it does not fit the node, or less memory than is in use; 0: not reached). */
+int pool_node_resize_vgpu(const char *address, const char *vgpu_id,
+                          const struct pool_vgpu_spec *spec, long timeout_ms, int *status,
+                          char *err, size_t errlen);
+
 /* DELETE {address}/api/v1/vgpus/{id}; a vGPU the node no longer knows (404) counts as deleted. */
 int pool_node_delete_vgpu(const char *address, const char *vgpu_id, long timeout_ms, char *err,
                           size_t errlen);

@@ -259,6 +259,58 @@ int pool_req_decode_alloc(const char *body, size_t len, struct pool_alloc_req *o
     return rc;
 }
 
+static const char *const resize_fields[] = {
+    "tflops_request", "tflops_limit", "compute_request_pct", "compute_limit_pct",
+    "vram_request", "vram_limit", "qos", NULL};
+
+static int decode_resize_fields(struct ctx *c, json_t *o, struct pool_resize_req *r)
+{
+    char qos[16] = "";
+    if (only_known(c, o, "", resize_fields) ||
+        get_num(c, o, "tflops_request", &r->tflops_request, 0, TFLOPS_MAX, true) ||
+        get_num(c, o, "tflops_limit", &r->tflops_limit, 0, TFLOPS_MAX, true) ||
+        get_num(c, o, "compute_request_pct", &r->compute_request_pct, 0, 100, true) ||
+        get_num(c, o, "compute_limit_pct", &r->compute_limit_pct, 0, 100, true) ||
+        get_u64(c, o, "vram_request", &r->vram_request, BYTES_MAX, false) ||
+        get_u64(c, o, "vram_limit", &r->vram_limit, BYTES_MAX, false) ||
+        get_str(c, o, "qos", qos, sizeof qos, false, true))
+        return -1;
+    if (json_object_size(o) == 0)
+        return fail(c, "nothing to change: give vram_request, vram_limit, tflops_request, "
+                    "tflops_limit, compute_request_pct, compute_limit_pct or qos");
+    if ((json_object_get(o, "vram_request") && !r->vram_request) ||
+        (json_object_get(o, "vram_limit") && !r->vram_limit))
+        return fail(c, "'vram_request' and 'vram_limit' must be greater than 0");
+    if (r->vram_request && r->vram_limit && r->vram_limit < r->vram_request)
+        return fail(c, "'vram_limit' must not be below 'vram_request'");
+    if ((r->tflops_request > 0 || r->tflops_limit > 0) &&
+        (r->compute_request_pct > 0 || r->compute_limit_pct > 0))
+        return fail(c, "give compute in TFLOPs or in percent, not both");
+    if (r->tflops_request > 0 && r->tflops_limit > 0 && r->tflops_limit < r->tflops_request)
+        return fail(c, "'tflops_limit' must not be below 'tflops_request'");
+    if (r->compute_request_pct > 0 && r->compute_limit_pct > 0 &&
+        r->compute_limit_pct < r->compute_request_pct)
+        return fail(c, "'compute_limit_pct' must not be below 'compute_request_pct'");
+    if (qos[0] && (r->qos = pool_qos_parse(qos)) < 0)
+        return fail(c, "field 'qos' must be one of low, medium, high, critical");
+    return 0;
+}
+
+int pool_req_decode_resize(const char *body, size_t len, struct pool_resize_req *out,
+                           char *err, size_t errlen)
+{
+    struct ctx c = {err, errlen};
+    json_t *o = parse_object(&c, body, len);
+    if (!o)
+        return -1;
+    struct pool_resize_req r = {.qos = -1};
+    int rc = decode_resize_fields(&c, o, &r);
+    json_decref(o);
+    if (rc == 0)
+        *out = r;
+    return rc;
+}
+
 static int decode_peers(struct ctx *c, json_t *d, struct pool_device *dev, pool_peer_list peers_out)
 {
     json_t *peers = json_object_get(d, "nvlink_peers");

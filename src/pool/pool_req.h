@@ -31,6 +31,17 @@ struct pool_heartbeat {
 
 int pool_req_decode_alloc(const char *body, size_t len, struct pool_alloc_req *out, char *err,
                           size_t errlen);
+/* PATCH /api/v1/allocations/{id}: what a resize changes (per GPU, as in an allocation); 0 (or
+ * qos -1) leaves a field as it is. A request given without its limit sets the limit too, as at
+ * allocation. At least one field; one form of compute (TFLOPs or percent). */
+struct pool_resize_req {
+    uint64_t vram_request, vram_limit;
+    double tflops_request, tflops_limit;
+    double compute_request_pct, compute_limit_pct;
+    int qos;
+};
+int pool_req_decode_resize(const char *body, size_t len, struct pool_resize_req *out,
+                           char *err, size_t errlen);
 int pool_req_decode_node(const char *body, size_t len, struct pool_node *out, char *err,
                          size_t errlen);
 int pool_req_decode_heartbeat(const char *body, size_t len, struct pool_heartbeat *out, char *err,

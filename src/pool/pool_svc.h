@@ -74,6 +74,14 @@ int pool_svc_remove_node(struct pool_svc *svc, const char *node, struct pool_err
 /* Returns 201 (new allocation) or 200 (idempotent replay) with *result set; -1 on error. */
 int pool_svc_allocate(struct pool_svc *svc, const struct pool_alloc_req *req, json_t **result,
                       struct pool_error *e);
+/* PATCH /api/v1/allocations/{id} (pool_resize.c): new memory, compute and QoS for every vGPU
+ * of an active allocation, re-checked against its GPUs' free capacity and the tenant's quota,
+ * applied live by the node. owner as for release. 200 with *result (the allocation), or -1:
+ * 400, 403 quota, 404, 409 no_capacity (does not fit, or the node refused: less memory than
+ * in use) or conflict (being created, released or resized), 502 node_error, 500 store; the
+ * record and the vGPUs are then as they were. */
+int pool_svc_resize(struct pool_svc *svc, const char *id, const char *owner,
+                    const struct pool_resize_req *rq, json_t **result, struct pool_error *e);
 /* owner: the tenant releasing its own allocation (another's is "no such allocation", 404);
  * NULL: the admin. */
 int pool_svc_release(struct pool_svc *svc, const char *id, const char *owner,

@@ -1,7 +1,8 @@
 /*
  * The pool service without HTTP in front (src/pool/pool_svc.c, pool_alloc.c): quotas and their
  * edges, idempotent retries, restart with the store intact (close + reopen), gang rollback when
- * the (fake) node fails the second vGPU, a node going silent, node removal and re-registration.
+ * the (fake) node fails the second vGPU, a node going silent, node removal and re-registration,
+ * and a live resize re-booked against the GPU's free capacity and the quota (pool_resize.c).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -402,6 +403,69 @@ static void newer_schema_is_refused(void **state)
     assert_non_null(strstr(err, "newer"));
 }
 
+static json_int_t booked_vram(struct pool_svc *svc)
+{
+    json_t *nv = pool_svc_node_json(svc, "n1");
+    json_int_t v = json_integer_value(
+        json_object_get(json_array_get(json_object_get(nv, "devices"), 0), "allocated_vram"));
+    json_decref(nv);
+    return v;
+}
+
+static int resize(struct pool_svc *svc, const char *id, const char *owner,
+                  struct pool_resize_req rq, struct pool_error *e)
+{
+    json_t *out = NULL;
+    memset(e, 0, sizeof *e);
+    int rc = pool_svc_resize(svc, id, owner, &rq, &out, e);
+    json_decref(out);
+    return rc < 0 ? e->status : rc;
+}
+
+static void resize_rebooks(void **state)
+{
+    (void)state;
+    struct pool_svc *svc = open_svc(true, 60);
+    add_node(svc, "n1", "http://unused:1", 1, 100);   /* one GPU of 80 GiB */
+    char a[POOL_UUID_MAX], b[POOL_UUID_MAX];
+    struct pool_error e;
+    struct pool_alloc_req r = request("alice", 10, 40 * GiB, 1, NULL);
+    assert_int_equal(allocate(svc, &r, a, &e), 201);
+    r = request("alice", 10, 30 * GiB, 1, NULL);
+    assert_int_equal(allocate(svc, &r, b, &e), 201);
+    struct pool_resize_req grow = {.vram_request = 51 * GiB, .qos = -1};
+    assert_int_equal(resize(svc, a, NULL, grow, &e), 409);   /* 30 + 51 > 80 */
+    assert_int_equal(e.reason, POOL_FAIL_NO_CAPACITY);
+    assert_non_null(strstr(e.message, "no longer fits"));
+    assert_true(booked_vram(svc) == (json_int_t)(70 * GiB));   /* nothing changed */
+    grow.vram_request = 50 * GiB;
+    assert_int_equal(resize(svc, a, NULL, grow, &e), 200);   /* exactly full */
+    assert_true(booked_vram(svc) == (json_int_t)(80 * GiB));
+    struct pool_resize_req one = {.vram_request = 30 * GiB + 1, .qos = -1};
+    assert_int_equal(resize(svc, b, NULL, one, &e), 409);
+    assert_int_equal(resize(svc, a, "bob", grow, &e), 404);   /* another tenant's */
+    struct pool_resize_req bad = {.vram_limit = GiB, .qos = -1};   /* below the request */
+    assert_int_equal(resize(svc, a, "alice", bad, &e), 400);
+    struct pool_quota q = {.max_tflops = 30, .max_vram = -1, .max_vgpus = -1};
+    strcpy(q.tenant, "alice");
+    assert_int_equal(pool_svc_set_quota(svc, &q, &e), 0);
+    struct pool_resize_req compute = {.tflops_request = 25, .qos = POOL_QOS_HIGH};
+    assert_int_equal(resize(svc, a, "alice", compute, &e), 403);   /* 10 + 25 > 30 */
+    compute.tflops_request = 20;
+    assert_int_equal(resize(svc, a, "alice", compute, &e), 200);
+    pool_svc_close(svc);
+
+    svc = open_svc(true, 60);   /* the resized record is what the store kept */
+    json_t *v = pool_svc_allocation_json(svc, a, "alice");
+    json_t *d0 = json_array_get(json_object_get(v, "devices"), 0);
+    assert_true(json_integer_value(json_object_get(d0, "vram_limit")) == (json_int_t)(50 * GiB));
+    assert_true(json_number_value(json_object_get(d0, "tflops_request")) == 20);
+    assert_string_equal(json_string_value(json_object_get(v, "qos")), "high");
+    json_decref(v);
+    assert_true(booked_vram(svc) == (json_int_t)(80 * GiB));
+    pool_svc_close(svc);
+}
+
 int main(void)
 {
     tf_http_global_init();
@@ -414,6 +478,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(reregistration_cannot_drop_booked_gpu, make_db, remove_db),
         cmocka_unit_test_setup_teardown(pending_allocation_rolled_back_at_start, make_db, remove_db),
         cmocka_unit_test_setup_teardown(newer_schema_is_refused, make_db, remove_db),
+        cmocka_unit_test_setup_teardown(resize_rebooks, make_db, remove_db),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

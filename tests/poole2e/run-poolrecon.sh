@@ -15,40 +15,12 @@ set -u
 
 build=$1
 tfuse=$build/bin/tfuse
-work=$(mktemp -d "${TMPDIR:-/tmp}/poolrecon.XXXXXX")
-pids=()
-MiB=$((1 << 20))
-. "$(dirname "$0")/../lib/timeouts.sh"
+. "$(dirname "$0")/../lib/pool-harness.sh" poolrecon
 
-stop_pid() {   # SIGTERM (a clean exit, where sanitizers report), SIGKILL after 3 s
-    kill -TERM "$1" 2>/dev/null
-    for _ in $(seq "$(scaled 30)"); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$1" 2>/dev/null
-    wait "$1" 2>/dev/null
-}
-cleanup() {
-    for p in "${pids[@]}"; do stop_pid "$p"; done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-fail() {
-    echo "FAIL: $*" >&2
-    for f in pool pool2 node; do
-        echo "--- $f log" >&2
-        tail -20 "$work/$f.log" >&2 2>/dev/null
-    done
-    exit 1
-}
 wait_for() {   # wait_for SECONDS WHAT CMD...
     local secs=$1 what=$2
     shift 2
     wait_until "$secs" "$@" || fail "timed out waiting for $what"
-}
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])'
 }
 get() { curl -sf --max-time "$(scaled 5)" -H "Authorization: Bearer $admin" "$url$1"; }
 post() {
@@ -62,20 +34,7 @@ npost() {
 node_has() { nget /api/v1/vgpus | jq -e --arg id "$1" 'any(.vgpus[]; .id == $id)' >/dev/null; }
 node_lacks() { ! node_has "$1"; }
 
-start_pool() {   # start_pool LOGNAME
-    rm -f "$work/pool.url"
-    "$tfuse" pool serve --listen "127.0.0.1:$port_pool" --db "$work/pool.db" \
-        --join-token-file "$work/join.token" --heartbeat-timeout "$(scaled 3)" \
-        --ready-file "$work/pool.url" >"$work/$1.log" 2>&1 &
-    pid_pool=$!
-    pids+=($pid_pool)
-    wait_for 10 "the pool to listen" test -s "$work/pool.url"
-}
-
-(umask 077; head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$work/join.token")
-port_pool=$(free_port)
 port_node=$(free_port)
-url=http://127.0.0.1:$port_pool
 start_pool pool
 admin=$(cat "$work/pool.db.admin-token")
 # a malformed label is refused when the node starts, not on every registration attempt
@@ -143,10 +102,5 @@ wait_for 10 "allocation 2 to read lost" lost
 node_has "$u1" && node_has "$u2" || fail "a user's vGPU went missing"
 echo "allocation $id2 lost once its vGPU $v2 was gone"
 
-for p in "${pids[@]}"; do stop_pid "$p"; done
-pids=()
-if grep -l "Sanitizer" "$work"/*.log; then
-    grep -h -A20 "Sanitizer" "$work"/*.log | head -60 >&2
-    fail "a sanitizer report (above)"
-fi
+finish_clean
 echo "PASS"
