@@ -131,6 +131,7 @@ CUresult tfs_begin(struct tfs_call *c, uint32_t id)
         pthread_mutex_unlock(&g.lock);
         return r;
     }
+    tfs_mirror_before();   /* mirrored memory: the program's writes go ahead of the request */
     tfp_writer_reset(&g.w);
     c->w = &g.w;
     c->id = id;
@@ -209,6 +210,8 @@ CUresult tfs_end(struct tfs_call *c, CUresult r)
         fail_session(CUDA_ERROR_DEVICE_UNAVAILABLE, "malformed reply");
     if (c->bad)
         r = g.failure;
+    else if (g.state == 1)
+        tfs_mirror_after(c->id, r);   /* after a synchronizing call: the device's writes */
     pthread_mutex_unlock(&g.lock);
     tfs_misc_after(r);   /* core dumps and notifications (misc.c), outside the lock */
     return r;

@@ -9,9 +9,11 @@
  * cuMemHostRegister'ed memory stays the program's pageable memory (copies carry its bytes);
  * with DEVICEMAP its pages move in place onto a memfd that the worker maps too (same host only).
  * Mapped page-locked memory (CU_MEMHOSTALLOC_DEVICEMAP) and managed memory are a memfd the
- * worker maps at the same address and registers with its backend (same host only; over TCP
- * they answer CUDA_ERROR_NOT_SUPPORTED). Pointer attributes come from the stub's records.
- * May call: conn.c, entry.c.
+ * worker maps at the same address and registers with its backend (same host). Over TCP mapped
+ * memory (allocated or registered) is mirrored instead (mirror.c: a twin in the worker, bytes
+ * exchanged at launches and synchronizations, bounded in size); managed memory answers
+ * CUDA_ERROR_NOT_SUPPORTED. Pointer attributes come from the stub's records.
+ * May call: conn.c, entry.c, mirror.c.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -31,6 +33,7 @@ struct host_block {
     int fd;              /* >= 0: a memfd the worker maps at the same address */
     CUdeviceptr dptr;    /* the device's address of it (mapped memory) */
     int managed;
+    int mirrored;        /* mapped memory with a twin in the worker (mirror.c: TCP) */
     struct host_block *next;
 };
 
@@ -109,6 +112,12 @@ static struct host_block *find_block(const void *p, size_t len, int unlink)
     return b;
 }
 
+/* Mapped memory a kernel reaches: the worker maps it (same host) or makes a twin (mirror.c). */
+static int is_mapped(const struct host_block *b)
+{
+    return b->fd >= 0 || b->mirrored;
+}
+
 static CUresult mapped_alloc(void **pp, size_t bytesize, unsigned int Flags)
 {
     struct host_block *b = calloc(1, sizeof *b);
@@ -116,8 +125,11 @@ static CUresult mapped_alloc(void **pp, size_t bytesize, unsigned int Flags)
         return CUDA_ERROR_OUT_OF_MEMORY;
     b->size = bytesize;
     b->flags = Flags;
+    b->mirrored = tfs_mirror_wanted();
     b->p = shared_map(bytesize, &b->fd);
-    CUresult r = b->p ? share_with_worker(b, 0) : CUDA_ERROR_OUT_OF_MEMORY;
+    CUresult r = !b->p       ? CUDA_ERROR_OUT_OF_MEMORY
+                 : b->mirrored ? tfs_mirror_add(b->p, bytesize, &b->dptr)
+                               : share_with_worker(b, 0);
     if (r != CUDA_SUCCESS) {
         if (b->p)
             release_shared(b);
@@ -181,7 +193,10 @@ CUresult CUDAAPI cuMemFreeHost(void *p)
     if (b->region) {
         tfs_region_free(b->region);
     } else if (b->fd >= 0) {
-        tfi_unmap_host((uint64_t)(uintptr_t)b->p);
+        if (b->mirrored)
+            tfs_mirror_del(b->p);
+        else
+            tfi_unmap_host((uint64_t)(uintptr_t)b->p);
         release_shared(b);
     } else {
         free(b->p);
@@ -195,7 +210,7 @@ CUresult CUDAAPI cuMemHostGetDevicePointer_v2(CUdeviceptr *pdptr, void *p, unsig
     if (!pdptr || Flags)
         return CUDA_ERROR_INVALID_VALUE;
     struct host_block *b = find_block(p, 1, 0);
-    if (!b || b->fd < 0)
+    if (!b || !is_mapped(b))
         return CUDA_ERROR_INVALID_VALUE;
     *pdptr = b->dptr + (CUdeviceptr)((char *)p - (char *)b->p);
     return CUDA_SUCCESS;
@@ -253,9 +268,9 @@ static CUresult pointer_attribute(void *data, CUpointer_attribute attr, CUdevice
         *(unsigned *)data = device || managed ? CU_MEMORYTYPE_DEVICE : host ? CU_MEMORYTYPE_HOST : 0;
         return CUDA_SUCCESS;
     case CU_POINTER_ATTRIBUTE_DEVICE_POINTER:
-        if (strict && host && b->fd < 0)
+        if (strict && host && !is_mapped(b))
             return CUDA_ERROR_INVALID_VALUE;
-        *(CUdeviceptr *)data = host ? (b->fd >= 0 ? b->dptr + (ptr - (CUdeviceptr)(uintptr_t)b->p) : 0)
+        *(CUdeviceptr *)data = host ? (is_mapped(b) ? b->dptr + (ptr - (CUdeviceptr)(uintptr_t)b->p) : 0)
                                     : device || managed ? ptr : 0;
         return CUDA_SUCCESS;
     case CU_POINTER_ATTRIBUTE_HOST_POINTER:
@@ -355,21 +370,46 @@ static struct host_block *move_to_memfd(void *p, size_t bytes)
 }
 
 /* Gives the pages back to private memory with their bytes (read back from the memfd by the
- * kernel, as they went in), and forgets the memfd. */
+ * kernel, as they went in), and forgets the memfd. b itself may lie in those pages (the heap):
+ * its fields are read before they are unmapped, and it is freed once they are back. */
 static void move_back_from_memfd(struct host_block *b)
 {
-    if (mmap(b->p, b->size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1,
-             0) == MAP_FAILED ||
-        syscall(SYS_pread64, b->fd, b->p, b->size, (off_t)0) != (long)b->size)
-        tf_warn("cuMemHostUnregister: the pages of %p could not be made private again", b->p);
-    close(b->fd);
+    void *p = b->p;
+    size_t size = b->size;
+    int fd = b->fd;
+    if (mmap(p, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) ==
+            MAP_FAILED ||
+        syscall(SYS_pread64, fd, p, size, (off_t)0) != (long)size)
+        tf_warn("cuMemHostUnregister: the pages of %p could not be made private again", p);
+    close(fd);
     free(b);
 }
 
 /* DEVICEMAP registration on the same host: the worker maps the pages at the same address and
  * registers them with its driver, so kernels reach them through cuMemHostGetDevicePointer. */
+/* Over TCP: the program's range itself is mirrored (its exact bytes: the rest of its pages may
+ * be the allocator's). */
+static CUresult register_mirrored(void *p, size_t bytesize, struct registered *r)
+{
+    struct host_block *b = calloc(1, sizeof *b);
+    if (!b)
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    *b = (struct host_block){.p = p, .size = bytesize, .fd = -1, .mirrored = 1,
+                             .flags = CU_MEMHOSTALLOC_DEVICEMAP};
+    CUresult res = tfs_mirror_add(p, bytesize, &b->dptr);
+    if (res != CUDA_SUCCESS) {
+        free(b);
+        return res;
+    }
+    r->mapped = b;
+    add_block(b);
+    return CUDA_SUCCESS;
+}
+
 static CUresult register_mapped(void *p, size_t bytesize, struct registered *r)
 {
+    if (tfs_mirror_wanted())
+        return register_mirrored(p, bytesize, r);
     struct host_block *b = move_to_memfd(p, bytesize);
     if (!b)
         return CUDA_ERROR_INVALID_VALUE;   /* a range with unmapped pages, as the driver says */
@@ -424,9 +464,14 @@ CUresult CUDAAPI cuMemHostUnregister(void *p)
         *at = r->next;
     pthread_mutex_unlock(&blocks_lock);
     if (r && r->mapped && find_block(r->mapped->p, 1, 1)) {
-        cuCtxSynchronize();   /* pipelined work may still use it */
-        tfi_unmap_host((uint64_t)(uintptr_t)r->mapped->p);
-        move_back_from_memfd(r->mapped);
+        cuCtxSynchronize();   /* pipelined work may still use it (and its writes come back) */
+        if (r->mapped->mirrored) {
+            tfs_mirror_del(r->mapped->p);
+            free(r->mapped);
+        } else {
+            tfi_unmap_host((uint64_t)(uintptr_t)r->mapped->p);
+            move_back_from_memfd(r->mapped);
+        }
     }
     free(r);
     return r ? CUDA_SUCCESS : CUDA_ERROR_HOST_MEMORY_NOT_REGISTERED;

@@ -63,6 +63,16 @@ CUresult tfs_send_fd(int fd, uint64_t *tag);
 CUresult tfs_take_fd(uint64_t tag, int *fd);
 /* 1 when a release of handle h is one of the program's extra retains (share.c): answered. */
 int tfs_share_release(uint64_t h);
+/* Mirrored memory (mirror.c): 1 when mapped page-locked memory must be mirrored (no memfd
+ * passes: TCP); a twin of the program's [host, host+len) made in the worker (its device address
+ * in *dptr; CUDA_ERROR_OUT_OF_MEMORY over the bound, logged); released. */
+int tfs_mirror_wanted(void);
+CUresult tfs_mirror_add(void *host, size_t len, CUdeviceptr *dptr);
+void tfs_mirror_del(void *host);
+/* Under the call lock: the program's changes to the twins before a request is built; the
+ * device's changes back after call `id` ended with r, when it is a synchronizing one. */
+void tfs_mirror_before(void);
+void tfs_mirror_after(uint32_t id, CUresult r);
 /* Forgets a managed allocation's client mapping once the worker freed it. */
 void tfs_managed_forget(CUdeviceptr p);
 

@@ -7,7 +7,8 @@
  * and the stub reports NOT_SUPPORTED; mapped page-locked memory (not managed) then goes elsewhere
  * and its device address differs from the program's. A mapping's range in s->hostmaps keeps as
  * its parent the worker's address of it with its kind in bit 0 (0 mapped page-locked, 1
- * managed; graph.c answers migration hints on managed).
+ * managed; graph.c answers migration hints on managed). Over TCP, mirror.c makes the mapping
+ * itself (a twin of the program's memory) and installs it here the same way.
  * May call: src/transport (fd passing), the backend table.
  */
 #include <errno.h>
@@ -58,7 +59,14 @@ CUresult tfw_tfi_map_host(uint64_t tag, uint64_t addr, uint64_t bytes, unsigned 
                  strerror(errno));
         return CUDA_ERROR_NOT_SUPPORTED;
     }
-    r = s->be.cuMemHostRegister_v2(p, bytes, CU_MEMHOSTREGISTER_DEVICEMAP |
+    return tfw_hostmap_install(s, p, addr, bytes, kind, dptr);
+}
+
+CUresult tfw_hostmap_install(struct tfw_session *s, void *p, uint64_t addr, uint64_t bytes,
+                             unsigned kind, CUdeviceptr *dptr)
+{
+    uint64_t charge = kind == 1 ? bytes : 0;   /* reserved by the caller */
+    CUresult r = s->be.cuMemHostRegister_v2(p, bytes, CU_MEMHOSTREGISTER_DEVICEMAP |
                                                           CU_MEMHOSTREGISTER_PORTABLE);
     if (r == CUDA_SUCCESS)
         r = s->be.cuMemHostGetDevicePointer_v2(dptr, p, 0);
@@ -101,6 +109,7 @@ CUresult tfw_release_hostmap(struct tfw_session *s, uint64_t addr)
         s->be.cuMemHostUnregister((void *)(uintptr_t)here);
     munmap((void *)(uintptr_t)here, bytes);
     tfw_limits_refund(s, addr);   /* managed memory's charge; nothing for page-locked */
+    tfw_mirror_forget(addr);      /* a twin of the program's memory (mirror.c) */
     tfw_advice_forget(addr, bytes);   /* what the hints said of it */
     tf_ranges_del(&s->hostmaps, addr);
     tf_ranges_del(&s->allocs, addr);

@@ -422,6 +422,8 @@ static int serve_one(struct tfw_session *s)
     if (s->malformed)
         return -1;
     enum tfp_mode mode = tfp_call_mode(h.type);
+    if (h.type == TFP_ID_tfi_mirror_push)
+        s->sync_after = 0;   /* its bytes were consumed when it ran (mirror.c) */
     /* A pipelined copy reading the request buffer, or an asynchronous copy into reply space,
      * must finish before that memory is reused or sent. */
     if (r == CUDA_SUCCESS && ((mode == TFP_ASYNC && s->sync_after) || mode == TFP_STREAMPT) &&

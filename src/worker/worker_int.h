@@ -103,6 +103,13 @@ CUresult tfw_handle_request(struct tfw_session *s, uint32_t id, const void *payl
 /* Releases a mapping made by tfi_map_host (also when the client frees managed memory with
  * cuMemFree). */
 CUresult tfw_release_hostmap(struct tfw_session *s, uint64_t addr);
+/* Registers p (bytes, mapped here; kind 0 mapped page-locked, 1 managed, whose charge the
+ * caller reserved) as device-mapped host memory recorded at the program's addr; on failure
+ * unmaps p and releases the charge (hostmap.c). */
+CUresult tfw_hostmap_install(struct tfw_session *s, void *p, uint64_t addr, uint64_t bytes,
+                             unsigned kind, CUdeviceptr *dptr);
+/* Forgets the twin of the program's memory at addr, if it is one (mirror.c). */
+void tfw_mirror_forget(uint64_t addr);
 
 /* The stub's managed memory (memory_more.c): 1 when [p, p+count) lies in one of its
  * allocations mapped here; the hints on it, remembered for cuMemRangeGetAttribute (device

@@ -1,7 +1,8 @@
 /*
  * Unit tests of the forwarding pieces that need no device: the byte writer and reader,
  * call ids and modes from calls.def, SHA-256 against FIPS 180-4 vectors, the worker's handle
- * set and allocation ranges, and the worker's decoders refusing malformed requests.
+ * set and allocation ranges, the worker's decoders refusing malformed requests, and mirrored
+ * memory's runs (diff, merge, reader).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,6 +13,7 @@
 
 #include <cmocka.h>
 
+#include "mirror.h"
 #include "proto.h"
 #include "session.h"
 #include "worker_int.h"
@@ -274,6 +276,83 @@ static void wrapped_sizes_are_refused(void **state)
     tfw_self = NULL;
 }
 
+/* Sends a's changes to b in chunks of cap bytes; returns how many chunks it took. */
+static int mirror_send(uint8_t *a, uint8_t *sa, uint8_t *b, uint8_t *sb, size_t len, size_t cap)
+{
+    uint8_t out[4096];
+    size_t pos = 0;
+    int chunks = 0;
+    do {
+        size_t used = 0, at = 0;
+        tfp_mirror_diff(9, 0, a, sa, len, &pos, out, cap, &used);
+        uint64_t key;
+        uint32_t off, n;
+        const uint8_t *in;
+        while (tfp_mirror_next(out, used, &at, &key, &off, &n, &in) == 1) {
+            assert_int_equal(key, 9);
+            tfp_mirror_apply(b + off, sb + off, in, n);
+        }
+        assert_int_equal(at, used);
+        chunks++;
+    } while (pos < len);
+    return chunks;
+}
+
+static void mirror_runs_merge(void **state)
+{
+    (void)state;
+    enum { LEN = 300 };
+    uint8_t a[LEN] = {0}, sa[LEN] = {0}, b[LEN] = {0}, sb[LEN] = {0};
+    a[10] = a[13] = a[20] = 1;   /* one run spanning the unchanged 11..19 */
+    b[15] = 0x55;                /* the receiver's own write inside that span */
+    assert_int_equal(mirror_send(a, sa, b, sb, LEN, sizeof a), 1);
+    assert_int_equal(b[10], 1);
+    assert_int_equal(b[20], 1);
+    assert_int_equal(b[15], 0x55);   /* kept: the sender did not change it */
+    assert_memory_equal(sa, sb, LEN);
+    /* the other way: b's own write reaches a; nothing else moves */
+    assert_int_equal(mirror_send(b, sb, a, sa, LEN, sizeof a), 1);
+    assert_memory_equal(a, b, LEN);
+    assert_memory_equal(sa, sb, LEN);
+    /* nothing changed: no runs */
+    size_t pos = 0, used = 0;
+    uint8_t out[64];
+    tfp_mirror_diff(9, 0, a, sa, LEN, &pos, out, sizeof out, &used);
+    assert_int_equal(used, 0);
+    assert_int_equal(pos, LEN);
+    /* many scattered changes through a small reply: several chunks, same result */
+    for (size_t i = 0; i < LEN; i += 37)
+        a[i] = (uint8_t)(i + 3);
+    assert_true(mirror_send(a, sa, b, sb, LEN, TFP_MIRROR_RUN_HEADER + 8) > 3);
+    assert_memory_equal(a, b, LEN);
+    assert_memory_equal(sa, sb, LEN);
+}
+
+static void mirror_runs_are_checked(void **state)
+{
+    (void)state;
+    uint8_t buf[40] = {0};
+    uint64_t key = 1;
+    uint32_t off = 0, len = 30;
+    memcpy(buf, &key, 8);
+    memcpy(buf + 8, &off, 4);
+    memcpy(buf + 12, &len, 4);
+    size_t at = 0;
+    const uint8_t *in;
+    assert_int_equal(tfp_mirror_next(buf, sizeof buf, &at, &key, &off, &len, &in), -1);
+    len = 0;   /* an empty run is malformed too */
+    memcpy(buf + 12, &len, 4);
+    at = 0;
+    assert_int_equal(tfp_mirror_next(buf, sizeof buf, &at, &key, &off, &len, &in), -1);
+    at = 0;
+    assert_int_equal(tfp_mirror_next(buf, 10, &at, &key, &off, &len, &in), -1);
+    len = 24;
+    memcpy(buf + 12, &len, 4);
+    at = 0;
+    assert_int_equal(tfp_mirror_next(buf, sizeof buf, &at, &key, &off, &len, &in), 1);
+    assert_int_equal(tfp_mirror_next(buf, sizeof buf, &at, &key, &off, &len, &in), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -285,6 +364,8 @@ int main(void)
         cmocka_unit_test(handles_and_ranges),
         cmocka_unit_test(malformed_requests_are_refused),
         cmocka_unit_test(wrapped_sizes_are_refused),
+        cmocka_unit_test(mirror_runs_merge),
+        cmocka_unit_test(mirror_runs_are_checked),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
