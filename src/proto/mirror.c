@@ -14,6 +14,9 @@ void tfp_mirror_diff(uint64_t key, uint32_t base, const uint8_t *data, uint8_t *
 {
     size_t i = *pos;
     while (i < len) {
+        /* unchanged memory is skipped in blocks: this scan is what every call costs */
+        while (i + 512 <= len && memcmp(data + i, shadow + i, 512) == 0)
+            i += 512;
         while (i + 8 <= len && memcmp(data + i, shadow + i, 8) == 0)
             i += 8;
         while (i < len && data[i] == shadow[i])

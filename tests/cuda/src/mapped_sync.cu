@@ -7,7 +7,7 @@
 //   a value changed between two launches reaches the second; a copy into mapped memory is
 //   seen by a later kernel; the program and a kernel writing different words of one buffer
 //   between two synchronizations both keep their writes; registered (malloc'd) memory too.
-// Over TCP an allocation above the mirror's bound (1 MiB by default) is refused with
+// Over TCP an allocation above the mirror's bound (256 KiB by default) is refused with
 // cudaErrorMemoryAllocation; elsewhere it works.
 #include <cstring>
 #include "check.h"
