@@ -178,9 +178,13 @@ int k8s_cmd_dra_plugin(int argc, char **argv)
         return 2;
     }
     int pa = parse_args(&a, argc, argv);
-    if (pa != 0) {
-        usage(pa > 0 ? stdout : stderr);
-        return pa > 0 ? 0 : 2;
+    if (pa > 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (pa < 0) {
+        fprintf(stderr, "tfuse-k8s dra-plugin --help lists the options\n");
+        return 2;
     }
     if (k8s_config_check_node(&cfg, err, sizeof(err)) != 0) {
         fprintf(stderr, "tfuse-k8s dra-plugin: %s\n", err);

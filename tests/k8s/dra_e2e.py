@@ -63,6 +63,19 @@ class DraPlugin:
         return self.p.wait(timeout=60)
 
 
+def sanitizer_env(spec):
+    """Under TFUSE_SANITIZE our libcuda.so.1 is instrumented and the nvcc program is not: the
+    sanitizer runtimes go first (as tests/cuda/run-cuda-test does); not a runtime's doing."""
+    libs = [m["hostPath"] for m in spec["devices"][0]["containerEdits"].get("mounts", [])
+            if m["hostPath"].endswith("libcuda.so.1")]
+    if not libs:
+        return []
+    out = subprocess.run(["ldd", libs[0]], capture_output=True, text=True).stdout
+    san = [ln.split("=>")[1].split()[0] for ln in out.splitlines()
+           if ("libasan.so" in ln or "libubsan.so" in ln) and "=>" in ln]
+    return ["LD_PRELOAD=" + ":".join(san), "ASAN_OPTIONS=detect_leaks=0"] if san else []
+
+
 def runtime_script(spec, argv):
     """A shell script doing what a runtime does with a CDI device's edits on the host's root:
     each mount bound at its container path (a missing path is made on a tmpfs laid over its
@@ -86,7 +99,7 @@ def runtime_script(spec, argv):
         lines.append("mount --bind %s %s" % (shlex.quote(host), shlex.quote(cont)))
         if "ro" in m.get("options", []):
             lines.append("mount -o remount,bind,ro %s" % shlex.quote(cont))
-    env = ["PATH=/usr/bin:/bin"] + edits.get("env", [])
+    env = ["PATH=/usr/bin:/bin"] + edits.get("env", []) + sanitizer_env(spec)
     lines.append("exec env -i %s %s" % (" ".join(shlex.quote(x) for x in env),
                                          " ".join(shlex.quote(a) for a in argv)))
     return "\n".join(lines)
@@ -103,6 +116,7 @@ def run_in_container(spec, argv):
         libdirs = {os.path.dirname(m["hostPath"]) for m in edits.get("mounts", [])
                    if m["hostPath"].endswith(".so.1")}
         env["LD_LIBRARY_PATH"] = ":".join(sorted(libdirs))
+        env.update(kv.split("=", 1) for kv in sanitizer_env(spec))
         r = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=180)
     return r
 
