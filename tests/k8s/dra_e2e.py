@@ -165,6 +165,11 @@ def main():
         info = k.get_info(pl.reg_sock)
         check(info.endpoint == pl.sock and info.name == api.DRIVER, "GetInfo names dra.sock")
         k.notify(pl.reg_sock, True)
+        os.unlink(pl.reg_sock)  # a kubelet cleaning its registry folder
+        check(wait_for(lambda: os.path.exists(pl.reg_sock)) and
+              k.get_info(pl.reg_sock).endpoint == pl.sock,
+              "a removed registration socket is served again")
+        k.notify(pl.reg_sock, True)
         check(wait_for(lambda: [o for p, o in list(e.api.objs.items())
                                 if "/resourceslices/" in p]),
               "the node's ResourceSlices published at start")

@@ -245,6 +245,10 @@ def test_corrupt(pl):
     check(rc == 3 and "checksum" in err, "corrupt checkpoint refused: %d %s" % (rc, err))
     with open(pl.ckpt) as f:
         check(f.read() == bad, "corrupt checkpoint left as it was")
+    with open(pl.ckpt, "w") as f:  # torn: a crash in the middle of a write that was not ours
+        f.write(text[:len(text) // 2])
+    rc, err = pl.start()
+    check(rc == 3 and "unreadable checkpoint" in err, "torn checkpoint refused: %s" % err)
 
 
 def main():
