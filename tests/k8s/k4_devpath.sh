@@ -13,7 +13,8 @@
 # prioritize agree with the pool's dry run (unknown node unresolvable, too much memory, quota),
 # bind allocates on the chosen node, writes the tokens to a Secret owned by the pod and never
 # to the pod, binds the pod, refuses a wrong uid without allocating; Allocate gives the token
-# and address; a deleted pod's allocation is released and its vGPU deleted.
+# and address, and a CUDA program run with them sees its vGPU's memory limit; a deleted pod's
+# allocation is released and its vGPU deleted.
 set -u
 
 build=$1
@@ -249,6 +250,9 @@ ttok=$(curl -sf -H "Authorization: Bearer $admin" -X POST "$pool/api/v1/tenants/
     "tflops_request": 1}' "$pool/api/v1/placements")" = 403 ] || fail "a tenant asked for another"
 printf '{"NodeNames": []}' >bad.json
 [ "$(post "$ex/filter" bad.json)" = 400 ] || fail "filter without a Pod: $(cat out.json)"
+printf '{"Pod": {}, "Pod": {}}' >bad.json
+[ "$(post "$ex/prioritize" bad.json)" = 400 ] || fail "duplicate keys: $(cat out.json)"
+[ "$(post "$ex/nope" bad.json)" = 404 ] || fail "an unknown verb: $(cat out.json)"
 echo "extender: filter and prioritize follow the pool (score $score), quota and capacity refused"
 
 # ---- extender: bind, then the device plugin's Allocate
@@ -297,6 +301,18 @@ echo "extender: pod bound to k8s-node-a with $alloc ($vgpu), token only in the S
 grep -qxF "ENV TFUSE_TOKEN=$token" dp.out && grep -qxF "ENV TFUSE_CONNECT=$connect" dp.out &&
     grep -qx 'MOUNT /opt/stub/libcuda.so.1 /usr/local/tfuse/lib/libcuda.so.1 ro' dp.out ||
     fail "Allocate answered: $(cat dp.out)"
+# the container's program, with Allocate's env as the runtime applies it (the stub's build
+# folder standing in for the mount), sees its vGPU: the 128 MiB limit the pod asked
+iso=$build/tests/isolation/prog_iso
+if [ -x "$iso" ]; then
+    out=$(env $(sed -n 's/^ENV //p' dp.out | grep -v '^LD_LIBRARY_PATH=') \
+          LD_LIBRARY_PATH="$build/lib/tfuse" timeout "$(scaled 60)" "$iso" meminfo 2>&1) ||
+        fail "a CUDA program with Allocate's env: $out"
+    grep -q "total $((128 << 20))" <<<"$out" || fail "the program saw: $out"
+    echo "a CUDA program with Allocate's env sees its 128 MiB vGPU"
+else
+    echo "skip: prog_iso is not built, no CUDA program run with Allocate's env"
+fi
 "$dpcli" --kube-api "$kube" --node-name k8s-node-a --plugin-dir "$work" 1 >dp.out 2>dp.err &&
     fail "a second Allocate served the same pod again"
 grep -q "no pending pod" dp.err || fail "second Allocate: $(cat dp.err)"
