@@ -1,9 +1,11 @@
 /*
  * bench_forwarding: the forwarding path against the direct path, side by side in one run.
  *
- * The same measurements run in three child processes, each driving a driver-API table loaded by
+ * The same measurements run in four child processes, each driving a driver-API table loaded by
  * src/backend's loader: "direct" (softgpu in-process), "shm" (our libcuda.so.1 talking to a
- * `tfuse node` over a unix socket + shared-memory rings) and "tcp" (the same over TCP loopback).
+ * `tfuse node` over a unix socket + shared-memory rings), "tcp" (the same over TCP loopback) and
+ * "tls" (TCP loopback inside TLS: a second node with --tls-cert/--tls-key, a throwaway CA made
+ * with openssl and given to the stub as TFUSE_CA_FILE; the row is skipped without openssl).
  * Measured: synchronous round trip (cuCtxSynchronize on an idle context, back to back), launch
  * rate of an empty kernel (pipelined, one synchronize at the end), 64 MiB copy bandwidth from
  * and to pageable and page-locked memory, and plain socket ping-pong baselines (unix, TCP).
@@ -244,14 +246,35 @@ static double tcp_ping_pong(void)
     return ping_pong(c, s);
 }
 
+/* ---- the TLS node's certificate ---- */
+
+/* A throwaway CA and a certificate for 127.0.0.1 signed by it, in dir (ca.pem, srv.pem,
+ * srv.key). 0, or -1 when openssl is missing or fails. */
+static int make_certs(const char *dir)
+{
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
+             "-days 2 -subj /CN=bench-ca -keyout ca.key -out ca.pem && "
+             "openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=bench "
+             "-keyout srv.key -out srv.csr && printf 'subjectAltName=IP:127.0.0.1\\n' >srv.ext "
+             "&& openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 "
+             "-extfile srv.ext -out srv.pem && chmod 600 srv.key ca.key", dir);
+    char quiet[2100];
+    snprintf(quiet, sizeof quiet, "(%s) >/dev/null 2>&1", cmd);
+    return system(quiet) == 0 ? 0 : -1;
+}
+
 /* ---- report ---- */
 
 static void print_row(const char *what, const char *unit, double direct, double shm, double tcp,
-                      int higher_better)
+                      double tls, int higher_better)
 {
     double rs = higher_better ? shm / direct : direct / shm;
     double rt = higher_better ? tcp / direct : direct / tcp;
-    printf("%-34s %12.2f %12.2f %12.2f %8.2f %8.2f  %s\n", what, direct, shm, tcp, rs, rt, unit);
+    double rl = higher_better ? tls / tcp : tcp / tls;   /* TLS against plain TCP */
+    printf("%-34s %11.2f %11.2f %11.2f %11.2f %7.2f %7.2f %7.2f  %s\n", what, direct, shm, tcp,
+           tls, rs, rt, rl, unit);
 }
 
 static void json_mode(FILE *f, const char *name, const struct results *r, int last)
@@ -267,7 +290,7 @@ static void json_mode(FILE *f, const char *name, const struct results *r, int la
 }
 
 static void write_json(const struct results *d, const struct results *s, const struct results *t,
-                       double unix_pp, double tcp_pp)
+                       const struct results *l, double unix_pp, double tcp_pp)
 {
     const char *dir = getenv("TFUSE_BENCH_DIR");
     char path[4096];
@@ -292,24 +315,33 @@ static void write_json(const struct results *d, const struct results *s, const s
     fprintf(f, "  \"modes\": {\n");
     json_mode(f, "direct", d, 0);
     json_mode(f, "shm", s, 0);
-    json_mode(f, "tcp", t, 1);
+    json_mode(f, "tcp", t, 0);
+    json_mode(f, "tls", l, 1);
     fprintf(f, "  },\n  \"baselines\": {\"unix_ping_pong_us\": %.3f, \"tcp_ping_pong_us\": %.3f},\n",
             unix_pp, tcp_pp);
     fprintf(f,
             "  \"ratios\": {\"shm_sync_us\": %.3f, \"launch_rate_shm_vs_direct\": %.3f,"
             " \"launch_rate_tcp_vs_direct\": %.3f, \"h2d_pinned_shm_vs_direct\": %.3f,"
-            " \"d2h_pinned_shm_vs_direct\": %.3f, \"tcp_rtt_vs_tcp_ping_pong\": %.3f},\n",
+            " \"d2h_pinned_shm_vs_direct\": %.3f, \"tcp_rtt_vs_tcp_ping_pong\": %.3f,"
+            " \"tls_rtt_vs_tcp\": %.3f, \"tls_launch_rate_vs_tcp\": %.3f,"
+            " \"tls_h2d_pageable_vs_tcp\": %.3f, \"tls_d2h_pageable_vs_tcp\": %.3f},\n",
             s->sync_us, s->launches_per_s / d->launches_per_s,
             t->launches_per_s / d->launches_per_s, s->h2d_pinned / d->h2d_pinned,
-            s->d2h_pinned / d->d2h_pinned, t->sync_us / tcp_pp);
+            s->d2h_pinned / d->d2h_pinned, t->sync_us / tcp_pp,
+            l->ok ? l->sync_us / t->sync_us : 0, l->ok ? l->launches_per_s / t->launches_per_s : 0,
+            l->ok ? l->h2d_pageable / t->h2d_pageable : 0,
+            l->ok ? l->d2h_pageable / t->d2h_pageable : 0);
     fprintf(f,
             "  \"aims\": {\"shm_round_trip_under_2us\": %s, \"launch_rate_80pct\": %s,"
-            " \"pinned_copy_80pct\": %s, \"tcp_within_1_5x_ping_pong\": %s}\n}\n",
+            " \"pinned_copy_80pct\": %s, \"tcp_within_1_5x_ping_pong\": %s,"
+            " \"tls_round_trip_within_1_25x_tcp\": %s, \"tls_launch_rate_80pct_of_tcp\": %s}\n}\n",
             s->sync_us < 2.0 ? "true" : "false",
             s->launches_per_s >= 0.8 * d->launches_per_s ? "true" : "false",
             s->h2d_pinned >= 0.8 * d->h2d_pinned && s->d2h_pinned >= 0.8 * d->d2h_pinned ? "true"
                                                                                       : "false",
-            t->sync_us <= 1.5 * tcp_pp ? "true" : "false");
+            t->sync_us <= 1.5 * tcp_pp ? "true" : "false",
+            l->ok && l->sync_us <= 1.25 * t->sync_us ? "true" : "false",
+            l->ok && l->launches_per_s >= 0.8 * t->launches_per_s ? "true" : "false");
     fclose(f);
     printf("\nwrote %s\n", path);
 }
@@ -324,26 +356,50 @@ int main(void)
     }
     const char *softgpu = TFUSE_BUILD_DIR "/lib/libtfuse-softgpu.so";
     const char *stub = TFUSE_BUILD_DIR "/lib/tfuse/libcuda.so.1";
-    struct results d, s, t;
+    struct results d, s, t, l = {.error = "no TLS node (openssl missing?)"};
     int e = run_mode(softgpu, NULL, &d) | run_mode(stub, node.unix_addr, &s) |
             run_mode(stub, node.tcp_addr, &t);
     node_stop(&node);
+    /* The TLS row: a node of its own (its tcp listener speaks only TLS). */
+    char certs[] = "/tmp/tfuse-bench-tls-XXXXXX", cert[300], key[300], ca[300];
+    if (mkdtemp(certs) && make_certs(certs) == 0) {
+        snprintf(cert, sizeof cert, "%s/srv.pem", certs);
+        snprintf(key, sizeof key, "%s/srv.key", certs);
+        snprintf(ca, sizeof ca, "%s/ca.pem", certs);
+        setenv("TFUSE_CA_FILE", ca, 1);
+        if (node_start_tls(&node, NULL, cert, key) == 0) {
+            run_mode(stub, node.tcp_addr, &l);
+            node_stop(&node);
+        }
+    }
+    char rm[400];
+    snprintf(rm, sizeof rm, "rm -rf '%s'", certs);
+    if (system(rm) != 0)
+        fprintf(stderr, "bench_forwarding: could not remove %s\n", certs);
+    if (!l.ok)
+        fprintf(stderr, "bench_forwarding: no TLS row: %s\n", l.error);
     double upp = unix_ping_pong(), tpp = tcp_ping_pong();
     if (e || !d.ok || !s.ok || !t.ok) {
         fprintf(stderr, "bench_forwarding: a mode failed: direct '%s' shm '%s' tcp '%s'\n",
                 d.error, s.error, t.error);
         return 1;
     }
-    printf("%-34s %12s %12s %12s %8s %8s\n", "measure", "direct", "shm", "tcp", "shm/dir",
-           "tcp/dir");
-    print_row("sync round trip, median (lower better)", "us", d.sync_us, s.sync_us, t.sync_us, 0);
-    print_row("sync round trip, mean", "us", d.sync_mean_us, s.sync_mean_us, t.sync_mean_us, 0);
+    printf("%-34s %11s %11s %11s %11s %7s %7s %7s\n", "measure", "direct", "shm", "tcp", "tls",
+           "shm/dir", "tcp/dir", "tls/tcp");
+    print_row("sync round trip, median (lower better)", "us", d.sync_us, s.sync_us, t.sync_us,
+              l.sync_us, 0);
+    print_row("sync round trip, mean", "us", d.sync_mean_us, s.sync_mean_us,
+              t.sync_mean_us, l.sync_mean_us, 0);
     print_row("empty kernel launches", "launch/s", d.launches_per_s, s.launches_per_s,
-              t.launches_per_s, 1);
-    print_row("64 MiB HtoD pageable", "GB/s", d.h2d_pageable, s.h2d_pageable, t.h2d_pageable, 1);
-    print_row("64 MiB DtoH pageable", "GB/s", d.d2h_pageable, s.d2h_pageable, t.d2h_pageable, 1);
-    print_row("64 MiB HtoD page-locked", "GB/s", d.h2d_pinned, s.h2d_pinned, t.h2d_pinned, 1);
-    print_row("64 MiB DtoH page-locked", "GB/s", d.d2h_pinned, s.d2h_pinned, t.d2h_pinned, 1);
+              t.launches_per_s, l.launches_per_s, 1);
+    print_row("64 MiB HtoD pageable", "GB/s", d.h2d_pageable, s.h2d_pageable, t.h2d_pageable,
+              l.h2d_pageable, 1);
+    print_row("64 MiB DtoH pageable", "GB/s", d.d2h_pageable, s.d2h_pageable, t.d2h_pageable,
+              l.d2h_pageable, 1);
+    print_row("64 MiB HtoD page-locked", "GB/s", d.h2d_pinned, s.h2d_pinned, t.h2d_pinned,
+              l.h2d_pinned, 1);
+    print_row("64 MiB DtoH page-locked", "GB/s", d.d2h_pinned, s.d2h_pinned, t.d2h_pinned,
+              l.d2h_pinned, 1);
     FILE *la = fopen("/proc/loadavg", "r");
     char load[64] = "?";
     if (la && fgets(load, sizeof load, la))
@@ -355,6 +411,11 @@ int main(void)
     printf("baselines: unix socket ping-pong %.2f us, TCP loopback ping-pong %.2f us\n", upp, tpp);
     printf("shm round trip %.2f us (aim < 2 us); TCP round trip / TCP ping-pong = %.2f (aim <= 1.5)\n",
            s.sync_us, t.sync_us / tpp);
-    write_json(&d, &s, &t, upp, tpp);
+    if (l.ok)
+        printf("TLS against plain TCP: round trip x%.2f (aim <= 1.25), launch rate x%.2f "
+               "(aim >= 0.8), 64 MiB pageable copies x%.2f / x%.2f\n", l.sync_us / t.sync_us,
+               l.launches_per_s / t.launches_per_s, l.h2d_pageable / t.h2d_pageable,
+               l.d2h_pageable / t.d2h_pageable);
+    write_json(&d, &s, &t, &l, upp, tpp);
     return 0;
 }

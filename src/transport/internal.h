@@ -165,7 +165,10 @@ int tft_tls_connect(struct tf_conn *c, const char *host, const char *ca_file, in
 /* Bytes, TF_ERR_AGAIN when it would block, or the error it failed the connection with. */
 ssize_t tft_tls_recv(struct tf_conn *c, void *buf, size_t len);
 ssize_t tft_tls_send(struct tf_conn *c, const void *buf, size_t len);
-size_t tft_tls_pending(const struct tf_conn *c);
+/* One frame's records are gathered (on) and sent together (off: the first flush); then
+ * tft_tls_flush until it is not TF_ERR_AGAIN. */
+int tft_tls_gather(struct tf_conn *c, bool on);
+int tft_tls_flush(struct tf_conn *c);
 bool tft_tls_handshaken(const struct tf_conn *c);
 uint64_t tft_tls_received(const struct tf_conn *c);
 /* Frees the session; notify sends close_notify first (never in the node after its fork). */

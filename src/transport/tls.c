@@ -43,9 +43,10 @@
     X(gnutls_transport_set_ptr) X(gnutls_transport_set_push_function)                         \
     X(gnutls_transport_set_pull_function) X(gnutls_transport_set_pull_timeout_function)        \
     X(gnutls_handshake) X(gnutls_record_recv) X(gnutls_record_send)                           \
-    X(gnutls_record_check_pending) X(gnutls_record_get_direction) X(gnutls_bye)               \
+    X(gnutls_record_get_direction) X(gnutls_bye)                                              \
     X(gnutls_strerror) X(gnutls_error_is_fatal) X(gnutls_alert_get) X(gnutls_alert_get_name)   \
-    X(gnutls_server_name_set) X(gnutls_alert_send_appropriate)
+    X(gnutls_server_name_set) X(gnutls_alert_send_appropriate)                               \
+    X(gnutls_transport_set_vec_push_function)
 
 static struct {
 #define TLS_PTR(name) __typeof__(name) *name;
@@ -68,7 +69,23 @@ struct tft_tls {
     uint64_t received;                 /* bytes taken from the socket: the gate's progress */
     uint8_t first[4];                  /* the peer's first bytes: a plaintext answer shows here */
     size_t nfirst;
+    /* Bytes read from the socket ahead of GnuTLS: it asks for a record's header, then for its
+     * body, so reading only what it asks costs two recv calls a record; one recv here takes in
+     * many small records (pipelined launches) at once. Every wait in the transport comes after
+     * a read that found nothing, so bytes held here are never waited for. */
+    uint8_t *in;
+    size_t in_pos, in_len;
+    /* Records of one frame gathered before they are sent (tft_tls_gather): a 64 MiB copy is
+     * 4096 records, and one send each costs more than the encryption. Empty between frames,
+     * and so at fork. */
+    bool gather;
+    uint8_t *out;
+    size_t out_len;
 };
+
+#define GATHER_MAX (1u << 20)
+
+#define PULL_AHEAD (1u << 20)
 
 static void load_gnutls(void)
 {
@@ -102,9 +119,8 @@ static int tls_ready(char *err, size_t errlen)
 
 /* ---- the socket under a session: plain recv/send, counting and remembering the first bytes */
 
-static ssize_t pull(gnutls_transport_ptr_t p, void *buf, size_t len)
+static ssize_t sock_recv(struct tft_tls *t, void *buf, size_t len)
 {
-    struct tft_tls *t = p;
     ssize_t n = recv(t->fd, buf, len, 0);
     if (n > 0) {
         for (size_t i = 0; t->nfirst < sizeof t->first && i < (size_t)n; i++)
@@ -114,14 +130,86 @@ static ssize_t pull(gnutls_transport_ptr_t p, void *buf, size_t len)
     return n;
 }
 
+static ssize_t pull(gnutls_transport_ptr_t p, void *buf, size_t len)
+{
+    struct tft_tls *t = p;
+    if (t->in_pos == t->in_len) {
+        if (!t->in || len >= PULL_AHEAD)
+            return sock_recv(t, buf, len);
+        ssize_t n = sock_recv(t, t->in, PULL_AHEAD);
+        if (n <= 0)
+            return n;
+        t->in_pos = 0;
+        t->in_len = (size_t)n;
+    }
+    size_t n = t->in_len - t->in_pos < len ? t->in_len - t->in_pos : len;
+    memcpy(buf, t->in + t->in_pos, n);
+    t->in_pos += n;
+    return (ssize_t)n;
+}
+
+/* Appends to the gathered records; when they are full, sends them first. -1 with EAGAIN when
+ * the socket takes nothing: GnuTLS then returns GNUTLS_E_AGAIN and is called again. */
+static int send_gathered(struct tft_tls *t)
+{
+    ssize_t n = send(t->fd, t->out, t->out_len, MSG_NOSIGNAL);
+    if (n < 0)
+        return -1;
+    memmove(t->out, t->out + n, t->out_len - (size_t)n);
+    t->out_len -= (size_t)n;
+    return 0;
+}
+
+static ssize_t gather(struct tft_tls *t, const uint8_t *buf, size_t len)
+{
+    if (t->out_len + len > GATHER_MAX && t->out_len > 0 && send_gathered(t) < 0)
+        return -1;
+    if (t->out_len + len > GATHER_MAX)
+        return t->out_len ? (errno = EAGAIN, -1) : send(t->fd, buf, len, MSG_NOSIGNAL);
+    memcpy(t->out + t->out_len, buf, len);
+    t->out_len += len;
+    return (ssize_t)len;
+}
+
 static ssize_t push(gnutls_transport_ptr_t p, const void *buf, size_t len)
 {
-    return send(((struct tft_tls *)p)->fd, buf, len, MSG_NOSIGNAL);
+    struct tft_tls *t = p;
+    if (t->gather && t->out)
+        return gather(t, buf, len);
+    return send(t->fd, buf, len, MSG_NOSIGNAL);
+}
+
+/* A record's pieces (header, body, tag) at once. */
+static ssize_t vec_push(gnutls_transport_ptr_t p, const giovec_t *iov, int iovcnt)
+{
+    struct tft_tls *t = p;
+    size_t total = 0;
+    for (int i = 0; i < iovcnt; i++)
+        total += iov[i].iov_len;
+    if (t->gather && t->out && t->out_len + total <= GATHER_MAX) {
+        for (int i = 0; i < iovcnt; i++) {
+            memcpy(t->out + t->out_len, iov[i].iov_base, iov[i].iov_len);
+            t->out_len += iov[i].iov_len;
+        }
+        return (ssize_t)total;
+    }
+    if (t->gather && t->out && t->out_len > 0) {   /* full: send what is gathered first */
+        if (send_gathered(t) < 0)
+            return -1;
+        if (t->out_len + total > GATHER_MAX)
+            return errno = EAGAIN, -1;
+        return vec_push(p, iov, iovcnt);
+    }
+    struct msghdr m = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt};
+    return sendmsg(t->fd, &m, MSG_NOSIGNAL);
 }
 
 static int pull_timeout(gnutls_transport_ptr_t p, unsigned int ms)
 {
-    struct pollfd pf = {((struct tft_tls *)p)->fd, POLLIN, 0};
+    struct tft_tls *t = p;
+    if (t->in_pos < t->in_len)
+        return 1;
+    struct pollfd pf = {t->fd, POLLIN, 0};
     return poll(&pf, 1, ms == GNUTLS_INDEFINITE_TIMEOUT ? -1 : (int)ms);
 }
 
@@ -192,6 +280,8 @@ static int session_new(struct tf_conn *c, bool server, void *cred, char *err, si
         return TF_ERR_NOMEM;
     t->fd = c->fd;
     t->server = server;
+    t->in = malloc(PULL_AHEAD);   /* without it, reads go to the socket as GnuTLS asks */
+    t->out = malloc(GATHER_MAX);  /* without it, each record is sent as it is made */
     /* No tickets: a session is one connection and never resumed, and a ticket the server sends
      * after the handshake would be bytes the node's gate reads for the forked worker. */
     unsigned flags = (server ? GNUTLS_SERVER : GNUTLS_CLIENT) | GNUTLS_NONBLOCK |
@@ -205,12 +295,15 @@ static int session_new(struct tf_conn *c, bool server, void *cred, char *err, si
         snprintf(err, errlen, "TLS session: %s", T.gnutls_strerror(g));
         if (t->s)
             T.gnutls_deinit(t->s);
+        free(t->in);
+        free(t->out);
         free(t);
         return TF_ERR_SYS;
     }
     T.gnutls_transport_set_ptr(t->s, t);
     T.gnutls_transport_set_pull_function(t->s, pull);
     T.gnutls_transport_set_push_function(t->s, push);
+    T.gnutls_transport_set_vec_push_function(t->s, vec_push);
     T.gnutls_transport_set_pull_timeout_function(t->s, pull_timeout);
     c->tls = t;
     return TF_OK;
@@ -377,9 +470,29 @@ ssize_t tft_tls_send(struct tf_conn *c, const void *buf, size_t len)
     return n > 0 ? n : record_error(c, n ? n : GNUTLS_E_PUSH_ERROR, "send");
 }
 
-size_t tft_tls_pending(const struct tf_conn *c)
+int tft_tls_gather(struct tf_conn *c, bool on)
 {
-    return c->tls ? T.gnutls_record_check_pending(c->tls->s) : 0;
+    c->tls->gather = on;
+    return on ? TF_OK : tft_tls_flush(c);
+}
+
+int tft_tls_flush(struct tf_conn *c)
+{
+    struct tft_tls *t = c->tls;
+    while (t->out_len > 0) {
+        ssize_t n = send(t->fd, t->out, t->out_len, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return TF_ERR_AGAIN;
+        if (n < 0)
+            return errno == EPIPE || errno == ECONNRESET
+                       ? tft_conn_fail(c, TF_ERR_CLOSED, "peer %s went away", c->peer)
+                       : tft_conn_fail(c, TF_ERR_SYS, "send: %s", strerror(errno));
+        memmove(t->out, t->out + n, t->out_len - (size_t)n);
+        t->out_len -= (size_t)n;
+    }
+    return TF_OK;
 }
 
 bool tft_tls_handshaken(const struct tf_conn *c)

@@ -46,6 +46,11 @@ static int read_line(int fd, char *buf, size_t len, double deadline)
 
 int node_start(struct node_proc *n, const char *token)
 {
+    return node_start_tls(n, token, NULL, NULL);
+}
+
+int node_start_tls(struct node_proc *n, const char *token, const char *cert, const char *key)
+{
     memset(n, 0, sizeof *n);
     snprintf(n->dir, sizeof n->dir, "/tmp/tfuse-fwd-XXXXXX");
     if (!mkdtemp(n->dir))
@@ -61,12 +66,18 @@ int node_start(struct node_proc *n, const char *token)
         dup2(pfd[1], 1);
         close(pfd[0]);
         close(pfd[1]);
-        const char *argv[16] = {TFUSE_BIN, "node", "--backend", "soft", "--listen", n->unix_addr,
+        const char *argv[20] = {TFUSE_BIN, "node", "--backend", "soft", "--listen", n->unix_addr,
                                 "--listen", "tcp:127.0.0.1:0", "--state", state};
         int k = 10;
         if (token) {
             argv[k++] = "--token";
             argv[k++] = token;
+        }
+        if (cert && key) {
+            argv[k++] = "--tls-cert";
+            argv[k++] = cert;
+            argv[k++] = "--tls-key";
+            argv[k++] = key;
         }
         argv[k] = NULL;
         execv(TFUSE_BIN, (char **)argv);
@@ -79,7 +90,8 @@ int node_start(struct node_proc *n, const char *token)
     while (got < 2 && read_line(pfd[0], line, sizeof line, deadline) >= 0) {
         const char *tag = "listening on ";
         char *at = strstr(line, tag);
-        if (at && strncmp(at + strlen(tag), "tcp:", 4) == 0) {
+        if (at && (strncmp(at + strlen(tag), "tcp:", 4) == 0 ||
+                   strncmp(at + strlen(tag), "tls:", 4) == 0)) {
             snprintf(n->tcp_addr, sizeof n->tcp_addr, "%s", at + strlen(tag));
             got++;
         } else if (at) {

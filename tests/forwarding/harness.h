@@ -13,11 +13,14 @@ struct node_proc {
     pid_t pid;
     char dir[256];           /* temporary folder: socket, state */
     char unix_addr[300];     /* "unix:..." */
-    char tcp_addr[300];      /* "tcp:127.0.0.1:PORT" */
+    char tcp_addr[300];      /* "tcp:127.0.0.1:PORT" (node_start_tls: "tls:127.0.0.1:PORT") */
 };
 
 /* Starts a node (token may be NULL). Returns 0 once it listens on both addresses. */
 int node_start(struct node_proc *n, const char *token);
+/* The same with --tls-cert cert --tls-key key (when both are given): its tcp listener speaks
+ * TLS and tcp_addr reads tls:127.0.0.1:PORT. */
+int node_start_tls(struct node_proc *n, const char *token, const char *cert, const char *key);
 void node_stop(struct node_proc *n);
 /* Number of live child processes (workers) of the node. */
 int node_workers(const struct node_proc *n);
