@@ -120,6 +120,7 @@ void sg_config_load(struct sg_config *c, void (*warn)(const char *msg))
     c->sms = env_int("SOFTGPU_SMS", 8, 1, 1024, warn);
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     c->threads = env_int("SOFTGPU_THREADS", ncpu > 0 ? (int)ncpu : 1, 1, 1024, warn);
+    c->pin_sms = env_int("SOFTGPU_PIN_SMS", 0, 0, 1, warn);
     c->mem_bytes = 4ull << 30;
     const char *m = getenv("SOFTGPU_MEMORY");
     if (m && *m) {

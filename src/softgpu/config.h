@@ -11,6 +11,7 @@
 
 struct sg_config {
     int ndev, sms, threads, log_level;
+    int pin_sms; /* SOFTGPU_PIN_SMS=1: pool thread i on the i-th allowed CPU (ptx_pool_pin) */
     int cc_major, cc_minor; /* SOFTGPU_CC: the compute capability reported (default 8.0) */
     uint64_t mem_bytes;
     /* SOFTGPU_NAMESPACE: names a separate machine (its own shared devices); "" is the default */

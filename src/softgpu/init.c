@@ -197,6 +197,8 @@ static void init_once_body(void)
     sg.pool = ptx_pool_create(sg.threads);
     if (!sg.pool)
         sg_log(SG_LOG_WARN, "the PTX interpreter has no thread pool: kernel launches will fail");
+    else if (cfg.pin_sms && ptx_pool_pin(sg.pool) != 0)
+        sg_log(SG_LOG_WARN, "SOFTGPU_PIN_SMS: the pool threads could not all be pinned");
     for (int i = 0; i < sg.ndev; i++) {
         struct sg_device *d = &sg.dev[i];
         d->ordinal = i;

@@ -8,10 +8,14 @@
  * - SOFTGPU_SHARING=mps: blocks of both run at once;
  * - a process SIGKILLed while it holds the device mid-kernel (or, MPS, holds every SM) does
  *   not wedge it: the other finishes within a bounded wait;
- * - events: a process that waited for the device measures its kernel, not its wait.
+ * - events: a process that waited for the device measures its kernel, not its wait;
+ * - SOFTGPU_PIN_SMS=1: the SM threads ("sg-sm<i>") are each pinned to one allowed CPU (the
+ *   same for every process); without it they may run on any.
  * Every child gets a namespace of its own (SOFTGPU_NAMESPACE), so no other test's processes
  * share its device. Waits are bounded and scale with TFUSE_TEST_TIMEOUT_SCALE.
  */
+#include <dirent.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -462,6 +466,61 @@ static void events_leave_out_the_wait_for_the_device(void **state)
     assert_true(shared[1].event_ms * 4 < shared[1].wall_ms);
 }
 
+/* In a child: 0 when the SM threads' affinities are as SOFTGPU_PIN_SMS says. Thread i must
+ * sit on exactly the i-th allowed CPU (modulo their count) when pinned, on all of them if not. */
+static int check_sm_affinity(int pinned)
+{
+    cpu_set_t allowed;
+    if (sched_getaffinity(0, sizeof allowed, &allowed) != 0 || cuInit(0) != CUDA_SUCCESS)
+        return 10;
+    int cpus[CPU_SETSIZE], n = 0, found = 0;
+    for (int c = 0; c < CPU_SETSIZE; c++)
+        if (CPU_ISSET(c, &allowed))
+            cpus[n++] = c;
+    DIR *d = opendir("/proc/self/task");
+    struct dirent *e;
+    while (d && (e = readdir(d)) != NULL) {
+        char path[300], comm[32] = "";
+        snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
+        FILE *f = fopen(path, "r");
+        int sm = -1;
+        if (f && fgets(comm, sizeof comm, f))
+            sscanf(comm, "sg-sm%d", &sm);
+        if (f)
+            fclose(f);
+        cpu_set_t on;
+        if (sm < 0 || sched_getaffinity(atoi(e->d_name), sizeof on, &on) != 0)
+            continue;
+        found++;
+        if (pinned ? CPU_COUNT(&on) != 1 || !CPU_ISSET(cpus[sm % n], &on)
+                   : !CPU_EQUAL(&on, &allowed))
+            return 20 + sm;
+    }
+    if (d)
+        closedir(d);
+    return found == 2 ? 0 : 30 + found;   /* SOFTGPU_THREADS=2 */
+}
+
+static void pinned_sms_sit_on_one_cpu_each(void **state)
+{
+    (void)state;
+    fresh_namespace("pin");
+    const char *values[] = {"1", "0", "yes"};   /* "yes" is not a number: warned, not pinned */
+    for (int v = 0; v < 3; v++) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            setenv("SOFTGPU_PIN_SMS", values[v], 1);
+            _exit(check_sm_affinity(v == 0));
+        }
+        int st = 0;
+        assert_int_equal(waitpid(pid, &st, 0), pid);
+        assert_true(WIFEXITED(st));
+        if (WEXITSTATUS(st) != 0)
+            print_message("SOFTGPU_PIN_SMS=%s: check %d\n", values[v], WEXITSTATUS(st));
+        assert_int_equal(WEXITSTATUS(st), 0);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -470,6 +529,7 @@ int main(void)
         cmocka_unit_test_teardown(killed_holder_does_not_wedge_the_device, drop_namespace),
         cmocka_unit_test_teardown(killed_mps_process_gives_its_sms_back, drop_namespace),
         cmocka_unit_test_teardown(events_leave_out_the_wait_for_the_device, drop_namespace),
+        cmocka_unit_test_teardown(pinned_sms_sit_on_one_cpu_each, drop_namespace),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -84,6 +84,9 @@ void ptx_kernel_get_attrs(const ptx_kernel *k, struct ptx_kernel_attrs *out);
  * per online CPU. Thread-safe: several launches may share a pool. */
 ptx_pool *ptx_pool_create(int nthreads);
 int ptx_pool_size(const ptx_pool *p);
+/* Pins pool thread i to the i-th CPU this process may run on (modulo their count): every
+ * process's SM i is then the same host CPU. 0, or -1 when a thread could not be pinned. */
+int ptx_pool_pin(ptx_pool *p);
 /* Thread-instructions (instructions times active lanes) executed by all launches on this pool
  * so far; for benchmarks (instructions per second). */
 uint64_t ptx_pool_instructions(const ptx_pool *p);

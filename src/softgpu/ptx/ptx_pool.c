@@ -7,6 +7,8 @@
  * on; a paused launch stays queued, skipped by the threads, until its launcher resumes it.
  * Calls the block engine (ptx_exec.c) and the launch's scheduler hooks.
  */
+#include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -219,6 +221,9 @@ ptx_pool *ptx_pool_create(int nthreads)
     for (int i = 0; i < nthreads; i++) {
         if (pthread_create(&p->threads[i], NULL, worker, p) != 0)
             break;
+        char name[16];   /* "sg-sm<i>": the device's SMs in top -H, ps -L and /proc */
+        snprintf(name, sizeof name, "sg-sm%d", i);
+        pthread_setname_np(p->threads[i], name);
         p->n++;
     }
     pthread_mutex_unlock(&p->mu);
@@ -230,6 +235,28 @@ ptx_pool *ptx_pool_create(int nthreads)
 }
 
 int ptx_pool_size(const ptx_pool *p) { return p ? p->n : 0; }
+
+int ptx_pool_pin(ptx_pool *p)
+{
+    cpu_set_t allowed;
+    if (!p || sched_getaffinity(0, sizeof allowed, &allowed) != 0)
+        return -1;
+    int cpus[CPU_SETSIZE], ncpus = 0;
+    for (int c = 0; c < CPU_SETSIZE; c++)
+        if (CPU_ISSET(c, &allowed))
+            cpus[ncpus++] = c;
+    if (ncpus == 0)
+        return -1;
+    int rc = 0;
+    for (int i = 0; i < p->n; i++) {
+        cpu_set_t one;
+        CPU_ZERO(&one);
+        CPU_SET(cpus[i % ncpus], &one);
+        if (pthread_setaffinity_np(p->threads[i], sizeof one, &one) != 0)
+            rc = -1;
+    }
+    return rc;
+}
 
 uint64_t ptx_pool_instructions(const ptx_pool *p)
 {
