@@ -40,7 +40,8 @@ static void usage(FILE *f)
             "usage: tfuse <command> [options]\n"
             "  node --backend soft|nvidia --listen unix:PATH|tcp:HOST:PORT [...]\n"
             "                           serve CUDA sessions on this machine's device\n"
-            "  run --connect ADDR [--token T | --vgpu TOKEN[,TOKEN...]] -- PROGRAM [ARGS...]\n"
+            "  run --connect ADDR [--token T | --vgpu TOKEN[,TOKEN...]] [--ca-file F]\n"
+            "      -- PROGRAM [ARGS...]   (ADDR unix:PATH, tcp:HOST:PORT or tls:HOST:PORT)\n"
             "  run [--connect ADDR] --api ADDR --vram SIZE [--compute PCT] [--compute-limit PCT]\n"
             "      [--qos CLASS] [--gpus N] [--lease S] -- PROGRAM [ARGS...]\n"
             "  run --pool URL --vram SIZE (--tflops N | --compute PCT) [--compute-limit PCT]\n"
@@ -72,6 +73,7 @@ static int stub_dir(char *out, size_t len)
 
 struct run_opts {
     const char *connect, *token, *api, *vram, *compute, *limit, *qos, *gpus, *lease_text;
+    const char *ca_file;
     int ngpus;   /* --gpus, 1 by default */
     int lease;   /* --lease: seconds the node keeps our vGPUs once we stop renewing them */
 };
@@ -123,6 +125,7 @@ static int parse_run(int argc, char **argv, struct run_opts *o, int *prog)
         CLI_FLAG("--qos", struct run_opts, qos),
         CLI_FLAG("--gpus", struct run_opts, gpus),
         CLI_FLAG("--lease", struct run_opts, lease_text),
+        CLI_FLAG("--ca-file", struct run_opts, ca_file),
     };
     int i = cli_parse_flags("tfuse run", argc, argv, flags, sizeof flags / sizeof flags[0], o);
     if (i == CLI_HELP) {
@@ -205,6 +208,10 @@ static int create_vgpu(struct run_opts *o, const char *device, char *id, char *t
     snprintf(token, len, "%s", json_string_value(json_object_get(reply, "token")));
     const char *c = json_string_value(json_object_get(reply, "connect"));
     snprintf(connect, len, "%s", o->connect ? o->connect : c ? c : "");
+    /* A node with an https API speaks TLS on its tcp session port too (--tls-cert): an address
+     * that came over https is used inside TLS, never in clear. */
+    if (!o->connect && strncmp(o->api, "https://", 8) == 0 && strncmp(connect, "tcp:", 4) == 0)
+        memcpy(connect, "tls:", 4);
     json_decref(reply);
     return 0;
 }
@@ -439,6 +446,8 @@ static int run_main(int argc, char **argv)
         fprintf(stderr, "tfuse run: need --connect ADDR (or --vram with --api) and -- PROGRAM\n");
         return 2;
     }
+    if (o.ca_file && nodeapi_set_ca_file("tfuse run", o.ca_file) != 0)
+        return 2;
     if (!o.vram)
         return exec_program(o.connect, o.token, &argv[prog]);
     if (o.ngpus > 1)

@@ -23,6 +23,17 @@ void nodeapi_set_token(const char *token)
     api_token_set = 1;
 }
 
+int nodeapi_set_ca_file(const char *cmd, const char *path)
+{
+    char err[512];
+    if (tf_http_set_ca_file(path, err, sizeof err) != 0) {
+        fprintf(stderr, "%s: --ca-file: %s\n", cmd, err);
+        return -1;
+    }
+    setenv("TFUSE_CA_FILE", path, 1);
+    return 0;
+}
+
 void nodeapi_vgpu_path(char *out, size_t len, const char *id)
 {
     static const char hex[] = "0123456789ABCDEF";
@@ -122,7 +133,9 @@ static void usage(FILE *f)
                "                         [--json]   (live: running programs see it at once)\n"
                "ADDR is the node's --api address (unix:PATH, tcp:HOST:PORT); $TFUSE_NODE_API\n"
                "is used when --node is not given. --token T (or $TFUSE_NODE_TOKEN) is the\n"
-               "node's API token, needed for remote (tcp) calls to a node that has one.\n");
+               "node's API token, needed for remote (tcp) calls to a node that has one.\n"
+               "--ca-file FILE (or $TFUSE_CA_FILE): the CA an https:// node's certificate\n"
+               "must chain to (default: the system store).\n");
 }
 
 static void print_vgpu(json_t *v)
@@ -234,7 +247,7 @@ int tfuse_vgpu_main(int argc, char **argv)
     }
     const char *cmd = argv[1], *node = getenv("TFUSE_NODE_API"), *vram = NULL, *compute = NULL,
                *limit = NULL, *qos = NULL, *id = NULL, *device = NULL, *target = NULL,
-               *token = NULL;
+               *token = NULL, *ca_file = NULL;
     int as_json = 0;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -245,7 +258,8 @@ int tfuse_vgpu_main(int argc, char **argv)
                             : strcmp(a, "--qos") == 0 ? &qos
                             : strcmp(a, "--id") == 0 ? &id
                             : strcmp(a, "--device") == 0 ? &device
-                            : strcmp(a, "--token") == 0 ? &token : NULL;
+                            : strcmp(a, "--token") == 0 ? &token
+                            : strcmp(a, "--ca-file") == 0 ? &ca_file : NULL;
         if (slot && v) {
             *slot = v;
             i++;
@@ -265,6 +279,8 @@ int tfuse_vgpu_main(int argc, char **argv)
     }
     if (token)
         nodeapi_set_token(token);
+    if (ca_file && nodeapi_set_ca_file("tfuse vgpu", ca_file) != 0)
+        return 2;
     json_t *body = NULL, *reply = NULL;
     char path[512], err[512];
     const char *method;

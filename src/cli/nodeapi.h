@@ -17,6 +17,14 @@
 void nodeapi_set_token(const char *token);
 
 /*
+ * --ca-file of the commands that call a node over https (vgpu, ps, top, run): the CA (PEM) the
+ * node's certificate must chain to, instead of $TFUSE_CA_FILE or the system store. Checked at
+ * once: 0, or -1 after printing why, prefixed by cmd. Also exported as TFUSE_CA_FILE, so that a
+ * program `tfuse run` starts verifies a tls: session address against the same CA.
+ */
+int nodeapi_set_ca_file(const char *cmd, const char *path);
+
+/*
  * Sends method path with body (may be NULL) to the node at addr ("unix:PATH",
  * "tcp:HOST:PORT" or "http://HOST:PORT"). Returns the HTTP status (0 when the node could not be
  * reached: err says why) and sets *reply to the parsed JSON answer (NULL when empty).

@@ -77,18 +77,19 @@ json_t *view_fetch(const char *addr, int *status, char *err, size_t errlen)
 static void usage(FILE *f, const char *cmd, int is_top)
 {
     if (is_top)
-        fprintf(f, "usage: tfuse top --node ADDR [--token T] [--interval S] [--iterations N] "
-                   "[--json]\n"
+        fprintf(f, "usage: tfuse top --node ADDR [--token T] [--ca-file F] [--interval S] "
+                   "[--iterations N] [--json]\n"
                    "Refreshes the node's devices, vGPUs and sessions every S seconds (default 1)\n"
                    "in place on a terminal, as appended snapshots otherwise; --json prints one\n"
                    "JSON document per line per refresh. N refreshes, then exit (default: until\n"
                    "interrupted).\n");
     else
-        fprintf(f, "usage: tfuse ps --node ADDR [--token T] [--json]\n"
+        fprintf(f, "usage: tfuse ps --node ADDR [--token T] [--ca-file F] [--json]\n"
                    "The node's devices, vGPUs and sessions, with usage against limits.\n");
     fprintf(f, "ADDR is the node's --api address (unix:PATH, tcp:HOST:PORT); $TFUSE_NODE_API is\n"
                "used when --node is not given. --token T (or $TFUSE_NODE_TOKEN): the node's API\n"
-               "token, needed for remote calls to a node that has one.\n");
+               "token, needed for remote calls to a node that has one. --ca-file FILE (or\n"
+               "$TFUSE_CA_FILE): the CA an https:// node's certificate must chain to.\n");
     (void)cmd;
 }
 
@@ -111,6 +112,9 @@ int view_parse_args(const char *cmd, int argc, char **argv, int is_top, struct v
             a->node = argv[++i];
         } else if (strcmp(f, "--token") == 0 && v) {
             a->token = argv[++i];
+        } else if (strcmp(f, "--ca-file") == 0 && v) {
+            if (nodeapi_set_ca_file(cmd, argv[++i]) != 0)
+                return 2;
         } else if (is_top && strcmp(f, "--interval") == 0 && v) {
             a->interval = strtod(argv[++i], &end);
             if (*end || !(a->interval >= 0.05 && a->interval <= 3600)) {

@@ -11,8 +11,11 @@
 # plaintext client to the TLS listener and a TLS client to a plain node fail at once with words
 # that say which side speaks what; --listen tls: without a certificate stops the node; and
 # through a recording relay, the token and the program's PTX are on the wire of a plain session
-# (the relay sees everything) but nowhere in the bytes of a TLS one. Everything started is
-# stopped on every exit path.
+# (the relay sees everything) but nowhere in the bytes of a TLS one; a stalled TLS handshake is
+# dropped at --handshake-timeout; a certificate for another host name is refused; tfuse vgpu,
+# ps and top take --ca-file (and refuse the wrong CA, or a missing file, by name), and tfuse run
+# on an https API runs its program over TLS with that CA. Everything started is stopped on
+# every exit path.
 set -u
 tfuse=$1
 prog=$2
@@ -28,7 +31,7 @@ cleanup() {
 trap cleanup EXIT
 fail() {
     echo "FAIL: $*" >&2
-    for f in node.log plain.log far.log run.err relay.log; do
+    for f in node.log api.log plain.log far.log run.err relay.log cli.out; do
         echo "--- $f" >&2; tail -20 "$work/$f" >&2 2>/dev/null
     done
     exit 1
@@ -65,8 +68,33 @@ case $tls in tls:127.0.0.1:*) ;; *) fail "the node lists its tcp session listene
 port=${tls##*:}
 
 run "$tls" TFUSE_CA_FILE=ca.pem || fail "a CUDA program over $tls failed"
-grep -q "accepted from" node.log || fail "the node's log shows no session accepted"
+grep -q "accepted from.*over TLS stream" node.log || fail "the node shows no TLS session"
 accepted=$(grep -c "accepted from" node.log)
+
+# ---- the CLI's --ca-file (vgpu, ps, top), and tfuse run on an https API: the vGPU's session
+# ---- address is tls:, verified with the same CA (a node with vGPUs: its own)
+api_port=$(python3 -c "import socket; s = socket.socket(); s.bind(('127.0.0.1', 0))
+print(s.getsockname()[1])")
+api=https://127.0.0.1:$api_port
+start_node api.log --state st5 --tls-cert srv.pem --tls-key srv.key --api "tcp:127.0.0.1:$api_port"
+wait_until 20 grep -q "control API on tcp:127.0.0.1:$api_port (https)" api.log ||
+    fail "the node's https API did not start"
+"$tfuse" vgpu list --node "$api" >cli.out 2>&1 && fail "tfuse vgpu trusted the node without a CA"
+grep -q -- "--ca-file" cli.out || fail "tfuse vgpu without a CA does not name --ca-file"
+"$tfuse" vgpu list --node "$api" --ca-file ca.pem >cli.out 2>&1 ||
+    fail "tfuse vgpu list --ca-file: $(cat cli.out)"
+"$tfuse" ps --node "$api" --ca-file ca.pem >cli.out 2>&1 ||
+    fail "tfuse ps --ca-file: $(cat cli.out)"
+"$tfuse" top --node "$api" --ca-file ca.pem --iterations 1 --json >cli.out 2>&1 ||
+    fail "tfuse top --ca-file: $(cat cli.out)"
+"$tfuse" ps --node "$api" --ca-file other.pem >cli.out 2>&1 && fail "tfuse ps trusted the wrong CA"
+"$tfuse" ps --node "$api" --ca-file nothere.pem >cli.out 2>&1 &&
+    fail "a missing --ca-file was taken"
+grep -q "nothere.pem" cli.out || fail "a missing --ca-file is not named: $(cat cli.out)"
+timeout "$(scaled 60)" "$tfuse" run --api "$api" --ca-file ca.pem --vram 64MiB -- "$prog" all \
+    >run.out 2>run.err || fail "tfuse run --api https:// --ca-file failed"
+grep -q "accepted from.*over TLS stream" api.log ||
+    fail "tfuse run --api https:// did not run over TLS: $(grep "accepted from" api.log)"
 
 # ---- the wrong CA, and none (the system store does not know the test CA): refused, no worker
 for env in TFUSE_CA_FILE=other.pem TFUSE_CA_FILE=; do
