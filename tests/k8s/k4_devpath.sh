@@ -326,4 +326,9 @@ vgpu_gone() { ! curl -sf "http://127.0.0.1:$port_node/api/v1/vgpus/$vgpu" >/dev/
 wait_for 30 "vGPU $vgpu deleted on the node" vgpu_gone
 grep -q "released $alloc" extender.log || fail "no log of the release"
 echo "release: $alloc of the deleted pod released, $vgpu gone"
+
+# every process stopped cleanly (SIGTERM), with no sanitizer report in its log
+for p in "${pids[@]}"; do stop_pid "$p"; done
+pids=()
+grep -l "Sanitizer\|runtime error:" ./*.log && fail "a sanitizer report (above)"
 echo "PASS"
