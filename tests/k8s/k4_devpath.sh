@@ -197,6 +197,8 @@ echo '{"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request"
 head -c $((5 << 20)) /dev/zero | tr '\0' ' ' >big.json
 [ "$(post "$wh/mutate" big.json)" = 413 ] || fail "a 5 MiB body: $(cat out.json)"
 tls -o /dev/null -w '%{http_code}' "$wh/mutate" | grep -qx 405 || fail "GET /mutate"
+tls -o /dev/null -w '%{http_code}' -H 'Content-Length: 40000000' --data-binary '{}' \
+    "$ex/filter" | grep -qx 413 || fail "the extender took a declared 40 MB body"
 echo "webhook: conflicts, bad values and hostile bodies refused"
 
 # ---- extender: filter and prioritize from the pool's dry run
@@ -317,6 +319,37 @@ fi
     fail "a second Allocate served the same pod again"
 grep -q "no pending pod" dp.err || fail "second Allocate: $(cat dp.err)"
 echo "Allocate: the container gets the pod's token and address, once"
+
+# two pods of one shape, bound one after the other; one of them with an init container that
+# asks too: the kubelet admits the older pod's init container, then its container, then the
+# newer pod's, and each Allocate gets the pod it belongs to
+bind_new() {   # bind_new NAME POD_JSON: creates, binds; prints the Secret's tokens
+    local u
+    u=$(kpost /api/v1/namespaces/team-a/pods "$(jq --arg n "$1" '.metadata.name = $n' <<<"$2")" |
+        jq -r .metadata.uid) || fail "creating $1"
+    jq -n --arg n "$1" --arg uid "$u" '{PodName: $n, PodNamespace: "team-a", PodUID: $uid,
+        Node: "k8s-node-a"}' >bind.json
+    post "$ex/bind" bind.json >/dev/null
+    jq -e '.Error == ""' out.json >/dev/null || fail "bind $1: $(cat out.json)"
+    kget "/api/v1/namespaces/team-a/secrets/tfuse-vgpu-$u" | jq -r .data.tokens | base64 -d
+}
+two=$(jq '.spec.initContainers = [{name: "init",
+                                    resources: {limits: {"tensorfuse.io/vgpu": "1"}}}]' <<<"$hami")
+t1=$(bind_new older "$(ns_pod team-a "$two")") || exit 1
+t2=$(bind_new newer "$(ns_pod team-a "$hami")") || exit 1
+for want in "$t1" "$t1" "$t2"; do
+    "$dpcli" --kube-api "$kube" --node-name k8s-node-a --plugin-dir "$work" 1 >dp.out \
+        2>dp.err || fail "Allocate: $(cat dp.err)"
+    grep -qxF "ENV TFUSE_TOKEN=$want" dp.out || fail "Allocate gave another pod's token"
+done
+"$dpcli" --kube-api "$kube" --node-name k8s-node-a --plugin-dir "$work" 1 >dp.out 2>dp.err &&
+    fail "a fourth Allocate was served"
+jq -e '[.[]] | sort == [1, 1, 2]' "$work/dp-alloc.json" >/dev/null ||   # train-1 is pending too
+    fail "the record: $(cat "$work/dp-alloc.json")"
+for n in older newer; do
+    curl -sf -X DELETE "$kube/api/v1/namespaces/team-a/pods/$n" >/dev/null || fail "delete $n"
+done
+echo "Allocate: two pods of one shape served oldest first, init container included"
 
 # ---- the pod goes: its allocation is released and the vGPU deleted
 curl -sf -X DELETE "$kube/api/v1/namespaces/team-a/pods/train-1" >/dev/null || fail "delete pod"
