@@ -33,6 +33,11 @@ static double of_card(double pct, double rated)
 static int apply(const struct pool_resize_req *rq, double rated, struct pool_alloc_dev *d,
                  struct pool_error *e)
 {
+    if ((rq->compute_request_pct > 0 || rq->compute_limit_pct > 0) && !(rated > 0)) {
+        pool_fail(e, 400, POOL_FAIL_INVALID, "GPU %s has no TFLOPs rating: give compute in "
+                  "TFLOPs", d->uuid);
+        return -1;
+    }
     if (rq->vram_request) {
         d->vram = rq->vram_request;
         d->vram_limit = rq->vram_limit ? rq->vram_limit : rq->vram_request;
