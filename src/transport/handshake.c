@@ -389,15 +389,31 @@ static int tls_first_bytes(struct tf_conn *c)
                                  b[0]);
 }
 
+/* A step of a TLS connection's handshake: its first bytes checked, then GnuTLS's step. 1 done,
+ * 0 again (poll for tft_tls_events), or the error the connection failed with. */
+static int tls_server_step(struct tf_conn *c)
+{
+    int rc = 1;
+    if (!tft_tls_handshaken(c) && tft_tls_received(c) == 0)
+        rc = tls_first_bytes(c);
+    return rc == 1 ? tft_tls_step(c) : rc;
+}
+
+/* A server that did not go through tf_server_hello_ready: the whole TLS handshake, by deadline. */
+static int tls_server_finish(struct tf_conn *c, int64_t deadline)
+{
+    int rc;
+    while ((rc = tls_server_step(c)) == 0)
+        if ((rc = tft_tls_wait(c, deadline)) != TF_OK)
+            return tft_conn_fail(c, rc, "no TLS handshake within the timeout");
+    return rc == 1 ? TF_OK : rc;
+}
+
 /* A TLS connection: the handshake a step at a time, then the decrypted hello into rbuf. */
 static int tls_hello_ready(struct tf_conn *c, short *events, uint64_t *progress)
 {
-    int rc = 1;
     *events = POLLIN;
-    if (!tft_tls_handshaken(c) && tft_tls_received(c) == 0)
-        rc = tls_first_bytes(c);
-    if (rc == 1)
-        rc = tft_tls_step(c);
+    int rc = tls_server_step(c);
     while (rc == 1 && c->rbuf_len < c->rbuf_cap) {
         ssize_t n = tft_tls_recv(c, c->rbuf + c->rbuf_len, c->rbuf_cap - c->rbuf_len);
         if (n == TF_ERR_AGAIN)
@@ -513,7 +529,9 @@ int tf_server_handshake(struct tf_conn *c, const struct tf_server_opts *opts,
     int fd = -1;
     int64_t deadline = tft_deadline_after(o.timeout_ms > 0 ? o.timeout_ms
                                                            : default_timeout_ms());
-    int rc = read_hello(c, deadline, hello, &fd);
+    int rc = c->tls ? tls_server_finish(c, deadline) : TF_OK;
+    if (rc == TF_OK)
+        rc = read_hello(c, deadline, hello, &fd);
     if (rc == TF_OK && hello->version != TFUSE_PROTOCOL_VERSION)
         rc = refuse(c, TF_ERR_VERSION,
                     "protocol version mismatch: client speaks version %u, this node speaks "

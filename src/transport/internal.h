@@ -159,6 +159,8 @@ int tft_tls_accept(struct tf_conn *c, struct tft_tls_cred *cred);
  * the error it failed the connection with. */
 int tft_tls_step(struct tf_conn *c);
 short tft_tls_events(const struct tf_conn *c);
+/* Waits (until deadline, at most TF_LIVENESS_MS) for what the handshake waits for. */
+int tft_tls_wait(struct tf_conn *c, int64_t deadline);
 /* Client: the whole handshake, verifying the peer's chain and host name, until deadline. */
 int tft_tls_connect(struct tf_conn *c, const char *host, const char *ca_file, int64_t deadline,
                     char *err, size_t errlen);

@@ -390,7 +390,7 @@ int tft_tls_step(struct tf_conn *c)
     return tft_conn_fail_quietly(c, TF_ERR_PROTOCOL, "%s", why);
 }
 
-static int wait_io(struct tf_conn *c, int64_t deadline)
+int tft_tls_wait(struct tf_conn *c, int64_t deadline)
 {
     int64_t left = deadline < 0 ? TF_LIVENESS_MS : (deadline - tft_now_ns()) / 1000000;
     if (left <= 0)
@@ -431,7 +431,7 @@ int tft_tls_connect(struct tf_conn *c, const char *host, const char *ca_file, in
             snprintf(err, errlen, "%s", c->err);
             return rc;
         }
-        if ((rc = wait_io(c, deadline))) {
+        if ((rc = tft_tls_wait(c, deadline))) {
             snprintf(err, errlen, "TLS handshake with %s: %s", c->peer,
                      rc == TF_ERR_TIMEOUT ? "no answer in time" : strerror(errno));
             return rc;
@@ -512,6 +512,8 @@ void tft_tls_end(struct tf_conn *c, bool notify)
         if (notify && t->handshaken && !c->dead)
             T.gnutls_bye(t->s, GNUTLS_SHUT_WR);   /* non-blocking: best effort */
         T.gnutls_deinit(t->s);
+        free(t->in);
+        free(t->out);
         free(t);
         c->tls = NULL;
     }
