@@ -503,8 +503,11 @@ static int start_tls(struct node *n, struct tf_tls_pair *tls, char *err, size_t 
     int tcp = 0;
     for (int i = 0; i < n->napi; i++)
         tcp |= strncmp(n->api[i], "tcp:", 4) == 0;
+    for (int i = 0; i < n->nlisteners; i++)   /* a tcp session listener speaks TLS with it */
+        tcp |= strncmp(tf_listener_address(n->listeners[i]), "tls:", 4) == 0;
     if (tls->cert && !tcp)
-        tf_warn("--tls-cert without a tcp --api: unix sockets stay plain (nothing to encrypt)");
+        tf_warn("--tls-cert without a tcp --api or --listen: unix sockets stay plain (nothing "
+                "to encrypt)");
     return 0;
 }
 

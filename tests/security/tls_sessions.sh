@@ -96,6 +96,12 @@ timeout "$(scaled 60)" "$tfuse" run --api "$api" --ca-file ca.pem --vram 64MiB -
 grep -q "accepted from.*over TLS stream" api.log ||
     fail "tfuse run --api https:// did not run over TLS: $(grep "accepted from" api.log)"
 
+# ---- a token the node does not know: refused with its reason, inside TLS
+TFUSE_CA_FILE=ca.pem timeout "$(scaled 60)" "$tfuse" run --connect "$tls" --token wrong -- \
+    "$prog" all >run.out 2>run.err && fail "a wrong token ran over TLS"
+grep -q "bad session token" run.err ||
+    fail "the node's refusal of a wrong token did not come through TLS: $(cat run.err)"
+
 # ---- the wrong CA, and none (the system store does not know the test CA): refused, no worker
 for env in TFUSE_CA_FILE=other.pem TFUSE_CA_FILE=; do
     run "$tls" "$env" && fail "a program trusting the wrong CA ($env) ran"
