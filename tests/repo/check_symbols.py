@@ -22,6 +22,8 @@ PREFIXES = (
     'bench_', 'fake_node_', 'echo_server_',      # benchmark and test helper libraries
     'tnode_',                                    # tests/security's node under test
     'sn_',                                       # tests/security's state-test helpers
+    'k8s_',                                      # tfuse-k8s (src/k8s)
+    'pluginregistration__', 'v1beta1__',         # protoc-c's names of the kubelet's messages
 )
 
 
