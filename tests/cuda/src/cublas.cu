@@ -4,7 +4,8 @@
 // result cuBLAS keys to the stream through the driver's TOOLS_TLS/TOOLS_CONTEXT export tables:
 // docs/export-tables.md), on the default stream, a created one and the per-thread one, with the
 // result on the host and on the device; level 2 (sgemv, sger, ssymv, strmv, strsv, ssyr,
-// ssyr2) and a small sgemm. Routines whose kernels cuBLAS ships only as SASS (sgemv
+// ssyr2; banded sgbmv, ssbmv, stbmv, stbsv; packed sspmv, stpmv, stpsv, sspr, sspr2) and a
+// small sgemm. Routines whose kernels cuBLAS ships only as SASS (sgemv
 // transposed, larger sgemm) fail at the call with a status, not a crash.
 #include <cmath>
 #include <vector>
@@ -225,6 +226,106 @@ static void symmetric_and_triangular(level2 &t)
     t.expect("ssyr2", t.da, a2);
 }
 
+// Banded (general KL/KU, upper symmetric/triangular K) and packed (upper) storage of the same
+// matrix: sgbmv, ssbmv, stbmv, stbsv, sspmv, stpmv, stpsv, sspr, sspr2 against the CPU.
+enum { KL = 2, KU = 3, K = 3, LDAB = 8 };
+
+static void banded_and_packed(level2 &t)
+{
+    auto u = [&](int i, int j) { return (double)(i <= j ? t.at(i, j) : t.at(j, i)); };
+    auto in_band = [](int i, int j, int below, int above) {
+        return i - j <= below && j - i <= above;
+    };
+    std::vector<float> ab((size_t)LDAB * N, 0), ub((size_t)LDAB * N, 0), ap(N * (N + 1) / 2);
+    for (int j = 0; j < N; j++)
+        for (int i = 0; i < M || i < N; i++) {
+            if (i < M && in_band(i, j, KL, KU))
+                ab[(size_t)j * LDAB + KU + i - j] = t.at(i, j);
+            if (i < N && i <= j && j - i <= K)
+                ub[(size_t)j * LDAB + K + i - j] = t.at(i, j);
+            if (i < N && i <= j)
+                ap[i + j * (j + 1) / 2] = t.at(i, j);
+        }
+    float *dab, *dub, *dap;
+    CHECK(cudaMalloc(&dab, ab.size() * sizeof(float)));
+    CHECK(cudaMalloc(&dub, ub.size() * sizeof(float)));
+    CHECK(cudaMalloc(&dap, ap.size() * sizeof(float)));
+    CHECK(cudaMemcpy(dab, ab.data(), ab.size() * sizeof(float), cudaMemcpyHostToDevice));
+    CHECK(cudaMemcpy(dub, ub.data(), ub.size() * sizeof(float), cudaMemcpyHostToDevice));
+    const cublasFillMode_t up = CUBLAS_FILL_MODE_UPPER;
+    const cublasOperation_t no = CUBLAS_OP_N;
+    const cublasDiagType_t nonunit = CUBLAS_DIAG_NON_UNIT;
+    // y = alpha A x + beta y for a rows x cols matrix A(i, j) = val(i, j)
+    auto mv = [&](int rows, int cols, auto val) {
+        std::vector<double> w(rows);
+        for (int i = 0; i < rows; i++) {
+            double s = 0;
+            for (int j = 0; j < cols; j++)
+                s += val(i, j) * t.x[j];
+            w[i] = t.alpha * s + t.beta * t.y[i];
+        }
+        return w;
+    };
+    t.upload();
+    BLAS_CHECK(cublasSgbmv(t.h, no, M, N, KL, KU, &t.alpha, dab, LDAB, t.dx, 1, &t.beta, t.dy, 1));
+    t.expect("sgbmv", t.dy, mv(M, N, [&](int i, int j) {
+                 return in_band(i, j, KL, KU) ? (double)t.at(i, j) : 0.0;
+             }));
+    t.upload();
+    BLAS_CHECK(cublasSsbmv(t.h, up, N, K, &t.alpha, dub, LDAB, t.dx, 1, &t.beta, t.dy, 1));
+    t.expect("ssbmv", t.dy,
+             mv(N, N, [&](int i, int j) { return abs(i - j) <= K ? u(i, j) : 0.0; }));
+    t.upload();
+    CHECK(cudaMemcpy(dap, ap.data(), ap.size() * sizeof(float), cudaMemcpyHostToDevice));
+    BLAS_CHECK(cublasSspmv(t.h, up, N, &t.alpha, dap, t.dx, 1, &t.beta, t.dy, 1));
+    t.expect("sspmv", t.dy, mv(N, N, u));
+    // x = U x and the solve U z = x, banded (K) and packed (all of the upper triangle)
+    for (int banded = 1; banded >= 0; banded--) {
+        int width = banded ? (int)K : (int)N;
+        std::vector<double> w(N);
+        for (int i = 0; i < N; i++) {
+            w[i] = 0;
+            for (int j = i; j < N && j - i <= width; j++)
+                w[i] += (double)t.at(i, j) * t.x[j];
+        }
+        t.upload();
+        if (banded)
+            BLAS_CHECK(cublasStbmv(t.h, up, no, nonunit, N, K, dub, LDAB, t.dx, 1));
+        else
+            BLAS_CHECK(cublasStpmv(t.h, up, no, nonunit, N, dap, t.dx, 1));
+        t.expect(banded ? "stbmv" : "stpmv", t.dx, w);
+        for (int i = N - 1; i >= 0; i--) {
+            double s = t.x[i];
+            for (int j = i + 1; j < N && j - i <= width; j++)
+                s -= t.at(i, j) * w[j];
+            w[i] = s / t.at(i, i);
+        }
+        t.upload();
+        if (banded)
+            BLAS_CHECK(cublasStbsv(t.h, up, no, nonunit, N, K, dub, LDAB, t.dx, 1));
+        else
+            BLAS_CHECK(cublasStpsv(t.h, up, no, nonunit, N, dap, t.dx, 1));
+        t.expect(banded ? "stbsv" : "stpsv", t.dx, w);
+    }
+    // AP += alpha x x^T, AP += alpha (x y^T + y x^T), upper packed
+    std::vector<double> p1(ap.size()), p2(ap.size());
+    for (int j = 0; j < N; j++)
+        for (int i = 0; i <= j; i++) {
+            double a = ap[i + j * (j + 1) / 2];
+            p1[i + j * (j + 1) / 2] = a + t.alpha * t.x[i] * t.x[j];
+            p2[i + j * (j + 1) / 2] = a + t.alpha * (t.x[i] * t.y[j] + t.y[i] * t.x[j]);
+        }
+    t.upload();
+    BLAS_CHECK(cublasSspr(t.h, up, N, &t.alpha, t.dx, 1, dap));
+    t.expect("sspr", dap, p1);
+    CHECK(cudaMemcpy(dap, ap.data(), ap.size() * sizeof(float), cudaMemcpyHostToDevice));
+    BLAS_CHECK(cublasSspr2(t.h, up, N, &t.alpha, t.dx, 1, t.dy, 1, dap));
+    t.expect("sspr2", dap, p2);
+    CHECK(cudaFree(dab));
+    CHECK(cudaFree(dub));
+    CHECK(cudaFree(dap));
+}
+
 static void level2_routines(cublasHandle_t h)
 {
     level2 t;
@@ -245,11 +346,14 @@ static void level2_routines(cublasHandle_t h)
     CHECK(cudaMalloc(&t.dy, LD * sizeof(float)));
     gemv_and_ger(t);
     symmetric_and_triangular(t);
+    banded_and_packed(t);
     CHECK(cudaFree(t.da));
     CHECK(cudaFree(t.dx));
     CHECK(cudaFree(t.dy));
     printf("sgemv (no transpose), sger, ssymv, strmv, strsv, ssyr, ssyr2 match the CPU; "
            "sgemv transposed fails at the call (SASS-only kernel)\n");
+    printf("banded sgbmv, ssbmv, stbmv, stbsv and packed sspmv, stpmv, stpsv, sspr, sspr2 "
+           "match the CPU\n");
 }
 
 // A GEMM small enough for cuBLAS's kernel with PTX runs; larger ones pick SASS-only kernels
