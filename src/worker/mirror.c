@@ -42,11 +42,22 @@ static struct twin *find_twin(uint64_t addr)
     return t;
 }
 
+/* 1 when [addr, addr+bytes) meets a mapping of the program's memory already here. */
+static int overlaps(const struct tfw_session *s, uint64_t addr, uint64_t bytes)
+{
+    for (size_t i = 0; i < s->hostmaps.n; i++) {
+        const struct tf_range *m = &s->hostmaps.v[i];
+        if (m->base < addr + bytes && addr < m->base + m->size)
+            return 1;
+    }
+    return 0;
+}
+
 CUresult tfw_tfi_mirror_create(uint64_t addr, uint64_t bytes, CUdeviceptr *dptr)
 {
     struct tfw_session *s = tfw_self;
     if (bytes == 0 || (addr & 4095) || (bytes & 4095) || addr == 0 || addr >= USER_TOP ||
-        bytes > USER_TOP - addr || tf_ranges_find(&s->hostmaps, addr))
+        bytes > USER_TOP - addr || overlaps(s, addr, bytes))
         return CUDA_ERROR_INVALID_VALUE;
     if (!s->be.cuMemHostRegister_v2 || !s->be.cuMemHostGetDevicePointer_v2)
         return CUDA_ERROR_NOT_SUPPORTED;
