@@ -205,9 +205,9 @@ static int take(struct acc *a, const struct alias *al, const char *v, const char
     case K_POLICY:
         if (strategy_of(v, al->kind, &s))
             return fail(a, "%s must be %s, not '%.64s'", from,
-                        al->kind == K_POLICY ? "binpack or spread"
-                                             : "CompactFirst, LowLoadFirst or NodeCompactGPULowLoad",
-                        v);
+                        al->kind == K_POLICY
+                            ? "binpack or spread"
+                            : "CompactFirst, LowLoadFirst or NodeCompactGPULowLoad", v);
         return put_str(a, al->slot, s, from);
     case K_STR:
         if (al->slot != S_CONTAINERS && !is_name(v, 64))

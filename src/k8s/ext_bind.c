@@ -1,6 +1,6 @@
 /*
- * The extender's bind verb, the release of allocations whose pods are gone, and `tfuse-k8s
- * extender` (see extender.h). Bind: the pool allocates on the node the scheduler chose
+ * The extender's bind verb (see extender.h; the release loop and the subcommand are in
+ * ext_main.c). Bind: the pool allocates on the node the scheduler chose
  * (request pinned by "node", tenant = the pod's namespace, idempotency key k8s-<pod uid>-<ms>),
  * the vGPU tokens go into a Secret owned by the pod (never into an annotation: whoever may
  * read pods would read them), the pod is annotated with the allocation, its vGPU ids, the

@@ -146,7 +146,8 @@ tf_pod='{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "train-1",
     "tensor-fusion.ai/compute-percent-request": "20", "tensor-fusion.ai/qos": "high",
     "tensor-fusion.ai/inject-container": "main"}},
   "spec": {"containers": [{"name": "sidecar", "image": "busybox"},
-                          {"name": "main", "image": "cuda", "resources": {"limits": {"cpu": "1"}}}]}}'
+                          {"name": "main", "image": "cuda",
+                           "resources": {"limits": {"cpu": "1"}}}]}}'
 tf=$(patched "$tf_pod") || exit 1
 jq -e '.metadata.annotations["tensorfuse.io/vram-request"] == "67108864" and
        .metadata.annotations["tensorfuse.io/vram-limit"] == "134217728" and
@@ -177,7 +178,8 @@ denied() {   # denied POD_JSON WORDS: the review is refused with WORDS in its me
     review "$1" >review.json
     [ "$(post "$wh/mutate" review.json)" = 200 ] || fail "mutate: $(cat out.json)"
     jq -e --arg w "$2" '(.response.allowed | not) and (.response.status.message | contains($w))
-        and (.response.patch == null)' out.json >/dev/null || fail "not denied ($2): $(cat out.json)"
+        and (.response.patch == null)' out.json >/dev/null ||
+        fail "not denied ($2): $(cat out.json)"
 }
 denied '{"metadata": {"annotations": {"tensorfuse.io/vram-request": "1Gi",
   "tensor-fusion.ai/vram-request": "2Gi"}}, "spec": {"containers": [{"name": "c"}]}}' disagree
