@@ -40,6 +40,11 @@
 
 #define SAMPLE_S 0.5
 #define ROUNDS 4 /* alternating overhead runs per side */
+#define ROUNDS_PER_SCENARIO 4 /* tenant phase + alone phase */
+#define ALONE_FRACTION 0.5    /* an alone phase's length against a tenant phase's */
+#define PHASE_SETTLE_S 0.3    /* not measured at a phase's start */
+#define WARMUP_S 1.0
+#define CONNECT_S 60.0        /* for every session of a scenario to be listed */
 
 #define T(n, l) {.name = (n), .limit_pct = (l)}
 /* The hog scenario (last) runs only with --hog N > 0. */
@@ -115,6 +120,12 @@ static int start_node(void)
      * other programs would share ours. The node's workers and the tenants inherit it. One
      * name for every run: softgpu leaves a segment in /dev/shm that the next run reuses. */
     setenv("SOFTGPU_NAMESPACE", "bench-isolation", 0);
+    /* One SM, pinned: every process's kernels run on the same host CPU, as every context's
+     * run on a GPU's same SMs. With a pool thread per CPU, a tenant's kernels ran on whichever
+     * CPU its threads sat on, and on this loaded 2-core host one CPU ran the same program up to
+     * 3x as fast as the other (docs/vgpu.md): the time a limit grants bought unequal work. */
+    setenv("SOFTGPU_THREADS", "1", 0);
+    setenv("SOFTGPU_PIN_SMS", "1", 0);
     snprintf(workdir, sizeof workdir, "/tmp/bench-iso.XXXXXX");
     if (!mkdtemp(workdir))
         return -1;
@@ -161,6 +172,7 @@ static pid_t spawn_spin(const char *token, double seconds, unsigned iters, int o
     pid_t pid = fork();
     if (pid == 0) {
         prctl(PR_SET_PDEATHSIG, SIGTERM);
+        setpgid(0, 0);   /* a group of its own, with its program: stopped and resumed together */
         if (out_fd >= 0)
             dup2(out_fd, 1);
         execl(tfuse, tfuse, "run", "--connect", sess, "--vgpu", token, "--", prog, "spin", secs,
@@ -238,44 +250,178 @@ static void delete_vgpu(const char *id)
     json_decref(run_json(argv));
 }
 
-/* Samples the running tenants every SAMPLE_S until the scenario's end: the series for the
- * plot, and each tenant's shares over [warm-up, last sample]. */
-static int sample_tenants(struct rscenario *sc, double start, double seconds)
+/* One process group: stopped or resumed (SIGSTOP stops `tfuse run` and its program; the
+ * worker finishes the kernels already sent, then its stream idles and gives the device up). */
+static void group_signal(pid_t pgid, int sig)
 {
-    double prev = start, warm = seconds >= 10 ? 1.0 : seconds * 0.1;
-    double lt0[MAXT] = {0};   /* a tenant's launch count is read from its first sample after */
-    uint64_t l0[MAXT] = {0};  /* warm-up that lists its session, to the last that does */
-    struct snap s, s0 = {0};
-    int warmed = 0;
-    while (now_s() - start < seconds - 0.2 && sc->nsamples < MAXS) {
-        sleep_s(SAMPLE_S);
+    if (pgid > 0)
+        kill(-pgid, sig);
+}
+
+static void tenants_signal(struct rscenario *sc, int sig)
+{
+    for (int i = 0; i < sc->n; i++)
+        group_signal(sc->t[i].pid, sig);
+}
+
+/* What one phase measured: launches and busy_ns per tenant, the alone session's launches. */
+struct span {
+    double s;
+    uint64_t busy[MAXT], launches[MAXT], alone;
+    uint64_t sm_run, sm_wait;   /* the SM threads' host CPU time and run-queue wait (smcpu.c) */
+    int ok;
+};
+
+/* Sleeps to `until`, reading the node every SAMPLE_S for the plot (tenant phases). */
+static int phase_wait(struct rscenario *sc, double start, double until, int series,
+                      struct snap *last)
+{
+    while (now_s() < until - 1e-3) {
+        double step = until - now_s();
+        sleep_s(series && step > SAMPLE_S ? SAMPLE_S : step);
+        if (!series || now_s() >= until - 1e-3 || sc->nsamples >= MAXS)
+            continue;
+        struct snap s;
         if (read_snap(sc, &s) != 0)
             return -1;
         for (int i = 0; i < sc->n; i++) {
-            struct tenant *tn = &sc->t[i];
-            tn->series[sc->nsamples] = 100.0 * (double)(s.busy[i] - tn->busy_prev) /
-                                       ((s.t - prev) * 1e9);
-            tn->busy_prev = s.busy[i];
-        }
-        if (!warmed && s.t - start >= warm) {
-            s0 = s;
-            warmed = 1;
-        } else if (warmed) {
-            for (int i = 0; i < sc->n; i++)
-                sc->t[i].share = 100.0 * (double)(s.busy[i] - s0.busy[i]) / ((s.t - s0.t) * 1e9);
-        }
-        for (int i = 0; warmed && i < sc->n; i++) {
-            if (s.nsess[i] == 0)
-                continue;   /* not connected yet, or already gone: no count to read */
-            if (lt0[i] == 0) {
-                lt0[i] = s.t;
-                l0[i] = s.launches[i];
-            } else if (s.launches[i] >= l0[i]) {
-                sc->t[i].rate = (double)(s.launches[i] - l0[i]) / (s.t - lt0[i]);
-            }
+            sc->t[i].series[sc->nsamples] = 100.0 * (double)(s.busy[i] - last->busy[i]) /
+                                            ((s.t - last->t) * 1e9);
         }
         sc->at[sc->nsamples++] = s.t - start;
-        prev = s.t;
+        *last = s;
+    }
+    return 0;
+}
+
+/* One phase: resume `run` (tenants or the alone session), let it settle, measure it until
+ * the phase ends. Snapshots list every session, so counts come from the same reads. */
+static int phase(struct rscenario *sc, int tenants, pid_t alone, double start, double len,
+                 struct span *out)
+{
+    if (tenants) {
+        group_signal(alone, SIGSTOP);
+        tenants_signal(sc, SIGCONT);
+    } else {
+        tenants_signal(sc, SIGSTOP);
+        group_signal(alone, SIGCONT);
+    }
+    double t0 = now_s();
+    struct snap a, b;
+    uint64_t run0, wait0, run1, wait1;
+    sleep_s(PHASE_SETTLE_S);   /* the other side's kernels in flight drain */
+    if (read_snap(sc, &a) != 0 || iso_sm_cpu(node_pid, &run0, &wait0) != 0)
+        return -1;
+    struct snap last = a;
+    if (phase_wait(sc, start, t0 + len, tenants, &last) != 0 ||
+        iso_sm_cpu(node_pid, &run1, &wait1) != 0 || read_snap(sc, &b) != 0)
+        return -1;
+    memset(out, 0, sizeof *out);
+    out->sm_run = run1 > run0 ? run1 - run0 : 0;
+    out->sm_wait = wait1 > wait0 ? wait1 - wait0 : 0;
+    out->s = b.t - a.t;
+    out->alone = b.alone - a.alone;
+    out->ok = a.nalone == 1 && b.nalone == 1;
+    for (int i = 0; i < sc->n; i++) {
+        out->busy[i] = b.busy[i] - a.busy[i];
+        out->launches[i] = b.launches[i] - a.launches[i];
+        out->ok = out->ok && a.nsess[i] == 1 && b.nsess[i] == 1;
+    }
+    return 0;
+}
+
+/* Adds one round (a tenant phase and the alone phase after it) to the scenario's totals and
+ * its per-round spread. */
+static double cpu_share(uint64_t run, uint64_t wait)
+{
+    return run + wait ? (double)run / (double)(run + wait) : 1.0;
+}
+
+static void add_round(struct rscenario *sc, const struct span *tp, const struct span *ap,
+                      double tot[MAXT][2], double *alone_l, double *alone_s, double *tsec)
+{
+    double alone = (double)ap->alone / ap->s;
+    *alone_l += (double)ap->alone;
+    *alone_s += ap->s;
+    *tsec += tp->s;
+    sc->sm[0] += (double)tp->sm_run;
+    sc->sm[1] += (double)tp->sm_wait;
+    sc->sm[2] += (double)ap->sm_run;
+    sc->sm[3] += (double)ap->sm_wait;
+    sc->alone_lo = sc->rounds ? fmin(sc->alone_lo, alone) : alone;
+    sc->alone_hi = sc->rounds ? fmax(sc->alone_hi, alone) : alone;
+    for (int i = 0; i < sc->n; i++) {
+        struct tenant *tn = &sc->t[i];
+        tot[i][0] += (double)tp->busy[i];
+        tot[i][1] += (double)tp->launches[i];
+        double tput = 100.0 * ((double)tp->launches[i] / tp->s) / alone;
+        tn->tput_lo = sc->rounds ? fmin(tn->tput_lo, tput) : tput;
+        tn->tput_hi = sc->rounds ? fmax(tn->tput_hi, tput) : tput;
+    }
+    sc->rounds++;
+}
+
+/* Waits until the node lists every tenant's session and the alone one (a loaded host may take
+ * seconds to start them): a program stopped before it connected would never be listed. */
+static int wait_listed(struct rscenario *sc)
+{
+    for (double t0 = now_s(); now_s() - t0 < CONNECT_S; sleep_s(0.2)) {
+        struct snap s;
+        if (read_snap(sc, &s) != 0)
+            return -1;
+        int all = s.nalone == 1;
+        for (int i = 0; i < sc->n; i++)
+            all = all && s.nsess[i] == 1;
+        if (all)
+            return 0;
+    }
+    return -1;
+}
+
+/* The scenario's tenants and the program alone (a whole-device session, no vGPU, no limiter)
+ * run as one set of processes for the whole scenario, and the bench alternates which of the
+ * two runs: ROUNDS_PER_SCENARIO rounds of a tenant phase then an alone phase, each measured
+ * after PHASE_SETTLE_S. So the alone rate is read within seconds of the tenants' rates, on
+ * the same host load, many times (the host's CPU for softgpu moves 2x within seconds here:
+ * docs/vgpu.md); shares are over the tenant phases, throughput against the alone phases. */
+static int run_phases(struct rscenario *sc, pid_t alone, double seconds)
+{
+    double tlen = seconds / ROUNDS_PER_SCENARIO, alen = tlen * ALONE_FRACTION;
+    double start = now_s(), tot[MAXT][2] = {{0}}, al = 0, as = 0, tsec = 0;
+    if (wait_listed(sc) != 0) {
+        fprintf(stderr, "bench_isolation: %s: the sessions were not all listed within %.0f s\n",
+                sc->name, CONNECT_S);
+        return -1;
+    }
+    group_signal(alone, SIGSTOP);
+    sleep_s(WARMUP_S);   /* compiled, and the controller settled */
+    for (int r = 0; r < ROUNDS_PER_SCENARIO; r++) {
+        struct span tp, ap;
+        if (phase(sc, 1, alone, start, tlen, &tp) != 0 || phase(sc, 0, alone, start, alen, &ap))
+            return -1;
+        if (!tp.ok || !ap.ok || tp.s <= 0 || ap.s <= 0 || ap.alone == 0) {
+            fprintf(stderr, "bench_isolation: round %d of %s: a session was not listed once in "
+                    "every look, or the program alone ran no kernel\n", r, sc->name);
+            return -1;
+        }
+        add_round(sc, &tp, &ap, tot, &al, &as, &tsec);
+        if (getenv("BENCH_ISOLATION_PHASES"))   /* each phase, for a look at the spread */
+            fprintf(stderr, "round %d: tenants %.2f s %.1f/%.1f k/s cpu %.2f SM run %.0f "
+                    "wait %.0f us/kernel; alone %.2f s %.1f k/s cpu %.2f SM run %.0f wait %.0f "
+                    "us/kernel\n", r, tp.s, tp.launches[0] / tp.s, tp.launches[1] / tp.s,
+                    cpu_share(tp.sm_run, tp.sm_wait),
+                    tp.sm_run / 1e3 / (double)(tp.launches[0] + tp.launches[1] + 1),
+                    tp.sm_wait / 1e3 / (double)(tp.launches[0] + tp.launches[1] + 1), ap.s,
+                    ap.alone / ap.s, cpu_share(ap.sm_run, ap.sm_wait),
+                    ap.sm_run / 1e3 / (double)(ap.alone + 1),
+                    ap.sm_wait / 1e3 / (double)(ap.alone + 1));
+    }
+    tenants_signal(sc, SIGCONT);
+    group_signal(alone, SIGCONT);
+    sc->alone = al / as;
+    for (int i = 0; i < sc->n; i++) {
+        sc->t[i].share = 100.0 * tot[i][0] / (tsec * 1e9);
+        sc->t[i].rate = tot[i][1] / tsec;
     }
     return 0;
 }
@@ -287,52 +433,34 @@ static int run_rscenario(struct rscenario *sc, double seconds, unsigned iters)
         if (create_vgpu(sc->t[i].id, sc->t[i].limit_pct, sc->t[i].token, sizeof sc->t[i].token))
             return -1;
     }
+    /* every program runs until the last phase is over (stopped time counts as its time) */
+    double total = CONNECT_S + WARMUP_S + seconds * (1 + ALONE_FRACTION) +
+                   2 * ROUNDS_PER_SCENARIO;
     int null = open("/dev/null", O_WRONLY);
     for (int i = 0; i < sc->n; i++)
-        sc->t[i].pid = spawn_spin(sc->t[i].token, seconds, iters, null);
+        sc->t[i].pid = spawn_spin(sc->t[i].token, total, iters, null);
+    sc->alone_pid = spawn_spin("no-vgpu", total, iters, null);
     close(null);
-    int rc = sample_tenants(sc, now_s(), seconds);
-    for (int i = 0; i < sc->n; i++) {
+    int rc = run_phases(sc, sc->alone_pid, seconds);
+    for (int i = 0; i <= sc->n; i++) {
+        pid_t *pid = i < sc->n ? &sc->t[i].pid : &sc->alone_pid;
         int st;
-        if (rc != 0)
-            kill(sc->t[i].pid, SIGTERM);
-        waitpid(sc->t[i].pid, &st, 0);
-        sc->t[i].pid = 0;
-        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-            rc = -1;
-        delete_vgpu(sc->t[i].id);
+        group_signal(*pid, SIGCONT);
+        group_signal(*pid, SIGTERM);   /* done: the programs need not spin to their end */
+        waitpid(*pid, &st, 0);
+        *pid = 0;
+        if (i < sc->n)
+            delete_vgpu(sc->t[i].id);
     }
     return rc;
 }
 
-/* The program alone on the device, as a tenant would run it but in a whole-device session (no
- * vGPU, no limiter), sampled as the tenants are: its kernels per second, or -1. */
-static double alone_rate(double seconds, unsigned iters)
-{
-    int null = open("/dev/null", O_WRONLY);
-    double start = now_s(), warm = seconds >= 10 ? 1.0 : seconds * 0.2;
-    pid_t pid = spawn_spin("no-vgpu", seconds, iters, null);
-    close(null);
-    struct snap s0 = {0}, s1 = {0};
-    int ok = 1;
-    while (ok && (s0.nalone == 0 || s0.t - start < warm) && now_s() - start < seconds - 0.5) {
-        sleep_s(0.1);
-        ok = read_snap(NULL, &s0) == 0;
-    }
-    sleep_s(start + seconds - 0.2 - now_s());
-    ok = ok && s0.nalone == 1 && read_snap(NULL, &s1) == 0 && s1.nalone == 1;
-    int st;
-    waitpid(pid, &st, 0);
-    if (!ok || !WIFEXITED(st) || WEXITSTATUS(st) != 0 || s1.t <= s0.t)
-        return -1;
-    return (double)(s1.alone - s0.alone) / (s1.t - s0.t);
-}
-
-/* The throughput shares against the mean of the alone runs, the work shares, and the MAEs. */
+/* The throughput shares against the alone phases, the work shares, and the MAEs. */
 static void score(struct rscenario *sc)
 {
-    sc->alone = (sc->alone_before + sc->alone_after) / 2;
     sc->mae = sc->tput_mae = 0;
+    sc->cpu_tenants = cpu_share((uint64_t)sc->sm[0], (uint64_t)sc->sm[1]);
+    sc->cpu_alone = cpu_share((uint64_t)sc->sm[2], (uint64_t)sc->sm[3]);
     double sum = 0, limits = 0;
     for (int i = 0; i < sc->n; i++) {
         sum += sc->t[i].rate;
@@ -347,18 +475,14 @@ static void score(struct rscenario *sc)
     }
 }
 
-/* One scenario with its alone runs around it, beside its hogs (if any). */
+/* One scenario, beside its hogs (if any). */
 static int measure(struct rscenario *sc, double seconds, unsigned iters)
 {
-    double each = seconds / 4 < 4 ? 4 : seconds / 4;
     int rc = iso_hogs_start(sc->hogs);
-    if (rc == 0) {
-        sc->alone_before = alone_rate(each, iters);
-        rc = sc->alone_before > 0 ? run_rscenario(sc, seconds, iters) : -1;
-        sc->alone_after = rc == 0 ? alone_rate(each, iters) : -1;
-    }
+    if (rc == 0)
+        rc = run_rscenario(sc, seconds, iters);
     iso_hogs_stop();
-    if (rc != 0 || sc->alone_after <= 0)
+    if (rc != 0)
         return -1;
     score(sc);
     return 0;
@@ -399,9 +523,13 @@ static void on_signal(int sig)
 {
     iso_hogs_stop();
     for (int k = 0; k < NRS; k++)
-        for (int i = 0; i < rs[k].n; i++)
-            if (rs[k].t[i].pid > 0)
-                kill(rs[k].t[i].pid, SIGTERM);
+        for (int i = 0; i <= rs[k].n; i++) {
+            pid_t g = i < rs[k].n ? rs[k].t[i].pid : rs[k].alone_pid;
+            if (g > 0) {   /* a stopped group ends only once it runs again */
+                kill(-g, SIGTERM);
+                kill(-g, SIGCONT);
+            }
+        }
     if (node_pid > 0) {
         kill(node_pid, SIGTERM);
         waitpid(node_pid, NULL, 0);
@@ -413,6 +541,8 @@ static void on_signal(int sig)
     _exit(128 + sig);
 }
 
+static const char *only; /* --only NAME: that scenario alone, no limiter-cost runs */
+
 static int parse_real_args(int argc, char **argv, double *seconds, unsigned *iters, int *hogs)
 {
     for (int i = 1; i < argc; i++) {
@@ -423,9 +553,13 @@ static int parse_real_args(int argc, char **argv, double *seconds, unsigned *ite
             *iters = (unsigned)strtoul(argv[++i], &end, 10);
         else if (strcmp(argv[i], "--hog") == 0 && i + 1 < argc)
             *hogs = (int)strtol(argv[++i], &end, 10);
+        else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc) {
+            only = argv[++i];
+            end = argv[i] + strlen(argv[i]);
+        }
         if (!end || *end || end == argv[i]) {
             fprintf(stderr, "usage: bench_isolation [--seconds 2..600] [--iters N] [--hog 0..64]"
-                            "   (real tenants)\n"
+                            " [--only SCENARIO]   (real tenants)\n"
                             "       bench_isolation --emulated [options of the emulated mode]\n");
             return -1;
         }
@@ -487,6 +621,8 @@ int isolation_real_main(int argc, char **argv)
     for (int k = 0; k < NRS && rc == 0; k++) {
         if (rs[k].hogs == 0 && k == NRS - 1)
             break;   /* --hog 0: no loaded scenario */
+        if (only && strcmp(only, rs[k].name) != 0)
+            continue;
         if (rs[k].hogs)
             printf("%-13s (beside %d CPU-bound process%s)\n", rs[k].name, rs[k].hogs,
                    rs[k].hogs > 1 ? "es" : "");
@@ -500,7 +636,8 @@ int isolation_real_main(int argc, char **argv)
     double direct = 0, limited = 0;
     if (rc == 0) {
         iso_print_summary(rs, NRS);
-        rc = limiter_cost(seconds, iters, &direct, &limited) != 0;
+        if (!only)
+            rc = limiter_cost(seconds, iters, &direct, &limited) != 0;
     }
     stop_node();
     if (rc == 0)

@@ -20,16 +20,18 @@
 
 void iso_print_header(unsigned iters, double seconds)
 {
-    printf("bench_isolation (real tenants): softgpu device, tfuse node with vGPUs, each tenant a\n"
-           "  `tfuse run` of prog_iso spinning %u-step kernels, 4 per sync; %g s per scenario,\n"
-           "  first %s excluded. GPU time: the node's measured busy_ns. Throughput: the tenant's\n"
-           "  kernels/s against the same program alone on the device (a whole-device session,\n"
-           "  no limiter), run before and after each scenario. Work: the tenant's kernels/s\n"
-           "  against all the scenario's tenants' (same time, same host load), scaled to the\n"
-           "  sum of their limits. Load average now %.1f.\n\n",
-           iters, seconds, seconds >= 10 ? "1 s" : "10%", bench_loadavg());
-    printf("%-13s %-3s %6s %10s %7s %10s %11s %7s %6s %7s\n", "scenario", "", "limit%",
-           "GPU-time%", "error", "kernels/s", "throughput%", "error", "work%", "error");
+    printf("bench_isolation (real tenants): softgpu device of one SM pinned to a host CPU, tfuse\n"
+           "  node with vGPUs, each tenant a `tfuse run` of prog_iso spinning %u-step kernels, 4\n"
+           "  per sync; %g s of tenant phases per scenario. GPU time: the node's measured\n"
+           "  busy_ns.\n"
+           "  Throughput: the tenant's kernels/s against the same program alone on the device (a\n"
+           "  whole-device session, no limiter), measured in alone phases between the tenant\n"
+           "  phases (tenants stopped meanwhile), [lowest, highest] of the rounds. Work: the\n"
+           "  tenant's kernels/s against all the scenario's tenants' (same time, same host load),\n"
+           "  scaled to the sum of their limits. Load average now %.1f.\n\n",
+           iters, seconds, bench_loadavg());
+    printf("%-13s %-3s %6s %9s %6s %9s %11s %6s %15s %6s %6s\n", "scenario", "", "limit%",
+           "GPU-time%", "error", "kernels/s", "throughput%", "error", "rounds", "work%", "error");
 }
 
 /* A tenant's kernel rate against the first tenant's, and the same ratio of their limits. */
@@ -43,13 +45,16 @@ void iso_print_scenario(const struct rscenario *sc)
 {
     for (int i = 0; i < sc->n; i++) {
         const struct tenant *t = &sc->t[i];
-        printf("%-13s %-3s %6.1f %10.2f %+7.2f %10.1f %11.2f %+7.2f %6.2f %+7.2f\n", sc->name,
-               t->name, t->limit_pct, t->share, t->share - t->limit_pct, t->rate, t->tput,
-               t->tput - t->limit_pct, t->work, t->work - t->limit_pct);
+        printf("%-13s %-3s %6.1f %9.2f %+6.2f %9.1f %11.2f %+6.2f  [%5.1f, %5.1f] %6.2f %+6.2f\n",
+               sc->name, t->name, t->limit_pct, t->share, t->share - t->limit_pct, t->rate,
+               t->tput, t->tput - t->limit_pct, t->tput_lo, t->tput_hi, t->work,
+               t->work - t->limit_pct);
     }
-    printf("%-13s alone %.1f kernels/s (before %.1f, after %.1f%s); MAE: GPU time %.2f, "
-           "throughput %.2f\n", "", sc->alone, sc->alone_before, sc->alone_after,
-           sc->hogs ? ", beside the hogs" : "", sc->mae, sc->tput_mae);
+    printf("%-13s alone %.1f kernels/s (%d phases, %.1f to %.1f%s); the SM had %.1f%% of a "
+           "CPU while it had work (alone %.1f%%)\n%-13s MAE: GPU time %.2f, throughput %.2f\n",
+           "", sc->alone, sc->rounds, sc->alone_lo, sc->alone_hi,
+           sc->hogs ? ", beside the hogs" : "", 100 * sc->cpu_tenants, 100 * sc->cpu_alone, "",
+           sc->mae, sc->tput_mae);
     printf("%-13s kernel rates against %s's:", "", sc->t[0].name);
     for (int i = 1; i < sc->n; i++) {
         double limits, r = rate_ratio(sc, i, &limits);
@@ -89,7 +94,8 @@ void iso_print_summary(const struct rscenario *rs, int nrs)
     printf("\n");
 }
 
-static int write_png(const struct rscenario *rs, int nrs, double seconds, const char *path)
+static int write_png(const struct rscenario *const *rs, int nrs, double seconds,
+                     const char *path)
 {
     static const uint32_t colors[MAXT] = {0x1f77b4, 0xd62728, 0x2ca02c, 0x9467bd};
     struct plot_canvas c;
@@ -99,15 +105,15 @@ static int write_png(const struct rscenario *rs, int nrs, double seconds, const 
         struct plot_panel p = {.x0 = 90, .x1 = 960, .y0 = 40 + k * 350, .y1 = 300 + k * 350,
                                .xmax = seconds, .ymax = 100};
         plot_frame(&c, &p, seconds >= 10 ? 5 : 1, 20);
-        plot_text(&c, p.x0, p.y0 - 25, rs[k].name, 0x000000, 3);
-        for (int i = 0; i < rs[k].n; i++) {
+        plot_text(&c, p.x0, p.y0 - 25, rs[k]->name, 0x000000, 3);
+        for (int i = 0; i < rs[k]->n; i++) {
             char legend[32];
-            snprintf(legend, sizeof legend, "%s %.0f%%", rs[k].t[i].name, rs[k].t[i].limit_pct);
-            int lx = p.x1 - 150 * (rs[k].n - i);
+            snprintf(legend, sizeof legend, "%s %.0f%%", rs[k]->t[i].name, rs[k]->t[i].limit_pct);
+            int lx = p.x1 - 150 * (rs[k]->n - i);
             plot_rect(&c, lx, p.y0 - 22, lx + 20, p.y0 - 12, colors[i]);
             plot_text(&c, lx + 28, p.y0 - 25, legend, 0x000000, 3);
-            plot_hline_dashed(&c, &p, rs[k].t[i].limit_pct, colors[i]);
-            plot_series(&c, &p, rs[k].at, rs[k].t[i].series, rs[k].nsamples, colors[i]);
+            plot_hline_dashed(&c, &p, rs[k]->t[i].limit_pct, colors[i]);
+            plot_series(&c, &p, rs[k]->at, rs[k]->t[i].series, rs[k]->nsamples, colors[i]);
         }
     }
     int rc = plot_write_png(&c, path);
@@ -121,9 +127,11 @@ static json_t *tenant_json(const struct rscenario *sc, int i)
     json_t *series = json_array();
     for (int j = 0; j < sc->nsamples; j++)
         json_array_append_new(series, json_real(t->series[j]));
-    return json_pack("{s:s, s:f, s:f, s:f, s:f, s:f, s:f, s:o}", "name", t->name, "limit_pct",
-                     t->limit_pct, "share_pct", t->share, "launches_per_s", t->rate,
+    return json_pack("{s:s, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:o}", "name", t->name,
+                     "limit_pct", t->limit_pct, "share_pct", t->share, "launches_per_s", t->rate,
                      "alone_launches_per_s", sc->alone, "throughput_share_pct", t->tput,
+                     "throughput_rounds_lo_pct", t->tput_lo, "throughput_rounds_hi_pct",
+                     t->tput_hi,
                      "work_share_pct", t->work, "series_pct", series);
 }
 
@@ -140,10 +148,11 @@ static json_t *scenario_json(const struct rscenario *sc)
                                                 "limits", limits, "error_pct",
                                                 100.0 * (r / limits - 1)));
     }
-    return json_pack("{s:s, s:i, s:f, s:f, s:f, s:f, s:f, s:f, s:o, s:o}", "name", sc->name,
-                     "hogs", sc->hogs, "mae_points", sc->mae, "throughput_mae_points",
-                     sc->tput_mae, "alone_launches_per_s", sc->alone, "alone_before",
-                     sc->alone_before, "alone_after", sc->alone_after, "sample_s", 0.5,
+    return json_pack("{s:s, s:i, s:i, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:o, s:o}",
+                     "name", sc->name, "rounds", sc->rounds, "hogs", sc->hogs, "mae_points", sc->mae, "throughput_mae_points",
+                     sc->tput_mae, "alone_launches_per_s", sc->alone, "alone_lowest",
+                     sc->alone_lo, "alone_highest", sc->alone_hi, "sm_cpu_share_tenants",
+                     sc->cpu_tenants, "sm_cpu_share_alone", sc->cpu_alone, "sample_s", 0.5,
                      "kernel_rate_ratios", ratios, "tenants", ts);
 }
 
@@ -171,16 +180,19 @@ int iso_write_outputs(const struct rscenario *rs, int nrs, double seconds, unsig
         "loadavg", bench_loadavg(), "scenarios", scs, "mae_points", n ? mae / n : 0,
         "throughput_mae_points", n ? tput / n : 0, "unlimited_overhead",
         "direct_launches_per_s", direct, "limiter_launches_per_s", limited, "ratio",
-        limited / direct, "cost_pct", 100.0 * (1 - limited / direct));
+        direct > 0 ? limited / direct : 0, "cost_pct", direct > 0 ? 100.0 * (1 - limited / direct)
+                                                                  : 0);
     char path[PATH_MAX];
     bench_output_path(path, sizeof path, "isolation.json");
     int rc = json_dump_file(j, path, JSON_INDENT(2));
     json_decref(j);
     bench_output_path(path, sizeof path, "isolation.png");
-    int shown = 0;
-    while (shown < nrs && rs[shown].alone)
-        shown++;
-    if (write_png(rs, shown, seconds, path) != 0)
+    const struct rscenario *shown[16];
+    int nshown = 0;
+    for (int k = 0; k < nrs && nshown < 16; k++)
+        if (rs[k].alone)
+            shown[nshown++] = &rs[k];
+    if (write_png(shown, nshown, seconds, path) != 0)
         rc = -1;
     if (rc == 0)
         printf("wrote isolation.json and isolation.png\n");
