@@ -97,6 +97,14 @@ static json_t *candidate_names(const json_t *args, bool *by_name)
     return out;
 }
 
+/* What the pool accepts as a node name (docs/pool-api.md); Kubernetes allows up to 253. */
+static bool pool_name_ok(const char *s)
+{
+    size_t n = strlen(s);
+    return n > 0 && n < 64 && strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                        "0123456789._:-") == n;
+}
+
 /* The pool's verdicts for every name: {name: {"fits", "score", "reason", "message"}}. */
 static json_t *dry_run(struct k8s_extender *x, const struct k8s_gpu_request *r, const char *ns,
                        const json_t *names, char *err, size_t errlen)
@@ -105,9 +113,20 @@ static json_t *dry_run(struct k8s_extender *x, const struct k8s_gpu_request *r, 
     for (size_t at = 0; at < json_array_size(names); at += K8S_EXT_CHUNK) {
         json_t *body = k8s_gpu_request_pool_body(r, k8s_ext_tenant(x, ns), NULL, NULL);
         json_t *chunk = json_array();
-        for (size_t i = at; i < at + K8S_EXT_CHUNK && i < json_array_size(names); i++)
-            json_array_append(chunk, json_array_get(names, i));
+        for (size_t i = at; i < at + K8S_EXT_CHUNK && i < json_array_size(names); i++) {
+            json_t *n = json_array_get(names, i);
+            if (pool_name_ok(json_string_value(n)))
+                json_array_append(chunk, n);
+            else   /* a name the pool refuses is no pool node's: asking would fail them all */
+                json_object_set_new(verdicts, json_string_value(n), json_pack(
+                    "{s:b, s:s, s:s}", "fits", 0, "reason", "unknown", "message",
+                    "the pool names nodes with 1-63 characters of [A-Za-z0-9._:-]"));
+        }
         json_object_set_new(body, "nodes", chunk);
+        if (json_array_size(chunk) == 0) {
+            json_decref(body);
+            continue;
+        }
         json_t *reply;
         int st = k8s_ext_pool(x, "POST", "/api/v1/placements", body, &reply, err, errlen);
         json_decref(body);

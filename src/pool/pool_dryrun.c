@@ -64,10 +64,16 @@ int pool_req_decode_dry_run(const char *body, size_t len, struct pool_alloc_req 
         json_decref(o);
         return -1;
     }
-    char (*names)[POOL_NAME_MAX] = n ? calloc(n, POOL_NAME_MAX) : NULL;
+    /* "nodes": [] asks about no node (absent: every node of the pool) */
+    char (*names)[POOL_NAME_MAX] = list ? calloc(n ? n : 1, POOL_NAME_MAX) : NULL;
+    if (list && !names) {
+        snprintf(err, errlen, "out of memory");
+        json_decref(o);
+        return -1;
+    }
     for (size_t i = 0; i < n; i++) {
         json_t *v = json_array_get(list, i);
-        if (!names || !json_is_string(v) ||
+        if (!json_is_string(v) ||
             json_string_length(v) != strlen(json_string_value(v)) ||
             !pool_valid_name(json_string_value(v), POOL_NAME_MAX)) {
             snprintf(err, errlen, "'nodes' entries must be node names of [A-Za-z0-9._:-]");

@@ -206,10 +206,13 @@ echo "webhook: conflicts, bad values and hostile bodies refused"
 # ---- extender: filter and prioritize from the pool's dry run
 ns_pod() { jq --arg ns "$1" '.metadata.namespace = $ns' <<<"$2"; }
 pod_a=$(ns_pod team-a "$tf")
-jq -n --argjson pod "$pod_a" '{Pod: $pod, NodeNames: ["k8s-node-a", "node-x"]}' >args.json
+long=$(printf 'n%.0s' $(seq 100))   # a valid Kubernetes node name the pool cannot hold
+jq -n --argjson pod "$pod_a" --arg long "$long" \
+    '{Pod: $pod, NodeNames: ["k8s-node-a", "node-x", $long]}' >args.json
 [ "$(post "$ex/filter" args.json)" = 200 ] || fail "filter: $(cat out.json)"
-jq -e '.NodeNames == ["k8s-node-a"] and .Error == "" and
-       (.FailedAndUnresolvableNodes["node-x"] | contains("no node of this name"))' out.json \
+jq -e --arg long "$long" '.NodeNames == ["k8s-node-a"] and .Error == "" and
+       (.FailedAndUnresolvableNodes["node-x"] | contains("no node of this name")) and
+       (.FailedAndUnresolvableNodes[$long] | contains("1-63 characters"))' out.json \
     >/dev/null || fail "filter by names: $(cat out.json)"
 jq -n --argjson pod "$pod_a" '{Pod: $pod, Nodes: {items: [{metadata: {name: "node-x"}},
     {metadata: {name: "k8s-node-a", labels: {zone: "z"}}}]}}' >args.json
@@ -248,6 +251,9 @@ code() { curl -s -o /dev/null -w '%{http_code}' -X POST "$@"; }
     "nodes": "k8s-node-a"}' "$pool/api/v1/placements")" = 400 ] || fail "nodes not an array"
 [ "$(code -H "Authorization: Bearer $admin" -d '{"vram_request": 1, "tflops_request": 1,
     "bogus": 1}' "$pool/api/v1/placements")" = 400 ] || fail "an unknown field"
+curl -sf -H "Authorization: Bearer $admin" -X POST "$pool/api/v1/placements" -d \
+    '{"vram_request": 1, "tflops_request": 1, "nodes": []}' |
+    jq -e '.nodes == [] and .best == null' >/dev/null || fail "a dry run of no node"
 ttok=$(curl -sf -H "Authorization: Bearer $admin" -X POST "$pool/api/v1/tenants/team-t" |
        jq -r .token) || fail "creating a tenant"
 [ "$(code -H "Authorization: Bearer $ttok" -d '{"tenant": "team-a", "vram_request": 1,
