@@ -29,7 +29,7 @@
 #include "vgpu_compute.h"
 static void timing_recycle(struct tfw_limits *L, struct timing t)
 {
-    t.run_since_ns = t.charged_ns = 0;
+    t.run_since_ns = t.charged_ns = t.tok_charged_ns = 0;
     t.ended = 0;
     if (L->nspare < LIMITS_SPARE) {
         L->spare[L->nspare++] = t;
@@ -57,11 +57,12 @@ int tfw_lim_collect_one(struct tfw_limits *L, int wait)
         ns = (uint64_t)((double)ms * 1e6);
     pthread_mutex_lock(&L->mu);
     struct tfw_vgpu *v = t->v;
-    uint64_t charged = t->charged_ns;
+    /* The bucket gave est_ns at acquire and tok_charged_ns while it ran; the launch costs ns */
+    uint64_t charged = t->charged_ns, took = t->est_ns + t->tok_charged_ns;
     if (ns >= charged) {
-        vgpu_compute_charge(v->slot, ns - charged, t->est_ns);
+        vgpu_compute_charge(v->slot, ns - charged, took - charged);
     } else {   /* polled wall time ran past the kernel: give the difference back */
-        vgpu_compute_charge(v->slot, 0, t->est_ns + (charged - ns));
+        vgpu_compute_charge(v->slot, 0, took - ns);
         atomic_fetch_sub_explicit(&v->slot->busy_ns, charged - ns, memory_order_relaxed);
     }
     v->avg_ns = v->avg_ns ? v->avg_ns - v->avg_ns / 8 + ns / 8 : ns;
@@ -135,11 +136,20 @@ static void progress_pass(struct tfw_limits *L)
             t->run_since_ns = now;
         }
         uint64_t ran = now - t->run_since_ns;
-        if (ran > t->charged_ns) {   /* usage and tokens only: not a launch of its own */
-            uint64_t d = ran - t->charged_ns;
-            atomic_fetch_add_explicit(&t->v->slot->busy_ns, d, memory_order_relaxed);
-            atomic_fetch_sub(&t->v->slot->tokens_ns, (int64_t)d);
+        if (ran > t->charged_ns) {   /* usage: not a launch of its own */
+            atomic_fetch_add_explicit(&t->v->slot->busy_ns, ran - t->charged_ns,
+                                      memory_order_relaxed);
             t->charged_ns = ran;
+        }
+        /* Tokens: acquire took est_ns already, so only the time past it. Taking all of it
+         * counted the estimate twice while the kernel ran: a 10% vGPU's bucket read -3.5 to
+         * -5 ms mid-kernel, past the controller's debt threshold (5 periods at its limit), whose
+         * anti-windup then dropped the correction that held it down (it ran 0.7-1.1 points
+         * over), and every vGPU's next queued launch waited an estimate longer than it owed. */
+        uint64_t past = ran > t->est_ns ? ran - t->est_ns : 0;
+        if (past > t->tok_charged_ns) {
+            atomic_fetch_sub(&t->v->slot->tokens_ns, (int64_t)(past - t->tok_charged_ns));
+            t->tok_charged_ns = past;
         }
     }
     pthread_mutex_unlock(&L->mu);

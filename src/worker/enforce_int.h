@@ -49,6 +49,7 @@ struct timing {
     /* Written by the progress thread (under mu): */
     uint64_t run_since_ns;  /* wall time its start event was seen complete, 0 before */
     uint64_t charged_ns;    /* charged while it ran; settled against the events at collection */
+    uint64_t tok_charged_ns; /* of which taken from the bucket: only what ran past est_ns */
     int ended;              /* its end event was seen complete: no more progress charges */
 };
 
