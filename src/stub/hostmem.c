@@ -270,8 +270,9 @@ static CUresult pointer_attribute(void *data, CUpointer_attribute attr, CUdevice
     case CU_POINTER_ATTRIBUTE_DEVICE_POINTER:
         if (strict && host && !is_mapped(b))
             return CUDA_ERROR_INVALID_VALUE;
-        *(CUdeviceptr *)data = host ? (is_mapped(b) ? b->dptr + (ptr - (CUdeviceptr)(uintptr_t)b->p) : 0)
-                                    : device || managed ? ptr : 0;
+        *(CUdeviceptr *)data =
+            host ? (is_mapped(b) ? b->dptr + (ptr - (CUdeviceptr)(uintptr_t)b->p) : 0)
+                 : device || managed ? ptr : 0;
         return CUDA_SUCCESS;
     case CU_POINTER_ATTRIBUTE_HOST_POINTER:
         if (strict && device)
