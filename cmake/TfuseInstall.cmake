@@ -4,7 +4,7 @@
 #
 # Layout under PREFIX (the binaries find their libraries relative to themselves, so the
 # library folder is always PREFIX/lib, never a multiarch or lib64 directory):
-#   bin/tfuse, bin/tfuse-pool
+#   bin/tfuse, bin/tfuse-pool, bin/tfuse-k8s (when gRPC core is installed)
 #   lib/tfuse/libcuda.so.1, lib/tfuse/libnvidia-ml.so.1   the stub programs load (tfuse run)
 #   lib/libtfuse-softgpu.so, lib/libtfuse-softgpu-nvml.so  softgpu, `--backend soft|auto`
 #   lib/softgpu/libcuda.so.1, libnvidia-ml.so.1            softgpu under NVIDIA's names
@@ -16,7 +16,7 @@ option(TFUSE_INSTALL_SYSTEMD "Install the systemd units and the sysusers.d entry
 set(TFUSE_INSTALL_LIBDIR lib)   # fixed: see <exe>/../lib in src/backend and src/cli
 set(TFUSE_INSTALL_DOCDIR share/doc/tfuse)
 
-foreach(exe tfuse tfuse-pool)
+foreach(exe tfuse tfuse-pool tfuse-k8s)
   if(TARGET ${exe})
     install(TARGETS ${exe} RUNTIME DESTINATION bin)
   endif()

@@ -24,7 +24,7 @@ static const struct opt opts[] = {
      "DRA driver name (a DNS subdomain, at most 63 characters)"},
     {"node-name", "NODE_NAME", NULL, FIELD(node_name),
      "this Kubernetes node's name (default the host name)"},
-    {"node-api", "TFUSE_NODE_API", "unix:/run/tensorfuse/api.sock", FIELD(node_api),
+    {"node-api", "TFUSE_NODE_API", "unix:/run/tfuse/api.sock", FIELD(node_api),
      "the TensorFuse node's API: unix:PATH, tcp:HOST:PORT or http(s)://HOST:PORT"},
     {"node-token-file", "TFUSE_NODE_TOKEN_FILE", "", FIELD(node_token_file),
      "file holding the node API's bearer token (a tcp API with --api-token)"},

@@ -56,7 +56,10 @@ static json_t *load_record(const char *path)
 static int save_record(const char *path, const json_t *rec, char *err, size_t errlen)
 {
     char tmp[600];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) {
+        snprintf(err, errlen, "the record's path is too long: %s", path);
+        return -1;
+    }
     char *text = json_dumps(rec, JSON_COMPACT);
     int fd = text ? open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600) : -1;
     size_t n = text ? strlen(text) : 0;
@@ -143,30 +146,47 @@ static int add_env(struct k8s_dp_alloc *a, const char *k, const char *v)
     return 0;
 }
 
+/* One mount the container gets; -1 when a path does not fit (refused rather than cut). */
+static int add_mount(struct k8s_dp_alloc *a, const char *host, const char *container, int ro)
+{
+    typeof(a->mounts) m = realloc(a->mounts, (a->n_mounts + 1) * sizeof *m);
+    if (!m)
+        return -1;
+    a->mounts = m;
+    m += a->n_mounts;
+    int wh = snprintf(m->host, sizeof m->host, "%s", host);
+    int wc = snprintf(m->container, sizeof m->container, "%s", container);
+    if (wh < 0 || (size_t)wh >= sizeof m->host || wc < 0 || (size_t)wc >= sizeof m->container)
+        return -1;
+    m->ro = ro;
+    a->n_mounts++;
+    return 0;
+}
+
 static int fill(const struct k8s_config *cfg, const char *tokens, const char *connect,
                 struct k8s_dp_alloc *out)
 {
     const char *libs[] = {"libcuda.so.1", "libnvidia-ml.so.1"};
-    if (add_env(out, "TFUSE_CONNECT", cfg->session_addr[0] ? cfg->session_addr : connect) ||
-        add_env(out, "TFUSE_TOKEN", tokens))
+    const char *addr = cfg->session_addr[0] ? cfg->session_addr : connect;
+    if (add_env(out, "TFUSE_CONNECT", addr) || add_env(out, "TFUSE_TOKEN", tokens))
+        return -1;
+    /* A session socket on the host must exist in the container at the address the stub
+     * dials (the CDI spec of the DRA path mounts it the same way). */
+    if (strncmp(addr, "unix:", 5) == 0 && add_mount(out, addr + 5, addr + 5, 0))
         return -1;
     if (!cfg->stub_dir[0])
         return 0;
     /* CUDA images look in /usr/local/nvidia/lib64 too; ours come first. */
     if (add_env(out, "LD_LIBRARY_PATH",
-                K8S_DP_LIB_DIR ":/usr/local/nvidia/lib64:/usr/local/nvidia/lib") ||
-        !(out->mounts = calloc(2, sizeof *out->mounts)))
+                K8S_DP_LIB_DIR ":/usr/local/nvidia/lib64:/usr/local/nvidia/lib"))
         return -1;
     for (int i = 0; i < 2; i++) {
-        int w = snprintf(out->mounts[i].host, sizeof out->mounts[i].host, "%s/%s",
-                         cfg->stub_dir, libs[i]);
-        if (w < 0 || (size_t)w >= sizeof out->mounts[i].host)
-            return -1;   /* a stub folder that long is refused rather than cut */
-        snprintf(out->mounts[i].container, sizeof out->mounts[i].container, "%s/%s",
-                 K8S_DP_LIB_DIR, libs[i]);
-        out->mounts[i].ro = 1;
+        char host[600], ctr[600];
+        snprintf(host, sizeof host, "%s/%s", cfg->stub_dir, libs[i]);
+        snprintf(ctr, sizeof ctr, "%s/%s", K8S_DP_LIB_DIR, libs[i]);
+        if (add_mount(out, host, ctr, 1))
+            return -1;
     }
-    out->n_mounts = 2;
     return 0;
 }
 
@@ -193,7 +213,7 @@ static int from_secret(const struct k8s_config *cfg, struct k8s_api *api, const 
         snprintf(err, errlen, "Secret %s/%s lacks the vGPU tokens or the address", ns, name);
         rc = -1;
     } else if (fill(cfg, tokens, connect, out)) {
-        snprintf(err, errlen, "out of memory");
+        snprintf(err, errlen, "cannot build the answer: out of memory or a path over 511 bytes");
         rc = -1;
     }
     if (tokens)

@@ -178,7 +178,9 @@ static json_t *filter_answer(const json_t *args, const json_t *names, bool by_na
         }
         char msg[700];
         const char *m = all_fail ? all_fail : k8s_json_str(v, "message");
-        snprintf(msg, sizeof msg, "tensorfuse: %s", m ? m : "the pool did not judge this node");
+        if (snprintf(msg, sizeof msg, "tensorfuse: %s",
+                     m ? m : "the pool did not judge this node") >= (int)sizeof msg)
+            memcpy(msg + sizeof msg - 4, "...", 4);   /* a pool message that long is cut */
         const char *reason = all_fail ? "invalid" : k8s_json_str(v, "reason");
         json_object_set_new(unresolvable(reason) || all_fail ? hard : failed, n, json_string(msg));
     }

@@ -22,6 +22,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -326,12 +327,22 @@ static bool answered_plain(const struct tft_tls *t)
     return t->nfirst == sizeof magic && memcmp(t->first, magic, sizeof magic) == 0;
 }
 
+/* A message into why; a long peer name cuts it, which still says enough (through vsnprintf:
+ * -O2's format-truncation check would refuse the equivalent snprintf calls). */
+static void say(char *why, size_t len, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, len, fmt, ap);
+    va_end(ap);
+}
+
 /* Words for a failed handshake (g its GnuTLS code). */
 static void handshake_why(struct tf_conn *c, int g, char *why, size_t len)
 {
     struct tft_tls *t = c->tls;
     if (!t->server && answered_plain(t)) {
-        snprintf(why, len, "%s answered in plain text: its session listener does not speak TLS "
+        say(why, len, "%s answered in plain text: its session listener does not speak TLS "
                  "(a node speaks TLS on tcp with --tls-cert and --tls-key); not falling back "
                  "to plain TCP", c->peer);
         return;
@@ -345,7 +356,7 @@ static void handshake_why(struct tf_conn *c, int g, char *why, size_t len)
         size_t n = strlen(text);
         while (n && (text[n - 1] == ' ' || text[n - 1] == '.'))
             text[--n] = '\0';
-        snprintf(why, len, "the certificate of %s is not trusted (%s): give the CA that signed "
+        say(why, len, "the certificate of %s is not trusted (%s): give the CA that signed "
                  "it with TFUSE_CA_FILE, and give the certificate a subjectAltName with the "
                  "host name used here", c->peer, text);
         if (d.data)
@@ -353,18 +364,18 @@ static void handshake_why(struct tf_conn *c, int g, char *why, size_t len)
         return;
     }
     if (g == GNUTLS_E_WARNING_ALERT_RECEIVED || g == GNUTLS_E_FATAL_ALERT_RECEIVED) {
-        snprintf(why, len, "%s refused the TLS handshake (alert: %s)", c->peer,
+        say(why, len, "%s refused the TLS handshake (alert: %s)", c->peer,
                  T.gnutls_alert_get_name(T.gnutls_alert_get(t->s)));
         return;
     }
     if (g == GNUTLS_E_PREMATURE_TERMINATION || g == GNUTLS_E_PUSH_ERROR ||
         g == GNUTLS_E_PULL_ERROR) {
-        snprintf(why, len, "%s closed the connection during the TLS handshake%s", c->peer,
+        say(why, len, "%s closed the connection during the TLS handshake%s", c->peer,
                  t->server ? " (as a client that does not trust this node's certificate does)"
                            : "");
         return;
     }
-    snprintf(why, len, "TLS handshake with %s failed: %s", c->peer, T.gnutls_strerror(g));
+    say(why, len, "TLS handshake with %s failed: %s", c->peer, T.gnutls_strerror(g));
 }
 
 short tft_tls_events(const struct tf_conn *c)

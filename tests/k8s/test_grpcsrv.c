@@ -157,7 +157,7 @@ static void test_socket_file(const char *path)
     /* a stale socket: bound by a process that is gone */
     int fd = socket(AF_UNIX, SOCK_STREAM, 0);
     struct sockaddr_un a = {.sun_family = AF_UNIX};
-    snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
+    CHECK(snprintf(a.sun_path, sizeof(a.sun_path), "%s", path) < (int)sizeof(a.sun_path));
     CHECK(bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0);
     close(fd);
     struct k8s_grpc_server *s = serve(path, err, sizeof(err));

@@ -171,7 +171,7 @@ static void test_plain_client_on_tls_listener(void **state)
     struct echo_server srv;
     start_tls_echo(&srv);
     char plain[300], err[400] = "";
-    snprintf(plain, sizeof plain, "tcp:%s", srv.address + 4);
+    assert_true(snprintf(plain, sizeof plain, "tcp:%s", srv.address + 4) < (int)sizeof plain);
     struct tf_conn *c = NULL;
     struct tf_client_opts o = {.token = "tok", .timeout_ms = 20000};
     assert_int_equal(tf_connect(plain, &o, &c, err, sizeof err), TF_ERR_REJECTED);
@@ -186,7 +186,7 @@ static void test_tls_client_on_plain_listener(void **state)
     struct echo_server srv;
     assert_int_equal(echo_server_start(&srv, "tcp:127.0.0.1:0", "tok", 0), TF_OK);
     char tls[300], err[400] = "";
-    snprintf(tls, sizeof tls, "tls:%s", srv.address + 4);
+    assert_true(snprintf(tls, sizeof tls, "tls:%s", srv.address + 4) < (int)sizeof tls);
     struct tf_conn *c = NULL;
     assert_int_equal(tls_connect(tls, "ca", &c, err, sizeof err), TF_ERR_PROTOCOL);
     assert_non_null(strstr(err, "answered in plain text"));
