@@ -1,0 +1,74 @@
+/*
+ * Usage history and recommendations of the pool (issue 14): the sample a workload's history is
+ * made of, the interface of a history source (the pool's own SQLite store, pool_usage.c, or a
+ * Prometheus server, pool_promsrc.c), and the recommender (pool_reco.c), a pure function of a
+ * history and a clock the caller passes.
+ *
+ * A workload is what outlives its vGPUs: the "workload" name an allocation was given, else
+ * "<tenant>/<model>" ("<tenant>/any" when no model was asked for). Every vGPU of an allocation
+ * adds its samples to its allocation's workload.
+ *
+ * This header calls nothing; pool_reco.c calls only libc and libm.
+ */
+#ifndef TFUSE_POOL_USAGE_H
+#define TFUSE_POOL_USAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define POOL_WORKLOAD_MAX 160   /* workload name, with the NUL */
+
+struct pool_usage_sample {
+    int64_t t_ms;               /* sample time, ms since the epoch */
+    uint64_t mem_used, mem_peak, mem_limit;   /* bytes */
+    double compute_used;        /* share of the device used in the interval, 0..1 */
+    double compute_limit;       /* the vGPU's compute limit then, 0..1 */
+    double throttled_frac;      /* fraction of the interval the vGPU was held back */
+    uint64_t launches;          /* in the interval */
+    uint32_t oom_refusals;      /* allocations refused by the memory limit, in the interval */
+};
+
+/* Where a workload's history comes from: the pool's own store, or Prometheus.
+ * query: the samples of `workload` with from_ms <= t_ms < to_ms, oldest first, in an array the
+ * caller frees with free() (*out NULL and *n 0 when there are none). 0 on success; -1 with a
+ * message in err on failure. close: frees ctx (may be NULL). */
+struct pool_usage_source {
+    int (*query)(void *ctx, const char *workload, int64_t from_ms, int64_t to_ms,
+                 struct pool_usage_sample **out, size_t *n, char *err, size_t errlen);
+    void (*close)(void *ctx);
+    void *ctx;
+};
+
+/* Percentiles in 0..1 (0.95: the 95th); margins are fractions added on top (0.15: +15%);
+ * half_life_s: a sample that old weighs half of one taken now; oom_bump: the memory target is
+ * at least (1 + oom_bump) times the limit in force when an allocation was refused;
+ * mem_min/mem_max and compute_min/compute_max: the pool's bounds on any recommendation
+ * (mem_max 0: no upper bound). */
+struct pool_reco_params { double mem_percentile, mem_margin, compute_percentile,
+                          compute_margin, half_life_s, oom_bump;
+                          uint64_t mem_min, mem_max; double compute_min, compute_max; };
+
+/* target: what to set; lower/upper: a limit inside them needs no change (VPA's bounds). */
+struct pool_reco { uint64_t mem_target, mem_lower, mem_upper;
+                   double compute_target, compute_lower, compute_upper;
+                   size_t samples; char why[256]; };
+
+/* The defaults: p95 memory peak +15%, p90 compute used +15%, half-life 24 h, OOM bump 20%,
+ * memory 64 MiB .. unbounded, compute 0.01 .. 1. */
+void pool_reco_params_default(struct pool_reco_params *p);
+
+/* Recommends from n samples (any order) as of now_ms (samples after now_ms are ignored).
+ * 0 on success; -1 when there is no usable sample (out->why says so, targets 0). */
+int pool_recommend(const struct pool_usage_sample *s, size_t n, int64_t now_ms,
+                   const struct pool_reco_params *p, struct pool_reco *out);
+
+/* The Prometheus source (pool_promsrc.c): url is the server's base, e.g. http://host:9090.
+ * `vgpus_of` resolves a workload to the vGPU ids it had in [from_ms, to_ms) (the pool's
+ * store knows them; the node's /metrics label series only by vgpu): it returns how many ids it
+ * wrote to ids (at most max), or -1. */
+typedef int (*pool_usage_vgpus_fn)(void *arg, const char *workload, int64_t from_ms,
+                                   int64_t to_ms, char (*ids)[80], size_t max);
+int pool_promsrc_open(const char *url, pool_usage_vgpus_fn vgpus_of, void *arg,
+                      struct pool_usage_source *out, char *err, size_t errlen);
+
+#endif
