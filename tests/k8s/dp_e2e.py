@@ -17,9 +17,9 @@ prog_iso run with that env and the mount's host folder sees a 64 MiB device and 
 96 MiB; a second Allocate of the same shape is refused (the pod's one container was served),
 with the allocator's reason reaching the kubelet.
 
-Usage: dp_e2e.py BUILD_DIR PB_DIR   (BUILD_DIR/bin/tfuse-k8s, bin/tfuse, lib/tfuse,
-       tests/isolation/prog_iso; PB_DIR: deviceplugin_v1beta1_pb2.py). Exit 77: prog_iso or
-       the stub is not built.
+Usage: dp_e2e.py BUILD_DIR PB_DIR   (BUILD_DIR/bin/tfuse-k8s, bin/tfuse, lib/tfuse and
+       prog_iso, built from tests/isolation/prog_iso.c; PB_DIR: deviceplugin_v1beta1_pb2.py).
+       Exit 77: prog_iso or the stub is not built.
 """
 import base64
 import json

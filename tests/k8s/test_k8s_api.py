@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""tfuse_k8s_api end to end (K2 of issue 17), driven through tests/k8s/k8s_api_tool.
+"""tfuse_k8s_api end to end (K2 of issue 17), driven through k8s_api_tool
+(tests/k8s/k8s_api_tool.c).
 
 Stand-ins: the Kubernetes API server is FakeAPI below, a local HTTP server that answers in the
 shape of the Kubernetes API reference (objects with metadata.resourceVersion and uid, List
