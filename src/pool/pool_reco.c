@@ -1,0 +1,191 @@
+/*
+ * The recommender (pool_usage.h, pool_recommend): from a workload's history and a clock the
+ * caller passes, what memory and compute its vGPUs should have, in the manner of Kubernetes'
+ * Vertical Pod Autoscaler: weights that halve every half-life, a target at a high weighted
+ * percentile plus a margin, a lower and an upper bound, the pool's minimum and maximum, a bump
+ * after out-of-memory refusals, compute raised when the workload was held back most of the
+ * time (its measured share is then capped by its limit and says little about its demand).
+ *
+ * Owns: pool_recommend, pool_reco_params_default. A pure function: no clock, no I/O, no
+ * globals. May call: libc, libm.
+ */
+#include "pool_usage.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MIB (1024.0 * 1024.0)
+/* An OOM refusal older than this many half-lives no longer bumps the target. */
+#define OOM_MEMORY_HALF_LIVES 2.0
+/* "Most of the time": the weighted share of samples held back for over half their interval. */
+#define THROTTLED_MOST 0.5
+/* How far above its target a limit may sit before it counts as oversized. */
+#define UPPER_FACTOR 1.5
+
+void pool_reco_params_default(struct pool_reco_params *p)
+{
+    *p = (struct pool_reco_params){.mem_percentile = 0.95, .mem_margin = 0.15,
+                                   .compute_percentile = 0.90, .compute_margin = 0.15,
+                                   .half_life_s = 24 * 3600.0, .oom_bump = 0.2,
+                                   .mem_min = 64ull << 20, .mem_max = 0,
+                                   .compute_min = 0.01, .compute_max = 1.0};
+}
+
+struct wv {
+    double v, w;
+};
+
+static int by_value(const void *a, const void *b)
+{
+    double x = ((const struct wv *)a)->v, y = ((const struct wv *)b)->v;
+    return x < y ? -1 : x > y;
+}
+
+/* The smallest value whose cumulative weight reaches p of the total; sorts x. */
+static double wpercentile(struct wv *x, size_t n, double total, double p)
+{
+    qsort(x, n, sizeof *x, by_value);
+    double need = p * total * (1 - 1e-12), cum = 0;
+    for (size_t i = 0; i < n; i++) {
+        cum += x[i].w;
+        if (cum >= need)
+            return x[i].v;
+    }
+    return n ? x[n - 1].v : 0;
+}
+
+static double clampd(double v, double lo, double hi)
+{
+    if (hi > 0 && v > hi)
+        v = hi;
+    return v < lo ? lo : v;
+}
+
+static uint64_t clamp_mem(double v, const struct pool_reco_params *p)
+{
+    double hi = p->mem_max ? (double)p->mem_max : 0;
+    v = clampd(ceil(v), (double)p->mem_min, hi);
+    return v >= 1.8e19 ? UINT64_MAX : (uint64_t)v;
+}
+
+/* Appends to out->why, cut at its size (the reasons are for people; the numbers are exact). */
+__attribute__((format(printf, 3, 4)))
+static void why_add(struct pool_reco *out, size_t *wl, const char *fmt, ...)
+{
+    if (*wl >= sizeof out->why - 1)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(out->why + *wl, sizeof out->why - *wl, fmt, ap);
+    va_end(ap);
+    if (k > 0)
+        *wl += (size_t)k < sizeof out->why - *wl ? (size_t)k : sizeof out->why - 1 - *wl;
+}
+
+struct tally {
+    double total, throttled_w, oom_limit;
+    uint32_t ooms;
+    int64_t newest_t;
+    double newest_climit;
+};
+
+static void recommend_memory(struct wv *x, size_t m, const struct tally *t,
+                             const struct pool_reco_params *p, struct pool_reco *out,
+                             size_t *wl)
+{
+    double pk = wpercentile(x, m, t->total, p->mem_percentile);
+    double target = pk * (1 + p->mem_margin);
+    why_add(out, wl, "memory: p%.0f peak %.1f MiB +%.0f%%", p->mem_percentile * 100,
+            pk / MIB, p->mem_margin * 100);
+    if (t->ooms && t->oom_limit * (1 + p->oom_bump) > target) {
+        target = t->oom_limit * (1 + p->oom_bump);
+        why_add(out, wl, ", %u OOM refusal(s) at a %.1f MiB limit: +%.0f%%", t->ooms,
+                t->oom_limit / MIB, p->oom_bump * 100);
+    }
+    out->mem_target = clamp_mem(target, p);
+    out->mem_lower = clamp_mem(pk, p);
+    out->mem_upper = clamp_mem(target * UPPER_FACTOR, p);
+    if (out->mem_lower > out->mem_target)
+        out->mem_lower = out->mem_target;
+}
+
+static void recommend_compute(struct wv *x, size_t m, const struct tally *t,
+                              const struct pool_reco_params *p, struct pool_reco *out,
+                              size_t *wl)
+{
+    double hi = p->compute_max > 0 ? p->compute_max : 1.0;
+    double pc = wpercentile(x, m, t->total, p->compute_percentile);
+    double target = pc * (1 + p->compute_margin);
+    why_add(out, wl, "; compute: p%.0f used %.3f +%.0f%%", p->compute_percentile * 100,
+            pc, p->compute_margin * 100);
+    double share = t->throttled_w / t->total;
+    if (share > THROTTLED_MOST && t->newest_climit > 0 &&
+        t->newest_climit * UPPER_FACTOR > target) {
+        target = t->newest_climit * UPPER_FACTOR;
+        why_add(out, wl, ", throttled %.0f%% of the time: limit %.3f raised by half",
+                share * 100, t->newest_climit);
+    }
+    out->compute_target = clampd(target, p->compute_min, hi);
+    out->compute_lower = clampd(pc, p->compute_min, hi);
+    out->compute_upper = clampd(out->compute_target * UPPER_FACTOR, p->compute_min, hi);
+    if (out->compute_lower > out->compute_target)
+        out->compute_lower = out->compute_target;
+}
+
+int pool_recommend(const struct pool_usage_sample *s, size_t n, int64_t now_ms,
+                   const struct pool_reco_params *p, struct pool_reco *out)
+{
+    memset(out, 0, sizeof *out);
+    struct wv *mem = n ? malloc(n * sizeof *mem) : NULL, *cpu = n ? malloc(n * sizeof *cpu) : NULL;
+    if (n && (!mem || !cpu)) {
+        free(mem);
+        free(cpu);
+        snprintf(out->why, sizeof out->why, "out of memory");
+        return -1;
+    }
+    struct tally t = {.newest_t = INT64_MIN};
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        /* Later than now, or numbers no source should send (a NaN would break the sort). */
+        if (s[i].t_ms > now_ms || !isfinite(s[i].compute_used) ||
+            !isfinite(s[i].throttled_frac))
+            continue;
+        double age_s = (double)(now_ms - s[i].t_ms) / 1000.0;
+        double w = p->half_life_s > 0 ? exp2(-age_s / p->half_life_s) : 1.0;
+        if (!(w > 0))
+            continue;   /* too old to count at all (underflow) */
+        uint64_t peak = s[i].mem_peak > s[i].mem_used ? s[i].mem_peak : s[i].mem_used;
+        mem[m] = (struct wv){(double)peak, w};
+        cpu[m] = (struct wv){s[i].compute_used, w};
+        t.total += w;
+        if (s[i].throttled_frac > 0.5)
+            t.throttled_w += w;
+        if (s[i].oom_refusals &&
+            (p->half_life_s <= 0 || age_s <= OOM_MEMORY_HALF_LIVES * p->half_life_s)) {
+            t.ooms += s[i].oom_refusals;
+            if ((double)s[i].mem_limit > t.oom_limit)
+                t.oom_limit = (double)s[i].mem_limit;
+        }
+        if (s[i].t_ms >= t.newest_t) {
+            t.newest_t = s[i].t_ms;
+            t.newest_climit = s[i].compute_limit;
+        }
+        m++;
+    }
+    int rc = -1;
+    if (m == 0) {
+        snprintf(out->why, sizeof out->why, "no usage samples yet");
+    } else {
+        size_t wl = 0;
+        out->samples = m;
+        recommend_memory(mem, m, &t, p, out, &wl);
+        recommend_compute(cpu, m, &t, p, out, &wl);
+        rc = 0;
+    }
+    free(mem);
+    free(cpu);
+    return rc;
+}
