@@ -7,12 +7,18 @@
  * containers, PTX and SASS entries per target, containers whose selected PTX parses, SASS-only
  * containers, and the most frequent parse errors (line numbers stripped).
  *
+ * A module that fails only because it calls functions it declares `.extern` is a link input
+ * (cuSPARSE's operator kernels: `_Z6mul_opff` and the like come from the caller). Such a
+ * module is then linked through softgpu's own cuLinkCreate/AddData/Complete with a second
+ * input that defines each missing function (its declaration with an empty body), and the
+ * result loaded with cuModuleLoadData: the count of link inputs that load that way.
+ *
  *   lib_ptx_scan [-sm N] [-all] [-v] [-dump DIR] lib.so ...
  *
  * -all parses every PTX entry instead of the selected one; -v prints each failure; -dump
  * writes the text of each module that fails into DIR (named by container offset and target).
- * Used by scripts/lib-ptx-report; docs/libraries.md records its numbers. Calls src/fatbin and
- * src/softgpu/ptx only.
+ * Used by scripts/lib-ptx-report; docs/libraries.md records its numbers. Calls src/fatbin,
+ * src/softgpu/ptx and, for link inputs, softgpu's driver API.
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -21,6 +27,8 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <cuda.h>
 
 #include "fatbin.h"
 #include "ptx.h"
@@ -38,6 +46,7 @@ struct scan {
     int all, verbose;
     const char *dump; /* -dump DIR: write each PTX module that fails there */
     int containers, with_ptx, sass_only, parsed, failed;
+    int link_inputs, linked;   /* failed only on .extern calls; of those, loaded when linked */
     int ptx_by_arch[MAX_ARCH], sass_by_arch[MAX_ARCH];
     struct reason reasons[MAX_REASONS];
     int nreasons;
@@ -63,6 +72,107 @@ static void add_reason(struct scan *s, const char *err)
     s->reasons[s->nreasons++].count = 1;
 }
 
+/* The `.extern .func` declaration of `name` in text, as [*start, *end) ending at its ';'. */
+static int find_extern_decl(const char *text, const char *name, const char **start,
+                            const char **end)
+{
+    size_t nl = strlen(name);
+    for (const char *p = strstr(text, ".extern"); p; p = strstr(p + 7, ".extern")) {
+        const char *semi = strchr(p, ';');
+        if (!semi)
+            return -1;
+        const char *q = p + 7 + strspn(p + 7, " \t");
+        if (strncmp(q, ".func", 5) != 0)
+            continue;
+        for (const char *n = strstr(q, name); n && n < semi; n = strstr(n + 1, name))
+            if (strchr(" \t\n)", n[-1]) && strchr(" \t\n(;", n[nl])) {
+                *start = p;
+                *end = semi;
+                return 0;
+            }
+    }
+    return -1;
+}
+
+/* Appends to defs a definition of `name` made from its declaration in text: `.visible` for
+ * `.extern`, an empty body for the ';'. */
+static int add_definition(char **defs, const char *text, const char *name)
+{
+    const char *b, *e;
+    if (find_extern_decl(text, name, &b, &e))
+        return -1;
+    size_t old = *defs ? strlen(*defs) : 0, body = (size_t)(e - b) - 7;
+    char *d = realloc(*defs, old + body + 32);
+    if (!d)
+        return -1;
+    int n = sprintf(d + old, ".visible");
+    memcpy(d + old + n, b + 7, body);
+    strcpy(d + old + n + body, "\n{\n\tret;\n}\n");
+    *defs = d;
+    return 0;
+}
+
+/* Links text with definitions of what it calls but does not define, as cuSPARSE's caller
+ * would, through softgpu's cuLink*, and loads the result. 0 when it loads. */
+static int link_with_definitions(const char *text, unsigned sm, char *why, size_t whylen)
+{
+    static int ready;
+    if (!ready) {
+        char cc[16];
+        snprintf(cc, sizeof cc, "%u.%u", sm / 10, sm % 10);
+        setenv("SOFTGPU_CC", cc, 0);
+        CUdevice dev;
+        CUcontext ctx;
+        if (cuInit(0) || cuDeviceGet(&dev, 0) || cuCtxCreate(&ctx, NULL, 0, dev))
+            return snprintf(why, whylen, "softgpu did not start"), -1;
+        ready = 1;
+    }
+    char *defs = NULL, log[512];
+    int rc = -1;
+    snprintf(why, whylen, "too many missing functions");
+    for (int round = 0; round < 64; round++) {
+        CUjit_option o[] = {CU_JIT_ERROR_LOG_BUFFER, CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES};
+        void *ov[] = {log, (void *)(uintptr_t)sizeof log};
+        CUlinkState st;
+        void *out;
+        size_t outlen;
+        log[0] = 0;
+        if (cuLinkCreate(2, o, ov, &st))
+            break;
+        CUresult r = cuLinkAddData(st, CU_JIT_INPUT_PTX, (void *)text, strlen(text) + 1, "lib",
+                                   0, NULL, NULL);
+        if (!r && defs)
+            r = cuLinkAddData(st, CU_JIT_INPUT_PTX, defs, strlen(defs) + 1, "defs", 0, NULL,
+                              NULL);
+        if (!r)
+            r = cuLinkComplete(st, &out, &outlen);
+        CUmodule mod;
+        if (!r && !(r = cuModuleLoadData(&mod, out))) {
+            cuModuleUnload(mod);
+            rc = 0;
+        }
+        cuLinkDestroy(st);
+        const char *u = strstr(log, "call to undefined function '");
+        char name[256];
+        if (rc == 0 || !u || sscanf(u + 28, "%255[^']", name) != 1) {
+            if (rc)
+                snprintf(why, whylen, "%s", log[0] ? log : "load failed");
+            break;
+        }
+        if (!defs) {   /* the definitions module's header: the one the link keeps wins */
+            defs = strdup(".version 7.0\n.target sm_50\n.address_size 64\n");
+            if (!defs)
+                break;
+        }
+        if (add_definition(&defs, text, name)) {
+            snprintf(why, whylen, "no declaration of '%s'", name);
+            break;
+        }
+    }
+    free(defs);
+    return rc;
+}
+
 static void try_parse(struct scan *s, const struct fatbin_entry *e, size_t where)
 {
     uint8_t *text;
@@ -80,6 +190,20 @@ static void try_parse(struct scan *s, const struct fatbin_entry *e, size_t where
     } else {
         s->failed++;
         add_reason(s, err);
+        if (strstr(err, "call to undefined function")) {
+            char why[512];
+            char *z = malloc(len + 1);   /* fat-binary PTX need not end in a NUL */
+            s->link_inputs++;
+            if (z) {
+                memcpy(z, text, len);
+                z[len] = 0;
+                if (link_with_definitions(z, s->sm, why, sizeof why) == 0)
+                    s->linked++;
+                else if (s->verbose)
+                    printf("  link input at 0x%zx did not load: %s\n", where, why);
+                free(z);
+            }
+        }
         if (s->verbose)
             printf("  container at 0x%zx, compute_%u: %s\n", where, e->arch, err);
         char path[4096];
@@ -176,6 +300,9 @@ static void report(const char *path, struct scan *s)
     print_archs("PTX entries by target", s->ptx_by_arch);
     print_archs("SASS entries by target", s->sass_by_arch);
     printf("  PTX modules parsed: %d of %d\n", s->parsed, s->parsed + s->failed);
+    if (s->link_inputs)
+        printf("  link inputs (only .extern calls missing) that load linked with definitions of"
+               " them: %d of %d\n", s->linked, s->link_inputs);
     qsort(s->reasons, (size_t)s->nreasons, sizeof s->reasons[0], cmp_reason);
     for (int i = 0; i < s->nreasons && i < 12; i++)
         printf("    %5d  %s\n", s->reasons[i].count, s->reasons[i].text);
