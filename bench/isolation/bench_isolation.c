@@ -20,7 +20,7 @@
  *   bench_isolation [--seconds S] [--kernel-us K] [--kernel queue|busy] [--depth D]
  *   (defaults: 20 s per scenario, 1000 us kernels, queue mode, depth 8)
  *
- * Owns: this benchmark. May call: src/vgpu, libpng (png_plot.c), bench/common.
+ * Owns: this benchmark. May call: src/vgpu, tfuse_plot (src/common/png_plot.h), bench/common.
  */
 #include <errno.h>
 #include <math.h>
@@ -389,28 +389,28 @@ static const uint32_t colors[MAX_TENANTS] = {0x1f77b4, 0xd62728, 0x2ca02c, 0x946
 
 static int write_plot(double seconds, const char *path)
 {
-    struct plot_canvas c;
-    if (plot_init(&c, 1000, 720) != 0)
+    struct tf_plot_canvas c;
+    if (tf_plot_init(&c, 1000, 720) != 0)
         return -1;
     for (int k = 0; k < NSCENARIOS; k++) {
         const struct scenario *sc = &scenarios[k];
-        struct plot_panel p = {.x0 = 90, .x1 = 960, .y0 = 40 + k * 350, .y1 = 300 + k * 350,
+        struct tf_plot_panel p = {.x0 = 90, .x1 = 960, .y0 = 40 + k * 350, .y1 = 300 + k * 350,
                                .xmax = seconds, .ymax = 100};
         double xstep = seconds >= 10 ? 5 : 1;
-        plot_frame(&c, &p, xstep, 20);
-        plot_text(&c, p.x0, p.y0 - 25, k == 0 ? "20/30/50" : "10/90", 0x000000, 3);
+        tf_plot_frame(&c, &p, xstep, 20);
+        tf_plot_text(&c, p.x0, p.y0 - 25, k == 0 ? "20/30/50" : "10/90", 0x000000, 3);
         for (int i = 0; i < sc->n; i++) {
             char legend[32];
             snprintf(legend, sizeof legend, "%s %.0f%%", sc->t[i].name, sc->t[i].limit_bp / 100.0);
             int lx = p.x1 - 150 * (sc->n - i);
-            plot_rect(&c, lx, p.y0 - 22, lx + 20, p.y0 - 12, colors[i]);
-            plot_text(&c, lx + 28, p.y0 - 25, legend, 0x000000, 3);
-            plot_hline_dashed(&c, &p, sc->t[i].limit_bp / 100.0, colors[i]);
-            plot_series(&c, &p, sc->sample_t, sc->sample_share[i], sc->nsamples, colors[i]);
+            tf_plot_rect(&c, lx, p.y0 - 22, lx + 20, p.y0 - 12, colors[i]);
+            tf_plot_text(&c, lx + 28, p.y0 - 25, legend, 0x000000, 3);
+            tf_plot_hline_dashed(&c, &p, sc->t[i].limit_bp / 100.0, colors[i]);
+            tf_plot_series(&c, &p, sc->sample_t, sc->sample_share[i], sc->nsamples, colors[i]);
         }
     }
-    int rc = plot_write_png(&c, path);
-    plot_free(&c);
+    int rc = tf_plot_write_png(&c, path);
+    tf_plot_free(&c);
     return rc;
 }
 

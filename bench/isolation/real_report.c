@@ -3,7 +3,8 @@
  * throughput share against its limit, the program alone beside them, kernel-rate ratios against
  * the limits' ratios), build/bench/isolation.json and isolation.png (GPU-time share over time).
  *
- * Owns: real mode's output. May call: libc, jansson, png_plot.c, bench/common.
+ * Owns: real mode's output. May call: libc, jansson, tfuse_plot (src/common/png_plot.h),
+ * bench/common.
  */
 #include <jansson.h>
 #include <limits.h>
@@ -98,26 +99,26 @@ static int write_png(const struct rscenario *const *rs, int nrs, double seconds,
                      const char *path)
 {
     static const uint32_t colors[MAXT] = {0x1f77b4, 0xd62728, 0x2ca02c, 0x9467bd};
-    struct plot_canvas c;
-    if (plot_init(&c, 1000, 20 + 350 * nrs) != 0)
+    struct tf_plot_canvas c;
+    if (tf_plot_init(&c, 1000, 20 + 350 * nrs) != 0)
         return -1;
     for (int k = 0; k < nrs; k++) {
-        struct plot_panel p = {.x0 = 90, .x1 = 960, .y0 = 40 + k * 350, .y1 = 300 + k * 350,
+        struct tf_plot_panel p = {.x0 = 90, .x1 = 960, .y0 = 40 + k * 350, .y1 = 300 + k * 350,
                                .xmax = seconds, .ymax = 100};
-        plot_frame(&c, &p, seconds >= 10 ? 5 : 1, 20);
-        plot_text(&c, p.x0, p.y0 - 25, rs[k]->name, 0x000000, 3);
+        tf_plot_frame(&c, &p, seconds >= 10 ? 5 : 1, 20);
+        tf_plot_text(&c, p.x0, p.y0 - 25, rs[k]->name, 0x000000, 3);
         for (int i = 0; i < rs[k]->n; i++) {
             char legend[32];
             snprintf(legend, sizeof legend, "%s %.0f%%", rs[k]->t[i].name, rs[k]->t[i].limit_pct);
             int lx = p.x1 - 150 * (rs[k]->n - i);
-            plot_rect(&c, lx, p.y0 - 22, lx + 20, p.y0 - 12, colors[i]);
-            plot_text(&c, lx + 28, p.y0 - 25, legend, 0x000000, 3);
-            plot_hline_dashed(&c, &p, rs[k]->t[i].limit_pct, colors[i]);
-            plot_series(&c, &p, rs[k]->at, rs[k]->t[i].series, rs[k]->nsamples, colors[i]);
+            tf_plot_rect(&c, lx, p.y0 - 22, lx + 20, p.y0 - 12, colors[i]);
+            tf_plot_text(&c, lx + 28, p.y0 - 25, legend, 0x000000, 3);
+            tf_plot_hline_dashed(&c, &p, rs[k]->t[i].limit_pct, colors[i]);
+            tf_plot_series(&c, &p, rs[k]->at, rs[k]->t[i].series, rs[k]->nsamples, colors[i]);
         }
     }
-    int rc = plot_write_png(&c, path);
-    plot_free(&c);
+    int rc = tf_plot_write_png(&c, path);
+    tf_plot_free(&c);
     return rc;
 }
 
