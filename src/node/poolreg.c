@@ -128,6 +128,24 @@ static json_t *register_body(struct node_poolreg *r)
     return b;
 }
 
+/* One live vGPU's usage for the pool's history (issue 14, node-api.md): memory now, its peak
+ * and limit, and the counters that only grow while it lives (device time charged, time held
+ * back on an empty bucket, launches, allocations refused by the limit). */
+static json_t *usage_json(struct vgpu_slot *s)
+{
+    double limit = atomic_load(&s->compute_unlimited) ? 1.0
+                                                      : atomic_load(&s->limit_bp) / 10000.0;
+    return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f}", "vgpu", s->id,
+                     "mem_used", (json_int_t)vgpu_mem_used(s),
+                     "mem_peak", (json_int_t)atomic_load(&s->mem_peak),
+                     "mem_limit", (json_int_t)atomic_load(&s->mem_limit),
+                     "busy_ns", (json_int_t)atomic_load(&s->busy_ns),
+                     "throttled_ns", (json_int_t)atomic_load(&s->throttled_ns),
+                     "launches", (json_int_t)atomic_load(&s->launches),
+                     "oom_refusals", (json_int_t)atomic_load(&s->mem_denied),
+                     "compute_limit", limit > 1 ? 1.0 : limit);
+}
+
 /* Memory in use (sum of the live vGPUs' allocations) and kernel-time utilization since the
  * last sample, per device, read under the vGPU lock (no I/O while it is held). */
 static json_t *heartbeat_body(struct node_poolreg *r)
@@ -138,7 +156,7 @@ static json_t *heartbeat_body(struct node_poolreg *r)
                      (double)(now.tv_nsec - r->last_sample.tv_nsec);
     int first = r->last_sample.tv_sec == 0 && r->last_sample.tv_nsec == 0;
     r->last_sample = now;
-    json_t *devs = json_array(), *ids = json_array();
+    json_t *devs = json_array(), *ids = json_array(), *usage = json_array();
     pthread_mutex_lock(&r->v->lock);
     for (int d = 0; d < r->v->ndev; d++) {
         uint64_t used = 0, busy = 0;
@@ -146,8 +164,10 @@ static json_t *heartbeat_body(struct node_poolreg *r)
             struct vgpu_slot *s = vgpu_slot_at(r->v->regions[d], i);
             if (atomic_load(&s->state) == VGPU_SLOT_FREE)
                 continue;
-            if (atomic_load(&s->state) == VGPU_SLOT_LIVE)   /* what the pool may still use */
+            if (atomic_load(&s->state) == VGPU_SLOT_LIVE) {   /* what the pool may still use */
                 json_array_append_new(ids, json_string(s->id));
+                json_array_append_new(usage, usage_json(s));
+            }
             used += vgpu_mem_used(s);
             busy += atomic_load(&s->busy_ns);
         }
@@ -160,7 +180,7 @@ static json_t *heartbeat_body(struct node_poolreg *r)
                                               "used_bytes", (json_int_t)used, "util_pct", util));
     }
     pthread_mutex_unlock(&r->v->lock);
-    return json_pack("{s:o, s:o}", "devices", devs, "vgpus", ids);
+    return json_pack("{s:o, s:o, s:o}", "devices", devs, "vgpus", ids, "usage", usage);
 }
 
 static void note_failure(struct node_poolreg *r, const char *what, long status, json_t *answer,

@@ -182,6 +182,8 @@ static void fill_alloc(struct pool_svc *svc, const struct pool_alloc_req *req,
     memcpy(a->node, n->name, sizeof a->node);
     memcpy(a->model, n->dev[p->dev[0]].model, sizeof a->model);
     memcpy(a->idempotency_key, req->idempotency_key, sizeof a->idempotency_key);
+    snprintf(a->workload, sizeof a->workload, "%s/%s", req->tenant,
+             req->workload[0] ? req->workload : req->model[0] ? req->model : "any");
     a->qos = req->qos;
     a->priority = req->priority;
     a->strategy = s;

@@ -23,6 +23,7 @@
 
 #include "httpc.h"
 #include "log.h"
+#include "pool_cli_int.h"
 #include "pool_http.h"
 #include "pool_nodeclient.h"
 #include "pool_svc.h"
@@ -52,6 +53,13 @@ static const char usage_text[] =
     "                        [--token-out FILE] [--json]\n"
     "       tfuse pool tenant rotate NAME --pool URL [--token-out FILE] [--json]\n"
     "       tfuse pool tenant delete NAME --pool URL | tfuse pool tenant list --pool URL\n"
+    "       tfuse pool recommendations --pool URL [--json]\n"
+    "       tfuse pool mode TENANT/NAME off|recommend|auto --pool URL [--min-vram SIZE]\n"
+    "                        [--max-vram SIZE] [--json]\n"
+    "       tfuse pool events --pool URL [--workload TENANT/NAME] [--limit N] [--json]\n"
+    "       tfuse pool autoscale --pool URL [--json]   (one pass of auto mode now)\n"
+    "serve's history and auto mode (docs/autoscale.md): [--usage-period S] [--autoscale-period S]\n"
+    "       [--cooldown S] [--half-life S] [--reco-min-vram SIZE] [--reco-max-vram SIZE]\n"
     "serve's credentials default to PATH.admin-token and PATH.join-token, made 0600 when absent.\n"
     "Every command but serve presents the credential in --token-file F (else $TFUSE_POOL_TOKEN):\n"
     "the admin's (serve writes it to PATH.admin-token) or a tenant's (tenant create prints it).\n"
@@ -151,7 +159,7 @@ static int serve_options(int argc, char **argv, struct pool_config *cfg, struct 
         {"join-token-file", required_argument, 0, 'J'},
         {"node-token-file", required_argument, 0, 'N'}, {"tls-cert", required_argument, 0, 'T'},
         {"tls-key", required_argument, 0, 'K'}, {"ca-file", required_argument, 0, 'X'},
-        {0, 0, 0, 0}};
+        POOL_CLI_AUTO_OPTS, {0, 0, 0, 0}};
     int c;
     char *end;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -183,7 +191,11 @@ static int serve_options(int argc, char **argv, struct pool_config *cfg, struct 
         case 'T': f->tls_cert = optarg; break;
         case 'K': f->tls_key = optarg; break;
         case 'X': if (!set_ca_file(optarg)) return 2; break;
-        default: return usage(NULL);
+        default: {
+            int k = pool_cli_auto_serve_opt(c, optarg, cfg);   /* pool_cli_auto.c */
+            if (k)
+                return k < 0 ? usage(NULL) : k;
+        }
         }
     }
     return 0;
@@ -284,12 +296,6 @@ static int serve(int argc, char **argv)
 }
 
 /* ---- operator commands ------------------------------------------------------------------- */
-
-struct client {
-    const char *url;
-    bool json;
-    const char *token_file;            /* --token-file; else $TFUSE_POOL_TOKEN */
-};
 
 /* The caller's credential: --token-file, else $TFUSE_POOL_TOKEN; NULL after saying why. */
 static const char *credential(const struct client *cl, char *buf)
@@ -428,10 +434,6 @@ static void print_quota(json_t *q)
 }
 
 /* Options every operator command takes; returns the getopt result for the others. */
-#define CLIENT_OPTS {"pool", required_argument, 0, 'P'}, {"json", no_argument, 0, 'J'}, \
-                    {"token-file", required_argument, 0, 'F'}, \
-                    {"ca-file", required_argument, 0, 'X'}
-
 static bool client_opt(int c, struct client *cl)
 {
     if (c == 'P')
@@ -778,6 +780,43 @@ static int cmd_tenant(int argc, char **argv)
     return rc;
 }
 
+/* For the commands of pool_cli_auto.c (pool_cli_int.h). */
+int pool_cli_usage(const char *msg)
+{
+    return usage(msg);
+}
+
+int pool_cli_parse_size(const char *s, uint64_t *out)
+{
+    return parse_size(s, out);
+}
+
+bool pool_cli_client_opt(int c, struct client *cl)
+{
+    return client_opt(c, cl);
+}
+
+json_t *pool_cli_call(const struct client *cl, const char *method, const char *path,
+                      json_t *body, long *status)
+{
+    return call(cl, method, path, body, status);
+}
+
+int pool_cli_finish_view(const struct client *cl, json_t *v, void (*print)(json_t *))
+{
+    return finish_view(cl, v, print);
+}
+
+double pool_cli_num(json_t *o, const char *k)
+{
+    return num(o, k);
+}
+
+const char *pool_cli_str(json_t *o, const char *k)
+{
+    return str(o, k);
+}
+
 int tfuse_pool_main(int argc, char **argv)
 {
     tf_log_init("pool", TF_LOG_INFO);
@@ -803,6 +842,9 @@ int tfuse_pool_main(int argc, char **argv)
         return cmd_settings(argc, argv);
     if (strcmp(cmd, "tenant") == 0)
         return cmd_tenant(argc, argv);
+    int rc = pool_cli_auto_main(cmd, argc, argv);   /* recommendations, mode, events, ... */
+    if (rc >= 0)
+        return rc;
     if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0) {
         fputs(usage_text, stdout);
         return 0;

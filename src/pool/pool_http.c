@@ -224,6 +224,80 @@ static enum MHD_Result route_allocations(struct route_ctx *r)
     return bad_method(r);
 }
 
+/* ---- usage history, recommendations, modes and auto mode (docs/autoscale.md) ---------- */
+
+/* /api/v1/workloads/{tenant}/{name}[/mode]: GET its recommendation, PUT its mode. A tenant
+ * reaches only its own (another's reads as absent). */
+static enum MHD_Result route_workloads(struct route_ctx *r)
+{
+    struct pool_svc *svc = r->h->svc;
+    if (!admin(r) && !tenant(r))
+        return deny(r);
+    if (r->nseg < 3 || r->nseg > 4 || (r->nseg == 4 && strcmp(r->seg[3], "mode") != 0))
+        return send_error(r->c, 404, "invalid", "no such path: /api/v1/workloads/TENANT/NAME"
+                                                "[/mode]");
+    char w[POOL_WORKLOAD_MAX];
+    snprintf(w, sizeof w, "%s/%s", r->seg[1], r->seg[2]);
+    if (is(r, "GET"))
+        return send_found(r->c, pool_svc_workload_json(svc, w, owner(r)), "no such workload");
+    if (r->nseg != 4 || !is(r, "PUT"))
+        return bad_method(r);
+    struct pool_mode_req m;
+    struct pool_error e = {0};
+    char err[512], who[POOL_NAME_MAX + 8];
+    if (pool_req_decode_mode(r->body, r->len, &m, err, sizeof err))
+        return bad_body(r, err);
+    snprintf(who, sizeof who, "%s%s", tenant(r) ? "tenant:" : "admin", tenant(r) ? r->who.name
+                                                                                : "");
+    if (pool_svc_set_mode(svc, w, owner(r), &m, who, &e))
+        return send_pool_error(r->c, &e);
+    return send_found(r->c, pool_svc_workload_json(svc, w, owner(r)), "no such workload");
+}
+
+/* GET /api/v1/events[?workload=W&limit=N]: auto mode's changes and mode changes, newest
+ * first; a tenant sees its own workloads' only. */
+static enum MHD_Result route_events(struct route_ctx *r)
+{
+    if (!admin(r) && !tenant(r))
+        return deny(r);
+    if (r->nseg != 1)
+        return send_error(r->c, 404, "invalid", "no such path");
+    if (!is(r, "GET"))
+        return bad_method(r);
+    const char *w = MHD_lookup_connection_value(r->c, MHD_GET_ARGUMENT_KIND, "workload");
+    const char *lim = MHD_lookup_connection_value(r->c, MHD_GET_ARGUMENT_KIND, "limit");
+    char *end = NULL;
+    long limit = lim ? strtol(lim, &end, 10) : 100;
+    if (lim && (*end || limit < 1 || limit > 1000))
+        return bad_body(r, "limit must be 1..1000");
+    return send_json(r->c, 200, pool_svc_events_json(r->h->svc, owner(r), w, (int)limit));
+}
+
+/* POST /api/v1/autoscale: one pass of auto mode now (admin). POST /api/v1/test/clock
+ * {"advance_ms": N}: moves a test clock (serve --test-clock) forward. */
+static enum MHD_Result route_autoscale(struct route_ctx *r, bool clock)
+{
+    if (!admin(r))
+        return deny(r);
+    if (r->nseg != (clock ? 2 : 1) || (clock && strcmp(r->seg[1], "clock") != 0))
+        return send_error(r->c, 404, "invalid", "no such path");
+    if (!is(r, "POST"))
+        return bad_method(r);
+    if (!clock)
+        return send_json(r->c, 200, pool_svc_autoscale(r->h->svc));
+    json_t *b = json_loadb(r->body, r->len, 0, NULL);
+    json_t *ms = json_object_get(b, "advance_ms");
+    json_int_t v = json_is_integer(ms) ? json_integer_value(ms) : -1;
+    json_decref(b);
+    if (v < 0)
+        return bad_body(r, "body must be {\"advance_ms\": N >= 0}");
+    if (pool_svc_clock_advance(r->h->svc, v))
+        return send_error(r->c, 404, "invalid", "this pool has no test clock (serve "
+                                                "--test-clock)");
+    return send_json(r->c, 200, json_pack("{s:I}", "now_ms",
+                                          (json_int_t)pool_svc_now_ms(r->h->svc)));
+}
+
 /* POST /api/v1/placements: a dry run of an allocation (pool_svc_dry_run); a tenant asks for
  * itself, the admin for any tenant. */
 static enum MHD_Result route_placements(struct route_ctx *r)
@@ -527,6 +601,20 @@ static enum MHD_Result route(struct route_ctx *r, const char *url)
         return route_pools(r);
     if (strcmp(r->seg[0], "tenants") == 0)
         return route_tenants(r);
+    if (strcmp(r->seg[0], "recommendations") == 0) {
+        if (!admin(r) && !tenant(r))
+            return deny(r);
+        if (r->nseg != 1 || !is(r, "GET"))
+            return r->nseg != 1 ? send_error(r->c, 404, "invalid", "no such path")
+                                : bad_method(r);
+        return send_json(r->c, 200, pool_svc_recommendations_json(r->h->svc, owner(r)));
+    }
+    if (strcmp(r->seg[0], "workloads") == 0)
+        return route_workloads(r);
+    if (strcmp(r->seg[0], "events") == 0)
+        return route_events(r);
+    if (strcmp(r->seg[0], "autoscale") == 0 || strcmp(r->seg[0], "test") == 0)
+        return route_autoscale(r, strcmp(r->seg[0], "test") == 0);
     return send_error(r->c, 404, "invalid", "no such path");
 }
 

@@ -5,6 +5,7 @@
  * time under the service lock. Calls pool_inv, pool_map, stdio (open_memstream), pthreads.
  */
 #include "pool_svc_int.h"
+#include "pool_auto_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -182,6 +183,7 @@ char *pool_svc_metrics(struct pool_svc *svc)
     render_groups(f, &svc->inv);
     render_counts(f, svc);
     render_counters(f, &svc->metrics);
+    pool_auto_metrics_locked(svc, f);
     pthread_mutex_unlock(&svc->lock);
     fclose(f);
     return text;

@@ -96,6 +96,7 @@ struct pool_alloc_req {
     char tenant[POOL_NAME_MAX];
     char pool[POOL_NAME_MAX];
     char model[POOL_NAME_MAX];       /* empty: any model (all GPUs of a gang share one) */
+    char workload[POOL_NAME_MAX];    /* usage history's name (pool_usage.h); "": the model */
     int gpu_count;
     double tflops_request, tflops_limit;
     double compute_request_pct, compute_limit_pct;
@@ -128,6 +129,7 @@ struct pool_alloc {
     char node[POOL_NAME_MAX];
     char model[POOL_NAME_MAX];
     char idempotency_key[POOL_KEY_MAX];
+    char workload[2 * POOL_NAME_MAX]; /* "<tenant>/<name>" (pool_usage.h) */
     enum pool_qos qos;
     int priority;
     enum pool_strategy strategy;

@@ -106,7 +106,8 @@ static void recommend_memory(struct wv *x, size_t m, const struct tally *t,
                 t->oom_limit / MIB, p->oom_bump * 100);
     }
     out->mem_target = clamp_mem(target, p);
-    out->mem_lower = clamp_mem(pk, p);
+    /* A limit the workload was refused at is too small whatever the percentile says. */
+    out->mem_lower = clamp_mem(target > pk * (1 + p->mem_margin) ? target : pk, p);
     out->mem_upper = clamp_mem(target * UPPER_FACTOR, p);
     if (out->mem_lower > out->mem_target)
         out->mem_lower = out->mem_target;
@@ -129,7 +130,9 @@ static void recommend_compute(struct wv *x, size_t m, const struct tally *t,
                 share * 100, t->newest_climit);
     }
     out->compute_target = clampd(target, p->compute_min, hi);
-    out->compute_lower = clampd(pc, p->compute_min, hi);
+    /* Held back most of the time, the limit it had is too small: it is below the bound. */
+    out->compute_lower = clampd(target > pc * (1 + p->compute_margin) ? target : pc,
+                                p->compute_min, hi);
     out->compute_upper = clampd(out->compute_target * UPPER_FACTOR, p->compute_min, hi);
     if (out->compute_lower > out->compute_target)
         out->compute_lower = out->compute_target;
@@ -155,6 +158,7 @@ int pool_recommend(const struct pool_usage_sample *s, size_t n, int64_t now_ms,
             continue;
         double age_s = (double)(now_ms - s[i].t_ms) / 1000.0;
         double w = p->half_life_s > 0 ? exp2(-age_s / p->half_life_s) : 1.0;
+        w *= s[i].count > 1 ? (double)s[i].count : 1.0;   /* a down-sampled row */
         if (!(w > 0))
             continue;   /* too old to count at all (underflow) */
         uint64_t peak = s[i].mem_peak > s[i].mem_used ? s[i].mem_peak : s[i].mem_used;

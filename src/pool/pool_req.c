@@ -188,7 +188,7 @@ static int get_labels(struct ctx *c, json_t *obj, struct pool_label *labels, int
 static const char *const alloc_fields[] = {
     "tenant", "pool", "model", "gpu_count", "tflops_request", "tflops_limit",
     "compute_request_pct", "compute_limit_pct", "vram_request", "vram_limit", "qos", "priority",
-    "strategy", "labels", "idempotency_key", "node", NULL};
+    "strategy", "labels", "idempotency_key", "node", "workload", NULL};
 
 static int check_compute(struct ctx *c, struct pool_alloc_req *r)
 {
@@ -226,7 +226,8 @@ static int decode_alloc_fields(struct ctx *c, json_t *o, struct pool_alloc_req *
         get_labels(c, o, r->labels, &r->nlabels) ||
         get_str(c, o, "idempotency_key", r->idempotency_key, sizeof r->idempotency_key, false,
                 false) ||
-        get_str(c, o, "node", r->node, sizeof r->node, false, true))
+        get_str(c, o, "node", r->node, sizeof r->node, false, true) ||
+        get_str(c, o, "workload", r->workload, sizeof r->workload, false, true))
         return -1;
     if (r->vram_request == 0)
         return fail(c, "field 'vram_request' must be greater than 0");
@@ -403,7 +404,7 @@ int pool_req_decode_node(const char *body, size_t len, struct pool_node *out, ch
     return rc;
 }
 
-static const char *const hb_fields[] = {"devices", "vgpus", NULL};
+static const char *const hb_fields[] = {"devices", "vgpus", "usage", NULL};
 #define HB_VGPUS_MAX (POOL_MAX_DEVICES * POOL_MAX_VGPUS_PER_DEVICE)
 
 /* "vgpus": an array of at most HB_VGPUS_MAX vGPU ids. */
@@ -428,11 +429,51 @@ static int decode_hb_vgpus(struct ctx *c, json_t *o, struct pool_heartbeat *hb)
     return 0;
 }
 
+static const char *const usage_fields[] = {
+    "vgpu", "mem_used", "mem_peak", "mem_limit", "busy_ns", "throttled_ns", "launches",
+    "oom_refusals", "compute_limit", NULL};
+
+/* "usage": per-vGPU counters (struct pool_vgpu_usage), at most HB_VGPUS_MAX entries. */
+static int decode_hb_usage(struct ctx *c, json_t *o, struct pool_heartbeat *hb)
+{
+    json_t *v = json_object_get(o, "usage"), *u;
+    size_t i;
+    if (!v)
+        return 0;
+    if (!json_is_array(v) || json_array_size(v) > HB_VGPUS_MAX)
+        return fail(c, "field 'usage' must be an array of at most %d entries", HB_VGPUS_MAX);
+    hb->usage = calloc(json_array_size(v) + 1, sizeof *hb->usage);
+    if (!hb->usage)
+        return fail(c, "out of memory");
+    json_array_foreach(v, i, u) {
+        struct pool_vgpu_usage *x = &hb->usage[hb->nusage];
+        x->compute_limit = 1;
+        if (!json_is_object(u))
+            return fail(c, "'usage' entries must be objects");
+        if (only_known(c, u, "a usage entry", usage_fields) ||
+            get_str(c, u, "vgpu", x->vgpu, sizeof x->vgpu, true, false) ||
+            get_u64(c, u, "mem_used", &x->mem_used, BYTES_MAX, false) ||
+            get_u64(c, u, "mem_peak", &x->mem_peak, BYTES_MAX, false) ||
+            get_u64(c, u, "mem_limit", &x->mem_limit, BYTES_MAX, false) ||
+            get_u64(c, u, "busy_ns", &x->busy_ns, UINT64_MAX, false) ||
+            get_u64(c, u, "throttled_ns", &x->throttled_ns, UINT64_MAX, false) ||
+            get_u64(c, u, "launches", &x->launches, UINT64_MAX, false) ||
+            get_u64(c, u, "oom_refusals", &x->oom_refusals, UINT64_MAX, false) ||
+            get_num(c, u, "compute_limit", &x->compute_limit, 0, 1, false))
+            return -1;
+        hb->nusage++;
+    }
+    return 0;
+}
+
 void pool_req_free_heartbeat(struct pool_heartbeat *hb)
 {
     free(hb->vgpus);
     hb->vgpus = NULL;
     hb->nvgpus = 0;
+    free(hb->usage);
+    hb->usage = NULL;
+    hb->nusage = 0;
 }
 static const char *const hb_dev_fields[] = {"uuid", "used_bytes", "util_pct", NULL};
 
@@ -440,6 +481,7 @@ int pool_req_decode_heartbeat(const char *body, size_t len, struct pool_heartbea
                               size_t errlen)
 {
     struct ctx c = {err, errlen};
+    *out = (struct pool_heartbeat){0};   /* owns nothing after a refusal, even of the JSON */
     json_t *o = parse_object(&c, body, len);
     if (!o)
         return -1;
@@ -466,10 +508,39 @@ int pool_req_decode_heartbeat(const char *body, size_t len, struct pool_heartbea
         }
     if (rc == 0)
         rc = decode_hb_vgpus(&c, o, &hb);
+    if (rc == 0)
+        rc = decode_hb_usage(&c, o, &hb);
     json_decref(o);
     if (rc != 0)
         pool_req_free_heartbeat(&hb);
     *out = hb;
+    return rc;
+}
+
+static const char *const mode_fields[] = {"mode", "min_vram", "max_vram", NULL};
+
+int pool_req_decode_mode(const char *body, size_t len, struct pool_mode_req *out, char *err,
+                         size_t errlen)
+{
+    struct ctx c = {err, errlen};
+    json_t *o = parse_object(&c, body, len);
+    if (!o)
+        return -1;
+    char mode[16] = "";
+    struct pool_mode_req m = {0};
+    int rc = only_known(&c, o, "", mode_fields) ||
+             get_str(&c, o, "mode", mode, sizeof mode, true, true) ||
+             get_u64(&c, o, "min_vram", &m.min_vram, BYTES_MAX, false) ||
+             get_u64(&c, o, "max_vram", &m.max_vram, BYTES_MAX, false) ? -1 : 0;
+    int parsed = rc == 0 ? pool_mode_parse(mode) : 0;
+    if (parsed < 0)
+        rc = fail(&c, "field 'mode' must be off, recommend or auto");
+    if (rc == 0 && m.max_vram && m.min_vram > m.max_vram)
+        rc = fail(&c, "'min_vram' must not be above 'max_vram'");
+    m.mode = (enum pool_wl_mode)parsed;
+    json_decref(o);
+    if (rc == 0)
+        *out = m;
     return rc;
 }
 
@@ -544,6 +615,8 @@ char *pool_req_canonical(const struct pool_alloc_req *r)
         return NULL;
     if (r->node[0]) /* only when given: keys stored before the field existed still match */
         json_object_set_new(o, "node", json_string(r->node));
+    if (r->workload[0])
+        json_object_set_new(o, "workload", json_string(r->workload));
     char *s = json_dumps(o, JSON_SORT_KEYS | JSON_COMPACT);
     json_decref(o);
     return s;

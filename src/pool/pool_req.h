@@ -19,6 +19,16 @@ struct pool_heartbeat_dev {
     double util_pct;
 };
 
+/* One vGPU's usage as its node reports it (node-api.md, heartbeat "usage"): the memory now,
+ * its peak and limit, and counters that only grow while the vGPU lives (pool_usage.c turns
+ * them into samples). */
+struct pool_vgpu_usage {
+    char vgpu[POOL_UUID_MAX];
+    uint64_t mem_used, mem_peak, mem_limit;
+    uint64_t busy_ns, throttled_ns, launches, oom_refusals;
+    double compute_limit;            /* 0..1 of the device; 1: unlimited */
+};
+
 struct pool_heartbeat {
     int ndev;
     struct pool_heartbeat_dev dev[POOL_MAX_DEVICES];
@@ -27,6 +37,8 @@ struct pool_heartbeat {
     bool has_vgpus;
     int nvgpus;
     char (*vgpus)[POOL_UUID_MAX];
+    int nusage;                      /* "usage" (malloc'd; absent: none) */
+    struct pool_vgpu_usage *usage;
 };
 
 int pool_req_decode_alloc(const char *body, size_t len, struct pool_alloc_req *out, char *err,
@@ -43,6 +55,18 @@ struct pool_resize_req {
 int pool_req_decode_resize(const char *body, size_t len, struct pool_resize_req *out,
                            char *err, size_t errlen);
 int pool_req_decode_node(const char *body, size_t len, struct pool_node *out, char *err,
+                         size_t errlen);
+/* A workload's mode (docs/autoscale.md) and, optionally, bounds of its own inside the
+ * pool's (min_vram/max_vram, 0: the pool's). */
+enum pool_wl_mode { POOL_MODE_OFF, POOL_MODE_RECOMMEND, POOL_MODE_AUTO, POOL_MODE_COUNT };
+const char *pool_mode_name(enum pool_wl_mode m);
+int pool_mode_parse(const char *s);                /* -1 when unknown */
+struct pool_mode_req {
+    enum pool_wl_mode mode;
+    uint64_t min_vram, max_vram;
+};
+/* {"mode": "off"|"recommend"|"auto", "min_vram": N, "max_vram": N}. */
+int pool_req_decode_mode(const char *body, size_t len, struct pool_mode_req *out, char *err,
                          size_t errlen);
 int pool_req_decode_heartbeat(const char *body, size_t len, struct pool_heartbeat *out, char *err,
                               size_t errlen);

@@ -51,6 +51,27 @@ static const char *const migrations[] = {
     "DROP INDEX allocations_key;"
     "CREATE UNIQUE INDEX allocations_key ON allocations(tenant, idempotency_key)"
     "  WHERE idempotency_key IS NOT NULL;",
+    /* 3: usage history and autoscaling (issue 14; pool_usage.c, pool_autoscale.c). Samples
+     * per workload (tier 0 raw, 1 per 5 minutes, 2 per hour; count: raw samples a row stands
+     * for), which vGPU served which workload when, each workload's mode and the changes made. */
+    "ALTER TABLE allocations ADD COLUMN workload TEXT NOT NULL DEFAULT '';"
+    "CREATE TABLE usage_samples(workload TEXT NOT NULL, t_ms INTEGER NOT NULL,"
+    "  tier INTEGER NOT NULL, count INTEGER NOT NULL, mem_used INTEGER NOT NULL,"
+    "  mem_peak INTEGER NOT NULL, mem_limit INTEGER NOT NULL, compute_used REAL NOT NULL,"
+    "  compute_limit REAL NOT NULL, throttled_frac REAL NOT NULL, launches INTEGER NOT NULL,"
+    "  oom_refusals INTEGER NOT NULL);"
+    "CREATE INDEX usage_samples_w ON usage_samples(workload, t_ms);"
+    "CREATE INDEX usage_samples_tier ON usage_samples(tier, t_ms);"
+    "CREATE TABLE usage_vgpus(vgpu_id TEXT NOT NULL, workload TEXT NOT NULL,"
+    "  first_ms INTEGER NOT NULL, last_ms INTEGER NOT NULL, PRIMARY KEY(workload, vgpu_id));"
+    "CREATE TABLE workload_modes(workload TEXT PRIMARY KEY, mode TEXT NOT NULL,"
+    "  min_vram INTEGER NOT NULL, max_vram INTEGER NOT NULL, updated_ms INTEGER NOT NULL,"
+    "  updated_by TEXT NOT NULL);"
+    "CREATE TABLE autoscale_events(id INTEGER PRIMARY KEY AUTOINCREMENT, t_ms INTEGER NOT NULL,"
+    "  workload TEXT NOT NULL, alloc_id TEXT NOT NULL, who TEXT NOT NULL, action TEXT NOT NULL,"
+    "  from_state TEXT NOT NULL, to_state TEXT NOT NULL, why TEXT NOT NULL);"
+    "CREATE INDEX autoscale_events_w ON autoscale_events(workload, t_ms);"
+    "CREATE INDEX autoscale_events_a ON autoscale_events(alloc_id, t_ms);",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof *migrations))
 
@@ -74,8 +95,8 @@ static const char *const stmt_sql[S_COUNT] = {
                      "nvlink_peers,used_bytes,util_pct) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
     [S_DEL_NODE] = "DELETE FROM nodes WHERE name=?1",
     [S_PUT_ALLOC] = "INSERT OR REPLACE INTO allocations(id,tenant,pool,node,model,qos,priority,"
-                    "strategy,status,idempotency_key,request,created_unix) "
-                    "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)",
+                    "strategy,status,idempotency_key,request,created_unix,workload) "
+                    "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13)",
     [S_DEL_ALLOC_DEVS] = "DELETE FROM allocation_devices WHERE alloc_id=?1",
     [S_PUT_ALLOC_DEV] = "INSERT INTO allocation_devices(alloc_id,idx,uuid,tflops,tflops_limit,"
                         "vram,vram_limit,vgpu_id,token,connect) "
@@ -284,6 +305,11 @@ void pool_store_remove_files(const char *path)
     unlink(companion);
 }
 
+sqlite3 *pool_store_db(struct pool_store *st)
+{
+    return st->db;
+}
+
 int pool_store_schema_version(struct pool_store *st)
 {
     sqlite3_stmt *s;
@@ -434,6 +460,7 @@ int pool_store_put_alloc(struct pool_store *st, const struct pool_alloc *a)
         sqlite3_bind_null(s, 10);
     bind_text(s, 11, a->request_json ? a->request_json : "{}");
     sqlite3_bind_int64(s, 12, a->created_unix);
+    bind_text(s, 13, a->workload);
     if (run(st, S_PUT_ALLOC))
         return -1;
     bind_text(st->stmt[S_DEL_ALLOC_DEVS], 1, a->id);
@@ -689,6 +716,13 @@ static int alloc_row(struct pool_store *st, sqlite3_stmt *s, const struct pool_s
     snprintf(a->idempotency_key, sizeof a->idempotency_key, "%s", col_text(s, 9));
     a->request_json = strdup(col_text(s, 10));
     a->created_unix = sqlite3_column_int64(s, 11);
+    snprintf(a->workload, sizeof a->workload, "%s", col_text(s, 12));
+    if (!a->workload[0] && a->request_json) {   /* allocated before workloads were named */
+        json_t *rq = json_loads(a->request_json, 0, NULL);
+        const char *m = json_string_value(json_object_get(rq, "model"));
+        snprintf(a->workload, sizeof a->workload, "%s/%s", a->tenant, m && *m ? m : "any");
+        json_decref(rq);
+    }
     int rc = a->request_json ? load_alloc_devices(st, a) : -1;
     if (rc == 0 && ld->alloc)
         rc = ld->alloc(ld->arg, a);
@@ -710,7 +744,8 @@ int pool_store_load(struct pool_store *st, const struct pool_store_loader *ld)
     if (rc == 0)
         rc = each_row(st,
                       "SELECT id,tenant,pool,node,model,qos,priority,strategy,status,"
-                      "COALESCE(idempotency_key,''),request,created_unix FROM allocations "
+                      "COALESCE(idempotency_key,''),request,created_unix,workload "
+                      "FROM allocations "
                       "WHERE status != 'released' ORDER BY created_unix, id",
                       ld, alloc_row);
     return rc;

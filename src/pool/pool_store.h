@@ -22,6 +22,9 @@ void pool_store_close(struct pool_store *st);
  * path-shm); missing files are fine. For tests and benches that start from an empty store. */
 void pool_store_remove_files(const char *path);
 int pool_store_schema_version(struct pool_store *st);
+/* The connection, for the usage history's own statements (pool_usage.c, pool_autoscale.c),
+ * used under the same writer lock as everything else. */
+struct sqlite3 *pool_store_db(struct pool_store *st);
 const char *pool_store_error(struct pool_store *st);
 
 int pool_store_begin(struct pool_store *st);

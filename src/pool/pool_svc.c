@@ -6,6 +6,7 @@
  * pool_alloc/pool_views/pool_health (internals), jansson, pthreads and the log.
  */
 #include "pool_svc_int.h"
+#include "pool_auto_int.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -111,7 +112,7 @@ struct pool_svc *pool_svc_open(const struct pool_config *cfg, char *err, size_t 
     if (getrandom(&svc->id_prefix, sizeof svc->id_prefix, 0) != sizeof svc->id_prefix)
         svc->id_prefix = (uint32_t)(pool_now() * 1e6);
     svc->store = pool_store_open(svc->db_path, cfg->sync, err, errlen);
-    if (!svc->store) {
+    if (!svc->store || pool_auto_open(svc, err, errlen) != 0) {
         pool_svc_close(svc);
         return NULL;
     }
@@ -122,8 +123,8 @@ struct pool_svc *pool_svc_open(const struct pool_config *cfg, char *err, size_t 
         pool_svc_close(svc);
         return NULL;
     }
-    if (svc->cfg.health_thread && pool_health_start(svc) != 0) {
-        snprintf(err, errlen, "cannot start the health checker thread");
+    if (svc->cfg.health_thread && (pool_health_start(svc) != 0 || pool_auto_start(svc) != 0)) {
+        snprintf(err, errlen, "cannot start the health checker or autoscaler thread");
         pool_svc_close(svc);
         return NULL;
     }
@@ -142,6 +143,7 @@ void pool_svc_close(struct pool_svc *svc)
     if (!svc)
         return;
     pool_health_stop(svc);
+    pool_auto_close(svc);
     pool_store_close(svc->store);
     pool_map_each(&svc->allocs, free_alloc_entry, NULL);
     pool_map_free(&svc->allocs);
@@ -341,6 +343,7 @@ int pool_svc_heartbeat(struct pool_svc *svc, const char *name, const struct pool
         if (hb->has_vgpus)
             pool_map_each(&svc->allocs, check_alloc_vgpus,
                           &(struct vgpu_check){.node = name, .hb = hb});
+        pool_usage_heartbeat_locked(svc, name, hb);
     }
     pthread_mutex_unlock(&svc->lock);
     return rc;

@@ -16,6 +16,7 @@
 #include "pool_model.h"
 #include "pool_req.h"
 #include "pool_store.h"
+#include "pool_usage.h"
 
 struct pool_config {
     const char *db_path;
@@ -28,6 +29,17 @@ struct pool_config {
     bool health_thread;                /* check heartbeats in the background */
     const char *admin_token;           /* the admin's credential; NULL: no admin */
     const char *join_token;            /* what a new node presents to register; NULL: none */
+    /* Usage history and autoscaling (docs/autoscale.md). 0 picks the default of each. */
+    double usage_period_s;             /* one sample per vGPU this often (default 60) */
+    double autoscale_period_s;         /* auto mode's pass (default 60; < 0: only on demand) */
+    double cooldown_s;                 /* least time between two changes of one allocation
+                                        * (default 900) */
+    const struct pool_reco_params *reco;   /* NULL: pool_reco_params_default */
+    /* The clock of the history and autoscaler, ms since the epoch: NULL, the wall clock.
+     * test_clock: the wall clock plus an offset pool_svc_clock_advance moves (tests). */
+    int64_t (*clock_ms)(void *arg);
+    void *clock_arg;
+    bool test_clock;
 };
 
 /* Who is calling (docs/pool-api.md, "Authentication"): the admin, a tenant, the holder of the
@@ -132,6 +144,43 @@ int pool_req_decode_dry_run(const char *body, size_t len, struct pool_alloc_req 
                             char (**nodes)[POOL_NAME_MAX], int *nnodes, char *err, size_t errlen);
 json_t *pool_svc_dry_run(struct pool_svc *svc, const struct pool_alloc_req *req,
                          char (*nodes)[POOL_NAME_MAX], int nnodes);
+
+/* ---- usage history, recommendations, modes and auto mode (pool_usage.c, pool_autoscale.c) */
+
+int64_t pool_svc_now_ms(struct pool_svc *svc);
+/* Moves a test clock (cfg.test_clock) forward; -1 when the pool has none. */
+int pool_svc_clock_advance(struct pool_svc *svc, int64_t ms);
+
+/* The counters a node reported for vGPU dev of allocation alloc_id (the heartbeat calls this
+ * for every "usage" entry; tests and benches may too): a sample of the allocation's workload
+ * is written every usage_period_s. 0, or -1 when there is no such active allocation. */
+int pool_svc_usage_observe(struct pool_svc *svc, const char *alloc_id, int dev,
+                           const struct pool_vgpu_usage *u);
+/* Writes one sample of `workload` as it is (benches and tests replaying a history). */
+int pool_svc_usage_record(struct pool_svc *svc, const char *workload,
+                          const struct pool_usage_sample *s, struct pool_error *e);
+/* Where the recommender reads history from: src (taken over: closed with the pool), or NULL
+ * for the pool's own store (the default). `--history prometheus:URL` opens src with
+ * pool_promsrc_open(url, pool_svc_vgpus_of, svc, ...). */
+void pool_svc_set_history(struct pool_svc *svc, const struct pool_usage_source *src);
+/* pool_usage_vgpus_fn over the store: the vGPUs that served `workload` in [from_ms, to_ms). */
+int pool_svc_vgpus_of(void *svc, const char *workload, int64_t from_ms, int64_t to_ms,
+                      char (*ids)[80], size_t max);
+/* The pool's own store as a history source (what NULL above means). */
+struct pool_usage_source pool_svc_store_source(struct pool_svc *svc);
+
+/* PUT /api/v1/workloads/{tenant}/{name}/mode (struct pool_mode_req, pool_req.h). owner: the
+ * tenant (its own workloads only), NULL: the admin. who: recorded in the event. */
+int pool_svc_set_mode(struct pool_svc *svc, const char *workload, const char *owner,
+                      const struct pool_mode_req *m, const char *who, struct pool_error *e);
+/* Views. owner: a tenant sees only its own workloads; NULL: the admin. */
+json_t *pool_svc_workload_json(struct pool_svc *svc, const char *workload, const char *owner);
+json_t *pool_svc_recommendations_json(struct pool_svc *svc, const char *owner);
+json_t *pool_svc_events_json(struct pool_svc *svc, const char *owner, const char *workload,
+                             int limit);
+/* One pass of auto mode now (the background thread runs one every autoscale_period_s):
+ * {"changes": [events]}. */
+json_t *pool_svc_autoscale(struct pool_svc *svc);
 
 /* Prometheus text exposition (malloc'd). */
 char *pool_svc_metrics(struct pool_svc *svc);

@@ -46,6 +46,7 @@ struct pool_svc {
     bool health_running;
     bool stopping;
     pthread_cond_t stop_cond;
+    struct pool_auto *autos;           /* usage history and autoscaling (pool_auto_int.h) */
 };
 
 static inline void pool_err_set(struct pool_error *e, int status, enum pool_fail_reason r)

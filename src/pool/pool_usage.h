@@ -4,9 +4,10 @@
  * Prometheus server, pool_promsrc.c), and the recommender (pool_reco.c), a pure function of a
  * history and a clock the caller passes.
  *
- * A workload is what outlives its vGPUs: the "workload" name an allocation was given, else
- * "<tenant>/<model>" ("<tenant>/any" when no model was asked for). Every vGPU of an allocation
- * adds its samples to its allocation's workload.
+ * A workload is what outlives its vGPUs: "<tenant>/<name>", name being the "workload" an
+ * allocation was given, else the model it asked for ("any" when none). The tenant is always
+ * part of it, so two tenants' workloads never mix and a tenant sees only its own. Every vGPU of
+ * an allocation adds its samples to its allocation's workload.
  *
  * This header calls nothing; pool_reco.c calls only libc and libm.
  */
@@ -26,6 +27,9 @@ struct pool_usage_sample {
     double throttled_frac;      /* fraction of the interval the vGPU was held back */
     uint64_t launches;          /* in the interval */
     uint32_t oom_refusals;      /* allocations refused by the memory limit, in the interval */
+    /* How many raw samples this one stands for (a down-sampled row of the store: its means
+     * and maxima); 0 or 1: one. The recommender weighs a sample by it. */
+    uint32_t count;
 };
 
 /* Where a workload's history comes from: the pool's own store, or Prometheus.

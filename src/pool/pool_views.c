@@ -73,6 +73,8 @@ json_t *pool_view_alloc(const struct pool_svc *svc, const struct pool_alloc *a, 
                           "created_unix", (json_int_t)a->created_unix, "devices", devs);
     if (o && a->idempotency_key[0])
         json_object_set_new(o, "idempotency_key", json_string(a->idempotency_key));
+    if (o && a->workload[0])
+        json_object_set_new(o, "workload", json_string(a->workload));
     return o;
 }
 

@@ -123,13 +123,32 @@ static void oom_bump(void **state)
     struct pool_reco r;
     assert_int_equal(pool_recommend(s, 10, NOW, &p, &r), 0);
     assert_int_equal(r.mem_target, (uint64_t)ceil(256.0 * MiB * 1.2));
-    assert_int_equal(r.mem_lower, 100 * MiB);
+    assert_int_equal(r.mem_lower, r.mem_target);   /* 256 MiB was refused: too small */
     assert_non_null(strstr(r.why, "3 OOM refusal(s) at a 256.0 MiB limit"));
 
     /* The same history seen three hours later: the refusal is over two half-lives old. */
     assert_int_equal(pool_recommend(s, 10, NOW + 3 * HOUR_MS, &p, &r), 0);
     assert_int_equal(r.mem_target, (uint64_t)ceil(100.0 * MiB * 1.15));
     assert_null(strstr(r.why, "OOM"));
+    assert_int_equal(r.mem_lower, 100 * MiB);
+}
+
+/* A down-sampled row weighs as the samples it stands for: one row of 100 MiB standing for 9
+ * samples against one raw sample of 500 MiB puts 500 MiB above the 90th percentile. */
+static void counts_weigh(void **state)
+{
+    (void)state;
+    struct pool_reco_params p = params();
+    p.half_life_s = 0;
+    p.mem_percentile = 0.9;
+    struct pool_usage_sample s[2] = {sample(NOW - 1, 100 * MiB, 0.1), sample(NOW, 500 * MiB, 0.1)};
+    s[0].count = 9;
+    struct pool_reco r;
+    assert_int_equal(pool_recommend(s, 2, NOW, &p, &r), 0);
+    assert_int_equal(r.mem_lower, 100 * MiB);
+    s[0].count = 0;   /* one sample each: the 90th percentile is the larger */
+    assert_int_equal(pool_recommend(s, 2, NOW, &p, &r), 0);
+    assert_int_equal(r.mem_lower, 500 * MiB);
 }
 
 /* Held back for 90% of most intervals at a 0.30 limit, the measured 0.30 says little about the
@@ -149,7 +168,7 @@ static void compute_raised_when_throttled(void **state)
     struct pool_reco r;
     assert_int_equal(pool_recommend(s, 10, NOW, &p, &r), 0);
     assert_float_equal(r.compute_target, 0.45, 1e-12);
-    assert_float_equal(r.compute_lower, 0.30, 1e-12);
+    assert_float_equal(r.compute_lower, 0.45, 1e-12);   /* the 0.30 limit is too small */
     assert_non_null(strstr(r.why, "throttled 80% of the time"));
 
     for (int i = 0; i < 10; i++)
@@ -220,6 +239,7 @@ int main(void)
         cmocka_unit_test(oom_bump),
         cmocka_unit_test(compute_raised_when_throttled),
         cmocka_unit_test(pool_bounds),
+        cmocka_unit_test(counts_weigh),
         cmocka_unit_test(nothing_usable),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
