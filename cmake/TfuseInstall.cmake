@@ -11,6 +11,7 @@
 #   include/tfuse/*.h                                      public headers
 #   lib/systemd/system/tfuse-node.service, tfuse-pool.service, lib/sysusers.d/tfuse.conf
 #   share/doc/tfuse/                                       README, docs, examples, deploy
+#   TFUSE_SLURM_PLUGIN_DIR/tfuse_spank.so                  Slurm's plugin folder (src/slurm)
 option(TFUSE_INSTALL_SYSTEMD "Install the systemd units and the sysusers.d entry" ON)
 
 set(TFUSE_INSTALL_LIBDIR lib)   # fixed: see <exe>/../lib in src/backend and src/cli
@@ -59,6 +60,12 @@ if(_tfuse_softgpu_links)
       file(CREATE_LINK \"\${_target}\" \"\${_dir}/\${_name}\" SYMBOLIC)
     endforeach()
   ")
+endif()
+
+# The Slurm SPANK plugin goes where Slurm's PluginDir finds it (an absolute folder outside
+# PREFIX, found in src/slurm: TFUSE_SLURM_PLUGIN_DIR; DESTDIR is honoured; docs/slurm.md).
+if(TARGET tfuse_spank)
+  install(TARGETS tfuse_spank LIBRARY DESTINATION ${TFUSE_SLURM_PLUGIN_DIR})
 endif()
 
 install(DIRECTORY ${CMAKE_SOURCE_DIR}/include/tfuse DESTINATION include FILES_MATCHING PATTERN "*.h")

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "doctor.h"
+#include "ephemeral.h"
 #include "node.h"
 #include "nodeapi.h"
 #include "flags.h"
@@ -30,6 +31,9 @@
 #include "vgpu_parse.h"
 #include "tfuse/version.h"
 
+#ifdef TFUSE_HAVE_SLURM
+#include "slurm_cli.h"  /* `tfuse slurm gres` (src/slurm) */
+#endif
 #ifdef TFUSE_HAVE_POOL
 #include "tfuse_pool.h"     /* the pool's declared in-process entry (src/pool) */
 #endif
@@ -59,6 +63,10 @@ static void usage(FILE *f)
 #ifdef TFUSE_HAVE_POOL
             "  pool ...                 the pool manager (tfuse pool --help)\n"
 #endif
+#ifdef TFUSE_HAVE_SLURM
+            "  slurm gres [--node ADDR] [--name NODENAME]\n"
+            "                           this node's Slurm GRES lines (docs/slurm.md)\n"
+#endif
             "  doctor [--refused] [--json]\n"
             "                           the CUDA driver API per family: forwarded, local or\n"
             "                           refused through the stub; served or refused by softgpu\n"
@@ -78,34 +86,29 @@ struct run_opts {
     int lease;   /* --lease: seconds the node keeps our vGPUs once we stop renewing them */
 };
 
-#define RUN_LEASE_DEFAULT_S 30
-#define RUN_LEASE_MAX_S 86400   /* the node's bound (NODE_LEASE_MAX_S) */
 
 static int parse_lease(const char *text, int *seconds)
 {
     char *end;
     errno = 0;
     long v = strtol(text, &end, 10);
-    if (errno || end == text || *end || v < 1 || v > RUN_LEASE_MAX_S) {
+    if (errno || end == text || *end || v < 1 || v > EPH_LEASE_MAX_S) {
         fprintf(stderr, "tfuse run: --lease %s: expected whole seconds from 1 to %d\n", text,
-                RUN_LEASE_MAX_S);
+                EPH_LEASE_MAX_S);
         return -1;
     }
     *seconds = (int)v;
     return 0;
 }
 
-/* The most vGPUs one program may use (the worker's bound: one per device, 16 devices). */
-#define RUN_MAX_GPUS 16
-
 static int parse_gpus(const char *text, int *n)
 {
     char *end;
     errno = 0;
     long v = strtol(text, &end, 10);
-    if (errno || end == text || *end || v < 1 || v > RUN_MAX_GPUS) {
+    if (errno || end == text || *end || v < 1 || v > EPH_MAX_GPUS) {
         fprintf(stderr, "tfuse run: --gpus %s: expected a count from 1 to %d\n", text,
-                RUN_MAX_GPUS);
+                EPH_MAX_GPUS);
         return -1;
     }
     *n = (int)v;
@@ -139,7 +142,7 @@ static int parse_run(int argc, char **argv, struct run_opts *o, int *prog)
     *prog = i;
     if (o->gpus && parse_gpus(o->gpus, &o->ngpus) != 0)
         return -1;
-    o->lease = RUN_LEASE_DEFAULT_S;
+    o->lease = EPH_LEASE_DEFAULT_S;
     if (o->lease_text && parse_lease(o->lease_text, &o->lease) != 0)
         return -1;
     if (o->ngpus > 1 && !o->vram) {
@@ -163,78 +166,6 @@ static int parse_run(int argc, char **argv, struct run_opts *o, int *prog)
     return 0;
 }
 
-/* Creates one ephemeral vGPU (on `device`, a uuid, or where the node chooses when NULL): fills
- * id (asked for when it comes non-empty), token and (when not given) the connect address. Returns 0, -1 after printing why, or the
- * HTTP status 409 (no room on that device) with the node's message in why when why is set. */
-static int create_vgpu(struct run_opts *o, const char *device, char *id, char *token,
-                       char *connect, size_t len, char *why, size_t whylen)
-{
-    json_t *body = json_object();
-    char err[512];
-    uint64_t bytes;
-    if (vgpu_parse_size(o->vram, &bytes, err, sizeof err) != 0) {
-        fprintf(stderr, "tfuse run: --vram: %s\n", err);
-        json_decref(body);
-        return -1;
-    }
-    json_object_set_new(body, "vram_bytes", json_integer((json_int_t)bytes));
-    if (o->compute)
-        json_object_set_new(body, "compute_request", json_string(o->compute));
-    if (o->limit)
-        json_object_set_new(body, "compute_limit", json_string(o->limit));
-    if (o->qos)
-        json_object_set_new(body, "qos", json_string(o->qos));
-    if (device)
-        json_object_set_new(body, "device", json_string(device));
-    if (*id)
-        json_object_set_new(body, "id", json_string(id));
-    /* Ours while we renew it: killed (even by SIGKILL), we stop, and the node deletes it. */
-    json_object_set_new(body, "lease_seconds", json_integer(o->lease));
-    json_t *reply = NULL;
-    int status = nodeapi_call(o->api, "POST", "/api/v1/vgpus", body, &reply, err, sizeof err);
-    json_decref(body);
-    if (status == 409 && why) {
-        snprintf(why, whylen, "%s", nodeapi_message(reply, "no room"));
-        json_decref(reply);
-        return 409;
-    }
-    if (status != 201) {
-        fprintf(stderr, "tfuse run: cannot create the vGPU: %s\n",
-                status ? nodeapi_message(reply, "the node refused") : err);
-        json_decref(reply);
-        return -1;
-    }
-    snprintf(id, len, "%s", json_string_value(json_object_get(reply, "id")));
-    snprintf(token, len, "%s", json_string_value(json_object_get(reply, "token")));
-    const char *c = json_string_value(json_object_get(reply, "connect"));
-    snprintf(connect, len, "%s", o->connect ? o->connect : c ? c : "");
-    /* A node with an https API speaks TLS on its tcp session port too (--tls-cert): an address
-     * that came over https is used inside TLS, never in clear. */
-    if (!o->connect && strncmp(o->api, "https://", 8) == 0 && strncmp(connect, "tcp:", 4) == 0)
-        memcpy(connect, "tls:", 4);
-    json_decref(reply);
-    return 0;
-}
-
-static void delete_vgpu(const char *api, const char *id)
-{
-    char path[512], err[512];
-    json_t *reply = NULL;
-    nodeapi_vgpu_path(path, sizeof path, id);
-    int status = nodeapi_call(api, "DELETE", path, NULL, &reply, err, sizeof err);
-    /* 202: the worker of our program is still ending; wait until the memory is back, so that
-     * the next `tfuse run` finds it free. */
-    if (status == 202 && !nodeapi_wait_gone(api, path, NODEAPI_DELETE_WAIT_S))
-        fprintf(stderr, "tfuse run: vGPU %s is deleted, but its sessions still hold its memory "
-                "after %d s\n", id, NODEAPI_DELETE_WAIT_S);
-    else if (status == 202)
-        status = 204;
-    if (status != 204 && status != 404)
-        fprintf(stderr, "tfuse run: could not delete vGPU %s: %s\n", id,
-                status ? nodeapi_message(reply, "the node refused") : err);
-    json_decref(reply);
-}
-
 static int exec_program(const char *connect, const char *token, char **argv)
 {
     char dir[PATH_MAX], path[2 * PATH_MAX];
@@ -242,8 +173,7 @@ static int exec_program(const char *connect, const char *token, char **argv)
         fprintf(stderr, "tfuse run: cannot find TensorFuse's library folder\n");
         return 2;
     }
-    const char *old = getenv("LD_LIBRARY_PATH");
-    snprintf(path, sizeof path, "%s%s%s", dir, old && *old ? ":" : "", old ? old : "");
+    eph_library_path(dir, getenv("LD_LIBRARY_PATH"), path, sizeof path);
     setenv("LD_LIBRARY_PATH", path, 1);
     setenv("TFUSE_CONNECT", connect, 1);
     if (token)
@@ -261,29 +191,14 @@ static void forward_signal(int sig)
         kill((pid_t)child_pid, sig);
 }
 
-/* The vGPUs we hold leases on while the program runs. */
-struct leases {
-    const char *api;
-    char (*ids)[256];
-    int n;
-    int lost;   /* warned that the node no longer has one */
-};
-
+/* Renews the leases of the program's vGPUs; says once that the node lost one. */
 static void renew_leases(void *arg)
 {
-    struct leases *l = arg;
-    for (int i = 0; i < l->n; i++) {
-        char path[600], err[512];
-        json_t *reply = NULL;
-        snprintf(path, sizeof path, "/api/v1/vgpus/%s/lease", l->ids[i]);
-        int status = nodeapi_call(l->api, "POST", path, NULL, &reply, err, sizeof err);
-        if (status == 404 && !l->lost) {
-            fprintf(stderr, "tfuse run: the node no longer has vGPU %s (its lease expired?)\n",
-                    l->ids[i]);
-            l->lost = 1;
-        }
-        json_decref(reply);   /* unreachable: try again next period */
-    }
+    struct eph_set *set = arg;
+    int lost = set->lost;
+    if (eph_renew(set) && !lost)
+        fprintf(stderr, "tfuse run: the node no longer has one of our vGPUs (its lease "
+                        "expired?)\n");
 }
 
 static double monotonic_s(void)
@@ -360,79 +275,24 @@ int cli_run_child(const char *connect, const char *token, char **argv)
     return run_child_ticking(connect, token, argv, NULL, NULL, 0);
 }
 
-/* Runs the program while renewing the leases of ids[0..n) every third of the lease. */
-static int run_leased(struct run_opts *o, const char *connect, const char *token, char **argv,
-                      char (*ids)[256], int n)
+/* Creates the program's vGPUs, runs it while renewing their leases every third of the lease,
+ * and deletes them when it ended (also when they could not all be made). */
+static int run_ephemeral(struct run_opts *o, char **argv)
 {
-    struct leases l = {.api = o->api, .ids = ids, .n = n};
-    return run_child_ticking(connect, token, argv, renew_leases, &l, o->lease / 3.0);
-}
-
-/* The uuids of the node's devices (GET /api/v1/devices); returns how many, -1 on error. */
-static int node_devices(const char *api, char uuids[][128], int max)
-{
-    char err[512];
-    json_t *reply = NULL;
-    int status = nodeapi_call(api, "GET", "/api/v1/devices", NULL, &reply, err, sizeof err);
-    json_t *list = json_object_get(reply, "devices");
-    if (status != 200 || !json_is_array(list)) {
-        fprintf(stderr, "tfuse run: cannot list the node's devices: %s\n",
-                status ? nodeapi_message(reply, "unexpected answer") : err);
-        json_decref(reply);
-        return -1;
-    }
-    int n = 0;
-    for (size_t i = 0; i < json_array_size(list) && n < max; i++) {
-        const char *u = json_string_value(json_object_get(json_array_get(list, i), "uuid"));
-        if (u)
-            snprintf(uuids[n++], 128, "%s", u);
-    }
-    json_decref(reply);
-    return n;
-}
-
-/* --gpus N: one ephemeral vGPU on each of N distinct devices of the node (the first N, in the
- * node's order, that have room), the program sees them as devices 0..N-1. Every vGPU created
- * is deleted when the program ends, and on any failure before it starts. */
-static int run_on_gang(struct run_opts *o, char **argv)
-{
-    static char uuids[RUN_MAX_GPUS * 4][128];
-    int ndev = node_devices(o->api, uuids, RUN_MAX_GPUS * 4);
-    if (ndev < 0)
-        return 2;
-    if (ndev < o->ngpus) {
-        fprintf(stderr, "tfuse run: --gpus %d: the node has %d device%s\n", o->ngpus, ndev,
-                ndev == 1 ? "" : "s");
+    struct eph_spec spec = {.vram = o->vram, .compute = o->compute, .limit = o->limit,
+                            .qos = o->qos, .connect = o->connect, .lease = o->lease,
+                            .ngpus = o->ngpus};
+    static struct eph_set set;
+    char err[1024];
+    if (eph_create(o->api, &spec, &set, err, sizeof err) != 0) {
+        fprintf(stderr, "tfuse run: %s%s\n", o->ngpus > 1 ? "" : "cannot create the vGPU: ",
+                err);
         return 2;
     }
-    char ids[RUN_MAX_GPUS][256], tok[256], connect[512], first_connect[512] = "", why[512] = "";
-    char tokens[RUN_MAX_GPUS * 257] = "";
-    int made = 0, rc = 2;
-    for (int d = 0; d < ndev && made < o->ngpus; d++) {
-        /* Our own ids: a node numbers its vGPUs per device, and a DELETE names one by id. */
-        snprintf(ids[made], sizeof ids[made], "run-%d-%lld-%d", (int)getpid(),
-                 (long long)time(NULL), d);
-        int st = create_vgpu(o, uuids[d], ids[made], tok, connect, sizeof tok, why, sizeof why);
-        if (st == 409)
-            continue;   /* no room on this device: try the next one */
-        if (st != 0)
-            goto out;
-        if (!made)
-            snprintf(first_connect, sizeof first_connect, "%s", connect);
-        size_t at = strlen(tokens);
-        snprintf(tokens + at, sizeof tokens - at, "%s%s", made ? "," : "", tok);
-        made++;
-    }
-    if (made < o->ngpus) {
-        fprintf(stderr, "tfuse run: --gpus %d --vram %s: only %d of the node's %d devices have "
-                        "room%s%s%s\n", o->ngpus, o->vram, made, ndev,
-                *why ? " (the node said: " : "", why, *why ? ")" : "");
-        goto out;
-    }
-    rc = run_leased(o, first_connect, tokens, argv, ids, made);
-out:
-    while (made > 0)
-        delete_vgpu(o->api, ids[--made]);
+    int rc = run_child_ticking(set.connect, set.tokens, argv, renew_leases, &set,
+                               o->lease / 3.0);
+    if (eph_delete(&set, err, sizeof err) != 0)
+        fprintf(stderr, "tfuse run: %s\n", err);
     return rc;
 }
 
@@ -450,14 +310,7 @@ static int run_main(int argc, char **argv)
         return 2;
     if (!o.vram)
         return exec_program(o.connect, o.token, &argv[prog]);
-    if (o.ngpus > 1)
-        return run_on_gang(&o, &argv[prog]);
-    char id[1][256] = {""}, token[256], connect[512];
-    if (create_vgpu(&o, NULL, id[0], token, connect, sizeof id[0], NULL, 0) != 0)
-        return 2;
-    int rc = run_leased(&o, connect, token, &argv[prog], id, 1);
-    delete_vgpu(o.api, id[0]);
-    return rc;
+    return run_ephemeral(&o, &argv[prog]);
 }
 
 int main(int argc, char **argv)
@@ -479,6 +332,10 @@ int main(int argc, char **argv)
         return tfuse_ps_main(argc - 1, argv + 1);
     if (strcmp(cmd, "top") == 0)
         return tfuse_top_main(argc - 1, argv + 1);
+#ifdef TFUSE_HAVE_SLURM
+    if (strcmp(cmd, "slurm") == 0)
+        return tfuse_slurm_main(argc - 1, argv + 1);
+#endif
 #ifdef TFUSE_HAVE_POOL
     if (strcmp(cmd, "pool") == 0)
         return tfuse_pool_main(argc - 1, argv + 1);

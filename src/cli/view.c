@@ -344,14 +344,20 @@ static void render_vgpus(json_t *snap, const struct layout *lo, struct view_buf 
     int bar = lo->bar;
     static const char *const cols[] = {"ID", ">DEV", "QOS", "MEMORY USED / LIMIT", ">PEAK",
                                        "COMPUTE USED / LIMIT", ">REQ", ">THROTTLED", ">PROCS",
-                                       ">LAUNCHES", "STATE"};
+                                       ">LAUNCHES", "STATE", "SLURM"};
     struct view_table t;
-    view_table_init(&t, 11, cols);
+    view_table_init(&t, 12, cols);
     if (lo->compact)
         t.hidden = 1u << 2 | 1u << 4 | 1u << 6 | 1u << 7; /* QOS, PEAK, REQ, THROTTLED */
+    t.hidden |= 1u << 11;   /* SLURM (JOB.STEP) only on a node that runs Slurm's steps */
     json_t *vg;
     size_t i;
     json_array_foreach(json_object_get(snap, "vgpus"), i, vg) {
+        char slurm[160] = "-";
+        if (json_is_string(json_object_get(vg, "slurm_job"))) {
+            snprintf(slurm, sizeof slurm, "%s.%s", str(vg, "slurm_job"), str(vg, "slurm_step"));
+            t.hidden &= ~(1u << 11);
+        }
         char dev[16], mem[160], peak[32], cpu[128], req[16], thr[32], procs[16], launches[32];
         fmt_count(num(vg, "device_index"), dev, sizeof dev);
         memory_cell(num(vg, "used_bytes"), num(vg, "vram_bytes"), bar, mem, sizeof mem);
@@ -367,7 +373,7 @@ static void render_vgpus(json_t *snap, const struct layout *lo, struct view_buf 
         fmt_count(num(vg, "processes"), procs, sizeof procs);
         fmt_count(num(vg, "launches"), launches, sizeof launches);
         const char *row[] = {str(vg, "id"), dev, str(vg, "qos"), mem, peak, cpu, req, thr,
-                             procs, launches, str(vg, "state")};
+                             procs, launches, str(vg, "state"), slurm};
         view_table_row(&t, row);
     }
     view_printf(b, "\nVGPUS\n");

@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "api.h"
+#include "owner.h"
 #include "vgpu_mem.h"
 #include "transport.h"
 #include "tfuse/version.h"
@@ -82,6 +83,7 @@ struct vgpu_snap {
     int dev, slot;
     uint64_t generation;
     char id[VGPU_ID_MAX], qos[16];
+    char owner_labels[2 * NODE_OWNER_MAX + 40];   /* ",slurm_job=..,slurm_step=.." or "" */
     uint64_t used, limit, peak, denied, busy_ns, throttled_ns;
     double request, limit_share, used_share;
     int unlimited, sessions;
@@ -92,6 +94,16 @@ struct vgpu_snap {
 static int slots_of(const struct vgpu_region *r)
 {
     return r->hdr->nslots < VGPU_MAX_SLOTS ? (int)r->hdr->nslots : VGPU_MAX_SLOTS;
+}
+
+/* The labels a vGPU's owner adds to its series: a Slurm job step's ids (docs/slurm.md), whose
+ * characters need no escaping (node_owner_slurm admits none that would). */
+static void owner_labels(const char *owner, char *out, size_t len)
+{
+    char job[NODE_OWNER_MAX], step[NODE_OWNER_MAX];
+    out[0] = '\0';
+    if (node_owner_slurm(owner, job, sizeof job, step, sizeof step))
+        snprintf(out, len, ",slurm_job=\"%s\",slurm_step=\"%s\"", job, step);
 }
 
 static int snap_vgpus(struct node_vgpus *v, struct vgpu_snap **out)
@@ -117,6 +129,7 @@ static int snap_vgpus(struct node_vgpus *v, struct vgpu_snap **out)
             x->generation = s->generation;
             snprintf(x->id, sizeof x->id, "%s", s->id);
             snprintf(x->qos, sizeof x->qos, "%s", vgpu_qos_name((int)s->qos));
+            owner_labels(v->owner[d][i], x->owner_labels, sizeof x->owner_labels);
             x->used = vgpu_mem_used(s);
             x->limit = s->mem_limit;
             x->peak = atomic_load(&s->mem_peak);
@@ -249,9 +262,9 @@ static void vgpu_families(struct buf *b, struct node_vgpus *v, struct vgpu_snap 
         family(b, fams[f][0], fams[f][1], fams[f][2]);
         for (int k = 0; k < n; k++)
             if (vgpu_value(&g[k], f, val, sizeof val) > 0)
-                put(b, "%s{vgpu=\"%s\",device=\"%s\",qos=\"%s\"} %s\n", fams[f][0],
+                put(b, "%s{vgpu=\"%s\",device=\"%s\",qos=\"%s\"%s} %s\n", fams[f][0],
                     esc(g[k].id, id, sizeof id), esc(v->dev[g[k].dev].uuid, dev, sizeof dev),
-                    esc(g[k].qos, qos, sizeof qos), val);
+                    esc(g[k].qos, qos, sizeof qos), g[k].owner_labels, val);
     }
     family(b, "tfuse_vgpu_calls_total", "counter",
            "Calls of the vGPU's sessions by CUDA call (calls made at least once).");

@@ -17,6 +17,7 @@
 
 #include "backend.h"
 #include "log.h"
+#include "owner.h"
 #include "poolreg.h"
 #include "vgpu_mem.h"
 #include "vgpu_parse.h"
@@ -437,6 +438,11 @@ static json_t *describe(struct node_vgpus *v, int dev, int slot, int with_token)
     }
     if (v->owner[dev][slot][0])
         json_object_set_new(o, "owner", json_string(v->owner[dev][slot]));
+    char job[NODE_OWNER_MAX], step[NODE_OWNER_MAX];
+    if (node_owner_slurm(v->owner[dev][slot], job, sizeof job, step, sizeof step)) {
+        json_object_set_new(o, "slurm_job", json_string(job));   /* tfuse ps, docs/slurm.md */
+        json_object_set_new(o, "slurm_step", json_string(step));
+    }
     if (with_token)
         json_object_set_new(o, "token", json_string(s->token));
     return o;
