@@ -271,18 +271,19 @@ static void vgpu_families(struct buf *b, struct node_vgpus *v, struct vgpu_snap 
     for (int k = 0; k < n; k++)
         for (int c = 0; c < TFP_CALL_COUNT; c++)
             if (g[k].sum.calls[c])
-                put(b, "tfuse_vgpu_calls_total{vgpu=\"%s\",device=\"%s\",qos=\"%s\",call=\"%s\"} "
-                    "%llu\n", esc(g[k].id, id, sizeof id),
+                put(b, "tfuse_vgpu_calls_total{vgpu=\"%s\",device=\"%s\",qos=\"%s\"%s,"
+                    "call=\"%s\"} %llu\n", esc(g[k].id, id, sizeof id),
                     esc(v->dev[g[k].dev].uuid, dev, sizeof dev), esc(g[k].qos, qos, sizeof qos),
-                    tfp_call_name((uint32_t)c), (unsigned long long)g[k].sum.calls[c]);
+                    g[k].owner_labels, tfp_call_name((uint32_t)c),
+                    (unsigned long long)g[k].sum.calls[c]);
     family(b, "tfuse_vgpu_transfer_bytes_total", "counter",
            "Bulk bytes the vGPU's sessions moved, by direction (in: to the worker).");
     for (int k = 0; k < n; k++)
         for (int dir = 0; dir < 2; dir++)
-            put(b, "tfuse_vgpu_transfer_bytes_total{vgpu=\"%s\",device=\"%s\",qos=\"%s\","
+            put(b, "tfuse_vgpu_transfer_bytes_total{vgpu=\"%s\",device=\"%s\",qos=\"%s\"%s,"
                 "direction=\"%s\"} %llu\n", esc(g[k].id, id, sizeof id),
                 esc(v->dev[g[k].dev].uuid, dev, sizeof dev), esc(g[k].qos, qos, sizeof qos),
-                dir ? "out" : "in",
+                g[k].owner_labels, dir ? "out" : "in",
                 (unsigned long long)(dir ? g[k].sum.bytes_out : g[k].sum.bytes_in));
 }
 

@@ -171,6 +171,25 @@ static void test_render_full_and_narrow(void **state)
     json_decref(snap);
 }
 
+/* A Slurm step's vGPU shows its JOB.STEP; the column is hidden on a node without any. */
+static void test_render_slurm(void **state)
+{
+    (void)state;
+    json_t *snap = load("{\"devices\":[],\"vgpus\":[{\"id\":\"s\",\"slurm_job\":"
+                        "\"42\",\"slurm_step\":\"0\"},{\"id\":\"mine\"}],\"sessions\":[]}");
+    struct view_buf b = {0};
+    view_render(snap, 300, &b);
+    assert_non_null(strstr(b.data, "SLURM"));
+    assert_non_null(strstr(b.data, "42.0"));
+    view_buf_free(&b);
+    json_decref(snap);
+    snap = load("{\"devices\":[],\"vgpus\":[{\"id\":\"mine\"}],\"sessions\":[]}");
+    view_render(snap, 300, &b);
+    assert_null(strstr(b.data, "SLURM"));
+    view_buf_free(&b);
+    json_decref(snap);
+}
+
 static void test_derive_compute(void **state)
 {
     (void)state;
@@ -202,6 +221,7 @@ int main(void)
         cmocka_unit_test(test_table),
         cmocka_unit_test(test_render_sparse),
         cmocka_unit_test(test_render_full_and_narrow),
+        cmocka_unit_test(test_render_slurm),
         cmocka_unit_test(test_derive_compute),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

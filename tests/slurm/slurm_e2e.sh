@@ -191,9 +191,11 @@ wait_until 120 out_has "$work/$c.out" "held pid" || fail "job $c: $(cat "$work/$
     [ "$(job_vgpu "$c" compute_request_pct)" = 50 ] ||
     fail "job $c's GRES slice: $(vgpus)"
 d=$(submit --gres=tfuse_mem:512 "$work/small.sh") || fail "sbatch d"
-sleep 3
-st=$(squeue -h -j "$d" -o '%T %r')
-[ "$st" = "PENDING Resources" ] || fail "job $d asking more than is left is '$st'"
+pending() { [ "$(squeue -h -j "$1" -o '%T %r')" = "PENDING Resources" ]; }
+wait_until 30 pending "$d" ||
+    fail "job $d asking more than is left is '$(squeue -h -j "$d" -o '%T %r')'"
+sleep 2   # a scheduler pass or two later it still waits
+pending "$d" || fail "job $d: '$(squeue -h -j "$d" -o '%T %r')' beside $c"
 no_vgpu "$d" || fail "pending job $d has a vGPU"
 scancel "$c"
 wait_until 120 out_has "$work/$d.out" "held pid" || fail "job $d did not start after $c ended"

@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "owner.h"
 #include "slice.h"
 #include "slurm_args.h"
 
@@ -183,12 +184,30 @@ static void test_plugstack_args(void **state)
     }
 }
 
+/* The owner the plugin gives a step's vGPU, as the node reads it back (src/node/owner.h). */
+static void test_owner_format(void **state)
+{
+    char job[80], step[80];
+    assert_int_equal(node_owner_slurm("slurm:42.0", job, sizeof job, step, sizeof step), 1);
+    assert_string_equal(job, "42");
+    assert_string_equal(step, "0");
+    assert_int_equal(node_owner_slurm("slurm:7.batch", job, sizeof job, step, sizeof step), 1);
+    assert_string_equal(step, "batch");
+    const char *not_ours[] = {"pool:default", "", "slurm:", "slurm:42", "slurm:.0", "slurm:4.",
+                              "slurm:4\".0", "slurm:4.0\n", "slurm:4 2.0"};
+    for (size_t i = 0; i < sizeof not_ours / sizeof not_ours[0]; i++) {
+        assert_int_equal(node_owner_slurm(not_ours[i], job, sizeof job, step, sizeof step), 0);
+        assert_string_equal(job, "");   /* nothing half-read reaches a label */
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gres_forms),      cmocka_unit_test(test_options_alone),
         cmocka_unit_test(test_gres_sizes),      cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_option_checks),   cmocka_unit_test(test_plugstack_args),
+        cmocka_unit_test(test_owner_format),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
