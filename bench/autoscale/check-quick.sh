@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# bench_autoscale_quick (ctest): bench_autoscale --quick writes autoscale.json with both arms'
+# numbers for every workload, and a 1000x700 PNG chart per workload. Checks what the bench
+# produces, not the aim (timing-free, but the aim is the full run's: scripts/run-benches).
+#   check-quick.sh BENCH_AUTOSCALE
+set -u
+bench=$1
+dir=$(mktemp -d "${TMPDIR:-/tmp}/bench-autoscale.XXXXXX")
+trap 'rm -rf "$dir"' EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+TFUSE_BENCH_DIR=$dir "$bench" --quick >"$dir/out.txt" 2>&1 ||
+    fail "the bench: $(cat "$dir/out.txt")"
+cat "$dir/out.txt"
+json=$dir/autoscale.json
+[ -s "$json" ] || fail "no autoscale.json"
+jq -e '.bench == "autoscale" and .simulated_minutes == 1440 and (.configs | length) == 1' \
+    "$json" >/dev/null || fail "autoscale.json: $(head -c 400 "$json")"
+for w in inference batch growing; do
+    jq -e --arg w "$w" '.configs[0].workloads[$w] | .static_gib_h > 0 and .auto_gib_h > 0 and
+        .peak_gib > 0 and .static_refusals == 0 and (.resizes | type) == "number"' "$json" \
+        >/dev/null ||
+        fail "$w in autoscale.json: $(jq -c --arg w "$w" '.configs[0].workloads[$w]' "$json")"
+    png=$dir/autoscale-$w-24h.png
+    [ "$(head -c 8 "$png" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ] ||
+        fail "$png is no PNG"
+    # IHDR: width and height, big-endian, at bytes 16..23
+    [ "$(od -An -tu1 -j16 -N8 "$png" | tr -s ' ' | sed 's/^ //')" = "0 0 3 232 0 0 2 188" ] ||
+        fail "$png is not 1000x700"
+done
+echo PASS
