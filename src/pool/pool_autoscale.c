@@ -476,33 +476,6 @@ static json_t *limits_json(uint64_t vram, double compute)
     return o;
 }
 
-/* What auto mode would set for v (0 / -1: leave as is), and why; false: nothing to do. */
-static bool plan(const struct pool_reco *r, const struct alloc_view *v, uint64_t *mem,
-                 double *compute, char *why, size_t whylen)
-{
-    *mem = 0;
-    *compute = -1;
-    size_t wl = (size_t)snprintf(why, whylen, "%s", r->why);
-    if (v->vram_limit < r->mem_lower || v->vram_limit > r->mem_upper) {
-        uint64_t want = r->mem_target;
-        if (want < v->vram_limit && !v->used_known) {
-            wl += (size_t)snprintf(why + wl, whylen > wl ? whylen - wl : 0,
-                                   "; memory not lowered: usage not reported yet");
-            want = v->vram_limit;
-        } else if (want < v->used) {
-            want = (uint64_t)(ceil((double)v->used / MIB) * MIB);
-            wl += (size_t)snprintf(why + wl, whylen > wl ? whylen - wl : 0,
-                                   "; held at the %.1f MiB in use", (double)v->used / MIB);
-        }
-        if (want != v->vram_limit)
-            *mem = want;
-    }
-    if (v->compute_limit >= 0 &&
-        (v->compute_limit < r->compute_lower - 1e-9 || v->compute_limit > r->compute_upper + 1e-9))
-        *compute = r->compute_target;
-    return *mem || *compute >= 0;
-}
-
 /* Applies p to allocation v through the pool's live resize and records the event. */
 static json_t *apply(struct pool_svc *svc, const char *w, const struct alloc_view *v,
                      uint64_t mem, double compute, const char *why)
@@ -548,14 +521,14 @@ static void auto_workload(struct pool_svc *svc, const char *w, const struct pool
 {
     int64_t cooldown = (int64_t)(svc->cfg.cooldown_s * 1000);
     for (size_t i = 0; i < nv; i++) {
-        uint64_t mem;
-        double compute;
-        char why[512];
-        if (!plan(r, &v[i], &mem, &compute, why, sizeof why))
-            continue;
-        if (v[i].last_change_ms != INT64_MIN && now - v[i].last_change_ms < cooldown)
-            continue;   /* cooling down: the recommendations show until when */
-        json_array_append_new(changes, apply(svc, w, &v[i], mem, compute, why));
+        struct pool_auto_state st = {.mem_limit = v[i].vram_limit, .mem_used = v[i].used,
+                                     .used_known = v[i].used_known,
+                                     .compute_limit = v[i].compute_limit,
+                                     .last_change_ms = v[i].last_change_ms};
+        struct pool_auto_decision d;
+        if (pool_auto_decide(r, &st, now, cooldown, &d))   /* cooling: the views say until */
+            json_array_append_new(changes, apply(svc, w, &v[i], d.mem_limit, d.compute_limit,
+                                                 d.why));
     }
 }
 

@@ -6,8 +6,8 @@
  * after out-of-memory refusals, compute raised when the workload was held back most of the
  * time (its measured share is then capped by its limit and says little about its demand).
  *
- * Owns: pool_recommend, pool_reco_params_default. A pure function: no clock, no I/O, no
- * globals. May call: libc, libm.
+ * Owns: pool_recommend, pool_reco_params_default, pool_auto_decide (auto mode's rules). Pure
+ * functions: no clock, no I/O, no globals. May call: libc, libm.
  */
 #include "pool_usage.h"
 
@@ -136,6 +136,37 @@ static void recommend_compute(struct wv *x, size_t m, const struct tally *t,
     out->compute_upper = clampd(out->compute_target * UPPER_FACTOR, p->compute_min, hi);
     if (out->compute_lower > out->compute_target)
         out->compute_lower = out->compute_target;
+}
+
+bool pool_auto_decide(const struct pool_reco *r, const struct pool_auto_state *st,
+                      int64_t now_ms, int64_t cooldown_ms, struct pool_auto_decision *d)
+{
+    memset(d, 0, sizeof *d);
+    d->compute_limit = -1;
+    snprintf(d->why, sizeof d->why, "%s", r->why);
+    size_t wl = strlen(d->why);
+    if (st->mem_limit < r->mem_lower || st->mem_limit > r->mem_upper) {
+        uint64_t want = r->mem_target;
+        if (want < st->mem_limit && !st->used_known) {
+            snprintf(d->why + wl, sizeof d->why - wl, "; memory not lowered: usage unknown");
+            want = st->mem_limit;
+        } else if (st->used_known && want < st->mem_used) {
+            want = (uint64_t)(ceil((double)st->mem_used / MIB) * MIB);
+            snprintf(d->why + wl, sizeof d->why - wl, "; held at the %.1f MiB in use",
+                     (double)st->mem_used / MIB);
+        }
+        d->mem_limit = want != st->mem_limit ? want : 0;
+    }
+    if (st->compute_limit >= 0 && (st->compute_limit < r->compute_lower - 1e-9 ||
+                                   st->compute_limit > r->compute_upper + 1e-9))
+        d->compute_limit = r->compute_target;
+    d->change = d->mem_limit || d->compute_limit >= 0;
+    if (d->change && st->last_change_ms != INT64_MIN &&
+        now_ms - st->last_change_ms < cooldown_ms) {
+        d->cooling = true;
+        d->change = false;
+    }
+    return d->change;
 }
 
 int pool_recommend(const struct pool_usage_sample *s, size_t n, int64_t now_ms,

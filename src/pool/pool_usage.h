@@ -9,11 +9,13 @@
  * part of it, so two tenants' workloads never mix and a tenant sees only its own. Every vGPU of
  * an allocation adds its samples to its allocation's workload.
  *
- * This header calls nothing; pool_reco.c calls only libc and libm.
+ * This header calls nothing; pool_reco.c (pool_recommend, pool_auto_decide) calls only libc
+ * and libm.
  */
 #ifndef TFUSE_POOL_USAGE_H
 #define TFUSE_POOL_USAGE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -65,6 +67,29 @@ void pool_reco_params_default(struct pool_reco_params *p);
  * 0 on success; -1 when there is no usable sample (out->why says so, targets 0). */
 int pool_recommend(const struct pool_usage_sample *s, size_t n, int64_t now_ms,
                    const struct pool_reco_params *p, struct pool_reco *out);
+
+/* Auto mode's decision for one allocation (pool_reco.c, pure; pool_autoscale.c applies it and
+ * benches replay it): given the recommendation, the limits in force, the memory in use now
+ * and when auto mode last changed it, whether and to what its limits change. Memory changes
+ * only when the limit left [mem_lower, mem_upper], goes to mem_target but never below the
+ * memory in use (rounded up to MiB), and is never lowered while the use is unknown; compute
+ * changes when it left [compute_lower, compute_upper]; nothing changes within cooldown_ms of
+ * the last change (cooling is then set with the change it holds back). */
+struct pool_auto_state {
+    uint64_t mem_limit, mem_used;   /* bytes; mem_used counts when used_known */
+    bool used_known;
+    double compute_limit;           /* share of the device; < 0: unknown (left alone) */
+    int64_t last_change_ms;         /* INT64_MIN: never changed by auto mode */
+};
+struct pool_auto_decision {
+    bool change, cooling;
+    uint64_t mem_limit;             /* 0: as it is */
+    double compute_limit;           /* < 0: as it is */
+    char why[384];
+};
+/* Returns d->change. */
+bool pool_auto_decide(const struct pool_reco *r, const struct pool_auto_state *st,
+                      int64_t now_ms, int64_t cooldown_ms, struct pool_auto_decision *d);
 
 /* The Prometheus source (pool_promsrc.c): url is the server's base, e.g. http://host:9090.
  * `vgpus_of` resolves a workload to the vGPU ids it had in [from_ms, to_ms) (the pool's

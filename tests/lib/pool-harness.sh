@@ -1,6 +1,7 @@
 # Shared by the pool's shell end-to-end tests (tests/poole2e/run-poolrecon.sh,
-# run-poolresize.sh): a scratch folder, a pool started on a free port with a join token, and
-# the stop of everything started on every exit path. Source it after setting $tfuse; it sets
+# run-poolresize.sh, run-poolauto.sh): a scratch folder, a pool started on a free port with a
+# join token, its API called as a credential (call, expect), and the stop of everything
+# started on every exit path. Source it after setting $tfuse; it sets
 # $work, $pids, $port_pool, $url and (after start_pool) $pid_pool; fail() prints the tails of
 # the logs named in $logs (default: pool pool2 node).
 #   . "$src/tests/lib/pool-harness.sh" PREFIX
@@ -35,14 +36,48 @@ free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0))
 print(s.getsockname()[1])'
 }
-start_pool() {   # start_pool LOGNAME: the pool on $port_pool with $work/pool.db
+start_pool() {   # start_pool LOGNAME [SERVE OPTIONS]: the pool on $port_pool, $work/pool.db
+    local log=$1
+    shift
     rm -f "$work/pool.url"
     "$tfuse" pool serve --listen "127.0.0.1:$port_pool" --db "$work/pool.db" \
         --join-token-file "$work/join.token" --heartbeat-timeout "$(scaled 3)" \
-        --ready-file "$work/pool.url" >"$work/$1.log" 2>&1 &
+        --ready-file "$work/pool.url" "$@" >"$work/$log.log" 2>&1 &
     pid_pool=$!
     pids+=($pid_pool)
     wait_until 10 test -s "$work/pool.url" || fail "the pool did not listen"
+}
+# The pool's API as TOKEN: call TOKEN METHOD PATH [BODY] -> "STATUS BODY"
+call() {
+    local out
+    out=$(curl -s --max-time "$(scaled 20)" -H "Authorization: Bearer $1" -X "$2" \
+          -w '\n%{http_code}' ${4:+-H 'Content-Type: application/json' --data-binary "$4"} \
+          "$url$3")
+    echo "$(echo "$out" | tail -1) $(echo "$out" | sed '$d')"
+}
+expect() {   # expect STATUS TOKEN METHOD PATH [BODY] -> the body
+    local want=$1 r
+    shift
+    r=$(call "$@")
+    [ "${r%% *}" = "$want" ] || fail "$2 $3 ${4:-} answered $r, expected $want"
+    echo "${r#* }"
+}
+# A softgpu node of the pool (heartbeat every 0.2 s, API on a free $port_node): start_node
+# NAME; healthy: the pool says it is; nvgpu ID FIELD: a vGPU as the node shows it.
+port_node=$(free_port)
+start_node() {
+    node_name=$1
+    "$tfuse" node --backend soft --listen "unix:$work/node.sock" \
+        --api "tcp:127.0.0.1:$port_node" --pool "$url" --node-name "$1" \
+        --heartbeat-interval 0.2 --pool-join-token-file "$work/join.token" \
+        --state "$work/node.state" >"$work/node.log" 2>&1 &
+    pids+=($!)
+}
+healthy() {
+    [ "$(call "$admin" GET "/api/v1/nodes/$node_name" | cut -d' ' -f2- | jq -r .healthy)" = true ]
+}
+nvgpu() {
+    curl -sf --max-time "$(scaled 5)" "http://127.0.0.1:$port_node/api/v1/vgpus/$1" | jq -r ".$2"
 }
 # Stops everything started and fails on a sanitizer report in a log.
 finish_clean() {

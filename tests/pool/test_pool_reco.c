@@ -231,6 +231,42 @@ static void nothing_usable(void **state)
     assert_float_equal(r.compute_lower, 0.2, 1e-12);
 }
 
+/* Auto mode's rules on a recommendation of 230 MiB in [200, 345] MiB and compute 0.46 in
+ * [0.40, 0.69]: limits inside change nothing; outside, memory goes to the target but never
+ * below the use, and is not lowered while the use is unknown; nothing within the cool-down. */
+static void auto_decisions(void **state)
+{
+    (void)state;
+    struct pool_reco r = {.mem_target = 230 * MiB, .mem_lower = 200 * MiB,
+                          .mem_upper = 345 * MiB, .compute_target = 0.46,
+                          .compute_lower = 0.40, .compute_upper = 0.69};
+    struct pool_auto_state st = {.mem_limit = 300 * MiB, .mem_used = 100 * MiB,
+                                 .used_known = true, .compute_limit = 0.5,
+                                 .last_change_ms = INT64_MIN};
+    struct pool_auto_decision d;
+    assert_false(pool_auto_decide(&r, &st, NOW, 600000, &d));   /* inside both */
+    st.mem_limit = 4096 * MiB;
+    assert_true(pool_auto_decide(&r, &st, NOW, 600000, &d));
+    assert_int_equal(d.mem_limit, 230 * MiB);
+    assert_true(d.compute_limit < 0);
+    st.mem_used = 700 * MiB + 5;   /* more in use than the target: held there, whole MiB */
+    assert_true(pool_auto_decide(&r, &st, NOW, 600000, &d));
+    assert_int_equal(d.mem_limit, 701 * MiB);
+    assert_non_null(strstr(d.why, "held at"));
+    st.used_known = false;         /* unknown use: never lowered */
+    assert_false(pool_auto_decide(&r, &st, NOW, 600000, &d));
+    st.mem_limit = 100 * MiB;      /* raising needs no use */
+    st.compute_limit = 0.2;
+    assert_true(pool_auto_decide(&r, &st, NOW, 600000, &d));
+    assert_int_equal(d.mem_limit, 230 * MiB);
+    assert_float_equal(d.compute_limit, 0.46, 1e-12);
+    st.last_change_ms = NOW - 599999;   /* within the cool-down */
+    assert_false(pool_auto_decide(&r, &st, NOW, 600000, &d));
+    assert_true(d.cooling);
+    st.last_change_ms = NOW - 600000;
+    assert_true(pool_auto_decide(&r, &st, NOW, 600000, &d));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -240,6 +276,7 @@ int main(void)
         cmocka_unit_test(compute_raised_when_throttled),
         cmocka_unit_test(pool_bounds),
         cmocka_unit_test(counts_weigh),
+        cmocka_unit_test(auto_decisions),
         cmocka_unit_test(nothing_usable),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

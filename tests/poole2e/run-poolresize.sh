@@ -19,35 +19,9 @@ prog=$build/tests/isolation/prog_iso
 logs="pool pool2 node prog"
 . "$(dirname "$0")/../lib/pool-harness.sh" poolresize
 
-# call TOKEN METHOD PATH [BODY] -> "STATUS BODY"
-call() {
-    local out
-    out=$(curl -s --max-time "$(scaled 20)" -H "Authorization: Bearer $1" -X "$2" \
-          -w '\n%{http_code}' ${4:+-H 'Content-Type: application/json' --data-binary "$4"} \
-          "$url$3")
-    echo "$(echo "$out" | tail -1) $(echo "$out" | sed '$d')"
-}
-expect() {   # expect STATUS TOKEN METHOD PATH [BODY] -> the body
-    local want=$1 r
-    shift
-    r=$(call "$@")
-    [ "${r%% *}" = "$want" ] || fail "$2 $3 ${4:-} answered $r, expected $want"
-    echo "${r#* }"
-}
-nvgpu() {   # nvgpu ID FIELD: the node's view
-    curl -sf --max-time "$(scaled 5)" "http://127.0.0.1:$port_node/api/v1/vgpus/$1" | jq -r ".$2"
-}
-port_node=$(free_port)
 start_pool pool
 admin=$(cat "$work/pool.db.admin-token")
-"$tfuse" node --backend soft --listen "unix:$work/node.sock" --api "tcp:127.0.0.1:$port_node" \
-    --pool "$url" --node-name node-z --heartbeat-interval 0.2 \
-    --pool-join-token-file "$work/join.token" --state "$work/node.state" \
-    >"$work/node.log" 2>&1 &
-pids+=($!)
-healthy() {
-    [ "$(call "$admin" GET /api/v1/nodes/node-z | cut -d' ' -f2- | jq -r .healthy)" = true ]
-}
+start_node node-z
 wait_until 20 healthy || fail "the node is not healthy at the pool"
 ta=$(expect 201 "$admin" POST /api/v1/tenants/team-a '{}' | jq -r .token)
 tb=$(expect 201 "$admin" POST /api/v1/tenants/team-b '{}' | jq -r .token)
