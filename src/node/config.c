@@ -121,6 +121,8 @@ static const struct option_def table[NO_COUNT] = {
     [NO_MODULE_CACHE_PER_VGPU] = {"module-cache-per-vgpu", 0, "TFUSE_NODE_MODULE_CACHE_PER_VGPU",
                                   K_SIZE, "256MiB", "SIZE", 1, "module images cached per vGPU "
                                   "(each vGPU sees only its own); 0: no cache (new sessions)"},
+    [NO_WARM] = {"warm", 0, "TFUSE_NODE_WARM", K_COUNT, "1", "N", 1, "warm workers per device, "
+                 "started before clients with the backend loaded and a context made; 0: off"},
 };
 
 static const double seconds_min[NO_COUNT] = {[NO_HEARTBEAT_INTERVAL] = 0.05};
@@ -129,7 +131,9 @@ static const int count_max[NO_COUNT] = {
     [NO_MAX_SESSIONS] = 4096, [NO_MAX_SESSIONS_PER_VGPU] = 64, [NO_MAX_HANDSHAKES] = 4096,
     [NO_MAX_HANDSHAKES_PER_HOST] = 65536, [NO_HANDSHAKE_TIMEOUT] = 3600,
     [NO_API_MAX_CONNECTIONS] = 1000000, [NO_API_MAX_PER_HOST] = 1000000,
-    [NO_API_IDLE_TIMEOUT] = 86400};
+    [NO_API_IDLE_TIMEOUT] = 86400, [NO_WARM] = 16};
+/* K_COUNT minimums other than 1: a count where 0 turns the feature off. */
+static int count_min(enum node_option o) { return o == NO_WARM ? 0 : 1; }
 static const double seconds_max[NO_COUNT] = {[NO_HEARTBEAT_INTERVAL] = 3600,
                                              [NO_DRAIN_TIMEOUT] = 86400};
 
@@ -284,8 +288,9 @@ static int set_value(struct node_config *c, enum node_option o, const char *text
     }
     case K_COUNT: {
         long v = strtol(text, &end, 10);
-        if (end == text || *end || v < 1 || v > count_max[o]) {
-            set_err(err, errlen, "'%s' is not a whole number in 1-%d", text, count_max[o]);
+        if (end == text || *end || v < count_min(o) || v > count_max[o]) {
+            set_err(err, errlen, "'%s' is not a whole number in %d-%d", text, count_min(o),
+                    count_max[o]);
             return -1;
         }
         c->counts[o] = (int)v;

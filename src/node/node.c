@@ -41,6 +41,7 @@
 #include "poolreg.h"
 #include "transport.h"
 #include "vgpus.h"
+#include "warm.h"
 #include "enforce.h"
 #include "modcache.h"
 #include "worker.h"
@@ -83,6 +84,7 @@ struct node {
     struct node_sessions session_table;  /* shared with workers (sessions.h); when napi > 0 */
     struct tfw_stats *next_stats;        /* the entry of the worker being forked, or NULL */
     struct node_gate gate;               /* connections before their worker (gate.h) */
+    struct node_warm warm;               /* workers started before their session (warm.h) */
     struct node_poolreg_opts pool;  /* pool.pool_url != NULL: register with a pool manager */
     struct node_poolreg *poolreg;
 };
@@ -317,18 +319,18 @@ static void child_of_node(struct node *n)
         _exit(1);
     for (int i = 0; i < n->nlisteners; i++)
         close(tf_listener_fd(n->listeners[i]));
-}
-
-/* In the forked child: become the session's worker. Never returns. */
-static void run_worker(struct node *n, struct tf_conn *conn, const struct tf_hello *hello)
-{
-    child_of_node(n);
+    node_warm_close_fds(&n->warm);   /* the warm workers' sockets are the node's to use */
     signal(SIGINT, SIG_IGN);     /* a terminal's ^C goes to the node, which stops us */
     signal(SIGTERM, SIG_DFL);
     enum tf_log_level level = tf_log_get_level();   /* the node's, reloads included */
     tf_log_init("worker", level);
     tf_log_set_level(level);
-    struct tfw_opts o = {
+}
+
+/* What a worker serves a session with, forked for it or warm (hello NULL: it comes later). */
+static struct tfw_opts worker_opts(struct node *n, const struct tf_hello *hello)
+{
+    return (struct tfw_opts){
         .backend_path = n->backend,
         .token = n->token,
         .cache_dir = n->cache_dir[0] ? n->cache_dir : NULL,
@@ -342,12 +344,53 @@ static void run_worker(struct node *n, struct tf_conn *conn, const struct tf_hel
         .stats = n->next_stats,
         .hello = hello,
     };
+}
+
+/* In the forked child: become the session's worker. Never returns. */
+static void run_worker(struct node *n, struct tf_conn *conn, const struct tf_hello *hello)
+{
+    child_of_node(n);
+    struct tfw_opts o = worker_opts(n, hello);
     int rc = tfw_serve(conn, &o);
     /* exit, not _exit: the backend's exit handlers run (softgpu gives its device entry and the
      * shared segment back at once instead of leaving them to be reaped; NVIDIA's driver tears
      * down as in any program). The node registers none, and its stdio buffers were dropped at
      * the fork (child_of_node), so nothing of the node's runs or prints twice. */
     exit(rc);
+}
+
+/* warm.h's spawn: a warm worker for backend device dev, waiting on sock. */
+static pid_t spawn_warm(void *arg, int dev, int sock)
+{
+    struct node *n = arg;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid != 0)
+        return pid;
+    child_of_node(n);
+    struct tfw_opts o = worker_opts(n, NULL);
+    o.stats = NULL;   /* its session's entry comes with the handoff */
+    exit(tfw_warm_serve(sock, dev, &o, n->napi ? n->session_table.table : NULL,
+                        n->napi ? n->session_table.cap : 0));
+}
+
+/* --warm, or 0 when every listener speaks TLS: a TLS session cannot move to a warm worker (its
+ * keys live in the node's GnuTLS), so warm ones would only hold memory. */
+static int warm_count(const struct node *n)
+{
+    for (int i = 0; i < n->nlisteners; i++)
+        if (strncmp(tf_listener_address(n->listeners[i]), "tls:", 4) != 0)
+            return n->cfg.counts[NO_WARM];
+    return 0;
+}
+
+/* The node's index of the device a session's first vGPU is on (0 without a vGPU). */
+static int session_device(const struct node *n, struct vgpu_region *const *regions, int nv)
+{
+    for (int d = 0; nv > 0 && d < n->vgpus.ndev; d++)
+        if (n->vgpus.regions[d] == regions[0])
+            return d;
+    return 0;
 }
 
 /* Remembers a worker (the drain signals them); n->sessions counts them. */
@@ -401,7 +444,17 @@ static void on_hello(void *arg, struct tf_conn *conn, const struct tf_hello *hel
         return;
     }
     n->next_stats = node_sessions_claim(&n->session_table);
-    pid_t pid = fork();
+    int stats_index = n->next_stats ? (int)(n->next_stats - n->session_table.table) : -1;
+    pid_t pid = node_warm_hand(&n->warm, session_device(n, regions, nv), conn, hello,
+                               stats_index);
+    if (pid > 0) {   /* a warm worker took it: it shakes hands and serves */
+        node_sessions_forked(&n->session_table, n->next_stats, pid);
+        track_worker(n, pid);
+        node_gate_started(&n->gate, pid, regions, slots, nv);
+        tf_conn_abandon(conn);
+        return;
+    }
+    pid = fork();
     if (pid == 0)
         run_worker(n, conn, hello);
     node_sessions_forked(&n->session_table, n->next_stats, pid);
@@ -569,6 +622,8 @@ static void reap(struct node *n)
     int status;
     pid_t pid;
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        if (node_warm_reaped(&n->warm, pid, status))
+            continue;   /* no session was its */
         forget_worker(n, pid);
         node_gate_ended(&n->gate, pid);
         if (n->napi)
@@ -627,6 +682,11 @@ static void reload(struct node *n)
     n->cfg = next;
     adopt_config(n);
     node_gate_set_opts(&n->gate, &(struct node_gate_opts)GATE_OPTS(&n->cfg));
+    /* Warm workers hold the configuration they were started with (token, limits, cache,
+     * log level): new ones start from the new one. */
+    node_warm_retire_all(&n->warm, 0);
+    n->warm.per_dev = warm_count(n);
+    n->warm.ctx_bytes = n->ctx_overhead;
     if (n->napi && n->api_servers.n > 0 && node_api_set_token(&n->api_servers, n->api_token) != 0)
         tf_error("reload: the new API token was refused (too long?); the old one stays");
     tf_info("reloaded the configuration%s%s: %d option(s) changed, %d need a restart",
@@ -642,6 +702,7 @@ static void serve(struct node *n)
         }
         poll_once(n, 200);
         reap(n);
+        node_warm_tick(&n->warm);
     }
 }
 
@@ -677,6 +738,7 @@ static void signal_workers(struct node *n, int sig)
 static void drain(struct node *n)
 {
     n->draining = 1;   /* new clients are refused with a reason from now on */
+    node_warm_retire_all(&n->warm, 1);   /* no session is theirs: they just go */
     if (n->napi)
         node_api_set_draining(&n->api_servers, 1);   /* /healthz answers 503 from now on */
     int running = n->sessions;
@@ -765,6 +827,8 @@ int tfuse_node_main(int argc, char **argv)
         shut_down(&n, 0);
         return 2;
     }
+    node_warm_init(&n.warm, warm_count(&n), n.napi ? n.vgpus.ndev : 1, n.ctx_overhead,
+                   n.napi ? &n.vgpus : NULL, n.napi ? &n.session_table : NULL, spawn_warm, &n);
     for (int i = 0; i < n.nlisteners; i++)
         printf("tfuse node: listening on %s\n", tf_listener_address(n.listeners[i]));
     printf("tfuse node: backend %s\n", n.backend);

@@ -233,6 +233,34 @@ static json_t *describe(struct tfw_stats *e, struct node_vgpus *v, uint64_t mono
     return o;
 }
 
+void node_sessions_set_warm(struct node_sessions *t, const struct node_sessions_warm *w, int n)
+{
+    if (!t->table)
+        return;
+    pthread_mutex_lock(&t->lock);
+    t->nwarm = n < NODE_SESSIONS_WARM_MAX ? n : NODE_SESSIONS_WARM_MAX;
+    memcpy(t->warm, w, (size_t)t->nwarm * sizeof *w);
+    pthread_mutex_unlock(&t->lock);
+}
+
+/* The warm workers, lock held: a process each, no client, charged to the node. */
+static json_t *describe_warm(struct node_sessions *t, struct node_vgpus *v)
+{
+    json_t *arr = json_array();
+    for (int i = 0; i < t->nwarm; i++) {
+        const struct node_sessions_warm *w = &t->warm[i];
+        json_array_append_new(
+            arr, json_pack("{s:i, s:i, s:o, s:I, s:f, s:s, s:s}", "worker_pid", (int)w->pid,
+                           "device_index", (int)w->device, "device",
+                           v && w->device < v->ndev ? json_string(v->dev[w->device].uuid)
+                                                    : json_null(),
+                           "memory_bytes", (json_int_t)w->memory_bytes, "started_unix",
+                           w->started_unix, "state", w->ready ? "warm" : "starting",
+                           "charged_to", "node"));
+    }
+    return arr;
+}
+
 int node_sessions_list(struct node_sessions *t, struct node_vgpus *v, json_t **reply)
 {
     json_t *arr = json_array();
@@ -242,8 +270,9 @@ int node_sessions_list(struct node_sessions *t, struct node_vgpus *v, json_t **r
     for (int i = 0; t->table && i < t->cap; i++)
         if (node_session_listed(&t->table[i]))
             json_array_append_new(arr, describe(&t->table[i], v, mono, unix_now));
+    json_t *warm = describe_warm(t, v);
     pthread_mutex_unlock(&t->lock);
-    *reply = json_pack("{s:o}", "sessions", arr);
+    *reply = json_pack("{s:o, s:o}", "sessions", arr, "warm", warm);
     return 200;
 }
 

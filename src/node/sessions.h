@@ -30,6 +30,14 @@ struct node_sessions_fold {
     uint64_t calls_total, errors_total, launches_total, bytes_in, bytes_out;
 };
 
+/* A warm worker (warm.h) as `tfuse ps` lists it: no session, its context charged to the node. */
+#define NODE_SESSIONS_WARM_MAX 256
+struct node_sessions_warm {
+    int32_t pid, device, ready;
+    double started_unix;
+    uint64_t memory_bytes;        /* its charge to the node */
+};
+
 struct node_sessions {
     struct tfw_stats *table;
     int cap;
@@ -42,6 +50,8 @@ struct node_sessions {
     /* node-wide latency histogram of ended sessions */
     uint64_t hist[TFW_CLASS_COUNT][TFW_STATS_BUCKETS + 1];
     uint64_t hist_sum_ns[TFW_CLASS_COUNT];
+    struct node_sessions_warm warm[NODE_SESSIONS_WARM_MAX];   /* published by warm.c */
+    int nwarm;
 };
 
 /* Maps a table of cap entries. 0, or -1 with err. */
@@ -55,6 +65,9 @@ struct tfw_stats *node_sessions_claim(struct node_sessions *t);
 void node_sessions_forked(struct node_sessions *t, struct tfw_stats *e, pid_t pid);
 /* A worker was reaped: fold its counters into the totals and free its entry. */
 void node_sessions_reap(struct node_sessions *t, pid_t pid);
+
+/* The warm workers now (warm.c, main thread); listed as "warm" beside the sessions. */
+void node_sessions_set_warm(struct node_sessions *t, const struct node_sessions_warm *w, int n);
 
 /* Readers (they take the lock). vgpus may be NULL. */
 int node_sessions_count(struct node_sessions *t);  /* sessions past the handshake */

@@ -750,7 +750,11 @@ int node_vgpus_devices(struct node_vgpus *v, json_t **reply)
                            "model", v->dev[d].name, "memory_bytes", (json_int_t)v->dev[d].memory,
                            "tflops_fp16", v->dev[d].tflops, "memory_limit_sum",
                            (json_int_t)atomic_load(&h->mem_limit_sum)));
-        node_device_facts(&v->dev[d], json_array_get(arr, json_array_size(arr) - 1));
+        json_t *o = json_array_get(arr, json_array_size(arr) - 1);
+        json_object_set_new(o, "warm_workers", json_integer(atomic_load(&v->warm_workers[d])));
+        json_object_set_new(o, "warm_bytes", json_integer((json_int_t)atomic_load(
+                                                 &v->warm_bytes[d])));
+        node_device_facts(&v->dev[d], o);
     }
     *reply = json_pack("{s:o}", "devices", arr);
     return 200;

@@ -61,6 +61,9 @@ struct node_vgpus {
     char owner[NODE_MAX_DEVICES][VGPU_MAX_SLOTS][NODE_OWNER_MAX];
     uint64_t born_ns[NODE_MAX_DEVICES][VGPU_MAX_SLOTS];          /* vgpu_clock_ns() */
     char connect[300];          /* the session address given back to creators */
+    /* Warm workers' contexts, charged to the node (warm.h): how many and their bytes. */
+    _Atomic int warm_workers[NODE_MAX_DEVICES];
+    _Atomic uint64_t warm_bytes[NODE_MAX_DEVICES];
     struct node_usage usage[NODE_MAX_DEVICES][VGPU_MAX_SLOTS];
     unsigned ticks;
     pthread_mutex_t lock;

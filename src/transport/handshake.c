@@ -542,8 +542,10 @@ int tf_server_handshake(struct tf_conn *c, const struct tf_server_opts *opts,
         rc = server_map_rings(c, hello, fd);
     else if (rc == TF_OK)
         c->transport = TF_TRANSPORT_STREAM;
-    if (fd >= 0)
-        close(fd);   /* mapped (or refused): the fd itself is no longer needed */
+    if (fd >= 0 && rc == TF_OK && c->transport == TF_TRANSPORT_SHM)
+        c->shm_fd = fd;   /* kept: tf_conn_handoff_send passes the rings on (closed with c) */
+    else if (fd >= 0)
+        close(fd);   /* refused, or a stream session: the fd itself is not needed */
     if (rc)
         return rc;
     uint64_t limit = o.max_frame ? o.max_frame : TF_FRAME_MAX_DEFAULT;

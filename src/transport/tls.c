@@ -66,7 +66,7 @@ struct tft_tls_cred {
 struct tft_tls {
     gnutls_session_t s;
     int fd;
-    bool server, handshaken, peeked;
+    bool server, handshaken;
     uint64_t received;                 /* bytes taken from the socket: the gate's progress */
     uint8_t first[4];                  /* the peer's first bytes: a plaintext answer shows here */
     size_t nfirst;

@@ -310,6 +310,22 @@ void tf_conn_close(struct tf_conn *c);
  * after it forked a worker that keeps the connection. NULL is fine. */
 void tf_conn_abandon(struct tf_conn *c);
 
+/* ---- Handing a server connection to another process (handoff.c) --------------------------- */
+/* The node's warm workers: a connection that passed tf_server_handshake (hello read, rings
+ * mapped) and was neither accepted nor rejected moves to an already running process over a
+ * unix socket `sock` (SOCK_SEQPACKET): its descriptors by SCM_RIGHTS, its state and the
+ * caller's `extra` bytes (at most TF_HANDOFF_EXTRA_MAX) in one message. The sender then
+ * abandons its copy (tf_conn_abandon); the receiver calls tf_server_accept or tf_server_reject
+ * on the one it got. A TLS session cannot move (its keys live in this process's GnuTLS):
+ * TF_ERR_NOT_SUPPORTED, nothing sent. */
+#define TF_HANDOFF_EXTRA_MAX 16384u
+int tf_conn_handoff_send(struct tf_conn *c, int sock, const void *extra, size_t extra_len);
+/* Waits up to timeout_ms (-1: forever) for one handed-off connection on sock. On TF_OK *out
+ * is the connection and *extra_len the bytes of extra written (at most extra_cap);
+ * TF_ERR_CLOSED when the sender closed sock, TF_ERR_PROTOCOL for a malformed message. */
+int tf_conn_handoff_recv(int sock, int timeout_ms, struct tf_conn **out, void *extra,
+                         size_t extra_cap, size_t *extra_len);
+
 /* ---- Same host only: fd passing and shared regions ----------------------------------------- */
 /* These need the shm transport (the unix socket then carries no frames, only these records):
  * over TCP or a unix stream session they return TF_ERR_NOT_SUPPORTED. */

@@ -536,7 +536,9 @@ static int handshake(struct tfw_session *s, const struct tfw_opts *o)
         tf_server_reject(s->conn, err);
         return -1;
     }
-    if (tf_backend_load(&s->be, o->backend_path, err, sizeof err) != 0) {
+    if (o->preloaded)
+        s->be = *o->preloaded;   /* a warm worker's: loaded, its context made, before the hello */
+    else if (tf_backend_load(&s->be, o->backend_path, err, sizeof err) != 0) {
         tf_error("%s", err);
         tf_server_reject(s->conn, err);
         return -1;

@@ -11,6 +11,7 @@
 #ifndef TFUSE_WORKER_H
 #define TFUSE_WORKER_H
 
+#include "backend.h"
 #include "transport.h"
 
 struct vgpu_region;
@@ -35,6 +36,8 @@ struct tfw_opts {
     /* The client's hello when the node already read it (tf_server_handshake) and authorized
      * it before forking this worker; NULL: the worker reads it itself. */
     const struct tf_hello *hello;
+    /* The backend a warm worker loaded before its session came (warm.c); NULL: load it. */
+    const struct tf_backend *preloaded;
 };
 
 /* Who a client's session token lets in: the number of vGPUs it names (regions[i], slots[i]
@@ -50,5 +53,24 @@ int tfw_authorize(const struct tfw_opts *o, const char *token, struct vgpu_regio
  * malformed frame. Closes the connection. Returns 0 when the client ended the session
  * normally, 1 otherwise. Must run in a process of its own (it changes fd 1). */
 int tfw_serve(struct tf_conn *conn, const struct tfw_opts *opts);
+
+/* ---- Warm workers (warm.c) ---------------------------------------------------------------- */
+/* A process the node starts before any client comes: it loads the backend, creates the primary
+ * context of backend device `device`, says so on `sock` (one byte, TFW_WARM_READY), then waits
+ * for one session handed over on sock (tf_conn_handoff_recv) with a struct tfw_warm_handoff as
+ * its extra bytes, and serves it as tfw_serve does: the token is checked again, the vGPU, its
+ * limits and the module cache scope are taken from the hello only now. Used once: the process
+ * exits with the session. `table` (cap entries) is the node's session table the handoff's
+ * stats_index points into (NULL: none). Returns tfw_serve's status, 0 when the node closed
+ * sock before handing anything (retired), 2 when the backend or the context failed. */
+#define TFW_WARM_READY 'R'
+#define TFW_WARM_MAGIC 0x4d524157u   /* "WARM" */
+struct tfw_warm_handoff {
+    uint32_t magic;
+    int32_t stats_index;        /* the session's entry in the node's table, -1: none */
+    struct tf_hello hello;      /* the client's hello as the node read and authorized it */
+};
+int tfw_warm_serve(int sock, int device, const struct tfw_opts *opts, struct tfw_stats *table,
+                   int cap);
 
 #endif

@@ -114,8 +114,10 @@ int main(int argc, char **argv)
     prog = argv[2];
     tnode_raise_nofile(IDLE + 200);
     struct tnode n;
+    /* --warm 0: the node's children are then only sessions' workers (tests/node tests warm
+     * workers, which are started before any client by design) */
     static const char *const extra[] = {"--handshake-timeout", "3", "--max-sessions-per-vgpu",
-                                        "1", NULL};
+                                        "1", "--warm", "0", NULL};
     if (tnode_start(&n, argv[1], NULL, extra) != 0) {
         tnode_stop(&n, 1);
         return 1;
