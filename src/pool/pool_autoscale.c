@@ -476,6 +476,15 @@ static json_t *limits_json(uint64_t vram, double compute)
     return o;
 }
 
+/* The most memory a workload may get: its own maximum inside the pool's (0: none). */
+static uint64_t workload_max(struct pool_svc *svc, const struct pool_mode_req *m)
+{
+    uint64_t pool_max = svc->autos->reco.mem_max;
+    if (m->max_vram && (!pool_max || m->max_vram < pool_max))
+        return m->max_vram;
+    return pool_max;
+}
+
 /* Applies p to allocation v through the pool's live resize and records the event. */
 static json_t *apply(struct pool_svc *svc, const char *w, const struct alloc_view *v,
                      uint64_t mem, double compute, const char *why)
@@ -517,16 +526,20 @@ static json_t *apply(struct pool_svc *svc, const char *w, const struct alloc_vie
 }
 
 static void auto_workload(struct pool_svc *svc, const char *w, const struct pool_reco *r,
-                          const struct alloc_view *v, size_t nv, int64_t now, json_t *changes)
+                          uint64_t mem_max, const struct alloc_view *v, size_t nv, int64_t now,
+                          json_t *changes)
 {
-    int64_t cooldown = (int64_t)(svc->cfg.cooldown_s * 1000);
+    struct pool_auto_policy pol = {.cooldown_ms = (int64_t)(svc->cfg.cooldown_s * 1000),
+                                   .grow_cooldown_ms = (int64_t)(svc->cfg.grow_cooldown_s * 1000),
+                                   .mem_headroom = svc->autos->reco.mem_margin,
+                                   .mem_max = mem_max};
     for (size_t i = 0; i < nv; i++) {
         struct pool_auto_state st = {.mem_limit = v[i].vram_limit, .mem_used = v[i].used,
                                      .used_known = v[i].used_known,
                                      .compute_limit = v[i].compute_limit,
                                      .last_change_ms = v[i].last_change_ms};
         struct pool_auto_decision d;
-        if (pool_auto_decide(r, &st, now, cooldown, &d))   /* cooling: the views say until */
+        if (pool_auto_decide(r, &pol, &st, now, &d))   /* cooling: the views say until */
             json_array_append_new(changes, apply(svc, w, &v[i], d.mem_limit, d.compute_limit,
                                                  d.why));
     }
@@ -552,7 +565,7 @@ json_t *pool_svc_autoscale(struct pool_svc *svc)
         int rc;
         json_array_append_new(recos, workload_entry(svc, w, now, &r, &rc, &v, &nv, &m));
         if (rc == 0 && m.mode == POOL_MODE_AUTO && v)
-            auto_workload(svc, w, &r, v, nv, now, changes);
+            auto_workload(svc, w, &r, workload_max(svc, &m), v, nv, now, changes);
         free(v);
     }
     pthread_mutex_lock(&svc->lock);
@@ -628,6 +641,8 @@ int pool_auto_open(struct pool_svc *svc, char *err, size_t errlen)
         c->autoscale_period_s = 60;
     if (c->cooldown_s <= 0)
         c->cooldown_s = 900;
+    if (c->grow_cooldown_s <= 0)
+        c->grow_cooldown_s = 60;
     if (c->reco)
         au->reco = *c->reco;
     else

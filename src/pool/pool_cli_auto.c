@@ -61,6 +61,7 @@ int pool_cli_auto_serve_opt(int c, const char *arg, struct pool_config *cfg)
             reco_of(cfg)->mem_max = size;
         return 0;
     case 6: cfg->test_clock = true; return 0;
+    case 7: return seconds(arg, 30 * 86400.0, &cfg->grow_cooldown_s, "grow-cooldown");
     default: return -1;
     }
 }

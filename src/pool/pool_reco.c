@@ -138,34 +138,65 @@ static void recommend_compute(struct wv *x, size_t m, const struct tally *t,
         out->compute_lower = out->compute_target;
 }
 
-bool pool_auto_decide(const struct pool_reco *r, const struct pool_auto_state *st,
-                      int64_t now_ms, int64_t cooldown_ms, struct pool_auto_decision *d)
+static uint64_t whole_mib(double v)
+{
+    return (uint64_t)(ceil(v / MIB) * MIB);
+}
+
+/* What memory limit auto mode wants (0: none): the target when the limit left the bounds,
+ * but always at least the use plus headroom (capped by mem_max, never below the use). */
+static uint64_t want_memory(const struct pool_reco *r, const struct pool_auto_policy *pol,
+                            const struct pool_auto_state *st, char *why, size_t len)
+{
+    size_t wl = strlen(why);
+    double floor = 0;
+    if (st->used_known) {
+        floor = (double)st->mem_used * (1 + pol->mem_headroom);
+        if (pol->mem_max && floor > (double)pol->mem_max)
+            floor = (double)pol->mem_max;
+        if (floor < (double)st->mem_used)
+            floor = (double)st->mem_used;
+    }
+    bool tight = st->used_known && (double)st->mem_limit < floor;
+    if (!tight && st->mem_limit >= r->mem_lower && st->mem_limit <= r->mem_upper)
+        return 0;
+    uint64_t want = r->mem_target;
+    if (want < st->mem_limit && !st->used_known) {
+        snprintf(why + wl, len - wl, "; memory not lowered: usage unknown");
+        return 0;
+    }
+    if ((double)want < floor) {
+        want = whole_mib(floor);
+        snprintf(why + wl, len - wl, "; %.1f MiB in use, +%.0f%% headroom",
+                 (double)st->mem_used / MIB, pol->mem_headroom * 100);
+    }
+    return want != st->mem_limit ? want : 0;
+}
+
+bool pool_auto_decide(const struct pool_reco *r, const struct pool_auto_policy *pol,
+                      const struct pool_auto_state *st, int64_t now_ms,
+                      struct pool_auto_decision *d)
 {
     memset(d, 0, sizeof *d);
     d->compute_limit = -1;
     snprintf(d->why, sizeof d->why, "%s", r->why);
-    size_t wl = strlen(d->why);
-    if (st->mem_limit < r->mem_lower || st->mem_limit > r->mem_upper) {
-        uint64_t want = r->mem_target;
-        if (want < st->mem_limit && !st->used_known) {
-            snprintf(d->why + wl, sizeof d->why - wl, "; memory not lowered: usage unknown");
-            want = st->mem_limit;
-        } else if (st->used_known && want < st->mem_used) {
-            want = (uint64_t)(ceil((double)st->mem_used / MIB) * MIB);
-            snprintf(d->why + wl, sizeof d->why - wl, "; held at the %.1f MiB in use",
-                     (double)st->mem_used / MIB);
-        }
-        d->mem_limit = want != st->mem_limit ? want : 0;
-    }
+    d->mem_limit = want_memory(r, pol, st, d->why, sizeof d->why);
     if (st->compute_limit >= 0 && (st->compute_limit < r->compute_lower - 1e-9 ||
                                    st->compute_limit > r->compute_upper + 1e-9))
         d->compute_limit = r->compute_target;
-    d->change = d->mem_limit || d->compute_limit >= 0;
-    if (d->change && st->last_change_ms != INT64_MIN &&
-        now_ms - st->last_change_ms < cooldown_ms) {
+    /* Raising waits only grow_cooldown_ms (a refused or throttled workload pays now);
+     * lowering waits cooldown_ms. A part that must wait is left out and said so. */
+    int64_t since = st->last_change_ms == INT64_MIN ? INT64_MAX : now_ms - st->last_change_ms;
+    bool mem_up = d->mem_limit > st->mem_limit, cpu_up = d->compute_limit > st->compute_limit;
+    if (d->mem_limit && since < (mem_up ? pol->grow_cooldown_ms : pol->cooldown_ms)) {
+        d->mem_limit = 0;
         d->cooling = true;
-        d->change = false;
     }
+    if (d->compute_limit >= 0 && since < (cpu_up ? pol->grow_cooldown_ms : pol->cooldown_ms)) {
+        d->compute_limit = -1;
+        d->cooling = true;
+    }
+    d->change = d->mem_limit || d->compute_limit >= 0;
     return d->change;
 }
 

@@ -32,8 +32,9 @@ struct pool_config {
     /* Usage history and autoscaling (docs/autoscale.md). 0 picks the default of each. */
     double usage_period_s;             /* one sample per vGPU this often (default 60) */
     double autoscale_period_s;         /* auto mode's pass (default 60; < 0: only on demand) */
-    double cooldown_s;                 /* least time between two changes of one allocation
-                                        * (default 900) */
+    double cooldown_s;                 /* least time from a change of one allocation to a
+                                        * cut (default 900) */
+    double grow_cooldown_s;            /* ... to a raise (default 60) */
     const struct pool_reco_params *reco;   /* NULL: pool_reco_params_default */
     /* The clock of the history and autoscaler, ms since the epoch: NULL, the wall clock.
      * test_clock: the wall clock plus an offset pool_svc_clock_advance moves (tests). */
@@ -181,6 +182,13 @@ json_t *pool_svc_events_json(struct pool_svc *svc, const char *owner, const char
 /* One pass of auto mode now (the background thread runs one every autoscale_period_s):
  * {"changes": [events]}. */
 json_t *pool_svc_autoscale(struct pool_svc *svc);
+/* GET /api/v1/workloads/{tenant}/{name}/chart (pool_chart.c): the columns of the workload's
+ * history in [from_ms, to_ms), at most `columns`, with the recommendation replayed as of each
+ * (pool_plot.h); owner: a tenant sees only its own workloads, NULL: the admin. NULL with e set
+ * (400 bad arguments, 404 another tenant's, 502 the history source failed). */
+#define POOL_CHART_COLUMNS_MAX 4000
+json_t *pool_svc_chart_json(struct pool_svc *svc, const char *workload, const char *owner,
+                            int64_t from_ms, int64_t to_ms, int columns, struct pool_error *e);
 
 /* Prometheus text exposition (malloc'd). */
 char *pool_svc_metrics(struct pool_svc *svc);

@@ -69,12 +69,19 @@ int pool_recommend(const struct pool_usage_sample *s, size_t n, int64_t now_ms,
                    const struct pool_reco_params *p, struct pool_reco *out);
 
 /* Auto mode's decision for one allocation (pool_reco.c, pure; pool_autoscale.c applies it and
- * benches replay it): given the recommendation, the limits in force, the memory in use now
- * and when auto mode last changed it, whether and to what its limits change. Memory changes
- * only when the limit left [mem_lower, mem_upper], goes to mem_target but never below the
- * memory in use (rounded up to MiB), and is never lowered while the use is unknown; compute
- * changes when it left [compute_lower, compute_upper]; nothing changes within cooldown_ms of
- * the last change (cooling is then set with the change it holds back). */
+ * benches replay it): given the recommendation, the policy, the limits in force, the memory
+ * in use now and when auto mode last changed it, whether and to what its limits change.
+ * Memory changes when the limit left [mem_lower, mem_upper] or leaves less than mem_headroom
+ * above the use; it goes to mem_target, but never below the use plus mem_headroom (that floor
+ * capped by mem_max, and never below the use itself), whole MiB, and is never lowered while
+ * the use is unknown. Compute changes when it left [compute_lower, compute_upper]. A raise
+ * waits grow_cooldown_ms after the last change, a cut cooldown_ms (the part that waits is
+ * left out and cooling set). */
+struct pool_auto_policy {
+    int64_t cooldown_ms, grow_cooldown_ms;
+    double mem_headroom;            /* fraction kept free above the use (0.15: +15%) */
+    uint64_t mem_max;               /* bytes; 0: none */
+};
 struct pool_auto_state {
     uint64_t mem_limit, mem_used;   /* bytes; mem_used counts when used_known */
     bool used_known;
@@ -88,8 +95,9 @@ struct pool_auto_decision {
     char why[384];
 };
 /* Returns d->change. */
-bool pool_auto_decide(const struct pool_reco *r, const struct pool_auto_state *st,
-                      int64_t now_ms, int64_t cooldown_ms, struct pool_auto_decision *d);
+bool pool_auto_decide(const struct pool_reco *r, const struct pool_auto_policy *pol,
+                      const struct pool_auto_state *st, int64_t now_ms,
+                      struct pool_auto_decision *d);
 
 /* The Prometheus source (pool_promsrc.c): url is the server's base, e.g. http://host:9090.
  * `vgpus_of` resolves a workload to the vGPU ids it had in [from_ms, to_ms) (the pool's

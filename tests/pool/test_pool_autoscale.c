@@ -233,9 +233,10 @@ static void history_down_sampled(void **state)
 }
 
 /* Off and recommend change nothing; auto shrinks a 4 GiB slice whose peaks are 200 MiB, but
- * only once the memory in use is known and never below it; within the cool-down it waits;
- * a per-workload maximum bounds what an OOM bump asks; every change is an event that
- * survives a restart, as do the mode and the cool-down. */
+ * only once the memory in use is known and never below it plus headroom; a per-workload
+ * maximum bounds what an OOM bump asks and a cut waits the cool-down, across a restart (mode,
+ * events and the last change are in the store); a raise waits only the grow cool-down. Every
+ * change is an event: who, when, from, to, why. */
 static void auto_mode_applies_within_bounds(void **state)
 {
     (void)state;
@@ -255,7 +256,7 @@ static void auto_mode_applies_within_bounds(void **state)
                                 .mem_limit = 4 * GiB, .compute_limit = 0.5};
     assert_int_equal(pool_svc_usage_observe(svc, id, 0, &u), 0);
     assert_int_equal(changes(svc), 1);
-    assert_int_equal(vram_limit(svc, id), 700 * MiB);   /* target 230 MiB, held at usage */
+    assert_int_equal(vram_limit(svc, id), 805 * MiB);   /* target 230 MiB; 700 in use +15% */
     json_t *ev = pool_svc_events_json(svc, NULL, "acme/api", 10);
     json_t *e0 = json_array_get(json_object_get(ev, "events"), 0);
     assert_string_equal(json_string_value(json_object_get(e0, "action")), "resize");
@@ -263,17 +264,17 @@ static void auto_mode_applies_within_bounds(void **state)
     assert_true(json_integer_value(json_object_get(json_object_get(e0, "from"), "vram_limit")) ==
                 (json_int_t)(4 * GiB));
     assert_true(json_integer_value(json_object_get(json_object_get(e0, "to"), "vram_limit")) ==
-                (json_int_t)(700 * MiB));
+                (json_int_t)(805 * MiB));
     assert_non_null(strstr(json_string_value(json_object_get(e0, "why")), "in use"));
     assert_true(json_integer_value(json_object_get(e0, "t_ms")) == clock_now);
     json_decref(ev);
 
-    /* An OOM refusal at the 700 MiB limit: the target becomes 840 MiB, but the workload's
-     * maximum is 800 MiB, and the cool-down (600 s) holds it back until it has passed. */
+    /* An OOM refusal at the 805 MiB limit asks for 966 MiB, but the workload's maximum is
+     * 800 MiB: a cut, which the cool-down (600 s) holds back until it has passed. */
     assert_int_equal(set_mode(svc, "acme/api", NULL, POOL_MODE_AUTO, 0, 800 * MiB), 0);
     clock_now += 60000;
     struct pool_usage_sample oom = {.t_ms = clock_now, .mem_peak = 700 * MiB,
-                                    .mem_used = 700 * MiB, .mem_limit = 700 * MiB,
+                                    .mem_used = 700 * MiB, .mem_limit = 805 * MiB,
                                     .compute_used = 0.4, .compute_limit = 0.5, .oom_refusals = 1};
     struct pool_error e;
     assert_int_equal(pool_svc_usage_record(svc, "acme/api", &oom, &e), 0);
@@ -289,9 +290,17 @@ static void auto_mode_applies_within_bounds(void **state)
     json_t *w = pool_svc_workload_json(svc, "acme/api", "acme");
     assert_string_equal(json_string_value(json_object_get(w, "mode")), "auto");
     json_decref(w);
+
+    /* Without the maximum the bump asks for 966 MiB: a raise, one minute later is enough. */
+    assert_int_equal(set_mode(svc, "acme/api", NULL, POOL_MODE_AUTO, 0, 0), 0);
+    assert_int_equal(changes(svc), 0);
+    clock_now += 60000;
+    assert_int_equal(pool_svc_usage_observe(svc, id, 0, &u), 0);
+    assert_int_equal(changes(svc), 1);
+    assert_int_equal(vram_limit(svc, id), 966 * MiB);
     ev = pool_svc_events_json(svc, "acme", NULL, 100);
-    /* newest first: resize, mode (max), resize, mode (auto), mode (off) */
-    assert_int_equal(json_array_size(json_object_get(ev, "events")), 5);
+    /* newest first: resize, mode, resize, mode (max), resize, mode (auto), mode (off) */
+    assert_int_equal(json_array_size(json_object_get(ev, "events")), 7);
     json_decref(ev);
     pool_svc_close(svc);
 }

@@ -232,39 +232,61 @@ static void nothing_usable(void **state)
 }
 
 /* Auto mode's rules on a recommendation of 230 MiB in [200, 345] MiB and compute 0.46 in
- * [0.40, 0.69]: limits inside change nothing; outside, memory goes to the target but never
- * below the use, and is not lowered while the use is unknown; nothing within the cool-down. */
+ * [0.40, 0.69], 15% headroom: limits inside change nothing; outside, memory goes to the target
+ * but never below the use plus headroom (capped by a maximum, never below the use), and is not
+ * lowered while the use is unknown; a limit too tight for the use is raised inside the bounds
+ * too; raises wait the grow cool-down, cuts the cool-down. */
 static void auto_decisions(void **state)
 {
     (void)state;
     struct pool_reco r = {.mem_target = 230 * MiB, .mem_lower = 200 * MiB,
                           .mem_upper = 345 * MiB, .compute_target = 0.46,
                           .compute_lower = 0.40, .compute_upper = 0.69};
+    struct pool_auto_policy pol = {.cooldown_ms = 600000, .grow_cooldown_ms = 60000,
+                                   .mem_headroom = 0.15};
     struct pool_auto_state st = {.mem_limit = 300 * MiB, .mem_used = 100 * MiB,
                                  .used_known = true, .compute_limit = 0.5,
                                  .last_change_ms = INT64_MIN};
     struct pool_auto_decision d;
-    assert_false(pool_auto_decide(&r, &st, NOW, 600000, &d));   /* inside both */
+    assert_false(pool_auto_decide(&r, &pol, &st, NOW, &d));   /* inside both */
     st.mem_limit = 4096 * MiB;
-    assert_true(pool_auto_decide(&r, &st, NOW, 600000, &d));
+    assert_true(pool_auto_decide(&r, &pol, &st, NOW, &d));
     assert_int_equal(d.mem_limit, 230 * MiB);
     assert_true(d.compute_limit < 0);
-    st.mem_used = 700 * MiB + 5;   /* more in use than the target: held there, whole MiB */
-    assert_true(pool_auto_decide(&r, &st, NOW, 600000, &d));
+    st.mem_used = 700 * MiB + 5;   /* more in use than the target: use + 15%, whole MiB */
+    assert_true(pool_auto_decide(&r, &pol, &st, NOW, &d));
+    assert_int_equal(d.mem_limit, 806 * MiB);
+    assert_non_null(strstr(d.why, "in use"));
+    pol.mem_max = 750 * MiB;       /* the headroom stops at the maximum... */
+    assert_true(pool_auto_decide(&r, &pol, &st, NOW, &d));
+    assert_int_equal(d.mem_limit, 750 * MiB);
+    pol.mem_max = 600 * MiB;       /* ...but the use itself is never cut */
+    assert_true(pool_auto_decide(&r, &pol, &st, NOW, &d));
     assert_int_equal(d.mem_limit, 701 * MiB);
-    assert_non_null(strstr(d.why, "held at"));
+    pol.mem_max = 0;
     st.used_known = false;         /* unknown use: never lowered */
-    assert_false(pool_auto_decide(&r, &st, NOW, 600000, &d));
-    st.mem_limit = 100 * MiB;      /* raising needs no use */
-    st.compute_limit = 0.2;
-    assert_true(pool_auto_decide(&r, &st, NOW, 600000, &d));
-    assert_int_equal(d.mem_limit, 230 * MiB);
-    assert_float_equal(d.compute_limit, 0.46, 1e-12);
-    st.last_change_ms = NOW - 599999;   /* within the cool-down */
-    assert_false(pool_auto_decide(&r, &st, NOW, 600000, &d));
+    assert_false(pool_auto_decide(&r, &pol, &st, NOW, &d));
+    st.used_known = true;          /* inside the bounds but tight: 290 MiB used of 300 */
+    st.mem_limit = 300 * MiB;
+    st.mem_used = 290 * MiB;
+    assert_true(pool_auto_decide(&r, &pol, &st, NOW, &d));
+    assert_int_equal(d.mem_limit, (uint64_t)ceil(290 * 1.15) * MiB);
+    st.last_change_ms = NOW - 59999;   /* a raise within the grow cool-down */
+    assert_false(pool_auto_decide(&r, &pol, &st, NOW, &d));
     assert_true(d.cooling);
+    st.last_change_ms = NOW - 60000;
+    assert_true(pool_auto_decide(&r, &pol, &st, NOW, &d));
+    st.mem_limit = 4096 * MiB;     /* a cut waits the full cool-down */
+    st.mem_used = 100 * MiB;
+    st.compute_limit = 0.2;        /* while a compute raise goes ahead alone */
+    assert_true(pool_auto_decide(&r, &pol, &st, NOW, &d));
+    assert_true(d.cooling);
+    assert_int_equal(d.mem_limit, 0);
+    assert_float_equal(d.compute_limit, 0.46, 1e-12);
     st.last_change_ms = NOW - 600000;
-    assert_true(pool_auto_decide(&r, &st, NOW, 600000, &d));
+    assert_true(pool_auto_decide(&r, &pol, &st, NOW, &d));
+    assert_int_equal(d.mem_limit, 230 * MiB);
+    assert_false(d.cooling);
 }
 
 int main(void)

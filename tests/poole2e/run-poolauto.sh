@@ -10,12 +10,13 @@
 # are asked for with POST /api/v1/autoscale (the background one waits a day).
 # Checks: samples come from the heartbeats; recommend (the default) changes nothing; auto
 # shrinks a 512 MiB slice to the workload's min_vram and the running program's cuMemGetInfo
-# sees it; an allocation refused by the new limit bumps the recommendation, but the cool-down
-# holds the change back until it has passed, then the program sees the larger limit; mode,
-# events and the cool-down survive a pool restart; a maximum below what the program holds is
-# never applied below it (the slice is set to what is in use); every change is an event with
-# who/from/to/why (GET /api/v1/events, tfuse pool events); tenant team-b sees none of it and
-# cannot change the mode. Everything started is stopped on every exit path.
+# sees it; an allocation refused by the new limit bumps the recommendation and the slice grows
+# at the next pass a minute later (a raise waits only --grow-cooldown); a maximum asking for a
+# cut waits the cool-down (600 s), across a pool restart too (mode and events kept), then the
+# program sees the smaller limit; a maximum below what the program holds is never applied
+# below it (the slice is set to what is in use); every change is an event with who/from/to/why
+# (GET /api/v1/events, tfuse pool events); tenant team-b sees none of it and cannot change
+# the mode. Everything started is stopped on every exit path.
 set -u
 
 build=$1
@@ -107,44 +108,51 @@ out=$(TFUSE_POOL_TOKEN=$ta "$tfuse" pool mode team-a/svc auto --min-vram 160MiB 
 seen_total; [ "$seen" = $((160 * MiB)) ] || fail "the program's view after the shrink"
 echo "shrunk: the program sees $((160)) MiB"
 
-# ---- refused at 160 MiB: the bump asks for 192 MiB; the cool-down holds it back
+# ---- refused at 160 MiB: the bump asks for 192 MiB, a raise: applied a minute later
 ask "alloc $((128 * MiB))"
 [ "$(nth_line $n)" = "alloc $((128 * MiB)) oom" ] || fail "over the limit: $(nth_line $n)"
 tick
 w=$(expect 200 "$ta" GET /api/v1/workloads/team-a/svc)
 [ "$(jq .memory.target <<<"$w")" = $((192 * MiB)) ] || fail "OOM bump: $w"
-[ "$(pass)" = 0 ] || fail "resized within the cool-down"
-[ "$(nvgpu "$vg" vram_bytes)" = $((160 * MiB)) ] || fail "changed within the cool-down"
+[ "$(pass)" = 1 ] || fail "the raise did not go ahead"
+[ "$(nvgpu "$vg" vram_bytes)" = $((192 * MiB)) ] || fail "node vram after the bump"
+seen_total; [ "$seen" = $((192 * MiB)) ] || fail "the program's view after the bump"
+echo "grown after the refusal: 192 MiB"
 
-# ---- a restart keeps the mode, the events and the cool-down
+# ---- a maximum of 170 MiB asks for a cut: it waits the cool-down, across a restart too
+expect 200 "$admin" PUT /api/v1/workloads/team-a/svc/mode \
+    "{\"mode\":\"auto\",\"max_vram\":$((170 * MiB))}" >/dev/null
+tick
+[ "$(pass)" = 0 ] || fail "cut within the cool-down"
 stop_pid "$pid_pool"
 start_pool pool2 "${serve_opts[@]}"
 wait_until 20 healthy || fail "the node is not healthy at the restarted pool"
-[ "$(expect 200 "$ta" GET /api/v1/workloads/team-a/svc | jq -r .mode)" = auto ] ||
-    fail "mode lost in the restart"
-[ "$(nevents)" = 2 ] || fail "events after the restart: $(call "$admin" GET /api/v1/events)"
-# The restarted pool's test clock starts at the wall's: moved as far as before, the change
-# was a minute or two ago.
+w=$(expect 200 "$ta" GET /api/v1/workloads/team-a/svc)
+[ "$(jq -c '[.mode, .max_vram]' <<<"$w")" = "[\"auto\",$((170 * MiB))]" ] ||
+    fail "mode lost in the restart: $w"
+[ "$(nevents)" = 4 ] || fail "events after the restart: $(call "$admin" GET /api/v1/events)"
+# The restarted pool's test clock starts at the wall's: moved as far as before, the last
+# change was two minutes ago.
 tick "$advanced"
 [ "$(pass)" = 0 ] || fail "the restart forgot the cool-down"
 tick 600000
-[ "$(pass)" = 1 ] || fail "no change after the cool-down"
-[ "$(nvgpu "$vg" vram_bytes)" = $((192 * MiB)) ] || fail "node vram after the bump"
-seen_total; [ "$seen" = $((192 * MiB)) ] || fail "the program's view after the bump"
-echo "grown after the cool-down: 192 MiB"
+[ "$(pass)" = 1 ] || fail "no cut after the cool-down"
+[ "$(nvgpu "$vg" vram_bytes)" = $((170 * MiB)) ] || fail "node vram after the cut"
+seen_total; [ "$seen" = $((170 * MiB)) ] || fail "the program's view after the cut"
+echo "cut after the cool-down: 170 MiB"
 
 # ---- a maximum below what is held: set to what is in use, never below
-ask "alloc $((96 * MiB))"
-[ "$(nth_line $n)" = "alloc $((96 * MiB)) ok" ] || fail "alloc 96 MiB: $(nth_line $n)"
+ask "alloc $((64 * MiB))"
+[ "$(nth_line $n)" = "alloc $((64 * MiB)) ok" ] || fail "alloc 64 MiB: $(nth_line $n)"
 expect 200 "$admin" PUT /api/v1/workloads/team-a/svc/mode \
     "{\"mode\":\"auto\",\"max_vram\":$((100 * MiB))}" >/dev/null
-held() { [ "$(nvgpu "$vg" used_bytes)" -ge $((144 * MiB)) ]; }
+held() { [ "$(nvgpu "$vg" used_bytes)" -ge $((112 * MiB)) ]; }
 wait_until 10 held || fail "the node does not count what the program holds"
 tick 600000
 [ "$(pass)" = 1 ] || fail "no change towards the maximum"
 in_use=$(nvgpu "$vg" used_bytes)
 limit=$(nvgpu "$vg" vram_bytes)
-[ "$limit" -ge "$in_use" ] && [ "$limit" -lt $((192 * MiB)) ] || fail "limit $limit, used $in_use"
+[ "$limit" -ge "$in_use" ] && [ "$limit" -lt $((170 * MiB)) ] || fail "limit $limit, used $in_use"
 ev=$(expect 200 "$ta" GET "/api/v1/events?workload=team-a/svc&limit=1" | jq '.events[0]')
 grep -q 'in use' <<<"$(jq -r .why <<<"$ev")" || fail "why: $ev"
 [ "$(jq -r .who <<<"$ev")" = autoscaler ] && [ "$(jq .to.vram_limit <<<"$ev")" = "$limit" ] ||
@@ -154,7 +162,7 @@ echo "held at usage: limit $limit >= used $in_use (max 100 MiB)"
 # ---- the CLI's views
 out=$(TFUSE_POOL_TOKEN=$ta "$tfuse" pool events --pool "$url" --workload team-a/svc) ||
     fail "tfuse pool events: $out"
-[ "$(grep -c '^20.* resize ' <<<"$out")" = 3 ] || fail "tfuse pool events: $out"
+[ "$(grep -c '^20.* resize ' <<<"$out")" = 4 ] || fail "tfuse pool events: $out"
 out=$(TFUSE_POOL_TOKEN=$ta "$tfuse" pool recommendations --pool "$url") ||
     fail "tfuse pool recommendations: $out"
 grep -q '^team-a/svc  *auto' <<<"$out" || fail "tfuse pool recommendations: $out"
