@@ -311,10 +311,11 @@ static int write_plots(struct sim *s, const struct config *c, int minutes)
         struct pool_usage_sample *x;
         struct pool_plot_point *pts;
         size_t n, np;
-        if (src.query(src.ctx, name, T_DAY - DAY_MIN * MIN_MS, T_DAY + minutes * MIN_MS, &x, &n,
+        if (src.query(src.ctx, name, T_DAY - 7 * DAY_MIN * MIN_MS, T_DAY + minutes * MIN_MS, &x, &n,
                       err, sizeof err) != 0)
             return fail("history", err);
-        int rc = pool_plot_points(x, n, &p, 600, &pts, &np, err, sizeof err);
+        int rc = pool_plot_points(x, n, T_DAY - DAY_MIN * MIN_MS, &p, 600, &pts, &np, err,
+                                  sizeof err);
         free(x);
         if (rc != 0)
             return fail("plot", err);
@@ -370,6 +371,7 @@ static void sum(struct config *c)
         c->total.reserved_gib_h += c->wl[w].reserved_gib_h;
         c->total.refusals += c->wl[w].refusals;
         c->total.resizes += c->wl[w].resizes;
+        c->total.peak_gib += c->wl[w].peak_gib;
     }
 }
 
@@ -377,7 +379,8 @@ static void sum(struct config *c)
 
 static double saving(const struct arm *st, const struct arm *au)
 {
-    return st->reserved_gib_h > 0 ? 100 * (1 - au->reserved_gib_h / st->reserved_gib_h) : 0;
+    double v = st->reserved_gib_h > 0 ? 100 * (1 - au->reserved_gib_h / st->reserved_gib_h) : 0;
+    return fabs(v) < 0.05 ? 0 : v;   /* no "-0.0%" */
 }
 
 static void print_table(const struct config *st, const struct config *cs, int n)
@@ -391,7 +394,7 @@ static void print_table(const struct config *st, const struct config *cs, int n)
             char cfg[32];
             snprintf(cfg, sizeof cfg, "half-life %.0f h", cs[k].half_life_h);
             printf("%-10s %9.2f %9.1f | %-22s %9.1f %7.1f%% %4.0f/%-3.0f %7.0f\n",
-                   w < NWL ? wls[w].name : "all", w < NWL ? s->peak_gib : 0, s->reserved_gib_h,
+                   w < NWL ? wls[w].name : "all", s->peak_gib, s->reserved_gib_h,
                    cfg, a->reserved_gib_h, saving(s, a), a->refusals, s->refusals, a->resizes);
         }
     }

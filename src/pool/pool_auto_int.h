@@ -1,6 +1,7 @@
 /*
  * Internals of the pool's usage history (pool_usage.c) and autoscaler (pool_autoscale.c),
- * shared by those two files, pool_svc.c (open/close), pool_metrics.c and the heartbeat. What
+ * shared by those two files, pool_svc.c (open/close), pool_metrics.c, the heartbeat and
+ * pool_chart.c (which reads the history source in use). What
  * a report of a vGPU turns into (an accumulator per vGPU, a sample per period), the history
  * source in use, the autoscaler's thread and counters. Nothing else includes this.
  */

@@ -58,7 +58,10 @@ static const char usage_text[] =
     "                        [--max-vram SIZE] [--json]\n"
     "       tfuse pool events --pool URL [--workload TENANT/NAME] [--limit N] [--json]\n"
     "       tfuse pool autoscale --pool URL [--json]   (one pass of auto mode now)\n"
-    "serve's history and auto mode (docs/autoscale.md): [--usage-period S] [--autoscale-period S]\n"
+    "       tfuse pool plot TENANT/NAME -o FILE.png --pool URL [--hours H] [--width W]\n"
+    "                        [--height H]   (usage, limit and recommendation over time)\n"
+    "serve's history and auto mode (docs/autoscale.md): [--history store|prometheus:URL]\n"
+    "       [--usage-period S] [--autoscale-period S]\n"
     "       [--cooldown S] [--grow-cooldown S] [--half-life S] [--reco-min-vram SIZE]\n"
     "       [--reco-max-vram SIZE]\n"
     "serve's credentials default to PATH.admin-token and PATH.join-token, made 0600 when absent.\n"
@@ -147,7 +150,7 @@ static bool set_ca_file(const char *path)
 
 /* Reads serve's options into cfg; 0, or usage()'s exit status after saying what is wrong. */
 struct serve_files {
-    const char *listen, *ready, *admin, *join, *node_token, *tls_cert, *tls_key;
+    const char *listen, *ready, *admin, *join, *node_token, *tls_cert, *tls_key, *history;
 };
 
 static int serve_options(int argc, char **argv, struct pool_config *cfg, struct serve_files *f)
@@ -160,7 +163,7 @@ static int serve_options(int argc, char **argv, struct pool_config *cfg, struct 
         {"join-token-file", required_argument, 0, 'J'},
         {"node-token-file", required_argument, 0, 'N'}, {"tls-cert", required_argument, 0, 'T'},
         {"tls-key", required_argument, 0, 'K'}, {"ca-file", required_argument, 0, 'X'},
-        POOL_CLI_AUTO_OPTS, {0, 0, 0, 0}};
+        {"history", required_argument, 0, 'Y'}, POOL_CLI_AUTO_OPTS, {0, 0, 0, 0}};
     int c;
     char *end;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -192,6 +195,7 @@ static int serve_options(int argc, char **argv, struct pool_config *cfg, struct 
         case 'T': f->tls_cert = optarg; break;
         case 'K': f->tls_key = optarg; break;
         case 'X': if (!set_ca_file(optarg)) return 2; break;
+        case 'Y': f->history = optarg; break;   /* pool_cli_plot.c opens it */
         default: {
             int k = pool_cli_auto_serve_opt(c, optarg, cfg);   /* pool_cli_auto.c */
             if (k)
@@ -271,6 +275,10 @@ static int serve(int argc, char **argv)
     if (!svc) {
         tf_error("pool: %s", err);
         return 1;
+    }
+    if (pool_cli_history_open(svc, f.history) != 0) {
+        pool_svc_close(svc);
+        return 2;
     }
     struct tf_tls_pair tls;
     struct pool_http *http = NULL;
@@ -844,6 +852,8 @@ int tfuse_pool_main(int argc, char **argv)
     if (strcmp(cmd, "tenant") == 0)
         return cmd_tenant(argc, argv);
     int rc = pool_cli_auto_main(cmd, argc, argv);   /* recommendations, mode, events, ... */
+    if (rc < 0)
+        rc = pool_cli_plot_main(cmd, argc, argv);
     if (rc >= 0)
         return rc;
     if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0) {

@@ -53,4 +53,9 @@ int pool_cli_auto_main(const char *cmd, int argc, char **argv);
         {"grow-cooldown", required_argument, 0, POOL_CLI_AUTO_OPT + 7}
 int pool_cli_auto_serve_opt(int c, const char *arg, struct pool_config *cfg);
 
+/* pool_cli_plot.c: the command plot (-1: cmd is not plot), and serve's --history SPEC ("store",
+ * NULL: the pool's store; "prometheus:URL": pool_promsrc.c) set on svc (0, or 2 said why). */
+int pool_cli_plot_main(const char *cmd, int argc, char **argv);
+int pool_cli_history_open(struct pool_svc *svc, const char *spec);
+
 #endif

@@ -226,6 +226,28 @@ static enum MHD_Result route_allocations(struct route_ctx *r)
 
 /* ---- usage history, recommendations, modes and auto mode (docs/autoscale.md) ---------- */
 
+/* GET /api/v1/workloads/{tenant}/{name}/chart[?from_ms=&to_ms=|hours=&columns=]: the columns
+ * of its history `tfuse pool plot` draws (pool_chart.c); by default the last 24 hours in 600. */
+static enum MHD_Result route_chart(struct route_ctx *r, const char *w)
+{
+    if (!is(r, "GET"))
+        return bad_method(r);
+    static const char *const names[] = {"to_ms", "hours", "from_ms", "columns"};
+    long long v[4] = {pool_svc_now_ms(r->h->svc), 24, 0, 600};
+    for (int i = 0; i < 4; i++) {
+        const char *a = MHD_lookup_connection_value(r->c, MHD_GET_ARGUMENT_KIND, names[i]);
+        char *end = NULL;
+        if (i == 2 && !a)
+            v[2] = v[0] - (v[1] > 0 && v[1] <= 90 * 24 ? v[1] : 0) * 3600000;
+        else if (a && (v[i] = strtoll(a, &end, 10), *end || end == a))
+            return bad_body(r, "to_ms, hours, from_ms and columns are integers");
+    }
+    struct pool_error e = {0};
+    json_t *o = pool_svc_chart_json(r->h->svc, w, owner(r), v[2], v[0],
+                                    v[3] > 0 && v[3] <= INT32_MAX ? (int)v[3] : 0, &e);
+    return o ? send_json(r->c, 200, o) : send_pool_error(r->c, &e);
+}
+
 /* /api/v1/workloads/{tenant}/{name}[/mode]: GET its recommendation, PUT its mode. A tenant
  * reaches only its own (another's reads as absent). */
 static enum MHD_Result route_workloads(struct route_ctx *r)
@@ -233,9 +255,14 @@ static enum MHD_Result route_workloads(struct route_ctx *r)
     struct pool_svc *svc = r->h->svc;
     if (!admin(r) && !tenant(r))
         return deny(r);
+    if (r->nseg == 4 && strcmp(r->seg[3], "chart") == 0) {
+        char cw[POOL_WORKLOAD_MAX];
+        snprintf(cw, sizeof cw, "%s/%s", r->seg[1], r->seg[2]);
+        return route_chart(r, cw);
+    }
     if (r->nseg < 3 || r->nseg > 4 || (r->nseg == 4 && strcmp(r->seg[3], "mode") != 0))
         return send_error(r->c, 404, "invalid", "no such path: /api/v1/workloads/TENANT/NAME"
-                                                "[/mode]");
+                                                "[/mode|/chart]");
     char w[POOL_WORKLOAD_MAX];
     snprintf(w, sizeof w, "%s/%s", r->seg[1], r->seg[2]);
     if (is(r, "GET"))

@@ -72,30 +72,33 @@ static void replay(const struct pool_usage_sample *s, size_t n, const struct poo
     }
 }
 
-int pool_plot_points(const struct pool_usage_sample *s, size_t n, const struct pool_reco_params *p,
-                     size_t max, struct pool_plot_point **out, size_t *npts, char *err,
-                     size_t errlen)
+int pool_plot_points(const struct pool_usage_sample *s, size_t n, int64_t from_ms,
+                     const struct pool_reco_params *p, size_t max, struct pool_plot_point **out,
+                     size_t *npts, char *err, size_t errlen)
 {
     *out = NULL;
     *npts = 0;
-    if (n == 0)
-        return 0;
-    size_t cols = max < n ? max : n;
-    struct pool_usage_sample *srt = malloc(n * sizeof *srt);
+    struct pool_usage_sample *srt = n ? malloc(n * sizeof *srt) : NULL;
+    if (n && !srt)
+        return snprintf(err, errlen, "out of memory for %zu samples", n), -1;
+    if (n)
+        memcpy(srt, s, n * sizeof *srt);
+    qsort(srt, n, sizeof *srt, by_time);
+    size_t first = 0;   /* the first sample drawn */
+    while (first < n && srt[first].t_ms < from_ms)
+        first++;
+    size_t shown = n - first, cols = max < shown ? max : shown;
     struct pool_plot_point *pts = cols ? calloc(cols, sizeof *pts) : NULL;
     size_t *count = cols ? calloc(cols, sizeof *count) : NULL;
-    if (!srt || !pts || !count) {
+    if (cols && (!pts || !count)) {
         free(srt);
         free(pts);
         free(count);
-        snprintf(err, errlen, cols ? "out of memory for %zu samples" : "no columns asked for", n);
-        return -1;
+        return snprintf(err, errlen, "out of memory for %zu samples", n), -1;
     }
-    memcpy(srt, s, n * sizeof *srt);
-    qsort(srt, n, sizeof *srt, by_time);
-    double span = (double)(srt[n - 1].t_ms - srt[0].t_ms) + 1.0;
-    for (size_t i = 0; i < n; i++) {
-        size_t b = (size_t)((double)(srt[i].t_ms - srt[0].t_ms) / span * (double)cols);
+    double span = shown ? (double)(srt[n - 1].t_ms - srt[first].t_ms) + 1.0 : 1;
+    for (size_t i = first; i < n; i++) {
+        size_t b = (size_t)((double)(srt[i].t_ms - srt[first].t_ms) / span * (double)cols);
         b = b < cols ? b : cols - 1;
         fold(&pts[b], count[b]++, &srt[i]);
     }
@@ -106,6 +109,10 @@ int pool_plot_points(const struct pool_usage_sample *s, size_t n, const struct p
     replay(srt, n, p, pts, m);
     free(srt);
     free(count);
+    if (m == 0) {
+        free(pts);
+        pts = NULL;
+    }
     *out = pts;
     *npts = m;
     return 0;

@@ -41,14 +41,16 @@ struct pool_plot_layout {
 #define POOL_PLOT_MIN_H 240
 
 /*
- * The chart's points from a history (any order): at most max columns, each the samples of its
- * stretch of time, and the recommendation pool_recommend (with p) would have made at the end of
- * the column from every sample up to then, re-computed at up to 100 columns and held between
- * them. *out (free()) and its count; 0 points for no samples. -1 with err on failure.
+ * The chart's points from a history (any order): at most max columns over the samples from
+ * from_ms on, each the samples of its stretch of time, and the recommendation pool_recommend
+ * (with p) would have made at the end of the column from every sample up to then (those before
+ * from_ms too: they are the recommender's memory, not drawn), re-computed at up to 100 columns
+ * and held between them. *out (free()) and its count; 0 points for no samples from from_ms.
+ * -1 with err on failure.
  */
-int pool_plot_points(const struct pool_usage_sample *s, size_t n, const struct pool_reco_params *p,
-                     size_t max, struct pool_plot_point **out, size_t *npts, char *err,
-                     size_t errlen);
+int pool_plot_points(const struct pool_usage_sample *s, size_t n, int64_t from_ms,
+                     const struct pool_reco_params *p, size_t max, struct pool_plot_point **out,
+                     size_t *npts, char *err, size_t errlen);
 
 /* The layout pool_plot_draw uses for these points on a width x height canvas. */
 void pool_plot_layout(const struct pool_plot_point *pts, size_t n, int width, int height,

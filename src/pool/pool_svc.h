@@ -182,6 +182,13 @@ json_t *pool_svc_events_json(struct pool_svc *svc, const char *owner, const char
 /* One pass of auto mode now (the background thread runs one every autoscale_period_s):
  * {"changes": [events]}. */
 json_t *pool_svc_autoscale(struct pool_svc *svc);
+/* GET /api/v1/workloads/{tenant}/{name}/chart (pool_chart.c): the columns of the workload's
+ * history in [from_ms, to_ms), at most `columns`, with the recommendation replayed as of each
+ * (pool_plot.h); owner: a tenant sees only its own workloads, NULL: the admin. NULL with e set
+ * (400 bad arguments, 404 another tenant's, 502 the history source failed). */
+#define POOL_CHART_COLUMNS_MAX 4000
+json_t *pool_svc_chart_json(struct pool_svc *svc, const char *workload, const char *owner,
+                            int64_t from_ms, int64_t to_ms, int columns, struct pool_error *e);
 
 /* Prometheus text exposition (malloc'd). */
 char *pool_svc_metrics(struct pool_svc *svc);

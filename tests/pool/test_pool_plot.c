@@ -52,7 +52,7 @@ static void columns(void **state)
     struct pool_plot_point *pts;
     size_t n;
     char err[256];
-    assert_int_equal(pool_plot_points(s, NS, &p, 96, &pts, &n, err, sizeof err), 0);
+    assert_int_equal(pool_plot_points(s, NS, 0, &p, 96, &pts, &n, err, sizeof err), 0);
     assert_int_equal(n, 96);   /* 576 samples, six a column */
     assert_int_equal(pts[0].mem_used, 1 * GiB);
     assert_int_equal(pts[0].mem_peak, 1 * GiB + 256 * MiB);
@@ -67,13 +67,27 @@ static void columns(void **state)
     free(pts);
     /* Fewer samples than columns: one column each, out of order in, in order out. */
     struct pool_usage_sample two[2] = {s[5], s[1]};
-    assert_int_equal(pool_plot_points(two, 2, &p, 96, &pts, &n, err, sizeof err), 0);
+    assert_int_equal(pool_plot_points(two, 2, 0, &p, 96, &pts, &n, err, sizeof err), 0);
     assert_int_equal(n, 2);
     assert_true(pts[0].t_ms < pts[1].t_ms);
     free(pts);
-    assert_int_equal(pool_plot_points(s, 0, &p, 96, &pts, &n, err, sizeof err), 0);
+    assert_int_equal(pool_plot_points(s, 0, 0, &p, 96, &pts, &n, err, sizeof err), 0);
     assert_int_equal(n, 0);
     assert_null(pts);
+    /* From the second day on: day one is not drawn, but the recommender remembers it. */
+    int64_t day2 = T0 + (NS / 2) * STEP_MS;
+    assert_int_equal(pool_plot_points(s, NS, day2, &p, 48, &pts, &n, err, sizeof err), 0);
+    assert_int_equal(n, 48);
+    assert_true(pts[0].t_ms >= day2);
+    assert_int_equal(pts[0].mem_used, 2 * GiB);
+    size_t upto = 0;
+    while (upto < NS && s[upto].t_ms <= pts[0].t_ms)
+        upto++;
+    struct pool_reco r;
+    assert_int_equal(pool_recommend(s, upto, pts[0].t_ms, &p, &r), 0);
+    assert_int_equal(pts[0].mem_target, r.mem_target);
+    assert_true(r.samples > NS / 2);   /* day one's samples counted */
+    free(pts);
     free(s);
 }
 
@@ -119,7 +133,7 @@ static void written_png(void **state)
     struct pool_plot_point *pts;
     size_t n;
     char err[256], path[] = "/tmp/test_pool_plot.XXXXXX";
-    assert_int_equal(pool_plot_points(s, NS, &p, 400, &pts, &n, err, sizeof err), 0);
+    assert_int_equal(pool_plot_points(s, NS, 0, &p, 400, &pts, &n, err, sizeof err), 0);
     int fd = mkstemp(path);
     assert_true(fd >= 0);
     close(fd);
