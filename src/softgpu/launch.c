@@ -92,10 +92,13 @@ static CUresult kernel_run(struct sg_ctx *ctx, struct kernel_work *k, struct sg_
     };
     memcpy(l.grid, k->cfg.grid, sizeof l.grid);
     memcpy(l.block, k->cfg.block, sizeof l.block);
-    char err[512] = "";
-    sg_log(SG_LOG_DEBUG, "launch %s grid %ux%ux%u block %ux%ux%u shared %u%s",
+    char err[512] = "", why[200] = "";
+    /* the engine is decided per kernel (compiled on its first launch): say which and why */
+    int jit = ptx_kernel_engine(k->func->kernel, why, sizeof why);
+    sg_log(SG_LOG_DEBUG, "launch %s grid %ux%ux%u block %ux%ux%u shared %u%s on the %s (%s)",
            ptx_kernel_name(k->func->kernel), l.grid[0], l.grid[1], l.grid[2], l.block[0],
-           l.block[1], l.block[2], k->cfg.shared, k->cfg.cooperative ? " cooperative" : "");
+           l.block[1], l.block[2], k->cfg.shared, k->cfg.cooperative ? " cooperative" : "",
+           jit ? "JIT" : "interpreter", why);
     enum ptx_status st = ptx_launch_run(&l, err, sizeof err);
     if (workspace)
         sg_mem_free(workspace, SG_R_DEVICE);

@@ -199,9 +199,36 @@ CUdeviceptr kt_upload(const void *host, size_t bytes)
     return p;
 }
 
+/* KT_DIGEST=path: every download's FNV-1a digest, one line per download ("case n digest
+ * bytes"), so that two runs (softgpu's interpreter and its JIT, tests/kernels/diff_engines.sh)
+ * can be compared bit for bit on the same inputs (KT_SEED). */
+static const char *cur_case;
+static int cur_download;
+
+static void record_digest(const void *host, size_t bytes)
+{
+    static FILE *out;
+    static int opened;
+    if (!opened) {
+        const char *path = getenv("KT_DIGEST");
+        opened = 1;
+        if (path && *path && !(out = fopen(path, "w")))
+            fprintf(stderr, "KT_DIGEST: cannot write %s\n", path);
+    }
+    if (!out)
+        return;
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < bytes; i++)
+        h = (h ^ ((const uint8_t *)host)[i]) * 0x100000001b3ull;
+    fprintf(out, "%s %d %016llx %zu\n", cur_case ? cur_case : "?", cur_download++,
+            (unsigned long long)h, bytes);
+    fflush(out);
+}
+
 int kt_download(void *host, CUdeviceptr dev, size_t bytes)
 {
     KT_CHECK(cuMemcpyDtoH(host, dev, bytes));
+    record_digest(host, bytes);
     return 0;
 }
 
@@ -343,6 +370,8 @@ static int run_case(const struct kt_case *c, uint64_t seed)
 {
     memset(&cur, 0, sizeof cur);
     cur.rng = seed ^ hash_name(c->name);
+    cur_case = c->name;
+    cur_download = 0;
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     int rc = create_context();

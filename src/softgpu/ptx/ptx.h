@@ -161,4 +161,10 @@ struct ptx_launch {
  * thread, e.g. "ld.global.u32 at line 57: address 0x10 not mapped (block 3,0,0 thread 17,0,0)". */
 enum ptx_status ptx_launch_run(const struct ptx_launch *l, char *err, size_t errlen);
 
+/* Which engine runs kernel k's launches (SOFTGPU_EXEC=interp|jit|auto, docs/softgpu.md, "JIT
+ * engine"), compiling it on first use: 1 the JIT, 0 the interpreter; why gets the reason
+ * ("compiled in 12.3 ms", "'shfl.sync.bfly.b32' at line 40", "SOFTGPU_EXEC=interp"). A launch
+ * may still be interpreted for reasons of its own (cooperative, an instruction limit). */
+int ptx_kernel_engine(const ptx_kernel *k, char *why, size_t whylen);
+
 #endif

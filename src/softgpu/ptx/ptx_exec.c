@@ -282,6 +282,8 @@ void ptx_block_free(ptx_block *b)
     free(b->warps);
     free(b->shared);
     free(b->local);
+    free(b->jit_state);
+    free(b->jit_spill);
     memset(b, 0, sizeof *b);
 }
 

@@ -254,6 +254,7 @@ struct ptx_kernel {
     int uses_grid_sync;
     int uses_heap;
     int has_calls;
+    _Atomic(void *) jit_fn; /* the JIT engine's compiled code once known (ptx_jit.c) */
 };
 
 struct ptx_module {
@@ -270,6 +271,7 @@ struct ptx_module {
     size_t dyn_shared_align;
     void **allocs;
     int nallocs, cap_allocs;
+    uint64_t text_hash[2]; /* of the PTX text: the JIT cache's key (ptx_jit.c) */
 };
 
 /* module arena: every allocation made while parsing is recorded and freed with the module */
@@ -339,6 +341,8 @@ typedef struct ptx_block {
     int bar_red_kind[PTX_NBARRIERS];
     int live_warps;
     int smid;
+    int32_t *jit_state;   /* the JIT engine's per-thread resume points and spilled */
+    uint64_t *jit_spill;  /* registers (ptx_jit.c), allocated on first use */
 } ptx_block;
 
 /* Launch-wide state shared by the pool threads running one grid. */
@@ -353,6 +357,7 @@ typedef struct ptx_run {
     pthread_mutex_t lock;  /* err, print */
     uint64_t param_window; /* host address of the parameter buffer copy (for cvta.param) */
     atomic_ullong insns;
+    void *jit;             /* the kernel's compiled phase function, or NULL: interpreted */
 } ptx_run;
 
 /* ptx_exec.c */

@@ -31,6 +31,19 @@ char *ptx_mod_strdup(ptx_module *m, const char *s, size_t n)
     return p;
 }
 
+/* Two independent 64-bit FNV-1a hashes of the text (different offset bases and primes): the
+ * JIT's cache key, where a collision would run another kernel's code, so 128 bits. */
+static void text_hash(const char *text, size_t len, uint64_t out[2])
+{
+    uint64_t a = 0xcbf29ce484222325ull, b = 0x84222325cbf29ce4ull;
+    for (size_t i = 0; i < len; i++) {
+        a = (a ^ (uint8_t)text[i]) * 0x100000001b3ull;
+        b = (b ^ (uint8_t)text[i]) * 0x100000000000067ull;
+    }
+    out[0] = a ^ len;
+    out[1] = b;
+}
+
 ptx_module *ptx_module_parse(const char *text, size_t len, char *err, size_t errlen)
 {
     if (err && errlen)
@@ -50,6 +63,7 @@ ptx_module *ptx_module_parse(const char *text, size_t len, char *err, size_t err
         ptx_module_free(m);
         return NULL;
     }
+    text_hash(text, len, m->text_hash);
     return m;
 }
 

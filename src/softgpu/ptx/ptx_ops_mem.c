@@ -8,6 +8,7 @@
 #include <math.h>
 
 #include "ptx_internal.h"
+#include "ptx_jit.h"
 
 static const char *space_name(int s)
 {
@@ -358,28 +359,36 @@ void ptx_x_atom(ptx_warp *w, const ptx_insn *in, uint32_t mask)
         void *p = ptx_translate(w, in, in->space, addr, (unsigned)bits / 8, L, 1);
         if (!p)
             return;
-        uint64_t b = B.p[L & B.m], c = C.p[L & C.m], old;
-        if (bits == 64) {
-            uint64_t *q = p, cur = __atomic_load_n(q, __ATOMIC_RELAXED);
-            while (!__atomic_compare_exchange_n(q, &cur, atom_apply(in, cur, b, c, 64), 1,
-                                                __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
-                ;
-            old = cur;
-        } else if (bits == 32) {
-            uint32_t *q = p, cur = __atomic_load_n(q, __ATOMIC_RELAXED);
-            while (!__atomic_compare_exchange_n(q, &cur, (uint32_t)atom_apply(in, cur, b, c, 32),
-                                                1, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
-                ;
-            old = cur;
-        } else {
-            uint16_t *q = p, cur = __atomic_load_n(q, __ATOMIC_RELAXED);
-            while (!__atomic_compare_exchange_n(q, &cur, (uint16_t)atom_apply(in, cur, b, c, 16),
-                                                1, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
-                ;
-            old = cur;
-        }
+        uint64_t old = ptx_atom_host(in, p, B.p[L & B.m], C.p[L & C.m]);
         if (D)
-            D[L] = ptx_type_is_signed(in->type) ? (uint64_t)ptx_sext(old, bits) & ptx_wmask(bits)
-                                                : old;
+            D[L] = old;
     }
+}
+
+/* One atomic on host memory p with the host's compare-and-swap (also the JIT engine's, so both
+ * engines agree); the old value as the destination register holds it. */
+uint64_t ptx_atom_host(const ptx_insn *in, void *p, uint64_t b, uint64_t c)
+{
+    int bits = in->bits;
+    uint64_t old;
+    if (bits == 64) {
+        uint64_t *q = p, cur = __atomic_load_n(q, __ATOMIC_RELAXED);
+        while (!__atomic_compare_exchange_n(q, &cur, atom_apply(in, cur, b, c, 64), 1,
+                                            __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
+            ;
+        old = cur;
+    } else if (bits == 32) {
+        uint32_t *q = p, cur = __atomic_load_n(q, __ATOMIC_RELAXED);
+        while (!__atomic_compare_exchange_n(q, &cur, (uint32_t)atom_apply(in, cur, b, c, 32),
+                                            1, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
+            ;
+        old = cur;
+    } else {
+        uint16_t *q = p, cur = __atomic_load_n(q, __ATOMIC_RELAXED);
+        while (!__atomic_compare_exchange_n(q, &cur, (uint16_t)atom_apply(in, cur, b, c, 16),
+                                            1, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
+            ;
+        old = cur;
+    }
+    return ptx_type_is_signed(in->type) ? (uint64_t)ptx_sext(old, bits) & ptx_wmask(bits) : old;
 }

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "ptx_internal.h"
+#include "ptx_jit.h"
 
 #define SLICE_NORMAL 4096
 #define SLICE_COOP 512
@@ -91,7 +92,9 @@ static int run_blocks(ptx_pool *p, ptx_job *job, int smid)
             }
             have = 1;
         }
-        if (ptx_block_run(&b, SLICE_NORMAL, &insns) < 0)
+        int rc = run->jit ? ptx_jit_block_run(&b, (ptx_jit_phase_fn)(uintptr_t)run->jit)
+                          : ptx_block_run(&b, SLICE_NORMAL, &insns);
+        if (rc < 0)
             break;
     }
     if (have)
@@ -334,6 +337,7 @@ enum ptx_status ptx_launch_run(const struct ptx_launch *l, char *err, size_t err
     run.k = l->kernel;
     run.nblocks = l->grid[0] * l->grid[1] * l->grid[2];
     run.param_window = (uint64_t)(uintptr_t)l->params;
+    run.jit = (void *)(uintptr_t)ptx_jit_for_launch(l, NULL, 0);
     atomic_init(&run.next_block, 0);
     atomic_init(&run.failed, 0);
     atomic_init(&run.insns, 0);

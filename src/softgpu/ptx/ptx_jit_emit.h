@@ -1,0 +1,75 @@
+/*
+ * The translator's state and helpers shared by ptx_jit_emit.c (the function: threads loop,
+ * basic blocks, control flow, barriers), ptx_jit_emit_ops.c (arithmetic, compare, convert,
+ * move) and ptx_jit_emit_mem.c (addresses, loads, stores, atomics, special registers).
+ * Included only by those files; they call the LLVM C API and nothing else of softgpu.
+ *
+ * Register model, as the interpreter's: every PTX register is a 64-bit slot (an alloca that
+ * mem2reg turns into SSA values) holding a narrower value in its low bits, upper bits zero.
+ * Every operation reads slots as i64 and masks its result exactly as the interpreter's
+ * executor does, so both engines give the same bits.
+ */
+#ifndef SOFTGPU_PTX_JIT_EMIT_H
+#define SOFTGPU_PTX_JIT_EMIT_H
+
+#include <llvm-c/Core.h>
+
+#include "ptx_jit.h"
+
+typedef struct jit_em {
+    LLVMContextRef cx;
+    LLVMModuleRef mod;
+    LLVMBuilderRef b;
+    LLVMValueRef fn;
+    LLVMTypeRef i1, i8, i16, i32, i64, f32, f64, vd, p8, p64;
+    const ptx_kernel *k;
+    const ptx_func *f;
+    LLVMValueRef *regs;          /* one alloca i64 per PTX register */
+    LLVMBasicBlockRef *bb;       /* per pc: the LLVM block starting there, or NULL */
+    LLVMValueRef c[JC_COUNT];    /* ctx fields loaded once per call */
+    LLVMValueRef ctx;            /* the i64* argument */
+    LLVMValueRef t;              /* the thread's linear index (i32) */
+    LLVMValueRef tid[3];         /* %tid.x/y/z (i64) */
+    LLVMValueRef res;            /* alloca i32: the thread's new state */
+    LLVMBasicBlockRef latch;     /* stores the state, next thread */
+    LLVMBasicBlockRef fail;      /* returns JIT_FAILED */
+    uint32_t pc;                 /* the instruction being translated (for runtime helpers) */
+    jit_live live;               /* leaders and live registers (ptx_jit_live.c) */
+    LLVMBasicBlockRef *resume;   /* per pc: the block resuming a thread there, or NULL */
+    LLVMValueRef sw;             /* the dispatch switch on the thread's state */
+    LLVMValueRef budget;         /* alloca i32: back edges left before the thread yields */
+    char *why;
+    size_t whylen;
+} jit_em;
+
+/* ptx_jit_emit.c */
+int jit_unsupported(jit_em *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+LLVMValueRef jit_i64c(jit_em *e, uint64_t v);
+LLVMValueRef jit_i32c(jit_em *e, uint32_t v);
+LLVMValueRef jit_call(jit_em *e, const char *name, LLVMTypeRef ret, LLVMTypeRef *args,
+                      unsigned nargs, LLVMValueRef *vals);
+LLVMValueRef jit_intrinsic(jit_em *e, const char *name, LLVMTypeRef type, LLVMValueRef *vals,
+                           unsigned n);
+
+/* ptx_jit_emit_ops.c: operand values and the data instructions. jit_op returns 0 or -1
+ * (unsupported, why set). jit_check_op says beforehand whether an instruction is supported. */
+LLVMValueRef jit_src(jit_em *e, const ptx_insn *in, int idx);
+void jit_dst(jit_em *e, uint32_t reg, LLVMValueRef v);
+LLVMValueRef jit_mask(jit_em *e, LLVMValueRef v, int bits);
+LLVMValueRef jit_sext(jit_em *e, LLVMValueRef v, int bits);
+LLVMValueRef jit_to_f32(jit_em *e, LLVMValueRef v);
+LLVMValueRef jit_to_f64(jit_em *e, LLVMValueRef v);
+LLVMValueRef jit_from_f32(jit_em *e, LLVMValueRef f);
+LLVMValueRef jit_from_f64(jit_em *e, LLVMValueRef f);
+int jit_check_op(jit_em *e, const ptx_insn *in);
+int jit_op(jit_em *e, const ptx_insn *in);
+
+/* ptx_jit_emit_mem.c */
+int jit_check_mem(jit_em *e, const ptx_insn *in);
+int jit_mem(jit_em *e, const ptx_insn *in);
+int jit_check_sreg(jit_em *e, int sr);
+LLVMValueRef jit_sreg(jit_em *e, int sr);
+int jit_check_sym(jit_em *e, int kind);
+LLVMValueRef jit_sym(jit_em *e, int kind, uint64_t sym);
+
+#endif

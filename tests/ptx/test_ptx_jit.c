@@ -1,0 +1,262 @@
+/*
+ * Tests of softgpu's JIT engine (src/softgpu/ptx/ptx_jit*.c) through the PTX API: which engine
+ * a kernel gets and why, barriers (the region transformation: registers live across
+ * bar.sync, barriers inside loops, threads exiting before a barrier), unstructured control
+ * flow and predication, atomics, the in-memory cache (a second module with the same text),
+ * and that an illegal or misaligned access in jitted code ends the launch with the
+ * interpreter's status and message. Results are checked against C computations.
+ * Built with SOFTGPU_HAVE_LLVM when the engine is; without it, kernels must stay interpreted.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "ptx_test_util.h"
+
+static struct test_dev D;
+
+static int setup(void **state) { (void)state; tdev_init(&D, 2); return 0; }
+static int teardown(void **state) { (void)state; tdev_fini(&D); return 0; }
+
+#define HDR ".version 7.0\n.target sm_80\n.address_size 64\n"
+
+/* out[gid] = in[block_base + ntid-1-tid] through shared memory, twice around a loop with a
+ * barrier in it; threads with tid >= limit leave before the loop (exited threads do not count
+ * at a barrier). acc carries a value across both barriers of every iteration. */
+static const char barrier_ptx[] = HDR
+    ".visible .entry rev(.param .u64 in, .param .u64 out, .param .u32 limit)\n{\n"
+    " .reg .u32 %r<12>; .reg .u64 %rd<8>; .reg .pred %p<3>; .reg .f32 %f<4>;\n"
+    " .shared .align 4 .b8 s[1024];\n"
+    " ld.param.u64 %rd1, [in]; ld.param.u64 %rd2, [out]; ld.param.u32 %r9, [limit];\n"
+    " cvta.to.global.u64 %rd1, %rd1; cvta.to.global.u64 %rd2, %rd2;\n"
+    " mov.u32 %r1, %tid.x; mov.u32 %r2, %ntid.x; mov.u32 %r3, %ctaid.x;\n"
+    " mad.lo.u32 %r4, %r3, %r2, %r1;\n"
+    " setp.ge.u32 %p2, %r1, %r9;\n @%p2 bra DONE;\n"
+    " mul.wide.u32 %rd3, %r4, 4; add.s64 %rd4, %rd1, %rd3; ld.global.f32 %f1, [%rd4];\n"
+    " mov.f32 %f2, 0f00000000; mov.u32 %r10, 0;\n"
+    "LOOP:\n"
+    " shl.b32 %r5, %r1, 2; mov.u32 %r6, s; add.u32 %r5, %r6, %r5;\n"
+    " st.shared.f32 [%r5], %f1;\n bar.sync 0;\n"
+    " sub.u32 %r7, %r9, %r1; sub.u32 %r7, %r7, 1; shl.b32 %r7, %r7, 2; add.u32 %r7, %r6, %r7;\n"
+    " ld.shared.f32 %f3, [%r7];\n add.f32 %f2, %f2, %f3;\n bar.sync 0;\n"
+    " mov.f32 %f1, %f3;\n add.u32 %r10, %r10, 1;\n setp.lt.u32 %p1, %r10, 2;\n"
+    " @%p1 bra LOOP;\n"
+    " add.s64 %rd5, %rd2, %rd3; st.global.f32 [%rd5], %f2;\n"
+    "DONE:\n ret;\n}\n";
+
+static void test_barriers(void **state)
+{
+    (void)state;
+    ptx_module *m = tdev_parse(&D, barrier_ptx);
+    char why[200];
+    int jit = ptx_kernel_engine(ptx_module_find_kernel(m, "rev"), why, sizeof why);
+#ifdef SOFTGPU_HAVE_LLVM
+    if (!jit)
+        fail_msg("rev not jitted: %s", why);
+#else
+    assert_int_equal(jit, 0);
+#endif
+    enum { B = 4, T = 96, LIMIT = 80 };
+    float *in = tdev_alloc(&D, B * T * 4), *out = tdev_alloc(&D, B * T * 4);
+    for (int i = 0; i < B * T; i++) {
+        in[i] = (float)i * 0.5f + 1.0f;
+        out[i] = -1.0f;
+    }
+    unsigned limit = LIMIT;
+    void *args[] = {&in, &out, &limit};
+    assert_int_equal(tdev_launch(&D, m, "rev", B, T, 0, args), PTX_OK);
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++) {
+            float want = -1.0f;
+            if (t < LIMIT) { /* first round: in[b][LIMIT-1-t]; second: in[b][t] back again */
+                float a = in[b * T + (LIMIT - 1 - t)], c = in[b * T + t];
+                want = 0.0f + a;
+                want = want + c;
+            }
+            assert_true(out[b * T + t] == want);
+        }
+    tdev_free(m);
+}
+
+/* gcd by subtraction with gotos into and out of a loop, predicated adds and a selp: the
+ * control flow nvcc emits for irreducible-looking code. */
+static const char control_ptx[] = HDR
+    ".visible .entry gcdk(.param .u64 a, .param .u64 out, .param .u32 n)\n{\n"
+    " .reg .u32 %r<12>; .reg .u64 %rd<8>; .reg .pred %p<4>;\n"
+    " ld.param.u64 %rd1, [a]; ld.param.u64 %rd2, [out]; ld.param.u32 %r9, [n];\n"
+    " mov.u32 %r1, %tid.x; mov.u32 %r2, %ntid.x; mov.u32 %r3, %ctaid.x;\n"
+    " mad.lo.u32 %r4, %r3, %r2, %r1;\n setp.ge.u32 %p1, %r4, %r9;\n @%p1 exit;\n"
+    " mul.wide.u32 %rd3, %r4, 8; add.s64 %rd4, %rd1, %rd3;\n"
+    " ld.global.v2.u32 {%r5, %r6}, [%rd4];\n mov.u32 %r7, 0;\n"
+    " setp.eq.u32 %p2, %r5, %r6;\n @%p2 bra OUT;\n"
+    "TOP:\n add.u32 %r7, %r7, 1;\n setp.gt.u32 %p3, %r5, %r6;\n @%p3 bra BIG;\n"
+    " sub.u32 %r6, %r6, %r5;\n bra.uni CHK;\n"
+    "BIG:\n sub.u32 %r5, %r5, %r6;\n"
+    "CHK:\n setp.ne.u32 %p2, %r5, %r6;\n @%p2 bra TOP;\n"
+    "OUT:\n setp.gt.u32 %p3, %r7, 5;\n selp.u32 %r8, 1000, 0, %p3;\n"
+    " @!%p3 add.u32 %r8, %r8, 7;\n add.u32 %r8, %r8, %r5;\n"
+    " shl.b32 %r10, %r7, 16;\n or.b32 %r8, %r8, %r10;\n"
+    " mul.wide.u32 %rd5, %r4, 4; add.s64 %rd6, %rd2, %rd5; st.global.u32 [%rd6], %r8;\n"
+    " ret;\n}\n";
+
+static void test_control_flow(void **state)
+{
+    (void)state;
+    ptx_module *m = tdev_parse(&D, control_ptx);
+    enum { N = 500 };
+    uint32_t *a = tdev_alloc(&D, N * 8), *out = tdev_alloc(&D, N * 4);
+    srand(7);
+    for (int i = 0; i < N; i++) {
+        a[2 * i] = 1 + (uint32_t)rand() % 200;
+        a[2 * i + 1] = 1 + (uint32_t)rand() % 200;
+    }
+    unsigned n = N - 3; /* the last threads exit at once */
+    for (int i = 0; i < N; i++)
+        out[i] = 0xdeadbeefu;
+    void *args[] = {&a, &out, &n};
+    assert_int_equal(tdev_launch(&D, m, "gcdk", 4, 128, 0, args), PTX_OK);
+    for (int i = 0; i < N; i++) {
+        uint32_t x = a[2 * i], y = a[2 * i + 1], steps = 0;
+        while (x != y) {
+            steps++;
+            if (x > y)
+                x -= y;
+            else
+                y -= x;
+        }
+        uint32_t want = (steps > 5 ? 1000 : 7) + x;
+        want |= steps << 16;
+        assert_int_equal(out[i], i < (int)n ? want : 0xdeadbeefu);
+    }
+    tdev_free(m);
+}
+
+/* A histogram with shared and global atomics; bins of the block summed into global ones. */
+static const char atom_ptx[] = HDR
+    ".visible .entry histo(.param .u64 in, .param .u64 bins, .param .u32 n)\n{\n"
+    " .reg .u32 %r<12>; .reg .u64 %rd<8>; .reg .pred %p<3>;\n"
+    " .shared .align 4 .b8 sb[64];\n"
+    " ld.param.u64 %rd1, [in]; ld.param.u64 %rd2, [bins]; ld.param.u32 %r9, [n];\n"
+    " mov.u32 %r1, %tid.x; mov.u32 %r2, %ntid.x; mov.u32 %r3, %ctaid.x;\n"
+    " setp.lt.u32 %p1, %r1, 16;\n shl.b32 %r5, %r1, 2;\n mov.u32 %r11, sb;\n"
+    " add.u32 %r10, %r11, %r5;\n @%p1 st.shared.u32 [%r10], 0;\n"
+    " bar.sync 0;\n mad.lo.u32 %r4, %r3, %r2, %r1;\n setp.ge.u32 %p2, %r4, %r9;\n"
+    " @%p2 bra SKIP;\n mul.wide.u32 %rd3, %r4, 4; add.s64 %rd4, %rd1, %rd3;\n"
+    " ld.global.u32 %r6, [%rd4];\n and.b32 %r6, %r6, 15;\n shl.b32 %r6, %r6, 2;\n"
+    " add.u32 %r6, %r11, %r6;\n atom.shared.add.u32 %r7, [%r6], 1;\n"
+    "SKIP:\n bar.sync 0;\n @!%p1 bra END;\n ld.shared.u32 %r8, [%r10];\n"
+    " cvt.u64.u32 %rd5, %r5;\n add.s64 %rd6, %rd2, %rd5;\n red.global.add.u32 [%rd6], %r8;\n"
+    "END:\n ret;\n}\n";
+
+static void test_atomics(void **state)
+{
+    (void)state;
+    ptx_module *m = tdev_parse(&D, atom_ptx);
+    enum { N = 3000 };
+    uint32_t *in = tdev_alloc(&D, N * 4), *bins = tdev_alloc(&D, 16 * 4), want[16] = {0};
+    for (int i = 0; i < N; i++) {
+        in[i] = (uint32_t)(i * 2654435761u);
+        want[in[i] & 15]++;
+    }
+    memset(bins, 0, 16 * 4);
+    unsigned n = N;
+    void *args[] = {&in, &bins, &n};
+    assert_int_equal(tdev_launch(&D, m, "histo", (N + 255) / 256, 256, 0, args), PTX_OK);
+    for (int b = 0; b < 16; b++)
+        assert_int_equal(bins[b], want[b]);
+    tdev_free(m);
+}
+
+/* out[idx] = 1 with idx a parameter: past the allocation is an illegal address; an odd
+ * byte offset is misaligned; a shared offset past the block's window is illegal too. */
+static const char oob_ptx[] = HDR
+    ".visible .entry poke(.param .u64 out, .param .u64 off, .param .u32 who)\n{\n"
+    " .reg .u32 %r<6>; .reg .u64 %rd<6>; .reg .pred %p;\n"
+    " ld.param.u64 %rd1, [out]; ld.param.u64 %rd2, [off]; ld.param.u32 %r3, [who];\n"
+    " mov.u32 %r1, %tid.x;\n setp.ne.u32 %p, %r1, %r3;\n @%p bra DONE;\n"
+    " add.s64 %rd3, %rd1, %rd2;\n st.global.u32 [%rd3], 1;\n"
+    "DONE:\n ret;\n}\n"
+    ".visible .entry spoke(.param .u32 off)\n{\n"
+    " .reg .u32 %r<4>; .shared .align 4 .b8 sm[256];\n"
+    " ld.param.u32 %r1, [off];\n mov.u32 %r2, sm;\n add.u32 %r2, %r2, %r1;\n"
+    " st.shared.u32 [%r2], 5;\n ret;\n}\n";
+
+static void test_illegal_address(void **state)
+{
+    (void)state;
+    ptx_module *m = tdev_parse(&D, oob_ptx);
+    uint32_t *out = tdev_alloc(&D, 64);
+    uint64_t off = 48;
+    unsigned who = 5;
+    void *args[] = {&out, &off, &who};
+    assert_int_equal(tdev_launch(&D, m, "poke", 2, 32, 0, args), PTX_OK);
+    assert_int_equal(out[12], 1);
+    off = (uint64_t)D.size * 4; /* far outside the device range */
+    assert_int_equal(tdev_launch(&D, m, "poke", 2, 32, 0, args), PTX_ERR_ILLEGAL_ADDRESS);
+    if (!strstr(D.err, "st.global.u32") || !strstr(D.err, "not mapped") ||
+        !strstr(D.err, "thread 5,0,0"))
+        fail_msg("unexpected error text: %s", D.err);
+    off = 2;
+    assert_int_equal(tdev_launch(&D, m, "poke", 1, 32, 0, args), PTX_ERR_MISALIGNED);
+    unsigned soff = 256;
+    void *sargs[] = {&soff};
+    assert_int_equal(tdev_launch(&D, m, "spoke", 1, 1, 0, sargs), PTX_ERR_ILLEGAL_ADDRESS);
+    if (!strstr(D.err, "shared") || !strstr(D.err, "out of bounds"))
+        fail_msg("unexpected error text: %s", D.err);
+    soff = 252;
+    assert_int_equal(tdev_launch(&D, m, "spoke", 1, 1, 0, sargs), PTX_OK);
+    tdev_free(m);
+}
+
+static void test_cache_and_fallback(void **state)
+{
+    (void)state;
+    char why[200];
+    ptx_module *a = tdev_parse(&D, control_ptx), *b = tdev_parse(&D, control_ptx);
+    int ja = ptx_kernel_engine(ptx_module_find_kernel(a, "gcdk"), why, sizeof why);
+    int jb = ptx_kernel_engine(ptx_module_find_kernel(b, "gcdk"), why, sizeof why);
+    assert_int_equal(ja, jb);
+#ifdef SOFTGPU_HAVE_LLVM
+    assert_int_equal(jb, 1);
+    if (!strstr(why, "cache hit"))
+        fail_msg("second module with the same text compiled again: %s", why);
+#endif
+    tdev_free(a);
+    tdev_free(b);
+    /* a warp shuffle is a later slice of the engine: the kernel runs on the interpreter */
+    static const char shfl_ptx[] = HDR
+        ".visible .entry sh(.param .u64 out)\n{\n .reg .u32 %r<4>; .reg .u64 %rd<4>;\n"
+        " ld.param.u64 %rd1, [out];\n mov.u32 %r1, %tid.x;\n"
+        " shfl.sync.bfly.b32 %r2, %r1, 1, 31, -1;\n mul.wide.u32 %rd2, %r1, 4;\n"
+        " add.s64 %rd3, %rd1, %rd2;\n st.global.u32 [%rd3], %r2;\n ret;\n}\n";
+    ptx_module *m = tdev_parse(&D, shfl_ptx);
+    assert_int_equal(ptx_kernel_engine(ptx_module_find_kernel(m, "sh"), why, sizeof why), 0);
+#ifdef SOFTGPU_HAVE_LLVM
+    if (!strstr(why, "shfl"))
+        fail_msg("fallback reason does not name the instruction: %s", why);
+#endif
+    uint32_t *out = tdev_alloc(&D, 32 * 4);
+    void *args[] = {&out};
+    assert_int_equal(tdev_launch(&D, m, "sh", 1, 32, 0, args), PTX_OK);
+    for (unsigned i = 0; i < 32; i++)
+        assert_int_equal(out[i], i ^ 1u);
+    tdev_free(m);
+}
+
+int main(void)
+{
+    setenv("SOFTGPU_EXEC", "auto", 1); /* this test is about the default engine */
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_barriers),
+        cmocka_unit_test(test_control_flow),
+        cmocka_unit_test(test_atomics),
+        cmocka_unit_test(test_illegal_address),
+        cmocka_unit_test(test_cache_and_fallback),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
