@@ -2,7 +2,8 @@
  * Fuzz target for the pool's request decoders (src/pool/pool_req.c): every body the HTTP API
  * accepts goes through one of them. The first byte picks the decoder, the rest is the body.
  * Properties checked beyond "no crash": an accepted allocation request satisfies the invariants
- * the placement code relies on, and its canonical form is valid JSON that decodes to itself.
+ * the placement code relies on, and its canonical form is valid JSON that decodes to itself;
+ * an accepted heartbeat's usage and workload mode are in range.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -30,7 +31,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const char *body = (const char *)data + 1;
     size_t len = size - 1;
     char err[512];
-    switch (data[0] % 5) {
+    switch (data[0] % 6) {
     case 0: {
         struct pool_alloc_req r;
         if (pool_req_decode_alloc(body, len, &r, err, sizeof err) == 0)
@@ -50,14 +51,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     case 2: {
         struct pool_heartbeat hb;
         if (pool_req_decode_heartbeat(body, len, &hb, err, sizeof err) == 0 &&
-            (hb.ndev > POOL_MAX_DEVICES || (hb.nvgpus > 0 && !hb.vgpus)))
+            (hb.ndev > POOL_MAX_DEVICES || (hb.nvgpus > 0 && !hb.vgpus) ||
+             (hb.nusage > 0 && !hb.usage)))
             abort();
+        for (int i = 0; i < hb.nusage; i++)   /* what the usage history divides by and keeps */
+            if (!hb.usage[i].vgpu[0] || !(hb.usage[i].compute_limit >= 0) ||
+                hb.usage[i].compute_limit > 1)
+                abort();
         pool_req_free_heartbeat(&hb);   /* also after a refusal: it owns nothing then */
         break;
     }
     case 3: {
         struct pool_quota q = {0};
         pool_req_decode_quota(body, len, &q, err, sizeof err);
+        break;
+    }
+    case 5: {   /* PUT /api/v1/workloads/{tenant}/{name}/mode */
+        struct pool_mode_req m;
+        if (pool_req_decode_mode(body, len, &m, err, sizeof err) == 0 &&
+            ((unsigned)m.mode >= POOL_MODE_COUNT || (m.max_vram && m.min_vram > m.max_vram)))
+            abort();
         break;
     }
     default: {
