@@ -1,5 +1,6 @@
 /*
- * `tfuse ps --node ADDR [--token T] [--json]`: one snapshot of a node (devices, vGPUs, sessions)
+ * `tfuse ps --node ADDR [--token T] [--json]`: one snapshot of a node (devices, vGPUs, sessions,
+ * warm workers)
  * as tables, or as one JSON document. Also what ps and top share: fetching a snapshot from the
  * node API, argument parsing and error messages (view.h).
  * May call: nodeapi.c, view.c, jansson.
@@ -46,15 +47,44 @@ static int fetch_list(const char *addr, const char *path, const char *key, int o
     return 200;
 }
 
+/* GET /api/v1/sessions: its sessions (null from a node without the route) and its warm
+ * workers (an empty list from a node older than them). */
+static int fetch_sessions(const char *addr, json_t **sessions, json_t **warm, char *err,
+                          size_t errlen)
+{
+    json_t *reply = NULL;
+    int status = nodeapi_get(addr, "/api/v1/sessions", &reply, err, errlen);
+    *sessions = NULL;
+    *warm = NULL;
+    if (status == 404) {
+        *sessions = json_null();
+        *warm = json_array();
+        return 200;
+    }
+    if (status != 200)
+        return status;
+    json_t *list = json_object_get(reply, "sessions"), *w = json_object_get(reply, "warm");
+    if (!json_is_array(list)) {
+        snprintf(err, errlen, "GET /api/v1/sessions at %s: no \"sessions\" list in the answer",
+                 addr);
+        json_decref(reply);
+        return 502;
+    }
+    *sessions = json_incref(list);
+    *warm = json_is_array(w) ? json_incref(w) : json_array();
+    json_decref(reply);
+    return 200;
+}
+
 json_t *view_fetch(const char *addr, int *status, char *err, size_t errlen)
 {
-    json_t *devices = NULL, *vgpus = NULL, *sessions = NULL, *version = NULL;
+    json_t *devices = NULL, *vgpus = NULL, *sessions = NULL, *version = NULL, *warm = NULL;
     double t = wall_now();
     *status = fetch_list(addr, "/api/v1/devices", "devices", 0, &devices, err, errlen);
     if (*status == 200)
         *status = fetch_list(addr, "/api/v1/vgpus", "vgpus", 0, &vgpus, err, errlen);
     if (*status == 200)
-        *status = fetch_list(addr, "/api/v1/sessions", "sessions", 1, &sessions, err, errlen);
+        *status = fetch_sessions(addr, &sessions, &warm, err, errlen);
     if (*status == 200) {
         int vs = nodeapi_get(addr, "/api/v1/version", &version, err, errlen);
         if (vs != 200 && vs != 404) {
@@ -67,11 +97,13 @@ json_t *view_fetch(const char *addr, int *status, char *err, size_t errlen)
         json_decref(devices);
         json_decref(vgpus);
         json_decref(sessions);
+        json_decref(warm);
         json_decref(version);
         return NULL;
     }
-    return json_pack("{s:s, s:f, s:o, s:o, s:o, s:o}", "node", addr, "time_unix", t, "version",
-                     version, "devices", devices, "vgpus", vgpus, "sessions", sessions);
+    return json_pack("{s:s, s:f, s:o, s:o, s:o, s:o, s:o}", "node", addr, "time_unix", t,
+                     "version", version, "devices", devices, "vgpus", vgpus, "sessions", sessions,
+                     "warm", warm);
 }
 
 static void usage(FILE *f, const char *cmd, int is_top)

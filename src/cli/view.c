@@ -318,6 +318,8 @@ static void render_devices(json_t *snap, const struct layout *lo, struct view_bu
         }
         if (num(dev, "used_bytes") >= 0) /* the node's own count, sessions without a vGPU too */
             used = num(dev, "used_bytes");
+        if (num(dev, "warm_bytes") > 0)  /* warm workers' contexts, charged to the node */
+            used += num(dev, "warm_bytes");
         char idx[16], mem[160], cpu[128], limits[32], tflops[16];
         fmt_count(num(dev, "index"), idx, sizeof idx);
         memory_cell(used, num(dev, "memory_bytes"), bar, mem, sizeof mem);
@@ -416,6 +418,17 @@ static void render_sessions(json_t *snap, const struct layout *lo, struct view_b
         view_duration(last >= 0 && now >= 0 ? now - last : -1, idle, sizeof idle);
         const char *row[] = {worker, client, str(s, "host"), str(s, "transport"), str(s, "vgpu"),
                              mem, calls, errs, launches, age, idle, str(s, "state")};
+        view_table_row(&t, row);
+    }
+    /* Warm workers: a process each, no client yet, their context charged to the node. */
+    json_array_foreach(json_object_get(snap, "warm"), i, s) {
+        char worker[24], mem[32], age[16];
+        fmt_count(num(s, "worker_pid"), worker, sizeof worker);
+        fmt_size(num(s, "memory_bytes"), mem, sizeof mem);
+        double started = num(s, "started_unix");
+        view_duration(started >= 0 && now >= 0 ? now - started : -1, age, sizeof age);
+        const char *row[] = {worker, "-", "-", "-", "(node)", mem, "-", "-", "-", age, "-",
+                             str(s, "state")};
         view_table_row(&t, row);
     }
     if (t.nrows == 0)

@@ -1,8 +1,8 @@
 /*
  * Warm workers (issue 21), against real `tfuse node --backend soft` processes:
  *   ready      --warm 2: two warm workers per device, listed by GET /api/v1/sessions ("warm")
- *              and charged to the node in GET /api/v1/devices (warm_workers, warm_bytes =
- *              2 x --ctx-overhead), never to a vGPU
+ *              and `tfuse ps`, and charged to the node in GET /api/v1/devices (warm_workers,
+ *              warm_bytes = 2 x --ctx-overhead), never to a vGPU
  *   once       a session is served by one of them (its worker pid was warm), which leaves the
  *              warm list and is replaced by a new process; it exits with its session and never
  *              comes back
@@ -165,9 +165,11 @@ struct seen {
     char total[64];
     long long charged;
     int over_refused, worker;
+    struct warm before;   /* the warm workers ready just before the holder came */
 };
 
-static struct seen one_session(const struct sn_node *n, const char *id, const char *token)
+static struct seen one_session(const struct sn_node *n, const char *id, const char *token,
+                               int warm)
 {
     struct seen s = {0};
     char out[4096];
@@ -175,6 +177,10 @@ static struct seen one_session(const struct sn_node *n, const char *id, const ch
     SN_CHECK(rc == 0, "meminfo: exit %d, '%s'", rc, out);
     char *t = strstr(out, "total ");
     snprintf(s.total, sizeof s.total, "%.*s", t ? (int)strcspn(t, "\n") : 0, t ? t : "");
+    /* the meminfo session's worker holds its context charge until it is reaped */
+    for (double t0 = sn_now(); vgpu_used(n, id) != 0 && sn_now() - t0 < tt_scaled_s(30);)
+        sn_sleep_ms(20);
+    s.before = wait_warm(n, warm, 0, 30);
     char *argv[] = {sn_tfuse, "run", "--connect", (char *)n->listen, "--token", (char *)token,
                     "--", (char *)prog, "hold", "1048576", NULL};
     int fd;
@@ -225,6 +231,22 @@ static void tcp_address(const struct sn_node *n, char *out, size_t len)
         fclose(f);
 }
 
+/* `tfuse ps` lists each warm worker with its pid, "(node)" for who pays and "warm". */
+static void ps_shows(const struct sn_node *n, const struct warm *w)
+{
+    char cmd[1024], line[512], want[64];
+    snprintf(cmd, sizeof cmd, "'%s' ps --node 'unix:%s'", sn_tfuse, n->api);
+    FILE *p = popen(cmd, "r");
+    int rows = 0;
+    while (p && fgets(line, sizeof line, p))
+        for (int i = 0; i < w->n; i++) {
+            snprintf(want, sizeof want, " %d ", w->pid[i]);
+            rows += strstr(line, want) && strstr(line, "(node)") && strstr(line, "warm");
+        }
+    SN_CHECK(p && pclose(p) == 0 && rows == w->n, "tfuse ps listed %d of %d warm workers", rows,
+             w->n);
+}
+
 static struct seen warm_node(void)
 {
     struct sn_node n;
@@ -238,6 +260,7 @@ static struct seen warm_node(void)
     SN_CHECK(device_field(&n, "warm_bytes") == 2 * CTX_OVERHEAD, "warm_bytes %lld",
              device_field(&n, "warm_bytes"));
     char token[160], out[4096];
+    ps_shows(&n, &w);
     create(&n, "tenant", VRAM, token, sizeof token);
     SN_CHECK(vgpu_used(&n, "tenant") == 0, "a fresh vGPU is charged %lld",
              vgpu_used(&n, "tenant"));
@@ -250,9 +273,9 @@ static struct seen warm_node(void)
              "a refused client took a warm worker");
 
     /* once, limits */
-    struct seen s = one_session(&n, "tenant", token);
-    SN_CHECK(has(&w, s.worker), "the session's worker %d was not one of the warm %d, %d",
-             s.worker, w.pid[0], w.pid[1]);
+    struct seen s = one_session(&n, "tenant", token, 2);
+    SN_CHECK(s.before.ready == 2 && has(&s.before, s.worker),
+             "the session's worker %d was not one of the %d warm ones", s.worker, s.before.ready);
     struct warm refilled = wait_warm(&n, 2, s.worker, 30);
     SN_CHECK(refilled.ready == 2 && !has(&refilled, s.worker),
              "not replaced: %d ready, used worker %s listed", refilled.ready,
@@ -335,7 +358,9 @@ static struct seen cold_node(void)
              "--warm 0 charged %lld bytes", device_field(&n, "warm_bytes"));
     char token[160];
     create(&n, "tenant", VRAM, token, sizeof token);
-    struct seen s = one_session(&n, "tenant", token);
+    struct seen s = one_session(&n, "tenant", token, 0);
+    SN_CHECK(s.before.n == 0 && s.worker > 0, "--warm 0: %d warm workers beside the session",
+             s.before.n);
     sn_stop(&n);
     return s;
 }
