@@ -96,10 +96,10 @@ int slurm_spank_init(spank_t sp, int ac, char **av)
             slurm_error("tfuse: cannot register --%s", options[i].name);
             return -1;
         }
-    if (slurm_args_parse(&args, ac, av, err, sizeof err) != 0) {
-        slurm_error("tfuse: plugstack.conf: %s", err);
-        return -1;
-    }
+    /* Only slurmstepd talks to the node: a login node's users need not read token_file. A bad
+     * line fails the steps (their tasks say why), not the node. */
+    if (ctx == S_CTX_REMOTE && slurm_args_parse(&args, ac, av, err, sizeof err) != 0)
+        fail("tfuse: plugstack.conf: %s", err);
     return 0;
 }
 
@@ -296,6 +296,10 @@ int slurm_spank_init_post_opt(spank_t sp, int ac, char **av)
         return 0;
     if (step == SLURM_EXTERN_CONT)
         return 0;   /* the job's container, no program of the user's runs there */
+    if (failure[0]) {   /* plugstack.conf */
+        slurm_error("%s", failure);
+        return 0;
+    }
     char node[256] = "", tag[300], joined[300] = "";
     if (gethostname(node, sizeof node) != 0)
         snprintf(node, sizeof node, "this node");

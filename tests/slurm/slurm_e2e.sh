@@ -6,8 +6,9 @@
 # on one device at once, each within its slice; GRES placement (pending, refused) and sizing; a
 # request the node cannot hold fails with the plugin's message; a cancelled job's vGPU is gone;
 # #SBATCH --tfuse-vram, and an srun inside the batch job joining its slice; tfuse ps and the
-# metrics name the job; a node without `tfuse node` fails the step at once. Everything started
-# here is stopped on every exit path. Skipped (77) when Slurm's programs are not installed.
+# metrics name the job; a node without `tfuse node`, or a bad plugstack.conf line, fails the
+# step at once. Everything started here is stopped on every exit path. Skipped (77) when
+# Slurm's programs are not installed.
 #
 #   slurm_e2e.sh BUILD_DIR SOURCE_DIR
 set -u
@@ -238,4 +239,11 @@ echo "required $plugin api=unix:$work/none.sock stub_dir=$build/lib/tfuse" >"$s/
 out=$(timeout 60 srun --tfuse-vram=256M "$prog" meminfo 2>&1) && fail "ran without a node"
 echo "$out" | grep -q "cannot make the slice.*none.sock" || fail "no clear message: $out"
 echo "ok 7: without a node: $(echo "$out" | grep -m1 tfuse:)"
+# ---- 8. a bad plugstack.conf line: the steps fail with it, the node stays up ----
+echo "required $plugin api=$api colour=red" >"$s/plugstack.conf"
+out=$(timeout 60 srun "$prog" meminfo 2>&1) && fail "ran with a bad plugstack.conf: $out"
+echo "$out" | grep -q "tfuse: plugstack.conf: unknown argument 'colour=red'" ||
+    fail "no clear message: $out"
+node_idle || fail "the node is not idle after a bad plugstack.conf: $(sinfo 2>&1)"
+echo "ok 8: a bad plugstack.conf line fails the step, not the node"
 echo "PASS"
