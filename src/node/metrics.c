@@ -185,15 +185,19 @@ static void node_families(struct buf *b, struct node_api *a, int active, uint64_
 static void device_families(struct buf *b, struct node_vgpus *v, struct vgpu_snap *g, int n)
 {
     char uuid[128], model[256];
-    static const char *const names[4][3] = {
+    static const char *const names[6][3] = {
         {"tfuse_device_memory_total_bytes", "gauge", "Memory of the device."},
         {"tfuse_device_memory_used_bytes", "gauge", "Memory held by the device's vGPUs."},
         {"tfuse_device_memory_limit_sum_bytes", "gauge",
          "Sum of the memory limits of the device's vGPUs."},
         {"tfuse_device_utilization_ratio", "gauge",
          "Busy share of the device over about the last second, from its vGPUs' kernel time."},
+        {"tfuse_device_warm_workers", "gauge",
+         "Warm workers of the device: started, a context made, no session yet."},
+        {"tfuse_device_warm_bytes", "gauge",
+         "Memory charged to the node for the warm workers' contexts (not to any vGPU)."},
     };
-    for (int f = 0; f < 4; f++) {
+    for (int f = 0; f < 6; f++) {
         family(b, names[f][0], names[f][1], names[f][2]);
         for (int d = 0; d < v->ndev; d++) {
             uint64_t used = 0;
@@ -210,8 +214,12 @@ static void device_families(struct buf *b, struct node_vgpus *v, struct vgpu_sna
             else if (f == 2)
                 put(b, "%llu\n",
                     (unsigned long long)atomic_load(&v->regions[d]->hdr->mem_limit_sum));
-            else
+            else if (f == 3)
                 put(b, "%.6f\n", util > 1 ? 1.0 : util);
+            else if (f == 4)
+                put(b, "%d\n", atomic_load(&v->warm_workers[d]));
+            else
+                put(b, "%llu\n", (unsigned long long)atomic_load(&v->warm_bytes[d]));
         }
     }
 }

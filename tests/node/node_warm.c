@@ -2,7 +2,7 @@
  * Warm workers (issue 21), against real `tfuse node --backend soft` processes:
  *   ready      --warm 2: two warm workers per device, listed by GET /api/v1/sessions ("warm")
  *              and `tfuse ps`, and charged to the node in GET /api/v1/devices (warm_workers,
- *              warm_bytes = 2 x --ctx-overhead), never to a vGPU
+ *              warm_bytes = 2 x --ctx-overhead) and /metrics, never to a vGPU
  *   once       a session is served by one of them (its worker pid was warm), which leaves the
  *              warm list and is replaced by a new process; it exits with its session and never
  *              comes back
@@ -247,6 +247,24 @@ static void ps_shows(const struct sn_node *n, const struct warm *w)
              w->n);
 }
 
+/* GET /metrics (plain text) has the line that begins with `family{` and ends with value. */
+static int metric_is(const struct sn_node *n, const char *family, const char *value)
+{
+    char cmd[1024], line[1024], head[128];
+    snprintf(cmd, sizeof cmd, "curl -s --unix-socket '%s' http://node/metrics", n->api);
+    snprintf(head, sizeof head, "%s{", family);
+    FILE *p = popen(cmd, "r");
+    int found = 0;
+    while (p && fgets(line, sizeof line, p)) {
+        char *sp = strrchr(line, ' ');
+        found |= strncmp(line, head, strlen(head)) == 0 && sp &&
+                 strncmp(sp + 1, value, strlen(value)) == 0 && sp[1 + strlen(value)] == '\n';
+    }
+    if (p)
+        pclose(p);
+    return found;
+}
+
 static struct seen warm_node(void)
 {
     struct sn_node n;
@@ -259,6 +277,8 @@ static struct seen warm_node(void)
              device_field(&n, "warm_workers"));
     SN_CHECK(device_field(&n, "warm_bytes") == 2 * CTX_OVERHEAD, "warm_bytes %lld",
              device_field(&n, "warm_bytes"));
+    SN_CHECK(metric_is(&n, "tfuse_device_warm_workers", "2") &&
+             metric_is(&n, "tfuse_device_warm_bytes", "33554432"), "/metrics: no warm figures");
     char token[160], out[4096];
     ps_shows(&n, &w);
     create(&n, "tenant", VRAM, token, sizeof token);
