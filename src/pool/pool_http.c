@@ -32,9 +32,17 @@ struct pool_http {
 
 struct request {
     char *body;
-    size_t len;
+    size_t len, max;
     bool too_large;
 };
+
+/* The largest body a path may bring: a node's heartbeat carries every vGPU's usage. */
+static size_t body_max(const char *url)
+{
+    size_t n = strlen(url), k = strlen("/heartbeat");
+    return n > k && strcmp(url + n - k, "/heartbeat") == 0 ? POOL_HEARTBEAT_BODY_MAX
+                                                           : POOL_BODY_MAX;
+}
 
 /* ---- responses ---------------------------------------------------------------------------- */
 
@@ -649,7 +657,7 @@ static enum MHD_Result route(struct route_ctx *r, const char *url)
 
 static bool append(struct request *req, const char *data, size_t n)
 {
-    if (req->too_large || req->len + n > POOL_BODY_MAX) {
+    if (req->too_large || req->len + n > req->max) {
         req->too_large = true;
         return true; /* keep draining; answered with 413 at the end */
     }
@@ -663,10 +671,10 @@ static bool append(struct request *req, const char *data, size_t n)
     return true;
 }
 
-static bool declared_too_large(struct MHD_Connection *c)
+static bool declared_too_large(struct MHD_Connection *c, size_t max)
 {
     const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-    return cl && strtoull(cl, NULL, 10) > POOL_BODY_MAX;
+    return cl && strtoull(cl, NULL, 10) > max;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
@@ -676,13 +684,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     struct pool_http *h = cls;
     struct request *req = *con_cls;
     if (!req) {
-        if (declared_too_large(c)) {
+        if (declared_too_large(c, body_max(url))) {
             pool_svc_count_failure(h->svc, POOL_FAIL_INVALID);
             return send_error(c, 413, "invalid", "request body too large");
         }
         req = calloc(1, sizeof *req);
         if (!req)
             return MHD_NO;
+        req->max = body_max(url);
         *con_cls = req;
         return MHD_YES;
     }

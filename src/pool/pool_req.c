@@ -53,10 +53,10 @@ static bool printable(const char *s)
     return true;
 }
 
-static json_t *parse_object(struct ctx *c, const char *body, size_t len)
+static json_t *parse_object_max(struct ctx *c, const char *body, size_t len, size_t max)
 {
-    if (len > POOL_BODY_MAX) {
-        fail(c, "request body larger than %d bytes", POOL_BODY_MAX);
+    if (len > max) {
+        fail(c, "request body larger than %zu bytes", max);
         return NULL;
     }
     json_error_t je;
@@ -71,6 +71,11 @@ static json_t *parse_object(struct ctx *c, const char *body, size_t len)
         return NULL;
     }
     return root;
+}
+
+static json_t *parse_object(struct ctx *c, const char *body, size_t len)
+{
+    return parse_object_max(c, body, len, POOL_BODY_MAX);
 }
 
 /* Every key of obj must appear in the NULL-terminated list allowed. */
@@ -482,7 +487,7 @@ int pool_req_decode_heartbeat(const char *body, size_t len, struct pool_heartbea
 {
     struct ctx c = {err, errlen};
     *out = (struct pool_heartbeat){0};   /* owns nothing after a refusal, even of the JSON */
-    json_t *o = parse_object(&c, body, len);
+    json_t *o = parse_object_max(&c, body, len, POOL_HEARTBEAT_BODY_MAX);
     if (!o)
         return -1;
     struct pool_heartbeat hb = {0};

@@ -12,6 +12,8 @@
 #include "pool_model.h"
 
 #define POOL_BODY_MAX (64 * 1024)    /* largest request body the pool reads */
+/* ...but a heartbeat's: its "usage" has an entry per vGPU, up to 16 x 64 of them. */
+#define POOL_HEARTBEAT_BODY_MAX (1024 * 1024)
 
 struct pool_heartbeat_dev {
     char uuid[POOL_UUID_MAX];

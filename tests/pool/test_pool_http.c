@@ -105,6 +105,42 @@ static json_t *http(const char *base, const char *method, const char *path, cons
     return v;
 }
 
+/* A heartbeat carries every vGPU's usage (up to 16 x 64 entries, ~250 KiB): the heartbeat
+ * route takes up to 1 MiB, every other route still 64 KiB. */
+static void heartbeat_with_every_vgpus_usage_fits(void **state)
+{
+    struct env *env = *state;
+    size_t cap = 2 * 1024 * 1024, len = 0;
+    char *body = malloc(cap);
+    len += (size_t)snprintf(body + len, cap - len, "{\"usage\":[");
+    for (int i = 0; i < 1024; i++)
+        len += (size_t)snprintf(body + len, cap - len,
+                                "%s{\"vgpu\":\"vgpu-%d\",\"mem_used\":1073741824,"
+                                "\"mem_peak\":2147483648,\"mem_limit\":4294967296,"
+                                "\"busy_ns\":123456789012,\"throttled_ns\":123456789,"
+                                "\"launches\":1234567,\"oom_refusals\":12,"
+                                "\"compute_limit\":0.25}", i ? "," : "", i);
+    len += (size_t)snprintf(body + len, cap - len, "]}");
+    assert_true(len > POOL_BODY_MAX);
+    char url[256], err[256];
+    snprintf(url, sizeof url, "%s/api/v1/nodes/node0/heartbeat", env->url);
+    struct tf_http_response r;
+    struct tf_http_opts o = {.bearer = fake_node_credential(env->nodes[0])};
+    assert_int_equal(tf_http_request("POST", url, body, 10000, &o, &r, err, sizeof err), 0);
+    assert_int_equal(r.status, 204);
+    free(r.body);
+    long status;
+    json_decref(http(env->url, "POST", "/api/v1/allocations", body, &status));
+    assert_int_equal(status, 413);
+    while (len < POOL_HEARTBEAT_BODY_MAX + 16)   /* past the heartbeat's own limit */
+        body[len++] = ' ';
+    body[len] = '\0';
+    assert_int_equal(tf_http_request("POST", url, body, 10000, &o, &r, err, sizeof err), 0);
+    assert_int_equal(r.status, 413);
+    free(r.body);
+    free(body);
+}
+
 static void hostile_requests_get_4xx_with_message(void **state)
 {
     struct env *env = *state;
@@ -500,6 +536,7 @@ int main(void)
     tf_http_global_init();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(hostile_requests_get_4xx_with_message, setup, teardown),
+        cmocka_unit_test_setup_teardown(heartbeat_with_every_vgpus_usage_fits, setup, teardown),
         cmocka_unit_test_setup_teardown(chunked_huge_body_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(concurrent_clients_never_double_book, setup, teardown),
         cmocka_unit_test_setup_teardown(metrics_reflect_activity, setup, teardown),
