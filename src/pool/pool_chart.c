@@ -28,18 +28,41 @@ static json_t *point_json(const struct pool_plot_point *p)
                      "compute_limit", p->compute_limit, "compute_target", p->compute_target);
 }
 
-/* The samples of workload in [from_ms, to_ms) from the source in use, under the pass lock (a
- * chart and a pass of auto mode read the source one at a time). */
-static int history(struct pool_svc *svc, const char *workload, int64_t from_ms, int64_t to_ms,
-                   struct pool_usage_sample **s, size_t *n, char *err, size_t errlen)
+/* The samples of workload in [from_ms - context, to_ms) from the source in use, under the pass
+ * lock (a chart and a pass of auto mode read the source one at a time). Two queries: a source
+ * that coarsens its step for a long range (Prometheus) keeps the chart's own time fine. */
+static int history(struct pool_svc *svc, const char *workload, int64_t context, int64_t from_ms,
+                   int64_t to_ms, struct pool_usage_sample **s, size_t *n, char *err,
+                   size_t errlen)
 {
+    struct pool_usage_sample *a = NULL, *b = NULL;
+    size_t na = 0, nb = 0;
     pthread_mutex_lock(&svc->autos->pass_lock);
     struct pool_usage_source src = svc->autos->history;
     if (!src.query)
         src = pool_svc_store_source(svc);
-    int rc = src.query(src.ctx, workload, from_ms, to_ms, s, n, err, errlen);
+    int rc = src.query(src.ctx, workload, from_ms - context, from_ms, &a, &na, err, errlen);
+    if (rc == 0)
+        rc = src.query(src.ctx, workload, from_ms, to_ms, &b, &nb, err, errlen);
     pthread_mutex_unlock(&svc->autos->pass_lock);
-    return rc;
+    if (rc == 0 && nb) {
+        struct pool_usage_sample *all = realloc(a, (na + nb) * sizeof *a);
+        if (all) {
+            memcpy(all + na, b, nb * sizeof *b);
+            a = all;
+        } else {
+            snprintf(err, errlen, "out of memory");
+            rc = -1;
+        }
+    }
+    free(b);
+    if (rc != 0) {
+        free(a);
+        return -1;
+    }
+    *s = a;
+    *n = na + nb;
+    return 0;
 }
 
 json_t *pool_svc_chart_json(struct pool_svc *svc, const char *workload, const char *owner,
@@ -68,7 +91,7 @@ json_t *pool_svc_chart_json(struct pool_svc *svc, const char *workload, const ch
     struct pool_plot_point *pts = NULL;
     size_t n, npts = 0;
     char err[sizeof e->message - 32];
-    int rc = history(svc, workload, from_ms - context, to_ms, &s, &n, err, sizeof err);
+    int rc = history(svc, workload, context, from_ms, to_ms, &s, &n, err, sizeof err);
     if (rc == 0) {
         rc = pool_plot_points(s, n, from_ms, &p, (size_t)columns, &pts, &npts, err, sizeof err);
         free(s);

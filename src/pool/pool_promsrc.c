@@ -412,17 +412,21 @@ static int promsrc_query(void *ctx, const char *workload, int64_t from_ms, int64
         free(ids);
         return fail(err, errlen, "the vGPUs of workload %s could not be listed", workload);
     }
-    /* Steps on multiples of the step, so that two queries of one time agree. */
+    /* Steps counted back from the end (its whole second), so that the newest usage is in:
+     * a coarse step aligned otherwise would leave up to a step of it out. */
     int64_t span = to_ms - from_ms, step = p->step_ms;
     if (span / step > STEPS_MAX)
         step = (span + STEPS_MAX - 1) / STEPS_MAX;
-    int64_t first = (from_ms + step - 1) / step * step;
+    int64_t last = (to_ms - 1) / 1000 * 1000;
+    if (last < from_ms)
+        last = to_ms - 1;
+    int64_t first = last - (last - from_ms) / step * step;
     struct out o = {0};
     int rc = 0;
     for (size_t g = 0; rc == 0 && g < (size_t)nids; g += VGPUS_PER_QUERY) {
         size_t k = (size_t)nids - g < VGPUS_PER_QUERY ? (size_t)nids - g : VGPUS_PER_QUERY;
-        for (int64_t c = first; rc == 0 && c < to_ms; c += CHUNK * step) {
-            int64_t left = (to_ms - c + step - 1) / step;
+        for (int64_t c = first; rc == 0 && c <= last; c += CHUNK * step) {
+            int64_t left = (last - c) / step + 1;
             rc = run_chunk(p, ids + g, k, c, left < CHUNK ? (size_t)left : CHUNK, step, &o, err,
                            errlen);
         }
