@@ -44,6 +44,7 @@ static const char usage_text[] =
     "                        [--tflops-limit X | --compute-limit-pct P] [--vram-limit SIZE]\n"
     "                        [--gpus N] [--model M] [--pool-name NAME] [--qos Q] [--priority N]\n"
     "                        [--strategy S] [--label KEY=VALUE]... [--key IDEMPOTENCY_KEY] [--json]\n"
+    "                        [--workload NAME]   (its usage history's name: docs/autoscale.md)\n"
     "       tfuse pool release ID --pool URL\n"
     "       tfuse pool resize ID --pool URL [--vram SIZE] [--vram-limit SIZE] [--tflops X]\n"
     "                        [--tflops-limit X | --compute-pct P] [--compute-limit-pct P]\n"
@@ -566,7 +567,7 @@ static int alloc_opt(json_t *req, json_t *labels, int c, const char *arg)
                                            ['C'] = "compute_limit_pct"};
     static const char *const str_keys[] = {['n'] = "tenant", ['m'] = "model", ['p'] = "pool",
                                            ['q'] = "qos", ['s'] = "strategy",
-                                           ['k'] = "idempotency_key"};
+                                           ['k'] = "idempotency_key", ['w'] = "workload"};
     char *end;
     uint64_t bytes;
     switch (c) {
@@ -576,7 +577,7 @@ static int alloc_opt(json_t *req, json_t *labels, int c, const char *arg)
             return -1;
         return json_object_set_new(req, num_keys[c], json_real(v));
     }
-    case 'n': case 'm': case 'p': case 'q': case 's': case 'k':
+    case 'n': case 'm': case 'p': case 'q': case 's': case 'k': case 'w':
         return json_object_set_new(req, str_keys[c], json_string(arg));
     case 'v': case 'V':
         if (parse_size(arg, &bytes))
@@ -612,7 +613,8 @@ static int cmd_allocate(int argc, char **argv)
         {"model", required_argument, 0, 'm'}, {"pool-name", required_argument, 0, 'p'},
         {"qos", required_argument, 0, 'q'}, {"priority", required_argument, 0, 'r'},
         {"strategy", required_argument, 0, 's'}, {"label", required_argument, 0, 'l'},
-        {"key", required_argument, 0, 'k'}, {0, 0, 0, 0}};
+        {"key", required_argument, 0, 'k'}, {"workload", required_argument, 0, 'w'},
+        {0, 0, 0, 0}};
     struct client cl = {0};
     json_t *req = json_object(), *labels = json_object();
     int c, bad = 0;

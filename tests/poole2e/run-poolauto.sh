@@ -64,8 +64,8 @@ start_node node-a
 wait_until 20 healthy || fail "the node is not healthy at the pool"
 ta=$(expect 201 "$admin" POST /api/v1/tenants/team-a '{}' | jq -r .token)
 tb=$(expect 201 "$admin" POST /api/v1/tenants/team-b '{}' | jq -r .token)
-a=$(expect 201 "$ta" POST /api/v1/allocations \
-    '{"compute_request_pct":50,"vram_request":536870912,"workload":"svc"}')
+a=$(TFUSE_POOL_TOKEN=$ta "$tfuse" pool allocate --pool "$url" --tenant team-a --vram 512MiB \
+    --compute-pct 50 --workload svc --json) || fail "tfuse pool allocate --workload: $a"
 id=$(jq -r .id <<<"$a")
 vg=$(jq -r '.devices[0].vgpu_id' <<<"$a")
 tok=$(jq -r '.devices[0].token' <<<"$a")
