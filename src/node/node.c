@@ -1,13 +1,14 @@
 /*
  * `tfuse node` (see node.h): listeners, the accept loop, worker processes, and the daemon's
- * life cycle: SIGTERM drains (new clients refused with a reason, running sessions get --drain-timeout, then
- * SIGTERM, then SIGKILL), SIGHUP reloads the configuration (config.c) in the main loop.
- * With --api it also owns the node's vGPUs (vgpus.c) and serves the control API (api.c).
- * With --pool it registers with the pool manager and sends heartbeats (poolreg.c).
+ * life cycle: SIGTERM drains (new clients refused with a reason, running sessions get
+ * --drain-timeout, then SIGTERM, then SIGKILL), SIGHUP reloads the configuration (config.c) in
+ * the main loop. With --api it also owns the node's vGPUs (vgpus.c) and serves the control API
+ * (api.c). With --pool it registers with the pool manager and sends heartbeats (poolreg.c).
  * A connection becomes a worker only through the gate (gate.c): a whole hello, a token the node
- * accepts, the session caps; until then it costs a descriptor, never a process.
+ * accepts, the session caps; until then it costs a descriptor, never a process. Then it is
+ * handed to a warm worker (warm.c) or a worker is forked for it.
  * May call: config.c, autobackend.c, persist.c, src/transport, src/worker, src/backend, src/vgpu,
- * vgpus.c, api.c, gate.c, poolreg.c, src/common/log.h.
+ * vgpus.c, api.c, gate.c, poolreg.c, warm.c, src/common/log.h.
  */
 #include "node.h"
 

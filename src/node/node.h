@@ -1,6 +1,7 @@
 /*
- * The node daemon's session server: listens on unix and tcp addresses, forks one worker
- * process per accepted connection (docs/design.md: a tenant's crash or sticky error stays in
+ * The node daemon's session server: listens on unix and tcp addresses, gives each accepted
+ * connection a worker process of its own, forked for it or warm (warm.h: started before it, used
+ * once) (docs/design.md: a tenant's crash or sticky error stays in
  * its own process, and its memory goes when the process exits), reaps them, and
  * keeps the module image cache folder. Workers die with the node (PR_SET_PDEATHSIG), so a
  * client of a dead node fails promptly instead of talking to an orphan.

@@ -171,6 +171,7 @@ static json_t *heartbeat_body(struct node_poolreg *r)
             used += vgpu_mem_used(s);
             busy += atomic_load(&s->busy_ns);
         }
+        used += atomic_load(&r->v->warm_bytes[d]);   /* warm workers' contexts: the node's */
         /* busy_ns of a freed slot leaves the sum: a drop reads as idle, not negative. */
         double util = 0;
         if (!first && wall_ns > 0 && busy > r->last_busy_ns[d])
