@@ -33,12 +33,14 @@ static double dmax(double a, double b)
     return a > b ? a : b;
 }
 
-/* Folds sample s into column c (count: samples already there). */
-static void fold(struct pool_plot_point *c, size_t count, const struct pool_usage_sample *s)
+/* Folds sample s into column c, whose samples so far weigh *w (a down-sampled row of the
+ * store weighs the samples it stands for). */
+static void fold(struct pool_plot_point *c, double *w, const struct pool_usage_sample *s)
 {
     double used = (double)s->mem_used, peak = dmax((double)s->mem_peak, used);
-    double cu = isfinite(s->compute_used) ? s->compute_used : 0;
-    if (count == 0) {
+    double cu = isfinite(s->compute_used) ? s->compute_used : 0, sw = s->count > 1 ? s->count : 1;
+    *w += sw;
+    if (*w == sw) {
         *c = (struct pool_plot_point){.t_ms = s->t_ms, .mem_used = used, .mem_peak = peak,
                                       .mem_limit = (double)s->mem_limit, .compute_used = cu,
                                       .compute_limit = s->compute_limit};
@@ -48,7 +50,7 @@ static void fold(struct pool_plot_point *c, size_t count, const struct pool_usag
     c->mem_used = dmax(c->mem_used, used);
     c->mem_peak = dmax(c->mem_peak, peak);
     c->mem_limit = dmax(c->mem_limit, (double)s->mem_limit);
-    c->compute_used += (cu - c->compute_used) / (double)(count + 1);   /* running mean */
+    c->compute_used += (cu - c->compute_used) * sw / *w;   /* running weighted mean */
     c->compute_limit = dmax(c->compute_limit, s->compute_limit);
 }
 
@@ -81,34 +83,35 @@ int pool_plot_points(const struct pool_usage_sample *s, size_t n, int64_t from_m
     struct pool_usage_sample *srt = n ? malloc(n * sizeof *srt) : NULL;
     if (n && !srt)
         return snprintf(err, errlen, "out of memory for %zu samples", n), -1;
-    if (n)
+    if (n) {
         memcpy(srt, s, n * sizeof *srt);
-    qsort(srt, n, sizeof *srt, by_time);
+        qsort(srt, n, sizeof *srt, by_time);
+    }
     size_t first = 0;   /* the first sample drawn */
     while (first < n && srt[first].t_ms < from_ms)
         first++;
     size_t shown = n - first, cols = max < shown ? max : shown;
     struct pool_plot_point *pts = cols ? calloc(cols, sizeof *pts) : NULL;
-    size_t *count = cols ? calloc(cols, sizeof *count) : NULL;
-    if (cols && (!pts || !count)) {
+    double *weight = cols ? calloc(cols, sizeof *weight) : NULL;
+    if (cols && (!pts || !weight)) {
         free(srt);
         free(pts);
-        free(count);
+        free(weight);
         return snprintf(err, errlen, "out of memory for %zu samples", n), -1;
     }
     double span = shown ? (double)(srt[n - 1].t_ms - srt[first].t_ms) + 1.0 : 1;
     for (size_t i = first; i < n; i++) {
         size_t b = (size_t)((double)(srt[i].t_ms - srt[first].t_ms) / span * (double)cols);
         b = b < cols ? b : cols - 1;
-        fold(&pts[b], count[b]++, &srt[i]);
+        fold(&pts[b], &weight[b], &srt[i]);
     }
     size_t m = 0;
     for (size_t b = 0; b < cols; b++)   /* a stretch without samples has no column */
-        if (count[b])
+        if (weight[b] > 0)
             pts[m++] = pts[b];
     replay(srt, n, p, pts, m);
     free(srt);
-    free(count);
+    free(weight);
     if (m == 0) {
         free(pts);
         pts = NULL;

@@ -436,7 +436,8 @@ static int promsrc_query(void *ctx, const char *workload, int64_t from_ms, int64
         free(o.s);
         return -1;
     }
-    qsort(o.s, o.n, sizeof *o.s, by_time);
+    if (o.n)
+        qsort(o.s, o.n, sizeof *o.s, by_time);
     *out = o.s;
     *n = o.n;
     return 0;

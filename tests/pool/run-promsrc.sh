@@ -53,6 +53,7 @@ print(s.getsockname()[1])'
 expect_error() {   # expect_error URL PATTERN: the probe fails, saying PATTERN
     local out
     out=$("$probe" "$1" $F $((F + 60000)) wl.a 2>&1) && fail "$1: no error: $out"
+    ! grep -q "Sanitizer\|runtime error" <<<"$out" || fail "$1: $out"
     grep -q -- "$2" <<<"$out" || fail "$1: '$out', expected /$2/"
     echo "refused: $out"
 }
@@ -62,7 +63,8 @@ hostile() {
     pids+=($!)
     wait_until 20 test -s "$work/fake.port" || fail "the fake Prometheus did not start"
     local fake=http://127.0.0.1:$(cat "$work/fake.port") out MiB=$((1 << 20))
-    out=$("$probe" "$fake/derive/?step=10s" $F $((F + 60000)) wl.a) || fail "derive: $out"
+    out=$("$probe" "$fake/derive/?step=10s" $F $((F + 60000)) wl.a 2>"$work/probe.log") ||
+        fail "derive: $out $(cat "$work/probe.log")"
     # t used peak limit compute_used compute_limit throttled launches ooms, a step each
     local want
     local t=$((F + 9000))   # steps end at the last whole second before the end

@@ -74,6 +74,16 @@ static void columns(void **state)
     assert_int_equal(pool_plot_points(s, 0, 0, &p, 96, &pts, &n, err, sizeof err), 0);
     assert_int_equal(n, 0);
     assert_null(pts);
+    /* One column of a down-sampled row standing for 4 samples at 10% and a raw one at 60%:
+     * compute averages 20%, memory keeps the highest. */
+    struct pool_usage_sample rows[2] = {
+        {.t_ms = T0, .mem_used = GiB, .compute_used = 0.1, .count = 4},
+        {.t_ms = T0 + STEP_MS, .mem_used = 2 * GiB, .compute_used = 0.6}};
+    assert_int_equal(pool_plot_points(rows, 2, 0, &p, 1, &pts, &n, err, sizeof err), 0);
+    assert_int_equal(n, 1);
+    assert_float_equal(pts[0].compute_used, 0.2, 1e-9);
+    assert_int_equal(pts[0].mem_used, 2 * GiB);
+    free(pts);
     /* From the second day on: day one is not drawn, but the recommender remembers it. */
     int64_t day2 = T0 + (NS / 2) * STEP_MS;
     assert_int_equal(pool_plot_points(s, NS, day2, &p, 48, &pts, &n, err, sizeof err), 0);
