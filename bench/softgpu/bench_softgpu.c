@@ -1,16 +1,20 @@
 /*
- * bench_softgpu: throughput of softgpu's PTX interpreter, in thread-instructions per second,
- * on a compute-bound kernel (an FMA loop) and a memory-bound one (a streaming saxpy), with
- * 1..N host threads (SOFTGPU_THREADS, one child process per thread count, since softgpu reads
- * it at cuInit). The direct path is the same loop compiled natively in C on one host thread;
- * the table gives the interpreter's rate per host thread, its speed-up over one host thread,
- * and how many times slower than native code it is. Writes $TFUSE_BENCH_DIR/softgpu.json
- * (default build/bench/softgpu.json).
+ * bench_softgpu: throughput of softgpu's two execution engines, the PTX interpreter and the JIT
+ * (SOFTGPU_EXEC=interp|jit, docs/softgpu.md "JIT engine"), in thread-instructions per second, on
+ * a compute-bound kernel (an FMA loop) and a memory-bound one (a streaming saxpy), with 1..N
+ * host threads (SOFTGPU_THREADS; one child process per engine and thread count, since softgpu
+ * reads both at start). The native baseline is the machine's real limit: the same kernels in C
+ * with the loop over a block's threads innermost, compiled -O3 for the host's vector unit
+ * (native.c), on one host thread. The table gives each engine's rate per host thread, its
+ * speed-up over one host thread, and how many times slower than native it is; then the JIT's
+ * first-launch cost (translation and compilation of a module's kernel) and the cost of a cache
+ * hit (the same PTX loaded again), each as the launch time of a one-thread grid beside the
+ * interpreter's. Writes $TFUSE_BENCH_DIR/softgpu.json (default build/bench/softgpu.json).
  *
  * The kernels are hand-written PTX so that the instruction count of every thread is known
  * exactly (counts below, next to the code): rates are counted, not estimated.
  *
- * May call: the CUDA driver API (softgpu), libc, POSIX.
+ * May call: the CUDA driver API (softgpu), libc, POSIX, native.c.
  */
 #include <cuda.h>
 #include <errno.h>
@@ -23,6 +27,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "native.h"
 
 /* fma_loop: 12 instructions before the loop, 11 per iteration (8 fma + add + setp + bra),
  * 6 after it (3 adds, cvt, mad, st) and ret = 19 + 11 * iters per thread. */
@@ -200,10 +206,61 @@ static void bench_saxpy(CUmodule mod, struct result *r)
     cuMemFree(y);
 }
 
-/* Child process: SOFTGPU_THREADS is already set; runs both kernels, writes results to fd. */
-static void child(int fd)
+/* The first launch of a one-thread grid of a module loaded from text (the JIT translates and
+ * compiles the kernel there) and of the same text loaded again (a cache hit), in ms. */
+struct startup {
+    double start_ms; /* the first module of the process (the JIT also starts LLVM) */
+    double first_ms; /* a second new module */
+    double again_ms; /* that module's text once more */
+};
+
+static double one_launch_ms(const char *text)
+{
+    CUmodule mod;
+    CUfunction f;
+    CUdeviceptr out;
+    unsigned iters = 1;
+    double t0 = now();
+    if (cuModuleLoadData(&mod, text) != CUDA_SUCCESS ||
+        cuModuleGetFunction(&f, mod, "fma_loop") != CUDA_SUCCESS ||
+        cuMemAlloc(&out, sizeof(float)) != CUDA_SUCCESS)
+        return -1;
+    void *params[] = {&out, &iters};
+    CUresult rc = cuLaunchKernel(f, 1, 1, 1, 1, 1, 1, 0, NULL, params, NULL);
+    if (rc == CUDA_SUCCESS)
+        rc = cuCtxSynchronize();
+    double ms = (now() - t0) * 1e3;
+    cuMemFree(out);
+    cuModuleUnload(mod);
+    return rc == CUDA_SUCCESS ? ms : -1;
+}
+
+static void startup_times(struct startup *st)
+{
+    /* a comment unique to this run: the text, hence the JIT's cache key, is new */
+    static char text[sizeof bench_ptx + 64];
+    snprintf(text, sizeof text, "// run %ld.%ld\n%s", (long)getpid(), (long)(now() * 1e6),
+             bench_ptx);
+    st->start_ms = one_launch_ms(text);
+    /* the best of a few (a busy machine deschedules for milliseconds): new texts, then reloads */
+    st->first_ms = st->again_ms = 1e30;
+    for (int i = 0; i < REPEATS; i++) {
+        text[3] = (char)('A' + i); /* "// Aun", "// Bun"...: other texts */
+        double ms = one_launch_ms(text);
+        st->first_ms = ms < st->first_ms ? ms : st->first_ms;
+    }
+    for (int i = 0; i < 5; i++) {
+        double ms = one_launch_ms(text);
+        st->again_ms = ms < st->again_ms ? ms : st->again_ms;
+    }
+}
+
+/* Child process: SOFTGPU_THREADS and SOFTGPU_EXEC are set; runs both kernels (and, with one
+ * thread, the start-up measurement), writes the results to fd. */
+static void child(int fd, int threads)
 {
     struct result res[2];
+    struct startup st = {-1, -1, -1};
     memset(res, 0, sizeof res);
     struct result *r = &res[0];
     CUdevice dev;
@@ -215,15 +272,17 @@ static void child(int fd)
     } else if (cuModuleLoadData(&mod, bench_ptx) != CUDA_SUCCESS) {
         snprintf(r->err, sizeof r->err, "softgpu rejected the benchmark PTX");
     } else {
+        if (threads == 1)
+            startup_times(&st);
         bench_fma(mod, &res[0]);
         bench_saxpy(mod, &res[1]);
     }
-    if (write(fd, res, sizeof res) != (ssize_t)sizeof res)
+    if (write(fd, res, sizeof res) != (ssize_t)sizeof res || write(fd, &st, sizeof st) != sizeof st)
         _exit(3);
     _exit(0);
 }
 
-static int run_child(int threads, struct result res[2])
+static int run_child(const char *engine, int threads, struct result res[2], struct startup *st)
 {
     int p[2];
     if (pipe(p) != 0)
@@ -235,15 +294,18 @@ static int run_child(int threads, struct result res[2])
         char buf[16];
         snprintf(buf, sizeof buf, "%d", threads);
         setenv("SOFTGPU_THREADS", buf, 1);
+        setenv("SOFTGPU_EXEC", engine, 1);
         close(p[0]);
-        child(p[1]);
+        child(p[1], threads);
     }
     close(p[1]);
     ssize_t got = read(p[0], res, 2 * sizeof *res);
+    ssize_t got2 = read(p[0], st, sizeof *st);
     close(p[0]);
     int status;
     waitpid(pid, &status, 0);
-    if (got != (ssize_t)(2 * sizeof *res) || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    if (got != (ssize_t)(2 * sizeof *res) || got2 != (ssize_t)sizeof *st || !WIFEXITED(status) ||
+        WEXITSTATUS(status) != 0) {
         memset(res, 0, 2 * sizeof *res);
         snprintf(res[0].err, sizeof res[0].err, "benchmark child failed (status 0x%x)", status);
         res[1] = res[0];
@@ -251,25 +313,26 @@ static int run_child(int threads, struct result res[2])
     return 0;
 }
 
-/* ---- the direct path: the same loops in native C, one host thread ---------------------- */
+/* ---- the native baselines (native.c), one host thread ------------------------------------ */
 
 static double native_fma_rate(void)
 {
-    unsigned iters = 4096, n = 1024;
-    volatile float sink = 0;
-    double t0 = now();
-    for (unsigned t = 0; t < n; t++) {
-        float x = (float)t * 0x1p-24f, a = 1, b = 2, c = 3;
-        /* a*k + x rather than fmaf(): without -mfma, fmaf() is a libm call, not an instruction */
-        for (unsigned i = 0; i < iters; i++) {
-            a = a * 0.9999f + x, b = b * 0.9999f + x, c = c * 0.9999f + x;
-            a = a * 0.9999f + x, b = b * 0.9999f + x, c = c * 0.9999f + x;
-            a = a * 0.9999f + x, b = b * 0.9999f + x;
-        }
-        sink += a + b + c;
+    unsigned iters = 4096;
+    static float out[NTHREADS];
+    double best = 1e30;
+    for (int rep = 0; rep < REPEATS; rep++) {
+        double t0 = now();
+        for (unsigned b = 0; b < BLOCKS / 4; b++) /* a quarter of the grid: same work per thread */
+            native_fma_block(out, b * THREADS, THREADS, iters);
+        double t = now() - t0;
+        best = t < best ? t : best;
     }
-    double t = now() - t0;
-    return (double)n * (FMA_PRO + FMA_EPI + (double)FMA_PER_ITER * iters) / t;
+    for (unsigned id = 0; id < THREADS; id += 97)
+        if (out[id] != fma_loop_ref(id, iters)) {
+            fprintf(stderr, "bench_softgpu: native fma thread %u differs from the reference\n", id);
+            return 0;
+        }
+    return (double)(NTHREADS / 4) * (FMA_PRO + FMA_EPI + (double)FMA_PER_ITER * iters) / best;
 }
 
 static double native_saxpy_rate(void)
@@ -286,25 +349,31 @@ static double native_saxpy_rate(void)
     double best = 1e30;
     for (int rep = 0; rep < REPEATS; rep++) {
         double t0 = now();
-        for (size_t i = 0; i < n; i++)
-            y[i] = x[i] * 0.5f + y[i];
+        native_saxpy(y, x, 0.5f, n);
         double t = now() - t0;
         best = t < best ? t : best;
     }
-    volatile float sink = y[n / 2];
-    (void)sink;
+    int ok = y[n / 2] == 0.5f * REPEATS;
     free(x);
     free(y);
-    return (double)NTHREADS * (SAXPY_PRO + SAXPY_EPI + (double)SAXPY_PER_ITER * 256) / best;
+    return ok ? (double)NTHREADS * (SAXPY_PRO + SAXPY_EPI + (double)SAXPY_PER_ITER * 256) / best
+              : 0;
 }
 
 /* ---- report ------------------------------------------------------------------------------- */
 
+enum { NENGINES = 2, MAXRUNS = 8 };
+static const char *engines[NENGINES] = {"interp", "jit"};
 static const char *kernel_names[2] = {"fma_loop (compute)", "saxpy_stream (memory)"};
 static const char *kernel_ids[2] = {"fma_loop", "saxpy_stream"};
 
-static void write_json(int nruns, const int *threads, struct result (*res)[2],
-                       const double *native)
+static double rate_of(const struct result *r)
+{
+    return r->ok ? r->thread_instructions / r->seconds : 0;
+}
+
+static void write_json(int nruns, const int *threads, struct result (*res)[MAXRUNS][2],
+                       const double *native, const struct startup *st)
 {
     const char *dir = getenv("TFUSE_BENCH_DIR");
     char path[4096];
@@ -317,65 +386,102 @@ static void write_json(int nruns, const int *threads, struct result (*res)[2],
         fprintf(stderr, "bench_softgpu: cannot write %s: %s\n", path, strerror(errno));
         return;
     }
-    fprintf(f, "{\n  \"bench\": \"softgpu\",\n  \"grid\": [%d, %d],\n  \"results\": [\n",
+    fprintf(f, "{\n  \"bench\": \"softgpu\",\n  \"grid\": [%d, %d],\n  \"startup\": [\n",
             BLOCKS, THREADS);
-    for (int k = 0; k < 2; k++)
-        for (int i = 0; i < nruns; i++) {
-            struct result *r = &res[i][k];
-            double rate = r->ok ? r->thread_instructions / r->seconds : 0;
-            double base = res[0][k].ok ? res[0][k].thread_instructions / res[0][k].seconds : 0;
-            fprintf(f,
-                    "    {\"kernel\": \"%s\", \"host_threads\": %d, \"ok\": %s, "
-                    "\"thread_instructions\": %.0f, \"seconds\": %.6f, "
-                    "\"thread_instructions_per_s\": %.0f, \"per_host_thread\": %.0f, "
-                    "\"speedup\": %.3f, \"native_per_s\": %.0f, \"slowdown_vs_native\": %.2f}%s\n",
-                    kernel_ids[k], threads[i], r->ok ? "true" : "false", r->thread_instructions,
-                    r->ok ? r->seconds : 0, rate, rate / threads[i], base > 0 ? rate / base : 0,
-                    native[k], rate > 0 ? native[k] / (rate / threads[i]) : 0,
-                    k == 1 && i == nruns - 1 ? "" : ",");
-        }
+    for (int e = 0; e < NENGINES; e++)
+        fprintf(f, "    {\"engine\": \"%s\", \"process_first_launch_ms\": %.3f, "
+                   "\"first_launch_ms\": %.3f, \"cache_hit_launch_ms\": %.3f}%s\n",
+                engines[e], st[e].start_ms, st[e].first_ms, st[e].again_ms,
+                e == NENGINES - 1 ? "" : ",");
+    fprintf(f, "  ],\n  \"results\": [\n");
+    for (int e = 0; e < NENGINES; e++)
+        for (int k = 0; k < 2; k++)
+            for (int i = 0; i < nruns; i++) {
+                struct result *r = &res[e][i][k];
+                double rate = rate_of(r), base = rate_of(&res[e][0][k]);
+                fprintf(f,
+                        "    {\"engine\": \"%s\", \"kernel\": \"%s\", \"host_threads\": %d, "
+                        "\"ok\": %s, \"thread_instructions\": %.0f, \"seconds\": %.6f, "
+                        "\"thread_instructions_per_s\": %.0f, \"per_host_thread\": %.0f, "
+                        "\"speedup\": %.3f, \"native_per_s\": %.0f, \"slowdown_vs_native\": %.2f, "
+                        "\"vs_interpreter\": %.2f}%s\n",
+                        engines[e], kernel_ids[k], threads[i], r->ok ? "true" : "false",
+                        r->thread_instructions, r->ok ? r->seconds : 0, rate, rate / threads[i],
+                        base > 0 ? rate / base : 0, native[k],
+                        rate > 0 ? native[k] / (rate / threads[i]) : 0,
+                        rate_of(&res[0][i][k]) > 0 ? rate / rate_of(&res[0][i][k]) : 0,
+                        e == NENGINES - 1 && k == 1 && i == nruns - 1 ? "" : ",");
+            }
     fprintf(f, "  ]\n}\n");
     fclose(f);
     printf("\nwrote %s\n", path);
 }
 
+static int print_table(int nruns, const int *threads, struct result (*res)[MAXRUNS][2],
+                       const double *native)
+{
+    int failed = 0;
+    printf("%-22s %-6s %7s %9s %12s %14s %9s %11s %9s %8s\n", "kernel", "engine", "threads",
+           "launch s", "M instr/s", "M/s per thread", "speed-up", "native M/s", "slowdown",
+           "vs interp");
+    for (int k = 0; k < 2; k++)
+        for (int e = 0; e < NENGINES; e++)
+            for (int i = 0; i < nruns; i++) {
+                struct result *r = &res[e][i][k];
+                if (!r->ok) {
+                    printf("%-22s %-6s %7d FAILED: %s\n", kernel_names[k], engines[e], threads[i],
+                           r->err);
+                    failed = 1;
+                    continue;
+                }
+                double rate = rate_of(r), base = rate_of(&res[e][0][k]);
+                double interp = rate_of(&res[0][i][k]);
+                printf("%-22s %-6s %7d %9.3f %12.1f %14.1f %8.2fx %11.1f %8.1fx %8.1fx\n",
+                       kernel_names[k], engines[e], threads[i], r->seconds, rate / 1e6,
+                       rate / threads[i] / 1e6, base > 0 ? rate / base : 0, native[k] / 1e6,
+                       native[k] / (rate / threads[i]), interp > 0 ? rate / interp : 0);
+            }
+    return failed;
+}
+
 int main(void)
 {
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    int threads[8], nruns = 0, failed = 0;
-    for (int t = 1; t <= (cpus > 1 ? cpus : 1) && nruns < 7; t *= 2)
+    int threads[MAXRUNS], nruns = 0, failed = 0;
+    for (int t = 1; t <= (cpus > 1 ? cpus : 1) && nruns < MAXRUNS - 1; t *= 2)
         threads[nruns++] = t;
-    if (threads[nruns - 1] != cpus && cpus > 1 && nruns < 8)
+    if (threads[nruns - 1] != cpus && cpus > 1 && nruns < MAXRUNS)
         threads[nruns++] = (int)cpus;
-    struct result res[8][2];
+    static struct result res[NENGINES][MAXRUNS][2];
+    struct startup st[NENGINES];
     double native[2] = {native_fma_rate(), native_saxpy_rate()};
-    for (int i = 0; i < nruns; i++)
-        run_child(threads[i], res[i]);
-
-    printf("softgpu PTX interpreter: %d blocks x %d threads; thread-instructions counted from the "
-           "PTX; best of %d launches\n", BLOCKS, THREADS, REPEATS);
-    printf("direct path = the same loop in native C on one host thread\n\n");
-    printf("%-22s %7s %9s %12s %16s %9s %13s %10s\n", "kernel", "threads", "launch s",
-           "M instr/s", "M/s per thread", "speed-up", "native M/s", "slowdown");
-    for (int k = 0; k < 2; k++)
+    for (int e = 0; e < NENGINES; e++)
         for (int i = 0; i < nruns; i++) {
-            struct result *r = &res[i][k];
-            if (!r->ok) {
-                printf("%-22s %7d FAILED: %s\n", kernel_names[k], threads[i], r->err);
-                failed = 1;
-                continue;
-            }
-            double rate = r->thread_instructions / r->seconds;
-            double base = res[0][k].ok ? res[0][k].thread_instructions / res[0][k].seconds : 0;
-            printf("%-22s %7d %9.3f %12.1f %16.1f %8.2fx %13.1f %9.1fx\n", kernel_names[k],
-                   threads[i], r->seconds, rate / 1e6, rate / threads[i] / 1e6,
-                   base > 0 ? rate / base : 0, native[k] / 1e6, native[k] / (rate / threads[i]));
+            struct startup s1;
+            run_child(engines[e], threads[i], res[e][i], &s1);
+            if (i == 0)
+                st[e] = s1;
         }
-    if (res[0][0].ok) {
-        double one = res[0][0].thread_instructions / res[0][0].seconds;
-        printf("\naim: >= 200 M thread-instructions/s per host thread (compute, 1 thread): %.1f M/s, "
-               "%s\n", one / 1e6, one >= 200e6 ? "met" : "NOT met");
-    }
-    write_json(nruns, threads, res, native);
+
+    printf("softgpu engines: %d blocks x %d threads; thread-instructions counted from the PTX; "
+           "best of %d launches\n", BLOCKS, THREADS, REPEATS);
+    printf("native = the kernel in C, block's threads innermost, -O3 for this CPU, one host "
+           "thread\n\n");
+    failed = print_table(nruns, threads, res, native);
+    printf("\nload + first launch of a 1-thread grid, ms: the process's first module / a new "
+           "module / the same text again (JIT cache hit):\n");
+    for (int e = 0; e < NENGINES; e++)
+        printf("  %-6s %9.2f / %9.2f / %.2f\n", engines[e], st[e].start_ms, st[e].first_ms,
+               st[e].again_ms);
+    printf("  JIT costs beyond the interpreter's: starting LLVM and compiling %.1f ms, compiling "
+           "a module %.1f ms (aim < 100), a cache hit %.2f ms (aim < 1)\n",
+           st[1].start_ms - st[0].start_ms, st[1].first_ms - st[0].first_ms,
+           st[1].again_ms - st[0].again_ms);
+    for (int k = 0; k < 2; k++)
+        if (res[0][0][k].ok && res[1][0][k].ok)
+            printf("%s, 1 thread: JIT %.1fx the interpreter, %.1fx slower than native\n",
+                   kernel_ids[k], rate_of(&res[1][0][k]) / rate_of(&res[0][0][k]),
+                   native[k] / rate_of(&res[1][0][k]));
+    write_json(nruns, threads, res, native, st);
     return failed;
 }

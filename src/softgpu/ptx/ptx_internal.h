@@ -254,7 +254,7 @@ struct ptx_kernel {
     int uses_grid_sync;
     int uses_heap;
     int has_calls;
-    _Atomic(void *) jit_fn; /* the JIT engine's compiled code once known (ptx_jit.c) */
+    _Atomic(void *) jit_entry; /* the JIT engine's decision once made (ptx_jit.c) */
 };
 
 struct ptx_module {

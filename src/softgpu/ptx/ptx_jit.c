@@ -170,6 +170,7 @@ static struct {
     char why[200];
     LLVMOrcLLJITRef jit;
     LLVMTargetMachineRef tm;
+    char *cpu, *features; /* the host's, on every function: fma, AVX... in code generation */
     cache_entry *cache;
     unsigned seq;
 } J;
@@ -235,16 +236,16 @@ static int start_llvm(void)
         llvm_error(err, "runtime symbols");
         return -1;
     }
-    char *triple = LLVMGetDefaultTargetTriple(), *cpu = LLVMGetHostCPUName();
-    char *features = LLVMGetHostCPUFeatures(), *msg = NULL;
+    char *triple = LLVMGetDefaultTargetTriple(), *msg = NULL;
+    J.cpu = LLVMGetHostCPUName();
+    J.features = LLVMGetHostCPUFeatures();
     LLVMTargetRef target;
     if (!LLVMGetTargetFromTriple(triple, &target, &msg))
-        J.tm = LLVMCreateTargetMachine(target, triple, cpu, features, LLVMCodeGenLevelAggressive,
-                                       LLVMRelocDefault, LLVMCodeModelJITDefault);
+        J.tm = LLVMCreateTargetMachine(target, triple, J.cpu, J.features,
+                                       LLVMCodeGenLevelAggressive, LLVMRelocDefault,
+                                       LLVMCodeModelJITDefault);
     LLVMDisposeMessage(msg);
     LLVMDisposeMessage(triple);
-    LLVMDisposeMessage(cpu);
-    LLVMDisposeMessage(features);
     if (!J.tm) {
         snprintf(J.why, sizeof J.why, "no target machine for the host");
         return -1;
@@ -287,10 +288,25 @@ static ptx_jit_phase_fn compile(const ptx_kernel *k, char *why, size_t whylen)
     LLVMModuleRef mod = LLVMModuleCreateWithNameInContext(name, cx);
     LLVMSetTarget(mod, LLVMOrcLLJITGetTripleString(J.jit));
     LLVMSetDataLayout(mod, LLVMOrcLLJITGetDataLayoutStr(J.jit));
-    if (ptx_jit_emit_kernel(cx, mod, k, name, why, whylen) < 0 || optimise(mod, why, whylen) < 0) {
+    int rc = ptx_jit_emit_kernel(cx, mod, k, name, why, whylen);
+    if (rc == 0) {
+        LLVMValueRef fn = LLVMGetNamedFunction(mod, name);
+        LLVMAddTargetDependentFunctionAttr(fn, "target-cpu", J.cpu);
+        LLVMAddTargetDependentFunctionAttr(fn, "target-features", J.features);
+        rc = optimise(mod, why, whylen);
+    }
+    if (rc < 0) {
         LLVMDisposeModule(mod);
         LLVMOrcDisposeThreadSafeContext(tsc);
         return NULL;
+    }
+    const char *dump = getenv("SOFTGPU_JIT_DUMP"); /* a folder: the optimised IR per kernel */
+    if (dump && *dump) {
+        char path[4096], *msg = NULL;
+        snprintf(path, sizeof path, "%s/%s.%s.ll", dump, name, k->fn->name);
+        if (LLVMPrintModuleToFile(mod, path, &msg))
+            fprintf(stderr, "softgpu: SOFTGPU_JIT_DUMP: %s: %s\n", path, msg ? msg : "?");
+        LLVMDisposeMessage(msg);
     }
     LLVMOrcThreadSafeModuleRef tsm = LLVMOrcCreateNewThreadSafeModule(mod, tsc);
     LLVMOrcDisposeThreadSafeContext(tsc);
@@ -365,24 +381,25 @@ static cache_entry *kernel_entry(const ptx_kernel *k, char *why, size_t whylen)
     return c;
 }
 
+/* The kernel's decision: looked up once per kernel (then kept in the kernel, so a launch costs
+ * one atomic load), compiled once per PTX text. */
 static ptx_jit_phase_fn kernel_code(const ptx_kernel *k, char *why, size_t whylen)
 {
-    void *fn = atomic_load_explicit(&((ptx_kernel *)k)->jit_fn, memory_order_acquire);
-    if (fn) {
-        snprintf(why, whylen, "compiled (cached)");
-        return (ptx_jit_phase_fn)(uintptr_t)fn;
+    _Atomic(void *) *slot = &((ptx_kernel *)k)->jit_entry;
+    cache_entry *c = atomic_load_explicit(slot, memory_order_acquire);
+    if (c) {
+        snprintf(why, whylen, "%s", c->why);
+        return c->fn;
     }
     pthread_mutex_lock(&jit_lock);
     int hit = cache_find(k) != NULL;
-    cache_entry *c = kernel_entry(k, why, whylen);
-    ptx_jit_phase_fn r = c ? c->fn : NULL;
-    if (c)
-        snprintf(why, whylen, "%s%s", r && hit ? "cache hit, first " : "", c->why);
-    if (r)
-        atomic_store_explicit(&((ptx_kernel *)k)->jit_fn, (void *)(uintptr_t)r,
-                              memory_order_release);
+    c = kernel_entry(k, why, whylen);
+    if (c) {
+        snprintf(why, whylen, "%s%s", c->fn && hit ? "cache hit, first " : "", c->why);
+        atomic_store_explicit(slot, c, memory_order_release);
+    }
     pthread_mutex_unlock(&jit_lock);
-    return r;
+    return c ? c->fn : NULL;
 }
 
 #else
