@@ -142,7 +142,9 @@ static const char *const routes[][2] = {
     {"PUT", "/api/v1/pools/default"}, {"GET", "/api/v1/tenants"},
     {"POST", "/api/v1/tenants/t"}, {"POST", "/api/v1/tenants/t/token"},
     {"DELETE", "/api/v1/tenants/t"}, {"GET", "/metrics"}, {"GET", "/api/v1/nothing"},
-    {"GET", "/api/v1/bad%20segment"},
+    {"GET", "/api/v1/bad%20segment"}, {"GET", "/api/v1/recommendations"},
+    {"GET", "/api/v1/workloads/t/w"}, {"PUT", "/api/v1/workloads/t/w/mode"},
+    {"GET", "/api/v1/events"}, {"POST", "/api/v1/autoscale"}, {"POST", "/api/v1/test/clock"},
 };
 
 static void unauthenticated_requests_get_401_but_health(void **state)
