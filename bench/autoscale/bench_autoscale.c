@@ -35,7 +35,7 @@
 #define GiB (1024.0 * 1024.0 * 1024.0)
 #define MIN_MS 60000ll
 #define DAY_MIN 1440
-#define PASS_EVERY_MIN 5
+#define PASS_EVERY_MIN 1             /* the pool's default --autoscale-period: 60 s */
 #define T_DAY 1767225600000ll        /* the measured day starts 2026-01-01 00:00 UTC */
 #define NODE_TFLOPS 100.0
 #define NWL 3
@@ -119,7 +119,7 @@ struct sim {
     struct pool_svc *svc;
     char id[NWL][POOL_UUID_MAX];
     uint64_t static_vram[NWL], vram[NWL];
-    double compute_limit[NWL];
+    double static_compute[NWL], compute_limit[NWL];   /* shares of the device */
     struct pool_vgpu_usage u[NWL];
 };
 
@@ -158,7 +158,7 @@ static int allocate(struct sim *s, int w)
     snprintf(r.workload, sizeof r.workload, "%s", wls[w].name);
     snprintf(r.pool, sizeof r.pool, "default");
     r.gpu_count = 1;
-    r.compute_request_pct = r.compute_limit_pct = 100 * s->compute_limit[w];
+    r.compute_request_pct = r.compute_limit_pct = 100 * s->static_compute[w];
     r.vram_request = r.vram_limit = s->static_vram[w];
     r.strategy = -1;
     r.qos = POOL_QOS_MEDIUM;
@@ -168,7 +168,8 @@ static int allocate(struct sim *s, int w)
         return fail("allocate", e.message);
     snprintf(s->id[w], sizeof s->id[w], "%s", json_string_value(json_object_get(out, "id")));
     json_decref(out);
-    s->vram[w] = s->static_vram[w];
+    s->vram[w] = s->static_vram[w];   /* each configuration starts from the static sizes */
+    s->compute_limit[w] = s->static_compute[w];
     return 0;
 }
 
@@ -284,7 +285,7 @@ static void static_arm(struct sim *s, struct config *st, int minutes)
             cpu = fmax(cpu, d.compute);
         }
         s->static_vram[w] = (uint64_t)ceil(peak / (1 << 20)) << 20;
-        s->compute_limit[w] = fmin(1, ceil(cpu * 20) / 20);
+        s->static_compute[w] = fmin(1, ceil(cpu * 20) / 20);
         for (int m = 0; m < minutes; m++)
             st->wl[w].refusals += wls[w].fn(0, m).mem > (double)s->static_vram[w];
         st->wl[w].reserved_gib_h = (double)s->static_vram[w] / GiB * minutes / 60.0;
