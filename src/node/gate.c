@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -254,6 +255,12 @@ void node_gate_service(struct node_gate *g, const struct pollfd *pfd, int n)
             tf_conn_close(take(g, i));
         }
     }
+}
+
+void node_gate_close_fds(const struct node_gate *g)
+{
+    for (int i = 0; i < g->npending; i++)
+        close(tf_conn_fd(g->pending[i].conn));
 }
 
 /* ---- admitted sessions ---- */

@@ -77,6 +77,10 @@ int node_gate_pollfds(struct node_gate *g, struct pollfd *pfd, int cap, int *tim
  * is complete (ready callback), drops those that hung up or ran out of time. */
 void node_gate_service(struct node_gate *g, const struct pollfd *pfd, int n);
 int node_gate_pending(const struct node_gate *g);
+/* In a child the node forked (a worker, warm or not): closes the pending connections' sockets,
+ * which are the node's; a copy held by a long-lived child would keep a client the gate dropped
+ * from ever seeing its connection close. The connection being handed over is not among them. */
+void node_gate_close_fds(const struct node_gate *g);
 
 /* Whether one more session may start: below max_sessions, and each vGPU (regions[i], slots[i],
  * n of them) below max_per_vgpu. 0, or -1 with the reason for the client in err. */

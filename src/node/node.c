@@ -321,6 +321,7 @@ static void child_of_node(struct node *n)
     for (int i = 0; i < n->nlisteners; i++)
         close(tf_listener_fd(n->listeners[i]));
     node_warm_close_fds(&n->warm);   /* the warm workers' sockets are the node's to use */
+    node_gate_close_fds(&n->gate);   /* and so are the connections still in the gate */
     signal(SIGINT, SIG_IGN);     /* a terminal's ^C goes to the node, which stops us */
     signal(SIGTERM, SIG_DFL);
     enum tf_log_level level = tf_log_get_level();   /* the node's, reloads included */
