@@ -1,5 +1,5 @@
 /*
- * Raster plotting (see png_plot.h): bench/isolation, `tfuse pool plot`, the autoscaling bench.
+ * Raster plotting (see png_plot.h): bench/isolation, `tfuse pool plot`, bench/autoscale.
  *
  * Owns: the canvas and its PNG encoding. May call: libpng, libc.
  */

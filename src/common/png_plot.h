@@ -1,7 +1,7 @@
 /*
  * A tiny raster plotter: line charts drawn into an RGB buffer by hand (axes, grid, dashed
  * reference lines, polylines and step lines, text from a 3x5 font) and written as PNG with
- * libpng. Used by bench/isolation (share over time), `tfuse pool plot` and the autoscaling bench
+ * libpng. Used by bench/isolation (share over time), `tfuse pool plot` and bench/autoscale
  * (a workload's memory and compute over time, src/pool/pool_plot.c).
  *
  * Built as its own library, tfuse_plot, so that nothing else of src/common pulls libpng.

@@ -1,7 +1,7 @@
 /*
  * A workload's history as a PNG chart (issue 14): memory used, peak, limit and the
  * recommendation over time in one panel, compute used, limit and recommendation in a second.
- * Drawn by `tfuse pool plot` and the autoscaling benchmark.
+ * Drawn by `tfuse pool plot` and bench/autoscale.
  *
  * Owns: the chart's points and layout. May call: pool_recommend (pool_usage.h), tfuse_plot
  * (src/common/png_plot.h), libc, libm.
