@@ -85,10 +85,13 @@ static void forget(struct node_warm *w, int i)
     w->w[i] = w->w[--w->n];
 }
 
-/* Closing its socket ends it (its send or its wait sees the close); reaped later. */
+/* Closing its socket ends a ready one (its wait sees the close); one still starting may be
+ * inside the driver's initialization for a while, holding nothing yet: killed. Reaped later. */
 static void retire(struct node_warm *w, int i, int sig)
 {
     close(w->w[i].sock);
+    if (!sig && !w->w[i].ready)
+        sig = SIGKILL;
     if (sig)
         kill(w->w[i].pid, sig);
     if (w->nretired < NODE_WARM_RETIRED_MAX)

@@ -69,6 +69,7 @@ int tfw_warm_serve(int sock, int device, const struct tfw_opts *opts, struct tfw
     close(sock);   /* used once: nothing else will come */
     if (rc == TF_ERR_CLOSED) {
         free(h);
+        free(be);
         return 0;   /* retired by the node before any session came */
     }
     if (rc != TF_OK || got != sizeof *h || h->magic != TFW_WARM_MAGIC ||
@@ -77,6 +78,7 @@ int tfw_warm_serve(int sock, int device, const struct tfw_opts *opts, struct tfw
         tf_error("warm worker: a malformed handoff from the node (%s)", tf_err_str(rc));
         tf_conn_close(conn);
         free(h);
+        free(be);
         return 1;
     }
     struct tfw_opts o = *opts;
@@ -85,5 +87,6 @@ int tfw_warm_serve(int sock, int device, const struct tfw_opts *opts, struct tfw
     o.stats = table && h->stats_index >= 0 ? &table[h->stats_index] : NULL;
     rc = tfw_serve(conn, &o);
     free(h);
-    return rc;   /* the backend stays loaded, as in tfw_serve: the process exits next */
+    free(be);   /* the session had its own copy; the library stays loaded until the exit */
+    return rc;
 }

@@ -107,17 +107,20 @@ static long long vgpu_used(const struct sn_node *n, const char *id)
     return x;
 }
 
-/* The worker pid of the node's only session, waiting up to 30 s for it to be listed; 0. */
-static int session_pid(const struct sn_node *n)
+/* The worker pid of the node's only session, waiting up to `wait` s for it to be listed; 0. */
+static int session_pid(const struct sn_node *n, double wait)
 {
-    for (double t0 = sn_now(); sn_now() - t0 < tt_scaled_s(30); sn_sleep_ms(50)) {
+    double t0 = sn_now();
+    do {
         struct sn_resp r = sn_http(n, "GET", "/api/v1/sessions", NULL);
         json_t *s = json_array_get(json_object_get(r.json, "sessions"), 0);
         int pid = s ? (int)json_integer_value(json_object_get(s, "worker_pid")) : 0;
         sn_free(&r);
         if (pid > 0)
             return pid;
-    }
+        if (wait > 0)
+            sn_sleep_ms(50);
+    } while (sn_now() - t0 < tt_scaled_s(wait));
     return 0;
 }
 
@@ -181,8 +184,9 @@ static struct seen one_session(const struct sn_node *n, const char *id, const ch
     SN_CHECK(rc == 0, "meminfo: exit %d, '%s'", rc, out);
     char *t = strstr(out, "total ");
     snprintf(s.total, sizeof s.total, "%.*s", t ? (int)strcspn(t, "\n") : 0, t ? t : "");
-    /* the meminfo session's worker holds its context charge until it is reaped */
-    for (double t0 = sn_now(); vgpu_used(n, id) != 0 && sn_now() - t0 < tt_scaled_s(30);)
+    /* the meminfo session's worker is listed, and holds its charge, until it is reaped */
+    for (double t0 = sn_now(); (vgpu_used(n, id) != 0 || session_pid(n, 0) != 0) &&
+                               sn_now() - t0 < tt_scaled_s(30);)
         sn_sleep_ms(20);
     s.before = wait_warm(n, warm, 0, 30);
     char *argv[] = {sn_tfuse, "run", "--connect", (char *)n->listen, "--token", (char *)token,
@@ -194,7 +198,7 @@ static struct seen one_session(const struct sn_node *n, const char *id, const ch
         return s;
     }
     SN_CHECK(sn_wait_output(fd, "held 0x", tt_scaled_s(60)), "the holder never held");
-    s.worker = session_pid(n);
+    s.worker = session_pid(n, 30);
     SN_CHECK(s.worker > 0, "the holder's session is not listed");
     s.charged = vgpu_used(n, id);
     kill(holder, SIGKILL);
@@ -233,6 +237,14 @@ static void tcp_address(const struct sn_node *n, char *out, size_t len)
     }
     if (f)
         fclose(f);
+}
+
+/* After the node stopped: no sanitizer report from it or any of its workers (a build with
+ * TFUSE_SANITIZE writes them to the node's log; other builds never do). */
+static void log_clean(const struct sn_node *n)
+{
+    SN_CHECK(!sn_file_has(n->log, "Sanitizer") && !sn_file_has(n->log, "runtime error"),
+             "a sanitizer report in %s", n->log);
 }
 
 /* `tfuse ps` lists each warm worker with its pid, "(node)" for who pays and "warm". */
@@ -406,6 +418,7 @@ static struct seen warm_node(void)
     }
     SN_CHECK(served, "the tcp session was not served by a warm worker");
     sn_stop(&n);
+    log_clean(&n);
     return s;
 }
 
@@ -431,6 +444,7 @@ static void starting_node(void)
     SN_CHECK(sn_file_has(n.log, line), "not served by the starting worker %d",
              w.n ? w.pid[0] : -1);
     sn_stop(&n);
+    log_clean(&n);
 }
 
 static struct seen cold_node(void)
@@ -449,6 +463,7 @@ static struct seen cold_node(void)
     SN_CHECK(s.before.n == 0 && s.worker > 0, "--warm 0: %d warm workers beside the session",
              s.before.n);
     sn_stop(&n);
+    log_clean(&n);
     return s;
 }
 
