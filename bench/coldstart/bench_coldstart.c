@@ -15,12 +15,13 @@
  *   warm+cached   --warm 1 with the module cache, primed by one untimed run of the same
  *                 tenant: the stub sends the image's hash, the worker reads the image from disk
  * Every node session is a vGPU's (its token, its limits), as a tenant's would be. Each timed
- * node run is paired with a direct run just before it; a row's figure is the median over
- * PAIRS pairs of its time and of its ratio to its pair's direct time. Before each timed run the
- * previous session's worker has exited and, on a warm node, a warm worker is ready (untimed),
- * so that a row measures a start, not the leftovers of the one before it. The program runs
- * with our stub's environment set directly (what tfuse run or a container's injected library
- * sets), so the CLI's own start is not counted.
+ * node run is paired with a direct run just before it, and the rows take turns (a round is one
+ * pair of each), so that the host's drift falls on every row alike; a row's figure is the
+ * median over PAIRS pairs of its time and of its ratio to its pair's direct time. Before each
+ * timed run the previous session's worker has exited and, on a warm node, a warm worker is
+ * ready (untimed), so that a row measures a start, not the leftovers of the one before it.
+ * The program runs with our stub's environment set directly (what tfuse run or a container's
+ * injected library sets), so the CLI's own start is not counted.
  * Model switching (a frozen session resumed, issue 15) is not built: its figure is null.
  *
  *   bench_coldstart            (TFUSE_COLDSTART_PAIRS: pairs per row, default 8)
@@ -298,21 +299,19 @@ static void add(struct series *s, double ms, double load)
     s->ms[s->n++] = ms;
 }
 
-/* PAIRS pairs (direct, then through node) into rows[DIRECT] and rows[r]. */
+/* One pair (direct, then through node) into rows[DIRECT] and rows[r]. */
 static void measure(const char *build, const char *prog, const struct node *n, enum row r,
-                    struct series *rows, int pairs)
+                    struct series *rows)
 {
-    for (int i = 0; i < pairs; i++) {
-        double load = 0;
-        settle(n);
-        double direct = run_once(build, prog, NULL, &load);
-        add(&rows[DIRECT], direct, load);
-        settle(n);
-        double via = run_once(build, prog, n, &load);
-        add(&rows[r], via, load);
-        if (direct > 0 && via > 0)
-            rows[r].ratio[rows[r].nratio++] = via / direct;
-    }
+    double load = 0;
+    settle(n);
+    double direct = run_once(build, prog, NULL, &load);
+    add(&rows[DIRECT], direct, load);
+    settle(n);
+    double via = run_once(build, prog, n, &load);
+    add(&rows[r], via, load);
+    if (direct > 0 && via > 0)
+        rows[r].ratio[rows[r].nratio++] = via / direct;
 }
 
 static void report(struct series *rows, int pairs, long module_bytes)
@@ -386,9 +385,11 @@ int main(void)
         double load;
         settle(&cached);
         run_once(build, prog, &cached, &load);   /* primes the tenant's module cache */
-        measure(build, prog, &cold, COLD, rows, pairs);
-        measure(build, prog, &warm, WARM, rows, pairs);
-        measure(build, prog, &cached, CACHED, rows, pairs);
+        for (int i = 0; i < pairs; i++) {   /* rounds of one pair per row: the host's drift */
+            measure(build, prog, &cold, COLD, rows);       /* is shared by every row */
+            measure(build, prog, &warm, WARM, rows);
+            measure(build, prog, &cached, CACHED, rows);
+        }
         report(rows, pairs, module_bytes);
         rc = rows[COLD].failed + rows[WARM].failed + rows[CACHED].failed + rows[DIRECT].failed;
         rc = rc != 0;
