@@ -117,16 +117,21 @@ static void time_launch(CUfunction f, void **params, struct result *r)
 
 /* Sizes the work so one launch takes about target seconds (measured on a small launch). */
 static unsigned scale_iters(CUfunction f, void **params, unsigned *iters, unsigned max_iters,
-                            struct result *r)
+                            int rounds, struct result *r)
 {
     double target = 0.25;
     *iters = 16;
-    time_launch(f, params, r);
-    if (!r->ok)
-        return 0;
-    double per_iter = r->seconds / *iters;
-    double want = per_iter > 0 ? target / per_iter : max_iters;
-    *iters = want > max_iters ? max_iters : want < 16 ? 16 : (unsigned)want;
+    /* a small launch's time is mostly overhead (and a busy machine's noise), so the first
+     * estimate can be far off: a second round sizes again on a launch of useful size, where
+     * the kernel's result does not depend on earlier launches */
+    for (int round = 0; round < rounds; round++) {
+        time_launch(f, params, r);
+        if (!r->ok)
+            return 0;
+        double per_iter = r->seconds / *iters;
+        double want = per_iter > 0 ? target / per_iter : max_iters;
+        *iters = want > max_iters ? max_iters : want < 16 ? 16 : (unsigned)want;
+    }
     r->ok = 0;
     return *iters;
 }
@@ -153,7 +158,7 @@ static void bench_fma(CUmodule mod, struct result *r)
     TRY(cuModuleGetFunction(&f, mod, "fma_loop"));
     TRY(cuMemAlloc(&out, NTHREADS * sizeof(float)));
     void *params[] = {&out, &iters};
-    if (!scale_iters(f, params, &iters, 1u << 16, r))
+    if (!scale_iters(f, params, &iters, 1u << 16, 2, r))
         return;
     time_launch(f, params, r);
     r->thread_instructions = (double)NTHREADS * (FMA_PRO + FMA_EPI + (double)FMA_PER_ITER * iters);
@@ -182,7 +187,7 @@ static void bench_saxpy(CUmodule mod, struct result *r)
     TRY(cuMemsetD32(x, 0x3f800000, (size_t)NTHREADS * 512));
     TRY(cuMemsetD32(y, 0, (size_t)NTHREADS * 512));
     void *params[] = {&x, &y, &a, &n};
-    if (!scale_iters(f, params, &iters, 512, r)) /* at most 64 MiB streamed per launch */
+    if (!scale_iters(f, params, &iters, 512, 1, r)) /* at most 64 MiB streamed per launch */
         return;
     n = NTHREADS * iters;
     time_launch(f, params, r);

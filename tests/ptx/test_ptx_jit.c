@@ -184,13 +184,17 @@ static const char oob_ptx[] = HDR
     ".visible .entry spoke(.param .u32 off)\n{\n"
     " .reg .u32 %r<4>; .shared .align 4 .b8 sm[256];\n"
     " ld.param.u32 %r1, [off];\n mov.u32 %r2, sm;\n add.u32 %r2, %r2, %r1;\n"
-    " st.shared.u32 [%r2], 5;\n ret;\n}\n";
+    " st.shared.u32 [%r2], 5;\n ret;\n}\n"
+    ".visible .entry fill(.param .u64 p)\n{\n"
+    " .reg .u32 %r<4>; .reg .u64 %rd<6>;\n ld.param.u64 %rd1, [p];\n mov.u32 %r1, %tid.x;\n"
+    " mul.wide.u32 %rd2, %r1, 4;\n add.s64 %rd3, %rd1, %rd2;\n st.global.u32 [%rd3], %r1;\n"
+    " ret;\n}\n";
 
 static void test_illegal_address(void **state)
 {
     (void)state;
     ptx_module *m = tdev_parse(&D, oob_ptx);
-    uint32_t *out = tdev_alloc(&D, 64);
+    uint32_t *out = tdev_alloc(&D, 128);
     uint64_t off = 48;
     unsigned who = 5;
     void *args[] = {&out, &off, &who};
@@ -210,6 +214,17 @@ static void test_illegal_address(void **state)
         fail_msg("unexpected error text: %s", D.err);
     soff = 252;
     assert_int_equal(tdev_launch(&D, m, "spoke", 1, 1, 0, sargs), PTX_OK);
+    /* threads in lock step (a gang) whose stores run off the end of device memory: the first
+     * thread past it is named, as the interpreter's warp names its first failing lane */
+    uint8_t *p = D.base + D.size - 8;
+    void *fargs[] = {&p};
+    assert_int_equal(tdev_launch(&D, m, "fill", 1, 32, 0, fargs), PTX_ERR_ILLEGAL_ADDRESS);
+    if (!strstr(D.err, "st.global.u32") || !strstr(D.err, "thread 2,0,0"))
+        fail_msg("unexpected error text: %s", D.err);
+    p = (uint8_t *)out;
+    assert_int_equal(tdev_launch(&D, m, "fill", 1, 32, 0, fargs), PTX_OK);
+    for (unsigned i = 0; i < 32; i++)
+        assert_int_equal(out[i], i);
     tdev_free(m);
 }
 

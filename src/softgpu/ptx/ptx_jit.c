@@ -99,6 +99,19 @@ void ptx_jit_rt_fail(uint64_t *ctx, uint32_t insn, uint32_t thread, uint32_t sta
 
 /* ---- the block runner --------------------------------------------------------------------- */
 
+/* SOFTGPU_JIT_GANG=0 runs every thread alone (the scalar copy), for comparisons. */
+static int gangs_enabled(void)
+{
+    static atomic_int on = -1;
+    int v = atomic_load(&on);
+    if (v < 0) {
+        const char *s = getenv("SOFTGPU_JIT_GANG");
+        v = !(s && !strcmp(s, "0"));
+        atomic_store(&on, v);
+    }
+    return v;
+}
+
 int ptx_jit_block_run(ptx_block *b, ptx_jit_phase_fn fn)
 {
     const ptx_kernel *k = b->run->k;
@@ -136,13 +149,20 @@ int ptx_jit_block_run(ptx_block *b, ptx_jit_phase_fn fn)
     c[JC_NTHREADS] = n;
     c[JC_DYN_OFFSET] = k->dyn_offset;
     c[JC_RT] = (uintptr_t)&rt;
+    c[JC_GANG] = gangs_enabled();
     for (;;) {
         int32_t r = fn(c);
         if (r == JIT_FAILED || atomic_load_explicit(&b->run->failed, memory_order_relaxed))
             return -1;
-        if (r >> 16)
-            continue; /* threads yielded: they go on before the barrier may open */
-        if (r == 0)
+        int yielded = 0, waiting = 0;
+        for (size_t t = 0; t < n; t++) {
+            int32_t s = b->jit_state[t];
+            yielded |= s > 0 && !(s & JIT_WAIT);
+            waiting |= s > 0 && (s & JIT_WAIT);
+        }
+        if (yielded)
+            continue; /* they go on before the barrier may open */
+        if (!waiting)
             return 1;
         /* every thread still alive waits at the barrier: release them all */
         for (size_t t = 0; t < n; t++)

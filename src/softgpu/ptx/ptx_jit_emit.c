@@ -31,6 +31,44 @@ int jit_unsupported(jit_em *e, const char *fmt, ...)
 }
 
 LLVMValueRef jit_i64c(jit_em *e, uint64_t v) { return LLVMConstInt(e->i64, v, 0); }
+
+void jit_value_types(jit_em *e, int gang)
+{
+    e->gang = gang;
+    LLVMTypeRef s[5] = {e->i1, e->i32, e->i64, e->f32, e->f64}, *d[5] = {&e->vi1, &e->vi32,
+                                                                         &e->vi64, &e->vf32,
+                                                                         &e->vf64};
+    for (int i = 0; i < 5; i++)
+        *d[i] = gang ? LLVMVectorType(s[i], JIT_GANG) : s[i];
+}
+
+LLVMTypeRef jit_vint(jit_em *e, int bits)
+{
+    LLVMTypeRef t = LLVMIntTypeInContext(e->cx, (unsigned)bits);
+    return e->gang ? LLVMVectorType(t, JIT_GANG) : t;
+}
+
+LLVMValueRef jit_splat(jit_em *e, LLVMValueRef k)
+{
+    if (!e->gang)
+        return k;
+    LLVMValueRef v[JIT_GANG];
+    for (int i = 0; i < JIT_GANG; i++)
+        v[i] = k;
+    return LLVMConstVector(v, JIT_GANG);
+}
+
+LLVMValueRef jit_uniform(jit_em *e, LLVMValueRef v)
+{
+    if (!e->gang)
+        return v;
+    LLVMTypeRef vt = LLVMVectorType(LLVMTypeOf(v), JIT_GANG);
+    LLVMValueRef one = LLVMBuildInsertElement(e->b, LLVMGetUndef(vt), v, jit_i32c(e, 0), "");
+    return LLVMBuildShuffleVector(e->b, one, LLVMGetUndef(vt),
+                                  LLVMConstNull(LLVMVectorType(e->i32, JIT_GANG)), "");
+}
+
+LLVMValueRef jit_k64(jit_em *e, uint64_t v) { return jit_splat(e, jit_i64c(e, v)); }
 LLVMValueRef jit_i32c(jit_em *e, uint32_t v) { return LLVMConstInt(e->i32, v, 0); }
 
 LLVMValueRef jit_call(jit_em *e, const char *name, LLVMTypeRef ret, LLVMTypeRef *args,
@@ -125,7 +163,7 @@ static LLVMValueRef ctx_field(jit_em *e, int i)
 }
 
 /* &spill[reg * nthreads + t] */
-static LLVMValueRef spill_slot(jit_em *e, uint32_t reg)
+LLVMValueRef jit_spill_row(jit_em *e, uint32_t reg)
 {
     LLVMValueRef base = LLVMBuildIntToPtr(e->b, e->c[JC_SPILL], e->p64, "");
     LLVMValueRef i = LLVMBuildAdd(e->b, LLVMBuildMul(e->b, jit_i64c(e, reg), e->c[JC_NTHREADS], ""),
@@ -145,8 +183,9 @@ static int terminated(jit_em *e)
 }
 
 /* The block resuming a thread at leader pc (state pc + 1): reloads the registers live there. */
-static void need_resume(jit_em *e, uint32_t pc)
+void jit_need_resume(jit_em *e, uint32_t pc)
 {
+    LLVMValueRef *regs = e->gang ? e->sregs : e->regs; /* the scalar copy's */
     if (e->resume[pc])
         return;
     LLVMBasicBlockRef here = LLVMGetInsertBlock(e->b);
@@ -158,8 +197,8 @@ static void need_resume(jit_em *e, uint32_t pc)
     const uint64_t *live = e->live.in[pc];
     for (uint32_t reg = 0; reg < e->f->nregs; reg++)
         if (jit_live_has(live, reg))
-            LLVMBuildStore(e->b, LLVMBuildLoad2(e->b, e->i64, spill_slot(e, reg), ""),
-                           e->regs[reg]);
+            LLVMBuildStore(e->b, LLVMBuildLoad2(e->b, e->i64, jit_spill_row(e, reg), ""),
+                           regs[reg]);
     LLVMBuildBr(e->b, e->bb[pc]);
     LLVMPositionBuilderAtEnd(e->b, here);
 }
@@ -171,15 +210,15 @@ static void stop_at(jit_em *e, uint32_t pc, int32_t flags)
     for (uint32_t reg = 0; reg < e->f->nregs; reg++)
         if (jit_live_has(live, reg))
             LLVMBuildStore(e->b, LLVMBuildLoad2(e->b, e->i64, e->regs[reg], ""),
-                           spill_slot(e, reg));
-    need_resume(e, pc);
+                           jit_spill_row(e, reg));
+    jit_need_resume(e, pc);
     set_result(e, (int32_t)(pc + 1) | flags);
 }
 
-static LLVMValueRef guard_true(jit_em *e, const ptx_insn *in)
+LLVMValueRef jit_guard(jit_em *e, const ptx_insn *in)
 {
-    LLVMValueRef g = LLVMBuildLoad2(e->b, e->i64, e->regs[in->guard], "");
-    return LLVMBuildICmp(e->b, in->guard_neg ? LLVMIntEQ : LLVMIntNE, g, jit_i64c(e, 0), "");
+    LLVMValueRef g = LLVMBuildLoad2(e->b, e->vi64, e->regs[in->guard], "");
+    return LLVMBuildICmp(e->b, in->guard_neg ? LLVMIntEQ : LLVMIntNE, g, jit_k64(e, 0), "");
 }
 
 /* A backward branch: counts the budget down; at zero the thread yields at the target. */
@@ -209,7 +248,7 @@ static int emit_control(jit_em *e, const ptx_insn *in, uint32_t pc)
         uint32_t target = (uint32_t)in->o[0].imm;
         LLVMBasicBlockRef to = target <= pc ? back_edge(e, target) : e->bb[target];
         if (guarded && next)
-            LLVMBuildCondBr(e->b, guard_true(e, in), to, next);
+            LLVMBuildCondBr(e->b, jit_guard(e, in), to, next);
         else
             LLVMBuildBr(e->b, to);
         return 0;
@@ -218,7 +257,7 @@ static int emit_control(jit_em *e, const ptx_insn *in, uint32_t pc)
     case OP_EXIT:
         if (guarded && next) {
             LLVMBasicBlockRef out = LLVMAppendBasicBlockInContext(e->cx, e->fn, "exit");
-            LLVMBuildCondBr(e->b, guard_true(e, in), out, next);
+            LLVMBuildCondBr(e->b, jit_guard(e, in), out, next);
             LLVMPositionBuilderAtEnd(e->b, out);
         }
         set_result(e, JIT_EXITED);
@@ -246,7 +285,7 @@ static int emit_insn(jit_em *e, const ptx_insn *in, uint32_t pc)
     if (in->guard != UINT32_MAX) {
         LLVMBasicBlockRef then = LLVMAppendBasicBlockInContext(e->cx, e->fn, "then");
         cont = LLVMAppendBasicBlockInContext(e->cx, e->fn, "cont");
-        LLVMBuildCondBr(e->b, guard_true(e, in), then, cont);
+        LLVMBuildCondBr(e->b, jit_guard(e, in), then, cont);
         LLVMPositionBuilderAtEnd(e->b, then);
     }
     int rc = (in->op == OP_LD || in->op == OP_ST || in->op == OP_ATOM || in->op == OP_RED)
@@ -269,6 +308,7 @@ static void make_blocks(jit_em *e)
 static void thread_ids(jit_em *e)
 {
     LLVMValueRef t = LLVMBuildZExt(e->b, e->t, e->i64, "");
+    e->tv = t;
     LLVMValueRef nx = e->c[JC_NTID_X], ny = e->c[JC_NTID_Y];
     e->tid[0] = LLVMBuildURem(e->b, t, nx, "tidx");
     LLVMValueRef q = LLVMBuildUDiv(e->b, t, nx, "");
@@ -283,21 +323,39 @@ static LLVMValueRef slot(jit_em *e, LLVMTypeRef t, const char *name, uint32_t in
     return a;
 }
 
-/* Counts the thread's new state: yielded threads in the high half, waiting ones in the low. */
-static void emit_latch(jit_em *e, LLVMValueRef sp, LLVMValueRef counts, LLVMBasicBlockRef next)
+/* The gang check before thread t: t a multiple of JIT_GANG with a whole gang left, gangs on
+ * (ctx), and every thread of the gang in the same state: the gang switch picks the gang
+ * copy's entry for it (its start, or a resume point), else the scalar dispatch. */
+static void emit_gang_check(jit_em *e, LLVMBasicBlockRef disp)
 {
-    LLVMPositionBuilderAtEnd(e->b, e->latch);
-    LLVMValueRef r = LLVMBuildLoad2(e->b, e->i32, e->res, "");
-    LLVMBuildStore(e->b, r, sp);
-    LLVMValueRef live = LLVMBuildICmp(e->b, LLVMIntSGE, r, jit_i32c(e, 0), "");
-    LLVMValueRef wait = LLVMBuildICmp(e->b, LLVMIntNE,
-                                      LLVMBuildAnd(e->b, r, jit_i32c(e, JIT_WAIT), ""),
-                                      jit_i32c(e, 0), "");
-    LLVMValueRef add = LLVMBuildSelect(e->b, wait, jit_i32c(e, 1), jit_i32c(e, 1u << 16), "");
-    add = LLVMBuildSelect(e->b, live, add, jit_i32c(e, 0), "");
-    LLVMBuildStore(e->b, LLVMBuildAdd(e->b, LLVMBuildLoad2(e->b, e->i32, counts, ""), add, ""),
-                   counts);
-    LLVMBuildBr(e->b, next);
+    LLVMBasicBlockRef same = LLVMAppendBasicBlockInContext(e->cx, e->fn, "gsame");
+    LLVMBasicBlockRef gsw = LLVMAppendBasicBlockInContext(e->cx, e->fn, "gswitch");
+    LLVMValueRef t64 = LLVMBuildZExt(e->b, e->t, e->i64, "");
+    LLVMValueRef ok = LLVMBuildAnd(e->b, LLVMBuildICmp(e->b, LLVMIntNE, e->c[JC_GANG],
+                                                       jit_i64c(e, 0), ""),
+                                   LLVMBuildICmp(e->b, LLVMIntEQ,
+                                                 LLVMBuildAnd(e->b, t64, jit_i64c(e, JIT_GANG - 1),
+                                                              ""), jit_i64c(e, 0), ""), "");
+    LLVMValueRef room = LLVMBuildICmp(e->b, LLVMIntULE,
+                                      LLVMBuildAdd(e->b, t64, jit_i64c(e, JIT_GANG), ""),
+                                      e->c[JC_NTHREADS], "");
+    LLVMBuildCondBr(e->b, LLVMBuildAnd(e->b, ok, room, ""), same, disp);
+    LLVMPositionBuilderAtEnd(e->b, same);
+    LLVMTypeRef v32 = LLVMVectorType(e->i32, JIT_GANG);
+    LLVMValueRef st = LLVMBuildIntToPtr(e->b, e->c[JC_STATE], LLVMPointerType(e->i32, 0), "");
+    LLVMValueRef p = LLVMBuildBitCast(e->b, LLVMBuildInBoundsGEP2(e->b, e->i32, st, &e->t, 1, ""),
+                                      LLVMPointerType(v32, 0), "");
+    LLVMValueRef all = LLVMBuildLoad2(e->b, v32, p, "");
+    LLVMSetAlignment(all, 4);
+    LLVMValueRef s0 = LLVMBuildExtractElement(e->b, all, jit_i32c(e, 0), "");
+    jit_value_types(e, 1);
+    LLVMValueRef eq = LLVMBuildICmp(e->b, LLVMIntEQ, all, jit_uniform(e, s0), "");
+    jit_value_types(e, 0);
+    LLVMValueRef bits = LLVMBuildBitCast(e->b, eq, LLVMIntTypeInContext(e->cx, JIT_GANG), "");
+    LLVMBuildCondBr(e->b, LLVMBuildICmp(e->b, LLVMIntEQ, bits, LLVMConstAllOnes(LLVMTypeOf(bits)),
+                                        ""), gsw, disp);
+    LLVMPositionBuilderAtEnd(e->b, gsw);
+    e->gsw = LLVMBuildSwitch(e->b, s0, disp, 4);
 }
 
 /* entry -> head -> dispatch -> (start | resume pc | next) ... latch -> next -> head -> done */
@@ -315,20 +373,31 @@ static void emit_frame(jit_em *e, LLVMBasicBlockRef *body_start)
     e->ctx = LLVMGetParam(e->fn, 0);
     for (int i = 0; i < JC_COUNT; i++)
         e->c[i] = ctx_field(e, i);
-    LLVMValueRef tslot = slot(e, e->i32, "tslot", 0), counts = slot(e, e->i32, "counts", 0);
+    LLVMValueRef tslot = slot(e, e->i32, "tslot", 0);
     e->res = slot(e, e->i32, "res", 0);
     e->budget = slot(e, e->i32, "budget", JIT_YIELD_EDGES);
     for (uint32_t r = 0; r < e->f->nregs; r++)
         e->regs[r] = LLVMBuildAlloca(e->b, e->i64, "");
     LLVMBuildBr(e->b, head);
 
+    LLVMBasicBlockRef pre = LLVMAppendBasicBlockInContext(e->cx, e->fn, "gangcheck");
     LLVMPositionBuilderAtEnd(e->b, head);
     e->t = LLVMBuildLoad2(e->b, e->i32, tslot, "t");
     LLVMValueRef n32 = LLVMBuildTrunc(e->b, e->c[JC_NTHREADS], e->i32, "");
-    LLVMBuildCondBr(e->b, LLVMBuildICmp(e->b, LLVMIntULT, e->t, n32, ""), disp, done);
+    LLVMBuildCondBr(e->b, LLVMBuildICmp(e->b, LLVMIntULT, e->t, n32, ""), pre, done);
+    LLVMPositionBuilderAtEnd(e->b, pre);
+    emit_gang_check(e, disp);
+
+    /* a gang whose lanes all stopped goes on with the next gang; one that diverged has its
+     * threads run by the scalar copy from where each one's branch led */
+    e->gdone = LLVMAppendBasicBlockInContext(e->cx, e->fn, "gangdone");
+    e->gesc = disp;
+    LLVMPositionBuilderAtEnd(e->b, e->gdone);
+    LLVMBuildStore(e->b, LLVMBuildAdd(e->b, e->t, jit_i32c(e, JIT_GANG), ""), tslot);
+    LLVMBuildBr(e->b, head);
 
     LLVMPositionBuilderAtEnd(e->b, done);
-    LLVMBuildRet(e->b, LLVMBuildLoad2(e->b, e->i32, counts, ""));
+    LLVMBuildRet(e->b, jit_i32c(e, 0));
     LLVMPositionBuilderAtEnd(e->b, e->fail);
     LLVMBuildRet(e->b, LLVMConstInt(e->i32, (uint64_t)(int64_t)JIT_FAILED, 1));
 
@@ -339,7 +408,9 @@ static void emit_frame(jit_em *e, LLVMBasicBlockRef *body_start)
     LLVMValueRef s = LLVMBuildLoad2(e->b, e->i32, sp, "state");
     e->sw = LLVMBuildSwitch(e->b, s, next, 8); /* exited and waiting threads: default */
     LLVMAddCase(e->sw, jit_i32c(e, 0), start);
-    emit_latch(e, sp, counts, next);
+    LLVMPositionBuilderAtEnd(e->b, e->latch);
+    LLVMBuildStore(e->b, LLVMBuildLoad2(e->b, e->i32, e->res, ""), sp);
+    LLVMBuildBr(e->b, next);
 
     LLVMPositionBuilderAtEnd(e->b, next);
     LLVMBuildStore(e->b, LLVMBuildAdd(e->b, e->t, jit_i32c(e, 1), ""), tslot);
@@ -367,6 +438,7 @@ static void init_types(jit_em *e, LLVMContextRef cx, LLVMModuleRef mod)
     e->vd = LLVMVoidTypeInContext(cx);
     e->p8 = LLVMPointerType(e->i8, 0);
     e->p64 = LLVMPointerType(e->i64, 0);
+    jit_value_types(e, 0);
 }
 
 static int emit_body(jit_em *e, LLVMBasicBlockRef start)
@@ -435,6 +507,11 @@ int ptx_jit_emit_kernel(void *llvm_ctx, void *llvm_mod, const ptx_kernel *k, con
     emit_frame(&e, &start);
     make_blocks(&e);
     int rc = emit_body(&e, start);
+    if (rc == 0) { /* the gang copy, entered at state 0 (its start) or its resume points */
+        LLVMBasicBlockRef gstart = LLVMAppendBasicBlockInContext(e.cx, e.fn, "gstart");
+        LLVMAddCase(e.gsw, jit_i32c(&e, 0), gstart);
+        rc = jit_gang_emit(&e, gstart);
+    }
     LLVMDisposeBuilder(e.b);
     release(&e);
     return rc;

@@ -22,6 +22,10 @@ typedef struct jit_em {
     LLVMBuilderRef b;
     LLVMValueRef fn;
     LLVMTypeRef i1, i8, i16, i32, i64, f32, f64, vd, p8, p64;
+    /* the types of register values: the scalar ones, or <JIT_GANG x T> for the gang copy */
+    int gang;
+    LLVMTypeRef vi1, vi32, vi64, vf32, vf64;
+    LLVMValueRef tv;             /* the thread index as a register value (i64 or vector) */
     const ptx_kernel *k;
     const ptx_func *f;
     LLVMValueRef *regs;          /* one alloca i64 per PTX register */
@@ -38,11 +42,25 @@ typedef struct jit_em {
     LLVMBasicBlockRef *resume;   /* per pc: the block resuming a thread there, or NULL */
     LLVMValueRef sw;             /* the dispatch switch on the thread's state */
     LLVMValueRef budget;         /* alloca i32: back edges left before the thread yields */
+    /* the scalar copy's registers and blocks while the gang copy is emitted */
+    LLVMValueRef *sregs;
+    LLVMBasicBlockRef *sbb;
+    LLVMValueRef gsw;            /* the gang dispatch switch on the gang's common state */
+    LLVMBasicBlockRef gdone;     /* every lane of the gang stopped: next gang */
+    LLVMBasicBlockRef gesc;      /* lanes diverged: the scalar copy runs the gang's threads */
     char *why;
     size_t whylen;
 } jit_em;
 
+/* Threads a gang runs in lock step (ptx_jit_gang.c): one vector register holds theirs. */
+#define JIT_GANG 8
+
 /* ptx_jit_emit.c */
+void jit_value_types(jit_em *e, int gang);
+LLVMTypeRef jit_vint(jit_em *e, int bits);         /* iN, or <JIT_GANG x iN> */
+LLVMValueRef jit_splat(jit_em *e, LLVMValueRef k); /* a constant as a register value */
+LLVMValueRef jit_uniform(jit_em *e, LLVMValueRef v); /* a scalar as a register value */
+LLVMValueRef jit_k64(jit_em *e, uint64_t v);       /* jit_splat of an i64 constant */
 int jit_unsupported(jit_em *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 LLVMValueRef jit_i64c(jit_em *e, uint64_t v);
 LLVMValueRef jit_i32c(jit_em *e, uint32_t v);
@@ -70,6 +88,27 @@ int jit_mem(jit_em *e, const ptx_insn *in);
 int jit_check_sreg(jit_em *e, int sr);
 LLVMValueRef jit_sreg(jit_em *e, int sr);
 int jit_check_sym(jit_em *e, int kind);
+/* The host pointer of a checked access by thread e->t (scalar addr); a failed check has
+ * reported the error and branches to e->fail. */
+LLVMValueRef jit_checked_ptr(jit_em *e, int space, LLVMValueRef addr, unsigned size, int write);
+
+LLVMValueRef jit_operand_addr(jit_em *e, const ptx_operand *o);
+LLVMValueRef jit_elem_ptr(jit_em *e, LLVMValueRef p, unsigned j, unsigned esz, LLVMTypeRef et);
+LLVMValueRef jit_load_elem(jit_em *e, const ptx_insn *in, LLVMValueRef ep, unsigned esz,
+                           LLVMTypeRef et);
+LLVMValueRef jit_range_ptr(jit_em *e, int space, LLVMValueRef addr, unsigned size,
+                           unsigned align, LLVMBasicBlockRef bad);
+
+/* ptx_jit_emit.c, for the gang copy */
+LLVMValueRef jit_guard(jit_em *e, const ptx_insn *in);       /* the guard as a register value */
+LLVMValueRef jit_spill_row(jit_em *e, uint32_t reg);          /* &spill[reg * n + e->t] */
+void jit_need_resume(jit_em *e, uint32_t pc);                 /* the scalar copy resumes at pc */
+int jit_ends_block(const ptx_insn *in);
+
+/* ptx_jit_gang.c: the gang copy of the kernel (JIT_GANG threads in lock step while their
+ * branches agree), entered from the dispatch with the gang's common state; it ends at
+ * e->gdone (every lane stopped) or e->gesc (lanes diverged: the scalar copy goes on). */
+int jit_gang_emit(jit_em *e, LLVMBasicBlockRef start);
 LLVMValueRef jit_sym(jit_em *e, int kind, uint64_t sym);
 
 #endif

@@ -28,21 +28,22 @@ LLVMValueRef jit_sreg(jit_em *e, int sr)
     if (sr >= SR_TID_X && sr <= SR_TID_Z)
         return e->tid[sr - SR_TID_X];
     if (sr >= SR_NTID_X && sr <= SR_NCTAID_Z)
-        return e->c[JC_NTID_X + (sr - SR_NTID_X)];
-    LLVMValueRef t = LLVMBuildZExt(B_, e->t, e->i64, "");
-    LLVMValueRef lane = LLVMBuildAnd(B_, t, jit_i64c(e, PTX_WARP - 1), "");
+        return jit_uniform(e, e->c[JC_NTID_X + (sr - SR_NTID_X)]);
+    LLVMValueRef t = e->tv;
+    LLVMValueRef lane = LLVMBuildAnd(B_, t, jit_k64(e, PTX_WARP - 1), "");
     switch (sr) {
     case SR_LANEID: return lane;
-    case SR_WARPID: return LLVMBuildLShr(B_, t, jit_i64c(e, 5), "");
+    case SR_WARPID: return LLVMBuildLShr(B_, t, jit_k64(e, 5), "");
     case SR_NWARPID:
-        return LLVMBuildLShr(B_, LLVMBuildAdd(B_, e->c[JC_NTHREADS], jit_i64c(e, 31), ""),
-                             jit_i64c(e, 5), "");
-    case SR_ZERO: return jit_i64c(e, 0);
+        return jit_uniform(e, LLVMBuildLShr(B_, LLVMBuildAdd(B_, e->c[JC_NTHREADS],
+                                                             jit_i64c(e, 31), ""),
+                                            jit_i64c(e, 5), ""));
+    case SR_ZERO: return jit_k64(e, 0);
     default: break;
     }
     /* lane masks, 32-bit values as the interpreter keeps them */
-    LLVMValueRef eq = LLVMBuildShl(B_, jit_i64c(e, 1), lane, "");
-    LLVMValueRef lt = LLVMBuildSub(B_, eq, jit_i64c(e, 1), ""), r;
+    LLVMValueRef eq = LLVMBuildShl(B_, jit_k64(e, 1), lane, "");
+    LLVMValueRef lt = LLVMBuildSub(B_, eq, jit_k64(e, 1), ""), r;
     switch (sr) {
     case SR_LANEMASK_EQ: r = eq; break;
     case SR_LANEMASK_LT: r = lt; break;
@@ -70,22 +71,24 @@ LLVMValueRef jit_sym(jit_em *e, int kind, uint64_t sym)
     case SYM_GLOBAL: {
         LLVMValueRef g = LLVMBuildIntToPtr(B_, e->c[JC_GLOBALS], e->p64, "");
         LLVMValueRef i = jit_i64c(e, sym);
-        return LLVMBuildLoad2(B_, e->i64, LLVMBuildInBoundsGEP2(B_, e->i64, g, &i, 1, ""), "");
+        return jit_uniform(e, LLVMBuildLoad2(B_, e->i64,
+                                             LLVMBuildInBoundsGEP2(B_, e->i64, g, &i, 1, ""), ""));
     }
-    case SYM_DYNSHARED: return e->c[JC_DYN_OFFSET];
-    default: return jit_i64c(e, sym);
+    case SYM_DYNSHARED: return jit_uniform(e, e->c[JC_DYN_OFFSET]);
+    default: return jit_k64(e, sym);
     }
 }
 
 /* ---- addresses ---------------------------------------------------------------------------- */
 
-static LLVMValueRef operand_addr(jit_em *e, const ptx_operand *o)
+/* [reg + symbol + offset] as a register value (a lane per thread in a gang) */
+LLVMValueRef jit_operand_addr(jit_em *e, const ptx_operand *o)
 {
-    LLVMValueRef a = jit_i64c(e, o->imm);
+    LLVMValueRef a = jit_k64(e, o->imm);
     if (o->sym_kind)
         a = LLVMBuildAdd(B_, a, jit_sym(e, o->sym_kind, o->sym), "");
     if (o->reg != UINT32_MAX)
-        a = LLVMBuildAdd(B_, a, LLVMBuildLoad2(B_, e->i64, e->regs[o->reg], ""), "");
+        a = LLVMBuildAdd(B_, a, LLVMBuildLoad2(B_, e->vi64, e->regs[o->reg], ""), "");
     return a;
 }
 
@@ -103,29 +106,35 @@ static LLVMValueRef byte(jit_em *e, LLVMValueRef base, LLVMValueRef off)
     return LLVMBuildInBoundsGEP2(B_, e->i8, LLVMBuildIntToPtr(B_, base, e->p8, ""), &off, 1, "");
 }
 
-/* [addr, addr+size) inside [0, limit) and aligned to size */
-static LLVMValueRef window_ok(jit_em *e, LLVMValueRef addr, LLVMValueRef limit, unsigned size)
+/* [addr, addr+size) inside [0, limit) and aligned to align */
+static LLVMValueRef window_ok_al(jit_em *e, LLVMValueRef addr, LLVMValueRef limit, unsigned size,
+                                 unsigned align)
 {
     LLVMValueRef in = LLVMBuildICmp(B_, LLVMIntULT, addr, limit, "");
     LLVMValueRef room = LLVMBuildICmp(B_, LLVMIntUGE, LLVMBuildSub(B_, limit, addr, ""),
                                       jit_i64c(e, size), "");
     LLVMValueRef ok = LLVMBuildAnd(B_, in, room, "");
-    if (size > 1) {
-        LLVMValueRef mis = LLVMBuildAnd(B_, addr, jit_i64c(e, size - 1), "");
+    if (align > 1) {
+        LLVMValueRef mis = LLVMBuildAnd(B_, addr, jit_i64c(e, align - 1), "");
         ok = LLVMBuildAnd(B_, ok, LLVMBuildICmp(B_, LLVMIntEQ, mis, jit_i64c(e, 0), ""), "");
     }
     return ok;
 }
 
+static LLVMValueRef window_ok(jit_em *e, LLVMValueRef addr, LLVMValueRef limit, unsigned size)
+{
+    return window_ok_al(e, addr, limit, size, size);
+}
+
 /* The global fast check: aligned, inside the device range, first and last page accessible. */
-static LLVMValueRef global_fast(jit_em *e, LLVMValueRef addr, unsigned size,
+static LLVMValueRef global_fast(jit_em *e, LLVMValueRef addr, unsigned size, unsigned align,
                                 LLVMBasicBlockRef slow)
 {
     LLVMValueRef base = e->c[JC_MEM_BASE];
     LLVMValueRef off = LLVMBuildSub(B_, addr, base, "");
     LLVMValueRef span = LLVMBuildSub(B_, e->c[JC_MEM_LIMIT], base, "");
     LLVMValueRef ok = LLVMBuildAnd(B_, LLVMBuildICmp(B_, LLVMIntUGE, addr, base, ""),
-                                   window_ok(e, off, span, size), "");
+                                   window_ok_al(e, off, span, size, align), "");
     LLVMBasicBlockRef pages = LLVMAppendBasicBlockInContext(e->cx, e->fn, "pages");
     LLVMBuildCondBr(B_, ok, pages, slow);
     LLVMPositionBuilderAtEnd(B_, pages);
@@ -141,7 +150,7 @@ static LLVMValueRef global_fast(jit_em *e, LLVMValueRef addr, unsigned size,
 }
 
 /* The host pointer of a checked access; on failure the thread's turn ends at e->fail. */
-static LLVMValueRef checked_ptr(jit_em *e, int space, LLVMValueRef addr, unsigned size, int write)
+LLVMValueRef jit_checked_ptr(jit_em *e, int space, LLVMValueRef addr, unsigned size, int write)
 {
     LLVMBasicBlockRef slow = LLVMAppendBasicBlockInContext(e->cx, e->fn, "slow");
     LLVMBasicBlockRef join = LLVMAppendBasicBlockInContext(e->cx, e->fn, "ok");
@@ -149,7 +158,7 @@ static LLVMValueRef checked_ptr(jit_em *e, int space, LLVMValueRef addr, unsigne
     switch (space) {
     case SP_GLOBAL:
     case SP_CONST:
-        ok = global_fast(e, addr, size, slow);
+        ok = global_fast(e, addr, size, size, slow);
         fast = LLVMBuildIntToPtr(B_, addr, e->p8, "");
         break;
     case SP_SHARED:
@@ -186,6 +195,25 @@ static LLVMValueRef checked_ptr(jit_em *e, int space, LLVMValueRef addr, unsigne
     return phi;
 }
 
+/* The host pointer of [addr, addr+size) in a global, const or shared window, aligned to align,
+ * when the fast checks pass; else a branch to bad (nothing reported). */
+LLVMValueRef jit_range_ptr(jit_em *e, int space, LLVMValueRef addr, unsigned size,
+                           unsigned align, LLVMBasicBlockRef bad)
+{
+    LLVMValueRef ok, p;
+    if (space == SP_SHARED) {
+        ok = window_ok_al(e, addr, e->c[JC_SHARED_SIZE], size, align);
+        p = byte(e, e->c[JC_SHARED], addr);
+    } else {
+        ok = global_fast(e, addr, size, align, bad);
+        p = LLVMBuildIntToPtr(B_, addr, e->p8, "");
+    }
+    LLVMBasicBlockRef good = LLVMAppendBasicBlockInContext(e->cx, e->fn, "inrange");
+    LLVMBuildCondBr(B_, ok, good, bad);
+    LLVMPositionBuilderAtEnd(B_, good);
+    return p;
+}
+
 /* ---- ld / st ------------------------------------------------------------------------------ */
 
 static LLVMValueRef store_value(jit_em *e, const ptx_operand *vo, int i)
@@ -202,30 +230,41 @@ static LLVMValueRef store_value(jit_em *e, const ptx_operand *vo, int i)
     return LLVMBuildLoad2(B_, e->i64, e->regs[vo->reg], "");
 }
 
+/* element j (of esz bytes, type et) of an access at host pointer p */
+LLVMValueRef jit_elem_ptr(jit_em *e, LLVMValueRef p, unsigned j, unsigned esz, LLVMTypeRef et)
+{
+    LLVMValueRef off = jit_i64c(e, (uint64_t)j * esz);
+    return LLVMBuildBitCast(B_, LLVMBuildInBoundsGEP2(B_, e->i8, p, &off, 1, ""),
+                            LLVMPointerType(et, 0), "");
+}
+
+/* a loaded element as its register holds it: sign-extended for signed types */
+LLVMValueRef jit_load_elem(jit_em *e, const ptx_insn *in, LLVMValueRef ep, unsigned esz,
+                           LLVMTypeRef et)
+{
+    LLVMValueRef v = LLVMBuildLoad2(B_, et, ep, "");
+    LLVMSetAlignment(v, esz);
+    return ptx_type_is_signed(in->type) ? LLVMBuildSExt(B_, v, e->i64, "")
+                                        : LLVMBuildZExt(B_, v, e->i64, "");
+}
+
 static int emit_ld_st(jit_em *e, const ptx_insn *in)
 {
     int st = in->op == OP_ST, bits = in->bits;
     const ptx_operand *ao = &in->o[st ? 0 : 1], *vo = &in->o[st ? 1 : 0];
     unsigned esz = (unsigned)bits / 8, nv = in->vec;
     LLVMTypeRef et = LLVMIntTypeInContext(e->cx, (unsigned)bits);
-    LLVMValueRef p = checked_ptr(e, in->space, operand_addr(e, ao), esz * nv, st);
+    LLVMValueRef p = jit_checked_ptr(e, in->space, jit_operand_addr(e, ao), esz * nv, st);
     for (unsigned i = 0; i < nv; i++) {
-        LLVMValueRef off = jit_i64c(e, (uint64_t)i * esz);
-        LLVMValueRef ep = LLVMBuildBitCast(B_, LLVMBuildInBoundsGEP2(B_, e->i8, p, &off, 1, ""),
-                                           LLVMPointerType(et, 0), "");
+        LLVMValueRef ep = jit_elem_ptr(e, p, i, esz, et);
         if (st) {
             LLVMValueRef v = LLVMBuildTrunc(B_, store_value(e, vo, (int)i), et, "");
             LLVMSetAlignment(LLVMBuildStore(B_, v, ep), esz);
             continue;
         }
         uint32_t reg = vo->kind == OK_VEC ? vo->vec[i] : vo->reg;
-        if (reg >= UINT32_MAX - 1)
-            continue;
-        LLVMValueRef v = LLVMBuildLoad2(B_, et, ep, "");
-        LLVMSetAlignment(v, esz);
-        v = ptx_type_is_signed(in->type) ? LLVMBuildSExt(B_, v, e->i64, "")
-                                          : LLVMBuildZExt(B_, v, e->i64, "");
-        jit_dst(e, reg, v);
+        if (reg < UINT32_MAX - 1)
+            jit_dst(e, reg, jit_load_elem(e, in, ep, esz, et));
     }
     return 0;
 }
@@ -233,7 +272,7 @@ static int emit_ld_st(jit_em *e, const ptx_insn *in)
 static int emit_atom(jit_em *e, const ptx_insn *in)
 {
     int red = in->op == OP_RED, ai = red ? 0 : 1;
-    LLVMValueRef addr = operand_addr(e, &in->o[ai]);
+    LLVMValueRef addr = jit_operand_addr(e, &in->o[ai]);
     LLVMValueRef b = jit_src(e, in, ai + 1);
     LLVMValueRef c = in->cmp == ATOM_CAS ? jit_src(e, in, ai + 2) : b;
     LLVMBasicBlockRef here = LLVMGetInsertBlock(B_);

@@ -20,10 +20,10 @@ LLVMValueRef jit_src(jit_em *e, const ptx_insn *in, int idx)
 {
     const ptx_operand *o = &in->o[idx];
     switch (o->kind) {
-    case OK_REG: return LLVMBuildLoad2(B_, e->i64, e->regs[o->reg], "");
+    case OK_REG: return LLVMBuildLoad2(B_, e->vi64, e->regs[o->reg], "");
     case OK_SREG: return jit_sreg(e, (int)o->imm);
     case OK_SYM: return jit_sym(e, o->sym_kind, o->sym);
-    default: return jit_i64c(e, o->imm);
+    default: return jit_k64(e, o->imm);
     }
 }
 
@@ -34,27 +34,27 @@ void jit_dst(jit_em *e, uint32_t reg, LLVMValueRef v)
 
 LLVMValueRef jit_mask(jit_em *e, LLVMValueRef v, int bits)
 {
-    return bits >= 64 ? v : LLVMBuildAnd(B_, v, jit_i64c(e, ptx_wmask(bits)), "");
+    return bits >= 64 ? v : LLVMBuildAnd(B_, v, jit_k64(e, ptx_wmask(bits)), "");
 }
 
 LLVMValueRef jit_sext(jit_em *e, LLVMValueRef v, int bits)
 {
     if (bits >= 64)
         return v;
-    LLVMTypeRef t = LLVMIntTypeInContext(e->cx, (unsigned)bits);
-    return LLVMBuildSExt(B_, LLVMBuildTrunc(B_, v, t, ""), e->i64, "");
+    LLVMTypeRef t = jit_vint(e, bits);
+    return LLVMBuildSExt(B_, LLVMBuildTrunc(B_, v, t, ""), e->vi64, "");
 }
 
 LLVMValueRef jit_to_f32(jit_em *e, LLVMValueRef v)
 {
-    return LLVMBuildBitCast(B_, LLVMBuildTrunc(B_, v, e->i32, ""), e->f32, "");
+    return LLVMBuildBitCast(B_, LLVMBuildTrunc(B_, v, e->vi32, ""), e->vf32, "");
 }
-LLVMValueRef jit_to_f64(jit_em *e, LLVMValueRef v) { return LLVMBuildBitCast(B_, v, e->f64, ""); }
+LLVMValueRef jit_to_f64(jit_em *e, LLVMValueRef v) { return LLVMBuildBitCast(B_, v, e->vf64, ""); }
 LLVMValueRef jit_from_f32(jit_em *e, LLVMValueRef f)
 {
-    return LLVMBuildZExt(B_, LLVMBuildBitCast(B_, f, e->i32, ""), e->i64, "");
+    return LLVMBuildZExt(B_, LLVMBuildBitCast(B_, f, e->vi32, ""), e->vi64, "");
 }
-LLVMValueRef jit_from_f64(jit_em *e, LLVMValueRef f) { return LLVMBuildBitCast(B_, f, e->i64, ""); }
+LLVMValueRef jit_from_f64(jit_em *e, LLVMValueRef f) { return LLVMBuildBitCast(B_, f, e->vi64, ""); }
 
 static LLVMValueRef sel(jit_em *e, LLVMValueRef c, LLVMValueRef a, LLVMValueRef b)
 {
@@ -78,7 +78,7 @@ static LLVMValueRef intr2(jit_em *e, const char *name, LLVMValueRef a, LLVMValue
 
 static LLVMValueRef clamp_s32(jit_em *e, LLVMValueRef v)
 {
-    LLVMValueRef hi = jit_i64c(e, INT32_MAX), lo = jit_i64c(e, (uint64_t)(int64_t)INT32_MIN);
+    LLVMValueRef hi = jit_k64(e, INT32_MAX), lo = jit_k64(e, (uint64_t)(int64_t)INT32_MIN);
     v = sel(e, icmp(e, LLVMIntSGT, v, hi), hi, v);
     return sel(e, icmp(e, LLVMIntSLT, v, lo), lo, v);
 }
@@ -86,24 +86,25 @@ static LLVMValueRef clamp_s32(jit_em *e, LLVMValueRef v)
 static LLVMValueRef mul_hi(jit_em *e, LLVMValueRef a, LLVMValueRef b, int bits, int sgn)
 {
     if (bits == 64) {
-        LLVMTypeRef t = LLVMInt128TypeInContext(e->cx);
+        LLVMTypeRef t = jit_vint(e, 128);
         LLVMValueRef x = sgn ? LLVMBuildSExt(B_, a, t, "") : LLVMBuildZExt(B_, a, t, "");
         LLVMValueRef y = sgn ? LLVMBuildSExt(B_, b, t, "") : LLVMBuildZExt(B_, b, t, "");
         LLVMValueRef p = LLVMBuildMul(B_, x, y, "");
-        return LLVMBuildTrunc(B_, LLVMBuildLShr(B_, p, LLVMConstInt(t, 64, 0), ""), e->i64, "");
+        LLVMValueRef sh = jit_splat(e, LLVMConstInt(LLVMInt128TypeInContext(e->cx), 64, 0));
+        return LLVMBuildTrunc(B_, LLVMBuildLShr(B_, p, sh, ""), e->vi64, "");
     }
     if (sgn)
         return LLVMBuildAShr(B_, LLVMBuildMul(B_, jit_sext(e, a, bits), jit_sext(e, b, bits), ""),
-                             jit_i64c(e, (uint64_t)bits), "");
+                             jit_k64(e, (uint64_t)bits), "");
     return LLVMBuildLShr(B_, LLVMBuildMul(B_, jit_mask(e, a, bits), jit_mask(e, b, bits), ""),
-                         jit_i64c(e, (uint64_t)bits), "");
+                         jit_k64(e, (uint64_t)bits), "");
 }
 
 static LLVMValueRef int_mul(jit_em *e, const ptx_insn *in, LLVMValueRef a, LLVMValueRef b,
                             int bits, int sgn)
 {
     int mad = in->op == OP_MAD;
-    LLVMValueRef c = mad ? jit_src(e, in, 3) : jit_i64c(e, 0);
+    LLVMValueRef c = mad ? jit_src(e, in, 3) : jit_k64(e, 0);
     if (in->flags & F_WIDE) {
         LLVMValueRef p = sgn ? LLVMBuildMul(B_, jit_sext(e, a, bits), jit_sext(e, b, bits), "")
                              : LLVMBuildMul(B_, jit_mask(e, a, bits), jit_mask(e, b, bits), "");
@@ -117,7 +118,7 @@ static LLVMValueRef int_mul(jit_em *e, const ptx_insn *in, LLVMValueRef a, LLVMV
 static LLVMValueRef int_divrem(jit_em *e, int rem, LLVMValueRef a0, LLVMValueRef b0, int bits,
                                int sgn)
 {
-    LLVMValueRef zero = jit_i64c(e, 0), ones = jit_i64c(e, ~0ull), one = jit_i64c(e, 1);
+    LLVMValueRef zero = jit_k64(e, 0), ones = jit_k64(e, ~0ull), one = jit_k64(e, 1);
     if (!sgn) {
         LLVMValueRef a = jit_mask(e, a0, bits), b = jit_mask(e, b0, bits);
         LLVMValueRef bz = icmp(e, LLVMIntEQ, b, zero);
@@ -129,7 +130,7 @@ static LLVMValueRef int_divrem(jit_em *e, int rem, LLVMValueRef a0, LLVMValueRef
     uint64_t minv = bits == 64 ? (uint64_t)INT64_MIN : (uint64_t)-((int64_t)1 << (bits - 1));
     LLVMValueRef bz = icmp(e, LLVMIntEQ, b, zero);
     LLVMValueRef ovf = LLVMBuildAnd(B_, icmp(e, LLVMIntEQ, b, ones),
-                                    icmp(e, LLVMIntEQ, a, jit_i64c(e, minv)), "");
+                                    icmp(e, LLVMIntEQ, a, jit_k64(e, minv)), "");
     LLVMValueRef safe = sel(e, LLVMBuildOr(B_, bz, ovf, ""), one, b);
     LLVMValueRef q = rem ? LLVMBuildSRem(B_, a, safe, "") : LLVMBuildSDiv(B_, a, safe, "");
     q = sel(e, ovf, rem ? zero : a, q);
@@ -149,7 +150,7 @@ static LLVMValueRef int_minmax(jit_em *e, const ptx_insn *in, LLVMValueRef a, LL
     b = jit_sext(e, b, bits);
     LLVMValueRef r = sel(e, icmp(e, mx ? LLVMIntSGT : LLVMIntSLT, a, b), a, b);
     if (in->flags & F_RELU)
-        r = sel(e, icmp(e, LLVMIntSLT, r, jit_i64c(e, 0)), jit_i64c(e, 0), r);
+        r = sel(e, icmp(e, LLVMIntSLT, r, jit_k64(e, 0)), jit_k64(e, 0), r);
     return jit_mask(e, r, bits);
 }
 
@@ -175,11 +176,11 @@ static void emit_int(jit_em *e, const ptx_insn *in)
     case OP_REM: r = int_divrem(e, in->op == OP_REM, a, b, bits, sgn); break;
     case OP_ABS: {
         LLVMValueRef x = jit_sext(e, a, bits);
-        r = jit_mask(e, sel(e, icmp(e, LLVMIntSLT, x, jit_i64c(e, 0)),
-                            LLVMBuildSub(B_, jit_i64c(e, 0), x, ""), x), bits);
+        r = jit_mask(e, sel(e, icmp(e, LLVMIntSLT, x, jit_k64(e, 0)),
+                            LLVMBuildSub(B_, jit_k64(e, 0), x, ""), x), bits);
         break;
     }
-    case OP_NEG: r = jit_mask(e, LLVMBuildSub(B_, jit_i64c(e, 0), a, ""), bits); break;
+    case OP_NEG: r = jit_mask(e, LLVMBuildSub(B_, jit_k64(e, 0), a, ""), bits); break;
     default: r = int_minmax(e, in, a, b, bits, sgn); break;
     }
     jit_dst(e, in->o[0].reg, r);
@@ -206,17 +207,17 @@ static int check_int(jit_em *e, const ptx_insn *in)
 
 static LLVMValueRef shift(jit_em *e, const ptx_insn *in, LLVMValueRef a, LLVMValueRef b, int bits)
 {
-    LLVMValueRef s = LLVMBuildAnd(B_, b, jit_i64c(e, 0xffffffffu), "");
-    LLVMValueRef big = icmp(e, LLVMIntUGE, s, jit_i64c(e, (uint64_t)bits));
-    LLVMValueRef s63 = sel(e, icmp(e, LLVMIntUGT, s, jit_i64c(e, 63)), jit_i64c(e, 63), s);
+    LLVMValueRef s = LLVMBuildAnd(B_, b, jit_k64(e, 0xffffffffu), "");
+    LLVMValueRef big = icmp(e, LLVMIntUGE, s, jit_k64(e, (uint64_t)bits));
+    LLVMValueRef s63 = sel(e, icmp(e, LLVMIntUGT, s, jit_k64(e, 63)), jit_k64(e, 63), s);
     if (in->op == OP_SHL) {
         LLVMValueRef r = jit_mask(e, LLVMBuildShl(B_, a, s63, ""), bits);
-        return sel(e, big, jit_i64c(e, 0), r);
+        return sel(e, big, jit_k64(e, 0), r);
     }
     if (ptx_type_is_signed(in->type)) /* shifting the extended value by >= bits fills signs */
         return jit_mask(e, LLVMBuildAShr(B_, jit_sext(e, a, bits), s63, ""), bits);
     LLVMValueRef r = LLVMBuildLShr(B_, jit_mask(e, a, bits), s63, "");
-    return sel(e, big, jit_i64c(e, 0), r);
+    return sel(e, big, jit_k64(e, 0), r);
 }
 
 static void emit_bits(jit_em *e, const ptx_insn *in)
@@ -224,26 +225,26 @@ static void emit_bits(jit_em *e, const ptx_insn *in)
     int pred = in->type == T_PRED, bits = pred ? 1 : in->bits;
     LLVMValueRef a = jit_src(e, in, 1), b = in->nops > 2 ? jit_src(e, in, 2) : a, r;
     if (in->o[1].neg)
-        a = LLVMBuildXor(B_, a, jit_i64c(e, 1), "");
+        a = LLVMBuildXor(B_, a, jit_k64(e, 1), "");
     if (in->nops > 2 && in->o[2].neg)
-        b = LLVMBuildXor(B_, b, jit_i64c(e, 1), "");
+        b = LLVMBuildXor(B_, b, jit_k64(e, 1), "");
     switch (in->op) {
     case OP_AND: r = jit_mask(e, LLVMBuildAnd(B_, a, b, ""), bits); break;
     case OP_OR: r = jit_mask(e, LLVMBuildOr(B_, a, b, ""), bits); break;
     case OP_XOR: r = jit_mask(e, LLVMBuildXor(B_, a, b, ""), bits); break;
     case OP_NOT: r = jit_mask(e, LLVMBuildNot(B_, a, ""), bits); break;
     case OP_CNOT:
-        r = LLVMBuildZExt(B_, icmp(e, LLVMIntEQ, jit_mask(e, a, bits), jit_i64c(e, 0)), e->i64, "");
+        r = LLVMBuildZExt(B_, icmp(e, LLVMIntEQ, jit_mask(e, a, bits), jit_k64(e, 0)), e->vi64, "");
         break;
     case OP_SHL:
     case OP_SHR: r = shift(e, in, a, b, bits); break;
     case OP_POPC: r = intr1(e, "llvm.ctpop", jit_mask(e, a, bits)); break;
     case OP_CLZ:
         r = intr2(e, "llvm.ctlz", jit_mask(e, a, bits), LLVMConstInt(e->i1, 0, 0));
-        r = LLVMBuildSub(B_, r, jit_i64c(e, (uint64_t)(64 - bits)), "");
+        r = LLVMBuildSub(B_, r, jit_k64(e, (uint64_t)(64 - bits)), "");
         break;
     default: /* brev: bit i goes to bits - 1 - i */
-        r = LLVMBuildLShr(B_, intr1(e, "llvm.bitreverse", a), jit_i64c(e, (uint64_t)(64 - bits)),
+        r = LLVMBuildLShr(B_, intr1(e, "llvm.bitreverse", a), jit_k64(e, (uint64_t)(64 - bits)),
                           "");
         break;
     }
@@ -266,14 +267,19 @@ static int check_bits(jit_em *e, const ptx_insn *in)
 
 /* ---- floating point (ptx_x_float) --------------------------------------------------------- */
 
-static LLVMValueRef fconst(jit_em *e, LLVMTypeRef t, double v) { return LLVMConstReal(t, v); }
+static LLVMValueRef fconst(jit_em *e, LLVMTypeRef t, double v)
+{
+    if (LLVMGetTypeKind(t) == LLVMVectorTypeKind)
+        return jit_splat(e, LLVMConstReal(LLVMGetElementType(t), v));
+    return LLVMConstReal(t, v);
+}
 
 /* ftz32: subnormals become zero of the same sign */
 static LLVMValueRef ftz(jit_em *e, LLVMValueRef x)
 {
     LLVMValueRef sub = LLVMBuildFCmp(B_, LLVMRealOLT, intr1(e, "llvm.fabs", x),
-                                     fconst(e, e->f32, 0x1p-126), "");
-    return sel(e, sub, intr2(e, "llvm.copysign", fconst(e, e->f32, 0.0), x), x);
+                                     fconst(e, e->vf32, 0x1p-126), "");
+    return sel(e, sub, intr2(e, "llvm.copysign", fconst(e, e->vf32, 0.0), x), x);
 }
 
 /* .sat: NaN to 0, then clamp to [0, 1] */
@@ -286,10 +292,19 @@ static LLVMValueRef sat(jit_em *e, LLVMValueRef x)
     return sel(e, LLVMBuildFCmp(B_, LLVMRealUNO, x, x, ""), zero, r);
 }
 
+/* The interpreter's libm function, lane by lane in a gang (same function, same bits). */
 static LLVMValueRef libm1(jit_em *e, const char *name, LLVMValueRef x)
 {
     LLVMTypeRef t = LLVMTypeOf(x);
-    return jit_call(e, name, t, &t, 1, &x);
+    if (LLVMGetTypeKind(t) != LLVMVectorTypeKind)
+        return jit_call(e, name, t, &t, 1, &x);
+    LLVMTypeRef et = LLVMGetElementType(t);
+    LLVMValueRef r = LLVMGetUndef(t);
+    for (unsigned i = 0; i < JIT_GANG; i++) {
+        LLVMValueRef lane = LLVMBuildExtractElement(B_, x, jit_i32c(e, i), "");
+        r = LLVMBuildInsertElement(B_, r, jit_call(e, name, et, &et, 1, &lane), jit_i32c(e, i), "");
+    }
+    return r;
 }
 
 static LLVMValueRef f_unary(jit_em *e, int op, LLVMValueRef a, int dbl)
@@ -413,7 +428,7 @@ static LLVMValueRef combine(jit_em *e, int op, LLVMValueRef r, LLVMValueRef c)
 
 static LLVMValueRef pred_of(jit_em *e, const ptx_insn *in, int idx)
 {
-    LLVMValueRef v = icmp(e, LLVMIntNE, jit_src(e, in, idx), jit_i64c(e, 0));
+    LLVMValueRef v = icmp(e, LLVMIntNE, jit_src(e, in, idx), jit_k64(e, 0));
     return in->o[idx].neg ? LLVMBuildNot(B_, v, "") : v;
 }
 
@@ -431,9 +446,9 @@ static void emit_setp(jit_em *e, const ptx_insn *in)
         r = combine(e, in->boolop, r, c);
         q = combine(e, in->boolop, q, c);
     }
-    jit_dst(e, in->o[0].reg, LLVMBuildZExt(B_, r, e->i64, ""));
+    jit_dst(e, in->o[0].reg, LLVMBuildZExt(B_, r, e->vi64, ""));
     if (in->o[0].nvec)
-        jit_dst(e, in->o[0].vec[0], LLVMBuildZExt(B_, q, e->i64, ""));
+        jit_dst(e, in->o[0].vec[0], LLVMBuildZExt(B_, q, e->vi64, ""));
 }
 
 static int check_setp(jit_em *e, const ptx_insn *in)
@@ -475,22 +490,22 @@ static LLVMValueRef float_to_int(jit_em *e, LLVMValueRef x, int rnd, int bits, i
         double lo = -ldexp(1.0, bits - 1), hi = ldexp(1.0, bits - 1);
         uint64_t minv = bits == 64 ? (uint64_t)INT64_MIN : (uint64_t)(int64_t)lo;
         uint64_t maxv = bits == 64 ? (uint64_t)INT64_MAX : (uint64_t)((int64_t)hi - 1);
-        LLVMValueRef big = LLVMBuildFCmp(B_, LLVMRealOGE, x, fconst(e, e->f64, hi), "");
-        LLVMValueRef small = LLVMBuildFCmp(B_, LLVMRealOLT, x, fconst(e, e->f64, lo), "");
+        LLVMValueRef big = LLVMBuildFCmp(B_, LLVMRealOGE, x, fconst(e, e->vf64, hi), "");
+        LLVMValueRef small = LLVMBuildFCmp(B_, LLVMRealOLT, x, fconst(e, e->vf64, lo), "");
         LLVMValueRef safe = sel(e, LLVMBuildOr(B_, LLVMBuildOr(B_, big, small, ""), nan, ""),
-                                fconst(e, e->f64, 0.0), x);
-        r = LLVMBuildFPToSI(B_, safe, e->i64, "");
-        r = sel(e, big, jit_i64c(e, maxv), sel(e, small, jit_i64c(e, minv), r));
+                                fconst(e, e->vf64, 0.0), x);
+        r = LLVMBuildFPToSI(B_, safe, e->vi64, "");
+        r = sel(e, big, jit_k64(e, maxv), sel(e, small, jit_k64(e, minv), r));
         r = jit_mask(e, r, bits);
     } else {
-        LLVMValueRef le0 = LLVMBuildFCmp(B_, LLVMRealOLE, x, fconst(e, e->f64, 0.0), "");
-        LLVMValueRef big = LLVMBuildFCmp(B_, LLVMRealOGE, x, fconst(e, e->f64, ldexp(1.0, bits)), "");
+        LLVMValueRef le0 = LLVMBuildFCmp(B_, LLVMRealOLE, x, fconst(e, e->vf64, 0.0), "");
+        LLVMValueRef big = LLVMBuildFCmp(B_, LLVMRealOGE, x, fconst(e, e->vf64, ldexp(1.0, bits)), "");
         LLVMValueRef safe = sel(e, LLVMBuildOr(B_, LLVMBuildOr(B_, big, le0, ""), nan, ""),
-                                fconst(e, e->f64, 0.0), x);
-        r = LLVMBuildFPToUI(B_, safe, e->i64, "");
-        r = sel(e, big, jit_i64c(e, ptx_wmask(bits)), sel(e, le0, jit_i64c(e, 0), r));
+                                fconst(e, e->vf64, 0.0), x);
+        r = LLVMBuildFPToUI(B_, safe, e->vi64, "");
+        r = sel(e, big, jit_k64(e, ptx_wmask(bits)), sel(e, le0, jit_k64(e, 0), r));
     }
-    return sel(e, nan, jit_i64c(e, 0), r);
+    return sel(e, nan, jit_k64(e, 0), r);
 }
 
 /* write_float for f32/f64 destinations, x a double, round to nearest */
@@ -500,7 +515,7 @@ static LLVMValueRef write_float(jit_em *e, int dt, LLVMValueRef x, int flags)
         x = sat(e, x);
     if (dt == T_F64)
         return jit_from_f64(e, x);
-    LLVMValueRef f = LLVMBuildFPTrunc(B_, x, e->f32, "");
+    LLVMValueRef f = LLVMBuildFPTrunc(B_, x, e->vf32, "");
     if (flags & F_FTZ)
         f = ftz(e, f);
     return jit_from_f32(e, f);
@@ -515,16 +530,16 @@ static LLVMValueRef cvt_int_int(jit_em *e, const ptx_insn *in, LLVMValueRef v, i
         LLVMValueRef x = jit_sext(e, v, sbits);
         int64_t lo = dsg ? (dbits == 64 ? INT64_MIN : -((int64_t)1 << (dbits - 1))) : 0;
         uint64_t hi = dsg ? ptx_wmask(dbits - 1) : ptx_wmask(dbits);
-        LLVMValueRef neg = icmp(e, LLVMIntSLT, x, jit_i64c(e, (uint64_t)lo));
-        LLVMValueRef over = dsg ? icmp(e, LLVMIntSGT, x, jit_i64c(e, hi))
-                                : LLVMBuildAnd(B_, icmp(e, LLVMIntSGE, x, jit_i64c(e, 0)),
-                                               icmp(e, LLVMIntUGT, x, jit_i64c(e, hi)), "");
-        x = sel(e, neg, jit_i64c(e, (uint64_t)lo), sel(e, over, jit_i64c(e, hi), x));
+        LLVMValueRef neg = icmp(e, LLVMIntSLT, x, jit_k64(e, (uint64_t)lo));
+        LLVMValueRef over = dsg ? icmp(e, LLVMIntSGT, x, jit_k64(e, hi))
+                                : LLVMBuildAnd(B_, icmp(e, LLVMIntSGE, x, jit_k64(e, 0)),
+                                               icmp(e, LLVMIntUGT, x, jit_k64(e, hi)), "");
+        x = sel(e, neg, jit_k64(e, (uint64_t)lo), sel(e, over, jit_k64(e, hi), x));
         return jit_mask(e, x, dbits);
     }
     LLVMValueRef x = jit_mask(e, v, sbits);
     uint64_t hi = dsg ? ptx_wmask(dbits - 1) : ptx_wmask(dbits);
-    return sel(e, icmp(e, LLVMIntUGT, x, jit_i64c(e, hi)), jit_i64c(e, hi), x);
+    return sel(e, icmp(e, LLVMIntUGT, x, jit_k64(e, hi)), jit_k64(e, hi), x);
 }
 
 static void emit_cvt(jit_em *e, const ptx_insn *in)
@@ -536,17 +551,17 @@ static void emit_cvt(jit_em *e, const ptx_insn *in)
         if ((in->flags & F_FTZ) && st == T_F32)
             x = ftz(e, x);
         if (st == T_F32)
-            x = LLVMBuildFPExt(B_, x, e->f64, "");
+            x = LLVMBuildFPExt(B_, x, e->vf64, "");
         if (!cvt_float(dt))
             r = float_to_int(e, x, in->rnd, dbits, ptx_type_is_signed(dt));
         else
             r = write_float(e, dt, round_int(e, x, in->rnd), in->flags);
     } else if (cvt_float(dt)) {
         LLVMValueRef x = ptx_type_is_signed(st) ? jit_sext(e, v, sbits) : jit_mask(e, v, sbits);
-        LLVMTypeRef ft = dt == T_F32 ? e->f32 : e->f64;
+        LLVMTypeRef ft = dt == T_F32 ? e->vf32 : e->vf64;
         x = ptx_type_is_signed(st) ? LLVMBuildSIToFP(B_, x, ft, "") : LLVMBuildUIToFP(B_, x, ft, "");
         if (dt == T_F32)
-            x = LLVMBuildFPExt(B_, x, e->f64, "");
+            x = LLVMBuildFPExt(B_, x, e->vf64, "");
         r = write_float(e, dt, x, in->flags);
     } else {
         r = cvt_int_int(e, in, v, sbits, dbits);
@@ -574,8 +589,8 @@ static int check_cvt(jit_em *e, const ptx_insn *in)
 static LLVMValueRef vec_elem(jit_em *e, const ptx_operand *o, int i)
 {
     if (o->vec[i] >= UINT32_MAX - 1)
-        return jit_i64c(e, o->vimm[i]);
-    return LLVMBuildLoad2(B_, e->i64, e->regs[o->vec[i]], "");
+        return jit_k64(e, o->vimm[i]);
+    return LLVMBuildLoad2(B_, e->vi64, e->regs[o->vec[i]], "");
 }
 
 static void emit_mov_vector(jit_em *e, const ptx_insn *in)
@@ -583,10 +598,10 @@ static void emit_mov_vector(jit_em *e, const ptx_insn *in)
     const ptx_operand *d = &in->o[0], *s = &in->o[1];
     if (s->kind == OK_VEC) {
         int eb = in->bits / s->nvec;
-        LLVMValueRef r = jit_i64c(e, 0);
+        LLVMValueRef r = jit_k64(e, 0);
         for (int i = 0; i < s->nvec; i++)
             r = LLVMBuildOr(B_, r, LLVMBuildShl(B_, jit_mask(e, vec_elem(e, s, i), eb),
-                                                jit_i64c(e, (uint64_t)(i * eb)), ""), "");
+                                                jit_k64(e, (uint64_t)(i * eb)), ""), "");
         jit_dst(e, d->reg, r);
         return;
     }
@@ -594,14 +609,14 @@ static void emit_mov_vector(jit_em *e, const ptx_insn *in)
     LLVMValueRef v = jit_src(e, in, 1);
     for (int i = 0; i < d->nvec; i++)
         if (d->vec[i] < UINT32_MAX - 1)
-            jit_dst(e, d->vec[i], jit_mask(e, LLVMBuildLShr(B_, v, jit_i64c(e, (uint64_t)(i * eb)),
+            jit_dst(e, d->vec[i], jit_mask(e, LLVMBuildLShr(B_, v, jit_k64(e, (uint64_t)(i * eb)),
                                                             ""), eb));
 }
 
 static void emit_mov(jit_em *e, const ptx_insn *in)
 {
     if (in->flags & F_NAN) { /* createpolicy */
-        jit_dst(e, in->o[0].reg, jit_i64c(e, 0));
+        jit_dst(e, in->o[0].reg, jit_k64(e, 0));
         return;
     }
     if (in->o[0].kind == OK_VEC || in->o[1].kind == OK_VEC) {
@@ -614,12 +629,12 @@ static void emit_mov(jit_em *e, const ptx_insn *in)
         return;
     }
     switch (in->space) {
-    case SP_SHARED: base = e->c[JC_SHARED]; break;
-    case SP_PARAM: base = e->c[JC_PARAMS]; break;
+    case SP_SHARED: base = jit_uniform(e, e->c[JC_SHARED]); break;
+    case SP_PARAM: base = jit_uniform(e, e->c[JC_PARAMS]); break;
     case SP_LOCAL:
-        base = LLVMBuildAdd(B_, e->c[JC_LOCAL],
-                            LLVMBuildMul(B_, LLVMBuildZExt(B_, e->t, e->i64, ""),
-                                         e->c[JC_LOCAL_PER_THREAD], ""), "");
+        base = LLVMBuildAdd(B_, jit_uniform(e, e->c[JC_LOCAL]),
+                            LLVMBuildMul(B_, e->tv, jit_uniform(e, e->c[JC_LOCAL_PER_THREAD]), ""),
+                            "");
         break;
     default:
         jit_dst(e, in->o[0].reg, v);
