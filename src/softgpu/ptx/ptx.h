@@ -1,7 +1,8 @@
 /*
- * The PTX interpreter: softgpu's execution engine. Owns parsing PTX text into a pre-decoded
- * form, the per-kernel metadata the driver reports (parameter layout, shared/local sizes), and
- * running a grid of thread blocks on a pool of host threads. It knows nothing of contexts,
+ * The PTX interpreter and JIT: softgpu's execution engines. Owns parsing PTX text into a
+ * pre-decoded form, the per-kernel metadata the driver reports (parameter layout, shared/local
+ * sizes), and running a grid of thread blocks on a pool of host threads, interpreted or compiled
+ * to host code (ptx_jit*.c, SOFTGPU_EXEC). It knows nothing of contexts,
  * streams or the CUDA API: the driver (the C files in src/softgpu) allocates module globals,
  * builds the parameter buffer and calls ptx_launch_run() from the stream that owns the launch.
  *
