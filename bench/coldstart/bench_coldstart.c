@@ -45,7 +45,7 @@
 #include "bench_common.h"
 
 #define KERNELS 48
-#define KERNEL_LINES 40        /* arithmetic lines per kernel: a module of about 100 KiB */
+#define KERNEL_LINES 40        /* arithmetic lines per kernel: a module of 58 KiB */
 #define VGPU_BYTES (256ll << 20)
 #define AIM_WARM_RATIO 1.1
 #define MAX_PAIRS 64
