@@ -145,8 +145,8 @@ static int create_gang(const struct eph_spec *spec, struct eph_set *set, char *e
     return 0;
 }
 
-int eph_create(const char *api, const struct eph_spec *spec, struct eph_set *set, char *err,
-               size_t errlen)
+int tf_eph_create(const char *api, const struct eph_spec *spec, struct eph_set *set,
+                  char *err, size_t errlen)
 {
     memset(set, 0, sizeof *set);
     snprintf(set->api, sizeof set->api, "%s", api);
@@ -158,12 +158,12 @@ int eph_create(const char *api, const struct eph_spec *spec, struct eph_set *set
                              : create_one(spec, NULL, spec->id ? spec->id : "", set, err, errlen);
     if (rc != 0) {
         char ignored[256];
-        eph_delete(set, ignored, sizeof ignored);   /* nothing half-made is left behind */
+        tf_eph_delete(set, ignored, sizeof ignored);   /* nothing half-made is left behind */
     }
     return rc;
 }
 
-int eph_renew(struct eph_set *set)
+int tf_eph_renew(struct eph_set *set)
 {
     int gone = 0;
     for (int i = 0; i < set->n; i++) {
@@ -180,7 +180,7 @@ int eph_renew(struct eph_set *set)
     return gone;
 }
 
-int eph_delete(struct eph_set *set, char *err, size_t errlen)
+int tf_eph_delete(struct eph_set *set, char *err, size_t errlen)
 {
     int rc = 0;
     if (errlen)
@@ -208,7 +208,7 @@ int eph_delete(struct eph_set *set, char *err, size_t errlen)
     return rc;
 }
 
-int eph_library_path(const char *stub_dir, const char *old, char *out, size_t len)
+int tf_eph_library_path(const char *stub_dir, const char *old, char *out, size_t len)
 {
     int n = snprintf(out, len, "%s%s%s", stub_dir, old && *old ? ":" : "", old ? old : "");
     return n < 0 || (size_t)n >= len ? -1 : 0;

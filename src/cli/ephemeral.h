@@ -47,20 +47,20 @@ struct eph_set {
  * unreachable or refusing: nothing is left behind); or 409 when the node has no room for them
  * (err then carries the node's message).
  */
-int eph_create(const char *api, const struct eph_spec *spec, struct eph_set *set, char *err,
-               size_t errlen);
+int tf_eph_create(const char *api, const struct eph_spec *spec, struct eph_set *set,
+                  char *err, size_t errlen);
 
 /* Renews every lease of set. Returns how many the node no longer has (404: expired or deleted
  * by someone else); an unreachable node counts as none, to be tried again next period. */
-int eph_renew(struct eph_set *set);
+int tf_eph_renew(struct eph_set *set);
 
 /* Deletes every vGPU of set, waiting (NODEAPI_DELETE_WAIT_S at most) for the memory of one
  * whose sessions are still ending. Returns 0, or -1 with err naming what could not be deleted
  * (the leases end them later). set->n is 0 afterwards. */
-int eph_delete(struct eph_set *set, char *err, size_t errlen);
+int tf_eph_delete(struct eph_set *set, char *err, size_t errlen);
 
 /* LD_LIBRARY_PATH with the folder of our libcuda.so.1 first: "DIR[:OLD]". Returns 0, or -1 when
  * it does not fit. */
-int eph_library_path(const char *stub_dir, const char *old, char *out, size_t len);
+int tf_eph_library_path(const char *stub_dir, const char *old, char *out, size_t len);
 
 #endif

@@ -173,7 +173,7 @@ static int exec_program(const char *connect, const char *token, char **argv)
         fprintf(stderr, "tfuse run: cannot find TensorFuse's library folder\n");
         return 2;
     }
-    eph_library_path(dir, getenv("LD_LIBRARY_PATH"), path, sizeof path);
+    tf_eph_library_path(dir, getenv("LD_LIBRARY_PATH"), path, sizeof path);
     setenv("LD_LIBRARY_PATH", path, 1);
     setenv("TFUSE_CONNECT", connect, 1);
     if (token)
@@ -196,7 +196,7 @@ static void renew_leases(void *arg)
 {
     struct eph_set *set = arg;
     int lost = set->lost;
-    if (eph_renew(set) && !lost)
+    if (tf_eph_renew(set) && !lost)
         fprintf(stderr, "tfuse run: the node no longer has one of our vGPUs (its lease "
                         "expired?)\n");
 }
@@ -284,14 +284,14 @@ static int run_ephemeral(struct run_opts *o, char **argv)
                             .ngpus = o->ngpus};
     static struct eph_set set;
     char err[1024];
-    if (eph_create(o->api, &spec, &set, err, sizeof err) != 0) {
+    if (tf_eph_create(o->api, &spec, &set, err, sizeof err) != 0) {
         fprintf(stderr, "tfuse run: %s%s\n", o->ngpus > 1 ? "" : "cannot create the vGPU: ",
                 err);
         return 2;
     }
     int rc = run_child_ticking(set.connect, set.tokens, argv, renew_leases, &set,
                                o->lease / 3.0);
-    if (eph_delete(&set, err, sizeof err) != 0)
+    if (tf_eph_delete(&set, err, sizeof err) != 0)
         fprintf(stderr, "tfuse run: %s\n", err);
     return rc;
 }

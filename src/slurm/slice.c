@@ -18,12 +18,12 @@ static const char *const names[SLICE_NOPTS] = {"vram", "compute", "compute-limit
 static const char *const envs[SLICE_NOPTS] = {"TFUSE_VRAM", "TFUSE_COMPUTE",
                                               "TFUSE_COMPUTE_LIMIT", "TFUSE_QOS", "TFUSE_GPUS"};
 
-const char *slice_opt_name(enum slice_opt o)
+const char *tfsl_opt_name(enum slice_opt o)
 {
     return names[o];
 }
 
-const char *slice_opt_env(enum slice_opt o)
+const char *tfsl_opt_env(enum slice_opt o)
 {
     return envs[o];
 }
@@ -52,7 +52,7 @@ static int parse_gpus(const char *text, int *n)
     return 0;
 }
 
-int slice_opt_check(enum slice_opt o, const char *value, char *err, size_t errlen)
+int tfsl_opt_check(enum slice_opt o, const char *value, char *err, size_t errlen)
 {
     char why[200];
     uint64_t bytes;
@@ -141,7 +141,7 @@ static int parse_entry(const char *e, size_t len, struct slice_gres *g)
     return 0;
 }
 
-int slice_gres_parse(const char *text, struct slice_gres *g, char *err, size_t errlen)
+int tfsl_gres_parse(const char *text, struct slice_gres *g, char *err, size_t errlen)
 {
     memset(g, 0, sizeof *g);
     for (const char *p = text ? text : ""; *p;) {
@@ -243,8 +243,8 @@ static int decide_compute(const struct slice_opts *o, const struct slice_gres *g
     return 0;
 }
 
-int slice_decide(const struct slice_opts *o, const struct slice_gres *g, struct slice *out,
-                 char *err, size_t errlen)
+int tfsl_decide(const struct slice_opts *o, const struct slice_gres *g, struct slice *out,
+                char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
     int any = g->have_mem || g->have_compute;

@@ -43,12 +43,12 @@ struct slice {
 
 /* The option's name without "--tfuse-" ("vram") and the environment variable that sets it when
  * the option is not given (TFUSE_VRAM). */
-const char *slice_opt_name(enum slice_opt o);
-const char *slice_opt_env(enum slice_opt o);
+const char *tfsl_opt_name(enum slice_opt o);
+const char *tfsl_opt_env(enum slice_opt o);
 
 /* Checks one option's value as the user typed it: 0, or -1 with a sentence in err. A bare
  * number of --tfuse-compute(-limit) is a percent; "30%" and "0.3" are too. */
-int slice_opt_check(enum slice_opt o, const char *value, char *err, size_t errlen);
+int tfsl_opt_check(enum slice_opt o, const char *value, char *err, size_t errlen);
 
 /*
  * Reads the counts of tfuse_mem and tfuse_compute from Slurm's text of one node's GRES, in
@@ -57,14 +57,14 @@ int slice_opt_check(enum slice_opt o, const char *value, char *err, size_t errle
  * ("gres:tfuse_mem:256,gres/tfuse_compute:30"; K/M/G/T multiply by 1024). Other GRES are
  * ignored. Returns 0, or -1 with err for a count that does not parse.
  */
-int slice_gres_parse(const char *text, struct slice_gres *g, char *err, size_t errlen);
+int tfsl_gres_parse(const char *text, struct slice_gres *g, char *err, size_t errlen);
 
 /*
  * The slice from the options and the GRES: an option sizes the vGPU and must fit in what Slurm
  * allocated (when the job asked through --gres); without the option the GRES sizes it, divided
  * among --tfuse-gpus. Returns 0 (out->wanted 0 when neither asks anything), or -1 with err.
  */
-int slice_decide(const struct slice_opts *o, const struct slice_gres *g, struct slice *out,
-                 char *err, size_t errlen);
+int tfsl_decide(const struct slice_opts *o, const struct slice_gres *g, struct slice *out,
+                char *err, size_t errlen);
 
 #endif

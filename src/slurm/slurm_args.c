@@ -66,7 +66,7 @@ static int set_value(struct slurm_args *a, const char *key, const char *val, cha
     return 0;
 }
 
-int slurm_args_parse(struct slurm_args *a, int argc, char **argv, char *err, size_t errlen)
+int tfsl_args_parse(struct slurm_args *a, int argc, char **argv, char *err, size_t errlen)
 {
     memset(a, 0, sizeof *a);
     snprintf(a->api, sizeof a->api, "%s", SLURM_ARGS_API_DEFAULT);

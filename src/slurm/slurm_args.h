@@ -25,6 +25,6 @@ struct slurm_args {
 
 /* Fills a from argv (KEY=VALUE each) over the defaults. Reads token_file (its first line) and
  * hands the token and ca_file to nodeapi. Returns 0, or -1 with err naming the argument. */
-int slurm_args_parse(struct slurm_args *a, int argc, char **argv, char *err, size_t errlen);
+int tfsl_args_parse(struct slurm_args *a, int argc, char **argv, char *err, size_t errlen);
 
 #endif

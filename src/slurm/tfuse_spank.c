@@ -66,7 +66,7 @@ static int option_cb(int val, const char *optarg, int remote)
 {
     char err[256];
     if (val < 0 || val >= SLICE_NOPTS || !optarg ||
-        slice_opt_check((enum slice_opt)val, optarg, err, sizeof err) != 0) {
+        tfsl_opt_check((enum slice_opt)val, optarg, err, sizeof err) != 0) {
         slurm_error("tfuse: %s", val >= 0 && val < SLICE_NOPTS && optarg ? err : "bad option");
         return -1;
     }
@@ -98,7 +98,7 @@ int slurm_spank_init(spank_t sp, int ac, char **av)
         }
     /* Only slurmstepd talks to the node: a login node's users need not read token_file. A bad
      * line fails the steps (their tasks say why), not the node. */
-    if (ctx == S_CTX_REMOTE && slurm_args_parse(&args, ac, av, err, sizeof err) != 0)
+    if (ctx == S_CTX_REMOTE && tfsl_args_parse(&args, ac, av, err, sizeof err) != 0)
         fail("tfuse: plugstack.conf: %s", err);
     return 0;
 }
@@ -185,7 +185,7 @@ static void step_options(spank_t sp, struct slice_opts *o)
 {
     for (int i = 0; i < SLICE_NOPTS; i++) {
         snprintf(o->v[i], sizeof o->v[i], "%s", opt_value[i]);
-        if (!o->v[i][0] && spank_getenv(sp, slice_opt_env(i), o->v[i], sizeof o->v[i]) !=
+        if (!o->v[i][0] && spank_getenv(sp, tfsl_opt_env(i), o->v[i], sizeof o->v[i]) !=
                                ESPANK_SUCCESS)
             o->v[i][0] = '\0';
     }
@@ -206,7 +206,7 @@ static void *renew_loop(void *arg)
             continue;
         pthread_mutex_unlock(&renewer.lock);
         int lost = set.lost;
-        if (eph_renew(&set) && !lost)
+        if (tf_eph_renew(&set) && !lost)
             slurm_error("tfuse: the node no longer has one of this step's vGPUs");
         pthread_mutex_lock(&renewer.lock);
     }
@@ -220,7 +220,7 @@ static int export_env(spank_t sp, const char *slice_tag)
     char old[4096] = "", path[4600];
     if (spank_getenv(sp, "LD_LIBRARY_PATH", old, sizeof old) != ESPANK_SUCCESS)
         old[0] = '\0';
-    if (eph_library_path(args.stub_dir, old, path, sizeof path) != 0)
+    if (tf_eph_library_path(args.stub_dir, old, path, sizeof path) != 0)
         return -1;
     char ids[EPH_MAX_GPUS * EPH_ID_MAX] = "";
     for (int i = 0; i < set.n; i++)
@@ -251,8 +251,8 @@ static void make_slice(spank_t sp, uint32_t job, uint32_t step, uint32_t nodeid,
                  node, gres);
         return;
     }
-    if ((args.gres_auto && slice_gres_parse(gres, &g, err, sizeof err) != 0) ||
-        slice_decide(&o, &g, &s, err, sizeof err) != 0) {
+    if ((args.gres_auto && tfsl_gres_parse(gres, &g, err, sizeof err) != 0) ||
+        tfsl_decide(&o, &g, &s, err, sizeof err) != 0) {
         fail("tfuse: step %" PRIu32 ".%s on %s: %s", job, sname,
                  node, err);
         return;
@@ -265,7 +265,7 @@ static void make_slice(spank_t sp, uint32_t job, uint32_t step, uint32_t nodeid,
                             .limit = s.limit[0] ? s.limit : NULL,
                             .qos = s.qos[0] ? s.qos : NULL, .owner = owner, .id = id,
                             .lease = args.lease, .ngpus = s.gpus};
-    int rc = eph_create(args.api, &spec, &set, err, sizeof err);
+    int rc = tf_eph_create(args.api, &spec, &set, err, sizeof err);
     if (rc != 0) {
         fail("tfuse: step %" PRIu32 ".%s: the TensorFuse node on "
                  "%s (%s) %s: %s", job, sname, node, args.api,
@@ -276,7 +276,7 @@ static void make_slice(spank_t sp, uint32_t job, uint32_t step, uint32_t nodeid,
     if (export_env(sp, tag) != 0) {
         fail("tfuse: step %" PRIu32 ".%s: cannot set the tasks' "
                  "environment", job, sname);
-        eph_delete(&set, err, sizeof err);
+        tf_eph_delete(&set, err, sizeof err);
         return;
     }
     renewer.stop = 0;
@@ -339,7 +339,7 @@ int slurm_spank_exit(spank_t sp, int ac, char **av)
     }
     char err[768], first[EPH_ID_MAX];
     snprintf(first, sizeof first, "%s", set.ids[0]);
-    if (eph_delete(&set, err, sizeof err) != 0)
+    if (tf_eph_delete(&set, err, sizeof err) != 0)
         slurm_error("tfuse: %s (its lease ends it)", err);
     else
         slurm_info("tfuse: deleted vGPU %s", first);

@@ -15,6 +15,7 @@ import sys
 
 PREFIXES = (
     'cu', 'nvml', 'NVML',                        # the APIs we implement
+    'slurm_spank_', 'spank_', 'plugin_',         # Slurm's SPANK plugin ABI (src/slurm)
     'tfuse_', 'tf_', 'tfs_', 'tfw_', 'tft_', 'tfp_', 'tfd_', 'tt_',   # stub, worker, transport...
     'sg_', 'ptx_', 'pz_',                        # softgpu and its PTX front end
     'dk_', 'exporttab_', 'cls_', 'fatbin_',      # the driver kit and its parts
@@ -23,6 +24,7 @@ PREFIXES = (
     'tnode_',                                    # tests/security's node under test
     'sn_',                                       # tests/security's state-test helpers
     'k8s_',                                      # tfuse-k8s (src/k8s)
+    'nodeapi_', 'tfsl_',                         # the CLI's node client, src/slurm
     'pluginregistration__', 'v1beta1__',         # protoc-c's names of the kubelet's messages
 )
 

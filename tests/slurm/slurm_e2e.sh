@@ -141,7 +141,14 @@ out=$(timeout 120 srun --tfuse-vram=256M "$prog" overlimit 300000000 2>&1) ||
     fail "over the limit was not refused: $out"
 echo "$out" | grep -q "other work ok" || fail "overlimit: $out"
 [ "$(slurm_vgpus)" = 0 ] || fail "a finished step left its vGPU: $(vgpus)"
-echo "ok 1: 256 MiB seen, an allocation past it refused, the vGPU deleted at the step's end"
+out=$(TFUSE_VRAM=128M timeout 120 srun "$prog" meminfo 2>&1) || fail "TFUSE_VRAM: $out"
+echo "$out" | grep -q "total $((128 << 20)) " || fail "TFUSE_VRAM=128M: $out"
+slurm_var=SLURM_SPANK__SLURM_SPANK_OPTION_tfuse_tfuse_vram
+out=$(env "$slurm_var=64M" timeout 120 srun "$prog" meminfo 2>&1) ||
+    fail "Slurm's option variable: $out"
+echo "$out" | grep -q "total $((64 << 20)) " || fail "Slurm's option variable, 64M: $out"
+echo "ok 1: 256 MiB seen, an allocation past it refused, the vGPU deleted at the step's end;"
+echo "      sized from TFUSE_VRAM and from Slurm's option variable"
 
 # ---- 2. two jobs on one device at once, each within its slice; ps and metrics ----
 held() { printf '#!/bin/bash\n"%s" meminfo\n"%s" overlimit 300000000\nexec "%s" hold %s\n' \
@@ -244,6 +251,6 @@ echo "required $plugin api=$api colour=red" >"$s/plugstack.conf"
 out=$(timeout 60 srun "$prog" meminfo 2>&1) && fail "ran with a bad plugstack.conf: $out"
 echo "$out" | grep -q "tfuse: plugstack.conf: unknown argument 'colour=red'" ||
     fail "no clear message: $out"
-node_idle || fail "the node is not idle after a bad plugstack.conf: $(sinfo 2>&1)"
+wait_until 30 node_idle || fail "the node is not idle after a bad plugstack.conf: $(sinfo 2>&1)"
 echo "ok 8: a bad plugstack.conf line fails the step, not the node"
 echo "PASS"

@@ -21,7 +21,7 @@ static struct slice_gres gres(const char *text)
 {
     struct slice_gres g;
     char err[256] = "";
-    assert_int_equal(slice_gres_parse(text, &g, err, sizeof err), 0);
+    assert_int_equal(tfsl_gres_parse(text, &g, err, sizeof err), 0);
     return g;
 }
 
@@ -45,7 +45,7 @@ static void test_gres_forms(void **state)
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         struct slice_gres b;
         char err[256] = "";
-        assert_int_equal(slice_gres_parse(bad[i], &b, err, sizeof err), -1);
+        assert_int_equal(tfsl_gres_parse(bad[i], &b, err, sizeof err), -1);
         assert_non_null(strstr(err, "cannot read the GRES count"));
     }
 }
@@ -68,16 +68,16 @@ static void test_options_alone(void **state)
     struct slice_gres none = {0};
     char err[256] = "";
     struct slice_opts o = opts(NULL, NULL, NULL, NULL);
-    assert_int_equal(slice_decide(&o, &none, &s, err, sizeof err), 0);
+    assert_int_equal(tfsl_decide(&o, &none, &s, err, sizeof err), 0);
     assert_int_equal(s.wanted, 0);   /* a job that asks nothing of ours is left alone */
     o = opts("256M", "30%", NULL, NULL);
-    assert_int_equal(slice_decide(&o, &none, &s, err, sizeof err), 0);
+    assert_int_equal(tfsl_decide(&o, &none, &s, err, sizeof err), 0);
     assert_true(s.wanted && s.gpus == 1);
     assert_string_equal(s.vram, "268435456");
     assert_string_equal(s.compute, "30.00%");
     assert_string_equal(s.limit, "");
     o = opts("1G", "20", "40", "2");   /* bare numbers are percents */
-    assert_int_equal(slice_decide(&o, &none, &s, err, sizeof err), 0);
+    assert_int_equal(tfsl_decide(&o, &none, &s, err, sizeof err), 0);
     assert_true(s.gpus == 2);
     assert_string_equal(s.vram, "1073741824");
     assert_string_equal(s.compute, "20.00%");
@@ -90,22 +90,22 @@ static void test_gres_sizes(void **state)
     char err[256] = "";
     struct slice_gres g = gres("tfuse_mem(CNT:512),tfuse_compute(CNT:60)");
     struct slice_opts o = opts(NULL, NULL, NULL, NULL);
-    assert_int_equal(slice_decide(&o, &g, &s, err, sizeof err), 0);
+    assert_int_equal(tfsl_decide(&o, &g, &s, err, sizeof err), 0);
     assert_true(s.wanted);
     assert_string_equal(s.vram, "536870912");
     assert_string_equal(s.compute, "60.00%");
     o = opts(NULL, NULL, NULL, "2");   /* divided among the GPUs */
-    assert_int_equal(slice_decide(&o, &g, &s, err, sizeof err), 0);
+    assert_int_equal(tfsl_decide(&o, &g, &s, err, sizeof err), 0);
     assert_string_equal(s.vram, "268435456");
     assert_string_equal(s.compute, "30.00%");
     o = opts("128M", "10", "90", NULL);   /* an option within the GRES wins */
-    assert_int_equal(slice_decide(&o, &g, &s, err, sizeof err), 0);
+    assert_int_equal(tfsl_decide(&o, &g, &s, err, sizeof err), 0);
     assert_string_equal(s.vram, "134217728");
     assert_string_equal(s.compute, "10.00%");
     assert_string_equal(s.limit, "90.00%");
     g = gres("tfuse_compute(CNT:250)");   /* more than one device's worth, one vGPU: capped */
     o = opts("64M", NULL, NULL, NULL);
-    assert_int_equal(slice_decide(&o, &g, &s, err, sizeof err), 0);
+    assert_int_equal(tfsl_decide(&o, &g, &s, err, sizeof err), 0);
     assert_string_equal(s.compute, "100.00%");
 }
 
@@ -114,7 +114,7 @@ static void expect_refusal(struct slice_opts o, const char *gres_text, const cha
     struct slice s;
     struct slice_gres g = gres(gres_text);
     char err[256] = "";
-    assert_int_equal(slice_decide(&o, &g, &s, err, sizeof err), -1);
+    assert_int_equal(tfsl_decide(&o, &g, &s, err, sizeof err), -1);
     if (!strstr(err, words))
         fail_msg("'%s' does not say '%s'", err, words);
 }
@@ -142,14 +142,14 @@ static void test_refusals(void **state)
 static void test_option_checks(void **state)
 {
     char err[256] = "";
-    assert_int_equal(slice_opt_check(SLICE_VRAM, "2GiB", err, sizeof err), 0);
-    assert_int_equal(slice_opt_check(SLICE_COMPUTE, "30", err, sizeof err), 0);
-    assert_int_equal(slice_opt_check(SLICE_QOS, "high", err, sizeof err), 0);
-    assert_int_equal(slice_opt_check(SLICE_GPUS, "0", err, sizeof err), -1);
+    assert_int_equal(tfsl_opt_check(SLICE_VRAM, "2GiB", err, sizeof err), 0);
+    assert_int_equal(tfsl_opt_check(SLICE_COMPUTE, "30", err, sizeof err), 0);
+    assert_int_equal(tfsl_opt_check(SLICE_QOS, "high", err, sizeof err), 0);
+    assert_int_equal(tfsl_opt_check(SLICE_GPUS, "0", err, sizeof err), -1);
     assert_non_null(strstr(err, "--tfuse-gpus=0"));
-    assert_int_equal(slice_opt_check(SLICE_VRAM, "0", err, sizeof err), -1);
-    assert_string_equal(slice_opt_env(SLICE_LIMIT), "TFUSE_COMPUTE_LIMIT");
-    assert_string_equal(slice_opt_name(SLICE_LIMIT), "compute-limit");
+    assert_int_equal(tfsl_opt_check(SLICE_VRAM, "0", err, sizeof err), -1);
+    assert_string_equal(tfsl_opt_env(SLICE_LIMIT), "TFUSE_COMPUTE_LIMIT");
+    assert_string_equal(tfsl_opt_name(SLICE_LIMIT), "compute-limit");
 }
 
 static void test_plugstack_args(void **state)
@@ -164,13 +164,13 @@ static void test_plugstack_args(void **state)
     snprintf(tokarg, sizeof tokarg, "token_file=%s", tok);
     char *ok[] = {"api=tcp:10.0.0.5:7070", "stub_dir=/opt/t/lib/tfuse", "lease=12", "gres=off",
                   tokarg};
-    assert_int_equal(slurm_args_parse(&a, 5, ok, err, sizeof err), 0);
+    assert_int_equal(tfsl_args_parse(&a, 5, ok, err, sizeof err), 0);
     assert_string_equal(a.api, "tcp:10.0.0.5:7070");
     assert_string_equal(a.stub_dir, "/opt/t/lib/tfuse");
     assert_string_equal(a.token, "s3cret");
     assert_true(a.lease == 12 && a.gres_auto == 0);
     unlink(tok);
-    assert_int_equal(slurm_args_parse(&a, 0, NULL, err, sizeof err), 0);
+    assert_int_equal(tfsl_args_parse(&a, 0, NULL, err, sizeof err), 0);
     assert_string_equal(a.api, SLURM_ARGS_API_DEFAULT);
     assert_true(a.lease == 30 && a.gres_auto == 1);
     char *bad[][1] = {{"lease=2"}, {"gres=maybe"}, {"colour=red"}, {"api"}, {"api="},
@@ -178,7 +178,7 @@ static void test_plugstack_args(void **state)
     const char *words[] = {"lease=2", "gres=maybe", "unknown argument", "KEY=VALUE", "KEY=VALUE",
                            "No such file"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        assert_int_equal(slurm_args_parse(&a, 1, bad[i], err, sizeof err), -1);
+        assert_int_equal(tfsl_args_parse(&a, 1, bad[i], err, sizeof err), -1);
         if (!strstr(err, words[i]))
             fail_msg("'%s' does not say '%s'", err, words[i]);
     }
