@@ -220,6 +220,9 @@ echo "$out" | grep -q "tfuse: step .* has no room for the slice" || fail "no cle
 out=$(timeout 120 srun --gres=tfuse_mem:256 --tfuse-vram=512M "$prog" meminfo 2>&1) &&
     fail "512M inside a 256 MiB GRES ran: $out"
 echo "$out" | grep -q "asks more than the 256 MiB of tfuse_mem" || fail "no clear message: $out"
+out=$(timeout 120 srun --tfuse-gpus=2 --tfuse-vram=64M "$prog" meminfo 2>&1) &&
+    fail "two vGPUs on a node of one device: $out"
+echo "$out" | grep -q "2 vGPUs asked: the node has 1 device" || fail "no clear message: $out"
 out=$(timeout 60 srun --tfuse-vram=lots true 2>&1) && fail "--tfuse-vram=lots ran"
 echo "$out" | grep -q "tfuse-vram=lots" || fail "bad option message: $out"
 [ "$(slurm_vgpus)" = 0 ] || fail "a refused step left a vGPU: $(vgpus)"
