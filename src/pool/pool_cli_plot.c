@@ -30,7 +30,14 @@ int pool_cli_history_open(struct pool_svc *svc, const char *spec)
         return 2;
     }
     pool_svc_set_history(svc, &src);
-    printf("tfuse pool: usage history read from Prometheus at %s\n", spec + 11);
+    /* Said without the userinfo: a password must not reach the log. */
+    const char *url = spec + 11, *host = strstr(url, "://") + 3;
+    const char *at = strchr(host, '@'), *slash = strchr(host, '/');
+    if (at && (!slash || at < slash))
+        printf("tfuse pool: usage history read from Prometheus at %.*s%s\n", (int)(host - url),
+               url, at + 1);
+    else
+        printf("tfuse pool: usage history read from Prometheus at %s\n", url);
     return 0;
 }
 

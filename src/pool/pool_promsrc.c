@@ -16,6 +16,7 @@
 #include "pool_usage.h"
 
 #include <ctype.h>
+#include <stddef.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdarg.h>
@@ -43,7 +44,8 @@ static const char *const metric_names[M_MAXUSED] = {
 };
 
 struct promsrc {
-    char base[1024];               /* scheme://host[:port][/prefix], no trailing slash */
+    char base[1024];               /* scheme://[user:password@]host[:port][/prefix] */
+    char shown[1024];              /* base with the password replaced: what messages say */
     int64_t step_ms;               /* the finest step asked for */
     long timeout_ms;
     pool_usage_vgpus_fn vgpus_of;
@@ -246,7 +248,7 @@ static int query_range(const struct promsrc *p, const char *expr, int fallback, 
     struct tf_http_response r = {0};
     char why[512];
     if (tf_http_request("GET", url, NULL, p->timeout_ms, NULL, &r, why, sizeof why) != 0)
-        return fail(err, errlen, "Prometheus at %s: %s%s", p->base, why,
+        return fail(err, errlen, "Prometheus at %s: %s%s", p->shown, why,
                     strstr(why, "too large") ? " (over 4 MiB: a workload of fewer vGPUs, a "
                     "shorter time or a coarser ?step= answers less)" : "");
     json_error_t je;
@@ -258,13 +260,13 @@ static int query_range(const struct promsrc *p, const char *expr, int fallback, 
     if (r.status != 200 || !status || strcmp(status, "success") || !json_is_array(result) ||
         !type || strcmp(type, "matrix")) {
         describe_answer(&r, root, why, sizeof why);
-        rc = fail(err, errlen, "Prometheus at %s: %s", p->base, why);
+        rc = fail(err, errlen, "Prometheus at %s: %s", p->shown, why);
     } else {
         size_t i;
         json_t *s;
         json_array_foreach(result, i, s) {
             if (file_series(t, s, fallback, why, sizeof why) != 0) {
-                rc = fail(err, errlen, "Prometheus at %s: %s", p->base, why);
+                rc = fail(err, errlen, "Prometheus at %s: %s", p->shown, why);
                 break;
             }
         }
@@ -443,6 +445,19 @@ static int promsrc_query(void *ctx, const char *workload, int64_t from_ms, int64
     return 0;
 }
 
+/* base with a password of its userinfo (basic authentication, which libcurl sends) shown as
+ * "***": the URL appears in errors and logs. host_off: where the authority starts. */
+static void redact(const char *base, ptrdiff_t host_off, char *out, size_t len)
+{
+    const char *auth = base + host_off, *end = auth + strcspn(auth, "/");
+    const char *at = memchr(auth, '@', (size_t)(end - auth));
+    const char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+    if (colon)
+        snprintf(out, len, "%.*s***%s", (int)(colon + 1 - base), base, at);
+    else
+        snprintf(out, len, "%s", base);
+}
+
 static void promsrc_close(void *ctx)
 {
     free(ctx);
@@ -477,6 +492,7 @@ int pool_promsrc_open(const char *url, pool_usage_vgpus_fn vgpus_of, void *arg,
         len--;
     memcpy(p->base, url, len);
     p->base[len] = '\0';
+    redact(p->base, host - url, p->shown, sizeof p->shown);
     *out = (struct pool_usage_source){.query = promsrc_query, .close = promsrc_close, .ctx = p};
     return 0;
 }

@@ -11,9 +11,11 @@ answers no Prometheus should give. The first path segment picks the answer:
   /error400/ Prometheus' own error body  /html502/  a proxy's HTML page
   /huge/     over 4 MiB                  /slow/     answers after 5 s
   /badvalue/ a value that is not a number
+  /auth/     401 unless the request has basic authentication as user:s3cret
 
     fake_prometheus.py PORT_FILE    (writes the port it listens on, serves until killed)
 """
+import base64
 import json
 import re
 import sys
@@ -34,6 +36,7 @@ SERIES = {
     'tfuse_vgpu_compute_limit_ratio': [0.5] * 7,
 }
 MAX_USED = [0, 10, 20, 25, 20, 5, 30]
+AUTH = base64.b64encode(b'user:s3cret').decode()
 IN_MIB = ('tfuse_vgpu_memory_used_bytes', 'tfuse_vgpu_memory_peak_bytes',
           'tfuse_vgpu_memory_limit_bytes')
 
@@ -83,6 +86,10 @@ class Handler(BaseHTTPRequestHandler):
         if not url.path.endswith('/api/v1/query_range'):
             return self.answer(404, '{"status":"error","error":"not found"}')
         q = urllib.parse.parse_qs(url.query)
+        if mode == 'auth':
+            if self.headers.get('Authorization') != 'Basic ' + AUTH:
+                return self.answer(401, 'Unauthorized', 'text/plain')
+            return self.answer(200, json.dumps(matrix([])))
         if mode == 'derive':
             return self.answer(*derive(q))
         if mode == 'empty':

@@ -7,7 +7,8 @@
 #       between two scrapes, counter growth per step, a counter that started again, a point off
 #       the grid, a '.' in a vGPU id escaped in the selector's regex); bad JSON, Prometheus'
 #       own error, a proxy's HTML, an answer over 4 MiB, a timeout, a vector, a value that is
-#       not a number and bad URLs each give an error that says which.
+#       not a number and bad URLs each give an error that says which; basic authentication
+#       from the URL's userinfo, its password never shown in an error.
 #   run-promsrc.sh prometheus BUILD_DIR SOURCE_DIR
 #       Against Debian's real prometheus (exit 77, skipped, when it is not installed), scraping
 #       a real softgpu node every second while prog_iso runs on the vGPU of a pool's allocation
@@ -94,6 +95,15 @@ $want"
     expect_error "$fake/badvalue" "not a number"
     expect_error "$fake/derive?step=abc" "expected step=DURATION"
     expect_error "$fake/derive?color=red" "option 'color=red'"
+    # Basic authentication from the URL's userinfo; errors never show the password.
+    local fport=${fake##*:}
+    out=$("$probe" "http://user:s3cret@127.0.0.1:$fport/auth" $F $((F + 60000)) wl.a) ||
+        fail "basic authentication: $out"
+    out=$("$probe" "http://user:wrong@127.0.0.1:$fport/auth" $F $((F + 60000)) wl.a 2>&1) &&
+        fail "a wrong password was let in"
+    grep -q "Prometheus at http://user:\*\*\*@127.0.0.1:$fport/auth: answered 401" <<<"$out" &&
+        ! grep -q wrong <<<"$out" || fail "the refusal: $out"
+    echo "refused: $out"
     expect_error "ftp://127.0.0.1/" "begins with http"
     expect_error "http:///api" "not a usable Prometheus URL"
     expect_error "http://127.0.0.1:1" "Prometheus at http://127.0.0.1:1"
