@@ -502,8 +502,9 @@ static json_t *apply(struct pool_svc *svc, const char *w, const struct alloc_vie
     json_t *to = limits_json(mem ? mem : v->vram_limit,
                              compute >= 0 ? rq.compute_limit_pct / 100 : v->compute_limit);
     char reason[512];
-    snprintf(reason, sizeof reason, "%s%s%s", why, rc < 0 ? "; refused: " : "",
-             rc < 0 ? e.message : "");
+    if (snprintf(reason, sizeof reason, "%s%s%s", why, rc < 0 ? "; refused: " : "",
+                 rc < 0 ? e.message : "") >= (int)sizeof reason)
+        memcpy(reason + sizeof reason - 4, "...", 4);   /* the event keeps what fits */
     pthread_mutex_lock(&svc->lock);
     int64_t now = pool_svc_now_ms(svc);
     const char *action = rc < 0 ? "resize_failed" : "resize";
