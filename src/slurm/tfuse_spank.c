@@ -184,7 +184,8 @@ static int step_gres(uint32_t job, uint32_t step, uint32_t nodeid, char *out, si
 static void step_options(spank_t sp, struct slice_opts *o)
 {
     for (int i = 0; i < SLICE_NOPTS; i++) {
-        snprintf(o->v[i], sizeof o->v[i], "%s", opt_value[i]);
+        _Static_assert(sizeof o->v[0] == sizeof opt_value[0], "one size of option value");
+        memcpy(o->v[i], opt_value[i], sizeof o->v[i]);   /* option_cb kept it terminated */
         if (!o->v[i][0] && spank_getenv(sp, tfsl_opt_env(i), o->v[i], sizeof o->v[i]) !=
                                ESPANK_SUCCESS)
             o->v[i][0] = '\0';
