@@ -285,7 +285,9 @@ static int metric_is(const struct sn_node *n, const char *family, const char *va
 static int silent_connect(const char *listen)
 {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", listen + strlen("unix:"));
+    if (snprintf(sa.sun_path, sizeof sa.sun_path, "%s", listen + strlen("unix:")) >=
+        (int)sizeof sa.sun_path)
+        return -1;
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
         close(fd);
