@@ -394,7 +394,8 @@ static cache_entry *kernel_entry(const ptx_kernel *k, char *why, size_t whylen)
     c->hash[1] = k->mod->text_hash[1];
     c->fn = compile(k, c->why, sizeof c->why);
     if (c->fn)
-        snprintf(c->why, sizeof c->why, "compiled in %.1f ms", ms_since(&t0));
+        snprintf(c->why, sizeof c->why, "compiled in %.1f ms (%u instructions)", ms_since(&t0),
+                 k->fn->ncode);
     c->next = J.cache;
     J.cache = c;
     report(c);

@@ -117,9 +117,17 @@ static int check_control(jit_em *e, const ptx_insn *in)
     }
 }
 
+/* Compiling grows faster than linearly with a kernel's size (cuRAND's 1352-instruction
+ * generate_seed_pseudo spent minutes in code generation, on the launching thread): larger
+ * kernels stay interpreted until compiling moves off the launch path (a later slice). */
+#define JIT_MAX_INSNS 600
+
 static int check_kernel(jit_em *e)
 {
     const ptx_kernel *k = e->k;
+    if (e->f->ncode > JIT_MAX_INSNS)
+        return jit_unsupported(e, "%u instructions, over the JIT's limit of %u", e->f->ncode,
+                               JIT_MAX_INSNS);
     if (k->has_calls)
         return jit_unsupported(e, "calls (device functions, printf, assert, malloc)");
     if (k->uses_grid_sync)

@@ -96,6 +96,8 @@ LLVMValueRef jit_operand_addr(jit_em *e, const ptx_operand *o);
 LLVMValueRef jit_elem_ptr(jit_em *e, LLVMValueRef p, unsigned j, unsigned esz, LLVMTypeRef et);
 LLVMValueRef jit_load_elem(jit_em *e, const ptx_insn *in, LLVMValueRef ep, unsigned esz,
                            LLVMTypeRef et);
+LLVMValueRef jit_translated_ptr(jit_em *e, int space, LLVMValueRef addr, unsigned size,
+                               int write);
 LLVMValueRef jit_range_ptr(jit_em *e, int space, LLVMValueRef addr, unsigned size,
                            unsigned align, LLVMBasicBlockRef bad);
 

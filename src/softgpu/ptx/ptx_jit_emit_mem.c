@@ -214,6 +214,18 @@ LLVMValueRef jit_range_ptr(jit_em *e, int space, LLVMValueRef addr, unsigned siz
     return p;
 }
 
+/* The host pointer through the runtime's full check (the interpreter's ptx_translate) for
+ * thread e->t: a call instead of inline checks, for the gang's lane-by-lane path, whose
+ * eight copies of the inline checks made large kernels slow to compile. */
+LLVMValueRef jit_translated_ptr(jit_em *e, int space, LLVMValueRef addr, unsigned size, int write)
+{
+    LLVMValueRef p = slow_translate(e, space, addr, size, write);
+    LLVMBasicBlockRef ok = LLVMAppendBasicBlockInContext(e->cx, e->fn, "translated");
+    LLVMBuildCondBr(B_, LLVMBuildIsNull(B_, p, ""), e->fail, ok);
+    LLVMPositionBuilderAtEnd(B_, ok);
+    return p;
+}
+
 /* ---- ld / st ------------------------------------------------------------------------------ */
 
 static LLVMValueRef store_value(jit_em *e, const ptx_operand *vo, int i)

@@ -228,14 +228,14 @@ static LLVMValueRef store_elem(jit_em *e, const ptx_operand *vo, int j, int lane
     return lane_of(e, LLVMBuildLoad2(B_, e->vi64, e->regs[r], ""), lane);
 }
 
-/* One lane of ld/st: the scalar copy's checked access for thread t0 + lane. */
+/* One lane of ld/st: the interpreter's checked access for thread t0 + lane. */
 static void ld_st_lane(jit_em *e, gang *g, const ptx_insn *in, LLVMValueRef addr, int lane)
 {
     int st = in->op == OP_ST;
     const ptx_operand *vo = &in->o[st ? 1 : 0];
     unsigned esz = in->bits / 8u, nv = in->vec;
     LLVMTypeRef et = LLVMIntTypeInContext(e->cx, in->bits);
-    LLVMValueRef p = jit_checked_ptr(e, in->space, lane_of(e, addr, lane), esz * nv, st);
+    LLVMValueRef p = jit_translated_ptr(e, in->space, lane_of(e, addr, lane), esz * nv, st);
     for (unsigned j = 0; j < nv; j++) {
         LLVMValueRef ep = jit_elem_ptr(e, p, j, esz, et);
         if (st) {
