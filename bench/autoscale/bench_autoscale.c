@@ -9,10 +9,11 @@
  * Auto mode is the pool's own, not a model of it: an in-process nodeless pool (the store,
  * down-sampling, pool_recommend, auto mode's bounds, cool-down and never-below-usage, the live
  * resize's booking) fed what a node would report each minute (pool_svc_usage_observe) and
- * asked for a pass every 5 simulated minutes (pool_svc_autoscale). Before the measured day the
- * pool saw a week of the same workloads in recommend mode at their static sizes; auto mode is
- * switched on when the day starts. Each configuration (the recommender's half-life) is a pool
- * of its own; the static arm needs no pool (its limit never moves).
+ * asked for a pass every simulated minute (pool_svc_autoscale, the default period). Before the
+ * measured day the pool saw a week of the same workloads in recommend mode at their static
+ * sizes; auto mode is switched on when the day starts. Each configuration (the recommender's
+ * half-life, auto mode's window and daily look-ahead, or the long-horizon rule alone) is a
+ * pool of its own; the static arm needs no pool (its limit never moves).
  *
  *   bench_autoscale [--quick] [--history-days N]
  * --quick: two days of history and one configuration (ctest's bench_autoscale_quick).
@@ -112,7 +113,9 @@ struct arm {
 };
 
 struct config {
+    const char *tag, *label;   /* in file names; in the table */
     double half_life_h, cooldown_s;
+    double window_s, lookahead_s;   /* pool_config's auto_window_s, auto_lookahead_s */
     struct arm wl[NWL], total;
     char db[256];
 };
@@ -322,10 +325,9 @@ static int write_plots(struct sim *s, const struct config *c, int minutes)
         free(x);
         if (rc != 0)
             return fail("plot", err);
-        snprintf(file, sizeof file, "autoscale-%s-%.0fh.png", wls[w].name, c->half_life_h);
+        snprintf(file, sizeof file, "autoscale-%s-%s.png", wls[w].name, c->tag);
         bench_output_path(path, sizeof path, file);
-        snprintf(title, sizeof title, "%s: static, then auto (half-life %.0f h)", name,
-                 c->half_life_h);
+        snprintf(title, sizeof title, "%s: static, then auto (%s)", name, c->label);
         rc = pool_plot_write(path, title, pts, np, 1000, 700, err, sizeof err);
         free(pts);
         if (rc != 0)
@@ -339,12 +341,13 @@ static int write_plots(struct sim *s, const struct config *c, int minutes)
 static int auto_arm(struct sim *s, struct config *c, int history_days, int minutes)
 {
     struct pool_reco_params p = params_of(c);
-    snprintf(c->db, sizeof c->db, "/tmp/bench-autoscale-%d-%.0f.db", (int)getpid(),
-             c->half_life_h * 60);
+    snprintf(c->db, sizeof c->db, "/tmp/bench-autoscale-%d-%s.db", (int)getpid(), c->tag);
     pool_store_remove_files(c->db);
     struct pool_config cfg = {.db_path = c->db, .nodeless = true, .heartbeat_timeout_s = 60,
                               .usage_period_s = 60, .autoscale_period_s = -1,
-                              .cooldown_s = c->cooldown_s, .reco = &p, .clock_ms = bench_clock};
+                              .cooldown_s = c->cooldown_s, .auto_window_s = c->window_s,
+                              .auto_lookahead_s = c->lookahead_s, .reco = &p,
+                              .clock_ms = bench_clock};
     char err[512];
     clock_now = T_DAY - (int64_t)history_days * DAY_MIN * MIN_MS;
     s->svc = pool_svc_open(&cfg, err, sizeof err);
@@ -388,17 +391,16 @@ static double saving(const struct arm *st, const struct arm *au)
 
 static void print_table(const struct config *st, const struct config *cs, int n)
 {
-    printf("\n%-10s %9s %9s | %-22s %9s %8s %8s %7s\n", "workload", "peak GiB", "static",
+    printf("\n%-10s %9s %9s | %-28s %9s %8s %8s %7s\n", "workload", "peak GiB", "static",
            "auto", "GiB-h", "saving", "refusals", "resizes");
     for (int k = 0; k < n; k++) {
         for (int w = 0; w <= NWL; w++) {
             const struct arm *a = w < NWL ? &cs[k].wl[w] : &cs[k].total;
             const struct arm *s = w < NWL ? &st->wl[w] : &st->total;
-            char cfg[32];
-            snprintf(cfg, sizeof cfg, "half-life %.0f h", cs[k].half_life_h);
-            printf("%-10s %9.2f %9.1f | %-22s %9.1f %7.1f%% %4.0f/%-3.0f %7.0f\n",
+            printf("%-10s %9.2f %9.1f | %-28s %9.1f %7.1f%% %4.0f/%-3.0f %7.0f\n",
                    w < NWL ? wls[w].name : "all", s->peak_gib, s->reserved_gib_h,
-                   cfg, a->reserved_gib_h, saving(s, a), a->refusals, s->refusals, a->resizes);
+                   cs[k].label, a->reserved_gib_h, saving(s, a), a->refusals, s->refusals,
+                   a->resizes);
         }
     }
     printf("(static: each workload's peak of the day, all day; refusals auto/static: minutes "
@@ -426,20 +428,23 @@ static int write_json(const struct config *st, const struct config *cs, int n, i
             json_object_set_new(wl, wls[w].name, o);
         }
         struct arm margin = {.reserved_gib_h = st->total.reserved_gib_h * STATIC_MARGIN};
-        json_array_append_new(configs, json_pack("{s:f, s:f, s:o, s:o, s:f}", "half_life_h",
+        json_array_append_new(configs, json_pack("{s:s, s:s, s:f, s:f, s:f, s:f, s:o, s:o, s:f}",
+                                                 "config", cs[k].tag, "label", cs[k].label,
+                                                 "window_s", cs[k].window_s, "lookahead_s",
+                                                 cs[k].lookahead_s, "half_life_h",
                                                  cs[k].half_life_h, "cooldown_s",
                                                  cs[k].cooldown_s, "workloads", wl, "total",
                                                  arm_json(&st->total, &cs[k].total),
                                                  "saving_vs_margin_pct",
                                                  saving(&margin, &cs[k].total)));
     }
-    json_t *best_o = best >= 0 ? json_real(cs[best].half_life_h) : json_null();
+    json_t *best_o = best >= 0 ? json_string(cs[best].tag) : json_null();
     json_t *root = json_pack(
         "{s:s, s:i, s:i, s:i, s:s, s:o, s:{s:f, s:s, s:o, s:b}, s:f}", "bench", "autoscale",
         "simulated_minutes", minutes, "history_days", history_days, "pass_every_min",
         PASS_EVERY_MIN, "static", "each workload's peak of the day, all day", "configs", configs,
         "aim", "saving_pct", AIM_SAVING_PCT, "refusals", "none the static arm did not have",
-        "best_half_life_h", best_o, "met",
+        "best_config", best_o, "met",
         best >= 0 && saving(&st->total, &cs[best].total) >= AIM_SAVING_PCT, "loadavg",
         bench_loadavg());
     char path[4096];
@@ -469,9 +474,22 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    static struct config configs[] = {{.half_life_h = 24, .cooldown_s = 900},
-                                      {.half_life_h = 4, .cooldown_s = 900},
-                                      {.half_life_h = 1, .cooldown_s = 900}};
+    /* The pool's defaults first (the quick run's only one); window and look-ahead 0: the
+     * pool's defaults (30 and 15 min), < 0: none; window < 0 is the long-horizon rule alone
+     * (auto mode before the working target). */
+    static struct config configs[] = {
+        {.tag = "24h", .label = "default (half-life 24 h)", .half_life_h = 24,
+         .cooldown_s = 900, .window_s = 0, .lookahead_s = 0},
+        {.tag = "24h-w15", .label = "24 h, 15 min window", .half_life_h = 24,
+         .cooldown_s = 900, .window_s = 900, .lookahead_s = 0},
+        {.tag = "24h-noday", .label = "24 h, no daily look-ahead", .half_life_h = 24,
+         .cooldown_s = 900, .window_s = 0, .lookahead_s = -1},
+        {.tag = "24h-long", .label = "24 h, long-horizon rule", .half_life_h = 24,
+         .cooldown_s = 900, .window_s = -1, .lookahead_s = -1},
+        {.tag = "4h", .label = "half-life 4 h", .half_life_h = 4,
+         .cooldown_s = 900, .window_s = 0, .lookahead_s = 0},
+        {.tag = "1h", .label = "half-life 1 h", .half_life_h = 1,
+         .cooldown_s = 900, .window_s = 0, .lookahead_s = 0}};
     int n = quick ? 1 : (int)(sizeof configs / sizeof configs[0]), minutes = DAY_MIN, best = -1;
     struct config st = {0};
     struct sim s = {0};
@@ -494,11 +512,11 @@ int main(int argc, char **argv)
     printf("against static requests at the peak +%.0f%% (%.1f GiB-h):", 100 * (STATIC_MARGIN - 1),
            margin.reserved_gib_h);
     for (int k = 0; k < n; k++)
-        printf(" %.0f h %.1f%%%s", configs[k].half_life_h, saving(&margin, &configs[k].total),
+        printf(" %s %.1f%%%s", configs[k].tag, saving(&margin, &configs[k].total),
                k + 1 < n ? "," : " less\n");
     if (best >= 0)
-        printf("best without extra refusals: half-life %.0f h, %.1f%% less memory reserved "
-               "(aim: %.0f%%)\n", configs[best].half_life_h,
+        printf("best without extra refusals: %s, %.1f%% less memory reserved "
+               "(aim: %.0f%%)\n", configs[best].label,
                saving(&st.total, &configs[best].total), AIM_SAVING_PCT);
     else
         printf("every configuration had refusals the static requests did not have\n");

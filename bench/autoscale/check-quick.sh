@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench_autoscale_quick (ctest): bench_autoscale --quick writes autoscale.json with both arms'
-# numbers for every workload, and a 1000x700 PNG chart per workload. Checks what the bench
-# produces, not the aim (timing-free, but the aim is the full run's: scripts/run-benches).
+# numbers for every workload, and a 1000x700 PNG chart per workload; and, the day being
+# simulated (the numbers do not depend on the host), that auto mode with the pool's defaults
+# meets the aim: no refusal the static arm did not have, at least 40% less memory reserved.
 #   check-quick.sh BENCH_AUTOSCALE
 set -u
 bench=$1
@@ -15,6 +16,9 @@ json=$dir/autoscale.json
 [ -s "$json" ] || fail "no autoscale.json"
 jq -e '.bench == "autoscale" and .simulated_minutes == 1440 and (.configs | length) == 1' \
     "$json" >/dev/null || fail "autoscale.json: $(head -c 400 "$json")"
+jq -e '.configs[0].total.extra_refusals == 0 and .configs[0].total.saving_pct >= 40 and
+    .aim.met == true' "$json" >/dev/null ||
+    fail "the aim, auto mode's defaults: $(jq -c '.configs[0].total' "$json")"
 for w in inference batch growing; do
     jq -e --arg w "$w" '.configs[0].workloads[$w] | .static_gib_h > 0 and .auto_gib_h > 0 and
         .peak_gib > 0 and .static_refusals == 0 and (.resizes | type) == "number"' "$json" \

@@ -233,8 +233,11 @@ static json_t *workloads_locked(struct pool_svc *svc, const char *owner)
 /* Recommends for workload from its history (no lock held; the pass lock serialises the
  * source). */
 static int recommend(struct pool_svc *svc, const char *workload, const struct pool_mode_req *m,
-                     int64_t now, struct pool_reco *r)
+                     int64_t now, struct pool_reco *r, struct pool_usage_sample **hs,
+                     size_t *hn)
 {
+    *hs = NULL;
+    *hn = 0;
     struct pool_reco_params p = svc->autos->reco;
     if (m->min_vram > p.mem_min)
         p.mem_min = m->min_vram;
@@ -252,7 +255,8 @@ static int recommend(struct pool_svc *svc, const char *workload, const struct po
         return -1;
     }
     int rc = pool_recommend(s, n, now, &p, r);
-    free(s);
+    *hs = s;   /* auto mode's working target reads the recent part */
+    *hn = n;
     return rc;
 }
 
@@ -373,12 +377,16 @@ static json_t *reco_json(const char *w, const struct pool_mode_req *m, int rc,
 /* The recommendation of one workload with its allocations; pass lock held. */
 static json_t *workload_entry(struct pool_svc *svc, const char *w, int64_t now,
                               struct pool_reco *r, int *rc, struct alloc_view **v, size_t *nv,
-                              struct pool_mode_req *m)
+                              struct pool_mode_req *m, struct pool_usage_sample **hs,
+                              size_t *hn)
 {
+    struct pool_usage_sample *own = NULL;
+    size_t own_n = 0;
     pthread_mutex_lock(&svc->lock);
     *m = mode_locked(svc, w);
     pthread_mutex_unlock(&svc->lock);
-    *rc = recommend(svc, w, m, now, r);
+    *rc = recommend(svc, w, m, now, r, hs ? hs : &own, hn ? hn : &own_n);
+    free(own);
     pthread_mutex_lock(&svc->lock);
     *v = allocs_of_locked(svc, w, nv);
     pthread_mutex_unlock(&svc->lock);
@@ -401,7 +409,7 @@ json_t *pool_svc_recommendations_json(struct pool_svc *svc, const char *owner)
         size_t nv;
         int rc;
         json_array_append_new(out, workload_entry(svc, json_string_value(name), now, &r, &rc,
-                                                  &v, &nv, &m));
+                                                  &v, &nv, &m, NULL, NULL));
         free(v);
     }
     pthread_mutex_unlock(&svc->autos->pass_lock);
@@ -419,7 +427,8 @@ json_t *pool_svc_workload_json(struct pool_svc *svc, const char *workload, const
     struct alloc_view *v;
     size_t nv;
     int rc;
-    json_t *o = workload_entry(svc, workload, pool_svc_now_ms(svc), &r, &rc, &v, &nv, &m);
+    json_t *o = workload_entry(svc, workload, pool_svc_now_ms(svc), &r, &rc, &v, &nv, &m, NULL,
+                               NULL);
     pthread_mutex_unlock(&svc->autos->pass_lock);
     free(v);
     return o;
@@ -526,19 +535,34 @@ static json_t *apply(struct pool_svc *svc, const char *w, const struct alloc_vie
     return ev;
 }
 
+/* The workload's history (hs, hn) feeds each allocation's working target. */
+struct wl_history {
+    const struct pool_usage_sample *s;
+    size_t n;
+};
+
 static void auto_workload(struct pool_svc *svc, const char *w, const struct pool_reco *r,
-                          uint64_t mem_max, const struct alloc_view *v, size_t nv, int64_t now,
-                          json_t *changes)
+                          const struct pool_mode_req *m, const struct alloc_view *v, size_t nv,
+                          int64_t now, struct wl_history h, json_t *changes)
 {
-    struct pool_auto_policy pol = {.cooldown_ms = (int64_t)(svc->cfg.cooldown_s * 1000),
-                                   .grow_cooldown_ms = (int64_t)(svc->cfg.grow_cooldown_s * 1000),
-                                   .mem_headroom = svc->autos->reco.mem_margin,
-                                   .mem_max = mem_max};
+    const struct pool_config *c = &svc->cfg;
+    struct pool_auto_policy pol;
+    pool_auto_policy_default(&pol);
+    pol.cooldown_ms = (int64_t)(c->cooldown_s * 1000);
+    pol.grow_cooldown_ms = (int64_t)(c->grow_cooldown_s * 1000);
+    pol.mem_headroom = svc->autos->reco.mem_margin;
+    pol.mem_max = workload_max(svc, m);
+    pol.mem_min = m->min_vram > svc->autos->reco.mem_min ? m->min_vram : svc->autos->reco.mem_min;
+    if (pol.mem_max && pol.mem_min > pol.mem_max)
+        pol.mem_min = pol.mem_max;
+    pol.window_ms = c->auto_window_s > 0 ? (int64_t)(c->auto_window_s * 1000) : 0;
+    pol.lookahead_ms = c->auto_lookahead_s > 0 ? (int64_t)(c->auto_lookahead_s * 1000) : 0;
     for (size_t i = 0; i < nv; i++) {
         struct pool_auto_state st = {.mem_limit = v[i].vram_limit, .mem_used = v[i].used,
                                      .used_known = v[i].used_known,
                                      .compute_limit = v[i].compute_limit,
                                      .last_change_ms = v[i].last_change_ms};
+        pool_auto_history(h.s, h.n, now, &pol, &st);
         struct pool_auto_decision d;
         if (pool_auto_decide(r, &pol, &st, now, &d))   /* cooling: the views say until */
             json_array_append_new(changes, apply(svc, w, &v[i], d.mem_limit, d.compute_limit,
@@ -564,9 +588,13 @@ json_t *pool_svc_autoscale(struct pool_svc *svc)
         struct alloc_view *v;
         size_t nv;
         int rc;
-        json_array_append_new(recos, workload_entry(svc, w, now, &r, &rc, &v, &nv, &m));
+        struct pool_usage_sample *hs;
+        size_t hn;
+        json_array_append_new(recos, workload_entry(svc, w, now, &r, &rc, &v, &nv, &m, &hs,
+                                                    &hn));
         if (rc == 0 && m.mode == POOL_MODE_AUTO && v)
-            auto_workload(svc, w, &r, workload_max(svc, &m), v, nv, now, changes);
+            auto_workload(svc, w, &r, &m, v, nv, now, (struct wl_history){hs, hn}, changes);
+        free(hs);
         free(v);
     }
     pthread_mutex_lock(&svc->lock);
@@ -644,6 +672,10 @@ int pool_auto_open(struct pool_svc *svc, char *err, size_t errlen)
         c->cooldown_s = 900;
     if (c->grow_cooldown_s <= 0)
         c->grow_cooldown_s = 60;
+    if (c->auto_window_s == 0)
+        c->auto_window_s = 1800;
+    if (c->auto_lookahead_s == 0)
+        c->auto_lookahead_s = 900;
     if (c->reco)
         au->reco = *c->reco;
     else

@@ -64,7 +64,7 @@ static const char usage_text[] =
     "serve's history and auto mode (docs/autoscale.md): [--history store|prometheus:URL]\n"
     "       [--usage-period S] [--autoscale-period S]\n"
     "       [--cooldown S] [--grow-cooldown S] [--half-life S] [--reco-min-vram SIZE]\n"
-    "       [--reco-max-vram SIZE]\n"
+    "       [--reco-max-vram SIZE] [--auto-window S] [--auto-lookahead S]\n"
     "serve's credentials default to PATH.admin-token and PATH.join-token, made 0600 when absent.\n"
     "Every command but serve presents the credential in --token-file F (else $TFUSE_POOL_TOKEN):\n"
     "the admin's (serve writes it to PATH.admin-token) or a tenant's (tenant create prints it).\n"

@@ -62,6 +62,8 @@ int pool_cli_auto_serve_opt(int c, const char *arg, struct pool_config *cfg)
         return 0;
     case 6: cfg->test_clock = true; return 0;
     case 7: return seconds(arg, 30 * 86400.0, &cfg->grow_cooldown_s, "grow-cooldown");
+    case 8: return seconds(arg, 86400, &cfg->auto_window_s, "auto-window");
+    case 9: return seconds(arg, 86400, &cfg->auto_lookahead_s, "auto-lookahead");
     default: return -1;
     }
 }

@@ -50,7 +50,9 @@ int pool_cli_auto_main(const char *cmd, int argc, char **argv);
         {"reco-min-vram", required_argument, 0, POOL_CLI_AUTO_OPT + 4},                         \
         {"reco-max-vram", required_argument, 0, POOL_CLI_AUTO_OPT + 5},                         \
         {"test-clock", no_argument, 0, POOL_CLI_AUTO_OPT + 6},                                  \
-        {"grow-cooldown", required_argument, 0, POOL_CLI_AUTO_OPT + 7}
+        {"grow-cooldown", required_argument, 0, POOL_CLI_AUTO_OPT + 7},                         \
+        {"auto-window", required_argument, 0, POOL_CLI_AUTO_OPT + 8},                           \
+        {"auto-lookahead", required_argument, 0, POOL_CLI_AUTO_OPT + 9}
 int pool_cli_auto_serve_opt(int c, const char *arg, struct pool_config *cfg);
 
 /* pool_cli_plot.c: the command plot (-1: cmd is not plot), and serve's --history SPEC ("store",

@@ -6,7 +6,12 @@
  * after out-of-memory refusals, compute raised when the workload was held back most of the
  * time (its measured share is then capped by its limit and says little about its demand).
  *
- * Owns: pool_recommend, pool_reco_params_default, pool_auto_decide (auto mode's rules). Pure
+ * Auto mode's rules (pool_auto_decide) keep that recommendation as the long-term bound and
+ * follow the recent use inside it, the way reactive autoscalers do: live resize is instant, so
+ * a limit may track the last half hour's peak and grow the minute the use presses on it.
+ *
+ * Owns: pool_recommend, pool_reco_params_default, pool_auto_decide, pool_auto_history,
+ * pool_auto_policy_default (auto mode's rules). Pure
  * functions: no clock, no I/O, no globals. May call: libc, libm.
  */
 #include "pool_usage.h"
@@ -106,6 +111,8 @@ static void recommend_memory(struct wv *x, size_t m, const struct tally *t,
                 t->oom_limit / MIB, p->oom_bump * 100);
     }
     out->mem_target = clamp_mem(target, p);
+    if (t->ooms)
+        out->mem_oom_floor = clamp_mem(t->oom_limit * (1 + p->oom_bump), p);
     /* A limit the workload was refused at is too small whatever the percentile says. */
     out->mem_lower = clamp_mem(target > pk * (1 + p->mem_margin) ? target : pk, p);
     out->mem_upper = clamp_mem(target * UPPER_FACTOR, p);
@@ -173,6 +180,86 @@ static uint64_t want_memory(const struct pool_reco *r, const struct pool_auto_po
     return want != st->mem_limit ? want : 0;
 }
 
+#define DAY_MS (24 * 3600 * 1000ll)
+
+void pool_auto_policy_default(struct pool_auto_policy *pol)
+{
+    *pol = (struct pool_auto_policy){.mem_headroom = 0.15, .window_ms = 30 * 60000,
+                                     .lookahead_ms = 15 * 60000, .seasonal_days = 7,
+                                     .grow_at = 0.9, .grow_factor = 1.5};
+}
+
+void pool_auto_history(const struct pool_usage_sample *s, size_t n, int64_t now_ms,
+                       const struct pool_auto_policy *pol, struct pool_auto_state *st)
+{
+    st->recent_peak = st->seasonal_peak = st->refused_limit = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i].t_ms > now_ms)
+            continue;
+        uint64_t peak = s[i].mem_peak > s[i].mem_used ? s[i].mem_peak : s[i].mem_used;
+        int64_t age = now_ms - s[i].t_ms;
+        if (age <= pol->window_ms && peak > st->recent_peak)
+            st->recent_peak = peak;
+        /* A refusal at the limit auto mode set last (or since): that limit is too small. */
+        if (age <= pol->window_ms && s[i].oom_refusals && s[i].t_ms > st->last_change_ms &&
+            s[i].mem_limit > st->refused_limit)
+            st->refused_limit = s[i].mem_limit;
+        /* The same time of day k days ago, and the look-ahead after it. */
+        int64_t k = age / DAY_MS + (age % DAY_MS ? 1 : 0), off = k * DAY_MS - age;
+        if (pol->lookahead_ms > 0 && k >= 1 && k <= pol->seasonal_days &&
+            off <= pol->lookahead_ms && peak > st->seasonal_peak)
+            st->seasonal_peak = peak;
+    }
+}
+
+static double fmax3(double a, double b, double c)
+{
+    return fmax(a, fmax(b, c));
+}
+
+/* The working target (window_ms > 0): what the recent and daily peaks need, grown at once
+ * under pressure or after a refusal, never below the use plus headroom; 0 when unchanged. */
+static uint64_t want_working(const struct pool_reco *r, const struct pool_auto_policy *pol,
+                             const struct pool_auto_state *st, char *why, size_t len)
+{
+    size_t wl = strlen(why);
+    double m = pol->mem_headroom, used = st->used_known ? (double)st->mem_used : 0;
+    double base = fmax3((double)st->recent_peak, (double)st->seasonal_peak, used);
+    double want = base * (1 + m);
+    const char *how = "recent peak";
+    if (st->seasonal_peak > st->recent_peak && (double)st->seasonal_peak > used)
+        how = "daily pattern's peak";
+    if (r->mem_upper && want > (double)r->mem_upper) {
+        want = (double)r->mem_upper;
+        how = "long-horizon upper bound";
+    }
+    if ((double)r->mem_oom_floor > want) {
+        want = (double)r->mem_oom_floor;
+        how = "OOM bump";
+    }
+    bool pressed = st->used_known && used > pol->grow_at * (double)st->mem_limit;
+    bool refused = st->refused_limit && st->refused_limit >= st->mem_limit;
+    if ((pressed || refused) && used * pol->grow_factor > want) {
+        want = used * pol->grow_factor;   /* before the next pass, not after a refusal */
+        how = refused ? "refused: use grown" : "use near the limit: grown";
+    }
+    if (used * (1 + m) > want) {
+        want = used * (1 + m);
+        how = "use + headroom";
+    }
+    want = fmax(want, (double)pol->mem_min);
+    if (pol->mem_max && want > (double)pol->mem_max)
+        want = fmax((double)pol->mem_max, used);
+    uint64_t w = whole_mib(want);
+    if (w < st->mem_limit && !st->used_known) {
+        snprintf(why + wl, len - wl, "; memory not lowered: usage unknown");
+        return 0;
+    }
+    snprintf(why + wl, len - wl, "; working target %.1f MiB (%s, %.1f MiB in use)",
+             (double)w / MIB, how, used / MIB);
+    return w != st->mem_limit ? w : 0;
+}
+
 bool pool_auto_decide(const struct pool_reco *r, const struct pool_auto_policy *pol,
                       const struct pool_auto_state *st, int64_t now_ms,
                       struct pool_auto_decision *d)
@@ -180,7 +267,8 @@ bool pool_auto_decide(const struct pool_reco *r, const struct pool_auto_policy *
     memset(d, 0, sizeof *d);
     d->compute_limit = -1;
     snprintf(d->why, sizeof d->why, "%s", r->why);
-    d->mem_limit = want_memory(r, pol, st, d->why, sizeof d->why);
+    d->mem_limit = pol->window_ms > 0 ? want_working(r, pol, st, d->why, sizeof d->why)
+                                      : want_memory(r, pol, st, d->why, sizeof d->why);
     if (st->compute_limit >= 0 && (st->compute_limit < r->compute_lower - 1e-9 ||
                                    st->compute_limit > r->compute_upper + 1e-9))
         d->compute_limit = r->compute_target;

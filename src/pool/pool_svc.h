@@ -35,6 +35,10 @@ struct pool_config {
     double cooldown_s;                 /* least time from a change of one allocation to a
                                         * cut (default 900) */
     double grow_cooldown_s;            /* ... to a raise (default 60) */
+    double auto_window_s;              /* auto memory follows the peak of this window (default
+                                        * 1800; < 0: the long-horizon recommendation alone) */
+    double auto_lookahead_s;           /* ... and of the coming stretch of past days (default
+                                        * 900; < 0: none) */
     const struct pool_reco_params *reco;   /* NULL: pool_reco_params_default */
     /* The clock of the history and autoscaler, ms since the epoch: NULL, the wall clock.
      * test_clock: the wall clock plus an offset pool_svc_clock_advance moves (tests). */

@@ -57,6 +57,7 @@ struct pool_reco_params { double mem_percentile, mem_margin, compute_percentile,
 /* target: what to set; lower/upper: a limit inside them needs no change (VPA's bounds). */
 struct pool_reco { uint64_t mem_target, mem_lower, mem_upper;
                    double compute_target, compute_lower, compute_upper;
+                   uint64_t mem_oom_floor;   /* the OOM bump's limit in force, else 0 */
                    size_t samples; char why[256]; };
 
 /* The defaults: p95 memory peak +15%, p90 compute used +15%, half-life 24 h, OOM bump 20%,
@@ -70,23 +71,41 @@ int pool_recommend(const struct pool_usage_sample *s, size_t n, int64_t now_ms,
 
 /* Auto mode's decision for one allocation (pool_reco.c, pure; pool_autoscale.c applies it and
  * benches replay it): given the recommendation, the policy, the limits in force, the memory
- * in use now and when auto mode last changed it, whether and to what its limits change.
- * Memory changes when the limit left [mem_lower, mem_upper] or leaves less than mem_headroom
- * above the use; it goes to mem_target, but never below the use plus mem_headroom (that floor
- * capped by mem_max, and never below the use itself), whole MiB, and is never lowered while
- * the use is unknown. Compute changes when it left [compute_lower, compute_upper]. A raise
- * waits grow_cooldown_ms after the last change, a cut cooldown_ms (the part that waits is
- * left out and cooling set). */
+ * in use now, what the recent history says (pool_auto_history) and when auto mode last changed
+ * it, whether and to what its limits change.
+ *
+ * Memory, with window_ms > 0 (the pool's default): a working target that follows the use, the
+ * highest peak of the last window_ms and of the coming lookahead_ms on each of the last
+ * seasonal_days days (a daily job is met before it starts) plus mem_headroom, capped by the
+ * long-horizon recommendation's mem_upper; never below the limit a recent refusal bumped
+ * (mem_oom_floor); at once to the use times grow_factor when the use passed grow_at of the
+ * limit or an allocation was refused since the last change; never below the use plus
+ * mem_headroom; within [mem_min, mem_max] (never below the use itself); whole MiB; never
+ * lowered while the use is unknown. With window_ms 0, the long-horizon rule alone: the
+ * target when the limit left [mem_lower, mem_upper] or leaves less than mem_headroom above
+ * the use, never below the use plus mem_headroom.
+ * Compute changes when it left [compute_lower, compute_upper]. A raise waits grow_cooldown_ms
+ * after the last change, a cut cooldown_ms (the part that waits is left out and cooling set). */
 struct pool_auto_policy {
     int64_t cooldown_ms, grow_cooldown_ms;
     double mem_headroom;            /* fraction kept free above the use (0.15: +15%) */
-    uint64_t mem_max;               /* bytes; 0: none */
+    uint64_t mem_min, mem_max;      /* bytes; mem_max 0: none */
+    int64_t window_ms;              /* the recent peak's window; 0: long-horizon rule only */
+    int64_t lookahead_ms;           /* the daily pattern's look-ahead (0: none) */
+    int seasonal_days;              /* ... over this many past days */
+    double grow_at, grow_factor;    /* use / limit that grows at once; use x factor then */
 };
+/* The defaults: 30 min window, 15 min look-ahead over 7 days, grow at 90% to 1.5 x the use
+ * (the cool-downs and bounds are the caller's: zero). */
+void pool_auto_policy_default(struct pool_auto_policy *pol);
 struct pool_auto_state {
     uint64_t mem_limit, mem_used;   /* bytes; mem_used counts when used_known */
     bool used_known;
     double compute_limit;           /* share of the device; < 0: unknown (left alone) */
     int64_t last_change_ms;         /* INT64_MIN: never changed by auto mode */
+    /* From pool_auto_history: the highest peak in the window, in the daily look-ahead, and
+     * the highest limit an allocation was refused at since the last change (0: none). */
+    uint64_t recent_peak, seasonal_peak, refused_limit;
 };
 struct pool_auto_decision {
     bool change, cooling;
@@ -94,6 +113,10 @@ struct pool_auto_decision {
     double compute_limit;           /* < 0: as it is */
     char why[384];
 };
+/* Fills st's recent_peak, seasonal_peak and refused_limit from the workload's samples (any
+ * order; those after now_ms ignored) with pol's windows; st->last_change_ms must be set. */
+void pool_auto_history(const struct pool_usage_sample *s, size_t n, int64_t now_ms,
+                       const struct pool_auto_policy *pol, struct pool_auto_state *st);
 /* Returns d->change. */
 bool pool_auto_decide(const struct pool_reco *r, const struct pool_auto_policy *pol,
                       const struct pool_auto_state *st, int64_t now_ms,

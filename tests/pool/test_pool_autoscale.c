@@ -305,6 +305,54 @@ static void auto_mode_applies_within_bounds(void **state)
     pool_svc_close(svc);
 }
 
+/* A minute later, the node reports `used` (its peak never falls); then a pass: its changes. */
+static size_t minute(struct pool_svc *svc, const char *id, struct pool_vgpu_usage *u,
+                     uint64_t used)
+{
+    clock_now += MIN_MS;
+    u->mem_used = used;
+    u->mem_peak = used > u->mem_peak ? used : u->mem_peak;
+    assert_int_equal(pool_svc_usage_observe(svc, id, 0, u), 0);
+    return changes(svc);
+}
+
+/* Auto mode's working target through the pool: a 4 GiB slice using 300 MiB goes to the last
+ * 30 minutes' peak + 15% (345 MiB), grows the minute the use passes 90% of it (to 1.5 x the
+ * use: 480 MiB), is cut back after the cool-down (10 min) to the window's peak + 15% (368 MiB)
+ * and, once that peak has left the window, to the use + 15% (115 MiB). */
+static void auto_mode_follows_the_use(void **state)
+{
+    (void)state;
+    struct pool_svc *svc = open_svc();
+    add_node(svc);
+    char id[POOL_UUID_MAX];
+    allocate(svc, "acme", "job", 4 * GiB, 50, id);
+    assert_int_equal(set_mode(svc, "acme/job", NULL, POOL_MODE_AUTO, 0, 0), 0);
+    struct pool_vgpu_usage u = {.mem_limit = 4 * GiB, .compute_limit = 0.5};
+    assert_int_equal(minute(svc, id, &u, 300 * MiB), 0);   /* no sample yet: nothing */
+    assert_int_equal(minute(svc, id, &u, 300 * MiB), 1);
+    assert_int_equal(vram_limit(svc, id), 345 * MiB);
+    assert_int_equal(minute(svc, id, &u, 320 * MiB), 1);   /* 93% of the limit */
+    assert_int_equal(vram_limit(svc, id), 480 * MiB);
+    int64_t raised = clock_now;
+    size_t n = 0;
+    while (clock_now - raised < 10 * MIN_MS) {               /* the cut waits 600 s */
+        n = minute(svc, id, &u, 100 * MiB);
+        if (clock_now - raised < 10 * MIN_MS)
+            assert_int_equal(n, 0);
+    }
+    assert_int_equal(n, 1);
+    assert_int_equal(vram_limit(svc, id), 368 * MiB);
+    for (int k = 0; k < 30; k++)
+        minute(svc, id, &u, 100 * MiB);
+    assert_int_equal(vram_limit(svc, id), 115 * MiB);
+    json_t *ev = pool_svc_events_json(svc, NULL, "acme/job", 1);
+    json_t *e0 = json_array_get(json_object_get(ev, "events"), 0);
+    assert_non_null(strstr(json_string_value(json_object_get(e0, "why")), "working target"));
+    json_decref(ev);
+    pool_svc_close(svc);
+}
+
 /* Held back nearly all the time at a 20% limit: auto raises compute to 30% (the limit by
  * half); memory, inside its bounds, stays. */
 static void compute_raised_when_throttled(void **state)
@@ -363,6 +411,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(reports_become_samples, make_db, remove_db),
         cmocka_unit_test_setup_teardown(history_down_sampled, make_db, remove_db),
         cmocka_unit_test_setup_teardown(auto_mode_applies_within_bounds, make_db, remove_db),
+        cmocka_unit_test_setup_teardown(auto_mode_follows_the_use, make_db, remove_db),
         cmocka_unit_test_setup_teardown(compute_raised_when_throttled, make_db, remove_db),
         cmocka_unit_test_setup_teardown(tenants_see_their_own, make_db, remove_db),
     };

@@ -289,10 +289,134 @@ static void auto_decisions(void **state)
     assert_false(d.cooling);
 }
 
+#define DAY_MS (24 * HOUR_MS)
+
+/* pool_auto_history: the highest peak in the last 30 min (a sample just outside does not
+ * count), in the coming 15 min of each of the last 7 days (not the minute before that time
+ * yesterday, nor 8 days ago), and the limit refused at since the last change only. */
+static void auto_history_windows(void **state)
+{
+    (void)state;
+    struct pool_auto_policy pol;
+    pool_auto_policy_default(&pol);
+    struct pool_usage_sample s[] = {
+        sample(NOW - 30 * 60000, 300 * MiB, 0),            /* in the window, at its edge */
+        sample(NOW - 30 * 60000 - 1, 900 * MiB, 0),        /* just outside */
+        sample(NOW - 60000, 100 * MiB, 0),
+        sample(NOW - DAY_MS + 15 * 60000, 700 * MiB, 0),   /* yesterday, 15 min ahead */
+        sample(NOW - DAY_MS - 60000, 5000 * MiB, 0),       /* yesterday, a minute before */
+        sample(NOW - 3 * DAY_MS + 60000, 800 * MiB, 0),    /* three days ago, ahead */
+        sample(NOW - 8 * DAY_MS + 60000, 6000 * MiB, 0),   /* eight days ago */
+        sample(NOW - DAY_MS + 16 * 60000, 6000 * MiB, 0),  /* past the look-ahead */
+        sample(NOW + 60000, 9000 * MiB, 0),                /* the future */
+    };
+    size_t n = sizeof s / sizeof s[0];
+    struct pool_auto_state st = {.last_change_ms = NOW - 10 * 60000};
+    pool_auto_history(s, n, NOW, &pol, &st);
+    assert_int_equal(st.recent_peak, 300 * MiB);
+    assert_int_equal(st.seasonal_peak, 800 * MiB);
+    assert_int_equal(st.refused_limit, 0);
+    s[2].oom_refusals = 1;           /* refused a minute ago at 4096 MiB */
+    s[0].oom_refusals = 1;           /* and before the last change: no longer counts */
+    s[0].mem_limit = 8192 * MiB;
+    pool_auto_history(s, n, NOW, &pol, &st);
+    assert_int_equal(st.refused_limit, 4096 * MiB);
+    pol.lookahead_ms = 0;            /* no daily pattern */
+    pool_auto_history(s, n, NOW, &pol, &st);
+    assert_int_equal(st.seasonal_peak, 0);
+}
+
+/* The working target (the pool's default policy) on a long-horizon recommendation of 2000 MiB
+ * with an upper bound of 3000 MiB: the recent peak + 15%, never below the use + 15%, the daily
+ * pattern's peak ahead of time, the upper bound capping both but not the use; growth at once
+ * (1.5 x the use) when the use passes 90% of the limit or after a refusal; the OOM bump's
+ * floor; cuts wait the cool-down, raises the grow cool-down; an unknown use is never cut. */
+static void auto_working_target(void **state)
+{
+    (void)state;
+    struct pool_reco r = {.mem_target = 2000 * MiB, .mem_lower = 1700 * MiB,
+                          .mem_upper = 3000 * MiB, .compute_target = 0.5,
+                          .compute_lower = 0.4, .compute_upper = 0.7};
+    struct pool_auto_policy pol;
+    pool_auto_policy_default(&pol);
+    pol.cooldown_ms = 900000;
+    pol.grow_cooldown_ms = 60000;
+    pol.mem_min = 64 * MiB;
+    struct pool_auto_state st = {.mem_limit = 4096 * MiB, .mem_used = 500 * MiB,
+                                 .used_known = true, .compute_limit = 0.5,
+                                 .last_change_ms = INT64_MIN, .recent_peak = 1000 * MiB};
+    struct pool_auto_decision d;
+    assert_true(pool_auto_decide(&r, &pol, &st, NOW, &d));   /* short window: a cut */
+    assert_int_equal(d.mem_limit, 1150 * MiB);
+    assert_non_null(strstr(d.why, "recent peak"));
+    st.last_change_ms = NOW - 899999;                        /* the cut waits the cool-down */
+    assert_false(pool_auto_decide(&r, &pol, &st, NOW, &d));
+    assert_true(d.cooling);
+    st.last_change_ms = NOW - 900000;
+    assert_true(pool_auto_decide(&r, &pol, &st, NOW, &d));
+    assert_int_equal(d.mem_limit, 1150 * MiB);
+    st.mem_limit = 1150 * MiB;                               /* there: nothing to do */
+    assert_false(pool_auto_decide(&r, &pol, &st, NOW, &d));
+    st.mem_used = 1010 * MiB;   /* never below the use + 15%; 1010 < 90% of 1150: no growth */
+    assert_true(pool_auto_decide(&r, &pol, &st, NOW, &d));
+    assert_int_equal(d.mem_limit, (uint64_t)ceil(1010 * 1.15) * MiB);
+    st.mem_used = 1040 * MiB;   /* past 90% of the limit: 1.5 x the use at once */
+    st.last_change_ms = NOW - 60000;
+    assert_true(pool_auto_decide(&r, &pol, &st, NOW, &d));
+    assert_int_equal(d.mem_limit, 1560 * MiB);
+    assert_non_null(strstr(d.why, "near the limit"));
+    st.last_change_ms = NOW - 59999;                         /* within the grow cool-down */
+    assert_false(pool_auto_decide(&r, &pol, &st, NOW, &d));
+    st.last_change_ms = NOW - 60000;
+    st.mem_used = 800 * MiB;    /* refused at this limit: grown though the use is at 70% */
+    st.refused_limit = 1150 * MiB;
+    assert_true(pool_auto_decide(&r, &pol, &st, NOW, &d));
+    assert_int_equal(d.mem_limit, 1200 * MiB);
+    assert_non_null(strstr(d.why, "refused"));
+    st.refused_limit = 1000 * MiB;   /* refused at a smaller limit, before a raise: no jump */
+    assert_false(pool_auto_decide(&r, &pol, &st, NOW, &d));
+    st.refused_limit = 0;
+    st.mem_used = 500 * MiB;    /* the daily pattern: 2400 MiB coming, + 15% capped at 3000 */
+    st.seasonal_peak = 2400 * MiB;
+    assert_true(pool_auto_decide(&r, &pol, &st, NOW, &d));
+    assert_int_equal(d.mem_limit, 2760 * MiB);
+    assert_non_null(strstr(d.why, "daily pattern"));
+    st.seasonal_peak = 5000 * MiB;
+    assert_true(pool_auto_decide(&r, &pol, &st, NOW, &d));
+    assert_int_equal(d.mem_limit, 3000 * MiB);
+    assert_non_null(strstr(d.why, "upper bound"));
+    st.mem_used = 2900 * MiB;   /* the use is not capped by the upper bound */
+    st.mem_limit = 3000 * MiB;
+    assert_true(pool_auto_decide(&r, &pol, &st, NOW, &d));
+    assert_int_equal(d.mem_limit, 4350 * MiB);
+    pol.mem_max = 3500 * MiB;   /* but by the maximum, never below the use itself */
+    assert_true(pool_auto_decide(&r, &pol, &st, NOW, &d));
+    assert_int_equal(d.mem_limit, 3500 * MiB);
+    pol.mem_max = 2000 * MiB;        /* a cut: after the cool-down */
+    st.last_change_ms = NOW - 900000;
+    assert_true(pool_auto_decide(&r, &pol, &st, NOW, &d));
+    assert_int_equal(d.mem_limit, 2900 * MiB);
+    pol.mem_max = 0;
+    st = (struct pool_auto_state){.mem_limit = 4096 * MiB, .mem_used = 10 * MiB,
+                                  .used_known = true, .compute_limit = 0.5,
+                                  .last_change_ms = INT64_MIN, .recent_peak = 20 * MiB};
+    r.mem_oom_floor = 600 * MiB;    /* a refusal the recommender remembers */
+    assert_true(pool_auto_decide(&r, &pol, &st, NOW, &d));
+    assert_int_equal(d.mem_limit, 600 * MiB);
+    r.mem_oom_floor = 0;            /* the minimum */
+    assert_true(pool_auto_decide(&r, &pol, &st, NOW, &d));
+    assert_int_equal(d.mem_limit, 64 * MiB);
+    st.used_known = false;          /* an unknown use is never cut */
+    assert_false(pool_auto_decide(&r, &pol, &st, NOW, &d));
+    assert_non_null(strstr(d.why, "usage unknown"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(percentiles_and_margins),
+        cmocka_unit_test(auto_history_windows),
+        cmocka_unit_test(auto_working_target),
         cmocka_unit_test(half_life_decay),
         cmocka_unit_test(oom_bump),
         cmocka_unit_test(compute_raised_when_throttled),
