@@ -220,9 +220,11 @@ static void observe(struct sim *s, struct config *c, int w, int m)
     struct demand d = wls[w].fn(0, m);
     struct pool_vgpu_usage *u = &s->u[w];
     double limit = (double)s->vram[w], used = fmin(d.mem, limit);
-    if (d.mem > limit) {
+    if (d.mem > limit) {   /* refused: the node reports it, and its largest refused size */
         u->oom_refusals++;
         c->wl[w].refusals++;
+        if (d.mem - used > (double)u->oom_largest)
+            u->oom_largest = (uint64_t)(d.mem - used);
     }
     double cu = fmin(d.compute, s->compute_limit[w]);
     u->mem_used = (uint64_t)used;

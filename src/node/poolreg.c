@@ -128,6 +128,14 @@ static json_t *register_body(struct node_poolreg *r)
     return b;
 }
 
+/* The largest allocation the vGPU's limit refused, for the pool's autoscaler; one larger than
+ * any device (a program asking for 2^64 bytes) is said as 1 PiB, what the pool accepts. */
+static uint64_t largest_refused(const struct vgpu_slot *s)
+{
+    uint64_t v = atomic_load(&s->mem_denied_max);
+    return v > (1ull << 50) ? 1ull << 50 : v;
+}
+
 /* One live vGPU's usage for the pool's history (issue 14, node-api.md): memory now, its peak
  * and limit, and the counters that only grow while it lives (device time charged, time held
  * back on an empty bucket, launches, allocations refused by the limit). */
@@ -135,7 +143,7 @@ static json_t *usage_json(struct vgpu_slot *s)
 {
     double limit = atomic_load(&s->compute_unlimited) ? 1.0
                                                       : atomic_load(&s->limit_bp) / 10000.0;
-    return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f}", "vgpu", s->id,
+    return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f}", "vgpu", s->id,
                      "mem_used", (json_int_t)vgpu_mem_used(s),
                      "mem_peak", (json_int_t)atomic_load(&s->mem_peak),
                      "mem_limit", (json_int_t)atomic_load(&s->mem_limit),
@@ -143,6 +151,7 @@ static json_t *usage_json(struct vgpu_slot *s)
                      "throttled_ns", (json_int_t)atomic_load(&s->throttled_ns),
                      "launches", (json_int_t)atomic_load(&s->launches),
                      "oom_refusals", (json_int_t)atomic_load(&s->mem_denied),
+                     "oom_largest", (json_int_t)largest_refused(s),
                      "compute_limit", limit > 1 ? 1.0 : limit);
 }
 

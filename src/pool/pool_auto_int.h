@@ -23,6 +23,10 @@ struct pool_usage_acc {
     struct pool_vgpu_usage last;    /* the counters at the last report */
     uint64_t used_max, peak_max;    /* in this interval */
     uint64_t d_busy, d_thr, d_launches, d_oom;
+    /* The last refusal seen (the counter grew): when, and the node's largest refused
+     * allocation then (0: not reported), which auto mode's jump covers. */
+    int64_t refused_ms;
+    uint64_t refused_bytes;
 };
 
 struct pool_auto {
@@ -57,6 +61,10 @@ void pool_usage_sweep_locked(struct pool_svc *svc, int64_t now_ms);
 /* Lock held: the memory in use now by vGPU dev of allocation id, as last reported within
  * a few periods; false when unknown. */
 bool pool_usage_current_locked(struct pool_svc *svc, const char *id, int dev, uint64_t *used);
+/* Lock held: the largest allocation refused (node's figure, bytes; 0 unknown) if a refusal
+ * was reported after after_ms, else 0. */
+uint64_t pool_usage_refused_locked(struct pool_svc *svc, const char *id, int dev,
+                                   int64_t after_ms);
 /* Lock held: the recommendation gauges and autoscaler counters (pool_metrics.c). */
 void pool_auto_metrics_locked(struct pool_svc *svc, FILE *f);
 

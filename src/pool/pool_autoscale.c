@@ -267,6 +267,7 @@ struct alloc_view {
     bool used_known;
     double compute_limit;       /* share of the device; < 0: unknown (no rating) */
     int64_t last_change_ms;     /* INT64_MIN: never changed by auto mode */
+    uint64_t refused_bytes;     /* the largest allocation refused since then (0: none) */
 };
 
 static int64_t last_change_locked(struct pool_svc *svc, const char *id)
@@ -304,7 +305,11 @@ static void collect_alloc(const char *key, void *value, void *arg)
     const struct pool_device *d = n ? pool_node_device(n, a->dev[0].uuid) : NULL;
     v->compute_limit = d && d->tflops > 0 ? a->dev[0].tflops_limit / d->tflops : -1;
     v->used_known = a->ndev > 0;
+    v->last_change_ms = last_change_locked(c->svc, a->id);
     for (int i = 0; i < a->ndev; i++) {
+        uint64_t r = pool_usage_refused_locked(c->svc, a->id, i, v->last_change_ms);
+        if (r > v->refused_bytes)
+            v->refused_bytes = r;
         uint64_t u = 0;
         if (a->dev[i].vram_limit > v->vram_limit)
             v->vram_limit = a->dev[i].vram_limit;
@@ -312,7 +317,6 @@ static void collect_alloc(const char *key, void *value, void *arg)
         if (u > v->used)
             v->used = u;
     }
-    v->last_change_ms = last_change_locked(c->svc, a->id);
 }
 
 /* Lock held: the workload's active allocations (malloc'd, *n of them). */
@@ -563,6 +567,7 @@ static void auto_workload(struct pool_svc *svc, const char *w, const struct pool
                                      .compute_limit = v[i].compute_limit,
                                      .last_change_ms = v[i].last_change_ms};
         pool_auto_history(h.s, h.n, now, &pol, &st);
+        st.refused_bytes = v[i].refused_bytes;
         struct pool_auto_decision d;
         if (pool_auto_decide(r, &pol, &st, now, &d))   /* cooling: the views say until */
             json_array_append_new(changes, apply(svc, w, &v[i], d.mem_limit, d.compute_limit,

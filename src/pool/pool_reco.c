@@ -238,10 +238,16 @@ static uint64_t want_working(const struct pool_reco *r, const struct pool_auto_p
         how = "OOM bump";
     }
     bool pressed = st->used_known && used > pol->grow_at * (double)st->mem_limit;
-    bool refused = st->refused_limit && st->refused_limit >= st->mem_limit;
+    bool refused = (st->refused_limit && st->refused_limit >= st->mem_limit) ||
+                   st->refused_bytes;
     if ((pressed || refused) && used * pol->grow_factor > want) {
         want = used * pol->grow_factor;   /* before the next pass, not after a refusal */
         how = refused ? "refused: use grown" : "use near the limit: grown";
+    }
+    /* The node said how large the refused allocation was: cover it with the margin. */
+    if (st->refused_bytes && (used + (double)st->refused_bytes) * (1 + m) > want) {
+        want = (used + (double)st->refused_bytes) * (1 + m);
+        how = "refused allocation covered";
     }
     if (used * (1 + m) > want) {
         want = used * (1 + m);

@@ -436,7 +436,7 @@ static int decode_hb_vgpus(struct ctx *c, json_t *o, struct pool_heartbeat *hb)
 
 static const char *const usage_fields[] = {
     "vgpu", "mem_used", "mem_peak", "mem_limit", "busy_ns", "throttled_ns", "launches",
-    "oom_refusals", "compute_limit", NULL};
+    "oom_refusals", "oom_largest", "compute_limit", NULL};
 
 /* "usage": per-vGPU counters (struct pool_vgpu_usage), at most HB_VGPUS_MAX entries. */
 static int decode_hb_usage(struct ctx *c, json_t *o, struct pool_heartbeat *hb)
@@ -464,6 +464,7 @@ static int decode_hb_usage(struct ctx *c, json_t *o, struct pool_heartbeat *hb)
             get_u64(c, u, "throttled_ns", &x->throttled_ns, UINT64_MAX, false) ||
             get_u64(c, u, "launches", &x->launches, UINT64_MAX, false) ||
             get_u64(c, u, "oom_refusals", &x->oom_refusals, UINT64_MAX, false) ||
+            get_u64(c, u, "oom_largest", &x->oom_largest, BYTES_MAX, false) ||
             get_num(c, u, "compute_limit", &x->compute_limit, 0, 1, false))
             return -1;
         hb->nusage++;

@@ -28,6 +28,7 @@ struct pool_vgpu_usage {
     char vgpu[POOL_UUID_MAX];
     uint64_t mem_used, mem_peak, mem_limit;
     uint64_t busy_ns, throttled_ns, launches, oom_refusals;
+    uint64_t oom_largest;            /* bytes: the largest allocation refused (0: none/unsaid) */
     double compute_limit;            /* 0..1 of the device; 1: unlimited */
 };
 

@@ -145,13 +145,19 @@ static struct pool_usage_sample close_interval(struct pool_usage_acc *a, int64_t
     return x;
 }
 
-static void fold(struct pool_usage_acc *a, const struct pool_vgpu_usage *u, bool first)
+static void fold(struct pool_usage_acc *a, const struct pool_vgpu_usage *u, bool first,
+                 int64_t now)
 {
     if (!first) {
         a->d_busy += grown(u->busy_ns, a->last.busy_ns);
         a->d_thr += grown(u->throttled_ns, a->last.throttled_ns);
         a->d_launches += grown(u->launches, a->last.launches);
-        a->d_oom += grown(u->oom_refusals, a->last.oom_refusals);
+        uint64_t oom = grown(u->oom_refusals, a->last.oom_refusals);
+        a->d_oom += oom;
+        if (oom) {   /* the node's largest is since the vGPU began: an upper bound */
+            a->refused_ms = now;
+            a->refused_bytes = u->oom_largest;
+        }
     }
     if (u->mem_used > a->used_max)
         a->used_max = u->mem_used;
@@ -190,7 +196,7 @@ static int observe_locked(struct pool_svc *svc, const struct pool_alloc *al, int
     struct pool_usage_acc *a = acc_for(svc, al, dev, now, &first);
     if (!a)
         return -1;
-    fold(a, u, first);
+    fold(a, u, first, now);
     a->seen_ms = now;
     double period_ms = svc->cfg.usage_period_s * 1000;
     if ((double)(now - a->start_ms) < period_ms)
@@ -293,6 +299,15 @@ bool pool_usage_current_locked(struct pool_svc *svc, const char *id, int dev, ui
         return false;
     *used = a->last.mem_used;
     return true;
+}
+
+uint64_t pool_usage_refused_locked(struct pool_svc *svc, const char *id, int dev,
+                                   int64_t after_ms)
+{
+    char key[POOL_UUID_MAX + 16];
+    snprintf(key, sizeof key, "%s#%d", id, dev);
+    const struct pool_usage_acc *a = pool_map_get(&svc->autos->accs, key);
+    return a && a->refused_ms && a->refused_ms > after_ms ? a->refused_bytes : 0;
 }
 
 struct sweep {

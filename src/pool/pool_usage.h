@@ -79,7 +79,8 @@ int pool_recommend(const struct pool_usage_sample *s, size_t n, int64_t now_ms,
  * seasonal_days days (a daily job is met before it starts) plus mem_headroom, capped by the
  * long-horizon recommendation's mem_upper; never below the limit a recent refusal bumped
  * (mem_oom_floor); at once to the use times grow_factor when the use passed grow_at of the
- * limit or an allocation was refused since the last change; never below the use plus
+ * limit or an allocation was refused since the last change, and to cover the use plus the
+ * refused allocation (refused_bytes) with mem_headroom; never below the use plus
  * mem_headroom; within [mem_min, mem_max] (never below the use itself); whole MiB; never
  * lowered while the use is unknown. With window_ms 0, the long-horizon rule alone: the
  * target when the limit left [mem_lower, mem_upper] or leaves less than mem_headroom above
@@ -106,6 +107,9 @@ struct pool_auto_state {
     /* From pool_auto_history: the highest peak in the window, in the daily look-ahead, and
      * the highest limit an allocation was refused at since the last change (0: none). */
     uint64_t recent_peak, seasonal_peak, refused_limit;
+    /* The largest allocation refused since the last change, as the node reported it (0: none
+     * or not reported): the jump covers the use plus it, plus mem_headroom. */
+    uint64_t refused_bytes;
 };
 struct pool_auto_decision {
     bool change, cooling;

@@ -97,6 +97,12 @@ int vgpu_mem_reserve(struct vgpu_mem_client *c, uint64_t bytes)
         if (bytes > limit || used > limit - bytes) {
             atomic_store(&c->entry->pending, 0);
             atomic_fetch_add_explicit(&s->mem_denied, 1, memory_order_relaxed);
+            /* The largest refused: the pool's autoscaler grows the limit to cover it. */
+            uint64_t max = atomic_load_explicit(&s->mem_denied_max, memory_order_relaxed);
+            while (bytes > max && !atomic_compare_exchange_weak_explicit(
+                                      &s->mem_denied_max, &max, bytes, memory_order_relaxed,
+                                      memory_order_relaxed))
+                ;
             return -ENOMEM;
         }
         if (atomic_compare_exchange_weak(&s->mem_used, &word, word + bytes))

@@ -88,6 +88,7 @@ struct vgpu_slot {
     _Atomic uint64_t mem_admit;
     _Atomic uint64_t mem_peak;
     _Atomic uint64_t mem_denied; /* reservations refused for lack of room */
+    _Atomic uint64_t mem_denied_max; /* the largest of them, bytes (in the line's padding) */
 
     /* Compute token bucket, in ns of device busy time. */
     alignas(64) _Atomic int64_t tokens_ns; /* may go negative: a kernel is charged after it ran */

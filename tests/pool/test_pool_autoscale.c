@@ -319,7 +319,8 @@ static size_t minute(struct pool_svc *svc, const char *id, struct pool_vgpu_usag
 /* Auto mode's working target through the pool: a 4 GiB slice using 300 MiB goes to the last
  * 30 minutes' peak + 15% (345 MiB), grows the minute the use passes 90% of it (to 1.5 x the
  * use: 480 MiB), is cut back after the cool-down (10 min) to the window's peak + 15% (368 MiB)
- * and, once that peak has left the window, to the use + 15% (115 MiB). */
+ * and, once that peak has left the window, to the use + 15% (115 MiB); a refused allocation
+ * of 200 MiB (the node's oom_largest) is covered at the next pass: 345 MiB. */
 static void auto_mode_follows_the_use(void **state)
 {
     (void)state;
@@ -346,10 +347,17 @@ static void auto_mode_follows_the_use(void **state)
     for (int k = 0; k < 30; k++)
         minute(svc, id, &u, 100 * MiB);
     assert_int_equal(vram_limit(svc, id), 115 * MiB);
+    u.mem_limit = 115 * MiB;      /* a 200 MiB allocation refused: the next pass covers it */
+    u.oom_refusals = 1;
+    u.oom_largest = 200 * MiB;
+    assert_int_equal(minute(svc, id, &u, 100 * MiB), 1);
+    assert_int_equal(vram_limit(svc, id), 345 * MiB);   /* (100 + 200) MiB + 15% */
     json_t *ev = pool_svc_events_json(svc, NULL, "acme/job", 1);
     json_t *e0 = json_array_get(json_object_get(ev, "events"), 0);
     assert_non_null(strstr(json_string_value(json_object_get(e0, "why")), "working target"));
+    assert_non_null(strstr(json_string_value(json_object_get(e0, "why")), "refused allocation"));
     json_decref(ev);
+    assert_int_equal(minute(svc, id, &u, 100 * MiB), 0);   /* covered once, not again */
     pool_svc_close(svc);
 }
 

@@ -119,6 +119,7 @@ static void heartbeat_with_every_vgpus_usage_fits(void **state)
                                 "\"mem_peak\":2147483648,\"mem_limit\":4294967296,"
                                 "\"busy_ns\":123456789012,\"throttled_ns\":123456789,"
                                 "\"launches\":1234567,\"oom_refusals\":12,"
+                                "\"oom_largest\":536870912,"
                                 "\"compute_limit\":0.25}", i ? "," : "", i);
     len += (size_t)snprintf(body + len, cap - len, "]}");
     assert_true(len > POOL_BODY_MAX);

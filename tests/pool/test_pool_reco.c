@@ -373,6 +373,11 @@ static void auto_working_target(void **state)
     assert_true(pool_auto_decide(&r, &pol, &st, NOW, &d));
     assert_int_equal(d.mem_limit, 1200 * MiB);
     assert_non_null(strstr(d.why, "refused"));
+    st.refused_bytes = 600 * MiB;    /* the node said how large: (800 + 600) MiB + 15% */
+    assert_true(pool_auto_decide(&r, &pol, &st, NOW, &d));
+    assert_int_equal(d.mem_limit, 1610 * MiB);
+    assert_non_null(strstr(d.why, "refused allocation covered"));
+    st.refused_bytes = 0;
     st.refused_limit = 1000 * MiB;   /* refused at a smaller limit, before a raise: no jump */
     assert_false(pool_auto_decide(&r, &pol, &st, NOW, &d));
     st.refused_limit = 0;

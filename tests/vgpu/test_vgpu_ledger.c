@@ -123,6 +123,7 @@ static void test_limit_and_release(void **state)
     assert_int_equal(vgpu_mem_attach(s, getpid(), &(struct vgpu_mem_client){0}), -EBUSY);
     assert_int_equal(vgpu_mem_reserve(&c, 600), 0);
     assert_int_equal(vgpu_mem_reserve(&c, 401), -ENOMEM); /* one byte over: refused */
+    assert_true(s->mem_denied_max == 401);                 /* the largest refused, bytes */
     assert_true(vgpu_mem_used(s) == 600 && vgpu_mem_free(s) == 400);
     assert_int_equal(vgpu_mem_reserve(&c, 400), 0);       /* exactly the limit: fine */
     assert_true(vgpu_mem_free(s) == 0 && vgpu_mem_limit(s) == 1000);
@@ -133,7 +134,7 @@ static void test_limit_and_release(void **state)
     assert_true(vgpu_mem_used(s) == 1000);
     assert_int_equal(vgpu_mem_release(&c, 250), 0);
     assert_true(vgpu_mem_held_by(s, getpid()) == 750 && vgpu_mem_used(s) == 750);
-    assert_true(s->mem_peak == 1000 && s->mem_denied == 3);
+    assert_true(s->mem_peak == 1000 && s->mem_denied == 3 && s->mem_denied_max == UINT64_MAX);
 
     /* Deleted while attached: memory calls fail, the slot waits for the process to go. */
     assert_int_equal(vgpu_delete(r, slot), 0);
