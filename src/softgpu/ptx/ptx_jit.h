@@ -44,8 +44,8 @@ typedef struct jit_live {
     uint64_t **in;    /* per pc: the live-in set when pc is a leader, else NULL */
     uint8_t *leader;  /* per pc: starts a basic block */
 } jit_live;
-int jit_live_build(jit_live *lv, const ptx_func *f);
-void jit_live_free(jit_live *lv, uint32_t ncode);
+int ptx_jit_live_build(jit_live *lv, const ptx_func *f);
+void ptx_jit_live_free(jit_live *lv, uint32_t ncode);
 static inline int jit_live_has(const uint64_t *set, uint32_t r)
 {
     return (int)((set[r / 64] >> (r % 64)) & 1u);

@@ -19,7 +19,7 @@
 
 #include "ptx_jit_emit.h"
 
-int jit_unsupported(jit_em *e, const char *fmt, ...)
+int ptx_jit_unsupported(jit_em *e, const char *fmt, ...)
 {
     if (e->why && e->whylen && !e->why[0]) {
         va_list ap;
@@ -30,9 +30,9 @@ int jit_unsupported(jit_em *e, const char *fmt, ...)
     return -1;
 }
 
-LLVMValueRef jit_i64c(jit_em *e, uint64_t v) { return LLVMConstInt(e->i64, v, 0); }
+LLVMValueRef ptx_jit_i64c(jit_em *e, uint64_t v) { return LLVMConstInt(e->i64, v, 0); }
 
-void jit_value_types(jit_em *e, int gang)
+void ptx_jit_value_types(jit_em *e, int gang)
 {
     e->gang = gang;
     LLVMTypeRef s[5] = {e->i1, e->i32, e->i64, e->f32, e->f64}, *d[5] = {&e->vi1, &e->vi32,
@@ -42,13 +42,13 @@ void jit_value_types(jit_em *e, int gang)
         *d[i] = gang ? LLVMVectorType(s[i], JIT_GANG) : s[i];
 }
 
-LLVMTypeRef jit_vint(jit_em *e, int bits)
+LLVMTypeRef ptx_jit_vint(jit_em *e, int bits)
 {
     LLVMTypeRef t = LLVMIntTypeInContext(e->cx, (unsigned)bits);
     return e->gang ? LLVMVectorType(t, JIT_GANG) : t;
 }
 
-LLVMValueRef jit_splat(jit_em *e, LLVMValueRef k)
+LLVMValueRef ptx_jit_splat(jit_em *e, LLVMValueRef k)
 {
     if (!e->gang)
         return k;
@@ -58,20 +58,20 @@ LLVMValueRef jit_splat(jit_em *e, LLVMValueRef k)
     return LLVMConstVector(v, JIT_GANG);
 }
 
-LLVMValueRef jit_uniform(jit_em *e, LLVMValueRef v)
+LLVMValueRef ptx_jit_uniform(jit_em *e, LLVMValueRef v)
 {
     if (!e->gang)
         return v;
     LLVMTypeRef vt = LLVMVectorType(LLVMTypeOf(v), JIT_GANG);
-    LLVMValueRef one = LLVMBuildInsertElement(e->b, LLVMGetUndef(vt), v, jit_i32c(e, 0), "");
+    LLVMValueRef one = LLVMBuildInsertElement(e->b, LLVMGetUndef(vt), v, ptx_jit_i32c(e, 0), "");
     return LLVMBuildShuffleVector(e->b, one, LLVMGetUndef(vt),
                                   LLVMConstNull(LLVMVectorType(e->i32, JIT_GANG)), "");
 }
 
-LLVMValueRef jit_k64(jit_em *e, uint64_t v) { return jit_splat(e, jit_i64c(e, v)); }
-LLVMValueRef jit_i32c(jit_em *e, uint32_t v) { return LLVMConstInt(e->i32, v, 0); }
+LLVMValueRef ptx_jit_k64(jit_em *e, uint64_t v) { return ptx_jit_splat(e, ptx_jit_i64c(e, v)); }
+LLVMValueRef ptx_jit_i32c(jit_em *e, uint32_t v) { return LLVMConstInt(e->i32, v, 0); }
 
-LLVMValueRef jit_call(jit_em *e, const char *name, LLVMTypeRef ret, LLVMTypeRef *args,
+LLVMValueRef ptx_jit_call(jit_em *e, const char *name, LLVMTypeRef ret, LLVMTypeRef *args,
                       unsigned nargs, LLVMValueRef *vals)
 {
     LLVMTypeRef ft = LLVMFunctionType(ret, args, nargs, 0);
@@ -81,7 +81,7 @@ LLVMValueRef jit_call(jit_em *e, const char *name, LLVMTypeRef ret, LLVMTypeRef 
     return LLVMBuildCall2(e->b, ft, f, vals, nargs, "");
 }
 
-LLVMValueRef jit_intrinsic(jit_em *e, const char *name, LLVMTypeRef type, LLVMValueRef *vals,
+LLVMValueRef ptx_jit_intrinsic(jit_em *e, const char *name, LLVMTypeRef type, LLVMValueRef *vals,
                            unsigned n)
 {
     unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
@@ -97,7 +97,7 @@ static int check_control(jit_em *e, const ptx_insn *in)
     switch (in->op) {
     case OP_BRA:
         if (in->o[0].kind != OK_LABEL || in->o[0].imm >= e->f->ncode)
-            return jit_unsupported(e, "indirect branch at line %u", in->line);
+            return ptx_jit_unsupported(e, "indirect branch at line %u", in->line);
         return 0;
     case OP_RET:
     case OP_EXIT:
@@ -108,12 +108,12 @@ static int check_control(jit_em *e, const ptx_insn *in)
         /* bar.sync 0 / barrier.sync 0 / __syncthreads(): all threads of the block. Named
          * barriers with counts need the interpreter's arrival accounting. */
         if (in->nops != 1 || in->o[0].kind != OK_IMM || in->o[0].imm != 0)
-            return jit_unsupported(e, "barrier other than bar.sync 0 at line %u", in->line);
+            return ptx_jit_unsupported(e, "barrier other than bar.sync 0 at line %u", in->line);
         if (in->guard != UINT32_MAX)
-            return jit_unsupported(e, "predicated barrier at line %u", in->line);
+            return ptx_jit_unsupported(e, "predicated barrier at line %u", in->line);
         return 0;
     default:
-        return jit_unsupported(e, "'%s' at line %u", in->name, in->line);
+        return ptx_jit_unsupported(e, "'%s' at line %u", in->name, in->line);
     }
 }
 
@@ -126,12 +126,12 @@ static int check_kernel(jit_em *e)
 {
     const ptx_kernel *k = e->k;
     if (e->f->ncode > JIT_MAX_INSNS)
-        return jit_unsupported(e, "%u instructions, over the JIT's limit of %u", e->f->ncode,
+        return ptx_jit_unsupported(e, "%u instructions, over the JIT's limit of %u", e->f->ncode,
                                JIT_MAX_INSNS);
     if (k->has_calls)
-        return jit_unsupported(e, "calls (device functions, printf, assert, malloc)");
+        return ptx_jit_unsupported(e, "calls (device functions, printf, assert, malloc)");
     if (k->uses_grid_sync)
-        return jit_unsupported(e, "grid-wide synchronisation");
+        return ptx_jit_unsupported(e, "grid-wide synchronisation");
     for (uint32_t pc = 0; pc < e->f->ncode; pc++) {
         const ptx_insn *in = &e->f->code[pc];
         int rc;
@@ -140,17 +140,17 @@ static int check_kernel(jit_em *e)
         else if (in->op == OP_MEMBAR || in->op == OP_NOP)
             rc = 0;
         else if (in->op == OP_LD || in->op == OP_ST || in->op == OP_ATOM || in->op == OP_RED)
-            rc = jit_check_mem(e, in);
+            rc = ptx_jit_check_mem(e, in);
         else
-            rc = jit_check_op(e, in);
+            rc = ptx_jit_check_op(e, in);
         if (rc < 0)
             return -1;
         for (int i = 0; i < in->nops; i++) {
             const ptx_operand *o = &in->o[i];
-            if (o->kind == OK_SREG && jit_check_sreg(e, (int)o->imm) < 0)
+            if (o->kind == OK_SREG && ptx_jit_check_sreg(e, (int)o->imm) < 0)
                 return -1;
             if ((o->kind == OK_SYM || (o->kind == OK_ADDR && o->sym_kind)) &&
-                jit_check_sym(e, o->sym_kind) < 0)
+                ptx_jit_check_sym(e, o->sym_kind) < 0)
                 return -1;
         }
     }
@@ -161,7 +161,7 @@ static int check_kernel(jit_em *e)
 
 static LLVMValueRef ctx_field(jit_em *e, int i)
 {
-    LLVMValueRef idx = jit_i64c(e, (uint64_t)i);
+    LLVMValueRef idx = ptx_jit_i64c(e, (uint64_t)i);
     LLVMValueRef p = LLVMBuildInBoundsGEP2(e->b, e->i64, e->ctx, &idx, 1, "");
     LLVMValueRef v = LLVMBuildLoad2(e->b, e->i64, p, "");
     /* the context does not change while the function runs: loads may be hoisted and merged */
@@ -171,10 +171,11 @@ static LLVMValueRef ctx_field(jit_em *e, int i)
 }
 
 /* &spill[reg * nthreads + t] */
-LLVMValueRef jit_spill_row(jit_em *e, uint32_t reg)
+LLVMValueRef ptx_jit_spill_row(jit_em *e, uint32_t reg)
 {
     LLVMValueRef base = LLVMBuildIntToPtr(e->b, e->c[JC_SPILL], e->p64, "");
-    LLVMValueRef i = LLVMBuildAdd(e->b, LLVMBuildMul(e->b, jit_i64c(e, reg), e->c[JC_NTHREADS], ""),
+    LLVMValueRef i = LLVMBuildAdd(e->b, LLVMBuildMul(e->b, ptx_jit_i64c(e, reg), e->c[JC_NTHREADS],
+        ""),
                                   LLVMBuildZExt(e->b, e->t, e->i64, ""), "");
     return LLVMBuildInBoundsGEP2(e->b, e->i64, base, &i, 1, "");
 }
@@ -191,7 +192,7 @@ static int terminated(jit_em *e)
 }
 
 /* The block resuming a thread at leader pc (state pc + 1): reloads the registers live there. */
-void jit_need_resume(jit_em *e, uint32_t pc)
+void ptx_jit_need_resume(jit_em *e, uint32_t pc)
 {
     LLVMValueRef *regs = e->gang ? e->sregs : e->regs; /* the scalar copy's */
     if (e->resume[pc])
@@ -199,13 +200,13 @@ void jit_need_resume(jit_em *e, uint32_t pc)
     LLVMBasicBlockRef here = LLVMGetInsertBlock(e->b);
     LLVMBasicBlockRef r = LLVMAppendBasicBlockInContext(e->cx, e->fn, "resume");
     e->resume[pc] = r;
-    LLVMAddCase(e->sw, jit_i32c(e, pc + 1), r);
+    LLVMAddCase(e->sw, ptx_jit_i32c(e, pc + 1), r);
     LLVMPositionBuilderAtEnd(e->b, r);
-    LLVMBuildStore(e->b, jit_i32c(e, JIT_YIELD_EDGES), e->budget);
+    LLVMBuildStore(e->b, ptx_jit_i32c(e, JIT_YIELD_EDGES), e->budget);
     const uint64_t *live = e->live.in[pc];
     for (uint32_t reg = 0; reg < e->f->nregs; reg++)
         if (jit_live_has(live, reg))
-            LLVMBuildStore(e->b, LLVMBuildLoad2(e->b, e->i64, jit_spill_row(e, reg), ""),
+            LLVMBuildStore(e->b, LLVMBuildLoad2(e->b, e->i64, ptx_jit_spill_row(e, reg), ""),
                            regs[reg]);
     LLVMBuildBr(e->b, e->bb[pc]);
     LLVMPositionBuilderAtEnd(e->b, here);
@@ -218,15 +219,15 @@ static void stop_at(jit_em *e, uint32_t pc, int32_t flags)
     for (uint32_t reg = 0; reg < e->f->nregs; reg++)
         if (jit_live_has(live, reg))
             LLVMBuildStore(e->b, LLVMBuildLoad2(e->b, e->i64, e->regs[reg], ""),
-                           jit_spill_row(e, reg));
-    jit_need_resume(e, pc);
+                           ptx_jit_spill_row(e, reg));
+    ptx_jit_need_resume(e, pc);
     set_result(e, (int32_t)(pc + 1) | flags);
 }
 
-LLVMValueRef jit_guard(jit_em *e, const ptx_insn *in)
+LLVMValueRef ptx_jit_guard(jit_em *e, const ptx_insn *in)
 {
     LLVMValueRef g = LLVMBuildLoad2(e->b, e->vi64, e->regs[in->guard], "");
-    return LLVMBuildICmp(e->b, in->guard_neg ? LLVMIntEQ : LLVMIntNE, g, jit_k64(e, 0), "");
+    return LLVMBuildICmp(e->b, in->guard_neg ? LLVMIntEQ : LLVMIntNE, g, ptx_jit_k64(e, 0), "");
 }
 
 /* A backward branch: counts the budget down; at zero the thread yields at the target. */
@@ -237,9 +238,9 @@ static LLVMBasicBlockRef back_edge(jit_em *e, uint32_t target)
     LLVMBasicBlockRef yield = LLVMAppendBasicBlockInContext(e->cx, e->fn, "yield");
     LLVMPositionBuilderAtEnd(e->b, edge);
     LLVMValueRef left = LLVMBuildSub(e->b, LLVMBuildLoad2(e->b, e->i32, e->budget, ""),
-                                     jit_i32c(e, 1), "");
+                                     ptx_jit_i32c(e, 1), "");
     LLVMBuildStore(e->b, left, e->budget);
-    LLVMBuildCondBr(e->b, LLVMBuildICmp(e->b, LLVMIntEQ, left, jit_i32c(e, 0), ""), yield,
+    LLVMBuildCondBr(e->b, LLVMBuildICmp(e->b, LLVMIntEQ, left, ptx_jit_i32c(e, 0), ""), yield,
                     e->bb[target]);
     LLVMPositionBuilderAtEnd(e->b, yield);
     stop_at(e, target, 0);
@@ -256,7 +257,7 @@ static int emit_control(jit_em *e, const ptx_insn *in, uint32_t pc)
         uint32_t target = (uint32_t)in->o[0].imm;
         LLVMBasicBlockRef to = target <= pc ? back_edge(e, target) : e->bb[target];
         if (guarded && next)
-            LLVMBuildCondBr(e->b, jit_guard(e, in), to, next);
+            LLVMBuildCondBr(e->b, ptx_jit_guard(e, in), to, next);
         else
             LLVMBuildBr(e->b, to);
         return 0;
@@ -265,7 +266,7 @@ static int emit_control(jit_em *e, const ptx_insn *in, uint32_t pc)
     case OP_EXIT:
         if (guarded && next) {
             LLVMBasicBlockRef out = LLVMAppendBasicBlockInContext(e->cx, e->fn, "exit");
-            LLVMBuildCondBr(e->b, jit_guard(e, in), out, next);
+            LLVMBuildCondBr(e->b, ptx_jit_guard(e, in), out, next);
             LLVMPositionBuilderAtEnd(e->b, out);
         }
         set_result(e, JIT_EXITED);
@@ -293,11 +294,11 @@ static int emit_insn(jit_em *e, const ptx_insn *in, uint32_t pc)
     if (in->guard != UINT32_MAX) {
         LLVMBasicBlockRef then = LLVMAppendBasicBlockInContext(e->cx, e->fn, "then");
         cont = LLVMAppendBasicBlockInContext(e->cx, e->fn, "cont");
-        LLVMBuildCondBr(e->b, jit_guard(e, in), then, cont);
+        LLVMBuildCondBr(e->b, ptx_jit_guard(e, in), then, cont);
         LLVMPositionBuilderAtEnd(e->b, then);
     }
     int rc = (in->op == OP_LD || in->op == OP_ST || in->op == OP_ATOM || in->op == OP_RED)
-                 ? jit_mem(e, in) : jit_op(e, in);
+                 ? ptx_jit_mem(e, in) : ptx_jit_op(e, in);
     if (cont) {
         LLVMBuildBr(e->b, cont);
         LLVMPositionBuilderAtEnd(e->b, cont);
@@ -340,12 +341,13 @@ static void emit_gang_check(jit_em *e, LLVMBasicBlockRef disp)
     LLVMBasicBlockRef gsw = LLVMAppendBasicBlockInContext(e->cx, e->fn, "gswitch");
     LLVMValueRef t64 = LLVMBuildZExt(e->b, e->t, e->i64, "");
     LLVMValueRef ok = LLVMBuildAnd(e->b, LLVMBuildICmp(e->b, LLVMIntNE, e->c[JC_GANG],
-                                                       jit_i64c(e, 0), ""),
+                                                       ptx_jit_i64c(e, 0), ""),
                                    LLVMBuildICmp(e->b, LLVMIntEQ,
-                                                 LLVMBuildAnd(e->b, t64, jit_i64c(e, JIT_GANG - 1),
-                                                              ""), jit_i64c(e, 0), ""), "");
+                                                 LLVMBuildAnd(e->b, t64, ptx_jit_i64c(e,
+                                                     JIT_GANG - 1),
+                                                              ""), ptx_jit_i64c(e, 0), ""), "");
     LLVMValueRef room = LLVMBuildICmp(e->b, LLVMIntULE,
-                                      LLVMBuildAdd(e->b, t64, jit_i64c(e, JIT_GANG), ""),
+                                      LLVMBuildAdd(e->b, t64, ptx_jit_i64c(e, JIT_GANG), ""),
                                       e->c[JC_NTHREADS], "");
     LLVMBuildCondBr(e->b, LLVMBuildAnd(e->b, ok, room, ""), same, disp);
     LLVMPositionBuilderAtEnd(e->b, same);
@@ -355,10 +357,10 @@ static void emit_gang_check(jit_em *e, LLVMBasicBlockRef disp)
                                       LLVMPointerType(v32, 0), "");
     LLVMValueRef all = LLVMBuildLoad2(e->b, v32, p, "");
     LLVMSetAlignment(all, 4);
-    LLVMValueRef s0 = LLVMBuildExtractElement(e->b, all, jit_i32c(e, 0), "");
-    jit_value_types(e, 1);
-    LLVMValueRef eq = LLVMBuildICmp(e->b, LLVMIntEQ, all, jit_uniform(e, s0), "");
-    jit_value_types(e, 0);
+    LLVMValueRef s0 = LLVMBuildExtractElement(e->b, all, ptx_jit_i32c(e, 0), "");
+    ptx_jit_value_types(e, 1);
+    LLVMValueRef eq = LLVMBuildICmp(e->b, LLVMIntEQ, all, ptx_jit_uniform(e, s0), "");
+    ptx_jit_value_types(e, 0);
     LLVMValueRef bits = LLVMBuildBitCast(e->b, eq, LLVMIntTypeInContext(e->cx, JIT_GANG), "");
     LLVMBuildCondBr(e->b, LLVMBuildICmp(e->b, LLVMIntEQ, bits, LLVMConstAllOnes(LLVMTypeOf(bits)),
                                         ""), gsw, disp);
@@ -401,11 +403,11 @@ static void emit_frame(jit_em *e, LLVMBasicBlockRef *body_start)
     e->gdone = LLVMAppendBasicBlockInContext(e->cx, e->fn, "gangdone");
     e->gesc = disp;
     LLVMPositionBuilderAtEnd(e->b, e->gdone);
-    LLVMBuildStore(e->b, LLVMBuildAdd(e->b, e->t, jit_i32c(e, JIT_GANG), ""), tslot);
+    LLVMBuildStore(e->b, LLVMBuildAdd(e->b, e->t, ptx_jit_i32c(e, JIT_GANG), ""), tslot);
     LLVMBuildBr(e->b, head);
 
     LLVMPositionBuilderAtEnd(e->b, done);
-    LLVMBuildRet(e->b, jit_i32c(e, 0));
+    LLVMBuildRet(e->b, ptx_jit_i32c(e, 0));
     LLVMPositionBuilderAtEnd(e->b, e->fail);
     LLVMBuildRet(e->b, LLVMConstInt(e->i32, (uint64_t)(int64_t)JIT_FAILED, 1));
 
@@ -415,20 +417,20 @@ static void emit_frame(jit_em *e, LLVMBasicBlockRef *body_start)
     LLVMValueRef sp = LLVMBuildInBoundsGEP2(e->b, e->i32, st, &e->t, 1, "");
     LLVMValueRef s = LLVMBuildLoad2(e->b, e->i32, sp, "state");
     e->sw = LLVMBuildSwitch(e->b, s, next, 8); /* exited and waiting threads: default */
-    LLVMAddCase(e->sw, jit_i32c(e, 0), start);
+    LLVMAddCase(e->sw, ptx_jit_i32c(e, 0), start);
     LLVMPositionBuilderAtEnd(e->b, e->latch);
     LLVMBuildStore(e->b, LLVMBuildLoad2(e->b, e->i32, e->res, ""), sp);
     LLVMBuildBr(e->b, next);
 
     LLVMPositionBuilderAtEnd(e->b, next);
-    LLVMBuildStore(e->b, LLVMBuildAdd(e->b, e->t, jit_i32c(e, 1), ""), tslot);
+    LLVMBuildStore(e->b, LLVMBuildAdd(e->b, e->t, ptx_jit_i32c(e, 1), ""), tslot);
     LLVMBuildBr(e->b, head);
 
     /* a fresh thread: registers start at zero (undefined in PTX; zero keeps runs repeatable) */
     LLVMPositionBuilderAtEnd(e->b, start);
-    LLVMBuildStore(e->b, jit_i32c(e, JIT_YIELD_EDGES), e->budget);
+    LLVMBuildStore(e->b, ptx_jit_i32c(e, JIT_YIELD_EDGES), e->budget);
     for (uint32_t i = 0; i < e->f->nregs; i++)
-        LLVMBuildStore(e->b, jit_i64c(e, 0), e->regs[i]);
+        LLVMBuildStore(e->b, ptx_jit_i64c(e, 0), e->regs[i]);
     *body_start = start;
 }
 
@@ -446,7 +448,7 @@ static void init_types(jit_em *e, LLVMContextRef cx, LLVMModuleRef mod)
     e->vd = LLVMVoidTypeInContext(cx);
     e->p8 = LLVMPointerType(e->i8, 0);
     e->p64 = LLVMPointerType(e->i64, 0);
-    jit_value_types(e, 0);
+    ptx_jit_value_types(e, 0);
 }
 
 static int emit_body(jit_em *e, LLVMBasicBlockRef start)
@@ -468,10 +470,10 @@ static int emit_body(jit_em *e, LLVMBasicBlockRef start)
             return -1;
     }
     if (!terminated(e)) { /* ran past the end: the interpreter's failure, not an exit */
-        LLVMValueRef a[4] = {e->ctx, jit_i32c(e, f->ncode - 1), e->t,
-                             jit_i32c(e, PTX_ERR_LAUNCH_FAILED)};
+        LLVMValueRef a[4] = {e->ctx, ptx_jit_i32c(e, f->ncode - 1), e->t,
+                             ptx_jit_i32c(e, PTX_ERR_LAUNCH_FAILED)};
         LLVMTypeRef ta[4] = {e->p64, e->i32, e->i32, e->i32};
-        jit_call(e, "ptx_jit_rt_fail", e->vd, ta, 4, a);
+        ptx_jit_call(e, "ptx_jit_rt_fail", e->vd, ta, 4, a);
         LLVMBuildBr(e->b, e->fail);
     }
     return 0;
@@ -482,7 +484,7 @@ static void release(jit_em *e)
     free(e->regs);
     free(e->bb);
     free(e->resume);
-    jit_live_free(&e->live, e->f->ncode);
+    ptx_jit_live_free(&e->live, e->f->ncode);
 }
 
 int ptx_jit_emit_kernel(void *llvm_ctx, void *llvm_mod, const ptx_kernel *k, const char *name,
@@ -502,9 +504,9 @@ int ptx_jit_emit_kernel(void *llvm_ctx, void *llvm_mod, const ptx_kernel *k, con
     e.regs = calloc(e.f->nregs ? e.f->nregs : 1, sizeof *e.regs);
     e.bb = calloc(e.f->ncode + 1, sizeof *e.bb);
     e.resume = calloc(e.f->ncode + 1, sizeof *e.resume);
-    if (!e.regs || !e.bb || !e.resume || jit_live_build(&e.live, e.f) < 0) {
+    if (!e.regs || !e.bb || !e.resume || ptx_jit_live_build(&e.live, e.f) < 0) {
         release(&e);
-        return jit_unsupported(&e, "out of memory");
+        return ptx_jit_unsupported(&e, "out of memory");
     }
     LLVMTypeRef ft = LLVMFunctionType(e.i32, &e.p64, 1, 0);
     e.fn = LLVMAddFunction(e.mod, name, ft);
@@ -517,8 +519,8 @@ int ptx_jit_emit_kernel(void *llvm_ctx, void *llvm_mod, const ptx_kernel *k, con
     int rc = emit_body(&e, start);
     if (rc == 0) { /* the gang copy, entered at state 0 (its start) or its resume points */
         LLVMBasicBlockRef gstart = LLVMAppendBasicBlockInContext(e.cx, e.fn, "gstart");
-        LLVMAddCase(e.gsw, jit_i32c(&e, 0), gstart);
-        rc = jit_gang_emit(&e, gstart);
+        LLVMAddCase(e.gsw, ptx_jit_i32c(&e, 0), gstart);
+        rc = ptx_jit_gang_emit(&e, gstart);
     }
     LLVMDisposeBuilder(e.b);
     release(&e);

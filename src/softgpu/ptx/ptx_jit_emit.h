@@ -56,61 +56,62 @@ typedef struct jit_em {
 #define JIT_GANG 8
 
 /* ptx_jit_emit.c */
-void jit_value_types(jit_em *e, int gang);
-LLVMTypeRef jit_vint(jit_em *e, int bits);         /* iN, or <JIT_GANG x iN> */
-LLVMValueRef jit_splat(jit_em *e, LLVMValueRef k); /* a constant as a register value */
-LLVMValueRef jit_uniform(jit_em *e, LLVMValueRef v); /* a scalar as a register value */
-LLVMValueRef jit_k64(jit_em *e, uint64_t v);       /* jit_splat of an i64 constant */
-int jit_unsupported(jit_em *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-LLVMValueRef jit_i64c(jit_em *e, uint64_t v);
-LLVMValueRef jit_i32c(jit_em *e, uint32_t v);
-LLVMValueRef jit_call(jit_em *e, const char *name, LLVMTypeRef ret, LLVMTypeRef *args,
+void ptx_jit_value_types(jit_em *e, int gang);
+LLVMTypeRef ptx_jit_vint(jit_em *e, int bits);         /* iN, or <JIT_GANG x iN> */
+LLVMValueRef ptx_jit_splat(jit_em *e, LLVMValueRef k); /* a constant as a register value */
+LLVMValueRef ptx_jit_uniform(jit_em *e, LLVMValueRef v); /* a scalar as a register value */
+LLVMValueRef ptx_jit_k64(jit_em *e, uint64_t v);       /* ptx_jit_splat of an i64 constant */
+int ptx_jit_unsupported(jit_em *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+LLVMValueRef ptx_jit_i64c(jit_em *e, uint64_t v);
+LLVMValueRef ptx_jit_i32c(jit_em *e, uint32_t v);
+LLVMValueRef ptx_jit_call(jit_em *e, const char *name, LLVMTypeRef ret, LLVMTypeRef *args,
                       unsigned nargs, LLVMValueRef *vals);
-LLVMValueRef jit_intrinsic(jit_em *e, const char *name, LLVMTypeRef type, LLVMValueRef *vals,
+LLVMValueRef ptx_jit_intrinsic(jit_em *e, const char *name, LLVMTypeRef type, LLVMValueRef *vals,
                            unsigned n);
 
-/* ptx_jit_emit_ops.c: operand values and the data instructions. jit_op returns 0 or -1
- * (unsupported, why set). jit_check_op says beforehand whether an instruction is supported. */
-LLVMValueRef jit_src(jit_em *e, const ptx_insn *in, int idx);
-void jit_dst(jit_em *e, uint32_t reg, LLVMValueRef v);
-LLVMValueRef jit_mask(jit_em *e, LLVMValueRef v, int bits);
-LLVMValueRef jit_sext(jit_em *e, LLVMValueRef v, int bits);
-LLVMValueRef jit_to_f32(jit_em *e, LLVMValueRef v);
-LLVMValueRef jit_to_f64(jit_em *e, LLVMValueRef v);
-LLVMValueRef jit_from_f32(jit_em *e, LLVMValueRef f);
-LLVMValueRef jit_from_f64(jit_em *e, LLVMValueRef f);
-int jit_check_op(jit_em *e, const ptx_insn *in);
-int jit_op(jit_em *e, const ptx_insn *in);
+/* ptx_jit_emit_ops.c: operand values and the data instructions. ptx_jit_op returns 0 or -1
+ * (unsupported, why set). ptx_jit_check_op says beforehand whether an instruction is supported. */
+LLVMValueRef ptx_jit_src(jit_em *e, const ptx_insn *in, int idx);
+void ptx_jit_dst(jit_em *e, uint32_t reg, LLVMValueRef v);
+LLVMValueRef ptx_jit_mask(jit_em *e, LLVMValueRef v, int bits);
+LLVMValueRef ptx_jit_sext(jit_em *e, LLVMValueRef v, int bits);
+LLVMValueRef ptx_jit_to_f32(jit_em *e, LLVMValueRef v);
+LLVMValueRef ptx_jit_to_f64(jit_em *e, LLVMValueRef v);
+LLVMValueRef ptx_jit_from_f32(jit_em *e, LLVMValueRef f);
+LLVMValueRef ptx_jit_from_f64(jit_em *e, LLVMValueRef f);
+int ptx_jit_check_op(jit_em *e, const ptx_insn *in);
+int ptx_jit_op(jit_em *e, const ptx_insn *in);
 
 /* ptx_jit_emit_mem.c */
-int jit_check_mem(jit_em *e, const ptx_insn *in);
-int jit_mem(jit_em *e, const ptx_insn *in);
-int jit_check_sreg(jit_em *e, int sr);
-LLVMValueRef jit_sreg(jit_em *e, int sr);
-int jit_check_sym(jit_em *e, int kind);
+int ptx_jit_check_mem(jit_em *e, const ptx_insn *in);
+int ptx_jit_mem(jit_em *e, const ptx_insn *in);
+int ptx_jit_check_sreg(jit_em *e, int sr);
+LLVMValueRef ptx_jit_sreg(jit_em *e, int sr);
+int ptx_jit_check_sym(jit_em *e, int kind);
 /* The host pointer of a checked access by thread e->t (scalar addr); a failed check has
  * reported the error and branches to e->fail. */
-LLVMValueRef jit_checked_ptr(jit_em *e, int space, LLVMValueRef addr, unsigned size, int write);
+LLVMValueRef ptx_jit_checked_ptr(jit_em *e, int space, LLVMValueRef addr, unsigned size, int write);
 
-LLVMValueRef jit_operand_addr(jit_em *e, const ptx_operand *o);
-LLVMValueRef jit_elem_ptr(jit_em *e, LLVMValueRef p, unsigned j, unsigned esz, LLVMTypeRef et);
-LLVMValueRef jit_load_elem(jit_em *e, const ptx_insn *in, LLVMValueRef ep, unsigned esz,
+LLVMValueRef ptx_jit_operand_addr(jit_em *e, const ptx_operand *o);
+LLVMValueRef ptx_jit_elem_ptr(jit_em *e, LLVMValueRef p, unsigned j, unsigned esz, LLVMTypeRef et);
+LLVMValueRef ptx_jit_load_elem(jit_em *e, const ptx_insn *in, LLVMValueRef ep, unsigned esz,
                            LLVMTypeRef et);
-LLVMValueRef jit_translated_ptr(jit_em *e, int space, LLVMValueRef addr, unsigned size,
+LLVMValueRef ptx_jit_translated_ptr(jit_em *e, int space, LLVMValueRef addr, unsigned size,
                                int write);
-LLVMValueRef jit_range_ptr(jit_em *e, int space, LLVMValueRef addr, unsigned size,
+LLVMValueRef ptx_jit_range_ptr(jit_em *e, int space, LLVMValueRef addr, unsigned size,
                            unsigned align, LLVMBasicBlockRef bad);
 
 /* ptx_jit_emit.c, for the gang copy */
-LLVMValueRef jit_guard(jit_em *e, const ptx_insn *in);       /* the guard as a register value */
-LLVMValueRef jit_spill_row(jit_em *e, uint32_t reg);          /* &spill[reg * n + e->t] */
-void jit_need_resume(jit_em *e, uint32_t pc);                 /* the scalar copy resumes at pc */
+LLVMValueRef ptx_jit_guard(jit_em *e, const ptx_insn *in);       /* the guard as a register value */
+LLVMValueRef ptx_jit_spill_row(jit_em *e, uint32_t reg);          /* &spill[reg * n + e->t] */
+void ptx_jit_need_resume(jit_em *e,
+    uint32_t pc);                 /* the scalar copy resumes at pc */
 int jit_ends_block(const ptx_insn *in);
 
 /* ptx_jit_gang.c: the gang copy of the kernel (JIT_GANG threads in lock step while their
  * branches agree), entered from the dispatch with the gang's common state; it ends at
  * e->gdone (every lane stopped) or e->gesc (lanes diverged: the scalar copy goes on). */
-int jit_gang_emit(jit_em *e, LLVMBasicBlockRef start);
-LLVMValueRef jit_sym(jit_em *e, int kind, uint64_t sym);
+int ptx_jit_gang_emit(jit_em *e, LLVMBasicBlockRef start);
+LLVMValueRef ptx_jit_sym(jit_em *e, int kind, uint64_t sym);
 
 #endif

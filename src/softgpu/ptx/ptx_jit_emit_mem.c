@@ -15,35 +15,35 @@
 
 /* ---- special registers and symbols -------------------------------------------------------- */
 
-int jit_check_sreg(jit_em *e, int sr)
+int ptx_jit_check_sreg(jit_em *e, int sr)
 {
     if ((sr >= SR_TID_X && sr <= SR_NCTAID_Z) || sr == SR_LANEID || sr == SR_WARPID ||
         sr == SR_NWARPID || (sr >= SR_LANEMASK_EQ && sr <= SR_LANEMASK_GT) || sr == SR_ZERO)
         return 0;
-    return jit_unsupported(e, "special register %d", sr);
+    return ptx_jit_unsupported(e, "special register %d", sr);
 }
 
-LLVMValueRef jit_sreg(jit_em *e, int sr)
+LLVMValueRef ptx_jit_sreg(jit_em *e, int sr)
 {
     if (sr >= SR_TID_X && sr <= SR_TID_Z)
         return e->tid[sr - SR_TID_X];
     if (sr >= SR_NTID_X && sr <= SR_NCTAID_Z)
-        return jit_uniform(e, e->c[JC_NTID_X + (sr - SR_NTID_X)]);
+        return ptx_jit_uniform(e, e->c[JC_NTID_X + (sr - SR_NTID_X)]);
     LLVMValueRef t = e->tv;
-    LLVMValueRef lane = LLVMBuildAnd(B_, t, jit_k64(e, PTX_WARP - 1), "");
+    LLVMValueRef lane = LLVMBuildAnd(B_, t, ptx_jit_k64(e, PTX_WARP - 1), "");
     switch (sr) {
     case SR_LANEID: return lane;
-    case SR_WARPID: return LLVMBuildLShr(B_, t, jit_k64(e, 5), "");
+    case SR_WARPID: return LLVMBuildLShr(B_, t, ptx_jit_k64(e, 5), "");
     case SR_NWARPID:
-        return jit_uniform(e, LLVMBuildLShr(B_, LLVMBuildAdd(B_, e->c[JC_NTHREADS],
-                                                             jit_i64c(e, 31), ""),
-                                            jit_i64c(e, 5), ""));
-    case SR_ZERO: return jit_k64(e, 0);
+        return ptx_jit_uniform(e, LLVMBuildLShr(B_, LLVMBuildAdd(B_, e->c[JC_NTHREADS],
+                                                             ptx_jit_i64c(e, 31), ""),
+                                            ptx_jit_i64c(e, 5), ""));
+    case SR_ZERO: return ptx_jit_k64(e, 0);
     default: break;
     }
     /* lane masks, 32-bit values as the interpreter keeps them */
-    LLVMValueRef eq = LLVMBuildShl(B_, jit_k64(e, 1), lane, "");
-    LLVMValueRef lt = LLVMBuildSub(B_, eq, jit_k64(e, 1), ""), r;
+    LLVMValueRef eq = LLVMBuildShl(B_, ptx_jit_k64(e, 1), lane, "");
+    LLVMValueRef lt = LLVMBuildSub(B_, eq, ptx_jit_k64(e, 1), ""), r;
     switch (sr) {
     case SR_LANEMASK_EQ: r = eq; break;
     case SR_LANEMASK_LT: r = lt; break;
@@ -51,42 +51,42 @@ LLVMValueRef jit_sreg(jit_em *e, int sr)
     case SR_LANEMASK_GE: r = LLVMBuildNot(B_, lt, ""); break;
     default: r = LLVMBuildNot(B_, LLVMBuildOr(B_, lt, eq, ""), ""); break;
     }
-    return jit_mask(e, r, 32);
+    return ptx_jit_mask(e, r, 32);
 }
 
-int jit_check_sym(jit_em *e, int kind)
+int ptx_jit_check_sym(jit_em *e, int kind)
 {
     switch (kind) {
     case SYM_GLOBAL: case SYM_SHARED: case SYM_DYNSHARED: case SYM_LOCAL: case SYM_KPARAM:
         return 0;
     default:
-        return jit_unsupported(e, "symbol kind %d", kind);
+        return ptx_jit_unsupported(e, "symbol kind %d", kind);
     }
 }
 
 /* ptx_sym_value for the entry frame (whose depot starts at local offset 0) */
-LLVMValueRef jit_sym(jit_em *e, int kind, uint64_t sym)
+LLVMValueRef ptx_jit_sym(jit_em *e, int kind, uint64_t sym)
 {
     switch (kind) {
     case SYM_GLOBAL: {
         LLVMValueRef g = LLVMBuildIntToPtr(B_, e->c[JC_GLOBALS], e->p64, "");
-        LLVMValueRef i = jit_i64c(e, sym);
-        return jit_uniform(e, LLVMBuildLoad2(B_, e->i64,
+        LLVMValueRef i = ptx_jit_i64c(e, sym);
+        return ptx_jit_uniform(e, LLVMBuildLoad2(B_, e->i64,
                                              LLVMBuildInBoundsGEP2(B_, e->i64, g, &i, 1, ""), ""));
     }
-    case SYM_DYNSHARED: return jit_uniform(e, e->c[JC_DYN_OFFSET]);
-    default: return jit_k64(e, sym);
+    case SYM_DYNSHARED: return ptx_jit_uniform(e, e->c[JC_DYN_OFFSET]);
+    default: return ptx_jit_k64(e, sym);
     }
 }
 
 /* ---- addresses ---------------------------------------------------------------------------- */
 
 /* [reg + symbol + offset] as a register value (a lane per thread in a gang) */
-LLVMValueRef jit_operand_addr(jit_em *e, const ptx_operand *o)
+LLVMValueRef ptx_jit_operand_addr(jit_em *e, const ptx_operand *o)
 {
-    LLVMValueRef a = jit_k64(e, o->imm);
+    LLVMValueRef a = ptx_jit_k64(e, o->imm);
     if (o->sym_kind)
-        a = LLVMBuildAdd(B_, a, jit_sym(e, o->sym_kind, o->sym), "");
+        a = LLVMBuildAdd(B_, a, ptx_jit_sym(e, o->sym_kind, o->sym), "");
     if (o->reg != UINT32_MAX)
         a = LLVMBuildAdd(B_, a, LLVMBuildLoad2(B_, e->vi64, e->regs[o->reg], ""), "");
     return a;
@@ -96,9 +96,9 @@ static LLVMValueRef slow_translate(jit_em *e, int space, LLVMValueRef addr, unsi
                                    int write)
 {
     LLVMTypeRef ta[7] = {e->p64, e->i32, e->i32, e->i64, e->i32, e->i32, e->i32};
-    LLVMValueRef a[7] = {e->ctx, jit_i32c(e, e->pc), jit_i32c(e, (uint32_t)space), addr,
-                         jit_i32c(e, size), e->t, jit_i32c(e, (uint32_t)write)};
-    return jit_call(e, "ptx_jit_rt_translate", e->p8, ta, 7, a);
+    LLVMValueRef a[7] = {e->ctx, ptx_jit_i32c(e, e->pc), ptx_jit_i32c(e, (uint32_t)space), addr,
+                         ptx_jit_i32c(e, size), e->t, ptx_jit_i32c(e, (uint32_t)write)};
+    return ptx_jit_call(e, "ptx_jit_rt_translate", e->p8, ta, 7, a);
 }
 
 static LLVMValueRef byte(jit_em *e, LLVMValueRef base, LLVMValueRef off)
@@ -112,11 +112,11 @@ static LLVMValueRef window_ok_al(jit_em *e, LLVMValueRef addr, LLVMValueRef limi
 {
     LLVMValueRef in = LLVMBuildICmp(B_, LLVMIntULT, addr, limit, "");
     LLVMValueRef room = LLVMBuildICmp(B_, LLVMIntUGE, LLVMBuildSub(B_, limit, addr, ""),
-                                      jit_i64c(e, size), "");
+                                      ptx_jit_i64c(e, size), "");
     LLVMValueRef ok = LLVMBuildAnd(B_, in, room, "");
     if (align > 1) {
-        LLVMValueRef mis = LLVMBuildAnd(B_, addr, jit_i64c(e, align - 1), "");
-        ok = LLVMBuildAnd(B_, ok, LLVMBuildICmp(B_, LLVMIntEQ, mis, jit_i64c(e, 0), ""), "");
+        LLVMValueRef mis = LLVMBuildAnd(B_, addr, ptx_jit_i64c(e, align - 1), "");
+        ok = LLVMBuildAnd(B_, ok, LLVMBuildICmp(B_, LLVMIntEQ, mis, ptx_jit_i64c(e, 0), ""), "");
     }
     return ok;
 }
@@ -138,19 +138,21 @@ static LLVMValueRef global_fast(jit_em *e, LLVMValueRef addr, unsigned size, uns
     LLVMBasicBlockRef pages = LLVMAppendBasicBlockInContext(e->cx, e->fn, "pages");
     LLVMBuildCondBr(B_, ok, pages, slow);
     LLVMPositionBuilderAtEnd(B_, pages);
-    LLVMValueRef first = LLVMBuildLShr(B_, off, jit_i64c(e, SG_PAGE_SHIFT), "");
-    LLVMValueRef last = LLVMBuildLShr(B_, LLVMBuildAdd(B_, off, jit_i64c(e, size - 1), ""),
-                                      jit_i64c(e, SG_PAGE_SHIFT), "");
+    LLVMValueRef first = LLVMBuildLShr(B_, off, ptx_jit_i64c(e, SG_PAGE_SHIFT), "");
+    LLVMValueRef last = LLVMBuildLShr(B_, LLVMBuildAdd(B_, off, ptx_jit_i64c(e, size - 1), ""),
+                                      ptx_jit_i64c(e, SG_PAGE_SHIFT), "");
     LLVMValueRef p0 = LLVMBuildLoad2(B_, e->i8, byte(e, e->c[JC_MEM_PAGES], first), "");
     LLVMValueRef p1 = LLVMBuildLoad2(B_, e->i8, byte(e, e->c[JC_MEM_PAGES], last), "");
-    LLVMValueRef both = LLVMBuildAnd(B_, LLVMBuildICmp(B_, LLVMIntNE, p0, LLVMConstInt(e->i8, 0, 0), ""),
-                                     LLVMBuildICmp(B_, LLVMIntNE, p1, LLVMConstInt(e->i8, 0, 0), ""),
+    LLVMValueRef both = LLVMBuildAnd(B_, LLVMBuildICmp(B_, LLVMIntNE, p0, LLVMConstInt(e->i8, 0,
+        0), ""),
+                                     LLVMBuildICmp(B_, LLVMIntNE, p1, LLVMConstInt(e->i8, 0, 0),
+                                         ""),
                                      "");
     return both;
 }
 
 /* The host pointer of a checked access; on failure the thread's turn ends at e->fail. */
-LLVMValueRef jit_checked_ptr(jit_em *e, int space, LLVMValueRef addr, unsigned size, int write)
+LLVMValueRef ptx_jit_checked_ptr(jit_em *e, int space, LLVMValueRef addr, unsigned size, int write)
 {
     LLVMBasicBlockRef slow = LLVMAppendBasicBlockInContext(e->cx, e->fn, "slow");
     LLVMBasicBlockRef join = LLVMAppendBasicBlockInContext(e->cx, e->fn, "ok");
@@ -197,7 +199,7 @@ LLVMValueRef jit_checked_ptr(jit_em *e, int space, LLVMValueRef addr, unsigned s
 
 /* The host pointer of [addr, addr+size) in a global, const or shared window, aligned to align,
  * when the fast checks pass; else a branch to bad (nothing reported). */
-LLVMValueRef jit_range_ptr(jit_em *e, int space, LLVMValueRef addr, unsigned size,
+LLVMValueRef ptx_jit_range_ptr(jit_em *e, int space, LLVMValueRef addr, unsigned size,
                            unsigned align, LLVMBasicBlockRef bad)
 {
     LLVMValueRef ok, p;
@@ -217,7 +219,8 @@ LLVMValueRef jit_range_ptr(jit_em *e, int space, LLVMValueRef addr, unsigned siz
 /* The host pointer through the runtime's full check (the interpreter's ptx_translate) for
  * thread e->t: a call instead of inline checks, for the gang's lane-by-lane path, whose
  * eight copies of the inline checks made large kernels slow to compile. */
-LLVMValueRef jit_translated_ptr(jit_em *e, int space, LLVMValueRef addr, unsigned size, int write)
+LLVMValueRef ptx_jit_translated_ptr(jit_em *e, int space, LLVMValueRef addr, unsigned size,
+    int write)
 {
     LLVMValueRef p = slow_translate(e, space, addr, size, write);
     LLVMBasicBlockRef ok = LLVMAppendBasicBlockInContext(e->cx, e->fn, "translated");
@@ -231,27 +234,27 @@ LLVMValueRef jit_translated_ptr(jit_em *e, int space, LLVMValueRef addr, unsigne
 static LLVMValueRef store_value(jit_em *e, const ptx_operand *vo, int i)
 {
     if (vo->kind == OK_IMM)
-        return jit_i64c(e, vo->imm);
+        return ptx_jit_i64c(e, vo->imm);
     if (vo->kind == OK_VEC) {
         if (vo->vec[i] == UINT32_MAX - 1)
-            return jit_i64c(e, vo->vimm[i]);
+            return ptx_jit_i64c(e, vo->vimm[i]);
         if (vo->vec[i] == UINT32_MAX)
-            return jit_i64c(e, 0);
+            return ptx_jit_i64c(e, 0);
         return LLVMBuildLoad2(B_, e->i64, e->regs[vo->vec[i]], "");
     }
     return LLVMBuildLoad2(B_, e->i64, e->regs[vo->reg], "");
 }
 
 /* element j (of esz bytes, type et) of an access at host pointer p */
-LLVMValueRef jit_elem_ptr(jit_em *e, LLVMValueRef p, unsigned j, unsigned esz, LLVMTypeRef et)
+LLVMValueRef ptx_jit_elem_ptr(jit_em *e, LLVMValueRef p, unsigned j, unsigned esz, LLVMTypeRef et)
 {
-    LLVMValueRef off = jit_i64c(e, (uint64_t)j * esz);
+    LLVMValueRef off = ptx_jit_i64c(e, (uint64_t)j * esz);
     return LLVMBuildBitCast(B_, LLVMBuildInBoundsGEP2(B_, e->i8, p, &off, 1, ""),
                             LLVMPointerType(et, 0), "");
 }
 
 /* a loaded element as its register holds it: sign-extended for signed types */
-LLVMValueRef jit_load_elem(jit_em *e, const ptx_insn *in, LLVMValueRef ep, unsigned esz,
+LLVMValueRef ptx_jit_load_elem(jit_em *e, const ptx_insn *in, LLVMValueRef ep, unsigned esz,
                            LLVMTypeRef et)
 {
     LLVMValueRef v = LLVMBuildLoad2(B_, et, ep, "");
@@ -266,9 +269,9 @@ static int emit_ld_st(jit_em *e, const ptx_insn *in)
     const ptx_operand *ao = &in->o[st ? 0 : 1], *vo = &in->o[st ? 1 : 0];
     unsigned esz = (unsigned)bits / 8, nv = in->vec;
     LLVMTypeRef et = LLVMIntTypeInContext(e->cx, (unsigned)bits);
-    LLVMValueRef p = jit_checked_ptr(e, in->space, jit_operand_addr(e, ao), esz * nv, st);
+    LLVMValueRef p = ptx_jit_checked_ptr(e, in->space, ptx_jit_operand_addr(e, ao), esz * nv, st);
     for (unsigned i = 0; i < nv; i++) {
-        LLVMValueRef ep = jit_elem_ptr(e, p, i, esz, et);
+        LLVMValueRef ep = ptx_jit_elem_ptr(e, p, i, esz, et);
         if (st) {
             LLVMValueRef v = LLVMBuildTrunc(B_, store_value(e, vo, (int)i), et, "");
             LLVMSetAlignment(LLVMBuildStore(B_, v, ep), esz);
@@ -276,7 +279,7 @@ static int emit_ld_st(jit_em *e, const ptx_insn *in)
         }
         uint32_t reg = vo->kind == OK_VEC ? vo->vec[i] : vo->reg;
         if (reg < UINT32_MAX - 1)
-            jit_dst(e, reg, jit_load_elem(e, in, ep, esz, et));
+            ptx_jit_dst(e, reg, ptx_jit_load_elem(e, in, ep, esz, et));
     }
     return 0;
 }
@@ -284,26 +287,26 @@ static int emit_ld_st(jit_em *e, const ptx_insn *in)
 static int emit_atom(jit_em *e, const ptx_insn *in)
 {
     int red = in->op == OP_RED, ai = red ? 0 : 1;
-    LLVMValueRef addr = jit_operand_addr(e, &in->o[ai]);
-    LLVMValueRef b = jit_src(e, in, ai + 1);
-    LLVMValueRef c = in->cmp == ATOM_CAS ? jit_src(e, in, ai + 2) : b;
+    LLVMValueRef addr = ptx_jit_operand_addr(e, &in->o[ai]);
+    LLVMValueRef b = ptx_jit_src(e, in, ai + 1);
+    LLVMValueRef c = in->cmp == ATOM_CAS ? ptx_jit_src(e, in, ai + 2) : b;
     LLVMBasicBlockRef here = LLVMGetInsertBlock(B_);
     LLVMBasicBlockRef entry = LLVMGetEntryBasicBlock(e->fn);
     LLVMPositionBuilder(B_, entry, LLVMGetFirstInstruction(entry));
     LLVMValueRef old = LLVMBuildAlloca(B_, e->i64, "old");
     LLVMPositionBuilderAtEnd(B_, here);
     LLVMTypeRef ta[7] = {e->p64, e->i32, e->i64, e->i64, e->i64, e->i32, e->p64};
-    LLVMValueRef a[7] = {e->ctx, jit_i32c(e, e->pc), addr, b, c, e->t, old};
-    LLVMValueRef ok = jit_call(e, "ptx_jit_rt_atom", e->i32, ta, 7, a);
+    LLVMValueRef a[7] = {e->ctx, ptx_jit_i32c(e, e->pc), addr, b, c, e->t, old};
+    LLVMValueRef ok = ptx_jit_call(e, "ptx_jit_rt_atom", e->i32, ta, 7, a);
     LLVMBasicBlockRef cont = LLVMAppendBasicBlockInContext(e->cx, e->fn, "atom");
-    LLVMBuildCondBr(B_, LLVMBuildICmp(B_, LLVMIntEQ, ok, jit_i32c(e, 0), ""), e->fail, cont);
+    LLVMBuildCondBr(B_, LLVMBuildICmp(B_, LLVMIntEQ, ok, ptx_jit_i32c(e, 0), ""), e->fail, cont);
     LLVMPositionBuilderAtEnd(B_, cont);
     if (!red)
-        jit_dst(e, in->o[0].reg, LLVMBuildLoad2(B_, e->i64, old, ""));
+        ptx_jit_dst(e, in->o[0].reg, LLVMBuildLoad2(B_, e->i64, old, ""));
     return 0;
 }
 
-int jit_mem(jit_em *e, const ptx_insn *in)
+int ptx_jit_mem(jit_em *e, const ptx_insn *in)
 {
     return in->op == OP_LD || in->op == OP_ST ? emit_ld_st(e, in) : emit_atom(e, in);
 }
@@ -315,15 +318,15 @@ static int check_ld_st(jit_em *e, const ptx_insn *in)
     unsigned esz = in->bits / 8u, nv = in->vec;
     if (in->nops < 2 || ao->kind != OK_ADDR || (esz != 1 && esz != 2 && esz != 4 && esz != 8) ||
         (nv != 1 && nv != 2 && nv != 4) || in->space > SP_PARAM || (st && in->space == SP_PARAM))
-        return jit_unsupported(e, "'%s' at line %u", in->name, in->line);
+        return ptx_jit_unsupported(e, "'%s' at line %u", in->name, in->line);
     if ((vo->kind == OK_VEC) != (nv > 1) || (vo->kind == OK_VEC && vo->nvec != nv))
-        return jit_unsupported(e, "vector '%s' at line %u", in->name, in->line);
+        return ptx_jit_unsupported(e, "vector '%s' at line %u", in->name, in->line);
     if (!(vo->kind == OK_REG || vo->kind == OK_VEC || (st && vo->kind == OK_IMM)))
-        return jit_unsupported(e, "operand of '%s' at line %u", in->name, in->line);
+        return ptx_jit_unsupported(e, "operand of '%s' at line %u", in->name, in->line);
     return 0;
 }
 
-int jit_check_mem(jit_em *e, const ptx_insn *in)
+int ptx_jit_check_mem(jit_em *e, const ptx_insn *in)
 {
     if (in->op == OP_LD || in->op == OP_ST)
         return check_ld_st(e, in);
@@ -333,6 +336,6 @@ int jit_check_mem(jit_em *e, const ptx_insn *in)
         (in->bits != 16 && in->bits != 32 && in->bits != 64) ||
         (in->space != SP_GLOBAL && in->space != SP_SHARED && in->space != SP_GENERIC) ||
         (!red && in->o[0].kind != OK_REG))
-        return jit_unsupported(e, "'%s' at line %u", in->name, in->line);
+        return ptx_jit_unsupported(e, "'%s' at line %u", in->name, in->line);
     return 0;
 }

@@ -51,7 +51,7 @@ static LLVMValueRef k32v(jit_em *e, int32_t v)
 /* spill rows of the gang's threads for reg: contiguous, one vector */
 static LLVMValueRef spill_vec(jit_em *e, uint32_t reg)
 {
-    return LLVMBuildBitCast(B_, jit_spill_row(e, reg), LLVMPointerType(e->vi64, 0), "");
+    return LLVMBuildBitCast(B_, ptx_jit_spill_row(e, reg), LLVMPointerType(e->vi64, 0), "");
 }
 
 static void save_live(jit_em *e, gang *g, const uint64_t *a, const uint64_t *b)
@@ -70,9 +70,9 @@ static void need_gang_resume(jit_em *e, gang *g, uint32_t pc)
     LLVMBasicBlockRef here = LLVMGetInsertBlock(B_);
     LLVMBasicBlockRef r = LLVMAppendBasicBlockInContext(e->cx, e->fn, "gresume");
     g->resume[pc] = r;
-    LLVMAddCase(e->gsw, jit_i32c(e, pc + 1), r);
+    LLVMAddCase(e->gsw, ptx_jit_i32c(e, pc + 1), r);
     LLVMPositionBuilderAtEnd(B_, r);
-    LLVMBuildStore(B_, jit_i32c(e, JIT_YIELD_EDGES), e->budget);
+    LLVMBuildStore(B_, ptx_jit_i32c(e, JIT_YIELD_EDGES), e->budget);
     for (uint32_t reg = 0; reg < e->f->nregs; reg++)
         if (jit_live_has(e->live.in[pc], reg)) {
             LLVMValueRef v = LLVMBuildLoad2(B_, e->vi64, spill_vec(e, reg), "");
@@ -87,7 +87,7 @@ static void need_gang_resume(jit_em *e, gang *g, uint32_t pc)
 static void stop_gang(jit_em *e, gang *g, uint32_t pc, int32_t flags)
 {
     save_live(e, g, e->live.in[pc], NULL);
-    jit_need_resume(e, pc);
+    ptx_jit_need_resume(e, pc);
     need_gang_resume(e, g, pc);
     set_states(e, k32v(e, (int32_t)(pc + 1) | flags));
     LLVMBuildBr(B_, e->gdone);
@@ -100,9 +100,9 @@ static void escape(jit_em *e, gang *g, LLVMValueRef cond, uint32_t yes, uint32_t
     save_live(e, g, yes < UINT32_MAX ? e->live.in[yes] : NULL,
               no < UINT32_MAX ? e->live.in[no] : NULL);
     if (yes < UINT32_MAX)
-        jit_need_resume(e, yes);
+        ptx_jit_need_resume(e, yes);
     if (no < UINT32_MAX)
-        jit_need_resume(e, no);
+        ptx_jit_need_resume(e, no);
     int32_t sy = yes < UINT32_MAX ? (int32_t)yes + 1 : JIT_EXITED;
     int32_t sn = no < UINT32_MAX ? (int32_t)no + 1 : JIT_EXITED;
     set_states(e, LLVMBuildSelect(B_, cond, k32v(e, sy), k32v(e, sn), ""));
@@ -130,9 +130,9 @@ static LLVMBasicBlockRef gang_back_edge(jit_em *e, gang *g, uint32_t target)
     LLVMBasicBlockRef yield = block(e, "gyield");
     LLVMPositionBuilderAtEnd(B_, edge);
     LLVMValueRef left = LLVMBuildSub(B_, LLVMBuildLoad2(B_, e->i32, e->budget, ""),
-                                     jit_i32c(e, 1), "");
+                                     ptx_jit_i32c(e, 1), "");
     LLVMBuildStore(B_, left, e->budget);
-    LLVMBuildCondBr(B_, LLVMBuildICmp(B_, LLVMIntEQ, left, jit_i32c(e, 0), ""), yield,
+    LLVMBuildCondBr(B_, LLVMBuildICmp(B_, LLVMIntEQ, left, ptx_jit_i32c(e, 0), ""), yield,
                     g->bb[target]);
     LLVMPositionBuilderAtEnd(B_, yield);
     stop_gang(e, g, target, 0);
@@ -176,7 +176,7 @@ static void gang_control(jit_em *e, gang *g, const ptx_insn *in, uint32_t pc)
         LLVMBuildBr(B_, to);
         return;
     }
-    LLVMValueRef cond = jit_guard(e, in);
+    LLVMValueRef cond = ptx_jit_guard(e, in);
     LLVMBasicBlockRef mixed = block(e, "gdiverge");
     branch3(e, cond, to, next, mixed);
     LLVMPositionBuilderAtEnd(B_, mixed);
@@ -206,25 +206,25 @@ static int dests(const ptx_insn *in, uint32_t *out)
 
 static LLVMValueRef lane_of(jit_em *e, LLVMValueRef v, int i)
 {
-    return LLVMBuildExtractElement(B_, v, jit_i32c(e, (uint32_t)i), "");
+    return LLVMBuildExtractElement(B_, v, ptx_jit_i32c(e, (uint32_t)i), "");
 }
 
 static void put_lane(jit_em *e, gang *g, uint32_t reg, LLVMValueRef v, int i)
 {
     LLVMValueRef cur = LLVMBuildLoad2(B_, e->vi64, g->regs[reg], "");
-    LLVMBuildStore(B_, LLVMBuildInsertElement(B_, cur, v, jit_i32c(e, (uint32_t)i), ""),
+    LLVMBuildStore(B_, LLVMBuildInsertElement(B_, cur, v, ptx_jit_i32c(e, (uint32_t)i), ""),
                    g->regs[reg]);
 }
 
 static LLVMValueRef store_elem(jit_em *e, const ptx_operand *vo, int j, int lane)
 {
     if (vo->kind == OK_IMM)
-        return jit_i64c(e, vo->imm);
+        return ptx_jit_i64c(e, vo->imm);
     uint32_t r = vo->kind == OK_VEC ? vo->vec[j] : vo->reg;
     if (r == UINT32_MAX - 1)
-        return jit_i64c(e, vo->vimm[j]);
+        return ptx_jit_i64c(e, vo->vimm[j]);
     if (r == UINT32_MAX)
-        return jit_i64c(e, 0);
+        return ptx_jit_i64c(e, 0);
     return lane_of(e, LLVMBuildLoad2(B_, e->vi64, e->regs[r], ""), lane);
 }
 
@@ -235,9 +235,9 @@ static void ld_st_lane(jit_em *e, gang *g, const ptx_insn *in, LLVMValueRef addr
     const ptx_operand *vo = &in->o[st ? 1 : 0];
     unsigned esz = in->bits / 8u, nv = in->vec;
     LLVMTypeRef et = LLVMIntTypeInContext(e->cx, in->bits);
-    LLVMValueRef p = jit_translated_ptr(e, in->space, lane_of(e, addr, lane), esz * nv, st);
+    LLVMValueRef p = ptx_jit_translated_ptr(e, in->space, lane_of(e, addr, lane), esz * nv, st);
     for (unsigned j = 0; j < nv; j++) {
-        LLVMValueRef ep = jit_elem_ptr(e, p, j, esz, et);
+        LLVMValueRef ep = ptx_jit_elem_ptr(e, p, j, esz, et);
         if (st) {
             LLVMValueRef v = LLVMBuildTrunc(B_, store_elem(e, vo, (int)j, lane), et, "");
             LLVMSetAlignment(LLVMBuildStore(B_, v, ep), esz);
@@ -245,7 +245,7 @@ static void ld_st_lane(jit_em *e, gang *g, const ptx_insn *in, LLVMValueRef addr
         }
         uint32_t reg = vo->kind == OK_VEC ? vo->vec[j] : vo->reg;
         if (reg < UINT32_MAX - 1)
-            put_lane(e, g, reg, jit_load_elem(e, in, ep, esz, et), lane);
+            put_lane(e, g, reg, ptx_jit_load_elem(e, in, ep, esz, et), lane);
     }
 }
 
@@ -253,13 +253,13 @@ static void atom_lane(jit_em *e, gang *g, const ptx_insn *in, LLVMValueRef addr,
                       LLVMValueRef old)
 {
     int red = in->op == OP_RED, ai = red ? 0 : 1;
-    LLVMValueRef b = lane_of(e, jit_src(e, in, ai + 1), lane);
-    LLVMValueRef c = in->cmp == ATOM_CAS ? lane_of(e, jit_src(e, in, ai + 2), lane) : b;
+    LLVMValueRef b = lane_of(e, ptx_jit_src(e, in, ai + 1), lane);
+    LLVMValueRef c = in->cmp == ATOM_CAS ? lane_of(e, ptx_jit_src(e, in, ai + 2), lane) : b;
     LLVMTypeRef ta[7] = {e->p64, e->i32, e->i64, e->i64, e->i64, e->i32, e->p64};
-    LLVMValueRef a[7] = {e->ctx, jit_i32c(e, e->pc), lane_of(e, addr, lane), b, c, e->t, old};
-    LLVMValueRef ok = jit_call(e, "ptx_jit_rt_atom", e->i32, ta, 7, a);
+    LLVMValueRef a[7] = {e->ctx, ptx_jit_i32c(e, e->pc), lane_of(e, addr, lane), b, c, e->t, old};
+    LLVMValueRef ok = ptx_jit_call(e, "ptx_jit_rt_atom", e->i32, ta, 7, a);
     LLVMBasicBlockRef cont = block(e, "gatom");
-    LLVMBuildCondBr(B_, LLVMBuildICmp(B_, LLVMIntEQ, ok, jit_i32c(e, 0), ""), e->fail, cont);
+    LLVMBuildCondBr(B_, LLVMBuildICmp(B_, LLVMIntEQ, ok, ptx_jit_i32c(e, 0), ""), e->fail, cont);
     LLVMPositionBuilderAtEnd(B_, cont);
     if (!red)
         put_lane(e, g, in->o[0].reg, LLVMBuildLoad2(B_, e->i64, old, ""), lane);
@@ -277,21 +277,21 @@ static void contiguous(jit_em *e, gang *g, const ptx_insn *in, LLVMValueRef addr
     LLVMBasicBlockRef lanes = block(e, "bylane");
     LLVMValueRef k[JIT_GANG];
     for (int i = 0; i < JIT_GANG; i++)
-        k[i] = jit_i64c(e, (uint64_t)i * esz);
+        k[i] = ptx_jit_i64c(e, (uint64_t)i * esz);
     LLVMValueRef base = lane_of(e, addr, 0);
     LLVMValueRef eq = LLVMBuildICmp(B_, LLVMIntEQ, addr,
-                                    LLVMBuildAdd(B_, jit_uniform(e, base),
+                                    LLVMBuildAdd(B_, ptx_jit_uniform(e, base),
                                                  LLVMConstVector(k, JIT_GANG), ""), "");
     LLVMValueRef bits = LLVMBuildBitCast(B_, eq, LLVMIntTypeInContext(e->cx, JIT_GANG), "");
     LLVMBasicBlockRef check = block(e, "coalesced");
     LLVMBuildCondBr(B_, LLVMBuildICmp(B_, LLVMIntEQ, bits, LLVMConstAllOnes(LLVMTypeOf(bits)), ""),
                     check, lanes);
     LLVMPositionBuilderAtEnd(B_, check);
-    LLVMValueRef p = jit_range_ptr(e, in->space, base, esz * JIT_GANG, esz, lanes);
+    LLVMValueRef p = ptx_jit_range_ptr(e, in->space, base, esz * JIT_GANG, esz, lanes);
     LLVMTypeRef vt = vec_of(LLVMIntTypeInContext(e->cx, in->bits));
     p = LLVMBuildBitCast(B_, p, LLVMPointerType(vt, 0), "");
     if (st) {
-        LLVMValueRef v = vo->kind == OK_IMM ? jit_k64(e, vo->imm)
+        LLVMValueRef v = vo->kind == OK_IMM ? ptx_jit_k64(e, vo->imm)
                                             : LLVMBuildLoad2(B_, e->vi64, e->regs[vo->reg], "");
         LLVMSetAlignment(LLVMBuildStore(B_, LLVMBuildTrunc(B_, v, vt, ""), p), esz);
     } else {
@@ -309,7 +309,8 @@ static void contiguous(jit_em *e, gang *g, const ptx_insn *in, LLVMValueRef addr
 static void gang_mem(jit_em *e, gang *g, const ptx_insn *in, LLVMValueRef mask)
 {
     int atom = in->op == OP_ATOM || in->op == OP_RED;
-    LLVMValueRef addr = jit_operand_addr(e, &in->o[in->op == OP_LD || in->op == OP_ATOM ? 1 : 0]);
+    LLVMValueRef addr = ptx_jit_operand_addr(e,
+        &in->o[in->op == OP_LD || in->op == OP_ATOM ? 1 : 0]);
     LLVMValueRef old = NULL, t0 = e->t;
     LLVMBasicBlockRef done = NULL;
     const ptx_operand *vo = &in->o[in->op == OP_ST ? 1 : 0];
@@ -332,7 +333,7 @@ static void gang_mem(jit_em *e, gang *g, const ptx_insn *in, LLVMValueRef mask)
             LLVMBuildCondBr(B_, lane_of(e, mask, i), on, after);
             LLVMPositionBuilderAtEnd(B_, on);
         }
-        e->t = LLVMBuildAdd(B_, t0, jit_i32c(e, (uint32_t)i), ""); /* the lane's thread */
+        e->t = LLVMBuildAdd(B_, t0, ptx_jit_i32c(e, (uint32_t)i), ""); /* the lane's thread */
         if (atom)
             atom_lane(e, g, in, addr, i, old);
         else
@@ -356,7 +357,7 @@ static int gang_insn(jit_em *e, gang *g, const ptx_insn *in, uint32_t pc)
         gang_control(e, g, in, pc);
         return 0;
     }
-    LLVMValueRef mask = in->guard != UINT32_MAX ? jit_guard(e, in) : NULL;
+    LLVMValueRef mask = in->guard != UINT32_MAX ? ptx_jit_guard(e, in) : NULL;
     if (in->op == OP_LD || in->op == OP_ST || in->op == OP_ATOM || in->op == OP_RED) {
         gang_mem(e, g, in, mask);
         return 0;
@@ -366,7 +367,7 @@ static int gang_insn(jit_em *e, gang *g, const ptx_insn *in, uint32_t pc)
     int nd = mask ? dests(in, d) : 0;
     for (int i = 0; i < nd; i++)
         before[i] = LLVMBuildLoad2(B_, e->vi64, g->regs[d[i]], "");
-    if (jit_op(e, in) < 0)
+    if (ptx_jit_op(e, in) < 0)
         return -1;
     for (int i = 0; i < nd; i++) { /* predicated: lanes the guard turns off keep their values */
         LLVMValueRef now = LLVMBuildLoad2(B_, e->vi64, g->regs[d[i]], "");
@@ -387,9 +388,9 @@ static void gang_frame(jit_em *e, gang *g, LLVMBasicBlockRef start)
         if (e->live.leader[pc])
             g->bb[pc] = block(e, "G");
     LLVMPositionBuilderAtEnd(B_, start);
-    LLVMBuildStore(B_, jit_i32c(e, JIT_YIELD_EDGES), e->budget);
+    LLVMBuildStore(B_, ptx_jit_i32c(e, JIT_YIELD_EDGES), e->budget);
     for (uint32_t r = 0; r < e->f->nregs; r++)
-        LLVMBuildStore(B_, jit_k64(e, 0), g->regs[r]);
+        LLVMBuildStore(B_, ptx_jit_k64(e, 0), g->regs[r]);
     LLVMBuildBr(B_, g->bb[0]);
 }
 
@@ -398,18 +399,18 @@ static void gang_ids(jit_em *e, LLVMValueRef *saved_tid)
 {
     LLVMValueRef k[JIT_GANG];
     for (int i = 0; i < JIT_GANG; i++)
-        k[i] = jit_i64c(e, (uint64_t)i);
+        k[i] = ptx_jit_i64c(e, (uint64_t)i);
     memcpy(saved_tid, e->tid, sizeof e->tid);
-    e->tv = LLVMBuildAdd(B_, jit_uniform(e, LLVMBuildZExt(B_, e->t, e->i64, "")),
+    e->tv = LLVMBuildAdd(B_, ptx_jit_uniform(e, LLVMBuildZExt(B_, e->t, e->i64, "")),
                          LLVMConstVector(k, JIT_GANG), "tv");
-    LLVMValueRef nx = jit_uniform(e, e->c[JC_NTID_X]), ny = jit_uniform(e, e->c[JC_NTID_Y]);
+    LLVMValueRef nx = ptx_jit_uniform(e, e->c[JC_NTID_X]), ny = ptx_jit_uniform(e, e->c[JC_NTID_Y]);
     e->tid[0] = LLVMBuildURem(B_, e->tv, nx, "");
     LLVMValueRef q = LLVMBuildUDiv(B_, e->tv, nx, "");
     e->tid[1] = LLVMBuildURem(B_, q, ny, "");
     e->tid[2] = LLVMBuildUDiv(B_, q, ny, "");
 }
 
-int jit_gang_emit(jit_em *e, LLVMBasicBlockRef start)
+int ptx_jit_gang_emit(jit_em *e, LLVMBasicBlockRef start)
 {
     const ptx_func *f = e->f;
     gang g = {0};
@@ -419,7 +420,7 @@ int jit_gang_emit(jit_em *e, LLVMBasicBlockRef start)
     int rc = -1;
     LLVMValueRef stid[3], stv = e->tv;
     if (g.regs && g.bb && g.resume && f->ncode) {
-        jit_value_types(e, 1);
+        ptx_jit_value_types(e, 1);
         e->sregs = e->regs;
         e->sbb = e->bb;
         LLVMPositionBuilderAtEnd(B_, start);
@@ -437,16 +438,16 @@ int jit_gang_emit(jit_em *e, LLVMBasicBlockRef start)
         }
         if (rc == 0 && !LLVMGetBasicBlockTerminator(LLVMGetInsertBlock(B_))) {
             /* ran past the end: the interpreter's failure */
-            LLVMValueRef a[4] = {e->ctx, jit_i32c(e, f->ncode - 1), e->t,
-                                 jit_i32c(e, PTX_ERR_LAUNCH_FAILED)};
+            LLVMValueRef a[4] = {e->ctx, ptx_jit_i32c(e, f->ncode - 1), e->t,
+                                 ptx_jit_i32c(e, PTX_ERR_LAUNCH_FAILED)};
             LLVMTypeRef ta[4] = {e->p64, e->i32, e->i32, e->i32};
-            jit_call(e, "ptx_jit_rt_fail", e->vd, ta, 4, a);
+            ptx_jit_call(e, "ptx_jit_rt_fail", e->vd, ta, 4, a);
             LLVMBuildBr(B_, e->fail);
         }
         e->regs = e->sregs;
         memcpy(e->tid, stid, sizeof stid);
         e->tv = stv;
-        jit_value_types(e, 0);
+        ptx_jit_value_types(e, 0);
     }
     free(g.regs);
     free(g.bb);

@@ -81,7 +81,7 @@ static void block_out(jit_live *lv, const ptx_func *f, uint32_t last, uint64_t *
             out[w] |= lv->in[in->o[0].imm][w];
 }
 
-int jit_live_build(jit_live *lv, const ptx_func *f)
+int ptx_jit_live_build(jit_live *lv, const ptx_func *f)
 {
     memset(lv, 0, sizeof *lv);
     lv->words = (f->nregs + 63) / 64 + 1;
@@ -118,7 +118,7 @@ int jit_live_build(jit_live *lv, const ptx_func *f)
     return 0;
 }
 
-void jit_live_free(jit_live *lv, uint32_t ncode)
+void ptx_jit_live_free(jit_live *lv, uint32_t ncode)
 {
     for (uint32_t pc = 0; lv->in && pc < ncode; pc++)
         free(lv->in[pc]);
