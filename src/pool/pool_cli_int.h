@@ -37,6 +37,11 @@ double pool_cli_num(json_t *o, const char *k);
 const char *pool_cli_str(json_t *o, const char *k);
 int pool_cli_finish_view(const struct client *cl, json_t *v, void (*print)(json_t *));
 
+/* --ca-file: the CA that https answers are verified against (false: said why). */
+bool pool_cli_set_ca_file(const char *path);
+/* pool_cli_serve.c: `tfuse pool serve`; its exit status. */
+int pool_cli_serve(int argc, char **argv);
+
 /* pool_cli_auto.c: the commands recommendations, mode, events and autoscale (-1: cmd is not
  * one of them), and serve's options of the history and auto mode (long options numbered from
  * POOL_CLI_AUTO_OPT; -1: not one of them, 2: bad value, said). */
