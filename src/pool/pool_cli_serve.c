@@ -54,7 +54,8 @@ static void write_ready_file(const char *path, const char *scheme, const char *h
 }
 
 /* --ca-file: checked now, so that a wrong path is said before any request. */
-/* Reads serve's options into cfg; 0, or pool_cli_usage()'s exit status after saying what is wrong. */
+/* Reads serve's options into cfg; 0, or pool_cli_usage()'s exit status after saying what is
+ * wrong. */
 struct serve_files {
     const char *listen, *ready, *admin, *join, *node_token, *tls_cert, *tls_key, *history;
 };
