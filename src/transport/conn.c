@@ -164,6 +164,7 @@ void tf_conn_get_info(const struct tf_conn *c, struct tf_conn_info *info)
     info->ring_bytes = c->shm ? c->out.size : 0;
     info->peer_pid = c->peer_pid;
     info->tls = c->tls != NULL;
+    info->compress = c->compress;
     snprintf(info->peer, sizeof info->peer, "%s", c->peer);
 }
 
@@ -175,6 +176,8 @@ int tf_send(struct tf_conn *c, uint32_t type, uint32_t flags, uint64_t id,
     int rc = tft_conn_check_usable(c);
     if (rc)
         return rc;
+    if (c->send_left)
+        return TF_ERR_STATE;   /* a frame sent in pieces is not complete (bulk.c) */
     if (type == 0 || type >= TF_FRAME_TYPE_RESERVED_MIN || iovcnt < 0 || (iovcnt > 0 && !iov))
         return TF_ERR_INVALID;
     uint64_t total = 0;
@@ -196,6 +199,8 @@ int tf_send(struct tf_conn *c, uint32_t type, uint32_t flags, uint64_t id,
         memcpy(v + 1, iov, sizeof *v * (size_t)iovcnt);
     if (c->transport == TF_TRANSPORT_SHM)
         rc = tft_ring_write(c, v, iovcnt + 1, sizeof hdr + total);
+    else if (tft_packs(c, total))
+        rc = tft_pack_write(c, hdr, iov, iovcnt);
     else
         rc = tft_sock_write_all(c, v, iovcnt + 1, -1);
     if (v != small)
@@ -207,6 +212,8 @@ int tf_send(struct tf_conn *c, uint32_t type, uint32_t flags, uint64_t id,
 
 static int read_bytes(struct tf_conn *c, void *dst, uint64_t len, int64_t deadline)
 {
+    if (c->packed)
+        return tft_pack_read(c, dst, len);
     return c->transport == TF_TRANSPORT_SHM ? tft_ring_read(c, dst, len, deadline)
                                             : tft_stream_read(c, dst, len, deadline);
 }
@@ -231,6 +238,7 @@ int tf_recv_header(struct tf_conn *c, struct tf_frame_header *hdr, int timeout_m
     }
     c->frame_open = false;
     c->payload_left = 0;
+    c->packed = false;
     if (c->nregions)
         tft_regions_collect(c);   /* the previous call is done with released regions */
     rc = wait_frame_start(c, tft_deadline_after(timeout_ms));
@@ -243,7 +251,10 @@ int tf_recv_header(struct tf_conn *c, struct tf_frame_header *hdr, int timeout_m
         return rc;
     char why[160];
     rc = tf_frame_header_decode(buf, sizeof buf, c->max_frame, hdr, why, sizeof why);
-    if (rc == TF_OK && hdr->type >= TF_FRAME_TYPE_RESERVED_MIN) {
+    if (rc == TF_OK && hdr->type == TF_FRAME_PACKED && c->transport == TF_TRANSPORT_STREAM) {
+        if ((rc = tft_pack_open(c, hdr)))
+            return rc;
+    } else if (rc == TF_OK && hdr->type >= TF_FRAME_TYPE_RESERVED_MIN) {
         snprintf(why, sizeof why, "reserved frame type 0x%08x", hdr->type);
         rc = TF_ERR_PROTOCOL;
     }
@@ -337,6 +348,7 @@ static void conn_free(struct tf_conn *c, bool tell_peer)
         close(c->fds[i].fd);
     free(c->fds);
     tft_regions_free(c);
+    tft_pack_free(c);
     free(c->rbuf);
     free(c->small);
     free(c);

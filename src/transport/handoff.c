@@ -28,6 +28,7 @@ struct handoff_head {
     uint32_t is_unix, transport;
     uint64_t max_frame, ring_bytes, extra_len;
     int32_t peer_pid, nfds;
+    int32_t compress_asked;
     char peer[300];
 };
 
@@ -49,6 +50,7 @@ int tf_conn_handoff_send(struct tf_conn *c, int sock, const void *extra, size_t 
                              .max_frame = c->max_frame,
                              .ring_bytes = shm ? c->shm->ring_bytes : 0,
                              .extra_len = extra_len, .peer_pid = c->peer_pid,
+                             .compress_asked = c->compress_asked,
                              .nfds = shm ? 2 : 1};
     snprintf(h.peer, sizeof h.peer, "%s", c->peer);
     int fds[2] = {c->fd, c->shm_fd};
@@ -81,6 +83,8 @@ static int rebuild(const struct handoff_head *h, const int *fds, struct tf_conn 
     c->transport = (enum tf_transport_kind)h->transport;
     c->max_frame = h->max_frame;
     c->peer_pid = h->peer_pid;
+    c->compress_asked = h->compress_asked >= 0 && h->compress_asked <= TF_COMPRESS_ZSTD
+                        ? h->compress_asked : TF_COMPRESS_OFF;
     snprintf(c->peer, sizeof c->peer, "%.*s", (int)sizeof h->peer - 1, h->peer);
     if (c->transport == TF_TRANSPORT_SHM) {
         char why[160];

@@ -128,7 +128,7 @@ static int client_send_hello(struct tf_conn *c, const struct tf_client_opts *o, 
 {
     struct tf_hello h = {.version = TFUSE_PROTOCOL_VERSION, .transport = o->transport,
                          .pid = (int32_t)getpid(), .ring_bytes = ring,
-                         .max_frame = c->max_frame};
+                         .max_frame = c->max_frame, .compress = (uint32_t)c->compress_asked};
     snprintf(h.token, sizeof h.token, "%s", o->token ? o->token : "");
     gethostname(h.hostname, sizeof h.hostname - 1);
     uint8_t buf[TF_HELLO_MAX_SIZE];
@@ -159,6 +159,10 @@ static int read_welcome(struct tf_conn *c, int64_t deadline, struct tf_welcome *
 static int client_handshake(struct tf_conn *c, struct tf_client_opts *o, char *err, size_t errlen)
 {
     uint64_t ring = 0;
+    int ask = tft_compress_ask(c, o->compress, err, errlen);
+    if (ask < 0)
+        return ask;
+    c->compress_asked = ask;
     if (o->transport == TF_TRANSPORT_AUTO)
         o->transport = c->is_unix ? TF_TRANSPORT_SHM : TF_TRANSPORT_STREAM;
     if (o->transport == TF_TRANSPORT_SHM && c->is_unix) {
@@ -182,11 +186,13 @@ static int client_handshake(struct tf_conn *c, struct tf_client_opts *o, char *e
         return w.version != TFUSE_PROTOCOL_VERSION ? TF_ERR_VERSION : TF_ERR_REJECTED;
     }
     if ((w.transport == TF_TRANSPORT_SHM) != (c->shm != NULL) || w.max_frame == 0 ||
-        w.max_frame > c->max_frame) {
-        put_err(err, errlen, "server answered with inconsistent terms (transport %u, max %llu)",
-                w.transport, (unsigned long long)w.max_frame);
+        w.max_frame > c->max_frame ||
+        (w.compress && (w.compress != (uint32_t)ask || w.transport != TF_TRANSPORT_STREAM))) {
+        put_err(err, errlen, "server answered with inconsistent terms (transport %u, max %llu, "
+                "compression %u)", w.transport, (unsigned long long)w.max_frame, w.compress);
         return TF_ERR_PROTOCOL;
     }
+    c->compress = (int)w.compress;   /* an old node answers 0: uncompressed */
     c->transport = w.transport;
     c->session_id = w.session_id;
     c->max_frame = w.max_frame;
@@ -550,6 +556,7 @@ int tf_server_handshake(struct tf_conn *c, const struct tf_server_opts *opts,
         return rc;
     uint64_t limit = o.max_frame ? o.max_frame : TF_FRAME_MAX_DEFAULT;
     c->max_frame = hello->max_frame && hello->max_frame < limit ? hello->max_frame : limit;
+    c->compress_asked = (int)(hello->compress <= TF_COMPRESS_ZSTD ? hello->compress : 0);
     if (!c->is_unix)
         c->peer_pid = hello->pid;   /* informational: not a pid on this host */
     return TF_OK;
@@ -561,9 +568,10 @@ int tf_server_accept(struct tf_conn *c, uint64_t session_id)
         return TF_ERR_STATE;
     if (c->dead)
         return c->err_code;
+    int grant = c->transport == TF_TRANSPORT_STREAM ? tft_compress_grant(c) : 0;
     struct tf_welcome w = {.version = TFUSE_PROTOCOL_VERSION, .accepted = 1,
                            .transport = c->transport, .session_id = session_id,
-                           .max_frame = c->max_frame};
+                           .max_frame = c->max_frame, .compress = (uint32_t)grant};
     uint8_t buf[TF_WELCOME_MAX_SIZE];
     int n = tf_welcome_encode(&w, buf, sizeof buf);
     struct iovec v = {buf, (size_t)n};
@@ -571,9 +579,10 @@ int tf_server_accept(struct tf_conn *c, uint64_t session_id)
     if (rc)
         return rc;
     c->session_id = session_id;
-    tf_info("transport: session %llu accepted from %s over %s", (unsigned long long)session_id,
-            c->peer, c->transport == TF_TRANSPORT_SHM ? "shared memory"
-                     : c->tls ? "TLS stream" : "stream");
+    c->compress = grant;
+    tf_info("transport: session %llu accepted from %s over %s (compression %s)",
+            (unsigned long long)session_id, c->peer, c->transport == TF_TRANSPORT_SHM
+            ? "shared memory" : c->tls ? "TLS stream" : "stream", tf_compress_name(grant));
     return become_ready(c);
 }
 

@@ -91,6 +91,16 @@ struct tf_conn {
     uint8_t *rbuf;
     size_t rbuf_cap, rbuf_pos, rbuf_len;
 
+    /* a frame sent in pieces (bulk.c): payload bytes still to come, packed or not */
+    uint64_t send_left;
+    bool send_packed;
+
+    /* compression (pack.c): the method asked (server) and in force; the frame being read is
+     * packed */
+    int compress_asked, compress;
+    bool packed;
+    struct tft_pack *pack;
+
     /* receive state */
     bool frame_open;
     uint64_t payload_left;
@@ -135,6 +145,9 @@ int tft_ring_read(struct tf_conn *c, void *dst, uint64_t len, int64_t deadline);
 int tft_ring_wait_readable(struct tf_conn *c, uint64_t need, int64_t deadline);
 uint64_t tft_ring_readable(struct tf_conn *c);
 void tft_ring_wake_all(struct shm_header *shm);
+int tft_ring_space(struct tf_conn *c, uint64_t want, void **ptr, uint64_t *len);
+void tft_ring_commit(struct tf_conn *c, uint64_t n);
+int tft_ring_peek(struct tf_conn *c, uint64_t want, const void **ptr, uint64_t *len);
 
 /* sock.c */
 int tft_sock_connect(const struct tf_addr *a, int timeout_ms, char *err, size_t errlen);
@@ -175,6 +188,22 @@ bool tft_tls_handshaken(const struct tf_conn *c);
 uint64_t tft_tls_received(const struct tf_conn *c);
 /* Frees the session; notify sends close_notify first (never in the node after its fork). */
 void tft_tls_end(struct tf_conn *c, bool notify);
+
+/* pack.c */
+int tft_pack_write(struct tf_conn *c, const uint8_t *hdr, const struct iovec *iov, int iovcnt);
+int tft_pack_open(struct tf_conn *c, struct tf_frame_header *h);
+int tft_pack_read(struct tf_conn *c, void *dst, uint64_t len);
+void tft_pack_free(struct tf_conn *c);
+/* Client: the method to ask for (opts' text, else $TFUSE_COMPRESS, else auto), or
+ * TF_ERR_INVALID with the reason for a value that is none. Server: the method to grant. */
+int tft_compress_ask(struct tf_conn *c, const char *text, char *err, size_t errlen);
+int tft_compress_grant(const struct tf_conn *c);
+/* The session packs a payload of this many bytes. */
+static inline bool tft_packs(const struct tf_conn *c, uint64_t bytes)
+{
+    return c->compress != TF_COMPRESS_OFF && c->transport == TF_TRANSPORT_STREAM &&
+           bytes >= TF_PACK_MIN;
+}
 
 /* region.c */
 int tft_ctl_drain(struct tf_conn *c, const char **why);

@@ -344,3 +344,46 @@ void tft_ring_wake_all(struct shm_header *shm)
         futex_wake(&rings[i]->producer_seq);
     }
 }
+
+/* ---- in place: a producer writes into the ring, a consumer reads from it (bulk.c) ---- */
+
+/* Contiguous room at the producer's index, waiting until at least min(want, ring / 8) bytes
+ * are free: the caller (a device copy) then writes straight into shared memory. */
+int tft_ring_space(struct tf_conn *c, uint64_t want, void **ptr, uint64_t *len)
+{
+    struct ring *r = &c->out;
+    uint64_t chunk = r->size / 8 < RING_BYTES_MIN ? r->size : r->size / 8;
+    int rc = ring_wait(c, r, true, want < chunk ? want : chunk, -1);
+    if (rc)
+        return rc;
+    uint64_t room = r->size - (r->pos - r->peer_seen), off = r->pos & (r->size - 1);
+    uint64_t n = r->size - off < room ? r->size - off : room;
+    *ptr = r->data + off;
+    *len = n < want ? n : want;
+    return TF_OK;
+}
+
+/* Publishes n bytes written in place (n <= what tft_ring_space gave). */
+void tft_ring_commit(struct tf_conn *c, uint64_t n)
+{
+    struct ring *r = &c->out;
+    r->pos += n;
+    atomic_store_explicit(&r->ctl->head, r->pos, memory_order_release);
+    notify(&r->ctl->consumer_sleeping, &r->ctl->consumer_seq);
+}
+
+/* Contiguous readable bytes at the consumer's index (at least one, or min(want, ring / 8)
+ * when that many are coming): read in place, then consumed with tft_ring_read(c, NULL, n). */
+int tft_ring_peek(struct tf_conn *c, uint64_t want, const void **ptr, uint64_t *len)
+{
+    struct ring *r = &c->in;
+    uint64_t chunk = r->size / 8 < RING_BYTES_MIN ? r->size : r->size / 8;
+    int rc = ring_wait(c, r, false, want < chunk ? want : chunk, -1);
+    if (rc)
+        return rc;
+    uint64_t avail = r->peer_seen - r->pos, off = r->pos & (r->size - 1);
+    uint64_t n = r->size - off < avail ? r->size - off : avail;
+    *ptr = r->data + off;
+    *len = n < want ? n : want;
+    return TF_OK;
+}

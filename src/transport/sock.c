@@ -15,6 +15,7 @@
 #include <arpa/inet.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -27,6 +28,7 @@
 #define LISTEN_BACKLOG 1024
 
 #define IOV_BATCH 1024
+#define SOCKBUF_DEFAULT (4 << 20)
 #define TLS_STAGE 16384   /* one TLS record's worth of plaintext */
 
 static void set_err(char *err, size_t errlen, const char *fmt, const char *a, int e)
@@ -35,8 +37,27 @@ static void set_err(char *err, size_t errlen, const char *fmt, const char *a, in
         snprintf(err, errlen, fmt, a, strerror(e));
 }
 
+/* Socket buffers for bulk copies: a 64 MiB copy streams through them, and one that holds a few
+ * MiB keeps the line busy while either side copies to or from the device. TFUSE_SOCKBUF_KB
+ * overrides (0: leave both to the kernel's autotuning); the kernel caps them at
+ * net.core.wmem_max / rmem_max. */
+static int sockbuf_bytes(void)
+{
+    const char *s = getenv("TFUSE_SOCKBUF_KB");
+    if (!s || !*s)
+        return SOCKBUF_DEFAULT;
+    char *end;
+    long kb = strtol(s, &end, 10);
+    return *end || kb < 0 || kb > (1 << 20) ? SOCKBUF_DEFAULT : (int)kb * 1024;
+}
+
 void tft_sock_tune_tcp(int fd)
 {
+    int buf = sockbuf_bytes();
+    if (buf > 0) {
+        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof buf);
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof buf);
+    }
     int one = 1, idle = 5, intvl = 2, cnt = 3;
     unsigned user_timeout_ms = 10000;
     /* Small request/reply frames must not wait for Nagle; keepalive + user timeout turn a

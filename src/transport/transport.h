@@ -74,6 +74,20 @@
 
 /* Frame types at or above this value belong to the transport; tf_send refuses them. */
 #define TF_FRAME_TYPE_RESERVED_MIN 0xFFFF0000u
+/* A compressed frame (pack.c, docs/protocol.md): on sessions that negotiated compression, a
+ * payload of TF_PACK_MIN bytes or more travels in chunks of at most TF_PACK_CHUNK_MAX raw bytes,
+ * each compressed only where a sample says it pays. Receivers see the frame as sent. */
+#define TF_FRAME_PACKED 0xFFFF0001u
+#define TF_PACK_MIN (64u << 10)
+#define TF_PACK_CHUNK_MAX (4u << 20)
+
+/* Payload compression of a session, asked in the hello and granted in the welcome. */
+enum tf_compress { TF_COMPRESS_OFF = 0, TF_COMPRESS_LZ4 = 1, TF_COMPRESS_ZSTD = 2 };
+/* "off", "lz4", "zstd" (static). */
+const char *tf_compress_name(int method);
+/* Parses TFUSE_COMPRESS's value: off|lz4|zstd, or auto (lz4 to another host over TCP or TLS,
+ * off on loopback and unix sockets). -1 for anything else. */
+int tf_compress_parse(const char *text, int *method, int *is_auto);
 
 enum tf_err {
     TF_OK = 0,
@@ -148,6 +162,7 @@ struct tf_hello {
     int32_t pid;                       /* client pid (as the client sees it) */
     uint64_t ring_bytes;               /* shm: size of each ring in the memfd */
     uint64_t max_frame;                /* largest payload the client will send/accept */
+    uint32_t compress;                 /* enum tf_compress asked (byte 36; 0 from old clients) */
     char token[TF_TOKEN_MAX + 1];      /* NUL-terminated */
     char hostname[TF_HOSTNAME_MAX + 1];
 };
@@ -159,6 +174,7 @@ struct tf_welcome {
     uint32_t transport;                /* granted enum tf_transport_kind (shm or stream) */
     uint64_t session_id;               /* server-chosen, meaningful when accepted */
     uint64_t max_frame;                /* effective bound: min(client, server) */
+    uint32_t compress;                 /* enum tf_compress granted (byte 34; 0 from old nodes) */
     char reason[TF_REASON_MAX + 1];    /* reject reason, NUL-terminated */
 };
 
@@ -192,6 +208,8 @@ struct tf_client_opts {
                                         * or 10000 */
     const char *ca_file;               /* tls: the CA (PEM) the node's certificate must chain
                                         * to; NULL = $TFUSE_CA_FILE, else the system store */
+    const char *compress;              /* off|lz4|zstd|auto; NULL = $TFUSE_COMPRESS, else auto
+                                        * (a node that does not know compression: off) */
 };
 
 /* Connects to "unix:PATH" or "tcp:HOST:PORT", performs the handshake and returns a ready
@@ -262,6 +280,7 @@ struct tf_conn_info {
     pid_t peer_pid;                    /* unix: from SO_PEERCRED; tcp: the pid in the hello */
     char peer[300];                    /* peer description, e.g. "unix pid 123" or "tcp 1.2.3.4:5" */
     int tls;                           /* 1: the session runs inside TLS */
+    int compress;                      /* enum tf_compress in force */
 };
 void tf_conn_get_info(const struct tf_conn *c, struct tf_conn_info *info);
 
@@ -281,6 +300,25 @@ int tf_conn_fd(const struct tf_conn *c);
  * the frame is visible to the consumer and the consumer has been woken if it sleeps. */
 int tf_send(struct tf_conn *c, uint32_t type, uint32_t flags, uint64_t id,
             const struct iovec *iov, int iovcnt);
+
+/* A large frame in pieces (bulk copies: the worker's device copy of one piece overlaps the
+ * network or the peer's copy of the previous one). tf_send_begin sends the header (payload
+ * length `total`) and the first pieces (iov, may be empty); tf_send_more sends further pieces;
+ * the frame is complete when they add up to total. Until then tf_send refuses (TF_ERR_STATE),
+ * and a piece beyond total is TF_ERR_INVALID with nothing sent. A failure mid-frame is fatal
+ * to the connection (the peer cannot resynchronise). */
+int tf_send_begin(struct tf_conn *c, uint32_t type, uint32_t flags, uint64_t id, uint64_t total,
+                  const struct iovec *iov, int iovcnt);
+int tf_send_more(struct tf_conn *c, const struct iovec *iov, int iovcnt);
+/* shm only, in place: up to `want` bytes of contiguous room for the open frame in the ring
+ * (waits for room); fill them and publish with tf_send_commit. TF_ERR_NOT_SUPPORTED on a
+ * stream session (use tf_send_more from a buffer of your own). */
+int tf_send_space(struct tf_conn *c, uint64_t want, void **ptr, uint64_t *len);
+int tf_send_commit(struct tf_conn *c, uint64_t len);
+/* shm only, in place: up to `want` contiguous bytes of the current frame's payload as they lie
+ * in the ring (waits for at least some); consume them with tf_recv_payload(c, NULL, n). The
+ * pointer is valid until then. TF_ERR_NOT_SUPPORTED on a stream session. */
+int tf_recv_peek(struct tf_conn *c, uint64_t want, const void **ptr, uint64_t *len);
 
 /* Waits up to timeout_ms (-1 forever, 0 poll) for the next frame header and decodes it.
  * TF_ERR_TIMEOUT if none arrived (connection fine). After it returns TF_OK the caller reads the

@@ -77,6 +77,28 @@ const char *tf_err_str(int err)
     }
 }
 
+const char *tf_compress_name(int method)
+{
+    return method == TF_COMPRESS_LZ4 ? "lz4" : method == TF_COMPRESS_ZSTD ? "zstd" : "off";
+}
+
+int tf_compress_parse(const char *text, int *method, int *is_auto)
+{
+    static const char *const names[] = {"off", "lz4", "zstd"};
+    *is_auto = 0;
+    *method = TF_COMPRESS_OFF;
+    if (!text || !*text || strcmp(text, "auto") == 0) {
+        *is_auto = 1;
+        return 0;
+    }
+    for (int i = 0; i < 3; i++)
+        if (strcmp(text, names[i]) == 0) {
+            *method = i;
+            return 0;
+        }
+    return -1;
+}
+
 /* ---- Frame header ---- */
 
 void tf_frame_header_encode(const struct tf_frame_header *h, uint8_t out[TF_FRAME_HEADER_SIZE])
@@ -144,6 +166,7 @@ int tf_hello_encode(const struct tf_hello *h, uint8_t *buf, size_t len)
     put64(buf + 24, h->max_frame);
     put16(buf + 32, (uint16_t)tlen);
     put16(buf + 34, (uint16_t)hlen);
+    buf[36] = (uint8_t)(h->compress <= 0xff ? h->compress : 0);   /* old nodes ignore it */
     memcpy(buf + HELLO_FIXED, h->token, tlen);
     memcpy(buf + HELLO_FIXED + tlen, h->hostname, hlen);
     return (int)(HELLO_FIXED + tlen + hlen);
@@ -174,6 +197,7 @@ int tf_hello_decode(const uint8_t *buf, size_t len, struct tf_hello *out, char *
     out->pid = (int32_t)get32(buf + 12);
     out->ring_bytes = get64(buf + 16);
     out->max_frame = get64(buf + 24);
+    out->compress = buf[36];   /* a method this side does not know is simply not granted */
     size_t tlen = get16(buf + 32), hlen = get16(buf + 34);
     if (tlen > TF_TOKEN_MAX)
         return wire_fail(why, whylen, TF_ERR_PROTOCOL, "token of %zu bytes (max %u)", tlen,
@@ -205,6 +229,7 @@ int tf_welcome_encode(const struct tf_welcome *w, uint8_t *buf, size_t len)
     put64(buf + 16, w->session_id);
     put64(buf + 24, w->max_frame);
     put16(buf + 32, (uint16_t)rlen);
+    buf[34] = (uint8_t)(w->compress <= 0xff ? w->compress : 0);   /* old clients ignore it */
     memcpy(buf + WELCOME_FIXED, w->reason, rlen);
     return (int)(WELCOME_FIXED + rlen);
 }
@@ -223,6 +248,7 @@ int tf_welcome_decode(const uint8_t *buf, size_t len, struct tf_welcome *out, ch
     out->transport = get32(buf + 12);
     out->session_id = get64(buf + 16);
     out->max_frame = get64(buf + 24);
+    out->compress = buf[34];
     size_t rlen = get16(buf + 32);
     if (rlen > TF_REASON_MAX || len != WELCOME_FIXED + rlen)
         return wire_fail(why, whylen, TF_ERR_PROTOCOL, "handshake reply of %zu bytes is malformed",

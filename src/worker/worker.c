@@ -12,6 +12,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "bulk.h"
 #include "devmap.h"
 #include "enforce.h"
 #include "log.h"
@@ -280,7 +281,7 @@ static void capture_stdout(struct tfw_session *s)
 }
 
 /* Appends what the backend printed since the last reply (u32 length, bytes) to the reply. */
-static void take_printf(struct tfw_session *s, struct tfp_writer *head)
+void tfw_take_printf(struct tfw_session *s, struct tfp_writer *head)
 {
     uint32_t n = 0;
     char *buf = NULL;
@@ -306,9 +307,10 @@ static void take_printf(struct tfw_session *s, struct tfp_writer *head)
 
 static int read_request(struct tfw_session *s, struct tf_frame_header *h)
 {
-    if (h->length > s->rx_cap) {
+    uint64_t want = tfw_bulk_prefix(s, h);   /* a large copy's bytes stay for bulk.c */
+    if (want > s->rx_cap) {
         size_t cap = s->rx_cap ? s->rx_cap : 4096;
-        while (cap < h->length)
+        while (cap < want)
             cap *= 2;
         uint8_t *nb = realloc(s->rx, cap);
         if (!nb) {
@@ -319,7 +321,7 @@ static int read_request(struct tfw_session *s, struct tf_frame_header *h)
         s->rx = nb;
         s->rx_cap = cap;
     }
-    int e = tf_recv_payload(s->conn, s->rx, h->length);
+    int e = tf_recv_payload(s->conn, s->rx, want);
     if (e != TF_OK) {
         snprintf(s->reason, sizeof s->reason, "%s", tf_conn_error(s->conn));
         return -1;
@@ -374,7 +376,8 @@ CUresult tfw_handle_request(struct tfw_session *s, uint32_t id, const void *payl
     int ctx_sync = is_current_ctx_sync(s, id, payload, len);
     if (ctx_sync && s->idle && s->held == CUDA_SUCCESS)
         return CUDA_SUCCESS;
-    r = fn(s, &in, &s->out);
+    if (!tfw_bulk_call(s, id, &in, &r))
+        r = fn(s, &in, &s->out);
     s->backend_ran = 1;
     s->idle = ctx_sync && r == CUDA_SUCCESS;
     return r;
@@ -386,7 +389,7 @@ static int send_reply(struct tfw_session *s, const struct tf_frame_header *h, CU
     tfp_writer_init(&head);
     int32_t res = (int32_t)r;
     tfp_put(&head, &res, sizeof res);
-    take_printf(s, &head);
+    tfw_take_printf(s, &head);
     struct iovec iov[2 * TFP_MAX_SEGS];
     int n = tfp_iov(&head, iov, TFP_MAX_SEGS);
     if (r == CUDA_SUCCESS)
@@ -417,10 +420,12 @@ static int serve_one(struct tfw_session *s)
     s->scratch_used = 0;
     s->sync_after = 0;
     uint64_t t0 = tfw_stats_now();
-    CUresult r = tfw_handle_request(s, h.type, s->rx, h.length);
+    CUresult r = tfw_handle_request(s, h.type, s->rx, h.length - tf_recv_remaining(s->conn));
     tfw_stats_call(h.type, (int)r, t0);
     if (s->malformed)
         return -1;
+    if (tfw_bulk_replied())
+        return 0;   /* the reply went with its bytes (bulk.c) */
     enum tfp_mode mode = tfp_call_mode(h.type);
     if (h.type == TFP_ID_tfi_mirror_push)
         s->sync_after = 0;   /* its bytes were consumed when it ran (mirror.c) */

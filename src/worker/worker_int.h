@@ -96,6 +96,9 @@ int tfw_get_out(struct tfw_session *s, struct tfp_reader *in, uint64_t *id, uint
 void *tfw_out_buffer(struct tfw_session *s, struct tfp_writer *out, int shared, uint64_t id,
                      uint64_t off, uint64_t len);
 
+/* Appends the device printf output captured since the last reply (u32 length, bytes). */
+void tfw_take_printf(struct tfw_session *s, struct tfp_writer *head);
+
 /* Decodes and executes one request payload (context word + arguments) of call `id`: the
  * outputs are in s->out. Marks s->malformed when the request cannot be decoded. */
 CUresult tfw_handle_request(struct tfw_session *s, uint32_t id, const void *payload, size_t len);

@@ -1,8 +1,11 @@
 /* Writes the fuzz seeds (run once by hand; the seeds are checked in):
- *   cc -I../../src/transport -I../../include make_seeds.c ../../src/transport/wire.c -o /tmp/ms
- *   (cd seeds && /tmp/ms) */
+ *   cc -I../../src/transport -I../../include make_seeds.c ../../src/transport/wire.c \
+ *      -llz4 -lzstd -o /tmp/ms
+ *   (cd seeds && mkdir -p pack && /tmp/ms) */
+#include <lz4.h>
 #include <stdio.h>
 #include <string.h>
+#include <zstd.h>
 
 #include "transport.h"
 
@@ -13,6 +16,44 @@ static void put(const char *path, const void *buf, size_t len)
         perror(path);
     if (f)
         fclose(f);
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* Packed frames for fuzz_pack: byte 0 picks the method (bit 0: zstd) and the read piece. Each
+ * frame: a 6000-byte payload as a raw chunk of 1000 bytes and a compressed chunk of 5000. */
+static void pack_seeds(void)
+{
+    static uint8_t raw[6000], out[1 + 32 + 8 + 2 * 12 + 8000];
+    for (size_t i = 0; i < sizeof raw; i++)
+        raw[i] = i % 64 < 16 ? (uint8_t)(i * 2654435761u >> 24) : 0;
+    for (int zstd = 0; zstd < 2; zstd++) {
+        uint8_t *p = out;
+        *p++ = (uint8_t)(zstd | 4);
+        struct tf_frame_header h = {TF_FRAME_PACKED, 7, 1, sizeof raw};
+        tf_frame_header_encode(&h, p);
+        p += TF_FRAME_HEADER_SIZE;
+        memset(p, 0, 8);
+        p += 8;
+        put32(p, 1000);
+        put32(p + 4, 1000);
+        memset(p + 8, 0, 4);
+        memcpy(p + 12, raw, 1000);
+        p += 12 + 1000;
+        size_t n = zstd ? ZSTD_compress(p + 12, 4000, raw + 1000, 5000, 1)
+                        : (size_t)LZ4_compress_default((const char *)raw + 1000,
+                                                       (char *)p + 12, 5000, 4000);
+        put32(p, 5000);
+        put32(p + 4, (uint32_t)n);
+        memset(p + 8, 0, 4);
+        p[8] = (uint8_t)(zstd ? 2 : 1);
+        p += 12 + n;
+        put(zstd ? "pack/zstd.bin" : "pack/lz4.bin", out, (size_t)(p - out));
+    }
 }
 
 int main(void)
@@ -45,5 +86,6 @@ int main(void)
                             .max_frame = 1 << 30};
     n = tf_welcome_encode(&w, buf + 1, sizeof buf - 1);
     put("handshake/accept.bin", buf, (size_t)n + 1);
+    pack_seeds();
     return 0;
 }

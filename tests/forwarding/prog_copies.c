@@ -1,0 +1,133 @@
+/*
+ * A driver-API program for the bulk copy paths (test_fwd_copies): copies of sizes at every
+ * boundary the transport and the worker cut at (64 KiB, where frames are compressed; 1 MiB,
+ * where the worker streams copies in pieces, and its piece size; a few MiB with odd ends), at
+ * odd host and device offsets, from and to pageable and page-locked memory, of random and of
+ * compressible bytes. Each direction is checked against the other path: a large HtoD is read
+ * back in 64 KiB - 1 pieces (the ordinary path), and a large DtoH reads what was written in
+ * such pieces, so a fault of one direction cannot hide behind the same fault of the other.
+ * Prints "prog_copies: OK" and exits 0 when every copy is right.
+ */
+#include <cuda.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SMALL ((64u << 10) - 1)   /* below every threshold */
+#define MAXB ((6u << 20) + 8192)   /* the largest size at the largest offset */
+
+static int failures;
+
+#define CHECK(call)                                                                            \
+    do {                                                                                       \
+        CUresult r_ = (call);                                                                  \
+        if (r_ != CUDA_SUCCESS) {                                                              \
+            printf("%s:%d %s failed: %d\n", __FILE__, __LINE__, #call, (int)r_);               \
+            exit(1);                                                                           \
+        }                                                                                      \
+    } while (0)
+
+static void fill(uint8_t *p, size_t n, uint32_t seed, int compressible)
+{
+    uint32_t x = seed * 2654435761u + 1;
+    for (size_t i = 0; i < n; i++) {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        p[i] = compressible && i % 64 >= 16 ? 0 : (uint8_t)x;
+    }
+}
+
+/* In SMALL pieces: the ordinary path, whatever the size. */
+static void htod_small(CUdeviceptr d, const uint8_t *h, size_t n)
+{
+    for (size_t off = 0; off < n; off += SMALL)
+        CHECK(cuMemcpyHtoD(d + off, h + off, n - off < SMALL ? n - off : SMALL));
+}
+
+static void dtoh_small(uint8_t *h, CUdeviceptr d, size_t n)
+{
+    for (size_t off = 0; off < n; off += SMALL)
+        CHECK(cuMemcpyDtoH(h + off, d + off, n - off < SMALL ? n - off : SMALL));
+}
+
+static void expect_same(const uint8_t *a, const uint8_t *b, size_t n, const char *what,
+                        size_t size, size_t hoff, size_t doff)
+{
+    if (memcmp(a, b, n) == 0)
+        return;
+    size_t i = 0;
+    while (a[i] == b[i])
+        i++;
+    printf("%s of %zu bytes (host +%zu, device +%zu): first difference at byte %zu\n", what,
+           size, hoff, doff, i);
+    failures++;
+}
+
+static void one(CUdeviceptr dev, uint8_t *src, uint8_t *dst, size_t n, size_t hoff, size_t doff,
+                int compressible, uint32_t seed)
+{
+    fill(src + hoff, n, seed, compressible);
+    /* HtoD whole, read back in small pieces */
+    CHECK(cuMemcpyHtoD(dev + doff, src + hoff, n));
+    memset(dst + hoff, 0xee, n);
+    dtoh_small(dst + hoff, dev + doff, n);
+    expect_same(dst + hoff, src + hoff, n, "HtoD", n, hoff, doff);
+    /* written in small pieces, DtoH whole */
+    fill(src + hoff, n, seed + 7, compressible);
+    htod_small(dev + doff, src + hoff, n);
+    memset(dst + hoff, 0xee, n);
+    CHECK(cuMemcpyDtoH(dst + hoff, dev + doff, n));
+    expect_same(dst + hoff, src + hoff, n, "DtoH", n, hoff, doff);
+}
+
+int main(int argc, char **argv)
+{
+    const size_t K = 1024, M = 1024 * 1024;
+    const size_t sizes[] = {64 * K - 1, 64 * K, 64 * K + 1, M - 1, M, M + 1, 2 * M - 1,
+                            2 * M + 3, 3 * M, 6 * M + 5};
+    const size_t offs[][2] = {{0, 0}, {1, 0}, {0, 13}, {4097, 3}};
+    CUdevice devno;
+    CUcontext ctx;
+    CUdeviceptr dev;
+    CHECK(cuInit(0));
+    CHECK(cuDeviceGet(&devno, 0));
+    CHECK(cuDevicePrimaryCtxRetain(&ctx, devno));
+    CHECK(cuCtxSetCurrent(ctx));
+    CHECK(cuMemAlloc(&dev, MAXB));
+    uint8_t *page[2], *pin[2];
+    for (int i = 0; i < 2; i++) {
+        page[i] = malloc(MAXB);
+        CHECK(cuMemAllocHost((void **)&pin[i], MAXB));
+        if (!page[i])
+            return 1;
+    }
+    int quick = argc > 1 && strcmp(argv[1], "quick") == 0;   /* fewer offsets */
+    uint32_t seed = 1;
+    for (int locked = 0; locked < 2; locked++)
+        for (size_t s = 0; s < sizeof sizes / sizeof *sizes; s++)
+            for (size_t o = 0; o < (quick ? 2 : 4); o++)
+                for (int z = 0; z < 2; z++) {
+                    uint8_t **h = locked ? pin : page;
+                    one(dev, h[0], h[1], sizes[s], offs[o][0], offs[o][1], z, seed++);
+                }
+    CHECK(cuCtxSynchronize());
+    /* A copy past the allocation is refused, and the session goes on. */
+    if (cuMemcpyHtoD(dev + MAXB - M, page[0], 2 * M) == CUDA_SUCCESS ||
+        cuMemcpyDtoH(page[0], dev + MAXB - M, 2 * M) == CUDA_SUCCESS) {
+        printf("a 2 MiB copy past the allocation was not refused\n");
+        failures++;
+    }
+    one(dev, page[0], page[1], 3 * M, 0, 0, 1, seed);
+    for (int i = 0; i < 2; i++) {
+        free(page[i]);
+        CHECK(cuMemFreeHost(pin[i]));
+    }
+    CHECK(cuMemFree(dev));
+    if (failures)
+        printf("prog_copies: %d FAILED\n", failures);
+    else
+        printf("prog_copies: OK\n");
+    return failures ? 1 : 0;
+}
