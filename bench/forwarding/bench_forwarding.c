@@ -8,25 +8,26 @@
  * with openssl and given to the stub as TFUSE_CA_FILE; the row is skipped without openssl).
  * Measured: synchronous round trip (cuCtxSynchronize on an idle context, back to back), launch
  * rate of an empty kernel (pipelined, one synchronize at the end), 64 MiB copy bandwidth from
- * and to pageable and page-locked memory, and plain socket ping-pong baselines (unix, TCP).
- * Round trips are the median of 20 batches of 1,000 (the mean is in the JSON too), copies the
- * median of 7 timed 64 MiB copies after an untimed one.
+ * and to pageable and page-locked memory holding random bytes (what compression cannot shrink),
+ * page-locked copies of compressible bytes, and the line's limits in the same run (baselines.c:
+ * plain TCP and unix-socket streams of 64 MiB, socket ping-pongs). "tcp+lz4" is the tcp row
+ * with compression asked for (TFUSE_COMPRESS=lz4: loopback sessions are not compressed unless
+ * asked). Round trips are the median of 20 batches of 1,000 (the mean is in the JSON too),
+ * copies the median of 7 timed 64 MiB copies after an untimed one.
  * Prints a table of ratios and writes $TFUSE_BENCH_DIR/forwarding.json (default build/bench).
  */
 #include <dlfcn.h>
 #include <errno.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "backend.h"
+#include "baselines.h"
 #include "harness.h"
 
 #define SYNC_BATCHES 20
@@ -34,7 +35,6 @@
 #define LAUNCHES 5000
 #define COPY_BYTES (64u << 20)
 #define COPY_REPS 7
-#define PING_ITERS 20000
 
 static const char empty_ptx[] =
     ".version 7.0\n.target sm_50\n.address_size 64\n"
@@ -45,9 +45,17 @@ struct results {
     double sync_us;          /* cuCtxSynchronize round trip: median over batches */
     double sync_mean_us;     /* and the mean over all of them */
     double launches_per_s;
-    double h2d_pageable, d2h_pageable, h2d_pinned, d2h_pinned;   /* GB/s */
+    double h2d_pageable, d2h_pageable, h2d_pinned, d2h_pinned;   /* GB/s, random bytes */
+    double h2d_pinned_z, d2h_pinned_z;                           /* GB/s, compressible bytes */
+    /* Each copy against the line (a plain TCP stream for tcp/tls, a unix one otherwise) timed
+     * just before it: the median of the per-copy ratios, and the line's median, in the order
+     * of the six copies above. */
+    double vs_line[6], line_gbps[6];
     char error[200];
 };
+
+/* The line of the mode running in this process (opened before the driver: run_mode). */
+static struct line mode_line;
 
 typedef CUresult (*host_alloc_fn)(void **, size_t);
 typedef CUresult (*host_free_fn)(void *);
@@ -63,38 +71,43 @@ static void *proc(struct tf_backend *be, const char *name, int version)
     return fn;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* The median of n values (sorted in place). On a 2-core VM the benchmark, the node and the
- * worker share two cores: one descheduling of a spinning process adds milliseconds to a run,
- * so each figure is the median of several timed runs (the same statistic on every path). */
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
-static double copy_gbps(struct tf_backend *be, CUdeviceptr d, void *h, int to_device)
+/* The median GB/s of COPY_REPS copies; the i-th copy's paired ratio and line into res. */
+static double copy_gbps(struct tf_backend *be, CUdeviceptr d, void *h, int to_device,
+                        struct results *res, int i_copy)
 {
     /* One untimed copy first: fresh pages cost a fault each, far more than the copy itself
      * on these VMs, and every path pays that only once. */
-    if ((to_device ? be->cuMemcpyHtoD_v2(d, h, COPY_BYTES) : be->cuMemcpyDtoH_v2(h, d, COPY_BYTES)) !=
-        CUDA_SUCCESS)
+    if ((to_device ? be->cuMemcpyHtoD_v2(d, h, COPY_BYTES)
+                   : be->cuMemcpyDtoH_v2(h, d, COPY_BYTES)) != CUDA_SUCCESS)
         return -1;
-    double gbps[COPY_REPS];
+    double gbps[COPY_REPS], line[COPY_REPS], ratio[COPY_REPS];
     for (int i = 0; i < COPY_REPS; i++) {
+        line[i] = line_once(&mode_line, to_device);
         double t0 = now_seconds();
         CUresult r = to_device ? be->cuMemcpyHtoD_v2(d, h, COPY_BYTES)
                                : be->cuMemcpyDtoH_v2(h, d, COPY_BYTES);
         if (r != CUDA_SUCCESS)
             return -1;
         gbps[i] = (double)COPY_BYTES / (now_seconds() - t0) / 1e9;
+        ratio[i] = line[i] > 0 ? gbps[i] / line[i] : 0;
     }
-    return median(gbps, COPY_REPS);
+    res->vs_line[i_copy] = baselines_median(ratio, COPY_REPS);
+    res->line_gbps[i_copy] = baselines_median(line, COPY_REPS);
+    return baselines_median(gbps, COPY_REPS);
+}
+
+/* Random bytes (xorshift): what no compressor shrinks, so a copy of them shows the path's own
+ * rate. compressible: each 64-byte line has 16 random bytes and 48 zeros (LZ4 shrinks it about
+ * 3x), a stand-in for sparse activations and padded tensors. */
+static void fill(void *p, size_t n, int compressible)
+{
+    uint64_t x = 0x9e3779b97f4a7c15ull, *w = p;
+    for (size_t i = 0; i < n / 8; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        w[i] = compressible && (i & 7) >= 2 ? 0 : x;
+    }
 }
 
 #define TRY(call, what)                                                                        \
@@ -127,7 +140,7 @@ static void measure(struct tf_backend *be, struct results *res)
         total += batch_us[b];
     }
     res->sync_mean_us = total / SYNC_BATCHES;
-    res->sync_us = median(batch_us, SYNC_BATCHES);
+    res->sync_us = baselines_median(batch_us, SYNC_BATCHES);
 
     double t0 = now_seconds();
     for (int i = 0; i < LAUNCHES; i++)
@@ -138,9 +151,9 @@ static void measure(struct tf_backend *be, struct results *res)
     CUdeviceptr d;
     TRY(be->cuMemAlloc_v2(&d, COPY_BYTES), "cuMemAlloc");
     void *pageable = malloc(COPY_BYTES);
-    memset(pageable, 1, COPY_BYTES);
-    res->h2d_pageable = copy_gbps(be, d, pageable, 1);
-    res->d2h_pageable = copy_gbps(be, d, pageable, 0);
+    fill(pageable, COPY_BYTES, 0);
+    res->h2d_pageable = copy_gbps(be, d, pageable, 1, res, 0);
+    res->d2h_pageable = copy_gbps(be, d, pageable, 0, res, 1);
     free(pageable);
     host_alloc_fn halloc = (host_alloc_fn)proc(be, "cuMemAllocHost", 3020);
     host_free_fn hfree = (host_free_fn)proc(be, "cuMemFreeHost", 2000);
@@ -149,9 +162,12 @@ static void measure(struct tf_backend *be, struct results *res)
         snprintf(res->error, sizeof res->error, "cuMemAllocHost failed");
         return;
     }
-    memset(pinned, 2, COPY_BYTES);
-    res->h2d_pinned = copy_gbps(be, d, pinned, 1);
-    res->d2h_pinned = copy_gbps(be, d, pinned, 0);
+    fill(pinned, COPY_BYTES, 0);
+    res->h2d_pinned = copy_gbps(be, d, pinned, 1, res, 2);
+    res->d2h_pinned = copy_gbps(be, d, pinned, 0, res, 3);
+    fill(pinned, COPY_BYTES, 1);
+    res->h2d_pinned_z = copy_gbps(be, d, pinned, 1, res, 4);
+    res->d2h_pinned_z = copy_gbps(be, d, pinned, 0, res, 5);
     hfree(pinned);
     be->cuMemFree_v2(d);
     res->ok = res->h2d_pageable > 0 && res->d2h_pageable > 0 && res->h2d_pinned > 0 &&
@@ -160,8 +176,9 @@ static void measure(struct tf_backend *be, struct results *res)
         snprintf(res->error, sizeof res->error, "a copy failed");
 }
 
-/* Runs measure() in a child with `lib` as its driver (connect: TFUSE_CONNECT or NULL). */
-static int run_mode(const char *lib, const char *connect, struct results *out)
+/* Runs measure() in a child with `lib` as its driver (connect: TFUSE_CONNECT or NULL), with
+ * a TCP line (tcp_line) or a unix one beside it. */
+static int run_mode(const char *lib, const char *connect, int tcp_line, struct results *out)
 {
     int pfd[2];
     if (pipe(pfd) != 0)
@@ -175,10 +192,13 @@ static int run_mode(const char *lib, const char *connect, struct results *out)
             setenv("TFUSE_CONNECT", connect, 1);
         struct tf_backend be;
         char err[512];
-        if (tf_backend_load(&be, lib, err, sizeof err) != 0)
+        if (line_open(&mode_line, tcp_line, COPY_BYTES) != 0)
+            snprintf(res.error, sizeof res.error, "cannot open the line beside the copies");
+        else if (tf_backend_load(&be, lib, err, sizeof err) != 0)
             snprintf(res.error, sizeof res.error, "%.190s", err);
         else
             measure(&be, &res);
+        line_close(&mode_line);
         if (write(pfd[1], &res, sizeof res) != (ssize_t)sizeof res)
             _exit(1);
         _exit(0);
@@ -189,61 +209,6 @@ static int run_mode(const char *lib, const char *connect, struct results *out)
     close(pfd[0]);
     waitpid(pid, NULL, 0);
     return n == (ssize_t)sizeof *out ? 0 : -1;
-}
-
-/* ---- plain socket ping-pong baselines ---- */
-
-static double ping_pong(int a, int b)
-{
-    pid_t pid = fork();
-    char msg[64] = {0};
-    if (pid == 0) {
-        close(a);
-        for (int i = 0; i < PING_ITERS + 100; i++)
-            if (read(b, msg, sizeof msg) != (ssize_t)sizeof msg ||
-                write(b, msg, sizeof msg) != (ssize_t)sizeof msg)
-                _exit(1);
-        _exit(0);
-    }
-    close(b);
-    double t0 = 0;
-    for (int i = 0; i < PING_ITERS + 100; i++) {
-        if (i == 100)
-            t0 = now_seconds();
-        if (write(a, msg, sizeof msg) != (ssize_t)sizeof msg ||
-            read(a, msg, sizeof msg) != (ssize_t)sizeof msg)
-            break;
-    }
-    double us = (now_seconds() - t0) / PING_ITERS * 1e6;
-    close(a);
-    waitpid(pid, NULL, 0);
-    return us;
-}
-
-static double unix_ping_pong(void)
-{
-    int sv[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0)
-        return -1;
-    return ping_pong(sv[0], sv[1]);
-}
-
-static double tcp_ping_pong(void)
-{
-    int l = socket(AF_INET, SOCK_STREAM, 0), one = 1;
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof sa;
-    if (l < 0 || bind(l, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(l, 1) != 0 ||
-        getsockname(l, (struct sockaddr *)&sa, &len) != 0)
-        return -1;
-    int c = socket(AF_INET, SOCK_STREAM, 0);
-    if (connect(c, (struct sockaddr *)&sa, sizeof sa) != 0)
-        return -1;
-    int s = accept(l, NULL, NULL);
-    close(l);
-    setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    return ping_pong(c, s);
 }
 
 /* ---- the TLS node's certificate ---- */
@@ -267,14 +232,68 @@ static int make_certs(const char *dir)
 
 /* ---- report ---- */
 
-static void print_row(const char *what, const char *unit, double direct, double shm, double tcp,
-                      double tls, int higher_better)
+enum { M_DIRECT, M_SHM, M_TCP, M_TCPZ, M_TLS, M_COUNT };
+static const char *const mode_names[M_COUNT] = {"direct", "shm", "tcp", "tcp+lz4", "tls"};
+
+/* One measure across the modes; a mode that did not run prints "-". */
+static void print_row(const char *what, const char *unit, const struct results *r,
+                      size_t field)
 {
-    double rs = higher_better ? shm / direct : direct / shm;
-    double rt = higher_better ? tcp / direct : direct / tcp;
-    double rl = higher_better ? tls / tcp : tcp / tls;   /* TLS against plain TCP */
-    printf("%-34s %11.2f %11.2f %11.2f %11.2f %7.2f %7.2f %7.2f  %s\n", what, direct, shm, tcp,
-           tls, rs, rt, rl, unit);
+    printf("%-30s", what);
+    for (int m = 0; m < M_COUNT; m++) {
+        double v = *(const double *)((const char *)&r[m] + field);
+        if (r[m].ok)
+            printf(" %9.2f", v);
+        else
+            printf(" %9s", "-");
+    }
+    printf("  %s\n", unit);
+}
+
+#define F(name) offsetof(struct results, name)
+
+static void print_table(const struct results *r, const struct baselines *bl)
+{
+    printf("%-30s", "measure");
+    for (int m = 0; m < M_COUNT; m++)
+        printf(" %9s", mode_names[m]);
+    printf("\n");
+    print_row("sync round trip, median", "us", r, F(sync_us));
+    print_row("sync round trip, mean", "us", r, F(sync_mean_us));
+    print_row("empty kernel launches", "launch/s", r, F(launches_per_s));
+    print_row("64 MiB HtoD pageable", "GB/s", r, F(h2d_pageable));
+    print_row("64 MiB DtoH pageable", "GB/s", r, F(d2h_pageable));
+    print_row("64 MiB HtoD page-locked", "GB/s", r, F(h2d_pinned));
+    print_row("64 MiB DtoH page-locked", "GB/s", r, F(d2h_pinned));
+    print_row("64 MiB HtoD page-locked, compr.", "GB/s", r, F(h2d_pinned_z));
+    print_row("64 MiB DtoH page-locked, compr.", "GB/s", r, F(d2h_pinned_z));
+    double us = baselines_unix_stream(bl);
+    printf("\nthe line, measured apart: TCP loopback stream %.2f / %.2f GB/s (out / in), unix "
+           "socket stream %.2f / %.2f GB/s; ping-pong TCP %.2f us, unix %.2f us\n", bl->tcp_stream_out_gbps,
+           bl->tcp_stream_in_gbps, bl->unix_stream_out_gbps, bl->unix_stream_in_gbps,
+           bl->tcp_ping_pong_us, bl->unix_ping_pong_us);
+    printf("64 MiB copies against the line timed just before each (median of the ratios; "
+           "HtoD / DtoH; the line's median GB/s in brackets):\n");
+    for (int m = 0; m < M_COUNT; m++)
+        if (r[m].ok)
+            printf("  %-8s %s page-locked %.2f / %.2f%s, pageable %.2f / %.2f, compressible "
+                   "%.2f / %.2f  [%.2f / %.2f]\n", mode_names[m], m <= M_SHM ? "unix" : "TCP ",
+                   r[m].vs_line[2], r[m].vs_line[3], m >= M_TCP ? " (aim >= 0.8)" : "",
+                   r[m].vs_line[0], r[m].vs_line[1], r[m].vs_line[4], r[m].vs_line[5],
+                   r[m].line_gbps[2], r[m].line_gbps[3]);
+    const struct results *d = &r[M_DIRECT], *s = &r[M_SHM];
+    printf("  shm      page-locked %.2f / %.2f x direct, pageable %.2f / %.2f x direct (aim >= "
+           "0.8), pageable %.2f / %.2f x unix stream\n", s->h2d_pinned / d->h2d_pinned,
+           s->d2h_pinned / d->d2h_pinned, s->h2d_pageable / d->h2d_pageable,
+           s->d2h_pageable / d->d2h_pageable, s->h2d_pageable / us, s->d2h_pageable / us);
+    printf("shm round trip %.2f us (aim < 2 us); TCP round trip / TCP ping-pong = %.2f "
+           "(aim <= 1.5)\n", s->sync_us, r[M_TCP].sync_us / bl->tcp_ping_pong_us);
+    const struct results *t = &r[M_TCP], *l = &r[M_TLS];
+    if (l->ok)
+        printf("TLS against plain TCP: round trip x%.2f (aim <= 1.25), launch rate x%.2f "
+               "(aim >= 0.8), 64 MiB page-locked copies x%.2f / x%.2f\n", l->sync_us / t->sync_us,
+               l->launches_per_s / t->launches_per_s, l->h2d_pinned / t->h2d_pinned,
+               l->d2h_pinned / t->d2h_pinned);
 }
 
 static void json_mode(FILE *f, const char *name, const struct results *r, int last)
@@ -283,14 +302,53 @@ static void json_mode(FILE *f, const char *name, const struct results *r, int la
             "    \"%s\": {\"ok\": %s, \"sync_round_trip_us\": %.3f, \"sync_round_trip_mean_us\": %.3f,"
             " \"empty_launches_per_s\": %.1f,"
             " \"h2d_pageable_gbps\": %.3f, \"d2h_pageable_gbps\": %.3f, \"h2d_pinned_gbps\": %.3f,"
-            " \"d2h_pinned_gbps\": %.3f}%s\n",
+            " \"d2h_pinned_gbps\": %.3f, \"h2d_pinned_compressible_gbps\": %.3f,"
+            " \"d2h_pinned_compressible_gbps\": %.3f,\n      \"vs_line\": [%.3f, %.3f, %.3f, %.3f,"
+            " %.3f, %.3f], \"line_gbps\": [%.3f, %.3f, %.3f, %.3f, %.3f, %.3f]}%s\n",
             name, r->ok ? "true" : "false", r->sync_us, r->sync_mean_us, r->launches_per_s,
-            r->h2d_pageable,
-            r->d2h_pageable, r->h2d_pinned, r->d2h_pinned, last ? "" : ",");
+            r->h2d_pageable, r->d2h_pageable, r->h2d_pinned, r->d2h_pinned, r->h2d_pinned_z,
+            r->d2h_pinned_z, r->vs_line[0], r->vs_line[1], r->vs_line[2], r->vs_line[3],
+            r->vs_line[4], r->vs_line[5], r->line_gbps[0], r->line_gbps[1], r->line_gbps[2],
+            r->line_gbps[3], r->line_gbps[4], r->line_gbps[5], last ? "" : ",");
 }
 
-static void write_json(const struct results *d, const struct results *s, const struct results *t,
-                       const struct results *l, double unix_pp, double tcp_pp)
+static const char *yes(int b) { return b ? "true" : "false"; }
+
+static void json_ratios(FILE *f, const struct results *r, const struct baselines *bl)
+{
+    const struct results *d = &r[M_DIRECT], *s = &r[M_SHM], *t = &r[M_TCP], *l = &r[M_TLS];
+    fprintf(f,
+            "  \"ratios\": {\"shm_sync_us\": %.3f, \"launch_rate_shm_vs_direct\": %.3f,"
+            " \"launch_rate_tcp_vs_direct\": %.3f, \"h2d_pinned_shm_vs_direct\": %.3f,"
+            " \"d2h_pinned_shm_vs_direct\": %.3f, \"h2d_pageable_shm_vs_direct\": %.3f,"
+            " \"d2h_pageable_shm_vs_direct\": %.3f, \"tcp_rtt_vs_tcp_ping_pong\": %.3f,"
+            " \"h2d_pinned_tcp_vs_line\": %.3f, \"d2h_pinned_tcp_vs_line\": %.3f,"
+            " \"h2d_pageable_tcp_vs_line\": %.3f, \"d2h_pageable_tcp_vs_line\": %.3f,"
+            " \"tls_rtt_vs_tcp\": %.3f, \"tls_launch_rate_vs_tcp\": %.3f,"
+            " \"tls_h2d_pinned_vs_tcp\": %.3f, \"tls_d2h_pinned_vs_tcp\": %.3f},\n",
+            s->sync_us, s->launches_per_s / d->launches_per_s,
+            t->launches_per_s / d->launches_per_s, s->h2d_pinned / d->h2d_pinned,
+            s->d2h_pinned / d->d2h_pinned, s->h2d_pageable / d->h2d_pageable,
+            s->d2h_pageable / d->d2h_pageable, t->sync_us / bl->tcp_ping_pong_us,
+            t->vs_line[2], t->vs_line[3], t->vs_line[0], t->vs_line[1],
+            l->ok ? l->sync_us / t->sync_us : 0, l->ok ? l->launches_per_s / t->launches_per_s : 0,
+            l->ok ? l->h2d_pinned / t->h2d_pinned : 0, l->ok ? l->d2h_pinned / t->d2h_pinned : 0);
+    fprintf(f,
+            "  \"aims\": {\"shm_round_trip_under_2us\": %s, \"launch_rate_80pct\": %s,"
+            " \"pinned_copy_80pct\": %s, \"shm_pageable_copy_80pct_of_direct\": %s,"
+            " \"tcp_within_1_5x_ping_pong\": %s, \"tcp_pinned_copy_80pct_of_line\": %s,"
+            " \"tls_round_trip_within_1_25x_tcp\": %s, \"tls_launch_rate_80pct_of_tcp\": %s}\n}\n",
+            yes(s->sync_us < 2.0), yes(s->launches_per_s >= 0.8 * d->launches_per_s),
+            yes(s->h2d_pinned >= 0.8 * d->h2d_pinned && s->d2h_pinned >= 0.8 * d->d2h_pinned),
+            yes(s->h2d_pageable >= 0.8 * d->h2d_pageable &&
+                s->d2h_pageable >= 0.8 * d->d2h_pageable),
+            yes(t->sync_us <= 1.5 * bl->tcp_ping_pong_us),
+            yes(t->vs_line[2] >= 0.8 && t->vs_line[3] >= 0.8),
+            yes(l->ok && l->sync_us <= 1.25 * t->sync_us),
+            yes(l->ok && l->launches_per_s >= 0.8 * t->launches_per_s));
+}
+
+static void write_json(const struct results *r, const struct baselines *bl)
 {
     const char *dir = getenv("TFUSE_BENCH_DIR");
     char path[4096];
@@ -313,37 +371,39 @@ static void write_json(const struct results *d, const struct results *s, const s
     fprintf(f, "  \"machine\": {\"cpus\": %ld, \"load_average_1min\": %.2f},\n",
             sysconf(_SC_NPROCESSORS_ONLN), load[0]);
     fprintf(f, "  \"modes\": {\n");
-    json_mode(f, "direct", d, 0);
-    json_mode(f, "shm", s, 0);
-    json_mode(f, "tcp", t, 0);
-    json_mode(f, "tls", l, 1);
-    fprintf(f, "  },\n  \"baselines\": {\"unix_ping_pong_us\": %.3f, \"tcp_ping_pong_us\": %.3f},\n",
-            unix_pp, tcp_pp);
-    fprintf(f,
-            "  \"ratios\": {\"shm_sync_us\": %.3f, \"launch_rate_shm_vs_direct\": %.3f,"
-            " \"launch_rate_tcp_vs_direct\": %.3f, \"h2d_pinned_shm_vs_direct\": %.3f,"
-            " \"d2h_pinned_shm_vs_direct\": %.3f, \"tcp_rtt_vs_tcp_ping_pong\": %.3f,"
-            " \"tls_rtt_vs_tcp\": %.3f, \"tls_launch_rate_vs_tcp\": %.3f,"
-            " \"tls_h2d_pageable_vs_tcp\": %.3f, \"tls_d2h_pageable_vs_tcp\": %.3f},\n",
-            s->sync_us, s->launches_per_s / d->launches_per_s,
-            t->launches_per_s / d->launches_per_s, s->h2d_pinned / d->h2d_pinned,
-            s->d2h_pinned / d->d2h_pinned, t->sync_us / tcp_pp,
-            l->ok ? l->sync_us / t->sync_us : 0, l->ok ? l->launches_per_s / t->launches_per_s : 0,
-            l->ok ? l->h2d_pageable / t->h2d_pageable : 0,
-            l->ok ? l->d2h_pageable / t->d2h_pageable : 0);
-    fprintf(f,
-            "  \"aims\": {\"shm_round_trip_under_2us\": %s, \"launch_rate_80pct\": %s,"
-            " \"pinned_copy_80pct\": %s, \"tcp_within_1_5x_ping_pong\": %s,"
-            " \"tls_round_trip_within_1_25x_tcp\": %s, \"tls_launch_rate_80pct_of_tcp\": %s}\n}\n",
-            s->sync_us < 2.0 ? "true" : "false",
-            s->launches_per_s >= 0.8 * d->launches_per_s ? "true" : "false",
-            s->h2d_pinned >= 0.8 * d->h2d_pinned && s->d2h_pinned >= 0.8 * d->d2h_pinned ? "true"
-                                                                                      : "false",
-            t->sync_us <= 1.5 * tcp_pp ? "true" : "false",
-            l->ok && l->sync_us <= 1.25 * t->sync_us ? "true" : "false",
-            l->ok && l->launches_per_s >= 0.8 * t->launches_per_s ? "true" : "false");
+    for (int m = 0; m < M_COUNT; m++)
+        json_mode(f, mode_names[m], &r[m], m == M_COUNT - 1);
+    fprintf(f, "  },\n  \"baselines\": {\"unix_ping_pong_us\": %.3f, \"tcp_ping_pong_us\": %.3f,"
+            " \"tcp_stream_out_gbps\": %.3f, \"tcp_stream_in_gbps\": %.3f,"
+            " \"unix_stream_out_gbps\": %.3f, \"unix_stream_in_gbps\": %.3f},\n",
+            bl->unix_ping_pong_us, bl->tcp_ping_pong_us, bl->tcp_stream_out_gbps,
+            bl->tcp_stream_in_gbps, bl->unix_stream_out_gbps, bl->unix_stream_in_gbps);
+    json_ratios(f, r, bl);
     fclose(f);
     printf("\nwrote %s\n", path);
+}
+
+/* The TLS row: a node of its own (its tcp listener speaks only TLS) with a throwaway CA. */
+static void run_tls(const char *stub, struct results *l)
+{
+    struct node_proc node;
+    char certs[] = "/tmp/tfuse-bench-tls-XXXXXX", cert[300], key[300], ca[300];
+    if (mkdtemp(certs) && make_certs(certs) == 0) {
+        snprintf(cert, sizeof cert, "%s/srv.pem", certs);
+        snprintf(key, sizeof key, "%s/srv.key", certs);
+        snprintf(ca, sizeof ca, "%s/ca.pem", certs);
+        setenv("TFUSE_CA_FILE", ca, 1);
+        if (node_start_tls(&node, NULL, cert, key) == 0) {
+            run_mode(stub, node.tcp_addr, 1, l);
+            node_stop(&node);
+        }
+    }
+    char rm[400];
+    snprintf(rm, sizeof rm, "rm -rf '%s'", certs);
+    if (system(rm) != 0)
+        fprintf(stderr, "bench_forwarding: could not remove %s\n", certs);
+    if (!l->ok)
+        fprintf(stderr, "bench_forwarding: no TLS row: %s\n", l->error);
 }
 
 int main(void)
@@ -356,50 +416,25 @@ int main(void)
     }
     const char *softgpu = TFUSE_BUILD_DIR "/lib/libtfuse-softgpu.so";
     const char *stub = TFUSE_BUILD_DIR "/lib/tfuse/libcuda.so.1";
-    struct results d, s, t, l = {.error = "no TLS node (openssl missing?)"};
-    int e = run_mode(softgpu, NULL, &d) | run_mode(stub, node.unix_addr, &s) |
-            run_mode(stub, node.tcp_addr, &t);
+    struct results r[M_COUNT];
+    memset(r, 0, sizeof r);
+    snprintf(r[M_TLS].error, sizeof r[M_TLS].error, "no TLS node (openssl missing?)");
+    int e = run_mode(softgpu, NULL, 0, &r[M_DIRECT]) |
+            run_mode(stub, node.unix_addr, 0, &r[M_SHM]) |
+            run_mode(stub, node.tcp_addr, 1, &r[M_TCP]);
+    setenv("TFUSE_COMPRESS", "lz4", 1);
+    run_mode(stub, node.tcp_addr, 1, &r[M_TCPZ]);
+    unsetenv("TFUSE_COMPRESS");
     node_stop(&node);
-    /* The TLS row: a node of its own (its tcp listener speaks only TLS). */
-    char certs[] = "/tmp/tfuse-bench-tls-XXXXXX", cert[300], key[300], ca[300];
-    if (mkdtemp(certs) && make_certs(certs) == 0) {
-        snprintf(cert, sizeof cert, "%s/srv.pem", certs);
-        snprintf(key, sizeof key, "%s/srv.key", certs);
-        snprintf(ca, sizeof ca, "%s/ca.pem", certs);
-        setenv("TFUSE_CA_FILE", ca, 1);
-        if (node_start_tls(&node, NULL, cert, key) == 0) {
-            run_mode(stub, node.tcp_addr, &l);
-            node_stop(&node);
-        }
-    }
-    char rm[400];
-    snprintf(rm, sizeof rm, "rm -rf '%s'", certs);
-    if (system(rm) != 0)
-        fprintf(stderr, "bench_forwarding: could not remove %s\n", certs);
-    if (!l.ok)
-        fprintf(stderr, "bench_forwarding: no TLS row: %s\n", l.error);
-    double upp = unix_ping_pong(), tpp = tcp_ping_pong();
-    if (e || !d.ok || !s.ok || !t.ok) {
+    run_tls(stub, &r[M_TLS]);
+    struct baselines bl;
+    baselines_measure(&bl, COPY_BYTES, COPY_REPS);
+    if (e || !r[M_DIRECT].ok || !r[M_SHM].ok || !r[M_TCP].ok) {
         fprintf(stderr, "bench_forwarding: a mode failed: direct '%s' shm '%s' tcp '%s'\n",
-                d.error, s.error, t.error);
+                r[M_DIRECT].error, r[M_SHM].error, r[M_TCP].error);
         return 1;
     }
-    printf("%-34s %11s %11s %11s %11s %7s %7s %7s\n", "measure", "direct", "shm", "tcp", "tls",
-           "shm/dir", "tcp/dir", "tls/tcp");
-    print_row("sync round trip, median (lower better)", "us", d.sync_us, s.sync_us, t.sync_us,
-              l.sync_us, 0);
-    print_row("sync round trip, mean", "us", d.sync_mean_us, s.sync_mean_us,
-              t.sync_mean_us, l.sync_mean_us, 0);
-    print_row("empty kernel launches", "launch/s", d.launches_per_s, s.launches_per_s,
-              t.launches_per_s, l.launches_per_s, 1);
-    print_row("64 MiB HtoD pageable", "GB/s", d.h2d_pageable, s.h2d_pageable, t.h2d_pageable,
-              l.h2d_pageable, 1);
-    print_row("64 MiB DtoH pageable", "GB/s", d.d2h_pageable, s.d2h_pageable, t.d2h_pageable,
-              l.d2h_pageable, 1);
-    print_row("64 MiB HtoD page-locked", "GB/s", d.h2d_pinned, s.h2d_pinned, t.h2d_pinned,
-              l.h2d_pinned, 1);
-    print_row("64 MiB DtoH page-locked", "GB/s", d.d2h_pinned, s.d2h_pinned, t.d2h_pinned,
-              l.d2h_pinned, 1);
+    print_table(r, &bl);
     FILE *la = fopen("/proc/loadavg", "r");
     char load[64] = "?";
     if (la && fgets(load, sizeof load, la))
@@ -408,14 +443,6 @@ int main(void)
         fclose(la);
     printf("\n(%ld CPUs, load average %s: spinning waiters need free cores)\n",
            sysconf(_SC_NPROCESSORS_ONLN), load);
-    printf("baselines: unix socket ping-pong %.2f us, TCP loopback ping-pong %.2f us\n", upp, tpp);
-    printf("shm round trip %.2f us (aim < 2 us); TCP round trip / TCP ping-pong = %.2f (aim <= 1.5)\n",
-           s.sync_us, t.sync_us / tpp);
-    if (l.ok)
-        printf("TLS against plain TCP: round trip x%.2f (aim <= 1.25), launch rate x%.2f "
-               "(aim >= 0.8), 64 MiB pageable copies x%.2f / x%.2f\n", l.sync_us / t.sync_us,
-               l.launches_per_s / t.launches_per_s, l.h2d_pageable / t.h2d_pageable,
-               l.d2h_pageable / t.d2h_pageable);
-    write_json(&d, &s, &t, &l, upp, tpp);
+    write_json(r, &bl);
     return 0;
 }
