@@ -131,6 +131,8 @@ static void usage(FILE *f)
                "       tfuse vgpu resize --node ADDR ID [--memory SIZE] [--compute PCT|TFLOPs|\n"
                "                         unlimited] [--compute-limit PCT|TFLOPs] [--qos CLASS]\n"
                "                         [--json]   (live: running programs see it at once)\n"
+               "       tfuse vgpu freeze --node ADDR ID [--to host|disk] [--json]\n"
+               "       tfuse vgpu resume --node ADDR ID [--json]   (docs/freeze.md)\n"
                "ADDR is the node's --api address (unix:PATH, tcp:HOST:PORT); $TFUSE_NODE_API\n"
                "is used when --node is not given. --token T (or $TFUSE_NODE_TOKEN) is the\n"
                "node's API token, needed for remote (tcp) calls to a node that has one.\n"
@@ -149,11 +151,25 @@ static void print_vgpu(json_t *v)
     if (json_is_number(req))
         snprintf(compute, sizeof compute, "%.2f%%..%.2f%%", json_number_value(req),
                  json_number_value(lim));
+    int frozen = json_is_true(json_object_get(json_object_get(v, "freeze"), "frozen"));
     printf("%-16s %-8s %10s %12lld %-16s %-8s %s\n", json_string_value(json_object_get(v, "id")),
-           json_string_value(json_object_get(v, "state")), size,
+           frozen ? "frozen" : json_string_value(json_object_get(v, "state")), size,
            (long long)json_integer_value(json_object_get(v, "used_bytes")), compute,
            json_string_value(json_object_get(v, "qos")),
            json_string_value(json_object_get(v, "device")));
+}
+
+/* `tfuse vgpu freeze|resume`: what moved, and how long it took. */
+static void print_frozen(const char *cmd, json_t *reply)
+{
+    json_t *fz = json_object_get(reply, "freeze");
+    const char *to = json_string_value(json_object_get(fz, "frozen_to"));
+    printf("%s %s: %zu session(s) in %.1f ms; %lld bytes off the device%s%s\n",
+           cmd[0] == 'f' ? "froze" : "resumed", json_string_value(json_object_get(reply, "id")),
+           json_array_size(json_object_get(reply, "sessions")),
+           json_number_value(json_object_get(reply, "took_ms")),
+           (long long)json_integer_value(json_object_get(fz, "frozen_bytes")), to ? ", in " : "",
+           to ? (strcmp(to, "disk") == 0 ? "files on disk" : "host memory") : "");
 }
 
 /* Adds --compute/--compute-limit as strings: the node converts TFLOPs with its device rating. */
@@ -247,7 +263,7 @@ int tfuse_vgpu_main(int argc, char **argv)
     }
     const char *cmd = argv[1], *node = getenv("TFUSE_NODE_API"), *vram = NULL, *compute = NULL,
                *limit = NULL, *qos = NULL, *id = NULL, *device = NULL, *target = NULL,
-               *token = NULL, *ca_file = NULL;
+               *token = NULL, *ca_file = NULL, *to = NULL;
     int as_json = 0;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -259,6 +275,7 @@ int tfuse_vgpu_main(int argc, char **argv)
                             : strcmp(a, "--id") == 0 ? &id
                             : strcmp(a, "--device") == 0 ? &device
                             : strcmp(a, "--token") == 0 ? &token
+                            : strcmp(a, "--to") == 0 ? &to
                             : strcmp(a, "--ca-file") == 0 ? &ca_file : NULL;
         if (slot && v) {
             *slot = v;
@@ -307,6 +324,12 @@ int tfuse_vgpu_main(int argc, char **argv)
     } else if (strcmp(cmd, "delete") == 0 && target) {
         method = "DELETE", want = 204;
         nodeapi_vgpu_path(path, sizeof path, target);
+    } else if ((strcmp(cmd, "freeze") == 0 || strcmp(cmd, "resume") == 0) && target &&
+               (!to || cmd[0] == 'f')) {
+        body = to ? json_pack("{s:s}", "to", to) : NULL;
+        method = "POST", want = 200;
+        nodeapi_vgpu_path(path, sizeof path, target);
+        strncat(path, cmd[0] == 'f' ? "/freeze" : "/resume", sizeof path - strlen(path) - 1);
     } else {
         usage(stderr);
         return 2;
@@ -348,6 +371,8 @@ int tfuse_vgpu_main(int argc, char **argv)
             print_vgpu(v);
     } else if (strcmp(cmd, "resize") == 0) {
         print_resized(reply);
+    } else if (strcmp(cmd, "freeze") == 0 || strcmp(cmd, "resume") == 0) {
+        print_frozen(cmd, reply);
     } else if (!as_json) {
         printf("deleted %s\n", target);
     }

@@ -374,8 +374,15 @@ static void render_vgpus(json_t *snap, const struct layout *lo, struct view_buf 
             snprintf(thr, sizeof thr, "%.1fs", th);
         fmt_count(num(vg, "processes"), procs, sizeof procs);
         fmt_count(num(vg, "launches"), launches, sizeof launches);
+        char state[96], held[32];   /* a frozen vGPU: where its memory is, and how much */
+        json_t *fz = json_object_get(vg, "freeze");
+        snprintf(state, sizeof state, "%s", str(vg, "state"));
+        if (json_is_true(json_object_get(fz, "frozen"))) {
+            fmt_size(num(fz, "frozen_bytes"), held, sizeof held);
+            snprintf(state, sizeof state, "frozen (%s: %s)", str(fz, "frozen_to"), held);
+        }
         const char *row[] = {str(vg, "id"), dev, str(vg, "qos"), mem, peak, cpu, req, thr,
-                             procs, launches, str(vg, "state"), slurm};
+                             procs, launches, state, slurm};
         view_table_row(&t, row);
     }
     view_printf(b, "\nVGPUS\n");

@@ -35,6 +35,7 @@
 #include "mhdtls.h"
 #include "secret.h"
 #include "transport.h"
+#include "vgpus_freeze.h"
 #include "tfuse/version.h"
 
 #define MAX_BODY NODE_API_MAX_BODY
@@ -164,12 +165,13 @@ static int fail(struct reply *r, int status, const char *reason, const char *msg
 /* ---- routes ---- */
 
 enum resource { R_NONE, R_HEALTH, R_VERSION, R_METRICS, R_DEVICES, R_VGPUS, R_VGPU,
-                R_SESSIONS, R_SESSION, R_VGPU_LEASE };
+                R_SESSIONS, R_SESSION, R_VGPU_LEASE, R_VGPU_FREEZE, R_VGPU_RESUME };
 
 static const char *const allowed[] = {
     [R_NONE] = "", [R_HEALTH] = "GET", [R_VERSION] = "GET", [R_METRICS] = "GET",
     [R_DEVICES] = "GET", [R_VGPUS] = "GET, POST", [R_VGPU] = "GET, PATCH, DELETE",
     [R_SESSIONS] = "GET", [R_SESSION] = "GET", [R_VGPU_LEASE] = "POST",
+    [R_VGPU_FREEZE] = "POST", [R_VGPU_RESUME] = "POST",
 };
 
 /* The {id} of `url` when it is `prefix` + "/" + one segment (maybe empty: an id an older
@@ -213,6 +215,14 @@ static enum resource resource_of(const char *url, const char **id, char *buf, si
         snprintf(item, sizeof item, "%.*s", (int)(n - 6), url) > 0 &&
         (*id = item_id(item, vgpus, buf, len)))
         return R_VGPU_LEASE;
+    for (int verb = 0; verb < 2; verb++) {   /* /api/v1/vgpus/{id}/freeze and /resume */
+        size_t k = 7;
+        const char *tail = verb ? "/resume" : "/freeze";
+        if (n > k && n - k < sizeof item && strcmp(url + n - k, tail) == 0 &&
+            snprintf(item, sizeof item, "%.*s", (int)(n - k), url) > 0 &&
+            (*id = item_id(item, vgpus, buf, len)))
+            return verb ? R_VGPU_RESUME : R_VGPU_FREEZE;
+    }
     if ((*id = item_id(url, sessions, buf, len)))
         return R_SESSION;
     return R_NONE;
@@ -291,6 +301,8 @@ static void add_session_counts(struct node_api *a, json_t *list)
         const char *id = json_string_value(json_object_get(g, "id"));
         int n = a->sessions && id ? node_sessions_count_vgpu(a->sessions, dev, id, gen) : 0;
         json_object_set_new(g, "sessions", json_integer(n));
+        if (a->freeze)
+            node_freeze_describe(a->freeze, g);
     }
 }
 
@@ -361,6 +373,36 @@ static void resize_vgpu(struct node_api *a, struct MHD_Connection *c, const char
     json_decref(body);
 }
 
+/* POST /api/v1/vgpus/{id}/freeze or /resume; the body is optional. */
+static void freeze_vgpu(struct node_api *a, struct MHD_Connection *c, const char *id,
+                        struct body *b, int resume, struct reply *r)
+{
+    json_t *body = b->len || b->too_big ? json_body(c, b, r) : NULL;
+    if (!a->freeze)
+        fail(r, 404, "not_found", "this node does not freeze vGPUs");
+    else if (body || !(b->len || b->too_big))
+        r->status = node_freeze_request(a->freeze, id, resume, body, &r->json);
+    json_decref(body);
+}
+
+/* Freeze and resume also take the vGPU's own token (its tenant's): 1 let in, 0 not, -1 the
+ * token of another vGPU (answered 403). */
+static int tenant_verb(struct node_api *a, enum resource res, const char *id, const char *auth,
+                       struct reply *r)
+{
+    if ((res != R_VGPU_FREEZE && res != R_VGPU_RESUME) || !a->freeze || !id || !auth ||
+        strncasecmp(auth, "Bearer ", 7) != 0)
+        return 0;
+    const char *got = auth + 7;
+    while (*got == ' ')
+        got++;
+    int t = node_freeze_tenant_token(a->freeze, id, got);
+    if (t < 0)
+        fail(r, 403, "forbidden", "this token is another vGPU's: a tenant may freeze and "
+             "resume only its own");
+    return t;
+}
+
 static void route(struct node_api_listener *l, struct MHD_Connection *c, const char *method,
                   const char *url, struct body *b, struct reply *r)
 {
@@ -369,8 +411,12 @@ static void route(struct node_api_listener *l, struct MHD_Connection *c, const c
     char idbuf[3 * VGPU_ID_MAX + 4];   /* room for an id written %XX throughout */
     enum resource res = resource_of(url, &id, idbuf, sizeof idbuf);
     const char *token = atomic_load(&a->token);
+    const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+    int tenant = 0;
     if (res != R_HEALTH && res != R_VERSION && l->tcp && token && token[0] &&
-        !bearer_ok(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization"), token)) {
+        !bearer_ok(auth, token) && (tenant = tenant_verb(a, res, id, auth, r)) <= 0) {
+        if (tenant < 0)
+            return;
         r->challenge = 1;
         fail(r, 401, "unauthorized", "this address needs Authorization: Bearer <api token>");
         return;
@@ -411,6 +457,8 @@ static void route(struct node_api_listener *l, struct MHD_Connection *c, const c
             list_vgpus(a, id, r);
         break;
     case R_VGPU_LEASE: r->status = node_vgpus_renew(a->vgpus, id, &r->json); break;
+    case R_VGPU_FREEZE:
+    case R_VGPU_RESUME: freeze_vgpu(a, c, id, b, res == R_VGPU_RESUME, r); break;
     case R_SESSIONS:
         if (a->sessions) {
             r->status = node_sessions_list(a->sessions, a->vgpus, &r->json);
@@ -531,6 +579,7 @@ int node_api_start(struct node_api *a, const struct node_api_config *cfg, const 
     }
     a->vgpus = cfg->vgpus;
     a->sessions = cfg->sessions;
+    a->freeze = cfg->freeze;
     snprintf(a->backend, sizeof a->backend, "%s", backend_name(cfg->backend ? cfg->backend : ""));
     int fd, tcp = 0;
     if (strncmp(addr, "unix:", 5) == 0)

@@ -29,12 +29,14 @@
 
 struct MHD_Daemon;
 struct node_api;
+struct node_freeze;
 struct node_api_token;
 
 /* What the API serves. sessions may be NULL (no session routes data: empty lists). */
 struct node_api_config {
     struct node_vgpus *vgpus;
     struct node_sessions *sessions;
+    struct node_freeze *freeze;  /* vgpus_freeze.h: the freeze and resume verbs; NULL: none */
     const char *token;     /* bearer token for tcp listeners; NULL or "": none required */
     const char *backend;   /* the backend library path (for /api/v1/version) */
     /* tcp listeners' limits; 0: the NODE_API_DEFAULT_* value. Unix listeners get their own
@@ -58,6 +60,7 @@ struct node_api {
     int n;
     struct node_vgpus *vgpus;
     struct node_sessions *sessions;
+    struct node_freeze *freeze;
     /* The bearer token ("" for none). Replaced whole by node_api_set_token; a replaced string
      * is kept (a request thread may still be comparing against it) on the `tokens` list until
      * node_api_stop. */

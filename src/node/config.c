@@ -123,6 +123,12 @@ static const struct option_def table[NO_COUNT] = {
                                   "(each vGPU sees only its own); 0: no cache (new sessions)"},
     [NO_WARM] = {"warm", 0, "TFUSE_NODE_WARM", K_COUNT, "1", "N", 1, "warm workers per device, "
                  "started before clients with the backend loaded and a context made; 0: off"},
+    [NO_FREEZE_TO] = {"freeze-to", 0, "TFUSE_NODE_FREEZE_TO", K_STRING, "off", "off|host|disk",
+                      0, "vGPUs can be frozen (sessions allocate through the virtual memory "
+                      "API), to host memory or to files under --state (docs/freeze.md)"},
+    [NO_FREEZE_IDLE] = {"freeze-idle", 0, "TFUSE_NODE_FREEZE_IDLE", K_COUNT, NULL, "SECONDS", 0,
+                        "freeze a vGPU whose sessions made no call for SECONDS (needs "
+                        "--freeze-to; host when off)"},
 };
 
 static const double seconds_min[NO_COUNT] = {[NO_HEARTBEAT_INTERVAL] = 0.05};
@@ -131,7 +137,7 @@ static const int count_max[NO_COUNT] = {
     [NO_MAX_SESSIONS] = 4096, [NO_MAX_SESSIONS_PER_VGPU] = 64, [NO_MAX_HANDSHAKES] = 4096,
     [NO_MAX_HANDSHAKES_PER_HOST] = 65536, [NO_HANDSHAKE_TIMEOUT] = 3600,
     [NO_API_MAX_CONNECTIONS] = 1000000, [NO_API_MAX_PER_HOST] = 1000000,
-    [NO_API_IDLE_TIMEOUT] = 86400, [NO_WARM] = 16};
+    [NO_API_IDLE_TIMEOUT] = 86400, [NO_WARM] = 16, [NO_FREEZE_IDLE] = 86400 * 30};
 /* K_COUNT minimums other than 1: a count where 0 turns the feature off. */
 static int count_min(enum node_option o) { return o == NO_WARM ? 0 : 1; }
 static const double seconds_max[NO_COUNT] = {[NO_HEARTBEAT_INTERVAL] = 3600,
@@ -176,6 +182,7 @@ static char **string_slot(struct node_config *c, enum node_option o)
     case NO_POOL_JOIN_TOKEN: return &c->pool_join_token;
     case NO_POOL_JOIN_TOKEN_FILE: return &c->pool_join_token_file;
     case NO_POOL_NAME: return &c->pool_name;
+    case NO_FREEZE_TO: return &c->freeze_to;
     default: return NULL;
     }
 }

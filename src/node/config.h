@@ -34,6 +34,7 @@ enum node_option {
     NO_HANDSHAKE_TIMEOUT, NO_API_MAX_CONNECTIONS, NO_API_MAX_PER_HOST, NO_API_IDLE_TIMEOUT,
     NO_TLS_CERT, NO_TLS_KEY, NO_CA_FILE,
     NO_POOL_NAME, NO_LABEL, NO_WARM,
+    NO_FREEZE_TO, NO_FREEZE_IDLE,
     NO_COUNT
 };
 
@@ -50,6 +51,7 @@ struct node_config {
     char *tls_cert, *tls_key;     /* PEM files: tcp --api serves https; NULL: http */
     char *ca_file;                /* CA bundle the node trusts calling an https pool */
     int oversubscribe;
+    char *freeze_to;              /* off, host or disk (vgpus_freeze.h) */
     int allow_unlimited;
     uint64_t ctx_overhead;
     int ctx_overhead_set;         /* 0: the worker's built-in default */

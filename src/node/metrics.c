@@ -15,6 +15,7 @@
 
 #include "api.h"
 #include "owner.h"
+#include "vgpus_freeze.h"
 #include "vgpu_mem.h"
 #include "transport.h"
 #include "tfuse/version.h"
@@ -405,7 +406,9 @@ char *node_metrics_render(struct node_api *a)
     node_families(&b, a, active, total);
     device_families(&b, a->vgpus, g, n);
     vgpu_families(&b, a->vgpus, g, n);
-    put(&b, "%s", tail.p);
+    char *fz = a->freeze ? node_freeze_metrics(a->freeze) : NULL;   /* vgpus_freeze.h */
+    put(&b, "%s%s", fz ? fz : "", tail.p);
+    free(fz);
     free(tail.p);
     free(g);
     if (b.failed || tail.failed) {

@@ -42,6 +42,7 @@
 #include "poolreg.h"
 #include "transport.h"
 #include "vgpus.h"
+#include "vgpus_freeze.h"
 #include "warm.h"
 #include "enforce.h"
 #include "modcache.h"
@@ -86,6 +87,7 @@ struct node {
     struct tfw_stats *next_stats;        /* the entry of the worker being forked, or NULL */
     struct node_gate gate;               /* connections before their worker (gate.h) */
     struct node_warm warm;               /* workers started before their session (warm.h) */
+    struct node_freeze freeze;           /* freeze and resume of vGPUs (vgpus_freeze.h) */
     struct node_poolreg_opts pool;  /* pool.pool_url != NULL: register with a pool manager */
     struct node_poolreg *poolreg;
 };
@@ -345,6 +347,8 @@ static struct tfw_opts worker_opts(struct node *n, const struct tf_hello *hello)
         .ctx_overhead = n->ctx_overhead,
         .stats = n->next_stats,
         .hello = hello,
+        .freezable = n->napi && node_freeze_enabled(&n->freeze),
+        .freeze_dir = n->freeze.dir[0] ? n->freeze.dir : NULL,
     };
 }
 
@@ -586,10 +590,21 @@ static int start_vgpus(struct node *n)
         fprintf(stderr, "tfuse node: %s\n", err);
         return -1;
     }
+    char fzdir[PATH_MAX + 32];   /* the disk images: --state's, or this node's own */
+    err[0] = '\0';
+    snprintf(fzdir, sizeof fzdir, "%s%s", n->cfg.state ? n->cfg.state : n->cache_dir,
+             n->cfg.state ? "/freeze" : ".freeze");
+    if (node_freeze_init(&n->freeze, &n->vgpus, &n->session_table, n->cfg.freeze_to,
+                         n->cfg.counts[NO_FREEZE_IDLE], fzdir, err, sizeof err) != 0 ||
+        node_freeze_start(&n->freeze) != 0) {
+        fprintf(stderr, "tfuse node: %s\n", err[0] ? err : "cannot start the freeze thread");
+        return -1;
+    }
     struct tf_tls_pair tls;
     if (start_tls(n, &tls, err, sizeof err) != 0)
         return -1;
     struct node_api_config api_cfg = {
+        .freeze = &n->freeze,
         .tls_cert = tls.cert, .tls_key = tls.key,
         .vgpus = &n->vgpus, .sessions = &n->session_table, .token = n->api_token,
         .backend = n->backend,
@@ -630,6 +645,7 @@ static void reap(struct node *n)
         node_gate_ended(&n->gate, pid);
         if (n->napi)
             node_vgpus_reap(&n->vgpus, pid);
+        node_freeze_reaped(&n->freeze, pid);
         node_sessions_reap(&n->session_table, pid);
         if (WIFSIGNALED(status))
             tf_warn("worker %d killed by signal %d", (int)pid, WTERMSIG(status));
@@ -772,6 +788,7 @@ static void shut_down(struct node *n, int services)
         tf_info("stopping pool registration, the control API and the vGPU controller");
         node_poolreg_stop(n->poolreg);
         node_api_stop(&n->api_servers);
+        node_freeze_stop(&n->freeze);
         node_vgpus_stop(&n->vgpus);
         node_sessions_destroy(&n->session_table);
     }

@@ -103,6 +103,8 @@ static void fold_into(struct node_sessions_fold *f, struct tfw_stats *e)
     f->launches_total += load(&e->launches_total);
     f->bytes_in += load(&e->bytes_in);
     f->bytes_out += load(&e->bytes_out);
+    f->freezes += load(&e->fz.freezes);
+    f->resumes += load(&e->fz.resumes);
 }
 
 static void fold_locked(struct node_sessions *t, struct tfw_stats *e)

@@ -28,6 +28,7 @@ struct node_sessions_fold {
     uint64_t generation;          /* the vGPU slot generation these belong to */
     uint64_t calls[TFP_CALL_COUNT];
     uint64_t calls_total, errors_total, launches_total, bytes_in, bytes_out;
+    uint64_t freezes, resumes;    /* vgpus_freeze.h */
 };
 
 /* A warm worker (warm.h) as `tfuse ps` lists it: no session, its context charged to the node. */

@@ -13,6 +13,8 @@
 /* {"error": reason, "message": the formatted text} in *reply; returns status. */
 int node_vgpus_vfail(json_t **reply, int status, const char *reason, const char *fmt,
                      va_list ap);
+int node_vgpus_fail(json_t **reply, int status, const char *reason, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));   /* vgpus_resize.c */
 /* The vGPU as GET /api/v1/vgpus/{id} shows it (no token). */
 json_t *node_vgpus_describe_locked(struct node_vgpus *v, int dev, int slot);
 /* A compute share under num_key (percent) or str_key ("30%", "12TFLOPs"); *bp = 0 when

@@ -19,10 +19,8 @@
 #include "vgpu_parse.h"
 #include "vgpus_int.h"
 
-static int refuse(json_t **reply, int status, const char *reason, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int refuse(json_t **reply, int status, const char *reason, const char *fmt, ...)
+/* vgpus_int.h: an error answer, for vgpus_resize.c and vgpus_freeze.c. */
+int node_vgpus_fail(json_t **reply, int status, const char *reason, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -107,26 +105,30 @@ static int parse(struct node_vgpus *v, int dev, json_t *body, struct vgpu_spec *
 {
     char err[256];
     if (!json_is_object(body))
-        return refuse(reply, 400, "bad_request", "the body must be a JSON object");
+        return node_vgpus_fail(reply, 400, "bad_request", "the body must be a JSON object");
     const char *bad = unknown_field(body);
     if (bad)
-        return refuse(reply, 400, "bad_request", "PATCH takes vram_bytes (or vram), "
-                      "compute_request(_pct), compute_limit(_pct) and qos; not '%.64s'", bad);
+        return node_vgpus_fail(reply, 400, "bad_request", "PATCH takes vram_bytes (or vram), "
+                               "compute_request(_pct), compute_limit(_pct) and qos; not '%.64s'",
+                               bad);
     if (json_object_size(body) == 0)
-        return refuse(reply, 400, "bad_request", "nothing to change: give vram_bytes, "
-                      "compute_request_pct, compute_limit_pct or qos");
+        return node_vgpus_fail(reply, 400, "bad_request", "nothing to change: give "
+                               "vram_bytes, compute_request_pct, compute_limit_pct or qos");
     json_t *qos = json_object_get(body, "qos");
     if (qos && (!json_is_string(qos) || (to->qos = vgpu_qos_parse(json_string_value(qos))) < 0))
-        return refuse(reply, 400, "bad_request", "qos must be low, medium, high or critical");
+        return node_vgpus_fail(reply, 400, "bad_request",
+                               "qos must be low, medium, high or critical");
     if (has(body, "vram_bytes", "vram") &&
         node_vgpus_body_memory(body, &to->mem_limit, err, sizeof err) != 0)
-        return refuse(reply, 400, "bad_request", "%s", err);
+        return node_vgpus_fail(reply, 400, "bad_request", "%s", err);
     if (new_compute(body, v->dev[dev].tflops, to, err, sizeof err) != 0)
-        return refuse(reply, 400, "bad_request", "%s", err);
+        return node_vgpus_fail(reply, 400, "bad_request", "%s", err);
     if (to->mem_limit > v->dev[dev].memory &&
         !(v->regions[dev]->hdr->flags & VGPU_REGION_OVERSUBSCRIBE))
-        return refuse(reply, 409, "insufficient_memory", "%llu bytes asked, the device has %llu",
-                      (unsigned long long)to->mem_limit, (unsigned long long)v->dev[dev].memory);
+        return node_vgpus_fail(reply, 409, "insufficient_memory",
+                               "%llu bytes asked, the device has %llu",
+                               (unsigned long long)to->mem_limit,
+                               (unsigned long long)v->dev[dev].memory);
     return 0;
 }
 
@@ -146,16 +148,16 @@ static int prepare_failed(int rc, const char *err, uint64_t used, uint64_t asked
                           json_t **reply)
 {
     if (rc == -EBUSY) {
-        refuse(reply, 409, "memory_in_use", "%s", err);
+        node_vgpus_fail(reply, 409, "memory_in_use", "%s", err);
         json_object_set_new(*reply, "used_bytes", json_integer((json_int_t)used));
         json_object_set_new(*reply, "asked_bytes", json_integer((json_int_t)asked));
         return 409;
     }
     if (rc == -ENOSPC)
-        return refuse(reply, 409, "insufficient_memory", "%s", err);
+        return node_vgpus_fail(reply, 409, "insufficient_memory", "%s", err);
     if (rc == -ENOENT)
-        return refuse(reply, 404, "not_found", "%s", err);
-    return refuse(reply, 400, "bad_request", "%s", err);
+        return node_vgpus_fail(reply, 404, "not_found", "%s", err);
+    return node_vgpus_fail(reply, 400, "bad_request", "%s", err);
 }
 
 static int resize_locked(struct node_vgpus *v, const char *id, json_t *body, json_t **reply)
@@ -164,7 +166,7 @@ static int resize_locked(struct node_vgpus *v, const char *id, json_t *body, jso
     for (; dev < v->ndev && slot < 0; dev++)
         slot = vgpu_find_id(v->regions[dev], id);
     if (slot < 0)
-        return refuse(reply, 404, "not_found", "no live vGPU named '%s'", id);
+        return node_vgpus_fail(reply, 404, "not_found", "no live vGPU named '%s'", id);
     dev--;
     struct vgpu_spec from, to;
     vgpu_spec_of(v->regions[dev], slot, &to);

@@ -28,6 +28,7 @@
 #include "vgpu_compute.h"
 #include "vgpu_mem.h"
 #include "enforce_int.h"
+#include "freeze.h"
 #include "worker_int.h"
 
 /* ---- allocation sizes ---- */
@@ -206,7 +207,9 @@ static CUresult w_mem_alloc(CUdeviceptr *dptr, size_t bytes)
     if (r != CUDA_SUCCESS)
         return r;
     /* The call must finish before *dptr is read: argument order is unspecified in C. */
-    r = L->orig.cuMemAlloc_v2(dptr, bytes);
+    r = tfw_freeze_alloc(tfw_self, L, v, bytes, dptr);   /* freezable when it can be */
+    if (r == CUDA_ERROR_NOT_SUPPORTED)
+        r = L->orig.cuMemAlloc_v2(dptr, bytes);
     return tfw_lim_settle(L, v, r, dptr ? *dptr : 0, bytes);
 }
 
@@ -272,7 +275,17 @@ struct pitch_args {
 static CUresult pitch_call(void *args, uint64_t *p, uint64_t *pitch)
 {
     struct pitch_args *a = args;
-    CUresult r = lim()->orig.cuMemAllocPitch_v2(a->dptr, a->pitch, a->width, a->height, a->elem);
+    struct tfw_limits *L = lim();
+    CUresult r = tfw_freeze_alloc_pitch(tfw_self, L, tfw_lim_current_vgpu(L), a->width,
+                                        a->height, a->elem, p, pitch);
+    if (r != CUDA_ERROR_NOT_SUPPORTED) {
+        if (r == CUDA_SUCCESS) {
+            *a->dptr = (CUdeviceptr)*p;
+            *a->pitch = (size_t)*pitch;
+        }
+        return r;
+    }
+    r = L->orig.cuMemAllocPitch_v2(a->dptr, a->pitch, a->width, a->height, a->elem);
     if (r == CUDA_SUCCESS) {
         *p = *a->dptr;
         *pitch = *a->pitch;
@@ -280,7 +293,13 @@ static CUresult pitch_call(void *args, uint64_t *p, uint64_t *pitch)
     return r;
 }
 
-static CUresult pitch_undo(uint64_t p) { return lim()->orig.cuMemFree_v2((CUdeviceptr)p); }
+static CUresult pitch_undo(uint64_t p)
+{
+    CUresult r;
+    if (tfw_freeze_free(tfw_self, lim(), (CUdeviceptr)p, &r))
+        return r;
+    return lim()->orig.cuMemFree_v2((CUdeviceptr)p);
+}
 
 static CUresult w_mem_alloc_pitch(CUdeviceptr *dptr, size_t *pitch, size_t width, size_t height,
                                   unsigned elem)
@@ -294,7 +313,9 @@ static CUresult w_mem_alloc_pitch(CUdeviceptr *dptr, size_t *pitch, size_t width
 static CUresult w_mem_free(CUdeviceptr p)
 {
     struct tfw_limits *L = lim();
-    CUresult r = L->orig.cuMemFree_v2(p);
+    CUresult r;
+    if (!tfw_freeze_free(tfw_self, L, p, &r))
+        r = L->orig.cuMemFree_v2(p);
     if (r == CUDA_SUCCESS)
         tfw_lim_refund(L, (uint64_t)p);
     return r;
@@ -309,7 +330,9 @@ static CUresult w_mem_free_async(CUdeviceptr p, CUstream st)
     CUstreamCaptureStatus capture = CU_STREAM_CAPTURE_STATUS_NONE;
     if (L->orig.cuStreamIsCapturing && L->orig.cuStreamIsCapturing(st, &capture) != CUDA_SUCCESS)
         capture = CU_STREAM_CAPTURE_STATUS_NONE;
-    CUresult r = L->orig.cuMemFreeAsync(p, st);
+    CUresult r;
+    if (capture != CU_STREAM_CAPTURE_STATUS_NONE || !tfw_freeze_free(tfw_self, L, p, &r))
+        r = L->orig.cuMemFreeAsync(p, st);
     if (r == CUDA_SUCCESS && capture == CU_STREAM_CAPTURE_STATUS_NONE)
         tfw_lim_refund(L, (uint64_t)p);
     return r;

@@ -202,6 +202,11 @@ void tfw_stats_open(struct tfw_stats *e, const struct tf_conn_info *info,
     atomic_store_explicit(&e->state, TFW_STATS_ACTIVE, memory_order_release);
 }
 
+struct tfw_stats *tfw_stats_self(void)
+{
+    return self;
+}
+
 void tfw_stats_close(void)
 {
     if (self)

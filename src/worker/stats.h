@@ -55,6 +55,22 @@ enum tfw_stats_state {
 
 enum tfw_stats_transport { TFW_STATS_UNIX = 1, TFW_STATS_TCP = 2 };
 
+/* The node's commands to a session's worker and the worker's answers (freeze.h). The node
+ * writes cmd, then bumps seq (release); the worker runs it between two requests and stores
+ * its outcome, then done = seq (release). Everything else is written by the worker only. */
+enum tfw_freeze_cmd { TFW_FZ_CMD_NONE = 0, TFW_FZ_CMD_FREEZE_HOST, TFW_FZ_CMD_FREEZE_DISK,
+                      TFW_FZ_CMD_RESUME };
+struct tfw_freeze_words {
+    _Atomic uint32_t cmd, seq, done;
+    _Atomic int32_t result;       /* CUresult of the last command */
+    _Atomic uint32_t enabled;     /* the session allocates so that it can be frozen */
+    _Atomic uint32_t frozen;      /* 1 frozen to host memory, 2 to disk, 0 not frozen */
+    _Atomic uint64_t frozen_bytes;  /* device bytes the freeze gave back (its image's size) */
+    _Atomic uint64_t freezable_bytes; /* device bytes a freeze would give back now */
+    _Atomic uint64_t freezes, resumes, resumes_by_call;
+    _Atomic uint64_t last_freeze_ns, last_resume_ns;  /* how long the last ones took */
+};
+
 struct tfw_stats {
     _Atomic uint32_t state;       /* enum tfw_stats_state; published with release */
     _Atomic int32_t worker_pid;   /* written by the node (and the worker) at fork */
@@ -75,6 +91,7 @@ struct tfw_stats {
     _Atomic uint64_t calls[TFP_CALL_COUNT];
     _Atomic uint64_t hist[TFW_CLASS_COUNT][TFW_STATS_BUCKETS + 1]; /* last: above 10 s */
     _Atomic uint64_t hist_sum_ticks[TFW_CLASS_COUNT];
+    struct tfw_freeze_words fz;   /* freeze and resume (src/worker/freeze.h) */
 };
 
 /* ---- the stats clock ---- */
@@ -94,6 +111,8 @@ void tfw_stats_open(struct tfw_stats *e, const struct tf_conn_info *info,
                     const struct vgpu_region *region, int slot);
 /* The request loop ended. */
 void tfw_stats_close(void);
+/* The session's entry (NULL: none, or after tfw_stats_close). */
+struct tfw_stats *tfw_stats_self(void);
 /* The stats clock, read at the start of a call; 0 without a table. */
 uint64_t tfw_stats_now(void);
 /* One call finished with result r (0 = CUDA_SUCCESS). Cheap; a no-op without a table. */

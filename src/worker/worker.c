@@ -15,6 +15,7 @@
 #include "bulk.h"
 #include "devmap.h"
 #include "enforce.h"
+#include "freeze.h"
 #include "log.h"
 #include "secret.h"
 #include "stats.h"
@@ -376,6 +377,8 @@ CUresult tfw_handle_request(struct tfw_session *s, uint32_t id, const void *payl
     int ctx_sync = is_current_ctx_sync(s, id, payload, len);
     if (ctx_sync && s->idle && s->held == CUDA_SUCCESS)
         return CUDA_SUCCESS;
+    if (s->fz && (r = tfw_freeze_thaw(s, id)) != CUDA_SUCCESS)
+        return r;   /* frozen, and the device has no room for it yet */
     if (!tfw_bulk_call(s, id, &in, &r))
         r = fn(s, &in, &s->out);
     s->backend_ran = 1;
@@ -407,7 +410,10 @@ static int send_reply(struct tfw_session *s, const struct tf_frame_header *h, CU
 static int serve_one(struct tfw_session *s)
 {
     struct tf_frame_header h;
-    int e = tf_recv_header(s->conn, &h, -1);
+    int e;
+    tfw_freeze_poll(s);   /* the node's freeze command, seen between requests */
+    while ((e = tf_recv_header(s->conn, &h, tfw_freeze_wait_ms(s))) == TF_ERR_TIMEOUT)
+        tfw_freeze_poll(s);
     if (e != TF_OK) {
         snprintf(s->reason, sizeof s->reason, "%s", tf_conn_error(s->conn));
         return e == TF_ERR_CLOSED ? 1 : -1;
@@ -590,6 +596,7 @@ int tfw_serve(struct tf_conn *conn, const struct tfw_opts *opts)
     if (handshake(s, opts) == 0) {
         if (opts->capture_stdout)
             capture_stdout(s);
+        tfw_freeze_start(s, opts);
         int e;
         while ((e = serve_one(s)) == 0)
             ;
@@ -601,6 +608,7 @@ int tfw_serve(struct tf_conn *conn, const struct tfw_opts *opts)
             tf_warn("session %d closed: %s", (int)getpid(), s->reason);
         }
     }
+    tfw_freeze_end(s);
     tfw_ipc_end(s);
     tfw_callbacks_end();
     tfw_limits_end(s);

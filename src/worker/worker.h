@@ -38,6 +38,10 @@ struct tfw_opts {
     const struct tf_hello *hello;
     /* The backend a warm worker loaded before its session came (warm.c); NULL: load it. */
     const struct tf_backend *preloaded;
+    /* Freeze (freeze.h): 1 to allocate the vGPU session's device memory through the virtual
+     * memory API, so that the node can freeze it; where disk images go (NULL: no disk). */
+    int freezable;
+    const char *freeze_dir;
 };
 
 /* Who a client's session token lets in: the number of vGPUs it names (regions[i], slots[i]

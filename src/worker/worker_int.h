@@ -43,6 +43,7 @@ struct tfw_session {
     struct tfw_limits *lim;    /* the vGPUs the session is attached to (enforce.c), or NULL */
     struct tfw_devmap *devmap; /* session device ordinals -> backend's (devmap.c), or NULL */
     PFN_cuIpcGetMemHandle_v4010 ipc_orig_get; /* the backend's, below ipc.c's wrapper */
+    struct tfw_freeze *fz;     /* freezable allocations and the frozen image (freeze.c) */
 };
 
 /* The session whose request is being handled (internal calls reach it through this). */

@@ -1,0 +1,62 @@
+/*
+ * Freeze and resume of vGPUs (docs/freeze.md): POST /api/v1/vgpus/{id}/freeze and /resume, the
+ * --freeze-idle policy, the vGPU's freeze state in its JSON and /metrics, and the disk images'
+ * folder. The node asks each session's worker through the session's entry of the node's table
+ * (src/worker/stats.h, struct tfw_freeze_words) and waits, bounded, for its answer; the workers
+ * do the copying (src/worker/freeze.c). A frozen vGPU keeps its memory limit promised on its
+ * device: freezing gives memory back to the device, not to other vGPUs' limits.
+ *
+ * Owns: struct node_freeze, its thread, the freeze folder. May call: vgpus_int.h, sessions.h,
+ * src/vgpu, src/common (log, secret), jansson, libc.
+ */
+#ifndef TFUSE_NODE_VGPUS_FREEZE_H
+#define TFUSE_NODE_VGPUS_FREEZE_H
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "sessions.h"
+#include "vgpus.h"
+
+struct node_freeze {
+    struct node_vgpus *v;
+    struct node_sessions *t;
+    int to;                    /* the default: TFW_FZ_CMD_FREEZE_HOST or _DISK; 0 off */
+    int idle_s;                /* --freeze-idle; 0: no idle policy */
+    char dir[1024];            /* the disk images' folder */
+    pthread_mutex_t op;        /* one freeze or resume at a time */
+    uint64_t retry_ns[NODE_MAX_DEVICES][VGPU_MAX_SLOTS]; /* idle policy: not before (failed) */
+    pthread_t thread;
+    int running;
+    _Atomic int stop;
+};
+
+/* to: "off", "host" or "disk" (--freeze-to); idle_s: --freeze-idle (0: none; turns freezing
+ * on to host memory when `to` is off). dir: the disk images' folder (--state's freeze/), made
+ * and emptied of a previous node's images. 0, or -1 with err. */
+int node_freeze_init(struct node_freeze *f, struct node_vgpus *v, struct node_sessions *t,
+                     const char *to, int idle_s, const char *dir, char *err, size_t len);
+/* 1 when workers allocate freezably (tfw_opts.freezable). */
+int node_freeze_enabled(const struct node_freeze *f);
+/* The idle policy's thread (nothing without --freeze-idle). */
+int node_freeze_start(struct node_freeze *f);
+void node_freeze_stop(struct node_freeze *f);
+/* A worker was reaped: its disk image, if it left one, goes. */
+void node_freeze_reaped(struct node_freeze *f, pid_t pid);
+
+/* POST /api/v1/vgpus/{id}/freeze (resume 0; body NULL or {"to": "host"|"disk"}) and /resume
+ * (resume 1): an HTTP status and *reply, as vgpus.h's operations. */
+int node_freeze_request(struct node_freeze *f, const char *id, int resume, json_t *body,
+                        json_t **reply);
+/* A bearer token that is vGPU id's own (a tenant may freeze and resume its vGPU): 1; 0 when
+ * it is not; -1 when it is another vGPU's. */
+int node_freeze_tenant_token(struct node_freeze *f, const char *id, const char *token);
+/* Adds "freeze" to a vGPU's JSON (its device_index, generation and id name it). */
+void node_freeze_describe(struct node_freeze *f, json_t *vgpu);
+/* The freeze families of /metrics (malloc'd text; NULL when out of memory). */
+char *node_freeze_metrics(struct node_freeze *f);
+
+#endif

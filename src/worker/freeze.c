@@ -1,0 +1,494 @@
+/*
+ * Freeze and resume of a session's device memory (see freeze.h, docs/freeze.md).
+ *
+ * Every freezable allocation keeps its reservation for the session's life; only its physical
+ * memory comes and goes, so pointers the program holds (in host variables, in device memory,
+ * in kernel parameters captured into graphs) stay valid. The image is one mapping: anonymous
+ * memory (host) or a file under the node's freeze folder named by the worker's pid, which the
+ * node removes when it reaps the worker and, after a crash of the node, at its next start.
+ *
+ * Owns: the session's table of freezable allocations, the image, the worker's half of the
+ * command words. May call: the backend's entries saved by enforce.c (struct tfw_limits, so
+ * that nothing here is charged twice), stats.h, src/common/log.h, libc.
+ */
+#include "freeze.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "enforce_int.h"
+#include "log.h"
+#include "stats.h"
+#include "worker.h"
+
+#define POLL_MS 50                /* how soon an idle session sees the node's command */
+#define ROOM_WAIT_MS 10000        /* a resume waits this long for the device to have room */
+#define ROOM_RETRY_MS 20
+
+struct fz_alloc {
+    uint64_t ptr, size, span;     /* the program's bytes; the reserved (granular) range */
+    CUmemGenericAllocationHandle h; /* 0 while frozen */
+    int device;
+    uint64_t off;                 /* where its bytes are in the image */
+};
+
+struct tfw_freeze {
+    struct fz_alloc *a;
+    size_t n, cap;
+    uint64_t granularity[TFW_MAX_GPUS];
+    int granularity_dev[TFW_MAX_GPUS];
+    struct tfw_freeze_words *w;   /* the session's entry in the node's table */
+    uint32_t seen;                /* the last command run */
+    int frozen;                   /* 0, or where the image is: 1 host, 2 disk */
+    uint8_t *image;               /* host image (NULL for disk, whose file is fd) */
+    uint64_t image_len;
+    int fd;
+    char path[4096];
+    const char *dir;
+    int room_wait_ms;
+};
+
+static uint64_t now_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
+}
+
+static void set_gauge(struct tfw_freeze *f)
+{
+    uint64_t live = 0;
+    for (size_t i = 0; i < f->n; i++)
+        live += f->a[i].size;
+    atomic_store_explicit(&f->w->freezable_bytes, live, memory_order_relaxed);
+}
+
+void tfw_freeze_start(struct tfw_session *s, const struct tfw_opts *o)
+{
+    struct tfw_stats *e = tfw_stats_self();
+    if (!o->freezable || !s->lim || !e)
+        return;
+    struct tfw_freeze *f = calloc(1, sizeof *f);
+    if (!f) {
+        tf_warn("out of memory: this session cannot be frozen");
+        return;
+    }
+    f->w = &e->fz;
+    f->fd = -1;
+    f->dir = o->freeze_dir;
+    const char *wait = getenv("TFUSE_FREEZE_ROOM_WAIT_MS");   /* tests shorten it */
+    f->room_wait_ms = wait && *wait ? atoi(wait) : ROOM_WAIT_MS;
+    f->seen = atomic_load_explicit(&f->w->seq, memory_order_acquire);
+    atomic_store_explicit(&f->w->done, f->seen, memory_order_release);
+    atomic_store_explicit(&f->w->enabled, 1, memory_order_release);
+    s->fz = f;
+}
+
+/* ---- allocations ---- */
+
+static uint64_t granularity(struct tfw_freeze *f, struct tfw_limits *L, int dev)
+{
+    int i = 0;
+    for (; i < TFW_MAX_GPUS && f->granularity[i]; i++)
+        if (f->granularity_dev[i] == dev)
+            return f->granularity[i];
+    size_t g = 0;
+    CUmemAllocationProp prop = {.type = CU_MEM_ALLOCATION_TYPE_PINNED,
+                                .location = {CU_MEM_LOCATION_TYPE_DEVICE, dev}};
+    if (i == TFW_MAX_GPUS || !L->orig.cuMemGetAllocationGranularity ||
+        L->orig.cuMemGetAllocationGranularity(&g, &prop, CU_MEM_ALLOC_GRANULARITY_RECOMMENDED)
+            != CUDA_SUCCESS)
+        return 0;
+    f->granularity[i] = g;
+    f->granularity_dev[i] = dev;
+    return g;
+}
+
+/* Physical memory for a's range, mapped and accessible; all or nothing. */
+static CUresult map_phys(struct tfw_limits *L, struct fz_alloc *a)
+{
+    CUmemAllocationProp prop = {.type = CU_MEM_ALLOCATION_TYPE_PINNED,
+                                .location = {CU_MEM_LOCATION_TYPE_DEVICE, a->device}};
+    CUmemAccessDesc acc = {.location = prop.location, .flags = CU_MEM_ACCESS_FLAGS_PROT_READWRITE};
+    CUmemGenericAllocationHandle h = 0;
+    CUresult r = L->orig.cuMemCreate(&h, a->span, &prop, 0);
+    if (r != CUDA_SUCCESS)
+        return r;
+    r = L->orig.cuMemMap(a->ptr, a->span, 0, h, 0);
+    if (r == CUDA_SUCCESS) {
+        r = L->orig.cuMemSetAccess(a->ptr, a->span, &acc, 1);
+        if (r != CUDA_SUCCESS)
+            L->orig.cuMemUnmap(a->ptr, a->span);
+    }
+    if (r != CUDA_SUCCESS) {
+        L->orig.cuMemRelease(h);
+        return r;
+    }
+    a->h = h;
+    return CUDA_SUCCESS;
+}
+
+static CUresult unmap_phys(struct tfw_limits *L, struct fz_alloc *a)
+{
+    CUresult r = L->orig.cuMemUnmap(a->ptr, a->span);
+    if (r == CUDA_SUCCESS) {
+        L->orig.cuMemRelease(a->h);
+        a->h = 0;
+    }
+    return r;
+}
+
+static int has_vmm(const struct tfw_limits *L)
+{
+    const struct tf_backend *b = &L->orig;
+    return b->cuMemAddressReserve && b->cuMemAddressFree && b->cuMemCreate && b->cuMemRelease &&
+           b->cuMemMap && b->cuMemUnmap && b->cuMemSetAccess && b->cuMemcpyDtoH_v2 &&
+           b->cuMemcpyHtoD_v2 && b->cuCtxSynchronize && b->cuCtxSetCurrent;
+}
+
+CUresult tfw_freeze_alloc(struct tfw_session *s, struct tfw_limits *L, struct tfw_vgpu *v,
+                          uint64_t bytes, CUdeviceptr *p)
+{
+    struct tfw_freeze *f = s->fz;
+    if (!f || !v || !p || !has_vmm(L))
+        return CUDA_ERROR_NOT_SUPPORTED;
+    uint64_t g = granularity(f, L, (int)v->device);
+    if (!g || bytes < g || bytes > UINT64_MAX - g)
+        return CUDA_ERROR_NOT_SUPPORTED;
+    if (f->n == f->cap) {
+        size_t cap = f->cap ? f->cap * 2 : 64;
+        struct fz_alloc *na = realloc(f->a, cap * sizeof *na);
+        if (!na)
+            return CUDA_ERROR_OUT_OF_MEMORY;
+        f->a = na;
+        f->cap = cap;
+    }
+    struct fz_alloc a = {.size = bytes, .span = (bytes + g - 1) / g * g, .device = (int)v->device};
+    CUdeviceptr ptr = 0;
+    CUresult r = L->orig.cuMemAddressReserve(&ptr, a.span, 0, 0, 0);
+    if (r != CUDA_SUCCESS)
+        return r;
+    a.ptr = ptr;
+    r = map_phys(L, &a);
+    if (r != CUDA_SUCCESS) {
+        L->orig.cuMemAddressFree(ptr, a.span);
+        return r;
+    }
+    f->a[f->n++] = a;
+    set_gauge(f);
+    *p = ptr;
+    return CUDA_SUCCESS;
+}
+
+CUresult tfw_freeze_alloc_pitch(struct tfw_session *s, struct tfw_limits *L, struct tfw_vgpu *v,
+                                uint64_t width, uint64_t height, unsigned elem, uint64_t *p,
+                                uint64_t *pitch)
+{
+    if (!s->fz)
+        return CUDA_ERROR_NOT_SUPPORTED;
+    if (!width || !height || (elem != 4 && elem != 8 && elem != 16))
+        return CUDA_ERROR_INVALID_VALUE;
+    uint64_t row = (width + PITCH_ALIGN - 1) / PITCH_ALIGN * PITCH_ALIGN;
+    if (row < width || row > UINT64_MAX / height)
+        return CUDA_ERROR_INVALID_VALUE;
+    CUdeviceptr d = 0;
+    CUresult r = tfw_freeze_alloc(s, L, v, row * height, &d);
+    if (r == CUDA_SUCCESS) {
+        *p = d;
+        *pitch = row;
+    }
+    return r;
+}
+
+static struct fz_alloc *find(struct tfw_freeze *f, uint64_t p)
+{
+    for (size_t i = 0; f && i < f->n; i++)
+        if (f->a[i].ptr == p)
+            return &f->a[i];
+    return NULL;
+}
+
+/* Waits for everything queued on every context of the session (cuMemFree's implicit
+ * synchronization, and a freeze's drain); the first failure is held for the program. */
+static CUresult drain(struct tfw_session *s, struct tfw_limits *L)
+{
+    CUresult first = CUDA_SUCCESS;
+    int moved = 0;
+    for (size_t i = 0; i < s->handles.cap; i++) {
+        uint64_t k = s->handles.keys[i];
+        if (k == 0 || k == UINT64_MAX || s->handles.kinds[i] != TFW_K_CTX)
+            continue;
+        CUresult r = L->orig.cuCtxSetCurrent((CUcontext)(uintptr_t)k);
+        moved = 1;
+        if (r == CUDA_SUCCESS)
+            r = L->orig.cuCtxSynchronize();
+        if (r != CUDA_SUCCESS && first == CUDA_SUCCESS)
+            first = r;
+    }
+    if (moved)
+        L->orig.cuCtxSetCurrent(s->current);
+    if (first != CUDA_SUCCESS && s->held == CUDA_SUCCESS)
+        s->held = first;
+    return first;
+}
+
+int tfw_freeze_free(struct tfw_session *s, struct tfw_limits *L, CUdeviceptr p, CUresult *r)
+{
+    struct tfw_freeze *f = s->fz;
+    struct fz_alloc *a = find(f, (uint64_t)p);
+    if (!a)
+        return 0;
+    drain(s, L);   /* a kernel still running must not lose its pages under it */
+    *r = a->h ? unmap_phys(L, a) : CUDA_SUCCESS;
+    if (*r != CUDA_SUCCESS)
+        return 1;
+    *r = L->orig.cuMemAddressFree(a->ptr, a->span);
+    *a = f->a[--f->n];
+    set_gauge(f);
+    return 1;
+}
+
+/* ---- the image ---- */
+
+static void image_drop(struct tfw_freeze *f)
+{
+    if (f->image)
+        munmap(f->image, f->image_len);
+    f->image = NULL;
+    if (f->fd >= 0) {
+        close(f->fd);
+        unlink(f->path);
+    }
+    f->fd = -1;
+    f->image_len = 0;
+}
+
+/* A writable mapping of len bytes: anonymous, or the session's file (disk). NULL with err. */
+static uint8_t *image_open(struct tfw_freeze *f, int disk, uint64_t len, char *err, size_t elen)
+{
+    f->image_len = len;
+    if (!disk) {
+        void *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (m == MAP_FAILED) {
+            snprintf(err, elen, "no host memory for a %llu-byte image: %s",
+                     (unsigned long long)len, strerror(errno));
+            return NULL;
+        }
+        return f->image = m;
+    }
+    if (!f->dir) {
+        snprintf(err, elen, "the node has no folder for disk images");
+        return NULL;
+    }
+    snprintf(f->path, sizeof f->path, "%s/session-%d.frozen", f->dir, (int)getpid());
+    f->fd = open(f->path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    void *m = MAP_FAILED;
+    if (f->fd >= 0 && ftruncate(f->fd, (off_t)len) == 0)
+        m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, f->fd, 0);
+    if (m == MAP_FAILED) {
+        snprintf(err, elen, "cannot write %s: %s", f->path, strerror(errno));
+        image_drop(f);
+        return NULL;
+    }
+    return m;
+}
+
+/* The disk image is on disk and out of the page cache: the host keeps none of it. */
+static int image_sync(struct tfw_freeze *f, uint8_t *m, char *err, size_t elen)
+{
+    int rc = msync(m, f->image_len, MS_SYNC);
+    munmap(m, f->image_len);
+    if (rc != 0) {
+        snprintf(err, elen, "cannot write %s: %s", f->path, strerror(errno));
+        return -1;
+    }
+    posix_fadvise(f->fd, 0, 0, POSIX_FADV_DONTNEED);
+    return 0;
+}
+
+/* ---- freeze and resume ---- */
+
+static CUresult freeze(struct tfw_session *s, int disk, char *err, size_t elen)
+{
+    struct tfw_freeze *f = s->fz;
+    struct tfw_limits *L = s->lim;
+    if (f->frozen)
+        return CUDA_SUCCESS;
+    CUresult r = drain(s, L);
+    if (r != CUDA_SUCCESS) {
+        snprintf(err, elen, "its queued work failed (error %d)", (int)r);
+        return r;
+    }
+    uint64_t len = 0;
+    for (size_t i = 0; i < f->n; i++) {
+        f->a[i].off = len;
+        len += f->a[i].size;
+    }
+    uint8_t *m = len ? image_open(f, disk, len, err, elen) : NULL;
+    if (len && !m)
+        return CUDA_ERROR_OUT_OF_MEMORY;
+    for (size_t i = 0; i < f->n && r == CUDA_SUCCESS; i++)
+        r = L->orig.cuMemcpyDtoH_v2(m + f->a[i].off, f->a[i].ptr, f->a[i].size);
+    if (r == CUDA_SUCCESS && disk && len && image_sync(f, m, err, elen) != 0)
+        r = CUDA_ERROR_OPERATING_SYSTEM;
+    else if (r != CUDA_SUCCESS)
+        snprintf(err, elen, "copying its memory out failed (error %d)", (int)r);
+    if (r != CUDA_SUCCESS) {
+        if (disk && m && r != CUDA_ERROR_OPERATING_SYSTEM)
+            munmap(m, len);
+        image_drop(f);
+        return r;
+    }
+    for (size_t i = 0; i < f->n; i++)
+        if (unmap_phys(L, &f->a[i]) != CUDA_SUCCESS)   /* stays mapped: resume skips it */
+            tf_error("freeze: 0x%llx stays on the device (unmap failed)",
+                     (unsigned long long)f->a[i].ptr);
+    f->frozen = disk ? 2 : 1;
+    return CUDA_SUCCESS;
+}
+
+/* Waits, bounded, for the device to have room for a. */
+static CUresult map_waiting(struct tfw_session *s, struct fz_alloc *a, uint64_t deadline)
+{
+    for (;;) {
+        CUresult r = map_phys(s->lim, a);
+        if (r != CUDA_ERROR_OUT_OF_MEMORY || now_ns() >= deadline)
+            return r;
+        struct timespec ts = {0, ROOM_RETRY_MS * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
+static CUresult resume(struct tfw_session *s, char *err, size_t elen)
+{
+    struct tfw_freeze *f = s->fz;
+    struct tfw_limits *L = s->lim;
+    if (!f->frozen)
+        return CUDA_SUCCESS;
+    uint64_t deadline = now_ns() + (uint64_t)f->room_wait_ms * 1000000ull;
+    CUresult r = CUDA_SUCCESS;
+    size_t mapped = 0;   /* a[0..mapped) have memory again, or never lost it */
+    for (; mapped < f->n && r == CUDA_SUCCESS; mapped++)
+        if (!f->a[mapped].h && (r = map_waiting(s, &f->a[mapped], deadline)) != CUDA_SUCCESS)
+            snprintf(err, elen, "the device has no room for %llu bytes after %d ms (error %d)",
+                     (unsigned long long)f->a[mapped].span, f->room_wait_ms, (int)r);
+    const uint8_t *m = f->image;
+    if (r == CUDA_SUCCESS && f->image_len && f->fd >= 0) {
+        void *fm = mmap(NULL, f->image_len, PROT_READ, MAP_SHARED | MAP_POPULATE, f->fd, 0);
+        m = fm == MAP_FAILED ? NULL : fm;
+        if (!m) {
+            snprintf(err, elen, "cannot read %s: %s", f->path, strerror(errno));
+            r = CUDA_ERROR_OPERATING_SYSTEM;
+        }
+    }
+    for (size_t i = 0; i < f->n && r == CUDA_SUCCESS; i++)
+        if ((r = L->orig.cuMemcpyHtoD_v2(f->a[i].ptr, m + f->a[i].off, f->a[i].size)) != 0)
+            snprintf(err, elen, "copying its memory back failed (error %d)", (int)r);
+    if (m && f->fd >= 0)
+        munmap((void *)m, f->image_len);
+    if (r != CUDA_SUCCESS) {   /* back to frozen as it was: the image is kept */
+        for (size_t i = 0; i < mapped && i < f->n; i++)
+            if (f->a[i].h)
+                unmap_phys(L, &f->a[i]);
+        return r;
+    }
+    image_drop(f);
+    f->frozen = 0;
+    return CUDA_SUCCESS;
+}
+
+static void publish(struct tfw_freeze *f)
+{
+    atomic_store_explicit(&f->w->frozen, (uint32_t)f->frozen, memory_order_relaxed);
+    atomic_store_explicit(&f->w->frozen_bytes, f->frozen ? f->image_len : 0,
+                          memory_order_relaxed);
+}
+
+static void bump(_Atomic uint64_t *c)
+{
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+}
+
+/* Freezes (to = 1 host, 2 disk) or resumes (to = 0); `why` names who asked. */
+static CUresult change(struct tfw_session *s, int to, const char *why)
+{
+    struct tfw_freeze *f = s->fz;
+    if (!f->frozen == !to)
+        return CUDA_SUCCESS;
+    char err[512] = "";
+    int where = to ? to : f->frozen;
+    uint64_t t0 = now_ns(), bytes = 0;
+    for (size_t i = 0; i < f->n; i++)
+        bytes += f->a[i].size;
+    CUresult r = to ? freeze(s, to == 2, err, sizeof err) : resume(s, err, sizeof err);
+    uint64_t took = now_ns() - t0;
+    const char *what = to ? "freeze" : "resume";
+    if (r != CUDA_SUCCESS) {
+        tf_error("session %d: %s (%s) failed: %s", (int)getpid(), what, why, err);
+        return r;
+    }
+    publish(f);
+    bump(to ? &f->w->freezes : &f->w->resumes);
+    atomic_store_explicit(to ? &f->w->last_freeze_ns : &f->w->last_resume_ns, took,
+                          memory_order_relaxed);
+    tf_info("session %d %s (%s): %zu allocations, %llu bytes %s %s in %.1f ms", (int)getpid(),
+            to ? "frozen" : "resumed", why, f->n, (unsigned long long)bytes, to ? "to" : "from",
+            where == 2 ? "disk" : "host memory", (double)took / 1e6);
+    return CUDA_SUCCESS;
+}
+
+int tfw_freeze_wait_ms(const struct tfw_session *s)
+{
+    return s->fz ? POLL_MS : -1;
+}
+
+void tfw_freeze_poll(struct tfw_session *s)
+{
+    struct tfw_freeze *f = s->fz;
+    if (!f)
+        return;
+    uint32_t seq = atomic_load_explicit(&f->w->seq, memory_order_acquire);
+    if (seq == f->seen)
+        return;
+    uint32_t cmd = atomic_load_explicit(&f->w->cmd, memory_order_relaxed);
+    CUresult r = cmd == TFW_FZ_CMD_FREEZE_HOST ? change(s, 1, "asked by the node")
+               : cmd == TFW_FZ_CMD_FREEZE_DISK ? change(s, 2, "asked by the node")
+               : cmd == TFW_FZ_CMD_RESUME ? change(s, 0, "asked by the node")
+                                          : CUDA_ERROR_INVALID_VALUE;
+    f->seen = seq;
+    atomic_store_explicit(&f->w->result, (int32_t)r, memory_order_relaxed);
+    atomic_store_explicit(&f->w->done, seq, memory_order_release);
+}
+
+CUresult tfw_freeze_thaw(struct tfw_session *s, uint32_t call)
+{
+    struct tfw_freeze *f = s->fz;
+    if (!f || !f->frozen)
+        return CUDA_SUCCESS;
+    char why[96];
+    snprintf(why, sizeof why, "by %s", tfp_call_name(call));
+    /* publish() clears frozen, so the node's wait for "resumed" ends with this one */
+    CUresult r = change(s, 0, why);
+    if (r == CUDA_SUCCESS)
+        bump(&f->w->resumes_by_call);
+    return r;
+}
+
+void tfw_freeze_end(struct tfw_session *s)
+{
+    struct tfw_freeze *f = s->fz;
+    if (!f)
+        return;
+    atomic_store_explicit(&f->w->frozen, 0, memory_order_relaxed);
+    image_drop(f);   /* the physical memory and ranges go with the process */
+    free(f->a);
+    free(f);
+    s->fz = NULL;
+}

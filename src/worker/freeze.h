@@ -1,0 +1,55 @@
+/*
+ * Freeze and resume of a session's device memory (docs/freeze.md). On a node started with
+ * --freeze-to host|disk, a vGPU session's allocations of at least the device's allocation
+ * granularity (cuMemAlloc, cuMemAllocPitch) are made through the virtual memory API: an
+ * address range reserved, a physical allocation mapped into it. A freeze (the node's command,
+ * through the session's entry of the node's table: stats.h, struct tfw_freeze_words) drains
+ * the session's contexts, copies those allocations' bytes to host memory or to a file under the
+ * node's state folder, and unmaps and releases the physical memory, keeping the reservations;
+ * a resume creates, maps at the same addresses and copies back. Any request but an idle
+ * synchronize resumes a frozen session before it runs (a bounded wait while the device has no
+ * room, then CUDA_ERROR_OUT_OF_MEMORY). The vGPU's ledger is not touched: the memory stays
+ * charged to the vGPU while it is frozen.
+ *
+ * Private to src/worker. Not thread-safe: the session's thread alone calls these.
+ */
+#ifndef TFUSE_WORKER_FREEZE_H
+#define TFUSE_WORKER_FREEZE_H
+
+#include <stdint.h>
+
+#include "backend.h"
+
+struct tfw_session;
+struct tfw_opts;
+struct tfw_limits;
+struct tfw_vgpu;
+
+/* After the session attached to its vGPUs: turns freezing on when o->freezable, the session
+ * has a vGPU and the node's table an entry for it. */
+void tfw_freeze_start(struct tfw_session *s, const struct tfw_opts *o);
+void tfw_freeze_end(struct tfw_session *s);
+
+/* The allocation wrappers (enforce.c) on v's device: a freezable allocation, or
+ * CUDA_ERROR_NOT_SUPPORTED when this one is to be made the ordinary way (freezing off, no
+ * vGPU known, smaller than the granularity). The pitched form chooses the pitch (512-byte
+ * rows, as softgpu and NVIDIA's texture alignment). */
+CUresult tfw_freeze_alloc(struct tfw_session *s, struct tfw_limits *L, struct tfw_vgpu *v,
+                          uint64_t bytes, CUdeviceptr *p);
+CUresult tfw_freeze_alloc_pitch(struct tfw_session *s, struct tfw_limits *L, struct tfw_vgpu *v,
+                                uint64_t width, uint64_t height, unsigned elem, uint64_t *p,
+                                uint64_t *pitch);
+/* A free of p: 1 when p is a freezable allocation (the contexts drained, it is freed, *r is the
+ * result), 0 when it is not one. */
+int tfw_freeze_free(struct tfw_session *s, struct tfw_limits *L, CUdeviceptr p, CUresult *r);
+
+/* How long the request loop may wait for the next request: -1 (for ever) unless the node may
+ * send commands, then a short period, so that an idle session sees them. */
+int tfw_freeze_wait_ms(const struct tfw_session *s);
+/* Between two requests: runs the node's command, if one is pending. */
+void tfw_freeze_poll(struct tfw_session *s);
+/* Before request `call` runs: a frozen session is resumed first. CUDA_SUCCESS, or the reason it
+ * could not be (the request then fails with it and the session stays frozen). */
+CUresult tfw_freeze_thaw(struct tfw_session *s, uint32_t call);
+
+#endif

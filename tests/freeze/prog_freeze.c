@@ -1,0 +1,276 @@
+/*
+ * A driver-API program for the freeze tests and bench/freeze, run through `tfuse run`.
+ * Modes (argv[1]):
+ *   hold BYTES        state in device memory: BYTES of linear memory (cuMemAlloc), a pitched
+ *                     allocation (cuMemAllocPitch, 1000-byte rows x 2048) and a module global
+ *                     (4 KiB), filled by kernels and copies; prints "ready" and then serves
+ *                     commands read line by line from stdin:
+ *                       check  one step of kernels over all three, then compares every byte
+ *                              with the same steps done on the CPU: "ok STEP" or "FAIL ...";
+ *                              a call that fails prints "error CODE NAME" (the program goes on)
+ *                       free   frees the linear memory (refunded): "freed"
+ *                       end    exits 0
+ *   devfree           the device's free memory as an unlimited session sees it (cuMemGetInfo):
+ *                     "devfree F total T"
+ *   copy BYTES        a plain host-to-device copy of BYTES from pageable memory into fresh device
+ *                     memory and again into the same memory: "h2d_first_s A h2d_again_s B"
+ * Owns: nothing. May call: the CUDA driver API (our stub through tfuse run).
+ */
+#include <cuda.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static const char ptx[] =
+    ".version 7.0\n"
+    ".target sm_50\n"
+    ".address_size 64\n"
+    ".visible .global .align 4 .u32 gstate[1024];\n"
+    ".visible .entry fill(.param .u64 p, .param .u64 n, .param .u32 seed)\n"
+    "{\n"
+    "  .reg .pred %q;\n"
+    "  .reg .b32 %r<6>;\n"
+    "  .reg .b64 %rd<8>;\n"
+    "  ld.param.u64 %rd1, [p];\n"
+    "  ld.param.u64 %rd2, [n];\n"
+    "  ld.param.u32 %r1, [seed];\n"
+    "  mov.u32 %r2, %ctaid.x;\n"
+    "  mov.u32 %r3, %ntid.x;\n"
+    "  mov.u32 %r4, %tid.x;\n"
+    "  mul.wide.u32 %rd3, %r2, %r3;\n"
+    "  cvt.u64.u32 %rd4, %r4;\n"
+    "  add.u64 %rd3, %rd3, %rd4;\n"
+    "  setp.ge.u64 %q, %rd3, %rd2;\n"
+    "  @%q bra DONE;\n"
+    "  cvt.u32.u64 %r5, %rd3;\n"
+    "  mad.lo.u32 %r5, %r5, 0x9E3779B1, %r1;\n"
+    "  shl.b64 %rd5, %rd3, 2;\n"
+    "  cvta.to.global.u64 %rd6, %rd1;\n"
+    "  add.u64 %rd6, %rd6, %rd5;\n"
+    "  st.global.u32 [%rd6], %r5;\n"
+    "DONE:\n"
+    "  ret;\n"
+    "}\n"
+    ".visible .entry step(.param .u64 p, .param .u64 n)\n"
+    "{\n"
+    "  .reg .pred %q;\n"
+    "  .reg .b32 %r<6>;\n"
+    "  .reg .b64 %rd<8>;\n"
+    "  ld.param.u64 %rd1, [p];\n"
+    "  ld.param.u64 %rd2, [n];\n"
+    "  mov.u32 %r2, %ctaid.x;\n"
+    "  mov.u32 %r3, %ntid.x;\n"
+    "  mov.u32 %r4, %tid.x;\n"
+    "  mul.wide.u32 %rd3, %r2, %r3;\n"
+    "  cvt.u64.u32 %rd4, %r4;\n"
+    "  add.u64 %rd3, %rd3, %rd4;\n"
+    "  setp.ge.u64 %q, %rd3, %rd2;\n"
+    "  @%q bra DONE;\n"
+    "  shl.b64 %rd5, %rd3, 2;\n"
+    "  cvta.to.global.u64 %rd6, %rd1;\n"
+    "  add.u64 %rd6, %rd6, %rd5;\n"
+    "  ld.global.u32 %r5, [%rd6];\n"
+    "  mad.lo.u32 %r5, %r5, 3, 1;\n"
+    "  st.global.u32 [%rd6], %r5;\n"
+    "DONE:\n"
+    "  ret;\n"
+    "}\n"
+    ".visible .entry gstep()\n"
+    "{\n"
+    "  .reg .b32 %r<4>;\n"
+    "  .reg .b64 %rd<4>;\n"
+    "  mov.u32 %r1, %tid.x;\n"
+    "  mov.u64 %rd1, gstate;\n"
+    "  mul.wide.u32 %rd2, %r1, 4;\n"
+    "  add.u64 %rd1, %rd1, %rd2;\n"
+    "  ld.global.u32 %r2, [%rd1];\n"
+    "  mad.lo.u32 %r2, %r2, 5, %r1;\n"
+    "  st.global.u32 [%rd1], %r2;\n"
+    "  ret;\n"
+    "}\n";
+
+#define ROW 1000
+#define ROWS 2048
+#define NG 1024
+
+static CUfunction fill_fn, step_fn, gstep_fn;
+static CUdeviceptr lin, pit, glob;
+static size_t pitch, nlin;
+static uint32_t *want_lin, *got;
+static uint8_t *want_pit, *got_pit;
+static uint32_t want_g[NG], got_g[NG];
+
+/* A failed call: said on stdout (the test reads it), and this command ends. */
+#define TRY(call)                                                                     \
+    do {                                                                              \
+        CUresult r_ = (call);                                                         \
+        if (r_ != CUDA_SUCCESS) {                                                     \
+            const char *n_ = NULL;                                                    \
+            cuGetErrorName(r_, &n_);                                                  \
+            printf("error %d %s (%s)\n", (int)r_, n_ ? n_ : "?", #call);              \
+            fflush(stdout);                                                           \
+            return 1;                                                                 \
+        }                                                                             \
+    } while (0)
+
+static int setup(void)
+{
+    CUdevice dev;
+    CUcontext ctx;
+    CUmodule mod;
+    TRY(cuInit(0));
+    TRY(cuDeviceGet(&dev, 0));
+    TRY(cuCtxCreate(&ctx, NULL, 0, dev));
+    TRY(cuModuleLoadData(&mod, ptx));
+    TRY(cuModuleGetFunction(&fill_fn, mod, "fill"));
+    TRY(cuModuleGetFunction(&step_fn, mod, "step"));
+    TRY(cuModuleGetFunction(&gstep_fn, mod, "gstep"));
+    size_t gsz = 0;
+    TRY(cuModuleGetGlobal(&glob, &gsz, mod, "gstate"));
+    return gsz == sizeof want_g ? 0 : 1;
+}
+
+static int launch(CUfunction f, CUdeviceptr p, uint64_t n, uint32_t seed)
+{
+    void *args[] = {&p, &n, &seed};
+    unsigned blocks = (unsigned)((n + 255) / 256);
+    TRY(cuLaunchKernel(f, blocks, 1, 1, 256, 1, 1, 0, NULL, args, NULL));
+    return 0;
+}
+
+static int hold_setup(uint64_t bytes)
+{
+    nlin = bytes / 4;
+    want_lin = malloc(nlin * 4);
+    got = malloc(nlin * 4);
+    want_pit = malloc((size_t)ROW * ROWS);
+    got_pit = malloc((size_t)ROW * ROWS);
+    if (!want_lin || !got || !want_pit || !got_pit)
+        return 1;
+    TRY(cuMemAlloc(&lin, nlin * 4));
+    if (launch(fill_fn, lin, nlin, 12345))
+        return 1;
+    for (size_t i = 0; i < nlin; i++)
+        want_lin[i] = (uint32_t)i * 2654435761u + 12345u;
+    TRY(cuMemAllocPitch(&pit, &pitch, ROW, ROWS, 4));
+    for (size_t i = 0; i < (size_t)ROW * ROWS; i++)
+        want_pit[i] = (uint8_t)(i * 7 + i / ROW);
+    CUDA_MEMCPY2D c = {.srcMemoryType = CU_MEMORYTYPE_HOST, .srcHost = want_pit, .srcPitch = ROW,
+                       .dstMemoryType = CU_MEMORYTYPE_DEVICE, .dstDevice = pit,
+                       .dstPitch = pitch, .WidthInBytes = ROW, .Height = ROWS};
+    TRY(cuMemcpy2D(&c));
+    for (int i = 0; i < NG; i++)
+        want_g[i] = (uint32_t)i * 77u + 3u;
+    TRY(cuMemcpyHtoD(glob, want_g, sizeof want_g));
+    TRY(cuCtxSynchronize());
+    return 0;
+}
+
+/* One step on the device and on the CPU, then every byte compared. */
+static int check(int stepno)
+{
+    if (lin && launch(step_fn, lin, nlin, 0))
+        return 1;
+    TRY(cuLaunchKernel(gstep_fn, 1, 1, 1, NG, 1, 1, 0, NULL, NULL, NULL));
+    TRY(cuCtxSynchronize());   /* the step ran: the CPU takes it too */
+    for (size_t i = 0; lin && i < nlin; i++)
+        want_lin[i] = want_lin[i] * 3u + 1u;
+    for (int i = 0; i < NG; i++)
+        want_g[i] = want_g[i] * 5u + (uint32_t)i;
+    if (lin)
+        TRY(cuMemcpyDtoH(got, lin, nlin * 4));
+    CUDA_MEMCPY2D c = {.srcMemoryType = CU_MEMORYTYPE_DEVICE, .srcDevice = pit,
+                       .srcPitch = pitch, .dstMemoryType = CU_MEMORYTYPE_HOST, .dstHost = got_pit,
+                       .dstPitch = ROW, .WidthInBytes = ROW, .Height = ROWS};
+    TRY(cuMemcpy2D(&c));
+    TRY(cuMemcpyDtoH(got_g, glob, sizeof got_g));
+    for (size_t i = 0; lin && i < nlin; i++)
+        if (got[i] != want_lin[i]) {
+            printf("FAIL linear word %zu: %u, the CPU says %u\n", i, got[i], want_lin[i]);
+            return 1;
+        }
+    if (memcmp(got_pit, want_pit, (size_t)ROW * ROWS) != 0) {
+        printf("FAIL the pitched allocation changed\n");
+        return 1;
+    }
+    for (int i = 0; i < NG; i++)
+        if (got_g[i] != want_g[i]) {
+            printf("FAIL global word %d: %u, the CPU says %u\n", i, got_g[i], want_g[i]);
+            return 1;
+        }
+    printf("ok %d\n", stepno);
+    return 0;
+}
+
+static int mode_hold(uint64_t bytes)
+{
+    if (setup() || hold_setup(bytes))
+        return 1;
+    printf("ready\n");
+    fflush(stdout);
+    char line[64];
+    int steps = 0;
+    while (fgets(line, sizeof line, stdin)) {
+        if (strncmp(line, "check", 5) == 0) {
+            check(++steps);
+        } else if (strncmp(line, "free", 4) == 0) {
+            if (cuMemFree(lin) == CUDA_SUCCESS)
+                printf("freed\n");
+            lin = 0;
+        } else if (strncmp(line, "end", 3) == 0) {
+            return 0;
+        }
+        fflush(stdout);
+    }
+    return 0;
+}
+
+static int mode_devfree(void)
+{
+    size_t fr = 0, total = 0;
+    if (setup())
+        return 1;
+    TRY(cuMemGetInfo(&fr, &total));
+    printf("devfree %zu total %zu\n", fr, total);
+    return 0;
+}
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static int mode_copy(uint64_t bytes)
+{
+    CUdeviceptr d;
+    uint8_t *h = malloc(bytes);
+    if (!h || setup())
+        return 1;
+    memset(h, 0x5a, bytes);
+    TRY(cuMemAlloc(&d, bytes));
+    double t0 = now();
+    TRY(cuMemcpyHtoD(d, h, bytes));
+    double t1 = now();
+    TRY(cuMemcpyHtoD(d, h, bytes));
+    double t2 = now();
+    printf("h2d_first_s %.6f h2d_again_s %.6f\n", t1 - t0, t2 - t1);
+    free(h);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    if (argc == 3 && strcmp(argv[1], "hold") == 0)
+        return mode_hold(strtoull(argv[2], NULL, 0));
+    if (argc == 2 && strcmp(argv[1], "devfree") == 0)
+        return mode_devfree();
+    if (argc == 3 && strcmp(argv[1], "copy") == 0)
+        return mode_copy(strtoull(argv[2], NULL, 0));
+    fprintf(stderr, "usage: prog_freeze hold BYTES | devfree | copy BYTES\n");
+    return 2;
+}
