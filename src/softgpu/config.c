@@ -33,7 +33,7 @@ uint64_t sg_parse_bytes(const char *s)
     return 0;
 }
 
-static int env_int(const char *name, int def, int lo, int hi, void (*warn)(const char *))
+int sg_env_int(const char *name, int def, int lo, int hi, void (*warn)(const char *))
 {
     const char *s = getenv(name);
     if (!s || !*s)
@@ -116,11 +116,11 @@ void sg_config_load(struct sg_config *c, void (*warn)(const char *msg))
     for (int i = 0; lv && i < 4; i++)
         if (!strcmp(lv, names[i]))
             c->log_level = i;
-    c->ndev = env_int("SOFTGPU_DEVICES", 1, 0, SG_MAX_DEVICES, warn);
-    c->sms = env_int("SOFTGPU_SMS", 8, 1, 1024, warn);
+    c->ndev = sg_env_int("SOFTGPU_DEVICES", 1, 0, SG_MAX_DEVICES, warn);
+    c->sms = sg_env_int("SOFTGPU_SMS", 8, 1, 1024, warn);
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    c->threads = env_int("SOFTGPU_THREADS", ncpu > 0 ? (int)ncpu : 1, 1, 1024, warn);
-    c->pin_sms = env_int("SOFTGPU_PIN_SMS", 0, 0, 1, warn);
+    c->threads = sg_env_int("SOFTGPU_THREADS", ncpu > 0 ? (int)ncpu : 1, 1, 1024, warn);
+    c->pin_sms = sg_env_int("SOFTGPU_PIN_SMS", 0, 0, 1, warn);
     c->mem_bytes = 4ull << 30;
     const char *m = getenv("SOFTGPU_MEMORY");
     if (m && *m) {

@@ -22,6 +22,9 @@ struct sg_config {
  * SOFTGPU_NAMESPACE;
  * malformed values are reported through warn (may be NULL) and replaced by defaults. */
 void sg_config_load(struct sg_config *c, void (*warn)(const char *msg));
+/* An integer environment setting in [lo, hi]; a malformed one is reported through warn (may be
+ * NULL) and def used. */
+int sg_env_int(const char *name, int def, int lo, int hi, void (*warn)(const char *msg));
 /* "4GiB", "512MiB", "123" ...; 0 for a malformed string. */
 uint64_t sg_parse_bytes(const char *s);
 void sg_device_uuid(unsigned char out[16], int ordinal);

@@ -3,10 +3,11 @@
  * on the shared device"): whether this process's launches may run on a device, the hooks its
  * pool threads call between blocks, and the process's device clock that events read.
  *
- * Time-slicing: `held` says this process holds the device (its ticket is served). Launches
+ * Time-slicing: `held` says this process holds the device (the segment elected it). Launches
  * between begin and end are `users`; the device is given up when they end (unless the stream's
- * next kernel follows at once and nobody is owed the device) or, when others wait and the time
- * slice is used, at the next kernel or block boundary: `yielding` stops the pool threads from
+ * next kernel follows at once and nobody is owed the device) or, when the time slice is used and
+ * a queued process is owed the device by the weights (sg_ds_yield_due), at the next kernel or
+ * block boundary: `yielding` stops the pool threads from
  * taking blocks (`run_ok`) and the last one out (`inflight` reaching 0) gives the turn away.
  * Paused launches and new ones queue again, and run when the device comes back.
  * MPS: no holder; each pool thread holds an SM token while it runs blocks of a launch.
@@ -43,19 +44,26 @@ struct sg_ds_dev {
     struct sg_sched *S;         /* NULL: no shared segment, launches run freely */
     int idx, mode;
     uint64_t slice_ns, my_start;
+    int weights;                /* SOFTGPU_SCHED_WEIGHTS: 0 ignores set_weight (all equal) */
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int users;                  /* launches between begin and end */
     int held, yielding, acquiring;
+    int gave_busy;              /* the last give-up left launches waiting: no idle gap */
     uint64_t held_since, idle_at; /* for the stats: since when held, when it last went idle */
     struct sg_ds_stats st;
     _Atomic int run_ok;         /* time-slicing: pool threads may take blocks */
     _Atomic int inflight;       /* pool threads in a launch, and cooperative launches */
-    _Atomic uint32_t ticket;    /* the ticket held */
+    _Atomic uint64_t turn_start; /* when this turn was granted (held_since, for pool threads) */
     _Atomic uint64_t slice_end;
     /* the device clock: time waited for the device (and since when, while waiting), the last
      * value read */
     uint64_t waited_ns, wait_since, clock_last;
+    /* launches waiting for their kernel's JIT compile, also off the clock (sg_devsched_jit_wait):
+     * the time counted (jit_ns) and since when (while jit_waiters and not already waiting for
+     * the device, so that an overlap is not taken off twice) */
+    int jit_waiters;
+    uint64_t jit_ns, jit_since;
 };
 
 static struct sg_ds_dev devs[SG_MAX_DEVICES];
@@ -78,7 +86,7 @@ static void stats_write(struct sg_ds_dev *d, int dev, uint64_t now)
     int n = snprintf(line, sizeof line, "pid=%d dev=%d first_ns=%llu last_ns=%llu turns=%llu "
                      "waited=%llu held_ns=%llu waited_ns=%llu idle_gives=%llu slice_gives=%llu "
                      "gaps=%llu,%llu,%llu,%llu,%llu "
-                     "handover_ns=%llu gap_ns=%llu long_gap_ns=%llu\n",
+                     "handover_ns=%llu gap_ns=%llu long_gap_ns=%llu weight=%u\n",
                      (int)getpid(), dev, (unsigned long long)t->first_ns,
                      (unsigned long long)t->last_ns, (unsigned long long)t->turns,
                      (unsigned long long)t->waited_turns, (unsigned long long)t->held_ns,
@@ -87,7 +95,8 @@ static void stats_write(struct sg_ds_dev *d, int dev, uint64_t now)
                      (unsigned long long)t->gaps[1], (unsigned long long)t->gaps[2],
                      (unsigned long long)t->gaps[3], (unsigned long long)t->gaps[4],
                      (unsigned long long)t->handover_ns, (unsigned long long)t->gap_ns,
-                     (unsigned long long)t->long_gap_ns);
+                     (unsigned long long)t->long_gap_ns,
+                     (unsigned)atomic_load(&d->S->procs[d->idx].weight));
     int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0)
         return;
@@ -105,7 +114,7 @@ static void ds_at_exit(void)
         pthread_mutex_lock(&d->mu);
         stats_write(d, i, sg_now_ns());
         if (d->held)
-            sg_ds_give_turn(d->S, d->idx, atomic_load(&d->ticket));
+            sg_ds_give_turn(d->S, d->idx, sg_now_ns() - d->held_since);
         d->held = 0;
         sg_ds_unregister(d->S, d->idx);
         pthread_mutex_unlock(&d->mu);
@@ -134,8 +143,11 @@ static void ds_once(void)
     atexit(ds_at_exit);
 }
 
-/* SOFTGPU_SHARING and SOFTGPU_TIMESLICE_US; a bad value is named and the default used. */
-static void ds_config(int *mode, uint64_t *slice_ns)
+static void ds_warn(const char *msg) { sg_log(SG_LOG_WARN, "%s", msg); }
+
+/* SOFTGPU_SHARING, SOFTGPU_TIMESLICE_US, SOFTGPU_SCHED_WEIGHT(S); a bad value is named and the
+ * default used. */
+static void ds_config(struct sg_ds_dev *d, int *mode, unsigned *weight)
 {
     const char *s = getenv("SOFTGPU_SHARING");
     *mode = SG_SCHED_TIMESLICE;
@@ -143,18 +155,12 @@ static void ds_config(int *mode, uint64_t *slice_ns)
         *mode = SG_SCHED_MPS;
     else if (s && *s && strcmp(s, "timeslice"))
         sg_log(SG_LOG_WARN, "SOFTGPU_SHARING=%.40s is neither timeslice nor mps: time-slicing", s);
-    long us = SLICE_US_DEFAULT;
-    const char *t = getenv("SOFTGPU_TIMESLICE_US");
-    if (t && *t) {
-        char *end;
-        long v = strtol(t, &end, 10);
-        if (*end || v < 100 || v > 10000000)
-            sg_log(SG_LOG_WARN, "SOFTGPU_TIMESLICE_US=%.40s is not in [100, 10000000]: %ld", t,
-                   us);
-        else
-            us = v;
-    }
-    *slice_ns = (uint64_t)us * 1000u;
+    d->slice_ns = (uint64_t)sg_env_int("SOFTGPU_TIMESLICE_US", SLICE_US_DEFAULT, 100, 10000000,
+                                       ds_warn) * 1000u;
+    d->weights = sg_env_int("SOFTGPU_SCHED_WEIGHTS", 1, 0, 1, ds_warn);
+    *weight = d->weights ? (unsigned)sg_env_int("SOFTGPU_SCHED_WEIGHT", SG_SCHED_WEIGHT_MAX, 1,
+                                                SG_SCHED_WEIGHT_MAX, ds_warn)
+                         : SG_SCHED_WEIGHT_MAX;
 }
 
 /* The segment's attachment is changing hands (issue 12, part 1): shm_stats.c's
@@ -174,11 +180,13 @@ static struct sg_sched *ds_segment(int dev)
 static void ds_setup(struct sg_ds_dev *d, int dev)
 {
     int want;
-    ds_config(&want, &d->slice_ns);
+    unsigned weight;
+    ds_config(d, &want, &weight);
     d->my_start = sg_ds_start_of((int32_t)getpid());
     d->S = d->my_start ? ds_segment(dev) : NULL;
     if (d->S) {
-        d->idx = sg_ds_register(d->S, d->my_start, want, (unsigned)sg.threads, &d->mode);
+        d->idx = sg_ds_register(d->S, d->my_start, want, (unsigned)sg.threads, weight,
+                                &d->mode);
         if (d->idx < 0) {
             sg_log(SG_LOG_WARN, "device %d: %d processes use it already: this one's kernels run "
                    "outside its scheduler", dev, SG_SCHED_PROCS);
@@ -212,12 +220,22 @@ static struct sg_ds_dev *ds_get(int dev)
 
 /* ---- holding the device (time-slicing; d->mu held) ------------------------------------------ */
 
+/* Before wait_since or jit_waiters changes: the JIT wait so far, if it alone ran. */
+static void jit_fold(struct sg_ds_dev *d, uint64_t now)
+{
+    if (d->jit_waiters && !d->wait_since)
+        d->jit_ns += now - d->jit_since;
+    d->jit_since = now;
+}
+
 static void release_locked(struct sg_ds_dev *d, uint64_t now)
 {
     atomic_store(&d->run_ok, 0);
-    sg_ds_give_turn(d->S, d->idx, atomic_load(&d->ticket));
+    sg_ds_give_turn(d->S, d->idx, now - d->held_since);
     d->held = d->yielding = 0;
+    d->gave_busy = d->users > 0;
     d->st.held_ns += now - d->held_since;
+    jit_fold(d, now);
     if (d->users > 0 && !d->wait_since)
         d->wait_since = now; /* paused or waiting launches: the process waits with work */
     pthread_cond_broadcast(&d->cv);
@@ -234,10 +252,19 @@ static void yield_locked(struct sg_ds_dev *d)
         release_locked(d, sg_now_ns());
 }
 
+/* The slice is used and a queued process is owed the device. When none is (this process's
+ * weight keeps it ahead), the slice is renewed: the queue is looked at once a slice, not at
+ * every block. */
 static int slice_over(struct sg_ds_dev *d, uint64_t now)
 {
-    return sg_ds_others_wait(d->S, atomic_load_explicit(&d->ticket, memory_order_relaxed))
-           && now >= atomic_load_explicit(&d->slice_end, memory_order_relaxed);
+    if (!atomic_load_explicit(&d->S->queued, memory_order_relaxed)
+        || now < atomic_load_explicit(&d->slice_end, memory_order_relaxed))
+        return 0;
+    uint64_t since = atomic_load_explicit(&d->turn_start, memory_order_relaxed);
+    if (sg_ds_yield_due(d->S, d->idx, now > since ? now - since : 0))
+        return 1;
+    atomic_store_explicit(&d->slice_end, now + d->slice_ns, memory_order_relaxed);
+    return 0;
 }
 
 /* Returns holding the device, not yielding it; sleeps (unlocked) for the turn when needed. */
@@ -251,11 +278,15 @@ static void hold_locked(struct sg_ds_dev *d)
             continue;
         }
         d->acquiring = 1;
+        jit_fold(d, sg_now_ns());
         if (!d->wait_since)
             d->wait_since = sg_now_ns();
         pthread_mutex_unlock(&d->mu);
         int waited;
-        uint32_t t = sg_ds_take_turn(d->S, d->idx, &waited);
+        uint32_t w = atomic_load(&d->S->procs[d->idx].weight);
+        uint64_t credit = d->gave_busy ? UINT64_MAX
+                                       : d->slice_ns * SG_SCHED_WEIGHT_MAX / (w ? w : 1);
+        sg_ds_take_turn(d->S, d->idx, credit, &waited);
         pthread_mutex_lock(&d->mu);
         uint64_t now = sg_now_ns();
         d->acquiring = 0;
@@ -268,9 +299,10 @@ static void hold_locked(struct sg_ds_dev *d)
             d->st.handover_ns += now - given;
         if (!d->st.first_ns)
             d->st.first_ns = now;
+        jit_fold(d, now);
         d->waited_ns += now - d->wait_since;
         d->wait_since = 0;
-        atomic_store(&d->ticket, t);
+        atomic_store(&d->turn_start, now);
         atomic_store(&d->slice_end, now + d->slice_ns);
         atomic_store(&d->run_ok, 1);
         pthread_cond_broadcast(&d->cv);
@@ -292,7 +324,8 @@ static void gap_end_locked(struct sg_ds_dev *d, uint64_t now)
 
 static uint64_t clock_locked(struct sg_ds_dev *d, uint64_t now)
 {
-    uint64_t off = d->waited_ns + (d->wait_since ? now - d->wait_since : 0);
+    uint64_t off = d->waited_ns + (d->wait_since ? now - d->wait_since : 0) + d->jit_ns +
+                   (d->jit_waiters && !d->wait_since ? now - d->jit_since : 0);
     uint64_t v = now > off ? now - off : 0;
     if (v < d->clock_last)
         v = d->clock_last;
@@ -355,6 +388,17 @@ uint64_t sg_devsched_end(struct sg_ds_launch *L, int more)
     return c - L->clock0;
 }
 
+void sg_devsched_jit_wait(int dev, int begin)
+{
+    struct sg_ds_dev *d = ds_get(dev);
+    if (!d)
+        return;
+    pthread_mutex_lock(&d->mu);
+    jit_fold(d, sg_now_ns());
+    d->jit_waiters += begin ? 1 : -1;
+    pthread_mutex_unlock(&d->mu);
+}
+
 void sg_devsched_skipped(int dev)
 {
     if (dev < 0 || dev >= SG_MAX_DEVICES || !atomic_load(&devs[dev].ready) || !devs[dev].S)
@@ -377,6 +421,18 @@ uint64_t sg_devsched_clock_ns(int dev)
     uint64_t v = clock_locked(d, sg_now_ns());
     pthread_mutex_unlock(&d->mu);
     return v;
+}
+
+void sg_devsched_set_weight(int dev, unsigned weight)
+{
+    struct sg_ds_dev *d = ds_get(dev);
+    if (d && d->weights)
+        sg_ds_set_weight(d->S, d->idx, weight);
+}
+
+void tfuse_softgpu_set_sched_weight(int dev, unsigned weight)
+{
+    sg_devsched_set_weight(dev, weight);
 }
 
 /* The same clock, exported (softgpu.map) for the worker's progress charges under the prefix

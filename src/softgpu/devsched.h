@@ -4,15 +4,18 @@
  * that every process opening the device sees one scheduler; devsched.c owns it and the
  * process-local half (which launches run, the process's device clock).
  *
- * Time-slicing (the default, a GPU without MPS): one process holds the device at a time. A
- * process wanting it takes a ticket (`next`) and sleeps on the futex word `serving` until its
- * ticket is served; it gives the device up when idle, or at a kernel or block boundary once its
- * time slice is used and someone waits. SOFTGPU_SHARING=mps: no holder; the pool threads of all
- * processes share `sm_total` SM tokens, one per running block (`sm_owner`).
+ * Time-slicing (the default, a GPU without MPS): one process holds the device at a time (the
+ * futex word `holder` names its entry). A process wanting it queues and sleeps on `holder`
+ * until it is elected: whoever frees the device elects the queued process of least `pass`
+ * (stride scheduling: a process's pass grows by the time it held the device over its weight, so
+ * waiting processes get the device in proportion to their weights; equal passes go in arrival
+ * order). It gives the device up when idle, or at a kernel or block boundary once its time slice
+ * is used and a queued process's pass is not above its own. SOFTGPU_SHARING=mps: no holder; the
+ * pool threads of all processes share `sm_total` SM tokens, one per running block (`sm_owner`).
  *
- * Death at any point is survivable: every process has an entry (pid + start time) naming the
- * ticket it waits for or holds and owning its SM tokens; sleepers wake at least every
- * SG_SCHED_POLL_MS and skip the turn of, or take back the tokens of, a process that is gone.
+ * Death at any point is survivable: every process has an entry (pid + start time) that says
+ * whether it waits or holds and owns its SM tokens; sleepers wake at least every
+ * SG_SCHED_POLL_MS and take the device from, or the tokens back from, a process that is gone.
  */
 #ifndef SOFTGPU_DEVSCHED_H
 #define SOFTGPU_DEVSCHED_H
@@ -27,33 +30,38 @@
 enum sg_sched_mode { SG_SCHED_UNSET = 0, SG_SCHED_TIMESLICE = 1, SG_SCHED_MPS = 2 };
 enum sg_sched_state {
     SG_SCHED_IDLE = 0,
-    SG_SCHED_TAKING,  /* taking a ticket: may own one that `ticket` does not show yet */
-    SG_SCHED_QUEUED,  /* waits for `ticket` */
-    SG_SCHED_HOLDING, /* `ticket` is being served: the device is this process's */
+    SG_SCHED_TAKING,  /* unused since layout 3 (kept so the numbers stay) */
+    SG_SCHED_QUEUED,  /* waits to be elected */
+    SG_SCHED_HOLDING, /* `holder` names it: the device is this process's */
 };
+#define SG_SCHED_WEIGHT_MAX 10000u /* weights are basis points of the device; the default */
+#define SG_SCHED_HOLDER_IDX 0xffu  /* `holder`: entry + 1 (0: free) | election count << 8 */
 
 struct sg_sched_proc {
     _Atomic int32_t pid;      /* 0: free */
     _Atomic uint32_t state;   /* enum sg_sched_state */
     _Atomic uint64_t start;   /* the pid's start time (/proc/<pid>/stat field 22) */
-    _Atomic uint32_t ticket;
-    uint32_t reserved;
+    _Atomic uint32_t arrival; /* `next` when it queued: ties of pass go in arrival order */
+    _Atomic uint32_t weight;  /* 1..SG_SCHED_WEIGHT_MAX */
+    _Atomic uint64_t pass;    /* virtual time: sum of time held x WEIGHT_MAX / weight (ns),
+                               * up to its last turn's end */
+    _Atomic uint64_t since;   /* holding: CLOCK_MONOTONIC of its grant (its turn so far counts) */
 };
 
 struct sg_sched {
     _Atomic uint32_t setup;       /* pid holding the setup lock (entries, reaping, mode); futex */
     _Atomic uint32_t mode;        /* enum sg_sched_mode, chosen by the first live process */
     _Atomic uint64_t setup_start; /* the setup lock holder's start time (0: being written) */
-    _Atomic uint32_t next;        /* the next ticket to hand out */
-    _Atomic uint32_t serving;     /* the ticket that holds the device (== next: free); futex */
+    _Atomic uint32_t next;        /* arrivals in the queue, counted */
+    _Atomic uint32_t holder;      /* the entry holding the device (SG_SCHED_HOLDER_IDX); futex */
     _Atomic uint32_t sm_total;    /* MPS: SM tokens (the first process's SOFTGPU_THREADS) */
     _Atomic uint32_t sm_waiters;  /* MPS: pool threads asleep waiting for a token */
     _Atomic uint32_t sm_seq;      /* MPS: bumped when a token is given back to waiters; futex */
     _Atomic uint32_t grants;      /* time-slicing: how often the device changed hands */
     _Atomic uint32_t takeovers;   /* turns skipped or tokens taken back from dead processes */
-    uint32_t reserved;
+    _Atomic uint32_t queued;      /* entries queued (a hint: a process dying mid-queue skews it) */
     _Atomic uint64_t given_ns;    /* CLOCK_MONOTONIC when the device was last handed to a waiter */
-    uint64_t reserved2;
+    _Atomic uint64_t vtime;       /* virtual time: held time x WEIGHT_MAX / active weights */
     struct sg_sched_proc procs[SG_SCHED_PROCS];
     /* MPS: the entry index + 1 of the process running a block with each token; 0 free,
      * SG_SCHED_HANDOFF: given back to the waiters (only a waiter takes it while any waits) */
@@ -80,6 +88,9 @@ void sg_devsched_begin(struct sg_ds_launch *L, int dev, int cooperative);
  * kept, unless its slice is used and others wait). Returns the device time the launch took
  * (the device clock's advance), for the busy windows. */
 uint64_t sg_devsched_end(struct sg_ds_launch *L, int more);
+/* A launch waits (begin 1) for its kernel's JIT compile, or is done waiting (0), before
+ * sg_devsched_begin: the time is off the device clock, like a wait for the device. */
+void sg_devsched_jit_wait(int dev, int begin);
 /* A kernel that `more` announced was skipped (sticky error): give the device up if idle. */
 void sg_devsched_skipped(int dev);
 /* The hooks for struct ptx_launch.sched (sched_opaque: the struct sg_ds_launch). */
@@ -88,6 +99,11 @@ const struct ptx_sched *sg_devsched_hooks(void);
  * waited for the device with work ready. Never goes back. */
 uint64_t sg_devsched_clock_ns(int dev);
 uint64_t tfuse_softgpu_device_clock_ns(int dev); /* the same, exported for the worker */
+/* This process's scheduling weight on device dev (1..10000, basis points of the device: the
+ * worker sets its vGPU's compute request), unless SOFTGPU_SCHED_WEIGHTS=0. Exported for the
+ * worker; the default is SOFTGPU_SCHED_WEIGHT, else 10000. */
+void sg_devsched_set_weight(int dev, unsigned weight);
+void tfuse_softgpu_set_sched_weight(int dev, unsigned weight);
 
 /* ---- the shared side (devsched_shm.c), called by devsched.c -------------------------------- */
 
@@ -95,14 +111,21 @@ uint64_t tfuse_softgpu_device_clock_ns(int dev); /* the same, exported for the w
 uint64_t sg_ds_start_of(int32_t pid);
 /* Claims an entry for this process (its index, or -1 when all are live processes'); the first
  * live process sets the mode and the SM tokens; *mode: the device's mode. */
-int sg_ds_register(struct sg_sched *S, uint64_t my_start, int want_mode, unsigned sms, int *mode);
+int sg_ds_register(struct sg_sched *S, uint64_t my_start, int want_mode, unsigned sms,
+                   unsigned weight, int *mode);
 void sg_ds_unregister(struct sg_sched *S, int idx);
 void sg_ds_reap(struct sg_sched *S, uint64_t my_start);
-/* Takes a ticket and sleeps until it is served (*waited: it was not at once); the ticket. */
-uint32_t sg_ds_take_turn(struct sg_sched *S, int idx, int *waited);
-void sg_ds_give_turn(struct sg_sched *S, int idx, uint32_t t);
-/* Someone queued behind the holder of ticket t (cheap: for every block boundary). */
-int sg_ds_others_wait(struct sg_sched *S, uint32_t t);
+/* Queues and sleeps until elected (*waited: not at once). credit: how far below the device's
+ * virtual time (in pass units) a process returning from idle may start (it saves up no more
+ * standing while idle); UINT64_MAX for one that gave the device up with work (a slice's end). */
+void sg_ds_take_turn(struct sg_sched *S, int idx, uint64_t credit, int *waited);
+/* Gives the device up after holding it held_ns (charged to the pass) and elects the next. */
+void sg_ds_give_turn(struct sg_sched *S, int idx, uint64_t held_ns);
+/* The holder, held_ns into its turn: a queued process is owed the device (its pass is not
+ * above the holder's). Cheap when nobody queues (every block boundary after a slice). */
+int sg_ds_yield_due(struct sg_sched *S, int idx, uint64_t held_ns);
+/* This process's weight, clamped to 1..SG_SCHED_WEIGHT_MAX. */
+void sg_ds_set_weight(struct sg_sched *S, int idx, unsigned weight);
 /* An SM token (its slot), sleeping until one is free; queue_first: sleep before trying. */
 int sg_ds_token_take(struct sg_sched *S, int idx, uint64_t my_start, unsigned hint,
                      int queue_first);

@@ -1,8 +1,9 @@
 /*
  * The shared half of the device scheduler (devsched.h): process entries and their identities,
- * the setup lock, the ticket queue of time-slicing, the SM tokens of MPS, and taking back what
- * dead processes held. Everything here works on the struct sg_sched inside the device's
- * segment, with atomics and futexes only (no process-shared mutex: a holder can die anywhere).
+ * the setup lock, the weighted queue of time-slicing (elections by least pass), the SM tokens
+ * of MPS, and taking back what dead processes held. Everything here works on the struct
+ * sg_sched inside the device's segment, with atomics and futexes only (no process-shared
+ * mutex: a holder can die anywhere).
  * Calls libc and the futex system call; devsched.c is its only caller.
  */
 #include <errno.h>
@@ -86,6 +87,18 @@ static void setup_unlock(struct sg_sched *S)
     futex_wake_all(&S->setup);
 }
 
+static void elect(struct sg_sched *S);
+
+/* The device is free again if entry i held it (or was elected): the next is elected. */
+static void free_holder(struct sg_sched *S, int i)
+{
+    uint32_t h = atomic_load(&S->holder);
+    if ((h & SG_SCHED_HOLDER_IDX) != (uint32_t)i + 1)
+        return;
+    if (atomic_compare_exchange_strong(&S->holder, &h, (h & ~SG_SCHED_HOLDER_IDX) + 0x100u))
+        elect(S);
+}
+
 static void wake_token_waiters(struct sg_sched *S)
 {
     atomic_fetch_add(&S->sm_seq, 1);
@@ -106,10 +119,11 @@ static int reap_locked(struct sg_sched *S, int self)
             live++;
             continue;
         }
-        /* its turn, if it has one, is skipped by the waiters once the entry shows no owner */
-        atomic_store(&e->state, SG_SCHED_IDLE);
+        if (atomic_exchange(&e->state, SG_SCHED_IDLE) == SG_SCHED_QUEUED)
+            atomic_fetch_sub(&S->queued, 1);
         atomic_store(&e->pid, 0);
         atomic_fetch_add(&S->takeovers, 1);
+        free_holder(S, i);
     }
     uint32_t total = atomic_load(&S->sm_total);
     for (uint32_t j = 0; j < total && j < SG_SCHED_SMS; j++) {
@@ -132,7 +146,7 @@ void sg_ds_reap(struct sg_sched *S, uint64_t my_start)
 }
 
 int sg_ds_register(struct sg_sched *S, uint64_t my_start, int want_mode, unsigned sms,
-                   int *mode)
+                   unsigned weight, int *mode)
 {
     setup_lock(S, my_start);
     int idx = -1;
@@ -140,6 +154,9 @@ int sg_ds_register(struct sg_sched *S, uint64_t my_start, int want_mode, unsigne
         if (!atomic_load(&S->procs[i].pid)) {
             struct sg_sched_proc *e = &S->procs[i];
             atomic_store(&e->state, SG_SCHED_IDLE);
+            atomic_store(&e->pass, 0);
+            atomic_store(&e->since, 0);
+            sg_ds_set_weight(S, i, weight);
             atomic_store(&e->start, my_start); /* before the pid: a reader seeing it sees this */
             atomic_store(&e->pid, (int32_t)getpid());
             idx = i;
@@ -147,11 +164,13 @@ int sg_ds_register(struct sg_sched *S, uint64_t my_start, int want_mode, unsigne
     int others = reap_locked(S, idx);
     if (idx < 0 && others < SG_SCHED_PROCS) { /* reaping may have freed one */
         setup_unlock(S);
-        return sg_ds_register(S, my_start, want_mode, sms, mode);
+        return sg_ds_register(S, my_start, want_mode, sms, weight, mode);
     }
     if (idx >= 0 && others == 0) {
-        /* alone: whatever dead processes left (tickets, tokens, mode) goes */
-        atomic_store(&S->serving, atomic_load(&S->next));
+        /* alone: whatever dead processes left (holder, queue, tokens, mode) goes */
+        atomic_store(&S->holder, (atomic_load(&S->holder) & ~SG_SCHED_HOLDER_IDX) + 0x100u);
+        atomic_store(&S->queued, 0);
+        atomic_store(&S->vtime, 0);
         for (int j = 0; j < SG_SCHED_SMS; j++)
             atomic_store(&S->sm_owner[j], 0);
         atomic_store(&S->sm_total, sms < 1 ? 1 : sms > SG_SCHED_SMS ? SG_SCHED_SMS : sms);
@@ -174,72 +193,175 @@ void sg_ds_unregister(struct sg_sched *S, int idx)
     }
     if (freed)
         wake_token_waiters(S);
-    atomic_store(&e->state, SG_SCHED_IDLE);
+    if (atomic_exchange(&e->state, SG_SCHED_IDLE) == SG_SCHED_QUEUED)
+        atomic_fetch_sub(&S->queued, 1);
     atomic_store(&e->pid, 0);
+    free_holder(S, idx);
 }
 
-/* ---- time-slicing: the ticket queue -------------------------------------------------------- */
+/* ---- time-slicing: the weighted queue ----------------------------------------------------- */
 
-/* Nobody took the device for a whole poll at ticket s: when no live process owns s, nor may own
- * it without showing it yet (TAKING), its owner died queued or holding: skip its turn. */
-static void skip_dead_turn(struct sg_sched *S, uint32_t s)
+void sg_ds_set_weight(struct sg_sched *S, int idx, unsigned weight)
 {
-    if ((int32_t)(atomic_load(&S->next) - s) <= 0)
-        return; /* s was never handed out: the device is free */
+    if (weight < 1)
+        weight = 1;
+    atomic_store(&S->procs[idx].weight,
+                 weight > SG_SCHED_WEIGHT_MAX ? SG_SCHED_WEIGHT_MAX : weight);
+}
+
+/* held_ns in pass units of entry e: a process of half the weight advances twice as fast. */
+static uint64_t virtual_ns(const struct sg_sched_proc *e, uint64_t held_ns)
+{
+    uint32_t w = atomic_load_explicit(&e->weight, memory_order_relaxed);
+    return held_ns * SG_SCHED_WEIGHT_MAX / (w ? w : SG_SCHED_WEIGHT_MAX);
+}
+
+/* The weights of the processes that want the device (queued or holding; and `self`, unless
+ * -1, whatever it does) and, in *turn, how long the holder has held it so far. */
+static uint64_t active_weights(struct sg_sched *S, int self, uint64_t now, uint64_t *turn)
+{
+    uint64_t sum = 0;
+    *turn = 0;
     for (int i = 0; i < SG_SCHED_PROCS; i++) {
         struct sg_sched_proc *e = &S->procs[i];
-        int32_t pid = atomic_load(&e->pid);
-        if (!pid)
-            continue;
         uint32_t st = atomic_load(&e->state);
-        int owns = st == SG_SCHED_TAKING
-                   || ((st == SG_SCHED_QUEUED || st == SG_SCHED_HOLDING)
-                       && atomic_load(&e->ticket) == s);
-        if (owns && proc_alive(e, pid))
-            return;
+        if (i != self && (!atomic_load(&e->pid)
+                          || (st != SG_SCHED_QUEUED && st != SG_SCHED_HOLDING)))
+            continue;
+        sum += atomic_load(&e->weight);
+        uint64_t since = atomic_load(&e->since);
+        if (st == SG_SCHED_HOLDING && since && now > since)
+            *turn = now - since;
     }
-    if (atomic_compare_exchange_strong(&S->serving, &s, s + 1)) {
-        atomic_fetch_add(&S->takeovers, 1);
-        futex_wake_all(&S->serving);
+    return sum;
+}
+
+/* The device's virtual time, a fluid model's: it advances by the time the device is held over
+ * the weights of the processes that want it (W / sum of w), so a process that keeps work queued
+ * keeps pace with it. Now: `vtime` as of the last give-up plus the holder's turn so far. */
+static uint64_t vtime_now(struct sg_sched *S, uint64_t now)
+{
+    uint64_t turn, sum = active_weights(S, -1, now, &turn);
+    uint64_t v = atomic_load(&S->vtime);
+    return sum ? v + turn * SG_SCHED_WEIGHT_MAX / sum : v;
+}
+
+/* While the device is free: hands it to the queued entry of least pass (then arrival). The
+ * freeing side frees `holder` before it looks at the queue and an arrival queues before it looks
+ * at `holder`, so a queued process is always either seen here or sees the device free itself
+ * (and elects). Several electors race by CAS on `holder`; one wins. */
+static void elect(struct sg_sched *S)
+{
+    for (;;) {
+        uint32_t h = atomic_load(&S->holder);
+        if (h & SG_SCHED_HOLDER_IDX)
+            return;
+        int best = -1;
+        uint64_t best_pass = 0;
+        uint32_t best_arrival = 0;
+        for (int i = 0; i < SG_SCHED_PROCS; i++) {
+            struct sg_sched_proc *e = &S->procs[i];
+            if (!atomic_load(&e->pid) || atomic_load(&e->state) != SG_SCHED_QUEUED)
+                continue;
+            uint64_t p = atomic_load(&e->pass);
+            uint32_t a = atomic_load(&e->arrival);
+            if (best < 0 || p < best_pass || (p == best_pass && (int32_t)(a - best_arrival) < 0)) {
+                best = i;
+                best_pass = p;
+                best_arrival = a;
+            }
+        }
+        if (best < 0)
+            return;
+        uint32_t next = ((h & ~SG_SCHED_HOLDER_IDX) + 0x100u) | (uint32_t)(best + 1);
+        if (atomic_compare_exchange_strong(&S->holder, &h, next)) {
+            futex_wake_all(&S->holder);
+            return;
+        }
     }
 }
 
-uint32_t sg_ds_take_turn(struct sg_sched *S, int idx, int *waited)
+/* Nobody took the device for a whole poll while `holder` read h: when the entry h names is gone
+ * (dead, free, or neither queued nor holding), its turn is taken from it. */
+static void take_over(struct sg_sched *S, uint32_t h)
+{
+    uint32_t o = h & SG_SCHED_HOLDER_IDX;
+    if (!o) {
+        elect(S); /* free with nobody elected: a lost race, redone */
+        return;
+    }
+    struct sg_sched_proc *e = &S->procs[o - 1];
+    int32_t pid = atomic_load(&e->pid);
+    uint32_t st = atomic_load(&e->state);
+    if (pid && (st == SG_SCHED_QUEUED || st == SG_SCHED_HOLDING) && proc_alive(e, pid))
+        return;
+    if (atomic_compare_exchange_strong(&S->holder, &h, (h & ~SG_SCHED_HOLDER_IDX) + 0x100u)) {
+        atomic_fetch_add(&S->takeovers, 1);
+        elect(S);
+    }
+}
+
+void sg_ds_take_turn(struct sg_sched *S, int idx, uint64_t credit, int *waited)
 {
     struct sg_sched_proc *e = &S->procs[idx];
-    atomic_store(&e->state, SG_SCHED_TAKING);
-    uint32_t t = atomic_fetch_add(&S->next, 1);
-    atomic_store(&e->ticket, t);
+    uint32_t me = (uint32_t)idx + 1;
+    uint64_t v = vtime_now(S, mono_ns()), p = atomic_load(&e->pass);
+    if (credit != UINT64_MAX && v > credit && p < v - credit)
+        atomic_store(&e->pass, v - credit); /* no standing saved up while idle, beyond credit */
+    atomic_store(&e->arrival, atomic_fetch_add(&S->next, 1));
+    atomic_fetch_add(&S->queued, 1);
     atomic_store(&e->state, SG_SCHED_QUEUED);
     *waited = 0;
     for (;;) {
-        uint32_t s = atomic_load(&S->serving);
-        if (s == t)
+        uint32_t h = atomic_load(&S->holder);
+        if ((h & SG_SCHED_HOLDER_IDX) == me)
             break;
+        if (!(h & SG_SCHED_HOLDER_IDX)) {
+            elect(S);
+            continue;
+        }
         *waited = 1;
-        if (futex_wait(&S->serving, s, mono_ns() + POLL_NS) == -ETIMEDOUT)
-            skip_dead_turn(S, s);
+        if (futex_wait(&S->holder, h, mono_ns() + POLL_NS) == -ETIMEDOUT)
+            take_over(S, h);
     }
-    atomic_store(&e->state, SG_SCHED_HOLDING);
+    atomic_store(&e->since, mono_ns());
+    if (atomic_exchange(&e->state, SG_SCHED_HOLDING) == SG_SCHED_QUEUED)
+        atomic_fetch_sub(&S->queued, 1);
     if (*waited)
         atomic_fetch_add(&S->grants, 1);
-    return t;
 }
 
-void sg_ds_give_turn(struct sg_sched *S, int idx, uint32_t t)
+void sg_ds_give_turn(struct sg_sched *S, int idx, uint64_t held_ns)
 {
-    atomic_store(&S->procs[idx].state, SG_SCHED_IDLE);
-    if (atomic_load(&S->next) != t + 1)
-        atomic_store_explicit(&S->given_ns, mono_ns(), memory_order_relaxed);
-    uint32_t exp = t; /* fails only if a waiter wrongly took us for dead: then it moved on */
-    atomic_compare_exchange_strong(&S->serving, &exp, t + 1);
-    if (atomic_load(&S->next) != t + 1)
-        futex_wake_all(&S->serving);
+    struct sg_sched_proc *e = &S->procs[idx];
+    uint64_t now = mono_ns(), turn, sum = active_weights(S, idx, now, &turn);
+    atomic_fetch_add(&S->vtime, held_ns * SG_SCHED_WEIGHT_MAX / (sum ? sum : 1));
+    atomic_store(&e->pass, atomic_load(&e->pass) + virtual_ns(e, held_ns));
+    atomic_store(&e->since, 0);
+    uint32_t h = atomic_load(&S->holder);
+    if ((h & SG_SCHED_HOLDER_IDX) == (uint32_t)idx + 1) {
+        if (atomic_load(&S->queued))
+            atomic_store_explicit(&S->given_ns, now, memory_order_relaxed);
+        /* fails only if a waiter wrongly took us for gone: then it elected another already */
+        atomic_compare_exchange_strong(&S->holder, &h, (h & ~SG_SCHED_HOLDER_IDX) + 0x100u);
+    }
+    atomic_store(&e->state, SG_SCHED_IDLE);
+    elect(S);
 }
 
-int sg_ds_others_wait(struct sg_sched *S, uint32_t t)
+int sg_ds_yield_due(struct sg_sched *S, int idx, uint64_t held_ns)
 {
-    return atomic_load_explicit(&S->next, memory_order_relaxed) - t > 1;
+    if (!atomic_load_explicit(&S->queued, memory_order_relaxed))
+        return 0;
+    const struct sg_sched_proc *self = &S->procs[idx];
+    uint64_t mine = atomic_load(&self->pass) + virtual_ns(self, held_ns);
+    for (int i = 0; i < SG_SCHED_PROCS; i++) {
+        struct sg_sched_proc *e = &S->procs[i];
+        if (i != idx && atomic_load(&e->pid) && atomic_load(&e->state) == SG_SCHED_QUEUED
+            && atomic_load(&e->pass) <= mine)
+            return 1;
+    }
+    return 0;
 }
 
 /* ---- MPS: SM tokens ------------------------------------------------------------------------ */

@@ -38,14 +38,17 @@ static __thread struct {
     size_t chunk;
 } bk;
 
-/* TFUSE_BULK_CHUNK_KB (64 .. 65536) sets the piece size; 1 MiB by default. */
+/* TFUSE_BULK_CHUNK_KB (64 .. 65536) sets the piece size, 1 MiB by default; 0 turns the bulk
+ * path off (the whole payload is gathered first, as before it: for comparisons). */
 static size_t chunk_bytes(void)
 {
-    if (bk.chunk)
+    static int off;
+    if (bk.chunk || off)
         return bk.chunk;
     const char *e = getenv("TFUSE_BULK_CHUNK_KB");
-    long kb = e && *e ? strtol(e, NULL, 10) : 0;
-    bk.chunk = kb >= 64 && kb <= 65536 ? (size_t)kb << 10 : TFW_BULK_CHUNK_DEFAULT;
+    long kb = e && *e ? strtol(e, NULL, 10) : -1;
+    off = kb == 0;
+    bk.chunk = off ? 0 : kb >= 64 && kb <= 65536 ? (size_t)kb << 10 : TFW_BULK_CHUNK_DEFAULT;
     return bk.chunk;
 }
 
@@ -69,7 +72,7 @@ static int stream_is_shm(struct tfw_session *s)
 static int may_stream(struct tfw_session *s)
 {
     return s->held == CUDA_SUCCESS && s->be.cuMemcpyHtoD_v2 && s->be.cuMemcpyDtoH_v2 &&
-           s->be.cuCtxSynchronize;
+           s->be.cuCtxSynchronize && chunk_bytes() > 0;
 }
 
 uint64_t tfw_bulk_prefix(struct tfw_session *s, const struct tf_frame_header *h)

@@ -94,17 +94,47 @@ int tfw_lim_vgpu_live(const struct tfw_vgpu *v)
  * while the process waits, as its events do. Charging wall time there drained a waiting
  * tenant's tokens and throttled it below its limit (bench_isolation: a 50% tenant read 39.6%). */
 typedef uint64_t (*devclock_fn)(int dev);
+typedef void (*setweight_fn)(int dev, unsigned weight);
+
+/* A function softgpu exports besides the driver's (NULL on NVIDIA's driver). */
+static void *backend_extra(struct tfw_limits *L, const char *name)
+{
+    return L->orig.dl ? dlsym(L->orig.dl, name) : NULL;
+}
 
 static devclock_fn devclock(struct tfw_limits *L)
 {
     static _Atomic(devclock_fn) fn; /* one backend per process; progress threads race benignly */
     static _Atomic int looked;
     if (!atomic_load(&looked)) {
-        void *sym = L->orig.dl ? dlsym(L->orig.dl, "tfuse_softgpu_device_clock_ns") : NULL;
-        atomic_store(&fn, (devclock_fn)sym);
+        atomic_store(&fn, (devclock_fn)backend_extra(L, "tfuse_softgpu_device_clock_ns"));
         atomic_store(&looked, 1);
     }
     return atomic_load(&fn);
+}
+
+/* softgpu's time-slicing scheduler elects the waiting process of least device time over weight
+ * (docs/softgpu.md): with its vGPU's compute request as the weight, tenants that contend get
+ * the device in the ratio of their shares from the scheduler itself, and the bucket stays the
+ * hard cap (a 25% vGPU alone still gets 25%). An unlimited vGPU weighs the whole device. Set
+ * at the first launch and again when a live resize changes the request. */
+static void sched_weight(struct tfw_limits *L, struct tfw_vgpu *v)
+{
+    static setweight_fn fn; /* the session thread's alone */
+    static int looked;
+    static unsigned set[TFW_MAX_GPUS];
+    if (!looked) {
+        fn = (setweight_fn)backend_extra(L, "tfuse_softgpu_set_sched_weight");
+        looked = 1;
+    }
+    int unlimited = atomic_load_explicit(&v->slot->compute_unlimited, memory_order_relaxed);
+    unsigned w = unlimited ? VGPU_BP_FULL : atomic_load_explicit(&v->slot->request_bp,
+                                                                  memory_order_relaxed);
+    size_t i = (size_t)(v - L->vgpus);
+    if (fn && i < TFW_MAX_GPUS && set[i] != w) {
+        fn((int)v->device, w);
+        set[i] = w;
+    }
 }
 
 /* One pass of the progress thread: finds, on each device, the launch now running (the first
@@ -212,6 +242,7 @@ static CUresult launch_begin(struct tfw_limits *L, CUstream st, struct timing *t
     struct tfw_vgpu *v = tfw_lim_current_vgpu(L);
     if (!v)
         return CUDA_ERROR_INVALID_CONTEXT;
+    sched_weight(L, v);
     int limited = !atomic_load_explicit(&v->slot->compute_unlimited, memory_order_relaxed);
     if (limited && !L->has_progress)
         tfw_lim_progress_ensure(L);   /* limited since the session attached (a live resize) */

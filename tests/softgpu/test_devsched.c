@@ -4,7 +4,9 @@
  * their start and end; the parent compares the busy intervals of two processes:
  * - time-slicing: no block of one runs while a block of the other does, both make progress
  *   (each at least a quarter of a fair share of the kernels), and kernels longer than the
- *   slice are preempted between their blocks;
+ *   slice are preempted between their blocks; with weights 1:3 (SOFTGPU_SCHED_WEIGHT) the
+ *   heavier gets more of the device whichever child it is (with the weights ignored, as
+ *   SOFTGPU_SCHED_WEIGHTS=0 does, the two get the same);
  * - SOFTGPU_SHARING=mps: blocks of both run at once;
  * - a process SIGKILLed while it holds the device mid-kernel (or, MPS, holds every SM) does
  *   not wedge it: the other finishes within a bounded wait;
@@ -89,6 +91,9 @@ struct child_cfg {
     uint64_t block_ns;
     double window_s;      /* launch for this long after the start signal */
     unsigned max_kernels; /* and at most this many */
+    const char *weight[2]; /* SOFTGPU_SCHED_WEIGHT of child 0 and 1, or NULL */
+    const char *weights;   /* SOFTGPU_SCHED_WEIGHTS, or NULL */
+    unsigned sync_every;   /* kernels between synchronizations (0: 4) */
 };
 
 static CUfunction child_setup(const struct child_cfg *c)
@@ -130,6 +135,10 @@ static CUresult launch_spin(CUfunction f, CUstream s, CUdeviceptr out, unsigned 
 /* Launches kernels back to back (a few in flight) for the window; reports every interval. */
 static int child_share(int role, const struct child_cfg *c)
 {
+    if (c->weight[role])
+        setenv("SOFTGPU_SCHED_WEIGHT", c->weight[role], 1);
+    if (c->weights)
+        setenv("SOFTGPU_SCHED_WEIGHTS", c->weights, 1);
     CUfunction f = child_setup(c);
     if (!f)
         return 10;
@@ -138,7 +147,10 @@ static int child_share(int role, const struct child_cfg *c)
     unsigned maxk = MAX_BLOCKS / c->blocks < c->max_kernels ? MAX_BLOCKS / c->blocks
                                                             : c->max_kernels;
     CUdeviceptr out;
-    if (cuMemAlloc(&out, per * maxk) || cuMemsetD8(out, 0, per * maxk))
+    /* one kernel first: the JIT compiles inside a kernel's first launch, holding the device,
+     * which must not fall inside the window the two processes are compared over */
+    if (cuMemAlloc(&out, per * maxk) || launch_spin(f, NULL, out, 1, 1000) || cuCtxSynchronize()
+        || cuMemsetD8(out, 0, per * maxk))
         return 11;
     signal_ready();
     wait_go();
@@ -147,7 +159,7 @@ static int child_share(int role, const struct child_cfg *c)
     while (k < maxk && now_s() < end) {
         if (launch_spin(f, NULL, out + k * per, c->blocks, c->block_ns))
             return 12;
-        if (++k % 4 == 0 && cuCtxSynchronize())
+        if (++k % (c->sync_every ? c->sync_every : 4) == 0 && cuCtxSynchronize())
             return 13;
     }
     if (cuCtxSynchronize() || cuMemcpyDtoH(r->iv, out, per * k))
@@ -377,7 +389,7 @@ static void timeslice_never_overlaps_and_is_fair(void **state)
     (void)state;
     fresh_namespace("ts");
     /* kernels of 8 blocks of 0.5 ms on 2 threads (2 ms) against a 1 ms slice */
-    struct child_cfg c = {"timeslice", "1000", 8, 500000, 1.5, 100000};
+    struct child_cfg c = {"timeslice", "1000", 8, 500000, 1.5, 100000, {NULL, NULL}, NULL, 0};
     run_pair(&c);
     /* preempted() reads the intervals in launch order: count before overlaps() sorts them */
     unsigned pa = preempted(&shared[0], &shared[1]), pb = preempted(&shared[1], &shared[0]);
@@ -391,11 +403,70 @@ static void timeslice_never_overlaps_and_is_fair(void **state)
     assert_true(pa + pb > 0);
 }
 
+/* Block time of r inside [lo, hi] (ns of %globaltimer). */
+static uint64_t busy_within(const struct report *r, uint64_t lo, uint64_t hi)
+{
+    uint64_t sum = 0;
+    for (unsigned i = 0; i < r->n; i++)
+        if (r->iv[i].start >= lo && r->iv[i].end && r->iv[i].end <= hi)
+            sum += r->iv[i].end - r->iv[i].start;
+    return sum;
+}
+
+/* When r's first block started and its last ended. */
+static void span_of(const struct report *r, uint64_t *first, uint64_t *last)
+{
+    *first = UINT64_MAX;
+    *last = 0;
+    for (unsigned i = 0; i < r->n; i++) {
+        *first = r->iv[i].start < *first ? r->iv[i].start : *first;
+        *last = r->iv[i].end > *last ? r->iv[i].end : *last;
+    }
+}
+
+/* Weights 1:3, both processes launching back to back: the heavier gets more kernels, with either
+ * child heavier (neither the first to start nor the child's index explains it); the share is
+ * 3:1 by the weights, asserted only in order with a margin (host load moves it). With the
+ * weights ignored (SOFTGPU_SCHED_WEIGHTS=0) the lighter is not held back that far. */
+static void weights_share_the_device_in_order(void **state)
+{
+    (void)state;
+    static const char *const names[] = {"w0", "w1", "woff"};
+    for (int run = 0; run < 3; run++) {
+        fresh_namespace(names[run]);
+        int light = run == 1; /* run 2: child 0 is weighted lighter, but weights are off */
+        /* 32 kernels between synchronizations: each process stays queued, so the share is
+         * the scheduler's (a process idle in its round trip is rightly passed over) */
+        struct child_cfg c = {"timeslice", "1000", 8, 500000, 1.5, 100000, {NULL, NULL},
+                              run == 2 ? "0" : NULL, 32};
+        c.weight[light] = "2500";
+        c.weight[!light] = "7500";
+        run_pair(&c);
+        /* the device time each had while both had work: from the later start to the earlier
+         * end */
+        uint64_t a0, a1, b0, b1;
+        span_of(&shared[0], &a0, &a1);
+        span_of(&shared[1], &b0, &b1);
+        uint64_t lo = a0 > b0 ? a0 : b0, hi = a1 < b1 ? a1 : b1;
+        double kl = (double)busy_within(&shared[light], lo, hi);
+        double kh = (double)busy_within(&shared[!light], lo, hi);
+        print_message("weights 2500:7500%s: device time %.0f and %.0f ms (%.2f)\n",
+                      run == 2 ? " ignored" : "", kl / 1e6, kh / 1e6, kh / kl);
+        assert_int_equal(overlaps(&shared[0], &shared[1]), 0);
+        assert_true(kl > 0 && kh > 0);
+        if (run < 2)
+            assert_true(kh >= 1.5 * kl);
+        else
+            assert_true(kh < 2 * kl && kl < 2 * kh);
+        drop_namespace(NULL);
+    }
+}
+
 static void mps_blocks_of_both_run_at_once(void **state)
 {
     (void)state;
     fresh_namespace("mps");
-    struct child_cfg c = {"mps", NULL, 8, 500000, 1.0, 100000};
+    struct child_cfg c = {"mps", NULL, 8, 500000, 1.0, 100000, {NULL, NULL}, NULL, 0};
     run_pair(&c);
     unsigned long ov = overlaps(&shared[0], &shared[1]);
     print_message("mps: kernels %u and %u, overlapping blocks %lu\n", shared[0].kernels,
@@ -421,8 +492,8 @@ static void death_of(const char *sharing)
 {
     fresh_namespace(sharing);
     /* 64 blocks of 5 s, a slice longer than that: A is inside its blocks, holding, when killed */
-    struct child_cfg ca = {sharing, "10000000", 64, 5000000000ull, 0, 0};
-    struct child_cfg cb = {sharing, NULL, 4, 1000000, 0, 0};
+    struct child_cfg ca = {sharing, "10000000", 64, 5000000000ull, 0, 0, {NULL, NULL}, NULL, 0};
+    struct child_cfg cb = {sharing, NULL, 4, 1000000, 0, 0, {NULL, NULL}, NULL, 0};
     pid_t a = start_holder(&ca);
     pid_t b = spawn(1, &cb, NULL, 0);
     await_ready(1);
@@ -452,8 +523,8 @@ static void events_leave_out_the_wait_for_the_device(void **state)
     (void)state;
     fresh_namespace("ev");
     /* A: 4 blocks of 300 ms on 2 threads, a slice longer than that: B waits >= 300 ms */
-    struct child_cfg ca = {"timeslice", "10000000", 4, 300000000, 0, 0};
-    struct child_cfg cb = {"timeslice", NULL, 1, 2000000, 0, 0};
+    struct child_cfg ca = {"timeslice", "10000000", 4, 300000000, 0, 0, {NULL, NULL}, NULL, 0};
+    struct child_cfg cb = {"timeslice", NULL, 1, 2000000, 0, 0, {NULL, NULL}, NULL, 0};
     pid_t a = start_holder(&ca);
     pid_t b = spawn(1, &cb, NULL, 1);
     await_ready(1);
@@ -525,6 +596,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(timeslice_never_overlaps_and_is_fair, drop_namespace),
+        cmocka_unit_test_teardown(weights_share_the_device_in_order, drop_namespace),
         cmocka_unit_test_teardown(mps_blocks_of_both_run_at_once, drop_namespace),
         cmocka_unit_test_teardown(killed_holder_does_not_wedge_the_device, drop_namespace),
         cmocka_unit_test_teardown(killed_mps_process_gives_its_sms_back, drop_namespace),
