@@ -13,6 +13,10 @@
  * Scenarios 20/30/50, 10/90, 25/75 and, with --hog N (default: the host's CPU count; 0: off),
  * 20/30/50 again beside N CPU-bound processes (hog.c), which also run beside its alone runs.
  *
+ * Kernels are sized by a calibration run of the program alone (--kernel-ms, default 3 ms: the
+ * JIT runs the same steps ~10x faster than the interpreter, and 0.25 ms kernels measure the
+ * round trips, not the device's shares) unless --iters fixes their steps.
+ *
  * Also the limiter's cost: the same program on an unlimited vGPU (enforcement wrappers, event
  * timing, bucket fast path) against a whole-device session with no limiter, alternating runs on
  * the same node.
@@ -541,14 +545,36 @@ static void on_signal(int sig)
     _exit(128 + sig);
 }
 
+/* Steps for kernels of about `ms` on this host and engine: the program alone on the device,
+ * its steps scaled by the time per kernel until within 10% (a launch's own cost does not
+ * scale, hence more than one pass). 0 when the program does not run. */
+static unsigned calibrate(double ms)
+{
+    unsigned iters = 20000;
+    for (int pass = 0; pass < 4; pass++) {
+        double rate = spin_rate("no-vgpu", 2, iters);
+        if (rate <= 0)
+            return 0;
+        double per = 1000.0 / rate, next = iters * ms / per;
+        printf("calibration: %u steps, %.0f kernels/s alone (%.2f ms each)\n", iters, rate, per);
+        if (fabs(per - ms) < ms * 0.1)
+            break;
+        iters = next > 2e9 ? 2000000000u : next < 1000 ? 1000u : (unsigned)next;
+    }
+    return iters;
+}
+
 static const char *only; /* --only NAME: that scenario alone, no limiter-cost runs */
 
-static int parse_real_args(int argc, char **argv, double *seconds, unsigned *iters, int *hogs)
+static int parse_real_args(int argc, char **argv, double *seconds, unsigned *iters, int *hogs,
+                           double *kernel_ms)
 {
     for (int i = 1; i < argc; i++) {
         char *end = NULL;
         if (strcmp(argv[i], "--seconds") == 0 && i + 1 < argc)
             *seconds = strtod(argv[++i], &end);
+        else if (strcmp(argv[i], "--kernel-ms") == 0 && i + 1 < argc)
+            *kernel_ms = strtod(argv[++i], &end);
         else if (strcmp(argv[i], "--iters") == 0 && i + 1 < argc)
             *iters = (unsigned)strtoul(argv[++i], &end, 10);
         else if (strcmp(argv[i], "--hog") == 0 && i + 1 < argc)
@@ -558,14 +584,16 @@ static int parse_real_args(int argc, char **argv, double *seconds, unsigned *ite
             end = argv[i] + strlen(argv[i]);
         }
         if (!end || *end || end == argv[i]) {
-            fprintf(stderr, "usage: bench_isolation [--seconds 2..600] [--iters N] [--hog 0..64]"
-                            " [--only SCENARIO]   (real tenants)\n"
+            fprintf(stderr, "usage: bench_isolation [--seconds 2..600] [--iters N | --kernel-ms "
+                            "0.1..1000] [--hog 0..64] [--only SCENARIO]   (real tenants)\n"
                             "       bench_isolation --emulated [options of the emulated mode]\n");
             return -1;
         }
     }
-    if (!(*seconds >= 2 && *seconds <= 600) || *iters == 0 || *hogs < 0 || *hogs > 64) {
-        fprintf(stderr, "bench_isolation: --seconds 2..600, --iters > 0, --hog 0..64\n");
+    if (!(*seconds >= 2 && *seconds <= 600) || *hogs < 0 || *hogs > 64
+        || !(*kernel_ms >= 0.1 && *kernel_ms <= 1000)) {
+        fprintf(stderr, "bench_isolation: --seconds 2..600, --kernel-ms 0.1..1000, "
+                        "--hog 0..64\n");
         return -1;
     }
     return 0;
@@ -596,11 +624,11 @@ static int limiter_cost(double seconds, unsigned iters, double *direct, double *
 
 int isolation_real_main(int argc, char **argv)
 {
-    double seconds = 20;
-    unsigned iters = 20000;
+    double seconds = 20, kernel_ms = 3;
+    unsigned iters = 0; /* 0: calibrated */
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     int hogs = cpus > 0 && cpus <= 64 ? (int)cpus : 2;
-    if (parse_real_args(argc, argv, &seconds, &iters, &hogs) != 0)
+    if (parse_real_args(argc, argv, &seconds, &iters, &hogs, &kernel_ms) != 0)
         return 2;
     if (find_programs() != 0) {
         fprintf(stderr, "bench_isolation: needs %s and %s (build tfuse and prog_iso)\n", tfuse,
@@ -616,6 +644,11 @@ int isolation_real_main(int argc, char **argv)
         return 1;
     }
     rs[NRS - 1].hogs = hogs;
+    if (!iters && !(iters = calibrate(kernel_ms))) {
+        fprintf(stderr, "bench_isolation: the program alone ran no kernel (calibration)\n");
+        stop_node();
+        return 1;
+    }
     iso_print_header(iters, seconds);
     int rc = 0;
     for (int k = 0; k < NRS && rc == 0; k++) {
