@@ -18,9 +18,10 @@ mkdir -p "$out_dir"
 work=$(mktemp -d "${TMPDIR:-/tmp}/bench-freeze.XXXXXX")
 node_pid=
 holder=
+prog_pid=
 export SOFTGPU_NAMESPACE=bench_freeze_$$ SOFTGPU_MEMORY=${SOFTGPU_MEMORY:-3GiB}
 cleanup() {
-    [ -n "$holder" ] && kill -KILL "$holder" 2>/dev/null
+    [ -n "$holder" ] && kill -KILL "$holder" $prog_pid 2>/dev/null
     [ -n "$node_pid" ] && kill -TERM "$node_pid" 2>/dev/null && wait "$node_pid" 2>/dev/null
     rm -rf "$work"
 }
@@ -54,8 +55,8 @@ fastest() { sort -g | head -1; }
 rows=()
 json_rows=()
 for size_mib in 256 1024; do
-    tok=$(http POST /api/v1/vgpus "{\"vram_bytes\": $(((size_mib + 128) * MiB)), \"id\": \"b$size_mib\"}" |
-          jq -r .token)
+    body="{\"vram_bytes\": $(((size_mib + 128) * MiB)), \"id\": \"b$size_mib\"}"
+    tok=$(http POST /api/v1/vgpus "$body" | jq -r .token)
     [ "$(cat "$work/status")" = 201 ] || die "create: $(cat "$work/reply")"
     rm -f "$work/in"
     mkfifo "$work/in"
@@ -64,6 +65,7 @@ for size_mib in 256 1024; do
         $((size_mib * MiB)) <"$work/in" >"$work/out" 2>&1 &
     holder=$!
     wait_for 300 grep -q '^ready' "$work/out" || die "the holder: $(cat "$work/out")"
+    prog_pid=$(sed -n 's/^ready pid //p' "$work/out")
     for to in host disk; do
         : >"$work/f.ms"
         : >"$work/r.ms"
@@ -88,7 +90,7 @@ for size_mib in 256 1024; do
     done
     echo end >&"$fd"
     wait "$holder"
-    holder=
+    holder= prog_pid=
     exec {fd}>&-
     http DELETE "/api/v1/vgpus/b$size_mib" >/dev/null
 done
@@ -102,7 +104,8 @@ printf '%s\n' "${rows[@]}"
 ratio=$(jq -n "[$(IFS=,; echo "${json_rows[*]}")] | map(select(.bytes == 1073741824 and
     .to == \"host\"))[0].resume_ms_median / ($h2d_first * 1000)")
 printf 'plain 1 GiB host-to-device copy: %.1f ms into fresh memory, %.1f ms again;' \
-    "$(echo "$h2d_first" | awk '{print $1 * 1000}')" "$(echo "$h2d_again" | awk '{print $1 * 1000}')"
+    "$(echo "$h2d_first" | awk '{print $1 * 1000}')" \
+    "$(echo "$h2d_again" | awk '{print $1 * 1000}')"
 printf ' resume of 1 GiB from host memory = %.2fx the first (aim: within 2x)\n' "$ratio"
 jq -n --argjson rows "[$(IFS=,; echo "${json_rows[*]}")]" --argjson first "$h2d_first" \
     --argjson again "$h2d_again" --argjson ratio "$ratio" --argjson load "$load" \

@@ -19,6 +19,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,11 +50,14 @@ struct node_api_token {
     char text[];
 };
 
+struct freeze_job;
+
 struct body {
     char *data;
     size_t len;
     size_t dropped;        /* bytes past MAX_BODY read and thrown away */
     int too_big;
+    struct freeze_job *job;  /* a freeze or resume running while the connection is suspended */
 };
 
 /* Whether the request declares a body larger than MAX_BODY (refused before it is read). */
@@ -373,16 +377,58 @@ static void resize_vgpu(struct node_api *a, struct MHD_Connection *c, const char
     json_decref(body);
 }
 
-/* POST /api/v1/vgpus/{id}/freeze or /resume; the body is optional. */
+/* A freeze or resume copies for seconds per GiB: it runs on a thread of its own while its
+ * connection is suspended, so that the listener's event loop goes on answering (tfuse ps). */
+struct freeze_job {
+    struct node_api *a;
+    struct MHD_Connection *c;
+    char id[3 * VGPU_ID_MAX + 4];
+    int resume;
+    json_t *body;
+    struct reply r;
+    _Atomic int done;
+};
+
+static void *freeze_job_main(void *arg)
+{
+    struct freeze_job *j = arg;
+    struct MHD_Connection *c = j->c;
+    struct node_api *a = j->a;
+    j->r.status = node_freeze_request(a->freeze, j->id, j->resume, j->body, &j->r.json);
+    json_decref(j->body);
+    j->body = NULL;
+    atomic_store(&j->done, 1);   /* j is the connection's from here */
+    MHD_resume_connection(c);
+    atomic_fetch_sub(&a->freeze_jobs, 1);
+    return NULL;
+}
+
+/* POST /api/v1/vgpus/{id}/freeze or /resume; the body is optional. r->status -1: suspended,
+ * the answer comes from the job (on_request). */
 static void freeze_vgpu(struct node_api *a, struct MHD_Connection *c, const char *id,
                         struct body *b, int resume, struct reply *r)
 {
     json_t *body = b->len || b->too_big ? json_body(c, b, r) : NULL;
-    if (!a->freeze)
-        fail(r, 404, "not_found", "this node does not freeze vGPUs");
-    else if (body || !(b->len || b->too_big))
-        r->status = node_freeze_request(a->freeze, id, resume, body, &r->json);
-    json_decref(body);
+    struct freeze_job *j = NULL;
+    if ((b->len || b->too_big) && !body)
+        return;   /* answered: 400, 413 or 415 */
+    if (!a->freeze || !(j = calloc(1, sizeof *j))) {
+        fail(r, a->freeze ? 500 : 404, a->freeze ? "internal" : "not_found",
+             a->freeze ? "out of memory" : "this node does not freeze vGPUs");
+        json_decref(body);
+        return;
+    }
+    *j = (struct freeze_job){.a = a, .c = c, .resume = resume, .body = body};
+    snprintf(j->id, sizeof j->id, "%s", id);
+    b->job = j;
+    r->status = -1;
+    atomic_fetch_add(&a->freeze_jobs, 1);
+    MHD_suspend_connection(c);   /* before the thread can resume it */
+    pthread_t th;
+    if (pthread_create(&th, NULL, freeze_job_main, j) == 0)
+        pthread_detach(th);
+    else
+        freeze_job_main(j);   /* no thread: here, as before */
 }
 
 /* Freeze and resume also take the vGPU's own token (its tenant's): 1 let in, 0 not, -1 the
@@ -513,9 +559,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         *upload_len = 0;
         return MHD_YES;
     }
+    if (b->job) {   /* resumed: the freeze or resume has its answer */
+        if (!atomic_load(&b->job->done))
+            return MHD_YES;
+        struct reply r = b->job->r;
+        b->job->r.json = NULL;
+        return send_reply(c, &r);
+    }
     struct reply r = {.status = 500};
     route(cls, c, method, url, b, &r);
-    return send_reply(c, &r);
+    return r.status < 0 ? MHD_YES : send_reply(c, &r);
 }
 
 static void on_done(void *cls, struct MHD_Connection *c, void **state,
@@ -523,6 +576,12 @@ static void on_done(void *cls, struct MHD_Connection *c, void **state,
 {
     (void)cls, (void)c, (void)code;
     struct body *b = *state;
+    if (b && b->job && !atomic_load(&b->job->done))
+        tf_error("an API connection ended during a freeze: its job is left to finish");
+    else if (b && b->job) {
+        json_decref(b->job->r.json);
+        free(b->job);
+    }
     if (b) {
         free(b->data);
         free(b);
@@ -554,7 +613,7 @@ static struct MHD_Daemon *start_daemon(struct node_api_listener *l,
     unsigned per_host = l->tcp ? or_default(cfg->max_per_host, NODE_API_DEFAULT_MAX_PER_HOST) : 0;
     unsigned idle = or_default(cfg->idle_timeout_s, NODE_API_DEFAULT_IDLE_TIMEOUT_S);
     struct MHD_OptionItem tls[3] = {{MHD_OPTION_END, 0, NULL}};
-    unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
+    unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
     if (l->tls)
         flags |= tf_mhd_tls_options(tls, cfg->tls_cert, cfg->tls_key);
     return MHD_start_daemon(
@@ -617,6 +676,10 @@ int node_api_start(struct node_api *a, const struct node_api_config *cfg, const 
 
 void node_api_stop(struct node_api *a)
 {
+    /* a suspended connection must be resumed before its daemon stops: the jobs end once their
+     * workers answer or end (the sessions are drained by now), bounded by their own wait */
+    for (int i = 0; i < 15000 && atomic_load(&a->freeze_jobs) > 0; i++)
+        usleep(10000);
     for (int i = 0; i < a->n; i++) {
         MHD_stop_daemon(a->daemons[i]);
         if (strncmp(a->addrs[i], "unix:", 5) == 0)

@@ -61,6 +61,7 @@ struct node_api {
     struct node_vgpus *vgpus;
     struct node_sessions *sessions;
     struct node_freeze *freeze;
+    _Atomic int freeze_jobs;   /* freezes and resumes running on threads of their own */
     /* The bearer token ("" for none). Replaced whole by node_api_set_token; a replaced string
      * is kept (a request thread may still be comparing against it) on the `tokens` list until
      * node_api_stop. */

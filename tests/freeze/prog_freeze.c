@@ -3,7 +3,7 @@
  * Modes (argv[1]):
  *   hold BYTES        state in device memory: BYTES of linear memory (cuMemAlloc), a pitched
  *                     allocation (cuMemAllocPitch, 1000-byte rows x 2048) and a module global
- *                     (4 KiB), filled by kernels and copies; prints "ready" and then serves
+ *                     (4 KiB), filled by kernels and copies; prints "ready pid PID", then serves
  *                     commands read line by line from stdin:
  *                       check  one step of kernels over all three, then compares every byte
  *                              with the same steps done on the CPU: "ok STEP" or "FAIL ...";
@@ -13,7 +13,8 @@
  *   devfree           the device's free memory as an unlimited session sees it (cuMemGetInfo):
  *                     "devfree F total T"
  *   copy BYTES        a plain host-to-device copy of BYTES from pageable memory into fresh device
- *                     memory and again into the same memory: "h2d_first_s A h2d_again_s B"
+ *                     memory and again into the same memory (256 MiB per call):
+ *                     "h2d_first_s A h2d_again_s B"
  * Owns: nothing. May call: the CUDA driver API (our stub through tfuse run).
  */
 #include <cuda.h>
@@ -22,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static const char ptx[] =
     ".version 7.0\n"
@@ -91,6 +93,9 @@ static const char ptx[] =
     "  ret;\n"
     "}\n";
 
+/* One copy of 1 GiB through the stub loses its connection today (the transport's bulk path,
+ * issue 22's): big copies go in 256 MiB calls, back to back. */
+#define COPY_CHUNK (256ull << 20)
 #define ROW 1000
 #define ROWS 2048
 #define NG 1024
@@ -179,8 +184,10 @@ static int check(int stepno)
         want_lin[i] = want_lin[i] * 3u + 1u;
     for (int i = 0; i < NG; i++)
         want_g[i] = want_g[i] * 5u + (uint32_t)i;
-    if (lin)
-        TRY(cuMemcpyDtoH(got, lin, nlin * 4));
+    for (uint64_t off = 0; lin && off < nlin * 4; off += COPY_CHUNK) {
+        uint64_t n = nlin * 4 - off < COPY_CHUNK ? nlin * 4 - off : COPY_CHUNK;
+        TRY(cuMemcpyDtoH((uint8_t *)got + off, lin + off, n));
+    }
     CUDA_MEMCPY2D c = {.srcMemoryType = CU_MEMORYTYPE_DEVICE, .srcDevice = pit,
                        .srcPitch = pitch, .dstMemoryType = CU_MEMORYTYPE_HOST, .dstHost = got_pit,
                        .dstPitch = ROW, .WidthInBytes = ROW, .Height = ROWS};
@@ -208,7 +215,7 @@ static int mode_hold(uint64_t bytes)
 {
     if (setup() || hold_setup(bytes))
         return 1;
-    printf("ready\n");
+    printf("ready pid %d\n", (int)getpid());
     fflush(stdout);
     char line[64];
     int steps = 0;
@@ -244,6 +251,7 @@ static double now(void)
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+
 static int mode_copy(uint64_t bytes)
 {
     CUdeviceptr d;
@@ -252,12 +260,15 @@ static int mode_copy(uint64_t bytes)
         return 1;
     memset(h, 0x5a, bytes);
     TRY(cuMemAlloc(&d, bytes));
-    double t0 = now();
-    TRY(cuMemcpyHtoD(d, h, bytes));
-    double t1 = now();
-    TRY(cuMemcpyHtoD(d, h, bytes));
-    double t2 = now();
-    printf("h2d_first_s %.6f h2d_again_s %.6f\n", t1 - t0, t2 - t1);
+    double t[3] = {now()};
+    for (int pass = 1; pass < 3; pass++) {
+        for (uint64_t off = 0; off < bytes; off += COPY_CHUNK) {
+            uint64_t n = bytes - off < COPY_CHUNK ? bytes - off : COPY_CHUNK;
+            TRY(cuMemcpyHtoD(d + off, h + off, n));
+        }
+        t[pass] = now();
+    }
+    printf("h2d_first_s %.6f h2d_again_s %.6f\n", t[1] - t[0], t[2] - t[1]);
     free(h);
     return 0;
 }

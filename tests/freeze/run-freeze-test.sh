@@ -50,8 +50,9 @@ start_holder() {
         <"$work/$1.in" >"$work/$1.out" 2>"$work/$1.err" &
     pids+=($!)
     eval "pid_$1=$!"
-    wait_until 60 grep -q '^ready' "$work/$1.out" ||
+    wait_until 120 grep -q '^ready' "$work/$1.out" ||
         fail "$1 did not start: $(cat "$work/$1.out" "$work/$1.err")"
+    pids+=("$(sed -n 's/^ready pid //p' "$work/$1.out")")   # killed on exit, as tfuse run is
 }
 # say NAME COMMAND EXPECTED-PREFIX: sends a command and waits for the next line of output
 say() {
@@ -96,7 +97,8 @@ case_state() {
     [ "$(vgpu fz | jq .freeze.host_bytes)" = $((64 * MiB + PITCHED)) ] || fail "$(vgpu fz)"
     http GET /metrics | grep -q '^tfuse_vgpu_frozen{vgpu="fz",.*} 1$' ||
         fail "metrics do not show the freeze"
-    "$tfuse" ps --node "$api" | grep -q 'frozen (host: 66' || fail "ps: $("$tfuse" ps --node "$api")"
+    "$tfuse" ps --node "$api" | grep -q 'frozen (host: 66' ||
+        fail "ps: $("$tfuse" ps --node "$api")"
     "$tfuse" vgpu list --node "$api" | grep -q '^fz  *frozen' || fail "tfuse vgpu list"
     # a call while frozen: resumed transparently, at the same addresses, with the same bytes
     say a check "ok 2" >/dev/null
@@ -193,16 +195,19 @@ case_api() {
     echo "unknown id, no sessions, bad bodies, double freeze, tokens: all refused clearly"
 }
 
-# A resume waits, bounded, while the device has no room, then fails clearly and stays frozen.
+# A resume waits, bounded, while the device has no room, then fails clearly and stays frozen:
+# on a 192 MiB device, a (96 + 2 MiB) and b (128 + 2 MiB) fit only one at a time.
 case_room() {
-    SOFTGPU_MEMORY=512MiB TFUSE_FREEZE_ROOM_WAIT_MS=1500 \
+    # a device of its own: a segment left by a killed run keeps the size it was made with
+    export SOFTGPU_NAMESPACE=${SOFTGPU_NAMESPACE:-freeze}_192MiB
+    SOFTGPU_MEMORY=192MiB TFUSE_FREEZE_ROOM_WAIT_MS=1500 \
         start_node --freeze-to host --oversubscribe --ctx-overhead 0
     local ta tb line
-    ta=$(create '{"vram":"400MiB","id":"ra"}' | field .token)
-    tb=$(create '{"vram":"400MiB","id":"rb"}' | field .token)
-    start_holder a "$ta" $((256 * MiB))
+    ta=$(create '{"vram":"160MiB","id":"ra"}' | field .token)
+    tb=$(create '{"vram":"160MiB","id":"rb"}' | field .token)
+    start_holder a "$ta" $((96 * MiB))
     http POST /api/v1/vgpus/ra/freeze | grep -q '^200' || fail "freeze ra"
-    start_holder b "$tb" $((300 * MiB))   # fits only because a is frozen
+    start_holder b "$tb" $((128 * MiB))   # fits only because a is frozen
     line=$(say a check "error 2 ")
     echo "a while the device is full: $line"
     frozen_is ra true || fail "a failed resume left ra thawed"
@@ -225,8 +230,8 @@ case_killed() {
          --data-binary '{"vram":"256MiB","id":"kb"}' http://node/api/v1/vgpus | jq -r .token)
     start_node --freeze-to disk --state "$work/state"
     ta=$(create '{"vram":"256MiB","id":"ka"}' | field .token)
-    start_holder a "$ta" $((128 * MiB))
-    start_holder b "$tb" $((64 * MiB)) "$sess_b"
+    start_holder a "$ta" $((64 * MiB))
+    start_holder b "$tb" $((32 * MiB)) "$sess_b"
     f0=$(devfree "$sess_b")
     http POST /api/v1/vgpus/ka/freeze >"$work/freeze.out" &
     sleep 0.1
@@ -237,7 +242,7 @@ case_killed() {
     echo "the frozen tenant: $r"
     wait_until 30 eval "! kill -0 $pid_a 2>/dev/null" || true
     say b check "ok 1" >/dev/null
-    wait_until 30 eval "[ \$(devfree $sess_b) -ge $((f0 + 128 * MiB)) ]" ||
+    wait_until 30 eval "[ \$(devfree $sess_b) -ge $((f0 + 64 * MiB)) ]" ||
         fail "the dead node's tenant still holds device memory"
     # a new node on the same state folder removes the image the dead one left
     rm -f "$work/api.sock" "$work/s.sock"
