@@ -114,6 +114,14 @@ static CUresult kernel_exec(struct sg_ctx *ctx, struct sg_stream *s, struct sg_w
 {
     struct sg_ds_launch ds;
     int dev = ctx->dev->ordinal;
+    const ptx_kernel *pk = ((struct kernel_work *)w)->func->kernel;
+    if (!ptx_kernel_ready(pk)) {
+        /* its code is being compiled (from the module's load): waited for before the device
+         * is asked for and off the device clock, as NVIDIA's JIT runs at load, uncharged */
+        sg_devsched_jit_wait(dev, 1);
+        ptx_kernel_engine(pk, NULL, 0);
+        sg_devsched_jit_wait(dev, 0);
+    }
     uint64_t t0 = sg_now_ns();
     sg_devsched_begin(&ds, dev, ((struct kernel_work *)w)->cfg.cooperative);
     CUresult r = kernel_run(ctx, (struct kernel_work *)w, &ds);

@@ -35,6 +35,7 @@ static CUresult parse_ptx(const char *text, size_t len, ptx_module **out)
     }
     sg_log(SG_LOG_DEBUG, "loaded PTX (sm_%d, %d kernels, %d globals)", ptx_module_target_sm(m),
            ptx_module_kernel_count(m), ptx_module_global_count(m));
+    ptx_module_prepare(m); /* the JIT compiles its kernels from now, off the launch path */
     *out = m;
     return CUDA_SUCCESS;
 }

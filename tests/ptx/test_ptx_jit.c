@@ -5,8 +5,16 @@
  * flow and predication, atomics, the in-memory cache (a second module with the same text),
  * and that an illegal or misaligned access in jitted code ends the launch with the
  * interpreter's status and message. Results are checked against C computations.
+ * Compiling off the launch path: a prepared module's kernels become ready without a launch,
+ * and a module freed while its kernels are queued or compiling loses nothing. The disk cache
+ * (SOFTGPU_JIT_CACHE, a folder of this test's): a second process links the kernel from it, a
+ * truncated, corrupted or linked-in file is ignored with a warning and the kernel still runs
+ * right, and the least recently used files go past the size bound. Those run this program
+ * again as a child ("child" argument), which prints the engine's reason and the result.
  * Built with SOFTGPU_HAVE_LLVM when the engine is; without it, kernels must stay interpreted.
  */
+#include <dirent.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +22,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "ptx_test_util.h"
@@ -263,15 +274,225 @@ static void test_cache_and_fallback(void **state)
     tdev_free(m);
 }
 
-int main(void)
+/* out[t] = t * t + k for every thread of the block */
+static const char sq_ptx[] = HDR
+    ".visible .entry sq(.param .u64 out, .param .u32 k)\n{\n"
+    " .reg .u32 %r<5>; .reg .u64 %rd<4>;\n"
+    " ld.param.u64 %rd1, [out]; ld.param.u32 %r4, [k]; mov.u32 %r1, %tid.x;\n"
+    " mul.lo.u32 %r2, %r1, %r1; add.u32 %r2, %r2, %r4;\n"
+    " mul.wide.u32 %rd2, %r1, 4; add.s64 %rd3, %rd1, %rd2; st.global.u32 [%rd3], %r2;\n"
+    " ret;\n}\n";
+
+static int sq_run(ptx_module *m, unsigned k)
+{
+    uint32_t *out = tdev_alloc(&D, 64 * 4);
+    void *args[] = {&out, &k};
+    if (tdev_launch(&D, m, "sq", 1, 64, 0, args) != PTX_OK)
+        return 0;
+    for (uint32_t i = 0; i < 64; i++)
+        if (out[i] != i * i + k)
+            return 0;
+    return 1;
+}
+
+static void test_compile_at_load(void **state)
+{
+    (void)state;
+    char text[sizeof sq_ptx + 64];
+    snprintf(text, sizeof text, "// %ld %d\n%s", (long)time(NULL), (int)getpid(), sq_ptx);
+    ptx_module *m = tdev_parse(&D, text);
+    const ptx_kernel *k = ptx_module_find_kernel(m, "sq");
+    ptx_module_prepare(m);
+#ifdef SOFTGPU_HAVE_LLVM
+    /* nothing asks for the kernel: the compiler thread makes it ready (bounded, generous) */
+    for (int i = 0; i < 1200 && !ptx_kernel_ready(k); i++)
+        usleep(50000);
+    if (!ptx_kernel_ready(k))
+        fail_msg("a prepared kernel was not compiled within 60 s");
+#endif
+    char why[200];
+    int jit = ptx_kernel_engine(k, why, sizeof why);
+#ifdef SOFTGPU_HAVE_LLVM
+    if (!jit || !strstr(why, "instructions"))
+        fail_msg("the prepared kernel is not on the JIT: %s", why);
+#else
+    assert_int_equal(jit, 0);
+#endif
+    assert_true(sq_run(m, 7));
+    tdev_free(m);
+    /* freed at once, its kernels queued or compiling: waits or drops them, nothing leaks */
+    for (int i = 0; i < 4; i++) {
+        snprintf(text, sizeof text, "// gone %d %ld\n%s", i, (long)time(NULL), sq_ptx);
+        ptx_module *g = tdev_parse(&D, text);
+        ptx_module_prepare(g);
+        tdev_free(g);
+    }
+}
+
+#ifdef SOFTGPU_HAVE_LLVM
+static char self[4096], cache_dir[256];
+
+/* Runs this program as a child: its output (stdout and stderr) into out. */
+static void run_child(char *out, size_t len)
+{
+    char cmd[4600];
+    snprintf(cmd, sizeof cmd, "SOFTGPU_JIT_CACHE='%s' '%s' child 2>&1", cache_dir, self);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    size_t n = fread(out, 1, len - 1, p);
+    out[n] = 0;
+    assert_int_equal(pclose(p), 0);
+}
+
+/* The one cache file (there is one kernel); 0 when there is none. */
+static int cache_file(char *path, size_t len)
+{
+    DIR *d = opendir(cache_dir);
+    struct dirent *e;
+    int found = 0;
+    while (d && (e = readdir(d)))
+        if (strlen(e->d_name) == 66 && !strcmp(e->d_name + 64, ".o")) {
+            snprintf(path, len, "%s/%s", cache_dir, e->d_name);
+            found++;
+        }
+    if (d)
+        closedir(d);
+    return found == 1;
+}
+
+static void expect(const char *out, const char *what, const char *step)
+{
+    if (!strstr(out, what) || !strstr(out, "result: ok"))
+        fail_msg("%s: expected '%s' and a right result, got:\n%s", step, what, out);
+}
+
+static void test_disk_cache(void **state)
+{
+    (void)state;
+    char out[8192], path[512];
+    struct stat st;
+    run_child(out, sizeof out);
+    expect(out, "compiled in", "first process");
+    assert_int_equal(stat(cache_dir, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0700);
+    assert_true(cache_file(path, sizeof path));
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 077, 0);
+    run_child(out, sizeof out);
+    expect(out, "loaded from the disk cache", "second process");
+    if (strstr(out, "JIT cache:"))
+        fail_msg("a good file was warned about:\n%s", out);
+    /* truncated: ignored with a warning, compiled again and replaced by a good file */
+    assert_int_equal(truncate(path, st.st_size - 9), 0);
+    run_child(out, sizeof out);
+    expect(out, "compiled in", "truncated file");
+    expect(out, "ignored and replaced", "truncated file");
+    run_child(out, sizeof out);
+    expect(out, "loaded from the disk cache", "after the truncated file");
+    /* a byte of the code flipped: the checksum catches it */
+    FILE *f = fopen(path, "r+b");
+    assert_non_null(f);
+    fseek(f, -100, SEEK_END);
+    int c = fgetc(f);
+    fseek(f, -100, SEEK_END);
+    fputc(c ^ 0x5a, f);
+    fclose(f);
+    run_child(out, sizeof out);
+    expect(out, "checksum", "corrupted file");
+    expect(out, "compiled in", "corrupted file");
+    /* a link in its place is not followed */
+    char other[600];
+    snprintf(other, sizeof other, "%s.elsewhere", path);
+    assert_int_equal(rename(path, other), 0);
+    assert_int_equal(symlink(other, path), 0);
+    run_child(out, sizeof out);
+    expect(out, "cannot be opened", "a link");
+    expect(out, "compiled in", "a link");
+    unlink(other);
+}
+
+/* Old files past SOFTGPU_JIT_CACHE_MB (1) go first, down to three quarters of it. */
+static void test_disk_eviction(void **state)
+{
+    (void)state;
+    char names[4][600], path[512], out[8192];
+    static char junk[300 << 10];
+    memset(junk, 1, sizeof junk);
+    assert_true(cache_file(path, sizeof path));
+    unlink(path);
+    for (int i = 0; i < 4; i++) {
+        snprintf(names[i], sizeof names[i], "%s/%064d.o", cache_dir, i);
+        FILE *f = fopen(names[i], "wb");
+        assert_non_null(f);
+        assert_int_equal(fwrite(junk, 1, sizeof junk, f), sizeof junk);
+        fclose(f);
+        struct timespec t[2] = {{time(NULL) - 1000 + i * 100, 0}, {time(NULL) - 1000 + i * 100,
+                                                                    0}};
+        assert_int_equal(utimensat(AT_FDCWD, names[i], t, 0), 0);
+    }
+    setenv("SOFTGPU_JIT_CACHE_MB", "1", 1);
+    run_child(out, sizeof out);
+    unsetenv("SOFTGPU_JIT_CACHE_MB");
+    expect(out, "compiled in", "eviction");
+    assert_int_not_equal(access(names[0], F_OK), 0);
+    assert_int_not_equal(access(names[1], F_OK), 0);
+    assert_int_equal(access(names[2], F_OK), 0);
+    assert_int_equal(access(names[3], F_OK), 0);
+    for (int i = 2; i < 4; i++)
+        unlink(names[i]);
+    assert_true(cache_file(path, sizeof path)); /* the newest, just written, stays */
+}
+
+static int child_main(void)
+{
+    tdev_init(&D, 2);
+    ptx_module *m = tdev_parse(&D, sq_ptx);
+    char why[200];
+    int jit = ptx_kernel_engine(ptx_module_find_kernel(m, "sq"), why, sizeof why);
+    printf("engine: %s why: %s\n", jit ? "jit" : "interp", why);
+    printf("result: %s\n", sq_run(m, 7) ? "ok" : "WRONG");
+    tdev_free(m);
+    tdev_fini(&D);
+    return 0;
+}
+#endif
+
+int main(int argc, char **argv)
 {
     setenv("SOFTGPU_EXEC", "auto", 1); /* this test is about the default engine */
+#ifdef SOFTGPU_HAVE_LLVM
+    if (argc > 1 && !strcmp(argv[1], "child"))
+        return child_main();
+    /* the children's cache folder, this run's: created by the engine (it must make it 0700) */
+    snprintf(cache_dir, sizeof cache_dir, "/tmp/test_ptx_jit.%d/cache", (int)getpid());
+    char parent[256];
+    snprintf(parent, sizeof parent, "/tmp/test_ptx_jit.%d", (int)getpid());
+    mkdir(parent, 0700);
+    setenv("SOFTGPU_JIT_CACHE", "off", 1); /* this process's kernels: not in the children's */
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    self[n > 0 ? n : 0] = 0;
+#else
+    (void)argc;
+    (void)argv;
+#endif
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_barriers),
         cmocka_unit_test(test_control_flow),
         cmocka_unit_test(test_atomics),
         cmocka_unit_test(test_illegal_address),
         cmocka_unit_test(test_cache_and_fallback),
+        cmocka_unit_test(test_compile_at_load),
+#ifdef SOFTGPU_HAVE_LLVM
+        cmocka_unit_test(test_disk_cache),
+        cmocka_unit_test(test_disk_eviction),
+#endif
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    int rc = cmocka_run_group_tests(tests, setup, teardown);
+#ifdef SOFTGPU_HAVE_LLVM
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", parent);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", parent);
+#endif
+    return rc;
 }

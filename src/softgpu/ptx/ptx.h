@@ -167,5 +167,10 @@ enum ptx_status ptx_launch_run(const struct ptx_launch *l, char *err, size_t err
  * ("compiled in 12.3 ms", "'shfl.sync.bfly.b32' at line 40", "SOFTGPU_EXEC=interp"). A launch
  * may still be interpreted for reasons of its own (cooperative, an instruction limit). */
 int ptx_kernel_engine(const ptx_kernel *k, char *why, size_t whylen);
+/* At a module's load: its kernels start compiling on the JIT's thread (off the launch path; a
+ * no-op on the interpreter). ptx_kernel_ready: the engine is decided for k, so
+ * ptx_kernel_engine and a launch will not wait for a compile. */
+void ptx_module_prepare(const ptx_module *m);
+int ptx_kernel_ready(const ptx_kernel *k);
 
 #endif

@@ -271,8 +271,12 @@ struct ptx_module {
     size_t dyn_shared_align;
     void **allocs;
     int nallocs, cap_allocs;
-    uint64_t text_hash[2]; /* of the PTX text: the JIT cache's key (ptx_jit.c) */
+    uint8_t text_sha[32]; /* SHA-256 of the PTX text: the JIT caches' key (ptx_jit*.c) */
 };
+
+/* SHA-256 (ptx_module.c, through Nettle: hardware SHA where the CPU has it; a module's text
+ * is hashed at every load, and libraries load gigabytes of it) */
+void ptx_sha256(const void *data, size_t len, uint8_t out[32]);
 
 /* module arena: every allocation made while parsing is recorded and freed with the module */
 void *ptx_mod_alloc(ptx_module *m, size_t size);

@@ -1,31 +1,16 @@
 /*
  * The JIT engine's runtime: which engine runs a launch (SOFTGPU_EXEC=interp|jit|auto, per
- * kernel), the compiler (LLVM's ORC LLJIT through the C API: one JIT per process, the module
- * optimised with the default<O3> pipeline for the host CPU's features), the in-memory cache of
- * compiled kernels keyed by a 128-bit hash of the module's PTX text and the kernel's name, the
- * block runner (phases of the generated function until every thread has exited) and the helpers
+ * kernel; the compiler and its caches are ptx_jit_compile.c's), the block runner (phases of the generated function until every thread has exited) and the helpers
  * generated code calls (address translation and failures through the interpreter's own
  * ptx_translate/ptx_fail, atomics through ptx_atom_host).
  *
- * Called by ptx_pool.c (ptx_launch_run, run_blocks); calls ptx_jit_emit*.c, ptx_exec.c,
- * ptx_ops_mem.c and LLVM. Built without LLVM (no SOFTGPU_HAVE_LLVM), every kernel is
+ * Called by ptx_pool.c (ptx_launch_run, run_blocks) and softgpu (ptx.h); calls
+ * ptx_jit_compile.c, ptx_exec.c and ptx_ops_mem.c. Built without LLVM (no SOFTGPU_HAVE_LLVM), every kernel is
  * interpreted and the reason says so.
  */
 #include <stdlib.h>
-#include <time.h>
 
 #include "ptx_jit.h"
-
-#ifdef SOFTGPU_HAVE_LLVM
-#include <llvm-c/Analysis.h>
-#include <llvm-c/Core.h>
-#include <llvm-c/Error.h>
-#include <llvm-c/LLJIT.h>
-#include <llvm-c/Orc.h>
-#include <llvm-c/Target.h>
-#include <llvm-c/TargetMachine.h>
-#include <llvm-c/Transforms/PassBuilder.h>
-#endif
 
 enum { EXEC_AUTO, EXEC_INTERP, EXEC_JIT };
 
@@ -171,256 +156,24 @@ int ptx_jit_block_run(ptx_block *b, ptx_jit_phase_fn fn)
     }
 }
 
-/* ---- the compiler and its cache ------------------------------------------------------------ */
-
-static pthread_mutex_t jit_lock = PTHREAD_MUTEX_INITIALIZER;
+/* ---- the compiler (ptx_jit_compile.c) ------------------------------------------------------- */
 
 #ifdef SOFTGPU_HAVE_LLVM
 
-typedef struct cache_entry {
-    uint64_t hash[2];
-    char *name;
-    ptx_jit_phase_fn fn;    /* NULL: the kernel is not supported (why) */
-    char why[160];
-    struct cache_entry *next;
-} cache_entry;
-
-static struct {
-    int state; /* 0 not started, 1 ready, -1 failed (why) */
-    char why[200];
-    LLVMOrcLLJITRef jit;
-    LLVMTargetMachineRef tm;
-    char *cpu, *features; /* the host's, on every function: fma, AVX... in code generation */
-    cache_entry *cache;
-    unsigned seq;
-} J;
-
-static void llvm_error(LLVMErrorRef err, const char *what)
-{
-    char *msg = LLVMGetErrorMessage(err);
-    snprintf(J.why, sizeof J.why, "%s: %s", what, msg);
-    LLVMDisposeErrorMessage(msg);
-}
-
-/* Symbols generated code calls, by address: the library exports only the driver API. */
-static LLVMErrorRef define_runtime(LLVMOrcJITDylibRef jd)
-{
-    static const struct { const char *name; void *addr; } syms[] = {
-        {"ptx_jit_rt_translate", (void *)ptx_jit_rt_translate},
-        {"ptx_jit_rt_atom", (void *)ptx_jit_rt_atom},
-        {"ptx_jit_rt_fail", (void *)ptx_jit_rt_fail},
-    };
-    enum { N = sizeof syms / sizeof syms[0] };
-    LLVMJITCSymbolMapPair pairs[N];
-    LLVMOrcExecutionSessionRef es = LLVMOrcLLJITGetExecutionSession(J.jit);
-    for (int i = 0; i < N; i++) {
-        pairs[i].Name = LLVMOrcExecutionSessionIntern(es, syms[i].name);
-        pairs[i].Sym.Address = (LLVMOrcExecutorAddress)(uintptr_t)syms[i].addr;
-        pairs[i].Sym.Flags.GenericFlags = LLVMJITSymbolGenericFlagsExported |
-                                          LLVMJITSymbolGenericFlagsCallable;
-        pairs[i].Sym.Flags.TargetFlags = 0;
-    }
-    return LLVMOrcJITDylibDefine(jd, LLVMOrcAbsoluteSymbols(pairs, N));
-}
-
-static int start_llvm(void)
-{
-    if (J.state)
-        return J.state;
-    J.state = -1;
-    if (LLVMInitializeNativeTarget() || LLVMInitializeNativeAsmPrinter()) {
-        snprintf(J.why, sizeof J.why, "LLVM has no native target");
-        return -1;
-    }
-    LLVMOrcJITTargetMachineBuilderRef jtmb;
-    LLVMErrorRef err = LLVMOrcJITTargetMachineBuilderDetectHost(&jtmb);
-    if (err) {
-        llvm_error(err, "host detection");
-        return -1;
-    }
-    LLVMOrcLLJITBuilderRef builder = LLVMOrcCreateLLJITBuilder();
-    LLVMOrcLLJITBuilderSetJITTargetMachineBuilder(builder, jtmb);
-    if ((err = LLVMOrcCreateLLJIT(&J.jit, builder))) {
-        llvm_error(err, "LLJIT");
-        return -1;
-    }
-    LLVMOrcJITDylibRef jd = LLVMOrcLLJITGetMainJITDylib(J.jit);
-    LLVMOrcDefinitionGeneratorRef gen; /* libm for the transcendental functions */
-    if ((err = LLVMOrcCreateDynamicLibrarySearchGeneratorForProcess(
-             &gen, LLVMOrcLLJITGetGlobalPrefix(J.jit), NULL, NULL))) {
-        llvm_error(err, "process symbols");
-        return -1;
-    }
-    LLVMOrcJITDylibAddGenerator(jd, gen);
-    if ((err = define_runtime(jd))) {
-        llvm_error(err, "runtime symbols");
-        return -1;
-    }
-    char *triple = LLVMGetDefaultTargetTriple(), *msg = NULL;
-    J.cpu = LLVMGetHostCPUName();
-    J.features = LLVMGetHostCPUFeatures();
-    LLVMTargetRef target;
-    if (!LLVMGetTargetFromTriple(triple, &target, &msg))
-        J.tm = LLVMCreateTargetMachine(target, triple, J.cpu, J.features,
-                                       LLVMCodeGenLevelAggressive, LLVMRelocDefault,
-                                       LLVMCodeModelJITDefault);
-    LLVMDisposeMessage(msg);
-    LLVMDisposeMessage(triple);
-    if (!J.tm) {
-        snprintf(J.why, sizeof J.why, "no target machine for the host");
-        return -1;
-    }
-    J.state = 1;
-    return 1;
-}
-
-static int optimise(LLVMModuleRef mod, char *why, size_t whylen)
-{
-    char *msg = NULL;
-    if (LLVMVerifyModule(mod, LLVMReturnStatusAction, &msg)) {
-        snprintf(why, whylen, "internal error, invalid IR: %.120s", msg ? msg : "?");
-        LLVMDisposeMessage(msg);
-        return -1;
-    }
-    LLVMDisposeMessage(msg);
-    LLVMPassBuilderOptionsRef opt = LLVMCreatePassBuilderOptions();
-    LLVMPassBuilderOptionsSetLoopVectorization(opt, 1);
-    LLVMPassBuilderOptionsSetSLPVectorization(opt, 1);
-    LLVMPassBuilderOptionsSetLoopUnrolling(opt, 1);
-    LLVMErrorRef err = LLVMRunPasses(mod, "default<O3>", J.tm, opt);
-    LLVMDisposePassBuilderOptions(opt);
-    if (err) {
-        char *m = LLVMGetErrorMessage(err);
-        snprintf(why, whylen, "optimiser: %.120s", m);
-        LLVMDisposeErrorMessage(m);
-        return -1;
-    }
-    return 0;
-}
-
-/* Translates, optimises and links kernel k; NULL with why when it is not supported. */
-static ptx_jit_phase_fn compile(const ptx_kernel *k, char *why, size_t whylen)
-{
-    char name[64];
-    snprintf(name, sizeof name, "ptx_kernel_%u", ++J.seq);
-    LLVMOrcThreadSafeContextRef tsc = LLVMOrcCreateNewThreadSafeContext();
-    LLVMContextRef cx = LLVMOrcThreadSafeContextGetContext(tsc);
-    LLVMModuleRef mod = LLVMModuleCreateWithNameInContext(name, cx);
-    LLVMSetTarget(mod, LLVMOrcLLJITGetTripleString(J.jit));
-    LLVMSetDataLayout(mod, LLVMOrcLLJITGetDataLayoutStr(J.jit));
-    int rc = ptx_jit_emit_kernel(cx, mod, k, name, why, whylen);
-    if (rc == 0) {
-        LLVMValueRef fn = LLVMGetNamedFunction(mod, name);
-        LLVMAddTargetDependentFunctionAttr(fn, "target-cpu", J.cpu);
-        LLVMAddTargetDependentFunctionAttr(fn, "target-features", J.features);
-        rc = optimise(mod, why, whylen);
-    }
-    if (rc < 0) {
-        LLVMDisposeModule(mod);
-        LLVMOrcDisposeThreadSafeContext(tsc);
-        return NULL;
-    }
-    const char *dump = getenv("SOFTGPU_JIT_DUMP"); /* a folder: the optimised IR per kernel */
-    if (dump && *dump) {
-        char path[4096], *msg = NULL;
-        snprintf(path, sizeof path, "%s/%s.%s.ll", dump, name, k->fn->name);
-        if (LLVMPrintModuleToFile(mod, path, &msg))
-            fprintf(stderr, "softgpu: SOFTGPU_JIT_DUMP: %s: %s\n", path, msg ? msg : "?");
-        LLVMDisposeMessage(msg);
-    }
-    LLVMOrcThreadSafeModuleRef tsm = LLVMOrcCreateNewThreadSafeModule(mod, tsc);
-    LLVMOrcDisposeThreadSafeContext(tsc);
-    LLVMErrorRef err = LLVMOrcLLJITAddLLVMIRModule(J.jit, LLVMOrcLLJITGetMainJITDylib(J.jit), tsm);
-    LLVMOrcExecutorAddress addr = 0;
-    if (!err)
-        err = LLVMOrcLLJITLookup(J.jit, &addr, name);
-    if (err) {
-        char *m = LLVMGetErrorMessage(err);
-        snprintf(why, whylen, "code generation: %.120s", m);
-        LLVMDisposeErrorMessage(m);
-        return NULL;
-    }
-    return (ptx_jit_phase_fn)(uintptr_t)addr;
-}
-
-static cache_entry *cache_find(const ptx_kernel *k)
-{
-    const char *name = k->fn->name;
-    for (cache_entry *c = J.cache; c; c = c->next)
-        if (c->hash[0] == k->mod->text_hash[0] && c->hash[1] == k->mod->text_hash[1] &&
-            !strcmp(c->name, name))
-            return c;
-    return NULL;
-}
-
-/* SOFTGPU_EXEC_REPORT=path: one line per kernel the first time the engine decides for it
- * ("jit NAME compiled in 12.1 ms" / "interp NAME why"), appended, for tests and tuning. */
-static void report(const cache_entry *c)
-{
-    const char *path = getenv("SOFTGPU_EXEC_REPORT");
-    FILE *f = path && *path ? fopen(path, "a") : NULL;
-    if (!f)
-        return;
-    fprintf(f, "%s %s %s\n", c->fn ? "jit" : "interp", c->name, c->why);
-    fclose(f);
-}
-
-static double ms_since(const struct timespec *t0)
-{
-    struct timespec t1;
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    return (double)(t1.tv_sec - t0->tv_sec) * 1e3 + (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
-}
-
-/* The kernel's entry in the cache, compiling it on first use (under jit_lock). */
-static cache_entry *kernel_entry(const ptx_kernel *k, char *why, size_t whylen)
-{
-    cache_entry *c = cache_find(k);
-    if (c)
-        return c;
-    if (start_llvm() < 0) {
-        snprintf(why, whylen, "LLVM unavailable: %s", J.why);
-        return NULL;
-    }
-    c = calloc(1, sizeof *c);
-    if (!c || !(c->name = strdup(k->fn->name))) {
-        free(c);
-        snprintf(why, whylen, "out of memory");
-        return NULL;
-    }
-    struct timespec t0;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    c->hash[0] = k->mod->text_hash[0];
-    c->hash[1] = k->mod->text_hash[1];
-    c->fn = compile(k, c->why, sizeof c->why);
-    if (c->fn)
-        snprintf(c->why, sizeof c->why, "compiled in %.1f ms (%u instructions)", ms_since(&t0),
-                 k->fn->ncode);
-    c->next = J.cache;
-    J.cache = c;
-    report(c);
-    return c;
-}
-
-/* The kernel's decision: looked up once per kernel (then kept in the kernel, so a launch costs
- * one atomic load), compiled once per PTX text. */
 static ptx_jit_phase_fn kernel_code(const ptx_kernel *k, char *why, size_t whylen)
 {
-    _Atomic(void *) *slot = &((ptx_kernel *)k)->jit_entry;
-    cache_entry *c = atomic_load_explicit(slot, memory_order_acquire);
-    if (c) {
-        snprintf(why, whylen, "%s", c->why);
-        return c->fn;
-    }
-    pthread_mutex_lock(&jit_lock);
-    int hit = cache_find(k) != NULL;
-    c = kernel_entry(k, why, whylen);
-    if (c) {
-        snprintf(why, whylen, "%s%s", c->fn && hit ? "cache hit, first " : "", c->why);
-        atomic_store_explicit(slot, c, memory_order_release);
-    }
-    pthread_mutex_unlock(&jit_lock);
-    return c ? c->fn : NULL;
+    return ptx_jit_kernel_code(k, why, whylen);
+}
+
+void ptx_module_prepare(const ptx_module *m)
+{
+    if (m && exec_mode() != EXEC_INTERP)
+        ptx_jit_prepare_module(m);
+}
+
+int ptx_kernel_ready(const ptx_kernel *k)
+{
+    return exec_mode() == EXEC_INTERP || ptx_jit_kernel_ready(k);
 }
 
 #else
@@ -431,6 +184,10 @@ static ptx_jit_phase_fn kernel_code(const ptx_kernel *k, char *why, size_t whyle
     snprintf(why, whylen, "softgpu was built without LLVM");
     return NULL;
 }
+
+void ptx_module_prepare(const ptx_module *m) { (void)m; }
+int ptx_kernel_ready(const ptx_kernel *k) { (void)k; return 1; }
+void ptx_jit_forget_module(const ptx_module *m) { (void)m; }
 
 #endif
 

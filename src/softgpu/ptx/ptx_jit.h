@@ -83,6 +83,14 @@ int ptx_jit_emit_kernel(void *llvm_ctx, void *llvm_mod, const ptx_kernel *k, con
  * engine lacks, a launch it cannot honour such as an instruction limit or a cooperative grid).
  * why (may be NULL) receives the reason either way. */
 ptx_jit_phase_fn ptx_jit_for_launch(const struct ptx_launch *l, char *why, size_t whylen);
+/* ptx_jit_compile.c: the kernel's code, compiled (or linked from the disk cache) now unless it
+ * is being compiled or done; blocks until it is. NULL when it is not supported (why). */
+ptx_jit_phase_fn ptx_jit_kernel_code(const ptx_kernel *k, char *why, size_t whylen);
+int ptx_jit_kernel_ready(const ptx_kernel *k);       /* decided: kernel_code would not block */
+void ptx_jit_prepare_module(const ptx_module *m);    /* queues its kernels for the thread */
+void ptx_jit_forget_module(const ptx_module *m);     /* before it is freed: drops its queued
+                                                      * kernels, waits for one compiling */
+
 /* Runs block b (initialised by ptx_block_init) with the compiled code: 1 done, -1 failed. */
 int ptx_jit_block_run(ptx_block *b, ptx_jit_phase_fn fn);
 

@@ -1,10 +1,14 @@
 /*
  * Module objects: the allocation arena of a parsed module and the public accessors of ptx.h for
- * modules, globals and kernels. Calls the parser (ptx_parse.c).
+ * modules, globals and kernels, and the text's SHA-256. Calls the parser (ptx_parse.c) and
+ * Nettle.
  */
 #include <stdlib.h>
 
+#include <nettle/sha2.h>
+
 #include "ptx_internal.h"
+#include "ptx_jit.h"
 #include "ptx_parse.h"
 
 void *ptx_mod_alloc(ptx_module *m, size_t size)
@@ -31,17 +35,12 @@ char *ptx_mod_strdup(ptx_module *m, const char *s, size_t n)
     return p;
 }
 
-/* Two independent 64-bit FNV-1a hashes of the text (different offset bases and primes): the
- * JIT's cache key, where a collision would run another kernel's code, so 128 bits. */
-static void text_hash(const char *text, size_t len, uint64_t out[2])
+void ptx_sha256(const void *data, size_t len, uint8_t out[32])
 {
-    uint64_t a = 0xcbf29ce484222325ull, b = 0x84222325cbf29ce4ull;
-    for (size_t i = 0; i < len; i++) {
-        a = (a ^ (uint8_t)text[i]) * 0x100000001b3ull;
-        b = (b ^ (uint8_t)text[i]) * 0x100000000000067ull;
-    }
-    out[0] = a ^ len;
-    out[1] = b;
+    struct sha256_ctx c;
+    sha256_init(&c);
+    sha256_update(&c, len, data);
+    sha256_digest(&c, SHA256_DIGEST_SIZE, out);
 }
 
 ptx_module *ptx_module_parse(const char *text, size_t len, char *err, size_t errlen)
@@ -63,7 +62,9 @@ ptx_module *ptx_module_parse(const char *text, size_t len, char *err, size_t err
         ptx_module_free(m);
         return NULL;
     }
-    text_hash(text, len, m->text_hash);
+    /* the JIT caches' key (in memory and on disk, shared by every process of this user): a
+     * collision would run another kernel's code, so a cryptographic hash */
+    ptx_sha256(text, len, m->text_sha);
     return m;
 }
 
@@ -71,6 +72,7 @@ void ptx_module_free(ptx_module *m)
 {
     if (!m)
         return;
+    ptx_jit_forget_module(m); /* its kernels may be queued or compiling */
     for (int i = 0; i < m->nfuncs; i++) {
         free(m->funcs[i]->code);
         free(m->funcs[i]->params);
