@@ -6,14 +6,12 @@
  *   shm     the device copy reads the request's bytes where they lie in the ring, or writes the
  *           reply's bytes into the ring, piece by piece: one copy on each side, and the stub's
  *           copy of one piece runs while the device copies the next.
- *   stream  pieces go through two staging buffers of TFW_BULK_CHUNK bytes that stay in cache,
- *           with the device copies asynchronous on the legacy stream (events tell when a
- *           buffer is free again): the device copy of one piece overlaps the socket's transfer
- *           of the next.
- * Semantics are those of the synchronous copies: ordered on the legacy stream, complete when
- * the reply goes. An error of the first piece is the call's; a device copy that fails after a
- * DtoH reply began is held and reported by the next synchronizing call (the rest of the bytes
- * are zeros), as the asynchronous copies' errors are.
+ *   stream  pieces go through a staging buffer of TFW_BULK_CHUNK bytes that stays in cache;
+ *           the socket's buffers keep the line busy while the device copy of a piece runs.
+ * Semantics are those of the synchronous copies (each piece is one): ordered on the legacy
+ * stream, complete when the reply goes. An error of the first piece is the call's; a device
+ * copy that fails after a DtoH reply began is held and reported by the next synchronizing call
+ * (the rest of the bytes are zeros), as the asynchronous copies' errors are.
  * A held error (reported by this call) or a missing backend entry takes the ordinary path.
  * Calls src/transport (tf_send_begin/more/space/commit, tf_recv_peek) and the backend.
  */
@@ -34,7 +32,7 @@ static __thread struct {
     uint64_t id;
     uint64_t htod_bytes;    /* > 0: a large HtoD whose bytes are still in the transport */
     int replied;            /* the bulk path sent the reply itself */
-    uint8_t *stage;         /* two staging buffers (stream sessions) */
+    uint8_t *stage;         /* the staging buffer (stream sessions; shm's first piece) */
     size_t chunk;
 } bk;
 
@@ -55,7 +53,7 @@ static size_t chunk_bytes(void)
 static uint8_t *stages(void)
 {
     if (!bk.stage)
-        bk.stage = aligned_alloc(4096, 2 * chunk_bytes());
+        bk.stage = aligned_alloc(4096, chunk_bytes());
     return bk.stage;
 }
 
@@ -72,7 +70,7 @@ static int stream_is_shm(struct tfw_session *s)
 static int may_stream(struct tfw_session *s)
 {
     return s->held == CUDA_SUCCESS && s->be.cuMemcpyHtoD_v2 && s->be.cuMemcpyDtoH_v2 &&
-           s->be.cuCtxSynchronize && chunk_bytes() > 0;
+           chunk_bytes() > 0;
 }
 
 uint64_t tfw_bulk_prefix(struct tfw_session *s, const struct tf_frame_header *h)
@@ -115,79 +113,36 @@ static CUresult htod_shm(struct tfw_session *s, CUdeviceptr dst, uint64_t n)
     return r;
 }
 
-static CUresult wait_stage(struct tfw_session *s, CUevent ev, int *pending, CUresult r)
-{
-    if (!*pending)
-        return r;
-    *pending = 0;
-    CUresult e = ev ? s->be.cuEventSynchronize(ev) : s->be.cuCtxSynchronize();
-    return r == CUDA_SUCCESS ? e : r;
-}
-
-static CUresult htod_stream(struct tfw_session *s, CUdeviceptr dst, uint64_t n, CUevent ev[2])
+/* Through the staging buffer: the socket's buffers (4 MiB each way) keep the line busy while
+ * the device copy of a piece runs, and a piece stays in cache between its two copies. The device
+ * copies are synchronous: an asynchronous copy from pageable staging memory is staged again by the
+ * driver (softgpu snapshots it) and costs a hand-off to the stream's thread per piece, which on a
+ * loaded host took HtoD down to 0.1 of the line. */
+static CUresult htod_stream(struct tfw_session *s, CUdeviceptr dst, uint64_t n)
 {
     uint8_t *st = stages();
     size_t chunk = chunk_bytes();
-    if (!st)
-        return CUDA_ERROR_OUT_OF_MEMORY;
-    CUresult r = CUDA_SUCCESS;
-    int pending[2] = {0, 0};
-    for (uint64_t off = 0, k = 0; off < n; k++) {
-        int b = (int)(k & 1);
+    CUresult r = st ? CUDA_SUCCESS : CUDA_ERROR_OUT_OF_MEMORY;
+    for (uint64_t off = 0; off < n;) {
         uint64_t m = n - off < chunk ? n - off : chunk;
-        r = wait_stage(s, ev[b], &pending[b], r);   /* its previous piece left the buffer */
-        if (tf_recv_payload(s->conn, st + (size_t)b * chunk, m) != TF_OK)
-            return CUDA_ERROR_UNKNOWN;
-        if (r == CUDA_SUCCESS && ev[b]) {
-            r = s->be.cuMemcpyHtoDAsync_v2(dst + off, st + (size_t)b * chunk, m, NULL);
-            if (r == CUDA_SUCCESS)
-                r = s->be.cuEventRecord(ev[b], NULL);
-            pending[b] = r == CUDA_SUCCESS;
-        } else if (r == CUDA_SUCCESS) {
-            r = s->be.cuMemcpyHtoD_v2(dst + off, st + (size_t)b * chunk, m);
-        }
+        if (!st)
+            break;   /* the bytes are dropped when the next request is read */
+        if (tf_recv_payload(s->conn, st, m) != TF_OK)
+            return CUDA_ERROR_UNKNOWN;   /* the connection failed: the session ends */
+        if (r == CUDA_SUCCESS)
+            r = s->be.cuMemcpyHtoD_v2(dst + off, st, m);
         off += m;
     }
-    r = wait_stage(s, ev[0], &pending[0], r);
-    return wait_stage(s, ev[1], &pending[1], r);
-}
-
-/* Two events for the staging buffers, or none (then each piece is copied synchronously). */
-static void events_make(struct tfw_session *s, CUevent ev[2])
-{
-    ev[0] = ev[1] = NULL;
-    if (!s->be.cuEventCreate || !s->be.cuEventRecord || !s->be.cuEventSynchronize ||
-        !s->be.cuEventDestroy_v2 || !s->be.cuMemcpyHtoDAsync_v2 || !s->be.cuMemcpyDtoHAsync_v2)
-        return;
-    if (s->be.cuEventCreate(&ev[0], CU_EVENT_DISABLE_TIMING) != CUDA_SUCCESS)
-        ev[0] = NULL;
-    else if (s->be.cuEventCreate(&ev[1], CU_EVENT_DISABLE_TIMING) != CUDA_SUCCESS) {
-        s->be.cuEventDestroy_v2(ev[0]);
-        ev[0] = ev[1] = NULL;
-    }
-}
-
-static void events_free(struct tfw_session *s, CUevent ev[2])
-{
-    for (int i = 0; i < 2; i++)
-        if (ev[i])
-            s->be.cuEventDestroy_v2(ev[i]);
-}
-
-typedef CUresult (*shm_fn)(struct tfw_session *s, CUdeviceptr d, uint64_t n);
-typedef CUresult (*stream_fn)(struct tfw_session *s, CUdeviceptr d, uint64_t n, CUevent ev[2]);
-
-/* The copy on the session's transport: in place on shm, through the stages on a stream. */
-static CUresult on_transport(struct tfw_session *s, CUdeviceptr d, uint64_t n, shm_fn shm,
-                             stream_fn stream)
-{
-    if (stream_is_shm(s))
-        return shm(s, d, n);
-    CUevent ev[2];
-    events_make(s, ev);
-    CUresult r = stream(s, d, n, ev);
-    events_free(s, ev);
     return r;
+}
+
+typedef CUresult (*piece_fn)(struct tfw_session *s, CUdeviceptr d, uint64_t n);
+
+/* The copy on the session's transport: in place on shm, through the stage on a stream. */
+static CUresult on_transport(struct tfw_session *s, CUdeviceptr d, uint64_t n, piece_fn shm,
+                             piece_fn stream)
+{
+    return stream_is_shm(s) ? shm(s, d, n) : stream(s, d, n);
 }
 
 static CUresult htod(struct tfw_session *s, struct tfp_reader *in)
@@ -271,75 +226,39 @@ static CUresult dtoh_shm(struct tfw_session *s, CUdeviceptr src, uint64_t n)
     return CUDA_SUCCESS;
 }
 
-/* Starts the device copy of piece k into its staging buffer. */
-static CUresult dtoh_issue(struct tfw_session *s, CUdeviceptr src, uint64_t n, uint64_t k,
-                           CUevent ev[2], int pending[2])
+/* stream: piece by piece through the stage; the first piece's error is the call's. */
+static CUresult dtoh_stream(struct tfw_session *s, CUdeviceptr src, uint64_t n)
 {
+    uint8_t *st = stages();
     size_t chunk = chunk_bytes();
-    uint64_t off = k * chunk;
-    if (off >= n)
-        return CUDA_SUCCESS;
-    int b = (int)(k & 1);
-    uint64_t m = n - off < chunk ? n - off : chunk;
-    uint8_t *dst = bk.stage + (size_t)b * chunk;
-    if (!ev[b])
-        return s->be.cuMemcpyDtoH_v2(dst, src + off, m);
-    CUresult r = s->be.cuMemcpyDtoHAsync_v2(dst, src + off, m, NULL);
-    if (r == CUDA_SUCCESS)
-        r = s->be.cuEventRecord(ev[b], NULL);
-    pending[b] = r == CUDA_SUCCESS;
-    return r;
-}
-
-/* stream: pieces k and k+1 are copied from the device while piece k-1 is on the socket. */
-static CUresult dtoh_stream(struct tfw_session *s, CUdeviceptr src, uint64_t n, CUevent ev[2])
-{
-    size_t chunk = chunk_bytes();
-    int pending[2] = {0, 0};
-    if (!stages())
+    uint64_t m = n < chunk ? n : chunk, hbytes = 0;
+    if (!st)
         return CUDA_ERROR_OUT_OF_MEMORY;
-    CUresult r = dtoh_issue(s, src, n, 0, ev, pending), r1 = CUDA_SUCCESS;
-    if (r == CUDA_SUCCESS)
-        r1 = dtoh_issue(s, src, n, 1, ev, pending);
-    r = wait_stage(s, ev[0], &pending[0], r);
-    if (r != CUDA_SUCCESS) {
-        wait_stage(s, ev[1], &pending[1], CUDA_SUCCESS);
+    CUresult r = s->be.cuMemcpyDtoH_v2(st, src, m);
+    if (r != CUDA_SUCCESS)
         return r;   /* nothing sent: the ordinary error reply */
-    }
     struct tfp_writer head;
     struct iovec iov[TFP_MAX_SEGS + 1];
     int k = head_iov(s, &head, iov);
-    uint64_t hbytes = 0, m = n < chunk ? n : chunk;
     for (int i = 0; i < k; i++)
         hbytes += iov[i].iov_len;
-    iov[k] = (struct iovec){bk.stage, m};
+    iov[k > 0 ? k : 0] = (struct iovec){st, m};
     int e = k < 0 ? TF_ERR_NOMEM
                   : tf_send_begin(s->conn, TFP_REPLY, 0, bk.id, hbytes + n, iov, k + 1);
     tfp_writer_free(&head);
-    if (e != TF_OK) {
-        wait_stage(s, ev[1], &pending[1], CUDA_SUCCESS);
+    if (e != TF_OK)
         return e == TF_ERR_NOMEM ? CUDA_ERROR_OUT_OF_MEMORY : CUDA_ERROR_UNKNOWN;
-    }
     bk.replied = 1;
-    r = r1;
-    if (r == CUDA_SUCCESS)
-        r = dtoh_issue(s, src, n, 2, ev, pending);
-    for (uint64_t j = 1; j * chunk < n; j++) {
-        int b = (int)(j & 1);
-        r = wait_stage(s, ev[b], &pending[b], r);
-        m = n - j * chunk < chunk ? n - j * chunk : chunk;
-        if (r != CUDA_SUCCESS) {
+    for (uint64_t off = m; off < n; off += m) {
+        m = n - off < chunk ? n - off : chunk;
+        if (r == CUDA_SUCCESS && (r = s->be.cuMemcpyDtoH_v2(st, src + off, m)) != CUDA_SUCCESS)
             hold(s, r);
-            memset(bk.stage + (size_t)b * chunk, 0, m);
-        }
-        struct iovec v = {bk.stage + (size_t)b * chunk, m};
+        if (r != CUDA_SUCCESS)
+            memset(st, 0, m);
+        struct iovec v = {st, m};
         if (tf_send_more(s->conn, &v, 1) != TF_OK)
             break;   /* the connection failed: the session ends at the next read */
-        if (r == CUDA_SUCCESS)
-            r = dtoh_issue(s, src, n, j + 2, ev, pending);
     }
-    r = wait_stage(s, ev[0], &pending[0], r);
-    wait_stage(s, ev[1], &pending[1], r);
     return CUDA_SUCCESS;
 }
 
