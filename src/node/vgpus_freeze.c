@@ -447,7 +447,7 @@ static int idle_enough(struct node_freeze *f, const struct target *g, uint64_t n
 {
     struct fz_view o;
     view(f, g, &o);
-    return o.sessions && o.enabled == o.sessions && !o.frozen &&
+    return o.sessions && o.enabled == o.sessions && !o.frozen && now > o.last_call_ns &&
            now - o.last_call_ns >= (uint64_t)f->idle_s * 1000000000ull &&
            now >= f->retry_ns[g->dev][g->slot];
 }

@@ -1,0 +1,291 @@
+/*
+ * The node's half of freeze and resume (src/node/vgpus_freeze.c) in one process: a vGPU region,
+ * the session table, and fake workers (a thread) that answer the commands written into their
+ * entries, so that the paths the end-to-end tests cannot steer are driven here: a session that
+ * fails its freeze (the others are resumed: frozen whole or not at all), a session that ends
+ * while the node waits, the answers to bad requests, tenant tokens, the JSON and the metrics.
+ * Owns: nothing. May call: src/node (vgpus_freeze.h, sessions.h), src/vgpu, jansson, cmocka.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sessions.h"
+#include "stats.h"
+#include "vgpus_freeze.h"
+
+#define MiB (1ull << 20)
+#define NFAKE 2
+
+enum fake_mode { ANSWER, FAIL_FREEZE, END_INSTEAD };
+
+struct fake {
+    struct tfw_stats *e;
+    enum fake_mode mode;
+    uint32_t seen;
+    uint32_t cmds[16];   /* what it was asked, in order */
+    int ncmds;
+};
+
+static struct node_vgpus v;
+static struct node_sessions t;
+static struct node_freeze f;
+static struct fake fakes[NFAKE];
+static pthread_mutex_t fake_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_t fake_thread;
+static _Atomic int stop;
+static char dir[] = "/tmp/test_freeze_node.XXXXXX";
+
+/* What a worker does with a command (src/worker/freeze.c), minus the copying. */
+static void answer(struct fake *k, uint32_t seq)
+{
+    uint32_t cmd = atomic_load(&k->e->fz.cmd);
+    if (k->ncmds < 16)
+        k->cmds[k->ncmds++] = cmd;
+    k->seen = seq;
+    if (k->mode == END_INSTEAD) {
+        atomic_store(&k->e->state, TFW_STATS_FREE);   /* as the reaper leaves an ended one */
+        return;
+    }
+    int fail = k->mode == FAIL_FREEZE && cmd != TFW_FZ_CMD_RESUME;
+    if (!fail) {
+        uint32_t to = cmd == TFW_FZ_CMD_RESUME ? 0 : cmd == TFW_FZ_CMD_FREEZE_DISK ? 2 : 1;
+        atomic_store(&k->e->fz.frozen, to);
+        atomic_store(&k->e->fz.frozen_bytes, to ? 64 * MiB : 0);
+        atomic_fetch_add(to ? &k->e->fz.freezes : &k->e->fz.resumes, 1);
+    }
+    atomic_store(&k->e->fz.result, fail ? 2 : 0);
+    atomic_store_explicit(&k->e->fz.done, seq, memory_order_release);
+}
+
+static void *fake_main(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&stop)) {
+        pthread_mutex_lock(&fake_mu);
+        for (int i = 0; i < NFAKE; i++) {
+            struct fake *k = &fakes[i];
+            uint32_t seq = k->e ? atomic_load_explicit(&k->e->fz.seq, memory_order_acquire) : 0;
+            if (k->e && seq != k->seen)
+                answer(k, seq);
+        }
+        pthread_mutex_unlock(&fake_mu);
+        usleep(1000);
+    }
+    return NULL;
+}
+
+static int make_vgpu(const char *id, char *token, size_t len)
+{
+    char err[256];
+    struct vgpu_spec spec = {.id = id, .mem_limit = 256 * MiB, .qos = VGPU_QOS_MEDIUM};
+    int slot = vgpu_create(v.regions[0], &spec, err, sizeof err);
+    assert_true(slot >= 0);
+    snprintf(token, len, "%s", vgpu_slot_at(v.regions[0], slot)->token);
+    return slot;
+}
+
+/* A session of vGPU slot `slot` in table entry k, answering as `mode`. */
+static void add_session(int k, int slot, enum fake_mode mode)
+{
+    struct tfw_stats *e = node_sessions_claim(&t);
+    assert_non_null(e);
+    node_sessions_forked(&t, e, getpid());
+    e->device = 0;
+    e->slot = slot;
+    e->vgpu_generation = vgpu_slot_at(v.regions[0], slot)->generation;
+    snprintf(e->vgpu, sizeof e->vgpu, "%s", vgpu_slot_at(v.regions[0], slot)->id);
+    atomic_store(&e->fz.enabled, 1);
+    atomic_store(&e->state, TFW_STATS_ACTIVE);
+    pthread_mutex_lock(&fake_mu);
+    fakes[k] = (struct fake){.e = e, .mode = mode, .seen = atomic_load(&e->fz.seq)};
+    pthread_mutex_unlock(&fake_mu);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    char err[256];
+    memset(&v, 0, sizeof v);
+    memset(fakes, 0, sizeof fakes);
+    pthread_mutex_init(&v.lock, NULL);
+    struct vgpu_device_desc dev = {.index = 0, .uuid = "GPU-test", .memory = 1024 * MiB};
+    assert_int_equal(vgpu_region_create(NULL, &dev, 16, &v.regions[0], err, sizeof err), 0);
+    v.ndev = 1;
+    snprintf(v.dev[0].uuid, sizeof v.dev[0].uuid, "GPU-test");
+    assert_int_equal(node_sessions_init(&t, 8, err, sizeof err), 0);
+    assert_non_null(mkdtemp(strcpy(dir, "/tmp/test_freeze_node.XXXXXX")));
+    assert_int_equal(node_freeze_init(&f, &v, &t, "host", 0, dir, err, sizeof err), 0);
+    atomic_store(&stop, 0);
+    assert_int_equal(pthread_create(&fake_thread, NULL, fake_main, NULL), 0);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    atomic_store(&stop, 1);
+    pthread_join(fake_thread, NULL);
+    node_freeze_stop(&f);   /* removes the empty folder */
+    node_sessions_destroy(&t);
+    vgpu_region_close(v.regions[0]);
+    rmdir(dir);
+    return 0;
+}
+
+/* vGPU id with two sessions, the first answering, the second as `second`; its slot. */
+static int two_sessions(const char *id, enum fake_mode second)
+{
+    char tok[VGPU_TOKEN_MAX];
+    int slot = make_vgpu(id, tok, sizeof tok);
+    add_session(0, slot, ANSWER);
+    add_session(1, slot, second);
+    return slot;
+}
+
+static const char *str(json_t *o, const char *path1, const char *key)
+{
+    json_t *x = path1 ? json_object_get(o, path1) : o;
+    return json_string_value(json_object_get(x, key));
+}
+
+/* How many sessions of an answer had this outcome. */
+static int outcomes(json_t *reply, const char *outcome)
+{
+    json_t *s = json_object_get(reply, "sessions");
+    int n = 0;
+    for (size_t i = 0; i < json_array_size(s); i++)
+        n += strcmp(str(json_array_get(s, i), NULL, "outcome"), outcome) == 0;
+    return n;
+}
+
+static void freeze_resume_and_views(void **state)
+{
+    (void)state;
+    int slot = two_sessions("fz", ANSWER);
+    json_t *reply = NULL;
+    assert_int_equal(node_freeze_request(&f, "fz", 0, NULL, &reply), 200);
+    assert_string_equal(str(reply, "freeze", "state"), "frozen");
+    assert_string_equal(str(reply, "freeze", "frozen_to"), "host");
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(reply, "freeze"),
+                                                        "frozen_bytes")), 128 * MiB);
+    assert_int_equal(json_array_size(json_object_get(reply, "sessions")), 2);
+    json_decref(reply);
+    /* the vGPU's JSON and the metrics */
+    json_t *g = json_pack("{s:s, s:i, s:I}", "id", "fz", "device_index", 0, "generation",
+                          (json_int_t)vgpu_slot_at(v.regions[0], slot)->generation);
+    node_freeze_describe(&f, g);
+    assert_true(json_is_true(json_object_get(json_object_get(g, "freeze"), "frozen")));
+    json_decref(g);
+    char *m = node_freeze_metrics(&f);
+    assert_non_null(strstr(m, "tfuse_vgpu_frozen{vgpu=\"fz\",device=\"GPU-test\"} 1\n"));
+    assert_non_null(strstr(m, "tfuse_vgpu_freezes_total{vgpu=\"fz\",device=\"GPU-test\"} 2\n"));
+    free(m);
+    /* twice: refused, and nothing was asked of the workers */
+    assert_int_equal(node_freeze_request(&f, "fz", 0, NULL, &reply), 409);
+    assert_string_equal(str(reply, NULL, "error"), "already_frozen");
+    json_decref(reply);
+    assert_int_equal(fakes[0].ncmds, 1);
+    json_t *disk = json_pack("{s:s}", "to", "disk");
+    assert_int_equal(node_freeze_request(&f, "fz", 1, NULL, &reply), 200);
+    json_decref(reply);
+    assert_int_equal(node_freeze_request(&f, "fz", 1, NULL, &reply), 409);
+    assert_string_equal(str(reply, NULL, "error"), "not_frozen");
+    json_decref(reply);
+    assert_int_equal(node_freeze_request(&f, "fz", 0, disk, &reply), 200);
+    assert_string_equal(str(reply, "freeze", "frozen_to"), "disk");
+    json_decref(reply);
+    json_decref(disk);
+    assert_int_equal(fakes[1].ncmds, 3);
+    assert_int_equal(fakes[1].cmds[0], TFW_FZ_CMD_FREEZE_HOST);
+    assert_int_equal(fakes[1].cmds[1], TFW_FZ_CMD_RESUME);
+    assert_int_equal(fakes[1].cmds[2], TFW_FZ_CMD_FREEZE_DISK);
+}
+
+/* One session cannot freeze: the API says so with each outcome, and the one that froze is
+ * resumed, so that the vGPU is not left half frozen. */
+static void failed_freeze_is_undone(void **state)
+{
+    (void)state;
+    two_sessions("half", FAIL_FREEZE);
+    json_t *reply = NULL;
+    assert_int_equal(node_freeze_request(&f, "half", 0, NULL, &reply), 500);
+    assert_string_equal(str(reply, NULL, "error"), "failed");
+    assert_int_equal(outcomes(reply, "failed"), 1);
+    json_decref(reply);
+    assert_int_equal(fakes[0].ncmds, 2);
+    assert_int_equal(fakes[0].cmds[1], TFW_FZ_CMD_RESUME);
+    assert_int_equal(atomic_load(&fakes[0].e->fz.frozen), 0);
+}
+
+/* A session that ends while the node waits answers for itself (it holds nothing any more). */
+static void ended_session_answers(void **state)
+{
+    (void)state;
+    two_sessions("gone", END_INSTEAD);
+    json_t *reply = NULL;
+    assert_int_equal(node_freeze_request(&f, "gone", 0, NULL, &reply), 200);
+    assert_int_equal(outcomes(reply, "ended"), 1);
+    json_decref(reply);
+}
+
+static void bad_requests_and_tokens(void **state)
+{
+    (void)state;
+    char tok[VGPU_TOKEN_MAX], other[VGPU_TOKEN_MAX];
+    int slot = make_vgpu("bad", tok, sizeof tok);
+    make_vgpu("nosess", other, sizeof other);
+    add_session(0, slot, ANSWER);
+    struct { const char *id, *body, *reason; int resume, status; } cases[] = {
+        {"nope", NULL, "not_found", 0, 404},
+        {"nosess", NULL, "no_sessions", 0, 409},
+        {"bad", "{\"to\": \"tape\"}", "bad_request", 0, 400},
+        {"bad", "{\"to\": \"host\", \"x\": 1}", "bad_request", 0, 400},
+        {"bad", "[1]", "bad_request", 0, 400},
+        {"bad", "{\"to\": 3}", "bad_request", 0, 400},
+        {"bad", "{\"to\": \"host\"}", "bad_request", 1, 400},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        json_t *body = cases[i].body ? json_loads(cases[i].body, 0, NULL) : NULL, *reply = NULL;
+        assert_int_equal(node_freeze_request(&f, cases[i].id, cases[i].resume, body, &reply),
+                         cases[i].status);
+        assert_string_equal(str(reply, NULL, "error"), cases[i].reason);
+        json_decref(reply);
+        json_decref(body);
+    }
+    assert_int_equal(fakes[0].ncmds, 0);   /* nothing reached a worker */
+    assert_int_equal(node_freeze_tenant_token(&f, "bad", tok), 1);
+    assert_int_equal(node_freeze_tenant_token(&f, "bad", other), -1);
+    assert_int_equal(node_freeze_tenant_token(&f, "bad", "0123456789abcdef0123456789abcdef"), 0);
+    assert_int_equal(node_freeze_tenant_token(&f, "bad", ""), 0);
+    /* a node without --freeze-to */
+    struct node_freeze off;
+    char err[256];
+    assert_int_equal(node_freeze_init(&off, &v, &t, "off", 0, dir, err, sizeof err), 0);
+    json_t *reply = NULL;
+    assert_int_equal(node_freeze_request(&off, "bad", 0, NULL, &reply), 409);
+    assert_string_equal(str(reply, NULL, "error"), "freeze_off");
+    json_decref(reply);
+    assert_int_equal(node_freeze_init(&off, &v, &t, "tape", 0, dir, err, sizeof err), -1);
+    assert_non_null(strstr(err, "--freeze-to must be off, host or disk"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(freeze_resume_and_views, setup, teardown),
+        cmocka_unit_test_setup_teardown(failed_freeze_is_undone, setup, teardown),
+        cmocka_unit_test_setup_teardown(ended_session_answers, setup, teardown),
+        cmocka_unit_test_setup_teardown(bad_requests_and_tokens, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
