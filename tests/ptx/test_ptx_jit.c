@@ -254,23 +254,90 @@ static void test_cache_and_fallback(void **state)
 #endif
     tdev_free(a);
     tdev_free(b);
-    /* a warp shuffle is a later slice of the engine: the kernel runs on the interpreter */
-    static const char shfl_ptx[] = HDR
-        ".visible .entry sh(.param .u64 out)\n{\n .reg .u32 %r<4>; .reg .u64 %rd<4>;\n"
+    /* a bit-field extract is not in the engine yet: the kernel runs on the interpreter */
+    static const char bfe_ptx[] = HDR
+        ".visible .entry bf(.param .u64 out)\n{\n .reg .u32 %r<4>; .reg .u64 %rd<4>;\n"
         " ld.param.u64 %rd1, [out];\n mov.u32 %r1, %tid.x;\n"
-        " shfl.sync.bfly.b32 %r2, %r1, 1, 31, -1;\n mul.wide.u32 %rd2, %r1, 4;\n"
+        " bfe.u32 %r2, %r1, 1, 3;\n mul.wide.u32 %rd2, %r1, 4;\n"
         " add.s64 %rd3, %rd1, %rd2;\n st.global.u32 [%rd3], %r2;\n ret;\n}\n";
-    ptx_module *m = tdev_parse(&D, shfl_ptx);
-    assert_int_equal(ptx_kernel_engine(ptx_module_find_kernel(m, "sh"), why, sizeof why), 0);
+    ptx_module *m = tdev_parse(&D, bfe_ptx);
+    assert_int_equal(ptx_kernel_engine(ptx_module_find_kernel(m, "bf"), why, sizeof why), 0);
 #ifdef SOFTGPU_HAVE_LLVM
-    if (!strstr(why, "shfl"))
+    if (!strstr(why, "bfe"))
         fail_msg("fallback reason does not name the instruction: %s", why);
 #endif
     uint32_t *out = tdev_alloc(&D, 32 * 4);
     void *args[] = {&out};
-    assert_int_equal(tdev_launch(&D, m, "sh", 1, 32, 0, args), PTX_OK);
+    assert_int_equal(tdev_launch(&D, m, "bf", 1, 32, 0, args), PTX_OK);
     for (unsigned i = 0; i < 32; i++)
-        assert_int_equal(out[i], i ^ 1u);
+        assert_int_equal(out[i], (i >> 1) & 7u);
+    tdev_free(m);
+}
+
+/* Warp operations on the JIT: per thread t (lane L of warp w), with v = t * 3 + 1:
+ * out[4t] = shfl.bfly(v, 1); out[4t+1] = the warp's sum of v by shfl.down (lane 0's is the
+ * whole sum); out[4t+2] = ballot(v odd) for even lanes, activemask among odd lanes only (the
+ * odd lanes meet); out[4t+3] = the value lane L^1 stored to shared memory before a
+ * __syncwarp() (bar.warp.sync orders lanes that run one after another on the JIT; it comes
+ * before the branch, since the interpreter does not reconverge lanes there). */
+static const char warp_ptx[] = HDR
+    ".visible .entry wk(.param .u64 out)\n{\n"
+    " .reg .u32 %r<16>; .reg .u64 %rd<6>; .reg .pred %p<3>;\n .shared .align 4 .b8 sw[1024];\n"
+    " ld.param.u64 %rd1, [out]; mov.u32 %r1, %tid.x; mad.lo.u32 %r2, %r1, 3, 1;\n"
+    " shfl.sync.bfly.b32 %r3, %r2, 1, 31, -1;\n"
+    " mov.u32 %r4, %r2;\n"
+    " shfl.sync.down.b32 %r5, %r4, 16, 31, -1; add.u32 %r4, %r4, %r5;\n"
+    " shfl.sync.down.b32 %r5, %r4, 8, 31, -1; add.u32 %r4, %r4, %r5;\n"
+    " shfl.sync.down.b32 %r5, %r4, 4, 31, -1; add.u32 %r4, %r4, %r5;\n"
+    " shfl.sync.down.b32 %r5, %r4, 2, 31, -1; add.u32 %r4, %r4, %r5;\n"
+    " shfl.sync.down.b32 %r5, %r4, 1, 31, -1; add.u32 %r4, %r4, %r5;\n"
+    " shl.b32 %r9, %r1, 2; mov.u32 %r10, sw; add.u32 %r9, %r10, %r9;\n"
+    " st.shared.u32 [%r9], %r2;\n bar.warp.sync -1;\n"
+    " xor.b32 %r11, %r1, 1; shl.b32 %r11, %r11, 2; add.u32 %r11, %r10, %r11;\n"
+    " ld.shared.u32 %r12, [%r11];\n"
+    " and.b32 %r6, %r2, 1; setp.ne.u32 %p1, %r6, 0;\n"
+    " vote.sync.ballot.b32 %r7, %p1, -1;\n"
+    " and.b32 %r8, %r1, 1; setp.ne.u32 %p2, %r8, 0;\n"
+    " @!%p2 bra EVEN;\n activemask.b32 %r7;\nEVEN:\n"
+    " mul.wide.u32 %rd2, %r1, 16; add.s64 %rd3, %rd1, %rd2;\n"
+    " st.global.v4.u32 [%rd3], {%r3, %r4, %r7, %r12};\n ret;\n}\n";
+
+static void test_warp_ops(void **state)
+{
+    (void)state;
+    char why[200];
+    ptx_module *m = tdev_parse(&D, warp_ptx);
+    int jit = ptx_kernel_engine(ptx_module_find_kernel(m, "wk"), why, sizeof why);
+#ifdef SOFTGPU_HAVE_LLVM
+    if (!jit)
+        fail_msg("a kernel of warp operations is not on the JIT: %s", why);
+#else
+    assert_int_equal(jit, 0);
+#endif
+    enum { N = 96 }; /* three warps */
+    uint32_t *out = tdev_alloc(&D, N * 16);
+    void *args[] = {&out};
+    assert_int_equal(tdev_launch(&D, m, "wk", 1, N, 0, args), PTX_OK);
+    for (uint32_t t = 0; t < N; t++) {
+        uint32_t L = t % 32, w0 = t - L, sum, ballot = 0;
+        uint32_t a[32]; /* the reduction's steps; shfl.down past lane 31 reads the lane's own */
+        for (uint32_t j = 0; j < 32; j++)
+            a[j] = (w0 + j) * 3 + 1;
+        for (uint32_t d = 16; d >= 1; d /= 2) {
+            uint32_t b[32];
+            for (uint32_t j = 0; j < 32; j++)
+                b[j] = a[j] + (j + d <= 31 ? a[j + d] : a[j]);
+            memcpy(a, b, sizeof a);
+        }
+        sum = a[L];
+        for (uint32_t j = 0; j < 32; j++)
+            ballot |= (((w0 + j) * 3 + 1) & 1u) << j;
+        uint32_t third = L & 1 ? 0xaaaaaaaau : ballot;
+        uint32_t want[4] = {(t ^ 1) * 3 + 1, sum, third, (t ^ 1) * 3 + 1};
+        for (int i = 0; i < 4; i++)
+            if (out[4 * t + i] != want[i])
+                fail_msg("thread %u value %d: %#x, expected %#x", t, i, out[4 * t + i], want[i]);
+    }
     tdev_free(m);
 }
 
@@ -482,6 +549,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_illegal_address),
         cmocka_unit_test(test_cache_and_fallback),
         cmocka_unit_test(test_compile_at_load),
+        cmocka_unit_test(test_warp_ops),
 #ifdef SOFTGPU_HAVE_LLVM
         cmocka_unit_test(test_disk_cache),
         cmocka_unit_test(test_disk_eviction),

@@ -284,6 +284,7 @@ void ptx_block_free(ptx_block *b)
     free(b->local);
     free(b->jit_state);
     free(b->jit_spill);
+    free(b->jit_wregs);
     memset(b, 0, sizeof *b);
 }
 

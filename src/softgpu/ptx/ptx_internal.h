@@ -347,6 +347,7 @@ typedef struct ptx_block {
     int smid;
     int32_t *jit_state;   /* the JIT engine's per-thread resume points and spilled */
     uint64_t *jit_spill;  /* registers (ptx_jit.c), allocated on first use */
+    uint64_t *jit_wregs;  /* a warp's registers for the JIT's warp operations (ptx_jit_warp.c) */
 } ptx_block;
 
 /* Launch-wide state shared by the pool threads running one grid. */

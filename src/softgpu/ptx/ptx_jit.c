@@ -1,12 +1,13 @@
 /*
  * The JIT engine's runtime: which engine runs a launch (SOFTGPU_EXEC=interp|jit|auto, per
- * kernel; the compiler and its caches are ptx_jit_compile.c's), the block runner (phases of the generated function until every thread has exited) and the helpers
+ * kernel; the compiler and its caches are ptx_jit_compile.c's), the block runner (phases of the
+ * generated function until every thread has exited, warp operations between them) and the helpers
  * generated code calls (address translation and failures through the interpreter's own
  * ptx_translate/ptx_fail, atomics through ptx_atom_host).
  *
  * Called by ptx_pool.c (ptx_launch_run, run_blocks) and softgpu (ptx.h); calls
- * ptx_jit_compile.c, ptx_exec.c and ptx_ops_mem.c. Built without LLVM (no SOFTGPU_HAVE_LLVM), every kernel is
- * interpreted and the reason says so.
+ * ptx_jit_compile.c, ptx_jit_warp.c, ptx_exec.c and ptx_ops_mem.c. Built without LLVM (no
+ * SOFTGPU_HAVE_LLVM), every kernel is interpreted and the reason says so.
  */
 #include <stdlib.h>
 
@@ -139,14 +140,20 @@ int ptx_jit_block_run(ptx_block *b, ptx_jit_phase_fn fn)
         int32_t r = fn(c);
         if (r == JIT_FAILED || atomic_load_explicit(&b->run->failed, memory_order_relaxed))
             return -1;
-        int yielded = 0, waiting = 0;
+        int yielded = 0, waiting = 0, warp = 0;
         for (size_t t = 0; t < n; t++) {
             int32_t s = b->jit_state[t];
-            yielded |= s > 0 && !(s & JIT_WAIT);
+            yielded |= s > 0 && !(s & (JIT_WAIT | JIT_WARP));
             waiting |= s > 0 && (s & JIT_WAIT);
+            warp |= s > 0 && (s & JIT_WARP);
         }
         if (yielded)
             continue; /* they go on before the barrier may open */
+        if (warp) { /* no thread can run: the warps' meetings, then the threads go on */
+            if (ptx_jit_warp_ops(b) < 0)
+                return -1;
+            continue;
+        }
         if (!waiting)
             return 1;
         /* every thread still alive waits at the barrier: release them all */

@@ -36,6 +36,7 @@ enum jit_ctx {
 #define JIT_EXITED (-1)
 #define JIT_FAILED (-2)
 #define JIT_WAIT 0x40000000
+#define JIT_WARP 0x20000000 /* (pc + 1) | JIT_WARP: waits at warp operation pc (ptx_jit_warp.c) */
 #define JIT_YIELD_EDGES 65536
 
 /* ptx_jit_live.c: basic-block leaders and the registers live into each (bitsets of nregs). */
@@ -83,6 +84,11 @@ int ptx_jit_emit_kernel(void *llvm_ctx, void *llvm_mod, const ptx_kernel *k, con
  * engine lacks, a launch it cannot honour such as an instruction limit or a cooperative grid).
  * why (may be NULL) receives the reason either way. */
 ptx_jit_phase_fn ptx_jit_for_launch(const struct ptx_launch *l, char *why, size_t whylen);
+/* ptx_jit_warp.c: the warp-level operations generated code stops at, and the runtime's turn:
+ * every warp's lanes waiting at one run it together (0, or -1 after failing the launch). */
+int ptx_jit_is_warp_op(const ptx_insn *in);
+int ptx_jit_warp_ops(ptx_block *b);
+
 /* ptx_jit_compile.c: the kernel's code, compiled (or linked from the disk cache) now unless it
  * is being compiled or done; blocks until it is. NULL when it is not supported (why). */
 ptx_jit_phase_fn ptx_jit_kernel_code(const ptx_kernel *k, char *why, size_t whylen);

@@ -135,7 +135,10 @@ static int check_kernel(jit_em *e)
     for (uint32_t pc = 0; pc < e->f->ncode; pc++) {
         const ptx_insn *in = &e->f->code[pc];
         int rc;
-        if (!in->exec)
+        if (ptx_jit_is_warp_op(in))
+            rc = pc + 1 < e->f->ncode ? 0 : ptx_jit_unsupported(e, "'%s' ends the kernel",
+                                                                  in->name);
+        else if (!in->exec)
             rc = check_control(e, in);
         else if (in->op == OP_MEMBAR || in->op == OP_NOP)
             rc = 0;
@@ -285,9 +288,26 @@ static int emit_control(jit_em *e, const ptx_insn *in, uint32_t pc)
     }
 }
 
+/* A warp operation: the thread stops there with its operands (what is live into it) and the
+ * runtime runs it with the other lanes of its warp, then resumes the thread after it. */
+static void stop_warp(jit_em *e, uint32_t pc)
+{
+    const uint64_t *live = e->live.in[pc];
+    for (uint32_t reg = 0; reg < e->f->nregs; reg++)
+        if (jit_live_has(live, reg))
+            LLVMBuildStore(e->b, LLVMBuildLoad2(e->b, e->i64, e->regs[reg], ""),
+                           ptx_jit_spill_row(e, reg));
+    ptx_jit_need_resume(e, pc + 1);
+    set_result(e, (int32_t)(pc + 1) | JIT_WARP);
+}
+
 static int emit_insn(jit_em *e, const ptx_insn *in, uint32_t pc)
 {
     e->pc = pc;
+    if (ptx_jit_is_warp_op(in)) {
+        stop_warp(e, pc);
+        return 0;
+    }
     if (!in->exec || in->op == OP_MEMBAR || in->op == OP_NOP)
         return emit_control(e, in, pc);
     LLVMBasicBlockRef cont = NULL;

@@ -353,6 +353,14 @@ static void gang_mem(jit_em *e, gang *g, const ptx_insn *in, LLVMValueRef mask)
 static int gang_insn(jit_em *e, gang *g, const ptx_insn *in, uint32_t pc)
 {
     e->pc = pc;
+    if (ptx_jit_is_warp_op(in)) { /* the lanes meet their warp there (ptx_jit_warp.c) */
+        save_live(e, g, e->live.in[pc], NULL);
+        ptx_jit_need_resume(e, pc + 1);
+        need_gang_resume(e, g, pc + 1);
+        set_states(e, k32v(e, (int32_t)(pc + 1) | JIT_WARP));
+        LLVMBuildBr(B_, e->gdone);
+        return 0;
+    }
     if (!in->exec || in->op == OP_MEMBAR || in->op == OP_NOP) {
         gang_control(e, g, in, pc);
         return 0;

@@ -24,8 +24,10 @@ static void mark_leaders(jit_live *lv, const ptx_func *f)
         const ptx_insn *in = &f->code[pc];
         if (in->op == OP_BRA && in->o[0].kind == OK_LABEL && in->o[0].imm < f->ncode)
             lv->leader[in->o[0].imm] = 1;
-        if (ends_block(in) && pc + 1 < f->ncode)
+        if ((ends_block(in) || ptx_jit_is_warp_op(in)) && pc + 1 < f->ncode)
             lv->leader[pc + 1] = 1;
+        if (ptx_jit_is_warp_op(in)) /* a stop of its own: live-in holds its operands */
+            lv->leader[pc] = 1;
     }
 }
 
