@@ -291,7 +291,7 @@ int tft_pack_read(struct tf_conn *c, void *dst, uint64_t len)
                 return rc;
             p->raw_left -= n;
         } else {
-            int direct, rc = next_chunk(c, out, len, &direct);
+            int direct = 0, rc = next_chunk(c, out, len, &direct);
             if (rc < 0)
                 return rc;
             if (!direct)

@@ -16,7 +16,9 @@
  *          A frame larger than a ring is streamed through it in chunks, transparently.
  *   stream unix or TCP socket (TCP_NODELAY, keepalive): the same frames on the socket.
  *   Asking for shm over a tcp: address is answered with stream.
- *   Tuning: TFUSE_SPIN_US (environment) bounds the adaptive spin, default 50 (0: always sleep).
+ *   Tuning: TFUSE_SPIN_US (environment) bounds the adaptive spin, default 50 (0: always sleep);
+ *   TFUSE_SOCKBUF_KB the TCP socket buffers (default 4096; 0: the kernel's autotuning).
+ *   Compression: TFUSE_COMPRESS=off|lz4|zstd|auto, negotiated at the handshake (pack.c).
  *
  * Thread model
  *   A tf_conn is NOT thread-safe: one thread uses it at a time (the stub serialises its calls;
