@@ -38,6 +38,7 @@
 #include "httpc.h"
 #include "pemfile.h"
 #include "persist.h"
+#include "forkroots.h"
 #include "log.h"
 #include "poolreg.h"
 #include "transport.h"
@@ -832,6 +833,7 @@ int tfuse_node_main(int argc, char **argv)
     }
     install_signals();
     tf_raise_fd_limit();   /* the listeners' caps, not 1024 descriptors, bound a flood */
+    tf_forkroots_install();   /* sanitizer builds: workers' leak checks see our threads' stacks */
     if (node_gate_init(&n.gate, &(struct node_gate_opts)GATE_OPTS(&n.cfg), on_hello, &n) != 0) {
         fprintf(stderr, "tfuse node: out of memory\n");
         shut_down(&n, 0);
