@@ -293,7 +293,7 @@ static uint8_t *image_open(struct tfw_freeze *f, int disk, uint64_t len, char *e
     if (f->fd >= 0 && ftruncate(f->fd, (off_t)len) == 0)
         m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, f->fd, 0);
     if (m == MAP_FAILED) {
-        snprintf(err, elen, "cannot write %s: %s", f->path, strerror(errno));
+        snprintf(err, elen, "cannot write %.300s: %s", f->path, strerror(errno));
         image_drop(f);
         return NULL;
     }
@@ -306,7 +306,7 @@ static int image_sync(struct tfw_freeze *f, uint8_t *m, char *err, size_t elen)
     int rc = msync(m, f->image_len, MS_SYNC);
     munmap(m, f->image_len);
     if (rc != 0) {
-        snprintf(err, elen, "cannot write %s: %s", f->path, strerror(errno));
+        snprintf(err, elen, "cannot write %.300s: %s", f->path, strerror(errno));
         return -1;
     }
     posix_fadvise(f->fd, 0, 0, POSIX_FADV_DONTNEED);
@@ -384,7 +384,7 @@ static CUresult resume(struct tfw_session *s, char *err, size_t elen)
         void *fm = mmap(NULL, f->image_len, PROT_READ, MAP_SHARED | MAP_POPULATE, f->fd, 0);
         m = fm == MAP_FAILED ? NULL : fm;
         if (!m) {
-            snprintf(err, elen, "cannot read %s: %s", f->path, strerror(errno));
+            snprintf(err, elen, "cannot read %.300s: %s", f->path, strerror(errno));
             r = CUDA_ERROR_OPERATING_SYSTEM;
         }
     }

@@ -246,7 +246,7 @@ static ptx_jit_phase_fn build(const ptx_kernel *k, char *why, size_t whylen)
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     if (start_llvm() < 0) {
-        snprintf(why, whylen, "LLVM unavailable: %s", J.why);
+        snprintf(why, whylen, "LLVM unavailable: %.120s", J.why);
         return NULL;
     }
     uint8_t key[32];
