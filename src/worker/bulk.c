@@ -202,7 +202,7 @@ static CUresult dtoh_shm(struct tfw_session *s, CUdeviceptr src, uint64_t n)
     uint64_t hbytes = 0;
     for (int i = 0; i < k; i++)
         hbytes += iov[i].iov_len;
-    iov[k] = (struct iovec){probe, first};
+    iov[k > 0 ? k : 0] = (struct iovec){probe, first};   /* k < 0: nothing is sent */
     int e = k < 0 ? TF_ERR_NOMEM
                   : tf_send_begin(s->conn, TFP_REPLY, 0, bk.id, hbytes + n, iov, k + 1);
     tfp_writer_free(&head);
