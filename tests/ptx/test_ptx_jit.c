@@ -399,16 +399,23 @@ static void test_compile_at_load(void **state)
 #ifdef SOFTGPU_HAVE_LLVM
 static char self[4096], cache_dir[256];
 
-/* Runs this program as a child: its output (stdout and stderr) into out. */
-static void run_child(char *out, size_t len)
+/* Runs this program as a child (mode "child" or "hot", after env): its output (stdout and
+ * stderr) into out. */
+static void run_mode(const char *env, const char *mode, char *out, size_t len)
 {
-    char cmd[4600];
-    snprintf(cmd, sizeof cmd, "SOFTGPU_JIT_CACHE='%s' '%s' child 2>&1", cache_dir, self);
+    char cmd[4700];
+    snprintf(cmd, sizeof cmd, "%s SOFTGPU_JIT_CACHE='%s' '%s' %s 2>&1", env, cache_dir, self,
+             mode);
     FILE *p = popen(cmd, "r");
     assert_non_null(p);
     size_t n = fread(out, 1, len - 1, p);
     out[n] = 0;
     assert_int_equal(pclose(p), 0);
+}
+
+static void run_child(char *out, size_t len)
+{
+    run_mode("", "child", out, len);
 }
 
 /* The one cache file (there is one kernel); 0 when there is none. */
@@ -510,6 +517,42 @@ static void test_disk_eviction(void **state)
     assert_true(cache_file(path, sizeof path)); /* the newest, just written, stays */
 }
 
+/* The auto engine's tiers: a kernel not compiled ahead runs on the interpreter until its
+ * SOFTGPU_JIT_HOT-th launch (2 here) queues it; questions asked for logs count nothing. */
+static int hot_main(void)
+{
+    tdev_init(&D, 2);
+    char text[sizeof sq_ptx + 64];
+    snprintf(text, sizeof text, "// hot %d\n%s", (int)getpid(), sq_ptx);
+    ptx_module *m = tdev_parse(&D, text);
+    const ptx_kernel *k = ptx_module_find_kernel(m, "sq");
+    char why[200];
+    for (int i = 0; i < 5; i++)
+        printf("asked: %s\n", ptx_kernel_engine(k, why, sizeof why) ? "jit" : "interp");
+    for (int i = 0; i < 2; i++) {
+        int jit = ptx_kernel_engine(k, why, sizeof why);
+        printf("launch %d: %s result: %s\n", i + 1, jit ? "jit" : "interp",
+               sq_run(m, 7) ? "ok" : "WRONG");
+    }
+    for (int i = 0; i < 1200 && !ptx_kernel_engine(k, why, sizeof why); i++)
+        usleep(50000); /* queued: the compiler thread makes it (bounded, generous) */
+    int jit = ptx_kernel_engine(k, why, sizeof why);
+    printf("launch 3: %s result: %s\n", jit ? "jit" : "interp", sq_run(m, 7) ? "ok" : "WRONG");
+    tdev_free(m);
+    tdev_fini(&D);
+    return 0;
+}
+
+static void test_auto_hot(void **state)
+{
+    (void)state;
+    char out[8192];
+    run_mode("SOFTGPU_JIT_HOT=2", "hot", out, sizeof out);
+    if (strstr(out, "asked: jit") || !strstr(out, "launch 1: interp result: ok") ||
+        !strstr(out, "launch 2: interp result: ok") || !strstr(out, "launch 3: jit result: ok"))
+        fail_msg("expected two interpreted launches, then the JIT, all right; got:\n%s", out);
+}
+
 static int child_main(void)
 {
     tdev_init(&D, 2);
@@ -526,10 +569,13 @@ static int child_main(void)
 
 int main(int argc, char **argv)
 {
-    setenv("SOFTGPU_EXEC", "auto", 1); /* this test is about the default engine */
+    setenv("SOFTGPU_EXEC", "auto", 1); /* this test is about the default engine, */
+    setenv("SOFTGPU_JIT_HOT", "0", 0); /* each kernel compiled at its first launch */
 #ifdef SOFTGPU_HAVE_LLVM
     if (argc > 1 && !strcmp(argv[1], "child"))
         return child_main();
+    if (argc > 1 && !strcmp(argv[1], "hot"))
+        return hot_main();
     /* the children's cache folder, this run's: created by the engine (it must make it 0700) */
     snprintf(cache_dir, sizeof cache_dir, "/tmp/test_ptx_jit.%d/cache", (int)getpid());
     char parent[256];
@@ -553,6 +599,7 @@ int main(int argc, char **argv)
 #ifdef SOFTGPU_HAVE_LLVM
         cmocka_unit_test(test_disk_cache),
         cmocka_unit_test(test_disk_eviction),
+        cmocka_unit_test(test_auto_hot),
 #endif
     };
     int rc = cmocka_run_group_tests(tests, setup, teardown);

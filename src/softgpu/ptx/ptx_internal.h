@@ -255,6 +255,7 @@ struct ptx_kernel {
     int uses_heap;
     int has_calls;
     _Atomic(void *) jit_entry; /* the JIT engine's decision once made (ptx_jit.c) */
+    unsigned jit_launches;     /* auto engine: launches interpreted before it was queued */
 };
 
 struct ptx_module {

@@ -167,8 +167,14 @@ int ptx_jit_block_run(ptx_block *b, ptx_jit_phase_fn fn)
 
 #ifdef SOFTGPU_HAVE_LLVM
 
-static ptx_jit_phase_fn kernel_code(const ptx_kernel *k, char *why, size_t whylen)
+static ptx_jit_phase_fn kernel_code(const ptx_kernel *k, int launching, char *why,
+                                    size_t whylen)
 {
+    if (exec_mode() == EXEC_AUTO && !ptx_jit_auto_launch(k, launching)) {
+        snprintf(why, whylen, "not compiled yet (auto engine: compiled once hot, meanwhile the "
+                 "interpreter runs it)");
+        return NULL;
+    }
     return ptx_jit_kernel_code(k, why, whylen);
 }
 
@@ -180,14 +186,17 @@ void ptx_module_prepare(const ptx_module *m)
 
 int ptx_kernel_ready(const ptx_kernel *k)
 {
-    return exec_mode() == EXEC_INTERP || ptx_jit_kernel_ready(k);
+    int m = exec_mode();
+    return m == EXEC_INTERP || (m == EXEC_AUTO ? !ptx_jit_auto_waits(k) : ptx_jit_kernel_ready(k));
 }
 
 #else
 
-static ptx_jit_phase_fn kernel_code(const ptx_kernel *k, char *why, size_t whylen)
+static ptx_jit_phase_fn kernel_code(const ptx_kernel *k, int launching, char *why,
+                                    size_t whylen)
 {
     (void)k;
+    (void)launching;
     snprintf(why, whylen, "softgpu was built without LLVM");
     return NULL;
 }
@@ -198,7 +207,9 @@ void ptx_jit_forget_module(const ptx_module *m) { (void)m; }
 
 #endif
 
-ptx_jit_phase_fn ptx_jit_for_launch(const struct ptx_launch *l, char *why, size_t whylen)
+/* launching: a launch's own decision (counted by the auto engine), not a question. */
+static ptx_jit_phase_fn decide(const struct ptx_launch *l, int launching, char *why,
+                               size_t whylen)
 {
     char tmp[200];
     if (!why || !whylen) {
@@ -217,7 +228,12 @@ ptx_jit_phase_fn ptx_jit_for_launch(const struct ptx_launch *l, char *why, size_
         snprintf(why, whylen, "an instruction limit needs the interpreter's counting");
         return NULL;
     }
-    return kernel_code(l->kernel, why, whylen);
+    return kernel_code(l->kernel, launching, why, whylen);
+}
+
+ptx_jit_phase_fn ptx_jit_for_launch(const struct ptx_launch *l, char *why, size_t whylen)
+{
+    return decide(l, 1, why, whylen);
 }
 
 int ptx_kernel_engine(const ptx_kernel *k, char *why, size_t whylen)
@@ -225,5 +241,5 @@ int ptx_kernel_engine(const ptx_kernel *k, char *why, size_t whylen)
     struct ptx_launch l;
     memset(&l, 0, sizeof l);
     l.kernel = k;
-    return ptx_jit_for_launch(&l, why, whylen) != NULL;
+    return decide(&l, 0, why, whylen) != NULL;
 }

@@ -94,6 +94,12 @@ int ptx_jit_warp_ops(ptx_block *b);
 ptx_jit_phase_fn ptx_jit_kernel_code(const ptx_kernel *k, char *why, size_t whylen);
 int ptx_jit_kernel_ready(const ptx_kernel *k);       /* decided: kernel_code would not block */
 void ptx_jit_prepare_module(const ptx_module *m);    /* queues its kernels for the thread */
+/* SOFTGPU_EXEC=auto: 1 when this launch takes the JIT (its code is ready, or is being compiled
+ * ahead, at module load); else 0: the interpreter runs it this time, and when launching (not
+ * a question asked for a log) the launch is counted and a kernel that became hot is queued.
+ * ptx_jit_auto_waits: whether a launch must wait (compiled ahead, not done yet). */
+int ptx_jit_auto_launch(const ptx_kernel *k, int launching);
+int ptx_jit_auto_waits(const ptx_kernel *k);
 void ptx_jit_forget_module(const ptx_module *m);     /* before it is freed: drops its queued
                                                       * kernels, waits for one compiling */
 

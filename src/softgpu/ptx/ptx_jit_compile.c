@@ -42,6 +42,7 @@ typedef struct cache_entry {
     uint8_t sha[32];          /* the PTX text's */
     char *name;
     int state;
+    int ahead;                /* queued at module load: a launch waits for it */
     const ptx_kernel *k;      /* queued or busy: the kernel to compile */
     ptx_jit_phase_fn fn;      /* done: NULL when the kernel is not supported (why) */
     char why[160];
@@ -477,15 +478,71 @@ void ptx_jit_prepare_module(const ptx_module *m)
     int queued = 0;
     if (preloaded + total <= preload_budget()) {
         preloaded += total;
-        for (int i = 0; i < m->nkernels; i++)
-            if (!cache_find(&m->kernels[i]))
-                queued += cache_add(&m->kernels[i], CE_QUEUED) != NULL;
+        for (int i = 0; i < m->nkernels; i++) {
+            cache_entry *c = cache_find(&m->kernels[i]) ? NULL
+                             : cache_add(&m->kernels[i], CE_QUEUED);
+            if (c)
+                c->ahead = 1;
+            queued += c != NULL;
+        }
     }
     if (queued) {
         start_compiler();
         pthread_cond_broadcast(&q_cv);
     }
     pthread_mutex_unlock(&q_lock);
+}
+
+/* SOFTGPU_JIT_HOT: the launch of a kernel not compiled ahead that queues it (default 3; 0:
+ * compiled at its first launch, which waits for it, off the device clock). A
+ * library's modules hold dozens of variants, most launched once or twice: compiling each at its
+ * first launch cost cuBLAS's 330-430-instruction GEMM variants 8-27 s apiece on a loaded host,
+ * far more than interpreting them, and kept cuda_direct_cublas past its 600 s timeout. */
+static unsigned hot_launches(void)
+{
+    static atomic_long lim = -1;
+    long v = atomic_load(&lim);
+    if (v < 0) {
+        const char *s = getenv("SOFTGPU_JIT_HOT");
+        char *end = NULL;
+        v = s && *s ? strtol(s, &end, 10) : 3;
+        if (s && *s && (*end || v < 0 || v > 1000000)) {
+            fprintf(stderr, "softgpu: SOFTGPU_JIT_HOT=%s is not a launch count: 3\n", s);
+            v = 3;
+        }
+        atomic_store(&lim, v);
+    }
+    return (unsigned)v;
+}
+
+int ptx_jit_auto_launch(const ptx_kernel *k, int launching)
+{
+    if (hot_launches() == 0 ||
+        atomic_load_explicit(&((ptx_kernel *)k)->jit_entry, memory_order_acquire))
+        return 1;
+    pthread_mutex_lock(&q_lock);
+    cache_entry *c = cache_find(k);
+    int jit = c && (c->state == CE_DONE || c->ahead);
+    if (!c && launching && ++((ptx_kernel *)k)->jit_launches >= hot_launches() &&
+        (c = cache_add(k, CE_QUEUED)) != NULL) {
+        start_compiler();
+        pthread_cond_broadcast(&q_cv);
+    }
+    pthread_mutex_unlock(&q_lock);
+    return jit;
+}
+
+int ptx_jit_auto_waits(const ptx_kernel *k)
+{
+    if (hot_launches() == 0)
+        return !ptx_jit_kernel_ready(k);
+    if (atomic_load_explicit(&((ptx_kernel *)k)->jit_entry, memory_order_acquire))
+        return 0;
+    pthread_mutex_lock(&q_lock);
+    cache_entry *c = cache_find(k);
+    int waits = c && c->ahead && c->state != CE_DONE;
+    pthread_mutex_unlock(&q_lock);
+    return waits;
 }
 
 void ptx_jit_forget_module(const ptx_module *m)
