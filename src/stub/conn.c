@@ -165,6 +165,13 @@ CUresult tfs_transact(struct tfs_call *c)
     int async = c->mode == TFP_ASYNC;
     uint64_t id = ++g.seq;
     int e = tf_send(g.conn, c->id, async ? TFP_FLAG_ASYNC : 0, id, iov, n);
+    if (e == TF_ERR_TOO_LARGE) {   /* nothing was sent: the session goes on */
+        struct tf_conn_info info;
+        tf_conn_get_info(g.conn, &info);
+        tf_error("a call's payload is larger than the session's frame bound (%llu bytes): "
+                 "refused; copy it in smaller pieces", (unsigned long long)info.max_frame);
+        return CUDA_ERROR_INVALID_VALUE;
+    }
     if (e != TF_OK) {
         c->bad = 1;
         fail_session(CUDA_ERROR_DEVICE_UNAVAILABLE, tf_conn_error(g.conn));
