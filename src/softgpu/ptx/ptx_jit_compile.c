@@ -448,22 +448,28 @@ static void start_compiler(void)
  * clock. */
 #define PRELOAD_MODULE_KERNELS 8
 
+/* A count from the environment variable name (0..max), read once into *cache (-1: not yet);
+ * def when it is unset or not such a count (said once, with what it should count). */
+static long env_count(atomic_long *cache, const char *name, long def, long max, const char *what)
+{
+    long v = atomic_load(cache);
+    if (v < 0) {
+        const char *s = getenv(name);
+        char *end = NULL;
+        v = s && *s ? strtol(s, &end, 10) : def;
+        if (s && *s && (*end || v < 0 || v > max)) {
+            fprintf(stderr, "softgpu: %s=%s is not %s: %ld\n", name, s, what, def);
+            v = def;
+        }
+        atomic_store(cache, v);
+    }
+    return v;
+}
+
 static long preload_budget(void)
 {
     static atomic_long lim = -1;
-    long v = atomic_load(&lim);
-    if (v < 0) {
-        const char *s = getenv("SOFTGPU_JIT_PRELOAD");
-        char *end = NULL;
-        v = s && *s ? strtol(s, &end, 10) : 4000;
-        if (s && *s && (*end || v < 0 || v > 100000000)) {
-            fprintf(stderr, "softgpu: SOFTGPU_JIT_PRELOAD=%s is not an instruction count: "
-                    "4000\n", s);
-            v = 4000;
-        }
-        atomic_store(&lim, v);
-    }
-    return v;
+    return env_count(&lim, "SOFTGPU_JIT_PRELOAD", 4000, 100000000, "an instruction count");
 }
 
 void ptx_jit_prepare_module(const ptx_module *m)
@@ -501,18 +507,7 @@ void ptx_jit_prepare_module(const ptx_module *m)
 static unsigned hot_launches(void)
 {
     static atomic_long lim = -1;
-    long v = atomic_load(&lim);
-    if (v < 0) {
-        const char *s = getenv("SOFTGPU_JIT_HOT");
-        char *end = NULL;
-        v = s && *s ? strtol(s, &end, 10) : 3;
-        if (s && *s && (*end || v < 0 || v > 1000000)) {
-            fprintf(stderr, "softgpu: SOFTGPU_JIT_HOT=%s is not a launch count: 3\n", s);
-            v = 3;
-        }
-        atomic_store(&lim, v);
-    }
-    return (unsigned)v;
+    return (unsigned)env_count(&lim, "SOFTGPU_JIT_HOT", 3, 1000000, "a launch count");
 }
 
 int ptx_jit_auto_launch(const ptx_kernel *k, int launching)
