@@ -7,7 +7,7 @@
  *
  * Two views of each tenant, over the same window (the first second excluded), from `tfuse ps
  * --json` every 0.5 s: its GPU-time share (the node's busy_ns of its vGPU, charged by the
- * worker from events) and its throughput share (its kernels per second, the node's launch
+ * worker: the time its process held softgpu's device) and its throughput share (its kernels per second, the node's launch
  * count of its sessions, against the same program alone on the device: a whole-device session
  * without vGPU or limiter, run before and after the scenario on the same node).
  * Scenarios 20/30/50, 10/90, 25/75 and, with --hog N (default: the host's CPU count; 0: off),

@@ -46,6 +46,8 @@ struct tenant_args {
     unsigned long long mem_bytes, over_bytes; /* working set; over-limit attempt (0: none) */
     unsigned iters;                           /* steps per launch */
     int depth;                                /* launches per synchronize */
+    int iters_given;                          /* --iters: no sizing, every launch the same */
+    int calibrate;                            /* --calibrate: size, print ITERS, exit */
 };
 
 static inline unsigned long long tenant_mib(const char *s)
@@ -53,27 +55,39 @@ static inline unsigned long long tenant_mib(const char *s)
     return strtoull(s, NULL, 10) << 20;
 }
 
-/* tenant NAME SECONDS MEM_MIB [--over MIB] [--iters N] [--depth D] */
+/* tenant NAME SECONDS MEM_MIB [--over MIB] [--iters N] [--depth D] [--calibrate] */
 static inline int tenant_parse(int argc, char **argv, struct tenant_args *a)
 {
     memset(a, 0, sizeof *a);
     a->iters = 2500;
     a->depth = 4;
     if (argc < 4) {
-        fprintf(stderr, "usage: %s NAME SECONDS MEM_MIB [--over MIB] [--iters N] [--depth D]\n"
+        fprintf(stderr, "usage: %s NAME SECONDS MEM_MIB [--over MIB] [--iters N] [--depth D]"
+                        " [--calibrate]\n"
                         "Runs kernels for SECONDS holding MEM_MIB of device memory, checks the\n"
                         "result against a CPU reference; --over tries an allocation of MIB\n"
-                        "half-way, which must fail with CUDA_ERROR_OUT_OF_MEMORY.\n", argv[0]);
+                        "half-way, which must fail with CUDA_ERROR_OUT_OF_MEMORY. Without\n"
+                        "--iters, doubles the steps per launch until one takes a millisecond;\n"
+                        "--calibrate does that alone and prints ITERS N for the others' --iters.\n",
+                argv[0]);
         return -1;
     }
     a->name = argv[1];
     a->seconds = atof(argv[2]);
     a->mem_bytes = tenant_mib(argv[3]);
-    for (int i = 4; i + 1 < argc; i += 2) {
+    for (int i = 4; i < argc; i += 2) {
+        if (strcmp(argv[i], "--calibrate") == 0) {
+            a->calibrate = 1, i--; /* a flag: no value to skip */
+            continue;
+        }
+        if (i + 1 >= argc) {
+            fprintf(stderr, "%s: %s needs a value\n", argv[0], argv[i]);
+            return -1;
+        }
         if (strcmp(argv[i], "--over") == 0)
             a->over_bytes = tenant_mib(argv[i + 1]);
         else if (strcmp(argv[i], "--iters") == 0)
-            a->iters = (unsigned)strtoul(argv[i + 1], NULL, 10);
+            a->iters = (unsigned)strtoul(argv[i + 1], NULL, 10), a->iters_given = 1;
         else if (strcmp(argv[i], "--depth") == 0)
             a->depth = atoi(argv[i + 1]);
         else {
@@ -103,6 +117,27 @@ static inline double tenant_now(void)
  */
 #define TENANT_MIN_KERNEL_S 1e-3
 #define TENANT_MAX_ITERS (1u << 26)
+/* --calibrate sizes the kernels the demo gives all its tenants: longer, so that on softgpu
+ * (one hand-over of the device per kernel) the kernels and not the hand-overs fill the device */
+#define TENANT_CALIBRATE_KERNEL_S 5e-3
+
+/* Sizing: whether a launch (and its synchronize) that took `took` seconds is long enough. */
+static inline int tenant_sized(const struct tenant_args *a, double took)
+{
+    double want = a->calibrate ? TENANT_CALIBRATE_KERNEL_S : TENANT_MIN_KERNEL_S;
+    return took >= want || a->iters >= TENANT_MAX_ITERS;
+}
+
+/* After the sizing launches: 1 when the tenant should stop there (--calibrate), having printed
+ * the steps per launch it settled on. */
+static inline int tenant_calibrated(const struct tenant_args *a)
+{
+    if (!a->calibrate)
+        return 0;
+    printf("ITERS %u\n", a->iters);
+    fflush(stdout);
+    return 1;
+}
 
 /* Compares the state with the reference after `steps` steps; prints the one line the demo
  * reads. 0: verified. */

@@ -5,7 +5,7 @@
  * kernel (affine.h) DEPTH at a time for SECONDS, optionally tries an allocation beyond its
  * vGPU half-way (which must fail with CUDA_ERROR_OUT_OF_MEMORY while the work goes on), and
  * checks the final state against the CPU reference.
- *   tenant NAME SECONDS MEM_MIB [--over MIB] [--iters N] [--depth D]
+ *   tenant NAME SECONDS MEM_MIB [--over MIB] [--iters N] [--depth D] [--calibrate]
  * Owns: nothing. May call: the CUDA driver API (our stub under `tfuse run`, or any libcuda).
  */
 #include <cuda.h>
@@ -115,16 +115,18 @@ int main(int argc, char **argv)
     const char *over = a.over_bytes ? "not-reached" : "not-tried";
     uint64_t launches = 0, steps = 0;
     double start = tenant_now(), now = start;
-    for (int k = 0;; k++) { /* sizes the kernels; the first launch also loads the module */
+    for (int k = 0; !a.iters_given; k++) { /* sizes the kernels; the first launch also loads the module */
         double t = tenant_now();
         CHECK(cuLaunchKernel(fn, 1, 1, 1, AFFINE_THREADS, 1, 1, 0, NULL, params, NULL));
         CHECK(cuCtxSynchronize());
         launches++, steps += a.iters;
-        if (k > 0 && (tenant_now() - t >= TENANT_MIN_KERNEL_S || a.iters >= TENANT_MAX_ITERS))
+        if (k > 0 && tenant_sized(&a, tenant_now() - t))
             break;
         if (k > 0)
             a.iters *= 2;
     }
+    if (tenant_calibrated(&a))
+        return 0;
     while (now - start < a.seconds) {
         for (int k = 0; k < a.depth; k++)
             CHECK(cuLaunchKernel(fn, 1, 1, 1, AFFINE_THREADS, 1, 1, 0, NULL, params, NULL));

@@ -2,7 +2,7 @@
 // tenant.c (see there and affine.h), with the kernel compiled by nvcc and the memory and
 // launches through the runtime API. The over-limit attempt uses the driver's cuMemAlloc so the
 // error it shows is the driver's own CUDA_ERROR_OUT_OF_MEMORY, not cudart's translation.
-//   tenant-cuda NAME SECONDS MEM_MIB [--over MIB] [--iters N] [--depth D]
+//   tenant-cuda NAME SECONDS MEM_MIB [--over MIB] [--iters N] [--depth D] [--calibrate]
 // Owns: nothing. May call: the CUDA runtime and driver APIs.
 #include <cuda.h>
 #include <cuda_runtime.h>
@@ -74,17 +74,19 @@ int main(int argc, char **argv)
     const char *over = a.over_bytes ? "not-reached" : "not-tried";
     uint64_t launches = 0, steps = 0;
     double start = tenant_now(), now = start;
-    for (int k = 0;; k++) { // sizes the kernels; the first launch also loads the module
+    for (int k = 0; !a.iters_given; k++) { // sizes the kernels; the first launch also loads the module
         double t = tenant_now();
         affine_steps<<<1, AFFINE_THREADS>>>(state, AFFINE_THREADS, a.iters);
         CHECK(cudaGetLastError());
         CHECK(cudaDeviceSynchronize());
         launches++, steps += a.iters;
-        if (k > 0 && (tenant_now() - t >= TENANT_MIN_KERNEL_S || a.iters >= TENANT_MAX_ITERS))
+        if (k > 0 && tenant_sized(&a, tenant_now() - t))
             break;
         if (k > 0)
             a.iters *= 2;
     }
+    if (tenant_calibrated(&a))
+        return 0;
     while (now - start < a.seconds) {
         for (int k = 0; k < a.depth; k++)
             affine_steps<<<1, AFFINE_THREADS>>>(state, AFFINE_THREADS, a.iters);

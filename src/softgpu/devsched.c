@@ -79,9 +79,8 @@ static void stats_write(struct sg_ds_dev *d, int dev, uint64_t now)
     const char *path = getenv("SOFTGPU_SCHED_STATS");
     if (!path || !*path || !d->st.turns)
         return;
-    if (d->held)
-        d->st.held_ns += now - d->held_since;
     const struct sg_ds_stats *t = &d->st;
+    uint64_t held = t->held_ns + (d->held ? now - d->held_since : 0);
     char line[512];
     int n = snprintf(line, sizeof line, "pid=%d dev=%d first_ns=%llu last_ns=%llu turns=%llu "
                      "waited=%llu held_ns=%llu waited_ns=%llu idle_gives=%llu slice_gives=%llu "
@@ -89,7 +88,7 @@ static void stats_write(struct sg_ds_dev *d, int dev, uint64_t now)
                      "handover_ns=%llu gap_ns=%llu long_gap_ns=%llu weight=%u\n",
                      (int)getpid(), dev, (unsigned long long)t->first_ns,
                      (unsigned long long)t->last_ns, (unsigned long long)t->turns,
-                     (unsigned long long)t->waited_turns, (unsigned long long)t->held_ns,
+                     (unsigned long long)t->waited_turns, (unsigned long long)held,
                      (unsigned long long)d->waited_ns, (unsigned long long)t->idle_gives,
                      (unsigned long long)t->slice_gives, (unsigned long long)t->gaps[0],
                      (unsigned long long)t->gaps[1], (unsigned long long)t->gaps[2],
@@ -423,6 +422,19 @@ uint64_t sg_devsched_clock_ns(int dev)
     return v;
 }
 
+uint64_t sg_devsched_held_ns(int dev)
+{
+    struct sg_ds_dev *d = ds_get(dev);   /* set up here if no launch has yet: the answer stays */
+    if (!d)
+        return UINT64_MAX;
+    pthread_mutex_lock(&d->mu);
+    uint64_t v = UINT64_MAX;
+    if (d->mode == SG_SCHED_TIMESLICE)
+        v = d->st.held_ns + (d->held ? sg_now_ns() - d->held_since : 0);
+    pthread_mutex_unlock(&d->mu);
+    return v;
+}
+
 void sg_devsched_set_weight(int dev, unsigned weight)
 {
     struct sg_ds_dev *d = ds_get(dev);
@@ -438,6 +450,7 @@ void tfuse_softgpu_set_sched_weight(int dev, unsigned weight)
 /* The same clock, exported (softgpu.map) for the worker's progress charges under the prefix
  * the library may export besides the driver's own names (tests/surface checks that). */
 uint64_t tfuse_softgpu_device_clock_ns(int dev) { return sg_devsched_clock_ns(dev); }
+uint64_t tfuse_softgpu_held_ns(int dev) { return sg_devsched_held_ns(dev); }
 
 /* ---- pool threads ------------------------------------------------------------------------- */
 

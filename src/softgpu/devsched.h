@@ -99,6 +99,11 @@ const struct ptx_sched *sg_devsched_hooks(void);
  * waited for the device with work ready. Never goes back. */
 uint64_t sg_devsched_clock_ns(int dev);
 uint64_t tfuse_softgpu_device_clock_ns(int dev); /* the same, exported for the worker */
+/* The time this process has held device `dev` (time-slicing), in ns: what its kernels took of
+ * the device, without the waits for it or for a host CPU between them (the vGPU limiter's GPU
+ * time on softgpu). UINT64_MAX where the device is not time-sliced (MPS, or no scheduler). */
+uint64_t sg_devsched_held_ns(int dev);
+uint64_t tfuse_softgpu_held_ns(int dev); /* the same, exported for the worker */
 /* This process's scheduling weight on device dev (1..10000, basis points of the device: the
  * worker sets its vGPU's compute request), unless SOFTGPU_SCHED_WEIGHTS=0. Exported for the
  * worker; the default is SOFTGPU_SCHED_WEIGHT, else 10000. */

@@ -30,6 +30,10 @@ struct tfw_vgpu {
     struct vgpu_mem_client mem;
     CUdevice device;   /* the backend's ordinal of the vGPU's physical device */
     uint64_t avg_ns;   /* recent kernel time (EWMA, 1/8): each launch's up-front estimate */
+    /* softgpu's held clock (tfw_lim_held_ns) when the last launch was settled: the launch
+     * settled next is charged the device time held since (held_mark_set: read once) */
+    uint64_t held_mark;
+    int held_mark_set;
     uint64_t usage_busy_ns, usage_wall_ns; /* the last utilization sample (tfw_limits_usage) */
     unsigned usage_pct;
     int ctx_charged;   /* the context overhead was charged (at the session's first context) */
@@ -125,6 +129,9 @@ CUresult tfw_lim_launch_ex(const CUlaunchConfig *cfg, CUfunction f, void **param
 CUresult tfw_lim_graph_launch(CUgraphExec g, CUstream st);
 /* the monotonic clock in ns (launch timing and utilization samples), */
 uint64_t tfw_lim_wall_ns(void);
+/* softgpu's time-sliced device: the time this process has held v's device, in ns (the GPU
+ * time a launch is charged); UINT64_MAX elsewhere (NVIDIA, MPS sharing): the events are. */
+uint64_t tfw_lim_held_ns(struct tfw_limits *L, const struct tfw_vgpu *v);
 /* the progress thread of a limited session, */
 void *tfw_lim_progress_main(void *arg);
 /* starts it unless it runs (a vGPU attached unlimited and made limited by a live resize) */
