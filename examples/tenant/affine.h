@@ -48,6 +48,8 @@ struct tenant_args {
     int depth;                                /* launches per synchronize */
     int iters_given;                          /* --iters: no sizing, every launch the same */
     int calibrate;                            /* --calibrate: size, print ITERS, exit */
+    int size_tries;                           /* sizing: launches timed at this size */
+    double size_best;                         /* sizing: the fastest of them, seconds */
 };
 
 static inline unsigned long long tenant_mib(const char *s)
@@ -121,11 +123,24 @@ static inline double tenant_now(void)
  * (one hand-over of the device per kernel) the kernels and not the hand-overs fill the device */
 #define TENANT_CALIBRATE_KERNEL_S 5e-3
 
-/* Sizing: whether a launch (and its synchronize) that took `took` seconds is long enough. */
-static inline int tenant_sized(const struct tenant_args *a, double took)
+/* Sizing, after launch k (with its synchronize) took `took` seconds at a->iters steps: 1 once
+ * the size is settled, else the steps of the next launch are set. The first launch loads the
+ * module and is not timed; each size is timed TENANT_SIZE_TRIES times and the fastest counts,
+ * since a busy host only ever makes a launch slower: one hiccup cannot end the sizing early. */
+#define TENANT_SIZE_TRIES 3
+static inline int tenant_size_step(struct tenant_args *a, int k, double took)
 {
+    if (k == 0)
+        return 0;
+    if (a->size_tries == 0 || took < a->size_best)
+        a->size_best = took;
+    if (++a->size_tries < TENANT_SIZE_TRIES)
+        return 0;
     double want = a->calibrate ? TENANT_CALIBRATE_KERNEL_S : TENANT_MIN_KERNEL_S;
-    return took >= want || a->iters >= TENANT_MAX_ITERS;
+    if (a->size_best >= want || a->iters >= TENANT_MAX_ITERS)
+        return 1;
+    a->iters *= 2, a->size_tries = 0;
+    return 0;
 }
 
 /* After the sizing launches: 1 when the tenant should stop there (--calibrate), having printed

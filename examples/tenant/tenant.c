@@ -120,10 +120,8 @@ int main(int argc, char **argv)
         CHECK(cuLaunchKernel(fn, 1, 1, 1, AFFINE_THREADS, 1, 1, 0, NULL, params, NULL));
         CHECK(cuCtxSynchronize());
         launches++, steps += a.iters;
-        if (k > 0 && tenant_sized(&a, tenant_now() - t))
+        if (tenant_size_step(&a, k, tenant_now() - t))
             break;
-        if (k > 0)
-            a.iters *= 2;
     }
     if (tenant_calibrated(&a))
         return 0;

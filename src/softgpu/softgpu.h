@@ -320,8 +320,8 @@ CUresult sg_stream_sync(struct sg_stream *s);
 /* Waits without clearing errors (used before synchronous copies). */
 CUresult sg_stream_drain(struct sg_stream *s);
 int sg_stream_idle(struct sg_stream *s);
-/* Whether w is the item the calling stream thread runs and the stream's next one is a kernel
- * that will run (the scheduler keeps the device for it, devsched.c). */
+/* Whether w is the item the calling stream thread runs and the stream's next one, past event
+ * records, is a kernel that will run (the scheduler keeps the device for it, devsched.c). */
 int sg_stream_next_is_kernel(struct sg_stream *s, const struct sg_work *w);
 /* Work that waits until stream `other` has completed `seq`. */
 struct sg_work *sg_work_wait_new(struct sg_stream *other, uint64_t seq);
