@@ -10,7 +10,8 @@
  * - SOFTGPU_SHARING=mps: blocks of both run at once;
  * - a process SIGKILLed while it holds the device mid-kernel (or, MPS, holds every SM) does
  *   not wedge it: the other finishes within a bounded wait;
- * - events: a process that waited for the device measures its kernel, not its wait;
+ * - events: a process that waited for the device measures its kernel, not its wait, and so
+ *   does the time it held the device (tfuse_softgpu_held_ns, the worker's GPU time);
  * - SOFTGPU_PIN_SMS=1: the SM threads ("sg-sm<i>") are each pinned to one allowed CPU (the
  *   same for every process); without it they may run on any.
  * Every child gets a namespace of its own (SOFTGPU_NAMESPACE), so no other test's processes
@@ -28,6 +29,8 @@
 #include "sg_test.h"
 
 #define MAX_BLOCKS 16384 /* intervals a child reports */
+
+uint64_t tfuse_softgpu_held_ns(int dev); /* softgpu's export for the worker (softgpu.map) */
 
 /* spin(out, ns): thread 0 stamps the block's start at out[2 * block] at once, every thread
  * spins on %globaltimer for ns, and after a barrier thread 0 stamps the end at out[2*block+1]. */
@@ -62,6 +65,7 @@ struct report {
     unsigned n;                /* intervals */
     volatile int holding;      /* the child's first block has started */
     double wall_ms, event_ms;  /* events test */
+    double held_ms;            /* events test: tfuse_softgpu_held_ns's advance over the kernel */
     struct interval iv[MAX_BLOCKS];
 };
 
@@ -216,10 +220,15 @@ static int child_after(int role, const struct child_cfg *c, int events)
     signal_ready();
     wait_go();
     double t0 = now_s();
+    uint64_t h0 = tfuse_softgpu_held_ns(0);   /* UINT64_MAX under MPS: no turns */
     if (cuEventRecord(e0, NULL) || launch_spin(f, NULL, out, 4, c->block_ns)
         || cuEventRecord(e1, NULL) || cuEventSynchronize(e1))
         return 12;
     double wall = now_s() - t0;
+    uint64_t h1 = tfuse_softgpu_held_ns(0);
+    if (events && (h0 == UINT64_MAX || h1 < h0))
+        return 15;
+    shared[role].held_ms = events ? (double)(h1 - h0) / 1e6 : 0;
     float ms = -1;
     if (cuEventElapsedTime(&ms, e0, e1) || cuMemcpyDtoH(iv, out, sizeof iv))
         return 13;
@@ -531,10 +540,13 @@ static void events_leave_out_the_wait_for_the_device(void **state)
     send_go(1);
     assert_int_equal(reap_within(b, 60), 0);
     assert_int_equal(reap_within(a, 60), 0);
-    print_message("events: B waited %.1f ms wall, its events measured %.2f ms\n",
-                  shared[1].wall_ms, shared[1].event_ms);
+    print_message("events: B waited %.1f ms wall, its events measured %.2f ms, it held the "
+                  "device %.2f ms\n", shared[1].wall_ms, shared[1].event_ms, shared[1].held_ms);
     assert_true(shared[1].event_ms > 0);
     assert_true(shared[1].event_ms * 4 < shared[1].wall_ms);
+    /* its 4 blocks of 2 ms ran on 2 SM threads while it held the device: 4 ms at least */
+    assert_true(shared[1].held_ms >= 2 * cb.block_ns / 1e6);
+    assert_true(shared[1].held_ms * 4 < shared[1].wall_ms);
 }
 
 /* In a child: 0 when the SM threads' affinities are as SOFTGPU_PIN_SMS says. Thread i must
