@@ -22,12 +22,15 @@
  * ready (untimed), so that a row measures a start, not the leftovers of the one before it.
  * The program runs with our stub's environment set directly (what tfuse run or a container's
  * injected library sets), so the CLI's own start is not counted.
- * Model switching (a frozen session resumed, issue 15) is not built: its figure is null.
+ * Then the model switch (coldstart_switch.c): two models on a device that holds one, switched
+ * with freeze/resume against loading the second from scratch, in the same run.
  *
- *   bench_coldstart            (TFUSE_COLDSTART_PAIRS: pairs per row, default 8)
+ *   bench_coldstart            (TFUSE_COLDSTART_PAIRS: pairs per row, default 8;
+ *                               TFUSE_COLDSTART_MODEL_MB, TFUSE_COLDSTART_SWITCHES: the switch's)
  *
  * Prints a table and writes $TFUSE_BENCH_DIR/coldstart.json (default build/bench).
- * Owns: nothing. May call: bench_common.h, jansson, libc; runs tfuse node, coldstart_prog.
+ * Owns: the node helpers of coldstart.h. May call: bench_common.h, jansson, libc; runs tfuse
+ * node, coldstart_prog.
  */
 #include <errno.h>
 #include <jansson.h>
@@ -43,6 +46,7 @@
 #include <unistd.h>
 
 #include "bench_common.h"
+#include "coldstart.h"
 
 #define KERNELS 48
 #define KERNEL_LINES 40        /* arithmetic lines per kernel: a module of 58 KiB */
@@ -56,22 +60,17 @@ static const char *const row_name[NROWS] = {"direct", "cold node", "warm node",
 static const char *const row_key[NROWS] = {"direct", "cold_node", "warm_node",
                                            "warm_node_cached"};
 
-struct node {
-    pid_t pid;
-    int warm;
-    char dir[300], sock[340], api[340], log[340], connect[360], token[200];
-};
+char work[256];
+static char module_path[320];
 
-static char work[256], module_path[320];
-
-static double mono_s(void)
+double mono_s(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void sleep_ms(int ms)
+void sleep_ms(int ms)
 {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000l};
     nanosleep(&ts, NULL);
@@ -107,8 +106,8 @@ static unsigned expected_value(void)
 }
 
 /* One HTTP/1.0 request over the node's unix API socket; the status, the body in body. */
-static int http(const struct node *n, const char *method, const char *path, const char *json,
-                char *body, size_t cap)
+int http(const struct node *n, const char *method, const char *path, const char *json,
+         char *body, size_t cap)
 {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     size_t alen = strlen(n->api);
@@ -141,15 +140,17 @@ static int http(const struct node *n, const char *method, const char *path, cons
     return status;
 }
 
-static json_t *get_json(const struct node *n, const char *path)
+json_t *get_json(const struct node *n, const char *path)
 {
     static char body[1 << 16];
     return http(n, "GET", path, NULL, body, sizeof body) == 200 ? json_loads(body, 0, NULL)
                                                                  : NULL;
 }
 
-/* A node with `warm` warm workers and the module cache on or off, and a 256 MiB vGPU of it. */
-static int node_start(struct node *n, const char *name, int warm, int cache, const char *tfuse)
+/* A softgpu node with `warm` warm workers, the extra flags (NULL-ended) and the environment
+ * settings ("NAME=VALUE", NULL-ended) given; 0 once its API answers. */
+int node_launch(struct node *n, const char *name, int warm, const char *tfuse,
+                const char *const *extra, const char *const *env)
 {
     memset(n, 0, sizeof *n);
     n->warm = warm;
@@ -164,15 +165,19 @@ static int node_start(struct node *n, const char *name, int warm, int cache, con
     snprintf(api, sizeof api, "unix:%s", n->api);
     snprintf(state, sizeof state, "%s/state", n->dir);
     snprintf(count, sizeof count, "%d", warm);
+    const char *argv[32] = {tfuse, "node", "--backend", "soft", "--listen", listen, "--api",
+                            api, "--state", state, "--warm", count, "--log-level", "warn"};
+    int argc = 14;
+    for (int i = 0; extra && extra[i] && argc < 31; i++)
+        argv[argc++] = extra[i];
     fflush(NULL);
     if ((n->pid = fork()) == 0) {
         FILE *log = freopen(n->log, "w", stdout);
         if (log)
             dup2(fileno(stdout), 2);
-        char *argv[] = {(char *)tfuse, "node", "--backend", "soft", "--listen", listen, "--api",
-                        api, "--state", state, "--warm", count, "--log-level", "warn",
-                        "--module-cache-max", cache ? "1GiB" : "0", NULL};
-        execv(tfuse, argv);
+        for (int i = 0; env && env[i]; i++)
+            putenv((char *)env[i]);
+        execv(tfuse, (char *const *)argv);
         _exit(127);
     }
     char body[4096];
@@ -185,24 +190,42 @@ static int node_start(struct node *n, const char *name, int warm, int cache, con
         }
         sleep_ms(50);
     }
+    return 0;
+}
+
+/* A vGPU of `bytes` on the node's first device, named id (NULL: the node names it); its token
+ * into token. */
+int vgpu_create(const struct node *n, const char *id, long long bytes, char *token, size_t len)
+{
+    char body[4096], create[400], named[80] = "";
     json_t *devs = get_json(n, "/api/v1/devices");
     const char *uuid = json_string_value(
         json_object_get(json_array_get(json_object_get(devs, "devices"), 0), "uuid"));
-    char create[300];
-    snprintf(create, sizeof create, "{\"device\": \"%s\", \"vram_bytes\": %lld}",
-             uuid ? uuid : "", VGPU_BYTES);
+    if (id)
+        snprintf(named, sizeof named, ", \"id\": \"%s\"", id);
+    snprintf(create, sizeof create, "{\"device\": \"%s\", \"vram_bytes\": %lld%s}",
+             uuid ? uuid : "", bytes, named);
     json_decref(devs);
     json_t *v = http(n, "POST", "/api/v1/vgpus", create, body, sizeof body) == 201
                     ? json_loads(body, 0, NULL) : NULL;
-    const char *token = json_string_value(json_object_get(v, "token"));
-    snprintf(n->token, sizeof n->token, "%s", token ? token : "");
+    const char *t = json_string_value(json_object_get(v, "token"));
+    snprintf(token, len, "%s", t ? t : "");
     json_decref(v);
-    if (!n->token[0])
-        fprintf(stderr, "bench_coldstart: no vGPU on the node %s: %s\n", name, body);
-    return n->token[0] ? 0 : -1;
+    if (!token[0])
+        fprintf(stderr, "bench_coldstart: no vGPU on the node %s: %s\n", n->dir, body);
+    return token[0] ? 0 : -1;
 }
 
-static void node_stop(struct node *n)
+/* A node with `warm` warm workers and the module cache on or off, and a 256 MiB vGPU of it. */
+static int node_start(struct node *n, const char *name, int warm, int cache, const char *tfuse)
+{
+    const char *extra[] = {"--module-cache-max", cache ? "1GiB" : "0", NULL};
+    if (node_launch(n, name, warm, tfuse, extra, NULL) != 0)
+        return -1;
+    return vgpu_create(n, NULL, VGPU_BYTES, n->token, sizeof n->token);
+}
+
+void node_stop(struct node *n)
 {
     if (n->pid <= 0)
         return;
@@ -216,20 +239,27 @@ static void node_stop(struct node *n)
     n->pid = 0;
 }
 
+/* The node's warm workers ready now; its sessions in *sessions (-1: no answer). */
+int warm_ready_count(const struct node *n, int *sessions)
+{
+    json_t *s = get_json(n, "/api/v1/sessions");
+    json_t *w, *warm = json_object_get(s, "warm");
+    size_t i;
+    int ready = 0;
+    json_array_foreach(warm, i, w)
+        ready += json_is_string(json_object_get(w, "state")) &&
+                 strcmp(json_string_value(json_object_get(w, "state")), "warm") == 0;
+    *sessions = s ? (int)json_array_size(json_object_get(s, "sessions")) : -1;
+    json_decref(s);
+    return ready;
+}
+
 /* Untimed: no session left on the node, and (warm) as many warm workers ready as asked. */
 static void settle(const struct node *n)
 {
     for (double deadline = mono_s() + 30; mono_s() < deadline; sleep_ms(10)) {
-        json_t *s = get_json(n, "/api/v1/sessions");
-        json_t *w, *warm = json_object_get(s, "warm");
-        size_t i;
-        int ready = 0;
-        json_array_foreach(warm, i, w)
-            ready += json_is_string(json_object_get(w, "state")) &&
-                     strcmp(json_string_value(json_object_get(w, "state")), "warm") == 0;
-        int calm = s && json_array_size(json_object_get(s, "sessions")) == 0 && ready >= n->warm;
-        json_decref(s);
-        if (calm)
+        int sessions, ready = warm_ready_count(n, &sessions);
+        if (sessions == 0 && ready >= n->warm)
             return;
     }
     fprintf(stderr, "bench_coldstart: the node did not settle in 30 s\n");
@@ -314,7 +344,7 @@ static void measure(const char *build, const char *prog, const struct node *n, e
         rows[r].ratio[rows[r].nratio++] = via / direct;
 }
 
-static void report(struct series *rows, int pairs, long module_bytes)
+static void report(struct series *rows, int pairs, long module_bytes, json_t *model_switch)
 {
     char path[600];
     bench_output_path(path, sizeof path, "coldstart.json");
@@ -341,16 +371,13 @@ static void report(struct series *rows, int pairs, long module_bytes)
                                              "ratio_vs_direct", ratio, "module_to_kernel_ms", load,
                                              "failed", s->failed));
     }
-    printf("%-26s %12s %14s\n", "model switch", "-", "not built (issue 15: freeze/resume)");
+    model_switch_print(model_switch);
     int met = warm_ratio > 0 && warm_ratio <= AIM_WARM_RATIO;
     printf("\naim: warm node within %.1fx of direct: %s (%.2fx)\n", AIM_WARM_RATIO,
            met ? "met" : "not met", warm_ratio);
     json_object_set_new(out, "rows", arr);
     json_object_set_new(out, "aim_met", json_boolean(met));
-    json_object_set_new(out, "model_switch_ms", json_null());
-    json_object_set_new(out, "model_switch_note",
-                        json_string("not measured: switching models on one vGPU needs "
-                                    "freeze/resume (issue 15), which is not built"));
+    json_object_set_new(out, "model_switch", model_switch);
     if (json_dump_file(out, path, JSON_INDENT(2)) == 0)
         printf("wrote %s\n", path);
     else
@@ -390,9 +417,14 @@ int main(void)
             measure(build, prog, &warm, WARM, rows);
             measure(build, prog, &cached, CACHED, rows);
         }
-        report(rows, pairs, module_bytes);
+        node_stop(&cold);   /* the switch's node runs alone */
+        node_stop(&warm);
+        node_stop(&cached);
+        json_t *sw = model_switch_measure(build, tfuse);
+        int switched = json_is_true(json_object_get(sw, "ok"));
+        report(rows, pairs, module_bytes, sw);   /* takes sw */
         rc = rows[COLD].failed + rows[WARM].failed + rows[CACHED].failed + rows[DIRECT].failed;
-        rc = rc != 0;
+        rc = rc != 0 || !switched;
     }
     node_stop(&cold);
     node_stop(&warm);

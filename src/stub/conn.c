@@ -44,6 +44,7 @@ static void fail_session(CUresult why, const char *reason)
         tf_error("connection to the TensorFuse node lost: %s", reason);
     g.state = -1;
     g.failure = why;
+    tfs_attach_lost();   /* the worker is gone: it is no longer the program's ptracer */
     if (g.conn) {
         tf_conn_close(g.conn);
         g.conn = NULL;
@@ -131,12 +132,18 @@ CUresult tfs_begin(struct tfs_call *c, uint32_t id)
         pthread_mutex_unlock(&g.lock);
         return r;
     }
+    tfs_attach_negotiate(g.conn, &g.w, id);   /* once, at the session's first copy */
+    if (g.state != 1) {
+        pthread_mutex_unlock(&g.lock);
+        return g.failure;
+    }
     tfs_mirror_before();   /* mirrored memory: the program's writes go ahead of the request */
     tfp_writer_reset(&g.w);
     c->w = &g.w;
     c->id = id;
     c->mode = tfp_call_mode(id);
     c->bad = 0;
+    c->attached = 0;
     tfp_put_u64(&g.w, (uint64_t)(uintptr_t)tfs_current_ctx());
     return CUDA_SUCCESS;
 }
@@ -211,8 +218,16 @@ void tfs_get(struct tfs_call *c, void *dst, size_t n)
         memset(dst, 0, n);
 }
 
+CUresult tfs_settle(struct tfs_call *c, CUresult r)
+{
+    if (c->bad && g.state == 1)
+        fail_session(CUDA_ERROR_DEVICE_UNAVAILABLE, "malformed reply");
+    return c->bad ? g.failure : r;
+}
+
 CUresult tfs_end(struct tfs_call *c, CUresult r)
 {
+    tfs_attach_after(c, r);
     if (c->bad && g.state == 1)
         fail_session(CUDA_ERROR_DEVICE_UNAVAILABLE, "malformed reply");
     if (c->bad)
@@ -297,6 +312,8 @@ void tfs_put_in(struct tfs_call *c, const void *p, size_t len)
         tfp_put_u64(c->w, off);
         return;
     }
+    if (tfs_attach_in(c, p, len))
+        return;   /* the worker reads it where it lies (attach.c) */
     tfp_put_u64(c->w, (uint64_t)len);
     tfp_put_ref(c->w, p, len);
 }
@@ -310,6 +327,8 @@ int tfs_put_out(struct tfs_call *c, void *p, size_t len)
         tfp_put_u64(c->w, off);
         return 1;
     }
+    if (tfs_attach_out(c, p, len))
+        return 1;   /* the worker writes it where it lies: nothing in the reply */
     tfp_put_u64(c->w, 0);
     return 0;
 }

@@ -35,6 +35,7 @@ struct tfs_call {
     uint32_t id;
     enum tfp_mode mode;
     int bad;                  /* the reply could not be read: the connection is dropped */
+    int attached;             /* a buffer went by its address (attach.c) */
 };
 
 /* Locks, connects if needed and starts a request carrying the thread's current context.
@@ -43,6 +44,17 @@ CUresult tfs_begin(struct tfs_call *c, uint32_t id);
 /* Sends the request; for a call with a reply, waits for it, writes any device printf output
  * to stdout and returns the call's result (the outputs follow, read with tfs_get). */
 CUresult tfs_transact(struct tfs_call *c);
+/* tfs_end's verdict without the unlock, for a request made inside tfs_begin (attach.c). */
+CUresult tfs_settle(struct tfs_call *c, CUresult r);
+/* Cross-memory attach (attach.c): negotiated at the session's first copy call id (lock held,
+ * the writer free); a large buffer of a copy encoded by its address (1) or not (0); the
+ * session's attach given up (the worker's pid no longer the program's ptracer); after a call. */
+struct tf_conn;
+void tfs_attach_negotiate(struct tf_conn *conn, struct tfp_writer *w, uint32_t id);
+int tfs_attach_in(struct tfs_call *c, const void *p, size_t len);
+int tfs_attach_out(struct tfs_call *c, void *p, size_t len);
+void tfs_attach_lost(void);
+void tfs_attach_after(const struct tfs_call *c, CUresult r);
 /* Reads n bytes of the reply's outputs into dst (dst NULL: skip them). */
 void tfs_get(struct tfs_call *c, void *dst, size_t n);
 static inline uint64_t tfs_get_u64(struct tfs_call *c) { uint64_t v = 0; tfs_get(c, &v, sizeof v); return v; }

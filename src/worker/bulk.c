@@ -12,12 +12,18 @@
  * stream, complete when the reply goes. An error of the first piece is the call's; a device
  * copy that fails after a DtoH reply began is held and reported by the next synchronizing call
  * (the rest of the bytes are zeros), as the asynchronous copies' errors are.
+ * A synchronous copy whose host side names the program's address (cross-memory attach,
+ * attach.c) runs here too: on softgpu straight between the program's memory and the device's
+ * (one copy); elsewhere in pieces through two page-locked stages, the attach's copy of one piece
+ * overlapping the device's copy of the other.
  * A held error (reported by this call) or a missing backend entry takes the ordinary path.
  * Calls src/transport (tf_send_begin/more/space/commit, tf_recv_peek) and the backend.
  */
+#include <dlfcn.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "attach.h"
 #include "bulk.h"
 #include "log.h"
 #include "stats.h"
@@ -26,6 +32,8 @@
 #define TFW_BULK_CHUNK_DEFAULT (1u << 20)
 #define HTOD_PREFIX 24u   /* context, destination, length word */
 #define PROBE_MAX (64u << 10)
+/* Pieces of an attach copy: small enough that the stage stays in the L2 cache. */
+#define ATTACH_CHUNK (256u << 10)
 
 static __thread struct {
     uint32_t type;          /* the current request's call and id */
@@ -283,6 +291,154 @@ static CUresult dtoh(struct tfw_session *s, struct tfp_reader *in, int *taken)
     return r;
 }
 
+/* ---- the program's pageable memory by cross-memory attach (attach.c) ---- */
+
+/* softgpu's device memory is this process's memory at the device address (docs/softgpu.md),
+ * so the attach copies straight between the program's memory and the device's: one copy, as
+ * the direct path's. TFUSE_ATTACH_PIPE=1 (the node's environment) takes the pinned pipeline
+ * instead, as on NVIDIA's driver (to test it here). */
+static int device_is_host(struct tfw_session *s)
+{
+    static int known, yes;
+    if (!known) {
+        const char *e = getenv("TFUSE_ATTACH_PIPE");
+        yes = s->be.dl && dlsym(s->be.dl, "tfuse_softgpu_device_clock_ns") && !(e && *e == '1');
+        known = 1;
+    }
+    return yes;
+}
+
+/* Ordered on the legacy stream as the synchronous copy is (softgpu's drains it first too). */
+static CUresult attach_in_place(struct tfw_session *s, CUdeviceptr d, uint64_t addr, uint64_t n,
+                                int htod)
+{
+    CUresult r = s->be.cuStreamSynchronize ? s->be.cuStreamSynchronize(NULL)
+                                           : CUDA_ERROR_NOT_SUPPORTED;
+    if (r != CUDA_SUCCESS)
+        return r;
+    void *dev = (void *)(uintptr_t)d;
+    return htod ? tfw_attach_read(s, dev, addr, n) : tfw_attach_write(s, addr, dev, n);
+}
+
+/* Two page-locked stages (portable: any context may copy from them), kept for the session.
+ * cuMemHostAlloc is the stub's own (TF_LOCAL), so it is not in the backend's table. */
+static uint8_t *pinned[2];
+typedef CUresult (*host_alloc_fn)(void **p, size_t bytes, unsigned int flags);
+
+static host_alloc_fn host_alloc(struct tfw_session *s)
+{
+    return s->be.dl ? (host_alloc_fn)dlsym(s->be.dl, "cuMemHostAlloc") : NULL;
+}
+
+/* NVIDIA's driver: pieces through the two page-locked stages on the legacy stream, so that the
+ * attach's copy of one piece overlaps the device's DMA of the other (an event per stage says
+ * when it is free again, or, for a DtoH, filled). */
+static CUresult attach_pipelined(struct tfw_session *s, CUdeviceptr d, uint64_t addr, uint64_t n,
+                                 int htod)
+{
+    CUevent ev[2] = {NULL, NULL};
+    CUresult r = CUDA_SUCCESS;
+    for (int i = 0; i < 2 && r == CUDA_SUCCESS; i++) {
+        if (!pinned[i])
+            r = host_alloc(s)((void **)&pinned[i], ATTACH_CHUNK, CU_MEMHOSTALLOC_PORTABLE);
+        if (r == CUDA_SUCCESS)
+            r = s->be.cuEventCreate(&ev[i], CU_EVENT_DISABLE_TIMING);
+    }
+    uint64_t pieces = (n + ATTACH_CHUNK - 1) / ATTACH_CHUNK;
+    for (uint64_t k = 0; r == CUDA_SUCCESS && k < pieces + (htod ? 0 : 1); k++) {
+        if (!htod && k > 0) {   /* the previous piece is on the host: hand it over */
+            uint64_t off = (k - 1) * ATTACH_CHUNK, m = n - off < ATTACH_CHUNK ? n - off
+                                                                              : ATTACH_CHUNK;
+            if ((r = s->be.cuEventSynchronize(ev[(k - 1) & 1])) == CUDA_SUCCESS)
+                r = tfw_attach_write(s, addr + off, pinned[(k - 1) & 1], m);
+        }
+        if (r != CUDA_SUCCESS || k == pieces)
+            break;
+        uint64_t off = k * ATTACH_CHUNK, m = n - off < ATTACH_CHUNK ? n - off : ATTACH_CHUNK;
+        uint8_t *st = pinned[k & 1];
+        if ((r = s->be.cuEventSynchronize(ev[k & 1])) != CUDA_SUCCESS)
+            break;   /* an event never recorded is complete */
+        if (htod && (r = tfw_attach_read(s, st, addr + off, m)) == CUDA_SUCCESS)
+            r = s->be.cuMemcpyHtoDAsync_v2(d + off, st, m, NULL);
+        if (!htod)
+            r = s->be.cuMemcpyDtoHAsync_v2(st, d + off, m, NULL);
+        if (r == CUDA_SUCCESS)
+            r = s->be.cuEventRecord(ev[k & 1], NULL);
+    }
+    CUresult w = s->be.cuStreamSynchronize(NULL);   /* complete, as a synchronous copy is */
+    for (int i = 0; i < 2; i++)
+        if (ev[i])
+            s->be.cuEventDestroy_v2(ev[i]);
+    return r != CUDA_SUCCESS ? r : w;
+}
+
+static int pipeline_ready(struct tfw_session *s)
+{
+    return host_alloc(s) && s->be.cuEventCreate && s->be.cuEventRecord &&
+           s->be.cuEventSynchronize && s->be.cuEventDestroy_v2 && s->be.cuMemcpyHtoDAsync_v2 &&
+           s->be.cuMemcpyDtoHAsync_v2 && s->be.cuStreamSynchronize;
+}
+
+/* Piece by piece through the stage, which stays in cache between the attach's copy and the
+ * device's; the whole copy runs in this process while the program waits for the reply. */
+static CUresult attach_pieces(struct tfw_session *s, CUdeviceptr d, uint64_t addr, uint64_t n,
+                              int htod)
+{
+    if (device_is_host(s))
+        return attach_in_place(s, d, addr, n, htod);
+    if (pipeline_ready(s))
+        return attach_pipelined(s, d, addr, n, htod);
+    uint8_t *st = stages();
+    uint64_t chunk = ATTACH_CHUNK < chunk_bytes() ? ATTACH_CHUNK : chunk_bytes();
+    CUresult r = st ? CUDA_SUCCESS : CUDA_ERROR_OUT_OF_MEMORY;
+    for (uint64_t off = 0; r == CUDA_SUCCESS && off < n; off += chunk) {
+        uint64_t m = n - off < chunk ? n - off : chunk;
+        if (htod && (r = tfw_attach_read(s, st, addr + off, m)) == CUDA_SUCCESS)
+            r = s->be.cuMemcpyHtoD_v2(d + off, st, m);
+        if (!htod && (r = s->be.cuMemcpyDtoH_v2(st, d + off, m)) == CUDA_SUCCESS)
+            r = tfw_attach_write(s, addr + off, st, m);
+    }
+    return r;
+}
+
+/* cuMemcpyHtoD_v2 whose IBUF names the program's address: 1 when taken. */
+static int attach_htod(struct tfw_session *s, struct tfp_reader *in, CUresult *r)
+{
+    struct tfp_reader peek = *in;
+    CUdeviceptr dst = (CUdeviceptr)tfp_get_u64(&peek);
+    uint64_t word = tfp_get_u64(&peek), addr = tfp_get_u64(&peek), count = tfp_get_u64(&peek);
+    uint64_t n = word & ~TFW_ATTACH_BIT;
+    if (peek.bad || !tfp_reader_done(&peek) || !(word & TFW_ATTACH_BIT) ||
+        (word >> 63) || count != n || !tfw_attach_on() || !may_stream(s))
+        return 0;   /* the ordinary path (which also says what is wrong) */
+    *in = peek;
+    *r = tfw_check_range(s, dst, n);
+    if (*r == CUDA_SUCCESS)
+        *r = attach_pieces(s, dst, addr, n, 1);
+    if (*r == CUDA_SUCCESS)
+        tfw_stats_bytes(n, 0);
+    return 1;
+}
+
+/* cuMemcpyDtoH_v2 whose OBUF names the program's address: 1 when taken. */
+static int attach_dtoh(struct tfw_session *s, struct tfp_reader *in, CUresult *r)
+{
+    struct tfp_reader peek = *in;
+    uint64_t where = tfp_get_u64(&peek), addr = tfp_get_u64(&peek), zero = tfp_get_u64(&peek);
+    CUdeviceptr src = (CUdeviceptr)tfp_get_u64(&peek);
+    uint64_t n = tfp_get_u64(&peek);
+    if (peek.bad || !tfp_reader_done(&peek) || where != TFW_ATTACH_WHERE || zero != 0 ||
+        !tfw_attach_on() || !may_stream(s))
+        return 0;
+    *in = peek;
+    *r = tfw_check_range(s, src, n);
+    if (*r == CUDA_SUCCESS)
+        *r = attach_pieces(s, src, addr, n, 0);
+    if (*r == CUDA_SUCCESS)
+        tfw_stats_bytes(0, n);
+    return 1;
+}
+
 int tfw_bulk_call(struct tfw_session *s, uint32_t id, struct tfp_reader *in, CUresult *r)
 {
     int taken = 0;
@@ -290,6 +446,10 @@ int tfw_bulk_call(struct tfw_session *s, uint32_t id, struct tfp_reader *in, CUr
         *r = htod(s, in);
         return 1;
     }
+    if (id == TFP_ID_cuMemcpyHtoD_v2 && attach_htod(s, in, r))
+        return 1;
+    if (id == TFP_ID_cuMemcpyDtoH_v2 && attach_dtoh(s, in, r))
+        return 1;
     if (id == TFP_ID_cuMemcpyDtoH_v2 && bk.type == id)
         *r = dtoh(s, in, &taken);
     return taken;

@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "attach.h"
 #include "devmap.h"
 #include "stats.h"
 #include "worker_int.h"
@@ -171,6 +172,8 @@ static inline CUmemLocation *tfw_location_in(struct tfw_session *s, const void *
     TFW_CHECK_DPFREE(n)
 #define TFW_CHECK_IBUF(T, n, b) \
     if (n##_len != (uint64_t)(b)) return tfw_malformed(s, call, "buffer length disagrees"); \
+    if (s->malformed) return CUDA_ERROR_INVALID_VALUE; \
+    if ((r = tfw_attach_error()) != CUDA_SUCCESS) return r; /* the client's address */ \
     if (!n##_shared && call_mode == TFP_ASYNC && tfw_capturing(s)) \
         return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
 #define TFW_CHECK_OBUF(T, n, b) \

@@ -5,6 +5,7 @@
  */
 #include "worker.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "attach.h"
 #include "bulk.h"
 #include "devmap.h"
 #include "enforce.h"
@@ -74,7 +76,11 @@ const void *tfw_get_in(struct tfw_session *s, struct tfp_reader *in, uint64_t *l
 {
     uint64_t word = tfp_get_u64(in);
     *shared = (word & REGION_BIT) != 0;
-    *len = word & ~REGION_BIT;
+    *len = word & ~(REGION_BIT | TFW_ATTACH_BIT);
+    if (!*shared && (word & TFW_ATTACH_BIT)) {   /* the client's address (attach.c) */
+        uint64_t addr = tfp_get_u64(in);
+        return in->bad ? NULL : tfw_attach_in(s, addr, *len);
+    }
     if (!*shared)
         return tfp_get_ref(in, *len);
     uint64_t id = tfp_get_u64(in), off = tfp_get_u64(in);
@@ -94,6 +100,10 @@ int tfw_get_out(struct tfw_session *s, struct tfp_reader *in, uint64_t *id, uint
         return 0;
     *id = tfp_get_u64(in);
     *off = tfp_get_u64(in);
+    if (where == TFW_ATTACH_WHERE && *off == 0) {   /* the client's address in id (attach.c) */
+        tfw_attach_note_out(*id);
+        return 0;
+    }
     if (where != 1)
         in->bad = 1;
     return 1;
@@ -102,6 +112,8 @@ int tfw_get_out(struct tfw_session *s, struct tfp_reader *in, uint64_t *id, uint
 void *tfw_out_buffer(struct tfw_session *s, struct tfp_writer *out, int shared, uint64_t id,
                      uint64_t off, uint64_t len)
 {
+    if (!shared && tfw_attach_out_pending())
+        return tfw_attach_out(s, len);   /* written to the client after the call */
     if (!shared && len < (64u << 10))
         return tfp_reserve(out, (size_t)len);
     if (!shared) {
@@ -425,6 +437,7 @@ static int serve_one(struct tfw_session *s)
     s->last_parent = 0;
     s->scratch_used = 0;
     s->sync_after = 0;
+    tfw_attach_reset();
     uint64_t t0 = tfw_stats_now();
     CUresult r = tfw_handle_request(s, h.type, s->rx, h.length - tf_recv_remaining(s->conn));
     tfw_stats_call(h.type, (int)r, t0);
@@ -435,11 +448,14 @@ static int serve_one(struct tfw_session *s)
     enum tfp_mode mode = tfp_call_mode(h.type);
     if (h.type == TFP_ID_tfi_mirror_push)
         s->sync_after = 0;   /* its bytes were consumed when it ran (mirror.c) */
+    if (tfw_attach_used())
+        s->sync_after = 0;   /* read from the client into pageable memory the call consumed */
     /* A pipelined copy reading the request buffer, or an asynchronous copy into reply space,
      * must finish before that memory is reused or sent. */
     if (r == CUDA_SUCCESS && ((mode == TFP_ASYNC && s->sync_after) || mode == TFP_STREAMPT) &&
         s->be.cuStreamSynchronize && !tfw_capturing(s))
         r = s->be.cuStreamSynchronize(s->last_stream);
+    r = tfw_attach_finish(s, r);   /* a DtoH into the client's memory lands now */
     if (h.flags & TFP_FLAG_ASYNC) {
         if (r != CUDA_SUCCESS && s->held == CUDA_SUCCESS)
             s->held = r;
@@ -563,6 +579,12 @@ static int handshake(struct tfw_session *s, const struct tfw_opts *o)
     }
     /* The module cache scope: the first vGPU's (one tenant), or the node's. */
     tfw_cache_scope_name(nvgpus > 0 ? regions[0]->slots[slots[0]].token : NULL, s->cache.scope);
+    /* softgpu's JIT disk cache in the same scope: a compile's time must not tell one tenant
+     * that another loaded the same PTX (docs/softgpu.md). NULL on NVIDIA's driver. */
+    void (*jit_scope)(const char *) =
+        s->be.dl ? (void (*)(const char *))dlsym(s->be.dl, "tfuse_softgpu_set_jit_scope") : NULL;
+    if (jit_scope)
+        jit_scope(s->cache.scope);
     tfw_ipc_install(s);
     tfw_memrange_install(s);
     if (tf_server_accept(s->conn, (uint64_t)getpid()) != TF_OK) {

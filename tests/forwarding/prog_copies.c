@@ -14,43 +14,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SMALL ((64u << 10) - 1)   /* below every threshold */
+#include "prog_copyutil.h"
+
 #define MAXB ((6u << 20) + 8192)   /* the largest size at the largest offset */
 
 static int failures;
-
-#define CHECK(call)                                                                            \
-    do {                                                                                       \
-        CUresult r_ = (call);                                                                  \
-        if (r_ != CUDA_SUCCESS) {                                                              \
-            printf("%s:%d %s failed: %d\n", __FILE__, __LINE__, #call, (int)r_);               \
-            exit(1);                                                                           \
-        }                                                                                      \
-    } while (0)
-
-static void fill(uint8_t *p, size_t n, uint32_t seed, int compressible)
-{
-    uint32_t x = seed * 2654435761u + 1;
-    for (size_t i = 0; i < n; i++) {
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        p[i] = compressible && i % 64 >= 16 ? 0 : (uint8_t)x;
-    }
-}
-
-/* In SMALL pieces: the ordinary path, whatever the size. */
-static void htod_small(CUdeviceptr d, const uint8_t *h, size_t n)
-{
-    for (size_t off = 0; off < n; off += SMALL)
-        CHECK(cuMemcpyHtoD(d + off, h + off, n - off < SMALL ? n - off : SMALL));
-}
-
-static void dtoh_small(uint8_t *h, CUdeviceptr d, size_t n)
-{
-    for (size_t off = 0; off < n; off += SMALL)
-        CHECK(cuMemcpyDtoH(h + off, d + off, n - off < SMALL ? n - off : SMALL));
-}
 
 static void expect_same(const uint8_t *a, const uint8_t *b, size_t n, const char *what,
                         size_t size, size_t hoff, size_t doff)

@@ -1,0 +1,314 @@
+/*
+ * bench_coldstart's model-switch figure (issue 21): two models of MODEL MiB of weights each
+ * (model_prog, results checked on every kernel) on a softgpu device of 1.5 x MODEL + 4 MiB,
+ * which holds one model's weights but not both. Each model is a serving process on a vGPU of
+ * its own of one node with --freeze-to host (vGPUs oversubscribe the device). One repetition
+ * measures, from the moment model A, idle, is asked to freeze (POST /api/v1/vgpus/ma/freeze):
+ *   switch    A frozen to host memory, then B's next kernel: B was frozen before, so that call
+ *             resumes it (its weights back from host memory at the same addresses) and runs;
+ *             to the time B's kernel had completed
+ *   scratch   A frozen, then a fresh process of model B (through the same node: a warm worker,
+ *             the module cache) makes its context, loads the module, reads and copies the
+ *             weights in and runs the kernel; to the time that kernel had completed
+ * Both include A's freeze (the device has room for B only once A is off it) and also report
+ * the part after it. Between the two, untimed, the node is brought back to the same state (A
+ * running, B frozen). The figures are the median, the fastest and the slowest of the
+ * repetitions, and the median of each repetition's ratio switch / scratch.
+ *
+ * Why a vGPU per model: a freeze keeps its vGPU's memory charged (docs/freeze.md), so two
+ * models that one vGPU's limit cannot hold together cannot both be loaded on it; what cannot
+ * hold both here is the device.
+ *
+ *   TFUSE_COLDSTART_MODEL_MB   the weights of each model (default 256)
+ *   TFUSE_COLDSTART_SWITCHES   repetitions (default 5)
+ *
+ * Owns: nothing. May call: coldstart.h, bench_common.h, jansson, libc; runs model_prog.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "bench_common.h"
+#include "coldstart.h"
+
+#define MAX_REPS 32
+
+struct model {
+    pid_t pid;
+    FILE *in, *out;
+};
+
+struct sw_ctx {
+    const char *build;
+    char prog[600], weights[2][400], token[3][200];
+    struct node n;
+    struct model a, b;
+};
+
+static int env_int(const char *name, int def, int lo, int hi)
+{
+    const char *s = getenv(name);
+    int v = s && *s ? atoi(s) : def;
+    return v < lo ? lo : v > hi ? hi : v;
+}
+
+/* MB MiB of words that differ between seeds; 0 on success. */
+static int write_weights(const char *path, int mb, uint32_t seed)
+{
+    FILE *f = fopen(path, "wb");
+    static uint32_t chunk[1 << 18];   /* 1 MiB */
+    uint32_t x = seed;
+    for (int i = 0; f && i < mb; i++) {
+        for (size_t j = 0; j < sizeof chunk / sizeof *chunk; j++) {
+            x ^= x << 13;   /* xorshift32: cheap, and no two models alike */
+            x ^= x >> 17;
+            x ^= x << 5;
+            chunk[j] = x;
+        }
+        if (fwrite(chunk, sizeof chunk, 1, f) != 1)
+            break;
+    }
+    return f && fclose(f) == 0 && access(path, R_OK) == 0 ? 0 : -1;
+}
+
+/* model_prog WEIGHTS MODE through the node with the token; its stdin and stdout in m. */
+static int model_start(struct sw_ctx *c, struct model *m, int which, int tok, const char *mode)
+{
+    int in[2], out[2];
+    if (pipe(in) != 0 || pipe(out) != 0)
+        return -1;
+    char libdir[700];
+    snprintf(libdir, sizeof libdir, "%s/lib/tfuse", c->build);
+    fflush(NULL);
+    m->pid = fork();
+    if (m->pid == 0) {
+        dup2(in[0], 0);
+        dup2(out[1], 1);
+        close(in[1]);
+        close(out[0]);
+        setenv("LD_LIBRARY_PATH", libdir, 1);
+        setenv("TFUSE_CONNECT", c->n.connect, 1);
+        setenv("TFUSE_TOKEN", c->token[tok], 1);
+        execl(c->prog, c->prog, c->weights[which], mode, (char *)NULL);
+        _exit(127);
+    }
+    close(in[0]);
+    close(out[1]);
+    m->in = fdopen(in[1], "w");
+    m->out = fdopen(out[0], "r");
+    return m->pid > 0 && m->in && m->out ? 0 : -1;
+}
+
+static void model_stop(struct model *m)
+{
+    if (m->in) {
+        fputs("end\n", m->in);
+        fclose(m->in);
+    }
+    if (m->out)
+        fclose(m->out);
+    if (m->pid > 0) {
+        for (int i = 0; i < 100 && waitpid(m->pid, NULL, WNOHANG) != m->pid; i++)
+            sleep_ms(50);
+        if (kill(m->pid, SIGKILL) == 0)
+            waitpid(m->pid, NULL, 0);
+    }
+    memset(m, 0, sizeof *m);
+}
+
+/* The time its kernel had completed ("done NS ok"), or -1 with the line it said instead.
+ * until_ready: reads on to "ready" too (a serving process's start). */
+static double model_done(struct model *m, int until_ready)
+{
+    char line[256];
+    double done = -1;
+    while (fgets(line, sizeof line, m->out)) {
+        long long ns;
+        if (sscanf(line, "done %lld ok", &ns) == 1)
+            done = (double)ns / 1e9;
+        else if (strncmp(line, "ready", 5) != 0) {
+            fprintf(stderr, "bench_coldstart: model switch: the model said: %s", line);
+            return -1;
+        }
+        if (!until_ready || !strncmp(line, "ready", 5))
+            return done;
+    }
+    fprintf(stderr, "bench_coldstart: model switch: a model exited early\n");
+    return -1;
+}
+
+static double model_run(struct model *m)
+{
+    if (fputs("run\n", m->in) < 0 || fflush(m->in) != 0)
+        return -1;
+    return model_done(m, 0);
+}
+
+/* POST /api/v1/vgpus/ID/OP (freeze or resume): 0 when the node answered 200. */
+static int vgpu_op(struct sw_ctx *c, const char *id, const char *op)
+{
+    char path[200], body[8192];
+    snprintf(path, sizeof path, "/api/v1/vgpus/%s/%s", id, op);
+    int st = http(&c->n, "POST", path, NULL, body, sizeof body);
+    if (st != 200)
+        fprintf(stderr, "bench_coldstart: model switch: %s %s answered %d: %s\n", op, id, st,
+                body);
+    return st == 200 ? 0 : -1;
+}
+
+/* Untimed: the node's warm worker ready again after a session took it. */
+static void warm_ready(struct sw_ctx *c)
+{
+    int sessions;
+    for (double end = mono_s() + 30; mono_s() < end; sleep_ms(10))
+        if (warm_ready_count(&c->n, &sessions) > 0)
+            return;
+}
+
+struct sample {
+    double total[MAX_REPS], after[MAX_REPS], freeze[MAX_REPS];
+    int n;
+};
+
+/* Switch: A frozen, then B's (frozen) next kernel. Leaves A running and B frozen again. */
+static int one_switch(struct sw_ctx *c, struct sample *s)
+{
+    double t0 = mono_s();
+    if (vgpu_op(c, "ma", "freeze") != 0)
+        return -1;
+    double t1 = mono_s(), done = model_run(&c->b);
+    if (done < 0)
+        return -1;
+    s->total[s->n] = (done - t0) * 1e3;
+    s->after[s->n] = (done - t1) * 1e3;
+    s->freeze[s->n++] = (t1 - t0) * 1e3;
+    return vgpu_op(c, "mb", "freeze") == 0 && model_run(&c->a) > 0 ? 0 : -1;
+}
+
+/* Scratch: A frozen, then a fresh process of model B. Leaves A running and B frozen. */
+static int one_scratch(struct sw_ctx *c, struct sample *s)
+{
+    struct model fresh = {0};
+    warm_ready(c);
+    double t0 = mono_s();
+    if (vgpu_op(c, "ma", "freeze") != 0)
+        return -1;
+    double t1 = mono_s();
+    double done = model_start(c, &fresh, 1, 2, "once") == 0 ? model_done(&fresh, 0) : -1;
+    model_stop(&fresh);
+    if (done < 0)
+        return -1;
+    s->total[s->n] = (done - t0) * 1e3;
+    s->after[s->n] = (done - t1) * 1e3;
+    s->freeze[s->n++] = (t1 - t0) * 1e3;
+    return model_run(&c->a) > 0 ? 0 : -1;
+}
+
+static json_t *spread(double *v, int n)
+{
+    return json_pack("{s:f, s:f, s:f}", "median", bench_percentile(v, n, 50), "min",
+                     bench_percentile(v, n, 0), "max", bench_percentile(v, n, 100));
+}
+
+static json_t *report(struct sample *sw, struct sample *sc, int mb, int dev_mb)
+{
+    double ratio[MAX_REPS];
+    int n = sw->n < sc->n ? sw->n : sc->n;
+    for (int i = 0; i < n; i++)
+        ratio[i] = sw->total[i] / sc->total[i];
+    return json_pack("{s:b, s:i, s:i, s:i, s:o, s:o, s:o, s:o, s:o, s:f}", "ok", 1,
+                     "model_mib", mb, "device_mib", dev_mb, "repetitions", n, "switch_ms",
+                     spread(sw->total, sw->n), "switch_resume_to_kernel_ms",
+                     spread(sw->after, sw->n), "scratch_ms", spread(sc->total, sc->n),
+                     "scratch_process_to_kernel_ms", spread(sc->after, sc->n), "freeze_a_ms",
+                     spread(sw->freeze, sw->n), "ratio_switch_vs_scratch",
+                     bench_percentile(ratio, n, 50));
+}
+
+static void print_row(const json_t *o, const char *key, const char *name)
+{
+    json_t *v = json_object_get(o, key);
+    printf("%-44s %9.1f %9.1f %9.1f\n", name, json_real_value(json_object_get(v, "median")),
+           json_real_value(json_object_get(v, "min")), json_real_value(json_object_get(v, "max")));
+}
+
+void model_switch_print(const json_t *o)
+{
+    if (!json_is_true(json_object_get(o, "ok"))) {
+        printf("\nmodel switch: not measured (a step failed; node log %s)\n",
+               json_string_value(json_object_get(o, "node_log")));
+        return;
+    }
+    printf("\nmodel switch: %d MiB of weights a model, a device of %d MiB, %d repetitions "
+           "(ms)\n%-44s %9s %9s %9s\n", (int)json_integer_value(json_object_get(o, "model_mib")),
+           (int)json_integer_value(json_object_get(o, "device_mib")),
+           (int)json_integer_value(json_object_get(o, "repetitions")), "", "median", "fastest",
+           "slowest");
+    print_row(o, "switch_ms", "switch: freeze A, resume B, B's kernel");
+    print_row(o, "switch_resume_to_kernel_ms", "  of which B's resume and kernel");
+    print_row(o, "scratch_ms", "scratch: freeze A, fresh B to its kernel");
+    print_row(o, "scratch_process_to_kernel_ms", "  of which the fresh process");
+    print_row(o, "freeze_a_ms", "  A's freeze (in the switch)");
+    printf("switch / scratch: %.2fx (median of the repetitions' ratios)\n",
+           json_real_value(json_object_get(o, "ratio_switch_vs_scratch")));
+}
+
+/* The node, its three vGPUs (A's, B's, the fresh B's), A and B loaded; A running, B frozen. */
+static int setup(struct sw_ctx *c, const char *tfuse, int mb, int dev_mb)
+{
+    static char mem[64], ns[64];
+    snprintf(mem, sizeof mem, "SOFTGPU_MEMORY=%dMiB", dev_mb);
+    snprintf(ns, sizeof ns, "SOFTGPU_NAMESPACE=coldstart_switch_%d", (int)getpid());
+    const char *env[] = {mem, ns, NULL};
+    const char *extra[] = {"--freeze-to", "host", "--oversubscribe", "--ctx-overhead", "0",
+                           NULL};
+    static const char *const ids[3] = {"ma", "mb", "mc"};
+    if (node_launch(&c->n, "switch", 1, tfuse, extra, env) != 0)
+        return -1;
+    for (int i = 0; i < 3; i++)
+        if (vgpu_create(&c->n, ids[i], ((long long)mb + 32) << 20, c->token[i],
+                        sizeof c->token[i]) != 0)
+            return -1;
+    if (model_start(c, &c->a, 0, 0, "serve") != 0 || model_done(&c->a, 1) < 0 ||
+        vgpu_op(c, "ma", "freeze") != 0 || model_start(c, &c->b, 1, 1, "serve") != 0 ||
+        model_done(&c->b, 1) < 0 || vgpu_op(c, "mb", "freeze") != 0 || model_run(&c->a) < 0)
+        return -1;
+    return 0;
+}
+
+json_t *model_switch_measure(const char *build, const char *tfuse)
+{
+    static struct sw_ctx c;
+    static struct sample sw, sc;
+    int mb = env_int("TFUSE_COLDSTART_MODEL_MB", 256, 1, 16384);
+    int reps = env_int("TFUSE_COLDSTART_SWITCHES", 5, 1, MAX_REPS), dev_mb = mb * 3 / 2 + 4;
+    c.build = build;
+    signal(SIGPIPE, SIG_IGN);   /* "end" to a model that has exited */
+    snprintf(c.prog, sizeof c.prog, "%s/bin/model_prog", build);
+    int ok = 1;
+    for (int i = 0; i < 2 && ok; i++) {
+        snprintf(c.weights[i], sizeof c.weights[i], "%s/model-%c.bin", work, 'a' + i);
+        ok = write_weights(c.weights[i], mb, 0x9e3779b9u * (uint32_t)(i + 1)) == 0;
+    }
+    ok = ok && setup(&c, tfuse, mb, dev_mb) == 0;
+    for (int i = 0; i < reps && ok; i++)
+        ok = one_switch(&c, &sw) == 0 && one_scratch(&c, &sc) == 0;
+    json_t *out = ok ? report(&sw, &sc, mb, dev_mb)
+                     : json_pack("{s:b, s:s, s:s}", "ok", 0, "error", "a step failed (see the "
+                                 "messages above)", "node_log", c.n.log);
+    model_stop(&c.a);
+    model_stop(&c.b);
+    node_stop(&c.n);
+    for (int i = 0; i < 2; i++)
+        unlink(c.weights[i]);
+    char seg[200];   /* the device of its own this run made (docs/softgpu.md) */
+    snprintf(seg, sizeof seg, "/dev/shm/softgpu-%d-coldstart_switch_%d-dev0", (int)getuid(),
+             (int)getpid());
+    unlink(seg);
+    return out;
+}

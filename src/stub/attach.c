@@ -1,0 +1,163 @@
+/*
+ * Cross-memory attach, the stub's side: on a same-host session the large pageable copies
+ * (cuMemcpyHtoD/DtoH and their Async forms, TFS_ATTACH_MIN bytes and more) name the program's
+ * address instead of carrying the bytes, and the worker copies straight between that memory
+ * and the device with process_vm_readv/writev (src/worker/attach.c): one copy, in one process.
+ *
+ * Negotiated once per session, at the first such copy: the worker's pid (tfi_attach_pid); where
+ * Yama restricts ptrace to descendants (ptrace_scope 1) the program names the worker its
+ * ptracer with prctl(PR_SET_PTRACER); then tfi_attach_probe, in which the worker must read a
+ * random token of the program's and write its complement back. Anything short of that (TCP,
+ * ptrace_scope 3, the kernel's EPERM or ENOSYS, TFUSE_ATTACH=off on either side, a worker of
+ * before) leaves the session on the staged path: nothing is ever copied from a guess.
+ * May call: conn.c (the transaction), src/transport (the connection's kind), src/common/log.h.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/random.h>
+
+#include "log.h"
+#include "stub.h"
+#include "transport.h"
+
+#define TFS_ATTACH_MIN (64u << 10)
+#define ATTACH_BIT (1ull << 62)   /* IBUF length word: u64 address follows (worker/attach.h) */
+#define ATTACH_WHERE 2u           /* OBUF where word: u64 address, u64 0 follow */
+#define TOKEN 64
+
+static struct {
+    int state;      /* 0 not tried, 1 on, -1 off for the session */
+    int ptracer;    /* the worker was named the program's ptracer */
+} at;
+
+static int copy_call(uint32_t id)
+{
+    return id == TFP_ID_cuMemcpyHtoD_v2 || id == TFP_ID_cuMemcpyDtoH_v2 ||
+           id == TFP_ID_cuMemcpyHtoDAsync_v2 || id == TFP_ID_cuMemcpyDtoHAsync_v2;
+}
+
+/* Yama's ptrace_scope: -1 without Yama (the classic rule: same user, dumpable). */
+static int yama_scope(void)
+{
+    FILE *f = fopen("/proc/sys/kernel/yama/ptrace_scope", "r");
+    int v = -1;
+    if (f) {
+        if (fscanf(f, "%d", &v) != 1)
+            v = -1;
+        fclose(f);
+    }
+    return v;
+}
+
+static int env_off(void)
+{
+    const char *e = getenv("TFUSE_ATTACH");
+    return e && (!strcmp(e, "off") || !strcmp(e, "0"));
+}
+
+/* tfi_attach_pid: the worker's pid, or 0. */
+static uint64_t ask_pid(struct tfp_writer *w)
+{
+    struct tfs_call c = {.w = w, .id = TFP_ID_tfi_attach_pid, .mode = TFP_SYNC};
+    uint64_t pid = 0;
+    tfp_writer_reset(w);
+    tfp_put_u64(w, (uint64_t)(uintptr_t)tfs_current_ctx());
+    CUresult r = tfs_transact(&c);
+    if (r == CUDA_SUCCESS)
+        pid = tfs_get_u64(&c);
+    return tfs_settle(&c, r) == CUDA_SUCCESS ? pid : 0;
+}
+
+/* tfi_attach_probe: the worker read the token and wrote its complement. */
+static int probe(struct tfp_writer *w)
+{
+    uint8_t *token = malloc(TOKEN), expect[TOKEN];
+    if (!token || getrandom(expect, sizeof expect, 0) != (ssize_t)sizeof expect) {
+        free(token);
+        return 0;
+    }
+    memcpy(token, expect, TOKEN);
+    struct tfs_call c = {.w = w, .id = TFP_ID_tfi_attach_probe, .mode = TFP_SYNC};
+    tfp_writer_reset(w);
+    tfp_put_u64(w, (uint64_t)(uintptr_t)tfs_current_ctx());
+    tfp_put_u64(w, (uint64_t)(uintptr_t)token);
+    tfp_put_u64(w, TOKEN);
+    tfs_put_in(&c, expect, TOKEN);
+    CUresult r = tfs_settle(&c, tfs_transact(&c));
+    int ok = r == CUDA_SUCCESS;
+    for (int i = 0; ok && i < TOKEN; i++)
+        ok = (uint8_t)(token[i] ^ expect[i]) == 0xff;
+    free(token);
+    return ok;
+}
+
+void tfs_attach_negotiate(struct tf_conn *conn, struct tfp_writer *w, uint32_t id)
+{
+    if (at.state || !copy_call(id))
+        return;
+    at.state = -1;
+    struct tf_conn_info info;
+    tf_conn_get_info(conn, &info);
+    int scope = yama_scope();
+    if (env_off() || !info.is_unix || scope >= 3) {
+        tf_debug("pageable copies staged (%s)", env_off() ? "TFUSE_ATTACH=off"
+                                                : !info.is_unix ? "not on this host"
+                                                                : "ptrace_scope 3");
+        return;
+    }
+    uint64_t pid = ask_pid(w);
+    if (!pid) {   /* a worker that does not offer it (or one of before) */
+        tf_debug("pageable copies staged: the node offers no cross-memory attach");
+        return;
+    }
+    if (scope == 1 && prctl(PR_SET_PTRACER, (unsigned long)pid, 0, 0, 0) == 0)
+        at.ptracer = 1;
+    if (!probe(w)) {
+        tf_debug("pageable copies staged: the worker could not attach (ptrace_scope %d)", scope);
+        tfs_attach_lost();
+        return;
+    }
+    at.state = 1;
+    tf_debug("pageable copies by cross-memory attach (worker pid %llu)",
+             (unsigned long long)pid);
+}
+
+void tfs_attach_lost(void)
+{
+    at.state = -1;
+    if (at.ptracer && prctl(PR_SET_PTRACER, 0, 0, 0, 0) == 0)
+        at.ptracer = 0;
+}
+
+int tfs_attach_in(struct tfs_call *c, const void *p, size_t len)
+{
+    if (at.state != 1 || len < TFS_ATTACH_MIN || !copy_call(c->id))
+        return 0;
+    tfp_put_u64(c->w, (uint64_t)len | ATTACH_BIT);
+    tfp_put_u64(c->w, (uint64_t)(uintptr_t)p);
+    c->attached = 1;
+    if (c->mode == TFP_ASYNC)
+        c->mode = TFP_SYNC;   /* the program may reuse its buffer once the call returns */
+    return 1;
+}
+
+int tfs_attach_out(struct tfs_call *c, void *p, size_t len)
+{
+    if (at.state != 1 || len < TFS_ATTACH_MIN || !copy_call(c->id))
+        return 0;
+    tfp_put_u64(c->w, ATTACH_WHERE);
+    tfp_put_u64(c->w, (uint64_t)(uintptr_t)p);
+    tfp_put_u64(c->w, 0);
+    c->attached = 1;
+    return 1;
+}
+
+void tfs_attach_after(const struct tfs_call *c, CUresult r)
+{
+    if (c->attached && r == CUDA_ERROR_NOT_PERMITTED && at.state == 1) {
+        tf_warn("the node can no longer attach to this process: pageable copies go staged");
+        tfs_attach_lost();
+    }
+}
