@@ -615,7 +615,7 @@ static int limiter_cost(double seconds, unsigned iters, double *direct, double *
     delete_vgpu("bench-unlimited");
     printf("%-40s %12s %8s\n", "alone on the device", "launches/s", "ratio");
     printf("%-40s %12.1f %8.4f\n", "whole-device session (no limiter)", *direct, 1.0);
-    printf("%-40s %12.1f %8.4f\n", "unlimited vGPU (limiter, event timing)", *limited,
+    printf("%-40s %12.1f %8.4f\n", "unlimited vGPU (limiter, launch timing)", *limited,
            *limited / *direct);
     printf("limiter cost: %.2f%% of throughput (aim: < 2%%)\n\n",
            100.0 * (1 - *limited / *direct));
