@@ -7,15 +7,19 @@
  * CPU (name and features, which code generation used).
  *
  * DIR is $SOFTGPU_JIT_CACHE, else $XDG_CACHE_HOME/tensorfuse/softgpu-jit, else
- * $HOME/.cache/tensorfuse/softgpu-jit; SOFTGPU_JIT_CACHE=off turns the cache off. It must be
- * this user's and 0700 (made so when created; one that is another user's, a link, or open to
- * others is not used, with a warning). Files are written to a temporary name and renamed (a
- * reader sees a whole file or none, with any number of processes), and verified on every read:
- * this user's regular file, the header's magic, key and payload size equal to the file's, the
- * payload's SHA-256. A file that fails is ignored with a warning and removed (the caller
- * compiles and writes a good one). Bounded: SOFTGPU_JIT_CACHE_MB (default 256); a write that
- * takes the folder past it removes the least recently used files (a hit touches its file) down
- * to three quarters of it.
+ * $HOME/.cache/tensorfuse/softgpu-jit; SOFTGPU_JIT_CACHE=off turns the cache off. A process
+ * given a scope (tfuse_softgpu_set_jit_scope: a node's worker names its tenant's before any
+ * module loads) uses DIR/scopes/S instead, S a hash of the scope's name, so that one tenant's
+ * compile time cannot tell whether another loaded the same PTX (a hit is far faster than a
+ * compile); a program run directly keeps the user's DIR. Each folder must be this user's and
+ * 0700 (made so when created; one that is another user's, a link, or open to others is not
+ * used, with a warning). Files are written to a temporary name and renamed (a reader sees a
+ * whole file or none, with any number of processes), and verified on every read: this user's
+ * regular file, the header's magic, key and payload size equal to the file's, the payload's
+ * SHA-256. A file that fails is ignored with a warning and removed (the caller compiles and
+ * writes a good one). Bounded per folder (the user's, each scope's): SOFTGPU_JIT_CACHE_MB
+ * (default 256); a write that takes the folder past it removes the least recently used files
+ * (a hit touches its file) down to three quarters of it.
  *
  * Called by ptx_jit_compile.c; calls libc, ptx_sha256 (ptx_module.c) and the dynamic loader.
  */
@@ -52,6 +56,7 @@ struct header {
 static pthread_mutex_t dir_lock = PTHREAD_MUTEX_INITIALIZER;
 static int dir_state;             /* 0 not looked at, 1 usable, -1 off or refused */
 static char dir[4096];
+static char scope[40];            /* "" the user's cache, else the scope's folder name */
 static uint64_t max_bytes;
 static _Atomic unsigned long stats[JIT_DISK_NSTATS];
 
@@ -239,6 +244,16 @@ static int dir_ready(void)
     }
     if (dir_safe(dir) < 0)
         return -1;
+    if (scope[0]) { /* the scope's folder, inside the user's (checked above) */
+        size_t len = strlen(dir);
+        snprintf(dir + len, sizeof dir - len, "/scopes/%s", scope);
+        if (make_dirs(dir) < 0) {
+            warn("cannot create %s: %s", dir, strerror(errno));
+            return -1;
+        }
+        if (dir_safe(dir) < 0)
+            return -1;
+    }
     max_bytes = cache_limit();
     dir_state = 1;
     return 1;
@@ -249,6 +264,26 @@ static void file_path(const uint8_t key[32], char *out, size_t len)
     char hex[65];
     ptx_jit_hex(key, 32, hex);
     snprintf(out, len, "%s/%s.o", dir, hex);
+}
+
+void tfuse_softgpu_set_jit_scope(const char *name)
+{
+    char folder[sizeof scope] = "";
+    if (name && *name) { /* hashed: any name is a safe folder name, and it is not shown */
+        char salted[300], hex[65];
+        uint8_t h[32];
+        int n = snprintf(salted, sizeof salted, "softgpu-jit scope\n%s", name);
+        ptx_sha256(salted, (size_t)(n < (int)sizeof salted ? n : (int)sizeof salted - 1), h);
+        ptx_jit_hex(h, 16, hex);   /* 32 digits and a NUL */
+        memcpy(folder, "s-", 2);
+        memcpy(folder + 2, hex, 33);
+    }
+    pthread_mutex_lock(&dir_lock);
+    if (strcmp(folder, scope)) {
+        memcpy(scope, folder, sizeof scope);
+        dir_state = 0; /* decided again, under the new scope, at the next get or put */
+    }
+    pthread_mutex_unlock(&dir_lock);
 }
 
 /* ---- reading ------------------------------------------------------------------------------ */

@@ -27,4 +27,8 @@ unsigned long ptx_jit_disk_stat(enum jit_disk_stat which); /* this process's cou
 
 void ptx_jit_hex(const uint8_t *b, size_t n, char *out); /* out: 2n + 1 chars */
 
+/* Exported (softgpu.map): the cache's scope from now on; NULL or "" the user's own folder. A
+ * node's worker sets its tenant's before the tenant's first module (docs/softgpu.md). */
+void tfuse_softgpu_set_jit_scope(const char *name);
+
 #endif
