@@ -1,10 +1,11 @@
 /*
  * bench_pageable: pageable copies over shared memory against the direct path, several runs
  * (issue 22). Each run measures, one child process per mode and in this order so that the
- * host's load falls on all of them alike: "direct" (softgpu in-process), "attach" (our
- * libcuda.so.1 through a `tfuse node` over unix + shm, the worker copying the program's memory
- * by cross-memory attach) and "staged" (the same session with TFUSE_ATTACH=off: the bytes go
- * through the shared-memory ring in pieces). Sizes 1, 16 and 64 MiB, HtoD and DtoH from and to
+ * host's load falls on all of them alike: "direct" (softgpu in-process), then our libcuda.so.1
+ * through a `tfuse node` over unix + shm: "auto" (as shipped: copies of 4 MiB and more take
+ * whichever path has been faster, src/stub/attach.c), "attach" (TFUSE_ATTACH=always: the
+ * worker copies the program's memory by cross-memory attach) and "staged" (TFUSE_ATTACH=off:
+ * the bytes go through the shared-memory ring in pieces). Sizes 1, 16 and 64 MiB, HtoD and DtoH from and to
  * malloc'd memory holding random bytes; each figure is the median of REPS timed copies after an
  * untimed one (first touches fault pages, which every path pays once). The program's minor
  * faults during the timed copies are reported too (getrusage), the worker's are not seen here.
@@ -28,8 +29,9 @@
 #define MAX_RUNS 20
 static const size_t sizes[NSIZES] = {1u << 20, 16u << 20, 64u << 20};
 
-enum { M_DIRECT, M_ATTACH, M_STAGED, M_COUNT };
-static const char *const mode_names[M_COUNT] = {"direct", "attach", "staged"};
+enum { M_DIRECT, M_AUTO, M_ATTACH, M_STAGED, M_COUNT };
+static const char *const mode_names[M_COUNT] = {"direct", "auto", "attach", "staged"};
+static const char *const attach_env[M_COUNT] = {NULL, NULL, "always", "off"};
 
 struct result {
     int ok;
@@ -90,8 +92,9 @@ static void measure(struct tf_backend *be, struct result *res)
     res->ok = 1;
 }
 
-/* One mode in a child process (connect NULL: direct; attach 0: TFUSE_ATTACH=off). */
-static int run_mode(const char *lib, const char *connect, int attach, struct result *out)
+/* One mode in a child process (connect NULL: direct; attach: TFUSE_ATTACH, NULL for none). */
+static int run_mode(const char *lib, const char *connect, const char *attach,
+                    struct result *out)
 {
     int pfd[2];
     if (pipe(pfd) != 0)
@@ -103,8 +106,8 @@ static int run_mode(const char *lib, const char *connect, int attach, struct res
         memset(&res, 0, sizeof res);
         if (connect)
             setenv("TFUSE_CONNECT", connect, 1);
-        if (!attach)
-            setenv("TFUSE_ATTACH", "off", 1);
+        if (attach)
+            setenv("TFUSE_ATTACH", attach, 1);
         struct tf_backend be;
         char err[512];
         if (tf_backend_load(&be, lib, err, sizeof err) == 0)
@@ -129,13 +132,14 @@ static double ratio(const struct result *r, int m, int s, int dir)
 static void print_run(int run, const struct result *r, double load)
 {
     printf("run %d (load %.1f)\n", run + 1, load);
-    for (int s = 0; s < NSIZES; s++)
-        printf("  %2zu MiB  direct %6.2f / %6.2f GB/s   attach %5.2f / %5.2f x   staged %5.2f / "
-               "%5.2f x   faults attach %ld/%ld staged %ld/%ld\n", sizes[s] >> 20,
-               r[M_DIRECT].gbps[s][0], r[M_DIRECT].gbps[s][1], ratio(r, M_ATTACH, s, 0),
-               ratio(r, M_ATTACH, s, 1), ratio(r, M_STAGED, s, 0), ratio(r, M_STAGED, s, 1),
-               r[M_ATTACH].faults[s][0], r[M_ATTACH].faults[s][1], r[M_STAGED].faults[s][0],
-               r[M_STAGED].faults[s][1]);
+    for (int s = 0; s < NSIZES; s++) {
+        printf("  %2zu MiB  direct %6.2f / %6.2f GB/s", sizes[s] >> 20, r[M_DIRECT].gbps[s][0],
+               r[M_DIRECT].gbps[s][1]);
+        for (int m = M_AUTO; m < M_COUNT; m++)
+            printf("   %s %4.2f / %4.2f x", mode_names[m], ratio(r, m, s, 0), ratio(r, m, s, 1));
+        printf("   faults attach %ld/%ld staged %ld/%ld\n", r[M_ATTACH].faults[s][0],
+               r[M_ATTACH].faults[s][1], r[M_STAGED].faults[s][0], r[M_STAGED].faults[s][1]);
+    }
     fflush(stdout);
 }
 
@@ -194,9 +198,9 @@ int main(int argc, char **argv)
     int e = 0;
     for (int i = 0; i < runs && !e; i++) {
         load[i] = loadavg();
-        e = run_mode(softgpu, NULL, 1, &r[i][M_DIRECT]) |
-            run_mode(stub, node.unix_addr, 1, &r[i][M_ATTACH]) |
-            run_mode(stub, node.unix_addr, 0, &r[i][M_STAGED]);
+        for (int m = 0; m < M_COUNT && !e; m++)
+            e = run_mode(m == M_DIRECT ? softgpu : stub, m == M_DIRECT ? NULL : node.unix_addr,
+                         attach_env[m], &r[i][m]);
         if (!e)
             print_run(i, r[i], load[i]);
     }
@@ -207,7 +211,7 @@ int main(int argc, char **argv)
     }
     printf("spread over %d runs (x direct, min - max):\n", runs);
     for (int s = 0; s < NSIZES; s++)
-        for (int m = M_ATTACH; m < M_COUNT; m++) {
+        for (int m = M_AUTO; m < M_COUNT; m++) {
             double lo[2] = {1e9, 1e9}, hi[2] = {0, 0};
             for (int i = 0; i < runs; i++)
                 for (int dir = 0; dir < 2; dir++) {

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/random.h>
+#include <time.h>
 
 #include "log.h"
 #include "stub.h"
@@ -31,6 +32,75 @@ static struct {
     int state;      /* 0 not tried, 1 on, -1 off for the session */
     int ptracer;    /* the worker was named the program's ptracer */
 } at;
+
+/* ---- which path a large copy takes ----
+ * The kernel's cross-memory copy is one copy but not always the faster: on the development VM
+ * it moves 2-5 GB/s where the staged path's two memcpys, side by side on two cores, reach 3-9
+ * (bench_pageable, docs/forwarding.md); on hosts whose kernel copies at memcpy speed it wins.
+ * So synchronous copies of ADAPT_MIN bytes and more are timed on both paths, per direction: each
+ * path is tried twice, then the faster (an average of its recent rates) is taken, and the other
+ * again every EXPLORE-th copy, as the host's load moves them. TFUSE_ATTACH=always skips this. */
+#define ADAPT_MIN (4u << 20)
+#define EXPLORE 16
+static struct {
+    double gbps[2][2];      /* [0 staged, 1 attach][0 HtoD, 1 DtoH]: moving averages */
+    unsigned tries[2][2];
+    unsigned copies[2];
+    int timing, path, dir;  /* the call being timed (one at a time: the call lock) */
+    double t0;
+} ad;
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);   /* vDSO: no system call */
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+static int env_always(void)
+{
+    const char *e = getenv("TFUSE_ATTACH");
+    return e && !strcmp(e, "always");
+}
+
+/* 1: attach. Starts the timing of a synchronous copy. */
+static int choose(const struct tfs_call *c, size_t len, int dir)
+{
+    int sync = c->id == TFP_ID_cuMemcpyHtoD_v2 || c->id == TFP_ID_cuMemcpyDtoH_v2;
+    if (len < ADAPT_MIN || env_always())
+        return 1;
+    int path;
+    if (ad.tries[1][dir] < 2)
+        path = 1;
+    else if (ad.tries[0][dir] < 2)
+        path = 0;
+    else {
+        path = ad.gbps[1][dir] >= ad.gbps[0][dir];
+        if (++ad.copies[dir] % EXPLORE == 0)
+            path = !path;
+    }
+    if (sync) {
+        ad.timing = 1;
+        ad.path = path;
+        ad.dir = dir;
+        ad.t0 = now_s();
+    }
+    return path;
+}
+
+static void timed(size_t len, CUresult r)
+{
+    if (!ad.timing)
+        return;
+    ad.timing = 0;
+    double dt = now_s() - ad.t0, g = dt > 0 ? (double)len / dt / 1e9 : 0;
+    if (r != CUDA_SUCCESS || g <= 0)
+        return;
+    unsigned *n = &ad.tries[ad.path][ad.dir];
+    double *avg = &ad.gbps[ad.path][ad.dir];
+    *avg = *n == 0 ? g : 0.7 * *avg + 0.3 * g;
+    (*n)++;
+}
 
 static int copy_call(uint32_t id)
 {
@@ -135,6 +205,9 @@ int tfs_attach_in(struct tfs_call *c, const void *p, size_t len)
 {
     if (at.state != 1 || len < TFS_ATTACH_MIN || !copy_call(c->id))
         return 0;
+    c->bytes = len;
+    if (!choose(c, len, 0))
+        return 0;
     tfp_put_u64(c->w, (uint64_t)len | ATTACH_BIT);
     tfp_put_u64(c->w, (uint64_t)(uintptr_t)p);
     c->attached = 1;
@@ -147,6 +220,9 @@ int tfs_attach_out(struct tfs_call *c, void *p, size_t len)
 {
     if (at.state != 1 || len < TFS_ATTACH_MIN || !copy_call(c->id))
         return 0;
+    c->bytes = len;
+    if (!choose(c, len, 1))
+        return 0;
     tfp_put_u64(c->w, ATTACH_WHERE);
     tfp_put_u64(c->w, (uint64_t)(uintptr_t)p);
     tfp_put_u64(c->w, 0);
@@ -156,6 +232,7 @@ int tfs_attach_out(struct tfs_call *c, void *p, size_t len)
 
 void tfs_attach_after(const struct tfs_call *c, CUresult r)
 {
+    timed(c->bytes, r);
     if (c->attached && r == CUDA_ERROR_NOT_PERMITTED && at.state == 1) {
         tf_warn("the node can no longer attach to this process: pageable copies go staged");
         tfs_attach_lost();

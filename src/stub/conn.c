@@ -144,6 +144,7 @@ CUresult tfs_begin(struct tfs_call *c, uint32_t id)
     c->mode = tfp_call_mode(id);
     c->bad = 0;
     c->attached = 0;
+    c->bytes = 0;
     tfp_put_u64(&g.w, (uint64_t)(uintptr_t)tfs_current_ctx());
     return CUDA_SUCCESS;
 }

@@ -36,6 +36,7 @@ struct tfs_call {
     enum tfp_mode mode;
     int bad;                  /* the reply could not be read: the connection is dropped */
     int attached;             /* a buffer went by its address (attach.c) */
+    size_t bytes;             /* a large copy's size, timed by attach.c */
 };
 
 /* Locks, connects if needed and starts a request carrying the thread's current context.

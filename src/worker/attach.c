@@ -18,6 +18,8 @@
  * May call: src/transport (the connection's peer), the backend table (none directly).
  */
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
@@ -27,6 +29,8 @@
 #include "log.h"
 
 #define PROBE_MAX 4096u
+#define PAR_MIN (2ull << 20)     /* a copy this large is shared with the helper thread */
+#define PAR_PIECE (1ull << 20)
 
 static struct {
     pid_t pid;            /* the client, once the probe passed; 0 before and when refused */
@@ -83,6 +87,8 @@ static CUresult transfer(pid_t pid, void *local, uint64_t addr, uint64_t n, int 
     return CUDA_SUCCESS;
 }
 
+static CUresult transfer_parallel(pid_t pid, void *local, uint64_t addr, uint64_t n, int write);
+
 static CUresult attach_io(struct tfw_session *s, void *local, uint64_t addr, uint64_t n,
                           int write)
 {
@@ -90,7 +96,8 @@ static CUresult attach_io(struct tfw_session *s, void *local, uint64_t addr, uin
         return CUDA_SUCCESS;
     if (!at.pid || peer_pid(s) != at.pid || addr + n < addr)
         return CUDA_ERROR_INVALID_VALUE;
-    CUresult r = transfer(at.pid, local, addr, n, write);
+    CUresult r = n >= PAR_MIN ? transfer_parallel(at.pid, local, addr, n, write)
+                              : transfer(at.pid, local, addr, n, write);
     if (r == CUDA_ERROR_NOT_PERMITTED) {
         tf_warn("cross-memory attach of pid %d refused now (%s): the client falls back",
                 (int)at.pid, strerror(errno));
@@ -98,6 +105,92 @@ static CUresult attach_io(struct tfw_session *s, void *local, uint64_t addr, uin
         at.refused = 1;
     }
     return r;
+}
+
+/* ---- large copies on two threads ----
+ * The kernel's cross-memory copy pins and copies page by page: on the development VM it moves
+ * 2-5 GB/s where a memcpy moves 6-17 (bench_pageable, docs/forwarding.md). The program waits
+ * for the reply meanwhile (its core is free), so a large copy is shared with a helper thread:
+ * both take PAR_PIECE pieces from one counter until none is left, which also balances when one
+ * of them loses its core. */
+
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t go, done;
+    int started, busy;            /* the helper exists; a job is running */
+    uint8_t *local;               /* the job */
+    uint64_t addr, n;
+    int write;
+    pid_t pid;
+    _Atomic uint64_t next;        /* the next piece's offset */
+    _Atomic int error;            /* the first error (a CUresult) */
+    int helper_in;                /* the helper is working on the job */
+} par = {.lock = PTHREAD_MUTEX_INITIALIZER, .go = PTHREAD_COND_INITIALIZER,
+         .done = PTHREAD_COND_INITIALIZER};
+
+static void pieces(void)
+{
+    for (;;) {
+        uint64_t off = atomic_fetch_add(&par.next, PAR_PIECE);
+        if (off >= par.n || atomic_load(&par.error) != CUDA_SUCCESS)
+            return;
+        uint64_t m = par.n - off < PAR_PIECE ? par.n - off : PAR_PIECE;
+        CUresult r = transfer(par.pid, par.local + off, par.addr + off, m, par.write);
+        int ok = CUDA_SUCCESS;
+        if (r != CUDA_SUCCESS)
+            atomic_compare_exchange_strong(&par.error, &ok, (int)r);
+    }
+}
+
+static void *helper(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&par.lock);
+    for (;;) {
+        while (!par.busy || par.helper_in)
+            pthread_cond_wait(&par.go, &par.lock);
+        par.helper_in = 1;
+        pthread_mutex_unlock(&par.lock);
+        pieces();
+        pthread_mutex_lock(&par.lock);
+        par.helper_in = 0;
+        par.busy = 0;
+        pthread_cond_signal(&par.done);
+    }
+    return NULL;
+}
+
+/* The whole copy on this thread and the helper; on this thread alone when there is none. */
+static CUresult transfer_parallel(pid_t pid, void *local, uint64_t addr, uint64_t n, int write)
+{
+    pthread_mutex_lock(&par.lock);
+    if (!par.started) {
+        pthread_t t;
+        par.started = pthread_create(&t, NULL, helper, NULL) == 0 ? 1 : -1;
+        if (par.started == 1)
+            pthread_detach(t);
+    }
+    if (par.started != 1) {
+        pthread_mutex_unlock(&par.lock);
+        return transfer(pid, local, addr, n, write);
+    }
+    par.local = local;
+    par.addr = addr;
+    par.n = n;
+    par.write = write;
+    par.pid = pid;
+    atomic_store(&par.next, 0);
+    atomic_store(&par.error, CUDA_SUCCESS);
+    par.busy = 1;
+    pthread_cond_signal(&par.go);
+    pthread_mutex_unlock(&par.lock);
+    pieces();
+    pthread_mutex_lock(&par.lock);
+    while (par.busy && par.helper_in)
+        pthread_cond_wait(&par.done, &par.lock);
+    par.busy = 0;   /* a helper that never woke finds nothing left to do */
+    pthread_mutex_unlock(&par.lock);
+    return (CUresult)atomic_load(&par.error);
 }
 
 CUresult tfw_attach_read(struct tfw_session *s, void *dst, uint64_t addr, uint64_t n)
