@@ -21,7 +21,9 @@
  * timed run the previous session's worker has exited and, on a warm node, a warm worker is
  * ready (untimed), so that a row measures a start, not the leftovers of the one before it.
  * The program runs with our stub's environment set directly (what tfuse run or a container's
- * injected library sets), so the CLI's own start is not counted.
+ * injected library sets), so the CLI's own start is not counted. Everything runs on a softgpu
+ * machine of the run's own (SOFTGPU_NAMESPACE, unless set), so that another user's kernels on
+ * the default machine do not hold the device between our runs.
  * Then the model switch (coldstart_switch.c): two models on a device that holds one, switched
  * with freeze/resume against loading the second from scratch, in the same run.
  *
@@ -239,6 +241,16 @@ void node_stop(struct node *n)
     n->pid = 0;
 }
 
+/* The device segment of the softgpu machine ns (docs/softgpu.md) this run made; "" none. */
+void softgpu_segment_remove(const char *ns)
+{
+    char seg[200];
+    if (ns[0]) {
+        snprintf(seg, sizeof seg, "/dev/shm/softgpu-%d-%s-dev0", (int)getuid(), ns);
+        unlink(seg);
+    }
+}
+
 /* The node's warm workers ready now; its sessions in *sessions (-1: no answer). */
 int warm_ready_count(const struct node *n, int *sessions)
 {
@@ -398,6 +410,11 @@ int main(void)
     long module_bytes = 0;
     if (!mkdtemp(work))
         return 1;
+    char ns[64] = "";
+    if (!getenv("SOFTGPU_NAMESPACE")) {   /* a softgpu machine of its own (docs/softgpu.md): */
+        snprintf(ns, sizeof ns, "bench_coldstart_%d", (int)getpid());   /* no other user's */
+        setenv("SOFTGPU_NAMESPACE", ns, 1);   /* kernels hold its device between our runs */
+    }
     snprintf(module_path, sizeof module_path, "%s/model.ptx", work);
     if (write_module(module_path, &module_bytes) != 0)
         return 1;
@@ -429,6 +446,7 @@ int main(void)
     node_stop(&cold);
     node_stop(&warm);
     node_stop(&cached);
+    softgpu_segment_remove(ns);
     if (rc == 0) {
         char cmd[300];
         snprintf(cmd, sizeof cmd, "rm -rf '%s'", work);   /* our own mkdtemp folder */

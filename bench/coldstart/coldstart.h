@@ -29,6 +29,7 @@ int node_launch(struct node *n, const char *name, int warm, const char *tfuse,
 int vgpu_create(const struct node *n, const char *id, long long bytes, char *token, size_t len);
 void node_stop(struct node *n);
 int warm_ready_count(const struct node *n, int *sessions);
+void softgpu_segment_remove(const char *ns);
 
 /* The model-switch figure (coldstart_switch.c): prints its rows and returns its JSON object
  * ("ok": false and "error" when it could not be measured). */

@@ -38,6 +38,8 @@
 
 #define MAX_REPS 32
 
+static char ns[64];   /* SOFTGPU_NAMESPACE=...: the switch's device, of its own size */
+
 struct model {
     pid_t pid;
     FILE *in, *out;
@@ -128,9 +130,9 @@ static double model_done(struct model *m, int until_ready)
     char line[256];
     double done = -1;
     while (fgets(line, sizeof line, m->out)) {
-        long long ns;
-        if (sscanf(line, "done %lld ok", &ns) == 1)
-            done = (double)ns / 1e9;
+        long long t;
+        if (sscanf(line, "done %lld ok", &t) == 1)
+            done = (double)t / 1e9;
         else if (strncmp(line, "ready", 5) != 0) {
             fprintf(stderr, "bench_coldstart: model switch: the model said: %s", line);
             return -1;
@@ -261,7 +263,7 @@ void model_switch_print(const json_t *o)
 /* The node, its three vGPUs (A's, B's, the fresh B's), A and B loaded; A running, B frozen. */
 static int setup(struct sw_ctx *c, const char *tfuse, int mb, int dev_mb)
 {
-    static char mem[64], ns[64];
+    static char mem[64];
     snprintf(mem, sizeof mem, "SOFTGPU_MEMORY=%dMiB", dev_mb);
     snprintf(ns, sizeof ns, "SOFTGPU_NAMESPACE=coldstart_switch_%d", (int)getpid());
     const char *env[] = {mem, ns, NULL};
@@ -306,9 +308,7 @@ json_t *model_switch_measure(const char *build, const char *tfuse)
     node_stop(&c.n);
     for (int i = 0; i < 2; i++)
         unlink(c.weights[i]);
-    char seg[200];   /* the device of its own this run made (docs/softgpu.md) */
-    snprintf(seg, sizeof seg, "/dev/shm/softgpu-%d-coldstart_switch_%d-dev0", (int)getuid(),
-             (int)getpid());
-    unlink(seg);
+    if (ns[0])
+        softgpu_segment_remove(ns + strlen("SOFTGPU_NAMESPACE="));
     return out;
 }
