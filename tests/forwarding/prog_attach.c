@@ -2,8 +2,10 @@
  * A driver-API program for the cross-memory attach path (test_fwd_attach, issue 22):
  *   copies        pageable copies both ways, synchronous and asynchronous, at sizes around the
  *                 attach threshold (64 KiB) and the worker's pieces (256 KiB, 1 MiB), at odd
- *                 host and device offsets; each direction checked against the other made in
- *                 64 KiB - 1 pieces (below the threshold: staged). Prints "prog_attach: OK".
+ *                 host and device offsets, and above 4 MiB, where the stub times both paths
+ *                 and alternates them (six copies each way: both paths); each direction checked
+ *                 against the other made in 64 KiB - 1 pieces (below the threshold: staged).
+ *                 Prints "prog_attach: OK".
  *   bad           addresses that are not the program's (unmapped; read-only for a DtoH): each
  *                 copy CUDA_ERROR_INVALID_VALUE, the read-only page untouched, and the session
  *                 goes on (a good copy after them). Only meaningful through the attach: a
@@ -23,7 +25,7 @@
 
 #include "prog_copyutil.h"
 
-#define MAXB ((3u << 20) + 8192)
+#define MAXB ((4u << 20) + 8192)
 #define SECRET_ADDR ((void *)0x7e5500000000ull)
 #define SECRET_LEN (2u << 20)
 
@@ -54,7 +56,7 @@ static void copies(void)
 {
     static const size_t sizes[] = {SMALL, 64u << 10, (64u << 10) + 1, (256u << 10) - 1,
                                    256u << 10, (256u << 10) + 1, (1u << 20) - 1, (1u << 20) + 5,
-                                   (3u << 20) + 7};
+                                   (3u << 20) + 7, (4u << 20) + 3};
     static const size_t hoffs[] = {0, 1, 4097}, doffs[] = {0, 3};
     uint8_t *src = malloc(MAXB), *back = malloc(MAXB);
     CUdeviceptr d;
