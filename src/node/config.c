@@ -129,6 +129,13 @@ static const struct option_def table[NO_COUNT] = {
     [NO_FREEZE_IDLE] = {"freeze-idle", 0, "TFUSE_NODE_FREEZE_IDLE", K_COUNT, NULL, "SECONDS", 0,
                         "freeze a vGPU whose sessions made no call for SECONDS (needs "
                         "--freeze-to; host when off)"},
+    [NO_OVERSUBSCRIBE_MEMORY] = {"oversubscribe-memory", 0, "TFUSE_NODE_OVERSUBSCRIBE_MEMORY",
+                                 K_STRING, NULL, "RATIO", 0, "let a device's vGPU memory limits "
+                                 "add up to RATIO x its memory, freezing the least recently "
+                                 "active vGPUs to make room (needs --freeze-to)"},
+    [NO_OVERSUBSCRIBE_WAIT] = {"oversubscribe-wait", 0, "TFUSE_NODE_OVERSUBSCRIBE_WAIT", K_COUNT,
+                               "10", "SECONDS", 0, "how long an allocation or resume waits for "
+                               "room before it fails with CUDA_ERROR_OUT_OF_MEMORY"},
 };
 
 static const double seconds_min[NO_COUNT] = {[NO_HEARTBEAT_INTERVAL] = 0.05};
@@ -137,7 +144,8 @@ static const int count_max[NO_COUNT] = {
     [NO_MAX_SESSIONS] = 4096, [NO_MAX_SESSIONS_PER_VGPU] = 64, [NO_MAX_HANDSHAKES] = 4096,
     [NO_MAX_HANDSHAKES_PER_HOST] = 65536, [NO_HANDSHAKE_TIMEOUT] = 3600,
     [NO_API_MAX_CONNECTIONS] = 1000000, [NO_API_MAX_PER_HOST] = 1000000,
-    [NO_API_IDLE_TIMEOUT] = 86400, [NO_WARM] = 16, [NO_FREEZE_IDLE] = 86400 * 30};
+    [NO_API_IDLE_TIMEOUT] = 86400, [NO_WARM] = 16, [NO_FREEZE_IDLE] = 86400 * 30,
+    [NO_OVERSUBSCRIBE_WAIT] = 3600};
 /* K_COUNT minimums other than 1: a count where 0 turns the feature off. */
 static int count_min(enum node_option o) { return o == NO_WARM ? 0 : 1; }
 static const double seconds_max[NO_COUNT] = {[NO_HEARTBEAT_INTERVAL] = 3600,
@@ -183,6 +191,7 @@ static char **string_slot(struct node_config *c, enum node_option o)
     case NO_POOL_JOIN_TOKEN_FILE: return &c->pool_join_token_file;
     case NO_POOL_NAME: return &c->pool_name;
     case NO_FREEZE_TO: return &c->freeze_to;
+    case NO_OVERSUBSCRIBE_MEMORY: return &c->oversubscribe_memory;
     default: return NULL;
     }
 }

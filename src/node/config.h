@@ -34,7 +34,7 @@ enum node_option {
     NO_HANDSHAKE_TIMEOUT, NO_API_MAX_CONNECTIONS, NO_API_MAX_PER_HOST, NO_API_IDLE_TIMEOUT,
     NO_TLS_CERT, NO_TLS_KEY, NO_CA_FILE,
     NO_POOL_NAME, NO_LABEL, NO_WARM,
-    NO_FREEZE_TO, NO_FREEZE_IDLE,
+    NO_FREEZE_TO, NO_FREEZE_IDLE, NO_OVERSUBSCRIBE_MEMORY, NO_OVERSUBSCRIBE_WAIT,
     NO_COUNT
 };
 
@@ -52,6 +52,7 @@ struct node_config {
     char *ca_file;                /* CA bundle the node trusts calling an https pool */
     int oversubscribe;
     char *freeze_to;              /* off, host or disk (vgpus_freeze.h) */
+    char *oversubscribe_memory;   /* RATIO text (vgpus_oversub.h); NULL: none */
     int allow_unlimited;
     uint64_t ctx_overhead;
     int ctx_overhead_set;         /* 0: the worker's built-in default */

@@ -14,6 +14,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <math.h>
 #include <getopt.h>
 #include <limits.h>
 #include <poll.h>
@@ -81,6 +82,7 @@ struct node {
     const char *api[NODE_API_MAX];
     int napi;
     int oversubscribe, allow_unlimited;
+    double mem_ratio;                    /* --oversubscribe-memory (vgpus_oversub.c); 1: none */
     uint64_t ctx_overhead;
     struct node_vgpus vgpus;   /* used when napi > 0 */
     struct node_api api_servers;
@@ -277,6 +279,9 @@ static int setup(struct node *n, char *err, size_t errlen)
     const struct node_config *c = &n->cfg;
     adopt_config(n);
     n->oversubscribe = c->oversubscribe;
+    if (node_oversub_parse(c->oversubscribe_memory, c->freeze_to, c->oversubscribe,
+                           &n->mem_ratio, err, errlen) != 0)
+        return -1;
     if (c->napi > NODE_API_MAX) {
         snprintf(err, errlen, "at most %d --api addresses", NODE_API_MAX);
         return -1;
@@ -350,6 +355,8 @@ static struct tfw_opts worker_opts(struct node *n, const struct tf_hello *hello)
         .hello = hello,
         .freezable = n->napi && node_freeze_enabled(&n->freeze),
         .freeze_dir = n->freeze.dir[0] ? n->freeze.dir : NULL,
+        .room = n->freeze.room,
+        .room_wait_ms = n->freeze.room_wait_s * 1000,
     };
 }
 
@@ -576,7 +583,8 @@ static int start_vgpus(struct node *n)
 {
     char err[512];
     const char *connect = tf_listener_address(n->listeners[0]);
-    if (node_vgpus_init(&n->vgpus, n->backend, n->oversubscribe, connect, err, sizeof err) != 0) {
+    double promise = n->oversubscribe ? INFINITY : n->mem_ratio;
+    if (node_vgpus_init(&n->vgpus, n->backend, promise, connect, err, sizeof err) != 0) {
         fprintf(stderr, "tfuse node: %s\n", err);
         return -1;
     }
@@ -597,6 +605,8 @@ static int start_vgpus(struct node *n)
              n->cfg.state ? "/freeze" : ".freeze");
     if (node_freeze_init(&n->freeze, &n->vgpus, &n->session_table, n->cfg.freeze_to,
                          n->cfg.counts[NO_FREEZE_IDLE], fzdir, err, sizeof err) != 0 ||
+        (node_oversub_init(&n->freeze, n->cfg.oversubscribe_memory != NULL,
+                           n->cfg.counts[NO_OVERSUBSCRIBE_WAIT]), 0) ||
         node_freeze_start(&n->freeze) != 0) {
         fprintf(stderr, "tfuse node: %s\n", err[0] ? err : "cannot start the freeze thread");
         return -1;

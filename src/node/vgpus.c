@@ -6,6 +6,7 @@
 #include "vgpus.h"
 
 #include <errno.h>
+#include <math.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -130,7 +131,7 @@ static int probe_devices(struct node_vgpus *v, const char *backend_path, char *e
 
 /* ---- lifecycle ---- */
 
-int node_vgpus_init(struct node_vgpus *v, const char *backend_path, int oversubscribe,
+int node_vgpus_init(struct node_vgpus *v, const char *backend_path, double promise,
                     const char *connect, char *err, size_t errlen)
 {
     memset(v, 0, sizeof *v);
@@ -144,7 +145,9 @@ int node_vgpus_init(struct node_vgpus *v, const char *backend_path, int oversubs
     for (int i = 0; i < v->ndev; i++) {
         struct vgpu_device_desc d = {
             .index = (uint32_t)i, .uuid = v->dev[i].uuid, .memory = v->dev[i].memory,
-            .tflops = v->dev[i].tflops, .flags = oversubscribe ? VGPU_REGION_OVERSUBSCRIBE : 0,
+            .tflops = v->dev[i].tflops, .flags = isinf(promise) ? VGPU_REGION_OVERSUBSCRIBE : 0,
+            .promise_max = isinf(promise) || promise <= 1 ? 0
+                         : (uint64_t)(promise * (double)v->dev[i].memory),
         };
         if (vgpu_region_create(NULL, &d, VGPU_MAX_SLOTS, &v->regions[i], err, errlen) != 0)
             return -1;

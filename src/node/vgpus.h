@@ -78,9 +78,10 @@ struct node_vgpus {
     void *changed_arg;
 };
 
-/* Probes the backend's devices (in a child process) and creates their regions. oversubscribe:
- * let the sum of memory limits pass device memory. Returns 0 or -1 with err. */
-int node_vgpus_init(struct node_vgpus *v, const char *backend_path, int oversubscribe,
+/* Probes the backend's devices (in a child process) and creates their regions. promise: the
+ * most the memory limits of a device may add up to, in device memories (1: no more than the
+ * device; INFINITY: --oversubscribe, no bound). Returns 0 or -1 with err. */
+int node_vgpus_init(struct node_vgpus *v, const char *backend_path, double promise,
                     const char *connect, char *err, size_t errlen);
 /* Starts the controller thread (10 ms period). */
 int node_vgpus_start(struct node_vgpus *v);

@@ -22,6 +22,7 @@
 #include "log.h"
 #include "secret.h"
 #include "stats.h"
+#include "vgpus_freeze_int.h"
 #include "vgpus_int.h"
 
 
@@ -29,19 +30,7 @@
 #define WAIT_PER_GIB_NS (30ull * 1000000000ull) /* and per GiB it copies (a slow disk) */
 #define IDLE_TICK_MS 500
 
-struct target {   /* one vGPU */
-    int dev, slot;
-    uint64_t gen;
-    char id[VGPU_ID_MAX];
-};
-
-struct fz_view {
-    int sessions, enabled, frozen, disk;
-    uint64_t frozen_bytes, host_bytes, freezable_bytes, freezes, resumes, resumes_by_call;
-    uint64_t last_call_ns;   /* CLOCK_MONOTONIC of the latest call (or start) of a session */
-};
-
-static uint64_t mono_ns(void)
+uint64_t node_fz_mono_ns(void)
 {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
@@ -51,14 +40,15 @@ static uint64_t mono_ns(void)
 static uint64_t ld(_Atomic uint64_t *p) { return atomic_load_explicit(p, memory_order_relaxed); }
 
 
-static int of_target(const struct tfw_stats *e, const struct target *g)
+static int of_target(const struct tfw_stats *e, const struct node_fz_target *g)
 {
     return node_session_listed(e) && e->device == g->dev && e->slot == g->slot &&
            e->vgpu_generation == g->gen;
 }
 
 /* The vGPU's sessions as the table shows them now; t->lock held. */
-static void view_locked(struct node_freeze *f, const struct target *g, struct fz_view *o)
+static void view_locked(struct node_freeze *f, const struct node_fz_target *g,
+                        struct node_fz_view *o)
 {
     memset(o, 0, sizeof *o);
     const struct node_sessions_fold *fold = &f->t->vgpu_fold[g->dev * VGPU_MAX_SLOTS + g->slot];
@@ -81,6 +71,8 @@ static void view_locked(struct node_freeze *f, const struct target *g, struct fz
         o->freezes += ld(&e->fz.freezes);
         o->resumes += ld(&e->fz.resumes);
         o->resumes_by_call += ld(&e->fz.resumes_by_call);
+        o->room_waiting += atomic_load(&e->fz.room_seq) != atomic_load(&e->fz.room_done) &&
+                           ld(&e->fz.room_need);
         uint64_t t = ld(&e->last_call_ticks);
         uint64_t last = t ? tfw_stats_ticks_to_mono_ns(t) : e->started_mono_ns;
         if (last > o->last_call_ns)
@@ -88,14 +80,14 @@ static void view_locked(struct node_freeze *f, const struct target *g, struct fz
     }
 }
 
-static void view(struct node_freeze *f, const struct target *g, struct fz_view *o)
+void node_fz_view(struct node_freeze *f, const struct node_fz_target *g, struct node_fz_view *o)
 {
     pthread_mutex_lock(&f->t->lock);
     view_locked(f, g, o);
     pthread_mutex_unlock(&f->t->lock);
 }
 
-static json_t *view_json(const struct fz_view *o)
+static json_t *view_json(const struct node_fz_view *o)
 {
     const char *state = !o->sessions || !o->frozen ? "running"
                       : o->frozen == o->sessions ? "frozen" : "partly_frozen";
@@ -138,6 +130,7 @@ int node_freeze_init(struct node_freeze *f, struct node_vgpus *v, struct node_se
     f->t = t;
     f->idle_s = idle_s;
     pthread_mutex_init(&f->op, NULL);
+    pthread_mutex_init(&f->count_lock, NULL);
     if (!to || strcmp(to, "off") == 0)
         f->to = idle_s ? TFW_FZ_CMD_FREEZE_HOST : 0;
     else if (strcmp(to, "host") == 0)
@@ -173,7 +166,7 @@ void node_freeze_reaped(struct node_freeze *f, pid_t pid)
 
 /* ---- one operation ---- */
 
-static int find_target(struct node_vgpus *v, const char *id, struct target *g)
+static int find_target(struct node_vgpus *v, const char *id, struct node_fz_target *g)
 {
     pthread_mutex_lock(&v->lock);
     int slot = -1, dev = 0;
@@ -198,7 +191,7 @@ struct asked {
 };
 
 /* Writes cmd into each session of g that can take it; returns how many (at most cap). */
-static int ask(struct node_freeze *f, const struct target *g, uint32_t cmd, struct asked *a,
+static int ask(struct node_freeze *f, const struct node_fz_target *g, uint32_t cmd, struct asked *a,
                int cap)
 {
     int n = 0;
@@ -219,7 +212,7 @@ static int ask(struct node_freeze *f, const struct target *g, uint32_t cmd, stru
 /* Waits for every asked worker (or its end); returns how many did not answer in time. */
 static int await(struct node_freeze *f, struct asked *a, int n, uint64_t bytes)
 {
-    uint64_t deadline = mono_ns() + WAIT_MIN_NS + bytes / (1ull << 30) * WAIT_PER_GIB_NS;
+    uint64_t deadline = node_fz_mono_ns() + WAIT_MIN_NS + bytes / (1ull << 30) * WAIT_PER_GIB_NS;
     for (;;) {
         int left = 0;
         pthread_mutex_lock(&f->t->lock);
@@ -238,7 +231,7 @@ static int await(struct node_freeze *f, struct asked *a, int n, uint64_t bytes)
             }
         }
         pthread_mutex_unlock(&f->t->lock);
-        if (!left || mono_ns() >= deadline)
+        if (!left || node_fz_mono_ns() >= deadline)
             return left;
         struct timespec ts = {0, 2000000};
         nanosleep(&ts, NULL);
@@ -259,8 +252,8 @@ static json_t *answers_json(const struct asked *a, int n)
 
 /* Runs cmd on g's sessions. 0 when all answered success (or ended); else the first failure,
  * with the answers in *arr. */
-static int run_cmd(struct node_freeze *f, const struct target *g, uint32_t cmd, uint64_t bytes,
-                   json_t **arr, int *nsessions)
+static int run_cmd(struct node_freeze *f, const struct node_fz_target *g, uint32_t cmd,
+                   uint64_t bytes, json_t **arr, int *nsessions)
 {
     struct asked a[VGPU_MAX_PROCS];
     int n = ask(f, g, cmd, a, VGPU_MAX_PROCS), late = await(f, a, n, bytes), failed = 0;
@@ -271,11 +264,11 @@ static int run_cmd(struct node_freeze *f, const struct target *g, uint32_t cmd, 
     return late ? -ETIMEDOUT : failed ? -EIO : 0;
 }
 
-static int operate(struct node_freeze *f, const struct target *g, uint32_t cmd, const char *why,
-                   json_t **reply)
+int node_fz_operate(struct node_freeze *f, const struct node_fz_target *g, uint32_t cmd,
+                    const char *why, json_t **reply)
 {
-    struct fz_view before, after;
-    view(f, g, &before);
+    struct node_fz_view before, after;
+    node_fz_view(f, g, &before);
     int resume = cmd == TFW_FZ_CMD_RESUME;
     if (!before.sessions)
         return node_vgpus_fail(reply, 409, "no_sessions", "vGPU %s has no sessions: nothing "
@@ -285,17 +278,17 @@ static int operate(struct node_freeze *f, const struct target *g, uint32_t cmd, 
                                g->id);
     if (resume && !before.frozen)
         return node_vgpus_fail(reply, 409, "not_frozen", "vGPU %s is not frozen", g->id);
-    uint64_t t0 = mono_ns();
+    uint64_t t0 = node_fz_mono_ns();
     json_t *arr = NULL;
     int n = 0, rc = run_cmd(f, g, cmd, before.freezable_bytes, &arr, &n);
-    double ms = (double)(mono_ns() - t0) / 1e6;
+    double ms = (double)(node_fz_mono_ns() - t0) / 1e6;
     if (rc != 0 && !resume) {   /* frozen whole or not at all */
         json_t *undo = NULL;
         int m = 0;
         run_cmd(f, g, TFW_FZ_CMD_RESUME, before.freezable_bytes, &undo, &m);
         json_decref(undo);
     }
-    view(f, g, &after);
+    node_fz_view(f, g, &after);
     const char *where = cmd == TFW_FZ_CMD_FREEZE_DISK ? "disk" : "host memory";
     if (rc != 0) {
         tf_error("vGPU %s not %s (%s): %s", g->id, resume ? "resumed" : "frozen", why,
@@ -323,7 +316,7 @@ static int operate(struct node_freeze *f, const struct target *g, uint32_t cmd, 
 int node_freeze_request(struct node_freeze *f, const char *id, int resume, json_t *body,
                         json_t **reply)
 {
-    struct target g;
+    struct node_fz_target g;
     if (find_target(f->v, id, &g) != 0)
         return node_vgpus_fail(reply, 404, "not_found", "no live vGPU named '%s'", id);
     if (!f->to)
@@ -347,7 +340,7 @@ int node_freeze_request(struct node_freeze *f, const char *id, int resume, json_
                                "\"to\" is \"host\" or \"disk\", not '%.32s'",
                                json_string_value(to));
     pthread_mutex_lock(&f->op);
-    int status = operate(f, &g, cmd, "asked through the API", reply);
+    int status = node_fz_operate(f, &g, cmd, "asked through the API", reply);
     pthread_mutex_unlock(&f->op);
     return status;
 }
@@ -376,16 +369,16 @@ void node_freeze_describe(struct node_freeze *f, json_t *vgpu)
 {
     const char *id = json_string_value(json_object_get(vgpu, "id"));
     uint64_t gen = (uint64_t)json_integer_value(json_object_get(vgpu, "generation"));
-    struct target g;
+    struct node_fz_target g;
     if (!f || !f->v || !id || find_target(f->v, id, &g) != 0 || g.gen != gen)
         return;
-    struct fz_view o;
-    view(f, &g, &o);
+    struct node_fz_view o;
+    node_fz_view(f, &g, &o);
     json_object_set_new(vgpu, "freeze", view_json(&o));
 }
 
 /* Every live vGPU (at most cap); v->lock taken. */
-static int targets(struct node_vgpus *v, struct target *out, int cap)
+int node_fz_targets(struct node_vgpus *v, struct node_fz_target *out, int cap)
 {
     int n = 0;
     pthread_mutex_lock(&v->lock);
@@ -394,7 +387,7 @@ static int targets(struct node_vgpus *v, struct target *out, int cap)
             struct vgpu_slot *vs = vgpu_slot_at(v->regions[d], s);
             if (!vs || atomic_load(&vs->state) != VGPU_SLOT_LIVE)
                 continue;
-            out[n] = (struct target){.dev = d, .slot = s, .gen = vs->generation};
+            out[n] = (struct node_fz_target){.dev = d, .slot = s, .gen = vs->generation};
             snprintf(out[n++].id, sizeof out->id, "%s", vs->id);
         }
     pthread_mutex_unlock(&v->lock);
@@ -413,14 +406,16 @@ char *node_freeze_metrics(struct node_freeze *f)
          "made by a call of a frozen session)."},
     };
     enum { CAP = NODE_MAX_DEVICES * VGPU_MAX_SLOTS };
-    struct target *g = malloc(CAP * sizeof *g);
-    struct fz_view *o = malloc(CAP * sizeof *o);
+    struct node_fz_target *g = malloc(CAP * sizeof *g);
+    struct node_fz_view *o = malloc(CAP * sizeof *o);
     char *text = NULL;
     size_t len = 0;
     FILE *m = g && o ? open_memstream(&text, &len) : NULL;
-    int n = m ? targets(f->v, g, CAP) : 0;
+    int n = m ? node_fz_targets(f->v, g, CAP) : 0;
     for (int k = 0; k < n; k++)
-        view(f, &g[k], &o[k]);
+        node_fz_view(f, &g[k], &o[k]);
+    if (m)
+        node_oversub_metrics(f, m, g, n);
     for (size_t i = 0; m && i < sizeof fam / sizeof *fam; i++) {
         fprintf(m, "# HELP %s %s\n# TYPE %s %s\n", fam[i][0], fam[i][2], fam[i][0], fam[i][1]);
         for (int k = 0; k < n; k++) {
@@ -443,29 +438,30 @@ char *node_freeze_metrics(struct node_freeze *f)
 /* ---- the idle policy ---- */
 
 /* Frozen now: every session freezable, none frozen, none called for idle_s seconds. */
-static int idle_enough(struct node_freeze *f, const struct target *g, uint64_t now)
+static int idle_enough(struct node_freeze *f, const struct node_fz_target *g, uint64_t now)
 {
-    struct fz_view o;
-    view(f, g, &o);
+    struct node_fz_view o;
+    node_fz_view(f, g, &o);
     return o.sessions && o.enabled == o.sessions && !o.frozen && now > o.last_call_ns &&
            now - o.last_call_ns >= (uint64_t)f->idle_s * 1000000000ull &&
            now >= f->retry_ns[g->dev][g->slot];
 }
 
-static void idle_pass(struct node_freeze *f, struct target *g, int n)
+static void idle_pass(struct node_freeze *f, struct node_fz_target *g, int n)
 {
     for (int k = 0; k < n && !atomic_load(&f->stop); k++) {
-        if (!idle_enough(f, &g[k], mono_ns()))
+        if (!idle_enough(f, &g[k], node_fz_mono_ns()))
             continue;
         char why[64];
         snprintf(why, sizeof why, "idle for %d s", f->idle_s);
         json_t *reply = NULL;
         pthread_mutex_lock(&f->op);
-        int status = idle_enough(f, &g[k], mono_ns()) ? operate(f, &g[k], (uint32_t)f->to, why,
-                                                                &reply) : 200;
+        int status = idle_enough(f, &g[k], node_fz_mono_ns())
+                   ? node_fz_operate(f, &g[k], (uint32_t)f->to, why, &reply) : 200;
         pthread_mutex_unlock(&f->op);
         if (status != 200)   /* tried again after another idle period, not at every tick */
-            f->retry_ns[g[k].dev][g[k].slot] = mono_ns() + (uint64_t)f->idle_s * 1000000000ull;
+            f->retry_ns[g[k].dev][g[k].slot] =
+                node_fz_mono_ns() + (uint64_t)f->idle_s * 1000000000ull;
         json_decref(reply);
     }
 }
@@ -474,9 +470,9 @@ static void *idle_main(void *arg)
 {
     struct node_freeze *f = arg;
     enum { CAP = NODE_MAX_DEVICES * VGPU_MAX_SLOTS };
-    struct target *g = malloc(CAP * sizeof *g);
+    struct node_fz_target *g = malloc(CAP * sizeof *g);
     while (g && !atomic_load(&f->stop)) {
-        idle_pass(f, g, targets(f->v, g, CAP));
+        idle_pass(f, g, node_fz_targets(f->v, g, CAP));
         for (int i = 0; i < IDLE_TICK_MS / 50 && !atomic_load(&f->stop); i++) {
             struct timespec ts = {0, 50000000};
             nanosleep(&ts, NULL);
@@ -488,6 +484,8 @@ static void *idle_main(void *arg)
 
 int node_freeze_start(struct node_freeze *f)
 {
+    if (node_oversub_start(f) != 0)
+        return -1;
     if (!f->to || !f->idle_s)
         return 0;
     f->running = pthread_create(&f->thread, NULL, idle_main, f) == 0;
@@ -496,6 +494,7 @@ int node_freeze_start(struct node_freeze *f)
 
 void node_freeze_stop(struct node_freeze *f)
 {
+    node_oversub_stop(f);
     if (f->running) {
         atomic_store(&f->stop, 1);
         pthread_join(f->thread, NULL);

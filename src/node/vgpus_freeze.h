@@ -32,6 +32,18 @@ struct node_freeze {
     pthread_t thread;
     int running;
     _Atomic int stop;
+    /* Oversubscription (vgpus_oversub.c): room is made for a session whose allocation or
+     * resume does not fit by freezing other vGPUs of its device; per-vGPU counters, of the
+     * generation in oversub_gen. */
+    int room;                  /* 1 with --oversubscribe-memory */
+    int room_wait_s;           /* --oversubscribe-wait */
+    pthread_t room_thread;
+    int room_running;
+    uint64_t oversub_gen[NODE_MAX_DEVICES][VGPU_MAX_SLOTS];
+    uint64_t evictions[NODE_MAX_DEVICES][VGPU_MAX_SLOTS];   /* frozen to make room */
+    uint64_t room_asks[NODE_MAX_DEVICES][VGPU_MAX_SLOTS];   /* its sessions asked for room */
+    uint64_t room_fails[NODE_MAX_DEVICES][VGPU_MAX_SLOTS];  /* ... and nothing could go */
+    pthread_mutex_t count_lock;   /* the counters (the room thread writes, /metrics reads) */
 };
 
 /* to: "off", "host" or "disk" (--freeze-to); idle_s: --freeze-idle (0: none; turns freezing
@@ -41,7 +53,16 @@ int node_freeze_init(struct node_freeze *f, struct node_vgpus *v, struct node_se
                      const char *to, int idle_s, const char *dir, char *err, size_t len);
 /* 1 when workers allocate freezably (tfw_opts.freezable). */
 int node_freeze_enabled(const struct node_freeze *f);
-/* The idle policy's thread (nothing without --freeze-idle). */
+/* --oversubscribe-memory RATIO (NULL: none) and --oversubscribe-wait, checked against
+ * --freeze-to and --oversubscribe: *ratio is the most the vGPUs' memory limits of a device may
+ * add up to, in device memories (1 without the option). 0, or -1 with err. */
+int node_oversub_parse(const char *text, const char *freeze_to, int oversubscribe,
+                       double *ratio, char *err, size_t len);
+/* After node_freeze_init: on (the option was given) turns the room thread on; a session
+ * waits wait_s seconds for room before its call fails. */
+void node_oversub_init(struct node_freeze *f, int on, int wait_s);
+/* The idle policy's thread (nothing without --freeze-idle) and the room thread (nothing
+ * without --oversubscribe-memory). */
 int node_freeze_start(struct node_freeze *f);
 void node_freeze_stop(struct node_freeze *f);
 /* A worker was reaped: its disk image, if it left one, goes. */

@@ -83,6 +83,7 @@ int vgpu_region_create(const char *name, const struct vgpu_device_desc *dev, uin
     h->slot_size = sizeof(struct vgpu_slot);
     h->nslots = nslots;
     h->flags = dev->flags;
+    h->mem_promise_max = dev->promise_max > dev->memory ? dev->promise_max : 0;
     h->device_index = dev->index;
     h->device_mem = dev->memory;
     h->device_tflops = dev->tflops;
@@ -179,15 +180,18 @@ int vgpu_region_charge_sum(struct vgpu_region_header *h, uint64_t limit, char *e
     for (;;) {
         if (limit > UINT64_MAX - sum)
             return vgpu_fail(err, errlen, "memory limits overflow");
-        if (!(h->flags & VGPU_REGION_OVERSUBSCRIBE) && sum + limit > h->device_mem) {
+        uint64_t cap = h->mem_promise_max ? h->mem_promise_max : h->device_mem;
+        if (!(h->flags & VGPU_REGION_OVERSUBSCRIBE) && sum + limit > cap) {
             char want[32], have[32], free_[32];
             vgpu_format_size(limit, want, sizeof want);
-            vgpu_format_size(h->device_mem, have, sizeof have);
-            vgpu_format_size(h->device_mem - sum, free_, sizeof free_);
+            vgpu_format_size(cap, have, sizeof have);
+            vgpu_format_size(cap - sum, free_, sizeof free_);
             return vgpu_fail(err, errlen,
-                             "device %u has %s, of which %s is not yet promised to vGPUs; a %s vGPU "
-                             "does not fit (the node does not oversubscribe memory unless told to)",
-                             h->device_index, have, free_, want);
+                             "device %u can promise %s%s, of which %s is not yet promised to "
+                             "vGPUs; a %s vGPU does not fit%s", h->device_index, have,
+                             h->mem_promise_max ? " (--oversubscribe-memory)" : "", free_, want,
+                             h->mem_promise_max ? "" : " (the node does not oversubscribe memory "
+                             "unless told to)");
         }
         if (atomic_compare_exchange_weak(&h->mem_limit_sum, &sum, sum + limit))
             return 0;

@@ -25,7 +25,7 @@
 #include "vgpu_id.h"
 
 #define VGPU_REGION_MAGIC 0x55504756u /* "VGPU" in memory order on little-endian */
-#define VGPU_REGION_VERSION 4u
+#define VGPU_REGION_VERSION 5u
 #define VGPU_MAX_SLOTS 64
 #define VGPU_MAX_PROCS 64   /* processes attached to one vGPU at the same time */
 #define VGPU_MAX_IPC 32     /* IPC memory handles its processes have exported at once */
@@ -121,6 +121,9 @@ struct vgpu_region_header {
 
     _Atomic uint64_t mem_limit_sum; /* sum of the memory limits of all non-FREE slots */
     _Atomic uint64_t controller_ticks;
+    /* The most the memory limits may add up to when above device_mem (the node's
+     * --oversubscribe-memory RATIO x device_mem); 0: device_mem. Ignored with the flag. */
+    uint64_t mem_promise_max;
     /* Emulated device (bench/isolation, tests): a FIFO ticket lock standing for a device that
      * runs one kernel at a time, until the worker runs real kernels through this library. */
     alignas(64) _Atomic uint32_t emu_next_ticket;
@@ -142,6 +145,7 @@ struct vgpu_device_desc {
     uint64_t memory;      /* bytes, > 0 */
     double tflops;        /* rating, 0 when unknown */
     uint32_t flags;       /* VGPU_REGION_* */
+    uint64_t promise_max; /* header's mem_promise_max (0: memory) */
 };
 
 struct vgpu_spec {

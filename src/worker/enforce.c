@@ -206,10 +206,14 @@ static CUresult w_mem_alloc(CUdeviceptr *dptr, size_t bytes)
     CUresult r = tfw_lim_reserve(L, v, bytes);
     if (r != CUDA_SUCCESS)
         return r;
-    /* The call must finish before *dptr is read: argument order is unspecified in C. */
-    r = tfw_freeze_alloc(tfw_self, L, v, bytes, dptr);   /* freezable when it can be */
-    if (r == CUDA_ERROR_NOT_SUPPORTED)
-        r = L->orig.cuMemAlloc_v2(dptr, bytes);
+    /* The call must finish before *dptr is read: argument order is unspecified in C. A full
+     * device on an oversubscribed node: others are frozen to make room, and it is tried again */
+    uint64_t deadline = 0;
+    do {
+        r = tfw_freeze_alloc(tfw_self, L, v, bytes, dptr);   /* freezable when it can be */
+        if (r == CUDA_ERROR_NOT_SUPPORTED)
+            r = L->orig.cuMemAlloc_v2(dptr, bytes);
+    } while (r == CUDA_ERROR_OUT_OF_MEMORY && tfw_freeze_room(tfw_self, bytes, &deadline, 0));
     return tfw_lim_settle(L, v, r, dptr ? *dptr : 0, bytes);
 }
 
@@ -272,7 +276,7 @@ struct pitch_args {
     unsigned elem;
 };
 
-static CUresult pitch_call(void *args, uint64_t *p, uint64_t *pitch)
+static CUresult pitch_once(void *args, uint64_t *p, uint64_t *pitch)
 {
     struct pitch_args *a = args;
     struct tfw_limits *L = lim();
@@ -290,6 +294,17 @@ static CUresult pitch_call(void *args, uint64_t *p, uint64_t *pitch)
         *p = *a->dptr;
         *pitch = *a->pitch;
     }
+    return r;
+}
+
+static CUresult pitch_call(void *args, uint64_t *p, uint64_t *pitch)
+{
+    struct pitch_args *a = args;
+    uint64_t deadline = 0, bytes = (uint64_t)a->width * a->height;
+    CUresult r;
+    while ((r = pitch_once(args, p, pitch)) == CUDA_ERROR_OUT_OF_MEMORY &&
+           tfw_freeze_room(tfw_self, bytes, &deadline, 0))
+        ;
     return r;
 }
 

@@ -30,6 +30,9 @@
 #define POLL_MS 50                /* how soon an idle session sees the node's command */
 #define ROOM_WAIT_MS 10000        /* a resume waits this long for the device to have room */
 #define ROOM_RETRY_MS 20
+#define ASK_AGAIN_MS 200          /* after the node found nothing to freeze */
+#define BUSY_MAX_NS (300ull * 1000000000ull) /* the node freezing for us: its own bounds, and
+                                                * this one in case it is stuck */
 
 struct fz_alloc {
     uint64_t ptr, size, span;     /* the program's bytes; the reserved (granular) range */
@@ -52,6 +55,8 @@ struct tfw_freeze {
     char path[4096];
     const char *dir;
     int room_wait_ms;
+    int room;                     /* the node makes room by freezing others (oversubscribed) */
+    uint64_t next_ask;            /* not before (the node's last answer was: nothing) */
 };
 
 static uint64_t now_ns(void)
@@ -83,7 +88,9 @@ void tfw_freeze_start(struct tfw_session *s, const struct tfw_opts *o)
     f->fd = -1;
     f->dir = o->freeze_dir;
     const char *wait = getenv("TFUSE_FREEZE_ROOM_WAIT_MS");   /* tests shorten it */
-    f->room_wait_ms = wait && *wait ? atoi(wait) : ROOM_WAIT_MS;
+    f->room_wait_ms = wait && *wait ? atoi(wait)
+                    : o->room_wait_ms > 0 ? o->room_wait_ms : ROOM_WAIT_MS;
+    f->room = o->room;
     f->seen = atomic_load_explicit(&f->w->seq, memory_order_acquire);
     atomic_store_explicit(&f->w->done, f->seen, memory_order_release);
     atomic_store_explicit(&f->w->enabled, 1, memory_order_release);
@@ -354,15 +361,81 @@ static CUresult freeze(struct tfw_session *s, int disk, char *err, size_t elen)
     return CUDA_SUCCESS;
 }
 
-/* Waits, bounded, for the device to have room for a. */
-static CUresult map_waiting(struct tfw_session *s, struct fz_alloc *a, uint64_t deadline)
+/* ---- room on an oversubscribed device ---- */
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, ms % 1000 * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* A command of the node that comes while this session waits for room inside a request: it
+ * cannot be run now (the request is half done), and the node must not wait for it (it may be
+ * freezing others for this very session), so it is answered at once, refused. */
+static void refuse_command(struct tfw_freeze *f)
+{
+    uint32_t seq = atomic_load_explicit(&f->w->seq, memory_order_acquire);
+    if (seq == f->seen)
+        return;
+    f->seen = seq;
+    atomic_store_explicit(&f->w->result, (int32_t)CUDA_ERROR_NOT_READY, memory_order_relaxed);
+    atomic_store_explicit(&f->w->done, seq, memory_order_release);
+}
+
+/* Asks the node to freeze other vGPUs of the device until `need` bytes fit, and waits for its
+ * answer until deadline, or longer once the node is freezing for it (the wait bounds the time
+ * without room being made, not the copies of others' memory). 1 when it froze something. */
+static int ask_room(struct tfw_freeze *f, uint64_t need, uint64_t deadline)
+{
+    atomic_store_explicit(&f->w->room_need, need, memory_order_relaxed);
+    uint32_t seq = atomic_load_explicit(&f->w->room_seq, memory_order_relaxed) + 1;
+    atomic_store_explicit(&f->w->room_seq, seq, memory_order_release);
+    while (atomic_load_explicit(&f->w->room_done, memory_order_acquire) != seq) {
+        refuse_command(f);
+        int busy = atomic_load_explicit(&f->w->room_busy, memory_order_relaxed) == seq;
+        if (now_ns() >= deadline + (busy ? BUSY_MAX_NS : 0)) {
+            atomic_store_explicit(&f->w->room_need, 0, memory_order_relaxed);   /* withdrawn */
+            return 0;
+        }
+        sleep_ms(2);
+    }
+    return atomic_load_explicit(&f->w->room_result, memory_order_relaxed) == TFW_ROOM_FREED;
+}
+
+int tfw_freeze_room(struct tfw_session *s, uint64_t bytes, uint64_t *deadline, int wait)
+{
+    struct tfw_freeze *f = s->fz;
+    if (!f || (!f->room && !wait))
+        return 0;
+    uint64_t now = now_ns();
+    if (!*deadline)
+        *deadline = now + (uint64_t)f->room_wait_ms * 1000000ull;
+    if (now >= *deadline) {
+        if (f->room)
+            tf_warn("session %d: no room on the device for %llu bytes after %d ms, with what "
+                    "the node could freeze frozen: out of memory", (int)getpid(),
+                    (unsigned long long)bytes, f->room_wait_ms);
+        return 0;
+    }
+    if (f->room && now >= f->next_ask) {
+        if (ask_room(f, bytes, *deadline)) {
+            *deadline += now_ns() - now;   /* the node's freezes for us are not waiting */
+            return 1;
+        }
+        f->next_ask = now_ns() + ASK_AGAIN_MS * 1000000ull;
+    }
+    refuse_command(f);
+    sleep_ms(ROOM_RETRY_MS);   /* nothing freezable now: room may still come from a free */
+    return 1;
+}
+
+/* Waits, bounded, for the device to have room for a (making room when the node does). */
+static CUresult map_waiting(struct tfw_session *s, struct fz_alloc *a, uint64_t *deadline)
 {
     for (;;) {
         CUresult r = map_phys(s->lim, a);
-        if (r != CUDA_ERROR_OUT_OF_MEMORY || now_ns() >= deadline)
+        if (r != CUDA_ERROR_OUT_OF_MEMORY || !tfw_freeze_room(s, a->span, deadline, 1))
             return r;
-        struct timespec ts = {0, ROOM_RETRY_MS * 1000000L};
-        nanosleep(&ts, NULL);
     }
 }
 
@@ -372,11 +445,11 @@ static CUresult resume(struct tfw_session *s, char *err, size_t elen)
     struct tfw_limits *L = s->lim;
     if (!f->frozen)
         return CUDA_SUCCESS;
-    uint64_t deadline = now_ns() + (uint64_t)f->room_wait_ms * 1000000ull;
+    uint64_t deadline = 0;   /* set at the first refusal */
     CUresult r = CUDA_SUCCESS;
     size_t mapped = 0;   /* a[0..mapped) have memory again, or never lost it */
     for (; mapped < f->n && r == CUDA_SUCCESS; mapped++)
-        if (!f->a[mapped].h && (r = map_waiting(s, &f->a[mapped], deadline)) != CUDA_SUCCESS)
+        if (!f->a[mapped].h && (r = map_waiting(s, &f->a[mapped], &deadline)) != CUDA_SUCCESS)
             snprintf(err, elen, "the device has no room for %llu bytes after %d ms (error %d)",
                      (unsigned long long)f->a[mapped].span, f->room_wait_ms, (int)r);
     const uint8_t *m = f->image;

@@ -43,6 +43,12 @@ CUresult tfw_freeze_alloc_pitch(struct tfw_session *s, struct tfw_limits *L, str
  * result), 0 when it is not one. */
 int tfw_freeze_free(struct tfw_session *s, struct tfw_limits *L, CUdeviceptr p, CUresult *r);
 
+/* An allocation of `bytes` (or a resume) found the device full: 1 to try again, after the node
+ * froze other vGPUs of the device to make room (--oversubscribe-memory) or, with `wait`,
+ * after a short sleep; 0 to fail with CUDA_ERROR_OUT_OF_MEMORY (no room made, or *deadline,
+ * set at the first call from 0, passed). Commands of the node are refused meanwhile. */
+int tfw_freeze_room(struct tfw_session *s, uint64_t bytes, uint64_t *deadline, int wait);
+
 /* How long the request loop may wait for the next request: -1 (for ever) unless the node may
  * send commands, then a short period, so that an idle session sees them. */
 int tfw_freeze_wait_ms(const struct tfw_session *s);

@@ -69,7 +69,16 @@ struct tfw_freeze_words {
     _Atomic uint64_t freezable_bytes; /* device bytes a freeze would give back now */
     _Atomic uint64_t freezes, resumes, resumes_by_call;
     _Atomic uint64_t last_freeze_ns, last_resume_ns;  /* how long the last ones took */
+    /* The worker's requests for device room (--oversubscribe-memory; the node's half is
+     * src/node/vgpus_oversub.c): the worker writes room_need, then bumps room_seq (release);
+     * the node freezes other vGPUs of the device, stores room_result (TFW_ROOM_*) and then
+     * room_done = room_seq (release); room_busy = room_seq while it freezes for that ask. A
+     * worker that gives up stores room_need = 0. */
+    _Atomic uint64_t room_need;
+    _Atomic uint32_t room_seq, room_done, room_busy;
+    _Atomic int32_t room_result;
 };
+enum tfw_room_result { TFW_ROOM_NONE = 0, TFW_ROOM_FREED = 1 };
 
 struct tfw_stats {
     _Atomic uint32_t state;       /* enum tfw_stats_state; published with release */

@@ -42,6 +42,11 @@ struct tfw_opts {
      * memory API, so that the node can freeze it; where disk images go (NULL: no disk). */
     int freezable;
     const char *freeze_dir;
+    /* Oversubscription (--oversubscribe-memory): 1 when the node freezes other vGPUs to make
+     * room for an allocation or a resume that does not fit; how long such a call waits for
+     * room before it fails with CUDA_ERROR_OUT_OF_MEMORY (0: freeze.c's default). */
+    int room;
+    int room_wait_ms;
 };
 
 /* Who a client's session token lets in: the number of vGPUs it names (regions[i], slots[i]

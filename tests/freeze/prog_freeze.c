@@ -9,6 +9,9 @@
  *                              with the same steps done on the CPU: "ok STEP" or "FAIL ...";
  *                              a call that fails prints "error CODE NAME" (the program goes on)
  *                       free   frees the linear memory (refunded): "freed"
+ *                       alloc B  one more allocation of B bytes, held (oversubscription):
+ *                              "allocated B IN SECONDS" or "error CODE NAME ... SECONDS"
+ *                       unalloc  frees it: "unallocated"
  *                       end    exits 0
  *   devfree           the device's free memory as an unlimited session sees it (cuMemGetInfo):
  *                     "devfree F total T"
@@ -211,6 +214,31 @@ static int check(int stepno)
     return 0;
 }
 
+static CUdeviceptr extra;
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* An allocation that may need others frozen first (or fail, bounded, when none can be). */
+static void alloc_extra(uint64_t bytes)
+{
+    double t0 = now_s();
+    CUdeviceptr p = 0;
+    CUresult r = extra ? CUDA_ERROR_INVALID_VALUE : cuMemAlloc(&p, bytes);
+    if (r == CUDA_SUCCESS)
+        extra = p;
+    const char *n = NULL;
+    cuGetErrorName(r, &n);
+    if (r == CUDA_SUCCESS)
+        printf("allocated %llu in %.3f\n", (unsigned long long)bytes, now_s() - t0);
+    else
+        printf("error %d %s (cuMemAlloc) in %.3f\n", (int)r, n ? n : "?", now_s() - t0);
+}
+
 static int mode_hold(uint64_t bytes)
 {
     if (setup() || hold_setup(bytes))
@@ -226,6 +254,12 @@ static int mode_hold(uint64_t bytes)
             if (cuMemFree(lin) == CUDA_SUCCESS)
                 printf("freed\n");
             lin = 0;
+        } else if (strncmp(line, "alloc ", 6) == 0) {
+            alloc_extra(strtoull(line + 6, NULL, 0));
+        } else if (strncmp(line, "unalloc", 7) == 0) {
+            if (extra && cuMemFree(extra) == CUDA_SUCCESS)
+                printf("unallocated\n");
+            extra = 0;
         } else if (strncmp(line, "end", 3) == 0) {
             return 0;
         }

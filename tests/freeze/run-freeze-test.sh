@@ -5,8 +5,8 @@
 #
 #   run-freeze-test.sh CASE BUILD_DIR SOURCE_DIR
 #
-# CASE: state disk api room killed idle (see each function). Every node and program is stopped
-# on every exit path (node-harness.sh).
+# CASE: state disk api room killed idle oversub (see each function). Every node and program is
+# stopped on every exit path (node-harness.sh).
 set -u
 
 case_name=$1 build=$2 src=$3
@@ -270,6 +270,72 @@ case_idle() {
         fail "not frozen again: $(vgpu id)"
     say a check "ok 2" >/dev/null
     echo "idle vGPU frozen, resumed by a call, frozen again"
+}
+
+# --oversubscribe-memory 1.8 on a 128 MiB device: three tenants whose limits add up to 180% of it
+# hold 50 MiB each (two fit at a time) and compute in turns, each turn freezing the least
+# recently active other; all finish with the CPU's results. Then QoS: a high tenant's
+# allocation freezes a low one, never the reverse; an allocation that cannot fit even with
+# everything freezable frozen (the rest is critical) fails with CUDA_ERROR_OUT_OF_MEMORY,
+# bounded, and the session goes on.
+HOLD=$((48 * MiB))   # + prog_freeze's 2 MiB pitched allocation
+limit180=$(((128 * MiB * 18 / 10) / 3))   # three of these add up to 180% of the device
+hold_turns() {   # hold_turns ROUNDS NAME...: each tenant checks in turn
+    local round n
+    for round in $(seq "$1"); do
+        for n in "${@:2}"; do say "$n" check "ok $round" >/dev/null; done
+    done
+}
+evictions() { http GET /metrics | sed -n "s/^tfuse_vgpu_evictions_total{vgpu=\"$1\",.*} //p"; }
+nsessions() { http GET /api/v1/sessions | cut -d' ' -f2- | jq '.sessions | length'; }
+case_oversub() {
+    export SOFTGPU_NAMESPACE=${SOFTGPU_NAMESPACE:-freeze}_128MiB
+    SOFTGPU_MEMORY=128MiB start_node --freeze-to host --oversubscribe-memory 1.8 \
+        --oversubscribe-wait 3 --ctx-overhead 0
+    local ta tb tc line n
+    ta=$(create '{"vram_bytes":'$limit180',"id":"oa"}' | field .token)
+    tb=$(create '{"vram_bytes":'$limit180',"id":"ob"}' | field .token)
+    tc=$(create '{"vram_bytes":'$limit180',"id":"oc"}' | field .token)
+    expect 409 conflict POST /api/v1/vgpus '{"vram":"2MiB","id":"od"}'   # past 1.8x
+    start_holder a "$ta" $HOLD
+    start_holder b "$tb" $HOLD
+    start_holder c "$tc" $HOLD   # a third does not fit: the idlest (a) is frozen for it
+    frozen_is oa true || fail "oa not frozen to make room for oc: $(vgpu oa)"
+    "$tfuse" ps --node "$api" | grep -q 'frozen (host: 50' ||
+        fail "ps: $("$tfuse" ps --node "$api")"
+    hold_turns 2 a b c
+    for n in a b c; do [ "$(evictions o$n)" -ge 1 ] || fail "o$n evicted $(evictions o$n)x"; done
+    grep -q 'frozen to host memory (to make room for vGPU oc' "$work/node.log" ||
+        fail "the freeze for room is not logged"
+    http GET /metrics | grep -q '^tfuse_vgpu_room_requests_total{vgpu="oc",.*} [1-9]' ||
+        fail "room requests not counted"
+    for n in a b c; do echo end >&"${cmd[$n]}"; done
+    wait_until 60 eval '[ "$(nsessions)" = 0 ]' || fail "sessions did not end"
+    echo "three tenants at 180% of the device computed in turns, results equal to the CPU's"
+    for n in oa ob oc; do http DELETE "/api/v1/vgpus/$n" >/dev/null; done
+    ta=$(create '{"vram":"52MiB","id":"lo","qos":"low"}' | field .token)
+    tb=$(create '{"vram":"120MiB","id":"hi","qos":"high"}' | field .token)
+    tc=$(create '{"vram":"52MiB","id":"cr","qos":"critical"}' | field .token)
+    start_holder lo "$ta" $HOLD
+    start_holder hi "$tb" $HOLD
+    say hi "alloc $((40 * MiB))" "allocated " >/dev/null   # room: lo is frozen
+    frozen_is lo true || fail "the high tenant's allocation did not freeze lo: $(vgpu lo)"
+    line=$(say lo check "error 2 ")   # hi holds the room and is never frozen for lo
+    echo "lo, frozen, while hi holds the room: $line"
+    frozen_is hi false || fail "the low tenant froze the high one"
+    [ "$(evictions hi)" = 0 ] || fail "hi was evicted"
+    say hi unalloc unallocated >/dev/null
+    start_holder cr "$tc" $HOLD   # fits: lo stays frozen
+    line=$(say hi "alloc $((60 * MiB))" "error 2 ")   # lo frozen already, cr critical
+    echo "hi, past what freezing can give: $line"
+    frozen_is cr false || fail "a high tenant froze a critical one"
+    say hi check "ok 1" >/dev/null   # the session goes on
+    grep -q "no room on the device for $((60 * MiB)) bytes" "$work/node.log" ||
+        fail "not refused for want of room on the device"
+    echo end >&"${cmd[cr]}"
+    say lo check "ok " >/dev/null   # room again: lo resumes with its state (the failed check
+                                    # did no step: the CPU's state is the same)
+    echo "QoS respected; an allocation that cannot fit fails bounded and its session goes on"
 }
 
 "case_$case_name" || exit 1

@@ -1,0 +1,43 @@
+/*
+ * What the node's freeze files share (private to src/node): vgpus_freeze.c runs freezes and
+ * resumes, vgpus_oversub.c decides which vGPUs to freeze to make room on an oversubscribed
+ * device and asks vgpus_freeze.c to do it.
+ */
+#ifndef TFUSE_NODE_VGPUS_FREEZE_INT_H
+#define TFUSE_NODE_VGPUS_FREEZE_INT_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "vgpus_freeze.h"
+
+struct node_fz_target {   /* one vGPU */
+    int dev, slot;
+    uint64_t gen;
+    char id[VGPU_ID_MAX];
+};
+
+struct node_fz_view {
+    int sessions, enabled, frozen, disk;
+    int room_waiting;        /* sessions waiting for room inside a request */
+    uint64_t frozen_bytes, host_bytes, freezable_bytes, freezes, resumes, resumes_by_call;
+    uint64_t last_call_ns;   /* CLOCK_MONOTONIC of the latest call (or start) of a session */
+};
+
+uint64_t node_fz_mono_ns(void);
+/* The vGPU's sessions as the session table shows them now. */
+void node_fz_view(struct node_freeze *f, const struct node_fz_target *g, struct node_fz_view *o);
+/* Freezes (cmd TFW_FZ_CMD_FREEZE_*) or resumes g's sessions, whole or not at all; `why` goes
+ * to the log. Call with f->op held. An HTTP status and *reply, as the API verbs. */
+int node_fz_operate(struct node_freeze *f, const struct node_fz_target *g, uint32_t cmd,
+                    const char *why, json_t **reply);
+/* Every live vGPU of the node (at most cap). */
+int node_fz_targets(struct node_vgpus *v, struct node_fz_target *out, int cap);
+
+/* vgpus_oversub.c: the room thread (started and stopped with the idle policy's) and the
+ * oversubscription families of /metrics, for the vGPUs in g. */
+int node_oversub_start(struct node_freeze *f);
+void node_oversub_stop(struct node_freeze *f);
+void node_oversub_metrics(struct node_freeze *f, FILE *m, const struct node_fz_target *g, int n);
+
+#endif
