@@ -25,6 +25,7 @@
 
 #include "attach.h"
 #include "bulk.h"
+#include "devmap.h"
 #include "log.h"
 #include "stats.h"
 
@@ -320,14 +321,33 @@ static CUresult attach_in_place(struct tfw_session *s, CUdeviceptr d, uint64_t a
     return htod ? tfw_attach_read(s, dev, addr, n) : tfw_attach_write(s, addr, dev, n);
 }
 
-/* Two page-locked stages (portable: any context may copy from them), kept for the session.
- * cuMemHostAlloc is the stub's own (TF_LOCAL), so it is not in the backend's table. */
+/* Two page-locked stages (portable: any context may copy from them), kept for the session and
+ * made in the device's primary context, which the worker retains for them: a context of the
+ * program's could be destroyed under them. cuMemHostAlloc is the stub's own (TF_LOCAL), so it
+ * is not in the backend's table. */
 static uint8_t *pinned[2];
 typedef CUresult (*host_alloc_fn)(void **p, size_t bytes, unsigned int flags);
 
 static host_alloc_fn host_alloc(struct tfw_session *s)
 {
     return s->be.dl ? (host_alloc_fn)dlsym(s->be.dl, "cuMemHostAlloc") : NULL;
+}
+
+static CUresult make_pinned(struct tfw_session *s)
+{
+    CUdevice dev;
+    CUcontext primary;
+    CUresult r = tfw_devmap_to_backend(s, 0, &dev);
+    if (r == CUDA_SUCCESS)
+        r = s->be.cuDevicePrimaryCtxRetain(&primary, dev);
+    if (r == CUDA_SUCCESS && (r = s->be.cuCtxSetCurrent(primary)) == CUDA_SUCCESS) {
+        for (int i = 0; i < 2 && r == CUDA_SUCCESS; i++)
+            if (!pinned[i])
+                r = host_alloc(s)((void **)&pinned[i], ATTACH_CHUNK, CU_MEMHOSTALLOC_PORTABLE);
+        CUresult back = s->be.cuCtxSetCurrent(s->current);   /* the request's context */
+        r = r != CUDA_SUCCESS ? r : back;
+    }
+    return r;
 }
 
 /* NVIDIA's driver: pieces through the two page-locked stages on the legacy stream, so that the
@@ -338,12 +358,10 @@ static CUresult attach_pipelined(struct tfw_session *s, CUdeviceptr d, uint64_t 
 {
     CUevent ev[2] = {NULL, NULL};
     CUresult r = CUDA_SUCCESS;
-    for (int i = 0; i < 2 && r == CUDA_SUCCESS; i++) {
-        if (!pinned[i])
-            r = host_alloc(s)((void **)&pinned[i], ATTACH_CHUNK, CU_MEMHOSTALLOC_PORTABLE);
-        if (r == CUDA_SUCCESS)
-            r = s->be.cuEventCreate(&ev[i], CU_EVENT_DISABLE_TIMING);
-    }
+    if (!pinned[1])
+        r = make_pinned(s);
+    for (int i = 0; i < 2 && r == CUDA_SUCCESS; i++)
+        r = s->be.cuEventCreate(&ev[i], CU_EVENT_DISABLE_TIMING);
     uint64_t pieces = (n + ATTACH_CHUNK - 1) / ATTACH_CHUNK;
     for (uint64_t k = 0; r == CUDA_SUCCESS && k < pieces + (htod ? 0 : 1); k++) {
         if (!htod && k > 0) {   /* the previous piece is on the host: hand it over */
@@ -374,7 +392,8 @@ static CUresult attach_pipelined(struct tfw_session *s, CUdeviceptr d, uint64_t 
 
 static int pipeline_ready(struct tfw_session *s)
 {
-    return host_alloc(s) && s->be.cuEventCreate && s->be.cuEventRecord &&
+    return host_alloc(s) && s->be.cuDevicePrimaryCtxRetain && s->be.cuCtxSetCurrent &&
+           s->be.cuEventCreate && s->be.cuEventRecord &&
            s->be.cuEventSynchronize && s->be.cuEventDestroy_v2 && s->be.cuMemcpyHtoDAsync_v2 &&
            s->be.cuMemcpyDtoHAsync_v2 && s->be.cuStreamSynchronize;
 }
