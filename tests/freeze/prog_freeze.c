@@ -234,9 +234,9 @@ static void alloc_extra(uint64_t bytes)
     const char *n = NULL;
     cuGetErrorName(r, &n);
     if (r == CUDA_SUCCESS)
-        printf("allocated %llu in %.3f\n", (unsigned long long)bytes, now_s() - t0);
+        printf("allocated %llu in %.6f\n", (unsigned long long)bytes, now_s() - t0);
     else
-        printf("error %d %s (cuMemAlloc) in %.3f\n", (int)r, n ? n : "?", now_s() - t0);
+        printf("error %d %s (cuMemAlloc) in %.6f\n", (int)r, n ? n : "?", now_s() - t0);
 }
 
 static int mode_hold(uint64_t bytes)
