@@ -1,7 +1,8 @@
 /*
- * What vgpus.c shares with vgpus_resize.c (the PATCH of a vGPU): error replies, the body
- * fields both read, the vGPU's description, the answer to a failed save. Called with the
- * node's vGPU lock held where they read slots. Nothing outside src/node/vgpus*.c includes it.
+ * What vgpus.c shares with vgpus_resize.c (the PATCH of a vGPU) and vgpus_devices.c: error
+ * replies, the body fields both read, the vGPU's description, the answer to a failed save, the
+ * device probe. Called with the node's vGPU lock held where they read slots. Nothing outside
+ * src/node/vgpus*.c includes it.
  */
 #ifndef TFUSE_NODE_VGPUS_INT_H
 #define TFUSE_NODE_VGPUS_INT_H
@@ -23,6 +24,9 @@ int node_vgpus_body_compute(json_t *body, const char *num_key, const char *str_k
                             double tflops, uint32_t *bp, char *err, size_t len);
 /* vram_bytes or vram ("2GiB"). 0, or -1 with err (also when both are absent). */
 int node_vgpus_body_memory(json_t *body, uint64_t *bytes, char *err, size_t len);
+/* vgpus_devices.c: fills v->dev[] and v->ndev from the backend at backend_path, asked in a
+ * child process. 0, or -1 with err. */
+int node_vgpus_probe(struct node_vgpus *v, const char *backend_path, char *err, size_t len);
 /* 507 for a full state folder, else 500, naming what was not done. */
 int node_vgpus_state_failed(json_t **reply, int rc, const char *err, const char *what);
 
