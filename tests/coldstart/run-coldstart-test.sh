@@ -4,7 +4,8 @@
 #             same PTX into two folders and never read each other's files; a tenant's second
 #             process hits its own file (read, not compiled again); a program run directly uses
 #             the user's folder; the size bound is per folder (one tenant's eviction leaves the
-#             other's and the user's files alone)
+#             other's and the user's files alone); past SOFTGPU_JIT_SCOPES folders the least
+#             recently used goes
 #   switch    bench_coldstart's model switch, small (16 MiB models, one repetition, one pair a
 #             row): every kernel's sums are checked by model_prog across the freeze and resume,
 #             and the JSON says ok
@@ -57,8 +58,9 @@ scope_dirs() { find "$jit/scopes" -mindepth 1 -maxdepth 1 -type d 2>/dev/null | 
 case_jitscope() {
     jit=$work/jit
     write_ptx "$work/k.ptx"
-    SOFTGPU_JIT_CACHE=$jit SOFTGPU_EXEC=jit SOFTGPU_JIT_CACHE_MB=1 start_node --warm 1
-    local ta tb dirs da db a1 a2 b1
+    SOFTGPU_JIT_CACHE=$jit SOFTGPU_EXEC=jit SOFTGPU_JIT_CACHE_MB=1 SOFTGPU_JIT_SCOPES=2 \
+        start_node --warm 1
+    local ta tb tc dirs da db a1 a2 b1
     ta=$(token_of ta)
     tb=$(token_of tb)
     run_as "$ta"
@@ -102,6 +104,15 @@ case_jitscope() {
     [ "$(objects "$da" | cut -d' ' -f1,2)" = "$(echo "$a1" | cut -d' ' -f1,2)" ] ||
         fail "b's eviction touched a's folder"
     echo "bounded per folder: b's junk evicted, a's and the user's files kept"
+
+    # Two scope folders at most here: a third tenant's removes the least recently used (a's).
+    touch -d '2003-01-01' "$da"
+    touch -d '2004-01-01' "$db"
+    tc=$(token_of tc)
+    run_as "$tc"
+    [ ! -e "$da" ] && [ -d "$db" ] && [ "$(scope_dirs | wc -l)" = 2 ] ||
+        fail "a third tenant did not replace the oldest folder: $(scope_dirs)"
+    echo "at most SOFTGPU_JIT_SCOPES folders: the third tenant's replaced the oldest"
 
     # A program run directly: the user's folder, as before.
     rm -f "$jit"/0*.o

@@ -19,7 +19,9 @@
  * SHA-256. A file that fails is ignored with a warning and removed (the caller compiles and
  * writes a good one). Bounded per folder (the user's, each scope's): SOFTGPU_JIT_CACHE_MB
  * (default 256); a write that takes the folder past it removes the least recently used files
- * (a hit touches its file) down to three quarters of it.
+ * (a hit touches its file) down to three quarters of it. The scopes' folders are at most
+ * SOFTGPU_JIT_SCOPES (default 64): a process opening its scope removes the least recently
+ * opened ones past it.
  *
  * Called by ptx_jit_compile.c; calls libc, ptx_sha256 (ptx_module.c) and the dynamic loader.
  */
@@ -204,17 +206,87 @@ static int dir_safe(const char *path)
     return 0;
 }
 
-static uint64_t cache_limit(void)
+/* A whole number in [lo, hi] from the environment, else def (a bad value is warned about). */
+static unsigned long long env_bound(const char *name, unsigned long long def,
+                                    unsigned long long lo, unsigned long long hi)
 {
-    const char *s = getenv("SOFTGPU_JIT_CACHE_MB");
+    const char *s = getenv(name);
     if (s && *s) {
         char *end;
-        unsigned long long mb = strtoull(s, &end, 10);
-        if (!*end && mb >= 1 && mb <= (1ull << 20))
-            return (uint64_t)mb << 20;
-        warn("SOFTGPU_JIT_CACHE_MB=%.40s is not a size in MiB in [1, 1048576]%s: 256", s, "");
+        unsigned long long v = strtoull(s, &end, 10);
+        if (!*end && v >= lo && v <= hi)
+            return v;
+        fprintf(stderr, "softgpu: JIT cache: %s=%.40s is not a number in [%llu, %llu]: %llu\n",
+                name, s, lo, hi, def);
     }
-    return 256ull << 20;
+    return def;
+}
+
+static uint64_t cache_limit(void)
+{
+    return (uint64_t)env_bound("SOFTGPU_JIT_CACHE_MB", 256, 1, 1ull << 20) << 20;
+}
+
+struct file_ent {
+    char name[80];
+    time_t mtime;
+    uint64_t bytes;
+};
+
+static int older(const void *a, const void *b)
+{
+    const struct file_ent *x = a, *y = b;
+    return (x->mtime > y->mtime) - (x->mtime < y->mtime);
+}
+
+/* A scope's folder and its files (it holds nothing else). */
+static void remove_scope(int scopes_fd, const char *name)
+{
+    int fd = openat(scopes_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    struct dirent *de;
+    while (d && (de = readdir(d)))
+        if (de->d_name[0] != '.')
+            unlinkat(dirfd(d), de->d_name, 0);
+    if (d)
+        closedir(d);
+    else if (fd >= 0)
+        close(fd);
+    unlinkat(scopes_fd, name, AT_REMOVEDIR);
+}
+
+/* Bounds the number of scope folders (SOFTGPU_JIT_SCOPES, default 64: each is bounded in
+ * bytes, so this bounds the whole): past it, the least recently used folders go, whole, never
+ * mine. A tenant whose folder went compiles again. dir_lock held. */
+static void prune_scopes(const char *scopes, const char *mine)
+{
+    size_t max = (size_t)env_bound("SOFTGPU_JIT_SCOPES", 64, 1, 1u << 20), n = 0, cap = 0;
+    struct file_ent *v = NULL;
+    DIR *d = opendir(scopes);
+    struct dirent *de;
+    struct stat st;
+    while (d && (de = readdir(d))) {
+        if (strncmp(de->d_name, "s-", 2) || !strcmp(de->d_name, mine) ||
+            strlen(de->d_name) >= sizeof v->name ||
+            fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode))
+            continue;
+        if (n == cap) {
+            struct file_ent *nv = realloc(v, (cap = cap ? cap * 2 : 64) * sizeof *nv);
+            if (!nv)
+                break;
+            v = nv;
+        }
+        memcpy(v[n].name, de->d_name, strlen(de->d_name) + 1); /* length checked above */
+        v[n++].mtime = st.st_mtime;
+    }
+    if (d && n + 1 > max) {
+        qsort(v, n, sizeof *v, older);
+        for (size_t i = 0; i < n + 1 - max; i++)
+            remove_scope(dirfd(d), v[i].name);
+    }
+    if (d)
+        closedir(d);
+    free(v);
 }
 
 /* The folder, decided once per process (dir_lock held). */
@@ -253,6 +325,10 @@ static int dir_ready(void)
         }
         if (dir_safe(dir) < 0)
             return -1;
+        utimensat(AT_FDCWD, dir, NULL, 0); /* used now: the last folder pruning takes */
+        dir[len + strlen("/scopes")] = 0;
+        prune_scopes(dir, scope);
+        dir[len + strlen("/scopes")] = '/';
     }
     max_bytes = cache_limit();
     dir_state = 1;
@@ -362,18 +438,6 @@ void *ptx_jit_disk_get(const uint8_t key[32], size_t *size)
 }
 
 /* ---- writing and eviction ----------------------------------------------------------------- */
-
-struct file_ent {
-    char name[80];
-    time_t mtime;
-    uint64_t bytes;
-};
-
-static int older(const void *a, const void *b)
-{
-    const struct file_ent *x = a, *y = b;
-    return (x->mtime > y->mtime) - (x->mtime < y->mtime);
-}
 
 /* Lists the folder's files (dead writers' temporaries are removed); their total bytes. */
 static uint64_t list_files(struct file_ent **out, size_t *count)
