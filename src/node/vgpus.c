@@ -626,7 +626,8 @@ int node_vgpus_renew(struct node_vgpus *v, const char *id, json_t **reply)
     return status;
 }
 
-/* The facts a Kubernetes ResourceSlice publishes; absent when the backend did not say. */
+/* Whether the idempotency key of a create begins with "ALLOC/" for an allocation the pool is
+ * creating right now (the pool's keys are "ALLOCATION/INDEX", pool_alloc.c). */
 static int being_created(const char *key, json_t *creating)
 {
     size_t i;

@@ -119,6 +119,7 @@ int node_vgpus_probe(struct node_vgpus *v, const char *backend_path, char *err, 
     return rc;
 }
 
+/* The facts a Kubernetes ResourceSlice publishes; absent when the backend did not say. */
 static void node_device_facts(const struct node_device *d, json_t *o)
 {
     char cc[32];
@@ -146,11 +147,11 @@ int node_vgpus_devices(struct node_vgpus *v, json_t **reply)
         json_object_set_new(o, "warm_workers", json_integer(atomic_load(&v->warm_workers[d])));
         json_object_set_new(o, "warm_bytes", json_integer((json_int_t)atomic_load(
                                                  &v->warm_bytes[d])));
+        json_object_set_new(o, "memory_promisable_bytes", h->flags & VGPU_REGION_OVERSUBSCRIBE
+                            ? json_null() : json_integer((json_int_t)(h->mem_promise_max
+                            ? h->mem_promise_max : h->device_mem)));
         node_device_facts(&v->dev[d], o);
     }
     *reply = json_pack("{s:o}", "devices", arr);
     return 200;
 }
-
-/* Whether the idempotency key of a create begins with "ALLOC/" for an allocation the pool is
- * creating right now (the pool's keys are "ALLOCATION/INDEX", pool_alloc.c). */

@@ -297,6 +297,8 @@ case_oversub() {
     tb=$(create '{"vram_bytes":'$limit180',"id":"ob"}' | field .token)
     tc=$(create '{"vram_bytes":'$limit180',"id":"oc"}' | field .token)
     expect 409 conflict POST /api/v1/vgpus '{"vram":"2MiB","id":"od"}'   # past 1.8x
+    [ "$(http GET /api/v1/devices | cut -d' ' -f2- | jq '.devices[0].memory_promisable_bytes')" \
+        = $((128 * MiB * 18 / 10)) ] || fail "devices: $(http GET /api/v1/devices)"
     start_holder a "$ta" $HOLD
     start_holder b "$tb" $HOLD
     start_holder c "$tc" $HOLD   # a third does not fit: the idlest (a) is frozen for it

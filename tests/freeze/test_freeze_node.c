@@ -3,7 +3,9 @@
  * the session table, and fake workers (a thread) that answer the commands written into their
  * entries, so that the paths the end-to-end tests cannot steer are driven here: a session that
  * fails its freeze (the others are resumed: frozen whole or not at all), a session that ends
- * while the node waits, the answers to bad requests, tenant tokens, the JSON and the metrics.
+ * while the node waits, the answers to bad requests, tenant tokens, the JSON and the metrics;
+ * and oversubscription's room thread (vgpus_oversub.c): which vGPUs it freezes for an ask, in
+ * which order, and the option's checks.
  * Owns: nothing. May call: src/node (vgpus_freeze.h, sessions.h), src/vgpu, jansson, cmocka.
  */
 #include <setjmp.h>
@@ -24,7 +26,7 @@
 #include "vgpus_freeze.h"
 
 #define MiB (1ull << 20)
-#define NFAKE 2
+#define NFAKE 4
 
 enum fake_mode { ANSWER, FAIL_FREEZE, END_INSTEAD };
 
@@ -82,6 +84,15 @@ static void *fake_main(void *arg)
         usleep(1000);
     }
     return NULL;
+}
+
+static int make_vgpu_qos(const char *id, int qos)
+{
+    char err[256];
+    struct vgpu_spec spec = {.id = id, .mem_limit = 256 * MiB, .qos = qos};
+    int slot = vgpu_create(v.regions[0], &spec, err, sizeof err);
+    assert_true(slot >= 0);
+    return slot;
 }
 
 static int make_vgpu(const char *id, char *token, size_t len)
@@ -279,6 +290,91 @@ static void bad_requests_and_tokens(void **state)
     assert_non_null(strstr(err, "--freeze-to must be off, host or disk"));
 }
 
+/* A session of fake k asks for room as a worker does (freeze.c: ask_room); the answer. */
+static int ask_room(int k, uint64_t need)
+{
+    struct tfw_freeze_words *w = &fakes[k].e->fz;
+    atomic_store(&w->room_need, need);
+    uint32_t seq = atomic_load(&w->room_seq) + 1;
+    atomic_store_explicit(&w->room_seq, seq, memory_order_release);
+    for (int i = 0; i < 20000 && atomic_load_explicit(&w->room_done, memory_order_acquire) != seq;
+         i++)
+        usleep(1000);
+    assert_int_equal(atomic_load(&w->room_done), seq);
+    return atomic_load(&w->room_result);
+}
+
+static uint64_t metric(const char *name, const char *id)
+{
+    char *m = node_freeze_metrics(&f), key[160];
+    snprintf(key, sizeof key, "%s{vgpu=\"%s\",device=\"GPU-test\"} ", name, id);
+    const char *at = strstr(m, key);
+    assert_non_null(at);
+    uint64_t val = strtoull(at + strlen(key), NULL, 10);
+    free(m);
+    return val;
+}
+
+/* The requester (medium) gets room from the least recently active vGPU of its QoS or lower,
+ * one at a time as it asks; a high one is never frozen for it, even the idlest; with nothing
+ * left the answer is "none". Counted per vGPU. */
+static void room_lru_and_qos(void **state)
+{
+    (void)state;
+    static const struct { const char *id; int qos; uint64_t last; } vg[NFAKE] = {
+        {"req", VGPU_QOS_MEDIUM, 9000}, {"old", VGPU_QOS_LOW, 2000},
+        {"new", VGPU_QOS_MEDIUM, 3000}, {"top", VGPU_QOS_HIGH, 1000}};
+    for (int k = 0; k < NFAKE; k++) {
+        add_session(k, make_vgpu_qos(vg[k].id, vg[k].qos), ANSWER);
+        atomic_store(&fakes[k].e->last_call_ticks, vg[k].last);
+        atomic_store(&fakes[k].e->fz.freezable_bytes, 64 * MiB);
+    }
+    node_oversub_init(&f, 1, 2);
+    assert_int_equal(node_freeze_start(&f), 0);
+    assert_int_equal(ask_room(0, 64 * MiB), TFW_ROOM_FREED);
+    assert_int_equal(fakes[1].ncmds, 1);   /* old: the idlest of the lower or equal QoS */
+    assert_int_equal(fakes[1].cmds[0], TFW_FZ_CMD_FREEZE_HOST);
+    assert_int_equal(fakes[2].ncmds + fakes[3].ncmds, 0);
+    assert_int_equal(ask_room(0, 64 * MiB), TFW_ROOM_FREED);
+    assert_int_equal(fakes[2].ncmds, 1);   /* then new */
+    assert_int_equal(ask_room(0, 64 * MiB), TFW_ROOM_NONE);
+    assert_int_equal(fakes[3].ncmds, 0);   /* top: never for a lower QoS */
+    assert_int_equal(fakes[0].ncmds, 0);   /* nor the requester */
+    assert_int_equal(ask_room(3, 64 * MiB), TFW_ROOM_FREED);   /* top may freeze req */
+    assert_int_equal(fakes[0].ncmds, 1);
+    assert_int_equal(metric("tfuse_vgpu_evictions_total", "old"), 1);
+    assert_int_equal(metric("tfuse_vgpu_evictions_total", "top"), 0);
+    assert_int_equal(metric("tfuse_vgpu_room_requests_total", "req"), 3);
+    assert_int_equal(metric("tfuse_vgpu_room_failures_total", "req"), 1);
+    /* a withdrawn ask is answered and freezes nothing */
+    atomic_store(&fakes[3].e->fz.room_need, 0);
+    uint32_t seq = atomic_load(&fakes[3].e->fz.room_seq) + 1;
+    atomic_store(&fakes[3].e->fz.room_seq, seq);
+    for (int i = 0; i < 20000 && atomic_load(&fakes[3].e->fz.room_done) != seq; i++)
+        usleep(1000);
+    assert_int_equal(atomic_load(&fakes[3].e->fz.room_result), TFW_ROOM_NONE);
+}
+
+static void oversub_option(void **state)
+{
+    (void)state;
+    char err[256];
+    double r = 0;
+    assert_int_equal(node_oversub_parse(NULL, "off", 0, &r, err, sizeof err), 0);
+    assert_true(r == 1);
+    assert_int_equal(node_oversub_parse("1.8", "host", 0, &r, err, sizeof err), 0);
+    assert_true(r == 1.8);
+    const char *bad[][2] = {{"0.5", "host"}, {"abc", "host"}, {"1.5x", "disk"}, {"101", "host"},
+                            {"2", "off"}, {"2", NULL}};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        err[0] = 0;
+        assert_int_equal(node_oversub_parse(bad[i][0], bad[i][1], 0, &r, err, sizeof err), -1);
+        assert_non_null(strstr(err, "--oversubscribe-memory"));
+    }
+    assert_int_equal(node_oversub_parse("2", "host", 1, &r, err, sizeof err), -1);
+    assert_non_null(strstr(err, "--oversubscribe do not go together"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -286,6 +382,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(failed_freeze_is_undone, setup, teardown),
         cmocka_unit_test_setup_teardown(ended_session_answers, setup, teardown),
         cmocka_unit_test_setup_teardown(bad_requests_and_tokens, setup, teardown),
+        cmocka_unit_test_setup_teardown(room_lru_and_qos, setup, teardown),
+        cmocka_unit_test(oversub_option),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
