@@ -39,7 +39,7 @@ static int case_agg_slots(void)
     CUdeviceptr din = kt_upload(in, 4 * n), dc = kt_upload(zero, 8), ds = kt_alloc(32 * n);
     void *params[] = {&din, &dc, &ds, &n};
     if (!ds || kt_run(kt_func("warpagg", "agg_slots"), KT_CEIL_DIV(n, 96), 96, 0, params) ||
-        kt_download(got_ctr, dc, 8) || kt_download(slot, ds, 32 * n))
+        kt_download(got_ctr, dc, 8) || kt_download_sched(slot, ds, 32 * n))
         return 1;
     for (int i = 0; i < n; i++) {
         want_ctr[0] += (in[i] & 1) ? 1 + (in[i] & 3) : 0;
@@ -131,9 +131,11 @@ static int case_agg_filter(void)
     for (int i = 0; i < n; i++)
         if (src[i] > 0)
             want[count++] = src[i];
-    if (kt_expect_i32("count", &got_count, &count, 1) || kt_download(got, ddst, 4 * count))
+    if (kt_expect_i32("count", &got_count, &count, 1) ||
+        kt_download_sched(got, ddst, 4 * count))
         return 1;
     qsort(got, (size_t)count, 4, cmp_int); /* the order depends on the schedule */
+    kt_digest(got, 4 * (size_t)count);
     qsort(want, (size_t)count, 4, cmp_int);
     return kt_expect_i32("compacted values (sorted)", got, want, (size_t)count);
 }

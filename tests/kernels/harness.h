@@ -71,6 +71,12 @@ CUdeviceptr kt_alloc(size_t bytes);
 /* kt_alloc + a copy of `bytes` of host data. */
 CUdeviceptr kt_upload(const void *host, size_t bytes);
 int kt_download(void *host, CUdeviceptr dev, size_t bytes);
+/* A download whose bytes depend on the order threads ran in (slots handed out by atomics): the
+ * case checks what does not (a permutation, sorted values); KT_DIGEST records not its bytes,
+ * and the case may record what is order-free with kt_digest (the engines' schedules within a
+ * block differ, tests/kernels/diff_engines.sh). */
+int kt_download_sched(void *host, CUdeviceptr dev, size_t bytes);
+void kt_digest(const void *host, size_t bytes);
 
 /* cuLaunchKernel then cuCtxSynchronize; returns the first error (not recorded as a failure,
  * so cases that expect an error can check it). */

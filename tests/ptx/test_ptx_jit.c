@@ -254,16 +254,16 @@ static void test_cache_and_fallback(void **state)
 #endif
     tdev_free(a);
     tdev_free(b);
-    /* a bit-field extract is not in the engine yet: the kernel runs on the interpreter */
+    /* a named barrier is not in the engine yet: the kernel runs on the interpreter */
     static const char bfe_ptx[] = HDR
         ".visible .entry bf(.param .u64 out)\n{\n .reg .u32 %r<4>; .reg .u64 %rd<4>;\n"
         " ld.param.u64 %rd1, [out];\n mov.u32 %r1, %tid.x;\n"
-        " bfe.u32 %r2, %r1, 1, 3;\n mul.wide.u32 %rd2, %r1, 4;\n"
+        " bfe.u32 %r2, %r1, 1, 3;\n bar.sync 1, 32;\n mul.wide.u32 %rd2, %r1, 4;\n"
         " add.s64 %rd3, %rd1, %rd2;\n st.global.u32 [%rd3], %r2;\n ret;\n}\n";
     ptx_module *m = tdev_parse(&D, bfe_ptx);
     assert_int_equal(ptx_kernel_engine(ptx_module_find_kernel(m, "bf"), why, sizeof why), 0);
 #ifdef SOFTGPU_HAVE_LLVM
-    if (!strstr(why, "bfe"))
+    if (!strstr(why, "barrier"))
         fail_msg("fallback reason does not name the instruction: %s", why);
 #endif
     uint32_t *out = tdev_alloc(&D, 32 * 4);
@@ -271,6 +271,79 @@ static void test_cache_and_fallback(void **state)
     assert_int_equal(tdev_launch(&D, m, "bf", 1, 32, 0, args), PTX_OK);
     for (unsigned i = 0; i < 32; i++)
         assert_int_equal(out[i], (i >> 1) & 7u);
+    tdev_free(m);
+}
+
+/* The per-instruction fallback: instructions the JIT does not translate run through the
+ * interpreter's executors inside compiled code (the kernel stays on the JIT). Per thread t:
+ * out[4t] = (t % 45)^2 in half precision (exact), out[4t+1] = bfe(t, 1, 3), for odd t
+ * overwritten by a predicated prmt (gangs pass their guard lane by lane), out[4t+2] = the
+ * carry of (t << 28) + 0xf0000000 by add.cc/addc, out[4t+3] = lop3(t, 0x5a, 0xf0, 0xe8). */
+static const char callout_ptx[] = HDR
+    ".visible .entry co(.param .u64 out)\n{\n"
+    " .reg .u32 %r<16>; .reg .u64 %rd<6>; .reg .pred %p<3>; .reg .f16 %h<4>;\n"
+    " ld.param.u64 %rd1, [out]; mov.u32 %r1, %tid.x; mov.u32 %r2, %ntid.x;\n"
+    " mov.u32 %r3, %ctaid.x; mad.lo.u32 %r1, %r3, %r2, %r1;\n"
+    " rem.u32 %r4, %r1, 45; cvt.rn.f16.u32 %h1, %r4; mul.f16 %h2, %h1, %h1;\n"
+    " cvt.rzi.u32.f16 %r5, %h2;\n"
+    " bfe.u32 %r6, %r1, 1, 3; and.b32 %r7, %r1, 1; setp.ne.u32 %p1, %r7, 0;\n"
+    " @%p1 prmt.b32 %r6, %r1, 0x11223344, 0x5140;\n"
+    " shl.b32 %r8, %r1, 28; add.cc.u32 %r9, %r8, 0xf0000000; addc.u32 %r10, 0, 0;\n"
+    " lop3.b32 %r11, %r1, 0x5a, 0xf0, 0xe8;\n"
+    " mul.wide.u32 %rd2, %r1, 16; add.s64 %rd3, %rd1, %rd2;\n"
+    " st.global.v4.u32 [%rd3], {%r5, %r6, %r10, %r11};\n ret;\n}\n"
+    ".visible .entry tr(.param .u32 who)\n{\n .reg .u32 %r<4>; .reg .pred %p<2>;\n"
+    " ld.param.u32 %r1, [who]; mov.u32 %r2, %tid.x; setp.eq.u32 %p1, %r2, %r1;\n"
+    " @%p1 trap;\n ret;\n}\n";
+
+static uint32_t prmt_ref(uint32_t a, uint32_t b, uint32_t sel)
+{
+    uint64_t bytes = ((uint64_t)b << 32) | a;
+    uint32_t r = 0;
+    for (int i = 0; i < 4; i++) {
+        unsigned s = (sel >> (4 * i)) & 15;
+        uint32_t v = (uint32_t)(bytes >> (8 * (s & 7))) & 0xff;
+        if (s & 8)
+            v = (v & 0x80) ? 0xff : 0;
+        r |= v << (8 * i);
+    }
+    return r;
+}
+
+static void test_callouts(void **state)
+{
+    (void)state;
+    ptx_module *m = tdev_parse(&D, callout_ptx);
+    char why[200];
+    int jit = ptx_kernel_engine(ptx_module_find_kernel(m, "co"), why, sizeof why);
+    int jtr = ptx_kernel_engine(ptx_module_find_kernel(m, "tr"), why, sizeof why);
+#ifdef SOFTGPU_HAVE_LLVM
+    if (!jit || !jtr)
+        fail_msg("co or tr not jitted: %s", why);
+#else
+    assert_int_equal(jit | jtr, 0);
+#endif
+    enum { B = 3, T = 40 }; /* gangs of 8 and a partial warp */
+    uint32_t *out = tdev_alloc(&D, B * T * 16);
+    memset(out, 0xff, B * T * 16);
+    void *args[] = {&out};
+    assert_int_equal(tdev_launch(&D, m, "co", B, T, 0, args), PTX_OK);
+    for (uint32_t t = 0; t < B * T; t++) {
+        uint32_t h = t % 45, want1 = (t & 1) ? prmt_ref(t, 0x11223344u, 0x5140) : (t >> 1) & 7;
+        uint32_t lop = (t & 0x5a) | (t & 0xf0) | (0x5a & 0xf0); /* 0xe8: majority */
+        assert_int_equal(out[4 * t], h * h);
+        assert_int_equal(out[4 * t + 1], want1);
+        assert_int_equal(out[4 * t + 2], (uint32_t)(((((uint64_t)t << 28) & 0xffffffffu) +
+                                                     0xf0000000u) >> 32));
+        assert_int_equal(out[4 * t + 3], lop);
+    }
+    unsigned who = 37; /* in the fifth gang of eight */
+    void *targs[] = {&who};
+    assert_int_equal(tdev_launch(&D, m, "tr", 1, 64, 0, targs), PTX_ERR_TRAP);
+    if (!strstr(D.err, "trap") || !strstr(D.err, "thread 37,0,0"))
+        fail_msg("unexpected error text: %s", D.err);
+    who = 99; /* no thread traps */
+    assert_int_equal(tdev_launch(&D, m, "tr", 1, 64, 0, targs), PTX_OK);
     tdev_free(m);
 }
 
@@ -596,6 +669,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_cache_and_fallback),
         cmocka_unit_test(test_compile_at_load),
         cmocka_unit_test(test_warp_ops),
+        cmocka_unit_test(test_callouts),
 #ifdef SOFTGPU_HAVE_LLVM
         cmocka_unit_test(test_disk_cache),
         cmocka_unit_test(test_disk_eviction),

@@ -83,6 +83,14 @@ void ptx_jit_rt_fail(uint64_t *ctx, uint32_t insn, uint32_t thread, uint32_t sta
              "execution ran past the end of %s (instruction %u)", rt->fn->name, insn);
 }
 
+void ptx_jit_rt_trap(uint64_t *ctx, uint32_t insn, uint32_t thread)
+{
+    const ptx_jit_rt *rt = (const ptx_jit_rt *)(uintptr_t)ctx[JC_RT];
+    ptx_warp w;
+    fake_warp(&w, rt->blk, thread);
+    ptx_fail(&w, &rt->fn->code[insn], (int)(thread % PTX_WARP), PTX_ERR_TRAP, "trap");
+}
+
 /* ---- the block runner --------------------------------------------------------------------- */
 
 /* SOFTGPU_JIT_GANG=0 runs every thread alone (the scalar copy), for comparisons. */
@@ -147,13 +155,15 @@ int ptx_jit_block_run(ptx_block *b, ptx_jit_phase_fn fn)
             waiting |= s > 0 && (s & JIT_WAIT);
             warp |= s > 0 && (s & JIT_WARP);
         }
+        if (warp) { /* the meetings of warps none of whose threads can run */
+            int ran = ptx_jit_warp_ops(b);
+            if (ran < 0)
+                return -1;
+            if (ran)
+                continue;
+        }
         if (yielded)
             continue; /* they go on before the barrier may open */
-        if (warp) { /* no thread can run: the warps' meetings, then the threads go on */
-            if (ptx_jit_warp_ops(b) < 0)
-                return -1;
-            continue;
-        }
         if (!waiting)
             return 1;
         /* every thread still alive waits at the barrier: release them all */

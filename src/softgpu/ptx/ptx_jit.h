@@ -68,6 +68,19 @@ void *ptx_jit_rt_translate(uint64_t *ctx, uint32_t insn, uint32_t space, uint64_
 uint32_t ptx_jit_rt_atom(uint64_t *ctx, uint32_t insn, uint64_t addr, uint64_t b, uint64_t c,
                          uint32_t thread, uint64_t *old);
 void ptx_jit_rt_fail(uint64_t *ctx, uint32_t insn, uint32_t thread, uint32_t status);
+void ptx_jit_rt_trap(uint64_t *ctx, uint32_t insn, uint32_t thread);
+/* ptx_jit_warp.c: instruction insn run by the interpreter's executor for `lanes` threads from
+ * `thread` on (one, or a gang in one warp), those of `mask` (bit i: thread + i) taking part.
+ * buf holds the values of its registers (ptx_jit_insn_regs order), lane after lane
+ * (buf[slot * lanes + i]), then each lane's carry flag; the results come back in place.
+ * 1; 2 when it found something to wait for (an mbarrier wait not complete, nanosleep: the
+ * thread should yield); 0 after it failed the launch. */
+uint32_t ptx_jit_rt_exec(uint64_t *ctx, uint32_t insn, uint32_t thread, uint32_t lanes,
+                         uint32_t mask, uint64_t *buf);
+/* The distinct registers an instruction names (sources, destinations, vector elements,
+ * address bases), at most JIT_INSN_REGS; their count. */
+#define JIT_INSN_REGS (PTX_MAX_OPERANDS * (PTX_MAX_VEC + 1))
+int ptx_jit_insn_regs(const ptx_insn *in, uint32_t nregs, uint32_t *out);
 
 /* ptx_ops_mem.c: one lane's atomic on host memory p, as the interpreter does it (the old value,
  * already extended as the destination register holds it). */
@@ -85,7 +98,8 @@ int ptx_jit_emit_kernel(void *llvm_ctx, void *llvm_mod, const ptx_kernel *k, con
  * why (may be NULL) receives the reason either way. */
 ptx_jit_phase_fn ptx_jit_for_launch(const struct ptx_launch *l, char *why, size_t whylen);
 /* ptx_jit_warp.c: the warp-level operations generated code stops at, and the runtime's turn:
- * every warp's lanes waiting at one run it together (0, or -1 after failing the launch). */
+ * in every warp none of whose threads can run, the lanes waiting at one run it together (the
+ * count of such meetings, or -1 after failing the launch). */
 int ptx_jit_is_warp_op(const ptx_insn *in);
 int ptx_jit_warp_ops(ptx_block *b);
 

@@ -77,6 +77,8 @@ static LLVMErrorRef define_runtime(LLVMOrcJITDylibRef jd)
         {"ptx_jit_rt_translate", (void *)ptx_jit_rt_translate},
         {"ptx_jit_rt_atom", (void *)ptx_jit_rt_atom},
         {"ptx_jit_rt_fail", (void *)ptx_jit_rt_fail},
+        {"ptx_jit_rt_trap", (void *)ptx_jit_rt_trap},
+        {"ptx_jit_rt_exec", (void *)ptx_jit_rt_exec},
     };
     enum { N = sizeof syms / sizeof syms[0] };
     LLVMJITCSymbolMapPair pairs[N];
@@ -120,6 +122,16 @@ static int start_jit(void)
     return 0;
 }
 
+/* SOFTGPU_JIT_CODEGEN=0..3: the code generator's optimisation level, for tuning. */
+static LLVMCodeGenOptLevel codegen_level(void)
+{
+    const char *s = getenv("SOFTGPU_JIT_CODEGEN");
+    static const LLVMCodeGenOptLevel lv[4] = {LLVMCodeGenLevelNone, LLVMCodeGenLevelLess,
+                                              LLVMCodeGenLevelDefault,
+                                              LLVMCodeGenLevelAggressive};
+    return s && s[0] >= '0' && s[0] <= '3' && !s[1] ? lv[s[0] - '0'] : LLVMCodeGenLevelAggressive;
+}
+
 /* llvm_lock held. */
 static int start_llvm(void)
 {
@@ -140,7 +152,7 @@ static int start_llvm(void)
      * land, which the disk cache's objects need */
     if (!LLVMGetTargetFromTriple(triple, &target, &msg))
         J.tm = LLVMCreateTargetMachine(target, triple, J.cpu, J.features,
-                                       LLVMCodeGenLevelAggressive, LLVMRelocDefault,
+                                       codegen_level(), LLVMRelocDefault,
                                        LLVMCodeModelJITDefault);
     LLVMDisposeMessage(msg);
     LLVMDisposeMessage(triple);
@@ -165,7 +177,8 @@ static int optimise(LLVMModuleRef mod, char *why, size_t whylen)
     LLVMPassBuilderOptionsSetLoopVectorization(opt, 1);
     LLVMPassBuilderOptionsSetSLPVectorization(opt, 1);
     LLVMPassBuilderOptionsSetLoopUnrolling(opt, 1);
-    LLVMErrorRef err = LLVMRunPasses(mod, "default<O3>", J.tm, opt);
+    const char *passes = getenv("SOFTGPU_JIT_PASSES"); /* for tuning: an LLVM pipeline */
+    LLVMErrorRef err = LLVMRunPasses(mod, passes && *passes ? passes : "default<O3>", J.tm, opt);
     LLVMDisposePassBuilderOptions(opt);
     if (err) {
         llvm_error(err, "optimiser", why, whylen);
@@ -202,11 +215,26 @@ static ptx_jit_phase_fn link_object(LLVMMemoryBufferRef obj, const char *name, c
     return (ptx_jit_phase_fn)(uintptr_t)addr;
 }
 
+static double ms_since(const struct timespec *t0)
+{
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (double)(t1.tv_sec - t0->tv_sec) * 1e3 + (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+/* Where a compile's time went (ms), told in the kernel's reason for tuning: translating to IR,
+ * the optimiser's passes, code generation, linking into the JIT. */
+typedef struct phase_ms {
+    double emit, opt, codegen, link;
+} phase_ms;
+
 /* Translates and optimises kernel k as function `name`, and makes its object (*obj, the
  * caller's). -1 with why when the kernel is not supported or LLVM failed. */
 static int compile_object(const ptx_kernel *k, const char *name, LLVMMemoryBufferRef *obj,
-                          char *why, size_t whylen)
+                          char *why, size_t whylen, phase_ms *pm)
 {
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     LLVMContextRef cx = LLVMContextCreate();
     LLVMModuleRef mod = LLVMModuleCreateWithNameInContext(name, cx);
     LLVMSetTarget(mod, LLVMOrcLLJITGetTripleString(J.jit));
@@ -216,27 +244,25 @@ static int compile_object(const ptx_kernel *k, const char *name, LLVMMemoryBuffe
         LLVMValueRef fn = LLVMGetNamedFunction(mod, name);
         LLVMAddTargetDependentFunctionAttr(fn, "target-cpu", J.cpu);
         LLVMAddTargetDependentFunctionAttr(fn, "target-features", J.features);
+        pm->emit = ms_since(&t0);
+        clock_gettime(CLOCK_MONOTONIC, &t0);
         rc = optimise(mod, why, whylen);
+        pm->opt = ms_since(&t0);
     }
     if (rc == 0) {
         dump_ir(mod, name, k);
+        clock_gettime(CLOCK_MONOTONIC, &t0);
         char *msg = NULL;
         if (LLVMTargetMachineEmitToMemoryBuffer(J.tm, mod, LLVMObjectFile, &msg, obj)) {
             snprintf(why, whylen, "code generation: %.120s", msg ? msg : "?");
             rc = -1;
         }
         LLVMDisposeMessage(msg);
+        pm->codegen = ms_since(&t0);
     }
     LLVMDisposeModule(mod);
     LLVMContextDispose(cx);
     return rc;
-}
-
-static double ms_since(const struct timespec *t0)
-{
-    struct timespec t1;
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    return (double)(t1.tv_sec - t0->tv_sec) * 1e3 + (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
 }
 
 /* The kernel's code from the disk cache, else compiled (and stored there); llvm_lock held.
@@ -272,14 +298,19 @@ static ptx_jit_phase_fn build(const ptx_kernel *k, char *why, size_t whylen)
         keyed = 0;
     }
     LLVMMemoryBufferRef obj = NULL;
-    if (compile_object(k, name, &obj, why, whylen) < 0)
+    phase_ms pm = {0, 0, 0, 0};
+    if (compile_object(k, name, &obj, why, whylen, &pm) < 0)
         return NULL;
     if (keyed)
         ptx_jit_disk_put(key, LLVMGetBufferStart(obj), LLVMGetBufferSize(obj));
+    struct timespec tl;
+    clock_gettime(CLOCK_MONOTONIC, &tl);
     ptx_jit_phase_fn fn = link_object(obj, name, why, whylen);
+    pm.link = ms_since(&tl);
     if (fn)
-        snprintf(why, whylen, "compiled in %.1f ms (%u instructions)", ms_since(&t0),
-                 k->fn->ncode);
+        snprintf(why, whylen, "compiled in %.1f ms (%u instructions; IR %.1f, passes %.1f, "
+                 "codegen %.1f, link %.1f ms)", ms_since(&t0), k->fn->ncode, pm.emit, pm.opt,
+                 pm.codegen, pm.link);
     return fn;
 }
 

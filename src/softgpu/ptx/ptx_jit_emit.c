@@ -104,6 +104,10 @@ static int check_control(jit_em *e, const ptx_insn *in)
     case OP_MEMBAR:
     case OP_NOP:
         return 0;
+    case OP_TRAP:
+        if (in->guard != UINT32_MAX && (uint32_t)(in - e->f->code) + 1 >= e->f->ncode)
+            return ptx_jit_unsupported(e, "predicated trap ends the kernel");
+        return 0;
     case OP_BAR:
         /* bar.sync 0 / barrier.sync 0 / __syncthreads(): all threads of the block. Named
          * barriers with counts need the interpreter's arrival accounting. */
@@ -122,6 +126,38 @@ static int check_control(jit_em *e, const ptx_insn *in)
  * kernels stay interpreted until compiling moves off the launch path (a later slice). */
 #define JIT_MAX_INSNS 600
 
+/* 0: translated, 1: run by the interpreter's executor (ptx_jit_emit_call.c), -1: neither. */
+static int check_insn(jit_em *e, const ptx_insn *in, uint32_t pc)
+{
+    if (ptx_jit_is_warp_op(in))
+        return pc + 1 < e->f->ncode ? 0 : ptx_jit_unsupported(e, "'%s' ends the kernel",
+                                                              in->name);
+    if (!in->exec)
+        return check_control(e, in);
+    int rc;
+    if (in->op == OP_MEMBAR || in->op == OP_NOP)
+        rc = 0;
+    else if (in->op == OP_LD || in->op == OP_ST || in->op == OP_ATOM || in->op == OP_RED)
+        rc = ptx_jit_check_mem(e, in);
+    else
+        rc = ptx_jit_check_op(e, in);
+    for (int i = 0; i < in->nops && rc == 0; i++) {
+        const ptx_operand *o = &in->o[i];
+        if (o->kind == OK_SREG && ptx_jit_check_sreg(e, (int)o->imm) < 0)
+            rc = -1;
+        else if ((o->kind == OK_SYM || (o->kind == OK_ADDR && o->sym_kind)) &&
+                 ptx_jit_check_sym(e, o->sym_kind) < 0)
+            rc = -1;
+    }
+    if (rc == 0)
+        return 0;
+    if (!ptx_jit_callout_ok(in) ||
+        ((in->flags & F_CARRYIN) && !ptx_jit_callout_carry_ok(e, pc)))
+        return -1; /* why: the translator's reason */
+    e->why[0] = 0;
+    return 1;
+}
+
 static int check_kernel(jit_em *e)
 {
     const ptx_kernel *k = e->k;
@@ -133,29 +169,10 @@ static int check_kernel(jit_em *e)
     if (k->uses_grid_sync)
         return ptx_jit_unsupported(e, "grid-wide synchronisation");
     for (uint32_t pc = 0; pc < e->f->ncode; pc++) {
-        const ptx_insn *in = &e->f->code[pc];
-        int rc;
-        if (ptx_jit_is_warp_op(in))
-            rc = pc + 1 < e->f->ncode ? 0 : ptx_jit_unsupported(e, "'%s' ends the kernel",
-                                                                  in->name);
-        else if (!in->exec)
-            rc = check_control(e, in);
-        else if (in->op == OP_MEMBAR || in->op == OP_NOP)
-            rc = 0;
-        else if (in->op == OP_LD || in->op == OP_ST || in->op == OP_ATOM || in->op == OP_RED)
-            rc = ptx_jit_check_mem(e, in);
-        else
-            rc = ptx_jit_check_op(e, in);
+        int rc = check_insn(e, &e->f->code[pc], pc);
         if (rc < 0)
             return -1;
-        for (int i = 0; i < in->nops; i++) {
-            const ptx_operand *o = &in->o[i];
-            if (o->kind == OK_SREG && ptx_jit_check_sreg(e, (int)o->imm) < 0)
-                return -1;
-            if ((o->kind == OK_SYM || (o->kind == OK_ADDR && o->sym_kind)) &&
-                ptx_jit_check_sym(e, o->sym_kind) < 0)
-                return -1;
-        }
+        e->callout[pc] = (uint8_t)rc;
     }
     return 0;
 }
@@ -283,6 +300,14 @@ static int emit_control(jit_em *e, const ptx_insn *in, uint32_t pc)
     case OP_MEMBAR:
         LLVMBuildFence(e->b, LLVMAtomicOrderingSequentiallyConsistent, 0, "");
         return 0;
+    case OP_TRAP:
+        if (guarded && next) {
+            LLVMBasicBlockRef trap = LLVMAppendBasicBlockInContext(e->cx, e->fn, "trap");
+            LLVMBuildCondBr(e->b, ptx_jit_guard(e, in), trap, next);
+            LLVMPositionBuilderAtEnd(e->b, trap);
+        }
+        ptx_jit_trap(e, NULL);
+        return 0;
     default:
         return 0;
     }
@@ -317,7 +342,8 @@ static int emit_insn(jit_em *e, const ptx_insn *in, uint32_t pc)
         LLVMBuildCondBr(e->b, ptx_jit_guard(e, in), then, cont);
         LLVMPositionBuilderAtEnd(e->b, then);
     }
-    int rc = (in->op == OP_LD || in->op == OP_ST || in->op == OP_ATOM || in->op == OP_RED)
+    int rc = e->callout[pc] ? ptx_jit_callout(e, in, NULL)
+             : (in->op == OP_LD || in->op == OP_ST || in->op == OP_ATOM || in->op == OP_RED)
                  ? ptx_jit_mem(e, in) : ptx_jit_op(e, in);
     if (cont) {
         LLVMBuildBr(e->b, cont);
@@ -406,7 +432,7 @@ static void emit_frame(jit_em *e, LLVMBasicBlockRef *body_start)
     LLVMValueRef tslot = slot(e, e->i32, "tslot", 0);
     e->res = slot(e, e->i32, "res", 0);
     e->budget = slot(e, e->i32, "budget", JIT_YIELD_EDGES);
-    for (uint32_t r = 0; r < e->f->nregs; r++)
+    for (uint32_t r = 0; r <= e->f->nregs; r++) /* nregs: the carry flag */
         e->regs[r] = LLVMBuildAlloca(e->b, e->i64, "");
     LLVMBuildBr(e->b, head);
 
@@ -504,6 +530,7 @@ static void release(jit_em *e)
     free(e->regs);
     free(e->bb);
     free(e->resume);
+    free(e->callout);
     ptx_jit_live_free(&e->live, e->f->ncode);
 }
 
@@ -519,14 +546,17 @@ int ptx_jit_emit_kernel(void *llvm_ctx, void *llvm_mod, const ptx_kernel *k, con
     if (why && whylen)
         why[0] = 0;
     init_types(&e, (LLVMContextRef)llvm_ctx, (LLVMModuleRef)llvm_mod);
-    if (check_kernel(&e) < 0)
-        return -1;
-    e.regs = calloc(e.f->nregs ? e.f->nregs : 1, sizeof *e.regs);
+    e.regs = calloc(e.f->nregs + 1, sizeof *e.regs);
     e.bb = calloc(e.f->ncode + 1, sizeof *e.bb);
     e.resume = calloc(e.f->ncode + 1, sizeof *e.resume);
-    if (!e.regs || !e.bb || !e.resume || ptx_jit_live_build(&e.live, e.f) < 0) {
+    e.callout = calloc(e.f->ncode + 1, 1);
+    if (!e.regs || !e.bb || !e.resume || !e.callout || ptx_jit_live_build(&e.live, e.f) < 0) {
         release(&e);
         return ptx_jit_unsupported(&e, "out of memory");
+    }
+    if (check_kernel(&e) < 0) {
+        release(&e);
+        return -1;
     }
     LLVMTypeRef ft = LLVMFunctionType(e.i32, &e.p64, 1, 0);
     e.fn = LLVMAddFunction(e.mod, name, ft);

@@ -48,6 +48,8 @@ typedef struct jit_em {
     LLVMValueRef gsw;            /* the gang dispatch switch on the gang's common state */
     LLVMBasicBlockRef gdone;     /* every lane of the gang stopped: next gang */
     LLVMBasicBlockRef gesc;      /* lanes diverged: the scalar copy runs the gang's threads */
+    uint8_t *callout;            /* per pc: run by the interpreter's executor (below) */
+    LLVMValueRef cbuf;           /* i64*: the callouts' register buffer, or NULL */
     char *why;
     size_t whylen;
 } jit_em;
@@ -113,5 +115,12 @@ int jit_ends_block(const ptx_insn *in);
  * e->gdone (every lane stopped) or e->gesc (lanes diverged: the scalar copy goes on). */
 int ptx_jit_gang_emit(jit_em *e, LLVMBasicBlockRef start);
 LLVMValueRef ptx_jit_sym(jit_em *e, int kind, uint64_t sym);
+
+/* ptx_jit_emit_call.c: the per-instruction fallback, the interpreter's executor called for the
+ * thread or the gang (mask: the gang's guard, or NULL); trap. */
+int ptx_jit_callout_ok(const ptx_insn *in);
+int ptx_jit_callout_carry_ok(const jit_em *e, uint32_t pc);
+int ptx_jit_callout(jit_em *e, const ptx_insn *in, LLVMValueRef mask);
+void ptx_jit_trap(jit_em *e, LLVMValueRef mask);
 
 #endif

@@ -150,6 +150,20 @@ static void gang_control(jit_em *e, gang *g, const ptx_insn *in, uint32_t pc)
     }
     if (in->op == OP_NOP)
         return;
+    if (in->op == OP_TRAP) { /* the first lane whose guard holds fails the launch */
+        if (!guarded) {
+            ptx_jit_trap(e, NULL);
+            return;
+        }
+        LLVMValueRef cond = ptx_jit_guard(e, in);
+        LLVMBasicBlockRef trap = block(e, "gtrap");
+        LLVMValueRef bits = LLVMBuildBitCast(B_, cond, LLVMIntTypeInContext(e->cx, JIT_GANG), "");
+        LLVMBuildCondBr(B_, LLVMBuildICmp(B_, LLVMIntEQ, bits, LLVMConstNull(LLVMTypeOf(bits)),
+                                          ""), next, trap);
+        LLVMPositionBuilderAtEnd(B_, trap);
+        ptx_jit_trap(e, cond);
+        return;
+    }
     if (in->op == OP_BAR) {
         if (next) {
             stop_gang(e, g, pc + 1, JIT_WAIT);
@@ -366,6 +380,8 @@ static int gang_insn(jit_em *e, gang *g, const ptx_insn *in, uint32_t pc)
         return 0;
     }
     LLVMValueRef mask = in->guard != UINT32_MAX ? ptx_jit_guard(e, in) : NULL;
+    if (e->callout[pc]) /* the interpreter's executor, for the lanes the guard lets run */
+        return ptx_jit_callout(e, in, mask);
     if (in->op == OP_LD || in->op == OP_ST || in->op == OP_ATOM || in->op == OP_RED) {
         gang_mem(e, g, in, mask);
         return 0;
@@ -389,7 +405,7 @@ static void gang_frame(jit_em *e, gang *g, LLVMBasicBlockRef start)
     LLVMBasicBlockRef here = LLVMGetInsertBlock(B_);
     LLVMBasicBlockRef entry = LLVMGetEntryBasicBlock(e->fn);
     LLVMPositionBuilder(B_, entry, LLVMGetFirstInstruction(entry));
-    for (uint32_t r = 0; r < e->f->nregs; r++)
+    for (uint32_t r = 0; r <= e->f->nregs; r++)
         g->regs[r] = LLVMBuildAlloca(B_, e->vi64, "");
     LLVMPositionBuilderAtEnd(B_, here);
     for (uint32_t pc = 0; pc < e->f->ncode; pc++)
@@ -422,7 +438,7 @@ int ptx_jit_gang_emit(jit_em *e, LLVMBasicBlockRef start)
 {
     const ptx_func *f = e->f;
     gang g = {0};
-    g.regs = calloc(f->nregs ? f->nregs : 1, sizeof *g.regs);
+    g.regs = calloc(f->nregs + 1, sizeof *g.regs); /* nregs: the carry flag */
     g.bb = calloc(f->ncode + 1, sizeof *g.bb);
     g.resume = calloc(f->ncode + 1, sizeof *g.resume);
     int rc = -1;
@@ -431,9 +447,11 @@ int ptx_jit_gang_emit(jit_em *e, LLVMBasicBlockRef start)
         ptx_jit_value_types(e, 1);
         e->sregs = e->regs;
         e->sbb = e->bb;
-        LLVMPositionBuilderAtEnd(B_, start);
+        /* before the gang switch: the ids dominate the resume points as well as the start */
+        LLVMPositionBuilderBefore(B_, e->gsw);
         gang_ids(e, stid);
-        gang_frame(e, &g, LLVMGetInsertBlock(B_));
+        LLVMPositionBuilderAtEnd(B_, start);
+        gang_frame(e, &g, start);
         e->regs = g.regs; /* the ops read and write the vector registers */
         rc = 0;
         for (uint32_t pc = 0; pc < f->ncode && rc == 0; pc++) {

@@ -13,7 +13,8 @@
 
 static int ends_block(const ptx_insn *in)
 {
-    return in->op == OP_BRA || in->op == OP_RET || in->op == OP_EXIT || in->op == OP_BAR;
+    return in->op == OP_BRA || in->op == OP_RET || in->op == OP_EXIT || in->op == OP_BAR ||
+           in->op == OP_TRAP;
 }
 
 static void mark_leaders(jit_live *lv, const ptx_func *f)
@@ -57,11 +58,13 @@ static void step_back(uint64_t *live, const ptx_insn *in, uint32_t nregs)
     }
     if (in->guard < nregs)
         set_bit(live, in->guard);
-    for (int i = wd ? 1 : 0; i < in->nops; i++) {
+    for (int i = 0; i < in->nops; i++) {
         const ptx_operand *o = &in->o[i];
+        if (i == 0 && wd && o->kind != OK_ADDR) /* an address first (cp.async, sust, */
+            continue;                           /* mbarrier, wmma.store) is read */
         if ((o->kind == OK_REG || o->kind == OK_ADDR) && o->reg < nregs)
             set_bit(live, o->reg);
-        if (o->kind == OK_VEC)
+        if (o->kind == OK_VEC || o->kind == OK_ADDR) /* OK_ADDR: a texture's coordinates */
             for (int v = 0; v < o->nvec; v++)
                 if (o->vec[v] < nregs)
                     set_bit(live, o->vec[v]);
