@@ -480,6 +480,10 @@ static int mode_nvml_usage(void)
     unsigned n = 4;
     CUdeviceptr held;
     CHECK(cuMemAlloc(&held, 16u << 20));
+    /* one batch before the window: its wait for the JIT's compile (off the device's clock, and
+     * longer than the window on a loaded host, each vGPU compiling into a cache of its own)
+     * must not be the window */
+    spin_batch(held, 20000, 1);
     if (nvmlInit_v2() != NVML_SUCCESS || nvmlDeviceGetHandleByIndex_v2(0, &d) != NVML_SUCCESS ||
         nvmlDeviceGetUtilizationRates(d, &u) != NVML_SUCCESS) {   /* opens the window */
         fprintf(stderr, "FAIL nvml utilization\n");
