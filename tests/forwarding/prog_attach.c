@@ -129,6 +129,11 @@ static void bad(void)
     CHECK(cuStreamSynchronize(st));
     CHECK(cuMemcpyDtoH(back, d, n));   /* the session goes on */
     same(good, back, n, "after refused copies", n, 0, 0);
+    CHECK(cuStreamDestroy(st));
+    CHECK(cuMemFree(d));
+    munmap(ro, n);
+    free(good);
+    free(back);
     printf("prog_attach: OK\n");
 }
 
@@ -173,6 +178,9 @@ static void steal(const char *addr)
             printf("a secret byte came through at %zu\n", i);
             exit(1);
         }
+    CHECK(cuMemFree(d));
+    free(back);
+    free(mine);
     printf("prog_attach: OK\n");
 }
 
