@@ -520,6 +520,7 @@ static void test_disk_cache(void **state)
     struct stat st;
     run_child(out, sizeof out);
     expect(out, "compiled in", "first process");
+    expect(out, "quick tier", "first process"); /* its optimised code goes to the disk */
     assert_int_equal(stat(cache_dir, &st), 0);
     assert_int_equal(st.st_mode & 0777, 0700);
     assert_true(cache_file(path, sizeof path));

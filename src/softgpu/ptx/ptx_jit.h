@@ -115,7 +115,8 @@ void ptx_jit_prepare_module(const ptx_module *m);    /* queues its kernels for t
 int ptx_jit_auto_launch(const ptx_kernel *k, int launching);
 int ptx_jit_auto_waits(const ptx_kernel *k);
 void ptx_jit_forget_module(const ptx_module *m);     /* before it is freed: drops its queued
-                                                      * kernels, waits for one compiling */
+                                                      * kernels, waits for one compiling and
+                                                      * for its kernels' optimising tier */
 
 /* Runs block b (initialised by ptx_block_init) with the compiled code: 1 done, -1 failed. */
 int ptx_jit_block_run(ptx_block *b, ptx_jit_phase_fn fn);

@@ -43,8 +43,10 @@ typedef struct cache_entry {
     char *name;
     int state;
     int ahead;                /* queued at module load: a launch waits for it */
-    const ptx_kernel *k;      /* queued or busy: the kernel to compile */
-    ptx_jit_phase_fn fn;      /* done: NULL when the kernel is not supported (why) */
+    const ptx_kernel *k;      /* queued, busy or upgrading: the kernel to compile */
+    _Atomic(ptx_jit_phase_fn) fn; /* done: NULL when the kernel is not supported (why) */
+    int upgrade;              /* done with the quick tier's code: 1 the optimised code queued,
+                               * 2 being compiled (tiers, below) */
     char why[160];
     struct cache_entry *next, *qnext;
 } cache_entry;
@@ -59,7 +61,7 @@ static struct {
     int state; /* 0 not started, 1 ready, -1 failed (why) */
     char why[200];
     LLVMOrcLLJITRef jit;
-    LLVMTargetMachineRef tm;
+    LLVMTargetMachineRef tm, tm_quick; /* the optimising code generator, the quick tier's */
     char *cpu, *features; /* the host's, on every function: fma, AVX... in code generation */
 } J;
 
@@ -154,9 +156,13 @@ static int start_llvm(void)
         J.tm = LLVMCreateTargetMachine(target, triple, J.cpu, J.features,
                                        codegen_level(), LLVMRelocDefault,
                                        LLVMCodeModelJITDefault);
+    if (J.tm)
+        J.tm_quick = LLVMCreateTargetMachine(target, triple, J.cpu, J.features,
+                                             LLVMCodeGenLevelNone, LLVMRelocDefault,
+                                             LLVMCodeModelJITDefault);
     LLVMDisposeMessage(msg);
     LLVMDisposeMessage(triple);
-    if (!J.tm) {
+    if (!J.tm || !J.tm_quick) {
         snprintf(J.why, sizeof J.why, "no target machine for the host");
         return -1;
     }
@@ -164,7 +170,7 @@ static int start_llvm(void)
     return 1;
 }
 
-static int optimise(LLVMModuleRef mod, char *why, size_t whylen)
+static int optimise(LLVMModuleRef mod, int quick, char *why, size_t whylen)
 {
     char *msg = NULL;
     if (LLVMVerifyModule(mod, LLVMReturnStatusAction, &msg)) {
@@ -178,7 +184,10 @@ static int optimise(LLVMModuleRef mod, char *why, size_t whylen)
     LLVMPassBuilderOptionsSetSLPVectorization(opt, 1);
     LLVMPassBuilderOptionsSetLoopUnrolling(opt, 1);
     const char *passes = getenv("SOFTGPU_JIT_PASSES"); /* for tuning: an LLVM pipeline */
-    LLVMErrorRef err = LLVMRunPasses(mod, passes && *passes ? passes : "default<O3>", J.tm, opt);
+    if (quick)
+        passes = "default<O1>";
+    LLVMErrorRef err = LLVMRunPasses(mod, passes && *passes ? passes : "default<O3>",
+                                     quick ? J.tm_quick : J.tm, opt);
     LLVMDisposePassBuilderOptions(opt);
     if (err) {
         llvm_error(err, "optimiser", why, whylen);
@@ -230,8 +239,8 @@ typedef struct phase_ms {
 
 /* Translates and optimises kernel k as function `name`, and makes its object (*obj, the
  * caller's). -1 with why when the kernel is not supported or LLVM failed. */
-static int compile_object(const ptx_kernel *k, const char *name, LLVMMemoryBufferRef *obj,
-                          char *why, size_t whylen, phase_ms *pm)
+static int compile_object(const ptx_kernel *k, const char *name, int quick,
+                          LLVMMemoryBufferRef *obj, char *why, size_t whylen, phase_ms *pm)
 {
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -246,14 +255,15 @@ static int compile_object(const ptx_kernel *k, const char *name, LLVMMemoryBuffe
         LLVMAddTargetDependentFunctionAttr(fn, "target-features", J.features);
         pm->emit = ms_since(&t0);
         clock_gettime(CLOCK_MONOTONIC, &t0);
-        rc = optimise(mod, why, whylen);
+        rc = optimise(mod, quick, why, whylen);
         pm->opt = ms_since(&t0);
     }
     if (rc == 0) {
         dump_ir(mod, name, k);
         clock_gettime(CLOCK_MONOTONIC, &t0);
         char *msg = NULL;
-        if (LLVMTargetMachineEmitToMemoryBuffer(J.tm, mod, LLVMObjectFile, &msg, obj)) {
+        if (LLVMTargetMachineEmitToMemoryBuffer(quick ? J.tm_quick : J.tm, mod, LLVMObjectFile,
+                                                &msg, obj)) {
             snprintf(why, whylen, "code generation: %.120s", msg ? msg : "?");
             rc = -1;
         }
@@ -265,10 +275,24 @@ static int compile_object(const ptx_kernel *k, const char *name, LLVMMemoryBuffe
     return rc;
 }
 
-/* The kernel's code from the disk cache, else compiled (and stored there); llvm_lock held.
- * Names the function after the key: an object from the disk defines the same name in every
- * process, and distinct kernels never share one. */
-static ptx_jit_phase_fn build(const ptx_kernel *k, char *why, size_t whylen)
+/* Tiers (SOFTGPU_JIT_TIERS, default on; 0: off): a kernel not in the disk cache is compiled
+ * first by the quick tier (the O1 pipeline, LLVM's fast instruction selection and register
+ * allocation: a third of the optimising compile's time, codegen most of it), runs with that
+ * code at once, and is queued for the compiler thread's optimising compile, whose code replaces
+ * it when done (launches read the entry's code each time; the quick code stays linked) and is
+ * the one written to the disk cache. At exit the thread finishes the queued upgrades, so the
+ * next process links optimised code. Read at each compile (a bench's child may change it). */
+static int tiers_on(void)
+{
+    const char *s = getenv("SOFTGPU_JIT_TIERS");
+    return !(s && !strcmp(s, "0"));
+}
+
+/* The kernel's code from the disk cache, else compiled (and stored there unless quick, *upgrade
+ * then set); llvm_lock held. Names the function after the key: an object from the disk
+ * defines the same name in every process, and distinct kernels never share one. */
+static ptx_jit_phase_fn build(const ptx_kernel *k, int quick, int *upgrade, char *why,
+                              size_t whylen)
 {
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -299,18 +323,21 @@ static ptx_jit_phase_fn build(const ptx_kernel *k, char *why, size_t whylen)
     }
     LLVMMemoryBufferRef obj = NULL;
     phase_ms pm = {0, 0, 0, 0};
-    if (compile_object(k, name, &obj, why, whylen, &pm) < 0)
+    if (quick) /* its own symbol: the optimised code, linked later, takes the key's */
+        snprintf(name + strlen(name), sizeof name - strlen(name), "_q");
+    if (compile_object(k, name, quick, &obj, why, whylen, &pm) < 0)
         return NULL;
-    if (keyed)
+    if (keyed && !quick)
         ptx_jit_disk_put(key, LLVMGetBufferStart(obj), LLVMGetBufferSize(obj));
+    *upgrade = quick;
     struct timespec tl;
     clock_gettime(CLOCK_MONOTONIC, &tl);
     ptx_jit_phase_fn fn = link_object(obj, name, why, whylen);
     pm.link = ms_since(&tl);
     if (fn)
-        snprintf(why, whylen, "compiled in %.1f ms (%u instructions; IR %.1f, passes %.1f, "
-                 "codegen %.1f, link %.1f ms)", ms_since(&t0), k->fn->ncode, pm.emit, pm.opt,
-                 pm.codegen, pm.link);
+        snprintf(why, whylen, "compiled in %.1f ms (%s; %u instructions; IR %.1f, passes %.1f, "
+                 "codegen %.1f, link %.1f ms)", ms_since(&t0), quick ? "quick tier" : "optimised",
+                 k->fn->ncode, pm.emit, pm.opt, pm.codegen, pm.link);
     return fn;
 }
 
@@ -359,33 +386,79 @@ static void dequeue(cache_entry *c)
 }
 
 /* SOFTGPU_EXEC_REPORT=path: one line per kernel the first time the engine decides for it
- * ("jit NAME compiled in 12.1 ms" / "interp NAME why"), appended, for tests and tuning. */
-static void report(const cache_entry *c)
+ * ("jit NAME compiled in 12.1 ms" / "interp NAME why"), and one when the optimising tier
+ * replaces quick code ("jit-opt NAME compiled in ..."), appended, for tests and tuning. */
+static void report_line(const char *what, const char *name, const char *why)
 {
     const char *path = getenv("SOFTGPU_EXEC_REPORT");
     FILE *f = path && *path ? fopen(path, "a") : NULL;
     if (!f)
         return;
-    fprintf(f, "%s %s %s\n", c->fn ? "jit" : "interp", c->name, c->why);
+    fprintf(f, "%s %s %s\n", what, name, why);
     fclose(f);
 }
 
-/* Compiles busy entry c (q_lock not held) and marks it done. */
+static void report(const cache_entry *c)
+{
+    report_line(atomic_load(&c->fn) ? "jit" : "interp", c->name, c->why);
+}
+
+static void start_compiler(void);
+
+/* Compiles busy entry c (q_lock not held) and marks it done; quick code queues its upgrade. */
 static void compile_entry(cache_entry *c)
 {
     char why[sizeof c->why];
+    int upgrade = 0;
     pthread_mutex_lock(&llvm_lock);
-    ptx_jit_phase_fn fn = build(c->k, why, sizeof why);
+    ptx_jit_phase_fn fn = build(c->k, tiers_on(), &upgrade, why, sizeof why);
     pthread_mutex_unlock(&llvm_lock);
     pthread_mutex_lock(&q_lock);
     memcpy(c->why, why, sizeof why);
-    c->fn = fn;
+    atomic_store(&c->fn, fn);
     atomic_store_explicit(&((ptx_kernel *)c->k)->jit_entry, c, memory_order_release);
-    c->k = NULL;
     c->state = CE_DONE;
     report(c);
+    if (fn && upgrade) {
+        c->upgrade = 1;
+        *q_tail = c;
+        q_tail = &c->qnext;
+        start_compiler();
+        pthread_cond_broadcast(&q_cv);
+    } else {
+        c->k = NULL;
+    }
     pthread_cond_broadcast(&done_cv);
     pthread_mutex_unlock(&q_lock);
+}
+
+/* The optimising compile of entry c (upgrading, q_lock not held): its code replaces c's. */
+static void upgrade_entry(cache_entry *c)
+{
+    char why[sizeof c->why];
+    int again = 0;
+    pthread_mutex_lock(&llvm_lock);
+    ptx_jit_phase_fn fn = build(c->k, 0, &again, why, sizeof why);
+    pthread_mutex_unlock(&llvm_lock);
+    pthread_mutex_lock(&q_lock);
+    if (fn) { /* c->why stays the quick tier's: launches read it without the lock */
+        atomic_store(&c->fn, fn);
+        report_line("jit-opt", c->name, why);
+    }
+    c->upgrade = 0;
+    c->k = NULL;
+    pthread_cond_broadcast(&done_cv);
+    pthread_mutex_unlock(&q_lock);
+}
+
+/* The next entry for the thread (q_lock held): the queue's head; once stopping, only upgrades
+ * (the next process then links optimised code from the disk), else NULL. */
+static cache_entry *next_job(void)
+{
+    for (cache_entry *c = q_head; c; c = c->qnext)
+        if (!thread_stop || c->upgrade)
+            return c;
+    return NULL;
 }
 
 static void *compiler_main(void *arg)
@@ -395,13 +468,19 @@ static void *compiler_main(void *arg)
     for (;;) {
         while (!q_head && !thread_stop)
             pthread_cond_wait(&q_cv, &q_lock);
-        if (thread_stop)
+        cache_entry *c = next_job();
+        if (!c)
             break;
-        cache_entry *c = q_head;
         dequeue(c);
-        c->state = CE_BUSY;
-        pthread_mutex_unlock(&q_lock);
-        compile_entry(c);
+        if (c->upgrade) {
+            c->upgrade = 2;
+            pthread_mutex_unlock(&q_lock);
+            upgrade_entry(c);
+        } else {
+            c->state = CE_BUSY;
+            pthread_mutex_unlock(&q_lock);
+            compile_entry(c);
+        }
         pthread_mutex_lock(&q_lock);
     }
     thread_running = 0;
@@ -439,8 +518,11 @@ static void fork_child(void)
 {
     thread_running = 0;
     for (cache_entry *c = cache; c; c = c->next)
-        if (c->state == CE_BUSY) {
-            c->state = CE_QUEUED;
+        if (c->state == CE_BUSY || c->upgrade == 2) {
+            if (c->state == CE_BUSY)
+                c->state = CE_QUEUED;
+            else
+                c->upgrade = 1;
             *q_tail = c;
             q_tail = &c->qnext;
         }
@@ -578,6 +660,26 @@ void ptx_jit_forget_module(const ptx_module *m)
         int busy = 0;
         for (cache_entry **p = &cache; *p;) {
             cache_entry *c = *p;
+            if (c->state == CE_DONE && c->upgrade && c->k->mod == m) {
+                if (c->upgrade == 1 && !thread_running && thread_stop) {
+                    dequeue(c); /* no thread to compile it: the quick code stays */
+                    c->upgrade = 0;
+                    c->k = NULL;
+                } else { /* finished first (programs unload at exit: the disk gets it) */
+                    if (c->upgrade == 1) {
+                        dequeue(c);
+                        c->qnext = q_head;
+                        if (!q_head)
+                            q_tail = &c->qnext;
+                        q_head = c;
+                        start_compiler();
+                        pthread_cond_broadcast(&q_cv);
+                    }
+                    busy = 1;
+                }
+                p = &c->next;
+                continue;
+            }
             if (c->state == CE_DONE || c->k->mod != m) {
                 p = &c->next;
                 continue;
@@ -619,7 +721,7 @@ ptx_jit_phase_fn ptx_jit_kernel_code(const ptx_kernel *k, char *why, size_t whyl
     cache_entry *c = atomic_load_explicit(slot, memory_order_acquire);
     if (c) {
         snprintf(why, whylen, "%s", c->why);
-        return c->fn;
+        return atomic_load(&c->fn);
     }
     pthread_mutex_lock(&q_lock);
     c = cache_find(k);
@@ -640,8 +742,9 @@ ptx_jit_phase_fn ptx_jit_kernel_code(const ptx_kernel *k, char *why, size_t whyl
     }
     while (c->state != CE_DONE)
         pthread_cond_wait(&done_cv, &q_lock);
-    snprintf(why, whylen, "%s%s", c->fn && hit ? "cache hit, first " : "", c->why);
+    ptx_jit_phase_fn fn = atomic_load(&c->fn);
+    snprintf(why, whylen, "%s%s", fn && hit ? "cache hit, first " : "", c->why);
     atomic_store_explicit(slot, c, memory_order_release);
     pthread_mutex_unlock(&q_lock);
-    return c->fn;
+    return fn;
 }
