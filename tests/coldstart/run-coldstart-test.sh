@@ -47,10 +47,18 @@ write_ptx() {
 PTX
 }
 
+no_sessions() {   # every session's worker has ended (the node lists it until it reaps it)
+    local r
+    r=$(http GET /api/v1/sessions)
+    [ "${r%% *}" = 200 ] && [ "$(echo "${r#* }" | jq '.sessions | length')" = 0 ]
+}
 run_as() {   # run_as TOKEN: the program through the node, its kernel's result checked
     local out
     out=$(timeout "$T60" "$tfuse" run --connect "$sess" --vgpu "$1" -- "$prog" "$work/k.ptx" 2>&1)
     echo "$out" | grep -qx 'value 38' || fail "the program through the node said: $out"
+    # The optimised compile goes to the disk when the worker exits, after the program did (a
+    # quick tier ran the kernel): look at the folders once it has.
+    wait_until 60 no_sessions || fail "the session's worker did not end"
 }
 objects() { find "$1" -maxdepth 1 -name '*.o' -printf '%f %i %T@\n' 2>/dev/null | sort; }
 scope_dirs() { find "$jit/scopes" -mindepth 1 -maxdepth 1 -type d 2>/dev/null | sort; }
