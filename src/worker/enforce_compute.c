@@ -6,9 +6,9 @@
  * by two events on its stream; its time (the events' elapsed time, or on softgpu's time-sliced
  * device the time the process held the device: tfw_lim_held_ns) is charged once the end event
  * has completed, found by the next launches (non-blocking queries) or, when too many launches
- * are in flight, by waiting for the oldest one. The pipeline is never serialised: a launch waits only for a
- * launch LIMITS_INFLIGHT places ahead of it. A limited session also runs a progress thread
- * that charges the running launch as it runs (settled against the events afterwards), and a
+ * are in flight, by waiting for the oldest one. The pipeline is never serialised: a launch
+ * waits only for a launch LIMITS_INFLIGHT places ahead of it. A limited session also runs a
+ * progress thread that charges the running launch as it runs (settled afterwards), and a
  * launch deep in debt sleeps it off outside the bucket (see repay_debt): kernels far longer
  * than the controller's period would otherwise overshoot the limit.
  *
@@ -108,15 +108,23 @@ static void *backend_extra(struct tfw_limits *L, const char *name)
     return L->orig.dl ? dlsym(L->orig.dl, name) : NULL;
 }
 
+/* A softgpu export, looked up once per process (one backend per process; the session and
+ * progress threads race benignly, both storing the same answer). */
+static void *backend_extra_once(struct tfw_limits *L, const char *name, _Atomic(void *) *fn,
+                                _Atomic int *looked)
+{
+    if (!atomic_load(looked)) {
+        atomic_store(fn, backend_extra(L, name));
+        atomic_store(looked, 1);
+    }
+    return atomic_load(fn);
+}
+
 static devclock_fn devclock(struct tfw_limits *L)
 {
-    static _Atomic(devclock_fn) fn; /* one backend per process; progress threads race benignly */
+    static _Atomic(void *) fn;
     static _Atomic int looked;
-    if (!atomic_load(&looked)) {
-        atomic_store(&fn, (devclock_fn)backend_extra(L, "tfuse_softgpu_device_clock_ns"));
-        atomic_store(&looked, 1);
-    }
-    return atomic_load(&fn);
+    return (devclock_fn)backend_extra_once(L, "tfuse_softgpu_device_clock_ns", &fn, &looked);
 }
 
 /* On softgpu's time-sliced device a launch costs the time its process held the device
@@ -131,13 +139,9 @@ typedef uint64_t (*heldclock_fn)(int dev);
 
 uint64_t tfw_lim_held_ns(struct tfw_limits *L, const struct tfw_vgpu *v)
 {
-    static _Atomic(heldclock_fn) fn;
+    static _Atomic(void *) fn;
     static _Atomic int looked;
-    if (!atomic_load(&looked)) {
-        atomic_store(&fn, (heldclock_fn)backend_extra(L, "tfuse_softgpu_held_ns"));
-        atomic_store(&looked, 1);
-    }
-    heldclock_fn f = atomic_load(&fn);
+    heldclock_fn f = (heldclock_fn)backend_extra_once(L, "tfuse_softgpu_held_ns", &fn, &looked);
     return f ? f((int)v->device) : UINT64_MAX;
 }
 
