@@ -58,6 +58,24 @@ static void register_fork_handler(void)
     pthread_atfork(NULL, NULL, mark_forked);
 }
 
+/* A size from the environment in units of 2^shift bytes, lo..hi units; 0 (the default) when
+ * unset. TFUSE_FRAME_MAX_MB lowers the session's frame bound (the node takes the smaller of
+ * the two: the tests split copies at 12 MiB instead of 1 GiB); TFUSE_RING_KB sizes the shm
+ * rings (rounded up to a power of two; for measurements). */
+static size_t env_size(const char *name, unsigned long lo, unsigned long hi, int shift)
+{
+    const char *e = getenv(name);
+    if (!e || !*e)
+        return 0;
+    char *end;
+    unsigned long v = strtoul(e, &end, 10);
+    if (*end || v < lo || v > hi) {
+        tf_warn("%s=%s ignored: expected %lu to %lu", name, e, lo, hi);
+        return 0;
+    }
+    return (size_t)v << shift;
+}
+
 static CUresult connect_locked(void)
 {
     if (g.state == 1 && !g.forked)
@@ -79,7 +97,9 @@ static CUresult connect_locked(void)
         g.failure = CUDA_ERROR_NO_DEVICE;
         return g.failure;
     }
-    struct tf_client_opts opts = {.token = getenv("TFUSE_TOKEN")};
+    struct tf_client_opts opts = {.token = getenv("TFUSE_TOKEN"),
+                                  .max_frame = env_size("TFUSE_FRAME_MAX_MB", 1, 1024, 20),
+                                  .ring_bytes = env_size("TFUSE_RING_KB", 64, 1 << 20, 10)};
     char err[512];
     int e = tf_connect(addr, &opts, &g.conn, err, sizeof err);
     if (e != TF_OK) {
@@ -238,6 +258,19 @@ CUresult tfs_end(struct tfs_call *c, CUresult r)
     pthread_mutex_unlock(&g.lock);
     tfs_misc_after(r);   /* core dumps and notifications (misc.c), outside the lock */
     return r;
+}
+
+uint64_t tfs_frame_bound(void)
+{
+    pthread_mutex_lock(&g.lock);
+    uint64_t bound = 0;
+    struct tf_conn_info info;
+    if (connect_locked() == CUDA_SUCCESS) {
+        tf_conn_get_info(g.conn, &info);
+        bound = info.max_frame;
+    }
+    pthread_mutex_unlock(&g.lock);
+    return bound;
 }
 
 /* ---- the session snapshot ---- */

@@ -169,8 +169,22 @@
 #define TFS_POST_DPOUT32(n, b) TFS_POST_DPOUT(n, b)
 #define TFS_POST_DPFREE32(n) TFS_POST_DPFREE(n)
 
+/* The host copies that may be larger than the session's frame bound are generated under
+ * tfs_whole_NAME: the driver's name is bigcopy.c's, which calls them in pieces. */
+#define TFS_SPLIT_cuMemcpyHtoD_v2 ~, 1
+#define TFS_SPLIT_cuMemcpyDtoH_v2 ~, 1
+#define TFS_SPLIT_cuMemcpyHtoDAsync_v2 ~, 1
+#define TFS_SPLIT_cuMemcpyDtoHAsync_v2 ~, 1
+#define TFS_SECOND_(a, b, ...) b
+#define TFS_SECOND(...) TFS_SECOND_(__VA_ARGS__)
+#define TFS_CAT_(a, b) a##b
+#define TFS_CAT(a, b) TFS_CAT_(a, b)
+#define TFS_NAME_0(sym) sym
+#define TFS_NAME_1(sym) tfs_whole_##sym
+#define TFS_NAME(sym) TFS_CAT(TFS_NAME_, TFS_SECOND(TFS_SPLIT_##sym, 0, ~))(sym)
+
 #define TFS_ENTRY(sym, ...)                                                                    \
-    CUresult CUDAAPI sym(TFP_PARAMS(__VA_ARGS__))                                              \
+    CUresult CUDAAPI TFS_NAME(sym)(TFP_PARAMS(__VA_ARGS__))                                    \
     {                                                                                          \
         struct tfs_call c;                                                                     \
         TF_FOREACH(TFS_PRE, __VA_ARGS__)                                                       \

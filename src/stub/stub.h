@@ -56,6 +56,15 @@ int tfs_attach_in(struct tfs_call *c, const void *p, size_t len);
 int tfs_attach_out(struct tfs_call *c, void *p, size_t len);
 void tfs_attach_lost(void);
 void tfs_attach_after(const struct tfs_call *c, CUresult r);
+/* The generated host copies (entry.c), called in pieces by bigcopy.c under the driver's names;
+ * the session's frame bound (connects if needed; 0 without a session). */
+CUresult tfs_whole_cuMemcpyHtoD_v2(CUdeviceptr dstDevice, const void *srcHost, size_t ByteCount);
+CUresult tfs_whole_cuMemcpyDtoH_v2(void *dstHost, CUdeviceptr srcDevice, size_t ByteCount);
+CUresult tfs_whole_cuMemcpyHtoDAsync_v2(CUdeviceptr dstDevice, const void *srcHost,
+                                        size_t ByteCount, CUstream hStream);
+CUresult tfs_whole_cuMemcpyDtoHAsync_v2(void *dstHost, CUdeviceptr srcDevice, size_t ByteCount,
+                                        CUstream hStream);
+uint64_t tfs_frame_bound(void);
 /* Reads n bytes of the reply's outputs into dst (dst NULL: skip them). */
 void tfs_get(struct tfs_call *c, void *dst, size_t n);
 static inline uint64_t tfs_get_u64(struct tfs_call *c) { uint64_t v = 0; tfs_get(c, &v, sizeof v); return v; }

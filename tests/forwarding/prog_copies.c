@@ -6,7 +6,8 @@
  * compressible bytes. Each direction is checked against the other path: a large HtoD is read
  * back in 64 KiB - 1 pieces (the ordinary path), and a large DtoH reads what was written in
  * such pieces, so a fault of one direction cannot hide behind the same fault of the other.
- * Prints "prog_copies: OK" and exits 0 when every copy is right.
+ * "split" copies more than the session's frame bound (below). Prints "prog_copies: OK" and
+ * exits 0 when every copy is right.
  */
 #include <cuda.h>
 #include <stdint.h>
@@ -50,8 +51,81 @@ static void one(CUdeviceptr dev, uint8_t *src, uint8_t *dst, size_t n, size_t ho
     expect_same(dst + hoff, src + hoff, n, "DtoH", n, hoff, doff);
 }
 
+/* The bytes around [p + off, p + off + n) still hold 0x5a: a piece written past its end. */
+static void expect_guard(const uint8_t *p, size_t off, size_t n, const char *what)
+{
+    for (size_t i = 0; i < off; i++)
+        if (p[i] != 0x5a || p[off + n + i] != 0x5a) {
+            printf("%s: a byte outside the copy was written\n", what);
+            failures++;
+            return;
+        }
+}
+
+/* "split [MiB]": copies larger than the session's frame bound (the test lowers it with
+ * TFUSE_FRAME_MAX_MB), which the stub sends in pieces: synchronous and asynchronous (the legacy
+ * stream and a stream of the program's), both directions, pageable and page-locked, at odd
+ * offsets, each checked against copies in small pieces and for bytes written around it. */
+static int split(size_t mib)
+{
+    size_t n = (mib << 20) + 5, hoff = 4097, doff = 3, len = n + 2 * hoff;
+    CUcontext ctx;
+    CUdeviceptr dev;
+    CUstream st;
+    CHECK(cuInit(0));
+    CHECK(cuDevicePrimaryCtxRetain(&ctx, 0));
+    CHECK(cuCtxSetCurrent(ctx));
+    CHECK(cuMemAlloc(&dev, n + doff));
+    CHECK(cuStreamCreate(&st, CU_STREAM_NON_BLOCKING));
+    uint8_t *src = malloc(len), *dst[2] = {malloc(len), NULL};
+    CHECK(cuMemAllocHost((void **)&dst[1], len));
+    if (!src || !dst[0])
+        return 1;
+    uint32_t seed = 100;
+    for (int locked = 0; locked < 2; locked++)
+        for (int async = 0; async < 3; async++) {   /* sync, legacy stream, own stream */
+            CUstream s = async == 2 ? st : NULL;
+            uint8_t *h = dst[locked];
+            fill(h + hoff, n, seed++, 0);
+            memcpy(src, h, len);
+            CHECK(async ? cuMemcpyHtoDAsync(dev + doff, h + hoff, n, s)
+                        : cuMemcpyHtoD(dev + doff, h + hoff, n));
+            CHECK(cuStreamSynchronize(s));
+            memset(h, 0x5a, len);
+            dtoh_small(h + hoff, dev + doff, n);
+            expect_same(h + hoff, src + hoff, n, "split HtoD", n, hoff, doff);
+            fill(src + hoff, n, seed++, 0);
+            htod_small(dev + doff, src + hoff, n);
+            memset(h, 0x5a, len);
+            CHECK(async ? cuMemcpyDtoHAsync(h + hoff, dev + doff, n, s)
+                        : cuMemcpyDtoH(h + hoff, dev + doff, n));
+            CHECK(cuStreamSynchronize(s));
+            expect_same(h + hoff, src + hoff, n, "split DtoH", n, hoff, doff);
+            expect_guard(h, hoff, n, "split DtoH");
+        }
+    /* Past the allocation by one byte: refused whole, before any piece is written. */
+    dtoh_small(dst[0], dev + doff, 4096);
+    memset(src, 0x77, len);
+    if (cuMemcpyHtoD(dev + doff + 1, src, n) == CUDA_SUCCESS ||
+        cuMemcpyDtoH(dst[0] + 8192, dev + doff + 1, n) == CUDA_SUCCESS) {
+        printf("a split copy past the allocation was not refused\n");
+        failures++;
+    }
+    dtoh_small(dst[0] + 4096, dev + doff, 4096);
+    expect_same(dst[0] + 4096, dst[0], 4096, "refused split HtoD", n, 0, doff + 1);
+    CHECK(cuStreamDestroy(st));
+    CHECK(cuMemFreeHost(dst[1]));
+    free(src);
+    free(dst[0]);
+    CHECK(cuMemFree(dev));
+    printf(failures ? "prog_copies: %d FAILED\n" : "prog_copies: OK\n", failures);
+    return failures ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc > 1 && strcmp(argv[1], "split") == 0)
+        return split(argc > 2 ? strtoul(argv[2], NULL, 10) : 40);
     const size_t K = 1024, M = 1024 * 1024;
     const size_t sizes[] = {64 * K - 1, 64 * K, 64 * K + 1, M - 1, M, M + 1, 2 * M - 1,
                             2 * M + 3, 3 * M, 6 * M + 5};

@@ -3,7 +3,8 @@
  * TCP with lz4 and with zstd compression asked for (TFUSE_COMPRESS; a loopback session is not
  * compressed unless asked) and TLS with lz4 (a throwaway CA made with openssl; skipped without
  * it). Every size at the thresholds and piece sizes of the copy paths, odd offsets, both
- * directions, pageable and page-locked memory, random and compressible bytes.
+ * directions, pageable and page-locked memory, random and compressible bytes. Copies larger
+ * than the session's frame bound (lowered to 12 MiB by TFUSE_FRAME_MAX_MB), split by the stub.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -55,6 +56,33 @@ static void copies_over_tcp(void **state) { run_copies(node.tcp_addr, NULL, "all
 static void copies_over_tcp_lz4(void **state) { run_copies(node.tcp_addr, "lz4", "all"); }
 static void copies_over_tcp_zstd(void **state) { run_copies(node.tcp_addr, "zstd", "quick"); }
 
+/* Copies of 40 MiB + 5 against a frame bound lowered to 12 MiB: the stub splits them (its
+ * debug log says so) and every byte arrives; staged and by cross-memory attach on unix. */
+static void run_split(const char *addr, const char *attach)
+{
+    char *argv[] = {PROG, "split", "40", NULL};
+    struct run_result r;
+    setenv("TFUSE_FRAME_MAX_MB", "12", 1);
+    setenv("TFUSE_LOG", "debug", 1);
+    if (attach)
+        setenv("TFUSE_ATTACH", attach, 1);
+    assert_int_equal(run_program(addr, "t0k", argv, 300, &r), 0);
+    unsetenv("TFUSE_FRAME_MAX_MB");
+    unsetenv("TFUSE_LOG");
+    unsetenv("TFUSE_ATTACH");
+    const char *said = "goes in pieces of 6291456 (frame bound 12582912)";
+    if (r.status != 0 || !strstr(r.out, "prog_copies: OK") || !strstr(r.err, said))
+        fprintf(stderr, "%s split: status %d\n--- stdout\n%s\n--- stderr (tail)\n%s\n", addr,
+                r.status, r.out, strlen(r.err) > 4000 ? r.err + strlen(r.err) - 4000 : r.err);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strstr(r.out, "prog_copies: OK"));
+    assert_non_null(strstr(r.err, said));
+}
+
+static void split_over_unix(void **state) { run_split(node.unix_addr, NULL); }
+static void split_over_unix_staged(void **state) { run_split(node.unix_addr, "off"); }
+static void split_over_tcp(void **state) { run_split(node.tcp_addr, NULL); }
+
 static void copies_over_tls(void **state)
 {
     char dir[] = "/tmp/tfuse-copies-tls-XXXXXX", cmd[2048];
@@ -94,6 +122,9 @@ int main(void)
         cmocka_unit_test(copies_over_tcp_lz4),
         cmocka_unit_test(copies_over_tcp_zstd),
         cmocka_unit_test(copies_over_tls),
+        cmocka_unit_test(split_over_unix),
+        cmocka_unit_test(split_over_unix_staged),
+        cmocka_unit_test(split_over_tcp),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
