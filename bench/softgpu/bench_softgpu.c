@@ -44,6 +44,7 @@
 #define SAXPY_PRO 13
 #define SAXPY_PER_ITER 10
 #define SAXPY_EPI 1
+#define SAXPY_MAX_ITERS 512 /* 32 MiB per array */
 
 static const char bench_ptx[] =
     ".version 7.0\n.target sm_80\n.address_size 64\n"
@@ -186,12 +187,12 @@ static void bench_saxpy(CUmodule mod, struct result *r)
     float a = 0.5f;
     TRY(cuModuleGetFunction(&f, mod, "saxpy_stream"));
     n = NTHREADS * iters;
-    TRY(cuMemAlloc(&x, (size_t)NTHREADS * 512 * sizeof(float)));
-    TRY(cuMemAlloc(&y, (size_t)NTHREADS * 512 * sizeof(float)));
-    TRY(cuMemsetD32(x, 0x3f800000, (size_t)NTHREADS * 512));
-    TRY(cuMemsetD32(y, 0, (size_t)NTHREADS * 512));
+    TRY(cuMemAlloc(&x, (size_t)NTHREADS * SAXPY_MAX_ITERS * sizeof(float)));
+    TRY(cuMemAlloc(&y, (size_t)NTHREADS * SAXPY_MAX_ITERS * sizeof(float)));
+    TRY(cuMemsetD32(x, 0x3f800000, (size_t)NTHREADS * SAXPY_MAX_ITERS));
+    TRY(cuMemsetD32(y, 0, (size_t)NTHREADS * SAXPY_MAX_ITERS));
     void *params[] = {&x, &y, &a, &n};
-    if (!scale_iters(f, params, &iters, 512, 1, r)) /* at most 64 MiB streamed per launch */
+    if (!scale_iters(f, params, &iters, SAXPY_MAX_ITERS, 1, r)) /* 64 MiB streamed at most */
         return;
     n = NTHREADS * iters;
     time_launch(f, params, r);
@@ -417,7 +418,9 @@ static double native_fma_rate(void)
 
 static double native_saxpy_rate(void)
 {
-    size_t n = (size_t)NTHREADS * 256;
+    /* the engines' largest launch's footprint (SAXPY_MAX_ITERS per thread), so that neither
+     * side is measured in a cache the other overflows */
+    size_t n = (size_t)NTHREADS * SAXPY_MAX_ITERS;
     float *x = malloc(n * sizeof *x), *y = malloc(n * sizeof *y);
     if (!x || !y) {
         free(x);
@@ -436,8 +439,8 @@ static double native_saxpy_rate(void)
     int ok = y[n / 2] == 0.5f * REPEATS;
     free(x);
     free(y);
-    return ok ? (double)NTHREADS * (SAXPY_PRO + SAXPY_EPI + (double)SAXPY_PER_ITER * 256) / best
-              : 0;
+    double per_thread = SAXPY_PRO + SAXPY_EPI + (double)SAXPY_PER_ITER * SAXPY_MAX_ITERS;
+    return ok ? (double)NTHREADS * per_thread / best : 0;
 }
 
 /* ---- report ------------------------------------------------------------------------------- */

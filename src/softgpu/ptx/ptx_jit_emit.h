@@ -55,7 +55,7 @@ typedef struct jit_em {
 } jit_em;
 
 /* Threads a gang runs in lock step (ptx_jit_gang.c): one vector register holds theirs. */
-#define JIT_GANG 8
+#define JIT_GANG 32
 
 /* ptx_jit_emit.c */
 void ptx_jit_value_types(jit_em *e, int gang);
@@ -115,6 +115,11 @@ int jit_ends_block(const ptx_insn *in);
  * e->gdone (every lane stopped) or e->gesc (lanes diverged: the scalar copy goes on). */
 int ptx_jit_gang_emit(jit_em *e, LLVMBasicBlockRef start);
 LLVMValueRef ptx_jit_sym(jit_em *e, int kind, uint64_t sym);
+
+/* ptx_jit_narrow.c: the gang's registers whose values all fit 32 bits (wide[r]: not those)
+ * rewritten as <JIT_GANG x i32>; reloads: the resume points' stores. Returns how many. */
+int ptx_jit_narrow_regs(jit_em *e, LLVMValueRef *regs, uint32_t nregs, const uint8_t *wide,
+                        LLVMValueRef *reloads, size_t nreloads);
 
 /* ptx_jit_emit_call.c: the per-instruction fallback, the interpreter's executor called for the
  * thread or the gang (mask: the gang's guard, or NULL); trap. */

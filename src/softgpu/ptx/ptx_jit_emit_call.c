@@ -58,6 +58,27 @@ int ptx_jit_callout_carry_ok(const jit_em *e, uint32_t pc)
     return 0;
 }
 
+/* Whether the executor may write reg: any of an instruction's registers, but only the loaded
+ * ones of a load or an atomic and none of a store (so that the others keep the values the
+ * translator knows, ptx_jit_narrow.c's typed lanes among them). */
+static int written(const ptx_insn *in, uint32_t reg)
+{
+    if (in->op == OP_ST || in->op == OP_RED)
+        return 0;
+    if (in->op == OP_ATOM)
+        return in->o[0].kind != OK_REG || in->o[0].reg == reg;
+    if (in->op != OP_LD)
+        return 1;
+    const ptx_operand *d = &in->o[0];
+    if (d->kind == OK_REG)
+        return d->reg == reg || (d->nvec && d->vec[0] == reg);
+    if (d->kind == OK_VEC)
+        for (int i = 0; i < d->nvec; i++)
+            if (d->vec[i] == reg)
+                return 1;
+    return d->kind != OK_REG && d->kind != OK_VEC;
+}
+
 static LLVMValueRef callout_buf(jit_em *e)
 {
     if (!e->cbuf) { /* in the entry block: an alloca inside the loops would grow the stack */
@@ -92,7 +113,7 @@ int ptx_jit_callout(jit_em *e, const ptx_insn *in, LLVMValueRef mask)
     if (carry)
         LLVMSetAlignment(LLVMBuildStore(B_, LLVMBuildLoad2(B_, e->vi64, e->regs[e->f->nregs], ""),
                                         slot_ptr(e, n)), 8);
-    LLVMValueRef m = ptx_jit_i32c(e, e->gang ? (1u << JIT_GANG) - 1 : 1);
+    LLVMValueRef m = ptx_jit_i32c(e, e->gang ? (uint32_t)(((uint64_t)1 << JIT_GANG) - 1) : 1);
     if (mask) /* the gang's guard, a bit per lane */
         m = LLVMBuildZExt(B_, LLVMBuildBitCast(B_, mask, LLVMIntTypeInContext(e->cx, JIT_GANG),
                                                ""), e->i32, "");
@@ -109,9 +130,14 @@ int ptx_jit_callout(jit_em *e, const ptx_insn *in, LLVMValueRef mask)
                                                              ""), ptx_jit_i32c(e, 1), left, ""),
                        e->budget);
     }
+    int narrow = in->op == OP_LD && in->bits <= 32 && !ptx_type_is_signed(in->type);
     for (int s = 0; s < n; s++) {
+        if (!written(in, regs[s]))
+            continue;
         LLVMValueRef v = LLVMBuildLoad2(B_, e->vi64, slot_ptr(e, s), "");
         LLVMSetAlignment(v, 8);
+        if (narrow) /* zero-extended by the executor: says so to ptx_jit_narrow.c */
+            v = ptx_jit_mask(e, v, 32);
         LLVMBuildStore(B_, v, e->regs[regs[s]]);
     }
     if (carry) {

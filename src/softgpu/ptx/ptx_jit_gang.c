@@ -23,6 +23,9 @@ typedef struct gang {
     LLVMBasicBlockRef *bb;       /* per leader pc */
     LLVMBasicBlockRef *resume;   /* per pc: the gang resume block, or NULL */
     LLVMValueRef t0;             /* the first thread (scalar i32) */
+    uint8_t *wide;               /* per register: keep 64-bit lanes (ptx_jit_narrow.c) */
+    LLVMValueRef *reloads;       /* the resume points' stores of spilled registers */
+    size_t nreloads, reloads_cap;
 } gang;
 
 static LLVMTypeRef vec_of(LLVMTypeRef t) { return LLVMVectorType(t, JIT_GANG); }
@@ -62,6 +65,21 @@ static void save_live(jit_em *e, gang *g, const uint64_t *a, const uint64_t *b)
                                             spill_vec(e, r)), 8);
 }
 
+/* A resume point's reload holds a value the register had (or the interpreter's, for those
+ * g->wide keeps wide): it does not make the register wide. */
+static void note_reload(gang *g, LLVMValueRef st)
+{
+    if (g->nreloads == g->reloads_cap) {
+        size_t cap = g->reloads_cap ? 2 * g->reloads_cap : 64;
+        LLVMValueRef *m = realloc(g->reloads, cap * sizeof *m);
+        if (!m) { /* unnoted: the register stays wide, still correct */
+            return;
+        }
+        g->reloads = m, g->reloads_cap = cap;
+    }
+    g->reloads[g->nreloads++] = st;
+}
+
 /* The gang copy resumes at leader pc when all its threads wait there (state pc + 1). */
 static void need_gang_resume(jit_em *e, gang *g, uint32_t pc)
 {
@@ -77,7 +95,7 @@ static void need_gang_resume(jit_em *e, gang *g, uint32_t pc)
         if (jit_live_has(e->live.in[pc], reg)) {
             LLVMValueRef v = LLVMBuildLoad2(B_, e->vi64, spill_vec(e, reg), "");
             LLVMSetAlignment(v, 8);
-            LLVMBuildStore(B_, v, g->regs[reg]);
+            note_reload(g, LLVMBuildStore(B_, v, g->regs[reg]));
         }
     LLVMBuildBr(B_, g->bb[pc]);
     LLVMPositionBuilderAtEnd(B_, here);
@@ -223,62 +241,6 @@ static LLVMValueRef lane_of(jit_em *e, LLVMValueRef v, int i)
     return LLVMBuildExtractElement(B_, v, ptx_jit_i32c(e, (uint32_t)i), "");
 }
 
-static void put_lane(jit_em *e, gang *g, uint32_t reg, LLVMValueRef v, int i)
-{
-    LLVMValueRef cur = LLVMBuildLoad2(B_, e->vi64, g->regs[reg], "");
-    LLVMBuildStore(B_, LLVMBuildInsertElement(B_, cur, v, ptx_jit_i32c(e, (uint32_t)i), ""),
-                   g->regs[reg]);
-}
-
-static LLVMValueRef store_elem(jit_em *e, const ptx_operand *vo, int j, int lane)
-{
-    if (vo->kind == OK_IMM)
-        return ptx_jit_i64c(e, vo->imm);
-    uint32_t r = vo->kind == OK_VEC ? vo->vec[j] : vo->reg;
-    if (r == UINT32_MAX - 1)
-        return ptx_jit_i64c(e, vo->vimm[j]);
-    if (r == UINT32_MAX)
-        return ptx_jit_i64c(e, 0);
-    return lane_of(e, LLVMBuildLoad2(B_, e->vi64, e->regs[r], ""), lane);
-}
-
-/* One lane of ld/st: the interpreter's checked access for thread t0 + lane. */
-static void ld_st_lane(jit_em *e, gang *g, const ptx_insn *in, LLVMValueRef addr, int lane)
-{
-    int st = in->op == OP_ST;
-    const ptx_operand *vo = &in->o[st ? 1 : 0];
-    unsigned esz = in->bits / 8u, nv = in->vec;
-    LLVMTypeRef et = LLVMIntTypeInContext(e->cx, in->bits);
-    LLVMValueRef p = ptx_jit_translated_ptr(e, in->space, lane_of(e, addr, lane), esz * nv, st);
-    for (unsigned j = 0; j < nv; j++) {
-        LLVMValueRef ep = ptx_jit_elem_ptr(e, p, j, esz, et);
-        if (st) {
-            LLVMValueRef v = LLVMBuildTrunc(B_, store_elem(e, vo, (int)j, lane), et, "");
-            LLVMSetAlignment(LLVMBuildStore(B_, v, ep), esz);
-            continue;
-        }
-        uint32_t reg = vo->kind == OK_VEC ? vo->vec[j] : vo->reg;
-        if (reg < UINT32_MAX - 1)
-            put_lane(e, g, reg, ptx_jit_load_elem(e, in, ep, esz, et), lane);
-    }
-}
-
-static void atom_lane(jit_em *e, gang *g, const ptx_insn *in, LLVMValueRef addr, int lane,
-                      LLVMValueRef old)
-{
-    int red = in->op == OP_RED, ai = red ? 0 : 1;
-    LLVMValueRef b = lane_of(e, ptx_jit_src(e, in, ai + 1), lane);
-    LLVMValueRef c = in->cmp == ATOM_CAS ? lane_of(e, ptx_jit_src(e, in, ai + 2), lane) : b;
-    LLVMTypeRef ta[7] = {e->p64, e->i32, e->i64, e->i64, e->i64, e->i32, e->p64};
-    LLVMValueRef a[7] = {e->ctx, ptx_jit_i32c(e, e->pc), lane_of(e, addr, lane), b, c, e->t, old};
-    LLVMValueRef ok = ptx_jit_call(e, "ptx_jit_rt_atom", e->i32, ta, 7, a);
-    LLVMBasicBlockRef cont = block(e, "gatom");
-    LLVMBuildCondBr(B_, LLVMBuildICmp(B_, LLVMIntEQ, ok, ptx_jit_i32c(e, 0), ""), e->fail, cont);
-    LLVMPositionBuilderAtEnd(B_, cont);
-    if (!red)
-        put_lane(e, g, in->o[0].reg, LLVMBuildLoad2(B_, e->i64, old, ""), lane);
-}
-
 /* The lanes at consecutive addresses (lane i at lane 0's + i * size, a warp's coalesced
  * access) inside one checked range: one vector load or store, to `done`; else to the lane by
  * lane path, which checks and reports each lane as the scalar copy does. */
@@ -319,45 +281,22 @@ static void contiguous(jit_em *e, gang *g, const ptx_insn *in, LLVMValueRef addr
     LLVMPositionBuilderAtEnd(B_, lanes);
 }
 
-/* Memory instructions, lane after lane (skipping lanes the guard turns off). */
+/* Memory instructions: a coalesced access inline, any other (and atomics) through the
+ * interpreter's executor for the gang's lanes (the same checks and reports in lane order, and
+ * its compare-and-swap for atomics), one call instead of JIT_GANG inline accesses: smaller
+ * code, and fewer values live across the slow path. */
 static void gang_mem(jit_em *e, gang *g, const ptx_insn *in, LLVMValueRef mask)
 {
     int atom = in->op == OP_ATOM || in->op == OP_RED;
-    LLVMValueRef addr = ptx_jit_operand_addr(e,
-        &in->o[in->op == OP_LD || in->op == OP_ATOM ? 1 : 0]);
-    LLVMValueRef old = NULL, t0 = e->t;
     LLVMBasicBlockRef done = NULL;
     const ptx_operand *vo = &in->o[in->op == OP_ST ? 1 : 0];
     if (!mask && !atom && in->vec == 1 && (vo->kind == OK_REG || vo->kind == OK_IMM) &&
         (in->space == SP_GLOBAL || in->space == SP_CONST || in->space == SP_SHARED)) {
+        LLVMValueRef addr = ptx_jit_operand_addr(e, &in->o[in->op == OP_LD ? 1 : 0]);
         done = block(e, "memdone");
         contiguous(e, g, in, addr, done);
     }
-    if (atom) {
-        LLVMBasicBlockRef here = LLVMGetInsertBlock(B_), entry = LLVMGetEntryBasicBlock(e->fn);
-        LLVMPositionBuilder(B_, entry, LLVMGetFirstInstruction(entry));
-        old = LLVMBuildAlloca(B_, e->i64, "old");
-        LLVMPositionBuilderAtEnd(B_, here);
-    }
-    for (int i = 0; i < JIT_GANG; i++) {
-        LLVMBasicBlockRef after = NULL;
-        if (mask) {
-            LLVMBasicBlockRef on = block(e, "lane");
-            after = block(e, "lanedone");
-            LLVMBuildCondBr(B_, lane_of(e, mask, i), on, after);
-            LLVMPositionBuilderAtEnd(B_, on);
-        }
-        e->t = LLVMBuildAdd(B_, t0, ptx_jit_i32c(e, (uint32_t)i), ""); /* the lane's thread */
-        if (atom)
-            atom_lane(e, g, in, addr, i, old);
-        else
-            ld_st_lane(e, g, in, addr, i);
-        e->t = t0;
-        if (after) {
-            LLVMBuildBr(B_, after);
-            LLVMPositionBuilderAtEnd(B_, after);
-        }
-    }
+    ptx_jit_callout(e, in, mask);
     if (done) {
         LLVMBuildBr(B_, done);
         LLVMPositionBuilderAtEnd(B_, done);
@@ -368,6 +307,10 @@ static int gang_insn(jit_em *e, gang *g, const ptx_insn *in, uint32_t pc)
 {
     e->pc = pc;
     if (ptx_jit_is_warp_op(in)) { /* the lanes meet their warp there (ptx_jit_warp.c) */
+        uint32_t regs[JIT_INSN_REGS]; /* the interpreter writes them: keep them 64-bit */
+        int n = ptx_jit_insn_regs(in, e->f->nregs, regs);
+        for (int i = 0; i < n; i++)
+            g->wide[regs[i]] = 1;
         save_live(e, g, e->live.in[pc], NULL);
         ptx_jit_need_resume(e, pc + 1);
         need_gang_resume(e, g, pc + 1);
@@ -441,9 +384,10 @@ int ptx_jit_gang_emit(jit_em *e, LLVMBasicBlockRef start)
     g.regs = calloc(f->nregs + 1, sizeof *g.regs); /* nregs: the carry flag */
     g.bb = calloc(f->ncode + 1, sizeof *g.bb);
     g.resume = calloc(f->ncode + 1, sizeof *g.resume);
+    g.wide = calloc(f->nregs + 1, 1);
     int rc = -1;
     LLVMValueRef stid[3], stv = e->tv;
-    if (g.regs && g.bb && g.resume && f->ncode) {
+    if (g.regs && g.bb && g.resume && g.wide && f->ncode) {
         ptx_jit_value_types(e, 1);
         e->sregs = e->regs;
         e->sbb = e->bb;
@@ -470,6 +414,9 @@ int ptx_jit_gang_emit(jit_em *e, LLVMBasicBlockRef start)
             ptx_jit_call(e, "ptx_jit_rt_fail", e->vd, ta, 4, a);
             LLVMBuildBr(B_, e->fail);
         }
+        const char *nw = getenv("SOFTGPU_JIT_NARROW"); /* 0: 64-bit lanes, for comparisons */
+        if (rc == 0 && !(nw && nw[0] == '0'))
+            ptx_jit_narrow_regs(e, g.regs, f->nregs, g.wide, g.reloads, g.nreloads);
         e->regs = e->sregs;
         memcpy(e->tid, stid, sizeof stid);
         e->tv = stv;
@@ -478,5 +425,7 @@ int ptx_jit_gang_emit(jit_em *e, LLVMBasicBlockRef start)
     free(g.regs);
     free(g.bb);
     free(g.resume);
+    free(g.wide);
+    free(g.reloads);
     return rc;
 }
