@@ -133,6 +133,8 @@ static void usage(FILE *f)
                "                         [--json]   (live: running programs see it at once)\n"
                "       tfuse vgpu freeze --node ADDR ID [--to host|disk] [--json]\n"
                "       tfuse vgpu resume --node ADDR ID [--json]   (docs/freeze.md)\n"
+               "       tfuse vgpu migrate --node ADDR ID --device N [--json]   (to device\n"
+               "                         index N of the same node; docs/freeze.md)\n"
                "ADDR is the node's --api address (unix:PATH, tcp:HOST:PORT); $TFUSE_NODE_API\n"
                "is used when --node is not given. --token T (or $TFUSE_NODE_TOKEN) is the\n"
                "node's API token, needed for remote (tcp) calls to a node that has one.\n"
@@ -170,6 +172,18 @@ static void print_frozen(const char *cmd, json_t *reply)
            json_number_value(json_object_get(reply, "took_ms")),
            (long long)json_integer_value(json_object_get(fz, "frozen_bytes")), to ? ", in " : "",
            to ? (strcmp(to, "disk") == 0 ? "files on disk" : "host memory") : "");
+}
+
+/* `tfuse vgpu migrate`: where its sessions went, and how long they were paused. */
+static void print_migrated(json_t *reply)
+{
+    printf("migrated %s: device %lld -> %lld, %zu session(s), %lld bytes in %.1f ms\n",
+           json_string_value(json_object_get(reply, "id")),
+           (long long)json_integer_value(json_object_get(reply, "from_device")),
+           (long long)json_integer_value(json_object_get(reply, "device")),
+           json_array_size(json_object_get(reply, "sessions")),
+           (long long)json_integer_value(json_object_get(reply, "moved_bytes")),
+           json_number_value(json_object_get(reply, "took_ms")));
 }
 
 /* Adds --compute/--compute-limit as strings: the node converts TFLOPs with its device rating. */
@@ -330,6 +344,18 @@ int tfuse_vgpu_main(int argc, char **argv)
         method = "POST", want = 200;
         nodeapi_vgpu_path(path, sizeof path, target);
         strncat(path, cmd[0] == 'f' ? "/freeze" : "/resume", sizeof path - strlen(path) - 1);
+    } else if (strcmp(cmd, "migrate") == 0 && target && device) {
+        char *end = NULL;
+        long n = strtol(device, &end, 10);
+        if (!*device || *end || n < 0 || n > 4095) {
+            fprintf(stderr, "tfuse vgpu migrate: --device is a device index (0, 1, ...), not "
+                    "'%s'\n", device);
+            return 2;
+        }
+        body = json_pack("{s:i}", "device", (int)n);
+        method = "POST", want = 200;
+        nodeapi_vgpu_path(path, sizeof path, target);
+        strncat(path, "/migrate", sizeof path - strlen(path) - 1);
     } else {
         usage(stderr);
         return 2;
@@ -373,6 +399,8 @@ int tfuse_vgpu_main(int argc, char **argv)
         print_resized(reply);
     } else if (strcmp(cmd, "freeze") == 0 || strcmp(cmd, "resume") == 0) {
         print_frozen(cmd, reply);
+    } else if (strcmp(cmd, "migrate") == 0) {
+        print_migrated(reply);
     } else if (!as_json) {
         printf("deleted %s\n", target);
     }

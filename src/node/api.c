@@ -37,6 +37,7 @@
 #include "secret.h"
 #include "transport.h"
 #include "vgpus_freeze.h"
+#include "vgpus_migrate.h"
 #include "tfuse/version.h"
 
 #define MAX_BODY NODE_API_MAX_BODY
@@ -169,13 +170,14 @@ static int fail(struct reply *r, int status, const char *reason, const char *msg
 /* ---- routes ---- */
 
 enum resource { R_NONE, R_HEALTH, R_VERSION, R_METRICS, R_DEVICES, R_VGPUS, R_VGPU,
-                R_SESSIONS, R_SESSION, R_VGPU_LEASE, R_VGPU_FREEZE, R_VGPU_RESUME };
+                R_SESSIONS, R_SESSION, R_VGPU_LEASE, R_VGPU_FREEZE, R_VGPU_RESUME,
+                R_VGPU_MIGRATE };
 
 static const char *const allowed[] = {
     [R_NONE] = "", [R_HEALTH] = "GET", [R_VERSION] = "GET", [R_METRICS] = "GET",
     [R_DEVICES] = "GET", [R_VGPUS] = "GET, POST", [R_VGPU] = "GET, PATCH, DELETE",
     [R_SESSIONS] = "GET", [R_SESSION] = "GET", [R_VGPU_LEASE] = "POST",
-    [R_VGPU_FREEZE] = "POST", [R_VGPU_RESUME] = "POST",
+    [R_VGPU_FREEZE] = "POST", [R_VGPU_RESUME] = "POST", [R_VGPU_MIGRATE] = "POST",
 };
 
 /* The {id} of `url` when it is `prefix` + "/" + one segment (maybe empty: an id an older
@@ -219,13 +221,14 @@ static enum resource resource_of(const char *url, const char **id, char *buf, si
         snprintf(item, sizeof item, "%.*s", (int)(n - 6), url) > 0 &&
         (*id = item_id(item, vgpus, buf, len)))
         return R_VGPU_LEASE;
-    for (int verb = 0; verb < 2; verb++) {   /* /api/v1/vgpus/{id}/freeze and /resume */
-        size_t k = 7;
-        const char *tail = verb ? "/resume" : "/freeze";
-        if (n > k && n - k < sizeof item && strcmp(url + n - k, tail) == 0 &&
+    static const char *const tails[] = {"/freeze", "/resume", "/migrate"};
+    static const enum resource verbs[] = {R_VGPU_FREEZE, R_VGPU_RESUME, R_VGPU_MIGRATE};
+    for (int verb = 0; verb < 3; verb++) {   /* /api/v1/vgpus/{id}/freeze, ... */
+        size_t k = strlen(tails[verb]);
+        if (n > k && n - k < sizeof item && strcmp(url + n - k, tails[verb]) == 0 &&
             snprintf(item, sizeof item, "%.*s", (int)(n - k), url) > 0 &&
             (*id = item_id(item, vgpus, buf, len)))
-            return verb ? R_VGPU_RESUME : R_VGPU_FREEZE;
+            return verbs[verb];
     }
     if ((*id = item_id(url, sessions, buf, len)))
         return R_SESSION;
@@ -307,6 +310,8 @@ static void add_session_counts(struct node_api *a, json_t *list)
         json_object_set_new(g, "sessions", json_integer(n));
         if (a->freeze)
             node_freeze_describe(a->freeze, g);
+        if (a->freeze)
+            node_migrate_describe(a->freeze, g);
     }
 }
 
@@ -384,6 +389,7 @@ struct freeze_job {
     struct MHD_Connection *c;
     char id[3 * VGPU_ID_MAX + 4];
     int resume;
+    int migrate;             /* POST .../migrate (vgpus_migrate.h) */
     json_t *body;
     struct reply r;
     _Atomic int done;
@@ -394,7 +400,9 @@ static void *freeze_job_main(void *arg)
     struct freeze_job *j = arg;
     struct MHD_Connection *c = j->c;
     struct node_api *a = j->a;
-    j->r.status = node_freeze_request(a->freeze, j->id, j->resume, j->body, &j->r.json);
+    j->r.status = j->migrate ? node_migrate_request(a->freeze, j->id, j->body, &j->r.json)
+                             : node_freeze_request(a->freeze, j->id, j->resume, j->body,
+                                                   &j->r.json);
     json_decref(j->body);
     j->body = NULL;
     atomic_store(&j->done, 1);   /* j is the connection's from here */
@@ -406,7 +414,7 @@ static void *freeze_job_main(void *arg)
 /* POST /api/v1/vgpus/{id}/freeze or /resume; the body is optional. r->status -1: suspended,
  * the answer comes from the job (on_request). */
 static void freeze_vgpu(struct node_api *a, struct MHD_Connection *c, const char *id,
-                        struct body *b, int resume, struct reply *r)
+                        struct body *b, enum resource res, struct reply *r)
 {
     json_t *body = b->len || b->too_big ? json_body(c, b, r) : NULL;
     struct freeze_job *j = NULL;
@@ -418,7 +426,8 @@ static void freeze_vgpu(struct node_api *a, struct MHD_Connection *c, const char
         json_decref(body);
         return;
     }
-    *j = (struct freeze_job){.a = a, .c = c, .resume = resume, .body = body};
+    *j = (struct freeze_job){.a = a, .c = c, .resume = res == R_VGPU_RESUME,
+                             .migrate = res == R_VGPU_MIGRATE, .body = body};
     snprintf(j->id, sizeof j->id, "%s", id);
     b->job = j;
     r->status = -1;
@@ -504,7 +513,8 @@ static void route(struct node_api_listener *l, struct MHD_Connection *c, const c
         break;
     case R_VGPU_LEASE: r->status = node_vgpus_renew(a->vgpus, id, &r->json); break;
     case R_VGPU_FREEZE:
-    case R_VGPU_RESUME: freeze_vgpu(a, c, id, b, res == R_VGPU_RESUME, r); break;
+    case R_VGPU_RESUME:
+    case R_VGPU_MIGRATE: freeze_vgpu(a, c, id, b, res, r); break;
     case R_SESSIONS:
         if (a->sessions) {
             r->status = node_sessions_list(a->sessions, a->vgpus, &r->json);

@@ -13,6 +13,7 @@
 #include "fatbin.h"
 #include "log.h"
 #include "kparams.h"
+#include "migrate.h"
 #include "ptxglobals.h"
 #include "worker_int.h"
 
@@ -40,14 +41,14 @@ CUresult tfw_custom_cuCtxCreate_v2(struct tfw_session *s, struct tfp_reader *in,
     if (s->be.cuCtxSetCurrent(NULL) == CUDA_SUCCESS)
         s->be.cuCtxSetCurrent(ctx);
     s->current = ctx;   /* current on this thread, as the stub makes it in the program */
-    tfp_put_u64(out, (uint64_t)(uintptr_t)ctx);
+    tfp_put_u64(out, tfw_xout(s, (uint64_t)(uintptr_t)ctx));
     return CUDA_SUCCESS;
 }
 
 CUresult tfw_custom_cuCtxDestroy_v2(struct tfw_session *s, struct tfp_reader *in,
                                     struct tfp_writer *out)
 {
-    uint64_t h = tfp_get_u64(in);
+    uint64_t wire = tfp_get_u64(in), h = tfw_xin(s, wire);
     DONE_READING("cuCtxDestroy");
     NEED_BACKEND(cuCtxDestroy_v2);
     if (!h || tfw_handles_kind(&s->handles, h) != TFW_K_CTX)
@@ -56,6 +57,7 @@ CUresult tfw_custom_cuCtxDestroy_v2(struct tfw_session *s, struct tfp_reader *in
     if (r != CUDA_SUCCESS)
         return r;
     tfw_handles_del(&s->handles, h);
+    tfw_xlate_forget(s->xl, wire, h);
     if ((uint64_t)(uintptr_t)s->current == h || s->be.cuCtxGetCurrent(&s->current) != CUDA_SUCCESS)
         s->current = NULL;
     return CUDA_SUCCESS;
@@ -130,10 +132,13 @@ static CUresult load_image(struct tfw_session *s, unsigned what, const void *ima
     if (r != CUDA_SUCCESS)
         return r;
     r = load_image_uncharged(s, what, image, h);
-    if (r == CUDA_SUCCESS)
-        tfw_limits_remember(s, TFW_LIMITS_HANDLE_KEY(*h), globals);
-    else
+    if (r != CUDA_SUCCESS) {
         tfw_limits_release(s, globals);
+        return r;
+    }
+    tfw_limits_remember(s, TFW_LIMITS_HANDLE_KEY(*h), globals);
+    if (what == IMAGE_MODULE)   /* for a migration to load it again (migrate.c) */
+        tfw_migrate_note_module(s, *h, image, size, globals);
     return r;
 }
 
@@ -179,7 +184,7 @@ static CUresult image_request(struct tfw_session *s, struct tfp_reader *in, stru
     if (r != CUDA_SUCCESS)
         return r;
     tfp_put_u32(out, IMAGE_LOADED);
-    tfp_put_u64(out, h);
+    tfp_put_u64(out, tfw_xout(s, h));
     return CUDA_SUCCESS;
 }
 
@@ -241,13 +246,13 @@ CUresult tfw_read_kernel_params(struct tfw_session *s, struct tfp_reader *in, st
 
 static CUresult read_geometry(struct tfw_session *s, struct tfp_reader *in, struct tfw_launch *l)
 {
-    l->f = tfp_get_u64(in);
+    l->f = tfw_xin(s, tfp_get_u64(in));
     for (int i = 0; i < 3; i++)
         l->grid[i] = tfp_get_u32(in);
     for (int i = 0; i < 3; i++)
         l->block[i] = tfp_get_u32(in);
     l->shmem = tfp_get_u32(in);
-    l->stream = tfp_get_u64(in);
+    l->stream = tfw_xin(s, tfp_get_u64(in));
     if (!l->f)
         return CUDA_ERROR_INVALID_HANDLE;
     CUresult r = tfw_check_handle(s, TFW_K_FUNC, l->f);

@@ -378,6 +378,12 @@ int tfw_devmap_install(struct tfw_session *s, char *err, size_t errlen)
     return 0;
 }
 
+void tfw_devmap_move(struct tfw_session *s, int i, CUdevice to)
+{
+    if (s->devmap && i >= 0 && i < s->devmap->n)
+        s->devmap->dev[i] = to;
+}
+
 void tfw_devmap_end(struct tfw_session *s)
 {
     free(s->devmap);

@@ -32,6 +32,9 @@ CUresult tfw_devmap_to_session(const struct tfw_session *s, CUdevice *dev);
 /* A location in the backend's numbering: device ids translated, other kinds as they are. */
 CUresult tfw_devmap_location(const struct tfw_session *s, CUmemLocation *loc);
 
+/* Migration (migrate.c): the session's device i is backend device `to` from now on. */
+void tfw_devmap_move(struct tfw_session *s, int i, CUdevice to);
+
 void tfw_devmap_end(struct tfw_session *s);
 
 #endif

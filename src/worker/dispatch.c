@@ -15,6 +15,7 @@
 
 #include "attach.h"
 #include "devmap.h"
+#include "migrate.h"
 #include "stats.h"
 #include "worker_int.h"
 
@@ -62,7 +63,7 @@ static inline CUmemLocation *tfw_location_in(struct tfw_session *s, const void *
 #define TFW_DECL_OUTOPT(T, n) TFW_DECL_OUT(T, n)
 #define TFW_DECL_HIN(K, T, n) T n;
 #define TFW_DECL_HOUT(K, T, n) T n##_v = 0; T *n = &n##_v;
-#define TFW_DECL_HDEL(K, T, n) T n;
+#define TFW_DECL_HDEL(K, T, n) T n; uint64_t n##_wire;
 #define TFW_DECL_DPTR(n, b) CUdeviceptr n;
 #define TFW_DECL_DPOUT(n, b) CUdeviceptr n##_v = 0; CUdeviceptr *n = &n##_v;
 #define TFW_DECL_DPADDR(n, b) TFW_DECL_DPOUT(n, b)
@@ -88,7 +89,8 @@ static inline CUmemLocation *tfw_location_in(struct tfw_session *s, const void *
 #define TFW_DEC_RESDESC(n) TFW_DEC_IBUF(const CUDA_RESOURCE_DESC *, n, 0)
 #define TFW_DEC_OUT(T, n)
 #define TFW_DEC_OUTOPT(T, n)
-#define TFW_DEC_HIN(K, T, n) n = (T)(uintptr_t)tfp_get_u64(in); TFW_NOTE_##K(n)
+/* A migrated session's handles are translated from the values the program holds (migrate.h). */
+#define TFW_DEC_HIN(K, T, n) n = (T)(uintptr_t)tfw_xin(s, tfp_get_u64(in)); TFW_NOTE_##K(n)
 /* The stream a request names is known before any check (capture-aware checks need it). */
 #define TFW_NOTE_STREAM(n) s->last_stream = n;
 #define TFW_NOTE_CTX(n)
@@ -118,7 +120,7 @@ static inline CUmemLocation *tfw_location_in(struct tfw_session *s, const void *
 #define TFW_NOTE_EXTMEM(n)
 #define TFW_NOTE_EXTSEM(n)
 #define TFW_DEC_HOUT(K, T, n)
-#define TFW_DEC_HDEL(K, T, n) n = (T)(uintptr_t)tfp_get_u64(in);
+#define TFW_DEC_HDEL(K, T, n) n##_wire = tfp_get_u64(in); n = (T)(uintptr_t)tfw_xin(s, n##_wire);
 #define TFW_DEC_DPTR(n, b) n = (CUdeviceptr)tfp_get_u64(in);
 #define TFW_DEC_DPOUT(n, b)
 #define TFW_DEC_DPADDR(n, b) TFW_DEC_DPOUT(n, b)
@@ -253,7 +255,8 @@ static inline CUmemLocation *tfw_location_in(struct tfw_session *s, const void *
 #define TFW_POST_HIN_EXTSEM(n)
 #define TFW_POST_HOUT(K, T, n) tfw_record_handle(s, TFW_K_##K, (uint64_t)(uintptr_t)*n);
 #define TFW_POST_HDEL(K, T, n) \
-    tfw_handles_del_tree(&s->handles, (uint64_t)(uintptr_t)n, &s->allocs);
+    tfw_handles_del_tree(&s->handles, (uint64_t)(uintptr_t)n, &s->allocs); \
+    if (s->xl || s->mg) tfw_migrate_forget(s, n##_wire, (uint64_t)(uintptr_t)n);
 #define TFW_POST_DPTR(n, b)
 #define TFW_POST_DPOUT(n, b) tfw_record_alloc(s, *n, (uint64_t)(b));
 #define TFW_POST_DPADDR(n, b) TFW_POST_DPOUT(n, b)
@@ -282,7 +285,7 @@ static inline CUmemLocation *tfw_location_in(struct tfw_session *s, const void *
 #define TFW_REPLY_OUT(T, n) tfp_put(out, n, sizeof *n);
 #define TFW_REPLY_OUTOPT(T, n) tfp_put(out, n, sizeof *n);
 #define TFW_REPLY_HIN(K, T, n)
-#define TFW_REPLY_HOUT(K, T, n) tfp_put_u64(out, (uint64_t)(uintptr_t)*n);
+#define TFW_REPLY_HOUT(K, T, n) tfp_put_u64(out, tfw_xout(s, (uint64_t)(uintptr_t)*n));
 #define TFW_REPLY_HDEL(K, T, n)
 #define TFW_REPLY_DPTR(n, b)
 #define TFW_REPLY_DPOUT(n, b) tfp_put_u64(out, (uint64_t)*n);

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "migrate.h"
 #include "worker_int.h"
 
 static int dump_fd = -1;
@@ -113,13 +114,13 @@ typedef CUresult (*cluster_fn)(int *, CUfunction, const CUlaunchConfig *);
 static CUresult cluster_query(struct tfw_session *s, struct tfp_reader *in,
                               struct tfp_writer *out, cluster_fn fn, const char *call)
 {
-    uint64_t f = tfp_get_u64(in);
+    uint64_t f = tfw_xin(s, tfp_get_u64(in));
     CUlaunchConfig cfg = {0};
     unsigned *dims[] = {&cfg.gridDimX, &cfg.gridDimY, &cfg.gridDimZ,
                         &cfg.blockDimX, &cfg.blockDimY, &cfg.blockDimZ, &cfg.sharedMemBytes};
     for (int i = 0; i < 7; i++)
         *dims[i] = tfp_get_u32(in);
-    uint64_t stream = tfp_get_u64(in);
+    uint64_t stream = tfw_xin(s, tfp_get_u64(in));
     uint32_t nattrs = tfp_get_u32(in);
     CUlaunchAttribute attrs[16];
     if (nattrs > 16)

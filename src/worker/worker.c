@@ -19,6 +19,7 @@
 #include "enforce.h"
 #include "freeze.h"
 #include "log.h"
+#include "migrate.h"
 #include "secret.h"
 #include "stats.h"
 #include "vgpu_mem.h"
@@ -366,6 +367,7 @@ static int is_current_ctx_sync(const struct tfw_session *s, uint32_t id, const v
         return 0;
     uint64_t ctx;
     memcpy(&ctx, (const uint8_t *)payload + 8, sizeof ctx);
+    ctx = tfw_xin(s, ctx);
     return ctx == 0 || ctx == (uint64_t)(uintptr_t)s->current;
 }
 
@@ -376,7 +378,7 @@ CUresult tfw_handle_request(struct tfw_session *s, uint32_t id, const void *payl
         return tfw_malformed(s, "unknown", "no such call id");
     struct tfp_reader in;
     tfp_reader_init(&in, payload, len);
-    uint64_t ctx = tfp_get_u64(&in);
+    uint64_t ctx = tfw_xin(s, tfp_get_u64(&in));   /* migrate.h */
     if (in.bad)
         return tfw_malformed(s, tfp_call_name(id), "no context word");
     CUresult r = tfw_limits_check(s);   /* a deleted vGPU ends the session's device work */
@@ -631,6 +633,7 @@ int tfw_serve(struct tf_conn *conn, const struct tfw_opts *opts)
         }
     }
     tfw_freeze_end(s);
+    tfw_migrate_end(s);
     tfw_ipc_end(s);
     tfw_callbacks_end();
     tfw_limits_end(s);

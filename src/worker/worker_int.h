@@ -44,6 +44,8 @@ struct tfw_session {
     struct tfw_devmap *devmap; /* session device ordinals -> backend's (devmap.c), or NULL */
     PFN_cuIpcGetMemHandle_v4010 ipc_orig_get; /* the backend's, below ipc.c's wrapper */
     struct tfw_freeze *fz;     /* freezable allocations and the frozen image (freeze.c) */
+    struct tfw_xlate *xl;      /* handle translation once migrated (migrate.h), or NULL */
+    struct tfw_migrate *mg;    /* module images kept for migration (migrate.c), or NULL */
 };
 
 /* The session whose request is being handled (internal calls reach it through this). */

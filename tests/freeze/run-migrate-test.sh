@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# Migration of a vGPU's sessions to another device of the node (issue 15, docs/freeze.md
+# "Migration"), end to end: a real `tfuse node --api` on a two-device softgpu with --freeze-to,
+# prog_migrate run through `tfuse run` with its state in device memory (a module, a stream, an
+# event), driven through a fifo, moved from device 0 to device 1 mid-run and back.
+#
+#   run-migrate-test.sh CASE BUILD_DIR SOURCE_DIR      CASE: migrate
+#
+# Every node and program is stopped on every exit path (node-harness.sh).
+set -u
+
+case_name=$1 build=$2 src=$3
+tfuse=$build/bin/tfuse
+prog=$build/tests/freeze/prog_migrate
+. "$src/tests/lib/node-harness.sh" migrate-test
+PITCHED=$((2 * MiB))     # prog_migrate's pitched allocation: 1024-byte pitch x 2048 rows
+HELD=$((64 * MiB))
+
+vgpu() { http GET "/api/v1/vgpus/$1" | cut -d' ' -f2-; }
+expect() {   # expect CODE REASON METHOD PATH [BODY]: the status and the error's reason
+    local want=$1 reason=$2 r
+    shift 2
+    r=$(http "$@")
+    [ "${r%% *}" = "$want" ] || fail "$* answered $r, expected $want"
+    [ "$reason" = - ] || [ "$(echo "${r#* }" | jq -r .error)" = "$reason" ] ||
+        fail "$* answered $r, expected the reason $reason"
+    echo "${r#* }"
+}
+devfree() {   # devfree DEV: device DEV's free memory as a whole-device session sees it
+    timeout $T60 "$tfuse" run --connect "$sess" -- "$prog" devfree "$1" |
+        sed -n 's/^devfree \([0-9]*\).*/\1/p'
+}
+start_holder() {   # start_holder TOKEN BYTES: prog_migrate hold, its commands on fd $in
+    mkfifo "$work/a.in"
+    exec {in}<>"$work/a.in"
+    timeout $(scaled 150) "$tfuse" run --connect "$sess" --vgpu "$1" -- "$prog" hold "$2" \
+        <"$work/a.in" >"$work/a.out" 2>"$work/a.err" &
+    pids+=($!)
+    wait_until 120 grep -q '^ready' "$work/a.out" ||
+        fail "the program did not start: $(cat "$work/a.out" "$work/a.err")"
+    pids+=("$(sed -n 's/^ready pid //p' "$work/a.out")")
+}
+say() {   # say COMMAND EXPECTED-PREFIX: sends a command, waits for the next line of output
+    local n before
+    before=$(wc -l <"$work/a.out")
+    echo "$1" >&"$in"
+    wait_until 60 eval "[ \$(wc -l <\"$work/a.out\") -gt $before ]" ||
+        fail "no answer to '$1': $(cat "$work/a.out" "$work/a.err")"
+    n=$(sed -n "$((before + 1))p" "$work/a.out")
+    case "$n" in
+        "$2"*) echo "$n" ;;
+        *) fail "answered '$n' to '$1', expected '$2...': $(cat "$work/a.err")" ;;
+    esac
+}
+
+case_migrate() {
+    export SOFTGPU_DEVICES=2 SOFTGPU_MEMORY=512MiB
+    export SOFTGPU_NAMESPACE=${SOFTGPU_NAMESPACE:-freeze}_migrate2
+    start_node --freeze-to host --allow-unlimited
+    local tok r a0 a1 b0 b1 moved=$((HELD + PITCHED))
+    tok=$(http POST /api/v1/vgpus '{"vram":"256MiB","id":"mg","device":0}' | cut -d' ' -f2- |
+          jq -r .token)
+    [ -n "$tok" ] && [ "$tok" != null ] || fail "create"
+    expect 409 no_sessions POST /api/v1/vgpus/mg/migrate '{"device":1}' >/dev/null
+    start_holder "$tok" $HELD
+    say check "ok 1" >/dev/null
+    # bad requests are refused before any worker is asked
+    expect 400 bad_request POST /api/v1/vgpus/mg/migrate >/dev/null
+    expect 400 bad_request POST /api/v1/vgpus/mg/migrate '{"device":2}' >/dev/null
+    expect 400 bad_request POST /api/v1/vgpus/mg/migrate '{"device":"1","x":1}' >/dev/null
+    expect 409 already_there POST /api/v1/vgpus/mg/migrate '{"device":0}' >/dev/null
+    expect 404 not_found POST /api/v1/vgpus/nope/migrate '{"device":1}' >/dev/null
+    expect 405 - GET /api/v1/vgpus/mg/migrate >/dev/null
+    # what migration cannot move (an allocation under 2 MiB keeps no address on another
+    # device): refused with the reason, and the session goes on where it was
+    say "alloc 4096" "allocated" >/dev/null
+    r=$(expect 409 cannot_migrate POST /api/v1/vgpus/mg/migrate '{"device":1}')
+    echo "refused: $(echo "$r" | jq -r .message)"
+    grep -q "cannot keep its address on another device" "$work/node.log" ||
+        fail "the worker's reason is not in the log"
+    say check "ok 2" >/dev/null
+    say unalloc "unallocated" >/dev/null
+    # the migration, mid-run
+    a0=$(devfree 0)
+    a1=$(devfree 1)
+    r=$(expect 200 - POST /api/v1/vgpus/mg/migrate '{"device":1}')
+    echo "$r" | jq -e ".from_device == 0 and .device == 1 and .moved_bytes == $moved and
+        (.sessions | length) == 1" >/dev/null || fail "migrate reply: $r"
+    echo "migrated $moved bytes in $(echo "$r" | jq .took_ms) ms"
+    b0=$(devfree 0)
+    b1=$(devfree 1)
+    [ $((b0 - a0)) -ge $moved ] || fail "device 0's free memory rose by $((b0 - a0)), not $moved"
+    [ $((a1 - b1)) -ge $moved ] || fail "device 1's free memory fell by $((a1 - b1)), not $moved"
+    echo "device 0 free +$((b0 - a0)) bytes, device 1 free -$((a1 - b1)) bytes"
+    vgpu mg | jq -e '.migration.device_index == 1 and .migration.migrations_total == 1' \
+        >/dev/null || fail "the vGPU's JSON: $(vgpu mg)"
+    say check "ok 3" >/dev/null   # same handles, same pointers, the CPU's results
+    say check "ok 4" >/dev/null
+    expect 409 already_there POST /api/v1/vgpus/mg/migrate '{"device":1}' >/dev/null
+    # back with the CLI, and on again
+    "$tfuse" vgpu migrate --node "$api" mg --device 0 | grep -q '^migrated mg: device 1 -> 0' ||
+        fail "tfuse vgpu migrate"
+    say check "ok 5" >/dev/null
+    [ $(($(devfree 0) - b0)) -le $((-moved)) ] || fail "not back on device 0"
+    "$tfuse" vgpu migrate --node "$api" mg --device x 2>&1 | grep -q 'device index' ||
+        fail "the CLI took a bad --device"
+    # frozen: refused until resumed
+    expect 200 - POST /api/v1/vgpus/mg/freeze >/dev/null
+    expect 409 frozen POST /api/v1/vgpus/mg/migrate '{"device":1}' >/dev/null
+    say check "ok 6" >/dev/null
+    expect 200 - POST /api/v1/vgpus/mg/migrate '{"device":1}' >/dev/null
+    say check "ok 7" >/dev/null
+    echo end >&"$in"
+    wait "${pids[0]}" || fail "the program did not end cleanly: $(cat "$work/a.err")"
+    ! grep -q "migration to device .* failed\|out of memory recording" "$work/node.log" ||
+        fail "the node's log: $(grep -i migrat "$work/node.log")"
+}
+
+"case_$case_name" || exit 1
+echo "freeze_$case_name: OK"
