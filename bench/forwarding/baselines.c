@@ -10,6 +10,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -37,6 +38,36 @@ double baselines_median(double *v, int n)
 {
     qsort(v, (size_t)n, sizeof *v, cmp_double);
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+double baselines_quantile(const double *sorted, int n, double q)
+{
+    double x = q * (n - 1);
+    int i = (int)x;
+    return i + 1 < n ? sorted[i] + (x - i) * (sorted[i + 1] - sorted[i]) : sorted[n - 1];
+}
+
+void baselines_fill(void *p, size_t n, int compressible)
+{
+    uint64_t x = 0x9e3779b97f4a7c15ull, *w = p;
+    for (size_t i = 0; i < n / 8; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        w[i] = compressible && (i & 7) >= 2 ? 0 : x;
+    }
+}
+
+double baselines_loadavg(void)
+{
+    double l = 0;
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (f) {
+        if (fscanf(f, "%lf", &l) != 1)
+            l = 0;
+        fclose(f);
+    }
+    return l;
 }
 
 static int write_all(int fd, const uint8_t *p, size_t n)

@@ -14,6 +14,13 @@ struct baselines {
 /* The median of n values (sorted in place): on a 2-core VM one descheduling adds milliseconds
  * to a run, so each figure is the median of several (the same statistic on every path). */
 double baselines_median(double *v, int n);
+/* The q-quantile (0..1) of n values already sorted (baselines_median sorts). */
+double baselines_quantile(const double *sorted, int n, double q);
+/* Random bytes (xorshift), or compressible ones: each 64-byte line 16 random bytes and 48 zeros
+ * (LZ4 shrinks it about 3x), a stand-in for sparse activations and padded tensors. */
+void baselines_fill(void *p, size_t n, int compressible);
+/* The 1-minute load average (0 when unknown): how busy the cores were. */
+double baselines_loadavg(void);
 void baselines_measure(struct baselines *b, size_t bytes, int reps);
 /* The mean of both directions: what a copy is compared with. */
 double baselines_tcp_stream(const struct baselines *b);

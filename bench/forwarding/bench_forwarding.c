@@ -96,20 +96,6 @@ static double copy_gbps(struct tf_backend *be, CUdeviceptr d, void *h, int to_de
     return baselines_median(gbps, COPY_REPS);
 }
 
-/* Random bytes (xorshift): what no compressor shrinks, so a copy of them shows the path's own
- * rate. compressible: each 64-byte line has 16 random bytes and 48 zeros (LZ4 shrinks it about
- * 3x), a stand-in for sparse activations and padded tensors. */
-static void fill(void *p, size_t n, int compressible)
-{
-    uint64_t x = 0x9e3779b97f4a7c15ull, *w = p;
-    for (size_t i = 0; i < n / 8; i++) {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        w[i] = compressible && (i & 7) >= 2 ? 0 : x;
-    }
-}
-
 #define TRY(call, what)                                                                        \
     do {                                                                                       \
         CUresult r_ = (call);                                                                  \
@@ -151,7 +137,7 @@ static void measure(struct tf_backend *be, struct results *res)
     CUdeviceptr d;
     TRY(be->cuMemAlloc_v2(&d, COPY_BYTES), "cuMemAlloc");
     void *pageable = malloc(COPY_BYTES);
-    fill(pageable, COPY_BYTES, 0);
+    baselines_fill(pageable, COPY_BYTES, 0);
     res->h2d_pageable = copy_gbps(be, d, pageable, 1, res, 0);
     res->d2h_pageable = copy_gbps(be, d, pageable, 0, res, 1);
     free(pageable);
@@ -162,10 +148,10 @@ static void measure(struct tf_backend *be, struct results *res)
         snprintf(res->error, sizeof res->error, "cuMemAllocHost failed");
         return;
     }
-    fill(pinned, COPY_BYTES, 0);
+    baselines_fill(pinned, COPY_BYTES, 0);
     res->h2d_pinned = copy_gbps(be, d, pinned, 1, res, 2);
     res->d2h_pinned = copy_gbps(be, d, pinned, 0, res, 3);
-    fill(pinned, COPY_BYTES, 1);
+    baselines_fill(pinned, COPY_BYTES, 1);
     res->h2d_pinned_z = copy_gbps(be, d, pinned, 1, res, 4);
     res->d2h_pinned_z = copy_gbps(be, d, pinned, 0, res, 5);
     hfree(pinned);
@@ -360,16 +346,10 @@ static void write_json(const struct results *r, const struct baselines *bl)
         fprintf(stderr, "bench_forwarding: cannot write %s: %s\n", path, strerror(errno));
         return;
     }
-    double load[3] = {0, 0, 0};
-    FILE *la = fopen("/proc/loadavg", "r");
-    if (!la || fscanf(la, "%lf %lf %lf", &load[0], &load[1], &load[2]) != 3)
-        load[0] = -1;
-    if (la)
-        fclose(la);
     fprintf(f, "{\n  \"benchmark\": \"forwarding\",\n");
     /* Spin-then-sleep waiting is only as fast as the cores are free: record how busy they were. */
     fprintf(f, "  \"machine\": {\"cpus\": %ld, \"load_average_1min\": %.2f},\n",
-            sysconf(_SC_NPROCESSORS_ONLN), load[0]);
+            sysconf(_SC_NPROCESSORS_ONLN), baselines_loadavg());
     fprintf(f, "  \"modes\": {\n");
     for (int m = 0; m < M_COUNT; m++)
         json_mode(f, mode_names[m], &r[m], m == M_COUNT - 1);
@@ -435,14 +415,8 @@ int main(void)
         return 1;
     }
     print_table(r, &bl);
-    FILE *la = fopen("/proc/loadavg", "r");
-    char load[64] = "?";
-    if (la && fgets(load, sizeof load, la))
-        load[strcspn(load, " ")] = '\0';
-    if (la)
-        fclose(la);
-    printf("\n(%ld CPUs, load average %s: spinning waiters need free cores)\n",
-           sysconf(_SC_NPROCESSORS_ONLN), load);
+    printf("\n(%ld CPUs, load average %.2f: spinning waiters need free cores)\n",
+           sysconf(_SC_NPROCESSORS_ONLN), baselines_loadavg());
     write_json(r, &bl);
     return 0;
 }
