@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/random.h>
 #include <time.h>
@@ -37,16 +38,23 @@ static struct {
  * The kernel's cross-memory copy is one copy but not always the faster: on the development VM
  * it moves 2-5 GB/s where the staged path's two memcpys, side by side on two cores, reach 3-9
  * (bench_pageable, docs/forwarding.md); on hosts whose kernel copies at memcpy speed it wins.
- * So synchronous copies of ADAPT_MIN bytes and more are timed on both paths, per direction: each
- * path is tried twice, then the faster (an average of its recent rates) is taken, and the other
- * again every EXPLORE-th copy, as the host's load moves them. TFUSE_ATTACH=always skips this. */
+ * So synchronous copies of ADAPT_MIN bytes and more are timed on both paths, per direction and
+ * size class (4-16 MiB, 16-64 MiB, 64 MiB and more: rates differ by size): each path is tried
+ * three times, the first try not counted (it pays first touches, the ring's included), then the
+ * faster (an average of its recent rates) is taken, and the other again every EXPLORE-th copy,
+ * as the host's load moves them. One case is decided without timing: a DtoH into pages the
+ * program has not touched yet (a new allocation: mincore) takes the attach, whose writes fault
+ * the pages in from the kernel, 10-15x faster here than the program's own first touches
+ * (the staged path's and the direct path's). TFUSE_ATTACH=always skips all this. */
 #define ADAPT_MIN (4u << 20)
 #define EXPLORE 16
+#define CLASSES 3
+#define TRIES 3
 static struct {
-    double gbps[2][2];      /* [0 staged, 1 attach][0 HtoD, 1 DtoH]: moving averages */
-    unsigned tries[2][2];
-    unsigned copies[2];
-    int timing, path, dir;  /* the call being timed (one at a time: the call lock) */
+    double gbps[2][2][CLASSES];   /* [0 staged, 1 attach][0 HtoD, 1 DtoH][class]: averages */
+    unsigned tries[2][2][CLASSES];
+    unsigned copies[2][CLASSES];
+    int timing, path, dir, cls;   /* the call being timed (one at a time: the call lock) */
     double t0;
 } ad;
 
@@ -63,26 +71,51 @@ static int env_always(void)
     return e && !strcmp(e, "always");
 }
 
+static int size_class(size_t len)
+{
+    return len < (16u << 20) ? 0 : len < (64u << 20) ? 1 : 2;
+}
+
+/* 1 when most of a sample of [p, p + len) is not resident: the first 64 and the last 64 pages
+ * (a new allocation is untouched throughout, a buffer in use is resident throughout). */
+static int untouched(const void *p, size_t len)
+{
+    const size_t page = 4096, span = 64 * page;
+    uintptr_t lo = (uintptr_t)p & ~(page - 1), hi = ((uintptr_t)p + len + page - 1) & ~(page - 1);
+    uintptr_t at[2] = {lo, hi - lo > span ? hi - span : lo};
+    unsigned char v[64];
+    int absent = 0, seen = 0;
+    for (int i = 0; i < 2; i++) {
+        size_t n = hi - at[i] < span ? hi - at[i] : span;
+        if (mincore((void *)at[i], n, v) != 0)
+            return 0;
+        for (size_t k = 0; k < n / page; k++, seen++)
+            absent += !(v[k] & 1);
+    }
+    return absent * 2 > seen;
+}
+
 /* 1: attach. Starts the timing of a synchronous copy. */
-static int choose(const struct tfs_call *c, size_t len, int dir)
+static int choose(const struct tfs_call *c, const void *p, size_t len, int dir)
 {
     int sync = c->id == TFP_ID_cuMemcpyHtoD_v2 || c->id == TFP_ID_cuMemcpyDtoH_v2;
-    if (len < ADAPT_MIN || env_always())
+    if (len < ADAPT_MIN || env_always() || (dir == 1 && untouched(p, len)))
         return 1;
-    int path;
-    if (ad.tries[1][dir] < 2)
+    int path, k = size_class(len);
+    if (ad.tries[1][dir][k] < TRIES)
         path = 1;
-    else if (ad.tries[0][dir] < 2)
+    else if (ad.tries[0][dir][k] < TRIES)
         path = 0;
     else {
-        path = ad.gbps[1][dir] >= ad.gbps[0][dir];
-        if (++ad.copies[dir] % EXPLORE == 0)
+        path = ad.gbps[1][dir][k] >= ad.gbps[0][dir][k];
+        if (++ad.copies[dir][k] % EXPLORE == 0)
             path = !path;
     }
     if (sync) {
         ad.timing = 1;
         ad.path = path;
         ad.dir = dir;
+        ad.cls = k;
         ad.t0 = now_s();
     }
     return path;
@@ -96,9 +129,9 @@ static void timed(size_t len, CUresult r)
     double dt = now_s() - ad.t0, g = dt > 0 ? (double)len / dt / 1e9 : 0;
     if (r != CUDA_SUCCESS || g <= 0)
         return;
-    unsigned *n = &ad.tries[ad.path][ad.dir];
-    double *avg = &ad.gbps[ad.path][ad.dir];
-    *avg = *n == 0 ? g : 0.7 * *avg + 0.3 * g;
+    unsigned *n = &ad.tries[ad.path][ad.dir][ad.cls];
+    double *avg = &ad.gbps[ad.path][ad.dir][ad.cls];
+    *avg = *n <= 1 ? g : 0.7 * *avg + 0.3 * g;   /* try 0 is overwritten by try 1 */
     (*n)++;
 }
 
@@ -206,7 +239,7 @@ int tfs_attach_in(struct tfs_call *c, const void *p, size_t len)
     if (at.state != 1 || len < TFS_ATTACH_MIN || !copy_call(c->id))
         return 0;
     c->bytes = len;
-    if (!choose(c, len, 0))
+    if (!choose(c, p, len, 0))
         return 0;
     tfp_put_u64(c->w, (uint64_t)len | ATTACH_BIT);
     tfp_put_u64(c->w, (uint64_t)(uintptr_t)p);
@@ -221,7 +254,7 @@ int tfs_attach_out(struct tfs_call *c, void *p, size_t len)
     if (at.state != 1 || len < TFS_ATTACH_MIN || !copy_call(c->id))
         return 0;
     c->bytes = len;
-    if (!choose(c, len, 1))
+    if (!choose(c, p, len, 1))
         return 0;
     tfp_put_u64(c->w, ATTACH_WHERE);
     tfp_put_u64(c->w, (uint64_t)(uintptr_t)p);
