@@ -3,8 +3,9 @@
  * a kernel gets and why, barriers (the region transformation: registers live across
  * bar.sync, barriers inside loops, threads exiting before a barrier), unstructured control
  * flow and predication, atomics, the in-memory cache (a second module with the same text),
- * and that an illegal or misaligned access in jitted code ends the launch with the
- * interpreter's status and message. Results are checked against C computations.
+ * gangs of 32 lanes with typed (32-bit) registers and loads and stores the gang runs through
+ * the interpreter's executor, and that an illegal or misaligned access in jitted code ends the
+ * launch with the interpreter's status and message. Results are checked against C computations.
  * Compiling off the launch path: a prepared module's kernels become ready without a launch,
  * and a module freed while its kernels are queued or compiling loses nothing. The disk cache
  * (SOFTGPU_JIT_CACHE, a folder of this test's): a second process links the kernel from it, a
@@ -15,6 +16,7 @@
  */
 #include <dirent.h>
 #include <fcntl.h>
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -347,6 +349,73 @@ static void test_callouts(void **state)
     tdev_free(m);
 }
 
+/* Gangs of 32 lanes with typed (32-bit) and 64-bit registers side by side, loads and stores
+ * the gang cannot do as one vector (a stride of 12 and 16 bytes, a guard with odd lanes off:
+ * the interpreter's executor for the gang) and uniform parameter loads. Per thread t:
+ * s = (int8)in[12t] (sign-extended, a 64-bit register), u = (u16)in[12t+2], r = 7, f = 1;
+ * n times: r = r * 3 + u, f = fma(f, 0.5, (float)s), s -= 1; then out[4t..4t+3] =
+ * r, f, s, and in[12t+4] for odd t (99 for even ones). */
+static const char typed_ptx[] = HDR
+    ".visible .entry tl(.param .u64 in, .param .u64 out, .param .u32 n)\n{\n"
+    " .reg .u32 %r<12>; .reg .s32 %s<4>; .reg .u64 %rd<8>; .reg .f32 %f<4>; .reg .pred %p<3>;\n"
+    " ld.param.u64 %rd1, [in]; ld.param.u64 %rd2, [out]; ld.param.u32 %r9, [n];\n"
+    " mov.u32 %r1, %tid.x; mov.u32 %r4, %ctaid.x; mov.u32 %r5, %ntid.x;\n"
+    " mad.lo.u32 %r1, %r4, %r5, %r1;\n"
+    " mul.wide.u32 %rd3, %r1, 12; add.s64 %rd4, %rd1, %rd3;\n"
+    " ld.global.s8 %s1, [%rd4]; ld.global.u16 %r2, [%rd4+2];\n"
+    " mov.u32 %r3, 7; mov.f32 %f1, 0f3F800000; mov.u32 %r10, 0; mov.u32 %r11, 99;\n"
+    "LOOP:\n"
+    " mad.lo.u32 %r3, %r3, 3, %r2;\n cvt.rn.f32.s32 %f2, %s1;\n"
+    " fma.rn.f32 %f1, %f1, 0f3F000000, %f2;\n add.s32 %s1, %s1, -1;\n"
+    " add.u32 %r10, %r10, 1;\n setp.lt.u32 %p1, %r10, %r9;\n @%p1 bra LOOP;\n"
+    " and.b32 %r6, %r1, 1;\n setp.ne.u32 %p2, %r6, 0;\n @%p2 ld.global.u32 %r11, [%rd4+4];\n"
+    " mul.wide.u32 %rd5, %r1, 16; add.s64 %rd6, %rd2, %rd5;\n"
+    " st.global.u32 [%rd6], %r3; st.global.f32 [%rd6+4], %f1;\n"
+    " st.global.u32 [%rd6+8], %s1; st.global.u32 [%rd6+12], %r11;\n ret;\n}\n";
+
+static void test_typed_lanes(void **state)
+{
+    (void)state;
+    char why[200];
+    ptx_module *m = tdev_parse(&D, typed_ptx);
+    int jit = ptx_kernel_engine(ptx_module_find_kernel(m, "tl"), why, sizeof why);
+#ifdef SOFTGPU_HAVE_LLVM
+    if (!jit)
+        fail_msg("the typed-lanes kernel is not on the JIT: %s", why);
+#else
+    assert_int_equal(jit, 0);
+#endif
+    enum { B = 2, T = 96, N = B * T };
+    uint8_t *in = tdev_alloc(&D, N * 12);
+    uint32_t *out = tdev_alloc(&D, N * 16);
+    for (uint32_t t = 0; t < N; t++) {
+        uint16_t u = (uint16_t)(t * 1000 + 1);
+        uint32_t w = t ^ 0xdeadbeefu;
+        in[12 * t] = (uint8_t)(t * 37);
+        memcpy(in + 12 * t + 2, &u, 2);
+        memcpy(in + 12 * t + 4, &w, 4);
+    }
+    unsigned n = 5;
+    void *args[] = {&in, &out, &n};
+    assert_int_equal(tdev_launch(&D, m, "tl", B, T, 0, args), PTX_OK);
+    for (uint32_t t = 0; t < N; t++) {
+        int32_t sv = (int8_t)(uint8_t)(t * 37);
+        uint32_t r = 7, u = (uint16_t)(t * 1000 + 1), fb;
+        float f = 1;
+        for (unsigned i = 0; i < n; i++) {
+            r = r * 3 + u;
+            f = fmaf(f, 0.5f, (float)sv);
+            sv -= 1;
+        }
+        memcpy(&fb, &f, 4);
+        assert_int_equal(out[4 * t], r);
+        assert_int_equal(out[4 * t + 1], fb);
+        assert_int_equal(out[4 * t + 2], (uint32_t)sv);
+        assert_int_equal(out[4 * t + 3], t & 1 ? t ^ 0xdeadbeefu : 99u);
+    }
+    tdev_free(m);
+}
+
 /* Warp operations on the JIT: per thread t (lane L of warp w), with v = t * 3 + 1:
  * out[4t] = shfl.bfly(v, 1); out[4t+1] = the warp's sum of v by shfl.down (lane 0's is the
  * whole sum); out[4t+2] = ballot(v odd) for even lanes, activemask among odd lanes only (the
@@ -671,6 +740,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_compile_at_load),
         cmocka_unit_test(test_warp_ops),
         cmocka_unit_test(test_callouts),
+        cmocka_unit_test(test_typed_lanes),
 #ifdef SOFTGPU_HAVE_LLVM
         cmocka_unit_test(test_disk_cache),
         cmocka_unit_test(test_disk_eviction),

@@ -281,6 +281,42 @@ static void contiguous(jit_em *e, gang *g, const ptx_insn *in, LLVMValueRef addr
     LLVMPositionBuilderAtEnd(B_, lanes);
 }
 
+/* A load whose address names no register reads one address for every lane, and nothing
+ * writes between the lanes' reads: the scalar copy's load for the first thread (whose check
+ * fails first, as lane order would), spread to the lanes. LLVM then sees a uniform value (a
+ * kernel parameter, a base pointer) instead of 32 unrelated lanes. Not local memory (a
+ * thread's own) nor generic addresses (which may be local). */
+static int uniform_load(jit_em *e, gang *g, const ptx_insn *in)
+{
+    const ptx_operand *a = &in->o[1], *d = &in->o[0];
+    if (in->op != OP_LD || in->vec != 1 || d->kind != OK_REG || d->reg >= e->f->nregs ||
+        a->kind != OK_ADDR || a->reg != UINT32_MAX ||
+        !(in->space == SP_PARAM || in->space == SP_CONST || in->space == SP_GLOBAL ||
+          in->space == SP_SHARED))
+        return 0;
+    LLVMValueRef *one = calloc(e->f->nregs + 1, sizeof *one);
+    if (!one)
+        return 0;
+    LLVMBasicBlockRef here = LLVMGetInsertBlock(B_), entry = LLVMGetEntryBasicBlock(e->fn);
+    LLVMPositionBuilder(B_, entry, LLVMGetFirstInstruction(entry));
+    one[d->reg] = LLVMBuildAlloca(B_, e->i64, "u");
+    LLVMPositionBuilderAtEnd(B_, here);
+    LLVMValueRef *vregs = e->regs;
+    e->regs = one;
+    ptx_jit_value_types(e, 0);
+    int rc = ptx_jit_mem(e, in);
+    ptx_jit_value_types(e, 1);
+    e->regs = vregs;
+    if (rc == 0) {
+        LLVMValueRef v = LLVMBuildLoad2(B_, e->i64, one[d->reg], "");
+        if (in->bits <= 32 && !ptx_type_is_signed(in->type)) /* zero-extended: narrow */
+            v = LLVMBuildAnd(B_, v, ptx_jit_i64c(e, UINT32_MAX), "");
+        LLVMBuildStore(B_, ptx_jit_uniform(e, v), g->regs[d->reg]);
+    }
+    free(one);
+    return rc == 0;
+}
+
 /* Memory instructions: a coalesced access inline, any other (and atomics) through the
  * interpreter's executor for the gang's lanes (the same checks and reports in lane order, and
  * its compare-and-swap for atomics), one call instead of JIT_GANG inline accesses: smaller
@@ -290,6 +326,8 @@ static void gang_mem(jit_em *e, gang *g, const ptx_insn *in, LLVMValueRef mask)
     int atom = in->op == OP_ATOM || in->op == OP_RED;
     LLVMBasicBlockRef done = NULL;
     const ptx_operand *vo = &in->o[in->op == OP_ST ? 1 : 0];
+    if (!mask && uniform_load(e, g, in))
+        return;
     if (!mask && !atom && in->vec == 1 && (vo->kind == OK_REG || vo->kind == OK_IMM) &&
         (in->space == SP_GLOBAL || in->space == SP_CONST || in->space == SP_SHARED)) {
         LLVMValueRef addr = ptx_jit_operand_addr(e, &in->o[in->op == OP_LD ? 1 : 0]);
