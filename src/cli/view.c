@@ -380,6 +380,10 @@ static void render_vgpus(json_t *snap, const struct layout *lo, struct view_buf 
         if (json_is_true(json_object_get(fz, "frozen"))) {
             fmt_size(num(fz, "frozen_bytes"), held, sizeof held);
             snprintf(state, sizeof state, "frozen (%s: %s)", str(fz, "frozen_to"), held);
+        } else if (num(fz, "sessions_frozen") > 0) {   /* some sessions (a model switch) */
+            fmt_size(num(fz, "frozen_bytes"), held, sizeof held);
+            snprintf(state, sizeof state, "%s, %.0f frozen (%s: %s)", str(vg, "state"),
+                     num(fz, "sessions_frozen"), str(fz, "frozen_to"), held);
         }
         const char *row[] = {str(vg, "id"), dev, str(vg, "qos"), mem, peak, cpu, req, thr,
                              procs, launches, state, slurm};

@@ -136,6 +136,9 @@ static const struct option_def table[NO_COUNT] = {
     [NO_OVERSUBSCRIBE_WAIT] = {"oversubscribe-wait", 0, "TFUSE_NODE_OVERSUBSCRIBE_WAIT", K_COUNT,
                                "10", "SECONDS", 0, "how long an allocation or resume waits for "
                                "room before it fails with CUDA_ERROR_OUT_OF_MEMORY"},
+    [NO_SWITCH_IDLE_MS] = {"switch-idle-ms", 0, "TFUSE_NODE_SWITCH_IDLE_MS", K_COUNT, NULL, "MS",
+                           0, "model switching: an allocation past its vGPU's limit freezes "
+                           "the vGPU's other sessions idle for MS (needs --freeze-to)"},
 };
 
 static const double seconds_min[NO_COUNT] = {[NO_HEARTBEAT_INTERVAL] = 0.05};
@@ -145,7 +148,7 @@ static const int count_max[NO_COUNT] = {
     [NO_MAX_HANDSHAKES_PER_HOST] = 65536, [NO_HANDSHAKE_TIMEOUT] = 3600,
     [NO_API_MAX_CONNECTIONS] = 1000000, [NO_API_MAX_PER_HOST] = 1000000,
     [NO_API_IDLE_TIMEOUT] = 86400, [NO_WARM] = 16, [NO_FREEZE_IDLE] = 86400 * 30,
-    [NO_OVERSUBSCRIBE_WAIT] = 3600};
+    [NO_OVERSUBSCRIBE_WAIT] = 3600, [NO_SWITCH_IDLE_MS] = 3600000};
 /* K_COUNT minimums other than 1: a count where 0 turns the feature off. */
 static int count_min(enum node_option o) { return o == NO_WARM ? 0 : 1; }
 static const double seconds_max[NO_COUNT] = {[NO_HEARTBEAT_INTERVAL] = 3600,

@@ -357,6 +357,7 @@ static struct tfw_opts worker_opts(struct node *n, const struct tf_hello *hello)
         .freeze_dir = n->freeze.dir[0] ? n->freeze.dir : NULL,
         .room = n->freeze.room,
         .room_wait_ms = n->freeze.room_wait_s * 1000,
+        .switch_idle_ms = n->freeze.switch_ms,
     };
 }
 
@@ -607,6 +608,7 @@ static int start_vgpus(struct node *n)
                          n->cfg.counts[NO_FREEZE_IDLE], fzdir, err, sizeof err) != 0 ||
         (node_oversub_init(&n->freeze, n->cfg.oversubscribe_memory != NULL,
                            n->cfg.counts[NO_OVERSUBSCRIBE_WAIT]), 0) ||
+        node_switch_init(&n->freeze, n->cfg.counts[NO_SWITCH_IDLE_MS], err, sizeof err) != 0 ||
         node_freeze_start(&n->freeze) != 0) {
         fprintf(stderr, "tfuse node: %s\n", err[0] ? err : "cannot start the freeze thread");
         return -1;

@@ -68,6 +68,7 @@ static void view_locked(struct node_freeze *f, const struct node_fz_target *g,
         o->frozen_bytes += ld(&e->fz.frozen_bytes);
         o->host_bytes += fr == 1 ? ld(&e->fz.frozen_bytes) : 0;
         o->freezable_bytes += ld(&e->fz.freezable_bytes);
+        o->switched_bytes += ld(&e->fz.uncharged_bytes);
         o->freezes += ld(&e->fz.freezes);
         o->resumes += ld(&e->fz.resumes);
         o->resumes_by_call += ld(&e->fz.resumes_by_call);
@@ -91,13 +92,14 @@ static json_t *view_json(const struct node_fz_view *o)
 {
     const char *state = !o->sessions || !o->frozen ? "running"
                       : o->frozen == o->sessions ? "frozen" : "partly_frozen";
-    return json_pack("{s:s, s:b, s:i, s:i, s:s?, s:I, s:I, s:I, s:I, s:I}", "state", state,
+    return json_pack("{s:s, s:b, s:i, s:i, s:s?, s:I, s:I, s:I, s:I, s:I, s:I}", "state", state,
                      "frozen", o->sessions && o->frozen == o->sessions, "sessions_frozen",
                      o->frozen, "sessions_freezable", o->enabled, "frozen_to",
                      !o->frozen ? NULL : o->disk ? "disk" : "host", "frozen_bytes",
                      (json_int_t)o->frozen_bytes, "host_bytes", (json_int_t)o->host_bytes,
                      "freezable_bytes", (json_int_t)o->freezable_bytes, "freezes_total",
-                     (json_int_t)o->freezes, "resumes_total", (json_int_t)o->resumes);
+                     (json_int_t)o->freezes, "resumes_total", (json_int_t)o->resumes,
+                     "switched_bytes", (json_int_t)o->switched_bytes);
 }
 
 /* ---- setup ---- */
@@ -207,6 +209,29 @@ static int ask(struct node_freeze *f, const struct node_fz_target *g, uint32_t c
     }
     pthread_mutex_unlock(&f->t->lock);
     return n;
+}
+
+static int await(struct node_freeze *f, struct asked *a, int n, uint64_t bytes);
+
+int node_fz_session(struct node_freeze *f, struct tfw_stats *e, int32_t pid, uint32_t cmd,
+                    uint64_t bytes, int32_t *result)
+{
+    struct asked a = {e, pid, 0, 0, 0};
+    pthread_mutex_lock(&f->t->lock);
+    int live = node_session_listed(e) && atomic_load(&e->worker_pid) == pid &&
+               atomic_load(&e->fz.enabled);
+    if (live) {
+        atomic_store_explicit(&e->fz.cmd, cmd, memory_order_relaxed);
+        a.seq = atomic_load(&e->fz.seq) + 1;
+        atomic_store_explicit(&e->fz.seq, a.seq, memory_order_release);
+    }
+    pthread_mutex_unlock(&f->t->lock);
+    if (!live)
+        return -1;
+    if (await(f, &a, 1, bytes))
+        return -ETIMEDOUT;
+    *result = a.result;
+    return a.result == -1 ? -1 : 0;
 }
 
 /* Waits for every asked worker (or its end); returns how many did not answer in time. */

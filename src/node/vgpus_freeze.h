@@ -37,6 +37,7 @@ struct node_freeze {
      * generation in oversub_gen. */
     int room;                  /* 1 with --oversubscribe-memory */
     int room_wait_s;           /* --oversubscribe-wait */
+    int switch_ms;             /* --switch-idle-ms (vgpus_switch.c); 0: no model switching */
     pthread_t room_thread;
     int room_running;
     uint64_t oversub_gen[NODE_MAX_DEVICES][VGPU_MAX_SLOTS];
@@ -61,6 +62,10 @@ int node_oversub_parse(const char *text, const char *freeze_to, int oversubscrib
 /* After node_freeze_init: on (the option was given) turns the room thread on; a session
  * waits wait_s seconds for room before its call fails. */
 void node_oversub_init(struct node_freeze *f, int on, int wait_s);
+/* After node_freeze_init: --switch-idle-ms MS (0: off; needs --freeze-to): a session whose
+ * allocation or resume does not fit its vGPU's limit may freeze sessions of the same vGPU
+ * idle for MS (vgpus_switch.c). 0, or -1 with err. */
+int node_switch_init(struct node_freeze *f, int ms, char *err, size_t len);
 /* The idle policy's thread (nothing without --freeze-idle) and the room thread (nothing
  * without --oversubscribe-memory). */
 int node_freeze_start(struct node_freeze *f);

@@ -1,7 +1,8 @@
 /*
  * What the node's freeze files share (private to src/node): vgpus_freeze.c runs freezes and
  * resumes, vgpus_oversub.c decides which vGPUs to freeze to make room on an oversubscribed
- * device and asks vgpus_freeze.c to do it.
+ * device and asks vgpus_freeze.c to do it; vgpus_switch.c decides which sessions of one vGPU
+ * to freeze to make room within its limit (model switching).
  */
 #ifndef TFUSE_NODE_VGPUS_FREEZE_INT_H
 #define TFUSE_NODE_VGPUS_FREEZE_INT_H
@@ -21,6 +22,7 @@ struct node_fz_view {
     int sessions, enabled, frozen, disk;
     int room_waiting;        /* sessions waiting for room inside a request */
     uint64_t frozen_bytes, host_bytes, freezable_bytes, freezes, resumes, resumes_by_call;
+    uint64_t switched_bytes; /* frozen for a model switch: off the vGPU's used_bytes too */
     uint64_t last_call_ns;   /* CLOCK_MONOTONIC of the latest call (or start) of a session */
 };
 
@@ -31,6 +33,15 @@ void node_fz_view(struct node_freeze *f, const struct node_fz_target *g, struct 
  * to the log. Call with f->op held. An HTTP status and *reply, as the API verbs. */
 int node_fz_operate(struct node_freeze *f, const struct node_fz_target *g, uint32_t cmd,
                     const char *why, json_t **reply);
+/* Runs cmd in the one session e (worker pid), waiting for its answer (bounded as a vGPU's):
+ * 0 with *result its CUresult, -1 when the session ended, -ETIMEDOUT. */
+int node_fz_session(struct node_freeze *f, struct tfw_stats *e, int32_t pid, uint32_t cmd,
+                    uint64_t bytes, int32_t *result);
+/* vgpus_switch.c, on the room thread: the ask `seq` of session e (worker pid) of vGPU who for
+ * need bytes within its limit: idle other sessions of who are frozen off its ledger until
+ * their bytes cover it. How many were frozen. */
+int node_switch_make_room(struct node_freeze *f, struct tfw_stats *e, int32_t pid, uint32_t seq,
+                          const struct node_fz_target *who, uint64_t need);
 /* Every live vGPU of the node (at most cap). */
 int node_fz_targets(struct node_vgpus *v, struct node_fz_target *out, int cap);
 

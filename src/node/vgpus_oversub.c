@@ -9,7 +9,8 @@
  * and asks again, until its --oversubscribe-wait passes).
  *
  * Owns: the option's parsing, the room thread, the oversubscription counters and metrics.
- * May call: vgpus_freeze_int.h (the freezes themselves), sessions.h, src/vgpu, src/common.
+ * May call: vgpus_freeze_int.h (the freezes themselves; asks for room within a vGPU go to
+ * vgpus_switch.c), sessions.h, src/vgpu, src/common.
  */
 #include <errno.h>
 #include <math.h>
@@ -106,6 +107,7 @@ struct request {   /* one session's ask */
     struct tfw_stats *e;
     int32_t pid;
     uint32_t seq;
+    int vgpu;          /* room within the vGPU's limit (model switching, vgpus_switch.c) */
     uint64_t need;
     struct node_fz_target who;
 };
@@ -128,7 +130,8 @@ static int pending(struct node_freeze *f, struct request *r, int cap)
         uint32_t seq = atomic_load_explicit(&e->fz.room_seq, memory_order_acquire);
         if (seq == atomic_load(&e->fz.room_done))
             continue;
-        r[n] = (struct request){e, atomic_load(&e->worker_pid), seq, atomic_load(&e->fz.room_need),
+        r[n] = (struct request){e, atomic_load(&e->worker_pid), seq,
+                                (int)atomic_load(&e->fz.room_vgpu), atomic_load(&e->fz.room_need),
                                 {.dev = e->device, .slot = e->slot, .gen = e->vgpu_generation}};
         snprintf(r[n++].who.id, sizeof r->who.id, "%s", e->vgpu);
     }
@@ -227,11 +230,17 @@ static void serve(struct node_freeze *f, const struct request *r, struct node_fz
         answer(f, r, TFW_ROOM_NONE);
         return;
     }
-    count(f, &r->who, &f->room_asks[0][0]);
+    if (!r->vgpu)
+        count(f, &r->who, &f->room_asks[0][0]);
     pthread_mutex_lock(&f->t->lock);   /* the worker's wait stops counting while we freeze */
     if (node_session_listed(r->e) && atomic_load(&r->e->worker_pid) == r->pid)
         atomic_store(&r->e->fz.room_busy, r->seq);
     pthread_mutex_unlock(&f->t->lock);
+    if (r->vgpu) {   /* within the vGPU: its idle sessions, not other vGPUs */
+        int n = node_switch_make_room(f, r->e, r->pid, r->seq, &r->who, r->need);
+        answer(f, r, n ? TFW_ROOM_FREED : TFW_ROOM_NONE);
+        return;
+    }
     uint64_t freed = 0;
     int n = candidates(f, r, all, nall, c);
     int froze = make_room(f, r, c, n, &freed);
@@ -269,7 +278,7 @@ static void *room_main(void *arg)
 
 int node_oversub_start(struct node_freeze *f)
 {
-    if (!f->room)
+    if (!f->room && !f->switch_ms)   /* model switching's asks come the same way */
         return 0;
     f->room_running = pthread_create(&f->room_thread, NULL, room_main, f) == 0;
     return f->room_running ? 0 : -1;

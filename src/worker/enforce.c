@@ -199,11 +199,23 @@ CUresult tfw_lim_settle(struct tfw_limits *L, struct tfw_vgpu *v, CUresult r, ui
     return r;
 }
 
+/* An allocation's charge; past the vGPU's limit, with model switching on (freeze.h), idle
+ * other sessions of the vGPU are frozen off its ledger and it is tried again (bounded). */
+static CUresult reserve_switching(struct tfw_limits *L, struct tfw_vgpu *v, uint64_t bytes)
+{
+    uint64_t deadline = 0;
+    CUresult r;
+    while ((r = tfw_lim_reserve(L, v, bytes)) == CUDA_ERROR_OUT_OF_MEMORY && v &&
+           bytes <= vgpu_mem_limit(v->slot) && tfw_freeze_switch(tfw_self, bytes, &deadline))
+        ;
+    return r;
+}
+
 static CUresult w_mem_alloc(CUdeviceptr *dptr, size_t bytes)
 {
     struct tfw_limits *L = lim();
     struct tfw_vgpu *v = tfw_lim_current_vgpu(L);
-    CUresult r = tfw_lim_reserve(L, v, bytes);
+    CUresult r = reserve_switching(L, v, bytes);
     if (r != CUDA_SUCCESS)
         return r;
     /* The call must finish before *dptr is read: argument order is unspecified in C. A full
@@ -221,7 +233,7 @@ static CUresult w_mem_alloc_async(CUdeviceptr *dptr, size_t bytes, CUstream st)
 {
     struct tfw_limits *L = lim();
     struct tfw_vgpu *v = tfw_lim_current_vgpu(L);
-    CUresult r = tfw_lim_reserve(L, v, bytes);
+    CUresult r = reserve_switching(L, v, bytes);
     if (r != CUDA_SUCCESS)
         return r;
     r = L->orig.cuMemAllocAsync(dptr, bytes, st);
@@ -232,7 +244,7 @@ static CUresult w_mem_alloc_pool(CUdeviceptr *dptr, size_t bytes, CUmemoryPool p
 {
     struct tfw_limits *L = lim();
     struct tfw_vgpu *v = tfw_lim_current_vgpu(L);
-    CUresult r = tfw_lim_reserve(L, v, bytes);
+    CUresult r = reserve_switching(L, v, bytes);
     if (r != CUDA_SUCCESS)
         return r;
     r = L->orig.cuMemAllocFromPoolAsync(dptr, bytes, pool, st);
@@ -251,7 +263,7 @@ CUresult tfw_lim_alloc_pitched(uint64_t width, uint64_t height, void *args,
     if (row < width || (height && row > UINT64_MAX / height))
         return CUDA_ERROR_INVALID_VALUE;
     uint64_t est = row * height, p = 0, pitch = 0;
-    CUresult r = tfw_lim_reserve(L, v, est);
+    CUresult r = reserve_switching(L, v, est);
     if (r != CUDA_SUCCESS)
         return r;
     r = call(args, &p, &pitch);

@@ -59,6 +59,9 @@ struct tfw_freeze {
     int room;                     /* the node makes room by freezing others (oversubscribed) */
     uint64_t next_ask;            /* not before (the node's last answer was: nothing) */
     int moving;                   /* a migration's resume: it does not wait for room */
+    int switch_ms;                /* model switching: idle time that lets a session be frozen
+                                   * for another of its vGPU (0: off) */
+    int uncharged;                /* frozen for a switch: its bytes are off the vGPU's ledger */
 };
 
 static uint64_t now_ns(void)
@@ -93,6 +96,7 @@ void tfw_freeze_start(struct tfw_session *s, const struct tfw_opts *o)
     f->room_wait_ms = wait && *wait ? atoi(wait)
                     : o->room_wait_ms > 0 ? o->room_wait_ms : ROOM_WAIT_MS;
     f->room = o->room;
+    f->switch_ms = o->switch_idle_ms > 0 ? o->switch_idle_ms : 0;
     f->seen = atomic_load_explicit(&f->w->seq, memory_order_acquire);
     atomic_store_explicit(&f->w->done, f->seen, memory_order_release);
     atomic_store_explicit(&f->w->enabled, 1, memory_order_release);
@@ -387,9 +391,10 @@ static void refuse_command(struct tfw_freeze *f)
 /* Asks the node to freeze other vGPUs of the device until `need` bytes fit, and waits for its
  * answer until deadline, or longer once the node is freezing for it (the wait bounds the time
  * without room being made, not the copies of others' memory). 1 when it froze something. */
-static int ask_room(struct tfw_freeze *f, uint64_t need, uint64_t deadline)
+static int ask_room(struct tfw_freeze *f, uint64_t need, uint64_t deadline, int vgpu)
 {
     atomic_store_explicit(&f->w->room_need, need, memory_order_relaxed);
+    atomic_store_explicit(&f->w->room_vgpu, (uint32_t)vgpu, memory_order_relaxed);
     uint32_t seq = atomic_load_explicit(&f->w->room_seq, memory_order_relaxed) + 1;
     atomic_store_explicit(&f->w->room_seq, seq, memory_order_release);
     while (atomic_load_explicit(&f->w->room_done, memory_order_acquire) != seq) {
@@ -404,23 +409,23 @@ static int ask_room(struct tfw_freeze *f, uint64_t need, uint64_t deadline)
     return atomic_load_explicit(&f->w->room_result, memory_order_relaxed) == TFW_ROOM_FREED;
 }
 
-int tfw_freeze_room(struct tfw_session *s, uint64_t bytes, uint64_t *deadline, int wait)
+/* One step of a bounded wait for room on the device (vgpu 0) or within the vGPU's limit
+ * (vgpu 1, model switching); `ask`: the node may be asked to make it. */
+static int wait_room(struct tfw_freeze *f, uint64_t bytes, uint64_t *deadline, int vgpu, int ask)
 {
-    struct tfw_freeze *f = s->fz;
-    if (!f || (!f->room && !wait))
-        return 0;
     uint64_t now = now_ns();
     if (!*deadline)
         *deadline = now + (uint64_t)f->room_wait_ms * 1000000ull;
     if (now >= *deadline) {
-        if (f->room)
-            tf_warn("session %d: no room on the device for %llu bytes after %d ms, with what "
-                    "the node could freeze frozen: out of memory", (int)getpid(),
+        if (ask)
+            tf_warn("session %d: no room %s for %llu bytes after %d ms, with what the node "
+                    "could freeze frozen: out of memory", (int)getpid(),
+                    vgpu ? "within the vGPU's limit" : "on the device",
                     (unsigned long long)bytes, f->room_wait_ms);
         return 0;
     }
-    if (f->room && now >= f->next_ask) {
-        if (ask_room(f, bytes, *deadline)) {
+    if (ask && now >= f->next_ask) {
+        if (ask_room(f, bytes, *deadline, vgpu)) {
             *deadline += now_ns() - now;   /* the node's freezes for us are not waiting */
             return 1;
         }
@@ -429,6 +434,87 @@ int tfw_freeze_room(struct tfw_session *s, uint64_t bytes, uint64_t *deadline, i
     refuse_command(f);
     sleep_ms(ROOM_RETRY_MS);   /* nothing freezable now: room may still come from a free */
     return 1;
+}
+
+int tfw_freeze_room(struct tfw_session *s, uint64_t bytes, uint64_t *deadline, int wait)
+{
+    struct tfw_freeze *f = s->fz;
+    if (!f || (!f->room && !wait))
+        return 0;
+    return wait_room(f, bytes, deadline, 0, f->room);
+}
+
+int tfw_freeze_switch(struct tfw_session *s, uint64_t bytes, uint64_t *deadline)
+{
+    struct tfw_freeze *f = s->fz;
+    if (!f || !f->switch_ms)
+        return 0;
+    return wait_room(f, bytes, deadline, 1, 1);
+}
+
+/* ---- model switching: a session's frozen bytes off and back on its vGPU's ledger ---- */
+
+static void set_uncharged(struct tfw_freeze *f, uint64_t bytes)
+{
+    f->uncharged = bytes != 0;
+    atomic_store_explicit(&f->w->uncharged_bytes, bytes, memory_order_relaxed);
+}
+
+/* Frozen, idle: its allocations stop counting against the vGPU, so that another session of
+ * the vGPU may allocate them (they are charged again before it resumes). */
+static void uncharge(struct tfw_session *s)
+{
+    struct tfw_freeze *f = s->fz;
+    uint64_t bytes = 0;
+    for (size_t i = 0; !f->uncharged && i < f->n; i++) {
+        struct tfw_vgpu *v = tfw_lim_vgpu_of_device(s->lim, f->a[i].device);
+        if (v) {
+            tfw_lim_release(s->lim, v, f->a[i].size);
+            bytes += f->a[i].size;
+        }
+    }
+    if (!f->uncharged)
+        set_uncharged(f, bytes);
+}
+
+/* Before a resume: the session's allocations charged to the vGPU again, all or none, asking
+ * the node to freeze idle other sessions of the vGPU while its limit has no room (bounded). */
+static CUresult recharge(struct tfw_session *s, uint64_t *deadline)
+{
+    struct tfw_freeze *f = s->fz;
+    struct tfw_limits *L = s->lim;
+    if (!f->uncharged)
+        return CUDA_SUCCESS;
+    uint64_t left = atomic_load_explicit(&f->w->uncharged_bytes, memory_order_relaxed);
+    CUresult r = CUDA_SUCCESS;
+    size_t i = 0;
+    for (; i < f->n && r == CUDA_SUCCESS; i++) {
+        struct tfw_vgpu *v = tfw_lim_vgpu_of_device(L, f->a[i].device);
+        while (v && (r = tfw_lim_reserve(L, v, f->a[i].size)) == CUDA_ERROR_OUT_OF_MEMORY &&
+               wait_room(f, left, deadline, 1, 1))
+            ;
+        if (v && r == CUDA_SUCCESS)
+            left -= f->a[i].size;
+    }
+    if (r != CUDA_SUCCESS) {   /* what was charged goes back: the session stays as it was */
+        for (size_t k = 0; k + 1 < i; k++) {
+            struct tfw_vgpu *v = tfw_lim_vgpu_of_device(L, f->a[k].device);
+            if (v)
+                tfw_lim_release(L, v, f->a[k].size);
+        }
+        return r;
+    }
+    set_uncharged(f, 0);
+    return CUDA_SUCCESS;
+}
+
+/* The node's switch command: frozen (if idle) and off the ledger, for another session. */
+static int idle_for(int ms)
+{
+    struct tfw_stats *e = tfw_stats_self();
+    uint64_t last = e ? atomic_load_explicit(&e->last_call_ticks, memory_order_relaxed) : 0;
+    uint64_t now = tfw_stats_now();
+    return !last || (now > last && tfw_stats_ticks_to_ns(now - last) >= (uint64_t)ms * 1000000ull);
 }
 
 /* Waits, bounded, for the device to have room for a (making room when the node does). */
@@ -449,7 +535,15 @@ static CUresult resume(struct tfw_session *s, char *err, size_t elen)
     if (!f->frozen)
         return CUDA_SUCCESS;
     uint64_t deadline = 0;   /* set at the first refusal */
-    CUresult r = CUDA_SUCCESS;
+    int was_uncharged = f->uncharged;
+    CUresult r = recharge(s, &deadline);
+    if (r != CUDA_SUCCESS) {
+        snprintf(err, elen, "its vGPU's limit has no room for its %llu bytes after %d ms: the "
+                 "vGPU's other sessions are not idle (error %d)", (unsigned long long)
+                 atomic_load_explicit(&f->w->uncharged_bytes, memory_order_relaxed),
+                 f->room_wait_ms, (int)r);
+        return r;
+    }
     size_t mapped = 0;   /* a[0..mapped) have memory again, or never lost it */
     for (; mapped < f->n && r == CUDA_SUCCESS; mapped++)
         if (!f->a[mapped].h && (r = map_waiting(s, &f->a[mapped], &deadline)) != CUDA_SUCCESS)
@@ -473,6 +567,8 @@ static CUresult resume(struct tfw_session *s, char *err, size_t elen)
         for (size_t i = 0; i < mapped && i < f->n; i++)
             if (f->a[i].h)
                 unmap_phys(L, &f->a[i]);
+        if (was_uncharged)
+            uncharge(s);
         return r;
     }
     image_drop(f);
@@ -521,6 +617,20 @@ static CUresult change(struct tfw_session *s, int to, const char *why)
     return CUDA_SUCCESS;
 }
 
+/* The node's switch command (to: 1 host, 2 disk): refused (CUDA_ERROR_NOT_READY) unless the
+ * session made no call for the switch's idle time; a session frozen already (by the API or the
+ * idle policy) is only taken off the ledger. */
+static CUresult switch_out(struct tfw_session *s, int to)
+{
+    struct tfw_freeze *f = s->fz;
+    if (!f->switch_ms || !idle_for(f->switch_ms))
+        return CUDA_ERROR_NOT_READY;
+    CUresult r = change(s, to, "to make room for another session of its vGPU");
+    if (r == CUDA_SUCCESS)
+        uncharge(s);
+    return r;
+}
+
 int tfw_freeze_wait_ms(const struct tfw_session *s)
 {
     return s->fz ? POLL_MS : -1;
@@ -538,6 +648,8 @@ void tfw_freeze_poll(struct tfw_session *s)
     CUresult r = cmd == TFW_FZ_CMD_FREEZE_HOST ? change(s, 1, "asked by the node")
                : cmd == TFW_FZ_CMD_FREEZE_DISK ? change(s, 2, "asked by the node")
                : cmd == TFW_FZ_CMD_RESUME ? change(s, 0, "asked by the node")
+               : cmd == TFW_FZ_CMD_SWITCH_HOST ? switch_out(s, 1)
+               : cmd == TFW_FZ_CMD_SWITCH_DISK ? switch_out(s, 2)
                : cmd >= TFW_FZ_CMD_MIGRATE && cmd <= TFW_FZ_CMD_MIGRATE_MAX
                ? tfw_migrate_command(s, (int)(cmd - TFW_FZ_CMD_MIGRATE))
                                           : CUDA_ERROR_INVALID_VALUE;

@@ -9,7 +9,9 @@
  * a resume creates, maps at the same addresses and copies back. Any request but an idle
  * synchronize resumes a frozen session before it runs (a bounded wait while the device has no
  * room, then CUDA_ERROR_OUT_OF_MEMORY). The vGPU's ledger is not touched: the memory stays
- * charged to the vGPU while it is frozen.
+ * charged to the vGPU while it is frozen; except for model switching (--switch-idle-ms), where
+ * an idle session frozen for another session of its vGPU refunds its frozen bytes to the
+ * ledger and charges them again before it resumes.
  *
  * Private to src/worker. Not thread-safe: the session's thread alone calls these.
  */
@@ -48,6 +50,10 @@ int tfw_freeze_free(struct tfw_session *s, struct tfw_limits *L, CUdeviceptr p, 
  * after a short sleep; 0 to fail with CUDA_ERROR_OUT_OF_MEMORY (no room made, or *deadline,
  * set at the first call from 0, passed). Commands of the node are refused meanwhile. */
 int tfw_freeze_room(struct tfw_session *s, uint64_t bytes, uint64_t *deadline, int wait);
+/* The same when the vGPU's own limit refused `bytes` (model switching, --switch-idle-ms): 1
+ * to try again after the node froze idle other sessions of the vGPU, or after a short sleep
+ * while none is idle yet; 0 to fail (switching off, or *deadline passed). */
+int tfw_freeze_switch(struct tfw_session *s, uint64_t bytes, uint64_t *deadline);
 
 /* Migration (migrate.c): 1 when p is one of the session's freezable allocations. The
  * freezable allocations' bytes move to device `to` under the same reservations (drained and

@@ -59,7 +59,10 @@ enum tfw_stats_transport { TFW_STATS_UNIX = 1, TFW_STATS_TCP = 2 };
  * writes cmd, then bumps seq (release); the worker runs it between two requests and stores
  * its outcome, then done = seq (release). Everything else is written by the worker only. */
 enum tfw_freeze_cmd { TFW_FZ_CMD_NONE = 0, TFW_FZ_CMD_FREEZE_HOST, TFW_FZ_CMD_FREEZE_DISK,
-                      TFW_FZ_CMD_RESUME };
+                      TFW_FZ_CMD_RESUME,
+                      /* model switching (--switch-idle-ms): freeze this one session, if it is
+                       * idle, and refund its frozen bytes to its vGPU's ledger */
+                      TFW_FZ_CMD_SWITCH_HOST, TFW_FZ_CMD_SWITCH_DISK };
 struct tfw_freeze_words {
     _Atomic uint32_t cmd, seq, done;
     _Atomic int32_t result;       /* CUresult of the last command */
@@ -73,10 +76,13 @@ struct tfw_freeze_words {
      * src/node/vgpus_oversub.c): the worker writes room_need, then bumps room_seq (release);
      * the node freezes other vGPUs of the device, stores room_result (TFW_ROOM_*) and then
      * room_done = room_seq (release); room_busy = room_seq while it freezes for that ask. A
-     * worker that gives up stores room_need = 0. */
+     * worker that gives up stores room_need = 0. room_vgpu = 1: the ask is for room within
+     * the session's own vGPU limit (model switching, src/node/vgpus_switch.c): the node
+     * freezes idle other sessions of the same vGPU. */
     _Atomic uint64_t room_need;
-    _Atomic uint32_t room_seq, room_done, room_busy;
+    _Atomic uint32_t room_seq, room_done, room_busy, room_vgpu;
     _Atomic int32_t room_result;
+    _Atomic uint64_t uncharged_bytes; /* frozen bytes refunded to the vGPU's ledger (switch) */
 };
 enum tfw_room_result { TFW_ROOM_NONE = 0, TFW_ROOM_FREED = 1 };
 

@@ -47,6 +47,10 @@ struct tfw_opts {
      * room before it fails with CUDA_ERROR_OUT_OF_MEMORY (0: freeze.c's default). */
     int room;
     int room_wait_ms;
+    /* Model switching (--switch-idle-ms, docs/freeze.md): > 0 when an allocation or resume
+     * past the vGPU's own limit asks the node to freeze other sessions of the vGPU idle for
+     * this many ms (their frozen bytes refunded to the ledger); it waits room_wait_ms. */
+    int switch_idle_ms;
 };
 
 /* Who a client's session token lets in: the number of vGPUs it names (regions[i], slots[i]

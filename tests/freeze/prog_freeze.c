@@ -3,7 +3,9 @@
  * Modes (argv[1]):
  *   hold BYTES        state in device memory: BYTES of linear memory (cuMemAlloc), a pitched
  *                     allocation (cuMemAllocPitch, 1000-byte rows x 2048) and a module global
- *                     (4 KiB), filled by kernels and copies; prints "ready pid PID", then serves
+ *                     (4 KiB), filled by kernels and copies from a seed (PROG_FREEZE_SEED,
+ *                     default 12345: two programs hold different state); prints "ready pid
+ *                     PID", then serves
  *                     commands read line by line from stdin:
  *                       check  one step of kernels over all three, then compares every byte
  *                              with the same steps done on the CPU: "ok STEP" or "FAIL ...";
@@ -157,20 +159,22 @@ static int hold_setup(uint64_t bytes)
     got_pit = malloc((size_t)ROW * ROWS);
     if (!want_lin || !got || !want_pit || !got_pit)
         return 1;
+    const char *env = getenv("PROG_FREEZE_SEED");
+    uint32_t seed = env && *env ? (uint32_t)strtoul(env, NULL, 0) : 12345u;
     TRY(cuMemAlloc(&lin, nlin * 4));
-    if (launch(fill_fn, lin, nlin, 12345))
+    if (launch(fill_fn, lin, nlin, seed))
         return 1;
     for (size_t i = 0; i < nlin; i++)
-        want_lin[i] = (uint32_t)i * 2654435761u + 12345u;
+        want_lin[i] = (uint32_t)i * 2654435761u + seed;
     TRY(cuMemAllocPitch(&pit, &pitch, ROW, ROWS, 4));
     for (size_t i = 0; i < (size_t)ROW * ROWS; i++)
-        want_pit[i] = (uint8_t)(i * 7 + i / ROW);
+        want_pit[i] = (uint8_t)(i * 7 + i / ROW + seed);
     CUDA_MEMCPY2D c = {.srcMemoryType = CU_MEMORYTYPE_HOST, .srcHost = want_pit, .srcPitch = ROW,
                        .dstMemoryType = CU_MEMORYTYPE_DEVICE, .dstDevice = pit,
                        .dstPitch = pitch, .WidthInBytes = ROW, .Height = ROWS};
     TRY(cuMemcpy2D(&c));
     for (int i = 0; i < NG; i++)
-        want_g[i] = (uint32_t)i * 77u + 3u;
+        want_g[i] = (uint32_t)i * 77u + 3u + seed;
     TRY(cuMemcpyHtoD(glob, want_g, sizeof want_g));
     TRY(cuCtxSynchronize());
     return 0;

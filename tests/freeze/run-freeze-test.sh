@@ -5,8 +5,8 @@
 #
 #   run-freeze-test.sh CASE BUILD_DIR SOURCE_DIR
 #
-# CASE: state disk api room killed idle oversub (see each function). Every node and program is
-# stopped on every exit path (node-harness.sh).
+# CASE: state disk api room killed idle oversub switch (see each function). Every node and
+# program is stopped on every exit path (node-harness.sh).
 set -u
 
 case_name=$1 build=$2 src=$3
@@ -338,6 +338,50 @@ case_oversub() {
     say lo check "ok " >/dev/null   # room again: lo resumes with its state (the failed check
                                     # did no step: the CPU's state is the same)
     echo "QoS respected; an allocation that cannot fit fails bounded and its session goes on"
+}
+
+# Model switching on one vGPU (issue 21): two programs with different state share vGPU sw,
+# whose limit holds one of them (each holds 0.7 of it); the idle one is frozen, per session, off
+# the vGPU's ledger whenever the other needs the room, and they alternate with the CPU's
+# results; a program of another vGPU is never touched; past what switching can give, an
+# allocation fails after the bounded wait and its session goes on.
+SWHOLD=$((42 * MiB))   # + the 2 MiB pitched allocation: 44 MiB, 0.71 of 62 MiB
+case_switch() {
+    start_node --freeze-to host --switch-idle-ms 300 --oversubscribe-wait 5 --ctx-overhead 0
+    local tm to j used line
+    tm=$(create '{"vram":"62MiB","id":"sw"}' | field .token)
+    to=$(create '{"vram":"64MiB","id":"so"}' | field .token)
+    PROG_FREEZE_SEED=1 start_holder a "$tm" $SWHOLD
+    PROG_FREEZE_SEED=2 start_holder b "$tm" $SWHOLD   # does not fit beside a: a is frozen
+    start_holder o "$to" $((16 * MiB))
+    j=$(vgpu sw)
+    [ "$(echo "$j" | jq .freeze.sessions_frozen)" = 1 ] &&
+        [ "$(echo "$j" | jq .freeze.host_bytes)" = $((SWHOLD + PITCHED)) ] &&
+        [ "$(echo "$j" | jq .freeze.switched_bytes)" = $((SWHOLD + PITCHED)) ] ||
+        fail "a was not frozen for b: $j"
+    used=$(echo "$j" | jq .used_bytes)
+    [ "$used" -le $((62 * MiB)) ] && [ "$used" -ge $((SWHOLD + PITCHED)) ] ||
+        fail "used_bytes $used: the frozen session still counts, or b does not"
+    "$tfuse" ps --node "$api" | grep -q ', 1 frozen (host: 44' ||
+        fail "ps: $("$tfuse" ps --node "$api")"
+    for round in 1 2 3; do   # each check of a frozen one freezes the other, idle, one
+        say a check "ok $round" >/dev/null
+        say b check "ok $round" >/dev/null
+        say o check "ok $round" >/dev/null
+    done
+    [ "$(grep -c 'to make room for session' "$work/node.log")" -ge 6 ] ||
+        fail "switches not logged: $(grep -i switch "$work/node.log")"
+    [ "$(vgpu so | jq .freeze.freezes_total)" = 0 ] || fail "so was touched: $(vgpu so)"
+    echo "two programs on one vGPU of 62 MiB, 44 MiB each, alternated 3 times: CPU's results"
+    line=$(say b "alloc $((30 * MiB))" "error 2 ")   # a is off the ledger already: no room
+    echo "past what switching can give: $line"
+    grep -q "no room within the vGPU's limit for $((30 * MiB)) bytes" "$work/node.log" ||
+        fail "the refusal is not logged"
+    say b check "ok 4" >/dev/null   # b goes on
+    say a check "ok 4" >/dev/null   # and a comes back for it
+    for n in a b o; do echo end >&"${cmd[$n]}"; done
+    wait_until 60 eval '[ "$(nsessions)" = 0 ]' || fail "sessions did not end"
+    [ "$(vgpu sw | jq .used_bytes)" = 0 ] || fail "the ledger is not back to 0: $(vgpu sw)"
 }
 
 "case_$case_name" || exit 1
