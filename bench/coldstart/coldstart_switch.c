@@ -1,23 +1,20 @@
 /*
  * bench_coldstart's model-switch figure (issue 21): two models of MODEL MiB of weights each
- * (model_prog, results checked on every kernel) on a softgpu device of 1.5 x MODEL + 4 MiB,
- * which holds one model's weights but not both. Each model is a serving process on a vGPU of
- * its own of one node with --freeze-to host (vGPUs oversubscribe the device). One repetition
- * measures, from the moment model A, idle, is asked to freeze (POST /api/v1/vgpus/ma/freeze):
- *   switch    A frozen to host memory, then B's next kernel: B was frozen before, so that call
- *             resumes it (its weights back from host memory at the same addresses) and runs;
- *             to the time B's kernel had completed
- *   scratch   A frozen, then a fresh process of model B (through the same node: a warm worker,
- *             the module cache) makes its context, loads the module, reads and copies the
- *             weights in and runs the kernel; to the time that kernel had completed
- * Both include A's freeze (the device has room for B only once A is off it) and also report
- * the part after it. Between the two, untimed, the node is brought back to the same state (A
- * running, B frozen). The figures are the median, the fastest and the slowest of the
- * repetitions, and the median of each repetition's ratio switch / scratch.
- *
- * Why a vGPU per model: a freeze keeps its vGPU's memory charged (docs/freeze.md), so two
- * models that one vGPU's limit cannot hold together cannot both be loaded on it; what cannot
- * hold both here is the device.
+ * (model_prog, results checked on every kernel) served by two processes that are sessions of
+ * ONE vGPU, whose memory limit (1.5 x MODEL + 4 MiB) holds one model but not both, on a node
+ * with --freeze-to host --switch-idle-ms IDLE (docs/freeze.md, "Model switching"). One
+ * repetition measures, with model A running and idle for longer than IDLE (so that it may be
+ * frozen) and B frozen:
+ *   switch    B's next kernel: its call finds the vGPU's limit full, the node freezes A (idle)
+ *             off the limit, B is charged again and resumed (its weights back from host memory
+ *             at the same addresses), and its kernel runs; to the time it had completed
+ *   scratch   a fresh process of model B on the same vGPU (a warm worker, the module cache)
+ *             makes its context, loads the module, reads the weights; its allocation freezes
+ *             A the same way; then the copy and the kernel; to the time it had completed
+ * Both include A's freeze, reported from the node's log. Between the two, untimed, the node is
+ * brought back to the same state (A running, B frozen). The figures are the median, the
+ * fastest and the slowest of the repetitions, and the median of each repetition's ratio
+ * switch / scratch.
  *
  *   TFUSE_COLDSTART_MODEL_MB   the weights of each model (default 256)
  *   TFUSE_COLDSTART_SWITCHES   repetitions (default 5)
@@ -37,6 +34,7 @@
 #include "coldstart.h"
 
 #define MAX_REPS 32
+#define IDLE_MS 100   /* --switch-idle-ms: A must have made no call for this long */
 
 static char ns[64];   /* SOFTGPU_NAMESPACE=...: the switch's device, of its own size */
 
@@ -47,7 +45,7 @@ struct model {
 
 struct sw_ctx {
     const char *build;
-    char prog[600], weights[2][400], token[3][200];
+    char prog[600], weights[2][400], token[1][200];
     struct node n;
     struct model a, b;
 };
@@ -151,18 +149,6 @@ static double model_run(struct model *m)
     return model_done(m, 0);
 }
 
-/* POST /api/v1/vgpus/ID/OP (freeze or resume): 0 when the node answered 200. */
-static int vgpu_op(struct sw_ctx *c, const char *id, const char *op)
-{
-    char path[200], body[8192];
-    snprintf(path, sizeof path, "/api/v1/vgpus/%s/%s", id, op);
-    int st = http(&c->n, "POST", path, NULL, body, sizeof body);
-    if (st != 200)
-        fprintf(stderr, "bench_coldstart: model switch: %s %s answered %d: %s\n", op, id, st,
-                body);
-    return st == 200 ? 0 : -1;
-}
-
 /* Untimed: the node's warm worker ready again after a session took it. */
 static void warm_ready(struct sw_ctx *c)
 {
@@ -173,42 +159,68 @@ static void warm_ready(struct sw_ctx *c)
 }
 
 struct sample {
-    double total[MAX_REPS], after[MAX_REPS], freeze[MAX_REPS];
+    double total[MAX_REPS], freeze[MAX_REPS];
     int n;
 };
 
-/* Switch: A frozen, then B's (frozen) next kernel. Leaves A running and B frozen again. */
-static int one_switch(struct sw_ctx *c, struct sample *s)
+/* The time of the node's latest freeze of a session for another ("... off its limit in T ms"):
+ * the log is read from `from` on, *from moved past it. -1 when there is none. */
+static double freeze_ms(struct sw_ctx *c, long *from)
 {
-    double t0 = mono_s();
-    if (vgpu_op(c, "ma", "freeze") != 0)
+    FILE *f = fopen(c->n.log, "r");
+    char line[1024];
+    double ms = -1;
+    if (!f || fseek(f, *from, SEEK_SET) != 0) {
+        if (f)
+            fclose(f);
         return -1;
-    double t1 = mono_s(), done = model_run(&c->b);
+    }
+    while (fgets(line, sizeof line, f)) {
+        const char *p = strstr(line, "off its limit in ");
+        if (p && strstr(line, "to make room for session"))
+            ms = strtod(p + strlen("off its limit in "), NULL);
+    }
+    *from = ftell(f);
+    fclose(f);
+    return ms;
+}
+
+/* Untimed: A and B have made no call for longer than the switch's idle time. */
+static void idle_wait(void)
+{
+    sleep_ms(IDLE_MS + 50);
+}
+
+/* Switch: B's (frozen) next kernel, A frozen for it. Leaves A running and B frozen again. */
+static int one_switch(struct sw_ctx *c, struct sample *s, long *logpos)
+{
+    freeze_ms(c, logpos);
+    idle_wait();
+    double t0 = mono_s(), done = model_run(&c->b);
     if (done < 0)
         return -1;
     s->total[s->n] = (done - t0) * 1e3;
-    s->after[s->n] = (done - t1) * 1e3;
-    s->freeze[s->n++] = (t1 - t0) * 1e3;
-    return vgpu_op(c, "mb", "freeze") == 0 && model_run(&c->a) > 0 ? 0 : -1;
+    s->freeze[s->n++] = freeze_ms(c, logpos);
+    idle_wait();
+    return model_run(&c->a) > 0 ? 0 : -1;   /* B, idle, frozen for A */
 }
 
-/* Scratch: A frozen, then a fresh process of model B. Leaves A running and B frozen. */
-static int one_scratch(struct sw_ctx *c, struct sample *s)
+/* Scratch: a fresh process of model B on the same vGPU, A frozen for it. Leaves A running and
+ * B frozen. */
+static int one_scratch(struct sw_ctx *c, struct sample *s, long *logpos)
 {
     struct model fresh = {0};
     warm_ready(c);
+    freeze_ms(c, logpos);
+    idle_wait();
     double t0 = mono_s();
-    if (vgpu_op(c, "ma", "freeze") != 0)
-        return -1;
-    double t1 = mono_s();
-    double done = model_start(c, &fresh, 1, 2, "once") == 0 ? model_done(&fresh, 0) : -1;
+    double done = model_start(c, &fresh, 1, 0, "once") == 0 ? model_done(&fresh, 0) : -1;
     model_stop(&fresh);
     if (done < 0)
         return -1;
     s->total[s->n] = (done - t0) * 1e3;
-    s->after[s->n] = (done - t1) * 1e3;
-    s->freeze[s->n++] = (t1 - t0) * 1e3;
-    return model_run(&c->a) > 0 ? 0 : -1;
+    s->freeze[s->n++] = freeze_ms(c, logpos);
+    return model_run(&c->a) > 0 ? 0 : -1;   /* the fresh B's memory went with it: A fits */
 }
 
 static json_t *spread(double *v, int n)
@@ -217,18 +229,18 @@ static json_t *spread(double *v, int n)
                      bench_percentile(v, n, 0), "max", bench_percentile(v, n, 100));
 }
 
-static json_t *report(struct sample *sw, struct sample *sc, int mb, int dev_mb)
+static json_t *report(struct sample *sw, struct sample *sc, int mb, int vgpu_mb, int dev_mb)
 {
     double ratio[MAX_REPS];
     int n = sw->n < sc->n ? sw->n : sc->n;
     for (int i = 0; i < n; i++)
         ratio[i] = sw->total[i] / sc->total[i];
-    return json_pack("{s:b, s:i, s:i, s:i, s:o, s:o, s:o, s:o, s:o, s:f}", "ok", 1,
-                     "model_mib", mb, "device_mib", dev_mb, "repetitions", n, "switch_ms",
-                     spread(sw->total, sw->n), "switch_resume_to_kernel_ms",
-                     spread(sw->after, sw->n), "scratch_ms", spread(sc->total, sc->n),
-                     "scratch_process_to_kernel_ms", spread(sc->after, sc->n), "freeze_a_ms",
-                     spread(sw->freeze, sw->n), "ratio_switch_vs_scratch",
+    return json_pack("{s:b, s:b, s:i, s:i, s:i, s:i, s:i, s:o, s:o, s:o, s:o, s:f}", "ok", 1,
+                     "one_vgpu", 1, "model_mib", mb, "vgpu_mib", vgpu_mb, "device_mib", dev_mb,
+                     "switch_idle_ms", IDLE_MS, "repetitions", n, "switch_ms",
+                     spread(sw->total, sw->n), "switch_freeze_a_ms", spread(sw->freeze, sw->n),
+                     "scratch_ms", spread(sc->total, sc->n), "scratch_freeze_a_ms",
+                     spread(sc->freeze, sc->n), "ratio_switch_vs_scratch",
                      bench_percentile(ratio, n, 50));
 }
 
@@ -246,41 +258,40 @@ void model_switch_print(const json_t *o)
                json_string_value(json_object_get(o, "node_log")));
         return;
     }
-    printf("\nmodel switch: %d MiB of weights a model, a device of %d MiB, %d repetitions "
-           "(ms)\n%-44s %9s %9s %9s\n", (int)json_integer_value(json_object_get(o, "model_mib")),
-           (int)json_integer_value(json_object_get(o, "device_mib")),
+    printf("\nmodel switch on one vGPU: %d MiB of weights a model, a vGPU of %d MiB, %d "
+           "repetitions (ms)\n%-44s %9s %9s %9s\n",
+           (int)json_integer_value(json_object_get(o, "model_mib")),
+           (int)json_integer_value(json_object_get(o, "vgpu_mib")),
            (int)json_integer_value(json_object_get(o, "repetitions")), "", "median", "fastest",
            "slowest");
-    print_row(o, "switch_ms", "switch: freeze A, resume B, B's kernel");
-    print_row(o, "switch_resume_to_kernel_ms", "  of which B's resume and kernel");
-    print_row(o, "scratch_ms", "scratch: freeze A, fresh B to its kernel");
-    print_row(o, "scratch_process_to_kernel_ms", "  of which the fresh process");
-    print_row(o, "freeze_a_ms", "  A's freeze (in the switch)");
+    print_row(o, "switch_ms", "switch: B's call, A frozen, B resumed, kernel");
+    print_row(o, "switch_freeze_a_ms", "  of which A's freeze (node's log)");
+    print_row(o, "scratch_ms", "scratch: fresh B on the vGPU to its kernel");
+    print_row(o, "scratch_freeze_a_ms", "  of which A's freeze (node's log)");
     printf("switch / scratch: %.2fx (median of the repetitions' ratios)\n",
            json_real_value(json_object_get(o, "ratio_switch_vs_scratch")));
 }
 
-/* The node, its three vGPUs (A's, B's, the fresh B's), A and B loaded; A running, B frozen. */
-static int setup(struct sw_ctx *c, const char *tfuse, int mb, int dev_mb)
+/* The node, the one vGPU, A and B loaded on it (B's load froze A); A running, B frozen. */
+static int setup(struct sw_ctx *c, const char *tfuse, int vgpu_mb, int dev_mb)
 {
     static char mem[64];
     snprintf(mem, sizeof mem, "SOFTGPU_MEMORY=%dMiB", dev_mb);
     snprintf(ns, sizeof ns, "SOFTGPU_NAMESPACE=coldstart_switch_%d", (int)getpid());
     const char *env[] = {mem, ns, NULL};
-    const char *extra[] = {"--freeze-to", "host", "--oversubscribe", "--ctx-overhead", "0",
-                           NULL};
-    static const char *const ids[3] = {"ma", "mb", "mc"};
-    if (node_launch(&c->n, "switch", 1, tfuse, extra, env) != 0)
+    char idle[16];
+    snprintf(idle, sizeof idle, "%d", IDLE_MS);
+    const char *extra[] = {"--freeze-to", "host", "--switch-idle-ms", idle, "--ctx-overhead",
+                           "0", "--oversubscribe-wait", "120", "--log-level", "info", NULL};
+    if (node_launch(&c->n, "switch", 1, tfuse, extra, env) != 0 ||
+        vgpu_create(&c->n, "mv", (long long)vgpu_mb << 20, c->token[0],
+                    sizeof c->token[0]) != 0)
         return -1;
-    for (int i = 0; i < 3; i++)
-        if (vgpu_create(&c->n, ids[i], ((long long)mb + 32) << 20, c->token[i],
-                        sizeof c->token[i]) != 0)
-            return -1;
     if (model_start(c, &c->a, 0, 0, "serve") != 0 || model_done(&c->a, 1) < 0 ||
-        vgpu_op(c, "ma", "freeze") != 0 || model_start(c, &c->b, 1, 1, "serve") != 0 ||
-        model_done(&c->b, 1) < 0 || vgpu_op(c, "mb", "freeze") != 0 || model_run(&c->a) < 0)
+        model_start(c, &c->b, 1, 0, "serve") != 0 || model_done(&c->b, 1) < 0)
         return -1;
-    return 0;
+    idle_wait();
+    return model_run(&c->a) > 0 ? 0 : -1;
 }
 
 json_t *model_switch_measure(const char *build, const char *tfuse)
@@ -288,7 +299,9 @@ json_t *model_switch_measure(const char *build, const char *tfuse)
     static struct sw_ctx c;
     static struct sample sw, sc;
     int mb = env_int("TFUSE_COLDSTART_MODEL_MB", 256, 1, 16384);
-    int reps = env_int("TFUSE_COLDSTART_SWITCHES", 5, 1, MAX_REPS), dev_mb = mb * 3 / 2 + 4;
+    int reps = env_int("TFUSE_COLDSTART_SWITCHES", 5, 1, MAX_REPS);
+    int vgpu_mb = mb * 3 / 2 + 4, dev_mb = vgpu_mb + 16;
+    long logpos = 0;
     c.build = build;
     signal(SIGPIPE, SIG_IGN);   /* "end" to a model that has exited */
     snprintf(c.prog, sizeof c.prog, "%s/bin/model_prog", build);
@@ -297,10 +310,10 @@ json_t *model_switch_measure(const char *build, const char *tfuse)
         snprintf(c.weights[i], sizeof c.weights[i], "%s/model-%c.bin", work, 'a' + i);
         ok = write_weights(c.weights[i], mb, 0x9e3779b9u * (uint32_t)(i + 1)) == 0;
     }
-    ok = ok && setup(&c, tfuse, mb, dev_mb) == 0;
+    ok = ok && setup(&c, tfuse, vgpu_mb, dev_mb) == 0;
     for (int i = 0; i < reps && ok; i++)
-        ok = one_switch(&c, &sw) == 0 && one_scratch(&c, &sc) == 0;
-    json_t *out = ok ? report(&sw, &sc, mb, dev_mb)
+        ok = one_switch(&c, &sw, &logpos) == 0 && one_scratch(&c, &sc, &logpos) == 0;
+    json_t *out = ok ? report(&sw, &sc, mb, vgpu_mb, dev_mb)
                      : json_pack("{s:b, s:s, s:s}", "ok", 0, "error", "a step failed (see the "
                                  "messages above)", "node_log", c.n.log);
     model_stop(&c.a);

@@ -140,7 +140,8 @@ case_switch() {
     cat "$work/bench.out"
     jq -e '.model_switch.ok == true and .model_switch.repetitions == 1 and
            .model_switch.switch_ms.median > 0 and .model_switch.scratch_ms.median > 0 and
-           .model_switch.device_mib < 2 * .model_switch.model_mib' "$out/coldstart.json" \
+           .model_switch.one_vgpu == true and .model_switch.switch_freeze_a_ms.median > 0 and
+           .model_switch.vgpu_mib < 2 * .model_switch.model_mib' "$out/coldstart.json" \
         >/dev/null || fail "the JSON's model switch: $(jq -c .model_switch "$out/coldstart.json")"
 }
 
