@@ -679,21 +679,92 @@ int tfw_freeze_owns(struct tfw_session *s, uint64_t p)
     return find(s->fz, p) != NULL;
 }
 
-CUresult tfw_freeze_move(struct tfw_session *s, int to, CUcontext to_ctx, char *err, size_t elen)
+/* Device to device (direct): a's bytes copied into new physical memory on `to`, mapped at a
+ * temporary reservation t (a stays as it was). The old mapping is opened to `to` first: on
+ * NVIDIA that needs peer access between the two devices, and without it this fails. */
+static CUresult copy_across(struct tfw_limits *L, struct fz_alloc *a, int to, struct fz_alloc *t)
+{
+    const struct tf_backend *b = &L->orig;
+    CUmemAccessDesc acc[2] = {
+        {.location = {CU_MEM_LOCATION_TYPE_DEVICE, a->device},
+         .flags = CU_MEM_ACCESS_FLAGS_PROT_READWRITE},
+        {.location = {CU_MEM_LOCATION_TYPE_DEVICE, to}, .flags = CU_MEM_ACCESS_FLAGS_PROT_READWRITE},
+    };
+    CUdeviceptr va = 0;
+    *t = *a;
+    t->device = to;
+    t->h = 0;
+    CUresult r = b->cuMemcpyDtoD_v2 ? b->cuMemSetAccess(a->ptr, a->span, acc, 2)
+                                    : CUDA_ERROR_NOT_SUPPORTED;
+    if (r == CUDA_SUCCESS)
+        r = b->cuMemAddressReserve(&va, a->span, 0, 0, 0);
+    if (r != CUDA_SUCCESS)
+        return r;
+    t->ptr = va;
+    if ((r = map_phys(L, t)) == CUDA_SUCCESS &&
+        (r = b->cuMemcpyDtoD_v2(t->ptr, a->ptr, a->size)) == CUDA_SUCCESS)
+        return CUDA_SUCCESS;
+    if (t->h)
+        unmap_phys(L, t);
+    b->cuMemAddressFree(va, a->span);
+    return r;
+}
+
+static void drop_across(struct tfw_limits *L, struct fz_alloc *t)
+{
+    unmap_phys(L, t);
+    L->orig.cuMemAddressFree(t->ptr, t->span);
+}
+
+/* The new memory t takes a's place under a's reservation; the old memory goes. */
+static void swap_in(struct tfw_limits *L, struct fz_alloc *a, struct fz_alloc *t)
+{
+    const struct tf_backend *b = &L->orig;
+    CUmemAccessDesc acc = {.location = {CU_MEM_LOCATION_TYPE_DEVICE, t->device},
+                           .flags = CU_MEM_ACCESS_FLAGS_PROT_READWRITE};
+    unmap_phys(L, a);
+    b->cuMemUnmap(t->ptr, t->span);
+    b->cuMemAddressFree(t->ptr, t->span);
+    CUresult r = b->cuMemMap(a->ptr, a->span, 0, t->h, 0);
+    if (r == CUDA_SUCCESS)
+        r = b->cuMemSetAccess(a->ptr, a->span, &acc, 1);
+    if (r != CUDA_SUCCESS)   /* the reservation was just unmapped: not expected to fail */
+        tf_error("migration: 0x%llx could not be mapped again (error %d): its bytes are lost",
+                 (unsigned long long)a->ptr, (int)r);
+    a->h = t->h;
+    a->device = t->device;
+}
+
+/* Every allocation copied device to device, then swapped in: all or nothing. */
+static CUresult move_direct(struct tfw_session *s, int to)
+{
+    struct tfw_freeze *f = s->fz;
+    struct fz_alloc *t = calloc(f->n ? f->n : 1, sizeof *t);
+    CUresult r = t ? CUDA_SUCCESS : CUDA_ERROR_OUT_OF_MEMORY;
+    size_t done = 0;
+    for (; done < f->n && r == CUDA_SUCCESS; done++)
+        if ((r = copy_across(s->lim, &f->a[done], to, &t[done])) != CUDA_SUCCESS)
+            break;
+    for (size_t i = 0; i < f->n && r == CUDA_SUCCESS; i++)
+        swap_in(s->lim, &f->a[i], &t[i]);
+    for (size_t i = 0; r != CUDA_SUCCESS && i < done; i++)
+        drop_across(s->lim, &t[i]);
+    free(t);
+    return r;
+}
+
+/* Through host memory: the freeze's image, then a resume on `to`. */
+static CUresult move_via_host(struct tfw_session *s, int to, CUcontext to_ctx, char *err,
+                              size_t elen)
 {
     struct tfw_freeze *f = s->fz;
     const struct tf_backend *b = &s->lim->orig;
-    if (f->frozen) {
-        snprintf(err, elen, "the session is frozen: resume it first");
-        return CUDA_ERROR_NOT_PERMITTED;
-    }
-    CUresult r = freeze(s, 0, err, elen);   /* drains first: failed queued work refuses */
+    CUresult r = freeze(s, 0, err, elen);
     if (r != CUDA_SUCCESS)
         return r;
     int from = f->n ? f->a[0].device : to;
     for (size_t i = 0; i < f->n; i++)
         f->a[i].device = to;
-    f->moving = 1;   /* the node makes room on the session's old device, not on `to` */
     b->cuCtxSetCurrent(to_ctx);
     r = resume(s, err, elen);
     if (r != CUDA_SUCCESS) {   /* back where it was */
@@ -707,6 +778,27 @@ CUresult tfw_freeze_move(struct tfw_session *s, int to, CUcontext to_ctx, char *
             publish(f);
         }
     }
+    return r;
+}
+
+CUresult tfw_freeze_move(struct tfw_session *s, int to, CUcontext to_ctx, char *err, size_t elen)
+{
+    struct tfw_freeze *f = s->fz;
+    const struct tf_backend *b = &s->lim->orig;
+    if (f->frozen) {
+        snprintf(err, elen, "the session is frozen: resume it first");
+        return CUDA_ERROR_NOT_PERMITTED;
+    }
+    CUresult r = drain(s, s->lim);   /* failed queued work refuses (and is held) */
+    if (r != CUDA_SUCCESS) {
+        snprintf(err, elen, "its queued work failed (error %d)", (int)r);
+        return r;
+    }
+    f->moving = 1;   /* the node makes room on the session's old device, not on `to` */
+    b->cuCtxSetCurrent(to_ctx);
+    r = getenv("TFUSE_MIGRATE_VIA_HOST") ? CUDA_ERROR_NOT_SUPPORTED : move_direct(s, to);
+    if (r != CUDA_SUCCESS)   /* no peer access, or no room for both copies: one at a time */
+        r = move_via_host(s, to, to_ctx, err, elen);
     f->moving = 0;
     b->cuCtxSetCurrent(s->current);
     return r;
