@@ -32,6 +32,7 @@
  * the device's time goes between this process's turns. */
 struct sg_ds_stats {
     uint64_t turns, waited_turns, idle_gives, slice_gives;
+    uint64_t deferred_turns; /* turns granted while deferred: the device was otherwise idle */
     uint64_t held_ns, first_ns, last_ns;
     uint64_t handover_ns;    /* the giver's give to this process's grant, for waited turns */
     uint64_t gap_ns, long_gap_ns; /* the idle gaps' time, and that of the gaps over 3 ms */
@@ -85,7 +86,7 @@ static void stats_write(struct sg_ds_dev *d, int dev, uint64_t now)
     int n = snprintf(line, sizeof line, "pid=%d dev=%d first_ns=%llu last_ns=%llu turns=%llu "
                      "waited=%llu held_ns=%llu waited_ns=%llu idle_gives=%llu slice_gives=%llu "
                      "gaps=%llu,%llu,%llu,%llu,%llu "
-                     "handover_ns=%llu gap_ns=%llu long_gap_ns=%llu weight=%u\n",
+                     "handover_ns=%llu gap_ns=%llu long_gap_ns=%llu deferred=%llu weight=%u\n",
                      (int)getpid(), dev, (unsigned long long)t->first_ns,
                      (unsigned long long)t->last_ns, (unsigned long long)t->turns,
                      (unsigned long long)t->waited_turns, (unsigned long long)held,
@@ -94,7 +95,7 @@ static void stats_write(struct sg_ds_dev *d, int dev, uint64_t now)
                      (unsigned long long)t->gaps[1], (unsigned long long)t->gaps[2],
                      (unsigned long long)t->gaps[3], (unsigned long long)t->gaps[4],
                      (unsigned long long)t->handover_ns, (unsigned long long)t->gap_ns,
-                     (unsigned long long)t->long_gap_ns,
+                     (unsigned long long)t->long_gap_ns, (unsigned long long)t->deferred_turns,
                      (unsigned)atomic_load(&d->S->procs[d->idx].weight));
     int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0)
@@ -253,11 +254,14 @@ static void yield_locked(struct sg_ds_dev *d)
 
 /* The slice is used and a queued process is owed the device. When none is (this process's
  * weight keeps it ahead), the slice is renewed: the queue is looked at once a slice, not at
- * every block. */
+ * every block. A deferred holder looks at every boundary: it ran only because the device was
+ * idle, and gives it up as soon as one that is not deferred queues. */
 static int slice_over(struct sg_ds_dev *d, uint64_t now)
 {
-    if (!atomic_load_explicit(&d->S->queued, memory_order_relaxed)
-        || now < atomic_load_explicit(&d->slice_end, memory_order_relaxed))
+    if (!atomic_load_explicit(&d->S->queued, memory_order_relaxed))
+        return 0;
+    if (now < atomic_load_explicit(&d->slice_end, memory_order_relaxed)
+        && !sg_ds_deferred(d->S, d->idx, now))
         return 0;
     uint64_t since = atomic_load_explicit(&d->turn_start, memory_order_relaxed);
     if (sg_ds_yield_due(d->S, d->idx, now > since ? now - since : 0))
@@ -293,6 +297,7 @@ static void hold_locked(struct sg_ds_dev *d)
         d->held_since = now;
         d->st.turns++;
         d->st.waited_turns += waited != 0;
+        d->st.deferred_turns += sg_ds_deferred(d->S, d->idx, now);
         uint64_t given = atomic_load_explicit(&d->S->given_ns, memory_order_relaxed);
         if (waited && given && given <= now && now - given < 1000000000ull)
             d->st.handover_ns += now - given;
@@ -446,6 +451,15 @@ void tfuse_softgpu_set_sched_weight(int dev, unsigned weight)
 {
     sg_devsched_set_weight(dev, weight);
 }
+
+void sg_devsched_defer(int dev, uint64_t until_ns)
+{
+    struct sg_ds_dev *d = ds_get(dev);
+    if (d && d->mode == SG_SCHED_TIMESLICE)
+        atomic_store(&d->S->procs[d->idx].defer_until, until_ns);
+}
+
+void tfuse_softgpu_defer_turns(int dev, uint64_t until_ns) { sg_devsched_defer(dev, until_ns); }
 
 /* The same clock, exported (softgpu.map) for the worker's progress charges under the prefix
  * the library may export besides the driver's own names (tests/surface checks that). */

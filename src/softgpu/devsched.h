@@ -46,6 +46,8 @@ struct sg_sched_proc {
     _Atomic uint64_t pass;    /* virtual time: sum of time held x WEIGHT_MAX / weight (ns),
                                * up to its last turn's end */
     _Atomic uint64_t since;   /* holding: CLOCK_MONOTONIC of its grant (its turn so far counts) */
+    _Atomic uint64_t defer_until; /* CLOCK_MONOTONIC: until then it runs only when no process
+                                   * that is not deferred wants the device (0: never deferred) */
 };
 
 struct sg_sched {
@@ -109,6 +111,13 @@ uint64_t tfuse_softgpu_held_ns(int dev); /* the same, exported for the worker */
  * worker; the default is SOFTGPU_SCHED_WEIGHT, else 10000. */
 void sg_devsched_set_weight(int dev, unsigned weight);
 void tfuse_softgpu_set_sched_weight(int dev, unsigned weight);
+/* This process's turns on device dev are deferred until the CLOCK_MONOTONIC time until_ns (0:
+ * not deferred): it is elected only when no process that is not deferred is queued, and holding
+ * the device it gives it up at the next block boundary to one that is. The worker defers a
+ * launch its vGPU's bucket admitted ahead of its grant: that kernel fills the device's idle gaps
+ * (another tenant's round trips) and never delays a tenant that is within its own grant. */
+void sg_devsched_defer(int dev, uint64_t until_ns);
+void tfuse_softgpu_defer_turns(int dev, uint64_t until_ns);
 
 /* ---- the shared side (devsched_shm.c), called by devsched.c -------------------------------- */
 
@@ -127,8 +136,11 @@ void sg_ds_take_turn(struct sg_sched *S, int idx, uint64_t credit, int *waited);
 /* Gives the device up after holding it held_ns (charged to the pass) and elects the next. */
 void sg_ds_give_turn(struct sg_sched *S, int idx, uint64_t held_ns);
 /* The holder, held_ns into its turn: a queued process is owed the device (its pass is not
- * above the holder's). Cheap when nobody queues (every block boundary after a slice). */
+ * above the holder's, or the holder is deferred and it is not; a deferred one is never owed
+ * it). Cheap when nobody queues (every block boundary after a slice). */
 int sg_ds_yield_due(struct sg_sched *S, int idx, uint64_t held_ns);
+/* Entry idx is deferred now (devsched.h, sg_devsched_defer). */
+int sg_ds_deferred(const struct sg_sched *S, int idx, uint64_t now);
 /* This process's weight, clamped to 1..SG_SCHED_WEIGHT_MAX. */
 void sg_ds_set_weight(struct sg_sched *S, int idx, unsigned weight);
 /* An SM token (its slot), sleeping until one is free; queue_first: sleep before trying. */

@@ -156,6 +156,7 @@ int sg_ds_register(struct sg_sched *S, uint64_t my_start, int want_mode, unsigne
             atomic_store(&e->state, SG_SCHED_IDLE);
             atomic_store(&e->pass, 0);
             atomic_store(&e->since, 0);
+            atomic_store(&e->defer_until, 0);
             sg_ds_set_weight(S, i, weight);
             atomic_store(&e->start, my_start); /* before the pid: a reader seeing it sees this */
             atomic_store(&e->pid, (int32_t)getpid());
@@ -246,31 +247,50 @@ static uint64_t vtime_now(struct sg_sched *S, uint64_t now)
     return sum ? v + turn * SG_SCHED_WEIGHT_MAX / sum : v;
 }
 
-/* While the device is free: hands it to the queued entry of least pass (then arrival). The
- * freeing side frees `holder` before it looks at the queue and an arrival queues before it looks
- * at `holder`, so a queued process is always either seen here or sees the device free itself
- * (and elects). Several electors race by CAS on `holder`; one wins. */
+int sg_ds_deferred(const struct sg_sched *S, int idx, uint64_t now)
+{
+    uint64_t until = atomic_load_explicit(&S->procs[idx].defer_until, memory_order_relaxed);
+    return until && now < until;
+}
+
+/* The queued entry to elect: least pass (then arrival) among those not deferred, and among the
+ * deferred only when none of the others is queued; -1 when nobody is queued. */
+static int next_queued(struct sg_sched *S)
+{
+    uint64_t now = mono_ns();
+    int best = -1, best_def = 1;
+    uint64_t best_pass = 0;
+    uint32_t best_arrival = 0;
+    for (int i = 0; i < SG_SCHED_PROCS; i++) {
+        struct sg_sched_proc *e = &S->procs[i];
+        if (!atomic_load(&e->pid) || atomic_load(&e->state) != SG_SCHED_QUEUED)
+            continue;
+        int def = sg_ds_deferred(S, i, now);
+        uint64_t p = atomic_load(&e->pass);
+        uint32_t a = atomic_load(&e->arrival);
+        if (best < 0 || def < best_def
+            || (def == best_def
+                && (p < best_pass || (p == best_pass && (int32_t)(a - best_arrival) < 0)))) {
+            best = i;
+            best_def = def;
+            best_pass = p;
+            best_arrival = a;
+        }
+    }
+    return best;
+}
+
+/* While the device is free: hands it to next_queued's entry. The freeing side frees `holder`
+ * before it looks at the queue and an arrival queues before it looks at `holder`, so a queued
+ * process is always either seen here or sees the device free itself (and elects). Several
+ * electors race by CAS on `holder`; one wins. */
 static void elect(struct sg_sched *S)
 {
     for (;;) {
         uint32_t h = atomic_load(&S->holder);
         if (h & SG_SCHED_HOLDER_IDX)
             return;
-        int best = -1;
-        uint64_t best_pass = 0;
-        uint32_t best_arrival = 0;
-        for (int i = 0; i < SG_SCHED_PROCS; i++) {
-            struct sg_sched_proc *e = &S->procs[i];
-            if (!atomic_load(&e->pid) || atomic_load(&e->state) != SG_SCHED_QUEUED)
-                continue;
-            uint64_t p = atomic_load(&e->pass);
-            uint32_t a = atomic_load(&e->arrival);
-            if (best < 0 || p < best_pass || (p == best_pass && (int32_t)(a - best_arrival) < 0)) {
-                best = i;
-                best_pass = p;
-                best_arrival = a;
-            }
-        }
+        int best = next_queued(S);
         if (best < 0)
             return;
         uint32_t next = ((h & ~SG_SCHED_HOLDER_IDX) + 0x100u) | (uint32_t)(best + 1);
@@ -354,11 +374,14 @@ int sg_ds_yield_due(struct sg_sched *S, int idx, uint64_t held_ns)
     if (!atomic_load_explicit(&S->queued, memory_order_relaxed))
         return 0;
     const struct sg_sched_proc *self = &S->procs[idx];
-    uint64_t mine = atomic_load(&self->pass) + virtual_ns(self, held_ns);
+    uint64_t mine = atomic_load(&self->pass) + virtual_ns(self, held_ns), now = mono_ns();
+    int self_deferred = sg_ds_deferred(S, idx, now);
     for (int i = 0; i < SG_SCHED_PROCS; i++) {
         struct sg_sched_proc *e = &S->procs[i];
-        if (i != idx && atomic_load(&e->pid) && atomic_load(&e->state) == SG_SCHED_QUEUED
-            && atomic_load(&e->pass) <= mine)
+        if (i == idx || !atomic_load(&e->pid) || atomic_load(&e->state) != SG_SCHED_QUEUED
+            || sg_ds_deferred(S, i, now))
+            continue;
+        if (self_deferred || atomic_load(&e->pass) <= mine)
             return 1;
     }
     return 0;

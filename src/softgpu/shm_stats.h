@@ -24,7 +24,7 @@
 #include "devsched.h"
 
 #define SG_SHM_MAGIC 0x53475055u /* "SGPU" */
-#define SG_SHM_VERSION 3u /* 3: the scheduler's weighted queue (devsched.h) */
+#define SG_SHM_VERSION 4u /* 3: the scheduler's weighted queue; 4: deferred turns (devsched.h) */
 #define SG_SHM_SLOTS 128
 #define SG_SHM_WINDOW_NS 1000000000ull
 #define SG_SHM_UNIT_SHIFT 12 /* memory is counted in 4 KiB units */

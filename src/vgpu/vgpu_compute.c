@@ -14,6 +14,7 @@
 #include "vgpu_futex.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <string.h>
 
 uint64_t vgpu_clock_ns(void)
@@ -26,33 +27,44 @@ static int slot_live(struct vgpu_slot *s)
     return atomic_load_explicit(&s->state, memory_order_acquire) == VGPU_SLOT_LIVE;
 }
 
-/* Takes est_ns if the bucket is positive. 1: taken, 0: empty. */
-static int try_take(struct vgpu_slot *s, uint64_t est_ns)
+/* Takes est_ns if the bucket is above -ahead_ns. 1: taken (*left: the balance after), 0: not. */
+static int try_take(struct vgpu_slot *s, uint64_t est_ns, int64_t ahead_ns, int64_t *left)
 {
     int64_t t = atomic_load(&s->tokens_ns);
-    while (t > 0) {
-        if (atomic_compare_exchange_weak(&s->tokens_ns, &t, t - (int64_t)est_ns))
+    while (t > -ahead_ns) {
+        if (atomic_compare_exchange_weak(&s->tokens_ns, &t, t - (int64_t)est_ns)) {
+            *left = t - (int64_t)est_ns;
             return 1;
+        }
     }
     return 0;
 }
 
 int vgpu_compute_acquire(struct vgpu_slot *s, uint64_t est_ns, uint64_t deadline_ns)
 {
+    int64_t left;
+    return vgpu_compute_acquire_ahead(s, est_ns, 0, deadline_ns, &left);
+}
+
+int vgpu_compute_acquire_ahead(struct vgpu_slot *s, uint64_t est_ns, uint64_t ahead_ns,
+                               uint64_t deadline_ns, int64_t *left)
+{
     /* The unlimited fast path: one relaxed load (a plain mov; a live resize may flip the flag,
      * and the next launch sees it). No state check (a deleted vGPU is caught at its next
      * memory call). */
+    *left = 0;
     if (atomic_load_explicit(&s->compute_unlimited, memory_order_relaxed))
         return 0;
+    int64_t ahead = ahead_ns > INT64_MAX / 2 ? INT64_MAX / 2 : (int64_t)ahead_ns;
     for (;;) {
         if (!slot_live(s))
             return -ENODEV;
-        if (try_take(s, est_ns))
+        if (try_take(s, est_ns, ahead, left))
             return 0;
         atomic_store_explicit(&s->throttled, 1, memory_order_relaxed);
         uint32_t seq = atomic_load(&s->wake_seq);
         atomic_fetch_add(&s->waiters, 1);
-        if (atomic_load(&s->tokens_ns) > 0 || !slot_live(s)) {
+        if (atomic_load(&s->tokens_ns) > -ahead || !slot_live(s)) {
             atomic_fetch_sub(&s->waiters, 1);
             continue;
         }
@@ -66,7 +78,7 @@ int vgpu_compute_acquire(struct vgpu_slot *s, uint64_t est_ns, uint64_t deadline
         atomic_fetch_add_explicit(&s->throttled_ns, vgpu_now_ns() - slept_from,
                                   memory_order_relaxed);
         if (rc == -ETIMEDOUT)
-            return try_take(s, est_ns) ? 0 : -ETIMEDOUT;
+            return try_take(s, est_ns, ahead, left) ? 0 : -ETIMEDOUT;
         if (rc == -EINTR)
             return -EINTR;
     }

@@ -32,6 +32,11 @@
  * vgpu_now_ns) after which to give up, 0 for none. Returns 0, -ETIMEDOUT, -ENODEV (the vGPU was
  * deleted) or -EINTR (a signal interrupted the sleep; the caller may retry). */
 int vgpu_compute_acquire(struct vgpu_slot *s, uint64_t est_ns, uint64_t deadline_ns);
+/* The same, admitting the launch while the bucket is above -ahead_ns (ahead of its grant by
+ * at most ahead_ns; 0 is vgpu_compute_acquire). *left: the balance once est_ns is taken, below
+ * 0 for a launch admitted ahead (the caller runs it only where it takes no one's share). */
+int vgpu_compute_acquire_ahead(struct vgpu_slot *s, uint64_t est_ns, uint64_t ahead_ns,
+                               uint64_t deadline_ns, int64_t *left);
 
 /* Charges a finished kernel's measured device time; est_ns is what acquire took. */
 void vgpu_compute_charge(struct vgpu_slot *s, uint64_t measured_ns, uint64_t est_ns);

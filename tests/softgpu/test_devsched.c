@@ -10,6 +10,8 @@
  * - SOFTGPU_SHARING=mps: blocks of both run at once;
  * - a process SIGKILLed while it holds the device mid-kernel (or, MPS, holds every SM) does
  *   not wedge it: the other finishes within a bounded wait;
+ * - deferred turns (tfuse_softgpu_defer_turns): a deferred process runs only in the idle gaps
+ *   of one that is not (its synchronizations), and as any other once its deferral ends;
  * - events: a process that waited for the device measures its kernel, not its wait, and so
  *   does the time it held the device (tfuse_softgpu_held_ns, the worker's GPU time);
  * - SOFTGPU_PIN_SMS=1: the SM threads ("sg-sm<i>") are each pinned to one allowed CPU (the
@@ -30,7 +32,8 @@
 
 #define MAX_BLOCKS 16384 /* intervals a child reports */
 
-uint64_t tfuse_softgpu_held_ns(int dev); /* softgpu's export for the worker (softgpu.map) */
+uint64_t tfuse_softgpu_held_ns(int dev); /* softgpu's exports for the worker (softgpu.map) */
+void tfuse_softgpu_defer_turns(int dev, uint64_t until_ns);
 
 /* spin(out, ns): thread 0 stamps the block's start at out[2 * block] at once, every thread
  * spins on %globaltimer for ns, and after a barrier thread 0 stamps the end at out[2*block+1]. */
@@ -98,6 +101,7 @@ struct child_cfg {
     const char *weight[2]; /* SOFTGPU_SCHED_WEIGHT of child 0 and 1, or NULL */
     const char *weights;   /* SOFTGPU_SCHED_WEIGHTS, or NULL */
     unsigned sync_every;   /* kernels between synchronizations (0: 4) */
+    unsigned defer_ms[2];  /* child i defers its turns this long from the start signal */
 };
 
 static CUfunction child_setup(const struct child_cfg *c)
@@ -158,6 +162,12 @@ static int child_share(int role, const struct child_cfg *c)
         return 11;
     signal_ready();
     wait_go();
+    if (c->defer_ms[role]) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        uint64_t now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+        tfuse_softgpu_defer_turns(0, now + c->defer_ms[role] * 1000000ull);
+    }
     double end = now_s() + c->window_s;
     unsigned k = 0;
     while (k < maxk && now_s() < end) {
@@ -398,7 +408,7 @@ static void timeslice_never_overlaps_and_is_fair(void **state)
     (void)state;
     fresh_namespace("ts");
     /* kernels of 8 blocks of 0.5 ms on 2 threads (2 ms) against a 1 ms slice */
-    struct child_cfg c = {"timeslice", "1000", 8, 500000, 1.5, 100000, {NULL, NULL}, NULL, 0};
+    struct child_cfg c = {"timeslice", "1000", 8, 500000, 1.5, 100000, {NULL, NULL}, NULL, 0, {0, 0}};
     run_pair(&c);
     /* preempted() reads the intervals in launch order: count before overlaps() sorts them */
     unsigned pa = preempted(&shared[0], &shared[1]), pb = preempted(&shared[1], &shared[0]);
@@ -447,7 +457,7 @@ static void weights_share_the_device_in_order(void **state)
         /* 32 kernels between synchronizations: each process stays queued, so the share is
          * the scheduler's (a process idle in its round trip is rightly passed over) */
         struct child_cfg c = {"timeslice", "1000", 8, 500000, 1.5, 100000, {NULL, NULL},
-                              run == 2 ? "0" : NULL, 32};
+                              run == 2 ? "0" : NULL, 32, {0, 0}};
         c.weight[light] = "2500";
         c.weight[!light] = "7500";
         run_pair(&c);
@@ -471,11 +481,43 @@ static void weights_share_the_device_in_order(void **state)
     }
 }
 
+/* Child 1 deferred: while child 0 keeps kernels queued (32 between synchronizations) child 1
+ * gets the device only in child 0's round trips, a small part of the device time (equal
+ * weights would give it half), but it does run there: the gaps are filled. With a deferral of
+ * 300 ms against a busy child 0 (no synchronization in its window), child 1 competes as any
+ * process once it ends. */
+static void deferred_turns_take_only_idle_time(void **state)
+{
+    (void)state;
+    for (int run = 0; run < 2; run++) {
+        fresh_namespace(run ? "defer-end" : "defer");
+        /* run 1: 200 kernels each, launched at once (a block spins 0.5 ms per lane group,
+         * so each kernel holds the device some ms: seconds of work for both) */
+        struct child_cfg c = {"timeslice", "1000", 4, 500000, 1.5, run ? 200 : 100000,
+                              {NULL, NULL}, NULL, run ? 100000 : 32, {0, run ? 300 : 60000}};
+        run_pair(&c);
+        uint64_t a0, a1;
+        span_of(&shared[0], &a0, &a1);
+        double k0 = (double)busy_within(&shared[0], a0, a1);
+        double k1 = (double)busy_within(&shared[1], a0, a1);
+        print_message("deferred %u ms: device time %.0f ms (child 0) and %.0f ms (deferred, "
+                      "within child 0's span)\n", c.defer_ms[1], k0 / 1e6, k1 / 1e6);
+        assert_int_equal(overlaps(&shared[0], &shared[1]), 0);
+        if (run == 0) {
+            assert_true(k1 > 0);          /* it ran in child 0's round trips */
+            assert_true(k1 < 0.25 * k0);  /* and only there */
+        } else {
+            assert_true(k1 >= 0.25 * k0); /* the deferral ended: it had its turns */
+        }
+        drop_namespace(NULL);
+    }
+}
+
 static void mps_blocks_of_both_run_at_once(void **state)
 {
     (void)state;
     fresh_namespace("mps");
-    struct child_cfg c = {"mps", NULL, 8, 500000, 1.0, 100000, {NULL, NULL}, NULL, 0};
+    struct child_cfg c = {"mps", NULL, 8, 500000, 1.0, 100000, {NULL, NULL}, NULL, 0, {0, 0}};
     run_pair(&c);
     unsigned long ov = overlaps(&shared[0], &shared[1]);
     print_message("mps: kernels %u and %u, overlapping blocks %lu\n", shared[0].kernels,
@@ -501,8 +543,8 @@ static void death_of(const char *sharing)
 {
     fresh_namespace(sharing);
     /* 64 blocks of 5 s, a slice longer than that: A is inside its blocks, holding, when killed */
-    struct child_cfg ca = {sharing, "10000000", 64, 5000000000ull, 0, 0, {NULL, NULL}, NULL, 0};
-    struct child_cfg cb = {sharing, NULL, 4, 1000000, 0, 0, {NULL, NULL}, NULL, 0};
+    struct child_cfg ca = {sharing, "10000000", 64, 5000000000ull, 0, 0, {NULL, NULL}, NULL, 0, {0, 0}};
+    struct child_cfg cb = {sharing, NULL, 4, 1000000, 0, 0, {NULL, NULL}, NULL, 0, {0, 0}};
     pid_t a = start_holder(&ca);
     pid_t b = spawn(1, &cb, NULL, 0);
     await_ready(1);
@@ -532,8 +574,8 @@ static void events_leave_out_the_wait_for_the_device(void **state)
     (void)state;
     fresh_namespace("ev");
     /* A: 4 blocks of 300 ms on 2 threads, a slice longer than that: B waits >= 300 ms */
-    struct child_cfg ca = {"timeslice", "10000000", 4, 300000000, 0, 0, {NULL, NULL}, NULL, 0};
-    struct child_cfg cb = {"timeslice", NULL, 1, 2000000, 0, 0, {NULL, NULL}, NULL, 0};
+    struct child_cfg ca = {"timeslice", "10000000", 4, 300000000, 0, 0, {NULL, NULL}, NULL, 0, {0, 0}};
+    struct child_cfg cb = {"timeslice", NULL, 1, 2000000, 0, 0, {NULL, NULL}, NULL, 0, {0, 0}};
     pid_t a = start_holder(&ca);
     pid_t b = spawn(1, &cb, NULL, 1);
     await_ready(1);
@@ -609,6 +651,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(timeslice_never_overlaps_and_is_fair, drop_namespace),
         cmocka_unit_test_teardown(weights_share_the_device_in_order, drop_namespace),
+        cmocka_unit_test_teardown(deferred_turns_take_only_idle_time, drop_namespace),
         cmocka_unit_test_teardown(mps_blocks_of_both_run_at_once, drop_namespace),
         cmocka_unit_test_teardown(killed_holder_does_not_wedge_the_device, drop_namespace),
         cmocka_unit_test_teardown(killed_mps_process_gives_its_sms_back, drop_namespace),

@@ -88,6 +88,27 @@ static void test_debit_and_settle(void **state)
     drop_vgpu(s);
 }
 
+/* Ahead of the grant: admitted while the balance is above -ahead, the balance after it told. */
+static void test_acquire_ahead(void **state)
+{
+    struct vgpu_slot *s = make_vgpu(2000, 0, VGPU_QOS_MEDIUM);
+    int64_t left = 1;
+    vgpu_compute_refill(s, 100, 5000);
+    assert_int_equal(vgpu_compute_acquire_ahead(s, 600, 0, 0, &left), 0); /* paid: as before */
+    assert_true(left == -500 && s->tokens_ns == -500);
+    assert_int_equal(vgpu_compute_acquire_ahead(s, 600, 1000, 0, &left), 0); /* 500 owed < 1000 */
+    assert_true(left == -1100 && s->tokens_ns == -1100);
+    /* owing 1100, more than it may be ahead: it waits, and a refill above -1000 admits it */
+    assert_int_equal(vgpu_compute_acquire_ahead(s, 600, 1000, vgpu_clock_ns() + 1 * MS, &left),
+                     -ETIMEDOUT);
+    assert_true(s->tokens_ns == -1100);
+    vgpu_compute_refill(s, 200, 5000);
+    assert_int_equal(vgpu_compute_acquire_ahead(s, 600, 1000, vgpu_clock_ns() + 1 * MS, &left),
+                     0);
+    assert_true(left == -1500);
+    drop_vgpu(s);
+}
+
 struct sleeper {
     struct vgpu_slot *slot;
     uint64_t deadline;
@@ -340,6 +361,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_debit_and_settle),
+        cmocka_unit_test(test_acquire_ahead),
         cmocka_unit_test(test_acquire_sleeps_and_wakes_on_refill),
         cmocka_unit_test(test_deadline_and_delete),
         cmocka_unit_test(test_sleeper_in_another_process),
