@@ -40,6 +40,8 @@ struct fz_alloc {
     CUmemGenericAllocationHandle h; /* 0 while frozen */
     int device;
     uint64_t off;                 /* where its bytes are in the image */
+    uint64_t charged;             /* what the vGPU's ledger holds for it (a model switch
+                                   * refunds it): its size, or a chunk's small allocations */
 };
 
 struct tfw_freeze {
@@ -172,8 +174,10 @@ CUresult tfw_freeze_alloc(struct tfw_session *s, struct tfw_limits *L, struct tf
     if (!f || !v || !p || !has_vmm(L))
         return CUDA_ERROR_NOT_SUPPORTED;
     uint64_t g = granularity(f, L, (int)v->device);
-    if (!g || bytes < g || bytes > UINT64_MAX - g)
+    if (!g || bytes > UINT64_MAX - g)
         return CUDA_ERROR_NOT_SUPPORTED;
+    if (bytes < g)   /* carved out of a granular chunk (freeze_small.c) */
+        return tfw_freeze_small_alloc(s, L, v, (int)v->device, g, bytes, p);
     if (f->n == f->cap) {
         size_t cap = f->cap ? f->cap * 2 : 64;
         struct fz_alloc *na = realloc(f->a, cap * sizeof *na);
@@ -182,7 +186,8 @@ CUresult tfw_freeze_alloc(struct tfw_session *s, struct tfw_limits *L, struct tf
         f->a = na;
         f->cap = cap;
     }
-    struct fz_alloc a = {.size = bytes, .span = (bytes + g - 1) / g * g, .device = (int)v->device};
+    struct fz_alloc a = {.size = bytes, .span = (bytes + g - 1) / g * g, .device = (int)v->device,
+                         .charged = bytes};
     CUdeviceptr ptr = 0;
     CUresult r = L->orig.cuMemAddressReserve(&ptr, a.span, 0, 0, 0);
     if (r != CUDA_SUCCESS)
@@ -254,6 +259,12 @@ static CUresult drain(struct tfw_session *s, struct tfw_limits *L)
 int tfw_freeze_free(struct tfw_session *s, struct tfw_limits *L, CUdeviceptr p, CUresult *r)
 {
     struct tfw_freeze *f = s->fz;
+    /* a small allocation first: the first one of a chunk has the chunk's address */
+    if (f && tfw_freeze_small_owns((uint64_t)p)) {
+        drain(s, L);   /* its units must not be handed out again under a running kernel */
+        *r = tfw_freeze_small_free(s, L, (uint64_t)p);
+        return 1;
+    }
     struct fz_alloc *a = find(f, (uint64_t)p);
     if (!a)
         return 0;
@@ -468,9 +479,9 @@ static void uncharge(struct tfw_session *s)
     uint64_t bytes = 0;
     for (size_t i = 0; !f->uncharged && i < f->n; i++) {
         struct tfw_vgpu *v = tfw_lim_vgpu_of_device(s->lim, f->a[i].device);
-        if (v) {
-            tfw_lim_release(s->lim, v, f->a[i].size);
-            bytes += f->a[i].size;
+        if (v && f->a[i].charged) {
+            tfw_lim_release(s->lim, v, f->a[i].charged);
+            bytes += f->a[i].charged;
         }
     }
     if (!f->uncharged)
@@ -490,17 +501,17 @@ static CUresult recharge(struct tfw_session *s, uint64_t *deadline)
     size_t i = 0;
     for (; i < f->n && r == CUDA_SUCCESS; i++) {
         struct tfw_vgpu *v = tfw_lim_vgpu_of_device(L, f->a[i].device);
-        while (v && (r = tfw_lim_reserve(L, v, f->a[i].size)) == CUDA_ERROR_OUT_OF_MEMORY &&
+        while (v && (r = tfw_lim_reserve(L, v, f->a[i].charged)) == CUDA_ERROR_OUT_OF_MEMORY &&
                wait_room(f, left, deadline, 1, 1))
             ;
         if (v && r == CUDA_SUCCESS)
-            left -= f->a[i].size;
+            left -= f->a[i].charged;
     }
     if (r != CUDA_SUCCESS) {   /* what was charged goes back: the session stays as it was */
         for (size_t k = 0; k + 1 < i; k++) {
             struct tfw_vgpu *v = tfw_lim_vgpu_of_device(L, f->a[k].device);
             if (v)
-                tfw_lim_release(L, v, f->a[k].size);
+                tfw_lim_release(L, v, f->a[k].charged);
         }
         return r;
     }
@@ -674,9 +685,17 @@ CUresult tfw_freeze_thaw(struct tfw_session *s, uint32_t call)
 
 /* ---- migration (migrate.c) ---- */
 
+void tfw_freeze_set_charged(struct tfw_session *s, uint64_t chunk, uint64_t charged)
+{
+    struct fz_alloc *a = find(s->fz, chunk);
+    if (a)
+        a->charged = charged;
+}
+
 int tfw_freeze_owns(struct tfw_session *s, uint64_t p)
 {
-    return find(s->fz, p) != NULL;
+    /* a small allocation at its chunk's address is not one (it cannot move alone) */
+    return find(s->fz, p) != NULL && !tfw_freeze_small_owns(p);
 }
 
 /* Device to device (direct): a's bytes copied into new physical memory on `to`, mapped at a
@@ -811,6 +830,7 @@ void tfw_freeze_end(struct tfw_session *s)
         return;
     atomic_store_explicit(&f->w->frozen, 0, memory_order_relaxed);
     image_drop(f);   /* the physical memory and ranges go with the process */
+    tfw_freeze_small_end();
     free(f->a);
     free(f);
     s->fz = NULL;

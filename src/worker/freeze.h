@@ -41,6 +41,16 @@ CUresult tfw_freeze_alloc(struct tfw_session *s, struct tfw_limits *L, struct tf
 CUresult tfw_freeze_alloc_pitch(struct tfw_session *s, struct tfw_limits *L, struct tfw_vgpu *v,
                                 uint64_t width, uint64_t height, unsigned elem, uint64_t *p,
                                 uint64_t *pitch);
+/* Allocations under the granularity (freeze_small.c), carved out of granular chunks that
+ * tfw_freeze_alloc makes: the allocation (NOT_SUPPORTED for 0 bytes), whether p is one, its
+ * free (the chunk goes back with its last allocation), the end of the session. freeze.c
+ * records what a chunk holds charged to the ledger (tfw_freeze_set_charged). */
+CUresult tfw_freeze_small_alloc(struct tfw_session *s, struct tfw_limits *L, struct tfw_vgpu *v,
+                                int device, uint64_t g, uint64_t bytes, CUdeviceptr *p);
+int tfw_freeze_small_owns(uint64_t p);
+CUresult tfw_freeze_small_free(struct tfw_session *s, struct tfw_limits *L, uint64_t p);
+void tfw_freeze_small_end(void);
+void tfw_freeze_set_charged(struct tfw_session *s, uint64_t chunk, uint64_t charged);
 /* A free of p: 1 when p is a freezable allocation (the contexts drained, it is freed, *r is the
  * result), 0 when it is not one. */
 int tfw_freeze_free(struct tfw_session *s, struct tfw_limits *L, CUdeviceptr p, CUresult *r);

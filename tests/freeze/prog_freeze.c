@@ -4,13 +4,15 @@
  *   hold BYTES        state in device memory: BYTES of linear memory (cuMemAlloc), a pitched
  *                     allocation (cuMemAllocPitch, 1000-byte rows x 2048) and a module global
  *                     (4 KiB), filled by kernels and copies from a seed (PROG_FREEZE_SEED,
- *                     default 12345: two programs hold different state); prints "ready pid
- *                     PID", then serves
+ *                     default 12345: two programs hold different state), and with
+ *                     PROG_FREEZE_SMALL=N, N allocations under 2 MiB (1000 + 777 i bytes,
+ *                     rounded down to words); prints "ready pid PID", then serves
  *                     commands read line by line from stdin:
  *                       check  one step of kernels over all three, then compares every byte
  *                              with the same steps done on the CPU: "ok STEP" or "FAIL ...";
  *                              a call that fails prints "error CODE NAME" (the program goes on)
  *                       free   frees the linear memory (refunded): "freed"
+ *                       freesmall  frees the oldest small allocation: "freedsmall"
  *                       alloc B  one more allocation of B bytes, held (oversubscription):
  *                              "allocated B IN SECONDS" or "error CODE NAME ... SECONDS"
  *                       unalloc  frees it: "unallocated"
@@ -111,6 +113,11 @@ static size_t pitch, nlin;
 static uint32_t *want_lin, *got;
 static uint8_t *want_pit, *got_pit;
 static uint32_t want_g[NG], got_g[NG];
+#define NSMALL_MAX 64
+static CUdeviceptr small_p[NSMALL_MAX];
+static uint32_t *small_want[NSMALL_MAX], small_got[(1000 + 777 * NSMALL_MAX) / 4];
+static size_t small_n[NSMALL_MAX];   /* words */
+static int nsmall, small_first;   /* small_p[small_first..nsmall) are live */
 
 /* A failed call: said on stdout (the test reads it), and this command ends. */
 #define TRY(call)                                                                     \
@@ -150,6 +157,8 @@ static int launch(CUfunction f, CUdeviceptr p, uint64_t n, uint32_t seed)
     return 0;
 }
 
+static int small_setup(uint32_t seed);
+
 static int hold_setup(uint64_t bytes)
 {
     nlin = bytes / 4;
@@ -177,6 +186,40 @@ static int hold_setup(uint64_t bytes)
         want_g[i] = (uint32_t)i * 77u + 3u + seed;
     TRY(cuMemcpyHtoD(glob, want_g, sizeof want_g));
     TRY(cuCtxSynchronize());
+    return small_setup(seed);
+}
+
+/* PROG_FREEZE_SMALL's allocations, filled from the seed. */
+static int small_setup(uint32_t seed)
+{
+    const char *e = getenv("PROG_FREEZE_SMALL");
+    nsmall = e && *e ? atoi(e) : 0;
+    nsmall = nsmall < 0 ? 0 : nsmall > NSMALL_MAX ? NSMALL_MAX : nsmall;
+    for (int i = 0; i < nsmall; i++) {
+        small_n[i] = (1000u + 777u * (unsigned)i) / 4;
+        small_want[i] = malloc(small_n[i] * 4);
+        if (!small_want[i])
+            return 1;
+        for (size_t j = 0; j < small_n[i]; j++)
+            small_want[i][j] = (uint32_t)j * 2654435761u + seed + (uint32_t)i;
+        TRY(cuMemAlloc(&small_p[i], small_n[i] * 4));
+        TRY(cuMemcpyHtoD(small_p[i], small_want[i], small_n[i] * 4));
+    }
+    return 0;
+}
+
+/* After a step's kernels: the small allocations against the CPU's. */
+static int small_check(void)
+{
+    for (int i = small_first; i < nsmall; i++) {
+        for (size_t j = 0; j < small_n[i]; j++)
+            small_want[i][j] = small_want[i][j] * 3u + 1u;
+        TRY(cuMemcpyDtoH(small_got, small_p[i], small_n[i] * 4));
+        if (memcmp(small_got, small_want[i], small_n[i] * 4) != 0) {
+            printf("FAIL small allocation %d changed\n", i);
+            return 1;
+        }
+    }
     return 0;
 }
 
@@ -185,6 +228,9 @@ static int check(int stepno)
 {
     if (lin && launch(step_fn, lin, nlin, 0))
         return 1;
+    for (int i = small_first; i < nsmall; i++)
+        if (launch(step_fn, small_p[i], small_n[i], 0))
+            return 1;
     TRY(cuLaunchKernel(gstep_fn, 1, 1, 1, NG, 1, 1, 0, NULL, NULL, NULL));
     TRY(cuCtxSynchronize());   /* the step ran: the CPU takes it too */
     for (size_t i = 0; lin && i < nlin; i++)
@@ -214,6 +260,8 @@ static int check(int stepno)
             printf("FAIL global word %d: %u, the CPU says %u\n", i, got_g[i], want_g[i]);
             return 1;
         }
+    if (small_check())
+        return 1;
     printf("ok %d\n", stepno);
     return 0;
 }
@@ -254,6 +302,10 @@ static int mode_hold(uint64_t bytes)
     while (fgets(line, sizeof line, stdin)) {
         if (strncmp(line, "check", 5) == 0) {
             check(++steps);
+        } else if (strncmp(line, "freesmall", 9) == 0) {   /* the oldest small one */
+            if (small_first < nsmall && cuMemFree(small_p[small_first]) == CUDA_SUCCESS)
+                printf("freedsmall\n");
+            small_first++;
         } else if (strncmp(line, "free", 4) == 0) {
             if (cuMemFree(lin) == CUDA_SUCCESS)
                 printf("freed\n");

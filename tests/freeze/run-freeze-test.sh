@@ -344,25 +344,28 @@ case_oversub() {
 # whose limit holds one of them (each holds 0.7 of it); the idle one is frozen, per session, off
 # the vGPU's ledger whenever the other needs the room, and they alternate with the CPU's
 # results; a program of another vGPU is never touched; past what switching can give, an
-# allocation fails after the bounded wait and its session goes on.
+# allocation fails after the bounded wait and its session goes on. Each also holds 16
+# allocations under 2 MiB, frozen with the rest (sub-allocated in one 2 MiB chunk).
 SWHOLD=$((42 * MiB))   # + the 2 MiB pitched allocation: 44 MiB, 0.71 of 62 MiB
+SMALL=16 SMALLSUM=0
+for i in $(seq 0 $((SMALL - 1))); do SMALLSUM=$((SMALLSUM + (1000 + 777 * i) / 4 * 4)); done
 case_switch() {
     start_node --freeze-to host --switch-idle-ms 300 --oversubscribe-wait 5 --ctx-overhead 0
     local tm to j used line
     tm=$(create '{"vram":"62MiB","id":"sw"}' | field .token)
     to=$(create '{"vram":"64MiB","id":"so"}' | field .token)
-    PROG_FREEZE_SEED=1 start_holder a "$tm" $SWHOLD
-    PROG_FREEZE_SEED=2 start_holder b "$tm" $SWHOLD   # does not fit beside a: a is frozen
+    PROG_FREEZE_SEED=1 PROG_FREEZE_SMALL=$SMALL start_holder a "$tm" $SWHOLD
+    PROG_FREEZE_SEED=2 PROG_FREEZE_SMALL=$SMALL start_holder b "$tm" $SWHOLD   # a is frozen
     start_holder o "$to" $((16 * MiB))
     j=$(vgpu sw)
     [ "$(echo "$j" | jq .freeze.sessions_frozen)" = 1 ] &&
-        [ "$(echo "$j" | jq .freeze.host_bytes)" = $((SWHOLD + PITCHED)) ] &&
-        [ "$(echo "$j" | jq .freeze.switched_bytes)" = $((SWHOLD + PITCHED)) ] ||
+        [ "$(echo "$j" | jq .freeze.host_bytes)" = $((SWHOLD + PITCHED + 2 * MiB)) ] &&
+        [ "$(echo "$j" | jq .freeze.switched_bytes)" = $((SWHOLD + PITCHED + SMALLSUM)) ] ||
         fail "a was not frozen for b: $j"
     used=$(echo "$j" | jq .used_bytes)
     [ "$used" -le $((62 * MiB)) ] && [ "$used" -ge $((SWHOLD + PITCHED)) ] ||
         fail "used_bytes $used: the frozen session still counts, or b does not"
-    "$tfuse" ps --node "$api" | grep -q ', 1 frozen (host: 44' ||
+    "$tfuse" ps --node "$api" | grep -q ', 1 frozen (host: 46' ||
         fail "ps: $("$tfuse" ps --node "$api")"
     for round in 1 2 3; do   # each check of a frozen one freezes the other, idle, one
         say a check "ok $round" >/dev/null
@@ -379,6 +382,8 @@ case_switch() {
         fail "the refusal is not logged"
     say b check "ok 4" >/dev/null   # b goes on
     say a check "ok 4" >/dev/null   # and a comes back for it
+    say a freesmall freedsmall >/dev/null   # the first of its chunk (at the chunk's address):
+    say a check "ok 5" >/dev/null           # the others in the chunk stay
     for n in a b o; do echo end >&"${cmd[$n]}"; done
     wait_until 60 eval '[ "$(nsessions)" = 0 ]' || fail "sessions did not end"
     [ "$(vgpu sw | jq .used_bytes)" = 0 ] || fail "the ledger is not back to 0: $(vgpu sw)"
