@@ -348,6 +348,20 @@ static CUresult w_mem_free(CUdeviceptr p)
     return r;
 }
 
+/* A small allocation carved out of a freezable chunk (freeze_small.c) is a range of its own,
+ * not its chunk's (the backend only knows the chunk). */
+static CUresult w_mem_get_address_range(CUdeviceptr *base, size_t *size, CUdeviceptr p)
+{
+    uint64_t b = 0, n = 0;
+    if (!tfw_freeze_small_range((uint64_t)p, &b, &n))
+        return lim()->orig.cuMemGetAddressRange_v2(base, size, p);
+    if (base)
+        *base = (CUdeviceptr)b;
+    if (size)
+        *size = (size_t)n;
+    return CUDA_SUCCESS;
+}
+
 /* A free captured into a graph frees nothing now: the graph allocates the memory again at every
  * launch (and the driver keeps it for the next one), so what was charged when the allocation
  * was captured stays charged for the session rather than be refunded by the capture. */
@@ -505,6 +519,7 @@ static void install(struct tf_backend *be)
     TFW_WRAP(be, cuMemAllocAsync, w_mem_alloc_async);
     TFW_WRAP(be, cuMemAllocFromPoolAsync, w_mem_alloc_pool);
     TFW_WRAP(be, cuMemFree_v2, w_mem_free);
+    TFW_WRAP(be, cuMemGetAddressRange_v2, w_mem_get_address_range);
     TFW_WRAP(be, cuMemFreeAsync, w_mem_free_async);
     TFW_WRAP(be, cuModuleUnload, w_module_unload);
     TFW_WRAP(be, cuLibraryUnload, w_library_unload);

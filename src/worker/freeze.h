@@ -48,6 +48,8 @@ CUresult tfw_freeze_alloc_pitch(struct tfw_session *s, struct tfw_limits *L, str
 CUresult tfw_freeze_small_alloc(struct tfw_session *s, struct tfw_limits *L, struct tfw_vgpu *v,
                                 int device, uint64_t g, uint64_t bytes, CUdeviceptr *p);
 int tfw_freeze_small_owns(uint64_t p);
+/* p inside a small allocation: 1 with its start and size (cuMemGetAddressRange's answer). */
+int tfw_freeze_small_range(uint64_t p, uint64_t *base, uint64_t *size);
 CUresult tfw_freeze_small_free(struct tfw_session *s, struct tfw_limits *L, uint64_t p);
 void tfw_freeze_small_end(void);
 void tfw_freeze_set_charged(struct tfw_session *s, uint64_t chunk, uint64_t charged);

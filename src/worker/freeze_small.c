@@ -145,6 +145,17 @@ int tfw_freeze_small_owns(uint64_t p)
     return 0;
 }
 
+int tfw_freeze_small_range(uint64_t p, uint64_t *base, uint64_t *size)
+{
+    for (size_t i = 0; i < S.na; i++)
+        if (p >= S.a[i].ptr && p - S.a[i].ptr < S.a[i].bytes) {
+            *base = S.a[i].ptr;
+            *size = S.a[i].bytes;
+            return 1;
+        }
+    return 0;
+}
+
 CUresult tfw_freeze_small_free(struct tfw_session *s, struct tfw_limits *L, uint64_t p)
 {
     size_t i = 0;

@@ -204,6 +204,14 @@ static int small_setup(uint32_t seed)
             small_want[i][j] = (uint32_t)j * 2654435761u + seed + (uint32_t)i;
         TRY(cuMemAlloc(&small_p[i], small_n[i] * 4));
         TRY(cuMemcpyHtoD(small_p[i], small_want[i], small_n[i] * 4));
+        CUdeviceptr base = 0;   /* its own range, though it lies in a chunk of the worker's */
+        size_t size = 0;
+        TRY(cuMemGetAddressRange(&base, &size, small_p[i] + 4));
+        if (base != small_p[i] || size != small_n[i] * 4) {
+            printf("FAIL small allocation %d: range 0x%llx + %zu\n", i,
+                   (unsigned long long)base, size);
+            return 1;
+        }
     }
     return 0;
 }
