@@ -5,7 +5,7 @@
  * fails its freeze (the others are resumed: frozen whole or not at all), a session that ends
  * while the node waits, the answers to bad requests, tenant tokens, the JSON and the metrics;
  * and oversubscription's room thread (vgpus_oversub.c): which vGPUs it freezes for an ask, in
- * which order, and the option's checks.
+ * which order, and the option's checks; model switching's choice of sessions (vgpus_switch.c).
  * Owns: nothing. May call: src/node (vgpus_freeze.h, sessions.h), src/vgpu, jansson, cmocka.
  */
 #include <setjmp.h>
@@ -60,9 +60,12 @@ static void answer(struct fake *k, uint32_t seq)
     }
     int fail = k->mode == FAIL_FREEZE && cmd != TFW_FZ_CMD_RESUME;
     if (!fail) {
-        uint32_t to = cmd == TFW_FZ_CMD_RESUME ? 0 : cmd == TFW_FZ_CMD_FREEZE_DISK ? 2 : 1;
+        uint32_t to = cmd == TFW_FZ_CMD_RESUME ? 0
+                    : cmd == TFW_FZ_CMD_FREEZE_DISK || cmd == TFW_FZ_CMD_SWITCH_DISK ? 2 : 1;
+        int sw = cmd == TFW_FZ_CMD_SWITCH_HOST || cmd == TFW_FZ_CMD_SWITCH_DISK;
         atomic_store(&k->e->fz.frozen, to);
         atomic_store(&k->e->fz.frozen_bytes, to ? 64 * MiB : 0);
+        atomic_store(&k->e->fz.uncharged_bytes, sw ? 64 * MiB : 0);   /* off the ledger */
         atomic_fetch_add(to ? &k->e->fz.freezes : &k->e->fz.resumes, 1);
     }
     atomic_store(&k->e->fz.result, fail ? 2 : 0);
@@ -290,11 +293,13 @@ static void bad_requests_and_tokens(void **state)
     assert_non_null(strstr(err, "--freeze-to must be off, host or disk"));
 }
 
-/* A session of fake k asks for room as a worker does (freeze.c: ask_room); the answer. */
-static int ask_room(int k, uint64_t need)
+/* A session of fake k asks for room as a worker does (freeze.c: ask_room); the answer. vgpu:
+ * within its vGPU's limit (model switching). */
+static int ask_room_in(int k, uint64_t need, int vgpu)
 {
     struct tfw_freeze_words *w = &fakes[k].e->fz;
     atomic_store(&w->room_need, need);
+    atomic_store(&w->room_vgpu, (uint32_t)vgpu);
     uint32_t seq = atomic_load(&w->room_seq) + 1;
     atomic_store_explicit(&w->room_seq, seq, memory_order_release);
     for (int i = 0; i < 20000 && atomic_load_explicit(&w->room_done, memory_order_acquire) != seq;
@@ -302,6 +307,11 @@ static int ask_room(int k, uint64_t need)
         usleep(1000);
     assert_int_equal(atomic_load(&w->room_done), seq);
     return atomic_load(&w->room_result);
+}
+
+static int ask_room(int k, uint64_t need)
+{
+    return ask_room_in(k, need, 0);
 }
 
 static uint64_t metric(const char *name, const char *id)
@@ -355,6 +365,48 @@ static void room_lru_and_qos(void **state)
     assert_int_equal(atomic_load(&fakes[3].e->fz.room_result), TFW_ROOM_NONE);
 }
 
+/* Model switching: an ask within a vGPU freezes its other sessions idle for the switch's time,
+ * one session at a time with the switch command, never a busy one, never the requester, never
+ * a session of another vGPU (even idler), nor one already switched out; none left: "none".
+ * The option needs --freeze-to. */
+static void switch_choice(void **state)
+{
+    (void)state;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    uint64_t now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+    int mm = make_vgpu_qos("mm", VGPU_QOS_MEDIUM), ot = make_vgpu_qos("ot", VGPU_QOS_LOW);
+    static const uint64_t ago[NFAKE] = {0, 60, 0, 90};   /* seconds since the last call */
+    for (int k = 0; k < NFAKE; k++) {
+        add_session(k, k == 3 ? ot : mm, ANSWER);
+        /* no call yet: the node reads the start (CLOCK_MONOTONIC, not the stats clock's
+         * ticks); 0 seconds: later than now, as a session in a call now would look */
+        atomic_store(&fakes[k].e->last_call_ticks, 0);
+        fakes[k].e->started_mono_ns = ago[k] ? now - ago[k] * 1000000000ull : now + 60000000000ull;
+        atomic_store(&fakes[k].e->fz.freezable_bytes, 64 * MiB);
+    }
+    char err[256];
+    assert_int_equal(node_switch_init(&f, 100, err, sizeof err), 0);
+    assert_int_equal(node_freeze_start(&f), 0);   /* the room thread serves switches too */
+    assert_int_equal(ask_room_in(0, 32 * MiB, 1), TFW_ROOM_FREED);
+    assert_int_equal(fakes[1].ncmds, 1);   /* the idle one of the same vGPU */
+    assert_int_equal(fakes[1].cmds[0], TFW_FZ_CMD_SWITCH_HOST);
+    assert_int_equal(fakes[2].ncmds + fakes[3].ncmds + fakes[0].ncmds, 0);
+    assert_int_equal(ask_room_in(0, 32 * MiB, 1), TFW_ROOM_NONE);   /* 1 switched out already */
+    assert_int_equal(fakes[1].ncmds + fakes[2].ncmds + fakes[3].ncmds, 1);
+    json_t *vj = json_pack("{s:s, s:I}", "id", "mm",
+                           "generation", (json_int_t)vgpu_slot_at(v.regions[0], mm)->generation);
+    node_freeze_describe(&f, vj);
+    assert_string_equal(str(vj, "freeze", "state"), "partly_frozen");
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(vj, "freeze"),
+                                                        "switched_bytes")), 64 * MiB);
+    json_decref(vj);
+    struct node_freeze off = {0};
+    assert_int_equal(node_switch_init(&off, 100, err, sizeof err), -1);   /* no --freeze-to */
+    assert_non_null(strstr(err, "--switch-idle-ms needs --freeze-to"));
+    assert_int_equal(node_switch_init(&off, 0, err, sizeof err), 0);
+}
+
 static void oversub_option(void **state)
 {
     (void)state;
@@ -383,6 +435,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(ended_session_answers, setup, teardown),
         cmocka_unit_test_setup_teardown(bad_requests_and_tokens, setup, teardown),
         cmocka_unit_test_setup_teardown(room_lru_and_qos, setup, teardown),
+        cmocka_unit_test_setup_teardown(switch_choice, setup, teardown),
         cmocka_unit_test(oversub_option),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
