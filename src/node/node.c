@@ -7,12 +7,11 @@
  * A connection becomes a worker only through the gate (gate.c): a whole hello, a token the node
  * accepts, the session caps; until then it costs a descriptor, never a process. Then it is
  * handed to a warm worker (warm.c) or a worker is forked for it.
- * May call: config.c, autobackend.c, persist.c, src/transport, src/worker, src/backend, src/vgpu,
+ * May call: config.c, autobackend.c, persist.c, statedir.c, src/transport, src/worker, src/backend, src/vgpu,
  * vgpus.c, api.c, gate.c, poolreg.c, warm.c, src/common/log.h.
  */
 #include "node.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <getopt.h>
@@ -25,7 +24,6 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -42,12 +40,12 @@
 #include "forkroots.h"
 #include "log.h"
 #include "poolreg.h"
+#include "statedir.h"
 #include "transport.h"
 #include "vgpus.h"
 #include "vgpus_freeze.h"
 #include "warm.h"
 #include "enforce.h"
-#include "modcache.h"
 #include "worker.h"
 
 #define MAX_LISTEN NODE_CONFIG_LIST_MAX
@@ -75,9 +73,7 @@ struct node {
     pid_t *workers;           /* live worker processes, n->sessions of them */
     int cap_workers;
     char vgpus_file[PATH_MAX];  /* --state's vgpus.json (persist.h); "" without --state */
-    char cache_dir[PATH_MAX];
-    int cache_private;        /* cache_dir is this process's own (no --state): removed at exit */
-    int state_lock;           /* --state's node.lock, held while we run; 0: none */
+    struct node_statedir dirs;   /* --state, its lock, the module cache (statedir.h) */
     int sessions;
     const char *api[NODE_API_MAX];
     int napi;
@@ -114,21 +110,6 @@ static double now_s(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int make_dirs(const char *path)
-{
-    char buf[PATH_MAX];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(buf, 0700) != 0 && errno != EEXIST)
-            return -1;
-        *p = '/';
-    }
-    return mkdir(buf, 0700) != 0 && errno != EEXIST ? -1 : 0;
 }
 
 /* The reloadable options, from n->cfg into the fields workers and the API read. */
@@ -176,69 +157,6 @@ static int choose_backend(struct node *n, char *err, size_t errlen)
     }
     if (why[0])
         tf_info("backend %s (%s)", n->backend, why);
-    return 0;
-}
-
-/* Removes a module cache folder whole (its scopes, the node scope, the lock file). */
-static void remove_cache_dir(const char *dir)
-{
-    char path[PATH_MAX + 16];
-    tfw_cache_sweep(dir, NULL, 0);
-    snprintf(path, sizeof path, "%.3000s/" TFW_CACHE_NODE_SCOPE, dir);
-    tfw_cache_sweep(path, NULL, 0);   /* a scope holds "*.img" files: the sweep drops them */
-    rmdir(path);
-    snprintf(path, sizeof path, "%.3000s/.lock", dir);
-    unlink(path);
-    if (rmdir(dir) != 0)
-        tf_debug("cannot remove the module cache %s: %s", dir, strerror(errno));
-}
-
-/* Removes the module caches that nodes without --state left behind (their pid is gone). */
-static void remove_dead_caches(const char *parent)
-{
-    DIR *d = opendir(parent);
-    struct dirent *de;
-    while (d && (de = readdir(d))) {
-        int pid = 0;
-        char path[PATH_MAX];
-        if (sscanf(de->d_name, "modules-%d", &pid) == 1 && pid > 0 && kill(pid, 0) != 0 &&
-            errno == ESRCH) {
-            snprintf(path, sizeof path, "%.3000s/%.200s", parent, de->d_name);
-            remove_cache_dir(path);
-        }
-    }
-    if (d)
-        closedir(d);
-}
-
-/* The state folder: locked against a second node (persist.h); the module cache under it. Without
- * --state the cache is this process's own folder, so that nodes sharing /tmp never sweep each
- * other's tenants. */
-static int setup_state(struct node *n, char *err, size_t errlen)
-{
-    const struct node_config *c = &n->cfg;
-    char parent[PATH_MAX];
-    if (c->state) {
-        if (make_dirs(c->state) != 0) {
-            snprintf(err, errlen, "cannot create the state folder %s: %s", c->state,
-                     strerror(errno));
-            return -1;
-        }
-        if (node_persist_lock(c->state, &n->state_lock, err, errlen) != 0)
-            return -1;
-        snprintf(n->cache_dir, sizeof n->cache_dir, "%s/modules", c->state);
-    } else {
-        snprintf(parent, sizeof parent, "/tmp/tfuse-node-%d", (int)getuid());
-        snprintf(n->cache_dir, sizeof n->cache_dir, "%.3000s/modules-%d", parent, (int)getpid());
-        n->cache_private = 1;
-    }
-    if (make_dirs(n->cache_dir) != 0) {
-        tf_warn("cannot create the module cache %s: %s (caching off)", n->cache_dir,
-                strerror(errno));
-        n->cache_dir[0] = '\0';
-    } else if (!c->state) {
-        remove_dead_caches(parent);
-    }
     return 0;
 }
 
@@ -304,7 +222,7 @@ static int setup(struct node *n, char *err, size_t errlen)
     for (int i = 0; i < n->napi; i++)
         if (check_api_socket_free(n->api[i], err, errlen) != 0)
             return -1;
-    if (setup_state(n, err, errlen) != 0)
+    if (node_statedir_open(&n->dirs, c->state, err, errlen) != 0)
         return -1;
     char why[512];
     for (int i = 0; i < c->nlisten; i++) {
@@ -343,7 +261,7 @@ static struct tfw_opts worker_opts(struct node *n, const struct tf_hello *hello)
     return (struct tfw_opts){
         .backend_path = n->backend,
         .token = n->token,
-        .cache_dir = n->cache_dir[0] ? n->cache_dir : NULL,
+        .cache_dir = n->dirs.cache_dir[0] ? n->dirs.cache_dir : NULL,
         .cache_max_total = n->cfg.module_cache_max,
         .cache_max_scope = n->cfg.module_cache_per_vgpu,
         .capture_stdout = 1,
@@ -506,21 +424,6 @@ static void poll_once(struct node *n, int ms)
             accept_ready(n, n->listeners[i]);
 }
 
-/* Drops the module cache scopes of vGPUs that are gone (all but the live ones, less skip). */
-static void sweep_module_cache(struct node *n, int skip_dev, int skip_slot)
-{
-    static char keep[NODE_MAX_DEVICES * VGPU_MAX_SLOTS][TFW_CACHE_SCOPE_MAX];
-    int nkeep = 0;
-    struct node_vgpus *v = &n->vgpus;
-    for (int d = 0; d < v->ndev; d++)
-        for (int i = 0; i < VGPU_MAX_SLOTS && i < (int)v->regions[d]->hdr->nslots; i++)
-            if (atomic_load(&v->regions[d]->slots[i].state) == VGPU_SLOT_LIVE &&
-                !(d == skip_dev && i == skip_slot))
-                tfw_cache_scope_name(v->regions[d]->slots[i].token, keep[nkeep++]);
-    if (n->cache_dir[0])
-        tfw_cache_sweep(n->cache_dir, keep, nkeep);
-}
-
 /* vgpus.c's hook, lock held: a create is saved after it is made, a delete before. */
 static int save_vgpus(struct node_vgpus *v, void *arg, int skip_dev, int skip_slot, char *err,
                       size_t errlen)
@@ -529,7 +432,7 @@ static int save_vgpus(struct node_vgpus *v, void *arg, int skip_dev, int skip_sl
     int rc = n->vgpus_file[0] ? node_persist_save_locked(v, n->vgpus_file, skip_dev, skip_slot,
                                                          err, errlen) : 0;
     if (rc == 0 && skip_dev >= 0)
-        sweep_module_cache(n, skip_dev, skip_slot);
+        node_statedir_sweep(&n->dirs, &n->vgpus, skip_dev, skip_slot);
     return rc;
 }
 
@@ -539,7 +442,7 @@ static int restore_vgpus(struct node *n)
     n->vgpus.changed = save_vgpus;   /* also sweeps the module cache of deleted vGPUs */
     n->vgpus.changed_arg = n;
     if (!n->cfg.state) {
-        sweep_module_cache(n, -1, -1);
+        node_statedir_sweep(&n->dirs, &n->vgpus, -1, -1);
         return 0;
     }
     char err[700];
@@ -551,7 +454,7 @@ static int restore_vgpus(struct node *n)
     }
     if (restored > 0)
         tf_info("restored %d vGPU(s) from %s", restored, n->vgpus_file);
-    sweep_module_cache(n, -1, -1);
+    node_statedir_sweep(&n->dirs, &n->vgpus, -1, -1);
     return 0;
 }
 
@@ -602,7 +505,7 @@ static int start_vgpus(struct node *n)
     }
     char fzdir[PATH_MAX + 32];   /* the disk images: --state's, or this node's own */
     err[0] = '\0';
-    snprintf(fzdir, sizeof fzdir, "%s%s", n->cfg.state ? n->cfg.state : n->cache_dir,
+    snprintf(fzdir, sizeof fzdir, "%s%s", n->cfg.state ? n->cfg.state : n->dirs.cache_dir,
              n->cfg.state ? "/freeze" : ".freeze");
     if (node_freeze_init(&n->freeze, &n->vgpus, &n->session_table, n->cfg.freeze_to,
                          n->cfg.counts[NO_FREEZE_IDLE], fzdir, err, sizeof err) != 0 ||
@@ -810,10 +713,7 @@ static void shut_down(struct node *n, int services)
         node_config_free(&n->retired[i]);
     free(n->retired);
     free(n->workers);
-    if (n->cache_private && n->cache_dir[0])
-        remove_cache_dir(n->cache_dir);   /* the workers are gone: nobody reads it any more */
-    if (n->state_lock > 0)
-        close(n->state_lock);
+    node_statedir_close(&n->dirs);
     node_config_free(&n->cfg);
 }
 
