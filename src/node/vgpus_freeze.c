@@ -184,17 +184,8 @@ static int find_target(struct node_vgpus *v, const char *id, struct node_fz_targ
     return slot >= 0 ? 0 : -1;
 }
 
-struct asked {
-    struct tfw_stats *e;
-    int32_t pid;
-    uint32_t seq;
-    int answered;
-    int32_t result;
-};
-
-/* Writes cmd into each session of g that can take it; returns how many (at most cap). */
-static int ask(struct node_freeze *f, const struct node_fz_target *g, uint32_t cmd, struct asked *a,
-               int cap)
+int node_fz_ask(struct node_freeze *f, const struct node_fz_target *g, uint32_t cmd,
+                struct node_fz_asked *a, int cap)
 {
     int n = 0;
     pthread_mutex_lock(&f->t->lock);
@@ -205,18 +196,16 @@ static int ask(struct node_freeze *f, const struct node_fz_target *g, uint32_t c
         atomic_store_explicit(&e->fz.cmd, cmd, memory_order_relaxed);
         uint32_t seq = atomic_load(&e->fz.seq) + 1;
         atomic_store_explicit(&e->fz.seq, seq, memory_order_release);
-        a[n++] = (struct asked){e, atomic_load(&e->worker_pid), seq, 0, 0};
+        a[n++] = (struct node_fz_asked){e, atomic_load(&e->worker_pid), seq, 0, 0};
     }
     pthread_mutex_unlock(&f->t->lock);
     return n;
 }
 
-static int await(struct node_freeze *f, struct asked *a, int n, uint64_t bytes);
-
 int node_fz_session(struct node_freeze *f, struct tfw_stats *e, int32_t pid, uint32_t cmd,
                     uint64_t bytes, int32_t *result)
 {
-    struct asked a = {e, pid, 0, 0, 0};
+    struct node_fz_asked a = {e, pid, 0, 0, 0};
     pthread_mutex_lock(&f->t->lock);
     int live = node_session_listed(e) && atomic_load(&e->worker_pid) == pid &&
                atomic_load(&e->fz.enabled);
@@ -228,21 +217,20 @@ int node_fz_session(struct node_freeze *f, struct tfw_stats *e, int32_t pid, uin
     pthread_mutex_unlock(&f->t->lock);
     if (!live)
         return -1;
-    if (await(f, &a, 1, bytes))
+    if (node_fz_await(f, &a, 1, bytes))
         return -ETIMEDOUT;
     *result = a.result;
     return a.result == -1 ? -1 : 0;
 }
 
-/* Waits for every asked worker (or its end); returns how many did not answer in time. */
-static int await(struct node_freeze *f, struct asked *a, int n, uint64_t bytes)
+int node_fz_await(struct node_freeze *f, struct node_fz_asked *a, int n, uint64_t bytes)
 {
     uint64_t deadline = node_fz_mono_ns() + WAIT_MIN_NS + bytes / (1ull << 30) * WAIT_PER_GIB_NS;
     for (;;) {
         int left = 0;
         pthread_mutex_lock(&f->t->lock);
         for (int i = 0; i < n; i++) {
-            struct asked *x = &a[i];
+            struct node_fz_asked *x = &a[i];
             if (x->answered)
                 continue;
             if (!node_session_listed(x->e) || atomic_load(&x->e->worker_pid) != x->pid) {
@@ -263,7 +251,7 @@ static int await(struct node_freeze *f, struct asked *a, int n, uint64_t bytes)
     }
 }
 
-static json_t *answers_json(const struct asked *a, int n)
+json_t *node_fz_answers_json(const struct node_fz_asked *a, int n)
 {
     json_t *arr = json_array();
     for (int i = 0; i < n; i++)
@@ -280,11 +268,12 @@ static json_t *answers_json(const struct asked *a, int n)
 static int run_cmd(struct node_freeze *f, const struct node_fz_target *g, uint32_t cmd,
                    uint64_t bytes, json_t **arr, int *nsessions)
 {
-    struct asked a[VGPU_MAX_PROCS];
-    int n = ask(f, g, cmd, a, VGPU_MAX_PROCS), late = await(f, a, n, bytes), failed = 0;
+    struct node_fz_asked a[VGPU_MAX_PROCS];
+    int n = node_fz_ask(f, g, cmd, a, VGPU_MAX_PROCS), failed = 0;
+    int late = node_fz_await(f, a, n, bytes);
     for (int i = 0; i < n; i++)
         failed += a[i].answered && a[i].result > 0;
-    *arr = answers_json(a, n);
+    *arr = node_fz_answers_json(a, n);
     *nsessions = n;
     return late ? -ETIMEDOUT : failed ? -EIO : 0;
 }

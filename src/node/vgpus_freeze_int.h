@@ -2,7 +2,8 @@
  * What the node's freeze files share (private to src/node): vgpus_freeze.c runs freezes and
  * resumes, vgpus_oversub.c decides which vGPUs to freeze to make room on an oversubscribed
  * device and asks vgpus_freeze.c to do it; vgpus_switch.c decides which sessions of one vGPU
- * to freeze to make room within its limit (model switching).
+ * to freeze to make room within its limit (model switching); vgpus_migrate.c sends its
+ * migrate commands through the same asking and waiting.
  */
 #ifndef TFUSE_NODE_VGPUS_FREEZE_INT_H
 #define TFUSE_NODE_VGPUS_FREEZE_INT_H
@@ -27,6 +28,23 @@ struct node_fz_view {
 };
 
 uint64_t node_fz_mono_ns(void);
+
+/* One command to one session (vgpus_freeze.c; vgpus_migrate.c asks through it too). */
+struct node_fz_asked {
+    struct tfw_stats *e;
+    int32_t pid;
+    uint32_t seq;
+    int answered;            /* result -1: the session ended (it holds nothing any more) */
+    int32_t result;
+};
+/* Writes cmd into each session of g that can take it; returns how many (at most cap). */
+int node_fz_ask(struct node_freeze *f, const struct node_fz_target *g, uint32_t cmd,
+                struct node_fz_asked *a, int cap);
+/* Waits for every asked worker (or its end), at least 60 s and 30 s more per GiB of bytes;
+ * returns how many did not answer in time. */
+int node_fz_await(struct node_freeze *f, struct node_fz_asked *a, int n, uint64_t bytes);
+/* [{"worker_pid", "outcome", "cuda_error"}] of the answers. */
+json_t *node_fz_answers_json(const struct node_fz_asked *a, int n);
 /* The vGPU's sessions as the session table shows them now. */
 void node_fz_view(struct node_freeze *f, const struct node_fz_target *g, struct node_fz_view *o);
 /* Freezes (cmd TFW_FZ_CMD_FREEZE_*) or resumes g's sessions, whole or not at all; `why` goes

@@ -9,19 +9,14 @@
  */
 #include "vgpus_migrate.h"
 
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "log.h"
 #include "migrate.h"
 #include "stats.h"
 #include "vgpus_freeze_int.h"
 #include "vgpus_int.h"
-
-#define WAIT_MIN_NS (60ull * 1000000000ull)     /* a worker's answer, at the least */
-#define WAIT_PER_GIB_NS (30ull * 1000000000ull)  /* and per GiB it moves */
 
 static pthread_mutex_t placed_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct placed {
@@ -66,95 +61,14 @@ static int find(struct node_freeze *f, const char *id, struct node_fz_target *g)
     return found >= 0 ? 0 : -1;
 }
 
-/* ---- asking the workers ---- */
-
-struct asked {
-    struct tfw_stats *e;
-    int32_t pid;
-    uint32_t seq;
-    int answered;         /* 1 answered, 2 ended */
-    int32_t result;
-};
-
-static int of_target(const struct tfw_stats *e, const struct node_fz_target *g)
-{
-    return node_session_listed(e) && e->device == g->dev && e->slot == g->slot &&
-           e->vgpu_generation == g->gen;
-}
-
-/* Writes cmd into the sessions of g (only those in only[] when only is not NULL). */
-static int ask(struct node_freeze *f, const struct node_fz_target *g, uint32_t cmd,
-               struct asked *a, int cap, const struct asked *only, int nonly)
-{
-    int n = 0;
-    pthread_mutex_lock(&f->t->lock);
-    for (int i = 0; i < f->t->cap && n < cap; i++) {
-        struct tfw_stats *e = &f->t->table[i];
-        int pick = of_target(e, g) && atomic_load(&e->fz.enabled);
-        if (pick && only) {   /* only those that moved */
-            int moved = 0;
-            for (int k = 0; k < nonly; k++)
-                moved |= only[k].e == e && only[k].answered == 1 && !only[k].result;
-            pick = moved;
-        }
-        if (!pick)
-            continue;
-        atomic_store_explicit(&e->fz.cmd, cmd, memory_order_relaxed);
-        uint32_t seq = atomic_load(&e->fz.seq) + 1;
-        atomic_store_explicit(&e->fz.seq, seq, memory_order_release);
-        a[n++] = (struct asked){e, atomic_load(&e->worker_pid), seq, 0, 0};
-    }
-    pthread_mutex_unlock(&f->t->lock);
-    return n;
-}
-
-/* Waits for every asked worker (or its end); returns how many did not answer in time. */
-static int await(struct node_freeze *f, struct asked *a, int n, uint64_t bytes)
-{
-    uint64_t deadline = node_fz_mono_ns() + WAIT_MIN_NS + bytes / (1ull << 30) * WAIT_PER_GIB_NS;
-    for (;;) {
-        int left = 0;
-        pthread_mutex_lock(&f->t->lock);
-        for (int i = 0; i < n; i++) {
-            struct asked *x = &a[i];
-            if (x->answered)
-                continue;
-            if (!node_session_listed(x->e) || atomic_load(&x->e->worker_pid) != x->pid)
-                x->answered = 2;
-            else if (atomic_load_explicit(&x->e->fz.done, memory_order_acquire) == x->seq) {
-                x->answered = 1;
-                x->result = atomic_load(&x->e->fz.result);
-            } else
-                left++;
-        }
-        pthread_mutex_unlock(&f->t->lock);
-        if (!left || node_fz_mono_ns() >= deadline)
-            return left;
-        struct timespec ts = {0, 2000000};
-        nanosleep(&ts, NULL);
-    }
-}
-
-static json_t *answers_json(const struct asked *a, int n)
-{
-    json_t *arr = json_array();
-    for (int i = 0; i < n; i++)
-        json_array_append_new(arr, json_pack("{s:i, s:s, s:i}", "worker_pid", a[i].pid,
-                                             "outcome", !a[i].answered ? "no answer"
-                                             : a[i].answered == 2 ? "ended"
-                                             : a[i].result ? "failed" : "done",
-                                             "cuda_error", a[i].answered == 1 ? a[i].result : 0));
-    return arr;
-}
-
 /* What a worker's refusal means, for the API's message. */
 static const char *why(int32_t r)
 {
     switch (r) {
     case CUDA_ERROR_NOT_SUPPORTED:
         return "a session holds state that migration does not rebuild (the node's log names "
-               "it: graphs, arrays, pools, libraries, module variables, allocations under "
-               "2 MiB, several contexts, mapped host memory...)";
+               "it: graphs, arrays, pools and stream-ordered allocations, module or library "
+               "variables, several contexts, mapped host memory...)";
     case CUDA_ERROR_NOT_PERMITTED:
         return "a session is frozen: resume the vGPU first";
     case CUDA_ERROR_OUT_OF_MEMORY:
@@ -194,12 +108,12 @@ static int operate(struct node_freeze *f, const struct node_fz_target *g, int fr
     if (v.frozen)
         return node_vgpus_fail(reply, 409, "frozen", "vGPU %s is frozen: resume it first",
                                g->id);
-    struct asked a[VGPU_MAX_PROCS], back[VGPU_MAX_PROCS];
+    struct node_fz_asked a[VGPU_MAX_PROCS], back[VGPU_MAX_PROCS];
     uint64_t t0 = node_fz_mono_ns();
-    int n = ask(f, g, TFW_FZ_CMD_MIGRATE + (uint32_t)to, a, VGPU_MAX_PROCS, NULL, 0);
-    int late = await(f, a, n, v.freezable_bytes), failed = -1;
+    int n = node_fz_ask(f, g, TFW_FZ_CMD_MIGRATE + (uint32_t)to, a, VGPU_MAX_PROCS);
+    int late = node_fz_await(f, a, n, v.freezable_bytes), failed = -1;
     for (int i = 0; i < n && failed < 0; i++)
-        if (a[i].answered == 1 && a[i].result)
+        if (a[i].answered && a[i].result > 0)
             failed = i;
     double ms = (double)(node_fz_mono_ns() - t0) / 1e6;
     if (!late && failed < 0) {
@@ -207,15 +121,16 @@ static int operate(struct node_freeze *f, const struct node_fz_target *g, int fr
         tf_info("vGPU %s migrated from device %d to device %d: %d session(s), %llu bytes in "
                 "%.1f ms", g->id, from, to, n, (unsigned long long)v.freezable_bytes, ms);
         *reply = json_pack("{s:s, s:i, s:i, s:o, s:I, s:f}", "id", g->id, "from_device", from,
-                           "device", to, "sessions", answers_json(a, n), "moved_bytes",
+                           "device", to, "sessions", node_fz_answers_json(a, n), "moved_bytes",
                            (json_int_t)v.freezable_bytes, "took_ms", ms);
         return 200;
     }
-    /* all or none: the sessions that moved go back */
-    int m = ask(f, g, TFW_FZ_CMD_MIGRATE + (uint32_t)from, back, VGPU_MAX_PROCS, a, n);
-    int stuck = await(f, back, m, v.freezable_bytes);
+    /* all or none: those that moved go back (one still there answers "already there") */
+    int m = node_fz_ask(f, g, TFW_FZ_CMD_MIGRATE + (uint32_t)from, back, VGPU_MAX_PROCS);
+    int stuck = node_fz_await(f, back, m, v.freezable_bytes);
     for (int i = 0; i < m; i++)
-        stuck += back[i].answered == 1 && back[i].result;
+        stuck += back[i].answered && back[i].result > 0 &&
+                 back[i].result != CUDA_ERROR_INVALID_VALUE;
     if (stuck)
         tf_error("vGPU %s: %d session(s) could not be moved back to device %d after a failed "
                  "migration: they run on device %d", g->id, stuck, from, to);
@@ -227,7 +142,7 @@ static int operate(struct node_freeze *f, const struct node_fz_target *g, int fr
     node_vgpus_fail(reply, status, late ? "timeout" : status == 409 ? "cannot_migrate"
                     : status == 507 ? "no_room" : "failed", "vGPU %s was not migrated to "
                     "device %d: %s; it runs on device %d as before", g->id, to, text, from);
-    json_object_set_new(*reply, "sessions", answers_json(a, n));
+    json_object_set_new(*reply, "sessions", node_fz_answers_json(a, n));
     return status;
 }
 

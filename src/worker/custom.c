@@ -137,8 +137,8 @@ static CUresult load_image(struct tfw_session *s, unsigned what, const void *ima
         return r;
     }
     tfw_limits_remember(s, TFW_LIMITS_HANDLE_KEY(*h), globals);
-    if (what == IMAGE_MODULE)   /* for a migration to load it again (migrate.c) */
-        tfw_migrate_note_module(s, *h, image, size, globals);
+    /* for a migration (migrate.c): a module's image to load it again; a library stays */
+    tfw_migrate_note_module(s, *h, what == IMAGE_MODULE ? image : NULL, size, globals);
     return r;
 }
 

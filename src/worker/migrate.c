@@ -26,7 +26,7 @@
 #include "log.h"
 #include "worker_int.h"
 
-struct kept {              /* a module's image, kept for loading it again */
+struct kept {              /* a module's image, kept for loading it again (NULL: a library) */
     uint64_t mod;          /* the backend's handle now */
     void *image;
     uint64_t size, globals;
@@ -39,8 +39,9 @@ struct tfw_migrate {
 
 struct moved {             /* one object of the plan */
     uint64_t was, now;
-    uint64_t parent;       /* a function's module, as it was */
+    uint64_t parent;       /* what it came from (a module, a kernel, a library), as it was */
     enum tfw_kind kind;
+    int of_library;        /* a library's instance in the context: it goes with the context */
 };
 
 struct plan {
@@ -78,11 +79,13 @@ void tfw_migrate_note_module(struct tfw_session *s, uint64_t mod, const void *im
         g->k = nk;
         g->cap = cap;
     }
-    void *copy = malloc(size + 8);
-    if (!copy)
+    void *copy = image ? malloc(size + 8) : NULL;
+    if (image && !copy)
         return;
-    memcpy(copy, image, size);
-    memset((char *)copy + size, 0, 8);   /* a PTX image's terminator, as custom.c pads it */
+    if (copy) {
+        memcpy(copy, image, size);
+        memset((char *)copy + size, 0, 8);   /* a PTX image's terminator, as custom.c pads */
+    }
     if (!k)
         k = &g->k[g->n++];
     else
@@ -117,7 +120,6 @@ void tfw_migrate_end(struct tfw_session *s)
 static const char *kind_name(enum tfw_kind k)
 {
     static const char *const names[] = {
-        [TFW_K_LIB] = "a library (cuLibraryLoad)", [TFW_K_KERN] = "a library's kernel",
         [TFW_K_POOL] = "a memory pool", [TFW_K_GRAPH] = "a graph",
         [TFW_K_GEXEC] = "an executable graph", [TFW_K_NODE] = "a graph node",
         [TFW_K_ALLOC] = "a physical allocation of its own (cuMemCreate)",
@@ -142,17 +144,21 @@ static const char *refusal(struct tfw_session *s, uint64_t *ctx, char *err, size
             continue;
         if (k == TFW_K_CTX && ++nctx == 1)
             *ctx = h;
-        struct kept *kp = k == TFW_K_MOD ? kept_of(s->mg, h) : NULL;
-        if (k == TFW_K_MOD && !kp)
+        enum tfw_kind up = tfw_handles_kind(&s->handles, tfw_handles_parent(&s->handles, h));
+        int instance = k == TFW_K_MOD && up == TFW_K_LIB;   /* a library's, in the context */
+        struct kept *kp = (k == TFW_K_MOD && !instance) || k == TFW_K_LIB
+                        ? kept_of(s->mg, h) : NULL;
+        if (((k == TFW_K_MOD && !instance) || k == TFW_K_LIB) && !kp)
             snprintf(err, elen, "a module's image was not kept (out of memory at its load)");
         else if (kp && kp->globals)
-            snprintf(err, elen, "a module has __device__ or __constant__ variables (%llu "
-                     "bytes), whose addresses would change", (unsigned long long)kp->globals);
-        else if (k == TFW_K_FUNC &&
-                 tfw_handles_kind(&s->handles, tfw_handles_parent(&s->handles, h)) != TFW_K_MOD)
-            snprintf(err, elen, "a function does not come from a module of the session");
+            snprintf(err, elen, "a module or library has __device__ or __constant__ variables "
+                     "(%llu bytes), whose addresses would change",
+                     (unsigned long long)kp->globals);
+        else if (k == TFW_K_FUNC && up != TFW_K_MOD && up != TFW_K_KERN)
+            snprintf(err, elen, "a function does not come from a module or kernel of the "
+                     "session");
         else if (k != TFW_K_CTX && k != TFW_K_MOD && k != TFW_K_FUNC && k != TFW_K_STREAM &&
-                 k != TFW_K_EVENT)
+                 k != TFW_K_EVENT && k != TFW_K_LIB && k != TFW_K_KERN)
             snprintf(err, elen, "the session holds %s, which migration does not rebuild",
                      kind_name(k));
         else
@@ -170,11 +176,14 @@ static const char *refusal(struct tfw_session *s, uint64_t *ctx, char *err, size
     }
     for (size_t i = 0; i < s->allocs.n; i++) {
         const struct tf_range *a = &s->allocs.v[i];
-        if (a->parent || tfw_freeze_owns(s, a->base))
+        /* module variables: their module refuses above; a small allocation moves with the
+         * granular chunk it was carved from (freeze_small.c) */
+        if (a->parent || tfw_freeze_owns(s, a->base) || tfw_freeze_small_owns(a->base))
             continue;
         snprintf(err, elen, "its allocation of %llu bytes at 0x%llx cannot keep its address on "
-                 "another device (only cuMemAlloc/cuMemAllocPitch of at least the granularity, "
-                 "2 MiB, can)", (unsigned long long)a->size, (unsigned long long)a->base);
+                 "another device (cuMemAlloc and cuMemAllocPitch allocations can; stream-ordered, "
+                 "pool and 32-bit ones cannot)", (unsigned long long)a->size,
+                 (unsigned long long)a->base);
         return err;
     }
     return NULL;
@@ -191,10 +200,10 @@ static int plan_reserve(struct plan *p, size_t n)
 }
 
 static void plan_add(struct plan *p, uint64_t was, uint64_t now, uint64_t parent,
-                     enum tfw_kind kind)
+                     enum tfw_kind kind, int of_library)
 {
     if (p->n < p->cap)
-        p->m[p->n++] = (struct moved){was, now, parent, kind};
+        p->m[p->n++] = (struct moved){was, now, parent, kind, of_library};
 }
 
 static uint64_t plan_now(const struct plan *p, uint64_t was)
@@ -218,7 +227,7 @@ static void destroy_side(struct tfw_limits *L, const struct plan *p, int now)
                 b->cuEventDestroy_v2((CUevent)(uintptr_t)h);
             else if (pass == 0 && k == TFW_K_STREAM)
                 b->cuStreamDestroy_v2((CUstream)(uintptr_t)h);
-            else if (pass == 1 && k == TFW_K_MOD)
+            else if (pass == 1 && k == TFW_K_MOD && !p->m[i].of_library)
                 b->cuModuleUnload((CUmodule)(uintptr_t)h);   /* its functions go with it */
         }
     uint64_t ctx = now ? p->ctx_now : p->ctx_was;
@@ -261,8 +270,14 @@ static CUresult new_object(struct tfw_session *s, struct tfw_limits *L, struct p
     const struct tf_backend *b = &L->orig;
     CUresult r = CUDA_SUCCESS;
     void *out = NULL;
-    if (k == TFW_K_MOD) {
+    uint64_t up = tfw_handles_parent(&s->handles, h);
+    int lib = tfw_handles_kind(&s->handles, up) == TFW_K_LIB;   /* libraries and kernels stay */
+    if (k == TFW_K_MOD && lib) {
+        r = b->cuLibraryGetModule((CUmodule *)&out, (CUlibrary)(uintptr_t)up);
+    } else if (k == TFW_K_MOD) {
         r = b->cuModuleLoadData((CUmodule *)&out, kept_of(s->mg, h)->image);
+    } else if (k == TFW_K_FUNC && tfw_handles_kind(&s->handles, up) == TFW_K_KERN) {
+        r = b->cuKernelGetFunction((CUfunction *)&out, (CUkernel)(uintptr_t)up);
     } else if (k == TFW_K_FUNC) {
         const char *name = NULL;
         uint64_t mod = plan_now(p, tfw_handles_parent(&s->handles, h));
@@ -282,7 +297,7 @@ static CUresult new_object(struct tfw_session *s, struct tfw_limits *L, struct p
         r = b->cuEventCreate((CUevent *)&out, CU_EVENT_DEFAULT);
     }
     if (r == CUDA_SUCCESS)
-        plan_add(p, h, (uint64_t)(uintptr_t)out, tfw_handles_parent(&s->handles, h), k);
+        plan_add(p, h, (uint64_t)(uintptr_t)out, up, k, k == TFW_K_MOD && lib);
     return r;
 }
 
@@ -346,7 +361,8 @@ static void commit(struct tfw_session *s, struct tfw_limits *L, struct plan *p)
     }
     for (size_t i = 0; i < p->n; i++) {
         const struct moved *m = &p->m[i];
-        uint64_t parent = m->kind == TFW_K_FUNC ? plan_now(p, m->parent) : 0;
+        uint64_t parent = plan_now(p, m->parent);
+        parent = parent ? parent : m->parent;   /* a kernel or library stays as it was */
         oom |= tfw_handles_add_child(&s->handles, m->now, m->kind, parent) != 0;
         oom |= tfw_xlate_rebind(&s->xl, m->was, m->now) != 0;
         struct kept *k = m->kind == TFW_K_MOD ? kept_of(s->mg, m->was) : NULL;
@@ -417,7 +433,9 @@ CUresult tfw_migrate_command(struct tfw_session *s, int to)
     CUresult r = tfw_migrate_run(s, to, err, sizeof err);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
-    if (r != CUDA_SUCCESS)
+    if (r != CUDA_SUCCESS && to == from)   /* the node moving back those that moved */
+        tf_info("session %d: on device %d already", (int)getpid(), to);
+    else if (r != CUDA_SUCCESS)
         tf_error("session %d: migration to device %d refused or failed (error %d): %s; it runs "
                  "on device %d as before", (int)getpid(), to, (int)r, err, from);
     else

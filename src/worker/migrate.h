@@ -47,8 +47,9 @@ void tfw_xlate_free(struct tfw_xlate *x);
 #define tfw_xin(s, v) ((s)->xl ? tfw_xlate_in((s)->xl, (v)) : (uint64_t)(v))
 #define tfw_xout(s, v) ((s)->xl ? tfw_xlate_out((s)->xl, (v)) : (uint64_t)(v))
 
-/* A module the session loaded (freezable sessions only): a copy of its image is kept so that
- * a migration can load it again; `globals` its __device__/__constant__ bytes. */
+/* A module or library the session loaded (freezable sessions only), with its image (a module:
+ * a copy is kept so that a migration can load it again) or NULL (a library: context-independent,
+ * it stays); `globals` its __device__/__constant__ bytes. */
 void tfw_migrate_note_module(struct tfw_session *s, uint64_t mod, const void *image,
                              uint64_t size, uint64_t globals);
 /* The program unloaded module (or destroyed object) `h`: its kept image goes. */

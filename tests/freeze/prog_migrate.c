@@ -11,6 +11,8 @@
  *                           "error CODE NAME (call)" and the program goes on
  *                  alloc B  one more allocation of B bytes, held: "allocated B"
  *                  unalloc  frees it: "unallocated"
+ *                  mod      loads a second module, one with a __device__ variable (which
+ *                           cannot migrate): "loaded"; unmod unloads it: "unloaded"
  *                  end      exits 0
  *   devfree DEV  the free memory of device DEV as an unlimited session sees it (cuMemGetInfo):
  *                "devfree F total T"
@@ -50,7 +52,12 @@ static const char ptx[] =
 #define ROWS 2048
 #define SEED 4242u
 
+/* A module with a variable: its address would change on another device. */
+static const char ptx_var[] = ".version 7.0\n.target sm_50\n.address_size 64\n"
+                              ".visible .global .align 4 .u32 counter[16];\n";
+
 static CUfunction fill_fn, step_fn;
+static CUmodule var_mod;
 static CUstream stream;
 static CUevent done_ev;
 static CUdeviceptr lin, pit, extra;
@@ -159,6 +166,13 @@ static int command(const char *line, int *steps)
         TRY(cuMemFree(extra));
         extra = 0;
         printf("unallocated\n");
+    } else if (strncmp(line, "mod", 3) == 0 && !var_mod) {
+        TRY(cuModuleLoadData(&var_mod, ptx_var));
+        printf("loaded\n");
+    } else if (strncmp(line, "unmod", 5) == 0 && var_mod) {
+        TRY(cuModuleUnload(var_mod));
+        var_mod = NULL;
+        printf("unloaded\n");
     }
     return 0;
 }
