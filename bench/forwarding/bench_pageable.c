@@ -41,8 +41,10 @@ struct mode {
     char name[24];
     char env[200];   /* K=V;K=V for the child */
 };
-static struct mode modes[MAX_MODES] = {
-    {"direct", ""}, {"auto", ""}, {"attach", "TFUSE_ATTACH=always"}, {"staged", "TFUSE_ATTACH=off"}};
+static struct mode modes[MAX_MODES] = {{"direct", ""},
+                                       {"auto", ""},
+                                       {"attach", "TFUSE_ATTACH=always"},
+                                       {"staged", "TFUSE_ATTACH=off"}};
 static int nmodes = 4;
 
 struct cmd {
