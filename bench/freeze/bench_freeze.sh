@@ -6,14 +6,18 @@
 # the program checks its memory against the CPU. Prints a table, writes freeze.json to
 # $TFUSE_BENCH_DIR (scripts/run-benches) or build/bench/. The oversubscribed case, on a node
 # of its own (--oversubscribe-memory): the time of an allocation that fits in the device's free
-# memory against the same allocation when another vGPU must be frozen first to make room.
+# memory against the same allocation when another vGPU must be frozen first to make room. The
+# migration case, on a node of its own with two softgpu devices: the pause of moving a session
+# holding 256 MiB and 1 GiB from device 0 to device 1 and back (the reply's took_ms).
 #   bench_freeze [REPS]   (default 3: the median is reported, and the fastest)
-#   BENCH_FREEZE_CASES=oversub bench_freeze   only the oversubscribed case (its JSON alone)
+#   BENCH_FREEZE_CASES=oversub bench_freeze   only the oversubscribed case (its JSON alone);
+#   cases: plain, oversub, migrate, separated by commas
 # Owns: nothing. May call: tfuse (node, run), curl, jq.
 set -uo pipefail
 build=@CMAKE_BINARY_DIR@
 tfuse=$build/bin/tfuse
 prog=$build/tests/freeze/prog_freeze
+mprog=$build/tests/freeze/prog_migrate
 reps=${1:-3}
 MiB=$((1 << 20))
 out_dir=${TFUSE_BENCH_DIR:-$build/bench}
@@ -23,7 +27,7 @@ node_pid=
 holder=
 prog_pid=
 extra_pids=()
-cases=${BENCH_FREEZE_CASES:-plain,oversub}
+cases=${BENCH_FREEZE_CASES:-plain,oversub,migrate}
 export SOFTGPU_NAMESPACE=bench_freeze_$$ SOFTGPU_MEMORY=${SOFTGPU_MEMORY:-3GiB}
 cleanup() {
     [ -n "$holder" ] && kill -KILL "$holder" $prog_pid 2>/dev/null
@@ -112,6 +116,56 @@ oversub() {
     fit_ms=$(median <"$work/fit.s" | awk '{print $1 * 1000}')
     unset api_sock
 }
+# Migration (a node of its own, two 1.5 GiB devices): a session holding SIZE is moved from
+# device 0 to 1 and back, REPS times each way; every move's took_ms is a pause of the program.
+# migrate direct|host: the memory copied device to device, or through host memory (the way
+# taken without peer access; TFUSE_MIGRATE_VIA_HOST in the node's environment).
+migrate() {
+    local via=$1
+    [ "$via" = host ] && export TFUSE_MIGRATE_VIA_HOST=1
+    SOFTGPU_NAMESPACE=${SOFTGPU_NAMESPACE}_mig SOFTGPU_DEVICES=2 SOFTGPU_MEMORY=1536MiB \
+        "$tfuse" node --backend soft --listen "unix:$work/m.sock" --api "unix:$work/m-api.sock" \
+        --freeze-to host --ctx-overhead 0 >"$work/m-node.log" 2>&1 &
+    extra_pids+=($!)
+    api_sock=$work/m-api.sock
+    wait_for 20 test -S "$api_sock" || die "the migration node did not start"
+    unset TFUSE_MIGRATE_VIA_HOST
+    local size_mib tok line dev
+    for size_mib in 256 1024; do
+        tok=$(http POST /api/v1/vgpus "{\"vram_bytes\": $(((size_mib + 64) * MiB)), \"id\":
+              \"m$size_mib\", \"device\": 0}" | jq -r .token)
+        rm -f "$work/m.in"
+        mkfifo "$work/m.in"
+        exec {fd}<>"$work/m.in"
+        ofd[m]=$fd
+        timeout 1200 "$tfuse" run --connect "unix:$work/m.sock" --vgpu "$tok" -- "$mprog" hold \
+            $((size_mib * MiB)) <"$work/m.in" >"$work/m.out" 2>&1 &
+        extra_pids+=($!)
+        wait_for 300 grep -q '^ready' "$work/m.out" || die "migration holder: $(cat "$work/m.out")"
+        : >"$work/m.ms"
+        for _ in $(seq "$reps"); do
+            for dev in 1 0; do
+                http POST "/api/v1/vgpus/m$size_mib/migrate" "{\"device\": $dev}" | jq .took_ms \
+                    >>"$work/m.ms"
+                [ "$(cat "$work/status")" = 200 ] || die "migrate: $(cat "$work/reply")"
+            done
+            line=$(ask m check)
+            [ "${line%% *}" = ok ] || die "after migrating: $line"
+        done
+        echo end >&"$fd"
+        exec {fd}>&-
+        http DELETE "/api/v1/vgpus/m$size_mib" >/dev/null
+        local mm mf
+        mm=$(median <"$work/m.ms") mf=$(fastest <"$work/m.ms")
+        mig_rows+=("$(printf '%-6s %-6s %12.1f %12.1f %14.2f' "${size_mib}MiB" "$via" "$mm" \
+            "$mf" "$(echo "$mm $size_mib" | awk '{print $1 * 1024 / $2}')")")
+        mig_json+=("{\"bytes\": $((size_mib * MiB)), \"via\": \"$via\",
+            \"pause_ms_median\": $mm, \"pause_ms_min\": $mf, \"moves\": $((2 * reps))}")
+    done
+    kill -TERM "${extra_pids[0]}" 2>/dev/null && wait "${extra_pids[0]}" 2>/dev/null
+    extra_pids=()
+    unset api_sock
+}
 if [[ $cases == *plain* ]]; then
 "$tfuse" node --backend soft --listen "unix:$work/s.sock" --api "unix:$work/api.sock" \
     --freeze-to host --state "$work/state" --allow-unlimited >"$work/node.log" 2>&1 &
@@ -171,6 +225,12 @@ fi
 if [[ $cases == *oversub* ]]; then
     oversub
 fi
+if [[ $cases == *migrate* ]]; then
+    mig_rows=()
+    mig_json=()
+    migrate direct
+    migrate host
+fi
 
 load=$(cut -d' ' -f1 /proc/loadavg)
 json='{bench: "freeze", backend: "softgpu", reps: $reps, loadavg: $load}'
@@ -202,6 +262,14 @@ if [[ $cases == *oversub* ]]; then
                frozen_bytes: 268435456, alloc_fits_ms_median: $fit,
                alloc_after_freeze_ms_median: $over, eviction_freeze_ms_median: $evict}}'
     args+=(--argjson fit "$fit_ms" --argjson over "$over_ms" --argjson evict "$evict_ms")
+fi
+if [[ $cases == *migrate* ]]; then
+    echo "migration, same node (two softgpu devices), device 0 -> 1 and back, $((2 * reps))" \
+         "moves per row (took_ms: drain, rebuild, copies; the program paused meanwhile):"
+    printf '%-6s %-6s %12s %12s %14s\n' SIZE VIA PAUSE_MS PAUSE_MIN PAUSE_MS/GiB
+    printf '%s\n' "${mig_rows[@]}"
+    json+=' + {migrate: $mig}'
+    args+=(--argjson mig "[$(IFS=,; echo "${mig_json[*]}")]")
 fi
 jq -n "${args[@]}" "$json" >"$out_dir/freeze.json" || die "cannot write $out_dir/freeze.json"
 echo "wrote $out_dir/freeze.json"
