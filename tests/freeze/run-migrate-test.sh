@@ -8,7 +8,8 @@
 #
 # CASE: migrate (memory copied device to device), migrate_host (the same through host memory,
 # the way taken when the devices have no peer access: TFUSE_MIGRATE_VIA_HOST), cudart (an
-# nvcc-built CUDA runtime program; skipped, 77, where there is no nvcc).
+# nvcc-built CUDA runtime program; skipped, 77, where there is no nvcc), pair (two sessions of
+# one vGPU: all or none).
 #
 # Every node and program is stopped on every exit path (node-harness.sh).
 set -u
@@ -35,27 +36,30 @@ devfree() {   # devfree DEV: device DEV's free memory as a whole-device session 
     timeout $T60 "$tfuse" run --connect "$sess" -- "$prog" devfree "$1" |
         sed -n 's/^devfree \([0-9]*\).*/\1/p'
 }
-start_holder() {   # start_holder TOKEN BYTES: $holder (prog_migrate) hold, commands on fd $in
-    mkfifo "$work/a.in"
-    exec {in}<>"$work/a.in"
-    : >"$work/a.out"
+declare -A fd_of
+start_holder() {   # start_holder TOKEN BYTES [NAME]: $holder hold, commands on ${fd_of[NAME]}
+    local w=${3:-a} f
+    mkfifo "$work/$w.in"
+    exec {f}<>"$work/$w.in"
+    fd_of[$w]=$f
+    : >"$work/$w.out"
     timeout $(scaled 150) "$tfuse" run --connect "$sess" --vgpu "$1" -- "$holder" hold "$2" \
-        <"$work/a.in" >"$work/a.out" 2>"$work/a.err" &
+        <"$work/$w.in" >"$work/$w.out" 2>"$work/$w.err" &
     pids+=($!)
-    wait_until 120 grep -q '^ready' "$work/a.out" ||
-        fail "the program did not start: $(cat "$work/a.out" "$work/a.err")"
-    pids+=("$(sed -n 's/^ready pid //p' "$work/a.out")")
+    wait_until 120 grep -q '^ready' "$work/$w.out" ||
+        fail "program $w did not start: $(cat "$work/$w.out" "$work/$w.err")"
+    pids+=("$(sed -n 's/^ready pid //p' "$work/$w.out")")
 }
-say() {   # say COMMAND EXPECTED-PREFIX: sends a command, waits for the next line of output
-    local n before
-    before=$(wc -l <"$work/a.out")
-    echo "$1" >&"$in"
-    wait_until 60 eval "[ \$(wc -l <\"$work/a.out\") -gt $before ]" ||
-        fail "no answer to '$1': $(cat "$work/a.out" "$work/a.err")"
-    n=$(sed -n "$((before + 1))p" "$work/a.out")
+say() {   # say COMMAND EXPECTED-PREFIX [NAME]: sends a command, waits for the next line
+    local w=${3:-a} n before
+    before=$(wc -l <"$work/$w.out")
+    echo "$1" >&"${fd_of[$w]}"
+    wait_until 60 eval "[ \$(wc -l <\"$work/$w.out\") -gt $before ]" ||
+        fail "$w: no answer to '$1': $(cat "$work/$w.out" "$work/$w.err")"
+    n=$(sed -n "$((before + 1))p" "$work/$w.out")
     case "$n" in
         "$2"*) echo "$n" ;;
-        *) fail "answered '$n' to '$1', expected '$2...': $(cat "$work/a.err")" ;;
+        *) fail "$w answered '$n' to '$1', expected '$2...': $(cat "$work/$w.err")" ;;
     esac
 }
 
@@ -120,7 +124,7 @@ case_migrate() {
     say check "ok 6" >/dev/null
     expect 200 - POST /api/v1/vgpus/mg/migrate '{"device":1}' >/dev/null
     say check "ok 7" >/dev/null
-    echo end >&"$in"
+    echo end >&"${fd_of[a]}"
     wait "${pids[0]}" || fail "the program did not end cleanly: $(cat "$work/a.err")"
     # one refusal (the 4 KiB allocation's), three migrations, nothing lost
     [ "$(grep -c 'refused or failed' "$work/node.log")" = 1 ] &&
@@ -153,8 +157,50 @@ case_cudart() {
     say check "ok 3" >/dev/null
     expect 200 - POST /api/v1/vgpus/cr/migrate '{"device":0}' >/dev/null
     say check "ok 4" >/dev/null
-    echo end >&"$in"
+    echo end >&"${fd_of[a]}"
     wait "${pids[0]}" || fail "the program did not end cleanly: $(cat "$work/a.err")"
+}
+
+# Two sessions of one vGPU move together or not at all: one that refuses has the other moved
+# back, and both go on with the CPU's results where they were.
+case_pair() {
+    export SOFTGPU_DEVICES=2 SOFTGPU_MEMORY=512MiB
+    export SOFTGPU_NAMESPACE=${SOFTGPU_NAMESPACE:-freeze}_migrate2
+    start_node --freeze-to host --allow-unlimited
+    local tok r f1 one=$((32 * MiB + PITCHED))
+    tok=$(http POST /api/v1/vgpus '{"vram":"256MiB","id":"pr","device":0}' | cut -d' ' -f2- |
+          jq -r .token)
+    start_holder "$tok" $((32 * MiB)) a
+    start_holder "$tok" $((32 * MiB)) b
+    say check "ok 1" a >/dev/null
+    say check "ok 1" b >/dev/null
+    r=$(expect 200 - POST /api/v1/vgpus/pr/migrate '{"device":1}')
+    echo "$r" | jq -e ".moved_bytes == $((2 * one)) and (.sessions | length) == 2 and
+        all(.sessions[]; .outcome == \"done\")" >/dev/null || fail "migrate reply: $r"
+    echo "two sessions moved to device 1 in $(echo "$r" | jq .took_ms) ms"
+    say check "ok 2" a >/dev/null
+    say check "ok 2" b >/dev/null
+    # b holds what cannot move: a moves to device 0, b refuses, a is moved back to device 1
+    say mod "loaded" b >/dev/null
+    f1=$(devfree 1)
+    r=$(expect 409 cannot_migrate POST /api/v1/vgpus/pr/migrate '{"device":0}')
+    echo "$r" | jq -e '[.sessions[].outcome] | sort == ["done", "failed"]' >/dev/null ||
+        fail "the refusal's sessions: $r"
+    echo "refused: $(echo "$r" | jq -r .message)"
+    [ "$(grep -c 'session [0-9]* migrated from device 1 to device 0' "$work/node.log")" = 1 ] &&
+        [ "$(grep -c 'session [0-9]* migrated from device 0 to device 1' "$work/node.log")" = 3 ] ||
+        fail "the one that moved was not moved back: $(grep -i migrat "$work/node.log")"
+    [ $((f1 - $(devfree 1))) -gt $((-one)) ] || fail "device 1 lost a session's memory"
+    vgpu pr | jq -e '.migration.device_index == 1' >/dev/null || fail "placement: $(vgpu pr)"
+    say check "ok 3" a >/dev/null
+    say check "ok 3" b >/dev/null
+    say unmod "unloaded" b >/dev/null
+    expect 200 - POST /api/v1/vgpus/pr/migrate '{"device":0}' >/dev/null
+    say check "ok 4" a >/dev/null
+    say check "ok 4" b >/dev/null
+    echo end >&"${fd_of[a]}"
+    echo end >&"${fd_of[b]}"
+    wait "${pids[0]}" "${pids[2]}" || fail "a program did not end cleanly"
 }
 
 case_migrate_host() {
