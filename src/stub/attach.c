@@ -99,8 +99,12 @@ static int untouched(const void *p, size_t len)
 static int choose(const struct tfs_call *c, const void *p, size_t len, int dir)
 {
     int sync = c->id == TFP_ID_cuMemcpyHtoD_v2 || c->id == TFP_ID_cuMemcpyDtoH_v2;
-    if (len < ADAPT_MIN || env_always() || (dir == 1 && untouched(p, len)))
+    if (len < ADAPT_MIN || env_always())
         return 1;
+    if (dir == 1 && untouched(p, len)) {
+        tf_debug("a DtoH of %zu bytes into untouched pages: by cross-memory attach", len);
+        return 1;
+    }
     int path, k = size_class(len);
     if (ad.tries[1][dir][k] < TRIES)
         path = 1;

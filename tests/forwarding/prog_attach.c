@@ -4,8 +4,8 @@
  *                 attach threshold (64 KiB) and the worker's pieces (256 KiB, 1 MiB), at odd
  *                 host and device offsets, and above 4 MiB, where the stub times both paths
  *                 and alternates them (six copies each way: both paths); each direction checked
- *                 against the other made in 64 KiB - 1 pieces (below the threshold: staged).
- *                 Prints "prog_attach: OK".
+ *                 against the other made in 64 KiB - 1 pieces (below the threshold: staged);
+ *                 then DtoH into newly mapped pages (by attach). Prints "prog_attach: OK".
  *   bad           addresses that are not the program's (unmapped; read-only for a DtoH): each
  *                 copy CUDA_ERROR_INVALID_VALUE, the read-only page untouched, and the session
  *                 goes on (a good copy after them). Only meaningful through the attach: a
@@ -101,6 +101,41 @@ static void copies(void)
     free(back);
 }
 
+/* DtoH, synchronous and asynchronous, of 8 MiB + 3 into newly mapped pages at offset 1 (the
+ * stub sends those by attach whatever the timings say: mincore): right, and nothing written
+ * around them. */
+static void into_new_pages(void)
+{
+    size_t n = (8u << 20) + 3, len = n + 8192;
+    uint8_t *src = malloc(n);
+    CUdeviceptr d;
+    CUstream st;
+    CHECK(cuMemAlloc(&d, n));
+    CHECK(cuStreamCreate(&st, CU_STREAM_NON_BLOCKING));
+    for (int a = 0; a < 2 && src; a++) {
+        uint8_t *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED)
+            exit(1);
+        fill(src, n, 500 + (uint32_t)a, 0);
+        htod_small(d, src, n);
+        if (a)
+            CHECK(cuMemcpyDtoHAsync(p + 1, d, n, st));
+        else
+            CHECK(cuMemcpyDtoH(p + 1, d, n));
+        CHECK(cuStreamSynchronize(st));
+        same(src, p + 1, n, a ? "DtoHAsync into new pages" : "DtoH into new pages", n, 1, 0);
+        for (size_t i = n + 1; i < len; i++)
+            if (p[i] != 0 || p[0] != 0) {
+                printf("DtoH into new pages wrote outside its range\n");
+                exit(1);
+            }
+        munmap(p, len);
+    }
+    CHECK(cuStreamDestroy(st));
+    CHECK(cuMemFree(d));
+    free(src);
+}
+
 /* The device buffer must hold `pattern` bytes afterwards: the refused copies wrote nothing. */
 static void bad(void)
 {
@@ -194,6 +229,7 @@ int main(int argc, char **argv)
     CHECK(cuCtxCreate(&ctx, NULL, 0, dev));
     if (!strcmp(mode, "copies")) {
         copies();
+        into_new_pages();
         printf("prog_attach: OK\n");
     } else if (!strcmp(mode, "bad")) {
         bad();

@@ -79,6 +79,7 @@ static void copies_attached(void **state)
     char *argv[] = {PROG, "copies", NULL};
     run(node.unix_addr, argv, &res);
     assert_non_null(strstr(res.err, ATTACHED));
+    assert_non_null(strstr(res.err, "into untouched pages: by cross-memory attach"));
 }
 
 static void copies_refused_by_program(void **state)
