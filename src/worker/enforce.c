@@ -229,6 +229,25 @@ static CUresult w_mem_alloc(CUdeviceptr *dptr, size_t bytes)
     return tfw_lim_settle(L, v, r, dptr ? *dptr : 0, bytes);
 }
 
+/* cuMemAllocAsync from the default pool as freezable memory (freeze.h), outside a capture (a
+ * captured one is a graph's allocation node): valid at once, which stream order allows, and
+ * freed by cuMemFreeAsync after a drain (tfw_freeze_free). NOT_SUPPORTED: the ordinary way. */
+static CUresult alloc_async_freezable(struct tfw_limits *L, struct tfw_vgpu *v, uint64_t bytes,
+                                      CUstream st, CUdeviceptr *dptr)
+{
+    CUstreamCaptureStatus capture = CU_STREAM_CAPTURE_STATUS_NONE;
+    if (!tfw_self->fz || !L->orig.cuStreamIsCapturing ||
+        L->orig.cuStreamIsCapturing(st, &capture) != CUDA_SUCCESS ||
+        capture != CU_STREAM_CAPTURE_STATUS_NONE)
+        return CUDA_ERROR_NOT_SUPPORTED;
+    uint64_t deadline = 0;
+    CUresult r;
+    while ((r = tfw_freeze_alloc(tfw_self, L, v, bytes, dptr)) == CUDA_ERROR_OUT_OF_MEMORY &&
+           tfw_freeze_room(tfw_self, bytes, &deadline, 0))
+        ;
+    return r;
+}
+
 static CUresult w_mem_alloc_async(CUdeviceptr *dptr, size_t bytes, CUstream st)
 {
     struct tfw_limits *L = lim();
@@ -236,7 +255,9 @@ static CUresult w_mem_alloc_async(CUdeviceptr *dptr, size_t bytes, CUstream st)
     CUresult r = reserve_switching(L, v, bytes);
     if (r != CUDA_SUCCESS)
         return r;
-    r = L->orig.cuMemAllocAsync(dptr, bytes, st);
+    r = dptr ? alloc_async_freezable(L, v, bytes, st, dptr) : CUDA_ERROR_NOT_SUPPORTED;
+    if (r == CUDA_ERROR_NOT_SUPPORTED)
+        r = L->orig.cuMemAllocAsync(dptr, bytes, st);
     return tfw_lim_settle(L, v, r, dptr ? *dptr : 0, bytes);
 }
 

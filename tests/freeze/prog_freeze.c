@@ -6,7 +6,8 @@
  *                     (4 KiB), filled by kernels and copies from a seed (PROG_FREEZE_SEED,
  *                     default 12345: two programs hold different state), and with
  *                     PROG_FREEZE_SMALL=N, N allocations under 2 MiB (1000 + 777 i bytes,
- *                     rounded down to words); prints "ready pid PID", then serves
+ *                     rounded down to words); with PROG_FREEZE_ASYNC set, the linear memory
+ *                     from cuMemAllocAsync; prints "ready pid PID", then serves
  *                     commands read line by line from stdin:
  *                       check  one step of kernels over all three, then compares every byte
  *                              with the same steps done on the CPU: "ok STEP" or "FAIL ...";
@@ -170,7 +171,10 @@ static int hold_setup(uint64_t bytes)
         return 1;
     const char *env = getenv("PROG_FREEZE_SEED");
     uint32_t seed = env && *env ? (uint32_t)strtoul(env, NULL, 0) : 12345u;
-    TRY(cuMemAlloc(&lin, nlin * 4));
+    if (getenv("PROG_FREEZE_ASYNC"))   /* stream-ordered, from the default pool */
+        TRY(cuMemAllocAsync(&lin, nlin * 4, NULL));
+    else
+        TRY(cuMemAlloc(&lin, nlin * 4));
     if (launch(fill_fn, lin, nlin, seed))
         return 1;
     for (size_t i = 0; i < nlin; i++)

@@ -355,7 +355,8 @@ case_switch() {
     tm=$(create '{"vram":"62MiB","id":"sw"}' | field .token)
     to=$(create '{"vram":"64MiB","id":"so"}' | field .token)
     PROG_FREEZE_SEED=1 PROG_FREEZE_SMALL=$SMALL start_holder a "$tm" $SWHOLD
-    PROG_FREEZE_SEED=2 PROG_FREEZE_SMALL=$SMALL start_holder b "$tm" $SWHOLD   # a is frozen
+    PROG_FREEZE_SEED=2 PROG_FREEZE_SMALL=$SMALL PROG_FREEZE_ASYNC=1 \
+        start_holder b "$tm" $SWHOLD   # a is frozen; b's linear memory is cuMemAllocAsync's
     start_holder o "$to" $((16 * MiB))
     j=$(vgpu sw)
     [ "$(echo "$j" | jq .freeze.sessions_frozen)" = 1 ] &&
@@ -367,7 +368,13 @@ case_switch() {
         fail "used_bytes $used: the frozen session still counts, or b does not"
     "$tfuse" ps --node "$api" | grep -q ', 1 frozen (host: 46' ||
         fail "ps: $("$tfuse" ps --node "$api")"
+    say a check "ok 1" >/dev/null   # b switched out, its cuMemAllocAsync memory with it
+    j=$(vgpu sw)
+    [ "$(echo "$j" | jq .freeze.host_bytes)" = $((SWHOLD + PITCHED + 2 * MiB)) ] ||
+        fail "b was not frozen whole for a: $j"
     for round in 1 2 3; do   # each check of a frozen one freezes the other, idle, one
+        [ $round = 1 ] && { say b check "ok 1" >/dev/null; say o check "ok 1" >/dev/null;
+                            continue; }
         say a check "ok $round" >/dev/null
         say b check "ok $round" >/dev/null
         say o check "ok $round" >/dev/null
