@@ -32,9 +32,16 @@ struct kept {              /* a module's image, kept for loading it again (NULL:
     uint64_t size, globals;
 };
 
+struct evflags {           /* an event made with flags other than the default */
+    uint64_t ev;           /* the backend's handle now */
+    unsigned flags;
+};
+
 struct tfw_migrate {
     struct kept *k;
     size_t n, cap;
+    struct evflags *ev;
+    size_t nev, capev;
 };
 
 struct moved {             /* one object of the plan */
@@ -93,6 +100,45 @@ void tfw_migrate_note_module(struct tfw_session *s, uint64_t mod, const void *im
     *k = (struct kept){mod, copy, size, globals};
 }
 
+/* ---- event flags ---- */
+
+static PFN_cuEventCreate_v2000 event_create_below;   /* the entry the wrapper calls */
+
+static struct evflags *evflags_of(struct tfw_migrate *g, uint64_t ev)
+{
+    for (size_t i = 0; g && i < g->nev; i++)
+        if (g->ev[i].ev == ev)
+            return &g->ev[i];
+    return NULL;
+}
+
+static CUresult w_event_create(CUevent *e, unsigned flags)
+{
+    CUresult r = event_create_below(e, flags);
+    struct tfw_session *s = tfw_self;
+    if (r != CUDA_SUCCESS || !flags || !s || (!s->mg && !(s->mg = calloc(1, sizeof *s->mg))))
+        return r;
+    struct tfw_migrate *g = s->mg;
+    if (g->nev == g->capev) {
+        size_t cap = g->capev ? g->capev * 2 : 16;
+        struct evflags *ne = realloc(g->ev, cap * sizeof *ne);
+        if (!ne)
+            return r;   /* remade with the default flags on a migration */
+        g->ev = ne;
+        g->capev = cap;
+    }
+    g->ev[g->nev++] = (struct evflags){(uint64_t)(uintptr_t)*e, flags};
+    return r;
+}
+
+void tfw_migrate_install(struct tfw_session *s)
+{
+    if (!s->fz || !s->be.cuEventCreate)
+        return;   /* no migration without the freeze path's allocations */
+    event_create_below = s->be.cuEventCreate;
+    TFW_WRAP(&s->be, cuEventCreate, w_event_create);
+}
+
 void tfw_migrate_forget(struct tfw_session *s, uint64_t held, uint64_t now)
 {
     tfw_xlate_forget(s->xl, held, now);
@@ -101,14 +147,19 @@ void tfw_migrate_forget(struct tfw_session *s, uint64_t held, uint64_t now)
         free(k->image);
         *k = s->mg->k[--s->mg->n];
     }
+    struct evflags *e = evflags_of(s->mg, now);
+    if (e)
+        *e = s->mg->ev[--s->mg->nev];
 }
 
 void tfw_migrate_end(struct tfw_session *s)
 {
     for (size_t i = 0; s->mg && i < s->mg->n; i++)
         free(s->mg->k[i].image);
-    if (s->mg)
+    if (s->mg) {
         free(s->mg->k);
+        free(s->mg->ev);
+    }
     free(s->mg);
     s->mg = NULL;
     tfw_xlate_free(s->xl);
@@ -292,9 +343,10 @@ static CUresult new_object(struct tfw_session *s, struct tfw_limits *L, struct p
         b->cuStreamGetPriority((CUstream)(uintptr_t)h, &prio);
         r = b->cuStreamCreateWithPriority((CUstream *)&out, flags, prio);
     } else if (k == TFW_K_EVENT) {
-        /* The driver cannot tell an event's flags: a recorded event is complete after the
-         * drain, and a fresh one queries complete too. */
-        r = b->cuEventCreate((CUevent *)&out, CU_EVENT_DEFAULT);
+        /* with the flags it was made with (w_event_create); a recorded event is complete
+         * after the drain, and a fresh one queries complete too */
+        struct evflags *e = evflags_of(s->mg, h);
+        r = b->cuEventCreate((CUevent *)&out, e ? e->flags : CU_EVENT_DEFAULT);
     }
     if (r == CUDA_SUCCESS)
         plan_add(p, h, (uint64_t)(uintptr_t)out, up, k, k == TFW_K_MOD && lib);
@@ -366,8 +418,11 @@ static void commit(struct tfw_session *s, struct tfw_limits *L, struct plan *p)
         oom |= tfw_handles_add_child(&s->handles, m->now, m->kind, parent) != 0;
         oom |= tfw_xlate_rebind(&s->xl, m->was, m->now) != 0;
         struct kept *k = m->kind == TFW_K_MOD ? kept_of(s->mg, m->was) : NULL;
+        struct evflags *e = m->kind == TFW_K_EVENT ? evflags_of(s->mg, m->was) : NULL;
         if (k)
             k->mod = m->now;
+        if (e)
+            e->ev = m->now;
     }
     if (oom)
         tf_error("out of memory recording migrated handles: the program's next use of some "

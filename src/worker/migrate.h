@@ -52,6 +52,9 @@ void tfw_xlate_free(struct tfw_xlate *x);
  * it stays); `globals` its __device__/__constant__ bytes. */
 void tfw_migrate_note_module(struct tfw_session *s, uint64_t mod, const void *image,
                              uint64_t size, uint64_t globals);
+/* After tfw_freeze_start: a freezable session's event creations are remembered with their
+ * flags (the driver cannot tell an event's flags, and a migration makes the event again). */
+void tfw_migrate_install(struct tfw_session *s);
 /* The program unloaded module (or destroyed object) `h`: its kept image goes. */
 void tfw_migrate_forget(struct tfw_session *s, uint64_t held, uint64_t now);
 

@@ -621,6 +621,7 @@ int tfw_serve(struct tf_conn *conn, const struct tfw_opts *opts)
         if (opts->capture_stdout)
             capture_stdout(s);
         tfw_freeze_start(s, opts);
+        tfw_migrate_install(s);
         int e;
         while ((e = serve_one(s)) == 0)
             ;

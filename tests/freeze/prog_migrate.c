@@ -6,8 +6,10 @@
  *                copy; a module without variables, a stream of the program's, an event.
  *                Prints "ready pid PID", then serves commands read line by line from stdin:
  *                  check    one step of kernels on the stream, an event recorded after it and
- *                           waited for, then every byte compared with the same steps done on
- *                           the CPU: "ok STEP" or "FAIL ..."; a failed call prints
+ *                           waited for (made with CU_EVENT_DISABLE_TIMING: it must not time,
+ *                           before a migration or after), then every byte compared with the
+ *                           same steps done on the CPU: "ok STEP" or "FAIL ..."; a failed call
+ *                           prints
  *                           "error CODE NAME (call)" and the program goes on
  *                  alloc B  one more allocation of B bytes, held: "allocated B"
  *                  unalloc  frees it: "unallocated"
@@ -131,6 +133,11 @@ static int check(int stepno)
         return 1;
     TRY(cuEventRecord(done_ev, stream));
     TRY(cuEventSynchronize(done_ev));
+    float ms = 0;
+    if (cuEventElapsedTime(&ms, done_ev, done_ev) != CUDA_ERROR_INVALID_HANDLE) {
+        printf("FAIL the event made without timing times\n");
+        return 1;
+    }
     for (size_t i = 0; i < nlin; i++)
         want_lin[i] = want_lin[i] * 3u + 1u;
     for (uint64_t off = 0; off < nlin * 4; off += COPY_CHUNK) {
