@@ -430,6 +430,8 @@ char *node_freeze_metrics(struct node_freeze *f)
         node_fz_view(f, &g[k], &o[k]);
     if (m)
         node_oversub_metrics(f, m, g, n);
+    if (m)
+        node_switch_metrics(f, m, g, n);
     for (size_t i = 0; m && i < sizeof fam / sizeof *fam; i++) {
         fprintf(m, "# HELP %s %s\n# TYPE %s %s\n", fam[i][0], fam[i][2], fam[i][0], fam[i][1]);
         for (int k = 0; k < n; k++) {

@@ -38,6 +38,8 @@ struct node_freeze {
     int room;                  /* 1 with --oversubscribe-memory */
     int room_wait_s;           /* --oversubscribe-wait */
     int switch_ms;             /* --switch-idle-ms (vgpus_switch.c); 0: no model switching */
+    uint64_t switch_gen[NODE_MAX_DEVICES][VGPU_MAX_SLOTS];  /* of the counts below */
+    uint64_t switches[NODE_MAX_DEVICES][VGPU_MAX_SLOTS];    /* sessions switched out */
     pthread_t room_thread;
     int room_running;
     uint64_t oversub_gen[NODE_MAX_DEVICES][VGPU_MAX_SLOTS];

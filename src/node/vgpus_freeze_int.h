@@ -60,6 +60,8 @@ int node_fz_session(struct node_freeze *f, struct tfw_stats *e, int32_t pid, uin
  * their bytes cover it. How many were frozen. */
 int node_switch_make_room(struct node_freeze *f, struct tfw_stats *e, int32_t pid, uint32_t seq,
                           const struct node_fz_target *who, uint64_t need);
+/* vgpus_switch.c: model switching's family of /metrics, for the vGPUs in g. */
+void node_switch_metrics(struct node_freeze *f, FILE *m, const struct node_fz_target *g, int n);
 /* Every live vGPU of the node (at most cap). */
 int node_fz_targets(struct node_vgpus *v, struct node_fz_target *out, int cap);
 

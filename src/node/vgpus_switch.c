@@ -10,8 +10,8 @@
  * bytes cover the ask. A frozen session's next call charges its bytes again before it resumes,
  * freezing the other, idle, session the same way, or fails after a bounded wait.
  *
- * Owns: the option's check, the choice of sessions. May call: vgpus_freeze_int.h (one
- * session's command), sessions.h, stats.h, src/common.
+ * Owns: the option's check, the choice of sessions, the switch counter and its metric. May
+ * call: vgpus_freeze_int.h (one session's command), sessions.h, stats.h, src/common.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -76,6 +76,33 @@ static int candidates(struct node_freeze *f, const struct tfw_stats *e,
     return n;
 }
 
+static void count(struct node_freeze *f, const struct node_fz_target *g)
+{
+    pthread_mutex_lock(&f->count_lock);
+    if (f->switch_gen[g->dev][g->slot] != g->gen) {
+        f->switch_gen[g->dev][g->slot] = g->gen;
+        f->switches[g->dev][g->slot] = 0;
+    }
+    f->switches[g->dev][g->slot]++;
+    pthread_mutex_unlock(&f->count_lock);
+}
+
+void node_switch_metrics(struct node_freeze *f, FILE *m, const struct node_fz_target *g, int n)
+{
+    static const char name[] = "tfuse_vgpu_session_switches_total";
+    if (!f->switch_ms)
+        return;
+    fprintf(m, "# HELP %s Sessions of the vGPU frozen off its memory limit to make room for "
+            "another of its sessions (--switch-idle-ms).\n# TYPE %s counter\n", name, name);
+    pthread_mutex_lock(&f->count_lock);
+    for (int k = 0; k < n; k++) {
+        int d = g[k].dev, s = g[k].slot;
+        fprintf(m, "%s{vgpu=\"%s\",device=\"%s\"} %llu\n", name, g[k].id, f->v->dev[d].uuid,
+                (unsigned long long)(f->switch_gen[d][s] == g[k].gen ? f->switches[d][s] : 0));
+    }
+    pthread_mutex_unlock(&f->count_lock);
+}
+
 /* The ask is still the one the worker waits for. */
 static int wanted(struct node_freeze *f, struct tfw_stats *e, int32_t pid, uint32_t seq)
 {
@@ -113,6 +140,7 @@ int node_switch_make_room(struct node_freeze *f, struct tfw_stats *e, int32_t pi
         }
         freed += got;
         froze++;
+        count(f, who);
         tf_info("vGPU %s: session %d frozen to %s to make room for session %d of the same "
                 "vGPU (%llu bytes): %llu bytes off its limit in %.1f ms", who->id,
                 (int)c[k].pid, cmd == TFW_FZ_CMD_SWITCH_DISK ? "disk" : "host memory", (int)pid,

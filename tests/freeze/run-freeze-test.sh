@@ -381,6 +381,8 @@ case_switch() {
     done
     [ "$(grep -c 'to make room for session' "$work/node.log")" -ge 6 ] ||
         fail "switches not logged: $(grep -i switch "$work/node.log")"
+    [ "$(http GET /metrics | sed -n 's/^tfuse_vgpu_session_switches_total{vgpu="sw",.*} //p')" \
+        -ge 6 ] || fail "switches not counted: $(http GET /metrics | grep switches)"
     [ "$(vgpu so | jq .freeze.freezes_total)" = 0 ] || fail "so was touched: $(vgpu so)"
     echo "two programs on one vGPU of 62 MiB, 44 MiB each, alternated 3 times: CPU's results"
     line=$(say b "alloc $((30 * MiB))" "error 2 ")   # a is off the ledger already: no room

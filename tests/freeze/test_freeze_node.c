@@ -394,6 +394,8 @@ static void switch_choice(void **state)
     assert_int_equal(fakes[2].ncmds + fakes[3].ncmds + fakes[0].ncmds, 0);
     assert_int_equal(ask_room_in(0, 32 * MiB, 1), TFW_ROOM_NONE);   /* 1 switched out already */
     assert_int_equal(fakes[1].ncmds + fakes[2].ncmds + fakes[3].ncmds, 1);
+    assert_int_equal(metric("tfuse_vgpu_session_switches_total", "mm"), 1);
+    assert_int_equal(metric("tfuse_vgpu_session_switches_total", "ot"), 0);
     json_t *vj = json_pack("{s:s, s:I}", "id", "mm",
                            "generation", (json_int_t)vgpu_slot_at(v.regions[0], mm)->generation);
     node_freeze_describe(&f, vj);
