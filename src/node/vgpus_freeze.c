@@ -24,6 +24,7 @@
 #include "stats.h"
 #include "vgpus_freeze_int.h"
 #include "vgpus_int.h"
+#include "vgpus_migrate.h"
 
 
 #define WAIT_MIN_NS (60ull * 1000000000ull)   /* a worker's answer, at the least */
@@ -430,6 +431,8 @@ char *node_freeze_metrics(struct node_freeze *f)
         node_fz_view(f, &g[k], &o[k]);
     if (m)
         node_oversub_metrics(f, m, g, n);
+    if (m)
+        node_migrate_metrics(f, m, g, n);
     if (m)
         node_switch_metrics(f, m, g, n);
     for (size_t i = 0; m && i < sizeof fam / sizeof *fam; i++) {

@@ -186,3 +186,22 @@ void node_migrate_describe(struct node_freeze *f, json_t *vgpu)
                                                          "migrations_total",
                                                          (json_int_t)count));
 }
+
+void node_migrate_metrics(struct node_freeze *f, FILE *m, const struct node_fz_target *g, int n)
+{
+    if (!node_freeze_enabled(f))
+        return;
+    fprintf(m, "# HELP tfuse_vgpu_migrations_total Migrations of the vGPU's sessions to another "
+            "device of the node.\n# TYPE tfuse_vgpu_migrations_total counter\n");
+    for (int k = 0; k < n; k++) {
+        uint64_t count = 0;
+        running_on(&g[k], &count);
+        fprintf(m, "tfuse_vgpu_migrations_total{vgpu=\"%s\",device=\"%s\"} %llu\n", g[k].id,
+                f->v->dev[g[k].dev].uuid, (unsigned long long)count);
+    }
+    fprintf(m, "# HELP tfuse_vgpu_running_device The device index the vGPU's sessions run on "
+            "(its home device unless it migrated).\n# TYPE tfuse_vgpu_running_device gauge\n");
+    for (int k = 0; k < n; k++)
+        fprintf(m, "tfuse_vgpu_running_device{vgpu=\"%s\",device=\"%s\"} %d\n", g[k].id,
+                f->v->dev[g[k].dev].uuid, running_on(&g[k], NULL));
+}

@@ -106,6 +106,9 @@ case_migrate() {
     echo "device 0 free +$((b0 - a0)) bytes, device 1 free -$((a1 - b1)) bytes"
     vgpu mg | jq -e '.migration.device_index == 1 and .migration.migrations_total == 1' \
         >/dev/null || fail "the vGPU's JSON: $(vgpu mg)"
+    http GET /metrics | grep -q '^tfuse_vgpu_migrations_total{vgpu="mg",.*} 1$' &&
+        http GET /metrics | grep -q '^tfuse_vgpu_running_device{vgpu="mg",.*} 1$' ||
+        fail "metrics: $(http GET /metrics | grep migrat)"
     say check "ok 3" >/dev/null   # same handles, same pointers, the CPU's results
     say unalloc "unallocated" >/dev/null   # freed on device 1, its chunk with it
     moved=$((moved - 2 * MiB))
