@@ -279,7 +279,7 @@ static CUresult dtoh(struct tfw_session *s, struct tfp_reader *in, int *taken)
     uint64_t n = tfp_get_u64(&peek);
     *taken = 0;
     if (peek.bad || !tfp_reader_done(&peek) || where != 0 || n < TFW_BULK_MIN ||
-        n + 4096 > s->max_frame || !may_stream(s))
+        n > tfw_reply_room(s) || !may_stream(s))
         return CUDA_SUCCESS;   /* the ordinary path (which also says what is wrong) */
     *taken = 1;
     *in = peek;

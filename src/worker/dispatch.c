@@ -179,7 +179,7 @@ static inline CUmemLocation *tfw_location_in(struct tfw_session *s, const void *
     if (!n##_shared && call_mode == TFP_ASYNC && tfw_capturing(s)) \
         return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
 #define TFW_CHECK_OBUF(T, n, b) \
-    if ((uint64_t)(b) > s->max_frame) return CUDA_ERROR_INVALID_VALUE; \
+    if ((uint64_t)(b) > tfw_reply_room(s)) return CUDA_ERROR_INVALID_VALUE; \
     if (!n##_shared && call_mode == TFP_STREAMPT && tfw_capturing(s)) \
         return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED; \
     n = tfw_out_buffer(s, out, n##_shared, n##_rid, n##_roff, (uint64_t)(b)); \

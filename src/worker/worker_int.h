@@ -95,6 +95,15 @@ const void *tfw_get_in(struct tfw_session *s, struct tfp_reader *in, uint64_t *l
 /* An OBUF argument: u64 0 (the bytes go back in the reply) or 1, u64 id, u64 offset (the
  * call writes into the client's shared region). Returns 1 for a region. */
 int tfw_get_out(struct tfw_session *s, struct tfp_reader *in, uint64_t *id, uint64_t *off);
+/* The bytes a reply may carry in an OBUF: the session's frame bound less room for the reply's
+ * header and other outputs. A buffer of the whole bound made a reply over it, which the client
+ * refuses by ending the session; such a call now fails alone (an older stub's copy of exactly
+ * the bound; this one splits copies at half of it). */
+#define TFW_REPLY_SLACK 4096u
+static inline uint64_t tfw_reply_room(const struct tfw_session *s)
+{
+    return s->max_frame > TFW_REPLY_SLACK ? s->max_frame - TFW_REPLY_SLACK : 0;
+}
 /* Where to write `len` bytes of an OBUF: the region, or reply space. NULL: out of memory. */
 void *tfw_out_buffer(struct tfw_session *s, struct tfp_writer *out, int shared, uint64_t id,
                      uint64_t off, uint64_t len);
