@@ -7,9 +7,10 @@
  * memory (host) or a file under the node's freeze folder named by the worker's pid, which the
  * node removes when it reaps the worker and, after a crash of the node, at its next start.
  *
- * Owns: the session's table of freezable allocations, the image, the worker's half of the
- * command words. May call: the backend's entries saved by enforce.c (struct tfw_limits, so
- * that nothing here is charged twice), stats.h, src/common/log.h, libc.
+ * Owns: the session's table of freezable allocations (shared with freeze_move.c, migration's
+ * moves, through freeze_int.h), the image, the worker's half of the command words. May call:
+ * the backend's entries saved by enforce.c (struct tfw_limits, so that nothing here is charged
+ * twice), stats.h, migrate.h (the migrate command), src/common/log.h, libc.
  */
 #include "freeze.h"
 
@@ -23,6 +24,7 @@
 #include <unistd.h>
 
 #include "enforce_int.h"
+#include "freeze_int.h"
 #include "log.h"
 #include "migrate.h"
 #include "stats.h"
@@ -34,37 +36,6 @@
 #define ASK_AGAIN_MS 200          /* after the node found nothing to freeze */
 #define BUSY_MAX_NS (300ull * 1000000000ull) /* the node freezing for us: its own bounds, and
                                                 * this one in case it is stuck */
-
-struct fz_alloc {
-    uint64_t ptr, size, span;     /* the program's bytes; the reserved (granular) range */
-    CUmemGenericAllocationHandle h; /* 0 while frozen */
-    int device;
-    uint64_t off;                 /* where its bytes are in the image */
-    uint64_t charged;             /* what the vGPU's ledger holds for it (a model switch
-                                   * refunds it): its size, or a chunk's small allocations */
-};
-
-struct tfw_freeze {
-    struct fz_alloc *a;
-    size_t n, cap;
-    uint64_t granularity[TFW_MAX_GPUS];
-    int granularity_dev[TFW_MAX_GPUS];
-    struct tfw_freeze_words *w;   /* the session's entry in the node's table */
-    uint32_t seen;                /* the last command run */
-    int frozen;                   /* 0, or where the image is: 1 host, 2 disk */
-    uint8_t *image;               /* host image (NULL for disk, whose file is fd) */
-    uint64_t image_len;
-    int fd;
-    char path[4096];
-    const char *dir;
-    int room_wait_ms;
-    int room;                     /* the node makes room by freezing others (oversubscribed) */
-    uint64_t next_ask;            /* not before (the node's last answer was: nothing) */
-    int moving;                   /* a migration's resume: it does not wait for room */
-    int switch_ms;                /* model switching: idle time that lets a session be frozen
-                                   * for another of its vGPU (0: off) */
-    int uncharged;                /* frozen for a switch: its bytes are off the vGPU's ledger */
-};
 
 static uint64_t now_ns(void)
 {
@@ -126,7 +97,7 @@ static uint64_t granularity(struct tfw_freeze *f, struct tfw_limits *L, int dev)
 }
 
 /* Physical memory for a's range, mapped and accessible; all or nothing. */
-static CUresult map_phys(struct tfw_limits *L, struct fz_alloc *a)
+CUresult tfw_fz_map_phys(struct tfw_limits *L, struct fz_alloc *a)
 {
     CUmemAllocationProp prop = {.type = CU_MEM_ALLOCATION_TYPE_PINNED,
                                 .location = {CU_MEM_LOCATION_TYPE_DEVICE, a->device}};
@@ -149,7 +120,7 @@ static CUresult map_phys(struct tfw_limits *L, struct fz_alloc *a)
     return CUDA_SUCCESS;
 }
 
-static CUresult unmap_phys(struct tfw_limits *L, struct fz_alloc *a)
+CUresult tfw_fz_unmap_phys(struct tfw_limits *L, struct fz_alloc *a)
 {
     CUresult r = L->orig.cuMemUnmap(a->ptr, a->span);
     if (r == CUDA_SUCCESS) {
@@ -193,7 +164,7 @@ CUresult tfw_freeze_alloc(struct tfw_session *s, struct tfw_limits *L, struct tf
     if (r != CUDA_SUCCESS)
         return r;
     a.ptr = ptr;
-    r = map_phys(L, &a);
+    r = tfw_fz_map_phys(L, &a);
     if (r != CUDA_SUCCESS) {
         L->orig.cuMemAddressFree(ptr, a.span);
         return r;
@@ -224,7 +195,7 @@ CUresult tfw_freeze_alloc_pitch(struct tfw_session *s, struct tfw_limits *L, str
     return r;
 }
 
-static struct fz_alloc *find(struct tfw_freeze *f, uint64_t p)
+struct fz_alloc *tfw_fz_find(struct tfw_freeze *f, uint64_t p)
 {
     for (size_t i = 0; f && i < f->n; i++)
         if (f->a[i].ptr == p)
@@ -234,7 +205,7 @@ static struct fz_alloc *find(struct tfw_freeze *f, uint64_t p)
 
 /* Waits for everything queued on every context of the session (cuMemFree's implicit
  * synchronization, and a freeze's drain); the first failure is held for the program. */
-static CUresult drain(struct tfw_session *s, struct tfw_limits *L)
+CUresult tfw_fz_drain(struct tfw_session *s, struct tfw_limits *L)
 {
     CUresult first = CUDA_SUCCESS;
     int moved = 0;
@@ -261,15 +232,15 @@ int tfw_freeze_free(struct tfw_session *s, struct tfw_limits *L, CUdeviceptr p, 
     struct tfw_freeze *f = s->fz;
     /* a small allocation first: the first one of a chunk has the chunk's address */
     if (f && tfw_freeze_small_owns((uint64_t)p)) {
-        drain(s, L);   /* its units must not be handed out again under a running kernel */
+        tfw_fz_drain(s, L);   /* its units must not be handed out again under a running kernel */
         *r = tfw_freeze_small_free(s, L, (uint64_t)p);
         return 1;
     }
-    struct fz_alloc *a = find(f, (uint64_t)p);
+    struct fz_alloc *a = tfw_fz_find(f, (uint64_t)p);
     if (!a)
         return 0;
-    drain(s, L);   /* a kernel still running must not lose its pages under it */
-    *r = a->h ? unmap_phys(L, a) : CUDA_SUCCESS;
+    tfw_fz_drain(s, L);   /* a kernel still running must not lose its pages under it */
+    *r = a->h ? tfw_fz_unmap_phys(L, a) : CUDA_SUCCESS;
     if (*r != CUDA_SUCCESS)
         return 1;
     *r = L->orig.cuMemAddressFree(a->ptr, a->span);
@@ -339,13 +310,13 @@ static int image_sync(struct tfw_freeze *f, uint8_t *m, char *err, size_t elen)
 
 /* ---- freeze and resume ---- */
 
-static CUresult freeze(struct tfw_session *s, int disk, char *err, size_t elen)
+CUresult tfw_fz_freeze(struct tfw_session *s, int disk, char *err, size_t elen)
 {
     struct tfw_freeze *f = s->fz;
     struct tfw_limits *L = s->lim;
     if (f->frozen)
         return CUDA_SUCCESS;
-    CUresult r = drain(s, L);
+    CUresult r = tfw_fz_drain(s, L);
     if (r != CUDA_SUCCESS) {
         snprintf(err, elen, "its queued work failed (error %d)", (int)r);
         return r;
@@ -371,7 +342,7 @@ static CUresult freeze(struct tfw_session *s, int disk, char *err, size_t elen)
         return r;
     }
     for (size_t i = 0; i < f->n; i++)
-        if (unmap_phys(L, &f->a[i]) != CUDA_SUCCESS)   /* stays mapped: resume skips it */
+        if (tfw_fz_unmap_phys(L, &f->a[i]) != CUDA_SUCCESS)   /* stays mapped: resume skips it */
             tf_error("freeze: 0x%llx stays on the device (unmap failed)",
                      (unsigned long long)f->a[i].ptr);
     f->frozen = disk ? 2 : 1;
@@ -532,14 +503,14 @@ static int idle_for(int ms)
 static CUresult map_waiting(struct tfw_session *s, struct fz_alloc *a, uint64_t *deadline)
 {
     for (;;) {
-        CUresult r = map_phys(s->lim, a);
+        CUresult r = tfw_fz_map_phys(s->lim, a);
         if (r != CUDA_ERROR_OUT_OF_MEMORY || s->fz->moving ||
             !tfw_freeze_room(s, a->span, deadline, 1))
             return r;
     }
 }
 
-static CUresult resume(struct tfw_session *s, char *err, size_t elen)
+CUresult tfw_fz_resume(struct tfw_session *s, char *err, size_t elen)
 {
     struct tfw_freeze *f = s->fz;
     struct tfw_limits *L = s->lim;
@@ -577,7 +548,7 @@ static CUresult resume(struct tfw_session *s, char *err, size_t elen)
     if (r != CUDA_SUCCESS) {   /* back to frozen as it was: the image is kept */
         for (size_t i = 0; i < mapped && i < f->n; i++)
             if (f->a[i].h)
-                unmap_phys(L, &f->a[i]);
+                tfw_fz_unmap_phys(L, &f->a[i]);
         if (was_uncharged)
             uncharge(s);
         return r;
@@ -587,7 +558,7 @@ static CUresult resume(struct tfw_session *s, char *err, size_t elen)
     return CUDA_SUCCESS;
 }
 
-static void publish(struct tfw_freeze *f)
+void tfw_fz_publish(struct tfw_freeze *f)
 {
     atomic_store_explicit(&f->w->frozen, (uint32_t)f->frozen, memory_order_relaxed);
     atomic_store_explicit(&f->w->frozen_bytes, f->frozen ? f->image_len : 0,
@@ -611,14 +582,15 @@ static CUresult change(struct tfw_session *s, int to, const char *why)
     uint64_t t0 = now_ns(), bytes = 0;
     for (size_t i = 0; i < f->n; i++)
         bytes += f->a[i].size;
-    CUresult r = to ? freeze(s, to == 2, err, sizeof err) : resume(s, err, sizeof err);
+    CUresult r = to ? tfw_fz_freeze(s, to == 2, err, sizeof err)
+                    : tfw_fz_resume(s, err, sizeof err);
     uint64_t took = now_ns() - t0;
     const char *what = to ? "freeze" : "resume";
     if (r != CUDA_SUCCESS) {
         tf_error("session %d: %s (%s) failed: %s", (int)getpid(), what, why, err);
         return r;
     }
-    publish(f);
+    tfw_fz_publish(f);
     bump(to ? &f->w->freezes : &f->w->resumes);
     atomic_store_explicit(to ? &f->w->last_freeze_ns : &f->w->last_resume_ns, took,
                           memory_order_relaxed);
@@ -676,150 +648,10 @@ CUresult tfw_freeze_thaw(struct tfw_session *s, uint32_t call)
         return CUDA_SUCCESS;
     char why[96];
     snprintf(why, sizeof why, "by %s", tfp_call_name(call));
-    /* publish() clears frozen, so the node's wait for "resumed" ends with this one */
+    /* tfw_fz_publish() clears frozen, so the node's wait for "resumed" ends with this one */
     CUresult r = change(s, 0, why);
     if (r == CUDA_SUCCESS)
         bump(&f->w->resumes_by_call);
-    return r;
-}
-
-/* ---- migration (migrate.c) ---- */
-
-void tfw_freeze_set_charged(struct tfw_session *s, uint64_t chunk, uint64_t charged)
-{
-    struct fz_alloc *a = find(s->fz, chunk);
-    if (a)
-        a->charged = charged;
-}
-
-int tfw_freeze_owns(struct tfw_session *s, uint64_t p)
-{
-    /* a small allocation at its chunk's address is not one (it cannot move alone) */
-    return find(s->fz, p) != NULL && !tfw_freeze_small_owns(p);
-}
-
-/* Device to device (direct): a's bytes copied into new physical memory on `to`, mapped at a
- * temporary reservation t (a stays as it was). The old mapping is opened to `to` first: on
- * NVIDIA that needs peer access between the two devices, and without it this fails. */
-static CUresult copy_across(struct tfw_limits *L, struct fz_alloc *a, int to, struct fz_alloc *t)
-{
-    const struct tf_backend *b = &L->orig;
-    CUmemAccessDesc acc[2] = {
-        {.location = {CU_MEM_LOCATION_TYPE_DEVICE, a->device},
-         .flags = CU_MEM_ACCESS_FLAGS_PROT_READWRITE},
-        {.location = {CU_MEM_LOCATION_TYPE_DEVICE, to}, .flags = CU_MEM_ACCESS_FLAGS_PROT_READWRITE},
-    };
-    CUdeviceptr va = 0;
-    *t = *a;
-    t->device = to;
-    t->h = 0;
-    CUresult r = b->cuMemcpyDtoD_v2 ? b->cuMemSetAccess(a->ptr, a->span, acc, 2)
-                                    : CUDA_ERROR_NOT_SUPPORTED;
-    if (r == CUDA_SUCCESS)
-        r = b->cuMemAddressReserve(&va, a->span, 0, 0, 0);
-    if (r != CUDA_SUCCESS)
-        return r;
-    t->ptr = va;
-    if ((r = map_phys(L, t)) == CUDA_SUCCESS &&
-        (r = b->cuMemcpyDtoD_v2(t->ptr, a->ptr, a->size)) == CUDA_SUCCESS)
-        return CUDA_SUCCESS;
-    if (t->h)
-        unmap_phys(L, t);
-    b->cuMemAddressFree(va, a->span);
-    return r;
-}
-
-static void drop_across(struct tfw_limits *L, struct fz_alloc *t)
-{
-    unmap_phys(L, t);
-    L->orig.cuMemAddressFree(t->ptr, t->span);
-}
-
-/* The new memory t takes a's place under a's reservation; the old memory goes. */
-static void swap_in(struct tfw_limits *L, struct fz_alloc *a, struct fz_alloc *t)
-{
-    const struct tf_backend *b = &L->orig;
-    CUmemAccessDesc acc = {.location = {CU_MEM_LOCATION_TYPE_DEVICE, t->device},
-                           .flags = CU_MEM_ACCESS_FLAGS_PROT_READWRITE};
-    unmap_phys(L, a);
-    b->cuMemUnmap(t->ptr, t->span);
-    b->cuMemAddressFree(t->ptr, t->span);
-    CUresult r = b->cuMemMap(a->ptr, a->span, 0, t->h, 0);
-    if (r == CUDA_SUCCESS)
-        r = b->cuMemSetAccess(a->ptr, a->span, &acc, 1);
-    if (r != CUDA_SUCCESS)   /* the reservation was just unmapped: not expected to fail */
-        tf_error("migration: 0x%llx could not be mapped again (error %d): its bytes are lost",
-                 (unsigned long long)a->ptr, (int)r);
-    a->h = t->h;
-    a->device = t->device;
-}
-
-/* Every allocation copied device to device, then swapped in: all or nothing. */
-static CUresult move_direct(struct tfw_session *s, int to)
-{
-    struct tfw_freeze *f = s->fz;
-    struct fz_alloc *t = calloc(f->n ? f->n : 1, sizeof *t);
-    CUresult r = t ? CUDA_SUCCESS : CUDA_ERROR_OUT_OF_MEMORY;
-    size_t done = 0;
-    for (; done < f->n && r == CUDA_SUCCESS; done++)
-        if ((r = copy_across(s->lim, &f->a[done], to, &t[done])) != CUDA_SUCCESS)
-            break;
-    for (size_t i = 0; i < f->n && r == CUDA_SUCCESS; i++)
-        swap_in(s->lim, &f->a[i], &t[i]);
-    for (size_t i = 0; r != CUDA_SUCCESS && i < done; i++)
-        drop_across(s->lim, &t[i]);
-    free(t);
-    return r;
-}
-
-/* Through host memory: the freeze's image, then a resume on `to`. */
-static CUresult move_via_host(struct tfw_session *s, int to, CUcontext to_ctx, char *err,
-                              size_t elen)
-{
-    struct tfw_freeze *f = s->fz;
-    const struct tf_backend *b = &s->lim->orig;
-    CUresult r = freeze(s, 0, err, elen);
-    if (r != CUDA_SUCCESS)
-        return r;
-    int from = f->n ? f->a[0].device : to;
-    for (size_t i = 0; i < f->n; i++)
-        f->a[i].device = to;
-    b->cuCtxSetCurrent(to_ctx);
-    r = resume(s, err, elen);
-    if (r != CUDA_SUCCESS) {   /* back where it was */
-        char again[256];
-        for (size_t i = 0; i < f->n; i++)
-            f->a[i].device = from;
-        b->cuCtxSetCurrent(s->current);
-        if (resume(s, again, sizeof again) != CUDA_SUCCESS) {
-            tf_error("session %d: stays frozen after a failed migration (%s): its next call "
-                     "resumes it", (int)getpid(), again);
-            publish(f);
-        }
-    }
-    return r;
-}
-
-CUresult tfw_freeze_move(struct tfw_session *s, int to, CUcontext to_ctx, char *err, size_t elen)
-{
-    struct tfw_freeze *f = s->fz;
-    const struct tf_backend *b = &s->lim->orig;
-    if (f->frozen) {
-        snprintf(err, elen, "the session is frozen: resume it first");
-        return CUDA_ERROR_NOT_PERMITTED;
-    }
-    CUresult r = drain(s, s->lim);   /* failed queued work refuses (and is held) */
-    if (r != CUDA_SUCCESS) {
-        snprintf(err, elen, "its queued work failed (error %d)", (int)r);
-        return r;
-    }
-    f->moving = 1;   /* the node makes room on the session's old device, not on `to` */
-    b->cuCtxSetCurrent(to_ctx);
-    r = getenv("TFUSE_MIGRATE_VIA_HOST") ? CUDA_ERROR_NOT_SUPPORTED : move_direct(s, to);
-    if (r != CUDA_SUCCESS)   /* no peer access, or no room for both copies: one at a time */
-        r = move_via_host(s, to, to_ctx, err, elen);
-    f->moving = 0;
-    b->cuCtxSetCurrent(s->current);
     return r;
 }
 
