@@ -349,6 +349,19 @@ static void test_callouts(void **state)
     tdev_free(m);
 }
 
+/* The kernel is on the JIT when the engine is built, else on the interpreter. */
+static void expect_engine(ptx_module *m, const char *name)
+{
+    char why[200];
+    int jit = ptx_kernel_engine(ptx_module_find_kernel(m, name), why, sizeof why);
+#ifdef SOFTGPU_HAVE_LLVM
+    if (!jit)
+        fail_msg("%s is not on the JIT: %s", name, why);
+#else
+    assert_int_equal(jit, 0);
+#endif
+}
+
 /* Gangs of 32 lanes with typed (32-bit) and 64-bit registers side by side, loads and stores
  * the gang cannot do as one vector (a stride of 12 and 16 bytes, a guard with odd lanes off:
  * the interpreter's executor for the gang) and uniform parameter loads. Per thread t:
@@ -376,23 +389,15 @@ static const char typed_ptx[] = HDR
 static void test_typed_lanes(void **state)
 {
     (void)state;
-    char why[200];
     ptx_module *m = tdev_parse(&D, typed_ptx);
-    int jit = ptx_kernel_engine(ptx_module_find_kernel(m, "tl"), why, sizeof why);
-#ifdef SOFTGPU_HAVE_LLVM
-    if (!jit)
-        fail_msg("the typed-lanes kernel is not on the JIT: %s", why);
-#else
-    assert_int_equal(jit, 0);
-#endif
+    expect_engine(m, "tl");
     enum { B = 2, T = 96, N = B * T };
     uint8_t *in = tdev_alloc(&D, N * 12);
     uint32_t *out = tdev_alloc(&D, N * 16);
     for (uint32_t t = 0; t < N; t++) {
         uint16_t u = (uint16_t)(t * 1000 + 1);
         uint32_t w = t ^ 0xdeadbeefu;
-        in[12 * t] = (uint8_t)(t * 37);
-        memcpy(in + 12 * t + 2, &u, 2);
+        in[12 * t] = (uint8_t)(t * 37), memcpy(in + 12 * t + 2, &u, 2);
         memcpy(in + 12 * t + 4, &w, 4);
     }
     unsigned n = 5;
@@ -402,16 +407,57 @@ static void test_typed_lanes(void **state)
         int32_t sv = (int8_t)(uint8_t)(t * 37);
         uint32_t r = 7, u = (uint16_t)(t * 1000 + 1), fb;
         float f = 1;
-        for (unsigned i = 0; i < n; i++) {
-            r = r * 3 + u;
-            f = fmaf(f, 0.5f, (float)sv);
-            sv -= 1;
-        }
+        for (unsigned i = 0; i < n; i++)
+            r = r * 3 + u, f = fmaf(f, 0.5f, (float)sv), sv -= 1;
         memcpy(&fb, &f, 4);
         assert_int_equal(out[4 * t], r);
         assert_int_equal(out[4 * t + 1], fb);
         assert_int_equal(out[4 * t + 2], (uint32_t)sv);
         assert_int_equal(out[4 * t + 3], t & 1 ? t ^ 0xdeadbeefu : 99u);
+    }
+    tdev_free(m);
+}
+
+/* bar.red on the JIT: threads t < limit of a block (the others exit first, and do not count)
+ * reduce p = (t % 3 == 0) and q = (t != bad): out[3t..] = popc(p), and(q), or(!q), twice
+ * around a loop so that a second reduction starts afresh. */
+static const char barred_ptx[] = HDR
+    ".visible .entry br(.param .u64 out, .param .u32 limit, .param .u32 bad)\n{\n"
+    " .reg .u32 %r<12>; .reg .u64 %rd<4>; .reg .pred %p<6>;\n"
+    " ld.param.u64 %rd1, [out]; ld.param.u32 %r9, [limit]; ld.param.u32 %r8, [bad];\n"
+    " mov.u32 %r1, %tid.x;\n setp.ge.u32 %p5, %r1, %r9;\n @%p5 bra DONE;\n"
+    " rem.u32 %r2, %r1, 3;\n setp.eq.u32 %p1, %r2, 0;\n setp.ne.u32 %p2, %r1, %r8;\n"
+    " mov.u32 %r10, 0;\n"
+    "LOOP:\n"
+    " bar.red.popc.u32 %r3, 0, %p1;\n bar.red.and.pred %p3, 0, %p2;\n"
+    " bar.red.or.pred %p4, 0, !%p2;\n"
+    " add.u32 %r10, %r10, 1;\n setp.lt.u32 %p5, %r10, 2;\n @%p5 bra LOOP;\n"
+    " selp.u32 %r4, 1, 0, %p3;\n selp.u32 %r5, 1, 0, %p4;\n"
+    " mul.wide.u32 %rd2, %r1, 12;\n add.s64 %rd3, %rd1, %rd2;\n"
+    " st.global.u32 [%rd3], %r3;\n st.global.u32 [%rd3+4], %r4;\n st.global.u32 [%rd3+8], %r5;\n"
+    "DONE:\n ret;\n}\n";
+
+static void test_bar_red(void **state)
+{
+    (void)state;
+    ptx_module *m = tdev_parse(&D, barred_ptx);
+    expect_engine(m, "br");
+    enum { T = 100 }; /* three gangs and four threads alone */
+    uint32_t *out = tdev_alloc(&D, T * 12);
+    for (unsigned limit = 97, bad = 5; limit <= T; limit += 3, bad = 1000) {
+        memset(out, 0xff, T * 12); /* 97: threads 97-99 exit first; 1000: q holds everywhere */
+        void *args[] = {&out, &limit, &bad};
+        assert_int_equal(tdev_launch(&D, m, "br", 1, T, 0, args), PTX_OK);
+        uint32_t popc = 0;
+        for (uint32_t t = 0; t < limit; t++)
+            popc += t % 3 == 0;
+        for (uint32_t t = 0; t < limit; t++) {
+            assert_int_equal(out[3 * t], popc);
+            assert_int_equal(out[3 * t + 1], bad >= limit);
+            assert_int_equal(out[3 * t + 2], bad < limit);
+        }
+        for (uint32_t t = limit; t < T; t++)
+            assert_int_equal(out[3 * t], 0xffffffffu);
     }
     tdev_free(m);
 }
@@ -447,15 +493,8 @@ static const char warp_ptx[] = HDR
 static void test_warp_ops(void **state)
 {
     (void)state;
-    char why[200];
     ptx_module *m = tdev_parse(&D, warp_ptx);
-    int jit = ptx_kernel_engine(ptx_module_find_kernel(m, "wk"), why, sizeof why);
-#ifdef SOFTGPU_HAVE_LLVM
-    if (!jit)
-        fail_msg("a kernel of warp operations is not on the JIT: %s", why);
-#else
-    assert_int_equal(jit, 0);
-#endif
+    expect_engine(m, "wk");
     enum { N = 96 }; /* three warps */
     uint32_t *out = tdev_alloc(&D, N * 16);
     void *args[] = {&out};
@@ -741,6 +780,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_warp_ops),
         cmocka_unit_test(test_callouts),
         cmocka_unit_test(test_typed_lanes),
+        cmocka_unit_test(test_bar_red),
 #ifdef SOFTGPU_HAVE_LLVM
         cmocka_unit_test(test_disk_cache),
         cmocka_unit_test(test_disk_eviction),

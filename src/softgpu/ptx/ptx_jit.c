@@ -106,6 +106,33 @@ static int gangs_enabled(void)
     return v;
 }
 
+/* The threads waiting at a bar.red (all those alive, at one barrier 0): the interpreter's
+ * reduction of their predicates (spilled by the generated code), written to each one's
+ * destination row, which its resume reloads. */
+static void bar_red(ptx_block *b, const ptx_func *fn, size_t n)
+{
+    const ptx_insn *in = NULL;
+    uint32_t red = 0;
+    for (size_t t = 0; t < n; t++) {
+        int32_t s = b->jit_state[t];
+        if (s <= 0 || !(s & JIT_WAIT))
+            continue;
+        uint32_t resume = (uint32_t)(s & ~(JIT_WAIT | JIT_WARP)) - 1;
+        const ptx_insn *at = resume > 0 && resume <= fn->ncode ? &fn->code[resume - 1] : NULL;
+        if (!at || at->op != OP_BAR_RED)
+            return;
+        if (!in)
+            in = at, red = at->cmp == ATOM_AND;
+        const ptx_operand *p = &in->o[2];
+        uint64_t v = p->kind == OK_REG ? b->jit_spill[(size_t)p->reg * n + t] : p->imm;
+        uint32_t one = (v != 0) ^ p->neg;
+        red = in->cmp == ATOM_INC ? red + one : in->cmp == ATOM_AND ? red & one : red | one;
+    }
+    for (size_t t = 0; in && t < n; t++)
+        if (b->jit_state[t] > 0 && (b->jit_state[t] & JIT_WAIT))
+            b->jit_spill[(size_t)in->o[0].reg * n + t] = red;
+}
+
 int ptx_jit_block_run(ptx_block *b, ptx_jit_phase_fn fn)
 {
     const ptx_kernel *k = b->run->k;
@@ -167,6 +194,7 @@ int ptx_jit_block_run(ptx_block *b, ptx_jit_phase_fn fn)
         if (!waiting)
             return 1;
         /* every thread still alive waits at the barrier: release them all */
+        bar_red(b, k->fn, n);
         for (size_t t = 0; t < n; t++)
             if (b->jit_state[t] > 0)
                 b->jit_state[t] &= ~JIT_WAIT;

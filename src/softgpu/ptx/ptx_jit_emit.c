@@ -116,6 +116,16 @@ static int check_control(jit_em *e, const ptx_insn *in)
         if (in->guard != UINT32_MAX)
             return ptx_jit_unsupported(e, "predicated barrier at line %u", in->line);
         return 0;
+    case OP_BAR_RED:
+        /* bar.red.{popc,and,or} d, 0, p: all threads of the block, reduced by the runtime at
+         * the release (ptx_jit.c's bar_red); with a thread count, the interpreter's */
+        if (in->nops != 3 || in->o[1].kind != OK_IMM || in->o[1].imm != 0 ||
+            in->o[0].kind != OK_REG || in->o[0].reg >= e->f->nregs ||
+            (in->o[2].kind != OK_REG && in->o[2].kind != OK_IMM))
+            return ptx_jit_unsupported(e, "barrier other than bar.red 0 at line %u", in->line);
+        if (in->guard != UINT32_MAX)
+            return ptx_jit_unsupported(e, "predicated barrier at line %u", in->line);
+        return 0;
     default:
         return ptx_jit_unsupported(e, "'%s' at line %u", in->name, in->line);
     }
@@ -291,6 +301,11 @@ static int emit_control(jit_em *e, const ptx_insn *in, uint32_t pc)
         }
         set_result(e, JIT_EXITED);
         return 0;
+    case OP_BAR_RED: /* its predicate to the spill row, where the runtime reduces it */
+        if (in->o[2].kind == OK_REG)
+            LLVMBuildStore(e->b, LLVMBuildLoad2(e->b, e->i64, e->regs[in->o[2].reg], ""),
+                           ptx_jit_spill_row(e, in->o[2].reg));
+        /* fall through */
     case OP_BAR:
         if (next)
             stop_at(e, pc + 1, JIT_WAIT);

@@ -182,7 +182,14 @@ static void gang_control(jit_em *e, gang *g, const ptx_insn *in, uint32_t pc)
         ptx_jit_trap(e, cond);
         return;
     }
-    if (in->op == OP_BAR) {
+    if (in->op == OP_BAR_RED) { /* the predicate for the runtime; the result is its */
+        if (in->o[2].kind == OK_REG)
+            LLVMSetAlignment(LLVMBuildStore(B_, LLVMBuildLoad2(B_, e->vi64,
+                                                               g->regs[in->o[2].reg], ""),
+                                            spill_vec(e, in->o[2].reg)), 8);
+        g->wide[in->o[0].reg] = 1;
+    }
+    if (in->op == OP_BAR || in->op == OP_BAR_RED) {
         if (next) {
             stop_gang(e, g, pc + 1, JIT_WAIT);
         } else {

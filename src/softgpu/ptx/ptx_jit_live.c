@@ -14,7 +14,7 @@
 static int ends_block(const ptx_insn *in)
 {
     return in->op == OP_BRA || in->op == OP_RET || in->op == OP_EXIT || in->op == OP_BAR ||
-           in->op == OP_TRAP;
+           in->op == OP_BAR_RED || in->op == OP_TRAP;
 }
 
 static void mark_leaders(jit_live *lv, const ptx_func *f)
