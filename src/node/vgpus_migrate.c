@@ -36,8 +36,13 @@ static int running_on(const struct node_fz_target *g, uint64_t *count)
     return dev;
 }
 
-static void set_running_on(const struct node_fz_target *g, int dev)
+static void set_running_on(struct node_freeze *f, const struct node_fz_target *g, int dev)
 {
+    pthread_mutex_lock(&f->v->lock);   /* a new session of the vGPU starts there (migrate.c) */
+    struct vgpu_slot *vs = vgpu_slot_at(f->v->regions[g->dev], g->slot);
+    if (vs && vs->generation == g->gen)
+        atomic_store(&vs->placed_device, dev == g->dev ? 0u : (uint32_t)dev + 1);
+    pthread_mutex_unlock(&f->v->lock);
     pthread_mutex_lock(&placed_lock);
     struct placed *p = &placed[g->dev][g->slot];
     if (p->gen != g->gen)
@@ -117,7 +122,7 @@ static int operate(struct node_freeze *f, const struct node_fz_target *g, int fr
             failed = i;
     double ms = (double)(node_fz_mono_ns() - t0) / 1e6;
     if (!late && failed < 0) {
-        set_running_on(g, to);
+        set_running_on(f, g, to);
         tf_info("vGPU %s migrated from device %d to device %d: %d session(s), %llu bytes in "
                 "%.1f ms", g->id, from, to, n, (unsigned long long)v.freezable_bytes, ms);
         *reply = json_pack("{s:s, s:i, s:i, s:o, s:I, s:f}", "id", g->id, "from_device", from,

@@ -244,6 +244,7 @@ static void fill_slot(struct vgpu_slot *s, const struct vgpu_spec *spec, const c
     atomic_store(&s->mem_denied_max, 0);
     atomic_store(&s->tokens_ns, 0);
     atomic_store(&s->throttled, 0);
+    atomic_store(&s->placed_device, 0);
     atomic_store(&s->busy_ns, 0);
     atomic_store(&s->launches, 0);
     atomic_store(&s->throttled_ns, 0);

@@ -96,7 +96,9 @@ struct vgpu_slot {
     _Atomic uint32_t waiters;   /* acquirers asleep on wake_seq */
     _Atomic uint32_t throttled; /* set by an acquirer that found no tokens; the controller
                                  * reads and clears it (the vGPU wanted more than it got) */
-    uint32_t reserved1;
+    /* 0, or N + 1 when the vGPU's sessions were migrated to device N of the node (the node
+     * writes it, a new session of the vGPU starts there: docs/freeze.md, "Migration") */
+    _Atomic uint32_t placed_device;
     _Atomic uint64_t busy_ns;   /* device time charged, cumulative */
     _Atomic uint64_t launches;  /* kernels charged, cumulative */
     _Atomic uint64_t throttled_ns; /* time acquirers slept on an empty bucket, cumulative

@@ -137,6 +137,20 @@ void tfw_migrate_install(struct tfw_session *s)
         return;   /* no migration without the freeze path's allocations */
     event_create_below = s->be.cuEventCreate;
     TFW_WRAP(&s->be, cuEventCreate, w_event_create);
+    /* a vGPU whose sessions were migrated: a new one starts where they run (it holds no
+     * objects yet, so this only moves its device map) */
+    struct tfw_limits *L = s->lim;
+    uint32_t placed = L && L->nvgpus == 1 ? atomic_load(&L->vgpus[0].slot->placed_device) : 0;
+    char err[256];
+    int home = L ? (int)L->vgpus[0].device : 0;
+    if (!placed || (int)placed - 1 == home)
+        return;
+    if (tfw_migrate_run(s, (int)placed - 1, err, sizeof err) == CUDA_SUCCESS)
+        tf_info("session %d starts on device %u, where its vGPU's sessions were migrated",
+                (int)getpid(), placed - 1);
+    else
+        tf_warn("session %d starts on device %d, not on device %u where its vGPU's sessions "
+                "were migrated: %s", (int)getpid(), home, placed - 1, err);
 }
 
 void tfw_migrate_forget(struct tfw_session *s, uint64_t held, uint64_t now)

@@ -165,7 +165,8 @@ case_cudart() {
 }
 
 # Two sessions of one vGPU move together or not at all: one that refuses has the other moved
-# back, and both go on with the CPU's results where they were.
+# back, and both go on with the CPU's results where they were; a session that starts after a
+# migration starts on the device its vGPU's sessions were moved to.
 case_pair() {
     export SOFTGPU_DEVICES=2 SOFTGPU_MEMORY=512MiB
     export SOFTGPU_NAMESPACE=${SOFTGPU_NAMESPACE:-freeze}_migrate2
@@ -201,9 +202,20 @@ case_pair() {
     expect 200 - POST /api/v1/vgpus/pr/migrate '{"device":0}' >/dev/null
     say check "ok 4" a >/dev/null
     say check "ok 4" b >/dev/null
-    echo end >&"${fd_of[a]}"
-    echo end >&"${fd_of[b]}"
-    wait "${pids[0]}" "${pids[2]}" || fail "a program did not end cleanly"
+    # on device 1 again, a session that starts now starts there too
+    expect 200 - POST /api/v1/vgpus/pr/migrate '{"device":1}' >/dev/null
+    local d0 d1
+    d0=$(devfree 0)
+    d1=$(devfree 1)
+    start_holder "$tok" $((32 * MiB)) c
+    say check "ok 1" c >/dev/null
+    [ $((d1 - $(devfree 1))) -ge $one ] && [ $((d0 - $(devfree 0))) -lt $one ] ||
+        fail "the new session's memory is not on device 1"
+    grep -q "starts on device 1, where its vGPU's sessions were migrated" "$work/node.log" ||
+        fail "the new session did not say so: $(grep migrat "$work/node.log")"
+    say check "ok 5" a >/dev/null
+    for w in a b c; do echo end >&"${fd_of[$w]}"; done
+    wait "${pids[0]}" "${pids[2]}" "${pids[4]}" || fail "a program did not end cleanly"
 }
 
 case_migrate_host() {
