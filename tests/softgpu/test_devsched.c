@@ -483,18 +483,17 @@ static void weights_share_the_device_in_order(void **state)
 
 /* Child 1 deferred: while child 0 keeps kernels queued (32 between synchronizations) child 1
  * gets the device only in child 0's round trips, a small part of the device time (equal
- * weights would give it half), but it does run there: the gaps are filled. With a deferral of
- * 300 ms against a busy child 0 (no synchronization in its window), child 1 competes as any
- * process once it ends. */
+ * weights would give it half), but it does run there: the gaps are filled. Deferred for 300 ms
+ * of the 1.5 s only, it competes as any process once the deferral ends. */
 static void deferred_turns_take_only_idle_time(void **state)
 {
     (void)state;
     for (int run = 0; run < 2; run++) {
         fresh_namespace(run ? "defer-end" : "defer");
-        /* run 1: 200 kernels each, launched at once (a block spins 0.5 ms per lane group,
-         * so each kernel holds the device some ms: seconds of work for both) */
-        struct child_cfg c = {"timeslice", "1000", 4, 500000, 1.5, run ? 200 : 100000,
-                              {NULL, NULL}, NULL, run ? 100000 : 32, {0, run ? 300 : 60000}};
+        /* both launch for 1.5 s, synchronizing every 32 kernels; child 1 is deferred for the
+         * whole window, then (run 1) for its first 300 ms only */
+        struct child_cfg c = {"timeslice", "1000", 4, 500000, 1.5, 100000, {NULL, NULL},
+                              NULL, 32, {0, run ? 300 : 60000}};
         run_pair(&c);
         uint64_t a0, a1;
         span_of(&shared[0], &a0, &a1);
