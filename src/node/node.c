@@ -7,8 +7,8 @@
  * A connection becomes a worker only through the gate (gate.c): a whole hello, a token the node
  * accepts, the session caps; until then it costs a descriptor, never a process. Then it is
  * handed to a warm worker (warm.c) or a worker is forked for it.
- * May call: config.c, autobackend.c, persist.c, statedir.c, src/transport, src/worker, src/backend, src/vgpu,
- * vgpus.c, api.c, gate.c, poolreg.c, warm.c, src/common/log.h.
+ * May call: config.c, autobackend.c, persist.c, statedir.c, src/transport, src/worker,
+ * src/backend, src/vgpu, vgpus.c, api.c, gate.c, poolreg.c, warm.c, src/common/log.h.
  */
 #include "node.h"
 

@@ -408,7 +408,8 @@ static void timeslice_never_overlaps_and_is_fair(void **state)
     (void)state;
     fresh_namespace("ts");
     /* kernels of 8 blocks of 0.5 ms on 2 threads (2 ms) against a 1 ms slice */
-    struct child_cfg c = {"timeslice", "1000", 8, 500000, 1.5, 100000, {NULL, NULL}, NULL, 0, {0, 0}};
+    struct child_cfg c = {"timeslice", "1000", 8, 500000, 1.5, 100000,
+                          {NULL, NULL}, NULL, 0, {0, 0}};
     run_pair(&c);
     /* preempted() reads the intervals in launch order: count before overlaps() sorts them */
     unsigned pa = preempted(&shared[0], &shared[1]), pb = preempted(&shared[1], &shared[0]);
@@ -542,7 +543,8 @@ static void death_of(const char *sharing)
 {
     fresh_namespace(sharing);
     /* 64 blocks of 5 s, a slice longer than that: A is inside its blocks, holding, when killed */
-    struct child_cfg ca = {sharing, "10000000", 64, 5000000000ull, 0, 0, {NULL, NULL}, NULL, 0, {0, 0}};
+    struct child_cfg ca = {sharing, "10000000", 64, 5000000000ull, 0, 0,
+                           {NULL, NULL}, NULL, 0, {0, 0}};
     struct child_cfg cb = {sharing, NULL, 4, 1000000, 0, 0, {NULL, NULL}, NULL, 0, {0, 0}};
     pid_t a = start_holder(&ca);
     pid_t b = spawn(1, &cb, NULL, 0);
@@ -573,7 +575,8 @@ static void events_leave_out_the_wait_for_the_device(void **state)
     (void)state;
     fresh_namespace("ev");
     /* A: 4 blocks of 300 ms on 2 threads, a slice longer than that: B waits >= 300 ms */
-    struct child_cfg ca = {"timeslice", "10000000", 4, 300000000, 0, 0, {NULL, NULL}, NULL, 0, {0, 0}};
+    struct child_cfg ca = {"timeslice", "10000000", 4, 300000000, 0, 0,
+                           {NULL, NULL}, NULL, 0, {0, 0}};
     struct child_cfg cb = {"timeslice", NULL, 1, 2000000, 0, 0, {NULL, NULL}, NULL, 0, {0, 0}};
     pid_t a = start_holder(&ca);
     pid_t b = spawn(1, &cb, NULL, 1);
