@@ -253,7 +253,7 @@ static int repay_debt(struct tfw_vgpu *v)
     }
 }
 
-/* Admission ahead of the grant (TFUSE_LIMIT_AHEAD=0 turns it off; softgpu's time-sliced device: it
+/* Admission ahead of the grant (TFUSE_LIMIT_AHEAD=1 turns it on; softgpu's time-sliced device: it
  * alone can run a kernel "only while nobody else wants the device"). A tenant at its cap sleeps
  * in its bucket while the device idles through its neighbours' round trips (a 90% tenant's
  * cuCtxSynchronize and next launches: 3.4% of the time, docs/vgpu.md), and no one may make that
@@ -262,7 +262,8 @@ static int repay_debt(struct tfw_vgpu *v)
  * repaid at its limit: until then it runs only while no tenant that is not deferred wants the
  * device. The bucket spends the same tokens; the gaps get them. Measured on a quiet host
  * (docs/vgpu.md): the largest tenant of each scenario within 2 points of its limit in
- * throughput (was 2.1-2.9 short), no tenant over its limit by more than 0.15. */
+ * throughput (was 2.1-2.9 short). Off by default: under load it narrowed the QoS classes'
+ * split (a low tenant beside a critical one took 24-41% against 18-32% without it). */
 typedef void (*defer_fn)(int dev, uint64_t until_ns);
 
 static uint64_t ahead_ns(struct tfw_limits *L, const struct tfw_vgpu *v, uint64_t est,
@@ -270,10 +271,10 @@ static uint64_t ahead_ns(struct tfw_limits *L, const struct tfw_vgpu *v, uint64_
 {
     static _Atomic(void *) f;
     static _Atomic int looked;
-    static int off = -1;   /* TFUSE_LIMIT_AHEAD=0: admission at the grant, for comparisons */
+    static int off = -1;   /* on with TFUSE_LIMIT_AHEAD=1 only (above) */
     if (off < 0) {
         const char *e = getenv("TFUSE_LIMIT_AHEAD");
-        off = e && strcmp(e, "0") == 0;
+        off = !e || strcmp(e, "1") != 0;
     }
     *fn = off ? NULL : (defer_fn)backend_extra_once(L, "tfuse_softgpu_defer_turns", &f, &looked);
     if (!*fn)
